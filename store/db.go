@@ -1,0 +1,426 @@
+// Package store keeps a node's durable local state: the replicated log, the
+// promised ballot, the file-system namespace the log is applied to (all in
+// one bbolt file) and the chunk files holding file content.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+	bolt "go.etcd.io/bbolt"
+)
+
+// On-disk layout of DIR:
+//
+//	meta.db      bbolt: buckets log, state and the namespace buckets
+//	chunks/      content-addressed chunk files (see ChunkStore)
+//	snapshots/   snapshot files being served to or received from peers
+//
+// Bucket log maps an 8-byte big-endian index to a msgpack Entry. The log
+// holds the contiguous entries after the snapshot point (snap_index).
+// Bucket state holds:
+//
+//	promised     msgpack Ballot: the highest ballot this node promised
+//	applied      8-byte index of the last entry applied to the namespace
+//	snap_index   8-byte index of the last entry discarded by compaction
+//	snap_ballot  msgpack Ballot of that entry
+//	config       msgpack []Member: the voting members as of snap_index
+//
+// Every mutation is one bbolt transaction, committed with fsync: a batch of
+// appends costs one commit, whatever its size.
+const (
+	metaFile = "meta.db"
+)
+
+var (
+	bucketLog   = []byte("log")
+	bucketState = []byte("state")
+
+	keyPromised   = []byte("promised")
+	keyApplied    = []byte("applied")
+	keySnapIndex  = []byte("snap_index")
+	keySnapBallot = []byte("snap_ballot")
+	keyConfig     = []byte("config")
+)
+
+// DB is a node's durable state. It is safe for concurrent use; Restore
+// excludes every other call while it swaps the file.
+type DB struct {
+	dir    string
+	Chunks *ChunkStore
+
+	mu   sync.RWMutex // write-held only by Restore and Close
+	bolt *bolt.DB
+}
+
+// Open opens or creates the state under dir.
+func Open(dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
+	}
+	chunks, err := OpenChunkStore(filepath.Join(dir, "chunks"))
+	if err != nil {
+		return nil, err
+	}
+	d := &DB{dir: dir, Chunks: chunks}
+	if err := d.openBolt(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *DB) openBolt() error {
+	p := filepath.Join(d.dir, metaFile)
+	b, err := bolt.Open(p, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return fmt.Errorf("open %s (is another shoal process using this data directory?): %w", p, err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketLog, bucketState} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return InitNamespace(tx)
+	})
+	if err != nil {
+		b.Close()
+		return fmt.Errorf("initialise %s: %w", p, err)
+	}
+	d.bolt = b
+	return nil
+}
+
+// Dir returns the data directory.
+func (d *DB) Dir() string { return d.dir }
+
+// Close closes the database. It is safe to call more than once.
+func (d *DB) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.bolt == nil {
+		return nil
+	}
+	err := d.bolt.Close()
+	d.bolt = nil
+	return err
+}
+
+func u64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func key(i uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], i)
+	return b[:]
+}
+
+func (d *DB) view(fn func(tx *bolt.Tx) error) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.bolt == nil {
+		return errors.New("store is closed")
+	}
+	return d.bolt.View(fn)
+}
+
+func (d *DB) update(fn func(tx *bolt.Tx) error) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.bolt == nil {
+		return errors.New("store is closed")
+	}
+	return d.bolt.Update(fn)
+}
+
+// View runs fn in a read transaction over the namespace (see Lookup and
+// ReadDir).
+func (d *DB) View(fn func(tx *bolt.Tx) error) error { return d.view(fn) }
+
+func getBallot(st *bolt.Bucket, k []byte) (Ballot, error) {
+	var b Ballot
+	v := st.Get(k)
+	if v == nil {
+		return b, nil
+	}
+	if err := msgpack.Unmarshal(v, &b); err != nil {
+		return b, fmt.Errorf("decode %s: %w", k, err)
+	}
+	return b, nil
+}
+
+func putMsgpack(bk *bolt.Bucket, k []byte, v any) error {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return bk.Put(k, b)
+}
+
+// Promised returns the highest ballot this node has promised.
+func (d *DB) Promised() (Ballot, error) {
+	var b Ballot
+	err := d.view(func(tx *bolt.Tx) error {
+		var err error
+		b, err = getBallot(tx.Bucket(bucketState), keyPromised)
+		return err
+	})
+	return b, err
+}
+
+// SetPromised durably records a promise. It never lowers the promise.
+func (d *DB) SetPromised(b Ballot) error {
+	return d.update(func(tx *bolt.Tx) error {
+		st := tx.Bucket(bucketState)
+		cur, err := getBallot(st, keyPromised)
+		if err != nil {
+			return err
+		}
+		if !cur.Less(b) {
+			return nil
+		}
+		return putMsgpack(st, keyPromised, b)
+	})
+}
+
+// LogState describes the log's bounds.
+type LogState struct {
+	SnapIndex  uint64 // entries up to here were compacted
+	SnapBallot Ballot
+	LastIndex  uint64 // SnapIndex when the log is empty
+	LastBallot Ballot
+	Applied    uint64
+}
+
+// State returns the log's bounds and the applied index.
+func (d *DB) State() (LogState, error) {
+	var s LogState
+	err := d.view(func(tx *bolt.Tx) error {
+		var err error
+		s, err = logState(tx)
+		return err
+	})
+	return s, err
+}
+
+func logState(tx *bolt.Tx) (LogState, error) {
+	var s LogState
+	st := tx.Bucket(bucketState)
+	s.SnapIndex = u64(st.Get(keySnapIndex))
+	s.Applied = u64(st.Get(keyApplied))
+	var err error
+	if s.SnapBallot, err = getBallot(st, keySnapBallot); err != nil {
+		return s, err
+	}
+	s.LastIndex, s.LastBallot = s.SnapIndex, s.SnapBallot
+	k, v := tx.Bucket(bucketLog).Cursor().Last()
+	if k != nil {
+		var e Entry
+		if err := msgpack.Unmarshal(v, &e); err != nil {
+			return s, fmt.Errorf("decode log entry %d: %w", u64(k), err)
+		}
+		s.LastIndex, s.LastBallot = e.Index, e.Ballot
+	}
+	return s, nil
+}
+
+// BallotAt returns the ballot of entry i, which may be the snapshot point.
+func (d *DB) BallotAt(i uint64) (Ballot, error) {
+	var b Ballot
+	err := d.view(func(tx *bolt.Tx) error {
+		st := tx.Bucket(bucketState)
+		snap := u64(st.Get(keySnapIndex))
+		switch {
+		case i == snap:
+			var err error
+			b, err = getBallot(st, keySnapBallot)
+			return err
+		case i < snap:
+			return fmt.Errorf("ballot of entry %d: %w", i, ErrCompacted)
+		}
+		v := tx.Bucket(bucketLog).Get(key(i))
+		if v == nil {
+			return fmt.Errorf("log entry %d: %w", i, ErrNotFound)
+		}
+		var e Entry
+		if err := msgpack.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("decode log entry %d: %w", i, err)
+		}
+		b = e.Ballot
+		return nil
+	})
+	return b, err
+}
+
+// Entries returns entries lo..hi inclusive, stopping early once maxBytes of
+// encoded entries are gathered (at least one entry is returned).
+func (d *DB) Entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
+	var out []Entry
+	err := d.view(func(tx *bolt.Tx) error {
+		if snap := u64(tx.Bucket(bucketState).Get(keySnapIndex)); lo <= snap {
+			return fmt.Errorf("entries from %d (snapshot at %d): %w", lo, snap, ErrCompacted)
+		}
+		c := tx.Bucket(bucketLog).Cursor()
+		size := 0
+		for k, v := c.Seek(key(lo)); k != nil && u64(k) <= hi; k, v = c.Next() {
+			if len(out) > 0 && size+len(v) > maxBytes {
+				break
+			}
+			var e Entry
+			if err := msgpack.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode log entry %d: %w", u64(k), err)
+			}
+			out = append(out, e)
+			size += len(v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Append writes entries, which must be contiguous, replacing any entries at
+// or after the first one's index. It refuses to replace applied entries:
+// they are committed, and replacing one would break invariant 1.
+func (d *DB) Append(entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	return d.update(func(tx *bolt.Tx) error {
+		st := tx.Bucket(bucketState)
+		first := entries[0].Index
+		if applied := u64(st.Get(keyApplied)); first <= applied {
+			return fmt.Errorf("append at %d would replace applied entry (applied %d): refusing", first, applied)
+		}
+		s, err := logState(tx)
+		if err != nil {
+			return err
+		}
+		if first > s.LastIndex+1 {
+			return fmt.Errorf("append at %d leaves a gap after %d", first, s.LastIndex)
+		}
+		lg := tx.Bucket(bucketLog)
+		for i := first; i <= s.LastIndex; i++ {
+			if err := lg.Delete(key(i)); err != nil {
+				return err
+			}
+		}
+		for n, e := range entries {
+			if e.Index != first+uint64(n) {
+				return fmt.Errorf("append: entry %d out of sequence", e.Index)
+			}
+			if err := putMsgpack(lg, key(e.Index), &e); err != nil {
+				return fmt.Errorf("encode log entry %d: %w", e.Index, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Apply applies the log entries from Applied()+1 through upto to the
+// namespace in one transaction and returns their results in order. Entries
+// must be present in the log.
+func (d *DB) Apply(upto uint64) ([]Entry, []Result, error) {
+	var entries []Entry
+	var results []Result
+	err := d.update(func(tx *bolt.Tx) error {
+		st := tx.Bucket(bucketState)
+		applied := u64(st.Get(keyApplied))
+		lg := tx.Bucket(bucketLog)
+		for i := applied + 1; i <= upto; i++ {
+			v := lg.Get(key(i))
+			if v == nil {
+				return fmt.Errorf("apply entry %d: %w", i, ErrNotFound)
+			}
+			var e Entry
+			if err := msgpack.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode log entry %d: %w", i, err)
+			}
+			r, err := ApplyOp(tx, &e.Op)
+			if err != nil {
+				return fmt.Errorf("apply entry %d: %w", i, err)
+			}
+			entries = append(entries, e)
+			results = append(results, r)
+			applied = i
+		}
+		return st.Put(keyApplied, key(applied))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return entries, results, nil
+}
+
+// Config returns the voting members in effect: those of the last OpConfig
+// entry in the log, else those recorded at the snapshot point. Like Raft, a
+// configuration takes effect as soon as it is in the log.
+func (d *DB) Config() ([]Member, error) {
+	var members []Member
+	err := d.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketLog).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			var e Entry
+			if err := msgpack.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode log entry %d: %w", u64(k), err)
+			}
+			if e.Op.Kind == OpConfig {
+				members = e.Op.Members
+				return nil
+			}
+		}
+		v := tx.Bucket(bucketState).Get(keyConfig)
+		if v == nil {
+			return nil
+		}
+		return msgpack.Unmarshal(v, &members)
+	})
+	return members, err
+}
+
+// Compact discards log entries up to and including upto, which must be
+// applied, recording the configuration in effect at that point.
+func (d *DB) Compact(upto uint64) error {
+	return d.update(func(tx *bolt.Tx) error {
+		st := tx.Bucket(bucketState)
+		if applied := u64(st.Get(keyApplied)); upto > applied {
+			return fmt.Errorf("compact to %d beyond applied %d", upto, applied)
+		}
+		snap := u64(st.Get(keySnapIndex))
+		if upto <= snap {
+			return nil
+		}
+		lg := tx.Bucket(bucketLog)
+		var last Entry
+		for i := snap + 1; i <= upto; i++ {
+			v := lg.Get(key(i))
+			if v == nil {
+				return fmt.Errorf("compact: entry %d: %w", i, ErrNotFound)
+			}
+			if err := msgpack.Unmarshal(v, &last); err != nil {
+				return fmt.Errorf("decode log entry %d: %w", i, err)
+			}
+			if last.Op.Kind == OpConfig {
+				if err := putMsgpack(st, keyConfig, last.Op.Members); err != nil {
+					return err
+				}
+			}
+			if err := lg.Delete(key(i)); err != nil {
+				return err
+			}
+		}
+		if err := st.Put(keySnapIndex, key(upto)); err != nil {
+			return err
+		}
+		return putMsgpack(st, keySnapBallot, last.Ballot)
+	})
+}

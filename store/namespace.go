@@ -1,0 +1,745 @@
+package store
+
+// The namespace is a deterministic state machine over three bbolt buckets.
+// Every function takes the caller's transaction: the caller decides what to
+// batch, when to commit and when to fsync, and rolls back on any error.
+//
+// On-disk layout (all integers 8-byte big-endian):
+//
+//	inodes   ino                      -> msgpack(Inode)
+//	dentries parent ino + child name  -> child ino
+//	nsmeta   "next_ino"               -> next inode number to allocate
+//
+// The root directory is inode 1 and has no dentry. Names live only in
+// dentries, never in inodes, so a directory rename moves one dentry however
+// large the subtree below it, and a later FUSE mount gets stable inode
+// numbers. Because a dentry key starts with its parent's inode number,
+// listing a directory is a prefix scan, and bbolt's byte order sorts the
+// listing by name.
+//
+// ApplyOp checks every precondition before its first write, so an op that
+// fails with a Result code leaves all three buckets untouched; an error
+// return means storage failed or a record is corrupt, and the caller must
+// roll the transaction back.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"go.etcd.io/bbolt"
+)
+
+// RootIno is the inode number of the root directory.
+const RootIno = 1
+
+const (
+	defaultFileMode = 0o644
+	defaultDirMode  = 0o755
+	// maxNameLen is NAME_MAX: a FUSE mount could not serve a longer name,
+	// and the bound keeps dentry keys far below bbolt's key size limit, so
+	// a long name fails as CodeInvalid instead of as a storage error after
+	// other writes of the op.
+	maxNameLen = 255
+)
+
+var (
+	bucketInodes   = []byte("inodes")
+	bucketDentries = []byte("dentries")
+	bucketNSMeta   = []byte("nsmeta")
+	keyNextIno     = []byte("next_ino")
+)
+
+// InitNamespace creates the namespace buckets and the root directory if they
+// are missing. It is idempotent, so a store calls it every time it opens.
+// The root's MTime is 0: no op carries the time it was created.
+func InitNamespace(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("init namespace: create bucket %s: %w", name, err)
+		}
+	}
+	n, err := openNamespace(tx)
+	if err != nil {
+		return err
+	}
+	if n.meta.Get(keyNextIno) == nil {
+		if err := n.meta.Put(keyNextIno, inoKey(RootIno+1)); err != nil {
+			return fmt.Errorf("init namespace: %w", err)
+		}
+	}
+	if n.inodes.Get(inoKey(RootIno)) == nil {
+		root := Inode{Ino: RootIno, Type: TypeDir, Mode: defaultDirMode, Nlink: 2}
+		if err := n.save(root); err != nil {
+			return fmt.Errorf("init namespace: %w", err)
+		}
+	}
+	return nil
+}
+
+// ApplyOp applies one op to the namespace. A user-level failure (a missing
+// path, an existing target, ...) is reported in Result.Code with a nil error
+// and changes nothing. A non-nil error means storage failed or a record is
+// corrupt; the caller must roll the transaction back.
+func ApplyOp(tx *bbolt.Tx, op *Op) (Result, error) {
+	if op == nil {
+		return reject(CodeInvalid)
+	}
+	switch op.Kind {
+	case OpNoop, OpConfig:
+		return Result{}, nil
+	}
+	n, err := openNamespace(tx)
+	if err != nil {
+		return Result{}, err
+	}
+	switch op.Kind {
+	case OpPut:
+		return n.put(op)
+	case OpDelete:
+		return n.delete(op)
+	case OpMkdir:
+		return n.mkdir(op)
+	case OpRename:
+		return n.rename(op)
+	case OpCopy:
+		return n.copy(op)
+	}
+	return reject(CodeInvalid)
+}
+
+// Lookup returns the inode at path. The error wraps ErrNotFound, ErrNotDir
+// or ErrInvalid and names the path.
+func Lookup(tx *bbolt.Tx, path string) (Inode, error) {
+	n, err := openNamespace(tx)
+	if err != nil {
+		return Inode{}, err
+	}
+	return n.resolvePath("lookup", path)
+}
+
+// ReadDir lists the directory at path, sorted by name. It fails with
+// ErrNotDir when path is a file.
+func ReadDir(tx *bbolt.Tx, path string) ([]DirEntry, error) {
+	n, err := openNamespace(tx)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := n.resolvePath("read dir", path)
+	if err != nil {
+		return nil, err
+	}
+	if dir.Type != TypeDir {
+		return nil, fmt.Errorf("read dir %s: %w", path, ErrNotDir)
+	}
+	kids, err := n.children(dir.Ino)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DirEntry, 0, len(kids))
+	for _, k := range kids {
+		in, err := n.get(k.ino)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, DirEntry{Name: k.name, Type: in.Type, Size: in.Size, MTime: in.MTime})
+	}
+	return out, nil
+}
+
+// ForEachChunk calls fn for every chunk of every file inode, stopping at the
+// first error fn returns. A chunk shared by copies is reported once per
+// inode. fn must not modify the namespace: it runs inside a bucket scan.
+func ForEachChunk(tx *bbolt.Tx, fn func(ChunkRef) error) error {
+	n, err := openNamespace(tx)
+	if err != nil {
+		return err
+	}
+	return n.inodes.ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("namespace: inode key %x is not 8 bytes: %w", k, ErrCorrupt)
+		}
+		in, err := decodeInode(binary.BigEndian.Uint64(k), v)
+		if err != nil {
+			return err
+		}
+		for _, c := range in.Chunks {
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// namespace is the set of buckets of one transaction.
+type namespace struct {
+	inodes, dentries, meta *bbolt.Bucket
+}
+
+func openNamespace(tx *bbolt.Tx) (*namespace, error) {
+	n := &namespace{
+		inodes:   tx.Bucket(bucketInodes),
+		dentries: tx.Bucket(bucketDentries),
+		meta:     tx.Bucket(bucketNSMeta),
+	}
+	if n.inodes == nil || n.dentries == nil || n.meta == nil {
+		return nil, fmt.Errorf("namespace buckets missing: call InitNamespace when opening the store")
+	}
+	return n, nil
+}
+
+func reject(c Code) (Result, error) { return Result{Code: c}, nil }
+
+func modeOr(mode, def uint32) uint32 {
+	if mode == 0 {
+		return def
+	}
+	return mode
+}
+
+// splitPath splits an absolute path into its names; the root has none. ok is
+// false for anything the HTTP layer should have rejected, so a bad op from
+// the log fails as CodeInvalid on every member instead of panicking.
+func splitPath(p string) (parts []string, ok bool) {
+	if p == "/" {
+		return nil, true
+	}
+	if len(p) < 2 || p[0] != '/' {
+		return nil, false
+	}
+	parts = strings.Split(p[1:], "/")
+	for _, s := range parts {
+		if s == "" || s == "." || s == ".." || len(s) > maxNameLen || strings.IndexByte(s, 0) >= 0 {
+			return nil, false
+		}
+	}
+	return parts, true
+}
+
+// isUnder reports whether p is dir or lies below it.
+func isUnder(p, dir []string) bool {
+	if len(p) < len(dir) {
+		return false
+	}
+	for i := range dir {
+		if p[i] != dir[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func inoKey(ino uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), ino)
+}
+
+func dentryKey(dir uint64, name string) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(name)), dir), name...)
+}
+
+func decodeInode(ino uint64, v []byte) (Inode, error) {
+	var in Inode
+	if err := msgpack.Unmarshal(v, &in); err != nil {
+		return Inode{}, fmt.Errorf("namespace: decode inode %d: %w: %w", ino, ErrCorrupt, err)
+	}
+	if in.Ino != ino || (in.Type != TypeFile && in.Type != TypeDir) {
+		return Inode{}, fmt.Errorf("namespace: inode record %d holds ino %d type %d: %w", ino, in.Ino, in.Type, ErrCorrupt)
+	}
+	return in, nil
+}
+
+// get loads an inode that a dentry or the root points at, so a missing one
+// is corruption, not a user error.
+func (n *namespace) get(ino uint64) (Inode, error) {
+	v := n.inodes.Get(inoKey(ino))
+	if v == nil {
+		return Inode{}, fmt.Errorf("namespace: inode %d is referenced but missing: %w", ino, ErrCorrupt)
+	}
+	return decodeInode(ino, v)
+}
+
+func (n *namespace) save(in Inode) error {
+	v, err := msgpack.Marshal(&in)
+	if err != nil {
+		return fmt.Errorf("namespace: encode inode %d: %w", in.Ino, err)
+	}
+	return n.inodes.Put(inoKey(in.Ino), v)
+}
+
+func (n *namespace) allocIno() (uint64, error) {
+	v := n.meta.Get(keyNextIno)
+	if len(v) != 8 || binary.BigEndian.Uint64(v) <= RootIno {
+		return 0, fmt.Errorf("namespace: next_ino record %x is invalid: %w", v, ErrCorrupt)
+	}
+	ino := binary.BigEndian.Uint64(v)
+	return ino, n.meta.Put(keyNextIno, inoKey(ino+1))
+}
+
+// child returns the inode number of name in dir, if there is one.
+func (n *namespace) child(dir uint64, name string) (uint64, bool, error) {
+	v := n.dentries.Get(dentryKey(dir, name))
+	if v == nil {
+		return 0, false, nil
+	}
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("namespace: entry %q of dir %d holds %x: %w", name, dir, v, ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(v), true, nil
+}
+
+type dentry struct {
+	name string
+	ino  uint64
+}
+
+// children lists dir in name order. It returns a slice rather than taking a
+// callback so callers may write to the buckets while walking the result;
+// bbolt cursors do not survive writes.
+func (n *namespace) children(dir uint64) ([]dentry, error) {
+	prefix := inoKey(dir)
+	var out []dentry
+	c := n.dentries.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) != 8 {
+			return nil, fmt.Errorf("namespace: entry %q of dir %d holds %x: %w", k[8:], dir, v, ErrCorrupt)
+		}
+		out = append(out, dentry{name: string(k[8:]), ino: binary.BigEndian.Uint64(v)})
+	}
+	return out, nil
+}
+
+func (n *namespace) hasChildren(dir uint64) bool {
+	prefix := inoKey(dir)
+	k, _ := n.dentries.Cursor().Seek(prefix)
+	return k != nil && bytes.HasPrefix(k, prefix)
+}
+
+// walk resolves parts from the root as far as they exist: chain[0] is the
+// root and chain[i] the inode of parts[i-1], so the whole path exists iff
+// len(chain) == len(parts)+1. The walk stops early at a missing name, or at
+// a file that still has names below it; missCode tells the two apart.
+func (n *namespace) walk(parts []string) ([]Inode, error) {
+	cur, err := n.get(RootIno)
+	if err != nil {
+		return nil, err
+	}
+	chain := append(make([]Inode, 0, len(parts)+1), cur)
+	for _, name := range parts {
+		if cur.Type != TypeDir {
+			break
+		}
+		ino, ok, err := n.child(cur.Ino, name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		if cur, err = n.get(ino); err != nil {
+			return nil, err
+		}
+		chain = append(chain, cur)
+	}
+	return chain, nil
+}
+
+// missCode says why a walk stopped short of the end of its path.
+func missCode(chain []Inode) Code {
+	if chain[len(chain)-1].Type != TypeDir {
+		return CodeNotDir
+	}
+	return CodeNotFound
+}
+
+// resolvePath is the user-facing lookup: its errors name the path and, for
+// ErrNotDir, the component that is a file.
+func (n *namespace) resolvePath(verb, path string) (Inode, error) {
+	parts, ok := splitPath(path)
+	if !ok {
+		return Inode{}, fmt.Errorf("%s %q: %w: want an absolute path with no empty, \".\" or \"..\" names", verb, path, ErrInvalid)
+	}
+	chain, err := n.walk(parts)
+	if err != nil {
+		return Inode{}, err
+	}
+	if len(chain) == len(parts)+1 {
+		return chain[len(parts)], nil
+	}
+	if missCode(chain) == CodeNotDir {
+		file := "/" + strings.Join(parts[:len(chain)-1], "/")
+		return Inode{}, fmt.Errorf("%s %s: %s is a file: %w", verb, path, file, ErrNotDir)
+	}
+	return Inode{}, fmt.Errorf("%s %s: %w", verb, path, ErrNotFound)
+}
+
+// addEntry stores child and links it into parent as name, updating and
+// saving parent.
+func (n *namespace) addEntry(parent *Inode, name string, child Inode, now int64) error {
+	if err := n.save(child); err != nil {
+		return err
+	}
+	if err := n.dentries.Put(dentryKey(parent.Ino, name), inoKey(child.Ino)); err != nil {
+		return err
+	}
+	if child.Type == TypeDir {
+		parent.Nlink++
+	}
+	parent.MTime = now
+	return n.save(*parent)
+}
+
+// removeEntry unlinks name (whose inode is child) from parent, updating and
+// saving parent. The child's inode is left for the caller to release.
+func (n *namespace) removeEntry(parent *Inode, name string, child Inode, now int64) error {
+	if err := n.dentries.Delete(dentryKey(parent.Ino, name)); err != nil {
+		return err
+	}
+	if child.Type == TypeDir {
+		parent.Nlink--
+	}
+	parent.MTime = now
+	return n.save(*parent)
+}
+
+// release drops one link to in, which has already been unlinked from its
+// parent: a directory goes with everything below it, a file when its last
+// link goes.
+func (n *namespace) release(in Inode) error {
+	if in.Type == TypeFile && in.Nlink > 1 {
+		in.Nlink--
+		return n.save(in)
+	}
+	if in.Type == TypeDir {
+		kids, err := n.children(in.Ino)
+		if err != nil {
+			return err
+		}
+		for _, k := range kids {
+			c, err := n.get(k.ino)
+			if err != nil {
+				return err
+			}
+			if err := n.dentries.Delete(dentryKey(in.Ino, k.name)); err != nil {
+				return err
+			}
+			if err := n.release(c); err != nil {
+				return err
+			}
+		}
+	}
+	return n.inodes.Delete(inoKey(in.Ino))
+}
+
+func (n *namespace) addDir(parent *Inode, name string, mode uint32, now int64) (Inode, error) {
+	ino, err := n.allocIno()
+	if err != nil {
+		return Inode{}, err
+	}
+	d := Inode{Ino: ino, Type: TypeDir, Mode: mode, MTime: now, Nlink: 2}
+	return d, n.addEntry(parent, name, d, now)
+}
+
+// makeDirs creates names as a chain of directories below parent and returns
+// the deepest one (parent itself when names is empty).
+func (n *namespace) makeDirs(parent Inode, names []string, now int64) (Inode, error) {
+	for _, name := range names {
+		d, err := n.addDir(&parent, name, defaultDirMode, now)
+		if err != nil {
+			return Inode{}, err
+		}
+		parent = d
+	}
+	return parent, nil
+}
+
+func (n *namespace) put(op *Op) (Result, error) {
+	parts, ok := splitPath(op.Path)
+	if !ok || op.File == nil {
+		return reject(CodeInvalid)
+	}
+	if len(parts) == 0 {
+		return reject(CodeIsDir)
+	}
+	chain, err := n.walk(parts)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(chain) == len(parts)+1 {
+		f := chain[len(parts)]
+		if f.Type == TypeDir {
+			return reject(CodeIsDir)
+		}
+		f.Size, f.Hash, f.Chunks, f.MTime = op.File.Size, op.File.Hash, op.File.Chunks, op.Time
+		f.Mode = modeOr(op.Mode, f.Mode)
+		return Result{}, n.save(f)
+	}
+	parent := chain[len(chain)-1]
+	if parent.Type != TypeDir {
+		return reject(CodeNotDir)
+	}
+	// Like an object store's PUT, a missing parent is created rather than
+	// reported, so clients need no mkdir round trip before a write.
+	parent, err = n.makeDirs(parent, parts[len(chain)-1:len(parts)-1], op.Time)
+	if err != nil {
+		return Result{}, err
+	}
+	ino, err := n.allocIno()
+	if err != nil {
+		return Result{}, err
+	}
+	f := Inode{
+		Ino: ino, Type: TypeFile, Size: op.File.Size, Mode: modeOr(op.Mode, defaultFileMode),
+		MTime: op.Time, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks,
+	}
+	if err := n.addEntry(&parent, parts[len(parts)-1], f, op.Time); err != nil {
+		return Result{}, err
+	}
+	return Result{Created: true}, nil
+}
+
+// delete reports CodeNotDir rather than CodeNotFound when a component above
+// the target is a file, as unlink(2) does.
+func (n *namespace) delete(op *Op) (Result, error) {
+	parts, ok := splitPath(op.Path)
+	if !ok || len(parts) == 0 {
+		return reject(CodeInvalid)
+	}
+	chain, err := n.walk(parts)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(chain) != len(parts)+1 {
+		return reject(missCode(chain))
+	}
+	target, parent := chain[len(parts)], chain[len(parts)-1]
+	if target.Type == TypeDir && !op.Recursive && n.hasChildren(target.Ino) {
+		return reject(CodeNotEmpty)
+	}
+	if err := n.removeEntry(&parent, parts[len(parts)-1], target, op.Time); err != nil {
+		return Result{}, err
+	}
+	return Result{}, n.release(target)
+}
+
+func (n *namespace) mkdir(op *Op) (Result, error) {
+	parts, ok := splitPath(op.Path)
+	if !ok {
+		return reject(CodeInvalid)
+	}
+	chain, err := n.walk(parts)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(chain) == len(parts)+1 {
+		if chain[len(parts)].Type == TypeDir && op.Parents {
+			return Result{}, nil
+		}
+		return reject(CodeExists)
+	}
+	parent := chain[len(chain)-1]
+	if parent.Type != TypeDir {
+		return reject(CodeNotDir)
+	}
+	missing := parts[len(chain)-1:]
+	if len(missing) > 1 && !op.Parents {
+		return reject(CodeNotFound)
+	}
+	parent, err = n.makeDirs(parent, missing[:len(missing)-1], op.Time)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := n.addDir(&parent, missing[len(missing)-1], modeOr(op.Mode, defaultDirMode), op.Time); err != nil {
+		return Result{}, err
+	}
+	return Result{Created: true}, nil
+}
+
+// destination is the target of a rename or copy: its parent directory and,
+// when the name is taken, the inode it names now.
+type destination struct {
+	parent Inode
+	name   string
+	old    Inode
+	exists bool
+}
+
+// locateTarget resolves the destination path parts. code is CodeNotFound or
+// CodeNotDir when the parent is missing or is a file.
+func (n *namespace) locateTarget(parts []string) (destination, Code, error) {
+	chain, err := n.walk(parts)
+	if err != nil {
+		return destination{}, CodeOK, err
+	}
+	if len(chain) < len(parts) {
+		return destination{}, missCode(chain), nil
+	}
+	t := destination{parent: chain[len(parts)-1], name: parts[len(parts)-1]}
+	if t.parent.Type != TypeDir {
+		return destination{}, CodeNotDir, nil
+	}
+	if len(chain) == len(parts)+1 {
+		t.old, t.exists = chain[len(parts)], true
+	}
+	return t, CodeOK, nil
+}
+
+// locateSource resolves the non-empty source path of a rename or copy,
+// which must exist; code says why it does not.
+func (n *namespace) locateSource(parts []string) (parent, src Inode, code Code, err error) {
+	chain, err := n.walk(parts)
+	if err != nil {
+		return Inode{}, Inode{}, CodeOK, err
+	}
+	if len(chain) != len(parts)+1 {
+		return Inode{}, Inode{}, missCode(chain), nil
+	}
+	return chain[len(parts)-1], chain[len(parts)], CodeOK, nil
+}
+
+// replaceCode says whether rename(2) may move src over the existing old.
+func (n *namespace) replaceCode(src, old Inode) Code {
+	switch {
+	case src.Type == TypeFile && old.Type == TypeDir:
+		return CodeIsDir
+	case src.Type == TypeDir && old.Type == TypeFile:
+		return CodeNotDir
+	case src.Type == TypeDir && n.hasChildren(old.Ino):
+		return CodeNotEmpty
+	}
+	return CodeOK
+}
+
+func (n *namespace) rename(op *Op) (Result, error) {
+	from, ok1 := splitPath(op.Path)
+	to, ok2 := splitPath(op.To)
+	if !ok1 || !ok2 || len(from) == 0 || len(to) == 0 {
+		return reject(CodeInvalid)
+	}
+	srcParent, src, code, err := n.locateSource(from)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
+	}
+	if op.Path == op.To {
+		return Result{}, nil
+	}
+	if src.Type == TypeDir && isUnder(to, from) {
+		return reject(CodeInvalid)
+	}
+	dst, code, err := n.locateTarget(to)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
+	}
+	if dst.exists {
+		if dst.old.Ino == src.Ino {
+			return Result{}, nil // two links to one inode: rename(2) does nothing
+		}
+		if code := n.replaceCode(src, dst.old); code != CodeOK {
+			return reject(code)
+		}
+	}
+	// Both parents may be one directory; edit a single copy so neither
+	// save undoes the other's link count change.
+	fromDir := &srcParent
+	if srcParent.Ino == dst.parent.Ino {
+		fromDir = &dst.parent
+	}
+	if err := n.removeEntry(fromDir, from[len(from)-1], src, op.Time); err != nil {
+		return Result{}, err
+	}
+	if dst.exists {
+		if err := n.removeEntry(&dst.parent, dst.name, dst.old, op.Time); err != nil {
+			return Result{}, err
+		}
+		if err := n.release(dst.old); err != nil {
+			return Result{}, err
+		}
+	}
+	if err := n.addEntry(&dst.parent, dst.name, src, op.Time); err != nil {
+		return Result{}, err
+	}
+	return Result{}, nil
+}
+
+// copy rejects the root as destination and a copy onto the source itself
+// (like cp(1)) with CodeInvalid. A directory is never copied over an
+// existing name, whatever it names.
+func (n *namespace) copy(op *Op) (Result, error) {
+	from, ok1 := splitPath(op.Path)
+	to, ok2 := splitPath(op.To)
+	// Every path lies below the root, so copying it is copying a directory
+	// into its own subtree.
+	if !ok1 || !ok2 || len(from) == 0 || len(to) == 0 {
+		return reject(CodeInvalid)
+	}
+	_, src, code, err := n.locateSource(from)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
+	}
+	if op.Path == op.To || (src.Type == TypeDir && isUnder(to, from)) {
+		return reject(CodeInvalid)
+	}
+	dst, code, err := n.locateTarget(to)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
+	}
+	if dst.exists {
+		switch {
+		case src.Type == TypeDir:
+			return reject(CodeExists)
+		case dst.old.Type == TypeDir:
+			return reject(CodeIsDir)
+		}
+		// Keep the destination's inode, and its mode as cp(1) does.
+		f := dst.old
+		f.Size, f.Hash, f.Chunks, f.MTime = src.Size, src.Hash, src.Chunks, op.Time
+		return Result{}, n.save(f)
+	}
+	c, err := n.copyTree(src, op.Time)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := n.addEntry(&dst.parent, dst.name, c, op.Time); err != nil {
+		return Result{}, err
+	}
+	return Result{Created: true}, nil
+}
+
+// copyTree copies src (and, for a directory, everything below it) to new
+// inodes that share its chunks, and returns the copy of src for the caller
+// to link with addEntry, which also saves it. The caller has ruled out a
+// destination inside src, so the entries written here never land in a
+// directory still to be read.
+func (n *namespace) copyTree(src Inode, now int64) (Inode, error) {
+	ino, err := n.allocIno()
+	if err != nil {
+		return Inode{}, err
+	}
+	if src.Type == TypeFile {
+		return Inode{
+			Ino: ino, Type: TypeFile, Size: src.Size, Mode: src.Mode,
+			MTime: now, Nlink: 1, Hash: src.Hash, Chunks: src.Chunks,
+		}, nil
+	}
+	d := Inode{Ino: ino, Type: TypeDir, Mode: src.Mode, MTime: now, Nlink: 2}
+	kids, err := n.children(src.Ino)
+	if err != nil {
+		return Inode{}, err
+	}
+	for _, k := range kids {
+		s, err := n.get(k.ino)
+		if err != nil {
+			return Inode{}, err
+		}
+		c, err := n.copyTree(s, now)
+		if err != nil {
+			return Inode{}, err
+		}
+		if err := n.addEntry(&d, k.name, c, now); err != nil {
+			return Inode{}, err
+		}
+	}
+	return d, nil
+}
