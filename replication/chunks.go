@@ -1,0 +1,123 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+
+	"shoal/store"
+)
+
+// WriteChunk stores a chunk on this primary and on the group's members in
+// parallel, and returns once a majority of the voters holds it durably.
+// Members that are slower keep receiving it in the background.
+func (n *Node) WriteChunk(ctx context.Context, h store.Hash, data []byte) error {
+	if store.HashOf(data) != h {
+		return fmt.Errorf("write chunk %s: %w", h, store.ErrCorrupt)
+	}
+	n.mu.Lock()
+	if n.lead == nil {
+		err := n.notPrimaryLocked()
+		n.mu.Unlock()
+		return err
+	}
+	voters := append([]store.Member(nil), n.config...)
+	targets := map[uint64]string{}
+	for _, m := range n.config {
+		targets[m.ID] = n.addrOfLocked(m.ID)
+	}
+	for id, p := range n.peers {
+		targets[id] = p.Addr
+	}
+	delete(targets, n.cfg.ID)
+	lctx := n.lead.ctx
+	n.mu.Unlock()
+
+	type ack struct {
+		id  uint64
+		err error
+	}
+	acks := make(chan ack, len(targets)+1)
+	// Background sends outlive the request that started them, but not the
+	// primary's term, and never the RPC timeout.
+	bctx, cancel := context.WithTimeout(lctx, n.cfg.RPCTimeout)
+	go func() {
+		acks <- ack{n.cfg.ID, n.db.Chunks.Put(h, data)}
+	}()
+	pending := len(targets) + 1
+	for id, addr := range targets {
+		go func() {
+			_, err := n.cfg.Transport.Call(bctx, addr, &StoreChunk{Hash: h, Data: data})
+			acks <- ack{id, err}
+		}()
+	}
+	go func() {
+		<-bctx.Done()
+		cancel()
+	}()
+	need := Majority(len(voters))
+	if len(voters) == 0 {
+		need = 1
+	}
+	held := 0
+	var firstErr error
+	for pending > 0 {
+		var a ack
+		select {
+		case a = <-acks:
+		case <-ctx.Done():
+			return fmt.Errorf("write chunk %s: %w (%d of %d voters hold it)", h, ErrNoQuorum, held, len(voters))
+		}
+		pending--
+		if a.err != nil {
+			if a.id == n.cfg.ID {
+				return fmt.Errorf("write chunk %s locally: %w", h, a.err)
+			}
+			if firstErr == nil {
+				firstErr = a.err
+			}
+			continue
+		}
+		if isVoter(voters, a.id) || len(voters) == 0 && a.id == n.cfg.ID {
+			held++
+		}
+		if held >= need {
+			return nil
+		}
+	}
+	return fmt.Errorf("write chunk %s: %w (%d of %d voters hold it; first failure: %v)", h, ErrNoQuorum, held, len(voters), firstErr)
+}
+
+// ensureChunks makes sure every chunk the entries refer to is stored here
+// before the entries are: a member that acknowledges an entry must be able
+// to serve its content, or a majority of acks would not protect the data.
+func (n *Node) ensureChunks(ctx context.Context, entries []store.Entry, from string) error {
+	for _, e := range entries {
+		if e.Op.Kind != store.OpPut || e.Op.File == nil {
+			continue
+		}
+		for _, c := range e.Op.File.Chunks {
+			if err := n.fetchChunk(ctx, c.Hash, from); err != nil {
+				return fmt.Errorf("entry %d: %w", e.Index, err)
+			}
+		}
+	}
+	return nil
+}
+
+// fetchChunk copies a chunk this node lacks from the member at addr.
+func (n *Node) fetchChunk(ctx context.Context, h store.Hash, addr string) error {
+	if n.db.Chunks.Has(h) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
+	defer cancel()
+	resp, err := n.cfg.Transport.Call(ctx, addr, &GetChunk{Hash: h})
+	if err != nil {
+		return fmt.Errorf("fetch chunk %s from %s: %w", h, addr, err)
+	}
+	c, ok := resp.(*ChunkMsg)
+	if !ok {
+		return fmt.Errorf("fetch chunk %s from %s: %w: answer of type %d", h, addr, ErrBadMessage, resp.Type())
+	}
+	return n.db.Chunks.Put(h, c.Data)
+}

@@ -1,0 +1,263 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"shoal/store"
+)
+
+// testCluster runs replication nodes over a MemNetwork, each with a real
+// on-disk store in a temporary directory.
+type testCluster struct {
+	t     *testing.T
+	net   *MemNetwork
+	dirs  map[uint64]string
+	nodes map[uint64]*Node
+	mu    sync.Mutex
+	cfg   func(*Config)
+}
+
+func addrOf(id uint64) string { return fmt.Sprintf("n%d", id) }
+
+func newTestCluster(t *testing.T, seed uint64, ids ...uint64) *testCluster {
+	c := &testCluster{t: t, net: NewMemNetwork(seed), dirs: map[uint64]string{}, nodes: map[uint64]*Node{}}
+	for _, id := range ids {
+		c.dirs[id] = t.TempDir()
+	}
+	t.Cleanup(func() {
+		for _, id := range ids {
+			c.stop(id)
+		}
+	})
+	return c
+}
+
+func (c *testCluster) start(id uint64) *Node {
+	c.t.Helper()
+	db, err := store.Open(c.dirs[id])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.ID, cfg.Name, cfg.Addr, cfg.Group = id, addrOf(id), addrOf(id), "g"
+	cfg.Store, cfg.Transport = db, c.net.Transport(addrOf(id))
+	cfg.Heartbeat, cfg.RPCTimeout = 20*time.Millisecond, 300*time.Millisecond
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if c.cfg != nil {
+		c.cfg(&cfg)
+	}
+	n, err := New(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	n.Run(context.Background())
+	c.net.Register(addrOf(id), n)
+	c.mu.Lock()
+	c.nodes[id] = n
+	c.mu.Unlock()
+	c.setPeers()
+	return n
+}
+
+// stop is a crash: the node vanishes from the network and its process
+// state is dropped; its disk stays.
+func (c *testCluster) stop(id uint64) {
+	c.mu.Lock()
+	n := c.nodes[id]
+	delete(c.nodes, id)
+	c.mu.Unlock()
+	if n == nil {
+		return
+	}
+	c.net.Register(addrOf(id), nil)
+	n.Close()
+	n.db.Close()
+	c.setPeers()
+}
+
+func (c *testCluster) node(id uint64) *Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id]
+}
+
+// setPeers plays gossip: every live node learns every other live node.
+func (c *testCluster) setPeers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ms []store.Member
+	for id := range c.nodes {
+		ms = append(ms, store.Member{ID: id, Name: addrOf(id), Addr: addrOf(id)})
+	}
+	for _, n := range c.nodes {
+		n.SetPeers(ms)
+	}
+}
+
+// promote makes id the primary with the next ballot and waits until it is
+// ready to take writes.
+func (c *testCluster) promote(id uint64, term uint64) error {
+	n := c.node(id)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.Promote(ctx, store.Ballot{Term: term, Node: id}); err != nil {
+		return err
+	}
+	return waitFor(ctx, "primary ready", func() bool { return n.Status().Ready })
+}
+
+func waitFor(ctx context.Context, what string, cond func() bool) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+func (c *testCluster) waitAllVoters(id uint64, n int) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := waitFor(ctx, fmt.Sprintf("%d voters", n), func() bool { return len(c.node(id).Status().Voters) == n }); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// put writes a small file through node id, content and chunk included.
+func put(ctx context.Context, n *Node, path, content string) error {
+	data := []byte(content)
+	h := store.HashOf(data)
+	if err := n.WriteChunk(ctx, h, data); err != nil {
+		return err
+	}
+	f := &store.Inode{Size: int64(len(data)), Hash: h.String(), Chunks: []store.ChunkRef{{Hash: h, Size: int64(len(data))}}}
+	r, err := n.Propose(ctx, store.Op{Kind: store.OpPut, Path: path, File: f})
+	if err != nil {
+		return err
+	}
+	return r.Err()
+}
+
+// read returns the content of path as the primary n sees it, linearizably.
+func read(ctx context.Context, n *Node, path string) (string, error) {
+	r, err := n.Read(ctx, &Read{Group: "g", Kind: ReadLookup, Path: path})
+	if err != nil {
+		return "", err
+	}
+	if r.Code != store.CodeOK {
+		return "", r.Code.Err()
+	}
+	var out []byte
+	for _, c := range r.Inode.Chunks {
+		b, err := n.db.Chunks.Get(c.Hash)
+		if err != nil {
+			return "", err
+		}
+		out = append(out, b...)
+	}
+	return string(out), nil
+}
+
+func ctxT(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+func TestReplicateAndFailover(t *testing.T) {
+	c := newTestCluster(t, 1, 1, 2, 3)
+	for _, id := range []uint64{1, 2, 3} {
+		c.start(id)
+	}
+	if err := c.promote(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.waitAllVoters(1, 3)
+	ctx, cancel := ctxT(10 * time.Second)
+	defer cancel()
+	for i := range 20 {
+		if err := put(ctx, c.node(1), fmt.Sprintf("/f%d", i), fmt.Sprintf("v%d", i)); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	c.stop(1)
+	if err := c.promote(3, 2); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		got, err := read(ctx, c.node(3), fmt.Sprintf("/f%d", i))
+		if err != nil || got != fmt.Sprintf("v%d", i) {
+			t.Fatalf("after failover /f%d = %q, %v", i, got, err)
+		}
+	}
+	if err := put(ctx, c.node(3), "/after", "x"); err != nil {
+		t.Fatalf("write after failover: %v", err)
+	}
+	// The old primary returns, sees the higher ballot and catches up.
+	c.start(1)
+	if err := waitFor(ctx, "old primary to catch up", func() bool {
+		return c.node(1).Status().Applied >= c.node(3).Status().Commit
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.node(1).Status(); s.Role != Follower || s.Ballot != (store.Ballot{Term: 2, Node: 3}) {
+		t.Fatalf("old primary status %+v, want a follower of ballot 2/3", s)
+	}
+	c.assertConverged(ctx)
+}
+
+// assertConverged waits until every live node applied the same log and
+// holds an identical namespace.
+func (c *testCluster) assertConverged(ctx context.Context) {
+	c.t.Helper()
+	err := waitFor(ctx, "all members to apply the same index", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		var want uint64
+		for _, n := range c.nodes {
+			s := n.Status()
+			if want == 0 {
+				want = s.Commit
+			}
+			if s.Applied != want || s.Commit != want {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var ref string
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, n := range c.nodes {
+		d := digest(c.t, n.db)
+		if ref == "" {
+			ref = d
+		} else if d != ref {
+			c.t.Fatalf("node %d namespace digest differs:\n%s\nvs\n%s", id, d, ref)
+		}
+	}
+}
+
+func digest(t *testing.T, db *store.DB) string {
+	t.Helper()
+	out, err := store.Digest(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+var _ = errors.Is

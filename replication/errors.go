@@ -1,0 +1,52 @@
+package replication
+
+import (
+	"errors"
+
+	"shoal/store"
+)
+
+// Errors of the replication protocol. They survive the wire: a caller can
+// test a remote node's answer with errors.Is.
+var (
+	// ErrNotPrimary: this node does not lead the group; retry at the
+	// primary (a RemoteError carries its address when known).
+	ErrNotPrimary = errors.New("not the primary of this group")
+	// ErrNotReady: the primary is still recovering the log from a
+	// majority and accepts no requests yet; retry shortly.
+	ErrNotReady = errors.New("primary is recovering; retry shortly")
+	// ErrNoQuorum: a majority of the group did not answer in time.
+	ErrNoQuorum = errors.New("no quorum: a majority of the group did not answer")
+	// ErrDeposed: a higher ballot took over while the request was in
+	// flight; the outcome of a write is unknown.
+	ErrDeposed = errors.New("primary was deposed")
+	// ErrStaleBallot: the sender's ballot is lower than one this node has
+	// promised, or than the primary in this node's gossip view.
+	ErrStaleBallot = errors.New("stale ballot")
+	// ErrWrongGroup: the message names another group.
+	ErrWrongGroup = errors.New("wrong group")
+	// ErrBadMessage: a frame could not be decoded.
+	ErrBadMessage = errors.New("malformed message")
+	// ErrNotMember: this node is not a voting member and cannot lead.
+	ErrNotMember = errors.New("not a voting member of the group")
+)
+
+var wireErrors = map[string]error{
+	"not_primary":   ErrNotPrimary,
+	"not_ready":     ErrNotReady,
+	"no_quorum":     ErrNoQuorum,
+	"deposed":       ErrDeposed,
+	"stale_ballot":  ErrStaleBallot,
+	"wrong_group":   ErrWrongGroup,
+	"bad_message":   ErrBadMessage,
+	"not_member":    ErrNotMember,
+	"chunk_corrupt": store.ErrCorrupt,
+	"no_space":      store.ErrNoSpace,
+	"compacted":     store.ErrCompacted,
+	"not_found":     store.ErrNotFound,
+	"exists":        store.ErrExists,
+	"not_dir":       store.ErrNotDir,
+	"is_dir":        store.ErrIsDir,
+	"not_empty":     store.ErrNotEmpty,
+	"invalid":       store.ErrInvalid,
+}

@@ -1,0 +1,211 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"shoal/store"
+)
+
+// handleAppend is the replica side of replication (invariant 2): it refuses
+// a ballot lower than its promise or than the primary in its gossip view,
+// checks that its log matches the primary's before the new entries, makes
+// the entries and the chunks they name durable, and only then says OK.
+func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
+	if err := n.checkGroup(m.Group); err != nil {
+		return nil, err
+	}
+	if n.cfg.ViewPrimary != nil {
+		if vp, ok := n.cfg.ViewPrimary(); ok && m.Ballot.Less(vp) {
+			return nil, fmt.Errorf("%w: ballot %s is below the primary %s in this node's view", ErrStaleBallot, m.Ballot, vp)
+		}
+	}
+	n.mu.Lock()
+	if m.Ballot.Less(n.promised) {
+		resp := &AppendResp{Promised: n.promised}
+		n.mu.Unlock()
+		return resp, nil
+	}
+	if err := n.observeBallotLocked(m.Ballot); err != nil {
+		n.mu.Unlock()
+		return nil, err
+	}
+	if n.role != Follower { // an equal ballot is our own: never append to ourselves
+		n.mu.Unlock()
+		return nil, fmt.Errorf("%w: node leads ballot %s itself", ErrStaleBallot, m.Ballot)
+	}
+	if n.leaderAddr != m.Leader {
+		n.leaderAddr = m.Leader
+		n.notifyChanged()
+	}
+	promised, installing := n.promised, n.installing
+	if m.Snapshot && !installing {
+		n.installing = true
+		n.wg.Add(1)
+		go n.installSnapshot(m.Leader)
+	}
+	n.mu.Unlock()
+	if m.Probe {
+		return &AppendResp{OK: true, Promised: promised}, nil
+	}
+	if installing || m.Snapshot {
+		return &AppendResp{Promised: promised, Installing: true}, nil
+	}
+	n.logMu.Lock()
+	defer n.logMu.Unlock()
+	// A higher ballot may have been seen while this append waited for the
+	// log: its entries must not land after that ballot's.
+	n.mu.Lock()
+	promised, installing = n.promised, n.installing
+	n.mu.Unlock()
+	if promised != m.Ballot || installing {
+		return &AppendResp{Promised: promised, Installing: installing}, nil
+	}
+	match, ok, err := n.appendEntries(ctx, m)
+	if err != nil || !ok {
+		return &AppendResp{Promised: promised, LastIndex: match}, err
+	}
+	n.mu.Lock()
+	if c := min(m.Commit, match); c > n.commit {
+		n.commit = c
+		n.wakeApply()
+	}
+	n.mu.Unlock()
+	return &AppendResp{OK: true, Promised: promised, LastIndex: match}, nil
+}
+
+// appendEntries applies the log-matching rule. It returns the index
+// through which this log now equals the primary's, or, when the entry
+// before the batch does not match, false and a hint where to retry from.
+func (n *Node) appendEntries(ctx context.Context, m *Append) (uint64, bool, error) {
+	st, err := n.db.State()
+	if err != nil {
+		return 0, false, err
+	}
+	if m.PrevIndex > st.LastIndex {
+		return st.LastIndex, false, nil
+	}
+	entries := m.Entries
+	prev := m.PrevIndex
+	// Applied entries are committed, hence equal to the primary's: skip
+	// them instead of comparing what compaction may have discarded.
+	for len(entries) > 0 && entries[0].Index <= st.Applied {
+		prev = entries[0].Index
+		entries = entries[1:]
+	}
+	if prev >= st.Applied && prev > 0 {
+		b := m.PrevBallot
+		if prev != m.PrevIndex {
+			b = m.Entries[prev-m.PrevIndex-1].Ballot
+		}
+		have, err := n.db.BallotAt(prev)
+		if err != nil {
+			return 0, false, err
+		}
+		if have != b {
+			return prev - 1, false, nil
+		}
+	}
+	// Skip entries already held; the first differing one and everything
+	// after it in this log are replaced.
+	for len(entries) > 0 && entries[0].Index <= st.LastIndex {
+		have, err := n.db.BallotAt(entries[0].Index)
+		if err != nil {
+			return 0, false, err
+		}
+		if have != entries[0].Ballot {
+			break
+		}
+		entries = entries[1:]
+	}
+	match := m.PrevIndex + uint64(len(m.Entries))
+	if len(entries) == 0 {
+		return match, true, nil
+	}
+	if err := n.ensureChunks(ctx, entries, m.Leader); err != nil {
+		return 0, false, err
+	}
+	if err := n.db.Append(entries); err != nil {
+		return 0, false, err
+	}
+	tail := entries[len(entries)-1]
+	n.mu.Lock()
+	n.last, n.lastBallot = tail.Index, tail.Ballot
+	if entries[0].Index <= st.LastIndex || hasConfig(entries) {
+		n.refreshConfigLocked()
+	}
+	n.mu.Unlock()
+	return match, true, nil
+}
+
+func hasConfig(entries []store.Entry) bool {
+	for _, e := range entries {
+		if e.Op.Kind == store.OpConfig {
+			return true
+		}
+	}
+	return false
+}
+
+// refreshConfigLocked re-reads the configuration in effect; callers use it
+// when new entries carry one, or when a write may have truncated one away.
+func (n *Node) refreshConfigLocked() {
+	c, err := n.db.Config()
+	if err != nil {
+		n.log.Error("read configuration", "err", err)
+		return
+	}
+	if !sameMembers(c, n.config) {
+		n.config = c
+		n.notifyChanged()
+	}
+}
+
+// handlePromise is the member side of recovery: it promises to refuse any
+// lower ballot and reports its log's end, so the new primary can adopt the
+// most up-to-date log of a majority (invariant 3).
+func (n *Node) handlePromise(m *Promise) (Message, error) {
+	if err := n.checkGroup(m.Group); err != nil {
+		return nil, err
+	}
+	n.logMu.Lock()
+	defer n.logMu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if m.Ballot.Less(n.promised) {
+		return &PromiseResp{Promised: n.promised}, nil
+	}
+	if err := n.observeBallotLocked(m.Ballot); err != nil {
+		return nil, err
+	}
+	return &PromiseResp{OK: true, Promised: n.promised, LastIndex: n.last, LastBallot: n.lastBallot}, nil
+}
+
+// handleFetchLog serves log entries to a recovering primary.
+func (n *Node) handleFetchLog(m *FetchLog) (Message, error) {
+	if err := n.checkGroup(m.Group); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	promised, last := n.promised, n.last
+	n.mu.Unlock()
+	if m.Ballot.Less(promised) {
+		return nil, fmt.Errorf("%w: fetch for ballot %s, promised %s", ErrStaleBallot, m.Ballot, promised)
+	}
+	if m.From > last {
+		return &FetchLogResp{LastIndex: last}, nil
+	}
+	maxBytes := m.MaxBytes
+	if maxBytes <= 0 || maxBytes > n.cfg.MaxBatchBytes {
+		maxBytes = n.cfg.MaxBatchBytes
+	}
+	es, err := n.db.Entries(m.From, last, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return &FetchLogResp{Entries: es, LastIndex: last}, nil
+}
+
+// errCompacted reports whether err says the entries were compacted.
+func errCompacted(err error) bool { return errors.Is(err, store.ErrCompacted) }

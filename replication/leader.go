@@ -1,0 +1,378 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"shoal/store"
+)
+
+// leader is the volatile state of a primary for one ballot. It dies with
+// the ballot: a node that steps down cancels ctx and drops it.
+type leader struct {
+	ballot store.Ballot
+	ctx    context.Context
+	cancel context.CancelFunc
+	ready  bool   // the first entry of this ballot is committed
+	first  uint64 // index of that entry; nothing before it counts for commit
+	match  map[uint64]uint64
+	next   map[uint64]uint64
+	repl   map[uint64]chan struct{} // running replicators' wake-ups
+	// changing is set while a configuration change is proposed and not yet
+	// committed: changes go one member at a time, so any two successive
+	// majorities overlap.
+	changing  bool
+	proposals chan *proposal
+	round     *readRound
+}
+
+type proposal struct {
+	op     store.Op
+	ballot store.Ballot
+	done   chan proposalResult // buffered: the sender never blocks
+}
+
+type proposalResult struct {
+	result store.Result
+	err    error
+}
+
+// maxBatch bounds the proposals written with one fsync.
+const maxBatch = 512
+
+// becomeLeaderLocked starts leading with ballot b after recovery.
+func (n *Node) becomeLeaderLocked(b store.Ballot) {
+	ctx, cancel := context.WithCancel(n.ctx)
+	l := &leader{
+		ballot:    b,
+		ctx:       ctx,
+		cancel:    cancel,
+		first:     n.last + 1,
+		match:     map[uint64]uint64{n.cfg.ID: n.last},
+		next:      map[uint64]uint64{},
+		repl:      map[uint64]chan struct{}{},
+		proposals: make(chan *proposal, maxBatch),
+	}
+	n.lead = l
+	n.role = Leader
+	n.leaderAddr = n.cfg.Addr
+	n.log.Info("leading", "ballot", b, "last_index", n.last, "voters", len(n.config))
+	n.wg.Add(1)
+	go n.appendLoop(l)
+	n.startReplicatorsLocked()
+	// The first entry of a ballot commits every entry before it (they are
+	// never committed by counting replicas on their own, as in Raft). A
+	// group that never had a configuration starts with this node alone.
+	first := store.Op{Kind: store.OpNoop}
+	if len(n.config) == 0 {
+		first = store.Op{Kind: store.OpConfig, Members: []store.Member{n.self()}}
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		_, err := n.submit(l, first, nil)
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if err != nil || n.lead != l {
+			return
+		}
+		l.ready = true
+		n.log.Info("primary ready", "ballot", b)
+		n.notifyChanged()
+	}()
+	n.notifyChanged()
+}
+
+func (n *Node) self() store.Member {
+	return store.Member{ID: n.cfg.ID, Name: n.cfg.Name, Addr: n.cfg.Addr}
+}
+
+// startReplicatorsLocked runs one replicator per voter and live peer.
+func (n *Node) startReplicatorsLocked() {
+	l := n.lead
+	ids := map[uint64]bool{}
+	for _, m := range n.config {
+		ids[m.ID] = true
+	}
+	for id := range n.peers {
+		ids[id] = true
+	}
+	delete(ids, n.cfg.ID)
+	for id := range ids {
+		if _, ok := l.repl[id]; ok {
+			continue
+		}
+		wake := make(chan struct{}, 1)
+		l.repl[id] = wake
+		if _, ok := l.next[id]; !ok {
+			l.next[id] = n.last + 1
+		}
+		n.wg.Add(1)
+		go n.replicate(l, id, wake)
+	}
+}
+
+func (l *leader) wakeAll() {
+	for _, w := range l.repl {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Propose commits op through the log and returns its result once applied.
+// An error wrapping ErrDeposed or a context error means the outcome is
+// unknown; ErrNotPrimary and ErrNotReady mean the op was not proposed.
+func (n *Node) Propose(ctx context.Context, op store.Op) (store.Result, error) {
+	n.mu.Lock()
+	l := n.lead
+	if l == nil || !l.ready {
+		err := n.notPrimaryLocked()
+		n.mu.Unlock()
+		return store.Result{}, err
+	}
+	n.mu.Unlock()
+	if op.Time == 0 {
+		op.Time = time.Now().UnixNano()
+	}
+	return n.submit(l, op, ctx.Done())
+}
+
+func (n *Node) submit(l *leader, op store.Op, cancel <-chan struct{}) (store.Result, error) {
+	p := &proposal{op: op, done: make(chan proposalResult, 1)}
+	select {
+	case l.proposals <- p:
+	case <-l.ctx.Done():
+		return store.Result{}, fmt.Errorf("%w: primary stepped down", ErrNotPrimary)
+	case <-cancel:
+		return store.Result{}, fmt.Errorf("%w: gave up before the op was proposed", ErrNoQuorum)
+	}
+	select {
+	case r := <-p.done:
+		return r.result, r.err
+	case <-cancel:
+		return store.Result{}, fmt.Errorf("%w: not committed in time (the write may still take effect)", ErrNoQuorum)
+	}
+}
+
+// appendLoop writes batches of proposals to the local log, one fsync per
+// batch (group commit), then wakes the replicators.
+func (n *Node) appendLoop(l *leader) {
+	defer n.wg.Done()
+	for {
+		var batch []*proposal
+		select {
+		case <-l.ctx.Done():
+			n.failQueued(l)
+			return
+		case p := <-l.proposals:
+			batch = append(batch, p)
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case p := <-l.proposals:
+				batch = append(batch, p)
+			default:
+				break drain
+			}
+		}
+		if !n.appendBatch(l, batch) {
+			n.failQueued(l)
+			return
+		}
+	}
+}
+
+func (n *Node) appendBatch(l *leader, batch []*proposal) bool {
+	n.logMu.Lock()
+	defer n.logMu.Unlock()
+	n.mu.Lock()
+	if n.lead != l {
+		n.mu.Unlock()
+		failAll(batch, fmt.Errorf("%w: primary stepped down", ErrNotPrimary))
+		return false
+	}
+	entries := make([]store.Entry, len(batch))
+	for i, p := range batch {
+		p.ballot = l.ballot
+		entries[i] = store.Entry{Index: n.last + 1 + uint64(i), Ballot: l.ballot, Op: p.op}
+		n.waiters[entries[i].Index] = p
+	}
+	n.mu.Unlock()
+	err := n.db.Append(entries)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err != nil {
+		n.log.Error("append to local log", "err", err)
+		n.stepDownLocked("local log write failed")
+		return false
+	}
+	tail := entries[len(entries)-1]
+	n.last, n.lastBallot = tail.Index, tail.Ballot
+	if hasConfig(entries) {
+		n.refreshConfigLocked()
+		n.startReplicatorsLocked()
+	}
+	l.match[n.cfg.ID] = n.last
+	n.advanceCommitLocked(l)
+	l.wakeAll()
+	return true
+}
+
+func failAll(batch []*proposal, err error) {
+	for _, p := range batch {
+		p.done <- proposalResult{err: err}
+	}
+}
+
+func (n *Node) failQueued(l *leader) {
+	for {
+		select {
+		case p := <-l.proposals:
+			p.done <- proposalResult{err: fmt.Errorf("%w: primary stepped down", ErrNotPrimary)}
+		default:
+			return
+		}
+	}
+}
+
+// advanceCommitLocked commits what a majority of voters holds, but only
+// from this ballot's first entry on (Raft's rule for older entries).
+func (n *Node) advanceCommitLocked(l *leader) {
+	q := QuorumIndex(voterIDs(n.config), l.match)
+	if q >= l.first && q > n.commit {
+		n.commit = q
+		n.wakeApply()
+	}
+	n.maybeAddMemberLocked(l)
+}
+
+// maybeAddMemberLocked adds one caught-up non-voter to the configuration.
+func (n *Node) maybeAddMemberLocked(l *leader) {
+	if !l.ready || l.changing {
+		return
+	}
+	for id, p := range n.peers {
+		if isVoter(n.config, id) || l.match[id] < n.commit {
+			continue
+		}
+		members := append(append([]store.Member(nil), n.config...), p)
+		l.changing = true
+		n.log.Info("adding member to group", "id", id, "name", p.Name, "addr", p.Addr, "voters", len(members))
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			_, err := n.submit(l, store.Op{Kind: store.OpConfig, Members: members}, nil)
+			if err != nil {
+				n.log.Warn("add member", "id", id, "err", err)
+			}
+			n.mu.Lock()
+			l.changing = false
+			n.mu.Unlock()
+		}()
+		return
+	}
+}
+
+// replicate keeps one member's log equal to the primary's: it sends what
+// the member lacks, backs off on a mismatch, tells a member behind the
+// compacted log to pull a snapshot, and heartbeats when idle.
+func (n *Node) replicate(l *leader, id uint64, wake chan struct{}) {
+	defer n.wg.Done()
+	tick := time.NewTicker(n.cfg.Heartbeat)
+	defer tick.Stop()
+	for {
+		n.mu.Lock()
+		addr := n.addrOfLocked(id)
+		_, live := n.peers[id]
+		if n.lead != l || (!live && !isVoter(n.config, id)) {
+			delete(l.repl, id)
+			n.mu.Unlock()
+			return
+		}
+		next, last, commit := l.next[id], n.last, n.commit
+		n.mu.Unlock()
+		more := false
+		if msg, err := n.appendFor(l, next, last, commit); err != nil {
+			n.log.Error("prepare append", "peer", id, "err", err)
+		} else {
+			more = n.sendAppend(l, id, addr, msg)
+		}
+		if more {
+			continue
+		}
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (n *Node) appendFor(l *leader, next, last, commit uint64) (*Append, error) {
+	m := &Append{Group: n.cfg.Group, Ballot: l.ballot, Leader: n.cfg.Addr, PrevIndex: next - 1, Commit: commit}
+	b, err := n.db.BallotAt(next - 1)
+	if errCompacted(err) {
+		m.Snapshot = true
+		return m, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.PrevBallot = b
+	if next <= last {
+		es, err := n.db.Entries(next, last, n.cfg.MaxBatchBytes)
+		if errCompacted(err) {
+			m.Snapshot = true
+			return m, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.Entries = es
+	}
+	return m, nil
+}
+
+// sendAppend delivers one Append and records the answer. It reports
+// whether there is more to send right away.
+func (n *Node) sendAppend(l *leader, id uint64, addr string, m *Append) bool {
+	ctx, cancel := context.WithTimeout(l.ctx, n.cfg.RPCTimeout)
+	defer cancel()
+	resp, err := n.cfg.Transport.Call(ctx, addr, m)
+	if err != nil {
+		n.log.Debug("append failed", "peer", id, "addr", addr, "err", err)
+		return false
+	}
+	r, ok := resp.(*AppendResp)
+	if !ok {
+		n.log.Warn("unexpected answer to append", "peer", id, "type", resp.Type())
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.lead != l {
+		return false
+	}
+	if l.ballot.Less(r.Promised) {
+		if err := n.observeBallotLocked(r.Promised); err != nil {
+			n.log.Error("record higher ballot", "err", err)
+		}
+		return false
+	}
+	switch {
+	case r.Installing:
+		return false
+	case r.OK:
+		l.match[id] = max(l.match[id], r.LastIndex)
+		l.next[id] = r.LastIndex + 1
+		n.advanceCommitLocked(l)
+	default:
+		l.next[id] = max(1, min(m.PrevIndex, r.LastIndex+1))
+	}
+	return l.next[id] <= n.last || !r.OK
+}

@@ -1,0 +1,304 @@
+// Package replication keeps a group's members identical: the primary orders
+// mutations in a log, replicates them over msgpack, acknowledges a write
+// once a majority holds it durably, and a new primary recovers every
+// committed entry from a majority before it accepts writes.
+package replication
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"shoal/store"
+)
+
+// MsgType tags each message on the wire.
+type MsgType uint8
+
+// The messages exchanged between nodes, and between routers and nodes.
+const (
+	MsgError         MsgType = 1
+	MsgOK            MsgType = 2
+	MsgAppend        MsgType = 3
+	MsgAppendResp    MsgType = 4
+	MsgPromise       MsgType = 5
+	MsgPromiseResp   MsgType = 6
+	MsgFetchLog      MsgType = 7
+	MsgFetchLogResp  MsgType = 8
+	MsgFetchSnap     MsgType = 9
+	MsgFetchSnapResp MsgType = 10
+	MsgStoreChunk    MsgType = 11 // primary to replica: keep this chunk
+	MsgGetChunk      MsgType = 12
+	MsgChunk         MsgType = 13
+	MsgWriteChunk    MsgType = 14 // router to primary: store on a majority
+	MsgPropose       MsgType = 15
+	MsgProposeResp   MsgType = 16
+	MsgRead          MsgType = 17
+	MsgReadResp      MsgType = 18
+)
+
+// Message is anything that travels in a frame.
+type Message interface{ Type() MsgType }
+
+// ErrorMsg carries a handler's error back to the caller.
+type ErrorMsg struct {
+	Code    string `msgpack:"c"`
+	Message string `msgpack:"m"`
+	Leader  string `msgpack:"l,omitempty"` // the primary's address, when known
+}
+
+// OKMsg is an empty success.
+type OKMsg struct{}
+
+// Append replicates entries (none for a heartbeat) from the primary.
+type Append struct {
+	Group      string        `msgpack:"g"`
+	Ballot     store.Ballot  `msgpack:"b"`
+	Leader     string        `msgpack:"l"` // primary's address, for chunk fetches and hints
+	PrevIndex  uint64        `msgpack:"pi"`
+	PrevBallot store.Ballot  `msgpack:"pb"`
+	Entries    []store.Entry `msgpack:"e,omitempty"`
+	Commit     uint64        `msgpack:"c"`
+	Probe      bool          `msgpack:"p,omitempty"` // only confirm the ballot; skip the log
+	Snapshot   bool          `msgpack:"s,omitempty"` // the log you need is compacted: pull a snapshot
+}
+
+// AppendResp answers Append.
+type AppendResp struct {
+	OK         bool         `msgpack:"ok"`
+	Promised   store.Ballot `msgpack:"p"`
+	LastIndex  uint64       `msgpack:"li"` // on OK: the index through which the log matches
+	Installing bool         `msgpack:"in,omitempty"`
+}
+
+// Promise asks a member not to accept entries from any lower ballot and to
+// report its log, so a new primary can adopt every committed entry.
+type Promise struct {
+	Group  string       `msgpack:"g"`
+	Ballot store.Ballot `msgpack:"b"`
+}
+
+// PromiseResp answers Promise.
+type PromiseResp struct {
+	OK         bool         `msgpack:"ok"`
+	Promised   store.Ballot `msgpack:"p"`
+	LastIndex  uint64       `msgpack:"li"`
+	LastBallot store.Ballot `msgpack:"lb"`
+}
+
+// FetchLog reads log entries from a member (recovery).
+type FetchLog struct {
+	Group    string       `msgpack:"g"`
+	Ballot   store.Ballot `msgpack:"b"`
+	From     uint64       `msgpack:"f"`
+	MaxBytes int          `msgpack:"m"`
+}
+
+// FetchLogResp answers FetchLog.
+type FetchLogResp struct {
+	Entries   []store.Entry `msgpack:"e"`
+	LastIndex uint64        `msgpack:"li"`
+}
+
+// FetchSnap reads a piece of a snapshot. Name is empty on the first call,
+// which makes the server cut a new snapshot.
+type FetchSnap struct {
+	Group  string `msgpack:"g"`
+	Name   string `msgpack:"n"`
+	Offset int64  `msgpack:"o"`
+}
+
+// FetchSnapResp answers FetchSnap.
+type FetchSnapResp struct {
+	Name string `msgpack:"n"`
+	Size int64  `msgpack:"s"`
+	Data []byte `msgpack:"d"`
+}
+
+// StoreChunk asks a member to keep a chunk durably.
+type StoreChunk struct {
+	Hash store.Hash `msgpack:"h"`
+	Data []byte     `msgpack:"d"`
+}
+
+// GetChunk reads a chunk.
+type GetChunk struct {
+	Hash store.Hash `msgpack:"h"`
+}
+
+// ChunkMsg carries a chunk's content.
+type ChunkMsg struct {
+	Data []byte `msgpack:"d"`
+}
+
+// WriteChunk asks the primary to store a chunk on a majority of the group.
+type WriteChunk struct {
+	Group string     `msgpack:"g"`
+	Hash  store.Hash `msgpack:"h"`
+	Data  []byte     `msgpack:"d"`
+}
+
+// Propose asks the primary to commit an op.
+type Propose struct {
+	Group string   `msgpack:"g"`
+	Op    store.Op `msgpack:"o"`
+}
+
+// ProposeResp answers Propose once the op is committed and applied.
+type ProposeResp struct {
+	Result store.Result `msgpack:"r"`
+}
+
+// ReadKind selects a namespace read.
+type ReadKind uint8
+
+// The namespace reads.
+const (
+	ReadLookup  ReadKind = 1
+	ReadReadDir ReadKind = 2
+)
+
+// Read is a linearizable namespace read served by the primary.
+type Read struct {
+	Group string   `msgpack:"g"`
+	Kind  ReadKind `msgpack:"k"`
+	Path  string   `msgpack:"p"`
+}
+
+// ReadResp answers Read; Code is set when the path cannot be read.
+type ReadResp struct {
+	Code    store.Code       `msgpack:"c,omitempty"`
+	Inode   store.Inode      `msgpack:"i"`
+	Entries []store.DirEntry `msgpack:"e,omitempty"`
+}
+
+func (*ErrorMsg) Type() MsgType      { return MsgError }
+func (*OKMsg) Type() MsgType         { return MsgOK }
+func (*Append) Type() MsgType        { return MsgAppend }
+func (*AppendResp) Type() MsgType    { return MsgAppendResp }
+func (*Promise) Type() MsgType       { return MsgPromise }
+func (*PromiseResp) Type() MsgType   { return MsgPromiseResp }
+func (*FetchLog) Type() MsgType      { return MsgFetchLog }
+func (*FetchLogResp) Type() MsgType  { return MsgFetchLogResp }
+func (*FetchSnap) Type() MsgType     { return MsgFetchSnap }
+func (*FetchSnapResp) Type() MsgType { return MsgFetchSnapResp }
+func (*StoreChunk) Type() MsgType    { return MsgStoreChunk }
+func (*GetChunk) Type() MsgType      { return MsgGetChunk }
+func (*ChunkMsg) Type() MsgType      { return MsgChunk }
+func (*WriteChunk) Type() MsgType    { return MsgWriteChunk }
+func (*Propose) Type() MsgType       { return MsgPropose }
+func (*ProposeResp) Type() MsgType   { return MsgProposeResp }
+func (*Read) Type() MsgType          { return MsgRead }
+func (*ReadResp) Type() MsgType      { return MsgReadResp }
+
+func newMessage(t MsgType) (Message, error) {
+	switch t {
+	case MsgError:
+		return &ErrorMsg{}, nil
+	case MsgOK:
+		return &OKMsg{}, nil
+	case MsgAppend:
+		return &Append{}, nil
+	case MsgAppendResp:
+		return &AppendResp{}, nil
+	case MsgPromise:
+		return &Promise{}, nil
+	case MsgPromiseResp:
+		return &PromiseResp{}, nil
+	case MsgFetchLog:
+		return &FetchLog{}, nil
+	case MsgFetchLogResp:
+		return &FetchLogResp{}, nil
+	case MsgFetchSnap:
+		return &FetchSnap{}, nil
+	case MsgFetchSnapResp:
+		return &FetchSnapResp{}, nil
+	case MsgStoreChunk:
+		return &StoreChunk{}, nil
+	case MsgGetChunk:
+		return &GetChunk{}, nil
+	case MsgChunk:
+		return &ChunkMsg{}, nil
+	case MsgWriteChunk:
+		return &WriteChunk{}, nil
+	case MsgPropose:
+		return &Propose{}, nil
+	case MsgProposeResp:
+		return &ProposeResp{}, nil
+	case MsgRead:
+		return &Read{}, nil
+	case MsgReadResp:
+		return &ReadResp{}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown message type %d", ErrBadMessage, t)
+}
+
+// MaxFrame bounds one message on the wire: a chunk of the largest allowed
+// size plus headroom. A peer announcing more is sending garbage.
+const MaxFrame = 80 << 20
+
+// Encode returns the body of a frame: the type byte then msgpack.
+func Encode(m Message) ([]byte, error) {
+	b, err := msgpack.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode message type %d: %w", m.Type(), err)
+	}
+	out := make([]byte, 1+len(b))
+	out[0] = byte(m.Type())
+	copy(out[1:], b)
+	return out, nil
+}
+
+// Decode parses a frame body produced by Encode.
+func Decode(b []byte) (Message, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty frame", ErrBadMessage)
+	}
+	m, err := newMessage(MsgType(b[0]))
+	if err != nil {
+		return nil, err
+	}
+	if err := msgpack.Unmarshal(b[1:], m); err != nil {
+		return nil, fmt.Errorf("%w: type %d: %v", ErrBadMessage, b[0], err)
+	}
+	return m, nil
+}
+
+// frameHeader is the 4-byte big-endian length that precedes every frame.
+func frameHeader(n int) [4]byte {
+	var h [4]byte
+	binary.BigEndian.PutUint32(h[:], uint32(n))
+	return h
+}
+
+// remoteError rebuilds a handler's error on the caller's side so that
+// errors.Is works across the wire for the sentinels in errors.go.
+func remoteError(m *ErrorMsg) error {
+	e, ok := wireErrors[m.Code]
+	if !ok {
+		e = errors.New(m.Code)
+	}
+	return &RemoteError{err: e, msg: m.Message, Leader: m.Leader}
+}
+
+// RemoteError is an error returned by a remote handler.
+type RemoteError struct {
+	err    error
+	msg    string
+	Leader string // the primary's address, when the remote knew it
+}
+
+func (e *RemoteError) Error() string { return e.msg }
+func (e *RemoteError) Unwrap() error { return e.err }
+
+// errorMessage encodes a handler's error for the wire.
+func errorMessage(err error, leader string) *ErrorMsg {
+	for code, e := range wireErrors {
+		if errors.Is(err, e) {
+			return &ErrorMsg{Code: code, Message: err.Error(), Leader: leader}
+		}
+	}
+	return &ErrorMsg{Code: "internal", Message: err.Error(), Leader: leader}
+}

@@ -1,0 +1,438 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"shoal/store"
+)
+
+// Config configures a Node. Every field without a default is required.
+type Config struct {
+	// ID is this node's unique ID; Name is its human-readable name.
+	ID   uint64
+	Name string
+	// Addr is the address peers and routers reach this node at.
+	Addr string
+	// Group is the name of the group this node replicates.
+	Group string
+	// Store is the node's durable state.
+	Store *store.DB
+	// Transport carries messages to peers.
+	Transport Transport
+	// Logger receives structured logs.
+	Logger *slog.Logger
+	// Heartbeat is how often the primary contacts each member when idle
+	// (default 100ms).
+	Heartbeat time.Duration
+	// RPCTimeout bounds one call to a peer (default 2s).
+	RPCTimeout time.Duration
+	// MaxBatchBytes bounds the entries sent in one Append (default 4 MiB).
+	MaxBatchBytes int
+	// LogRetain is how many applied entries are kept in the log for
+	// lagging members before it is compacted; a member further behind
+	// catches up by snapshot (default 10000).
+	LogRetain uint64
+	// ViewPrimary returns the ballot of the primary in this node's gossip
+	// view, if any. A member rejects replication from a lower ballot.
+	ViewPrimary func() (store.Ballot, bool)
+}
+
+// DefaultConfig returns a Config with the tunables set.
+func DefaultConfig() Config {
+	return Config{
+		Heartbeat:     100 * time.Millisecond,
+		RPCTimeout:    2 * time.Second,
+		MaxBatchBytes: 4 << 20,
+		LogRetain:     10000,
+		Logger:        slog.Default(),
+	}
+}
+
+// Validate reports the first missing or inconsistent field.
+func (c Config) Validate() error {
+	switch {
+	case c.ID == 0:
+		return errors.New("replication: node ID must be non-zero")
+	case c.Addr == "":
+		return errors.New("replication: listen address is required")
+	case c.Group == "":
+		return errors.New("replication: group name is required")
+	case c.Store == nil || c.Transport == nil || c.Logger == nil:
+		return errors.New("replication: store, transport and logger are required")
+	case c.Heartbeat <= 0 || c.RPCTimeout <= 0 || c.MaxBatchBytes <= 0 || c.LogRetain == 0:
+		return errors.New("replication: heartbeat, RPC timeout, batch size and log retention must be positive")
+	}
+	return nil
+}
+
+// Role is what a node currently does in its group.
+type Role int
+
+// The roles.
+const (
+	Follower Role = iota
+	Recovering
+	Leader
+)
+
+func (r Role) String() string {
+	return [...]string{"replica", "recovering", "primary"}[r]
+}
+
+// Status is a snapshot of a node's replication state.
+type Status struct {
+	Role      Role
+	Ballot    store.Ballot // led ballot when leading, else the promise
+	Ready     bool         // leading and accepting requests
+	InSync    bool         // a voter not installing a snapshot
+	Leader    string       // the primary's address as last seen
+	Commit    uint64
+	Applied   uint64
+	LastIndex uint64
+	Voters    []store.Member
+}
+
+// Node replicates one group's log on one member.
+type Node struct {
+	cfg Config
+	db  *store.DB
+	log *slog.Logger
+
+	// logMu serialises writers of the log: Append handlers, recovery and
+	// snapshot installs. It is taken before mu, never after.
+	logMu sync.Mutex
+
+	mu         sync.Mutex
+	role       Role
+	promised   store.Ballot
+	leaderAddr string
+	commit     uint64
+	last       uint64 // cached log tail
+	lastBallot store.Ballot
+	config     []store.Member
+	peers      map[uint64]store.Member // live group members from gossip, self excluded
+	installing bool
+	lead       *leader
+	waiters    map[uint64]*proposal
+	snaps      snapshotServer
+	applied    uint64
+	appliedCh  chan struct{} // closed and replaced whenever applied grows
+
+	applyWake chan struct{}
+	changed   chan struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New creates a node over its store. It starts nothing.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:       cfg,
+		db:        cfg.Store,
+		log:       cfg.Logger.With("group", cfg.Group),
+		peers:     map[uint64]store.Member{},
+		waiters:   map[uint64]*proposal{},
+		applyWake: make(chan struct{}, 1),
+		changed:   make(chan struct{}, 1),
+		appliedCh: make(chan struct{}),
+	}
+	if err := n.reload(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// reload refreshes the cached log state from the store.
+func (n *Node) reload() error {
+	st, err := n.db.State()
+	if err != nil {
+		return err
+	}
+	promised, err := n.db.Promised()
+	if err != nil {
+		return err
+	}
+	config, err := n.db.Config()
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.last, n.lastBallot = st.LastIndex, st.LastBallot
+	n.setAppliedLocked(st.Applied)
+	n.commit = max(n.commit, st.Applied)
+	if n.commit > n.last {
+		n.commit = st.Applied
+	}
+	n.promised = promised
+	n.config = config
+	return nil
+}
+
+// Run starts the node's background work; it returns at once.
+func (n *Node) Run(ctx context.Context) {
+	n.ctx, n.cancel = context.WithCancel(ctx)
+	n.wg.Add(1)
+	go n.applyLoop()
+}
+
+// Close stops the node and waits for its goroutines. It is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.mu.Lock()
+		n.stepDownLocked("closing")
+		n.mu.Unlock()
+		n.wg.Wait()
+		n.snaps.closeAll()
+	})
+	return nil
+}
+
+// Changed is signalled whenever the node's role or readiness changes.
+func (n *Node) Changed() <-chan struct{} { return n.changed }
+
+func (n *Node) notifyChanged() {
+	select {
+	case n.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns the node's current state.
+func (n *Node) Status() Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s := Status{
+		Role:      n.role,
+		Ballot:    n.promised,
+		Leader:    n.leaderAddr,
+		Commit:    n.commit,
+		LastIndex: n.last,
+		Voters:    append([]store.Member(nil), n.config...),
+		InSync:    isVoter(n.config, n.cfg.ID) && !n.installing,
+	}
+	if n.lead != nil {
+		s.Ballot = n.lead.ballot
+		s.Ready = n.lead.ready
+	}
+	if st, err := n.db.State(); err == nil {
+		s.Applied = st.Applied
+	}
+	return s
+}
+
+// SetPeers tells the node which members of its group gossip reports alive.
+// A primary replicates to voters and to these (new members catch up as
+// non-voters, then join the configuration).
+func (n *Node) SetPeers(peers []store.Member) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.peers = map[uint64]store.Member{}
+	for _, p := range peers {
+		if p.ID != n.cfg.ID {
+			n.peers[p.ID] = p
+		}
+	}
+	if n.lead != nil {
+		n.startReplicatorsLocked()
+	}
+}
+
+// addrOf returns a member's address, preferring the gossip view.
+func (n *Node) addrOfLocked(id uint64) string {
+	if p, ok := n.peers[id]; ok {
+		return p.Addr
+	}
+	for _, m := range n.config {
+		if m.ID == id {
+			return m.Addr
+		}
+	}
+	return ""
+}
+
+// observeBallot records that a higher ballot exists: the node promises it
+// and, if it was leading or recovering with a lower one, steps down.
+func (n *Node) observeBallotLocked(b store.Ballot) error {
+	if !n.promised.Less(b) {
+		return nil
+	}
+	if err := n.db.SetPromised(b); err != nil {
+		return err
+	}
+	n.promised = b
+	if n.role != Follower {
+		n.stepDownLocked(fmt.Sprintf("saw higher ballot %s", b))
+	}
+	return nil
+}
+
+// stepDownLocked ends leadership; waiting proposals fail with ErrDeposed
+// because their outcome is unknown (a later primary may commit them).
+func (n *Node) stepDownLocked(why string) {
+	if n.role == Follower {
+		return
+	}
+	if n.lead != nil {
+		n.lead.cancel()
+		n.log.Info("stepping down", "ballot", n.lead.ballot, "reason", why)
+		n.lead = nil
+	}
+	for idx, p := range n.waiters {
+		p.done <- proposalResult{err: fmt.Errorf("entry %d: %w", idx, ErrDeposed)}
+		delete(n.waiters, idx)
+	}
+	n.role = Follower
+	n.notifyChanged()
+}
+
+// StepDown makes a leading or recovering node a follower, for example when
+// gossip shows a primary with a higher ballot.
+func (n *Node) StepDown(why string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stepDownLocked(why)
+}
+
+func (n *Node) wakeApply() {
+	select {
+	case n.applyWake <- struct{}{}:
+	default:
+	}
+}
+
+// applyLoop applies committed entries in order, answers the proposals
+// waiting on them, and compacts the log.
+func (n *Node) applyLoop() {
+	defer n.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.applyWake:
+		case <-tick.C:
+		}
+		if err := n.applyCommitted(); err != nil {
+			n.log.Error("apply committed entries", "err", err)
+		}
+	}
+}
+
+func (n *Node) applyCommitted() error {
+	n.mu.Lock()
+	commit := n.commit
+	n.mu.Unlock()
+	st, err := n.db.State()
+	if err != nil {
+		return err
+	}
+	if commit <= st.Applied {
+		return nil
+	}
+	entries, results, err := n.db.Apply(commit)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.setAppliedLocked(commit)
+	for i, e := range entries {
+		if p, ok := n.waiters[e.Index]; ok {
+			delete(n.waiters, e.Index)
+			if p.ballot == e.Ballot {
+				p.done <- proposalResult{result: results[i]}
+			} else {
+				p.done <- proposalResult{err: fmt.Errorf("entry %d was replaced: %w", e.Index, ErrDeposed)}
+			}
+		}
+	}
+	n.mu.Unlock()
+	if commit > st.SnapIndex+2*n.cfg.LogRetain {
+		return n.db.Compact(commit - n.cfg.LogRetain)
+	}
+	return nil
+}
+
+// setAppliedLocked records the applied index and wakes its waiters.
+func (n *Node) setAppliedLocked(i uint64) {
+	n.applied = i
+	close(n.appliedCh)
+	n.appliedCh = make(chan struct{})
+}
+
+// Handle dispatches one request from a peer or a router.
+func (n *Node) Handle(ctx context.Context, req Message) (Message, error) {
+	switch m := req.(type) {
+	case *Append:
+		return n.handleAppend(ctx, m)
+	case *Promise:
+		return n.handlePromise(m)
+	case *FetchLog:
+		return n.handleFetchLog(m)
+	case *FetchSnap:
+		return n.handleFetchSnap(m)
+	case *StoreChunk:
+		if err := n.db.Chunks.Put(m.Hash, m.Data); err != nil {
+			return nil, err
+		}
+		return &OKMsg{}, nil
+	case *GetChunk:
+		b, err := n.db.Chunks.Get(m.Hash)
+		if err != nil {
+			return nil, err
+		}
+		return &ChunkMsg{Data: b}, nil
+	case *WriteChunk:
+		if err := n.checkGroup(m.Group); err != nil {
+			return nil, err
+		}
+		if err := n.WriteChunk(ctx, m.Hash, m.Data); err != nil {
+			return nil, err
+		}
+		return &OKMsg{}, nil
+	case *Propose:
+		if err := n.checkGroup(m.Group); err != nil {
+			return nil, err
+		}
+		r, err := n.Propose(ctx, m.Op)
+		if err != nil {
+			return nil, err
+		}
+		return &ProposeResp{Result: r}, nil
+	case *Read:
+		if err := n.checkGroup(m.Group); err != nil {
+			return nil, err
+		}
+		return n.Read(ctx, m)
+	}
+	return nil, fmt.Errorf("%w: message type %d is not a request", ErrBadMessage, req.Type())
+}
+
+func (n *Node) checkGroup(g string) error {
+	if g != n.cfg.Group {
+		return fmt.Errorf("%w: this node serves group %q, not %q", ErrWrongGroup, n.cfg.Group, g)
+	}
+	return nil
+}
+
+// notPrimary builds the error for a request that needs the primary.
+func (n *Node) notPrimaryLocked() error {
+	if n.role == Recovering || (n.lead != nil && !n.lead.ready) {
+		return &leaderError{err: ErrNotReady, leader: n.cfg.Addr}
+	}
+	return &leaderError{err: fmt.Errorf("%s: %w", n.cfg.Name, ErrNotPrimary), leader: n.leaderAddr}
+}

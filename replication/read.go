@@ -1,0 +1,150 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"shoal/store"
+)
+
+// readRound is one confirmation that this node still leads: every read
+// that joined before the round started is linearizable once it succeeds.
+type readRound struct {
+	done chan struct{}
+	err  error
+}
+
+// Read serves a namespace read that reflects every write acknowledged
+// before it began (the ReadIndex method): note the commit index, confirm
+// with a majority that no higher ballot exists, wait until the entries up
+// to that index are applied, then read locally.
+func (n *Node) Read(ctx context.Context, m *Read) (*ReadResp, error) {
+	if err := n.readBarrier(ctx); err != nil {
+		return nil, err
+	}
+	resp := &ReadResp{}
+	err := n.db.View(func(tx *bolt.Tx) error {
+		var err error
+		switch m.Kind {
+		case ReadLookup:
+			resp.Inode, err = store.Lookup(tx, m.Path)
+		case ReadReadDir:
+			resp.Entries, err = store.ReadDir(tx, m.Path)
+		default:
+			return fmt.Errorf("%w: unknown read kind %d", ErrBadMessage, m.Kind)
+		}
+		if err != nil && store.CodeOf(err) != store.CodeInvalid {
+			resp.Code = store.CodeOf(err)
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (n *Node) readBarrier(ctx context.Context) error {
+	n.mu.Lock()
+	l := n.lead
+	if l == nil || !l.ready {
+		err := n.notPrimaryLocked()
+		n.mu.Unlock()
+		return err
+	}
+	readIndex := n.commit
+	r := l.round
+	if r == nil {
+		r = &readRound{done: make(chan struct{})}
+		l.round = r
+		go n.confirm(l, r)
+	}
+	n.mu.Unlock()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: leadership not confirmed in time", ErrNoQuorum)
+	}
+	if r.err != nil {
+		return r.err
+	}
+	return n.waitApplied(ctx, readIndex)
+}
+
+// confirm asks the voters whether this ballot is still the highest.
+func (n *Node) confirm(l *leader, r *readRound) {
+	defer close(r.done)
+	n.mu.Lock()
+	if l.round == r {
+		l.round = nil
+	}
+	var addrs []string
+	for _, m := range n.config {
+		if m.ID != n.cfg.ID {
+			addrs = append(addrs, n.addrOfLocked(m.ID))
+		}
+	}
+	need := Majority(len(n.config)) - 1
+	if !isVoter(n.config, n.cfg.ID) {
+		need++
+	}
+	n.mu.Unlock()
+	if need <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, n.cfg.RPCTimeout)
+	defer cancel()
+	type answer struct{ resp *AppendResp }
+	ch := make(chan answer, len(addrs))
+	for _, a := range addrs {
+		go func() {
+			resp, err := n.cfg.Transport.Call(ctx, a, &Append{Group: n.cfg.Group, Ballot: l.ballot, Leader: n.cfg.Addr, Probe: true})
+			ar, _ := resp.(*AppendResp)
+			if err != nil {
+				ar = nil
+			}
+			ch <- answer{ar}
+		}()
+	}
+	got := 0
+	for range addrs {
+		a := <-ch
+		if a.resp == nil {
+			continue
+		}
+		if l.ballot.Less(a.resp.Promised) {
+			n.mu.Lock()
+			n.observeBallotLocked(a.resp.Promised)
+			n.mu.Unlock()
+			r.err = fmt.Errorf("%w: a member promised %s", ErrDeposed, a.resp.Promised)
+			return
+		}
+		if a.resp.OK {
+			got++
+		}
+		if got >= need {
+			return
+		}
+	}
+	r.err = fmt.Errorf("%w: leadership confirmed by %d of %d other voters", ErrNoQuorum, got, len(addrs))
+}
+
+// waitApplied blocks until the entries through index are applied.
+func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+	for {
+		n.mu.Lock()
+		applied, ch := n.applied, n.appliedCh
+		n.mu.Unlock()
+		if applied >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for entry %d to apply", ErrNoQuorum, index)
+		}
+	}
+}

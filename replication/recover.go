@@ -1,0 +1,220 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+
+	"shoal/store"
+)
+
+// Promote makes this node the primary with ballot b, which the caller chose
+// from its gossip view (no election messages). Before it accepts writes it
+// gathers promises from a majority of the voters, adopts the most
+// up-to-date log among them (which holds every committed entry, since any
+// two majorities meet), and commits a first entry of its own ballot
+// (invariant 3). It returns once leading, or with the reason it cannot.
+func (n *Node) Promote(ctx context.Context, b store.Ballot) error {
+	n.mu.Lock()
+	if b.Less(n.promised) || b == n.promised && n.role != Follower {
+		p := n.promised
+		n.mu.Unlock()
+		return fmt.Errorf("%w: ballot %s is not above promised %s", ErrStaleBallot, b, p)
+	}
+	if err := n.observeBallotLocked(b); err != nil {
+		n.mu.Unlock()
+		return err
+	}
+	n.role = Recovering
+	n.notifyChanged()
+	n.mu.Unlock()
+	err := n.recoverLog(ctx, b)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err == nil && (n.role != Recovering || n.promised != b) {
+		err = fmt.Errorf("%w: a higher ballot %s appeared during recovery", ErrDeposed, n.promised)
+	}
+	if err != nil {
+		if n.role == Recovering {
+			n.role = Follower
+			n.notifyChanged()
+		}
+		return err
+	}
+	n.becomeLeaderLocked(b)
+	return nil
+}
+
+// promiseReply is one member's answer during recovery.
+type promiseReply struct {
+	id   uint64
+	addr string
+	resp *PromiseResp
+}
+
+// recoverLog runs until the promises come from a majority of the
+// configuration found in the adopted log itself: adopting a log can bring
+// a newer configuration, whose majority must then be asked again.
+func (n *Node) recoverLog(ctx context.Context, b store.Ballot) error {
+	for range 8 {
+		n.mu.Lock()
+		config := append([]store.Member(nil), n.config...)
+		n.mu.Unlock()
+		if len(config) == 0 {
+			// A group that never had a configuration: only its first node
+			// bootstraps it, alone, so there is nothing to adopt.
+			return nil
+		}
+		if !isVoter(config, n.cfg.ID) {
+			return fmt.Errorf("%w: node %d is not among the %d voters", ErrNotMember, n.cfg.ID, len(config))
+		}
+		replies, err := n.gatherPromises(ctx, b, config)
+		if err != nil {
+			return err
+		}
+		if err := n.adoptBest(ctx, b, replies); err != nil {
+			return err
+		}
+		n.mu.Lock()
+		same := sameMembers(config, n.config)
+		n.mu.Unlock()
+		if same {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: the configuration kept changing during recovery", ErrNoQuorum)
+}
+
+// gatherPromises asks every voter for a promise and returns once a
+// majority (this node included) gave one.
+func (n *Node) gatherPromises(ctx context.Context, b store.Ballot, config []store.Member) ([]promiseReply, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
+	defer cancel()
+	n.mu.Lock()
+	own := promiseReply{id: n.cfg.ID, addr: n.cfg.Addr, resp: &PromiseResp{OK: true, Promised: b, LastIndex: n.last, LastBallot: n.lastBallot}}
+	var asks []promiseReply
+	for _, m := range config {
+		if m.ID != n.cfg.ID {
+			asks = append(asks, promiseReply{id: m.ID, addr: n.addrOfLocked(m.ID)})
+		}
+	}
+	n.mu.Unlock()
+	ch := make(chan promiseReply, len(asks))
+	for _, a := range asks {
+		go func() {
+			resp, err := n.cfg.Transport.Call(ctx, a.addr, &Promise{Group: n.cfg.Group, Ballot: b})
+			if r, ok := resp.(*PromiseResp); ok && err == nil {
+				a.resp = r
+			}
+			ch <- a
+		}()
+	}
+	got := []promiseReply{own}
+	need := Majority(len(config))
+	for range asks {
+		if len(got) >= need {
+			break
+		}
+		a := <-ch
+		if a.resp == nil {
+			continue
+		}
+		if !a.resp.OK {
+			n.mu.Lock()
+			err := n.observeBallotLocked(a.resp.Promised)
+			n.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: member %d promised higher ballot %s", ErrDeposed, a.id, a.resp.Promised)
+		}
+		got = append(got, a)
+	}
+	if len(got) < need {
+		return nil, fmt.Errorf("%w: %d of %d voters promised ballot %s", ErrNoQuorum, len(got), len(config), b)
+	}
+	return got, nil
+}
+
+// adoptBest copies the most up-to-date log among the replies into this
+// node's log, if it is not this node's own.
+func (n *Node) adoptBest(ctx context.Context, b store.Ballot, replies []promiseReply) error {
+	best := replies[0]
+	for _, r := range replies[1:] {
+		if logNewer(r.resp.LastBallot, r.resp.LastIndex, best.resp.LastBallot, best.resp.LastIndex) {
+			best = r
+		}
+	}
+	if best.id == n.cfg.ID {
+		return nil
+	}
+	n.log.Info("adopting log", "from", best.id, "last_index", best.resp.LastIndex, "last_ballot", best.resp.LastBallot)
+	n.logMu.Lock()
+	defer n.logMu.Unlock()
+	st, err := n.db.State()
+	if err != nil {
+		return err
+	}
+	// Entries up to the applied index are committed, so equal on both
+	// sides: fetch from just after it.
+	from := st.Applied + 1
+	for from <= best.resp.LastIndex {
+		rctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
+		resp, err := n.cfg.Transport.Call(rctx, best.addr, &FetchLog{Group: n.cfg.Group, Ballot: b, From: from, MaxBytes: n.cfg.MaxBatchBytes})
+		cancel()
+		if errCompacted(err) {
+			if err := n.restoreFrom(ctx, best.addr, true); err != nil {
+				return err
+			}
+			if st, err = n.db.State(); err != nil {
+				return err
+			}
+			from = st.LastIndex + 1
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("fetch log from member %d: %w", best.id, err)
+		}
+		fr, ok := resp.(*FetchLogResp)
+		if !ok || len(fr.Entries) == 0 {
+			return fmt.Errorf("%w: member %d sent no entries to adopt", ErrNoQuorum, best.id)
+		}
+		if st, err = n.db.State(); err != nil {
+			return err
+		}
+		if err := n.adoptEntries(ctx, fr.Entries, best.addr, st); err != nil {
+			return err
+		}
+		from = fr.Entries[len(fr.Entries)-1].Index + 1
+	}
+	return nil
+}
+
+// adoptEntries writes fetched entries over this node's log from the first
+// one that differs.
+func (n *Node) adoptEntries(ctx context.Context, es []store.Entry, from string, st store.LogState) error {
+	for len(es) > 0 && es[0].Index <= st.LastIndex {
+		have, err := n.db.BallotAt(es[0].Index)
+		if err != nil {
+			return err
+		}
+		if have != es[0].Ballot {
+			break
+		}
+		es = es[1:]
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	if err := n.ensureChunks(ctx, es, from); err != nil {
+		return err
+	}
+	if err := n.db.Append(es); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	tail := es[len(es)-1]
+	n.last, n.lastBallot = tail.Index, tail.Ballot
+	n.refreshConfigLocked()
+	return nil
+}

@@ -1,0 +1,174 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"shoal/store"
+)
+
+// snapPiece is the most snapshot data sent in one message.
+const snapPiece = 4 << 20
+
+// snapKeep is how long a served snapshot file stays for a slow receiver.
+const snapKeep = 10 * time.Minute
+
+// snapshotServer keeps the snapshot files being read by receivers: each is
+// cut once and read piece by piece, so every piece comes from one
+// consistent image.
+type snapshotServer struct {
+	mu    sync.Mutex
+	files map[string]time.Time // name → when cut
+}
+
+func (s *snapshotServer) add(dir, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.files == nil {
+		s.files = map[string]time.Time{}
+	}
+	now := time.Now()
+	for n, t := range s.files {
+		if now.Sub(t) > snapKeep {
+			os.Remove(filepath.Join(dir, n))
+			delete(s.files, n)
+		}
+	}
+	s.files[name] = now
+}
+
+func (s *snapshotServer) has(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.files[name]
+	return ok
+}
+
+func (s *snapshotServer) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files = nil
+}
+
+func (n *Node) handleFetchSnap(m *FetchSnap) (Message, error) {
+	if err := n.checkGroup(m.Group); err != nil {
+		return nil, err
+	}
+	dir := n.db.SnapshotDir()
+	name := m.Name
+	if name == "" {
+		name = fmt.Sprintf("serve-%d.db", time.Now().UnixNano())
+		if _, err := n.db.WriteSnapshot(filepath.Join(dir, name)); err != nil {
+			return nil, err
+		}
+		n.snaps.add(dir, name)
+	} else if !n.snaps.has(name) || filepath.Base(name) != name {
+		return nil, fmt.Errorf("%w: no snapshot %q being served", store.ErrNotFound, name)
+	}
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, min(snapPiece, max(0, fi.Size()-m.Offset)))
+	k, err := f.ReadAt(buf, m.Offset)
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("read snapshot: %w", err)
+	}
+	return &FetchSnapResp{Name: name, Size: fi.Size(), Data: buf[:k]}, nil
+}
+
+// installSnapshot runs when the primary says this node is behind its
+// compacted log.
+func (n *Node) installSnapshot(from string) {
+	defer n.wg.Done()
+	defer func() {
+		n.mu.Lock()
+		n.installing = false
+		n.mu.Unlock()
+		n.notifyChanged()
+	}()
+	n.notifyChanged()
+	if err := n.restoreFrom(n.ctx, from, false); err != nil {
+		n.log.Warn("install snapshot", "from", from, "err", err)
+	}
+}
+
+// restoreFrom pulls a snapshot from the member at addr, fetches every chunk
+// it references, and only then replaces this node's state with it: a node
+// never holds metadata whose content it cannot serve. The transfer runs
+// without logMu; the swap takes it unless the caller already holds it.
+func (n *Node) restoreFrom(ctx context.Context, addr string, holdsLogMu bool) error {
+	dir := n.db.SnapshotDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf("recv-%d.db", time.Now().UnixNano()))
+	defer os.Remove(tmp)
+	if err := n.pullSnapshot(ctx, addr, tmp); err != nil {
+		return err
+	}
+	err := store.SnapshotChunks(tmp, func(c store.ChunkRef) error { return n.fetchChunk(ctx, c.Hash, addr) })
+	if err != nil {
+		return fmt.Errorf("fetch chunks of snapshot from %s: %w", addr, err)
+	}
+	if !holdsLogMu {
+		n.logMu.Lock()
+		defer n.logMu.Unlock()
+	}
+	st, err := n.db.Restore(tmp)
+	if err != nil {
+		return err
+	}
+	n.log.Info("installed snapshot", "from", addr, "applied", st.Applied, "last_index", st.LastIndex)
+	n.mu.Lock()
+	n.commit = st.Applied
+	n.mu.Unlock()
+	return n.reload()
+}
+
+func (n *Node) pullSnapshot(ctx context.Context, addr, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("create snapshot file: %w", err)
+	}
+	defer f.Close()
+	var name string
+	var off int64
+	for {
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout*4)
+		resp, err := n.cfg.Transport.Call(cctx, addr, &FetchSnap{Group: n.cfg.Group, Name: name, Offset: off})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("fetch snapshot from %s at %d: %w", addr, off, err)
+		}
+		r, ok := resp.(*FetchSnapResp)
+		if !ok {
+			return fmt.Errorf("fetch snapshot from %s: %w", addr, ErrBadMessage)
+		}
+		name = r.Name
+		if _, err := f.Write(r.Data); err != nil {
+			return fmt.Errorf("write snapshot: %w", err)
+		}
+		off += int64(len(r.Data))
+		if off >= r.Size {
+			break
+		}
+		if len(r.Data) == 0 {
+			return fmt.Errorf("fetch snapshot from %s: no progress at %d of %d", addr, off, r.Size)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync snapshot: %w", err)
+	}
+	return f.Close()
+}

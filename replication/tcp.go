@@ -1,0 +1,287 @@
+package replication
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// TCPTransport sends framed msgpack messages over pooled TCP connections:
+// each frame is a 4-byte big-endian length, a type byte and a msgpack body.
+// A connection carries one request at a time, so responses need no IDs.
+type TCPTransport struct {
+	DialTimeout time.Duration
+
+	mu     sync.Mutex
+	idle   map[string][]net.Conn
+	closed bool
+}
+
+var _ Transport = (*TCPTransport)(nil)
+
+// maxIdlePerAddr bounds the pooled connections kept for one peer.
+const maxIdlePerAddr = 16
+
+// NewTCPTransport returns a transport with an empty pool.
+func NewTCPTransport() *TCPTransport {
+	return &TCPTransport{DialTimeout: 2 * time.Second, idle: map[string][]net.Conn{}}
+}
+
+func (t *TCPTransport) get(ctx context.Context, addr string) (net.Conn, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, errors.New("transport closed")
+	}
+	if cs := t.idle[addr]; len(cs) > 0 {
+		c := cs[len(cs)-1]
+		t.idle[addr] = cs[:len(cs)-1]
+		t.mu.Unlock()
+		return c, nil
+	}
+	t.mu.Unlock()
+	d := net.Dialer{Timeout: t.DialTimeout}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+func (t *TCPTransport) put(addr string, c net.Conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || len(t.idle[addr]) >= maxIdlePerAddr {
+		c.Close()
+		return
+	}
+	t.idle[addr] = append(t.idle[addr], c)
+}
+
+// Call sends req to addr and waits for the answer until ctx ends.
+func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Message, error) {
+	body, err := Encode(req)
+	if err != nil {
+		return nil, err
+	}
+	c, err := t.get(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w: %w", addr, ErrUnreachable, err)
+	}
+	dl, hasDeadline := ctx.Deadline()
+	c.SetDeadline(dl) // the zero time when there is none
+	// Moving the deadline is the only way to interrupt a blocked read
+	// when ctx is cancelled before its deadline.
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	resp, err := roundTrip(c, body)
+	if !stop() || err != nil {
+		c.Close()
+		if hasDeadline && errors.Is(err, os.ErrDeadlineExceeded) {
+			<-ctx.Done() // the socket's deadline is ctx's: it ends now
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			// Report the context's error, so callers can tell a timeout
+			// or a cancel from a failure of the peer.
+			if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				err = cerr
+			} else {
+				err = fmt.Errorf("%w: %v", cerr, err)
+			}
+		}
+		return nil, fmt.Errorf("call %s: %w", addr, err)
+	}
+	t.put(addr, c)
+	if em, ok := resp.(*ErrorMsg); ok {
+		return nil, remoteError(em)
+	}
+	return resp, nil
+}
+
+func roundTrip(c net.Conn, body []byte) (Message, error) {
+	if err := writeFrame(c, body); err != nil {
+		return nil, err
+	}
+	b, err := readFrame(c)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(b)
+}
+
+func writeFrame(w io.Writer, body []byte) error {
+	h := frameHeader(len(body))
+	if _, err := w.Write(append(h[:], body...)); err != nil {
+		return err
+	}
+	return nil
+}
+
+func readFrame(r io.Reader) ([]byte, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(h[:])
+	if n == 0 || n > MaxFrame {
+		return nil, fmt.Errorf("%w: frame of %d bytes", ErrBadMessage, n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Close drops the pooled connections.
+func (t *TCPTransport) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	for _, cs := range t.idle {
+		for _, c := range cs {
+			c.Close()
+		}
+	}
+	t.idle = nil
+	return nil
+}
+
+// Server accepts framed requests on a listener and answers them with a
+// Handler.
+type Server struct {
+	Handler Handler
+	// Logger receives connection errors; nil discards them.
+	Logger *slog.Logger
+	// IdleTimeout closes a connection that sends no request for this long.
+	IdleTimeout time.Duration
+	// HandleTimeout bounds the handling of one request.
+	HandleTimeout time.Duration
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// Serve accepts connections until l is closed or ctx ends, then closes
+// every open connection and waits for their handlers.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.mu.Lock()
+	s.conns = map[net.Conn]struct{}{}
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	var err error
+	for {
+		var c net.Conn
+		c, err = l.Accept()
+		if err != nil {
+			break
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serveConn(ctx, c)
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	r := bufio.NewReaderSize(c, 64<<10)
+	for {
+		idle := s.IdleTimeout
+		if idle <= 0 {
+			idle = 5 * time.Minute
+		}
+		c.SetReadDeadline(time.Now().Add(idle))
+		b, err := readFrame(r)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.logger().Debug("closing connection", "remote", c.RemoteAddr(), "err", err)
+			}
+			return
+		}
+		var resp Message
+		req, err := Decode(b)
+		if err != nil {
+			// Garbage on the wire: answer once, then drop the peer, since
+			// nothing after a bad frame can be trusted to be aligned.
+			s.reply(c, errorMessage(err, ""))
+			return
+		}
+		hctx, cancel := s.handleContext(ctx)
+		resp, err = s.Handler.Handle(hctx, req)
+		cancel()
+		if err != nil {
+			resp = asErrorMsg(err)
+		}
+		if !s.reply(c, resp) {
+			return
+		}
+	}
+}
+
+// logger keeps a Server without a Logger from crashing on the first bad
+// connection.
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) handleContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.HandleTimeout
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func (s *Server) reply(c net.Conn, m Message) bool {
+	body, err := Encode(m)
+	if err != nil {
+		body, _ = Encode(errorMessage(err, ""))
+	}
+	c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	return writeFrame(c, body) == nil
+}
+
+// asErrorMsg encodes err, keeping the primary's address when the error
+// carries one.
+func asErrorMsg(err error) *ErrorMsg {
+	var le *leaderError
+	if errors.As(err, &le) {
+		return errorMessage(err, le.leader)
+	}
+	return errorMessage(err, "")
+}
+
+// leaderError attaches the known primary's address to an error.
+type leaderError struct {
+	err    error
+	leader string
+}
+
+func (e *leaderError) Error() string { return e.err.Error() }
+func (e *leaderError) Unwrap() error { return e.err }
