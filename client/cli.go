@@ -1,0 +1,244 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Commands lists the client subcommands with a one-line summary each, for
+// the top-level help.
+var Commands = []struct{ Name, Summary string }{
+	{"put", "write a local file (or stdin) to a remote path"},
+	{"get", "download a remote file to a local file (or stdout)"},
+	{"cat", "print a remote file to stdout"},
+	{"ls", "list a remote directory"},
+	{"rm", "delete remote files or directories"},
+	{"cp", "copy a remote file"},
+	{"mv", "rename or move a remote file or directory"},
+	{"stat", "show the metadata of a remote file or directory"},
+	{"exists", "exit 0 if a remote path exists, 1 if not"},
+	{"mkdir", "create remote directories"},
+	{"status", "show the cluster's groups and nodes"},
+}
+
+// Exit codes of Run.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the command ran and failed; for exists, the path is absent
+	exitUsage = 2 // bad arguments or flags; for exists, any failure
+)
+
+// envRouter names the environment variable holding the default --router.
+const envRouter = "SHOAL_ROUTER"
+
+// command describes one subcommand for its parser and its help.
+type command struct {
+	synopsis string   // arguments after the flags, e.g. "LOCAL|- REMOTE"
+	about    string   // what it does, for --help
+	examples []string // command lines shown in --help
+	minArgs  int
+	maxArgs  int                            // -1: no limit
+	flags    func(*pflag.FlagSet, *session) // the command's own flags; may be nil
+	run      func(*session, []string) error
+	failCode int // exit code on failure
+}
+
+// session is the state of one run of a subcommand.
+type session struct {
+	name    string
+	ctx     context.Context
+	c       *Client
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+	timeout time.Duration
+	failed  bool
+
+	recursive bool // rm -r
+	parents   bool // mkdir -p
+}
+
+// Run executes client subcommand name with args (without the subcommand
+// name) and returns the process exit code. getenv supplies the default of
+// --router (SHOAL_ROUTER), so tests and callers control the environment.
+func Run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	cmd, ok := lookupCommand(name)
+	if !ok {
+		fmt.Fprintf(stderr, "shoal: unknown command %q; run 'shoal --help' for the list\n", name)
+		return exitUsage
+	}
+	s := &session{name: name, stdin: stdin, stdout: stdout, stderr: stderr}
+	fs := pflag.NewFlagSet("shoal "+name, pflag.ContinueOnError)
+	// pflag's own messages would add usage dumps; errors are reported here
+	// as one line instead.
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	router := DefaultConfig().Router
+	if env := getenv(envRouter); env != "" {
+		router = env
+	}
+	fs.StringVar(&router, "router", router, "router base URL; $"+envRouter+" sets the default")
+	fs.DurationVar(&s.timeout, "timeout", DefaultConfig().Timeout,
+		"how long to wait for the router to answer (a transfer itself may take longer)")
+	help := fs.BoolP("help", "h", false, "show this help")
+	if cmd.flags != nil {
+		cmd.flags(fs, s)
+	}
+
+	if err := fs.Parse(args); err != nil {
+		return s.usageError("%v", err)
+	}
+	if *help {
+		printHelp(stdout, name, cmd, fs)
+		return exitOK
+	}
+	rest := fs.Args()
+	if len(rest) < cmd.minArgs || (cmd.maxArgs >= 0 && len(rest) > cmd.maxArgs) {
+		return s.usageError("want %s, got %d", argsWanted(cmd), len(rest))
+	}
+	cfg := DefaultConfig()
+	cfg.Router, cfg.Timeout = router, s.timeout
+	c, err := New(cfg)
+	if err != nil {
+		return s.usageError("--router: %v", err)
+	}
+	s.c, s.timeout = c, c.timeout
+
+	// Ctrl-C cancels the request instead of killing the process, so that
+	// get removes its partial download.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	s.ctx = ctx
+
+	if err := cmd.run(s, rest); err != nil {
+		var st exitStatus
+		if errors.As(err, &st) {
+			return int(st)
+		}
+		s.fail(err)
+	}
+	if s.failed {
+		return cmd.failCode
+	}
+	return exitOK
+}
+
+// exitStatus is an outcome that is not an error to report but still sets
+// the exit code: exists on an absent path.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// pathError attaches the remote path an error is about, for the error line.
+type pathError struct {
+	path string
+	err  error
+}
+
+func (e *pathError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *pathError) Unwrap() error { return e.err }
+
+// onPath returns err about path, or nil.
+func onPath(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &pathError{path: path, err: err}
+}
+
+// fail reports err as one line on stderr and marks the run failed.
+func (s *session) fail(err error) {
+	s.failed = true
+	fmt.Fprintf(s.stderr, "shoal %s: %s\n", s.name, s.describe(err))
+}
+
+// usageError reports a mistake in the command line and returns the usage
+// exit code.
+func (s *session) usageError(format string, args ...any) int {
+	fmt.Fprintf(s.stderr, "shoal %s: %s; see 'shoal %s --help'\n", s.name, fmt.Sprintf(format, args...), s.name)
+	return exitUsage
+}
+
+// describe says what failed and, where there is something to do about it,
+// what to do.
+func (s *session) describe(err error) string {
+	prefix := ""
+	var pe *pathError
+	if errors.As(err, &pe) {
+		prefix = pe.path + ": "
+	}
+	var apiErr *Error
+	switch {
+	case errors.Is(err, ErrUnreachable):
+		var op *net.OpError
+		if errors.Is(err, syscall.ECONNREFUSED) || !errors.As(err, &op) {
+			return fmt.Sprintf("cannot reach router at %s: is a cluster running? start one with 'shoal dev'", s.c.Router())
+		}
+		return fmt.Sprintf("cannot reach router at %s: %v; check --router or $%s", s.c.Router(), op.Err, envRouter)
+	case errors.Is(err, ErrTimeout):
+		return fmt.Sprintf("%srouter at %s did not answer within %v; retry, or raise --timeout",
+			prefix, s.c.Router(), s.timeout)
+	case errors.Is(err, context.Canceled):
+		return prefix + "interrupted"
+	case errors.As(err, &apiErr):
+		if pe != nil && strings.Contains(apiErr.Message, pe.path) {
+			prefix = "" // the router already named the path
+		}
+		return prefix + apiErr.Error() + s.hint(apiErr)
+	}
+	return err.Error()
+}
+
+// hint suggests what to do about an error answer, when there is something.
+func (s *session) hint(e *Error) string {
+	switch {
+	case errors.Is(e, ErrNotEmpty) && s.name == "rm":
+		return "; add -r to delete it and everything in it"
+	case errors.Is(e, ErrUnavailable):
+		return "; the cluster may be choosing a new primary: retry shortly, or see 'shoal status'"
+	case errors.Is(e, ErrNoSpace):
+		return "; add nodes to the cluster or delete files"
+	}
+	return ""
+}
+
+// printHelp writes the --help text of a subcommand.
+func printHelp(w io.Writer, name string, cmd command, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n\nExamples:\n", strings.TrimSpace("shoal "+name+" [flags] "+cmd.synopsis), cmd.about)
+	for _, ex := range cmd.examples {
+		fmt.Fprintf(w, "  %s\n", ex)
+	}
+	fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+}
+
+// argsWanted describes the arguments a command takes, for a usage error.
+func argsWanted(cmd command) string {
+	switch {
+	case cmd.maxArgs < 0:
+		return fmt.Sprintf("at least %d argument%s (%s)", cmd.minArgs, plural(cmd.minArgs), cmd.synopsis)
+	case cmd.maxArgs == 0:
+		return "no arguments"
+	case cmd.minArgs == 0:
+		return fmt.Sprintf("at most %d argument%s (%s)", cmd.maxArgs, plural(cmd.maxArgs), cmd.synopsis)
+	case cmd.minArgs == cmd.maxArgs:
+		return fmt.Sprintf("%d argument%s (%s)", cmd.minArgs, plural(cmd.minArgs), cmd.synopsis)
+	}
+	return fmt.Sprintf("%d to %d arguments (%s)", cmd.minArgs, cmd.maxArgs, cmd.synopsis)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,357 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// lookupCommand returns the subcommand called name. It is a function rather
+// than a table so that the package holds no state beyond Commands.
+func lookupCommand(name string) (command, bool) {
+	if cmd, ok := transferCommand(name); ok {
+		return cmd, true
+	}
+	return namespaceCommand(name)
+}
+
+// transferCommand returns the subcommands that move file content.
+func transferCommand(name string) (command, bool) {
+	switch name {
+	case "put":
+		return command{
+			synopsis: "LOCAL|- REMOTE",
+			about: "Write the local file LOCAL, or stdin when LOCAL is -, to REMOTE, creating it or\n" +
+				"replacing it. A REMOTE ending in / gets LOCAL's base name. The content streams;\n" +
+				"it is never held in memory whole.",
+			examples: []string{"shoal put ./report.pdf /docs/report.pdf", "tar c photos | shoal put - /backup/photos.tar"},
+			minArgs:  2, maxArgs: 2, run: runPut, failCode: exitFail,
+		}, true
+	case "get":
+		return command{
+			synopsis: "REMOTE [LOCAL|-]",
+			about: "Download the remote file REMOTE to LOCAL (default: REMOTE's base name in the\n" +
+				"current directory; into it when LOCAL is a directory), or to stdout when LOCAL\n" +
+				"is -. A download that fails leaves no file behind.",
+			examples: []string{"shoal get /docs/report.pdf", "shoal get /docs/report.pdf ~/Downloads/", "shoal get /logs/today.log - | grep ERROR"},
+			minArgs:  1, maxArgs: 2, run: runGet, failCode: exitFail,
+		}, true
+	case "cat":
+		return command{
+			synopsis: "REMOTE",
+			about:    "Print the content of the remote file REMOTE to stdout.",
+			examples: []string{"shoal cat /etc/motd"},
+			minArgs:  1, maxArgs: 1, run: runCat, failCode: exitFail,
+		}, true
+	}
+	return command{}, false
+}
+
+// namespaceCommand returns the subcommands that work on names and on the
+// cluster.
+func namespaceCommand(name string) (command, bool) {
+	switch name {
+	case "ls":
+		return command{
+			synopsis: "[REMOTE]",
+			about: "List the remote directory REMOTE (default /), one entry per line: type (d for a\n" +
+				"directory, - for a file), size in bytes, modification time (UTC), name.",
+			examples: []string{"shoal ls", "shoal ls /docs"},
+			minArgs:  0, maxArgs: 1, run: runLs, failCode: exitFail,
+		}, true
+	case "rm":
+		return command{
+			synopsis: "[-r] REMOTE...",
+			about:    "Delete remote files, and directories: empty ones, or any with -r.",
+			examples: []string{"shoal rm /docs/old.txt", "shoal rm -r /tmp/build"},
+			minArgs:  1, maxArgs: -1, run: runRm, failCode: exitFail,
+			flags: func(fs *pflag.FlagSet, s *session) {
+				fs.BoolVarP(&s.recursive, "recursive", "r", false, "delete directories and everything in them")
+			},
+		}, true
+	case "cp":
+		return command{
+			synopsis: "SRC DST",
+			about:    "Copy the remote file SRC to DST. Only metadata is written: the copy shares SRC's chunks.",
+			examples: []string{"shoal cp /docs/report.pdf /archive/report-2024.pdf"},
+			minArgs:  2, maxArgs: 2, run: runCp, failCode: exitFail,
+		}, true
+	case "mv":
+		return command{
+			synopsis: "SRC DST",
+			about:    "Rename or move the remote file or directory SRC to DST.",
+			examples: []string{"shoal mv /docs/draft.txt /docs/final.txt", "shoal mv /tmp/build /releases/v1"},
+			minArgs:  2, maxArgs: 2, run: runMv, failCode: exitFail,
+		}, true
+	case "stat":
+		return command{
+			synopsis: "REMOTE",
+			about:    "Show the path, type, size, mode (octal), modification time and content hash of REMOTE.",
+			examples: []string{"shoal stat /docs/report.pdf"},
+			minArgs:  1, maxArgs: 1, run: runStat, failCode: exitFail,
+		}, true
+	case "exists":
+		return command{
+			synopsis: "REMOTE",
+			about:    "Exit 0 if REMOTE exists, 1 if it does not, 2 if that cannot be told. Prints nothing on success.",
+			examples: []string{"shoal exists /docs/report.pdf && echo present"},
+			minArgs:  1, maxArgs: 1, run: runExists, failCode: exitUsage,
+		}, true
+	case "mkdir":
+		return command{
+			synopsis: "[-p] REMOTE...",
+			about:    "Create remote directories. With -p, create missing parents too and accept existing directories.",
+			examples: []string{"shoal mkdir /docs", "shoal mkdir -p /projects/2024/q1"},
+			minArgs:  1, maxArgs: -1, run: runMkdir, failCode: exitFail,
+			flags: func(fs *pflag.FlagSet, s *session) {
+				fs.BoolVarP(&s.parents, "parents", "p", false, "create missing parents; an existing directory is not an error")
+			},
+		}, true
+	case "status":
+		return command{
+			synopsis: "",
+			about:    "Show the cluster as the router sees it: each group with its primary, term and\nmembers, then each node.",
+			examples: []string{"shoal status", "shoal status --router http://10.0.0.5:8080"},
+			minArgs:  0, maxArgs: 0, run: runStatus, failCode: exitFail,
+		}, true
+	}
+	return command{}, false
+}
+
+func runPut(s *session, args []string) error {
+	local, remote := args[0], args[1]
+	if local == "-" {
+		if strings.HasSuffix(remote, "/") {
+			return fmt.Errorf("%s: name the remote file: stdin has no name to append", remote)
+		}
+		_, err := s.c.Put(s.ctx, remote, s.stdin, -1)
+		return onPath(remote, err)
+	}
+	f, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if info.IsDir() {
+		return fmt.Errorf("%s is a directory; put writes one file", local)
+	}
+	size := info.Size()
+	if !info.Mode().IsRegular() {
+		size = -1 // a pipe or device: its size says nothing about its content
+	}
+	if strings.HasSuffix(remote, "/") {
+		remote += filepath.Base(local)
+	}
+	_, err = s.c.Put(s.ctx, remote, f, size)
+	return onPath(remote, err)
+}
+
+func runGet(s *session, args []string) error {
+	remote := args[0]
+	local := path.Base(strings.TrimSuffix(remote, "/"))
+	if len(args) == 2 {
+		local = args[1]
+	}
+	if local == "-" {
+		return runCat(s, args[:1])
+	}
+	if info, err := os.Stat(local); err == nil && info.IsDir() {
+		local = filepath.Join(local, path.Base(strings.TrimSuffix(remote, "/")))
+	}
+	if base := filepath.Base(local); base == "/" || base == "." || base == ".." {
+		return fmt.Errorf("%s has no file name to save under; name the LOCAL file", remote)
+	}
+	body, info, err := s.c.Get(s.ctx, remote)
+	if err != nil {
+		return onPath(remote, err)
+	}
+	defer body.Close()
+	return saveFile(local, body, info.Size, remote)
+}
+
+// saveFile writes body to local through a temporary file in the same
+// directory, renamed into place only once complete and synced, so that a
+// failed or interrupted download leaves nothing behind (and does not
+// clobber an existing file with half a new one).
+func saveFile(local string, body io.Reader, size int64, remote string) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(local), "."+filepath.Base(local)+".shoal-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	n, err := io.Copy(tmp, body)
+	if err != nil || (size >= 0 && n != size) {
+		return transferError(remote, n, size, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	// CreateTemp makes the file private; a download gets the usual mode.
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), local)
+}
+
+func runCat(s *session, args []string) error {
+	body, info, err := s.c.Get(s.ctx, args[0])
+	if err != nil {
+		return onPath(args[0], err)
+	}
+	defer body.Close()
+	n, err := io.Copy(s.stdout, body)
+	if err != nil {
+		return transferError(args[0], n, info.Size, err)
+	}
+	return nil
+}
+
+// transferError explains a download that stopped after n of size bytes
+// (size -1: unknown). A body cut short is the router's doing, and worth
+// retrying; other errors speak for themselves.
+func transferError(remote string, n, size int64, err error) error {
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return onPath(remote, err)
+	}
+	if size < 0 {
+		return fmt.Errorf("%s: the router stopped sending after %d bytes; retry", remote, n)
+	}
+	return fmt.Errorf("%s: the router stopped sending after %d of %d bytes; retry", remote, n, size)
+}
+
+func runLs(s *session, args []string) error {
+	dir := "/"
+	if len(args) == 1 {
+		dir = args[0]
+	}
+	entries, err := s.c.List(s.ctx, dir)
+	if errors.Is(err, ErrNotDir) {
+		// Like ls(1), listing a file shows that file.
+		st, err := s.c.Stat(s.ctx, dir)
+		if err != nil {
+			return onPath(dir, err)
+		}
+		printEntry(s.stdout, DirEntry{Name: dir, Type: st.Type, Size: st.Size, MTime: st.MTime})
+		return nil
+	}
+	if err != nil {
+		return onPath(dir, err)
+	}
+	for _, e := range entries {
+		printEntry(s.stdout, e)
+	}
+	return nil
+}
+
+// printEntry writes one line of ls output.
+func printEntry(w io.Writer, e DirEntry) {
+	kind := '-'
+	if e.Type == TypeDir {
+		kind = 'd'
+	}
+	fmt.Fprintf(w, "%c %12d %s %s\n", kind, e.Size, e.MTime.UTC().Format(time.DateTime), e.Name)
+}
+
+func runRm(s *session, args []string) error {
+	// Like rm(1), one failure does not stop the rest; each is reported.
+	for _, p := range args {
+		if err := s.c.Delete(s.ctx, p, s.recursive); err != nil {
+			s.fail(onPath(p, err))
+		}
+	}
+	return nil
+}
+
+func runCp(s *session, args []string) error {
+	return onPath(args[0]+" -> "+args[1], s.c.Copy(s.ctx, args[0], args[1]))
+}
+
+func runMv(s *session, args []string) error {
+	return onPath(args[0]+" -> "+args[1], s.c.Rename(s.ctx, args[0], args[1]))
+}
+
+func runStat(s *session, args []string) error {
+	st, err := s.c.Stat(s.ctx, args[0])
+	if err != nil {
+		return onPath(args[0], err)
+	}
+	hash := st.Hash
+	if hash == "" {
+		hash = "-"
+	}
+	fmt.Fprintf(s.stdout, "path:  %s\ntype:  %s\nsize:  %d\nmode:  %04o\nmtime: %s\nhash:  %s\n",
+		st.Path, st.Type, st.Size, st.Mode, st.MTime.Format(time.RFC3339Nano), hash)
+	return nil
+}
+
+func runExists(s *session, args []string) error {
+	ok, err := s.c.Exists(s.ctx, args[0])
+	if err != nil {
+		return onPath(args[0], err)
+	}
+	if !ok {
+		return exitStatus(exitFail)
+	}
+	return nil
+}
+
+func runMkdir(s *session, args []string) error {
+	for _, p := range args {
+		if err := s.c.Mkdir(s.ctx, p, s.parents); err != nil {
+			s.fail(onPath(p, err))
+		}
+	}
+	return nil
+}
+
+func runStatus(s *session, _ []string) error {
+	cl, err := s.c.Cluster(s.ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tPRIMARY\tTERM\tMEMBERS")
+	for _, g := range cl.Groups {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", g.Name, orDash(g.Primary), g.Term, orDash(strings.Join(g.Members, ",")))
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "NODE\tID\tROLE\tGROUP\tTERM\tSTATUS\tIN-SYNC\tADDR")
+	for _, n := range cl.Nodes {
+		inSync := "no"
+		if n.InSync {
+			inSync = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n",
+			n.Name, n.ID, n.Role, orDash(n.Group), n.Term, n.Status, inSync, n.Addr)
+	}
+	return tw.Flush()
+}
+
+// orDash shows an empty field as "-" so table columns stay aligned and
+// "none" is visible.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

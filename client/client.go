@@ -1,0 +1,375 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config says which router a Client talks to and how patiently.
+type Config struct {
+	// Router is the base URL of any router of the cluster, such as
+	// http://127.0.0.1:8080. A path prefix is kept (a router behind a
+	// proxy at https://host/shoal).
+	Router string
+	// HTTPClient sends the requests; nil means a plain http.Client. Leave
+	// its own Timeout zero: it would cut off long uploads and downloads.
+	HTTPClient *http.Client
+	// Timeout bounds each request. Calls with small answers are bounded
+	// whole; Get and GetRange only until the answer starts, and Put only
+	// from the last byte sent until the answer starts, so that bodies
+	// stream for as long as they take. Zero means 30s; negative, no bound.
+	Timeout time.Duration
+	// Retry503 is how long a request answered 503 (typically while a group
+	// elects a new primary) keeps being retried, waiting as the router's
+	// Retry-After says but at most a second between tries. Only requests
+	// whose body can be replayed are retried: no body, or an io.ReadSeeker.
+	// Zero means 10s; negative, no retries.
+	Retry503 time.Duration
+}
+
+// DefaultConfig returns the configuration of a client of a local cluster
+// started with 'shoal dev'.
+func DefaultConfig() Config {
+	return Config{
+		Router:   "http://127.0.0.1:8080",
+		Timeout:  30 * time.Second,
+		Retry503: 10 * time.Second,
+	}
+}
+
+// Validate reports whether c can be used, saying what to fix if not.
+func (c Config) Validate() error {
+	_, err := parseRouter(c.Router)
+	return err
+}
+
+// parseRouter checks a router base URL and returns it without a trailing
+// slash.
+func parseRouter(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("router URL is empty; give one like http://127.0.0.1:8080")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("router URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("router URL %q: want an http:// or https:// URL, like http://127.0.0.1:8080", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("router URL %q: no host", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("router URL %q: must not have a query or fragment", raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// Client calls the HTTP API of a Shoal router. It is safe for concurrent
+// use; routers are stateless, so any router of the cluster will do.
+type Client struct {
+	base     string // router URL without a trailing slash
+	http     *http.Client
+	timeout  time.Duration
+	retry503 time.Duration
+	// now and sleep are the clock of the 503 retry loop, replaced in tests
+	// so that retries run without waiting.
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
+}
+
+// New returns a client of the router cfg names. It sends nothing.
+func New(cfg Config) (*Client, error) {
+	base, err := parseRouter(cfg.Router)
+	if err != nil {
+		return nil, err
+	}
+	def := DefaultConfig()
+	c := &Client{
+		base:     base,
+		http:     cfg.HTTPClient,
+		timeout:  cfg.Timeout,
+		retry503: cfg.Retry503,
+		now:      time.Now,
+		sleep:    sleepContext,
+	}
+	if c.http == nil {
+		c.http = &http.Client{}
+	}
+	if c.timeout == 0 {
+		c.timeout = def.Timeout
+	}
+	if c.retry503 == 0 {
+		c.retry503 = def.Retry503
+	}
+	return c, nil
+}
+
+// Router returns the base URL of the router c talks to.
+func (c *Client) Router() string { return c.base }
+
+// Put writes the whole file at path from body, creating it or replacing
+// it, and reports whether it was created. size is the number of bytes in
+// body, or -1 when unknown (the body is then sent chunked). A nil body
+// writes an empty file. The body is streamed, not buffered; Put does not
+// close it.
+func (c *Client) Put(ctx context.Context, path string, body io.Reader, size int64) (created bool, err error) {
+	if body == nil {
+		body, size = bytes.NewReader(nil), 0
+	}
+	resp, err := c.send(ctx, request{
+		method: http.MethodPut, what: path, url: c.fsURL(path, nil),
+		body: body, size: size, bound: boundAfterUpload,
+	})
+	if err != nil {
+		return false, err
+	}
+	drainClose(resp.Body)
+	return resp.StatusCode == http.StatusCreated, nil
+}
+
+// Get opens the file at path for reading. The caller must close the
+// returned body. A directory is an error matching ErrIsDir.
+func (c *Client) Get(ctx context.Context, path string) (io.ReadCloser, ContentInfo, error) {
+	resp, err := c.send(ctx, request{
+		method: http.MethodGet, what: path, url: c.fsURL(path, nil), bound: boundHeaders,
+	})
+	if err != nil {
+		return nil, ContentInfo{}, err
+	}
+	if err := wantFile(resp); err != nil {
+		return nil, ContentInfo{}, err
+	}
+	info := ContentInfo{Size: resp.ContentLength, ETag: resp.Header.Get("ETag")}
+	return resp.Body, info, nil
+}
+
+// GetRange opens n bytes of the file at path from offset off; n < 0 reads
+// to the end. Fewer bytes come back when the file is shorter, none when off
+// is at or past its end. n == 0 returns an empty body without asking the
+// router. The caller must close the returned body.
+func (c *Client) GetRange(ctx context.Context, path string, off, n int64) (io.ReadCloser, error) {
+	if off < 0 {
+		return nil, fmt.Errorf("read %s: negative offset %d", path, off)
+	}
+	if n == 0 {
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	spec := fmt.Sprintf("bytes=%d-", off)
+	if n > 0 {
+		spec = fmt.Sprintf("bytes=%d-%d", off, off+n-1)
+	}
+	resp, err := c.send(ctx, request{
+		method: http.MethodGet, what: path, url: c.fsURL(path, nil),
+		header: http.Header{"Range": {spec}}, bound: boundHeaders,
+	})
+	var apiErr *Error
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusRequestedRangeNotSatisfiable {
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := wantFile(resp); err != nil {
+		return nil, err
+	}
+	body := resp.Body
+	if resp.StatusCode != http.StatusPartialContent {
+		// The router sent the whole file: skip to the range ourselves.
+		if _, err := io.CopyN(io.Discard, body, off); err != nil && err != io.EOF {
+			body.Close()
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+	}
+	if n < 0 {
+		return body, nil
+	}
+	return limitedBody{io.LimitReader(body, n), body}, nil
+}
+
+// limitedBody reads at most the requested range, whatever the router sent.
+type limitedBody struct {
+	io.Reader
+	io.Closer
+}
+
+// wantFile closes resp and returns an ErrIsDir error when it is a
+// directory listing rather than file content.
+func wantFile(resp *http.Response) error {
+	if resp.Header.Get("X-Shoal-Type") != TypeDir {
+		return nil
+	}
+	drainClose(resp.Body)
+	return &Error{Status: resp.StatusCode, Code: codeIsDir,
+		Message: "is a directory; list it instead of reading it"}
+}
+
+// ReadFile returns the whole content of the file at path.
+func (c *Client) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	body, info, err := c.Get(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	var buf bytes.Buffer
+	if info.Size > 0 && info.Size < 1<<30 {
+		buf.Grow(int(info.Size))
+	}
+	if _, err := buf.ReadFrom(body); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// List returns the entries of the directory at path, in the router's
+// order. A file is an error matching ErrNotDir.
+func (c *Client) List(ctx context.Context, path string) ([]DirEntry, error) {
+	resp, err := c.send(ctx, request{
+		method: http.MethodGet, what: path, url: c.fsURL(path, nil), bound: boundWhole,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Header.Get("X-Shoal-Type") != TypeDir {
+		drainClose(resp.Body)
+		return nil, &Error{Status: resp.StatusCode, Code: codeNotDir, Message: "not a directory"}
+	}
+	var l listing
+	if err := decodeJSON(resp, path, &l); err != nil {
+		return nil, err
+	}
+	return l.Entries, nil
+}
+
+// Stat describes the file or directory at path.
+func (c *Client) Stat(ctx context.Context, path string) (Stat, error) {
+	var st Stat
+	err := c.call(ctx, http.MethodGet, path, url.Values{"op": {"stat"}}, &st)
+	return st, err
+}
+
+// Exists reports whether a file or directory exists at path.
+func (c *Client) Exists(ctx context.Context, path string) (bool, error) {
+	err := c.call(ctx, http.MethodHead, path, nil, nil)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Delete removes the file or directory at path. A directory with entries
+// is an error matching ErrNotEmpty unless recursive is set.
+func (c *Client) Delete(ctx context.Context, path string, recursive bool) error {
+	var q url.Values
+	if recursive {
+		q = url.Values{"recursive": {"1"}}
+	}
+	return c.call(ctx, http.MethodDelete, path, q, nil)
+}
+
+// Copy copies the file src to dst. Only metadata moves: the copy shares
+// src's chunks.
+func (c *Client) Copy(ctx context.Context, src, dst string) error {
+	return c.call(ctx, http.MethodPost, src, url.Values{"op": {"copy"}, "to": {absPath(dst)}}, nil)
+}
+
+// Rename moves the file or directory src to dst.
+func (c *Client) Rename(ctx context.Context, src, dst string) error {
+	return c.call(ctx, http.MethodPost, src, url.Values{"op": {"rename"}, "to": {absPath(dst)}}, nil)
+}
+
+// Mkdir creates the directory at path. With parents, missing parents are
+// created too and an existing directory is not an error.
+func (c *Client) Mkdir(ctx context.Context, path string, parents bool) error {
+	q := url.Values{"op": {"mkdir"}}
+	if parents {
+		q.Set("parents", "1")
+	}
+	return c.call(ctx, http.MethodPost, path, q, nil)
+}
+
+// Cluster returns the router's view of the cluster's nodes and groups.
+func (c *Client) Cluster(ctx context.Context) (Cluster, error) {
+	var cl Cluster
+	resp, err := c.send(ctx, request{
+		method: http.MethodGet, what: "/v1/cluster", url: c.base + "/v1/cluster", bound: boundWhole,
+	})
+	if err != nil {
+		return cl, err
+	}
+	err = decodeJSON(resp, "cluster", &cl)
+	return cl, err
+}
+
+// Healthy returns nil when the router answers its health check.
+func (c *Client) Healthy(ctx context.Context) error {
+	resp, err := c.send(ctx, request{
+		method: http.MethodGet, what: "/healthz", url: c.base + "/healthz", bound: boundWhole,
+	})
+	if err != nil {
+		return err
+	}
+	drainClose(resp.Body)
+	return nil
+}
+
+// call makes a file-system request with a small answer, decoding its JSON
+// body into out when out is not nil.
+func (c *Client) call(ctx context.Context, method, path string, q url.Values, out any) error {
+	resp, err := c.send(ctx, request{
+		method: method, what: path, url: c.fsURL(path, q), bound: boundWhole,
+	})
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		drainClose(resp.Body)
+		return nil
+	}
+	return decodeJSON(resp, path, out)
+}
+
+// fsURL returns the URL of the file-system path p with query q.
+func (c *Client) fsURL(p string, q url.Values) string {
+	u := c.base + "/v1/fs" + escapePath(p)
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// escapePath percent-encodes each component of p, so that names with
+// spaces, '?', '#' or '%' arrive intact, and adds the leading slash. "."
+// and ".." are encoded too: left bare, a proxy or server mux would resolve
+// them before the router could reject them, and the request would quietly
+// land on another path.
+func escapePath(p string) string {
+	p = strings.TrimPrefix(p, "/")
+	if p == "" {
+		return "/"
+	}
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		if s == "." || s == ".." {
+			parts[i] = strings.Repeat("%2E", len(s))
+		} else {
+			parts[i] = url.PathEscape(s)
+		}
+	}
+	return "/" + strings.Join(parts, "/")
+}
+
+// absPath adds the leading slash the API expects of a destination path.
+func absPath(p string) string {
+	if strings.HasPrefix(p, "/") {
+		return p
+	}
+	return "/" + p
+}

@@ -1,0 +1,2 @@
+// Package client talks to a Shoal cluster through a router's HTTP API: a Go library and the shoal command-line subcommands built on it.
+package client

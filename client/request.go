@@ -1,0 +1,340 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Waits between retries of a 503 answer. The router names the wait in
+// Retry-After; the cap keeps a client from sleeping through a failover that
+// finishes in well under a second, the floor keeps "Retry-After: 0" from
+// turning into a busy loop.
+const (
+	minRetryWait   = 50 * time.Millisecond
+	firstRetryWait = 100 * time.Millisecond
+	maxRetryWait   = time.Second
+)
+
+// maxErrorBody bounds how much of an error answer is read: a JSON error is
+// tiny, and a proxy's error page is not worth more.
+const maxErrorBody = 64 << 10
+
+// timeoutBound says which part of an exchange Config.Timeout bounds.
+type timeoutBound int
+
+const (
+	// boundWhole bounds the request and the whole answer body: small JSON
+	// answers, where a silent router should not hang the caller.
+	boundWhole timeoutBound = iota
+	// boundHeaders bounds the wait for the answer's headers only, so that a
+	// download streams for as long as it takes.
+	boundHeaders
+	// boundAfterUpload bounds the wait from the last byte of the request
+	// body to the answer's headers, so that an upload streams for as long
+	// as it takes but a router that then goes silent is noticed.
+	boundAfterUpload
+)
+
+// request is one API call, which send may make several times.
+type request struct {
+	method string
+	what   string // the file-system path or endpoint, for error messages
+	url    string
+	header http.Header
+	body   io.Reader // nil for none
+	size   int64     // bytes in body; -1 unknown (sent chunked)
+	bound  timeoutBound
+}
+
+// send makes r, retrying 503 answers for up to Config.Retry503 when the body
+// can be replayed. It returns an answer with a status below 300, whose body
+// the caller must close; any other answer becomes an *Error.
+func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
+	rewind, replayable := rewinder(r.body)
+	deadline := c.now().Add(c.retry503)
+	backoff := firstRetryWait
+	for {
+		resp, upload, err := c.attempt(ctx, &r)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode < 300 {
+			return resp, nil
+		}
+		apiErr := readError(resp)
+		if resp.StatusCode != http.StatusServiceUnavailable || !replayable {
+			return nil, apiErr
+		}
+		wait := retryWait(resp.Header.Get("Retry-After"), backoff, c.now())
+		backoff = min(2*backoff, maxRetryWait)
+		if c.now().Add(wait).After(deadline) {
+			return nil, apiErr
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", r.method, r.what, err)
+		}
+		// The transport may still be reading the body after the answer
+		// arrived; seeking under it would send a corrupt body next time.
+		if upload != nil {
+			select {
+			case <-upload.closed:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%s %s: %w", r.method, r.what, ctx.Err())
+			}
+		}
+		if err := rewind(); err != nil {
+			return nil, fmt.Errorf("%s %s: rewind body for retry: %w", r.method, r.what, err)
+		}
+	}
+}
+
+// attempt makes r once. The returned upload, when not nil, is the request
+// body as handed to the transport.
+func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uploadBody, error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	wd := &watchdog{d: c.timeout, fire: func() {
+		cancel(fmt.Errorf("%s %s: %w after %v", r.method, r.what, ErrTimeout, c.timeout))
+	}}
+	release := func() { wd.stop(); cancel(nil) }
+
+	var upload *uploadBody
+	var body io.Reader
+	if r.body != nil && r.size != 0 {
+		upload = &uploadBody{r: r.body, closed: make(chan struct{})}
+		if r.bound == boundAfterUpload {
+			upload.done = wd.arm
+		}
+		body = upload
+	}
+	req, err := http.NewRequestWithContext(actx, r.method, r.url, body)
+	if err != nil {
+		release()
+		return nil, nil, fmt.Errorf("%s %s: %w", r.method, r.what, err)
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
+	switch {
+	case r.body != nil && r.size == 0:
+		// An empty body is sent with Content-Length: 0, not chunked.
+		req.Body, req.ContentLength = http.NoBody, 0
+	case r.body != nil:
+		req.ContentLength = r.size
+	}
+	if upload == nil || r.bound != boundAfterUpload {
+		wd.arm()
+	}
+
+	resp, err := c.http.Do(req)
+	if r.bound != boundWhole {
+		wd.stop()
+	}
+	if err != nil {
+		err = c.transportError(ctx, actx, r, err)
+		release()
+		return nil, upload, err
+	}
+	resp.Body = &answerBody{rc: resp.Body, ctx: actx, release: release}
+	return resp, upload, nil
+}
+
+// transportError turns a failed exchange into an error that says why: the
+// caller's context, the timeout, or a router that cannot be reached.
+func (c *Client) transportError(ctx, actx context.Context, r *request, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s %s: %w", r.method, r.what, ctx.Err())
+	}
+	if cause := context.Cause(actx); errors.Is(cause, ErrTimeout) {
+		return cause
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.base, op)
+	}
+	return fmt.Errorf("%s %s: %w", r.method, r.what, err)
+}
+
+// rewinder returns a function that puts body back where it started, and
+// whether body can be replayed at all: nil, or an io.ReadSeeker that can
+// actually seek (os.Stdin is one by type, but not on a pipe).
+func rewinder(body io.Reader) (func() error, bool) {
+	if body == nil {
+		return func() error { return nil }, true
+	}
+	rs, ok := body.(io.ReadSeeker)
+	if !ok {
+		return nil, false
+	}
+	start, err := rs.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, false
+	}
+	return func() error {
+		_, err := rs.Seek(start, io.SeekStart)
+		return err
+	}, true
+}
+
+// retryWait is how long to wait before retrying a 503 answer: Retry-After
+// (seconds or an HTTP date) when present, else the backoff, within
+// [minRetryWait, maxRetryWait].
+func retryWait(retryAfter string, backoff time.Duration, now time.Time) time.Duration {
+	wait := backoff
+	retryAfter = strings.TrimSpace(retryAfter)
+	if secs, err := strconv.Atoi(retryAfter); err == nil && secs >= 0 {
+		wait = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(retryAfter); err == nil {
+		wait = t.Sub(now)
+	}
+	return max(minRetryWait, min(wait, maxRetryWait))
+}
+
+// readError decodes an error answer and closes its body.
+func readError(resp *http.Response) *Error {
+	defer resp.Body.Close()
+	e := &Error{Status: resp.StatusCode}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var body struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(b, &body) == nil && body.Error != "" {
+		e.Code, e.Message = body.Error, body.Message
+		return e
+	}
+	// Not a router's answer (a proxy's page, say): keep a short plain-text
+	// explanation, and leave HTML to the status text.
+	text := strings.TrimSpace(string(b))
+	if line, _, _ := strings.Cut(text, "\n"); line != "" && !strings.HasPrefix(line, "<") {
+		if len(line) > 200 {
+			line = line[:200] + "..."
+		}
+		e.Message = line
+	}
+	return e
+}
+
+// decodeJSON decodes the answer body into v and closes it.
+func decodeJSON(resp *http.Response, what string, v any) error {
+	defer drainClose(resp.Body)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("%s: decode answer from router: %w", what, err)
+	}
+	return nil
+}
+
+// drainClose reads what is left of a small body before closing it, so the
+// connection goes back to the pool instead of being torn down.
+func drainClose(rc io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(rc, maxErrorBody))
+	_ = rc.Close()
+}
+
+// sleepContext waits for d or until ctx is done.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// watchdog cancels an exchange that takes longer than d once armed. It is
+// armed and stopped from different goroutines: the transport arms it when
+// it finishes sending an upload, while send stops it when headers arrive.
+type watchdog struct {
+	d    time.Duration // zero or negative: never fires
+	fire func()
+
+	mu      sync.Mutex
+	t       *time.Timer // nil until armed
+	stopped bool        // once stopped, arming does nothing
+}
+
+func (w *watchdog) arm() {
+	if w.d <= 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped || w.t != nil {
+		return
+	}
+	w.t = time.AfterFunc(w.d, w.fire)
+}
+
+func (w *watchdog) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	if w.t != nil {
+		w.t.Stop()
+	}
+}
+
+// uploadBody is a request body as handed to the transport. It keeps the
+// transport from closing the caller's reader (an *os.File the caller still
+// owns, or one to rewind for a retry), reports when the last byte has been
+// read, and signals when the transport is done with it.
+type uploadBody struct {
+	r      io.Reader
+	done   func() // called when the body is used up or closed; may be nil
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (u *uploadBody) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	if err == io.EOF && u.done != nil {
+		u.done()
+	}
+	return n, err
+}
+
+func (u *uploadBody) Close() error {
+	u.once.Do(func() {
+		if u.done != nil {
+			u.done()
+		}
+		close(u.closed)
+	})
+	return nil
+}
+
+// answerBody is an answer body that releases the exchange's watchdog and
+// context on Close, and reports a timeout as ErrTimeout rather than as the
+// bare "context canceled" the transport sees.
+type answerBody struct {
+	rc      io.ReadCloser
+	ctx     context.Context
+	release func()
+	once    sync.Once
+}
+
+func (b *answerBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(b.ctx); errors.Is(cause, ErrTimeout) {
+			err = cause
+		}
+	}
+	return n, err
+}
+
+func (b *answerBody) Close() error {
+	err := b.rc.Close()
+	b.once.Do(b.release)
+	return err
+}

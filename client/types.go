@@ -1,0 +1,103 @@
+package client
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// The values of Stat.Type and DirEntry.Type.
+const (
+	TypeFile = "file"
+	TypeDir  = "dir"
+)
+
+// Stat describes one file or directory (GET ?op=stat).
+type Stat struct {
+	Path  string    `json:"path"`
+	Type  string    `json:"type"` // TypeFile or TypeDir
+	Size  int64     `json:"size"`
+	Mode  uint32    `json:"mode"` // permission bits, as in os.FileMode.Perm
+	MTime time.Time `json:"mtime"`
+	Hash  string    `json:"hash"` // content hash of a file; empty for a directory
+}
+
+// DirEntry is one entry of a directory listing.
+type DirEntry struct {
+	Name  string    `json:"name"`
+	Type  string    `json:"type"` // TypeFile or TypeDir
+	Size  int64     `json:"size"`
+	MTime time.Time `json:"mtime"`
+}
+
+// listing is the body of GET on a directory.
+type listing struct {
+	Path    string     `json:"path"`
+	Entries []DirEntry `json:"entries"`
+}
+
+// ContentInfo describes the body of a GET on a file, from the answer's
+// headers.
+type ContentInfo struct {
+	// Size is the number of bytes in the body; -1 when the router did not
+	// say (no Content-Length).
+	Size int64
+	// ETag identifies this version of the content; it changes whenever the
+	// file is replaced.
+	ETag string
+}
+
+// Cluster is the router's view of the cluster (GET /v1/cluster).
+type Cluster struct {
+	Nodes  []Node  `json:"nodes"`
+	Groups []Group `json:"groups"`
+}
+
+// Node is one member of the cluster.
+type Node struct {
+	// ID is the node's ID in decimal. The router may send it as a JSON
+	// number or a string; both decode here, so a 64-bit ID never loses
+	// precision in transit.
+	ID     NodeID `json:"id"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`  // primary, replica, standby or router
+	Group  string `json:"group"` // empty for standbys and routers
+	Term   uint64 `json:"term"`
+	Status string `json:"status"` // as gossip sees it: alive, suspect, dead, left
+	Addr   string `json:"addr"`
+	InSync bool   `json:"in_sync"` // a replica holding every committed entry
+}
+
+// Group is one replication group: a primary and its replicas.
+type Group struct {
+	Name    string   `json:"name"`
+	Primary string   `json:"primary"` // node name; empty while there is none
+	Term    uint64   `json:"term"`
+	Members []string `json:"members"` // node names
+}
+
+// NodeID is a node's ID as decimal text.
+type NodeID string
+
+// UnmarshalJSON accepts a JSON number or a JSON string.
+func (id *NodeID) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*id = NodeID(s)
+		return nil
+	}
+	if _, err := strconv.ParseFloat(string(b), 64); err != nil {
+		return fmt.Errorf("node id %s: want a number or a string", b)
+	}
+	*id = NodeID(b)
+	return nil
+}
