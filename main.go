@@ -1,0 +1,203 @@
+// Command shoal is a distributed file system in one binary: run it as a
+// router, a primary, a replica or a standby, or as a client of the cluster.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"shoal/client"
+	"shoal/gossip"
+	"shoal/replication"
+	"shoal/role"
+	"shoal/router"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `shoal: a distributed file system in one binary
+
+Servers:
+  dev       run a whole local cluster (router on :8080, one group of three)
+  router    serve the HTTP API for a cluster
+  primary   start a storage node as the primary of a group
+  replica   start a storage node as a replica of a group
+  standby   start a spare storage node in the pool
+Client (talk HTTP to a router; --router or SHOAL_ROUTER):
+`)
+	for _, c := range client.Commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.Name, c.Summary)
+	}
+	fmt.Fprint(w, `Other:
+  version   print the version
+
+Run 'shoal COMMAND --help' for a command's flags. Every flag can also be
+set by an environment variable: --data-dir style flags read SHOAL_DATA_DIR.
+`)
+}
+
+func run(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(os.Stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version", "--version":
+		fmt.Printf("shoal %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	case "primary", "replica", "standby":
+		return serve(cmd, rest, nodeMain)
+	case "router":
+		return serve(cmd, rest, routerMain)
+	case "dev":
+		return serve(cmd, rest, devMain)
+	}
+	for _, c := range client.Commands {
+		if c.Name == cmd {
+			return client.Run(cmd, rest, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "shoal: unknown command %q (run 'shoal --help' for the list)\n", cmd)
+	return 2
+}
+
+// server is a server subcommand: it defines its flags on fs and returns
+// the function that runs it once they are parsed.
+type server func(cmd string, fs *pflag.FlagSet, logger func() *slog.Logger) func(ctx context.Context) error
+
+// serve parses flags (command line first, then SHOAL_* environment
+// variables), runs the server until SIGINT or SIGTERM, and maps the result
+// to an exit code.
+func serve(cmd string, args []string, s server) int {
+	fs := pflag.NewFlagSet("shoal "+cmd, pflag.ContinueOnError)
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	var log *slog.Logger
+	start := s(cmd, fs, func() *slog.Logger { return log })
+	if err := fs.Parse(args); err != nil {
+		if err == pflag.ErrHelp {
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "shoal %s: %v\n", cmd, err)
+		return 2
+	}
+	if err := applyEnv(fs); err != nil {
+		fmt.Fprintf(os.Stderr, "shoal %s: %v\n", cmd, err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "shoal %s: --log-level %q: use debug, info, warn or error\n", cmd, *logLevel)
+		return 2
+	}
+	log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "shoal %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := start(ctx); err != nil {
+		log.Error("stopped with an error", "command", cmd, "err", err)
+		return 1
+	}
+	return 0
+}
+
+// applyEnv fills every flag not given on the command line from
+// SHOAL_<FLAG_NAME>, e.g. --meta-group from SHOAL_META_GROUP.
+func applyEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		name := "SHOAL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok && !f.Changed && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("environment %s=%q: %w", name, v, serr)
+			}
+		}
+	})
+	return err
+}
+
+// gossipFlags defines the membership flags shared by every server.
+func gossipFlags(fs *pflag.FlagSet) *gossip.Config {
+	gc := gossip.DefaultConfig()
+	fs.StringVar(&gc.BindAddr, "gossip", "0.0.0.0:7946", "gossip address IP:PORT (TCP and UDP)")
+	fs.StringVar(&gc.AdvertiseAddr, "advertise-gossip", "", "gossip address other nodes reach (default: --gossip)")
+	fs.StringSliceVar(&gc.Join, "join", nil, "gossip addresses of existing members, HOST:PORT,...")
+	fs.DurationVar(&gc.ProbeInterval, "probe-interval", gc.ProbeInterval, "failure detection: how often each node probes another")
+	fs.DurationVar(&gc.ProbeTimeout, "probe-timeout", gc.ProbeTimeout, "failure detection: how long a probe waits for an answer")
+	fs.IntVar(&gc.SuspicionMult, "suspicion-mult", gc.SuspicionMult, "failure detection: probe intervals a suspect has to refute before it is declared dead")
+	fs.DurationVar(&gc.GossipInterval, "gossip-interval", gc.GossipInterval, "how often gossip messages are pushed")
+	return &gc
+}
+
+func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
+	nc := role.NodeConfig{Start: gossip.Role(cmd)}
+	if cmd != "standby" {
+		fs.StringVar(&nc.Group, "group", "", "the group this node serves (required)")
+	}
+	fs.StringVar(&nc.DataDir, "data", "", "data directory (required)")
+	fs.StringVar(&nc.Listen, "listen", "0.0.0.0:7000", "node-to-node address HOST:PORT")
+	fs.StringVar(&nc.Advertise, "advertise", "", "node-to-node address other nodes reach (default: --listen)")
+	fs.StringVar(&nc.Name, "name", "", "unique node name (default: host name and ID)")
+	fs.Uint64Var(&nc.ID, "id", 0, "node ID, a positive integer (default: derived once and kept in the data directory)")
+	rc := replication.DefaultConfig()
+	fs.DurationVar(&rc.Heartbeat, "heartbeat", rc.Heartbeat, "how often a primary contacts idle members")
+	fs.DurationVar(&rc.RPCTimeout, "rpc-timeout", rc.RPCTimeout, "deadline of one node-to-node call")
+	fs.Uint64Var(&rc.LogRetain, "log-retain", rc.LogRetain, "applied log entries kept for lagging members before a snapshot is needed")
+	gc := gossipFlags(fs)
+	return func(ctx context.Context) error {
+		nc.Gossip, nc.Replication, nc.Logger = *gc, rc, log()
+		return role.RunNode(ctx, nc)
+	}
+}
+
+func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
+	c := role.RouterConfig{Router: router.DefaultConfig()}
+	fs.StringVar(&c.HTTP, "http", "0.0.0.0:8080", "HTTP API address")
+	fs.StringVar(&c.Advertise, "advertise", "", "HTTP address published to the cluster (default: --http)")
+	fs.StringVar(&c.Name, "name", "", "unique router name (default: host name and a random ID)")
+	fs.StringVar(&c.Router.MetaGroup, "meta-group", "", "group that keeps the namespace (default: the only group)")
+	fs.IntVar(&c.Router.ChunkSize, "chunk-size", c.Router.ChunkSize, "size in bytes files are cut into")
+	fs.Int64Var(&c.Router.MaxFileSize, "max-file-size", c.Router.MaxFileSize, "largest file accepted, in bytes (larger: 413)")
+	fs.DurationVar(&c.Router.RequestTimeout, "request-timeout", c.Router.RequestTimeout, "how long a request waits for a primary before 503")
+	gc := gossipFlags(fs)
+	return func(ctx context.Context) error {
+		c.Gossip, c.Logger = *gc, log()
+		return role.RunRouter(ctx, c)
+	}
+}
+
+func devMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
+	c := role.DevConfig{Out: os.Stdout}
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "router HTTP address")
+	fs.StringVar(&c.DataDir, "data", "./shoal-dev", "data directory (one subdirectory per node)")
+	fs.IntVar(&c.PortBase, "port-base", 7400, "first of the node ports (node i: peers on BASE+i, gossip on BASE+10+i)")
+	return func(ctx context.Context) error {
+		c.Logger = log()
+		start := time.Now()
+		err := role.RunDev(ctx, c)
+		c.Logger.Info("dev cluster stopped", "uptime", time.Since(start).Round(time.Second))
+		return err
+	}
+}

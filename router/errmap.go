@@ -1,0 +1,65 @@
+package router
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"shoal/replication"
+	"shoal/store"
+)
+
+// apiError is the JSON body of every error answer.
+type apiError struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// statusOf maps an error to its HTTP status and stable code. This is the
+// only place errors become status codes.
+func statusOf(err error) (int, string) {
+	switch {
+	case errors.Is(err, ErrBadPath):
+		return http.StatusBadRequest, "invalid_path"
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest, "invalid_op"
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, "not_found"
+	case errors.Is(err, store.ErrExists):
+		return http.StatusConflict, "exists"
+	case errors.Is(err, store.ErrNotEmpty):
+		return http.StatusConflict, "not_empty"
+	case errors.Is(err, store.ErrNotDir):
+		return http.StatusConflict, "not_dir"
+	case errors.Is(err, store.ErrIsDir):
+		return http.StatusConflict, "is_dir"
+	case errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest, "invalid_op"
+	case errors.Is(err, store.ErrNoSpace):
+		return http.StatusInsufficientStorage, "no_space"
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNoPrimary), errors.Is(err, ErrNoGroup),
+		errors.Is(err, replication.ErrNoQuorum), errors.Is(err, replication.ErrNotPrimary),
+		errors.Is(err, replication.ErrNotReady), errors.Is(err, replication.ErrDeposed),
+		errors.Is(err, replication.ErrUnreachable):
+		return http.StatusServiceUnavailable, "unavailable"
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	status, code := statusOf(err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, apiError{Error: code, Message: err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

@@ -1,0 +1,19 @@
+package router
+
+import "errors"
+
+// Errors returned by the router's request validation. Callers test them with
+// errors.Is; the HTTP layer maps them to status codes.
+var (
+	// ErrBadPath: the file-system path of a request breaks one of the rules
+	// of CleanPath. The wrapping error names the path and the rule.
+	ErrBadPath = errors.New("invalid path")
+	// ErrUnavailable: the request could not be served in time because no
+	// primary or no quorum answered; the client should retry.
+	ErrUnavailable = errors.New("service unavailable")
+	// ErrTooLarge: the body exceeds the configured maximum file size.
+	ErrTooLarge = errors.New("file too large")
+	// ErrBadRequest: the request is malformed (a bad operation, a missing
+	// parameter, a body shorter than its Content-Length).
+	ErrBadRequest = errors.New("bad request")
+)

@@ -1,0 +1,317 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"shoal/gossip"
+	"shoal/replication"
+	"shoal/store"
+)
+
+// Config configures a router.
+type Config struct {
+	// Members returns the current gossip view.
+	Members func() []gossip.Member
+	// Transport reaches storage nodes.
+	Transport replication.Transport
+	// MetaGroup is the group that keeps the namespace; "" means the only
+	// group in the cluster.
+	MetaGroup string
+	// ChunkSize is the size files are cut into (default 4 MiB).
+	ChunkSize int
+	// MaxFileSize bounds one file's size; larger uploads get 413
+	// (default 1 TiB).
+	MaxFileSize int64
+	// RequestTimeout bounds how long a request waits for a primary, for
+	// example during a failover, before it gets 503 (default 10s).
+	RequestTimeout time.Duration
+	// RPCTimeout bounds one call to a storage node (default 5s).
+	RPCTimeout time.Duration
+	Logger     *slog.Logger
+}
+
+// MaxChunkSize bounds ChunkSize so a chunk always fits in one frame.
+const MaxChunkSize = 64 << 20
+
+// DefaultConfig returns a Config with the tunables set.
+func DefaultConfig() Config {
+	return Config{
+		ChunkSize:      4 << 20,
+		MaxFileSize:    1 << 40,
+		RequestTimeout: 10 * time.Second,
+		RPCTimeout:     5 * time.Second,
+		Logger:         slog.Default(),
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.Members == nil || c.Transport == nil || c.Logger == nil:
+		return errors.New("router: members, transport and logger are required")
+	case c.ChunkSize <= 0 || c.ChunkSize > MaxChunkSize:
+		return fmt.Errorf("router: chunk size %d must be between 1 and %d bytes", c.ChunkSize, MaxChunkSize)
+	case c.MaxFileSize < 0:
+		return errors.New("router: max file size must not be negative")
+	case c.RequestTimeout <= 0 || c.RPCTimeout <= 0:
+		return errors.New("router: timeouts must be positive")
+	}
+	return nil
+}
+
+// Server is the HTTP API. It keeps no durable state: any number of routers
+// can serve the same cluster.
+type Server struct {
+	cfg Config
+	be  *backend
+	mux *http.ServeMux
+}
+
+// New returns a router for cfg.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, be: &backend{
+		members: cfg.Members, tr: cfg.Transport, group: cfg.MetaGroup,
+		timeout: cfg.RequestTimeout, rpc: cfg.RPCTimeout,
+	}}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /v1/cluster", s.serveCluster)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, fmt.Errorf("%w: no API at %s (the file API is under /v1/fs/)", store.ErrNotFound, r.URL.Path))
+	})
+	return s, nil
+}
+
+// ServeHTTP serves the API. File paths bypass the mux, which would clean
+// "a/../b" and redirect, when such a path must be refused with 400.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/fs" || strings.HasPrefix(r.URL.Path, "/v1/fs/") {
+		s.serveFS(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
+	p, err := CleanPath(strings.TrimPrefix(r.URL.Path, "/v1/fs"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	q := r.URL.Query()
+	op := q.Get("op")
+	switch {
+	case r.Method == http.MethodPut && op == "":
+		s.putFile(w, r, p)
+	case r.Method == http.MethodGet && op == "":
+		s.get(w, r, p)
+	case r.Method == http.MethodGet && op == "stat":
+		s.stat(w, r, p)
+	case r.Method == http.MethodHead && op == "":
+		s.head(w, r, p)
+	case r.Method == http.MethodDelete && op == "":
+		s.delete(w, r, p, q.Get("recursive"))
+	case r.Method == http.MethodPost && (op == "copy" || op == "rename"):
+		s.move(w, r, p, op, q.Get("to"))
+	case r.Method == http.MethodPost && op == "mkdir":
+		s.mkdir(w, r, p, q.Get("parents"))
+	case !knownMethod(r.Method):
+		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE, POST")
+		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method_not_allowed", Message: fmt.Sprintf("method %q is not supported on /v1/fs", r.Method)})
+	default:
+		writeError(w, fmt.Errorf("%w: %s with op=%q is not an operation (ops: GET stat; POST copy, rename, mkdir)", ErrBadRequest, r.Method, op))
+	}
+}
+
+func knownMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost:
+		return true
+	}
+	return false
+}
+
+// flag parses a boolean query parameter: absent, 0/false, or 1/true.
+func flag(v string) (bool, error) {
+	switch v {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: flag value %q: use 1 or 0", ErrBadRequest, v)
+}
+
+func (s *Server) propose(ctx context.Context, op store.Op, idempotent bool) (store.Result, error) {
+	resp, err := s.be.call(ctx, func(g string) replication.Message { return &replication.Propose{Group: g, Op: op} }, idempotent)
+	if err != nil {
+		return store.Result{}, err
+	}
+	pr, ok := resp.(*replication.ProposeResp)
+	if !ok {
+		return store.Result{}, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
+	}
+	if err := pr.Result.Err(); err != nil {
+		return pr.Result, fmt.Errorf("%s: %w", op.Path, err)
+	}
+	return pr.Result, nil
+}
+
+func (s *Server) read(ctx context.Context, kind replication.ReadKind, p string) (*replication.ReadResp, error) {
+	resp, err := s.be.call(ctx, func(g string) replication.Message { return &replication.Read{Group: g, Kind: kind, Path: p} }, true)
+	if err != nil {
+		return nil, err
+	}
+	rr, ok := resp.(*replication.ReadResp)
+	if !ok {
+		return nil, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
+	}
+	if err := rr.Code.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return rr, nil
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, p, recursive string) {
+	rec, err := flag(recursive)
+	if err == nil {
+		_, err = s.propose(r.Context(), store.Op{Kind: store.OpDelete, Path: p, Recursive: rec}, false)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) move(w http.ResponseWriter, r *http.Request, p, op, to string) {
+	if to == "" {
+		writeError(w, fmt.Errorf("%w: op=%s needs a destination: add &to=/path", ErrBadRequest, op))
+		return
+	}
+	dst, err := CleanPath(to)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	kind, status := store.OpCopy, http.StatusCreated
+	if op == "rename" {
+		kind, status = store.OpRename, http.StatusNoContent
+	}
+	if _, err := s.propose(r.Context(), store.Op{Kind: kind, Path: p, To: dst}, kind == store.OpCopy); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(status)
+}
+
+func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, p, parents string) {
+	par, err := flag(parents)
+	var res store.Result
+	if err == nil {
+		res, err = s.propose(r.Context(), store.Op{Kind: store.OpMkdir, Path: p, Parents: par}, par)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if res.Created {
+		w.WriteHeader(http.StatusCreated)
+	} else {
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// statJSON is the answer of op=stat.
+type statJSON struct {
+	Path  string `json:"path"`
+	Type  string `json:"type"`
+	Size  int64  `json:"size"`
+	Mode  uint32 `json:"mode"`
+	MTime string `json:"mtime"`
+	Hash  string `json:"hash"`
+}
+
+func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+
+func (s *Server) stat(w http.ResponseWriter, r *http.Request, p string) {
+	rr, err := s.read(r.Context(), replication.ReadLookup, p)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	in := rr.Inode
+	writeJSON(w, http.StatusOK, statJSON{Path: p, Type: in.Type.String(), Size: in.Size, Mode: in.Mode, MTime: rfc3339(in.MTime), Hash: in.Hash})
+}
+
+// clusterJSON is the answer of GET /v1/cluster.
+type clusterJSON struct {
+	Nodes  []nodeJSON  `json:"nodes"`
+	Groups []groupJSON `json:"groups"`
+}
+
+type nodeJSON struct {
+	ID     uint64 `json:"id"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	Group  string `json:"group"`
+	Term   uint64 `json:"term"`
+	Status string `json:"status"`
+	Addr   string `json:"addr"`
+	InSync bool   `json:"in_sync"`
+}
+
+type groupJSON struct {
+	Name    string   `json:"name"`
+	Primary string   `json:"primary"`
+	Term    uint64   `json:"term"`
+	Members []string `json:"members"`
+}
+
+func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
+	ms := s.cfg.Members()
+	out := clusterJSON{Nodes: []nodeJSON{}, Groups: []groupJSON{}}
+	groups := map[string]*groupJSON{}
+	for _, m := range ms {
+		addr := m.Addr
+		if m.Role == gossip.RoleRouter {
+			addr = m.HTTP
+		}
+		out.Nodes = append(out.Nodes, nodeJSON{ID: m.ID, Name: m.Name, Role: string(m.Role), Group: m.Group, Term: m.Term, Status: m.Status.String(), Addr: addr, InSync: m.InSync})
+		if m.Group == "" {
+			continue
+		}
+		g := groups[m.Group]
+		if g == nil {
+			g = &groupJSON{Name: m.Group, Members: []string{}}
+			groups[m.Group] = g
+		}
+		g.Members = append(g.Members, m.Name)
+	}
+	for name, g := range groups {
+		d := gossip.Elect(ms, name)
+		if d.Primary != nil {
+			g.Primary, g.Term = d.Primary.Name, d.Primary.Term
+		} else {
+			g.Term = d.MaxTerm
+		}
+		sort.Strings(g.Members)
+		out.Groups = append(out.Groups, *g)
+	}
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Name < out.Nodes[j].Name })
+	sort.Slice(out.Groups, func(i, j int) bool { return out.Groups[i].Name < out.Groups[j].Name })
+	writeJSON(w, http.StatusOK, out)
+}
