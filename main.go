@@ -164,6 +164,7 @@ func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	rc := replication.DefaultConfig()
 	fs.DurationVar(&rc.Heartbeat, "heartbeat", rc.Heartbeat, "how often a primary contacts idle members")
 	fs.DurationVar(&rc.RPCTimeout, "rpc-timeout", rc.RPCTimeout, "deadline of one node-to-node call")
+	fs.DurationVar(&nc.StartupGrace, "startup-grace", 2*time.Second, "after a restart, how long to learn the cluster before taking over as primary")
 	fs.Uint64Var(&rc.LogRetain, "log-retain", rc.LogRetain, "applied log entries kept for lagging members before a snapshot is needed")
 	gc := gossipFlags(fs)
 	return func(ctx context.Context) error {

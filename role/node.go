@@ -39,7 +39,12 @@ type NodeConfig struct {
 	// PromoteBackoff is the pause after a failed promotion before this
 	// node tries again.
 	PromoteBackoff time.Duration
-	Logger         *slog.Logger
+	// StartupGrace is how long a (re)started node waits before it may
+	// promote itself in a group that already had a primary: until its
+	// gossip view is complete it may not see the primary that exists, and
+	// promoting would depose it for nothing (default 2s).
+	StartupGrace time.Duration
+	Logger       *slog.Logger
 }
 
 // Validate reports the first invalid field.
@@ -74,7 +79,10 @@ type Node struct {
 	mu        sync.Mutex
 	view      gossip.Decision
 	promoting bool
-	nextTry   time.Time
+	nextTry   time.Time // no promotion before: backoff after a failed one
+	// graceUntil holds back promotion after a start until the gossip view
+	// has shown a primary (or the grace ran out).
+	graceUntil time.Time
 }
 
 // RunNode starts a storage node and serves until ctx ends.
@@ -96,6 +104,9 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	}
 	if cfg.PromoteBackoff <= 0 {
 		cfg.PromoteBackoff = 300 * time.Millisecond
+	}
+	if cfg.StartupGrace <= 0 {
+		cfg.StartupGrace = 2 * time.Second
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name, "id", id)}
 	return n.run(ctx)
@@ -152,6 +163,9 @@ func (n *Node) run(ctx context.Context) error {
 		return err
 	}
 	n.gossip = g
+	n.mu.Lock()
+	n.graceUntil = time.Now().Add(n.cfg.StartupGrace)
+	n.mu.Unlock()
 	n.log.Info("node started", "role", n.cfg.Start, "group", n.cfg.Group, "listen", n.cfg.Listen, "gossip", gc.BindAddr, "data", n.cfg.DataDir)
 	n.loop(ctx)
 	// Leave gossip first so peers stop routing here, then stop serving.
@@ -230,13 +244,19 @@ func (n *Node) step(ctx context.Context) {
 	st := n.repl.Status()
 	n.mu.Lock()
 	n.view = d
+	if d.Primary != nil {
+		n.graceUntil = time.Time{} // the view is complete enough to show a primary
+	}
 	promote := false
+	now := time.Now()
 	if p := d.Primary; p != nil && p.ID != n.cfg.ID && st.Role != replication.Follower &&
 		st.Ballot.Less(store.Ballot{Term: p.Term, Node: p.ID}) {
 		n.repl.StepDown(fmt.Sprintf("gossip shows primary %s with term %d", p.Name, p.Term))
 	}
+	// A group that never had a primary (MaxTerm 0) needs no grace: nobody
+	// can be deposed.
 	if d.Primary == nil && d.Candidate != nil && d.Candidate.ID == n.cfg.ID &&
-		!n.promoting && st.Role == replication.Follower && time.Now().After(n.nextTry) {
+		!n.promoting && st.Role == replication.Follower && now.After(n.nextTry) && (d.MaxTerm == 0 || now.After(n.graceUntil)) {
 		n.promoting, promote = true, true
 	}
 	n.mu.Unlock()
