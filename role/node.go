@@ -83,6 +83,9 @@ type Node struct {
 	// graceUntil holds back promotion after a start until the gossip view
 	// has shown a primary (or the grace ran out).
 	graceUntil time.Time
+	// leaderless is when the view last began to show neither a primary
+	// nor a candidate (every member restarted, none known caught up).
+	leaderless time.Time
 }
 
 // RunNode starts a storage node and serves until ctx ends.
@@ -249,6 +252,7 @@ func (n *Node) step(ctx context.Context) {
 	}
 	promote := false
 	now := time.Now()
+	d.Candidate = n.fallbackCandidateLocked(d, members, now)
 	if p := d.Primary; p != nil && p.ID != n.cfg.ID && st.Role != replication.Follower &&
 		st.Ballot.Less(store.Ballot{Term: p.Term, Node: p.ID}) {
 		n.repl.StepDown(fmt.Sprintf("gossip shows primary %s with term %d", p.Name, p.Term))
@@ -267,6 +271,33 @@ func (n *Node) step(ctx context.Context) {
 	if err := n.gossip.SetTags(n.tags()); err != nil && !errors.Is(err, gossip.ErrClosed) {
 		n.log.Warn("publish tags", "err", err)
 	}
+}
+
+// fallbackCandidateLocked keeps a group whose members all restarted from
+// staying leaderless: nobody is in sync with a primary that no longer
+// exists, so after the startup grace the highest-ID live member may
+// promote. Safety does not depend on who promotes: recovery adopts the
+// most up-to-date log of a majority.
+func (n *Node) fallbackCandidateLocked(d gossip.Decision, members []gossip.Member, now time.Time) *gossip.Member {
+	if d.Primary != nil || d.Candidate != nil || d.MaxTerm == 0 {
+		n.leaderless = time.Time{}
+		return d.Candidate
+	}
+	if n.leaderless.IsZero() {
+		n.leaderless = now
+	}
+	if now.Sub(n.leaderless) < n.cfg.StartupGrace {
+		return nil
+	}
+	var best *gossip.Member
+	for i, m := range members {
+		live := m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect
+		if live && m.Group == n.cfg.Group && (m.Role == gossip.RoleReplica || m.Role == gossip.RolePrimary) &&
+			(best == nil || m.ID > best.ID) {
+			best = &members[i]
+		}
+	}
+	return best
 }
 
 // promote claims the primary role in gossip first, so no other member
