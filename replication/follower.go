@@ -40,8 +40,15 @@ func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
 		n.notifyChanged()
 	}
 	promised, installing := n.promised, n.installing
-	if m.Snapshot && !installing {
-		n.installing = true
+	if m.Snapshot && !installing && !m.Probe {
+		if n.applied >= m.PrevIndex {
+			// Everything the primary compacted is applied here already
+			// (a snapshot was installed): tell it where to resume.
+			applied := n.applied
+			n.mu.Unlock()
+			return &AppendResp{Promised: promised, LastIndex: applied}, nil
+		}
+		n.installing, installing = true, true
 		n.wg.Add(1)
 		go n.installSnapshot(m.Leader)
 	}
@@ -49,7 +56,7 @@ func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
 	if m.Probe {
 		return &AppendResp{OK: true, Promised: promised}, nil
 	}
-	if installing || m.Snapshot {
+	if installing {
 		return &AppendResp{Promised: promised, Installing: true}, nil
 	}
 	n.logMu.Lock()
@@ -70,6 +77,10 @@ func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
 	if c := min(m.Commit, match); c > n.commit {
 		n.commit = c
 		n.wakeApply()
+	}
+	if up := match >= m.Commit; up != n.caughtUp {
+		n.caughtUp = up
+		n.notifyChanged()
 	}
 	n.mu.Unlock()
 	return &AppendResp{OK: true, Promised: promised, LastIndex: match}, nil

@@ -317,8 +317,7 @@ func (n *Node) appendFor(l *leader, next, last, commit uint64) (*Append, error) 
 	m := &Append{Group: n.cfg.Group, Ballot: l.ballot, Leader: n.cfg.Addr, PrevIndex: next - 1, Commit: commit}
 	b, err := n.db.BallotAt(next - 1)
 	if errCompacted(err) {
-		m.Snapshot = true
-		return m, nil
+		return n.snapshotAppend(m)
 	}
 	if err != nil {
 		return nil, err
@@ -327,14 +326,24 @@ func (n *Node) appendFor(l *leader, next, last, commit uint64) (*Append, error) 
 	if next <= last {
 		es, err := n.db.Entries(next, last, n.cfg.MaxBatchBytes)
 		if errCompacted(err) {
-			m.Snapshot = true
-			return m, nil
+			return n.snapshotAppend(m)
 		}
 		if err != nil {
 			return nil, err
 		}
 		m.Entries = es
 	}
+	return m, nil
+}
+
+// snapshotAppend turns m into the message for a member that needs entries
+// this log no longer holds: it names the compaction point.
+func (n *Node) snapshotAppend(m *Append) (*Append, error) {
+	st, err := n.db.State()
+	if err != nil {
+		return nil, err
+	}
+	m.Snapshot, m.PrevIndex, m.PrevBallot = true, st.SnapIndex, st.SnapBallot
 	return m, nil
 }
 
@@ -367,6 +376,12 @@ func (n *Node) sendAppend(l *leader, id uint64, addr string, m *Append) bool {
 	switch {
 	case r.Installing:
 		return false
+	case m.Snapshot && !r.OK:
+		// The member has applied past the compaction point (it installed
+		// a snapshot): resume the log after its applied index. Matching
+		// is still checked at the member before anything counts.
+		l.next[id] = min(r.LastIndex, n.last) + 1
+		return true
 	case r.OK:
 		l.match[id] = max(l.match[id], r.LastIndex)
 		l.next[id] = r.LastIndex + 1

@@ -62,7 +62,10 @@ type Append struct {
 	Entries    []store.Entry `msgpack:"e,omitempty"`
 	Commit     uint64        `msgpack:"c"`
 	Probe      bool          `msgpack:"p,omitempty"` // only confirm the ballot; skip the log
-	Snapshot   bool          `msgpack:"s,omitempty"` // the log you need is compacted: pull a snapshot
+	// Snapshot says the primary's log is compacted through PrevIndex: a
+	// member that has not applied that far pulls a snapshot; one that has
+	// answers with its applied index, from which the log resumes.
+	Snapshot bool `msgpack:"s,omitempty"`
 }
 
 // AppendResp answers Append.
@@ -260,6 +263,9 @@ func Decode(b []byte) (Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkMsgpack(b[1:]); err != nil {
+		return nil, fmt.Errorf("%w: type %d: %v", ErrBadMessage, b[0], err)
+	}
 	if err := msgpack.Unmarshal(b[1:], m); err != nil {
 		return nil, fmt.Errorf("%w: type %d: %v", ErrBadMessage, b[0], err)
 	}
@@ -301,4 +307,113 @@ func errorMessage(err error, leader string) *ErrorMsg {
 		}
 	}
 	return &ErrorMsg{Code: "internal", Message: err.Error(), Leader: leader}
+}
+
+// maxNesting bounds how deep arrays and maps may nest in a message; the
+// deepest real message (an Append's chunk hash) is seven levels down.
+const maxNesting = 32
+
+// checkMsgpack walks one msgpack value and rejects it unless it is whole,
+// nested at most maxNesting deep, and every array, map, string and binary
+// fits in the bytes that remain. The decoder allocates a slice for the
+// length an array announces before it reads a single element, so without
+// this check a few bytes announcing 2^32 entries would exhaust memory.
+func checkMsgpack(b []byte) error {
+	rest, err := skipValue(b, 0)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("%d bytes after the message", len(rest))
+	}
+	return nil
+}
+
+// skipValue returns what follows the msgpack value at the start of b.
+func skipValue(b []byte, depth int) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, errors.New("message cut short")
+	}
+	c, b := b[0], b[1:]
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3: // fixint, nil, bool
+		return b, nil
+	case c >= 0x80 && c <= 0x8f:
+		return skipItems(b, 2*int(c&0x0f), depth)
+	case c >= 0x90 && c <= 0x9f:
+		return skipItems(b, int(c&0x0f), depth)
+	case c >= 0xa0 && c <= 0xbf:
+		return skipBytes(b, int(c&0x1f))
+	}
+	switch c {
+	case 0xcc, 0xd0:
+		return skipBytes(b, 1)
+	case 0xcd, 0xd1:
+		return skipBytes(b, 2)
+	case 0xca, 0xce, 0xd2:
+		return skipBytes(b, 4)
+	case 0xcb, 0xcf, 0xd3:
+		return skipBytes(b, 8)
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext: a type byte and 1 to 16 bytes
+		return skipBytes(b, 1+1<<(c-0xd4))
+	case 0xc4, 0xd9: // bin8, str8
+		return skipSized(b, 1, 0)
+	case 0xc5, 0xda:
+		return skipSized(b, 2, 0)
+	case 0xc6, 0xdb:
+		return skipSized(b, 4, 0)
+	case 0xc7, 0xc8, 0xc9: // ext: a length, a type byte, the data
+		return skipSized(b, 1<<(c-0xc7), 1)
+	case 0xdc, 0xdd, 0xde, 0xdf: // array16/32, map16/32
+		size := 2 << ((c - 0xdc) % 2)
+		if len(b) < size {
+			return nil, errors.New("message cut short")
+		}
+		n := readLen(b[:size])
+		if c >= 0xde {
+			n *= 2
+		}
+		return skipItems(b[size:], n, depth)
+	}
+	return nil, fmt.Errorf("invalid msgpack code 0x%02x", c)
+}
+
+func readLen(b []byte) int {
+	var n uint64
+	for _, x := range b {
+		n = n<<8 | uint64(x)
+	}
+	return int(n)
+}
+
+// skipSized skips a length of size bytes, extra bytes, then that many.
+func skipSized(b []byte, size, extra int) ([]byte, error) {
+	if len(b) < size {
+		return nil, errors.New("message cut short")
+	}
+	return skipBytes(b[size:], extra+readLen(b[:size]))
+}
+
+func skipBytes(b []byte, n int) ([]byte, error) {
+	if n < 0 || n > len(b) {
+		return nil, fmt.Errorf("a value of %d bytes with %d left", n, len(b))
+	}
+	return b[n:], nil
+}
+
+// skipItems skips n values, each at least one byte long.
+func skipItems(b []byte, n, depth int) ([]byte, error) {
+	if depth >= maxNesting {
+		return nil, fmt.Errorf("values nested over %d deep", maxNesting)
+	}
+	if n < 0 || n > len(b) {
+		return nil, fmt.Errorf("%d values announced with %d bytes left", n, len(b))
+	}
+	var err error
+	for range n {
+		if b, err = skipValue(b, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }

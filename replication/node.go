@@ -117,11 +117,15 @@ type Node struct {
 	config     []store.Member
 	peers      map[uint64]store.Member // live group members from gossip, self excluded
 	installing bool
-	lead       *leader
-	waiters    map[uint64]*proposal
-	snaps      snapshotServer
-	applied    uint64
-	appliedCh  chan struct{} // closed and replaced whenever applied grows
+	// caughtUp: since this start, an append from the primary left this
+	// log covering the primary's commit index. A restarted member is not
+	// in sync until then.
+	caughtUp  bool
+	lead      *leader
+	waiters   map[uint64]*proposal
+	snaps     snapshotServer
+	applied   uint64
+	appliedCh chan struct{} // closed and replaced whenever applied grows
 
 	applyWake chan struct{}
 	changed   chan struct{}
@@ -222,7 +226,7 @@ func (n *Node) Status() Status {
 		Commit:    n.commit,
 		LastIndex: n.last,
 		Voters:    append([]store.Member(nil), n.config...),
-		InSync:    isVoter(n.config, n.cfg.ID) && !n.installing,
+		InSync:    isVoter(n.config, n.cfg.ID) && !n.installing && (n.caughtUp || n.role != Follower),
 	}
 	if n.lead != nil {
 		s.Ballot = n.lead.ballot
