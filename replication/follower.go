@@ -41,6 +41,10 @@ func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
 	}
 	promised, installing := n.promised, n.installing
 	if m.Snapshot && !installing && !m.Probe {
+		if n.closed {
+			n.mu.Unlock()
+			return nil, errors.New("replication: node is closed")
+		}
 		if n.applied >= m.PrevIndex {
 			// Everything the primary compacted is applied here already
 			// (a snapshot was installed): tell it where to resume.
@@ -118,6 +122,12 @@ func (n *Node) appendEntries(ctx context.Context, m *Append) (uint64, bool, erro
 			return prev - 1, false, nil
 		}
 	}
+	// Every entry this answer will acknowledge needs its chunks here,
+	// those already in the log included: a snapshot brings the sender's
+	// log tail without the chunks its entries name.
+	if err := n.ensureChunks(ctx, entries, m.Leader); err != nil {
+		return 0, false, err
+	}
 	// Skip entries already held; the first differing one and everything
 	// after it in this log are replaced.
 	for len(entries) > 0 && entries[0].Index <= st.LastIndex {
@@ -133,9 +143,6 @@ func (n *Node) appendEntries(ctx context.Context, m *Append) (uint64, bool, erro
 	match := m.PrevIndex + uint64(len(m.Entries))
 	if len(entries) == 0 {
 		return match, true, nil
-	}
-	if err := n.ensureChunks(ctx, entries, m.Leader); err != nil {
-		return 0, false, err
 	}
 	if err := n.db.Append(entries); err != nil {
 		return 0, false, err

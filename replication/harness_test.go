@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"slices"
@@ -15,12 +16,17 @@ import (
 	"shoal/store"
 )
 
-// testSeed returns a seed for one scenario and logs it, so that a failure
-// can be replayed by pinning it.
+var seedFlag = flag.Uint64("seed", 0, "seed for the randomised tests (0: a new one each run)")
+
+// testSeed returns a seed for one test and logs it; to replay a failure,
+// run the test again with -seed set to the logged value.
 func testSeed(t *testing.T) uint64 {
 	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := *seedFlag
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (replay with -seed %d)", seed, seed)
 	return seed
 }
 

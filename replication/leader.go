@@ -142,6 +142,9 @@ func (n *Node) Propose(ctx context.Context, op store.Op) (store.Result, error) {
 
 func (n *Node) submit(l *leader, op store.Op, cancel <-chan struct{}) (store.Result, error) {
 	p := &proposal{op: op, done: make(chan proposalResult, 1)}
+	if l.ctx.Err() != nil {
+		return store.Result{}, fmt.Errorf("%w: primary stepped down", ErrNotPrimary)
+	}
 	select {
 	case l.proposals <- p:
 	case <-l.ctx.Done():
@@ -152,6 +155,17 @@ func (n *Node) submit(l *leader, op store.Op, cancel <-chan struct{}) (store.Res
 	select {
 	case r := <-p.done:
 		return r.result, r.err
+	case <-l.ctx.Done():
+		// A proposal that reached the queue after the append loop drained
+		// it on stepping down is never answered; without this case a
+		// caller with no deadline (the first entry of a ballot) would wait
+		// forever, and Close with it.
+		select {
+		case r := <-p.done:
+			return r.result, r.err
+		default:
+			return store.Result{}, fmt.Errorf("%w: stepped down before the op was answered", ErrDeposed)
+		}
 	case <-cancel:
 		return store.Result{}, fmt.Errorf("%w: not committed in time (the write may still take effect)", ErrNoQuorum)
 	}

@@ -117,6 +117,9 @@ type Node struct {
 	config     []store.Member
 	peers      map[uint64]store.Member // live group members from gossip, self excluded
 	installing bool
+	// closed is set by Close before it waits for the goroutines: none may
+	// start after it (a WaitGroup cannot grow once Wait has begun).
+	closed bool
 	// caughtUp: since this start, an append from the primary left this
 	// log covering the primary's commit index. A restarted member is not
 	// in sync until then.
@@ -197,6 +200,7 @@ func (n *Node) Close() error {
 			n.cancel()
 		}
 		n.mu.Lock()
+		n.closed = true
 		n.stepDownLocked("closing")
 		n.mu.Unlock()
 		n.wg.Wait()

@@ -3,7 +3,6 @@ package replication
 import (
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"shoal/store"
 )
@@ -74,8 +73,7 @@ func quorumIndexReference(voters []uint64, match map[uint64]uint64) uint64 {
 }
 
 func TestQuorumIndexMatchesReference(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for range 5000 {
 		nv := rng.IntN(8)

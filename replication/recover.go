@@ -14,6 +14,10 @@ import (
 // two majorities meet), and commits a first entry of its own ballot
 // (invariant 3). It returns once leading, or with the reason it cannot.
 func (n *Node) Promote(ctx context.Context, b store.Ballot) error {
+	if b.Node != n.cfg.ID {
+		// Two promoters sharing a ballot could both gather a majority.
+		return fmt.Errorf("replication: ballot %s names node %d; node %d must promote with its own ID", b, b.Node, n.cfg.ID)
+	}
 	n.mu.Lock()
 	if b.Less(n.promised) || b == n.promised && n.role != Follower {
 		p := n.promised
@@ -192,6 +196,11 @@ func (n *Node) adoptBest(ctx context.Context, b store.Ballot, replies []promiseR
 // adoptEntries writes fetched entries over this node's log from the first
 // one that differs.
 func (n *Node) adoptEntries(ctx context.Context, es []store.Entry, from string, st store.LogState) error {
+	// The chunks of entries already held too: this node will count itself
+	// as holding them once it leads.
+	if err := n.ensureChunks(ctx, es, from); err != nil {
+		return err
+	}
 	for len(es) > 0 && es[0].Index <= st.LastIndex {
 		have, err := n.db.BallotAt(es[0].Index)
 		if err != nil {
@@ -204,9 +213,6 @@ func (n *Node) adoptEntries(ctx context.Context, es []store.Entry, from string, 
 	}
 	if len(es) == 0 {
 		return nil
-	}
-	if err := n.ensureChunks(ctx, es, from); err != nil {
-		return err
 	}
 	if err := n.db.Append(es); err != nil {
 		return err

@@ -328,6 +328,16 @@ func TestStaleBallotRejected(t *testing.T) {
 		}
 	})
 
+	t.Run("promote with another node's ballot", func(t *testing.T) {
+		n := openNode(t, 5, "n5", net.Transport("n5"), nil)
+		if err := n.Promote(ctx, b(1, 6)); err == nil {
+			t.Fatal("node 5 promoted itself with ballot 1/6 of node 6")
+		}
+		if s := n.Status(); s.Role != Follower || !s.Ballot.IsZero() {
+			t.Fatalf("refused promotion changed the node: %+v", s)
+		}
+	})
+
 	t.Run("gossip view", func(t *testing.T) {
 		view := b(3, 2)
 		n := openNode(t, 4, "n4", net.Transport("n4"), func(cfg *Config) {
@@ -373,6 +383,11 @@ func TestDropsAndReordering(t *testing.T) {
 	c.net.SetFaults(0.1, 20*time.Millisecond)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	stopWriters := sync.OnceFunc(func() {
+		close(stop)
+		wg.Wait()
+	})
+	defer stopWriters() // also when the test fails early
 	const writers = 4
 	for w := range writers {
 		wg.Add(1)
@@ -428,8 +443,7 @@ func TestDropsAndReordering(t *testing.T) {
 		c.start(old)
 		waitAcks(10)
 	}
-	close(stop)
-	wg.Wait()
+	stopWriters()
 
 	c.net.SetFaults(0, 0)
 	c.net.Heal()
@@ -447,4 +461,176 @@ func TestDropsAndReordering(t *testing.T) {
 	for _, id := range c.liveIDs() {
 		assertChunksHeld(t, id, c.node(id))
 	}
+}
+
+// A snapshot carries the sender's whole log, including entries after its
+// applied index whose chunks the namespace does not name yet. A member
+// that installed one must still hold an entry's chunks before it
+// acknowledges the entry, or a write acknowledged by that member and the
+// primary is lost with the primary.
+func TestSnapshotTailChunks(t *testing.T) {
+	c := newTestCluster(t, testSeed(t), 1, 2, 3)
+	c.cfg = func(cfg *Config) { cfg.LogRetain = 5 }
+	c.startAll(3, 1, 2, 3)
+	acks := newAckLog()
+	ctx, cancel := ctxT(20 * time.Second)
+	defer cancel()
+	c.stop(1)
+	for i := range 30 {
+		if err := acks.put(ctx, c.node(3), fmt.Sprintf("/f%02d", i), fmt.Sprintf("content %d", i)); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	p := c.node(3)
+	if err := waitFor(ctx, "the primary to compact its log", func() bool {
+		st, err := p.db.State()
+		return err == nil && st.SnapIndex > 0
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Cut node 2 off: the chunk then lands on the primary alone (the
+	// write fails for want of a majority), and the entry naming it stays
+	// uncommitted at the tail of the primary's log.
+	c.net.Partition(c.addrs(2), c.addrs(1, 3))
+	data := []byte("only on the primary")
+	h := store.HashOf(data)
+	wctx, wcancel := ctxT(300 * time.Millisecond)
+	if err := p.WriteChunk(wctx, h, data); err == nil {
+		t.Fatal("chunk write acknowledged by one member of three")
+	}
+	wcancel()
+	if err := waitFor(ctx, "the chunk on the primary's disk", func() bool { return p.db.Chunks.Has(h) }); err != nil {
+		t.Fatal(err)
+	}
+	before := p.Status().LastIndex
+	type outcome struct {
+		r   store.Result
+		err error
+	}
+	res := make(chan outcome, 1)
+	go func() {
+		f := &store.Inode{Size: int64(len(data)), Hash: h.String(), Chunks: []store.ChunkRef{{Hash: h, Size: int64(len(data))}}}
+		r, err := p.Propose(ctx, store.Op{Kind: store.OpPut, Path: "/tail", File: f})
+		res <- outcome{r, err}
+	}()
+	if err := waitFor(ctx, "the entry at the tail of the primary's log", func() bool {
+		return p.Status().LastIndex > before
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Node 1 returns behind the compacted log: it installs a snapshot
+	// that holds the entry, then the primary resumes the log after it.
+	n1 := c.start(1)
+	if o := <-res; o.err != nil {
+		t.Fatalf("write of /tail once node 1 returned: %v", o.err)
+	}
+	acks.mu.Lock()
+	acks.acked["/tail"] = string(data)
+	acks.mu.Unlock()
+	// Acknowledged by the primary and node 1 only: node 1 must hold the
+	// content, since the primary may now be lost.
+	if !n1.db.Chunks.Has(h) {
+		t.Fatalf("node 1 acknowledged the entry for /tail without its chunk")
+	}
+	if st, err := n1.db.State(); err != nil || st.SnapIndex == 0 {
+		t.Fatalf("node 1 did not install a snapshot: %+v, %v", st, err)
+	}
+
+	// Lose the primary; the other two elect a new one, which serves
+	// every acknowledged write.
+	c.stop(3)
+	c.net.Heal()
+	if _, err := c.promoteRetry(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	acks.checkPrimary(ctx, t, c.node(2))
+	c.assertConverged(ctx)
+	c.checkEveryMember(t, acks)
+	for _, id := range c.liveIDs() {
+		assertChunksHeld(t, id, c.node(id))
+	}
+}
+
+// Takeovers while the old primary is alive and busy (gossip chose another
+// leader, for instance after a false suspicion): writes in flight at the
+// old primary end in success or an error, and every success survives.
+func TestTakeoverUnderLoad(t *testing.T) {
+	seed := testSeed(t)
+	c := newTestCluster(t, seed, 1, 2, 3)
+	c.startAll(3, 1, 2, 3)
+	watch := c.watchPrimaries()
+	acks := newAckLog()
+	ctx, cancel := ctxT(30 * time.Second)
+	defer cancel()
+	c.net.SetFaults(0, 5*time.Millisecond)
+
+	var pmu sync.Mutex
+	primary := uint64(3)
+	current := func() *Node {
+		pmu.Lock()
+		defer pmu.Unlock()
+		return c.node(primary)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	stopWriters := sync.OnceFunc(func() {
+		close(stop)
+		wg.Wait()
+	})
+	defer stopWriters() // also when the test fails early
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				wctx, wcancel := ctxT(time.Second)
+				err := acks.put(wctx, current(), fmt.Sprintf("/t%d-%d", w, i), fmt.Sprintf("%d/%d/%d", w, i, seed))
+				wcancel()
+				if err != nil {
+					select {
+					case <-stop:
+						return
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+			}
+		}()
+	}
+	waitAcks := func(more int) {
+		t.Helper()
+		want := acks.count() + more
+		if err := waitFor(ctx, fmt.Sprintf("%d acknowledged writes", want), func() bool { return acks.count() >= want }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitAcks(20)
+	for _, next := range []uint64{2, 1, 3} {
+		// The old primary keeps taking writes until it learns of the
+		// new ballot; the writers move over once the new one is ready.
+		b, err := c.promoteRetry(ctx, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("node %d leads %s", next, b)
+		pmu.Lock()
+		primary = next
+		pmu.Unlock()
+		waitAcks(20)
+	}
+	stopWriters()
+	c.net.SetFaults(0, 0)
+	watch.finish(t)
+	acks.mu.Lock()
+	t.Logf("%d writes acknowledged, %d not", len(acks.acked), len(acks.refused))
+	acks.mu.Unlock()
+	acks.checkPrimary(ctx, t, current())
+	c.assertConverged(ctx)
+	c.checkEveryMember(t, acks)
 }
