@@ -1,31 +1,107 @@
 package store
 
+// On-disk format of a chunk directory DIR:
+//
+//	DIR/ab/abcdef0123...   one file per chunk, named by the lower-case hex
+//	                       SHA-256 of its content, fanned out on the first byte
+//	DIR/ab/.tmp-*          a chunk being written; deleted at open
+//
+// A chunk file is written to a temporary name, fsynced, renamed into place
+// and its directory fsynced, so after a crash a chunk file either holds the
+// whole content or does not exist. Bit rot can still change it later, so
+// every Get re-hashes the bytes and deletes a file that no longer matches:
+// the chunk then counts as missing, and repair or the next Put rewrites it.
+//
+// A file's mtime is the last time a write used the chunk. Garbage collection
+// deletes a chunk only when no file references it and it has been idle for
+// a grace period, because a writer stores chunks before it commits the file
+// that lists them: a chunk that looks unreferenced may belong to a write in
+// flight. That is also why a Put of a chunk that is already present touches
+// it: the write that re-uses it must not find it collected before its commit
+// lands. The mtime on disk is the truth; the in-memory index copies it at
+// open and keeps it in step.
+
 import (
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
+	"time"
 )
 
-// ChunkStore keeps chunk content as one file per chunk, named by its hash:
-//
-//	DIR/ab/abcdef0123...   (two-level fan-out on the first hex byte)
-//
-// A chunk file is written to a temporary name, fsynced, renamed into place
-// and its directory fsynced, so after a crash a chunk file either holds the
-// whole verified content or does not exist. Every Get re-hashes the bytes.
-type ChunkStore struct {
-	dir string
+const tempPrefix = ".tmp-"
+
+// chunkInfo is what the index knows of one chunk file.
+type chunkInfo struct {
+	size  int64
+	mtime time.Time
 }
 
-// OpenChunkStore opens (creating if needed) the chunk directory dir.
+// ChunkStore keeps chunk content as one file per chunk, named by its hash,
+// with an in-memory index of the files so that listing, digests and space
+// accounting never walk the directory after open.
+type ChunkStore struct {
+	dir string
+
+	// mu guards the index, used and capacity. It is also held from a Put's
+	// "already present?" check to its return, and from its final rename to
+	// the index insert, so that RemoveIfIdle, which checks idleness and
+	// deletes under mu, cannot delete a chunk that a Put has just reported
+	// stored.
+	mu       sync.Mutex
+	index    map[Hash]chunkInfo
+	used     int64 // sum of index sizes
+	capacity int64 // 0: unlimited
+}
+
+// OpenChunkStore opens (creating if needed) the chunk directory dir, loads
+// its index and deletes temporary files left by writes a crash interrupted.
 func OpenChunkStore(dir string) (*ChunkStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create chunk directory %s: %w", dir, err)
 	}
-	return &ChunkStore{dir: dir}, nil
+	s := &ChunkStore{dir: dir, index: map[Hash]chunkInfo{}}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load fills the index from the files under dir.
+func (s *ChunkStore) load() error {
+	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), tempPrefix) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove leftover temporary chunk file: %w", err)
+			}
+			return nil
+		}
+		h, perr := ParseHash(d.Name())
+		if perr != nil || p != s.path(h) || !d.Type().IsRegular() {
+			return nil // strangers: not ours to delete, not chunks to serve
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s.index[h] = chunkInfo{size: fi.Size(), mtime: fi.ModTime()}
+		s.used += fi.Size()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load chunk index from %s: %w", s.dir, err)
+	}
+	return nil
 }
 
 func (s *ChunkStore) path(h Hash) string {
@@ -33,93 +109,200 @@ func (s *ChunkStore) path(h Hash) string {
 	return filepath.Join(s.dir, x[:2], x)
 }
 
-// ErrNoSpace reports that the disk is full.
-var ErrNoSpace = errors.New("no space left on device")
-
 // Put stores data under h after checking that h is its hash. Storing a chunk
-// that is already present is a no-op, which makes retries idempotent.
+// that is already present only touches it (see the top of this file), which
+// also makes retries idempotent. With a capacity set, a new chunk that would
+// take the store past it is refused with ErrNoSpace.
 func (s *ChunkStore) Put(h Hash, data []byte) error {
 	if HashOf(data) != h {
 		return fmt.Errorf("store chunk %s: content does not match its hash: %w", h, ErrCorrupt)
 	}
-	p := s.path(h)
-	if _, err := os.Stat(p); err == nil {
+	size := int64(len(data))
+	s.mu.Lock()
+	if s.touchLocked(h, time.Now()) {
+		s.mu.Unlock()
 		return nil
 	}
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	err := s.roomLocked(h, size)
+	s.mu.Unlock()
 	if err != nil {
-		return wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
+		return err
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return wrapSpace(fmt.Errorf("write chunk %s: %w", h, err))
+	tmp, err := s.writeTemp(h, data)
+	if err != nil {
+		return err
 	}
-	if err := f.Sync(); err != nil {
-		return wrapSpace(fmt.Errorf("sync chunk %s: %w", h, err))
+	p := s.path(h)
+	s.mu.Lock()
+	// A concurrent Put of the same chunk, or another new chunk, may have
+	// landed while this one wrote: check both again before the rename.
+	if s.touchLocked(h, time.Now()) {
+		s.mu.Unlock()
+		os.Remove(tmp)
+		return nil
 	}
-	if err := f.Close(); err != nil {
-		return wrapSpace(fmt.Errorf("close chunk %s: %w", h, err))
+	if err := s.roomLocked(h, size); err != nil {
+		s.mu.Unlock()
+		os.Remove(tmp)
+		return err
 	}
 	if err := os.Rename(tmp, p); err != nil {
+		s.mu.Unlock()
+		os.Remove(tmp)
 		return fmt.Errorf("store chunk %s: %w", h, err)
 	}
-	ok = true
-	return syncDir(dir)
+	// The rename keeps the mtime the write gave the file, so the index
+	// holds what a reload would read.
+	s.insertLocked(h, chunkInfo{size: size, mtime: mtimeOr(p, time.Now())})
+	s.mu.Unlock()
+	// The directory sync runs outside mu so that concurrent Puts do not
+	// queue behind each other's fsyncs. The entry inserted above is fresh,
+	// so RemoveIfIdle with any grace period leaves it alone meanwhile.
+	return syncDir(filepath.Dir(p))
 }
 
-// Get returns the content of chunk h, verified against its hash.
+// roomLocked refuses a new chunk of size bytes that would exceed capacity.
+func (s *ChunkStore) roomLocked(h Hash, size int64) error {
+	if s.capacity > 0 && s.used+size > s.capacity {
+		return fmt.Errorf("store chunk %s of %d bytes: %d of %d bytes used; free space or raise the capacity: %w",
+			h, size, s.used, s.capacity, ErrNoSpace)
+	}
+	return nil
+}
+
+// writeTemp writes data to a fsynced temporary file next to h's final name
+// and returns its path.
+func (s *ChunkStore) writeTemp(h Hash, data []byte) (string, error) {
+	dir := filepath.Dir(s.path(h))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
+	}
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return "", wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
+	}
+	tmp := f.Name()
+	fail := func(verb string, err error) (string, error) {
+		f.Close()
+		os.Remove(tmp)
+		return "", wrapSpace(fmt.Errorf("%s chunk %s: %w", verb, h, err))
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail("write", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail("sync", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return "", wrapSpace(fmt.Errorf("close chunk %s: %w", h, err))
+	}
+	return tmp, nil
+}
+
+func mtimeOr(p string, def time.Time) time.Time {
+	if fi, err := os.Stat(p); err == nil {
+		return fi.ModTime()
+	}
+	return def
+}
+
+// Get returns the content of chunk h, verified against its hash. A file
+// that fails the check is deleted, so the chunk reads as missing until a
+// Put rewrites it; the error wraps ErrCorrupt.
 func (s *ChunkStore) Get(h Hash) ([]byte, error) {
 	b, err := os.ReadFile(s.path(h))
 	if errors.Is(err, fs.ErrNotExist) {
+		s.forgetIfGone(h)
 		return nil, fmt.Errorf("chunk %s: %w", h, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read chunk %s: %w", h, err)
 	}
-	if HashOf(b) != h {
-		return nil, fmt.Errorf("chunk %s on disk: %w", h, ErrCorrupt)
+	if HashOf(b) == h {
+		return b, nil
 	}
-	return b, nil
+	return s.dropCorrupt(h)
 }
 
-// Has reports whether a file for chunk h exists. It does not verify it.
+// forgetIfGone drops h from the index if its file has vanished behind the
+// store's back. It stats again under mu: a Put may have renamed the file
+// into place since the caller looked.
+func (s *ChunkStore) forgetIfGone(h Hash) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := os.Stat(s.path(h)); errors.Is(err, fs.ErrNotExist) {
+		s.deleteLocked(h)
+	}
+}
+
+// dropCorrupt deletes the file of h after a read found it corrupt. It reads
+// and checks it again under mu, because a Remove and a Put may have
+// replaced it with good content since the first read, and that must stay.
+func (s *ChunkStore) dropCorrupt(h Hash) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.path(h)
+	b, err := os.ReadFile(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.deleteLocked(h)
+		return nil, fmt.Errorf("chunk %s: %w", h, ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("read chunk %s: %w", h, err)
+	case HashOf(b) == h:
+		return b, nil
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("chunk %s on disk: %w; removing it failed: %w", h, ErrCorrupt, err)
+	}
+	s.deleteLocked(h)
+	return nil, fmt.Errorf("chunk %s on disk: %w; the file was removed, store the chunk again to repair it", h, ErrCorrupt)
+}
+
+// Has reports whether chunk h is present. It does not verify it.
 func (s *ChunkStore) Has(h Hash) bool {
-	_, err := os.Stat(s.path(h))
-	return err == nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.index[h]
+	return ok
+}
+
+// Size returns the size of chunk h, if present.
+func (s *ChunkStore) Size(h Hash) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.index[h]
+	return c.size, ok
 }
 
 // Remove deletes chunk h; removing an absent chunk is not an error.
 func (s *ChunkStore) Remove(h Hash) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.removeLocked(h)
+}
+
+func (s *ChunkStore) removeLocked(h Hash) error {
 	err := os.Remove(s.path(h))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove chunk %s: %w", h, err)
 	}
+	s.deleteLocked(h)
 	return nil
 }
 
-// ForEach calls fn with the hash of every chunk file present.
-func (s *ChunkStore) ForEach(fn func(Hash) error) error {
-	return filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		h, perr := ParseHash(d.Name())
-		if perr != nil {
-			return nil // temporary files and strangers
-		}
-		return fn(h)
-	})
+func (s *ChunkStore) insertLocked(h Hash, c chunkInfo) {
+	s.deleteLocked(h)
+	s.index[h] = c
+	s.used += c.size
+}
+
+func (s *ChunkStore) deleteLocked(h Hash) {
+	if c, ok := s.index[h]; ok {
+		s.used -= c.size
+		delete(s.index, h)
+	}
 }
 
 func wrapSpace(err error) error {

@@ -20,6 +20,9 @@ var (
 	ErrInvalid = errors.New("invalid operation")
 	// ErrCorrupt: stored bytes do not match their checksum.
 	ErrCorrupt = errors.New("checksum mismatch")
+	// ErrNoSpace: the disk is full, or a new chunk would take the chunk
+	// store past its capacity.
+	ErrNoSpace = errors.New("no space left on device")
 	// ErrCompacted: the requested log entries were discarded by a snapshot.
 	ErrCompacted = errors.New("log entries compacted")
 )

@@ -1,14 +1,16 @@
 package store
 
-// The namespace is a deterministic state machine over three bbolt buckets.
+// The namespace is a deterministic state machine over four bbolt buckets.
 // Every function takes the caller's transaction: the caller decides what to
 // batch, when to commit and when to fsync, and rolls back on any error.
 //
 // On-disk layout (all integers 8-byte big-endian):
 //
-//	inodes   ino                      -> msgpack(Inode)
-//	dentries parent ino + child name  -> child ino
-//	nsmeta   "next_ino"               -> next inode number to allocate
+//	inodes    ino                      -> msgpack(Inode)
+//	dentries  parent ino + child name  -> child ino
+//	nsmeta    "next_ino"               -> next inode number to allocate
+//	chunkrefs chunk hash + group name  -> count of file inodes' references
+//	                                      (see chunkrefs.go)
 //
 // The root directory is inode 1 and has no dentry. Names live only in
 // dentries, never in inodes, so a directory rename moves one dentry however
@@ -18,7 +20,7 @@ package store
 // listing by name.
 //
 // ApplyOp checks every precondition before its first write, so an op that
-// fails with a Result code leaves all three buckets untouched; an error
+// fails with a Result code leaves all four buckets untouched; an error
 // return means storage failed or a record is corrupt, and the caller must
 // roll the transaction back.
 
@@ -54,11 +56,17 @@ var (
 
 // InitNamespace creates the namespace buckets and the root directory if they
 // are missing. It is idempotent, so a store calls it every time it opens.
-// The root's MTime is 0: no op carries the time it was created.
+// The root's MTime is 0: no op carries the time it was created. A namespace
+// written before chunk reference counts existed gets them counted here.
 func InitNamespace(tx *bbolt.Tx) error {
 	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("init namespace: create bucket %s: %w", name, err)
+		}
+	}
+	if tx.Bucket(bucketChunkRefs) == nil {
+		if err := rebuildChunkRefs(tx); err != nil {
+			return fmt.Errorf("init namespace: %w", err)
 		}
 	}
 	n, err := openNamespace(tx)
@@ -94,6 +102,9 @@ func ApplyOp(tx *bbolt.Tx, op *Op) (Result, error) {
 	n, err := openNamespace(tx)
 	if err != nil {
 		return Result{}, err
+	}
+	if n.refs == nil {
+		return Result{}, fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketChunkRefs)
 	}
 	switch op.Kind {
 	case OpPut:
@@ -174,9 +185,11 @@ func ForEachChunk(tx *bbolt.Tx, fn func(ChunkRef) error) error {
 	})
 }
 
-// namespace is the set of buckets of one transaction.
+// namespace is the set of buckets of one transaction. refs may be nil in a
+// read-only transaction over a database older than the bucket; ApplyOp
+// refuses to run without it.
 type namespace struct {
-	inodes, dentries, meta *bbolt.Bucket
+	inodes, dentries, meta, refs *bbolt.Bucket
 }
 
 func openNamespace(tx *bbolt.Tx) (*namespace, error) {
@@ -184,6 +197,7 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 		inodes:   tx.Bucket(bucketInodes),
 		dentries: tx.Bucket(bucketDentries),
 		meta:     tx.Bucket(bucketNSMeta),
+		refs:     tx.Bucket(bucketChunkRefs),
 	}
 	if n.inodes == nil || n.dentries == nil || n.meta == nil {
 		return nil, fmt.Errorf("namespace buckets missing: call InitNamespace when opening the store")
@@ -261,12 +275,49 @@ func (n *namespace) get(ino uint64) (Inode, error) {
 	return decodeInode(ino, v)
 }
 
+// save and dropInode are the only writers of the inodes bucket. Each moves
+// the chunk reference counts by the difference between the record stored
+// now and what replaces it, so no op can get the counts wrong by passing a
+// stale copy of an inode. Directories are skipped: they have no chunks, and
+// an inode number never changes type because numbers are never reused.
 func (n *namespace) save(in Inode) error {
 	v, err := msgpack.Marshal(&in)
 	if err != nil {
 		return fmt.Errorf("namespace: encode inode %d: %w", in.Ino, err)
 	}
+	if in.Type != TypeDir {
+		old, err := n.storedChunks(in.Ino)
+		if err != nil {
+			return err
+		}
+		if err := n.adjustRefs(old, in.Chunks); err != nil {
+			return err
+		}
+	}
 	return n.inodes.Put(inoKey(in.Ino), v)
+}
+
+func (n *namespace) dropInode(in Inode) error {
+	if in.Type != TypeDir {
+		old, err := n.storedChunks(in.Ino)
+		if err != nil {
+			return err
+		}
+		if err := n.adjustRefs(old, nil); err != nil {
+			return err
+		}
+	}
+	return n.inodes.Delete(inoKey(in.Ino))
+}
+
+// storedChunks returns the chunks of the record stored for ino, if any.
+func (n *namespace) storedChunks(ino uint64) ([]ChunkRef, error) {
+	v := n.inodes.Get(inoKey(ino))
+	if v == nil {
+		return nil, nil
+	}
+	old, err := decodeInode(ino, v)
+	return old.Chunks, err
 }
 
 func (n *namespace) allocIno() (uint64, error) {
@@ -430,7 +481,7 @@ func (n *namespace) release(in Inode) error {
 			}
 		}
 	}
-	return n.inodes.Delete(inoKey(in.Ino))
+	return n.dropInode(in)
 }
 
 func (n *namespace) addDir(parent *Inode, name string, mode uint32, now int64) (Inode, error) {

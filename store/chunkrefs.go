@@ -1,0 +1,162 @@
+package store
+
+// Bucket chunkrefs counts, for every chunk, the file inodes that list it:
+//
+//	chunkrefs  32-byte hash + group name bytes  ->  8-byte big-endian count
+//
+// The group is ChunkRef.Group, possibly empty. A file that lists a chunk
+// twice counts twice, so the count of a key always equals the number of
+// times the chunk appears across the Chunks of all stored file inodes, and
+// a key whose count would reach zero is deleted. Garbage collection asks
+// this bucket, not a scan of every inode, whether a chunk is still needed.
+//
+// The namespace keeps the bucket in step inside the transaction of every
+// change: save and dropInode in namespace.go are the only writers of the
+// inodes bucket, and each adjusts the counts by the difference between the
+// stored record and its replacement. A database written before the bucket
+// existed gets it rebuilt from the inodes by InitNamespace.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var bucketChunkRefs = []byte("chunkrefs")
+
+func chunkRefKey(h Hash, group string) []byte {
+	return append(append(make([]byte, 0, len(h)+len(group)), h[:]...), group...)
+}
+
+// adjustRefs applies the count changes of replacing a file inode's chunk
+// list old with new (either may be empty). Equal entries cancel before any
+// write, so rewriting a file with the same chunks leaves the bucket alone;
+// the keys are written in sorted order so every member writes alike.
+func (n *namespace) adjustRefs(old, new []ChunkRef) error {
+	if len(old) == 0 && len(new) == 0 {
+		return nil
+	}
+	if n.refs == nil {
+		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketChunkRefs)
+	}
+	delta := map[string]int64{}
+	for _, c := range old {
+		delta[string(chunkRefKey(c.Hash, c.Group))]--
+	}
+	for _, c := range new {
+		delta[string(chunkRefKey(c.Hash, c.Group))]++
+	}
+	keys := make([]string, 0, len(delta))
+	for k, d := range delta {
+		if d != 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := n.addRef([]byte(k), delta[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *namespace) addRef(k []byte, d int64) error {
+	v := n.refs.Get(k)
+	if v != nil && len(v) != 8 {
+		return fmt.Errorf("namespace: chunk reference count %x holds %x: %w", k, v, ErrCorrupt)
+	}
+	cur := int64(u64(v))
+	if cur < 0 || cur+d < 0 {
+		return fmt.Errorf("namespace: reference count of chunk %x group %q would drop from %d to %d: %w",
+			k[:32], k[32:], cur, cur+d, ErrCorrupt)
+	}
+	if cur+d == 0 {
+		return n.refs.Delete(k)
+	}
+	return n.refs.Put(k, key(uint64(cur+d)))
+}
+
+// rebuildChunkRefs replaces bucket chunkrefs with a recount of every file
+// inode's chunks.
+func rebuildChunkRefs(tx *bolt.Tx) error {
+	counts := map[string]uint64{}
+	err := ForEachChunk(tx, func(c ChunkRef) error {
+		counts[string(chunkRefKey(c.Hash, c.Group))]++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild chunk reference counts: %w", err)
+	}
+	if tx.Bucket(bucketChunkRefs) != nil {
+		if err := tx.DeleteBucket(bucketChunkRefs); err != nil {
+			return err
+		}
+	}
+	b, err := tx.CreateBucket(bucketChunkRefs)
+	if err != nil {
+		return fmt.Errorf("rebuild chunk reference counts: %w", err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		if err := b.Put([]byte(k), key(counts[k])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ChunkReferenced reports, for each hash, whether some file inode lists it
+// under one of groups. With no groups given, any group counts: a caller
+// that forgets to name its groups must not see every chunk as garbage.
+func (d *DB) ChunkReferenced(hs []Hash, groups ...string) ([]bool, error) {
+	out := make([]bool, len(hs))
+	err := d.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChunkRefs)
+		if b == nil {
+			return fmt.Errorf("chunk references: bucket %s missing", bucketChunkRefs)
+		}
+		c := b.Cursor()
+		for i, h := range hs {
+			if len(groups) == 0 {
+				k, _ := c.Seek(h[:])
+				out[i] = k != nil && bytes.HasPrefix(k, h[:])
+				continue
+			}
+			for _, g := range groups {
+				if u64(b.Get(chunkRefKey(h, g))) > 0 {
+					out[i] = true
+					break
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ForEachChunkRef calls fn for every chunk with a positive reference count,
+// in hash then group order, stopping at the first error fn returns. fn runs
+// inside a read transaction and must not call the DB.
+func (d *DB) ForEachChunkRef(fn func(group string, h Hash, count uint64) error) error {
+	return d.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChunkRefs)
+		if b == nil {
+			return fmt.Errorf("chunk references: bucket %s missing", bucketChunkRefs)
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var h Hash
+			if len(k) < len(h) || len(v) != 8 {
+				return fmt.Errorf("chunk reference record %x=%x: %w", k, v, ErrCorrupt)
+			}
+			copy(h[:], k)
+			return fn(string(k[len(h):]), h, binary.BigEndian.Uint64(v))
+		})
+	})
+}

@@ -1,0 +1,308 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// nsRecountRefs counts chunk references the slow way, from every file inode.
+func nsRecountRefs(tx *bbolt.Tx) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	err := ForEachChunk(tx, func(c ChunkRef) error {
+		out[fmt.Sprintf("%s/%s", c.Hash, c.Group)]++
+		return nil
+	})
+	return out, err
+}
+
+// nsStoredRefs reads bucket chunkrefs in the form nsRecountRefs returns.
+func nsStoredRefs(tx *bbolt.Tx) (map[string]uint64, error) {
+	b := tx.Bucket(bucketChunkRefs)
+	if b == nil {
+		return nil, fmt.Errorf("bucket %s missing", bucketChunkRefs)
+	}
+	out := map[string]uint64{}
+	err := b.ForEach(func(k, v []byte) error {
+		if len(k) < 32 || len(v) != 8 || u64(v) == 0 {
+			return fmt.Errorf("bad chunkrefs record %x=%x", k, v)
+		}
+		out[fmt.Sprintf("%x/%s", k[:32], k[32:])] = u64(v)
+		return nil
+	})
+	return out, err
+}
+
+// nsCheckChunkRefs verifies that bucket chunkrefs equals a recount from the
+// inodes. nsStep calls it after every op of the model and fuzz tests.
+func nsCheckChunkRefs(tx *bbolt.Tx) error {
+	want, err := nsRecountRefs(tx)
+	if err != nil {
+		return err
+	}
+	got, err := nsStoredRefs(tx)
+	if err != nil {
+		return err
+	}
+	if !maps.Equal(got, want) {
+		return fmt.Errorf("chunkrefs %v, recount from the inodes %v", got, want)
+	}
+	return nil
+}
+
+// TestChunkRefsRandom runs random ops whose files list chunks with repeats
+// and several groups, checking the counts against a recount after each.
+func TestChunkRefsRandom(t *testing.T) {
+	var pool []ChunkRef
+	for i := range 3 {
+		for _, g := range []string{"", "g1", "g2"} {
+			pool = append(pool, ChunkRef{Hash: HashOf([]byte{byte(i)}), Size: 1, Group: g})
+		}
+	}
+	maxKeys := 0
+	for seed := range uint64(6) {
+		db := nsOpenDB(t)
+		r := rand.New(rand.NewPCG(seed, 1))
+		for i := range 400 {
+			op := nsGenOp(r, int64(i+1))
+			if op.File != nil {
+				op.File.Chunks = nil
+				for range r.IntN(4) {
+					op.File.Chunks = append(op.File.Chunks, pool[r.IntN(len(pool))])
+				}
+			}
+			err := db.Update(func(tx *bbolt.Tx) error {
+				if _, err := ApplyOp(tx, &op); err != nil {
+					return err
+				}
+				if err := nsCheckTree(tx); err != nil {
+					return err
+				}
+				if err := nsCheckChunkRefs(tx); err != nil {
+					return err
+				}
+				maxKeys = max(maxKeys, nsKeyCount(tx, bucketChunkRefs))
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("seed %d step %d %+v: %v", seed, i, op, err)
+			}
+		}
+	}
+	if maxKeys < 5 {
+		t.Errorf("at most %d chunkrefs keys at once: the generator no longer exercises the counts", maxKeys)
+	}
+}
+
+func crOpen(t *testing.T, dir string) *DB {
+	t.Helper()
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func crApply(t *testing.T, d *DB, op Op, code Code) {
+	t.Helper()
+	err := d.update(func(tx *bbolt.Tx) error {
+		r, err := ApplyOp(tx, &op)
+		if err == nil && r.Code != code {
+			err = fmt.Errorf("result %q, want %q", r.Code, code)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("apply %+v: %v", op, err)
+	}
+}
+
+// crRefs reads the counts through ForEachChunkRef as "hash/group" -> count.
+func crRefs(t *testing.T, d *DB) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	err := d.ForEachChunkRef(func(group string, h Hash, n uint64) error {
+		out[fmt.Sprintf("%s/%s", h, group)] = n
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func crFile(refs ...ChunkRef) *Inode {
+	return &Inode{Size: int64(len(refs)), Chunks: refs}
+}
+
+func TestChunkRefsOps(t *testing.T) {
+	d := crOpen(t, t.TempDir())
+	h := func(s string) Hash { return HashOf([]byte(s)) }
+	A, B, C, D := h("A"), h("B"), h("C"), h("D")
+	ref := func(x Hash, g string) ChunkRef { return ChunkRef{Hash: x, Size: 1, Group: g} }
+	f1 := crFile(ref(A, "g1"), ref(A, "g1"), ref(B, "g2"))
+	f2 := crFile(ref(B, "g2"), ref(C, ""))
+	f3 := crFile(ref(D, "g1"))
+	f4 := crFile(ref(C, ""))
+	k := func(x Hash, g string) string { return fmt.Sprintf("%s/%s", x, g) }
+	steps := []struct {
+		op   Op
+		code Code
+		want map[string]uint64
+	}{
+		{Op{Kind: OpPut, Path: "/f", File: f1}, CodeOK, map[string]uint64{k(A, "g1"): 2, k(B, "g2"): 1}},
+		{Op{Kind: OpPut, Path: "/f", File: f2}, CodeOK, map[string]uint64{k(B, "g2"): 1, k(C, ""): 1}},
+		{copyOp("/f", "/f2"), CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 2}},
+		{Op{Kind: OpPut, Path: "/d/x", File: f3}, CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 2, k(D, "g1"): 1}},
+		{Op{Kind: OpPut, Path: "/d/y", File: f4}, CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 3, k(D, "g1"): 1}},
+		{copyOp("/d", "/e"), CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 4, k(D, "g1"): 2}},
+		// A copy over a file keeps the target's inode but replaces its chunks.
+		{copyOp("/f", "/d/x"), CodeOK, map[string]uint64{k(B, "g2"): 3, k(C, ""): 5, k(D, "g1"): 1}},
+		// Renaming over a file frees the file it replaces.
+		{renameOp("/e/y", "/f2"), CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 4, k(D, "g1"): 1}},
+		{deleteROp("/d"), CodeOK, map[string]uint64{k(B, "g2"): 1, k(C, ""): 2, k(D, "g1"): 1}},
+		{deleteOp("/f"), CodeOK, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
+		{Op{Kind: OpPut, Path: "/e", File: f1}, CodeIsDir, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
+		{deleteOp("/e"), CodeNotEmpty, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
+		// Rewriting a file with the chunks it has changes nothing.
+		{Op{Kind: OpPut, Path: "/f2", File: f4}, CodeOK, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
+	}
+	for i, s := range steps {
+		s.op.Time = int64(i + 1)
+		crApply(t, d, s.op, s.code)
+		if got := crRefs(t, d); !maps.Equal(got, s.want) {
+			t.Fatalf("after step %d %+v:\ncounts %v\nwant   %v", i, s.op, got, s.want)
+		}
+		if err := d.view(nsCheckChunkRefs); err != nil {
+			t.Fatalf("after step %d: %v", i, err)
+		}
+	}
+
+	// Left: /f2 lists C (no group), /e/x lists D in g1.
+	hs := []Hash{A, B, C, D}
+	for _, c := range []struct {
+		groups []string
+		want   []bool
+	}{
+		{nil, []bool{false, false, true, true}},
+		{[]string{""}, []bool{false, false, true, false}},
+		{[]string{"g1"}, []bool{false, false, false, true}},
+		{[]string{"g2"}, []bool{false, false, false, false}},
+		{[]string{"g2", "", "g1"}, []bool{false, false, true, true}},
+	} {
+		got, err := d.ChunkReferenced(hs, c.groups...)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("ChunkReferenced(groups %q) = %v, %v; want %v", c.groups, got, err, c.want)
+		}
+	}
+	if got, err := d.ChunkReferenced(nil, "g1"); err != nil || len(got) != 0 {
+		t.Errorf("ChunkReferenced of no hashes: %v, %v", got, err)
+	}
+}
+
+// crSeed fills d with files sharing chunks across two groups.
+func crSeed(t *testing.T, d *DB) {
+	t.Helper()
+	for i := range 6 {
+		f := crFile(
+			ChunkRef{Hash: HashOf([]byte{byte(i % 3)}), Size: 1},
+			ChunkRef{Hash: HashOf([]byte{byte(i % 2)}), Size: 1, Group: "g1"},
+		)
+		crApply(t, d, Op{Kind: OpPut, Path: fmt.Sprintf("/d%d/f", i%2), File: f, Time: 1}, CodeOK)
+		crApply(t, d, Op{Kind: OpPut, Path: fmt.Sprintf("/f%d", i), File: f, Time: 1}, CodeOK)
+	}
+	crApply(t, d, copyOp("/d0", "/c"), CodeOK)
+}
+
+func TestChunkRefsRebuiltAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	d := crOpen(t, dir)
+	crSeed(t, d)
+	want := crRefs(t, d)
+	// What a store written before the bucket existed looks like.
+	if err := d.update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketChunkRefs) }); err != nil {
+		t.Fatal(err)
+	}
+	err := d.update(func(tx *bbolt.Tx) error {
+		_, err := ApplyOp(tx, &Op{Kind: OpMkdir, Path: "/x"})
+		return err
+	})
+	if err == nil {
+		t.Error("ApplyOp without the chunkrefs bucket succeeded")
+	}
+	if _, err := d.ChunkReferenced([]Hash{{}}); err == nil {
+		t.Error("ChunkReferenced without the chunkrefs bucket succeeded")
+	}
+	d.Close()
+
+	d = crOpen(t, dir)
+	if got := crRefs(t, d); len(got) == 0 || !maps.Equal(got, want) {
+		t.Errorf("rebuilt counts %v, want %v", got, want)
+	}
+	if err := d.view(nsCheckChunkRefs); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestChunkRefsRestore(t *testing.T) {
+	d := crOpen(t, t.TempDir())
+	crSeed(t, d)
+	want := crRefs(t, d)
+	snap := filepath.Join(d.SnapshotDir(), "s1")
+	if _, err := d.WriteSnapshot(snap); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(d.SnapshotDir(), "old")
+	if _, err := d.WriteSnapshot(old); err != nil {
+		t.Fatal(err)
+	}
+	// A snapshot from a node that predates the bucket.
+	b, err := bbolt.Open(old, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketChunkRefs) }); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	for _, p := range []string{snap, old} {
+		crApply(t, d, deleteROp("/d0"), CodeOK)
+		crApply(t, d, Op{Kind: OpPut, Path: "/new", File: crFile(ChunkRef{Hash: HashOf([]byte("new")), Size: 1}), Time: 2}, CodeOK)
+		if maps.Equal(crRefs(t, d), want) {
+			t.Fatal("the ops after the snapshot changed no count")
+		}
+		if _, err := d.Restore(p); err != nil {
+			t.Fatal(err)
+		}
+		if got := crRefs(t, d); !maps.Equal(got, want) {
+			t.Errorf("after restoring %s: counts %v, want %v", filepath.Base(p), got, want)
+		}
+		if err := d.view(nsCheckChunkRefs); err != nil {
+			t.Errorf("after restoring %s: %v", filepath.Base(p), err)
+		}
+	}
+}
+
+func TestChunkRefsCorruptCount(t *testing.T) {
+	db := nsOpenDB(t)
+	nsApply(t, db, putOp("/f", 1))
+	// A count lower than the inodes say: freeing the file would go below 0.
+	db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketChunkRefs) })
+	db.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucket(bucketChunkRefs); return err })
+	err := db.Update(func(tx *bbolt.Tx) error {
+		_, err := ApplyOp(tx, &Op{Kind: OpDelete, Path: "/f"})
+		return err
+	})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("delete with a missing count: %v, want ErrCorrupt", err)
+	}
+}

@@ -1,0 +1,344 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func csOpen(t *testing.T, dir string) *ChunkStore {
+	t.Helper()
+	s, err := OpenChunkStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func csChunk(i int) (Hash, []byte) {
+	b := []byte(fmt.Sprintf("chunk %03d", i))
+	return HashOf(b), b
+}
+
+func csPut(t *testing.T, s *ChunkStore, i int) Hash {
+	t.Helper()
+	h, b := csChunk(i)
+	if err := s.Put(h, b); err != nil {
+		t.Fatalf("put chunk %d: %v", i, err)
+	}
+	return h
+}
+
+// csFiles lists every file under dir, relative to it.
+func csFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestChunkStorePutGet(t *testing.T) {
+	s := csOpen(t, t.TempDir())
+	h, b := csChunk(1)
+	if err := s.Put(h, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(h); err != nil || string(got) != string(b) {
+		t.Fatalf("get: %q, %v", got, err)
+	}
+	if n, ok := s.Size(h); !s.Has(h) || !ok || n != int64(len(b)) {
+		t.Errorf("has %v, size %d %v; want present, %d", s.Has(h), n, ok, len(b))
+	}
+	if s.Count() != 1 || s.Used() != int64(len(b)) {
+		t.Errorf("count %d used %d, want 1 and %d", s.Count(), s.Used(), len(b))
+	}
+	if err := s.Put(HashOf([]byte("other")), b); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("put under the wrong hash: %v, want ErrCorrupt", err)
+	}
+	missing, _ := csChunk(2)
+	if _, err := s.Get(missing); !errors.Is(err, ErrNotFound) {
+		t.Errorf("get missing: %v, want ErrNotFound", err)
+	}
+	if _, ok := s.Size(missing); ok || s.Has(missing) {
+		t.Error("missing chunk reported present")
+	}
+	if err := s.Remove(h); err != nil || s.Has(h) || s.Count() != 0 || s.Used() != 0 {
+		t.Errorf("after remove: %v, has %v, count %d, used %d", err, s.Has(h), s.Count(), s.Used())
+	}
+	if err := s.Remove(h); err != nil {
+		t.Errorf("removing an absent chunk: %v", err)
+	}
+}
+
+func TestChunkStoreCapacity(t *testing.T) {
+	dir := t.TempDir()
+	s := csOpen(t, dir)
+	h1, b1 := csChunk(1) // "chunk 001": 9 bytes
+	s.SetCapacity(10)
+	if s.Capacity() != 10 {
+		t.Fatalf("capacity %d, want 10", s.Capacity())
+	}
+	if err := s.Put(h1, b1); err != nil {
+		t.Fatal(err)
+	}
+	h2, b2 := csChunk(2)
+	err := s.Put(h2, b2)
+	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "9 of 10 bytes used") {
+		t.Fatalf("put past capacity: %v, want ErrNoSpace saying 9 of 10 bytes used", err)
+	}
+	if s.Has(h2) || s.Used() != 9 || s.Count() != 1 {
+		t.Errorf("refused chunk counted: has %v, used %d, count %d", s.Has(h2), s.Used(), s.Count())
+	}
+	if files := csFiles(t, dir); len(files) != 1 {
+		t.Errorf("files on disk after a refused put: %v, want only chunk 1", files)
+	}
+	if err := s.Put(h1, b1); err != nil {
+		t.Errorf("re-put of a present chunk when full: %v", err)
+	}
+	s.SetCapacity(0)
+	if err := s.Put(h2, b2); err != nil {
+		t.Errorf("put with unlimited capacity: %v", err)
+	}
+}
+
+// TestChunkStoreCapacityConcurrent checks that concurrent new chunks never
+// take the store past its capacity together.
+func TestChunkStoreCapacityConcurrent(t *testing.T) {
+	s := csOpen(t, t.TempDir())
+	s.SetCapacity(5 * 9) // five 9-byte chunks
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Go(func() {
+			h, b := csChunk(i)
+			errs[i] = s.Put(h, b)
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, ErrNoSpace):
+			t.Errorf("put: %v", err)
+		}
+	}
+	if ok != 5 || s.Used() != 45 || s.Count() != 5 {
+		t.Errorf("%d puts succeeded, used %d, count %d; want 5, 45, 5", ok, s.Used(), s.Count())
+	}
+}
+
+func TestChunkStorePutTouches(t *testing.T) {
+	s := csOpen(t, t.TempDir())
+	h, b := csChunk(1)
+	if err := s.Put(h, b); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if !s.Touch(h, old) {
+		t.Fatal("touch of a present chunk reported absent")
+	}
+	if got := s.Idle(time.Hour, time.Now()); !slices.Equal(got, []Hash{h}) {
+		t.Fatalf("idle after backdating: %v, want %v", got, h)
+	}
+	before := time.Now()
+	if err := s.Put(h, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Idle(time.Hour, time.Now()); len(got) != 0 {
+		t.Errorf("idle after re-put: %v, want none", got)
+	}
+	fi, err := os.Stat(s.path(h))
+	if err != nil || fi.ModTime().Before(before.Add(-time.Second)) {
+		t.Errorf("file mtime after re-put: %v (%v), want about %v", fi.ModTime(), err, before)
+	}
+	missing, _ := csChunk(2)
+	if s.Touch(missing, time.Now()) {
+		t.Error("touch of an absent chunk reported present")
+	}
+}
+
+func TestChunkStoreRemoveIfIdle(t *testing.T) {
+	s := csOpen(t, t.TempDir())
+	now := time.Now()
+	a, b := csPut(t, s, 1), csPut(t, s, 2)
+	s.Touch(a, now.Add(-2*time.Hour))
+	s.Touch(b, now.Add(-time.Minute))
+	if got := s.Idle(time.Hour, now); !slices.Equal(got, []Hash{a}) {
+		t.Errorf("idle: %v, want only %v", got, a)
+	}
+	if ok, err := s.RemoveIfIdle(b, time.Hour, now); ok || err != nil || !s.Has(b) {
+		t.Errorf("remove recently touched: %v %v, has %v; want kept", ok, err, s.Has(b))
+	}
+	if ok, err := s.RemoveIfIdle(a, time.Hour, now); !ok || err != nil || s.Has(a) {
+		t.Errorf("remove idle: %v %v, has %v; want removed", ok, err, s.Has(a))
+	}
+	if _, err := os.Stat(s.path(a)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("idle chunk's file still there: %v", err)
+	}
+	if ok, err := s.RemoveIfIdle(a, time.Hour, now); ok || err != nil {
+		t.Errorf("remove absent: %v %v, want false, nil", ok, err)
+	}
+	// Idle means at or before now-idle.
+	s.Touch(b, now.Add(-time.Hour))
+	if ok, err := s.RemoveIfIdle(b, time.Hour, now); !ok || err != nil {
+		t.Errorf("remove chunk idle exactly the grace period: %v %v, want removed", ok, err)
+	}
+	if s.Count() != 0 || s.Used() != 0 {
+		t.Errorf("count %d used %d after removing everything", s.Count(), s.Used())
+	}
+}
+
+func TestChunkStoreCorruptChunk(t *testing.T) {
+	s := csOpen(t, t.TempDir())
+	h, b := csChunk(1)
+	if err := s.Put(h, b); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(s.path(h), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{'X'}, 2); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := s.Get(h); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("get corrupted: %v, want ErrCorrupt", err)
+	}
+	if s.Has(h) || s.Count() != 0 || s.Used() != 0 {
+		t.Errorf("corrupt chunk still counted: has %v, count %d, used %d", s.Has(h), s.Count(), s.Used())
+	}
+	if _, err := os.Stat(s.path(h)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("corrupt file still on disk: %v", err)
+	}
+	if _, err := s.Get(h); !errors.Is(err, ErrNotFound) {
+		t.Errorf("get after removal: %v, want ErrNotFound", err)
+	}
+	if err := s.Put(h, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(h); err != nil || string(got) != string(b) {
+		t.Errorf("get after repair: %q, %v", got, err)
+	}
+}
+
+func TestChunkStoreDigestAndList(t *testing.T) {
+	s1, s2 := csOpen(t, t.TempDir()), csOpen(t, t.TempDir())
+	var want []Hash
+	for i := range 40 {
+		want = append(want, csPut(t, s1, i))
+		csPut(t, s2, 39-i)
+	}
+	sortHashes(want)
+	if s1.Digest() != s2.Digest() {
+		t.Fatal("equal sets, different digests")
+	}
+	if got := s1.ListAll(); !slices.Equal(got, want) {
+		t.Errorf("ListAll: %v, want %v", got, want)
+	}
+	var all []Hash
+	for bucket := range 256 {
+		got := s1.List(bucket)
+		d := s1.Digest()[bucket]
+		var x Hash
+		for _, h := range got {
+			if int(h[0]) != bucket {
+				t.Errorf("List(%d) holds %v", bucket, h)
+			}
+			for i := range h {
+				x[i] ^= h[i]
+			}
+		}
+		if d.Count != uint32(len(got)) || d.Xor != x {
+			t.Errorf("bucket %d: digest %+v, listed %d with xor %v", bucket, d, len(got), x)
+		}
+		all = append(all, got...)
+	}
+	if !slices.Equal(all, want) {
+		t.Errorf("buckets in order: %v, want %v", all, want)
+	}
+	extra := csPut(t, s2, 99)
+	if s1.Digest() == s2.Digest() {
+		t.Error("different sets, equal digests")
+	}
+	if err := s2.Remove(extra); err != nil || s1.Digest() != s2.Digest() {
+		t.Errorf("digests differ after removing the extra chunk (%v)", err)
+	}
+	var seen []Hash
+	err := s1.ForEach(func(h Hash) error {
+		seen = append(seen, h)
+		return s1.Remove(h) // ForEach must not hold the lock while fn runs
+	})
+	if err != nil || !slices.Equal(seen, want) || s1.Count() != 0 {
+		t.Errorf("ForEach removing: %v, saw %d, count after %d", err, len(seen), s1.Count())
+	}
+}
+
+func TestChunkStoreReload(t *testing.T) {
+	dir := t.TempDir()
+	s := csOpen(t, dir)
+	now := time.Now()
+	var old []Hash
+	for i := range 10 {
+		h := csPut(t, s, i)
+		if i%3 == 0 {
+			// Backdate on disk only: the reload must read it from there.
+			when := now.Add(-time.Duration(i+2) * time.Hour)
+			if err := os.Chtimes(s.path(h), when, when); err != nil {
+				t.Fatal(err)
+			}
+			old = append(old, h)
+		}
+	}
+	sortHashes(old)
+	fanout := filepath.Dir(s.path(old[0]))
+	for _, p := range []string{filepath.Join(fanout, ".tmp-123"), filepath.Join(dir, ".tmp-456")} {
+		if err := os.WriteFile(p, []byte("half a chunk"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stranger := filepath.Join(dir, "README")
+	if err := os.WriteFile(stranger, []byte("not a chunk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := csOpen(t, dir)
+	if r.Used() != s.Used() || r.Count() != s.Count() || !slices.Equal(r.ListAll(), s.ListAll()) {
+		t.Errorf("reloaded used %d count %d, want %d and %d", r.Used(), r.Count(), s.Used(), s.Count())
+	}
+	if got := r.Idle(time.Hour, now); !slices.Equal(got, old) {
+		t.Errorf("reloaded idle: %v, want %v", got, old)
+	}
+	if got := r.Idle(3*time.Hour, now); len(got) != len(old)-1 {
+		t.Errorf("reloaded idle for 3h: %d chunks, want %d (mtimes not read from disk?)", len(got), len(old)-1)
+	}
+	for _, f := range csFiles(t, dir) {
+		if strings.Contains(f, ".tmp-") {
+			t.Errorf("temporary file %s survived open", f)
+		}
+	}
+	if _, err := os.Stat(stranger); err != nil {
+		t.Errorf("open removed a file that is not its own: %v", err)
+	}
+	if r.Digest() != s.Digest() {
+		t.Error("reloaded digest differs")
+	}
+}
