@@ -52,6 +52,18 @@ type Tags struct {
 	// Boot marks a node started with the primary role: it may bootstrap a
 	// group that never had a primary.
 	Boot bool
+	// Used and Cap are the chunk bytes the node stores and may store:
+	// routers place chunks by a group's free space, and the meta group's
+	// primary forms a new group when every group is nearly full.
+	Used, Cap uint64
+}
+
+// Free is the room left on the node, 0 when full or unknown.
+func (t Tags) Free() uint64 {
+	if t.Cap <= t.Used {
+		return 0
+	}
+	return t.Cap - t.Used
 }
 
 // Tag keys. They are one letter because every byte counts against the
@@ -66,6 +78,8 @@ const (
 	keyHTTP   = "h"
 	keyInSync = "s"
 	keyBoot   = "b"
+	keyUsed   = "u"
+	keyCap    = "c"
 )
 
 // maxTagBytes is memberlist.MetaMaxSize, the limit serf enforces on the
@@ -105,6 +119,12 @@ func (t Tags) Encode() (map[string]string, error) {
 	if t.Boot {
 		m[keyBoot] = "1"
 	}
+	if t.Used != 0 {
+		m[keyUsed] = strconv.FormatUint(t.Used, 10)
+	}
+	if t.Cap != 0 {
+		m[keyCap] = strconv.FormatUint(t.Cap, 10)
+	}
 	if n := encodedSize(m); n > maxTagBytes {
 		return nil, fmt.Errorf("%w: %d bytes encoded, limit %d: shorten the group name or addresses", ErrTagsTooLarge, n, maxTagBytes)
 	}
@@ -142,6 +162,12 @@ func DecodeTags(m map[string]string) (Tags, error) {
 	if t.Boot, err = decodeFlag(m, keyBoot); err != nil {
 		return Tags{}, err
 	}
+	if t.Used, err = decodeUint(m, keyUsed, "used bytes"); err != nil {
+		return Tags{}, err
+	}
+	if t.Cap, err = decodeUint(m, keyCap, "capacity"); err != nil {
+		return Tags{}, err
+	}
 	return t, nil
 }
 
@@ -156,6 +182,19 @@ func decodeFlag(m map[string]string, key string) (bool, error) {
 		return false, fmt.Errorf("%w: flag %q has value %q, want \"1\" or absent", ErrBadTags, key, v)
 	}
 	return true, nil
+}
+
+// decodeUint reads an optional unsigned decimal tag.
+func decodeUint(m map[string]string, key, what string) (uint64, error) {
+	v, ok := m[key]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s %q is not an unsigned integer", ErrBadTags, what, v)
+	}
+	return n, nil
 }
 
 // Validate checks the rules a node's own tags must satisfy before they are

@@ -14,7 +14,8 @@ func TestTagsRoundTrip(t *testing.T) {
 	cases := []Tags{
 		{},
 		{ID: 1, Role: RoleRouter, HTTP: "10.0.0.1:8080"},
-		{ID: 7, Role: RoleStandby, Addr: "10.0.0.2:7000"},
+		{ID: 7, Role: RoleStandby, Addr: "10.0.0.2:7000", Cap: 1 << 40},
+		{ID: 8, Role: RoleReplica, Group: "g2", Addr: "10.0.0.4:7000", Used: 12345, Cap: math.MaxUint64},
 		{ID: 9, Role: RoleReplica, Group: "g1", Term: 3, Addr: "10.0.0.3:7000", InSync: true},
 		{ID: math.MaxUint64, Role: RolePrimary, Group: "meta", Term: math.MaxUint64, Addr: "[::1]:7000", InSync: true, Boot: true},
 	}
@@ -127,7 +128,7 @@ func FuzzDecodeTags(f *testing.F) {
 	f.Add(uint64(0), uint64(99), "", "", "", ":8080", false, false, "id", "-3")
 	f.Add(uint64(1<<63), uint64(1), "router", "", "", "x", false, true, "zz", "")
 	f.Fuzz(func(t *testing.T, id, term uint64, role, group, addr, http string, inSync, boot bool, key, val string) {
-		in := Tags{ID: id, Role: Role(role), Group: group, Term: term, Addr: addr, HTTP: http, InSync: inSync, Boot: boot}
+		in := Tags{ID: id, Role: Role(role), Group: group, Term: term, Addr: addr, HTTP: http, InSync: inSync, Boot: boot, Used: term / 3, Cap: id / 2}
 		m, err := in.Encode()
 		if err == nil {
 			out, err := DecodeTags(m)
