@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"shoal/store"
@@ -84,6 +85,9 @@ func (n *Node) WriteChunk(ctx context.Context, h store.Hash, data []byte) error 
 			return nil
 		}
 	}
+	if errors.Is(firstErr, store.ErrNoSpace) {
+		return fmt.Errorf("write chunk %s: %w: %d of %d voters hold it; a member is full: %w", h, ErrNoQuorum, held, len(voters), store.ErrNoSpace)
+	}
 	return fmt.Errorf("write chunk %s: %w (%d of %d voters hold it; first failure: %v)", h, ErrNoQuorum, held, len(voters), firstErr)
 }
 
@@ -96,12 +100,22 @@ func (n *Node) ensureChunks(ctx context.Context, entries []store.Entry, from str
 			continue
 		}
 		for _, c := range e.Op.File.Chunks {
+			if !n.ownsChunk(c) {
+				continue
+			}
 			if err := n.fetchChunk(ctx, c.Hash, from); err != nil {
 				return fmt.Errorf("entry %d: %w", e.Index, err)
 			}
 		}
 	}
 	return nil
+}
+
+// ownsChunk reports whether a file's chunk is kept by this group. Chunks
+// of other groups are on a majority of their own group before the file
+// that names them commits.
+func (n *Node) ownsChunk(c store.ChunkRef) bool {
+	return c.Group == n.cfg.Group || c.Group == ""
 }
 
 // fetchChunk copies a chunk this node lacks from the member at addr.

@@ -29,24 +29,32 @@ var (
 	ErrBadMessage = errors.New("malformed message")
 	// ErrNotMember: this node is not a voting member and cannot lead.
 	ErrNotMember = errors.New("not a voting member of the group")
+	// ErrClaimed: the standby already belongs to a group and accepts no
+	// other claim.
+	ErrClaimed = errors.New("standby already claimed by a group")
+	// ErrChunksMissing: chunks a file would name are gone (collected
+	// during a very slow upload, or lost); upload the file again.
+	ErrChunksMissing = errors.New("chunks missing from their group")
 )
 
 var wireErrors = map[string]error{
-	"not_primary":   ErrNotPrimary,
-	"not_ready":     ErrNotReady,
-	"no_quorum":     ErrNoQuorum,
-	"deposed":       ErrDeposed,
-	"stale_ballot":  ErrStaleBallot,
-	"wrong_group":   ErrWrongGroup,
-	"bad_message":   ErrBadMessage,
-	"not_member":    ErrNotMember,
-	"chunk_corrupt": store.ErrCorrupt,
-	"no_space":      store.ErrNoSpace,
-	"compacted":     store.ErrCompacted,
-	"not_found":     store.ErrNotFound,
-	"exists":        store.ErrExists,
-	"not_dir":       store.ErrNotDir,
-	"is_dir":        store.ErrIsDir,
-	"not_empty":     store.ErrNotEmpty,
-	"invalid":       store.ErrInvalid,
+	"not_primary":    ErrNotPrimary,
+	"not_ready":      ErrNotReady,
+	"no_quorum":      ErrNoQuorum,
+	"deposed":        ErrDeposed,
+	"stale_ballot":   ErrStaleBallot,
+	"wrong_group":    ErrWrongGroup,
+	"bad_message":    ErrBadMessage,
+	"not_member":     ErrNotMember,
+	"claimed":        ErrClaimed,
+	"chunks_missing": ErrChunksMissing,
+	"chunk_corrupt":  store.ErrCorrupt,
+	"no_space":       store.ErrNoSpace,
+	"compacted":      store.ErrCompacted,
+	"not_found":      store.ErrNotFound,
+	"exists":         store.ErrExists,
+	"not_dir":        store.ErrNotDir,
+	"is_dir":         store.ErrIsDir,
+	"not_empty":      store.ErrNotEmpty,
+	"invalid":        store.ErrInvalid,
 }

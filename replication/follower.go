@@ -86,6 +86,10 @@ func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
 		n.caughtUp = up
 		n.notifyChanged()
 	}
+	if m.Synced && !n.chunksSynced {
+		n.chunksSynced = true
+		n.notifyChanged()
+	}
 	n.mu.Unlock()
 	return &AppendResp{OK: true, Promised: promised, LastIndex: match}, nil
 }

@@ -25,6 +25,14 @@ type leader struct {
 	changing  bool
 	proposals chan *proposal
 	round     *readRound
+	// synced marks members found holding every chunk of the group by a
+	// repair round of this ballot; only they may become voters.
+	synced map[uint64]bool
+	// chunks is what the last repair round learned of each member.
+	chunks   map[uint64]memberChunks
+	progress RepairProgress
+	// repairWake asks for a repair round now (a member appeared).
+	repairWake chan struct{}
 }
 
 type proposal struct {
@@ -45,21 +53,25 @@ const maxBatch = 512
 func (n *Node) becomeLeaderLocked(b store.Ballot) {
 	ctx, cancel := context.WithCancel(n.ctx)
 	l := &leader{
-		ballot:    b,
-		ctx:       ctx,
-		cancel:    cancel,
-		first:     n.last + 1,
-		match:     map[uint64]uint64{n.cfg.ID: n.last},
-		next:      map[uint64]uint64{},
-		repl:      map[uint64]chan struct{}{},
-		proposals: make(chan *proposal, maxBatch),
+		ballot:     b,
+		ctx:        ctx,
+		cancel:     cancel,
+		first:      n.last + 1,
+		match:      map[uint64]uint64{n.cfg.ID: n.last},
+		next:       map[uint64]uint64{},
+		repl:       map[uint64]chan struct{}{},
+		proposals:  make(chan *proposal, maxBatch),
+		synced:     map[uint64]bool{},
+		chunks:     map[uint64]memberChunks{},
+		repairWake: make(chan struct{}, 1),
 	}
 	n.lead = l
 	n.role = Leader
 	n.leaderAddr = n.cfg.Addr
 	n.log.Info("leading", "ballot", b, "last_index", n.last, "voters", len(n.config))
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.appendLoop(l)
+	go n.chunkLoop(l)
 	n.startReplicatorsLocked()
 	// The first entry of a ballot commits every entry before it (they are
 	// never committed by counting replicas on their own, as in Raft). A
@@ -266,11 +278,11 @@ func (n *Node) advanceCommitLocked(l *leader) {
 
 // maybeAddMemberLocked adds one caught-up non-voter to the configuration.
 func (n *Node) maybeAddMemberLocked(l *leader) {
-	if !l.ready || l.changing {
+	if !l.ready || l.changing || len(n.config) >= n.cfg.GroupSize {
 		return
 	}
 	for id, p := range n.peers {
-		if isVoter(n.config, id) || l.match[id] < n.commit {
+		if isVoter(n.config, id) || l.match[id] < n.commit || !l.synced[id] {
 			continue
 		}
 		members := append(append([]store.Member(nil), n.config...), p)
@@ -307,12 +319,13 @@ func (n *Node) replicate(l *leader, id uint64, wake chan struct{}) {
 			n.mu.Unlock()
 			return
 		}
-		next, last, commit := l.next[id], n.last, n.commit
+		next, last, commit, synced := l.next[id], n.last, n.commit, l.synced[id]
 		n.mu.Unlock()
 		more := false
 		if msg, err := n.appendFor(l, next, last, commit); err != nil {
 			n.log.Error("prepare append", "peer", id, "err", err)
 		} else {
+			msg.Synced = synced
 			more = n.sendAppend(l, id, addr, msg)
 		}
 		if more {
@@ -404,4 +417,47 @@ func (n *Node) sendAppend(l *leader, id uint64, addr string, m *Append) bool {
 		l.next[id] = max(1, min(m.PrevIndex, r.LastIndex+1))
 	}
 	return l.next[id] <= n.last || !r.OK
+}
+
+// RemoveMember takes a voting member out of the group's configuration
+// through the log, for example one dead longer than the replacement delay.
+// Like every configuration change it goes alone: it fails with ErrNotReady
+// while another change is being committed.
+func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
+	n.mu.Lock()
+	l := n.lead
+	if l == nil || !l.ready {
+		err := n.notPrimaryLocked()
+		n.mu.Unlock()
+		return err
+	}
+	if id == n.cfg.ID {
+		n.mu.Unlock()
+		return fmt.Errorf("replication: the primary cannot remove itself")
+	}
+	if !isVoter(n.config, id) {
+		n.mu.Unlock()
+		return nil
+	}
+	if l.changing {
+		n.mu.Unlock()
+		return fmt.Errorf("%w: another configuration change is in progress", ErrNotReady)
+	}
+	var members []store.Member
+	for _, m := range n.config {
+		if m.ID != id {
+			members = append(members, m)
+		}
+	}
+	l.changing = true
+	n.mu.Unlock()
+	n.log.Info("removing member from group", "id", id, "voters", len(members))
+	_, err := n.submit(l, store.Op{Kind: store.OpConfig, Members: members}, ctx.Done())
+	n.mu.Lock()
+	l.changing = false
+	n.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("remove member %d: %w", id, err)
+	}
+	return nil
 }

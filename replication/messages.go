@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -37,6 +38,16 @@ const (
 	MsgProposeResp   MsgType = 16
 	MsgRead          MsgType = 17
 	MsgReadResp      MsgType = 18
+	MsgTouchChunks   MsgType = 19 // router to primary: keep these chunks fresh
+	MsgTouchResp     MsgType = 20
+	MsgDeleteChunks  MsgType = 21 // primary to member: collect idle chunks
+	MsgChunkDigest   MsgType = 22
+	MsgDigestResp    MsgType = 23
+	MsgListChunks    MsgType = 24
+	MsgChunkList     MsgType = 25
+	MsgClaim         MsgType = 26 // to a standby: join this group
+	MsgGroupStatus   MsgType = 27
+	MsgGroupInfo     MsgType = 28
 )
 
 // Message is anything that travels in a frame.
@@ -62,6 +73,10 @@ type Append struct {
 	Entries    []store.Entry `msgpack:"e,omitempty"`
 	Commit     uint64        `msgpack:"c"`
 	Probe      bool          `msgpack:"p,omitempty"` // only confirm the ballot; skip the log
+	// Synced tells the member that it holds every chunk its group held
+	// when the primary last compared: from then on it may count as in
+	// sync (and be elected), not before.
+	Synced bool `msgpack:"sy,omitempty"`
 	// Snapshot says the primary's log is compacted through PrevIndex: a
 	// member that has not applied that far pulls a snapshot; one that has
 	// answers with its applied index, from which the log resumes.
@@ -161,20 +176,127 @@ type ReadKind uint8
 const (
 	ReadLookup  ReadKind = 1
 	ReadReadDir ReadKind = 2
+	// ReadChunkRefs asks which of Hashes some file references in one of
+	// Groups (garbage collection).
+	ReadChunkRefs ReadKind = 3
 )
 
 // Read is a linearizable namespace read served by the primary.
 type Read struct {
-	Group string   `msgpack:"g"`
-	Kind  ReadKind `msgpack:"k"`
-	Path  string   `msgpack:"p"`
+	Group  string       `msgpack:"g"`
+	Kind   ReadKind     `msgpack:"k"`
+	Path   string       `msgpack:"p"`
+	Hashes []store.Hash `msgpack:"h,omitempty"` // ReadChunkRefs
+	Groups []string     `msgpack:"rg,omitempty"`
 }
 
 // ReadResp answers Read; Code is set when the path cannot be read.
 type ReadResp struct {
-	Code    store.Code       `msgpack:"c,omitempty"`
-	Inode   store.Inode      `msgpack:"i"`
-	Entries []store.DirEntry `msgpack:"e,omitempty"`
+	Code       store.Code       `msgpack:"c,omitempty"`
+	Inode      store.Inode      `msgpack:"i"`
+	Entries    []store.DirEntry `msgpack:"e,omitempty"`
+	Referenced []bool           `msgpack:"r,omitempty"` // ReadChunkRefs, one per hash
+}
+
+// TouchChunks asks a group's primary to mark chunks as freshly written on
+// a majority, so garbage collection leaves them alone for its grace
+// period. A router sends it just before committing a file that names
+// them: a chunk written long ago by a slow upload may be idle already.
+type TouchChunks struct {
+	Group  string       `msgpack:"g"`
+	Hashes []store.Hash `msgpack:"h"`
+	// Local is set by the primary when it passes the touch on: the member
+	// touches its own copies only.
+	Local bool `msgpack:"l,omitempty"`
+}
+
+// TouchResp lists the chunks the primary no longer holds.
+type TouchResp struct {
+	Missing []store.Hash `msgpack:"m,omitempty"`
+}
+
+// DeleteChunks asks a member to remove the chunks that have been idle on
+// its own disk for at least Idle: a chunk written or touched more
+// recently (a write that re-uses it is in flight) stays.
+type DeleteChunks struct {
+	Group  string        `msgpack:"g"`
+	Hashes []store.Hash  `msgpack:"h"`
+	Idle   time.Duration `msgpack:"i"`
+}
+
+// ChunkDigest asks a member for the digest of the chunk set it holds.
+type ChunkDigest struct {
+	Group string `msgpack:"g"`
+}
+
+// DigestResp answers ChunkDigest: 256 buckets by the first hash byte.
+type DigestResp struct {
+	Buckets []store.BucketDigest `msgpack:"b"`
+	Used    int64                `msgpack:"u"`
+}
+
+// ListChunks asks a member for the hashes it holds in some buckets.
+type ListChunks struct {
+	Group   string  `msgpack:"g"`
+	Buckets []uint8 `msgpack:"b"`
+}
+
+// ChunkList answers ListChunks.
+type ChunkList struct {
+	Hashes []store.Hash `msgpack:"h"`
+}
+
+// Claim asks a standby to become a member of Group. A standby accepts one
+// claim only (it records it durably before answering), so two groups
+// never take the same node. Boot makes it the group's first primary: a
+// group formed from standbys has nobody started as its primary.
+type Claim struct {
+	Group string `msgpack:"g"`
+	Boot  bool   `msgpack:"b,omitempty"`
+	By    string `msgpack:"y"` // the claimer's name, for logs
+}
+
+// GroupStatus asks a group's primary for the state of its group.
+type GroupStatus struct {
+	Group string `msgpack:"g"`
+}
+
+// GroupInfo answers GroupStatus.
+type GroupInfo struct {
+	Ballot  store.Ballot   `msgpack:"b"`
+	Commit  uint64         `msgpack:"c"`
+	Members []MemberInfo   `msgpack:"m"`
+	Chunks  int            `msgpack:"n"` // distinct chunks held by any member
+	Repair  RepairProgress `msgpack:"r"`
+}
+
+// MemberInfo is one member in GroupInfo.
+type MemberInfo struct {
+	ID     uint64 `msgpack:"i"`
+	Name   string `msgpack:"n"`
+	Addr   string `msgpack:"a"`
+	Voter  bool   `msgpack:"v"`
+	Live   bool   `msgpack:"l"`
+	Synced bool   `msgpack:"s"`
+	Match  uint64 `msgpack:"x"`
+	Chunks int    `msgpack:"c"`
+	Used   int64  `msgpack:"u"`
+}
+
+// RepairProgress says how far the group is from full redundancy.
+type RepairProgress struct {
+	// UnderReplicated counts chunks that fewer than all voting members
+	// hold, as of the last comparison.
+	UnderReplicated int `msgpack:"u"`
+	// Copied and CopiedBytes count chunk copies made by repair since this
+	// primary took over.
+	Copied      int   `msgpack:"c"`
+	CopiedBytes int64 `msgpack:"b"`
+	// Collected counts chunks removed by garbage collection since this
+	// primary took over.
+	Collected int `msgpack:"g"`
+	// LastRound is when the last comparison finished (Unix nanoseconds).
+	LastRound int64 `msgpack:"t"`
 }
 
 func (*ErrorMsg) Type() MsgType      { return MsgError }
@@ -195,6 +317,16 @@ func (*Propose) Type() MsgType       { return MsgPropose }
 func (*ProposeResp) Type() MsgType   { return MsgProposeResp }
 func (*Read) Type() MsgType          { return MsgRead }
 func (*ReadResp) Type() MsgType      { return MsgReadResp }
+func (*TouchChunks) Type() MsgType   { return MsgTouchChunks }
+func (*TouchResp) Type() MsgType     { return MsgTouchResp }
+func (*DeleteChunks) Type() MsgType  { return MsgDeleteChunks }
+func (*ChunkDigest) Type() MsgType   { return MsgChunkDigest }
+func (*DigestResp) Type() MsgType    { return MsgDigestResp }
+func (*ListChunks) Type() MsgType    { return MsgListChunks }
+func (*ChunkList) Type() MsgType     { return MsgChunkList }
+func (*Claim) Type() MsgType         { return MsgClaim }
+func (*GroupStatus) Type() MsgType   { return MsgGroupStatus }
+func (*GroupInfo) Type() MsgType     { return MsgGroupInfo }
 
 func newMessage(t MsgType) (Message, error) {
 	switch t {
@@ -234,6 +366,26 @@ func newMessage(t MsgType) (Message, error) {
 		return &Read{}, nil
 	case MsgReadResp:
 		return &ReadResp{}, nil
+	case MsgTouchChunks:
+		return &TouchChunks{}, nil
+	case MsgTouchResp:
+		return &TouchResp{}, nil
+	case MsgDeleteChunks:
+		return &DeleteChunks{}, nil
+	case MsgChunkDigest:
+		return &ChunkDigest{}, nil
+	case MsgDigestResp:
+		return &DigestResp{}, nil
+	case MsgListChunks:
+		return &ListChunks{}, nil
+	case MsgChunkList:
+		return &ChunkList{}, nil
+	case MsgClaim:
+		return &Claim{}, nil
+	case MsgGroupStatus:
+		return &GroupStatus{}, nil
+	case MsgGroupInfo:
+		return &GroupInfo{}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown message type %d", ErrBadMessage, t)
 }

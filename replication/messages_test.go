@@ -48,6 +48,20 @@ func sampleMessages() []Message {
 		&ProposeResp{Result: store.Result{Code: store.CodeExists, Created: true}},
 		&Read{Group: "g", Kind: ReadReadDir, Path: "/x"},
 		&ReadResp{Code: store.CodeNotDir, Inode: ino, Entries: []store.DirEntry{{Name: "y", Type: store.TypeDir, Size: 0, MTime: 3}}},
+		&Read{Group: "g", Kind: ReadChunkRefs, Hashes: []store.Hash{h}, Groups: []string{"g", ""}},
+		&ReadResp{Referenced: []bool{true, false}},
+		&TouchChunks{Group: "g", Hashes: []store.Hash{h, h}, Local: true},
+		&TouchResp{Missing: []store.Hash{h}},
+		&DeleteChunks{Group: "g", Hashes: []store.Hash{h}, Idle: time.Hour},
+		&ChunkDigest{Group: "g"},
+		&DigestResp{Buckets: []store.BucketDigest{{Count: 2, Xor: h}, {}}, Used: 1 << 40},
+		&ListChunks{Group: "g", Buckets: []uint8{0, 7, 255}},
+		&ChunkList{Hashes: []store.Hash{h}},
+		&Claim{Group: "g2", Boot: true, By: "n1"},
+		&GroupStatus{Group: "g"},
+		&GroupInfo{Ballot: b1, Commit: 9, Chunks: 3,
+			Members: []MemberInfo{{ID: 1, Name: "n1", Addr: "h:1", Voter: true, Live: true, Synced: true, Match: 9, Chunks: 3, Used: 99}},
+			Repair:  RepairProgress{UnderReplicated: 1, Copied: 2, CopiedBytes: 3, Collected: 4, LastRound: 5}},
 	}
 }
 

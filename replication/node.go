@@ -40,16 +40,40 @@ type Config struct {
 	// ViewPrimary returns the ballot of the primary in this node's gossip
 	// view, if any. A member rejects replication from a lower ballot.
 	ViewPrimary func() (store.Ballot, bool)
+	// GroupSize is how many voting members the primary keeps: a caught-up
+	// member beyond it stays a non-voting copy (default 3).
+	GroupSize int
+	// RepairInterval is how often the primary compares the chunk sets of
+	// the members and copies what one lacks (default 1s).
+	RepairInterval time.Duration
+	// GCInterval is how often the primary collects unreferenced chunks;
+	// 0 disables collection (default 1m). GCGrace is how long a chunk
+	// must have been idle (not written or touched) on a member before it
+	// may be collected there (default 1h): longer than any upload takes
+	// between writing a chunk and committing the file that names it.
+	GCInterval, GCGrace time.Duration
+	// ChunkRefs reports which hashes some file references in this group;
+	// it asks the meta group. Nil disables collection.
+	ChunkRefs func(ctx context.Context, hs []store.Hash) ([]bool, error)
+	// ScrubRate is how many bytes per second every member re-reads and
+	// verifies from its chunks at rest; 0 disables the scrubber
+	// (default 8 MiB/s).
+	ScrubRate int64
 }
 
 // DefaultConfig returns a Config with the tunables set.
 func DefaultConfig() Config {
 	return Config{
-		Heartbeat:     100 * time.Millisecond,
-		RPCTimeout:    2 * time.Second,
-		MaxBatchBytes: 4 << 20,
-		LogRetain:     10000,
-		Logger:        slog.Default(),
+		Heartbeat:      100 * time.Millisecond,
+		RPCTimeout:     2 * time.Second,
+		MaxBatchBytes:  4 << 20,
+		LogRetain:      10000,
+		Logger:         slog.Default(),
+		GroupSize:      3,
+		RepairInterval: time.Second,
+		GCInterval:     time.Minute,
+		GCGrace:        time.Hour,
+		ScrubRate:      8 << 20,
 	}
 }
 
@@ -66,6 +90,10 @@ func (c Config) Validate() error {
 		return errors.New("replication: store, transport and logger are required")
 	case c.Heartbeat <= 0 || c.RPCTimeout <= 0 || c.MaxBatchBytes <= 0 || c.LogRetain == 0:
 		return errors.New("replication: heartbeat, RPC timeout, batch size and log retention must be positive")
+	case c.GroupSize <= 0 || c.RepairInterval <= 0:
+		return errors.New("replication: group size and repair interval must be positive")
+	case c.GCInterval < 0 || c.ScrubRate < 0 || (c.GCInterval > 0 && c.GCGrace <= 0):
+		return errors.New("replication: GC interval and scrub rate must not be negative, and GC needs a positive grace")
 	}
 	return nil
 }
@@ -123,12 +151,16 @@ type Node struct {
 	// caughtUp: since this start, an append from the primary left this
 	// log covering the primary's commit index. A restarted member is not
 	// in sync until then.
-	caughtUp  bool
-	lead      *leader
-	waiters   map[uint64]*proposal
-	snaps     snapshotServer
-	applied   uint64
-	appliedCh chan struct{} // closed and replaced whenever applied grows
+	caughtUp bool
+	// chunksSynced: since this start, the primary found this member
+	// holding every chunk of the group. Until then it may not count as in
+	// sync: a member rebuilt from an empty disk must not lead.
+	chunksSynced bool
+	lead         *leader
+	waiters      map[uint64]*proposal
+	snaps        snapshotServer
+	applied      uint64
+	appliedCh    chan struct{} // closed and replaced whenever applied grows
 
 	applyWake chan struct{}
 	changed   chan struct{}
@@ -189,8 +221,9 @@ func (n *Node) reload() error {
 // Run starts the node's background work; it returns at once.
 func (n *Node) Run(ctx context.Context) {
 	n.ctx, n.cancel = context.WithCancel(ctx)
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.applyLoop()
+	go n.scrubLoop()
 }
 
 // Close stops the node and waits for its goroutines. It is idempotent.
@@ -230,7 +263,7 @@ func (n *Node) Status() Status {
 		Commit:    n.commit,
 		LastIndex: n.last,
 		Voters:    append([]store.Member(nil), n.config...),
-		InSync:    isVoter(n.config, n.cfg.ID) && !n.installing && (n.caughtUp || n.role != Follower),
+		InSync:    isVoter(n.config, n.cfg.ID) && !n.installing && (n.caughtUp && n.chunksSynced || n.role != Follower),
 	}
 	if n.lead != nil {
 		s.Ballot = n.lead.ballot
@@ -248,14 +281,22 @@ func (n *Node) Status() Status {
 func (n *Node) SetPeers(peers []store.Member) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	old := n.peers
 	n.peers = map[uint64]store.Member{}
+	fresh := false
 	for _, p := range peers {
 		if p.ID != n.cfg.ID {
 			n.peers[p.ID] = p
+			if _, ok := old[p.ID]; !ok {
+				fresh = true
+			}
 		}
 	}
 	if n.lead != nil {
 		n.startReplicatorsLocked()
+		if fresh {
+			n.lead.wakeRepair()
+		}
 	}
 }
 
@@ -426,6 +467,19 @@ func (n *Node) Handle(ctx context.Context, req Message) (Message, error) {
 			return nil, err
 		}
 		return n.Read(ctx, m)
+	case *TouchChunks:
+		return n.handleTouch(ctx, m)
+	case *DeleteChunks:
+		return n.handleDeleteChunks(m)
+	case *ChunkDigest:
+		return n.handleDigest(m)
+	case *ListChunks:
+		return n.handleListChunks(m)
+	case *GroupStatus:
+		if err := n.checkGroup(m.Group); err != nil {
+			return nil, err
+		}
+		return n.GroupInfo()
 	}
 	return nil, fmt.Errorf("%w: message type %d is not a request", ErrBadMessage, req.Type())
 }

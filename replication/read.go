@@ -32,6 +32,8 @@ func (n *Node) Read(ctx context.Context, m *Read) (*ReadResp, error) {
 			resp.Inode, err = store.Lookup(tx, m.Path)
 		case ReadReadDir:
 			resp.Entries, err = store.ReadDir(tx, m.Path)
+		case ReadChunkRefs:
+			return nil // answered below, outside this transaction
 		default:
 			return fmt.Errorf("%w: unknown read kind %d", ErrBadMessage, m.Kind)
 		}
@@ -43,6 +45,11 @@ func (n *Node) Read(ctx context.Context, m *Read) (*ReadResp, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if m.Kind == ReadChunkRefs {
+		if resp.Referenced, err = n.db.ChunkReferenced(m.Hashes, m.Groups...); err != nil {
+			return nil, err
+		}
 	}
 	return resp, nil
 }

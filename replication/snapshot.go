@@ -117,7 +117,12 @@ func (n *Node) restoreFrom(ctx context.Context, addr string, holdsLogMu bool) er
 	if err := n.pullSnapshot(ctx, addr, tmp); err != nil {
 		return err
 	}
-	err := store.SnapshotChunks(tmp, func(c store.ChunkRef) error { return n.fetchChunk(ctx, c.Hash, addr) })
+	err := store.SnapshotChunks(tmp, func(c store.ChunkRef) error {
+		if !n.ownsChunk(c) {
+			return nil
+		}
+		return n.fetchChunk(ctx, c.Hash, addr)
+	})
 	if err != nil {
 		return fmt.Errorf("fetch chunks of snapshot from %s: %w", addr, err)
 	}

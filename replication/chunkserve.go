@@ -1,0 +1,173 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"shoal/store"
+)
+
+func (n *Node) handleDigest(m *ChunkDigest) (Message, error) {
+	if err := n.checkGroup(m.Group); err != nil {
+		return nil, err
+	}
+	d := n.db.Chunks.Digest()
+	return &DigestResp{Buckets: d[:], Used: n.db.Chunks.Used()}, nil
+}
+
+func (n *Node) handleListChunks(m *ListChunks) (Message, error) {
+	if err := n.checkGroup(m.Group); err != nil {
+		return nil, err
+	}
+	if len(m.Buckets) > 256 {
+		return nil, fmt.Errorf("%w: %d buckets asked, there are 256", ErrBadMessage, len(m.Buckets))
+	}
+	out := &ChunkList{}
+	for _, b := range m.Buckets {
+		out.Hashes = append(out.Hashes, n.db.Chunks.List(int(b))...)
+	}
+	return out, nil
+}
+
+func (n *Node) handleTouch(ctx context.Context, m *TouchChunks) (Message, error) {
+	if err := n.checkGroup(m.Group); err != nil {
+		return nil, err
+	}
+	if m.Local {
+		return &TouchResp{Missing: n.touchLocal(m.Hashes)}, nil
+	}
+	missing, err := n.TouchChunks(ctx, m.Hashes)
+	if err != nil {
+		return nil, err
+	}
+	return &TouchResp{Missing: missing}, nil
+}
+
+func (n *Node) touchLocal(hs []store.Hash) []store.Hash {
+	now := time.Now()
+	var missing []store.Hash
+	for _, h := range hs {
+		if !n.db.Chunks.Touch(h, now) {
+			missing = append(missing, h)
+		}
+	}
+	return missing
+}
+
+// TouchChunks marks chunks as freshly written on this primary and on a
+// majority of the voters, so garbage collection spares them for its grace
+// period; a router calls it just before it commits a file naming them. A
+// member lacking one gets a copy. It returns the chunks no live member
+// holds: the file must not be committed.
+func (n *Node) TouchChunks(ctx context.Context, hs []store.Hash) ([]store.Hash, error) {
+	n.mu.Lock()
+	if n.lead == nil || !n.lead.ready {
+		err := n.notPrimaryLocked()
+		n.mu.Unlock()
+		return nil, err
+	}
+	voters := append([]store.Member(nil), n.config...)
+	var addrs []string
+	ids := map[string]uint64{}
+	for id, p := range n.peers {
+		addrs = append(addrs, p.Addr)
+		ids[p.Addr] = id
+	}
+	n.mu.Unlock()
+	var missing []store.Hash
+	for _, h := range n.touchLocal(hs) {
+		// A new primary may lack a chunk a majority holds.
+		if err := n.fetchFromAny(ctx, h, addrs); err != nil {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) > 0 {
+		return missing, nil
+	}
+	held := 0
+	if isVoter(voters, n.cfg.ID) || len(voters) == 0 {
+		held++
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, a := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if n.touchMember(ctx, a, hs) == nil && isVoter(voters, ids[a]) {
+				mu.Lock()
+				held++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	need := max(1, Majority(len(voters)))
+	if held < need {
+		return nil, fmt.Errorf("touch %d chunks: %w (%d of %d voters)", len(hs), ErrNoQuorum, held, len(voters))
+	}
+	return nil, nil
+}
+
+// touchMember touches chunks on one member and gives it those it lacks.
+func (n *Node) touchMember(ctx context.Context, addr string, hs []store.Hash) error {
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
+	defer cancel()
+	resp, err := n.cfg.Transport.Call(cctx, addr, &TouchChunks{Group: n.cfg.Group, Hashes: hs, Local: true})
+	if err != nil {
+		return err
+	}
+	tr, ok := resp.(*TouchResp)
+	if !ok {
+		return fmt.Errorf("%w: touch answer from %s", ErrBadMessage, addr)
+	}
+	for _, h := range tr.Missing {
+		data, err := n.db.Chunks.Get(h)
+		if err != nil {
+			return err
+		}
+		if _, err := n.cfg.Transport.Call(cctx, addr, &StoreChunk{Hash: h, Data: data}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GroupInfo describes the group as this primary sees it.
+func (n *Node) GroupInfo() (*GroupInfo, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l := n.lead
+	if l == nil || !l.ready {
+		return nil, n.notPrimaryLocked()
+	}
+	info := &GroupInfo{Ballot: l.ballot, Commit: n.commit, Repair: l.progress}
+	seen := map[uint64]bool{}
+	add := func(m store.Member, voter bool) {
+		if seen[m.ID] {
+			return
+		}
+		seen[m.ID] = true
+		_, live := n.peers[m.ID]
+		mi := MemberInfo{ID: m.ID, Name: m.Name, Addr: m.Addr, Voter: voter, Live: live || m.ID == n.cfg.ID,
+			Synced: l.synced[m.ID] || m.ID == n.cfg.ID, Match: l.match[m.ID]}
+		if m.ID == n.cfg.ID {
+			mi.Chunks, mi.Used = n.db.Chunks.Count(), n.db.Chunks.Used()
+		} else if c, ok := l.chunks[m.ID]; ok {
+			mi.Chunks, mi.Used = c.Chunks, c.Used
+		}
+		info.Chunks = max(info.Chunks, mi.Chunks)
+		info.Members = append(info.Members, mi)
+	}
+	for _, m := range n.config {
+		add(m, true)
+	}
+	for _, p := range n.peers {
+		add(p, false)
+	}
+	sort.Slice(info.Members, func(i, j int) bool { return info.Members[i].ID < info.Members[j].ID })
+	return info, nil
+}

@@ -1,0 +1,322 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"shoal/store"
+)
+
+// Every member keeps every chunk of its group. Chunks reach a majority when
+// written (WriteChunk); the primary's repair rounds bring them to everyone
+// else: a member that was down, one whose corrupt copy was dropped, one
+// that joined with an empty disk. A round compares per-bucket digests of
+// the members' chunk sets (256 buckets by the first hash byte), lists only
+// the buckets that differ, and copies each missing chunk from a holder.
+// Rounds and garbage collection run one after the other in one goroutine,
+// so the primary never copies a chunk it is collecting.
+
+// memberChunks is what the last repair round learned of a member.
+type memberChunks struct {
+	Chunks int
+	Used   int64
+}
+
+// repairCopiers bounds the chunk copies one round runs at once.
+const repairCopiers = 4
+
+// chunkLoop runs repair rounds and garbage collection while l leads.
+func (n *Node) chunkLoop(l *leader) {
+	defer n.wg.Done()
+	repair := time.NewTicker(n.cfg.RepairInterval)
+	defer repair.Stop()
+	var gc <-chan time.Time
+	if n.cfg.GCInterval > 0 && n.cfg.ChunkRefs != nil {
+		t := time.NewTicker(n.cfg.GCInterval)
+		defer t.Stop()
+		gc = t.C
+	}
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-repair.C:
+		case <-l.repairWake:
+		case <-gc:
+			if err := n.collect(l); err != nil && l.ctx.Err() == nil {
+				n.log.Warn("chunk garbage collection stopped early; will retry", "err", err)
+			}
+			continue
+		}
+		n.repairRound(l)
+	}
+}
+
+// wakeRepair asks for a round soon, e.g. when a member appears.
+func (l *leader) wakeRepair() {
+	select {
+	case l.repairWake <- struct{}{}:
+	default:
+	}
+}
+
+// holdings is one member's answer in a round.
+type holdings struct {
+	id     uint64
+	addr   string
+	digest *DigestResp
+	diff   []uint8 // buckets that differ from the primary's
+	held   map[store.Hash]bool
+}
+
+func (n *Node) repairRound(l *leader) {
+	n.mu.Lock()
+	if n.lead != l || !l.ready {
+		n.mu.Unlock()
+		return
+	}
+	targets := map[uint64]string{}
+	for id, p := range n.peers {
+		targets[id] = p.Addr
+	}
+	voters := voterIDs(n.config)
+	n.mu.Unlock()
+	start := time.Now()
+	local := n.db.Chunks.Digest()
+	members := n.gatherDigests(l.ctx, targets, local)
+	differ := map[uint8]bool{}
+	for _, m := range members {
+		for _, b := range m.diff {
+			differ[b] = true
+		}
+	}
+	// The chunks of the differing buckets, and who holds each.
+	holders := map[store.Hash]map[uint64]bool{}
+	mine := map[store.Hash]bool{}
+	for b := range differ {
+		for _, h := range n.db.Chunks.List(int(b)) {
+			mine[h] = true
+			holders[h] = map[uint64]bool{n.cfg.ID: true}
+		}
+	}
+	for _, m := range members {
+		for h := range m.held {
+			if holders[h] == nil {
+				holders[h] = map[uint64]bool{}
+			}
+			holders[h][m.id] = true
+		}
+	}
+	// A member whose bucket equals the primary's holds what it holds.
+	lacks := func(m *holdings, h store.Hash) bool {
+		if m.held != nil && containsBucket(m.diff, h[0]) {
+			return !m.held[h]
+		}
+		return !mine[h]
+	}
+	var failed sync.Map
+	var copied int
+	var copiedBytes int64
+	var mu sync.Mutex
+	work := make(chan store.Hash)
+	var wg sync.WaitGroup
+	for range repairCopiers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for h := range work {
+				k, bytes, ok := n.repairChunk(l.ctx, h, holders[h], members, lacks, targets)
+				mu.Lock()
+				copied += k
+				copiedBytes += bytes
+				mu.Unlock()
+				if !ok {
+					failed.Store(h, true)
+				}
+			}
+		}()
+	}
+	for h := range holders {
+		select {
+		case work <- h:
+		case <-l.ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+
+	under := 0
+	deadVoter := false
+	for _, id := range voters {
+		if id != n.cfg.ID && members[id] == nil {
+			deadVoter = true
+		}
+	}
+	if deadVoter {
+		under = len(holders)
+		for b := range 256 {
+			if !differ[uint8(b)] {
+				under += int(local[b].Count)
+			}
+		}
+	} else {
+		failed.Range(func(any, any) bool { under++; return true })
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.lead != l {
+		return
+	}
+	for id, m := range members {
+		ok := true
+		for h := range holders {
+			if _, bad := failed.Load(h); bad && lacks(m, h) {
+				ok = false
+				break
+			}
+		}
+		if ok && !l.synced[id] {
+			l.synced[id] = true
+			n.log.Info("member holds every chunk of the group", "member", id)
+		}
+		count := 0
+		for _, d := range m.digest.Buckets {
+			count += int(d.Count)
+		}
+		l.chunks[id] = memberChunks{Chunks: count, Used: m.digest.Used}
+	}
+	l.progress.UnderReplicated = under
+	l.progress.Copied += copied
+	l.progress.CopiedBytes += copiedBytes
+	l.progress.LastRound = time.Now().UnixNano()
+	if copied > 0 {
+		n.log.Info("repaired chunks", "copies", copied, "bytes", copiedBytes, "took", time.Since(start).Round(time.Millisecond), "under_replicated", under)
+	}
+	n.maybeAddMemberLocked(l)
+}
+
+func containsBucket(bs []uint8, b uint8) bool {
+	for _, x := range bs {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+// gatherDigests asks every live member for its digest, and for the
+// hashes of the buckets where it differs from local.
+func (n *Node) gatherDigests(ctx context.Context, targets map[uint64]string, local [256]store.BucketDigest) map[uint64]*holdings {
+	var mu sync.Mutex
+	out := map[uint64]*holdings{}
+	var wg sync.WaitGroup
+	for id, addr := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := n.memberHoldings(ctx, id, addr, local)
+			if err != nil {
+				n.log.Debug("chunk digest", "member", id, "err", err)
+				return
+			}
+			mu.Lock()
+			out[id] = m
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (n *Node) memberHoldings(ctx context.Context, id uint64, addr string, local [256]store.BucketDigest) (*holdings, error) {
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
+	defer cancel()
+	resp, err := n.cfg.Transport.Call(cctx, addr, &ChunkDigest{Group: n.cfg.Group})
+	if err != nil {
+		return nil, err
+	}
+	d, ok := resp.(*DigestResp)
+	if !ok || len(d.Buckets) != len(local) {
+		return nil, fmt.Errorf("%w: digest from %s", ErrBadMessage, addr)
+	}
+	m := &holdings{id: id, addr: addr, digest: d}
+	for b := range local {
+		if d.Buckets[b] != local[b] {
+			m.diff = append(m.diff, uint8(b))
+		}
+	}
+	if len(m.diff) == 0 {
+		return m, nil
+	}
+	resp, err = n.cfg.Transport.Call(cctx, addr, &ListChunks{Group: n.cfg.Group, Buckets: m.diff})
+	if err != nil {
+		return nil, err
+	}
+	l, ok := resp.(*ChunkList)
+	if !ok {
+		return nil, fmt.Errorf("%w: chunk list from %s", ErrBadMessage, addr)
+	}
+	m.held = make(map[store.Hash]bool, len(l.Hashes))
+	for _, h := range l.Hashes {
+		m.held[h] = true
+	}
+	return m, nil
+}
+
+// repairChunk gives chunk h to the primary and every member lacking it.
+// It returns the copies made, their bytes, and whether all succeeded.
+func (n *Node) repairChunk(ctx context.Context, h store.Hash, holders map[uint64]bool, members map[uint64]*holdings,
+	lacks func(*holdings, store.Hash) bool, targets map[uint64]string) (int, int64, bool) {
+	copies, bytes := 0, int64(0)
+	if !n.db.Chunks.Has(h) {
+		var srcs []string
+		for id := range holders {
+			if a, ok := targets[id]; ok {
+				srcs = append(srcs, a)
+			}
+		}
+		if err := n.fetchFromAny(ctx, h, srcs); err != nil {
+			n.log.Warn("repair: no member could supply a chunk", "chunk", h, "err", err)
+			return 0, 0, false
+		}
+		copies++
+	}
+	data, err := n.db.Chunks.Get(h)
+	if err != nil {
+		n.log.Warn("repair: read chunk", "chunk", h, "err", err)
+		return copies, bytes, false
+	}
+	if copies > 0 {
+		bytes += int64(len(data))
+	}
+	ok := true
+	for _, m := range members {
+		if !lacks(m, h) {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
+		_, err := n.cfg.Transport.Call(cctx, m.addr, &StoreChunk{Hash: h, Data: data})
+		cancel()
+		if err != nil {
+			n.log.Debug("repair: copy chunk", "chunk", h, "member", m.id, "err", err)
+			ok = false
+			continue
+		}
+		copies++
+		bytes += int64(len(data))
+	}
+	return copies, bytes, ok
+}
+
+// fetchFromAny copies chunk h from the first of addrs that has it intact.
+func (n *Node) fetchFromAny(ctx context.Context, h store.Hash, addrs []string) error {
+	err := fmt.Errorf("chunk %s: %w on any live member", h, store.ErrNotFound)
+	for _, a := range addrs {
+		if err = n.fetchChunk(ctx, h, a); err == nil {
+			return nil
+		}
+	}
+	return err
+}

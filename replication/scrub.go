@@ -1,0 +1,74 @@
+package replication
+
+import (
+	"errors"
+	"time"
+
+	"shoal/store"
+)
+
+// scrubLoop re-reads every chunk at rest at ScrubRate bytes per second,
+// forever. Reading verifies the hash; a corrupt copy is dropped by the
+// store and fetched again from another member at once (the primary's
+// repair round would bring it back too, within a round).
+func (n *Node) scrubLoop() {
+	defer n.wg.Done()
+	if n.cfg.ScrubRate <= 0 {
+		return
+	}
+	// Pausing for every small chunk would cost more than reading it: the
+	// scrubber sleeps once its reads owe at least this much time.
+	const minPause = 20 * time.Millisecond
+	var owed time.Duration
+	for {
+		hs := n.db.Chunks.ListAll()
+		if len(hs) == 0 {
+			owed = time.Second
+		}
+		for _, h := range hs {
+			size, ok := n.db.Chunks.Size(h)
+			if !ok {
+				continue // collected meanwhile
+			}
+			if _, err := n.db.Chunks.Get(h); errors.Is(err, store.ErrCorrupt) {
+				n.scrubRepair(h)
+			}
+			owed += time.Duration(float64(size) / float64(n.cfg.ScrubRate) * float64(time.Second))
+			if owed < minPause {
+				continue
+			}
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-time.After(owed):
+			}
+			owed = 0
+		}
+		if owed > 0 {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-time.After(owed):
+			}
+			owed = 0
+		}
+	}
+}
+
+// scrubRepair fetches a chunk whose copy here was corrupt from a peer.
+func (n *Node) scrubRepair(h store.Hash) {
+	n.mu.Lock()
+	var addrs []string
+	for _, p := range n.peers {
+		addrs = append(addrs, p.Addr)
+	}
+	if n.leaderAddr != "" && n.leaderAddr != n.cfg.Addr {
+		addrs = append(addrs, n.leaderAddr)
+	}
+	n.mu.Unlock()
+	if err := n.fetchFromAny(n.ctx, h, addrs); err != nil {
+		n.log.Warn("scrub found a corrupt chunk and could not fetch it again yet; the primary's repair will", "chunk", h, "err", err)
+		return
+	}
+	n.log.Warn("scrub found a corrupt chunk and replaced it from a peer", "chunk", h)
+}
