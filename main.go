@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -166,6 +168,15 @@ func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.DurationVar(&rc.RPCTimeout, "rpc-timeout", rc.RPCTimeout, "deadline of one node-to-node call")
 	fs.DurationVar(&nc.StartupGrace, "startup-grace", 2*time.Second, "after a restart, how long to learn the cluster before taking over as primary")
 	fs.Uint64Var(&rc.LogRetain, "log-retain", rc.LogRetain, "applied log entries kept for lagging members before a snapshot is needed")
+	fs.StringVar(&nc.MetaGroup, "meta-group", "g1", "the group that keeps the namespace")
+	fs.Var((*byteSize)(&nc.Capacity), "capacity", "bytes of chunks this node may store, e.g. 500G or 64MiB (default: the disk's free space at start)")
+	fs.DurationVar(&nc.ReplaceAfter, "replace-after", 30*time.Second, "how long a member may be dead before a standby replaces it (negative: never)")
+	fs.Float64Var(&nc.HighWater, "high-water", 0.9, "fraction of capacity above which a group is full; when all are, standbys form a new group")
+	fs.IntVar(&rc.GroupSize, "group-size", rc.GroupSize, "voting members a group keeps (replacements and new groups are made this size)")
+	fs.DurationVar(&rc.RepairInterval, "repair-interval", rc.RepairInterval, "how often a primary compares its members' chunks and copies what is missing")
+	fs.DurationVar(&rc.GCInterval, "gc-interval", rc.GCInterval, "how often a primary collects unreferenced chunks (0: never)")
+	fs.DurationVar(&rc.GCGrace, "gc-grace", rc.GCGrace, "how long a chunk must be unused before it may be collected; longer than any upload")
+	fs.Var((*byteSize)(&rc.ScrubRate), "scrub-rate", "bytes per second re-read and verified from the chunks at rest, e.g. 8MiB (0: off)")
 	gc := gossipFlags(fs)
 	return func(ctx context.Context) error {
 		nc.Gossip, nc.Replication, nc.Logger = *gc, rc, log()
@@ -178,10 +189,11 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.StringVar(&c.HTTP, "http", "0.0.0.0:8080", "HTTP API address")
 	fs.StringVar(&c.Advertise, "advertise", "", "HTTP address published to the cluster (default: --http)")
 	fs.StringVar(&c.Name, "name", "", "unique router name (default: host name and a random ID)")
-	fs.StringVar(&c.Router.MetaGroup, "meta-group", "", "group that keeps the namespace (default: the only group)")
+	fs.StringVar(&c.Router.MetaGroup, "meta-group", "g1", "the group that keeps the namespace")
 	fs.IntVar(&c.Router.ChunkSize, "chunk-size", c.Router.ChunkSize, "size in bytes files are cut into")
 	fs.Int64Var(&c.Router.MaxFileSize, "max-file-size", c.Router.MaxFileSize, "largest file accepted, in bytes (larger: 413)")
 	fs.DurationVar(&c.Router.RequestTimeout, "request-timeout", c.Router.RequestTimeout, "how long a request waits for a primary before 503")
+	fs.DurationVar(&c.Router.SpaceWait, "space-wait", c.Router.SpaceWait, "how long a write waits for room (a new group) when every group is full, before 507")
 	gc := gossipFlags(fs)
 	return func(ctx context.Context) error {
 		c.Gossip, c.Logger = *gc, log()
@@ -201,4 +213,38 @@ func devMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.
 		c.Logger.Info("dev cluster stopped", "uptime", time.Since(start).Round(time.Second))
 		return err
 	}
+}
+
+// byteSize is a flag holding a byte count: plain bytes, or a number with
+// a K, M, G, T suffix (powers of 1024; "KiB", "KB" and "k" mean the same).
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *byteSize) Type() string   { return "bytes" }
+
+func (b *byteSize) Set(s string) error {
+	v := strings.TrimSpace(strings.ToUpper(s))
+	v = strings.TrimSuffix(strings.TrimSuffix(v, "B"), "I")
+	shift := 0
+	if n := len(v); n > 0 {
+		switch v[n-1] {
+		case 'K':
+			shift = 10
+		case 'M':
+			shift = 20
+		case 'G':
+			shift = 30
+		case 'T':
+			shift = 40
+		}
+		if shift > 0 {
+			v = v[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64>>shift {
+		return fmt.Errorf("%q is not a byte size: use a number with an optional K, M, G or T suffix", s)
+	}
+	*b = byteSize(n << shift)
+	return nil
 }

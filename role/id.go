@@ -47,9 +47,18 @@ func LoadID(dir string, want uint64) (uint64, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("create data directory: %w", err)
 	}
+	if err := writeDurable(p, []byte(strconv.FormatUint(id, 10)+"\n")); err != nil {
+		return 0, fmt.Errorf("keep node ID in %s: %w", p, err)
+	}
+	return id, nil
+}
+
+// writeDurable replaces the file at p with data so that after a crash it
+// holds either the old content or the new, never a torn write.
+func writeDurable(p string, data []byte) error {
 	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(id, 10)+"\n"), 0o644); err != nil {
-		return 0, fmt.Errorf("write node ID: %w", err)
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
 	}
 	f, err := os.Open(tmp)
 	if err == nil {
@@ -60,7 +69,12 @@ func LoadID(dir string, want uint64) (uint64, error) {
 		err = os.Rename(tmp, p)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("keep node ID in %s: %w", p, err)
+		return err
 	}
-	return id, nil
+	d, err := os.Open(filepath.Dir(p))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"shoal/gossip"
@@ -44,7 +45,22 @@ type NodeConfig struct {
 	// gossip view is complete it may not see the primary that exists, and
 	// promoting would depose it for nothing (default 2s).
 	StartupGrace time.Duration
-	Logger       *slog.Logger
+	// MetaGroup is the group that keeps the namespace (default "g1");
+	// every group asks it which chunks files still reference.
+	MetaGroup string
+	// Capacity is how many bytes of chunks this node stores; 0 means the
+	// free space of the data directory's disk when the node starts.
+	Capacity int64
+	// ReplaceAfter is how long a voting member may be dead before its
+	// group's primary removes it and claims a standby in its place; a
+	// group short of members for that long claims standbys too
+	// (default 30s; negative disables replacement).
+	ReplaceAfter time.Duration
+	// HighWater is the fraction of capacity above which a group counts
+	// as full: when every group is, the meta group's primary forms a new
+	// group from standbys (default 0.9).
+	HighWater float64
+	Logger    *slog.Logger
 }
 
 // Validate reports the first invalid field.
@@ -64,6 +80,12 @@ func (c NodeConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q: want HOST:PORT: %w", c.Listen, err)
 	}
+	if c.Capacity < 0 {
+		return fmt.Errorf("--capacity %d: must not be negative", c.Capacity)
+	}
+	if c.HighWater < 0 || c.HighWater > 1 {
+		return fmt.Errorf("--high-water %v: want a fraction between 0 and 1", c.HighWater)
+	}
 	return nil
 }
 
@@ -75,8 +97,16 @@ type Node struct {
 	repl   *replication.Node
 	gossip *gossip.Node
 	tr     *replication.TCPTransport
+	// claimMu makes concurrent claims take turns: one wins.
+	claimMu sync.Mutex
 
-	mu        sync.Mutex
+	ctx context.Context // the node's lifetime, for a group joined by claim
+
+	mu sync.Mutex
+	// group is the group this node serves ("" for an unclaimed standby)
+	// and boot whether it may bootstrap it; repl is nil until then.
+	group     string
+	boot      bool
 	view      gossip.Decision
 	promoting bool
 	nextTry   time.Time // no promotion before: backoff after a failed one
@@ -86,6 +116,10 @@ type Node struct {
 	// leaderless is when the view last began to show neither a primary
 	// nor a candidate (every member restarted, none known caught up).
 	leaderless time.Time
+	duties     duties
+	// pubUsed and pubAt are the usage last published in gossip.
+	pubUsed uint64
+	pubAt   time.Time
 }
 
 // RunNode starts a storage node and serves until ctx ends.
@@ -111,6 +145,15 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	if cfg.StartupGrace <= 0 {
 		cfg.StartupGrace = 2 * time.Second
 	}
+	if cfg.MetaGroup == "" {
+		cfg.MetaGroup = "g1"
+	}
+	if cfg.ReplaceAfter == 0 {
+		cfg.ReplaceAfter = 30 * time.Second
+	}
+	if cfg.HighWater == 0 {
+		cfg.HighWater = 0.9
+	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name, "id", id)}
 	return n.run(ctx)
 }
@@ -122,6 +165,9 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	n.db = db
 	defer db.Close()
+	if err := n.setCapacity(); err != nil {
+		return err
+	}
 	n.tr = replication.NewTCPTransport()
 	defer n.tr.Close()
 
@@ -131,24 +177,28 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	n.ctx = ctx
+	defer n.closeGroup()
 
-	var handler replication.Handler = replication.HandlerFunc(func(context.Context, replication.Message) (replication.Message, error) {
-		return nil, fmt.Errorf("%w: standby nodes serve no group yet", replication.ErrWrongGroup)
-	})
-	if n.cfg.Start != gossip.RoleStandby {
-		rc := n.cfg.Replication
-		rc.ID, rc.Name, rc.Addr, rc.Group = n.cfg.ID, n.cfg.Name, n.cfg.Advertise, n.cfg.Group
-		rc.Store, rc.Transport, rc.Logger = db, n.tr, n.log
-		rc.ViewPrimary = n.viewPrimary
-		if n.repl, err = replication.New(rc); err != nil {
+	group, boot := n.cfg.Group, n.cfg.Start == gossip.RolePrimary
+	if n.cfg.Start == gossip.RoleStandby {
+		c, ok, err := loadClaim(n.cfg.DataDir)
+		if err != nil {
 			l.Close()
 			return err
 		}
-		n.repl.Run(ctx)
-		defer n.repl.Close()
-		handler = n.repl
+		group, boot = c.Group, c.Boot
+		if ok {
+			n.log.Info("standby was claimed by a group before this start", "group", c.Group)
+		}
 	}
-	srv := &replication.Server{Handler: handler, Logger: n.log}
+	if group != "" {
+		if err := n.joinGroup(group, boot); err != nil {
+			l.Close()
+			return err
+		}
+	}
+	srv := &replication.Server{Handler: n, Logger: n.log}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, l) }()
 
@@ -165,11 +215,12 @@ func (n *Node) run(ctx context.Context) error {
 		<-served
 		return err
 	}
-	n.gossip = g
 	n.mu.Lock()
+	n.gossip = g
 	n.graceUntil = time.Now().Add(n.cfg.StartupGrace)
 	n.mu.Unlock()
-	n.log.Info("node started", "role", n.cfg.Start, "group", n.cfg.Group, "listen", n.cfg.Listen, "gossip", gc.BindAddr, "data", n.cfg.DataDir)
+	n.log.Info("node started", "role", n.cfg.Start, "group", group, "listen", n.cfg.Listen, "gossip", gc.BindAddr,
+		"data", n.cfg.DataDir, "capacity", n.db.Chunks.Capacity(), "used", n.db.Chunks.Used())
 	n.loop(ctx)
 	// Leave gossip first so peers stop routing here, then stop serving.
 	g.Close()
@@ -179,21 +230,157 @@ func (n *Node) run(ctx context.Context) error {
 	return nil
 }
 
+// setCapacity applies --capacity, or the disk's free space at start.
+func (n *Node) setCapacity() error {
+	c := n.cfg.Capacity
+	if c == 0 {
+		free, err := diskFree(n.cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("measure free disk space for the default --capacity: %w", err)
+		}
+		c = free + n.db.Chunks.Used()
+	}
+	n.db.Chunks.SetCapacity(c)
+	return nil
+}
+
+func diskFree(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// joinGroup starts serving group: at start for a primary, a replica or a
+// claimed standby, or when a claim arrives.
+func (n *Node) joinGroup(group string, boot bool) error {
+	rc := n.cfg.Replication
+	rc.ID, rc.Name, rc.Addr, rc.Group = n.cfg.ID, n.cfg.Name, n.cfg.Advertise, group
+	rc.Store, rc.Transport, rc.Logger = n.db, n.tr, n.log
+	rc.ViewPrimary = n.viewPrimary
+	rc.ChunkRefs = n.chunkRefs
+	r, err := replication.New(rc)
+	if err != nil {
+		return err
+	}
+	r.Run(n.ctx)
+	n.mu.Lock()
+	n.repl, n.group, n.boot = r, group, boot
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *Node) closeGroup() {
+	n.mu.Lock()
+	r := n.repl
+	n.mu.Unlock()
+	if r != nil {
+		r.Close()
+	}
+}
+
+// replication returns the group's replication node, nil for a standby.
+func (n *Node) replication() *replication.Node {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.repl
+}
+
+// Handle serves node-to-node requests: claims here, the rest by the
+// group's replication (a standby serves none of those).
+func (n *Node) Handle(ctx context.Context, req replication.Message) (replication.Message, error) {
+	if c, ok := req.(*replication.Claim); ok {
+		return n.handleClaim(c)
+	}
+	r := n.replication()
+	if r == nil {
+		return nil, fmt.Errorf("%w: %s is a standby and serves no group yet", replication.ErrWrongGroup, n.cfg.Name)
+	}
+	return r.Handle(ctx, req)
+}
+
+// handleClaim makes a standby a member of the claiming group. It accepts
+// one claim only (repeating that claim is fine), recorded durably first.
+func (n *Node) handleClaim(c *replication.Claim) (replication.Message, error) {
+	n.claimMu.Lock()
+	defer n.claimMu.Unlock()
+	n.mu.Lock()
+	have := n.group
+	n.mu.Unlock()
+	if have == c.Group {
+		return &replication.OKMsg{}, nil
+	}
+	if have != "" {
+		return nil, fmt.Errorf("%w: %s serves group %q", replication.ErrClaimed, n.cfg.Name, have)
+	}
+	if c.Group == "" || len(c.Group) > 64 {
+		return nil, fmt.Errorf("%w: claim names group %q", replication.ErrBadMessage, c.Group)
+	}
+	if st, err := n.db.State(); err != nil || st.LastIndex > 0 {
+		return nil, fmt.Errorf("%w: %s holds another group's log; wipe its data directory to reuse it as a standby", replication.ErrClaimed, n.cfg.Name)
+	}
+	if err := saveClaim(n.cfg.DataDir, claim{Group: c.Group, Boot: c.Boot}); err != nil {
+		return nil, err
+	}
+	if err := n.joinGroup(c.Group, c.Boot); err != nil {
+		return nil, err
+	}
+	n.log.Info("claimed by a group; serving it from now on", "group", c.Group, "by", c.By, "boot", c.Boot)
+	return &replication.OKMsg{}, nil
+}
+
+// chunkRefs asks the meta group's primary which chunks files reference
+// in this node's group, for garbage collection.
+func (n *Node) chunkRefs(ctx context.Context, hs []store.Hash) ([]bool, error) {
+	n.mu.Lock()
+	g, group := n.gossip, n.group
+	n.mu.Unlock()
+	if g == nil {
+		return nil, errors.New("gossip not started yet")
+	}
+	p := gossip.Elect(g.Members(), n.cfg.MetaGroup).Primary
+	if p == nil {
+		return nil, fmt.Errorf("meta group %q has no primary in this node's view", n.cfg.MetaGroup)
+	}
+	groups := []string{group}
+	if group == n.cfg.MetaGroup {
+		groups = append(groups, "") // files written before chunks named their group
+	}
+	resp, err := n.tr.Call(ctx, p.Addr, &replication.Read{Group: n.cfg.MetaGroup, Kind: replication.ReadChunkRefs, Hashes: hs, Groups: groups})
+	if err != nil {
+		return nil, err
+	}
+	rr, ok := resp.(*replication.ReadResp)
+	if !ok {
+		return nil, fmt.Errorf("%w: answer of type %d to a chunk reference query", replication.ErrBadMessage, resp.Type())
+	}
+	return rr.Referenced, nil
+}
+
 // tags is what this node publishes about itself.
 func (n *Node) tags() gossip.Tags {
-	t := gossip.Tags{ID: n.cfg.ID, Role: n.cfg.Start, Group: n.cfg.Group, Addr: n.cfg.Advertise, Boot: n.cfg.Start == gossip.RolePrimary}
-	if n.repl == nil {
-		t.Role, t.Group, t.Boot = gossip.RoleStandby, "", false
+	n.mu.Lock()
+	t := gossip.Tags{ID: n.cfg.ID, Role: gossip.RoleStandby, Addr: n.cfg.Advertise, Cap: uint64(n.db.Chunks.Capacity())}
+	// Usage changes with every write: publish it at most once a second
+	// unless it moved by 1% of capacity, to keep gossip quiet.
+	used := uint64(n.db.Chunks.Used())
+	if d := max(used, n.pubUsed) - min(used, n.pubUsed); d >= t.Cap/100 || time.Since(n.pubAt) >= time.Second {
+		n.pubUsed, n.pubAt = used, time.Now()
+	}
+	t.Used = n.pubUsed
+	r, promoting := n.repl, n.promoting
+	t.Group, t.Boot = n.group, n.boot
+	n.mu.Unlock()
+	if r == nil {
 		return t
 	}
-	s := n.repl.Status()
+	s := r.Status()
 	t.Term, t.InSync = s.Ballot.Term, s.InSync
 	t.Role = gossip.RoleReplica
-	n.mu.Lock()
-	if s.Role != replication.Follower || n.promoting {
+	if s.Role != replication.Follower || promoting {
 		t.Role = gossip.RolePrimary
 	}
-	n.mu.Unlock()
 	return t
 }
 
@@ -212,12 +399,12 @@ func (n *Node) viewPrimary() (store.Ballot, bool) {
 func (n *Node) loop(ctx context.Context) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	var replChanged <-chan struct{}
-	if n.repl != nil {
-		replChanged = n.repl.Changed()
-	}
 	for {
 		n.step(ctx)
+		var replChanged <-chan struct{}
+		if r := n.replication(); r != nil {
+			replChanged = r.Changed()
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -229,22 +416,32 @@ func (n *Node) loop(ctx context.Context) {
 }
 
 // step applies one election outcome: follow the primary, step down before
-// a higher ballot, or promote this node when it is the candidate.
+// a higher ballot, or promote this node when it is the candidate; then,
+// on a primary, the group's duties (replacement, scale-out).
 func (n *Node) step(ctx context.Context) {
-	if n.repl == nil {
+	defer func() {
+		if err := n.gossip.SetTags(n.tags()); err != nil && !errors.Is(err, gossip.ErrClosed) {
+			n.log.Warn("publish tags", "err", err)
+		}
+	}()
+	r := n.replication()
+	if r == nil {
 		return
 	}
+	n.mu.Lock()
+	group := n.group
+	n.mu.Unlock()
 	members := n.gossip.Members()
-	d := gossip.Elect(members, n.cfg.Group)
+	d := gossip.Elect(members, group)
 	var peers []store.Member
 	for _, m := range members {
-		if m.Group == n.cfg.Group && m.Addr != "" && (m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect) &&
+		if m.Group == group && m.Addr != "" && (m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect) &&
 			(m.Role == gossip.RolePrimary || m.Role == gossip.RoleReplica) {
 			peers = append(peers, store.Member{ID: m.ID, Name: m.Name, Addr: m.Addr})
 		}
 	}
-	n.repl.SetPeers(peers)
-	st := n.repl.Status()
+	r.SetPeers(peers)
+	st := r.Status()
 	n.mu.Lock()
 	n.view = d
 	if d.Primary != nil {
@@ -255,7 +452,7 @@ func (n *Node) step(ctx context.Context) {
 	d.Candidate = n.fallbackCandidateLocked(d, members, now)
 	if p := d.Primary; p != nil && p.ID != n.cfg.ID && st.Role != replication.Follower &&
 		st.Ballot.Less(store.Ballot{Term: p.Term, Node: p.ID}) {
-		n.repl.StepDown(fmt.Sprintf("gossip shows primary %s with term %d", p.Name, p.Term))
+		r.StepDown(fmt.Sprintf("gossip shows primary %s with term %d", p.Name, p.Term))
 	}
 	// A group that never had a primary (MaxTerm 0) needs no grace: nobody
 	// can be deposed.
@@ -266,10 +463,10 @@ func (n *Node) step(ctx context.Context) {
 	n.mu.Unlock()
 	if promote {
 		b := store.Ballot{Term: max(d.MaxTerm, st.Ballot.Term) + 1, Node: n.cfg.ID}
-		go n.promote(ctx, b)
+		go n.promote(ctx, r, b)
 	}
-	if err := n.gossip.SetTags(n.tags()); err != nil && !errors.Is(err, gossip.ErrClosed) {
-		n.log.Warn("publish tags", "err", err)
+	if st.Role == replication.Leader && st.Ready {
+		n.runDuties(ctx, r, group, st, members, now)
 	}
 }
 
@@ -292,7 +489,7 @@ func (n *Node) fallbackCandidateLocked(d gossip.Decision, members []gossip.Membe
 	var best *gossip.Member
 	for i, m := range members {
 		live := m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect
-		if live && m.Group == n.cfg.Group && (m.Role == gossip.RoleReplica || m.Role == gossip.RolePrimary) &&
+		if live && m.Group == n.group && (m.Role == gossip.RoleReplica || m.Role == gossip.RolePrimary) &&
 			(best == nil || m.ID > best.ID) {
 			best = &members[i]
 		}
@@ -302,7 +499,7 @@ func (n *Node) fallbackCandidateLocked(d gossip.Decision, members []gossip.Membe
 
 // promote claims the primary role in gossip first, so no other member
 // competes, then recovers the log from a majority.
-func (n *Node) promote(ctx context.Context, b store.Ballot) {
+func (n *Node) promote(ctx context.Context, r *replication.Node, b store.Ballot) {
 	n.log.Info("promoting to primary", "ballot", b)
 	// Publish the claim with the new term before recovering.
 	t := n.tags()
@@ -310,7 +507,7 @@ func (n *Node) promote(ctx context.Context, b store.Ballot) {
 	if err := n.gossip.SetTags(t); err != nil {
 		n.log.Warn("publish primary claim", "err", err)
 	}
-	err := n.repl.Promote(ctx, b)
+	err := r.Promote(ctx, b)
 	n.mu.Lock()
 	n.promoting = false
 	if err != nil {

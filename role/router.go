@@ -71,6 +71,7 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 		l.Close()
 		return err
 	}
+	defer api.Close() // after the HTTP server: waits for background read repairs
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
