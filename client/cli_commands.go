@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -118,7 +117,10 @@ func namespaceCommand(name string) (command, bool) {
 	case "status":
 		return command{
 			synopsis: "",
-			about:    "Show the cluster as the router sees it: each group with its primary, term and\nmembers, then each node.",
+			about: "Show the cluster as the router sees it: each group (the one keeping the namespace\n" +
+				"marked meta) with its primary, term, space and repair progress, each group's\n" +
+				"members as its primary reports them, the standby pool, then every node as\n" +
+				"gossip sees it.",
 			examples: []string{"shoal status", "shoal status --router http://10.0.0.5:8080"},
 			minArgs:  0, maxArgs: 0, run: runStatus, failCode: exitFail,
 		}, true
@@ -322,29 +324,6 @@ func runMkdir(s *session, args []string) error {
 		}
 	}
 	return nil
-}
-
-func runStatus(s *session, _ []string) error {
-	cl, err := s.c.Cluster(s.ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tPRIMARY\tTERM\tMEMBERS")
-	for _, g := range cl.Groups {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", g.Name, orDash(g.Primary), g.Term, orDash(strings.Join(g.Members, ",")))
-	}
-	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "NODE\tID\tROLE\tGROUP\tTERM\tSTATUS\tIN-SYNC\tADDR")
-	for _, n := range cl.Nodes {
-		inSync := "no"
-		if n.InSync {
-			inSync = "yes"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n",
-			n.Name, n.ID, n.Role, orDash(n.Group), n.Term, n.Status, inSync, n.Addr)
-	}
-	return tw.Flush()
 }
 
 // orDash shows an empty field as "-" so table columns stay aligned and

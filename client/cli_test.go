@@ -202,14 +202,23 @@ func TestCLIStatAndExists(t *testing.T) {
 func TestCLIStatus(t *testing.T) {
 	f := newFakeRouter(t)
 	expect(t, f.srv.URL, 0, ""+
-		"GROUP  PRIMARY  TERM  MEMBERS\n"+
-		"meta   n3       4     n3,n2\n"+
-		"g1     -        2     -\n"+
+		"GROUP      PRIMARY  TERM  USED     FREE       CHUNKS  UNDER-REPLICATED  REPAIR\n"+
+		"g1 (meta)  n3       4     1.0 MiB  10.0 GiB   12      2                 copied 5 (5.0 KiB), collected 3\n"+
+		"g2         -        2     0 B      unlimited  ?       ?                 ?\n"+
+		"group g2: no primary available for group \"g2\": an election may be in progress\n"+
 		"\n"+
-		"NODE  ID                    ROLE     GROUP  TERM  STATUS   IN-SYNC  ADDR\n"+
-		"n3    3                     primary  meta   4     alive    yes      10.0.0.3:7946\n"+
-		"n2    18446744073709551615  replica  meta   4     alive    no       10.0.0.2:7946\n"+
-		"n1    1                     standby  -      0     suspect  no       10.0.0.1:7946\n",
+		"GROUP  MEMBER  VOTER  LIVE  SYNCED  CHUNKS  USED\n"+
+		"g1     n2      yes    yes   no      10      900.0 KiB\n"+
+		"g1     n3      yes    yes   yes     12      1.0 MiB\n"+
+		"g2     n5      ?      ?     ?       ?       ?\n"+
+		"\n"+
+		"STANDBYS: n1\n"+
+		"\n"+
+		"NODE  ID                    ROLE     GROUP  TERM  STATUS   IN-SYNC  USED       CAP       ADDR\n"+
+		"n3    3                     primary  g1     4     alive    yes      1.0 MiB    10.0 GiB  10.0.0.3:7946\n"+
+		"n2    18446744073709551615  replica  g1     4     alive    no       900.0 KiB  10.0 GiB  10.0.0.2:7946\n"+
+		"n1    1                     standby  -      0     suspect  no       0 B        -         10.0.0.1:7946\n"+
+		"n5    5                     replica  g2     2     failed   yes      0 B        -         10.0.0.5:7946\n",
 		"", "status")
 }
 

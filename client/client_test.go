@@ -459,18 +459,35 @@ func TestClientClusterAndHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cl.Nodes) != 3 || len(cl.Groups) != 2 {
+	if len(cl.Nodes) != 4 || len(cl.Groups) != 2 {
 		t.Fatalf("Cluster = %+v", cl)
 	}
 	n := cl.Nodes[0]
-	if n.ID != "3" || n.Name != "n3" || n.Role != "primary" || n.Group != "meta" || n.Term != 4 || !n.InSync || n.Addr != "10.0.0.3:7946" {
+	if n.ID != "3" || n.Name != "n3" || n.Role != "primary" || n.Group != "g1" || n.Term != 4 || !n.InSync ||
+		n.Addr != "10.0.0.3:7946" || n.Used != 1<<20 || n.Cap != 10<<30 {
 		t.Errorf("node 0 = %+v", n)
 	}
 	if cl.Nodes[1].ID != "18446744073709551615" {
 		t.Errorf("a string ID decoded as %q", cl.Nodes[1].ID)
 	}
-	if g := cl.Groups[0]; g.Name != "meta" || g.Primary != "n3" || g.Term != 4 || len(g.Members) != 2 {
+	g := cl.Groups[0]
+	if g.Name != "g1" || !g.Meta || g.Primary != "n3" || g.Term != 4 || len(g.Members) != 2 || g.Used != 1<<20 ||
+		g.Free == nil || *g.Free != 10<<30-1<<20 || g.Chunks != 12 || g.UnderReplicated != 2 || g.Error != "" {
 		t.Errorf("group 0 = %+v", g)
+	}
+	wantRepair := RepairProgress{Copied: 5, CopiedBytes: 5120, Collected: 3, LastRound: time.Date(2024, 5, 1, 12, 30, 45, 0, time.UTC)}
+	if !g.Repair.LastRound.Equal(wantRepair.LastRound) || g.Repair.Copied != 5 || g.Repair.CopiedBytes != 5120 || g.Repair.Collected != 3 {
+		t.Errorf("group 0 repair = %+v, want %+v", g.Repair, wantRepair)
+	}
+	if len(g.MemberDetails) != 2 || g.MemberDetails[0] != (GroupMember{ID: "18446744073709551615", Name: "n2", Addr: "10.0.0.2:7946",
+		Voter: true, Live: true, Chunks: 10, Used: 900 << 10}) {
+		t.Errorf("group 0 members = %+v", g.MemberDetails)
+	}
+	if g := cl.Groups[1]; g.Meta || g.Free != nil || g.Error == "" || len(g.MemberDetails) != 0 {
+		t.Errorf("group 1 = %+v", g)
+	}
+	if len(cl.Standbys) != 1 || cl.Standbys[0] != "n1" {
+		t.Errorf("standbys %v", cl.Standbys)
 	}
 }
 

@@ -115,14 +115,24 @@ func (f *fakeRouter) serve(w http.ResponseWriter, r *http.Request) {
 
 const fakeClusterJSON = `{
  "nodes": [
-  {"id": 3, "name": "n3", "role": "primary", "group": "meta", "term": 4, "status": "alive", "addr": "10.0.0.3:7946", "in_sync": true},
-  {"id": "18446744073709551615", "name": "n2", "role": "replica", "group": "meta", "term": 4, "status": "alive", "addr": "10.0.0.2:7946", "in_sync": false},
-  {"id": 1, "name": "n1", "role": "standby", "group": "", "term": 0, "status": "suspect", "addr": "10.0.0.1:7946", "in_sync": false}
+  {"id": 3, "name": "n3", "role": "primary", "group": "g1", "term": 4, "status": "alive", "addr": "10.0.0.3:7946", "in_sync": true, "used": 1048576, "cap": 10737418240},
+  {"id": "18446744073709551615", "name": "n2", "role": "replica", "group": "g1", "term": 4, "status": "alive", "addr": "10.0.0.2:7946", "in_sync": false, "used": 921600, "cap": 10737418240},
+  {"id": 1, "name": "n1", "role": "standby", "group": "", "term": 0, "status": "suspect", "addr": "10.0.0.1:7946", "in_sync": false, "used": 0, "cap": 0},
+  {"id": 5, "name": "n5", "role": "replica", "group": "g2", "term": 2, "status": "failed", "addr": "10.0.0.5:7946", "in_sync": true, "used": 0, "cap": 0}
  ],
  "groups": [
-  {"name": "meta", "primary": "n3", "term": 4, "members": ["n3", "n2"]},
-  {"name": "g1", "primary": "", "term": 2, "members": []}
- ]
+  {"name": "g1", "meta": true, "primary": "n3", "term": 4, "members": ["n2", "n3"],
+   "used": 1048576, "free": 10736369664, "chunks": 12, "under_replicated": 2,
+   "repair": {"copied": 5, "copied_bytes": 5120, "collected": 3, "last_round": "2024-05-01T12:30:45Z"},
+   "member_details": [
+    {"id": "18446744073709551615", "name": "n2", "addr": "10.0.0.2:7946", "voter": true, "live": true, "synced": false, "chunks": 10, "used": 921600},
+    {"id": 3, "name": "n3", "addr": "10.0.0.3:7946", "voter": true, "live": true, "synced": true, "chunks": 12, "used": 1048576}
+   ]},
+  {"name": "g2", "meta": false, "primary": "", "term": 2, "members": ["n5"], "used": 0, "free": null,
+   "chunks": 0, "under_replicated": 0, "repair": {"copied": 0, "copied_bytes": 0, "collected": 0},
+   "member_details": [], "error": "no primary available for group \"g2\": an election may be in progress"}
+ ],
+ "standbys": ["n1"]
 }`
 
 func (f *fakeRouter) serveFS(w http.ResponseWriter, r *http.Request, body []byte) {

@@ -53,6 +53,9 @@ type ContentInfo struct {
 type Cluster struct {
 	Nodes  []Node  `json:"nodes"`
 	Groups []Group `json:"groups"`
+	// Standbys names the spare nodes from which replacements and new
+	// groups are drawn.
+	Standbys []string `json:"standbys"`
 }
 
 // Node is one member of the cluster.
@@ -68,14 +71,52 @@ type Node struct {
 	Status string `json:"status"` // as gossip sees it: alive, suspect, dead, left
 	Addr   string `json:"addr"`
 	InSync bool   `json:"in_sync"` // a replica holding every committed entry
+	Used   uint64 `json:"used"`    // chunk bytes the node stores
+	Cap    uint64 `json:"cap"`     // chunk bytes it may store; 0 when it does not say
 }
 
-// Group is one replication group: a primary and its replicas.
+// Group is one replication group: a primary and its replicas. Every group
+// keeps chunks; the meta group also keeps the namespace.
 type Group struct {
 	Name    string   `json:"name"`
+	Meta    bool     `json:"meta"`    // the group that keeps the namespace
 	Primary string   `json:"primary"` // node name; empty while there is none
 	Term    uint64   `json:"term"`
-	Members []string `json:"members"` // node names
+	Members []string `json:"members"` // node names, as gossip sees them
+	// Used is the chunk bytes the group keeps (its fullest member's).
+	Used int64 `json:"used"`
+	// Free is the room left for new chunks, as the router places them;
+	// nil when the members publish no capacity (no limit is known).
+	Free *int64 `json:"free"`
+	// The rest comes from the group's primary; zero when Error is set.
+	Chunks          int            `json:"chunks"`           // distinct chunks held by any member
+	UnderReplicated int            `json:"under_replicated"` // chunks some voting member lacks
+	Repair          RepairProgress `json:"repair"`
+	MemberDetails   []GroupMember  `json:"member_details"`
+	// Error says why the primary's report is missing (no primary, or it
+	// did not answer in time).
+	Error string `json:"error"`
+}
+
+// RepairProgress counts what the group's primary has done to restore full
+// redundancy since it took over.
+type RepairProgress struct {
+	Copied      int       `json:"copied"`       // chunk copies made
+	CopiedBytes int64     `json:"copied_bytes"` // bytes those copies moved
+	Collected   int       `json:"collected"`    // unreferenced chunks removed
+	LastRound   time.Time `json:"last_round"`   // last comparison of members; zero if none yet
+}
+
+// GroupMember is one member of a group as its primary reports it.
+type GroupMember struct {
+	ID     NodeID `json:"id"`
+	Name   string `json:"name"`
+	Addr   string `json:"addr"`
+	Voter  bool   `json:"voter"`  // counts towards the group's majority
+	Live   bool   `json:"live"`   // answers the primary
+	Synced bool   `json:"synced"` // holds every chunk and entry the group holds
+	Chunks int    `json:"chunks"`
+	Used   int64  `json:"used"`
 }
 
 // NodeID is a node's ID as decimal text.

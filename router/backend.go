@@ -10,41 +10,34 @@ import (
 	"shoal/replication"
 )
 
-// ErrNoPrimary: no primary of the group could be reached in time.
-var ErrNoPrimary = errors.New("no primary available")
-
-// ErrNoGroup: the cluster has no group to keep files in yet.
-var ErrNoGroup = errors.New("no storage group has joined the cluster yet")
+// DefaultMetaGroup is the group that keeps the namespace when
+// Config.MetaGroup is empty.
+const DefaultMetaGroup = "g1"
 
 // backend finds group primaries from the gossip view and calls them,
 // retrying where a retry cannot apply an operation twice.
 type backend struct {
 	members func() []gossip.Member
 	tr      replication.Transport
-	group   string // the meta group; "" means the only group there is
+	meta    string // the meta group; "" means DefaultMetaGroup
 	timeout time.Duration
 	rpc     time.Duration
 }
 
-// metaGroup is the group that keeps the namespace (and, for now, content).
-func (b *backend) metaGroup(ms []gossip.Member) (string, error) {
-	if b.group != "" {
-		return b.group, nil
+// metaGroup is the group that keeps the namespace.
+func (b *backend) metaGroup() string {
+	if b.meta == "" {
+		return DefaultMetaGroup
 	}
-	var found string
-	for _, m := range ms {
-		if m.Group == "" || (m.Role != gossip.RolePrimary && m.Role != gossip.RoleReplica) {
-			continue
-		}
-		if found != "" && m.Group != found {
-			return "", fmt.Errorf("several groups (%q, %q) are present: start the router with --meta-group", found, m.Group)
-		}
-		found = m.Group
+	return b.meta
+}
+
+// noMember explains that group has no live member in the view.
+func (b *backend) noMember(group string) error {
+	if group == b.metaGroup() {
+		return fmt.Errorf("%w of meta group %q: start a group with that name or pass --meta-group", ErrNoGroup, group)
 	}
-	if found == "" {
-		return "", ErrNoGroup
-	}
-	return found, nil
+	return fmt.Errorf("%w of group %q: its nodes may all be down", ErrNoGroup, group)
 }
 
 // retryable says whether err proves the request was not carried out, so
@@ -54,52 +47,61 @@ func retryable(err error) bool {
 		errors.Is(err, replication.ErrUnreachable) || errors.Is(err, ErrNoPrimary) || errors.Is(err, ErrNoGroup)
 }
 
-// call sends req to the group's primary. It retries while no primary is
-// known or the target says it is not (yet) the primary; with idempotent
-// set it also retries when the outcome is unknown (a timeout, a deposed
-// primary), since doing the operation twice changes nothing.
-func (b *backend) call(ctx context.Context, req func(group string) replication.Message, idempotent bool) (replication.Message, error) {
+// metaCall sends req to the meta group's primary; req gets the group's
+// name to put in the message.
+func (b *backend) metaCall(ctx context.Context, req func(group string) replication.Message, idempotent bool) (replication.Message, error) {
+	g := b.metaGroup()
+	return b.call(ctx, g, func() replication.Message { return req(g) }, idempotent)
+}
+
+// call sends req to group's primary. It retries while no primary is known
+// or the target says it is not (yet) the primary; with idempotent set it
+// also retries when the outcome is unknown (a timeout, a deposed primary),
+// since doing the operation twice changes nothing. It gives up after
+// b.timeout with ErrUnavailable.
+func (b *backend) call(ctx context.Context, group string, req func() replication.Message, idempotent bool) (replication.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	hint := ""
 	wait := 20 * time.Millisecond
-	var last error
 	for {
-		ms := b.members()
-		group, err := b.metaGroup(ms)
-		var resp replication.Message
+		resp, err := b.callOnce(ctx, group, hint, req)
 		if err == nil {
-			addr := hint
-			if addr == "" {
-				addr = primaryAddr(ms, group)
-			}
-			if addr == "" {
-				err = fmt.Errorf("%w for group %q: an election may be in progress", ErrNoPrimary, group)
-			} else {
-				cctx, ccancel := context.WithTimeout(ctx, b.rpc)
-				resp, err = b.tr.Call(cctx, addr, req(group))
-				ccancel()
-				if err == nil {
-					return resp, nil
-				}
-			}
+			return resp, nil
 		}
 		hint = ""
 		var re *replication.RemoteError
 		if errors.As(err, &re) && re.Leader != "" && errors.Is(err, replication.ErrNotPrimary) {
 			hint = re.Leader
 		}
-		last = err
 		if !retryable(err) && !(idempotent && unknownOutcome(err)) {
 			return nil, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, last)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 100*time.Millisecond)
 	}
+}
+
+// callOnce makes one attempt: at addr when set (a deposed primary's hint),
+// else at the primary the gossip view elects.
+func (b *backend) callOnce(ctx context.Context, group, addr string, req func() replication.Message) (replication.Message, error) {
+	if addr == "" {
+		ms := b.members()
+		addr = primaryAddr(ms, group)
+		if addr == "" {
+			if len(liveMembers(ms, group)) == 0 {
+				return nil, b.noMember(group)
+			}
+			return nil, fmt.Errorf("%w for group %q: an election may be in progress", ErrNoPrimary, group)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, b.rpc)
+	defer cancel()
+	return b.tr.Call(cctx, addr, req())
 }
 
 // unknownOutcome reports errors after which a request may or may not have
@@ -119,18 +121,20 @@ func primaryAddr(ms []gossip.Member, group string) string {
 	return ""
 }
 
-// chunkSources lists the live members of the group, primary first, as
-// places a chunk can be read from.
-func chunkSources(ms []gossip.Member, group string) []string {
-	d := gossip.Elect(ms, group)
-	var out []string
-	if d.Primary != nil {
-		out = append(out, d.Primary.Addr)
-	}
+// isLive reports whether m serves in a group and gossip counts it as
+// live (alive, or suspected but not yet failed).
+func isLive(m gossip.Member) bool {
+	return (m.Role == gossip.RolePrimary || m.Role == gossip.RoleReplica) &&
+		(m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect)
+}
+
+// liveMembers lists the live members of group that have an address: the
+// places a chunk of the group can be read from.
+func liveMembers(ms []gossip.Member, group string) []gossip.Member {
+	var out []gossip.Member
 	for _, m := range ms {
-		if m.Group == group && m.Addr != "" && (m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect) &&
-			(d.Primary == nil || m.ID != d.Primary.ID) && (m.Role == gossip.RolePrimary || m.Role == gossip.RoleReplica) {
-			out = append(out, m.Addr)
+		if m.Group == group && m.Addr != "" && isLive(m) {
+			out = append(out, m)
 		}
 	}
 	return out

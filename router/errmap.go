@@ -42,7 +42,7 @@ func statusOf(err error) (int, string) {
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNoPrimary), errors.Is(err, ErrNoGroup),
 		errors.Is(err, replication.ErrNoQuorum), errors.Is(err, replication.ErrNotPrimary),
 		errors.Is(err, replication.ErrNotReady), errors.Is(err, replication.ErrDeposed),
-		errors.Is(err, replication.ErrUnreachable):
+		errors.Is(err, replication.ErrUnreachable), errors.Is(err, replication.ErrChunksMissing):
 		return http.StatusServiceUnavailable, "unavailable"
 	}
 	return http.StatusInternalServerError, "internal"

@@ -2,8 +2,8 @@ package router
 
 import "errors"
 
-// Errors returned by the router's request validation. Callers test them with
-// errors.Is; the HTTP layer maps them to status codes.
+// Errors returned by the router. Callers test them with errors.Is; the
+// HTTP layer maps them to status codes (errmap.go).
 var (
 	// ErrBadPath: the file-system path of a request breaks one of the rules
 	// of CleanPath. The wrapping error names the path and the rule.
@@ -16,4 +16,10 @@ var (
 	// ErrBadRequest: the request is malformed (a bad operation, a missing
 	// parameter, a body shorter than its Content-Length).
 	ErrBadRequest = errors.New("bad request")
+	// ErrNoPrimary: no primary of the group could be reached in time.
+	ErrNoPrimary = errors.New("no primary available")
+	// ErrNoGroup: the gossip view holds no live member of a group the
+	// request needs (the meta group, or the group of a chunk). The
+	// wrapping error names the group.
+	ErrNoGroup = errors.New("no live member")
 )

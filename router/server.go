@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"shoal/gossip"
@@ -21,8 +22,8 @@ type Config struct {
 	Members func() []gossip.Member
 	// Transport reaches storage nodes.
 	Transport replication.Transport
-	// MetaGroup is the group that keeps the namespace; "" means the only
-	// group in the cluster.
+	// MetaGroup is the group that keeps the namespace (default "g1"; ""
+	// also means "g1"). Every group, this one included, keeps chunks.
 	MetaGroup string
 	// ChunkSize is the size files are cut into (default 4 MiB).
 	ChunkSize int
@@ -34,7 +35,17 @@ type Config struct {
 	RequestTimeout time.Duration
 	// RPCTimeout bounds one call to a storage node (default 5s).
 	RPCTimeout time.Duration
-	Logger     *slog.Logger
+	// SpaceWait bounds how long a write waits for room when every group
+	// is full (or has refused the chunk for lack of space) before it
+	// fails with 507: meanwhile the meta group's primary may form a new
+	// group from standbys, and the router re-reads the gossip view every
+	// 200ms to find it (default 30s).
+	SpaceWait time.Duration
+	// Seed seeds the router's random choices (placement, the order in
+	// which a chunk's holders are tried); 0 picks a seed from the clock.
+	// Tests set it to get the same choices on every run.
+	Seed   uint64
+	Logger *slog.Logger
 }
 
 // MaxChunkSize bounds ChunkSize so a chunk always fits in one frame.
@@ -47,6 +58,8 @@ func DefaultConfig() Config {
 		MaxFileSize:    1 << 40,
 		RequestTimeout: 10 * time.Second,
 		RPCTimeout:     5 * time.Second,
+		SpaceWait:      30 * time.Second,
+		MetaGroup:      DefaultMetaGroup,
 		Logger:         slog.Default(),
 	}
 }
@@ -62,6 +75,8 @@ func (c Config) Validate() error {
 		return errors.New("router: max file size must not be negative")
 	case c.RequestTimeout <= 0 || c.RPCTimeout <= 0:
 		return errors.New("router: timeouts must be positive")
+	case c.SpaceWait < 0:
+		return errors.New("router: space wait must not be negative")
 	}
 	return nil
 }
@@ -72,6 +87,15 @@ type Server struct {
 	cfg Config
 	be  *backend
 	mux *http.ServeMux
+
+	rndMu sync.Mutex // rand.Rand is not safe for concurrent use
+	rnd   *rand.Rand
+
+	// repairs tracks the read-repair goroutines; repairSlots bounds how
+	// many run at once (a repair beyond that is skipped: the group's own
+	// repair finds the bad copy later).
+	repairs     sync.WaitGroup
+	repairSlots chan struct{}
 }
 
 // New returns a router for cfg.
@@ -79,10 +103,14 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
 	s := &Server{cfg: cfg, be: &backend{
-		members: cfg.Members, tr: cfg.Transport, group: cfg.MetaGroup,
+		members: cfg.Members, tr: cfg.Transport, meta: cfg.MetaGroup,
 		timeout: cfg.RequestTimeout, rpc: cfg.RPCTimeout,
-	}}
+	}, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), repairSlots: make(chan struct{}, maxRepairs)}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /v1/cluster", s.serveCluster)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -93,6 +121,20 @@ func New(cfg Config) (*Server, error) {
 		writeError(w, fmt.Errorf("%w: no API at %s (the file API is under /v1/fs/)", store.ErrNotFound, r.URL.Path))
 	})
 	return s, nil
+}
+
+// Close waits for the background read repairs to end; each is bounded by
+// RPCTimeout. The server must not serve requests any more.
+func (s *Server) Close() error {
+	s.repairs.Wait()
+	return nil
+}
+
+// random runs f with the server's random source held.
+func (s *Server) random(f func(r *rand.Rand)) {
+	s.rndMu.Lock()
+	defer s.rndMu.Unlock()
+	f(s.rnd)
 }
 
 // ServeHTTP serves the API. File paths bypass the mux, which would clean
@@ -156,7 +198,7 @@ func flag(v string) (bool, error) {
 }
 
 func (s *Server) propose(ctx context.Context, op store.Op, idempotent bool) (store.Result, error) {
-	resp, err := s.be.call(ctx, func(g string) replication.Message { return &replication.Propose{Group: g, Op: op} }, idempotent)
+	resp, err := s.be.metaCall(ctx, func(g string) replication.Message { return &replication.Propose{Group: g, Op: op} }, idempotent)
 	if err != nil {
 		return store.Result{}, err
 	}
@@ -171,7 +213,7 @@ func (s *Server) propose(ctx context.Context, op store.Op, idempotent bool) (sto
 }
 
 func (s *Server) read(ctx context.Context, kind replication.ReadKind, p string) (*replication.ReadResp, error) {
-	resp, err := s.be.call(ctx, func(g string) replication.Message { return &replication.Read{Group: g, Kind: kind, Path: p} }, true)
+	resp, err := s.be.metaCall(ctx, func(g string) replication.Message { return &replication.Read{Group: g, Kind: kind, Path: p} }, true)
 	if err != nil {
 		return nil, err
 	}
@@ -255,63 +297,4 @@ func (s *Server) stat(w http.ResponseWriter, r *http.Request, p string) {
 	}
 	in := rr.Inode
 	writeJSON(w, http.StatusOK, statJSON{Path: p, Type: in.Type.String(), Size: in.Size, Mode: in.Mode, MTime: rfc3339(in.MTime), Hash: in.Hash})
-}
-
-// clusterJSON is the answer of GET /v1/cluster.
-type clusterJSON struct {
-	Nodes  []nodeJSON  `json:"nodes"`
-	Groups []groupJSON `json:"groups"`
-}
-
-type nodeJSON struct {
-	ID     uint64 `json:"id"`
-	Name   string `json:"name"`
-	Role   string `json:"role"`
-	Group  string `json:"group"`
-	Term   uint64 `json:"term"`
-	Status string `json:"status"`
-	Addr   string `json:"addr"`
-	InSync bool   `json:"in_sync"`
-}
-
-type groupJSON struct {
-	Name    string   `json:"name"`
-	Primary string   `json:"primary"`
-	Term    uint64   `json:"term"`
-	Members []string `json:"members"`
-}
-
-func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
-	ms := s.cfg.Members()
-	out := clusterJSON{Nodes: []nodeJSON{}, Groups: []groupJSON{}}
-	groups := map[string]*groupJSON{}
-	for _, m := range ms {
-		addr := m.Addr
-		if m.Role == gossip.RoleRouter {
-			addr = m.HTTP
-		}
-		out.Nodes = append(out.Nodes, nodeJSON{ID: m.ID, Name: m.Name, Role: string(m.Role), Group: m.Group, Term: m.Term, Status: m.Status.String(), Addr: addr, InSync: m.InSync})
-		if m.Group == "" {
-			continue
-		}
-		g := groups[m.Group]
-		if g == nil {
-			g = &groupJSON{Name: m.Group, Members: []string{}}
-			groups[m.Group] = g
-		}
-		g.Members = append(g.Members, m.Name)
-	}
-	for name, g := range groups {
-		d := gossip.Elect(ms, name)
-		if d.Primary != nil {
-			g.Primary, g.Term = d.Primary.Name, d.Primary.Term
-		} else {
-			g.Term = d.MaxTerm
-		}
-		sort.Strings(g.Members)
-		out.Groups = append(out.Groups, *g)
-	}
-	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Name < out.Nodes[j].Name })
-	sort.Slice(out.Groups, func(i, j int) bool { return out.Groups[i].Name < out.Groups[j].Name })
-	writeJSON(w, http.StatusOK, out)
 }

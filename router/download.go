@@ -2,93 +2,19 @@ package router
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"shoal/gossip"
 	"shoal/replication"
 	"shoal/store"
 )
-
-// putFile streams the body into chunks: each chunk is stored on a majority
-// of the group before the file's metadata is committed, in one atomic
-// replace, so a reader never sees a file whose content is not durable.
-// Memory use is one chunk, whatever the file's size.
-func (s *Server) putFile(w http.ResponseWriter, r *http.Request, p string) {
-	if p == "/" {
-		writeError(w, fmt.Errorf("/: %w", store.ErrIsDir))
-		return
-	}
-	if r.ContentLength > s.cfg.MaxFileSize {
-		writeError(w, fmt.Errorf("%w: %d bytes is over the limit of %d", ErrTooLarge, r.ContentLength, s.cfg.MaxFileSize))
-		return
-	}
-	ctx := r.Context()
-	// Refuse early what would fail at commit, before uploading content.
-	if rr, err := s.read(ctx, replication.ReadLookup, p); err == nil && rr.Inode.Type == store.TypeDir {
-		writeError(w, fmt.Errorf("%s: %w", p, store.ErrIsDir))
-		return
-	}
-	file, err := s.upload(ctx, r.Body, r.ContentLength)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	res, err := s.propose(ctx, store.Op{Kind: store.OpPut, Path: p, File: file, Time: time.Now().UnixNano()}, true)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.Header().Set("ETag", `"`+file.Hash+`"`)
-	if res.Created {
-		w.WriteHeader(http.StatusCreated)
-	} else {
-		w.WriteHeader(http.StatusNoContent)
-	}
-}
-
-// upload cuts body into chunks and stores each through the primary.
-func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*store.Inode, error) {
-	buf := make([]byte, s.cfg.ChunkSize)
-	whole := sha256.New()
-	file := &store.Inode{Type: store.TypeFile}
-	for {
-		n, err := io.ReadFull(body, buf)
-		if n > 0 {
-			file.Size += int64(n)
-			if file.Size > s.cfg.MaxFileSize {
-				return nil, fmt.Errorf("%w: more than the limit of %d bytes", ErrTooLarge, s.cfg.MaxFileSize)
-			}
-			data := buf[:n]
-			whole.Write(data)
-			h := store.HashOf(data)
-			_, cerr := s.be.call(ctx, func(g string) replication.Message {
-				return &replication.WriteChunk{Group: g, Hash: h, Data: data}
-			}, true)
-			if cerr != nil {
-				return nil, fmt.Errorf("store chunk %d: %w", len(file.Chunks), cerr)
-			}
-			file.Chunks = append(file.Chunks, store.ChunkRef{Hash: h, Size: int64(n)})
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: reading the request body: %v", ErrBadRequest, err)
-		}
-	}
-	if declared >= 0 && file.Size != declared {
-		return nil, fmt.Errorf("%w: body has %d bytes but Content-Length said %d", ErrBadRequest, file.Size, declared)
-	}
-	file.Hash = hex.EncodeToString(whole.Sum(nil))
-	return file, nil
-}
 
 func (s *Server) head(w http.ResponseWriter, r *http.Request, p string) {
 	rr, err := s.read(r.Context(), replication.ReadLookup, p)
@@ -220,87 +146,141 @@ func parseRange(h string, size int64) (int64, int64, bool, error) {
 	return start, end, true, nil
 }
 
-// streamRange writes bytes [start, end) of the file, fetching the next
-// chunk while the current one is written.
+// readAhead is how many chunks a read fetches ahead of the one it writes:
+// enough to keep several members busy, and memory bounded to a few chunks.
+const readAhead = 4
+
+// maxRepairs bounds the read repairs in flight at once.
+const maxRepairs = 16
+
+// streamRange writes bytes [start, end) of the file, fetching up to
+// readAhead chunks while the current one is written.
 func (s *Server) streamRange(ctx context.Context, w io.Writer, in store.Inode, start, end int64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the fetches ahead when the client goes away
 	type fetched struct {
 		data []byte
 		err  error
 	}
+	type part struct {
+		ref      store.ChunkRef
+		from, to int64 // the bytes of the chunk to write
+		ch       chan fetched
+	}
+	var parts []part
 	var off int64
-	var pending []chan fetched
-	var spans [][2]int64
 	for _, c := range in.Chunks {
 		cs, ce := off, off+c.Size
 		off = ce
 		if ce <= start || cs >= end {
 			continue
 		}
-		pending = append(pending, make(chan fetched, 1))
-		spans = append(spans, [2]int64{max(start, cs) - cs, min(end, ce) - cs})
+		parts = append(parts, part{ref: c, from: max(start, cs) - cs, to: min(end, ce) - cs, ch: make(chan fetched, 1)})
 	}
-	// One chunk ahead: enough to overlap network and writes, bounded memory.
-	const ahead = 2
-	hashes := chunksIn(in.Chunks, start, end)
 	launch := func(i int) {
 		go func() {
-			b, err := s.fetchChunk(ctx, hashes[i])
-			pending[i] <- fetched{b, err}
+			b, err := s.fetchChunk(ctx, parts[i].ref)
+			parts[i].ch <- fetched{b, err}
 		}()
 	}
-	for i := 0; i < len(pending) && i < ahead; i++ {
+	for i := 0; i < len(parts) && i < readAhead; i++ {
 		launch(i)
 	}
-	for i := range pending {
-		f := <-pending[i]
-		if i+ahead < len(pending) {
-			launch(i + ahead)
+	for i, p := range parts {
+		f := <-p.ch
+		if i+readAhead < len(parts) {
+			launch(i + readAhead)
 		}
 		if f.err != nil {
 			return f.err
 		}
-		if _, err := w.Write(f.data[spans[i][0]:spans[i][1]]); err != nil {
+		if int64(len(f.data)) < p.to {
+			return fmt.Errorf("chunk %s has %d bytes, the file says %d: %w", p.ref.Hash, len(f.data), p.ref.Size, store.ErrCorrupt)
+		}
+		if _, err := w.Write(f.data[p.from:p.to]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func chunksIn(cs []store.ChunkRef, start, end int64) []store.Hash {
-	var out []store.Hash
-	var off int64
-	for _, c := range cs {
-		if off+c.Size > start && off < end {
-			out = append(out, c.Hash)
-		}
-		off += c.Size
+// fetchChunk reads a chunk from the first live member of its group that
+// returns it intact, trying them in a random order so reads spread over
+// the group. Members that answered not-found or corrupt, or sent bytes
+// that do not match the hash, get the good copy back in the background.
+func (s *Server) fetchChunk(ctx context.Context, ref store.ChunkRef) ([]byte, error) {
+	group := ref.Group
+	if group == "" { // written before chunks were spread over groups
+		group = s.be.metaGroup()
 	}
-	return out
+	srcs := liveMembers(s.cfg.Members(), group)
+	if len(srcs) == 0 {
+		return nil, fmt.Errorf("read chunk %s: %w", ref.Hash, s.be.noMember(group))
+	}
+	s.random(func(r *rand.Rand) { r.Shuffle(len(srcs), func(i, j int) { srcs[i], srcs[j] = srcs[j], srcs[i] }) })
+	var bad []gossip.Member
+	var errs []string
+	for _, m := range srcs {
+		data, err := s.getChunk(ctx, m.Addr, ref.Hash)
+		if err == nil {
+			if len(bad) > 0 {
+				s.repair(bad, ref.Hash, data)
+			}
+			return data, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("read chunk %s: %w", ref.Hash, ctx.Err())
+		}
+		errs = append(errs, fmt.Sprintf("%s: %v", m.Name, err))
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCorrupt) {
+			bad = append(bad, m)
+		}
+	}
+	return nil, fmt.Errorf("%w: read chunk %s: no live member of group %q has an intact copy (%s)",
+		ErrUnavailable, ref.Hash, group, strings.Join(errs, "; "))
 }
 
-// fetchChunk reads a chunk from the first member that returns it intact:
-// the primary, then the other live members.
-func (s *Server) fetchChunk(ctx context.Context, h store.Hash) ([]byte, error) {
-	ms := s.cfg.Members()
-	group, err := s.be.metaGroup(ms)
+// getChunk reads a chunk from one member and verifies it.
+func (s *Server) getChunk(ctx context.Context, addr string, h store.Hash) ([]byte, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
+	defer cancel()
+	resp, err := s.cfg.Transport.Call(cctx, addr, &replication.GetChunk{Hash: h})
 	if err != nil {
 		return nil, err
 	}
-	var last error = fmt.Errorf("%w: no live member of group %q", ErrUnavailable, group)
-	for _, addr := range chunkSources(ms, group) {
-		cctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
-		resp, err := s.cfg.Transport.Call(cctx, addr, &replication.GetChunk{Hash: h})
-		cancel()
-		if err != nil {
-			last = err
-			continue
-		}
-		c, ok := resp.(*replication.ChunkMsg)
-		if !ok || store.HashOf(c.Data) != h {
-			last = fmt.Errorf("chunk %s from %s: %w", h, addr, store.ErrCorrupt)
-			continue
-		}
-		return c.Data, nil
+	c, ok := resp.(*replication.ChunkMsg)
+	if !ok {
+		return nil, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
 	}
-	return nil, fmt.Errorf("read chunk %s: %w", h, last)
+	if store.HashOf(c.Data) != h {
+		return nil, fmt.Errorf("chunk from %s does not match its hash: %w", addr, store.ErrCorrupt)
+	}
+	return c.Data, nil
+}
+
+// repair sends a verified chunk to the members that lacked it or held a
+// bad copy. It runs in the background, each send bounded by RPCTimeout,
+// so the read does not wait; a repair that cannot start (too many in
+// flight) or fails is left to the group's own repair.
+func (s *Server) repair(bad []gossip.Member, h store.Hash, data []byte) {
+	for _, m := range bad {
+		select {
+		case s.repairSlots <- struct{}{}:
+		default:
+			s.cfg.Logger.Debug("read repair skipped: too many in flight", "member", m.Name, "chunk", h)
+			continue
+		}
+		s.repairs.Add(1)
+		go func() {
+			defer s.repairs.Done()
+			defer func() { <-s.repairSlots }()
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RPCTimeout)
+			defer cancel()
+			if _, err := s.cfg.Transport.Call(ctx, m.Addr, &replication.StoreChunk{Hash: h, Data: data}); err != nil {
+				s.cfg.Logger.Warn("read repair failed", "member", m.Name, "addr", m.Addr, "chunk", h, "err", err)
+				return
+			}
+			s.cfg.Logger.Info("repaired chunk", "member", m.Name, "addr", m.Addr, "chunk", h)
+		}()
+	}
 }

@@ -1,0 +1,331 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"shoal/gossip"
+	"shoal/replication"
+	"shoal/store"
+)
+
+// fakeCluster is the storage side of a router under test: storage nodes
+// answering over a replication.MemNetwork (so messages and errors cross a
+// real encoding, and remote errors come back as on TCP), and a gossip view
+// the test edits.
+type fakeCluster struct {
+	t   *testing.T
+	net *replication.MemNetwork
+
+	mu           sync.Mutex
+	members      []gossip.Member
+	nodes        map[string]*fakeNode // by address
+	membersCalls int
+}
+
+// fakeNode is one storage node. Every node keeps chunks; the meta group's
+// primary also keeps the namespace (files).
+type fakeNode struct {
+	c     *fakeCluster
+	name  string
+	addr  string
+	group string
+
+	mu     sync.Mutex
+	chunks map[store.Hash][]byte
+	files  map[string]store.Inode
+	got    []replication.Message // every request, in order
+
+	// Faults and canned answers, set by the test before use.
+	full    bool                   // WriteChunk answers ErrNoSpace
+	corrupt bool                   // GetChunk answers ErrCorrupt (and drops the copy)
+	garble  bool                   // GetChunk answers bytes that do not match
+	hang    bool                   // every request waits for the caller to give up
+	missing bool                   // TouchChunks reports every hash missing
+	info    *replication.GroupInfo // the answer to GroupStatus
+}
+
+// fakeTransport is the router's side of the network: it records nothing
+// itself, the nodes do.
+type fakeTransport struct{ tr replication.Transport }
+
+var _ replication.Transport = (*fakeTransport)(nil)
+
+func (f *fakeTransport) Call(ctx context.Context, addr string, req replication.Message) (replication.Message, error) {
+	return f.tr.Call(ctx, addr, req)
+}
+
+func newFakeCluster(t *testing.T) *fakeCluster {
+	return &fakeCluster{t: t, net: replication.NewMemNetwork(1), nodes: map[string]*fakeNode{}}
+}
+
+// addNode adds a live node of group to the network and to the gossip view.
+// free is the room it publishes (0: it publishes no capacity).
+func (c *fakeCluster) addNode(name, group string, role gossip.Role, id uint64, free uint64) *fakeNode {
+	n := &fakeNode{c: c, name: name, addr: name + ":7000", group: group,
+		chunks: map[store.Hash][]byte{}, files: map[string]store.Inode{}}
+	m := gossip.Member{Name: name, Status: gossip.StatusAlive, Tags: gossip.Tags{
+		ID: id, Role: role, Group: group, Term: 1, Addr: n.addr, InSync: true}}
+	if free > 0 {
+		m.Used, m.Cap = 1000, 1000+free
+	}
+	c.mu.Lock()
+	c.members = append(c.members, m)
+	c.nodes[n.addr] = n
+	c.mu.Unlock()
+	c.net.Register(n.addr, replication.HandlerFunc(n.handle))
+	return n
+}
+
+// addDead lists a node as alive in gossip while nothing answers at its
+// address: it died a moment ago and gossip has not noticed.
+func (c *fakeCluster) addDead(name, group string, id uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.members = append(c.members, gossip.Member{Name: name, Status: gossip.StatusAlive, Tags: gossip.Tags{
+		ID: id, Role: gossip.RoleReplica, Group: group, Term: 1, Addr: name + ":7000"}})
+}
+
+// group adds a group: a primary and replicas, each publishing free bytes.
+func (c *fakeCluster) group(name string, size int, free uint64) []*fakeNode {
+	var out []*fakeNode
+	for i := range size {
+		role := gossip.RoleReplica
+		if i == 0 {
+			role = gossip.RolePrimary
+		}
+		id := uint64(len(c.nodes) + 100)
+		out = append(out, c.addNode(fmt.Sprintf("%s-n%d", name, i+1), name, role, id, free))
+	}
+	return out
+}
+
+func (c *fakeCluster) view() []gossip.Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.membersCalls++
+	return append([]gossip.Member(nil), c.members...)
+}
+
+func (c *fakeCluster) calls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.membersCalls
+}
+
+// groupNodes lists the reachable nodes of group.
+func (c *fakeCluster) groupNodes(group string) []*fakeNode {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*fakeNode
+	for _, n := range c.nodes {
+		if n.group == group {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (n *fakeNode) handle(ctx context.Context, req replication.Message) (replication.Message, error) {
+	n.mu.Lock()
+	n.got = append(n.got, req)
+	hang := n.hang
+	n.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	switch m := req.(type) {
+	case *replication.WriteChunk:
+		if n.isFull() {
+			return nil, fmt.Errorf("group %s: chunk of %d bytes: %w", n.group, len(m.Data), store.ErrNoSpace)
+		}
+		// The primary stores on every member, as a majority write would.
+		for _, peer := range n.c.groupNodes(m.Group) {
+			peer.put(m.Hash, m.Data)
+		}
+		return &replication.OKMsg{}, nil
+	case *replication.StoreChunk:
+		n.put(m.Hash, m.Data)
+		return &replication.OKMsg{}, nil
+	case *replication.GetChunk:
+		return n.getChunk(m.Hash)
+	case *replication.TouchChunks:
+		return n.touch(m.Hashes), nil
+	case *replication.Propose:
+		return n.propose(m.Op)
+	case *replication.Read:
+		return n.read(m), nil
+	case *replication.GroupStatus:
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.info == nil {
+			return nil, fmt.Errorf("group status: %w", replication.ErrNotReady)
+		}
+		return n.info, nil
+	}
+	return nil, fmt.Errorf("%w: the fake does not serve type %d", replication.ErrBadMessage, req.Type())
+}
+
+func (n *fakeNode) isFull() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.full
+}
+
+func (n *fakeNode) put(h store.Hash, data []byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.chunks[h] = append([]byte(nil), data...)
+}
+
+func (n *fakeNode) getChunk(h store.Hash) (replication.Message, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	data, ok := n.chunks[h]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("chunk %s: %w", h, store.ErrNotFound)
+	case n.corrupt:
+		delete(n.chunks, h)
+		return nil, fmt.Errorf("chunk %s removed: %w", h, store.ErrCorrupt)
+	case n.garble:
+		bad := append([]byte(nil), data...)
+		bad[0] ^= 0xff
+		return &replication.ChunkMsg{Data: bad}, nil
+	}
+	return &replication.ChunkMsg{Data: data}, nil
+}
+
+func (n *fakeNode) touch(hs []store.Hash) *replication.TouchResp {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	resp := &replication.TouchResp{}
+	for _, h := range hs {
+		if _, ok := n.chunks[h]; !ok || n.missing {
+			resp.Missing = append(resp.Missing, h)
+		}
+	}
+	return resp
+}
+
+func (n *fakeNode) propose(op store.Op) (replication.Message, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if op.Kind != store.OpPut {
+		return nil, fmt.Errorf("%w: the fake only puts", replication.ErrBadMessage)
+	}
+	_, existed := n.files[op.Path]
+	n.files[op.Path] = *op.File
+	return &replication.ProposeResp{Result: store.Result{Created: !existed}}, nil
+}
+
+func (n *fakeNode) read(r *replication.Read) *replication.ReadResp {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if r.Path == "/" {
+		return &replication.ReadResp{Inode: store.Inode{Type: store.TypeDir}}
+	}
+	in, ok := n.files[r.Path]
+	if !ok {
+		return &replication.ReadResp{Code: store.CodeNotFound}
+	}
+	return &replication.ReadResp{Inode: in}
+}
+
+func (n *fakeNode) file(p string) (store.Inode, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	in, ok := n.files[p]
+	return in, ok
+}
+
+// received returns the requests of type T the node got.
+func received[T replication.Message](n *fakeNode) []T {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []T
+	for _, m := range n.got {
+		if v, ok := m.(T); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (n *fakeNode) has(h store.Hash) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.chunks[h]
+	return ok
+}
+
+// router starts a router on the fake cluster with small chunks and short
+// timeouts; tune changes the config first.
+func (c *fakeCluster) router(tune func(*Config)) *Server {
+	cfg := DefaultConfig()
+	cfg.Members = c.view
+	cfg.Transport = &fakeTransport{tr: c.net.Transport("router")}
+	cfg.ChunkSize = 16
+	cfg.RequestTimeout = 2 * time.Second
+	cfg.RPCTimeout = 200 * time.Millisecond
+	cfg.SpaceWait = 300 * time.Millisecond
+	cfg.Seed = 7
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{c.t}, nil))
+	if tune != nil {
+		tune(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// testWriter sends the router's logs to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// do serves one request and returns the recorded answer.
+func do(s *Server, method, target string, body io.Reader, header ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, body)
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Set(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	return w
+}
+
+// content returns n bytes whose 16-byte chunks all differ.
+func content(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/16)
+	}
+	return b
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

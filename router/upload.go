@@ -1,0 +1,260 @@
+package router
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"time"
+
+	"shoal/replication"
+	"shoal/store"
+)
+
+// spaceRecheck is how often a write waiting for room re-reads the gossip
+// view for a group that has some (a new one formed from standbys, or one
+// whose garbage collection freed space).
+const spaceRecheck = 200 * time.Millisecond
+
+// putFile streams the body into chunks: each chunk is stored on a majority
+// of its group before the file's metadata is committed, in one atomic
+// replace, so a reader never sees a file whose content is not durable.
+func (s *Server) putFile(w http.ResponseWriter, r *http.Request, p string) {
+	if p == "/" {
+		writeError(w, fmt.Errorf("/: %w", store.ErrIsDir))
+		return
+	}
+	if r.ContentLength > s.cfg.MaxFileSize {
+		writeError(w, fmt.Errorf("%w: %d bytes is over the limit of %d", ErrTooLarge, r.ContentLength, s.cfg.MaxFileSize))
+		return
+	}
+	ctx := r.Context()
+	// Refuse early what would fail at commit, before uploading content.
+	if rr, err := s.read(ctx, replication.ReadLookup, p); err == nil && rr.Inode.Type == store.TypeDir {
+		writeError(w, fmt.Errorf("%s: %w", p, store.ErrIsDir))
+		return
+	}
+	file, err := s.upload(ctx, r.Body, r.ContentLength)
+	if err == nil {
+		err = s.touchChunks(ctx, file.Chunks)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := s.propose(ctx, store.Op{Kind: store.OpPut, Path: p, File: file, Time: time.Now().UnixNano()}, true)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("ETag", `"`+file.Hash+`"`)
+	if res.Created {
+		w.WriteHeader(http.StatusCreated)
+	} else {
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// chunkDone is the outcome of storing one chunk.
+type chunkDone struct {
+	group string
+	err   error
+}
+
+// upload cuts body into chunks and stores each in a group chosen by free
+// space. Reading the next chunk overlaps storing the current one, so
+// memory use is two chunks whatever the file's size.
+func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*store.Inode, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends a chunk write still in flight when reading fails
+	var bufs [2][]byte
+	whole := sha256.New()
+	file := &store.Inode{Type: store.TypeFile}
+	full := map[string]int64{}
+	var inflight chan chunkDone // the previous chunk's write
+	wait := func() error {
+		if inflight == nil {
+			return nil
+		}
+		d := <-inflight
+		inflight = nil
+		if d.err != nil {
+			return d.err
+		}
+		file.Chunks[len(file.Chunks)-1].Group = d.group
+		return nil
+	}
+	for i := 0; ; i++ {
+		// The buffer was last used by chunk i-2, whose write ended before
+		// chunk i-1's began.
+		if bufs[i%2] == nil {
+			bufs[i%2] = make([]byte, s.cfg.ChunkSize)
+		}
+		n, err := io.ReadFull(body, bufs[i%2])
+		if n > 0 {
+			file.Size += int64(n)
+			if file.Size > s.cfg.MaxFileSize {
+				return nil, fmt.Errorf("%w: more than the limit of %d bytes", ErrTooLarge, s.cfg.MaxFileSize)
+			}
+			data := bufs[i%2][:n]
+			whole.Write(data)
+			h := store.HashOf(data)
+			if werr := wait(); werr != nil {
+				return nil, werr
+			}
+			idx := len(file.Chunks)
+			file.Chunks = append(file.Chunks, store.ChunkRef{Hash: h, Size: int64(n)})
+			done := make(chan chunkDone, 1)
+			inflight = done
+			go func() {
+				g, err := s.storeChunk(ctx, full, idx, h, data)
+				done <- chunkDone{g, err}
+			}()
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading the request body: %v", ErrBadRequest, err)
+		}
+	}
+	if err := wait(); err != nil {
+		return nil, err
+	}
+	if declared >= 0 && file.Size != declared {
+		return nil, fmt.Errorf("%w: body has %d bytes but Content-Length said %d", ErrBadRequest, file.Size, declared)
+	}
+	file.Hash = hex.EncodeToString(whole.Sum(nil))
+	return file, nil
+}
+
+// storeChunk places chunk idx and stores it through its group's primary,
+// returning the group. full records, for this upload, the smallest chunk
+// each group refused for lack of space: such a group is passed over for
+// chunks as large, since its gossip tags may not show it full yet. When no
+// group has room, it waits up to SpaceWait for one to appear.
+func (s *Server) storeChunk(ctx context.Context, full map[string]int64, idx int, h store.Hash, data []byte) (string, error) {
+	need := int64(len(data))
+	var waitFrom time.Time
+	for {
+		groups := GroupSpaces(s.cfg.Members())
+		exclude := map[string]bool{}
+		for g, refused := range full {
+			exclude[g] = need >= refused
+		}
+		var g string
+		var ok bool
+		s.random(func(r *rand.Rand) { g, ok = Place(groups, need, exclude, r) })
+		if ok {
+			_, err := s.be.call(ctx, g, func() replication.Message {
+				return &replication.WriteChunk{Group: g, Hash: h, Data: data}
+			}, true)
+			if err == nil {
+				return g, nil
+			}
+			if !errors.Is(err, store.ErrNoSpace) {
+				return "", fmt.Errorf("store chunk %d in group %q: %w", idx, g, err)
+			}
+			s.cfg.Logger.Info("group has no room for a chunk; placing it elsewhere", "group", g, "chunk", h, "bytes", need)
+			full[g] = min(need, refusedOr(full, g))
+			continue
+		}
+		if waitFrom.IsZero() {
+			waitFrom = time.Now()
+		}
+		if err := s.waitForRoom(ctx, groups, time.Since(waitFrom), idx, need); err != nil {
+			return "", err
+		}
+	}
+}
+
+// waitForRoom sleeps until the next look at the gossip view, or fails
+// once the wait is over: after SpaceWait when the groups are full (507),
+// after RequestTimeout when no group has a primary, which is a failover
+// rather than a full cluster (503).
+func (s *Server) waitForRoom(ctx context.Context, groups []GroupSpace, waited time.Duration, idx int, need int64) error {
+	limit := s.cfg.SpaceWait
+	if !anyPrimary(groups) {
+		limit = s.cfg.RequestTimeout
+		if waited >= limit {
+			return fmt.Errorf("%w: %w: no group has a live primary to store chunk %d (waited %v): an election may be in progress",
+				ErrUnavailable, ErrNoPrimary, idx, limit)
+		}
+	}
+	if waited >= limit {
+		return fmt.Errorf("%w: every group is full: waited %v for room for chunk %d (%d bytes); add standbys so a new group can form, or raise --capacity on the storage nodes",
+			store.ErrNoSpace, limit, idx, need)
+	}
+	t := time.NewTimer(min(spaceRecheck, limit-waited))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("store chunk %d: %w", idx, ctx.Err())
+	case <-t.C:
+		return nil
+	}
+}
+
+func refusedOr(full map[string]int64, g string) int64 {
+	if v, ok := full[g]; ok {
+		return v
+	}
+	return Unlimited
+}
+
+func anyPrimary(groups []GroupSpace) bool {
+	for _, g := range groups {
+		if g.Primary != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// touchChunks asks each group holding some of the chunks to mark them
+// fresh, so garbage collection cannot remove them between now and the
+// commit that makes them referenced. A chunk already gone fails the upload:
+// committing would make a file that cannot be read.
+func (s *Server) touchChunks(ctx context.Context, chunks []store.ChunkRef) error {
+	byGroup := map[string][]store.Hash{}
+	seen := map[store.ChunkRef]bool{}
+	for _, c := range chunks {
+		key := store.ChunkRef{Hash: c.Hash, Group: c.Group}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		g := c.Group
+		if g == "" {
+			g = s.be.metaGroup()
+		}
+		byGroup[g] = append(byGroup[g], c.Hash)
+	}
+	names := make([]string, 0, len(byGroup))
+	for g := range byGroup {
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	for _, g := range names {
+		resp, err := s.be.call(ctx, g, func() replication.Message {
+			return &replication.TouchChunks{Group: g, Hashes: byGroup[g]}
+		}, true)
+		if err != nil {
+			return fmt.Errorf("keep the uploaded chunks in group %q: %w", g, err)
+		}
+		tr, ok := resp.(*replication.TouchResp)
+		if !ok {
+			return fmt.Errorf("keep the uploaded chunks in group %q: %w: unexpected answer type %d", g, replication.ErrBadMessage, resp.Type())
+		}
+		if len(tr.Missing) > 0 {
+			return fmt.Errorf("%w: %d of the file's chunks (first %s) are gone from group %q, collected during a slow upload or lost: upload the file again",
+				replication.ErrChunksMissing, len(tr.Missing), tr.Missing[0], g)
+		}
+	}
+	return nil
+}
