@@ -47,21 +47,35 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
-// freePort returns a port that was free for both TCP and UDP a moment ago.
+// handedOut holds the ports freePort returned: the kernel may offer a
+// closed port again before the process it was meant for binds it.
+var (
+	portsMu   sync.Mutex
+	handedOut = map[int]bool{}
+)
+
+// freePort returns a port that was free for both TCP and UDP a moment ago
+// and that no earlier call returned.
 func freePort(t *testing.T) int {
 	t.Helper()
-	for range 50 {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 200 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := l.Addr().(*net.TCPAddr).Port
 		l.Close()
+		if handedOut[p] {
+			continue
+		}
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			continue
 		}
 		u.Close()
+		handedOut[p] = true
 		return p
 	}
 	t.Fatal("no free port")
@@ -78,7 +92,7 @@ type proc struct {
 	done chan struct{}
 }
 
-// cluster is a router and one group of storage nodes.
+// cluster is a router and groups of storage nodes, maybe standbys.
 type cluster struct {
 	t      *testing.T
 	dir    string
@@ -86,40 +100,57 @@ type cluster struct {
 	router *proc
 	api    string // router base URL
 	seeds  string
+	spec   spec
+}
+
+// spec describes a cluster to start. The first group is the meta group.
+type spec struct {
+	groups   []groupSpec
+	standbys int
+	// node and router are extra flags for every storage node / the router.
+	node, router []string
+}
+
+type groupSpec struct {
+	name string
+	size int
 }
 
 // newCluster starts n storage nodes of group g1 (the first as primary)
 // and a router, and waits until the group has a primary and all members.
 func newCluster(t *testing.T, n int) *cluster {
+	return startCluster(t, spec{groups: []groupSpec{{"g1", n}}})
+}
+
+// startCluster starts the storage nodes and standbys of sp and a router,
+// and waits until every group has a primary and all members in sync.
+// Nodes get fixed IDs (group i, member j: 100*(i+1)+j), so a node whose
+// data directory is wiped comes back as the same member.
+func startCluster(t *testing.T, sp spec) *cluster {
 	t.Helper()
-	bin := binary(t)
-	c := &cluster{t: t, dir: t.TempDir()}
-	gossipPorts := make([]int, n+1)
-	for i := range gossipPorts {
-		gossipPorts[i] = freePort(t)
-	}
-	c.seeds = fmt.Sprintf("127.0.0.1:%d", gossipPorts[0])
-	for i := range n {
-		role := "replica"
-		if i == 0 {
-			role = "primary"
+	c := &cluster{t: t, dir: t.TempDir(), spec: sp}
+	c.seeds = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	first := true
+	for gi, g := range sp.groups {
+		for j := range g.size {
+			role := "replica"
+			if j == 0 {
+				role = "primary"
+			}
+			c.nodes = append(c.nodes, c.newNode(fmt.Sprintf("%s-n%d", g.name, j), role, g.name, uint64(100*(gi+1)+j), first))
+			first = false
 		}
-		name := fmt.Sprintf("node%d", i)
-		p := &proc{name: name, log: filepath.Join(c.dir, name+".log"), args: []string{
-			bin, role, "--group", "g1", "--name", name,
-			"--data", filepath.Join(c.dir, name),
-			"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-			"--gossip", fmt.Sprintf("127.0.0.1:%d", gossipPorts[i]),
-			"--join", c.seeds,
-		}}
-		c.nodes = append(c.nodes, p)
+	}
+	for j := range sp.standbys {
+		c.nodes = append(c.nodes, c.newNode(fmt.Sprintf("standby%d", j), "standby", "", uint64(900+j), false))
 	}
 	httpPort := freePort(t)
 	c.api = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	c.router = &proc{name: "router", log: filepath.Join(c.dir, "router.log"), args: []string{
-		bin, "router", "--name", "router", "--http", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--gossip", fmt.Sprintf("127.0.0.1:%d", gossipPorts[n]), "--join", c.seeds,
-	}}
+	c.router = &proc{name: "router", log: filepath.Join(c.dir, "router.log"), args: append([]string{
+		binary(t), "router", "--name", "router", "--http", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"--meta-group", sp.groups[0].name,
+		"--gossip", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--join", c.seeds,
+	}, sp.router...)}
 	t.Cleanup(func() {
 		for _, p := range append(c.nodes, c.router) {
 			c.kill(p)
@@ -136,9 +167,41 @@ func newCluster(t *testing.T, n int) *cluster {
 		c.start(p)
 	}
 	c.start(c.router)
-	c.waitGroup(n, "")
+	for _, g := range sp.groups {
+		c.waitGroupNamed(g.name, g.size, "")
+	}
 	return c
 }
+
+// newNode describes a storage node; the first one's gossip port is the
+// cluster's seed.
+func (c *cluster) newNode(name, role, group string, id uint64, seed bool) *proc {
+	gossipAddr := fmt.Sprintf("127.0.0.1:%d", freePort(c.t))
+	if seed {
+		gossipAddr = c.seeds
+	}
+	args := []string{binary(c.t), role, "--name", name, "--id", strconv.FormatUint(id, 10),
+		"--data", filepath.Join(c.dir, name),
+		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(c.t)),
+		"--gossip", gossipAddr, "--join", c.seeds, "--meta-group", c.spec.groups[0].name,
+	}
+	if group != "" {
+		args = append(args, "--group", group)
+	}
+	return &proc{name: name, log: filepath.Join(c.dir, name+".log"), args: append(args, c.spec.node...)}
+}
+
+// addStandby starts one more standby with extra flags.
+func (c *cluster) addStandby(name string, extra ...string) *proc {
+	p := c.newNode(name, "standby", "", uint64(950+len(c.nodes)), false)
+	p.args = append(p.args, extra...)
+	c.nodes = append(c.nodes, p)
+	c.start(p)
+	return p
+}
+
+// dataDir is where node p keeps its state.
+func (c *cluster) dataDir(p *proc) string { return filepath.Join(c.dir, p.name) }
 
 func (c *cluster) start(p *proc) {
 	c.t.Helper()
@@ -193,27 +256,30 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// waitGroup waits until the router sees a primary (other than notName, if
-// given) and n in-sync members of g1.
+// waitGroup waits until the router sees a primary of the meta group
+// (other than notName, if given) and n in-sync members.
 func (c *cluster) waitGroup(n int, notName string) client.Group {
+	return c.waitGroupNamed(c.spec.groups[0].name, n, notName)
+}
+
+// waitGroupNamed waits until the router sees a primary of group (other
+// than notName, if given) and n in-sync members.
+func (c *cluster) waitGroupNamed(group string, n int, notName string) client.Group {
 	c.t.Helper()
-	cl := c.client()
 	var g client.Group
-	waitFor(c.t, 30*time.Second, fmt.Sprintf("group g1 with a primary and %d in-sync members", n), func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		cs, err := cl.Cluster(ctx)
-		if err != nil {
+	waitFor(c.t, 30*time.Second, fmt.Sprintf("group %s with a primary and %d in-sync members", group, n), func() bool {
+		cs, ok := c.clusterView()
+		if !ok {
 			return false
 		}
 		insync := 0
 		for _, nd := range cs.Nodes {
-			if nd.Group == "g1" && nd.InSync && nd.Status == "alive" {
+			if nd.Group == group && nd.InSync && nd.Status == "alive" {
 				insync++
 			}
 		}
 		for _, gr := range cs.Groups {
-			if gr.Name == "g1" && gr.Primary != "" && gr.Primary != notName && insync >= n {
+			if gr.Name == group && gr.Primary != "" && gr.Primary != notName && insync >= n {
 				g = gr
 				return true
 			}
@@ -221,6 +287,14 @@ func (c *cluster) waitGroup(n int, notName string) client.Group {
 		return false
 	})
 	return g
+}
+
+// clusterView asks the router for /v1/cluster.
+func (c *cluster) clusterView() (client.Cluster, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	cs, err := c.client().Cluster(ctx)
+	return cs, err == nil
 }
 
 func (c *cluster) node(name string) *proc {

@@ -1,0 +1,232 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// writeFiles writes n files of size bytes under dir and returns them.
+func writeFiles(t *testing.T, c *cluster, dir string, n, size int, seed uint64) map[string][]byte {
+	t.Helper()
+	cl := c.client()
+	files := map[string][]byte{}
+	for i := range n {
+		p := fmt.Sprintf("%s/f%03d", dir, i)
+		data := randomBytes(seed+uint64(i), size)
+		if _, err := cl.Put(context.Background(), p, bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatalf("put %s: %v", p, err)
+		}
+		files[p] = data
+	}
+	return files
+}
+
+func checkFiles(t *testing.T, c *cluster, files map[string][]byte) {
+	t.Helper()
+	cl := c.client()
+	for p, want := range files {
+		got, err := cl.ReadFile(context.Background(), p)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: read %d bytes (err %v), want the %d written", p, len(got), err, len(want))
+		}
+	}
+}
+
+// union of the chunk files held by nodes.
+func (c *cluster) chunkUnion(nodes []*proc) map[string]bool {
+	u := map[string]bool{}
+	for _, p := range nodes {
+		for h := range c.chunkFiles(p) {
+			u[h] = true
+		}
+	}
+	return u
+}
+
+func bytesOf(c *cluster, p *proc) int64 {
+	var n int64
+	for h := range c.chunkFiles(p) {
+		if fi, err := os.Stat(filepath.Join(c.dataDir(p), "chunks", h[:2], h)); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// TestStandbyReplacesDeadReplica: kill -9 a replica; after --replace-after
+// the group removes it and claims the standby, which ends holding every
+// chunk of its group; the group then survives losing another member.
+func TestStandbyReplacesDeadReplica(t *testing.T) {
+	c := startCluster(t, spec{
+		groups:   []groupSpec{{"g1", 3}},
+		standbys: 1,
+		node:     []string{"--replace-after", "2s"},
+		router:   []string{"--chunk-size", fmt.Sprint(testChunk)},
+	})
+	files := writeFiles(t, c, "/data", 12, 5*testChunk+17, 100)
+	members := c.groupNodes("g1")
+	want := c.chunkUnion(members)
+	standby := c.node("standby0")
+	g := c.waitGroup(3, "")
+	var victim *proc
+	for _, p := range members {
+		if p.name != g.Primary {
+			victim = p
+			break
+		}
+	}
+	c.kill(victim)
+	killed := time.Now()
+	waitFor(t, 60*time.Second, "the standby holding every chunk of g1", func() bool {
+		cs, ok := c.clusterView()
+		if !ok {
+			return false
+		}
+		for _, nd := range cs.Nodes {
+			if nd.Name == standby.name && nd.Group == "g1" && nd.InSync {
+				return sameSet(c.chunkFiles(standby), want)
+			}
+		}
+		return false
+	})
+	took := time.Since(killed)
+	t.Logf("replica death to full redundancy: %v, %d chunks (%d bytes) copied to the standby",
+		took.Round(time.Millisecond), len(want), bytesOf(c, standby))
+	checkFiles(t, c, files)
+	// The standby now counts: losing another original member keeps the
+	// group writable and every file readable.
+	for _, p := range members {
+		if p != victim && p.name != g.Primary {
+			c.kill(p)
+		}
+	}
+	more := writeFiles(t, c, "/after", 3, testChunk+1, 900)
+	checkFiles(t, c, files)
+	checkFiles(t, c, more)
+}
+
+// TestWipedNodeRebuilt: a node whose data directory is wiped comes back
+// empty and is rebuilt from its peers: metadata and every chunk.
+func TestWipedNodeRebuilt(t *testing.T) {
+	c := startCluster(t, spec{
+		groups: []groupSpec{{"g1", 3}},
+		router: []string{"--chunk-size", fmt.Sprint(testChunk)},
+	})
+	files := writeFiles(t, c, "/w", 10, 3*testChunk+5, 200)
+	members := c.groupNodes("g1")
+	g := c.waitGroup(3, "")
+	var victim *proc
+	for _, p := range members {
+		if p.name != g.Primary {
+			victim = p
+			break
+		}
+	}
+	want := c.chunkUnion(members)
+	c.kill(victim)
+	if err := os.RemoveAll(c.dataDir(victim)); err != nil {
+		t.Fatal(err)
+	}
+	c.start(victim)
+	waitFor(t, 60*time.Second, "the wiped node rebuilt with every chunk and in sync", func() bool {
+		cs, ok := c.clusterView()
+		if !ok {
+			return false
+		}
+		for _, nd := range cs.Nodes {
+			if nd.Name == victim.name && nd.InSync && nd.Status == "alive" {
+				return sameSet(c.chunkFiles(victim), want)
+			}
+		}
+		return false
+	})
+	// With the other replica gone, the rebuilt node and the primary are
+	// a majority: they must have everything.
+	for _, p := range members {
+		if p != victim && p.name != g.Primary {
+			c.kill(p)
+		}
+	}
+	checkFiles(t, c, files)
+}
+
+// corrupt flips a byte in the middle of a chunk file on p.
+func (c *cluster) corrupt(p *proc, h string) {
+	c.t.Helper()
+	path := filepath.Join(c.dataDir(p), "chunks", h[:2], h)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		c.t.Fatalf("corrupt %s on %s: %v", h, p.name, err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// TestCorruptChunkRepairedOnRead: two of three copies of a chunk are
+// corrupted on disk (the scrubber is off); reads still return the right
+// bytes and rewrite the bad copies.
+func TestCorruptChunkRepairedOnRead(t *testing.T) {
+	c := startCluster(t, spec{
+		groups: []groupSpec{{"g1", 3}},
+		node:   []string{"--scrub-rate", "0"},
+		router: []string{"--chunk-size", fmt.Sprint(testChunk)},
+	})
+	files := writeFiles(t, c, "/c", 1, 4*testChunk, 300)
+	var data []byte
+	for _, d := range files {
+		data = d
+	}
+	h := chunksOf(data, testChunk)[2]
+	members := c.groupNodes("g1")
+	waitFor(t, 20*time.Second, "every member holding the chunk", func() bool {
+		for _, p := range members {
+			if !c.chunkFiles(p)[h] {
+				return false
+			}
+		}
+		return true
+	})
+	c.corrupt(members[0], h)
+	c.corrupt(members[1], h)
+	waitFor(t, 30*time.Second, "reads to repair both corrupt copies", func() bool {
+		checkFiles(t, c, files)
+		for _, p := range members {
+			if !c.chunkFiles(p)[h] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestScrubberRepairsAtRest: a corrupt copy nobody reads is found by the
+// scrubber and replaced.
+func TestScrubberRepairsAtRest(t *testing.T) {
+	c := startCluster(t, spec{
+		groups: []groupSpec{{"g1", 3}},
+		node:   []string{"--scrub-rate", "64MiB"},
+		router: []string{"--chunk-size", fmt.Sprint(testChunk)},
+	})
+	files := writeFiles(t, c, "/s", 3, 2*testChunk, 400)
+	members := c.groupNodes("g1")
+	var h string
+	waitFor(t, 20*time.Second, "the members holding the same chunks", func() bool {
+		a, b := c.chunkFiles(members[0]), c.chunkFiles(members[2])
+		for k := range a {
+			h = k
+		}
+		return len(a) == 6 && sameSet(a, b)
+	})
+	c.corrupt(members[2], h)
+	waitFor(t, 30*time.Second, "the scrubber to replace the corrupt copy", func() bool {
+		return c.chunkFiles(members[2])[h]
+	})
+	checkFiles(t, c, files)
+}
