@@ -16,8 +16,9 @@ import (
 	"shoal/router"
 )
 
-// DevConfig configures `shoal dev`: one router and one group of a primary
-// and two replicas in this process, on 127.0.0.1.
+// DevConfig configures `shoal dev`: in this process, on 127.0.0.1, one
+// router, groups g1 (the meta group) and g2 of a primary and two replicas
+// each, and two standbys.
 type DevConfig struct {
 	// HTTP is the router's API address.
 	HTTP string
@@ -39,7 +40,7 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 10)
 	run := func(f func() error) {
 		wg.Add(1)
 		go func() {
@@ -50,13 +51,21 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 			}
 		}()
 	}
-	roles := []gossip.Role{gossip.RolePrimary, gossip.RoleReplica, gossip.RoleReplica}
-	for i, r := range roles {
+	type devNode struct {
+		role  gossip.Role
+		group string
+	}
+	nodes := []devNode{
+		{gossip.RolePrimary, "g1"}, {gossip.RoleReplica, "g1"}, {gossip.RoleReplica, "g1"},
+		{gossip.RolePrimary, "g2"}, {gossip.RoleReplica, "g2"}, {gossip.RoleReplica, "g2"},
+		{gossip.RoleStandby, ""}, {gossip.RoleStandby, ""},
+	}
+	for i, d := range nodes {
 		gc := gossip.DefaultConfig()
 		gc.BindAddr, gc.Join = gossipAddr(i), seeds
 		nc := NodeConfig{
-			Start:       r,
-			Group:       "g1",
+			Start:       d.role,
+			Group:       d.group,
 			DataDir:     filepath.Join(cfg.DataDir, fmt.Sprintf("node%d", i)),
 			Listen:      net.JoinHostPort(host, strconv.Itoa(cfg.PortBase+i)),
 			Name:        fmt.Sprintf("node%d", i),
@@ -74,7 +83,7 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 	run(func() error { return RunRouter(ctx, rc) })
 	select {
 	case a := <-ready:
-		fmt.Fprintf(cfg.Out, `Shoal dev cluster: 1 router, group g1 = 1 primary + 2 replicas (data in %s)
+		fmt.Fprintf(cfg.Out, `Shoal dev cluster: 1 router, groups g1 (meta) and g2 of 3 nodes each, 2 standbys (data in %s)
   API:     http://%s
   Try:     shoal put ./README.md /docs/readme.md && shoal ls /docs && shoal status
   Or curl: curl -T README.md http://%s/v1/fs/docs/readme.md
