@@ -177,6 +177,14 @@ func TestFileAcrossGroups(t *testing.T) {
 			}
 		}
 	}
+	// The second upload went where the content already was: each chunk
+	// is kept by one group only.
+	g1, g2 := c.chunkUnion(c.groupNodes("g1")), c.chunkUnion(c.groupNodes("g2"))
+	for h := range g1 {
+		if g2[h] {
+			t.Fatalf("chunk %s is stored in both groups", h)
+		}
+	}
 	got, err = cl.ReadFile(ctx, "/moved.bin")
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("moved copy: %d bytes, err %v", len(got), err)

@@ -179,6 +179,11 @@ const (
 	// ReadChunkRefs asks which of Hashes some file references in one of
 	// Groups (garbage collection).
 	ReadChunkRefs ReadKind = 3
+	// ReadChunkGroups asks in which group each of Hashes is already
+	// referenced, so a router can store identical content once. It is a
+	// hint: answered from local state without confirming leadership, and
+	// a stale answer only costs a second copy.
+	ReadChunkGroups ReadKind = 4
 )
 
 // Read is a linearizable namespace read served by the primary.
@@ -196,6 +201,7 @@ type ReadResp struct {
 	Inode      store.Inode      `msgpack:"i"`
 	Entries    []store.DirEntry `msgpack:"e,omitempty"`
 	Referenced []bool           `msgpack:"r,omitempty"` // ReadChunkRefs, one per hash
+	Located    []string         `msgpack:"lg,omitempty"` // ReadChunkGroups, one per hash; "" for none
 }
 
 // TouchChunks asks a group's primary to mark chunks as freshly written on

@@ -50,6 +50,8 @@ func sampleMessages() []Message {
 		&ReadResp{Code: store.CodeNotDir, Inode: ino, Entries: []store.DirEntry{{Name: "y", Type: store.TypeDir, Size: 0, MTime: 3}}},
 		&Read{Group: "g", Kind: ReadChunkRefs, Hashes: []store.Hash{h}, Groups: []string{"g", ""}},
 		&ReadResp{Referenced: []bool{true, false}},
+		&Read{Group: "g", Kind: ReadChunkGroups, Hashes: []store.Hash{h}},
+		&ReadResp{Located: []string{"g2", ""}},
 		&TouchChunks{Group: "g", Hashes: []store.Hash{h, h}, Local: true},
 		&TouchResp{Missing: []store.Hash{h}},
 		&DeleteChunks{Group: "g", Hashes: []store.Hash{h}, Idle: time.Hour},

@@ -21,6 +21,13 @@ type readRound struct {
 // with a majority that no higher ballot exists, wait until the entries up
 // to that index are applied, then read locally.
 func (n *Node) Read(ctx context.Context, m *Read) (*ReadResp, error) {
+	if m.Kind == ReadChunkGroups {
+		located, err := n.db.ChunkGroups(m.Hashes)
+		if err != nil {
+			return nil, err
+		}
+		return &ReadResp{Located: located}, nil
+	}
 	if err := n.readBarrier(ctx); err != nil {
 		return nil, err
 	}

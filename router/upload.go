@@ -140,6 +140,17 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*s
 // group has room, it waits up to SpaceWait for one to appear.
 func (s *Server) storeChunk(ctx context.Context, full map[string]int64, idx int, h store.Hash, data []byte) (string, error) {
 	need := int64(len(data))
+	if g := s.locate(ctx, h); g != "" && full[g] == 0 {
+		// Content some file already has goes where it is: writing an
+		// existing chunk only refreshes it, and the cluster keeps one copy.
+		_, err := s.be.call(ctx, g, func() replication.Message {
+			return &replication.WriteChunk{Group: g, Hash: h, Data: data}
+		}, true)
+		if err == nil {
+			return g, nil
+		}
+		s.cfg.Logger.Debug("storing a known chunk in its group failed; placing it afresh", "group", g, "chunk", h, "err", err)
+	}
 	var waitFrom time.Time
 	for {
 		groups := GroupSpaces(s.cfg.Members())
@@ -198,6 +209,23 @@ func (s *Server) waitForRoom(ctx context.Context, groups []GroupSpace, waited ti
 	case <-t.C:
 		return nil
 	}
+}
+
+// locate returns the group where some file already references chunk h,
+// or "" if none does or the meta group cannot say quickly (it is a hint).
+func (s *Server) locate(ctx context.Context, h store.Hash) string {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
+	defer cancel()
+	resp, err := s.be.metaCall(ctx, func(g string) replication.Message {
+		return &replication.Read{Group: g, Kind: replication.ReadChunkGroups, Hashes: []store.Hash{h}}
+	}, true)
+	if err != nil {
+		return ""
+	}
+	if rr, ok := resp.(*replication.ReadResp); ok && len(rr.Located) == 1 {
+		return rr.Located[0]
+	}
+	return ""
 }
 
 func refusedOr(full map[string]int64, g string) int64 {

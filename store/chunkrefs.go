@@ -160,3 +160,28 @@ func (d *DB) ForEachChunkRef(fn func(group string, h Hash, count uint64) error) 
 		})
 	})
 }
+
+// ChunkGroups returns, for each hash, a group under which some file
+// references it, or "" for none (a reference from before chunks named
+// their group also reads as ""). Routers use it to store a chunk where
+// an identical one already is, so content is kept once in the cluster.
+func (d *DB) ChunkGroups(hs []Hash) ([]string, error) {
+	out := make([]string, len(hs))
+	err := d.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChunkRefs)
+		if b == nil {
+			return fmt.Errorf("chunk references: bucket %s missing", bucketChunkRefs)
+		}
+		c := b.Cursor()
+		for i, h := range hs {
+			if k, _ := c.Seek(h[:]); k != nil && bytes.HasPrefix(k, h[:]) {
+				out[i] = string(k[len(h):])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

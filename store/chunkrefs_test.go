@@ -306,3 +306,17 @@ func TestChunkRefsCorruptCount(t *testing.T) {
 		t.Errorf("delete with a missing count: %v, want ErrCorrupt", err)
 	}
 }
+
+func TestChunkGroups(t *testing.T) {
+	d := crOpen(t, t.TempDir())
+	a, b, c := HashOf([]byte("a")), HashOf([]byte("b")), HashOf([]byte("c"))
+	crApply(t, d, Op{Kind: OpPut, Path: "/x", Time: 1, File: &Inode{Type: TypeFile, Size: 2,
+		Chunks: []ChunkRef{{Hash: a, Size: 1, Group: "g2"}, {Hash: b, Size: 1, Group: "g1"}}}}, CodeOK)
+	got, err := d.ChunkGroups([]Hash{a, b, c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"g2", "g1", ""}; !slices.Equal(got, want) {
+		t.Fatalf("ChunkGroups = %q, want %q", got, want)
+	}
+}
