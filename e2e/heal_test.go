@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -68,7 +69,13 @@ func TestStandbyReplacesDeadReplica(t *testing.T) {
 		node:     []string{"--replace-after", "2s"},
 		router:   []string{"--chunk-size", fmt.Sprint(testChunk)},
 	})
-	files := writeFiles(t, c, "/data", 12, 5*testChunk+17, 100)
+	// SHOAL_HEAL_MIB=N writes N MiB first, to measure the time to full
+	// redundancy for more data.
+	n, size := 12, 5*testChunk+17
+	if mib, err := strconv.Atoi(os.Getenv("SHOAL_HEAL_MIB")); err == nil && mib > 0 {
+		n, size = mib, 1<<20
+	}
+	files := writeFiles(t, c, "/data", n, size, 100)
 	members := c.groupNodes("g1")
 	want := c.chunkUnion(members)
 	standby := c.node("standby0")

@@ -15,7 +15,7 @@ func (n *Node) handleDigest(m *ChunkDigest) (Message, error) {
 		return nil, err
 	}
 	d := n.db.Chunks.Digest()
-	return &DigestResp{Buckets: d[:], Used: n.db.Chunks.Used()}, nil
+	return &DigestResp{Buckets: d[:], Used: n.db.Chunks.Used(), Start: n.start}, nil
 }
 
 func (n *Node) handleListChunks(m *ListChunks) (Message, error) {
@@ -153,7 +153,7 @@ func (n *Node) GroupInfo() (*GroupInfo, error) {
 		seen[m.ID] = true
 		_, live := n.peers[m.ID]
 		mi := MemberInfo{ID: m.ID, Name: m.Name, Addr: m.Addr, Voter: voter, Live: live || m.ID == n.cfg.ID,
-			Synced: l.synced[m.ID] || m.ID == n.cfg.ID, Match: l.match[m.ID]}
+			Synced: l.isSynced(m.ID) || m.ID == n.cfg.ID, Match: l.match[m.ID]}
 		if m.ID == n.cfg.ID {
 			mi.Chunks, mi.Used = n.db.Chunks.Count(), n.db.Chunks.Used()
 		} else if c, ok := l.chunks[m.ID]; ok {

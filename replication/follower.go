@@ -86,7 +86,7 @@ func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
 		n.caughtUp = up
 		n.notifyChanged()
 	}
-	if m.Synced && !n.chunksSynced {
+	if m.SyncedStart == n.start && !n.chunksSynced {
 		n.chunksSynced = true
 		n.notifyChanged()
 	}

@@ -25,9 +25,12 @@ type leader struct {
 	changing  bool
 	proposals chan *proposal
 	round     *readRound
-	// synced marks members found holding every chunk of the group by a
-	// repair round of this ballot; only they may become voters.
-	synced map[uint64]bool
+	// synced holds, for members a repair round of this ballot found
+	// holding every chunk of the group, the process start it saw; only
+	// such members, in that same start, may become voters.
+	synced map[uint64]uint64
+	// starts is each member's last reported process start.
+	starts map[uint64]uint64
 	// chunks is what the last repair round learned of each member.
 	chunks   map[uint64]memberChunks
 	progress RepairProgress
@@ -61,7 +64,8 @@ func (n *Node) becomeLeaderLocked(b store.Ballot) {
 		next:       map[uint64]uint64{},
 		repl:       map[uint64]chan struct{}{},
 		proposals:  make(chan *proposal, maxBatch),
-		synced:     map[uint64]bool{},
+		synced:     map[uint64]uint64{},
+		starts:     map[uint64]uint64{},
 		chunks:     map[uint64]memberChunks{},
 		repairWake: make(chan struct{}, 1),
 	}
@@ -282,7 +286,7 @@ func (n *Node) maybeAddMemberLocked(l *leader) {
 		return
 	}
 	for id, p := range n.peers {
-		if isVoter(n.config, id) || l.match[id] < n.commit || !l.synced[id] {
+		if isVoter(n.config, id) || l.match[id] < n.commit || !l.isSynced(id) {
 			continue
 		}
 		members := append(append([]store.Member(nil), n.config...), p)
@@ -320,12 +324,15 @@ func (n *Node) replicate(l *leader, id uint64, wake chan struct{}) {
 			return
 		}
 		next, last, commit, synced := l.next[id], n.last, n.commit, l.synced[id]
+		if !l.isSynced(id) {
+			synced = 0
+		}
 		n.mu.Unlock()
 		more := false
 		if msg, err := n.appendFor(l, next, last, commit); err != nil {
 			n.log.Error("prepare append", "peer", id, "err", err)
 		} else {
-			msg.Synced = synced
+			msg.SyncedStart = synced
 			more = n.sendAppend(l, id, addr, msg)
 		}
 		if more {
@@ -394,6 +401,7 @@ func (n *Node) sendAppend(l *leader, id uint64, addr string, m *Append) bool {
 	if n.lead != l {
 		return false
 	}
+	l.starts[id] = r.Start
 	if l.ballot.Less(r.Promised) {
 		if err := n.observeBallotLocked(r.Promised); err != nil {
 			n.log.Error("record higher ballot", "err", err)
@@ -460,4 +468,11 @@ func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
 		return fmt.Errorf("remove member %d: %w", id, err)
 	}
 	return nil
+}
+
+// isSynced reports whether a repair round found the member holding every
+// chunk in the process start it runs now (a restart may have wiped it).
+func (l *leader) isSynced(id uint64) bool {
+	s, ok := l.synced[id]
+	return ok && s != 0 && s == l.starts[id]
 }

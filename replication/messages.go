@@ -73,10 +73,13 @@ type Append struct {
 	Entries    []store.Entry `msgpack:"e,omitempty"`
 	Commit     uint64        `msgpack:"c"`
 	Probe      bool          `msgpack:"p,omitempty"` // only confirm the ballot; skip the log
-	// Synced tells the member that it holds every chunk its group held
-	// when the primary last compared: from then on it may count as in
-	// sync (and be elected), not before.
-	Synced bool `msgpack:"sy,omitempty"`
+	// SyncedStart, when it equals the member's process start (see
+	// AppendResp.Start), tells the member it held every chunk of its group
+	// when the primary last compared: from then on it may count as in sync
+	// (and be elected), not before. Naming the start keeps a verdict about
+	// an earlier run of the member, perhaps with a disk since wiped, from
+	// applying to this one.
+	SyncedStart uint64 `msgpack:"sy,omitempty"`
 	// Snapshot says the primary's log is compacted through PrevIndex: a
 	// member that has not applied that far pulls a snapshot; one that has
 	// answers with its applied index, from which the log resumes.
@@ -89,6 +92,10 @@ type AppendResp struct {
 	Promised   store.Ballot `msgpack:"p"`
 	LastIndex  uint64       `msgpack:"li"` // on OK: the index through which the log matches
 	Installing bool         `msgpack:"in,omitempty"`
+	// Start identifies the member's process start: when it changes, the
+	// member may have come back with an empty disk, and the primary
+	// forgets that it held every chunk.
+	Start uint64 `msgpack:"st,omitempty"`
 }
 
 // Promise asks a member not to accept entries from any lower ballot and to
@@ -200,7 +207,7 @@ type ReadResp struct {
 	Code       store.Code       `msgpack:"c,omitempty"`
 	Inode      store.Inode      `msgpack:"i"`
 	Entries    []store.DirEntry `msgpack:"e,omitempty"`
-	Referenced []bool           `msgpack:"r,omitempty"` // ReadChunkRefs, one per hash
+	Referenced []bool           `msgpack:"r,omitempty"`  // ReadChunkRefs, one per hash
 	Located    []string         `msgpack:"lg,omitempty"` // ReadChunkGroups, one per hash; "" for none
 }
 
@@ -239,6 +246,7 @@ type ChunkDigest struct {
 type DigestResp struct {
 	Buckets []store.BucketDigest `msgpack:"b"`
 	Used    int64                `msgpack:"u"`
+	Start   uint64               `msgpack:"st"` // the member's process start
 }
 
 // ListChunks asks a member for the hashes it holds in some buckets.

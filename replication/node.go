@@ -156,11 +156,13 @@ type Node struct {
 	// holding every chunk of the group. Until then it may not count as in
 	// sync: a member rebuilt from an empty disk must not lead.
 	chunksSynced bool
-	lead         *leader
-	waiters      map[uint64]*proposal
-	snaps        snapshotServer
-	applied      uint64
-	appliedCh    chan struct{} // closed and replaced whenever applied grows
+	// start identifies this process start to the primary (see AppendResp).
+	start     uint64
+	lead      *leader
+	waiters   map[uint64]*proposal
+	snaps     snapshotServer
+	applied   uint64
+	appliedCh chan struct{} // closed and replaced whenever applied grows
 
 	applyWake chan struct{}
 	changed   chan struct{}
@@ -184,6 +186,7 @@ func New(cfg Config) (*Node, error) {
 		applyWake: make(chan struct{}, 1),
 		changed:   make(chan struct{}, 1),
 		appliedCh: make(chan struct{}),
+		start:     uint64(time.Now().UnixNano()),
 	}
 	if err := n.reload(); err != nil {
 		return nil, err
@@ -427,7 +430,11 @@ func (n *Node) setAppliedLocked(i uint64) {
 func (n *Node) Handle(ctx context.Context, req Message) (Message, error) {
 	switch m := req.(type) {
 	case *Append:
-		return n.handleAppend(ctx, m)
+		resp, err := n.handleAppend(ctx, m)
+		if r, ok := resp.(*AppendResp); ok {
+			r.Start = n.start
+		}
+		return resp, err
 	case *Promise:
 		return n.handlePromise(m)
 	case *FetchLog:

@@ -177,8 +177,11 @@ func (n *Node) repairRound(l *leader) {
 				break
 			}
 		}
-		if ok && !l.synced[id] {
-			l.synced[id] = true
+		if ok && l.synced[id] != m.digest.Start {
+			l.synced[id] = m.digest.Start
+			if l.starts[id] == 0 {
+				l.starts[id] = m.digest.Start
+			}
 			n.log.Info("member holds every chunk of the group", "member", id)
 		}
 		count := 0
