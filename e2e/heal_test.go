@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"shoal/client"
 )
 
 // writeFiles writes n files of size bytes under dir and returns them.
@@ -36,6 +38,20 @@ func checkFiles(t *testing.T, c *cluster, files map[string][]byte) {
 			t.Fatalf("%s: read %d bytes (err %v), want the %d written", p, len(got), err, len(want))
 		}
 	}
+}
+
+// aReplica waits for g1 to be whole and returns it and a member that is
+// not its primary.
+func (c *cluster) aReplica() (client.Group, *proc) {
+	c.t.Helper()
+	g := c.waitGroup(3, "")
+	for _, p := range c.groupNodes("g1") {
+		if p.name != g.Primary {
+			return g, p
+		}
+	}
+	c.t.Fatal("g1 has no replica")
+	return g, nil
 }
 
 // union of the chunk files held by nodes.
@@ -79,14 +95,7 @@ func TestStandbyReplacesDeadReplica(t *testing.T) {
 	members := c.groupNodes("g1")
 	want := c.chunkUnion(members)
 	standby := c.node("standby0")
-	g := c.waitGroup(3, "")
-	var victim *proc
-	for _, p := range members {
-		if p.name != g.Primary {
-			victim = p
-			break
-		}
-	}
+	g, victim := c.aReplica()
 	c.kill(victim)
 	killed := time.Now()
 	waitFor(t, 60*time.Second, "the standby holding every chunk of g1", func() bool {
@@ -126,14 +135,7 @@ func TestWipedNodeRebuilt(t *testing.T) {
 	})
 	files := writeFiles(t, c, "/w", 10, 3*testChunk+5, 200)
 	members := c.groupNodes("g1")
-	g := c.waitGroup(3, "")
-	var victim *proc
-	for _, p := range members {
-		if p.name != g.Primary {
-			victim = p
-			break
-		}
-	}
+	g, victim := c.aReplica()
 	want := c.chunkUnion(members)
 	c.kill(victim)
 	if err := os.RemoveAll(c.dataDir(victim)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -195,12 +196,7 @@ func memberOf(members []gossip.Member, id uint64, group string) bool {
 }
 
 func isVoter(voters []store.Member, id uint64) bool {
-	for _, v := range voters {
-		if v.ID == id {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(voters, func(v store.Member) bool { return v.ID == id })
 }
 
 // pickStandbys returns up to k live standbys, those with the most room

@@ -114,11 +114,7 @@ func rebuildChunkRefs(tx *bolt.Tx) error {
 // that forgets to name its groups must not see every chunk as garbage.
 func (d *DB) ChunkReferenced(hs []Hash, groups ...string) ([]bool, error) {
 	out := make([]bool, len(hs))
-	err := d.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketChunkRefs)
-		if b == nil {
-			return fmt.Errorf("chunk references: bucket %s missing", bucketChunkRefs)
-		}
+	err := d.viewRefs(func(b *bolt.Bucket) error {
 		c := b.Cursor()
 		for i, h := range hs {
 			if len(groups) == 0 {
@@ -145,11 +141,7 @@ func (d *DB) ChunkReferenced(hs []Hash, groups ...string) ([]bool, error) {
 // in hash then group order, stopping at the first error fn returns. fn runs
 // inside a read transaction and must not call the DB.
 func (d *DB) ForEachChunkRef(fn func(group string, h Hash, count uint64) error) error {
-	return d.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketChunkRefs)
-		if b == nil {
-			return fmt.Errorf("chunk references: bucket %s missing", bucketChunkRefs)
-		}
+	return d.viewRefs(func(b *bolt.Bucket) error {
 		return b.ForEach(func(k, v []byte) error {
 			var h Hash
 			if len(k) < len(h) || len(v) != 8 {
@@ -167,11 +159,7 @@ func (d *DB) ForEachChunkRef(fn func(group string, h Hash, count uint64) error) 
 // an identical one already is, so content is kept once in the cluster.
 func (d *DB) ChunkGroups(hs []Hash) ([]string, error) {
 	out := make([]string, len(hs))
-	err := d.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketChunkRefs)
-		if b == nil {
-			return fmt.Errorf("chunk references: bucket %s missing", bucketChunkRefs)
-		}
+	err := d.viewRefs(func(b *bolt.Bucket) error {
 		c := b.Cursor()
 		for i, h := range hs {
 			if k, _ := c.Seek(h[:]); k != nil && bytes.HasPrefix(k, h[:]) {
@@ -184,4 +172,15 @@ func (d *DB) ChunkGroups(hs []Hash) ([]string, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// viewRefs runs fn on bucket chunkrefs in a read transaction.
+func (d *DB) viewRefs(fn func(b *bolt.Bucket) error) error {
+	return d.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChunkRefs)
+		if b == nil {
+			return fmt.Errorf("chunk references: bucket %s missing", bucketChunkRefs)
+		}
+		return fn(b)
+	})
 }
