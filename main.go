@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -93,6 +96,7 @@ type server func(cmd string, fs *pflag.FlagSet, logger func() *slog.Logger) func
 func serve(cmd string, args []string, s server) int {
 	fs := pflag.NewFlagSet("shoal "+cmd, pflag.ContinueOnError)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	var log *slog.Logger
 	start := s(cmd, fs, func() *slog.Logger { return log })
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +122,12 @@ func serve(cmd string, args []string, s server) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *pprofAddr != "" {
+		if err := servePprof(ctx, *pprofAddr, log); err != nil {
+			fmt.Fprintf(os.Stderr, "shoal %s: --pprof: %v\n", cmd, err)
+			return 2
+		}
+	}
 	if err := start(ctx); err != nil {
 		log.Error("stopped with an error", "command", cmd, "err", err)
 		return 1
@@ -191,6 +201,7 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.StringVar(&c.Name, "name", "", "unique router name (default: host name and a random ID)")
 	fs.StringVar(&c.Router.MetaGroup, "meta-group", "g1", "the group that keeps the namespace")
 	fs.IntVar(&c.Router.ChunkSize, "chunk-size", c.Router.ChunkSize, "size in bytes files are cut into")
+	fs.IntVar(&c.Router.InlineMax, "inline-max", c.Router.InlineMax, "files up to this many bytes are kept in their metadata instead of chunks (0: never)")
 	fs.Int64Var(&c.Router.MaxFileSize, "max-file-size", c.Router.MaxFileSize, "largest file accepted, in bytes (larger: 413)")
 	fs.DurationVar(&c.Router.RequestTimeout, "request-timeout", c.Router.RequestTimeout, "how long a request waits for a primary before 503")
 	fs.DurationVar(&c.Router.SpaceWait, "space-wait", c.Router.SpaceWait, "how long a write waits for room (a new group) when every group is full, before 507")
@@ -246,5 +257,28 @@ func (b *byteSize) Set(s string) error {
 		return fmt.Errorf("%q is not a byte size: use a number with an optional K, M, G or T suffix", s)
 	}
 	*b = byteSize(n << shift)
+	return nil
+}
+
+// servePprof serves the runtime profiles on addr until ctx ends, on a mux
+// of its own so nothing else is exposed there.
+func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	log.Info("serving profiles", "addr", l.Addr().String())
 	return nil
 }

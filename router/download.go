@@ -156,6 +156,13 @@ const maxRepairs = 16
 // streamRange writes bytes [start, end) of the file, fetching up to
 // readAhead chunks while the current one is written.
 func (s *Server) streamRange(ctx context.Context, w io.Writer, in store.Inode, start, end int64) error {
+	if len(in.Chunks) == 0 {
+		if int64(len(in.Data)) < end {
+			return fmt.Errorf("%w: file of %d bytes has %d inline and no chunks", store.ErrCorrupt, in.Size, len(in.Data))
+		}
+		_, err := w.Write(in.Data[start:end])
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the fetches ahead when the client goes away
 	type fetched struct {

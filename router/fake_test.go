@@ -274,6 +274,7 @@ func (c *fakeCluster) router(tune func(*Config)) *Server {
 	cfg.Members = c.view
 	cfg.Transport = &fakeTransport{tr: c.net.Transport("router")}
 	cfg.ChunkSize = 16
+	cfg.InlineMax = 0 // tests of the chunk path; inline_test.go turns it on
 	cfg.RequestTimeout = 2 * time.Second
 	cfg.RPCTimeout = 200 * time.Millisecond
 	cfg.SpaceWait = 300 * time.Millisecond

@@ -27,6 +27,9 @@ type Config struct {
 	MetaGroup string
 	// ChunkSize is the size files are cut into (default 4 MiB).
 	ChunkSize int
+	// InlineMax is the largest file kept inside its metadata rather than
+	// in chunks (default 16 KiB; 0 stores every file in chunks).
+	InlineMax int
 	// MaxFileSize bounds one file's size; larger uploads get 413
 	// (default 1 TiB).
 	MaxFileSize int64
@@ -51,10 +54,15 @@ type Config struct {
 // MaxChunkSize bounds ChunkSize so a chunk always fits in one frame.
 const MaxChunkSize = 64 << 20
 
+// MaxInline bounds InlineMax: inline content travels in log entries,
+// which are batched by the megabyte.
+const MaxInline = 256 << 10
+
 // DefaultConfig returns a Config with the tunables set.
 func DefaultConfig() Config {
 	return Config{
 		ChunkSize:      4 << 20,
+		InlineMax:      16 << 10,
 		MaxFileSize:    1 << 40,
 		RequestTimeout: 10 * time.Second,
 		RPCTimeout:     5 * time.Second,
@@ -71,6 +79,8 @@ func (c Config) Validate() error {
 		return errors.New("router: members, transport and logger are required")
 	case c.ChunkSize <= 0 || c.ChunkSize > MaxChunkSize:
 		return fmt.Errorf("router: chunk size %d must be between 1 and %d bytes", c.ChunkSize, MaxChunkSize)
+	case c.InlineMax < 0 || c.InlineMax > MaxInline:
+		return fmt.Errorf("router: inline limit %d must be between 0 and %d bytes", c.InlineMax, MaxInline)
 	case c.MaxFileSize < 0:
 		return errors.New("router: max file size must not be negative")
 	case c.RequestTimeout <= 0 || c.RPCTimeout <= 0:
@@ -84,9 +94,10 @@ func (c Config) Validate() error {
 // Server is the HTTP API. It keeps no durable state: any number of routers
 // can serve the same cluster.
 type Server struct {
-	cfg Config
-	be  *backend
-	mux *http.ServeMux
+	cfg  Config
+	bufs chunkPool
+	be   *backend
+	mux  *http.ServeMux
 
 	rndMu sync.Mutex // rand.Rand is not safe for concurrent use
 	rnd   *rand.Rand

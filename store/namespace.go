@@ -523,7 +523,7 @@ func (n *namespace) put(op *Op) (Result, error) {
 		if f.Type == TypeDir {
 			return reject(CodeIsDir)
 		}
-		f.Size, f.Hash, f.Chunks, f.MTime = op.File.Size, op.File.Hash, op.File.Chunks, op.Time
+		f.Size, f.Hash, f.Chunks, f.Data, f.MTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.Time
 		f.Mode = modeOr(op.Mode, f.Mode)
 		return Result{}, n.save(f)
 	}
@@ -543,7 +543,7 @@ func (n *namespace) put(op *Op) (Result, error) {
 	}
 	f := Inode{
 		Ino: ino, Type: TypeFile, Size: op.File.Size, Mode: modeOr(op.Mode, defaultFileMode),
-		MTime: op.Time, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks,
+		MTime: op.Time, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks, Data: op.File.Data,
 	}
 	if err := n.addEntry(&parent, parts[len(parts)-1], f, op.Time); err != nil {
 		return Result{}, err
@@ -745,7 +745,7 @@ func (n *namespace) copy(op *Op) (Result, error) {
 		}
 		// Keep the destination's inode, and its mode as cp(1) does.
 		f := dst.old
-		f.Size, f.Hash, f.Chunks, f.MTime = src.Size, src.Hash, src.Chunks, op.Time
+		f.Size, f.Hash, f.Chunks, f.Data, f.MTime = src.Size, src.Hash, src.Chunks, src.Data, op.Time
 		return Result{}, n.save(f)
 	}
 	c, err := n.copyTree(src, op.Time)
@@ -771,7 +771,7 @@ func (n *namespace) copyTree(src Inode, now int64) (Inode, error) {
 	if src.Type == TypeFile {
 		return Inode{
 			Ino: ino, Type: TypeFile, Size: src.Size, Mode: src.Mode,
-			MTime: now, Nlink: 1, Hash: src.Hash, Chunks: src.Chunks,
+			MTime: now, Nlink: 1, Hash: src.Hash, Chunks: src.Chunks, Data: src.Data,
 		}, nil
 	}
 	d := Inode{Ino: ino, Type: TypeDir, Mode: src.Mode, MTime: now, Nlink: 2}

@@ -84,6 +84,10 @@ type Inode struct {
 	Nlink  uint32     `msgpack:"l"`
 	Hash   string     `msgpack:"h,omitempty"` // hex SHA-256 of the whole content
 	Chunks []ChunkRef `msgpack:"c,omitempty"`
+	// Data holds the whole content of a small file, kept in the metadata
+	// instead of chunks: one replicated log entry makes it durable, where
+	// chunks would cost a chunk file and its fsync on every member.
+	Data []byte `msgpack:"d,omitempty"`
 }
 
 // DirEntry is one name in a directory listing.
