@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"runtime"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"shoal/store"
@@ -426,5 +428,29 @@ func TestTCPCallHonoursContext(t *testing.T) {
 	_, err = tr.Call(ctx2, addr, &GetChunk{})
 	if took := time.Since(start); !errors.Is(err, context.Canceled) || took > time.Second+100*time.Millisecond {
 		t.Fatalf("cancelled call: err %v after %v, want context.Canceled promptly", err, took)
+	}
+}
+
+// A frame header announcing a large body does not make the reader
+// allocate it before the bytes arrive, and a short body is an error.
+func TestReadFrameGrowsWithData(t *testing.T) {
+	body := bytes.Repeat([]byte{7}, 3*frameStart+5)
+	h := frameHeader(len(body))
+	got, err := readFrame(io.MultiReader(bytes.NewReader(h[:]), iotest.OneByteReader(bytes.NewReader(body[:10])), bytes.NewReader(body[10:])))
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("readFrame: %d bytes, err %v", len(got), err)
+	}
+	h = frameHeader(MaxFrame)
+	_, err = readFrame(io.MultiReader(bytes.NewReader(h[:]), bytes.NewReader(body)))
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("short frame: err %v, want unexpected EOF", err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	h = frameHeader(MaxFrame)
+	readFrame(io.MultiReader(bytes.NewReader(h[:]), bytes.NewReader([]byte{1})))
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("a frame announcing %d bytes but sending 1 made the reader allocate %d bytes", MaxFrame, n)
 	}
 }

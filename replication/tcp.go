@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -21,9 +22,20 @@ type TCPTransport struct {
 	DialTimeout time.Duration
 
 	mu     sync.Mutex
-	idle   map[string][]net.Conn
+	idle   map[string][]idleConn
 	closed bool
 }
+
+// idleConn is a pooled connection and when it was last used.
+type idleConn struct {
+	net.Conn
+	since time.Time
+}
+
+// maxIdleAge is how long a pooled connection may rest before it is
+// dropped rather than reused: well under the servers' idle timeout, so a
+// call never goes out on a connection the peer is about to close.
+const maxIdleAge = time.Minute
 
 var _ Transport = (*TCPTransport)(nil)
 
@@ -32,7 +44,7 @@ const maxIdlePerAddr = 16
 
 // NewTCPTransport returns a transport with an empty pool.
 func NewTCPTransport() *TCPTransport {
-	return &TCPTransport{DialTimeout: 2 * time.Second, idle: map[string][]net.Conn{}}
+	return &TCPTransport{DialTimeout: 2 * time.Second, idle: map[string][]idleConn{}}
 }
 
 func (t *TCPTransport) get(ctx context.Context, addr string) (net.Conn, error) {
@@ -41,11 +53,14 @@ func (t *TCPTransport) get(ctx context.Context, addr string) (net.Conn, error) {
 		t.mu.Unlock()
 		return nil, errors.New("transport closed")
 	}
-	if cs := t.idle[addr]; len(cs) > 0 {
+	for cs := t.idle[addr]; len(cs) > 0; cs = t.idle[addr] {
 		c := cs[len(cs)-1]
 		t.idle[addr] = cs[:len(cs)-1]
-		t.mu.Unlock()
-		return c, nil
+		if time.Since(c.since) < maxIdleAge {
+			t.mu.Unlock()
+			return c.Conn, nil
+		}
+		c.Close()
 	}
 	t.mu.Unlock()
 	d := net.Dialer{Timeout: t.DialTimeout}
@@ -59,7 +74,7 @@ func (t *TCPTransport) put(addr string, c net.Conn) {
 		c.Close()
 		return
 	}
-	t.idle[addr] = append(t.idle[addr], c)
+	t.idle[addr] = append(t.idle[addr], idleConn{c, time.Now()})
 }
 
 // Call sends req to addr and waits for the answer until ctx ends.
@@ -114,11 +129,16 @@ func roundTrip(c net.Conn, body []byte) (Message, error) {
 
 func writeFrame(w io.Writer, body []byte) error {
 	h := frameHeader(len(body))
-	if _, err := w.Write(append(h[:], body...)); err != nil {
-		return err
-	}
-	return nil
+	// One writev, without copying a chunk-sized body behind the header.
+	bufs := net.Buffers{h[:], body}
+	_, err := bufs.WriteTo(w)
+	return err
 }
+
+// frameStart is what readFrame allocates before any of a frame's body
+// has arrived: a peer announcing a large frame must send it to make this
+// node hold that much memory.
+const frameStart = 64 << 10
 
 func readFrame(r io.Reader) ([]byte, error) {
 	var h [4]byte
@@ -129,9 +149,19 @@ func readFrame(r io.Reader) ([]byte, error) {
 	if n == 0 || n > MaxFrame {
 		return nil, fmt.Errorf("%w: frame of %d bytes", ErrBadMessage, n)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, err
+	b := make([]byte, 0, min(int(n), frameStart))
+	for len(b) < int(n) {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(int(n)-len(b), cap(b)))
+		}
+		k, err := r.Read(b[len(b):min(cap(b), int(n))])
+		b = b[:len(b)+k]
+		if err != nil && len(b) < int(n) {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return b, nil
 }
