@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"shoal/bench"
 	"shoal/client"
 	"shoal/gossip"
 	"shoal/replication"
@@ -50,6 +51,7 @@ Client (talk HTTP to a router; --router or SHOAL_ROUTER):
 		fmt.Fprintf(w, "  %-9s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprint(w, `Other:
+  bench     measure a cluster: small operations, big files, failover (--local starts one)
   version   print the version
 
 Run 'shoal COMMAND --help' for a command's flags. Every flag can also be
@@ -76,6 +78,8 @@ func run(args []string) int {
 		return serve(cmd, rest, routerMain)
 	case "dev":
 		return serve(cmd, rest, devMain)
+	case "bench":
+		return serve(cmd, rest, benchMain)
 	}
 	for _, c := range client.Commands {
 		if c.Name == cmd {
@@ -223,6 +227,25 @@ func devMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.
 		err := role.RunDev(ctx, c)
 		c.Logger.Info("dev cluster stopped", "uptime", time.Since(start).Round(time.Second))
 		return err
+	}
+}
+
+func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
+	c := bench.DefaultConfig()
+	fs.StringVar(&c.Router, "router", c.Router, "router URL of the cluster to measure")
+	fs.BoolVar(&c.Local, "local", false, "start a local cluster (3 storage processes and a router on 127.0.0.1) and measure it")
+	fs.StringSliceVar(&c.Workloads, "workloads", nil, "what to run: ops, small, large, failover (default: all; failover only with --local)")
+	fs.IntVar(&c.Reps, "reps", c.Reps, "repetitions of each measurement; figures are the median with min and max")
+	fs.IntVar(&c.SmallFiles, "small-files", c.SmallFiles, "files of 1 KiB the small workload writes and reads back")
+	fs.IntVar(&c.SmallClients, "small-clients", c.SmallClients, "concurrent clients of the small workload")
+	fs.Var(&c.LargeSizes, "large-sizes", "file sizes of the large workload (MB = 10^6 bytes, MiB = 2^20)")
+	fs.IntVar(&c.FailoverRuns, "failover-runs", c.FailoverRuns, "times the failover workload kills the primary")
+	fs.BoolVar(&c.JSON, "json", false, "write the report as JSON on standard output instead of a table")
+	fs.BoolVar(&c.Keep, "keep", false, "keep the local cluster's data directory and logs")
+	fs.StringVar(&c.DataDir, "data", "", "directory in which the local cluster's directory is made (default: the system's temporary directory)")
+	return func(ctx context.Context) error {
+		c.Version, c.Stdout, c.Stderr, c.Logger = version, os.Stdout, os.Stderr, log()
+		return bench.Run(ctx, c)
 	}
 }
 

@@ -1,0 +1,355 @@
+// Package bench measures a Shoal cluster through a router's HTTP API: the
+// latency of small file operations, the throughput of small and large
+// files, and, on a local cluster it starts itself, how long writes stall
+// when the meta group's primary is killed.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"shoal/client"
+)
+
+// The workloads, in the order Run runs them.
+const (
+	WorkloadOps      = "ops"
+	WorkloadSmall    = "small"
+	WorkloadLarge    = "large"
+	WorkloadFailover = "failover"
+)
+
+var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadLarge, WorkloadFailover}
+
+// Config says what to measure and where. Flags of 'shoal bench' fill it.
+type Config struct {
+	// Router is the base URL of a router of the cluster to measure.
+	// Ignored with Local.
+	Router string
+	// Local starts a cluster of separate processes on 127.0.0.1 (one
+	// group of three storage nodes and a router) and measures it.
+	Local bool
+	// Workloads names what to run: ops, small, large, failover. Empty
+	// means all of them, failover only with Local.
+	Workloads []string
+	// Reps is how many times each measurement is made; every figure is the
+	// median of the reps, with their range.
+	Reps int
+	// SmallFiles is the number of 1 KiB files the small workload writes
+	// and reads back, by SmallClients concurrent clients.
+	SmallFiles   int
+	SmallClients int
+	// LargeSizes are the file sizes the large workload uploads and
+	// downloads, one file per size and rep.
+	LargeSizes Sizes
+	// FailoverRuns is how many times the failover workload kills the
+	// primary; its figures are over the runs rather than over Reps.
+	FailoverRuns int
+	// JSON writes the report as JSON instead of a table.
+	JSON bool
+	// Keep leaves the local cluster's data directory in place; it is also
+	// kept when the run fails, for its logs.
+	Keep bool
+	// DataDir is where the local cluster's directory is made (a new
+	// subdirectory, so nothing already there is touched or removed).
+	// Empty means the system's temporary directory.
+	DataDir string
+	// Binary is the shoal executable the local cluster runs; empty means
+	// the running executable.
+	Binary string
+	// Version is the shoal version, for the report.
+	Version string
+	// Stdout receives the report; Stderr the progress (one line redrawn in
+	// place when it is a terminal, a line per step otherwise). Nil
+	// discards.
+	Stdout, Stderr io.Writer
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig measures every workload of a router on this host.
+func DefaultConfig() Config {
+	return Config{
+		Router:       "http://127.0.0.1:8080",
+		Reps:         3,
+		SmallFiles:   100000,
+		SmallClients: 16,
+		LargeSizes:   Sizes{10e6, 100e6, 1 << 30},
+		FailoverRuns: 5,
+	}
+}
+
+// Validate says what to fix when c cannot be run.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	for _, w := range c.Workloads {
+		if !slices.Contains(allWorkloads, w) {
+			return bad("unknown workload %q; choose from %s", w, strings.Join(allWorkloads, ", "))
+		}
+		if w == WorkloadFailover && !c.Local {
+			return bad("the failover workload kills processes, so it needs --local")
+		}
+	}
+	switch {
+	case c.Reps < 1:
+		return bad("reps %d: give at least 1", c.Reps)
+	case c.SmallFiles < 1:
+		return bad("small files %d: give at least 1", c.SmallFiles)
+	case c.SmallClients < 1:
+		return bad("small clients %d: give at least 1", c.SmallClients)
+	case c.FailoverRuns < 1:
+		return bad("failover runs %d: give at least 1", c.FailoverRuns)
+	case len(c.LargeSizes) == 0 && c.runs(WorkloadLarge):
+		return bad("no large sizes: give some, like 10MB,1GiB")
+	}
+	for _, s := range c.LargeSizes {
+		if s <= 0 {
+			return bad("large size %d: give a positive size", s)
+		}
+	}
+	if !c.Local {
+		if err := (client.Config{Router: c.Router}).Validate(); err != nil {
+			return bad("%v", err)
+		}
+	}
+	return nil
+}
+
+// runs reports whether workload w is to run.
+func (c Config) runs(w string) bool {
+	if len(c.Workloads) == 0 {
+		return w != WorkloadFailover || c.Local
+	}
+	return slices.Contains(c.Workloads, w)
+}
+
+// env is what every workload works with.
+type env struct {
+	cfg   Config
+	cl    *client.Client
+	hc    *http.Client
+	api   string // router base URL
+	root  string // directory of this run's files in the cluster
+	prog  *progress
+	log   *slog.Logger
+	local *localCluster // nil unless Config.Local
+}
+
+// Run measures the workloads of cfg and writes the report. It stops every
+// process it started before returning, also when ctx is cancelled.
+func Run(ctx context.Context, cfg Config) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	e := &env{cfg: cfg, api: cfg.Router, prog: newProgress(cfg.Stderr, time.Now), log: cfg.Logger}
+	defer e.prog.clear()
+	rep := newReport(cfg)
+	if cfg.Local {
+		e.prog.start("local cluster: starting 3 storage processes and a router")
+		e.local, err = startLocal(cfg, e.log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			failed := err != nil && ctx.Err() == nil
+			if cerr := e.local.close(failed); err == nil {
+				err = cerr
+			}
+		}()
+		e.api = e.local.api
+		rep.Cluster = "local: 3 storage processes + router"
+	}
+	e.hc = &http.Client{Transport: pooledTransport()}
+	if e.cl, err = client.New(client.Config{Router: e.api, HTTPClient: e.hc, Timeout: time.Minute}); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if e.local != nil {
+		if err := e.local.waitReady(ctx, e.cl, "", 90*time.Second); err != nil {
+			return err
+		}
+	} else if err := e.cl.Healthy(ctx); err != nil {
+		return fmt.Errorf("router %s does not answer (start a cluster with 'shoal dev', give --router, or use --local): %w", e.api, err)
+	}
+	// Down to microseconds, so that runs against one cluster never share
+	// a directory.
+	e.root = "/shoal-bench/" + time.Now().UTC().Format("20060102-150405.000000")
+	if !cfg.Local {
+		defer e.removeRoot()
+	}
+	if err := e.runAll(ctx, rep); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", err)
+		}
+		return err
+	}
+	e.prog.clear()
+	if err := rep.write(cfg.Stdout, cfg.JSON); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if f := rep.Failover; f != nil && f.LostWrites > 0 {
+		return fmt.Errorf("%w: %d of %d acknowledged writes could not be read back after failover",
+			ErrLostWrites, f.LostWrites, f.AckedWrites)
+	}
+	return nil
+}
+
+// runAll runs the chosen workloads in their fixed order, filling rep.
+func (e *env) runAll(ctx context.Context, rep *Report) error {
+	var err error
+	if e.cfg.runs(WorkloadOps) {
+		if rep.Ops, err = e.runOps(ctx); err != nil {
+			return fmt.Errorf("ops workload: %w", err)
+		}
+	}
+	if e.cfg.runs(WorkloadSmall) {
+		if rep.Small, err = e.runSmall(ctx); err != nil {
+			return fmt.Errorf("small workload: %w", err)
+		}
+	}
+	if e.cfg.runs(WorkloadLarge) {
+		if rep.Large, err = e.runLarge(ctx); err != nil {
+			return fmt.Errorf("large workload: %w", err)
+		}
+	}
+	if e.cfg.runs(WorkloadFailover) {
+		if rep.Failover, err = e.runFailover(ctx); err != nil {
+			return fmt.Errorf("failover workload: %w", err)
+		}
+	}
+	return nil
+}
+
+// pooledTransport keeps enough idle connections for every concurrent
+// client: the default two per host would make most requests of a
+// 16-client run open a new connection, and measure that instead.
+func pooledTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 512, 512
+	return t
+}
+
+// removeRoot deletes the run's files from a cluster that outlives the run.
+func (e *env) removeRoot() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := e.cl.Delete(ctx, e.root, true)
+	if err != nil && !errors.Is(err, client.ErrNotFound) {
+		fmt.Fprintf(e.cfg.Stderr, "shoal bench: could not remove %s from the cluster (remove it with 'shoal rm -r %s'): %v\n", e.root, e.root, err)
+	}
+}
+
+// Sizes is a list of byte sizes, as a flag: "10MB,100MB,1GiB". KB, MB,
+// GB and TB are powers of 1000; KiB, MiB, GiB and TiB powers of 1024; a
+// plain number is bytes.
+type Sizes []int64
+
+var sizeUnits = []struct {
+	suffix string
+	n      int64
+}{
+	{"TIB", 1 << 40}, {"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10},
+	{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1},
+}
+
+// Set parses a comma-separated list of sizes, replacing the list.
+func (s *Sizes) Set(v string) error {
+	var out Sizes
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := parseSize(f)
+		if err != nil {
+			return err
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return fmt.Errorf("%q has no sizes: give a list like 10MB,100MB,1GiB", v)
+	}
+	*s = out
+	return nil
+}
+
+func parseSize(f string) (int64, error) {
+	u := strings.ToUpper(f)
+	mult := int64(1)
+	for _, unit := range sizeUnits {
+		if strings.HasSuffix(u, unit.suffix) {
+			u, mult = strings.TrimSpace(strings.TrimSuffix(u, unit.suffix)), unit.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(u, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size: use a positive whole number with an optional unit (B, KB, MB, GB, KiB, MiB, GiB)", f)
+	}
+	return n * mult, nil
+}
+
+// String lists the sizes as Set reads them.
+func (s *Sizes) String() string {
+	parts := make([]string, len(*s))
+	for i, n := range *s {
+		parts[i] = strings.ReplaceAll(sizeLabel(n), " ", "")
+	}
+	return strings.Join(parts, ",")
+}
+
+// Type names the flag's value in help text.
+func (s *Sizes) Type() string { return "sizes" }
+
+// sizeLabel writes n in the largest unit that divides it: "10 MB",
+// "1 GiB", "1500 B".
+func sizeLabel(n int64) string {
+	for _, unit := range []struct {
+		name string
+		n    int64
+	}{{"TiB", 1 << 40}, {"TB", 1e12}, {"GiB", 1 << 30}, {"GB", 1e9}, {"MiB", 1 << 20}, {"MB", 1e6}, {"KiB", 1 << 10}, {"KB", 1e3}} {
+		if n >= unit.n && n%unit.n == 0 {
+			return fmt.Sprintf("%d %s", n/unit.n, unit.name)
+		}
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// seedOf derives a stream seed from the parts of a file's identity, so
+// that every rep writes different content.
+func seedOf(parts ...uint64) uint64 {
+	s := uint64(0x5eed)
+	for _, p := range parts {
+		s = splitmix64(s ^ p)
+	}
+	return s
+}
+
+// osExecutable is the running binary, for a local cluster without
+// Config.Binary.
+func osExecutable() (string, error) {
+	p, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find the shoal binary to start the local cluster with: %w", err)
+	}
+	return p, nil
+}

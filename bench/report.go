@@ -1,0 +1,197 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+)
+
+// Report is everything a run measured. Times are in milliseconds, rates
+// in operations per second, throughput in MB/s (10^6 bytes).
+type Report struct {
+	Machine Machine `json:"machine"`
+	// Cluster is what was measured: a router URL, or the local cluster.
+	Cluster  string          `json:"cluster"`
+	Reps     int             `json:"reps"`
+	Ops      *OpsResult      `json:"ops,omitempty"`
+	Small    *SmallResult    `json:"small,omitempty"`
+	Large    []LargeRow      `json:"large,omitempty"`
+	Failover *FailoverResult `json:"failover,omitempty"`
+	// Notes say what was left out and why.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Machine describes the host the benchmark ran on.
+type Machine struct {
+	Cores int    `json:"cores"`
+	OS    string `json:"os"`
+	Arch  string `json:"arch"`
+	Go    string `json:"go"`
+	Shoal string `json:"shoal"`
+}
+
+// OpsResult is the latency of each file operation at each client count.
+type OpsResult struct {
+	Iterations int      `json:"iterations_per_client"`
+	FileBytes  int      `json:"file_bytes"`
+	Rows       []OpsRow `json:"rows"`
+}
+
+// OpsRow is one operation at one number of concurrent clients.
+type OpsRow struct {
+	Op      string `json:"op"`
+	Clients int    `json:"clients"`
+	MeanMS  Figure `json:"mean_ms"`
+	P50MS   Figure `json:"p50_ms"`
+	P99MS   Figure `json:"p99_ms"`
+}
+
+// SmallResult is the throughput and latency of many small files.
+type SmallResult struct {
+	Files        int    `json:"files"`
+	Clients      int    `json:"clients"`
+	FileBytes    int    `json:"file_bytes"`
+	WritesPerSec Figure `json:"writes_per_s"`
+	ReadsPerSec  Figure `json:"reads_per_s"`
+	WriteP50MS   Figure `json:"write_p50_ms"`
+	WriteP99MS   Figure `json:"write_p99_ms"`
+	ReadP50MS    Figure `json:"read_p50_ms"`
+	ReadP99MS    Figure `json:"read_p99_ms"`
+}
+
+// LargeRow is the upload and download throughput of one file size.
+type LargeRow struct {
+	Size     int64  `json:"size_bytes"`
+	Label    string `json:"size"`
+	UpMBps   Figure `json:"up_mb_per_s"`
+	DownMBps Figure `json:"down_mb_per_s"`
+}
+
+// FailoverResult is how long writes stalled when the primary was killed;
+// its figure is over the runs, not over reps.
+type FailoverResult struct {
+	Runs int `json:"runs"`
+	// UnavailableMS is the time from the kill to the answer of the first
+	// acknowledged write that started after it.
+	UnavailableMS Figure `json:"unavailable_ms"`
+	AckedWrites   int    `json:"acked_writes"`
+	LostWrites    int    `json:"lost_writes"`
+	// FailedWrites were answered with an error (during the failover) and
+	// not retried; they are not expected to be readable.
+	FailedWrites int `json:"failed_writes"`
+}
+
+func newReport(cfg Config) *Report {
+	r := &Report{
+		Machine: Machine{Cores: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH,
+			Go: runtime.Version(), Shoal: cfg.Version},
+		Cluster: "router " + cfg.Router,
+		Reps:    cfg.Reps,
+	}
+	if !cfg.Local && len(cfg.Workloads) == 0 {
+		r.Notes = append(r.Notes, "failover skipped: it kills a process, so it runs only with --local")
+	}
+	return r
+}
+
+// write writes r as JSON or as a table.
+func (r *Report) write(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.writeTable(w)
+}
+
+// writeTable writes r for a person: the machine, then one section per
+// workload, every figure as "median (min–max)" over the reps.
+func (r *Report) writeTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	m := r.Machine
+	shoal := ""
+	if m.Shoal != "" {
+		shoal = ", shoal " + m.Shoal
+	}
+	fmt.Fprintf(tw, "Shoal benchmark: %d cores, %s/%s, %s%s\n", m.Cores, m.OS, m.Arch, m.Go, shoal)
+	fmt.Fprintf(tw, "Cluster: %s\n", r.Cluster)
+	if r.Reps == 1 {
+		fmt.Fprintln(tw, "Figures: one measurement each (--reps 1)")
+	} else {
+		fmt.Fprintf(tw, "Figures: median (min–max) over %d reps\n", r.Reps)
+	}
+	if o := r.Ops; o != nil {
+		fmt.Fprintf(tw, "\nFile operations: latency in ms, %d iterations per client, %d-byte files\n", o.Iterations, o.FileBytes)
+		fmt.Fprintln(tw, "OP\tCLIENTS\tMEAN\tP50\tP99")
+		for _, row := range o.Rows {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", row.Op, row.Clients, fmtFigure(row.MeanMS), fmtFigure(row.P50MS), fmtFigure(row.P99MS))
+		}
+	}
+	if s := r.Small; s != nil {
+		fmt.Fprintf(tw, "\nSmall files: %d files of %s, %d clients, every byte read back\n", s.Files, sizeLabel(int64(s.FileBytes)), s.Clients)
+		fmt.Fprintln(tw, "\tFILES/S\tP50 MS\tP99 MS")
+		fmt.Fprintf(tw, "write\t%s\t%s\t%s\n", fmtFigure(s.WritesPerSec), fmtFigure(s.WriteP50MS), fmtFigure(s.WriteP99MS))
+		fmt.Fprintf(tw, "read\t%s\t%s\t%s\n", fmtFigure(s.ReadsPerSec), fmtFigure(s.ReadP50MS), fmtFigure(s.ReadP99MS))
+	}
+	if len(r.Large) > 0 {
+		fmt.Fprintln(tw, "\nLarge files: MB/s (1 MB = 10^6 bytes), one client, SHA-256 checked")
+		fmt.Fprintln(tw, "SIZE\tUPLOAD\tDOWNLOAD")
+		for _, row := range r.Large {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", row.Label, fmtFigure(row.UpMBps), fmtFigure(row.DownMBps))
+		}
+	}
+	if f := r.Failover; f != nil {
+		u := f.UnavailableMS
+		fmt.Fprintf(tw, "\nFailover: kill -9 of the meta group's primary under a continuous writer, %d %s\n", f.Runs, plural(f.Runs, "run", "runs"))
+		fmt.Fprintf(tw, "kill to first acknowledged new write: median %s ms, max %s ms (min %s; runs: %s)\n",
+			fmtNum(u.Median), fmtNum(u.Max), fmtNum(u.Min), joinNums(u.Reps))
+		fmt.Fprintf(tw, "writes: %d acknowledged, %d lost (%d failed during the failover, not retried)\n", f.AckedWrites, f.LostWrites, f.FailedWrites)
+	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(tw)
+		for _, n := range r.Notes {
+			fmt.Fprintf(tw, "Note: %s\n", n)
+		}
+	}
+	return tw.Flush()
+}
+
+// fmtFigure writes a figure as "median (min–max)", or the one value when
+// there was a single rep.
+func fmtFigure(f Figure) string {
+	if len(f.Reps) <= 1 {
+		return fmtNum(f.Median)
+	}
+	return fmt.Sprintf("%s (%s–%s)", fmtNum(f.Median), fmtNum(f.Min), fmtNum(f.Max))
+}
+
+// fmtNum writes v with about three significant digits, whole numbers
+// from 100 up.
+func fmtNum(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func joinNums(vs []float64) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmtNum(v)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestBenchLocal builds the shoal binary and runs every workload, small,
+// on a local cluster of separate processes, as a user would.
+func TestBenchLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster of processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "shoal")
+	build := exec.Command("go", "build", "-o", bin, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--reps", "1", "--small-files", "300", "--small-clients", "4",
+		"--large-sizes", "3MB", "--failover-runs", "1", "--json", "--data", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("shoal bench: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
+	}
+	t.Logf("shoal bench took %v", time.Since(start).Round(time.Millisecond))
+
+	var r Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
+	}
+	positive := func(what string, f Figure) {
+		t.Helper()
+		if !(f.Median > 0 && f.Min > 0 && f.Max >= f.Median && len(f.Reps) == 1) {
+			t.Errorf("%s = %+v, want a positive figure of one rep", what, f)
+		}
+	}
+	if r.Reps != 1 || r.Machine.Cores < 1 || r.Cluster != "local: 3 storage processes + router" {
+		t.Errorf("header: reps %d, cores %d, cluster %q", r.Reps, r.Machine.Cores, r.Cluster)
+	}
+	if r.Ops == nil || len(r.Ops.Rows) != len(opNames)*len(opsClientCounts) {
+		t.Fatalf("ops: %+v, want a row per operation and client count", r.Ops)
+	}
+	for _, row := range r.Ops.Rows {
+		positive(row.Op+" mean", row.MeanMS)
+		positive(row.Op+" p50", row.P50MS)
+		positive(row.Op+" p99", row.P99MS)
+		// Latencies of a local cluster are well under a few seconds.
+		if row.P99MS.Max > 5000 {
+			t.Errorf("%s with %d clients: p99 %v ms", row.Op, row.Clients, row.P99MS.Max)
+		}
+	}
+	if s := r.Small; s == nil || s.Files != 300 || s.Clients != 4 {
+		t.Fatalf("small: %+v", r.Small)
+	}
+	positive("small writes/s", r.Small.WritesPerSec)
+	positive("small reads/s", r.Small.ReadsPerSec)
+	positive("small write p99", r.Small.WriteP99MS)
+	positive("small read p50", r.Small.ReadP50MS)
+	if len(r.Large) != 1 || r.Large[0].Size != 3e6 {
+		t.Fatalf("large: %+v, want one row of 3 MB", r.Large)
+	}
+	positive("large up", r.Large[0].UpMBps)
+	positive("large down", r.Large[0].DownMBps)
+	f := r.Failover
+	if f == nil || f.Runs != 1 {
+		t.Fatalf("failover: %+v", f)
+	}
+	positive("failover time", f.UnavailableMS)
+	if f.AckedWrites < 10 || f.LostWrites != 0 {
+		t.Errorf("failover: %d acknowledged writes, %d lost; want some and none lost", f.AckedWrites, f.LostWrites)
+	}
+	if f.UnavailableMS.Max > 30000 {
+		t.Errorf("failover took %v ms", f.UnavailableMS.Max)
+	}
+
+	// Every process is gone and the cluster's directory removed.
+	left, _ := filepath.Glob(filepath.Join(dir, "shoal-bench-*"))
+	if len(left) != 0 {
+		t.Errorf("left behind %v; want the local cluster's directory removed", left)
+	}
+}
