@@ -136,9 +136,10 @@ func writeFrame(w io.Writer, body []byte) error {
 }
 
 // frameStart is what readFrame allocates before any of a frame's body
-// has arrived: a peer announcing a large frame must send it to make this
-// node hold that much memory.
-const frameStart = 64 << 10
+// has arrived; once that much has, it allocates the rest at once. A peer
+// announcing a large frame must send a good part of it before this node
+// holds that much memory, and a real chunk is copied at most once.
+const frameStart = 1 << 20
 
 func readFrame(r io.Reader) ([]byte, error) {
 	var h [4]byte
@@ -152,7 +153,7 @@ func readFrame(r io.Reader) ([]byte, error) {
 	b := make([]byte, 0, min(int(n), frameStart))
 	for len(b) < int(n) {
 		if len(b) == cap(b) {
-			b = slices.Grow(b, min(int(n)-len(b), cap(b)))
+			b = slices.Grow(b, int(n)-len(b))
 		}
 		k, err := r.Read(b[len(b):min(cap(b), int(n))])
 		b = b[:len(b)+k]

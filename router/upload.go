@@ -107,66 +107,103 @@ type chunkDone struct {
 	err   error
 }
 
+// uploadDepth is how many chunks of one upload are being stored at once:
+// enough to keep the disks of several members busy while the next chunk
+// is read, and memory bounded to uploadDepth+1 chunks per upload.
+const uploadDepth = 4
+
+// refusals records, for one upload, the smallest chunk each group refused
+// for lack of space: such a group is passed over for chunks as large,
+// since its gossip tags may not show it full yet.
+type refusals struct {
+	mu   sync.Mutex
+	full map[string]int64
+}
+
+func (r *refusals) excluded(need int64) map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]bool{}
+	for g, refused := range r.full {
+		out[g] = need >= refused
+	}
+	return out
+}
+
+func (r *refusals) refused(g string, need int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v, ok := r.full[g]; !ok || need < v {
+		r.full[g] = need
+	}
+}
+
 // upload cuts body into chunks and stores each in a group chosen by free
-// space. Reading the next chunk overlaps storing the current one, so
-// memory use is two chunks whatever the file's size.
+// space, several at a time while the next ones are read.
 func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*store.Inode, error) {
+	type pending struct {
+		idx  int
+		buf  []byte
+		done chan chunkDone
+	}
+	var queue []pending
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends a chunk write still in flight when reading fails
-	var bufs [2][]byte
 	defer func() {
-		for _, b := range bufs {
-			if b != nil {
-				s.bufs.put(b)
-			}
+		// On failure, stop the writes in flight and wait for them before
+		// their buffers are reused.
+		cancel()
+		for _, p := range queue {
+			<-p.done
+			s.bufs.put(p.buf)
 		}
 	}()
 	whole := sha256.New()
 	file := &store.Inode{Type: store.TypeFile}
-	full := map[string]int64{}
-	var inflight chan chunkDone // the previous chunk's write
-	wait := func() error {
-		if inflight == nil {
-			return nil
-		}
-		d := <-inflight
-		inflight = nil
+	refused := &refusals{full: map[string]int64{}}
+	finish := func() error {
+		p := queue[0]
+		queue = queue[1:]
+		d := <-p.done
+		s.bufs.put(p.buf)
 		if d.err != nil {
 			return d.err
 		}
-		file.Chunks[len(file.Chunks)-1].Group = d.group
+		file.Chunks[p.idx].Group = d.group
 		return nil
 	}
 	for i := 0; ; i++ {
-		// The buffer was last used by chunk i-2, whose write ended before
-		// chunk i-1's began.
-		if bufs[i%2] == nil {
-			bufs[i%2] = s.bufs.get(s.cfg.ChunkSize)
+		if len(queue) == uploadDepth {
+			if err := finish(); err != nil {
+				return nil, err
+			}
 		}
-		n, err := io.ReadFull(body, bufs[i%2])
+		buf := s.bufs.get(s.cfg.ChunkSize)
+		n, err := io.ReadFull(body, buf)
 		end := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 		if i == 0 && end && n <= s.cfg.InlineMax && (declared < 0 || int64(n) == declared) {
-			return newInline(bytes.Clone(bufs[0][:n])), nil
+			in := newInline(bytes.Clone(buf[:n]))
+			s.bufs.put(buf)
+			return in, nil
 		}
-		if n > 0 {
+		if n == 0 {
+			s.bufs.put(buf)
+		} else {
 			file.Size += int64(n)
 			if file.Size > s.cfg.MaxFileSize {
+				s.bufs.put(buf)
 				return nil, fmt.Errorf("%w: more than the limit of %d bytes", ErrTooLarge, s.cfg.MaxFileSize)
 			}
-			data := bufs[i%2][:n]
+			data := buf[:n]
 			whole.Write(data)
 			h := store.HashOf(data)
-			if werr := wait(); werr != nil {
-				return nil, werr
-			}
 			idx := len(file.Chunks)
 			file.Chunks = append(file.Chunks, store.ChunkRef{Hash: h, Size: int64(n)})
 			done := make(chan chunkDone, 1)
-			inflight = done
 			go func() {
-				g, err := s.storeChunk(ctx, full, idx, h, data)
+				g, err := s.storeChunk(ctx, refused, idx, h, data)
 				done <- chunkDone{g, err}
 			}()
+			queue = append(queue, pending{idx, buf, done})
 		}
 		if end {
 			break
@@ -175,8 +212,10 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*s
 			return nil, fmt.Errorf("%w: reading the request body: %v", ErrBadRequest, err)
 		}
 	}
-	if err := wait(); err != nil {
-		return nil, err
+	for len(queue) > 0 {
+		if err := finish(); err != nil {
+			return nil, err
+		}
 	}
 	if declared >= 0 && file.Size != declared {
 		return nil, fmt.Errorf("%w: body has %d bytes but Content-Length said %d", ErrBadRequest, file.Size, declared)
@@ -186,13 +225,11 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*s
 }
 
 // storeChunk places chunk idx and stores it through its group's primary,
-// returning the group. full records, for this upload, the smallest chunk
-// each group refused for lack of space: such a group is passed over for
-// chunks as large, since its gossip tags may not show it full yet. When no
-// group has room, it waits up to SpaceWait for one to appear.
-func (s *Server) storeChunk(ctx context.Context, full map[string]int64, idx int, h store.Hash, data []byte) (string, error) {
+// returning the group; groups that refused a chunk as large are passed
+// over. When no group has room, it waits up to SpaceWait for one.
+func (s *Server) storeChunk(ctx context.Context, refused *refusals, idx int, h store.Hash, data []byte) (string, error) {
 	need := int64(len(data))
-	if g := s.locate(ctx, h); g != "" && full[g] == 0 {
+	if g := s.locate(ctx, h); g != "" && !refused.excluded(need)[g] {
 		// Content some file already has goes where it is: writing an
 		// existing chunk only refreshes it, and the cluster keeps one copy.
 		_, err := s.be.call(ctx, g, func() replication.Message {
@@ -206,10 +243,7 @@ func (s *Server) storeChunk(ctx context.Context, full map[string]int64, idx int,
 	var waitFrom time.Time
 	for {
 		groups := GroupSpaces(s.cfg.Members())
-		exclude := map[string]bool{}
-		for g, refused := range full {
-			exclude[g] = need >= refused
-		}
+		exclude := refused.excluded(need)
 		var g string
 		var ok bool
 		s.random(func(r *rand.Rand) { g, ok = Place(groups, need, exclude, r) })
@@ -224,7 +258,7 @@ func (s *Server) storeChunk(ctx context.Context, full map[string]int64, idx int,
 				return "", fmt.Errorf("store chunk %d in group %q: %w", idx, g, err)
 			}
 			s.cfg.Logger.Info("group has no room for a chunk; placing it elsewhere", "group", g, "chunk", h, "bytes", need)
-			full[g] = min(need, refusedOr(full, g))
+			refused.refused(g, need)
 			continue
 		}
 		if waitFrom.IsZero() {
@@ -278,13 +312,6 @@ func (s *Server) locate(ctx context.Context, h store.Hash) string {
 		return rr.Located[0]
 	}
 	return ""
-}
-
-func refusedOr(full map[string]int64, g string) int64 {
-	if v, ok := full[g]; ok {
-		return v
-	}
-	return Unlimited
 }
 
 func anyPrimary(groups []GroupSpace) bool {
