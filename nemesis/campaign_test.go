@@ -1,0 +1,314 @@
+package nemesis
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shoal/client"
+	"shoal/store"
+)
+
+// The fault campaign. SHOAL_NEMESIS=1 runs the short one: a fixed set of
+// seeds, each a schedule of faults over a 3-node group and a router in
+// network namespaces while clients record every operation. Add
+// SHOAL_NEMESIS_LONG=N for N more schedules with random seeds, and
+// SHOAL_NEMESIS_SECONDS to change how long each injects faults.
+//
+// After each schedule the faults stop, the cluster heals, every path is
+// read, and the checks run: the whole history, final reads included, must
+// be linearizable (porcupine, with operations whose outcome was unknown
+// allowed to have happened or not), which also proves that no
+// acknowledged write was lost; and every member must end with the same
+// namespace (digests of the stores, read after the processes stop).
+func TestCampaign(t *testing.T) {
+	needCampaign(t)
+	seeds := []uint64{1, 2, 3, 4}
+	if n, err := strconv.Atoi(os.Getenv("SHOAL_NEMESIS_LONG")); err == nil && n > 0 {
+		base := uint64(time.Now().UnixNano())
+		for i := range n {
+			seeds = append(seeds, base+uint64(i))
+		}
+	}
+	secs := 12
+	if s, err := strconv.Atoi(os.Getenv("SHOAL_NEMESIS_SECONDS")); err == nil && s > 0 {
+		secs = s
+	}
+	var total campaignStats
+	for i, seed := range seeds {
+		ok := t.Run(fmt.Sprintf("seed-%d", seed), func(t *testing.T) {
+			st := runSchedule(t, 100+i%150, seed, time.Duration(secs)*time.Second)
+			total.add(st)
+		})
+		if !ok {
+			break
+		}
+	}
+	t.Logf("campaign: %d schedules, %s", total.schedules, total.String())
+}
+
+// campaignStats counts what a campaign did.
+type campaignStats struct {
+	schedules, ops, acked, unknown, lost, violations int
+	faults                                           map[Kind]int
+}
+
+func (s *campaignStats) add(o campaignStats) {
+	s.schedules++
+	s.ops += o.ops
+	s.acked += o.acked
+	s.unknown += o.unknown
+	s.lost += o.lost
+	s.violations += o.violations
+	if s.faults == nil {
+		s.faults = map[Kind]int{}
+	}
+	for k, n := range o.faults {
+		s.faults[k] += n
+	}
+}
+
+func (s *campaignStats) String() string {
+	var fs []string
+	for k := Kind(0); k < numKinds; k++ {
+		fs = append(fs, fmt.Sprintf("%s %d", k, s.faults[k]))
+	}
+	return fmt.Sprintf("%d operations (%d acknowledged mutations, %d unknown), %d linearizability violations, faults: %s",
+		s.ops, s.acked, s.unknown, s.violations, strings.Join(fs, ", "))
+}
+
+// paths are the files the clients fight over: few, so operations collide.
+var paths = []string{"/k0", "/k1", "/k2", "/k3", "/k4", "/k5"}
+
+func runSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration) campaignStats {
+	t.Logf("seed %d (replay: SHOAL_NEMESIS=1 go test ./nemesis -run 'TestCampaign/seed-%d$')", seed, seed)
+	c := newTestCluster(t, k, 3,
+		[]string{"--replace-after", "-1s", "--rpc-timeout", "1s"},
+		[]string{"--request-timeout", "2s"})
+	rec := NewRecorder(nil)
+	st := campaignStats{faults: map[Kind]int{}}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var acked, unknown atomic.Int64
+	for id := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runClient(ctx, c, rec, id, seed, &acked, &unknown)
+		}()
+	}
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	end := time.Now().Add(faultTime)
+	for time.Now().Before(end) {
+		sleep(300*time.Millisecond + time.Duration(r.IntN(500))*time.Millisecond)
+		kind := Kind(r.IntN(int(numKinds)))
+		undo, desc, err := c.Inject(ctx, kind, r)
+		if err != nil {
+			stop()
+			t.Fatalf("inject %s: %v", kind, err)
+		}
+		st.faults[kind]++
+		hold := 500*time.Millisecond + time.Duration(r.IntN(1500))*time.Millisecond
+		t.Logf("%s for %v", desc, hold)
+		sleep(hold)
+		if err := undo(); err != nil {
+			stop()
+			t.Fatalf("undo %s: %v", desc, err)
+		}
+	}
+	stop()
+	wg.Wait()
+	if err := c.Net.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	hctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.WaitHealthy(hctx); err != nil {
+		t.Fatalf("after the faults: %v", err)
+	}
+	final := finalReads(t, c)
+	events := rec.History()
+	res, err := CheckFinal(events, final, 60*time.Second)
+	st.ops, st.acked, st.unknown = res.Ops, int(acked.Load()), int(unknown.Load())
+	if err != nil || res.Verdict != VerdictOK {
+		st.violations++
+		files, werr := res.WriteReport(reportDir(t, seed))
+		t.Fatalf("history of seed %d is not linearizable (%v, %v); history and visualisation: %v %v", seed, res, err, files, werr)
+	}
+	t.Logf("seed %d: %s; %d acknowledged mutations, %d unknown", seed, res, st.acked, st.unknown)
+	checkConvergence(t, c)
+	return st
+}
+
+func sleep(d time.Duration) { time.Sleep(d) } // pacing of the schedule, not a wait for a condition
+
+// runClient performs random operations until ctx ends, recording each.
+func runClient(ctx context.Context, c *Cluster, rec *Recorder, id int, seed uint64, acked, unknown *atomic.Int64) {
+	cl, err := c.Client(3 * time.Second)
+	if err != nil {
+		return
+	}
+	r := rand.New(rand.NewPCG(seed, uint64(id)+1))
+	for n := 0; ctx.Err() == nil; n++ {
+		p, q := paths[r.IntN(len(paths))], paths[r.IntN(len(paths))]
+		var op Op
+		switch x := r.IntN(100); {
+		case x < 35:
+			op = Write(p, fmt.Sprintf("c%d-%d", id, n))
+		case x < 65:
+			op = Read(p)
+		case x < 75:
+			op = Delete(p)
+		case x < 85:
+			op = Exists(p)
+		case x < 93:
+			op = Rename(p, q)
+		default:
+			op = Copy(p, q)
+		}
+		pend := rec.Invoke(id, op)
+		res, known := do(context.Background(), cl, op)
+		if !known {
+			pend.Unknown()
+			unknown.Add(1)
+			continue
+		}
+		pend.Complete(res)
+		if res.Status == StatusOK && op.Kind != OpRead && op.Kind != OpExists {
+			acked.Add(1)
+		}
+	}
+}
+
+// do runs op through the client and says what happened: a definite
+// answer, or not known (a timeout, a broken connection, any 5xx: the
+// router may have committed the op before failing).
+func do(ctx context.Context, cl *client.Client, op Op) (Result, bool) {
+	var err error
+	switch op.Kind {
+	case OpWrite:
+		_, err = cl.Put(ctx, op.Path, bytes.NewReader([]byte(op.Value)), int64(len(op.Value)))
+	case OpRead:
+		var b []byte
+		b, err = cl.ReadFile(ctx, op.Path)
+		if err == nil {
+			return Found(string(b)), true
+		}
+	case OpDelete:
+		err = cl.Delete(ctx, op.Path, false)
+	case OpExists:
+		var ok bool
+		ok, err = cl.Exists(ctx, op.Path)
+		if err == nil {
+			return Present(ok), true
+		}
+	case OpRename:
+		err = cl.Rename(ctx, op.Path, op.To)
+	case OpCopy:
+		err = cl.Copy(ctx, op.Path, op.To)
+	}
+	if err == nil {
+		return OK(), true
+	}
+	var ae *client.Error
+	if !errors.As(err, &ae) || ae.Status >= 500 {
+		return Result{}, false
+	}
+	if ae.Status == 404 {
+		return NotFound(), true
+	}
+	return Failed(ae.Error()), true
+}
+
+// finalReads reads every path once the cluster is healthy, retrying until
+// each read gets a definite answer.
+func finalReads(t *testing.T, c *Cluster) map[string]FinalState {
+	t.Helper()
+	cl, err := c.Client(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]FinalState{}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range paths {
+		for {
+			res, known := do(context.Background(), cl, Read(p))
+			if known {
+				out[p] = FinalState{Present: res.Status != StatusNotFound, Value: res.Value}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("final read of %s got no answer within 30s", p)
+			}
+		}
+	}
+	return out
+}
+
+// checkConvergence stops the nodes once they had time to apply the last
+// commit and compares their stores.
+func checkConvergence(t *testing.T, c *Cluster) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		sleep(500 * time.Millisecond) // heartbeats carry the commit index every 100ms
+		digests, applied := map[string]string{}, map[string]uint64{}
+		c.Stop()
+		for _, p := range c.Nodes {
+			db, err := store.Open(c.DataDir(p))
+			if err != nil {
+				t.Fatalf("open %s's store: %v", p.Name, err)
+			}
+			d, derr := store.Digest(db)
+			s, serr := db.State()
+			db.Close()
+			if derr != nil || serr != nil {
+				t.Fatalf("%s: digest %v, state %v", p.Name, derr, serr)
+			}
+			digests[p.Name], applied[p.Name] = d, s.Applied
+		}
+		same := true
+		for _, p := range c.Nodes[1:] {
+			same = same && digests[p.Name] == digests[c.Nodes[0].Name]
+		}
+		if same {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members did not converge: applied %v, digests %v", applied, digests)
+		}
+		// A member may have stopped before applying the last entries:
+		// start everyone again and let the primary bring it up to date.
+		if err := c.Restore(); err != nil {
+			t.Fatal(err)
+		}
+		hctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := c.WaitHealthy(hctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func reportDir(t *testing.T, seed uint64) string {
+	dir := os.Getenv("SHOAL_NEMESIS_REPORTS")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	dir = fmt.Sprintf("%s/shoal-nemesis-seed-%d", dir, seed)
+	os.MkdirAll(dir, 0o755)
+	return dir
+}
