@@ -208,6 +208,7 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.IntVar(&c.Router.InlineMax, "inline-max", c.Router.InlineMax, "files up to this many bytes are kept in their metadata instead of chunks (0: never)")
 	fs.Int64Var(&c.Router.MaxFileSize, "max-file-size", c.Router.MaxFileSize, "largest file accepted, in bytes (larger: 413)")
 	fs.DurationVar(&c.Router.RequestTimeout, "request-timeout", c.Router.RequestTimeout, "how long a request waits for a primary before 503")
+	fs.DurationVar(&c.Router.BodyTimeout, "body-timeout", c.Router.BodyTimeout, "how long a request body may stall (no byte arriving) before the request fails with 408")
 	fs.DurationVar(&c.Router.SpaceWait, "space-wait", c.Router.SpaceWait, "how long a write waits for room (a new group) when every group is full, before 507")
 	gc := gossipFlags(fs)
 	return func(ctx context.Context) error {

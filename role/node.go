@@ -314,8 +314,8 @@ func (n *Node) handleClaim(c *replication.Claim) (replication.Message, error) {
 	if have != "" {
 		return nil, fmt.Errorf("%w: %s serves group %q", replication.ErrClaimed, n.cfg.Name, have)
 	}
-	if c.Group == "" || len(c.Group) > 64 {
-		return nil, fmt.Errorf("%w: claim names group %q", replication.ErrBadMessage, c.Group)
+	if err := checkGroupName(c.Group); err != nil {
+		return nil, fmt.Errorf("%w: claim: %v", replication.ErrBadMessage, err)
 	}
 	if st, err := n.db.State(); err != nil || st.LastIndex > 0 {
 		return nil, fmt.Errorf("%w: %s holds another group's log; wipe its data directory to reuse it as a standby", replication.ErrClaimed, n.cfg.Name)

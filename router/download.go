@@ -137,7 +137,9 @@ func parseRange(h string, size int64) (int64, int64, bool, error) {
 			if err != nil || e < s {
 				return 0, size, false, nil
 			}
-			end = min(e+1, size)
+			// min before +1: e may be math.MaxInt64, and e+1 would wrap
+			// to a negative end.
+			end = min(e, size-1) + 1
 		}
 	}
 	if start >= size {

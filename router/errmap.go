@@ -21,6 +21,8 @@ func statusOf(err error) (int, string) {
 	switch {
 	case errors.Is(err, ErrBadPath):
 		return http.StatusBadRequest, "invalid_path"
+	case errors.Is(err, ErrBodyTimeout): // before ErrBadRequest: a failed body read wraps both
+		return http.StatusRequestTimeout, "timeout"
 	case errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest, "invalid_op"
 	case errors.Is(err, ErrTooLarge):

@@ -16,6 +16,9 @@ var (
 	// ErrBadRequest: the request is malformed (a bad operation, a missing
 	// parameter, a body shorter than its Content-Length).
 	ErrBadRequest = errors.New("bad request")
+	// ErrBodyTimeout: the request body stalled (no byte arrived) for longer
+	// than Config.BodyTimeout.
+	ErrBodyTimeout = errors.New("request body timed out")
 	// ErrNoPrimary: no primary of the group could be reached in time.
 	ErrNoPrimary = errors.New("no primary available")
 	// ErrNoGroup: the gossip view holds no live member of a group the

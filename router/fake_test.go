@@ -216,15 +216,56 @@ func (n *fakeNode) touch(hs []store.Hash) *replication.TouchResp {
 	return resp
 }
 
+// propose applies op to a flat map of paths: unlike the real namespace it
+// keeps no tree (parents need not exist, and deleting a directory leaves
+// what is below it), which is enough for the router's side of each op.
 func (n *fakeNode) propose(op store.Op) (replication.Message, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if op.Kind != store.OpPut {
-		return nil, fmt.Errorf("%w: the fake only puts", replication.ErrBadMessage)
+	in, existed := n.files[op.Path]
+	existed = existed || op.Path == "/"
+	isDir := op.Path == "/" || in.Type == store.TypeDir
+	var res store.Result
+	switch op.Kind {
+	case store.OpPut:
+		if isDir {
+			return &replication.ProposeResp{Result: store.Result{Code: store.CodeIsDir}}, nil
+		}
+		n.files[op.Path] = *op.File
+		res.Created = !existed
+	case store.OpMkdir:
+		switch {
+		case existed && !(isDir && op.Parents):
+			res.Code = store.CodeExists
+		case !existed:
+			n.files[op.Path] = store.Inode{Type: store.TypeDir}
+			res.Created = true
+		}
+	case store.OpDelete:
+		switch {
+		case op.Path == "/":
+			res.Code = store.CodeInvalid
+		case !existed:
+			res.Code = store.CodeNotFound
+		default:
+			delete(n.files, op.Path)
+		}
+	case store.OpRename, store.OpCopy:
+		switch {
+		case op.Path == "/" || op.To == "/":
+			res.Code = store.CodeInvalid
+		case !existed:
+			res.Code = store.CodeNotFound
+		default:
+			n.files[op.To] = in
+			if op.Kind == store.OpRename && op.To != op.Path {
+				delete(n.files, op.Path)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("%w: the fake does not apply op kind %d", replication.ErrBadMessage, op.Kind)
 	}
-	_, existed := n.files[op.Path]
-	n.files[op.Path] = *op.File
-	return &replication.ProposeResp{Result: store.Result{Created: !existed}}, nil
+	return &replication.ProposeResp{Result: res}, nil
 }
 
 func (n *fakeNode) read(r *replication.Read) *replication.ReadResp {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	// RPCTimeout bounds one call to a storage node (default 5s).
 	RPCTimeout time.Duration
+	// BodyTimeout bounds how long a request body may stall: a read of it
+	// that gets no byte for this long fails the request with 408 and the
+	// connection is closed (default 2m). Without it a client that stops
+	// sending mid-upload would hold its request, and the chunk buffers
+	// it filled, for ever: the HTTP server only bounds the headers.
+	BodyTimeout time.Duration
 	// SpaceWait bounds how long a write waits for room when every group
 	// is full (or has refused the chunk for lack of space) before it
 	// fails with 507: meanwhile the meta group's primary may form a new
@@ -66,6 +73,7 @@ func DefaultConfig() Config {
 		MaxFileSize:    1 << 40,
 		RequestTimeout: 10 * time.Second,
 		RPCTimeout:     5 * time.Second,
+		BodyTimeout:    2 * time.Minute,
 		SpaceWait:      30 * time.Second,
 		MetaGroup:      DefaultMetaGroup,
 		Logger:         slog.Default(),
@@ -83,7 +91,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("router: inline limit %d must be between 0 and %d bytes", c.InlineMax, MaxInline)
 	case c.MaxFileSize < 0:
 		return errors.New("router: max file size must not be negative")
-	case c.RequestTimeout <= 0 || c.RPCTimeout <= 0:
+	case c.RequestTimeout <= 0 || c.RPCTimeout <= 0 || c.BodyTimeout <= 0:
 		return errors.New("router: timeouts must be positive")
 	case c.SpaceWait < 0:
 		return errors.New("router: space wait must not be negative")
@@ -149,13 +157,23 @@ func (s *Server) random(f func(r *rand.Rand)) {
 }
 
 // ServeHTTP serves the API. File paths bypass the mux, which would clean
-// "a/../b" and redirect, when such a path must be refused with 400.
+// "a/../b" and redirect, when such a path must be refused with 400. Other
+// paths that are not canonical are refused too: the mux would answer "*"
+// with a bare 400, and redirect "/v1/../v1/fs/x" with a 307, which
+// replays a PUT on /v1/fs/x after all.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/v1/fs" || strings.HasPrefix(r.URL.Path, "/v1/fs/") {
-		s.serveFS(w, r)
-		return
+	if r.ContentLength != 0 {
+		defer s.guardBody(w, r)()
 	}
-	s.mux.ServeHTTP(w, r)
+	switch p := r.URL.Path; {
+	case p == "/v1/fs" || strings.HasPrefix(p, "/v1/fs/"):
+		s.serveFS(w, r)
+	case !strings.HasPrefix(p, "/") || p != "/" && path.Clean(p) != strings.TrimSuffix(p, "/"):
+		writeError(w, fmt.Errorf("%w %s: not a canonical absolute path (no \".\", \"..\" or empty components); the file API is under /v1/fs/",
+			ErrBadPath, quote(r.RequestURI)))
+	default:
+		s.mux.ServeHTTP(w, r)
+	}
 }
 
 func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {

@@ -74,11 +74,11 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, p string) {
 func inlineFile(body io.Reader, size int64) (*store.Inode, error) {
 	buf := make([]byte, size+1)
 	n, err := io.ReadFull(body, buf)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("%w: reading the request body: %w", ErrBadRequest, err)
+	}
 	if int64(n) != size || err == nil {
 		return nil, fmt.Errorf("%w: body has %d bytes but Content-Length said %d", ErrBadRequest, n, size)
-	}
-	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, fmt.Errorf("%w: reading the request body: %v", ErrBadRequest, err)
 	}
 	return newInline(buf[:n]), nil
 }
@@ -178,9 +178,14 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*s
 			}
 		}
 		buf := s.bufs.get(s.cfg.ChunkSize)
-		n, err := io.ReadFull(body, buf)
-		end := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-		if i == 0 && end && n <= s.cfg.InlineMax && (declared < 0 || int64(n) == declared) {
+		n, end, err := fill(body, buf)
+		if err != nil || end && declared >= 0 && file.Size+int64(n) != declared {
+			// Checked before the piece is stored: a body cut short (a
+			// client gone mid-upload) leaves no chunk of its last piece.
+			s.bufs.put(buf)
+			return nil, bodyError(err, file.Size+int64(n), declared)
+		}
+		if i == 0 && end && n <= s.cfg.InlineMax {
 			in := newInline(bytes.Clone(buf[:n]))
 			s.bufs.put(buf)
 			return in, nil
@@ -208,20 +213,41 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*s
 		if end {
 			break
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: reading the request body: %v", ErrBadRequest, err)
-		}
 	}
 	for len(queue) > 0 {
 		if err := finish(); err != nil {
 			return nil, err
 		}
 	}
-	if declared >= 0 && file.Size != declared {
-		return nil, fmt.Errorf("%w: body has %d bytes but Content-Length said %d", ErrBadRequest, file.Size, declared)
-	}
 	file.Hash = hex.EncodeToString(whole.Sum(nil))
 	return file, nil
+}
+
+// fill reads body into buf until buf is full or the body ends. Unlike
+// io.ReadFull it tells a body's clean end (end, nil) from a body cut off
+// (net/http's io.ErrUnexpectedEOF: shorter than its Content-Length, or a
+// chunked body without its last chunk), which is an error.
+func fill(body io.Reader, buf []byte) (n int, end bool, err error) {
+	for n < len(buf) {
+		m, err := body.Read(buf[n:])
+		n += m
+		if errors.Is(err, io.EOF) {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
+}
+
+// bodyError describes a request body that failed after got bytes, or
+// (err nil) ended at a length other than the declared one.
+func bodyError(err error, got, declared int64) error {
+	if declared >= 0 && (err == nil || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return fmt.Errorf("%w: body has %d bytes but Content-Length said %d", ErrBadRequest, got, declared)
+	}
+	return fmt.Errorf("%w: reading the request body after %d bytes: %w", ErrBadRequest, got, err)
 }
 
 // storeChunk places chunk idx and stores it through its group's primary,

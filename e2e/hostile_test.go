@@ -1,0 +1,248 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostileCase is one request sent byte for byte, bypassing net/http's
+// client, which would clean paths, escape bytes and fix lengths.
+type hostileCase struct {
+	name   string
+	method string
+	target string
+	header []string // "Name: value" lines
+	body   string
+	raw    string // the whole request instead of method, target, header and body
+	// hangUp closes the sending side after the body: a client that dies
+	// mid-upload. Without it, a body shorter than its length stalls.
+	hangUp bool
+	status int
+	// code is the router's JSON error code; "" for an answer that is
+	// not a router error (net/http's own plain-text 400, a redirect).
+	code string
+	// check, if set, looks further at a successful answer.
+	check func(t *testing.T, h http.Header, body []byte)
+}
+
+func (hc hostileCase) bytes() string {
+	if hc.raw != "" {
+		return hc.raw
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: shoal\r\nConnection: close\r\n", hc.method, hc.target)
+	for _, h := range hc.header {
+		b.WriteString(h + "\r\n")
+	}
+	b.WriteString("\r\n" + hc.body)
+	return b.String()
+}
+
+// sendRaw writes req to addr and reads the answer, failing if none comes
+// within limit.
+func sendRaw(t *testing.T, addr, req string, hangUp bool, limit time.Duration) (*http.Response, []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(limit))
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if hangUp {
+		conn.(*net.TCPConn).CloseWrite()
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer within %v: %v", limit, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("answer %d: reading its body: %v", resp.StatusCode, err)
+	}
+	return resp, body
+}
+
+// clusterState is what a request could change: every path with its type,
+// size, mtime and content hash, and the chunk files on every node's disk.
+type clusterState struct {
+	tree   map[string]string
+	chunks map[string]map[string]bool
+}
+
+func (c *cluster) state() clusterState {
+	c.t.Helper()
+	st := clusterState{tree: map[string]string{}, chunks: map[string]map[string]bool{}}
+	var walk func(dir string)
+	walk = func(dir string) {
+		var l struct {
+			Entries []struct {
+				Name, Type, MTime string
+				Size              int64
+			} `json:"entries"`
+		}
+		if err := json.Unmarshal(c.expect("GET", "/v1/fs"+dir, nil, 200), &l); err != nil {
+			c.t.Fatalf("listing %s: %v", dir, err)
+		}
+		for _, e := range l.Entries {
+			p := strings.TrimSuffix(dir, "/") + "/" + e.Name
+			st.tree[p] = fmt.Sprintf("%s %d %s", e.Type, e.Size, e.MTime)
+			if e.Type == "dir" {
+				walk(p)
+				continue
+			}
+			var s struct{ Hash string }
+			json.Unmarshal(c.expect("GET", "/v1/fs"+escapePath(p)+"?op=stat", nil, 200), &s)
+			st.tree[p] += " " + s.Hash
+		}
+	}
+	walk("/")
+	for _, p := range c.nodes {
+		st.chunks[p.name] = c.chunkFiles(p)
+	}
+	return st
+}
+
+func escapePath(p string) string { return (&url.URL{Path: p}).EscapedPath() }
+
+// TestHostileRequests sends malformed and malicious requests to the real
+// router: each gets a clear 4xx (the router's JSON error, or net/http's
+// own 400 for what it cannot parse) within a bounded time, and none
+// changes the namespace or any chunk on disk.
+func TestHostileRequests(t *testing.T) {
+	c := startCluster(t, spec{groups: []groupSpec{{"g1", 3}},
+		router: []string{"--body-timeout", "1s", "--max-file-size", "1048576"}})
+	data := randomBytes(7, 100<<10) // one chunk, not inline
+	c.expect("PUT", "/v1/fs/keep/data.bin", strings.NewReader(string(data)), 201)
+	c.expect("PUT", "/v1/fs/keep/note.txt", strings.NewReader("hello"), 201)
+	c.expect("POST", "/v1/fs/keep/sub?op=mkdir", nil, 201)
+	want := chunksOf(data, 4<<20)[0]
+	waitFor(t, 20*time.Second, "every member to hold the file's chunk", func() bool {
+		for _, p := range c.nodes {
+			if !c.chunkFiles(p)[want] {
+				return false
+			}
+		}
+		return true
+	})
+	before := c.state()
+	addr := strings.TrimPrefix(c.api, "http://")
+	long := "/v1/fs" + strings.Repeat("/"+strings.Repeat("n", 255), 17) // 4352 bytes
+	put := func(name, target string, status int, code string) hostileCase {
+		return hostileCase{name: name, method: "PUT", target: target, header: []string{"Content-Length: 1"}, body: "x", status: status, code: code}
+	}
+	post := func(name, target string, status int, code string) hostileCase {
+		return hostileCase{name: name, method: "POST", target: target, status: status, code: code}
+	}
+	get := func(name, target string, status int, code string, header ...string) hostileCase {
+		return hostileCase{name: name, method: "GET", target: target, header: header, status: status, code: code}
+	}
+	tests := []hostileCase{
+		// Paths that climb, spelled every way.
+		put("dot-dot", "/v1/fs/../x", 400, "invalid_path"),
+		put("dot-dot at the end", "/v1/fs/keep/..", 400, "invalid_path"),
+		put("encoded dot-dot", "/v1/fs/a/%2e%2e/b", 400, "invalid_path"),
+		put("encoded dot-dot upper case", "/v1/fs/keep/%2E%2E/%2E%2E/x", 400, "invalid_path"),
+		put("encoded slashes", "/v1/fs/keep%2F..%2F..%2Fx", 400, "invalid_path"),
+		put("dot", "/v1/fs/./keep/x", 400, "invalid_path"),
+		put("empty component", "/v1/fs/keep//x", 400, "invalid_path"),
+		// Not redirected to the clean path: a 307 would replay the PUT.
+		put("dot-dot before /v1/fs", "/v1/../v1/fs/x", 400, "invalid_path"),
+		put("empty component before /v1/fs", "//v1/fs/x", 400, "invalid_path"),
+		// A backslash is a byte of a name, not a separator.
+		get("backslash dot-dot", `/v1/fs/keep\..\..\etc\passwd`, 404, "not_found"),
+		{name: "delete through backslashes", method: "DELETE", target: `/v1/fs/keep\sub\..?recursive=1`, status: 404, code: "not_found"},
+		// NUL, percent-encoded and raw.
+		put("encoded NUL", "/v1/fs/keep/a%00b", 400, "invalid_path"),
+		{name: "raw NUL in the request line", raw: "GET /v1/fs/a\x00b HTTP/1.1\r\nHost: shoal\r\n\r\n", status: 400},
+		put("name over 255 bytes", "/v1/fs/"+strings.Repeat("n", 256), 400, "invalid_path"),
+		put("path over 4096 bytes", long, 400, "invalid_path"),
+		put("write the root", "/v1/fs/", 409, "is_dir"),
+		{name: "delete the root", method: "DELETE", target: "/v1/fs/?recursive=1", status: 400, code: "invalid_op"},
+		{name: "delete without recursive", method: "DELETE", target: "/v1/fs/keep", status: 409, code: "not_empty"},
+		{name: "bad recursive flag", method: "DELETE", target: "/v1/fs/keep?recursive=yes", status: 400, code: "invalid_op"},
+		// Bodies that lie.
+		{name: "body shorter than Content-Length", method: "PUT", target: "/v1/fs/lie",
+			header: []string{"Content-Length: 200000"}, body: strings.Repeat("x", 100), hangUp: true, status: 400, code: "invalid_op"},
+		{name: "small body shorter than Content-Length", method: "PUT", target: "/v1/fs/lie",
+			header: []string{"Content-Length: 1000"}, body: "0123456789", hangUp: true, status: 400, code: "invalid_op"},
+		{name: "chunked body cut off", method: "PUT", target: "/v1/fs/lie",
+			header: []string{"Transfer-Encoding: chunked"}, body: "5\r\nhello\r\n", hangUp: true, status: 400, code: "invalid_op"},
+		{name: "Content-Length over --max-file-size", method: "PUT", target: "/v1/fs/huge",
+			header: []string{"Content-Length: 1000000000000"}, body: "xxxx", status: 413, code: "too_large"},
+		{name: "stalled body", method: "PUT", target: "/v1/fs/slow",
+			header: []string{"Content-Length: 100"}, body: "0123456789", status: 408, code: "timeout"},
+		{name: "stalled body on a bad path", method: "PUT", target: "/v1/fs/../slow",
+			header: []string{"Content-Length: 100"}, body: "0123456789", status: 400, code: "invalid_path"},
+		{name: "negative Content-Length", method: "PUT", target: "/v1/fs/neg", header: []string{"Content-Length: -1"}, status: 400},
+		{name: "two Content-Lengths", method: "PUT", target: "/v1/fs/two",
+			header: []string{"Content-Length: 1", "Content-Length: 2"}, body: "xx", status: 400},
+		{name: "Content-Length over int64", method: "PUT", target: "/v1/fs/big",
+			header: []string{"Content-Length: 99999999999999999999"}, status: 400},
+		// Operations and methods that do not exist.
+		post("unknown op", "/v1/fs/keep/note.txt?op=explode", 400, "invalid_op"),
+		get("unknown op on GET", "/v1/fs/keep/note.txt?op=explode", 400, "invalid_op"),
+		{name: "garbage method", method: "BREW", target: "/v1/fs/keep/note.txt", status: 405, code: "method_not_allowed"},
+		{name: "method that is not a token", raw: "BR(EW /v1/fs/x HTTP/1.1\r\nHost: shoal\r\n\r\n", status: 400},
+		{name: "asterisk target", method: "GET", target: "*", status: 400, code: "invalid_path"},
+		// Ranges.
+		get("range beyond the end", "/v1/fs/keep/data.bin", 416, "bad_range", "Range: bytes=999999999-"),
+		get("empty suffix range", "/v1/fs/keep/data.bin", 416, "bad_range", "Range: bytes=-0"),
+		{name: "range end at MaxInt64", method: "GET", target: "/v1/fs/keep/note.txt",
+			header: []string{"Range: bytes=1-9223372036854775807"}, status: 206,
+			check: func(t *testing.T, h http.Header, body []byte) {
+				if string(body) != "ello" || h.Get("Content-Range") != "bytes 1-4/5" {
+					t.Errorf("body %q, Content-Range %q; want \"ello\", bytes 1-4/5", body, h.Get("Content-Range"))
+				}
+			}},
+		// Rename and copy destinations that climb or make no sense.
+		post("rename to dot-dot", "/v1/fs/keep/note.txt?op=rename&to=../x", 400, "invalid_path"),
+		post("rename through encoded dot-dot", "/v1/fs/keep/note.txt?op=rename&to=%2Fkeep%2F..%2F..%2Fx", 400, "invalid_path"),
+		post("copy to dot-dot", "/v1/fs/keep/data.bin?op=copy&to=/keep/../../x", 400, "invalid_path"),
+		post("copy to NUL", "/v1/fs/keep/data.bin?op=copy&to=/keep/a%00b", 400, "invalid_path"),
+		post("copy to nowhere", "/v1/fs/keep/data.bin?op=copy&to=", 400, "invalid_op"),
+		post("rename onto the root", "/v1/fs/keep/note.txt?op=rename&to=/", 400, "invalid_op"),
+		post("rename a directory into itself", "/v1/fs/keep?op=rename&to=/keep/sub/keep", 400, "invalid_op"),
+		post("mkdir through dot-dot", "/v1/fs/keep/../evil?op=mkdir&parents=1", 400, "invalid_path"),
+		post("mkdir with a bad flag", "/v1/fs/evil?op=mkdir&parents=please", 400, "invalid_op"),
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			resp, body := sendRaw(t, addr, tc.bytes(), tc.hangUp, 10*time.Second)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d; body %.200q", resp.StatusCode, tc.status, body)
+			}
+			if tc.code != "" {
+				var e struct{ Error, Message string }
+				if err := json.Unmarshal(body, &e); err != nil || e.Error != tc.code || e.Message == "" {
+					t.Fatalf("body %.200q: want JSON error %q with a message", body, tc.code)
+				}
+				t.Logf("%d %s: %s (%v)", resp.StatusCode, e.Error, e.Message, time.Since(start).Round(time.Millisecond))
+			} else if tc.status == 400 && !strings.HasPrefix(string(body), "400 Bad Request") {
+				t.Fatalf("body %.200q: want net/http's own 400", body)
+			}
+			if tc.check != nil {
+				tc.check(t, resp.Header, body)
+			}
+			if after := c.state(); !reflect.DeepEqual(before, after) {
+				t.Fatalf("the request changed the cluster:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
+	if b := c.expect("GET", "/v1/fs/keep/data.bin", nil, 200); string(b) != string(data) {
+		t.Fatal("the file read back differs after the hostile requests")
+	}
+}

@@ -1,0 +1,168 @@
+package router
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// FuzzServeHTTP sends arbitrary requests, parsed from bytes as the HTTP
+// server parses them, to a router over a healthy fake cluster. Whatever
+// the method, path, query, headers or body, the router must not panic
+// (http.ErrAbortHandler, the deliberate cut of a broken download, aside),
+// must not answer 5xx (nothing in the cluster is failing, so a 5xx can
+// only be the router mishandling the request), and every error answer
+// other than to HEAD carries the JSON error shape.
+func FuzzServeHTTP(f *testing.F) {
+	type seed struct{ method, target, rng, inm, length, body string }
+	for _, s := range []seed{
+		{"GET", "/v1/fs/f", "", "", "", ""},
+		{"GET", "/v1/fs/f", "bytes=3-9", "", "", ""},
+		{"GET", "/v1/fs/f", "bytes=5-9223372036854775807", "", "", ""},
+		{"GET", "/v1/fs/small", "bytes=-9223372036854775808", "", "", ""},
+		{"GET", "/v1/fs/small", "bytes=1-9223372036854775807", "", "", ""},
+		{"GET", "/v1/fs/f", "bytes=99-", "", "", ""},
+		{"GET", "/v1/fs/f", "", `"h"`, "", ""},
+		{"GET", "/v1/fs/f", "", "*", "", ""},
+		{"GET", "/v1/fs/f?op=stat", "", "", "", ""},
+		{"GET", "/v1/fs/?op=explode", "", "", "", ""},
+		{"HEAD", "/v1/fs/f", "", "", "", ""},
+		{"HEAD", "/v1/fs/missing", "", "", "", ""},
+		{"PUT", "/v1/fs/new", "", "", "5", "hello"},
+		{"PUT", "/v1/fs/new", "", "", "50", "short"},
+		{"PUT", "/v1/fs/new", "", "", "2", "longer"},
+		{"PUT", "/v1/fs/new", "", "", "99999999999999", "x"},
+		{"PUT", "/v1/fs/", "", "", "1", "x"},
+		{"PUT", "/v1/fs/a/%2e%2e/b", "", "", "1", "x"},
+		{"PUT", "/v1/fs/a%00b", "", "", "1", "x"},
+		{"PUT", "/v1/fs/" + strings.Repeat("n", 300), "", "", "1", "x"},
+		{"DELETE", "/v1/fs/f?recursive=1", "", "", "", ""},
+		{"DELETE", "/v1/fs/f?recursive=maybe", "", "", "", ""},
+		{"DELETE", "/v1/fs/", "", "", "", ""},
+		{"POST", "/v1/fs/f?op=rename&to=/g", "", "", "", ""},
+		{"POST", "/v1/fs/f?op=copy&to=../../etc", "", "", "", ""},
+		{"POST", "/v1/fs/f?op=copy", "", "", "", ""},
+		{"POST", "/v1/fs/d?op=mkdir&parents=1", "", "", "", ""},
+		{"POST", "/v1/fs/d?op=mkdir&parents=2", "", "", "", ""},
+		{"POST", "/v1/fs/f?op=explode", "", "", "", ""},
+		{"BREW", "/v1/fs/f", "", "", "", ""},
+		{"GET", "/v1/cluster", "", "", "", ""},
+		{"POST", "/v1/cluster", "", "", "", ""},
+		{"GET", "/healthz", "", "", "", ""},
+		{"GET", "/v1/../v1/fs/f", "", "", "", ""},
+		{"GET", "*", "", "", "", ""}, // the mux answered a bare 400
+		{"GET", "/v1/fs/a%2F..%2Fb?to=%zz", "", "", "", ""},
+		{"GET", `/v1/fs/..\..\x`, "", "", "", ""},
+	} {
+		f.Add(s.method, s.target, s.rng, s.inm, s.length, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, method, target, rng, inm, length string, body []byte) {
+		var raw bytes.Buffer
+		raw.WriteString(method + " " + target + " HTTP/1.1\r\nHost: router\r\n")
+		if rng != "" {
+			raw.WriteString("Range: " + rng + "\r\n")
+		}
+		if inm != "" {
+			raw.WriteString("If-None-Match: " + inm + "\r\n")
+		}
+		if length != "" {
+			raw.WriteString("Content-Length: " + length + "\r\n")
+		}
+		raw.WriteString("\r\n")
+		raw.Write(body)
+		r, err := http.ReadRequest(bufio.NewReader(&raw))
+		if err != nil {
+			return // net/http answers 400 itself: the router never sees it
+		}
+		s := fuzzRouter(t)
+		w := httptest.NewRecorder()
+		func() {
+			defer func() {
+				if v := recover(); v != nil && v != http.ErrAbortHandler {
+					t.Fatalf("%s %q panicked: %v", r.Method, r.RequestURI, v)
+				}
+			}()
+			s.ServeHTTP(w, r)
+		}()
+		if w.Code >= 500 {
+			t.Fatalf("%s %q (Range %q, Content-Length %q, %d body bytes) = %d on a healthy cluster: %s",
+				r.Method, r.RequestURI, rng, length, len(body), w.Code, w.Body)
+		}
+		if w.Code < 400 || r.Method == http.MethodHead {
+			return
+		}
+		if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("%s %q = %d with Content-Type %q, want JSON", r.Method, r.RequestURI, w.Code, ct)
+		}
+		var e apiError
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error == "" || e.Message == "" {
+			t.Fatalf("%s %q = %d with body %q: want {\"error\",\"message\"} (%v)", r.Method, r.RequestURI, w.Code, w.Body, err)
+		}
+	})
+}
+
+// fuzzRouter returns a router over a fresh healthy one-group cluster
+// holding a chunked file /f and an inline file /small.
+func fuzzRouter(t *testing.T) *Server {
+	c := newFakeCluster(t)
+	g1 := c.group("g1", 1, 1<<20)
+	putFileOn(t, g1[0], "/f", content(40), "g1", g1)
+	g1[0].files["/small"] = *newInline([]byte("small file"))
+	return c.router(func(cfg *Config) {
+		cfg.InlineMax = 32
+		cfg.MaxFileSize = 1 << 20
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	})
+}
+
+// FuzzParseRange checks that a Range header yields a range inside the
+// file: [0, size) when whole, a non-empty part of it when partial.
+func FuzzParseRange(f *testing.F) {
+	for _, s := range []string{
+		"", "bytes=0-", "bytes=3-9", "bytes=-5", "bytes=-0", "bytes=9-3", "bytes=0-0,2-3",
+		"bytes= 1 - 2", "bytes=5-9223372036854775807", "bytes=-9223372036854775808",
+		"bytes=+1-+2", "bytes=--1", "items=0-1", "bytes=99-",
+	} {
+		f.Add(s, int64(10))
+	}
+	f.Add("bytes=0-", int64(0))
+	f.Fuzz(func(t *testing.T, h string, size int64) {
+		if size < 0 {
+			return // sizes come from inodes, never negative
+		}
+		start, end, partial, err := parseRange(h, size)
+		switch {
+		case err != nil:
+			return // 416
+		case !partial && (start != 0 || end != size):
+			t.Fatalf("parseRange(%q, %d) = [%d, %d) whole: want [0, %d)", h, size, start, end, size)
+		case partial && !(0 <= start && start < end && end <= size):
+			t.Fatalf("parseRange(%q, %d) = [%d, %d) partial: outside the file or empty", h, size, start, end)
+		}
+	})
+}
+
+// Request targets the mux would redirect or answer without the JSON
+// error are refused by the router itself.
+func TestOddTargets(t *testing.T) {
+	s := fuzzRouter(t)
+	for _, target := range []string{"*", "/v1/../v1/fs/f", "//v1/fs/f", "/v1/./cluster", "/v1//cluster"} {
+		r := httptest.NewRequest("PUT", "/", strings.NewReader("x"))
+		r.URL.Path, r.RequestURI = target, target
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		var e apiError
+		if err := json.Unmarshal(w.Body.Bytes(), &e); w.Code != http.StatusBadRequest || err != nil || e.Error != "invalid_path" {
+			t.Errorf("PUT %s = %d %s, want 400 invalid_path", target, w.Code, w.Body)
+		}
+	}
+	if w := do(s, "GET", "/v1/cluster/", nil); w.Code != http.StatusNotFound {
+		t.Errorf("GET /v1/cluster/ = %d %s, want 404", w.Code, w.Body)
+	}
+}
