@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,6 +61,17 @@ type request struct {
 // can be replayed. It returns an answer with a status below 300, whose body
 // the caller must close; any other answer becomes an *Error.
 func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
+	if r.method != http.MethodGet && r.method != http.MethodHead {
+		// Every try of this call carries one key, so the cluster applies
+		// the change once however many tries reach it.
+		r.header = r.header.Clone()
+		if r.header == nil {
+			r.header = http.Header{}
+		}
+		if r.header.Get(IdempotencyHeader) == "" {
+			r.header.Set(IdempotencyHeader, newIdempotencyKey())
+		}
+	}
 	rewind, replayable := rewinder(r.body)
 	deadline := c.now().Add(c.retry503)
 	backoff := firstRetryWait
@@ -337,4 +350,14 @@ func (b *answerBody) Close() error {
 	err := b.rc.Close()
 	b.once.Do(b.release)
 	return err
+}
+
+// IdempotencyHeader carries a key that makes the router apply a change once
+// however often it is sent: retries of one call share it.
+const IdempotencyHeader = "Idempotency-Key"
+
+func newIdempotencyKey() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"shoal/replication"
@@ -47,5 +48,23 @@ func TestSmallFilesInline(t *testing.T) {
 	}
 	if in, _ := g1[0].file("/big"); len(in.Chunks) == 0 || in.Data != nil {
 		t.Fatalf("65-byte file: %d chunks, %d inline bytes; want chunks only", len(in.Chunks), len(in.Data))
+	}
+}
+
+// Every proposal carries its request's ID: the client's Idempotency-Key
+// when given (so the client's retries apply once), else a random one.
+func TestProposalsCarryRequestIDs(t *testing.T) {
+	c := newFakeCluster(t)
+	g1 := c.group("g1", 3, 1<<20)
+	s := c.router(func(cfg *Config) { cfg.InlineMax = 64 })
+	do(s, "PUT", "/v1/fs/a", bytes.NewReader([]byte("x")), "Idempotency-Key", "abc-1")
+	do(s, "PUT", "/v1/fs/b", bytes.NewReader([]byte("y")))
+	props := received[*replication.Propose](g1[0])
+	if len(props) != 2 || props[0].Op.ReqID != "k:abc-1" || !strings.HasPrefix(props[1].Op.ReqID, "r:") {
+		t.Fatalf("request IDs of the proposals: %+v", props)
+	}
+	w := do(s, "PUT", "/v1/fs/c", bytes.NewReader([]byte("z")), "Idempotency-Key", "has space")
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("bad Idempotency-Key: %d, want 400", w.Code)
 	}
 }

@@ -2,6 +2,8 @@ package router
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -182,6 +184,10 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if r, err = withRequestID(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	q := r.URL.Query()
 	op := q.Get("op")
 	switch {
@@ -226,8 +232,13 @@ func flag(v string) (bool, error) {
 	return false, fmt.Errorf("%w: flag value %q: use 1 or 0", ErrBadRequest, v)
 }
 
-func (s *Server) propose(ctx context.Context, op store.Op, idempotent bool) (store.Result, error) {
-	resp, err := s.be.metaCall(ctx, func(g string) replication.Message { return &replication.Propose{Group: g, Op: op} }, idempotent)
+// propose commits op in the meta group. The op carries the HTTP request's
+// ID, so the retries below (after a primary died or a call timed out, when
+// the first try may have committed) are applied once: every mutation is
+// safe to retry, and retrying keeps a failover from surfacing as errors.
+func (s *Server) propose(ctx context.Context, op store.Op) (store.Result, error) {
+	op.ReqID = requestID(ctx)
+	resp, err := s.be.metaCall(ctx, func(g string) replication.Message { return &replication.Propose{Group: g, Op: op} }, op.ReqID != "")
 	if err != nil {
 		return store.Result{}, err
 	}
@@ -259,7 +270,7 @@ func (s *Server) read(ctx context.Context, kind replication.ReadKind, p string) 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, p, recursive string) {
 	rec, err := flag(recursive)
 	if err == nil {
-		_, err = s.propose(r.Context(), store.Op{Kind: store.OpDelete, Path: p, Recursive: rec}, false)
+		_, err = s.propose(r.Context(), store.Op{Kind: store.OpDelete, Path: p, Recursive: rec})
 	}
 	if err != nil {
 		writeError(w, err)
@@ -282,7 +293,7 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, p, op, to string) 
 	if op == "rename" {
 		kind, status = store.OpRename, http.StatusNoContent
 	}
-	if _, err := s.propose(r.Context(), store.Op{Kind: kind, Path: p, To: dst}, kind == store.OpCopy); err != nil {
+	if _, err := s.propose(r.Context(), store.Op{Kind: kind, Path: p, To: dst}); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -293,7 +304,7 @@ func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, p, parents string
 	par, err := flag(parents)
 	var res store.Result
 	if err == nil {
-		res, err = s.propose(r.Context(), store.Op{Kind: store.OpMkdir, Path: p, Parents: par}, par)
+		res, err = s.propose(r.Context(), store.Op{Kind: store.OpMkdir, Path: p, Parents: par})
 	}
 	if err != nil {
 		writeError(w, err)
@@ -326,4 +337,29 @@ func (s *Server) stat(w http.ResponseWriter, r *http.Request, p string) {
 	}
 	in := rr.Inode
 	writeJSON(w, http.StatusOK, statJSON{Path: p, Type: in.Type.String(), Size: in.Size, Mode: in.Mode, MTime: rfc3339(in.MTime), Hash: in.Hash})
+}
+
+// requestIDKey holds a request's ID in its context.
+type requestIDKey struct{}
+
+// withRequestID gives r its ID: the client's Idempotency-Key, so the
+// client's own retries are applied once too, or a random one.
+func withRequestID(r *http.Request) (*http.Request, error) {
+	id := ""
+	if k := r.Header.Get("Idempotency-Key"); k != "" {
+		if len(k) > store.MaxRequestID-2 || strings.IndexFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
+			return r, fmt.Errorf("%w: Idempotency-Key must be 1 to %d printable ASCII characters", ErrBadRequest, store.MaxRequestID-2)
+		}
+		id = "k:" + k
+	} else {
+		var b [16]byte
+		crand.Read(b[:])
+		id = "r:" + hex.EncodeToString(b[:])
+	}
+	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)), nil
+}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }

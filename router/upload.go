@@ -56,7 +56,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, p string) {
 		writeError(w, err)
 		return
 	}
-	res, err := s.propose(ctx, store.Op{Kind: store.OpPut, Path: p, File: file, Time: time.Now().UnixNano()}, true)
+	res, err := s.propose(ctx, store.Op{Kind: store.OpPut, Path: p, File: file, Time: time.Now().UnixNano()})
 	if err != nil {
 		writeError(w, err)
 		return

@@ -345,7 +345,7 @@ func (d *DB) Apply(upto uint64) ([]Entry, []Result, error) {
 			if err := msgpack.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", i, err)
 			}
-			r, err := ApplyOp(tx, &e.Op)
+			r, err := applyOnce(tx, &e.Op)
 			if err != nil {
 				return fmt.Errorf("apply entry %d: %w", i, err)
 			}

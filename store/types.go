@@ -125,6 +125,9 @@ type Op struct {
 	Mode      uint32   `msgpack:"m,omitempty"` // OpPut, OpMkdir; 0 means the default
 	File      *Inode   `msgpack:"f,omitempty"` // OpPut: size, hash and chunks
 	Members   []Member `msgpack:"v,omitempty"` // OpConfig
+	// ReqID identifies the client request the op comes from: a retry of
+	// the same request is applied once (see requests.go).
+	ReqID string `msgpack:"q,omitempty"`
 }
 
 // Member is a voting member of a group's configuration.
