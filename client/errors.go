@@ -33,7 +33,8 @@ var (
 	// data, typically while a new primary takes over (503). Requests are
 	// retried for Config.Retry503 before this is returned.
 	ErrUnavailable = errors.New("temporarily unavailable")
-	// ErrUnreachable: no connection could be made to the router.
+	// ErrUnreachable: no connection could be made to the router, so the
+	// request was not sent and had no effect.
 	ErrUnreachable = errors.New("cannot reach router")
 	// ErrTimeout: the router did not answer within Config.Timeout.
 	ErrTimeout = errors.New("router did not answer in time")

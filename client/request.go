@@ -10,9 +10,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -128,7 +130,15 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 		}
 		body = upload
 	}
-	req, err := http.NewRequestWithContext(actx, r.method, r.url, body)
+	// net/http sends a request with an Idempotency-Key again, on a new
+	// connection, when the router closed the first one after reading it;
+	// if that second try cannot connect, the first may still have been
+	// carried out, so "unreachable" would be a lie. Note any write.
+	var sent atomic.Bool
+	tctx := httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) },
+	})
+	req, err := http.NewRequestWithContext(tctx, r.method, r.url, body)
 	if err != nil {
 		release()
 		return nil, nil, fmt.Errorf("%s %s: %w", r.method, r.what, err)
@@ -152,7 +162,7 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 		wd.stop()
 	}
 	if err != nil {
-		err = c.transportError(ctx, actx, r, err)
+		err = c.transportError(ctx, actx, r, err, sent.Load())
 		release()
 		return nil, upload, err
 	}
@@ -162,7 +172,7 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 
 // transportError turns a failed exchange into an error that says why: the
 // caller's context, the timeout, or a router that cannot be reached.
-func (c *Client) transportError(ctx, actx context.Context, r *request, err error) error {
+func (c *Client) transportError(ctx, actx context.Context, r *request, err error, sent bool) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s %s: %w", r.method, r.what, ctx.Err())
 	}
@@ -170,7 +180,7 @@ func (c *Client) transportError(ctx, actx context.Context, r *request, err error
 		return cause
 	}
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if errors.As(err, &op) && op.Op == "dial" && !sent {
 		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.base, op)
 	}
 	return fmt.Errorf("%s %s: %w", r.method, r.what, err)
