@@ -56,6 +56,13 @@ func NewNet(prefix string, k, n int) (*Net, error) {
 			nt.Close()
 		}
 	}()
+	// A run that was killed leaves its namespaces and links behind:
+	// remove any of ours before making them again.
+	for i := range n {
+		run("ip", "netns", "del", fmt.Sprintf("%s%d", prefix, i))
+		run("ip", "link", "del", fmt.Sprintf("%s%da", prefix, i))
+	}
+	run("ip", "link", "del", nt.bridge)
 	if err := run("ip", "link", "add", nt.bridge, "type", "bridge"); err != nil {
 		return nil, err
 	}
