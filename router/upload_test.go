@@ -120,8 +120,13 @@ func TestUploadWaitsForANewGroup(t *testing.T) {
 	go func() {
 		// The router re-reads the view while it waits: a few reads after
 		// the start, it is waiting. Then standbys form g2.
-		for c.calls() < before+4 {
-			time.Sleep(time.Millisecond)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for deadline := time.Now().Add(5 * time.Second); c.calls() < before+4; <-tick.C {
+			if time.Now().After(deadline) {
+				t.Error("the router never re-read the view while waiting")
+				return
+			}
 		}
 		c.group("g2", 3, 1<<20)
 	}()
