@@ -195,9 +195,11 @@ const (
 
 // Read is a linearizable namespace read served by the primary.
 type Read struct {
-	Group  string       `msgpack:"g"`
-	Kind   ReadKind     `msgpack:"k"`
-	Path   string       `msgpack:"p"`
+	Group string   `msgpack:"g"`
+	Kind  ReadKind `msgpack:"k"`
+	Path  string   `msgpack:"p"`
+	// Dir, when not 0, is the inode Path is resolved from (store.Op.Dir).
+	Dir    uint64       `msgpack:"d,omitempty"`
 	Hashes []store.Hash `msgpack:"h,omitempty"` // ReadChunkRefs
 	Groups []string     `msgpack:"rg,omitempty"`
 }

@@ -49,7 +49,7 @@ func sampleMessages() []Message {
 		&Propose{Group: "g", Op: entries[0].Op},
 		&ProposeResp{Result: store.Result{Code: store.CodeExists, Created: true}},
 		&Read{Group: "g", Kind: ReadReadDir, Path: "/x"},
-		&ReadResp{Code: store.CodeNotDir, Inode: ino, Entries: []store.DirEntry{{Name: "y", Type: store.TypeDir, Size: 0, MTime: 3}}},
+		&ReadResp{Code: store.CodeNotDir, Inode: ino, Entries: []store.DirEntry{{Name: "y", Inode: store.Inode{Type: store.TypeDir, MTime: 3}}}},
 		&Read{Group: "g", Kind: ReadChunkRefs, Hashes: []store.Hash{h}, Groups: []string{"g", ""}},
 		&ReadResp{Referenced: []bool{true, false}},
 		&Read{Group: "g", Kind: ReadChunkGroups, Hashes: []store.Hash{h}},

@@ -18,6 +18,12 @@ var (
 	// ErrInvalid: the operation cannot apply to these paths (the root, a
 	// directory moved into itself, an unknown operation).
 	ErrInvalid = errors.New("invalid operation")
+	// ErrConflict: the file changed since the content of an OpUpdate was
+	// computed from it; read it again and redo the change.
+	ErrConflict = errors.New("changed meanwhile")
+	// ErrNotPermitted: the operation is never allowed on this kind of
+	// inode (a hard link to a directory).
+	ErrNotPermitted = errors.New("operation not permitted")
 	// ErrCorrupt: stored bytes do not match their checksum.
 	ErrCorrupt = errors.New("checksum mismatch")
 	// ErrNoSpace: the disk is full, or a new chunk would take the chunk
@@ -40,6 +46,8 @@ const (
 	CodeIsDir    Code = "is_dir"
 	CodeNotEmpty Code = "not_empty"
 	CodeInvalid  Code = "invalid"
+	CodeConflict Code = "conflict"
+	CodePerm     Code = "not_permitted"
 )
 
 var codeErrs = map[Code]error{
@@ -49,6 +57,8 @@ var codeErrs = map[Code]error{
 	CodeIsDir:    ErrIsDir,
 	CodeNotEmpty: ErrNotEmpty,
 	CodeInvalid:  ErrInvalid,
+	CodeConflict: ErrConflict,
+	CodePerm:     ErrNotPermitted,
 }
 
 // CodeOf returns the code for a namespace error, or CodeInvalid for an error

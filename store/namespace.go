@@ -9,6 +9,8 @@ package store
 //	inodes    ino                      -> msgpack(Inode)
 //	dentries  parent ino + child name  -> child ino
 //	nsmeta    "next_ino"               -> next inode number to allocate
+//	          "dir_parents"            -> present once every directory
+//	                                      records its parent (Inode.Parent)
 //	chunkrefs chunk hash + group name  -> count of file inodes' references
 //	                                      (see chunkrefs.go)
 //
@@ -52,6 +54,7 @@ var (
 	bucketDentries = []byte("dentries")
 	bucketNSMeta   = []byte("nsmeta")
 	keyNextIno     = []byte("next_ino")
+	keyDirParents  = []byte("dir_parents")
 )
 
 // InitNamespace creates the namespace buckets and the root directory if they
@@ -82,6 +85,42 @@ func InitNamespace(tx *bbolt.Tx) error {
 		root := Inode{Ino: RootIno, Type: TypeDir, Mode: defaultDirMode, Nlink: 2}
 		if err := n.save(root); err != nil {
 			return fmt.Errorf("init namespace: %w", err)
+		}
+	}
+	if n.meta.Get(keyDirParents) == nil {
+		if err := n.recordDirParents(RootIno); err != nil {
+			return fmt.Errorf("init namespace: record directory parents: %w", err)
+		}
+		if err := n.meta.Put(keyDirParents, []byte{1}); err != nil {
+			return fmt.Errorf("init namespace: %w", err)
+		}
+	}
+	return nil
+}
+
+// recordDirParents sets Parent in every directory below dir, for a
+// namespace written before directories recorded it.
+func (n *namespace) recordDirParents(dir uint64) error {
+	kids, err := n.children(dir)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		in, err := n.get(k.ino)
+		if err != nil {
+			return err
+		}
+		if in.Type != TypeDir {
+			continue
+		}
+		if in.Parent != dir {
+			in.Parent = dir
+			if err := n.save(in); err != nil {
+				return err
+			}
+		}
+		if err := n.recordDirParents(in.Ino); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -117,6 +156,16 @@ func ApplyOp(tx *bbolt.Tx, op *Op) (Result, error) {
 		return n.rename(op)
 	case OpCopy:
 		return n.copy(op)
+	case OpCreate:
+		return n.create(op)
+	case OpSymlink:
+		return n.symlink(op)
+	case OpLink:
+		return n.link(op)
+	case OpUpdate:
+		return n.update(op)
+	case OpRelease:
+		return n.releaseOrphan(op)
 	}
 	return reject(CodeInvalid)
 }
@@ -124,21 +173,32 @@ func ApplyOp(tx *bbolt.Tx, op *Op) (Result, error) {
 // Lookup returns the inode at path. The error wraps ErrNotFound, ErrNotDir
 // or ErrInvalid and names the path.
 func Lookup(tx *bbolt.Tx, path string) (Inode, error) {
+	return LookupAt(tx, 0, path)
+}
+
+// LookupAt is Lookup with path resolved from the inode dir (0: the root;
+// see Op.Dir). A dir that no longer exists is ErrNotFound.
+func LookupAt(tx *bbolt.Tx, dir uint64, path string) (Inode, error) {
 	n, err := openNamespace(tx)
 	if err != nil {
 		return Inode{}, err
 	}
-	return n.resolvePath("lookup", path)
+	return n.resolvePath("lookup", dir, path)
 }
 
 // ReadDir lists the directory at path, sorted by name. It fails with
 // ErrNotDir when path is a file.
 func ReadDir(tx *bbolt.Tx, path string) ([]DirEntry, error) {
+	return ReadDirAt(tx, 0, path)
+}
+
+// ReadDirAt is ReadDir with path resolved from the inode dir.
+func ReadDirAt(tx *bbolt.Tx, at uint64, path string) ([]DirEntry, error) {
 	n, err := openNamespace(tx)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := n.resolvePath("read dir", path)
+	dir, err := n.resolvePath("read dir", at, path)
 	if err != nil {
 		return nil, err
 	}
@@ -155,9 +215,16 @@ func ReadDir(tx *bbolt.Tx, path string) ([]DirEntry, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, DirEntry{Name: k.name, Type: in.Type, Size: in.Size, MTime: in.MTime})
+		out = append(out, DirEntry{Name: k.name, Inode: in.Attrs()})
 	}
 	return out, nil
+}
+
+// Attrs returns in without its content (Chunks and Data): what a listing
+// or an op's result carries.
+func (in Inode) Attrs() Inode {
+	in.Chunks, in.Data = nil, nil
+	return in
 }
 
 // ForEachChunk calls fn for every chunk of every file inode, stopping at the
@@ -259,7 +326,7 @@ func decodeInode(ino uint64, v []byte) (Inode, error) {
 	if err := msgpack.Unmarshal(v, &in); err != nil {
 		return Inode{}, fmt.Errorf("namespace: decode inode %d: %w: %w", ino, ErrCorrupt, err)
 	}
-	if in.Ino != ino || (in.Type != TypeFile && in.Type != TypeDir) {
+	if in.Ino != ino || (in.Type != TypeFile && in.Type != TypeDir && in.Type != TypeSymlink) {
 		return Inode{}, fmt.Errorf("namespace: inode record %d holds ino %d type %d: %w", ino, in.Ino, in.Type, ErrCorrupt)
 	}
 	return in, nil
@@ -368,12 +435,22 @@ func (n *namespace) hasChildren(dir uint64) bool {
 	return k != nil && bytes.HasPrefix(k, prefix)
 }
 
-// walk resolves parts from the root as far as they exist: chain[0] is the
-// root and chain[i] the inode of parts[i-1], so the whole path exists iff
-// len(chain) == len(parts)+1. The walk stops early at a missing name, or at
-// a file that still has names below it; missCode tells the two apart.
-func (n *namespace) walk(parts []string) ([]Inode, error) {
-	cur, err := n.get(RootIno)
+// walk resolves parts from the inode at (0: the root) as far as they
+// exist: chain[0] is that inode and chain[i] the inode of parts[i-1], so
+// the whole path exists iff len(chain) == len(parts)+1. The walk stops
+// early at a missing name, or at a file or symlink that still has names
+// below it (the namespace never follows symlinks); missCode tells the two
+// apart. A chain of length 0 means the inode at is gone (a client held
+// on to its number after it was removed).
+func (n *namespace) walk(at uint64, parts []string) ([]Inode, error) {
+	if at == 0 {
+		at = RootIno
+	}
+	v := n.inodes.Get(inoKey(at))
+	if v == nil {
+		return nil, nil
+	}
+	cur, err := decodeInode(at, v)
 	if err != nil {
 		return nil, err
 	}
@@ -399,6 +476,9 @@ func (n *namespace) walk(parts []string) ([]Inode, error) {
 
 // missCode says why a walk stopped short of the end of its path.
 func missCode(chain []Inode) Code {
+	if len(chain) == 0 {
+		return CodeNotFound
+	}
 	if chain[len(chain)-1].Type != TypeDir {
 		return CodeNotDir
 	}
@@ -407,14 +487,17 @@ func missCode(chain []Inode) Code {
 
 // resolvePath is the user-facing lookup: its errors name the path and, for
 // ErrNotDir, the component that is a file.
-func (n *namespace) resolvePath(verb, path string) (Inode, error) {
+func (n *namespace) resolvePath(verb string, at uint64, path string) (Inode, error) {
 	parts, ok := splitPath(path)
 	if !ok {
 		return Inode{}, fmt.Errorf("%s %q: %w: want an absolute path with no empty, \".\" or \"..\" names", verb, path, ErrInvalid)
 	}
-	chain, err := n.walk(parts)
+	chain, err := n.walk(at, parts)
 	if err != nil {
 		return Inode{}, err
+	}
+	if len(chain) == 0 {
+		return Inode{}, fmt.Errorf("%s %s from inode %d: the inode was removed: %w", verb, path, at, ErrNotFound)
 	}
 	if len(chain) == len(parts)+1 {
 		return chain[len(parts)], nil
@@ -429,6 +512,9 @@ func (n *namespace) resolvePath(verb, path string) (Inode, error) {
 // addEntry stores child and links it into parent as name, updating and
 // saving parent.
 func (n *namespace) addEntry(parent *Inode, name string, child Inode, now int64) error {
+	if child.Type == TypeDir {
+		child.Parent = parent.Ino
+	}
 	if err := n.save(child); err != nil {
 		return err
 	}
@@ -438,7 +524,7 @@ func (n *namespace) addEntry(parent *Inode, name string, child Inode, now int64)
 	if child.Type == TypeDir {
 		parent.Nlink++
 	}
-	parent.MTime = now
+	parent.MTime, parent.CTime = now, now
 	return n.save(*parent)
 }
 
@@ -451,16 +537,18 @@ func (n *namespace) removeEntry(parent *Inode, name string, child Inode, now int
 	if child.Type == TypeDir {
 		parent.Nlink--
 	}
-	parent.MTime = now
+	parent.MTime, parent.CTime = now, now
 	return n.save(*parent)
 }
 
 // release drops one link to in, which has already been unlinked from its
 // parent: a directory goes with everything below it, a file when its last
-// link goes.
-func (n *namespace) release(in Inode) error {
-	if in.Type == TypeFile && in.Nlink > 1 {
+// link goes, unless orphan is set: then a file losing its last link is
+// kept with Nlink 0 for OpRelease to drop.
+func (n *namespace) release(in Inode, orphan bool, now int64) error {
+	if in.Type == TypeFile && (in.Nlink > 1 || orphan) {
 		in.Nlink--
+		in.CTime = now
 		return n.save(in)
 	}
 	if in.Type == TypeDir {
@@ -476,7 +564,7 @@ func (n *namespace) release(in Inode) error {
 			if err := n.dentries.Delete(dentryKey(in.Ino, k.name)); err != nil {
 				return err
 			}
-			if err := n.release(c); err != nil {
+			if err := n.release(c, false, now); err != nil {
 				return err
 			}
 		}
@@ -484,20 +572,21 @@ func (n *namespace) release(in Inode) error {
 	return n.dropInode(in)
 }
 
-func (n *namespace) addDir(parent *Inode, name string, mode uint32, now int64) (Inode, error) {
+func (n *namespace) addDir(parent *Inode, name string, mode uint32, op *Op) (Inode, error) {
 	ino, err := n.allocIno()
 	if err != nil {
 		return Inode{}, err
 	}
-	d := Inode{Ino: ino, Type: TypeDir, Mode: mode, MTime: now, Nlink: 2}
-	return d, n.addEntry(parent, name, d, now)
+	d := Inode{Ino: ino, Type: TypeDir, Mode: mode & ModeMask, MTime: op.Time, Nlink: 2,
+		Uid: op.Uid, Gid: op.Gid, ATime: op.Time, CTime: op.Time, Parent: parent.Ino}
+	return d, n.addEntry(parent, name, d, op.Time)
 }
 
 // makeDirs creates names as a chain of directories below parent and returns
 // the deepest one (parent itself when names is empty).
-func (n *namespace) makeDirs(parent Inode, names []string, now int64) (Inode, error) {
+func (n *namespace) makeDirs(parent Inode, names []string, op *Op) (Inode, error) {
 	for _, name := range names {
-		d, err := n.addDir(&parent, name, defaultDirMode, now)
+		d, err := n.addDir(&parent, name, defaultDirMode, op)
 		if err != nil {
 			return Inode{}, err
 		}
@@ -514,18 +603,34 @@ func (n *namespace) put(op *Op) (Result, error) {
 	if len(parts) == 0 {
 		return reject(CodeIsDir)
 	}
-	chain, err := n.walk(parts)
+	chain, err := n.walk(op.Dir, parts)
 	if err != nil {
 		return Result{}, err
 	}
 	if len(chain) == len(parts)+1 {
 		f := chain[len(parts)]
-		if f.Type == TypeDir {
+		switch f.Type {
+		case TypeDir:
 			return reject(CodeIsDir)
+		case TypeFile:
+			f.Size, f.Hash, f.Chunks, f.Data, f.MTime, f.CTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.Time, op.Time
+			f.Mode = modeOr(op.Mode, f.Mode)
+			f.Gen++
+			return Result{}, n.save(f)
 		}
-		f.Size, f.Hash, f.Chunks, f.Data, f.MTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.Time
-		f.Mode = modeOr(op.Mode, f.Mode)
-		return Result{}, n.save(f)
+		// A symlink is replaced by a new file: an inode keeps its type.
+		parent := chain[len(parts)-1]
+		if err := n.removeEntry(&parent, parts[len(parts)-1], f, op.Time); err != nil {
+			return Result{}, err
+		}
+		if err := n.release(f, false, op.Time); err != nil {
+			return Result{}, err
+		}
+		chain = chain[:len(parts)]
+		chain[len(chain)-1] = parent
+	}
+	if len(chain) == 0 {
+		return reject(CodeNotFound)
 	}
 	parent := chain[len(chain)-1]
 	if parent.Type != TypeDir {
@@ -533,7 +638,7 @@ func (n *namespace) put(op *Op) (Result, error) {
 	}
 	// Like an object store's PUT, a missing parent is created rather than
 	// reported, so clients need no mkdir round trip before a write.
-	parent, err = n.makeDirs(parent, parts[len(chain)-1:len(parts)-1], op.Time)
+	parent, err = n.makeDirs(parent, parts[len(chain)-1:len(parts)-1], op)
 	if err != nil {
 		return Result{}, err
 	}
@@ -542,8 +647,9 @@ func (n *namespace) put(op *Op) (Result, error) {
 		return Result{}, err
 	}
 	f := Inode{
-		Ino: ino, Type: TypeFile, Size: op.File.Size, Mode: modeOr(op.Mode, defaultFileMode),
+		Ino: ino, Type: TypeFile, Size: op.File.Size, Mode: modeOr(op.Mode, defaultFileMode) & ModeMask,
 		MTime: op.Time, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks, Data: op.File.Data,
+		Uid: op.Uid, Gid: op.Gid, ATime: op.Time, CTime: op.Time, Gen: 1,
 	}
 	if err := n.addEntry(&parent, parts[len(parts)-1], f, op.Time); err != nil {
 		return Result{}, err
@@ -558,7 +664,7 @@ func (n *namespace) delete(op *Op) (Result, error) {
 	if !ok || len(parts) == 0 {
 		return reject(CodeInvalid)
 	}
-	chain, err := n.walk(parts)
+	chain, err := n.walk(op.Dir, parts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -566,13 +672,18 @@ func (n *namespace) delete(op *Op) (Result, error) {
 		return reject(missCode(chain))
 	}
 	target, parent := chain[len(parts)], chain[len(parts)-1]
-	if target.Type == TypeDir && !op.Recursive && n.hasChildren(target.Ino) {
+	switch {
+	case op.NotDir && target.Type == TypeDir:
+		return reject(CodeIsDir)
+	case op.OnlyDir && target.Type != TypeDir:
+		return reject(CodeNotDir)
+	case target.Type == TypeDir && (!op.Recursive || op.OnlyDir) && n.hasChildren(target.Ino):
 		return reject(CodeNotEmpty)
 	}
 	if err := n.removeEntry(&parent, parts[len(parts)-1], target, op.Time); err != nil {
 		return Result{}, err
 	}
-	return Result{}, n.release(target)
+	return Result{}, n.release(target, op.Orphan, op.Time)
 }
 
 func (n *namespace) mkdir(op *Op) (Result, error) {
@@ -580,15 +691,18 @@ func (n *namespace) mkdir(op *Op) (Result, error) {
 	if !ok {
 		return reject(CodeInvalid)
 	}
-	chain, err := n.walk(parts)
+	chain, err := n.walk(op.Dir, parts)
 	if err != nil {
 		return Result{}, err
 	}
 	if len(chain) == len(parts)+1 {
-		if chain[len(parts)].Type == TypeDir && op.Parents {
-			return Result{}, nil
+		if d := chain[len(parts)]; d.Type == TypeDir && op.Parents {
+			return Result{Inode: ptr(d.Attrs())}, nil
 		}
 		return reject(CodeExists)
+	}
+	if len(chain) == 0 {
+		return reject(CodeNotFound)
 	}
 	parent := chain[len(chain)-1]
 	if parent.Type != TypeDir {
@@ -598,18 +712,21 @@ func (n *namespace) mkdir(op *Op) (Result, error) {
 	if len(missing) > 1 && !op.Parents {
 		return reject(CodeNotFound)
 	}
-	parent, err = n.makeDirs(parent, missing[:len(missing)-1], op.Time)
+	parent, err = n.makeDirs(parent, missing[:len(missing)-1], op)
 	if err != nil {
 		return Result{}, err
 	}
-	if _, err := n.addDir(&parent, missing[len(missing)-1], modeOr(op.Mode, defaultDirMode), op.Time); err != nil {
+	d, err := n.addDir(&parent, missing[len(missing)-1], modeOr(op.Mode, defaultDirMode), op)
+	if err != nil {
 		return Result{}, err
 	}
-	return Result{Created: true}, nil
+	return Result{Created: true, Inode: ptr(d.Attrs())}, nil
 }
 
-// destination is the target of a rename or copy: its parent directory and,
-// when the name is taken, the inode it names now.
+func ptr[T any](v T) *T { return &v }
+
+// destination is the target of a rename, copy or link: its parent
+// directory and, when the name is taken, the inode it names now.
 type destination struct {
 	parent Inode
 	name   string
@@ -617,10 +734,11 @@ type destination struct {
 	exists bool
 }
 
-// locateTarget resolves the destination path parts. code is CodeNotFound or
-// CodeNotDir when the parent is missing or is a file.
-func (n *namespace) locateTarget(parts []string) (destination, Code, error) {
-	chain, err := n.walk(parts)
+// locateTarget resolves the destination path parts from the inode at.
+// code is CodeNotFound or CodeNotDir when the parent is missing or is not a
+// directory.
+func (n *namespace) locateTarget(at uint64, parts []string) (destination, Code, error) {
+	chain, err := n.walk(at, parts)
 	if err != nil {
 		return destination{}, CodeOK, err
 	}
@@ -637,25 +755,29 @@ func (n *namespace) locateTarget(parts []string) (destination, Code, error) {
 	return t, CodeOK, nil
 }
 
-// locateSource resolves the non-empty source path of a rename or copy,
-// which must exist; code says why it does not.
-func (n *namespace) locateSource(parts []string) (parent, src Inode, code Code, err error) {
-	chain, err := n.walk(parts)
+// locateSource resolves the source path of a rename, copy or link from the
+// inode at, which must exist; code says why it does not. parent is only
+// meaningful when parts is not empty.
+func (n *namespace) locateSource(at uint64, parts []string) (parent, src Inode, code Code, err error) {
+	chain, err := n.walk(at, parts)
 	if err != nil {
 		return Inode{}, Inode{}, CodeOK, err
 	}
 	if len(chain) != len(parts)+1 {
 		return Inode{}, Inode{}, missCode(chain), nil
 	}
-	return chain[len(parts)-1], chain[len(parts)], CodeOK, nil
+	if len(parts) > 0 {
+		parent = chain[len(parts)-1]
+	}
+	return parent, chain[len(parts)], CodeOK, nil
 }
 
 // replaceCode says whether rename(2) may move src over the existing old.
 func (n *namespace) replaceCode(src, old Inode) Code {
 	switch {
-	case src.Type == TypeFile && old.Type == TypeDir:
+	case src.Type != TypeDir && old.Type == TypeDir:
 		return CodeIsDir
-	case src.Type == TypeDir && old.Type == TypeFile:
+	case src.Type == TypeDir && old.Type != TypeDir:
 		return CodeNotDir
 	case src.Type == TypeDir && n.hasChildren(old.Ino):
 		return CodeNotEmpty
@@ -663,27 +785,61 @@ func (n *namespace) replaceCode(src, old Inode) Code {
 	return CodeOK
 }
 
+// maxDepth bounds the walk up a directory's parents: a longer chain can
+// only be a loop in corrupt records.
+const maxDepth = 1 << 16
+
+// within reports whether dir is the directory anc or lies below it,
+// walking up dir's parents.
+func (n *namespace) within(dir Inode, anc uint64) (bool, error) {
+	for range maxDepth {
+		if dir.Ino == anc {
+			return true, nil
+		}
+		if dir.Ino == RootIno || dir.Parent == 0 {
+			return false, nil
+		}
+		var err error
+		if dir, err = n.get(dir.Parent); err != nil {
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("namespace: directory %d is more than %d levels deep: %w", dir.Ino, maxDepth, ErrCorrupt)
+}
+
+// rootPaths reports whether both paths of op are resolved from the root,
+// so that comparing them says how they nest.
+func rootPaths(op *Op) bool { return op.Dir == 0 && op.ToDir == 0 }
+
 func (n *namespace) rename(op *Op) (Result, error) {
 	from, ok1 := splitPath(op.Path)
 	to, ok2 := splitPath(op.To)
 	if !ok1 || !ok2 || len(from) == 0 || len(to) == 0 {
 		return reject(CodeInvalid)
 	}
-	srcParent, src, code, err := n.locateSource(from)
+	srcParent, src, code, err := n.locateSource(op.Dir, from)
 	if err != nil || code != CodeOK {
 		return Result{Code: code}, err
 	}
-	if op.Path == op.To {
+	if rootPaths(op) && op.Path == op.To {
 		return Result{}, nil
 	}
-	if src.Type == TypeDir && isUnder(to, from) {
+	if rootPaths(op) && src.Type == TypeDir && isUnder(to, from) {
 		return reject(CodeInvalid)
 	}
-	dst, code, err := n.locateTarget(to)
+	dst, code, err := n.locateTarget(op.ToDir, to)
 	if err != nil || code != CodeOK {
 		return Result{Code: code}, err
 	}
+	if src.Type == TypeDir {
+		if in, err := n.within(dst.parent, src.Ino); err != nil || in {
+			return Result{Code: CodeInvalid}, err
+		}
+	}
 	if dst.exists {
+		if op.NoReplace {
+			return reject(CodeExists)
+		}
 		if dst.old.Ino == src.Ino {
 			return Result{}, nil // two links to one inode: rename(2) does nothing
 		}
@@ -704,10 +860,11 @@ func (n *namespace) rename(op *Op) (Result, error) {
 		if err := n.removeEntry(&dst.parent, dst.name, dst.old, op.Time); err != nil {
 			return Result{}, err
 		}
-		if err := n.release(dst.old); err != nil {
+		if err := n.release(dst.old, op.Orphan, op.Time); err != nil {
 			return Result{}, err
 		}
 	}
+	src.CTime = op.Time
 	if err := n.addEntry(&dst.parent, dst.name, src, op.Time); err != nil {
 		return Result{}, err
 	}
@@ -725,28 +882,44 @@ func (n *namespace) copy(op *Op) (Result, error) {
 	if !ok1 || !ok2 || len(from) == 0 || len(to) == 0 {
 		return reject(CodeInvalid)
 	}
-	_, src, code, err := n.locateSource(from)
+	_, src, code, err := n.locateSource(op.Dir, from)
 	if err != nil || code != CodeOK {
 		return Result{Code: code}, err
 	}
-	if op.Path == op.To || (src.Type == TypeDir && isUnder(to, from)) {
+	if rootPaths(op) && (op.Path == op.To || (src.Type == TypeDir && isUnder(to, from))) {
 		return reject(CodeInvalid)
 	}
-	dst, code, err := n.locateTarget(to)
+	dst, code, err := n.locateTarget(op.ToDir, to)
 	if err != nil || code != CodeOK {
 		return Result{Code: code}, err
+	}
+	if src.Type == TypeDir {
+		if in, err := n.within(dst.parent, src.Ino); err != nil || in {
+			return Result{Code: CodeInvalid}, err
+		}
 	}
 	if dst.exists {
 		switch {
+		case dst.old.Ino == src.Ino:
+			return reject(CodeInvalid)
 		case src.Type == TypeDir:
 			return reject(CodeExists)
 		case dst.old.Type == TypeDir:
 			return reject(CodeIsDir)
+		case src.Type == TypeFile && dst.old.Type == TypeFile:
+			// Keep the destination's inode, and its mode as cp(1) does.
+			f := dst.old
+			f.Size, f.Hash, f.Chunks, f.Data, f.MTime, f.CTime = src.Size, src.Hash, src.Chunks, src.Data, op.Time, op.Time
+			f.Gen++
+			return Result{}, n.save(f)
 		}
-		// Keep the destination's inode, and its mode as cp(1) does.
-		f := dst.old
-		f.Size, f.Hash, f.Chunks, f.Data, f.MTime = src.Size, src.Hash, src.Chunks, src.Data, op.Time
-		return Result{}, n.save(f)
+		// A symlink on either side: the destination becomes a new inode.
+		if err := n.removeEntry(&dst.parent, dst.name, dst.old, op.Time); err != nil {
+			return Result{}, err
+		}
+		if err := n.release(dst.old, false, op.Time); err != nil {
+			return Result{}, err
+		}
 	}
 	c, err := n.copyTree(src, op.Time)
 	if err != nil {
@@ -755,7 +928,7 @@ func (n *namespace) copy(op *Op) (Result, error) {
 	if err := n.addEntry(&dst.parent, dst.name, c, op.Time); err != nil {
 		return Result{}, err
 	}
-	return Result{Created: true}, nil
+	return Result{Created: !dst.exists}, nil
 }
 
 // copyTree copies src (and, for a directory, everything below it) to new
@@ -768,13 +941,15 @@ func (n *namespace) copyTree(src Inode, now int64) (Inode, error) {
 	if err != nil {
 		return Inode{}, err
 	}
-	if src.Type == TypeFile {
-		return Inode{
-			Ino: ino, Type: TypeFile, Size: src.Size, Mode: src.Mode,
-			MTime: now, Nlink: 1, Hash: src.Hash, Chunks: src.Chunks, Data: src.Data,
-		}, nil
+	c := Inode{
+		Ino: ino, Type: src.Type, Size: src.Size, Mode: src.Mode, Uid: src.Uid, Gid: src.Gid,
+		MTime: now, ATime: now, CTime: now, Nlink: 1, Gen: 1,
+		Hash: src.Hash, Chunks: src.Chunks, Data: src.Data, Target: src.Target,
 	}
-	d := Inode{Ino: ino, Type: TypeDir, Mode: src.Mode, MTime: now, Nlink: 2}
+	if src.Type != TypeDir {
+		return c, nil
+	}
+	c.Nlink, c.Gen = 2, 0
 	kids, err := n.children(src.Ino)
 	if err != nil {
 		return Inode{}, err
@@ -784,13 +959,13 @@ func (n *namespace) copyTree(src Inode, now int64) (Inode, error) {
 		if err != nil {
 			return Inode{}, err
 		}
-		c, err := n.copyTree(s, now)
+		sc, err := n.copyTree(s, now)
 		if err != nil {
 			return Inode{}, err
 		}
-		if err := n.addEntry(&d, k.name, c, now); err != nil {
+		if err := n.addEntry(&c, k.name, sc, now); err != nil {
 			return Inode{}, err
 		}
 	}
-	return d, nil
+	return c, nil
 }

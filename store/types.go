@@ -60,8 +60,9 @@ type FileType uint8
 
 // The inode types.
 const (
-	TypeFile FileType = 1
-	TypeDir  FileType = 2
+	TypeFile    FileType = 1
+	TypeDir     FileType = 2
+	TypeSymlink FileType = 3
 )
 
 func (t FileType) String() string {
@@ -70,19 +71,45 @@ func (t FileType) String() string {
 		return "file"
 	case TypeDir:
 		return "dir"
+	case TypeSymlink:
+		return "symlink"
 	}
 	return "unknown"
 }
 
 // Inode is the metadata of one file or directory.
 type Inode struct {
-	Ino    uint64     `msgpack:"i"`
-	Type   FileType   `msgpack:"y"`
-	Size   int64      `msgpack:"s"`
-	Mode   uint32     `msgpack:"m"`
-	MTime  int64      `msgpack:"t"` // Unix nanoseconds, set by the primary.
-	Nlink  uint32     `msgpack:"l"`
-	Hash   string     `msgpack:"h,omitempty"` // hex SHA-256 of the whole content
+	Ino   uint64   `msgpack:"i"`
+	Type  FileType `msgpack:"y"`
+	Size  int64    `msgpack:"s"`
+	Mode  uint32   `msgpack:"m"` // permission bits with setuid, setgid and sticky (07777)
+	MTime int64    `msgpack:"t"` // Unix nanoseconds, set by the primary.
+	Nlink uint32   `msgpack:"l"` // 0 for an orphan: unlinked, kept while a mount has it open
+	Uid   uint32   `msgpack:"u,omitempty"`
+	Gid   uint32   `msgpack:"gi,omitempty"`
+	// ATime is set at creation and by OpUpdate only: reads do not write
+	// (like a noatime mount), so a read costs no log entry.
+	ATime int64 `msgpack:"at,omitempty"`
+	// CTime is the last change of the inode itself: content, attributes,
+	// link count or a name pointing at it.
+	CTime int64 `msgpack:"ct,omitempty"`
+	// Gen counts the changes of a file's content. OpUpdate names the Gen
+	// its new content was computed from, and fails with CodeConflict when
+	// another change came first; a mount uses it to tell a stale cache.
+	Gen uint64 `msgpack:"gn,omitempty"`
+	// Target is a symlink's content.
+	Target string `msgpack:"tg,omitempty"`
+	// Parent is a directory's parent directory (0 for the root and for
+	// directories written before the field existed, until InitNamespace
+	// fills it in): a directory has exactly one name, so it has one
+	// parent, and a rename walks up from its destination to refuse a
+	// directory moved below itself.
+	Parent uint64 `msgpack:"pa,omitempty"`
+	// Hash is the hex SHA-256 of the whole content for a file written
+	// whole; a file changed in place (OpUpdate) gets "chunks:" and the
+	// SHA-256 of its chunk list instead, which names the content as
+	// uniquely without reading all of it.
+	Hash   string     `msgpack:"h,omitempty"`
 	Chunks []ChunkRef `msgpack:"c,omitempty"`
 	// Data holds the whole content of a small file, kept in the metadata
 	// instead of chunks: one replicated log entry makes it durable, where
@@ -90,12 +117,12 @@ type Inode struct {
 	Data []byte `msgpack:"d,omitempty"`
 }
 
-// DirEntry is one name in a directory listing.
+// DirEntry is one name in a directory listing, with the attributes of its
+// inode (Chunks and Data left out), so a mount can answer the lookups that
+// follow a listing without asking again.
 type DirEntry struct {
-	Name  string   `msgpack:"n"`
-	Type  FileType `msgpack:"y"`
-	Size  int64    `msgpack:"s"`
-	MTime int64    `msgpack:"t"`
+	Name  string `msgpack:"n"`
+	Inode        // inlined: the inode's own keys
 }
 
 // OpKind is what a log entry does.
@@ -110,6 +137,13 @@ const (
 	OpRename OpKind = 4 // move Path to To, replacing like rename(2)
 	OpCopy   OpKind = 5 // copy Path to To, sharing chunks
 	OpConfig OpKind = 6 // set the group's voting members to Members
+	// The POSIX operations a mount needs. Paths of these (and of the ops
+	// above) may be relative to a directory inode: see Op.Dir.
+	OpCreate  OpKind = 7  // create an empty file at Path (Excl: fail if it exists)
+	OpSymlink OpKind = 8  // create a symlink at Path pointing at Target
+	OpLink    OpKind = 9  // add the name To for the file at Path (a hard link)
+	OpUpdate  OpKind = 10 // replace content (File, checked against Gen) and/or set Attr
+	OpRelease OpKind = 11 // drop the orphan at Path, kept since its last unlink
 )
 
 // Op is one state-machine command carried by a log entry. Everything that
@@ -128,7 +162,58 @@ type Op struct {
 	// ReqID identifies the client request the op comes from: a retry of
 	// the same request is applied once (see requests.go).
 	ReqID string `msgpack:"q,omitempty"`
+	// Dir, when not 0, is the inode Path is resolved from instead of the
+	// root; ToDir is the same for To. Path "/" then names Dir itself. A
+	// mount addresses everything by inode number, so a name another
+	// client moved meanwhile cannot send its change to the wrong file.
+	Dir   uint64 `msgpack:"dr,omitempty"`
+	ToDir uint64 `msgpack:"td,omitempty"`
+	// Uid and Gid own what OpCreate, OpMkdir and OpSymlink make.
+	Uid uint32 `msgpack:"u,omitempty"`
+	Gid uint32 `msgpack:"gi,omitempty"`
+	// Excl: OpCreate fails with CodeExists if the name is taken.
+	Excl bool `msgpack:"x,omitempty"`
+	// NoReplace: OpRename and OpLink fail with CodeExists if To is taken.
+	NoReplace bool `msgpack:"nr,omitempty"`
+	// NotDir (unlink) and OnlyDir (rmdir) make OpDelete fail with
+	// CodeIsDir or CodeNotDir when Path is, or is not, a directory.
+	NotDir  bool `msgpack:"nd,omitempty"`
+	OnlyDir bool `msgpack:"od,omitempty"`
+	// Orphan: when OpDelete or OpRename removes a file's last link, keep
+	// the inode with Nlink 0 (an open file a mount still reads and
+	// writes) until an OpRelease drops it.
+	Orphan bool `msgpack:"or,omitempty"`
+	// Target is the content of the symlink OpSymlink makes.
+	Target string `msgpack:"tg,omitempty"`
+	// Gen is the content generation OpUpdate's File was computed from.
+	Gen uint64 `msgpack:"gn,omitempty"`
+	// Attr holds the attributes OpUpdate sets.
+	Attr *SetAttr `msgpack:"sa,omitempty"`
 }
+
+// SetAttr is what OpUpdate changes besides content: each field applies
+// when its bit is in Valid.
+type SetAttr struct {
+	Valid uint8  `msgpack:"v"`
+	Mode  uint32 `msgpack:"m,omitempty"`
+	Uid   uint32 `msgpack:"u,omitempty"`
+	Gid   uint32 `msgpack:"g,omitempty"`
+	ATime int64  `msgpack:"a,omitempty"`
+	MTime int64  `msgpack:"t,omitempty"`
+}
+
+// The bits of SetAttr.Valid.
+const (
+	SetMode uint8 = 1 << iota
+	SetUid
+	SetGid
+	SetATime
+	SetMTime
+)
+
+// ModeMask is the part of a mode an inode keeps: permissions plus the
+// setuid, setgid and sticky bits.
+const ModeMask = 0o7777
 
 // Member is a voting member of a group's configuration.
 type Member struct {
@@ -140,7 +225,11 @@ type Member struct {
 // Result is the outcome of applying an op, the same on every member.
 type Result struct {
 	Code    Code `msgpack:"c,omitempty"`
-	Created bool `msgpack:"n,omitempty"` // OpPut, OpMkdir: the path did not exist before
+	Created bool `msgpack:"n,omitempty"` // OpPut, OpMkdir, OpCreate: the path did not exist before
+	// Inode is the inode the op made or changed, without Chunks and Data,
+	// for the ops a mount sends (create, mkdir, symlink, link, update),
+	// which need its attributes at once.
+	Inode *Inode `msgpack:"in,omitempty"`
 }
 
 // Err returns the namespace error of the result, or nil.
