@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -16,8 +17,8 @@ import (
 	"shoal/store"
 )
 
-func (s *Server) head(w http.ResponseWriter, r *http.Request, p string) {
-	rr, err := s.read(r.Context(), replication.ReadLookup, p)
+func (s *Server) head(w http.ResponseWriter, r *http.Request, t target) {
+	rr, err := s.read(r.Context(), replication.ReadLookup, t)
 	if err != nil {
 		status, _ := statusOf(err)
 		w.WriteHeader(status)
@@ -31,6 +32,10 @@ func setFileHeaders(w http.ResponseWriter, in store.Inode) {
 	h := w.Header()
 	h.Set("X-Shoal-Type", in.Type.String())
 	h.Set("Last-Modified", time.Unix(0, in.MTime).UTC().Format(http.TimeFormat))
+	h.Set("X-Shoal-Ino", strconv.FormatUint(in.Ino, 10))
+	if in.Type == store.TypeSymlink {
+		h.Set("X-Shoal-Target", url.PathEscape(in.Target))
+	}
 	if in.Type == store.TypeFile {
 		h.Set("Content-Length", strconv.FormatInt(in.Size, 10))
 		h.Set("ETag", `"`+in.Hash+`"`)
@@ -45,21 +50,28 @@ type listingJSON struct {
 }
 
 type entryJSON struct {
-	Name  string `json:"name"`
-	Type  string `json:"type"`
-	Size  int64  `json:"size"`
-	MTime string `json:"mtime"`
+	Name string `json:"name"`
+	attrJSON
 }
 
-func (s *Server) get(w http.ResponseWriter, r *http.Request, p string) {
+func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 	ctx := r.Context()
-	rr, err := s.read(ctx, replication.ReadLookup, p)
+	rr, err := s.read(ctx, replication.ReadLookup, t)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if rr.Inode.Type == store.TypeDir {
-		s.list(w, r, p)
+	switch rr.Inode.Type {
+	case store.TypeDir:
+		s.list(w, r, t)
+		return
+	case store.TypeSymlink:
+		// A symlink's content is where it points; the API never follows it.
+		setFileHeaders(w, rr.Inode)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(rr.Inode.Target)))
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, rr.Inode.Target)
 		return
 	}
 	in := rr.Inode
@@ -87,20 +99,20 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, p string) {
 	if err := s.streamRange(ctx, w, in, start, end); err != nil {
 		// The status line is gone: the only honest signal left is to cut
 		// the connection, so the client sees a short body.
-		s.cfg.Logger.Warn("read aborted", "path", p, "err", err)
+		s.cfg.Logger.Warn("read aborted", "path", t.String(), "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }
 
-func (s *Server) list(w http.ResponseWriter, r *http.Request, p string) {
-	rr, err := s.read(r.Context(), replication.ReadReadDir, p)
+func (s *Server) list(w http.ResponseWriter, r *http.Request, t target) {
+	rr, err := s.read(r.Context(), replication.ReadReadDir, t)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	out := listingJSON{Path: p, Entries: make([]entryJSON, 0, len(rr.Entries))}
+	out := listingJSON{Path: t.path, Entries: make([]entryJSON, 0, len(rr.Entries))}
 	for _, e := range rr.Entries {
-		out.Entries = append(out.Entries, entryJSON{Name: e.Name, Type: e.Type.String(), Size: e.Size, MTime: rfc3339(e.MTime)})
+		out.Entries = append(out.Entries, entryJSON{Name: e.Name, attrJSON: attrOf(e.Inode)})
 	}
 	w.Header().Set("X-Shoal-Type", "dir")
 	writeJSON(w, http.StatusOK, out)

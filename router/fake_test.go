@@ -50,6 +50,9 @@ type fakeNode struct {
 	hang    bool                   // every request waits for the caller to give up
 	missing bool                   // TouchChunks reports every hash missing
 	info    *replication.GroupInfo // the answer to GroupStatus
+	// beforeUpdate, when set, runs (with mu held) as an OpUpdate arrives:
+	// a test changes the file there to make the update conflict.
+	beforeUpdate func(files map[string]store.Inode)
 }
 
 // fakeTransport is the router's side of the network: it records nothing
@@ -261,6 +264,34 @@ func (n *fakeNode) propose(op store.Op) (replication.Message, error) {
 			if op.Kind == store.OpRename && op.To != op.Path {
 				delete(n.files, op.Path)
 			}
+		}
+	case store.OpCreate:
+		if !existed {
+			n.files[op.Path] = store.Inode{Type: store.TypeFile, Mode: op.Mode, Gen: 1}
+			res.Created = true
+		}
+		in := n.files[op.Path]
+		res.Inode = &in
+	case store.OpUpdate:
+		if n.beforeUpdate != nil {
+			n.beforeUpdate(n.files)
+			in = n.files[op.Path]
+		}
+		switch {
+		case !existed:
+			res.Code = store.CodeNotFound
+		case op.File != nil && op.Gen != in.Gen:
+			res.Code = store.CodeConflict
+		default:
+			if f := op.File; f != nil {
+				in.Size, in.Chunks, in.Data, in.Hash = f.Size, f.Chunks, f.Data, f.Hash
+				in.Gen++
+			}
+			if op.Attr != nil && op.Attr.Valid&store.SetMode != 0 {
+				in.Mode = op.Attr.Mode
+			}
+			n.files[op.Path] = in
+			res.Inode = &in
 		}
 	default:
 		return nil, fmt.Errorf("%w: the fake does not apply op kind %d", replication.ErrBadMessage, op.Kind)

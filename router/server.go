@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -117,6 +119,9 @@ type Server struct {
 	// repair finds the bad copy later).
 	repairs     sync.WaitGroup
 	repairSlots chan struct{}
+
+	zeroOnce sync.Once
+	zeroHash store.Hash // of a chunk of ChunkSize zeros (splice.go)
 }
 
 // New returns a router for cfg.
@@ -134,6 +139,7 @@ func New(cfg Config) (*Server, error) {
 	}, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), repairSlots: make(chan struct{}, maxRepairs)}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /v1/cluster", s.serveCluster)
+	s.mux.HandleFunc("GET /v1/statfs", s.serveStatfs)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))
@@ -178,8 +184,43 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// target is what a file-system request names: a path from the root or,
+// with ?at=INO, a path from that inode ("/" then names the inode itself).
+// A mount names everything by inode number, so that a file moved by
+// another client meanwhile is still the one its change goes to.
+type target struct {
+	at   uint64
+	path string
+}
+
+func (t target) String() string {
+	if t.at == 0 {
+		return t.path
+	}
+	if t.path == "/" {
+		return fmt.Sprintf("inode %d", t.at)
+	}
+	return fmt.Sprintf("%s in inode %d", t.path, t.at)
+}
+
+// parseTarget reads a path and its anchor (the query parameter named at).
+func parseTarget(p, at string) (target, error) {
+	clean, err := CleanPath(p)
+	if err != nil {
+		return target{}, err
+	}
+	t := target{path: clean}
+	if at != "" {
+		if t.at, err = strconv.ParseUint(at, 10, 64); err != nil || t.at == 0 {
+			return target{}, fmt.Errorf("%w: at=%q is not an inode number (a positive integer)", ErrBadRequest, at)
+		}
+	}
+	return t, nil
+}
+
 func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
-	p, err := CleanPath(strings.TrimPrefix(r.URL.Path, "/v1/fs"))
+	q := r.URL.Query()
+	t, err := parseTarget(strings.TrimPrefix(r.URL.Path, "/v1/fs"), q.Get("at"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -188,34 +229,41 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	q := r.URL.Query()
 	op := q.Get("op")
 	switch {
 	case r.Method == http.MethodPut && op == "":
-		s.putFile(w, r, p)
+		s.putFile(w, r, t)
+	case r.Method == http.MethodPatch && op == "":
+		s.writeAt(w, r, t, q.Get("offset"))
 	case r.Method == http.MethodGet && op == "":
-		s.get(w, r, p)
+		s.get(w, r, t)
 	case r.Method == http.MethodGet && op == "stat":
-		s.stat(w, r, p)
+		s.stat(w, r, t)
 	case r.Method == http.MethodHead && op == "":
-		s.head(w, r, p)
+		s.head(w, r, t)
 	case r.Method == http.MethodDelete && op == "":
-		s.delete(w, r, p, q.Get("recursive"))
-	case r.Method == http.MethodPost && (op == "copy" || op == "rename"):
-		s.move(w, r, p, op, q.Get("to"))
+		s.delete(w, r, t, q)
+	case r.Method == http.MethodPost && (op == "copy" || op == "rename" || op == "link"):
+		s.move(w, r, t, op, q)
 	case r.Method == http.MethodPost && op == "mkdir":
-		s.mkdir(w, r, p, q.Get("parents"))
+		s.mkdir(w, r, t, q)
+	case r.Method == http.MethodPost && (op == "create" || op == "symlink"):
+		s.create(w, r, t, op, q)
+	case r.Method == http.MethodPost && op == "setattr":
+		s.setattr(w, r, t, q)
+	case r.Method == http.MethodPost && op == "release":
+		s.release(w, r, t)
 	case !knownMethod(r.Method):
-		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE, POST")
+		w.Header().Set("Allow", "GET, HEAD, PUT, PATCH, DELETE, POST")
 		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method_not_allowed", Message: fmt.Sprintf("method %q is not supported on /v1/fs", r.Method)})
 	default:
-		writeError(w, fmt.Errorf("%w: %s with op=%q is not an operation (ops: GET stat; POST copy, rename, mkdir)", ErrBadRequest, r.Method, op))
+		writeError(w, fmt.Errorf("%w: %s with op=%q is not an operation (ops: GET stat; POST copy, rename, link, mkdir, create, symlink, setattr, release)", ErrBadRequest, r.Method, op))
 	}
 }
 
 func knownMethod(m string) bool {
 	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPost:
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodPost:
 		return true
 	}
 	return false
@@ -237,7 +285,9 @@ func flag(v string) (bool, error) {
 // the first try may have committed) are applied once: every mutation is
 // safe to retry, and retrying keeps a failover from surfacing as errors.
 func (s *Server) propose(ctx context.Context, op store.Op) (store.Result, error) {
-	op.ReqID = requestID(ctx)
+	if op.ReqID == "" {
+		op.ReqID = requestID(ctx)
+	}
 	resp, err := s.be.metaCall(ctx, func(g string) replication.Message { return &replication.Propose{Group: g, Op: op} }, op.ReqID != "")
 	if err != nil {
 		return store.Result{}, err
@@ -247,13 +297,15 @@ func (s *Server) propose(ctx context.Context, op store.Op) (store.Result, error)
 		return store.Result{}, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
 	}
 	if err := pr.Result.Err(); err != nil {
-		return pr.Result, fmt.Errorf("%s: %w", op.Path, err)
+		return pr.Result, fmt.Errorf("%s: %w", target{op.Dir, op.Path}, err)
 	}
 	return pr.Result, nil
 }
 
-func (s *Server) read(ctx context.Context, kind replication.ReadKind, p string) (*replication.ReadResp, error) {
-	resp, err := s.be.metaCall(ctx, func(g string) replication.Message { return &replication.Read{Group: g, Kind: kind, Path: p} }, true)
+func (s *Server) read(ctx context.Context, kind replication.ReadKind, t target) (*replication.ReadResp, error) {
+	resp, err := s.be.metaCall(ctx, func(g string) replication.Message {
+		return &replication.Read{Group: g, Kind: kind, Dir: t.at, Path: t.path}
+	}, true)
 	if err != nil {
 		return nil, err
 	}
@@ -262,15 +314,28 @@ func (s *Server) read(ctx context.Context, kind replication.ReadKind, p string) 
 		return nil, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
 	}
 	if err := rr.Code.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
+		return nil, fmt.Errorf("%s: %w", t, err)
 	}
 	return rr, nil
 }
 
-func (s *Server) delete(w http.ResponseWriter, r *http.Request, p, recursive string) {
-	rec, err := flag(recursive)
+// delete removes a name. only=file refuses a directory (unlink(2)),
+// only=dir anything else (rmdir(2), which never recurses); orphan=1 keeps
+// a file whose last name goes until op=release (the mount has it open).
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, t target, q url.Values) {
+	op := store.Op{Kind: store.OpDelete, Dir: t.at, Path: t.path}
+	err := flags(q, map[string]*bool{"recursive": &op.Recursive, "orphan": &op.Orphan})
+	switch only := q.Get("only"); {
+	case err != nil:
+	case only == "file":
+		op.NotDir = true
+	case only == "dir":
+		op.OnlyDir = true
+	case only != "":
+		err = fmt.Errorf("%w: only=%q: use file or dir", ErrBadRequest, only)
+	}
 	if err == nil {
-		_, err = s.propose(r.Context(), store.Op{Kind: store.OpDelete, Path: p, Recursive: rec})
+		_, err = s.propose(r.Context(), op)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -279,64 +344,125 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, p, recursive str
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) move(w http.ResponseWriter, r *http.Request, p, op, to string) {
-	if to == "" {
+// flags parses the boolean query parameters named in dst.
+func flags(q url.Values, dst map[string]*bool) error {
+	for name, p := range dst {
+		v, err := flag(q.Get(name))
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		*p = v
+	}
+	return nil
+}
+
+// move is copy, rename and link: the source is the target, the
+// destination the path to (from the inode to_at, if given).
+func (s *Server) move(w http.ResponseWriter, r *http.Request, t target, op string, q url.Values) {
+	if q.Get("to") == "" {
 		writeError(w, fmt.Errorf("%w: op=%s needs a destination: add &to=/path", ErrBadRequest, op))
 		return
 	}
-	dst, err := CleanPath(to)
+	dst, err := parseTarget(q.Get("to"), q.Get("to_at"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	kind, status := store.OpCopy, http.StatusCreated
-	if op == "rename" {
-		kind, status = store.OpRename, http.StatusNoContent
+	o := store.Op{Kind: store.OpCopy, Dir: t.at, Path: t.path, ToDir: dst.at, To: dst.path}
+	status := http.StatusCreated
+	switch op {
+	case "rename":
+		o.Kind, status = store.OpRename, http.StatusNoContent
+		err = flags(q, map[string]*bool{"noreplace": &o.NoReplace, "orphan": &o.Orphan})
+	case "link":
+		o.Kind = store.OpLink
 	}
-	if _, err := s.propose(r.Context(), store.Op{Kind: kind, Path: p, To: dst}); err != nil {
+	var res store.Result
+	if err == nil {
+		res, err = s.propose(r.Context(), o)
+	}
+	if err != nil {
 		writeError(w, err)
+		return
+	}
+	if res.Inode != nil {
+		writeJSON(w, status, statOf(dst.path, *res.Inode))
 		return
 	}
 	w.WriteHeader(status)
 }
 
-func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, p, parents string) {
-	par, err := flag(parents)
+func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, t target, q url.Values) {
+	op := store.Op{Kind: store.OpMkdir, Dir: t.at, Path: t.path}
+	err := flags(q, map[string]*bool{"parents": &op.Parents})
+	if err == nil {
+		err = owner(q, &op)
+	}
 	var res store.Result
 	if err == nil {
-		res, err = s.propose(r.Context(), store.Op{Kind: store.OpMkdir, Path: p, Parents: par})
+		res, err = s.propose(r.Context(), op)
 	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	status := http.StatusOK
 	if res.Created {
-		w.WriteHeader(http.StatusCreated)
-	} else {
-		w.WriteHeader(http.StatusOK)
+		status = http.StatusCreated
+	}
+	if res.Inode == nil {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, statOf(t.path, *res.Inode))
+}
+
+// attrJSON is an inode's attributes, as stat and listings give them.
+// Times are RFC 3339 with nanoseconds, in UTC.
+type attrJSON struct {
+	Ino    uint64 `json:"ino"`
+	Type   string `json:"type"`
+	Size   int64  `json:"size"`
+	Mode   uint32 `json:"mode"`
+	Nlink  uint32 `json:"nlink"`
+	Uid    uint32 `json:"uid"`
+	Gid    uint32 `json:"gid"`
+	ATime  string `json:"atime"`
+	MTime  string `json:"mtime"`
+	CTime  string `json:"ctime"`
+	Gen    uint64 `json:"gen"`
+	Target string `json:"target,omitempty"`
+}
+
+func attrOf(in store.Inode) attrJSON {
+	return attrJSON{
+		Ino: in.Ino, Type: in.Type.String(), Size: in.Size, Mode: in.Mode, Nlink: in.Nlink,
+		Uid: in.Uid, Gid: in.Gid, ATime: rfc3339(in.ATime), MTime: rfc3339(in.MTime), CTime: rfc3339(in.CTime),
+		Gen: in.Gen, Target: in.Target,
 	}
 }
 
-// statJSON is the answer of op=stat.
+// statJSON is the answer of op=stat, and of the ops that make or change
+// an inode.
 type statJSON struct {
-	Path  string `json:"path"`
-	Type  string `json:"type"`
-	Size  int64  `json:"size"`
-	Mode  uint32 `json:"mode"`
-	MTime string `json:"mtime"`
-	Hash  string `json:"hash"`
+	Path string `json:"path"`
+	attrJSON
+	Hash string `json:"hash"`
+}
+
+func statOf(p string, in store.Inode) statJSON {
+	return statJSON{Path: p, attrJSON: attrOf(in), Hash: in.Hash}
 }
 
 func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
-func (s *Server) stat(w http.ResponseWriter, r *http.Request, p string) {
-	rr, err := s.read(r.Context(), replication.ReadLookup, p)
+func (s *Server) stat(w http.ResponseWriter, r *http.Request, t target) {
+	rr, err := s.read(r.Context(), replication.ReadLookup, t)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	in := rr.Inode
-	writeJSON(w, http.StatusOK, statJSON{Path: p, Type: in.Type.String(), Size: in.Size, Mode: in.Mode, MTime: rfc3339(in.MTime), Hash: in.Hash})
+	writeJSON(w, http.StatusOK, statOf(t.path, rr.Inode))
 }
 
 // requestIDKey holds a request's ID in its context.

@@ -26,9 +26,9 @@ const spaceRecheck = 200 * time.Millisecond
 // putFile streams the body into chunks: each chunk is stored on a majority
 // of its group before the file's metadata is committed, in one atomic
 // replace, so a reader never sees a file whose content is not durable.
-func (s *Server) putFile(w http.ResponseWriter, r *http.Request, p string) {
-	if p == "/" {
-		writeError(w, fmt.Errorf("/: %w", store.ErrIsDir))
+func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
+	if t.path == "/" {
+		writeError(w, fmt.Errorf("%s: %w: a PUT names a file in a directory", t, store.ErrIsDir))
 		return
 	}
 	if r.ContentLength > s.cfg.MaxFileSize {
@@ -43,8 +43,8 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, p string) {
 		file, err = inlineFile(r.Body, r.ContentLength)
 	} else {
 		// Refuse early what would fail at commit, before uploading content.
-		if rr, err := s.read(ctx, replication.ReadLookup, p); err == nil && rr.Inode.Type == store.TypeDir {
-			writeError(w, fmt.Errorf("%s: %w", p, store.ErrIsDir))
+		if rr, err := s.read(ctx, replication.ReadLookup, t); err == nil && rr.Inode.Type == store.TypeDir {
+			writeError(w, fmt.Errorf("%s: %w", t, store.ErrIsDir))
 			return
 		}
 		file, err = s.upload(ctx, r.Body, r.ContentLength)
@@ -56,7 +56,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, p string) {
 		writeError(w, err)
 		return
 	}
-	res, err := s.propose(ctx, store.Op{Kind: store.OpPut, Path: p, File: file, Time: time.Now().UnixNano()})
+	res, err := s.propose(ctx, store.Op{Kind: store.OpPut, Dir: t.at, Path: t.path, File: file, Time: time.Now().UnixNano()})
 	if err != nil {
 		writeError(w, err)
 		return

@@ -164,6 +164,12 @@ func (n *namespace) update(op *Op) (Result, error) {
 		if a.Valid&SetMTime != 0 {
 			in.MTime = a.MTime
 		}
+		if a.Valid&SetATimeNow != 0 {
+			in.ATime = op.Time
+		}
+		if a.Valid&SetMTimeNow != 0 {
+			in.MTime = op.Time
+		}
 	}
 	in.CTime = op.Time
 	if err := n.save(in); err != nil {

@@ -209,6 +209,8 @@ const (
 	SetGid
 	SetATime
 	SetMTime
+	SetATimeNow // the op's time, which the primary fixes
+	SetMTimeNow
 )
 
 // ModeMask is the part of a mode an inode keeps: permissions plus the

@@ -1,0 +1,326 @@
+package router
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"shoal/replication"
+	"shoal/store"
+)
+
+// The requests a POSIX mount needs beyond whole-file transfers: create,
+// symlink, in-place writes (PATCH at an offset), setattr (truncate, chmod,
+// chown, utimens), orphan release and statfs. Every one names its file
+// by inode (?at=INO) when it comes from a mount, and answers with the
+// inode's attributes, so the mount needs no second round trip.
+
+// MaxWriteAt bounds the body of one write at an offset: the router holds
+// it whole, since a write that lost a race with another change is
+// computed again from the new content.
+const MaxWriteAt = MaxChunkSize
+
+// maxConflicts bounds how often a change is computed again because
+// another one to the same file committed first.
+const maxConflicts = 16
+
+// parseMode reads an octal mode such as 0644 or 4755.
+func parseMode(v string) (uint32, error) {
+	m, err := strconv.ParseUint(v, 8, 32)
+	if err != nil || m&^store.ModeMask != 0 {
+		return 0, fmt.Errorf("%w: mode %q: want octal permission bits, like 0644", ErrBadRequest, v)
+	}
+	return uint32(m), nil
+}
+
+func parseID(name, v string) (uint32, error) {
+	id, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s=%q: want a numeric ID", ErrBadRequest, name, v)
+	}
+	return uint32(id), nil
+}
+
+// owner reads mode, uid and gid into op; absent ones stay 0 (the
+// defaults: mode 0644 for files, 0755 for directories; owner root).
+func owner(q url.Values, op *store.Op) (err error) {
+	if v := q.Get("mode"); v != "" {
+		if op.Mode, err = parseMode(v); err != nil {
+			return err
+		}
+	}
+	if v := q.Get("uid"); v != "" {
+		if op.Uid, err = parseID("uid", v); err != nil {
+			return err
+		}
+	}
+	if v := q.Get("gid"); v != "" {
+		if op.Gid, err = parseID("gid", v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// create makes an empty file (op=create, like open(2) with O_CREAT, and
+// with excl=1 also O_EXCL) or a symlink (op=symlink&target=...). Unlike a
+// PUT it makes no missing parents.
+func (s *Server) create(w http.ResponseWriter, r *http.Request, t target, kind string, q url.Values) {
+	op := store.Op{Kind: store.OpCreate, Dir: t.at, Path: t.path, Mode: 0o644}
+	err := owner(q, &op)
+	if err == nil && kind == "symlink" {
+		op.Kind, op.Target = store.OpSymlink, q.Get("target")
+		if op.Target == "" || len(op.Target) > store.MaxSymlink {
+			err = fmt.Errorf("%w: op=symlink needs target= of 1 to %d bytes", ErrBadRequest, store.MaxSymlink)
+		}
+	}
+	if err == nil {
+		err = flags(q, map[string]*bool{"excl": &op.Excl})
+	}
+	var res store.Result
+	if err == nil {
+		res, err = s.propose(r.Context(), op)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	status := http.StatusOK
+	if res.Created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, statOf(t.path, *res.Inode))
+}
+
+// release drops an orphan: a file unlinked while a mount had it open.
+func (s *Server) release(w http.ResponseWriter, r *http.Request, t target) {
+	if _, err := s.propose(r.Context(), store.Op{Kind: store.OpRelease, Dir: t.at, Path: t.path}); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// parseTime reads an atime or mtime: Unix nanoseconds, or "now" (the
+// primary's clock).
+func parseTime(name, v string, a *store.SetAttr, bit, nowBit uint8, dst *int64) error {
+	if v == "" {
+		return nil
+	}
+	if v == "now" {
+		a.Valid |= nowBit
+		return nil
+	}
+	ns, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: %s=%q: want Unix nanoseconds or now", ErrBadRequest, name, v)
+	}
+	a.Valid |= bit
+	*dst = ns
+	return nil
+}
+
+// parseSetAttr reads the attributes of op=setattr; size is -1 when the
+// request leaves it alone.
+func parseSetAttr(q url.Values) (a *store.SetAttr, size int64, err error) {
+	a = &store.SetAttr{}
+	size = -1
+	if v := q.Get("size"); v != "" {
+		if size, err = strconv.ParseInt(v, 10, 64); err != nil || size < 0 {
+			return nil, 0, fmt.Errorf("%w: size=%q: want a byte count", ErrBadRequest, v)
+		}
+	}
+	if v := q.Get("mode"); v != "" {
+		if a.Mode, err = parseMode(v); err != nil {
+			return nil, 0, err
+		}
+		a.Valid |= store.SetMode
+	}
+	if v := q.Get("uid"); v != "" {
+		if a.Uid, err = parseID("uid", v); err != nil {
+			return nil, 0, err
+		}
+		a.Valid |= store.SetUid
+	}
+	if v := q.Get("gid"); v != "" {
+		if a.Gid, err = parseID("gid", v); err != nil {
+			return nil, 0, err
+		}
+		a.Valid |= store.SetGid
+	}
+	if err := parseTime("atime", q.Get("atime"), a, store.SetATime, store.SetATimeNow, &a.ATime); err != nil {
+		return nil, 0, err
+	}
+	if err := parseTime("mtime", q.Get("mtime"), a, store.SetMTime, store.SetMTimeNow, &a.MTime); err != nil {
+		return nil, 0, err
+	}
+	if a.Valid == 0 {
+		a = nil
+	}
+	if a == nil && size < 0 {
+		return nil, 0, fmt.Errorf("%w: op=setattr changes nothing: give size, mode, uid, gid, atime or mtime", ErrBadRequest)
+	}
+	return a, size, nil
+}
+
+// setattr changes the attributes a request names; a size cuts the file
+// or extends it with zeros, in the same commit.
+func (s *Server) setattr(w http.ResponseWriter, r *http.Request, t target, q url.Values) {
+	a, size, err := parseSetAttr(q)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var in *store.Inode
+	if size < 0 {
+		var res store.Result
+		res, err = s.propose(r.Context(), store.Op{Kind: store.OpUpdate, Dir: t.at, Path: t.path, Attr: a})
+		in = res.Inode
+	} else {
+		in, err = s.change(r.Context(), t, a, func(ctx context.Context, old store.Inode) (*store.Inode, error) {
+			return s.splice(ctx, old, size, nil, size)
+		})
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statOf(t.path, *in))
+}
+
+// writeAt writes the body into the file at offset, extending it (with
+// zeros up to offset, if it starts past the end) as pwrite(2) does.
+func (s *Server) writeAt(w http.ResponseWriter, r *http.Request, t target, offset string) {
+	off, err := strconv.ParseInt(offset, 10, 64)
+	if err != nil || off < 0 {
+		writeError(w, fmt.Errorf("%w: a PATCH needs offset=N, the byte offset to write at", ErrBadRequest))
+		return
+	}
+	if r.ContentLength > MaxWriteAt {
+		writeError(w, fmt.Errorf("%w: a write at an offset carries at most %d bytes; send %d in several", ErrTooLarge, MaxWriteAt, r.ContentLength))
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxWriteAt+1))
+	switch {
+	case err != nil:
+		writeError(w, bodyError(err, int64(len(data)), r.ContentLength))
+		return
+	case len(data) > MaxWriteAt:
+		writeError(w, fmt.Errorf("%w: a write at an offset carries at most %d bytes", ErrTooLarge, MaxWriteAt))
+		return
+	case r.ContentLength >= 0 && int64(len(data)) != r.ContentLength:
+		writeError(w, bodyError(nil, int64(len(data)), r.ContentLength))
+		return
+	case off > s.cfg.MaxFileSize-int64(len(data)):
+		writeError(w, fmt.Errorf("%w: writing %d bytes at %d passes the limit of %d", ErrTooLarge, len(data), off, s.cfg.MaxFileSize))
+		return
+	}
+	in, err := s.change(r.Context(), t, nil, func(ctx context.Context, old store.Inode) (*store.Inode, error) {
+		return s.splice(ctx, old, off, data, max(old.Size, off+int64(len(data))))
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statOf(t.path, *in))
+}
+
+// change commits new content for the file at t, computed by content from
+// the file as it is now, together with the attributes a. If another
+// change commits first, the content is computed again from that one.
+// Each try is a proposal of its own ID, derived from the request's, so a
+// retried request replays the same sequence and is still applied once.
+func (s *Server) change(ctx context.Context, t target, a *store.SetAttr,
+	content func(context.Context, store.Inode) (*store.Inode, error)) (*store.Inode, error) {
+	base := requestID(ctx)
+	for try := 0; ; try++ {
+		rr, err := s.read(ctx, replication.ReadLookup, t)
+		if err != nil {
+			return nil, err
+		}
+		old := rr.Inode
+		switch old.Type {
+		case store.TypeDir:
+			return nil, fmt.Errorf("%s: %w", t, store.ErrIsDir)
+		case store.TypeSymlink:
+			return nil, fmt.Errorf("%w: %s is a symlink: its content is its target", store.ErrInvalid, t)
+		}
+		file, err := content(ctx, old)
+		if err != nil {
+			return nil, err
+		}
+		if file.Size > s.cfg.MaxFileSize {
+			return nil, fmt.Errorf("%w: %d bytes is over the limit of %d", ErrTooLarge, file.Size, s.cfg.MaxFileSize)
+		}
+		if err := s.touchChunks(ctx, file.Chunks); err != nil {
+			return nil, err
+		}
+		op := store.Op{Kind: store.OpUpdate, Dir: t.at, Path: t.path, File: file, Gen: old.Gen, Attr: a, ReqID: tryID(base, try)}
+		res, err := s.propose(ctx, op)
+		if errors.Is(err, store.ErrConflict) && try+1 < maxConflicts {
+			s.cfg.Logger.Debug("file changed while a change was computed; computing it again", "target", t.String(), "try", try)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return res.Inode, nil
+	}
+}
+
+// tryID is the request ID of try number try of one request.
+func tryID(base string, try int) string {
+	if try == 0 || base == "" {
+		return base
+	}
+	suffix := "#" + strconv.Itoa(try)
+	if len(base)+len(suffix) > store.MaxRequestID {
+		sum := sha256.Sum256([]byte(base))
+		base = "h:" + hex.EncodeToString(sum[:16])
+	}
+	return base + suffix
+}
+
+// statfsJSON is the answer of GET /v1/statfs: the cluster's room, as a
+// mount's statfs(2) reports it.
+type statfsJSON struct {
+	// Capacity and Free are the bytes of chunk content the cluster holds
+	// at most and can still take: the sum over groups of each group's
+	// fullest member (every member keeps a full copy). Both are -1 when
+	// some group has no member publishing a capacity.
+	Capacity int64 `json:"capacity"`
+	Used     int64 `json:"used"`
+	Free     int64 `json:"free"`
+	Groups   int   `json:"groups"`
+	// ChunkSize is the size the router cuts files into: a mount writes
+	// in whole chunks where it can.
+	ChunkSize int `json:"chunk_size"`
+	InlineMax int `json:"inline_max"`
+	// MaxWrite is the most one write at an offset may carry.
+	MaxWrite int `json:"max_write"`
+}
+
+func (s *Server) serveStatfs(w http.ResponseWriter, r *http.Request) {
+	out := statfsJSON{ChunkSize: s.cfg.ChunkSize, InlineMax: s.cfg.InlineMax, MaxWrite: MaxWriteAt}
+	unlimited := false
+	for _, g := range GroupSpaces(s.cfg.Members()) {
+		out.Groups++
+		out.Used += g.Used
+		if g.Free == Unlimited {
+			unlimited = true
+		} else {
+			out.Free += g.Free
+		}
+	}
+	out.Capacity = out.Used + out.Free
+	if unlimited {
+		out.Capacity, out.Free = -1, -1
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,330 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"shoal/store"
+)
+
+// In-place changes (a write at an offset, a truncate) rewrite only the
+// chunks they cut through: every chunk wholly before or after the changed
+// range is kept as it is, by reference. So writing 4 KiB in the middle of
+// a 10 GiB file reads and writes one chunk, and a mount that writes whole
+// chunks at chunk boundaries reads none. Zeros (a file extended by
+// truncate, or by a write past its end) become references to one zero
+// chunk, stored once.
+
+// splice returns the content of old with data written at off, then cut or
+// extended with zeros to size bytes. Callers pass size >= off+len(data)
+// for a write, and off == size with no data for a truncate.
+func (s *Server) splice(ctx context.Context, old store.Inode, off int64, data []byte, size int64) (*store.Inode, error) {
+	src := &oldContent{s: s, in: old}
+	if err := src.check(); err != nil {
+		return nil, err
+	}
+	if size <= int64(s.cfg.InlineMax) {
+		buf := make([]byte, size)
+		if err := src.readInto(ctx, buf[:min(old.Size, size)], 0); err != nil {
+			return nil, err
+		}
+		if off < size {
+			copy(buf[off:], data)
+		}
+		return newInline(buf), nil
+	}
+	b := &builder{s: s, ctx: ctx, refused: &refusals{full: map[string]int64{}}, first: map[store.Hash]int{}, groups: map[int]string{}}
+	defer b.abort()
+	end := off + int64(len(data))
+	if err := src.copyTo(b, 0, min(off, old.Size, size)); err != nil {
+		return nil, err
+	}
+	if off > old.Size {
+		if err := b.zeros(min(off, size) - old.Size); err != nil {
+			return nil, err
+		}
+	}
+	if off < size {
+		if err := b.write(data[:min(int64(len(data)), size-off)]); err != nil {
+			return nil, err
+		}
+	}
+	if end < old.Size && end < size {
+		if err := src.copyTo(b, end, min(old.Size, size)); err != nil {
+			return nil, err
+		}
+	}
+	if grown := max(old.Size, end); size > grown {
+		if err := b.zeros(size - grown); err != nil {
+			return nil, err
+		}
+	}
+	return b.finish()
+}
+
+// oldContent reads ranges of a file's current content, keeping the last
+// chunk it fetched: the head and the tail of a small write usually fall
+// in the same chunk.
+type oldContent struct {
+	s        *Server
+	in       store.Inode
+	lastHash store.Hash
+	last     []byte
+}
+
+func (o *oldContent) check() error {
+	var sum int64
+	for _, c := range o.in.Chunks {
+		sum += c.Size
+	}
+	if len(o.in.Chunks) == 0 {
+		sum = int64(len(o.in.Data))
+	}
+	if sum != o.in.Size {
+		return fmt.Errorf("%w: inode %d says %d bytes but its content has %d", store.ErrCorrupt, o.in.Ino, o.in.Size, sum)
+	}
+	return nil
+}
+
+func (o *oldContent) chunk(ctx context.Context, ref store.ChunkRef) ([]byte, error) {
+	if o.last != nil && o.lastHash == ref.Hash {
+		return o.last, nil
+	}
+	b, err := o.s.fetchChunk(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != ref.Size {
+		return nil, fmt.Errorf("chunk %s has %d bytes, the file says %d: %w", ref.Hash, len(b), ref.Size, store.ErrCorrupt)
+	}
+	o.lastHash, o.last = ref.Hash, b
+	return b, nil
+}
+
+// copyTo adds bytes [from, to) of the content to b: whole chunks by
+// reference, parts of chunks as bytes.
+func (o *oldContent) copyTo(b *builder, from, to int64) error {
+	if from >= to {
+		return nil
+	}
+	if len(o.in.Chunks) == 0 {
+		return b.write(o.in.Data[from:to])
+	}
+	var cs int64
+	for _, c := range o.in.Chunks {
+		ce := cs + c.Size
+		a, z := max(from, cs), min(to, ce)
+		switch {
+		case a >= z:
+		case a == cs && z == ce:
+			if err := b.keep(c); err != nil {
+				return err
+			}
+		default:
+			data, err := o.chunk(b.ctx, c)
+			if err != nil {
+				return err
+			}
+			if err := b.write(data[a-cs : z-cs]); err != nil {
+				return err
+			}
+		}
+		cs = ce
+	}
+	return nil
+}
+
+// readInto fills p with the content from offset from.
+func (o *oldContent) readInto(ctx context.Context, p []byte, from int64) error {
+	if len(p) == 0 {
+		return nil
+	}
+	w := &sliceWriter{buf: p[:0]}
+	return o.s.streamRange(ctx, w, o.in, from, from+int64(len(p)))
+}
+
+type sliceWriter struct{ buf []byte }
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	if len(w.buf)+len(p) > cap(w.buf) {
+		return 0, fmt.Errorf("read more bytes than asked for")
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+// builder assembles a new chunk list: kept references, and new bytes
+// cut into chunks of the router's size and stored as they fill, up to
+// uploadDepth at once.
+type builder struct {
+	s       *Server
+	ctx     context.Context
+	refused *refusals
+	refs    []store.ChunkRef
+	size    int64
+	buf     []byte // the next chunk's bytes so far; from the pool
+	// first maps a chunk stored by this builder to its first reference:
+	// a repeated chunk (zeros, mostly) is stored once, and its later
+	// references get their group from the first at the end.
+	first   map[store.Hash]int
+	wg  sync.WaitGroup
+	sem chan struct{}
+
+	mu     sync.Mutex // guards what the store goroutines write:
+	err    error      // the first store that failed
+	groups map[int]string
+	bufs   [][]byte // pool buffers handed to stores, returned by abort
+}
+
+func (b *builder) fail(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+func (b *builder) failed() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// keep adds a whole existing chunk.
+func (b *builder) keep(ref store.ChunkRef) error {
+	if err := b.flush(); err != nil {
+		return err
+	}
+	b.refs = append(b.refs, ref)
+	b.size += ref.Size
+	return nil
+}
+
+// write adds bytes, storing each chunk as it fills.
+func (b *builder) write(p []byte) error {
+	cs := b.s.cfg.ChunkSize
+	for len(p) > 0 {
+		if b.buf == nil {
+			b.buf = b.s.bufs.get(cs)[:0]
+		}
+		n := min(len(p), cs-len(b.buf))
+		b.buf = append(b.buf, p[:n]...)
+		p = p[n:]
+		if len(b.buf) == cs {
+			if err := b.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// zeros adds n zero bytes. Whole chunks of zeros are one chunk, stored
+// once and referenced again.
+func (b *builder) zeros(n int64) error {
+	cs := int64(b.s.cfg.ChunkSize)
+	if b.buf != nil {
+		fill := min(n, cs-int64(len(b.buf)))
+		if err := b.write(make([]byte, fill)); err != nil {
+			return err
+		}
+		n -= fill
+	}
+	zero := b.s.zeroChunk()
+	for ; n >= cs; n -= cs {
+		if i, ok := b.first[zero]; ok {
+			b.refs = append(b.refs, b.refs[i])
+			b.size += cs
+			continue
+		}
+		if err := b.write(make([]byte, cs)); err != nil {
+			return err
+		}
+	}
+	return b.write(make([]byte, n))
+}
+
+// flush stores the bytes gathered so far as a chunk, however short.
+func (b *builder) flush() error {
+	if err := b.failed(); err != nil {
+		return err
+	}
+	if len(b.buf) == 0 {
+		return nil
+	}
+	data := b.buf
+	b.buf = nil
+	h := store.HashOf(data)
+	idx := len(b.refs)
+	b.refs = append(b.refs, store.ChunkRef{Hash: h, Size: int64(len(data))})
+	b.size += int64(len(data))
+	if _, ok := b.first[h]; ok {
+		b.s.bufs.put(data[:cap(data)])
+		return nil
+	}
+	b.first[h] = idx
+	if b.sem == nil {
+		b.sem = make(chan struct{}, uploadDepth)
+	}
+	select {
+	case b.sem <- struct{}{}:
+	case <-b.ctx.Done():
+		b.s.bufs.put(data[:cap(data)])
+		return b.ctx.Err()
+	}
+	b.mu.Lock()
+	b.bufs = append(b.bufs, data)
+	b.mu.Unlock()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer func() { <-b.sem }()
+		g, err := b.s.storeChunk(b.ctx, b.refused, idx, h, data)
+		if err != nil {
+			b.fail(err)
+			return
+		}
+		b.mu.Lock()
+		b.groups[idx] = g
+		b.mu.Unlock()
+	}()
+	return nil
+}
+
+// finish stores what is left and returns the file.
+func (b *builder) finish() (*store.Inode, error) {
+	if err := b.flush(); err != nil {
+		return nil, err
+	}
+	b.wg.Wait()
+	if err := b.failed(); err != nil {
+		return nil, err
+	}
+	for i, r := range b.refs {
+		if first, ok := b.first[r.Hash]; ok && r.Group == "" {
+			b.refs[i].Group = b.groups[first]
+		}
+	}
+	return &store.Inode{Type: store.TypeFile, Size: b.size, Chunks: b.refs, Hash: store.ChunkListHash(b.refs, nil)}, nil
+}
+
+// abort waits for the stores in flight and returns every buffer to the
+// pool; after finish it only does the latter.
+func (b *builder) abort() {
+	b.wg.Wait()
+	if b.buf != nil {
+		b.s.bufs.put(b.buf[:cap(b.buf)])
+		b.buf = nil
+	}
+	for _, d := range b.bufs {
+		b.s.bufs.put(d[:cap(d)])
+	}
+	b.bufs = nil
+}
+
+// zeroChunk returns the hash of a chunk of ChunkSize zero bytes.
+func (s *Server) zeroChunk() store.Hash {
+	s.zeroOnce.Do(func() { s.zeroHash = store.HashOf(make([]byte, s.cfg.ChunkSize)) })
+	return s.zeroHash
+}

@@ -1,0 +1,252 @@
+package router
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+
+	"shoal/replication"
+	"shoal/store"
+)
+
+func patch(t *testing.T, s *Server, p string, off int64, data []byte) statJSON {
+	t.Helper()
+	w := do(s, "PATCH", fmt.Sprintf("/v1/fs%s?offset=%d", p, off), bytes.NewReader(data))
+	if w.Code != http.StatusOK {
+		t.Fatalf("PATCH %s at %d (%d bytes) = %d %s", p, off, len(data), w.Code, w.Body)
+	}
+	var st statJSON
+	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func truncate(t *testing.T, s *Server, p string, size int64) statJSON {
+	t.Helper()
+	w := do(s, "POST", fmt.Sprintf("/v1/fs%s?op=setattr&size=%d", p, size), nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("truncate %s to %d = %d %s", p, size, w.Code, w.Body)
+	}
+	var st statJSON
+	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func readAll(t *testing.T, s *Server, p string) []byte {
+	t.Helper()
+	w := do(s, "GET", "/v1/fs"+p, nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("GET %s = %d %s", p, w.Code, w.Body)
+	}
+	return w.Body.Bytes()
+}
+
+// Random writes at offsets and truncates, up and down, against a byte
+// slice: the file reads back the same after every step, and no chunk is
+// over the chunk size.
+func TestSpliceMatchesAReference(t *testing.T) {
+	for _, inline := range []int{0, 24} {
+		t.Run(fmt.Sprintf("inline-%d", inline), func(t *testing.T) {
+			c := newFakeCluster(t)
+			meta := c.group("g1", 3, 0)
+			s := c.router(func(cfg *Config) { cfg.InlineMax = inline })
+			if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(nil)); w.Code != http.StatusCreated {
+				t.Fatalf("PUT = %d", w.Code)
+			}
+			seed := rand.Uint64()
+			r := rand.New(rand.NewPCG(seed, 1))
+			var ref []byte
+			for step := range 300 {
+				var st statJSON
+				what := ""
+				if r.IntN(4) == 0 {
+					size := int64(r.IntN(200))
+					what = fmt.Sprintf("truncate to %d", size)
+					st = truncate(t, s, "/f", size)
+					if size <= int64(len(ref)) {
+						ref = ref[:size]
+					} else {
+						ref = append(ref, make([]byte, size-int64(len(ref)))...)
+					}
+				} else {
+					off := int64(r.IntN(180))
+					data := make([]byte, 1+r.IntN(40))
+					for i := range data {
+						data[i] = byte(r.Uint32())
+					}
+					what = fmt.Sprintf("write %d bytes at %d", len(data), off)
+					st = patch(t, s, "/f", off, data)
+					if end := off + int64(len(data)); end > int64(len(ref)) {
+						ref = append(ref, make([]byte, end-int64(len(ref)))...)
+					}
+					copy(ref[off:], data)
+				}
+				got := readAll(t, s, "/f")
+				if !bytes.Equal(got, ref) || st.Size != int64(len(ref)) {
+					t.Fatalf("seed %d step %d (%s): read %d bytes (stat %d), want %d\ngot  %x\nwant %x",
+						seed, step, what, len(got), st.Size, len(ref), got, ref)
+				}
+				in, _ := meta[0].file("/f")
+				for _, ch := range in.Chunks {
+					if ch.Size > 16 || ch.Size <= 0 || ch.Group == "" {
+						t.Fatalf("seed %d step %d: chunk %+v", seed, step, ch)
+					}
+				}
+				if inline > 0 && (len(in.Chunks) == 0) != (len(ref) <= inline) {
+					t.Fatalf("seed %d step %d: %d bytes kept with %d chunks, inline limit %d", seed, step, len(ref), len(in.Chunks), inline)
+				}
+			}
+		})
+	}
+}
+
+// A write inside one chunk reads and rewrites that chunk only, and a
+// write of whole chunks at a chunk boundary reads none.
+func TestSpliceRewritesOnlyTheChunksItCuts(t *testing.T) {
+	c := newFakeCluster(t)
+	meta := c.group("g1", 1, 0)
+	s := c.router(nil)
+	data := content(10 * 16)
+	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(data)); w.Code != http.StatusCreated {
+		t.Fatalf("PUT = %d", w.Code)
+	}
+	before, _ := meta[0].file("/f")
+	gets := len(received[*replication.GetChunk](meta[0]))
+
+	patch(t, s, "/f", 5*16+3, []byte("xyz"))
+	after, _ := meta[0].file("/f")
+	if n := len(received[*replication.GetChunk](meta[0])) - gets; n != 1 {
+		t.Errorf("a write inside chunk 5 fetched %d chunks, want 1", n)
+	}
+	for i := range before.Chunks {
+		if same := before.Chunks[i].Hash == after.Chunks[i].Hash; same != (i != 5) {
+			t.Errorf("chunk %d: unchanged %v", i, same)
+		}
+	}
+	if after.Gen != before.Gen+1 || !strings.HasPrefix(after.Hash, "chunks:") {
+		t.Errorf("after the write: gen %d (was %d), hash %q", after.Gen, before.Gen, after.Hash)
+	}
+
+	gets = len(received[*replication.GetChunk](meta[0]))
+	patch(t, s, "/f", 2*16, bytes.Repeat([]byte{'a'}, 2*16))
+	if n := len(received[*replication.GetChunk](meta[0])) - gets; n != 0 {
+		t.Errorf("a write of whole chunks fetched %d chunks, want none", n)
+	}
+	copy(data[5*16+3:], "xyz")
+	copy(data[2*16:], bytes.Repeat([]byte{'a'}, 2*16))
+	if got := readAll(t, s, "/f"); !bytes.Equal(got, data) {
+		t.Fatalf("content after the writes differs")
+	}
+}
+
+// Growing a file by truncate or by a write far past its end stores one
+// chunk of zeros, however many chunks the zeros span.
+func TestSpliceZerosAreOneChunk(t *testing.T) {
+	c := newFakeCluster(t)
+	meta := c.group("g1", 1, 0)
+	s := c.router(nil)
+	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("abc")))
+	held := func() int {
+		meta[0].mu.Lock()
+		defer meta[0].mu.Unlock()
+		return len(meta[0].chunks)
+	}
+	st := truncate(t, s, "/f", 1000*16+5)
+	if st.Size != 1000*16+5 {
+		t.Fatalf("size after truncate: %d", st.Size)
+	}
+	// The old chunk, the first chunk (abc and zeros), one zero chunk, the tail.
+	if n := held(); n > 4 {
+		t.Errorf("extending by 1000 chunks of zeros stored %d chunks", n)
+	}
+	patch(t, s, "/f", 3000*16, []byte("end"))
+	if n := held(); n > 6 {
+		t.Errorf("a write 2000 chunks past the end stored %d chunks in all", n)
+	}
+	want := make([]byte, 3000*16+3)
+	copy(want, "abc")
+	copy(want[3000*16:], "end")
+	if got := readAll(t, s, "/f"); !bytes.Equal(got, want) {
+		t.Fatalf("content differs: %d bytes, want %d", len(got), len(want))
+	}
+}
+
+// A write that loses a race with another change to the file is computed
+// again from the new content, so neither change is lost.
+func TestSpliceRetriesAfterAConflict(t *testing.T) {
+	c := newFakeCluster(t)
+	meta := c.group("g1", 1, 0)
+	s := c.router(func(cfg *Config) { cfg.InlineMax = 64 })
+	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("0123456789")))
+	raced := false
+	meta[0].mu.Lock()
+	meta[0].beforeUpdate = func(files map[string]store.Inode) {
+		if raced {
+			return
+		}
+		raced = true
+		f := files["/f"]
+		f.Data = []byte("ABCDEFGHIJ")
+		f.Hash = store.ChunkListHash(nil, f.Data)
+		f.Gen++
+		files["/f"] = f
+	}
+	meta[0].mu.Unlock()
+	patch(t, s, "/f", 8, []byte("xyz"))
+	if got := string(readAll(t, s, "/f")); got != "ABCDEFGHxyz" {
+		t.Fatalf("after a raced write: %q, want the other change kept and the write applied", got)
+	}
+	ids := map[string]bool{}
+	for _, p := range received[*replication.Propose](meta[0]) {
+		if p.Op.Kind == store.OpUpdate {
+			ids[p.Op.ReqID] = true
+		}
+	}
+	if len(ids) != 2 {
+		t.Errorf("the write was proposed under %d request IDs, want 2 (one per try)", len(ids))
+	}
+}
+
+func TestWriteAtRefusesBadRequests(t *testing.T) {
+	c := newFakeCluster(t)
+	c.group("g1", 1, 0)
+	s := c.router(func(cfg *Config) { cfg.MaxFileSize = 1000 })
+	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("abc")))
+	do(s, "POST", "/v1/fs/d?op=mkdir", nil)
+	for _, tc := range []struct {
+		method, target string
+		body           string
+		status         int
+	}{
+		{"PATCH", "/v1/fs/f", "x", http.StatusBadRequest},
+		{"PATCH", "/v1/fs/f?offset=-1", "x", http.StatusBadRequest},
+		{"PATCH", "/v1/fs/f?offset=abc", "x", http.StatusBadRequest},
+		{"PATCH", "/v1/fs/f?offset=999", "xy", http.StatusRequestEntityTooLarge},
+		{"PATCH", "/v1/fs/missing?offset=0", "x", http.StatusNotFound},
+		{"PATCH", "/v1/fs/f?offset=0&at=0", "x", http.StatusBadRequest},
+		{"POST", "/v1/fs/f?op=setattr", "", http.StatusBadRequest},
+		{"POST", "/v1/fs/f?op=setattr&size=-4", "", http.StatusBadRequest},
+		{"POST", "/v1/fs/f?op=setattr&mode=999", "", http.StatusBadRequest},
+		{"POST", "/v1/fs/f?op=setattr&mode=70000", "", http.StatusBadRequest},
+		{"POST", "/v1/fs/f?op=setattr&mtime=yesterday", "", http.StatusBadRequest},
+		{"POST", "/v1/fs/f?op=setattr&size=2000", "", http.StatusRequestEntityTooLarge},
+		{"POST", "/v1/fs/g?op=symlink", "", http.StatusBadRequest},
+		{"POST", "/v1/fs/g?op=create&uid=x", "", http.StatusBadRequest},
+		{"DELETE", "/v1/fs/f?only=both", "", http.StatusBadRequest},
+	} {
+		w := do(s, tc.method, tc.target, strings.NewReader(tc.body))
+		if w.Code != tc.status {
+			t.Errorf("%s %s = %d %s, want %d", tc.method, tc.target, w.Code, w.Body, tc.status)
+		}
+	}
+	if got := string(readAll(t, s, "/f")); got != "abc" {
+		t.Errorf("after the refused requests the file holds %q", got)
+	}
+}
