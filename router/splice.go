@@ -167,9 +167,9 @@ type builder struct {
 	// first maps a chunk stored by this builder to its first reference:
 	// a repeated chunk (zeros, mostly) is stored once, and its later
 	// references get their group from the first at the end.
-	first   map[store.Hash]int
-	wg  sync.WaitGroup
-	sem chan struct{}
+	first map[store.Hash]int
+	wg    sync.WaitGroup
+	sem   chan struct{}
 
 	mu     sync.Mutex // guards what the store goroutines write:
 	err    error      // the first store that failed
