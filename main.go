@@ -24,6 +24,7 @@ import (
 	"shoal/bench"
 	"shoal/client"
 	"shoal/gossip"
+	"shoal/mount"
 	"shoal/replication"
 	"shoal/role"
 	"shoal/router"
@@ -45,6 +46,8 @@ Servers:
   primary   start a storage node as the primary of a group
   replica   start a storage node as a replica of a group
   standby   start a spare storage node in the pool
+  mount     mount the cluster as a POSIX file system (FUSE): shoal mount DIR
+  umount    unmount it: shoal umount DIR
 Client (talk HTTP to a router; --router or SHOAL_ROUTER):
 `)
 	for _, c := range client.Commands {
@@ -80,6 +83,10 @@ func run(args []string) int {
 		return serve(cmd, rest, devMain)
 	case "bench":
 		return serve(cmd, rest, benchMain)
+	case "mount":
+		return serveArgs(cmd, rest, 1, mountMain)
+	case "umount":
+		return serveArgs(cmd, rest, 1, umountMain)
 	}
 	for _, c := range client.Commands {
 		if c.Name == cmd {
@@ -98,6 +105,12 @@ type server func(cmd string, fs *pflag.FlagSet, logger func() *slog.Logger) func
 // variables), runs the server until SIGINT or SIGTERM, and maps the result
 // to an exit code.
 func serve(cmd string, args []string, s server) int {
+	return serveArgs(cmd, args, 0, s)
+}
+
+// serveArgs is serve for a command that takes nargs arguments besides
+// its flags (the server reads them with fs.Args).
+func serveArgs(cmd string, args []string, nargs int, s server) int {
 	fs := pflag.NewFlagSet("shoal "+cmd, pflag.ContinueOnError)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
@@ -120,8 +133,12 @@ func serve(cmd string, args []string, s server) int {
 		return 2
 	}
 	log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "shoal %s: unexpected argument %q\n", cmd, fs.Arg(0))
+	if fs.NArg() > nargs {
+		fmt.Fprintf(os.Stderr, "shoal %s: unexpected argument %q\n", cmd, fs.Arg(nargs))
+		return 2
+	}
+	if fs.NArg() < nargs {
+		fmt.Fprintf(os.Stderr, "shoal %s: missing argument (see shoal %s --help)\n", cmd, cmd)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -248,6 +265,36 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 		c.Version, c.Stdout, c.Stderr, c.Logger = version, os.Stdout, os.Stderr, log()
 		return bench.Run(ctx, c)
 	}
+}
+
+func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
+	c := mount.RunConfig{Mount: mount.DefaultConfig()}
+	cc := client.DefaultConfig()
+	cc.Retry503 = time.Minute
+	fs.StringVar(&cc.Router, "router", cc.Router, "router URL of the cluster")
+	fs.BoolVar(&c.Mount.AllowOther, "allow-other", false, "let other users use the mount (a non-root mounter needs user_allow_other in /etc/fuse.conf)")
+	fs.BoolVar(&c.Foreground, "foreground", false, "serve in this process until unmounted or interrupted, instead of in the background")
+	fs.StringVar(&c.LogFile, "log", "", "in the background, append the mount's logs to this file (default: discard them)")
+	fs.DurationVar(&c.Mount.AttrTimeout, "attr-timeout", c.Mount.AttrTimeout, "how long the kernel may use attributes before asking again")
+	fs.DurationVar(&c.Mount.EntryTimeout, "entry-timeout", c.Mount.EntryTimeout, "how long the kernel may use a name lookup before asking again")
+	fs.DurationVar(&c.Mount.NegativeTimeout, "negative-timeout", c.Mount.NegativeTimeout, "how long the kernel may remember that a name does not exist")
+	fs.Var((*byteSize)(&c.Mount.WriteBuffer), "write-buffer", "bytes written to one open file kept before they are sent (default: two chunks)")
+	fs.DurationVar(&cc.Retry503, "retry", cc.Retry503, "how long a request the cluster cannot serve (a failover) is retried before the program gets an error")
+	fs.BoolVar(&c.Mount.Debug, "debug", false, "log every FUSE request")
+	return func(ctx context.Context) error {
+		cl, err := client.New(cc)
+		if err != nil {
+			return err
+		}
+		c.Dir, c.Mount.Client, c.Mount.Name, c.Mount.Logger = fs.Arg(0), cl, cl.Router(), log()
+		c.Relaunch = append(append([]string{"mount"}, os.Args[2:]...), "--foreground")
+		return mount.Run(ctx, c)
+	}
+}
+
+func umountMain(_ string, fs *pflag.FlagSet, _ func() *slog.Logger) func(context.Context) error {
+	lazy := fs.Bool("lazy", false, "detach now even while programs use the mount; it goes when they let go")
+	return func(context.Context) error { return mount.Unmount(fs.Arg(0), *lazy) }
 }
 
 // byteSize is a flag holding a byte count: plain bytes, or a number with

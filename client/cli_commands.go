@@ -253,7 +253,7 @@ func runLs(s *session, args []string) error {
 		if err != nil {
 			return onPath(dir, err)
 		}
-		printEntry(s.stdout, DirEntry{Name: dir, Type: st.Type, Size: st.Size, MTime: st.MTime})
+		printEntry(s.stdout, DirEntry{Name: dir, Attr: st.Attr})
 		return nil
 	}
 	if err != nil {

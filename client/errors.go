@@ -23,6 +23,9 @@ var (
 	// ErrConflict: the operation conflicts with the current tree (any 409
 	// answer, including the more precise codes above).
 	ErrConflict = errors.New("conflict")
+	// ErrNotPermitted: the operation is never allowed on this kind of
+	// file, such as a hard link to a directory (403).
+	ErrNotPermitted = errors.New("operation not permitted")
 	// ErrInvalid: the router rejected the path or the operation (400).
 	ErrInvalid = errors.New("invalid request")
 	// ErrTooLarge: the body is over the router's limit (413).
@@ -54,6 +57,7 @@ const (
 	codeTooLarge    = "too_large"
 	codeUnavailable = "unavailable"
 	codeNoSpace     = "no_space"
+	codeNotPermit   = "not_permitted"
 )
 
 // Error is an error answer from the router.
@@ -99,6 +103,8 @@ func (e *Error) Is(target error) bool {
 		return target == ErrUnavailable
 	case codeNoSpace:
 		return target == ErrNoSpace
+	case codeNotPermit:
+		return target == ErrNotPermitted
 	}
 	return target == sentinelOfStatus(e.Status)
 }
@@ -121,6 +127,8 @@ func sentinelOfStatus(status int) error {
 	switch status {
 	case http.StatusBadRequest:
 		return ErrInvalid
+	case http.StatusForbidden:
+		return ErrNotPermitted
 	case http.StatusNotFound:
 		return ErrNotFound
 	case http.StatusConflict:

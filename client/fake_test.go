@@ -221,7 +221,7 @@ func (f *fakeRouter) get(w http.ResponseWriter, r *http.Request, p string) {
 	}
 	l := listing{Path: p, Entries: []DirEntry{}}
 	for _, child := range f.children(p) {
-		e := DirEntry{Name: path.Base(child), Type: "dir", MTime: fakeMTime}
+		e := DirEntry{Name: path.Base(child), Attr: Attr{Type: "dir", MTime: fakeMTime}}
 		if data, ok := f.files[child]; ok {
 			e.Type, e.Size = "file", int64(len(data))
 		}

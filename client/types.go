@@ -8,28 +8,45 @@ import (
 	"time"
 )
 
-// The values of Stat.Type and DirEntry.Type.
+// The values of Attr.Type.
 const (
-	TypeFile = "file"
-	TypeDir  = "dir"
+	TypeFile    = "file"
+	TypeDir     = "dir"
+	TypeSymlink = "symlink"
 )
+
+// Attr is what the cluster keeps about a file, directory or symlink.
+type Attr struct {
+	Ino   uint64 `json:"ino"`  // the inode number, stable for the inode's life
+	Type  string `json:"type"` // TypeFile, TypeDir or TypeSymlink
+	Size  int64  `json:"size"` // a symlink's is its target's length
+	// Mode is the permission bits with setuid, setgid and sticky (07777).
+	Mode  uint32    `json:"mode"`
+	Nlink uint32    `json:"nlink"`
+	Uid   uint32    `json:"uid"`
+	Gid   uint32    `json:"gid"`
+	ATime time.Time `json:"atime"`
+	MTime time.Time `json:"mtime"`
+	CTime time.Time `json:"ctime"`
+	// Gen counts the changes of a file's content: equal Gen, equal bytes.
+	Gen    uint64 `json:"gen"`
+	Target string `json:"target,omitempty"` // a symlink's target
+}
 
 // Stat describes one file or directory (GET ?op=stat).
 type Stat struct {
-	Path  string    `json:"path"`
-	Type  string    `json:"type"` // TypeFile or TypeDir
-	Size  int64     `json:"size"`
-	Mode  uint32    `json:"mode"` // permission bits, as in os.FileMode.Perm
-	MTime time.Time `json:"mtime"`
-	Hash  string    `json:"hash"` // content hash of a file; empty for a directory
+	Path string `json:"path"`
+	Attr
+	// Hash is the SHA-256 of a file written whole; "chunks:" and a
+	// digest of its chunk list for one changed in place; empty for a
+	// directory.
+	Hash string `json:"hash"`
 }
 
 // DirEntry is one entry of a directory listing.
 type DirEntry struct {
-	Name  string    `json:"name"`
-	Type  string    `json:"type"` // TypeFile or TypeDir
-	Size  int64     `json:"size"`
-	MTime time.Time `json:"mtime"`
+	Name string `json:"name"`
+	Attr
 }
 
 // listing is the body of GET on a directory.

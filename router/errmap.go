@@ -39,6 +39,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, "is_dir"
 	case errors.Is(err, store.ErrInvalid):
 		return http.StatusBadRequest, "invalid_op"
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, "conflict"
+	case errors.Is(err, store.ErrNotPermitted):
+		return http.StatusForbidden, "not_permitted"
 	case errors.Is(err, store.ErrNoSpace):
 		return http.StatusInsufficientStorage, "no_space"
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNoPrimary), errors.Is(err, ErrNoGroup),

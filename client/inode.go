@@ -1,0 +1,253 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// The inode API: what a POSIX mount needs. Each call names its file by
+// inode number, or by a name in a directory named by inode number, so a
+// file another client moved meanwhile is still the one the call reaches.
+// Calls that make or change an inode return its attributes.
+
+// SetAttr says which attributes SetAttr changes: a nil field stays.
+type SetAttr struct {
+	Size  *int64 // truncate, or extend with zeros
+	Mode  *uint32
+	Uid   *uint32
+	Gid   *uint32
+	ATime *time.Time // the zero time means the cluster's now
+	MTime *time.Time
+}
+
+// Statfs is the cluster's room as a mount reports it (GET /v1/statfs).
+type Statfs struct {
+	// Capacity and Free are the bytes of file content the cluster can hold
+	// and can still take; -1 when no limit is known.
+	Capacity int64 `json:"capacity"`
+	Used     int64 `json:"used"`
+	Free     int64 `json:"free"`
+	Groups   int   `json:"groups"`
+	// ChunkSize is the size the router cuts files into; writes of whole
+	// chunks at chunk boundaries need no read of the old content.
+	ChunkSize int `json:"chunk_size"`
+	InlineMax int `json:"inline_max"`
+	// MaxWrite is the most one WriteAt may carry.
+	MaxWrite int `json:"max_write"`
+}
+
+// inoURL is the URL of name in the directory inode dir ("" names dir).
+func (c *Client) inoURL(dir uint64, name string, q url.Values) string {
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("at", strconv.FormatUint(dir, 10))
+	return c.fsURL("/"+name, q)
+}
+
+func what(dir uint64, name string) string {
+	if name == "" {
+		return fmt.Sprintf("inode %d", dir)
+	}
+	return fmt.Sprintf("%q in inode %d", name, dir)
+}
+
+// inoCall makes a request about name in dir and decodes the attributes it
+// answers with into out (when not nil).
+func (c *Client) inoCall(ctx context.Context, method string, dir uint64, name string, q url.Values, body []byte, out any) (int, error) {
+	r := request{method: method, what: what(dir, name), url: c.inoURL(dir, name, q), bound: boundWhole}
+	if body != nil {
+		r.body, r.size = bytes.NewReader(body), int64(len(body))
+	}
+	resp, err := c.send(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	if out == nil {
+		drainClose(resp.Body)
+		return resp.StatusCode, nil
+	}
+	return resp.StatusCode, decodeJSON(resp, r.what, out)
+}
+
+// LookupIn returns the attributes of name in the directory dir.
+func (c *Client) LookupIn(ctx context.Context, dir uint64, name string) (Attr, error) {
+	var st Stat
+	_, err := c.inoCall(ctx, http.MethodGet, dir, name, url.Values{"op": {"stat"}}, nil, &st)
+	return st.Attr, err
+}
+
+// StatIno returns the attributes of the inode ino.
+func (c *Client) StatIno(ctx context.Context, ino uint64) (Attr, error) {
+	return c.LookupIn(ctx, ino, "")
+}
+
+// ListIno returns the entries of the directory ino, with their attributes.
+func (c *Client) ListIno(ctx context.Context, ino uint64) ([]DirEntry, error) {
+	var l listing
+	_, err := c.inoCall(ctx, http.MethodGet, ino, "", nil, nil, &l)
+	return l.Entries, err
+}
+
+// ReadIno opens n bytes of the file ino from offset off; fewer come back
+// at its end. The caller must close the body.
+func (c *Client) ReadIno(ctx context.Context, ino uint64, off, n int64) (io.ReadCloser, error) {
+	if off < 0 || n <= 0 {
+		return nil, fmt.Errorf("read inode %d: bad range %d+%d", ino, off, n)
+	}
+	resp, err := c.send(ctx, request{
+		method: http.MethodGet, what: what(ino, ""), url: c.inoURL(ino, "", nil),
+		header: http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", off, off+n-1)}}, bound: boundHeaders,
+	})
+	var apiErr *Error
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusRequestedRangeNotSatisfiable {
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := wantFile(resp); err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusPartialContent && off > 0 {
+		if _, err := io.CopyN(io.Discard, resp.Body, off); err != nil && err != io.EOF {
+			resp.Body.Close()
+			return nil, fmt.Errorf("read inode %d: %w", ino, err)
+		}
+	}
+	return limitedBody{io.LimitReader(resp.Body, n), resp.Body}, nil
+}
+
+// WriteAt writes data into the file ino at off, extending it as pwrite(2)
+// does. When it returns, the data is on a majority of its group's disks.
+func (c *Client) WriteAt(ctx context.Context, ino uint64, off int64, data []byte) (Attr, error) {
+	var st Stat
+	_, err := c.inoCall(ctx, http.MethodPatch, ino, "", url.Values{"offset": {strconv.FormatInt(off, 10)}}, data, &st)
+	return st.Attr, err
+}
+
+// SetAttrIno changes the attributes a names.
+func (c *Client) SetAttrIno(ctx context.Context, ino uint64, a SetAttr) (Attr, error) {
+	q := url.Values{"op": {"setattr"}}
+	if a.Size != nil {
+		q.Set("size", strconv.FormatInt(*a.Size, 10))
+	}
+	if a.Mode != nil {
+		q.Set("mode", strconv.FormatUint(uint64(*a.Mode), 8))
+	}
+	if a.Uid != nil {
+		q.Set("uid", strconv.FormatUint(uint64(*a.Uid), 10))
+	}
+	if a.Gid != nil {
+		q.Set("gid", strconv.FormatUint(uint64(*a.Gid), 10))
+	}
+	for name, t := range map[string]*time.Time{"atime": a.ATime, "mtime": a.MTime} {
+		switch {
+		case t == nil:
+		case t.IsZero():
+			q.Set(name, "now")
+		default:
+			q.Set(name, strconv.FormatInt(t.UnixNano(), 10))
+		}
+	}
+	var st Stat
+	_, err := c.inoCall(ctx, http.MethodPost, ino, "", q, nil, &st)
+	return st.Attr, err
+}
+
+func ownerQuery(op string, mode, uid, gid uint32) url.Values {
+	return url.Values{"op": {op}, "mode": {strconv.FormatUint(uint64(mode), 8)},
+		"uid": {strconv.FormatUint(uint64(uid), 10)}, "gid": {strconv.FormatUint(uint64(gid), 10)}}
+}
+
+// CreateIn makes an empty file name in dir, or with excl unset returns the
+// file already there; created says which.
+func (c *Client) CreateIn(ctx context.Context, dir uint64, name string, mode, uid, gid uint32, excl bool) (a Attr, created bool, err error) {
+	q := ownerQuery("create", mode, uid, gid)
+	if excl {
+		q.Set("excl", "1")
+	}
+	var st Stat
+	status, err := c.inoCall(ctx, http.MethodPost, dir, name, q, nil, &st)
+	return st.Attr, status == http.StatusCreated, err
+}
+
+// MkdirIn makes the directory name in dir.
+func (c *Client) MkdirIn(ctx context.Context, dir uint64, name string, mode, uid, gid uint32) (Attr, error) {
+	var st Stat
+	_, err := c.inoCall(ctx, http.MethodPost, dir, name, ownerQuery("mkdir", mode, uid, gid), nil, &st)
+	return st.Attr, err
+}
+
+// SymlinkIn makes the symlink name in dir, pointing at target.
+func (c *Client) SymlinkIn(ctx context.Context, dir uint64, name, target string, uid, gid uint32) (Attr, error) {
+	q := ownerQuery("symlink", 0o777, uid, gid)
+	q.Set("target", target)
+	var st Stat
+	_, err := c.inoCall(ctx, http.MethodPost, dir, name, q, nil, &st)
+	return st.Attr, err
+}
+
+// LinkIn gives the file ino the new name name in dir (a hard link).
+func (c *Client) LinkIn(ctx context.Context, ino, dir uint64, name string) (Attr, error) {
+	q := url.Values{"op": {"link"}, "to": {"/" + name}, "to_at": {strconv.FormatUint(dir, 10)}}
+	var st Stat
+	_, err := c.inoCall(ctx, http.MethodPost, ino, "", q, nil, &st)
+	return st.Attr, err
+}
+
+// UnlinkIn removes the name of a file or symlink (never a directory).
+// With orphan, a file losing its last name is kept until ReleaseIno:
+// the caller still has it open.
+func (c *Client) UnlinkIn(ctx context.Context, dir uint64, name string, orphan bool) error {
+	q := url.Values{"only": {"file"}}
+	if orphan {
+		q.Set("orphan", "1")
+	}
+	_, err := c.inoCall(ctx, http.MethodDelete, dir, name, q, nil, nil)
+	return err
+}
+
+// RmdirIn removes the empty directory name in dir.
+func (c *Client) RmdirIn(ctx context.Context, dir uint64, name string) error {
+	_, err := c.inoCall(ctx, http.MethodDelete, dir, name, url.Values{"only": {"dir"}}, nil, nil)
+	return err
+}
+
+// RenameIn moves name in dir to newName in newDir, replacing what is there
+// as rename(2) does, or failing with ErrExists when noReplace is set.
+// orphan keeps a replaced file the caller has open (see UnlinkIn).
+func (c *Client) RenameIn(ctx context.Context, dir uint64, name string, newDir uint64, newName string, noReplace, orphan bool) error {
+	q := url.Values{"op": {"rename"}, "to": {"/" + newName}, "to_at": {strconv.FormatUint(newDir, 10)}}
+	if noReplace {
+		q.Set("noreplace", "1")
+	}
+	if orphan {
+		q.Set("orphan", "1")
+	}
+	_, err := c.inoCall(ctx, http.MethodPost, dir, name, q, nil, nil)
+	return err
+}
+
+// ReleaseIno drops the file ino if it is an orphan (see UnlinkIn).
+func (c *Client) ReleaseIno(ctx context.Context, ino uint64) error {
+	_, err := c.inoCall(ctx, http.MethodPost, ino, "", url.Values{"op": {"release"}}, nil, nil)
+	return err
+}
+
+// Statfs returns the cluster's capacity and the router's chunking.
+func (c *Client) Statfs(ctx context.Context) (Statfs, error) {
+	var out Statfs
+	resp, err := c.send(ctx, request{method: http.MethodGet, what: "/v1/statfs", url: c.base + "/v1/statfs", bound: boundWhole})
+	if err != nil {
+		return out, err
+	}
+	return out, decodeJSON(resp, "statfs", &out)
+}

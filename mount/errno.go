@@ -1,0 +1,45 @@
+package mount
+
+import (
+	"context"
+	"errors"
+	"syscall"
+
+	"shoal/client"
+)
+
+// errno maps an error of the client to the errno a program sees. This is
+// the only place errors become errno values. Unavailability that outlasts
+// the client's retries is EIO: the data cannot be reached from any
+// replica right now.
+func errno(err error) syscall.Errno {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, client.ErrNotFound):
+		return syscall.ENOENT
+	case errors.Is(err, client.ErrExists):
+		return syscall.EEXIST
+	case errors.Is(err, client.ErrNotEmpty):
+		return syscall.ENOTEMPTY
+	case errors.Is(err, client.ErrNotDir):
+		return syscall.ENOTDIR
+	case errors.Is(err, client.ErrIsDir):
+		return syscall.EISDIR
+	case errors.Is(err, client.ErrNotPermitted):
+		return syscall.EPERM
+	case errors.Is(err, client.ErrInvalid):
+		return syscall.EINVAL
+	case errors.Is(err, client.ErrTooLarge):
+		return syscall.EFBIG
+	case errors.Is(err, client.ErrNoSpace):
+		return syscall.ENOSPC
+	case errors.Is(err, context.Canceled):
+		return syscall.EINTR
+	case errors.Is(err, client.ErrUnreachable):
+		return syscall.ENOTCONN
+	case errors.Is(err, client.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return syscall.ETIMEDOUT
+	}
+	return syscall.EIO
+}

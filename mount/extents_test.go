@@ -1,0 +1,83 @@
+package mount
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// The extents of random writes and truncates against a byte array with a
+// mask of dirty bytes: the same bytes read back, the runs stay sorted,
+// apart and non-empty, and the byte count is right.
+func TestExtentsMatchAReference(t *testing.T) {
+	for seed := range uint64(200) {
+		r := rand.New(rand.NewPCG(seed, 2))
+		var x extents
+		const size = 300
+		ref := make([]byte, size)
+		dirty := make([]bool, size)
+		for step := range 60 {
+			if r.IntN(8) == 0 {
+				n := int64(r.IntN(size))
+				x.truncate(n)
+				for i := n; i < size; i++ {
+					dirty[i], ref[i] = false, 0
+				}
+			} else {
+				off := r.IntN(size - 50)
+				p := make([]byte, 1+r.IntN(49))
+				for i := range p {
+					p[i] = byte(r.Uint32())
+				}
+				x.write(int64(off), p)
+				copy(ref[off:], p)
+				for i := range p {
+					dirty[off+i] = true
+				}
+			}
+			var want int64
+			for _, d := range dirty {
+				if d {
+					want++
+				}
+			}
+			if x.bytes != want {
+				t.Fatalf("seed %d step %d: %d dirty bytes counted, want %d", seed, step, x.bytes, want)
+			}
+			for i, run := range x.runs {
+				if len(run.data) == 0 || i > 0 && x.runs[i-1].end() >= run.off {
+					t.Fatalf("seed %d step %d: runs %d and %d overlap, touch or are empty", seed, step, i-1, i)
+				}
+				for k := range run.data {
+					if !dirty[run.off+int64(k)] {
+						t.Fatalf("seed %d step %d: byte %d is in a run but was never written", seed, step, run.off+int64(k))
+					}
+				}
+			}
+			got := make([]byte, size)
+			x.overlay(0, got)
+			masked := make([]byte, size)
+			for i := range ref {
+				if dirty[i] {
+					masked[i] = ref[i]
+				}
+			}
+			if !bytes.Equal(got, masked) {
+				t.Fatalf("seed %d step %d: overlay differs", seed, step)
+			}
+		}
+	}
+}
+
+func TestExtentsRestoreKeepsNewerWrites(t *testing.T) {
+	var x extents
+	x.write(0, []byte("aaaa"))
+	sent := x.take()
+	x.write(2, []byte("bb"))
+	x.restore(sent)
+	got := make([]byte, 4)
+	x.overlay(0, got)
+	if string(got) != "aabb" || x.bytes != 4 {
+		t.Fatalf("after restore: %q, %d bytes", got, x.bytes)
+	}
+}

@@ -1,0 +1,320 @@
+package mount
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"shoal/client"
+)
+
+// openFile is a file open in this mount: the writes not sent yet and the
+// windows of content read lately. Every handle of the file shares it, so
+// a write through one is read through another.
+//
+// Writes are kept in memory and sent as a few large writes at offsets:
+// when WriteBuffer bytes have gathered, and on close and fsync, which
+// return only when the data is on a majority of its group's disks. A
+// sequential writer fills whole chunks at chunk boundaries, which the
+// router stores without reading anything back.
+type openFile struct {
+	m   *fsys
+	ino uint64
+
+	// Guarded by m.mu.
+	opens  int
+	orphan bool // unlinked while open: the cluster keeps it until the last close
+
+	mu       sync.Mutex // serializes the file's reads, writes and flushes
+	size     int64      // the stored content's size, as last seen
+	gen      uint64     // the stored content's generation
+	dirty    extents
+	dirtyEnd atomic.Int64 // dirty.end(), for attributes read without mu
+	windows  map[int64]*window
+	order    []int64 // window numbers, least recently used first
+	nextRead int64   // where a sequential reader reads next
+}
+
+// window is one chunk-sized, chunk-aligned piece of stored content.
+type window struct {
+	ready chan struct{} // closed when data and err are set
+	data  []byte        // shorter than a window at the end of the file
+	err   error
+}
+
+// open returns the open state of the file a describes, counting one more
+// handle. A generation other than the one cached means another client
+// changed the content: the cached windows go.
+func (m *fsys) open(a client.Attr) *openFile {
+	m.mu.Lock()
+	f := m.files[a.Ino]
+	if f == nil {
+		f = &openFile{m: m, ino: a.Ino, windows: map[int64]*window{}, gen: a.Gen, size: a.Size}
+		m.files[a.Ino] = f
+	}
+	f.opens++
+	m.mu.Unlock()
+	f.mu.Lock()
+	if a.Gen != f.gen {
+		f.dropWindows()
+	}
+	f.size, f.gen = a.Size, a.Gen
+	f.mu.Unlock()
+	return f
+}
+
+// opened returns the open state of inode ino, or nil.
+func (m *fsys) opened(ino uint64) *openFile {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.files[ino]
+}
+
+func (f *openFile) orphaned() {
+	f.m.mu.Lock()
+	f.orphan = true
+	f.m.mu.Unlock()
+}
+
+// release drops one handle. The last one sends what is left and, for an
+// orphan, tells the cluster to drop the file.
+func (f *openFile) release() {
+	f.m.mu.Lock()
+	last := f.opens == 1
+	f.m.mu.Unlock()
+	if last {
+		ctx, cancel := opCtx()
+		defer cancel()
+		f.mu.Lock()
+		err := f.flushLocked(ctx)
+		f.mu.Unlock()
+		if err != nil {
+			f.m.cfg.Logger.Error("writes to a closed file could not be sent and are lost", "ino", f.ino, "err", err)
+		}
+	}
+	f.m.mu.Lock()
+	f.opens--
+	gone := f.opens == 0
+	if gone && f.m.files[f.ino] == f {
+		delete(f.m.files, f.ino)
+	}
+	orphan := f.orphan
+	f.m.mu.Unlock()
+	if gone && orphan {
+		ctx, cancel := opCtx()
+		defer cancel()
+		if err := f.m.c.ReleaseIno(ctx, f.ino); err != nil {
+			f.m.cfg.Logger.Warn("an unlinked file could not be dropped after its last close", "ino", f.ino, "err", err)
+		}
+	}
+}
+
+func (f *openFile) dropWindows() {
+	clear(f.windows)
+	f.order = f.order[:0]
+}
+
+// read fills p from offset off: stored content, zeros past its end, and
+// the unsent writes over both.
+func (f *openFile) read(ctx context.Context, p []byte, off int64) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	size := max(f.size, f.dirty.end())
+	if off >= size {
+		return 0, nil
+	}
+	p = p[:min(int64(len(p)), size-off)]
+	end := off + int64(len(p))
+	stored := min(end, f.size)
+	pos := off
+	W := f.m.window
+	for pos < stored {
+		k := pos / W
+		w, err := f.windowAt(ctx, k)
+		if err != nil {
+			return 0, err
+		}
+		to := min(stored, (k+1)*W)
+		n := copy(p[pos-off:to-off], w.data[min(pos-k*W, int64(len(w.data))):])
+		clear(p[pos-off+int64(n) : to-off]) // the file shrank since it was opened
+		pos = to
+	}
+	clear(p[pos-off:])
+	f.dirty.overlay(off, p)
+	if off == f.nextRead && (end-1)/W+1 < (f.size+W-1)/W {
+		f.fetch((end-1)/W + 1) // a sequential reader: fetch the next window now
+	}
+	f.nextRead = end
+	return len(p), nil
+}
+
+// windowAt returns window k, fetching it if it is not cached.
+func (f *openFile) windowAt(ctx context.Context, k int64) (*window, error) {
+	w := f.fetch(k)
+	select {
+	case <-w.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if w.err != nil {
+		if f.windows[k] == w {
+			delete(f.windows, k)
+		}
+		return nil, w.err
+	}
+	return w, nil
+}
+
+// fetch starts fetching window k unless it is cached, and returns it. The
+// least recently used windows beyond the cache's size are dropped.
+func (f *openFile) fetch(k int64) *window {
+	for i, o := range f.order {
+		if o == k {
+			f.order = append(append(f.order[:i:i], f.order[i+1:]...), k)
+			if w := f.windows[k]; w != nil {
+				return w
+			}
+			break
+		}
+	}
+	w := &window{ready: make(chan struct{})}
+	f.windows[k] = w
+	f.order = append(f.order, k)
+	for len(f.order) > f.m.cfg.ReadCache {
+		delete(f.windows, f.order[0])
+		f.order = f.order[1:]
+	}
+	W := f.m.window
+	go func() {
+		defer close(w.ready)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		body, err := f.m.c.ReadIno(ctx, f.ino, k*W, W)
+		if err != nil {
+			w.err = err
+			return
+		}
+		defer body.Close()
+		w.data, w.err = io.ReadAll(body)
+		if w.err != nil {
+			w.err = fmt.Errorf("read inode %d at %d: %w", f.ino, k*W, w.err)
+		}
+	}()
+	return w
+}
+
+// write records p at off, sending the unsent writes once they pass the
+// write buffer.
+func (f *openFile) write(ctx context.Context, p []byte, off int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dirty.write(off, p)
+	f.dirtyEnd.Store(f.dirty.end())
+	if f.dirty.bytes < f.m.writeBuffer {
+		return nil
+	}
+	return f.flushLocked(ctx)
+}
+
+// flushLocked sends the unsent writes, in order; what could not be sent
+// stays for the next try. The cached windows go, since the stored
+// content changed.
+func (f *openFile) flushLocked(ctx context.Context) error {
+	runs := f.dirty.take()
+	defer func() { f.dirtyEnd.Store(f.dirty.end()) }()
+	if len(runs) == 0 {
+		return nil
+	}
+	f.dropWindows()
+	defer f.m.changed()
+	for i, r := range runs {
+		for pos := 0; pos < len(r.data); {
+			n := min(len(r.data)-pos, f.m.maxWrite)
+			a, err := f.m.c.WriteAt(ctx, f.ino, r.off+int64(pos), r.data[pos:pos+n])
+			if err != nil {
+				f.dirty.restore(append([]extent{{off: r.off + int64(pos), data: r.data[pos:]}}, runs[i+1:]...))
+				return err
+			}
+			f.size, f.gen = a.Size, a.Gen
+			pos += n
+		}
+	}
+	return nil
+}
+
+// setattr sends the unsent writes, then changes the attributes.
+func (f *openFile) setattr(ctx context.Context, sa client.SetAttr) (client.Attr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.flushLocked(ctx); err != nil {
+		return client.Attr{}, err
+	}
+	a, err := f.m.c.SetAttrIno(ctx, f.ino, sa)
+	if err != nil {
+		return a, err
+	}
+	if a.Gen != f.gen || a.Size != f.size {
+		f.dropWindows()
+	}
+	f.size, f.gen = a.Size, a.Gen
+	return a, nil
+}
+
+// handle is one open(2) of a file.
+type handle struct {
+	f *openFile
+}
+
+var (
+	_ fs.FileReader   = (*handle)(nil)
+	_ fs.FileWriter   = (*handle)(nil)
+	_ fs.FileFlusher  = (*handle)(nil)
+	_ fs.FileFsyncer  = (*handle)(nil)
+	_ fs.FileReleaser = (*handle)(nil)
+)
+
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := h.f.read(ctx, dest, off)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if err := h.f.write(ctx, data, off); err != nil {
+		return 0, errno(err)
+	}
+	return uint32(len(data)), 0
+}
+
+// Flush runs at every close(2): close-to-open consistency means what was
+// written is stored before close returns, so another host that opens
+// the file next reads all of it.
+func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	return h.sync()
+}
+
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.sync()
+}
+
+func (h *handle) sync() syscall.Errno {
+	ctx, cancel := opCtx()
+	defer cancel()
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	return errno(h.f.flushLocked(ctx))
+}
+
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.f.release()
+	return 0
+}

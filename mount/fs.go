@@ -1,0 +1,200 @@
+package mount
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"shoal/client"
+)
+
+// fsys is the state one mount shares between its inodes.
+type fsys struct {
+	cfg         Config
+	c           *client.Client
+	window      int64 // read-cache window: the router's chunk size
+	maxWrite    int   // most bytes one WriteAt may carry
+	writeBuffer int64
+
+	mu sync.Mutex // guards files and dirs
+	// files holds the state of every inode open in this mount, by inode
+	// number: its unsent writes and read cache. Attributes given to the
+	// kernel include the unsent writes' size, or it would cut the file.
+	files map[uint64]*openFile
+	// dirs holds recent listings, so the lookups the kernel makes for
+	// each entry of a listing (readdirplus) need no request of their own.
+	// Any change made through this mount drops them all.
+	dirs map[uint64]*listing
+}
+
+type listing struct {
+	entries map[string]client.Attr
+	expires time.Time
+}
+
+// Mounted is a mounted cluster.
+type Mounted struct {
+	server *fuse.Server
+	dir    string
+}
+
+// Mount mounts the cluster cfg.Client reaches at dir and serves it until
+// Unmount, or until the file system is unmounted from outside.
+func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := cfg.Client.Statfs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: ask the router %s for the cluster's chunk size: %w", dir, cfg.Client.Router(), err)
+	}
+	if st.ChunkSize <= 0 || st.MaxWrite <= 0 {
+		return nil, fmt.Errorf("mount %s: the router %s answered chunk size %d and write limit %d: is it a Shoal router of this version?",
+			dir, cfg.Client.Router(), st.ChunkSize, st.MaxWrite)
+	}
+	m := &fsys{
+		cfg: cfg, c: cfg.Client, window: int64(st.ChunkSize), maxWrite: st.MaxWrite,
+		writeBuffer: cfg.WriteBuffer, files: map[uint64]*openFile{}, dirs: map[uint64]*listing{},
+	}
+	if m.writeBuffer == 0 {
+		m.writeBuffer = 2 * m.window
+	}
+	root := &node{m: m, ino: rootIno}
+	attr, entry, negative := cfg.AttrTimeout, cfg.EntryTimeout, cfg.NegativeTimeout
+	opts := &fs.Options{
+		MountOptions: fuse.MountOptions{
+			AllowOther: cfg.AllowOther,
+			FsName:     cfg.Name,
+			Name:       "shoal",
+			// The kernel checks modes and owners against the attributes
+			// given to it, as on a local disk.
+			Options:       []string{"default_permissions"},
+			MaxWrite:      1 << 20,
+			MaxReadAhead:  1 << 20,
+			DisableXAttrs: true,
+			Debug:         cfg.Debug,
+			Logger:        log.New(slogWriter{cfg.Logger}, "", 0),
+		},
+		AttrTimeout:     &attr,
+		EntryTimeout:    &entry,
+		NegativeTimeout: &negative,
+		RootStableAttr:  &fs.StableAttr{Ino: rootIno, Mode: syscall.S_IFDIR},
+		Logger:          log.New(slogWriter{cfg.Logger}, "", 0),
+	}
+	server, err := fs.Mount(dir, root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w (is /dev/fuse there and fusermount3 installed? is the directory empty and not mounted already?)", dir, err)
+	}
+	return &Mounted{server: server, dir: dir}, nil
+}
+
+// Wait blocks until the file system is unmounted.
+func (mt *Mounted) Wait() { mt.server.Wait() }
+
+// Unmount unmounts the file system; it fails while a program uses it.
+func (mt *Mounted) Unmount() error {
+	if err := mt.server.Unmount(); err != nil {
+		return fmt.Errorf("unmount %s: %w (close the files and leave the directories open under it, or use shoal umount --lazy)", mt.dir, err)
+	}
+	return nil
+}
+
+// rootIno is the root directory's inode number in the cluster.
+const rootIno = 1
+
+// changed drops the cached listings: this mount changed a directory.
+func (m *fsys) changed() {
+	m.mu.Lock()
+	clear(m.dirs)
+	m.mu.Unlock()
+}
+
+// listed caches the entries of dir.
+func (m *fsys) listed(dir uint64, entries []client.DirEntry) {
+	l := &listing{entries: make(map[string]client.Attr, len(entries)), expires: time.Now().Add(m.cfg.AttrTimeout)}
+	for _, e := range entries {
+		l.entries[e.Name] = e.Attr
+	}
+	m.mu.Lock()
+	m.dirs[dir] = l
+	m.mu.Unlock()
+}
+
+// lookup returns the attributes of name in dir, from a fresh listing if
+// there is one.
+func (m *fsys) lookup(ctx context.Context, dir uint64, name string) (client.Attr, error) {
+	m.mu.Lock()
+	l := m.dirs[dir]
+	if l != nil && time.Now().After(l.expires) {
+		delete(m.dirs, dir)
+		l = nil
+	}
+	var a client.Attr
+	ok := false
+	if l != nil {
+		a, ok = l.entries[name]
+	}
+	m.mu.Unlock()
+	if ok {
+		return a, nil
+	}
+	return m.c.LookupIn(ctx, dir, name)
+}
+
+// size is the size the kernel is told for inode ino whose stored content
+// has size bytes: more when this mount holds unsent writes past its end.
+func (m *fsys) size(ino uint64, size int64) int64 {
+	m.mu.Lock()
+	f := m.files[ino]
+	m.mu.Unlock()
+	if f != nil {
+		size = max(size, f.dirtyEnd.Load())
+	}
+	return size
+}
+
+// fill sets out from a.
+func (m *fsys) fill(out *fuse.Attr, a client.Attr) {
+	out.Ino = a.Ino
+	out.Size = uint64(a.Size)
+	if a.Type == client.TypeFile {
+		out.Size = uint64(m.size(a.Ino, a.Size))
+	}
+	out.Blocks = (out.Size + 511) / 512
+	out.Blksize = uint32(min(m.window, 1<<20))
+	out.Mode = typeBits(a.Type) | a.Mode&0o7777
+	out.Nlink = a.Nlink
+	out.Owner = fuse.Owner{Uid: a.Uid, Gid: a.Gid}
+	out.SetTimes(&a.ATime, &a.MTime, &a.CTime)
+}
+
+func typeBits(t string) uint32 {
+	switch t {
+	case client.TypeDir:
+		return syscall.S_IFDIR
+	case client.TypeSymlink:
+		return syscall.S_IFLNK
+	}
+	return syscall.S_IFREG
+}
+
+// opCtx bounds work that must finish even if the program that caused it
+// was interrupted (sending unsent writes on close): the client's own
+// timeouts bound each request inside it.
+func opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 10*time.Minute)
+}
+
+// slogWriter sends go-fuse's log lines to the mount's logger.
+type slogWriter struct{ l interface{ Info(string, ...any) } }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Info("fuse", "msg", string(p))
+	return len(p), nil
+}

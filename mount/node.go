@@ -1,0 +1,376 @@
+package mount
+
+import (
+	"context"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"shoal/client"
+)
+
+// node is one inode of the cluster as the kernel knows it. It names its
+// inode by number in every request, so a rename by another client does
+// not send its changes elsewhere.
+type node struct {
+	fs.Inode
+	m   *fsys
+	ino uint64
+
+	mu    sync.Mutex
+	attr  client.Attr // as last seen; for a directory's mode and group
+	known bool
+}
+
+var (
+	_ fs.NodeLookuper   = (*node)(nil)
+	_ fs.NodeGetattrer  = (*node)(nil)
+	_ fs.NodeSetattrer  = (*node)(nil)
+	_ fs.NodeReaddirer  = (*node)(nil)
+	_ fs.NodeMkdirer    = (*node)(nil)
+	_ fs.NodeCreater    = (*node)(nil)
+	_ fs.NodeOpener     = (*node)(nil)
+	_ fs.NodeUnlinker   = (*node)(nil)
+	_ fs.NodeRmdirer    = (*node)(nil)
+	_ fs.NodeRenamer    = (*node)(nil)
+	_ fs.NodeLinker     = (*node)(nil)
+	_ fs.NodeSymlinker  = (*node)(nil)
+	_ fs.NodeReadlinker = (*node)(nil)
+	_ fs.NodeStatfser   = (*node)(nil)
+	_ fs.NodeFsyncer    = (*node)(nil)
+)
+
+// renameNoReplace is renameat2's RENAME_NOREPLACE.
+const renameNoReplace = 0x1
+
+// maxName is NAME_MAX; the router refuses longer names as invalid, but a
+// program expects ENAMETOOLONG.
+const maxName = 255
+
+// child returns the kernel's inode for a, creating it if the kernel has
+// none yet (a hard link found by another name gets the same one).
+func (n *node) child(ctx context.Context, a client.Attr, out *fuse.EntryOut) *fs.Inode {
+	n.m.fill(&out.Attr, a)
+	c := n.NewInode(ctx, &node{m: n.m, ino: a.Ino, attr: a, known: true}, fs.StableAttr{Mode: typeBits(a.Type), Ino: a.Ino})
+	if cn, ok := c.Operations().(*node); ok {
+		cn.seen(a) // a node the kernel knew already
+	}
+	return c
+}
+
+// seen records the attributes a request returned.
+func (n *node) seen(a client.Attr) {
+	n.mu.Lock()
+	n.attr, n.known = a, true
+	n.mu.Unlock()
+}
+
+// attrs returns the attributes last seen, asking if none were.
+func (n *node) attrs(ctx context.Context) (client.Attr, error) {
+	n.mu.Lock()
+	a, known := n.attr, n.known
+	n.mu.Unlock()
+	if known {
+		return a, nil
+	}
+	a, err := n.m.c.StatIno(ctx, n.ino)
+	if err == nil {
+		n.seen(a)
+	}
+	return a, err
+}
+
+// caller is the user and group a new inode belongs to: the calling
+// process's, except that a directory with the setgid bit hands its group
+// (and, to directories, the bit) down, as on Linux file systems.
+func (n *node) caller(ctx context.Context, mode uint32, isDir bool) (uid, gid, outMode uint32, err error) {
+	c, ok := fuse.FromContext(ctx)
+	if ok {
+		uid, gid = c.Uid, c.Gid
+	}
+	parent, err := n.attrs(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if parent.Mode&syscall.S_ISGID != 0 {
+		gid = parent.Gid
+		if isDir {
+			mode |= syscall.S_ISGID
+		}
+	}
+	return uid, gid, mode & 0o7777, nil
+}
+
+func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if len(name) > maxName {
+		return nil, syscall.ENAMETOOLONG
+	}
+	a, err := n.m.lookup(ctx, n.ino, name)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	a, err := n.m.c.StatIno(ctx, n.ino)
+	if err != nil {
+		return errno(err)
+	}
+	n.seen(a)
+	n.m.fill(&out.Attr, a)
+	return 0
+}
+
+func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	var sa client.SetAttr
+	if m, ok := in.GetMode(); ok {
+		m &= 0o7777
+		sa.Mode = &m
+	}
+	if uid, ok := in.GetUID(); ok {
+		sa.Uid = &uid
+	}
+	if gid, ok := in.GetGID(); ok {
+		sa.Gid = &gid
+	}
+	sa.ATime = setTime(in, fuse.FATTR_ATIME, fuse.FATTR_ATIME_NOW, in.Atime, in.Atimensec)
+	sa.MTime = setTime(in, fuse.FATTR_MTIME, fuse.FATTR_MTIME_NOW, in.Mtime, in.Mtimensec)
+	size, hasSize := in.GetSize()
+	if hasSize {
+		s := int64(size)
+		sa.Size = &s
+	}
+	if sa == (client.SetAttr{}) {
+		return n.Getattr(ctx, fh, out)
+	}
+	defer n.m.changed()
+	var a client.Attr
+	var err error
+	if f := n.m.opened(n.ino); f != nil {
+		// Unsent writes go first: they are older than this change, and a
+		// write sent after it would undo an explicit mtime or a truncate.
+		a, err = f.setattr(ctx, sa)
+	} else {
+		a, err = n.m.c.SetAttrIno(ctx, n.ino, sa)
+	}
+	if err != nil {
+		return errno(err)
+	}
+	n.seen(a)
+	n.m.fill(&out.Attr, a)
+	return 0
+}
+
+// setTime reads one time of a setattr; the zero time means "now" by the
+// cluster's clock.
+func setTime(in *fuse.SetAttrIn, bit, nowBit uint32, sec uint64, nsec uint32) *time.Time {
+	if in.Valid&bit == 0 {
+		return nil
+	}
+	var t time.Time
+	if in.Valid&nowBit == 0 {
+		t = time.Unix(int64(sec), int64(nsec))
+	}
+	return &t
+}
+
+func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	entries, err := n.m.c.ListIno(ctx, n.ino)
+	if err != nil {
+		return nil, errno(err)
+	}
+	n.m.listed(n.ino, entries)
+	out := make([]fuse.DirEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: typeBits(e.Type)})
+	}
+	return fs.NewListDirStream(out), 0
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if len(name) > maxName {
+		return nil, syscall.ENAMETOOLONG
+	}
+	uid, gid, mode, err := n.caller(ctx, mode, true)
+	if err != nil {
+		return nil, errno(err)
+	}
+	defer n.m.changed()
+	a, err := n.m.c.MkdirIn(ctx, n.ino, name, mode, uid, gid)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	if len(name) > maxName {
+		return nil, nil, 0, syscall.ENAMETOOLONG
+	}
+	uid, gid, mode, err := n.caller(ctx, mode, false)
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	defer n.m.changed()
+	a, created, err := n.m.c.CreateIn(ctx, n.ino, name, mode, uid, gid, flags&syscall.O_EXCL != 0)
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	f := n.m.open(a)
+	if !created && flags&syscall.O_TRUNC != 0 {
+		zero := int64(0)
+		if a, err = f.setattr(ctx, client.SetAttr{Size: &zero}); err != nil {
+			f.release()
+			return nil, nil, 0, errno(err)
+		}
+	}
+	return n.child(ctx, a, out), &handle{f: f}, 0, 0
+}
+
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	// Close-to-open: every open asks for the current attributes, so a
+	// file closed on another host is read whole here.
+	a, err := n.m.c.StatIno(ctx, n.ino)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	f := n.m.open(a)
+	if flags&syscall.O_TRUNC != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		zero := int64(0)
+		if _, err := f.setattr(ctx, client.SetAttr{Size: &zero}); err != nil {
+			f.release()
+			return nil, 0, errno(err)
+		}
+		n.m.changed()
+	}
+	return &handle{f: f}, 0, 0
+}
+
+// openIfKnown returns the open state of the child called name, if the
+// kernel knows that child and this mount has it open.
+func (n *node) openChild(name string) *openFile {
+	c := n.GetChild(name)
+	if c == nil {
+		return nil
+	}
+	return n.m.opened(c.StableAttr().Ino)
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	defer n.m.changed()
+	f := n.openChild(name)
+	// A file open here keeps its inode (an orphan) until its last close,
+	// so the programs using it go on reading and writing it.
+	if err := n.m.c.UnlinkIn(ctx, n.ino, name, f != nil); err != nil {
+		return errno(err)
+	}
+	if f != nil {
+		f.orphaned()
+	}
+	return 0
+}
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	defer n.m.changed()
+	return errno(n.m.c.RmdirIn(ctx, n.ino, name))
+}
+
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if len(newName) > maxName {
+		return syscall.ENAMETOOLONG
+	}
+	if flags&^renameNoReplace != 0 {
+		return syscall.EINVAL // RENAME_EXCHANGE and RENAME_WHITEOUT are not supported
+	}
+	np, ok := newParent.(*node)
+	if !ok {
+		return syscall.EXDEV
+	}
+	defer n.m.changed()
+	victim := np.openChild(newName)
+	if err := n.m.c.RenameIn(ctx, n.ino, name, np.ino, newName, flags&renameNoReplace != 0, victim != nil); err != nil {
+		return errno(err)
+	}
+	if victim != nil {
+		victim.orphaned()
+	}
+	return 0
+}
+
+func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if len(name) > maxName {
+		return nil, syscall.ENAMETOOLONG
+	}
+	t, ok := target.(*node)
+	if !ok {
+		return nil, syscall.EXDEV
+	}
+	defer n.m.changed()
+	a, err := n.m.c.LinkIn(ctx, t.ino, n.ino, name)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if len(name) > maxName {
+		return nil, syscall.ENAMETOOLONG
+	}
+	uid, gid, _, err := n.caller(ctx, 0o777, false)
+	if err != nil {
+		return nil, errno(err)
+	}
+	defer n.m.changed()
+	a, err := n.m.c.SymlinkIn(ctx, n.ino, name, target, uid, gid)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	a, err := n.m.c.StatIno(ctx, n.ino)
+	if err != nil {
+		return nil, errno(err)
+	}
+	if a.Type != client.TypeSymlink {
+		return nil, syscall.EINVAL
+	}
+	return []byte(a.Target), 0
+}
+
+// statfsBlock is the block size statfs reports sizes in.
+const statfsBlock = 4096
+
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	st, err := n.m.c.Statfs(ctx)
+	if err != nil {
+		return errno(err)
+	}
+	capacity, free := st.Capacity, st.Free
+	if capacity < 0 { // no member publishes a limit
+		capacity, free = 1<<50, 1<<50-st.Used
+	}
+	out.Bsize, out.Frsize = statfsBlock, statfsBlock
+	out.Blocks = uint64(capacity) / statfsBlock
+	out.Bfree = uint64(max(free, 0)) / statfsBlock
+	out.Bavail = out.Bfree
+	// Inodes cost a metadata entry each, not space on a fixed table.
+	out.Files, out.Ffree = 1<<32, 1<<32
+	out.NameLen = maxName
+	return 0
+}
+
+// Fsync on a directory: namespace changes are durable on a majority when
+// they return, so there is nothing left to do.
+func (n *node) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
+	if h, ok := fh.(*handle); ok {
+		return h.Fsync(ctx, flags)
+	}
+	return 0
+}
