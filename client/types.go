@@ -17,9 +17,9 @@ const (
 
 // Attr is what the cluster keeps about a file, directory or symlink.
 type Attr struct {
-	Ino   uint64 `json:"ino"`  // the inode number, stable for the inode's life
-	Type  string `json:"type"` // TypeFile, TypeDir or TypeSymlink
-	Size  int64  `json:"size"` // a symlink's is its target's length
+	Ino  uint64 `json:"ino"`  // the inode number, stable for the inode's life
+	Type string `json:"type"` // TypeFile, TypeDir or TypeSymlink
+	Size int64  `json:"size"` // a symlink's is its target's length
 	// Mode is the permission bits with setuid, setgid and sticky (07777).
 	Mode  uint32    `json:"mode"`
 	Nlink uint32    `json:"nlink"`

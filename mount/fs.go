@@ -192,7 +192,9 @@ func opCtx() (context.Context, context.CancelFunc) {
 }
 
 // slogWriter sends go-fuse's log lines to the mount's logger.
-type slogWriter struct{ l interface{ Info(string, ...any) } }
+type slogWriter struct {
+	l interface{ Info(string, ...any) }
+}
 
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Info("fuse", "msg", string(p))
