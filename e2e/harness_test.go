@@ -98,7 +98,8 @@ type cluster struct {
 	dir    string
 	nodes  []*proc
 	router *proc
-	api    string // router base URL
+	mounts []*proc // shoal mount processes (mount_harness_test.go)
+	api    string  // router base URL
 	seeds  string
 	spec   spec
 }
@@ -156,7 +157,7 @@ func startCluster(t *testing.T, sp spec) *cluster {
 			c.kill(p)
 		}
 		if t.Failed() {
-			for _, p := range append(c.nodes, c.router) {
+			for _, p := range append(append(c.nodes, c.router), c.mounts...) {
 				b, _ := os.ReadFile(p.log)
 				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 				t.Logf("--- last lines of %s ---\n%s", p.name, strings.Join(lines[max(0, len(lines)-25):], "\n"))

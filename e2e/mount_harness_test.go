@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// needFUSE skips a mount test where FUSE cannot work (not root, no
+// /dev/fuse, no fusermount3), saying what is missing. With
+// SHOAL_REQUIRE_FUSE set (as CI sets it) the test fails instead, so a
+// machine without FUSE cannot pass the mount tests by skipping them.
+func needFUSE(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root (the tests mount with allow_other and switch users)")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		missing = append(missing, "/dev/fuse")
+	}
+	if _, err := exec.LookPath("fusermount3"); err != nil {
+		missing = append(missing, "fusermount3 (apt-get install fuse3)")
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := "FUSE mount tests need " + strings.Join(missing, ", ")
+	if os.Getenv("SHOAL_REQUIRE_FUSE") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// mounted reports whether dir is a shoal FUSE mount now.
+func mounted(dir string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		// id parent maj:min root mountpoint opts ... - fstype source opts
+		fields := strings.Fields(s.Text())
+		if len(fields) < 5 || fields[4] != dir {
+			continue
+		}
+		for i, fl := range fields {
+			if fl == "-" && i+1 < len(fields) && fields[i+1] == "fuse.shoal" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mount serves the cluster at a new directory with `shoal mount
+// --foreground` (as a process of the cluster, so its log is shown when
+// the test fails) and returns the directory once it is mounted.
+func (c *cluster) mount(extra ...string) string {
+	c.t.Helper()
+	dir, err := os.MkdirTemp("", "shoal-mnt")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	name := fmt.Sprintf("mount%d", len(c.mounts))
+	p := &proc{name: name, log: filepath.Join(c.dir, name+".log"), args: append([]string{
+		binary(c.t), "mount", dir, "--router", c.api, "--foreground", "--allow-other", "--log-level", "debug",
+	}, extra...)}
+	c.mounts = append(c.mounts, p)
+	c.t.Cleanup(func() {
+		unmount(dir)
+		c.kill(p)
+		os.Remove(dir)
+	})
+	c.start(p)
+	waitFor(c.t, 30*time.Second, "the mount at "+dir, func() bool {
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(p.log)
+			c.t.Fatalf("shoal mount exited:\n%s", b)
+		default:
+		}
+		return mounted(dir)
+	})
+	return dir
+}
+
+// unmount detaches a mount even if something still uses it.
+func unmount(dir string) {
+	if err := exec.Command("fusermount3", "-u", "-z", dir).Run(); err != nil {
+		syscall.Unmount(dir, syscall.MNT_DETACH)
+	}
+}
+
+// sh runs a shell script in dir, as root or (with uid > 0) as that user,
+// and returns its output and exit code.
+func sh(t *testing.T, dir string, uid int, script string) (string, int) {
+	t.Helper()
+	args := []string{"sh", "-c", script}
+	if uid > 0 {
+		args = append([]string{"setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", uid), "--clear-groups"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return string(out), ee.ExitCode()
+	case err != nil:
+		t.Fatalf("run %q: %v", script, err)
+	}
+	return string(out), 0
+}
+
+// wantErrno fails the test unless err is the errno want.
+func wantErrno(t *testing.T, what string, err error, want syscall.Errno) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s: got %v, want %v (%s)", what, err, want, want.Error())
+	}
+}
