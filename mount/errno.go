@@ -8,6 +8,20 @@ import (
 	"shoal/client"
 )
 
+// errno maps err to an errno, logging the errors a program would see as
+// EIO and the like: those say the cluster failed, not the program.
+func (m *fsys) errno(err error) syscall.Errno {
+	e := errno(err)
+	switch e {
+	case syscall.EIO, syscall.ETIMEDOUT, syscall.ENOTCONN:
+		m.cfg.Logger.Warn("a request failed", "errno", e.Error(), "err", err)
+	case 0:
+	default:
+		m.cfg.Logger.Debug("a request was refused", "errno", e.Error(), "err", err)
+	}
+	return e
+}
+
 // errno maps an error of the client to the errno a program sees. This is
 // the only place errors become errno values. Unavailability that outlasts
 // the client's retries is EIO: the data cannot be reached from any

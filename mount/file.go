@@ -281,16 +281,18 @@ var (
 )
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	ctx = uninterrupted(ctx)
 	n, err := h.f.read(ctx, dest, off)
 	if err != nil {
-		return nil, errno(err)
+		return nil, h.f.m.errno(err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	ctx = uninterrupted(ctx)
 	if err := h.f.write(ctx, data, off); err != nil {
-		return 0, errno(err)
+		return 0, h.f.m.errno(err)
 	}
 	return uint32(len(data)), 0
 }
@@ -299,10 +301,12 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // written is stored before close returns, so another host that opens
 // the file next reads all of it.
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	return h.sync()
 }
 
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	return h.sync()
 }
 
@@ -311,10 +315,11 @@ func (h *handle) sync() syscall.Errno {
 	defer cancel()
 	h.f.mu.Lock()
 	defer h.f.mu.Unlock()
-	return errno(h.f.flushLocked(ctx))
+	return h.f.m.errno(h.f.flushLocked(ctx))
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	h.f.release()
 	return 0
 }

@@ -184,6 +184,13 @@ func typeBits(t string) uint32 {
 	return syscall.S_IFREG
 }
 
+// uninterrupted keeps a request going when the kernel interrupts it. A
+// signal to the calling thread interrupts its FUSE request, and Go
+// programs get SIGURG all the time: giving up would fail their calls with
+// EINTR and leave changes half-known. A killed program does not wait for
+// the answer anyway, and every request has its own timeouts.
+func uninterrupted(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // opCtx bounds work that must finish even if the program that caused it
 // was interrupted (sending unsent writes on close): the client's own
 // timeouts bound each request inside it.

@@ -105,20 +105,22 @@ func (n *node) caller(ctx context.Context, mode uint32, isDir bool) (uid, gid, o
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ctx = uninterrupted(ctx)
 	if len(name) > maxName {
 		return nil, syscall.ENAMETOOLONG
 	}
 	a, err := n.m.lookup(ctx, n.ino, name)
 	if err != nil {
-		return nil, errno(err)
+		return nil, n.m.errno(err)
 	}
 	return n.child(ctx, a, out), 0
 }
 
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	a, err := n.m.c.StatIno(ctx, n.ino)
 	if err != nil {
-		return errno(err)
+		return n.m.errno(err)
 	}
 	n.seen(a)
 	n.m.fill(&out.Attr, a)
@@ -126,6 +128,7 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 }
 
 func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	var sa client.SetAttr
 	if m, ok := in.GetMode(); ok {
 		m &= 0o7777
@@ -158,7 +161,7 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		a, err = n.m.c.SetAttrIno(ctx, n.ino, sa)
 	}
 	if err != nil {
-		return errno(err)
+		return n.m.errno(err)
 	}
 	n.seen(a)
 	n.m.fill(&out.Attr, a)
@@ -179,9 +182,10 @@ func setTime(in *fuse.SetAttrIn, bit, nowBit uint32, sec uint64, nsec uint32) *t
 }
 
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	ctx = uninterrupted(ctx)
 	entries, err := n.m.c.ListIno(ctx, n.ino)
 	if err != nil {
-		return nil, errno(err)
+		return nil, n.m.errno(err)
 	}
 	n.m.listed(n.ino, entries)
 	out := make([]fuse.DirEntry, 0, len(entries))
@@ -192,58 +196,61 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ctx = uninterrupted(ctx)
 	if len(name) > maxName {
 		return nil, syscall.ENAMETOOLONG
 	}
 	uid, gid, mode, err := n.caller(ctx, mode, true)
 	if err != nil {
-		return nil, errno(err)
+		return nil, n.m.errno(err)
 	}
 	defer n.m.changed()
 	a, err := n.m.c.MkdirIn(ctx, n.ino, name, mode, uid, gid)
 	if err != nil {
-		return nil, errno(err)
+		return nil, n.m.errno(err)
 	}
 	return n.child(ctx, a, out), 0
 }
 
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	ctx = uninterrupted(ctx)
 	if len(name) > maxName {
 		return nil, nil, 0, syscall.ENAMETOOLONG
 	}
 	uid, gid, mode, err := n.caller(ctx, mode, false)
 	if err != nil {
-		return nil, nil, 0, errno(err)
+		return nil, nil, 0, n.m.errno(err)
 	}
 	defer n.m.changed()
 	a, created, err := n.m.c.CreateIn(ctx, n.ino, name, mode, uid, gid, flags&syscall.O_EXCL != 0)
 	if err != nil {
-		return nil, nil, 0, errno(err)
+		return nil, nil, 0, n.m.errno(err)
 	}
 	f := n.m.open(a)
 	if !created && flags&syscall.O_TRUNC != 0 {
 		zero := int64(0)
 		if a, err = f.setattr(ctx, client.SetAttr{Size: &zero}); err != nil {
 			f.release()
-			return nil, nil, 0, errno(err)
+			return nil, nil, 0, n.m.errno(err)
 		}
 	}
 	return n.child(ctx, a, out), &handle{f: f}, 0, 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	ctx = uninterrupted(ctx)
 	// Close-to-open: every open asks for the current attributes, so a
 	// file closed on another host is read whole here.
 	a, err := n.m.c.StatIno(ctx, n.ino)
 	if err != nil {
-		return nil, 0, errno(err)
+		return nil, 0, n.m.errno(err)
 	}
 	f := n.m.open(a)
 	if flags&syscall.O_TRUNC != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		zero := int64(0)
 		if _, err := f.setattr(ctx, client.SetAttr{Size: &zero}); err != nil {
 			f.release()
-			return nil, 0, errno(err)
+			return nil, 0, n.m.errno(err)
 		}
 		n.m.changed()
 	}
@@ -261,12 +268,13 @@ func (n *node) openChild(name string) *openFile {
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	defer n.m.changed()
 	f := n.openChild(name)
 	// A file open here keeps its inode (an orphan) until its last close,
 	// so the programs using it go on reading and writing it.
 	if err := n.m.c.UnlinkIn(ctx, n.ino, name, f != nil); err != nil {
-		return errno(err)
+		return n.m.errno(err)
 	}
 	if f != nil {
 		f.orphaned()
@@ -275,11 +283,13 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	defer n.m.changed()
-	return errno(n.m.c.RmdirIn(ctx, n.ino, name))
+	return n.m.errno(n.m.c.RmdirIn(ctx, n.ino, name))
 }
 
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	if len(newName) > maxName {
 		return syscall.ENAMETOOLONG
 	}
@@ -293,7 +303,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	defer n.m.changed()
 	victim := np.openChild(newName)
 	if err := n.m.c.RenameIn(ctx, n.ino, name, np.ino, newName, flags&renameNoReplace != 0, victim != nil); err != nil {
-		return errno(err)
+		return n.m.errno(err)
 	}
 	if victim != nil {
 		victim.orphaned()
@@ -302,6 +312,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 }
 
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ctx = uninterrupted(ctx)
 	if len(name) > maxName {
 		return nil, syscall.ENAMETOOLONG
 	}
@@ -312,31 +323,33 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	defer n.m.changed()
 	a, err := n.m.c.LinkIn(ctx, t.ino, n.ino, name)
 	if err != nil {
-		return nil, errno(err)
+		return nil, n.m.errno(err)
 	}
 	return n.child(ctx, a, out), 0
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ctx = uninterrupted(ctx)
 	if len(name) > maxName {
 		return nil, syscall.ENAMETOOLONG
 	}
 	uid, gid, _, err := n.caller(ctx, 0o777, false)
 	if err != nil {
-		return nil, errno(err)
+		return nil, n.m.errno(err)
 	}
 	defer n.m.changed()
 	a, err := n.m.c.SymlinkIn(ctx, n.ino, name, target, uid, gid)
 	if err != nil {
-		return nil, errno(err)
+		return nil, n.m.errno(err)
 	}
 	return n.child(ctx, a, out), 0
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	ctx = uninterrupted(ctx)
 	a, err := n.m.c.StatIno(ctx, n.ino)
 	if err != nil {
-		return nil, errno(err)
+		return nil, n.m.errno(err)
 	}
 	if a.Type != client.TypeSymlink {
 		return nil, syscall.EINVAL
@@ -348,9 +361,10 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 const statfsBlock = 4096
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	st, err := n.m.c.Statfs(ctx)
 	if err != nil {
-		return errno(err)
+		return n.m.errno(err)
 	}
 	capacity, free := st.Capacity, st.Free
 	if capacity < 0 { // no member publishes a limit
@@ -369,6 +383,7 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 // Fsync on a directory: namespace changes are durable on a majority when
 // they return, so there is nothing left to do.
 func (n *node) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
+	ctx = uninterrupted(ctx)
 	if h, ok := fh.(*handle); ok {
 		return h.Fsync(ctx, flags)
 	}

@@ -542,11 +542,11 @@ func (n *namespace) removeEntry(parent *Inode, name string, child Inode, now int
 }
 
 // release drops one link to in, which has already been unlinked from its
-// parent: a directory goes with everything below it, a file when its last
-// link goes, unless orphan is set: then a file losing its last link is
-// kept with Nlink 0 for OpRelease to drop.
+// parent: a directory goes with everything below it, a file or symlink
+// when its last link goes, unless orphan is set: then a file losing its
+// last link is kept with Nlink 0 for OpRelease to drop.
 func (n *namespace) release(in Inode, orphan bool, now int64) error {
-	if in.Type == TypeFile && (in.Nlink > 1 || orphan) {
+	if in.Type != TypeDir && (in.Nlink > 1 || orphan && in.Type == TypeFile) {
 		in.Nlink--
 		in.CTime = now
 		return n.save(in)

@@ -123,6 +123,15 @@ func TestHardLinks(t *testing.T) {
 	nsWant(t, nsApply(t, db, Op{Kind: OpLink, Path: "/a/f", To: "/nope/g"}), CodeNotFound)
 	nsCheckRefs(t, db)
 
+	// link(2) links a symlink itself, which then lives until its last name goes.
+	nsWant(t, nsApply(t, db, Op{Kind: OpSymlink, Path: "/s", Target: "a/f"}), CodeOK)
+	nsWant(t, nsApply(t, db, Op{Kind: OpLink, Path: "/s", To: "/b/s2"}), CodeOK)
+	nsWant(t, nsApply(t, db, Op{Kind: OpDelete, Path: "/s", NotDir: true}), CodeOK)
+	if s2 := nsLookupAt(t, db, 0, "/b/s2"); s2.Type != TypeSymlink || s2.Nlink != 1 || s2.Target != "a/f" {
+		t.Fatalf("the symlink's other name: %+v", s2)
+	}
+	nsCheckRefs(t, db)
+
 	// Content changed through one name is the content of the other.
 	nsWant(t, nsApply(t, db, putOp("/b/g", 5)), CodeOK)
 	if a := nsLookupAt(t, db, 0, "/a/f"); a.Size != 5 {

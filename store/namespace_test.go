@@ -472,13 +472,13 @@ func nsCheckTree(tx *bbolt.Tx) error {
 		switch {
 		case ino == RootIno:
 			want = 0
-		case in.Type == TypeFile: // hard links; 0 for an orphan
+		case in.Type != TypeDir: // hard links; 0 for an orphan
 			want = int(in.Nlink)
 		}
 		if refs[ino] != want || ino >= next {
 			return fmt.Errorf("inode %d: %d links (want %d), next_ino %d", ino, refs[ino], want, next)
 		}
-		if in.Type == TypeDir && in.Nlink != 2+subdirs[ino] || in.Type == TypeSymlink && in.Nlink != 1 {
+		if in.Type == TypeDir && in.Nlink != 2+subdirs[ino] || in.Type == TypeSymlink && in.Nlink == 0 {
 			return fmt.Errorf("inode %d (%s): nlink %d, %d subdirs", ino, in.Type, in.Nlink, subdirs[ino])
 		}
 		if in.Nlink == 0 {
