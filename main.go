@@ -278,7 +278,7 @@ func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.DurationVar(&c.Mount.AttrTimeout, "attr-timeout", c.Mount.AttrTimeout, "how long the kernel may use attributes before asking again")
 	fs.DurationVar(&c.Mount.EntryTimeout, "entry-timeout", c.Mount.EntryTimeout, "how long the kernel may use a name lookup before asking again")
 	fs.DurationVar(&c.Mount.NegativeTimeout, "negative-timeout", c.Mount.NegativeTimeout, "how long the kernel may remember that a name does not exist")
-	fs.Var((*byteSize)(&c.Mount.WriteBuffer), "write-buffer", "bytes written to one open file kept before they are sent (default: two chunks)")
+	fs.Var((*byteSize)(&c.Mount.WriteBuffer), "write-buffer", "bytes written to one open file kept before they are sent (default: four chunks)")
 	fs.DurationVar(&cc.Retry503, "retry", cc.Retry503, "how long a request the cluster cannot serve (a failover) is retried before the program gets an error")
 	fs.BoolVar(&c.Mount.Debug, "debug", false, "log every FUSE request")
 	return func(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,7 +24,9 @@ import (
 // SHOAL_MOUNT_DIFF_SEED replays one seed; SHOAL_MOUNT_DIFF_SEEDS and
 // SHOAL_MOUNT_DIFF_STEPS run more.
 func TestMountDifferential(t *testing.T) {
-	_, mnt := mountCluster(t)
+	// A write buffer smaller than most writes, so writes are sent in the
+	// background while the next ones gather.
+	_, mnt := mountCluster(t, "--write-buffer", "16KiB")
 	seeds := []uint64{uint64(time.Now().UnixNano()), 1}
 	if s := os.Getenv("SHOAL_MOUNT_DIFF_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -75,7 +78,7 @@ func randomCall(r *rand.Rand) fsCall {
 	p := diffPaths[r.IntN(len(diffPaths))]
 	q := diffPaths[r.IntN(len(diffPaths))]
 	join := func(root, p string) string { return filepath.Join(root, p) }
-	switch r.IntN(12) {
+	switch r.IntN(13) {
 	case 0, 1:
 		return fsCall{"create " + p, func(root string) error {
 			f, err := os.OpenFile(join(root, p), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
@@ -97,6 +100,27 @@ func randomCall(r *rand.Rand) fsCall {
 				err = cerr
 			}
 			return err
+		}}
+	case 11:
+		// Several writes through one open file, read back before close.
+		offs := []int64{int64(r.IntN(2 * mountChunk)), int64(r.IntN(2 * mountChunk)), int64(r.IntN(2 * mountChunk))}
+		datas := [][]byte{randomBytes(r.Uint64(), 1+r.IntN(40000)), randomBytes(r.Uint64(), 1+r.IntN(40000)), randomBytes(r.Uint64(), 1+r.IntN(40000))}
+		return fsCall{fmt.Sprintf("write at %v and read back through one open %s", offs, p), func(root string) error {
+			f, err := os.OpenFile(join(root, p), os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			for i := range offs {
+				if _, err := f.WriteAt(datas[i], offs[i]); err != nil {
+					return err
+				}
+			}
+			got := make([]byte, len(datas[2]))
+			if _, err := f.ReadAt(got, offs[2]); err != nil || !bytes.Equal(got, datas[2]) {
+				return fmt.Errorf("read back before close: %v", err)
+			}
+			return f.Close()
 		}}
 	case 4:
 		data := randomBytes(r.Uint64(), 1+r.IntN(300))

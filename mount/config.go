@@ -25,13 +25,15 @@ type Config struct {
 	// not exist. 0 (the default) asks again every time, so a file another
 	// host created is seen at once.
 	NegativeTimeout time.Duration
-	// WriteBuffer is how many bytes written to one open file are kept in
-	// memory before they are sent to the cluster; 0 means two chunks.
-	// close(2) and fsync(2) send them all.
+	// WriteBuffer is how many bytes written to one open file gather in
+	// memory before they are sent to the cluster, in the background while
+	// the next ones gather; 0 means four chunks (16 MiB by default), as
+	// many as the router stores at once. close(2) and fsync(2) send
+	// everything, and wait for it.
 	WriteBuffer int64
 	// ReadCache is how many chunk-sized windows of each open file are
-	// kept for reads, the one being read included (default 4): the next
-	// one is fetched while the current one is read.
+	// kept for reads, the one being read included (default 4): for a
+	// sequential reader all but two of them are fetched ahead.
 	ReadCache int
 	// AllowOther lets users other than the one who mounted use the mount
 	// (needs user_allow_other in /etc/fuse.conf for a non-root mounter).

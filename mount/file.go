@@ -20,10 +20,12 @@ import (
 // a write through one is read through another.
 //
 // Writes are kept in memory and sent as a few large writes at offsets:
-// when WriteBuffer bytes have gathered, and on close and fsync, which
-// return only when the data is on a majority of its group's disks. A
-// sequential writer fills whole chunks at chunk boundaries, which the
-// router stores without reading anything back.
+// in the background when WriteBuffer bytes have gathered (while the
+// program goes on writing the next ones; it waits only if those fill the
+// buffer again first), and on close and fsync, which return only when
+// the data is on a majority of its group's disks. A sequential writer
+// fills whole chunks at chunk boundaries, which the router stores
+// without reading anything back.
 type openFile struct {
 	m   *fsys
 	ino uint64
@@ -36,10 +38,27 @@ type openFile struct {
 	size     int64      // the stored content's size, as last seen
 	gen      uint64     // the stored content's generation
 	dirty    extents
-	dirtyEnd atomic.Int64 // dirty.end(), for attributes read without mu
+	inflight *sending     // writes being sent in the background, or nil
+	dirtyEnd atomic.Int64 // the end of dirty and inflight, for attributes read without mu
 	windows  map[int64]*window
 	order    []int64 // window numbers, least recently used first
 	nextRead int64   // where a sequential reader reads next
+}
+
+// sending is a batch of writes on its way to the cluster. Until it is
+// done its bytes are read from runs, under the newer writes in dirty.
+type sending struct {
+	runs []extent
+	done chan struct{} // closed when err is set and the batch is settled
+	err  error
+}
+
+func (f *openFile) updateEnd() {
+	end := f.dirty.end()
+	if f.inflight != nil && len(f.inflight.runs) > 0 {
+		end = max(end, f.inflight.runs[len(f.inflight.runs)-1].end())
+	}
+	f.dirtyEnd.Store(end)
 }
 
 // window is one chunk-sized, chunk-aligned piece of stored content.
@@ -126,7 +145,7 @@ func (f *openFile) dropWindows() {
 func (f *openFile) read(ctx context.Context, p []byte, off int64) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	size := max(f.size, f.dirty.end())
+	size := max(f.size, f.dirtyEnd.Load())
 	if off >= size {
 		return 0, nil
 	}
@@ -147,9 +166,17 @@ func (f *openFile) read(ctx context.Context, p []byte, off int64) (int, error) {
 		pos = to
 	}
 	clear(p[pos-off:])
+	if f.inflight != nil {
+		(&extents{runs: f.inflight.runs}).overlay(off, p)
+	}
 	f.dirty.overlay(off, p)
-	if off == f.nextRead && (end-1)/W+1 < (f.size+W-1)/W {
-		f.fetch((end-1)/W + 1) // a sequential reader: fetch the next window now
+	if off == f.nextRead {
+		// A sequential reader: fetch the next windows now, keeping one
+		// slot of the cache for the window being read.
+		last := (f.size + W - 1) / W
+		for k := (end-1)/W + 1; k < last && k <= (end-1)/W+int64(f.m.cfg.ReadCache-2); k++ {
+			f.fetch(k)
+		}
 	}
 	f.nextRead = end
 	return len(p), nil
@@ -210,43 +237,103 @@ func (f *openFile) fetch(k int64) *window {
 	return w
 }
 
-// write records p at off, sending the unsent writes once they pass the
-// write buffer.
+// write records p at off. Once the unsent writes fill the write buffer
+// they are sent in the background, after the batch before them.
 func (f *openFile) write(ctx context.Context, p []byte, off int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.dirty.write(off, p)
-	f.dirtyEnd.Store(f.dirty.end())
+	f.updateEnd()
 	if f.dirty.bytes < f.m.writeBuffer {
 		return nil
 	}
-	return f.flushLocked(ctx)
+	if err := f.settle(); err != nil {
+		return err
+	}
+	j := &sending{runs: f.dirty.take(), done: make(chan struct{})}
+	f.inflight = j
+	go func() {
+		ctx, cancel := opCtx()
+		defer cancel()
+		a, sent, err := f.send(ctx, j.runs)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.sent(a, sent, j.runs, err)
+		j.err = err
+		f.inflight = nil
+		f.updateEnd()
+		close(j.done)
+	}()
+	return nil
 }
 
-// flushLocked sends the unsent writes, in order; what could not be sent
-// stays for the next try. The cached windows go, since the stored
-// content changed.
-func (f *openFile) flushLocked(ctx context.Context) error {
-	runs := f.dirty.take()
-	defer func() { f.dirtyEnd.Store(f.dirty.end()) }()
-	if len(runs) == 0 {
-		return nil
-	}
-	f.dropWindows()
-	defer f.m.changed()
-	for i, r := range runs {
-		for pos := 0; pos < len(r.data); {
-			n := min(len(r.data)-pos, f.m.maxWrite)
-			a, err := f.m.c.WriteAt(ctx, f.ino, r.off+int64(pos), r.data[pos:pos+n])
-			if err != nil {
-				f.dirty.restore(append([]extent{{off: r.off + int64(pos), data: r.data[pos:]}}, runs[i+1:]...))
-				return err
-			}
-			f.size, f.gen = a.Size, a.Gen
-			pos += n
+// settle waits, with mu released meanwhile, until no batch is on its
+// way, and returns the error of the one it waited for.
+func (f *openFile) settle() error {
+	for f.inflight != nil {
+		j := f.inflight
+		f.mu.Unlock()
+		<-j.done
+		f.mu.Lock()
+		if j.err != nil {
+			return j.err
 		}
 	}
 	return nil
+}
+
+// send writes runs to the cluster in order, and returns the attributes
+// after the last write that went through and how many bytes did.
+func (f *openFile) send(ctx context.Context, runs []extent) (a client.Attr, sent int64, err error) {
+	for _, r := range runs {
+		for pos := 0; pos < len(r.data); {
+			n := min(len(r.data)-pos, f.m.maxWrite)
+			got, err := f.m.c.WriteAt(ctx, f.ino, r.off+int64(pos), r.data[pos:pos+n])
+			if err != nil {
+				return a, sent, err
+			}
+			a = got
+			sent += int64(n)
+			pos += n
+		}
+	}
+	return a, sent, nil
+}
+
+// sent settles a batch (mu held): the stored content changed, so the
+// cached windows go; what was not sent goes back under newer writes.
+func (f *openFile) sent(a client.Attr, sent int64, runs []extent, err error) {
+	if sent > 0 {
+		f.size, f.gen = a.Size, a.Gen
+		f.dropWindows()
+		f.m.changed()
+	}
+	if err == nil {
+		return
+	}
+	var rest []extent
+	for _, r := range runs {
+		if n := int64(len(r.data)); sent >= n {
+			sent -= n
+			continue
+		}
+		rest = append(rest, extent{off: r.off + sent, data: r.data[sent:]})
+		sent = 0
+	}
+	f.dirty.restore(rest)
+}
+
+// flushLocked sends every unsent write and returns when the cluster has
+// them; what could not be sent stays for the next try.
+func (f *openFile) flushLocked(ctx context.Context) error {
+	if err := f.settle(); err != nil {
+		return err
+	}
+	runs := f.dirty.take()
+	a, sent, err := f.send(ctx, runs)
+	f.sent(a, sent, runs, err)
+	f.updateEnd()
+	return err
 }
 
 // setattr sends the unsent writes, then changes the attributes.

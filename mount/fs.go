@@ -63,7 +63,7 @@ func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
 		writeBuffer: cfg.WriteBuffer, files: map[uint64]*openFile{}, dirs: map[uint64]*listing{},
 	}
 	if m.writeBuffer == 0 {
-		m.writeBuffer = 2 * m.window
+		m.writeBuffer = 4 * m.window
 	}
 	root := &node{m: m, ino: rootIno}
 	attr, entry, negative := cfg.AttrTimeout, cfg.EntryTimeout, cfg.NegativeTimeout
