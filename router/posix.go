@@ -258,7 +258,7 @@ func (s *Server) change(ctx context.Context, t target, a *store.SetAttr,
 		if file.Size > s.cfg.MaxFileSize {
 			return nil, fmt.Errorf("%w: %d bytes is over the limit of %d", ErrTooLarge, file.Size, s.cfg.MaxFileSize)
 		}
-		if err := s.touchChunks(ctx, file.Chunks); err != nil {
+		if err := s.touchChunks(ctx, newChunks(old.Chunks, file.Chunks)); err != nil {
 			return nil, err
 		}
 		op := store.Op{Kind: store.OpUpdate, Dir: t.at, Path: t.path, File: file, Gen: old.Gen, Attr: a, ReqID: tryID(base, try)}
@@ -272,6 +272,24 @@ func (s *Server) change(ctx context.Context, t target, a *store.SetAttr,
 		}
 		return res.Inode, nil
 	}
+}
+
+// newChunks lists the chunks of now that were not in before. Only those
+// need touching before the commit: the others are referenced already,
+// and if another change drops them first, this one fails its
+// generation check and is computed again.
+func newChunks(before, now []store.ChunkRef) []store.ChunkRef {
+	had := make(map[store.ChunkRef]bool, len(before))
+	for _, c := range before {
+		had[c] = true
+	}
+	var out []store.ChunkRef
+	for _, c := range now {
+		if !had[c] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // tryID is the request ID of try number try of one request.

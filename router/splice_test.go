@@ -120,8 +120,12 @@ func TestSpliceRewritesOnlyTheChunksItCuts(t *testing.T) {
 	before, _ := meta[0].file("/f")
 	gets := len(received[*replication.GetChunk](meta[0]))
 
+	touches := len(received[*replication.TouchChunks](meta[0]))
 	patch(t, s, "/f", 5*16+3, []byte("xyz"))
 	after, _ := meta[0].file("/f")
+	if ts := received[*replication.TouchChunks](meta[0])[touches:]; len(ts) != 1 || len(ts[0].Hashes) != 1 {
+		t.Errorf("the write touched %v, want one request for the one new chunk", ts)
+	}
 	if n := len(received[*replication.GetChunk](meta[0])) - gets; n != 1 {
 		t.Errorf("a write inside chunk 5 fetched %d chunks, want 1", n)
 	}
