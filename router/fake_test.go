@@ -272,6 +272,29 @@ func (n *fakeNode) propose(op store.Op) (replication.Message, error) {
 		}
 		in := n.files[op.Path]
 		res.Inode = &in
+	case store.OpSymlink:
+		if existed {
+			res.Code = store.CodeExists
+			break
+		}
+		in := store.Inode{Type: store.TypeSymlink, Target: op.Target, Size: int64(len(op.Target)), Nlink: 1}
+		n.files[op.Path] = in
+		res.Created, res.Inode = true, &in
+	case store.OpLink:
+		_, taken := n.files[op.To]
+		switch {
+		case !existed:
+			res.Code = store.CodeNotFound
+		case isDir:
+			res.Code = store.CodePerm
+		case taken:
+			res.Code = store.CodeExists
+		default:
+			in.Nlink++
+			n.files[op.Path], n.files[op.To] = in, in
+			res.Inode = &in
+		}
+	case store.OpRelease:
 	case store.OpUpdate:
 		if n.beforeUpdate != nil {
 			n.beforeUpdate(n.files)

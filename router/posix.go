@@ -177,6 +177,10 @@ func (s *Server) setattr(w http.ResponseWriter, r *http.Request, t target, q url
 		writeError(w, err)
 		return
 	}
+	if size > s.cfg.MaxFileSize {
+		writeError(w, fmt.Errorf("%w: size %d is over the limit of %d", ErrTooLarge, size, s.cfg.MaxFileSize))
+		return
+	}
 	var in *store.Inode
 	if size < 0 {
 		var res store.Result
