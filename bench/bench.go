@@ -26,9 +26,10 @@ const (
 	WorkloadSmall    = "small"
 	WorkloadLarge    = "large"
 	WorkloadFailover = "failover"
+	WorkloadMount    = "mount"
 )
 
-var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadLarge, WorkloadFailover}
+var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadLarge, WorkloadFailover, WorkloadMount}
 
 // Config says what to measure and where. Flags of 'shoal bench' fill it.
 type Config struct {
@@ -54,6 +55,13 @@ type Config struct {
 	// FailoverRuns is how many times the failover workload kills the
 	// primary; its figures are over the runs rather than over Reps.
 	FailoverRuns int
+	// MountDir is where the measured cluster is mounted (shoal mount), for
+	// the mount workload; with Local and no MountDir the workload mounts
+	// the local cluster itself. MountSize is the file size it writes and
+	// reads, MountFiles the number of 1 KiB files it creates and lists.
+	MountDir   string
+	MountSize  int64
+	MountFiles int
 	// JSON writes the report as JSON instead of a table.
 	JSON bool
 	// Keep leaves the local cluster's data directory in place; it is also
@@ -85,6 +93,8 @@ func DefaultConfig() Config {
 		SmallClients: 16,
 		LargeSizes:   Sizes{10e6, 100e6, 1 << 30},
 		FailoverRuns: 5,
+		MountSize:    100e6,
+		MountFiles:   1000,
 	}
 }
 
@@ -100,6 +110,9 @@ func (c Config) Validate() error {
 		if w == WorkloadFailover && !c.Local {
 			return bad("the failover workload kills processes, so it needs --local")
 		}
+		if w == WorkloadMount && !c.Local && c.MountDir == "" {
+			return bad("the mount workload needs --mount DIR (where the cluster is mounted) or --local")
+		}
 	}
 	switch {
 	case c.Reps < 1:
@@ -110,6 +123,8 @@ func (c Config) Validate() error {
 		return bad("small clients %d: give at least 1", c.SmallClients)
 	case c.FailoverRuns < 1:
 		return bad("failover runs %d: give at least 1", c.FailoverRuns)
+	case c.MountSize < 1 || c.MountFiles < 1:
+		return bad("mount size %d and files %d: give at least 1 of each", c.MountSize, c.MountFiles)
 	case len(c.LargeSizes) == 0 && c.runs(WorkloadLarge):
 		return bad("no large sizes: give some, like 10MB,1GiB")
 	}
@@ -129,7 +144,13 @@ func (c Config) Validate() error {
 // runs reports whether workload w is to run.
 func (c Config) runs(w string) bool {
 	if len(c.Workloads) == 0 {
-		return w != WorkloadFailover || c.Local
+		switch w {
+		case WorkloadFailover:
+			return c.Local
+		case WorkloadMount: // needs FUSE: only when asked for
+			return c.MountDir != ""
+		}
+		return true
 	}
 	return slices.Contains(c.Workloads, w)
 }
@@ -234,6 +255,11 @@ func (e *env) runAll(ctx context.Context, rep *Report) error {
 	if e.cfg.runs(WorkloadFailover) {
 		if rep.Failover, err = e.runFailover(ctx); err != nil {
 			return fmt.Errorf("failover workload: %w", err)
+		}
+	}
+	if e.cfg.runs(WorkloadMount) {
+		if rep.Mount, err = e.runMount(ctx); err != nil {
+			return fmt.Errorf("mount workload: %w", err)
 		}
 	}
 	return nil

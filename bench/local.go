@@ -38,6 +38,9 @@ type localCluster struct {
 	log    *slog.Logger
 	stderr io.Writer    // told where the data is when it is kept
 	ports  map[int]bool // handed out already: the kernel may offer one again before its process binds it
+	// mountProc serves mountDir for the mount workload (mount.go).
+	mountProc *localProc
+	mountDir  string
 }
 
 // localProc is one process with fixed arguments, so that it can be
@@ -249,6 +252,7 @@ func groupReady(view client.Cluster, notPrimary string) (bool, string) {
 // after stopGrace. It removes the cluster's directory unless told to keep
 // it or the run failed, in which case it says where the logs are.
 func (c *localCluster) close(failed bool) error {
+	c.unmount()
 	var wg sync.WaitGroup
 	for _, p := range append(c.nodes, c.router) {
 		if p == nil || p.cmd == nil {

@@ -20,6 +20,7 @@ type Report struct {
 	Small    *SmallResult    `json:"small,omitempty"`
 	Large    []LargeRow      `json:"large,omitempty"`
 	Failover *FailoverResult `json:"failover,omitempty"`
+	Mount    *MountResult    `json:"mount,omitempty"`
 	// Notes say what was left out and why.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -149,6 +150,13 @@ func (r *Report) writeTable(w io.Writer) error {
 		fmt.Fprintf(tw, "kill to first acknowledged new write: median %s ms, max %s ms (min %s; runs: %s)\n",
 			fmtNum(u.Median), fmtNum(u.Max), fmtNum(u.Min), joinNums(u.Reps))
 		fmt.Fprintf(tw, "writes: %d acknowledged, %d lost (%d failed during the failover, not retried)\n", f.AckedWrites, f.LostWrites, f.FailedWrites)
+	}
+	if m := r.Mount; m != nil {
+		fmt.Fprintf(tw, "\nMount: the FUSE mount at %s against the HTTP API, one client, in the same reps\n", m.Dir)
+		fmt.Fprintln(tw, "OP\tUNIT\tMOUNT\tAPI\tMOUNT/API")
+		for _, row := range m.Rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Op, row.Unit, fmtFigure(row.Mount), fmtFigure(row.API), fmtFigure(row.Ratio))
+		}
 	}
 	if len(r.Notes) > 0 {
 		fmt.Fprintln(tw)
