@@ -18,12 +18,7 @@ func TestBenchLocal(t *testing.T) {
 		t.Skip("starts a cluster of processes; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "shoal")
-	build := exec.Command("go", "build", "-o", bin, "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildShoal(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--reps", "1", "--small-files", "300", "--small-clients", "4",
@@ -89,5 +84,64 @@ func TestBenchLocal(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(dir, "shoal-bench-*"))
 	if len(left) != 0 {
 		t.Errorf("left behind %v; want the local cluster's directory removed", left)
+	}
+}
+
+func buildShoal(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "shoal")
+	build := exec.Command("go", "build", "-o", bin, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBenchMount runs the mount workload, small, on a local cluster it
+// mounts itself; it needs FUSE (as the e2e mount tests do, it fails
+// rather than skips without it when SHOAL_REQUIRE_FUSE is set).
+func TestBenchMount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster of processes; skipped with -short")
+	}
+	_, errDev := os.Stat("/dev/fuse")
+	_, errFM := exec.LookPath("fusermount3")
+	if os.Geteuid() != 0 || errDev != nil || errFM != nil {
+		if os.Getenv("SHOAL_REQUIRE_FUSE") != "" {
+			t.Fatal("the mount workload needs root, /dev/fuse and fusermount3")
+		}
+		t.Skip("the mount workload needs root, /dev/fuse and fusermount3")
+	}
+	dir := t.TempDir()
+	bin := buildShoal(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--workloads", "mount", "--reps", "2",
+		"--mount-size", "3MiB", "--mount-files", "40", "--json", "--data", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("shoal bench: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
+	}
+	var r Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
+	}
+	if r.Mount == nil || len(r.Mount.Rows) != 4 || r.Ops != nil || r.Large != nil {
+		t.Fatalf("report: %+v, want the four mount rows only", r)
+	}
+	for _, row := range r.Mount.Rows {
+		for what, f := range map[string]Figure{"mount": row.Mount, "api": row.API, "ratio": row.Ratio} {
+			if !(f.Min > 0 && len(f.Reps) == 2) {
+				t.Errorf("%s %s = %+v, want positive over two reps", row.Op, what, f)
+			}
+		}
+		if want := row.Mount.Reps[0] / row.API.Reps[0]; row.Ratio.Reps[0] != want {
+			t.Errorf("%s: ratio %v, want mount/api %v", row.Op, row.Ratio.Reps[0], want)
+		}
+	}
+	if isMounted(r.Mount.Dir) {
+		t.Errorf("%s is still mounted after the run", r.Mount.Dir)
 	}
 }
