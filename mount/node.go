@@ -54,11 +54,10 @@ const maxName = 255
 // none yet (a hard link found by another name gets the same one).
 func (n *node) child(ctx context.Context, a client.Attr, out *fuse.EntryOut) *fs.Inode {
 	n.m.fill(&out.Attr, a)
-	c := n.NewInode(ctx, &node{m: n.m, ino: a.Ino, attr: a, known: true}, fs.StableAttr{Mode: typeBits(a.Type), Ino: a.Ino})
-	if cn, ok := c.Operations().(*node); ok {
-		cn.seen(a) // a node the kernel knew already
-	}
-	return c
+	// When the kernel knows the inode already (a hard link, a name looked
+	// up again), go-fuse keeps its node and drops this one; that node's
+	// attributes are brought up to date by its next Getattr.
+	return n.NewInode(ctx, &node{m: n.m, ino: a.Ino, attr: a, known: true}, fs.StableAttr{Mode: typeBits(a.Type), Ino: a.Ino})
 }
 
 // seen records the attributes a request returned.
