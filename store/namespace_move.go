@@ -1,0 +1,252 @@
+package store
+
+// Rename, copy and the lookups they share with link: where a source and a
+// destination are, what rename(2) allows to replace, and the walk up a
+// directory's parents that refuses a directory moved below itself.
+
+import "fmt"
+
+// destination is the target of a rename, copy or link: its parent
+// directory and, when the name is taken, the inode it names now.
+type destination struct {
+	parent Inode
+	name   string
+	old    Inode
+	exists bool
+}
+
+// locateTarget resolves the destination path parts from the inode at.
+// code is CodeNotFound or CodeNotDir when the parent is missing or is not a
+// directory.
+func (n *namespace) locateTarget(at uint64, parts []string) (destination, Code, error) {
+	chain, err := n.walk(at, parts)
+	if err != nil {
+		return destination{}, CodeOK, err
+	}
+	if len(chain) < len(parts) {
+		return destination{}, missCode(chain), nil
+	}
+	t := destination{parent: chain[len(parts)-1], name: parts[len(parts)-1]}
+	if t.parent.Type != TypeDir {
+		return destination{}, CodeNotDir, nil
+	}
+	if len(chain) == len(parts)+1 {
+		t.old, t.exists = chain[len(parts)], true
+	}
+	return t, CodeOK, nil
+}
+
+// locateSource resolves the source path of a rename, copy or link from the
+// inode at, which must exist; code says why it does not. parent is only
+// meaningful when parts is not empty.
+func (n *namespace) locateSource(at uint64, parts []string) (parent, src Inode, code Code, err error) {
+	chain, err := n.walk(at, parts)
+	if err != nil {
+		return Inode{}, Inode{}, CodeOK, err
+	}
+	if len(chain) != len(parts)+1 {
+		return Inode{}, Inode{}, missCode(chain), nil
+	}
+	if len(parts) > 0 {
+		parent = chain[len(parts)-1]
+	}
+	return parent, chain[len(parts)], CodeOK, nil
+}
+
+// replaceCode says whether rename(2) may move src over the existing old.
+func (n *namespace) replaceCode(src, old Inode) Code {
+	switch {
+	case src.Type != TypeDir && old.Type == TypeDir:
+		return CodeIsDir
+	case src.Type == TypeDir && old.Type != TypeDir:
+		return CodeNotDir
+	case src.Type == TypeDir && n.hasChildren(old.Ino):
+		return CodeNotEmpty
+	}
+	return CodeOK
+}
+
+// maxDepth bounds the walk up a directory's parents: a longer chain can
+// only be a loop in corrupt records.
+const maxDepth = 1 << 16
+
+// within reports whether dir is the directory anc or lies below it,
+// walking up dir's parents.
+func (n *namespace) within(dir Inode, anc uint64) (bool, error) {
+	for range maxDepth {
+		if dir.Ino == anc {
+			return true, nil
+		}
+		if dir.Ino == RootIno || dir.Parent == 0 {
+			return false, nil
+		}
+		var err error
+		if dir, err = n.get(dir.Parent); err != nil {
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("namespace: directory %d is more than %d levels deep: %w", dir.Ino, maxDepth, ErrCorrupt)
+}
+
+// rootPaths reports whether both paths of op are resolved from the root,
+// so that comparing them says how they nest.
+func rootPaths(op *Op) bool { return op.Dir == 0 && op.ToDir == 0 }
+
+func (n *namespace) rename(op *Op) (Result, error) {
+	from, ok1 := splitPath(op.Path)
+	to, ok2 := splitPath(op.To)
+	if !ok1 || !ok2 || len(from) == 0 || len(to) == 0 {
+		return reject(CodeInvalid)
+	}
+	srcParent, src, code, err := n.locateSource(op.Dir, from)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
+	}
+	if rootPaths(op) && op.Path == op.To {
+		return Result{}, nil
+	}
+	if rootPaths(op) && src.Type == TypeDir && isUnder(to, from) {
+		return reject(CodeInvalid)
+	}
+	dst, code, err := n.locateTarget(op.ToDir, to)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
+	}
+	if src.Type == TypeDir {
+		if in, err := n.within(dst.parent, src.Ino); err != nil || in {
+			return Result{Code: CodeInvalid}, err
+		}
+	}
+	if dst.exists {
+		if op.NoReplace {
+			return reject(CodeExists)
+		}
+		if dst.old.Ino == src.Ino {
+			return Result{}, nil // two links to one inode: rename(2) does nothing
+		}
+		if code := n.replaceCode(src, dst.old); code != CodeOK {
+			return reject(code)
+		}
+	}
+	// Both parents may be one directory; edit a single copy so neither
+	// save undoes the other's link count change.
+	fromDir := &srcParent
+	if srcParent.Ino == dst.parent.Ino {
+		fromDir = &dst.parent
+	}
+	if err := n.removeEntry(fromDir, from[len(from)-1], src, op.Time); err != nil {
+		return Result{}, err
+	}
+	if dst.exists {
+		if err := n.removeEntry(&dst.parent, dst.name, dst.old, op.Time); err != nil {
+			return Result{}, err
+		}
+		if err := n.release(dst.old, op.Orphan, op.Time); err != nil {
+			return Result{}, err
+		}
+	}
+	src.CTime = op.Time
+	if err := n.addEntry(&dst.parent, dst.name, src, op.Time); err != nil {
+		return Result{}, err
+	}
+	return Result{}, nil
+}
+
+// copy rejects the root as destination and a copy onto the source itself
+// (like cp(1)) with CodeInvalid. A directory is never copied over an
+// existing name, whatever it names.
+func (n *namespace) copy(op *Op) (Result, error) {
+	from, ok1 := splitPath(op.Path)
+	to, ok2 := splitPath(op.To)
+	// Every path lies below the root, so copying it is copying a directory
+	// into its own subtree.
+	if !ok1 || !ok2 || len(from) == 0 || len(to) == 0 {
+		return reject(CodeInvalid)
+	}
+	_, src, code, err := n.locateSource(op.Dir, from)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
+	}
+	if rootPaths(op) && (op.Path == op.To || (src.Type == TypeDir && isUnder(to, from))) {
+		return reject(CodeInvalid)
+	}
+	dst, code, err := n.locateTarget(op.ToDir, to)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
+	}
+	if src.Type == TypeDir {
+		if in, err := n.within(dst.parent, src.Ino); err != nil || in {
+			return Result{Code: CodeInvalid}, err
+		}
+	}
+	if dst.exists {
+		switch {
+		case dst.old.Ino == src.Ino:
+			return reject(CodeInvalid)
+		case src.Type == TypeDir:
+			return reject(CodeExists)
+		case dst.old.Type == TypeDir:
+			return reject(CodeIsDir)
+		case src.Type == TypeFile && dst.old.Type == TypeFile:
+			// Keep the destination's inode, and its mode as cp(1) does.
+			f := dst.old
+			f.Size, f.Hash, f.Chunks, f.Data, f.MTime, f.CTime = src.Size, src.Hash, src.Chunks, src.Data, op.Time, op.Time
+			f.Gen++
+			return Result{}, n.save(f)
+		}
+		// A symlink on either side: the destination becomes a new inode.
+		if err := n.removeEntry(&dst.parent, dst.name, dst.old, op.Time); err != nil {
+			return Result{}, err
+		}
+		if err := n.release(dst.old, false, op.Time); err != nil {
+			return Result{}, err
+		}
+	}
+	c, err := n.copyTree(src, op.Time)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := n.addEntry(&dst.parent, dst.name, c, op.Time); err != nil {
+		return Result{}, err
+	}
+	return Result{Created: !dst.exists}, nil
+}
+
+// copyTree copies src (and, for a directory, everything below it) to new
+// inodes that share its chunks, and returns the copy of src for the caller
+// to link with addEntry, which also saves it. The caller has ruled out a
+// destination inside src, so the entries written here never land in a
+// directory still to be read.
+func (n *namespace) copyTree(src Inode, now int64) (Inode, error) {
+	ino, err := n.allocIno()
+	if err != nil {
+		return Inode{}, err
+	}
+	c := Inode{
+		Ino: ino, Type: src.Type, Size: src.Size, Mode: src.Mode, Uid: src.Uid, Gid: src.Gid,
+		MTime: now, ATime: now, CTime: now, Nlink: 1, Gen: 1,
+		Hash: src.Hash, Chunks: src.Chunks, Data: src.Data, Target: src.Target,
+	}
+	if src.Type != TypeDir {
+		return c, nil
+	}
+	c.Nlink, c.Gen = 2, 0
+	kids, err := n.children(src.Ino)
+	if err != nil {
+		return Inode{}, err
+	}
+	for _, k := range kids {
+		s, err := n.get(k.ino)
+		if err != nil {
+			return Inode{}, err
+		}
+		sc, err := n.copyTree(s, now)
+		if err != nil {
+			return Inode{}, err
+		}
+		if err := n.addEntry(&c, k.name, sc, now); err != nil {
+			return Inode{}, err
+		}
+	}
+	return c, nil
+}
