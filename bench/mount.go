@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,8 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"shoal/mount"
 )
 
 // The mount workload compares the FUSE mount with the HTTP API on the same
@@ -211,7 +211,7 @@ func (c *localCluster) mount(ctx context.Context) (string, error) {
 	}
 	c.mountProc, c.mountDir = p, dir
 	deadline := time.Now().Add(30 * time.Second)
-	for !isMounted(dir) {
+	for !mount.IsMounted(dir) {
 		select {
 		case <-p.done:
 			return "", fmt.Errorf("mount workload: shoal mount exited (needs /dev/fuse and fusermount3; see %s)", p.log)
@@ -236,21 +236,4 @@ func (c *localCluster) unmount() {
 	}
 	c.kill(c.mountProc)
 	c.mountProc = nil
-}
-
-// isMounted reports whether dir is a shoal FUSE mount now.
-func isMounted(dir string) bool {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) > 4 && fields[4] == dir && strings.Contains(s.Text(), " - fuse.shoal ") {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"shoal/mount"
 )
 
 // TestBenchLocal builds the shoal binary and runs every workload, small,
@@ -141,7 +143,7 @@ func TestBenchMount(t *testing.T) {
 			t.Errorf("%s: ratio %v, want mount/api %v", row.Op, row.Ratio.Reps[0], want)
 		}
 	}
-	if isMounted(r.Mount.Dir) {
+	if mount.IsMounted(r.Mount.Dir) {
 		t.Errorf("%s is still mounted after the run", r.Mount.Dir)
 	}
 }

@@ -162,12 +162,17 @@ func (c *Client) GetRange(ctx context.Context, path string, off, n int64) (io.Re
 	if n == 0 {
 		return io.NopCloser(bytes.NewReader(nil)), nil
 	}
+	return c.getRange(ctx, path, c.fsURL(path, nil), off, n)
+}
+
+// getRange asks url (the file what) for n bytes from off, n < 0 to the end.
+func (c *Client) getRange(ctx context.Context, what, url string, off, n int64) (io.ReadCloser, error) {
 	spec := fmt.Sprintf("bytes=%d-", off)
 	if n > 0 {
 		spec = fmt.Sprintf("bytes=%d-%d", off, off+n-1)
 	}
 	resp, err := c.send(ctx, request{
-		method: http.MethodGet, what: path, url: c.fsURL(path, nil),
+		method: http.MethodGet, what: what, url: url,
 		header: http.Header{"Range": {spec}}, bound: boundHeaders,
 	})
 	var apiErr *Error
@@ -185,7 +190,7 @@ func (c *Client) GetRange(ctx context.Context, path string, off, n int64) (io.Re
 		// The router sent the whole file: skip to the range ourselves.
 		if _, err := io.CopyN(io.Discard, body, off); err != nil && err != io.EOF {
 			body.Close()
-			return nil, fmt.Errorf("read %s: %w", path, err)
+			return nil, fmt.Errorf("read %s: %w", what, err)
 		}
 	}
 	if n < 0 {

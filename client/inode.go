@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -102,27 +101,7 @@ func (c *Client) ReadIno(ctx context.Context, ino uint64, off, n int64) (io.Read
 	if off < 0 || n <= 0 {
 		return nil, fmt.Errorf("read inode %d: bad range %d+%d", ino, off, n)
 	}
-	resp, err := c.send(ctx, request{
-		method: http.MethodGet, what: what(ino, ""), url: c.inoURL(ino, "", nil),
-		header: http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", off, off+n-1)}}, bound: boundHeaders,
-	})
-	var apiErr *Error
-	if errors.As(err, &apiErr) && apiErr.Status == http.StatusRequestedRangeNotSatisfiable {
-		return io.NopCloser(bytes.NewReader(nil)), nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := wantFile(resp); err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusPartialContent && off > 0 {
-		if _, err := io.CopyN(io.Discard, resp.Body, off); err != nil && err != io.EOF {
-			resp.Body.Close()
-			return nil, fmt.Errorf("read inode %d: %w", ino, err)
-		}
-	}
-	return limitedBody{io.LimitReader(resp.Body, n), resp.Body}, nil
+	return c.getRange(ctx, what(ino, ""), c.inoURL(ino, "", nil), off, n)
 }
 
 // WriteAt writes data into the file ino at off, extending it as pwrite(2)

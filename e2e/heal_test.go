@@ -164,6 +164,19 @@ func TestWipedNodeRebuilt(t *testing.T) {
 	checkFiles(t, c, files)
 }
 
+// waitChunkOn waits until every node of nodes holds chunk h intact.
+func (c *cluster) waitChunkOn(nodes []*proc, h string) {
+	c.t.Helper()
+	waitFor(c.t, 20*time.Second, "every member holding the chunk "+h, func() bool {
+		for _, p := range nodes {
+			if !c.chunkFiles(p)[h] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // corrupt flips a byte in the middle of a chunk file on p.
 func (c *cluster) corrupt(p *proc, h string) {
 	c.t.Helper()
@@ -194,14 +207,7 @@ func TestCorruptChunkRepairedOnRead(t *testing.T) {
 	}
 	h := chunksOf(data, testChunk)[2]
 	members := c.groupNodes("g1")
-	waitFor(t, 20*time.Second, "every member holding the chunk", func() bool {
-		for _, p := range members {
-			if !c.chunkFiles(p)[h] {
-				return false
-			}
-		}
-		return true
-	})
+	c.waitChunkOn(members, h)
 	c.corrupt(members[0], h)
 	c.corrupt(members[1], h)
 	waitFor(t, 30*time.Second, "reads to repair both corrupt copies", func() bool {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestMountFullClusterIsENOSPC: with every group full and no standby to
@@ -58,14 +57,7 @@ func TestMountUnreadableIsEIO(t *testing.T) {
 	sum := sha256.Sum256(data[2*mountChunk : 3*mountChunk])
 	h := hex.EncodeToString(sum[:])
 	members := c.groupNodes("g1")
-	waitFor(t, 20*time.Second, "every member holding the chunk", func() bool {
-		for _, p := range members {
-			if !c.chunkFiles(p)[h] {
-				return false
-			}
-		}
-		return true
-	})
+	c.waitChunkOn(members, h)
 	for _, p := range members {
 		c.corrupt(p, h)
 	}

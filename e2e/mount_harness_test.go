@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"shoal/mount"
 )
 
 // needFUSE skips a mount test where FUSE cannot work (not root, no
@@ -37,29 +38,6 @@ func needFUSE(t *testing.T) {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
-}
-
-// mounted reports whether dir is a shoal FUSE mount now.
-func mounted(dir string) bool {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		// id parent maj:min root mountpoint opts ... - fstype source opts
-		fields := strings.Fields(s.Text())
-		if len(fields) < 5 || fields[4] != dir {
-			continue
-		}
-		for i, fl := range fields {
-			if fl == "-" && i+1 < len(fields) && fields[i+1] == "fuse.shoal" {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // mount serves the cluster at a new directory with `shoal mount
@@ -89,7 +67,7 @@ func (c *cluster) mount(extra ...string) string {
 			c.t.Fatalf("shoal mount exited:\n%s", b)
 		default:
 		}
-		return mounted(dir)
+		return mount.IsMounted(dir)
 	})
 	return dir
 }

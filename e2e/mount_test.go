@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"shoal/client"
+	"shoal/mount"
 )
 
 // mountChunk is the router's chunk size in the mount tests: small, so a
@@ -450,21 +451,21 @@ func TestMountBackground(t *testing.T) {
 	dir := t.TempDir()
 	t.Cleanup(func() { unmount(dir) })
 	out, errOut, code := c.run("mount", dir, "--log", filepath.Join(c.dir, "bg-mount.log"))
-	if code != 0 || !mounted(dir) {
-		t.Fatalf("shoal mount exited %d (%s%s); mounted: %v", code, out, errOut, mounted(dir))
+	if code != 0 || !mount.IsMounted(dir) {
+		t.Fatalf("shoal mount exited %d (%s%s); mounted: %v", code, out, errOut, mount.IsMounted(dir))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("bg"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, errOut, code := c.run("umount", dir); code != 0 || mounted(dir) {
-		t.Fatalf("shoal umount exited %d (%s); still mounted: %v", code, errOut, mounted(dir))
+	if _, errOut, code := c.run("umount", dir); code != 0 || mount.IsMounted(dir) {
+		t.Fatalf("shoal umount exited %d (%s); still mounted: %v", code, errOut, mount.IsMounted(dir))
 	}
 	if b, err := c.client().ReadFile(context.Background(), "/f"); err != nil || string(b) != "bg" {
 		t.Fatalf("after unmount: %q %v", b, err)
 	}
 	// A bad router is reported by the command, not by a silent daemon.
 	_, errOut, code = c.run("mount", dir, "--router", "http://127.0.0.1:1")
-	if code == 0 || mounted(dir) || !strings.Contains(errOut, "127.0.0.1:1") {
+	if code == 0 || mount.IsMounted(dir) || !strings.Contains(errOut, "127.0.0.1:1") {
 		t.Fatalf("mount with a dead router: exit %d, %q", code, errOut)
 	}
 }

@@ -144,6 +144,25 @@ func background(cfg RunConfig) error {
 	}
 }
 
+// IsMounted reports whether dir is a Shoal mount now, from the kernel's
+// table of this process's mounts.
+func IsMounted(dir string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		// id parent maj:min root mountpoint options... - fstype source ...
+		fields := strings.Fields(s.Text())
+		if len(fields) > 4 && fields[4] == dir && strings.Contains(s.Text(), " - fuse.shoal ") {
+			return true
+		}
+	}
+	return false
+}
+
 // Unmount unmounts the FUSE file system at dir with fusermount3 (or
 // fusermount); lazy detaches it even while programs use it.
 func Unmount(dir string, lazy bool) error {

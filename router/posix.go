@@ -83,6 +83,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, t target, kind s
 	if err == nil {
 		err = flags(q, map[string]*bool{"excl": &op.Excl})
 	}
+	s.make(w, r, t, op, err)
+}
+
+// make proposes op (unless err, from parsing the request, is set) and
+// answers 201 when it made the inode, 200 when the inode was there, with
+// the inode's attributes when the op returns them.
+func (s *Server) make(w http.ResponseWriter, r *http.Request, t target, op store.Op, err error) {
 	var res store.Result
 	if err == nil {
 		res, err = s.propose(r.Context(), op)
@@ -94,6 +101,10 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, t target, kind s
 	status := http.StatusOK
 	if res.Created {
 		status = http.StatusCreated
+	}
+	if res.Inode == nil {
+		w.WriteHeader(status)
+		return
 	}
 	writeJSON(w, status, statOf(t.path, *res.Inode))
 }

@@ -398,23 +398,7 @@ func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, t target, q url.V
 	if err == nil {
 		err = owner(q, &op)
 	}
-	var res store.Result
-	if err == nil {
-		res, err = s.propose(r.Context(), op)
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	status := http.StatusOK
-	if res.Created {
-		status = http.StatusCreated
-	}
-	if res.Inode == nil {
-		w.WriteHeader(status)
-		return
-	}
-	writeJSON(w, status, statOf(t.path, *res.Inode))
+	s.make(w, r, t, op, err)
 }
 
 // attrJSON is an inode's attributes, as stat and listings give them.

@@ -88,6 +88,19 @@ func (n *namespace) within(dir Inode, anc uint64) (bool, error) {
 	return false, fmt.Errorf("namespace: directory %d is more than %d levels deep: %w", dir.Ino, maxDepth, ErrCorrupt)
 }
 
+// moveTarget is locateTarget for moving or copying src, refusing
+// (CodeInvalid) a directory placed inside itself.
+func (n *namespace) moveTarget(at uint64, parts []string, src Inode) (destination, Code, error) {
+	dst, code, err := n.locateTarget(at, parts)
+	if err != nil || code != CodeOK || src.Type != TypeDir {
+		return dst, code, err
+	}
+	if in, err := n.within(dst.parent, src.Ino); err != nil || in {
+		return destination{}, CodeInvalid, err
+	}
+	return dst, CodeOK, nil
+}
+
 // rootPaths reports whether both paths of op are resolved from the root,
 // so that comparing them says how they nest.
 func rootPaths(op *Op) bool { return op.Dir == 0 && op.ToDir == 0 }
@@ -108,14 +121,9 @@ func (n *namespace) rename(op *Op) (Result, error) {
 	if rootPaths(op) && src.Type == TypeDir && isUnder(to, from) {
 		return reject(CodeInvalid)
 	}
-	dst, code, err := n.locateTarget(op.ToDir, to)
+	dst, code, err := n.moveTarget(op.ToDir, to, src)
 	if err != nil || code != CodeOK {
 		return Result{Code: code}, err
-	}
-	if src.Type == TypeDir {
-		if in, err := n.within(dst.parent, src.Ino); err != nil || in {
-			return Result{Code: CodeInvalid}, err
-		}
 	}
 	if dst.exists {
 		if op.NoReplace {
@@ -170,14 +178,9 @@ func (n *namespace) copy(op *Op) (Result, error) {
 	if rootPaths(op) && (op.Path == op.To || (src.Type == TypeDir && isUnder(to, from))) {
 		return reject(CodeInvalid)
 	}
-	dst, code, err := n.locateTarget(op.ToDir, to)
+	dst, code, err := n.moveTarget(op.ToDir, to, src)
 	if err != nil || code != CodeOK {
 		return Result{Code: code}, err
-	}
-	if src.Type == TypeDir {
-		if in, err := n.within(dst.parent, src.Ino); err != nil || in {
-			return Result{Code: CodeInvalid}, err
-		}
 	}
 	if dst.exists {
 		switch {
