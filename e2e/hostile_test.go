@@ -146,6 +146,10 @@ func TestHostileRequests(t *testing.T) {
 	post := func(name, target string, status int, code string) hostileCase {
 		return hostileCase{name: name, method: "POST", target: target, status: status, code: code}
 	}
+	patch := func(name, target, body string, status int, code string) hostileCase {
+		return hostileCase{name: name, method: "PATCH", target: target, header: []string{fmt.Sprintf("Content-Length: %d", len(body))},
+			body: body, status: status, code: code}
+	}
 	get := func(name, target string, status int, code string, header ...string) hostileCase {
 		return hostileCase{name: name, method: "GET", target: target, header: header, status: status, code: code}
 	}
@@ -217,6 +221,46 @@ func TestHostileRequests(t *testing.T) {
 		post("rename a directory into itself", "/v1/fs/keep?op=rename&to=/keep/sub/keep", 400, "invalid_op"),
 		post("mkdir through dot-dot", "/v1/fs/keep/../evil?op=mkdir&parents=1", 400, "invalid_path"),
 		post("mkdir with a bad flag", "/v1/fs/evil?op=mkdir&parents=please", 400, "invalid_op"),
+		// The requests a mount makes, malformed.
+		patch("write without an offset", "/v1/fs/keep/note.txt", "x", 400, "invalid_op"),
+		patch("write at a negative offset", "/v1/fs/keep/note.txt?offset=-1", "x", 400, "invalid_op"),
+		patch("write past --max-file-size", "/v1/fs/keep/note.txt?offset=1048576", "x", 413, "too_large"),
+		patch("write into a directory", "/v1/fs/keep?offset=0", "x", 409, "is_dir"),
+		patch("write to a missing file", "/v1/fs/keep/nope?offset=0", "x", 404, "not_found"),
+		patch("write by inode 0", "/v1/fs/?at=0&offset=0", "x", 400, "invalid_op"),
+		patch("write by a garbage inode", "/v1/fs/?at=one&offset=0", "x", 400, "invalid_op"),
+		patch("write by an inode that never was", "/v1/fs/?at=987654321&offset=0", "x", 404, "not_found"),
+		patch("write climbing from an inode", "/v1/fs/../x?at=1&offset=0", "x", 400, "invalid_path"),
+		{name: "write body shorter than Content-Length", method: "PATCH", target: "/v1/fs/keep/note.txt?offset=0",
+			header: []string{"Content-Length: 1000"}, body: "0123456789", hangUp: true, status: 400, code: "invalid_op"},
+		{name: "write body over the write limit", method: "PATCH", target: "/v1/fs/keep/note.txt?offset=0",
+			header: []string{"Content-Length: 100000000"}, body: "xxxx", status: 413, code: "too_large"},
+		{name: "stalled write body", method: "PATCH", target: "/v1/fs/keep/note.txt?offset=0",
+			header: []string{"Content-Length: 100"}, body: "0123456789", status: 408, code: "timeout"},
+		post("setattr of nothing", "/v1/fs/keep/note.txt?op=setattr", 400, "invalid_op"),
+		post("setattr with a mode that is not octal", "/v1/fs/keep/note.txt?op=setattr&mode=0999", 400, "invalid_op"),
+		post("setattr with a file type in the mode", "/v1/fs/keep/note.txt?op=setattr&mode=100644", 400, "invalid_op"),
+		post("setattr with a negative uid", "/v1/fs/keep/note.txt?op=setattr&uid=-1", 400, "invalid_op"),
+		post("setattr with a bad time", "/v1/fs/keep/note.txt?op=setattr&mtime=tomorrow", 400, "invalid_op"),
+		post("truncate a directory", "/v1/fs/keep?op=setattr&size=0", 409, "is_dir"),
+		post("truncate past --max-file-size", "/v1/fs/keep/note.txt?op=setattr&size=1048577", 413, "too_large"),
+		post("symlink without a target", "/v1/fs/keep/l?op=symlink", 400, "invalid_op"),
+		post("symlink to a NUL", "/v1/fs/keep/l?op=symlink&target=a%00b", 400, "invalid_op"),
+		post("symlink target over 4096 bytes", "/v1/fs/keep/l?op=symlink&target="+strings.Repeat("t", 4097), 400, "invalid_op"),
+		post("symlink over a name", "/v1/fs/keep/note.txt?op=symlink&target=x", 409, "exists"),
+		post("hard link to a directory", "/v1/fs/keep/sub?op=link&to=/keep/sub2", 403, "not_permitted"),
+		post("hard link through dot-dot", "/v1/fs/keep/note.txt?op=link&to=/keep/../../x", 400, "invalid_path"),
+		post("hard link over a name", "/v1/fs/keep/note.txt?op=link&to=/keep/data.bin", 409, "exists"),
+		post("create over a directory", "/v1/fs/keep/sub?op=create", 409, "is_dir"),
+		post("exclusive create of a file there", "/v1/fs/keep/note.txt?op=create&excl=1", 409, "exists"),
+		post("create with a bad mode", "/v1/fs/keep/new?op=create&mode=rwx", 400, "invalid_op"),
+		post("create in a missing directory", "/v1/fs/nope/new?op=create", 404, "not_found"),
+		post("rename without replacing onto a name", "/v1/fs/keep/note.txt?op=rename&to=/keep/data.bin&noreplace=1", 409, "exists"),
+		post("rename to a bad inode", "/v1/fs/keep/note.txt?op=rename&to=/x&to_at=-3", 400, "invalid_op"),
+		{name: "unlink a directory", method: "DELETE", target: "/v1/fs/keep/sub?only=file", status: 409, code: "is_dir"},
+		{name: "rmdir a file", method: "DELETE", target: "/v1/fs/keep/note.txt?only=dir", status: 409, code: "not_dir"},
+		{name: "rmdir a full directory", method: "DELETE", target: "/v1/fs/keep?only=dir&recursive=1", status: 409, code: "not_empty"},
+		{name: "release a file that has its names", method: "POST", target: "/v1/fs/keep/note.txt?op=release", status: 204},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
