@@ -267,11 +267,14 @@ func runLs(s *session, args []string) error {
 
 // printEntry writes one line of ls output.
 func printEntry(w io.Writer, e DirEntry) {
-	kind := '-'
-	if e.Type == TypeDir {
+	kind, name := '-', e.Name
+	switch e.Type {
+	case TypeDir:
 		kind = 'd'
+	case TypeSymlink:
+		kind, name = 'l', name+" -> "+e.Target
 	}
-	fmt.Fprintf(w, "%c %12d %s %s\n", kind, e.Size, e.MTime.UTC().Format(time.DateTime), e.Name)
+	fmt.Fprintf(w, "%c %12d %s %s\n", kind, e.Size, e.MTime.UTC().Format(time.DateTime), name)
 }
 
 func runRm(s *session, args []string) error {
@@ -303,6 +306,11 @@ func runStat(s *session, args []string) error {
 	}
 	fmt.Fprintf(s.stdout, "path:  %s\ntype:  %s\nsize:  %d\nmode:  %04o\nmtime: %s\nhash:  %s\n",
 		st.Path, st.Type, st.Size, st.Mode, st.MTime.Format(time.RFC3339Nano), hash)
+	if st.Target != "" {
+		fmt.Fprintf(s.stdout, "target: %s\n", st.Target)
+	}
+	fmt.Fprintf(s.stdout, "inode: %d\nlinks: %d\nowner: %d:%d\nctime: %s\n",
+		st.Ino, st.Nlink, st.Uid, st.Gid, st.CTime.Format(time.RFC3339Nano))
 	return nil
 }
 

@@ -179,14 +179,22 @@ func TestCLIStatAndExists(t *testing.T) {
 		"size:  5\n"+
 		"mode:  0644\n"+
 		"mtime: 2024-05-01T12:30:45.123456789Z\n"+
-		"hash:  h5\n", "", "stat", "/d/f")
+		"hash:  h5\n"+
+		"inode: 4\n"+
+		"links: 1\n"+
+		"owner: 10:20\n"+
+		"ctime: 2024-05-01T12:30:45.123456789Z\n", "", "stat", "/d/f")
 	expect(t, r, 0, ""+
 		"path:  /d\n"+
 		"type:  dir\n"+
 		"size:  0\n"+
 		"mode:  0755\n"+
 		"mtime: 2024-05-01T12:30:45.123456789Z\n"+
-		"hash:  -\n", "", "stat", "/d")
+		"hash:  -\n"+
+		"inode: 2\n"+
+		"links: 1\n"+
+		"owner: 10:20\n"+
+		"ctime: 2024-05-01T12:30:45.123456789Z\n", "", "stat", "/d")
 	expect(t, r, 1, "", "shoal stat: /e: no such file or directory (not_found)\n", "stat", "/e")
 
 	expect(t, r, 0, "", "", "exists", "/d/f")

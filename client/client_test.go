@@ -414,7 +414,7 @@ func TestClientFileOperations(t *testing.T) {
 	}
 
 	st, err := c.Stat(ctx, "/a/b/f.txt")
-	want := Stat{Path: "/a/b/f.txt", Attr: Attr{Type: TypeFile, Size: 5, Mode: 0o644, MTime: fakeMTime}, Hash: "h5"}
+	want := Stat{Path: "/a/b/f.txt", Attr: Attr{Ino: 10, Type: TypeFile, Size: 5, Mode: 0o644, Nlink: 1, Uid: 10, Gid: 20, MTime: fakeMTime, CTime: fakeMTime}, Hash: "h5"}
 	if err != nil || st != want {
 		t.Errorf("Stat = %+v, %v; want %+v", st, err, want)
 	}

@@ -187,7 +187,8 @@ func (f *fakeRouter) put(w http.ResponseWriter, p string, body []byte) {
 }
 
 func (f *fakeRouter) stat(w http.ResponseWriter, p string) {
-	st := map[string]any{"path": p, "mtime": fakeMTime.Format(time.RFC3339Nano)}
+	st := map[string]any{"path": p, "mtime": fakeMTime.Format(time.RFC3339Nano), "ctime": fakeMTime.Format(time.RFC3339Nano),
+		"ino": len(p), "nlink": 1, "uid": 10, "gid": 20}
 	switch data, isFile := f.files[p]; {
 	case isFile:
 		st["type"], st["size"], st["mode"], st["hash"] = "file", len(data), 0o644, fmt.Sprintf("h%d", len(data))
