@@ -436,6 +436,22 @@ func TestMountCloseToOpen(t *testing.T) {
 			t.Fatalf("round %d: the other mount read %d bytes (%v), want the %d just closed", i, len(got), err, len(data))
 		}
 	}
+	// The size an open reports at once (fstat) is the one just closed
+	// elsewhere, though the kernel had a larger one cached: a program
+	// that reads as many bytes as fstat says gets the whole file.
+	if st, err := os.Stat(filepath.Join(b, "shared")); err != nil || st.Size() < 1000 {
+		t.Fatalf("stat on the other mount: %v %v", st, err)
+	}
+	os.WriteFile(filepath.Join(a, "shared"), []byte("short"), 0o644)
+	f, err := os.Open(filepath.Join(b, "shared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.Stat()
+	f.Close()
+	if err != nil || st.Size() != 5 {
+		t.Fatalf("fstat after open on the other mount: size %d (%v), want the 5 bytes just closed", st.Size(), err)
+	}
 	// A name made on one mount is found at once on the other.
 	os.WriteFile(filepath.Join(a, "new"), []byte("n"), 0o644)
 	if got, err := os.ReadFile(filepath.Join(b, "new")); err != nil || string(got) != "n" {

@@ -244,6 +244,17 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, n.m.errno(err)
 	}
+	n.mu.Lock()
+	stale := !n.known || n.attr.Gen != a.Gen || n.attr.Size != a.Size
+	n.mu.Unlock()
+	if stale {
+		// The kernel may hold older attributes (its size, above all) for
+		// up to the attribute timeout: drop them, so an fstat right after
+		// this open asks again. Attributes only (offset -1): that takes
+		// no page lock, so it is safe inside this request.
+		n.NotifyContent(-1, 0)
+		n.seen(a)
+	}
 	f := n.m.open(a)
 	if flags&syscall.O_TRUNC != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		zero := int64(0)
