@@ -534,8 +534,37 @@ func TestMountSurvivesPrimaryKill(t *testing.T) {
 	}
 	// The old primary rejoins, and the file is whole through the API too.
 	c.start(victim)
-	c.waitGroup(3, "")
+	g = c.waitGroup(3, "")
 	if got, err := c.client().ReadFile(context.Background(), "/written"); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("the API reads %d bytes (%v), want %d", len(got), err, len(data))
+	}
+
+	// Once more with one open file written in a stream (the mount sends
+	// full write buffers in the background), killing the new primary. The
+	// producer is paced so that the kill lands mid-stream.
+	go func() {
+		out, code := sh(t, mnt, 0, fmt.Sprintf(
+			`set -e; (for i in $(seq 0 %d); do dd if=%s bs=%d skip=$i count=1 status=none; sleep 0.02; done) | dd of=%s/streamed bs=%d iflag=fullblock status=none`,
+			blocks-1, src, mountChunk, mnt, mountChunk))
+		done <- result{out, code}
+	}()
+	waitFor(t, 60*time.Second, "the stream under way", func() bool {
+		st, err := os.Stat(filepath.Join(mnt, "streamed"))
+		return err == nil && st.Size() >= blocks/5*mountChunk
+	})
+	victim = c.node(g.Primary)
+	c.kill(victim)
+	killed := time.Now()
+	select {
+	case r = <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the streaming writer did not finish within 3 minutes of the kill")
+	}
+	t.Logf("killed primary %s mid-stream; the stream finished %v later", victim.name, time.Since(killed).Round(time.Millisecond))
+	if r.code != 0 {
+		t.Fatalf("the streaming writer failed (exit %d): %s", r.code, r.out)
+	}
+	if got, err := os.ReadFile(filepath.Join(mnt, "streamed")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the streamed file reads %d bytes (%v), want the %d written", len(got), err, len(data))
 	}
 }
