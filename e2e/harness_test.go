@@ -25,9 +25,13 @@ var (
 	buildErr  error
 )
 
-// binary builds the shoal binary once per test run.
+// binary builds the shoal binary once per test run; SHOAL_E2E_BINARY
+// names one to test instead (a build with -race, say).
 func binary(t *testing.T) string {
 	t.Helper()
+	if p := os.Getenv("SHOAL_E2E_BINARY"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "shoal-e2e-bin")
 		if err != nil {
