@@ -401,6 +401,23 @@ func TestMountPOSIX(t *testing.T) {
 		}
 	})
 
+	t.Run("setgid directories pass on their group", func(t *testing.T) {
+		os.Mkdir(at("sg"), 0o755)
+		if err := os.Chown(at("sg"), 0, 4242); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Chmod(at("sg"), 0o2775); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(at("sg/f"), nil, 0o644)
+		os.Mkdir(at("sg/sub"), 0o755)
+		f, _ := os.Stat(at("sg/f"))
+		d, _ := os.Stat(at("sg/sub"))
+		if f == nil || d == nil || f.Sys().(*syscall.Stat_t).Gid != 4242 || d.Sys().(*syscall.Stat_t).Gid != 4242 || d.Mode()&os.ModeSetgid == 0 {
+			t.Errorf("in a setgid directory of group 4242: file %v, directory %v", f.Sys(), d.Mode())
+		}
+	})
+
 	t.Run("statfs", func(t *testing.T) {
 		var st unix.Statfs_t
 		if err := unix.Statfs(mnt, &st); err != nil {
