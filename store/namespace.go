@@ -664,14 +664,10 @@ func (n *namespace) delete(op *Op) (Result, error) {
 	if !ok || len(parts) == 0 {
 		return reject(CodeInvalid)
 	}
-	chain, err := n.walk(op.Dir, parts)
-	if err != nil {
-		return Result{}, err
+	parent, target, code, err := n.locateSource(op.Dir, parts)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
 	}
-	if len(chain) != len(parts)+1 {
-		return reject(missCode(chain))
-	}
-	target, parent := chain[len(parts)], chain[len(parts)-1]
 	switch {
 	case op.NotDir && target.Type == TypeDir:
 		return reject(CodeIsDir)

@@ -36,8 +36,9 @@ func (n *namespace) locateTarget(at uint64, parts []string) (destination, Code, 
 	return t, CodeOK, nil
 }
 
-// locateSource resolves the source path of a rename, copy or link from the
-// inode at, which must exist; code says why it does not. parent is only
+// locateSource resolves the path of an inode an op works on (the source
+// of a rename, copy or link; the target of a delete or update) from the
+// inode at. It must exist; code says why it does not. parent is only
 // meaningful when parts is not empty.
 func (n *namespace) locateSource(at uint64, parts []string) (parent, src Inode, code Code, err error) {
 	chain, err := n.walk(at, parts)

@@ -127,14 +127,10 @@ func (n *namespace) update(op *Op) (Result, error) {
 	if !ok || (op.File == nil && op.Attr == nil) {
 		return reject(CodeInvalid)
 	}
-	chain, err := n.walk(op.Dir, parts)
-	if err != nil {
-		return Result{}, err
+	_, in, code, err := n.locateSource(op.Dir, parts)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
 	}
-	if len(chain) != len(parts)+1 {
-		return reject(missCode(chain))
-	}
-	in := chain[len(parts)]
 	if op.File != nil {
 		switch {
 		case in.Type == TypeDir:
@@ -187,13 +183,9 @@ func (n *namespace) releaseOrphan(op *Op) (Result, error) {
 	if !ok {
 		return reject(CodeInvalid)
 	}
-	chain, err := n.walk(op.Dir, parts)
-	if err != nil || len(chain) != len(parts)+1 {
-		return Result{}, err
-	}
-	in := chain[len(parts)]
-	if in.Type != TypeFile || in.Nlink != 0 {
-		return Result{}, nil
+	_, in, code, err := n.locateSource(op.Dir, parts)
+	if err != nil || code != CodeOK || in.Type != TypeFile || in.Nlink != 0 {
+		return Result{}, err // gone already, or not an orphan: nothing to do
 	}
 	return Result{}, n.dropInode(in)
 }
