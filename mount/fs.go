@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
 	"sync"
 	"syscall"
 	"time"
@@ -67,6 +68,7 @@ func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
 	}
 	root := &node{m: m, ino: rootIno}
 	attr, entry, negative := cfg.AttrTimeout, cfg.EntryTimeout, cfg.NegativeTimeout
+	fuseLog := log.New(slogWriter{cfg.Logger}, "", 0)
 	opts := &fs.Options{
 		MountOptions: fuse.MountOptions{
 			AllowOther: cfg.AllowOther,
@@ -79,13 +81,13 @@ func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
 			MaxReadAhead:  1 << 20,
 			DisableXAttrs: true,
 			Debug:         cfg.Debug,
-			Logger:        log.New(slogWriter{cfg.Logger}, "", 0),
+			Logger:        fuseLog,
 		},
 		AttrTimeout:     &attr,
 		EntryTimeout:    &entry,
 		NegativeTimeout: &negative,
 		RootStableAttr:  &fs.StableAttr{Ino: rootIno, Mode: syscall.S_IFDIR},
-		Logger:          log.New(slogWriter{cfg.Logger}, "", 0),
+		Logger:          fuseLog,
 	}
 	server, err := fs.Mount(dir, root, opts)
 	if err != nil {
@@ -199,9 +201,7 @@ func opCtx() (context.Context, context.CancelFunc) {
 }
 
 // slogWriter sends go-fuse's log lines to the mount's logger.
-type slogWriter struct {
-	l interface{ Info(string, ...any) }
-}
+type slogWriter struct{ l *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Info("fuse", "msg", string(p))
