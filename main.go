@@ -28,6 +28,7 @@ import (
 	"shoal/replication"
 	"shoal/role"
 	"shoal/router"
+	"shoal/secure"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,6 +52,10 @@ Servers:
 Client (talk HTTP to a router; --router or SHOAL_ROUTER):
 `)
 	for _, c := range client.Commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.Name, c.Summary)
+	}
+	fmt.Fprint(w, "Secrets (offline; see README, Security):\n")
+	for _, c := range secure.Commands {
 		fmt.Fprintf(w, "  %-9s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprint(w, `Other:
@@ -87,6 +92,8 @@ func run(args []string) int {
 		return serveArgs(cmd, rest, 1, mountMain)
 	case "umount":
 		return serveArgs(cmd, rest, 1, umountMain)
+	case "keygen", "tls", "secrets":
+		return secure.Run(cmd, rest, os.Stdout, os.Stderr)
 	}
 	for _, c := range client.Commands {
 		if c.Name == cmd {

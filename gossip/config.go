@@ -59,6 +59,18 @@ type Config struct {
 	// TombstoneTimeout is how long a member that left gracefully stays in
 	// the view (as left).
 	TombstoneTimeout time.Duration
+	// Keys encrypt and authenticate every gossip message (AES-GCM, with
+	// memberlist's keyring): the first key sends, every key is tried on
+	// what arrives, and a message no key opens is dropped, so a process
+	// without the cluster's key can neither join nor be believed about
+	// its tags. Each key is 16, 24 or 32 bytes. Empty: gossip travels in
+	// clear and anyone who reaches the port may join (--insecure).
+	Keys [][]byte
+	// KeyringFile, when set, is where the keyring is kept when keys are
+	// installed, made primary or removed at run time (Node.Keyring), and
+	// read back at the next start, so a node restarted after a key
+	// rotation still speaks the cluster's key.
+	KeyringFile string
 	// Logger receives serf and memberlist logs at Debug level and the
 	// node's own warnings; nil discards them.
 	Logger *slog.Logger
@@ -125,6 +137,11 @@ func (c Config) Validate() error {
 	}
 	if c.ProbeTimeout >= c.ProbeInterval {
 		return fmt.Errorf("%w: ProbeTimeout %v must be below ProbeInterval %v, or indirect probes never run", ErrBadConfig, c.ProbeTimeout, c.ProbeInterval)
+	}
+	for i, k := range c.Keys {
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			return fmt.Errorf("%w: gossip key %d has %d bytes: want 16, 24 or 32 (make one with 'shoal keygen')", ErrBadConfig, i+1, n)
+		}
 	}
 	if c.SuspicionMult < 1 {
 		return fmt.Errorf("%w: SuspicionMult is %d: it must be at least 1", ErrBadConfig, c.SuspicionMult)

@@ -150,6 +150,17 @@ func (n *Node) serfConfig(events chan<- serf.Event) (*serf.Config, error) {
 			mc.AdvertisePort = port
 		}
 	}
+	if len(n.cfg.Keys) > 0 || n.cfg.KeyringFile != "" {
+		kr, err := n.keyring()
+		if err != nil {
+			return nil, err
+		}
+		if kr != nil && len(kr.GetKeys()) > 0 {
+			mc.Keyring = kr
+			mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+			sc.KeyringFile = n.cfg.KeyringFile
+		}
+	}
 	mc.ProbeInterval = n.cfg.ProbeInterval
 	mc.ProbeTimeout = n.cfg.ProbeTimeout
 	mc.GossipInterval = n.cfg.GossipInterval
@@ -196,8 +207,13 @@ func (n *Node) joinLoop(ctx context.Context, s *serf.Serf, seeds []string) {
 			n.logger.Info("gossip joined cluster", "seeds_contacted", contacted, "members", s.NumNodes(), "attempts", attempt)
 			return
 		}
-		// Expected while this is the first node up: stay quiet.
-		n.logger.Debug("gossip join failed, will retry", "seeds", seeds, "retry_in", n.cfg.JoinRetry, "err", err)
+		if err != nil && keyMismatch(err.Error()) && (attempt == 1 || attempt%60 == 0) {
+			n.logger.Warn("gossip join refused: the seeds use another gossip key; check --gossip-key (or --insecure on both sides)",
+				"seeds", seeds, "attempts", attempt, "err", err)
+		} else {
+			// Expected while this is the first node up: stay quiet.
+			n.logger.Debug("gossip join failed, will retry", "seeds", seeds, "retry_in", n.cfg.JoinRetry, "err", err)
+		}
 		retry.Reset(n.cfg.JoinRetry)
 	}
 }

@@ -35,6 +35,10 @@ var (
 	// ErrChunksMissing: chunks a file would name are gone (collected
 	// during a very slow upload, or lost); upload the file again.
 	ErrChunksMissing = errors.New("chunks missing from their group")
+	// ErrForbidden: the caller's certificate does not allow this request
+	// (a router sending a message only storage nodes may send), or the
+	// request may only come from within the node (a membership change).
+	ErrForbidden = errors.New("forbidden")
 )
 
 var wireErrors = map[string]error{
@@ -48,6 +52,7 @@ var wireErrors = map[string]error{
 	"not_member":     ErrNotMember,
 	"claimed":        ErrClaimed,
 	"chunks_missing": ErrChunksMissing,
+	"forbidden":      ErrForbidden,
 	"chunk_corrupt":  store.ErrCorrupt,
 	"no_space":       store.ErrNoSpace,
 	"compacted":      store.ErrCompacted,

@@ -585,3 +585,16 @@ func skipItems(b []byte, n, depth int) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// RouterMayCall reports whether a router may send m to a storage node: the
+// requests of the data path (namespace reads and proposals, chunk reads,
+// writes, touches and read repairs of content checked against its hash)
+// and group status. Everything else (replication, recovery, claims,
+// chunk deletion) comes from storage nodes only.
+func RouterMayCall(m Message) bool {
+	switch m.(type) {
+	case *Propose, *Read, *WriteChunk, *GetChunk, *StoreChunk, *TouchChunks, *GroupStatus:
+		return true
+	}
+	return false
+}

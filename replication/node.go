@@ -464,6 +464,11 @@ func (n *Node) Handle(ctx context.Context, req Message) (Message, error) {
 		if err := n.checkGroup(m.Group); err != nil {
 			return nil, err
 		}
+		if m.Op.Kind == store.OpConfig || m.Op.Kind == store.OpNoop {
+			// A membership change proposed from outside could remove
+			// every voter; the primary makes these itself.
+			return nil, fmt.Errorf("%w: op kind %d is made by the primary itself and cannot be proposed", ErrForbidden, m.Op.Kind)
+		}
 		r, err := n.Propose(ctx, m.Op)
 		if err != nil {
 			return nil, err

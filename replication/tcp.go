@@ -3,6 +3,7 @@ package replication
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"shoal/secure"
 )
 
 // TCPTransport sends framed msgpack messages over pooled TCP connections:
@@ -20,6 +23,10 @@ import (
 // A connection carries one request at a time, so responses need no IDs.
 type TCPTransport struct {
 	DialTimeout time.Duration
+	// TLS, when set, wraps every connection in TLS with this client
+	// configuration (secure.Bundle.PeerClient: mutual TLS, the peer must
+	// prove the node role). Nil sends plain TCP (--insecure).
+	TLS *tls.Config
 
 	mu     sync.Mutex
 	idle   map[string][]idleConn
@@ -64,7 +71,18 @@ func (t *TCPTransport) get(ctx context.Context, addr string) (net.Conn, error) {
 	}
 	t.mu.Unlock()
 	d := net.Dialer{Timeout: t.DialTimeout}
-	return d.DialContext(ctx, "tcp", addr)
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil || t.TLS == nil {
+		return c, err
+	}
+	tc := tls.Client(c, t.TLS)
+	hctx, cancel := context.WithTimeout(ctx, t.DialTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
 }
 
 func (t *TCPTransport) put(addr string, c net.Conn) {
@@ -191,6 +209,15 @@ type Server struct {
 	IdleTimeout time.Duration
 	// HandleTimeout bounds the handling of one request.
 	HandleTimeout time.Duration
+	// TLS, when set, makes every connection TLS with this server
+	// configuration (secure.Bundle.PeerServer): a peer without a
+	// certificate from the cluster's CA is refused in the handshake,
+	// before one frame is read, and a router's certificate may send the
+	// requests of the data path only (RouterMayCall). Nil serves plain
+	// TCP to anyone (--insecure).
+	TLS *tls.Config
+
+	refusals secure.Throttle // one log line per refused address and hour
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -238,7 +265,21 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
-	r := bufio.NewReaderSize(c, 64<<10)
+	var conn net.Conn = c
+	router := false
+	if s.TLS != nil {
+		tc := tls.Server(c, s.TLS)
+		hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			s.refuse(c, "TLS handshake failed", err)
+			return
+		}
+		role, _ := secure.PeerRole(tc.ConnectionState())
+		router, conn = role == secure.RoleRouter, tc
+	}
+	r := bufio.NewReaderSize(conn, 64<<10)
 	for {
 		idle := s.IdleTimeout
 		if idle <= 0 {
@@ -257,8 +298,16 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		if err != nil {
 			// Garbage on the wire: answer once, then drop the peer, since
 			// nothing after a bad frame can be trusted to be aligned.
-			s.reply(c, errorMessage(err, ""))
+			s.reply(conn, errorMessage(err, ""))
 			return
+		}
+		if router && !RouterMayCall(req) {
+			err := fmt.Errorf("%w: a router may not send message type %d; only storage nodes may", ErrForbidden, req.Type())
+			s.refuse(c, "refused a request", err)
+			if !s.reply(conn, errorMessage(err, "")) {
+				return
+			}
+			continue
 		}
 		hctx, cancel := s.handleContext(ctx)
 		resp, err = s.Handler.Handle(hctx, req)
@@ -266,9 +315,22 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		if err != nil {
 			resp = asErrorMsg(err)
 		}
-		if !s.reply(c, resp) {
+		if !s.reply(conn, resp) {
 			return
 		}
+	}
+}
+
+// handshakeTimeout bounds a TLS handshake on the peer port: a peer that
+// connects and says nothing holds no goroutine for longer.
+const handshakeTimeout = 10 * time.Second
+
+// refuse logs why a peer was turned away, once per address and hour.
+func (s *Server) refuse(c net.Conn, what string, err error) {
+	host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+	if s.refusals.Allow(host+" "+what, time.Now()) {
+		s.logger().Warn("peer port: "+what+"; further refusals of this address are not logged for an hour",
+			"remote", c.RemoteAddr().String(), "err", err)
 	}
 }
 
