@@ -10,6 +10,9 @@ FROM scratch
 # mounted on /data for the first time takes this ownership, so the node
 # can write there without ever being root.
 COPY --chown=10001:10001 data /data
+# Where 'shoal secrets init' writes the cluster's secrets (docker-compose.yml
+# mounts a volume here): owned by the node's uid, like /data.
+COPY --chown=10001:10001 secrets /secrets
 COPY shoal /shoal
 
 USER 10001:10001

@@ -216,10 +216,29 @@ func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.DurationVar(&rc.GCGrace, "gc-grace", rc.GCGrace, "how long a chunk must be unused before it may be collected; longer than any upload")
 	fs.Var((*byteSize)(&rc.ScrubRate), "scrub-rate", "bytes per second re-read and verified from the chunks at rest, e.g. 8MiB (0: off)")
 	gc := gossipFlags(fs)
+	sec := securityFlags(fs, false)
 	return func(ctx context.Context) error {
-		nc.Gossip, nc.Replication, nc.Logger = *gc, rc, log()
+		nc.Gossip, nc.Replication, nc.Security, nc.Logger = *gc, rc, *sec, log()
 		return role.RunNode(ctx, nc)
 	}
+}
+
+// securityFlags defines the flags of a server's secrets; a router also
+// takes the data key and the first admin's token.
+func securityFlags(fs *pflag.FlagSet, router bool) *role.Security {
+	var s role.Security
+	fs.BoolVar(&s.Insecure, "insecure", false, "run without TLS, gossip encryption, users or encryption at rest: anyone who reaches a port owns the cluster")
+	fs.StringVar(&s.Secrets, "secrets", "", "directory made by 'shoal secrets init'; every secret not given by its own flag is read from it")
+	fs.StringVar(&s.GossipKey, "gossip-key", "", "base64 key encrypting gossip (make one with 'shoal keygen')")
+	fs.StringVar(&s.GossipKeyFile, "gossip-key-file", "", "file holding the gossip key(s), one per line, the first in use")
+	fs.StringVar(&s.TLSCA, "tls-ca", "", "the cluster's CA certificate, PEM ('shoal tls ca create')")
+	fs.StringVar(&s.TLSCert, "tls-cert", "", "this server's certificate, PEM, signed by the CA ('shoal tls cert create')")
+	fs.StringVar(&s.TLSKey, "tls-key", "", "this server's private key, PEM")
+	if router {
+		fs.StringVar(&s.DataKeyFile, "data-key-file", "", "file holding the data key(s) content is encrypted with at rest, one per line, the first in use")
+		fs.StringVar(&s.AdminTokenFile, "admin-token-file", "", "file holding the first admin's token: the admin user is created with it if the cluster has no user")
+	}
+	return &s
 }
 
 func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
@@ -235,8 +254,9 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.DurationVar(&c.Router.BodyTimeout, "body-timeout", c.Router.BodyTimeout, "how long a request body may stall (no byte arriving) before the request fails with 408")
 	fs.DurationVar(&c.Router.SpaceWait, "space-wait", c.Router.SpaceWait, "how long a write waits for room (a new group) when every group is full, before 507")
 	gc := gossipFlags(fs)
+	sec := securityFlags(fs, true)
 	return func(ctx context.Context) error {
-		c.Gossip, c.Logger = *gc, log()
+		c.Gossip, c.Security, c.Logger = *gc, *sec, log()
 		return role.RunRouter(ctx, c)
 	}
 }
@@ -246,8 +266,9 @@ func devMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "router HTTP address")
 	fs.StringVar(&c.DataDir, "data", "./shoal-dev", "data directory (one subdirectory per node)")
 	fs.IntVar(&c.PortBase, "port-base", 7400, "first of the node ports (node i: peers on BASE+i, gossip on BASE+10+i)")
+	fs.BoolVar(&c.Insecure, "insecure", false, "run without TLS, gossip encryption, users or encryption at rest")
 	return func(ctx context.Context) error {
-		c.Logger = log()
+		c.Logger, c.CredentialsFile = log(), client.CredentialsPath(os.Getenv)
 		start := time.Now()
 		err := role.RunDev(ctx, c)
 		c.Logger.Info("dev cluster stopped", "uptime", time.Since(start).Round(time.Second))
@@ -257,8 +278,11 @@ func devMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.
 
 func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
 	c := bench.DefaultConfig()
-	fs.StringVar(&c.Router, "router", c.Router, "router URL of the cluster to measure")
+	fs.StringVar(&c.Router, "router", "", "router URL of the cluster to measure (default $SHOAL_ROUTER, the credentials file, or "+c.Router+")")
+	fs.StringVar(&c.CA, "ca", "", "the cluster's CA certificate (default $SHOAL_CA or the credentials file)")
+	fs.StringVar(&c.Token, "token", "", "the token to measure with (default $SHOAL_TOKEN or the credentials file)")
 	fs.BoolVar(&c.Local, "local", false, "start a local cluster (3 storage processes and a router on 127.0.0.1) and measure it")
+	fs.BoolVar(&c.Insecure, "insecure", false, "with --local: run the local cluster with --insecure (no TLS, users or encryption at rest)")
 	fs.StringSliceVar(&c.Workloads, "workloads", nil, "what to run: ops, small, large, failover, mount (default: all but mount; failover only with --local; mount with --mount)")
 	fs.IntVar(&c.Reps, "reps", c.Reps, "repetitions of each measurement; figures are the median with min and max")
 	fs.IntVar(&c.SmallFiles, "small-files", c.SmallFiles, "files of 1 KiB the small workload writes and reads back")
@@ -273,15 +297,29 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.StringVar(&c.DataDir, "data", "", "directory in which the local cluster's directory is made (default: the system's temporary directory)")
 	return func(ctx context.Context) error {
 		c.Version, c.Stdout, c.Stderr, c.Logger = version, os.Stdout, os.Stderr, log()
+		if !c.Local {
+			creds, _, err := client.ResolveCredentials(client.Credentials{Router: c.Router, CA: c.CA, Token: c.Token}, os.Getenv)
+			if err != nil {
+				return err
+			}
+			c.Router, c.CA, c.Token = creds.Router, creds.CA, creds.Token
+			if c.Router == "" {
+				c.Router = client.DefaultConfig().Router
+			}
+		}
 		return bench.Run(ctx, c)
 	}
 }
 
 func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
 	c := mount.RunConfig{Mount: mount.DefaultConfig()}
-	cc := client.DefaultConfig()
-	cc.Retry503 = time.Minute
-	fs.StringVar(&cc.Router, "router", cc.Router, "router URL of the cluster")
+	var creds client.Credentials
+	retry := time.Minute
+	fs.StringVar(&creds.Router, "router", "", "router URL of the cluster (default $SHOAL_ROUTER, the credentials file, or "+client.DefaultConfig().Router+")")
+	fs.StringVar(&creds.CA, "ca", "", "the cluster's CA certificate (default $SHOAL_CA or the credentials file)")
+	fs.StringVar(&creds.Token, "token", "", "the token the mount uses (default $SHOAL_TOKEN or the credentials file)")
+	fs.StringVar(&creds.Cert, "cert", "", "this mount host's certificate, with which a token with the mount capability acts for each local user (default $SHOAL_CERT or the credentials file)")
+	fs.StringVar(&creds.Key, "key", "", "the key of --cert (default $SHOAL_KEY or the credentials file)")
 	fs.BoolVar(&c.Mount.AllowOther, "allow-other", false, "let other users use the mount (a non-root mounter needs user_allow_other in /etc/fuse.conf)")
 	fs.BoolVar(&c.Foreground, "foreground", false, "serve in this process until unmounted or interrupted, instead of in the background")
 	fs.StringVar(&c.LogFile, "log", "", "in the background, append the mount's logs to this file (default: discard them)")
@@ -289,9 +327,18 @@ func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.DurationVar(&c.Mount.EntryTimeout, "entry-timeout", c.Mount.EntryTimeout, "how long the kernel may use a name lookup before asking again")
 	fs.DurationVar(&c.Mount.NegativeTimeout, "negative-timeout", c.Mount.NegativeTimeout, "how long the kernel may remember that a name does not exist")
 	fs.Var((*byteSize)(&c.Mount.WriteBuffer), "write-buffer", "bytes written to one open file kept before they are sent (default: four chunks)")
-	fs.DurationVar(&cc.Retry503, "retry", cc.Retry503, "how long a request the cluster cannot serve (a failover) is retried before the program gets an error")
+	fs.DurationVar(&retry, "retry", retry, "how long a request the cluster cannot serve (a failover) is retried before the program gets an error")
 	fs.BoolVar(&c.Mount.Debug, "debug", false, "log every FUSE request")
 	return func(ctx context.Context) error {
+		creds, _, err := client.ResolveCredentials(creds, os.Getenv)
+		if err != nil {
+			return err
+		}
+		cc, err := creds.Config()
+		if err != nil {
+			return err
+		}
+		cc.Retry503 = retry
 		cl, err := client.New(cc)
 		if err != nil {
 			return err

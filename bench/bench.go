@@ -33,12 +33,15 @@ var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadLarge, WorkloadF
 
 // Config says what to measure and where. Flags of 'shoal bench' fill it.
 type Config struct {
-	// Router is the base URL of a router of the cluster to measure.
-	// Ignored with Local.
-	Router string
+	// Router is the base URL of a router of the cluster to measure, and
+	// CA and Token how to reach it (see client.Credentials). Ignored with
+	// Local.
+	Router, CA, Token string
 	// Local starts a cluster of separate processes on 127.0.0.1 (one
-	// group of three storage nodes and a router) and measures it.
-	Local bool
+	// group of three storage nodes and a router) and measures it. It is
+	// secure (TLS, users, encryption at rest) unless Insecure is set.
+	Local    bool
+	Insecure bool
 	// Workloads names what to run: ops, small, large, failover. Empty
 	// means all of them, failover only with Local.
 	Workloads []string
@@ -87,7 +90,7 @@ type Config struct {
 // DefaultConfig measures every workload of a router on this host.
 func DefaultConfig() Config {
 	return Config{
-		Router:       "http://127.0.0.1:8080",
+		Router:       client.DefaultConfig().Router,
 		Reps:         3,
 		SmallFiles:   100000,
 		SmallClients: 16,
@@ -161,6 +164,7 @@ type env struct {
 	cl    *client.Client
 	hc    *http.Client
 	api   string // router base URL
+	creds client.Credentials
 	root  string // directory of this run's files in the cluster
 	prog  *progress
 	log   *slog.Logger
@@ -182,7 +186,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	e := &env{cfg: cfg, api: cfg.Router, prog: newProgress(cfg.Stderr, time.Now), log: cfg.Logger}
+	e := &env{cfg: cfg, api: cfg.Router, creds: client.Credentials{Router: cfg.Router, CA: cfg.CA, Token: cfg.Token},
+		prog: newProgress(cfg.Stderr, time.Now), log: cfg.Logger}
 	defer e.prog.clear()
 	rep := newReport(cfg)
 	if cfg.Local {
@@ -197,11 +202,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 				err = cerr
 			}
 		}()
-		e.api = e.local.api
+		e.api, e.creds = e.local.api, e.local.creds
 		rep.Cluster = "local: 3 storage processes + router"
+		if cfg.Insecure {
+			rep.Cluster += " (--insecure)"
+		}
 	}
-	e.hc = &http.Client{Transport: pooledTransport()}
-	if e.cl, err = client.New(client.Config{Router: e.api, HTTPClient: e.hc, Timeout: time.Minute}); err != nil {
+	if e.cl, err = e.client(time.Minute, 0); err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if e.local != nil {
@@ -272,6 +279,22 @@ func pooledTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 512, 512
 	return t
+}
+
+// client returns a client of the measured cluster over the shared pool of
+// connections, with its credentials (retry503 0: the client's default).
+func (e *env) client(timeout, retry503 time.Duration) (*client.Client, error) {
+	cfg, err := e.creds.Config()
+	if err != nil {
+		return nil, err
+	}
+	if e.hc == nil {
+		t := pooledTransport()
+		t.TLSClientConfig = cfg.TLS
+		e.hc = &http.Client{Transport: t}
+	}
+	cfg.Router, cfg.HTTPClient, cfg.Timeout, cfg.Retry503 = e.api, e.hc, timeout, retry503
+	return client.New(cfg)
 }
 
 // removeRoot deletes the run's files from a cluster that outlives the run.

@@ -134,7 +134,7 @@ func (e *env) failoverRun(ctx context.Context, run int) (failoverRun, error) {
 	e.prog.start("failover: writing before the kill " + of)
 	// No 503 retries: a write that fails is counted, and the next one is a
 	// new attempt, so the time measured is that of a fresh request.
-	wcl, err := client.New(client.Config{Router: e.api, HTTPClient: e.hc, Timeout: 15 * time.Second, Retry503: -1})
+	wcl, err := e.client(15*time.Second, -1)
 	if err != nil {
 		return failoverRun{}, err
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/secure"
 )
 
 // The local cluster: one group of three storage nodes, the meta group.
@@ -33,11 +34,16 @@ type localCluster struct {
 	dir    string
 	remove bool // dir is ours to remove when done
 	api    string
-	nodes  []*localProc
-	router *localProc
-	log    *slog.Logger
-	stderr io.Writer    // told where the data is when it is kept
-	ports  map[int]bool // handed out already: the kernel may offer one again before its process binds it
+	// insecure runs every process with --insecure; otherwise secrets is
+	// the directory 'shoal secrets init' made, and creds the admin's.
+	insecure bool
+	secrets  string
+	creds    client.Credentials
+	nodes    []*localProc
+	router   *localProc
+	log      *slog.Logger
+	stderr   io.Writer    // told where the data is when it is kept
+	ports    map[int]bool // handed out already: the kernel may offer one again before its process binds it
 	// mountProc serves mountDir for the mount workload (mount.go).
 	mountProc *localProc
 	mountDir  string
@@ -74,7 +80,7 @@ func startLocal(cfg Config, log *slog.Logger) (*localCluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local cluster: data directory: %w", err)
 	}
-	c := &localCluster{binary: bin, dir: dir, remove: !cfg.Keep, log: log, stderr: cfg.Stderr, ports: map[int]bool{}}
+	c := &localCluster{binary: bin, dir: dir, remove: !cfg.Keep, log: log, stderr: cfg.Stderr, ports: map[int]bool{}, insecure: cfg.Insecure}
 	if err := c.launch(); err != nil {
 		c.close(true)
 		return nil, err
@@ -83,8 +89,31 @@ func startLocal(cfg Config, log *slog.Logger) (*localCluster, error) {
 	return c, nil
 }
 
+// secure makes the cluster's secrets with the binary under test and
+// returns the flags every server takes.
+func (c *localCluster) secure() ([]string, error) {
+	if c.insecure {
+		return []string{"--insecure"}, nil
+	}
+	c.secrets = filepath.Join(c.dir, "secrets")
+	if out, err := exec.Command(c.binary, "secrets", "init", c.secrets).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("local cluster: make its secrets: %v: %s", err, out)
+	}
+	d := secure.Dir(c.secrets)
+	tok, err := secure.LoadToken(d.AdminToken())
+	if err != nil {
+		return nil, err
+	}
+	c.creds = client.Credentials{CA: d.CA(), Token: tok, Cert: d.Cert(secure.RoleClient), Key: d.Key(secure.RoleClient)}
+	return []string{"--secrets", c.secrets}, nil
+}
+
 // launch describes and starts every process.
 func (c *localCluster) launch() error {
+	secFlags, err := c.secure()
+	if err != nil {
+		return err
+	}
 	ports := make([]int, 2*localNodes+2)
 	for i := range ports {
 		p, err := c.freePort()
@@ -101,18 +130,22 @@ func (c *localCluster) launch() error {
 			role = "primary"
 		}
 		name := fmt.Sprintf("%s-n%d", localGroup, i)
-		c.nodes = append(c.nodes, &localProc{name: name, log: filepath.Join(c.dir, name+".log"), args: []string{
+		c.nodes = append(c.nodes, &localProc{name: name, log: filepath.Join(c.dir, name+".log"), args: append([]string{
 			role, "--group", localGroup, "--id", strconv.Itoa(i), "--name", name,
 			"--data", filepath.Join(c.dir, name),
 			"--listen", addr(ports[2*i-2]), "--gossip", addr(ports[2*i-1]), "--join", seed,
-		}})
+		}, secFlags...)})
 	}
 	httpAddr := addr(ports[2*localNodes])
-	c.api = "http://" + httpAddr
-	c.router = &localProc{name: "router", log: filepath.Join(c.dir, "router.log"), args: []string{
+	c.api = "https://" + httpAddr
+	if c.insecure {
+		c.api = "http://" + httpAddr
+	}
+	c.creds.Router = c.api
+	c.router = &localProc{name: "router", log: filepath.Join(c.dir, "router.log"), args: append([]string{
 		"router", "--name", "router", "--http", httpAddr,
 		"--gossip", addr(ports[2*localNodes+1]), "--join", seed,
-	}}
+	}, secFlags...)}
 	for _, p := range append(c.nodes, c.router) {
 		if err := c.start(p); err != nil {
 			return err
@@ -160,6 +193,8 @@ func (c *localCluster) start(p *localProc) error {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	// Nor the user's credentials file: the mount gets this cluster's.
+	cmd.Env = append(cmd.Env, "SHOAL_CREDENTIALS="+os.DevNull)
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return fmt.Errorf("local cluster: start %s (%s): %w", p.name, c.binary, err)

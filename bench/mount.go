@@ -205,7 +205,7 @@ func (c *localCluster) mount(ctx context.Context) (string, error) {
 		return "", err
 	}
 	p := &localProc{name: "mount", log: filepath.Join(c.dir, "mount.log"),
-		args: []string{"mount", dir, "--router", c.api, "--foreground"}}
+		args: append([]string{"mount", dir, "--router", c.api, "--foreground"}, c.creds.Flags()...)}
 	if err := c.start(p); err != nil {
 		return "", err
 	}

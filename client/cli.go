@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -83,11 +84,10 @@ func Run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 	// as one line instead.
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
-	router := DefaultConfig().Router
-	if env := getenv(envRouter); env != "" {
-		router = env
-	}
-	fs.StringVar(&router, "router", router, "router base URL; $"+envRouter+" sets the default")
+	var given Credentials
+	fs.StringVar(&given.Router, "router", "", "router base URL (default $"+envRouter+", the credentials file, or "+DefaultConfig().Router+")")
+	fs.StringVar(&given.CA, "ca", "", "the cluster's CA certificate, to verify the router (default $SHOAL_CA or the credentials file)")
+	fs.StringVar(&given.Token, "token", "", "your token (default $SHOAL_TOKEN or the credentials file; see 'shoal user')")
 	fs.DurationVar(&s.timeout, "timeout", DefaultConfig().Timeout,
 		"how long to wait for the router to answer (a transfer itself may take longer)")
 	help := fs.BoolP("help", "h", false, "show this help")
@@ -106,8 +106,15 @@ func Run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 	if len(rest) < cmd.minArgs || (cmd.maxArgs >= 0 && len(rest) > cmd.maxArgs) {
 		return s.usageError("want %s, got %d", argsWanted(cmd), len(rest))
 	}
-	cfg := DefaultConfig()
-	cfg.Router, cfg.Timeout = router, s.timeout
+	creds, _, err := ResolveCredentials(given, getenv)
+	if err != nil {
+		return s.usageError("%v", err)
+	}
+	cfg, err := creds.Config()
+	if err != nil {
+		return s.usageError("--ca: %v", err)
+	}
+	cfg.Timeout = s.timeout
 	c, err := New(cfg)
 	if err != nil {
 		return s.usageError("--router: %v", err)
@@ -195,6 +202,10 @@ func (s *session) describe(err error) string {
 			prefix = "" // the router already named the path
 		}
 		return prefix + apiErr.Error() + s.hint(apiErr)
+	case errors.As(err, new(*tls.CertificateVerificationError)):
+		return fmt.Sprintf("%v; give the cluster's CA certificate with --ca or $SHOAL_CA", err)
+	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return fmt.Sprintf("%v; this router serves plain HTTP (it runs with --insecure): use an http:// --router", err)
 	}
 	return err.Error()
 }
@@ -204,6 +215,8 @@ func (s *session) hint(e *Error) string {
 	switch {
 	case errors.Is(e, ErrNotEmpty) && s.name == "rm":
 		return "; add -r to delete it and everything in it"
+	case errors.Is(e, ErrUnauthorized):
+		return "; give your token with --token or $SHOAL_TOKEN (an admin makes one with 'shoal user add')"
 	case errors.Is(e, ErrUnavailable):
 		return "; the cluster may be choosing a new primary: retry shortly, or see 'shoal status'"
 	case errors.Is(e, ErrNoSpace):

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,9 +19,17 @@ type Config struct {
 	// http://127.0.0.1:8080. A path prefix is kept (a router behind a
 	// proxy at https://host/shoal).
 	Router string
-	// HTTPClient sends the requests; nil means a plain http.Client. Leave
-	// its own Timeout zero: it would cut off long uploads and downloads.
+	// HTTPClient sends the requests; nil means a client of its own that
+	// verifies the router with TLS. Leave its own Timeout zero: it would
+	// cut off long uploads and downloads. TLS is ignored when it is set.
 	HTTPClient *http.Client
+	// TLS verifies the router of an https:// URL (the cluster's CA, see
+	// secure.ClientConfig) and may present a mount host's certificate.
+	// Nil trusts the system's roots.
+	TLS *tls.Config
+	// Token proves who the caller is: it is sent as a bearer token with
+	// every request. Empty sends none (a cluster run with --insecure).
+	Token string
 	// Timeout bounds each request. Calls with small answers are bounded
 	// whole; Get and GetRange only until the answer starts, and Put only
 	// from the last byte sent until the answer starts, so that bodies
@@ -38,7 +47,7 @@ type Config struct {
 // started with 'shoal dev'.
 func DefaultConfig() Config {
 	return Config{
-		Router:   "http://127.0.0.1:8080",
+		Router:   "https://127.0.0.1:8080",
 		Timeout:  30 * time.Second,
 		Retry503: 10 * time.Second,
 	}
@@ -77,6 +86,7 @@ func parseRouter(raw string) (string, error) {
 type Client struct {
 	base     string // router URL without a trailing slash
 	http     *http.Client
+	token    string
 	timeout  time.Duration
 	retry503 time.Duration
 	// now and sleep are the clock of the 503 retry loop, replaced in tests
@@ -95,13 +105,19 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		base:     base,
 		http:     cfg.HTTPClient,
+		token:    cfg.Token,
 		timeout:  cfg.Timeout,
 		retry503: cfg.Retry503,
 		now:      time.Now,
 		sleep:    sleepContext,
 	}
 	if c.http == nil {
-		c.http = &http.Client{}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = cfg.TLS
+		// Keep as many connections as a busy program uses: each new one
+		// costs a TLS handshake, and net/http keeps only 2 by default.
+		t.MaxIdleConnsPerHost = 64
+		c.http = &http.Client{Transport: t}
 	}
 	if c.timeout == 0 {
 		c.timeout = def.Timeout

@@ -26,6 +26,12 @@ var (
 	// ErrNotPermitted: the operation is never allowed on this kind of
 	// file, such as a hard link to a directory (403).
 	ErrNotPermitted = errors.New("operation not permitted")
+	// ErrPermission: the caller's user may not do this to this file: a
+	// mode bit forbids it (403, like EACCES).
+	ErrPermission = errors.New("permission denied")
+	// ErrUnauthorized: the router did not accept the token: none was given,
+	// it is malformed, or its user was removed or given a new one (401).
+	ErrUnauthorized = errors.New("not authenticated")
 	// ErrInvalid: the router rejected the path or the operation (400).
 	ErrInvalid = errors.New("invalid request")
 	// ErrTooLarge: the body is over the router's limit (413).
@@ -58,6 +64,8 @@ const (
 	codeUnavailable = "unavailable"
 	codeNoSpace     = "no_space"
 	codeNotPermit   = "not_permitted"
+	codePermission  = "permission_denied"
+	codeUnauth      = "unauthorized"
 )
 
 // Error is an error answer from the router.
@@ -105,6 +113,10 @@ func (e *Error) Is(target error) bool {
 		return target == ErrNoSpace
 	case codeNotPermit:
 		return target == ErrNotPermitted
+	case codePermission:
+		return target == ErrPermission
+	case codeUnauth:
+		return target == ErrUnauthorized
 	}
 	return target == sentinelOfStatus(e.Status)
 }
@@ -128,7 +140,9 @@ func sentinelOfStatus(status int) error {
 	case http.StatusBadRequest:
 		return ErrInvalid
 	case http.StatusForbidden:
-		return ErrNotPermitted
+		return ErrPermission
+	case http.StatusUnauthorized:
+		return ErrUnauthorized
 	case http.StatusNotFound:
 		return ErrNotFound
 	case http.StatusConflict:

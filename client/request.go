@@ -146,6 +146,12 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 	for k, v := range r.header {
 		req.Header[k] = v
 	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if id, ok := ctx.Value(actAsKey{}).(Identity); ok {
+		req.Header.Set(ActAsHeader, id.String())
+	}
 	switch {
 	case r.body != nil && r.size == 0:
 		// An empty body is sent with Content-Length: 0, not chunked.

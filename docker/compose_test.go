@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/secure"
 )
 
 // swarm is one docker-compose project started from ../docker-compose.yml
@@ -22,8 +23,12 @@ type swarm struct {
 	env     []string // environment of compose: the file's ${...} settings
 	image   string
 	network string
-	api     string // the router's published API, http://127.0.0.1:PORT
+	api     string // the router's published API, https://127.0.0.1:PORT
 	cl      *client.Client
+	project string
+	// creds are the admin's, with the secrets copied out of the
+	// project's secrets volume.
+	creds client.Credentials
 }
 
 // cmdTimeout bounds one docker command; building the image (a go build)
@@ -97,8 +102,8 @@ func startSwarm(t *testing.T) *swarm {
 		t.Fatal(err)
 	}
 	tag := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().Unix())
-	s := &swarm{t: t, image: "shoal-dockertest:" + tag}
 	project := "shoaldockertest" + strings.ReplaceAll(tag, "-", "")
+	s := &swarm{t: t, image: "shoal-dockertest:" + tag, project: project}
 	s.compose = append(findCompose(t), "--project-name", project, "--file", file)
 	s.env = []string{"SHOAL_IMAGE=" + s.image, "SHOAL_PUBLISH=127.0.0.1:", "SHOAL_NODE_CAPACITY=1G"}
 
@@ -125,8 +130,9 @@ func startSwarm(t *testing.T) *swarm {
 	if err != nil || addr == "" {
 		t.Fatalf("the router's published port: %q, %v", addr, err)
 	}
-	s.api = "http://" + addr
-	s.cl, err = client.New(client.Config{Router: s.api, Timeout: 10 * time.Second, Retry503: 15 * time.Second})
+	s.api = "https://" + addr
+	s.copySecrets()
+	s.cl, err = client.New(s.clientConfig(10*time.Second, 15*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +141,32 @@ func startSwarm(t *testing.T) *swarm {
 	t.Logf("compose project %s up in %v: router API at %s, network %s",
 		project, time.Since(began).Round(time.Millisecond), s.api, s.network)
 	return s
+}
+
+// copySecrets copies the CA and the admin's token out of the secrets
+// volume, from the one-shot container that made them, as the comment at
+// the top of docker-compose.yml tells users to.
+func (s *swarm) copySecrets() {
+	s.t.Helper()
+	dir := s.t.TempDir()
+	s.docker("cp", s.container("secrets")+":/secrets/.", dir)
+	d := secure.Dir(dir)
+	tok, err := secure.LoadToken(d.AdminToken())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.creds = client.Credentials{Router: s.api, CA: d.CA(), Token: tok}
+}
+
+// clientConfig is the admin's client configuration.
+func (s *swarm) clientConfig(timeout, retry503 time.Duration) client.Config {
+	s.t.Helper()
+	cfg, err := s.creds.Config()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cfg.Timeout, cfg.Retry503 = timeout, retry503
+	return cfg
 }
 
 // down shows the last log lines of every container if the test failed,

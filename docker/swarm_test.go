@@ -31,7 +31,7 @@ func TestSwarm(t *testing.T) {
 	t.Logf("cluster ready %v after up", took.Round(time.Millisecond))
 
 	basic := s.writeAndRead(t)
-	w, err := startWriter(s.api, "/w")
+	w, err := startWriter(s.clientConfig(0, 0), "/w")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestSwarm(t *testing.T) {
 // the network, as the README shows.
 func (s *swarm) writeAndRead(t *testing.T) map[string][32]byte {
 	t.Helper()
-	w, err := startWriter(s.api, "/basic")
+	w, err := startWriter(s.clientConfig(0, 0), "/basic")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,8 @@ func (s *swarm) writeAndRead(t *testing.T) map[string][32]byte {
 	if err != nil || len(entries) < len(files) {
 		t.Fatalf("list /basic: %d entries, %v; want at least %d", len(entries), err, len(files))
 	}
-	out := s.docker("run", "--rm", "--network", s.network, "--env", "SHOAL_ROUTER=http://router:8080",
+	out := s.docker("run", "--rm", "--network", s.network, "--volume", s.project+"_secrets:/secrets:ro",
+		"--env", "SHOAL_ROUTER=https://router:8080", "--env", "SHOAL_CA=/secrets/ca.pem", "--env", "SHOAL_TOKEN="+s.creds.Token,
 		s.image, "ls", "/basic")
 	if !strings.Contains(out, "000000") {
 		t.Fatalf("'shoal ls /basic' in a container on the network does not list 000000:\n%s", out)

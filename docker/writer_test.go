@@ -51,10 +51,11 @@ type writer struct {
 // startWriter starts writing prefix/000000, prefix/000001, ... A failed
 // write is not retried: its path may or may not exist afterwards, and
 // nothing is promised about it.
-func startWriter(api, prefix string) (*writer, error) {
+func startWriter(cfg client.Config, prefix string) (*writer, error) {
 	// No 503 retries inside the client: the loop itself goes on with the
 	// next file, so each attempt is timed separately.
-	cl, err := client.New(client.Config{Router: api, Timeout: 10 * time.Second, Retry503: -1})
+	cfg.Timeout, cfg.Retry503 = 10*time.Second, -1
+	cl, err := client.New(cfg)
 	if err != nil {
 		return nil, err
 	}

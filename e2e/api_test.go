@@ -19,10 +19,13 @@ func (c *cluster) do(method, path string, body io.Reader, hdr ...string) (int, h
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	if c.creds.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.creds.Token)
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -46,7 +46,7 @@ func TestScaleOutWhenFull(t *testing.T) {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		slow, err := client.New(client.Config{Router: c.api, Timeout: 60 * time.Second})
+		slow, err := client.New(c.clientConfig(60*time.Second, 0))
 		if err == nil {
 			_, err = slow.Put(ctx, "/waited", bytes.NewReader(data), int64(len(data)))
 		}

@@ -30,7 +30,7 @@ type writer struct {
 }
 
 func startWriter(c *cluster, prefix string) *writer {
-	cl, err := client.New(client.Config{Router: c.api, Timeout: 15 * time.Second, Retry503: -1})
+	cl, err := client.New(c.clientConfig(15*time.Second, -1))
 	if err != nil {
 		c.t.Fatal(err)
 	}

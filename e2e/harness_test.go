@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/secure"
 )
 
 var (
@@ -106,6 +108,10 @@ type cluster struct {
 	api    string  // router base URL
 	seeds  string
 	spec   spec
+	// secrets is the directory 'shoal secrets init' made for the cluster
+	// ("" with spec.insecure); creds are the admin's credentials.
+	secrets string
+	creds   client.Credentials
 }
 
 // spec describes a cluster to start. The first group is the meta group.
@@ -114,6 +120,8 @@ type spec struct {
 	standbys int
 	// node and router are extra flags for every storage node / the router.
 	node, router []string
+	// insecure runs every process with --insecure instead of the secrets.
+	insecure bool
 }
 
 type groupSpec struct {
@@ -134,6 +142,7 @@ func newCluster(t *testing.T, n int) *cluster {
 func startCluster(t *testing.T, sp spec) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), spec: sp}
+	c.makeSecrets()
 	c.seeds = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	first := true
 	for gi, g := range sp.groups {
@@ -150,12 +159,16 @@ func startCluster(t *testing.T, sp spec) *cluster {
 		c.nodes = append(c.nodes, c.newNode(fmt.Sprintf("standby%d", j), "standby", "", uint64(900+j), false))
 	}
 	httpPort := freePort(t)
-	c.api = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	c.router = &proc{name: "router", log: filepath.Join(c.dir, "router.log"), args: append([]string{
+	c.api = fmt.Sprintf("https://127.0.0.1:%d", httpPort)
+	if sp.insecure {
+		c.api = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	}
+	c.creds.Router = c.api
+	c.router = &proc{name: "router", log: filepath.Join(c.dir, "router.log"), args: append(append([]string{
 		binary(t), "router", "--name", "router", "--http", fmt.Sprintf("127.0.0.1:%d", httpPort),
 		"--meta-group", sp.groups[0].name,
 		"--gossip", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--join", c.seeds,
-	}, sp.router...)}
+	}, c.securityFlags()...), sp.router...)}
 	t.Cleanup(func() {
 		for _, p := range append(c.nodes, c.router) {
 			c.kill(p)
@@ -193,7 +206,54 @@ func (c *cluster) newNode(name, role, group string, id uint64, seed bool) *proc 
 	if group != "" {
 		args = append(args, "--group", group)
 	}
+	args = append(args, c.securityFlags()...)
 	return &proc{name: name, log: filepath.Join(c.dir, name+".log"), args: append(args, c.spec.node...)}
+}
+
+// makeSecrets makes the cluster's secrets with the binary under test, as
+// a user would, and keeps the admin's credentials.
+func (c *cluster) makeSecrets() {
+	c.t.Helper()
+	if c.spec.insecure {
+		return
+	}
+	c.secrets = filepath.Join(c.dir, "secrets")
+	if out, err := exec.Command(binary(c.t), "secrets", "init", c.secrets).CombinedOutput(); err != nil {
+		c.t.Fatalf("shoal secrets init: %v\n%s", err, out)
+	}
+	d := secure.Dir(c.secrets)
+	tok, err := secure.LoadToken(d.AdminToken())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.creds = client.Credentials{CA: d.CA(), Token: tok, Cert: d.Cert(secure.RoleClient), Key: d.Key(secure.RoleClient)}
+}
+
+// securityFlags are the flags every server of the cluster takes.
+func (c *cluster) securityFlags() []string {
+	if c.spec.insecure {
+		return []string{"--insecure"}
+	}
+	return []string{"--secrets", c.secrets}
+}
+
+// clientConfig is the admin's client configuration, with the harness's
+// timeouts.
+func (c *cluster) clientConfig(timeout, retry503 time.Duration) client.Config {
+	c.t.Helper()
+	cfg, err := c.creds.Config()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg.Timeout, cfg.Retry503 = timeout, retry503
+	return cfg
+}
+
+// httpClient sends raw requests to the router over TLS that trusts the
+// cluster's CA (requests still need the token: see do).
+func (c *cluster) httpClient() *http.Client {
+	cfg := c.clientConfig(0, 0)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg.TLS}}
 }
 
 // addStandby starts one more standby with extra flags.
@@ -216,6 +276,7 @@ func (c *cluster) start(p *proc) {
 	}
 	cmd := exec.Command(p.args[0], p.args[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "SHOAL_CREDENTIALS="+os.DevNull)
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
@@ -239,7 +300,7 @@ func (c *cluster) kill(p *proc) {
 
 func (c *cluster) client() *client.Client {
 	c.t.Helper()
-	cl, err := client.New(client.Config{Router: c.api, Timeout: 10 * time.Second, Retry503: 15 * time.Second})
+	cl, err := client.New(c.clientConfig(10*time.Second, 15*time.Second))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -315,7 +376,7 @@ func (c *cluster) node(name string) *proc {
 // run executes the CLI against the cluster's router.
 func (c *cluster) run(args ...string) (string, string, int) {
 	cmd := exec.Command(binary(c.t), args...)
-	cmd.Env = append(os.Environ(), "SHOAL_ROUTER="+c.api)
+	cmd.Env = append(os.Environ(), c.cliEnv()...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -326,6 +387,14 @@ func (c *cluster) run(args ...string) (string, string, int) {
 		c.t.Fatal(err)
 	}
 	return out.String(), errb.String(), code
+}
+
+// cliEnv is the environment that points the CLI at the cluster as its
+// admin, and keeps it from reading the credentials file of whoever runs
+// the tests.
+func (c *cluster) cliEnv() []string {
+	return []string{"SHOAL_ROUTER=" + c.api, "SHOAL_CA=" + c.creds.CA, "SHOAL_TOKEN=" + c.creds.Token,
+		"SHOAL_CREDENTIALS=" + os.DevNull}
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,12 +35,16 @@ type hostileCase struct {
 	check func(t *testing.T, h http.Header, body []byte)
 }
 
-func (hc hostileCase) bytes() string {
+// bytes is the request as sent, with the caller's token unless raw.
+func (hc hostileCase) bytes(token string) string {
 	if hc.raw != "" {
 		return hc.raw
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: shoal\r\nConnection: close\r\n", hc.method, hc.target)
+	if token != "" {
+		b.WriteString("Authorization: Bearer " + token + "\r\n")
+	}
 	for _, h := range hc.header {
 		b.WriteString(h + "\r\n")
 	}
@@ -47,21 +52,37 @@ func (hc hostileCase) bytes() string {
 	return b.String()
 }
 
-// sendRaw writes req to addr and reads the answer, failing if none comes
-// within limit.
-func sendRaw(t *testing.T, addr, req string, hangUp bool, limit time.Duration) (*http.Response, []byte) {
+// sendRaw writes req to the cluster's router (over TLS unless it runs
+// insecure) and reads the answer, failing if none comes within limit.
+func (c *cluster) sendRaw(t *testing.T, req string, hangUp bool, limit time.Duration) (*http.Response, []byte) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
+	u, err := url.Parse(c.api)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(limit))
+	raw, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(limit))
+	conn := raw
+	var tc *tls.Conn
+	if u.Scheme == "https" {
+		cfg := c.clientConfig(0, 0).TLS.Clone()
+		cfg.ServerName = u.Hostname()
+		tc = tls.Client(raw, cfg)
+		conn = tc
+	}
 	if _, err := io.WriteString(conn, req); err != nil {
 		t.Fatalf("send: %v", err)
 	}
 	if hangUp {
-		conn.(*net.TCPConn).CloseWrite()
+		if tc != nil {
+			tc.CloseWrite()
+		} else {
+			raw.(*net.TCPConn).CloseWrite()
+		}
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
@@ -138,7 +159,6 @@ func TestHostileRequests(t *testing.T) {
 		return true
 	})
 	before := c.state()
-	addr := strings.TrimPrefix(c.api, "http://")
 	long := "/v1/fs" + strings.Repeat("/"+strings.Repeat("n", 255), 17) // 4352 bytes
 	put := func(name, target string, status int, code string) hostileCase {
 		return hostileCase{name: name, method: "PUT", target: target, header: []string{"Content-Length: 1"}, body: "x", status: status, code: code}
@@ -265,7 +285,7 @@ func TestHostileRequests(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			resp, body := sendRaw(t, addr, tc.bytes(), tc.hangUp, 10*time.Second)
+			resp, body := c.sendRaw(t, tc.bytes(c.creds.Token), tc.hangUp, 10*time.Second)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d; body %.200q", resp.StatusCode, tc.status, body)
 			}

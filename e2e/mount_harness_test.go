@@ -50,9 +50,9 @@ func (c *cluster) mount(extra ...string) string {
 		c.t.Fatal(err)
 	}
 	name := fmt.Sprintf("mount%d", len(c.mounts))
-	p := &proc{name: name, log: filepath.Join(c.dir, name+".log"), args: append([]string{
+	p := &proc{name: name, log: filepath.Join(c.dir, name+".log"), args: append(append([]string{
 		binary(c.t), "mount", dir, "--router", c.api, "--foreground", "--allow-other", "--log-level", "debug",
-	}, extra...)}
+	}, c.creds.Flags()...), extra...)}
 	c.mounts = append(c.mounts, p)
 	c.t.Cleanup(func() {
 		unmount(dir)

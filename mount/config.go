@@ -35,6 +35,11 @@ type Config struct {
 	// kept for reads, the one being read included (default 4): for a
 	// sequential reader all but two of them are fetched ahead.
 	ReadCache int
+	// ActAs sends each request as the user of the process that made it
+	// (uid, gid and groups), for a token that may act for a mount host's
+	// users (one with the mount capability, with the host's certificate,
+	// or an admin's). Without it every request is the token's own user.
+	ActAs bool
 	// AllowOther lets users other than the one who mounted use the mount
 	// (needs user_allow_other in /etc/fuse.conf for a non-root mounter).
 	AllowOther bool

@@ -43,6 +43,34 @@ type openFile struct {
 	windows  map[int64]*window
 	order    []int64 // window numbers, least recently used first
 	nextRead int64   // where a sequential reader reads next
+
+	// who is the user of the last request through this file, for the
+	// requests the mount makes on its own (reading ahead, sending writes
+	// in the background or at the last close) when it acts for users.
+	who atomic.Pointer[client.Identity]
+}
+
+// act is fsys.as for a request on this file, which also remembers its
+// user for the file's background requests.
+func (f *openFile) act(ctx context.Context) context.Context {
+	if id, ok := f.m.caller(ctx); ok {
+		f.who.Store(&id)
+	}
+	return f.m.as(ctx)
+}
+
+// actor makes ctx act for the file's last user (see who).
+func (f *openFile) actor(ctx context.Context) context.Context {
+	if id := f.who.Load(); id != nil {
+		return client.ActAs(ctx, *id)
+	}
+	return ctx
+}
+
+// opCtx is the mount's opCtx acting for the file's last user.
+func (f *openFile) opCtx() (context.Context, context.CancelFunc) {
+	ctx, cancel := opCtx()
+	return f.actor(ctx), cancel
 }
 
 // sending is a batch of writes on its way to the cluster. Until it is
@@ -109,7 +137,7 @@ func (f *openFile) release() {
 	last := f.opens == 1
 	f.m.mu.Unlock()
 	if last {
-		ctx, cancel := opCtx()
+		ctx, cancel := f.opCtx()
 		defer cancel()
 		f.mu.Lock()
 		err := f.flushLocked(ctx)
@@ -127,7 +155,7 @@ func (f *openFile) release() {
 	orphan := f.orphan
 	f.m.mu.Unlock()
 	if gone && orphan {
-		ctx, cancel := opCtx()
+		ctx, cancel := f.opCtx()
 		defer cancel()
 		if err := f.m.c.ReleaseIno(ctx, f.ino); err != nil {
 			f.m.cfg.Logger.Warn("an unlinked file could not be dropped after its last close", "ino", f.ino, "err", err)
@@ -221,7 +249,7 @@ func (f *openFile) fetch(k int64) *window {
 	W := f.m.window
 	go func() {
 		defer close(w.ready)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(f.actor(context.Background()), 2*time.Minute)
 		defer cancel()
 		body, err := f.m.c.ReadIno(ctx, f.ino, k*W, W)
 		if err != nil {
@@ -253,7 +281,7 @@ func (f *openFile) write(ctx context.Context, p []byte, off int64) error {
 	j := &sending{runs: f.dirty.take(), done: make(chan struct{})}
 	f.inflight = j
 	go func() {
-		ctx, cancel := opCtx()
+		ctx, cancel := f.opCtx()
 		defer cancel()
 		a, sent, err := f.send(ctx, j.runs)
 		f.mu.Lock()
@@ -368,7 +396,7 @@ var (
 )
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	ctx = uninterrupted(ctx)
+	ctx = h.f.act(ctx)
 	n, err := h.f.read(ctx, dest, off)
 	if err != nil {
 		return nil, h.f.m.errno(err)
@@ -377,7 +405,7 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	ctx = uninterrupted(ctx)
+	ctx = h.f.act(ctx)
 	if err := h.f.write(ctx, data, off); err != nil {
 		return 0, h.f.m.errno(err)
 	}
@@ -388,17 +416,17 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // written is stored before close returns, so another host that opens
 // the file next reads all of it.
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
-	ctx = uninterrupted(ctx)
+	h.f.act(ctx)
 	return h.sync()
 }
 
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	ctx = uninterrupted(ctx)
+	h.f.act(ctx)
 	return h.sync()
 }
 
 func (h *handle) sync() syscall.Errno {
-	ctx, cancel := opCtx()
+	ctx, cancel := h.f.opCtx()
 	defer cancel()
 	h.f.mu.Lock()
 	defer h.f.mu.Unlock()
@@ -406,7 +434,6 @@ func (h *handle) sync() syscall.Errno {
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
-	ctx = uninterrupted(ctx)
 	h.f.release()
 	return 0
 }

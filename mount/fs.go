@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -192,6 +195,57 @@ func typeBits(t string) uint32 {
 // EINTR and leave changes half-known. A killed program does not wait for
 // the answer anyway, and every request has its own timeouts.
 func uninterrupted(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// as is uninterrupted, and when the mount acts for its users (Config.ActAs)
+// the request goes out as the calling process's user: its uid, gid and
+// supplementary groups, which the cluster checks permissions against.
+func (m *fsys) as(ctx context.Context) context.Context {
+	out := uninterrupted(ctx)
+	if id, ok := m.caller(ctx); ok {
+		out = client.ActAs(out, id)
+	}
+	return out
+}
+
+// caller is the identity of the process behind a FUSE request, when the
+// mount acts for its users.
+func (m *fsys) caller(ctx context.Context) (client.Identity, bool) {
+	if !m.cfg.ActAs {
+		return client.Identity{}, false
+	}
+	c, ok := fuse.FromContext(ctx)
+	if !ok {
+		return client.Identity{}, false
+	}
+	return client.Identity{Uid: c.Uid, Gid: c.Gid, Groups: procGroups(c.Pid)}, true
+}
+
+// procGroups reads the supplementary groups of process pid from
+// /proc/PID/status: FUSE passes only the uid and gid, and the kernel,
+// which checks modes here first (default_permissions), counts them too.
+func procGroups(pid uint32) []uint32 {
+	if pid == 0 {
+		return nil
+	}
+	b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/status")
+	if err != nil {
+		return nil // the process is gone: its request goes as uid and gid alone
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, "Groups:")
+		if !ok {
+			continue
+		}
+		var gs []uint32
+		for _, f := range strings.Fields(rest) {
+			if g, err := strconv.ParseUint(f, 10, 32); err == nil {
+				gs = append(gs, uint32(g))
+			}
+		}
+		return gs
+	}
+	return nil
+}
 
 // opCtx bounds work that must finish even if the program that caused it
 // was interrupted (sending unsent writes on close): the client's own

@@ -104,7 +104,7 @@ func (n *node) caller(ctx context.Context, mode uint32, isDir bool) (uid, gid, o
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	if len(name) > maxName {
 		return nil, syscall.ENAMETOOLONG
 	}
@@ -116,7 +116,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 }
 
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	a, err := n.m.c.StatIno(ctx, n.ino)
 	if err != nil {
 		return n.m.errno(err)
@@ -127,7 +127,7 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 }
 
 func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	var sa client.SetAttr
 	if m, ok := in.GetMode(); ok {
 		m &= 0o7777
@@ -181,7 +181,7 @@ func setTime(in *fuse.SetAttrIn, bit, nowBit uint32, sec uint64, nsec uint32) *t
 }
 
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	entries, err := n.m.c.ListIno(ctx, n.ino)
 	if err != nil {
 		return nil, n.m.errno(err)
@@ -195,7 +195,7 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	if len(name) > maxName {
 		return nil, syscall.ENAMETOOLONG
 	}
@@ -212,7 +212,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 }
 
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	if len(name) > maxName {
 		return nil, nil, 0, syscall.ENAMETOOLONG
 	}
@@ -226,6 +226,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		return nil, nil, 0, n.m.errno(err)
 	}
 	f := n.m.open(a)
+	f.act(ctx)
 	if !created && flags&syscall.O_TRUNC != 0 {
 		zero := int64(0)
 		if a, err = f.setattr(ctx, client.SetAttr{Size: &zero}); err != nil {
@@ -237,7 +238,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	// Close-to-open: every open asks for the current attributes, so a
 	// file closed on another host is read whole here.
 	a, err := n.m.c.StatIno(ctx, n.ino)
@@ -256,6 +257,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		n.seen(a)
 	}
 	f := n.m.open(a)
+	f.act(ctx)
 	if flags&syscall.O_TRUNC != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		zero := int64(0)
 		if _, err := f.setattr(ctx, client.SetAttr{Size: &zero}); err != nil {
@@ -278,7 +280,7 @@ func (n *node) openChild(name string) *openFile {
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	defer n.m.changed()
 	f := n.openChild(name)
 	// A file open here keeps its inode (an orphan) until its last close,
@@ -293,13 +295,13 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	defer n.m.changed()
 	return n.m.errno(n.m.c.RmdirIn(ctx, n.ino, name))
 }
 
 func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	if len(newName) > maxName {
 		return syscall.ENAMETOOLONG
 	}
@@ -322,7 +324,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 }
 
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	if len(name) > maxName {
 		return nil, syscall.ENAMETOOLONG
 	}
@@ -339,7 +341,7 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	if len(name) > maxName {
 		return nil, syscall.ENAMETOOLONG
 	}
@@ -356,7 +358,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	a, err := n.m.c.StatIno(ctx, n.ino)
 	if err != nil {
 		return nil, n.m.errno(err)
@@ -371,7 +373,7 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 const statfsBlock = 4096
 
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	st, err := n.m.c.Statfs(ctx)
 	if err != nil {
 		return n.m.errno(err)
@@ -393,7 +395,7 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 // Fsync on a directory: namespace changes are durable on a majority when
 // they return, so there is nothing left to do.
 func (n *node) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscall.Errno {
-	ctx = uninterrupted(ctx)
+	ctx = n.m.as(ctx)
 	if h, ok := fh.(*handle); ok {
 		return h.Fsync(ctx, flags)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/secure"
 )
 
 // Cluster is one group of storage nodes and a router, each a shoal
@@ -22,6 +23,7 @@ type Cluster struct {
 	Router *Proc   // the last host
 	API    string  // the router's base URL, reachable from the test
 	dir    string
+	creds  client.Credentials // the admin's
 }
 
 // Proc is one shoal process that can be killed, paused and started again
@@ -45,6 +47,11 @@ func StartCluster(nt *Net, bin, dir string, n int, nodeFlags, routerFlags []stri
 		return nil, fmt.Errorf("nemesis: %d hosts for %d nodes and a router", len(nt.Hosts), n)
 	}
 	c := &Cluster{Net: nt, dir: dir}
+	rh := nt.Hosts[n]
+	sec, err := c.makeSecrets(bin, rh.IP)
+	if err != nil {
+		return nil, err
+	}
 	seed := nt.Hosts[0].IP + ":7946"
 	for i := range n {
 		h := nt.Hosts[i]
@@ -55,13 +62,13 @@ func StartCluster(nt *Net, bin, dir string, n int, nodeFlags, routerFlags []stri
 		name := fmt.Sprintf("n%d", i)
 		args := append([]string{bin, role, "--group", "g1", "--name", name, "--id", fmt.Sprint(i + 1),
 			"--data", filepath.Join(dir, name), "--listen", h.IP + ":7000", "--gossip", h.IP + ":7946",
-			"--join", seed}, nodeFlags...)
+			"--join", seed, "--secrets", sec}, nodeFlags...)
 		c.Nodes = append(c.Nodes, &Proc{Name: name, Host: h, args: args, log: filepath.Join(dir, name+".log")})
 	}
-	rh := nt.Hosts[n]
 	c.Router = &Proc{Name: "router", Host: rh, log: filepath.Join(dir, "router.log"), args: append([]string{bin, "router",
-		"--name", "router", "--http", rh.IP + ":8080", "--gossip", rh.IP + ":7946", "--join", seed}, routerFlags...)}
-	c.API = "http://" + rh.IP + ":8080"
+		"--name", "router", "--http", rh.IP + ":8080", "--gossip", rh.IP + ":7946", "--join", seed, "--secrets", sec}, routerFlags...)}
+	c.API = "https://" + rh.IP + ":8080"
+	c.creds.Router = c.API
 	for _, p := range append(c.Nodes, c.Router) {
 		if err := c.Start(p); err != nil {
 			c.Stop()
@@ -69,6 +76,22 @@ func StartCluster(nt *Net, bin, dir string, n int, nodeFlags, routerFlags []stri
 		}
 	}
 	return c, nil
+}
+
+// makeSecrets makes the cluster's secrets with the binary under test (the
+// router's certificate naming its address) and returns their directory.
+func (c *Cluster) makeSecrets(bin, routerIP string) (string, error) {
+	dir := filepath.Join(c.dir, "secrets")
+	if out, err := exec.Command(bin, "secrets", "init", dir, "--ip", routerIP).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("shoal secrets init: %v: %s", err, out)
+	}
+	d := secure.Dir(dir)
+	tok, err := secure.LoadToken(d.AdminToken())
+	if err != nil {
+		return "", err
+	}
+	c.creds = client.Credentials{CA: d.CA(), Token: tok}
+	return dir, nil
 }
 
 // Start runs p (again) in its host.
@@ -172,7 +195,12 @@ func (c *Cluster) DataDir(p *Proc) string { return filepath.Join(c.dir, p.Name) 
 // Client returns a client of the router with the given per-request
 // timeout and no retries: a campaign wants each attempt on the record.
 func (c *Cluster) Client(timeout time.Duration) (*client.Client, error) {
-	return client.New(client.Config{Router: c.API, Timeout: timeout, Retry503: -1})
+	cfg, err := c.creds.Config()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout, cfg.Retry503 = timeout, -1
+	return client.New(cfg)
 }
 
 // WaitHealthy waits until the router sees a primary of g1 and every node

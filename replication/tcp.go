@@ -273,7 +273,13 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		err := tc.HandshakeContext(hctx)
 		cancel()
 		if err != nil {
-			s.refuse(c, "TLS handshake failed", err)
+			if errors.Is(err, io.EOF) {
+				// Closed before a hello: a caller that gave up (its
+				// context ended while dialling), not a stranger.
+				s.logger().Debug("peer port: connection closed before the TLS handshake", "remote", c.RemoteAddr())
+			} else {
+				s.refuse(c, "TLS handshake failed", err)
+			}
 			return
 		}
 		role, _ := secure.PeerRole(tc.ConnectionState())

@@ -7,13 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
+	"shoal/client"
 	"shoal/gossip"
 	"shoal/replication"
 	"shoal/router"
+	"shoal/secure"
 )
 
 // DevConfig configures `shoal dev`: in this process, on 127.0.0.1, one
@@ -27,7 +31,15 @@ type DevConfig struct {
 	// PortBase is the first of the ports the nodes use: node i listens
 	// for peers on PortBase+i and gossips on PortBase+10+i.
 	PortBase int
-	Logger   *slog.Logger
+	// Insecure runs the cluster without TLS, gossip encryption, users or
+	// encryption at rest. By default the secrets are made in
+	// DataDir/secrets on the first start and found there afterwards.
+	Insecure bool
+	// CredentialsFile is where the admin's credentials are written for
+	// the CLI and the mount on this machine ("" writes none). A file that
+	// another cluster's credentials already occupy is left alone.
+	CredentialsFile string
+	Logger          *slog.Logger
 	// Out receives the banner that says where the cluster listens.
 	Out io.Writer
 }
@@ -51,6 +63,21 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 			}
 		}()
 	}
+	sec := Security{Insecure: cfg.Insecure}
+	if !cfg.Insecure {
+		dir, err := secure.Dir(filepath.Join(cfg.DataDir, "secrets")).Abs()
+		if err != nil {
+			return err
+		}
+		made, err := dir.Init(secure.DefaultInitOptions())
+		if err != nil {
+			return fmt.Errorf("make the dev cluster's secrets: %w", err)
+		}
+		if len(made) > 0 {
+			cfg.Logger.Info("made the cluster's secrets", "dir", dir, "files", len(made))
+		}
+		sec.Secrets = string(dir)
+	}
 	type devNode struct {
 		role  gossip.Role
 		group string
@@ -71,6 +98,7 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 			Name:        fmt.Sprintf("node%d", i),
 			Gossip:      gc,
 			Replication: replication.DefaultConfig(),
+			Security:    sec,
 			Logger:      cfg.Logger,
 		}
 		run(func() error { return RunNode(ctx, nc) })
@@ -78,17 +106,12 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 	gc := gossip.DefaultConfig()
 	gc.BindAddr, gc.Join = gossipAddr(9), seeds
 	ready := make(chan string, 1)
-	rc := RouterConfig{HTTP: cfg.HTTP, Name: "router", Gossip: gc, Router: router.DefaultConfig(), Logger: cfg.Logger,
+	rc := RouterConfig{HTTP: cfg.HTTP, Name: "router", Gossip: gc, Router: router.DefaultConfig(), Security: sec, Logger: cfg.Logger,
 		Ready: func(a string) { ready <- a }}
 	run(func() error { return RunRouter(ctx, rc) })
 	select {
-	case a := <-ready:
-		fmt.Fprintf(cfg.Out, `Shoal dev cluster: 1 router, groups g1 (meta) and g2 of 3 nodes each, 2 standbys (data in %s)
-  API:     http://%s
-  Try:     shoal put ./README.md /docs/readme.md && shoal ls /docs && shoal status
-  Or curl: curl -T README.md http://%s/v1/fs/docs/readme.md
-Press Ctrl-C to stop; starting again finds the data again.
-`, cfg.DataDir, a, a)
+	case url := <-ready:
+		banner(cfg, sec, url)
 	case <-ctx.Done():
 	}
 	wg.Wait()
@@ -98,4 +121,50 @@ Press Ctrl-C to stop; starting again finds the data again.
 		all = append(all, err)
 	}
 	return errors.Join(all...)
+}
+
+// banner tells where the cluster listens and, when it is secure, where its
+// secrets are and how the CLI on this machine finds them.
+func banner(cfg DevConfig, sec Security, url string) {
+	fmt.Fprintf(cfg.Out, "Shoal dev cluster: 1 router, groups g1 (meta) and g2 of 3 nodes each, 2 standbys (data in %s)\n  API:     %s\n", cfg.DataDir, url)
+	if sec.Insecure {
+		fmt.Fprintf(cfg.Out, `  INSECURE: no TLS, no users, no encryption at rest (--insecure)
+  Try:     shoal put --router %[1]s ./README.md /docs/readme.md
+  Or curl: curl -T README.md %[1]s/v1/fs/docs/readme.md
+Press Ctrl-C to stop; starting again finds the data again.
+`, url)
+		return
+	}
+	d := secure.Dir(sec.Secrets)
+	creds := client.Credentials{Router: url, CA: d.CA(), Cert: d.Cert(secure.RoleClient), Key: d.Key(secure.RoleClient)}
+	creds.Token, _ = secure.LoadToken(d.AdminToken())
+	where := writeDevCredentials(cfg, creds)
+	fmt.Fprintf(cfg.Out, `  Secrets: %[2]s (CA, certificates, gossip and data keys, admin token)
+  Admin:   user admin, token in %[3]s
+  CLI:     %[4]s
+  Try:     shoal put ./README.md /docs/readme.md && shoal ls /docs && shoal status
+  Or curl: curl --cacert %[5]s -H "Authorization: Bearer $(cat %[3]s)" -T README.md %[1]s/v1/fs/docs/readme.md
+Press Ctrl-C to stop; starting again finds the data again.
+`, url, d, d.AdminToken(), where, d.CA())
+}
+
+// devCredentialsHeader marks a credentials file written by shoal dev: only
+// such a file is replaced by a later dev start.
+const devCredentialsHeader = "written by shoal dev"
+
+// writeDevCredentials writes the admin's credentials where the CLI looks,
+// unless the file there holds another cluster's, and says what it did.
+func writeDevCredentials(cfg DevConfig, creds client.Credentials) string {
+	p := cfg.CredentialsFile
+	if p == "" {
+		return "pass --router, --ca and --token (or $SHOAL_ROUTER, $SHOAL_CA, $SHOAL_TOKEN)"
+	}
+	if b, err := os.ReadFile(p); err == nil && !strings.Contains(string(b), devCredentialsHeader) {
+		return fmt.Sprintf("%s holds other credentials, left alone: pass --router %s --ca %s --token ... (or set $SHOAL_CREDENTIALS)", p, creds.Router, creds.CA)
+	}
+	header := devCredentialsHeader + " for the cluster in " + cfg.DataDir + ";\nit is replaced when shoal dev starts again. The CLI and the mount read it."
+	if err := client.WriteCredentials(p, creds, header); err != nil {
+		return fmt.Sprintf("could not write %s (%v): pass --router, --ca and --token", p, err)
+	}
+	return "finds the router, CA and admin token in " + p + " (no flags needed)"
 }

@@ -2,19 +2,26 @@ package role
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
 	"shoal/gossip"
 	"shoal/replication"
+	"shoal/secure"
 	"shoal/store"
 )
+
+// keyringFile keeps the gossip keyring in the data directory, so a node
+// restarted after a key rotation speaks the cluster's current key.
+const keyringFile = "gossip.keyring"
 
 // NodeConfig configures a storage node.
 type NodeConfig struct {
@@ -60,7 +67,9 @@ type NodeConfig struct {
 	// as full: when every group is, the meta group's primary forms a new
 	// group from standbys (default 0.9).
 	HighWater float64
-	Logger    *slog.Logger
+	// Security holds the node's certificate and the gossip key.
+	Security Security
+	Logger   *slog.Logger
 }
 
 // Validate reports the first invalid field.
@@ -92,6 +101,7 @@ func (c NodeConfig) Validate() error {
 // Node is a running storage node.
 type Node struct {
 	cfg    NodeConfig
+	sec    *secrets
 	log    *slog.Logger
 	db     *store.DB
 	repl   *replication.Node
@@ -154,7 +164,11 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	if cfg.HighWater == 0 {
 		cfg.HighWater = 0.9
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name, "id", id)}
+	sec, err := cfg.Security.load(secure.RoleNode)
+	if err != nil {
+		return err
+	}
+	n := &Node{cfg: cfg, sec: sec, log: cfg.Logger.With("node", cfg.Name, "id", id)}
 	return n.run(ctx)
 }
 
@@ -170,6 +184,10 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	n.tr = replication.NewTCPTransport()
 	defer n.tr.Close()
+	var serverTLS *tls.Config
+	if !n.sec.insecure {
+		n.tr.TLS, serverTLS = n.sec.tls.PeerClient(), n.sec.tls.PeerServer()
+	}
 
 	l, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
@@ -198,12 +216,16 @@ func (n *Node) run(ctx context.Context) error {
 			return err
 		}
 	}
-	srv := &replication.Server{Handler: n, Logger: n.log}
+	srv := &replication.Server{Handler: n, Logger: n.log, TLS: serverTLS}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, l) }()
 
 	gc := n.cfg.Gossip
 	gc.Name, gc.Logger, gc.Tags = n.cfg.Name, n.log, n.tags()
+	if !n.sec.insecure {
+		gc.Keys, gc.KeyringFile = n.sec.gossipKeys, filepath.Join(n.cfg.DataDir, keyringFile)
+	}
+	n.sec.warn(ctx, n.log, "this storage node serves its peer port in plain TCP and gossips in clear:")
 	g, err := gossip.New(gc)
 	if err != nil {
 		cancel()

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"shoal/gossip"
 	"shoal/replication"
 	"shoal/router"
+	"shoal/secure"
 )
 
 // RouterConfig configures a router process.
@@ -27,9 +30,13 @@ type RouterConfig struct {
 	ID     uint64
 	Gossip gossip.Config
 	Router router.Config
-	Logger *slog.Logger
-	// Ready, if set, is called once the API is listening.
-	Ready func(addr string)
+	// Security holds the router's certificate, the gossip key, the data
+	// key and the first admin's token.
+	Security Security
+	Logger   *slog.Logger
+	// Ready, if set, is called once the API is listening; url is its
+	// base URL (https:// unless Security.Insecure).
+	Ready func(url string)
 }
 
 // RunRouter serves the HTTP API until ctx ends.
@@ -45,6 +52,10 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 		cfg.Advertise = cfg.HTTP
 	}
 	log := cfg.Logger.With("node", cfg.Name)
+	sec, err := cfg.Security.load(secure.RoleRouter)
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTP, err)
@@ -52,6 +63,10 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	gc := cfg.Gossip
 	gc.Name, gc.Logger = cfg.Name, log
 	gc.Tags = gossip.Tags{ID: cfg.ID, Role: gossip.RoleRouter, HTTP: cfg.Advertise}
+	if !sec.insecure {
+		gc.Keys = sec.gossipKeys
+	}
+	sec.warn(ctx, log, "this router serves plain HTTP to anyone, without users or encryption at rest, and gossips in clear:")
 	g, err := gossip.New(gc)
 	if err != nil {
 		l.Close()
@@ -64,6 +79,9 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	defer g.Close()
 	tr := replication.NewTCPTransport()
 	defer tr.Close()
+	if !sec.insecure {
+		tr.TLS = sec.tls.PeerClient()
+	}
 	rc := cfg.Router
 	rc.Members, rc.Transport, rc.Logger = g.Members, tr, log
 	api, err := router.New(rc)
@@ -76,14 +94,25 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          httpErrorLog(log),
 	}
-	log.Info("router started", "http", l.Addr().String(), "gossip", gc.BindAddr)
+	scheme := "http"
+	if !sec.insecure {
+		scheme, srv.TLSConfig = "https", sec.tls.HTTPServer()
+	}
+	url := scheme + "://" + l.Addr().String()
+	log.Info("router started", "url", url, "gossip", gc.BindAddr)
 	if cfg.Ready != nil {
-		cfg.Ready(l.Addr().String())
+		cfg.Ready(url)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(l, "", "")
+			return
+		}
+		errc <- srv.Serve(l)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve HTTP: %w", err)
@@ -96,4 +125,31 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	}
 	log.Info("router stopped")
 	return nil
+}
+
+// httpErrorLog is the HTTP server's log: its lines go to Debug, except a
+// failed TLS handshake (a client without the CA, a foreign certificate,
+// plain HTTP to the HTTPS port), logged at Warn once per address and hour.
+func httpErrorLog(l *slog.Logger) *stdlog.Logger {
+	return stdlog.New(&httpLogWriter{l: l}, "", 0)
+}
+
+type httpLogWriter struct {
+	l        *slog.Logger
+	refusals secure.Throttle
+}
+
+func (w *httpLogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	// "http: TLS handshake error from 10.0.0.1:5678: ..."
+	if rest, ok := strings.CutPrefix(line, "http: TLS handshake error from "); ok {
+		addr, _, _ := strings.Cut(rest, ": ")
+		host, _, _ := net.SplitHostPort(addr)
+		if w.refusals.Allow(host, time.Now()) {
+			w.l.Warn("refused a client in the TLS handshake; further refusals of this address are not logged for an hour", "remote", addr, "err", line)
+		}
+		return len(p), nil
+	}
+	w.l.Debug(line)
+	return len(p), nil
 }

@@ -42,6 +42,13 @@ func (d Dir) AdminToken() string { return d.file("admin.token") }
 
 func (d Dir) file(name string) string { return filepath.Join(string(d), name) }
 
+// Abs returns d as an absolute path, which stays right whatever the
+// working directory of whoever reads it later.
+func (d Dir) Abs() (Dir, error) {
+	a, err := filepath.Abs(string(d))
+	return Dir(a), err
+}
+
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil

@@ -1,0 +1,341 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"shoal/client"
+	"shoal/replication"
+	"shoal/secure"
+	"shoal/store"
+)
+
+// TestSecureByDefault: a server given no secrets refuses to start and
+// says how to make them; with --insecure it starts and says, loudly, what
+// that means.
+func TestSecureByDefault(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"primary", "--group", "g1", "--data", filepath.Join(dir, "n"), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			"--gossip", fmt.Sprintf("127.0.0.1:%d", freePort(t))},
+		{"router", "--http", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--gossip", fmt.Sprintf("127.0.0.1:%d", freePort(t))},
+	} {
+		cmd := exec.Command(binary(t), args...)
+		cmd.Env = append(os.Environ(), "SHOAL_CREDENTIALS="+os.DevNull)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Fatalf("shoal %s without secrets: %v, want exit status 1\n%s", args[0], err, out)
+		}
+		for _, want := range []string{"refusing to run without TLS", "shoal secrets init", "--insecure"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("shoal %s without secrets does not say %q:\n%s", args[0], want, out)
+			}
+		}
+	}
+	// A secure router refuses to start without a data key.
+	sec := secure.Dir(filepath.Join(dir, "secrets"))
+	if _, err := sec.Init(secure.DefaultInitOptions()); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary(t), "router", "--http", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--gossip", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--gossip-key-file", sec.GossipKey(), "--tls-ca", sec.CA(), "--tls-cert", sec.Cert(secure.RoleRouter), "--tls-key", sec.Key(secure.RoleRouter))
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "--data-key-file") {
+		t.Fatalf("a router without a data key: %v\n%s", err, out)
+	}
+	// A node given the router's certificate refuses it.
+	cmd = exec.Command(binary(t), "replica", "--group", "g1", "--data", filepath.Join(dir, "m"), "--secrets", string(sec),
+		"--tls-cert", sec.Cert(secure.RoleRouter), "--tls-key", sec.Key(secure.RoleRouter))
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "is not a node certificate") {
+		t.Fatalf("a node with a router's certificate: %v\n%s", err, out)
+	}
+}
+
+// TestInsecureSmoke runs a cluster with --insecure: plain HTTP works as
+// before, and every process says it runs insecure.
+func TestInsecureSmoke(t *testing.T) {
+	c := startCluster(t, spec{groups: []groupSpec{{"g1", 3}}, insecure: true})
+	if !strings.HasPrefix(c.api, "http://") {
+		t.Fatalf("insecure router at %s", c.api)
+	}
+	c.expect("PUT", "/v1/fs/smoke/a.txt", strings.NewReader("plain"), 201)
+	if b := c.expect("GET", "/v1/fs/smoke/a.txt", nil, 200); string(b) != "plain" {
+		t.Fatalf("read back %q", b)
+	}
+	out, errOut, code := c.run("cat", "/smoke/a.txt")
+	if code != 0 || out != "plain" {
+		t.Fatalf("shoal cat: %d %q %s", code, out, errOut)
+	}
+	for _, p := range append(c.nodes, c.router) {
+		b, _ := os.ReadFile(p.log)
+		if !strings.Contains(string(b), "running with --insecure") {
+			t.Errorf("%s does not warn that it runs insecure", p.name)
+		}
+	}
+}
+
+// TestIntruders: a storage node with another cluster's secrets (another
+// gossip key and CA), a peer presenting a self-signed certificate, and a
+// process writing raw msgpack to the peer ports: none joins, claims a role
+// or changes a byte.
+func TestIntruders(t *testing.T) {
+	c := startCluster(t, spec{groups: []groupSpec{{"g1", 3}}})
+	data := randomBytes(11, 200<<10)
+	c.expect("PUT", "/v1/fs/keep/data.bin", strings.NewReader(string(data)), 201)
+	c.expect("PUT", "/v1/fs/keep/note.txt", strings.NewReader("hello"), 201)
+	waitFor(t, 20*time.Second, "every member to hold the file's chunks", func() bool {
+		for _, p := range c.nodes {
+			if len(c.chunkFiles(p)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	before := c.state()
+
+	// A replica of g1 with its own secrets, and a high ID, joining through
+	// the cluster's seed.
+	other := secure.Dir(filepath.Join(c.dir, "other-secrets"))
+	if _, err := other.Init(secure.DefaultInitOptions()); err != nil {
+		t.Fatal(err)
+	}
+	intruder := &proc{name: "intruder", log: filepath.Join(c.dir, "intruder.log"), args: []string{
+		binary(t), "primary", "--group", "g1", "--name", "intruder", "--id", "999999",
+		"--data", filepath.Join(c.dir, "intruder"), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--gossip", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--join", c.seeds, "--secrets", string(other),
+	}}
+	c.nodes = append(c.nodes, intruder) // killed and logged with the rest
+	c.start(intruder)
+	waitFor(t, 20*time.Second, "the intruder to log that its join was refused", func() bool {
+		b, _ := os.ReadFile(intruder.log)
+		return strings.Contains(string(b), "gossip join refused")
+	})
+	waitFor(t, 20*time.Second, "a member to log a gossip message no key opens", func() bool {
+		for _, p := range c.nodes[:3] {
+			if b, _ := os.ReadFile(p.log); strings.Contains(string(b), "no gossip key opens") {
+				return true
+			}
+		}
+		return false
+	})
+
+	// A self-signed certificate, and plain msgpack, at every peer port.
+	ca, caKey, err := secure.NewCA("self", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := secure.IssueCert(ca, caKey, secure.CertRequest{Name: "self", Role: secure.RoleNode, ValidFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	selfTLS := &tls.Config{Certificates: []tls.Certificate{self}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
+	harmful := []replication.Message{
+		&replication.DeleteChunks{Group: "g1", Hashes: []store.Hash{}, Idle: 0},
+		&replication.Claim{Group: "g1", By: "intruder"},
+		&replication.Propose{Group: "g1", Op: store.Op{Kind: store.OpDelete, Path: "/keep", Recursive: true}},
+		&replication.Propose{Group: "g1", Op: store.Op{Kind: store.OpConfig, Members: []store.Member{{ID: 1, Name: "x", Addr: "127.0.0.1:1"}}}},
+	}
+	for _, p := range c.nodes[:3] {
+		addr := p.args[indexOf(p.args, "--listen")+1]
+		for _, m := range harmful {
+			body, err := replication.Encode(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frame := append([]byte{byte(len(body) >> 24), byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
+			if got := exchange(t, addr, nil, frame); got != "" {
+				t.Errorf("%s answered plain msgpack type %d: %q", p.name, m.Type(), got)
+			}
+			if got := exchange(t, addr, selfTLS, frame); got != "" {
+				t.Errorf("%s answered a self-signed peer's type %d: %q", p.name, m.Type(), got)
+			}
+		}
+	}
+
+	// Nobody outside the cluster is in the router's view, no term moved,
+	// and not a byte changed.
+	cs, ok := c.clusterView()
+	if !ok {
+		t.Fatal("no cluster view")
+	}
+	for _, n := range cs.Nodes {
+		if n.Name == "intruder" || n.Term > 1 {
+			t.Errorf("the router sees %+v", n)
+		}
+	}
+	after := c.state()
+	if got := after.chunks["intruder"]; len(got) != 0 {
+		t.Errorf("the intruder received chunks: %v", got)
+	}
+	delete(after.chunks, "intruder")
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("intruders changed the cluster:\nbefore %v\nafter  %v", before, after)
+	}
+	if b := c.expect("GET", "/v1/fs/keep/data.bin", nil, 200); string(b) != string(data) {
+		t.Fatal("the file reads back differently")
+	}
+	c.expect("PUT", "/v1/fs/keep/after.txt", strings.NewReader("still writable"), 201)
+}
+
+// exchange sends frame to addr (through TLS with cfg, when not nil) and
+// returns whatever came back before the connection closed, "" for nothing.
+func exchange(t *testing.T, addr string, cfg *tls.Config, frame []byte) string {
+	t.Helper()
+	raw, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(5 * time.Second))
+	var conn net.Conn = raw
+	if cfg != nil {
+		tc := tls.Client(raw, cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if tc.HandshakeContext(ctx) != nil {
+			return ""
+		}
+		conn = tc
+	}
+	if _, err := conn.Write(frame); err != nil {
+		return ""
+	}
+	buf := make([]byte, 4096)
+	n, _ := conn.Read(buf)
+	return string(buf[:n])
+}
+
+func indexOf(ss []string, s string) int {
+	for i, v := range ss {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestDev runs 'shoal dev' as the README's first command does, then the
+// CLI with no flag at all: it finds the router, the CA and the admin's
+// token in the credentials file dev wrote.
+func TestDev(t *testing.T) {
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "config", "credentials")
+	env := append(os.Environ(), "SHOAL_CREDENTIALS="+creds, "SHOAL_ROUTER=", "SHOAL_CA=", "SHOAL_TOKEN=")
+	start := func() (*exec.Cmd, *syncBuffer) {
+		out := &syncBuffer{}
+		cmd := exec.Command(binary(t), "dev", "--data", filepath.Join(dir, "data"),
+			"--http", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--port-base", fmt.Sprint(devPorts(t)))
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		waitFor(t, 30*time.Second, "shoal dev's banner", func() bool { return strings.Contains(out.String(), "Press Ctrl-C") })
+		return cmd, out
+	}
+	cli := func(args ...string) (string, string, int) {
+		cmd := exec.Command(binary(t), args...)
+		cmd.Env = env
+		var o, e strings.Builder
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return o.String(), e.String(), code
+	}
+	cmd, out := start()
+	if st, err := os.Stat(creds); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file: %v %v\n%s", st, err, out)
+	}
+	first, _ := os.ReadFile(creds)
+	if !strings.Contains(out.String(), "https://") {
+		t.Fatalf("dev does not serve HTTPS:\n%s", out)
+	}
+	var stdout, stderr string
+	var code int
+	waitFor(t, 30*time.Second, "shoal put through the dev cluster with no flags", func() bool {
+		_, stderr, code = cli("put", "-", "/docs/x")
+		return code == 0
+	})
+	if stdout, stderr, code = cli("cat", "/docs/x"); code != 0 || stdout != "" {
+		t.Fatalf("shoal cat: %d %q %s", code, stdout, stderr)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	// Starting again finds the same secrets and data.
+	start()
+	again, _ := os.ReadFile(creds)
+	if tokenLine(first) != tokenLine(again) || tokenLine(first) == "" {
+		t.Fatalf("the admin token changed across restarts:\n%s\n%s", first, again)
+	}
+	waitFor(t, 30*time.Second, "the file after a restart", func() bool {
+		_, _, code = cli("stat", "/docs/x")
+		return code == 0
+	})
+	if cl, err := client.ReadCredentials(creds); err != nil || cl.CA == "" || cl.Token == "" {
+		t.Fatalf("credentials %+v: %v", cl, err)
+	}
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func tokenLine(b []byte) string {
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "token = ") {
+			return l
+		}
+	}
+	return ""
+}
+
+// devPorts finds a base of 20 consecutive ports free for TCP and UDP.
+func devPorts(t *testing.T) int {
+	t.Helper()
+	for base := 20000 + os.Getpid()%20000; base < 60000; base += 97 {
+		free := true
+		for i := range 20 {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return base
+		}
+	}
+	t.Fatal("no 20 free ports in a row")
+	return 0
+}
