@@ -1,10 +1,11 @@
 package store
 
-// The namespace is a deterministic state machine over four bbolt buckets.
-// Every function takes the caller's transaction: the caller decides what to
-// batch, when to commit and when to fsync, and rolls back on any error.
+// The namespace is a deterministic state machine over the bbolt buckets
+// below. Every function takes the caller's transaction: the caller decides
+// what to batch, when to commit and when to fsync, and rolls back on any
+// error.
 //
-// On-disk layout (all integers 8-byte big-endian):
+// On-disk layout (integers big-endian, inode numbers 8 bytes, uids 4):
 //
 //	inodes    ino                      -> msgpack(Inode)
 //	dentries  parent ino + child name  -> child ino
@@ -13,6 +14,10 @@ package store
 //	                                      records its parent (Inode.Parent)
 //	chunkrefs chunk hash + group name  -> count of file inodes' references
 //	                                      (see chunkrefs.go)
+//	links     child ino + parent ino   -> empty: dentries keyed by the
+//	          + child name                child (see index.go)
+//	owners    uid + ino                -> empty: every inode by its owner
+//	                                      (see index.go)
 //
 // The root directory is inode 1 and has no dentry. Names live only in
 // dentries, never in inodes, so a directory rename moves one dentry however
@@ -22,7 +27,7 @@ package store
 // listing by name.
 //
 // ApplyOp checks every precondition before its first write, so an op that
-// fails with a Result code leaves all four buckets untouched; an error
+// fails with a Result code leaves every bucket untouched; an error
 // return means storage failed or a record is corrupt, and the caller must
 // roll the transaction back.
 
@@ -60,15 +65,23 @@ var (
 // InitNamespace creates the namespace buckets and the root directory if they
 // are missing. It is idempotent, so a store calls it every time it opens.
 // The root's MTime is 0: no op carries the time it was created. A namespace
-// written before chunk reference counts existed gets them counted here.
+// written before chunk reference counts or an index existed gets them
+// built here.
 func InitNamespace(tx *bbolt.Tx) error {
 	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("init namespace: create bucket %s: %w", name, err)
 		}
 	}
-	if tx.Bucket(bucketChunkRefs) == nil {
-		if err := rebuildChunkRefs(tx); err != nil {
+	rebuilds := []struct {
+		bucket  []byte
+		rebuild func(*bbolt.Tx) error
+	}{{bucketChunkRefs, rebuildChunkRefs}, {bucketLinks, rebuildLinks}, {bucketOwners, rebuildOwners}}
+	for _, r := range rebuilds {
+		if tx.Bucket(r.bucket) != nil {
+			continue
+		}
+		if err := r.rebuild(tx); err != nil {
 			return fmt.Errorf("init namespace: %w", err)
 		}
 	}
@@ -142,8 +155,9 @@ func ApplyOp(tx *bbolt.Tx, op *Op) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if n.refs == nil {
-		return Result{}, fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketChunkRefs)
+	if n.refs == nil || n.links == nil || n.owners == nil {
+		return Result{}, fmt.Errorf("namespace: bucket %s, %s or %s missing: call InitNamespace when opening the store",
+			bucketChunkRefs, bucketLinks, bucketOwners)
 	}
 	switch op.Kind {
 	case OpPut:
@@ -252,11 +266,12 @@ func ForEachChunk(tx *bbolt.Tx, fn func(ChunkRef) error) error {
 	})
 }
 
-// namespace is the set of buckets of one transaction. refs may be nil in a
-// read-only transaction over a database older than the bucket; ApplyOp
-// refuses to run without it.
+// namespace is the set of buckets of one transaction. The buckets added
+// after the first three may be nil in a read-only transaction over a
+// database older than them; ApplyOp refuses to run without them.
 type namespace struct {
 	inodes, dentries, meta, refs *bbolt.Bucket
+	links, owners                *bbolt.Bucket
 }
 
 func openNamespace(tx *bbolt.Tx) (*namespace, error) {
@@ -265,6 +280,8 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 		dentries: tx.Bucket(bucketDentries),
 		meta:     tx.Bucket(bucketNSMeta),
 		refs:     tx.Bucket(bucketChunkRefs),
+		links:    tx.Bucket(bucketLinks),
+		owners:   tx.Bucket(bucketOwners),
 	}
 	if n.inodes == nil || n.dentries == nil || n.meta == nil {
 		return nil, fmt.Errorf("namespace buckets missing: call InitNamespace when opening the store")
@@ -343,48 +360,61 @@ func (n *namespace) get(ino uint64) (Inode, error) {
 }
 
 // save and dropInode are the only writers of the inodes bucket. Each moves
-// the chunk reference counts by the difference between the record stored
-// now and what replaces it, so no op can get the counts wrong by passing a
-// stale copy of an inode. Directories are skipped: they have no chunks, and
-// an inode number never changes type because numbers are never reused.
+// the chunk reference counts and the owner index by the difference between
+// the record stored now and what replaces it, so no op can get them wrong
+// by passing a stale copy of an inode. Chunks of directories are skipped:
+// they have none, and an inode number never changes type because numbers
+// are never reused.
 func (n *namespace) save(in Inode) error {
 	v, err := msgpack.Marshal(&in)
 	if err != nil {
 		return fmt.Errorf("namespace: encode inode %d: %w", in.Ino, err)
 	}
+	if n.owners == nil {
+		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
+	}
+	old, had, err := n.stored(in.Ino)
+	if err != nil {
+		return err
+	}
 	if in.Type != TypeDir {
-		old, err := n.storedChunks(in.Ino)
-		if err != nil {
+		if err := n.adjustRefs(old.Chunks, in.Chunks); err != nil {
 			return err
 		}
-		if err := n.adjustRefs(old, in.Chunks); err != nil {
-			return err
-		}
+	}
+	if err := n.moveOwner(old, had, in); err != nil {
+		return err
 	}
 	return n.inodes.Put(inoKey(in.Ino), v)
 }
 
 func (n *namespace) dropInode(in Inode) error {
+	if n.owners == nil {
+		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
+	}
+	old, had, err := n.stored(in.Ino)
+	if err != nil || !had {
+		return err
+	}
 	if in.Type != TypeDir {
-		old, err := n.storedChunks(in.Ino)
-		if err != nil {
+		if err := n.adjustRefs(old.Chunks, nil); err != nil {
 			return err
 		}
-		if err := n.adjustRefs(old, nil); err != nil {
-			return err
-		}
+	}
+	if err := n.owners.Delete(ownerKey(old.Uid, old.Ino)); err != nil {
+		return err
 	}
 	return n.inodes.Delete(inoKey(in.Ino))
 }
 
-// storedChunks returns the chunks of the record stored for ino, if any.
-func (n *namespace) storedChunks(ino uint64) ([]ChunkRef, error) {
+// stored returns the record stored for ino, if any.
+func (n *namespace) stored(ino uint64) (Inode, bool, error) {
 	v := n.inodes.Get(inoKey(ino))
 	if v == nil {
-		return nil, nil
+		return Inode{}, false, nil
 	}
 	old, err := decodeInode(ino, v)
-	return old.Chunks, err
+	return old, err == nil, err
 }
 
 func (n *namespace) allocIno() (uint64, error) {
@@ -518,7 +548,7 @@ func (n *namespace) addEntry(parent *Inode, name string, child Inode, now int64)
 	if err := n.save(child); err != nil {
 		return err
 	}
-	if err := n.dentries.Put(dentryKey(parent.Ino, name), inoKey(child.Ino)); err != nil {
+	if err := n.putDentry(parent.Ino, name, child.Ino); err != nil {
 		return err
 	}
 	if child.Type == TypeDir {
@@ -531,7 +561,7 @@ func (n *namespace) addEntry(parent *Inode, name string, child Inode, now int64)
 // removeEntry unlinks name (whose inode is child) from parent, updating and
 // saving parent. The child's inode is left for the caller to release.
 func (n *namespace) removeEntry(parent *Inode, name string, child Inode, now int64) error {
-	if err := n.dentries.Delete(dentryKey(parent.Ino, name)); err != nil {
+	if err := n.deleteDentry(parent.Ino, name, child.Ino); err != nil {
 		return err
 	}
 	if child.Type == TypeDir {
@@ -561,7 +591,7 @@ func (n *namespace) release(in Inode, orphan bool, now int64) error {
 			if err != nil {
 				return err
 			}
-			if err := n.dentries.Delete(dentryKey(in.Ino, k.name)); err != nil {
+			if err := n.deleteDentry(in.Ino, k.name, k.ino); err != nil {
 				return err
 			}
 			if err := n.release(c, false, now); err != nil {

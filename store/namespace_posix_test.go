@@ -42,6 +42,9 @@ func nsCheckRefs(t *testing.T, db *bbolt.DB) {
 		if err := nsCheckTree(tx); err != nil {
 			return err
 		}
+		if err := nsCheckIndexes(tx); err != nil {
+			return err
+		}
 		return nsCheckChunkRefs(tx)
 	}); err != nil {
 		t.Fatal(err)
