@@ -199,7 +199,7 @@ func TestOwnedPaging(t *testing.T) {
 				t.Fatal(err)
 			}
 			for ino, p := range want {
-				in, _ := LookupAt(tx, ino, "/")
+				in, _ := LookupAt(tx, ino, "/", nil, 0)
 				if p == "" {
 					orphans++
 				}

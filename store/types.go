@@ -146,6 +146,24 @@ const (
 	OpRelease OpKind = 11 // drop the orphan at Path, kept since its last unlink
 )
 
+// Cred is who an op or a read acts for, as a router authenticated them.
+// A nil Cred is the cluster itself (or a cluster run without security):
+// no permission check applies, and owners come from Op.Uid/Op.Gid.
+type Cred struct {
+	Uid    uint32   `msgpack:"u"`
+	Gid    uint32   `msgpack:"g"`
+	Groups []uint32 `msgpack:"gs,omitempty"` // supplementary groups
+	// Root bypasses permission checks, as uid 0 does on Linux (an admin
+	// user, or root on a trusted mount host).
+	Root bool `msgpack:"r,omitempty"`
+	// Host: the request comes from a trusted mount host acting for Uid.
+	// The host's kernel resolved the path, so an inode it names by
+	// number is not checked for reachability, and the owner of a file
+	// may read and write its content whatever its mode, as an NFS server
+	// lets a program keep writing a file it created read-only.
+	Host bool `msgpack:"h,omitempty"`
+}
+
 // Op is one state-machine command carried by a log entry. Everything that
 // varies between members (the time, the content) is fixed by the primary
 // when it proposes the op, so applying it is deterministic.
@@ -168,7 +186,8 @@ type Op struct {
 	// client moved meanwhile cannot send its change to the wrong file.
 	Dir   uint64 `msgpack:"dr,omitempty"`
 	ToDir uint64 `msgpack:"td,omitempty"`
-	// Uid and Gid own what OpCreate, OpMkdir and OpSymlink make.
+	// Uid and Gid own what OpPut, OpCreate, OpMkdir and OpSymlink make
+	// when Cred is nil (see Owner for a Root Cred).
 	Uid uint32 `msgpack:"u,omitempty"`
 	Gid uint32 `msgpack:"gi,omitempty"`
 	// Excl: OpCreate fails with CodeExists if the name is taken.
@@ -189,6 +208,13 @@ type Op struct {
 	Gen uint64 `msgpack:"gn,omitempty"`
 	// Attr holds the attributes OpUpdate sets.
 	Attr *SetAttr `msgpack:"sa,omitempty"`
+	// Cred is who the op acts for: permissions are checked for it, and
+	// it owns what the op makes (see perm.go). nil: the cluster itself.
+	Cred *Cred `msgpack:"cr,omitempty"`
+	// Owner: Uid and Gid were given explicitly, and a Root Cred makes
+	// its new inodes theirs (a mount host acting as root computes the
+	// owner itself).
+	Owner bool `msgpack:"ow,omitempty"`
 }
 
 // SetAttr is what OpUpdate changes besides content: each field applies
