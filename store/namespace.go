@@ -18,6 +18,8 @@ package store
 //	          + child name                child (see index.go)
 //	owners    uid + ino                -> empty: every inode by its owner
 //	                                      (see index.go)
+//	users     user name                -> msgpack(User) (see users.go)
+//	tokens    SHA-256 of a token       -> user name
 //
 // The root directory is inode 1 and has no dentry. Names live only in
 // dentries, never in inodes, so a directory rename moves one dentry however
@@ -68,7 +70,7 @@ var (
 // written before chunk reference counts or an index existed gets them
 // built here.
 func InitNamespace(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta} {
+	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta, bucketUsers, bucketTokens} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("init namespace: create bucket %s: %w", name, err)
 		}
@@ -155,9 +157,9 @@ func ApplyOp(tx *bbolt.Tx, op *Op) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if n.refs == nil || n.links == nil || n.owners == nil {
-		return Result{}, fmt.Errorf("namespace: bucket %s, %s or %s missing: call InitNamespace when opening the store",
-			bucketChunkRefs, bucketLinks, bucketOwners)
+	if n.refs == nil || n.links == nil || n.owners == nil || n.users == nil || n.tokens == nil {
+		return Result{}, fmt.Errorf("namespace: bucket %s, %s, %s, %s or %s missing: call InitNamespace when opening the store",
+			bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens)
 	}
 	n.cred = op.Cred
 	switch op.Kind {
@@ -181,6 +183,12 @@ func ApplyOp(tx *bbolt.Tx, op *Op) (Result, error) {
 		return n.update(op)
 	case OpRelease:
 		return n.releaseOrphan(op)
+	case OpUserAdd:
+		return n.userAdd(op)
+	case OpUserRemove:
+		return n.userRemove(op)
+	case OpUserToken:
+		return n.userToken(op)
 	}
 	return reject(CodeInvalid)
 }
@@ -223,6 +231,7 @@ func ForEachChunk(tx *bbolt.Tx, fn func(ChunkRef) error) error {
 type namespace struct {
 	inodes, dentries, meta, refs *bbolt.Bucket
 	links, owners                *bbolt.Bucket
+	users, tokens                *bbolt.Bucket
 	// cred is who the op or read acts for (nil: the cluster itself):
 	// permission checks and the owners of new inodes follow it.
 	cred *Cred
@@ -236,6 +245,8 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 		refs:     tx.Bucket(bucketChunkRefs),
 		links:    tx.Bucket(bucketLinks),
 		owners:   tx.Bucket(bucketOwners),
+		users:    tx.Bucket(bucketUsers),
+		tokens:   tx.Bucket(bucketTokens),
 	}
 	if n.inodes == nil || n.dentries == nil || n.meta == nil {
 		return nil, fmt.Errorf("namespace buckets missing: call InitNamespace when opening the store")
