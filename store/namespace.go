@@ -542,11 +542,17 @@ func (n *namespace) release(in Inode, orphan bool, now int64) error {
 	return n.dropInode(in)
 }
 
-// addDir makes the directory name in parent, owned as op says.
+// addDir makes the directory name in parent, owned as op says. A caller
+// (unless root choosing the owner, as a mount host does) gets what
+// mkdir(2) gives: only the permission and sticky bits of mode
+// (vfs_prepare_mode), setgid coming from the parent alone.
 func (n *namespace) addDir(parent *Inode, name string, mode uint32, op *Op) (Inode, error) {
 	ino, err := n.allocIno()
 	if err != nil {
 		return Inode{}, err
+	}
+	if c := n.cred; c != nil && !(c.Root && op.Owner) {
+		mode &= 0o1777
 	}
 	d := Inode{Ino: ino, Type: TypeDir, Mode: mode & ModeMask, MTime: op.Time, Nlink: 2,
 		ATime: op.Time, CTime: op.Time, Parent: parent.Ino}
