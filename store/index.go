@@ -81,6 +81,9 @@ type link struct {
 // eachLink calls fn for the names of ino in (parent, name) order until fn
 // returns false. fn must not write: it runs inside a cursor scan.
 func (n *namespace) eachLink(ino uint64, fn func(link) (bool, error)) error {
+	if n.links == nil {
+		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketLinks)
+	}
 	prefix := inoKey(ino)
 	c := n.links.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -208,8 +211,8 @@ func Owned(tx *bbolt.Tx, uid uint32, after uint64, limit int) (out []OwnedInode,
 	if err != nil {
 		return nil, 0, err
 	}
-	if n.owners == nil || n.links == nil {
-		return nil, 0, fmt.Errorf("owned inodes: index buckets missing: call InitNamespace when opening the store")
+	if n.owners == nil {
+		return nil, 0, fmt.Errorf("owned inodes: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
 	}
 	prefix := binary.BigEndian.AppendUint32(nil, uid)
 	var inos []uint64

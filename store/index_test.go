@@ -100,6 +100,16 @@ func TestIndexesRebuiltAtOpen(t *testing.T) {
 	if err == nil {
 		t.Fatal("ApplyOp without the index buckets succeeded")
 	}
+	f := nsLookupAt(t, db, 0, "/a/b/f")
+	db.View(func(tx *bbolt.Tx) error {
+		if _, err := LookupAt(tx, f.Ino, "/", &Cred{Uid: 1}, 0); err == nil {
+			t.Error("a permission check without the link index succeeded")
+		}
+		if _, _, err := Owned(tx, 0, 0, 1); err == nil {
+			t.Error("Owned without the owner index succeeded")
+		}
+		return nil
+	})
 	if err := db.Update(InitNamespace); err != nil {
 		t.Fatal(err)
 	}
