@@ -176,8 +176,9 @@ func nsOwnedBrute(tx *bbolt.Tx, uid uint32) (map[uint64]string, error) {
 	return out, err
 }
 
-func TestOwnedPaging(t *testing.T) {
-	db := nsOpenDB(t)
+// ownedFill makes a tree of inodes of three owners, with hard links and
+// orphans, and changes of owner.
+func ownedFill(t *testing.T, db *bbolt.DB) {
 	r := rand.New(rand.NewPCG(7, 7))
 	names := []string{"a", "b", "c", "d"}
 	for i := range 400 {
@@ -201,6 +202,11 @@ func TestOwnedPaging(t *testing.T) {
 		nsApply(t, db, op)
 	}
 	nsCheckRefs(t, db)
+}
+
+func TestOwnedPaging(t *testing.T) {
+	db := nsOpenDB(t)
+	ownedFill(t, db)
 	orphans, multi := 0, 0
 	for uid := range uint32(4) {
 		db.View(func(tx *bbolt.Tx) error {
