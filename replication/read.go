@@ -36,9 +36,9 @@ func (n *Node) Read(ctx context.Context, m *Read) (*ReadResp, error) {
 		var err error
 		switch m.Kind {
 		case ReadLookup:
-			resp.Inode, err = store.LookupAt(tx, m.Dir, m.Path)
+			resp.Inode, err = store.LookupAt(tx, m.Dir, m.Path, nil, 0)
 		case ReadReadDir:
-			resp.Entries, err = store.ReadDirAt(tx, m.Dir, m.Path)
+			resp.Entries, err = store.ReadDirAt(tx, m.Dir, m.Path, nil)
 		case ReadChunkRefs:
 			return nil // answered below, outside this transaction
 		default:

@@ -88,6 +88,9 @@ func TestChunkRefsRandom(t *testing.T) {
 				if err := nsCheckChunkRefs(tx); err != nil {
 					return err
 				}
+				if err := nsCheckIndexes(tx); err != nil {
+					return err
+				}
 				maxKeys = max(maxKeys, nsKeyCount(tx, bucketChunkRefs))
 				return nil
 			})

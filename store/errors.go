@@ -21,9 +21,14 @@ var (
 	// ErrConflict: the file changed since the content of an OpUpdate was
 	// computed from it; read it again and redo the change.
 	ErrConflict = errors.New("changed meanwhile")
-	// ErrNotPermitted: the operation is never allowed on this kind of
-	// inode (a hard link to a directory).
+	// ErrNotPermitted (EPERM): the operation is never allowed on this
+	// kind of inode (a hard link to a directory), or only its owner or an
+	// admin may make it (chmod, chown, setting times, removing another
+	// user's file from a sticky directory, managing users).
 	ErrNotPermitted = errors.New("operation not permitted")
+	// ErrPermission (EACCES): the caller lacks a read, write or search
+	// permission bit the operation needs; ask the owner for access.
+	ErrPermission = errors.New("permission denied")
 	// ErrCorrupt: stored bytes do not match their checksum.
 	ErrCorrupt = errors.New("checksum mismatch")
 	// ErrNoSpace: the disk is full, or a new chunk would take the chunk
@@ -48,6 +53,7 @@ const (
 	CodeInvalid  Code = "invalid"
 	CodeConflict Code = "conflict"
 	CodePerm     Code = "not_permitted"
+	CodeAccess   Code = "permission_denied"
 )
 
 var codeErrs = map[Code]error{
@@ -59,6 +65,7 @@ var codeErrs = map[Code]error{
 	CodeInvalid:  ErrInvalid,
 	CodeConflict: ErrConflict,
 	CodePerm:     ErrNotPermitted,
+	CodeAccess:   ErrPermission,
 }
 
 // CodeOf returns the code for a namespace error, or CodeInvalid for an error

@@ -1,10 +1,11 @@
 package store
 
-// The namespace is a deterministic state machine over four bbolt buckets.
-// Every function takes the caller's transaction: the caller decides what to
-// batch, when to commit and when to fsync, and rolls back on any error.
+// The namespace is a deterministic state machine over the bbolt buckets
+// below. Every function takes the caller's transaction: the caller decides
+// what to batch, when to commit and when to fsync, and rolls back on any
+// error.
 //
-// On-disk layout (all integers 8-byte big-endian):
+// On-disk layout (integers big-endian, inode numbers 8 bytes, uids 4):
 //
 //	inodes    ino                      -> msgpack(Inode)
 //	dentries  parent ino + child name  -> child ino
@@ -13,6 +14,12 @@ package store
 //	                                      records its parent (Inode.Parent)
 //	chunkrefs chunk hash + group name  -> count of file inodes' references
 //	                                      (see chunkrefs.go)
+//	links     child ino + parent ino   -> empty: dentries keyed by the
+//	          + child name                child (see index.go)
+//	owners    uid + ino                -> empty: every inode by its owner
+//	                                      (see index.go)
+//	users     user name                -> msgpack(User) (see users.go)
+//	tokens    SHA-256 of a token       -> user name
 //
 // The root directory is inode 1 and has no dentry. Names live only in
 // dentries, never in inodes, so a directory rename moves one dentry however
@@ -22,7 +29,7 @@ package store
 // listing by name.
 //
 // ApplyOp checks every precondition before its first write, so an op that
-// fails with a Result code leaves all four buckets untouched; an error
+// fails with a Result code leaves every bucket untouched; an error
 // return means storage failed or a record is corrupt, and the caller must
 // roll the transaction back.
 
@@ -60,15 +67,23 @@ var (
 // InitNamespace creates the namespace buckets and the root directory if they
 // are missing. It is idempotent, so a store calls it every time it opens.
 // The root's MTime is 0: no op carries the time it was created. A namespace
-// written before chunk reference counts existed gets them counted here.
+// written before chunk reference counts or an index existed gets them
+// built here.
 func InitNamespace(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta} {
+	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta, bucketUsers, bucketTokens} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("init namespace: create bucket %s: %w", name, err)
 		}
 	}
-	if tx.Bucket(bucketChunkRefs) == nil {
-		if err := rebuildChunkRefs(tx); err != nil {
+	rebuilds := []struct {
+		bucket  []byte
+		rebuild func(*bbolt.Tx) error
+	}{{bucketChunkRefs, rebuildChunkRefs}, {bucketLinks, rebuildLinks}, {bucketOwners, rebuildOwners}}
+	for _, r := range rebuilds {
+		if tx.Bucket(r.bucket) != nil {
+			continue
+		}
+		if err := r.rebuild(tx); err != nil {
 			return fmt.Errorf("init namespace: %w", err)
 		}
 	}
@@ -142,9 +157,11 @@ func ApplyOp(tx *bbolt.Tx, op *Op) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if n.refs == nil {
-		return Result{}, fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketChunkRefs)
+	if n.refs == nil || n.links == nil || n.owners == nil || n.users == nil || n.tokens == nil {
+		return Result{}, fmt.Errorf("namespace: bucket %s, %s, %s, %s or %s missing: call InitNamespace when opening the store",
+			bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens)
 	}
+	n.cred = op.Cred
 	switch op.Kind {
 	case OpPut:
 		return n.put(op)
@@ -166,58 +183,14 @@ func ApplyOp(tx *bbolt.Tx, op *Op) (Result, error) {
 		return n.update(op)
 	case OpRelease:
 		return n.releaseOrphan(op)
+	case OpUserAdd:
+		return n.userAdd(op)
+	case OpUserRemove:
+		return n.userRemove(op)
+	case OpUserToken:
+		return n.userToken(op)
 	}
 	return reject(CodeInvalid)
-}
-
-// Lookup returns the inode at path. The error wraps ErrNotFound, ErrNotDir
-// or ErrInvalid and names the path.
-func Lookup(tx *bbolt.Tx, path string) (Inode, error) {
-	return LookupAt(tx, 0, path)
-}
-
-// LookupAt is Lookup with path resolved from the inode dir (0: the root;
-// see Op.Dir). A dir that no longer exists is ErrNotFound.
-func LookupAt(tx *bbolt.Tx, dir uint64, path string) (Inode, error) {
-	n, err := openNamespace(tx)
-	if err != nil {
-		return Inode{}, err
-	}
-	return n.resolvePath("lookup", dir, path)
-}
-
-// ReadDir lists the directory at path, sorted by name. It fails with
-// ErrNotDir when path is a file.
-func ReadDir(tx *bbolt.Tx, path string) ([]DirEntry, error) {
-	return ReadDirAt(tx, 0, path)
-}
-
-// ReadDirAt is ReadDir with path resolved from the inode dir.
-func ReadDirAt(tx *bbolt.Tx, at uint64, path string) ([]DirEntry, error) {
-	n, err := openNamespace(tx)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := n.resolvePath("read dir", at, path)
-	if err != nil {
-		return nil, err
-	}
-	if dir.Type != TypeDir {
-		return nil, fmt.Errorf("read dir %s: %w", path, ErrNotDir)
-	}
-	kids, err := n.children(dir.Ino)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]DirEntry, 0, len(kids))
-	for _, k := range kids {
-		in, err := n.get(k.ino)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, DirEntry{Name: k.name, Inode: in.Attrs()})
-	}
-	return out, nil
 }
 
 // Attrs returns in without its content (Chunks and Data): what a listing
@@ -252,11 +225,16 @@ func ForEachChunk(tx *bbolt.Tx, fn func(ChunkRef) error) error {
 	})
 }
 
-// namespace is the set of buckets of one transaction. refs may be nil in a
-// read-only transaction over a database older than the bucket; ApplyOp
-// refuses to run without it.
+// namespace is the set of buckets of one transaction. The buckets added
+// after the first three may be nil in a read-only transaction over a
+// database older than them; ApplyOp refuses to run without them.
 type namespace struct {
 	inodes, dentries, meta, refs *bbolt.Bucket
+	links, owners                *bbolt.Bucket
+	users, tokens                *bbolt.Bucket
+	// cred is who the op or read acts for (nil: the cluster itself):
+	// permission checks and the owners of new inodes follow it.
+	cred *Cred
 }
 
 func openNamespace(tx *bbolt.Tx) (*namespace, error) {
@@ -265,6 +243,10 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 		dentries: tx.Bucket(bucketDentries),
 		meta:     tx.Bucket(bucketNSMeta),
 		refs:     tx.Bucket(bucketChunkRefs),
+		links:    tx.Bucket(bucketLinks),
+		owners:   tx.Bucket(bucketOwners),
+		users:    tx.Bucket(bucketUsers),
+		tokens:   tx.Bucket(bucketTokens),
 	}
 	if n.inodes == nil || n.dentries == nil || n.meta == nil {
 		return nil, fmt.Errorf("namespace buckets missing: call InitNamespace when opening the store")
@@ -343,48 +325,61 @@ func (n *namespace) get(ino uint64) (Inode, error) {
 }
 
 // save and dropInode are the only writers of the inodes bucket. Each moves
-// the chunk reference counts by the difference between the record stored
-// now and what replaces it, so no op can get the counts wrong by passing a
-// stale copy of an inode. Directories are skipped: they have no chunks, and
-// an inode number never changes type because numbers are never reused.
+// the chunk reference counts and the owner index by the difference between
+// the record stored now and what replaces it, so no op can get them wrong
+// by passing a stale copy of an inode. Chunks of directories are skipped:
+// they have none, and an inode number never changes type because numbers
+// are never reused.
 func (n *namespace) save(in Inode) error {
 	v, err := msgpack.Marshal(&in)
 	if err != nil {
 		return fmt.Errorf("namespace: encode inode %d: %w", in.Ino, err)
 	}
+	if n.owners == nil {
+		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
+	}
+	old, had, err := n.stored(in.Ino)
+	if err != nil {
+		return err
+	}
 	if in.Type != TypeDir {
-		old, err := n.storedChunks(in.Ino)
-		if err != nil {
+		if err := n.adjustRefs(old.Chunks, in.Chunks); err != nil {
 			return err
 		}
-		if err := n.adjustRefs(old, in.Chunks); err != nil {
-			return err
-		}
+	}
+	if err := n.moveOwner(old, had, in); err != nil {
+		return err
 	}
 	return n.inodes.Put(inoKey(in.Ino), v)
 }
 
 func (n *namespace) dropInode(in Inode) error {
+	if n.owners == nil {
+		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
+	}
+	old, had, err := n.stored(in.Ino)
+	if err != nil || !had {
+		return err
+	}
 	if in.Type != TypeDir {
-		old, err := n.storedChunks(in.Ino)
-		if err != nil {
+		if err := n.adjustRefs(old.Chunks, nil); err != nil {
 			return err
 		}
-		if err := n.adjustRefs(old, nil); err != nil {
-			return err
-		}
+	}
+	if err := n.owners.Delete(ownerKey(old.Uid, old.Ino)); err != nil {
+		return err
 	}
 	return n.inodes.Delete(inoKey(in.Ino))
 }
 
-// storedChunks returns the chunks of the record stored for ino, if any.
-func (n *namespace) storedChunks(ino uint64) ([]ChunkRef, error) {
+// stored returns the record stored for ino, if any.
+func (n *namespace) stored(ino uint64) (Inode, bool, error) {
 	v := n.inodes.Get(inoKey(ino))
 	if v == nil {
-		return nil, nil
+		return Inode{}, false, nil
 	}
 	old, err := decodeInode(ino, v)
-	return old.Chunks, err
+	return old, err == nil, err
 }
 
 func (n *namespace) allocIno() (uint64, error) {
@@ -435,78 +430,53 @@ func (n *namespace) hasChildren(dir uint64) bool {
 	return k != nil && bytes.HasPrefix(k, prefix)
 }
 
-// walk resolves parts from the inode at (0: the root) as far as they
-// exist: chain[0] is that inode and chain[i] the inode of parts[i-1], so
-// the whole path exists iff len(chain) == len(parts)+1. The walk stops
-// early at a missing name, or at a file or symlink that still has names
-// below it (the namespace never follows symlinks); missCode tells the two
-// apart. A chain of length 0 means the inode at is gone (a client held
-// on to its number after it was removed).
-func (n *namespace) walk(at uint64, parts []string) ([]Inode, error) {
+// walk resolves parts from the inode at (0: the root) as far as it can:
+// chain[0] is that inode and chain[i] the inode of parts[i-1]. code is
+// CodeOK when the whole path resolved, else why the walk stopped after
+// chain: CodeNotFound at a missing name (with chain empty: the inode at
+// is gone, a client held on to its number after it was removed),
+// CodeNotDir at a file or symlink that still has names below it (the
+// namespace never follows symlinks), CodeAccess where n.cred may not
+// search the last directory of chain (with chain empty: may not reach
+// the inode at; see perm.go). As the kernel's link_path_walk does, the
+// search permission is checked before the name is looked up, so a
+// caller learns nothing about what a directory it may not search holds.
+func (n *namespace) walk(at uint64, parts []string) ([]Inode, Code, error) {
 	if at == 0 {
 		at = RootIno
 	}
 	v := n.inodes.Get(inoKey(at))
 	if v == nil {
-		return nil, nil
+		return nil, CodeNotFound, nil
 	}
 	cur, err := decodeInode(at, v)
 	if err != nil {
-		return nil, err
+		return nil, CodeOK, err
+	}
+	if code, err := n.anchorCode(cur); err != nil || code != CodeOK {
+		return nil, code, err
 	}
 	chain := append(make([]Inode, 0, len(parts)+1), cur)
 	for _, name := range parts {
 		if cur.Type != TypeDir {
-			break
+			return chain, CodeNotDir, nil
+		}
+		if !permits(n.cred, cur, MayExec) {
+			return chain, CodeAccess, nil
 		}
 		ino, ok, err := n.child(cur.Ino, name)
 		if err != nil {
-			return nil, err
+			return nil, CodeOK, err
 		}
 		if !ok {
-			break
+			return chain, CodeNotFound, nil
 		}
 		if cur, err = n.get(ino); err != nil {
-			return nil, err
+			return nil, CodeOK, err
 		}
 		chain = append(chain, cur)
 	}
-	return chain, nil
-}
-
-// missCode says why a walk stopped short of the end of its path.
-func missCode(chain []Inode) Code {
-	if len(chain) == 0 {
-		return CodeNotFound
-	}
-	if chain[len(chain)-1].Type != TypeDir {
-		return CodeNotDir
-	}
-	return CodeNotFound
-}
-
-// resolvePath is the user-facing lookup: its errors name the path and, for
-// ErrNotDir, the component that is a file.
-func (n *namespace) resolvePath(verb string, at uint64, path string) (Inode, error) {
-	parts, ok := splitPath(path)
-	if !ok {
-		return Inode{}, fmt.Errorf("%s %q: %w: want an absolute path with no empty, \".\" or \"..\" names", verb, path, ErrInvalid)
-	}
-	chain, err := n.walk(at, parts)
-	if err != nil {
-		return Inode{}, err
-	}
-	if len(chain) == 0 {
-		return Inode{}, fmt.Errorf("%s %s from inode %d: the inode was removed: %w", verb, path, at, ErrNotFound)
-	}
-	if len(chain) == len(parts)+1 {
-		return chain[len(parts)], nil
-	}
-	if missCode(chain) == CodeNotDir {
-		file := "/" + strings.Join(parts[:len(chain)-1], "/")
-		return Inode{}, fmt.Errorf("%s %s: %s is a file: %w", verb, path, file, ErrNotDir)
-	}
-	return Inode{}, fmt.Errorf("%s %s: %w", verb, path, ErrNotFound)
+	return chain, CodeOK, nil
 }
 
 // addEntry stores child and links it into parent as name, updating and
@@ -518,7 +488,7 @@ func (n *namespace) addEntry(parent *Inode, name string, child Inode, now int64)
 	if err := n.save(child); err != nil {
 		return err
 	}
-	if err := n.dentries.Put(dentryKey(parent.Ino, name), inoKey(child.Ino)); err != nil {
+	if err := n.putDentry(parent.Ino, name, child.Ino); err != nil {
 		return err
 	}
 	if child.Type == TypeDir {
@@ -531,7 +501,7 @@ func (n *namespace) addEntry(parent *Inode, name string, child Inode, now int64)
 // removeEntry unlinks name (whose inode is child) from parent, updating and
 // saving parent. The child's inode is left for the caller to release.
 func (n *namespace) removeEntry(parent *Inode, name string, child Inode, now int64) error {
-	if err := n.dentries.Delete(dentryKey(parent.Ino, name)); err != nil {
+	if err := n.deleteDentry(parent.Ino, name, child.Ino); err != nil {
 		return err
 	}
 	if child.Type == TypeDir {
@@ -561,7 +531,7 @@ func (n *namespace) release(in Inode, orphan bool, now int64) error {
 			if err != nil {
 				return err
 			}
-			if err := n.dentries.Delete(dentryKey(in.Ino, k.name)); err != nil {
+			if err := n.deleteDentry(in.Ino, k.name, k.ino); err != nil {
 				return err
 			}
 			if err := n.release(c, false, now); err != nil {
@@ -572,18 +542,28 @@ func (n *namespace) release(in Inode, orphan bool, now int64) error {
 	return n.dropInode(in)
 }
 
+// addDir makes the directory name in parent, owned as op says. A caller
+// (unless root choosing the owner, as a mount host does) gets what
+// mkdir(2) gives: only the permission and sticky bits of mode
+// (vfs_prepare_mode), setgid coming from the parent alone.
 func (n *namespace) addDir(parent *Inode, name string, mode uint32, op *Op) (Inode, error) {
 	ino, err := n.allocIno()
 	if err != nil {
 		return Inode{}, err
 	}
+	if c := n.cred; c != nil && !(c.Root && op.Owner) {
+		mode &= 0o1777
+	}
 	d := Inode{Ino: ino, Type: TypeDir, Mode: mode & ModeMask, MTime: op.Time, Nlink: 2,
-		Uid: op.Uid, Gid: op.Gid, ATime: op.Time, CTime: op.Time, Parent: parent.Ino}
+		ATime: op.Time, CTime: op.Time, Parent: parent.Ino}
+	n.initOwner(&d, *parent, op)
 	return d, n.addEntry(parent, name, d, op.Time)
 }
 
 // makeDirs creates names as a chain of directories below parent and returns
-// the deepest one (parent itself when names is empty).
+// the deepest one (parent itself when names is empty). Only the write
+// permission on parent needs checking first: each directory made below it
+// belongs to the caller with mode 0755, or root made it.
 func (n *namespace) makeDirs(parent Inode, names []string, op *Op) (Inode, error) {
 	for _, name := range names {
 		d, err := n.addDir(&parent, name, defaultDirMode, op)
@@ -595,50 +575,84 @@ func (n *namespace) makeDirs(parent Inode, names []string, op *Op) (Inode, error
 	return parent, nil
 }
 
-func (n *namespace) put(op *Op) (Result, error) {
-	parts, ok := splitPath(op.Path)
-	if !ok || op.File == nil {
-		return reject(CodeInvalid)
+// putPlan is what an OpPut will do, decided before its first write.
+type putPlan struct {
+	name    string
+	parent  Inode    // the directory the name is in, or the deepest existing one
+	missing []string // the directories to make below parent first
+	old     Inode    // what the name holds now, if exists
+	exists  bool
+}
+
+// planPut checks an OpPut of path from the inode at, as open(2) with
+// O_CREAT|O_TRUNC after mkdir -p of the missing parents would check it:
+// search on every directory walked, write and search on the directory a
+// name is added to, write on a file whose content is replaced. A symlink
+// at path is unlinked for the new file (unlink(2)). mode, when not 0,
+// is set on an existing file, which only its owner may do (chmod(2)).
+func (n *namespace) planPut(at uint64, path string, mode uint32) (putPlan, Code, error) {
+	parts, ok := splitPath(path)
+	if !ok {
+		return putPlan{}, CodeInvalid, nil
 	}
 	if len(parts) == 0 {
-		return reject(CodeIsDir)
+		return putPlan{}, CodeIsDir, nil
 	}
-	chain, err := n.walk(op.Dir, parts)
-	if err != nil {
-		return Result{}, err
+	chain, code, err := n.walk(at, parts)
+	switch {
+	case err != nil:
+		return putPlan{}, CodeOK, err
+	case code == CodeNotFound && len(chain) > 0:
+		// Like an object store's PUT, a missing parent is created rather
+		// than reported, so clients need no mkdir round trip first.
+		p := putPlan{name: parts[len(parts)-1], parent: chain[len(chain)-1], missing: parts[len(chain)-1 : len(parts)-1]}
+		return p, createCode(n.cred, p.parent), nil
+	case code != CodeOK:
+		return putPlan{}, code, nil
 	}
-	if len(chain) == len(parts)+1 {
-		f := chain[len(parts)]
-		switch f.Type {
-		case TypeDir:
-			return reject(CodeIsDir)
-		case TypeFile:
-			f.Size, f.Hash, f.Chunks, f.Data, f.MTime, f.CTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.Time, op.Time
-			f.Mode = modeOr(op.Mode, f.Mode)
-			f.Gen++
-			return Result{}, n.save(f)
+	p := putPlan{name: parts[len(parts)-1], parent: chain[len(parts)-1], old: chain[len(parts)], exists: true}
+	switch {
+	case p.old.Type == TypeDir:
+		return putPlan{}, CodeIsDir, nil
+	case p.old.Type == TypeSymlink:
+		return p, deleteCode(n.cred, p.parent, p.old), nil
+	case !mayContent(n.cred, p.old, MayWrite):
+		return putPlan{}, CodeAccess, nil
+	case mode != 0 && mode&ModeMask != p.old.Mode && !owns(n.cred, p.old):
+		return putPlan{}, CodePerm, nil
+	}
+	return p, CodeOK, nil
+}
+
+func (n *namespace) put(op *Op) (Result, error) {
+	if op.File == nil {
+		return reject(CodeInvalid)
+	}
+	p, code, err := n.planPut(op.Dir, op.Path, op.Mode)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
+	}
+	if p.exists && p.old.Type == TypeFile {
+		f := p.old
+		f.Size, f.Hash, f.Chunks, f.Data, f.MTime, f.CTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.Time, op.Time
+		contentChanged(n.cred, &f)
+		if op.Mode != 0 {
+			f.Mode = chmodMode(n.cred, op.Mode, f.Gid)
 		}
+		f.Gen++
+		return Result{}, n.save(f)
+	}
+	parent := p.parent
+	if p.exists {
 		// A symlink is replaced by a new file: an inode keeps its type.
-		parent := chain[len(parts)-1]
-		if err := n.removeEntry(&parent, parts[len(parts)-1], f, op.Time); err != nil {
+		if err := n.removeEntry(&parent, p.name, p.old, op.Time); err != nil {
 			return Result{}, err
 		}
-		if err := n.release(f, false, op.Time); err != nil {
+		if err := n.release(p.old, false, op.Time); err != nil {
 			return Result{}, err
 		}
-		chain = chain[:len(parts)]
-		chain[len(chain)-1] = parent
 	}
-	if len(chain) == 0 {
-		return reject(CodeNotFound)
-	}
-	parent := chain[len(chain)-1]
-	if parent.Type != TypeDir {
-		return reject(CodeNotDir)
-	}
-	// Like an object store's PUT, a missing parent is created rather than
-	// reported, so clients need no mkdir round trip before a write.
-	parent, err = n.makeDirs(parent, parts[len(chain)-1:len(parts)-1], op)
+	parent, err = n.makeDirs(parent, p.missing, op)
 	if err != nil {
 		return Result{}, err
 	}
@@ -649,16 +663,19 @@ func (n *namespace) put(op *Op) (Result, error) {
 	f := Inode{
 		Ino: ino, Type: TypeFile, Size: op.File.Size, Mode: modeOr(op.Mode, defaultFileMode) & ModeMask,
 		MTime: op.Time, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks, Data: op.File.Data,
-		Uid: op.Uid, Gid: op.Gid, ATime: op.Time, CTime: op.Time, Gen: 1,
+		ATime: op.Time, CTime: op.Time, Gen: 1,
 	}
-	if err := n.addEntry(&parent, parts[len(parts)-1], f, op.Time); err != nil {
+	n.initOwner(&f, parent, op)
+	if err := n.addEntry(&parent, p.name, f, op.Time); err != nil {
 		return Result{}, err
 	}
 	return Result{Created: true}, nil
 }
 
 // delete reports CodeNotDir rather than CodeNotFound when a component above
-// the target is a file, as unlink(2) does.
+// the target is a file, as unlink(2) does. Like unlink(2) and rmdir(2)
+// (may_delete), it checks permission before the type of the target, and
+// both before ENOTEMPTY.
 func (n *namespace) delete(op *Op) (Result, error) {
 	parts, ok := splitPath(op.Path)
 	if !ok || len(parts) == 0 {
@@ -668,6 +685,9 @@ func (n *namespace) delete(op *Op) (Result, error) {
 	if err != nil || code != CodeOK {
 		return Result{Code: code}, err
 	}
+	if code := deleteCode(n.cred, parent, target); code != CodeOK {
+		return reject(code)
+	}
 	switch {
 	case op.NotDir && target.Type == TypeDir:
 		return reject(CodeIsDir)
@@ -675,6 +695,10 @@ func (n *namespace) delete(op *Op) (Result, error) {
 		return reject(CodeNotDir)
 	case target.Type == TypeDir && (!op.Recursive || op.OnlyDir) && n.hasChildren(target.Ino):
 		return reject(CodeNotEmpty)
+	case target.Type == TypeDir:
+		if code, err := n.deleteTreeCode(target); err != nil || code != CodeOK {
+			return Result{Code: code}, err
+		}
 	}
 	if err := n.removeEntry(&parent, parts[len(parts)-1], target, op.Time); err != nil {
 		return Result{}, err
@@ -687,26 +711,27 @@ func (n *namespace) mkdir(op *Op) (Result, error) {
 	if !ok {
 		return reject(CodeInvalid)
 	}
-	chain, err := n.walk(op.Dir, parts)
-	if err != nil {
+	chain, code, err := n.walk(op.Dir, parts)
+	switch {
+	case err != nil:
 		return Result{}, err
-	}
-	if len(chain) == len(parts)+1 {
+	case code == CodeOK:
 		if d := chain[len(parts)]; d.Type == TypeDir && op.Parents {
 			return Result{Inode: ptr(d.Attrs())}, nil
 		}
 		return reject(CodeExists)
-	}
-	if len(chain) == 0 {
-		return reject(CodeNotFound)
+	case code != CodeNotFound || len(chain) == 0:
+		return reject(code)
 	}
 	parent := chain[len(chain)-1]
-	if parent.Type != TypeDir {
-		return reject(CodeNotDir)
-	}
 	missing := parts[len(chain)-1:]
 	if len(missing) > 1 && !op.Parents {
 		return reject(CodeNotFound)
+	}
+	// mkdir(2) reports EEXIST and ENOENT before it checks the parent's
+	// write permission (may_create).
+	if code := createCode(n.cred, parent); code != CodeOK {
+		return reject(code)
 	}
 	parent, err = n.makeDirs(parent, missing[:len(missing)-1], op)
 	if err != nil {

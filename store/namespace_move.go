@@ -15,22 +15,19 @@ type destination struct {
 	exists bool
 }
 
-// locateTarget resolves the destination path parts from the inode at.
-// code is CodeNotFound or CodeNotDir when the parent is missing or is not a
-// directory.
+// locateTarget resolves the destination path parts (not empty) from the
+// inode at. code is CodeNotFound or CodeNotDir when the parent is missing
+// or is not a directory, CodeAccess when the walk to it was refused.
 func (n *namespace) locateTarget(at uint64, parts []string) (destination, Code, error) {
-	chain, err := n.walk(at, parts)
-	if err != nil {
+	chain, code, err := n.walk(at, parts)
+	switch {
+	case err != nil:
 		return destination{}, CodeOK, err
-	}
-	if len(chain) < len(parts) {
-		return destination{}, missCode(chain), nil
+	case code != CodeOK && (code != CodeNotFound || len(chain) != len(parts)):
+		return destination{}, code, nil
 	}
 	t := destination{parent: chain[len(parts)-1], name: parts[len(parts)-1]}
-	if t.parent.Type != TypeDir {
-		return destination{}, CodeNotDir, nil
-	}
-	if len(chain) == len(parts)+1 {
+	if code == CodeOK {
 		t.old, t.exists = chain[len(parts)], true
 	}
 	return t, CodeOK, nil
@@ -41,12 +38,9 @@ func (n *namespace) locateTarget(at uint64, parts []string) (destination, Code, 
 // inode at. It must exist; code says why it does not. parent is only
 // meaningful when parts is not empty.
 func (n *namespace) locateSource(at uint64, parts []string) (parent, src Inode, code Code, err error) {
-	chain, err := n.walk(at, parts)
-	if err != nil {
-		return Inode{}, Inode{}, CodeOK, err
-	}
-	if len(chain) != len(parts)+1 {
-		return Inode{}, Inode{}, missCode(chain), nil
+	chain, code, err := n.walk(at, parts)
+	if err != nil || code != CodeOK {
+		return Inode{}, Inode{}, code, err
 	}
 	if len(parts) > 0 {
 		parent = chain[len(parts)-1]
@@ -54,14 +48,31 @@ func (n *namespace) locateSource(at uint64, parts []string) (parent, src Inode, 
 	return parent, chain[len(parts)], CodeOK, nil
 }
 
-// replaceCode says whether rename(2) may move src over the existing old.
-func (n *namespace) replaceCode(src, old Inode) Code {
+// moveCode checks a rename(2) of src (named in srcDir) to dst in the
+// order of vfs_rename: removing the source name (may_delete), then
+// removing the name replaced (may_delete, whose type checks follow its
+// permission checks) or adding the new one (may_create), then write
+// permission on a directory moved to another parent, whose ".." entry
+// changes, and last the file system's ENOTEMPTY.
+func (n *namespace) moveCode(srcDir, src Inode, dst destination) Code {
+	if code := deleteCode(n.cred, srcDir, src); code != CodeOK {
+		return code
+	}
+	if !dst.exists {
+		if code := createCode(n.cred, dst.parent); code != CodeOK {
+			return code
+		}
+	} else if code := deleteCode(n.cred, dst.parent, dst.old); code != CodeOK {
+		return code
+	}
 	switch {
-	case src.Type != TypeDir && old.Type == TypeDir:
+	case dst.exists && src.Type != TypeDir && dst.old.Type == TypeDir:
 		return CodeIsDir
-	case src.Type == TypeDir && old.Type != TypeDir:
+	case dst.exists && src.Type == TypeDir && dst.old.Type != TypeDir:
 		return CodeNotDir
-	case src.Type == TypeDir && n.hasChildren(old.Ino):
+	case src.Type == TypeDir && srcDir.Ino != dst.parent.Ino && !permits(n.cred, src, MayWrite):
+		return CodeAccess
+	case dst.exists && src.Type == TypeDir && n.hasChildren(dst.old.Ino):
 		return CodeNotEmpty
 	}
 	return CodeOK
@@ -133,9 +144,9 @@ func (n *namespace) rename(op *Op) (Result, error) {
 		if dst.old.Ino == src.Ino {
 			return Result{}, nil // two links to one inode: rename(2) does nothing
 		}
-		if code := n.replaceCode(src, dst.old); code != CodeOK {
-			return reject(code)
-		}
+	}
+	if code := n.moveCode(srcParent, src, dst); code != CodeOK {
+		return reject(code)
 	}
 	// Both parents may be one directory; edit a single copy so neither
 	// save undoes the other's link count change.
@@ -191,10 +202,17 @@ func (n *namespace) copy(op *Op) (Result, error) {
 			return reject(CodeExists)
 		case dst.old.Type == TypeDir:
 			return reject(CodeIsDir)
-		case src.Type == TypeFile && dst.old.Type == TypeFile:
+		}
+	}
+	if code, err := n.copyCode(src, dst); err != nil || code != CodeOK {
+		return Result{Code: code}, err
+	}
+	if dst.exists {
+		if src.Type == TypeFile && dst.old.Type == TypeFile {
 			// Keep the destination's inode, and its mode as cp(1) does.
 			f := dst.old
 			f.Size, f.Hash, f.Chunks, f.Data, f.MTime, f.CTime = src.Size, src.Hash, src.Chunks, src.Data, op.Time, op.Time
+			contentChanged(n.cred, &f)
 			f.Gen++
 			return Result{}, n.save(f)
 		}
@@ -206,7 +224,7 @@ func (n *namespace) copy(op *Op) (Result, error) {
 			return Result{}, err
 		}
 	}
-	c, err := n.copyTree(src, op.Time)
+	c, err := n.copyTree(src, dst.parent, op)
 	if err != nil {
 		return Result{}, err
 	}
@@ -216,20 +234,46 @@ func (n *namespace) copy(op *Op) (Result, error) {
 	return Result{Created: !dst.exists}, nil
 }
 
+// copyCode checks a copy of src to dst as cp -r by n.cred would be
+// checked: reading everything it copies, then writing the file it
+// overwrites in place, or unlinking the symlink it replaces (unlink(2)),
+// or adding the new name (may_create).
+func (n *namespace) copyCode(src Inode, dst destination) (Code, error) {
+	if code, err := n.readTreeCode(src); err != nil || code != CodeOK {
+		return code, err
+	}
+	switch {
+	case !dst.exists:
+		return createCode(n.cred, dst.parent), nil
+	case src.Type == TypeFile && dst.old.Type == TypeFile:
+		if !mayContent(n.cred, dst.old, MayWrite) {
+			return CodeAccess, nil
+		}
+		return CodeOK, nil
+	}
+	return deleteCode(n.cred, dst.parent, dst.old), nil
+}
+
 // copyTree copies src (and, for a directory, everything below it) to new
-// inodes that share its chunks, and returns the copy of src for the caller
-// to link with addEntry, which also saves it. The caller has ruled out a
-// destination inside src, so the entries written here never land in a
-// directory still to be read.
-func (n *namespace) copyTree(src Inode, now int64) (Inode, error) {
+// inodes in parent that share its chunks, and returns the copy of src for
+// the caller to link with addEntry, which also saves it. The caller has
+// ruled out a destination inside src, so the entries written here never
+// land in a directory still to be read. A copy keeps the mode; it keeps
+// the owner too when the cluster copies (no Cred), and otherwise belongs
+// to the caller, as cp without -p makes it.
+func (n *namespace) copyTree(src, parent Inode, op *Op) (Inode, error) {
 	ino, err := n.allocIno()
 	if err != nil {
 		return Inode{}, err
 	}
+	now := op.Time
 	c := Inode{
 		Ino: ino, Type: src.Type, Size: src.Size, Mode: src.Mode, Uid: src.Uid, Gid: src.Gid,
 		MTime: now, ATime: now, CTime: now, Nlink: 1, Gen: 1,
 		Hash: src.Hash, Chunks: src.Chunks, Data: src.Data, Target: src.Target,
+	}
+	if n.cred != nil {
+		n.initOwner(&c, parent, op)
 	}
 	if src.Type != TypeDir {
 		return c, nil
@@ -244,7 +288,7 @@ func (n *namespace) copyTree(src Inode, now int64) (Inode, error) {
 		if err != nil {
 			return Inode{}, err
 		}
-		sc, err := n.copyTree(s, now)
+		sc, err := n.copyTree(s, c, op)
 		if err != nil {
 			return Inode{}, err
 		}

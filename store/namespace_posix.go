@@ -36,6 +36,9 @@ func (n *namespace) create(op *Op) (Result, error) {
 		return Result{Code: code}, err
 	}
 	if dst.exists {
+		// open(2) with O_CREAT opens what is there without the write
+		// check on the directory, which applies only to a new name; the
+		// mount's open of the file checks what it needs then.
 		switch {
 		case op.Excl:
 			return reject(CodeExists)
@@ -46,14 +49,18 @@ func (n *namespace) create(op *Op) (Result, error) {
 		}
 		return Result{Inode: ptr(dst.old.Attrs())}, nil
 	}
+	if code := createCode(n.cred, dst.parent); code != CodeOK {
+		return reject(code)
+	}
 	ino, err := n.allocIno()
 	if err != nil {
 		return Result{}, err
 	}
 	f := Inode{
-		Ino: ino, Type: TypeFile, Mode: op.Mode & ModeMask, Nlink: 1, Uid: op.Uid, Gid: op.Gid,
+		Ino: ino, Type: TypeFile, Mode: op.Mode & ModeMask, Nlink: 1,
 		ATime: op.Time, MTime: op.Time, CTime: op.Time, Gen: 1, Hash: emptyHash,
 	}
+	n.initOwner(&f, dst.parent, op)
 	if err := n.addEntry(&dst.parent, dst.name, f, op.Time); err != nil {
 		return Result{}, err
 	}
@@ -68,17 +75,22 @@ func (n *namespace) symlink(op *Op) (Result, error) {
 	if err != nil || code != CodeOK {
 		return Result{Code: code}, err
 	}
+	// symlink(2) reports EEXIST before the write check (may_create).
 	if dst.exists {
 		return reject(CodeExists)
+	}
+	if code := createCode(n.cred, dst.parent); code != CodeOK {
+		return reject(code)
 	}
 	ino, err := n.allocIno()
 	if err != nil {
 		return Result{}, err
 	}
 	l := Inode{
-		Ino: ino, Type: TypeSymlink, Mode: 0o777, Nlink: 1, Uid: op.Uid, Gid: op.Gid,
+		Ino: ino, Type: TypeSymlink, Mode: 0o777, Nlink: 1,
 		Size: int64(len(op.Target)), Target: op.Target, ATime: op.Time, MTime: op.Time, CTime: op.Time,
 	}
+	n.initOwner(&l, dst.parent, op)
 	if err := n.addEntry(&dst.parent, dst.name, l, op.Time); err != nil {
 		return Result{}, err
 	}
@@ -87,7 +99,9 @@ func (n *namespace) symlink(op *Op) (Result, error) {
 
 // link gives the file at Path (usually "/" from Dir: the inode itself) the
 // new name To. Directories cannot be linked (CodePerm, as link(2)), and an
-// orphan cannot be linked back (CodeNotFound).
+// orphan cannot be linked back (CodeNotFound). As in link(2), a taken name
+// is reported first, then the hard link protection (may_linkat), then
+// the write check on the new name's directory (may_create).
 func (n *namespace) link(op *Op) (Result, error) {
 	from, ok1 := splitPath(op.Path)
 	to, ok2 := splitPath(op.To)
@@ -111,6 +125,12 @@ func (n *namespace) link(op *Op) (Result, error) {
 	if dst.exists {
 		return reject(CodeExists)
 	}
+	if code := linkCode(n.cred, src); code != CodeOK {
+		return reject(code)
+	}
+	if code := createCode(n.cred, dst.parent); code != CodeOK {
+		return reject(code)
+	}
 	src.Nlink++
 	src.CTime = op.Time
 	if err := n.addEntry(&dst.parent, dst.name, src, op.Time); err != nil {
@@ -131,47 +151,48 @@ func (n *namespace) update(op *Op) (Result, error) {
 	if err != nil || code != CodeOK {
 		return Result{Code: code}, err
 	}
+	if code := n.updateCode(op, in); code != CodeOK {
+		return reject(code)
+	}
 	if op.File != nil {
-		switch {
-		case in.Type == TypeDir:
-			return reject(CodeIsDir)
-		case in.Type != TypeFile:
-			return reject(CodeInvalid)
-		case in.Gen != op.Gen:
-			return reject(CodeConflict)
-		}
 		in.Size, in.Hash, in.Chunks, in.Data = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data
 		in.Gen++
 		in.MTime = op.Time
+		contentChanged(n.cred, &in)
 	}
-	if a := op.Attr; a != nil {
-		if a.Valid&SetMode != 0 {
-			in.Mode = a.Mode & ModeMask
-		}
-		if a.Valid&SetUid != 0 {
-			in.Uid = a.Uid
-		}
-		if a.Valid&SetGid != 0 {
-			in.Gid = a.Gid
-		}
-		if a.Valid&SetATime != 0 {
-			in.ATime = a.ATime
-		}
-		if a.Valid&SetMTime != 0 {
-			in.MTime = a.MTime
-		}
-		if a.Valid&SetATimeNow != 0 {
-			in.ATime = op.Time
-		}
-		if a.Valid&SetMTimeNow != 0 {
-			in.MTime = op.Time
-		}
+	if op.Attr != nil {
+		applyAttr(n.cred, &in, op.Attr, op.Time)
 	}
 	in.CTime = op.Time
 	if err := n.save(in); err != nil {
 		return Result{}, err
 	}
 	return Result{Inode: ptr(in.Attrs())}, nil
+}
+
+// updateCode checks an OpUpdate of in: the type of a content change,
+// then permissions as truncate(2) and write(2) check them (write on the
+// file) and as setattr_prepare checks attributes, then the generation.
+func (n *namespace) updateCode(op *Op, in Inode) Code {
+	if op.File != nil {
+		switch {
+		case in.Type == TypeDir:
+			return CodeIsDir
+		case in.Type != TypeFile:
+			return CodeInvalid
+		case !mayContent(n.cred, in, MayWrite):
+			return CodeAccess
+		}
+	}
+	if op.Attr != nil {
+		if code := attrCode(n.cred, in, op.Attr); code != CodeOK {
+			return code
+		}
+	}
+	if op.File != nil && in.Gen != op.Gen {
+		return CodeConflict
+	}
+	return CodeOK
 }
 
 // releaseOrphan drops the inode at Path if it is an orphan (Nlink 0). An
@@ -184,8 +205,16 @@ func (n *namespace) releaseOrphan(op *Op) (Result, error) {
 		return reject(CodeInvalid)
 	}
 	_, in, code, err := n.locateSource(op.Dir, parts)
-	if err != nil || code != CodeOK || in.Type != TypeFile || in.Nlink != 0 {
-		return Result{}, err // gone already, or not an orphan: nothing to do
+	switch {
+	case err != nil || code == CodeAccess:
+		return Result{Code: code}, err
+	case code != CodeOK || in.Type != TypeFile || in.Nlink != 0:
+		return Result{}, nil // gone already, or not an orphan: nothing to do
+	}
+	// The mount that held the file open releases it: its owner, or the
+	// trusted host that served the open for whoever it was.
+	if c := n.cred; c != nil && !c.Root && !c.Host && c.Uid != in.Uid {
+		return reject(CodePerm)
 	}
 	return Result{}, n.dropInode(in)
 }

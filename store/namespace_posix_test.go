@@ -13,7 +13,7 @@ func nsLookupAt(t *testing.T, db *bbolt.DB, dir uint64, p string) Inode {
 	var in Inode
 	err := db.View(func(tx *bbolt.Tx) error {
 		var err error
-		in, err = LookupAt(tx, dir, p)
+		in, err = LookupAt(tx, dir, p, nil, 0)
 		return err
 	})
 	if err != nil {
@@ -24,7 +24,7 @@ func nsLookupAt(t *testing.T, db *bbolt.DB, dir uint64, p string) Inode {
 
 func nsLookupErr(db *bbolt.DB, dir uint64, p string) error {
 	return db.View(func(tx *bbolt.Tx) error {
-		_, err := LookupAt(tx, dir, p)
+		_, err := LookupAt(tx, dir, p, nil, 0)
 		return err
 	})
 }
@@ -40,6 +40,9 @@ func nsCheckRefs(t *testing.T, db *bbolt.DB) {
 	t.Helper()
 	if err := db.View(func(tx *bbolt.Tx) error {
 		if err := nsCheckTree(tx); err != nil {
+			return err
+		}
+		if err := nsCheckIndexes(tx); err != nil {
 			return err
 		}
 		return nsCheckChunkRefs(tx)
@@ -96,7 +99,7 @@ func TestCreateAndSymlink(t *testing.T) {
 		t.Fatalf("put over a symlink: %+v", p)
 	}
 	var entries []DirEntry
-	db.View(func(tx *bbolt.Tx) error { entries, _ = ReadDirAt(tx, d.Ino, "/"); return nil })
+	db.View(func(tx *bbolt.Tx) error { entries, _ = ReadDirAt(tx, d.Ino, "/", nil); return nil })
 	if len(entries) != 2 || entries[0].Name != "f" || entries[0].Ino != f.Ino || entries[0].Uid != 7 {
 		t.Fatalf("listing by inode: %+v", entries)
 	}

@@ -576,6 +576,9 @@ func nsStep(tx *bbolt.Tx, m nsModel, op Op) (Result, error) {
 	if err := nsCheckChunkRefs(tx); err != nil {
 		return got, fmt.Errorf("after %+v: %v", op, err)
 	}
+	if err := nsCheckIndexes(tx); err != nil {
+		return got, fmt.Errorf("after %+v: %v", op, err)
+	}
 	tree, err := nsDump(tx)
 	if err != nil {
 		return got, err

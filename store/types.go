@@ -144,7 +144,50 @@ const (
 	OpLink    OpKind = 9  // add the name To for the file at Path (a hard link)
 	OpUpdate  OpKind = 10 // replace content (File, checked against Gen) and/or set Attr
 	OpRelease OpKind = 11 // drop the orphan at Path, kept since its last unlink
+	// The cluster's users (see users.go); only a Root or nil Cred may
+	// send them.
+	OpUserAdd    OpKind = 12 // add User and make its home directory
+	OpUserRemove OpKind = 13 // remove the user User.Name (its files stay)
+	OpUserToken  OpKind = 14 // replace the token hash of User.Name
 )
+
+// Cred is who an op or a read acts for, as a router authenticated them.
+// A nil Cred is the cluster itself (or a cluster run without security):
+// no permission check applies, and owners come from Op.Uid/Op.Gid.
+type Cred struct {
+	Uid    uint32   `msgpack:"u"`
+	Gid    uint32   `msgpack:"g"`
+	Groups []uint32 `msgpack:"gs,omitempty"` // supplementary groups
+	// Root bypasses permission checks, as uid 0 does on Linux (an admin
+	// user, or root on a trusted mount host).
+	Root bool `msgpack:"r,omitempty"`
+	// Host: the request comes from a trusted mount host acting for Uid.
+	// The host's kernel resolved the path, so an inode it names by
+	// number is not checked for reachability, and the owner of a file
+	// may read and write its content whatever its mode, as an NFS server
+	// lets a program keep writing a file it created read-only.
+	Host bool `msgpack:"h,omitempty"`
+}
+
+// User is an account of the cluster. Only a hash of its token is kept.
+type User struct {
+	Name   string   `msgpack:"n"`
+	Uid    uint32   `msgpack:"u"`
+	Gid    uint32   `msgpack:"g"`
+	Groups []uint32 `msgpack:"gs,omitempty"`
+	// Admin: root in permission checks, and may manage users.
+	Admin bool `msgpack:"a,omitempty"`
+	// Mount: may act for other uids from a trusted mount host.
+	Mount bool `msgpack:"m,omitempty"`
+	// TokenHash is the SHA-256 of the token. All zeros means no token:
+	// nobody can sign in as the user.
+	TokenHash [32]byte `msgpack:"t"`
+	Created   int64    `msgpack:"c"` // the time of the OpUserAdd
+	// AutoUid and AutoGid are only set in an OpUserAdd, never stored:
+	// pick Uid (the lowest free uid >= 1000), and set Gid to Uid.
+	AutoUid bool `msgpack:"au,omitempty"`
+	AutoGid bool `msgpack:"ag,omitempty"`
+}
 
 // Op is one state-machine command carried by a log entry. Everything that
 // varies between members (the time, the content) is fixed by the primary
@@ -168,7 +211,8 @@ type Op struct {
 	// client moved meanwhile cannot send its change to the wrong file.
 	Dir   uint64 `msgpack:"dr,omitempty"`
 	ToDir uint64 `msgpack:"td,omitempty"`
-	// Uid and Gid own what OpCreate, OpMkdir and OpSymlink make.
+	// Uid and Gid own what OpPut, OpCreate, OpMkdir and OpSymlink make
+	// when Cred is nil (see Owner for a Root Cred).
 	Uid uint32 `msgpack:"u,omitempty"`
 	Gid uint32 `msgpack:"gi,omitempty"`
 	// Excl: OpCreate fails with CodeExists if the name is taken.
@@ -189,6 +233,18 @@ type Op struct {
 	Gen uint64 `msgpack:"gn,omitempty"`
 	// Attr holds the attributes OpUpdate sets.
 	Attr *SetAttr `msgpack:"sa,omitempty"`
+	// Cred is who the op acts for: permissions are checked for it, and
+	// it owns what the op makes (see perm.go). nil: the cluster itself.
+	Cred *Cred `msgpack:"cr,omitempty"`
+	// Owner: Uid and Gid were given explicitly, and a Root Cred makes
+	// its new inodes theirs (a mount host acting as root computes the
+	// owner itself).
+	Owner bool `msgpack:"ow,omitempty"`
+	// User is the account OpUserAdd, OpUserRemove and OpUserToken act on.
+	User *User `msgpack:"us,omitempty"`
+	// Bootstrap: OpUserAdd applies only while no user exists, so a
+	// router can seed the first admin without racing another.
+	Bootstrap bool `msgpack:"bs,omitempty"`
 }
 
 // SetAttr is what OpUpdate changes besides content: each field applies
@@ -230,8 +286,11 @@ type Result struct {
 	Created bool `msgpack:"n,omitempty"` // OpPut, OpMkdir, OpCreate: the path did not exist before
 	// Inode is the inode the op made or changed, without Chunks and Data,
 	// for the ops a mount sends (create, mkdir, symlink, link, update),
-	// which need its attributes at once.
+	// which need its attributes at once, and for OpUserAdd: the home.
 	Inode *Inode `msgpack:"in,omitempty"`
+	// User is the account OpUserAdd or OpUserToken stored, without its
+	// token hash.
+	User *User `msgpack:"ur,omitempty"`
 }
 
 // Err returns the namespace error of the result, or nil.

@@ -1,0 +1,379 @@
+package store
+
+// Permission checks, made as the Linux kernel makes them on a local file
+// system (generic_permission, may_lookup, may_create, may_delete,
+// may_linkat in fs/namei.c; setattr_prepare in fs/attr.c), so a program
+// on a mount sees the errno a local disk would give: CodeAccess (EACCES)
+// when a mode bit is missing, CodePerm (EPERM) when only the owner or
+// root may act. Each op and read acts for a Cred; a nil Cred is the
+// cluster itself and passes every check, so a cluster run without
+// security behaves as before.
+//
+// One rule has no kernel counterpart. A request may name an inode by
+// number (Op.Dir, Op.ToDir) instead of by a path walked from the root, so
+// a caller could guess the number of a file below a directory it may not
+// search. Such an anchor must be reachable: a directory when the caller
+// may search every directory above it, a file when one of its names is in
+// a directory the caller may search and reach, an orphan only by its
+// owner. A trusted mount host (Cred.Host) is exempt: its kernel walked
+// the path before it sent the number.
+
+import "fmt"
+
+// The bits of a permission mask, as the kernel's MAY_READ, MAY_WRITE and
+// MAY_EXEC (search, for a directory).
+const (
+	MayExec  uint32 = 1
+	MayWrite uint32 = 2
+	MayRead  uint32 = 4
+)
+
+const (
+	modeSetuid    = 0o4000
+	modeSetgid    = 0o2000
+	modeSticky    = 0o1000
+	modeGroupExec = 0o010
+	modeAnyExec   = 0o111
+)
+
+// inGroup reports whether gid is c's group or one of its supplementary
+// groups (in_group_p).
+func (c *Cred) inGroup(gid uint32) bool {
+	if c.Gid == gid {
+		return true
+	}
+	for _, g := range c.Groups {
+		if g == gid {
+			return true
+		}
+	}
+	return false
+}
+
+// classBits returns the rwx bits of in's mode that apply to c: the
+// owner's when c owns in, else the group's when c is in in's group, else
+// the others'. As on Linux, an owner gets only the owner's bits even where
+// group or others have more.
+func classBits(c *Cred, in Inode) uint32 {
+	switch {
+	case c.Uid == in.Uid:
+		return in.Mode >> 6 & 7
+	case c.inGroup(in.Gid):
+		return in.Mode >> 3 & 7
+	}
+	return in.Mode & 7
+}
+
+// permits reports whether c may access in for want, a mask of MayRead,
+// MayWrite and MayExec (generic_permission).
+func permits(c *Cred, in Inode, want uint32) bool {
+	switch {
+	case c == nil:
+		return true
+	case c.Root:
+		// CAP_DAC_OVERRIDE grants everything but executing a file that
+		// no execute bit allows anyone to execute.
+		return want&MayExec == 0 || in.Type == TypeDir || in.Mode&modeAnyExec != 0
+	}
+	return want&^classBits(c, in) == 0
+}
+
+// mayContent is permits for reading or writing a file's content. A
+// trusted mount host acting for a file's owner may do both whatever the
+// mode, as an NFS server allows: a program that creates a file 0444 keeps
+// writing it through the descriptor it opened, which a local kernel never
+// checks again but the store sees as separate writes.
+func mayContent(c *Cred, in Inode, want uint32) bool {
+	if c != nil && c.Host && c.Uid == in.Uid && in.Type == TypeFile && want&MayExec == 0 {
+		return true
+	}
+	return permits(c, in, want)
+}
+
+// owns reports whether c may act as in's owner (inode_owner_or_capable):
+// it is the owner, or root (CAP_FOWNER).
+func owns(c *Cred, in Inode) bool {
+	return c == nil || c.Root || c.Uid == in.Uid
+}
+
+// createCode says whether c may add a name to dir (may_create): it needs
+// write and search permission there.
+func createCode(c *Cred, dir Inode) Code {
+	if !permits(c, dir, MayWrite|MayExec) {
+		return CodeAccess
+	}
+	return CodeOK
+}
+
+// deleteCode says whether c may remove victim's name from dir
+// (may_delete, before the type checks each caller makes after it): write
+// and search permission on dir, and in a sticky directory (/tmp) only the
+// owner of the victim or of the directory, or root, may remove a name
+// (check_sticky: EPERM).
+func deleteCode(c *Cred, dir, victim Inode) Code {
+	if !permits(c, dir, MayWrite|MayExec) {
+		return CodeAccess
+	}
+	if dir.Mode&modeSticky != 0 && !owns(c, victim) && !owns(c, dir) {
+		return CodePerm
+	}
+	return CodeOK
+}
+
+// linkCode says whether c may give src another name (may_linkat with
+// fs.protected_hardlinks=1, the default): the owner may, and others only
+// a regular file that is neither setuid nor setgid-executable and that
+// they may both read and write. This keeps a user from pinning a
+// privileged file that its owner then deletes or fixes.
+func linkCode(c *Cred, src Inode) Code {
+	if owns(c, src) {
+		return CodeOK
+	}
+	safe := src.Type == TypeFile && src.Mode&modeSetuid == 0 &&
+		src.Mode&(modeSetgid|modeGroupExec) != modeSetgid|modeGroupExec &&
+		permits(c, src, MayRead|MayWrite)
+	if !safe {
+		return CodePerm
+	}
+	return CodeOK
+}
+
+// killPrivs drops the bits a change of a file's content or owner must
+// drop (should_remove_suid): setuid, and setgid when group execute is
+// set; without group execute, setgid marks mandatory locking, not a
+// privilege.
+func killPrivs(mode uint32) uint32 {
+	mode &^= modeSetuid
+	if mode&modeGroupExec != 0 {
+		mode &^= modeSetgid
+	}
+	return mode
+}
+
+// contentChanged applies file_remove_privs to a file whose content c
+// changes: anyone but root (CAP_FSETID) drops the setuid and setgid
+// bits, so writing a setuid program never leaves one that runs the new
+// content with its owner's rights. The cluster itself (nil) keeps them.
+func contentChanged(c *Cred, f *Inode) {
+	if c != nil && !c.Root {
+		f.Mode = killPrivs(f.Mode)
+	}
+}
+
+// initOwner sets the owner of in, a new inode in parent, for op (Linux
+// inode_init_owner). Without a Cred, op.Uid and op.Gid own it; a Root
+// Cred with op.Owner chose them too. Otherwise the caller owns it, with
+// the group of a setgid parent, whose bit a new directory inherits, or
+// else the caller's group. A file made setgid-executable in a setgid
+// parent whose group the caller is not in loses the bit
+// (mode_strip_sgid): it would run with a group the caller never had.
+func (n *namespace) initOwner(in *Inode, parent Inode, op *Op) {
+	c := n.cred
+	if c == nil || c.Root && op.Owner {
+		in.Uid, in.Gid = op.Uid, op.Gid
+		return
+	}
+	in.Uid, in.Gid = c.Uid, c.Gid
+	if parent.Mode&modeSetgid == 0 {
+		return
+	}
+	in.Gid = parent.Gid
+	switch {
+	case in.Type == TypeDir:
+		in.Mode |= modeSetgid
+	case in.Mode&(modeSetgid|modeGroupExec) == modeSetgid|modeGroupExec && !c.Root && !c.inGroup(in.Gid):
+		in.Mode &^= modeSetgid
+	}
+}
+
+// anchorCode says whether n.cred may reach in, an inode a request names
+// by number (see the top of this file). The root is always reachable,
+// and root and trusted mount hosts reach everything.
+func (n *namespace) anchorCode(in Inode) (Code, error) {
+	c := n.cred
+	if c == nil || c.Root || c.Host || in.Ino == RootIno {
+		return CodeOK, nil
+	}
+	if in.Type == TypeDir {
+		return n.reachCode(in)
+	}
+	found, named := false, false
+	err := n.eachLink(in.Ino, func(l link) (bool, error) {
+		named = true
+		dir, err := n.get(l.parent)
+		if err != nil || !permits(c, dir, MayExec) {
+			return true, err
+		}
+		code, err := n.reachCode(dir)
+		found = code == CodeOK
+		return !found, err
+	})
+	switch {
+	case err != nil:
+		return CodeOK, err
+	case found, !named && c.Uid == in.Uid:
+		return CodeOK, nil
+	}
+	return CodeAccess, nil
+}
+
+// reachCode says whether n.cred may search every directory above dir,
+// up to the root: the walk a path from the root to dir would make.
+func (n *namespace) reachCode(dir Inode) (Code, error) {
+	for range maxDepth {
+		if dir.Ino == RootIno {
+			return CodeOK, nil
+		}
+		if dir.Parent == 0 {
+			return CodeAccess, nil // cut off from the root: nobody's path leads here
+		}
+		var err error
+		if dir, err = n.get(dir.Parent); err != nil {
+			return CodeOK, err
+		}
+		if !permits(n.cred, dir, MayExec) {
+			return CodeAccess, nil
+		}
+	}
+	return CodeOK, fmt.Errorf("namespace: directory %d is more than %d levels deep: %w", dir.Ino, maxDepth, ErrCorrupt)
+}
+
+// attrCode checks the attributes a changes on in, in the order of
+// setattr_prepare: chown(2) (the owner may only "change" the uid to its
+// own), chgrp (the owner may pick its own group or any group it is in),
+// chmod(2) and explicit times of utimensat(2) (the owner only), then
+// setting both times to now, which whoever may write the file may do.
+func attrCode(c *Cred, in Inode, a *SetAttr) Code {
+	if c == nil || c.Root {
+		return CodeOK
+	}
+	owner := c.Uid == in.Uid
+	switch {
+	case a.Valid&SetUid != 0 && !(owner && a.Uid == in.Uid):
+		return CodePerm
+	case a.Valid&SetGid != 0 && !(owner && (a.Gid == in.Gid || c.inGroup(a.Gid))):
+		return CodePerm
+	case a.Valid&(SetMode|SetATime|SetMTime) != 0 && !owner:
+		return CodePerm
+	case a.Valid&(SetATimeNow|SetMTimeNow) != 0 && !owner && !permits(c, in, MayWrite):
+		return CodeAccess
+	}
+	return CodeOK
+}
+
+// applyAttr sets the attributes a names on in, which attrCode allowed.
+// A new owner or group of anything but a directory drops setuid and
+// setgid-executable (chown(2), for root too since Linux 2.2.13) unless
+// the same change sets the mode, as a mount host's kernel does after
+// computing the cleared mode itself.
+func applyAttr(c *Cred, in *Inode, a *SetAttr, now int64) {
+	if a.Valid&(SetUid|SetGid) != 0 && in.Type != TypeDir && c != nil {
+		in.Mode = killPrivs(in.Mode)
+	}
+	if a.Valid&SetUid != 0 {
+		in.Uid = a.Uid
+	}
+	if a.Valid&SetGid != 0 {
+		in.Gid = a.Gid
+	}
+	if a.Valid&SetMode != 0 {
+		in.Mode = chmodMode(c, a.Mode, in.Gid)
+	}
+	if a.Valid&SetATime != 0 {
+		in.ATime = a.ATime
+	}
+	if a.Valid&SetMTime != 0 {
+		in.MTime = a.MTime
+	}
+	if a.Valid&SetATimeNow != 0 {
+		in.ATime = now
+	}
+	if a.Valid&SetMTimeNow != 0 {
+		in.MTime = now
+	}
+}
+
+// chmodMode is the mode chmod(2) by c sets on an inode of group gid:
+// setgid is dropped silently unless c is in that group or root, so
+// nobody makes a program that runs with a group they do not have.
+func chmodMode(c *Cred, mode, gid uint32) uint32 {
+	mode &= ModeMask
+	if c != nil && !c.Root && !c.inGroup(gid) {
+		mode &^= modeSetgid
+	}
+	return mode
+}
+
+// deleteTreeCode says whether n.cred may empty the directory dir and
+// everything below it, as rm -r does: read, write and search permission
+// on every directory that has names to remove (to list it and unlink from
+// it), and the sticky rule for each name. rm stops at the first refused
+// name and leaves the rest removed; a recursive delete checks all first
+// and removes nothing when one is refused.
+func (n *namespace) deleteTreeCode(dir Inode) (Code, error) {
+	if n.cred == nil || n.cred.Root {
+		return CodeOK, nil
+	}
+	for todo := []Inode{dir}; len(todo) > 0; {
+		d := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		kids, err := n.children(d.Ino)
+		if err != nil || len(kids) == 0 {
+			if err != nil {
+				return CodeOK, err
+			}
+			continue
+		}
+		if !permits(n.cred, d, MayRead|MayWrite|MayExec) {
+			return CodeAccess, nil
+		}
+		for _, k := range kids {
+			in, err := n.get(k.ino)
+			if err != nil {
+				return CodeOK, err
+			}
+			if code := deleteCode(n.cred, d, in); code != CodeOK {
+				return code, nil
+			}
+			if in.Type == TypeDir {
+				todo = append(todo, in)
+			}
+		}
+	}
+	return CodeOK, nil
+}
+
+// readTreeCode says whether n.cred may read everything a copy of src
+// reads, as cp -r does: every file's content, and every directory's
+// listing and the inodes in it (read and search).
+func (n *namespace) readTreeCode(src Inode) (Code, error) {
+	if n.cred == nil || n.cred.Root {
+		return CodeOK, nil
+	}
+	for todo := []Inode{src}; len(todo) > 0; {
+		in := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		switch in.Type {
+		case TypeFile:
+			if !mayContent(n.cred, in, MayRead) {
+				return CodeAccess, nil
+			}
+		case TypeDir:
+			if !permits(n.cred, in, MayRead|MayExec) {
+				return CodeAccess, nil
+			}
+			kids, err := n.children(in.Ino)
+			if err != nil {
+				return CodeOK, err
+			}
+			for _, k := range kids {
+				c, err := n.get(k.ino)
+				if err != nil {
+					return CodeOK, err
+				}
+				todo = append(todo, c)
+			}
+		}
+	}
+	return CodeOK, nil
+}

@@ -1,0 +1,370 @@
+package store
+
+// The cluster's users, replicated with the namespace (the same log, the
+// same transactions) in two buckets:
+//
+//	users   user name            ->  msgpack(User)
+//	tokens  SHA-256 of a token   ->  user name
+//
+// Only a hash of each token is kept, so a copy of the database (a
+// snapshot sent to a new member, a backup) lets nobody sign in. A router
+// hashes the bearer token of a request and finds its user with
+// UserByToken. tokens holds one key for every user whose TokenHash is not
+// all zeros, and nothing else.
+//
+// Only root (an admin's Cred) or the cluster itself may change users.
+// OpUserAdd also makes the user's home, /home/NAME, so a new account has
+// a place it may write.
+
+import (
+	"crypto/subtle"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+	"go.etcd.io/bbolt"
+)
+
+var (
+	bucketUsers  = []byte("users")
+	bucketTokens = []byte("tokens")
+)
+
+const (
+	// firstAutoUid is the lowest uid OpUserAdd picks, above the system
+	// accounts of a mount host (useradd's UID_MIN).
+	firstAutoUid = 1000
+	homeMode     = 0o700
+	// maxUserName is useradd's limit, and keeps a home's name far below
+	// NAME_MAX.
+	maxUserName = 32
+)
+
+// validUserName reports whether s matches ^[a-z_][a-z0-9_-]{0,31}$, the
+// names useradd accepts by default, which are safe as a path name.
+func validUserName(s string) bool {
+	if len(s) == 0 || len(s) > maxUserName {
+		return false
+	}
+	for i, c := range []byte(s) {
+		lower := c >= 'a' && c <= 'z' || c == '_'
+		if !lower && (i == 0 || !(c >= '0' && c <= '9' || c == '-')) {
+			return false
+		}
+	}
+	return true
+}
+
+// userOpCode says whether c may change users: root and the cluster may.
+func userOpCode(c *Cred) Code {
+	if c == nil || c.Root {
+		return CodeOK
+	}
+	return CodePerm
+}
+
+func (n *namespace) user(name string) (User, bool, error) {
+	v := n.users.Get([]byte(name))
+	if v == nil {
+		return User{}, false, nil
+	}
+	u, err := decodeUser(name, v)
+	return u, err == nil, err
+}
+
+func decodeUser(name string, v []byte) (User, error) {
+	var u User
+	if err := msgpack.Unmarshal(v, &u); err != nil {
+		return User{}, fmt.Errorf("users: decode user %q: %w: %w", name, ErrCorrupt, err)
+	}
+	if u.Name != name {
+		return User{}, fmt.Errorf("users: record %q holds user %q: %w", name, u.Name, ErrCorrupt)
+	}
+	return u, nil
+}
+
+func (n *namespace) putUser(u User) error {
+	v, err := msgpack.Marshal(&u)
+	if err != nil {
+		return fmt.Errorf("users: encode user %q: %w", u.Name, err)
+	}
+	return n.users.Put([]byte(u.Name), v)
+}
+
+// tokenFree reports whether hash may become a user's token: all zeros (no
+// token) always may, any other hash only when nobody holds it.
+func (n *namespace) tokenFree(hash [32]byte) bool {
+	return hash == [32]byte{} || n.tokens.Get(hash[:]) == nil
+}
+
+// redacted is u as a Result carries it: without its token hash, which a
+// result recorded for retries (requests.go) need not keep.
+func redacted(u User) *User {
+	u.TokenHash = [32]byte{}
+	return &u
+}
+
+// userAdd adds op.User and makes its home. With op.Bootstrap it applies
+// only while there is no user at all.
+func (n *namespace) userAdd(op *Op) (Result, error) {
+	if code := userOpCode(op.Cred); code != CodeOK {
+		return reject(code)
+	}
+	n.cred = nil // the home is the cluster's doing, not the admin's
+	if op.User == nil || !validUserName(op.User.Name) {
+		return reject(CodeInvalid)
+	}
+	if k, _ := n.users.Cursor().First(); op.Bootstrap && k != nil {
+		return reject(CodeExists)
+	}
+	u := *op.User
+	u.AutoUid, u.AutoGid, u.Created = false, false, op.Time
+	u.Groups = append([]uint32(nil), u.Groups...)
+	if _, taken, err := n.user(u.Name); err != nil || taken {
+		return Result{Code: CodeExists}, err
+	}
+	uids, err := n.userUids()
+	if err != nil {
+		return Result{}, err
+	}
+	switch {
+	case op.User.AutoUid:
+		var ok bool
+		if u.Uid, ok = n.freeUid(uids); !ok {
+			return reject(CodeExists)
+		}
+	case uids[u.Uid]:
+		return reject(CodeExists)
+	}
+	if op.User.AutoGid {
+		u.Gid = u.Uid
+	}
+	if !n.tokenFree(u.TokenHash) {
+		return reject(CodeExists)
+	}
+	home, code, err := n.planHome(u.Name)
+	if err != nil || code != CodeOK {
+		return Result{Code: code}, err
+	}
+	if err := n.putUser(u); err != nil {
+		return Result{}, err
+	}
+	if u.TokenHash != [32]byte{} {
+		if err := n.tokens.Put(u.TokenHash[:], []byte(u.Name)); err != nil {
+			return Result{}, err
+		}
+	}
+	dir, err := n.makeHome(home, u, op.Time)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{User: redacted(u), Inode: ptr(dir.Attrs())}, nil
+}
+
+// userUids returns the uids of all users.
+func (n *namespace) userUids() (map[uint32]bool, error) {
+	uids := map[uint32]bool{}
+	err := n.users.ForEach(func(k, v []byte) error {
+		u, err := decodeUser(string(k), v)
+		uids[u.Uid] = true
+		return err
+	})
+	return uids, err
+}
+
+// freeUid picks the lowest uid from firstAutoUid up that no user has and
+// that owns no inode: the files of a removed user stay, and a new user
+// must not receive them with the uid. An explicit uid may reuse one on
+// purpose.
+func (n *namespace) freeUid(taken map[uint32]bool) (uint32, bool) {
+	c := n.owners.Cursor()
+	for uid := uint64(firstAutoUid); uid <= 1<<32-1; uid++ {
+		if taken[uint32(uid)] {
+			continue
+		}
+		if k, _ := c.Seek(ownerKey(uint32(uid), 0)); len(k) >= 4 && binary.BigEndian.Uint32(k) == uint32(uid) {
+			continue
+		}
+		return uint32(uid), true
+	}
+	return 0, false
+}
+
+// homePlan is where OpUserAdd puts a home, decided before its first write.
+type homePlan struct {
+	home, dir         Inode // /home and /home/NAME, when they exist
+	haveHome, haveDir bool
+}
+
+// planHome finds /home and /home/name. Either may be missing, and an
+// existing /home/name directory is kept (a user added again finds its
+// files), but a file at either path fails the op with CodeExists.
+func (n *namespace) planHome(name string) (homePlan, Code, error) {
+	var p homePlan
+	ino, ok, err := n.child(RootIno, "home")
+	if err != nil || !ok {
+		return p, CodeOK, err
+	}
+	if p.home, err = n.get(ino); err != nil {
+		return p, CodeOK, err
+	}
+	if p.home.Type != TypeDir {
+		return p, CodeExists, nil
+	}
+	p.haveHome = true
+	if ino, ok, err = n.child(p.home.Ino, name); err != nil || !ok {
+		return p, CodeOK, err
+	}
+	if p.dir, err = n.get(ino); err != nil {
+		return p, CodeOK, err
+	}
+	if p.dir.Type != TypeDir {
+		return p, CodeExists, nil
+	}
+	p.haveDir = true
+	return p, CodeOK, nil
+}
+
+// makeHome makes what p found missing: /home (root's, 0755) and the home
+// itself (the user's, 0700); or gives the existing home to the user.
+func (n *namespace) makeHome(p homePlan, u User, now int64) (Inode, error) {
+	if p.haveDir {
+		d := p.dir
+		d.Uid, d.Gid, d.CTime = u.Uid, u.Gid, now
+		return d, n.save(d)
+	}
+	home := p.home
+	if !p.haveHome {
+		root, err := n.get(RootIno)
+		if err != nil {
+			return Inode{}, err
+		}
+		if home, err = n.addDir(&root, "home", defaultDirMode, &Op{Time: now}); err != nil {
+			return Inode{}, err
+		}
+	}
+	return n.addDir(&home, u.Name, homeMode, &Op{Time: now, Uid: u.Uid, Gid: u.Gid})
+}
+
+// userRemove removes the user op.User.Name and its token. Its home and
+// files stay, owned by its uid.
+func (n *namespace) userRemove(op *Op) (Result, error) {
+	if code := userOpCode(op.Cred); code != CodeOK {
+		return reject(code)
+	}
+	if op.User == nil {
+		return reject(CodeInvalid)
+	}
+	u, ok, err := n.user(op.User.Name)
+	if err != nil || !ok {
+		return Result{Code: CodeNotFound}, err
+	}
+	if err := n.dropToken(u); err != nil {
+		return Result{}, err
+	}
+	return Result{}, n.users.Delete([]byte(u.Name))
+}
+
+// dropToken removes the token index entry of u, if it has one.
+func (n *namespace) dropToken(u User) error {
+	if u.TokenHash == [32]byte{} || string(n.tokens.Get(u.TokenHash[:])) != u.Name {
+		return nil
+	}
+	return n.tokens.Delete(u.TokenHash[:])
+}
+
+// userToken gives the user op.User.Name the token hash op.User.TokenHash
+// in place of its old one, which stops working (all zeros: no token).
+func (n *namespace) userToken(op *Op) (Result, error) {
+	if code := userOpCode(op.Cred); code != CodeOK {
+		return reject(code)
+	}
+	if op.User == nil {
+		return reject(CodeInvalid)
+	}
+	u, ok, err := n.user(op.User.Name)
+	if err != nil || !ok {
+		return Result{Code: CodeNotFound}, err
+	}
+	if !n.tokenFree(op.User.TokenHash) {
+		return reject(CodeExists)
+	}
+	if err := n.dropToken(u); err != nil {
+		return Result{}, err
+	}
+	u.TokenHash = op.User.TokenHash
+	if u.TokenHash != [32]byte{} {
+		if err := n.tokens.Put(u.TokenHash[:], []byte(u.Name)); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{User: redacted(u)}, n.putUser(u)
+}
+
+// userBuckets returns the user buckets of tx, which InitNamespace makes.
+func userBuckets(tx *bbolt.Tx) (users, tokens *bbolt.Bucket, err error) {
+	users, tokens = tx.Bucket(bucketUsers), tx.Bucket(bucketTokens)
+	if users == nil || tokens == nil {
+		return nil, nil, fmt.Errorf("users: buckets %s and %s missing: call InitNamespace when opening the store", bucketUsers, bucketTokens)
+	}
+	return users, tokens, nil
+}
+
+// UserByToken returns the user whose token hashes to hash, if any. An
+// all-zero hash is nobody's token.
+func UserByToken(tx *bbolt.Tx, hash [32]byte) (User, bool, error) {
+	users, tokens, err := userBuckets(tx)
+	if err != nil || hash == [32]byte{} {
+		return User{}, false, err
+	}
+	name := tokens.Get(hash[:])
+	if name == nil {
+		return User{}, false, nil
+	}
+	v := users.Get(name)
+	if v == nil {
+		return User{}, false, fmt.Errorf("users: token of missing user %q: %w", name, ErrCorrupt)
+	}
+	u, err := decodeUser(string(name), v)
+	if err != nil {
+		return User{}, false, err
+	}
+	// The index found the name; the stored hash has the last word, in
+	// constant time so its timing tells nothing about a near miss.
+	if subtle.ConstantTimeCompare(u.TokenHash[:], hash[:]) != 1 {
+		return User{}, false, nil
+	}
+	return u, true, nil
+}
+
+// UserByName returns the user called name, if any.
+func UserByName(tx *bbolt.Tx, name string) (User, bool, error) {
+	users, _, err := userBuckets(tx)
+	if err != nil {
+		return User{}, false, err
+	}
+	v := users.Get([]byte(name))
+	if v == nil {
+		return User{}, false, nil
+	}
+	u, err := decodeUser(name, v)
+	return u, err == nil, err
+}
+
+// Users returns every user, sorted by name.
+func Users(tx *bbolt.Tx) ([]User, error) {
+	users, _, err := userBuckets(tx)
+	if err != nil {
+		return nil, err
+	}
+	var out []User
+	err = users.ForEach(func(k, v []byte) error {
+		u, err := decodeUser(string(k), v)
+		out = append(out, u)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,237 @@
+package store
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"testing"
+
+	"go.etcd.io/bbolt"
+)
+
+func tokenHash(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+func userAddOp(name string, u User) Op {
+	u.Name = name
+	return Op{Kind: OpUserAdd, User: &u, Time: 10}
+}
+
+// usApply applies op and, when it fails, checks that it changed nothing.
+// Every op must keep the tree and its indexes consistent.
+func usApply(t *testing.T, db *bbolt.DB, op Op, code Code) Result {
+	t.Helper()
+	var before string
+	db.View(func(tx *bbolt.Tx) error { before = nsDigest(tx); return nil })
+	r := nsApply(t, db, op)
+	if r.Code != code {
+		t.Fatalf("%+v: got %q, want %q", op, r.Code, code)
+	}
+	db.View(func(tx *bbolt.Tx) error {
+		if code != CodeOK && nsDigest(tx) != before {
+			t.Errorf("%+v failed but changed the database", op)
+		}
+		for _, check := range []func(*bbolt.Tx) error{nsCheckTree, nsCheckIndexes, usCheckTokens} {
+			if err := check(tx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil
+	})
+	return r
+}
+
+// usCheckTokens verifies that tokens holds exactly the non-zero token
+// hash of every user.
+func usCheckTokens(tx *bbolt.Tx) error {
+	want := map[string]string{}
+	us, err := Users(tx)
+	if err != nil {
+		return err
+	}
+	for _, u := range us {
+		if u.TokenHash != [32]byte{} {
+			want[string(u.TokenHash[:])] = u.Name
+		}
+	}
+	got := map[string]string{}
+	tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error { got[string(k)] = string(v); return nil })
+	if len(got) != len(want) {
+		return fmt.Errorf("tokens %d keys, users hold %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			return fmt.Errorf("token of %s points at %q", v, got[k])
+		}
+	}
+	return nil
+}
+
+func usUser(t *testing.T, db *bbolt.DB, name string) (User, bool) {
+	t.Helper()
+	var u User
+	var ok bool
+	if err := db.View(func(tx *bbolt.Tx) (err error) { u, ok, err = UserByName(tx, name); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return u, ok
+}
+
+func usByToken(t *testing.T, db *bbolt.DB, token string) (string, bool) {
+	t.Helper()
+	var u User
+	var ok bool
+	if err := db.View(func(tx *bbolt.Tx) (err error) { u, ok, err = UserByToken(tx, tokenHash(token)); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return u.Name, ok
+}
+
+func TestUserAdd(t *testing.T) {
+	db := nsOpenDB(t)
+	r := usApply(t, db, userAddOp("alice", User{AutoUid: true, AutoGid: true, Admin: true, Groups: []uint32{7}, TokenHash: tokenHash("a")}), CodeOK)
+	if u := r.User; u == nil || u.Uid != 1000 || u.Gid != 1000 || u.TokenHash != ([32]byte{}) || !u.Admin || u.Created != 10 {
+		t.Fatalf("result user %+v", r.User)
+	}
+	home := nsLookupAt(t, db, 0, "/home/alice")
+	if in := r.Inode; in == nil || in.Ino != home.Ino || in.Uid != 1000 || in.Gid != 1000 || in.Mode != 0o700 || in.Type != TypeDir {
+		t.Fatalf("home %+v, result %+v", home, r.Inode)
+	}
+	if h := nsLookupAt(t, db, 0, "/home"); h.Uid != 0 || h.Gid != 0 || h.Mode != 0o755 {
+		t.Fatalf("/home %+v", h)
+	}
+	stored, ok := usUser(t, db, "alice")
+	if !ok || stored.AutoUid || stored.AutoGid || stored.TokenHash != tokenHash("a") || !slices.Equal(stored.Groups, []uint32{7}) {
+		t.Fatalf("stored %+v", stored)
+	}
+
+	// A file owned by uid 1001 keeps that uid from the next automatic
+	// pick: a new user must not receive someone's files.
+	nsWant(t, nsApply(t, db, Op{Kind: OpCreate, Path: "/x", Uid: 1001}), CodeOK)
+	r = usApply(t, db, userAddOp("bob", User{AutoUid: true, Gid: 50, TokenHash: tokenHash("b")}), CodeOK)
+	if r.User.Uid != 1002 || r.User.Gid != 50 {
+		t.Fatalf("bob %+v", r.User)
+	}
+	usApply(t, db, userAddOp("carol", User{Uid: 1000}), CodeExists)
+	usApply(t, db, userAddOp("carol", User{Uid: 1001, TokenHash: tokenHash("b")}), CodeExists)
+	usApply(t, db, userAddOp("bob", User{Uid: 5}), CodeExists)
+	r = usApply(t, db, userAddOp("carol", User{Uid: 1001, Gid: 1001}), CodeOK)
+	if r.User.Uid != 1001 || r.Inode.Uid != 1001 {
+		t.Fatalf("carol %+v %+v", r.User, r.Inode)
+	}
+	if name, ok := usByToken(t, db, "carol"); ok {
+		t.Fatalf("a user without a token is found by one: %s", name)
+	}
+
+	for _, name := range []string{"", "Alice", "1abc", "-x", "a b", "a/b", "a.b", "abcdefghijabcdefghijabcdefghijabc", "é"} {
+		usApply(t, db, userAddOp(name, User{AutoUid: true}), CodeInvalid)
+	}
+	for _, name := range []string{"_", "a", "a-1_b", "abcdefghijabcdefghijabcdefghijab"} {
+		usApply(t, db, userAddOp(name, User{AutoUid: true}), CodeOK)
+	}
+	usApply(t, db, Op{Kind: OpUserAdd}, CodeInvalid)
+
+	var list []User
+	db.View(func(tx *bbolt.Tx) (err error) { list, err = Users(tx); return err })
+	var names []string
+	for _, u := range list {
+		names = append(names, u.Name)
+	}
+	if want := []string{"_", "a", "a-1_b", "abcdefghijabcdefghijabcdefghijab", "alice", "bob", "carol"}; !slices.Equal(names, want) {
+		t.Fatalf("users %q, want %q", names, want)
+	}
+}
+
+func TestUserBootstrap(t *testing.T) {
+	db := nsOpenDB(t)
+	op := userAddOp("root", User{Uid: 0, Admin: true, TokenHash: tokenHash("r")})
+	op.Bootstrap = true
+	usApply(t, db, op, CodeOK)
+	// A second router seeding the first admin finds one there.
+	op2 := userAddOp("admin", User{Uid: 1, Admin: true, TokenHash: tokenHash("s")})
+	op2.Bootstrap = true
+	usApply(t, db, op2, CodeExists)
+	if name, ok := usByToken(t, db, "r"); !ok || name != "root" {
+		t.Fatalf("bootstrap user by token: %q %v", name, ok)
+	}
+}
+
+func TestUserTokenAndRemove(t *testing.T) {
+	db := nsOpenDB(t)
+	usApply(t, db, userAddOp("alice", User{AutoUid: true, TokenHash: tokenHash("a1")}), CodeOK)
+	usApply(t, db, userAddOp("bob", User{AutoUid: true, TokenHash: tokenHash("b")}), CodeOK)
+	if name, ok := usByToken(t, db, "a1"); !ok || name != "alice" {
+		t.Fatalf("by token: %q %v", name, ok)
+	}
+	for _, tok := range []string{"a2", "", "x"} {
+		if _, ok := usByToken(t, db, tok); ok {
+			t.Fatalf("token %q finds a user", tok)
+		}
+	}
+	rotate := func(name, tok string) Op {
+		return Op{Kind: OpUserToken, User: &User{Name: name, TokenHash: tokenHash(tok)}}
+	}
+	usApply(t, db, rotate("alice", "b"), CodeExists)
+	usApply(t, db, rotate("nobody", "n"), CodeNotFound)
+	usApply(t, db, Op{Kind: OpUserToken}, CodeInvalid)
+	if r := usApply(t, db, rotate("alice", "a2"), CodeOK); r.User == nil || r.User.Name != "alice" || r.User.TokenHash != ([32]byte{}) {
+		t.Fatalf("rotate result %+v", r.User)
+	}
+	if _, ok := usByToken(t, db, "a1"); ok {
+		t.Fatal("the old token still works")
+	}
+	if name, ok := usByToken(t, db, "a2"); !ok || name != "alice" {
+		t.Fatalf("new token: %q %v", name, ok)
+	}
+	// An all-zero hash revokes the token.
+	usApply(t, db, Op{Kind: OpUserToken, User: &User{Name: "alice"}}, CodeOK)
+	if _, ok := usByToken(t, db, "a2"); ok {
+		t.Fatal("a revoked token still works")
+	}
+
+	usApply(t, db, Op{Kind: OpUserRemove, User: &User{Name: "nobody"}}, CodeNotFound)
+	usApply(t, db, Op{Kind: OpUserRemove}, CodeInvalid)
+	usApply(t, db, Op{Kind: OpUserRemove, User: &User{Name: "bob"}}, CodeOK)
+	if _, ok := usUser(t, db, "bob"); ok {
+		t.Fatal("removed user still there")
+	}
+	if _, ok := usByToken(t, db, "b"); ok {
+		t.Fatal("removed user's token still works")
+	}
+	if home := nsLookupAt(t, db, 0, "/home/bob"); home.Uid != 1001 {
+		t.Fatalf("the home of a removed user: %+v", home)
+	}
+	// Added again, bob finds his home, given to his new uid.
+	r := usApply(t, db, userAddOp("bob", User{AutoUid: true, AutoGid: true}), CodeOK)
+	if home := nsLookupAt(t, db, 0, "/home/bob"); home.Ino != r.Inode.Ino || home.Uid != 1002 || home.Gid != 1002 || home.CTime != 10 {
+		t.Fatalf("home kept: %+v, result %+v", home, r.Inode)
+	}
+}
+
+func TestUserHomeConflicts(t *testing.T) {
+	db := nsOpenDB(t)
+	usApply(t, db, putOp("/home", 1), CodeOK)
+	usApply(t, db, userAddOp("alice", User{AutoUid: true}), CodeExists)
+	usApply(t, db, deleteOp("/home"), CodeOK)
+	usApply(t, db, putOp("/home/alice", 1), CodeOK)
+	usApply(t, db, userAddOp("alice", User{AutoUid: true}), CodeExists)
+	usApply(t, db, userAddOp("bob", User{AutoUid: true}), CodeOK)
+}
+
+func TestUserOpsNeedRoot(t *testing.T) {
+	db := nsOpenDB(t)
+	usApply(t, db, userAddOp("alice", User{AutoUid: true, TokenHash: tokenHash("a")}), CodeOK)
+	for _, c := range []*Cred{alice, bob, hostBob, {Uid: 0}} {
+		add := userAddOp("eve", User{AutoUid: true})
+		add.Cred = c
+		usApply(t, db, add, CodePerm)
+		usApply(t, db, Op{Kind: OpUserRemove, User: &User{Name: "alice"}, Cred: c}, CodePerm)
+		usApply(t, db, Op{Kind: OpUserToken, User: &User{Name: "alice", TokenHash: tokenHash("e")}, Cred: c}, CodePerm)
+	}
+	add := userAddOp("eve", User{AutoUid: true})
+	add.Cred = admin
+	// The home belongs to the new user, not to the admin who added it.
+	if r := usApply(t, db, add, CodeOK); r.Inode.Uid != 1001 {
+		t.Fatalf("home made by an admin: %+v", r.Inode)
+	}
+	usApply(t, db, Op{Kind: OpUserRemove, User: &User{Name: "eve"}, Cred: admin}, CodeOK)
+}
