@@ -344,6 +344,15 @@ func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 			return err
 		}
 		c.Dir, c.Mount.Client, c.Mount.Name, c.Mount.Logger = fs.Arg(0), cl, cl.Router(), log()
+		if creds.Token != "" {
+			// A token that may act for other users does so for each
+			// caller; any other acts as its own user.
+			me, err := cl.WhoAmI(ctx)
+			if err != nil {
+				return fmt.Errorf("mount: ask the router who the token belongs to: %w", err)
+			}
+			c.Mount.ActAs = me.Admin || me.Mount && creds.Cert != ""
+		}
 		c.Relaunch = append(append([]string{"mount"}, os.Args[2:]...), "--foreground")
 		return mount.Run(ctx, c)
 	}

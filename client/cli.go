@@ -30,6 +30,9 @@ var Commands = []struct{ Name, Summary string }{
 	{"exists", "exit 0 if a remote path exists, 1 if not"},
 	{"mkdir", "create remote directories"},
 	{"status", "show the cluster's groups and nodes"},
+	{"whoami", "show the user your token belongs to"},
+	{"user", "manage users and tokens: user add|list|remove|token rotate"},
+	{"keyring", "manage the gossip keys of a running cluster: keyring list|install|use|remove"},
 }
 
 // Exit codes of Run.
@@ -65,8 +68,17 @@ type session struct {
 	timeout time.Duration
 	failed  bool
 
-	recursive bool // rm -r
-	parents   bool // mkdir -p
+	recursive bool   // rm -r
+	parents   bool   // mkdir -p
+	owner     string // ls --owner
+	user      userFlags
+}
+
+// userFlags are the flags of 'shoal user add'.
+type userFlags struct {
+	uid, gid     int64
+	groups       []uint
+	admin, mount bool
 }
 
 // Run executes client subcommand name with args (without the subcommand

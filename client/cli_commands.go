@@ -19,6 +19,9 @@ func lookupCommand(name string) (command, bool) {
 	if cmd, ok := transferCommand(name); ok {
 		return cmd, true
 	}
+	if cmd, ok := adminCommand(name); ok {
+		return cmd, true
+	}
 	return namespaceCommand(name)
 }
 
@@ -63,8 +66,11 @@ func namespaceCommand(name string) (command, bool) {
 			synopsis: "[REMOTE]",
 			about: "List the remote directory REMOTE (default /), one entry per line: type (d for a\n" +
 				"directory, - for a file), size in bytes, modification time (UTC), name.",
-			examples: []string{"shoal ls", "shoal ls /docs"},
+			examples: []string{"shoal ls", "shoal ls /docs", "shoal ls --owner alice"},
 			minArgs:  0, maxArgs: 1, run: runLs, failCode: exitFail,
+			flags: func(fs *pflag.FlagSet, s *session) {
+				fs.StringVar(&s.owner, "owner", "", "list every file the user NAME owns, wherever it is, instead of a directory")
+			},
 		}, true
 	case "rm":
 		return command{
@@ -242,6 +248,12 @@ func transferError(remote string, n, size int64, err error) error {
 }
 
 func runLs(s *session, args []string) error {
+	if s.owner != "" {
+		if len(args) > 0 {
+			return fmt.Errorf("--owner lists the user's files wherever they are: give no directory")
+		}
+		return runLsOwner(s)
+	}
 	dir := "/"
 	if len(args) == 1 {
 		dir = args[0]

@@ -191,6 +191,17 @@ const (
 	// hint: answered from local state without confirming leadership, and
 	// a stale answer only costs a second copy.
 	ReadChunkGroups ReadKind = 4
+	// ReadCheckPut asks whether Cred may put a file at Path now (Code is
+	// set when not), so a router refuses an upload before storing chunks.
+	ReadCheckPut ReadKind = 5
+	// ReadUser finds the user whose token hashes to Token.
+	ReadUser ReadKind = 6
+	// ReadUsers lists every user.
+	ReadUsers ReadKind = 7
+	// ReadUserNamed finds the user called Name.
+	ReadUserNamed ReadKind = 8
+	// ReadOwned lists up to Limit inodes Uid owns, after inode After.
+	ReadOwned ReadKind = 9
 )
 
 // Read is a linearizable namespace read served by the primary.
@@ -202,15 +213,31 @@ type Read struct {
 	Dir    uint64       `msgpack:"d,omitempty"`
 	Hashes []store.Hash `msgpack:"h,omitempty"` // ReadChunkRefs
 	Groups []string     `msgpack:"rg,omitempty"`
+	// Cred is who the read is for, as the router authenticated them
+	// (nil: the cluster itself); Want the access it needs to the inode
+	// read (store.MayRead for content), checked with the path.
+	Cred *store.Cred `msgpack:"cr,omitempty"`
+	Want uint32      `msgpack:"w,omitempty"`
+	// Token, Name, Uid, After and Limit select users and owned inodes
+	// (ReadUser, ReadUserNamed, ReadOwned).
+	Token [32]byte `msgpack:"tk,omitempty"`
+	Name  string   `msgpack:"n,omitempty"`
+	Uid   uint32   `msgpack:"u,omitempty"`
+	After uint64   `msgpack:"af,omitempty"`
+	Limit int      `msgpack:"li,omitempty"`
 }
 
 // ReadResp answers Read; Code is set when the path cannot be read.
 type ReadResp struct {
-	Code       store.Code       `msgpack:"c,omitempty"`
-	Inode      store.Inode      `msgpack:"i"`
-	Entries    []store.DirEntry `msgpack:"e,omitempty"`
-	Referenced []bool           `msgpack:"r,omitempty"`  // ReadChunkRefs, one per hash
-	Located    []string         `msgpack:"lg,omitempty"` // ReadChunkGroups, one per hash; "" for none
+	Code       store.Code         `msgpack:"c,omitempty"`
+	Inode      store.Inode        `msgpack:"i"`
+	Entries    []store.DirEntry   `msgpack:"e,omitempty"`
+	Referenced []bool             `msgpack:"r,omitempty"`  // ReadChunkRefs, one per hash
+	Located    []string           `msgpack:"lg,omitempty"` // ReadChunkGroups, one per hash; "" for none
+	User       *store.User        `msgpack:"us,omitempty"` // ReadUser, ReadUserNamed; nil: no such user
+	Users      []store.User       `msgpack:"uss,omitempty"`
+	Owned      []store.OwnedInode `msgpack:"ow,omitempty"`
+	Next       uint64             `msgpack:"nx,omitempty"` // ReadOwned: the After of the next page, 0 at the end
 }
 
 // TouchChunks asks a group's primary to mark chunks as freshly written on

@@ -36,9 +36,26 @@ func (n *Node) Read(ctx context.Context, m *Read) (*ReadResp, error) {
 		var err error
 		switch m.Kind {
 		case ReadLookup:
-			resp.Inode, err = store.LookupAt(tx, m.Dir, m.Path, nil, 0)
+			resp.Inode, err = store.LookupAt(tx, m.Dir, m.Path, m.Cred, m.Want)
 		case ReadReadDir:
-			resp.Entries, err = store.ReadDirAt(tx, m.Dir, m.Path, nil)
+			resp.Entries, err = store.ReadDirAt(tx, m.Dir, m.Path, m.Cred)
+		case ReadCheckPut:
+			err = store.CheckPut(tx, m.Dir, m.Path, m.Cred)
+		case ReadUser, ReadUserNamed:
+			var u store.User
+			var ok bool
+			if m.Kind == ReadUser {
+				u, ok, err = store.UserByToken(tx, m.Token)
+			} else {
+				u, ok, err = store.UserByName(tx, m.Name)
+			}
+			if ok {
+				resp.User = &u
+			}
+		case ReadUsers:
+			resp.Users, err = store.Users(tx)
+		case ReadOwned:
+			resp.Owned, resp.Next, err = store.Owned(tx, m.Uid, m.After, m.Limit)
 		case ReadChunkRefs:
 			return nil // answered below, outside this transaction
 		default:

@@ -84,6 +84,7 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	}
 	rc := cfg.Router
 	rc.Members, rc.Transport, rc.Logger = g.Members, tr, log
+	rc.Insecure, rc.AdminToken, rc.Keyring = sec.insecure, sec.adminToken, g.Keyring
 	api, err := router.New(rc)
 	if err != nil {
 		l.Close()
@@ -105,6 +106,7 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	if cfg.Ready != nil {
 		cfg.Ready(url)
 	}
+	go api.Bootstrap(ctx)
 	errc := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {

@@ -18,7 +18,7 @@ import (
 )
 
 func (s *Server) head(w http.ResponseWriter, r *http.Request, t target) {
-	rr, err := s.read(r.Context(), replication.ReadLookup, t)
+	rr, err := s.read(r.Context(), replication.ReadLookup, t, 0)
 	if err != nil {
 		status, _ := statusOf(err)
 		w.WriteHeader(status)
@@ -56,7 +56,7 @@ type entryJSON struct {
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 	ctx := r.Context()
-	rr, err := s.read(ctx, replication.ReadLookup, t)
+	rr, err := s.read(ctx, replication.ReadLookup, t, store.MayRead)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -105,7 +105,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, t target) {
-	rr, err := s.read(r.Context(), replication.ReadReadDir, t)
+	rr, err := s.read(r.Context(), replication.ReadReadDir, t, 0)
 	if err != nil {
 		writeError(w, err)
 		return

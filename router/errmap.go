@@ -43,6 +43,12 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, store.ErrNotPermitted):
 		return http.StatusForbidden, "not_permitted"
+	case errors.Is(err, store.ErrPermission), errors.Is(err, ErrDenied):
+		return http.StatusForbidden, "permission_denied"
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized, "unauthorized"
+	case errors.Is(err, ErrTooManyRequests):
+		return http.StatusTooManyRequests, "too_many_requests"
 	case errors.Is(err, store.ErrNoSpace):
 		return http.StatusInsufficientStorage, "no_space"
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNoPrimary), errors.Is(err, ErrNoGroup),
@@ -56,8 +62,15 @@ func statusOf(err error) (int, string) {
 
 func writeError(w http.ResponseWriter, err error) {
 	status, code := statusOf(err)
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "1")
+	case http.StatusUnauthorized:
+		if errors.Is(err, errBadToken) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="shoal", error="invalid_token"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
+		}
 	}
 	writeJSON(w, status, apiError{Error: code, Message: err.Error()})
 }

@@ -25,4 +25,17 @@ var (
 	// request needs (the meta group, or the group of a chunk). The
 	// wrapping error names the group.
 	ErrNoGroup = errors.New("no live member")
+	// ErrUnauthenticated: the request carries no token, or one that names
+	// no user (401).
+	ErrUnauthenticated = errors.New("not authenticated")
+	// ErrDenied: the caller may not make this request at all: an admin's
+	// request from another user, acting for others without the right
+	// (403).
+	ErrDenied = errors.New("permission denied")
+	// ErrTooManyRequests: too many failed authentications from the
+	// caller's address, or too many unknown tokens at once (429).
+	ErrTooManyRequests = errors.New("too many requests")
+	// ErrSealed: content sealed at rest cannot be opened by this router:
+	// its data key is missing from --data-key-file.
+	ErrSealed = errors.New("cannot open content sealed at rest")
 )

@@ -374,6 +374,9 @@ func (c *fakeCluster) router(tune func(*Config)) *Server {
 	cfg.RPCTimeout = 200 * time.Millisecond
 	cfg.SpaceWait = 300 * time.Millisecond
 	cfg.Seed = 7
+	// The fake namespace knows no users; authentication has tests of its
+	// own (auth_test.go) and end to end.
+	cfg.Insecure = true
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{c.t}, nil))
 	if tune != nil {
 		tune(&cfg)

@@ -48,7 +48,9 @@ func parseID(name, v string) (uint32, error) {
 }
 
 // owner reads mode, uid and gid into op; absent ones stay 0 (the
-// defaults: mode 0644 for files, 0755 for directories; owner root).
+// defaults: mode 0644 for files, 0755 for directories). An owner given
+// counts only for root (an admin, or root on a mount host); anyone else's
+// new inodes are their own, with the group a setgid directory passes on.
 func owner(q url.Values, op *store.Op) (err error) {
 	if v := q.Get("mode"); v != "" {
 		if op.Mode, err = parseMode(v); err != nil {
@@ -59,11 +61,13 @@ func owner(q url.Values, op *store.Op) (err error) {
 		if op.Uid, err = parseID("uid", v); err != nil {
 			return err
 		}
+		op.Owner = true
 	}
 	if v := q.Get("gid"); v != "" {
 		if op.Gid, err = parseID("gid", v); err != nil {
 			return err
 		}
+		op.Owner = true
 	}
 	return nil
 }
@@ -255,7 +259,7 @@ func (s *Server) change(ctx context.Context, t target, a *store.SetAttr,
 	content func(context.Context, store.Inode) (*store.Inode, error)) (*store.Inode, error) {
 	base := requestID(ctx)
 	for try := 0; ; try++ {
-		rr, err := s.read(ctx, replication.ReadLookup, t)
+		rr, err := s.read(ctx, replication.ReadLookup, t, store.MayWrite)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	crand "crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"shoal/gossip"
 	"shoal/replication"
+	"shoal/secure"
 	"shoal/store"
 )
 
@@ -58,8 +60,22 @@ type Config struct {
 	// Seed seeds the router's random choices (placement, the order in
 	// which a chunk's holders are tried); 0 picks a seed from the clock.
 	// Tests set it to get the same choices on every run.
-	Seed   uint64
-	Logger *slog.Logger
+	Seed uint64
+	// Insecure serves every request without a token, as the cluster's
+	// root (--insecure). Otherwise every request but /healthz needs a
+	// user's bearer token, and acts as that user.
+	Insecure bool
+	// AuthTTL is how long a user found for a token is trusted before the
+	// meta group is asked again: a removed user or a replaced token stops
+	// working within it on every router (default 1s).
+	AuthTTL time.Duration
+	// AdminToken, when set, makes the first admin user ("admin", uid 0)
+	// with this token if the cluster has no user yet (see Bootstrap).
+	AdminToken string
+	// Keyring runs an operation on the cluster's gossip keyring (the
+	// /v1/keyring API); nil answers that there is none.
+	Keyring func(op gossip.KeyringOp, key string) (gossip.KeyringResult, error)
+	Logger  *slog.Logger
 }
 
 // MaxChunkSize bounds ChunkSize so a chunk always fits in one frame.
@@ -79,6 +95,7 @@ func DefaultConfig() Config {
 		RPCTimeout:     5 * time.Second,
 		BodyTimeout:    2 * time.Minute,
 		SpaceWait:      30 * time.Second,
+		AuthTTL:        time.Second,
 		MetaGroup:      DefaultMetaGroup,
 		Logger:         slog.Default(),
 	}
@@ -99,6 +116,8 @@ func (c Config) Validate() error {
 		return errors.New("router: timeouts must be positive")
 	case c.SpaceWait < 0:
 		return errors.New("router: space wait must not be negative")
+	case c.AuthTTL < 0:
+		return errors.New("router: AuthTTL must not be negative")
 	}
 	return nil
 }
@@ -122,6 +141,10 @@ type Server struct {
 
 	zeroOnce sync.Once
 	zeroHash store.Hash // of a chunk of ChunkSize zeros (splice.go)
+
+	// auth authenticates requests; nil with Config.Insecure.
+	auth     *authenticator
+	refusals secure.Throttle // one log line per refused address, reason and hour
 }
 
 // New returns a router for cfg.
@@ -137,7 +160,15 @@ func New(cfg Config) (*Server, error) {
 		members: cfg.Members, tr: cfg.Transport, meta: cfg.MetaGroup,
 		timeout: cfg.RequestTimeout, rpc: cfg.RPCTimeout,
 	}, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), repairSlots: make(chan struct{}, maxRepairs)}
+	if !cfg.Insecure {
+		ttl := cfg.AuthTTL
+		if ttl == 0 {
+			ttl = time.Second
+		}
+		s.auth = newAuthenticator(s.userByToken, ttl)
+	}
 	s.mux = http.NewServeMux()
+	s.routeUsers()
 	s.mux.HandleFunc("GET /v1/cluster", s.serveCluster)
 	s.mux.HandleFunc("GET /v1/statfs", s.serveStatfs)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -172,6 +203,13 @@ func (s *Server) random(f func(r *rand.Rand)) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 {
 		defer s.guardBody(w, r)()
+	}
+	if r.URL.Path != "/healthz" {
+		var err error
+		if r, err = s.authenticate(r); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
 	switch p := r.URL.Path; {
 	case p == "/v1/fs" || strings.HasPrefix(p, "/v1/fs/"):
@@ -288,6 +326,9 @@ func (s *Server) propose(ctx context.Context, op store.Op) (store.Result, error)
 	if op.ReqID == "" {
 		op.ReqID = requestID(ctx)
 	}
+	if op.Cred == nil {
+		op.Cred = credOf(ctx)
+	}
 	resp, err := s.be.metaCall(ctx, func(g string) replication.Message { return &replication.Propose{Group: g, Op: op} }, op.ReqID != "")
 	if err != nil {
 		return store.Result{}, err
@@ -297,14 +338,20 @@ func (s *Server) propose(ctx context.Context, op store.Op) (store.Result, error)
 		return store.Result{}, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
 	}
 	if err := pr.Result.Err(); err != nil {
+		if op.Path == "" && op.Dir == 0 {
+			return pr.Result, err // not about a path: the caller says what it was
+		}
 		return pr.Result, fmt.Errorf("%s: %w", target{op.Dir, op.Path}, err)
 	}
 	return pr.Result, nil
 }
 
-func (s *Server) read(ctx context.Context, kind replication.ReadKind, t target) (*replication.ReadResp, error) {
+// read makes a namespace read of t for the request's caller, who needs
+// the access want (0, or store.MayRead and the like) to the inode read.
+func (s *Server) read(ctx context.Context, kind replication.ReadKind, t target, want uint32) (*replication.ReadResp, error) {
+	cred := credOf(ctx)
 	resp, err := s.be.metaCall(ctx, func(g string) replication.Message {
-		return &replication.Read{Group: g, Kind: kind, Dir: t.at, Path: t.path}
+		return &replication.Read{Group: g, Kind: kind, Dir: t.at, Path: t.path, Cred: cred, Want: want}
 	}, true)
 	if err != nil {
 		return nil, err
@@ -441,7 +488,7 @@ func statOf(p string, in store.Inode) statJSON {
 func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 func (s *Server) stat(w http.ResponseWriter, r *http.Request, t target) {
-	rr, err := s.read(r.Context(), replication.ReadLookup, t)
+	rr, err := s.read(r.Context(), replication.ReadLookup, t, 0)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -461,6 +508,13 @@ func withRequestID(r *http.Request) (*http.Request, error) {
 			return r, fmt.Errorf("%w: Idempotency-Key must be 1 to %d printable ASCII characters", ErrBadRequest, store.MaxRequestID-2)
 		}
 		id = "k:" + k
+		if c := callerOf(r.Context()); c != nil {
+			// Each user's keys are their own: another user's retry with
+			// the same key is another request, and never learns the
+			// first one's answer.
+			sum := sha256.Sum256([]byte(c.user.Name + "\x00" + k))
+			id = "u:" + hex.EncodeToString(sum[:20])
+		}
 	} else {
 		var b [16]byte
 		crand.Read(b[:])

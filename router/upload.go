@@ -42,9 +42,10 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 		// Small: no chunks to waste if the commit fails, so no check first.
 		file, err = inlineFile(r.Body, r.ContentLength)
 	} else {
-		// Refuse early what would fail at commit, before uploading content.
-		if rr, err := s.read(ctx, replication.ReadLookup, t); err == nil && rr.Inode.Type == store.TypeDir {
-			writeError(w, fmt.Errorf("%s: %w", t, store.ErrIsDir))
+		// Refuse early what would fail at commit (a directory there, a
+		// caller who may not write), before storing any content.
+		if _, err := s.read(ctx, replication.ReadCheckPut, t, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+			writeError(w, err)
 			return
 		}
 		file, err = s.upload(ctx, r.Body, r.ContentLength)

@@ -142,9 +142,15 @@ func (n *namespace) userAdd(op *Op) (Result, error) {
 	if !n.tokenFree(u.TokenHash) {
 		return reject(CodeExists)
 	}
-	home, code, err := n.planHome(u.Name)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	// The first admin, made by a router at bootstrap, is root: like root
+	// on a host it has no home under /home, and an empty cluster stays
+	// empty until someone writes to it.
+	var home homePlan
+	if !op.Bootstrap {
+		var code Code
+		if home, code, err = n.planHome(u.Name); err != nil || code != CodeOK {
+			return Result{Code: code}, err
+		}
 	}
 	if err := n.putUser(u); err != nil {
 		return Result{}, err
@@ -153,6 +159,9 @@ func (n *namespace) userAdd(op *Op) (Result, error) {
 		if err := n.tokens.Put(u.TokenHash[:], []byte(u.Name)); err != nil {
 			return Result{}, err
 		}
+	}
+	if op.Bootstrap {
+		return Result{User: redacted(u)}, nil
 	}
 	dir, err := n.makeHome(home, u, op.Time)
 	if err != nil {

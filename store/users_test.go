@@ -2,6 +2,7 @@ package store
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -152,6 +153,16 @@ func TestUserBootstrap(t *testing.T) {
 	usApply(t, db, op2, CodeExists)
 	if name, ok := usByToken(t, db, "r"); !ok || name != "root" {
 		t.Fatalf("bootstrap user by token: %q %v", name, ok)
+	}
+	// The first admin is root and gets no home: the cluster stays empty.
+	err := db.View(func(tx *bbolt.Tx) error {
+		if _, err := Lookup(tx, "/home"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("after the bootstrap, /home: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

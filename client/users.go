@@ -1,0 +1,165 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// User is an account of the cluster (the /v1/users API). Token is set only
+// in the answer that made it: the cluster keeps a hash of it, nothing
+// else, so it cannot be shown again.
+type User struct {
+	Name    string    `json:"name"`
+	Uid     uint32    `json:"uid"`
+	Gid     uint32    `json:"gid"`
+	Groups  []uint32  `json:"groups,omitempty"`
+	Admin   bool      `json:"admin"`
+	Mount   bool      `json:"mount"`
+	Created time.Time `json:"created"`
+	Home    string    `json:"home,omitempty"`
+	Token   string    `json:"token,omitempty"`
+}
+
+// NewUser describes a user to add. A nil Uid takes the lowest free uid
+// from 1000; a nil Gid is the uid.
+type NewUser struct {
+	Name     string
+	Uid, Gid *uint32
+	Groups   []uint32
+	// Admin makes the user root in permission checks, able to manage
+	// users and keys. Mount lets the user's token act for the uids of a
+	// mount host's users (with that host's certificate).
+	Admin, Mount bool
+}
+
+// OwnedFile is one inode a user owns, with one of its paths ("" for a
+// file that is open somewhere but has no name left).
+type OwnedFile struct {
+	Path string `json:"path"`
+	Attr
+}
+
+// ownedPage is the body of GET /v1/users/NAME/files.
+type ownedPage struct {
+	Files []OwnedFile `json:"files"`
+	Next  uint64      `json:"next,omitempty"`
+}
+
+// KeyringResult is what the cluster's members answered to a gossip
+// keyring operation.
+type KeyringResult struct {
+	Nodes     int               `json:"nodes"`
+	Responses int               `json:"responses"`
+	Errors    int               `json:"errors"`
+	Keys      map[string]int    `json:"keys"`    // base64 key: members holding it
+	Primary   map[string]int    `json:"primary"` // base64 key: members sending with it
+	Messages  map[string]string `json:"messages,omitempty"`
+}
+
+// apiCall makes a request to an API path outside /v1/fs with a small JSON
+// answer, decoded into out when not nil.
+func (c *Client) apiCall(ctx context.Context, method, path string, q url.Values, out any) error {
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	resp, err := c.send(ctx, request{method: method, what: path, url: u, bound: boundWhole})
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		drainClose(resp.Body)
+		return nil
+	}
+	return decodeJSON(resp, path, out)
+}
+
+func userPath(name string) string { return "/v1/users/" + url.PathEscape(name) }
+
+// AddUser adds a user (admins only) and returns it with its token, which
+// is shown this once, and its home directory.
+func (c *Client) AddUser(ctx context.Context, u NewUser) (User, error) {
+	q := url.Values{}
+	if u.Uid != nil {
+		q.Set("uid", strconv.FormatUint(uint64(*u.Uid), 10))
+	}
+	if u.Gid != nil {
+		q.Set("gid", strconv.FormatUint(uint64(*u.Gid), 10))
+	}
+	if len(u.Groups) > 0 {
+		gs := make([]string, len(u.Groups))
+		for i, g := range u.Groups {
+			gs[i] = strconv.FormatUint(uint64(g), 10)
+		}
+		q.Set("groups", strings.Join(gs, ","))
+	}
+	if u.Admin {
+		q.Set("admin", "1")
+	}
+	if u.Mount {
+		q.Set("mount", "1")
+	}
+	var out User
+	err := c.apiCall(ctx, http.MethodPost, userPath(u.Name), q, &out)
+	return out, err
+}
+
+// Users lists every user (admins only).
+func (c *Client) Users(ctx context.Context) ([]User, error) {
+	var out struct {
+		Users []User `json:"users"`
+	}
+	err := c.apiCall(ctx, http.MethodGet, "/v1/users", nil, &out)
+	return out.Users, err
+}
+
+// RemoveUser removes a user (admins only): its token stops working at
+// once; its home and files stay.
+func (c *Client) RemoveUser(ctx context.Context, name string) error {
+	return c.apiCall(ctx, http.MethodDelete, userPath(name), nil, nil)
+}
+
+// RotateToken gives a user a new token and returns it; the old one stops
+// working. Users may rotate their own; admins anyone's.
+func (c *Client) RotateToken(ctx context.Context, name string) (User, error) {
+	var out User
+	err := c.apiCall(ctx, http.MethodPost, userPath(name)+"/token", nil, &out)
+	return out, err
+}
+
+// WhoAmI returns the user the client's token belongs to.
+func (c *Client) WhoAmI(ctx context.Context) (User, error) {
+	var out User
+	err := c.apiCall(ctx, http.MethodGet, "/v1/whoami", nil, &out)
+	return out, err
+}
+
+// Owned lists, in inode order, up to limit inodes the user owns with
+// inode numbers above after, and returns the after of the next page (0
+// when this was the last). Users may list their own; admins anyone's.
+func (c *Client) Owned(ctx context.Context, name string, after uint64, limit int) ([]OwnedFile, uint64, error) {
+	q := url.Values{}
+	if after > 0 {
+		q.Set("after", strconv.FormatUint(after, 10))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out ownedPage
+	err := c.apiCall(ctx, http.MethodGet, userPath(name)+"/files", q, &out)
+	return out.Files, out.Next, err
+}
+
+// Keyring runs a gossip keyring operation on the whole cluster (admins
+// only): op is list, install, use or remove; key is base64 (not for list).
+func (c *Client) Keyring(ctx context.Context, op, key string) (KeyringResult, error) {
+	var out KeyringResult
+	if op == "list" {
+		return out, c.apiCall(ctx, http.MethodGet, "/v1/keyring", nil, &out)
+	}
+	return out, c.apiCall(ctx, http.MethodPost, "/v1/keyring", url.Values{"op": {op}, "key": {key}}, &out)
+}

@@ -1,0 +1,390 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"shoal/gossip"
+	"shoal/replication"
+	"shoal/secure"
+	"shoal/store"
+)
+
+// The users API: /v1/whoami, /v1/users (admins), /v1/users/NAME/token
+// (admins, and users for their own), /v1/users/NAME/files (the same), and
+// /v1/keyring (admins). Users live in the meta group with the namespace:
+// a router only ever sees a token long enough to hash it, and the cluster
+// keeps nothing else of it.
+
+// userJSON is a user as the API shows it; Token only in the answer that
+// made it.
+type userJSON struct {
+	Name    string   `json:"name"`
+	Uid     uint32   `json:"uid"`
+	Gid     uint32   `json:"gid"`
+	Groups  []uint32 `json:"groups,omitempty"`
+	Admin   bool     `json:"admin"`
+	Mount   bool     `json:"mount"`
+	Created string   `json:"created"`
+	Home    string   `json:"home,omitempty"`
+	Token   string   `json:"token,omitempty"`
+}
+
+func userOf(u store.User) userJSON {
+	return userJSON{Name: u.Name, Uid: u.Uid, Gid: u.Gid, Groups: u.Groups, Admin: u.Admin, Mount: u.Mount,
+		Created: rfc3339(u.Created), Home: "/home/" + u.Name}
+}
+
+func (s *Server) routeUsers() {
+	s.mux.HandleFunc("GET /v1/whoami", s.whoami)
+	s.mux.HandleFunc("GET /v1/users", s.listUsers)
+	s.mux.HandleFunc("POST /v1/users/{name}", s.addUser)
+	s.mux.HandleFunc("DELETE /v1/users/{name}", s.removeUser)
+	s.mux.HandleFunc("POST /v1/users/{name}/token", s.rotateToken)
+	s.mux.HandleFunc("GET /v1/users/{name}/files", s.ownedFiles)
+	s.mux.HandleFunc("GET /v1/keyring", s.keyring)
+	s.mux.HandleFunc("POST /v1/keyring", s.keyring)
+}
+
+// authenticate finds the caller of r and returns r carrying it, or the
+// reason to refuse r (logged once per address, reason and hour). With
+// Config.Insecure, r goes on as the cluster's root.
+func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
+	if s.auth == nil {
+		return r, nil
+	}
+	u, err := s.auth.authenticate(r)
+	c := &caller{user: u, cred: credFor(u)}
+	if err == nil {
+		var act *store.Cred
+		if act, err = actAs(r, u); act != nil {
+			c.cred, c.host = act, true
+		}
+	}
+	if err != nil {
+		status, code := statusOf(err)
+		if status != http.StatusServiceUnavailable && s.refusals.Allow(sourceOf(r)+" "+code, time.Now()) {
+			s.cfg.Logger.Warn("refused a request; further refusals of this address for this reason are not logged for an hour",
+				"remote", r.RemoteAddr, "status", status, "code", code, "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		return r, err
+	}
+	return r.WithContext(context.WithValue(r.Context(), callerKey{}, c)), nil
+}
+
+// userByToken asks the meta group for the user whose token hashes to h.
+func (s *Server) userByToken(ctx context.Context, h [32]byte) (*store.User, error) {
+	rr, err := s.metaRead(ctx, &replication.Read{Kind: replication.ReadUser, Token: h})
+	if err != nil {
+		return nil, err
+	}
+	return rr.User, nil
+}
+
+// metaRead makes a read of the meta group other than a path's.
+func (s *Server) metaRead(ctx context.Context, m *replication.Read) (*replication.ReadResp, error) {
+	resp, err := s.be.metaCall(ctx, func(g string) replication.Message {
+		c := *m
+		c.Group = g
+		return &c
+	}, true)
+	if err != nil {
+		return nil, err
+	}
+	rr, ok := resp.(*replication.ReadResp)
+	if !ok {
+		return nil, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
+	}
+	if err := rr.Code.Err(); err != nil {
+		return nil, err
+	}
+	return rr, nil
+}
+
+// admin refuses a request whose caller is not an admin; with
+// Config.Insecure every caller is.
+func admin(r *http.Request) error {
+	c := callerOf(r.Context())
+	if c == nil || c.user.Admin && !c.host {
+		return nil
+	}
+	return fmt.Errorf("%w: %s %s is for admins only", ErrDenied, r.Method, r.URL.Path)
+}
+
+// selfOrAdmin refuses a request about user name from anyone but that user
+// or an admin.
+func selfOrAdmin(r *http.Request, name string) error {
+	if c := callerOf(r.Context()); c != nil && !c.host && c.user.Name == name {
+		return nil
+	}
+	return admin(r)
+}
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r.Context())
+	if c == nil {
+		writeJSON(w, http.StatusOK, userJSON{Name: "root (--insecure)", Admin: true})
+		return
+	}
+	writeJSON(w, http.StatusOK, userOf(c.user))
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
+	if err := admin(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	rr, err := s.metaRead(r.Context(), &replication.Read{Kind: replication.ReadUsers})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := struct {
+		Users []userJSON `json:"users"`
+	}{Users: []userJSON{}}
+	for _, u := range rr.Users {
+		out.Users = append(out.Users, userOf(u))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// parseIDs reads a comma-separated list of uids or gids.
+func parseIDs(v string) ([]uint32, error) {
+	if v == "" {
+		return nil, nil
+	}
+	parts := strings.Split(v, ",")
+	if len(parts) > maxGroups {
+		return nil, fmt.Errorf("%w: groups: at most %d", ErrBadRequest, maxGroups)
+	}
+	out := make([]uint32, 0, len(parts))
+	for _, p := range parts {
+		id, err := parseID("groups", strings.TrimSpace(p))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
+	if err := admin(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	q := r.URL.Query()
+	u := &store.User{Name: r.PathValue("name"), AutoUid: q.Get("uid") == "", AutoGid: q.Get("gid") == ""}
+	var err error
+	if !u.AutoUid {
+		u.Uid, err = parseID("uid", q.Get("uid"))
+	}
+	if err == nil && !u.AutoGid {
+		u.Gid, err = parseID("gid", q.Get("gid"))
+	}
+	if err == nil {
+		u.Groups, err = parseIDs(q.Get("groups"))
+	}
+	if err == nil {
+		err = flags(q, map[string]*bool{"admin": &u.Admin, "mount": &u.Mount})
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	tok := secure.NewToken()
+	u.TokenHash = secure.HashToken(tok)
+	res, err := s.propose(r.Context(), store.Op{Kind: store.OpUserAdd, User: u})
+	if err != nil {
+		writeError(w, fmt.Errorf("add user %q: %w", u.Name, err))
+		return
+	}
+	out := userJSON{Name: u.Name, Token: tok}
+	if res.User != nil {
+		out = userOf(*res.User)
+		out.Token = tok
+	}
+	s.cfg.Logger.Info("user added", "user", out.Name, "uid", out.Uid, "gid", out.Gid, "admin", out.Admin, "mount", out.Mount, "by", callerName(r))
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) removeUser(w http.ResponseWriter, r *http.Request) {
+	if err := admin(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	name := r.PathValue("name")
+	if _, err := s.propose(r.Context(), store.Op{Kind: store.OpUserRemove, User: &store.User{Name: name}}); err != nil {
+		writeError(w, fmt.Errorf("remove user %q: %w", name, err))
+		return
+	}
+	if s.auth != nil {
+		s.auth.forget(name)
+	}
+	s.cfg.Logger.Info("user removed", "user", name, "by", callerName(r))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := selfOrAdmin(r, name); err != nil {
+		writeError(w, err)
+		return
+	}
+	tok := secure.NewToken()
+	// Checked above: the caller is the user or an admin. The namespace
+	// lets only admins change users, so the change goes as the cluster's.
+	ctx := context.WithValue(r.Context(), callerKey{}, (*caller)(nil))
+	res, err := s.propose(ctx, store.Op{Kind: store.OpUserToken, User: &store.User{Name: name, TokenHash: secure.HashToken(tok)}})
+	if err != nil {
+		writeError(w, fmt.Errorf("new token for %q: %w", name, err))
+		return
+	}
+	if s.auth != nil {
+		s.auth.forget(name)
+	}
+	out := userJSON{Name: name}
+	if res.User != nil {
+		out = userOf(*res.User)
+	}
+	out.Token = tok
+	s.cfg.Logger.Info("token replaced", "user", name, "by", callerName(r))
+	writeJSON(w, http.StatusOK, out)
+}
+
+// maxOwnedPage bounds one page of the owned listing.
+const maxOwnedPage = 1000
+
+type ownedJSON struct {
+	Path string `json:"path"`
+	attrJSON
+}
+
+func (s *Server) ownedFiles(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := selfOrAdmin(r, name); err != nil {
+		writeError(w, err)
+		return
+	}
+	q := r.URL.Query()
+	after, limit := uint64(0), maxOwnedPage
+	var err error
+	if v := q.Get("after"); v != "" {
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			writeError(w, fmt.Errorf("%w: after=%q: want an inode number", ErrBadRequest, v))
+			return
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxOwnedPage {
+			writeError(w, fmt.Errorf("%w: limit=%q: want 1 to %d", ErrBadRequest, v, maxOwnedPage))
+			return
+		}
+	}
+	ur, err := s.metaRead(r.Context(), &replication.Read{Kind: replication.ReadUserNamed, Name: name})
+	if err == nil && ur.User == nil {
+		err = fmt.Errorf("user %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rr, err := s.metaRead(r.Context(), &replication.Read{Kind: replication.ReadOwned, Uid: ur.User.Uid, After: after, Limit: limit})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := struct {
+		User  string      `json:"user"`
+		Files []ownedJSON `json:"files"`
+		Next  uint64      `json:"next,omitempty"`
+	}{User: name, Files: make([]ownedJSON, 0, len(rr.Owned)), Next: rr.Next}
+	for _, o := range rr.Owned {
+		out.Files = append(out.Files, ownedJSON{Path: o.Path, attrJSON: attrOf(o.Inode)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) keyring(w http.ResponseWriter, r *http.Request) {
+	if err := admin(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	if s.cfg.Keyring == nil {
+		writeError(w, fmt.Errorf("%w: this router has no gossip keyring", ErrBadRequest))
+		return
+	}
+	op := gossip.KeyList
+	q := r.URL.Query()
+	if r.Method == http.MethodPost {
+		op = gossip.KeyringOp(q.Get("op"))
+		switch op {
+		case gossip.KeyInstall, gossip.KeyUse, gossip.KeyRemove:
+			if _, err := secure.ParseKey(q.Get("key")); err != nil {
+				writeError(w, fmt.Errorf("%w: key: %v", ErrBadRequest, err))
+				return
+			}
+		default:
+			writeError(w, fmt.Errorf("%w: op=%q: use install, use or remove (GET lists the keys)", ErrBadRequest, op))
+			return
+		}
+	}
+	res, err := s.cfg.Keyring(op, q.Get("key"))
+	if err != nil && res.Nodes == 0 {
+		writeError(w, fmt.Errorf("%w: keyring %s: %v", ErrBadRequest, op, err))
+		return
+	}
+	if op != gossip.KeyList {
+		s.cfg.Logger.Info("gossip keyring changed", "op", op, "by", callerName(r), "responses", res.Responses, "errors", res.Errors)
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Nodes     int               `json:"nodes"`
+		Responses int               `json:"responses"`
+		Errors    int               `json:"errors"`
+		Keys      map[string]int    `json:"keys"`
+		Primary   map[string]int    `json:"primary"`
+		Messages  map[string]string `json:"messages,omitempty"`
+	}{res.Nodes, res.Responses, res.Errors, res.Keys, res.Primary, res.Messages})
+}
+
+func callerName(r *http.Request) string {
+	if c := callerOf(r.Context()); c != nil {
+		return c.user.Name
+	}
+	return "root (--insecure)"
+}
+
+// Bootstrap makes the first admin user, "admin" with uid 0, whose token is
+// Config.AdminToken, if the cluster has no user yet; it retries while the
+// meta group cannot answer, until ctx ends. A cluster that has users
+// already keeps them: the token then does nothing.
+func (s *Server) Bootstrap(ctx context.Context) error {
+	if s.cfg.AdminToken == "" {
+		return nil
+	}
+	u := &store.User{Name: "admin", Admin: true, TokenHash: secure.HashToken(s.cfg.AdminToken)}
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		_, err := s.propose(ctx, store.Op{Kind: store.OpUserAdd, User: u, Bootstrap: true, ReqID: "bootstrap-admin"})
+		switch {
+		case err == nil:
+			s.cfg.Logger.Info("made the first admin user, admin, with the token of --admin-token-file")
+			return nil
+		case errors.Is(err, store.ErrExists):
+			s.cfg.Logger.Debug("the cluster has users already; --admin-token-file is not used")
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		s.cfg.Logger.Debug("the first admin user cannot be made yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
