@@ -163,3 +163,22 @@ func (c *Client) Keyring(ctx context.Context, op, key string) (KeyringResult, er
 	}
 	return out, c.apiCall(ctx, http.MethodPost, "/v1/keyring", url.Values{"op": {op}, "key": {key}}, &out)
 }
+
+// ChunkInfo is one chunk of a file's content: its name on the disks of
+// the group that keeps it.
+type ChunkInfo struct {
+	Hash  string `json:"hash"`
+	Size  int64  `json:"size"`
+	Group string `json:"group"`
+	Key   string `json:"key,omitempty"` // the data key it is sealed with, hex; "" in clear
+}
+
+// Chunks lists the chunks of the file at path, in order (admins only);
+// none for a small file kept in its metadata.
+func (c *Client) Chunks(ctx context.Context, path string) ([]ChunkInfo, error) {
+	var out struct {
+		Chunks []ChunkInfo `json:"chunks"`
+	}
+	err := c.call(ctx, http.MethodGet, path, url.Values{"op": {"chunks"}}, &out)
+	return out.Chunks, err
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/secure"
 )
 
 // TestScaleOutWhenFull: with every group full a write fails with 507
@@ -20,7 +21,9 @@ func TestScaleOutWhenFull(t *testing.T) {
 	const chunk = 256 << 10
 	c := startCluster(t, spec{
 		groups: []groupSpec{{"g1", 3}},
-		node:   []string{"--capacity", "1MiB", "--high-water", "0.9"},
+		// Room for four sealed chunks (each ChunkOverhead longer than its
+		// content) on every member.
+		node:   []string{"--capacity", fmt.Sprint(4 * (chunk + secure.ChunkOverhead)), "--high-water", "0.9"},
 		router: []string{"--chunk-size", fmt.Sprint(chunk), "--space-wait", "2s"},
 	})
 	// Four chunks fill every member of g1.
@@ -116,8 +119,8 @@ func TestNoChunkLeak(t *testing.T) {
 		delete(files, p)
 	}
 	want := map[string]bool{}
-	for _, d := range files {
-		for _, h := range chunksOf(d, testChunk) {
+	for p := range files {
+		for _, h := range c.fileChunks(p) {
 			want[h] = true
 		}
 	}

@@ -48,12 +48,20 @@ func (c *cluster) groupNodes(group string) []*proc {
 	return out
 }
 
-// chunksOf returns the hashes of content cut into chunks of size cs.
-func chunksOf(content []byte, cs int) []string {
-	var out []string
-	for off := 0; off < len(content); off += cs {
-		sum := sha256.Sum256(content[off:min(off+cs, len(content))])
-		out = append(out, hex.EncodeToString(sum[:]))
+// fileChunks returns the names of the chunks of the file at p, as the
+// cluster stores them (sealed, so not the hashes of the content), from
+// the admin's op=chunks.
+func (c *cluster) fileChunks(p string) []string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := c.client().Chunks(ctx, p)
+	if err != nil {
+		c.t.Fatalf("chunks of %s: %v", p, err)
+	}
+	out := make([]string, len(cs))
+	for i, ch := range cs {
+		out[i] = ch.Hash
 	}
 	return out
 }
@@ -122,7 +130,7 @@ func TestFileAcrossGroups(t *testing.T) {
 		}
 	}
 	want := map[string]bool{}
-	for _, h := range chunksOf(data, testChunk) {
+	for _, h := range c.fileChunks("/big.bin") {
 		want[h] = true
 	}
 	// Each chunk is in one group, on every member of it once repair ran.

@@ -201,11 +201,11 @@ func TestCorruptChunkRepairedOnRead(t *testing.T) {
 		router: []string{"--chunk-size", fmt.Sprint(testChunk)},
 	})
 	files := writeFiles(t, c, "/c", 1, 4*testChunk, 300)
-	var data []byte
-	for _, d := range files {
-		data = d
+	var name string
+	for p := range files {
+		name = p
 	}
-	h := chunksOf(data, testChunk)[2]
+	h := c.fileChunks(name)[2]
 	members := c.groupNodes("g1")
 	c.waitChunkOn(members, h)
 	c.corrupt(members[0], h)

@@ -149,7 +149,7 @@ func TestHostileRequests(t *testing.T) {
 	c.expect("PUT", "/v1/fs/keep/data.bin", strings.NewReader(string(data)), 201)
 	c.expect("PUT", "/v1/fs/keep/note.txt", strings.NewReader("hello"), 201)
 	c.expect("POST", "/v1/fs/keep/sub?op=mkdir", nil, 201)
-	want := chunksOf(data, 4<<20)[0]
+	want := c.fileChunks("/keep/data.bin")[0]
 	waitFor(t, 20*time.Second, "every member to hold the file's chunk", func() bool {
 		for _, p := range c.nodes {
 			if !c.chunkFiles(p)[want] {

@@ -84,7 +84,7 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	}
 	rc := cfg.Router
 	rc.Members, rc.Transport, rc.Logger = g.Members, tr, log
-	rc.Insecure, rc.AdminToken, rc.Keyring = sec.insecure, sec.adminToken, g.Keyring
+	rc.Insecure, rc.AdminToken, rc.Keyring, rc.Sealer = sec.insecure, sec.adminToken, g.Keyring, sec.sealer
 	api, err := router.New(rc)
 	if err != nil {
 		l.Close()

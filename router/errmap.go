@@ -49,6 +49,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusUnauthorized, "unauthorized"
 	case errors.Is(err, ErrTooManyRequests):
 		return http.StatusTooManyRequests, "too_many_requests"
+	case errors.Is(err, ErrSealed):
+		return http.StatusInternalServerError, "sealed"
 	case errors.Is(err, store.ErrNoSpace):
 		return http.StatusInsufficientStorage, "no_space"
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNoPrimary), errors.Is(err, ErrNoGroup),

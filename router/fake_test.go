@@ -307,7 +307,7 @@ func (n *fakeNode) propose(op store.Op) (replication.Message, error) {
 			res.Code = store.CodeConflict
 		default:
 			if f := op.File; f != nil {
-				in.Size, in.Chunks, in.Data, in.Hash = f.Size, f.Chunks, f.Data, f.Hash
+				in.Size, in.Chunks, in.Data, in.DataKey, in.Hash = f.Size, f.Chunks, f.Data, f.DataKey, f.Hash
 				in.Gen++
 			}
 			if op.Attr != nil && op.Attr.Valid&store.SetMode != 0 {

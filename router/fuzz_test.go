@@ -132,12 +132,13 @@ func fuzzRouter(t *testing.T) *Server {
 	c := newFakeCluster(t)
 	g1 := c.group("g1", 1, 1<<20)
 	putFileOn(t, g1[0], "/f", content(40), "g1", g1)
-	g1[0].files["/small"] = *newInline([]byte("small file"))
-	return c.router(func(cfg *Config) {
+	r := c.router(func(cfg *Config) {
 		cfg.InlineMax = 32
 		cfg.MaxFileSize = 1 << 20
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	})
+	g1[0].files["/small"] = *r.newInline([]byte("small file"))
+	return r
 }
 
 // FuzzParseRange checks that a Range header yields a range inside the

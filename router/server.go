@@ -72,6 +72,9 @@ type Config struct {
 	// AdminToken, when set, makes the first admin user ("admin", uid 0)
 	// with this token if the cluster has no user yet (see Bootstrap).
 	AdminToken string
+	// Sealer seals content at rest with the cluster's data key (see
+	// seal.go); nil stores it in clear (--insecure).
+	Sealer *secure.Sealer
 	// Keyring runs an operation on the cluster's gossip keyring (the
 	// /v1/keyring API); nil answers that there is none.
 	Keyring func(op gossip.KeyringOp, key string) (gossip.KeyringResult, error)
@@ -141,6 +144,8 @@ type Server struct {
 
 	zeroOnce sync.Once
 	zeroHash store.Hash // of a chunk of ChunkSize zeros (splice.go)
+
+	sealed sealedPool // buffers of sealed chunks
 
 	// auth authenticates requests; nil with Config.Insecure.
 	auth     *authenticator
@@ -277,6 +282,8 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 		s.get(w, r, t)
 	case r.Method == http.MethodGet && op == "stat":
 		s.stat(w, r, t)
+	case r.Method == http.MethodGet && op == "chunks":
+		s.chunks(w, r, t)
 	case r.Method == http.MethodHead && op == "":
 		s.head(w, r, t)
 	case r.Method == http.MethodDelete && op == "":
@@ -295,7 +302,7 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, PUT, PATCH, DELETE, POST")
 		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method_not_allowed", Message: fmt.Sprintf("method %q is not supported on /v1/fs", r.Method)})
 	default:
-		writeError(w, fmt.Errorf("%w: %s with op=%q is not an operation (ops: GET stat; POST copy, rename, link, mkdir, create, symlink, setattr, release)", ErrBadRequest, r.Method, op))
+		writeError(w, fmt.Errorf("%w: %s with op=%q is not an operation (ops: GET stat, chunks; POST copy, rename, link, mkdir, create, symlink, setattr, release)", ErrBadRequest, r.Method, op))
 	}
 }
 
@@ -494,6 +501,46 @@ func (s *Server) stat(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	writeJSON(w, http.StatusOK, statOf(t.path, rr.Inode))
+}
+
+// chunkJSON is one chunk of a file, as op=chunks lists them.
+type chunkJSON struct {
+	Hash  string `json:"hash"`
+	Size  int64  `json:"size"`
+	Group string `json:"group"`
+	// Key is the ID (hex) of the data key the chunk is sealed with, ""
+	// for a chunk stored in clear.
+	Key string `json:"key,omitempty"`
+}
+
+// chunks lists where a file's content is stored (admins only): what an
+// operator needs to find a chunk file on a node's disk.
+func (s *Server) chunks(w http.ResponseWriter, r *http.Request, t target) {
+	if err := admin(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	rr, err := s.read(r.Context(), replication.ReadLookup, t, 0)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := struct {
+		Path   string      `json:"path"`
+		Inline bool        `json:"inline"`
+		Chunks []chunkJSON `json:"chunks"`
+	}{Path: t.path, Inline: rr.Inode.Type == store.TypeFile && len(rr.Inode.Chunks) == 0, Chunks: []chunkJSON{}}
+	for _, c := range rr.Inode.Chunks {
+		cj := chunkJSON{Hash: c.Hash.String(), Size: c.Size, Group: c.Group}
+		if cj.Group == "" {
+			cj.Group = s.be.metaGroup()
+		}
+		if c.Key != 0 {
+			cj.Key = fmt.Sprintf("%08x", c.Key)
+		}
+		out.Chunks = append(out.Chunks, cj)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // requestIDKey holds a request's ID in its context.

@@ -20,6 +20,9 @@ import (
 // extended with zeros to size bytes. Callers pass size >= off+len(data)
 // for a write, and off == size with no data for a truncate.
 func (s *Server) splice(ctx context.Context, old store.Inode, off int64, data []byte, size int64) (*store.Inode, error) {
+	if err := s.openInline(&old); err != nil {
+		return nil, err
+	}
 	src := &oldContent{s: s, in: old}
 	if err := src.check(); err != nil {
 		return nil, err
@@ -32,7 +35,7 @@ func (s *Server) splice(ctx context.Context, old store.Inode, off int64, data []
 		if off < size {
 			copy(buf[off:], data)
 		}
-		return newInline(buf), nil
+		return s.newInline(buf), nil
 	}
 	b := &builder{s: s, ctx: ctx, refused: &refusals{full: map[string]int64{}}, first: map[store.Hash]int{}, groups: map[int]string{}}
 	defer b.abort()
@@ -91,12 +94,9 @@ func (o *oldContent) chunk(ctx context.Context, ref store.ChunkRef) ([]byte, err
 	if o.last != nil && o.lastHash == ref.Hash {
 		return o.last, nil
 	}
-	b, err := o.s.fetchChunk(ctx, ref)
+	b, err := o.s.chunkContent(ctx, ref, nil)
 	if err != nil {
 		return nil, err
-	}
-	if int64(len(b)) != ref.Size {
-		return nil, fmt.Errorf("chunk %s has %d bytes, the file says %d: %w", ref.Hash, len(b), ref.Size, store.ErrCorrupt)
 	}
 	o.lastHash, o.last = ref.Hash, b
 	return b, nil
@@ -171,10 +171,11 @@ type builder struct {
 	wg    sync.WaitGroup
 	sem   chan struct{}
 
-	mu     sync.Mutex // guards what the store goroutines write:
-	err    error      // the first store that failed
-	groups map[int]string
-	bufs   [][]byte // pool buffers handed to stores, returned by abort
+	mu       sync.Mutex // guards what the store goroutines write:
+	err      error      // the first store that failed
+	groups   map[int]string
+	bufs     [][]byte // pool buffers handed to stores, returned by abort
+	releases []func() // of their sealed copies
 }
 
 func (b *builder) fail(err error) {
@@ -255,12 +256,14 @@ func (b *builder) flush() error {
 	}
 	data := b.buf
 	b.buf = nil
-	h := store.HashOf(data)
+	stored, ref, release := b.s.storedForm(data)
+	h := ref.Hash
 	idx := len(b.refs)
-	b.refs = append(b.refs, store.ChunkRef{Hash: h, Size: int64(len(data))})
+	b.refs = append(b.refs, ref)
 	b.size += int64(len(data))
 	if _, ok := b.first[h]; ok {
 		b.s.bufs.put(data[:cap(data)])
+		release()
 		return nil
 	}
 	b.first[h] = idx
@@ -271,16 +274,18 @@ func (b *builder) flush() error {
 	case b.sem <- struct{}{}:
 	case <-b.ctx.Done():
 		b.s.bufs.put(data[:cap(data)])
+		release()
 		return b.ctx.Err()
 	}
 	b.mu.Lock()
 	b.bufs = append(b.bufs, data)
+	b.releases = append(b.releases, release)
 	b.mu.Unlock()
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		defer func() { <-b.sem }()
-		g, err := b.s.storeChunk(b.ctx, b.refused, idx, h, data)
+		g, err := b.s.storeChunk(b.ctx, b.refused, idx, h, stored)
 		if err != nil {
 			b.fail(err)
 			return
@@ -320,11 +325,18 @@ func (b *builder) abort() {
 	for _, d := range b.bufs {
 		b.s.bufs.put(d[:cap(d)])
 	}
-	b.bufs = nil
+	for _, r := range b.releases {
+		r()
+	}
+	b.bufs, b.releases = nil, nil
 }
 
 // zeroChunk returns the hash of a chunk of ChunkSize zero bytes.
 func (s *Server) zeroChunk() store.Hash {
-	s.zeroOnce.Do(func() { s.zeroHash = store.HashOf(make([]byte, s.cfg.ChunkSize)) })
+	s.zeroOnce.Do(func() {
+		_, ref, release := s.storedForm(make([]byte, s.cfg.ChunkSize))
+		s.zeroHash = ref.Hash
+		release()
+	})
 	return s.zeroHash
 }

@@ -40,7 +40,10 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 	var err error
 	if r.ContentLength >= 0 && r.ContentLength <= int64(s.cfg.InlineMax) {
 		// Small: no chunks to waste if the commit fails, so no check first.
-		file, err = inlineFile(r.Body, r.ContentLength)
+		var data []byte
+		if data, err = inlineBody(r.Body, r.ContentLength); err == nil {
+			file = s.newInline(data)
+		}
 	} else {
 		// Refuse early what would fail at commit (a directory there, a
 		// caller who may not write), before storing any content.
@@ -70,9 +73,9 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 	}
 }
 
-// inlineFile reads a small body of the declared size whole: its content
+// inlineBody reads a small body of the declared size whole: its content
 // is kept in the file's metadata.
-func inlineFile(body io.Reader, size int64) (*store.Inode, error) {
+func inlineBody(body io.Reader, size int64) ([]byte, error) {
 	buf := make([]byte, size+1)
 	n, err := io.ReadFull(body, buf)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -81,12 +84,7 @@ func inlineFile(body io.Reader, size int64) (*store.Inode, error) {
 	if int64(n) != size || err == nil {
 		return nil, fmt.Errorf("%w: body has %d bytes but Content-Length said %d", ErrBadRequest, n, size)
 	}
-	return newInline(buf[:n]), nil
-}
-
-func newInline(data []byte) *store.Inode {
-	sum := sha256.Sum256(data)
-	return &store.Inode{Type: store.TypeFile, Size: int64(len(data)), Data: data, Hash: hex.EncodeToString(sum[:])}
+	return buf[:n], nil
 }
 
 // chunkPool recycles chunk buffers: clearing a fresh 4 MiB buffer for every
@@ -143,9 +141,10 @@ func (r *refusals) refused(g string, need int64) {
 // space, several at a time while the next ones are read.
 func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*store.Inode, error) {
 	type pending struct {
-		idx  int
-		buf  []byte
-		done chan chunkDone
+		idx     int
+		buf     []byte
+		release func() // of the sealed copy, if any
+		done    chan chunkDone
 	}
 	var queue []pending
 	ctx, cancel := context.WithCancel(ctx)
@@ -156,6 +155,7 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*s
 		for _, p := range queue {
 			<-p.done
 			s.bufs.put(p.buf)
+			p.release()
 		}
 	}()
 	whole := sha256.New()
@@ -166,6 +166,7 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*s
 		queue = queue[1:]
 		d := <-p.done
 		s.bufs.put(p.buf)
+		p.release()
 		if d.err != nil {
 			return d.err
 		}
@@ -187,7 +188,7 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*s
 			return nil, bodyError(err, file.Size+int64(n), declared)
 		}
 		if i == 0 && end && n <= s.cfg.InlineMax {
-			in := newInline(bytes.Clone(buf[:n]))
+			in := s.newInline(bytes.Clone(buf[:n]))
 			s.bufs.put(buf)
 			return in, nil
 		}
@@ -201,15 +202,15 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*s
 			}
 			data := buf[:n]
 			whole.Write(data)
-			h := store.HashOf(data)
+			stored, ref, release := s.storedForm(data)
 			idx := len(file.Chunks)
-			file.Chunks = append(file.Chunks, store.ChunkRef{Hash: h, Size: int64(n)})
+			file.Chunks = append(file.Chunks, ref)
 			done := make(chan chunkDone, 1)
 			go func() {
-				g, err := s.storeChunk(ctx, refused, idx, h, data)
+				g, err := s.storeChunk(ctx, refused, idx, ref.Hash, stored)
 				done <- chunkDone{g, err}
 			}()
-			queue = append(queue, pending{idx, buf, done})
+			queue = append(queue, pending{idx, buf, release, done})
 		}
 		if end {
 			break

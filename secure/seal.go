@@ -106,6 +106,12 @@ func derive(key []byte, purpose string) []byte {
 // KeyID is the ID of the key that seals.
 func (s *Sealer) KeyID() uint32 { return s.keys[0].id }
 
+// Has reports whether content sealed with key id can be opened.
+func (s *Sealer) Has(id uint32) bool {
+	_, ok := s.byID[id]
+	return ok
+}
+
 // SealChunk appends the sealed form of plain to dst (which must not
 // overlap plain) and returns it with the sealing key's ID. The same
 // plaintext always gives the same bytes.

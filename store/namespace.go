@@ -196,7 +196,7 @@ func ApplyOp(tx *bbolt.Tx, op *Op) (Result, error) {
 // Attrs returns in without its content (Chunks and Data): what a listing
 // or an op's result carries.
 func (in Inode) Attrs() Inode {
-	in.Chunks, in.Data = nil, nil
+	in.Chunks, in.Data, in.DataKey = nil, nil, 0
 	return in
 }
 
@@ -634,7 +634,7 @@ func (n *namespace) put(op *Op) (Result, error) {
 	}
 	if p.exists && p.old.Type == TypeFile {
 		f := p.old
-		f.Size, f.Hash, f.Chunks, f.Data, f.MTime, f.CTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.Time, op.Time
+		f.Size, f.Hash, f.Chunks, f.Data, f.DataKey, f.MTime, f.CTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.File.DataKey, op.Time, op.Time
 		contentChanged(n.cred, &f)
 		if op.Mode != 0 {
 			f.Mode = chmodMode(n.cred, op.Mode, f.Gid)
@@ -662,7 +662,7 @@ func (n *namespace) put(op *Op) (Result, error) {
 	}
 	f := Inode{
 		Ino: ino, Type: TypeFile, Size: op.File.Size, Mode: modeOr(op.Mode, defaultFileMode) & ModeMask,
-		MTime: op.Time, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks, Data: op.File.Data,
+		MTime: op.Time, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks, Data: op.File.Data, DataKey: op.File.DataKey,
 		ATime: op.Time, CTime: op.Time, Gen: 1,
 	}
 	n.initOwner(&f, parent, op)

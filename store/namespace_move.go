@@ -211,7 +211,7 @@ func (n *namespace) copy(op *Op) (Result, error) {
 		if src.Type == TypeFile && dst.old.Type == TypeFile {
 			// Keep the destination's inode, and its mode as cp(1) does.
 			f := dst.old
-			f.Size, f.Hash, f.Chunks, f.Data, f.MTime, f.CTime = src.Size, src.Hash, src.Chunks, src.Data, op.Time, op.Time
+			f.Size, f.Hash, f.Chunks, f.Data, f.DataKey, f.MTime, f.CTime = src.Size, src.Hash, src.Chunks, src.Data, src.DataKey, op.Time, op.Time
 			contentChanged(n.cred, &f)
 			f.Gen++
 			return Result{}, n.save(f)
@@ -270,7 +270,7 @@ func (n *namespace) copyTree(src, parent Inode, op *Op) (Inode, error) {
 	c := Inode{
 		Ino: ino, Type: src.Type, Size: src.Size, Mode: src.Mode, Uid: src.Uid, Gid: src.Gid,
 		MTime: now, ATime: now, CTime: now, Nlink: 1, Gen: 1,
-		Hash: src.Hash, Chunks: src.Chunks, Data: src.Data, Target: src.Target,
+		Hash: src.Hash, Chunks: src.Chunks, Data: src.Data, DataKey: src.DataKey, Target: src.Target,
 	}
 	if n.cred != nil {
 		n.initOwner(&c, parent, op)

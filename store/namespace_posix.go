@@ -155,7 +155,7 @@ func (n *namespace) update(op *Op) (Result, error) {
 		return reject(code)
 	}
 	if op.File != nil {
-		in.Size, in.Hash, in.Chunks, in.Data = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data
+		in.Size, in.Hash, in.Chunks, in.Data, in.DataKey = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.File.DataKey
 		in.Gen++
 		in.MTime = op.Time
 		contentChanged(n.cred, &in)

@@ -50,9 +50,14 @@ func (b Ballot) String() string { return fmt.Sprintf("%d/%d", b.Term, b.Node) }
 
 // ChunkRef is one chunk of a file's content, in order.
 type ChunkRef struct {
-	Hash  Hash   `msgpack:"h"`
+	Hash Hash `msgpack:"h"`
+	// Size is the chunk's size as the file sees it: its plaintext's,
+	// whatever the bytes stored (sealed content has ChunkOverhead more).
 	Size  int64  `msgpack:"s"`
 	Group string `msgpack:"g,omitempty"`
+	// Key is the ID of the data key the chunk is sealed with at rest (see
+	// secure.Sealer); 0 for content stored in clear.
+	Key uint32 `msgpack:"k,omitempty"`
 }
 
 // FileType says what an inode is.
@@ -115,6 +120,9 @@ type Inode struct {
 	// instead of chunks: one replicated log entry makes it durable, where
 	// chunks would cost a chunk file and its fsync on every member.
 	Data []byte `msgpack:"d,omitempty"`
+	// DataKey is the ID of the data key Data is sealed with at rest; 0
+	// when Data is in clear. Size is always the plaintext's.
+	DataKey uint32 `msgpack:"dk,omitempty"`
 }
 
 // DirEntry is one name in a directory listing, with the attributes of its
