@@ -284,7 +284,7 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.StringVar(&c.Token, "token", "", "the token to measure with (default $SHOAL_TOKEN or the credentials file)")
 	fs.BoolVar(&c.Local, "local", false, "start a local cluster (3 storage processes and a router on 127.0.0.1) and measure it")
 	fs.BoolVar(&c.Insecure, "insecure", false, "with --local: run the local cluster with --insecure (no TLS, users or encryption at rest)")
-	fs.StringSliceVar(&c.Workloads, "workloads", nil, "what to run: ops, small, large, failover, mount (default: all but mount; failover only with --local; mount with --mount)")
+	fs.StringSliceVar(&c.Workloads, "workloads", nil, "what to run: ops, small, large, failover, mount, security (default: ops, small, large; failover with --local; mount with --mount; security, which compares a secure local cluster with an --insecure one, only when named)")
 	fs.IntVar(&c.Reps, "reps", c.Reps, "repetitions of each measurement; figures are the median with min and max")
 	fs.IntVar(&c.SmallFiles, "small-files", c.SmallFiles, "files of 1 KiB the small workload writes and reads back")
 	fs.IntVar(&c.SmallClients, "small-clients", c.SmallClients, "concurrent clients of the small workload")

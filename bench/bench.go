@@ -27,9 +27,10 @@ const (
 	WorkloadLarge    = "large"
 	WorkloadFailover = "failover"
 	WorkloadMount    = "mount"
+	WorkloadSecurity = "security"
 )
 
-var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadLarge, WorkloadFailover, WorkloadMount}
+var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadLarge, WorkloadFailover, WorkloadMount, WorkloadSecurity}
 
 // Config says what to measure and where. Flags of 'shoal bench' fill it.
 type Config struct {
@@ -42,8 +43,9 @@ type Config struct {
 	// secure (TLS, users, encryption at rest) unless Insecure is set.
 	Local    bool
 	Insecure bool
-	// Workloads names what to run: ops, small, large, failover. Empty
-	// means all of them, failover only with Local.
+	// Workloads names what to run: ops, small, large, failover, mount,
+	// security. Empty means ops, small, large, failover with Local, and
+	// mount with MountDir; security only when named.
 	Workloads []string
 	// Reps is how many times each measurement is made; every figure is the
 	// median of the reps, with their range.
@@ -116,6 +118,9 @@ func (c Config) Validate() error {
 		if w == WorkloadMount && !c.Local && c.MountDir == "" {
 			return bad("the mount workload needs --mount DIR (where the cluster is mounted) or --local")
 		}
+		if w == WorkloadSecurity && (!c.Local || c.Insecure) {
+			return bad("the security workload compares a secure local cluster with an insecure one: it needs --local and no --insecure")
+		}
 	}
 	switch {
 	case c.Reps < 1:
@@ -152,6 +157,8 @@ func (c Config) runs(w string) bool {
 			return c.Local
 		case WorkloadMount: // needs FUSE: only when asked for
 			return c.MountDir != ""
+		case WorkloadSecurity: // a second cluster and twice the work: only when asked for
+			return false
 		}
 		return true
 	}
@@ -267,6 +274,11 @@ func (e *env) runAll(ctx context.Context, rep *Report) error {
 	if e.cfg.runs(WorkloadMount) {
 		if rep.Mount, err = e.runMount(ctx); err != nil {
 			return fmt.Errorf("mount workload: %w", err)
+		}
+	}
+	if e.cfg.runs(WorkloadSecurity) {
+		if rep.Security, err = e.runSecurity(ctx); err != nil {
+			return fmt.Errorf("security workload: %w", err)
 		}
 	}
 	return nil

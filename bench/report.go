@@ -21,6 +21,7 @@ type Report struct {
 	Large    []LargeRow      `json:"large,omitempty"`
 	Failover *FailoverResult `json:"failover,omitempty"`
 	Mount    *MountResult    `json:"mount,omitempty"`
+	Security *SecurityResult `json:"security,omitempty"`
 	// Notes say what was left out and why.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -156,6 +157,13 @@ func (r *Report) writeTable(w io.Writer) error {
 		fmt.Fprintln(tw, "OP\tUNIT\tMOUNT\tAPI\tMOUNT/API")
 		for _, row := range m.Rows {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Op, row.Unit, fmtFigure(row.Mount), fmtFigure(row.API), fmtFigure(row.Ratio))
+		}
+	}
+	if sr := r.Security; sr != nil {
+		fmt.Fprintf(tw, "\nSecurity: a secure cluster (TLS, tokens, content sealed at rest) beside an --insecure one, in the same reps (%d small files)\n", sr.SmallFiles)
+		fmt.Fprintln(tw, "MEASURE\tUNIT\tSECURE\tINSECURE\tSECURE/INSECURE")
+		for _, row := range sr.Rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Measure, row.Unit, fmtFigure(row.Secure), fmtFigure(row.Insecure), fmtFigure(row.Ratio))
 		}
 	}
 	if len(r.Notes) > 0 {

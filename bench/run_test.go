@@ -147,3 +147,39 @@ func TestBenchMount(t *testing.T) {
 		t.Errorf("%s is still mounted after the run", r.Mount.Dir)
 	}
 }
+
+// TestBenchSecurity runs the security workload, small: two local
+// clusters, one secure and one insecure, measured rep by rep.
+func TestBenchSecurity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two clusters of processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	bin := buildShoal(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--workloads", "security", "--reps", "2",
+		"--small-files", "200", "--small-clients", "4", "--large-sizes", "3MB", "--json", "--data", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("shoal bench: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
+	}
+	var r Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
+	}
+	if r.Security == nil || len(r.Security.Rows) != 4 || r.Small != nil || r.Large != nil {
+		t.Fatalf("report: %+v, want the four security rows only", r)
+	}
+	for _, row := range r.Security.Rows {
+		for what, f := range map[string]Figure{"secure": row.Secure, "insecure": row.Insecure, "ratio": row.Ratio} {
+			if !(f.Min > 0 && len(f.Reps) == 2) {
+				t.Errorf("%s %s = %+v, want positive over two reps", row.Measure, what, f)
+			}
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "shoal-bench-*")); len(left) != 0 {
+		t.Errorf("left behind %v", left)
+	}
+}
