@@ -216,3 +216,35 @@ func TestActAs(t *testing.T) {
 		t.Fatalf("a mount host acting for 1000: %+v %v", c, err)
 	}
 }
+
+// FuzzParseActAs: any header value is refused or parsed into an identity
+// that prints back the same way.
+func FuzzParseActAs(f *testing.F) {
+	for _, s := range []string{"0:0", "1000:100:4,27", "1:2:", "a:b", "1:2:3:4", "4294967295:4294967295:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		c, err := parseActAs(v)
+		if err != nil {
+			return
+		}
+		again, err := parseActAs(fmt.Sprintf("%d:%d:%s", c.Uid, c.Gid, joinIDs(c.Groups)))
+		if err != nil || again.Uid != c.Uid || again.Gid != c.Gid || len(again.Groups) != len(c.Groups) {
+			t.Fatalf("%q parsed to %+v, which does not read back (%+v, %v)", v, c, again, err)
+		}
+		if len(c.Groups) > maxGroups {
+			t.Fatalf("%q: %d groups", v, len(c.Groups))
+		}
+	})
+}
+
+func joinIDs(ids []uint32) string {
+	var b []byte
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, "%d", id)
+	}
+	return string(b)
+}

@@ -311,3 +311,26 @@ func TestThrottle(t *testing.T) {
 		t.Fatal("an address was held back past the window")
 	}
 }
+
+// FuzzParseKeys: a key file's content is refused or yields keys of the
+// sizes memberlist and AES take.
+func FuzzParseKeys(f *testing.F) {
+	f.Add(NewKey() + "\n")
+	f.Add("# comment\n\n" + NewKey() + "\n" + NewKey())
+	f.Add("not a key")
+	f.Add("AAAA")
+	f.Fuzz(func(t *testing.T, content string) {
+		keys, err := ParseKeys(content)
+		if err != nil {
+			return
+		}
+		if len(keys) == 0 {
+			t.Fatal("no error and no key")
+		}
+		for _, k := range keys {
+			if n := len(k); n != 16 && n != 24 && n != 32 {
+				t.Fatalf("a key of %d bytes", n)
+			}
+		}
+	})
+}
