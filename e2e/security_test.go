@@ -165,6 +165,22 @@ func TestIntruders(t *testing.T) {
 		}
 	}
 
+	// Plain HTTP to the router's HTTPS port is answered 400, and nothing
+	// more.
+	u := strings.TrimPrefix(c.api, "https://")
+	plain, err := net.DialTimeout("tcp", u, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(plain, "PUT /v1/fs/keep/data.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
+	answer := make([]byte, 200)
+	n, _ := plain.Read(answer)
+	plain.Close()
+	if !strings.HasPrefix(string(answer[:n]), "HTTP/1.0 400") {
+		t.Errorf("plain HTTP to the HTTPS port answered %q", answer[:n])
+	}
+
 	// Nobody outside the cluster is in the router's view, no term moved,
 	// and not a byte changed.
 	cs, ok := c.clusterView()

@@ -274,6 +274,10 @@ func TestPermissionsOverAPI(t *testing.T) {
 	if !reflect.DeepEqual(before, after) {
 		t.Fatalf("refused requests changed the cluster:\nbefore %v\nafter  %v", before, after)
 	}
+	b, _ := os.ReadFile(c.router.log)
+	if n := strings.Count(string(b), "refused a request the user may not make"); n != 1 || !strings.Contains(string(b), "remote=127.0.0.1:") {
+		t.Errorf("the router logged %d lines for the refused requests of one address, want one with the address", n)
+	}
 	// The same through the CLI, as the report tried it.
 	for _, args := range [][]string{{"cat", "/secret"}, {"rm", "-r", "/secret"}} {
 		if _, errOut, code := c.runAs(bobTok, args...); code == 0 || !strings.Contains(errOut, "permission") {

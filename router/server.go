@@ -215,6 +215,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, err)
 			return
 		}
+		if s.auth != nil {
+			sr := &statusRecorder{ResponseWriter: w}
+			defer s.logDenied(sr, r)
+			w = sr
+		}
 	}
 	switch p := r.URL.Path; {
 	case p == "/v1/fs" || strings.HasPrefix(p, "/v1/fs/"):

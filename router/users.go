@@ -388,3 +388,37 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 		}
 	}
 }
+
+// statusRecorder remembers the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logDenied logs a request refused for its user's rights (403), once per
+// address and hour: someone probing what they may not touch shows up in
+// the log without flooding it.
+func (s *Server) logDenied(sr *statusRecorder, r *http.Request) {
+	if sr.status != http.StatusForbidden || !s.refusals.Allow(sourceOf(r)+" 403", time.Now()) {
+		return
+	}
+	s.cfg.Logger.Warn("refused a request the user may not make; further refusals of this address are not logged for an hour",
+		"remote", r.RemoteAddr, "user", callerName(r), "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery)
+}

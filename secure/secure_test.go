@@ -148,6 +148,17 @@ func TestPeerHandshakes(t *testing.T) {
 	if serr, _ := handshake(t, node.PeerServer(), foreign.PeerClient()); serr == nil {
 		t.Fatal("a certificate of another CA got through a peer port")
 	}
+	// A certificate of the cluster's CA that has expired.
+	old := p.issue(t, CertRequest{Name: "old", Role: RoleNode, NotBefore: time.Now().Add(-3 * time.Hour), ValidFor: time.Hour})
+	oldCert, err := tls.LoadX509KeyPair(old.Cert, old.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := node2.PeerClient()
+	expired.Certificates = []tls.Certificate{oldCert}
+	if serr, _ := handshake(t, node.PeerServer(), expired); serr == nil {
+		t.Fatal("an expired certificate got through a peer port")
+	}
 	noCert := &tls.Config{RootCAs: node.Pool, ServerName: RoleNode.ServerName(), MinVersion: tls.VersionTLS13}
 	if serr, _ := handshake(t, node.PeerServer(), noCert); serr == nil {
 		t.Fatal("a peer without a certificate got through")
