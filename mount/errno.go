@@ -12,6 +12,10 @@ import (
 // EIO and the like: those say the cluster failed, not the program.
 func (m *fsys) errno(err error) syscall.Errno {
 	e := errno(err)
+	if errors.Is(err, client.ErrUnauthorized) {
+		m.cfg.Logger.Warn("the router refused the mount's token (rotated, or its user removed): mount again with a valid --token", "err", err)
+		return e
+	}
 	switch e {
 	case syscall.EIO, syscall.ETIMEDOUT, syscall.ENOTCONN:
 		m.cfg.Logger.Warn("a request failed", "errno", e.Error(), "err", err)
@@ -42,6 +46,12 @@ func errno(err error) syscall.Errno {
 		return syscall.EISDIR
 	case errors.Is(err, client.ErrNotPermitted):
 		return syscall.EPERM
+	case errors.Is(err, client.ErrPermission):
+		return syscall.EACCES
+	case errors.Is(err, client.ErrUnauthorized):
+		// The mount's token was rotated or its user removed: nothing this
+		// program may do goes through until the mount gets a new one.
+		return syscall.EACCES
 	case errors.Is(err, client.ErrInvalid):
 		return syscall.EINVAL
 	case errors.Is(err, client.ErrTooLarge):
