@@ -138,13 +138,15 @@ func linkCode(c *Cred, src Inode) Code {
 	return CodeOK
 }
 
-// killPrivs drops the bits a change of a file's content or owner must
-// drop (should_remove_suid): setuid, and setgid when group execute is
-// set; without group execute, setgid marks mandatory locking, not a
-// privilege.
-func killPrivs(mode uint32) uint32 {
-	mode &^= modeSetuid
-	if mode&modeGroupExec != 0 {
+// killPrivs is the mode in keeps when c changes its content or owner
+// (setattr_should_drop_suidgid, setattr_should_drop_sgid): setuid goes,
+// and setgid when group execute is set. Without group execute, setgid
+// marks mandatory locking rather than a privilege, and stays only when c
+// is in in's group or root: since Linux 6.2 a caller outside the group
+// drops it, as chmod(2) would not let that caller set it.
+func killPrivs(c *Cred, in Inode) uint32 {
+	mode := in.Mode &^ modeSetuid
+	if mode&modeGroupExec != 0 || c != nil && !c.Root && !c.inGroup(in.Gid) {
 		mode &^= modeSetgid
 	}
 	return mode
@@ -152,11 +154,12 @@ func killPrivs(mode uint32) uint32 {
 
 // contentChanged applies file_remove_privs to a file whose content c
 // changes: anyone but root (CAP_FSETID) drops the setuid and setgid
-// bits, so writing a setuid program never leaves one that runs the new
-// content with its owner's rights. The cluster itself (nil) keeps them.
+// bits (see killPrivs), so writing a setuid program never leaves one
+// that runs the new content with its owner's rights. The cluster itself
+// (nil) keeps them.
 func contentChanged(c *Cred, f *Inode) {
 	if c != nil && !c.Root {
-		f.Mode = killPrivs(f.Mode)
+		f.Mode = killPrivs(c, *f)
 	}
 }
 
@@ -263,12 +266,13 @@ func attrCode(c *Cred, in Inode, a *SetAttr) Code {
 
 // applyAttr sets the attributes a names on in, which attrCode allowed.
 // A new owner or group of anything but a directory drops setuid and
-// setgid-executable (chown(2), for root too since Linux 2.2.13) unless
+// setgid-executable (chown(2), for root too since Linux 2.2.13), and
+// setgid for a caller outside the file's group (see killPrivs), unless
 // the same change sets the mode, as a mount host's kernel does after
 // computing the cleared mode itself.
 func applyAttr(c *Cred, in *Inode, a *SetAttr, now int64) {
 	if a.Valid&(SetUid|SetGid) != 0 && in.Type != TypeDir && c != nil {
-		in.Mode = killPrivs(in.Mode)
+		in.Mode = killPrivs(c, *in)
 	}
 	if a.Valid&SetUid != 0 {
 		in.Uid = a.Uid

@@ -95,9 +95,18 @@ func TestPermHelpers(t *testing.T) {
 			t.Errorf("%s: %q, want %q", c.name, c.got, c.want)
 		}
 	}
-	for mode, want := range map[uint32]uint32{0o4755: 0o755, 0o2755: 0o755, 0o2745: 0o2745, 0o6711: 0o711, 0o1777: 0o1777} {
-		if got := killPrivs(mode); got != want {
-			t.Errorf("killPrivs(%o) = %o, want %o", mode, got, want)
+	for _, c := range []struct {
+		cred       *Cred
+		mode, want uint32
+	}{
+		{alice, 0o4755, 0o755}, {alice, 0o2755, 0o755}, {alice, 0o6711, 0o711}, {alice, 0o1777, 0o1777},
+		// Setgid without group execute stays for the group's members and
+		// root, and goes for anyone else (setattr_should_drop_sgid).
+		{alice, 0o2745, 0o2745}, {carol, 0o2745, 0o2745}, {admin, 0o2745, 0o2745},
+		{bob, 0o2745, 0o745}, {bob, 0o6766, 0o766}, {admin, 0o6755, 0o755},
+	} {
+		if got := killPrivs(c.cred, Inode{Type: TypeFile, Mode: c.mode, Uid: 1000, Gid: 1000}); got != c.want {
+			t.Errorf("killPrivs(%+v, %o) = %o, want %o", c.cred, c.mode, got, c.want)
 		}
 	}
 }
@@ -269,6 +278,14 @@ var permPutCases = []permCase{
 	// setgid-executable.
 	{name: "put/owner clears setuid", op: putAs(alice, "/pub/suid", 1), check: owned("/pub/suid", 1000, 1000, 0o755)},
 	{name: "put/root keeps setuid", op: putAs(admin, "/pub/suid", 1), check: owned("/pub/suid", 1000, 1000, 0o6755)},
+	// Setgid without group execute: kept by a write from the file's
+	// group, dropped by one from outside it (Linux 6.2 and later).
+	{name: "put/group member keeps setgid", setup: []Op{chmodG(0o2666)}, op: putAs(carol, "/pub/g", 1),
+		check: owned("/pub/g", 1000, 1000, 0o2666)},
+	{name: "put/outside the group clears setgid", setup: []Op{chmodG(0o2666)}, op: putAs(bob, "/pub/g", 1),
+		check: owned("/pub/g", 1000, 1000, 0o666)},
+	{name: "update/outside the group clears setgid", setup: []Op{chmodG(0o6766)},
+		op: Op{Kind: OpUpdate, Path: "/pub/g", File: nsFile(3), Gen: 1, Cred: bob}, check: owned("/pub/g", 1000, 1000, 0o766)},
 	{name: "put/host owner override", op: putAs(hostBob, "/pub/ro", 1)},
 	{name: "put/owner without host", op: putAs(bob, "/pub/ro", 1), code: CodeAccess},
 	{name: "put/mode by non-owner", op: Op{Kind: OpPut, Path: "/pub/g", File: nsFile(1), Mode: 0o666, Cred: carol}, code: CodePerm},
@@ -379,6 +396,14 @@ var permUpdateCases = []permCase{
 	{name: "chgrp/to own group", op: attrOp(carol, "/shared/c", SetAttr{Valid: SetGid, Gid: 7}), check: owned("/shared/c", 1002, 7, 0o644)},
 	{name: "chgrp/to other group", op: attrOp(carol, "/shared/c", SetAttr{Valid: SetGid, Gid: 1001}), code: CodePerm},
 	{name: "chgrp/not owner", op: attrOp(carol, "/pub/g", SetAttr{Valid: SetGid, Gid: 1000}), code: CodePerm},
+	{name: "chown/to self in the group keeps setgid", setup: []Op{chmodG(0o2745)},
+		op: attrOp(alice, "/pub/g", SetAttr{Valid: SetUid, Uid: 1000}), check: owned("/pub/g", 1000, 1000, 0o2745)},
+	{name: "chown/to self outside the group clears setgid",
+		setup: []Op{{Kind: OpUpdate, Path: "/pub/g", Attr: &SetAttr{Valid: SetGid | SetMode, Gid: 77, Mode: 0o2745}}},
+		op:    attrOp(alice, "/pub/g", SetAttr{Valid: SetUid, Uid: 1000}), check: owned("/pub/g", 1000, 77, 0o745)},
+	{name: "chown/root outside the group keeps setgid",
+		setup: []Op{{Kind: OpUpdate, Path: "/pub/g", Attr: &SetAttr{Valid: SetGid | SetMode, Gid: 77, Mode: 0o2745}}},
+		op:    attrOp(admin, "/pub/g", SetAttr{Valid: SetUid, Uid: 1001}), check: owned("/pub/g", 1001, 77, 0o2745)},
 	{name: "chgrp/owner clears setgid exec", op: attrOp(alice, "/pub/suid", SetAttr{Valid: SetGid, Gid: 1000}),
 		check: owned("/pub/suid", 1000, 1000, 0o755)},
 	{name: "utimes/explicit not owner", op: attrOp(carol, "/pub/g", SetAttr{Valid: SetMTime, MTime: 5}), code: CodePerm},
@@ -395,6 +420,11 @@ var permUpdateCases = []permCase{
 	{name: "update/no search", op: attrOp(admin, "/nox/f", SetAttr{Valid: SetMode, Mode: 0o600}), check: owned("/nox/f", 1000, 1000, 0o600)},
 	{name: "update/no search user", op: attrOp(alice, "/home/alice/f", SetAttr{Valid: SetMode})},
 	{name: "update/no search other", op: attrOp(bob, "/nox/f", SetAttr{Valid: SetMTimeNow}), code: CodeAccess},
+}
+
+// chmodG sets the mode of /pub/g (alice's, group 1000), as the cluster.
+func chmodG(mode uint32) Op {
+	return Op{Kind: OpUpdate, Path: "/pub/g", Attr: &SetAttr{Valid: SetMode, Mode: mode}}
 }
 
 // chmodF lets anyone write /home/alice/f, which bob cannot reach.
