@@ -288,7 +288,7 @@ func (e *env) runAll(ctx context.Context, rep *Report) error {
 // client: the default two per host would make most requests of a
 // 16-client run open a new connection, and measure that instead.
 func pooledTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	t := client.NewTransport(nil)
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 512, 512
 	return t
 }

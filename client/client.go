@@ -112,12 +112,7 @@ func New(cfg Config) (*Client, error) {
 		sleep:    sleepContext,
 	}
 	if c.http == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = cfg.TLS
-		// Keep as many connections as a busy program uses: each new one
-		// costs a TLS handshake, and net/http keeps only 2 by default.
-		t.MaxIdleConnsPerHost = 64
-		c.http = &http.Client{Transport: t}
+		c.http = &http.Client{Transport: NewTransport(cfg.TLS)}
 	}
 	if c.timeout == 0 {
 		c.timeout = def.Timeout
@@ -393,4 +388,20 @@ func absPath(p string) string {
 		return p
 	}
 	return "/" + p
+}
+
+// NewTransport returns the HTTP transport the client uses by default: TLS
+// with tlsConf, HTTP/1.1, and as many idle connections per router as a
+// busy program uses (each new one costs a TLS handshake, and net/http
+// keeps only two by default). HTTP/1.1 rather than HTTP/2: concurrent
+// requests go over connections of their own, which the router serves on
+// every core, and a large upload is not held to one stream's flow-control
+// window.
+func NewTransport(tlsConf *tls.Config) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tlsConf
+	t.ForceAttemptHTTP2 = false
+	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	t.MaxIdleConnsPerHost = 64
+	return t
 }

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -126,19 +127,29 @@ func (n *Node) confirm(l *leader, r *readRound) {
 	if need <= 0 {
 		return
 	}
+	// The probes outlive the round: one that a majority has made
+	// unnecessary still completes (within the RPC timeout), so its
+	// connection goes back to the pool rather than being torn down, and
+	// the next round does not pay for a new one (a TLS handshake).
 	ctx, cancel := context.WithTimeout(l.ctx, n.cfg.RPCTimeout)
-	defer cancel()
+	var probes sync.WaitGroup
+	defer func() {
+		go func() {
+			probes.Wait()
+			cancel()
+		}()
+	}()
 	type answer struct{ resp *AppendResp }
 	ch := make(chan answer, len(addrs))
 	for _, a := range addrs {
-		go func() {
+		probes.Go(func() {
 			resp, err := n.cfg.Transport.Call(ctx, a, &Append{Group: n.cfg.Group, Ballot: l.ballot, Leader: n.cfg.Addr, Probe: true})
 			ar, _ := resp.(*AppendResp)
 			if err != nil {
 				ar = nil
 			}
 			ch <- answer{ar}
-		}()
+		})
 	}
 	got := 0
 	for range addrs {

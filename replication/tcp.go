@@ -75,7 +75,7 @@ func (t *TCPTransport) get(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil || t.TLS == nil {
 		return c, err
 	}
-	tc := tls.Client(c, t.TLS)
+	tc := tls.Client(secure.BatchWrites(c), t.TLS)
 	hctx, cancel := context.WithTimeout(ctx, t.DialTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
@@ -145,9 +145,19 @@ func roundTrip(c net.Conn, body []byte) (Message, error) {
 	return Decode(b)
 }
 
+// smallFrame is the size below which a frame is copied behind its header
+// and written at once: over TLS each write is a record (and a system
+// call) of its own, which a small message should not pay twice.
+const smallFrame = 64 << 10
+
 func writeFrame(w io.Writer, body []byte) error {
 	h := frameHeader(len(body))
-	// One writev, without copying a chunk-sized body behind the header.
+	if _, plain := w.(*net.TCPConn); !plain && len(body) < smallFrame {
+		_, err := w.Write(append(h[:], body...))
+		return err
+	}
+	// One writev on plain TCP, without copying a chunk-sized body behind
+	// the header.
 	bufs := net.Buffers{h[:], body}
 	_, err := bufs.WriteTo(w)
 	return err
@@ -268,7 +278,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	var conn net.Conn = c
 	router := false
 	if s.TLS != nil {
-		tc := tls.Server(c, s.TLS)
+		tc := tls.Server(secure.BatchWrites(c), s.TLS)
 		hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
@@ -284,6 +294,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		}
 		role, _ := secure.PeerRole(tc.ConnectionState())
 		router, conn = role == secure.RoleRouter, tc
+		defer tc.Close() // before c's: sends what is still batched
 	}
 	r := bufio.NewReaderSize(conn, 64<<10)
 	for {

@@ -2,6 +2,7 @@ package role
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	stdlog "log"
@@ -110,7 +111,12 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	errc := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {
-			errc <- srv.ServeTLS(l, "", "")
+			// HTTP/1.1 only: each client connection is served on its own
+			// core, large bodies are not held to one stream's window, and
+			// TLS records go out in batches (secure.BatchWrites), which
+			// HTTP/2's concurrent reader and writer would stall.
+			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+			errc <- srv.ServeTLS(secure.BatchListener(l), "", "")
 			return
 		}
 		errc <- srv.Serve(l)

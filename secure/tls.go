@@ -86,10 +86,11 @@ func PeerRole(cs tls.ConnectionState) (Role, bool) {
 // node or a router get through the handshake.
 func (b *Bundle) PeerServer() *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{b.Cert},
-		ClientCAs:    b.Pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:                  tls.VersionTLS13,
+		Certificates:                []tls.Certificate{b.Cert},
+		ClientCAs:                   b.Pool,
+		ClientAuth:                  tls.RequireAndVerifyClientCert,
+		DynamicRecordSizingDisabled: true, // full records from the start: see BatchWrites
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			r, err := peerRole(cs)
 			if err != nil {
@@ -107,10 +108,14 @@ func (b *Bundle) PeerServer() *tls.Config {
 // node must prove the node role, and this process proves its own.
 func (b *Bundle) PeerClient() *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{b.Cert},
-		RootCAs:      b.Pool,
-		ServerName:   RoleNode.ServerName(),
+		MinVersion:                  tls.VersionTLS13,
+		Certificates:                []tls.Certificate{b.Cert},
+		RootCAs:                     b.Pool,
+		ServerName:                  RoleNode.ServerName(),
+		DynamicRecordSizingDisabled: true,
+		// Resumed sessions skip the certificate signatures of a full
+		// handshake when a pooled connection has to be made again.
+		ClientSessionCache: tls.NewLRUClientSessionCache(256),
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if r, err := peerRole(cs); err != nil || r != RoleNode {
 				return fmt.Errorf("the peer is not a storage node (role %q): %v", r, err)
@@ -125,10 +130,11 @@ func (b *Bundle) PeerClient() *tls.Config {
 // mount host), which the router then knows by its role.
 func (b *Bundle) HTTPServer() *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{b.Cert},
-		ClientCAs:    b.Pool,
-		ClientAuth:   tls.VerifyClientCertIfGiven,
+		MinVersion:                  tls.VersionTLS12,
+		Certificates:                []tls.Certificate{b.Cert},
+		ClientCAs:                   b.Pool,
+		ClientAuth:                  tls.VerifyClientCertIfGiven,
+		DynamicRecordSizingDisabled: true,
 	}
 }
 
