@@ -229,6 +229,21 @@ func (c *localCluster) kill(p *localProc) {
 	p.cmd = nil
 }
 
+// pause stops every process of the cluster (SIGSTOP) and resume lets
+// them go on (SIGCONT), so that a cluster kept for later takes no CPU
+// while another one is measured.
+func (c *localCluster) pause() { c.signal(syscall.SIGSTOP) }
+
+func (c *localCluster) resume() { c.signal(syscall.SIGCONT) }
+
+func (c *localCluster) signal(sig syscall.Signal) {
+	for _, p := range append(c.nodes, c.router) {
+		if p != nil && p.cmd != nil {
+			_ = p.cmd.Process.Signal(sig)
+		}
+	}
+}
+
 // waitReady polls the router until the group has a primary (other than
 // notPrimary, if given) and every member alive and in sync.
 func (c *localCluster) waitReady(ctx context.Context, cl *client.Client, notPrimary string, limit time.Duration) error {
@@ -287,6 +302,7 @@ func groupReady(view client.Cluster, notPrimary string) (bool, string) {
 // after stopGrace. It removes the cluster's directory unless told to keep
 // it or the run failed, in which case it says where the logs are.
 func (c *localCluster) close(failed bool) error {
+	c.resume() // a stopped process would not see SIGTERM until then
 	c.unmount()
 	var wg sync.WaitGroup
 	for _, p := range append(c.nodes, c.router) {

@@ -76,7 +76,7 @@ type session struct {
 
 // userFlags are the flags of 'shoal user add'.
 type userFlags struct {
-	uid, gid     int64
+	uid, gid     string
 	groups       []uint
 	admin, mount bool
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -34,8 +35,8 @@ func adminCommand(name string) (command, bool) {
 				"shoal user add host-a --mount", "shoal user list", "shoal user token rotate alice", "shoal user remove alice"},
 			minArgs: 1, maxArgs: 3, run: runUser, failCode: exitFail,
 			flags: func(fs *pflag.FlagSet, s *session) {
-				fs.Int64Var(&s.user.uid, "uid", -1, "add: the user's uid (default: the lowest free from 1000)")
-				fs.Int64Var(&s.user.gid, "gid", -1, "add: the user's primary gid (default: its uid)")
+				fs.StringVar(&s.user.uid, "uid", "", "add: the user's uid (default: the lowest free from 1000)")
+				fs.StringVar(&s.user.gid, "gid", "", "add: the user's primary gid (default: its uid)")
 				fs.UintSliceVar(&s.user.groups, "groups", nil, "add: supplementary gids, comma separated")
 				fs.BoolVar(&s.user.admin, "admin", false, "add: make the user an admin (root in permission checks; manages users and keys)")
 				fs.BoolVar(&s.user.mount, "mount", false, "add: let the user's token act for a mount host's users (with that host's certificate)")
@@ -69,16 +70,18 @@ func runUser(s *session, args []string) error {
 	case args[0] == "add" && len(args) == 2:
 		nu := NewUser{Name: args[1], Admin: s.user.admin, Mount: s.user.mount}
 		for _, f := range []struct {
-			v   int64
-			dst **uint32
-		}{{s.user.uid, &nu.Uid}, {s.user.gid, &nu.Gid}} {
-			if f.v > 0xffffffff {
-				return fmt.Errorf("a uid or gid is at most %d", uint32(0xffffffff))
+			name, v string
+			dst     **uint32
+		}{{"--uid", s.user.uid, &nu.Uid}, {"--gid", s.user.gid, &nu.Gid}} {
+			if f.v == "" {
+				continue
 			}
-			if f.v >= 0 {
-				v := uint32(f.v)
-				*f.dst = &v
+			id, err := strconv.ParseUint(f.v, 10, 32)
+			if err != nil {
+				return fmt.Errorf("%s %q: want a number from 0 to %d", f.name, f.v, uint32(0xffffffff))
 			}
+			v := uint32(id)
+			*f.dst = &v
 		}
 		for _, g := range s.user.groups {
 			nu.Groups = append(nu.Groups, uint32(g))

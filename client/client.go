@@ -339,9 +339,13 @@ func (c *Client) Healthy(ctx context.Context) error {
 // call makes a file-system request with a small answer, decoding its JSON
 // body into out when out is not nil.
 func (c *Client) call(ctx context.Context, method, path string, q url.Values, out any) error {
-	resp, err := c.send(ctx, request{
-		method: method, what: path, url: c.fsURL(path, q), bound: boundWhole,
-	})
+	return c.callURL(ctx, method, path, c.fsURL(path, q), out)
+}
+
+// callURL makes a request with a small answer, decoding its JSON body
+// into out when out is not nil; what names it in errors.
+func (c *Client) callURL(ctx context.Context, method, what, u string, out any) error {
+	resp, err := c.send(ctx, request{method: method, what: what, url: u, bound: boundWhole})
 	if err != nil {
 		return err
 	}
@@ -349,7 +353,7 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, ou
 		drainClose(resp.Body)
 		return nil
 	}
-	return decodeJSON(resp, path, out)
+	return decodeJSON(resp, what, out)
 }
 
 // fsURL returns the URL of the file-system path p with query q.

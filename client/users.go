@@ -67,15 +67,7 @@ func (c *Client) apiCall(ctx context.Context, method, path string, q url.Values,
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	resp, err := c.send(ctx, request{method: method, what: path, url: u, bound: boundWhole})
-	if err != nil {
-		return err
-	}
-	if out == nil {
-		drainClose(resp.Body)
-		return nil
-	}
-	return decodeJSON(resp, path, out)
+	return c.callURL(ctx, method, path, u, out)
 }
 
 func userPath(name string) string { return "/v1/users/" + url.PathEscape(name) }

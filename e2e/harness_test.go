@@ -373,10 +373,15 @@ func (c *cluster) node(name string) *proc {
 	return nil
 }
 
-// run executes the CLI against the cluster's router.
+// run executes the CLI against the cluster's router, as its admin.
 func (c *cluster) run(args ...string) (string, string, int) {
+	return c.runAs(c.creds.Token, args...)
+}
+
+// runAs executes the CLI with the token tok.
+func (c *cluster) runAs(tok string, args ...string) (string, string, int) {
 	cmd := exec.Command(binary(c.t), args...)
-	cmd.Env = append(os.Environ(), c.cliEnv()...)
+	cmd.Env = append(append(os.Environ(), c.cliEnv()...), "SHOAL_TOKEN="+tok)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"shoal/client"
 )
 
 // TestMountTokens: a mount acts as its token's user, whoever runs the
@@ -18,13 +16,7 @@ func TestMountTokens(t *testing.T) {
 	c := startCluster(t, spec{groups: []groupSpec{{"g1", 3}}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	root := c.client()
-	if _, err := root.Put(ctx, "/secret", strings.NewReader("root only"), 9); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := root.SetAttrIno(ctx, mustIno(t, root, "/secret"), client.SetAttr{Mode: ptrTo(uint32(0o600))}); err != nil {
-		t.Fatal(err)
-	}
+	c.rootOnlyFile("/secret", "root only")
 	alice := c.addUser("alice", "--uid", "1500", "--gid", "1500")
 	bob := c.addUser("bob", "--uid", "1600", "--gid", "1600")
 	host := c.addUser("host", "--mount")

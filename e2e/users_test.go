@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path"
 	"reflect"
 	"slices"
@@ -179,20 +178,6 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 }
 
-// runAs runs the CLI with another token.
-func (c *cluster) runAs(tok string, args ...string) (string, string, int) {
-	cmd := exec.Command(binary(c.t), args...)
-	cmd.Env = append(append(os.Environ(), c.cliEnv()...), "SHOAL_TOKEN="+tok)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	}
-	return out.String(), errb.String(), code
-}
-
 // TestPermissionsOverAPI is the report's example and its relatives: a
 // user cannot read, overwrite or delete a root-only file, reach into
 // another user's home, chmod or chown what is not theirs, rename into a
@@ -202,13 +187,7 @@ func TestPermissionsOverAPI(t *testing.T) {
 	c := newCluster(t, 3)
 	ctx, cancel := ctxT(time.Minute)
 	defer cancel()
-	root := c.client()
-	if _, err := root.Put(ctx, "/secret", strings.NewReader("root only"), 9); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := root.SetAttrIno(ctx, mustIno(t, root, "/secret"), client.SetAttr{Mode: ptrTo(uint32(0o600))}); err != nil {
-		t.Fatal(err)
-	}
+	root := c.rootOnlyFile("/secret", "root only")
 	alice := c.as(c.addUser("alice"))
 	bobTok := c.addUser("bob")
 	bob := c.as(bobTok)
@@ -300,6 +279,22 @@ func TestPermissionsOverAPI(t *testing.T) {
 	if st, err := bob.Stat(ctx, "/home/bob/mine"); err != nil || st.Uid != 1001 || st.Gid != 1001 {
 		t.Fatalf("bob's new file: %+v %v", st, err)
 	}
+}
+
+// rootOnlyFile writes a file of root's with mode 0600 and returns the
+// admin's client.
+func (c *cluster) rootOnlyFile(p, content string) *client.Client {
+	c.t.Helper()
+	ctx, cancel := ctxT(30 * time.Second)
+	defer cancel()
+	root := c.client()
+	if _, err := root.Put(ctx, p, strings.NewReader(content), int64(len(content))); err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := root.SetAttrIno(ctx, mustIno(c.t, root, p), client.SetAttr{Mode: ptrTo(uint32(0o600))}); err != nil {
+		c.t.Fatal(err)
+	}
+	return root
 }
 
 func mustIno(t *testing.T, cl *client.Client, p string) uint64 {

@@ -361,21 +361,11 @@ func (s *Server) propose(ctx context.Context, op store.Op) (store.Result, error)
 // read makes a namespace read of t for the request's caller, who needs
 // the access want (0, or store.MayRead and the like) to the inode read.
 func (s *Server) read(ctx context.Context, kind replication.ReadKind, t target, want uint32) (*replication.ReadResp, error) {
-	cred := credOf(ctx)
-	resp, err := s.be.metaCall(ctx, func(g string) replication.Message {
-		return &replication.Read{Group: g, Kind: kind, Dir: t.at, Path: t.path, Cred: cred, Want: want}
-	}, true)
-	if err != nil {
-		return nil, err
+	rr, err := s.metaRead(ctx, &replication.Read{Kind: kind, Dir: t.at, Path: t.path, Cred: credOf(ctx), Want: want})
+	if err != nil && rr != nil {
+		return nil, fmt.Errorf("%s: %w", t, err) // the namespace's answer: say what it is about
 	}
-	rr, ok := resp.(*replication.ReadResp)
-	if !ok {
-		return nil, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
-	}
-	if err := rr.Code.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", t, err)
-	}
-	return rr, nil
+	return rr, err
 }
 
 // delete removes a name. only=file refuses a directory (unlink(2)),

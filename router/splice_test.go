@@ -61,38 +61,7 @@ func TestSpliceMatchesAReference(t *testing.T) {
 				t.Fatalf("PUT = %d", w.Code)
 			}
 			seed := rand.Uint64()
-			r := rand.New(rand.NewPCG(seed, 1))
-			var ref []byte
-			for step := range 300 {
-				var st statJSON
-				what := ""
-				if r.IntN(4) == 0 {
-					size := int64(r.IntN(200))
-					what = fmt.Sprintf("truncate to %d", size)
-					st = truncate(t, s, "/f", size)
-					if size <= int64(len(ref)) {
-						ref = ref[:size]
-					} else {
-						ref = append(ref, make([]byte, size-int64(len(ref)))...)
-					}
-				} else {
-					off := int64(r.IntN(180))
-					data := make([]byte, 1+r.IntN(40))
-					for i := range data {
-						data[i] = byte(r.Uint32())
-					}
-					what = fmt.Sprintf("write %d bytes at %d", len(data), off)
-					st = patch(t, s, "/f", off, data)
-					if end := off + int64(len(data)); end > int64(len(ref)) {
-						ref = append(ref, make([]byte, end-int64(len(ref)))...)
-					}
-					copy(ref[off:], data)
-				}
-				got := readAll(t, s, "/f")
-				if !bytes.Equal(got, ref) || st.Size != int64(len(ref)) {
-					t.Fatalf("seed %d step %d (%s): read %d bytes (stat %d), want %d\ngot  %x\nwant %x",
-						seed, step, what, len(got), st.Size, len(ref), got, ref)
-				}
+			randomSplices(t, s, seed, 300, func(step int, ref []byte) {
 				in, _ := meta[0].file("/f")
 				for _, ch := range in.Chunks {
 					if ch.Size > 16 || ch.Size <= 0 || ch.Group == "" {
@@ -102,8 +71,49 @@ func TestSpliceMatchesAReference(t *testing.T) {
 				if inline > 0 && (len(in.Chunks) == 0) != (len(ref) <= inline) {
 					t.Fatalf("seed %d step %d: %d bytes kept with %d chunks, inline limit %d", seed, step, len(ref), len(in.Chunks), inline)
 				}
-			}
+			})
 		})
+	}
+}
+
+// randomSplices makes steps random writes at offsets and truncates of /f,
+// checking after each that it reads as a byte slice changed the same way,
+// then calls check with that slice.
+func randomSplices(t *testing.T, s *Server, seed uint64, steps int, check func(step int, ref []byte)) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 1))
+	var ref []byte
+	for step := range steps {
+		var st statJSON
+		what := ""
+		if r.IntN(4) == 0 {
+			size := int64(r.IntN(200))
+			what = fmt.Sprintf("truncate to %d", size)
+			st = truncate(t, s, "/f", size)
+			if size <= int64(len(ref)) {
+				ref = ref[:size]
+			} else {
+				ref = append(ref, make([]byte, size-int64(len(ref)))...)
+			}
+		} else {
+			off := int64(r.IntN(180))
+			data := make([]byte, 1+r.IntN(40))
+			for i := range data {
+				data[i] = byte(r.Uint32())
+			}
+			what = fmt.Sprintf("write %d bytes at %d", len(data), off)
+			st = patch(t, s, "/f", off, data)
+			if end := off + int64(len(data)); end > int64(len(ref)) {
+				ref = append(ref, make([]byte, end-int64(len(ref)))...)
+			}
+			copy(ref[off:], data)
+		}
+		got := readAll(t, s, "/f")
+		if !bytes.Equal(got, ref) || st.Size != int64(len(ref)) {
+			t.Fatalf("seed %d step %d (%s): read %d bytes (stat %d), want %d\ngot  %x\nwant %x",
+				seed, step, what, len(got), st.Size, len(ref), got, ref)
+		}
+		check(step, ref)
 	}
 }
 

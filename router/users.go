@@ -86,7 +86,9 @@ func (s *Server) userByToken(ctx context.Context, h [32]byte) (*store.User, erro
 	return rr.User, nil
 }
 
-// metaRead makes a read of the meta group other than a path's.
+// metaRead sends a read to the meta group's primary (m's group is filled
+// in). An error with an answer is the namespace's (Code): not found, or
+// permission denied.
 func (s *Server) metaRead(ctx context.Context, m *replication.Read) (*replication.ReadResp, error) {
 	resp, err := s.be.metaCall(ctx, func(g string) replication.Message {
 		c := *m
@@ -101,7 +103,7 @@ func (s *Server) metaRead(ctx context.Context, m *replication.Read) (*replicatio
 		return nil, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
 	}
 	if err := rr.Code.Err(); err != nil {
-		return nil, err
+		return rr, err
 	}
 	return rr, nil
 }
