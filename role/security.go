@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"shoal/secure"
@@ -71,7 +72,11 @@ func (s Security) load(r secure.Role) (*secrets, error) {
 		fill(&s.TLSKey, d.Key(r))
 		if r == secure.RoleRouter {
 			fill(&s.DataKeyFile, d.DataKey())
-			fill(&s.AdminTokenFile, d.AdminToken())
+			// The admin token is needed once, for the first start: an
+			// operator may take it out of the directory afterwards.
+			if _, err := os.Stat(d.AdminToken()); err == nil {
+				fill(&s.AdminTokenFile, d.AdminToken())
+			}
 		}
 	}
 	hint := "make them with 'shoal secrets init DIR' and start with --secrets DIR (or give --gossip-key, --tls-ca, --tls-cert and --tls-key), or run with --insecure"

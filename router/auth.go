@@ -39,9 +39,10 @@ const (
 	// group cannot be asked (a failover): longer than any election.
 	authStale = 30 * time.Second
 	// badTokens bounds the memory of tokens recently found to name
-	// nobody, refused again without a lookup for badTokenTTL.
-	badTokens   = 4096
-	badTokenTTL = 5 * time.Second
+	// nobody, refused again without a lookup for the authenticator's ttl:
+	// a token made on another router works here within that, as a
+	// removed one stops.
+	badTokens = 4096
 	// failureRate and failureBurst bound the failed authentications a
 	// source may cause per second before it gets 429 without a lookup.
 	failureRate  = 20
@@ -168,7 +169,7 @@ func (a *authenticator) authenticate(r *http.Request) (store.User, error) {
 		if len(a.bad) >= badTokens {
 			clear(a.bad)
 		}
-		a.bad[hash] = now.Add(badTokenTTL)
+		a.bad[hash] = now.Add(a.ttl)
 		a.mu.Unlock()
 		return store.User{}, a.failed(src, now, fmt.Errorf("%w: %w", ErrUnauthenticated, errBadToken))
 	}
@@ -207,6 +208,14 @@ func (a *authenticator) forget(name string) {
 			delete(a.known, h)
 		}
 	}
+}
+
+// issued says that hash is now a user's token: if it was tried before (a
+// client that started before its user was made), it works at once.
+func (a *authenticator) issued(hash [32]byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.bad, hash)
 }
 
 // bucket is a token bucket of failures.

@@ -116,6 +116,22 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatal("a user was kept long after the meta group stopped answering")
 	}
 	users.err = nil
+	// A token tried before its user existed works once the user is made:
+	// at once on the router that made it, within the TTL elsewhere.
+	early := secure.NewToken()
+	if _, err := a.authenticate(authReq(early, "10.0.0.3")); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatal(err)
+	}
+	users.mu.Lock()
+	users.byHash[secure.HashToken(early)] = store.User{Name: "carol", TokenHash: secure.HashToken(early)}
+	users.mu.Unlock()
+	if _, err := a.authenticate(authReq(early, "10.0.0.3")); err == nil {
+		t.Fatal("a token refused a moment ago was looked up again within the TTL")
+	}
+	a.issued(secure.HashToken(early))
+	if u, err := a.authenticate(authReq(early, "10.0.0.3")); err != nil || u.Name != "carol" {
+		t.Fatalf("a token issued here after it was refused: %v %v", u, err)
+	}
 	// forget makes a change on this router count at once.
 	now = now.Add(time.Minute)
 	a.authenticate(authReq(bob, "10.0.0.2"))

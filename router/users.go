@@ -206,6 +206,9 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("add user %q: %w", u.Name, err))
 		return
 	}
+	if s.auth != nil {
+		s.auth.issued(u.TokenHash)
+	}
 	out := userJSON{Name: u.Name, Token: tok}
 	if res.User != nil {
 		out = userOf(*res.User)
@@ -249,6 +252,7 @@ func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.auth != nil {
 		s.auth.forget(name)
+		s.auth.issued(secure.HashToken(tok))
 	}
 	out := userJSON{Name: name}
 	if res.User != nil {
@@ -372,6 +376,9 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 	u := &store.User{Name: "admin", Admin: true, TokenHash: secure.HashToken(s.cfg.AdminToken)}
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		_, err := s.propose(ctx, store.Op{Kind: store.OpUserAdd, User: u, Bootstrap: true, ReqID: "bootstrap-admin"})
+		if s.auth != nil && (err == nil || errors.Is(err, store.ErrExists)) {
+			s.auth.issued(u.TokenHash) // a client may have tried it already
+		}
 		switch {
 		case err == nil:
 			s.cfg.Logger.Info("made the first admin user, admin, with the token of --admin-token-file")
