@@ -25,6 +25,7 @@ type fsys struct {
 	window      int64 // read-cache window: the router's chunk size
 	maxWrite    int   // most bytes one WriteAt may carry
 	writeBuffer int64
+	groups      groupsCache // of the processes the mount acts for
 
 	mu sync.Mutex // guards files and dirs
 	// files holds the state of every inode open in this mount, by inode
@@ -217,7 +218,46 @@ func (m *fsys) caller(ctx context.Context) (client.Identity, bool) {
 	if !ok {
 		return client.Identity{}, false
 	}
-	return client.Identity{Uid: c.Uid, Gid: c.Gid, Groups: procGroups(c.Pid)}, true
+	return client.Identity{Uid: c.Uid, Gid: c.Gid, Groups: m.groups.of(c.Pid, time.Now())}, true
+}
+
+// groupsCache remembers each process's supplementary groups for a moment:
+// a program reading a file sequentially makes a request per 128 KiB, and
+// rereading /proc for each would cost more than the request.
+type groupsCache struct {
+	mu    sync.Mutex
+	byPid map[uint32]cachedGroups
+}
+
+type cachedGroups struct {
+	groups []uint32
+	read   time.Time
+}
+
+// groupsTTL is how long a process's groups are reused: setgroups(2) by a
+// running program is rare, and takes effect here within it (as does a pid
+// reused by another process within it: the kernel, which checks modes
+// first, still sees the right groups).
+const groupsTTL = time.Second
+
+// maxCachedPids bounds the cache; past it, it starts again.
+const maxCachedPids = 1024
+
+func (g *groupsCache) of(pid uint32, now time.Time) []uint32 {
+	g.mu.Lock()
+	c, ok := g.byPid[pid]
+	g.mu.Unlock()
+	if ok && now.Sub(c.read) < groupsTTL {
+		return c.groups
+	}
+	groups := procGroups(pid)
+	g.mu.Lock()
+	if g.byPid == nil || len(g.byPid) >= maxCachedPids {
+		g.byPid = map[uint32]cachedGroups{}
+	}
+	g.byPid[pid] = cachedGroups{groups: groups, read: now}
+	g.mu.Unlock()
+	return groups
 }
 
 // procGroups reads the supplementary groups of process pid from

@@ -2,7 +2,6 @@ package role
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -184,10 +183,7 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	n.tr = replication.NewTCPTransport()
 	defer n.tr.Close()
-	var serverTLS *tls.Config
-	if !n.sec.insecure {
-		n.tr.TLS, serverTLS = n.sec.tls.PeerClient(), n.sec.tls.PeerServer()
-	}
+	n.tr.TLS = n.sec.peerClient()
 
 	l, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
@@ -216,14 +212,17 @@ func (n *Node) run(ctx context.Context) error {
 			return err
 		}
 	}
-	srv := &replication.Server{Handler: n, Logger: n.log, TLS: serverTLS}
+	srv := &replication.Server{Handler: n, Logger: n.log, TLS: n.sec.peerServer()}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, l) }()
 
 	gc := n.cfg.Gossip
 	gc.Name, gc.Logger, gc.Tags = n.cfg.Name, n.log, n.tags()
+	gc.Keys = n.sec.gossipKeys // none with --insecure
 	if !n.sec.insecure {
-		gc.Keys, gc.KeyringFile = n.sec.gossipKeys, filepath.Join(n.cfg.DataDir, keyringFile)
+		// Not with --insecure: a keyring left by a secure run would
+		// turn encryption back on.
+		gc.KeyringFile = filepath.Join(n.cfg.DataDir, keyringFile)
 	}
 	n.sec.warn(ctx, n.log, "this storage node serves its peer port in plain TCP and gossips in clear:")
 	g, err := gossip.New(gc)

@@ -64,9 +64,7 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	gc := cfg.Gossip
 	gc.Name, gc.Logger = cfg.Name, log
 	gc.Tags = gossip.Tags{ID: cfg.ID, Role: gossip.RoleRouter, HTTP: cfg.Advertise}
-	if !sec.insecure {
-		gc.Keys = sec.gossipKeys
-	}
+	gc.Keys = sec.gossipKeys // none with --insecure
 	sec.warn(ctx, log, "this router serves plain HTTP to anyone, without users or encryption at rest, and gossips in clear:")
 	g, err := gossip.New(gc)
 	if err != nil {
@@ -80,9 +78,7 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	defer g.Close()
 	tr := replication.NewTCPTransport()
 	defer tr.Close()
-	if !sec.insecure {
-		tr.TLS = sec.tls.PeerClient()
-	}
+	tr.TLS = sec.peerClient()
 	rc := cfg.Router
 	rc.Members, rc.Transport, rc.Logger = g.Members, tr, log
 	rc.Insecure, rc.AdminToken, rc.Keyring, rc.Sealer = sec.insecure, sec.adminToken, g.Keyring, sec.sealer
@@ -99,8 +95,8 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 		ErrorLog:          httpErrorLog(log),
 	}
 	scheme := "http"
-	if !sec.insecure {
-		scheme, srv.TLSConfig = "https", sec.tls.HTTPServer()
+	if srv.TLSConfig = sec.httpServer(); srv.TLSConfig != nil {
+		scheme = "https"
 	}
 	url := scheme + "://" + l.Addr().String()
 	log.Info("router started", "url", url, "gossip", gc.BindAddr)

@@ -2,6 +2,7 @@ package role
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,6 +117,29 @@ func (s Security) load(r secure.Role) (*secrets, error) {
 		}
 	}
 	return out, nil
+}
+
+// The TLS configurations of each side of a connection; nil with
+// --insecure, which the transports and the HTTP server take as plain TCP.
+func (s *secrets) peerClient() *tls.Config {
+	if s.insecure {
+		return nil
+	}
+	return s.tls.PeerClient()
+}
+
+func (s *secrets) peerServer() *tls.Config {
+	if s.insecure {
+		return nil
+	}
+	return s.tls.PeerServer()
+}
+
+func (s *secrets) httpServer() *tls.Config {
+	if s.insecure {
+		return nil
+	}
+	return s.tls.HTTPServer()
 }
 
 // warn logs what the secrets mean for this server, and with --insecure

@@ -309,17 +309,10 @@ func parseActAs(v string) (*store.Cred, error) {
 	if !ok1 || !ok2 {
 		return nil, bad
 	}
-	if len(parts) == 3 && parts[2] != "" {
-		gs := strings.Split(parts[2], ",")
-		if len(gs) > maxGroups {
+	if len(parts) == 3 {
+		var err error
+		if c.Groups, err = parseIDs(parts[2]); err != nil {
 			return nil, bad
-		}
-		for _, g := range gs {
-			n, ok := id(g)
-			if !ok {
-				return nil, bad
-			}
-			c.Groups = append(c.Groups, n)
 		}
 	}
 	return c, nil

@@ -21,9 +21,9 @@ import (
 // inode record the ID of the key that sealed them, so a router whose key
 // file lists several keys reads content sealed with any of them.
 
-// sealedPool recycles the buffers sealed chunks are written to.
+// sealedPool recycles the buffers sealed chunks are written to, of size
+// bytes (a chunk and the sealing's overhead).
 type sealedPool struct {
-	once sync.Once
 	size int
 	p    sync.Pool
 }
@@ -49,7 +49,6 @@ func (s *Server) storedForm(plain []byte) (stored []byte, ref store.ChunkRef, re
 	if sl == nil {
 		return plain, store.ChunkRef{Hash: store.HashOf(plain), Size: int64(len(plain))}, func() {}
 	}
-	s.sealed.once.Do(func() { s.sealed.size = s.cfg.ChunkSize + secure.ChunkOverhead })
 	buf := s.sealed.get()
 	if cap(buf) < len(plain)+secure.ChunkOverhead {
 		buf = make([]byte, 0, len(plain)+secure.ChunkOverhead)

@@ -164,7 +164,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, be: &backend{
 		members: cfg.Members, tr: cfg.Transport, meta: cfg.MetaGroup,
 		timeout: cfg.RequestTimeout, rpc: cfg.RPCTimeout,
-	}, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), repairSlots: make(chan struct{}, maxRepairs)}
+	}, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), repairSlots: make(chan struct{}, maxRepairs),
+		sealed: sealedPool{size: cfg.ChunkSize + secure.ChunkOverhead}}
 	if !cfg.Insecure {
 		ttl := cfg.AuthTTL
 		if ttl == 0 {
