@@ -245,3 +245,40 @@ func TestScrubberRepairsAtRest(t *testing.T) {
 	})
 	checkFiles(t, c, files)
 }
+
+// TestNonVotersNeverLead: after every member of a group stops, the two
+// with the highest IDs come back with wiped disks, first and alone. They
+// were voters, but hold no configuration now, so neither may take over:
+// leading with an empty log, it would overwrite the member that holds
+// the group's files once that one returned. Nobody leads until it does;
+// then it leads, and every file reads back.
+func TestNonVotersNeverLead(t *testing.T) {
+	c := newCluster(t, 3)
+	files := writeFiles(t, c, "/keep", 5, 300, 300)
+	for _, p := range c.nodes {
+		c.kill(p)
+	}
+	keeper, wiped := c.nodes[0], c.nodes[1:] // IDs 100, then 101 and 102
+	for _, p := range wiped {
+		if err := os.RemoveAll(c.dataDir(p)); err != nil {
+			t.Fatal(err)
+		}
+		c.start(p)
+	}
+	// Past the startup grace (2 s) and the leaderless fallback's own
+	// (2 s more), a wiped member would have promoted itself.
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		if cs, ok := c.clusterView(); ok {
+			for _, g := range cs.Groups {
+				if g.Name == "g1" && (g.Primary == wiped[0].name || g.Primary == wiped[1].name) {
+					t.Fatalf("%s leads g1 with a wiped disk", g.Primary)
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond) // polling for something that must not happen, for a bounded time
+	}
+	c.start(keeper)
+	c.waitGroup(3, "")
+	checkFiles(t, c, files)
+}

@@ -250,10 +250,11 @@ func TestDev(t *testing.T) {
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "config", "credentials")
 	env := append(os.Environ(), "SHOAL_CREDENTIALS="+creds, "SHOAL_ROUTER=", "SHOAL_CA=", "SHOAL_TOKEN=")
+	// The same ports on every start, as a user's 'shoal dev' has.
+	httpAddr, portBase := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprint(devPorts(t))
 	start := func() (*exec.Cmd, *syncBuffer) {
 		out := &syncBuffer{}
-		cmd := exec.Command(binary(t), "dev", "--data", filepath.Join(dir, "data"),
-			"--http", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--port-base", fmt.Sprint(devPorts(t)))
+		cmd := exec.Command(binary(t), "dev", "--data", filepath.Join(dir, "data"), "--http", httpAddr, "--port-base", portBase)
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -294,15 +295,22 @@ func TestDev(t *testing.T) {
 	cmd.Process.Signal(os.Interrupt)
 	cmd.Wait()
 	// Starting again finds the same secrets and data.
-	start()
+	_, out = start()
 	again, _ := os.ReadFile(creds)
 	if tokenLine(first) != tokenLine(again) || tokenLine(first) == "" {
 		t.Fatalf("the admin token changed across restarts:\n%s\n%s", first, again)
 	}
-	waitFor(t, 30*time.Second, "the file after a restart", func() bool {
-		_, _, code = cli("stat", "/docs/x")
-		return code == 0
-	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, stderr, code = cli("stat", "/docs/x"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			lines := strings.Split(out.String(), "\n")
+			t.Fatalf("the file after a restart: shoal stat: %s\nlast lines of shoal dev:\n%s", stderr, strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		}
+		time.Sleep(100 * time.Millisecond) // the CLI run is the poll; this paces it
+	}
 	if cl, err := client.ReadCredentials(creds); err != nil || cl.CA == "" || cl.Token == "" {
 		t.Fatalf("credentials %+v: %v", cl, err)
 	}

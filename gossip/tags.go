@@ -49,6 +49,11 @@ type Tags struct {
 	// InSync marks a voting member of its group whose log is caught up:
 	// only such a member may take over from a dead primary.
 	InSync bool
+	// Voter marks a node that is a voting member in its own copy of the
+	// group's configuration: when every member restarted and none is
+	// known caught up, only a voter may take over (a member that never
+	// joined the configuration holds none of the group's log).
+	Voter bool
 	// Boot marks a node started with the primary role: it may bootstrap a
 	// group that never had a primary.
 	Boot bool
@@ -78,6 +83,7 @@ const (
 	keyHTTP   = "h"
 	keyInSync = "s"
 	keyBoot   = "b"
+	keyVoter  = "v"
 	keyUsed   = "u"
 	keyCap    = "c"
 )
@@ -118,6 +124,9 @@ func (t Tags) Encode() (map[string]string, error) {
 	}
 	if t.Boot {
 		m[keyBoot] = "1"
+	}
+	if t.Voter {
+		m[keyVoter] = "1"
 	}
 	if t.Used != 0 {
 		m[keyUsed] = strconv.FormatUint(t.Used, 10)
@@ -160,6 +169,9 @@ func DecodeTags(m map[string]string) (Tags, error) {
 		return Tags{}, err
 	}
 	if t.Boot, err = decodeFlag(m, keyBoot); err != nil {
+		return Tags{}, err
+	}
+	if t.Voter, err = decodeFlag(m, keyVoter); err != nil {
 		return Tags{}, err
 	}
 	if t.Used, err = decodeUint(m, keyUsed, "used bytes"); err != nil {

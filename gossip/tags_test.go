@@ -17,7 +17,7 @@ func TestTagsRoundTrip(t *testing.T) {
 		{ID: 7, Role: RoleStandby, Addr: "10.0.0.2:7000", Cap: 1 << 40},
 		{ID: 8, Role: RoleReplica, Group: "g2", Addr: "10.0.0.4:7000", Used: 12345, Cap: math.MaxUint64},
 		{ID: 9, Role: RoleReplica, Group: "g1", Term: 3, Addr: "10.0.0.3:7000", InSync: true},
-		{ID: math.MaxUint64, Role: RolePrimary, Group: "meta", Term: math.MaxUint64, Addr: "[::1]:7000", InSync: true, Boot: true},
+		{ID: math.MaxUint64, Role: RolePrimary, Group: "meta", Term: math.MaxUint64, Addr: "[::1]:7000", InSync: true, Boot: true, Voter: true},
 	}
 	for _, want := range cases {
 		m, err := want.Encode()

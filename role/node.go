@@ -397,7 +397,7 @@ func (n *Node) tags() gossip.Tags {
 		return t
 	}
 	s := r.Status()
-	t.Term, t.InSync = s.Ballot.Term, s.InSync
+	t.Term, t.InSync, t.Voter = s.Ballot.Term, s.InSync, isVoter(s.Voters, n.cfg.ID)
 	t.Role = gossip.RoleReplica
 	if s.Role != replication.Follower || promoting {
 		t.Role = gossip.RolePrimary
@@ -476,8 +476,13 @@ func (n *Node) step(ctx context.Context) {
 		r.StepDown(fmt.Sprintf("gossip shows primary %s with term %d", p.Name, p.Term))
 	}
 	// A group that never had a primary (MaxTerm 0) needs no grace: nobody
-	// can be deposed.
-	if d.Primary == nil && d.Candidate != nil && d.Candidate.ID == n.cfg.ID &&
+	// can be deposed. Only a voter may lead, or the group's first node
+	// bootstrapping it: recovery gathers a majority of the node's own
+	// configuration, and a node that never joined it has none, so it
+	// would lead alone with an empty log, and then overwrite the members
+	// that hold the group's data.
+	mayLead := isVoter(st.Voters, n.cfg.ID) || len(st.Voters) == 0 && n.boot
+	if d.Primary == nil && d.Candidate != nil && d.Candidate.ID == n.cfg.ID && mayLead &&
 		!n.promoting && st.Role == replication.Follower && now.After(n.nextTry) && (d.MaxTerm == 0 || now.After(n.graceUntil)) {
 		n.promoting, promote = true, true
 	}
@@ -493,9 +498,11 @@ func (n *Node) step(ctx context.Context) {
 
 // fallbackCandidateLocked keeps a group whose members all restarted from
 // staying leaderless: nobody is in sync with a primary that no longer
-// exists, so after the startup grace the highest-ID live member may
-// promote. Safety does not depend on who promotes: recovery adopts the
-// most up-to-date log of a majority.
+// exists, so after the startup grace the highest-ID live voter may
+// promote. Which voter does not matter for safety: recovery adopts the
+// most up-to-date log of a majority of its configuration. A member that
+// is not a voter (one that never finished joining, or came back with a
+// wiped disk) has no configuration to recover from, and never leads.
 func (n *Node) fallbackCandidateLocked(d gossip.Decision, members []gossip.Member, now time.Time) *gossip.Member {
 	if d.Primary != nil || d.Candidate != nil || d.MaxTerm == 0 {
 		n.leaderless = time.Time{}
@@ -510,7 +517,7 @@ func (n *Node) fallbackCandidateLocked(d gossip.Decision, members []gossip.Membe
 	var best *gossip.Member
 	for i, m := range members {
 		live := m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect
-		if live && m.Group == n.group && (m.Role == gossip.RoleReplica || m.Role == gossip.RolePrimary) &&
+		if live && m.Voter && m.Group == n.group && (m.Role == gossip.RoleReplica || m.Role == gossip.RolePrimary) &&
 			(best == nil || m.ID > best.ID) {
 			best = &members[i]
 		}
