@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/meta"
 	"shoal/store"
 
 	bolt "go.etcd.io/bbolt"
@@ -191,7 +192,7 @@ func checkDisk(t *testing.T, dir string, acked map[string]string) int {
 }
 
 func sha256hex(s string) string {
-	return store.HashOf([]byte(s)).String() // one chunk: file hash == chunk hash
+	return meta.HashOf([]byte(s)).String() // one chunk: file hash == chunk hash
 }
 
 // TestFailoverTime is the failover harness: it kills -9 the primary of a

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/meta"
 	"shoal/replication"
 	"shoal/secure"
-	"shoal/store"
 )
 
 // TestSecureByDefault: a server given no secrets refuses to start and
@@ -143,10 +143,10 @@ func TestIntruders(t *testing.T) {
 	}
 	selfTLS := &tls.Config{Certificates: []tls.Certificate{self}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
 	harmful := []replication.Message{
-		&replication.DeleteChunks{Group: "g1", Hashes: []store.Hash{}, Idle: 0},
+		&replication.DeleteChunks{Group: "g1", Hashes: []meta.Hash{}, Idle: 0},
 		&replication.Claim{Group: "g1", By: "intruder"},
-		&replication.Propose{Group: "g1", Op: store.Op{Kind: store.OpDelete, Path: "/keep", Recursive: true}},
-		&replication.Propose{Group: "g1", Op: store.Op{Kind: store.OpConfig, Members: []store.Member{{ID: 1, Name: "x", Addr: "127.0.0.1:1"}}}},
+		&replication.Propose{Group: "g1", Op: meta.Op{Kind: meta.OpDelete, Path: "/keep", Recursive: true}},
+		&replication.Propose{Group: "g1", Op: meta.Op{Kind: meta.OpConfig, Members: []meta.Member{{ID: 1, Name: "x", Addr: "127.0.0.1:1"}}}},
 	}
 	for _, p := range c.nodes[:3] {
 		addr := p.args[indexOf(p.args, "--listen")+1]

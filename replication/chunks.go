@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 
-	"shoal/store"
+	"shoal/meta"
 )
 
 // WriteChunk stores a chunk on this primary and on the group's members in
 // parallel, and returns once a majority of the voters holds it durably.
 // Members that are slower keep receiving it in the background.
-func (n *Node) WriteChunk(ctx context.Context, h store.Hash, data []byte) error {
-	if store.HashOf(data) != h {
-		return fmt.Errorf("write chunk %s: %w", h, store.ErrCorrupt)
+func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
+	if meta.HashOf(data) != h {
+		return fmt.Errorf("write chunk %s: %w", h, meta.ErrCorrupt)
 	}
 	n.mu.Lock()
 	if n.lead == nil {
@@ -21,7 +21,7 @@ func (n *Node) WriteChunk(ctx context.Context, h store.Hash, data []byte) error 
 		n.mu.Unlock()
 		return err
 	}
-	voters := append([]store.Member(nil), n.config...)
+	voters := append([]meta.Member(nil), n.config...)
 	targets := map[uint64]string{}
 	for _, m := range n.config {
 		targets[m.ID] = n.addrOfLocked(m.ID)
@@ -85,8 +85,8 @@ func (n *Node) WriteChunk(ctx context.Context, h store.Hash, data []byte) error 
 			return nil
 		}
 	}
-	if errors.Is(firstErr, store.ErrNoSpace) {
-		return fmt.Errorf("write chunk %s: %w: %d of %d voters hold it; a member is full: %w", h, ErrNoQuorum, held, len(voters), store.ErrNoSpace)
+	if errors.Is(firstErr, meta.ErrNoSpace) {
+		return fmt.Errorf("write chunk %s: %w: %d of %d voters hold it; a member is full: %w", h, ErrNoQuorum, held, len(voters), meta.ErrNoSpace)
 	}
 	return fmt.Errorf("write chunk %s: %w (%d of %d voters hold it; first failure: %v)", h, ErrNoQuorum, held, len(voters), firstErr)
 }
@@ -94,9 +94,9 @@ func (n *Node) WriteChunk(ctx context.Context, h store.Hash, data []byte) error 
 // ensureChunks makes sure every chunk the entries refer to is stored here
 // before the entries are: a member that acknowledges an entry must be able
 // to serve its content, or a majority of acks would not protect the data.
-func (n *Node) ensureChunks(ctx context.Context, entries []store.Entry, from string) error {
+func (n *Node) ensureChunks(ctx context.Context, entries []meta.Entry, from string) error {
 	for _, e := range entries {
-		if e.Op.Kind != store.OpPut || e.Op.File == nil {
+		if e.Op.Kind != meta.OpPut || e.Op.File == nil {
 			continue
 		}
 		for _, c := range e.Op.File.Chunks {
@@ -114,12 +114,12 @@ func (n *Node) ensureChunks(ctx context.Context, entries []store.Entry, from str
 // ownsChunk reports whether a file's chunk is kept by this group. Chunks
 // of other groups are on a majority of their own group before the file
 // that names them commits.
-func (n *Node) ownsChunk(c store.ChunkRef) bool {
+func (n *Node) ownsChunk(c meta.ChunkRef) bool {
 	return c.Group == n.cfg.Group || c.Group == ""
 }
 
 // fetchChunk copies a chunk this node lacks from the member at addr.
-func (n *Node) fetchChunk(ctx context.Context, h store.Hash, addr string) error {
+func (n *Node) fetchChunk(ctx context.Context, h meta.Hash, addr string) error {
 	if n.db.Chunks.Has(h) {
 		return nil
 	}

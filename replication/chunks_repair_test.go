@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"shoal/store"
+	"shoal/meta"
 )
 
 // Tests of the chunk layer on a testCluster: repair rounds, the synced
@@ -29,12 +29,12 @@ func chunkData(tag string, i, size int) []byte {
 }
 
 // writeChunks writes count chunks through the primary p.
-func writeChunks(ctx context.Context, t *testing.T, p *Node, tag string, count, size int) []store.Hash {
+func writeChunks(ctx context.Context, t *testing.T, p *Node, tag string, count, size int) []meta.Hash {
 	t.Helper()
-	var hs []store.Hash
+	var hs []meta.Hash
 	for i := range count {
 		data := chunkData(tag, i, size)
-		h := store.HashOf(data)
+		h := meta.HashOf(data)
 		if err := p.WriteChunk(ctx, h, data); err != nil {
 			t.Fatalf("write chunk %s %d: %v", tag, i, err)
 		}
@@ -43,7 +43,7 @@ func writeChunks(ctx context.Context, t *testing.T, p *Node, tag string, count, 
 	return hs
 }
 
-func holdsAll(n *Node, hs []store.Hash) bool {
+func holdsAll(n *Node, hs []meta.Hash) bool {
 	for _, h := range hs {
 		if !n.db.Chunks.Has(h) {
 			return false
@@ -53,7 +53,7 @@ func holdsAll(n *Node, hs []store.Hash) bool {
 }
 
 // holders lists the live nodes that hold chunk h.
-func (c *testCluster) holders(h store.Hash) []uint64 {
+func (c *testCluster) holders(h meta.Hash) []uint64 {
 	var out []uint64
 	for _, id := range c.liveIDs() {
 		if c.node(id).db.Chunks.Has(h) {
@@ -64,7 +64,7 @@ func (c *testCluster) holders(h store.Hash) []uint64 {
 }
 
 // waitHeld waits until every node of ids holds every chunk of hs.
-func (c *testCluster) waitHeld(ctx context.Context, hs []store.Hash, ids ...uint64) {
+func (c *testCluster) waitHeld(ctx context.Context, hs []meta.Hash, ids ...uint64) {
 	c.t.Helper()
 	err := waitFor(ctx, fmt.Sprintf("nodes %v to hold %d chunks", ids, len(hs)), func() bool {
 		for _, id := range ids {
@@ -98,7 +98,7 @@ func (c *testCluster) startQuiet(first uint64, ids ...uint64) {
 }
 
 // chunkPath is where node id keeps chunk h (see store/chunks.go).
-func (c *testCluster) chunkPath(id uint64, h store.Hash) string {
+func (c *testCluster) chunkPath(id uint64, h meta.Hash) string {
 	x := h.String()
 	return filepath.Join(c.dirs[id], "chunks", x[:2], x)
 }
@@ -163,7 +163,7 @@ func TestRepairRestoresMissingChunks(t *testing.T) {
 		}
 	}
 	only := []byte("held by node 2 alone")
-	oh := store.HashOf(only)
+	oh := meta.HashOf(only)
 	if err := c.node(2).db.Chunks.Put(oh, only); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func waitRefused(ctx context.Context, t *testing.T, p, n *Node) {
 // liftAndWaitInSync lets n store chunks, waits until it is an in-sync
 // voter of p's group, and fails if it was found in sync, or made a voter,
 // before it held hs.
-func liftAndWaitInSync(ctx context.Context, t *testing.T, p, n *Node, id uint64, hs []store.Hash) {
+func liftAndWaitInSync(ctx context.Context, t *testing.T, p, n *Node, id uint64, hs []meta.Hash) {
 	t.Helper()
 	wasVoter := slices.Contains(voterList(p.Status()), id)
 	n.db.Chunks.SetCapacity(0)
@@ -296,7 +296,7 @@ func TestFullGroupKeepsExtraPeerAsCopy(t *testing.T) {
 	}
 	// Any add would have been proposed by now, and committed before this.
 	roundAfter(ctx, t, p, roundAfter(ctx, t, p, time.Now().UnixNano()))
-	if r, err := p.Propose(ctx, store.Op{Kind: store.OpMkdir, Path: "/after-fourth"}); err != nil || r.Err() != nil {
+	if r, err := p.Propose(ctx, meta.Op{Kind: meta.OpMkdir, Path: "/after-fourth"}); err != nil || r.Err() != nil {
 		t.Fatalf("mkdir: %v, %v", err, r.Err())
 	}
 	m, _ := memberInfo(t, p, 4)
@@ -318,12 +318,12 @@ func TestFullGroupKeepsExtraPeerAsCopy(t *testing.T) {
 // made to fail, and counts how often it was asked about each hash.
 type refSet struct {
 	mu    sync.Mutex
-	refs  map[store.Hash]bool
-	asked map[store.Hash]int
+	refs  map[meta.Hash]bool
+	asked map[meta.Hash]int
 	err   error
 }
 
-func (r *refSet) lookup(_ context.Context, hs []store.Hash) ([]bool, error) {
+func (r *refSet) lookup(_ context.Context, hs []meta.Hash) ([]bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]bool, len(hs))
@@ -348,7 +348,7 @@ func (r *refSet) locked(f func()) {
 // from every member, and keeps a referenced one, a recently touched one,
 // and everything while the reference query fails.
 func TestGCCollectsUnreferencedIdleChunks(t *testing.T) {
-	refs := &refSet{refs: map[store.Hash]bool{}, asked: map[store.Hash]int{}, err: errors.New("meta group unreachable")}
+	refs := &refSet{refs: map[meta.Hash]bool{}, asked: map[meta.Hash]int{}, err: errors.New("meta group unreachable")}
 	c := newTestCluster(t, testSeed(t), 1, 2, 3)
 	c.cfg = func(cfg *Config) {
 		cfg.RepairInterval, cfg.GCInterval, cfg.GCGrace = 50*time.Millisecond, 50*time.Millisecond, time.Minute
@@ -370,7 +370,7 @@ func TestGCCollectsUnreferencedIdleChunks(t *testing.T) {
 			}
 		}
 	}
-	if missing, err := p.TouchChunks(ctx, []store.Hash{touched}); err != nil || len(missing) != 0 {
+	if missing, err := p.TouchChunks(ctx, []meta.Hash{touched}); err != nil || len(missing) != 0 {
 		t.Fatalf("touch: missing %v, %v", missing, err)
 	}
 
@@ -397,7 +397,7 @@ func TestGCCollectsUnreferencedIdleChunks(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range []store.Hash{kept, touched} {
+	for _, h := range []meta.Hash{kept, touched} {
 		if got := c.holders(h); len(got) != 3 {
 			t.Errorf("a referenced or recently touched chunk is held by %v only; want [1 2 3]", got)
 		}
@@ -415,14 +415,14 @@ func TestDeleteChunksRefusesShortIdle(t *testing.T) {
 	ctx, cancel := ctxT(5 * time.Second)
 	defer cancel()
 	data := []byte("idle for an hour")
-	h := store.HashOf(data)
+	h := meta.HashOf(data)
 	if err := n.db.Chunks.Put(h, data); err != nil {
 		t.Fatal(err)
 	}
 	n.db.Chunks.Touch(h, time.Now().Add(-time.Hour))
 	tr := c.net.Transport("sender")
 	for _, idle := range []time.Duration{0, -time.Hour, 999 * time.Millisecond} {
-		_, err := tr.Call(ctx, addrOf(1), &DeleteChunks{Group: "g", Hashes: []store.Hash{h}, Idle: idle})
+		_, err := tr.Call(ctx, addrOf(1), &DeleteChunks{Group: "g", Hashes: []meta.Hash{h}, Idle: idle})
 		if !errors.Is(err, ErrBadMessage) {
 			t.Errorf("delete with idle %s: %v, want %v", idle, err, ErrBadMessage)
 		}
@@ -430,7 +430,7 @@ func TestDeleteChunksRefusesShortIdle(t *testing.T) {
 			t.Fatalf("delete with idle %s removed the chunk", idle)
 		}
 	}
-	if _, err := tr.Call(ctx, addrOf(1), &DeleteChunks{Group: "g", Hashes: []store.Hash{h}, Idle: time.Second}); err != nil {
+	if _, err := tr.Call(ctx, addrOf(1), &DeleteChunks{Group: "g", Hashes: []meta.Hash{h}, Idle: time.Second}); err != nil {
 		t.Fatalf("delete with idle 1s: %v", err)
 	}
 	if n.db.Chunks.Has(h) {
@@ -456,7 +456,7 @@ func TestTouchChunks(t *testing.T) {
 			c.node(id).db.Chunks.Touch(h, old)
 		}
 	}
-	idle := func(id uint64) []store.Hash { return c.node(id).db.Chunks.Idle(time.Minute, time.Now()) }
+	idle := func(id uint64) []meta.Hash { return c.node(id).db.Chunks.Idle(time.Minute, time.Now()) }
 
 	c.net.Register(addrOf(3), nil)
 	if missing, err := p.TouchChunks(ctx, hs); err != nil || len(missing) != 0 {
@@ -478,20 +478,20 @@ func TestTouchChunks(t *testing.T) {
 	c.net.Register(addrOf(3), c.node(3))
 
 	only := []byte("touch: held by node 2 alone")
-	oh := store.HashOf(only)
+	oh := meta.HashOf(only)
 	if err := c.node(2).db.Chunks.Put(oh, only); err != nil {
 		t.Fatal(err)
 	}
-	if missing, err := p.TouchChunks(ctx, []store.Hash{oh}); err != nil || len(missing) != 0 {
+	if missing, err := p.TouchChunks(ctx, []meta.Hash{oh}); err != nil || len(missing) != 0 {
 		t.Fatalf("touch of a chunk node 2 holds: missing %v, %v", missing, err)
 	}
 	if got := c.holders(oh); len(got) != 3 {
 		t.Errorf("after the touch %v hold the chunk; want [1 2 3]", got)
 	}
 
-	lost := store.HashOf([]byte("touch: held by nobody"))
-	missing, err := p.TouchChunks(ctx, []store.Hash{hs[0], lost})
-	if err != nil || !slices.Equal(missing, []store.Hash{lost}) {
+	lost := meta.HashOf([]byte("touch: held by nobody"))
+	missing, err := p.TouchChunks(ctx, []meta.Hash{hs[0], lost})
+	if err != nil || !slices.Equal(missing, []meta.Hash{lost}) {
 		t.Errorf("touch of a chunk nobody holds: missing %v, %v; want [%s]", missing, err, lost)
 	}
 
@@ -499,8 +499,8 @@ func TestTouchChunks(t *testing.T) {
 	if _, err := tr.Call(ctx, addrOf(2), &TouchChunks{Group: "g", Hashes: hs}); !errors.Is(err, ErrNotPrimary) {
 		t.Errorf("touch sent to a follower: %v, want %v", err, ErrNotPrimary)
 	}
-	resp, err := tr.Call(ctx, addrOf(2), &TouchChunks{Group: "g", Hashes: []store.Hash{hs[0], lost}, Local: true})
-	if r, ok := resp.(*TouchResp); err != nil || !ok || !slices.Equal(r.Missing, []store.Hash{lost}) {
+	resp, err := tr.Call(ctx, addrOf(2), &TouchChunks{Group: "g", Hashes: []meta.Hash{hs[0], lost}, Local: true})
+	if r, ok := resp.(*TouchResp); err != nil || !ok || !slices.Equal(r.Missing, []meta.Hash{lost}) {
 		t.Errorf("local touch on a follower: %+v, %v; want missing [%s]", resp, err, lost)
 	}
 }
@@ -567,7 +567,7 @@ func TestScrubReplacesCorruptChunk(t *testing.T) {
 	hs := writeChunks(ctx, t, c.node(1), "scrub", 2, 64<<10)
 	c.waitHeld(ctx, hs, 1, 2, 3)
 
-	victims := map[uint64]store.Hash{2: hs[0], 1: hs[1]}
+	victims := map[uint64]meta.Hash{2: hs[0], 1: hs[1]}
 	for id, h := range victims {
 		b, err := os.ReadFile(c.chunkPath(id, h))
 		if err != nil {
@@ -582,7 +582,7 @@ func TestScrubReplacesCorruptChunk(t *testing.T) {
 		path := c.chunkPath(id, h)
 		if err := waitFor(ctx, fmt.Sprintf("node %d's scrubber to replace corrupt chunk %s", id, h), func() bool {
 			b, err := os.ReadFile(path)
-			return err == nil && store.HashOf(b) == h && c.node(id).db.Chunks.Has(h)
+			return err == nil && meta.HashOf(b) == h && c.node(id).db.Chunks.Has(h)
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"shoal/store"
+	"shoal/meta"
 )
 
 func (n *Node) handleDigest(m *ChunkDigest) (Message, error) {
@@ -46,9 +46,9 @@ func (n *Node) handleTouch(ctx context.Context, m *TouchChunks) (Message, error)
 	return &TouchResp{Missing: missing}, nil
 }
 
-func (n *Node) touchLocal(hs []store.Hash) []store.Hash {
+func (n *Node) touchLocal(hs []meta.Hash) []meta.Hash {
 	now := time.Now()
-	var missing []store.Hash
+	var missing []meta.Hash
 	for _, h := range hs {
 		if !n.db.Chunks.Touch(h, now) {
 			missing = append(missing, h)
@@ -62,14 +62,14 @@ func (n *Node) touchLocal(hs []store.Hash) []store.Hash {
 // period; a router calls it just before it commits a file naming them. A
 // member lacking one gets a copy. It returns the chunks no live member
 // holds: the file must not be committed.
-func (n *Node) TouchChunks(ctx context.Context, hs []store.Hash) ([]store.Hash, error) {
+func (n *Node) TouchChunks(ctx context.Context, hs []meta.Hash) ([]meta.Hash, error) {
 	n.mu.Lock()
 	if n.lead == nil || !n.lead.ready {
 		err := n.notPrimaryLocked()
 		n.mu.Unlock()
 		return nil, err
 	}
-	voters := append([]store.Member(nil), n.config...)
+	voters := append([]meta.Member(nil), n.config...)
 	var addrs []string
 	ids := map[string]uint64{}
 	for id, p := range n.peers {
@@ -77,7 +77,7 @@ func (n *Node) TouchChunks(ctx context.Context, hs []store.Hash) ([]store.Hash, 
 		ids[p.Addr] = id
 	}
 	n.mu.Unlock()
-	var missing []store.Hash
+	var missing []meta.Hash
 	for _, h := range n.touchLocal(hs) {
 		// A new primary may lack a chunk a majority holds.
 		if err := n.fetchFromAny(ctx, h, addrs); err != nil {
@@ -113,7 +113,7 @@ func (n *Node) TouchChunks(ctx context.Context, hs []store.Hash) ([]store.Hash, 
 }
 
 // touchMember touches chunks on one member and gives it those it lacks.
-func (n *Node) touchMember(ctx context.Context, addr string, hs []store.Hash) error {
+func (n *Node) touchMember(ctx context.Context, addr string, hs []meta.Hash) error {
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
 	defer cancel()
 	resp, err := n.cfg.Transport.Call(cctx, addr, &TouchChunks{Group: n.cfg.Group, Hashes: hs, Local: true})
@@ -146,7 +146,7 @@ func (n *Node) GroupInfo() (*GroupInfo, error) {
 	}
 	info := &GroupInfo{Ballot: l.ballot, Commit: n.commit, Repair: l.progress}
 	seen := map[uint64]bool{}
-	add := func(m store.Member, voter bool) {
+	add := func(m meta.Member, voter bool) {
 		if seen[m.ID] {
 			return
 		}

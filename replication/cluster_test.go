@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
@@ -92,9 +93,9 @@ func (c *testCluster) node(id uint64) *Node {
 func (c *testCluster) setPeers() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var ms []store.Member
+	var ms []meta.Member
 	for id := range c.nodes {
-		ms = append(ms, store.Member{ID: id, Name: addrOf(id), Addr: addrOf(id)})
+		ms = append(ms, meta.Member{ID: id, Name: addrOf(id), Addr: addrOf(id)})
 	}
 	for _, n := range c.nodes {
 		n.SetPeers(ms)
@@ -107,7 +108,7 @@ func (c *testCluster) promote(id uint64, term uint64) error {
 	n := c.node(id)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := n.Promote(ctx, store.Ballot{Term: term, Node: id}); err != nil {
+	if err := n.Promote(ctx, meta.Ballot{Term: term, Node: id}); err != nil {
 		return err
 	}
 	return waitFor(ctx, "primary ready", func() bool { return n.Status().Ready })
@@ -138,12 +139,12 @@ func (c *testCluster) waitAllVoters(id uint64, n int) {
 // put writes a small file through node id, content and chunk included.
 func put(ctx context.Context, n *Node, path, content string) error {
 	data := []byte(content)
-	h := store.HashOf(data)
+	h := meta.HashOf(data)
 	if err := n.WriteChunk(ctx, h, data); err != nil {
 		return err
 	}
-	f := &store.Inode{Size: int64(len(data)), Hash: h.String(), Chunks: []store.ChunkRef{{Hash: h, Size: int64(len(data))}}}
-	r, err := n.Propose(ctx, store.Op{Kind: store.OpPut, Path: path, File: f})
+	f := &meta.Inode{Size: int64(len(data)), Hash: h.String(), Chunks: []meta.ChunkRef{{Hash: h, Size: int64(len(data))}}}
+	r, err := n.Propose(ctx, meta.Op{Kind: meta.OpPut, Path: path, File: f})
 	if err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func read(ctx context.Context, n *Node, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if r.Code != store.CodeOK {
+	if r.Code != meta.CodeOK {
 		return "", r.Code.Err()
 	}
 	var out []byte
@@ -210,7 +211,7 @@ func TestReplicateAndFailover(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if s := c.node(1).Status(); s.Role != Follower || s.Ballot != (store.Ballot{Term: 2, Node: 3}) {
+	if s := c.node(1).Status(); s.Role != Follower || s.Ballot != (meta.Ballot{Term: 2, Node: 3}) {
 		t.Fatalf("old primary status %+v, want a follower of ballot 2/3", s)
 	}
 	c.assertConverged(ctx)

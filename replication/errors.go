@@ -3,6 +3,7 @@ package replication
 import (
 	"errors"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
@@ -53,13 +54,13 @@ var wireErrors = map[string]error{
 	"claimed":        ErrClaimed,
 	"chunks_missing": ErrChunksMissing,
 	"forbidden":      ErrForbidden,
-	"chunk_corrupt":  store.ErrCorrupt,
-	"no_space":       store.ErrNoSpace,
+	"chunk_corrupt":  meta.ErrCorrupt,
+	"no_space":       meta.ErrNoSpace,
 	"compacted":      store.ErrCompacted,
-	"not_found":      store.ErrNotFound,
-	"exists":         store.ErrExists,
-	"not_dir":        store.ErrNotDir,
-	"is_dir":         store.ErrIsDir,
-	"not_empty":      store.ErrNotEmpty,
-	"invalid":        store.ErrInvalid,
+	"not_found":      meta.ErrNotFound,
+	"exists":         meta.ErrExists,
+	"not_dir":        meta.ErrNotDir,
+	"is_dir":         meta.ErrIsDir,
+	"not_empty":      meta.ErrNotEmpty,
+	"invalid":        meta.ErrInvalid,
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
@@ -161,9 +162,9 @@ func (n *Node) appendEntries(ctx context.Context, m *Append) (uint64, bool, erro
 	return match, true, nil
 }
 
-func hasConfig(entries []store.Entry) bool {
+func hasConfig(entries []meta.Entry) bool {
 	for _, e := range entries {
-		if e.Op.Kind == store.OpConfig {
+		if e.Op.Kind == meta.OpConfig {
 			return true
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"shoal/store"
+	"shoal/meta"
 )
 
 // Garbage collection of chunks. A chunk may go once no file references it
@@ -48,7 +48,7 @@ func (n *Node) collect(l *leader) error {
 		if len(refs) != len(batch) {
 			return fmt.Errorf("%w: %d answers for %d chunks", ErrBadMessage, len(refs), len(batch))
 		}
-		var garbage []store.Hash
+		var garbage []meta.Hash
 		for i, h := range batch {
 			if !refs[i] {
 				garbage = append(garbage, h)
@@ -83,7 +83,7 @@ func (n *Node) collect(l *leader) error {
 // deleteOnMembers asks every live member to drop the chunks idle there.
 // A member that misses the request keeps its copies; the next repair
 // round spreads them again, fresh, and a later round collects them.
-func (n *Node) deleteOnMembers(ctx context.Context, addrs []string, hs []store.Hash) {
+func (n *Node) deleteOnMembers(ctx context.Context, addrs []string, hs []meta.Hash) {
 	var wg sync.WaitGroup
 	for _, a := range addrs {
 		wg.Add(1)

@@ -13,6 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
@@ -98,7 +99,7 @@ func (c *testCluster) checkEveryMember(t *testing.T, a *ackLog) {
 
 // localRead reads path from n's own namespace and chunk store.
 func localRead(n *Node, path string) (string, error) {
-	var in store.Inode
+	var in meta.Inode
 	err := n.db.View(func(tx *bolt.Tx) error {
 		var err error
 		in, err = store.Lookup(tx, path)
@@ -122,7 +123,7 @@ func localRead(n *Node, path string) (string, error) {
 func assertChunksHeld(t *testing.T, id uint64, n *Node) {
 	t.Helper()
 	err := n.db.View(func(tx *bolt.Tx) error {
-		return store.ForEachChunk(tx, func(c store.ChunkRef) error {
+		return store.ForEachChunk(tx, func(c meta.ChunkRef) error {
 			if _, err := n.db.Chunks.Get(c.Hash); err != nil {
 				t.Errorf("node %d: chunk %s: %v", id, c.Hash, err)
 			}
@@ -166,14 +167,14 @@ func (c *testCluster) startAll(first uint64, ids ...uint64) {
 // Ready on a node that does not own it.
 type primaryWatch struct {
 	mu         sync.Mutex
-	owner      map[store.Ballot]uint64
+	owner      map[meta.Ballot]uint64
 	violations []string
 	stop       chan struct{}
 	done       chan struct{}
 }
 
 func (c *testCluster) watchPrimaries() *primaryWatch {
-	w := &primaryWatch{owner: map[store.Ballot]uint64{}, stop: make(chan struct{}), done: make(chan struct{})}
+	w := &primaryWatch{owner: map[meta.Ballot]uint64{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		tick := time.NewTicker(2 * time.Millisecond)
@@ -198,7 +199,7 @@ func (c *testCluster) watchPrimaries() *primaryWatch {
 	return w
 }
 
-func (w *primaryWatch) saw(id uint64, b store.Ballot) {
+func (w *primaryWatch) saw(id uint64, b meta.Ballot) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if b.Node != id {
@@ -237,9 +238,9 @@ func (c *testCluster) maxTerm() uint64 {
 // promoteRetry promotes id with a term above every promise seen, retrying
 // with a higher term until it is ready or ctx ends (under message loss a
 // round of promises can fail).
-func (c *testCluster) promoteRetry(ctx context.Context, id uint64) (store.Ballot, error) {
+func (c *testCluster) promoteRetry(ctx context.Context, id uint64) (meta.Ballot, error) {
 	for {
-		b := store.Ballot{Term: c.maxTerm() + 1, Node: id}
+		b := meta.Ballot{Term: c.maxTerm() + 1, Node: id}
 		err := c.promote(id, b.Term)
 		if err == nil {
 			return b, nil

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"time"
 
-	"shoal/store"
+	"shoal/meta"
 )
 
 // leader is the volatile state of a primary for one ballot. It dies with
 // the ballot: a node that steps down cancels ctx and drops it.
 type leader struct {
-	ballot store.Ballot
+	ballot meta.Ballot
 	ctx    context.Context
 	cancel context.CancelFunc
 	ready  bool   // the first entry of this ballot is committed
@@ -39,13 +39,13 @@ type leader struct {
 }
 
 type proposal struct {
-	op     store.Op
-	ballot store.Ballot
+	op     meta.Op
+	ballot meta.Ballot
 	done   chan proposalResult // buffered: the sender never blocks
 }
 
 type proposalResult struct {
-	result store.Result
+	result meta.Result
 	err    error
 }
 
@@ -53,7 +53,7 @@ type proposalResult struct {
 const maxBatch = 512
 
 // becomeLeaderLocked starts leading with ballot b after recovery.
-func (n *Node) becomeLeaderLocked(b store.Ballot) {
+func (n *Node) becomeLeaderLocked(b meta.Ballot) {
 	ctx, cancel := context.WithCancel(n.ctx)
 	l := &leader{
 		ballot:     b,
@@ -80,9 +80,9 @@ func (n *Node) becomeLeaderLocked(b store.Ballot) {
 	// The first entry of a ballot commits every entry before it (they are
 	// never committed by counting replicas on their own, as in Raft). A
 	// group that never had a configuration starts with this node alone.
-	first := store.Op{Kind: store.OpNoop}
+	first := meta.Op{Kind: meta.OpNoop}
 	if len(n.config) == 0 {
-		first = store.Op{Kind: store.OpConfig, Members: []store.Member{n.self()}}
+		first = meta.Op{Kind: meta.OpConfig, Members: []meta.Member{n.self()}}
 	}
 	n.wg.Add(1)
 	go func() {
@@ -100,8 +100,8 @@ func (n *Node) becomeLeaderLocked(b store.Ballot) {
 	n.notifyChanged()
 }
 
-func (n *Node) self() store.Member {
-	return store.Member{ID: n.cfg.ID, Name: n.cfg.Name, Addr: n.cfg.Addr}
+func (n *Node) self() meta.Member {
+	return meta.Member{ID: n.cfg.ID, Name: n.cfg.Name, Addr: n.cfg.Addr}
 }
 
 // startReplicatorsLocked runs one replicator per voter and live peer.
@@ -141,13 +141,13 @@ func (l *leader) wakeAll() {
 // Propose commits op through the log and returns its result once applied.
 // An error wrapping ErrDeposed or a context error means the outcome is
 // unknown; ErrNotPrimary and ErrNotReady mean the op was not proposed.
-func (n *Node) Propose(ctx context.Context, op store.Op) (store.Result, error) {
+func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	n.mu.Lock()
 	l := n.lead
 	if l == nil || !l.ready {
 		err := n.notPrimaryLocked()
 		n.mu.Unlock()
-		return store.Result{}, err
+		return meta.Result{}, err
 	}
 	n.mu.Unlock()
 	if op.Time == 0 {
@@ -156,17 +156,17 @@ func (n *Node) Propose(ctx context.Context, op store.Op) (store.Result, error) {
 	return n.submit(l, op, ctx.Done())
 }
 
-func (n *Node) submit(l *leader, op store.Op, cancel <-chan struct{}) (store.Result, error) {
+func (n *Node) submit(l *leader, op meta.Op, cancel <-chan struct{}) (meta.Result, error) {
 	p := &proposal{op: op, done: make(chan proposalResult, 1)}
 	if l.ctx.Err() != nil {
-		return store.Result{}, fmt.Errorf("%w: primary stepped down", ErrNotPrimary)
+		return meta.Result{}, fmt.Errorf("%w: primary stepped down", ErrNotPrimary)
 	}
 	select {
 	case l.proposals <- p:
 	case <-l.ctx.Done():
-		return store.Result{}, fmt.Errorf("%w: primary stepped down", ErrNotPrimary)
+		return meta.Result{}, fmt.Errorf("%w: primary stepped down", ErrNotPrimary)
 	case <-cancel:
-		return store.Result{}, fmt.Errorf("%w: gave up before the op was proposed", ErrNoQuorum)
+		return meta.Result{}, fmt.Errorf("%w: gave up before the op was proposed", ErrNoQuorum)
 	}
 	select {
 	case r := <-p.done:
@@ -180,10 +180,10 @@ func (n *Node) submit(l *leader, op store.Op, cancel <-chan struct{}) (store.Res
 		case r := <-p.done:
 			return r.result, r.err
 		default:
-			return store.Result{}, fmt.Errorf("%w: stepped down before the op was answered", ErrDeposed)
+			return meta.Result{}, fmt.Errorf("%w: stepped down before the op was answered", ErrDeposed)
 		}
 	case <-cancel:
-		return store.Result{}, fmt.Errorf("%w: not committed in time (the write may still take effect)", ErrNoQuorum)
+		return meta.Result{}, fmt.Errorf("%w: not committed in time (the write may still take effect)", ErrNoQuorum)
 	}
 }
 
@@ -225,10 +225,10 @@ func (n *Node) appendBatch(l *leader, batch []*proposal) bool {
 		failAll(batch, fmt.Errorf("%w: primary stepped down", ErrNotPrimary))
 		return false
 	}
-	entries := make([]store.Entry, len(batch))
+	entries := make([]meta.Entry, len(batch))
 	for i, p := range batch {
 		p.ballot = l.ballot
-		entries[i] = store.Entry{Index: n.last + 1 + uint64(i), Ballot: l.ballot, Op: p.op}
+		entries[i] = meta.Entry{Index: n.last + 1 + uint64(i), Ballot: l.ballot, Op: p.op}
 		n.waiters[entries[i].Index] = p
 	}
 	n.mu.Unlock()
@@ -289,13 +289,13 @@ func (n *Node) maybeAddMemberLocked(l *leader) {
 		if isVoter(n.config, id) || l.match[id] < n.commit || !l.isSynced(id) {
 			continue
 		}
-		members := append(append([]store.Member(nil), n.config...), p)
+		members := append(append([]meta.Member(nil), n.config...), p)
 		l.changing = true
 		n.log.Info("adding member to group", "id", id, "name", p.Name, "addr", p.Addr, "voters", len(members))
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			_, err := n.submit(l, store.Op{Kind: store.OpConfig, Members: members}, nil)
+			_, err := n.submit(l, meta.Op{Kind: meta.OpConfig, Members: members}, nil)
 			if err != nil {
 				n.log.Warn("add member", "id", id, "err", err)
 			}
@@ -451,7 +451,7 @@ func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
 		n.mu.Unlock()
 		return fmt.Errorf("%w: another configuration change is in progress", ErrNotReady)
 	}
-	var members []store.Member
+	var members []meta.Member
 	for _, m := range n.config {
 		if m.ID != id {
 			members = append(members, m)
@@ -460,7 +460,7 @@ func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
 	l.changing = true
 	n.mu.Unlock()
 	n.log.Info("removing member from group", "id", id, "voters", len(members))
-	_, err := n.submit(l, store.Op{Kind: store.OpConfig, Members: members}, ctx.Done())
+	_, err := n.submit(l, meta.Op{Kind: meta.OpConfig, Members: members}, ctx.Done())
 	n.mu.Lock()
 	l.changing = false
 	n.mu.Unlock()

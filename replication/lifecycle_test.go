@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
@@ -27,7 +28,7 @@ func TestCloseRightAfterPromote(t *testing.T) {
 		}
 		n.Run(context.Background())
 		ctx, cancel := ctxT(5 * time.Second)
-		err = n.Promote(ctx, store.Ballot{Term: 1, Node: 1})
+		err = n.Promote(ctx, meta.Ballot{Term: 1, Node: 1})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -50,7 +51,7 @@ func TestCloseRightAfterPromote(t *testing.T) {
 // member closes; the install it starts must not outlive Close.
 func TestCloseDuringSnapshotRequest(t *testing.T) {
 	net := NewMemNetwork(1)
-	b := store.Ballot{Term: 1, Node: 1}
+	b := meta.Ballot{Term: 1, Node: 1}
 	for range 200 {
 		n := openNode(t, 2, "n2", net.Transport("n2"), nil)
 		ctx, cancel := ctxT(5 * time.Second)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
@@ -65,14 +66,14 @@ type OKMsg struct{}
 
 // Append replicates entries (none for a heartbeat) from the primary.
 type Append struct {
-	Group      string        `msgpack:"g"`
-	Ballot     store.Ballot  `msgpack:"b"`
-	Leader     string        `msgpack:"l"` // primary's address, for chunk fetches and hints
-	PrevIndex  uint64        `msgpack:"pi"`
-	PrevBallot store.Ballot  `msgpack:"pb"`
-	Entries    []store.Entry `msgpack:"e,omitempty"`
-	Commit     uint64        `msgpack:"c"`
-	Probe      bool          `msgpack:"p,omitempty"` // only confirm the ballot; skip the log
+	Group      string       `msgpack:"g"`
+	Ballot     meta.Ballot  `msgpack:"b"`
+	Leader     string       `msgpack:"l"` // primary's address, for chunk fetches and hints
+	PrevIndex  uint64       `msgpack:"pi"`
+	PrevBallot meta.Ballot  `msgpack:"pb"`
+	Entries    []meta.Entry `msgpack:"e,omitempty"`
+	Commit     uint64       `msgpack:"c"`
+	Probe      bool         `msgpack:"p,omitempty"` // only confirm the ballot; skip the log
 	// SyncedStart, when it equals the member's process start (see
 	// AppendResp.Start), tells the member it held every chunk of its group
 	// when the primary last compared: from then on it may count as in sync
@@ -88,10 +89,10 @@ type Append struct {
 
 // AppendResp answers Append.
 type AppendResp struct {
-	OK         bool         `msgpack:"ok"`
-	Promised   store.Ballot `msgpack:"p"`
-	LastIndex  uint64       `msgpack:"li"` // on OK: the index through which the log matches
-	Installing bool         `msgpack:"in,omitempty"`
+	OK         bool        `msgpack:"ok"`
+	Promised   meta.Ballot `msgpack:"p"`
+	LastIndex  uint64      `msgpack:"li"` // on OK: the index through which the log matches
+	Installing bool        `msgpack:"in,omitempty"`
 	// Start identifies the member's process start: when it changes, the
 	// member may have come back with an empty disk, and the primary
 	// forgets that it held every chunk.
@@ -101,30 +102,30 @@ type AppendResp struct {
 // Promise asks a member not to accept entries from any lower ballot and to
 // report its log, so a new primary can adopt every committed entry.
 type Promise struct {
-	Group  string       `msgpack:"g"`
-	Ballot store.Ballot `msgpack:"b"`
+	Group  string      `msgpack:"g"`
+	Ballot meta.Ballot `msgpack:"b"`
 }
 
 // PromiseResp answers Promise.
 type PromiseResp struct {
-	OK         bool         `msgpack:"ok"`
-	Promised   store.Ballot `msgpack:"p"`
-	LastIndex  uint64       `msgpack:"li"`
-	LastBallot store.Ballot `msgpack:"lb"`
+	OK         bool        `msgpack:"ok"`
+	Promised   meta.Ballot `msgpack:"p"`
+	LastIndex  uint64      `msgpack:"li"`
+	LastBallot meta.Ballot `msgpack:"lb"`
 }
 
 // FetchLog reads log entries from a member (recovery).
 type FetchLog struct {
-	Group    string       `msgpack:"g"`
-	Ballot   store.Ballot `msgpack:"b"`
-	From     uint64       `msgpack:"f"`
-	MaxBytes int          `msgpack:"m"`
+	Group    string      `msgpack:"g"`
+	Ballot   meta.Ballot `msgpack:"b"`
+	From     uint64      `msgpack:"f"`
+	MaxBytes int         `msgpack:"m"`
 }
 
 // FetchLogResp answers FetchLog.
 type FetchLogResp struct {
-	Entries   []store.Entry `msgpack:"e"`
-	LastIndex uint64        `msgpack:"li"`
+	Entries   []meta.Entry `msgpack:"e"`
+	LastIndex uint64       `msgpack:"li"`
 }
 
 // FetchSnap reads a piece of a snapshot. Name is empty on the first call,
@@ -144,13 +145,13 @@ type FetchSnapResp struct {
 
 // StoreChunk asks a member to keep a chunk durably.
 type StoreChunk struct {
-	Hash store.Hash `msgpack:"h"`
-	Data []byte     `msgpack:"d"`
+	Hash meta.Hash `msgpack:"h"`
+	Data []byte    `msgpack:"d"`
 }
 
 // GetChunk reads a chunk.
 type GetChunk struct {
-	Hash store.Hash `msgpack:"h"`
+	Hash meta.Hash `msgpack:"h"`
 }
 
 // ChunkMsg carries a chunk's content.
@@ -160,20 +161,20 @@ type ChunkMsg struct {
 
 // WriteChunk asks the primary to store a chunk on a majority of the group.
 type WriteChunk struct {
-	Group string     `msgpack:"g"`
-	Hash  store.Hash `msgpack:"h"`
-	Data  []byte     `msgpack:"d"`
+	Group string    `msgpack:"g"`
+	Hash  meta.Hash `msgpack:"h"`
+	Data  []byte    `msgpack:"d"`
 }
 
 // Propose asks the primary to commit an op.
 type Propose struct {
-	Group string   `msgpack:"g"`
-	Op    store.Op `msgpack:"o"`
+	Group string  `msgpack:"g"`
+	Op    meta.Op `msgpack:"o"`
 }
 
 // ProposeResp answers Propose once the op is committed and applied.
 type ProposeResp struct {
-	Result store.Result `msgpack:"r"`
+	Result meta.Result `msgpack:"r"`
 }
 
 // ReadKind selects a namespace read.
@@ -209,15 +210,15 @@ type Read struct {
 	Group string   `msgpack:"g"`
 	Kind  ReadKind `msgpack:"k"`
 	Path  string   `msgpack:"p"`
-	// Dir, when not 0, is the inode Path is resolved from (store.Op.Dir).
-	Dir    uint64       `msgpack:"d,omitempty"`
-	Hashes []store.Hash `msgpack:"h,omitempty"` // ReadChunkRefs
-	Groups []string     `msgpack:"rg,omitempty"`
+	// Dir, when not 0, is the inode Path is resolved from (meta.Op.Dir).
+	Dir    uint64      `msgpack:"d,omitempty"`
+	Hashes []meta.Hash `msgpack:"h,omitempty"` // ReadChunkRefs
+	Groups []string    `msgpack:"rg,omitempty"`
 	// Cred is who the read is for, as the router authenticated them
 	// (nil: the cluster itself); Want the access it needs to the inode
-	// read (store.MayRead for content), checked with the path.
-	Cred *store.Cred `msgpack:"cr,omitempty"`
-	Want uint32      `msgpack:"w,omitempty"`
+	// read (meta.MayRead for content), checked with the path.
+	Cred *meta.Cred `msgpack:"cr,omitempty"`
+	Want uint32     `msgpack:"w,omitempty"`
 	// Token, Name, Uid, After and Limit select users and owned inodes
 	// (ReadUser, ReadUserNamed, ReadOwned).
 	Token [32]byte `msgpack:"tk,omitempty"`
@@ -229,13 +230,13 @@ type Read struct {
 
 // ReadResp answers Read; Code is set when the path cannot be read.
 type ReadResp struct {
-	Code       store.Code         `msgpack:"c,omitempty"`
-	Inode      store.Inode        `msgpack:"i"`
-	Entries    []store.DirEntry   `msgpack:"e,omitempty"`
+	Code       meta.Code          `msgpack:"c,omitempty"`
+	Inode      meta.Inode         `msgpack:"i"`
+	Entries    []meta.DirEntry    `msgpack:"e,omitempty"`
 	Referenced []bool             `msgpack:"r,omitempty"`  // ReadChunkRefs, one per hash
 	Located    []string           `msgpack:"lg,omitempty"` // ReadChunkGroups, one per hash; "" for none
-	User       *store.User        `msgpack:"us,omitempty"` // ReadUser, ReadUserNamed; nil: no such user
-	Users      []store.User       `msgpack:"uss,omitempty"`
+	User       *meta.User         `msgpack:"us,omitempty"` // ReadUser, ReadUserNamed; nil: no such user
+	Users      []meta.User        `msgpack:"uss,omitempty"`
 	Owned      []store.OwnedInode `msgpack:"ow,omitempty"`
 	Next       uint64             `msgpack:"nx,omitempty"` // ReadOwned: the After of the next page, 0 at the end
 }
@@ -245,8 +246,8 @@ type ReadResp struct {
 // period. A router sends it just before committing a file that names
 // them: a chunk written long ago by a slow upload may be idle already.
 type TouchChunks struct {
-	Group  string       `msgpack:"g"`
-	Hashes []store.Hash `msgpack:"h"`
+	Group  string      `msgpack:"g"`
+	Hashes []meta.Hash `msgpack:"h"`
 	// Local is set by the primary when it passes the touch on: the member
 	// touches its own copies only.
 	Local bool `msgpack:"l,omitempty"`
@@ -254,7 +255,7 @@ type TouchChunks struct {
 
 // TouchResp lists the chunks the primary no longer holds.
 type TouchResp struct {
-	Missing []store.Hash `msgpack:"m,omitempty"`
+	Missing []meta.Hash `msgpack:"m,omitempty"`
 }
 
 // DeleteChunks asks a member to remove the chunks that have been idle on
@@ -262,7 +263,7 @@ type TouchResp struct {
 // recently (a write that re-uses it is in flight) stays.
 type DeleteChunks struct {
 	Group  string        `msgpack:"g"`
-	Hashes []store.Hash  `msgpack:"h"`
+	Hashes []meta.Hash   `msgpack:"h"`
 	Idle   time.Duration `msgpack:"i"`
 }
 
@@ -286,7 +287,7 @@ type ListChunks struct {
 
 // ChunkList answers ListChunks.
 type ChunkList struct {
-	Hashes []store.Hash `msgpack:"h"`
+	Hashes []meta.Hash `msgpack:"h"`
 }
 
 // Claim asks a standby to become a member of Group. A standby accepts one
@@ -306,7 +307,7 @@ type GroupStatus struct {
 
 // GroupInfo answers GroupStatus.
 type GroupInfo struct {
-	Ballot  store.Ballot   `msgpack:"b"`
+	Ballot  meta.Ballot    `msgpack:"b"`
 	Commit  uint64         `msgpack:"c"`
 	Members []MemberInfo   `msgpack:"m"`
 	Chunks  int            `msgpack:"n"` // distinct chunks held by any member

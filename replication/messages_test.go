@@ -14,22 +14,23 @@ import (
 	"testing/iotest"
 	"time"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
 // sampleMessages returns one message of every type, with every field set.
 func sampleMessages() []Message {
-	b1 := store.Ballot{Term: 3, Node: 2}
-	b0 := store.Ballot{Term: 2, Node: 7}
-	h := store.HashOf([]byte("chunk"))
-	ino := store.Inode{Ino: 9, Type: store.TypeFile, Size: 5, Mode: 0o640, MTime: 77, Nlink: 1, Hash: h.String(),
-		Chunks: []store.ChunkRef{{Hash: h, Size: 5, Group: "g2"}}}
-	entries := []store.Entry{
-		{Index: 4, Ballot: b0, Op: store.Op{Kind: store.OpPut, Path: "/a", Time: 12, Mode: 0o600, File: &ino}},
-		{Index: 5, Ballot: b1, Op: store.Op{Kind: store.OpRename, Path: "/a", To: "/b"}},
-		{Index: 6, Ballot: b1, Op: store.Op{Kind: store.OpDelete, Path: "/d", Recursive: true}},
-		{Index: 7, Ballot: b1, Op: store.Op{Kind: store.OpMkdir, Path: "/x/y", Parents: true}},
-		{Index: 8, Ballot: b1, Op: store.Op{Kind: store.OpConfig, Members: []store.Member{{ID: 1, Name: "n1", Addr: "h:1"}}}},
+	b1 := meta.Ballot{Term: 3, Node: 2}
+	b0 := meta.Ballot{Term: 2, Node: 7}
+	h := meta.HashOf([]byte("chunk"))
+	ino := meta.Inode{Ino: 9, Type: meta.TypeFile, Size: 5, Mode: 0o640, MTime: 77, Nlink: 1, Hash: h.String(),
+		Chunks: []meta.ChunkRef{{Hash: h, Size: 5, Group: "g2"}}}
+	entries := []meta.Entry{
+		{Index: 4, Ballot: b0, Op: meta.Op{Kind: meta.OpPut, Path: "/a", Time: 12, Mode: 0o600, File: &ino}},
+		{Index: 5, Ballot: b1, Op: meta.Op{Kind: meta.OpRename, Path: "/a", To: "/b"}},
+		{Index: 6, Ballot: b1, Op: meta.Op{Kind: meta.OpDelete, Path: "/d", Recursive: true}},
+		{Index: 7, Ballot: b1, Op: meta.Op{Kind: meta.OpMkdir, Path: "/x/y", Parents: true}},
+		{Index: 8, Ballot: b1, Op: meta.Op{Kind: meta.OpConfig, Members: []meta.Member{{ID: 1, Name: "n1", Addr: "h:1"}}}},
 	}
 	return []Message{
 		&ErrorMsg{Code: "not_primary", Message: "n2: not the primary", Leader: "h:3"},
@@ -47,20 +48,20 @@ func sampleMessages() []Message {
 		&ChunkMsg{Data: []byte("chunk")},
 		&WriteChunk{Group: "g", Hash: h, Data: []byte("chunk")},
 		&Propose{Group: "g", Op: entries[0].Op},
-		&ProposeResp{Result: store.Result{Code: store.CodeExists, Created: true}},
+		&ProposeResp{Result: meta.Result{Code: meta.CodeExists, Created: true}},
 		&Read{Group: "g", Kind: ReadReadDir, Path: "/x"},
-		&ReadResp{Code: store.CodeNotDir, Inode: ino, Entries: []store.DirEntry{{Name: "y", Inode: store.Inode{Type: store.TypeDir, MTime: 3}}}},
-		&Read{Group: "g", Kind: ReadChunkRefs, Hashes: []store.Hash{h}, Groups: []string{"g", ""}},
+		&ReadResp{Code: meta.CodeNotDir, Inode: ino, Entries: []meta.DirEntry{{Name: "y", Inode: meta.Inode{Type: meta.TypeDir, MTime: 3}}}},
+		&Read{Group: "g", Kind: ReadChunkRefs, Hashes: []meta.Hash{h}, Groups: []string{"g", ""}},
 		&ReadResp{Referenced: []bool{true, false}},
-		&Read{Group: "g", Kind: ReadChunkGroups, Hashes: []store.Hash{h}},
+		&Read{Group: "g", Kind: ReadChunkGroups, Hashes: []meta.Hash{h}},
 		&ReadResp{Located: []string{"g2", ""}},
-		&TouchChunks{Group: "g", Hashes: []store.Hash{h, h}, Local: true},
-		&TouchResp{Missing: []store.Hash{h}},
-		&DeleteChunks{Group: "g", Hashes: []store.Hash{h}, Idle: time.Hour},
+		&TouchChunks{Group: "g", Hashes: []meta.Hash{h, h}, Local: true},
+		&TouchResp{Missing: []meta.Hash{h}},
+		&DeleteChunks{Group: "g", Hashes: []meta.Hash{h}, Idle: time.Hour},
 		&ChunkDigest{Group: "g"},
 		&DigestResp{Buckets: []store.BucketDigest{{Count: 2, Xor: h}, {}}, Used: 1 << 40},
 		&ListChunks{Group: "g", Buckets: []uint8{0, 7, 255}},
-		&ChunkList{Hashes: []store.Hash{h}},
+		&ChunkList{Hashes: []meta.Hash{h}},
 		&Claim{Group: "g2", Boot: true, By: "n1"},
 		&GroupStatus{Group: "g"},
 		&GroupInfo{Ballot: b1, Commit: 9, Chunks: 3,
@@ -293,7 +294,7 @@ func TestServerSurvivesGarbage(t *testing.T) {
 			}
 			// The server still serves a well-behaved peer.
 			ctx, cancel := ctxT(2 * time.Second)
-			resp, err := tr.Call(ctx, addr, &GetChunk{Hash: store.HashOf([]byte{byte(i)})})
+			resp, err := tr.Call(ctx, addr, &GetChunk{Hash: meta.HashOf([]byte{byte(i)})})
 			cancel()
 			if err != nil {
 				t.Fatalf("after garbage %d: call failed: %v", i, err)
@@ -343,10 +344,10 @@ func TestTCPAppendRoundTrip(t *testing.T) {
 	defer tr.Close()
 	n := openNode(t, 2, "replica", tr, nil)
 	addr := startServer(t, n, quietLogger())
-	b := store.Ballot{Term: 1, Node: 1}
-	app := &Append{Group: "g", Ballot: b, Leader: "127.0.0.1:1", Commit: 1, Entries: []store.Entry{
-		{Index: 1, Ballot: b, Op: store.Op{Kind: store.OpConfig, Members: []store.Member{{ID: 1, Addr: "127.0.0.1:1"}, {ID: 2, Addr: addr}}}},
-		{Index: 2, Ballot: b, Op: store.Op{Kind: store.OpMkdir, Path: "/d", Time: 5}},
+	b := meta.Ballot{Term: 1, Node: 1}
+	app := &Append{Group: "g", Ballot: b, Leader: "127.0.0.1:1", Commit: 1, Entries: []meta.Entry{
+		{Index: 1, Ballot: b, Op: meta.Op{Kind: meta.OpConfig, Members: []meta.Member{{ID: 1, Addr: "127.0.0.1:1"}, {ID: 2, Addr: addr}}}},
+		{Index: 2, Ballot: b, Op: meta.Op{Kind: meta.OpMkdir, Path: "/d", Time: 5}},
 	}}
 	ctx, cancel := ctxT(2 * time.Second)
 	defer cancel()
@@ -370,7 +371,7 @@ func TestTCPAppendRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A lower ballot over the wire is refused with the promise.
-	resp, err = tr.Call(ctx, addr, &Append{Group: "g", Ballot: store.Ballot{Term: 0, Node: 9}, PrevIndex: 2, PrevBallot: b})
+	resp, err = tr.Call(ctx, addr, &Append{Group: "g", Ballot: meta.Ballot{Term: 0, Node: 9}, PrevIndex: 2, PrevBallot: b})
 	if r, ok := resp.(*AppendResp); err != nil || !ok || r.OK || r.Promised != b {
 		t.Fatalf("stale append answer %+v, %v; want a refusal naming %s", resp, err, b)
 	}

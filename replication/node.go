@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
@@ -39,7 +40,7 @@ type Config struct {
 	LogRetain uint64
 	// ViewPrimary returns the ballot of the primary in this node's gossip
 	// view, if any. A member rejects replication from a lower ballot.
-	ViewPrimary func() (store.Ballot, bool)
+	ViewPrimary func() (meta.Ballot, bool)
 	// GroupSize is how many voting members the primary keeps: a caught-up
 	// member beyond it stays a non-voting copy (default 3).
 	GroupSize int
@@ -54,7 +55,7 @@ type Config struct {
 	GCInterval, GCGrace time.Duration
 	// ChunkRefs reports which hashes some file references in this group;
 	// it asks the meta group. Nil disables collection.
-	ChunkRefs func(ctx context.Context, hs []store.Hash) ([]bool, error)
+	ChunkRefs func(ctx context.Context, hs []meta.Hash) ([]bool, error)
 	// ScrubRate is how many bytes per second every member re-reads and
 	// verifies from its chunks at rest; 0 disables the scrubber
 	// (default 8 MiB/s).
@@ -115,14 +116,14 @@ func (r Role) String() string {
 // Status is a snapshot of a node's replication state.
 type Status struct {
 	Role      Role
-	Ballot    store.Ballot // led ballot when leading, else the promise
-	Ready     bool         // leading and accepting requests
-	InSync    bool         // a voter not installing a snapshot
-	Leader    string       // the primary's address as last seen
+	Ballot    meta.Ballot // led ballot when leading, else the promise
+	Ready     bool        // leading and accepting requests
+	InSync    bool        // a voter not installing a snapshot
+	Leader    string      // the primary's address as last seen
 	Commit    uint64
 	Applied   uint64
 	LastIndex uint64
-	Voters    []store.Member
+	Voters    []meta.Member
 }
 
 // Node replicates one group's log on one member.
@@ -137,13 +138,13 @@ type Node struct {
 
 	mu         sync.Mutex
 	role       Role
-	promised   store.Ballot
+	promised   meta.Ballot
 	leaderAddr string
 	commit     uint64
 	last       uint64 // cached log tail
-	lastBallot store.Ballot
-	config     []store.Member
-	peers      map[uint64]store.Member // live group members from gossip, self excluded
+	lastBallot meta.Ballot
+	config     []meta.Member
+	peers      map[uint64]meta.Member // live group members from gossip, self excluded
 	installing bool
 	// closed is set by Close before it waits for the goroutines: none may
 	// start after it (a WaitGroup cannot grow once Wait has begun).
@@ -181,7 +182,7 @@ func New(cfg Config) (*Node, error) {
 		cfg:       cfg,
 		db:        cfg.Store,
 		log:       cfg.Logger.With("group", cfg.Group),
-		peers:     map[uint64]store.Member{},
+		peers:     map[uint64]meta.Member{},
 		waiters:   map[uint64]*proposal{},
 		applyWake: make(chan struct{}, 1),
 		changed:   make(chan struct{}, 1),
@@ -265,7 +266,7 @@ func (n *Node) Status() Status {
 		Leader:    n.leaderAddr,
 		Commit:    n.commit,
 		LastIndex: n.last,
-		Voters:    append([]store.Member(nil), n.config...),
+		Voters:    append([]meta.Member(nil), n.config...),
 		InSync:    isVoter(n.config, n.cfg.ID) && !n.installing && (n.caughtUp && n.chunksSynced || n.role != Follower),
 	}
 	if n.lead != nil {
@@ -281,11 +282,11 @@ func (n *Node) Status() Status {
 // SetPeers tells the node which members of its group gossip reports alive.
 // A primary replicates to voters and to these (new members catch up as
 // non-voters, then join the configuration).
-func (n *Node) SetPeers(peers []store.Member) {
+func (n *Node) SetPeers(peers []meta.Member) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	old := n.peers
-	n.peers = map[uint64]store.Member{}
+	n.peers = map[uint64]meta.Member{}
 	fresh := false
 	for _, p := range peers {
 		if p.ID != n.cfg.ID {
@@ -318,7 +319,7 @@ func (n *Node) addrOfLocked(id uint64) string {
 
 // observeBallot records that a higher ballot exists: the node promises it
 // and, if it was leading or recovering with a lower one, steps down.
-func (n *Node) observeBallotLocked(b store.Ballot) error {
+func (n *Node) observeBallotLocked(b meta.Ballot) error {
 	if !n.promised.Less(b) {
 		return nil
 	}
@@ -464,7 +465,7 @@ func (n *Node) Handle(ctx context.Context, req Message) (Message, error) {
 		if err := n.checkGroup(m.Group); err != nil {
 			return nil, err
 		}
-		if m.Op.Kind == store.OpConfig || m.Op.Kind == store.OpNoop {
+		if m.Op.Kind == meta.OpConfig || m.Op.Kind == meta.OpNoop {
 			// A membership change proposed from outside could remove
 			// every voter; the primary makes these itself.
 			return nil, fmt.Errorf("%w: op kind %d is made by the primary itself and cannot be proposed", ErrForbidden, m.Op.Kind)

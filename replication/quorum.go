@@ -3,7 +3,7 @@ package replication
 import (
 	"slices"
 
-	"shoal/store"
+	"shoal/meta"
 )
 
 // Majority is the number of members that make a majority of n.
@@ -25,7 +25,7 @@ func QuorumIndex(voters []uint64, match map[uint64]uint64) uint64 {
 }
 
 // voterIDs lists the IDs of a configuration.
-func voterIDs(config []store.Member) []uint64 {
+func voterIDs(config []meta.Member) []uint64 {
 	ids := make([]uint64, len(config))
 	for i, m := range config {
 		ids[i] = m.ID
@@ -33,7 +33,7 @@ func voterIDs(config []store.Member) []uint64 {
 	return ids
 }
 
-func isVoter(config []store.Member, id uint64) bool {
+func isVoter(config []meta.Member, id uint64) bool {
 	for _, m := range config {
 		if m.ID == id {
 			return true
@@ -42,7 +42,7 @@ func isVoter(config []store.Member, id uint64) bool {
 	return false
 }
 
-func sameMembers(a, b []store.Member) bool {
+func sameMembers(a, b []meta.Member) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -58,7 +58,7 @@ func sameMembers(a, b []store.Member) bool {
 // to date than one ending at (b, bi): the later last ballot wins, then the
 // longer log. Among a majority, the most up-to-date log holds every
 // committed entry.
-func logNewer(a store.Ballot, ai uint64, b store.Ballot, bi uint64) bool {
+func logNewer(a meta.Ballot, ai uint64, b meta.Ballot, bi uint64) bool {
 	if a != b {
 		return b.Less(a)
 	}

@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"shoal/store"
+	"shoal/meta"
 )
 
 func TestMajority(t *testing.T) {
@@ -94,11 +94,11 @@ func TestQuorumIndexMatchesReference(t *testing.T) {
 }
 
 func TestLogNewer(t *testing.T) {
-	b := func(term, node uint64) store.Ballot { return store.Ballot{Term: term, Node: node} }
+	b := func(term, node uint64) meta.Ballot { return meta.Ballot{Term: term, Node: node} }
 	for _, tc := range []struct {
-		a    store.Ballot
+		a    meta.Ballot
 		ai   uint64
-		b    store.Ballot
+		b    meta.Ballot
 		bi   uint64
 		want bool
 	}{

@@ -7,6 +7,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
@@ -43,7 +44,7 @@ func (n *Node) Read(ctx context.Context, m *Read) (*ReadResp, error) {
 		case ReadCheckPut:
 			err = store.CheckPut(tx, m.Dir, m.Path, m.Cred)
 		case ReadUser, ReadUserNamed:
-			var u store.User
+			var u meta.User
 			var ok bool
 			if m.Kind == ReadUser {
 				u, ok, err = store.UserByToken(tx, m.Token)
@@ -62,8 +63,8 @@ func (n *Node) Read(ctx context.Context, m *Read) (*ReadResp, error) {
 		default:
 			return fmt.Errorf("%w: unknown read kind %d", ErrBadMessage, m.Kind)
 		}
-		if err != nil && store.CodeOf(err) != store.CodeInvalid {
-			resp.Code = store.CodeOf(err)
+		if err != nil && meta.CodeOf(err) != meta.CodeInvalid {
+			resp.Code = meta.CodeOf(err)
 			return nil
 		}
 		return err

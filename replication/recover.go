@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
@@ -13,7 +14,7 @@ import (
 // up-to-date log among them (which holds every committed entry, since any
 // two majorities meet), and commits a first entry of its own ballot
 // (invariant 3). It returns once leading, or with the reason it cannot.
-func (n *Node) Promote(ctx context.Context, b store.Ballot) error {
+func (n *Node) Promote(ctx context.Context, b meta.Ballot) error {
 	if b.Node != n.cfg.ID {
 		// Two promoters sharing a ballot could both gather a majority.
 		return fmt.Errorf("replication: ballot %s names node %d; node %d must promote with its own ID", b, b.Node, n.cfg.ID)
@@ -58,10 +59,10 @@ type promiseReply struct {
 // recoverLog runs until the promises come from a majority of the
 // configuration found in the adopted log itself: adopting a log can bring
 // a newer configuration, whose majority must then be asked again.
-func (n *Node) recoverLog(ctx context.Context, b store.Ballot) error {
+func (n *Node) recoverLog(ctx context.Context, b meta.Ballot) error {
 	for range 8 {
 		n.mu.Lock()
-		config := append([]store.Member(nil), n.config...)
+		config := append([]meta.Member(nil), n.config...)
 		n.mu.Unlock()
 		if len(config) == 0 {
 			// A group that never had a configuration: only its first node
@@ -90,7 +91,7 @@ func (n *Node) recoverLog(ctx context.Context, b store.Ballot) error {
 
 // gatherPromises asks every voter for a promise and returns once a
 // majority (this node included) gave one.
-func (n *Node) gatherPromises(ctx context.Context, b store.Ballot, config []store.Member) ([]promiseReply, error) {
+func (n *Node) gatherPromises(ctx context.Context, b meta.Ballot, config []meta.Member) ([]promiseReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
 	defer cancel()
 	n.mu.Lock()
@@ -141,7 +142,7 @@ func (n *Node) gatherPromises(ctx context.Context, b store.Ballot, config []stor
 
 // adoptBest copies the most up-to-date log among the replies into this
 // node's log, if it is not this node's own.
-func (n *Node) adoptBest(ctx context.Context, b store.Ballot, replies []promiseReply) error {
+func (n *Node) adoptBest(ctx context.Context, b meta.Ballot, replies []promiseReply) error {
 	best := replies[0]
 	for _, r := range replies[1:] {
 		if logNewer(r.resp.LastBallot, r.resp.LastIndex, best.resp.LastBallot, best.resp.LastIndex) {
@@ -195,7 +196,7 @@ func (n *Node) adoptBest(ctx context.Context, b store.Ballot, replies []promiseR
 
 // adoptEntries writes fetched entries over this node's log from the first
 // one that differs.
-func (n *Node) adoptEntries(ctx context.Context, es []store.Entry, from string, st store.LogState) error {
+func (n *Node) adoptEntries(ctx context.Context, es []meta.Entry, from string, st store.LogState) error {
 	// The chunks of entries already held too: this node will count itself
 	// as holding them once it leads.
 	if err := n.ensureChunks(ctx, es, from); err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
@@ -68,7 +69,7 @@ type holdings struct {
 	addr   string
 	digest *DigestResp
 	diff   []uint8 // buckets that differ from the primary's
-	held   map[store.Hash]bool
+	held   map[meta.Hash]bool
 }
 
 func (n *Node) repairRound(l *leader) {
@@ -93,8 +94,8 @@ func (n *Node) repairRound(l *leader) {
 		}
 	}
 	// The chunks of the differing buckets, and who holds each.
-	holders := map[store.Hash]map[uint64]bool{}
-	mine := map[store.Hash]bool{}
+	holders := map[meta.Hash]map[uint64]bool{}
+	mine := map[meta.Hash]bool{}
 	for b := range differ {
 		for _, h := range n.db.Chunks.List(int(b)) {
 			mine[h] = true
@@ -110,7 +111,7 @@ func (n *Node) repairRound(l *leader) {
 		}
 	}
 	// A member whose bucket equals the primary's holds what it holds.
-	lacks := func(m *holdings, h store.Hash) bool {
+	lacks := func(m *holdings, h meta.Hash) bool {
 		if m.held != nil && containsBucket(m.diff, h[0]) {
 			return !m.held[h]
 		}
@@ -120,7 +121,7 @@ func (n *Node) repairRound(l *leader) {
 	var copied int
 	var copiedBytes int64
 	var mu sync.Mutex
-	work := make(chan store.Hash)
+	work := make(chan meta.Hash)
 	var wg sync.WaitGroup
 	for range repairCopiers {
 		wg.Add(1)
@@ -261,7 +262,7 @@ func (n *Node) memberHoldings(ctx context.Context, id uint64, addr string, local
 	if !ok {
 		return nil, fmt.Errorf("%w: chunk list from %s", ErrBadMessage, addr)
 	}
-	m.held = make(map[store.Hash]bool, len(l.Hashes))
+	m.held = make(map[meta.Hash]bool, len(l.Hashes))
 	for _, h := range l.Hashes {
 		m.held[h] = true
 	}
@@ -270,8 +271,8 @@ func (n *Node) memberHoldings(ctx context.Context, id uint64, addr string, local
 
 // repairChunk gives chunk h to the primary and every member lacking it.
 // It returns the copies made, their bytes, and whether all succeeded.
-func (n *Node) repairChunk(ctx context.Context, h store.Hash, holders map[uint64]bool, members map[uint64]*holdings,
-	lacks func(*holdings, store.Hash) bool, targets map[uint64]string) (int, int64, bool) {
+func (n *Node) repairChunk(ctx context.Context, h meta.Hash, holders map[uint64]bool, members map[uint64]*holdings,
+	lacks func(*holdings, meta.Hash) bool, targets map[uint64]string) (int, int64, bool) {
 	copies, bytes := 0, int64(0)
 	if !n.db.Chunks.Has(h) {
 		var srcs []string
@@ -314,8 +315,8 @@ func (n *Node) repairChunk(ctx context.Context, h store.Hash, holders map[uint64
 }
 
 // fetchFromAny copies chunk h from the first of addrs that has it intact.
-func (n *Node) fetchFromAny(ctx context.Context, h store.Hash, addrs []string) error {
-	err := fmt.Errorf("chunk %s: %w on any live member", h, store.ErrNotFound)
+func (n *Node) fetchFromAny(ctx context.Context, h meta.Hash, addrs []string) error {
+	err := fmt.Errorf("chunk %s: %w on any live member", h, meta.ErrNotFound)
 	for _, a := range addrs {
 		if err = n.fetchChunk(ctx, h, a); err == nil {
 			return nil

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"shoal/store"
+	"shoal/meta"
 )
 
 // Scenario tests of invariants 1-3 on a testCluster. Each logs its seed;
@@ -46,7 +46,7 @@ func TestPartitionedPrimary(t *testing.T) {
 	// An op that needs no chunk reaches the old primary's log, and still
 	// must not be acknowledged.
 	wctx, wcancel := ctxT(400 * time.Millisecond)
-	_, err := old.Propose(wctx, store.Op{Kind: store.OpMkdir, Path: "/cutdir"})
+	_, err := old.Propose(wctx, meta.Op{Kind: meta.OpMkdir, Path: "/cutdir"})
 	wcancel()
 	if err == nil {
 		t.Fatal("isolated primary acknowledged mkdir /cutdir")
@@ -72,7 +72,7 @@ func TestPartitionedPrimary(t *testing.T) {
 	}
 
 	c.net.Heal()
-	want := store.Ballot{Term: 2, Node: 2}
+	want := meta.Ballot{Term: 2, Node: 2}
 	if err := waitFor(ctx, "old primary to step down to a follower of 2/2", func() bool {
 		s := old.Status()
 		return s.Role == Follower && s.Ballot == want && !s.Ready
@@ -84,7 +84,7 @@ func TestPartitionedPrimary(t *testing.T) {
 	c.checkEveryMember(t, acks)
 	for _, path := range afterCut {
 		for _, id := range c.liveIDs() {
-			if _, err := localRead(c.node(id), path); !errors.Is(err, store.ErrNotFound) {
+			if _, err := localRead(c.node(id), path); !errors.Is(err, meta.ErrNotFound) {
 				t.Errorf("node %d: %s, written only on the isolated primary, = %v; want not found", id, path, err)
 			}
 		}
@@ -105,7 +105,7 @@ func TestDeposedMidWrite(t *testing.T) {
 	// The content reaches every member first, so only the metadata
 	// entry is cut off.
 	data := []byte("orphan")
-	h := store.HashOf(data)
+	h := meta.HashOf(data)
 	if err := c.node(3).WriteChunk(ctx, h, data); err != nil {
 		t.Fatal(err)
 	}
@@ -114,15 +114,15 @@ func TestDeposedMidWrite(t *testing.T) {
 	before := old.Status().LastIndex
 	c.net.Partition(c.addrs(3), c.addrs(1, 2))
 	type outcome struct {
-		r   store.Result
+		r   meta.Result
 		err error
 	}
 	res := make(chan outcome, 1)
 	go func() {
 		pctx, pcancel := ctxT(15 * time.Second)
 		defer pcancel()
-		f := &store.Inode{Size: int64(len(data)), Hash: h.String(), Chunks: []store.ChunkRef{{Hash: h, Size: int64(len(data))}}}
-		r, err := old.Propose(pctx, store.Op{Kind: store.OpPut, Path: "/orphan", File: f})
+		f := &meta.Inode{Size: int64(len(data)), Hash: h.String(), Chunks: []meta.ChunkRef{{Hash: h, Size: int64(len(data))}}}
+		r, err := old.Propose(pctx, meta.Op{Kind: meta.OpPut, Path: "/orphan", File: f})
 		res <- outcome{r, err}
 	}()
 	if err := waitFor(ctx, "the proposal in the old primary's local log", func() bool {
@@ -160,7 +160,7 @@ func TestDeposedMidWrite(t *testing.T) {
 	acks.checkPrimary(ctx, t, c.node(2))
 	c.checkEveryMember(t, acks)
 	for _, id := range c.liveIDs() {
-		if _, err := localRead(c.node(id), "/orphan"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := localRead(c.node(id), "/orphan"); !errors.Is(err, meta.ErrNotFound) {
 			t.Errorf("node %d: /orphan, never on a majority, = %v; want not found", id, err)
 		}
 	}
@@ -190,7 +190,7 @@ func TestMinorityCannotCommit(t *testing.T) {
 	}
 	wcancel()
 	wctx, wcancel = ctxT(500 * time.Millisecond)
-	if _, err := p.Propose(wctx, store.Op{Kind: store.OpMkdir, Path: "/alonedir"}); err == nil {
+	if _, err := p.Propose(wctx, meta.Op{Kind: meta.OpMkdir, Path: "/alonedir"}); err == nil {
 		t.Fatal("a primary without a majority acknowledged mkdir")
 	} else if !isUnknownOutcome(err) {
 		t.Errorf("mkdir without a majority: %v, want ErrNoQuorum or a timeout", err)
@@ -276,14 +276,14 @@ func TestLaggingReplicaCatchesUpBySnapshot(t *testing.T) {
 // Invariant 2 at the replica: an Append from a ballot below the replica's
 // promise, or below the primary in its gossip view, changes nothing.
 func TestStaleBallotRejected(t *testing.T) {
-	b := func(term, node uint64) store.Ballot { return store.Ballot{Term: term, Node: node} }
+	b := func(term, node uint64) meta.Ballot { return meta.Ballot{Term: term, Node: node} }
 	ctx, cancel := ctxT(5 * time.Second)
 	defer cancel()
 	net := NewMemNetwork(testSeed(t))
-	entries := func(bal store.Ballot, from uint64, n int) []store.Entry {
-		var es []store.Entry
+	entries := func(bal meta.Ballot, from uint64, n int) []meta.Entry {
+		var es []meta.Entry
 		for i := range n {
-			es = append(es, store.Entry{Index: from + uint64(i), Ballot: bal, Op: store.Op{Kind: store.OpMkdir, Path: fmt.Sprintf("/d%d-%d", bal.Term, i)}})
+			es = append(es, meta.Entry{Index: from + uint64(i), Ballot: bal, Op: meta.Op{Kind: meta.OpMkdir, Path: fmt.Sprintf("/d%d-%d", bal.Term, i)}})
 		}
 		return es
 	}
@@ -295,7 +295,7 @@ func TestStaleBallotRejected(t *testing.T) {
 			t.Fatalf("append at 2/1: %+v, %v", resp, err)
 		}
 		// A lower ballot: a lower term, and the same term from a lower node.
-		for _, stale := range []store.Ballot{b(1, 3), b(2, 0)} {
+		for _, stale := range []meta.Ballot{b(1, 3), b(2, 0)} {
 			resp, err = n.Handle(ctx, &Append{Group: "g", Ballot: stale, Leader: "n3", PrevIndex: 2, PrevBallot: b(2, 1), Entries: entries(stale, 3, 1), Commit: 3})
 			r, ok := resp.(*AppendResp)
 			if err != nil || !ok || r.OK || r.Promised != b(2, 1) {
@@ -341,9 +341,9 @@ func TestStaleBallotRejected(t *testing.T) {
 	t.Run("gossip view", func(t *testing.T) {
 		view := b(3, 2)
 		n := openNode(t, 4, "n4", net.Transport("n4"), func(cfg *Config) {
-			cfg.ViewPrimary = func() (store.Ballot, bool) { return view, true }
+			cfg.ViewPrimary = func() (meta.Ballot, bool) { return view, true }
 		})
-		for _, stale := range []store.Ballot{b(2, 9), b(3, 1)} {
+		for _, stale := range []meta.Ballot{b(2, 9), b(3, 1)} {
 			_, err := n.Handle(ctx, &Append{Group: "g", Ballot: stale, Leader: "n9", Entries: entries(stale, 1, 1)})
 			if !errors.Is(err, ErrStaleBallot) {
 				t.Fatalf("append at %s with primary 3/2 in view: %v; want ErrStaleBallot", stale, err)
@@ -494,7 +494,7 @@ func TestSnapshotTailChunks(t *testing.T) {
 	// uncommitted at the tail of the primary's log.
 	c.net.Partition(c.addrs(2), c.addrs(1, 3))
 	data := []byte("only on the primary")
-	h := store.HashOf(data)
+	h := meta.HashOf(data)
 	wctx, wcancel := ctxT(300 * time.Millisecond)
 	if err := p.WriteChunk(wctx, h, data); err == nil {
 		t.Fatal("chunk write acknowledged by one member of three")
@@ -505,13 +505,13 @@ func TestSnapshotTailChunks(t *testing.T) {
 	}
 	before := p.Status().LastIndex
 	type outcome struct {
-		r   store.Result
+		r   meta.Result
 		err error
 	}
 	res := make(chan outcome, 1)
 	go func() {
-		f := &store.Inode{Size: int64(len(data)), Hash: h.String(), Chunks: []store.ChunkRef{{Hash: h, Size: int64(len(data))}}}
-		r, err := p.Propose(ctx, store.Op{Kind: store.OpPut, Path: "/tail", File: f})
+		f := &meta.Inode{Size: int64(len(data)), Hash: h.String(), Chunks: []meta.ChunkRef{{Hash: h, Size: int64(len(data))}}}
+		r, err := p.Propose(ctx, meta.Op{Kind: meta.OpPut, Path: "/tail", File: f})
 		res <- outcome{r, err}
 	}()
 	if err := waitFor(ctx, "the entry at the tail of the primary's log", func() bool {

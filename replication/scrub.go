@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"shoal/store"
+	"shoal/meta"
 )
 
 // scrubLoop re-reads every chunk at rest at ScrubRate bytes per second,
@@ -30,7 +30,7 @@ func (n *Node) scrubLoop() {
 			if !ok {
 				continue // collected meanwhile
 			}
-			if _, err := n.db.Chunks.Get(h); errors.Is(err, store.ErrCorrupt) {
+			if _, err := n.db.Chunks.Get(h); errors.Is(err, meta.ErrCorrupt) {
 				n.scrubRepair(h)
 			}
 			owed += time.Duration(float64(size) / float64(n.cfg.ScrubRate) * float64(time.Second))
@@ -56,7 +56,7 @@ func (n *Node) scrubLoop() {
 }
 
 // scrubRepair fetches a chunk whose copy here was corrupt from a peer.
-func (n *Node) scrubRepair(h store.Hash) {
+func (n *Node) scrubRepair(h meta.Hash) {
 	n.mu.Lock()
 	var addrs []string
 	for _, p := range n.peers {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"shoal/meta"
 	"shoal/store"
 )
 
@@ -68,7 +69,7 @@ func (n *Node) handleFetchSnap(m *FetchSnap) (Message, error) {
 		}
 		n.snaps.add(dir, name)
 	} else if !n.snaps.has(name) || filepath.Base(name) != name {
-		return nil, fmt.Errorf("%w: no snapshot %q being served", store.ErrNotFound, name)
+		return nil, fmt.Errorf("%w: no snapshot %q being served", meta.ErrNotFound, name)
 	}
 	f, err := os.Open(filepath.Join(dir, name))
 	if err != nil {
@@ -117,7 +118,7 @@ func (n *Node) restoreFrom(ctx context.Context, addr string, holdsLogMu bool) er
 	if err := n.pullSnapshot(ctx, addr, tmp); err != nil {
 		return err
 	}
-	err := store.SnapshotChunks(tmp, func(c store.ChunkRef) error {
+	err := store.SnapshotChunks(tmp, func(c meta.ChunkRef) error {
 		if !n.ownsChunk(c) {
 			return nil
 		}

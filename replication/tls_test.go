@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"shoal/meta"
 	"shoal/secure"
-	"shoal/store"
 )
 
 // pki makes a CA and loads certificates of any role signed by it.
@@ -150,8 +150,8 @@ func TestProposeRefusesMembershipChange(t *testing.T) {
 	tr := NewTCPTransport()
 	defer tr.Close()
 	n := openNode(t, 2, "replica", tr, nil)
-	for _, k := range []store.OpKind{store.OpConfig, store.OpNoop} {
-		_, err := n.Handle(context.Background(), &Propose{Group: "g", Op: store.Op{Kind: k, Members: []store.Member{{ID: 9}}}})
+	for _, k := range []meta.OpKind{meta.OpConfig, meta.OpNoop} {
+		_, err := n.Handle(context.Background(), &Propose{Group: "g", Op: meta.Op{Kind: k, Members: []meta.Member{{ID: 9}}}})
 		if !errors.Is(err, ErrForbidden) {
 			t.Errorf("op kind %d: %v, want forbidden", k, err)
 		}

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"shoal/gossip"
+	"shoal/meta"
 	"shoal/replication"
-	"shoal/store"
 )
 
 // A primary's duties beyond replication: replace members that stay dead,
@@ -156,7 +156,7 @@ func (n *Node) claim(ctx context.Context, s gossip.Member, group string, boot bo
 
 // deadVoters lists the voters, other than self, that the gossip view does
 // not show alive or suspect in the group.
-func deadVoters(voters []store.Member, members []gossip.Member, self uint64) map[uint64]bool {
+func deadVoters(voters []meta.Member, members []gossip.Member, self uint64) map[uint64]bool {
 	dead := map[uint64]bool{}
 	for _, v := range voters {
 		if v.ID != self {
@@ -177,7 +177,7 @@ func live(m gossip.Member) bool {
 
 // hasJoiner reports whether a live member of the group is not a voter yet:
 // it is catching up and will be added, so no standby is needed.
-func hasJoiner(voters []store.Member, members []gossip.Member, group string) bool {
+func hasJoiner(voters []meta.Member, members []gossip.Member, group string) bool {
 	for _, m := range members {
 		if live(m) && m.Group == group && (m.Role == gossip.RoleReplica || m.Role == gossip.RolePrimary) && !isVoter(voters, m.ID) {
 			return true
@@ -195,8 +195,8 @@ func memberOf(members []gossip.Member, id uint64, group string) bool {
 	return false
 }
 
-func isVoter(voters []store.Member, id uint64) bool {
-	return slices.ContainsFunc(voters, func(v store.Member) bool { return v.ID == id })
+func isVoter(voters []meta.Member, id uint64) bool {
+	return slices.ContainsFunc(voters, func(v meta.Member) bool { return v.ID == id })
 }
 
 // pickStandbys returns up to k live standbys, those with the most room

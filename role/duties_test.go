@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"shoal/gossip"
-	"shoal/store"
+	"shoal/meta"
 )
 
 // member is a gossip member with an address, alive unless st says not.
@@ -32,10 +32,10 @@ func full(id uint64, group string, used uint64) gossip.Member {
 	return member(id, gossip.RoleReplica, group, gossip.StatusAlive, used, 100)
 }
 
-func voters(ids ...uint64) []store.Member {
-	var out []store.Member
+func voters(ids ...uint64) []meta.Member {
+	var out []meta.Member
 	for _, id := range ids {
-		out = append(out, store.Member{ID: id, Name: fmt.Sprintf("n%d", id), Addr: fmt.Sprintf("n%d:7000", id)})
+		out = append(out, meta.Member{ID: id, Name: fmt.Sprintf("n%d", id), Addr: fmt.Sprintf("n%d:7000", id)})
 	}
 	return out
 }
@@ -52,7 +52,7 @@ func TestDeadVoters(t *testing.T) {
 	const self = 1
 	tests := []struct {
 		name    string
-		voters  []store.Member
+		voters  []meta.Member
 		members []gossip.Member
 		want    []uint64
 	}{

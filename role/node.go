@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shoal/gossip"
+	"shoal/meta"
 	"shoal/replication"
 	"shoal/secure"
 	"shoal/store"
@@ -353,7 +354,7 @@ func (n *Node) handleClaim(c *replication.Claim) (replication.Message, error) {
 
 // chunkRefs asks the meta group's primary which chunks files reference
 // in this node's group, for garbage collection.
-func (n *Node) chunkRefs(ctx context.Context, hs []store.Hash) ([]bool, error) {
+func (n *Node) chunkRefs(ctx context.Context, hs []meta.Hash) ([]bool, error) {
 	n.mu.Lock()
 	g, group := n.gossip, n.group
 	n.mu.Unlock()
@@ -406,13 +407,13 @@ func (n *Node) tags() gossip.Tags {
 }
 
 // viewPrimary is the ballot of the primary in this node's gossip view.
-func (n *Node) viewPrimary() (store.Ballot, bool) {
+func (n *Node) viewPrimary() (meta.Ballot, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if p := n.view.Primary; p != nil {
-		return store.Ballot{Term: p.Term, Node: p.ID}, true
+		return meta.Ballot{Term: p.Term, Node: p.ID}, true
 	}
-	return store.Ballot{}, false
+	return meta.Ballot{}, false
 }
 
 // loop re-runs the election whenever gossip or replication changes, and on
@@ -454,11 +455,11 @@ func (n *Node) step(ctx context.Context) {
 	n.mu.Unlock()
 	members := n.gossip.Members()
 	d := gossip.Elect(members, group)
-	var peers []store.Member
+	var peers []meta.Member
 	for _, m := range members {
 		if m.Group == group && m.Addr != "" && (m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect) &&
 			(m.Role == gossip.RolePrimary || m.Role == gossip.RoleReplica) {
-			peers = append(peers, store.Member{ID: m.ID, Name: m.Name, Addr: m.Addr})
+			peers = append(peers, meta.Member{ID: m.ID, Name: m.Name, Addr: m.Addr})
 		}
 	}
 	r.SetPeers(peers)
@@ -472,7 +473,7 @@ func (n *Node) step(ctx context.Context) {
 	now := time.Now()
 	d.Candidate = n.fallbackCandidateLocked(d, members, now)
 	if p := d.Primary; p != nil && p.ID != n.cfg.ID && st.Role != replication.Follower &&
-		st.Ballot.Less(store.Ballot{Term: p.Term, Node: p.ID}) {
+		st.Ballot.Less(meta.Ballot{Term: p.Term, Node: p.ID}) {
 		r.StepDown(fmt.Sprintf("gossip shows primary %s with term %d", p.Name, p.Term))
 	}
 	// A group that never had a primary (MaxTerm 0) needs no grace: nobody
@@ -488,7 +489,7 @@ func (n *Node) step(ctx context.Context) {
 	}
 	n.mu.Unlock()
 	if promote {
-		b := store.Ballot{Term: max(d.MaxTerm, st.Ballot.Term) + 1, Node: n.cfg.ID}
+		b := meta.Ballot{Term: max(d.MaxTerm, st.Ballot.Term) + 1, Node: n.cfg.ID}
 		go n.promote(ctx, r, b)
 	}
 	if st.Role == replication.Leader && st.Ready {
@@ -527,7 +528,7 @@ func (n *Node) fallbackCandidateLocked(d gossip.Decision, members []gossip.Membe
 
 // promote claims the primary role in gossip first, so no other member
 // competes, then recovers the log from a majority.
-func (n *Node) promote(ctx context.Context, r *replication.Node, b store.Ballot) {
+func (n *Node) promote(ctx context.Context, r *replication.Node, b meta.Ballot) {
 	n.log.Info("promoting to primary", "ballot", b)
 	// Publish the claim with the new term before recovering.
 	t := n.tags()

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"shoal/meta"
 	"shoal/secure"
-	"shoal/store"
 )
 
 // Authentication. Every request but /healthz carries a bearer token; its
@@ -51,9 +51,9 @@ const (
 
 // caller is who a request acts for.
 type caller struct {
-	user store.User  // the token's user
-	cred *store.Cred // the identity checked in the namespace (nil: root, insecure)
-	host bool        // acting for a mount host's user
+	user meta.User  // the token's user
+	cred *meta.Cred // the identity checked in the namespace (nil: root, insecure)
+	host bool       // acting for a mount host's user
 }
 
 type callerKey struct{}
@@ -66,7 +66,7 @@ func callerOf(ctx context.Context) *caller {
 }
 
 // credOf is the identity ops and reads of ctx act for.
-func credOf(ctx context.Context) *store.Cred {
+func credOf(ctx context.Context) *meta.Cred {
 	if c := callerOf(ctx); c != nil {
 		return c.cred
 	}
@@ -75,7 +75,7 @@ func credOf(ctx context.Context) *store.Cred {
 
 // authenticator finds the user of a token, with a cache.
 type authenticator struct {
-	lookup func(ctx context.Context, hash [32]byte) (*store.User, error)
+	lookup func(ctx context.Context, hash [32]byte) (*meta.User, error)
 	ttl    time.Duration
 	now    func() time.Time
 
@@ -87,12 +87,12 @@ type authenticator struct {
 }
 
 type knownUser struct {
-	user       store.User
+	user       meta.User
 	fetched    time.Time
 	refreshing bool // a request is looking the token up again
 }
 
-func newAuthenticator(lookup func(context.Context, [32]byte) (*store.User, error), ttl time.Duration) *authenticator {
+func newAuthenticator(lookup func(context.Context, [32]byte) (*meta.User, error), ttl time.Duration) *authenticator {
 	return &authenticator{
 		lookup: lookup, ttl: ttl, now: time.Now,
 		known: map[[32]byte]*knownUser{}, bad: map[[32]byte]time.Time{}, sources: map[string]*bucket{},
@@ -101,15 +101,15 @@ func newAuthenticator(lookup func(context.Context, [32]byte) (*store.User, error
 }
 
 // authenticate returns the user r's token belongs to.
-func (a *authenticator) authenticate(r *http.Request) (store.User, error) {
+func (a *authenticator) authenticate(r *http.Request) (meta.User, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return store.User{}, fmt.Errorf("%w: no token: send Authorization: Bearer TOKEN (an admin makes users with 'shoal user add')", ErrUnauthenticated)
+		return meta.User{}, fmt.Errorf("%w: no token: send Authorization: Bearer TOKEN (an admin makes users with 'shoal user add')", ErrUnauthenticated)
 	}
 	scheme, tok, _ := strings.Cut(h, " ")
 	tok = strings.TrimSpace(tok)
 	if !strings.EqualFold(scheme, "Bearer") || !secure.WellFormedToken(tok) {
-		return store.User{}, fmt.Errorf("%w: %w: the Authorization header holds no Shoal token", ErrUnauthenticated, errBadToken)
+		return meta.User{}, fmt.Errorf("%w: %w: the Authorization header holds no Shoal token", ErrUnauthenticated, errBadToken)
 	}
 	hash := secure.HashToken(tok)
 	now := a.now()
@@ -133,11 +133,11 @@ func (a *authenticator) authenticate(r *http.Request) (store.User, error) {
 	if k == nil {
 		if until, ok := a.bad[hash]; ok && now.Before(until) {
 			a.mu.Unlock()
-			return store.User{}, a.failed(src, now, fmt.Errorf("%w: %w", ErrUnauthenticated, errBadToken))
+			return meta.User{}, a.failed(src, now, fmt.Errorf("%w: %w", ErrUnauthenticated, errBadToken))
 		}
 		if b := a.sources[src]; b != nil && !b.allow(now, false) {
 			a.mu.Unlock()
-			return store.User{}, fmt.Errorf("%w: too many failed authentications from %s", ErrTooManyRequests, src)
+			return meta.User{}, fmt.Errorf("%w: too many failed authentications from %s", ErrTooManyRequests, src)
 		}
 	}
 	a.mu.Unlock()
@@ -150,10 +150,10 @@ func (a *authenticator) authenticate(r *http.Request) (store.User, error) {
 			t.Stop()
 			defer func() { <-a.slots }()
 		case <-t.C:
-			return store.User{}, fmt.Errorf("%w: too many authentications in flight", ErrTooManyRequests)
+			return meta.User{}, fmt.Errorf("%w: too many authentications in flight", ErrTooManyRequests)
 		case <-r.Context().Done():
 			t.Stop()
-			return store.User{}, r.Context().Err()
+			return meta.User{}, r.Context().Err()
 		}
 	}
 	u, err := a.lookup(r.Context(), hash)
@@ -162,7 +162,7 @@ func (a *authenticator) authenticate(r *http.Request) (store.User, error) {
 	case err != nil && k != nil && now.Sub(k.fetched) < authStale:
 		return k.user, nil // the meta group is electing: keep serving a user known a moment ago
 	case err != nil:
-		return store.User{}, fmt.Errorf("look up the token's user: %w", err)
+		return meta.User{}, fmt.Errorf("look up the token's user: %w", err)
 	case u == nil || subtle.ConstantTimeCompare(u.TokenHash[:], hash[:]) != 1:
 		a.mu.Lock()
 		delete(a.known, hash)
@@ -171,7 +171,7 @@ func (a *authenticator) authenticate(r *http.Request) (store.User, error) {
 		}
 		a.bad[hash] = now.Add(a.ttl)
 		a.mu.Unlock()
-		return store.User{}, a.failed(src, now, fmt.Errorf("%w: %w", ErrUnauthenticated, errBadToken))
+		return meta.User{}, a.failed(src, now, fmt.Errorf("%w: %w", ErrUnauthenticated, errBadToken))
 	}
 	a.mu.Lock()
 	a.known[hash] = &knownUser{user: *u, fetched: now}
@@ -248,8 +248,8 @@ func sourceOf(r *http.Request) string {
 }
 
 // credFor is the identity a user's own requests act for.
-func credFor(u store.User) *store.Cred {
-	return &store.Cred{Uid: u.Uid, Gid: u.Gid, Groups: u.Groups, Root: u.Admin}
+func credFor(u meta.User) *meta.Cred {
+	return &meta.Cred{Uid: u.Uid, Gid: u.Gid, Groups: u.Groups, Root: u.Admin}
 }
 
 // actAs reads the ActAsHeader of r, if any, and checks that the user may
@@ -257,7 +257,7 @@ func credFor(u store.User) *store.Cred {
 // connection presented a mount host's certificate (a trusted host, as an
 // NFS server trusts the uids of the hosts it exports to). Root on such a
 // host is root in the cluster.
-func actAs(r *http.Request, u store.User) (*store.Cred, error) {
+func actAs(r *http.Request, u meta.User) (*meta.Cred, error) {
 	v := r.Header.Get(ActAsHeader)
 	if v == "" {
 		return nil, nil
@@ -292,7 +292,7 @@ func fromMountHost(r *http.Request) bool {
 const maxGroups = 1024
 
 // parseActAs reads "UID:GID" or "UID:GID:G1,G2,...".
-func parseActAs(v string) (*store.Cred, error) {
+func parseActAs(v string) (*meta.Cred, error) {
 	bad := fmt.Errorf("%w: %s %q: want UID:GID or UID:GID:G1,G2,...", ErrBadRequest, ActAsHeader, v)
 	parts := strings.Split(v, ":")
 	if len(parts) < 2 || len(parts) > 3 {
@@ -302,7 +302,7 @@ func parseActAs(v string) (*store.Cred, error) {
 		n, err := strconv.ParseUint(s, 10, 32)
 		return uint32(n), err == nil
 	}
-	c := &store.Cred{}
+	c := &meta.Cred{}
 	var ok1, ok2 bool
 	c.Uid, ok1 = id(parts[0])
 	c.Gid, ok2 = id(parts[1])

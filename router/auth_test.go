@@ -15,20 +15,20 @@ import (
 	"testing"
 	"time"
 
+	"shoal/meta"
 	"shoal/secure"
-	"shoal/store"
 )
 
 // fakeUsers answers token lookups from a map, counting them.
 type fakeUsers struct {
 	mu      sync.Mutex
-	byHash  map[[32]byte]store.User
+	byHash  map[[32]byte]meta.User
 	lookups atomic.Int64
 	err     error
 	block   chan struct{} // when set, lookups wait for it to close
 }
 
-func (f *fakeUsers) lookup(ctx context.Context, h [32]byte) (*store.User, error) {
+func (f *fakeUsers) lookup(ctx context.Context, h [32]byte) (*meta.User, error) {
 	f.lookups.Add(1)
 	if f.block != nil {
 		<-f.block
@@ -48,7 +48,7 @@ func (f *fakeUsers) add(name string) string {
 	tok := secure.NewToken()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.byHash[secure.HashToken(tok)] = store.User{Name: name, Uid: 1000, Gid: 1000, TokenHash: secure.HashToken(tok)}
+	f.byHash[secure.HashToken(tok)] = meta.User{Name: name, Uid: 1000, Gid: 1000, TokenHash: secure.HashToken(tok)}
 	return tok
 }
 
@@ -62,7 +62,7 @@ func authReq(tok, from string) *http.Request {
 }
 
 func TestAuthenticate(t *testing.T) {
-	users := &fakeUsers{byHash: map[[32]byte]store.User{}}
+	users := &fakeUsers{byHash: map[[32]byte]meta.User{}}
 	a := newAuthenticator(users.lookup, time.Second)
 	now := time.Unix(1000, 0)
 	a.now = func() time.Time { return now }
@@ -123,7 +123,7 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatal(err)
 	}
 	users.mu.Lock()
-	users.byHash[secure.HashToken(early)] = store.User{Name: "carol", TokenHash: secure.HashToken(early)}
+	users.byHash[secure.HashToken(early)] = meta.User{Name: "carol", TokenHash: secure.HashToken(early)}
 	users.mu.Unlock()
 	if _, err := a.authenticate(authReq(early, "10.0.0.3")); err == nil {
 		t.Fatal("a token refused a moment ago was looked up again within the TTL")
@@ -148,7 +148,7 @@ func TestAuthenticate(t *testing.T) {
 // lookup, and a known user is served meanwhile, even with every lookup
 // slot held by unknown tokens.
 func TestBadTokenFlood(t *testing.T) {
-	users := &fakeUsers{byHash: map[[32]byte]store.User{}}
+	users := &fakeUsers{byHash: map[[32]byte]meta.User{}}
 	a := newAuthenticator(users.lookup, time.Second)
 	alice := users.add("alice")
 	if _, err := a.authenticate(authReq(alice, "10.0.0.1")); err != nil {
@@ -203,11 +203,11 @@ func TestActAs(t *testing.T) {
 	}
 	r := authReq("", "10.0.0.1")
 	r.Header.Set(ActAsHeader, "0:0")
-	plain := store.User{Name: "alice", Uid: 1000}
+	plain := meta.User{Name: "alice", Uid: 1000}
 	if _, err := actAs(r, plain); !errors.Is(err, ErrDenied) {
 		t.Fatalf("a plain user acted for root: %v", err)
 	}
-	mounter := store.User{Name: "host", Uid: 1001, Mount: true}
+	mounter := meta.User{Name: "host", Uid: 1001, Mount: true}
 	if _, err := actAs(r, mounter); !errors.Is(err, ErrDenied) {
 		t.Fatalf("a mount token without a host certificate acted for others: %v", err)
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"shoal/gossip"
+	"shoal/meta"
 	"shoal/replication"
-	"shoal/store"
 )
 
 func TestClusterStatus(t *testing.T) {
@@ -19,7 +19,7 @@ func TestClusterStatus(t *testing.T) {
 	c.addNode("spare", "", gossip.RoleStandby, 50, 1<<30)
 	c.addDead("gone", "g1", 51)
 	g1[0].info = &replication.GroupInfo{
-		Ballot: store.Ballot{Term: 1, Node: 100}, Commit: 9, Chunks: 12,
+		Ballot: meta.Ballot{Term: 1, Node: 100}, Commit: 9, Chunks: 12,
 		Members: []replication.MemberInfo{
 			{ID: 101, Name: "g1-n2", Addr: "g1-n2:7000", Voter: true, Live: true, Synced: false, Chunks: 10, Used: 900},
 			{ID: 100, Name: "g1-n1", Addr: "g1-n1:7000", Voter: true, Live: true, Synced: true, Chunks: 12, Used: 1000},

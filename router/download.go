@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"shoal/gossip"
+	"shoal/meta"
 	"shoal/replication"
-	"shoal/store"
 )
 
 func (s *Server) head(w http.ResponseWriter, r *http.Request, t target) {
@@ -28,15 +28,15 @@ func (s *Server) head(w http.ResponseWriter, r *http.Request, t target) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func setFileHeaders(w http.ResponseWriter, in store.Inode) {
+func setFileHeaders(w http.ResponseWriter, in meta.Inode) {
 	h := w.Header()
 	h.Set("X-Shoal-Type", in.Type.String())
 	h.Set("Last-Modified", time.Unix(0, in.MTime).UTC().Format(http.TimeFormat))
 	h.Set("X-Shoal-Ino", strconv.FormatUint(in.Ino, 10))
-	if in.Type == store.TypeSymlink {
+	if in.Type == meta.TypeSymlink {
 		h.Set("X-Shoal-Target", url.PathEscape(in.Target))
 	}
-	if in.Type == store.TypeFile {
+	if in.Type == meta.TypeFile {
 		h.Set("Content-Length", strconv.FormatInt(in.Size, 10))
 		h.Set("ETag", `"`+in.Hash+`"`)
 		h.Set("Accept-Ranges", "bytes")
@@ -56,16 +56,16 @@ type entryJSON struct {
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 	ctx := r.Context()
-	rr, err := s.read(ctx, replication.ReadLookup, t, store.MayRead)
+	rr, err := s.read(ctx, replication.ReadLookup, t, meta.MayRead)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	switch rr.Inode.Type {
-	case store.TypeDir:
+	case meta.TypeDir:
 		s.list(w, r, t)
 		return
-	case store.TypeSymlink:
+	case meta.TypeSymlink:
 		// A symlink's content is where it points; the API never follows it.
 		setFileHeaders(w, rr.Inode)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -173,13 +173,13 @@ const maxRepairs = 16
 
 // streamRange writes bytes [start, end) of the file, fetching up to
 // readAhead chunks while the current one is written.
-func (s *Server) streamRange(ctx context.Context, w io.Writer, in store.Inode, start, end int64) error {
+func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, start, end int64) error {
 	if len(in.Chunks) == 0 {
 		if err := s.openInline(&in); err != nil {
 			return err
 		}
 		if int64(len(in.Data)) < end {
-			return fmt.Errorf("%w: file of %d bytes has %d inline and no chunks", store.ErrCorrupt, in.Size, len(in.Data))
+			return fmt.Errorf("%w: file of %d bytes has %d inline and no chunks", meta.ErrCorrupt, in.Size, len(in.Data))
 		}
 		_, err := w.Write(in.Data[start:end])
 		return err
@@ -191,7 +191,7 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in store.Inode, s
 		err  error
 	}
 	type part struct {
-		ref      store.ChunkRef
+		ref      meta.ChunkRef
 		from, to int64 // the bytes of the chunk to write
 		ch       chan fetched
 	}
@@ -243,7 +243,7 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in store.Inode, s
 // returns it intact, trying them in a random order so reads spread over
 // the group. Members that answered not-found or corrupt, or sent bytes
 // that do not match the hash, get the good copy back in the background.
-func (s *Server) fetchChunk(ctx context.Context, ref store.ChunkRef) ([]byte, error) {
+func (s *Server) fetchChunk(ctx context.Context, ref meta.ChunkRef) ([]byte, error) {
 	group := ref.Group
 	if group == "" { // written before chunks were spread over groups
 		group = s.be.metaGroup()
@@ -267,7 +267,7 @@ func (s *Server) fetchChunk(ctx context.Context, ref store.ChunkRef) ([]byte, er
 			return nil, fmt.Errorf("read chunk %s: %w", ref.Hash, ctx.Err())
 		}
 		errs = append(errs, fmt.Sprintf("%s: %v", m.Name, err))
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCorrupt) {
+		if errors.Is(err, meta.ErrNotFound) || errors.Is(err, meta.ErrCorrupt) {
 			bad = append(bad, m)
 		}
 	}
@@ -276,7 +276,7 @@ func (s *Server) fetchChunk(ctx context.Context, ref store.ChunkRef) ([]byte, er
 }
 
 // getChunk reads a chunk from one member and verifies it.
-func (s *Server) getChunk(ctx context.Context, addr string, h store.Hash) ([]byte, error) {
+func (s *Server) getChunk(ctx context.Context, addr string, h meta.Hash) ([]byte, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
 	defer cancel()
 	resp, err := s.cfg.Transport.Call(cctx, addr, &replication.GetChunk{Hash: h})
@@ -287,8 +287,8 @@ func (s *Server) getChunk(ctx context.Context, addr string, h store.Hash) ([]byt
 	if !ok {
 		return nil, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
 	}
-	if store.HashOf(c.Data) != h {
-		return nil, fmt.Errorf("chunk from %s does not match its hash: %w", addr, store.ErrCorrupt)
+	if meta.HashOf(c.Data) != h {
+		return nil, fmt.Errorf("chunk from %s does not match its hash: %w", addr, meta.ErrCorrupt)
 	}
 	return c.Data, nil
 }
@@ -297,7 +297,7 @@ func (s *Server) getChunk(ctx context.Context, addr string, h store.Hash) ([]byt
 // bad copy. It runs in the background, each send bounded by RPCTimeout,
 // so the read does not wait; a repair that cannot start (too many in
 // flight) or fails is left to the group's own repair.
-func (s *Server) repair(bad []gossip.Member, h store.Hash, data []byte) {
+func (s *Server) repair(bad []gossip.Member, h meta.Hash, data []byte) {
 	for _, m := range bad {
 		select {
 		case s.repairSlots <- struct{}{}:

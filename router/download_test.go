@@ -8,32 +8,32 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"shoal/meta"
 	"shoal/replication"
-	"shoal/store"
 )
 
 // putFile commits a file of data cut into 16-byte chunks, each kept by
 // the nodes given for its index, bypassing the upload path.
-func putFileOn(t *testing.T, meta *fakeNode, p string, data []byte, group string, holders []*fakeNode) store.Inode {
+func putFileOn(t *testing.T, mn *fakeNode, p string, data []byte, group string, holders []*fakeNode) meta.Inode {
 	t.Helper()
-	in := store.Inode{Type: store.TypeFile, Size: int64(len(data)), Hash: "h"}
+	in := meta.Inode{Type: meta.TypeFile, Size: int64(len(data)), Hash: "h"}
 	for off := 0; off < len(data); off += 16 {
 		chunk := data[off:min(off+16, len(data))]
-		h := store.HashOf(chunk)
+		h := meta.HashOf(chunk)
 		for _, n := range holders {
 			n.put(h, chunk)
 		}
-		in.Chunks = append(in.Chunks, store.ChunkRef{Hash: h, Size: int64(len(chunk)), Group: group})
+		in.Chunks = append(in.Chunks, meta.ChunkRef{Hash: h, Size: int64(len(chunk)), Group: group})
 	}
-	meta.mu.Lock()
-	meta.files[p] = in
-	meta.mu.Unlock()
+	mn.mu.Lock()
+	mn.files[p] = in
+	mn.mu.Unlock()
 	return in
 }
 
 func TestDownloadFallsBackAndRepairs(t *testing.T) {
 	c := newFakeCluster(t)
-	meta := c.group("g1", 1, 0)[0]
+	mn := c.group("g1", 1, 0)[0]
 	good := c.addNode("good", "g2", "primary", 10, 0)
 	corrupt := c.addNode("corrupt", "g2", "replica", 11, 0)
 	garbled := c.addNode("garbled", "g2", "replica", 12, 0)
@@ -42,7 +42,7 @@ func TestDownloadFallsBackAndRepairs(t *testing.T) {
 	c.addDead("dead", "g2", 15)
 	corrupt.corrupt, garbled.garble, slow.hang = true, true, true
 	data := content(12 * 16)
-	in := putFileOn(t, meta, "/f", data, "g2", []*fakeNode{good, corrupt, garbled, slow})
+	in := putFileOn(t, mn, "/f", data, "g2", []*fakeNode{good, corrupt, garbled, slow})
 	s := c.router(nil)
 
 	w := do(s, "GET", "/v1/fs/f", nil)
@@ -59,7 +59,7 @@ func TestDownloadFallsBackAndRepairs(t *testing.T) {
 		for _, q := range asked {
 			eventually(t, fmt.Sprintf("the repair of chunk %s on %s", q.Hash, bad.name), func() bool {
 				for _, sc := range received[*replication.StoreChunk](bad) {
-					if sc.Hash == q.Hash && store.HashOf(sc.Data) == q.Hash {
+					if sc.Hash == q.Hash && meta.HashOf(sc.Data) == q.Hash {
 						return true
 					}
 				}

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net/http"
 
+	"shoal/meta"
 	"shoal/replication"
-	"shoal/store"
 )
 
 // apiError is the JSON body of every error answer.
@@ -27,23 +27,23 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadRequest, "invalid_op"
 	case errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, "too_large"
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, meta.ErrNotFound):
 		return http.StatusNotFound, "not_found"
-	case errors.Is(err, store.ErrExists):
+	case errors.Is(err, meta.ErrExists):
 		return http.StatusConflict, "exists"
-	case errors.Is(err, store.ErrNotEmpty):
+	case errors.Is(err, meta.ErrNotEmpty):
 		return http.StatusConflict, "not_empty"
-	case errors.Is(err, store.ErrNotDir):
+	case errors.Is(err, meta.ErrNotDir):
 		return http.StatusConflict, "not_dir"
-	case errors.Is(err, store.ErrIsDir):
+	case errors.Is(err, meta.ErrIsDir):
 		return http.StatusConflict, "is_dir"
-	case errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, meta.ErrInvalid):
 		return http.StatusBadRequest, "invalid_op"
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, meta.ErrConflict):
 		return http.StatusConflict, "conflict"
-	case errors.Is(err, store.ErrNotPermitted):
+	case errors.Is(err, meta.ErrNotPermitted):
 		return http.StatusForbidden, "not_permitted"
-	case errors.Is(err, store.ErrPermission), errors.Is(err, ErrDenied):
+	case errors.Is(err, meta.ErrPermission), errors.Is(err, ErrDenied):
 		return http.StatusForbidden, "permission_denied"
 	case errors.Is(err, ErrUnauthenticated):
 		return http.StatusUnauthorized, "unauthorized"
@@ -51,7 +51,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusTooManyRequests, "too_many_requests"
 	case errors.Is(err, ErrSealed):
 		return http.StatusInternalServerError, "sealed"
-	case errors.Is(err, store.ErrNoSpace):
+	case errors.Is(err, meta.ErrNoSpace):
 		return http.StatusInsufficientStorage, "no_space"
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNoPrimary), errors.Is(err, ErrNoGroup),
 		errors.Is(err, replication.ErrNoQuorum), errors.Is(err, replication.ErrNotPrimary),

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"shoal/gossip"
+	"shoal/meta"
 	"shoal/replication"
-	"shoal/store"
 )
 
 // fakeCluster is the storage side of a router under test: storage nodes
@@ -39,8 +39,8 @@ type fakeNode struct {
 	group string
 
 	mu     sync.Mutex
-	chunks map[store.Hash][]byte
-	files  map[string]store.Inode
+	chunks map[meta.Hash][]byte
+	files  map[string]meta.Inode
 	got    []replication.Message // every request, in order
 
 	// Faults and canned answers, set by the test before use.
@@ -52,7 +52,7 @@ type fakeNode struct {
 	info    *replication.GroupInfo // the answer to GroupStatus
 	// beforeUpdate, when set, runs (with mu held) as an OpUpdate arrives:
 	// a test changes the file there to make the update conflict.
-	beforeUpdate func(files map[string]store.Inode)
+	beforeUpdate func(files map[string]meta.Inode)
 }
 
 // fakeTransport is the router's side of the network: it records nothing
@@ -73,7 +73,7 @@ func newFakeCluster(t *testing.T) *fakeCluster {
 // free is the room it publishes (0: it publishes no capacity).
 func (c *fakeCluster) addNode(name, group string, role gossip.Role, id uint64, free uint64) *fakeNode {
 	n := &fakeNode{c: c, name: name, addr: name + ":7000", group: group,
-		chunks: map[store.Hash][]byte{}, files: map[string]store.Inode{}}
+		chunks: map[meta.Hash][]byte{}, files: map[string]meta.Inode{}}
 	m := gossip.Member{Name: name, Status: gossip.StatusAlive, Tags: gossip.Tags{
 		ID: id, Role: role, Group: group, Term: 1, Addr: n.addr, InSync: true}}
 	if free > 0 {
@@ -148,7 +148,7 @@ func (n *fakeNode) handle(ctx context.Context, req replication.Message) (replica
 	switch m := req.(type) {
 	case *replication.WriteChunk:
 		if n.isFull() {
-			return nil, fmt.Errorf("group %s: chunk of %d bytes: %w", n.group, len(m.Data), store.ErrNoSpace)
+			return nil, fmt.Errorf("group %s: chunk of %d bytes: %w", n.group, len(m.Data), meta.ErrNoSpace)
 		}
 		// The primary stores on every member, as a majority write would.
 		for _, peer := range n.c.groupNodes(m.Group) {
@@ -183,22 +183,22 @@ func (n *fakeNode) isFull() bool {
 	return n.full
 }
 
-func (n *fakeNode) put(h store.Hash, data []byte) {
+func (n *fakeNode) put(h meta.Hash, data []byte) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.chunks[h] = append([]byte(nil), data...)
 }
 
-func (n *fakeNode) getChunk(h store.Hash) (replication.Message, error) {
+func (n *fakeNode) getChunk(h meta.Hash) (replication.Message, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	data, ok := n.chunks[h]
 	switch {
 	case !ok:
-		return nil, fmt.Errorf("chunk %s: %w", h, store.ErrNotFound)
+		return nil, fmt.Errorf("chunk %s: %w", h, meta.ErrNotFound)
 	case n.corrupt:
 		delete(n.chunks, h)
-		return nil, fmt.Errorf("chunk %s removed: %w", h, store.ErrCorrupt)
+		return nil, fmt.Errorf("chunk %s removed: %w", h, meta.ErrCorrupt)
 	case n.garble:
 		bad := append([]byte(nil), data...)
 		bad[0] ^= 0xff
@@ -207,7 +207,7 @@ func (n *fakeNode) getChunk(h store.Hash) (replication.Message, error) {
 	return &replication.ChunkMsg{Data: data}, nil
 }
 
-func (n *fakeNode) touch(hs []store.Hash) *replication.TouchResp {
+func (n *fakeNode) touch(hs []meta.Hash) *replication.TouchResp {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	resp := &replication.TouchResp{}
@@ -222,95 +222,95 @@ func (n *fakeNode) touch(hs []store.Hash) *replication.TouchResp {
 // propose applies op to a flat map of paths: unlike the real namespace it
 // keeps no tree (parents need not exist, and deleting a directory leaves
 // what is below it), which is enough for the router's side of each op.
-func (n *fakeNode) propose(op store.Op) (replication.Message, error) {
+func (n *fakeNode) propose(op meta.Op) (replication.Message, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	in, existed := n.files[op.Path]
 	existed = existed || op.Path == "/"
-	isDir := op.Path == "/" || in.Type == store.TypeDir
-	var res store.Result
+	isDir := op.Path == "/" || in.Type == meta.TypeDir
+	var res meta.Result
 	switch op.Kind {
-	case store.OpPut:
+	case meta.OpPut:
 		if isDir {
-			return &replication.ProposeResp{Result: store.Result{Code: store.CodeIsDir}}, nil
+			return &replication.ProposeResp{Result: meta.Result{Code: meta.CodeIsDir}}, nil
 		}
 		n.files[op.Path] = *op.File
 		res.Created = !existed
-	case store.OpMkdir:
+	case meta.OpMkdir:
 		switch {
 		case existed && !(isDir && op.Parents):
-			res.Code = store.CodeExists
+			res.Code = meta.CodeExists
 		case !existed:
-			n.files[op.Path] = store.Inode{Type: store.TypeDir}
+			n.files[op.Path] = meta.Inode{Type: meta.TypeDir}
 			res.Created = true
 		}
-	case store.OpDelete:
+	case meta.OpDelete:
 		switch {
 		case op.Path == "/":
-			res.Code = store.CodeInvalid
+			res.Code = meta.CodeInvalid
 		case !existed:
-			res.Code = store.CodeNotFound
+			res.Code = meta.CodeNotFound
 		default:
 			delete(n.files, op.Path)
 		}
-	case store.OpRename, store.OpCopy:
+	case meta.OpRename, meta.OpCopy:
 		switch {
 		case op.Path == "/" || op.To == "/":
-			res.Code = store.CodeInvalid
+			res.Code = meta.CodeInvalid
 		case !existed:
-			res.Code = store.CodeNotFound
+			res.Code = meta.CodeNotFound
 		default:
 			n.files[op.To] = in
-			if op.Kind == store.OpRename && op.To != op.Path {
+			if op.Kind == meta.OpRename && op.To != op.Path {
 				delete(n.files, op.Path)
 			}
 		}
-	case store.OpCreate:
+	case meta.OpCreate:
 		if !existed {
-			n.files[op.Path] = store.Inode{Type: store.TypeFile, Mode: op.Mode, Gen: 1}
+			n.files[op.Path] = meta.Inode{Type: meta.TypeFile, Mode: op.Mode, Gen: 1}
 			res.Created = true
 		}
 		in := n.files[op.Path]
 		res.Inode = &in
-	case store.OpSymlink:
+	case meta.OpSymlink:
 		if existed {
-			res.Code = store.CodeExists
+			res.Code = meta.CodeExists
 			break
 		}
-		in := store.Inode{Type: store.TypeSymlink, Target: op.Target, Size: int64(len(op.Target)), Nlink: 1}
+		in := meta.Inode{Type: meta.TypeSymlink, Target: op.Target, Size: int64(len(op.Target)), Nlink: 1}
 		n.files[op.Path] = in
 		res.Created, res.Inode = true, &in
-	case store.OpLink:
+	case meta.OpLink:
 		_, taken := n.files[op.To]
 		switch {
 		case !existed:
-			res.Code = store.CodeNotFound
+			res.Code = meta.CodeNotFound
 		case isDir:
-			res.Code = store.CodePerm
+			res.Code = meta.CodePerm
 		case taken:
-			res.Code = store.CodeExists
+			res.Code = meta.CodeExists
 		default:
 			in.Nlink++
 			n.files[op.Path], n.files[op.To] = in, in
 			res.Inode = &in
 		}
-	case store.OpRelease:
-	case store.OpUpdate:
+	case meta.OpRelease:
+	case meta.OpUpdate:
 		if n.beforeUpdate != nil {
 			n.beforeUpdate(n.files)
 			in = n.files[op.Path]
 		}
 		switch {
 		case !existed:
-			res.Code = store.CodeNotFound
+			res.Code = meta.CodeNotFound
 		case op.File != nil && op.Gen != in.Gen:
-			res.Code = store.CodeConflict
+			res.Code = meta.CodeConflict
 		default:
 			if f := op.File; f != nil {
 				in.Size, in.Chunks, in.Data, in.DataKey, in.Hash = f.Size, f.Chunks, f.Data, f.DataKey, f.Hash
 				in.Gen++
 			}
-			if op.Attr != nil && op.Attr.Valid&store.SetMode != 0 {
+			if op.Attr != nil && op.Attr.Valid&meta.SetMode != 0 {
 				in.Mode = op.Attr.Mode
 			}
 			n.files[op.Path] = in
@@ -326,16 +326,16 @@ func (n *fakeNode) read(r *replication.Read) *replication.ReadResp {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if r.Path == "/" {
-		return &replication.ReadResp{Inode: store.Inode{Type: store.TypeDir}}
+		return &replication.ReadResp{Inode: meta.Inode{Type: meta.TypeDir}}
 	}
 	in, ok := n.files[r.Path]
 	if !ok {
-		return &replication.ReadResp{Code: store.CodeNotFound}
+		return &replication.ReadResp{Code: meta.CodeNotFound}
 	}
 	return &replication.ReadResp{Inode: in}
 }
 
-func (n *fakeNode) file(p string) (store.Inode, bool) {
+func (n *fakeNode) file(p string) (meta.Inode, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	in, ok := n.files[p]
@@ -355,7 +355,7 @@ func received[T replication.Message](n *fakeNode) []T {
 	return out
 }
 
-func (n *fakeNode) has(h store.Hash) bool {
+func (n *fakeNode) has(h meta.Hash) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	_, ok := n.chunks[h]

@@ -11,8 +11,8 @@ import (
 	"net/url"
 	"strconv"
 
+	"shoal/meta"
 	"shoal/replication"
-	"shoal/store"
 )
 
 // The requests a POSIX mount needs beyond whole-file transfers: create,
@@ -33,7 +33,7 @@ const maxConflicts = 16
 // parseMode reads an octal mode such as 0644 or 4755.
 func parseMode(v string) (uint32, error) {
 	m, err := strconv.ParseUint(v, 8, 32)
-	if err != nil || m&^store.ModeMask != 0 {
+	if err != nil || m&^meta.ModeMask != 0 {
 		return 0, fmt.Errorf("%w: mode %q: want octal permission bits, like 0644", ErrBadRequest, v)
 	}
 	return uint32(m), nil
@@ -51,7 +51,7 @@ func parseID(name, v string) (uint32, error) {
 // defaults: mode 0644 for files, 0755 for directories). An owner given
 // counts only for root (an admin, or root on a mount host); anyone else's
 // new inodes are their own, with the group a setgid directory passes on.
-func owner(q url.Values, op *store.Op) (err error) {
+func owner(q url.Values, op *meta.Op) (err error) {
 	if v := q.Get("mode"); v != "" {
 		if op.Mode, err = parseMode(v); err != nil {
 			return err
@@ -76,12 +76,12 @@ func owner(q url.Values, op *store.Op) (err error) {
 // with excl=1 also O_EXCL) or a symlink (op=symlink&target=...). Unlike a
 // PUT it makes no missing parents.
 func (s *Server) create(w http.ResponseWriter, r *http.Request, t target, kind string, q url.Values) {
-	op := store.Op{Kind: store.OpCreate, Dir: t.at, Path: t.path, Mode: 0o644}
+	op := meta.Op{Kind: meta.OpCreate, Dir: t.at, Path: t.path, Mode: 0o644}
 	err := owner(q, &op)
 	if err == nil && kind == "symlink" {
-		op.Kind, op.Target = store.OpSymlink, q.Get("target")
-		if op.Target == "" || len(op.Target) > store.MaxSymlink {
-			err = fmt.Errorf("%w: op=symlink needs target= of 1 to %d bytes", ErrBadRequest, store.MaxSymlink)
+		op.Kind, op.Target = meta.OpSymlink, q.Get("target")
+		if op.Target == "" || len(op.Target) > meta.MaxSymlink {
+			err = fmt.Errorf("%w: op=symlink needs target= of 1 to %d bytes", ErrBadRequest, meta.MaxSymlink)
 		}
 	}
 	if err == nil {
@@ -93,8 +93,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, t target, kind s
 // make proposes op (unless err, from parsing the request, is set) and
 // answers 201 when it made the inode, 200 when the inode was there, with
 // the inode's attributes when the op returns them.
-func (s *Server) make(w http.ResponseWriter, r *http.Request, t target, op store.Op, err error) {
-	var res store.Result
+func (s *Server) make(w http.ResponseWriter, r *http.Request, t target, op meta.Op, err error) {
+	var res meta.Result
 	if err == nil {
 		res, err = s.propose(r.Context(), op)
 	}
@@ -115,7 +115,7 @@ func (s *Server) make(w http.ResponseWriter, r *http.Request, t target, op store
 
 // release drops an orphan: a file unlinked while a mount had it open.
 func (s *Server) release(w http.ResponseWriter, r *http.Request, t target) {
-	if _, err := s.propose(r.Context(), store.Op{Kind: store.OpRelease, Dir: t.at, Path: t.path}); err != nil {
+	if _, err := s.propose(r.Context(), meta.Op{Kind: meta.OpRelease, Dir: t.at, Path: t.path}); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -124,7 +124,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request, t target) {
 
 // parseTime reads an atime or mtime: Unix nanoseconds, or "now" (the
 // primary's clock).
-func parseTime(name, v string, a *store.SetAttr, bit, nowBit uint8, dst *int64) error {
+func parseTime(name, v string, a *meta.SetAttr, bit, nowBit uint8, dst *int64) error {
 	if v == "" {
 		return nil
 	}
@@ -143,8 +143,8 @@ func parseTime(name, v string, a *store.SetAttr, bit, nowBit uint8, dst *int64) 
 
 // parseSetAttr reads the attributes of op=setattr; size is -1 when the
 // request leaves it alone.
-func parseSetAttr(q url.Values) (a *store.SetAttr, size int64, err error) {
-	a = &store.SetAttr{}
+func parseSetAttr(q url.Values) (a *meta.SetAttr, size int64, err error) {
+	a = &meta.SetAttr{}
 	size = -1
 	if v := q.Get("size"); v != "" {
 		if size, err = strconv.ParseInt(v, 10, 64); err != nil || size < 0 {
@@ -155,24 +155,24 @@ func parseSetAttr(q url.Values) (a *store.SetAttr, size int64, err error) {
 		if a.Mode, err = parseMode(v); err != nil {
 			return nil, 0, err
 		}
-		a.Valid |= store.SetMode
+		a.Valid |= meta.SetMode
 	}
 	if v := q.Get("uid"); v != "" {
 		if a.Uid, err = parseID("uid", v); err != nil {
 			return nil, 0, err
 		}
-		a.Valid |= store.SetUid
+		a.Valid |= meta.SetUid
 	}
 	if v := q.Get("gid"); v != "" {
 		if a.Gid, err = parseID("gid", v); err != nil {
 			return nil, 0, err
 		}
-		a.Valid |= store.SetGid
+		a.Valid |= meta.SetGid
 	}
-	if err := parseTime("atime", q.Get("atime"), a, store.SetATime, store.SetATimeNow, &a.ATime); err != nil {
+	if err := parseTime("atime", q.Get("atime"), a, meta.SetATime, meta.SetATimeNow, &a.ATime); err != nil {
 		return nil, 0, err
 	}
-	if err := parseTime("mtime", q.Get("mtime"), a, store.SetMTime, store.SetMTimeNow, &a.MTime); err != nil {
+	if err := parseTime("mtime", q.Get("mtime"), a, meta.SetMTime, meta.SetMTimeNow, &a.MTime); err != nil {
 		return nil, 0, err
 	}
 	if a.Valid == 0 {
@@ -196,13 +196,13 @@ func (s *Server) setattr(w http.ResponseWriter, r *http.Request, t target, q url
 		writeError(w, fmt.Errorf("%w: size %d is over the limit of %d", ErrTooLarge, size, s.cfg.MaxFileSize))
 		return
 	}
-	var in *store.Inode
+	var in *meta.Inode
 	if size < 0 {
-		var res store.Result
-		res, err = s.propose(r.Context(), store.Op{Kind: store.OpUpdate, Dir: t.at, Path: t.path, Attr: a})
+		var res meta.Result
+		res, err = s.propose(r.Context(), meta.Op{Kind: meta.OpUpdate, Dir: t.at, Path: t.path, Attr: a})
 		in = res.Inode
 	} else {
-		in, err = s.change(r.Context(), t, a, func(ctx context.Context, old store.Inode) (*store.Inode, error) {
+		in, err = s.change(r.Context(), t, a, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 			return s.splice(ctx, old, size, nil, size)
 		})
 	}
@@ -240,7 +240,7 @@ func (s *Server) writeAt(w http.ResponseWriter, r *http.Request, t target, offse
 		writeError(w, fmt.Errorf("%w: writing %d bytes at %d passes the limit of %d", ErrTooLarge, len(data), off, s.cfg.MaxFileSize))
 		return
 	}
-	in, err := s.change(r.Context(), t, nil, func(ctx context.Context, old store.Inode) (*store.Inode, error) {
+	in, err := s.change(r.Context(), t, nil, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 		return s.splice(ctx, old, off, data, max(old.Size, off+int64(len(data))))
 	})
 	if err != nil {
@@ -255,20 +255,20 @@ func (s *Server) writeAt(w http.ResponseWriter, r *http.Request, t target, offse
 // change commits first, the content is computed again from that one.
 // Each try is a proposal of its own ID, derived from the request's, so a
 // retried request replays the same sequence and is still applied once.
-func (s *Server) change(ctx context.Context, t target, a *store.SetAttr,
-	content func(context.Context, store.Inode) (*store.Inode, error)) (*store.Inode, error) {
+func (s *Server) change(ctx context.Context, t target, a *meta.SetAttr,
+	content func(context.Context, meta.Inode) (*meta.Inode, error)) (*meta.Inode, error) {
 	base := requestID(ctx)
 	for try := 0; ; try++ {
-		rr, err := s.read(ctx, replication.ReadLookup, t, store.MayWrite)
+		rr, err := s.read(ctx, replication.ReadLookup, t, meta.MayWrite)
 		if err != nil {
 			return nil, err
 		}
 		old := rr.Inode
 		switch old.Type {
-		case store.TypeDir:
-			return nil, fmt.Errorf("%s: %w", t, store.ErrIsDir)
-		case store.TypeSymlink:
-			return nil, fmt.Errorf("%w: %s is a symlink: its content is its target", store.ErrInvalid, t)
+		case meta.TypeDir:
+			return nil, fmt.Errorf("%s: %w", t, meta.ErrIsDir)
+		case meta.TypeSymlink:
+			return nil, fmt.Errorf("%w: %s is a symlink: its content is its target", meta.ErrInvalid, t)
 		}
 		file, err := content(ctx, old)
 		if err != nil {
@@ -280,9 +280,9 @@ func (s *Server) change(ctx context.Context, t target, a *store.SetAttr,
 		if err := s.touchChunks(ctx, newChunks(old.Chunks, file.Chunks)); err != nil {
 			return nil, err
 		}
-		op := store.Op{Kind: store.OpUpdate, Dir: t.at, Path: t.path, File: file, Gen: old.Gen, Attr: a, ReqID: tryID(base, try)}
+		op := meta.Op{Kind: meta.OpUpdate, Dir: t.at, Path: t.path, File: file, Gen: old.Gen, Attr: a, ReqID: tryID(base, try)}
 		res, err := s.propose(ctx, op)
-		if errors.Is(err, store.ErrConflict) && try+1 < maxConflicts {
+		if errors.Is(err, meta.ErrConflict) && try+1 < maxConflicts {
 			s.cfg.Logger.Debug("file changed while a change was computed; computing it again", "target", t.String(), "try", try)
 			continue
 		}
@@ -297,12 +297,12 @@ func (s *Server) change(ctx context.Context, t target, a *store.SetAttr,
 // need touching before the commit: the others are referenced already,
 // and if another change drops them first, this one fails its
 // generation check and is computed again.
-func newChunks(before, now []store.ChunkRef) []store.ChunkRef {
-	had := make(map[store.ChunkRef]bool, len(before))
+func newChunks(before, now []meta.ChunkRef) []meta.ChunkRef {
+	had := make(map[meta.ChunkRef]bool, len(before))
 	for _, c := range before {
 		had[c] = true
 	}
-	var out []store.ChunkRef
+	var out []meta.ChunkRef
 	for _, c := range now {
 		if !had[c] {
 			out = append(out, c)
@@ -317,7 +317,7 @@ func tryID(base string, try int) string {
 		return base
 	}
 	suffix := "#" + strconv.Itoa(try)
-	if len(base)+len(suffix) > store.MaxRequestID {
+	if len(base)+len(suffix) > meta.MaxRequestID {
 		sum := sha256.Sum256([]byte(base))
 		base = "h:" + hex.EncodeToString(sum[:16])
 	}

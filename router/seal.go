@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"sync"
 
+	"shoal/meta"
 	"shoal/secure"
-	"shoal/store"
 )
 
 // Content at rest. With a data key (Config.Sealer) the router seals every
@@ -44,22 +44,22 @@ func (p *sealedPool) put(b []byte) {
 // storedForm returns the bytes to store for a chunk of plain content and
 // its reference (the group is filled in once it is placed); release
 // returns any buffer it took, once the bytes are stored.
-func (s *Server) storedForm(plain []byte) (stored []byte, ref store.ChunkRef, release func()) {
+func (s *Server) storedForm(plain []byte) (stored []byte, ref meta.ChunkRef, release func()) {
 	sl := s.cfg.Sealer
 	if sl == nil {
-		return plain, store.ChunkRef{Hash: store.HashOf(plain), Size: int64(len(plain))}, func() {}
+		return plain, meta.ChunkRef{Hash: meta.HashOf(plain), Size: int64(len(plain))}, func() {}
 	}
 	buf := s.sealed.get()
 	if cap(buf) < len(plain)+secure.ChunkOverhead {
 		buf = make([]byte, 0, len(plain)+secure.ChunkOverhead)
 	}
 	stored, key := sl.SealChunk(buf, plain)
-	return stored, store.ChunkRef{Hash: store.HashOf(stored), Size: int64(len(plain)), Key: key}, func() { s.sealed.put(stored) }
+	return stored, meta.ChunkRef{Hash: meta.HashOf(stored), Size: int64(len(plain)), Key: key}, func() { s.sealed.put(stored) }
 }
 
 // chunkContent reads a chunk of a file and returns its plain content,
 // appended to dst when the chunk is sealed.
-func (s *Server) chunkContent(ctx context.Context, ref store.ChunkRef, dst []byte) ([]byte, error) {
+func (s *Server) chunkContent(ctx context.Context, ref meta.ChunkRef, dst []byte) ([]byte, error) {
 	b, err := s.fetchChunk(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -73,7 +73,7 @@ func (s *Server) chunkContent(ctx context.Context, ref store.ChunkRef, dst []byt
 		}
 	}
 	if int64(len(b)) != ref.Size {
-		return nil, fmt.Errorf("chunk %s has %d bytes, the file says %d: %w", ref.Hash, len(b), ref.Size, store.ErrCorrupt)
+		return nil, fmt.Errorf("chunk %s has %d bytes, the file says %d: %w", ref.Hash, len(b), ref.Size, meta.ErrCorrupt)
 	}
 	return b, nil
 }
@@ -81,9 +81,9 @@ func (s *Server) chunkContent(ctx context.Context, ref store.ChunkRef, dst []byt
 // newInline makes the file of a small content kept in its metadata,
 // sealed when the router has a data key. Its Hash (the ETag) is the
 // SHA-256 of the plaintext, as for any file written whole.
-func (s *Server) newInline(plain []byte) *store.Inode {
+func (s *Server) newInline(plain []byte) *meta.Inode {
 	sum := sha256.Sum256(plain)
-	in := &store.Inode{Type: store.TypeFile, Size: int64(len(plain)), Data: plain, Hash: hex.EncodeToString(sum[:])}
+	in := &meta.Inode{Type: meta.TypeFile, Size: int64(len(plain)), Data: plain, Hash: hex.EncodeToString(sum[:])}
 	if s.cfg.Sealer != nil {
 		in.Data, in.DataKey = s.cfg.Sealer.SealInline(plain)
 	}
@@ -91,7 +91,7 @@ func (s *Server) newInline(plain []byte) *store.Inode {
 }
 
 // openInline replaces a file's sealed inline content with its plaintext.
-func (s *Server) openInline(in *store.Inode) error {
+func (s *Server) openInline(in *meta.Inode) error {
 	if in.DataKey == 0 {
 		return nil
 	}
@@ -109,7 +109,7 @@ func (s *Server) openInline(in *store.Inode) error {
 // checkKeys fails, before anything is sent, for a file whose content this
 // router cannot open: a read that failed halfway would have to cut the
 // connection.
-func (s *Server) checkKeys(in store.Inode) error {
+func (s *Server) checkKeys(in meta.Inode) error {
 	has := func(id uint32) bool { return id == 0 || s.cfg.Sealer != nil && s.cfg.Sealer.Has(id) }
 	if !has(in.DataKey) {
 		return fmt.Errorf("%w: inode %d is sealed with data key %08x, which this router's --data-key-file does not hold", ErrSealed, in.Ino, in.DataKey)

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"shoal/meta"
 	"shoal/secure"
-	"shoal/store"
 )
 
 func testSealer(t *testing.T, keys ...[]byte) *secure.Sealer {
@@ -76,7 +76,7 @@ func TestSealedAtRest(t *testing.T) {
 			if bytes.Contains(d, []byte("secret")) || bytes.Contains(d, []byte("line")) {
 				t.Errorf("%s holds chunk %s in clear", n.name, h)
 			}
-			if store.HashOf(d) != h {
+			if meta.HashOf(d) != h {
 				t.Errorf("%s: chunk %s is not named by the hash of what is stored", n.name, h)
 			}
 		}

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"shoal/gossip"
+	"shoal/meta"
 	"shoal/replication"
 	"shoal/secure"
-	"shoal/store"
 )
 
 // Config configures a router.
@@ -143,7 +143,7 @@ type Server struct {
 	repairSlots chan struct{}
 
 	zeroOnce sync.Once
-	zeroHash store.Hash // of a chunk of ChunkSize zeros (splice.go)
+	zeroHash meta.Hash // of a chunk of ChunkSize zeros (splice.go)
 
 	sealed sealedPool // buffers of sealed chunks
 
@@ -182,7 +182,7 @@ func New(cfg Config) (*Server, error) {
 		w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, fmt.Errorf("%w: no API at %s (the file API is under /v1/fs/)", store.ErrNotFound, r.URL.Path))
+		writeError(w, fmt.Errorf("%w: no API at %s (the file API is under /v1/fs/)", meta.ErrNotFound, r.URL.Path))
 	})
 	return s, nil
 }
@@ -335,7 +335,7 @@ func flag(v string) (bool, error) {
 // ID, so the retries below (after a primary died or a call timed out, when
 // the first try may have committed) are applied once: every mutation is
 // safe to retry, and retrying keeps a failover from surfacing as errors.
-func (s *Server) propose(ctx context.Context, op store.Op) (store.Result, error) {
+func (s *Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	if op.ReqID == "" {
 		op.ReqID = requestID(ctx)
 	}
@@ -344,11 +344,11 @@ func (s *Server) propose(ctx context.Context, op store.Op) (store.Result, error)
 	}
 	resp, err := s.be.metaCall(ctx, func(g string) replication.Message { return &replication.Propose{Group: g, Op: op} }, op.ReqID != "")
 	if err != nil {
-		return store.Result{}, err
+		return meta.Result{}, err
 	}
 	pr, ok := resp.(*replication.ProposeResp)
 	if !ok {
-		return store.Result{}, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
+		return meta.Result{}, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
 	}
 	if err := pr.Result.Err(); err != nil {
 		if op.Path == "" && op.Dir == 0 {
@@ -360,7 +360,7 @@ func (s *Server) propose(ctx context.Context, op store.Op) (store.Result, error)
 }
 
 // read makes a namespace read of t for the request's caller, who needs
-// the access want (0, or store.MayRead and the like) to the inode read.
+// the access want (0, or meta.MayRead and the like) to the inode read.
 func (s *Server) read(ctx context.Context, kind replication.ReadKind, t target, want uint32) (*replication.ReadResp, error) {
 	rr, err := s.metaRead(ctx, &replication.Read{Kind: kind, Dir: t.at, Path: t.path, Cred: credOf(ctx), Want: want})
 	if err != nil && rr != nil {
@@ -373,7 +373,7 @@ func (s *Server) read(ctx context.Context, kind replication.ReadKind, t target, 
 // only=dir anything else (rmdir(2), which never recurses); orphan=1 keeps
 // a file whose last name goes until op=release (the mount has it open).
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, t target, q url.Values) {
-	op := store.Op{Kind: store.OpDelete, Dir: t.at, Path: t.path}
+	op := meta.Op{Kind: meta.OpDelete, Dir: t.at, Path: t.path}
 	err := flags(q, map[string]*bool{"recursive": &op.Recursive, "orphan": &op.Orphan})
 	switch only := q.Get("only"); {
 	case err != nil:
@@ -418,16 +418,16 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, t target, op strin
 		writeError(w, err)
 		return
 	}
-	o := store.Op{Kind: store.OpCopy, Dir: t.at, Path: t.path, ToDir: dst.at, To: dst.path}
+	o := meta.Op{Kind: meta.OpCopy, Dir: t.at, Path: t.path, ToDir: dst.at, To: dst.path}
 	status := http.StatusCreated
 	switch op {
 	case "rename":
-		o.Kind, status = store.OpRename, http.StatusNoContent
+		o.Kind, status = meta.OpRename, http.StatusNoContent
 		err = flags(q, map[string]*bool{"noreplace": &o.NoReplace, "orphan": &o.Orphan})
 	case "link":
-		o.Kind = store.OpLink
+		o.Kind = meta.OpLink
 	}
-	var res store.Result
+	var res meta.Result
 	if err == nil {
 		res, err = s.propose(r.Context(), o)
 	}
@@ -443,7 +443,7 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, t target, op strin
 }
 
 func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, t target, q url.Values) {
-	op := store.Op{Kind: store.OpMkdir, Dir: t.at, Path: t.path}
+	op := meta.Op{Kind: meta.OpMkdir, Dir: t.at, Path: t.path}
 	err := flags(q, map[string]*bool{"parents": &op.Parents})
 	if err == nil {
 		err = owner(q, &op)
@@ -468,7 +468,7 @@ type attrJSON struct {
 	Target string `json:"target,omitempty"`
 }
 
-func attrOf(in store.Inode) attrJSON {
+func attrOf(in meta.Inode) attrJSON {
 	return attrJSON{
 		Ino: in.Ino, Type: in.Type.String(), Size: in.Size, Mode: in.Mode, Nlink: in.Nlink,
 		Uid: in.Uid, Gid: in.Gid, ATime: rfc3339(in.ATime), MTime: rfc3339(in.MTime), CTime: rfc3339(in.CTime),
@@ -484,7 +484,7 @@ type statJSON struct {
 	Hash string `json:"hash"`
 }
 
-func statOf(p string, in store.Inode) statJSON {
+func statOf(p string, in meta.Inode) statJSON {
 	return statJSON{Path: p, attrJSON: attrOf(in), Hash: in.Hash}
 }
 
@@ -525,7 +525,7 @@ func (s *Server) chunks(w http.ResponseWriter, r *http.Request, t target) {
 		Path   string      `json:"path"`
 		Inline bool        `json:"inline"`
 		Chunks []chunkJSON `json:"chunks"`
-	}{Path: t.path, Inline: rr.Inode.Type == store.TypeFile && len(rr.Inode.Chunks) == 0, Chunks: []chunkJSON{}}
+	}{Path: t.path, Inline: rr.Inode.Type == meta.TypeFile && len(rr.Inode.Chunks) == 0, Chunks: []chunkJSON{}}
 	for _, c := range rr.Inode.Chunks {
 		cj := chunkJSON{Hash: c.Hash.String(), Size: c.Size, Group: c.Group}
 		if cj.Group == "" {
@@ -547,8 +547,8 @@ type requestIDKey struct{}
 func withRequestID(r *http.Request) (*http.Request, error) {
 	id := ""
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
-		if len(k) > store.MaxRequestID-2 || strings.IndexFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
-			return r, fmt.Errorf("%w: Idempotency-Key must be 1 to %d printable ASCII characters", ErrBadRequest, store.MaxRequestID-2)
+		if len(k) > meta.MaxRequestID-2 || strings.IndexFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
+			return r, fmt.Errorf("%w: Idempotency-Key must be 1 to %d printable ASCII characters", ErrBadRequest, meta.MaxRequestID-2)
 		}
 		id = "k:" + k
 		if c := callerOf(r.Context()); c != nil {

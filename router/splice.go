@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"shoal/store"
+	"shoal/meta"
 )
 
 // In-place changes (a write at an offset, a truncate) rewrite only the
@@ -19,7 +19,7 @@ import (
 // splice returns the content of old with data written at off, then cut or
 // extended with zeros to size bytes. Callers pass size >= off+len(data)
 // for a write, and off == size with no data for a truncate.
-func (s *Server) splice(ctx context.Context, old store.Inode, off int64, data []byte, size int64) (*store.Inode, error) {
+func (s *Server) splice(ctx context.Context, old meta.Inode, off int64, data []byte, size int64) (*meta.Inode, error) {
 	if err := s.openInline(&old); err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (s *Server) splice(ctx context.Context, old store.Inode, off int64, data []
 		}
 		return s.newInline(buf), nil
 	}
-	b := &builder{s: s, ctx: ctx, refused: &refusals{full: map[string]int64{}}, first: map[store.Hash]int{}, groups: map[int]string{}}
+	b := &builder{s: s, ctx: ctx, refused: &refusals{full: map[string]int64{}}, first: map[meta.Hash]int{}, groups: map[int]string{}}
 	defer b.abort()
 	end := off + int64(len(data))
 	if err := src.copyTo(b, 0, min(off, old.Size, size)); err != nil {
@@ -71,8 +71,8 @@ func (s *Server) splice(ctx context.Context, old store.Inode, off int64, data []
 // in the same chunk.
 type oldContent struct {
 	s        *Server
-	in       store.Inode
-	lastHash store.Hash
+	in       meta.Inode
+	lastHash meta.Hash
 	last     []byte
 }
 
@@ -85,12 +85,12 @@ func (o *oldContent) check() error {
 		sum = int64(len(o.in.Data))
 	}
 	if sum != o.in.Size {
-		return fmt.Errorf("%w: inode %d says %d bytes but its content has %d", store.ErrCorrupt, o.in.Ino, o.in.Size, sum)
+		return fmt.Errorf("%w: inode %d says %d bytes but its content has %d", meta.ErrCorrupt, o.in.Ino, o.in.Size, sum)
 	}
 	return nil
 }
 
-func (o *oldContent) chunk(ctx context.Context, ref store.ChunkRef) ([]byte, error) {
+func (o *oldContent) chunk(ctx context.Context, ref meta.ChunkRef) ([]byte, error) {
 	if o.last != nil && o.lastHash == ref.Hash {
 		return o.last, nil
 	}
@@ -161,13 +161,13 @@ type builder struct {
 	s       *Server
 	ctx     context.Context
 	refused *refusals
-	refs    []store.ChunkRef
+	refs    []meta.ChunkRef
 	size    int64
 	buf     []byte // the next chunk's bytes so far; from the pool
 	// first maps a chunk stored by this builder to its first reference:
 	// a repeated chunk (zeros, mostly) is stored once, and its later
 	// references get their group from the first at the end.
-	first map[store.Hash]int
+	first map[meta.Hash]int
 	wg    sync.WaitGroup
 	sem   chan struct{}
 
@@ -193,7 +193,7 @@ func (b *builder) failed() error {
 }
 
 // keep adds a whole existing chunk.
-func (b *builder) keep(ref store.ChunkRef) error {
+func (b *builder) keep(ref meta.ChunkRef) error {
 	if err := b.flush(); err != nil {
 		return err
 	}
@@ -298,7 +298,7 @@ func (b *builder) flush() error {
 }
 
 // finish stores what is left and returns the file.
-func (b *builder) finish() (*store.Inode, error) {
+func (b *builder) finish() (*meta.Inode, error) {
 	if err := b.flush(); err != nil {
 		return nil, err
 	}
@@ -311,7 +311,7 @@ func (b *builder) finish() (*store.Inode, error) {
 			b.refs[i].Group = b.groups[first]
 		}
 	}
-	return &store.Inode{Type: store.TypeFile, Size: b.size, Chunks: b.refs, Hash: store.ChunkListHash(b.refs, nil)}, nil
+	return &meta.Inode{Type: meta.TypeFile, Size: b.size, Chunks: b.refs, Hash: meta.ChunkListHash(b.refs, nil)}, nil
 }
 
 // abort waits for the stores in flight and returns every buffer to the
@@ -332,7 +332,7 @@ func (b *builder) abort() {
 }
 
 // zeroChunk returns the hash of a chunk of ChunkSize zero bytes.
-func (s *Server) zeroChunk() store.Hash {
+func (s *Server) zeroChunk() meta.Hash {
 	s.zeroOnce.Do(func() {
 		_, ref, release := s.storedForm(make([]byte, s.cfg.ChunkSize))
 		s.zeroHash = ref.Hash

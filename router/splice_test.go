@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"shoal/meta"
 	"shoal/replication"
-	"shoal/store"
 )
 
 func patch(t *testing.T, s *Server, p string, off int64, data []byte) statJSON {
@@ -55,14 +55,14 @@ func TestSpliceMatchesAReference(t *testing.T) {
 	for _, inline := range []int{0, 24} {
 		t.Run(fmt.Sprintf("inline-%d", inline), func(t *testing.T) {
 			c := newFakeCluster(t)
-			meta := c.group("g1", 3, 0)
+			mg := c.group("g1", 3, 0)
 			s := c.router(func(cfg *Config) { cfg.InlineMax = inline })
 			if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(nil)); w.Code != http.StatusCreated {
 				t.Fatalf("PUT = %d", w.Code)
 			}
 			seed := rand.Uint64()
 			randomSplices(t, s, seed, 300, func(step int, ref []byte) {
-				in, _ := meta[0].file("/f")
+				in, _ := mg[0].file("/f")
 				for _, ch := range in.Chunks {
 					if ch.Size > 16 || ch.Size <= 0 || ch.Group == "" {
 						t.Fatalf("seed %d step %d: chunk %+v", seed, step, ch)
@@ -121,22 +121,22 @@ func randomSplices(t *testing.T, s *Server, seed uint64, steps int, check func(s
 // write of whole chunks at a chunk boundary reads none.
 func TestSpliceRewritesOnlyTheChunksItCuts(t *testing.T) {
 	c := newFakeCluster(t)
-	meta := c.group("g1", 1, 0)
+	mg := c.group("g1", 1, 0)
 	s := c.router(nil)
 	data := content(10 * 16)
 	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(data)); w.Code != http.StatusCreated {
 		t.Fatalf("PUT = %d", w.Code)
 	}
-	before, _ := meta[0].file("/f")
-	gets := len(received[*replication.GetChunk](meta[0]))
+	before, _ := mg[0].file("/f")
+	gets := len(received[*replication.GetChunk](mg[0]))
 
-	touches := len(received[*replication.TouchChunks](meta[0]))
+	touches := len(received[*replication.TouchChunks](mg[0]))
 	patch(t, s, "/f", 5*16+3, []byte("xyz"))
-	after, _ := meta[0].file("/f")
-	if ts := received[*replication.TouchChunks](meta[0])[touches:]; len(ts) != 1 || len(ts[0].Hashes) != 1 {
+	after, _ := mg[0].file("/f")
+	if ts := received[*replication.TouchChunks](mg[0])[touches:]; len(ts) != 1 || len(ts[0].Hashes) != 1 {
 		t.Errorf("the write touched %v, want one request for the one new chunk", ts)
 	}
-	if n := len(received[*replication.GetChunk](meta[0])) - gets; n != 1 {
+	if n := len(received[*replication.GetChunk](mg[0])) - gets; n != 1 {
 		t.Errorf("a write inside chunk 5 fetched %d chunks, want 1", n)
 	}
 	for i := range before.Chunks {
@@ -148,9 +148,9 @@ func TestSpliceRewritesOnlyTheChunksItCuts(t *testing.T) {
 		t.Errorf("after the write: gen %d (was %d), hash %q", after.Gen, before.Gen, after.Hash)
 	}
 
-	gets = len(received[*replication.GetChunk](meta[0]))
+	gets = len(received[*replication.GetChunk](mg[0]))
 	patch(t, s, "/f", 2*16, bytes.Repeat([]byte{'a'}, 2*16))
-	if n := len(received[*replication.GetChunk](meta[0])) - gets; n != 0 {
+	if n := len(received[*replication.GetChunk](mg[0])) - gets; n != 0 {
 		t.Errorf("a write of whole chunks fetched %d chunks, want none", n)
 	}
 	copy(data[5*16+3:], "xyz")
@@ -164,13 +164,13 @@ func TestSpliceRewritesOnlyTheChunksItCuts(t *testing.T) {
 // chunk of zeros, however many chunks the zeros span.
 func TestSpliceZerosAreOneChunk(t *testing.T) {
 	c := newFakeCluster(t)
-	meta := c.group("g1", 1, 0)
+	mg := c.group("g1", 1, 0)
 	s := c.router(nil)
 	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("abc")))
 	held := func() int {
-		meta[0].mu.Lock()
-		defer meta[0].mu.Unlock()
-		return len(meta[0].chunks)
+		mg[0].mu.Lock()
+		defer mg[0].mu.Unlock()
+		return len(mg[0].chunks)
 	}
 	st := truncate(t, s, "/f", 1000*16+5)
 	if st.Size != 1000*16+5 {
@@ -196,30 +196,30 @@ func TestSpliceZerosAreOneChunk(t *testing.T) {
 // again from the new content, so neither change is lost.
 func TestSpliceRetriesAfterAConflict(t *testing.T) {
 	c := newFakeCluster(t)
-	meta := c.group("g1", 1, 0)
+	mg := c.group("g1", 1, 0)
 	s := c.router(func(cfg *Config) { cfg.InlineMax = 64 })
 	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("0123456789")))
 	raced := false
-	meta[0].mu.Lock()
-	meta[0].beforeUpdate = func(files map[string]store.Inode) {
+	mg[0].mu.Lock()
+	mg[0].beforeUpdate = func(files map[string]meta.Inode) {
 		if raced {
 			return
 		}
 		raced = true
 		f := files["/f"]
 		f.Data = []byte("ABCDEFGHIJ")
-		f.Hash = store.ChunkListHash(nil, f.Data)
+		f.Hash = meta.ChunkListHash(nil, f.Data)
 		f.Gen++
 		files["/f"] = f
 	}
-	meta[0].mu.Unlock()
+	mg[0].mu.Unlock()
 	patch(t, s, "/f", 8, []byte("xyz"))
 	if got := string(readAll(t, s, "/f")); got != "ABCDEFGHxyz" {
 		t.Fatalf("after a raced write: %q, want the other change kept and the write applied", got)
 	}
 	ids := map[string]bool{}
-	for _, p := range received[*replication.Propose](meta[0]) {
-		if p.Op.Kind == store.OpUpdate {
+	for _, p := range received[*replication.Propose](mg[0]) {
+		if p.Op.Kind == meta.OpUpdate {
 			ids[p.Op.ReqID] = true
 		}
 	}

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"shoal/meta"
 	"shoal/replication"
-	"shoal/store"
 )
 
 // spaceRecheck is how often a write waiting for room re-reads the gossip
@@ -28,7 +28,7 @@ const spaceRecheck = 200 * time.Millisecond
 // replace, so a reader never sees a file whose content is not durable.
 func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 	if t.path == "/" {
-		writeError(w, fmt.Errorf("%s: %w: a PUT names a file in a directory", t, store.ErrIsDir))
+		writeError(w, fmt.Errorf("%s: %w: a PUT names a file in a directory", t, meta.ErrIsDir))
 		return
 	}
 	if r.ContentLength > s.cfg.MaxFileSize {
@@ -36,7 +36,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	ctx := r.Context()
-	var file *store.Inode
+	var file *meta.Inode
 	var err error
 	if r.ContentLength >= 0 && r.ContentLength <= int64(s.cfg.InlineMax) {
 		// Small: no chunks to waste if the commit fails, so no check first.
@@ -47,7 +47,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 	} else {
 		// Refuse early what would fail at commit (a directory there, a
 		// caller who may not write), before storing any content.
-		if _, err := s.read(ctx, replication.ReadCheckPut, t, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.read(ctx, replication.ReadCheckPut, t, 0); err != nil && !errors.Is(err, meta.ErrNotFound) {
 			writeError(w, err)
 			return
 		}
@@ -60,7 +60,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 		writeError(w, err)
 		return
 	}
-	res, err := s.propose(ctx, store.Op{Kind: store.OpPut, Dir: t.at, Path: t.path, File: file, Time: time.Now().UnixNano()})
+	res, err := s.propose(ctx, meta.Op{Kind: meta.OpPut, Dir: t.at, Path: t.path, File: file, Time: time.Now().UnixNano()})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -139,7 +139,7 @@ func (r *refusals) refused(g string, need int64) {
 
 // upload cuts body into chunks and stores each in a group chosen by free
 // space, several at a time while the next ones are read.
-func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*store.Inode, error) {
+func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*meta.Inode, error) {
 	type pending struct {
 		idx     int
 		buf     []byte
@@ -159,7 +159,7 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*s
 		}
 	}()
 	whole := sha256.New()
-	file := &store.Inode{Type: store.TypeFile}
+	file := &meta.Inode{Type: meta.TypeFile}
 	refused := &refusals{full: map[string]int64{}}
 	finish := func() error {
 		p := queue[0]
@@ -255,7 +255,7 @@ func bodyError(err error, got, declared int64) error {
 // storeChunk places chunk idx and stores it through its group's primary,
 // returning the group; groups that refused a chunk as large are passed
 // over. When no group has room, it waits up to SpaceWait for one.
-func (s *Server) storeChunk(ctx context.Context, refused *refusals, idx int, h store.Hash, data []byte) (string, error) {
+func (s *Server) storeChunk(ctx context.Context, refused *refusals, idx int, h meta.Hash, data []byte) (string, error) {
 	need := int64(len(data))
 	if g := s.locate(ctx, h); g != "" && !refused.excluded(need)[g] {
 		// Content some file already has goes where it is: writing an
@@ -282,7 +282,7 @@ func (s *Server) storeChunk(ctx context.Context, refused *refusals, idx int, h s
 			if err == nil {
 				return g, nil
 			}
-			if !errors.Is(err, store.ErrNoSpace) {
+			if !errors.Is(err, meta.ErrNoSpace) {
 				return "", fmt.Errorf("store chunk %d in group %q: %w", idx, g, err)
 			}
 			s.cfg.Logger.Info("group has no room for a chunk; placing it elsewhere", "group", g, "chunk", h, "bytes", need)
@@ -313,7 +313,7 @@ func (s *Server) waitForRoom(ctx context.Context, groups []GroupSpace, waited ti
 	}
 	if waited >= limit {
 		return fmt.Errorf("%w: every group is full: waited %v for room for chunk %d (%d bytes); add standbys so a new group can form, or raise --capacity on the storage nodes",
-			store.ErrNoSpace, limit, idx, need)
+			meta.ErrNoSpace, limit, idx, need)
 	}
 	t := time.NewTimer(min(spaceRecheck, limit-waited))
 	defer t.Stop()
@@ -327,11 +327,11 @@ func (s *Server) waitForRoom(ctx context.Context, groups []GroupSpace, waited ti
 
 // locate returns the group where some file already references chunk h,
 // or "" if none does or the meta group cannot say quickly (it is a hint).
-func (s *Server) locate(ctx context.Context, h store.Hash) string {
+func (s *Server) locate(ctx context.Context, h meta.Hash) string {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
 	defer cancel()
 	resp, err := s.be.metaCall(ctx, func(g string) replication.Message {
-		return &replication.Read{Group: g, Kind: replication.ReadChunkGroups, Hashes: []store.Hash{h}}
+		return &replication.Read{Group: g, Kind: replication.ReadChunkGroups, Hashes: []meta.Hash{h}}
 	}, true)
 	if err != nil {
 		return ""
@@ -355,11 +355,11 @@ func anyPrimary(groups []GroupSpace) bool {
 // fresh, so garbage collection cannot remove them between now and the
 // commit that makes them referenced. A chunk already gone fails the upload:
 // committing would make a file that cannot be read.
-func (s *Server) touchChunks(ctx context.Context, chunks []store.ChunkRef) error {
-	byGroup := map[string][]store.Hash{}
-	seen := map[store.ChunkRef]bool{}
+func (s *Server) touchChunks(ctx context.Context, chunks []meta.ChunkRef) error {
+	byGroup := map[string][]meta.Hash{}
+	seen := map[meta.ChunkRef]bool{}
 	for _, c := range chunks {
-		key := store.ChunkRef{Hash: c.Hash, Group: c.Group}
+		key := meta.ChunkRef{Hash: c.Hash, Group: c.Group}
 		if seen[key] {
 			continue
 		}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"shoal/meta"
 	"shoal/replication"
-	"shoal/store"
 )
 
 // decodeError reads an error answer.
@@ -165,7 +165,7 @@ func TestTouchMissingIsChunksMissing(t *testing.T) {
 	g1 := c.group("g1", 1, 0)
 	g1[0].missing = true
 	s := c.router(nil)
-	err := s.touchChunks(t.Context(), []store.ChunkRef{{Hash: store.HashOf([]byte("x")), Size: 1}})
+	err := s.touchChunks(t.Context(), []meta.ChunkRef{{Hash: meta.HashOf([]byte("x")), Size: 1}})
 	if !errors.Is(err, replication.ErrChunksMissing) {
 		t.Errorf("touch = %v, want ErrChunksMissing", err)
 	}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"shoal/gossip"
+	"shoal/meta"
 	"shoal/replication"
 	"shoal/secure"
-	"shoal/store"
 )
 
 // The users API: /v1/whoami, /v1/users (admins), /v1/users/NAME/token
@@ -35,7 +35,7 @@ type userJSON struct {
 	Token   string   `json:"token,omitempty"`
 }
 
-func userOf(u store.User) userJSON {
+func userOf(u meta.User) userJSON {
 	return userJSON{Name: u.Name, Uid: u.Uid, Gid: u.Gid, Groups: u.Groups, Admin: u.Admin, Mount: u.Mount,
 		Created: rfc3339(u.Created), Home: "/home/" + u.Name}
 }
@@ -61,7 +61,7 @@ func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 	u, err := s.auth.authenticate(r)
 	c := &caller{user: u, cred: credFor(u)}
 	if err == nil {
-		var act *store.Cred
+		var act *meta.Cred
 		if act, err = actAs(r, u); act != nil {
 			c.cred, c.host = act, true
 		}
@@ -78,7 +78,7 @@ func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 }
 
 // userByToken asks the meta group for the user whose token hashes to h.
-func (s *Server) userByToken(ctx context.Context, h [32]byte) (*store.User, error) {
+func (s *Server) userByToken(ctx context.Context, h [32]byte) (*meta.User, error) {
 	rr, err := s.metaRead(ctx, &replication.Read{Kind: replication.ReadUser, Token: h})
 	if err != nil {
 		return nil, err
@@ -181,7 +181,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	u := &store.User{Name: r.PathValue("name"), AutoUid: q.Get("uid") == "", AutoGid: q.Get("gid") == ""}
+	u := &meta.User{Name: r.PathValue("name"), AutoUid: q.Get("uid") == "", AutoGid: q.Get("gid") == ""}
 	var err error
 	if !u.AutoUid {
 		u.Uid, err = parseID("uid", q.Get("uid"))
@@ -201,7 +201,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := secure.NewToken()
 	u.TokenHash = secure.HashToken(tok)
-	res, err := s.propose(r.Context(), store.Op{Kind: store.OpUserAdd, User: u})
+	res, err := s.propose(r.Context(), meta.Op{Kind: meta.OpUserAdd, User: u})
 	if err != nil {
 		writeError(w, fmt.Errorf("add user %q: %w", u.Name, err))
 		return
@@ -224,7 +224,7 @@ func (s *Server) removeUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	if _, err := s.propose(r.Context(), store.Op{Kind: store.OpUserRemove, User: &store.User{Name: name}}); err != nil {
+	if _, err := s.propose(r.Context(), meta.Op{Kind: meta.OpUserRemove, User: &meta.User{Name: name}}); err != nil {
 		writeError(w, fmt.Errorf("remove user %q: %w", name, err))
 		return
 	}
@@ -245,7 +245,7 @@ func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) {
 	// Checked above: the caller is the user or an admin. The namespace
 	// lets only admins change users, so the change goes as the cluster's.
 	ctx := context.WithValue(r.Context(), callerKey{}, (*caller)(nil))
-	res, err := s.propose(ctx, store.Op{Kind: store.OpUserToken, User: &store.User{Name: name, TokenHash: secure.HashToken(tok)}})
+	res, err := s.propose(ctx, meta.Op{Kind: meta.OpUserToken, User: &meta.User{Name: name, TokenHash: secure.HashToken(tok)}})
 	if err != nil {
 		writeError(w, fmt.Errorf("new token for %q: %w", name, err))
 		return
@@ -294,7 +294,7 @@ func (s *Server) ownedFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	ur, err := s.metaRead(r.Context(), &replication.Read{Kind: replication.ReadUserNamed, Name: name})
 	if err == nil && ur.User == nil {
-		err = fmt.Errorf("user %q: %w", name, store.ErrNotFound)
+		err = fmt.Errorf("user %q: %w", name, meta.ErrNotFound)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -373,17 +373,17 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 	if s.cfg.AdminToken == "" {
 		return nil
 	}
-	u := &store.User{Name: "admin", Admin: true, TokenHash: secure.HashToken(s.cfg.AdminToken)}
+	u := &meta.User{Name: "admin", Admin: true, TokenHash: secure.HashToken(s.cfg.AdminToken)}
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-		_, err := s.propose(ctx, store.Op{Kind: store.OpUserAdd, User: u, Bootstrap: true, ReqID: "bootstrap-admin"})
-		if s.auth != nil && (err == nil || errors.Is(err, store.ErrExists)) {
+		_, err := s.propose(ctx, meta.Op{Kind: meta.OpUserAdd, User: u, Bootstrap: true, ReqID: "bootstrap-admin"})
+		if s.auth != nil && (err == nil || errors.Is(err, meta.ErrExists)) {
 			s.auth.issued(u.TokenHash) // a client may have tried it already
 		}
 		switch {
 		case err == nil:
 			s.cfg.Logger.Info("made the first admin user, admin, with the token of --admin-token-file")
 			return nil
-		case errors.Is(err, store.ErrExists):
+		case errors.Is(err, meta.ErrExists):
 			s.cfg.Logger.Debug("the cluster has users already; --admin-token-file is not used")
 			return nil
 		case ctx.Err() != nil:

@@ -11,6 +11,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"shoal/meta"
 )
 
 // SetCapacity limits the total size of the chunks to bytes; 0 (or less)
@@ -45,7 +47,7 @@ func (s *ChunkStore) Count() int {
 // Touch marks chunk h as used at now, on disk and in the index, so that
 // RemoveIfIdle spares it for another grace period. It reports false if h is
 // absent.
-func (s *ChunkStore) Touch(h Hash, now time.Time) bool {
+func (s *ChunkStore) Touch(h meta.Hash, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.touchLocked(h, now)
@@ -54,7 +56,7 @@ func (s *ChunkStore) Touch(h Hash, now time.Time) bool {
 // touchLocked sets the mtime of h if present. If the disk refuses for a
 // reason other than the file being gone, the index still moves: keeping a
 // chunk too long is harmless, collecting it too early is not.
-func (s *ChunkStore) touchLocked(h Hash, now time.Time) bool {
+func (s *ChunkStore) touchLocked(h meta.Hash, now time.Time) bool {
 	c, ok := s.index[h]
 	if !ok {
 		return false
@@ -72,7 +74,7 @@ func (s *ChunkStore) touchLocked(h Hash, now time.Time) bool {
 // now-idle, and reports whether it did. The check and the delete happen
 // under one lock, so a concurrent Put that re-uses h either touches it first
 // (and it stays) or finds it gone and writes it again.
-func (s *ChunkStore) RemoveIfIdle(h Hash, idle time.Duration, now time.Time) (bool, error) {
+func (s *ChunkStore) RemoveIfIdle(h meta.Hash, idle time.Duration, now time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.index[h]
@@ -86,10 +88,10 @@ func (s *ChunkStore) RemoveIfIdle(h Hash, idle time.Duration, now time.Time) (bo
 }
 
 // Idle returns, sorted, the chunks last used at or before now-idle.
-func (s *ChunkStore) Idle(idle time.Duration, now time.Time) []Hash {
+func (s *ChunkStore) Idle(idle time.Duration, now time.Time) []meta.Hash {
 	cutoff := now.Add(-idle)
 	s.mu.Lock()
-	var out []Hash
+	var out []meta.Hash
 	for h, c := range s.index {
 		if !c.mtime.After(cutoff) {
 			out = append(out, h)
@@ -102,8 +104,8 @@ func (s *ChunkStore) Idle(idle time.Duration, now time.Time) []Hash {
 
 // BucketDigest summarises the chunks whose hash starts with one byte.
 type BucketDigest struct {
-	Count uint32 `msgpack:"n"`
-	Xor   Hash   `msgpack:"x"` // XOR of the hashes
+	Count uint32    `msgpack:"n"`
+	Xor   meta.Hash `msgpack:"x"` // XOR of the hashes
 }
 
 // Digest summarises the chunk set in 256 buckets by first hash byte. Two
@@ -125,12 +127,12 @@ func (s *ChunkStore) Digest() [256]BucketDigest {
 }
 
 // List returns, sorted, the chunks whose hash starts with the byte bucket.
-func (s *ChunkStore) List(bucket int) []Hash {
+func (s *ChunkStore) List(bucket int) []meta.Hash {
 	if bucket < 0 || bucket > 255 {
 		return nil
 	}
 	s.mu.Lock()
-	var out []Hash
+	var out []meta.Hash
 	for h := range s.index {
 		if int(h[0]) == bucket {
 			out = append(out, h)
@@ -142,9 +144,9 @@ func (s *ChunkStore) List(bucket int) []Hash {
 }
 
 // ListAll returns every chunk present, sorted.
-func (s *ChunkStore) ListAll() []Hash {
+func (s *ChunkStore) ListAll() []meta.Hash {
 	s.mu.Lock()
-	out := make([]Hash, 0, len(s.index))
+	out := make([]meta.Hash, 0, len(s.index))
 	for h := range s.index {
 		out = append(out, h)
 	}
@@ -156,7 +158,7 @@ func (s *ChunkStore) ListAll() []Hash {
 // ForEach calls fn with every chunk present, in hash order, stopping at the
 // first error. It works on a copy of the list, so fn may call the store
 // (Remove, say); chunks stored meanwhile may be missed.
-func (s *ChunkStore) ForEach(fn func(Hash) error) error {
+func (s *ChunkStore) ForEach(fn func(meta.Hash) error) error {
 	for _, h := range s.ListAll() {
 		if err := fn(h); err != nil {
 			return err
@@ -165,6 +167,6 @@ func (s *ChunkStore) ForEach(fn func(Hash) error) error {
 	return nil
 }
 
-func sortHashes(hs []Hash) {
-	slices.SortFunc(hs, func(a, b Hash) int { return bytes.Compare(a[:], b[:]) })
+func sortHashes(hs []meta.Hash) {
+	slices.SortFunc(hs, func(a, b meta.Hash) int { return bytes.Compare(a[:], b[:]) })
 }

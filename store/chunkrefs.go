@@ -24,11 +24,13 @@ import (
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 var bucketChunkRefs = []byte("chunkrefs")
 
-func chunkRefKey(h Hash, group string) []byte {
+func chunkRefKey(h meta.Hash, group string) []byte {
 	return append(append(make([]byte, 0, len(h)+len(group)), h[:]...), group...)
 }
 
@@ -36,7 +38,7 @@ func chunkRefKey(h Hash, group string) []byte {
 // list old with new (either may be empty). Equal entries cancel before any
 // write, so rewriting a file with the same chunks leaves the bucket alone;
 // the keys are written in sorted order so every member writes alike.
-func (n *namespace) adjustRefs(old, new []ChunkRef) error {
+func (n *namespace) adjustRefs(old, new []meta.ChunkRef) error {
 	if len(old) == 0 && len(new) == 0 {
 		return nil
 	}
@@ -68,12 +70,12 @@ func (n *namespace) adjustRefs(old, new []ChunkRef) error {
 func (n *namespace) addRef(k []byte, d int64) error {
 	v := n.refs.Get(k)
 	if v != nil && len(v) != 8 {
-		return fmt.Errorf("namespace: chunk reference count %x holds %x: %w", k, v, ErrCorrupt)
+		return fmt.Errorf("namespace: chunk reference count %x holds %x: %w", k, v, meta.ErrCorrupt)
 	}
 	cur := int64(u64(v))
 	if cur < 0 || cur+d < 0 {
 		return fmt.Errorf("namespace: reference count of chunk %x group %q would drop from %d to %d: %w",
-			k[:32], k[32:], cur, cur+d, ErrCorrupt)
+			k[:32], k[32:], cur, cur+d, meta.ErrCorrupt)
 	}
 	if cur+d == 0 {
 		return n.refs.Delete(k)
@@ -85,7 +87,7 @@ func (n *namespace) addRef(k []byte, d int64) error {
 // inode's chunks.
 func rebuildChunkRefs(tx *bolt.Tx) error {
 	counts := map[string]uint64{}
-	err := ForEachChunk(tx, func(c ChunkRef) error {
+	err := ForEachChunk(tx, func(c meta.ChunkRef) error {
 		counts[string(chunkRefKey(c.Hash, c.Group))]++
 		return nil
 	})
@@ -112,7 +114,7 @@ func rebuildChunkRefs(tx *bolt.Tx) error {
 // ChunkReferenced reports, for each hash, whether some file inode lists it
 // under one of groups. With no groups given, any group counts: a caller
 // that forgets to name its groups must not see every chunk as garbage.
-func (d *DB) ChunkReferenced(hs []Hash, groups ...string) ([]bool, error) {
+func (d *DB) ChunkReferenced(hs []meta.Hash, groups ...string) ([]bool, error) {
 	out := make([]bool, len(hs))
 	err := d.viewRefs(func(b *bolt.Bucket) error {
 		c := b.Cursor()
@@ -140,12 +142,12 @@ func (d *DB) ChunkReferenced(hs []Hash, groups ...string) ([]bool, error) {
 // ForEachChunkRef calls fn for every chunk with a positive reference count,
 // in hash then group order, stopping at the first error fn returns. fn runs
 // inside a read transaction and must not call the DB.
-func (d *DB) ForEachChunkRef(fn func(group string, h Hash, count uint64) error) error {
+func (d *DB) ForEachChunkRef(fn func(group string, h meta.Hash, count uint64) error) error {
 	return d.viewRefs(func(b *bolt.Bucket) error {
 		return b.ForEach(func(k, v []byte) error {
-			var h Hash
+			var h meta.Hash
 			if len(k) < len(h) || len(v) != 8 {
-				return fmt.Errorf("chunk reference record %x=%x: %w", k, v, ErrCorrupt)
+				return fmt.Errorf("chunk reference record %x=%x: %w", k, v, meta.ErrCorrupt)
 			}
 			copy(h[:], k)
 			return fn(string(k[len(h):]), h, binary.BigEndian.Uint64(v))
@@ -157,7 +159,7 @@ func (d *DB) ForEachChunkRef(fn func(group string, h Hash, count uint64) error) 
 // references it, or "" for none (a reference from before chunks named
 // their group also reads as ""). Routers use it to store a chunk where
 // an identical one already is, so content is kept once in the cluster.
-func (d *DB) ChunkGroups(hs []Hash) ([]string, error) {
+func (d *DB) ChunkGroups(hs []meta.Hash) ([]string, error) {
 	out := make([]string, len(hs))
 	err := d.viewRefs(func(b *bolt.Bucket) error {
 		c := b.Cursor()

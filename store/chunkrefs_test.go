@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 // nsRecountRefs counts chunk references the slow way, from every file inode.
 func nsRecountRefs(tx *bbolt.Tx) (map[string]uint64, error) {
 	out := map[string]uint64{}
-	err := ForEachChunk(tx, func(c ChunkRef) error {
+	err := ForEachChunk(tx, func(c meta.ChunkRef) error {
 		out[fmt.Sprintf("%s/%s", c.Hash, c.Group)]++
 		return nil
 	})
@@ -60,10 +62,10 @@ func nsCheckChunkRefs(tx *bbolt.Tx) error {
 // TestChunkRefsRandom runs random ops whose files list chunks with repeats
 // and several groups, checking the counts against a recount after each.
 func TestChunkRefsRandom(t *testing.T) {
-	var pool []ChunkRef
+	var pool []meta.ChunkRef
 	for i := range 3 {
 		for _, g := range []string{"", "g1", "g2"} {
-			pool = append(pool, ChunkRef{Hash: HashOf([]byte{byte(i)}), Size: 1, Group: g})
+			pool = append(pool, meta.ChunkRef{Hash: meta.HashOf([]byte{byte(i)}), Size: 1, Group: g})
 		}
 	}
 	maxKeys := 0
@@ -114,7 +116,7 @@ func crOpen(t *testing.T, dir string) *DB {
 	return d
 }
 
-func crApply(t *testing.T, d *DB, op Op, code Code) {
+func crApply(t *testing.T, d *DB, op meta.Op, code meta.Code) {
 	t.Helper()
 	err := d.update(func(tx *bbolt.Tx) error {
 		r, err := ApplyOp(tx, &op)
@@ -132,7 +134,7 @@ func crApply(t *testing.T, d *DB, op Op, code Code) {
 func crRefs(t *testing.T, d *DB) map[string]uint64 {
 	t.Helper()
 	out := map[string]uint64{}
-	err := d.ForEachChunkRef(func(group string, h Hash, n uint64) error {
+	err := d.ForEachChunkRef(func(group string, h meta.Hash, n uint64) error {
 		out[fmt.Sprintf("%s/%s", h, group)] = n
 		return nil
 	})
@@ -142,41 +144,41 @@ func crRefs(t *testing.T, d *DB) map[string]uint64 {
 	return out
 }
 
-func crFile(refs ...ChunkRef) *Inode {
-	return &Inode{Size: int64(len(refs)), Chunks: refs}
+func crFile(refs ...meta.ChunkRef) *meta.Inode {
+	return &meta.Inode{Size: int64(len(refs)), Chunks: refs}
 }
 
 func TestChunkRefsOps(t *testing.T) {
 	d := crOpen(t, t.TempDir())
-	h := func(s string) Hash { return HashOf([]byte(s)) }
+	h := func(s string) meta.Hash { return meta.HashOf([]byte(s)) }
 	A, B, C, D := h("A"), h("B"), h("C"), h("D")
-	ref := func(x Hash, g string) ChunkRef { return ChunkRef{Hash: x, Size: 1, Group: g} }
+	ref := func(x meta.Hash, g string) meta.ChunkRef { return meta.ChunkRef{Hash: x, Size: 1, Group: g} }
 	f1 := crFile(ref(A, "g1"), ref(A, "g1"), ref(B, "g2"))
 	f2 := crFile(ref(B, "g2"), ref(C, ""))
 	f3 := crFile(ref(D, "g1"))
 	f4 := crFile(ref(C, ""))
-	k := func(x Hash, g string) string { return fmt.Sprintf("%s/%s", x, g) }
+	k := func(x meta.Hash, g string) string { return fmt.Sprintf("%s/%s", x, g) }
 	steps := []struct {
-		op   Op
-		code Code
+		op   meta.Op
+		code meta.Code
 		want map[string]uint64
 	}{
-		{Op{Kind: OpPut, Path: "/f", File: f1}, CodeOK, map[string]uint64{k(A, "g1"): 2, k(B, "g2"): 1}},
-		{Op{Kind: OpPut, Path: "/f", File: f2}, CodeOK, map[string]uint64{k(B, "g2"): 1, k(C, ""): 1}},
-		{copyOp("/f", "/f2"), CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 2}},
-		{Op{Kind: OpPut, Path: "/d/x", File: f3}, CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 2, k(D, "g1"): 1}},
-		{Op{Kind: OpPut, Path: "/d/y", File: f4}, CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 3, k(D, "g1"): 1}},
-		{copyOp("/d", "/e"), CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 4, k(D, "g1"): 2}},
+		{meta.Op{Kind: meta.OpPut, Path: "/f", File: f1}, meta.CodeOK, map[string]uint64{k(A, "g1"): 2, k(B, "g2"): 1}},
+		{meta.Op{Kind: meta.OpPut, Path: "/f", File: f2}, meta.CodeOK, map[string]uint64{k(B, "g2"): 1, k(C, ""): 1}},
+		{copyOp("/f", "/f2"), meta.CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 2}},
+		{meta.Op{Kind: meta.OpPut, Path: "/d/x", File: f3}, meta.CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 2, k(D, "g1"): 1}},
+		{meta.Op{Kind: meta.OpPut, Path: "/d/y", File: f4}, meta.CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 3, k(D, "g1"): 1}},
+		{copyOp("/d", "/e"), meta.CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 4, k(D, "g1"): 2}},
 		// A copy over a file keeps the target's inode but replaces its chunks.
-		{copyOp("/f", "/d/x"), CodeOK, map[string]uint64{k(B, "g2"): 3, k(C, ""): 5, k(D, "g1"): 1}},
+		{copyOp("/f", "/d/x"), meta.CodeOK, map[string]uint64{k(B, "g2"): 3, k(C, ""): 5, k(D, "g1"): 1}},
 		// Renaming over a file frees the file it replaces.
-		{renameOp("/e/y", "/f2"), CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 4, k(D, "g1"): 1}},
-		{deleteROp("/d"), CodeOK, map[string]uint64{k(B, "g2"): 1, k(C, ""): 2, k(D, "g1"): 1}},
-		{deleteOp("/f"), CodeOK, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
-		{Op{Kind: OpPut, Path: "/e", File: f1}, CodeIsDir, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
-		{deleteOp("/e"), CodeNotEmpty, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
+		{renameOp("/e/y", "/f2"), meta.CodeOK, map[string]uint64{k(B, "g2"): 2, k(C, ""): 4, k(D, "g1"): 1}},
+		{deleteROp("/d"), meta.CodeOK, map[string]uint64{k(B, "g2"): 1, k(C, ""): 2, k(D, "g1"): 1}},
+		{deleteOp("/f"), meta.CodeOK, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
+		{meta.Op{Kind: meta.OpPut, Path: "/e", File: f1}, meta.CodeIsDir, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
+		{deleteOp("/e"), meta.CodeNotEmpty, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
 		// Rewriting a file with the chunks it has changes nothing.
-		{Op{Kind: OpPut, Path: "/f2", File: f4}, CodeOK, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
+		{meta.Op{Kind: meta.OpPut, Path: "/f2", File: f4}, meta.CodeOK, map[string]uint64{k(C, ""): 1, k(D, "g1"): 1}},
 	}
 	for i, s := range steps {
 		s.op.Time = int64(i + 1)
@@ -190,7 +192,7 @@ func TestChunkRefsOps(t *testing.T) {
 	}
 
 	// Left: /f2 lists C (no group), /e/x lists D in g1.
-	hs := []Hash{A, B, C, D}
+	hs := []meta.Hash{A, B, C, D}
 	for _, c := range []struct {
 		groups []string
 		want   []bool
@@ -216,13 +218,13 @@ func crSeed(t *testing.T, d *DB) {
 	t.Helper()
 	for i := range 6 {
 		f := crFile(
-			ChunkRef{Hash: HashOf([]byte{byte(i % 3)}), Size: 1},
-			ChunkRef{Hash: HashOf([]byte{byte(i % 2)}), Size: 1, Group: "g1"},
+			meta.ChunkRef{Hash: meta.HashOf([]byte{byte(i % 3)}), Size: 1},
+			meta.ChunkRef{Hash: meta.HashOf([]byte{byte(i % 2)}), Size: 1, Group: "g1"},
 		)
-		crApply(t, d, Op{Kind: OpPut, Path: fmt.Sprintf("/d%d/f", i%2), File: f, Time: 1}, CodeOK)
-		crApply(t, d, Op{Kind: OpPut, Path: fmt.Sprintf("/f%d", i), File: f, Time: 1}, CodeOK)
+		crApply(t, d, meta.Op{Kind: meta.OpPut, Path: fmt.Sprintf("/d%d/f", i%2), File: f, Time: 1}, meta.CodeOK)
+		crApply(t, d, meta.Op{Kind: meta.OpPut, Path: fmt.Sprintf("/f%d", i), File: f, Time: 1}, meta.CodeOK)
 	}
-	crApply(t, d, copyOp("/d0", "/c"), CodeOK)
+	crApply(t, d, copyOp("/d0", "/c"), meta.CodeOK)
 }
 
 func TestChunkRefsRebuiltAtOpen(t *testing.T) {
@@ -235,13 +237,13 @@ func TestChunkRefsRebuiltAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := d.update(func(tx *bbolt.Tx) error {
-		_, err := ApplyOp(tx, &Op{Kind: OpMkdir, Path: "/x"})
+		_, err := ApplyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/x"})
 		return err
 	})
 	if err == nil {
 		t.Error("ApplyOp without the chunkrefs bucket succeeded")
 	}
-	if _, err := d.ChunkReferenced([]Hash{{}}); err == nil {
+	if _, err := d.ChunkReferenced([]meta.Hash{{}}); err == nil {
 		t.Error("ChunkReferenced without the chunkrefs bucket succeeded")
 	}
 	d.Close()
@@ -278,8 +280,8 @@ func TestChunkRefsRestore(t *testing.T) {
 	b.Close()
 
 	for _, p := range []string{snap, old} {
-		crApply(t, d, deleteROp("/d0"), CodeOK)
-		crApply(t, d, Op{Kind: OpPut, Path: "/new", File: crFile(ChunkRef{Hash: HashOf([]byte("new")), Size: 1}), Time: 2}, CodeOK)
+		crApply(t, d, deleteROp("/d0"), meta.CodeOK)
+		crApply(t, d, meta.Op{Kind: meta.OpPut, Path: "/new", File: crFile(meta.ChunkRef{Hash: meta.HashOf([]byte("new")), Size: 1}), Time: 2}, meta.CodeOK)
 		if maps.Equal(crRefs(t, d), want) {
 			t.Fatal("the ops after the snapshot changed no count")
 		}
@@ -302,20 +304,20 @@ func TestChunkRefsCorruptCount(t *testing.T) {
 	db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketChunkRefs) })
 	db.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucket(bucketChunkRefs); return err })
 	err := db.Update(func(tx *bbolt.Tx) error {
-		_, err := ApplyOp(tx, &Op{Kind: OpDelete, Path: "/f"})
+		_, err := ApplyOp(tx, &meta.Op{Kind: meta.OpDelete, Path: "/f"})
 		return err
 	})
-	if !errors.Is(err, ErrCorrupt) {
+	if !errors.Is(err, meta.ErrCorrupt) {
 		t.Errorf("delete with a missing count: %v, want ErrCorrupt", err)
 	}
 }
 
 func TestChunkGroups(t *testing.T) {
 	d := crOpen(t, t.TempDir())
-	a, b, c := HashOf([]byte("a")), HashOf([]byte("b")), HashOf([]byte("c"))
-	crApply(t, d, Op{Kind: OpPut, Path: "/x", Time: 1, File: &Inode{Type: TypeFile, Size: 2,
-		Chunks: []ChunkRef{{Hash: a, Size: 1, Group: "g2"}, {Hash: b, Size: 1, Group: "g1"}}}}, CodeOK)
-	got, err := d.ChunkGroups([]Hash{a, b, c})
+	a, b, c := meta.HashOf([]byte("a")), meta.HashOf([]byte("b")), meta.HashOf([]byte("c"))
+	crApply(t, d, meta.Op{Kind: meta.OpPut, Path: "/x", Time: 1, File: &meta.Inode{Type: meta.TypeFile, Size: 2,
+		Chunks: []meta.ChunkRef{{Hash: a, Size: 1, Group: "g2"}, {Hash: b, Size: 1, Group: "g1"}}}}, meta.CodeOK)
+	got, err := d.ChunkGroups([]meta.Hash{a, b, c})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"shoal/meta"
 )
 
 const tempPrefix = ".tmp-"
@@ -53,7 +55,7 @@ type ChunkStore struct {
 	// deletes under mu, cannot delete a chunk that a Put has just reported
 	// stored.
 	mu       sync.Mutex
-	index    map[Hash]chunkInfo
+	index    map[meta.Hash]chunkInfo
 	used     int64 // sum of index sizes
 	capacity int64 // 0: unlimited
 }
@@ -64,7 +66,7 @@ func OpenChunkStore(dir string) (*ChunkStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create chunk directory %s: %w", dir, err)
 	}
-	s := &ChunkStore{dir: dir, index: map[Hash]chunkInfo{}}
+	s := &ChunkStore{dir: dir, index: map[meta.Hash]chunkInfo{}}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -83,7 +85,7 @@ func (s *ChunkStore) load() error {
 			}
 			return nil
 		}
-		h, perr := ParseHash(d.Name())
+		h, perr := meta.ParseHash(d.Name())
 		if perr != nil || p != s.path(h) || !d.Type().IsRegular() {
 			return nil // strangers: not ours to delete, not chunks to serve
 		}
@@ -104,7 +106,7 @@ func (s *ChunkStore) load() error {
 	return nil
 }
 
-func (s *ChunkStore) path(h Hash) string {
+func (s *ChunkStore) path(h meta.Hash) string {
 	x := h.String()
 	return filepath.Join(s.dir, x[:2], x)
 }
@@ -113,9 +115,9 @@ func (s *ChunkStore) path(h Hash) string {
 // that is already present only touches it (see the top of this file), which
 // also makes retries idempotent. With a capacity set, a new chunk that would
 // take the store past it is refused with ErrNoSpace.
-func (s *ChunkStore) Put(h Hash, data []byte) error {
-	if HashOf(data) != h {
-		return fmt.Errorf("store chunk %s: content does not match its hash: %w", h, ErrCorrupt)
+func (s *ChunkStore) Put(h meta.Hash, data []byte) error {
+	if meta.HashOf(data) != h {
+		return fmt.Errorf("store chunk %s: content does not match its hash: %w", h, meta.ErrCorrupt)
 	}
 	size := int64(len(data))
 	s.mu.Lock()
@@ -162,17 +164,17 @@ func (s *ChunkStore) Put(h Hash, data []byte) error {
 }
 
 // roomLocked refuses a new chunk of size bytes that would exceed capacity.
-func (s *ChunkStore) roomLocked(h Hash, size int64) error {
+func (s *ChunkStore) roomLocked(h meta.Hash, size int64) error {
 	if s.capacity > 0 && s.used+size > s.capacity {
 		return fmt.Errorf("store chunk %s of %d bytes: %d of %d bytes used; free space or raise the capacity: %w",
-			h, size, s.used, s.capacity, ErrNoSpace)
+			h, size, s.used, s.capacity, meta.ErrNoSpace)
 	}
 	return nil
 }
 
 // writeTemp writes data to a fsynced temporary file next to h's final name
 // and returns its path.
-func (s *ChunkStore) writeTemp(h Hash, data []byte) (string, error) {
+func (s *ChunkStore) writeTemp(h meta.Hash, data []byte) (string, error) {
 	dir := filepath.Dir(s.path(h))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
@@ -210,16 +212,16 @@ func mtimeOr(p string, def time.Time) time.Time {
 // Get returns the content of chunk h, verified against its hash. A file
 // that fails the check is deleted, so the chunk reads as missing until a
 // Put rewrites it; the error wraps ErrCorrupt.
-func (s *ChunkStore) Get(h Hash) ([]byte, error) {
+func (s *ChunkStore) Get(h meta.Hash) ([]byte, error) {
 	b, err := os.ReadFile(s.path(h))
 	if errors.Is(err, fs.ErrNotExist) {
 		s.forgetIfGone(h)
-		return nil, fmt.Errorf("chunk %s: %w", h, ErrNotFound)
+		return nil, fmt.Errorf("chunk %s: %w", h, meta.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read chunk %s: %w", h, err)
 	}
-	if HashOf(b) == h {
+	if meta.HashOf(b) == h {
 		return b, nil
 	}
 	return s.dropCorrupt(h)
@@ -228,7 +230,7 @@ func (s *ChunkStore) Get(h Hash) ([]byte, error) {
 // forgetIfGone drops h from the index if its file has vanished behind the
 // store's back. It stats again under mu: a Put may have renamed the file
 // into place since the caller looked.
-func (s *ChunkStore) forgetIfGone(h Hash) {
+func (s *ChunkStore) forgetIfGone(h meta.Hash) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := os.Stat(s.path(h)); errors.Is(err, fs.ErrNotExist) {
@@ -239,7 +241,7 @@ func (s *ChunkStore) forgetIfGone(h Hash) {
 // dropCorrupt deletes the file of h after a read found it corrupt. It reads
 // and checks it again under mu, because a Remove and a Put may have
 // replaced it with good content since the first read, and that must stay.
-func (s *ChunkStore) dropCorrupt(h Hash) ([]byte, error) {
+func (s *ChunkStore) dropCorrupt(h meta.Hash) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.path(h)
@@ -247,21 +249,21 @@ func (s *ChunkStore) dropCorrupt(h Hash) ([]byte, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		s.deleteLocked(h)
-		return nil, fmt.Errorf("chunk %s: %w", h, ErrNotFound)
+		return nil, fmt.Errorf("chunk %s: %w", h, meta.ErrNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("read chunk %s: %w", h, err)
-	case HashOf(b) == h:
+	case meta.HashOf(b) == h:
 		return b, nil
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("chunk %s on disk: %w; removing it failed: %w", h, ErrCorrupt, err)
+		return nil, fmt.Errorf("chunk %s on disk: %w; removing it failed: %w", h, meta.ErrCorrupt, err)
 	}
 	s.deleteLocked(h)
-	return nil, fmt.Errorf("chunk %s on disk: %w; the file was removed, store the chunk again to repair it", h, ErrCorrupt)
+	return nil, fmt.Errorf("chunk %s on disk: %w; the file was removed, store the chunk again to repair it", h, meta.ErrCorrupt)
 }
 
 // Has reports whether chunk h is present. It does not verify it.
-func (s *ChunkStore) Has(h Hash) bool {
+func (s *ChunkStore) Has(h meta.Hash) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.index[h]
@@ -269,7 +271,7 @@ func (s *ChunkStore) Has(h Hash) bool {
 }
 
 // Size returns the size of chunk h, if present.
-func (s *ChunkStore) Size(h Hash) (int64, bool) {
+func (s *ChunkStore) Size(h meta.Hash) (int64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.index[h]
@@ -277,13 +279,13 @@ func (s *ChunkStore) Size(h Hash) (int64, bool) {
 }
 
 // Remove deletes chunk h; removing an absent chunk is not an error.
-func (s *ChunkStore) Remove(h Hash) error {
+func (s *ChunkStore) Remove(h meta.Hash) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.removeLocked(h)
 }
 
-func (s *ChunkStore) removeLocked(h Hash) error {
+func (s *ChunkStore) removeLocked(h meta.Hash) error {
 	err := os.Remove(s.path(h))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove chunk %s: %w", h, err)
@@ -292,13 +294,13 @@ func (s *ChunkStore) removeLocked(h Hash) error {
 	return nil
 }
 
-func (s *ChunkStore) insertLocked(h Hash, c chunkInfo) {
+func (s *ChunkStore) insertLocked(h meta.Hash, c chunkInfo) {
 	s.deleteLocked(h)
 	s.index[h] = c
 	s.used += c.size
 }
 
-func (s *ChunkStore) deleteLocked(h Hash) {
+func (s *ChunkStore) deleteLocked(h meta.Hash) {
 	if c, ok := s.index[h]; ok {
 		s.used -= c.size
 		delete(s.index, h)
@@ -307,7 +309,7 @@ func (s *ChunkStore) deleteLocked(h Hash) {
 
 func wrapSpace(err error) error {
 	if errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+		return fmt.Errorf("%w: %w", meta.ErrNoSpace, err)
 	}
 	return err
 }

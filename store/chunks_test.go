@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"shoal/meta"
 )
 
 func csOpen(t *testing.T, dir string) *ChunkStore {
@@ -22,12 +24,12 @@ func csOpen(t *testing.T, dir string) *ChunkStore {
 	return s
 }
 
-func csChunk(i int) (Hash, []byte) {
+func csChunk(i int) (meta.Hash, []byte) {
 	b := []byte(fmt.Sprintf("chunk %03d", i))
-	return HashOf(b), b
+	return meta.HashOf(b), b
 }
 
-func csPut(t *testing.T, s *ChunkStore, i int) Hash {
+func csPut(t *testing.T, s *ChunkStore, i int) meta.Hash {
 	t.Helper()
 	h, b := csChunk(i)
 	if err := s.Put(h, b); err != nil {
@@ -68,11 +70,11 @@ func TestChunkStorePutGet(t *testing.T) {
 	if s.Count() != 1 || s.Used() != int64(len(b)) {
 		t.Errorf("count %d used %d, want 1 and %d", s.Count(), s.Used(), len(b))
 	}
-	if err := s.Put(HashOf([]byte("other")), b); !errors.Is(err, ErrCorrupt) {
+	if err := s.Put(meta.HashOf([]byte("other")), b); !errors.Is(err, meta.ErrCorrupt) {
 		t.Errorf("put under the wrong hash: %v, want ErrCorrupt", err)
 	}
 	missing, _ := csChunk(2)
-	if _, err := s.Get(missing); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(missing); !errors.Is(err, meta.ErrNotFound) {
 		t.Errorf("get missing: %v, want ErrNotFound", err)
 	}
 	if _, ok := s.Size(missing); ok || s.Has(missing) {
@@ -99,7 +101,7 @@ func TestChunkStoreCapacity(t *testing.T) {
 	}
 	h2, b2 := csChunk(2)
 	err := s.Put(h2, b2)
-	if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), "9 of 10 bytes used") {
+	if !errors.Is(err, meta.ErrNoSpace) || !strings.Contains(err.Error(), "9 of 10 bytes used") {
 		t.Fatalf("put past capacity: %v, want ErrNoSpace saying 9 of 10 bytes used", err)
 	}
 	if s.Has(h2) || s.Used() != 9 || s.Count() != 1 {
@@ -136,7 +138,7 @@ func TestChunkStoreCapacityConcurrent(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-		case !errors.Is(err, ErrNoSpace):
+		case !errors.Is(err, meta.ErrNoSpace):
 			t.Errorf("put: %v", err)
 		}
 	}
@@ -155,7 +157,7 @@ func TestChunkStorePutTouches(t *testing.T) {
 	if !s.Touch(h, old) {
 		t.Fatal("touch of a present chunk reported absent")
 	}
-	if got := s.Idle(time.Hour, time.Now()); !slices.Equal(got, []Hash{h}) {
+	if got := s.Idle(time.Hour, time.Now()); !slices.Equal(got, []meta.Hash{h}) {
 		t.Fatalf("idle after backdating: %v, want %v", got, h)
 	}
 	before := time.Now()
@@ -181,7 +183,7 @@ func TestChunkStoreRemoveIfIdle(t *testing.T) {
 	a, b := csPut(t, s, 1), csPut(t, s, 2)
 	s.Touch(a, now.Add(-2*time.Hour))
 	s.Touch(b, now.Add(-time.Minute))
-	if got := s.Idle(time.Hour, now); !slices.Equal(got, []Hash{a}) {
+	if got := s.Idle(time.Hour, now); !slices.Equal(got, []meta.Hash{a}) {
 		t.Errorf("idle: %v, want only %v", got, a)
 	}
 	if ok, err := s.RemoveIfIdle(b, time.Hour, now); ok || err != nil || !s.Has(b) {
@@ -220,7 +222,7 @@ func TestChunkStoreCorruptChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := s.Get(h); !errors.Is(err, ErrCorrupt) {
+	if _, err := s.Get(h); !errors.Is(err, meta.ErrCorrupt) {
 		t.Fatalf("get corrupted: %v, want ErrCorrupt", err)
 	}
 	if s.Has(h) || s.Count() != 0 || s.Used() != 0 {
@@ -229,7 +231,7 @@ func TestChunkStoreCorruptChunk(t *testing.T) {
 	if _, err := os.Stat(s.path(h)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("corrupt file still on disk: %v", err)
 	}
-	if _, err := s.Get(h); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(h); !errors.Is(err, meta.ErrNotFound) {
 		t.Errorf("get after removal: %v, want ErrNotFound", err)
 	}
 	if err := s.Put(h, b); err != nil {
@@ -242,7 +244,7 @@ func TestChunkStoreCorruptChunk(t *testing.T) {
 
 func TestChunkStoreDigestAndList(t *testing.T) {
 	s1, s2 := csOpen(t, t.TempDir()), csOpen(t, t.TempDir())
-	var want []Hash
+	var want []meta.Hash
 	for i := range 40 {
 		want = append(want, csPut(t, s1, i))
 		csPut(t, s2, 39-i)
@@ -254,11 +256,11 @@ func TestChunkStoreDigestAndList(t *testing.T) {
 	if got := s1.ListAll(); !slices.Equal(got, want) {
 		t.Errorf("ListAll: %v, want %v", got, want)
 	}
-	var all []Hash
+	var all []meta.Hash
 	for bucket := range 256 {
 		got := s1.List(bucket)
 		d := s1.Digest()[bucket]
-		var x Hash
+		var x meta.Hash
 		for _, h := range got {
 			if int(h[0]) != bucket {
 				t.Errorf("List(%d) holds %v", bucket, h)
@@ -282,8 +284,8 @@ func TestChunkStoreDigestAndList(t *testing.T) {
 	if err := s2.Remove(extra); err != nil || s1.Digest() != s2.Digest() {
 		t.Errorf("digests differ after removing the extra chunk (%v)", err)
 	}
-	var seen []Hash
-	err := s1.ForEach(func(h Hash) error {
+	var seen []meta.Hash
+	err := s1.ForEach(func(h meta.Hash) error {
 		seen = append(seen, h)
 		return s1.Remove(h) // ForEach must not hold the lock while fn runs
 	})
@@ -296,7 +298,7 @@ func TestChunkStoreReload(t *testing.T) {
 	dir := t.TempDir()
 	s := csOpen(t, dir)
 	now := time.Now()
-	var old []Hash
+	var old []meta.Hash
 	for i := range 10 {
 		h := csPut(t, s, i)
 		if i%3 == 0 {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 // On-disk layout of DIR:
@@ -147,8 +149,8 @@ func (d *DB) update(fn func(tx *bolt.Tx) error) error {
 // ReadDir).
 func (d *DB) View(fn func(tx *bolt.Tx) error) error { return d.view(fn) }
 
-func getBallot(st *bolt.Bucket, k []byte) (Ballot, error) {
-	var b Ballot
+func getBallot(st *bolt.Bucket, k []byte) (meta.Ballot, error) {
+	var b meta.Ballot
 	v := st.Get(k)
 	if v == nil {
 		return b, nil
@@ -168,8 +170,8 @@ func putMsgpack(bk *bolt.Bucket, k []byte, v any) error {
 }
 
 // Promised returns the highest ballot this node has promised.
-func (d *DB) Promised() (Ballot, error) {
-	var b Ballot
+func (d *DB) Promised() (meta.Ballot, error) {
+	var b meta.Ballot
 	err := d.view(func(tx *bolt.Tx) error {
 		var err error
 		b, err = getBallot(tx.Bucket(bucketState), keyPromised)
@@ -179,7 +181,7 @@ func (d *DB) Promised() (Ballot, error) {
 }
 
 // SetPromised durably records a promise. It never lowers the promise.
-func (d *DB) SetPromised(b Ballot) error {
+func (d *DB) SetPromised(b meta.Ballot) error {
 	return d.update(func(tx *bolt.Tx) error {
 		st := tx.Bucket(bucketState)
 		cur, err := getBallot(st, keyPromised)
@@ -196,9 +198,9 @@ func (d *DB) SetPromised(b Ballot) error {
 // LogState describes the log's bounds.
 type LogState struct {
 	SnapIndex  uint64 // entries up to here were compacted
-	SnapBallot Ballot
+	SnapBallot meta.Ballot
 	LastIndex  uint64 // SnapIndex when the log is empty
-	LastBallot Ballot
+	LastBallot meta.Ballot
 	Applied    uint64
 }
 
@@ -225,7 +227,7 @@ func logState(tx *bolt.Tx) (LogState, error) {
 	s.LastIndex, s.LastBallot = s.SnapIndex, s.SnapBallot
 	k, v := tx.Bucket(bucketLog).Cursor().Last()
 	if k != nil {
-		var e Entry
+		var e meta.Entry
 		if err := msgpack.Unmarshal(v, &e); err != nil {
 			return s, fmt.Errorf("decode log entry %d: %w", u64(k), err)
 		}
@@ -235,8 +237,8 @@ func logState(tx *bolt.Tx) (LogState, error) {
 }
 
 // BallotAt returns the ballot of entry i, which may be the snapshot point.
-func (d *DB) BallotAt(i uint64) (Ballot, error) {
-	var b Ballot
+func (d *DB) BallotAt(i uint64) (meta.Ballot, error) {
+	var b meta.Ballot
 	err := d.view(func(tx *bolt.Tx) error {
 		st := tx.Bucket(bucketState)
 		snap := u64(st.Get(keySnapIndex))
@@ -250,9 +252,9 @@ func (d *DB) BallotAt(i uint64) (Ballot, error) {
 		}
 		v := tx.Bucket(bucketLog).Get(key(i))
 		if v == nil {
-			return fmt.Errorf("log entry %d: %w", i, ErrNotFound)
+			return fmt.Errorf("log entry %d: %w", i, meta.ErrNotFound)
 		}
-		var e Entry
+		var e meta.Entry
 		if err := msgpack.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("decode log entry %d: %w", i, err)
 		}
@@ -264,8 +266,8 @@ func (d *DB) BallotAt(i uint64) (Ballot, error) {
 
 // Entries returns entries lo..hi inclusive, stopping early once maxBytes of
 // encoded entries are gathered (at least one entry is returned).
-func (d *DB) Entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
-	var out []Entry
+func (d *DB) Entries(lo, hi uint64, maxBytes int) ([]meta.Entry, error) {
+	var out []meta.Entry
 	err := d.view(func(tx *bolt.Tx) error {
 		if snap := u64(tx.Bucket(bucketState).Get(keySnapIndex)); lo <= snap {
 			return fmt.Errorf("entries from %d (snapshot at %d): %w", lo, snap, ErrCompacted)
@@ -276,7 +278,7 @@ func (d *DB) Entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
 			if len(out) > 0 && size+len(v) > maxBytes {
 				break
 			}
-			var e Entry
+			var e meta.Entry
 			if err := msgpack.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", u64(k), err)
 			}
@@ -291,7 +293,7 @@ func (d *DB) Entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
 // Append writes entries, which must be contiguous, replacing any entries at
 // or after the first one's index. It refuses to replace applied entries:
 // they are committed, and replacing one would break invariant 1.
-func (d *DB) Append(entries []Entry) error {
+func (d *DB) Append(entries []meta.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -329,9 +331,9 @@ func (d *DB) Append(entries []Entry) error {
 // Apply applies the log entries from Applied()+1 through upto to the
 // namespace in one transaction and returns their results in order. Entries
 // must be present in the log.
-func (d *DB) Apply(upto uint64) ([]Entry, []Result, error) {
-	var entries []Entry
-	var results []Result
+func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
+	var entries []meta.Entry
+	var results []meta.Result
 	err := d.update(func(tx *bolt.Tx) error {
 		st := tx.Bucket(bucketState)
 		applied := u64(st.Get(keyApplied))
@@ -339,9 +341,9 @@ func (d *DB) Apply(upto uint64) ([]Entry, []Result, error) {
 		for i := applied + 1; i <= upto; i++ {
 			v := lg.Get(key(i))
 			if v == nil {
-				return fmt.Errorf("apply entry %d: %w", i, ErrNotFound)
+				return fmt.Errorf("apply entry %d: %w", i, meta.ErrNotFound)
 			}
-			var e Entry
+			var e meta.Entry
 			if err := msgpack.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", i, err)
 			}
@@ -364,16 +366,16 @@ func (d *DB) Apply(upto uint64) ([]Entry, []Result, error) {
 // Config returns the voting members in effect: those of the last OpConfig
 // entry in the log, else those recorded at the snapshot point. Like Raft, a
 // configuration takes effect as soon as it is in the log.
-func (d *DB) Config() ([]Member, error) {
-	var members []Member
+func (d *DB) Config() ([]meta.Member, error) {
+	var members []meta.Member
 	err := d.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
-			var e Entry
+			var e meta.Entry
 			if err := msgpack.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", u64(k), err)
 			}
-			if e.Op.Kind == OpConfig {
+			if e.Op.Kind == meta.OpConfig {
 				members = e.Op.Members
 				return nil
 			}
@@ -400,16 +402,16 @@ func (d *DB) Compact(upto uint64) error {
 			return nil
 		}
 		lg := tx.Bucket(bucketLog)
-		var last Entry
+		var last meta.Entry
 		for i := snap + 1; i <= upto; i++ {
 			v := lg.Get(key(i))
 			if v == nil {
-				return fmt.Errorf("compact: entry %d: %w", i, ErrNotFound)
+				return fmt.Errorf("compact: entry %d: %w", i, meta.ErrNotFound)
 			}
 			if err := msgpack.Unmarshal(v, &last); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", i, err)
 			}
-			if last.Op.Kind == OpConfig {
+			if last.Op.Kind == meta.OpConfig {
 				if err := putMsgpack(st, keyConfig, last.Op.Members); err != nil {
 					return err
 				}

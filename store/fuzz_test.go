@@ -6,38 +6,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// FuzzParseHash: a parsed hash is the 64 hex digits it was parsed from
-// (in either case), and its String form parses back to it.
-func FuzzParseHash(f *testing.F) {
-	h := HashOf([]byte("x")).String()
-	for _, s := range []string{h, strings.ToUpper(h), h[:63], h + "0", "", "zz", h[:62] + "g0", " " + h[1:]} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		h, err := ParseHash(s)
-		if err != nil {
-			if h != (Hash{}) {
-				t.Fatalf("ParseHash(%q) = %s with error %v", s, h, err)
-			}
-			return
-		}
-		if len(s) != 64 || !strings.EqualFold(h.String(), s) {
-			t.Fatalf("ParseHash(%q) = %s: not the hash written", s, h)
-		}
-		if back, err := ParseHash(h.String()); err != nil || back != h {
-			t.Fatalf("ParseHash(%s) = %s, %v: String does not parse back", h, back, err)
-		}
-	})
-}
+	"shoal/meta"
+)
 
 // FuzzChunkStoreLoad opens a chunk directory holding one file of any name
 // in any fan-out directory: the index takes it only if it sits where the
 // store would write the chunk its name spells, and opening removes only
 // leftover temporary files.
 func FuzzChunkStoreLoad(f *testing.F) {
-	h := HashOf([]byte("chunk"))
+	h := meta.HashOf([]byte("chunk"))
 	x := h.String()
 	for _, s := range [][2]string{
 		{x[:2], x}, {x[2:4], x}, {x[:2], strings.ToUpper(x)}, {x[:2], x[:63]}, {x[:2], tempPrefix + "1"},
@@ -62,7 +40,7 @@ func FuzzChunkStoreLoad(f *testing.F) {
 		if err != nil {
 			t.Fatalf("open with a file %q: %v", p, err)
 		}
-		want, perr := ParseHash(name)
+		want, perr := meta.ParseHash(name)
 		ours := perr == nil && p == s.path(want)
 		if got := s.ListAll(); ours != (len(got) == 1) || ours && got[0] != want {
 			t.Fatalf("file %q: index %v, want it taken: %v", p, got, ours)

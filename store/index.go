@@ -25,6 +25,8 @@ import (
 	"strings"
 
 	"go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 var (
@@ -60,7 +62,7 @@ func (n *namespace) deleteDentry(parent uint64, name string, child uint64) error
 
 // moveOwner keeps owners in step when the record of in replaces old
 // (had: whether there was one).
-func (n *namespace) moveOwner(old Inode, had bool, in Inode) error {
+func (n *namespace) moveOwner(old meta.Inode, had bool, in meta.Inode) error {
 	if had && old.Uid == in.Uid {
 		return nil
 	}
@@ -88,7 +90,7 @@ func (n *namespace) eachLink(ino uint64, fn func(link) (bool, error)) error {
 	c := n.links.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if len(k) < 16 {
-			return fmt.Errorf("namespace: link record %x is shorter than 16 bytes: %w", k, ErrCorrupt)
+			return fmt.Errorf("namespace: link record %x is shorter than 16 bytes: %w", k, meta.ErrCorrupt)
 		}
 		more, err := fn(link{parent: binary.BigEndian.Uint64(k[8:16]), name: string(k[16:])})
 		if err != nil || !more {
@@ -130,12 +132,12 @@ func (n *namespace) pathOf(ino uint64) (string, error) {
 			return "", nil
 		}
 		if !ok {
-			return "", fmt.Errorf("namespace: directory %d has entries but no name: %w", ino, ErrCorrupt)
+			return "", fmt.Errorf("namespace: directory %d has entries but no name: %w", ino, meta.ErrCorrupt)
 		}
 		names = append(names, l.name)
 		ino = l.parent
 	}
-	return "", fmt.Errorf("namespace: inode %d is more than %d levels deep: %w", ino, maxDepth, ErrCorrupt)
+	return "", fmt.Errorf("namespace: inode %d is more than %d levels deep: %w", ino, maxDepth, meta.ErrCorrupt)
 }
 
 // rebuildLinks replaces bucket links with one key for every dentry.
@@ -143,7 +145,7 @@ func rebuildLinks(tx *bbolt.Tx) error {
 	var keys [][]byte
 	err := tx.Bucket(bucketDentries).ForEach(func(k, v []byte) error {
 		if len(k) < 8 || len(v) != 8 {
-			return fmt.Errorf("dentry %x holds %x: %w", k, v, ErrCorrupt)
+			return fmt.Errorf("dentry %x holds %x: %w", k, v, meta.ErrCorrupt)
 		}
 		keys = append(keys, linkKey(binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(k), string(k[8:])))
 		return nil
@@ -159,7 +161,7 @@ func rebuildOwners(tx *bbolt.Tx) error {
 	var keys [][]byte
 	err := tx.Bucket(bucketInodes).ForEach(func(k, v []byte) error {
 		if len(k) != 8 {
-			return fmt.Errorf("inode key %x is not 8 bytes: %w", k, ErrCorrupt)
+			return fmt.Errorf("inode key %x is not 8 bytes: %w", k, meta.ErrCorrupt)
 		}
 		in, err := decodeInode(binary.BigEndian.Uint64(k), v)
 		keys = append(keys, ownerKey(in.Uid, in.Ino))
@@ -196,8 +198,8 @@ func refill(tx *bbolt.Tx, name []byte, keys [][]byte) error {
 type OwnedInode struct {
 	// Path is one path of the inode from the root ("" for an orphan,
 	// which has none); a file with several names shows the first.
-	Path  string `msgpack:"p"`
-	Inode Inode  `msgpack:"i"` // attributes only: no Chunks or Data
+	Path  string     `msgpack:"p"`
+	Inode meta.Inode `msgpack:"i"` // attributes only: no Chunks or Data
 }
 
 // Owned lists the inodes uid owns with numbers above after, in inode
@@ -205,7 +207,7 @@ type OwnedInode struct {
 // listed when more follow (pass it as after to get them), else 0.
 func Owned(tx *bbolt.Tx, uid uint32, after uint64, limit int) (out []OwnedInode, next uint64, err error) {
 	if limit <= 0 {
-		return nil, 0, fmt.Errorf("owned inodes: limit %d: %w: want at least 1", limit, ErrInvalid)
+		return nil, 0, fmt.Errorf("owned inodes: limit %d: %w: want at least 1", limit, meta.ErrInvalid)
 	}
 	n, err := openNamespace(tx)
 	if err != nil {
@@ -223,7 +225,7 @@ func Owned(tx *bbolt.Tx, uid uint32, after uint64, limit int) (out []OwnedInode,
 	}
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if len(k) != 12 {
-			return nil, 0, fmt.Errorf("owned inodes: owner record %x is not 12 bytes: %w", k, ErrCorrupt)
+			return nil, 0, fmt.Errorf("owned inodes: owner record %x is not 12 bytes: %w", k, meta.ErrCorrupt)
 		}
 		if len(inos) == limit {
 			next = inos[len(inos)-1]

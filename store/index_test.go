@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 // nsBucketKeys returns the keys of a bucket as strings, each with an
@@ -65,15 +67,15 @@ func nsCheckIndexes(tx *bbolt.Tx) error {
 // is opened, equal to what the ops kept.
 func TestIndexesRebuiltAtOpen(t *testing.T) {
 	db := nsOpenDB(t)
-	ops := []Op{
-		putOp("/a/b/f", 1), mkdirOp("/a/c"), {Kind: OpSymlink, Path: "/a/s", Target: "b", Uid: 3},
-		{Kind: OpLink, Path: "/a/b/f", To: "/a/c/g"}, {Kind: OpCreate, Path: "/h", Uid: 5, Gid: 6},
-		{Kind: OpUpdate, Path: "/a/b", Attr: &SetAttr{Valid: SetUid, Uid: 9}},
-		{Kind: OpDelete, Path: "/h", Orphan: true},
+	ops := []meta.Op{
+		putOp("/a/b/f", 1), mkdirOp("/a/c"), {Kind: meta.OpSymlink, Path: "/a/s", Target: "b", Uid: 3},
+		{Kind: meta.OpLink, Path: "/a/b/f", To: "/a/c/g"}, {Kind: meta.OpCreate, Path: "/h", Uid: 5, Gid: 6},
+		{Kind: meta.OpUpdate, Path: "/a/b", Attr: &meta.SetAttr{Valid: meta.SetUid, Uid: 9}},
+		{Kind: meta.OpDelete, Path: "/h", Orphan: true},
 	}
 	for i, op := range ops {
 		op.Time = int64(i + 1)
-		nsWant(t, nsApply(t, db, op), CodeOK)
+		nsWant(t, nsApply(t, db, op), meta.CodeOK)
 	}
 	var links, owners map[string]bool
 	db.View(func(tx *bbolt.Tx) error {
@@ -94,7 +96,7 @@ func TestIndexesRebuiltAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		_, err := ApplyOp(tx, &Op{Kind: OpMkdir, Path: "/x"})
+		_, err := ApplyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/x"})
 		return err
 	})
 	if err == nil {
@@ -102,7 +104,7 @@ func TestIndexesRebuiltAtOpen(t *testing.T) {
 	}
 	f := nsLookupAt(t, db, 0, "/a/b/f")
 	db.View(func(tx *bbolt.Tx) error {
-		if _, err := LookupAt(tx, f.Ino, "/", &Cred{Uid: 1}, 0); err == nil {
+		if _, err := LookupAt(tx, f.Ino, "/", &meta.Cred{Uid: 1}, 0); err == nil {
 			t.Error("a permission check without the link index succeeded")
 		}
 		if _, _, err := Owned(tx, 0, 0, 1); err == nil {
@@ -137,9 +139,9 @@ func nsOwnedBrute(tx *bbolt.Tx, uid uint32) (map[uint64]string, error) {
 		path string
 	}
 	first := map[uint64]name{}
-	var walk func(p string, in Inode) error
-	walk = func(p string, in Inode) error {
-		if in.Type != TypeDir {
+	var walk func(p string, in meta.Inode) error
+	walk = func(p string, in meta.Inode) error {
+		if in.Type != meta.TypeDir {
 			return nil
 		}
 		ents, err := ReadDir(tx, p)
@@ -186,18 +188,18 @@ func ownedFill(t *testing.T, db *bbolt.DB) {
 		for range 1 + r.IntN(3) {
 			p += "/" + names[r.IntN(len(names))]
 		}
-		op := Op{Time: int64(i + 1), Uid: uint32(r.IntN(3)), Path: p}
+		op := meta.Op{Time: int64(i + 1), Uid: uint32(r.IntN(3)), Path: p}
 		switch r.IntN(6) {
 		case 0:
-			op.Kind = OpMkdir
+			op.Kind = meta.OpMkdir
 		case 1:
-			op.Kind, op.To = OpLink, "/"+names[r.IntN(len(names))]+fmt.Sprint(i)
+			op.Kind, op.To = meta.OpLink, "/"+names[r.IntN(len(names))]+fmt.Sprint(i)
 		case 2:
-			op.Kind, op.NotDir, op.Orphan = OpDelete, true, true
+			op.Kind, op.NotDir, op.Orphan = meta.OpDelete, true, true
 		case 3:
-			op.Kind, op.Attr = OpUpdate, &SetAttr{Valid: SetUid, Uid: uint32(r.IntN(3))}
+			op.Kind, op.Attr = meta.OpUpdate, &meta.SetAttr{Valid: meta.SetUid, Uid: uint32(r.IntN(3))}
 		default:
-			op.Kind, op.Mode = OpCreate, 0o644
+			op.Kind, op.Mode = meta.OpCreate, 0o644
 		}
 		nsApply(t, db, op)
 	}
@@ -219,7 +221,7 @@ func TestOwnedPaging(t *testing.T) {
 				if p == "" {
 					orphans++
 				}
-				if in.Type == TypeFile && in.Nlink > 1 {
+				if in.Type == meta.TypeFile && in.Nlink > 1 {
 					multi++
 				}
 			}
@@ -260,7 +262,7 @@ func TestOwnedPaging(t *testing.T) {
 		t.Errorf("%d orphans, %d files with several names: the ops no longer exercise Owned's paths", orphans, multi)
 	}
 	db.View(func(tx *bbolt.Tx) error {
-		if _, _, err := Owned(tx, 0, 0, 0); CodeOf(err) != CodeInvalid {
+		if _, _, err := Owned(tx, 0, 0, 0); meta.CodeOf(err) != meta.CodeInvalid {
 			t.Errorf("limit 0: %v", err)
 		}
 		if list, next, err := Owned(tx, 0, ^uint64(0), 5); err != nil || len(list) != 0 || next != 0 {

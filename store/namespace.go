@@ -41,6 +41,8 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 	"go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 // RootIno is the inode number of the root directory.
@@ -97,7 +99,7 @@ func InitNamespace(tx *bbolt.Tx) error {
 		}
 	}
 	if n.inodes.Get(inoKey(RootIno)) == nil {
-		root := Inode{Ino: RootIno, Type: TypeDir, Mode: defaultDirMode, Nlink: 2}
+		root := meta.Inode{Ino: RootIno, Type: meta.TypeDir, Mode: defaultDirMode, Nlink: 2}
 		if err := n.save(root); err != nil {
 			return fmt.Errorf("init namespace: %w", err)
 		}
@@ -125,7 +127,7 @@ func (n *namespace) recordDirParents(dir uint64) error {
 		if err != nil {
 			return err
 		}
-		if in.Type != TypeDir {
+		if in.Type != meta.TypeDir {
 			continue
 		}
 		if in.Parent != dir {
@@ -145,72 +147,65 @@ func (n *namespace) recordDirParents(dir uint64) error {
 // path, an existing target, ...) is reported in Result.Code with a nil error
 // and changes nothing. A non-nil error means storage failed or a record is
 // corrupt; the caller must roll the transaction back.
-func ApplyOp(tx *bbolt.Tx, op *Op) (Result, error) {
+func ApplyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
 	if op == nil {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	switch op.Kind {
-	case OpNoop, OpConfig:
-		return Result{}, nil
+	case meta.OpNoop, meta.OpConfig:
+		return meta.Result{}, nil
 	}
 	n, err := openNamespace(tx)
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
 	if n.refs == nil || n.links == nil || n.owners == nil || n.users == nil || n.tokens == nil {
-		return Result{}, fmt.Errorf("namespace: bucket %s, %s, %s, %s or %s missing: call InitNamespace when opening the store",
+		return meta.Result{}, fmt.Errorf("namespace: bucket %s, %s, %s, %s or %s missing: call InitNamespace when opening the store",
 			bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens)
 	}
 	n.cred = op.Cred
 	switch op.Kind {
-	case OpPut:
+	case meta.OpPut:
 		return n.put(op)
-	case OpDelete:
+	case meta.OpDelete:
 		return n.delete(op)
-	case OpMkdir:
+	case meta.OpMkdir:
 		return n.mkdir(op)
-	case OpRename:
+	case meta.OpRename:
 		return n.rename(op)
-	case OpCopy:
+	case meta.OpCopy:
 		return n.copy(op)
-	case OpCreate:
+	case meta.OpCreate:
 		return n.create(op)
-	case OpSymlink:
+	case meta.OpSymlink:
 		return n.symlink(op)
-	case OpLink:
+	case meta.OpLink:
 		return n.link(op)
-	case OpUpdate:
+	case meta.OpUpdate:
 		return n.update(op)
-	case OpRelease:
+	case meta.OpRelease:
 		return n.releaseOrphan(op)
-	case OpUserAdd:
+	case meta.OpUserAdd:
 		return n.userAdd(op)
-	case OpUserRemove:
+	case meta.OpUserRemove:
 		return n.userRemove(op)
-	case OpUserToken:
+	case meta.OpUserToken:
 		return n.userToken(op)
 	}
-	return reject(CodeInvalid)
-}
-
-// Attrs returns in without its content (Chunks and Data): what a listing
-// or an op's result carries.
-func (in Inode) Attrs() Inode {
-	in.Chunks, in.Data, in.DataKey = nil, nil, 0
-	return in
+	return reject(meta.CodeInvalid)
 }
 
 // ForEachChunk calls fn for every chunk of every file inode, stopping at the
 // first error fn returns. A chunk shared by copies is reported once per
 // inode. fn must not modify the namespace: it runs inside a bucket scan.
-func ForEachChunk(tx *bbolt.Tx, fn func(ChunkRef) error) error {
+func ForEachChunk(tx *bbolt.Tx, fn func(meta.ChunkRef) error) error {
 	n, err := openNamespace(tx)
 	if err != nil {
 		return err
 	}
 	return n.inodes.ForEach(func(k, v []byte) error {
 		if len(k) != 8 {
-			return fmt.Errorf("namespace: inode key %x is not 8 bytes: %w", k, ErrCorrupt)
+			return fmt.Errorf("namespace: inode key %x is not 8 bytes: %w", k, meta.ErrCorrupt)
 		}
 		in, err := decodeInode(binary.BigEndian.Uint64(k), v)
 		if err != nil {
@@ -234,7 +229,7 @@ type namespace struct {
 	users, tokens                *bbolt.Bucket
 	// cred is who the op or read acts for (nil: the cluster itself):
 	// permission checks and the owners of new inodes follow it.
-	cred *Cred
+	cred *meta.Cred
 }
 
 func openNamespace(tx *bbolt.Tx) (*namespace, error) {
@@ -254,7 +249,7 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 	return n, nil
 }
 
-func reject(c Code) (Result, error) { return Result{Code: c}, nil }
+func reject(c meta.Code) (meta.Result, error) { return meta.Result{Code: c}, nil }
 
 func modeOr(mode, def uint32) uint32 {
 	if mode == 0 {
@@ -303,23 +298,23 @@ func dentryKey(dir uint64, name string) []byte {
 	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(name)), dir), name...)
 }
 
-func decodeInode(ino uint64, v []byte) (Inode, error) {
-	var in Inode
+func decodeInode(ino uint64, v []byte) (meta.Inode, error) {
+	var in meta.Inode
 	if err := msgpack.Unmarshal(v, &in); err != nil {
-		return Inode{}, fmt.Errorf("namespace: decode inode %d: %w: %w", ino, ErrCorrupt, err)
+		return meta.Inode{}, fmt.Errorf("namespace: decode inode %d: %w: %w", ino, meta.ErrCorrupt, err)
 	}
-	if in.Ino != ino || (in.Type != TypeFile && in.Type != TypeDir && in.Type != TypeSymlink) {
-		return Inode{}, fmt.Errorf("namespace: inode record %d holds ino %d type %d: %w", ino, in.Ino, in.Type, ErrCorrupt)
+	if in.Ino != ino || (in.Type != meta.TypeFile && in.Type != meta.TypeDir && in.Type != meta.TypeSymlink) {
+		return meta.Inode{}, fmt.Errorf("namespace: inode record %d holds ino %d type %d: %w", ino, in.Ino, in.Type, meta.ErrCorrupt)
 	}
 	return in, nil
 }
 
 // get loads an inode that a dentry or the root points at, so a missing one
 // is corruption, not a user error.
-func (n *namespace) get(ino uint64) (Inode, error) {
+func (n *namespace) get(ino uint64) (meta.Inode, error) {
 	v := n.inodes.Get(inoKey(ino))
 	if v == nil {
-		return Inode{}, fmt.Errorf("namespace: inode %d is referenced but missing: %w", ino, ErrCorrupt)
+		return meta.Inode{}, fmt.Errorf("namespace: inode %d is referenced but missing: %w", ino, meta.ErrCorrupt)
 	}
 	return decodeInode(ino, v)
 }
@@ -330,7 +325,7 @@ func (n *namespace) get(ino uint64) (Inode, error) {
 // by passing a stale copy of an inode. Chunks of directories are skipped:
 // they have none, and an inode number never changes type because numbers
 // are never reused.
-func (n *namespace) save(in Inode) error {
+func (n *namespace) save(in meta.Inode) error {
 	v, err := msgpack.Marshal(&in)
 	if err != nil {
 		return fmt.Errorf("namespace: encode inode %d: %w", in.Ino, err)
@@ -342,7 +337,7 @@ func (n *namespace) save(in Inode) error {
 	if err != nil {
 		return err
 	}
-	if in.Type != TypeDir {
+	if in.Type != meta.TypeDir {
 		if err := n.adjustRefs(old.Chunks, in.Chunks); err != nil {
 			return err
 		}
@@ -353,7 +348,7 @@ func (n *namespace) save(in Inode) error {
 	return n.inodes.Put(inoKey(in.Ino), v)
 }
 
-func (n *namespace) dropInode(in Inode) error {
+func (n *namespace) dropInode(in meta.Inode) error {
 	if n.owners == nil {
 		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
 	}
@@ -361,7 +356,7 @@ func (n *namespace) dropInode(in Inode) error {
 	if err != nil || !had {
 		return err
 	}
-	if in.Type != TypeDir {
+	if in.Type != meta.TypeDir {
 		if err := n.adjustRefs(old.Chunks, nil); err != nil {
 			return err
 		}
@@ -373,10 +368,10 @@ func (n *namespace) dropInode(in Inode) error {
 }
 
 // stored returns the record stored for ino, if any.
-func (n *namespace) stored(ino uint64) (Inode, bool, error) {
+func (n *namespace) stored(ino uint64) (meta.Inode, bool, error) {
 	v := n.inodes.Get(inoKey(ino))
 	if v == nil {
-		return Inode{}, false, nil
+		return meta.Inode{}, false, nil
 	}
 	old, err := decodeInode(ino, v)
 	return old, err == nil, err
@@ -385,7 +380,7 @@ func (n *namespace) stored(ino uint64) (Inode, bool, error) {
 func (n *namespace) allocIno() (uint64, error) {
 	v := n.meta.Get(keyNextIno)
 	if len(v) != 8 || binary.BigEndian.Uint64(v) <= RootIno {
-		return 0, fmt.Errorf("namespace: next_ino record %x is invalid: %w", v, ErrCorrupt)
+		return 0, fmt.Errorf("namespace: next_ino record %x is invalid: %w", v, meta.ErrCorrupt)
 	}
 	ino := binary.BigEndian.Uint64(v)
 	return ino, n.meta.Put(keyNextIno, inoKey(ino+1))
@@ -398,7 +393,7 @@ func (n *namespace) child(dir uint64, name string) (uint64, bool, error) {
 		return 0, false, nil
 	}
 	if len(v) != 8 {
-		return 0, false, fmt.Errorf("namespace: entry %q of dir %d holds %x: %w", name, dir, v, ErrCorrupt)
+		return 0, false, fmt.Errorf("namespace: entry %q of dir %d holds %x: %w", name, dir, v, meta.ErrCorrupt)
 	}
 	return binary.BigEndian.Uint64(v), true, nil
 }
@@ -417,7 +412,7 @@ func (n *namespace) children(dir uint64) ([]dentry, error) {
 	c := n.dentries.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if len(v) != 8 {
-			return nil, fmt.Errorf("namespace: entry %q of dir %d holds %x: %w", k[8:], dir, v, ErrCorrupt)
+			return nil, fmt.Errorf("namespace: entry %q of dir %d holds %x: %w", k[8:], dir, v, meta.ErrCorrupt)
 		}
 		out = append(out, dentry{name: string(k[8:]), ino: binary.BigEndian.Uint64(v)})
 	}
@@ -441,48 +436,48 @@ func (n *namespace) hasChildren(dir uint64) bool {
 // the inode at; see perm.go). As the kernel's link_path_walk does, the
 // search permission is checked before the name is looked up, so a
 // caller learns nothing about what a directory it may not search holds.
-func (n *namespace) walk(at uint64, parts []string) ([]Inode, Code, error) {
+func (n *namespace) walk(at uint64, parts []string) ([]meta.Inode, meta.Code, error) {
 	if at == 0 {
 		at = RootIno
 	}
 	v := n.inodes.Get(inoKey(at))
 	if v == nil {
-		return nil, CodeNotFound, nil
+		return nil, meta.CodeNotFound, nil
 	}
 	cur, err := decodeInode(at, v)
 	if err != nil {
-		return nil, CodeOK, err
+		return nil, meta.CodeOK, err
 	}
-	if code, err := n.anchorCode(cur); err != nil || code != CodeOK {
+	if code, err := n.anchorCode(cur); err != nil || code != meta.CodeOK {
 		return nil, code, err
 	}
-	chain := append(make([]Inode, 0, len(parts)+1), cur)
+	chain := append(make([]meta.Inode, 0, len(parts)+1), cur)
 	for _, name := range parts {
-		if cur.Type != TypeDir {
-			return chain, CodeNotDir, nil
+		if cur.Type != meta.TypeDir {
+			return chain, meta.CodeNotDir, nil
 		}
-		if !permits(n.cred, cur, MayExec) {
-			return chain, CodeAccess, nil
+		if !permits(n.cred, cur, meta.MayExec) {
+			return chain, meta.CodeAccess, nil
 		}
 		ino, ok, err := n.child(cur.Ino, name)
 		if err != nil {
-			return nil, CodeOK, err
+			return nil, meta.CodeOK, err
 		}
 		if !ok {
-			return chain, CodeNotFound, nil
+			return chain, meta.CodeNotFound, nil
 		}
 		if cur, err = n.get(ino); err != nil {
-			return nil, CodeOK, err
+			return nil, meta.CodeOK, err
 		}
 		chain = append(chain, cur)
 	}
-	return chain, CodeOK, nil
+	return chain, meta.CodeOK, nil
 }
 
 // addEntry stores child and links it into parent as name, updating and
 // saving parent.
-func (n *namespace) addEntry(parent *Inode, name string, child Inode, now int64) error {
-	if child.Type == TypeDir {
+func (n *namespace) addEntry(parent *meta.Inode, name string, child meta.Inode, now int64) error {
+	if child.Type == meta.TypeDir {
 		child.Parent = parent.Ino
 	}
 	if err := n.save(child); err != nil {
@@ -491,7 +486,7 @@ func (n *namespace) addEntry(parent *Inode, name string, child Inode, now int64)
 	if err := n.putDentry(parent.Ino, name, child.Ino); err != nil {
 		return err
 	}
-	if child.Type == TypeDir {
+	if child.Type == meta.TypeDir {
 		parent.Nlink++
 	}
 	parent.MTime, parent.CTime = now, now
@@ -500,11 +495,11 @@ func (n *namespace) addEntry(parent *Inode, name string, child Inode, now int64)
 
 // removeEntry unlinks name (whose inode is child) from parent, updating and
 // saving parent. The child's inode is left for the caller to release.
-func (n *namespace) removeEntry(parent *Inode, name string, child Inode, now int64) error {
+func (n *namespace) removeEntry(parent *meta.Inode, name string, child meta.Inode, now int64) error {
 	if err := n.deleteDentry(parent.Ino, name, child.Ino); err != nil {
 		return err
 	}
-	if child.Type == TypeDir {
+	if child.Type == meta.TypeDir {
 		parent.Nlink--
 	}
 	parent.MTime, parent.CTime = now, now
@@ -515,13 +510,13 @@ func (n *namespace) removeEntry(parent *Inode, name string, child Inode, now int
 // parent: a directory goes with everything below it, a file or symlink
 // when its last link goes, unless orphan is set: then a file losing its
 // last link is kept with Nlink 0 for OpRelease to drop.
-func (n *namespace) release(in Inode, orphan bool, now int64) error {
-	if in.Type != TypeDir && (in.Nlink > 1 || orphan && in.Type == TypeFile) {
+func (n *namespace) release(in meta.Inode, orphan bool, now int64) error {
+	if in.Type != meta.TypeDir && (in.Nlink > 1 || orphan && in.Type == meta.TypeFile) {
 		in.Nlink--
 		in.CTime = now
 		return n.save(in)
 	}
-	if in.Type == TypeDir {
+	if in.Type == meta.TypeDir {
 		kids, err := n.children(in.Ino)
 		if err != nil {
 			return err
@@ -546,15 +541,15 @@ func (n *namespace) release(in Inode, orphan bool, now int64) error {
 // (unless root choosing the owner, as a mount host does) gets what
 // mkdir(2) gives: only the permission and sticky bits of mode
 // (vfs_prepare_mode), setgid coming from the parent alone.
-func (n *namespace) addDir(parent *Inode, name string, mode uint32, op *Op) (Inode, error) {
+func (n *namespace) addDir(parent *meta.Inode, name string, mode uint32, op *meta.Op) (meta.Inode, error) {
 	ino, err := n.allocIno()
 	if err != nil {
-		return Inode{}, err
+		return meta.Inode{}, err
 	}
 	if c := n.cred; c != nil && !(c.Root && op.Owner) {
 		mode &= 0o1777
 	}
-	d := Inode{Ino: ino, Type: TypeDir, Mode: mode & ModeMask, MTime: op.Time, Nlink: 2,
+	d := meta.Inode{Ino: ino, Type: meta.TypeDir, Mode: mode & meta.ModeMask, MTime: op.Time, Nlink: 2,
 		ATime: op.Time, CTime: op.Time, Parent: parent.Ino}
 	n.initOwner(&d, *parent, op)
 	return d, n.addEntry(parent, name, d, op.Time)
@@ -564,11 +559,11 @@ func (n *namespace) addDir(parent *Inode, name string, mode uint32, op *Op) (Ino
 // the deepest one (parent itself when names is empty). Only the write
 // permission on parent needs checking first: each directory made below it
 // belongs to the caller with mode 0755, or root made it.
-func (n *namespace) makeDirs(parent Inode, names []string, op *Op) (Inode, error) {
+func (n *namespace) makeDirs(parent meta.Inode, names []string, op *meta.Op) (meta.Inode, error) {
 	for _, name := range names {
 		d, err := n.addDir(&parent, name, defaultDirMode, op)
 		if err != nil {
-			return Inode{}, err
+			return meta.Inode{}, err
 		}
 		parent = d
 	}
@@ -578,9 +573,9 @@ func (n *namespace) makeDirs(parent Inode, names []string, op *Op) (Inode, error
 // putPlan is what an OpPut will do, decided before its first write.
 type putPlan struct {
 	name    string
-	parent  Inode    // the directory the name is in, or the deepest existing one
-	missing []string // the directories to make below parent first
-	old     Inode    // what the name holds now, if exists
+	parent  meta.Inode // the directory the name is in, or the deepest existing one
+	missing []string   // the directories to make below parent first
+	old     meta.Inode // what the name holds now, if exists
 	exists  bool
 }
 
@@ -590,49 +585,49 @@ type putPlan struct {
 // name is added to, write on a file whose content is replaced. A symlink
 // at path is unlinked for the new file (unlink(2)). mode, when not 0,
 // is set on an existing file, which only its owner may do (chmod(2)).
-func (n *namespace) planPut(at uint64, path string, mode uint32) (putPlan, Code, error) {
+func (n *namespace) planPut(at uint64, path string, mode uint32) (putPlan, meta.Code, error) {
 	parts, ok := splitPath(path)
 	if !ok {
-		return putPlan{}, CodeInvalid, nil
+		return putPlan{}, meta.CodeInvalid, nil
 	}
 	if len(parts) == 0 {
-		return putPlan{}, CodeIsDir, nil
+		return putPlan{}, meta.CodeIsDir, nil
 	}
 	chain, code, err := n.walk(at, parts)
 	switch {
 	case err != nil:
-		return putPlan{}, CodeOK, err
-	case code == CodeNotFound && len(chain) > 0:
+		return putPlan{}, meta.CodeOK, err
+	case code == meta.CodeNotFound && len(chain) > 0:
 		// Like an object store's PUT, a missing parent is created rather
 		// than reported, so clients need no mkdir round trip first.
 		p := putPlan{name: parts[len(parts)-1], parent: chain[len(chain)-1], missing: parts[len(chain)-1 : len(parts)-1]}
 		return p, createCode(n.cred, p.parent), nil
-	case code != CodeOK:
+	case code != meta.CodeOK:
 		return putPlan{}, code, nil
 	}
 	p := putPlan{name: parts[len(parts)-1], parent: chain[len(parts)-1], old: chain[len(parts)], exists: true}
 	switch {
-	case p.old.Type == TypeDir:
-		return putPlan{}, CodeIsDir, nil
-	case p.old.Type == TypeSymlink:
+	case p.old.Type == meta.TypeDir:
+		return putPlan{}, meta.CodeIsDir, nil
+	case p.old.Type == meta.TypeSymlink:
 		return p, deleteCode(n.cred, p.parent, p.old), nil
-	case !mayContent(n.cred, p.old, MayWrite):
-		return putPlan{}, CodeAccess, nil
-	case mode != 0 && mode&ModeMask != p.old.Mode && !owns(n.cred, p.old):
-		return putPlan{}, CodePerm, nil
+	case !mayContent(n.cred, p.old, meta.MayWrite):
+		return putPlan{}, meta.CodeAccess, nil
+	case mode != 0 && mode&meta.ModeMask != p.old.Mode && !owns(n.cred, p.old):
+		return putPlan{}, meta.CodePerm, nil
 	}
-	return p, CodeOK, nil
+	return p, meta.CodeOK, nil
 }
 
-func (n *namespace) put(op *Op) (Result, error) {
+func (n *namespace) put(op *meta.Op) (meta.Result, error) {
 	if op.File == nil {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	p, code, err := n.planPut(op.Dir, op.Path, op.Mode)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
-	if p.exists && p.old.Type == TypeFile {
+	if p.exists && p.old.Type == meta.TypeFile {
 		f := p.old
 		f.Size, f.Hash, f.Chunks, f.Data, f.DataKey, f.MTime, f.CTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.File.DataKey, op.Time, op.Time
 		contentChanged(n.cred, &f)
@@ -640,108 +635,108 @@ func (n *namespace) put(op *Op) (Result, error) {
 			f.Mode = chmodMode(n.cred, op.Mode, f.Gid)
 		}
 		f.Gen++
-		return Result{}, n.save(f)
+		return meta.Result{}, n.save(f)
 	}
 	parent := p.parent
 	if p.exists {
 		// A symlink is replaced by a new file: an inode keeps its type.
 		if err := n.removeEntry(&parent, p.name, p.old, op.Time); err != nil {
-			return Result{}, err
+			return meta.Result{}, err
 		}
 		if err := n.release(p.old, false, op.Time); err != nil {
-			return Result{}, err
+			return meta.Result{}, err
 		}
 	}
 	parent, err = n.makeDirs(parent, p.missing, op)
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
 	ino, err := n.allocIno()
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	f := Inode{
-		Ino: ino, Type: TypeFile, Size: op.File.Size, Mode: modeOr(op.Mode, defaultFileMode) & ModeMask,
+	f := meta.Inode{
+		Ino: ino, Type: meta.TypeFile, Size: op.File.Size, Mode: modeOr(op.Mode, defaultFileMode) & meta.ModeMask,
 		MTime: op.Time, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks, Data: op.File.Data, DataKey: op.File.DataKey,
 		ATime: op.Time, CTime: op.Time, Gen: 1,
 	}
 	n.initOwner(&f, parent, op)
 	if err := n.addEntry(&parent, p.name, f, op.Time); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	return Result{Created: true}, nil
+	return meta.Result{Created: true}, nil
 }
 
 // delete reports CodeNotDir rather than CodeNotFound when a component above
 // the target is a file, as unlink(2) does. Like unlink(2) and rmdir(2)
 // (may_delete), it checks permission before the type of the target, and
 // both before ENOTEMPTY.
-func (n *namespace) delete(op *Op) (Result, error) {
+func (n *namespace) delete(op *meta.Op) (meta.Result, error) {
 	parts, ok := splitPath(op.Path)
 	if !ok || len(parts) == 0 {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	parent, target, code, err := n.locateSource(op.Dir, parts)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
-	if code := deleteCode(n.cred, parent, target); code != CodeOK {
+	if code := deleteCode(n.cred, parent, target); code != meta.CodeOK {
 		return reject(code)
 	}
 	switch {
-	case op.NotDir && target.Type == TypeDir:
-		return reject(CodeIsDir)
-	case op.OnlyDir && target.Type != TypeDir:
-		return reject(CodeNotDir)
-	case target.Type == TypeDir && (!op.Recursive || op.OnlyDir) && n.hasChildren(target.Ino):
-		return reject(CodeNotEmpty)
-	case target.Type == TypeDir:
-		if code, err := n.deleteTreeCode(target); err != nil || code != CodeOK {
-			return Result{Code: code}, err
+	case op.NotDir && target.Type == meta.TypeDir:
+		return reject(meta.CodeIsDir)
+	case op.OnlyDir && target.Type != meta.TypeDir:
+		return reject(meta.CodeNotDir)
+	case target.Type == meta.TypeDir && (!op.Recursive || op.OnlyDir) && n.hasChildren(target.Ino):
+		return reject(meta.CodeNotEmpty)
+	case target.Type == meta.TypeDir:
+		if code, err := n.deleteTreeCode(target); err != nil || code != meta.CodeOK {
+			return meta.Result{Code: code}, err
 		}
 	}
 	if err := n.removeEntry(&parent, parts[len(parts)-1], target, op.Time); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	return Result{}, n.release(target, op.Orphan, op.Time)
+	return meta.Result{}, n.release(target, op.Orphan, op.Time)
 }
 
-func (n *namespace) mkdir(op *Op) (Result, error) {
+func (n *namespace) mkdir(op *meta.Op) (meta.Result, error) {
 	parts, ok := splitPath(op.Path)
 	if !ok {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	chain, code, err := n.walk(op.Dir, parts)
 	switch {
 	case err != nil:
-		return Result{}, err
-	case code == CodeOK:
-		if d := chain[len(parts)]; d.Type == TypeDir && op.Parents {
-			return Result{Inode: ptr(d.Attrs())}, nil
+		return meta.Result{}, err
+	case code == meta.CodeOK:
+		if d := chain[len(parts)]; d.Type == meta.TypeDir && op.Parents {
+			return meta.Result{Inode: ptr(d.Attrs())}, nil
 		}
-		return reject(CodeExists)
-	case code != CodeNotFound || len(chain) == 0:
+		return reject(meta.CodeExists)
+	case code != meta.CodeNotFound || len(chain) == 0:
 		return reject(code)
 	}
 	parent := chain[len(chain)-1]
 	missing := parts[len(chain)-1:]
 	if len(missing) > 1 && !op.Parents {
-		return reject(CodeNotFound)
+		return reject(meta.CodeNotFound)
 	}
 	// mkdir(2) reports EEXIST and ENOENT before it checks the parent's
 	// write permission (may_create).
-	if code := createCode(n.cred, parent); code != CodeOK {
+	if code := createCode(n.cred, parent); code != meta.CodeOK {
 		return reject(code)
 	}
 	parent, err = n.makeDirs(parent, missing[:len(missing)-1], op)
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
 	d, err := n.addDir(&parent, missing[len(missing)-1], modeOr(op.Mode, defaultDirMode), op)
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	return Result{Created: true, Inode: ptr(d.Attrs())}, nil
+	return meta.Result{Created: true, Inode: ptr(d.Attrs())}, nil
 }
 
 func ptr[T any](v T) *T { return &v }

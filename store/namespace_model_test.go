@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 // The brute-force reference model of the namespace that nsStep checks
@@ -23,10 +25,10 @@ type nsNode struct {
 // nsDump walks the stored tree from the root into the model's form.
 func nsDump(tx *bbolt.Tx) (map[string]nsNode, error) {
 	out := map[string]nsNode{}
-	var walk func(p string, in Inode) error
-	walk = func(p string, in Inode) error {
-		out[p] = nsNode{Dir: in.Type == TypeDir, Size: in.Size, Hash: in.Hash, Mode: in.Mode, MTime: in.MTime}
-		if in.Type != TypeDir {
+	var walk func(p string, in meta.Inode) error
+	walk = func(p string, in meta.Inode) error {
+		out[p] = nsNode{Dir: in.Type == meta.TypeDir, Size: in.Size, Hash: in.Hash, Mode: in.Mode, MTime: in.MTime}
+		if in.Type != meta.TypeDir {
 			return nil
 		}
 		ents, err := ReadDir(tx, p)
@@ -69,9 +71,9 @@ func (m nsModel) below(p string) []string {
 }
 
 // resolve says whether p exists and, when not, why, as walk would.
-func (m nsModel) resolve(p string) Code {
+func (m nsModel) resolve(p string) meta.Code {
 	if p == "/" {
-		return CodeOK
+		return meta.CodeOK
 	}
 	parts := strings.Split(p, "/")[1:]
 	for i := range parts {
@@ -79,22 +81,22 @@ func (m nsModel) resolve(p string) Code {
 		n, ok := m[q]
 		switch {
 		case !ok:
-			return CodeNotFound
+			return meta.CodeNotFound
 		case !n.Dir && i < len(parts)-1:
-			return CodeNotDir
+			return meta.CodeNotDir
 		}
 	}
-	return CodeOK
+	return meta.CodeOK
 }
 
-func (m nsModel) parentCode(p string) Code {
-	if c := m.resolve(path.Dir(p)); c != CodeOK {
+func (m nsModel) parentCode(p string) meta.Code {
+	if c := m.resolve(path.Dir(p)); c != meta.CodeOK {
 		return c
 	}
 	if !m[path.Dir(p)].Dir {
-		return CodeNotDir
+		return meta.CodeNotDir
 	}
-	return CodeOK
+	return meta.CodeOK
 }
 
 func (m nsModel) touch(p string, t int64) {
@@ -113,36 +115,36 @@ func (m nsModel) mkdirs(p string, t int64) {
 	m.touch(path.Dir(p), t)
 }
 
-func (m nsModel) apply(op Op) Result {
+func (m nsModel) apply(op meta.Op) meta.Result {
 	switch op.Kind {
-	case OpNoop, OpConfig:
-		return Result{}
-	case OpPut:
+	case meta.OpNoop, meta.OpConfig:
+		return meta.Result{}
+	case meta.OpPut:
 		return m.put(op)
-	case OpDelete:
+	case meta.OpDelete:
 		return m.delete(op)
-	case OpMkdir:
+	case meta.OpMkdir:
 		return m.mkdir(op)
-	case OpRename, OpCopy:
+	case meta.OpRename, meta.OpCopy:
 		return m.move(op)
 	}
-	return Result{Code: CodeInvalid}
+	return meta.Result{Code: meta.CodeInvalid}
 }
 
-func (m nsModel) put(op Op) Result {
+func (m nsModel) put(op meta.Op) meta.Result {
 	p := op.Path
 	switch {
 	case !nsValid(p) || op.File == nil:
-		return Result{Code: CodeInvalid}
+		return meta.Result{Code: meta.CodeInvalid}
 	case p == "/":
-		return Result{Code: CodeIsDir}
+		return meta.Result{Code: meta.CodeIsDir}
 	}
-	if m.resolve(p) == CodeNotDir {
-		return Result{Code: CodeNotDir}
+	if m.resolve(p) == meta.CodeNotDir {
+		return meta.Result{Code: meta.CodeNotDir}
 	}
 	n, ok := m[p]
 	if ok && n.Dir {
-		return Result{Code: CodeIsDir}
+		return meta.Result{Code: meta.CodeIsDir}
 	}
 	n.Size, n.Hash, n.MTime = op.File.Size, op.File.Hash, op.Time
 	if op.Mode != 0 || !ok {
@@ -153,86 +155,86 @@ func (m nsModel) put(op Op) Result {
 		m.touch(path.Dir(p), op.Time)
 	}
 	m[p] = n
-	return Result{Created: !ok}
+	return meta.Result{Created: !ok}
 }
 
-func (m nsModel) delete(op Op) Result {
+func (m nsModel) delete(op meta.Op) meta.Result {
 	p := op.Path
 	if !nsValid(p) || p == "/" {
-		return Result{Code: CodeInvalid}
+		return meta.Result{Code: meta.CodeInvalid}
 	}
-	if c := m.resolve(p); c != CodeOK {
-		return Result{Code: c}
+	if c := m.resolve(p); c != meta.CodeOK {
+		return meta.Result{Code: c}
 	}
 	kids := m.below(p)
 	if len(kids) > 0 && !op.Recursive {
-		return Result{Code: CodeNotEmpty}
+		return meta.Result{Code: meta.CodeNotEmpty}
 	}
 	for _, k := range append(kids, p) {
 		delete(m, k)
 	}
 	m.touch(path.Dir(p), op.Time)
-	return Result{}
+	return meta.Result{}
 }
 
-func (m nsModel) mkdir(op Op) Result {
+func (m nsModel) mkdir(op meta.Op) meta.Result {
 	p := op.Path
 	if !nsValid(p) {
-		return Result{Code: CodeInvalid}
+		return meta.Result{Code: meta.CodeInvalid}
 	}
 	if n, ok := m[p]; ok {
 		if n.Dir && op.Parents {
-			return Result{}
+			return meta.Result{}
 		}
-		return Result{Code: CodeExists}
+		return meta.Result{Code: meta.CodeExists}
 	}
-	if m.resolve(p) == CodeNotDir {
-		return Result{Code: CodeNotDir}
+	if m.resolve(p) == meta.CodeNotDir {
+		return meta.Result{Code: meta.CodeNotDir}
 	}
 	if _, ok := m[path.Dir(p)]; !ok && !op.Parents {
-		return Result{Code: CodeNotFound}
+		return meta.Result{Code: meta.CodeNotFound}
 	}
 	m.mkdirs(path.Dir(p), op.Time)
 	m[p] = nsNode{Dir: true, Mode: cmp.Or(op.Mode, 0o755), MTime: op.Time}
 	m.touch(path.Dir(p), op.Time)
-	return Result{Created: true}
+	return meta.Result{Created: true}
 }
 
 // move is rename and copy, which share their checks.
-func (m nsModel) move(op Op) Result {
-	p, q, isCopy := op.Path, op.To, op.Kind == OpCopy
+func (m nsModel) move(op meta.Op) meta.Result {
+	p, q, isCopy := op.Path, op.To, op.Kind == meta.OpCopy
 	if !nsValid(p) || !nsValid(q) || p == "/" || q == "/" {
-		return Result{Code: CodeInvalid}
+		return meta.Result{Code: meta.CodeInvalid}
 	}
-	if c := m.resolve(p); c != CodeOK {
-		return Result{Code: c}
+	if c := m.resolve(p); c != meta.CodeOK {
+		return meta.Result{Code: c}
 	}
 	src := m[p]
 	if p == q && !isCopy {
-		return Result{}
+		return meta.Result{}
 	}
 	if p == q || (src.Dir && strings.HasPrefix(q, p+"/")) {
-		return Result{Code: CodeInvalid}
+		return meta.Result{Code: meta.CodeInvalid}
 	}
-	if c := m.parentCode(q); c != CodeOK {
-		return Result{Code: c}
+	if c := m.parentCode(q); c != meta.CodeOK {
+		return meta.Result{Code: c}
 	}
 	old, exists := m[q]
 	switch {
 	case !exists:
 	case isCopy && src.Dir:
-		return Result{Code: CodeExists}
+		return meta.Result{Code: meta.CodeExists}
 	case !src.Dir && old.Dir:
-		return Result{Code: CodeIsDir}
+		return meta.Result{Code: meta.CodeIsDir}
 	case src.Dir && !old.Dir:
-		return Result{Code: CodeNotDir}
+		return meta.Result{Code: meta.CodeNotDir}
 	case src.Dir && len(m.below(q)) > 0:
-		return Result{Code: CodeNotEmpty}
+		return meta.Result{Code: meta.CodeNotEmpty}
 	}
 	if isCopy && exists {
 		old.Size, old.Hash, old.MTime = src.Size, src.Hash, op.Time
 		m[q] = old
-		return Result{}
+		return meta.Result{}
 	}
 	delete(m, q)
 	for _, k := range append(m.below(p), p) {
@@ -248,5 +250,5 @@ func (m nsModel) move(op Op) Result {
 		m.touch(path.Dir(p), op.Time)
 	}
 	m.touch(path.Dir(q), op.Time)
-	return Result{Created: isCopy}
+	return meta.Result{Created: isCopy}
 }

@@ -4,48 +4,52 @@ package store
 // destination are, what rename(2) allows to replace, and the walk up a
 // directory's parents that refuses a directory moved below itself.
 
-import "fmt"
+import (
+	"fmt"
+
+	"shoal/meta"
+)
 
 // destination is the target of a rename, copy or link: its parent
 // directory and, when the name is taken, the inode it names now.
 type destination struct {
-	parent Inode
+	parent meta.Inode
 	name   string
-	old    Inode
+	old    meta.Inode
 	exists bool
 }
 
 // locateTarget resolves the destination path parts (not empty) from the
 // inode at. code is CodeNotFound or CodeNotDir when the parent is missing
 // or is not a directory, CodeAccess when the walk to it was refused.
-func (n *namespace) locateTarget(at uint64, parts []string) (destination, Code, error) {
+func (n *namespace) locateTarget(at uint64, parts []string) (destination, meta.Code, error) {
 	chain, code, err := n.walk(at, parts)
 	switch {
 	case err != nil:
-		return destination{}, CodeOK, err
-	case code != CodeOK && (code != CodeNotFound || len(chain) != len(parts)):
+		return destination{}, meta.CodeOK, err
+	case code != meta.CodeOK && (code != meta.CodeNotFound || len(chain) != len(parts)):
 		return destination{}, code, nil
 	}
 	t := destination{parent: chain[len(parts)-1], name: parts[len(parts)-1]}
-	if code == CodeOK {
+	if code == meta.CodeOK {
 		t.old, t.exists = chain[len(parts)], true
 	}
-	return t, CodeOK, nil
+	return t, meta.CodeOK, nil
 }
 
 // locateSource resolves the path of an inode an op works on (the source
 // of a rename, copy or link; the target of a delete or update) from the
 // inode at. It must exist; code says why it does not. parent is only
 // meaningful when parts is not empty.
-func (n *namespace) locateSource(at uint64, parts []string) (parent, src Inode, code Code, err error) {
+func (n *namespace) locateSource(at uint64, parts []string) (parent, src meta.Inode, code meta.Code, err error) {
 	chain, code, err := n.walk(at, parts)
-	if err != nil || code != CodeOK {
-		return Inode{}, Inode{}, code, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Inode{}, meta.Inode{}, code, err
 	}
 	if len(parts) > 0 {
 		parent = chain[len(parts)-1]
 	}
-	return parent, chain[len(parts)], CodeOK, nil
+	return parent, chain[len(parts)], meta.CodeOK, nil
 }
 
 // moveCode checks a rename(2) of src (named in srcDir) to dst in the
@@ -54,28 +58,28 @@ func (n *namespace) locateSource(at uint64, parts []string) (parent, src Inode, 
 // permission checks) or adding the new one (may_create), then write
 // permission on a directory moved to another parent, whose ".." entry
 // changes, and last the file system's ENOTEMPTY.
-func (n *namespace) moveCode(srcDir, src Inode, dst destination) Code {
-	if code := deleteCode(n.cred, srcDir, src); code != CodeOK {
+func (n *namespace) moveCode(srcDir, src meta.Inode, dst destination) meta.Code {
+	if code := deleteCode(n.cred, srcDir, src); code != meta.CodeOK {
 		return code
 	}
 	if !dst.exists {
-		if code := createCode(n.cred, dst.parent); code != CodeOK {
+		if code := createCode(n.cred, dst.parent); code != meta.CodeOK {
 			return code
 		}
-	} else if code := deleteCode(n.cred, dst.parent, dst.old); code != CodeOK {
+	} else if code := deleteCode(n.cred, dst.parent, dst.old); code != meta.CodeOK {
 		return code
 	}
 	switch {
-	case dst.exists && src.Type != TypeDir && dst.old.Type == TypeDir:
-		return CodeIsDir
-	case dst.exists && src.Type == TypeDir && dst.old.Type != TypeDir:
-		return CodeNotDir
-	case src.Type == TypeDir && srcDir.Ino != dst.parent.Ino && !permits(n.cred, src, MayWrite):
-		return CodeAccess
-	case dst.exists && src.Type == TypeDir && n.hasChildren(dst.old.Ino):
-		return CodeNotEmpty
+	case dst.exists && src.Type != meta.TypeDir && dst.old.Type == meta.TypeDir:
+		return meta.CodeIsDir
+	case dst.exists && src.Type == meta.TypeDir && dst.old.Type != meta.TypeDir:
+		return meta.CodeNotDir
+	case src.Type == meta.TypeDir && srcDir.Ino != dst.parent.Ino && !permits(n.cred, src, meta.MayWrite):
+		return meta.CodeAccess
+	case dst.exists && src.Type == meta.TypeDir && n.hasChildren(dst.old.Ino):
+		return meta.CodeNotEmpty
 	}
-	return CodeOK
+	return meta.CodeOK
 }
 
 // maxDepth bounds the walk up a directory's parents: a longer chain can
@@ -84,7 +88,7 @@ const maxDepth = 1 << 16
 
 // within reports whether dir is the directory anc or lies below it,
 // walking up dir's parents.
-func (n *namespace) within(dir Inode, anc uint64) (bool, error) {
+func (n *namespace) within(dir meta.Inode, anc uint64) (bool, error) {
 	for range maxDepth {
 		if dir.Ino == anc {
 			return true, nil
@@ -97,55 +101,55 @@ func (n *namespace) within(dir Inode, anc uint64) (bool, error) {
 			return false, err
 		}
 	}
-	return false, fmt.Errorf("namespace: directory %d is more than %d levels deep: %w", dir.Ino, maxDepth, ErrCorrupt)
+	return false, fmt.Errorf("namespace: directory %d is more than %d levels deep: %w", dir.Ino, maxDepth, meta.ErrCorrupt)
 }
 
 // moveTarget is locateTarget for moving or copying src, refusing
 // (CodeInvalid) a directory placed inside itself.
-func (n *namespace) moveTarget(at uint64, parts []string, src Inode) (destination, Code, error) {
+func (n *namespace) moveTarget(at uint64, parts []string, src meta.Inode) (destination, meta.Code, error) {
 	dst, code, err := n.locateTarget(at, parts)
-	if err != nil || code != CodeOK || src.Type != TypeDir {
+	if err != nil || code != meta.CodeOK || src.Type != meta.TypeDir {
 		return dst, code, err
 	}
 	if in, err := n.within(dst.parent, src.Ino); err != nil || in {
-		return destination{}, CodeInvalid, err
+		return destination{}, meta.CodeInvalid, err
 	}
-	return dst, CodeOK, nil
+	return dst, meta.CodeOK, nil
 }
 
 // rootPaths reports whether both paths of op are resolved from the root,
 // so that comparing them says how they nest.
-func rootPaths(op *Op) bool { return op.Dir == 0 && op.ToDir == 0 }
+func rootPaths(op *meta.Op) bool { return op.Dir == 0 && op.ToDir == 0 }
 
-func (n *namespace) rename(op *Op) (Result, error) {
+func (n *namespace) rename(op *meta.Op) (meta.Result, error) {
 	from, ok1 := splitPath(op.Path)
 	to, ok2 := splitPath(op.To)
 	if !ok1 || !ok2 || len(from) == 0 || len(to) == 0 {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	srcParent, src, code, err := n.locateSource(op.Dir, from)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
 	if rootPaths(op) && op.Path == op.To {
-		return Result{}, nil
+		return meta.Result{}, nil
 	}
-	if rootPaths(op) && src.Type == TypeDir && isUnder(to, from) {
-		return reject(CodeInvalid)
+	if rootPaths(op) && src.Type == meta.TypeDir && isUnder(to, from) {
+		return reject(meta.CodeInvalid)
 	}
 	dst, code, err := n.moveTarget(op.ToDir, to, src)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
 	if dst.exists {
 		if op.NoReplace {
-			return reject(CodeExists)
+			return reject(meta.CodeExists)
 		}
 		if dst.old.Ino == src.Ino {
-			return Result{}, nil // two links to one inode: rename(2) does nothing
+			return meta.Result{}, nil // two links to one inode: rename(2) does nothing
 		}
 	}
-	if code := n.moveCode(srcParent, src, dst); code != CodeOK {
+	if code := n.moveCode(srcParent, src, dst); code != meta.CodeOK {
 		return reject(code)
 	}
 	// Both parents may be one directory; edit a single copy so neither
@@ -155,101 +159,101 @@ func (n *namespace) rename(op *Op) (Result, error) {
 		fromDir = &dst.parent
 	}
 	if err := n.removeEntry(fromDir, from[len(from)-1], src, op.Time); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
 	if dst.exists {
 		if err := n.removeEntry(&dst.parent, dst.name, dst.old, op.Time); err != nil {
-			return Result{}, err
+			return meta.Result{}, err
 		}
 		if err := n.release(dst.old, op.Orphan, op.Time); err != nil {
-			return Result{}, err
+			return meta.Result{}, err
 		}
 	}
 	src.CTime = op.Time
 	if err := n.addEntry(&dst.parent, dst.name, src, op.Time); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	return Result{}, nil
+	return meta.Result{}, nil
 }
 
 // copy rejects the root as destination and a copy onto the source itself
 // (like cp(1)) with CodeInvalid. A directory is never copied over an
 // existing name, whatever it names.
-func (n *namespace) copy(op *Op) (Result, error) {
+func (n *namespace) copy(op *meta.Op) (meta.Result, error) {
 	from, ok1 := splitPath(op.Path)
 	to, ok2 := splitPath(op.To)
 	// Every path lies below the root, so copying it is copying a directory
 	// into its own subtree.
 	if !ok1 || !ok2 || len(from) == 0 || len(to) == 0 {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	_, src, code, err := n.locateSource(op.Dir, from)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
-	if rootPaths(op) && (op.Path == op.To || (src.Type == TypeDir && isUnder(to, from))) {
-		return reject(CodeInvalid)
+	if rootPaths(op) && (op.Path == op.To || (src.Type == meta.TypeDir && isUnder(to, from))) {
+		return reject(meta.CodeInvalid)
 	}
 	dst, code, err := n.moveTarget(op.ToDir, to, src)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
 	if dst.exists {
 		switch {
 		case dst.old.Ino == src.Ino:
-			return reject(CodeInvalid)
-		case src.Type == TypeDir:
-			return reject(CodeExists)
-		case dst.old.Type == TypeDir:
-			return reject(CodeIsDir)
+			return reject(meta.CodeInvalid)
+		case src.Type == meta.TypeDir:
+			return reject(meta.CodeExists)
+		case dst.old.Type == meta.TypeDir:
+			return reject(meta.CodeIsDir)
 		}
 	}
-	if code, err := n.copyCode(src, dst); err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if code, err := n.copyCode(src, dst); err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
 	if dst.exists {
-		if src.Type == TypeFile && dst.old.Type == TypeFile {
+		if src.Type == meta.TypeFile && dst.old.Type == meta.TypeFile {
 			// Keep the destination's inode, and its mode as cp(1) does.
 			f := dst.old
 			f.Size, f.Hash, f.Chunks, f.Data, f.DataKey, f.MTime, f.CTime = src.Size, src.Hash, src.Chunks, src.Data, src.DataKey, op.Time, op.Time
 			contentChanged(n.cred, &f)
 			f.Gen++
-			return Result{}, n.save(f)
+			return meta.Result{}, n.save(f)
 		}
 		// A symlink on either side: the destination becomes a new inode.
 		if err := n.removeEntry(&dst.parent, dst.name, dst.old, op.Time); err != nil {
-			return Result{}, err
+			return meta.Result{}, err
 		}
 		if err := n.release(dst.old, false, op.Time); err != nil {
-			return Result{}, err
+			return meta.Result{}, err
 		}
 	}
 	c, err := n.copyTree(src, dst.parent, op)
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
 	if err := n.addEntry(&dst.parent, dst.name, c, op.Time); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	return Result{Created: !dst.exists}, nil
+	return meta.Result{Created: !dst.exists}, nil
 }
 
 // copyCode checks a copy of src to dst as cp -r by n.cred would be
 // checked: reading everything it copies, then writing the file it
 // overwrites in place, or unlinking the symlink it replaces (unlink(2)),
 // or adding the new name (may_create).
-func (n *namespace) copyCode(src Inode, dst destination) (Code, error) {
-	if code, err := n.readTreeCode(src); err != nil || code != CodeOK {
+func (n *namespace) copyCode(src meta.Inode, dst destination) (meta.Code, error) {
+	if code, err := n.readTreeCode(src); err != nil || code != meta.CodeOK {
 		return code, err
 	}
 	switch {
 	case !dst.exists:
 		return createCode(n.cred, dst.parent), nil
-	case src.Type == TypeFile && dst.old.Type == TypeFile:
-		if !mayContent(n.cred, dst.old, MayWrite) {
-			return CodeAccess, nil
+	case src.Type == meta.TypeFile && dst.old.Type == meta.TypeFile:
+		if !mayContent(n.cred, dst.old, meta.MayWrite) {
+			return meta.CodeAccess, nil
 		}
-		return CodeOK, nil
+		return meta.CodeOK, nil
 	}
 	return deleteCode(n.cred, dst.parent, dst.old), nil
 }
@@ -261,13 +265,13 @@ func (n *namespace) copyCode(src Inode, dst destination) (Code, error) {
 // land in a directory still to be read. A copy keeps the mode; it keeps
 // the owner too when the cluster copies (no Cred), and otherwise belongs
 // to the caller, as cp without -p makes it.
-func (n *namespace) copyTree(src, parent Inode, op *Op) (Inode, error) {
+func (n *namespace) copyTree(src, parent meta.Inode, op *meta.Op) (meta.Inode, error) {
 	ino, err := n.allocIno()
 	if err != nil {
-		return Inode{}, err
+		return meta.Inode{}, err
 	}
 	now := op.Time
-	c := Inode{
+	c := meta.Inode{
 		Ino: ino, Type: src.Type, Size: src.Size, Mode: src.Mode, Uid: src.Uid, Gid: src.Gid,
 		MTime: now, ATime: now, CTime: now, Nlink: 1, Gen: 1,
 		Hash: src.Hash, Chunks: src.Chunks, Data: src.Data, DataKey: src.DataKey, Target: src.Target,
@@ -275,25 +279,25 @@ func (n *namespace) copyTree(src, parent Inode, op *Op) (Inode, error) {
 	if n.cred != nil {
 		n.initOwner(&c, parent, op)
 	}
-	if src.Type != TypeDir {
+	if src.Type != meta.TypeDir {
 		return c, nil
 	}
 	c.Nlink, c.Gen = 2, 0
 	kids, err := n.children(src.Ino)
 	if err != nil {
-		return Inode{}, err
+		return meta.Inode{}, err
 	}
 	for _, k := range kids {
 		s, err := n.get(k.ino)
 		if err != nil {
-			return Inode{}, err
+			return meta.Inode{}, err
 		}
 		sc, err := n.copyTree(s, c, op)
 		if err != nil {
-			return Inode{}, err
+			return meta.Inode{}, err
 		}
 		if err := n.addEntry(&c, k.name, sc, now); err != nil {
-			return Inode{}, err
+			return meta.Inode{}, err
 		}
 	}
 	return c, nil

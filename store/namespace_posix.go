@@ -8,13 +8,11 @@ package store
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"strings"
-)
 
-// MaxSymlink bounds a symlink's target, like PATH_MAX.
-const MaxSymlink = 4096
+	"shoal/meta"
+)
 
 // emptyHash is the content hash of an empty file.
 var emptyHash = func() string { s := sha256.Sum256(nil); return hex.EncodeToString(s[:]) }()
@@ -22,18 +20,18 @@ var emptyHash = func() string { s := sha256.Sum256(nil); return hex.EncodeToStri
 // newChild resolves op.Path as a name to create: its parent must exist and
 // be a directory. exists reports whether the name is taken, and old is
 // what it names then.
-func (n *namespace) newChild(op *Op) (dst destination, code Code, err error) {
+func (n *namespace) newChild(op *meta.Op) (dst destination, code meta.Code, err error) {
 	parts, ok := splitPath(op.Path)
 	if !ok || len(parts) == 0 {
-		return destination{}, CodeInvalid, nil
+		return destination{}, meta.CodeInvalid, nil
 	}
 	return n.locateTarget(op.Dir, parts)
 }
 
-func (n *namespace) create(op *Op) (Result, error) {
+func (n *namespace) create(op *meta.Op) (meta.Result, error) {
 	dst, code, err := n.newChild(op)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
 	if dst.exists {
 		// open(2) with O_CREAT opens what is there without the write
@@ -41,60 +39,60 @@ func (n *namespace) create(op *Op) (Result, error) {
 		// mount's open of the file checks what it needs then.
 		switch {
 		case op.Excl:
-			return reject(CodeExists)
-		case dst.old.Type == TypeDir:
-			return reject(CodeIsDir)
-		case dst.old.Type == TypeSymlink:
-			return reject(CodeExists)
+			return reject(meta.CodeExists)
+		case dst.old.Type == meta.TypeDir:
+			return reject(meta.CodeIsDir)
+		case dst.old.Type == meta.TypeSymlink:
+			return reject(meta.CodeExists)
 		}
-		return Result{Inode: ptr(dst.old.Attrs())}, nil
+		return meta.Result{Inode: ptr(dst.old.Attrs())}, nil
 	}
-	if code := createCode(n.cred, dst.parent); code != CodeOK {
+	if code := createCode(n.cred, dst.parent); code != meta.CodeOK {
 		return reject(code)
 	}
 	ino, err := n.allocIno()
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	f := Inode{
-		Ino: ino, Type: TypeFile, Mode: op.Mode & ModeMask, Nlink: 1,
+	f := meta.Inode{
+		Ino: ino, Type: meta.TypeFile, Mode: op.Mode & meta.ModeMask, Nlink: 1,
 		ATime: op.Time, MTime: op.Time, CTime: op.Time, Gen: 1, Hash: emptyHash,
 	}
 	n.initOwner(&f, dst.parent, op)
 	if err := n.addEntry(&dst.parent, dst.name, f, op.Time); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	return Result{Created: true, Inode: ptr(f)}, nil
+	return meta.Result{Created: true, Inode: ptr(f)}, nil
 }
 
-func (n *namespace) symlink(op *Op) (Result, error) {
-	if op.Target == "" || len(op.Target) > MaxSymlink || strings.IndexByte(op.Target, 0) >= 0 {
-		return reject(CodeInvalid)
+func (n *namespace) symlink(op *meta.Op) (meta.Result, error) {
+	if op.Target == "" || len(op.Target) > meta.MaxSymlink || strings.IndexByte(op.Target, 0) >= 0 {
+		return reject(meta.CodeInvalid)
 	}
 	dst, code, err := n.newChild(op)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
 	// symlink(2) reports EEXIST before the write check (may_create).
 	if dst.exists {
-		return reject(CodeExists)
+		return reject(meta.CodeExists)
 	}
-	if code := createCode(n.cred, dst.parent); code != CodeOK {
+	if code := createCode(n.cred, dst.parent); code != meta.CodeOK {
 		return reject(code)
 	}
 	ino, err := n.allocIno()
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	l := Inode{
-		Ino: ino, Type: TypeSymlink, Mode: 0o777, Nlink: 1,
+	l := meta.Inode{
+		Ino: ino, Type: meta.TypeSymlink, Mode: 0o777, Nlink: 1,
 		Size: int64(len(op.Target)), Target: op.Target, ATime: op.Time, MTime: op.Time, CTime: op.Time,
 	}
 	n.initOwner(&l, dst.parent, op)
 	if err := n.addEntry(&dst.parent, dst.name, l, op.Time); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	return Result{Created: true, Inode: ptr(l)}, nil
+	return meta.Result{Created: true, Inode: ptr(l)}, nil
 }
 
 // link gives the file at Path (usually "/" from Dir: the inode itself) the
@@ -102,56 +100,56 @@ func (n *namespace) symlink(op *Op) (Result, error) {
 // orphan cannot be linked back (CodeNotFound). As in link(2), a taken name
 // is reported first, then the hard link protection (may_linkat), then
 // the write check on the new name's directory (may_create).
-func (n *namespace) link(op *Op) (Result, error) {
+func (n *namespace) link(op *meta.Op) (meta.Result, error) {
 	from, ok1 := splitPath(op.Path)
 	to, ok2 := splitPath(op.To)
 	if !ok1 || !ok2 || len(to) == 0 {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	_, src, code, err := n.locateSource(op.Dir, from)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
 	switch {
-	case src.Type == TypeDir:
-		return reject(CodePerm)
+	case src.Type == meta.TypeDir:
+		return reject(meta.CodePerm)
 	case src.Nlink == 0:
-		return reject(CodeNotFound)
+		return reject(meta.CodeNotFound)
 	}
 	dst, code, err := n.locateTarget(op.ToDir, to)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
 	if dst.exists {
-		return reject(CodeExists)
+		return reject(meta.CodeExists)
 	}
-	if code := linkCode(n.cred, src); code != CodeOK {
+	if code := linkCode(n.cred, src); code != meta.CodeOK {
 		return reject(code)
 	}
-	if code := createCode(n.cred, dst.parent); code != CodeOK {
+	if code := createCode(n.cred, dst.parent); code != meta.CodeOK {
 		return reject(code)
 	}
 	src.Nlink++
 	src.CTime = op.Time
 	if err := n.addEntry(&dst.parent, dst.name, src, op.Time); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	return Result{Inode: ptr(src.Attrs())}, nil
+	return meta.Result{Inode: ptr(src.Attrs())}, nil
 }
 
 // update changes the inode at Path: its content when op.File is set (a
 // file only, and only if its Gen is still op.Gen: the content was
 // computed from that version), and the attributes op.Attr names.
-func (n *namespace) update(op *Op) (Result, error) {
+func (n *namespace) update(op *meta.Op) (meta.Result, error) {
 	parts, ok := splitPath(op.Path)
 	if !ok || (op.File == nil && op.Attr == nil) {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	_, in, code, err := n.locateSource(op.Dir, parts)
-	if err != nil || code != CodeOK {
-		return Result{Code: code}, err
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
-	if code := n.updateCode(op, in); code != CodeOK {
+	if code := n.updateCode(op, in); code != meta.CodeOK {
 		return reject(code)
 	}
 	if op.File != nil {
@@ -165,72 +163,56 @@ func (n *namespace) update(op *Op) (Result, error) {
 	}
 	in.CTime = op.Time
 	if err := n.save(in); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	return Result{Inode: ptr(in.Attrs())}, nil
+	return meta.Result{Inode: ptr(in.Attrs())}, nil
 }
 
 // updateCode checks an OpUpdate of in: the type of a content change,
 // then permissions as truncate(2) and write(2) check them (write on the
 // file) and as setattr_prepare checks attributes, then the generation.
-func (n *namespace) updateCode(op *Op, in Inode) Code {
+func (n *namespace) updateCode(op *meta.Op, in meta.Inode) meta.Code {
 	if op.File != nil {
 		switch {
-		case in.Type == TypeDir:
-			return CodeIsDir
-		case in.Type != TypeFile:
-			return CodeInvalid
-		case !mayContent(n.cred, in, MayWrite):
-			return CodeAccess
+		case in.Type == meta.TypeDir:
+			return meta.CodeIsDir
+		case in.Type != meta.TypeFile:
+			return meta.CodeInvalid
+		case !mayContent(n.cred, in, meta.MayWrite):
+			return meta.CodeAccess
 		}
 	}
 	if op.Attr != nil {
-		if code := attrCode(n.cred, in, op.Attr); code != CodeOK {
+		if code := attrCode(n.cred, in, op.Attr); code != meta.CodeOK {
 			return code
 		}
 	}
 	if op.File != nil && in.Gen != op.Gen {
-		return CodeConflict
+		return meta.CodeConflict
 	}
-	return CodeOK
+	return meta.CodeOK
 }
 
 // releaseOrphan drops the inode at Path if it is an orphan (Nlink 0). An
 // inode that has a name again, or is gone already, is left alone: a
 // release is sent once per mount that held the file open, and may be
 // retried.
-func (n *namespace) releaseOrphan(op *Op) (Result, error) {
+func (n *namespace) releaseOrphan(op *meta.Op) (meta.Result, error) {
 	parts, ok := splitPath(op.Path)
 	if !ok {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	_, in, code, err := n.locateSource(op.Dir, parts)
 	switch {
-	case err != nil || code == CodeAccess:
-		return Result{Code: code}, err
-	case code != CodeOK || in.Type != TypeFile || in.Nlink != 0:
-		return Result{}, nil // gone already, or not an orphan: nothing to do
+	case err != nil || code == meta.CodeAccess:
+		return meta.Result{Code: code}, err
+	case code != meta.CodeOK || in.Type != meta.TypeFile || in.Nlink != 0:
+		return meta.Result{}, nil // gone already, or not an orphan: nothing to do
 	}
 	// The mount that held the file open releases it: its owner, or the
 	// trusted host that served the open for whoever it was.
 	if c := n.cred; c != nil && !c.Root && !c.Host && c.Uid != in.Uid {
-		return reject(CodePerm)
+		return reject(meta.CodePerm)
 	}
-	return Result{}, n.dropInode(in)
-}
-
-// ChunkListHash names content changed in place by its chunk list (see
-// Inode.Hash): the same list always means the same bytes.
-func ChunkListHash(chunks []ChunkRef, data []byte) string {
-	h := sha256.New()
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(len(chunks)))
-	h.Write(b[:])
-	for _, c := range chunks {
-		h.Write(c.Hash[:])
-		binary.BigEndian.PutUint64(b[:], uint64(c.Size))
-		h.Write(b[:])
-	}
-	h.Write(data)
-	return "chunks:" + hex.EncodeToString(h.Sum(nil))
+	return meta.Result{}, n.dropInode(in)
 }

@@ -8,11 +8,13 @@ import (
 	"strings"
 
 	"go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 // Lookup returns the inode at path. The error wraps ErrNotFound, ErrNotDir
 // or ErrInvalid and names the path.
-func Lookup(tx *bbolt.Tx, path string) (Inode, error) {
+func Lookup(tx *bbolt.Tx, path string) (meta.Inode, error) {
 	return LookupAt(tx, 0, path, nil, 0)
 }
 
@@ -21,32 +23,32 @@ func Lookup(tx *bbolt.Tx, path string) (Inode, error) {
 // MayWrite and MayExec; 0 for a stat) on the inode found: a router asks
 // for MayRead before it serves a file's content. A dir that no longer
 // exists is ErrNotFound; a missing permission is ErrPermission.
-func LookupAt(tx *bbolt.Tx, dir uint64, path string, cred *Cred, want uint32) (Inode, error) {
+func LookupAt(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred, want uint32) (meta.Inode, error) {
 	n, err := openNamespace(tx)
 	if err != nil {
-		return Inode{}, err
+		return meta.Inode{}, err
 	}
 	n.cred = cred
 	in, err := n.resolvePath("lookup", dir, path)
 	if err != nil {
-		return Inode{}, err
+		return meta.Inode{}, err
 	}
 	// access(2) and open(2) check the inode found for what the caller
 	// wants of it; a file's content is subject to the owner override of
 	// trusted mount hosts.
 	ok := permits(cred, in, want)
-	if in.Type == TypeFile && want&MayExec == 0 {
+	if in.Type == meta.TypeFile && want&meta.MayExec == 0 {
 		ok = mayContent(cred, in, want)
 	}
 	if !ok {
-		return Inode{}, fmt.Errorf("lookup %s: %w: no %s permission", path, ErrPermission, wantName(want))
+		return meta.Inode{}, fmt.Errorf("lookup %s: %w: no %s permission", path, meta.ErrPermission, wantName(want))
 	}
 	return in, nil
 }
 
 // ReadDir lists the directory at path, sorted by name. It fails with
 // ErrNotDir when path is a file.
-func ReadDir(tx *bbolt.Tx, path string) ([]DirEntry, error) {
+func ReadDir(tx *bbolt.Tx, path string) ([]meta.DirEntry, error) {
 	return ReadDirAt(tx, 0, path, nil)
 }
 
@@ -55,7 +57,7 @@ func ReadDir(tx *bbolt.Tx, path string) ([]DirEntry, error) {
 // permission on it, cred gets the names with their inode numbers and
 // types only, every other attribute zero: like getdents(2), whose
 // caller cannot stat what it lists.
-func ReadDirAt(tx *bbolt.Tx, at uint64, path string, cred *Cred) ([]DirEntry, error) {
+func ReadDirAt(tx *bbolt.Tx, at uint64, path string, cred *meta.Cred) ([]meta.DirEntry, error) {
 	n, err := openNamespace(tx)
 	if err != nil {
 		return nil, err
@@ -65,27 +67,27 @@ func ReadDirAt(tx *bbolt.Tx, at uint64, path string, cred *Cred) ([]DirEntry, er
 	if err != nil {
 		return nil, err
 	}
-	if dir.Type != TypeDir {
-		return nil, fmt.Errorf("read dir %s: %w", path, ErrNotDir)
+	if dir.Type != meta.TypeDir {
+		return nil, fmt.Errorf("read dir %s: %w", path, meta.ErrNotDir)
 	}
-	if !permits(cred, dir, MayRead) {
-		return nil, fmt.Errorf("read dir %s: %w: no read permission", path, ErrPermission)
+	if !permits(cred, dir, meta.MayRead) {
+		return nil, fmt.Errorf("read dir %s: %w: no read permission", path, meta.ErrPermission)
 	}
-	names := permits(cred, dir, MayExec)
+	names := permits(cred, dir, meta.MayExec)
 	kids, err := n.children(dir.Ino)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]DirEntry, 0, len(kids))
+	out := make([]meta.DirEntry, 0, len(kids))
 	for _, k := range kids {
 		in, err := n.get(k.ino)
 		if err != nil {
 			return nil, err
 		}
 		if !names {
-			in = Inode{Ino: in.Ino, Type: in.Type}
+			in = meta.Inode{Ino: in.Ino, Type: in.Type}
 		}
-		out = append(out, DirEntry{Name: k.name, Inode: in.Attrs()})
+		out = append(out, meta.DirEntry{Name: k.name, Inode: in.Attrs()})
 	}
 	return out, nil
 }
@@ -95,7 +97,7 @@ func ReadDirAt(tx *bbolt.Tx, at uint64, path string, cred *Cred) ([]DirEntry, er
 // ErrPermission, ErrNotPermitted, ErrIsDir, ...). A router asks before it
 // takes a large body, so a user who may not write fills no disk first.
 // The op may still fail if the namespace changes before it is applied.
-func CheckPut(tx *bbolt.Tx, dir uint64, path string, cred *Cred) error {
+func CheckPut(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred) error {
 	n, err := openNamespace(tx)
 	if err != nil {
 		return err
@@ -105,7 +107,7 @@ func CheckPut(tx *bbolt.Tx, dir uint64, path string, cred *Cred) error {
 	if err != nil {
 		return err
 	}
-	if code != CodeOK {
+	if code != meta.CodeOK {
 		return fmt.Errorf("put %s: %w", path, code.Err())
 	}
 	return nil
@@ -116,7 +118,7 @@ func wantName(want uint32) string {
 	for _, b := range []struct {
 		bit  uint32
 		name string
-	}{{MayRead, "read"}, {MayWrite, "write"}, {MayExec, "execute"}} {
+	}{{meta.MayRead, "read"}, {meta.MayWrite, "write"}, {meta.MayExec, "execute"}} {
 		if want&b.bit != 0 {
 			s = append(s, b.name)
 		}
@@ -126,27 +128,27 @@ func wantName(want uint32) string {
 
 // resolvePath is the user-facing lookup: its errors name the path and, for
 // ErrNotDir and ErrPermission, the component at fault.
-func (n *namespace) resolvePath(verb string, at uint64, path string) (Inode, error) {
+func (n *namespace) resolvePath(verb string, at uint64, path string) (meta.Inode, error) {
 	parts, ok := splitPath(path)
 	if !ok {
-		return Inode{}, fmt.Errorf("%s %q: %w: want an absolute path with no empty, \".\" or \"..\" names", verb, path, ErrInvalid)
+		return meta.Inode{}, fmt.Errorf("%s %q: %w: want an absolute path with no empty, \".\" or \"..\" names", verb, path, meta.ErrInvalid)
 	}
 	chain, code, err := n.walk(at, parts)
 	if err != nil {
-		return Inode{}, err
+		return meta.Inode{}, err
 	}
 	stop := "/" + strings.Join(parts[:max(len(chain)-1, 0)], "/")
 	switch {
-	case code == CodeOK:
+	case code == meta.CodeOK:
 		return chain[len(parts)], nil
-	case len(chain) == 0 && code == CodeNotFound:
-		return Inode{}, fmt.Errorf("%s %s from inode %d: the inode was removed: %w", verb, path, at, ErrNotFound)
+	case len(chain) == 0 && code == meta.CodeNotFound:
+		return meta.Inode{}, fmt.Errorf("%s %s from inode %d: the inode was removed: %w", verb, path, at, meta.ErrNotFound)
 	case len(chain) == 0:
-		return Inode{}, fmt.Errorf("%s %s from inode %d: %w: the inode is in no directory you may search", verb, path, at, code.Err())
-	case code == CodeNotDir:
-		return Inode{}, fmt.Errorf("%s %s: %s is a file: %w", verb, path, stop, ErrNotDir)
-	case code == CodeAccess:
-		return Inode{}, fmt.Errorf("%s %s: %w: no search permission on %s", verb, path, ErrPermission, stop)
+		return meta.Inode{}, fmt.Errorf("%s %s from inode %d: %w: the inode is in no directory you may search", verb, path, at, code.Err())
+	case code == meta.CodeNotDir:
+		return meta.Inode{}, fmt.Errorf("%s %s: %s is a file: %w", verb, path, stop, meta.ErrNotDir)
+	case code == meta.CodeAccess:
+		return meta.Inode{}, fmt.Errorf("%s %s: %w: no search permission on %s", verb, path, meta.ErrPermission, stop)
 	}
-	return Inode{}, fmt.Errorf("%s %s: %w", verb, path, code.Err())
+	return meta.Inode{}, fmt.Errorf("%s %s: %w", verb, path, code.Err())
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 	"go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 var nsSeed = flag.Uint64("namespace.seed", 0, "run TestNamespaceModel with only this seed")
@@ -37,9 +39,9 @@ func nsOpenDB(t testing.TB) *bbolt.DB {
 	return db
 }
 
-func nsApply(t testing.TB, db *bbolt.DB, op Op) Result {
+func nsApply(t testing.TB, db *bbolt.DB, op meta.Op) meta.Result {
 	t.Helper()
-	var r Result
+	var r meta.Result
 	err := db.Update(func(tx *bbolt.Tx) error {
 		var err error
 		r, err = ApplyOp(tx, &op)
@@ -72,7 +74,7 @@ func nsKeyCount(tx *bbolt.Tx, bucket []byte) int {
 	return n
 }
 
-func nsMust(t *testing.T, tx *bbolt.Tx, p string) Inode {
+func nsMust(t *testing.T, tx *bbolt.Tx, p string) meta.Inode {
 	t.Helper()
 	in, err := Lookup(tx, p)
 	if err != nil {
@@ -83,23 +85,25 @@ func nsMust(t *testing.T, tx *bbolt.Tx, p string) Inode {
 
 func nsGone(t *testing.T, tx *bbolt.Tx, p string) {
 	t.Helper()
-	if _, err := Lookup(tx, p); !errors.Is(err, ErrNotFound) {
+	if _, err := Lookup(tx, p); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("lookup %s: got %v, want ErrNotFound", p, err)
 	}
 }
 
-func nsFile(size int64) *Inode {
-	h := HashOf([]byte(fmt.Sprint(size)))
-	return &Inode{Size: size, Hash: h.String(), Chunks: []ChunkRef{{Hash: h, Size: size}}}
+func nsFile(size int64) *meta.Inode {
+	h := meta.HashOf([]byte(fmt.Sprint(size)))
+	return &meta.Inode{Size: size, Hash: h.String(), Chunks: []meta.ChunkRef{{Hash: h, Size: size}}}
 }
 
-func putOp(p string, size int64) Op { return Op{Kind: OpPut, Path: p, File: nsFile(size)} }
-func mkdirOp(p string) Op           { return Op{Kind: OpMkdir, Path: p} }
-func mkdirPOp(p string) Op          { return Op{Kind: OpMkdir, Path: p, Parents: true} }
-func deleteOp(p string) Op          { return Op{Kind: OpDelete, Path: p} }
-func deleteROp(p string) Op         { return Op{Kind: OpDelete, Path: p, Recursive: true} }
-func renameOp(p, q string) Op       { return Op{Kind: OpRename, Path: p, To: q} }
-func copyOp(p, q string) Op         { return Op{Kind: OpCopy, Path: p, To: q} }
+func putOp(p string, size int64) meta.Op {
+	return meta.Op{Kind: meta.OpPut, Path: p, File: nsFile(size)}
+}
+func mkdirOp(p string) meta.Op     { return meta.Op{Kind: meta.OpMkdir, Path: p} }
+func mkdirPOp(p string) meta.Op    { return meta.Op{Kind: meta.OpMkdir, Path: p, Parents: true} }
+func deleteOp(p string) meta.Op    { return meta.Op{Kind: meta.OpDelete, Path: p} }
+func deleteROp(p string) meta.Op   { return meta.Op{Kind: meta.OpDelete, Path: p, Recursive: true} }
+func renameOp(p, q string) meta.Op { return meta.Op{Kind: meta.OpRename, Path: p, To: q} }
+func copyOp(p, q string) meta.Op   { return meta.Op{Kind: meta.OpCopy, Path: p, To: q} }
 
 // nsHas checks the mode, link count and mtime of the inode at p.
 func nsHas(p string, mode, nlink uint32, mtime int64) func(*testing.T, *bbolt.Tx) {
@@ -113,9 +117,9 @@ func nsHas(p string, mode, nlink uint32, mtime int64) func(*testing.T, *bbolt.Tx
 
 type nsCase struct {
 	name    string
-	setup   []Op
-	op      Op
-	code    Code
+	setup   []meta.Op
+	op      meta.Op
+	code    meta.Code
 	created bool
 	check   func(t *testing.T, tx *bbolt.Tx)
 }
@@ -123,13 +127,13 @@ type nsCase struct {
 // TestNamespaceRules applies each case's setup to a fresh namespace, then
 // its op at time 100. A failed op must leave every bucket byte-identical.
 func TestNamespaceRules(t *testing.T) {
-	tree := []Op{mkdirOp("/d"), putOp("/d/f", 10), mkdirOp("/d/e"), putOp("/d/e/g", 20), putOp("/f", 30), mkdirOp("/empty")}
+	tree := []meta.Op{mkdirOp("/d"), putOp("/d/f", 10), mkdirOp("/d/e"), putOp("/d/e/g", 20), putOp("/f", 30), mkdirOp("/empty")}
 	for _, c := range slices.Concat(nsPutCases, nsDeleteMkdirCases, nsRenameCases, nsCopyCases) {
 		t.Run(c.name, func(t *testing.T) {
 			db := nsOpenDB(t)
 			for i, op := range append(slices.Clone(tree), c.setup...) {
 				op.Time = int64(i + 1)
-				if r := nsApply(t, db, op); r.Code != CodeOK {
+				if r := nsApply(t, db, op); r.Code != meta.CodeOK {
 					t.Fatalf("setup %+v: %s", op, r.Code)
 				}
 			}
@@ -142,7 +146,7 @@ func TestNamespaceRules(t *testing.T) {
 				t.Fatalf("got %+v, want code %q created %v", r, c.code, c.created)
 			}
 			db.View(func(tx *bbolt.Tx) error {
-				if after := nsDigest(tx); c.code != CodeOK && after != before {
+				if after := nsDigest(tx); c.code != meta.CodeOK && after != before {
 					t.Errorf("failed op changed the namespace")
 				}
 				if err := nsCheckTree(tx); err != nil {
@@ -158,19 +162,19 @@ func TestNamespaceRules(t *testing.T) {
 }
 
 var nsPutCases = []nsCase{
-	{name: "put/new", op: Op{Kind: OpPut, Path: "/d/n", File: nsFile(5)}, created: true, check: func(t *testing.T, tx *bbolt.Tx) {
+	{name: "put/new", op: meta.Op{Kind: meta.OpPut, Path: "/d/n", File: nsFile(5)}, created: true, check: func(t *testing.T, tx *bbolt.Tx) {
 		f := nsMust(t, tx, "/d/n")
-		if f.Type != TypeFile || f.Size != 5 || f.Mode != 0o644 || f.MTime != 100 || f.Nlink != 1 || len(f.Chunks) != 1 {
+		if f.Type != meta.TypeFile || f.Size != 5 || f.Mode != 0o644 || f.MTime != 100 || f.Nlink != 1 || len(f.Chunks) != 1 {
 			t.Errorf("new file %+v", f)
 		}
 		if d := nsMust(t, tx, "/d"); d.MTime != 100 {
 			t.Errorf("parent mtime %d, want 100", d.MTime)
 		}
 	}},
-	{name: "put/mode", op: Op{Kind: OpPut, Path: "/n", File: nsFile(5), Mode: 0o600}, created: true, check: nsHas("/n", 0o600, 1, 100)},
+	{name: "put/mode", op: meta.Op{Kind: meta.OpPut, Path: "/n", File: nsFile(5), Mode: 0o600}, created: true, check: nsHas("/n", 0o600, 1, 100)},
 	{name: "put/parents", op: putOp("/x/y/z", 5), created: true, check: func(t *testing.T, tx *bbolt.Tx) {
 		for _, p := range []string{"/x", "/x/y"} {
-			if d := nsMust(t, tx, p); d.Type != TypeDir || d.Mode != 0o755 || d.MTime != 100 {
+			if d := nsMust(t, tx, p); d.Type != meta.TypeDir || d.Mode != 0o755 || d.MTime != 100 {
 				t.Errorf("%s: %+v", p, d)
 			}
 		}
@@ -178,7 +182,7 @@ var nsPutCases = []nsCase{
 			t.Errorf("root %+v, want mtime 100 nlink 5", r)
 		}
 	}},
-	{name: "put/replace", setup: []Op{{Kind: OpPut, Path: "/r", File: nsFile(1), Mode: 0o600}}, op: putOp("/r", 7), check: func(t *testing.T, tx *bbolt.Tx) {
+	{name: "put/replace", setup: []meta.Op{{Kind: meta.OpPut, Path: "/r", File: nsFile(1), Mode: 0o600}}, op: putOp("/r", 7), check: func(t *testing.T, tx *bbolt.Tx) {
 		f := nsMust(t, tx, "/r")
 		if f.Ino != 8 || f.Size != 7 || f.Hash != nsFile(7).Hash || f.MTime != 100 || f.Mode != 0o600 {
 			t.Errorf("replaced %+v", f)
@@ -187,22 +191,22 @@ var nsPutCases = []nsCase{
 			t.Errorf("replacing a file bumped the parent's mtime")
 		}
 	}},
-	{name: "put/replace mode", op: Op{Kind: OpPut, Path: "/f", File: nsFile(1), Mode: 0o640}, check: nsHas("/f", 0o640, 1, 100)},
-	{name: "put/parent is file", op: putOp("/f/x", 1), code: CodeNotDir},
-	{name: "put/deep parent is file", op: putOp("/d/f/x/y", 1), code: CodeNotDir},
-	{name: "put/is dir", op: putOp("/d", 1), code: CodeIsDir},
-	{name: "put/root", op: putOp("/", 1), code: CodeIsDir},
-	{name: "put/nil file", op: Op{Kind: OpPut, Path: "/n"}, code: CodeInvalid},
-	{name: "put/relative", op: putOp("d/n", 1), code: CodeInvalid},
-	{name: "put/empty", op: putOp("", 1), code: CodeInvalid},
-	{name: "put/trailing slash", op: putOp("/d/", 1), code: CodeInvalid},
-	{name: "put/double slash", op: putOp("/d//n", 1), code: CodeInvalid},
-	{name: "put/dot", op: putOp("/d/./n", 1), code: CodeInvalid},
-	{name: "put/dotdot", op: putOp("/d/..", 1), code: CodeInvalid},
-	{name: "put/long name", op: putOp("/"+strings.Repeat("x", 256), 1), code: CodeInvalid},
-	{name: "noop", op: Op{Kind: OpNoop, Path: "/d"}},
-	{name: "config", op: Op{Kind: OpConfig, Members: []Member{{ID: 1}}}},
-	{name: "unknown kind", op: Op{Kind: 99, Path: "/d"}, code: CodeInvalid},
+	{name: "put/replace mode", op: meta.Op{Kind: meta.OpPut, Path: "/f", File: nsFile(1), Mode: 0o640}, check: nsHas("/f", 0o640, 1, 100)},
+	{name: "put/parent is file", op: putOp("/f/x", 1), code: meta.CodeNotDir},
+	{name: "put/deep parent is file", op: putOp("/d/f/x/y", 1), code: meta.CodeNotDir},
+	{name: "put/is dir", op: putOp("/d", 1), code: meta.CodeIsDir},
+	{name: "put/root", op: putOp("/", 1), code: meta.CodeIsDir},
+	{name: "put/nil file", op: meta.Op{Kind: meta.OpPut, Path: "/n"}, code: meta.CodeInvalid},
+	{name: "put/relative", op: putOp("d/n", 1), code: meta.CodeInvalid},
+	{name: "put/empty", op: putOp("", 1), code: meta.CodeInvalid},
+	{name: "put/trailing slash", op: putOp("/d/", 1), code: meta.CodeInvalid},
+	{name: "put/double slash", op: putOp("/d//n", 1), code: meta.CodeInvalid},
+	{name: "put/dot", op: putOp("/d/./n", 1), code: meta.CodeInvalid},
+	{name: "put/dotdot", op: putOp("/d/..", 1), code: meta.CodeInvalid},
+	{name: "put/long name", op: putOp("/"+strings.Repeat("x", 256), 1), code: meta.CodeInvalid},
+	{name: "noop", op: meta.Op{Kind: meta.OpNoop, Path: "/d"}},
+	{name: "config", op: meta.Op{Kind: meta.OpConfig, Members: []meta.Member{{ID: 1}}}},
+	{name: "unknown kind", op: meta.Op{Kind: 99, Path: "/d"}, code: meta.CodeInvalid},
 }
 
 var nsDeleteMkdirCases = []nsCase{
@@ -218,10 +222,10 @@ var nsDeleteMkdirCases = []nsCase{
 			t.Errorf("%d dentries left, want 2", n)
 		}
 	}},
-	{name: "delete/missing", op: deleteOp("/nope"), code: CodeNotFound},
-	{name: "delete/under file", op: deleteOp("/f/x"), code: CodeNotDir},
-	{name: "delete/root", op: deleteROp("/"), code: CodeInvalid},
-	{name: "delete/not empty", op: deleteOp("/d"), code: CodeNotEmpty},
+	{name: "delete/missing", op: deleteOp("/nope"), code: meta.CodeNotFound},
+	{name: "delete/under file", op: deleteOp("/f/x"), code: meta.CodeNotDir},
+	{name: "delete/root", op: deleteROp("/"), code: meta.CodeInvalid},
+	{name: "delete/not empty", op: deleteOp("/d"), code: meta.CodeNotEmpty},
 	{name: "mkdir/new", op: mkdirOp("/d/n"), created: true, check: func(t *testing.T, tx *bbolt.Tx) {
 		if n := nsMust(t, tx, "/d/n"); n.Mode != 0o755 || n.Nlink != 2 || n.MTime != 100 {
 			t.Errorf("new dir %+v", n)
@@ -230,15 +234,15 @@ var nsDeleteMkdirCases = []nsCase{
 			t.Errorf("parent %+v", d)
 		}
 	}},
-	{name: "mkdir/mode", op: Op{Kind: OpMkdir, Path: "/n", Mode: 0o700}, created: true, check: nsHas("/n", 0o700, 2, 100)},
-	{name: "mkdir/exists", op: mkdirOp("/d"), code: CodeExists},
+	{name: "mkdir/mode", op: meta.Op{Kind: meta.OpMkdir, Path: "/n", Mode: 0o700}, created: true, check: nsHas("/n", 0o700, 2, 100)},
+	{name: "mkdir/exists", op: mkdirOp("/d"), code: meta.CodeExists},
 	{name: "mkdir/exists parents", op: mkdirPOp("/d")},
-	{name: "mkdir/root", op: mkdirOp("/"), code: CodeExists},
+	{name: "mkdir/root", op: mkdirOp("/"), code: meta.CodeExists},
 	{name: "mkdir/root parents", op: mkdirPOp("/")},
-	{name: "mkdir/file", op: mkdirOp("/f"), code: CodeExists},
-	{name: "mkdir/file parents", op: mkdirPOp("/f"), code: CodeExists},
-	{name: "mkdir/parent missing", op: mkdirOp("/x/y"), code: CodeNotFound},
-	{name: "mkdir/parents", op: Op{Kind: OpMkdir, Path: "/d/x/y/z", Parents: true, Mode: 0o700}, created: true, check: func(t *testing.T, tx *bbolt.Tx) {
+	{name: "mkdir/file", op: mkdirOp("/f"), code: meta.CodeExists},
+	{name: "mkdir/file parents", op: mkdirPOp("/f"), code: meta.CodeExists},
+	{name: "mkdir/parent missing", op: mkdirOp("/x/y"), code: meta.CodeNotFound},
+	{name: "mkdir/parents", op: meta.Op{Kind: meta.OpMkdir, Path: "/d/x/y/z", Parents: true, Mode: 0o700}, created: true, check: func(t *testing.T, tx *bbolt.Tx) {
 		if x := nsMust(t, tx, "/d/x"); x.Mode != 0o755 || x.Nlink != 3 {
 			t.Errorf("/d/x %+v", x)
 		}
@@ -246,9 +250,9 @@ var nsDeleteMkdirCases = []nsCase{
 			t.Errorf("/d/x/y/z %+v", z)
 		}
 	}},
-	{name: "mkdir/parent is file", op: mkdirOp("/f/x"), code: CodeNotDir},
-	{name: "mkdir/parent is file parents", op: mkdirPOp("/f/x/y"), code: CodeNotDir},
-	{name: "mkdir/invalid", op: mkdirOp("/a/../b"), code: CodeInvalid},
+	{name: "mkdir/parent is file", op: mkdirOp("/f/x"), code: meta.CodeNotDir},
+	{name: "mkdir/parent is file parents", op: mkdirPOp("/f/x/y"), code: meta.CodeNotDir},
+	{name: "mkdir/invalid", op: mkdirOp("/a/../b"), code: meta.CodeInvalid},
 }
 
 var nsRenameCases = []nsCase{
@@ -291,21 +295,21 @@ var nsRenameCases = []nsCase{
 		}
 	}},
 	{name: "rename/same path", op: renameOp("/d", "/d")},
-	{name: "rename/missing", op: renameOp("/nope", "/x"), code: CodeNotFound},
-	{name: "rename/missing same path", op: renameOp("/nope", "/nope"), code: CodeNotFound},
-	{name: "rename/source under file", op: renameOp("/f/x", "/x"), code: CodeNotDir},
-	{name: "rename/root source", op: renameOp("/", "/x"), code: CodeInvalid},
-	{name: "rename/root dest", op: renameOp("/f", "/"), code: CodeInvalid},
-	{name: "rename/dest parent missing", op: renameOp("/f", "/x/y"), code: CodeNotFound},
-	{name: "rename/dest parent file", op: renameOp("/d/f", "/f/y"), code: CodeNotDir},
-	{name: "rename/into itself", op: renameOp("/d", "/d/x"), code: CodeInvalid},
-	{name: "rename/into subtree", op: renameOp("/d", "/d/e/x"), code: CodeInvalid},
-	{name: "rename/onto own child", op: renameOp("/d", "/d/e"), code: CodeInvalid},
-	{name: "rename/dir over non-empty", op: renameOp("/empty", "/d"), code: CodeNotEmpty},
-	{name: "rename/onto ancestor", op: renameOp("/d/e", "/d"), code: CodeNotEmpty},
-	{name: "rename/file over dir", op: renameOp("/f", "/empty"), code: CodeIsDir},
-	{name: "rename/dir over file", op: renameOp("/empty", "/f"), code: CodeNotDir},
-	{name: "rename/invalid", op: renameOp("/f", "/x/"), code: CodeInvalid},
+	{name: "rename/missing", op: renameOp("/nope", "/x"), code: meta.CodeNotFound},
+	{name: "rename/missing same path", op: renameOp("/nope", "/nope"), code: meta.CodeNotFound},
+	{name: "rename/source under file", op: renameOp("/f/x", "/x"), code: meta.CodeNotDir},
+	{name: "rename/root source", op: renameOp("/", "/x"), code: meta.CodeInvalid},
+	{name: "rename/root dest", op: renameOp("/f", "/"), code: meta.CodeInvalid},
+	{name: "rename/dest parent missing", op: renameOp("/f", "/x/y"), code: meta.CodeNotFound},
+	{name: "rename/dest parent file", op: renameOp("/d/f", "/f/y"), code: meta.CodeNotDir},
+	{name: "rename/into itself", op: renameOp("/d", "/d/x"), code: meta.CodeInvalid},
+	{name: "rename/into subtree", op: renameOp("/d", "/d/e/x"), code: meta.CodeInvalid},
+	{name: "rename/onto own child", op: renameOp("/d", "/d/e"), code: meta.CodeInvalid},
+	{name: "rename/dir over non-empty", op: renameOp("/empty", "/d"), code: meta.CodeNotEmpty},
+	{name: "rename/onto ancestor", op: renameOp("/d/e", "/d"), code: meta.CodeNotEmpty},
+	{name: "rename/file over dir", op: renameOp("/f", "/empty"), code: meta.CodeIsDir},
+	{name: "rename/dir over file", op: renameOp("/empty", "/f"), code: meta.CodeNotDir},
+	{name: "rename/invalid", op: renameOp("/f", "/x/"), code: meta.CodeInvalid},
 }
 
 var nsCopyCases = []nsCase{
@@ -333,30 +337,30 @@ var nsCopyCases = []nsCase{
 			t.Errorf("nlink /empty/c %d /empty %d", c.Nlink, e.Nlink)
 		}
 		var refs int
-		ForEachChunk(tx, func(ChunkRef) error { refs++; return nil })
+		ForEachChunk(tx, func(meta.ChunkRef) error { refs++; return nil })
 		if refs != 5 {
 			t.Errorf("%d chunk refs, want 5", refs)
 		}
 	}},
-	{name: "copy/missing", op: copyOp("/nope", "/x"), code: CodeNotFound},
-	{name: "copy/dest parent missing", op: copyOp("/f", "/x/y"), code: CodeNotFound},
-	{name: "copy/dest parent file", op: copyOp("/d/f", "/f/y"), code: CodeNotDir},
-	{name: "copy/into subtree", op: copyOp("/d", "/d/e/x"), code: CodeInvalid},
-	{name: "copy/onto itself", op: copyOp("/f", "/f"), code: CodeInvalid},
-	{name: "copy/root", op: copyOp("/", "/x"), code: CodeInvalid},
-	{name: "copy/to root", op: copyOp("/f", "/"), code: CodeInvalid},
-	{name: "copy/file over dir", op: copyOp("/f", "/d"), code: CodeIsDir},
-	{name: "copy/dir over dir", op: copyOp("/empty", "/d"), code: CodeExists},
-	{name: "copy/dir over file", op: copyOp("/empty", "/f"), code: CodeExists},
+	{name: "copy/missing", op: copyOp("/nope", "/x"), code: meta.CodeNotFound},
+	{name: "copy/dest parent missing", op: copyOp("/f", "/x/y"), code: meta.CodeNotFound},
+	{name: "copy/dest parent file", op: copyOp("/d/f", "/f/y"), code: meta.CodeNotDir},
+	{name: "copy/into subtree", op: copyOp("/d", "/d/e/x"), code: meta.CodeInvalid},
+	{name: "copy/onto itself", op: copyOp("/f", "/f"), code: meta.CodeInvalid},
+	{name: "copy/root", op: copyOp("/", "/x"), code: meta.CodeInvalid},
+	{name: "copy/to root", op: copyOp("/f", "/"), code: meta.CodeInvalid},
+	{name: "copy/file over dir", op: copyOp("/f", "/d"), code: meta.CodeIsDir},
+	{name: "copy/dir over dir", op: copyOp("/empty", "/d"), code: meta.CodeExists},
+	{name: "copy/dir over file", op: copyOp("/empty", "/f"), code: meta.CodeExists},
 }
 
 func TestNamespaceLookupReadDir(t *testing.T) {
 	db := nsOpenDB(t)
-	for _, op := range []Op{putOp("/d/b", 2), putOp("/d/a", 1), mkdirOp("/d/c"), putOp("/f", 3)} {
+	for _, op := range []meta.Op{putOp("/d/b", 2), putOp("/d/a", 1), mkdirOp("/d/c"), putOp("/f", 3)} {
 		nsApply(t, db, op)
 	}
 	db.View(func(tx *bbolt.Tx) error {
-		if r := nsMust(t, tx, "/"); r.Ino != RootIno || r.Type != TypeDir || r.Mode != 0o755 {
+		if r := nsMust(t, tx, "/"); r.Ino != RootIno || r.Type != meta.TypeDir || r.Mode != 0o755 {
 			t.Errorf("root %+v", r)
 		}
 		ents, err := ReadDir(tx, "/d")
@@ -367,19 +371,19 @@ func TestNamespaceLookupReadDir(t *testing.T) {
 		for _, e := range ents {
 			names = append(names, e.Name)
 		}
-		if !slices.Equal(names, []string{"a", "b", "c"}) || ents[1].Size != 2 || ents[2].Type != TypeDir {
+		if !slices.Equal(names, []string{"a", "b", "c"}) || ents[1].Size != 2 || ents[2].Type != meta.TypeDir {
 			t.Errorf("listing %+v", ents)
 		}
 		for _, c := range []struct {
 			path string
 			want error
-		}{{"/nope", ErrNotFound}, {"/f/x", ErrNotDir}, {"/d/", ErrInvalid}} {
+		}{{"/nope", meta.ErrNotFound}, {"/f/x", meta.ErrNotDir}, {"/d/", meta.ErrInvalid}} {
 			_, err := Lookup(tx, c.path)
 			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.path) {
 				t.Errorf("lookup %s: %v, want %v naming the path", c.path, err, c.want)
 			}
 		}
-		if _, err := ReadDir(tx, "/f"); !errors.Is(err, ErrNotDir) {
+		if _, err := ReadDir(tx, "/f"); !errors.Is(err, meta.ErrNotDir) {
 			t.Errorf("read dir of a file: %v", err)
 		}
 		return nil
@@ -397,14 +401,14 @@ func TestNamespaceStorageErrors(t *testing.T) {
 	nsApply(t, db, putOp("/d/f", 1))
 	db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketInodes).Put(inoKey(3), []byte{0xc1}) })
 	err := db.Update(func(tx *bbolt.Tx) error {
-		_, err := ApplyOp(tx, &Op{Kind: OpDelete, Path: "/d", Recursive: true})
+		_, err := ApplyOp(tx, &meta.Op{Kind: meta.OpDelete, Path: "/d", Recursive: true})
 		return err
 	})
-	if !errors.Is(err, ErrCorrupt) {
+	if !errors.Is(err, meta.ErrCorrupt) {
 		t.Errorf("delete over a corrupt inode: %v, want ErrCorrupt", err)
 	}
 	db.View(func(tx *bbolt.Tx) error {
-		if err := ForEachChunk(tx, func(ChunkRef) error { return nil }); !errors.Is(err, ErrCorrupt) {
+		if err := ForEachChunk(tx, func(meta.ChunkRef) error { return nil }); !errors.Is(err, meta.ErrCorrupt) {
 			t.Errorf("ForEachChunk over a corrupt inode: %v, want ErrCorrupt", err)
 		}
 		return nil
@@ -416,7 +420,7 @@ func TestNamespaceStorageErrors(t *testing.T) {
 	}
 	defer bare.Close()
 	bare.Update(func(tx *bbolt.Tx) error {
-		if _, err := ApplyOp(tx, &Op{Kind: OpMkdir, Path: "/d"}); err == nil {
+		if _, err := ApplyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/d"}); err == nil {
 			t.Error("ApplyOp without InitNamespace succeeded")
 		}
 		if _, err := Lookup(tx, "/"); err == nil {
@@ -431,9 +435,9 @@ func TestNamespaceStorageErrors(t *testing.T) {
 // from the root exactly once, link counts are right, and next_ino lies
 // beyond every inode.
 func nsCheckTree(tx *bbolt.Tx) error {
-	inodes := map[uint64]Inode{}
+	inodes := map[uint64]meta.Inode{}
 	err := tx.Bucket(bucketInodes).ForEach(func(k, v []byte) error {
-		var in Inode
+		var in meta.Inode
 		if err := msgpack.Unmarshal(v, &in); err != nil || in.Ino != binary.BigEndian.Uint64(k) {
 			return fmt.Errorf("inode %x: bad record %+v (%v)", k, in, err)
 		}
@@ -449,15 +453,15 @@ func nsCheckTree(tx *bbolt.Tx) error {
 		parent, child := binary.BigEndian.Uint64(k), binary.BigEndian.Uint64(v)
 		p, okp := inodes[parent]
 		c, okc := inodes[child]
-		if !okp || !okc || p.Type != TypeDir {
+		if !okp || !okc || p.Type != meta.TypeDir {
 			return fmt.Errorf("dentry %d/%q -> %d: bad parent or dangling", parent, k[8:], child)
 		}
-		if c.Type == TypeDir && c.Parent != parent {
+		if c.Type == meta.TypeDir && c.Parent != parent {
 			return fmt.Errorf("directory %d is in %d but records parent %d", child, parent, c.Parent)
 		}
 		refs[child]++
 		kids[parent] = append(kids[parent], child)
-		if c.Type == TypeDir {
+		if c.Type == meta.TypeDir {
 			subdirs[parent]++
 		}
 		return nil
@@ -472,13 +476,13 @@ func nsCheckTree(tx *bbolt.Tx) error {
 		switch {
 		case ino == RootIno:
 			want = 0
-		case in.Type != TypeDir: // hard links; 0 for an orphan
+		case in.Type != meta.TypeDir: // hard links; 0 for an orphan
 			want = int(in.Nlink)
 		}
 		if refs[ino] != want || ino >= next {
 			return fmt.Errorf("inode %d: %d links (want %d), next_ino %d", ino, refs[ino], want, next)
 		}
-		if in.Type == TypeDir && in.Nlink != 2+subdirs[ino] || in.Type == TypeSymlink && in.Nlink == 0 {
+		if in.Type == meta.TypeDir && in.Nlink != 2+subdirs[ino] || in.Type == meta.TypeSymlink && in.Nlink == 0 {
 			return fmt.Errorf("inode %d (%s): nlink %d, %d subdirs", ino, in.Type, in.Nlink, subdirs[ino])
 		}
 		if in.Nlink == 0 {
@@ -520,7 +524,7 @@ func (s *nsBytes) IntN(n int) int {
 
 // nsGenOp draws an op over paths of at most three names from {a, b, c}, so
 // that ops collide often, with the odd malformed path and unknown kind.
-func nsGenOp(r nsChooser, now int64) Op {
+func nsGenOp(r nsChooser, now int64) meta.Op {
 	genPath := func() string {
 		if r.IntN(20) == 0 {
 			return []string{"", "a", "/a/", "/a//b", "/.", "/a/.."}[r.IntN(6)]
@@ -534,29 +538,29 @@ func nsGenOp(r nsChooser, now int64) Op {
 		}
 		return p
 	}
-	op := Op{Time: now, Path: genPath()}
+	op := meta.Op{Time: now, Path: genPath()}
 	switch r.IntN(12) {
 	case 0, 1, 2:
-		op.Kind, op.File = OpPut, nsFile(int64(r.IntN(3)))
+		op.Kind, op.File = meta.OpPut, nsFile(int64(r.IntN(3)))
 		op.Mode = []uint32{0, 0, 0o600}[r.IntN(3)]
 	case 3, 4:
-		op.Kind, op.Recursive = OpDelete, r.IntN(2) == 0
+		op.Kind, op.Recursive = meta.OpDelete, r.IntN(2) == 0
 	case 5, 6:
-		op.Kind, op.Parents = OpMkdir, r.IntN(2) == 0
+		op.Kind, op.Parents = meta.OpMkdir, r.IntN(2) == 0
 		op.Mode = []uint32{0, 0, 0o700}[r.IntN(3)]
 	case 7, 8:
-		op.Kind, op.To = OpRename, genPath()
+		op.Kind, op.To = meta.OpRename, genPath()
 	case 9, 10:
-		op.Kind, op.To = OpCopy, genPath()
+		op.Kind, op.To = meta.OpCopy, genPath()
 	default:
-		op.Kind = []OpKind{OpNoop, OpConfig, 42}[r.IntN(3)]
+		op.Kind = []meta.OpKind{meta.OpNoop, meta.OpConfig, 42}[r.IntN(3)]
 	}
 	return op
 }
 
 // nsStep applies op to both the store (in tx) and the model and compares
 // the results, the unchanged bytes of a failed op, and the whole tree.
-func nsStep(tx *bbolt.Tx, m nsModel, op Op) (Result, error) {
+func nsStep(tx *bbolt.Tx, m nsModel, op meta.Op) (meta.Result, error) {
 	before := nsDigest(tx)
 	got, err := ApplyOp(tx, &op)
 	if err != nil {
@@ -567,7 +571,7 @@ func nsStep(tx *bbolt.Tx, m nsModel, op Op) (Result, error) {
 	if want := m.apply(op); got.Code != want.Code || got.Created != want.Created {
 		return got, fmt.Errorf("%+v: got %+v, model says %+v", op, got, want)
 	}
-	if got.Code != CodeOK && nsDigest(tx) != before {
+	if got.Code != meta.CodeOK && nsDigest(tx) != before {
 		return got, fmt.Errorf("%+v: failed with %s but changed the namespace", op, got.Code)
 	}
 	if err := nsCheckTree(tx); err != nil {
@@ -605,7 +609,7 @@ func TestNamespaceModel(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 0))
 		for i := range 500 {
 			op := nsGenOp(r, int64(i+1))
-			var res Result
+			var res meta.Result
 			err := db.Update(func(tx *bbolt.Tx) (err error) { res, err = nsStep(tx, m, op); return err })
 			if err != nil {
 				t.Fatalf("seed %d step %d: %v", seed, i, err)

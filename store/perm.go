@@ -18,14 +18,10 @@ package store
 // owner. A trusted mount host (Cred.Host) is exempt: its kernel walked
 // the path before it sent the number.
 
-import "fmt"
+import (
+	"fmt"
 
-// The bits of a permission mask, as the kernel's MAY_READ, MAY_WRITE and
-// MAY_EXEC (search, for a directory).
-const (
-	MayExec  uint32 = 1
-	MayWrite uint32 = 2
-	MayRead  uint32 = 4
+	"shoal/meta"
 )
 
 const (
@@ -38,7 +34,7 @@ const (
 
 // inGroup reports whether gid is c's group or one of its supplementary
 // groups (in_group_p).
-func (c *Cred) inGroup(gid uint32) bool {
+func inGroup(c *meta.Cred, gid uint32) bool {
 	if c.Gid == gid {
 		return true
 	}
@@ -54,11 +50,11 @@ func (c *Cred) inGroup(gid uint32) bool {
 // owner's when c owns in, else the group's when c is in in's group, else
 // the others'. As on Linux, an owner gets only the owner's bits even where
 // group or others have more.
-func classBits(c *Cred, in Inode) uint32 {
+func classBits(c *meta.Cred, in meta.Inode) uint32 {
 	switch {
 	case c.Uid == in.Uid:
 		return in.Mode >> 6 & 7
-	case c.inGroup(in.Gid):
+	case inGroup(c, in.Gid):
 		return in.Mode >> 3 & 7
 	}
 	return in.Mode & 7
@@ -66,14 +62,14 @@ func classBits(c *Cred, in Inode) uint32 {
 
 // permits reports whether c may access in for want, a mask of MayRead,
 // MayWrite and MayExec (generic_permission).
-func permits(c *Cred, in Inode, want uint32) bool {
+func permits(c *meta.Cred, in meta.Inode, want uint32) bool {
 	switch {
 	case c == nil:
 		return true
 	case c.Root:
 		// CAP_DAC_OVERRIDE grants everything but executing a file that
 		// no execute bit allows anyone to execute.
-		return want&MayExec == 0 || in.Type == TypeDir || in.Mode&modeAnyExec != 0
+		return want&meta.MayExec == 0 || in.Type == meta.TypeDir || in.Mode&modeAnyExec != 0
 	}
 	return want&^classBits(c, in) == 0
 }
@@ -83,8 +79,8 @@ func permits(c *Cred, in Inode, want uint32) bool {
 // mode, as an NFS server allows: a program that creates a file 0444 keeps
 // writing it through the descriptor it opened, which a local kernel never
 // checks again but the store sees as separate writes.
-func mayContent(c *Cred, in Inode, want uint32) bool {
-	if c != nil && c.Host && c.Uid == in.Uid && in.Type == TypeFile && want&MayExec == 0 {
+func mayContent(c *meta.Cred, in meta.Inode, want uint32) bool {
+	if c != nil && c.Host && c.Uid == in.Uid && in.Type == meta.TypeFile && want&meta.MayExec == 0 {
 		return true
 	}
 	return permits(c, in, want)
@@ -92,17 +88,17 @@ func mayContent(c *Cred, in Inode, want uint32) bool {
 
 // owns reports whether c may act as in's owner (inode_owner_or_capable):
 // it is the owner, or root (CAP_FOWNER).
-func owns(c *Cred, in Inode) bool {
+func owns(c *meta.Cred, in meta.Inode) bool {
 	return c == nil || c.Root || c.Uid == in.Uid
 }
 
 // createCode says whether c may add a name to dir (may_create): it needs
 // write and search permission there.
-func createCode(c *Cred, dir Inode) Code {
-	if !permits(c, dir, MayWrite|MayExec) {
-		return CodeAccess
+func createCode(c *meta.Cred, dir meta.Inode) meta.Code {
+	if !permits(c, dir, meta.MayWrite|meta.MayExec) {
+		return meta.CodeAccess
 	}
-	return CodeOK
+	return meta.CodeOK
 }
 
 // deleteCode says whether c may remove victim's name from dir
@@ -110,14 +106,14 @@ func createCode(c *Cred, dir Inode) Code {
 // and search permission on dir, and in a sticky directory (/tmp) only the
 // owner of the victim or of the directory, or root, may remove a name
 // (check_sticky: EPERM).
-func deleteCode(c *Cred, dir, victim Inode) Code {
-	if !permits(c, dir, MayWrite|MayExec) {
-		return CodeAccess
+func deleteCode(c *meta.Cred, dir, victim meta.Inode) meta.Code {
+	if !permits(c, dir, meta.MayWrite|meta.MayExec) {
+		return meta.CodeAccess
 	}
 	if dir.Mode&modeSticky != 0 && !owns(c, victim) && !owns(c, dir) {
-		return CodePerm
+		return meta.CodePerm
 	}
-	return CodeOK
+	return meta.CodeOK
 }
 
 // linkCode says whether c may give src another name (may_linkat with
@@ -125,17 +121,17 @@ func deleteCode(c *Cred, dir, victim Inode) Code {
 // a regular file that is neither setuid nor setgid-executable and that
 // they may both read and write. This keeps a user from pinning a
 // privileged file that its owner then deletes or fixes.
-func linkCode(c *Cred, src Inode) Code {
+func linkCode(c *meta.Cred, src meta.Inode) meta.Code {
 	if owns(c, src) {
-		return CodeOK
+		return meta.CodeOK
 	}
-	safe := src.Type == TypeFile && src.Mode&modeSetuid == 0 &&
+	safe := src.Type == meta.TypeFile && src.Mode&modeSetuid == 0 &&
 		src.Mode&(modeSetgid|modeGroupExec) != modeSetgid|modeGroupExec &&
-		permits(c, src, MayRead|MayWrite)
+		permits(c, src, meta.MayRead|meta.MayWrite)
 	if !safe {
-		return CodePerm
+		return meta.CodePerm
 	}
-	return CodeOK
+	return meta.CodeOK
 }
 
 // killPrivs is the mode in keeps when c changes its content or owner
@@ -144,9 +140,9 @@ func linkCode(c *Cred, src Inode) Code {
 // marks mandatory locking rather than a privilege, and stays only when c
 // is in in's group or root: since Linux 6.2 a caller outside the group
 // drops it, as chmod(2) would not let that caller set it.
-func killPrivs(c *Cred, in Inode) uint32 {
+func killPrivs(c *meta.Cred, in meta.Inode) uint32 {
 	mode := in.Mode &^ modeSetuid
-	if mode&modeGroupExec != 0 || c != nil && !c.Root && !c.inGroup(in.Gid) {
+	if mode&modeGroupExec != 0 || c != nil && !c.Root && !inGroup(c, in.Gid) {
 		mode &^= modeSetgid
 	}
 	return mode
@@ -157,7 +153,7 @@ func killPrivs(c *Cred, in Inode) uint32 {
 // bits (see killPrivs), so writing a setuid program never leaves one
 // that runs the new content with its owner's rights. The cluster itself
 // (nil) keeps them.
-func contentChanged(c *Cred, f *Inode) {
+func contentChanged(c *meta.Cred, f *meta.Inode) {
 	if c != nil && !c.Root {
 		f.Mode = killPrivs(c, *f)
 	}
@@ -170,7 +166,7 @@ func contentChanged(c *Cred, f *Inode) {
 // else the caller's group. A file made setgid-executable in a setgid
 // parent whose group the caller is not in loses the bit
 // (mode_strip_sgid): it would run with a group the caller never had.
-func (n *namespace) initOwner(in *Inode, parent Inode, op *Op) {
+func (n *namespace) initOwner(in *meta.Inode, parent meta.Inode, op *meta.Op) {
 	c := n.cred
 	if c == nil || c.Root && op.Owner {
 		in.Uid, in.Gid = op.Uid, op.Gid
@@ -182,9 +178,9 @@ func (n *namespace) initOwner(in *Inode, parent Inode, op *Op) {
 	}
 	in.Gid = parent.Gid
 	switch {
-	case in.Type == TypeDir:
+	case in.Type == meta.TypeDir:
 		in.Mode |= modeSetgid
-	case in.Mode&(modeSetgid|modeGroupExec) == modeSetgid|modeGroupExec && !c.Root && !c.inGroup(in.Gid):
+	case in.Mode&(modeSetgid|modeGroupExec) == modeSetgid|modeGroupExec && !c.Root && !inGroup(c, in.Gid):
 		in.Mode &^= modeSetgid
 	}
 }
@@ -192,53 +188,53 @@ func (n *namespace) initOwner(in *Inode, parent Inode, op *Op) {
 // anchorCode says whether n.cred may reach in, an inode a request names
 // by number (see the top of this file). The root is always reachable,
 // and root and trusted mount hosts reach everything.
-func (n *namespace) anchorCode(in Inode) (Code, error) {
+func (n *namespace) anchorCode(in meta.Inode) (meta.Code, error) {
 	c := n.cred
 	if c == nil || c.Root || c.Host || in.Ino == RootIno {
-		return CodeOK, nil
+		return meta.CodeOK, nil
 	}
-	if in.Type == TypeDir {
+	if in.Type == meta.TypeDir {
 		return n.reachCode(in)
 	}
 	found, named := false, false
 	err := n.eachLink(in.Ino, func(l link) (bool, error) {
 		named = true
 		dir, err := n.get(l.parent)
-		if err != nil || !permits(c, dir, MayExec) {
+		if err != nil || !permits(c, dir, meta.MayExec) {
 			return true, err
 		}
 		code, err := n.reachCode(dir)
-		found = code == CodeOK
+		found = code == meta.CodeOK
 		return !found, err
 	})
 	switch {
 	case err != nil:
-		return CodeOK, err
+		return meta.CodeOK, err
 	case found, !named && c.Uid == in.Uid:
-		return CodeOK, nil
+		return meta.CodeOK, nil
 	}
-	return CodeAccess, nil
+	return meta.CodeAccess, nil
 }
 
 // reachCode says whether n.cred may search every directory above dir,
 // up to the root: the walk a path from the root to dir would make.
-func (n *namespace) reachCode(dir Inode) (Code, error) {
+func (n *namespace) reachCode(dir meta.Inode) (meta.Code, error) {
 	for range maxDepth {
 		if dir.Ino == RootIno {
-			return CodeOK, nil
+			return meta.CodeOK, nil
 		}
 		if dir.Parent == 0 {
-			return CodeAccess, nil // cut off from the root: nobody's path leads here
+			return meta.CodeAccess, nil // cut off from the root: nobody's path leads here
 		}
 		var err error
 		if dir, err = n.get(dir.Parent); err != nil {
-			return CodeOK, err
+			return meta.CodeOK, err
 		}
-		if !permits(n.cred, dir, MayExec) {
-			return CodeAccess, nil
+		if !permits(n.cred, dir, meta.MayExec) {
+			return meta.CodeAccess, nil
 		}
 	}
-	return CodeOK, fmt.Errorf("namespace: directory %d is more than %d levels deep: %w", dir.Ino, maxDepth, ErrCorrupt)
+	return meta.CodeOK, fmt.Errorf("namespace: directory %d is more than %d levels deep: %w", dir.Ino, maxDepth, meta.ErrCorrupt)
 }
 
 // attrCode checks the attributes a changes on in, in the order of
@@ -246,22 +242,22 @@ func (n *namespace) reachCode(dir Inode) (Code, error) {
 // own), chgrp (the owner may pick its own group or any group it is in),
 // chmod(2) and explicit times of utimensat(2) (the owner only), then
 // setting both times to now, which whoever may write the file may do.
-func attrCode(c *Cred, in Inode, a *SetAttr) Code {
+func attrCode(c *meta.Cred, in meta.Inode, a *meta.SetAttr) meta.Code {
 	if c == nil || c.Root {
-		return CodeOK
+		return meta.CodeOK
 	}
 	owner := c.Uid == in.Uid
 	switch {
-	case a.Valid&SetUid != 0 && !(owner && a.Uid == in.Uid):
-		return CodePerm
-	case a.Valid&SetGid != 0 && !(owner && (a.Gid == in.Gid || c.inGroup(a.Gid))):
-		return CodePerm
-	case a.Valid&(SetMode|SetATime|SetMTime) != 0 && !owner:
-		return CodePerm
-	case a.Valid&(SetATimeNow|SetMTimeNow) != 0 && !owner && !permits(c, in, MayWrite):
-		return CodeAccess
+	case a.Valid&meta.SetUid != 0 && !(owner && a.Uid == in.Uid):
+		return meta.CodePerm
+	case a.Valid&meta.SetGid != 0 && !(owner && (a.Gid == in.Gid || inGroup(c, a.Gid))):
+		return meta.CodePerm
+	case a.Valid&(meta.SetMode|meta.SetATime|meta.SetMTime) != 0 && !owner:
+		return meta.CodePerm
+	case a.Valid&(meta.SetATimeNow|meta.SetMTimeNow) != 0 && !owner && !permits(c, in, meta.MayWrite):
+		return meta.CodeAccess
 	}
-	return CodeOK
+	return meta.CodeOK
 }
 
 // applyAttr sets the attributes a names on in, which attrCode allowed.
@@ -270,29 +266,29 @@ func attrCode(c *Cred, in Inode, a *SetAttr) Code {
 // setgid for a caller outside the file's group (see killPrivs), unless
 // the same change sets the mode, as a mount host's kernel does after
 // computing the cleared mode itself.
-func applyAttr(c *Cred, in *Inode, a *SetAttr, now int64) {
-	if a.Valid&(SetUid|SetGid) != 0 && in.Type != TypeDir && c != nil {
+func applyAttr(c *meta.Cred, in *meta.Inode, a *meta.SetAttr, now int64) {
+	if a.Valid&(meta.SetUid|meta.SetGid) != 0 && in.Type != meta.TypeDir && c != nil {
 		in.Mode = killPrivs(c, *in)
 	}
-	if a.Valid&SetUid != 0 {
+	if a.Valid&meta.SetUid != 0 {
 		in.Uid = a.Uid
 	}
-	if a.Valid&SetGid != 0 {
+	if a.Valid&meta.SetGid != 0 {
 		in.Gid = a.Gid
 	}
-	if a.Valid&SetMode != 0 {
+	if a.Valid&meta.SetMode != 0 {
 		in.Mode = chmodMode(c, a.Mode, in.Gid)
 	}
-	if a.Valid&SetATime != 0 {
+	if a.Valid&meta.SetATime != 0 {
 		in.ATime = a.ATime
 	}
-	if a.Valid&SetMTime != 0 {
+	if a.Valid&meta.SetMTime != 0 {
 		in.MTime = a.MTime
 	}
-	if a.Valid&SetATimeNow != 0 {
+	if a.Valid&meta.SetATimeNow != 0 {
 		in.ATime = now
 	}
-	if a.Valid&SetMTimeNow != 0 {
+	if a.Valid&meta.SetMTimeNow != 0 {
 		in.MTime = now
 	}
 }
@@ -300,9 +296,9 @@ func applyAttr(c *Cred, in *Inode, a *SetAttr, now int64) {
 // chmodMode is the mode chmod(2) by c sets on an inode of group gid:
 // setgid is dropped silently unless c is in that group or root, so
 // nobody makes a program that runs with a group they do not have.
-func chmodMode(c *Cred, mode, gid uint32) uint32 {
-	mode &= ModeMask
-	if c != nil && !c.Root && !c.inGroup(gid) {
+func chmodMode(c *meta.Cred, mode, gid uint32) uint32 {
+	mode &= meta.ModeMask
+	if c != nil && !c.Root && !inGroup(c, gid) {
 		mode &^= modeSetgid
 	}
 	return mode
@@ -314,70 +310,70 @@ func chmodMode(c *Cred, mode, gid uint32) uint32 {
 // it), and the sticky rule for each name. rm stops at the first refused
 // name and leaves the rest removed; a recursive delete checks all first
 // and removes nothing when one is refused.
-func (n *namespace) deleteTreeCode(dir Inode) (Code, error) {
+func (n *namespace) deleteTreeCode(dir meta.Inode) (meta.Code, error) {
 	if n.cred == nil || n.cred.Root {
-		return CodeOK, nil
+		return meta.CodeOK, nil
 	}
-	for todo := []Inode{dir}; len(todo) > 0; {
+	for todo := []meta.Inode{dir}; len(todo) > 0; {
 		d := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		kids, err := n.children(d.Ino)
 		if err != nil || len(kids) == 0 {
 			if err != nil {
-				return CodeOK, err
+				return meta.CodeOK, err
 			}
 			continue
 		}
-		if !permits(n.cred, d, MayRead|MayWrite|MayExec) {
-			return CodeAccess, nil
+		if !permits(n.cred, d, meta.MayRead|meta.MayWrite|meta.MayExec) {
+			return meta.CodeAccess, nil
 		}
 		for _, k := range kids {
 			in, err := n.get(k.ino)
 			if err != nil {
-				return CodeOK, err
+				return meta.CodeOK, err
 			}
-			if code := deleteCode(n.cred, d, in); code != CodeOK {
+			if code := deleteCode(n.cred, d, in); code != meta.CodeOK {
 				return code, nil
 			}
-			if in.Type == TypeDir {
+			if in.Type == meta.TypeDir {
 				todo = append(todo, in)
 			}
 		}
 	}
-	return CodeOK, nil
+	return meta.CodeOK, nil
 }
 
 // readTreeCode says whether n.cred may read everything a copy of src
 // reads, as cp -r does: every file's content, and every directory's
 // listing and the inodes in it (read and search).
-func (n *namespace) readTreeCode(src Inode) (Code, error) {
+func (n *namespace) readTreeCode(src meta.Inode) (meta.Code, error) {
 	if n.cred == nil || n.cred.Root {
-		return CodeOK, nil
+		return meta.CodeOK, nil
 	}
-	for todo := []Inode{src}; len(todo) > 0; {
+	for todo := []meta.Inode{src}; len(todo) > 0; {
 		in := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		switch in.Type {
-		case TypeFile:
-			if !mayContent(n.cred, in, MayRead) {
-				return CodeAccess, nil
+		case meta.TypeFile:
+			if !mayContent(n.cred, in, meta.MayRead) {
+				return meta.CodeAccess, nil
 			}
-		case TypeDir:
-			if !permits(n.cred, in, MayRead|MayExec) {
-				return CodeAccess, nil
+		case meta.TypeDir:
+			if !permits(n.cred, in, meta.MayRead|meta.MayExec) {
+				return meta.CodeAccess, nil
 			}
 			kids, err := n.children(in.Ino)
 			if err != nil {
-				return CodeOK, err
+				return meta.CodeOK, err
 			}
 			for _, k := range kids {
 				c, err := n.get(k.ino)
 				if err != nil {
-					return CodeOK, err
+					return meta.CodeOK, err
 				}
 				todo = append(todo, c)
 			}
 		}
 	}
-	return CodeOK, nil
+	return meta.CodeOK, nil
 }

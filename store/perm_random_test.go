@@ -10,16 +10,18 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 // permCreds are the callers the random ops act for: the cluster, three
 // users, root and a trusted mount host.
-var permCreds = []*Cred{nil, alice, bob, carol, admin, hostBob}
+var permCreds = []*meta.Cred{nil, alice, bob, carol, admin, hostBob}
 
 // permGenOp draws any namespace op over paths of at most three names from
 // {a, b, c}, for a random caller, with random modes (setuid, setgid and
 // sticky included), owners, and inodes named by number up to maxIno.
-func permGenOp(r nsChooser, now int64, maxIno uint64) Op {
+func permGenOp(r nsChooser, now int64, maxIno uint64) meta.Op {
 	pick := func(xs ...uint32) uint32 { return xs[r.IntN(len(xs))] }
 	genPath := func() string {
 		if r.IntN(12) == 0 {
@@ -31,7 +33,7 @@ func permGenOp(r nsChooser, now int64, maxIno uint64) Op {
 		}
 		return p
 	}
-	op := Op{Time: now, Path: genPath(), Cred: permCreds[r.IntN(len(permCreds))]}
+	op := meta.Op{Time: now, Path: genPath(), Cred: permCreds[r.IntN(len(permCreds))]}
 	if r.IntN(6) == 0 {
 		op.Dir = 1 + uint64(r.IntN(int(maxIno)))
 		if r.IntN(2) == 0 {
@@ -42,42 +44,42 @@ func permGenOp(r nsChooser, now int64, maxIno uint64) Op {
 	mode := pick(0, 0o644, 0o600, 0o755, 0o777, 0o1777, 0o2775, 0o2777, 0o6755, 0o700, 0o444, 0o711)
 	switch r.IntN(14) {
 	case 0, 1:
-		op.Kind, op.File, op.Mode = OpPut, nsFile(int64(r.IntN(3))), pick(0, 0, mode)
+		op.Kind, op.File, op.Mode = meta.OpPut, nsFile(int64(r.IntN(3))), pick(0, 0, mode)
 	case 2:
-		op.Kind, op.Recursive, op.Orphan = OpDelete, r.IntN(2) == 0, r.IntN(2) == 0
+		op.Kind, op.Recursive, op.Orphan = meta.OpDelete, r.IntN(2) == 0, r.IntN(2) == 0
 		op.NotDir, op.OnlyDir = r.IntN(4) == 0, r.IntN(4) == 0
 	case 3, 4:
-		op.Kind, op.Parents, op.Mode = OpMkdir, r.IntN(2) == 0, mode
+		op.Kind, op.Parents, op.Mode = meta.OpMkdir, r.IntN(2) == 0, mode
 	case 5, 6:
-		op.Kind, op.To, op.NoReplace = []OpKind{OpRename, OpCopy}[r.IntN(2)], genPath(), r.IntN(4) == 0
+		op.Kind, op.To, op.NoReplace = []meta.OpKind{meta.OpRename, meta.OpCopy}[r.IntN(2)], genPath(), r.IntN(4) == 0
 		if r.IntN(4) == 0 {
 			op.ToDir = 1 + uint64(r.IntN(int(maxIno)))
 		}
 	case 7:
-		op.Kind, op.Excl, op.Mode = OpCreate, r.IntN(2) == 0, mode
+		op.Kind, op.Excl, op.Mode = meta.OpCreate, r.IntN(2) == 0, mode
 	case 8:
-		op.Kind, op.Target = OpSymlink, "t"
+		op.Kind, op.Target = meta.OpSymlink, "t"
 	case 9:
 		// Mostly names no other op makes, so a link often finds its
 		// new name free.
-		op.Kind, op.To = OpLink, []string{genPath(), "/l", "/a/l", "/b/l"}[r.IntN(4)]
+		op.Kind, op.To = meta.OpLink, []string{genPath(), "/l", "/a/l", "/b/l"}[r.IntN(4)]
 	case 10, 11:
-		op.Kind, op.Attr = OpUpdate, &SetAttr{Valid: uint8(1 + r.IntN(127)), Mode: mode,
+		op.Kind, op.Attr = meta.OpUpdate, &meta.SetAttr{Valid: uint8(1 + r.IntN(127)), Mode: mode,
 			Uid: pick(0, 1000, 1001, 1002), Gid: pick(0, 7, 1000, 1001, 1003), ATime: 5, MTime: 6}
 	case 12:
-		op.Kind, op.File, op.Gen = OpUpdate, nsFile(int64(r.IntN(3))), uint64(r.IntN(3))
+		op.Kind, op.File, op.Gen = meta.OpUpdate, nsFile(int64(r.IntN(3))), uint64(r.IntN(3))
 	default:
-		op.Kind = OpRelease
+		op.Kind = meta.OpRelease
 	}
 	return op
 }
 
 // permApplyAs applies op for cred in a transaction it rolls back, and
 // returns the code it got.
-func permApplyAs(db *bbolt.DB, op Op, cred *Cred) (Code, error) {
+func permApplyAs(db *bbolt.DB, op meta.Op, cred *meta.Cred) (meta.Code, error) {
 	tx, err := db.Begin(true)
 	if err != nil {
-		return CodeOK, err
+		return meta.CodeOK, err
 	}
 	defer tx.Rollback()
 	op.Cred = cred
@@ -90,7 +92,7 @@ func permApplyAs(db *bbolt.DB, op Op, cred *Cred) (Code, error) {
 // stay consistent. nilCode, when known, is the code the same op got for
 // the cluster: a caller's op may fail where the cluster's succeeds, but
 // only for lack of permission, and root's never does.
-func permStep(tx *bbolt.Tx, op Op, nilCode *Code) (Code, error) {
+func permStep(tx *bbolt.Tx, op meta.Op, nilCode *meta.Code) (meta.Code, error) {
 	before := nsDigest(tx)
 	r, err := ApplyOp(tx, &op)
 	if err != nil {
@@ -99,9 +101,9 @@ func permStep(tx *bbolt.Tx, op Op, nilCode *Code) (Code, error) {
 	switch {
 	case nilCode != nil && op.Cred != nil && op.Cred.Root && r.Code != *nilCode:
 		return r.Code, fmt.Errorf("%+v by root: %q, the cluster gets %q", op, r.Code, *nilCode)
-	case nilCode != nil && r.Code != *nilCode && r.Code != CodeAccess && r.Code != CodePerm:
+	case nilCode != nil && r.Code != *nilCode && r.Code != meta.CodeAccess && r.Code != meta.CodePerm:
 		return r.Code, fmt.Errorf("%+v by %+v: %q, the cluster gets %q", op, op.Cred, r.Code, *nilCode)
-	case r.Code != CodeOK && nsDigest(tx) != before:
+	case r.Code != meta.CodeOK && nsDigest(tx) != before:
 		return r.Code, fmt.Errorf("%+v: failed with %s but changed the namespace", op, r.Code)
 	}
 	for _, check := range []func(*bbolt.Tx) error{nsCheckTree, nsCheckChunkRefs, nsCheckIndexes} {
@@ -128,16 +130,16 @@ func TestPermRandom(t *testing.T) {
 	for _, seed := range seeds {
 		t.Logf("seed %d (rerun with -namespace.seed=%d)", seed, seed)
 		db := nsOpenDB(t)
-		nsApply(t, db, Op{Kind: OpUpdate, Path: "/", Attr: &SetAttr{Valid: SetMode, Mode: 0o1777}})
+		nsApply(t, db, meta.Op{Kind: meta.OpUpdate, Path: "/", Attr: &meta.SetAttr{Valid: meta.SetMode, Mode: 0o1777}})
 		r := rand.New(rand.NewPCG(seed, 2))
 		for i := range 600 {
-			var op Op
+			var op meta.Op
 			db.View(func(tx *bbolt.Tx) error { op = permGenOp(r, int64(i+1), permMaxIno(tx)); return nil })
 			nilCode, err := permApplyAs(db, op, nil)
 			if err != nil {
 				t.Fatalf("seed %d step %d %+v: %v", seed, i, op, err)
 			}
-			var code Code
+			var code meta.Code
 			err = db.Update(func(tx *bbolt.Tx) (err error) { code, err = permStep(tx, op, &nilCode); return err })
 			if err != nil {
 				t.Fatalf("seed %d step %d: %v", seed, i, err)
@@ -157,7 +159,7 @@ func FuzzPermissions(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 5, 1, 1, 7, 2, 1, 1, 4, 4, 9, 3})
 	f.Add(bytes.Repeat([]byte{3, 7, 1, 2, 9, 0, 3, 11, 5}, 8))
 	db := nsOpenDB(f)
-	nsApply(f, db, Op{Kind: OpUpdate, Path: "/", Attr: &SetAttr{Valid: SetMode, Mode: 0o1777}})
+	nsApply(f, db, meta.Op{Kind: meta.OpUpdate, Path: "/", Attr: &meta.SetAttr{Valid: meta.SetMode, Mode: 0o1777}})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tx, err := db.Begin(true)
 		if err != nil {

@@ -22,6 +22,8 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 var (
@@ -32,33 +34,30 @@ var (
 // requestTTL is how long a request's result is kept for its retries.
 const requestTTL = 15 * time.Minute
 
-// MaxRequestID bounds a request ID.
-const MaxRequestID = 128
-
 // pruneBatch bounds the expired records dropped per applied request.
 const pruneBatch = 8
 
 // applyOnce applies op unless an op with the same request ID was applied
 // before, in which case it returns that op's result.
-func applyOnce(tx *bolt.Tx, op *Op) (Result, error) {
+func applyOnce(tx *bolt.Tx, op *meta.Op) (meta.Result, error) {
 	if op.ReqID == "" {
 		return ApplyOp(tx, op)
 	}
-	if len(op.ReqID) > MaxRequestID {
-		return Result{}, fmt.Errorf("%w: request ID of %d bytes (limit %d)", ErrInvalid, len(op.ReqID), MaxRequestID)
+	if len(op.ReqID) > meta.MaxRequestID {
+		return meta.Result{}, fmt.Errorf("%w: request ID of %d bytes (limit %d)", meta.ErrInvalid, len(op.ReqID), meta.MaxRequestID)
 	}
 	reqs, err := tx.CreateBucketIfNotExists(bucketRequests)
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
 	times, err := tx.CreateBucketIfNotExists(bucketReqTimes)
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
 	if v := reqs.Get([]byte(op.ReqID)); v != nil {
-		var r Result
+		var r meta.Result
 		if err := msgpack.Unmarshal(v, &r); err != nil {
-			return Result{}, fmt.Errorf("decode the result of request %q: %w", op.ReqID, ErrCorrupt)
+			return meta.Result{}, fmt.Errorf("decode the result of request %q: %w", op.ReqID, meta.ErrCorrupt)
 		}
 		return r, nil
 	}

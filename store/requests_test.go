@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 // A request applied twice (a router's retry after an unknown outcome)
@@ -12,12 +14,12 @@ import (
 // and leaves the namespace alone, even if another write came in between.
 func TestRequestAppliedOnce(t *testing.T) {
 	d := crOpen(t, t.TempDir())
-	put := func(v string, id string, at int64) Op {
-		return Op{Kind: OpPut, Path: "/k", Time: at, ReqID: id, File: &Inode{Type: TypeFile, Size: int64(len(v)), Data: []byte(v)}}
+	put := func(v string, id string, at int64) meta.Op {
+		return meta.Op{Kind: meta.OpPut, Path: "/k", Time: at, ReqID: id, File: &meta.Inode{Type: meta.TypeFile, Size: int64(len(v)), Data: []byte(v)}}
 	}
-	apply := func(op Op) Result {
+	apply := func(op meta.Op) meta.Result {
 		t.Helper()
-		var r Result
+		var r meta.Result
 		if err := d.update(func(tx *bbolt.Tx) error {
 			var err error
 			r, err = applyOnce(tx, &op)
@@ -40,7 +42,7 @@ func TestRequestAppliedOnce(t *testing.T) {
 		t.Fatalf("after a retried request the file holds %q, want %q", got, "b")
 	}
 	// Without an ID, ops apply every time.
-	apply(Op{Kind: OpDelete, Path: "/k", Time: t0 + 3})
+	apply(meta.Op{Kind: meta.OpDelete, Path: "/k", Time: t0 + 3})
 	apply(put("c", "", t0+4))
 	apply(put("c", "", t0+5))
 	// Records expire after requestTTL: a much later op prunes req-1 and

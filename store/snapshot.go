@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 // A snapshot is a consistent copy of meta.db: the namespace, the applied
@@ -93,7 +95,7 @@ func checkSnapshot(path string) error {
 // SnapshotChunks calls fn for every chunk referenced by the namespace in
 // the snapshot file at path, so a receiver can fetch the content before it
 // installs the snapshot.
-func SnapshotChunks(path string, fn func(ChunkRef) error) error {
+func SnapshotChunks(path string, fn func(meta.ChunkRef) error) error {
 	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("open received snapshot %s: %w", path, err)

@@ -23,6 +23,8 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 	"go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 var (
@@ -56,34 +58,34 @@ func validUserName(s string) bool {
 }
 
 // userOpCode says whether c may change users: root and the cluster may.
-func userOpCode(c *Cred) Code {
+func userOpCode(c *meta.Cred) meta.Code {
 	if c == nil || c.Root {
-		return CodeOK
+		return meta.CodeOK
 	}
-	return CodePerm
+	return meta.CodePerm
 }
 
-func (n *namespace) user(name string) (User, bool, error) {
+func (n *namespace) user(name string) (meta.User, bool, error) {
 	v := n.users.Get([]byte(name))
 	if v == nil {
-		return User{}, false, nil
+		return meta.User{}, false, nil
 	}
 	u, err := decodeUser(name, v)
 	return u, err == nil, err
 }
 
-func decodeUser(name string, v []byte) (User, error) {
-	var u User
+func decodeUser(name string, v []byte) (meta.User, error) {
+	var u meta.User
 	if err := msgpack.Unmarshal(v, &u); err != nil {
-		return User{}, fmt.Errorf("users: decode user %q: %w: %w", name, ErrCorrupt, err)
+		return meta.User{}, fmt.Errorf("users: decode user %q: %w: %w", name, meta.ErrCorrupt, err)
 	}
 	if u.Name != name {
-		return User{}, fmt.Errorf("users: record %q holds user %q: %w", name, u.Name, ErrCorrupt)
+		return meta.User{}, fmt.Errorf("users: record %q holds user %q: %w", name, u.Name, meta.ErrCorrupt)
 	}
 	return u, nil
 }
 
-func (n *namespace) putUser(u User) error {
+func (n *namespace) putUser(u meta.User) error {
 	v, err := msgpack.Marshal(&u)
 	if err != nil {
 		return fmt.Errorf("users: encode user %q: %w", u.Name, err)
@@ -99,75 +101,75 @@ func (n *namespace) tokenFree(hash [32]byte) bool {
 
 // redacted is u as a Result carries it: without its token hash, which a
 // result recorded for retries (requests.go) need not keep.
-func redacted(u User) *User {
+func redacted(u meta.User) *meta.User {
 	u.TokenHash = [32]byte{}
 	return &u
 }
 
 // userAdd adds op.User and makes its home. With op.Bootstrap it applies
 // only while there is no user at all.
-func (n *namespace) userAdd(op *Op) (Result, error) {
-	if code := userOpCode(op.Cred); code != CodeOK {
+func (n *namespace) userAdd(op *meta.Op) (meta.Result, error) {
+	if code := userOpCode(op.Cred); code != meta.CodeOK {
 		return reject(code)
 	}
 	n.cred = nil // the home is the cluster's doing, not the admin's
 	if op.User == nil || !validUserName(op.User.Name) {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	if k, _ := n.users.Cursor().First(); op.Bootstrap && k != nil {
-		return reject(CodeExists)
+		return reject(meta.CodeExists)
 	}
 	u := *op.User
 	u.AutoUid, u.AutoGid, u.Created = false, false, op.Time
 	u.Groups = append([]uint32(nil), u.Groups...)
 	if _, taken, err := n.user(u.Name); err != nil || taken {
-		return Result{Code: CodeExists}, err
+		return meta.Result{Code: meta.CodeExists}, err
 	}
 	uids, err := n.userUids()
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
 	switch {
 	case op.User.AutoUid:
 		var ok bool
 		if u.Uid, ok = n.freeUid(uids); !ok {
-			return reject(CodeExists)
+			return reject(meta.CodeExists)
 		}
 	case uids[u.Uid]:
-		return reject(CodeExists)
+		return reject(meta.CodeExists)
 	}
 	if op.User.AutoGid {
 		u.Gid = u.Uid
 	}
 	if !n.tokenFree(u.TokenHash) {
-		return reject(CodeExists)
+		return reject(meta.CodeExists)
 	}
 	// The first admin, made by a router at bootstrap, is root: like root
 	// on a host it has no home under /home, and an empty cluster stays
 	// empty until someone writes to it.
 	var home homePlan
 	if !op.Bootstrap {
-		var code Code
-		if home, code, err = n.planHome(u.Name); err != nil || code != CodeOK {
-			return Result{Code: code}, err
+		var code meta.Code
+		if home, code, err = n.planHome(u.Name); err != nil || code != meta.CodeOK {
+			return meta.Result{Code: code}, err
 		}
 	}
 	if err := n.putUser(u); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
 	if u.TokenHash != [32]byte{} {
 		if err := n.tokens.Put(u.TokenHash[:], []byte(u.Name)); err != nil {
-			return Result{}, err
+			return meta.Result{}, err
 		}
 	}
 	if op.Bootstrap {
-		return Result{User: redacted(u)}, nil
+		return meta.Result{User: redacted(u)}, nil
 	}
 	dir, err := n.makeHome(home, u, op.Time)
 	if err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	return Result{User: redacted(u), Inode: ptr(dir.Attrs())}, nil
+	return meta.Result{User: redacted(u), Inode: ptr(dir.Attrs())}, nil
 }
 
 // userUids returns the uids of all users.
@@ -201,42 +203,42 @@ func (n *namespace) freeUid(taken map[uint32]bool) (uint32, bool) {
 
 // homePlan is where OpUserAdd puts a home, decided before its first write.
 type homePlan struct {
-	home, dir         Inode // /home and /home/NAME, when they exist
+	home, dir         meta.Inode // /home and /home/NAME, when they exist
 	haveHome, haveDir bool
 }
 
 // planHome finds /home and /home/name. Either may be missing, and an
 // existing /home/name directory is kept (a user added again finds its
 // files), but a file at either path fails the op with CodeExists.
-func (n *namespace) planHome(name string) (homePlan, Code, error) {
+func (n *namespace) planHome(name string) (homePlan, meta.Code, error) {
 	var p homePlan
 	ino, ok, err := n.child(RootIno, "home")
 	if err != nil || !ok {
-		return p, CodeOK, err
+		return p, meta.CodeOK, err
 	}
 	if p.home, err = n.get(ino); err != nil {
-		return p, CodeOK, err
+		return p, meta.CodeOK, err
 	}
-	if p.home.Type != TypeDir {
-		return p, CodeExists, nil
+	if p.home.Type != meta.TypeDir {
+		return p, meta.CodeExists, nil
 	}
 	p.haveHome = true
 	if ino, ok, err = n.child(p.home.Ino, name); err != nil || !ok {
-		return p, CodeOK, err
+		return p, meta.CodeOK, err
 	}
 	if p.dir, err = n.get(ino); err != nil {
-		return p, CodeOK, err
+		return p, meta.CodeOK, err
 	}
-	if p.dir.Type != TypeDir {
-		return p, CodeExists, nil
+	if p.dir.Type != meta.TypeDir {
+		return p, meta.CodeExists, nil
 	}
 	p.haveDir = true
-	return p, CodeOK, nil
+	return p, meta.CodeOK, nil
 }
 
 // makeHome makes what p found missing: /home (root's, 0755) and the home
 // itself (the user's, 0700); or gives the existing home to the user.
-func (n *namespace) makeHome(p homePlan, u User, now int64) (Inode, error) {
+func (n *namespace) makeHome(p homePlan, u meta.User, now int64) (meta.Inode, error) {
 	if p.haveDir {
 		d := p.dir
 		d.Uid, d.Gid, d.CTime = u.Uid, u.Gid, now
@@ -246,36 +248,36 @@ func (n *namespace) makeHome(p homePlan, u User, now int64) (Inode, error) {
 	if !p.haveHome {
 		root, err := n.get(RootIno)
 		if err != nil {
-			return Inode{}, err
+			return meta.Inode{}, err
 		}
-		if home, err = n.addDir(&root, "home", defaultDirMode, &Op{Time: now}); err != nil {
-			return Inode{}, err
+		if home, err = n.addDir(&root, "home", defaultDirMode, &meta.Op{Time: now}); err != nil {
+			return meta.Inode{}, err
 		}
 	}
-	return n.addDir(&home, u.Name, homeMode, &Op{Time: now, Uid: u.Uid, Gid: u.Gid})
+	return n.addDir(&home, u.Name, homeMode, &meta.Op{Time: now, Uid: u.Uid, Gid: u.Gid})
 }
 
 // userRemove removes the user op.User.Name and its token. Its home and
 // files stay, owned by its uid.
-func (n *namespace) userRemove(op *Op) (Result, error) {
-	if code := userOpCode(op.Cred); code != CodeOK {
+func (n *namespace) userRemove(op *meta.Op) (meta.Result, error) {
+	if code := userOpCode(op.Cred); code != meta.CodeOK {
 		return reject(code)
 	}
 	if op.User == nil {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	u, ok, err := n.user(op.User.Name)
 	if err != nil || !ok {
-		return Result{Code: CodeNotFound}, err
+		return meta.Result{Code: meta.CodeNotFound}, err
 	}
 	if err := n.dropToken(u); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
-	return Result{}, n.users.Delete([]byte(u.Name))
+	return meta.Result{}, n.users.Delete([]byte(u.Name))
 }
 
 // dropToken removes the token index entry of u, if it has one.
-func (n *namespace) dropToken(u User) error {
+func (n *namespace) dropToken(u meta.User) error {
 	if u.TokenHash == [32]byte{} || string(n.tokens.Get(u.TokenHash[:])) != u.Name {
 		return nil
 	}
@@ -284,30 +286,30 @@ func (n *namespace) dropToken(u User) error {
 
 // userToken gives the user op.User.Name the token hash op.User.TokenHash
 // in place of its old one, which stops working (all zeros: no token).
-func (n *namespace) userToken(op *Op) (Result, error) {
-	if code := userOpCode(op.Cred); code != CodeOK {
+func (n *namespace) userToken(op *meta.Op) (meta.Result, error) {
+	if code := userOpCode(op.Cred); code != meta.CodeOK {
 		return reject(code)
 	}
 	if op.User == nil {
-		return reject(CodeInvalid)
+		return reject(meta.CodeInvalid)
 	}
 	u, ok, err := n.user(op.User.Name)
 	if err != nil || !ok {
-		return Result{Code: CodeNotFound}, err
+		return meta.Result{Code: meta.CodeNotFound}, err
 	}
 	if !n.tokenFree(op.User.TokenHash) {
-		return reject(CodeExists)
+		return reject(meta.CodeExists)
 	}
 	if err := n.dropToken(u); err != nil {
-		return Result{}, err
+		return meta.Result{}, err
 	}
 	u.TokenHash = op.User.TokenHash
 	if u.TokenHash != [32]byte{} {
 		if err := n.tokens.Put(u.TokenHash[:], []byte(u.Name)); err != nil {
-			return Result{}, err
+			return meta.Result{}, err
 		}
 	}
-	return Result{User: redacted(u)}, n.putUser(u)
+	return meta.Result{User: redacted(u)}, n.putUser(u)
 }
 
 // userBuckets returns the user buckets of tx, which InitNamespace makes.
@@ -321,52 +323,52 @@ func userBuckets(tx *bbolt.Tx) (users, tokens *bbolt.Bucket, err error) {
 
 // UserByToken returns the user whose token hashes to hash, if any. An
 // all-zero hash is nobody's token.
-func UserByToken(tx *bbolt.Tx, hash [32]byte) (User, bool, error) {
+func UserByToken(tx *bbolt.Tx, hash [32]byte) (meta.User, bool, error) {
 	users, tokens, err := userBuckets(tx)
 	if err != nil || hash == [32]byte{} {
-		return User{}, false, err
+		return meta.User{}, false, err
 	}
 	name := tokens.Get(hash[:])
 	if name == nil {
-		return User{}, false, nil
+		return meta.User{}, false, nil
 	}
 	v := users.Get(name)
 	if v == nil {
-		return User{}, false, fmt.Errorf("users: token of missing user %q: %w", name, ErrCorrupt)
+		return meta.User{}, false, fmt.Errorf("users: token of missing user %q: %w", name, meta.ErrCorrupt)
 	}
 	u, err := decodeUser(string(name), v)
 	if err != nil {
-		return User{}, false, err
+		return meta.User{}, false, err
 	}
 	// The index found the name; the stored hash has the last word, in
 	// constant time so its timing tells nothing about a near miss.
 	if subtle.ConstantTimeCompare(u.TokenHash[:], hash[:]) != 1 {
-		return User{}, false, nil
+		return meta.User{}, false, nil
 	}
 	return u, true, nil
 }
 
 // UserByName returns the user called name, if any.
-func UserByName(tx *bbolt.Tx, name string) (User, bool, error) {
+func UserByName(tx *bbolt.Tx, name string) (meta.User, bool, error) {
 	users, _, err := userBuckets(tx)
 	if err != nil {
-		return User{}, false, err
+		return meta.User{}, false, err
 	}
 	v := users.Get([]byte(name))
 	if v == nil {
-		return User{}, false, nil
+		return meta.User{}, false, nil
 	}
 	u, err := decodeUser(name, v)
 	return u, err == nil, err
 }
 
 // Users returns every user, sorted by name.
-func Users(tx *bbolt.Tx) ([]User, error) {
+func Users(tx *bbolt.Tx) ([]meta.User, error) {
 	users, _, err := userBuckets(tx)
 	if err != nil {
 		return nil, err
 	}
-	var out []User
+	var out []meta.User
 	err = users.ForEach(func(k, v []byte) error {
 		u, err := decodeUser(string(k), v)
 		out = append(out, u)

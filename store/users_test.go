@@ -8,18 +8,20 @@ import (
 	"testing"
 
 	"go.etcd.io/bbolt"
+
+	"shoal/meta"
 )
 
 func tokenHash(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 
-func userAddOp(name string, u User) Op {
+func userAddOp(name string, u meta.User) meta.Op {
 	u.Name = name
-	return Op{Kind: OpUserAdd, User: &u, Time: 10}
+	return meta.Op{Kind: meta.OpUserAdd, User: &u, Time: 10}
 }
 
 // usApply applies op and, when it fails, checks that it changed nothing.
 // Every op must keep the tree and its indexes consistent.
-func usApply(t *testing.T, db *bbolt.DB, op Op, code Code) Result {
+func usApply(t *testing.T, db *bbolt.DB, op meta.Op, code meta.Code) meta.Result {
 	t.Helper()
 	var before string
 	db.View(func(tx *bbolt.Tx) error { before = nsDigest(tx); return nil })
@@ -28,7 +30,7 @@ func usApply(t *testing.T, db *bbolt.DB, op Op, code Code) Result {
 		t.Fatalf("%+v: got %q, want %q", op, r.Code, code)
 	}
 	db.View(func(tx *bbolt.Tx) error {
-		if code != CodeOK && nsDigest(tx) != before {
+		if code != meta.CodeOK && nsDigest(tx) != before {
 			t.Errorf("%+v failed but changed the database", op)
 		}
 		for _, check := range []func(*bbolt.Tx) error{nsCheckTree, nsCheckIndexes, usCheckTokens} {
@@ -67,9 +69,9 @@ func usCheckTokens(tx *bbolt.Tx) error {
 	return nil
 }
 
-func usUser(t *testing.T, db *bbolt.DB, name string) (User, bool) {
+func usUser(t *testing.T, db *bbolt.DB, name string) (meta.User, bool) {
 	t.Helper()
-	var u User
+	var u meta.User
 	var ok bool
 	if err := db.View(func(tx *bbolt.Tx) (err error) { u, ok, err = UserByName(tx, name); return err }); err != nil {
 		t.Fatal(err)
@@ -79,7 +81,7 @@ func usUser(t *testing.T, db *bbolt.DB, name string) (User, bool) {
 
 func usByToken(t *testing.T, db *bbolt.DB, token string) (string, bool) {
 	t.Helper()
-	var u User
+	var u meta.User
 	var ok bool
 	if err := db.View(func(tx *bbolt.Tx) (err error) { u, ok, err = UserByToken(tx, tokenHash(token)); return err }); err != nil {
 		t.Fatal(err)
@@ -89,12 +91,12 @@ func usByToken(t *testing.T, db *bbolt.DB, token string) (string, bool) {
 
 func TestUserAdd(t *testing.T) {
 	db := nsOpenDB(t)
-	r := usApply(t, db, userAddOp("alice", User{AutoUid: true, AutoGid: true, Admin: true, Groups: []uint32{7}, TokenHash: tokenHash("a")}), CodeOK)
+	r := usApply(t, db, userAddOp("alice", meta.User{AutoUid: true, AutoGid: true, Admin: true, Groups: []uint32{7}, TokenHash: tokenHash("a")}), meta.CodeOK)
 	if u := r.User; u == nil || u.Uid != 1000 || u.Gid != 1000 || u.TokenHash != ([32]byte{}) || !u.Admin || u.Created != 10 {
 		t.Fatalf("result user %+v", r.User)
 	}
 	home := nsLookupAt(t, db, 0, "/home/alice")
-	if in := r.Inode; in == nil || in.Ino != home.Ino || in.Uid != 1000 || in.Gid != 1000 || in.Mode != 0o700 || in.Type != TypeDir {
+	if in := r.Inode; in == nil || in.Ino != home.Ino || in.Uid != 1000 || in.Gid != 1000 || in.Mode != 0o700 || in.Type != meta.TypeDir {
 		t.Fatalf("home %+v, result %+v", home, r.Inode)
 	}
 	if h := nsLookupAt(t, db, 0, "/home"); h.Uid != 0 || h.Gid != 0 || h.Mode != 0o755 {
@@ -107,15 +109,15 @@ func TestUserAdd(t *testing.T) {
 
 	// A file owned by uid 1001 keeps that uid from the next automatic
 	// pick: a new user must not receive someone's files.
-	nsWant(t, nsApply(t, db, Op{Kind: OpCreate, Path: "/x", Uid: 1001}), CodeOK)
-	r = usApply(t, db, userAddOp("bob", User{AutoUid: true, Gid: 50, TokenHash: tokenHash("b")}), CodeOK)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpCreate, Path: "/x", Uid: 1001}), meta.CodeOK)
+	r = usApply(t, db, userAddOp("bob", meta.User{AutoUid: true, Gid: 50, TokenHash: tokenHash("b")}), meta.CodeOK)
 	if r.User.Uid != 1002 || r.User.Gid != 50 {
 		t.Fatalf("bob %+v", r.User)
 	}
-	usApply(t, db, userAddOp("carol", User{Uid: 1000}), CodeExists)
-	usApply(t, db, userAddOp("carol", User{Uid: 1001, TokenHash: tokenHash("b")}), CodeExists)
-	usApply(t, db, userAddOp("bob", User{Uid: 5}), CodeExists)
-	r = usApply(t, db, userAddOp("carol", User{Uid: 1001, Gid: 1001}), CodeOK)
+	usApply(t, db, userAddOp("carol", meta.User{Uid: 1000}), meta.CodeExists)
+	usApply(t, db, userAddOp("carol", meta.User{Uid: 1001, TokenHash: tokenHash("b")}), meta.CodeExists)
+	usApply(t, db, userAddOp("bob", meta.User{Uid: 5}), meta.CodeExists)
+	r = usApply(t, db, userAddOp("carol", meta.User{Uid: 1001, Gid: 1001}), meta.CodeOK)
 	if r.User.Uid != 1001 || r.Inode.Uid != 1001 {
 		t.Fatalf("carol %+v %+v", r.User, r.Inode)
 	}
@@ -124,14 +126,14 @@ func TestUserAdd(t *testing.T) {
 	}
 
 	for _, name := range []string{"", "Alice", "1abc", "-x", "a b", "a/b", "a.b", "abcdefghijabcdefghijabcdefghijabc", "é"} {
-		usApply(t, db, userAddOp(name, User{AutoUid: true}), CodeInvalid)
+		usApply(t, db, userAddOp(name, meta.User{AutoUid: true}), meta.CodeInvalid)
 	}
 	for _, name := range []string{"_", "a", "a-1_b", "abcdefghijabcdefghijabcdefghijab"} {
-		usApply(t, db, userAddOp(name, User{AutoUid: true}), CodeOK)
+		usApply(t, db, userAddOp(name, meta.User{AutoUid: true}), meta.CodeOK)
 	}
-	usApply(t, db, Op{Kind: OpUserAdd}, CodeInvalid)
+	usApply(t, db, meta.Op{Kind: meta.OpUserAdd}, meta.CodeInvalid)
 
-	var list []User
+	var list []meta.User
 	db.View(func(tx *bbolt.Tx) (err error) { list, err = Users(tx); return err })
 	var names []string
 	for _, u := range list {
@@ -144,19 +146,19 @@ func TestUserAdd(t *testing.T) {
 
 func TestUserBootstrap(t *testing.T) {
 	db := nsOpenDB(t)
-	op := userAddOp("root", User{Uid: 0, Admin: true, TokenHash: tokenHash("r")})
+	op := userAddOp("root", meta.User{Uid: 0, Admin: true, TokenHash: tokenHash("r")})
 	op.Bootstrap = true
-	usApply(t, db, op, CodeOK)
+	usApply(t, db, op, meta.CodeOK)
 	// A second router seeding the first admin finds one there.
-	op2 := userAddOp("admin", User{Uid: 1, Admin: true, TokenHash: tokenHash("s")})
+	op2 := userAddOp("admin", meta.User{Uid: 1, Admin: true, TokenHash: tokenHash("s")})
 	op2.Bootstrap = true
-	usApply(t, db, op2, CodeExists)
+	usApply(t, db, op2, meta.CodeExists)
 	if name, ok := usByToken(t, db, "r"); !ok || name != "root" {
 		t.Fatalf("bootstrap user by token: %q %v", name, ok)
 	}
 	// The first admin is root and gets no home: the cluster stays empty.
 	err := db.View(func(tx *bbolt.Tx) error {
-		if _, err := Lookup(tx, "/home"); !errors.Is(err, ErrNotFound) {
+		if _, err := Lookup(tx, "/home"); !errors.Is(err, meta.ErrNotFound) {
 			t.Errorf("after the bootstrap, /home: %v", err)
 		}
 		return nil
@@ -168,8 +170,8 @@ func TestUserBootstrap(t *testing.T) {
 
 func TestUserTokenAndRemove(t *testing.T) {
 	db := nsOpenDB(t)
-	usApply(t, db, userAddOp("alice", User{AutoUid: true, TokenHash: tokenHash("a1")}), CodeOK)
-	usApply(t, db, userAddOp("bob", User{AutoUid: true, TokenHash: tokenHash("b")}), CodeOK)
+	usApply(t, db, userAddOp("alice", meta.User{AutoUid: true, TokenHash: tokenHash("a1")}), meta.CodeOK)
+	usApply(t, db, userAddOp("bob", meta.User{AutoUid: true, TokenHash: tokenHash("b")}), meta.CodeOK)
 	if name, ok := usByToken(t, db, "a1"); !ok || name != "alice" {
 		t.Fatalf("by token: %q %v", name, ok)
 	}
@@ -178,13 +180,13 @@ func TestUserTokenAndRemove(t *testing.T) {
 			t.Fatalf("token %q finds a user", tok)
 		}
 	}
-	rotate := func(name, tok string) Op {
-		return Op{Kind: OpUserToken, User: &User{Name: name, TokenHash: tokenHash(tok)}}
+	rotate := func(name, tok string) meta.Op {
+		return meta.Op{Kind: meta.OpUserToken, User: &meta.User{Name: name, TokenHash: tokenHash(tok)}}
 	}
-	usApply(t, db, rotate("alice", "b"), CodeExists)
-	usApply(t, db, rotate("nobody", "n"), CodeNotFound)
-	usApply(t, db, Op{Kind: OpUserToken}, CodeInvalid)
-	if r := usApply(t, db, rotate("alice", "a2"), CodeOK); r.User == nil || r.User.Name != "alice" || r.User.TokenHash != ([32]byte{}) {
+	usApply(t, db, rotate("alice", "b"), meta.CodeExists)
+	usApply(t, db, rotate("nobody", "n"), meta.CodeNotFound)
+	usApply(t, db, meta.Op{Kind: meta.OpUserToken}, meta.CodeInvalid)
+	if r := usApply(t, db, rotate("alice", "a2"), meta.CodeOK); r.User == nil || r.User.Name != "alice" || r.User.TokenHash != ([32]byte{}) {
 		t.Fatalf("rotate result %+v", r.User)
 	}
 	if _, ok := usByToken(t, db, "a1"); ok {
@@ -194,14 +196,14 @@ func TestUserTokenAndRemove(t *testing.T) {
 		t.Fatalf("new token: %q %v", name, ok)
 	}
 	// An all-zero hash revokes the token.
-	usApply(t, db, Op{Kind: OpUserToken, User: &User{Name: "alice"}}, CodeOK)
+	usApply(t, db, meta.Op{Kind: meta.OpUserToken, User: &meta.User{Name: "alice"}}, meta.CodeOK)
 	if _, ok := usByToken(t, db, "a2"); ok {
 		t.Fatal("a revoked token still works")
 	}
 
-	usApply(t, db, Op{Kind: OpUserRemove, User: &User{Name: "nobody"}}, CodeNotFound)
-	usApply(t, db, Op{Kind: OpUserRemove}, CodeInvalid)
-	usApply(t, db, Op{Kind: OpUserRemove, User: &User{Name: "bob"}}, CodeOK)
+	usApply(t, db, meta.Op{Kind: meta.OpUserRemove, User: &meta.User{Name: "nobody"}}, meta.CodeNotFound)
+	usApply(t, db, meta.Op{Kind: meta.OpUserRemove}, meta.CodeInvalid)
+	usApply(t, db, meta.Op{Kind: meta.OpUserRemove, User: &meta.User{Name: "bob"}}, meta.CodeOK)
 	if _, ok := usUser(t, db, "bob"); ok {
 		t.Fatal("removed user still there")
 	}
@@ -212,7 +214,7 @@ func TestUserTokenAndRemove(t *testing.T) {
 		t.Fatalf("the home of a removed user: %+v", home)
 	}
 	// Added again, bob finds his home, given to his new uid.
-	r := usApply(t, db, userAddOp("bob", User{AutoUid: true, AutoGid: true}), CodeOK)
+	r := usApply(t, db, userAddOp("bob", meta.User{AutoUid: true, AutoGid: true}), meta.CodeOK)
 	if home := nsLookupAt(t, db, 0, "/home/bob"); home.Ino != r.Inode.Ino || home.Uid != 1002 || home.Gid != 1002 || home.CTime != 10 {
 		t.Fatalf("home kept: %+v, result %+v", home, r.Inode)
 	}
@@ -220,29 +222,29 @@ func TestUserTokenAndRemove(t *testing.T) {
 
 func TestUserHomeConflicts(t *testing.T) {
 	db := nsOpenDB(t)
-	usApply(t, db, putOp("/home", 1), CodeOK)
-	usApply(t, db, userAddOp("alice", User{AutoUid: true}), CodeExists)
-	usApply(t, db, deleteOp("/home"), CodeOK)
-	usApply(t, db, putOp("/home/alice", 1), CodeOK)
-	usApply(t, db, userAddOp("alice", User{AutoUid: true}), CodeExists)
-	usApply(t, db, userAddOp("bob", User{AutoUid: true}), CodeOK)
+	usApply(t, db, putOp("/home", 1), meta.CodeOK)
+	usApply(t, db, userAddOp("alice", meta.User{AutoUid: true}), meta.CodeExists)
+	usApply(t, db, deleteOp("/home"), meta.CodeOK)
+	usApply(t, db, putOp("/home/alice", 1), meta.CodeOK)
+	usApply(t, db, userAddOp("alice", meta.User{AutoUid: true}), meta.CodeExists)
+	usApply(t, db, userAddOp("bob", meta.User{AutoUid: true}), meta.CodeOK)
 }
 
 func TestUserOpsNeedRoot(t *testing.T) {
 	db := nsOpenDB(t)
-	usApply(t, db, userAddOp("alice", User{AutoUid: true, TokenHash: tokenHash("a")}), CodeOK)
-	for _, c := range []*Cred{alice, bob, hostBob, {Uid: 0}} {
-		add := userAddOp("eve", User{AutoUid: true})
+	usApply(t, db, userAddOp("alice", meta.User{AutoUid: true, TokenHash: tokenHash("a")}), meta.CodeOK)
+	for _, c := range []*meta.Cred{alice, bob, hostBob, {Uid: 0}} {
+		add := userAddOp("eve", meta.User{AutoUid: true})
 		add.Cred = c
-		usApply(t, db, add, CodePerm)
-		usApply(t, db, Op{Kind: OpUserRemove, User: &User{Name: "alice"}, Cred: c}, CodePerm)
-		usApply(t, db, Op{Kind: OpUserToken, User: &User{Name: "alice", TokenHash: tokenHash("e")}, Cred: c}, CodePerm)
+		usApply(t, db, add, meta.CodePerm)
+		usApply(t, db, meta.Op{Kind: meta.OpUserRemove, User: &meta.User{Name: "alice"}, Cred: c}, meta.CodePerm)
+		usApply(t, db, meta.Op{Kind: meta.OpUserToken, User: &meta.User{Name: "alice", TokenHash: tokenHash("e")}, Cred: c}, meta.CodePerm)
 	}
-	add := userAddOp("eve", User{AutoUid: true})
+	add := userAddOp("eve", meta.User{AutoUid: true})
 	add.Cred = admin
 	// The home belongs to the new user, not to the admin who added it.
-	if r := usApply(t, db, add, CodeOK); r.Inode.Uid != 1001 {
+	if r := usApply(t, db, add, meta.CodeOK); r.Inode.Uid != 1001 {
 		t.Fatalf("home made by an admin: %+v", r.Inode)
 	}
-	usApply(t, db, Op{Kind: OpUserRemove, User: &User{Name: "eve"}, Cred: admin}, CodeOK)
+	usApply(t, db, meta.Op{Kind: meta.OpUserRemove, User: &meta.User{Name: "eve"}, Cred: admin}, meta.CodeOK)
 }
