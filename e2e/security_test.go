@@ -16,8 +16,8 @@ import (
 
 	"shoal/client"
 	"shoal/meta"
-	"shoal/replication"
 	"shoal/secure"
+	"shoal/wire"
 )
 
 // TestSecureByDefault: a server given no secrets refuses to start and
@@ -142,16 +142,16 @@ func TestIntruders(t *testing.T) {
 		t.Fatal(err)
 	}
 	selfTLS := &tls.Config{Certificates: []tls.Certificate{self}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}
-	harmful := []replication.Message{
-		&replication.DeleteChunks{Group: "g1", Hashes: []meta.Hash{}, Idle: 0},
-		&replication.Claim{Group: "g1", By: "intruder"},
-		&replication.Propose{Group: "g1", Op: meta.Op{Kind: meta.OpDelete, Path: "/keep", Recursive: true}},
-		&replication.Propose{Group: "g1", Op: meta.Op{Kind: meta.OpConfig, Members: []meta.Member{{ID: 1, Name: "x", Addr: "127.0.0.1:1"}}}},
+	harmful := []wire.Message{
+		&wire.DeleteChunks{Group: "g1", Hashes: []meta.Hash{}, Idle: 0},
+		&wire.Claim{Group: "g1", By: "intruder"},
+		&wire.Propose{Group: "g1", Op: meta.Op{Kind: meta.OpDelete, Path: "/keep", Recursive: true}},
+		&wire.Propose{Group: "g1", Op: meta.Op{Kind: meta.OpConfig, Members: []meta.Member{{ID: 1, Name: "x", Addr: "127.0.0.1:1"}}}},
 	}
 	for _, p := range c.nodes[:3] {
 		addr := p.args[indexOf(p.args, "--listen")+1]
 		for _, m := range harmful {
-			body, err := replication.Encode(m)
+			body, err := wire.Encode(m)
 			if err != nil {
 				t.Fatal(err)
 			}

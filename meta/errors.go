@@ -35,6 +35,8 @@ var (
 	// ErrNoSpace: the disk is full, or a new chunk would take the chunk
 	// store past its capacity.
 	ErrNoSpace = errors.New("no space left on device")
+	// ErrCompacted: the requested log entries were discarded by a snapshot.
+	ErrCompacted = errors.New("log entries compacted")
 )
 
 // Code is the stable, wire-safe name of a namespace error, carried in a

@@ -310,3 +310,17 @@ type Entry struct {
 	Ballot Ballot `msgpack:"b"`
 	Op     Op     `msgpack:"o"`
 }
+
+// OwnedInode is one inode a user owns, as store.Owned lists it.
+type OwnedInode struct {
+	// Path is one path of the inode from the root ("" for an orphan,
+	// which has none); a file with several names shows the first.
+	Path  string `msgpack:"p"`
+	Inode Inode  `msgpack:"i"` // attributes only: no Chunks or Data
+}
+
+// BucketDigest summarises the chunks a member holds whose hash starts with one byte.
+type BucketDigest struct {
+	Count uint32 `msgpack:"n"`
+	Xor   Hash   `msgpack:"x"` // XOR of the hashes
+}

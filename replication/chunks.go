@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"shoal/meta"
+	"shoal/wire"
 )
 
 // WriteChunk stores a chunk on this primary and on the group's members in
@@ -47,7 +48,7 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	pending := len(targets) + 1
 	for id, addr := range targets {
 		go func() {
-			_, err := n.cfg.Transport.Call(bctx, addr, &StoreChunk{Hash: h, Data: data})
+			_, err := n.cfg.Transport.Call(bctx, addr, &wire.StoreChunk{Hash: h, Data: data})
 			acks <- ack{id, err}
 		}()
 	}
@@ -66,7 +67,7 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 		select {
 		case a = <-acks:
 		case <-ctx.Done():
-			return fmt.Errorf("write chunk %s: %w (%d of %d voters hold it)", h, ErrNoQuorum, held, len(voters))
+			return fmt.Errorf("write chunk %s: %w (%d of %d voters hold it)", h, wire.ErrNoQuorum, held, len(voters))
 		}
 		pending--
 		if a.err != nil {
@@ -86,9 +87,9 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 		}
 	}
 	if errors.Is(firstErr, meta.ErrNoSpace) {
-		return fmt.Errorf("write chunk %s: %w: %d of %d voters hold it; a member is full: %w", h, ErrNoQuorum, held, len(voters), meta.ErrNoSpace)
+		return fmt.Errorf("write chunk %s: %w: %d of %d voters hold it; a member is full: %w", h, wire.ErrNoQuorum, held, len(voters), meta.ErrNoSpace)
 	}
-	return fmt.Errorf("write chunk %s: %w (%d of %d voters hold it; first failure: %v)", h, ErrNoQuorum, held, len(voters), firstErr)
+	return fmt.Errorf("write chunk %s: %w (%d of %d voters hold it; first failure: %v)", h, wire.ErrNoQuorum, held, len(voters), firstErr)
 }
 
 // ensureChunks makes sure every chunk the entries refer to is stored here
@@ -125,13 +126,9 @@ func (n *Node) fetchChunk(ctx context.Context, h meta.Hash, addr string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
 	defer cancel()
-	resp, err := n.cfg.Transport.Call(ctx, addr, &GetChunk{Hash: h})
+	c, err := wire.Call[*wire.ChunkMsg](ctx, n.cfg.Transport, addr, &wire.GetChunk{Hash: h})
 	if err != nil {
 		return fmt.Errorf("fetch chunk %s from %s: %w", h, addr, err)
-	}
-	c, ok := resp.(*ChunkMsg)
-	if !ok {
-		return fmt.Errorf("fetch chunk %s from %s: %w: answer of type %d", h, addr, ErrBadMessage, resp.Type())
 	}
 	return n.db.Chunks.Put(h, c.Data)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shoal/meta"
+	"shoal/wire"
 )
 
 // Tests of the chunk layer on a testCluster: repair rounds, the synced
@@ -104,7 +105,7 @@ func (c *testCluster) chunkPath(id uint64, h meta.Hash) string {
 }
 
 // memberInfo returns the primary p's view of member id.
-func memberInfo(t *testing.T, p *Node, id uint64) (MemberInfo, *GroupInfo) {
+func memberInfo(t *testing.T, p *Node, id uint64) (wire.MemberInfo, *wire.GroupInfo) {
 	t.Helper()
 	info, err := p.GroupInfo()
 	if err != nil {
@@ -115,7 +116,7 @@ func memberInfo(t *testing.T, p *Node, id uint64) (MemberInfo, *GroupInfo) {
 			return m, info
 		}
 	}
-	return MemberInfo{}, info
+	return wire.MemberInfo{}, info
 }
 
 // roundAfter waits for a repair round of the primary p that ended after
@@ -422,15 +423,15 @@ func TestDeleteChunksRefusesShortIdle(t *testing.T) {
 	n.db.Chunks.Touch(h, time.Now().Add(-time.Hour))
 	tr := c.net.Transport("sender")
 	for _, idle := range []time.Duration{0, -time.Hour, 999 * time.Millisecond} {
-		_, err := tr.Call(ctx, addrOf(1), &DeleteChunks{Group: "g", Hashes: []meta.Hash{h}, Idle: idle})
-		if !errors.Is(err, ErrBadMessage) {
-			t.Errorf("delete with idle %s: %v, want %v", idle, err, ErrBadMessage)
+		_, err := tr.Call(ctx, addrOf(1), &wire.DeleteChunks{Group: "g", Hashes: []meta.Hash{h}, Idle: idle})
+		if !errors.Is(err, wire.ErrBadMessage) {
+			t.Errorf("delete with idle %s: %v, want %v", idle, err, wire.ErrBadMessage)
 		}
 		if !n.db.Chunks.Has(h) {
 			t.Fatalf("delete with idle %s removed the chunk", idle)
 		}
 	}
-	if _, err := tr.Call(ctx, addrOf(1), &DeleteChunks{Group: "g", Hashes: []meta.Hash{h}, Idle: time.Second}); err != nil {
+	if _, err := tr.Call(ctx, addrOf(1), &wire.DeleteChunks{Group: "g", Hashes: []meta.Hash{h}, Idle: time.Second}); err != nil {
 		t.Fatalf("delete with idle 1s: %v", err)
 	}
 	if n.db.Chunks.Has(h) {
@@ -471,8 +472,8 @@ func TestTouchChunks(t *testing.T) {
 		t.Errorf("node 3 was down during the touch, yet its idle chunks are %v", got)
 	}
 	c.net.Register(addrOf(2), nil)
-	if _, err := p.TouchChunks(ctx, hs); !errors.Is(err, ErrNoQuorum) {
-		t.Errorf("touch with two of three down: %v, want %v", err, ErrNoQuorum)
+	if _, err := p.TouchChunks(ctx, hs); !errors.Is(err, wire.ErrNoQuorum) {
+		t.Errorf("touch with two of three down: %v, want %v", err, wire.ErrNoQuorum)
 	}
 	c.net.Register(addrOf(2), c.node(2))
 	c.net.Register(addrOf(3), c.node(3))
@@ -496,11 +497,11 @@ func TestTouchChunks(t *testing.T) {
 	}
 
 	tr := c.net.Transport("router")
-	if _, err := tr.Call(ctx, addrOf(2), &TouchChunks{Group: "g", Hashes: hs}); !errors.Is(err, ErrNotPrimary) {
-		t.Errorf("touch sent to a follower: %v, want %v", err, ErrNotPrimary)
+	if _, err := tr.Call(ctx, addrOf(2), &wire.TouchChunks{Group: "g", Hashes: hs}); !errors.Is(err, wire.ErrNotPrimary) {
+		t.Errorf("touch sent to a follower: %v, want %v", err, wire.ErrNotPrimary)
 	}
-	resp, err := tr.Call(ctx, addrOf(2), &TouchChunks{Group: "g", Hashes: []meta.Hash{hs[0], lost}, Local: true})
-	if r, ok := resp.(*TouchResp); err != nil || !ok || !slices.Equal(r.Missing, []meta.Hash{lost}) {
+	resp, err := tr.Call(ctx, addrOf(2), &wire.TouchChunks{Group: "g", Hashes: []meta.Hash{hs[0], lost}, Local: true})
+	if r, ok := resp.(*wire.TouchResp); err != nil || !ok || !slices.Equal(r.Missing, []meta.Hash{lost}) {
 		t.Errorf("local touch on a follower: %+v, %v; want missing [%s]", resp, err, lost)
 	}
 }
@@ -514,8 +515,8 @@ func TestRemoveMember(t *testing.T) {
 	ctx, cancel := ctxT(20 * time.Second)
 	defer cancel()
 	p := c.node(1)
-	if err := c.node(2).RemoveMember(ctx, 3); !errors.Is(err, ErrNotPrimary) {
-		t.Errorf("remove through a follower: %v, want %v", err, ErrNotPrimary)
+	if err := c.node(2).RemoveMember(ctx, 3); !errors.Is(err, wire.ErrNotPrimary) {
+		t.Errorf("remove through a follower: %v, want %v", err, wire.ErrNotPrimary)
 	}
 	if err := p.RemoveMember(ctx, 1); err == nil {
 		t.Error("the primary removed itself")
@@ -531,7 +532,7 @@ func TestRemoveMember(t *testing.T) {
 	var err error
 	if werr := waitFor(ctx, "the primary to take a removal (no other change committing)", func() bool {
 		err = p.RemoveMember(ctx, 3)
-		return !errors.Is(err, ErrNotReady)
+		return !errors.Is(err, wire.ErrNotReady)
 	}); werr != nil || err != nil {
 		t.Fatalf("remove node 3: %v; %v", err, werr)
 	}

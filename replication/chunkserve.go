@@ -8,42 +8,43 @@ import (
 	"time"
 
 	"shoal/meta"
+	"shoal/wire"
 )
 
-func (n *Node) handleDigest(m *ChunkDigest) (Message, error) {
+func (n *Node) handleDigest(m *wire.ChunkDigest) (wire.Message, error) {
 	if err := n.checkGroup(m.Group); err != nil {
 		return nil, err
 	}
 	d := n.db.Chunks.Digest()
-	return &DigestResp{Buckets: d[:], Used: n.db.Chunks.Used(), Start: n.start}, nil
+	return &wire.DigestResp{Buckets: d[:], Used: n.db.Chunks.Used(), Start: n.start}, nil
 }
 
-func (n *Node) handleListChunks(m *ListChunks) (Message, error) {
+func (n *Node) handleListChunks(m *wire.ListChunks) (wire.Message, error) {
 	if err := n.checkGroup(m.Group); err != nil {
 		return nil, err
 	}
 	if len(m.Buckets) > 256 {
-		return nil, fmt.Errorf("%w: %d buckets asked, there are 256", ErrBadMessage, len(m.Buckets))
+		return nil, fmt.Errorf("%w: %d buckets asked, there are 256", wire.ErrBadMessage, len(m.Buckets))
 	}
-	out := &ChunkList{}
+	out := &wire.ChunkList{}
 	for _, b := range m.Buckets {
 		out.Hashes = append(out.Hashes, n.db.Chunks.List(int(b))...)
 	}
 	return out, nil
 }
 
-func (n *Node) handleTouch(ctx context.Context, m *TouchChunks) (Message, error) {
+func (n *Node) handleTouch(ctx context.Context, m *wire.TouchChunks) (wire.Message, error) {
 	if err := n.checkGroup(m.Group); err != nil {
 		return nil, err
 	}
 	if m.Local {
-		return &TouchResp{Missing: n.touchLocal(m.Hashes)}, nil
+		return &wire.TouchResp{Missing: n.touchLocal(m.Hashes)}, nil
 	}
 	missing, err := n.TouchChunks(ctx, m.Hashes)
 	if err != nil {
 		return nil, err
 	}
-	return &TouchResp{Missing: missing}, nil
+	return &wire.TouchResp{Missing: missing}, nil
 }
 
 func (n *Node) touchLocal(hs []meta.Hash) []meta.Hash {
@@ -107,7 +108,7 @@ func (n *Node) TouchChunks(ctx context.Context, hs []meta.Hash) ([]meta.Hash, er
 	wg.Wait()
 	need := max(1, Majority(len(voters)))
 	if held < need {
-		return nil, fmt.Errorf("touch %d chunks: %w (%d of %d voters)", len(hs), ErrNoQuorum, held, len(voters))
+		return nil, fmt.Errorf("touch %d chunks: %w (%d of %d voters)", len(hs), wire.ErrNoQuorum, held, len(voters))
 	}
 	return nil, nil
 }
@@ -116,20 +117,16 @@ func (n *Node) TouchChunks(ctx context.Context, hs []meta.Hash) ([]meta.Hash, er
 func (n *Node) touchMember(ctx context.Context, addr string, hs []meta.Hash) error {
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
 	defer cancel()
-	resp, err := n.cfg.Transport.Call(cctx, addr, &TouchChunks{Group: n.cfg.Group, Hashes: hs, Local: true})
+	tr, err := wire.Call[*wire.TouchResp](cctx, n.cfg.Transport, addr, &wire.TouchChunks{Group: n.cfg.Group, Hashes: hs, Local: true})
 	if err != nil {
 		return err
-	}
-	tr, ok := resp.(*TouchResp)
-	if !ok {
-		return fmt.Errorf("%w: touch answer from %s", ErrBadMessage, addr)
 	}
 	for _, h := range tr.Missing {
 		data, err := n.db.Chunks.Get(h)
 		if err != nil {
 			return err
 		}
-		if _, err := n.cfg.Transport.Call(cctx, addr, &StoreChunk{Hash: h, Data: data}); err != nil {
+		if _, err := n.cfg.Transport.Call(cctx, addr, &wire.StoreChunk{Hash: h, Data: data}); err != nil {
 			return err
 		}
 	}
@@ -137,14 +134,14 @@ func (n *Node) touchMember(ctx context.Context, addr string, hs []meta.Hash) err
 }
 
 // GroupInfo describes the group as this primary sees it.
-func (n *Node) GroupInfo() (*GroupInfo, error) {
+func (n *Node) GroupInfo() (*wire.GroupInfo, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	l := n.lead
 	if l == nil || !l.ready {
 		return nil, n.notPrimaryLocked()
 	}
-	info := &GroupInfo{Ballot: l.ballot, Commit: n.commit, Repair: l.progress}
+	info := &wire.GroupInfo{Ballot: l.ballot, Commit: n.commit, Repair: l.progress}
 	seen := map[uint64]bool{}
 	add := func(m meta.Member, voter bool) {
 		if seen[m.ID] {
@@ -152,7 +149,7 @@ func (n *Node) GroupInfo() (*GroupInfo, error) {
 		}
 		seen[m.ID] = true
 		_, live := n.peers[m.ID]
-		mi := MemberInfo{ID: m.ID, Name: m.Name, Addr: m.Addr, Voter: voter, Live: live || m.ID == n.cfg.ID,
+		mi := wire.MemberInfo{ID: m.ID, Name: m.Name, Addr: m.Addr, Voter: voter, Live: live || m.ID == n.cfg.ID,
 			Synced: l.isSynced(m.ID) || m.ID == n.cfg.ID, Match: l.match[m.ID]}
 		if m.ID == n.cfg.ID {
 			mi.Chunks, mi.Used = n.db.Chunks.Count(), n.db.Chunks.Used()

@@ -12,13 +12,14 @@ import (
 
 	"shoal/meta"
 	"shoal/store"
+	"shoal/wire"
 )
 
 // testCluster runs replication nodes over a MemNetwork, each with a real
 // on-disk store in a temporary directory.
 type testCluster struct {
 	t     *testing.T
-	net   *MemNetwork
+	net   *wire.MemNetwork
 	dirs  map[uint64]string
 	nodes map[uint64]*Node
 	mu    sync.Mutex
@@ -28,7 +29,7 @@ type testCluster struct {
 func addrOf(id uint64) string { return fmt.Sprintf("n%d", id) }
 
 func newTestCluster(t *testing.T, seed uint64, ids ...uint64) *testCluster {
-	c := &testCluster{t: t, net: NewMemNetwork(seed), dirs: map[uint64]string{}, nodes: map[uint64]*Node{}}
+	c := &testCluster{t: t, net: wire.NewMemNetwork(seed), dirs: map[uint64]string{}, nodes: map[uint64]*Node{}}
 	for _, id := range ids {
 		c.dirs[id] = t.TempDir()
 	}
@@ -153,7 +154,7 @@ func put(ctx context.Context, n *Node, path, content string) error {
 
 // read returns the content of path as the primary n sees it, linearizably.
 func read(ctx context.Context, n *Node, path string) (string, error) {
-	r, err := n.Read(ctx, &Read{Group: "g", Kind: ReadLookup, Path: path})
+	r, err := n.Read(ctx, &wire.Read{Group: "g", Kind: wire.ReadLookup, Path: path})
 	if err != nil {
 		return "", err
 	}

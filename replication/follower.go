@@ -6,25 +6,25 @@ import (
 	"fmt"
 
 	"shoal/meta"
-	"shoal/store"
+	"shoal/wire"
 )
 
 // handleAppend is the replica side of replication (invariant 2): it refuses
 // a ballot lower than its promise or than the primary in its gossip view,
 // checks that its log matches the primary's before the new entries, makes
 // the entries and the chunks they name durable, and only then says OK.
-func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
+func (n *Node) handleAppend(ctx context.Context, m *wire.Append) (wire.Message, error) {
 	if err := n.checkGroup(m.Group); err != nil {
 		return nil, err
 	}
 	if n.cfg.ViewPrimary != nil {
 		if vp, ok := n.cfg.ViewPrimary(); ok && m.Ballot.Less(vp) {
-			return nil, fmt.Errorf("%w: ballot %s is below the primary %s in this node's view", ErrStaleBallot, m.Ballot, vp)
+			return nil, fmt.Errorf("%w: ballot %s is below the primary %s in this node's view", wire.ErrStaleBallot, m.Ballot, vp)
 		}
 	}
 	n.mu.Lock()
 	if m.Ballot.Less(n.promised) {
-		resp := &AppendResp{Promised: n.promised}
+		resp := &wire.AppendResp{Promised: n.promised}
 		n.mu.Unlock()
 		return resp, nil
 	}
@@ -34,7 +34,7 @@ func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
 	}
 	if n.role != Follower { // an equal ballot is our own: never append to ourselves
 		n.mu.Unlock()
-		return nil, fmt.Errorf("%w: node leads ballot %s itself", ErrStaleBallot, m.Ballot)
+		return nil, fmt.Errorf("%w: node leads ballot %s itself", wire.ErrStaleBallot, m.Ballot)
 	}
 	if n.leaderAddr != m.Leader {
 		n.leaderAddr = m.Leader
@@ -51,7 +51,7 @@ func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
 			// (a snapshot was installed): tell it where to resume.
 			applied := n.applied
 			n.mu.Unlock()
-			return &AppendResp{Promised: promised, LastIndex: applied}, nil
+			return &wire.AppendResp{Promised: promised, LastIndex: applied}, nil
 		}
 		n.installing, installing = true, true
 		n.wg.Add(1)
@@ -59,10 +59,10 @@ func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
 	}
 	n.mu.Unlock()
 	if m.Probe {
-		return &AppendResp{OK: true, Promised: promised}, nil
+		return &wire.AppendResp{OK: true, Promised: promised}, nil
 	}
 	if installing {
-		return &AppendResp{Promised: promised, Installing: true}, nil
+		return &wire.AppendResp{Promised: promised, Installing: true}, nil
 	}
 	n.logMu.Lock()
 	defer n.logMu.Unlock()
@@ -72,11 +72,11 @@ func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
 	promised, installing = n.promised, n.installing
 	n.mu.Unlock()
 	if promised != m.Ballot || installing {
-		return &AppendResp{Promised: promised, Installing: installing}, nil
+		return &wire.AppendResp{Promised: promised, Installing: installing}, nil
 	}
 	match, ok, err := n.appendEntries(ctx, m)
 	if err != nil || !ok {
-		return &AppendResp{Promised: promised, LastIndex: match}, err
+		return &wire.AppendResp{Promised: promised, LastIndex: match}, err
 	}
 	n.mu.Lock()
 	if c := min(m.Commit, match); c > n.commit {
@@ -92,13 +92,13 @@ func (n *Node) handleAppend(ctx context.Context, m *Append) (Message, error) {
 		n.notifyChanged()
 	}
 	n.mu.Unlock()
-	return &AppendResp{OK: true, Promised: promised, LastIndex: match}, nil
+	return &wire.AppendResp{OK: true, Promised: promised, LastIndex: match}, nil
 }
 
 // appendEntries applies the log-matching rule. It returns the index
 // through which this log now equals the primary's, or, when the entry
 // before the batch does not match, false and a hint where to retry from.
-func (n *Node) appendEntries(ctx context.Context, m *Append) (uint64, bool, error) {
+func (n *Node) appendEntries(ctx context.Context, m *wire.Append) (uint64, bool, error) {
 	st, err := n.db.State()
 	if err != nil {
 		return 0, false, err
@@ -188,7 +188,7 @@ func (n *Node) refreshConfigLocked() {
 // handlePromise is the member side of recovery: it promises to refuse any
 // lower ballot and reports its log's end, so the new primary can adopt the
 // most up-to-date log of a majority (invariant 3).
-func (n *Node) handlePromise(m *Promise) (Message, error) {
+func (n *Node) handlePromise(m *wire.Promise) (wire.Message, error) {
 	if err := n.checkGroup(m.Group); err != nil {
 		return nil, err
 	}
@@ -197,16 +197,16 @@ func (n *Node) handlePromise(m *Promise) (Message, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if m.Ballot.Less(n.promised) {
-		return &PromiseResp{Promised: n.promised}, nil
+		return &wire.PromiseResp{Promised: n.promised}, nil
 	}
 	if err := n.observeBallotLocked(m.Ballot); err != nil {
 		return nil, err
 	}
-	return &PromiseResp{OK: true, Promised: n.promised, LastIndex: n.last, LastBallot: n.lastBallot}, nil
+	return &wire.PromiseResp{OK: true, Promised: n.promised, LastIndex: n.last, LastBallot: n.lastBallot}, nil
 }
 
 // handleFetchLog serves log entries to a recovering primary.
-func (n *Node) handleFetchLog(m *FetchLog) (Message, error) {
+func (n *Node) handleFetchLog(m *wire.FetchLog) (wire.Message, error) {
 	if err := n.checkGroup(m.Group); err != nil {
 		return nil, err
 	}
@@ -214,10 +214,10 @@ func (n *Node) handleFetchLog(m *FetchLog) (Message, error) {
 	promised, last := n.promised, n.last
 	n.mu.Unlock()
 	if m.Ballot.Less(promised) {
-		return nil, fmt.Errorf("%w: fetch for ballot %s, promised %s", ErrStaleBallot, m.Ballot, promised)
+		return nil, fmt.Errorf("%w: fetch for ballot %s, promised %s", wire.ErrStaleBallot, m.Ballot, promised)
 	}
 	if m.From > last {
-		return &FetchLogResp{LastIndex: last}, nil
+		return &wire.FetchLogResp{LastIndex: last}, nil
 	}
 	maxBytes := m.MaxBytes
 	if maxBytes <= 0 || maxBytes > n.cfg.MaxBatchBytes {
@@ -227,8 +227,8 @@ func (n *Node) handleFetchLog(m *FetchLog) (Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &FetchLogResp{Entries: es, LastIndex: last}, nil
+	return &wire.FetchLogResp{Entries: es, LastIndex: last}, nil
 }
 
 // errCompacted reports whether err says the entries were compacted.
-func errCompacted(err error) bool { return errors.Is(err, store.ErrCompacted) }
+func errCompacted(err error) bool { return errors.Is(err, meta.ErrCompacted) }

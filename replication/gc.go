@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"shoal/meta"
+	"shoal/wire"
 )
 
 // Garbage collection of chunks. A chunk may go once no file references it
@@ -46,7 +47,7 @@ func (n *Node) collect(l *leader) error {
 			return fmt.Errorf("ask the meta group which chunks are referenced: %w", err)
 		}
 		if len(refs) != len(batch) {
-			return fmt.Errorf("%w: %d answers for %d chunks", ErrBadMessage, len(refs), len(batch))
+			return fmt.Errorf("%w: %d answers for %d chunks", wire.ErrBadMessage, len(refs), len(batch))
 		}
 		var garbage []meta.Hash
 		for i, h := range batch {
@@ -91,7 +92,7 @@ func (n *Node) deleteOnMembers(ctx context.Context, addrs []string, hs []meta.Ha
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
 			defer cancel()
-			if _, err := n.cfg.Transport.Call(cctx, a, &DeleteChunks{Group: n.cfg.Group, Hashes: hs, Idle: n.cfg.GCGrace}); err != nil {
+			if _, err := n.cfg.Transport.Call(cctx, a, &wire.DeleteChunks{Group: n.cfg.Group, Hashes: hs, Idle: n.cfg.GCGrace}); err != nil {
 				n.log.Debug("delete chunks on member", "addr", a, "err", err)
 			}
 		}()
@@ -103,12 +104,12 @@ func (n *Node) deleteOnMembers(ctx context.Context, addrs []string, hs []meta.Ha
 // moments ago as idle: whatever a peer sends, a fresh chunk stays.
 const minDeleteIdle = time.Second
 
-func (n *Node) handleDeleteChunks(m *DeleteChunks) (Message, error) {
+func (n *Node) handleDeleteChunks(m *wire.DeleteChunks) (wire.Message, error) {
 	if err := n.checkGroup(m.Group); err != nil {
 		return nil, err
 	}
 	if m.Idle < minDeleteIdle {
-		return nil, fmt.Errorf("%w: delete of chunks idle for only %s (minimum %s)", ErrBadMessage, m.Idle, minDeleteIdle)
+		return nil, fmt.Errorf("%w: delete of chunks idle for only %s (minimum %s)", wire.ErrBadMessage, m.Idle, minDeleteIdle)
 	}
 	now := time.Now()
 	for _, h := range m.Hashes {
@@ -116,5 +117,5 @@ func (n *Node) handleDeleteChunks(m *DeleteChunks) (Message, error) {
 			return nil, err
 		}
 	}
-	return &OKMsg{}, nil
+	return &wire.OKMsg{}, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"shoal/meta"
 	"shoal/store"
+	"shoal/wire"
 )
 
 var seedFlag = flag.Uint64("seed", 0, "seed for the randomised tests (0: a new one each run)")
@@ -255,6 +256,6 @@ func (c *testCluster) promoteRetry(ctx context.Context, id uint64) (meta.Ballot,
 // isUnknownOutcome reports whether err is one of the errors a write may
 // end with when it was not acknowledged.
 func isUnknownOutcome(err error) bool {
-	return errors.Is(err, ErrDeposed) || errors.Is(err, ErrNotPrimary) || errors.Is(err, ErrNoQuorum) ||
-		errors.Is(err, ErrNotReady) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, wire.ErrDeposed) || errors.Is(err, wire.ErrNotPrimary) || errors.Is(err, wire.ErrNoQuorum) ||
+		errors.Is(err, wire.ErrNotReady) || errors.Is(err, context.DeadlineExceeded)
 }

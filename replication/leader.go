@@ -2,10 +2,12 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"shoal/meta"
+	"shoal/wire"
 )
 
 // leader is the volatile state of a primary for one ballot. It dies with
@@ -33,7 +35,7 @@ type leader struct {
 	starts map[uint64]uint64
 	// chunks is what the last repair round learned of each member.
 	chunks   map[uint64]memberChunks
-	progress RepairProgress
+	progress wire.RepairProgress
 	// repairWake asks for a repair round now (a member appeared).
 	repairWake chan struct{}
 }
@@ -159,14 +161,14 @@ func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 func (n *Node) submit(l *leader, op meta.Op, cancel <-chan struct{}) (meta.Result, error) {
 	p := &proposal{op: op, done: make(chan proposalResult, 1)}
 	if l.ctx.Err() != nil {
-		return meta.Result{}, fmt.Errorf("%w: primary stepped down", ErrNotPrimary)
+		return meta.Result{}, fmt.Errorf("%w: primary stepped down", wire.ErrNotPrimary)
 	}
 	select {
 	case l.proposals <- p:
 	case <-l.ctx.Done():
-		return meta.Result{}, fmt.Errorf("%w: primary stepped down", ErrNotPrimary)
+		return meta.Result{}, fmt.Errorf("%w: primary stepped down", wire.ErrNotPrimary)
 	case <-cancel:
-		return meta.Result{}, fmt.Errorf("%w: gave up before the op was proposed", ErrNoQuorum)
+		return meta.Result{}, fmt.Errorf("%w: gave up before the op was proposed", wire.ErrNoQuorum)
 	}
 	select {
 	case r := <-p.done:
@@ -180,10 +182,10 @@ func (n *Node) submit(l *leader, op meta.Op, cancel <-chan struct{}) (meta.Resul
 		case r := <-p.done:
 			return r.result, r.err
 		default:
-			return meta.Result{}, fmt.Errorf("%w: stepped down before the op was answered", ErrDeposed)
+			return meta.Result{}, fmt.Errorf("%w: stepped down before the op was answered", wire.ErrDeposed)
 		}
 	case <-cancel:
-		return meta.Result{}, fmt.Errorf("%w: not committed in time (the write may still take effect)", ErrNoQuorum)
+		return meta.Result{}, fmt.Errorf("%w: not committed in time (the write may still take effect)", wire.ErrNoQuorum)
 	}
 }
 
@@ -222,7 +224,7 @@ func (n *Node) appendBatch(l *leader, batch []*proposal) bool {
 	n.mu.Lock()
 	if n.lead != l {
 		n.mu.Unlock()
-		failAll(batch, fmt.Errorf("%w: primary stepped down", ErrNotPrimary))
+		failAll(batch, fmt.Errorf("%w: primary stepped down", wire.ErrNotPrimary))
 		return false
 	}
 	entries := make([]meta.Entry, len(batch))
@@ -262,7 +264,7 @@ func (n *Node) failQueued(l *leader) {
 	for {
 		select {
 		case p := <-l.proposals:
-			p.done <- proposalResult{err: fmt.Errorf("%w: primary stepped down", ErrNotPrimary)}
+			p.done <- proposalResult{err: fmt.Errorf("%w: primary stepped down", wire.ErrNotPrimary)}
 		default:
 			return
 		}
@@ -347,8 +349,8 @@ func (n *Node) replicate(l *leader, id uint64, wake chan struct{}) {
 	}
 }
 
-func (n *Node) appendFor(l *leader, next, last, commit uint64) (*Append, error) {
-	m := &Append{Group: n.cfg.Group, Ballot: l.ballot, Leader: n.cfg.Addr, PrevIndex: next - 1, Commit: commit}
+func (n *Node) appendFor(l *leader, next, last, commit uint64) (*wire.Append, error) {
+	m := &wire.Append{Group: n.cfg.Group, Ballot: l.ballot, Leader: n.cfg.Addr, PrevIndex: next - 1, Commit: commit}
 	b, err := n.db.BallotAt(next - 1)
 	if errCompacted(err) {
 		return n.snapshotAppend(m)
@@ -372,7 +374,7 @@ func (n *Node) appendFor(l *leader, next, last, commit uint64) (*Append, error) 
 
 // snapshotAppend turns m into the message for a member that needs entries
 // this log no longer holds: it names the compaction point.
-func (n *Node) snapshotAppend(m *Append) (*Append, error) {
+func (n *Node) snapshotAppend(m *wire.Append) (*wire.Append, error) {
 	st, err := n.db.State()
 	if err != nil {
 		return nil, err
@@ -383,17 +385,16 @@ func (n *Node) snapshotAppend(m *Append) (*Append, error) {
 
 // sendAppend delivers one Append and records the answer. It reports
 // whether there is more to send right away.
-func (n *Node) sendAppend(l *leader, id uint64, addr string, m *Append) bool {
+func (n *Node) sendAppend(l *leader, id uint64, addr string, m *wire.Append) bool {
 	ctx, cancel := context.WithTimeout(l.ctx, n.cfg.RPCTimeout)
 	defer cancel()
-	resp, err := n.cfg.Transport.Call(ctx, addr, m)
-	if err != nil {
-		n.log.Debug("append failed", "peer", id, "addr", addr, "err", err)
+	r, err := wire.Call[*wire.AppendResp](ctx, n.cfg.Transport, addr, m)
+	if errors.Is(err, wire.ErrBadMessage) {
+		n.log.Warn("append answered with something else", "peer", id, "addr", addr, "err", err)
 		return false
 	}
-	r, ok := resp.(*AppendResp)
-	if !ok {
-		n.log.Warn("unexpected answer to append", "peer", id, "type", resp.Type())
+	if err != nil {
+		n.log.Debug("append failed", "peer", id, "addr", addr, "err", err)
 		return false
 	}
 	n.mu.Lock()
@@ -449,7 +450,7 @@ func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
 	}
 	if l.changing {
 		n.mu.Unlock()
-		return fmt.Errorf("%w: another configuration change is in progress", ErrNotReady)
+		return fmt.Errorf("%w: another configuration change is in progress", wire.ErrNotReady)
 	}
 	var members []meta.Member
 	for _, m := range n.config {

@@ -7,13 +7,14 @@ import (
 
 	"shoal/meta"
 	"shoal/store"
+	"shoal/wire"
 )
 
 // Close right after Promote: the first entry of the ballot may reach the
 // proposal queue after the append loop drained it on stepping down, and
 // its submitter has no deadline; Close must not wait for it forever.
 func TestCloseRightAfterPromote(t *testing.T) {
-	net := NewMemNetwork(1)
+	net := wire.NewMemNetwork(1)
 	for i := range 100 {
 		db, err := store.Open(t.TempDir())
 		if err != nil {
@@ -50,7 +51,7 @@ func TestCloseRightAfterPromote(t *testing.T) {
 // An Append telling a member to pull a snapshot can arrive while the
 // member closes; the install it starts must not outlive Close.
 func TestCloseDuringSnapshotRequest(t *testing.T) {
-	net := NewMemNetwork(1)
+	net := wire.NewMemNetwork(1)
 	b := meta.Ballot{Term: 1, Node: 1}
 	for range 200 {
 		n := openNode(t, 2, "n2", net.Transport("n2"), nil)
@@ -58,7 +59,7 @@ func TestCloseDuringSnapshotRequest(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			n.Handle(ctx, &Append{Group: "g", Ballot: b, Leader: "n1", PrevIndex: 10, Snapshot: true})
+			n.Handle(ctx, &wire.Append{Group: "g", Ballot: b, Leader: "n1", PrevIndex: 10, Snapshot: true})
 		}()
 		n.Close()
 		<-done

@@ -10,6 +10,7 @@ import (
 
 	"shoal/meta"
 	"shoal/store"
+	"shoal/wire"
 )
 
 // Config configures a Node. Every field without a default is required.
@@ -24,7 +25,7 @@ type Config struct {
 	// Store is the node's durable state.
 	Store *store.DB
 	// Transport carries messages to peers.
-	Transport Transport
+	Transport wire.Transport
 	// Logger receives structured logs.
 	Logger *slog.Logger
 	// Heartbeat is how often the primary contacts each member when idle
@@ -345,7 +346,7 @@ func (n *Node) stepDownLocked(why string) {
 		n.lead = nil
 	}
 	for idx, p := range n.waiters {
-		p.done <- proposalResult{err: fmt.Errorf("entry %d: %w", idx, ErrDeposed)}
+		p.done <- proposalResult{err: fmt.Errorf("entry %d: %w", idx, wire.ErrDeposed)}
 		delete(n.waiters, idx)
 	}
 	n.role = Follower
@@ -409,7 +410,7 @@ func (n *Node) applyCommitted() error {
 			if p.ballot == e.Ballot {
 				p.done <- proposalResult{result: results[i]}
 			} else {
-				p.done <- proposalResult{err: fmt.Errorf("entry %d was replaced: %w", e.Index, ErrDeposed)}
+				p.done <- proposalResult{err: fmt.Errorf("entry %d was replaced: %w", e.Index, wire.ErrDeposed)}
 			}
 		}
 	}
@@ -428,86 +429,86 @@ func (n *Node) setAppliedLocked(i uint64) {
 }
 
 // Handle dispatches one request from a peer or a router.
-func (n *Node) Handle(ctx context.Context, req Message) (Message, error) {
+func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, error) {
 	switch m := req.(type) {
-	case *Append:
+	case *wire.Append:
 		resp, err := n.handleAppend(ctx, m)
-		if r, ok := resp.(*AppendResp); ok {
+		if r, ok := resp.(*wire.AppendResp); ok {
 			r.Start = n.start
 		}
 		return resp, err
-	case *Promise:
+	case *wire.Promise:
 		return n.handlePromise(m)
-	case *FetchLog:
+	case *wire.FetchLog:
 		return n.handleFetchLog(m)
-	case *FetchSnap:
+	case *wire.FetchSnap:
 		return n.handleFetchSnap(m)
-	case *StoreChunk:
+	case *wire.StoreChunk:
 		if err := n.db.Chunks.Put(m.Hash, m.Data); err != nil {
 			return nil, err
 		}
-		return &OKMsg{}, nil
-	case *GetChunk:
+		return &wire.OKMsg{}, nil
+	case *wire.GetChunk:
 		b, err := n.db.Chunks.Get(m.Hash)
 		if err != nil {
 			return nil, err
 		}
-		return &ChunkMsg{Data: b}, nil
-	case *WriteChunk:
+		return &wire.ChunkMsg{Data: b}, nil
+	case *wire.WriteChunk:
 		if err := n.checkGroup(m.Group); err != nil {
 			return nil, err
 		}
 		if err := n.WriteChunk(ctx, m.Hash, m.Data); err != nil {
 			return nil, err
 		}
-		return &OKMsg{}, nil
-	case *Propose:
+		return &wire.OKMsg{}, nil
+	case *wire.Propose:
 		if err := n.checkGroup(m.Group); err != nil {
 			return nil, err
 		}
 		if m.Op.Kind == meta.OpConfig || m.Op.Kind == meta.OpNoop {
 			// A membership change proposed from outside could remove
 			// every voter; the primary makes these itself.
-			return nil, fmt.Errorf("%w: op kind %d is made by the primary itself and cannot be proposed", ErrForbidden, m.Op.Kind)
+			return nil, fmt.Errorf("%w: op kind %d is made by the primary itself and cannot be proposed", wire.ErrForbidden, m.Op.Kind)
 		}
 		r, err := n.Propose(ctx, m.Op)
 		if err != nil {
 			return nil, err
 		}
-		return &ProposeResp{Result: r}, nil
-	case *Read:
+		return &wire.ProposeResp{Result: r}, nil
+	case *wire.Read:
 		if err := n.checkGroup(m.Group); err != nil {
 			return nil, err
 		}
 		return n.Read(ctx, m)
-	case *TouchChunks:
+	case *wire.TouchChunks:
 		return n.handleTouch(ctx, m)
-	case *DeleteChunks:
+	case *wire.DeleteChunks:
 		return n.handleDeleteChunks(m)
-	case *ChunkDigest:
+	case *wire.ChunkDigest:
 		return n.handleDigest(m)
-	case *ListChunks:
+	case *wire.ListChunks:
 		return n.handleListChunks(m)
-	case *GroupStatus:
+	case *wire.GroupStatus:
 		if err := n.checkGroup(m.Group); err != nil {
 			return nil, err
 		}
 		return n.GroupInfo()
 	}
-	return nil, fmt.Errorf("%w: message type %d is not a request", ErrBadMessage, req.Type())
+	return nil, fmt.Errorf("%w: message type %d is not a request", wire.ErrBadMessage, req.Type())
 }
 
 func (n *Node) checkGroup(g string) error {
 	if g != n.cfg.Group {
-		return fmt.Errorf("%w: this node serves group %q, not %q", ErrWrongGroup, n.cfg.Group, g)
+		return fmt.Errorf("%w: this node serves group %q, not %q", wire.ErrWrongGroup, n.cfg.Group, g)
 	}
 	return nil
 }
 
-// notPrimary builds the error for a request that needs the primary.
+// notPrimaryLocked builds the error for a request that needs the primary.
 func (n *Node) notPrimaryLocked() error {
 	if n.role == Recovering || (n.lead != nil && !n.lead.ready) {
-		return &leaderError{err: ErrNotReady, leader: n.cfg.Addr}
+		return wire.WithLeader(wire.ErrNotReady, n.cfg.Addr)
 	}
-	return &leaderError{err: fmt.Errorf("%s: %w", n.cfg.Name, ErrNotPrimary), leader: n.leaderAddr}
+	return wire.WithLeader(fmt.Errorf("%s: %w", n.cfg.Name, wire.ErrNotPrimary), n.leaderAddr)
 }

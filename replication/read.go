@@ -9,6 +9,7 @@ import (
 
 	"shoal/meta"
 	"shoal/store"
+	"shoal/wire"
 )
 
 // readRound is one confirmation that this node still leads: every read
@@ -22,31 +23,31 @@ type readRound struct {
 // before it began (the ReadIndex method): note the commit index, confirm
 // with a majority that no higher ballot exists, wait until the entries up
 // to that index are applied, then read locally.
-func (n *Node) Read(ctx context.Context, m *Read) (*ReadResp, error) {
-	if m.Kind == ReadChunkGroups {
+func (n *Node) Read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
+	if m.Kind == wire.ReadChunkGroups {
 		located, err := n.db.ChunkGroups(m.Hashes)
 		if err != nil {
 			return nil, err
 		}
-		return &ReadResp{Located: located}, nil
+		return &wire.ReadResp{Located: located}, nil
 	}
 	if err := n.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	resp := &ReadResp{}
+	resp := &wire.ReadResp{}
 	err := n.db.View(func(tx *bolt.Tx) error {
 		var err error
 		switch m.Kind {
-		case ReadLookup:
+		case wire.ReadLookup:
 			resp.Inode, err = store.LookupAt(tx, m.Dir, m.Path, m.Cred, m.Want)
-		case ReadReadDir:
+		case wire.ReadReadDir:
 			resp.Entries, err = store.ReadDirAt(tx, m.Dir, m.Path, m.Cred)
-		case ReadCheckPut:
+		case wire.ReadCheckPut:
 			err = store.CheckPut(tx, m.Dir, m.Path, m.Cred)
-		case ReadUser, ReadUserNamed:
+		case wire.ReadUser, wire.ReadUserNamed:
 			var u meta.User
 			var ok bool
-			if m.Kind == ReadUser {
+			if m.Kind == wire.ReadUser {
 				u, ok, err = store.UserByToken(tx, m.Token)
 			} else {
 				u, ok, err = store.UserByName(tx, m.Name)
@@ -54,14 +55,14 @@ func (n *Node) Read(ctx context.Context, m *Read) (*ReadResp, error) {
 			if ok {
 				resp.User = &u
 			}
-		case ReadUsers:
+		case wire.ReadUsers:
 			resp.Users, err = store.Users(tx)
-		case ReadOwned:
+		case wire.ReadOwned:
 			resp.Owned, resp.Next, err = store.Owned(tx, m.Uid, m.After, m.Limit)
-		case ReadChunkRefs:
+		case wire.ReadChunkRefs:
 			return nil // answered below, outside this transaction
 		default:
-			return fmt.Errorf("%w: unknown read kind %d", ErrBadMessage, m.Kind)
+			return fmt.Errorf("%w: unknown read kind %d", wire.ErrBadMessage, m.Kind)
 		}
 		if err != nil && meta.CodeOf(err) != meta.CodeInvalid {
 			resp.Code = meta.CodeOf(err)
@@ -72,7 +73,7 @@ func (n *Node) Read(ctx context.Context, m *Read) (*ReadResp, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.Kind == ReadChunkRefs {
+	if m.Kind == wire.ReadChunkRefs {
 		if resp.Referenced, err = n.db.ChunkReferenced(m.Hashes, m.Groups...); err != nil {
 			return nil, err
 		}
@@ -99,7 +100,7 @@ func (n *Node) readBarrier(ctx context.Context) error {
 	select {
 	case <-r.done:
 	case <-ctx.Done():
-		return fmt.Errorf("%w: leadership not confirmed in time", ErrNoQuorum)
+		return fmt.Errorf("%w: leadership not confirmed in time", wire.ErrNoQuorum)
 	}
 	if r.err != nil {
 		return r.err
@@ -140,12 +141,11 @@ func (n *Node) confirm(l *leader, r *readRound) {
 			cancel()
 		}()
 	}()
-	type answer struct{ resp *AppendResp }
+	type answer struct{ resp *wire.AppendResp }
 	ch := make(chan answer, len(addrs))
 	for _, a := range addrs {
 		probes.Go(func() {
-			resp, err := n.cfg.Transport.Call(ctx, a, &Append{Group: n.cfg.Group, Ballot: l.ballot, Leader: n.cfg.Addr, Probe: true})
-			ar, _ := resp.(*AppendResp)
+			ar, err := wire.Call[*wire.AppendResp](ctx, n.cfg.Transport, a, &wire.Append{Group: n.cfg.Group, Ballot: l.ballot, Leader: n.cfg.Addr, Probe: true})
 			if err != nil {
 				ar = nil
 			}
@@ -162,7 +162,7 @@ func (n *Node) confirm(l *leader, r *readRound) {
 			n.mu.Lock()
 			n.observeBallotLocked(a.resp.Promised)
 			n.mu.Unlock()
-			r.err = fmt.Errorf("%w: a member promised %s", ErrDeposed, a.resp.Promised)
+			r.err = fmt.Errorf("%w: a member promised %s", wire.ErrDeposed, a.resp.Promised)
 			return
 		}
 		if a.resp.OK {
@@ -172,7 +172,7 @@ func (n *Node) confirm(l *leader, r *readRound) {
 			return
 		}
 	}
-	r.err = fmt.Errorf("%w: leadership confirmed by %d of %d other voters", ErrNoQuorum, got, len(addrs))
+	r.err = fmt.Errorf("%w: leadership confirmed by %d of %d other voters", wire.ErrNoQuorum, got, len(addrs))
 }
 
 // waitApplied blocks until the entries through index are applied.
@@ -187,7 +187,7 @@ func (n *Node) waitApplied(ctx context.Context, index uint64) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("%w: waiting for entry %d to apply", ErrNoQuorum, index)
+			return fmt.Errorf("%w: waiting for entry %d to apply", wire.ErrNoQuorum, index)
 		}
 	}
 }

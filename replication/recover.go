@@ -6,6 +6,7 @@ import (
 
 	"shoal/meta"
 	"shoal/store"
+	"shoal/wire"
 )
 
 // Promote makes this node the primary with ballot b, which the caller chose
@@ -23,7 +24,7 @@ func (n *Node) Promote(ctx context.Context, b meta.Ballot) error {
 	if b.Less(n.promised) || b == n.promised && n.role != Follower {
 		p := n.promised
 		n.mu.Unlock()
-		return fmt.Errorf("%w: ballot %s is not above promised %s", ErrStaleBallot, b, p)
+		return fmt.Errorf("%w: ballot %s is not above promised %s", wire.ErrStaleBallot, b, p)
 	}
 	if err := n.observeBallotLocked(b); err != nil {
 		n.mu.Unlock()
@@ -36,7 +37,7 @@ func (n *Node) Promote(ctx context.Context, b meta.Ballot) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err == nil && (n.role != Recovering || n.promised != b) {
-		err = fmt.Errorf("%w: a higher ballot %s appeared during recovery", ErrDeposed, n.promised)
+		err = fmt.Errorf("%w: a higher ballot %s appeared during recovery", wire.ErrDeposed, n.promised)
 	}
 	if err != nil {
 		if n.role == Recovering {
@@ -53,7 +54,7 @@ func (n *Node) Promote(ctx context.Context, b meta.Ballot) error {
 type promiseReply struct {
 	id   uint64
 	addr string
-	resp *PromiseResp
+	resp *wire.PromiseResp
 }
 
 // recoverLog runs until the promises come from a majority of the
@@ -70,7 +71,7 @@ func (n *Node) recoverLog(ctx context.Context, b meta.Ballot) error {
 			return nil
 		}
 		if !isVoter(config, n.cfg.ID) {
-			return fmt.Errorf("%w: node %d is not among the %d voters", ErrNotMember, n.cfg.ID, len(config))
+			return fmt.Errorf("%w: node %d is not among the %d voters", wire.ErrNotMember, n.cfg.ID, len(config))
 		}
 		replies, err := n.gatherPromises(ctx, b, config)
 		if err != nil {
@@ -86,7 +87,7 @@ func (n *Node) recoverLog(ctx context.Context, b meta.Ballot) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: the configuration kept changing during recovery", ErrNoQuorum)
+	return fmt.Errorf("%w: the configuration kept changing during recovery", wire.ErrNoQuorum)
 }
 
 // gatherPromises asks every voter for a promise and returns once a
@@ -95,7 +96,7 @@ func (n *Node) gatherPromises(ctx context.Context, b meta.Ballot, config []meta.
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
 	defer cancel()
 	n.mu.Lock()
-	own := promiseReply{id: n.cfg.ID, addr: n.cfg.Addr, resp: &PromiseResp{OK: true, Promised: b, LastIndex: n.last, LastBallot: n.lastBallot}}
+	own := promiseReply{id: n.cfg.ID, addr: n.cfg.Addr, resp: &wire.PromiseResp{OK: true, Promised: b, LastIndex: n.last, LastBallot: n.lastBallot}}
 	var asks []promiseReply
 	for _, m := range config {
 		if m.ID != n.cfg.ID {
@@ -106,8 +107,7 @@ func (n *Node) gatherPromises(ctx context.Context, b meta.Ballot, config []meta.
 	ch := make(chan promiseReply, len(asks))
 	for _, a := range asks {
 		go func() {
-			resp, err := n.cfg.Transport.Call(ctx, a.addr, &Promise{Group: n.cfg.Group, Ballot: b})
-			if r, ok := resp.(*PromiseResp); ok && err == nil {
+			if r, err := wire.Call[*wire.PromiseResp](ctx, n.cfg.Transport, a.addr, &wire.Promise{Group: n.cfg.Group, Ballot: b}); err == nil {
 				a.resp = r
 			}
 			ch <- a
@@ -130,12 +130,12 @@ func (n *Node) gatherPromises(ctx context.Context, b meta.Ballot, config []meta.
 			if err != nil {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: member %d promised higher ballot %s", ErrDeposed, a.id, a.resp.Promised)
+			return nil, fmt.Errorf("%w: member %d promised higher ballot %s", wire.ErrDeposed, a.id, a.resp.Promised)
 		}
 		got = append(got, a)
 	}
 	if len(got) < need {
-		return nil, fmt.Errorf("%w: %d of %d voters promised ballot %s", ErrNoQuorum, len(got), len(config), b)
+		return nil, fmt.Errorf("%w: %d of %d voters promised ballot %s", wire.ErrNoQuorum, len(got), len(config), b)
 	}
 	return got, nil
 }
@@ -164,7 +164,7 @@ func (n *Node) adoptBest(ctx context.Context, b meta.Ballot, replies []promiseRe
 	from := st.Applied + 1
 	for from <= best.resp.LastIndex {
 		rctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
-		resp, err := n.cfg.Transport.Call(rctx, best.addr, &FetchLog{Group: n.cfg.Group, Ballot: b, From: from, MaxBytes: n.cfg.MaxBatchBytes})
+		resp, err := n.cfg.Transport.Call(rctx, best.addr, &wire.FetchLog{Group: n.cfg.Group, Ballot: b, From: from, MaxBytes: n.cfg.MaxBatchBytes})
 		cancel()
 		if errCompacted(err) {
 			if err := n.restoreFrom(ctx, best.addr, true); err != nil {
@@ -179,9 +179,9 @@ func (n *Node) adoptBest(ctx context.Context, b meta.Ballot, replies []promiseRe
 		if err != nil {
 			return fmt.Errorf("fetch log from member %d: %w", best.id, err)
 		}
-		fr, ok := resp.(*FetchLogResp)
+		fr, ok := resp.(*wire.FetchLogResp)
 		if !ok || len(fr.Entries) == 0 {
-			return fmt.Errorf("%w: member %d sent no entries to adopt", ErrNoQuorum, best.id)
+			return fmt.Errorf("%w: member %d sent no entries to adopt", wire.ErrNoQuorum, best.id)
 		}
 		if st, err = n.db.State(); err != nil {
 			return err

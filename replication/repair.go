@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"shoal/meta"
-	"shoal/store"
+	"shoal/wire"
 )
 
 // Every member keeps every chunk of its group. Chunks reach a majority when
@@ -67,7 +67,7 @@ func (l *leader) wakeRepair() {
 type holdings struct {
 	id     uint64
 	addr   string
-	digest *DigestResp
+	digest *wire.DigestResp
 	diff   []uint8 // buckets that differ from the primary's
 	held   map[meta.Hash]bool
 }
@@ -212,7 +212,7 @@ func containsBucket(bs []uint8, b uint8) bool {
 
 // gatherDigests asks every live member for its digest, and for the
 // hashes of the buckets where it differs from local.
-func (n *Node) gatherDigests(ctx context.Context, targets map[uint64]string, local [256]store.BucketDigest) map[uint64]*holdings {
+func (n *Node) gatherDigests(ctx context.Context, targets map[uint64]string, local [256]meta.BucketDigest) map[uint64]*holdings {
 	var mu sync.Mutex
 	out := map[uint64]*holdings{}
 	var wg sync.WaitGroup
@@ -234,16 +234,15 @@ func (n *Node) gatherDigests(ctx context.Context, targets map[uint64]string, loc
 	return out
 }
 
-func (n *Node) memberHoldings(ctx context.Context, id uint64, addr string, local [256]store.BucketDigest) (*holdings, error) {
+func (n *Node) memberHoldings(ctx context.Context, id uint64, addr string, local [256]meta.BucketDigest) (*holdings, error) {
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
 	defer cancel()
-	resp, err := n.cfg.Transport.Call(cctx, addr, &ChunkDigest{Group: n.cfg.Group})
+	d, err := wire.Call[*wire.DigestResp](cctx, n.cfg.Transport, addr, &wire.ChunkDigest{Group: n.cfg.Group})
 	if err != nil {
 		return nil, err
 	}
-	d, ok := resp.(*DigestResp)
-	if !ok || len(d.Buckets) != len(local) {
-		return nil, fmt.Errorf("%w: digest from %s", ErrBadMessage, addr)
+	if len(d.Buckets) != len(local) {
+		return nil, fmt.Errorf("%w: digest of %d buckets from %s, want %d", wire.ErrBadMessage, len(d.Buckets), addr, len(local))
 	}
 	m := &holdings{id: id, addr: addr, digest: d}
 	for b := range local {
@@ -254,13 +253,9 @@ func (n *Node) memberHoldings(ctx context.Context, id uint64, addr string, local
 	if len(m.diff) == 0 {
 		return m, nil
 	}
-	resp, err = n.cfg.Transport.Call(cctx, addr, &ListChunks{Group: n.cfg.Group, Buckets: m.diff})
+	l, err := wire.Call[*wire.ChunkList](cctx, n.cfg.Transport, addr, &wire.ListChunks{Group: n.cfg.Group, Buckets: m.diff})
 	if err != nil {
 		return nil, err
-	}
-	l, ok := resp.(*ChunkList)
-	if !ok {
-		return nil, fmt.Errorf("%w: chunk list from %s", ErrBadMessage, addr)
 	}
 	m.held = make(map[meta.Hash]bool, len(l.Hashes))
 	for _, h := range l.Hashes {
@@ -301,7 +296,7 @@ func (n *Node) repairChunk(ctx context.Context, h meta.Hash, holders map[uint64]
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
-		_, err := n.cfg.Transport.Call(cctx, m.addr, &StoreChunk{Hash: h, Data: data})
+		_, err := n.cfg.Transport.Call(cctx, m.addr, &wire.StoreChunk{Hash: h, Data: data})
 		cancel()
 		if err != nil {
 			n.log.Debug("repair: copy chunk", "chunk", h, "member", m.id, "err", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"shoal/meta"
+	"shoal/wire"
 )
 
 // Scenario tests of invariants 1-3 on a testCluster. Each logs its seed;
@@ -279,7 +280,7 @@ func TestStaleBallotRejected(t *testing.T) {
 	b := func(term, node uint64) meta.Ballot { return meta.Ballot{Term: term, Node: node} }
 	ctx, cancel := ctxT(5 * time.Second)
 	defer cancel()
-	net := NewMemNetwork(testSeed(t))
+	net := wire.NewMemNetwork(testSeed(t))
 	entries := func(bal meta.Ballot, from uint64, n int) []meta.Entry {
 		var es []meta.Entry
 		for i := range n {
@@ -290,23 +291,23 @@ func TestStaleBallotRejected(t *testing.T) {
 
 	t.Run("promise", func(t *testing.T) {
 		n := openNode(t, 2, "n2", net.Transport("n2"), nil)
-		resp, err := n.Handle(ctx, &Append{Group: "g", Ballot: b(2, 1), Leader: "n1", Entries: entries(b(2, 1), 1, 2)})
-		if r, ok := resp.(*AppendResp); err != nil || !ok || !r.OK || r.LastIndex != 2 {
+		resp, err := n.Handle(ctx, &wire.Append{Group: "g", Ballot: b(2, 1), Leader: "n1", Entries: entries(b(2, 1), 1, 2)})
+		if r, ok := resp.(*wire.AppendResp); err != nil || !ok || !r.OK || r.LastIndex != 2 {
 			t.Fatalf("append at 2/1: %+v, %v", resp, err)
 		}
 		// A lower ballot: a lower term, and the same term from a lower node.
 		for _, stale := range []meta.Ballot{b(1, 3), b(2, 0)} {
-			resp, err = n.Handle(ctx, &Append{Group: "g", Ballot: stale, Leader: "n3", PrevIndex: 2, PrevBallot: b(2, 1), Entries: entries(stale, 3, 1), Commit: 3})
-			r, ok := resp.(*AppendResp)
+			resp, err = n.Handle(ctx, &wire.Append{Group: "g", Ballot: stale, Leader: "n3", PrevIndex: 2, PrevBallot: b(2, 1), Entries: entries(stale, 3, 1), Commit: 3})
+			r, ok := resp.(*wire.AppendResp)
 			if err != nil || !ok || r.OK || r.Promised != b(2, 1) {
 				t.Fatalf("append at %s after promising 2/1: %+v, %v; want a refusal naming 2/1", stale, resp, err)
 			}
-			resp, err = n.Handle(ctx, &Append{Group: "g", Ballot: stale, Leader: "n3", Probe: true})
-			if r, ok := resp.(*AppendResp); err != nil || !ok || r.OK {
+			resp, err = n.Handle(ctx, &wire.Append{Group: "g", Ballot: stale, Leader: "n3", Probe: true})
+			if r, ok := resp.(*wire.AppendResp); err != nil || !ok || r.OK {
 				t.Fatalf("probe at %s after promising 2/1: %+v, %v; want a refusal", stale, resp, err)
 			}
-			resp, err = n.Handle(ctx, &Promise{Group: "g", Ballot: stale})
-			if r, ok := resp.(*PromiseResp); err != nil || !ok || r.OK || r.Promised != b(2, 1) {
+			resp, err = n.Handle(ctx, &wire.Promise{Group: "g", Ballot: stale})
+			if r, ok := resp.(*wire.PromiseResp); err != nil || !ok || r.OK || r.Promised != b(2, 1) {
 				t.Fatalf("promise for %s after promising 2/1: %+v, %v; want a refusal", stale, resp, err)
 			}
 		}
@@ -314,12 +315,12 @@ func TestStaleBallotRejected(t *testing.T) {
 			t.Fatalf("stale appends changed the replica: %+v", s)
 		}
 		// A higher promise makes the old primary's ballot stale too.
-		resp, err = n.Handle(ctx, &Promise{Group: "g", Ballot: b(3, 3)})
-		if r, ok := resp.(*PromiseResp); err != nil || !ok || !r.OK || r.LastIndex != 2 {
+		resp, err = n.Handle(ctx, &wire.Promise{Group: "g", Ballot: b(3, 3)})
+		if r, ok := resp.(*wire.PromiseResp); err != nil || !ok || !r.OK || r.LastIndex != 2 {
 			t.Fatalf("promise for 3/3: %+v, %v", resp, err)
 		}
-		resp, err = n.Handle(ctx, &Append{Group: "g", Ballot: b(2, 1), Leader: "n1", PrevIndex: 2, PrevBallot: b(2, 1), Entries: entries(b(2, 1), 3, 1)})
-		if r, ok := resp.(*AppendResp); err != nil || !ok || r.OK || r.Promised != b(3, 3) {
+		resp, err = n.Handle(ctx, &wire.Append{Group: "g", Ballot: b(2, 1), Leader: "n1", PrevIndex: 2, PrevBallot: b(2, 1), Entries: entries(b(2, 1), 3, 1)})
+		if r, ok := resp.(*wire.AppendResp); err != nil || !ok || r.OK || r.Promised != b(3, 3) {
 			t.Fatalf("append at 2/1 after promising 3/3: %+v, %v; want a refusal naming 3/3", resp, err)
 		}
 		// The promise survives a restart.
@@ -344,16 +345,16 @@ func TestStaleBallotRejected(t *testing.T) {
 			cfg.ViewPrimary = func() (meta.Ballot, bool) { return view, true }
 		})
 		for _, stale := range []meta.Ballot{b(2, 9), b(3, 1)} {
-			_, err := n.Handle(ctx, &Append{Group: "g", Ballot: stale, Leader: "n9", Entries: entries(stale, 1, 1)})
-			if !errors.Is(err, ErrStaleBallot) {
+			_, err := n.Handle(ctx, &wire.Append{Group: "g", Ballot: stale, Leader: "n9", Entries: entries(stale, 1, 1)})
+			if !errors.Is(err, wire.ErrStaleBallot) {
 				t.Fatalf("append at %s with primary 3/2 in view: %v; want ErrStaleBallot", stale, err)
 			}
 		}
 		if s := n.Status(); s.LastIndex != 0 || !s.Ballot.IsZero() || s.Leader != "" {
 			t.Fatalf("refused appends changed the replica: %+v", s)
 		}
-		resp, err := n.Handle(ctx, &Append{Group: "g", Ballot: view, Leader: "n2", Entries: entries(view, 1, 1)})
-		if r, ok := resp.(*AppendResp); err != nil || !ok || !r.OK {
+		resp, err := n.Handle(ctx, &wire.Append{Group: "g", Ballot: view, Leader: "n2", Entries: entries(view, 1, 1)})
+		if r, ok := resp.(*wire.AppendResp); err != nil || !ok || !r.OK {
 			t.Fatalf("append from the primary in view: %+v, %v", resp, err)
 		}
 	})
@@ -400,7 +401,7 @@ func TestDropsAndReordering(t *testing.T) {
 					return
 				default:
 				}
-				err := ErrNotPrimary
+				err := wire.ErrNotPrimary
 				if n := current(); n != nil {
 					wctx, wcancel := ctxT(time.Duration(300+rng.IntN(700)) * time.Millisecond)
 					err = acks.put(wctx, n, fmt.Sprintf("/w%d-%d", w, i), fmt.Sprintf("writer %d write %d seed %d", w, i, seed))

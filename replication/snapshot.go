@@ -11,6 +11,7 @@ import (
 
 	"shoal/meta"
 	"shoal/store"
+	"shoal/wire"
 )
 
 // snapPiece is the most snapshot data sent in one message.
@@ -56,7 +57,7 @@ func (s *snapshotServer) closeAll() {
 	s.files = nil
 }
 
-func (n *Node) handleFetchSnap(m *FetchSnap) (Message, error) {
+func (n *Node) handleFetchSnap(m *wire.FetchSnap) (wire.Message, error) {
 	if err := n.checkGroup(m.Group); err != nil {
 		return nil, err
 	}
@@ -85,7 +86,7 @@ func (n *Node) handleFetchSnap(m *FetchSnap) (Message, error) {
 	if err != nil && err != io.EOF {
 		return nil, fmt.Errorf("read snapshot: %w", err)
 	}
-	return &FetchSnapResp{Name: name, Size: fi.Size(), Data: buf[:k]}, nil
+	return &wire.FetchSnapResp{Name: name, Size: fi.Size(), Data: buf[:k]}, nil
 }
 
 // installSnapshot runs when the primary says this node is behind its
@@ -152,14 +153,10 @@ func (n *Node) pullSnapshot(ctx context.Context, addr, path string) error {
 	var off int64
 	for {
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout*4)
-		resp, err := n.cfg.Transport.Call(cctx, addr, &FetchSnap{Group: n.cfg.Group, Name: name, Offset: off})
+		r, err := wire.Call[*wire.FetchSnapResp](cctx, n.cfg.Transport, addr, &wire.FetchSnap{Group: n.cfg.Group, Name: name, Offset: off})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("fetch snapshot from %s at %d: %w", addr, off, err)
-		}
-		r, ok := resp.(*FetchSnapResp)
-		if !ok {
-			return fmt.Errorf("fetch snapshot from %s: %w", addr, ErrBadMessage)
 		}
 		name = r.Name
 		if _, err := f.Write(r.Data); err != nil {

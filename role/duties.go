@@ -11,6 +11,7 @@ import (
 	"shoal/gossip"
 	"shoal/meta"
 	"shoal/replication"
+	"shoal/wire"
 )
 
 // A primary's duties beyond replication: replace members that stay dead,
@@ -147,8 +148,8 @@ func (n *Node) formGroup(ctx context.Context, ss []gossip.Member) {
 func (n *Node) claim(ctx context.Context, s gossip.Member, group string, boot bool) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Replication.RPCTimeout)
 	defer cancel()
-	_, err := n.tr.Call(ctx, s.Addr, &replication.Claim{Group: group, Boot: boot, By: n.cfg.Name})
-	if errors.Is(err, replication.ErrClaimed) {
+	_, err := n.tr.Call(ctx, s.Addr, &wire.Claim{Group: group, Boot: boot, By: n.cfg.Name})
+	if errors.Is(err, wire.ErrClaimed) {
 		return fmt.Errorf("standby %s was taken by another group first: %w", s.Name, err)
 	}
 	return err

@@ -17,6 +17,7 @@ import (
 	"shoal/replication"
 	"shoal/secure"
 	"shoal/store"
+	"shoal/wire"
 )
 
 // keyringFile keeps the gossip keyring in the data directory, so a node
@@ -106,7 +107,7 @@ type Node struct {
 	db     *store.DB
 	repl   *replication.Node
 	gossip *gossip.Node
-	tr     *replication.TCPTransport
+	tr     *wire.TCPTransport
 	// claimMu makes concurrent claims take turns: one wins.
 	claimMu sync.Mutex
 
@@ -182,7 +183,7 @@ func (n *Node) run(ctx context.Context) error {
 	if err := n.setCapacity(); err != nil {
 		return err
 	}
-	n.tr = replication.NewTCPTransport()
+	n.tr = wire.NewTCPTransport()
 	defer n.tr.Close()
 	n.tr.TLS = n.sec.peerClient()
 
@@ -213,7 +214,7 @@ func (n *Node) run(ctx context.Context) error {
 			return err
 		}
 	}
-	srv := &replication.Server{Handler: n, Logger: n.log, TLS: n.sec.peerServer()}
+	srv := &wire.Server{Handler: n, Logger: n.log, TLS: n.sec.peerServer()}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, l) }()
 
@@ -311,36 +312,36 @@ func (n *Node) replication() *replication.Node {
 
 // Handle serves node-to-node requests: claims here, the rest by the
 // group's replication (a standby serves none of those).
-func (n *Node) Handle(ctx context.Context, req replication.Message) (replication.Message, error) {
-	if c, ok := req.(*replication.Claim); ok {
+func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, error) {
+	if c, ok := req.(*wire.Claim); ok {
 		return n.handleClaim(c)
 	}
 	r := n.replication()
 	if r == nil {
-		return nil, fmt.Errorf("%w: %s is a standby and serves no group yet", replication.ErrWrongGroup, n.cfg.Name)
+		return nil, fmt.Errorf("%w: %s is a standby and serves no group yet", wire.ErrWrongGroup, n.cfg.Name)
 	}
 	return r.Handle(ctx, req)
 }
 
 // handleClaim makes a standby a member of the claiming group. It accepts
 // one claim only (repeating that claim is fine), recorded durably first.
-func (n *Node) handleClaim(c *replication.Claim) (replication.Message, error) {
+func (n *Node) handleClaim(c *wire.Claim) (wire.Message, error) {
 	n.claimMu.Lock()
 	defer n.claimMu.Unlock()
 	n.mu.Lock()
 	have := n.group
 	n.mu.Unlock()
 	if have == c.Group {
-		return &replication.OKMsg{}, nil
+		return &wire.OKMsg{}, nil
 	}
 	if have != "" {
-		return nil, fmt.Errorf("%w: %s serves group %q", replication.ErrClaimed, n.cfg.Name, have)
+		return nil, fmt.Errorf("%w: %s serves group %q", wire.ErrClaimed, n.cfg.Name, have)
 	}
 	if err := checkGroupName(c.Group); err != nil {
-		return nil, fmt.Errorf("%w: claim: %v", replication.ErrBadMessage, err)
+		return nil, fmt.Errorf("%w: claim: %v", wire.ErrBadMessage, err)
 	}
 	if st, err := n.db.State(); err != nil || st.LastIndex > 0 {
-		return nil, fmt.Errorf("%w: %s holds another group's log; wipe its data directory to reuse it as a standby", replication.ErrClaimed, n.cfg.Name)
+		return nil, fmt.Errorf("%w: %s holds another group's log; wipe its data directory to reuse it as a standby", wire.ErrClaimed, n.cfg.Name)
 	}
 	if err := saveClaim(n.cfg.DataDir, claim{Group: c.Group, Boot: c.Boot}); err != nil {
 		return nil, err
@@ -349,7 +350,7 @@ func (n *Node) handleClaim(c *replication.Claim) (replication.Message, error) {
 		return nil, err
 	}
 	n.log.Info("claimed by a group; serving it from now on", "group", c.Group, "by", c.By, "boot", c.Boot)
-	return &replication.OKMsg{}, nil
+	return &wire.OKMsg{}, nil
 }
 
 // chunkRefs asks the meta group's primary which chunks files reference
@@ -369,13 +370,9 @@ func (n *Node) chunkRefs(ctx context.Context, hs []meta.Hash) ([]bool, error) {
 	if group == n.cfg.MetaGroup {
 		groups = append(groups, "") // files written before chunks named their group
 	}
-	resp, err := n.tr.Call(ctx, p.Addr, &replication.Read{Group: n.cfg.MetaGroup, Kind: replication.ReadChunkRefs, Hashes: hs, Groups: groups})
+	rr, err := wire.Call[*wire.ReadResp](ctx, n.tr, p.Addr, &wire.Read{Group: n.cfg.MetaGroup, Kind: wire.ReadChunkRefs, Hashes: hs, Groups: groups})
 	if err != nil {
 		return nil, err
-	}
-	rr, ok := resp.(*replication.ReadResp)
-	if !ok {
-		return nil, fmt.Errorf("%w: answer of type %d to a chunk reference query", replication.ErrBadMessage, resp.Type())
 	}
 	return rr.Referenced, nil
 }

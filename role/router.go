@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"shoal/gossip"
-	"shoal/replication"
 	"shoal/router"
 	"shoal/secure"
+	"shoal/wire"
 )
 
 // RouterConfig configures a router process.
@@ -76,7 +76,7 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 		return err
 	}
 	defer g.Close()
-	tr := replication.NewTCPTransport()
+	tr := wire.NewTCPTransport()
 	defer tr.Close()
 	tr.TLS = sec.peerClient()
 	rc := cfg.Router

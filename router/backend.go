@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"shoal/gossip"
-	"shoal/replication"
+	"shoal/wire"
 )
 
 // DefaultMetaGroup is the group that keeps the namespace when
@@ -18,7 +18,7 @@ const DefaultMetaGroup = "g1"
 // retrying where a retry cannot apply an operation twice.
 type backend struct {
 	members func() []gossip.Member
-	tr      replication.Transport
+	tr      wire.Transport
 	meta    string // the meta group; "" means DefaultMetaGroup
 	timeout time.Duration
 	rpc     time.Duration
@@ -43,15 +43,15 @@ func (b *backend) noMember(group string) error {
 // retryable says whether err proves the request was not carried out, so
 // that sending it again cannot apply it twice.
 func retryable(err error) bool {
-	return errors.Is(err, replication.ErrNotPrimary) || errors.Is(err, replication.ErrNotReady) ||
-		errors.Is(err, replication.ErrUnreachable) || errors.Is(err, ErrNoPrimary) || errors.Is(err, ErrNoGroup)
+	return errors.Is(err, wire.ErrNotPrimary) || errors.Is(err, wire.ErrNotReady) ||
+		errors.Is(err, wire.ErrUnreachable) || errors.Is(err, ErrNoPrimary) || errors.Is(err, ErrNoGroup)
 }
 
 // metaCall sends req to the meta group's primary; req gets the group's
 // name to put in the message.
-func (b *backend) metaCall(ctx context.Context, req func(group string) replication.Message, idempotent bool) (replication.Message, error) {
+func (b *backend) metaCall(ctx context.Context, req func(group string) wire.Message, idempotent bool) (wire.Message, error) {
 	g := b.metaGroup()
-	return b.call(ctx, g, func() replication.Message { return req(g) }, idempotent)
+	return b.call(ctx, g, func() wire.Message { return req(g) }, idempotent)
 }
 
 // call sends req to group's primary. It retries while no primary is known
@@ -59,7 +59,7 @@ func (b *backend) metaCall(ctx context.Context, req func(group string) replicati
 // also retries when the outcome is unknown (a timeout, a deposed primary),
 // since doing the operation twice changes nothing. It gives up after
 // b.timeout with ErrUnavailable.
-func (b *backend) call(ctx context.Context, group string, req func() replication.Message, idempotent bool) (replication.Message, error) {
+func (b *backend) call(ctx context.Context, group string, req func() wire.Message, idempotent bool) (wire.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	hint := ""
@@ -70,8 +70,8 @@ func (b *backend) call(ctx context.Context, group string, req func() replication
 			return resp, nil
 		}
 		hint = ""
-		var re *replication.RemoteError
-		if errors.As(err, &re) && re.Leader != "" && errors.Is(err, replication.ErrNotPrimary) {
+		var re *wire.RemoteError
+		if errors.As(err, &re) && re.Leader != "" && errors.Is(err, wire.ErrNotPrimary) {
 			hint = re.Leader
 		}
 		if !retryable(err) && !(idempotent && unknownOutcome(err)) {
@@ -88,7 +88,7 @@ func (b *backend) call(ctx context.Context, group string, req func() replication
 
 // callOnce makes one attempt: at addr when set (a deposed primary's hint),
 // else at the primary the gossip view elects.
-func (b *backend) callOnce(ctx context.Context, group, addr string, req func() replication.Message) (replication.Message, error) {
+func (b *backend) callOnce(ctx context.Context, group, addr string, req func() wire.Message) (wire.Message, error) {
 	if addr == "" {
 		ms := b.members()
 		addr = primaryAddr(ms, group)
@@ -107,9 +107,9 @@ func (b *backend) callOnce(ctx context.Context, group, addr string, req func() r
 // unknownOutcome reports errors after which a request may or may not have
 // taken effect.
 func unknownOutcome(err error) bool {
-	var re *replication.RemoteError
+	var re *wire.RemoteError
 	if errors.As(err, &re) {
-		return errors.Is(err, replication.ErrDeposed) || errors.Is(err, replication.ErrNoQuorum)
+		return errors.Is(err, wire.ErrDeposed) || errors.Is(err, wire.ErrNoQuorum)
 	}
 	return true // transport failures: timeouts, resets
 }

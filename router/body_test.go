@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"shoal/replication"
+	"shoal/wire"
 )
 
 // stallServer serves a router with a short BodyTimeout on a real socket:
@@ -145,7 +145,7 @@ func TestTruncatedBody(t *testing.T) {
 		// "short over a chunk" may store its first, whole chunk: the body
 		// is streamed, and it was not known to be short yet. No piece
 		// after that is stored.
-		for _, wc := range received[*replication.WriteChunk](g1[0]) {
+		for _, wc := range received[*wire.WriteChunk](g1[0]) {
 			if len(wc.Data) != 16 {
 				t.Errorf("inline %d: a chunk of %d bytes was written from a truncated body", inline, len(wc.Data))
 			}

@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"shoal/gossip"
-	"shoal/replication"
+	"shoal/wire"
 )
 
 // clusterJSON is the answer of GET /v1/cluster:
@@ -160,14 +160,9 @@ func (s *Server) groupStatus(ctx context.Context, g *groupJSON, primary *gossip.
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
 	defer cancel()
-	resp, err := s.cfg.Transport.Call(ctx, primary.Addr, &replication.GroupStatus{Group: g.Name})
+	info, err := wire.Call[*wire.GroupInfo](ctx, s.cfg.Transport, primary.Addr, &wire.GroupStatus{Group: g.Name})
 	if err != nil {
 		g.Error = fmt.Sprintf("status of group %q from its primary %s: %v", g.Name, primary.Name, err)
-		return
-	}
-	info, ok := resp.(*replication.GroupInfo)
-	if !ok {
-		g.Error = fmt.Sprintf("status of group %q from its primary %s: unexpected answer type %d", g.Name, primary.Name, resp.Type())
 		return
 	}
 	g.Chunks = info.Chunks

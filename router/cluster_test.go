@@ -8,7 +8,7 @@ import (
 
 	"shoal/gossip"
 	"shoal/meta"
-	"shoal/replication"
+	"shoal/wire"
 )
 
 func TestClusterStatus(t *testing.T) {
@@ -18,13 +18,13 @@ func TestClusterStatus(t *testing.T) {
 	g2[0].hang = true // its status cannot be read in time
 	c.addNode("spare", "", gossip.RoleStandby, 50, 1<<30)
 	c.addDead("gone", "g1", 51)
-	g1[0].info = &replication.GroupInfo{
+	g1[0].info = &wire.GroupInfo{
 		Ballot: meta.Ballot{Term: 1, Node: 100}, Commit: 9, Chunks: 12,
-		Members: []replication.MemberInfo{
+		Members: []wire.MemberInfo{
 			{ID: 101, Name: "g1-n2", Addr: "g1-n2:7000", Voter: true, Live: true, Synced: false, Chunks: 10, Used: 900},
 			{ID: 100, Name: "g1-n1", Addr: "g1-n1:7000", Voter: true, Live: true, Synced: true, Chunks: 12, Used: 1000},
 		},
-		Repair: replication.RepairProgress{UnderReplicated: 2, Copied: 5, CopiedBytes: 5000, Collected: 3, LastRound: 1714566645000000000},
+		Repair: wire.RepairProgress{UnderReplicated: 2, Copied: 5, CopiedBytes: 5000, Collected: 3, LastRound: 1714566645000000000},
 	}
 	s := c.router(nil)
 	w := do(s, "GET", "/v1/cluster", nil)

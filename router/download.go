@@ -14,11 +14,11 @@ import (
 
 	"shoal/gossip"
 	"shoal/meta"
-	"shoal/replication"
+	"shoal/wire"
 )
 
 func (s *Server) head(w http.ResponseWriter, r *http.Request, t target) {
-	rr, err := s.read(r.Context(), replication.ReadLookup, t, 0)
+	rr, err := s.read(r.Context(), wire.ReadLookup, t, 0)
 	if err != nil {
 		status, _ := statusOf(err)
 		w.WriteHeader(status)
@@ -56,7 +56,7 @@ type entryJSON struct {
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 	ctx := r.Context()
-	rr, err := s.read(ctx, replication.ReadLookup, t, meta.MayRead)
+	rr, err := s.read(ctx, wire.ReadLookup, t, meta.MayRead)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -109,7 +109,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, t target) {
-	rr, err := s.read(r.Context(), replication.ReadReadDir, t, 0)
+	rr, err := s.read(r.Context(), wire.ReadReadDir, t, 0)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -279,13 +279,9 @@ func (s *Server) fetchChunk(ctx context.Context, ref meta.ChunkRef) ([]byte, err
 func (s *Server) getChunk(ctx context.Context, addr string, h meta.Hash) ([]byte, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
 	defer cancel()
-	resp, err := s.cfg.Transport.Call(cctx, addr, &replication.GetChunk{Hash: h})
+	c, err := wire.Call[*wire.ChunkMsg](cctx, s.cfg.Transport, addr, &wire.GetChunk{Hash: h})
 	if err != nil {
 		return nil, err
-	}
-	c, ok := resp.(*replication.ChunkMsg)
-	if !ok {
-		return nil, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
 	}
 	if meta.HashOf(c.Data) != h {
 		return nil, fmt.Errorf("chunk from %s does not match its hash: %w", addr, meta.ErrCorrupt)
@@ -311,7 +307,7 @@ func (s *Server) repair(bad []gossip.Member, h meta.Hash, data []byte) {
 			defer func() { <-s.repairSlots }()
 			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RPCTimeout)
 			defer cancel()
-			if _, err := s.cfg.Transport.Call(ctx, m.Addr, &replication.StoreChunk{Hash: h, Data: data}); err != nil {
+			if _, err := s.cfg.Transport.Call(ctx, m.Addr, &wire.StoreChunk{Hash: h, Data: data}); err != nil {
 				s.cfg.Logger.Warn("read repair failed", "member", m.Name, "addr", m.Addr, "chunk", h, "err", err)
 				return
 			}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"shoal/meta"
-	"shoal/replication"
+	"shoal/wire"
 )
 
 // putFile commits a file of data cut into 16-byte chunks, each kept by
@@ -52,13 +52,13 @@ func TestDownloadFallsBackAndRepairs(t *testing.T) {
 	// Every member that answered not-found, corrupt or wrong bytes before
 	// the good copy was found gets that copy back.
 	for _, bad := range []*fakeNode{corrupt, garbled, lost} {
-		asked := received[*replication.GetChunk](bad)
+		asked := received[*wire.GetChunk](bad)
 		if len(asked) == 0 {
 			t.Errorf("%s was never asked: the read order is not spread", bad.name)
 		}
 		for _, q := range asked {
 			eventually(t, fmt.Sprintf("the repair of chunk %s on %s", q.Hash, bad.name), func() bool {
-				for _, sc := range received[*replication.StoreChunk](bad) {
+				for _, sc := range received[*wire.StoreChunk](bad) {
 					if sc.Hash == q.Hash && meta.HashOf(sc.Data) == q.Hash {
 						return true
 					}
@@ -68,14 +68,14 @@ func TestDownloadFallsBackAndRepairs(t *testing.T) {
 		}
 	}
 	// A member that only timed out is not sent data it may well hold.
-	if got := received[*replication.StoreChunk](slow); len(got) != 0 {
+	if got := received[*wire.StoreChunk](slow); len(got) != 0 {
 		t.Errorf("the slow member got %d repairs, want none", len(got))
 	}
-	if len(received[*replication.GetChunk](slow)) == 0 {
+	if len(received[*wire.GetChunk](slow)) == 0 {
 		t.Error("the slow member was never tried")
 	}
 	// Reads spread: the good member did not serve every chunk first.
-	if n := len(received[*replication.GetChunk](good)); n != len(in.Chunks) {
+	if n := len(received[*wire.GetChunk](good)); n != len(in.Chunks) {
 		t.Errorf("good member asked %d times, want once per chunk (%d)", n, len(in.Chunks))
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"shoal/meta"
-	"shoal/replication"
+	"shoal/wire"
 )
 
 // apiError is the JSON body of every error answer.
@@ -54,9 +54,9 @@ func statusOf(err error) (int, string) {
 	case errors.Is(err, meta.ErrNoSpace):
 		return http.StatusInsufficientStorage, "no_space"
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNoPrimary), errors.Is(err, ErrNoGroup),
-		errors.Is(err, replication.ErrNoQuorum), errors.Is(err, replication.ErrNotPrimary),
-		errors.Is(err, replication.ErrNotReady), errors.Is(err, replication.ErrDeposed),
-		errors.Is(err, replication.ErrUnreachable), errors.Is(err, replication.ErrChunksMissing):
+		errors.Is(err, wire.ErrNoQuorum), errors.Is(err, wire.ErrNotPrimary),
+		errors.Is(err, wire.ErrNotReady), errors.Is(err, wire.ErrDeposed),
+		errors.Is(err, wire.ErrUnreachable), errors.Is(err, wire.ErrChunksMissing):
 		return http.StatusServiceUnavailable, "unavailable"
 	}
 	return http.StatusInternalServerError, "internal"

@@ -13,16 +13,16 @@ import (
 
 	"shoal/gossip"
 	"shoal/meta"
-	"shoal/replication"
+	"shoal/wire"
 )
 
 // fakeCluster is the storage side of a router under test: storage nodes
-// answering over a replication.MemNetwork (so messages and errors cross a
+// answering over a wire.MemNetwork (so messages and errors cross a
 // real encoding, and remote errors come back as on TCP), and a gossip view
 // the test edits.
 type fakeCluster struct {
 	t   *testing.T
-	net *replication.MemNetwork
+	net *wire.MemNetwork
 
 	mu           sync.Mutex
 	members      []gossip.Member
@@ -41,15 +41,15 @@ type fakeNode struct {
 	mu     sync.Mutex
 	chunks map[meta.Hash][]byte
 	files  map[string]meta.Inode
-	got    []replication.Message // every request, in order
+	got    []wire.Message // every request, in order
 
 	// Faults and canned answers, set by the test before use.
-	full    bool                   // WriteChunk answers ErrNoSpace
-	corrupt bool                   // GetChunk answers ErrCorrupt (and drops the copy)
-	garble  bool                   // GetChunk answers bytes that do not match
-	hang    bool                   // every request waits for the caller to give up
-	missing bool                   // TouchChunks reports every hash missing
-	info    *replication.GroupInfo // the answer to GroupStatus
+	full    bool            // WriteChunk answers ErrNoSpace
+	corrupt bool            // GetChunk answers ErrCorrupt (and drops the copy)
+	garble  bool            // GetChunk answers bytes that do not match
+	hang    bool            // every request waits for the caller to give up
+	missing bool            // TouchChunks reports every hash missing
+	info    *wire.GroupInfo // the answer to GroupStatus
 	// beforeUpdate, when set, runs (with mu held) as an OpUpdate arrives:
 	// a test changes the file there to make the update conflict.
 	beforeUpdate func(files map[string]meta.Inode)
@@ -57,16 +57,16 @@ type fakeNode struct {
 
 // fakeTransport is the router's side of the network: it records nothing
 // itself, the nodes do.
-type fakeTransport struct{ tr replication.Transport }
+type fakeTransport struct{ tr wire.Transport }
 
-var _ replication.Transport = (*fakeTransport)(nil)
+var _ wire.Transport = (*fakeTransport)(nil)
 
-func (f *fakeTransport) Call(ctx context.Context, addr string, req replication.Message) (replication.Message, error) {
+func (f *fakeTransport) Call(ctx context.Context, addr string, req wire.Message) (wire.Message, error) {
 	return f.tr.Call(ctx, addr, req)
 }
 
 func newFakeCluster(t *testing.T) *fakeCluster {
-	return &fakeCluster{t: t, net: replication.NewMemNetwork(1), nodes: map[string]*fakeNode{}}
+	return &fakeCluster{t: t, net: wire.NewMemNetwork(1), nodes: map[string]*fakeNode{}}
 }
 
 // addNode adds a live node of group to the network and to the gossip view.
@@ -83,7 +83,7 @@ func (c *fakeCluster) addNode(name, group string, role gossip.Role, id uint64, f
 	c.members = append(c.members, m)
 	c.nodes[n.addr] = n
 	c.mu.Unlock()
-	c.net.Register(n.addr, replication.HandlerFunc(n.handle))
+	c.net.Register(n.addr, wire.HandlerFunc(n.handle))
 	return n
 }
 
@@ -136,7 +136,7 @@ func (c *fakeCluster) groupNodes(group string) []*fakeNode {
 	return out
 }
 
-func (n *fakeNode) handle(ctx context.Context, req replication.Message) (replication.Message, error) {
+func (n *fakeNode) handle(ctx context.Context, req wire.Message) (wire.Message, error) {
 	n.mu.Lock()
 	n.got = append(n.got, req)
 	hang := n.hang
@@ -146,7 +146,7 @@ func (n *fakeNode) handle(ctx context.Context, req replication.Message) (replica
 		return nil, ctx.Err()
 	}
 	switch m := req.(type) {
-	case *replication.WriteChunk:
+	case *wire.WriteChunk:
 		if n.isFull() {
 			return nil, fmt.Errorf("group %s: chunk of %d bytes: %w", n.group, len(m.Data), meta.ErrNoSpace)
 		}
@@ -154,27 +154,27 @@ func (n *fakeNode) handle(ctx context.Context, req replication.Message) (replica
 		for _, peer := range n.c.groupNodes(m.Group) {
 			peer.put(m.Hash, m.Data)
 		}
-		return &replication.OKMsg{}, nil
-	case *replication.StoreChunk:
+		return &wire.OKMsg{}, nil
+	case *wire.StoreChunk:
 		n.put(m.Hash, m.Data)
-		return &replication.OKMsg{}, nil
-	case *replication.GetChunk:
+		return &wire.OKMsg{}, nil
+	case *wire.GetChunk:
 		return n.getChunk(m.Hash)
-	case *replication.TouchChunks:
+	case *wire.TouchChunks:
 		return n.touch(m.Hashes), nil
-	case *replication.Propose:
+	case *wire.Propose:
 		return n.propose(m.Op)
-	case *replication.Read:
+	case *wire.Read:
 		return n.read(m), nil
-	case *replication.GroupStatus:
+	case *wire.GroupStatus:
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		if n.info == nil {
-			return nil, fmt.Errorf("group status: %w", replication.ErrNotReady)
+			return nil, fmt.Errorf("group status: %w", wire.ErrNotReady)
 		}
 		return n.info, nil
 	}
-	return nil, fmt.Errorf("%w: the fake does not serve type %d", replication.ErrBadMessage, req.Type())
+	return nil, fmt.Errorf("%w: the fake does not serve type %d", wire.ErrBadMessage, req.Type())
 }
 
 func (n *fakeNode) isFull() bool {
@@ -189,7 +189,7 @@ func (n *fakeNode) put(h meta.Hash, data []byte) {
 	n.chunks[h] = append([]byte(nil), data...)
 }
 
-func (n *fakeNode) getChunk(h meta.Hash) (replication.Message, error) {
+func (n *fakeNode) getChunk(h meta.Hash) (wire.Message, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	data, ok := n.chunks[h]
@@ -202,15 +202,15 @@ func (n *fakeNode) getChunk(h meta.Hash) (replication.Message, error) {
 	case n.garble:
 		bad := append([]byte(nil), data...)
 		bad[0] ^= 0xff
-		return &replication.ChunkMsg{Data: bad}, nil
+		return &wire.ChunkMsg{Data: bad}, nil
 	}
-	return &replication.ChunkMsg{Data: data}, nil
+	return &wire.ChunkMsg{Data: data}, nil
 }
 
-func (n *fakeNode) touch(hs []meta.Hash) *replication.TouchResp {
+func (n *fakeNode) touch(hs []meta.Hash) *wire.TouchResp {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	resp := &replication.TouchResp{}
+	resp := &wire.TouchResp{}
 	for _, h := range hs {
 		if _, ok := n.chunks[h]; !ok || n.missing {
 			resp.Missing = append(resp.Missing, h)
@@ -222,7 +222,7 @@ func (n *fakeNode) touch(hs []meta.Hash) *replication.TouchResp {
 // propose applies op to a flat map of paths: unlike the real namespace it
 // keeps no tree (parents need not exist, and deleting a directory leaves
 // what is below it), which is enough for the router's side of each op.
-func (n *fakeNode) propose(op meta.Op) (replication.Message, error) {
+func (n *fakeNode) propose(op meta.Op) (wire.Message, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	in, existed := n.files[op.Path]
@@ -232,7 +232,7 @@ func (n *fakeNode) propose(op meta.Op) (replication.Message, error) {
 	switch op.Kind {
 	case meta.OpPut:
 		if isDir {
-			return &replication.ProposeResp{Result: meta.Result{Code: meta.CodeIsDir}}, nil
+			return &wire.ProposeResp{Result: meta.Result{Code: meta.CodeIsDir}}, nil
 		}
 		n.files[op.Path] = *op.File
 		res.Created = !existed
@@ -317,22 +317,22 @@ func (n *fakeNode) propose(op meta.Op) (replication.Message, error) {
 			res.Inode = &in
 		}
 	default:
-		return nil, fmt.Errorf("%w: the fake does not apply op kind %d", replication.ErrBadMessage, op.Kind)
+		return nil, fmt.Errorf("%w: the fake does not apply op kind %d", wire.ErrBadMessage, op.Kind)
 	}
-	return &replication.ProposeResp{Result: res}, nil
+	return &wire.ProposeResp{Result: res}, nil
 }
 
-func (n *fakeNode) read(r *replication.Read) *replication.ReadResp {
+func (n *fakeNode) read(r *wire.Read) *wire.ReadResp {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if r.Path == "/" {
-		return &replication.ReadResp{Inode: meta.Inode{Type: meta.TypeDir}}
+		return &wire.ReadResp{Inode: meta.Inode{Type: meta.TypeDir}}
 	}
 	in, ok := n.files[r.Path]
 	if !ok {
-		return &replication.ReadResp{Code: meta.CodeNotFound}
+		return &wire.ReadResp{Code: meta.CodeNotFound}
 	}
-	return &replication.ReadResp{Inode: in}
+	return &wire.ReadResp{Inode: in}
 }
 
 func (n *fakeNode) file(p string) (meta.Inode, bool) {
@@ -343,7 +343,7 @@ func (n *fakeNode) file(p string) (meta.Inode, bool) {
 }
 
 // received returns the requests of type T the node got.
-func received[T replication.Message](n *fakeNode) []T {
+func received[T wire.Message](n *fakeNode) []T {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []T

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"shoal/replication"
+	"shoal/wire"
 )
 
 // Small files live in their metadata: no chunk is written, no chunk is
@@ -31,7 +31,7 @@ func TestSmallFilesInline(t *testing.T) {
 		}
 	}
 	for _, n := range c.groupNodes("g1") {
-		if k := len(received[*replication.WriteChunk](n)) + len(received[*replication.TouchChunks](n)); k != 0 {
+		if k := len(received[*wire.WriteChunk](n)) + len(received[*wire.TouchChunks](n)); k != 0 {
 			t.Fatalf("%s got %d chunk writes or touches for inline files", n.name, k)
 		}
 	}
@@ -59,7 +59,7 @@ func TestProposalsCarryRequestIDs(t *testing.T) {
 	s := c.router(func(cfg *Config) { cfg.InlineMax = 64 })
 	do(s, "PUT", "/v1/fs/a", bytes.NewReader([]byte("x")), "Idempotency-Key", "abc-1")
 	do(s, "PUT", "/v1/fs/b", bytes.NewReader([]byte("y")))
-	props := received[*replication.Propose](g1[0])
+	props := received[*wire.Propose](g1[0])
 	if len(props) != 2 || props[0].Op.ReqID != "k:abc-1" || !strings.HasPrefix(props[1].Op.ReqID, "r:") {
 		t.Fatalf("request IDs of the proposals: %+v", props)
 	}

@@ -12,7 +12,7 @@ import (
 	"strconv"
 
 	"shoal/meta"
-	"shoal/replication"
+	"shoal/wire"
 )
 
 // The requests a POSIX mount needs beyond whole-file transfers: create,
@@ -259,7 +259,7 @@ func (s *Server) change(ctx context.Context, t target, a *meta.SetAttr,
 	content func(context.Context, meta.Inode) (*meta.Inode, error)) (*meta.Inode, error) {
 	base := requestID(ctx)
 	for try := 0; ; try++ {
-		rr, err := s.read(ctx, replication.ReadLookup, t, meta.MayWrite)
+		rr, err := s.read(ctx, wire.ReadLookup, t, meta.MayWrite)
 		if err != nil {
 			return nil, err
 		}

@@ -19,8 +19,8 @@ import (
 
 	"shoal/gossip"
 	"shoal/meta"
-	"shoal/replication"
 	"shoal/secure"
+	"shoal/wire"
 )
 
 // Config configures a router.
@@ -28,7 +28,7 @@ type Config struct {
 	// Members returns the current gossip view.
 	Members func() []gossip.Member
 	// Transport reaches storage nodes.
-	Transport replication.Transport
+	Transport wire.Transport
 	// MetaGroup is the group that keeps the namespace (default "g1"; ""
 	// also means "g1"). Every group, this one included, keeps chunks.
 	MetaGroup string
@@ -342,13 +342,9 @@ func (s *Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	if op.Cred == nil {
 		op.Cred = credOf(ctx)
 	}
-	resp, err := s.be.metaCall(ctx, func(g string) replication.Message { return &replication.Propose{Group: g, Op: op} }, op.ReqID != "")
+	pr, err := wire.As[*wire.ProposeResp](s.be.metaCall(ctx, func(g string) wire.Message { return &wire.Propose{Group: g, Op: op} }, op.ReqID != ""))
 	if err != nil {
 		return meta.Result{}, err
-	}
-	pr, ok := resp.(*replication.ProposeResp)
-	if !ok {
-		return meta.Result{}, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
 	}
 	if err := pr.Result.Err(); err != nil {
 		if op.Path == "" && op.Dir == 0 {
@@ -361,8 +357,8 @@ func (s *Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 
 // read makes a namespace read of t for the request's caller, who needs
 // the access want (0, or meta.MayRead and the like) to the inode read.
-func (s *Server) read(ctx context.Context, kind replication.ReadKind, t target, want uint32) (*replication.ReadResp, error) {
-	rr, err := s.metaRead(ctx, &replication.Read{Kind: kind, Dir: t.at, Path: t.path, Cred: credOf(ctx), Want: want})
+func (s *Server) read(ctx context.Context, kind wire.ReadKind, t target, want uint32) (*wire.ReadResp, error) {
+	rr, err := s.metaRead(ctx, &wire.Read{Kind: kind, Dir: t.at, Path: t.path, Cred: credOf(ctx), Want: want})
 	if err != nil && rr != nil {
 		return nil, fmt.Errorf("%s: %w", t, err) // the namespace's answer: say what it is about
 	}
@@ -491,7 +487,7 @@ func statOf(p string, in meta.Inode) statJSON {
 func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 func (s *Server) stat(w http.ResponseWriter, r *http.Request, t target) {
-	rr, err := s.read(r.Context(), replication.ReadLookup, t, 0)
+	rr, err := s.read(r.Context(), wire.ReadLookup, t, 0)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -516,7 +512,7 @@ func (s *Server) chunks(w http.ResponseWriter, r *http.Request, t target) {
 		writeError(w, err)
 		return
 	}
-	rr, err := s.read(r.Context(), replication.ReadLookup, t, 0)
+	rr, err := s.read(r.Context(), wire.ReadLookup, t, 0)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"shoal/meta"
-	"shoal/replication"
+	"shoal/wire"
 )
 
 func patch(t *testing.T, s *Server, p string, off int64, data []byte) statJSON {
@@ -128,15 +128,15 @@ func TestSpliceRewritesOnlyTheChunksItCuts(t *testing.T) {
 		t.Fatalf("PUT = %d", w.Code)
 	}
 	before, _ := mg[0].file("/f")
-	gets := len(received[*replication.GetChunk](mg[0]))
+	gets := len(received[*wire.GetChunk](mg[0]))
 
-	touches := len(received[*replication.TouchChunks](mg[0]))
+	touches := len(received[*wire.TouchChunks](mg[0]))
 	patch(t, s, "/f", 5*16+3, []byte("xyz"))
 	after, _ := mg[0].file("/f")
-	if ts := received[*replication.TouchChunks](mg[0])[touches:]; len(ts) != 1 || len(ts[0].Hashes) != 1 {
+	if ts := received[*wire.TouchChunks](mg[0])[touches:]; len(ts) != 1 || len(ts[0].Hashes) != 1 {
 		t.Errorf("the write touched %v, want one request for the one new chunk", ts)
 	}
-	if n := len(received[*replication.GetChunk](mg[0])) - gets; n != 1 {
+	if n := len(received[*wire.GetChunk](mg[0])) - gets; n != 1 {
 		t.Errorf("a write inside chunk 5 fetched %d chunks, want 1", n)
 	}
 	for i := range before.Chunks {
@@ -148,9 +148,9 @@ func TestSpliceRewritesOnlyTheChunksItCuts(t *testing.T) {
 		t.Errorf("after the write: gen %d (was %d), hash %q", after.Gen, before.Gen, after.Hash)
 	}
 
-	gets = len(received[*replication.GetChunk](mg[0]))
+	gets = len(received[*wire.GetChunk](mg[0]))
 	patch(t, s, "/f", 2*16, bytes.Repeat([]byte{'a'}, 2*16))
-	if n := len(received[*replication.GetChunk](mg[0])) - gets; n != 0 {
+	if n := len(received[*wire.GetChunk](mg[0])) - gets; n != 0 {
 		t.Errorf("a write of whole chunks fetched %d chunks, want none", n)
 	}
 	copy(data[5*16+3:], "xyz")
@@ -218,7 +218,7 @@ func TestSpliceRetriesAfterAConflict(t *testing.T) {
 		t.Fatalf("after a raced write: %q, want the other change kept and the write applied", got)
 	}
 	ids := map[string]bool{}
-	for _, p := range received[*replication.Propose](mg[0]) {
+	for _, p := range received[*wire.Propose](mg[0]) {
 		if p.Op.Kind == meta.OpUpdate {
 			ids[p.Op.ReqID] = true
 		}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"shoal/meta"
-	"shoal/replication"
+	"shoal/wire"
 )
 
 // spaceRecheck is how often a write waiting for room re-reads the gossip
@@ -47,7 +47,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 	} else {
 		// Refuse early what would fail at commit (a directory there, a
 		// caller who may not write), before storing any content.
-		if _, err := s.read(ctx, replication.ReadCheckPut, t, 0); err != nil && !errors.Is(err, meta.ErrNotFound) {
+		if _, err := s.read(ctx, wire.ReadCheckPut, t, 0); err != nil && !errors.Is(err, meta.ErrNotFound) {
 			writeError(w, err)
 			return
 		}
@@ -260,8 +260,8 @@ func (s *Server) storeChunk(ctx context.Context, refused *refusals, idx int, h m
 	if g := s.locate(ctx, h); g != "" && !refused.excluded(need)[g] {
 		// Content some file already has goes where it is: writing an
 		// existing chunk only refreshes it, and the cluster keeps one copy.
-		_, err := s.be.call(ctx, g, func() replication.Message {
-			return &replication.WriteChunk{Group: g, Hash: h, Data: data}
+		_, err := s.be.call(ctx, g, func() wire.Message {
+			return &wire.WriteChunk{Group: g, Hash: h, Data: data}
 		}, true)
 		if err == nil {
 			return g, nil
@@ -276,8 +276,8 @@ func (s *Server) storeChunk(ctx context.Context, refused *refusals, idx int, h m
 		var ok bool
 		s.random(func(r *rand.Rand) { g, ok = Place(groups, need, exclude, r) })
 		if ok {
-			_, err := s.be.call(ctx, g, func() replication.Message {
-				return &replication.WriteChunk{Group: g, Hash: h, Data: data}
+			_, err := s.be.call(ctx, g, func() wire.Message {
+				return &wire.WriteChunk{Group: g, Hash: h, Data: data}
 			}, true)
 			if err == nil {
 				return g, nil
@@ -330,16 +330,13 @@ func (s *Server) waitForRoom(ctx context.Context, groups []GroupSpace, waited ti
 func (s *Server) locate(ctx context.Context, h meta.Hash) string {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
 	defer cancel()
-	resp, err := s.be.metaCall(ctx, func(g string) replication.Message {
-		return &replication.Read{Group: g, Kind: replication.ReadChunkGroups, Hashes: []meta.Hash{h}}
-	}, true)
-	if err != nil {
+	rr, err := wire.As[*wire.ReadResp](s.be.metaCall(ctx, func(g string) wire.Message {
+		return &wire.Read{Group: g, Kind: wire.ReadChunkGroups, Hashes: []meta.Hash{h}}
+	}, true))
+	if err != nil || len(rr.Located) != 1 {
 		return ""
 	}
-	if rr, ok := resp.(*replication.ReadResp); ok && len(rr.Located) == 1 {
-		return rr.Located[0]
-	}
-	return ""
+	return rr.Located[0]
 }
 
 func anyPrimary(groups []GroupSpace) bool {
@@ -376,19 +373,15 @@ func (s *Server) touchChunks(ctx context.Context, chunks []meta.ChunkRef) error 
 	}
 	sort.Strings(names)
 	for _, g := range names {
-		resp, err := s.be.call(ctx, g, func() replication.Message {
-			return &replication.TouchChunks{Group: g, Hashes: byGroup[g]}
-		}, true)
+		tr, err := wire.As[*wire.TouchResp](s.be.call(ctx, g, func() wire.Message {
+			return &wire.TouchChunks{Group: g, Hashes: byGroup[g]}
+		}, true))
 		if err != nil {
 			return fmt.Errorf("keep the uploaded chunks in group %q: %w", g, err)
 		}
-		tr, ok := resp.(*replication.TouchResp)
-		if !ok {
-			return fmt.Errorf("keep the uploaded chunks in group %q: %w: unexpected answer type %d", g, replication.ErrBadMessage, resp.Type())
-		}
 		if len(tr.Missing) > 0 {
 			return fmt.Errorf("%w: %d of the file's chunks (first %s) are gone from group %q, collected during a slow upload or lost: upload the file again",
-				replication.ErrChunksMissing, len(tr.Missing), tr.Missing[0], g)
+				wire.ErrChunksMissing, len(tr.Missing), tr.Missing[0], g)
 		}
 	}
 	return nil

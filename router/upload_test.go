@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"shoal/meta"
-	"shoal/replication"
+	"shoal/wire"
 )
 
 // decodeError reads an error answer.
@@ -57,7 +57,7 @@ func TestUploadSpreadsByFreeSpace(t *testing.T) {
 	}
 	// Each group was asked to keep exactly its own chunks fresh before the commit.
 	for g, primary := range map[string]*fakeNode{"g1": g1[0], "g2": g2[0]} {
-		touches := received[*replication.TouchChunks](primary)
+		touches := received[*wire.TouchChunks](primary)
 		if len(touches) != 1 || touches[0].Group != g || len(touches[0].Hashes) != per[g] {
 			t.Errorf("group %s: %d touches, want one naming its %d chunks", g, len(touches), per[g])
 		}
@@ -82,7 +82,7 @@ func TestUploadRetriesWhenAGroupIsFull(t *testing.T) {
 	}
 	// Once refused, g2 is not offered the rest of the upload's chunks:
 	// only those already on their way when the refusal came.
-	if n := len(received[*replication.WriteChunk](g2[0])); n < 1 || n > uploadDepth {
+	if n := len(received[*wire.WriteChunk](g2[0])); n < 1 || n > uploadDepth {
 		t.Errorf("the full group got %d writes, want 1 to %d of the 20 chunks", n, uploadDepth)
 	}
 }
@@ -152,10 +152,10 @@ func TestUploadChunksMissingAtCommit(t *testing.T) {
 		t.Fatalf("PUT = %d %s, want 503", w.Code, w.Body)
 	}
 	e := decodeError(t, w.Body.Bytes())
-	if !strings.Contains(e.Message, "upload the file again") || !strings.Contains(e.Message, replication.ErrChunksMissing.Error()) {
+	if !strings.Contains(e.Message, "upload the file again") || !strings.Contains(e.Message, wire.ErrChunksMissing.Error()) {
 		t.Errorf("error %+v", e)
 	}
-	if len(received[*replication.Propose](g1[0])) != 0 {
+	if len(received[*wire.Propose](g1[0])) != 0 {
 		t.Error("the file was committed although its chunks are missing")
 	}
 }
@@ -166,7 +166,7 @@ func TestTouchMissingIsChunksMissing(t *testing.T) {
 	g1[0].missing = true
 	s := c.router(nil)
 	err := s.touchChunks(t.Context(), []meta.ChunkRef{{Hash: meta.HashOf([]byte("x")), Size: 1}})
-	if !errors.Is(err, replication.ErrChunksMissing) {
+	if !errors.Is(err, wire.ErrChunksMissing) {
 		t.Errorf("touch = %v, want ErrChunksMissing", err)
 	}
 	if status, _ := statusOf(err); status != http.StatusServiceUnavailable {

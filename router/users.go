@@ -11,8 +11,8 @@ import (
 
 	"shoal/gossip"
 	"shoal/meta"
-	"shoal/replication"
 	"shoal/secure"
+	"shoal/wire"
 )
 
 // The users API: /v1/whoami, /v1/users (admins), /v1/users/NAME/token
@@ -79,7 +79,7 @@ func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 
 // userByToken asks the meta group for the user whose token hashes to h.
 func (s *Server) userByToken(ctx context.Context, h [32]byte) (*meta.User, error) {
-	rr, err := s.metaRead(ctx, &replication.Read{Kind: replication.ReadUser, Token: h})
+	rr, err := s.metaRead(ctx, &wire.Read{Kind: wire.ReadUser, Token: h})
 	if err != nil {
 		return nil, err
 	}
@@ -89,18 +89,14 @@ func (s *Server) userByToken(ctx context.Context, h [32]byte) (*meta.User, error
 // metaRead sends a read to the meta group's primary (m's group is filled
 // in). An error with an answer is the namespace's (Code): not found, or
 // permission denied.
-func (s *Server) metaRead(ctx context.Context, m *replication.Read) (*replication.ReadResp, error) {
-	resp, err := s.be.metaCall(ctx, func(g string) replication.Message {
+func (s *Server) metaRead(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
+	rr, err := wire.As[*wire.ReadResp](s.be.metaCall(ctx, func(g string) wire.Message {
 		c := *m
 		c.Group = g
 		return &c
-	}, true)
+	}, true))
 	if err != nil {
 		return nil, err
-	}
-	rr, ok := resp.(*replication.ReadResp)
-	if !ok {
-		return nil, fmt.Errorf("%w: unexpected answer type %d", replication.ErrBadMessage, resp.Type())
 	}
 	if err := rr.Code.Err(); err != nil {
 		return rr, err
@@ -141,7 +137,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	rr, err := s.metaRead(r.Context(), &replication.Read{Kind: replication.ReadUsers})
+	rr, err := s.metaRead(r.Context(), &wire.Read{Kind: wire.ReadUsers})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -292,7 +288,7 @@ func (s *Server) ownedFiles(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ur, err := s.metaRead(r.Context(), &replication.Read{Kind: replication.ReadUserNamed, Name: name})
+	ur, err := s.metaRead(r.Context(), &wire.Read{Kind: wire.ReadUserNamed, Name: name})
 	if err == nil && ur.User == nil {
 		err = fmt.Errorf("user %q: %w", name, meta.ErrNotFound)
 	}
@@ -300,7 +296,7 @@ func (s *Server) ownedFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	rr, err := s.metaRead(r.Context(), &replication.Read{Kind: replication.ReadOwned, Uid: ur.User.Uid, After: after, Limit: limit})
+	rr, err := s.metaRead(r.Context(), &wire.Read{Kind: wire.ReadOwned, Uid: ur.User.Uid, After: after, Limit: limit})
 	if err != nil {
 		writeError(w, err)
 		return

@@ -102,18 +102,12 @@ func (s *ChunkStore) Idle(idle time.Duration, now time.Time) []meta.Hash {
 	return out
 }
 
-// BucketDigest summarises the chunks whose hash starts with one byte.
-type BucketDigest struct {
-	Count uint32    `msgpack:"n"`
-	Xor   meta.Hash `msgpack:"x"` // XOR of the hashes
-}
-
 // Digest summarises the chunk set in 256 buckets by first hash byte. Two
 // stores with equal digests hold the same chunks with overwhelming
 // probability; where they differ, comparing List of the unequal buckets
 // finds the difference without listing everything.
-func (s *ChunkStore) Digest() [256]BucketDigest {
-	var d [256]BucketDigest
+func (s *ChunkStore) Digest() [256]meta.BucketDigest {
+	var d [256]meta.BucketDigest
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for h := range s.index {

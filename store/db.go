@@ -248,7 +248,7 @@ func (d *DB) BallotAt(i uint64) (meta.Ballot, error) {
 			b, err = getBallot(st, keySnapBallot)
 			return err
 		case i < snap:
-			return fmt.Errorf("ballot of entry %d: %w", i, ErrCompacted)
+			return fmt.Errorf("ballot of entry %d: %w", i, meta.ErrCompacted)
 		}
 		v := tx.Bucket(bucketLog).Get(key(i))
 		if v == nil {
@@ -270,7 +270,7 @@ func (d *DB) Entries(lo, hi uint64, maxBytes int) ([]meta.Entry, error) {
 	var out []meta.Entry
 	err := d.view(func(tx *bolt.Tx) error {
 		if snap := u64(tx.Bucket(bucketState).Get(keySnapIndex)); lo <= snap {
-			return fmt.Errorf("entries from %d (snapshot at %d): %w", lo, snap, ErrCompacted)
+			return fmt.Errorf("entries from %d (snapshot at %d): %w", lo, snap, meta.ErrCompacted)
 		}
 		c := tx.Bucket(bucketLog).Cursor()
 		size := 0

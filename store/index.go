@@ -194,18 +194,10 @@ func refill(tx *bbolt.Tx, name []byte, keys [][]byte) error {
 	return nil
 }
 
-// OwnedInode is one inode Owned lists.
-type OwnedInode struct {
-	// Path is one path of the inode from the root ("" for an orphan,
-	// which has none); a file with several names shows the first.
-	Path  string     `msgpack:"p"`
-	Inode meta.Inode `msgpack:"i"` // attributes only: no Chunks or Data
-}
-
 // Owned lists the inodes uid owns with numbers above after, in inode
 // order, at most limit of them. next is the number of the last one
 // listed when more follow (pass it as after to get them), else 0.
-func Owned(tx *bbolt.Tx, uid uint32, after uint64, limit int) (out []OwnedInode, next uint64, err error) {
+func Owned(tx *bbolt.Tx, uid uint32, after uint64, limit int) (out []meta.OwnedInode, next uint64, err error) {
 	if limit <= 0 {
 		return nil, 0, fmt.Errorf("owned inodes: limit %d: %w: want at least 1", limit, meta.ErrInvalid)
 	}
@@ -242,7 +234,7 @@ func Owned(tx *bbolt.Tx, uid uint32, after uint64, limit int) (out []OwnedInode,
 		if err != nil {
 			return nil, 0, err
 		}
-		out = append(out, OwnedInode{Path: p, Inode: in.Attrs()})
+		out = append(out, meta.OwnedInode{Path: p, Inode: in.Attrs()})
 	}
 	return out, next, nil
 }

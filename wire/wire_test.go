@@ -1,4 +1,4 @@
-package replication
+package wire
 
 import (
 	"bytes"
@@ -8,14 +8,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
 
 	"shoal/meta"
-	"shoal/store"
+	"shoal/secure"
 )
 
 // sampleMessages returns one message of every type, with every field set.
@@ -59,7 +63,7 @@ func sampleMessages() []Message {
 		&TouchResp{Missing: []meta.Hash{h}},
 		&DeleteChunks{Group: "g", Hashes: []meta.Hash{h}, Idle: time.Hour},
 		&ChunkDigest{Group: "g"},
-		&DigestResp{Buckets: []store.BucketDigest{{Count: 2, Xor: h}, {}}, Used: 1 << 40},
+		&DigestResp{Buckets: []meta.BucketDigest{{Count: 2, Xor: h}, {}}, Used: 1 << 40},
 		&ListChunks{Group: "g", Buckets: []uint8{0, 7, 255}},
 		&ChunkList{Hashes: []meta.Hash{h}},
 		&Claim{Group: "g2", Boot: true, By: "n1"},
@@ -303,7 +307,7 @@ func TestServerSurvivesGarbage(t *testing.T) {
 				t.Fatalf("after garbage %d: answer %T", i, resp)
 			}
 		}
-		// A handler's sentinel error and leader hint survive the wire.
+		// A handler's sentinel error and leader hint survive the
 		ctx, cancel := ctxT(2 * time.Second)
 		_, err := tr.Call(ctx, addr, &Propose{Group: "g"})
 		cancel()
@@ -311,77 +315,6 @@ func TestServerSurvivesGarbage(t *testing.T) {
 		if !errors.Is(err, ErrNotPrimary) || !errors.As(err, &re) || re.Leader != "elsewhere:1" {
 			t.Fatalf("remote error = %v, want ErrNotPrimary with leader hint", err)
 		}
-	}
-}
-
-// openNode starts a replication node over a fresh on-disk store.
-func openNode(t *testing.T, id uint64, addr string, tr Transport, edit func(*Config)) *Node {
-	t.Helper()
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.ID, cfg.Name, cfg.Addr, cfg.Group = id, addr, addr, "g"
-	cfg.Store, cfg.Transport, cfg.Logger = db, tr, quietLogger()
-	if edit != nil {
-		edit(&cfg)
-	}
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Run(context.Background())
-	t.Cleanup(func() {
-		n.Close()
-		db.Close()
-	})
-	return n
-}
-
-func TestTCPAppendRoundTrip(t *testing.T) {
-	tr := NewTCPTransport()
-	defer tr.Close()
-	n := openNode(t, 2, "replica", tr, nil)
-	addr := startServer(t, n, quietLogger())
-	b := meta.Ballot{Term: 1, Node: 1}
-	app := &Append{Group: "g", Ballot: b, Leader: "127.0.0.1:1", Commit: 1, Entries: []meta.Entry{
-		{Index: 1, Ballot: b, Op: meta.Op{Kind: meta.OpConfig, Members: []meta.Member{{ID: 1, Addr: "127.0.0.1:1"}, {ID: 2, Addr: addr}}}},
-		{Index: 2, Ballot: b, Op: meta.Op{Kind: meta.OpMkdir, Path: "/d", Time: 5}},
-	}}
-	ctx, cancel := ctxT(2 * time.Second)
-	defer cancel()
-	resp, err := tr.Call(ctx, addr, app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, ok := resp.(*AppendResp)
-	if !ok || !r.OK || r.LastIndex != 2 || r.Promised != b {
-		t.Fatalf("append answer %T %+v, want OK through 2 at %s", resp, resp, b)
-	}
-	if s := n.Status(); s.LastIndex != 2 || len(s.Voters) != 2 || s.Ballot != b {
-		t.Fatalf("replica status after append: %+v", s)
-	}
-	// The connection is pooled and reused; a second call commits entry 2.
-	app.Entries, app.PrevIndex, app.PrevBallot, app.Commit = nil, 2, b, 2
-	if _, err := tr.Call(ctx, addr, app); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitFor(ctx, "replica to apply entry 2", func() bool { return n.Status().Applied == 2 }); err != nil {
-		t.Fatal(err)
-	}
-	// A lower ballot over the wire is refused with the promise.
-	resp, err = tr.Call(ctx, addr, &Append{Group: "g", Ballot: meta.Ballot{Term: 0, Node: 9}, PrevIndex: 2, PrevBallot: b})
-	if r, ok := resp.(*AppendResp); err != nil || !ok || r.OK || r.Promised != b {
-		t.Fatalf("stale append answer %+v, %v; want a refusal naming %s", resp, err, b)
-	}
-	// A response sent as a request is refused as malformed.
-	if _, err := tr.Call(ctx, addr, &AppendResp{OK: true}); !errors.Is(err, ErrBadMessage) {
-		t.Fatalf("response sent as a request: %v, want ErrBadMessage", err)
-	}
-	// The wrong group is an error that survives the wire.
-	if _, err := tr.Call(ctx, addr, &Append{Group: "other", Ballot: b}); !errors.Is(err, ErrWrongGroup) {
-		t.Fatalf("append for another group: %v, want ErrWrongGroup", err)
 	}
 }
 
@@ -453,5 +386,168 @@ func TestReadFrameGrowsWithData(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if n := after.TotalAlloc - before.TotalAlloc; n > 2*frameStart {
 		t.Fatalf("a frame announcing %d bytes but sending 1 made the reader allocate %d bytes", MaxFrame, n)
+	}
+}
+
+// pki makes a CA and loads certificates of any role signed by it.
+type pki struct {
+	dir          string
+	caPEM, caKey []byte
+}
+
+func newTestPKI(t *testing.T) *pki {
+	t.Helper()
+	c, k, err := secure.NewCA("test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pki{dir: t.TempDir(), caPEM: c, caKey: k}
+}
+
+func (p *pki) bundle(t *testing.T, name string, r secure.Role) *secure.Bundle {
+	t.Helper()
+	c, k, err := secure.IssueCert(p.caPEM, p.caKey, secure.CertRequest{Name: name, Role: r, ValidFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := secure.TLSFiles{CA: filepath.Join(p.dir, "ca.pem"), Cert: filepath.Join(p.dir, name+".pem"), Key: filepath.Join(p.dir, name+"-key.pem")}
+	for path, b := range map[string][]byte{f.CA: p.caPEM, f.Cert: c, f.Key: k} {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := secure.LoadBundle(f, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// syncBuffer is a log sink tests read while servers write to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestTLSPeerPort: on a TLS peer port, storage nodes may send anything,
+// routers only the data path, and nobody else gets a message decoded: not
+// a mount host's certificate, not another CA's, not plain TCP.
+func TestTLSPeerPort(t *testing.T) {
+	p := newTestPKI(t)
+	server := p.bundle(t, "n1", secure.RoleNode)
+	var handled sync.Map
+	h := HandlerFunc(func(ctx context.Context, req Message) (Message, error) {
+		handled.Store(req.Type(), true)
+		return &OKMsg{}, nil
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{Handler: h, Logger: slog.New(slog.NewTextHandler(logs, nil)), TLS: server.PeerServer()}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	defer func() { cancel(); <-done }()
+	addr := l.Addr().String()
+
+	call := func(tr *TCPTransport, m Message) error {
+		ctx, cancel := ctxT(3 * time.Second)
+		defer cancel()
+		_, err := tr.Call(ctx, addr, m)
+		return err
+	}
+	transport := func(b *secure.Bundle) *TCPTransport {
+		tr := NewTCPTransport()
+		tr.TLS = b.PeerClient()
+		t.Cleanup(func() { tr.Close() })
+		return tr
+	}
+	node := transport(p.bundle(t, "n2", secure.RoleNode))
+	if err := call(node, &DeleteChunks{Group: "g"}); err != nil {
+		t.Fatalf("a node's DeleteChunks: %v", err)
+	}
+	router := transport(p.bundle(t, "r", secure.RoleRouter))
+	if err := call(router, &GetChunk{}); err != nil {
+		t.Fatalf("a router's GetChunk: %v", err)
+	}
+	handled.Delete(MsgDeleteChunks)
+	for _, m := range []Message{&DeleteChunks{Group: "g"}, &Claim{Group: "g2"}, &Append{Group: "g"}, &Promise{Group: "g"}} {
+		if err := call(router, m); !errors.Is(err, ErrForbidden) {
+			t.Errorf("a router's message type %d: %v, want forbidden", m.Type(), err)
+		}
+		if _, ok := handled.Load(m.Type()); ok {
+			t.Errorf("a router's message type %d reached the handler", m.Type())
+		}
+	}
+	client := transport(p.bundle(t, "host", secure.RoleClient))
+	other := transport(newTestPKI(t).bundle(t, "intruder", secure.RoleNode))
+	for name, tr := range map[string]*TCPTransport{"a mount host's certificate": client, "another CA's certificate": other, "plain TCP": NewTCPTransport()} {
+		if err := call(tr, &Claim{Group: "evil"}); err == nil {
+			t.Errorf("%s: the call succeeded", name)
+		}
+	}
+	if _, ok := handled.Load(MsgClaim); ok {
+		t.Fatal("a refused peer's Claim reached the handler")
+	}
+	// Raw msgpack on the TLS port is never decoded.
+	if m := rawExchange(t, addr, frame([]byte{byte(MsgDeleteChunks), 0x80})); m != nil {
+		t.Fatalf("plain frames were answered: %T", m)
+	}
+	if _, ok := handled.Load(MsgDeleteChunks); ok {
+		t.Fatal("a plain-TCP frame reached the handler")
+	}
+	if got := strings.Count(logs.String(), "TLS handshake failed"); got < 1 || got > 2 {
+		// All refused peers dial from 127.0.0.1: one line for them all.
+		t.Errorf("%d log lines of refused handshakes from one address, want 1:\n%s", got, logs.String())
+	}
+}
+
+func ctxT(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+// TestCallChecksTheAnswerType: Call returns the answer as the type asked
+// for, and an answer of another type as ErrBadMessage naming both.
+func TestCallChecksTheAnswerType(t *testing.T) {
+	net := NewMemNetwork(1)
+	net.Register("n1", HandlerFunc(func(ctx context.Context, req Message) (Message, error) {
+		if _, ok := req.(*Propose); ok {
+			return nil, WithLeader(ErrNotPrimary, "n2")
+		}
+		return &OKMsg{}, nil
+	}))
+	tr := net.Transport("r")
+	ctx, cancel := ctxT(2 * time.Second)
+	defer cancel()
+	if _, err := Call[*OKMsg](ctx, tr, "n1", &GetChunk{}); err != nil {
+		t.Fatalf("Call for the type answered: %v", err)
+	}
+	_, err := Call[*ChunkMsg](ctx, tr, "n1", &GetChunk{})
+	if !errors.Is(err, ErrBadMessage) || !strings.Contains(err.Error(), "*wire.ChunkMsg") {
+		t.Fatalf("Call for another type: %v, want ErrBadMessage naming *wire.ChunkMsg", err)
+	}
+	var re *RemoteError
+	if _, err := Call[*ProposeResp](ctx, tr, "n1", &Propose{}); !errors.Is(err, ErrNotPrimary) || !errors.As(err, &re) || re.Leader != "n2" {
+		t.Fatalf("a handler's error through Call: %v, want ErrNotPrimary with the leader hint", err)
+	}
+	if _, err := As[*OKMsg](nil, ErrNoQuorum); !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("As passes the call's error on: got %v", err)
+	}
+	if _, err := As[*OKMsg](nil, nil); !errors.Is(err, ErrBadMessage) {
+		t.Fatalf("As of no answer: %v, want ErrBadMessage", err)
 	}
 }

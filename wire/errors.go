@@ -1,13 +1,12 @@
-package replication
+package wire
 
 import (
 	"errors"
 
 	"shoal/meta"
-	"shoal/store"
 )
 
-// Errors of the replication protocol. They survive the wire: a caller can
+// Errors of the node protocol. They survive the wire: a caller can
 // test a remote node's answer with errors.Is.
 var (
 	// ErrNotPrimary: this node does not lead the group; retry at the
@@ -56,7 +55,7 @@ var wireErrors = map[string]error{
 	"forbidden":      ErrForbidden,
 	"chunk_corrupt":  meta.ErrCorrupt,
 	"no_space":       meta.ErrNoSpace,
-	"compacted":      store.ErrCompacted,
+	"compacted":      meta.ErrCompacted,
 	"not_found":      meta.ErrNotFound,
 	"exists":         meta.ErrExists,
 	"not_dir":        meta.ErrNotDir,

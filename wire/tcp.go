@@ -1,4 +1,4 @@
-package replication
+package wire
 
 import (
 	"bufio"
@@ -385,6 +385,13 @@ func asErrorMsg(err error) *ErrorMsg {
 		return errorMessage(err, le.leader)
 	}
 	return errorMessage(err, "")
+}
+
+// WithLeader attaches the address of the group's primary, when known, to
+// an error a handler returns: it travels in the ErrorMsg, and the caller's
+// RemoteError carries it so the caller can retry there.
+func WithLeader(err error, leader string) error {
+	return &leaderError{err: err, leader: leader}
 }
 
 // leaderError attaches the known primary's address to an error.

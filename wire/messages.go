@@ -1,8 +1,9 @@
-// Package replication keeps a group's members identical: the primary orders
-// mutations in a log, replicates them over msgpack, acknowledges a write
-// once a majority holds it durably, and a new primary recovers every
-// committed entry from a majority before it accepts writes.
-package replication
+// Package wire is how nodes, routers and standbys talk: the messages of
+// the node protocol, their framed msgpack codec (bounded before it
+// allocates), the errors that survive a round trip, and two transports
+// that carry them: TCP (with mutual TLS on a secure cluster) and an
+// in-memory network for tests, which can cut, partition, drop and delay.
+package wire
 
 import (
 	"encoding/binary"
@@ -13,7 +14,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"shoal/meta"
-	"shoal/store"
 )
 
 // MsgType tags each message on the wire.
@@ -230,15 +230,15 @@ type Read struct {
 
 // ReadResp answers Read; Code is set when the path cannot be read.
 type ReadResp struct {
-	Code       meta.Code          `msgpack:"c,omitempty"`
-	Inode      meta.Inode         `msgpack:"i"`
-	Entries    []meta.DirEntry    `msgpack:"e,omitempty"`
-	Referenced []bool             `msgpack:"r,omitempty"`  // ReadChunkRefs, one per hash
-	Located    []string           `msgpack:"lg,omitempty"` // ReadChunkGroups, one per hash; "" for none
-	User       *meta.User         `msgpack:"us,omitempty"` // ReadUser, ReadUserNamed; nil: no such user
-	Users      []meta.User        `msgpack:"uss,omitempty"`
-	Owned      []store.OwnedInode `msgpack:"ow,omitempty"`
-	Next       uint64             `msgpack:"nx,omitempty"` // ReadOwned: the After of the next page, 0 at the end
+	Code       meta.Code         `msgpack:"c,omitempty"`
+	Inode      meta.Inode        `msgpack:"i"`
+	Entries    []meta.DirEntry   `msgpack:"e,omitempty"`
+	Referenced []bool            `msgpack:"r,omitempty"`  // ReadChunkRefs, one per hash
+	Located    []string          `msgpack:"lg,omitempty"` // ReadChunkGroups, one per hash; "" for none
+	User       *meta.User        `msgpack:"us,omitempty"` // ReadUser, ReadUserNamed; nil: no such user
+	Users      []meta.User       `msgpack:"uss,omitempty"`
+	Owned      []meta.OwnedInode `msgpack:"ow,omitempty"`
+	Next       uint64            `msgpack:"nx,omitempty"` // ReadOwned: the After of the next page, 0 at the end
 }
 
 // TouchChunks asks a group's primary to mark chunks as freshly written on
@@ -274,9 +274,9 @@ type ChunkDigest struct {
 
 // DigestResp answers ChunkDigest: 256 buckets by the first hash byte.
 type DigestResp struct {
-	Buckets []store.BucketDigest `msgpack:"b"`
-	Used    int64                `msgpack:"u"`
-	Start   uint64               `msgpack:"st"` // the member's process start
+	Buckets []meta.BucketDigest `msgpack:"b"`
+	Used    int64               `msgpack:"u"`
+	Start   uint64              `msgpack:"st"` // the member's process start
 }
 
 // ListChunks asks a member for the hashes it holds in some buckets.

@@ -1,0 +1,121 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"shoal/meta"
+	"shoal/store"
+	"shoal/wire"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// startServer serves h on a fresh 127.0.0.1 port until the test ends.
+func startServer(t *testing.T, h wire.Handler, logger *slog.Logger) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &wire.Server{Handler: h, Logger: logger, IdleTimeout: 5 * time.Second, HandleTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return l.Addr().String()
+}
+
+// openNode starts a replication node over a fresh on-disk store.
+func openNode(t *testing.T, id uint64, addr string, tr wire.Transport, edit func(*Config)) *Node {
+	t.Helper()
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.ID, cfg.Name, cfg.Addr, cfg.Group = id, addr, addr, "g"
+	cfg.Store, cfg.Transport, cfg.Logger = db, tr, quietLogger()
+	if edit != nil {
+		edit(&cfg)
+	}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Run(context.Background())
+	t.Cleanup(func() {
+		n.Close()
+		db.Close()
+	})
+	return n
+}
+
+func TestTCPAppendRoundTrip(t *testing.T) {
+	tr := wire.NewTCPTransport()
+	defer tr.Close()
+	n := openNode(t, 2, "replica", tr, nil)
+	addr := startServer(t, n, quietLogger())
+	b := meta.Ballot{Term: 1, Node: 1}
+	app := &wire.Append{Group: "g", Ballot: b, Leader: "127.0.0.1:1", Commit: 1, Entries: []meta.Entry{
+		{Index: 1, Ballot: b, Op: meta.Op{Kind: meta.OpConfig, Members: []meta.Member{{ID: 1, Addr: "127.0.0.1:1"}, {ID: 2, Addr: addr}}}},
+		{Index: 2, Ballot: b, Op: meta.Op{Kind: meta.OpMkdir, Path: "/d", Time: 5}},
+	}}
+	ctx, cancel := ctxT(2 * time.Second)
+	defer cancel()
+	resp, err := tr.Call(ctx, addr, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := resp.(*wire.AppendResp)
+	if !ok || !r.OK || r.LastIndex != 2 || r.Promised != b {
+		t.Fatalf("append answer %T %+v, want OK through 2 at %s", resp, resp, b)
+	}
+	if s := n.Status(); s.LastIndex != 2 || len(s.Voters) != 2 || s.Ballot != b {
+		t.Fatalf("replica status after append: %+v", s)
+	}
+	// The connection is pooled and reused; a second call commits entry 2.
+	app.Entries, app.PrevIndex, app.PrevBallot, app.Commit = nil, 2, b, 2
+	if _, err := tr.Call(ctx, addr, app); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, "replica to apply entry 2", func() bool { return n.Status().Applied == 2 }); err != nil {
+		t.Fatal(err)
+	}
+	// A lower ballot over the wire is refused with the promise.
+	resp, err = tr.Call(ctx, addr, &wire.Append{Group: "g", Ballot: meta.Ballot{Term: 0, Node: 9}, PrevIndex: 2, PrevBallot: b})
+	if r, ok := resp.(*wire.AppendResp); err != nil || !ok || r.OK || r.Promised != b {
+		t.Fatalf("stale append answer %+v, %v; want a refusal naming %s", resp, err, b)
+	}
+	// A response sent as a request is refused as malformed.
+	if _, err := tr.Call(ctx, addr, &wire.AppendResp{OK: true}); !errors.Is(err, wire.ErrBadMessage) {
+		t.Fatalf("response sent as a request: %v, want ErrBadMessage", err)
+	}
+	// The wrong group is an error that survives the wire.
+	if _, err := tr.Call(ctx, addr, &wire.Append{Group: "other", Ballot: b}); !errors.Is(err, wire.ErrWrongGroup) {
+		t.Fatalf("append for another group: %v, want ErrWrongGroup", err)
+	}
+}
+
+// TestProposeRefusesMembershipChange: no peer can propose a change of a
+// group's voters or a no-op; only the primary makes those.
+func TestProposeRefusesMembershipChange(t *testing.T) {
+	tr := wire.NewTCPTransport()
+	defer tr.Close()
+	n := openNode(t, 2, "replica", tr, nil)
+	for _, k := range []meta.OpKind{meta.OpConfig, meta.OpNoop} {
+		_, err := n.Handle(context.Background(), &wire.Propose{Group: "g", Op: meta.Op{Kind: k, Members: []meta.Member{{ID: 9}}}})
+		if !errors.Is(err, wire.ErrForbidden) {
+			t.Errorf("op kind %d: %v, want forbidden", k, err)
+		}
+	}
+}
