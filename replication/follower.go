@@ -103,51 +103,19 @@ func (n *Node) appendEntries(ctx context.Context, m *wire.Append) (uint64, bool,
 	if err != nil {
 		return 0, false, err
 	}
-	if m.PrevIndex > st.LastIndex {
-		return st.LastIndex, false, nil
+	plan, err := planAppend(m, st, n.db.BallotAt)
+	if err != nil || !plan.ok {
+		return plan.match, false, err
 	}
-	entries := m.Entries
-	prev := m.PrevIndex
-	// Applied entries are committed, hence equal to the primary's: skip
-	// them instead of comparing what compaction may have discarded.
-	for len(entries) > 0 && entries[0].Index <= st.Applied {
-		prev = entries[0].Index
-		entries = entries[1:]
-	}
-	if prev >= st.Applied && prev > 0 {
-		b := m.PrevBallot
-		if prev != m.PrevIndex {
-			b = m.Entries[prev-m.PrevIndex-1].Ballot
-		}
-		have, err := n.db.BallotAt(prev)
-		if err != nil {
-			return 0, false, err
-		}
-		if have != b {
-			return prev - 1, false, nil
-		}
-	}
-	// Every entry this answer will acknowledge needs its chunks here,
-	// those already in the log included: a snapshot brings the sender's
-	// log tail without the chunks its entries name.
-	if err := n.ensureChunks(ctx, entries, m.Leader); err != nil {
+	if err := n.ensureChunks(ctx, plan.hold, m.Leader); err != nil {
 		return 0, false, err
 	}
-	// Skip entries already held; the first differing one and everything
-	// after it in this log are replaced.
-	for len(entries) > 0 && entries[0].Index <= st.LastIndex {
-		have, err := n.db.BallotAt(entries[0].Index)
-		if err != nil {
-			return 0, false, err
-		}
-		if have != entries[0].Ballot {
-			break
-		}
-		entries = entries[1:]
+	entries, err := newEntries(plan.hold, st.LastIndex, n.db.BallotAt)
+	if err != nil {
+		return 0, false, err
 	}
-	match := m.PrevIndex + uint64(len(m.Entries))
 	if len(entries) == 0 {
-		return match, true, nil
+		return plan.match, true, nil
 	}
 	if err := n.db.Append(entries); err != nil {
 		return 0, false, err
@@ -159,7 +127,7 @@ func (n *Node) appendEntries(ctx context.Context, m *wire.Append) (uint64, bool,
 		n.refreshConfigLocked()
 	}
 	n.mu.Unlock()
-	return match, true, nil
+	return plan.match, true, nil
 }
 
 func hasConfig(entries []meta.Entry) bool {

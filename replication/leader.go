@@ -274,9 +274,8 @@ func (n *Node) failQueued(l *leader) {
 // advanceCommitLocked commits what a majority of voters holds, but only
 // from this ballot's first entry on (Raft's rule for older entries).
 func (n *Node) advanceCommitLocked(l *leader) {
-	q := QuorumIndex(voterIDs(n.config), l.match)
-	if q >= l.first && q > n.commit {
-		n.commit = q
+	if c := commitIndex(n.config, l.match, l.first, n.commit); c > n.commit {
+		n.commit = c
 		n.wakeApply()
 	}
 	n.maybeAddMemberLocked(l)
@@ -284,29 +283,27 @@ func (n *Node) advanceCommitLocked(l *leader) {
 
 // maybeAddMemberLocked adds one caught-up non-voter to the configuration.
 func (n *Node) maybeAddMemberLocked(l *leader) {
-	if !l.ready || l.changing || len(n.config) >= n.cfg.GroupSize {
+	if !l.ready || l.changing {
 		return
 	}
-	for id, p := range n.peers {
-		if isVoter(n.config, id) || l.match[id] < n.commit || !l.isSynced(id) {
-			continue
+	p, ok := memberToAdd(n.config, n.peers, n.cfg.GroupSize, l.match, n.commit, l.isSynced)
+	if !ok {
+		return
+	}
+	members := append(append([]meta.Member(nil), n.config...), p)
+	l.changing = true
+	n.log.Info("adding member to group", "id", p.ID, "name", p.Name, "addr", p.Addr, "voters", len(members))
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		_, err := n.submit(l, meta.Op{Kind: meta.OpConfig, Members: members}, nil)
+		if err != nil {
+			n.log.Warn("add member", "id", p.ID, "err", err)
 		}
-		members := append(append([]meta.Member(nil), n.config...), p)
-		l.changing = true
-		n.log.Info("adding member to group", "id", id, "name", p.Name, "addr", p.Addr, "voters", len(members))
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			_, err := n.submit(l, meta.Op{Kind: meta.OpConfig, Members: members}, nil)
-			if err != nil {
-				n.log.Warn("add member", "id", id, "err", err)
-			}
-			n.mu.Lock()
-			l.changing = false
-			n.mu.Unlock()
-		}()
-		return
-	}
+		n.mu.Lock()
+		l.changing = false
+		n.mu.Unlock()
+	}()
 }
 
 // replicate keeps one member's log equal to the primary's: it sends what
@@ -409,23 +406,16 @@ func (n *Node) sendAppend(l *leader, id uint64, addr string, m *wire.Append) boo
 		}
 		return false
 	}
-	switch {
-	case r.Installing:
+	if r.Installing {
 		return false
-	case m.Snapshot && !r.OK:
-		// The member has applied past the compaction point (it installed
-		// a snapshot): resume the log after its applied index. Matching
-		// is still checked at the member before anything counts.
-		l.next[id] = min(r.LastIndex, n.last) + 1
-		return true
-	case r.OK:
-		l.match[id] = max(l.match[id], r.LastIndex)
-		l.next[id] = r.LastIndex + 1
-		n.advanceCommitLocked(l)
-	default:
-		l.next[id] = max(1, min(m.PrevIndex, r.LastIndex+1))
 	}
-	return l.next[id] <= n.last || !r.OK
+	p, more := progress{match: l.match[id], next: l.next[id]}.appendAnswer(m, r, n.last)
+	l.next[id] = p.next
+	if r.OK {
+		l.match[id] = p.match
+		n.advanceCommitLocked(l)
+	}
+	return more
 }
 
 // RemoveMember takes a voting member out of the group's configuration

@@ -121,10 +121,7 @@ func (n *Node) confirm(l *leader, r *readRound) {
 			addrs = append(addrs, n.addrOfLocked(m.ID))
 		}
 	}
-	need := Majority(len(n.config)) - 1
-	if !isVoter(n.config, n.cfg.ID) {
-		need++
-	}
+	need := confirmNeed(n.config, n.cfg.ID)
 	n.mu.Unlock()
 	if need <= 0 {
 		return
@@ -152,27 +149,21 @@ func (n *Node) confirm(l *leader, r *readRound) {
 			ch <- answer{ar}
 		})
 	}
-	got := 0
+	t := confirmTally{ballot: l.ballot, need: need}
 	for range addrs {
-		a := <-ch
-		if a.resp == nil {
-			continue
-		}
-		if l.ballot.Less(a.resp.Promised) {
+		done, higher := t.add((<-ch).resp)
+		if higher != nil {
 			n.mu.Lock()
-			n.observeBallotLocked(a.resp.Promised)
+			n.observeBallotLocked(*higher)
 			n.mu.Unlock()
-			r.err = fmt.Errorf("%w: a member promised %s", wire.ErrDeposed, a.resp.Promised)
+			r.err = fmt.Errorf("%w: a member promised %s", wire.ErrDeposed, *higher)
 			return
 		}
-		if a.resp.OK {
-			got++
-		}
-		if got >= need {
+		if done {
 			return
 		}
 	}
-	r.err = fmt.Errorf("%w: leadership confirmed by %d of %d other voters", wire.ErrNoQuorum, got, len(addrs))
+	r.err = fmt.Errorf("%w: leadership confirmed by %d of %d other voters", wire.ErrNoQuorum, t.got, len(addrs))
 }
 
 // waitApplied blocks until the entries through index are applied.

@@ -73,11 +73,11 @@ func (n *Node) recoverLog(ctx context.Context, b meta.Ballot) error {
 		if !isVoter(config, n.cfg.ID) {
 			return fmt.Errorf("%w: node %d is not among the %d voters", wire.ErrNotMember, n.cfg.ID, len(config))
 		}
-		replies, err := n.gatherPromises(ctx, b, config)
+		promises, err := n.gatherPromises(ctx, b, config)
 		if err != nil {
 			return err
 		}
-		if err := n.adoptBest(ctx, b, replies); err != nil {
+		if err := n.adopt(ctx, b, promises.best()); err != nil {
 			return err
 		}
 		n.mu.Lock()
@@ -92,7 +92,7 @@ func (n *Node) recoverLog(ctx context.Context, b meta.Ballot) error {
 
 // gatherPromises asks every voter for a promise and returns once a
 // majority (this node included) gave one.
-func (n *Node) gatherPromises(ctx context.Context, b meta.Ballot, config []meta.Member) ([]promiseReply, error) {
+func (n *Node) gatherPromises(ctx context.Context, b meta.Ballot, config []meta.Member) (*promiseTally, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
 	defer cancel()
 	n.mu.Lock()
@@ -113,42 +113,31 @@ func (n *Node) gatherPromises(ctx context.Context, b meta.Ballot, config []meta.
 			ch <- a
 		}()
 	}
-	got := []promiseReply{own}
-	need := Majority(len(config))
+	t := newPromiseTally(len(config), own)
 	for range asks {
-		if len(got) >= need {
+		if t.done() {
 			break
 		}
-		a := <-ch
-		if a.resp == nil {
-			continue
-		}
-		if !a.resp.OK {
+		higher, err := t.add(<-ch)
+		if err != nil {
 			n.mu.Lock()
-			err := n.observeBallotLocked(a.resp.Promised)
+			oerr := n.observeBallotLocked(*higher)
 			n.mu.Unlock()
-			if err != nil {
-				return nil, err
+			if oerr != nil {
+				return nil, oerr
 			}
-			return nil, fmt.Errorf("%w: member %d promised higher ballot %s", wire.ErrDeposed, a.id, a.resp.Promised)
+			return nil, err
 		}
-		got = append(got, a)
 	}
-	if len(got) < need {
-		return nil, fmt.Errorf("%w: %d of %d voters promised ballot %s", wire.ErrNoQuorum, len(got), len(config), b)
+	if !t.done() {
+		return nil, fmt.Errorf("%w: %d of %d voters promised ballot %s", wire.ErrNoQuorum, len(t.got), len(config), b)
 	}
-	return got, nil
+	return t, nil
 }
 
-// adoptBest copies the most up-to-date log among the replies into this
-// node's log, if it is not this node's own.
-func (n *Node) adoptBest(ctx context.Context, b meta.Ballot, replies []promiseReply) error {
-	best := replies[0]
-	for _, r := range replies[1:] {
-		if logNewer(r.resp.LastBallot, r.resp.LastIndex, best.resp.LastBallot, best.resp.LastIndex) {
-			best = r
-		}
-	}
+// adopt copies best's log, the most up-to-date among the promises, into
+// this node's log, unless it is this node's own.
+func (n *Node) adopt(ctx context.Context, b meta.Ballot, best promiseReply) error {
 	if best.id == n.cfg.ID {
 		return nil
 	}
@@ -202,15 +191,9 @@ func (n *Node) adoptEntries(ctx context.Context, es []meta.Entry, from string, s
 	if err := n.ensureChunks(ctx, es, from); err != nil {
 		return err
 	}
-	for len(es) > 0 && es[0].Index <= st.LastIndex {
-		have, err := n.db.BallotAt(es[0].Index)
-		if err != nil {
-			return err
-		}
-		if have != es[0].Ballot {
-			break
-		}
-		es = es[1:]
+	es, err := newEntries(es, st.LastIndex, n.db.BallotAt)
+	if err != nil {
+		return err
 	}
 	if len(es) == 0 {
 		return nil
