@@ -59,7 +59,7 @@ func (c *testCluster) start(id uint64) *Node {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	n.Run(context.Background())
+	n.Start(context.Background())
 	c.net.Register(addrOf(id), n)
 	c.mu.Lock()
 	c.nodes[id] = n

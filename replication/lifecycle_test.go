@@ -27,7 +27,7 @@ func TestCloseRightAfterPromote(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.Run(context.Background())
+		n.Start(context.Background())
 		ctx, cancel := ctxT(5 * time.Second)
 		err = n.Promote(ctx, meta.Ballot{Term: 1, Node: 1})
 		cancel()

@@ -223,8 +223,8 @@ func (n *Node) reload() error {
 	return nil
 }
 
-// Run starts the node's background work; it returns at once.
-func (n *Node) Run(ctx context.Context) {
+// Start starts the node's background work; it returns at once.
+func (n *Node) Start(ctx context.Context) {
 	n.ctx, n.cancel = context.WithCancel(ctx)
 	n.wg.Add(2)
 	go n.applyLoop()
@@ -305,7 +305,7 @@ func (n *Node) SetPeers(peers []meta.Member) {
 	}
 }
 
-// addrOf returns a member's address, preferring the gossip view.
+// addrOfLocked returns a member's address, preferring the gossip view.
 func (n *Node) addrOfLocked(id uint64) string {
 	if p, ok := n.peers[id]; ok {
 		return p.Addr
@@ -318,7 +318,7 @@ func (n *Node) addrOfLocked(id uint64) string {
 	return ""
 }
 
-// observeBallot records that a higher ballot exists: the node promises it
+// observeBallotLocked records that a higher ballot exists: the node promises it
 // and, if it was leading or recovering with a lower one, steps down.
 func (n *Node) observeBallotLocked(b meta.Ballot) error {
 	if !n.promised.Less(b) {

@@ -87,36 +87,8 @@ func (n *Node) repairRound(l *leader) {
 	start := time.Now()
 	local := n.db.Chunks.Digest()
 	members := n.gatherDigests(l.ctx, targets, local)
-	differ := map[uint8]bool{}
-	for _, m := range members {
-		for _, b := range m.diff {
-			differ[b] = true
-		}
-	}
-	// The chunks of the differing buckets, and who holds each.
-	holders := map[meta.Hash]map[uint64]bool{}
-	mine := map[meta.Hash]bool{}
-	for b := range differ {
-		for _, h := range n.db.Chunks.List(int(b)) {
-			mine[h] = true
-			holders[h] = map[uint64]bool{n.cfg.ID: true}
-		}
-	}
-	for _, m := range members {
-		for h := range m.held {
-			if holders[h] == nil {
-				holders[h] = map[uint64]bool{}
-			}
-			holders[h][m.id] = true
-		}
-	}
-	// A member whose bucket equals the primary's holds what it holds.
-	lacks := func(m *holdings, h meta.Hash) bool {
-		if m.held != nil && containsBucket(m.diff, h[0]) {
-			return !m.held[h]
-		}
-		return !mine[h]
-	}
+	plan := planRepair(n.cfg.ID, members, n.db.Chunks.List)
+	holders, lacks := plan.holders, plan.lacks
 	var failed sync.Map
 	var copied int
 	var copiedBytes int64
@@ -148,37 +120,15 @@ func (n *Node) repairRound(l *leader) {
 	close(work)
 	wg.Wait()
 
-	under := 0
-	deadVoter := false
-	for _, id := range voters {
-		if id != n.cfg.ID && members[id] == nil {
-			deadVoter = true
-		}
-	}
-	if deadVoter {
-		under = len(holders)
-		for b := range 256 {
-			if !differ[uint8(b)] {
-				under += int(local[b].Count)
-			}
-		}
-	} else {
-		failed.Range(func(any, any) bool { under++; return true })
-	}
+	isFailed := func(h meta.Hash) bool { _, bad := failed.Load(h); return bad }
+	under := plan.underReplicated(n.cfg.ID, voters, members, local, isFailed)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.lead != l {
 		return
 	}
 	for id, m := range members {
-		ok := true
-		for h := range holders {
-			if _, bad := failed.Load(h); bad && lacks(m, h) {
-				ok = false
-				break
-			}
-		}
-		if ok && l.synced[id] != m.digest.Start {
+		if plan.holdsAll(m, isFailed) && l.synced[id] != m.digest.Start {
 			l.synced[id] = m.digest.Start
 			if l.starts[id] == 0 {
 				l.starts[id] = m.digest.Start
@@ -199,15 +149,6 @@ func (n *Node) repairRound(l *leader) {
 		n.log.Info("repaired chunks", "copies", copied, "bytes", copiedBytes, "took", time.Since(start).Round(time.Millisecond), "under_replicated", under)
 	}
 	n.maybeAddMemberLocked(l)
-}
-
-func containsBucket(bs []uint8, b uint8) bool {
-	for _, x := range bs {
-		if x == b {
-			return true
-		}
-	}
-	return false
 }
 
 // gatherDigests asks every live member for its digest, and for the

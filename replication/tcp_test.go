@@ -52,7 +52,7 @@ func openNode(t *testing.T, id uint64, addr string, tr wire.Transport, edit func
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.Run(context.Background())
+	n.Start(context.Background())
 	t.Cleanup(func() {
 		n.Close()
 		db.Close()

@@ -287,7 +287,7 @@ func (n *Node) joinGroup(group string, boot bool) error {
 	if err != nil {
 		return err
 	}
-	r.Run(n.ctx)
+	r.Start(n.ctx)
 	n.mu.Lock()
 	n.repl, n.group, n.boot = r, group, boot
 	n.mu.Unlock()
