@@ -22,7 +22,9 @@ import (
 // keeps nothing else of it.
 
 // userJSON is a user as the API shows it; Token only in the answer that
-// made it.
+// made it. Created is left out, not "", for a user the cluster does not
+// keep (--insecure's root): "" is not a time, and a client decoding it
+// into one fails.
 type userJSON struct {
 	Name    string   `json:"name"`
 	Uid     uint32   `json:"uid"`
@@ -30,7 +32,7 @@ type userJSON struct {
 	Groups  []uint32 `json:"groups,omitempty"`
 	Admin   bool     `json:"admin"`
 	Mount   bool     `json:"mount"`
-	Created string   `json:"created"`
+	Created string   `json:"created,omitempty"`
 	Home    string   `json:"home,omitempty"`
 	Token   string   `json:"token,omitempty"`
 }

@@ -1,0 +1,30 @@
+package router
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWhoamiInsecure checks that --insecure's root, which the cluster
+// does not keep, decodes as a user: a client reads "created" as a time.
+func TestWhoamiInsecure(t *testing.T) {
+	s := newFakeCluster(t).router(nil)
+	w := do(s, "GET", "/v1/whoami", nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("GET /v1/whoami = %d %s", w.Code, w.Body)
+	}
+	var me struct {
+		Name    string    `json:"name"`
+		Admin   bool      `json:"admin"`
+		Created time.Time `json:"created"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &me); err != nil {
+		t.Fatalf("decode %s: %v", w.Body, err)
+	}
+	if me.Name != "root (--insecure)" || !me.Admin || !me.Created.IsZero() || strings.Contains(w.Body.String(), `"created"`) {
+		t.Errorf("whoami = %s", w.Body)
+	}
+}
