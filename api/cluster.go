@@ -1,0 +1,117 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Cluster is the answer of GET /v1/cluster: the router's view of the
+// cluster's nodes and groups, sorted by name. A group's name, meta,
+// primary, term, members, used and free come from the router's gossip
+// view; the rest from the group's primary, unless Error says why not.
+type Cluster struct {
+	Nodes  []Node  `json:"nodes"`
+	Groups []Group `json:"groups"`
+	// Standbys names the spare nodes from which replacements and new
+	// groups are drawn.
+	Standbys []string `json:"standbys"`
+}
+
+// Node is one member of the cluster, as gossip sees it.
+type Node struct {
+	ID     NodeID `json:"id"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`  // primary, replica, standby or router
+	Group  string `json:"group"` // empty for standbys and routers
+	Term   uint64 `json:"term"`
+	Status string `json:"status"`  // as gossip sees it: alive, suspect, dead, left
+	Addr   string `json:"addr"`    // a router's is its HTTP address
+	InSync bool   `json:"in_sync"` // a replica holding every committed entry
+	Used   uint64 `json:"used"`    // chunk bytes the node stores
+	Cap    uint64 `json:"cap"`     // chunk bytes it may store; 0 when it does not say
+}
+
+// Group is one replication group: a primary and its replicas. Every group
+// keeps chunks; the meta group also keeps the namespace. The meta group is
+// listed even with no member, to show that it is missing.
+type Group struct {
+	Name    string   `json:"name"`
+	Meta    bool     `json:"meta"`    // the group that keeps the namespace
+	Primary string   `json:"primary"` // node name; empty while there is none
+	Term    uint64   `json:"term"`
+	Members []string `json:"members"` // node names, as gossip sees them
+	// Used is the chunk bytes the group keeps (its fullest live member's).
+	Used int64 `json:"used"`
+	// Free is the room left for new chunks, as the router places them;
+	// null when the members publish no capacity (no limit is known).
+	Free *int64 `json:"free"`
+	// The rest comes from the group's primary; zero when Error is set.
+	Chunks          int            `json:"chunks"`           // distinct chunks held by any member
+	UnderReplicated int            `json:"under_replicated"` // chunks some voting member lacks
+	Repair          RepairProgress `json:"repair"`
+	MemberDetails   []GroupMember  `json:"member_details"`
+	// Error says why the primary's report is missing (no primary, or it
+	// did not answer in time); absent when the report is there.
+	Error string `json:"error,omitempty"`
+}
+
+// RepairProgress counts what the group's primary has done to restore full
+// redundancy since it took over.
+type RepairProgress struct {
+	Copied      int   `json:"copied"`       // chunk copies made
+	CopiedBytes int64 `json:"copied_bytes"` // bytes those copies moved
+	Collected   int   `json:"collected"`    // unreferenced chunks removed
+	// LastRound is the last comparison of the members, in UTC; absent
+	// (the zero time) if there was none yet.
+	LastRound time.Time `json:"last_round,omitzero"`
+}
+
+// GroupMember is one member of a group as its primary reports it.
+type GroupMember struct {
+	ID     NodeID `json:"id"`
+	Name   string `json:"name"`
+	Addr   string `json:"addr"`
+	Voter  bool   `json:"voter"`  // counts towards the group's majority
+	Live   bool   `json:"live"`   // answers the primary
+	Synced bool   `json:"synced"` // holds every chunk and entry the group holds
+	Chunks int    `json:"chunks"`
+	Used   int64  `json:"used"`
+}
+
+// NodeID is a node's ID (a 64-bit number) as decimal text. Routers send it
+// as a JSON number; a JSON string decodes too. Either way the digits are
+// kept as they came, so a 64-bit ID never loses precision in transit.
+type NodeID string
+
+// MarshalJSON writes a decimal ID as a JSON number, as routers send it, and
+// anything else as a JSON string.
+func (id NodeID) MarshalJSON() ([]byte, error) {
+	if n, err := strconv.ParseUint(string(id), 10, 64); err == nil && strconv.FormatUint(n, 10) == string(id) {
+		return []byte(id), nil
+	}
+	return json.Marshal(string(id))
+}
+
+// UnmarshalJSON accepts a JSON number or a JSON string.
+func (id *NodeID) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*id = NodeID(s)
+		return nil
+	}
+	if _, err := strconv.ParseFloat(string(b), 64); err != nil {
+		return fmt.Errorf("node id %s: want a number or a string", b)
+	}
+	*id = NodeID(b)
+	return nil
+}

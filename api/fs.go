@@ -1,0 +1,95 @@
+package api
+
+import "time"
+
+// The values of Attr.Type.
+const (
+	TypeFile    = "file"
+	TypeDir     = "dir"
+	TypeSymlink = "symlink"
+)
+
+// Attr is what the cluster keeps about a file, directory or symlink. It is
+// part of Stat, DirEntry and OwnedFile. The router sends times in UTC, so
+// they read as RFC 3339 with nanoseconds and a "Z".
+type Attr struct {
+	Ino  uint64 `json:"ino"`  // the inode number, stable for the inode's life
+	Type string `json:"type"` // TypeFile, TypeDir or TypeSymlink
+	Size int64  `json:"size"` // a symlink's is its target's length
+	// Mode is the permission bits with setuid, setgid and sticky (07777).
+	Mode  uint32    `json:"mode"`
+	Nlink uint32    `json:"nlink"`
+	Uid   uint32    `json:"uid"`
+	Gid   uint32    `json:"gid"`
+	ATime time.Time `json:"atime"`
+	MTime time.Time `json:"mtime"`
+	CTime time.Time `json:"ctime"`
+	// Gen counts the changes of a file's content: equal Gen, equal bytes.
+	Gen    uint64 `json:"gen"`
+	Target string `json:"target,omitempty"` // a symlink's target
+}
+
+// Stat describes one file, directory or symlink: the answer of
+// GET /v1/fs/PATH?op=stat, and of the requests that make or change an
+// inode and return it (PATCH at an offset; POST op=create, mkdir,
+// symlink, setattr, copy and link).
+type Stat struct {
+	Path string `json:"path"`
+	Attr
+	// Hash is the SHA-256 of a file written whole; "chunks:" and a
+	// digest of its chunk list for one changed in place; empty for a
+	// directory.
+	Hash string `json:"hash"`
+}
+
+// DirEntry is one entry of a Listing.
+type DirEntry struct {
+	Name string `json:"name"`
+	Attr
+}
+
+// Listing is the answer of GET /v1/fs/PATH on a directory.
+type Listing struct {
+	Path    string     `json:"path"`
+	Entries []DirEntry `json:"entries"`
+}
+
+// ChunkList is the answer of GET /v1/fs/PATH?op=chunks (admins only):
+// where a file's content is stored.
+type ChunkList struct {
+	Path string `json:"path"`
+	// Inline is set for a file kept inside its metadata, which has no
+	// chunks.
+	Inline bool        `json:"inline"`
+	Chunks []ChunkInfo `json:"chunks"`
+}
+
+// ChunkInfo is one chunk of a file's content, in order: its name on the
+// disks of the group that keeps it.
+type ChunkInfo struct {
+	Hash  string `json:"hash"`
+	Size  int64  `json:"size"`
+	Group string `json:"group"`
+	// Key is the ID (hex) of the data key the chunk is sealed with; ""
+	// for a chunk stored in clear.
+	Key string `json:"key,omitempty"`
+}
+
+// Statfs is the answer of GET /v1/statfs: the cluster's room, as a mount's
+// statfs(2) reports it, and the router's chunking.
+type Statfs struct {
+	// Capacity and Free are the bytes of file content the cluster holds
+	// at most and can still take: the sum over groups of each group's
+	// fullest member (every member keeps a full copy). Both are -1 when
+	// some group has no member publishing a capacity (no limit is known).
+	Capacity int64 `json:"capacity"`
+	Used     int64 `json:"used"`
+	Free     int64 `json:"free"`
+	Groups   int   `json:"groups"`
+	// ChunkSize is the size the router cuts files into; writes of whole
+	// chunks at chunk boundaries need no read of the old content.
+	ChunkSize int `json:"chunk_size"`
+	InlineMax int `json:"inline_max"`
+	// MaxWrite is the most one write at an offset (PATCH) may carry.
+	MaxWrite int `json:"max_write"`
+}
