@@ -9,9 +9,30 @@ import (
 )
 
 // Cluster is the answer of GET /v1/cluster: the router's view of the
-// cluster's nodes and groups, sorted by name. A group's name, meta,
-// primary, term, members, used and free come from the router's gossip
-// view; the rest from the group's primary, unless Error says why not.
+// cluster's nodes and groups, each sorted by name:
+//
+//	{
+//	  "nodes": [{"id": 3, "name": "n3", "role": "primary", "group": "g1", "term": 4,
+//	             "status": "alive", "addr": "10.0.0.3:7000", "in_sync": true,
+//	             "used": 1048576, "cap": 10737418240}],
+//	  "groups": [{
+//	    "name": "g1", "meta": true, "primary": "n3", "term": 4,
+//	    "members": ["n2", "n3"],
+//	    "used": 1048576,          // the fullest live member's chunk bytes
+//	    "free": 10736369664,      // room as placement sees it; null: no capacity published
+//	    "chunks": 12,             // distinct chunks held by any member
+//	    "under_replicated": 0,    // chunks some voting member lacks
+//	    "repair": {"copied": 0, "copied_bytes": 0, "collected": 3, "last_round": "2024-05-01T12:30:45Z"},
+//	    "member_details": [{"id": 3, "name": "n3", "addr": "10.0.0.3:7000", "voter": true,
+//	                        "live": true, "synced": true, "chunks": 12, "used": 1048576}],
+//	    "error": "..."            // only when the primary's status could not be read
+//	  }],
+//	  "standbys": ["n5"]
+//	}
+//
+// A group's name, meta, primary, term, members, used and free come from
+// the router's gossip view; the rest from the group's primary, unless
+// Error says why not.
 type Cluster struct {
 	Nodes  []Node  `json:"nodes"`
 	Groups []Group `json:"groups"`

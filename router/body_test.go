@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/api"
 	"shoal/wire"
 )
 
@@ -82,8 +83,8 @@ func TestBodyTimeout(t *testing.T) {
 				t.Fatalf("status %d (%s), want %d", resp.StatusCode, body, tt.status)
 			}
 			if tt.code != "" {
-				var e apiError
-				if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error != tt.code || e.Message == "" {
+				var e api.ErrorBody
+				if err := json.Unmarshal([]byte(body), &e); err != nil || string(e.Code) != tt.code || e.Message == "" {
 					t.Fatalf("body %q, want error %q with a message", body, tt.code)
 				}
 			}

@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"shoal/api"
 	"shoal/gossip"
 	"shoal/meta"
 	"shoal/wire"
@@ -31,7 +33,7 @@ func TestClusterStatus(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("GET /v1/cluster = %d %s", w.Code, w.Body)
 	}
-	var got clusterJSON
+	var got api.Cluster
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +50,13 @@ func TestClusterStatus(t *testing.T) {
 	if a.Name != "g1" || !a.Meta || a.Primary != "g1-n1" || a.Term != 1 || a.Error != "" ||
 		strings.Join(a.Members, ",") != "g1-n1,g1-n2,gone" || a.Used != 1000 || a.Free == nil || *a.Free != 4000 ||
 		a.Chunks != 12 || a.UnderReplicated != 2 ||
-		a.Repair != (repairJSON{Copied: 5, CopiedBytes: 5000, Collected: 3, LastRound: "2024-05-01T12:30:45Z"}) {
+		a.Repair.Copied != 5 || a.Repair.CopiedBytes != 5000 || a.Repair.Collected != 3 ||
+		!a.Repair.LastRound.Equal(time.Date(2024, 5, 1, 12, 30, 45, 0, time.UTC)) ||
+		!strings.Contains(w.Body.String(), `"last_round": "2024-05-01T12:30:45Z"`) {
 		t.Errorf("group g1 = %+v", a)
 	}
-	if len(a.MemberDetails) != 2 || a.MemberDetails[0] != (memberJSON{ID: 100, Name: "g1-n1", Addr: "g1-n1:7000",
-		Voter: true, Live: true, Synced: true, Chunks: 12, Used: 1000}) {
+	if len(a.MemberDetails) != 2 || a.MemberDetails[0] != (api.GroupMember{ID: "100", Name: "g1-n1", Addr: "g1-n1:7000",
+		Voter: true, Live: true, Synced: true, Chunks: 12, Used: 1000}) || !strings.Contains(w.Body.String(), `"id": 100,`) {
 		t.Errorf("g1 member details %+v", a.MemberDetails)
 	}
 	b := got.Groups[1]
@@ -64,7 +68,7 @@ func TestClusterStatus(t *testing.T) {
 func TestClusterStatusWithoutMetaGroup(t *testing.T) {
 	c := newFakeCluster(t)
 	s := c.router(func(cfg *Config) { cfg.MetaGroup = "meta" })
-	var got clusterJSON
+	var got api.Cluster
 	if err := json.Unmarshal(do(s, "GET", "/v1/cluster", nil).Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"shoal/api"
 	"shoal/gossip"
 	"shoal/meta"
 	"shoal/wire"
@@ -41,17 +42,6 @@ func setFileHeaders(w http.ResponseWriter, in meta.Inode) {
 		h.Set("ETag", `"`+in.Hash+`"`)
 		h.Set("Accept-Ranges", "bytes")
 	}
-}
-
-// listingJSON is the answer of GET on a directory.
-type listingJSON struct {
-	Path    string      `json:"path"`
-	Entries []entryJSON `json:"entries"`
-}
-
-type entryJSON struct {
-	Name string `json:"name"`
-	attrJSON
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
@@ -88,7 +78,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 	start, end, partial, err := parseRange(r.Header.Get("Range"), in.Size)
 	if err != nil {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", in.Size))
-		writeJSON(w, http.StatusRequestedRangeNotSatisfiable, apiError{Error: "bad_range", Message: err.Error()})
+		writeJSON(w, http.StatusRequestedRangeNotSatisfiable, api.ErrorBody{Code: api.CodeBadRange, Message: err.Error()})
 		return
 	}
 	setFileHeaders(w, in)
@@ -114,9 +104,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, t target) {
 		writeError(w, err)
 		return
 	}
-	out := listingJSON{Path: t.path, Entries: make([]entryJSON, 0, len(rr.Entries))}
+	out := api.Listing{Path: t.path, Entries: make([]api.DirEntry, 0, len(rr.Entries))}
 	for _, e := range rr.Entries {
-		out.Entries = append(out.Entries, entryJSON{Name: e.Name, attrJSON: attrOf(e.Inode)})
+		out.Entries = append(out.Entries, api.DirEntry{Name: e.Name, Attr: attrOf(e.Inode)})
 	}
 	w.Header().Set("X-Shoal-Type", "dir")
 	writeJSON(w, http.StatusOK, out)

@@ -5,61 +5,56 @@ import (
 	"errors"
 	"net/http"
 
+	"shoal/api"
 	"shoal/meta"
 	"shoal/wire"
 )
 
-// apiError is the JSON body of every error answer.
-type apiError struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
-}
-
 // statusOf maps an error to its HTTP status and stable code. This is the
 // only place errors become status codes.
-func statusOf(err error) (int, string) {
+func statusOf(err error) (int, api.Code) {
 	switch {
 	case errors.Is(err, ErrBadPath):
-		return http.StatusBadRequest, "invalid_path"
+		return http.StatusBadRequest, api.CodeInvalidPath
 	case errors.Is(err, ErrBodyTimeout): // before ErrBadRequest: a failed body read wraps both
-		return http.StatusRequestTimeout, "timeout"
+		return http.StatusRequestTimeout, api.CodeTimeout
 	case errors.Is(err, ErrBadRequest):
-		return http.StatusBadRequest, "invalid_op"
+		return http.StatusBadRequest, api.CodeInvalidOp
 	case errors.Is(err, ErrTooLarge):
-		return http.StatusRequestEntityTooLarge, "too_large"
+		return http.StatusRequestEntityTooLarge, api.CodeTooLarge
 	case errors.Is(err, meta.ErrNotFound):
-		return http.StatusNotFound, "not_found"
+		return http.StatusNotFound, api.CodeNotFound
 	case errors.Is(err, meta.ErrExists):
-		return http.StatusConflict, "exists"
+		return http.StatusConflict, api.CodeExists
 	case errors.Is(err, meta.ErrNotEmpty):
-		return http.StatusConflict, "not_empty"
+		return http.StatusConflict, api.CodeNotEmpty
 	case errors.Is(err, meta.ErrNotDir):
-		return http.StatusConflict, "not_dir"
+		return http.StatusConflict, api.CodeNotDir
 	case errors.Is(err, meta.ErrIsDir):
-		return http.StatusConflict, "is_dir"
+		return http.StatusConflict, api.CodeIsDir
 	case errors.Is(err, meta.ErrInvalid):
-		return http.StatusBadRequest, "invalid_op"
+		return http.StatusBadRequest, api.CodeInvalidOp
 	case errors.Is(err, meta.ErrConflict):
-		return http.StatusConflict, "conflict"
+		return http.StatusConflict, api.CodeConflict
 	case errors.Is(err, meta.ErrNotPermitted):
-		return http.StatusForbidden, "not_permitted"
+		return http.StatusForbidden, api.CodeNotPermitted
 	case errors.Is(err, meta.ErrPermission), errors.Is(err, ErrDenied):
-		return http.StatusForbidden, "permission_denied"
+		return http.StatusForbidden, api.CodePermissionDenied
 	case errors.Is(err, ErrUnauthenticated):
-		return http.StatusUnauthorized, "unauthorized"
+		return http.StatusUnauthorized, api.CodeUnauthorized
 	case errors.Is(err, ErrTooManyRequests):
-		return http.StatusTooManyRequests, "too_many_requests"
+		return http.StatusTooManyRequests, api.CodeTooManyRequests
 	case errors.Is(err, ErrSealed):
-		return http.StatusInternalServerError, "sealed"
+		return http.StatusInternalServerError, api.CodeSealed
 	case errors.Is(err, meta.ErrNoSpace):
-		return http.StatusInsufficientStorage, "no_space"
+		return http.StatusInsufficientStorage, api.CodeNoSpace
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNoPrimary), errors.Is(err, ErrNoGroup),
 		errors.Is(err, wire.ErrNoQuorum), errors.Is(err, wire.ErrNotPrimary),
 		errors.Is(err, wire.ErrNotReady), errors.Is(err, wire.ErrDeposed),
 		errors.Is(err, wire.ErrUnreachable), errors.Is(err, wire.ErrChunksMissing):
-		return http.StatusServiceUnavailable, "unavailable"
+		return http.StatusServiceUnavailable, api.CodeUnavailable
 	}
-	return http.StatusInternalServerError, "internal"
+	return http.StatusInternalServerError, api.CodeInternal
 }
 
 func writeError(w http.ResponseWriter, err error) {
@@ -74,7 +69,7 @@ func writeError(w http.ResponseWriter, err error) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
 		}
 	}
-	writeJSON(w, status, apiError{Error: code, Message: err.Error()})
+	writeJSON(w, status, api.ErrorBody{Code: code, Message: err.Error()})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

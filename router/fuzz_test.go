@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"shoal/api"
 )
 
 // FuzzServeHTTP sends arbitrary requests, parsed from bytes as the HTTP
@@ -119,8 +121,8 @@ func FuzzServeHTTP(f *testing.F) {
 		if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 			t.Fatalf("%s %q = %d with Content-Type %q, want JSON", r.Method, r.RequestURI, w.Code, ct)
 		}
-		var e apiError
-		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error == "" || e.Message == "" {
+		var e api.ErrorBody
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Code == "" || e.Message == "" {
 			t.Fatalf("%s %q = %d with body %q: want {\"error\",\"message\"} (%v)", r.Method, r.RequestURI, w.Code, w.Body, err)
 		}
 	})
@@ -177,8 +179,8 @@ func TestOddTargets(t *testing.T) {
 		r.URL.Path, r.RequestURI = target, target
 		w := httptest.NewRecorder()
 		s.ServeHTTP(w, r)
-		var e apiError
-		if err := json.Unmarshal(w.Body.Bytes(), &e); w.Code != http.StatusBadRequest || err != nil || e.Error != "invalid_path" {
+		var e api.ErrorBody
+		if err := json.Unmarshal(w.Body.Bytes(), &e); w.Code != http.StatusBadRequest || err != nil || e.Code != "invalid_path" {
 			t.Errorf("PUT %s = %d %s, want 400 invalid_path", target, w.Code, w.Body)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"shoal/api"
 	"shoal/meta"
 	"shoal/wire"
 )
@@ -324,27 +325,10 @@ func tryID(base string, try int) string {
 	return base + suffix
 }
 
-// statfsJSON is the answer of GET /v1/statfs: the cluster's room, as a
-// mount's statfs(2) reports it.
-type statfsJSON struct {
-	// Capacity and Free are the bytes of chunk content the cluster holds
-	// at most and can still take: the sum over groups of each group's
-	// fullest member (every member keeps a full copy). Both are -1 when
-	// some group has no member publishing a capacity.
-	Capacity int64 `json:"capacity"`
-	Used     int64 `json:"used"`
-	Free     int64 `json:"free"`
-	Groups   int   `json:"groups"`
-	// ChunkSize is the size the router cuts files into: a mount writes
-	// in whole chunks where it can.
-	ChunkSize int `json:"chunk_size"`
-	InlineMax int `json:"inline_max"`
-	// MaxWrite is the most one write at an offset may carry.
-	MaxWrite int `json:"max_write"`
-}
-
+// serveStatfs answers GET /v1/statfs with the cluster's room, as a mount's
+// statfs(2) reports it.
 func (s *Server) serveStatfs(w http.ResponseWriter, r *http.Request) {
-	out := statfsJSON{ChunkSize: s.cfg.ChunkSize, InlineMax: s.cfg.InlineMax, MaxWrite: MaxWriteAt}
+	out := api.Statfs{ChunkSize: s.cfg.ChunkSize, InlineMax: s.cfg.InlineMax, MaxWrite: MaxWriteAt}
 	unlimited := false
 	for _, g := range GroupSpaces(s.cfg.Members()) {
 		out.Groups++

@@ -104,7 +104,7 @@ func TestSealedAtRest(t *testing.T) {
 	other := c.router(func(cfg *Config) { cfg.Sealer = testSealer(t, newDataKey(t)); cfg.InlineMax = 32 })
 	for _, p := range []string{"/big", "/small"} {
 		w := do(other, "GET", "/v1/fs"+p, nil)
-		if e := decodeError(t, w.Body.Bytes()); w.Code != http.StatusInternalServerError || e.Error != "sealed" || !strings.Contains(e.Message, "--data-key-file") {
+		if e := decodeError(t, w.Body.Bytes()); w.Code != http.StatusInternalServerError || e.Code != "sealed" || !strings.Contains(e.Message, "--data-key-file") {
 			t.Fatalf("%s through a router with another key: %d %s", p, w.Code, w.Body)
 		}
 	}

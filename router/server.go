@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"shoal/api"
 	"shoal/gossip"
 	"shoal/meta"
 	"shoal/secure"
@@ -306,7 +307,7 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 		s.release(w, r, t)
 	case !knownMethod(r.Method):
 		w.Header().Set("Allow", "GET, HEAD, PUT, PATCH, DELETE, POST")
-		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method_not_allowed", Message: fmt.Sprintf("method %q is not supported on /v1/fs", r.Method)})
+		writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Code: api.CodeMethodNotAllowed, Message: fmt.Sprintf("method %q is not supported on /v1/fs", r.Method)})
 	default:
 		writeError(w, fmt.Errorf("%w: %s with op=%q is not an operation (ops: GET stat, chunks; POST copy, rename, link, mkdir, create, symlink, setattr, release)", ErrBadRequest, r.Method, op))
 	}
@@ -447,44 +448,24 @@ func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, t target, q url.V
 	s.make(w, r, t, op, err)
 }
 
-// attrJSON is an inode's attributes, as stat and listings give them.
-// Times are RFC 3339 with nanoseconds, in UTC.
-type attrJSON struct {
-	Ino    uint64 `json:"ino"`
-	Type   string `json:"type"`
-	Size   int64  `json:"size"`
-	Mode   uint32 `json:"mode"`
-	Nlink  uint32 `json:"nlink"`
-	Uid    uint32 `json:"uid"`
-	Gid    uint32 `json:"gid"`
-	ATime  string `json:"atime"`
-	MTime  string `json:"mtime"`
-	CTime  string `json:"ctime"`
-	Gen    uint64 `json:"gen"`
-	Target string `json:"target,omitempty"`
-}
-
-func attrOf(in meta.Inode) attrJSON {
-	return attrJSON{
+// attrOf is an inode's attributes, as stat and listings give them.
+func attrOf(in meta.Inode) api.Attr {
+	return api.Attr{
 		Ino: in.Ino, Type: in.Type.String(), Size: in.Size, Mode: in.Mode, Nlink: in.Nlink,
-		Uid: in.Uid, Gid: in.Gid, ATime: rfc3339(in.ATime), MTime: rfc3339(in.MTime), CTime: rfc3339(in.CTime),
+		Uid: in.Uid, Gid: in.Gid, ATime: utc(in.ATime), MTime: utc(in.MTime), CTime: utc(in.CTime),
 		Gen: in.Gen, Target: in.Target,
 	}
 }
 
-// statJSON is the answer of op=stat, and of the ops that make or change
-// an inode.
-type statJSON struct {
-	Path string `json:"path"`
-	attrJSON
-	Hash string `json:"hash"`
+// statOf is the answer of op=stat, and of the ops that make or change an
+// inode.
+func statOf(p string, in meta.Inode) api.Stat {
+	return api.Stat{Path: p, Attr: attrOf(in), Hash: in.Hash}
 }
 
-func statOf(p string, in meta.Inode) statJSON {
-	return statJSON{Path: p, attrJSON: attrOf(in), Hash: in.Hash}
-}
-
-func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+// utc is the time of ns nanoseconds since the epoch, in UTC so that it
+// encodes in RFC 3339 with a "Z", as the API's times are.
+func utc(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 func (s *Server) stat(w http.ResponseWriter, r *http.Request, t target) {
 	rr, err := s.read(r.Context(), wire.ReadLookup, t, 0)
@@ -493,16 +474,6 @@ func (s *Server) stat(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	writeJSON(w, http.StatusOK, statOf(t.path, rr.Inode))
-}
-
-// chunkJSON is one chunk of a file, as op=chunks lists them.
-type chunkJSON struct {
-	Hash  string `json:"hash"`
-	Size  int64  `json:"size"`
-	Group string `json:"group"`
-	// Key is the ID (hex) of the data key the chunk is sealed with, ""
-	// for a chunk stored in clear.
-	Key string `json:"key,omitempty"`
 }
 
 // chunks lists where a file's content is stored (admins only): what an
@@ -517,13 +488,9 @@ func (s *Server) chunks(w http.ResponseWriter, r *http.Request, t target) {
 		writeError(w, err)
 		return
 	}
-	out := struct {
-		Path   string      `json:"path"`
-		Inline bool        `json:"inline"`
-		Chunks []chunkJSON `json:"chunks"`
-	}{Path: t.path, Inline: rr.Inode.Type == meta.TypeFile && len(rr.Inode.Chunks) == 0, Chunks: []chunkJSON{}}
+	out := api.ChunkList{Path: t.path, Inline: rr.Inode.Type == meta.TypeFile && len(rr.Inode.Chunks) == 0, Chunks: []api.ChunkInfo{}}
 	for _, c := range rr.Inode.Chunks {
-		cj := chunkJSON{Hash: c.Hash.String(), Size: c.Size, Group: c.Group}
+		cj := api.ChunkInfo{Hash: c.Hash.String(), Size: c.Size, Group: c.Group}
 		if cj.Group == "" {
 			cj.Group = s.be.metaGroup()
 		}

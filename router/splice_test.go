@@ -9,30 +9,31 @@ import (
 	"strings"
 	"testing"
 
+	"shoal/api"
 	"shoal/meta"
 	"shoal/wire"
 )
 
-func patch(t *testing.T, s *Server, p string, off int64, data []byte) statJSON {
+func patch(t *testing.T, s *Server, p string, off int64, data []byte) api.Stat {
 	t.Helper()
 	w := do(s, "PATCH", fmt.Sprintf("/v1/fs%s?offset=%d", p, off), bytes.NewReader(data))
 	if w.Code != http.StatusOK {
 		t.Fatalf("PATCH %s at %d (%d bytes) = %d %s", p, off, len(data), w.Code, w.Body)
 	}
-	var st statJSON
+	var st api.Stat
 	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
 		t.Fatal(err)
 	}
 	return st
 }
 
-func truncate(t *testing.T, s *Server, p string, size int64) statJSON {
+func truncate(t *testing.T, s *Server, p string, size int64) api.Stat {
 	t.Helper()
 	w := do(s, "POST", fmt.Sprintf("/v1/fs%s?op=setattr&size=%d", p, size), nil)
 	if w.Code != http.StatusOK {
 		t.Fatalf("truncate %s to %d = %d %s", p, size, w.Code, w.Body)
 	}
-	var st statJSON
+	var st api.Stat
 	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func randomSplices(t *testing.T, s *Server, seed uint64, steps int, check func(s
 	r := rand.New(rand.NewPCG(seed, 1))
 	var ref []byte
 	for step := range steps {
-		var st statJSON
+		var st api.Stat
 		what := ""
 		if r.IntN(4) == 0 {
 			size := int64(r.IntN(200))

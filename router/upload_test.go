@@ -9,14 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"shoal/api"
 	"shoal/meta"
 	"shoal/wire"
 )
 
 // decodeError reads an error answer.
-func decodeError(t *testing.T, body []byte) apiError {
+func decodeError(t *testing.T, body []byte) api.ErrorBody {
 	t.Helper()
-	var e apiError
+	var e api.ErrorBody
 	if err := json.Unmarshal(body, &e); err != nil {
 		t.Fatalf("error body %q: %v", body, err)
 	}
@@ -100,7 +101,7 @@ func TestUploadAllFull(t *testing.T) {
 		t.Fatalf("PUT = %d %s, want 507", w.Code, w.Body)
 	}
 	e := decodeError(t, w.Body.Bytes())
-	if e.Error != "no_space" || !strings.Contains(e.Message, "every group is full") ||
+	if e.Code != "no_space" || !strings.Contains(e.Message, "every group is full") ||
 		!strings.Contains(e.Message, "waited 300ms") || !strings.Contains(e.Message, "--capacity") {
 		t.Errorf("error %+v", e)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"shoal/api"
 	"shoal/gossip"
 	"shoal/meta"
 	"shoal/secure"
@@ -21,25 +22,10 @@ import (
 // a router only ever sees a token long enough to hash it, and the cluster
 // keeps nothing else of it.
 
-// userJSON is a user as the API shows it; Token only in the answer that
-// made it. Created is left out, not "", for a user the cluster does not
-// keep (--insecure's root): "" is not a time, and a client decoding it
-// into one fails.
-type userJSON struct {
-	Name    string   `json:"name"`
-	Uid     uint32   `json:"uid"`
-	Gid     uint32   `json:"gid"`
-	Groups  []uint32 `json:"groups,omitempty"`
-	Admin   bool     `json:"admin"`
-	Mount   bool     `json:"mount"`
-	Created string   `json:"created,omitempty"`
-	Home    string   `json:"home,omitempty"`
-	Token   string   `json:"token,omitempty"`
-}
-
-func userOf(u meta.User) userJSON {
-	return userJSON{Name: u.Name, Uid: u.Uid, Gid: u.Gid, Groups: u.Groups, Admin: u.Admin, Mount: u.Mount,
-		Created: rfc3339(u.Created), Home: "/home/" + u.Name}
+// userOf is a user as the API shows it, without its token.
+func userOf(u meta.User) api.User {
+	return api.User{Name: u.Name, Uid: u.Uid, Gid: u.Gid, Groups: u.Groups, Admin: u.Admin, Mount: u.Mount,
+		Created: utc(u.Created), Home: "/home/" + u.Name}
 }
 
 func (s *Server) routeUsers() {
@@ -70,7 +56,7 @@ func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 	}
 	if err != nil {
 		status, code := statusOf(err)
-		if status != http.StatusServiceUnavailable && s.refusals.Allow(sourceOf(r)+" "+code, time.Now()) {
+		if status != http.StatusServiceUnavailable && s.refusals.Allow(sourceOf(r)+" "+string(code), time.Now()) {
 			s.cfg.Logger.Warn("refused a request; further refusals of this address for this reason are not logged for an hour",
 				"remote", r.RemoteAddr, "status", status, "code", code, "method", r.Method, "path", r.URL.Path, "err", err)
 		}
@@ -128,7 +114,7 @@ func selfOrAdmin(r *http.Request, name string) error {
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	c := callerOf(r.Context())
 	if c == nil {
-		writeJSON(w, http.StatusOK, userJSON{Name: "root (--insecure)", Admin: true})
+		writeJSON(w, http.StatusOK, api.User{Name: "root (--insecure)", Admin: true})
 		return
 	}
 	writeJSON(w, http.StatusOK, userOf(c.user))
@@ -144,9 +130,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	out := struct {
-		Users []userJSON `json:"users"`
-	}{Users: []userJSON{}}
+	out := api.UserList{Users: []api.User{}}
 	for _, u := range rr.Users {
 		out.Users = append(out.Users, userOf(u))
 	}
@@ -207,7 +191,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 	if s.auth != nil {
 		s.auth.issued(u.TokenHash)
 	}
-	out := userJSON{Name: u.Name, Token: tok}
+	out := api.User{Name: u.Name, Token: tok}
 	if res.User != nil {
 		out = userOf(*res.User)
 		out.Token = tok
@@ -252,7 +236,7 @@ func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) {
 		s.auth.forget(name)
 		s.auth.issued(secure.HashToken(tok))
 	}
-	out := userJSON{Name: name}
+	out := api.User{Name: name}
 	if res.User != nil {
 		out = userOf(*res.User)
 	}
@@ -263,11 +247,6 @@ func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) {
 
 // maxOwnedPage bounds one page of the owned listing.
 const maxOwnedPage = 1000
-
-type ownedJSON struct {
-	Path string `json:"path"`
-	attrJSON
-}
 
 func (s *Server) ownedFiles(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
@@ -303,13 +282,9 @@ func (s *Server) ownedFiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	out := struct {
-		User  string      `json:"user"`
-		Files []ownedJSON `json:"files"`
-		Next  uint64      `json:"next,omitempty"`
-	}{User: name, Files: make([]ownedJSON, 0, len(rr.Owned)), Next: rr.Next}
+	out := api.OwnedPage{User: name, Files: make([]api.OwnedFile, 0, len(rr.Owned)), Next: rr.Next}
 	for _, o := range rr.Owned {
-		out.Files = append(out.Files, ownedJSON{Path: o.Path, attrJSON: attrOf(o.Inode)})
+		out.Files = append(out.Files, api.OwnedFile{Path: o.Path, Attr: attrOf(o.Inode)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -346,14 +321,8 @@ func (s *Server) keyring(w http.ResponseWriter, r *http.Request) {
 	if op != gossip.KeyList {
 		s.cfg.Logger.Info("gossip keyring changed", "op", op, "by", callerName(r), "responses", res.Responses, "errors", res.Errors)
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Nodes     int               `json:"nodes"`
-		Responses int               `json:"responses"`
-		Errors    int               `json:"errors"`
-		Keys      map[string]int    `json:"keys"`
-		Primary   map[string]int    `json:"primary"`
-		Messages  map[string]string `json:"messages,omitempty"`
-	}{res.Nodes, res.Responses, res.Errors, res.Keys, res.Primary, res.Messages})
+	writeJSON(w, http.StatusOK, api.KeyringResult{Nodes: res.Nodes, Responses: res.Responses, Errors: res.Errors,
+		Keys: res.Keys, Primary: res.Primary, Messages: res.Messages})
 }
 
 func callerName(r *http.Request) string {

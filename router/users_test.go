@@ -5,7 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
+
+	"shoal/api"
 )
 
 // TestWhoamiInsecure checks that --insecure's root, which the cluster
@@ -16,11 +17,7 @@ func TestWhoamiInsecure(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("GET /v1/whoami = %d %s", w.Code, w.Body)
 	}
-	var me struct {
-		Name    string    `json:"name"`
-		Admin   bool      `json:"admin"`
-		Created time.Time `json:"created"`
-	}
+	var me api.User
 	if err := json.Unmarshal(w.Body.Bytes(), &me); err != nil {
 		t.Fatalf("decode %s: %v", w.Body, err)
 	}
