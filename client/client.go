@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"shoal/api"
 )
 
 // Config says which router a Client talks to and how patiently.
@@ -223,7 +225,7 @@ func wantFile(resp *http.Response) error {
 		return nil
 	}
 	drainClose(resp.Body)
-	return &Error{Status: resp.StatusCode, Code: codeIsDir,
+	return &Error{Status: resp.StatusCode, Code: string(api.CodeIsDir),
 		Message: "is a directory; list it instead of reading it"}
 }
 
@@ -255,9 +257,9 @@ func (c *Client) List(ctx context.Context, path string) ([]DirEntry, error) {
 	}
 	if resp.Header.Get("X-Shoal-Type") != TypeDir {
 		drainClose(resp.Body)
-		return nil, &Error{Status: resp.StatusCode, Code: codeNotDir, Message: "not a directory"}
+		return nil, &Error{Status: resp.StatusCode, Code: string(api.CodeNotDir), Message: "not a directory"}
 	}
-	var l listing
+	var l api.Listing
 	if err := decodeJSON(resp, path, &l); err != nil {
 		return nil, err
 	}

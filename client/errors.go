@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"shoal/api"
 )
 
 // Errors returned by the client. An error answer from the router is an
@@ -49,31 +51,13 @@ var (
 	ErrTimeout = errors.New("router did not answer in time")
 )
 
-// The error codes of the HTTP API, carried in the "error" field of every
-// error answer.
-const (
-	codeInvalidPath = "invalid_path"
-	codeInvalidOp   = "invalid_op"
-	codeNotFound    = "not_found"
-	codeExists      = "exists"
-	codeNotEmpty    = "not_empty"
-	codeNotDir      = "not_dir"
-	codeIsDir       = "is_dir"
-	codeConflict    = "conflict"
-	codeTooLarge    = "too_large"
-	codeUnavailable = "unavailable"
-	codeNoSpace     = "no_space"
-	codeNotPermit   = "not_permitted"
-	codePermission  = "permission_denied"
-	codeUnauth      = "unauthorized"
-)
-
 // Error is an error answer from the router.
 type Error struct {
 	// Status is the HTTP status code of the answer.
 	Status int
-	// Code is the API error code ("not_found", "exists", ...); empty when
-	// the answer did not come from a Shoal router (a proxy's error page).
+	// Code is the API error code ("not_found", "exists", ...: the api.Code
+	// constants); empty when the answer did not come from a Shoal router
+	// (a proxy's error page).
 	Code string
 	// Message is the router's explanation for a person.
 	Message string
@@ -92,44 +76,45 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s (%s)", msg, e.Code)
 }
 
-// Is reports whether target is the sentinel for e's code. An answer
-// without a known code falls back on its status, so an error page from a
-// proxy in front of the router still matches ErrUnavailable or ErrNotFound.
+// Is reports whether target is the sentinel for e's code: the one place
+// API codes become the client's errors. An answer without a known code
+// falls back on its status, so an error page from a proxy in front of the
+// router still matches ErrUnavailable or ErrNotFound.
 func (e *Error) Is(target error) bool {
-	switch e.Code {
-	case codeNotFound:
+	switch code := api.Code(e.Code); code {
+	case api.CodeNotFound:
 		return target == ErrNotFound
-	case codeExists, codeNotEmpty, codeNotDir, codeIsDir:
-		return target == ErrConflict || target == sentinelOfCode(e.Code)
-	case codeConflict:
+	case api.CodeExists, api.CodeNotEmpty, api.CodeNotDir, api.CodeIsDir:
+		return target == ErrConflict || target == sentinelOfCode(code)
+	case api.CodeConflict:
 		return target == ErrConflict
-	case codeInvalidPath, codeInvalidOp:
+	case api.CodeInvalidPath, api.CodeInvalidOp:
 		return target == ErrInvalid
-	case codeTooLarge:
+	case api.CodeTooLarge:
 		return target == ErrTooLarge
-	case codeUnavailable:
+	case api.CodeUnavailable:
 		return target == ErrUnavailable
-	case codeNoSpace:
+	case api.CodeNoSpace:
 		return target == ErrNoSpace
-	case codeNotPermit:
+	case api.CodeNotPermitted:
 		return target == ErrNotPermitted
-	case codePermission:
+	case api.CodePermissionDenied:
 		return target == ErrPermission
-	case codeUnauth:
+	case api.CodeUnauthorized:
 		return target == ErrUnauthorized
 	}
 	return target == sentinelOfStatus(e.Status)
 }
 
-func sentinelOfCode(code string) error {
+func sentinelOfCode(code api.Code) error {
 	switch code {
-	case codeExists:
+	case api.CodeExists:
 		return ErrExists
-	case codeNotEmpty:
+	case api.CodeNotEmpty:
 		return ErrNotEmpty
-	case codeNotDir:
+	case api.CodeNotDir:
 		return ErrNotDir
-	case codeIsDir:
+	case api.CodeIsDir:
 		return ErrIsDir
 	}
 	return nil

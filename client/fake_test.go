@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"shoal/api"
 )
 
 // fakeMTime is the modification time the fake router reports for
@@ -220,7 +222,7 @@ func (f *fakeRouter) get(w http.ResponseWriter, r *http.Request, p string) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	l := listing{Path: p, Entries: []DirEntry{}}
+	l := api.Listing{Path: p, Entries: []DirEntry{}}
 	for _, child := range f.children(p) {
 		e := DirEntry{Name: path.Base(child), Attr: Attr{Type: "dir", MTime: fakeMTime}}
 		if data, ok := f.files[child]; ok {

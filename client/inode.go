@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"shoal/api"
 )
 
 // The inode API: what a POSIX mount needs. Each call names its file by
@@ -27,20 +29,7 @@ type SetAttr struct {
 }
 
 // Statfs is the cluster's room as a mount reports it (GET /v1/statfs).
-type Statfs struct {
-	// Capacity and Free are the bytes of file content the cluster can hold
-	// and can still take; -1 when no limit is known.
-	Capacity int64 `json:"capacity"`
-	Used     int64 `json:"used"`
-	Free     int64 `json:"free"`
-	Groups   int   `json:"groups"`
-	// ChunkSize is the size the router cuts files into; writes of whole
-	// chunks at chunk boundaries need no read of the old content.
-	ChunkSize int `json:"chunk_size"`
-	InlineMax int `json:"inline_max"`
-	// MaxWrite is the most one WriteAt may carry.
-	MaxWrite int `json:"max_write"`
-}
+type Statfs = api.Statfs
 
 // inoURL is the URL of name in the directory inode dir ("" names dir).
 func (c *Client) inoURL(dir uint64, name string, q url.Values) string {
@@ -90,7 +79,7 @@ func (c *Client) StatIno(ctx context.Context, ino uint64) (Attr, error) {
 
 // ListIno returns the entries of the directory ino, with their attributes.
 func (c *Client) ListIno(ctx context.Context, ino uint64) ([]DirEntry, error) {
-	var l listing
+	var l api.Listing
 	_, err := c.inoCall(ctx, http.MethodGet, ino, "", nil, nil, &l)
 	return l.Entries, err
 }

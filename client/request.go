@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"shoal/api"
 )
 
 // Waits between retries of a 503 answer. The router names the wait in
@@ -232,12 +234,9 @@ func readError(resp *http.Response) *Error {
 	defer resp.Body.Close()
 	e := &Error{Status: resp.StatusCode}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	var body struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(b, &body) == nil && body.Error != "" {
-		e.Code, e.Message = body.Error, body.Message
+	var body api.ErrorBody
+	if json.Unmarshal(b, &body) == nil && body.Code != "" {
+		e.Code, e.Message = string(body.Code), body.Message
 		return e
 	}
 	// Not a router's answer (a proxy's page, say): keep a short plain-text

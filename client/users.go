@@ -6,23 +6,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
+
+	"shoal/api"
 )
 
 // User is an account of the cluster (the /v1/users API). Token is set only
 // in the answer that made it: the cluster keeps a hash of it, nothing
 // else, so it cannot be shown again.
-type User struct {
-	Name    string    `json:"name"`
-	Uid     uint32    `json:"uid"`
-	Gid     uint32    `json:"gid"`
-	Groups  []uint32  `json:"groups,omitempty"`
-	Admin   bool      `json:"admin"`
-	Mount   bool      `json:"mount"`
-	Created time.Time `json:"created"`
-	Home    string    `json:"home,omitempty"`
-	Token   string    `json:"token,omitempty"`
-}
+type User = api.User
 
 // NewUser describes a user to add. A nil Uid takes the lowest free uid
 // from 1000; a nil Gid is the uid.
@@ -38,27 +29,11 @@ type NewUser struct {
 
 // OwnedFile is one inode a user owns, with one of its paths ("" for a
 // file that is open somewhere but has no name left).
-type OwnedFile struct {
-	Path string `json:"path"`
-	Attr
-}
-
-// ownedPage is the body of GET /v1/users/NAME/files.
-type ownedPage struct {
-	Files []OwnedFile `json:"files"`
-	Next  uint64      `json:"next,omitempty"`
-}
+type OwnedFile = api.OwnedFile
 
 // KeyringResult is what the cluster's members answered to a gossip
 // keyring operation.
-type KeyringResult struct {
-	Nodes     int               `json:"nodes"`
-	Responses int               `json:"responses"`
-	Errors    int               `json:"errors"`
-	Keys      map[string]int    `json:"keys"`    // base64 key: members holding it
-	Primary   map[string]int    `json:"primary"` // base64 key: members sending with it
-	Messages  map[string]string `json:"messages,omitempty"`
-}
+type KeyringResult = api.KeyringResult
 
 // apiCall makes a request to an API path outside /v1/fs with a small JSON
 // answer, decoded into out when not nil.
@@ -102,9 +77,7 @@ func (c *Client) AddUser(ctx context.Context, u NewUser) (User, error) {
 
 // Users lists every user (admins only).
 func (c *Client) Users(ctx context.Context) ([]User, error) {
-	var out struct {
-		Users []User `json:"users"`
-	}
+	var out api.UserList
 	err := c.apiCall(ctx, http.MethodGet, "/v1/users", nil, &out)
 	return out.Users, err
 }
@@ -141,7 +114,7 @@ func (c *Client) Owned(ctx context.Context, name string, after uint64, limit int
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var out ownedPage
+	var out api.OwnedPage
 	err := c.apiCall(ctx, http.MethodGet, userPath(name)+"/files", q, &out)
 	return out.Files, out.Next, err
 }
@@ -158,19 +131,12 @@ func (c *Client) Keyring(ctx context.Context, op, key string) (KeyringResult, er
 
 // ChunkInfo is one chunk of a file's content: its name on the disks of
 // the group that keeps it.
-type ChunkInfo struct {
-	Hash  string `json:"hash"`
-	Size  int64  `json:"size"`
-	Group string `json:"group"`
-	Key   string `json:"key,omitempty"` // the data key it is sealed with, hex; "" in clear
-}
+type ChunkInfo = api.ChunkInfo
 
 // Chunks lists the chunks of the file at path, in order (admins only);
 // none for a small file kept in its metadata.
 func (c *Client) Chunks(ctx context.Context, path string) ([]ChunkInfo, error) {
-	var out struct {
-		Chunks []ChunkInfo `json:"chunks"`
-	}
+	var out api.ChunkList
 	err := c.call(ctx, http.MethodGet, path, url.Values{"op": {"chunks"}}, &out)
 	return out.Chunks, err
 }
