@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -54,6 +53,9 @@ var (
 // DB is a node's durable state. It is safe for concurrent use; Restore
 // excludes every other call while it swaps the file.
 type DB struct {
+	// fs holds the files of dir other than meta.db. It is the OS file
+	// system: bbolt opens snapshot files and meta.db by path.
+	fs     FS
 	dir    string
 	Chunks *ChunkStore
 
@@ -61,16 +63,18 @@ type DB struct {
 	bolt *bolt.DB
 }
 
-// Open opens or creates the state under dir.
+// Open opens or creates the state under dir, on the operating system's
+// file system (OSFS).
 func Open(dir string) (*DB, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fsys := OSFS{}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 	}
-	chunks, err := OpenChunkStore(filepath.Join(dir, "chunks"))
+	chunks, err := OpenChunkStore(fsys, filepath.Join(dir, "chunks"))
 	if err != nil {
 		return nil, err
 	}
-	d := &DB{dir: dir, Chunks: chunks}
+	d := &DB{fs: fsys, dir: dir, Chunks: chunks}
 	if err := d.openBolt(); err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func FuzzChunkStoreLoad(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			return
 		}
-		s, err := OpenChunkStore(dir)
+		s, err := OpenChunkStore(OSFS{}, dir)
 		if err != nil {
 			t.Fatalf("open with a file %q: %v", p, err)
 		}

@@ -60,7 +60,7 @@ func (d *DB) Restore(path string) (LogState, error) {
 	dst := filepath.Join(d.dir, metaFile)
 	err = os.Rename(path, dst)
 	if err == nil {
-		err = syncDir(d.dir)
+		err = d.fs.SyncDir(d.dir)
 	}
 	if oerr := d.openBolt(); oerr != nil && err == nil {
 		err = oerr
