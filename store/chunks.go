@@ -8,7 +8,10 @@ package store
 //
 // A chunk file is written to a temporary name, fsynced, renamed into place
 // and its directory fsynced, so after a crash a chunk file either holds the
-// whole content or does not exist. Bit rot can still change it later, so
+// whole content or does not exist. A fan-out directory is fsynced into DIR
+// when a Put creates it, and at open DIR and every fan-out directory are
+// fsynced: a chunk in the index (which a Put of it only touches) is then
+// durable, even if a process killed mid-Put left its rename unsynced. Bit rot can still change it later, so
 // every Get re-hashes the bytes and deletes a file that no longer matches:
 // the chunk then counts as missing, and repair or the next Put rewrites it.
 //
@@ -64,7 +67,7 @@ type ChunkStore struct {
 // fsys, loads its index and deletes temporary files left by writes a crash
 // interrupted.
 func OpenChunkStore(fsys FS, dir string) (*ChunkStore, error) {
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllDurable(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create chunk directory %s: %w", dir, err)
 	}
 	s := &ChunkStore{fs: fsys, dir: dir, index: map[meta.Hash]chunkInfo{}}
@@ -75,7 +78,7 @@ func OpenChunkStore(fsys FS, dir string) (*ChunkStore, error) {
 }
 
 // loadDir fills the index from the files under dir, depth first in name
-// order.
+// order, and syncs dir (see the top of this file).
 func (s *ChunkStore) loadDir(dir string) error {
 	entries, err := s.fs.ReadDir(dir)
 	if err != nil {
@@ -109,7 +112,7 @@ func (s *ChunkStore) loadDir(dir string) error {
 		s.index[h] = chunkInfo{size: fi.Size(), mtime: fi.ModTime()}
 		s.used += fi.Size()
 	}
-	return nil
+	return s.fs.SyncDir(dir)
 }
 
 func (s *ChunkStore) path(h meta.Hash) string {
@@ -182,7 +185,7 @@ func (s *ChunkStore) roomLocked(h meta.Hash, size int64) error {
 // and returns its path.
 func (s *ChunkStore) writeTemp(h meta.Hash, data []byte) (string, error) {
 	dir := filepath.Dir(s.path(h))
-	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllDurable(s.fs, dir, 0o755); err != nil {
 		return "", wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
 	}
 	f, err := s.fs.CreateTemp(dir, tempPrefix+"*")

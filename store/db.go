@@ -67,7 +67,7 @@ type DB struct {
 // file system (OSFS).
 func Open(dir string) (*DB, error) {
 	fsys := OSFS{}
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllDurable(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 	}
 	chunks, err := OpenChunkStore(fsys, filepath.Join(dir, "chunks"))

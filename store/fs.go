@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -141,4 +142,24 @@ func readFile(fsys FS, name string) ([]byte, error) {
 			data = append(data, 0)[:len(data)]
 		}
 	}
+}
+
+// mkdirAllDurable creates dir and any missing parents, like MkdirAll, and
+// syncs the directory holding each one it creates: a file synced into a
+// directory whose own name was never synced is lost in a crash all the
+// same. A dir that exists costs one Stat, as in MkdirAll.
+func mkdirAllDurable(fsys FS, dir string, perm fs.FileMode) error {
+	if fi, err := fsys.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllDurable(fsys, parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := fsys.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	return fsys.SyncDir(parent)
 }
