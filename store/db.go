@@ -50,8 +50,8 @@ var (
 	keyConfig     = []byte("config")
 )
 
-// DB is a node's durable state. It is safe for concurrent use; Restore
-// excludes every other call while it swaps the file.
+// DB is a node's durable state. It is safe for concurrent use; installing
+// a snapshot excludes every other call while it swaps the file.
 type DB struct {
 	// fs holds the files of dir other than meta.db. It is the OS file
 	// system: bbolt opens snapshot files and meta.db by path.
@@ -59,7 +59,7 @@ type DB struct {
 	dir    string
 	Chunks *ChunkStore
 
-	mu   sync.RWMutex // write-held only by Restore and Close
+	mu   sync.RWMutex // write-held only by restore and Close
 	bolt *bolt.DB
 }
 
