@@ -1,6 +1,7 @@
 // Package store keeps a node's durable local state: the replicated log, the
 // promised ballot, the file-system namespace the log is applied to (all in
-// one bbolt file) and the chunk files holding file content.
+// one bbolt file), the chunk files holding file content, snapshot files in
+// transit, and the node's ID and claim files.
 package store
 
 import (
@@ -22,6 +23,9 @@ import (
 //	meta.db      bbolt: buckets log, state and the namespace buckets
 //	chunks/      content-addressed chunk files (see ChunkStore)
 //	snapshots/   snapshot files being served to or received from peers
+//	             (see snapshot.go)
+//	node-id      the node's ID (see nodeid.go)
+//	claim        the group that claimed a standby (see claim.go)
 //
 // Bucket log maps an 8-byte big-endian index to a msgpack Entry. The log
 // holds the contiguous entries after the snapshot point (snap_index).

@@ -163,3 +163,28 @@ func mkdirAllDurable(fsys FS, dir string, perm fs.FileMode) error {
 	}
 	return fsys.SyncDir(parent)
 }
+
+// writeDurable replaces the file at p with data so that after a crash it
+// holds either the old content or the new, never a torn write: write a
+// temporary file beside it, sync it, rename it over p, sync the directory.
+func writeDurable(fsys FS, p string, data []byte, perm fs.FileMode) error {
+	tmp := p + ".tmp"
+	f, err := fsys.Create(tmp, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, p)
+	}
+	if err != nil {
+		return err
+	}
+	return fsys.SyncDir(filepath.Dir(p))
+}
