@@ -11,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"shoal/meta"
-	"shoal/store"
 	"shoal/wire"
 )
 
@@ -100,12 +97,7 @@ func (c *testCluster) checkEveryMember(t *testing.T, a *ackLog) {
 
 // localRead reads path from n's own namespace and chunk store.
 func localRead(n *Node, path string) (string, error) {
-	var in meta.Inode
-	err := n.db.View(func(tx *bolt.Tx) error {
-		var err error
-		in, err = store.Lookup(tx, path)
-		return err
-	})
+	in, err := n.db.LookupAt(0, path, nil, 0)
 	if err != nil {
 		return "", err
 	}
@@ -123,13 +115,11 @@ func localRead(n *Node, path string) (string, error) {
 // assertChunksHeld checks that n stores every chunk its namespace names.
 func assertChunksHeld(t *testing.T, id uint64, n *Node) {
 	t.Helper()
-	err := n.db.View(func(tx *bolt.Tx) error {
-		return store.ForEachChunk(tx, func(c meta.ChunkRef) error {
-			if _, err := n.db.Chunks.Get(c.Hash); err != nil {
-				t.Errorf("node %d: chunk %s: %v", id, c.Hash, err)
-			}
-			return nil
-		})
+	err := n.db.ForEachChunk(func(c meta.ChunkRef) error {
+		if _, err := n.db.Chunks.Get(c.Hash); err != nil {
+			t.Errorf("node %d: chunk %s: %v", id, c.Hash, err)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatalf("node %d: scan chunks: %v", id, err)

@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	bolt "go.etcd.io/bbolt"
-
 	"shoal/meta"
-	"shoal/store"
 	"shoal/wire"
 )
 
@@ -35,49 +32,42 @@ func (n *Node) Read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 		return nil, err
 	}
 	resp := &wire.ReadResp{}
-	err := n.db.View(func(tx *bolt.Tx) error {
-		var err error
-		switch m.Kind {
-		case wire.ReadLookup:
-			resp.Inode, err = store.LookupAt(tx, m.Dir, m.Path, m.Cred, m.Want)
-		case wire.ReadReadDir:
-			resp.Entries, err = store.ReadDirAt(tx, m.Dir, m.Path, m.Cred)
-		case wire.ReadCheckPut:
-			err = store.CheckPut(tx, m.Dir, m.Path, m.Cred)
-		case wire.ReadUser, wire.ReadUserNamed:
-			var u meta.User
-			var ok bool
-			if m.Kind == wire.ReadUser {
-				u, ok, err = store.UserByToken(tx, m.Token)
-			} else {
-				u, ok, err = store.UserByName(tx, m.Name)
-			}
-			if ok {
-				resp.User = &u
-			}
-		case wire.ReadUsers:
-			resp.Users, err = store.Users(tx)
-		case wire.ReadOwned:
-			resp.Owned, resp.Next, err = store.Owned(tx, m.Uid, m.After, m.Limit)
-		case wire.ReadChunkRefs:
-			return nil // answered below, outside this transaction
-		default:
-			return fmt.Errorf("%w: unknown read kind %d", wire.ErrBadMessage, m.Kind)
+	var err error
+	switch m.Kind {
+	case wire.ReadLookup:
+		resp.Inode, err = n.db.LookupAt(m.Dir, m.Path, m.Cred, m.Want)
+	case wire.ReadReadDir:
+		resp.Entries, err = n.db.ReadDirAt(m.Dir, m.Path, m.Cred)
+	case wire.ReadCheckPut:
+		err = n.db.CheckPut(m.Dir, m.Path, m.Cred)
+	case wire.ReadUser, wire.ReadUserNamed:
+		var u meta.User
+		var ok bool
+		if m.Kind == wire.ReadUser {
+			u, ok, err = n.db.UserByToken(m.Token)
+		} else {
+			u, ok, err = n.db.UserByName(m.Name)
 		}
-		if err != nil && meta.CodeOf(err) != meta.CodeInvalid {
-			resp.Code = meta.CodeOf(err)
-			return nil
+		if ok {
+			resp.User = &u
 		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if m.Kind == wire.ReadChunkRefs {
+	case wire.ReadUsers:
+		resp.Users, err = n.db.Users()
+	case wire.ReadOwned:
+		resp.Owned, resp.Next, err = n.db.Owned(m.Uid, m.After, m.Limit)
+	case wire.ReadChunkRefs:
 		if resp.Referenced, err = n.db.ChunkReferenced(m.Hashes, m.Groups...); err != nil {
 			return nil, err
 		}
+		return resp, nil
+	default:
+		return nil, fmt.Errorf("%w: unknown read kind %d", wire.ErrBadMessage, m.Kind)
 	}
+	// A namespace error is the answer; any other is a failure to read.
+	if err != nil && meta.CodeOf(err) == meta.CodeInvalid {
+		return nil, err
+	}
+	resp.Code = meta.CodeOf(err)
 	return resp, nil
 }
 

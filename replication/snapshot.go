@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -28,16 +27,15 @@ type snapshotServer struct {
 	files map[string]time.Time // name → when cut
 }
 
-func (s *snapshotServer) add(dir, name string) {
+func (s *snapshotServer) add(db *store.DB, name string, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.files == nil {
 		s.files = map[string]time.Time{}
 	}
-	now := time.Now()
 	for n, t := range s.files {
 		if now.Sub(t) > snapKeep {
-			os.Remove(filepath.Join(dir, n))
+			db.RemoveSnapshot(n)
 			delete(s.files, n)
 		}
 	}
@@ -61,32 +59,21 @@ func (n *Node) handleFetchSnap(m *wire.FetchSnap) (wire.Message, error) {
 	if err := n.checkGroup(m.Group); err != nil {
 		return nil, err
 	}
-	dir := n.db.SnapshotDir()
 	name := m.Name
 	if name == "" {
-		name = fmt.Sprintf("serve-%d.db", time.Now().UnixNano())
-		if _, err := n.db.WriteSnapshot(filepath.Join(dir, name)); err != nil {
+		var err error
+		if name, err = n.db.CutSnapshot(time.Now()); err != nil {
 			return nil, err
 		}
-		n.snaps.add(dir, name)
+		n.snaps.add(n.db, name, time.Now())
 	} else if !n.snaps.has(name) || filepath.Base(name) != name {
 		return nil, fmt.Errorf("%w: no snapshot %q being served", meta.ErrNotFound, name)
 	}
-	f, err := os.Open(filepath.Join(dir, name))
-	if err != nil {
-		return nil, fmt.Errorf("open snapshot: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	data, size, err := n.db.ReadSnapshot(name, m.Offset, snapPiece)
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, min(snapPiece, max(0, fi.Size()-m.Offset)))
-	k, err := f.ReadAt(buf, m.Offset)
-	if err != nil && err != io.EOF {
-		return nil, fmt.Errorf("read snapshot: %w", err)
-	}
-	return &wire.FetchSnapResp{Name: name, Size: fi.Size(), Data: buf[:k]}, nil
+	return &wire.FetchSnapResp{Name: name, Size: size, Data: data}, nil
 }
 
 // installSnapshot runs when the primary says this node is behind its
@@ -110,16 +97,15 @@ func (n *Node) installSnapshot(from string) {
 // never holds metadata whose content it cannot serve. The transfer runs
 // without logMu; the swap takes it unless the caller already holds it.
 func (n *Node) restoreFrom(ctx context.Context, addr string, holdsLogMu bool) error {
-	dir := n.db.SnapshotDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	snap, err := n.db.ReceiveSnapshot(time.Now())
+	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, fmt.Sprintf("recv-%d.db", time.Now().UnixNano()))
-	defer os.Remove(tmp)
-	if err := n.pullSnapshot(ctx, addr, tmp); err != nil {
+	defer snap.Discard()
+	if err := n.pullSnapshot(ctx, addr, snap); err != nil {
 		return err
 	}
-	err := store.SnapshotChunks(tmp, func(c meta.ChunkRef) error {
+	err = snap.Chunks(func(c meta.ChunkRef) error {
 		if !n.ownsChunk(c) {
 			return nil
 		}
@@ -132,7 +118,7 @@ func (n *Node) restoreFrom(ctx context.Context, addr string, holdsLogMu bool) er
 		n.logMu.Lock()
 		defer n.logMu.Unlock()
 	}
-	st, err := n.db.Restore(tmp)
+	st, err := snap.Install()
 	if err != nil {
 		return err
 	}
@@ -143,12 +129,9 @@ func (n *Node) restoreFrom(ctx context.Context, addr string, holdsLogMu bool) er
 	return n.reload()
 }
 
-func (n *Node) pullSnapshot(ctx context.Context, addr, path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("create snapshot file: %w", err)
-	}
-	defer f.Close()
+// pullSnapshot copies the snapshot of the member at addr into w, piece by
+// piece, and closes w, which makes it durable.
+func (n *Node) pullSnapshot(ctx context.Context, addr string, w io.WriteCloser) error {
 	var name string
 	var off int64
 	for {
@@ -159,7 +142,7 @@ func (n *Node) pullSnapshot(ctx context.Context, addr, path string) error {
 			return fmt.Errorf("fetch snapshot from %s at %d: %w", addr, off, err)
 		}
 		name = r.Name
-		if _, err := f.Write(r.Data); err != nil {
+		if _, err := w.Write(r.Data); err != nil {
 			return fmt.Errorf("write snapshot: %w", err)
 		}
 		off += int64(len(r.Data))
@@ -170,8 +153,5 @@ func (n *Node) pullSnapshot(ctx context.Context, addr, path string) error {
 			return fmt.Errorf("fetch snapshot from %s: no progress at %d of %d", addr, off, r.Size)
 		}
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync snapshot: %w", err)
-	}
-	return f.Close()
+	return w.Close()
 }

@@ -198,7 +198,7 @@ func (n *Node) run(ctx context.Context) error {
 
 	group, boot := n.cfg.Group, n.cfg.Start == gossip.RolePrimary
 	if n.cfg.Start == gossip.RoleStandby {
-		c, ok, err := loadClaim(n.cfg.DataDir)
+		c, ok, err := store.LoadClaim(n.cfg.DataDir)
 		if err != nil {
 			l.Close()
 			return err
@@ -337,13 +337,13 @@ func (n *Node) handleClaim(c *wire.Claim) (wire.Message, error) {
 	if have != "" {
 		return nil, fmt.Errorf("%w: %s serves group %q", wire.ErrClaimed, n.cfg.Name, have)
 	}
-	if err := checkGroupName(c.Group); err != nil {
+	if err := store.CheckGroupName(c.Group); err != nil {
 		return nil, fmt.Errorf("%w: claim: %v", wire.ErrBadMessage, err)
 	}
 	if st, err := n.db.State(); err != nil || st.LastIndex > 0 {
 		return nil, fmt.Errorf("%w: %s holds another group's log; wipe its data directory to reuse it as a standby", wire.ErrClaimed, n.cfg.Name)
 	}
-	if err := saveClaim(n.cfg.DataDir, claim{Group: c.Group, Boot: c.Boot}); err != nil {
+	if err := store.SaveClaim(n.cfg.DataDir, store.Claim{Group: c.Group, Boot: c.Boot}); err != nil {
 		return nil, err
 	}
 	if err := n.joinGroup(c.Group, c.Boot); err != nil {

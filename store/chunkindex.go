@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
-	"os"
 	"slices"
 	"time"
 
@@ -61,7 +60,7 @@ func (s *ChunkStore) touchLocked(h meta.Hash, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	if err := os.Chtimes(s.path(h), now, now); errors.Is(err, fs.ErrNotExist) {
+	if err := s.fs.Chtimes(s.path(h), now, now); errors.Is(err, fs.ErrNotExist) {
 		s.deleteLocked(h)
 		return false
 	}

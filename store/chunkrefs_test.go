@@ -261,12 +261,12 @@ func TestChunkRefsRestore(t *testing.T) {
 	d := crOpen(t, t.TempDir())
 	crSeed(t, d)
 	want := crRefs(t, d)
-	snap := filepath.Join(d.SnapshotDir(), "s1")
-	if _, err := d.WriteSnapshot(snap); err != nil {
+	snap := filepath.Join(d.snapshotDir(), "s1")
+	if _, err := d.writeSnapshot(snap); err != nil {
 		t.Fatal(err)
 	}
-	old := filepath.Join(d.SnapshotDir(), "old")
-	if _, err := d.WriteSnapshot(old); err != nil {
+	old := filepath.Join(d.snapshotDir(), "old")
+	if _, err := d.writeSnapshot(old); err != nil {
 		t.Fatal(err)
 	}
 	// A snapshot from a node that predates the bucket.
@@ -285,7 +285,7 @@ func TestChunkRefsRestore(t *testing.T) {
 		if maps.Equal(crRefs(t, d), want) {
 			t.Fatal("the ops after the snapshot changed no count")
 		}
-		if _, err := d.Restore(p); err != nil {
+		if _, err := d.restore(p); err != nil {
 			t.Fatal(err)
 		}
 		if got := crRefs(t, d); !maps.Equal(got, want) {

@@ -8,7 +8,10 @@ package store
 //
 // A chunk file is written to a temporary name, fsynced, renamed into place
 // and its directory fsynced, so after a crash a chunk file either holds the
-// whole content or does not exist. Bit rot can still change it later, so
+// whole content or does not exist. A fan-out directory is fsynced into DIR
+// when a Put creates it, and at open DIR and every fan-out directory are
+// fsynced: a chunk in the index (which a Put of it only touches) is then
+// durable, even if a process killed mid-Put left its rename unsynced. Bit rot can still change it later, so
 // every Get re-hashes the bytes and deletes a file that no longer matches:
 // the chunk then counts as missing, and repair or the next Put rewrites it.
 //
@@ -25,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -47,6 +49,7 @@ type chunkInfo struct {
 // with an in-memory index of the files so that listing, digests and space
 // accounting never walk the directory after open.
 type ChunkStore struct {
+	fs  FS
 	dir string
 
 	// mu guards the index, used and capacity. It is also held from a Put's
@@ -60,50 +63,56 @@ type ChunkStore struct {
 	capacity int64 // 0: unlimited
 }
 
-// OpenChunkStore opens (creating if needed) the chunk directory dir, loads
-// its index and deletes temporary files left by writes a crash interrupted.
-func OpenChunkStore(dir string) (*ChunkStore, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// OpenChunkStore opens (creating if needed) the chunk directory dir on
+// fsys, loads its index and deletes temporary files left by writes a crash
+// interrupted.
+func OpenChunkStore(fsys FS, dir string) (*ChunkStore, error) {
+	if err := mkdirAllDurable(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create chunk directory %s: %w", dir, err)
 	}
-	s := &ChunkStore{dir: dir, index: map[meta.Hash]chunkInfo{}}
-	if err := s.load(); err != nil {
-		return nil, err
+	s := &ChunkStore{fs: fsys, dir: dir, index: map[meta.Hash]chunkInfo{}}
+	if err := s.loadDir(dir); err != nil {
+		return nil, fmt.Errorf("load chunk index from %s: %w", dir, err)
 	}
 	return s, nil
 }
 
-// load fills the index from the files under dir.
-func (s *ChunkStore) load() error {
-	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+// loadDir fills the index from the files under dir, depth first in name
+// order, and syncs dir (see the top of this file).
+func (s *ChunkStore) loadDir(dir string) error {
+	entries, err := s.fs.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, d := range entries {
+		p := filepath.Join(dir, d.Name())
+		if d.IsDir() {
+			if err := s.loadDir(p); err != nil {
+				return err
+			}
+			continue
 		}
 		if strings.HasPrefix(d.Name(), tempPrefix) {
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := s.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("remove leftover temporary chunk file: %w", err)
 			}
-			return nil
+			continue
 		}
 		h, perr := meta.ParseHash(d.Name())
 		if perr != nil || p != s.path(h) || !d.Type().IsRegular() {
-			return nil // strangers: not ours to delete, not chunks to serve
+			continue // strangers: not ours to delete, not chunks to serve
 		}
 		fi, err := d.Info()
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil
+			continue
 		}
 		if err != nil {
 			return err
 		}
 		s.index[h] = chunkInfo{size: fi.Size(), mtime: fi.ModTime()}
 		s.used += fi.Size()
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("load chunk index from %s: %w", s.dir, err)
 	}
-	return nil
+	return s.fs.SyncDir(dir)
 }
 
 func (s *ChunkStore) path(h meta.Hash) string {
@@ -140,27 +149,27 @@ func (s *ChunkStore) Put(h meta.Hash, data []byte) error {
 	// landed while this one wrote: check both again before the rename.
 	if s.touchLocked(h, time.Now()) {
 		s.mu.Unlock()
-		os.Remove(tmp)
+		s.fs.Remove(tmp)
 		return nil
 	}
 	if err := s.roomLocked(h, size); err != nil {
 		s.mu.Unlock()
-		os.Remove(tmp)
+		s.fs.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, p); err != nil {
+	if err := s.fs.Rename(tmp, p); err != nil {
 		s.mu.Unlock()
-		os.Remove(tmp)
+		s.fs.Remove(tmp)
 		return fmt.Errorf("store chunk %s: %w", h, err)
 	}
 	// The rename keeps the mtime the write gave the file, so the index
 	// holds what a reload would read.
-	s.insertLocked(h, chunkInfo{size: size, mtime: mtimeOr(p, time.Now())})
+	s.insertLocked(h, chunkInfo{size: size, mtime: s.mtimeOr(p, time.Now())})
 	s.mu.Unlock()
 	// The directory sync runs outside mu so that concurrent Puts do not
 	// queue behind each other's fsyncs. The entry inserted above is fresh,
 	// so RemoveIfIdle with any grace period leaves it alone meanwhile.
-	return syncDir(filepath.Dir(p))
+	return s.fs.SyncDir(filepath.Dir(p))
 }
 
 // roomLocked refuses a new chunk of size bytes that would exceed capacity.
@@ -176,17 +185,17 @@ func (s *ChunkStore) roomLocked(h meta.Hash, size int64) error {
 // and returns its path.
 func (s *ChunkStore) writeTemp(h meta.Hash, data []byte) (string, error) {
 	dir := filepath.Dir(s.path(h))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllDurable(s.fs, dir, 0o755); err != nil {
 		return "", wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
 	}
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	f, err := s.fs.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
 		return "", wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
 	}
 	tmp := f.Name()
 	fail := func(verb string, err error) (string, error) {
 		f.Close()
-		os.Remove(tmp)
+		s.fs.Remove(tmp)
 		return "", wrapSpace(fmt.Errorf("%s chunk %s: %w", verb, h, err))
 	}
 	if _, err := f.Write(data); err != nil {
@@ -196,14 +205,14 @@ func (s *ChunkStore) writeTemp(h meta.Hash, data []byte) (string, error) {
 		return fail("sync", err)
 	}
 	if err := f.Close(); err != nil {
-		os.Remove(tmp)
+		s.fs.Remove(tmp)
 		return "", wrapSpace(fmt.Errorf("close chunk %s: %w", h, err))
 	}
 	return tmp, nil
 }
 
-func mtimeOr(p string, def time.Time) time.Time {
-	if fi, err := os.Stat(p); err == nil {
+func (s *ChunkStore) mtimeOr(p string, def time.Time) time.Time {
+	if fi, err := s.fs.Stat(p); err == nil {
 		return fi.ModTime()
 	}
 	return def
@@ -213,7 +222,7 @@ func mtimeOr(p string, def time.Time) time.Time {
 // that fails the check is deleted, so the chunk reads as missing until a
 // Put rewrites it; the error wraps ErrCorrupt.
 func (s *ChunkStore) Get(h meta.Hash) ([]byte, error) {
-	b, err := os.ReadFile(s.path(h))
+	b, err := readFile(s.fs, s.path(h))
 	if errors.Is(err, fs.ErrNotExist) {
 		s.forgetIfGone(h)
 		return nil, fmt.Errorf("chunk %s: %w", h, meta.ErrNotFound)
@@ -233,7 +242,7 @@ func (s *ChunkStore) Get(h meta.Hash) ([]byte, error) {
 func (s *ChunkStore) forgetIfGone(h meta.Hash) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := os.Stat(s.path(h)); errors.Is(err, fs.ErrNotExist) {
+	if _, err := s.fs.Stat(s.path(h)); errors.Is(err, fs.ErrNotExist) {
 		s.deleteLocked(h)
 	}
 }
@@ -245,7 +254,7 @@ func (s *ChunkStore) dropCorrupt(h meta.Hash) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.path(h)
-	b, err := os.ReadFile(p)
+	b, err := readFile(s.fs, p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		s.deleteLocked(h)
@@ -255,7 +264,7 @@ func (s *ChunkStore) dropCorrupt(h meta.Hash) ([]byte, error) {
 	case meta.HashOf(b) == h:
 		return b, nil
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("chunk %s on disk: %w; removing it failed: %w", h, meta.ErrCorrupt, err)
 	}
 	s.deleteLocked(h)
@@ -286,7 +295,7 @@ func (s *ChunkStore) Remove(h meta.Hash) error {
 }
 
 func (s *ChunkStore) removeLocked(h meta.Hash) error {
-	err := os.Remove(s.path(h))
+	err := s.fs.Remove(s.path(h))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove chunk %s: %w", h, err)
 	}
@@ -312,16 +321,4 @@ func wrapSpace(err error) error {
 		return fmt.Errorf("%w: %w", meta.ErrNoSpace, err)
 	}
 	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory %s for sync: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

@@ -17,7 +17,7 @@ import (
 
 func csOpen(t *testing.T, dir string) *ChunkStore {
 	t.Helper()
-	s, err := OpenChunkStore(dir)
+	s, err := OpenChunkStore(OSFS{}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

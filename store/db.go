@@ -1,13 +1,13 @@
 // Package store keeps a node's durable local state: the replicated log, the
 // promised ballot, the file-system namespace the log is applied to (all in
-// one bbolt file) and the chunk files holding file content.
+// one bbolt file), the chunk files holding file content, snapshot files in
+// transit, and the node's ID and claim files.
 package store
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -23,6 +23,9 @@ import (
 //	meta.db      bbolt: buckets log, state and the namespace buckets
 //	chunks/      content-addressed chunk files (see ChunkStore)
 //	snapshots/   snapshot files being served to or received from peers
+//	             (see snapshot.go)
+//	node-id      the node's ID (see nodeid.go)
+//	claim        the group that claimed a standby (see claim.go)
 //
 // Bucket log maps an 8-byte big-endian index to a msgpack Entry. The log
 // holds the contiguous entries after the snapshot point (snap_index).
@@ -51,26 +54,31 @@ var (
 	keyConfig     = []byte("config")
 )
 
-// DB is a node's durable state. It is safe for concurrent use; Restore
-// excludes every other call while it swaps the file.
+// DB is a node's durable state. It is safe for concurrent use; installing
+// a snapshot excludes every other call while it swaps the file.
 type DB struct {
+	// fs holds the files of dir other than meta.db. It is the OS file
+	// system: bbolt opens snapshot files and meta.db by path.
+	fs     FS
 	dir    string
 	Chunks *ChunkStore
 
-	mu   sync.RWMutex // write-held only by Restore and Close
+	mu   sync.RWMutex // write-held only by restore and Close
 	bolt *bolt.DB
 }
 
-// Open opens or creates the state under dir.
+// Open opens or creates the state under dir, on the operating system's
+// file system (OSFS).
 func Open(dir string) (*DB, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fsys := OSFS{}
+	if err := mkdirAllDurable(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 	}
-	chunks, err := OpenChunkStore(filepath.Join(dir, "chunks"))
+	chunks, err := OpenChunkStore(fsys, filepath.Join(dir, "chunks"))
 	if err != nil {
 		return nil, err
 	}
-	d := &DB{dir: dir, Chunks: chunks}
+	d := &DB{fs: fsys, dir: dir, Chunks: chunks}
 	if err := d.openBolt(); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,7 +37,7 @@ func FuzzChunkStoreLoad(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			return
 		}
-		s, err := OpenChunkStore(dir)
+		s, err := OpenChunkStore(OSFS{}, dir)
 		if err != nil {
 			t.Fatalf("open with a file %q: %v", p, err)
 		}
@@ -54,6 +55,94 @@ func FuzzChunkStoreLoad(f *testing.F) {
 			t.Fatalf("leftover temporary file %q kept", p)
 		case !temp && (rerr != nil || !bytes.Equal(after, data)):
 			t.Fatalf("file %q changed or removed by open: %v", p, rerr)
+		}
+	})
+}
+
+// FuzzLoadClaim reads arbitrary claim files: LoadClaim answers an error or
+// a claim whose group a claim message could name, which saves and loads
+// back unchanged. And any claim a claim message could make survives a
+// save and a load unchanged, so a restarted standby serves the group
+// that claimed it and no other.
+func FuzzLoadClaim(f *testing.F) {
+	for _, s := range []string{
+		"group=g2\n", "group=g3\nboot=1\n", "boot=1\ngroup=g4", "group=g5\r\nboot=1\r\n",
+		"group=\n", "", "garbage", "group=a=b\n", "group= g \n", "group=g\ngroup=h\n",
+		"group=" + strings.Repeat("x", 65) + "\n", "\x00\xff",
+	} {
+		f.Add([]byte(s), false)
+	}
+	f.Add([]byte("g\nboot=1"), false) // a group name that is also a second line
+	f.Add([]byte("g "), true)
+	f.Fuzz(func(t *testing.T, data []byte, boot bool) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, claimFile), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, ok, err := LoadClaim(dir)
+		switch {
+		case err != nil && (ok || c != Claim{}):
+			t.Fatalf("LoadClaim(%q) = %+v, %v with error %v", data, c, ok, err)
+		case err == nil && !ok:
+			t.Fatalf("LoadClaim(%q) found no claim in an existing file and no error", data)
+		case err == nil:
+			if gerr := CheckGroupName(c.Group); gerr != nil {
+				t.Fatalf("LoadClaim(%q) = group %q, which no claim could name: %v", data, c.Group, gerr)
+			}
+			claimRoundTrip(t, c)
+		}
+		// The same bytes as the group name of a claim message.
+		if c := (Claim{Group: string(data), Boot: boot}); CheckGroupName(c.Group) == nil {
+			claimRoundTrip(t, c)
+		}
+	})
+}
+
+func claimRoundTrip(t *testing.T, c Claim) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := SaveClaim(dir, c); err != nil {
+		t.Fatalf("SaveClaim(%+v): %v", c, err)
+	}
+	got, ok, err := LoadClaim(dir)
+	if err != nil || !ok || got != c {
+		t.Fatalf("saved %+v, loaded %+v, %v, %v", c, got, ok, err)
+	}
+}
+
+// FuzzLoadNodeID reads arbitrary node ID files: LoadNodeID answers an
+// error or the non-zero ID the file holds, which matches want when want
+// is set, and leaves the file as it was.
+func FuzzLoadNodeID(f *testing.F) {
+	for _, s := range []string{"7\n", "7", " 7 \n", "0\n", "", "-1", "+7", "007",
+		"18446744073709551615", "18446744073709551616", "7\n8\n", "0x10", "\x00"} {
+		f.Add([]byte(s), uint64(0))
+		f.Add([]byte(s), uint64(7))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, want uint64) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, idFile)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		id, ok, err := LoadNodeID(dir, want)
+		if after, rerr := os.ReadFile(p); rerr != nil || string(after) != string(data) {
+			t.Fatalf("LoadNodeID(%q, %d) changed the file to %q (%v)", data, want, after, rerr)
+		}
+		if err != nil {
+			if id != 0 || ok {
+				t.Fatalf("LoadNodeID(%q, %d) = %d, %v with error %v", data, want, id, ok, err)
+			}
+			return
+		}
+		have, perr := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+		switch {
+		case id == 0 || !ok:
+			t.Fatalf("LoadNodeID(%q, %d) = %d, %v without an error", data, want, id, ok)
+		case perr != nil || id != have:
+			t.Fatalf("LoadNodeID(%q, %d) = %d: not the ID the file holds", data, want, id)
+		case want != 0 && id != want:
+			t.Fatalf("LoadNodeID(%q, %d) = %d: not the ID asked for", data, want, id)
 		}
 	})
 }

@@ -2,8 +2,9 @@ package store
 
 import (
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -14,16 +15,75 @@ import (
 // index and the log tail after it. Shipping the whole file keeps one format
 // for both sides and lets bbolt's own copy give a point-in-time image while
 // writes go on.
+//
+// Snapshot files live in DIR/snapshots while they are in transit:
+//
+//	serve-NANOS.db   cut by CutSnapshot for peers to read piece by piece;
+//	                 the server removes it with RemoveSnapshot
+//	recv-NANOS.db    being received (ReceiveSnapshot); Install renames it
+//	                 over meta.db, Discard removes it
+//
+// NANOS is the Unix time in nanoseconds when the file was made.
 
-// SnapshotDir is where snapshot files are kept while they are served or
-// received.
-func (d *DB) SnapshotDir() string { return filepath.Join(d.dir, "snapshots") }
+func (d *DB) snapshotDir() string { return filepath.Join(d.dir, "snapshots") }
 
-// WriteSnapshot writes a consistent copy of the state to path and returns
+// snapshotPath is the path of the snapshot file name, which must be a
+// plain file name: names come from peers.
+func (d *DB) snapshotPath(name string) (string, error) {
+	if name == "" || name == "." || name == ".." || filepath.Base(name) != name {
+		return "", fmt.Errorf("snapshot name %q is not a file name: %w", name, meta.ErrInvalid)
+	}
+	return filepath.Join(d.snapshotDir(), name), nil
+}
+
+// CutSnapshot writes a consistent copy of the state to a new snapshot file,
+// named for now, and returns its name for ReadSnapshot.
+func (d *DB) CutSnapshot(now time.Time) (string, error) {
+	name := fmt.Sprintf("serve-%d.db", now.UnixNano())
+	if _, err := d.writeSnapshot(filepath.Join(d.snapshotDir(), name)); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// ReadSnapshot returns up to n bytes of the snapshot file name from offset
+// off (fewer at its end), and the file's size.
+func (d *DB) ReadSnapshot(name string, off int64, n int) ([]byte, int64, error) {
+	p, err := d.snapshotPath(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := d.fs.Open(p)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open snapshot: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	buf := make([]byte, min(int64(n), max(0, fi.Size()-off)))
+	k, err := f.ReadAt(buf, off)
+	if err != nil && err != io.EOF {
+		return nil, 0, fmt.Errorf("read snapshot: %w", err)
+	}
+	return buf[:k], fi.Size(), nil
+}
+
+// RemoveSnapshot deletes the snapshot file name.
+func (d *DB) RemoveSnapshot(name string) error {
+	p, err := d.snapshotPath(name)
+	if err != nil {
+		return err
+	}
+	return d.fs.Remove(p)
+}
+
+// writeSnapshot writes a consistent copy of the state to path and returns
 // the log state it captured.
-func (d *DB) WriteSnapshot(path string) (LogState, error) {
+func (d *DB) writeSnapshot(path string) (LogState, error) {
 	var s LogState
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := d.fs.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return s, fmt.Errorf("create snapshot directory: %w", err)
 	}
 	err := d.view(func(tx *bolt.Tx) error {
@@ -31,19 +91,90 @@ func (d *DB) WriteSnapshot(path string) (LogState, error) {
 		if s, err = logState(tx); err != nil {
 			return err
 		}
-		return tx.CopyFile(path, 0o600)
+		// What bbolt's Tx.CopyFile does, on d.fs.
+		f, err := d.fs.Create(path, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = tx.WriteTo(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
 	})
 	if err != nil {
-		os.Remove(path)
+		d.fs.Remove(path)
 		return s, fmt.Errorf("write snapshot %s: %w", path, err)
 	}
 	return s, nil
 }
 
-// Restore replaces the state with the snapshot file at path (which it
+// IncomingSnapshot is a snapshot file being received from a peer. Write
+// the snapshot to it and Close it; then Chunks lists what it references
+// and Install makes it this node's state. Discard it in every case.
+type IncomingSnapshot struct {
+	d      *DB
+	f      File
+	path   string
+	closed bool
+}
+
+// ReceiveSnapshot creates a file, named for now, to receive a peer's
+// snapshot into.
+func (d *DB) ReceiveSnapshot(now time.Time) (*IncomingSnapshot, error) {
+	dir := d.snapshotDir()
+	if err := d.fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dir, fmt.Sprintf("recv-%d.db", now.UnixNano()))
+	f, err := d.fs.Create(p, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("create snapshot file: %w", err)
+	}
+	return &IncomingSnapshot{d: d, f: f, path: p}, nil
+}
+
+// Write appends to the snapshot.
+func (s *IncomingSnapshot) Write(p []byte) (int, error) { return s.f.Write(p) }
+
+// Close syncs the snapshot to disk and closes it: it is whole from then on.
+func (s *IncomingSnapshot) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.f.Sync(); err != nil {
+		s.f.Close()
+		return fmt.Errorf("sync snapshot: %w", err)
+	}
+	return s.f.Close()
+}
+
+// Chunks calls fn for every chunk referenced by the namespace in the
+// snapshot, so that the content can be fetched before Install. Call it
+// after Close.
+func (s *IncomingSnapshot) Chunks(fn func(meta.ChunkRef) error) error {
+	return snapshotChunks(s.path, fn)
+}
+
+// Install replaces this node's state with the snapshot, keeping this
+// node's promise if it is higher than the snapshot's. Call it after Close.
+func (s *IncomingSnapshot) Install() (LogState, error) { return s.d.restore(s.path) }
+
+// Discard closes the snapshot file and removes it, unless Install has made
+// it the state.
+func (s *IncomingSnapshot) Discard() {
+	if !s.closed {
+		s.closed = true
+		s.f.Close()
+	}
+	s.d.fs.Remove(s.path)
+}
+
+// restore replaces the state with the snapshot file at path (which it
 // consumes), keeping this node's promise if it is higher than the
 // snapshot's: a promise must never go backwards.
-func (d *DB) Restore(path string) (LogState, error) {
+func (d *DB) restore(path string) (LogState, error) {
 	var s LogState
 	promised, err := d.Promised()
 	if err != nil {
@@ -58,9 +189,9 @@ func (d *DB) Restore(path string) (LogState, error) {
 		d.bolt = nil
 	}
 	dst := filepath.Join(d.dir, metaFile)
-	err = os.Rename(path, dst)
+	err = d.fs.Rename(path, dst)
 	if err == nil {
-		err = syncDir(d.dir)
+		err = d.fs.SyncDir(d.dir)
 	}
 	if oerr := d.openBolt(); oerr != nil && err == nil {
 		err = oerr
@@ -92,10 +223,9 @@ func checkSnapshot(path string) error {
 	})
 }
 
-// SnapshotChunks calls fn for every chunk referenced by the namespace in
-// the snapshot file at path, so a receiver can fetch the content before it
-// installs the snapshot.
-func SnapshotChunks(path string, fn func(meta.ChunkRef) error) error {
+// snapshotChunks calls fn for every chunk referenced by the namespace in
+// the snapshot file at path.
+func snapshotChunks(path string, fn func(meta.ChunkRef) error) error {
 	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("open received snapshot %s: %w", path, err)
