@@ -21,7 +21,7 @@ import (
 // fsys is the state one mount shares between its inodes.
 type fsys struct {
 	cfg         Config
-	c           *client.Client
+	c           Client
 	window      int64 // read-cache window: the router's chunk size
 	maxWrite    int   // most bytes one WriteAt may carry
 	writeBuffer int64
