@@ -52,23 +52,9 @@ type Mounted struct {
 // Mount mounts the cluster cfg.Client reaches at dir and serves it until
 // Unmount, or until the file system is unmounted from outside.
 func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	st, err := cfg.Client.Statfs(ctx)
+	m, err := newFsys(ctx, dir, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("mount %s: ask the router %s for the cluster's chunk size: %w", dir, cfg.Client.Router(), err)
-	}
-	if st.ChunkSize <= 0 || st.MaxWrite <= 0 {
-		return nil, fmt.Errorf("mount %s: the router %s answered chunk size %d and write limit %d: is it a Shoal router of this version?",
-			dir, cfg.Client.Router(), st.ChunkSize, st.MaxWrite)
-	}
-	m := &fsys{
-		cfg: cfg, c: cfg.Client, window: int64(st.ChunkSize), maxWrite: st.MaxWrite,
-		writeBuffer: cfg.WriteBuffer, files: map[uint64]*openFile{}, dirs: map[uint64]*listing{},
-	}
-	if m.writeBuffer == 0 {
-		m.writeBuffer = 4 * m.window
+		return nil, err
 	}
 	root := &node{m: m, ino: rootIno}
 	attr, entry, negative := cfg.AttrTimeout, cfg.EntryTimeout, cfg.NegativeTimeout
@@ -98,6 +84,30 @@ func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
 		return nil, fmt.Errorf("mount %s: %w (is /dev/fuse there and fusermount3 installed? is the directory empty and not mounted already?)", dir, err)
 	}
 	return &Mounted{server: server, dir: dir}, nil
+}
+
+// newFsys returns the state of a mount of the cluster cfg.Client reaches
+// at dir, sized by the router's chunking.
+func newFsys(ctx context.Context, dir string, cfg Config) (*fsys, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := cfg.Client.Statfs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: ask the router %s for the cluster's chunk size: %w", dir, cfg.Client.Router(), err)
+	}
+	if st.ChunkSize <= 0 || st.MaxWrite <= 0 {
+		return nil, fmt.Errorf("mount %s: the router %s answered chunk size %d and write limit %d: is it a Shoal router of this version?",
+			dir, cfg.Client.Router(), st.ChunkSize, st.MaxWrite)
+	}
+	m := &fsys{
+		cfg: cfg, c: cfg.Client, window: int64(st.ChunkSize), maxWrite: st.MaxWrite,
+		writeBuffer: cfg.WriteBuffer, files: map[uint64]*openFile{}, dirs: map[uint64]*listing{},
+	}
+	if m.writeBuffer == 0 {
+		m.writeBuffer = 4 * m.window
+	}
+	return m, nil
 }
 
 // Wait blocks until the file system is unmounted.
