@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -415,5 +416,84 @@ func TestReadSeesUnsentWrites(t *testing.T) {
 	tm.wantContent(ino, string(want[:132]))
 	if got := tm.read(h, 0, 200); got != string(want[:132]) {
 		t.Fatalf("after fsync the file reads %q", got)
+	}
+}
+
+// waitBlockedIn waits until some goroutine is in the function fn (its
+// name as a stack trace shows it), for a test that must act only once a
+// call waits inside the mount, which changes nothing anyone can see.
+func waitBlockedIn(t *testing.T, fn string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if n := runtime.Stack(buf, true); bytes.Contains(buf[:n], []byte(fn+"(")) {
+			return
+		}
+		runtime.Gosched()
+	}
+	t.Fatalf("no goroutine waits in %s after 10s", fn)
+}
+
+// TestTruncateWithUnsentWrites: a truncate sends the writes before it
+// first, since they are older, then cuts or extends the file; what was
+// read before it is not read again, and writes after it land on the new
+// size.
+func TestTruncateWithUnsentWrites(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	ino := tm.c.put("f", []byte("0123456789")).Ino
+	h := tm.open(ino)
+	if got := tm.read(h, 0, 10); got != "0123456789" {
+		t.Fatalf("read %q", got)
+	}
+	tm.c.changes()
+	// write, ftruncate, write (as the e2e test "offsets, sparse files
+	// and truncate" does through the kernel)
+	tm.write(h, 5, "XYZ")
+	if errno := tm.truncate(ino, 7); errno != 0 {
+		t.Fatalf("truncate: %v", errno)
+	}
+	if got := strings.Join(tm.c.changes(), ", "); got != "write 5+3, truncate 7" {
+		t.Fatalf("the cluster got %s: want the write before the truncate", got)
+	}
+	if got := tm.read(h, 0, 20); got != "01234XY" {
+		t.Fatalf("after the truncate the file reads %q", got)
+	}
+	tm.write(h, 9, "!")
+	if got := tm.read(h, 0, 20); got != "01234XY\x00\x00!" {
+		t.Fatalf("after a write past the truncated end the file reads %q", got)
+	}
+	if n := tm.size(ino); n != 10 {
+		t.Fatalf("the kernel is told size %d, want 10", n)
+	}
+
+	// Down and up again with nothing unsent: the cached windows go.
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	tm.read(h, 0, 10)
+	tm.truncate(ino, 3)
+	tm.truncate(ino, 10)
+	if got := tm.read(h, 0, 20); got != "012\x00\x00\x00\x00\x00\x00\x00" {
+		t.Fatalf("after a truncate down and up the file reads %q", got)
+	}
+
+	// A truncate while a batch is on its way waits for it.
+	g := holdWrites(tm.c, func(int64) bool { return true })
+	tm.write(h, 0, strings.Repeat("P", 32))
+	g.wait(t)
+	tm.c.changes()
+	done := make(chan syscall.Errno)
+	go func() { done <- tm.truncate(ino, 4) }()
+	waitBlockedIn(t, "shoal/mount.(*openFile).settle")
+	g.release(nil)
+	if errno := <-done; errno != 0 {
+		t.Fatalf("truncate: %v", errno)
+	}
+	if got := strings.Join(tm.c.changes(), ", "); got != "write 0+32, truncate 4" {
+		t.Fatalf("the cluster got %s: want the batch before the truncate", got)
+	}
+	tm.wantContent(ino, "PPPP")
+	if got := tm.read(h, 0, 20); got != "PPPP" {
+		t.Fatalf("after the truncate the file reads %q", got)
 	}
 }

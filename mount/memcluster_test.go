@@ -317,6 +317,26 @@ func (c *memCluster) stat(ino uint64) client.Attr {
 	return a
 }
 
+// changes returns the writes and truncates applied so far, in order
+// ("write OFF+N", "truncate SIZE"), and forgets them.
+func (c *memCluster) changes() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := c.calls
+	c.calls = nil
+	return calls
+}
+
+// readsAt returns the offsets ReadIno was called at so far, in order, and
+// forgets them.
+func (c *memCluster) readsAt() []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.reads
+	c.reads = nil
+	return r
+}
+
 // sent returns the writes applied so far, and forgets them.
 func (c *memCluster) sent() []writeCall {
 	c.mu.Lock()
