@@ -97,8 +97,10 @@ type window struct {
 }
 
 // open returns the open state of the file a describes, counting one more
-// handle. A generation other than the one cached means another client
-// changed the content: the cached windows go.
+// handle. A newer generation than the one cached means another client
+// changed the content: the cached windows go. An older one was answered
+// before one of this mount's own writes landed (a batch that went out
+// while the open waited for a), and is not taken: Gen only grows.
 func (m *fsys) open(a client.Attr) *openFile {
 	m.mu.Lock()
 	f := m.files[a.Ino]
@@ -109,10 +111,12 @@ func (m *fsys) open(a client.Attr) *openFile {
 	f.opens++
 	m.mu.Unlock()
 	f.mu.Lock()
-	if a.Gen != f.gen {
+	if a.Gen > f.gen {
 		f.dropWindows()
 	}
-	f.size, f.gen = a.Size, a.Gen
+	if a.Gen >= f.gen {
+		f.size, f.gen = a.Size, a.Gen
+	}
 	f.mu.Unlock()
 	return f
 }
