@@ -83,9 +83,6 @@ func TestOpenFileMatchesAReference(t *testing.T) {
 				h = tm.open(ino)
 			default:
 				steps = append(steps, "stat")
-				// A stat answered while a batch lands may be told the
-				// size before it (TestStatAnsweredBeforeABatchLanded).
-				settled(h.f)
 				if n := tm.size(ino); n != int64(len(ref)) {
 					fail("the kernel is told size %d, want %d", n, len(ref))
 				}

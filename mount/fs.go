@@ -163,16 +163,24 @@ func (m *fsys) lookup(ctx context.Context, dir uint64, name string) (client.Attr
 	return m.c.LookupIn(ctx, dir, name)
 }
 
-// size is the size the kernel is told for inode ino whose stored content
-// has size bytes: more when this mount holds unsent writes past its end.
-func (m *fsys) size(ino uint64, size int64) int64 {
+// size is the size the kernel is told for the file a describes: more
+// when this mount holds unsent writes past its end. When this mount knows
+// a newer generation of the content, a was answered before one of its
+// writes landed (Gen only grows), and that write no longer counts as
+// unsent: the size is the newer one, or the kernel would cut the file.
+func (m *fsys) size(a client.Attr) int64 {
 	m.mu.Lock()
-	f := m.files[ino]
+	f := m.files[a.Ino]
 	m.mu.Unlock()
-	if f != nil {
-		size = max(size, f.dirtyEnd.Load())
+	if f == nil {
+		return a.Size
 	}
-	return size
+	k := f.known.Load()
+	size := a.Size
+	if a.Gen < k.gen {
+		size = k.size
+	}
+	return max(size, k.end)
 }
 
 // fill sets out from a.
@@ -180,7 +188,7 @@ func (m *fsys) fill(out *fuse.Attr, a client.Attr) {
 	out.Ino = a.Ino
 	out.Size = uint64(a.Size)
 	if a.Type == client.TypeFile {
-		out.Size = uint64(m.size(a.Ino, a.Size))
+		out.Size = uint64(m.size(a))
 	}
 	out.Blocks = (out.Size + 511) / 512
 	out.Blksize = uint32(min(m.window, 1<<20))
