@@ -247,8 +247,11 @@ func (f *openFile) windowAt(ctx context.Context, k int64) (*window, error) {
 func (f *openFile) fetch(k int64) *window {
 	for i, o := range f.order {
 		if o == k {
-			f.order = append(append(f.order[:i:i], f.order[i+1:]...), k)
+			// A window whose fetch failed left windows but not order:
+			// taken out here, it is listed once when fetched again.
+			f.order = append(f.order[:i:i], f.order[i+1:]...)
 			if w := f.windows[k]; w != nil {
+				f.order = append(f.order, k)
 				return w
 			}
 			break

@@ -156,3 +156,35 @@ func TestReadErrorIsTheReadsAlone(t *testing.T) {
 		t.Fatalf("read again: %q", got)
 	}
 }
+
+// TestFailedWindowTakesOneSlot: a window whose fetch failed and that is
+// then fetched again counts once in the cache, which still holds
+// ReadCache windows.
+func TestFailedWindowTakesOneSlot(t *testing.T) {
+	tm := newTestMount(t, 64, func(c *Config) { c.ReadCache = 3 })
+	stored := pattern(32)
+	h := tm.open(tm.c.put("f", []byte(stored)).Ino)
+	tm.c.onRead(func(off int64) error {
+		if off == 8 {
+			return errUnavailable
+		}
+		return nil
+	})
+	if _, errno := h.Read(t.Context(), make([]byte, 4), 8); errno != syscall.EIO {
+		t.Fatalf("a read of a window that cannot be fetched: %v, want EIO", errno)
+	}
+	tm.c.onRead(nil)
+	// Windows 1, 2 and 3, one byte each: no reader is sequential.
+	for _, off := range []int64{8, 17, 26} {
+		if got := tm.read(h, off, 1); got != stored[off:off+1] {
+			t.Fatalf("read %q at %d", got, off)
+		}
+	}
+	tm.c.readsAt()
+	if got := tm.read(h, 9, 1); got != stored[9:10] {
+		t.Fatalf("read %q at 9", got)
+	}
+	if got := tm.c.readsAt(); len(got) != 0 {
+		t.Fatalf("window 1 was fetched again at %v: the cache of 3 holds %v", got, cached(h.f))
+	}
+}
