@@ -497,3 +497,34 @@ func TestTruncateWithUnsentWrites(t *testing.T) {
 		t.Fatalf("after the truncate the file reads %q", got)
 	}
 }
+
+// TestUnlinkedWhileOpen: a file unlinked while open here (an orphan) is
+// still read, written and synced through its handles, and the cluster
+// drops it after the last release, which sends what is left first.
+func TestUnlinkedWhileOpen(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	ino := tm.c.put("f", []byte("still here")).Ino
+	h, h2 := tm.open(ino), tm.open(ino)
+	// What node.Unlink does for a file open in this mount.
+	if err := tm.c.UnlinkIn(t.Context(), rootIno, "f", true); err != nil {
+		t.Fatal(err)
+	}
+	h.f.orphaned()
+	tm.write(h, 0, "STILL")
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	if got := tm.read(h2, 0, 20); got != "STILL here" {
+		t.Fatalf("read %q", got)
+	}
+	tm.write(h2, 10, "!")
+	h.Release(t.Context())
+	if _, err := tm.c.StatIno(t.Context(), ino); err != nil {
+		t.Fatalf("the orphan was dropped while a handle was open: %v", err)
+	}
+	h2.Release(t.Context())
+	tm.wantSent("0:STILL", "10:!")
+	if _, err := tm.c.StatIno(t.Context(), ino); err == nil {
+		t.Fatal("the orphan is still in the cluster after its last release")
+	}
+}
