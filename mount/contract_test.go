@@ -52,119 +52,134 @@ func TestMemClusterActsLikeARouter(t *testing.T) {
 // checkFileCalls checks, on a new file name in the root directory, what
 // an open file relies on of c.
 func checkFileCalls(t *testing.T, c Client, name string) {
-	ctx := context.Background()
-	st, err := c.Statfs(ctx)
+	st, err := c.Statfs(t.Context())
 	if err != nil || st.ChunkSize <= 0 || st.MaxWrite < st.ChunkSize {
 		t.Fatalf("statfs: %+v %v: want a chunk size, and a write limit of at least a chunk", st, err)
 	}
-	a, created, err := c.CreateIn(ctx, rootIno, name, 0o644, 0, 0, true)
+	k := &fileCheck{t: t, c: c, name: name}
+	k.create()
+	k.writesAndReads()
+	k.truncates()
+	k.orphan()
+}
+
+// fileCheck is the file checkFileCalls checks.
+type fileCheck struct {
+	t    *testing.T
+	c    Client
+	name string
+	ino  uint64
+	last client.Attr // after the last change
+}
+
+func (k *fileCheck) create() {
+	t, c, ctx := k.t, k.c, k.t.Context()
+	a, created, err := c.CreateIn(ctx, rootIno, k.name, 0o644, 0, 0, true)
 	if err != nil || !created || a.Type != client.TypeFile || a.Size != 0 || a.Nlink != 1 {
 		t.Fatalf("create: %+v created %v, %v", a, created, err)
 	}
-	ino := a.Ino
-	t.Cleanup(func() { c.UnlinkIn(ctx, rootIno, name, false) })
-	if again, created, err := c.CreateIn(ctx, rootIno, name, 0o644, 0, 0, false); err != nil || created || again.Ino != ino {
+	k.ino = a.Ino
+	t.Cleanup(func() { c.UnlinkIn(context.Background(), rootIno, k.name, false) })
+	if again, created, err := c.CreateIn(ctx, rootIno, k.name, 0o644, 0, 0, false); err != nil || created || again.Ino != k.ino {
 		t.Errorf("create again without excl: %+v created %v, %v: want the file there", again, created, err)
 	}
-	if _, _, err := c.CreateIn(ctx, rootIno, name, 0o644, 0, 0, true); !errors.Is(err, client.ErrExists) {
+	if _, _, err := c.CreateIn(ctx, rootIno, k.name, 0o644, 0, 0, true); !errors.Is(err, client.ErrExists) {
 		t.Errorf("create again with excl: %v, want ErrExists", err)
 	}
-	if got, err := c.LookupIn(ctx, rootIno, name); err != nil || got.Ino != ino {
+	if got, err := c.LookupIn(ctx, rootIno, k.name); err != nil || got.Ino != k.ino {
 		t.Errorf("lookup: %+v %v", got, err)
 	}
+	k.last = k.stat("a new file", "")
+}
 
-	// stat checks that ino holds want, through StatIno and ReadIno, and
-	// returns its attributes.
-	stat := func(what, want string) client.Attr {
-		t.Helper()
-		a, err := c.StatIno(ctx, ino)
-		if err != nil || a.Size != int64(len(want)) {
-			t.Fatalf("%s: stat %+v %v: want size %d", what, a, err, len(want))
-		}
-		if got := readIno(t, c, ino, 0, int64(len(want))+10); got != want {
-			t.Fatalf("%s: reads %q, want %q", what, got, want)
-		}
-		return a
+// stat checks that the file holds want, through StatIno and ReadIno, and
+// returns its attributes.
+func (k *fileCheck) stat(what, want string) client.Attr {
+	k.t.Helper()
+	a, err := k.c.StatIno(k.t.Context(), k.ino)
+	if err != nil || a.Size != int64(len(want)) {
+		k.t.Fatalf("%s: stat %+v %v: want size %d", what, a, err, len(want))
 	}
-	// changed checks that a write or truncate returned the attributes it
-	// left, with a newer generation than before.
-	changed := func(what string, before, got client.Attr, want string) client.Attr {
-		t.Helper()
-		now := stat(what, want)
-		if got.Size != now.Size || got.Gen != now.Gen || got.Gen <= before.Gen {
-			t.Fatalf("%s answered size %d gen %d; the file has size %d gen %d, and had gen %d",
-				what, got.Size, got.Gen, now.Size, now.Gen, before.Gen)
-		}
-		return now
+	if got := readIno(k.t, k.c, k.ino, 0, int64(len(want))+10); got != want {
+		k.t.Fatalf("%s: reads %q, want %q", what, got, want)
 	}
+	return a
+}
 
-	before := stat("a new file", "")
-	got, err := c.WriteAt(ctx, ino, 3, []byte("abc"))
+// changed checks that a write or truncate that answered got and err left
+// want, and answered the attributes it left, with a newer generation.
+func (k *fileCheck) changed(what string, got client.Attr, err error, want string) {
+	k.t.Helper()
 	if err != nil {
-		t.Fatal(err)
+		k.t.Fatalf("%s: %v", what, err)
 	}
-	before = changed("a write past the end", before, got, "\x00\x00\x00abc")
-	got, err = c.WriteAt(ctx, ino, 1, []byte("XYZ"))
-	if err != nil {
-		t.Fatal(err)
+	now := k.stat(what, want)
+	if got.Size != now.Size || got.Gen != now.Gen || got.Gen <= k.last.Gen {
+		k.t.Fatalf("%s answered size %d gen %d; the file has size %d gen %d, and had gen %d",
+			what, got.Size, got.Gen, now.Size, now.Gen, k.last.Gen)
 	}
-	before = changed("a write over the middle", before, got, "\x00XYZbc")
-	if s := readIno(t, c, ino, 2, 3); s != "YZb" {
-		t.Errorf("a range inside: %q", s)
-	}
-	if s := readIno(t, c, ino, 4, 100); s != "bc" {
-		t.Errorf("a range over the end: %q, want the bytes up to it", s)
-	}
-	if s := readIno(t, c, ino, 6, 10); s != "" {
-		t.Errorf("a range at the end: %q, want none", s)
-	}
-	if s := readIno(t, c, ino, 100, 10); s != "" {
-		t.Errorf("a range past the end: %q, want none", s)
-	}
+	k.last = now
+}
 
+func (k *fileCheck) writesAndReads() {
+	t, c, ctx := k.t, k.c, k.t.Context()
+	got, err := c.WriteAt(ctx, k.ino, 3, []byte("abc"))
+	k.changed("a write past the end", got, err, "\x00\x00\x00abc")
+	got, err = c.WriteAt(ctx, k.ino, 1, []byte("XYZ"))
+	k.changed("a write over the middle", got, err, "\x00XYZbc")
+	for _, r := range []struct {
+		off, n int64
+		want   string
+	}{
+		{2, 3, "YZb"},  // inside
+		{4, 100, "bc"}, // over the end: the bytes up to it
+		{6, 10, ""},    // at the end: none
+		{100, 10, ""},  // past the end: none
+	} {
+		if s := readIno(t, c, k.ino, r.off, r.n); s != r.want {
+			t.Errorf("%d bytes at %d: %q, want %q", r.n, r.off, s, r.want)
+		}
+	}
+}
+
+func (k *fileCheck) truncates() {
+	c, ctx := k.c, k.t.Context()
 	size := func(n int64) client.SetAttr { return client.SetAttr{Size: &n} }
-	got, err = c.SetAttrIno(ctx, ino, size(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	before = changed("a truncate down", before, got, "\x00X")
-	got, err = c.SetAttrIno(ctx, ino, size(4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	before = changed("a truncate up", before, got, "\x00X\x00\x00")
-	got, err = c.SetAttrIno(ctx, ino, size(4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	before = changed("a truncate to the same size", before, got, "\x00X\x00\x00")
+	got, err := c.SetAttrIno(ctx, k.ino, size(2))
+	k.changed("a truncate down", got, err, "\x00X")
+	got, err = c.SetAttrIno(ctx, k.ino, size(4))
+	k.changed("a truncate up", got, err, "\x00X\x00\x00")
+	got, err = c.SetAttrIno(ctx, k.ino, size(4))
+	k.changed("a truncate to the same size", got, err, "\x00X\x00\x00")
 	mode := uint32(0o600)
-	got, err = c.SetAttrIno(ctx, ino, client.SetAttr{Mode: &mode})
-	if err != nil || got.Mode&0o7777 != mode || got.Gen != before.Gen {
-		t.Fatalf("chmod: %+v %v: want the mode changed and the content's generation not", got, err)
+	got, err = c.SetAttrIno(ctx, k.ino, client.SetAttr{Mode: &mode})
+	if err != nil || got.Mode&0o7777 != mode || got.Gen != k.last.Gen {
+		k.t.Fatalf("chmod: %+v %v: want the mode changed and the content's generation not", got, err)
 	}
+}
 
-	// An orphan is read and written until it is released.
-	if err := c.UnlinkIn(ctx, rootIno, name, true); err != nil {
+// orphan checks that a file unlinked while open is read and written
+// until it is released.
+func (k *fileCheck) orphan() {
+	t, c, ctx := k.t, k.c, k.t.Context()
+	if err := c.UnlinkIn(ctx, rootIno, k.name, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.LookupIn(ctx, rootIno, name); !errors.Is(err, client.ErrNotFound) {
+	if _, err := c.LookupIn(ctx, rootIno, k.name); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("lookup of an unlinked name: %v", err)
 	}
-	got, err = c.WriteAt(ctx, ino, 0, []byte("o"))
-	if err != nil {
+	got, err := c.WriteAt(ctx, k.ino, 0, []byte("o"))
+	k.changed("a write to an orphan", got, err, "oX\x00\x00")
+	if k.last.Nlink != 0 {
+		t.Errorf("an orphan has %d links", k.last.Nlink)
+	}
+	if err := c.ReleaseIno(ctx, k.ino); err != nil {
 		t.Fatal(err)
 	}
-	if a := changed("a write to an orphan", before, got, "oX\x00\x00"); a.Nlink != 0 {
-		t.Errorf("an orphan has %d links", a.Nlink)
-	}
-	if err := c.ReleaseIno(ctx, ino); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.StatIno(ctx, ino); !errors.Is(err, client.ErrNotFound) {
+	if _, err := c.StatIno(ctx, k.ino); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("stat of a released orphan: %v, want ErrNotFound", err)
 	}
-	if _, err := c.WriteAt(ctx, ino, 0, []byte("x")); !errors.Is(err, client.ErrNotFound) {
+	if _, err := c.WriteAt(ctx, k.ino, 0, []byte("x")); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("write to a released orphan: %v, want ErrNotFound", err)
 	}
 }

@@ -35,116 +35,127 @@ func always(err error) func(int64) error { return func(int64) error { return err
 // without a primary for longer than the client retries.
 var errUnavailable = &client.Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "no primary"}
 
-// TestSendErrorsReachFsyncAndClose: writes the cluster refused are
-// reported to fsync, close or the write that waits for them, and are kept
-// to go again; none is dropped without a word.
-func TestSendErrorsReachFsyncAndClose(t *testing.T) {
-	t.Run("fsync and close report it and keep the writes", func(t *testing.T) {
-		tm := newTestMount(t, 64, nil)
-		ino, h := tm.create("f")
-		fail := failWrites(tm.c)
-		tm.write(h, 0, "data")
-		fail(always(fmt.Errorf("store: %w", client.ErrNoSpace)))
-		if errno := tm.fsync(h); errno != syscall.ENOSPC {
-			t.Fatalf("fsync on a full cluster: %v, want ENOSPC", errno)
-		}
-		if errno := h.Flush(context.Background()); errno != syscall.ENOSPC {
-			t.Fatalf("close on a full cluster: %v, want ENOSPC", errno)
-		}
-		if got := tm.read(h, 0, 10); got != "data" {
-			t.Fatalf("the writes refused read %q", got)
-		}
-		fail(always(nil))
-		if errno := tm.fsync(h); errno != 0 {
-			t.Fatalf("fsync once there is room: %v", errno)
-		}
-		tm.wantContent(ino, "data")
-	})
+// Writes the cluster refused are reported to fsync, close or the write
+// that waits for them, and are kept to go again: none is dropped without
+// a word.
 
-	t.Run("a flush cut short goes on where it stopped", func(t *testing.T) {
-		tm := newTestMount(t, chunk, nil)
-		ino, h := tm.create("f")
-		fail := failWrites(tm.c)
-		data := pattern(20)
-		tm.write(h, 0, data)
-		fail(func(off int64) error {
-			if off == 8 {
-				return errUnavailable
-			}
-			return nil
-		})
-		if errno := tm.fsync(h); errno != syscall.EIO {
-			t.Fatalf("fsync: %v, want EIO", errno)
-		}
-		tm.wantSent("0:" + data[:8])
-		fail(always(nil))
-		if errno := tm.fsync(h); errno != 0 {
-			t.Fatalf("fsync again: %v", errno)
-		}
-		tm.wantSent("8:"+data[8:16], "16:"+data[16:])
-		tm.wantContent(ino, data)
-	})
+// TestSendErrorReachesFsyncAndClose: a write the cluster refuses fails
+// fsync and close with its errno, and is kept for the next try.
+func TestSendErrorReachesFsyncAndClose(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	ino, h := tm.create("f")
+	fail := failWrites(tm.c)
+	tm.write(h, 0, "data")
+	fail(always(fmt.Errorf("store: %w", client.ErrNoSpace)))
+	if errno := tm.fsync(h); errno != syscall.ENOSPC {
+		t.Fatalf("fsync on a full cluster: %v, want ENOSPC", errno)
+	}
+	if errno := h.Flush(context.Background()); errno != syscall.ENOSPC {
+		t.Fatalf("close on a full cluster: %v, want ENOSPC", errno)
+	}
+	if got := tm.read(h, 0, 10); got != "data" {
+		t.Fatalf("the writes refused read %q", got)
+	}
+	fail(always(nil))
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync once there is room: %v", errno)
+	}
+	tm.wantContent(ino, "data")
+}
 
-	t.Run("a batch that failed in the background goes again under newer writes", func(t *testing.T) {
-		tm := newTestMount(t, 64, nil)
-		ino, h := tm.create("f")
-		g := holdWrites(tm.c, func(int64) bool { return true })
-		tm.write(h, 0, strings.Repeat("a", 32))
-		g.wait(t)
-		tm.write(h, 0, "NEW")
-		g.release(errUnavailable)
-		settled(h.f)
-		tm.c.onWrite(nil)
-		want := "NEW" + strings.Repeat("a", 29)
-		if got := tm.read(h, 0, 40); got != want {
-			t.Fatalf("after the batch failed the file reads %q, want %q", got, want)
+// TestFlushCutShortGoesOn: a flush that failed after some of its writes
+// went through sends the rest next time, not those again.
+func TestFlushCutShortGoesOn(t *testing.T) {
+	tm := newTestMount(t, chunk, nil)
+	ino, h := tm.create("f")
+	fail := failWrites(tm.c)
+	data := pattern(20)
+	tm.write(h, 0, data)
+	fail(func(off int64) error {
+		if off == 8 {
+			return errUnavailable
 		}
-		if errno := tm.fsync(h); errno != 0 {
-			t.Fatalf("fsync: %v", errno)
-		}
-		tm.wantSent("0:" + want)
-		tm.wantContent(ino, want)
+		return nil
 	})
+	if errno := tm.fsync(h); errno != syscall.EIO {
+		t.Fatalf("fsync: %v, want EIO", errno)
+	}
+	tm.wantSent("0:" + data[:8])
+	fail(always(nil))
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync again: %v", errno)
+	}
+	tm.wantSent("8:"+data[8:16], "16:"+data[16:])
+	tm.wantContent(ino, data)
+}
 
-	t.Run("the write that waits for a failed batch reports it", func(t *testing.T) {
-		tm := newTestMount(t, 64, nil)
-		ino, h := tm.create("f")
-		g := holdWrites(tm.c, func(int64) bool { return true })
-		a, b := strings.Repeat("a", 32), strings.Repeat("b", 32)
-		tm.write(h, 0, a)
-		g.wait(t)
-		done := make(chan syscall.Errno)
-		go func() {
-			_, errno := h.Write(context.Background(), []byte(b), 32)
-			done <- errno
-		}()
-		waitBlockedIn(t, "shoal/mount.(*openFile).settle")
-		g.release(fmt.Errorf("store: %w", client.ErrNoSpace))
-		if errno := <-done; errno != syscall.ENOSPC {
-			t.Fatalf("the write that filled the buffer again: %v, want ENOSPC", errno)
-		}
-		// Its bytes are kept all the same, and go with the next flush.
-		tm.c.onWrite(nil)
-		if got := tm.read(h, 0, 100); got != a+b {
-			t.Fatalf("the file reads %q", got)
-		}
-		if errno := tm.fsync(h); errno != 0 {
-			t.Fatalf("fsync: %v", errno)
-		}
-		tm.wantContent(ino, a+b)
-	})
+// TestFailedBatchGoesAgainUnderNewerWrites: a batch that failed in the
+// background is kept under the writes made while it was on its way,
+// which are newer.
+func TestFailedBatchGoesAgainUnderNewerWrites(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	ino, h := tm.create("f")
+	g := holdWrites(tm.c, func(int64) bool { return true })
+	tm.write(h, 0, strings.Repeat("a", 32))
+	g.wait(t)
+	tm.write(h, 0, "NEW")
+	g.release(errUnavailable)
+	settled(h.f)
+	tm.c.onWrite(nil)
+	want := "NEW" + strings.Repeat("a", 29)
+	if got := tm.read(h, 0, 40); got != want {
+		t.Fatalf("after the batch failed the file reads %q, want %q", got, want)
+	}
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	tm.wantSent("0:" + want)
+	tm.wantContent(ino, want)
+}
 
-	t.Run("the last release logs what it could not send", func(t *testing.T) {
-		tm := newTestMount(t, 64, nil)
-		_, h := tm.create("f")
-		fail := failWrites(tm.c)
-		tm.write(h, 0, "data")
-		fail(always(errUnavailable))
-		h.Release(context.Background())
-		if log := tm.log.String(); !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "are lost") {
-			t.Fatalf("the mount logged\n%s\nwant an error saying the writes are lost", log)
-		}
-	})
+// TestWriteWaitingForAFailedBatchGetsItsError: the write that fills the
+// buffer again while a batch is on its way waits for it, and fails with
+// its error; its own bytes are kept all the same.
+func TestWriteWaitingForAFailedBatchGetsItsError(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	ino, h := tm.create("f")
+	g := holdWrites(tm.c, func(int64) bool { return true })
+	a, b := strings.Repeat("a", 32), strings.Repeat("b", 32)
+	tm.write(h, 0, a)
+	g.wait(t)
+	done := make(chan syscall.Errno)
+	go func() {
+		_, errno := h.Write(context.Background(), []byte(b), 32)
+		done <- errno
+	}()
+	waitBlockedIn(t, "shoal/mount.(*openFile).settle")
+	g.release(fmt.Errorf("store: %w", client.ErrNoSpace))
+	if errno := <-done; errno != syscall.ENOSPC {
+		t.Fatalf("the write that filled the buffer again: %v, want ENOSPC", errno)
+	}
+	// Its bytes are kept all the same, and go with the next flush.
+	tm.c.onWrite(nil)
+	if got := tm.read(h, 0, 100); got != a+b {
+		t.Fatalf("the file reads %q", got)
+	}
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	tm.wantContent(ino, a+b)
+}
+
+// TestLastReleaseLogsWhatItCouldNotSend: what the last release of a file
+// cannot send is lost, and the mount logs it as an error.
+func TestLastReleaseLogsWhatItCouldNotSend(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	_, h := tm.create("f")
+	fail := failWrites(tm.c)
+	tm.write(h, 0, "data")
+	fail(always(errUnavailable))
+	h.Release(context.Background())
+	if log := tm.log.String(); !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "are lost") {
+		t.Fatalf("the mount logged\n%s\nwant an error saying the writes are lost", log)
+	}
 }
 
 // TestContentChangedElsewhere: another client's changes to a file open

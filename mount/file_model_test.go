@@ -43,9 +43,7 @@ func TestOpenFileMatchesAReference(t *testing.T) {
 				}
 				steps = append(steps, fmt.Sprintf("write %q at %d", p, off))
 				tm.write(h, off, string(p))
-				if end := off + int64(len(p)); end > int64(len(ref)) {
-					ref = append(ref, make([]byte, end-int64(len(ref)))...)
-				}
+				ref = resize(ref, max(int64(len(ref)), off+int64(len(p))))
 				copy(ref[off:], p)
 			case op < 14:
 				off, n := int64(r.IntN(100)), 1+r.IntN(30)
@@ -64,11 +62,7 @@ func TestOpenFileMatchesAReference(t *testing.T) {
 				if errno := tm.truncate(ino, size); errno != 0 {
 					fail("truncate: %v", errno)
 				}
-				if size < int64(len(ref)) {
-					ref = ref[:size]
-				} else {
-					ref = append(ref, make([]byte, size-int64(len(ref)))...)
-				}
+				ref = resize(ref, size)
 			case op < 17:
 				steps = append(steps, "fsync")
 				if errno := tm.fsync(h); errno != 0 {
@@ -95,4 +89,12 @@ func TestOpenFileMatchesAReference(t *testing.T) {
 		h.Release(t.Context())
 		wantStored()
 	}
+}
+
+// resize cuts b to size bytes, or extends it with zeros.
+func resize(b []byte, size int64) []byte {
+	if size <= int64(len(b)) {
+		return b[:size]
+	}
+	return append(b, make([]byte, size-int64(len(b)))...)
 }
