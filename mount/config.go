@@ -6,16 +6,14 @@ import (
 	"errors"
 	"log/slog"
 	"time"
-
-	"shoal/client"
 )
 
 // Config configures a mount.
 type Config struct {
-	// Client reaches a router of the cluster. Give it a long Retry503:
-	// a program writing through the mount should see a failover as a
-	// stall, not an error.
-	Client *client.Client
+	// Client reaches a router of the cluster: a *client.Client, given a
+	// long Retry503, since a program writing through the mount should
+	// see a failover as a stall, not an error.
+	Client Client
 	// AttrTimeout is how long the kernel (and the mount, for the entries
 	// of a listing) may use an inode's attributes without asking again.
 	AttrTimeout time.Duration

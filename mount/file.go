@@ -38,8 +38,8 @@ type openFile struct {
 	size     int64      // the stored content's size, as last seen
 	gen      uint64     // the stored content's generation
 	dirty    extents
-	inflight *sending     // writes being sent in the background, or nil
-	dirtyEnd atomic.Int64 // the end of dirty and inflight, for attributes read without mu
+	inflight *sending              // writes being sent in the background, or nil
+	known    atomic.Pointer[sizes] // size, gen and the end of dirty and inflight, set by updateSizes
 	windows  map[int64]*window
 	order    []int64 // window numbers, least recently used first
 	nextRead int64   // where a sequential reader reads next
@@ -81,12 +81,21 @@ type sending struct {
 	err  error
 }
 
-func (f *openFile) updateEnd() {
+// sizes is what the size of an open file is made of, stored whole for
+// attributes read without its mu (see fsys.size): the stored content's
+// generation and size, and the end of the writes not stored yet.
+type sizes struct {
+	gen       uint64
+	size, end int64 // end is 0 when every write is stored
+}
+
+// updateSizes stores the file's sizes for readers without mu (mu held).
+func (f *openFile) updateSizes() {
 	end := f.dirty.end()
 	if f.inflight != nil && len(f.inflight.runs) > 0 {
 		end = max(end, f.inflight.runs[len(f.inflight.runs)-1].end())
 	}
-	f.dirtyEnd.Store(end)
+	f.known.Store(&sizes{gen: f.gen, size: f.size, end: end})
 }
 
 // window is one chunk-sized, chunk-aligned piece of stored content.
@@ -97,22 +106,28 @@ type window struct {
 }
 
 // open returns the open state of the file a describes, counting one more
-// handle. A generation other than the one cached means another client
-// changed the content: the cached windows go.
+// handle. A newer generation than the one cached means another client
+// changed the content: the cached windows go. An older one was answered
+// before one of this mount's own writes landed (a batch that went out
+// while the open waited for a), and is not taken: Gen only grows.
 func (m *fsys) open(a client.Attr) *openFile {
 	m.mu.Lock()
 	f := m.files[a.Ino]
 	if f == nil {
 		f = &openFile{m: m, ino: a.Ino, windows: map[int64]*window{}, gen: a.Gen, size: a.Size}
+		f.updateSizes()
 		m.files[a.Ino] = f
 	}
 	f.opens++
 	m.mu.Unlock()
 	f.mu.Lock()
-	if a.Gen != f.gen {
+	if a.Gen > f.gen {
 		f.dropWindows()
 	}
-	f.size, f.gen = a.Size, a.Gen
+	if a.Gen >= f.gen {
+		f.size, f.gen = a.Size, a.Gen
+		f.updateSizes()
+	}
 	f.mu.Unlock()
 	return f
 }
@@ -173,7 +188,7 @@ func (f *openFile) dropWindows() {
 func (f *openFile) read(ctx context.Context, p []byte, off int64) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	size := max(f.size, f.dirtyEnd.Load())
+	size := max(f.size, f.known.Load().end)
 	if off >= size {
 		return 0, nil
 	}
@@ -232,8 +247,11 @@ func (f *openFile) windowAt(ctx context.Context, k int64) (*window, error) {
 func (f *openFile) fetch(k int64) *window {
 	for i, o := range f.order {
 		if o == k {
-			f.order = append(append(f.order[:i:i], f.order[i+1:]...), k)
+			// A window whose fetch failed left windows but not order:
+			// taken out here, it is listed once when fetched again.
+			f.order = append(f.order[:i:i], f.order[i+1:]...)
 			if w := f.windows[k]; w != nil {
+				f.order = append(f.order, k)
 				return w
 			}
 			break
@@ -271,7 +289,7 @@ func (f *openFile) write(ctx context.Context, p []byte, off int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.dirty.write(off, p)
-	f.updateEnd()
+	f.updateSizes()
 	if f.dirty.bytes < f.m.writeBuffer {
 		return nil
 	}
@@ -289,7 +307,7 @@ func (f *openFile) write(ctx context.Context, p []byte, off int64) error {
 		f.sent(a, sent, j.runs, err)
 		j.err = err
 		f.inflight = nil
-		f.updateEnd()
+		f.updateSizes()
 		close(j.done)
 	}()
 	return nil
@@ -360,7 +378,7 @@ func (f *openFile) flushLocked(ctx context.Context) error {
 	runs := f.dirty.take()
 	a, sent, err := f.send(ctx, runs)
 	f.sent(a, sent, runs, err)
-	f.updateEnd()
+	f.updateSizes()
 	return err
 }
 
@@ -379,6 +397,7 @@ func (f *openFile) setattr(ctx context.Context, sa client.SetAttr) (client.Attr,
 		f.dropWindows()
 	}
 	f.size, f.gen = a.Size, a.Gen
+	f.updateSizes()
 	return a, nil
 }
 

@@ -21,7 +21,7 @@ import (
 // fsys is the state one mount shares between its inodes.
 type fsys struct {
 	cfg         Config
-	c           *client.Client
+	c           Client
 	window      int64 // read-cache window: the router's chunk size
 	maxWrite    int   // most bytes one WriteAt may carry
 	writeBuffer int64
@@ -52,23 +52,9 @@ type Mounted struct {
 // Mount mounts the cluster cfg.Client reaches at dir and serves it until
 // Unmount, or until the file system is unmounted from outside.
 func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	st, err := cfg.Client.Statfs(ctx)
+	m, err := newFsys(ctx, dir, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("mount %s: ask the router %s for the cluster's chunk size: %w", dir, cfg.Client.Router(), err)
-	}
-	if st.ChunkSize <= 0 || st.MaxWrite <= 0 {
-		return nil, fmt.Errorf("mount %s: the router %s answered chunk size %d and write limit %d: is it a Shoal router of this version?",
-			dir, cfg.Client.Router(), st.ChunkSize, st.MaxWrite)
-	}
-	m := &fsys{
-		cfg: cfg, c: cfg.Client, window: int64(st.ChunkSize), maxWrite: st.MaxWrite,
-		writeBuffer: cfg.WriteBuffer, files: map[uint64]*openFile{}, dirs: map[uint64]*listing{},
-	}
-	if m.writeBuffer == 0 {
-		m.writeBuffer = 4 * m.window
+		return nil, err
 	}
 	root := &node{m: m, ino: rootIno}
 	attr, entry, negative := cfg.AttrTimeout, cfg.EntryTimeout, cfg.NegativeTimeout
@@ -98,6 +84,30 @@ func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
 		return nil, fmt.Errorf("mount %s: %w (is /dev/fuse there and fusermount3 installed? is the directory empty and not mounted already?)", dir, err)
 	}
 	return &Mounted{server: server, dir: dir}, nil
+}
+
+// newFsys returns the state of a mount of the cluster cfg.Client reaches
+// at dir, sized by the router's chunking.
+func newFsys(ctx context.Context, dir string, cfg Config) (*fsys, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := cfg.Client.Statfs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: ask the router %s for the cluster's chunk size: %w", dir, cfg.Client.Router(), err)
+	}
+	if st.ChunkSize <= 0 || st.MaxWrite <= 0 {
+		return nil, fmt.Errorf("mount %s: the router %s answered chunk size %d and write limit %d: is it a Shoal router of this version?",
+			dir, cfg.Client.Router(), st.ChunkSize, st.MaxWrite)
+	}
+	m := &fsys{
+		cfg: cfg, c: cfg.Client, window: int64(st.ChunkSize), maxWrite: st.MaxWrite,
+		writeBuffer: cfg.WriteBuffer, files: map[uint64]*openFile{}, dirs: map[uint64]*listing{},
+	}
+	if m.writeBuffer == 0 {
+		m.writeBuffer = 4 * m.window
+	}
+	return m, nil
 }
 
 // Wait blocks until the file system is unmounted.
@@ -153,16 +163,24 @@ func (m *fsys) lookup(ctx context.Context, dir uint64, name string) (client.Attr
 	return m.c.LookupIn(ctx, dir, name)
 }
 
-// size is the size the kernel is told for inode ino whose stored content
-// has size bytes: more when this mount holds unsent writes past its end.
-func (m *fsys) size(ino uint64, size int64) int64 {
+// size is the size the kernel is told for the file a describes: more
+// when this mount holds unsent writes past its end. When this mount knows
+// a newer generation of the content, a was answered before one of its
+// writes landed (Gen only grows), and that write no longer counts as
+// unsent: the size is the newer one, or the kernel would cut the file.
+func (m *fsys) size(a client.Attr) int64 {
 	m.mu.Lock()
-	f := m.files[ino]
+	f := m.files[a.Ino]
 	m.mu.Unlock()
-	if f != nil {
-		size = max(size, f.dirtyEnd.Load())
+	if f == nil {
+		return a.Size
 	}
-	return size
+	k := f.known.Load()
+	size := a.Size
+	if a.Gen < k.gen {
+		size = k.size
+	}
+	return max(size, k.end)
 }
 
 // fill sets out from a.
@@ -170,7 +188,7 @@ func (m *fsys) fill(out *fuse.Attr, a client.Attr) {
 	out.Ino = a.Ino
 	out.Size = uint64(a.Size)
 	if a.Type == client.TypeFile {
-		out.Size = uint64(m.size(a.Ino, a.Size))
+		out.Size = uint64(m.size(a))
 	}
 	out.Blocks = (out.Size + 511) / 512
 	out.Blksize = uint32(min(m.window, 1<<20))

@@ -269,7 +269,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return &handle{f: f}, 0, 0
 }
 
-// openIfKnown returns the open state of the child called name, if the
+// openChild returns the open state of the child called name, if the
 // kernel knows that child and this mount has it open.
 func (n *node) openChild(name string) *openFile {
 	c := n.GetChild(name)

@@ -1,0 +1,190 @@
+package mount
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// cached returns the numbers of the windows f holds, in order.
+func cached(f *openFile) []int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.windows))
+}
+
+// waitFetches waits until every window f holds is fetched.
+func waitFetches(f *openFile) {
+	f.mu.Lock()
+	ws := slices.Collect(maps.Values(f.windows))
+	f.mu.Unlock()
+	for _, w := range ws {
+		<-w.ready
+	}
+}
+
+// TestSequentialReadFetchesEachWindowOnce: a program reading a file from
+// start to end in pieces that straddle chunk boundaries reads it whole;
+// each chunk-sized window is fetched once, two ahead of the reader, and
+// the last one is short.
+func TestSequentialReadFetchesEachWindowOnce(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	stored := pattern(75)
+	h := tm.open(tm.c.put("f", []byte(stored)).Ino)
+	if got := tm.read(h, 0, 5); got != stored[:5] {
+		t.Fatalf("read %q", got)
+	}
+	if got := cached(h.f); !slices.Equal(got, []int64{0, 1, 2}) {
+		t.Fatalf("after the first read the windows are %v, want 0 and the next two", got)
+	}
+	for off := 5; off < 75; off += 5 {
+		if got, want := tm.read(h, int64(off), 5), stored[off:min(off+5, 75)]; got != want {
+			t.Fatalf("5 bytes at %d read %q, want %q", off, got, want)
+		}
+	}
+	if got := tm.read(h, 75, 5); got != "" {
+		t.Fatalf("at the end: %q", got)
+	}
+	// Every window fetched was read, so every fetch has returned.
+	got := tm.c.readsAt()
+	slices.Sort(got)
+	if want := []int64{0, 8, 16, 24, 32, 40, 48, 56, 64, 72}; !slices.Equal(got, want) {
+		t.Fatalf("windows fetched at %v, want each of %v once", got, want)
+	}
+}
+
+// TestReadAcrossWindows: a read that is not where the last one ended
+// fetches the windows it covers and no more.
+func TestReadAcrossWindows(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	stored := pattern(75)
+	h := tm.open(tm.c.put("f", []byte(stored)).Ino)
+	if got := tm.read(h, 6, 20); got != stored[6:26] {
+		t.Fatalf("20 bytes at 6 read %q, want %q", got, stored[6:26])
+	}
+	if got := cached(h.f); !slices.Equal(got, []int64{0, 1, 2, 3}) {
+		t.Fatalf("the windows are %v, want the four the read covers", got)
+	}
+	if got := tm.read(h, 70, 20); got != stored[70:] {
+		t.Fatalf("20 bytes at 70 read %q, want %q", got, stored[70:])
+	}
+}
+
+// TestLeastRecentlyReadWindowGoes: the cache keeps ReadCache windows,
+// dropping the one read longest ago.
+func TestLeastRecentlyReadWindowGoes(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	stored := pattern(75)
+	h := tm.open(tm.c.put("f", []byte(stored)).Ino)
+	// One byte into each window: no reader is sequential.
+	readWindow := func(k int64) {
+		t.Helper()
+		if got := tm.read(h, k*chunk+1, 1); got != stored[k*chunk+1:k*chunk+2] {
+			t.Fatalf("window %d read %q", k, got)
+		}
+	}
+	for _, k := range []int64{0, 1, 2, 3, 0, 4} {
+		readWindow(k)
+	}
+	if got := cached(h.f); !slices.Equal(got, []int64{0, 2, 3, 4}) {
+		t.Fatalf("the windows are %v, want all but 1, the one read longest ago", got)
+	}
+	tm.c.readsAt()
+	readWindow(0)
+	readWindow(1)
+	if got := tm.c.readsAt(); !slices.Equal(got, []int64{8}) {
+		t.Fatalf("fetched %v, want window 1 only", got)
+	}
+}
+
+// TestWindowsFetchedAgainAfterASend: once the mount's writes are stored,
+// the windows read before are fetched again, and show the writes.
+func TestWindowsFetchedAgainAfterASend(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	stored := pattern(24)
+	h := tm.open(tm.c.put("f", []byte(stored)).Ino)
+	tm.read(h, 0, 16)
+	waitFetches(h.f)
+	tm.write(h, 6, "WXYZ") // across the boundary of windows 0 and 1
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	tm.c.readsAt()
+	if got := tm.read(h, 4, 8); got != "efWXYZkl" {
+		t.Fatalf("after the send, 8 bytes at 4 read %q", got)
+	}
+	if got := tm.c.readsAt(); !slices.Equal(got, []int64{0, 8}) {
+		t.Fatalf("fetched %v, want windows 0 and 1 again", got)
+	}
+}
+
+// TestFileCutShortElsewhere: a file another client cut while it was open
+// here reads zeros from its new end up to the size this mount knows.
+func TestFileCutShortElsewhere(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	stored := pattern(24)
+	ino := tm.c.put("f", []byte(stored)).Ino
+	h := tm.open(ino)
+	tm.c.change(ino, func(b []byte) []byte { return b[:10] })
+	if got, want := tm.read(h, 0, 24), stored[:10]+strings.Repeat("\x00", 14); got != want {
+		t.Fatalf("read %q, want %q", got, want)
+	}
+}
+
+// TestReadErrorIsTheReadsAlone: a window that could not be fetched fails
+// the read that needs it, with its errno, and is fetched again by the
+// next one.
+func TestReadErrorIsTheReadsAlone(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	stored := pattern(24)
+	h := tm.open(tm.c.put("f", []byte(stored)).Ino)
+	tm.c.onRead(func(off int64) error {
+		if off == 8 {
+			return fmt.Errorf("window 1: %w", errUnavailable)
+		}
+		return nil
+	})
+	buf := make([]byte, 4)
+	if _, errno := h.Read(t.Context(), buf, 8); errno != syscall.EIO {
+		t.Fatalf("a read of a window that cannot be fetched: %v, want EIO", errno)
+	}
+	tm.c.onRead(nil)
+	if got := tm.read(h, 8, 4); got != stored[8:12] {
+		t.Fatalf("read again: %q", got)
+	}
+}
+
+// TestFailedWindowTakesOneSlot: a window whose fetch failed and that is
+// then fetched again counts once in the cache, which still holds
+// ReadCache windows.
+func TestFailedWindowTakesOneSlot(t *testing.T) {
+	tm := newTestMount(t, 64, func(c *Config) { c.ReadCache = 3 })
+	stored := pattern(32)
+	h := tm.open(tm.c.put("f", []byte(stored)).Ino)
+	tm.c.onRead(func(off int64) error {
+		if off == 8 {
+			return errUnavailable
+		}
+		return nil
+	})
+	if _, errno := h.Read(t.Context(), make([]byte, 4), 8); errno != syscall.EIO {
+		t.Fatalf("a read of a window that cannot be fetched: %v, want EIO", errno)
+	}
+	tm.c.onRead(nil)
+	// Windows 1, 2 and 3, one byte each: no reader is sequential.
+	for _, off := range []int64{8, 17, 26} {
+		if got := tm.read(h, off, 1); got != stored[off:off+1] {
+			t.Fatalf("read %q at %d", got, off)
+		}
+	}
+	tm.c.readsAt()
+	if got := tm.read(h, 9, 1); got != stored[9:10] {
+		t.Fatalf("read %q at 9", got)
+	}
+	if got := tm.c.readsAt(); len(got) != 0 {
+		t.Fatalf("window 1 was fetched again at %v: the cache of 3 holds %v", got, cached(h.f))
+	}
+}
