@@ -453,11 +453,8 @@ func (n *Node) step(ctx context.Context) {
 	members := n.gossip.Members()
 	d := gossip.Elect(members, group)
 	var peers []meta.Member
-	for _, m := range members {
-		if m.Group == group && m.Addr != "" && (m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect) &&
-			(m.Role == gossip.RolePrimary || m.Role == gossip.RoleReplica) {
-			peers = append(peers, meta.Member{ID: m.ID, Name: m.Name, Addr: m.Addr})
-		}
+	for _, m := range gossip.LiveMembers(members, group) {
+		peers = append(peers, meta.Member{ID: m.ID, Name: m.Name, Addr: m.Addr})
 	}
 	r.SetPeers(peers)
 	st := r.Status()
@@ -514,9 +511,7 @@ func (n *Node) fallbackCandidateLocked(d gossip.Decision, members []gossip.Membe
 	}
 	var best *gossip.Member
 	for i, m := range members {
-		live := m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect
-		if live && m.Voter && m.Group == n.group && (m.Role == gossip.RoleReplica || m.Role == gossip.RolePrimary) &&
-			(best == nil || m.ID > best.ID) {
+		if m.Live() && m.Serves(n.group) && m.Voter && (best == nil || m.ID > best.ID) {
 			best = &members[i]
 		}
 	}
