@@ -113,6 +113,9 @@ type Decision struct {
 //  5. Two members with the same ID break a rule of the cluster and cannot be
 //     ordered safely; comparing (ID, Name) keeps the answer deterministic
 //     anyway.
+//
+// Decide adds the rules that need a node's own state and the time: the
+// leaderless fallback, stepping down, and when the Candidate promotes.
 func Elect(members []Member, group string) Decision {
 	var d Decision
 	for i := range members {
