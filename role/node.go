@@ -15,6 +15,7 @@ import (
 	"shoal/gossip"
 	"shoal/meta"
 	"shoal/replication"
+	"shoal/router"
 	"shoal/secure"
 	"shoal/store"
 	"shoal/wire"
@@ -46,15 +47,16 @@ type NodeConfig struct {
 	// transport are filled in here).
 	Replication replication.Config
 	// PromoteBackoff is the pause after a failed promotion before this
-	// node tries again.
+	// node tries again (default 300ms).
 	PromoteBackoff time.Duration
 	// StartupGrace is how long a (re)started node waits before it may
 	// promote itself in a group that already had a primary: until its
 	// gossip view is complete it may not see the primary that exists, and
 	// promoting would depose it for nothing (default 2s).
 	StartupGrace time.Duration
-	// MetaGroup is the group that keeps the namespace (default "g1");
-	// every group asks it which chunks files still reference.
+	// MetaGroup is the group that keeps the namespace (default
+	// router.DefaultMetaGroup); every group asks it which chunks files
+	// still reference.
 	MetaGroup string
 	// Capacity is how many bytes of chunks this node stores; 0 means the
 	// free space of the data directory's disk when the node starts.
@@ -73,28 +75,56 @@ type NodeConfig struct {
 	Logger   *slog.Logger
 }
 
-// Validate reports the first invalid field.
+// DefaultNodeConfig returns a NodeConfig with the tunables set; Start,
+// DataDir and, for a primary or replica, Group must still be given.
+func DefaultNodeConfig() NodeConfig {
+	return NodeConfig{
+		Listen:         "0.0.0.0:7000",
+		Gossip:         gossip.DefaultConfig(),
+		Replication:    replication.DefaultConfig(),
+		PromoteBackoff: 300 * time.Millisecond,
+		StartupGrace:   2 * time.Second,
+		MetaGroup:      router.DefaultMetaGroup,
+		ReplaceAfter:   30 * time.Second,
+		HighWater:      0.9,
+		Logger:         slog.Default(),
+	}
+}
+
+// Validate reports the first invalid field, wrapped in ErrBadConfig. The
+// gossip and replication settings are checked when they are complete,
+// as the node starts them.
 func (c NodeConfig) Validate() error {
 	switch c.Start {
 	case gossip.RolePrimary, gossip.RoleReplica:
 		if c.Group == "" {
-			return errors.New("--group is required for a primary or replica")
+			return fmt.Errorf("%w: --group is required for a primary or replica", ErrBadConfig)
 		}
 	case gossip.RoleStandby:
 	default:
-		return fmt.Errorf("role %q cannot run a storage node", c.Start)
+		return fmt.Errorf("%w: Start: role %q cannot run a storage node", ErrBadConfig, c.Start)
 	}
 	if c.DataDir == "" {
-		return errors.New("--data is required: the directory that keeps this node's state")
+		return fmt.Errorf("%w: --data is required: the directory that keeps this node's state", ErrBadConfig)
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("--listen %q: want HOST:PORT: %w", c.Listen, err)
+		return fmt.Errorf("%w: --listen %q: want HOST:PORT: %w", ErrBadConfig, c.Listen, err)
 	}
-	if c.Capacity < 0 {
-		return fmt.Errorf("--capacity %d: must not be negative", c.Capacity)
-	}
-	if c.HighWater < 0 || c.HighWater > 1 {
-		return fmt.Errorf("--high-water %v: want a fraction between 0 and 1", c.HighWater)
+	switch {
+	case c.Capacity < 0:
+		return fmt.Errorf("%w: --capacity %d: must not be negative", ErrBadConfig, c.Capacity)
+	case c.HighWater <= 0 || c.HighWater > 1:
+		return fmt.Errorf("%w: --high-water %v: want a fraction above 0 and at most 1", ErrBadConfig, c.HighWater)
+	case c.MetaGroup == "":
+		return fmt.Errorf("%w: --meta-group is empty: name the group that keeps the namespace", ErrBadConfig)
+	case c.StartupGrace <= 0:
+		return fmt.Errorf("%w: --startup-grace %v: must be positive", ErrBadConfig, c.StartupGrace)
+	case c.ReplaceAfter == 0:
+		return fmt.Errorf("%w: --replace-after is 0: give how long a member may be dead before it is replaced, or a negative duration never to replace one", ErrBadConfig)
+	case c.PromoteBackoff <= 0:
+		return fmt.Errorf("%w: PromoteBackoff %v: must be positive", ErrBadConfig, c.PromoteBackoff)
+	case c.Logger == nil:
+		return fmt.Errorf("%w: Logger is nil", ErrBadConfig)
 	}
 	return nil
 }
@@ -145,21 +175,6 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	}
 	if cfg.Advertise == "" {
 		cfg.Advertise = cfg.Listen
-	}
-	if cfg.PromoteBackoff <= 0 {
-		cfg.PromoteBackoff = 300 * time.Millisecond
-	}
-	if cfg.StartupGrace <= 0 {
-		cfg.StartupGrace = 2 * time.Second
-	}
-	if cfg.MetaGroup == "" {
-		cfg.MetaGroup = "g1"
-	}
-	if cfg.ReplaceAfter == 0 {
-		cfg.ReplaceAfter = 30 * time.Second
-	}
-	if cfg.HighWater == 0 {
-		cfg.HighWater = 0.9
 	}
 	sec, err := cfg.Security.load(secure.RoleNode)
 	if err != nil {
