@@ -25,9 +25,7 @@ import (
 	"shoal/client"
 	"shoal/gossip"
 	"shoal/mount"
-	"shoal/replication"
 	"shoal/role"
-	"shoal/router"
 	"shoal/secure"
 )
 
@@ -181,7 +179,7 @@ func applyEnv(fs *pflag.FlagSet) error {
 // gossipFlags defines the membership flags shared by every server.
 func gossipFlags(fs *pflag.FlagSet) *gossip.Config {
 	gc := gossip.DefaultConfig()
-	fs.StringVar(&gc.BindAddr, "gossip", "0.0.0.0:7946", "gossip address IP:PORT (TCP and UDP)")
+	fs.StringVar(&gc.BindAddr, "gossip", gc.BindAddr, "gossip address IP:PORT (TCP and UDP)")
 	fs.StringVar(&gc.AdvertiseAddr, "advertise-gossip", "", "gossip address other nodes reach (default: --gossip)")
 	fs.StringSliceVar(&gc.Join, "join", nil, "gossip addresses of existing members, HOST:PORT,...")
 	fs.DurationVar(&gc.ProbeInterval, "probe-interval", gc.ProbeInterval, "failure detection: how often each node probes another")
@@ -192,24 +190,25 @@ func gossipFlags(fs *pflag.FlagSet) *gossip.Config {
 }
 
 func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
-	nc := role.NodeConfig{Start: gossip.Role(cmd)}
+	nc := role.DefaultNodeConfig()
+	nc.Start = gossip.Role(cmd)
 	if cmd != "standby" {
 		fs.StringVar(&nc.Group, "group", "", "the group this node serves (required)")
 	}
 	fs.StringVar(&nc.DataDir, "data", "", "data directory (required)")
-	fs.StringVar(&nc.Listen, "listen", "0.0.0.0:7000", "node-to-node address HOST:PORT")
+	fs.StringVar(&nc.Listen, "listen", nc.Listen, "node-to-node address HOST:PORT")
 	fs.StringVar(&nc.Advertise, "advertise", "", "node-to-node address other nodes reach (default: --listen)")
 	fs.StringVar(&nc.Name, "name", "", "unique node name (default: host name and ID)")
 	fs.Uint64Var(&nc.ID, "id", 0, "node ID, a positive integer (default: derived once and kept in the data directory)")
-	rc := replication.DefaultConfig()
+	rc := &nc.Replication
 	fs.DurationVar(&rc.Heartbeat, "heartbeat", rc.Heartbeat, "how often a primary contacts idle members")
 	fs.DurationVar(&rc.RPCTimeout, "rpc-timeout", rc.RPCTimeout, "deadline of one node-to-node call")
-	fs.DurationVar(&nc.StartupGrace, "startup-grace", 2*time.Second, "after a restart, how long to learn the cluster before taking over as primary")
+	fs.DurationVar(&nc.StartupGrace, "startup-grace", nc.StartupGrace, "after a restart, how long to learn the cluster before taking over as primary")
 	fs.Uint64Var(&rc.LogRetain, "log-retain", rc.LogRetain, "applied log entries kept for lagging members before a snapshot is needed")
-	fs.StringVar(&nc.MetaGroup, "meta-group", "g1", "the group that keeps the namespace")
+	fs.StringVar(&nc.MetaGroup, "meta-group", nc.MetaGroup, "the group that keeps the namespace")
 	fs.Var((*byteSize)(&nc.Capacity), "capacity", "bytes of chunks this node may store, e.g. 500G or 64MiB (default: the disk's free space at start)")
-	fs.DurationVar(&nc.ReplaceAfter, "replace-after", 30*time.Second, "how long a member may be dead before a standby replaces it (negative: never)")
-	fs.Float64Var(&nc.HighWater, "high-water", 0.9, "fraction of capacity above which a group is full; when all are, standbys form a new group")
+	fs.DurationVar(&nc.ReplaceAfter, "replace-after", nc.ReplaceAfter, "how long a member may be dead before a standby replaces it (negative: never)")
+	fs.Float64Var(&nc.HighWater, "high-water", nc.HighWater, "fraction of capacity above which a group is full; when all are, standbys form a new group")
 	fs.IntVar(&rc.GroupSize, "group-size", rc.GroupSize, "voting members a group keeps (replacements and new groups are made this size)")
 	fs.DurationVar(&rc.RepairInterval, "repair-interval", rc.RepairInterval, "how often a primary compares its members' chunks and copies what is missing")
 	fs.DurationVar(&rc.GCInterval, "gc-interval", rc.GCInterval, "how often a primary collects unreferenced chunks (0: never)")
@@ -218,7 +217,7 @@ func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	gc := gossipFlags(fs)
 	sec := securityFlags(fs, false)
 	return func(ctx context.Context) error {
-		nc.Gossip, nc.Replication, nc.Security, nc.Logger = *gc, rc, *sec, log()
+		nc.Gossip, nc.Security, nc.Logger = *gc, *sec, log()
 		return role.RunNode(ctx, nc)
 	}
 }
@@ -242,11 +241,11 @@ func securityFlags(fs *pflag.FlagSet, router bool) *role.Security {
 }
 
 func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
-	c := role.RouterConfig{Router: router.DefaultConfig()}
-	fs.StringVar(&c.HTTP, "http", "0.0.0.0:8080", "HTTP API address")
+	c := role.DefaultRouterConfig()
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "HTTP API address")
 	fs.StringVar(&c.Advertise, "advertise", "", "HTTP address published to the cluster (default: --http)")
 	fs.StringVar(&c.Name, "name", "", "unique router name (default: host name and a random ID)")
-	fs.StringVar(&c.Router.MetaGroup, "meta-group", "g1", "the group that keeps the namespace")
+	fs.StringVar(&c.Router.MetaGroup, "meta-group", c.Router.MetaGroup, "the group that keeps the namespace")
 	fs.IntVar(&c.Router.ChunkSize, "chunk-size", c.Router.ChunkSize, "size in bytes files are cut into")
 	fs.IntVar(&c.Router.InlineMax, "inline-max", c.Router.InlineMax, "files up to this many bytes are kept in their metadata instead of chunks (0: never)")
 	fs.Int64Var(&c.Router.MaxFileSize, "max-file-size", c.Router.MaxFileSize, "largest file accepted, in bytes (larger: 413)")
@@ -263,10 +262,10 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 }
 
 func devMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
-	c := role.DevConfig{Out: os.Stdout}
-	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "router HTTP address")
-	fs.StringVar(&c.DataDir, "data", "./shoal-dev", "data directory (one subdirectory per node)")
-	fs.IntVar(&c.PortBase, "port-base", 7400, "first of the node ports (node i: peers on BASE+i, gossip on BASE+10+i)")
+	c := role.DefaultDevConfig()
+	fs.StringVar(&c.HTTP, "http", c.HTTP, "router HTTP address")
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (one subdirectory per node)")
+	fs.IntVar(&c.PortBase, "port-base", c.PortBase, "first of the node ports (node i: peers on BASE+i, gossip on BASE+10+i)")
 	fs.BoolVar(&c.Insecure, "insecure", false, "run without TLS, gossip encryption, users or encryption at rest")
 	return func(ctx context.Context) error {
 		c.Logger, c.CredentialsFile = log(), client.CredentialsPath(os.Getenv)

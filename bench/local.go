@@ -17,12 +17,14 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/router"
 	"shoal/secure"
 )
 
-// The local cluster: one group of three storage nodes, the meta group.
+// The local cluster: one group of three storage nodes, the meta group
+// (its processes keep the default --meta-group).
 const (
-	localGroup = "g1"
+	localGroup = router.DefaultMetaGroup
 	localNodes = 3
 	stopGrace  = 5 * time.Second // from SIGTERM to SIGKILL
 )

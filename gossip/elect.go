@@ -43,10 +43,37 @@ type Member struct {
 	Status Status
 }
 
-// live reports whether m takes part in the election of group.
-func (m *Member) live(group string) bool {
-	return m.Group == group && m.Role.inGroup() &&
-		(m.Status == StatusAlive || m.Status == StatusSuspect)
+// Live reports whether gossip counts m as live: alive, or suspected but
+// not yet declared failed (one lost packet must not move a primary).
+func (m Member) Live() bool {
+	return m.Status == StatusAlive || m.Status == StatusSuspect
+}
+
+// Serves reports whether m's tags make it a member of group: Group is
+// group and Role primary or replica. It says nothing of liveness.
+func (m Member) Serves(group string) bool {
+	return m.Group == group && m.Role.inGroup()
+}
+
+// LiveMembers lists the live members of group that have an address: the
+// members a node can reach to replicate to or read a chunk from.
+func LiveMembers(ms []Member, group string) []Member {
+	var out []Member
+	for _, m := range ms {
+		if m.Live() && m.Serves(group) && m.Addr != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// PrimaryAddr is the address of the primary Elect finds for group in ms,
+// "" when there is none.
+func PrimaryAddr(ms []Member, group string) string {
+	if p := Elect(ms, group).Primary; p != nil {
+		return p.Addr
+	}
+	return ""
 }
 
 // Decision is the outcome of Elect for one group.
@@ -86,17 +113,20 @@ type Decision struct {
 //  5. Two members with the same ID break a rule of the cluster and cannot be
 //     ordered safely; comparing (ID, Name) keeps the answer deterministic
 //     anyway.
+//
+// Decide adds the rules that need a node's own state and the time: the
+// leaderless fallback, stepping down, and when the Candidate promotes.
 func Elect(members []Member, group string) Decision {
 	var d Decision
 	for i := range members {
-		if m := &members[i]; m.live(group) && m.Term > d.MaxTerm {
+		if m := &members[i]; m.Live() && m.Serves(group) && m.Term > d.MaxTerm {
 			d.MaxTerm = m.Term
 		}
 	}
 	var primary, boot, inSync *Member
 	for i := range members {
 		m := &members[i]
-		if !m.live(group) {
+		if !m.Live() || !m.Serves(group) {
 			continue
 		}
 		if m.Role == RolePrimary && m.Term == d.MaxTerm && ranksAbove(m, primary) {

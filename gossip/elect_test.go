@@ -191,6 +191,7 @@ func randomView(r *rand.Rand) []Member {
 				Term:   uint64(r.IntN(4)),
 				InSync: r.IntN(2) == 0,
 				Boot:   r.IntN(4) == 0,
+				Voter:  r.IntN(2) == 0,
 			},
 			Status: statuses[r.IntN(len(statuses))],
 		}

@@ -3,7 +3,7 @@
 package mount
 
 import (
-	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -59,17 +59,23 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first invalid field.
+// Validate reports the first invalid field, wrapped in ErrBadConfig.
 func (c Config) Validate() error {
 	switch {
-	case c.Client == nil || c.Logger == nil:
-		return errors.New("mount: a client and a logger are required")
-	case c.AttrTimeout < 0 || c.EntryTimeout < 0 || c.NegativeTimeout < 0:
-		return errors.New("mount: cache timeouts must not be negative")
+	case c.Client == nil:
+		return fmt.Errorf("%w: Client is nil", ErrBadConfig)
+	case c.Logger == nil:
+		return fmt.Errorf("%w: Logger is nil", ErrBadConfig)
+	case c.AttrTimeout < 0:
+		return fmt.Errorf("%w: AttrTimeout is %v: it must not be negative", ErrBadConfig, c.AttrTimeout)
+	case c.EntryTimeout < 0:
+		return fmt.Errorf("%w: EntryTimeout is %v: it must not be negative", ErrBadConfig, c.EntryTimeout)
+	case c.NegativeTimeout < 0:
+		return fmt.Errorf("%w: NegativeTimeout is %v: it must not be negative", ErrBadConfig, c.NegativeTimeout)
 	case c.WriteBuffer < 0:
-		return errors.New("mount: the write buffer must not be negative")
+		return fmt.Errorf("%w: WriteBuffer is %d: it must not be negative (0 means four chunks)", ErrBadConfig, c.WriteBuffer)
 	case c.ReadCache < 2:
-		return errors.New("mount: the read cache needs at least 2 windows")
+		return fmt.Errorf("%w: ReadCache is %d: it needs at least 2 windows", ErrBadConfig, c.ReadCache)
 	}
 	return nil
 }

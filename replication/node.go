@@ -2,7 +2,6 @@ package replication
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -79,23 +78,40 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first missing or inconsistent field.
+// Validate reports the first missing or inconsistent field, wrapped in
+// ErrBadConfig.
 func (c Config) Validate() error {
 	switch {
 	case c.ID == 0:
-		return errors.New("replication: node ID must be non-zero")
+		return fmt.Errorf("%w: ID is 0: every node needs a non-zero ID", ErrBadConfig)
 	case c.Addr == "":
-		return errors.New("replication: listen address is required")
+		return fmt.Errorf("%w: Addr is empty: give the address peers reach this node at", ErrBadConfig)
 	case c.Group == "":
-		return errors.New("replication: group name is required")
-	case c.Store == nil || c.Transport == nil || c.Logger == nil:
-		return errors.New("replication: store, transport and logger are required")
-	case c.Heartbeat <= 0 || c.RPCTimeout <= 0 || c.MaxBatchBytes <= 0 || c.LogRetain == 0:
-		return errors.New("replication: heartbeat, RPC timeout, batch size and log retention must be positive")
-	case c.GroupSize <= 0 || c.RepairInterval <= 0:
-		return errors.New("replication: group size and repair interval must be positive")
-	case c.GCInterval < 0 || c.ScrubRate < 0 || (c.GCInterval > 0 && c.GCGrace <= 0):
-		return errors.New("replication: GC interval and scrub rate must not be negative, and GC needs a positive grace")
+		return fmt.Errorf("%w: Group is empty: name the group this node replicates", ErrBadConfig)
+	case c.Store == nil:
+		return fmt.Errorf("%w: Store is nil", ErrBadConfig)
+	case c.Transport == nil:
+		return fmt.Errorf("%w: Transport is nil", ErrBadConfig)
+	case c.Logger == nil:
+		return fmt.Errorf("%w: Logger is nil", ErrBadConfig)
+	case c.Heartbeat <= 0:
+		return fmt.Errorf("%w: Heartbeat is %v: it must be positive", ErrBadConfig, c.Heartbeat)
+	case c.RPCTimeout <= 0:
+		return fmt.Errorf("%w: RPCTimeout is %v: it must be positive", ErrBadConfig, c.RPCTimeout)
+	case c.MaxBatchBytes <= 0:
+		return fmt.Errorf("%w: MaxBatchBytes is %d: it must be positive", ErrBadConfig, c.MaxBatchBytes)
+	case c.LogRetain == 0:
+		return fmt.Errorf("%w: LogRetain is 0: it must be positive", ErrBadConfig)
+	case c.GroupSize <= 0:
+		return fmt.Errorf("%w: GroupSize is %d: it must be positive", ErrBadConfig, c.GroupSize)
+	case c.RepairInterval <= 0:
+		return fmt.Errorf("%w: RepairInterval is %v: it must be positive", ErrBadConfig, c.RepairInterval)
+	case c.GCInterval < 0:
+		return fmt.Errorf("%w: GCInterval is %v: it must not be negative (0 disables collection)", ErrBadConfig, c.GCInterval)
+	case c.ScrubRate < 0:
+		return fmt.Errorf("%w: ScrubRate is %d: it must not be negative (0 disables the scrubber)", ErrBadConfig, c.ScrubRate)
+	case c.GCInterval > 0 && c.GCGrace <= 0:
+		return fmt.Errorf("%w: GCGrace is %v: collection (GCInterval %v) needs a positive grace", ErrBadConfig, c.GCGrace, c.GCInterval)
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 
 	"shoal/client"
 	"shoal/gossip"
-	"shoal/replication"
 	"shoal/router"
 	"shoal/secure"
 )
@@ -24,12 +23,13 @@ import (
 // router, groups g1 (the meta group) and g2 of a primary and two replicas
 // each, and two standbys.
 type DevConfig struct {
-	// HTTP is the router's API address.
+	// HTTP is the router's API address (default 127.0.0.1:8080).
 	HTTP string
-	// DataDir holds one subdirectory per node.
+	// DataDir holds one subdirectory per node (default ./shoal-dev).
 	DataDir string
 	// PortBase is the first of the ports the nodes use: node i listens
-	// for peers on PortBase+i and gossips on PortBase+10+i.
+	// for peers on PortBase+i and gossips on PortBase+10+i, and the
+	// router gossips on PortBase+19 (default 7400).
 	PortBase int
 	// Insecure runs the cluster without TLS, gossip encryption, users or
 	// encryption at rest. By default the secrets are made in
@@ -40,12 +40,48 @@ type DevConfig struct {
 	// another cluster's credentials already occupy is left alone.
 	CredentialsFile string
 	Logger          *slog.Logger
-	// Out receives the banner that says where the cluster listens.
+	// Out receives the banner that says where the cluster listens
+	// (default standard output).
 	Out io.Writer
+}
+
+// devPorts is how many ports from PortBase the dev cluster uses.
+const devPorts = 20
+
+// DefaultDevConfig returns a DevConfig with the defaults of `shoal dev`.
+func DefaultDevConfig() DevConfig {
+	return DevConfig{
+		HTTP:     "127.0.0.1:8080",
+		DataDir:  "./shoal-dev",
+		PortBase: 7400,
+		Logger:   slog.Default(),
+		Out:      os.Stdout,
+	}
+}
+
+// Validate reports the first invalid field, wrapped in ErrBadConfig.
+func (c DevConfig) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return fmt.Errorf("%w: --data is required: the directory that keeps the nodes' state", ErrBadConfig)
+	case c.PortBase < 1 || c.PortBase > 65536-devPorts:
+		return fmt.Errorf("%w: --port-base %d: want 1 to %d: the cluster uses %d ports from there", ErrBadConfig, c.PortBase, 65536-devPorts, devPorts)
+	case c.Logger == nil:
+		return fmt.Errorf("%w: Logger is nil", ErrBadConfig)
+	case c.Out == nil:
+		return fmt.Errorf("%w: Out is nil", ErrBadConfig)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+		return fmt.Errorf("%w: --http %q: want HOST:PORT: %w", ErrBadConfig, c.HTTP, err)
+	}
+	return nil
 }
 
 // RunDev runs a whole local cluster until ctx ends.
 func RunDev(ctx context.Context, cfg DevConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	host := "127.0.0.1"
 	gossipAddr := func(i int) string { return net.JoinHostPort(host, strconv.Itoa(cfg.PortBase+10+i)) }
 	seeds := []string{gossipAddr(0)}
@@ -82,32 +118,26 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 		role  gossip.Role
 		group string
 	}
+	metaGroup := router.DefaultMetaGroup
 	nodes := []devNode{
-		{gossip.RolePrimary, "g1"}, {gossip.RoleReplica, "g1"}, {gossip.RoleReplica, "g1"},
+		{gossip.RolePrimary, metaGroup}, {gossip.RoleReplica, metaGroup}, {gossip.RoleReplica, metaGroup},
 		{gossip.RolePrimary, "g2"}, {gossip.RoleReplica, "g2"}, {gossip.RoleReplica, "g2"},
 		{gossip.RoleStandby, ""}, {gossip.RoleStandby, ""},
 	}
 	for i, d := range nodes {
-		gc := gossip.DefaultConfig()
-		gc.BindAddr, gc.Join = gossipAddr(i), seeds
-		nc := NodeConfig{
-			Start:       d.role,
-			Group:       d.group,
-			DataDir:     filepath.Join(cfg.DataDir, fmt.Sprintf("node%d", i)),
-			Listen:      net.JoinHostPort(host, strconv.Itoa(cfg.PortBase+i)),
-			Name:        fmt.Sprintf("node%d", i),
-			Gossip:      gc,
-			Replication: replication.DefaultConfig(),
-			Security:    sec,
-			Logger:      cfg.Logger,
-		}
+		nc := DefaultNodeConfig()
+		nc.Start, nc.Group, nc.Name = d.role, d.group, fmt.Sprintf("node%d", i)
+		nc.DataDir = filepath.Join(cfg.DataDir, fmt.Sprintf("node%d", i))
+		nc.Listen = net.JoinHostPort(host, strconv.Itoa(cfg.PortBase+i))
+		nc.Gossip.BindAddr, nc.Gossip.Join = gossipAddr(i), seeds
+		nc.Security, nc.Logger = sec, cfg.Logger
 		run(func() error { return RunNode(ctx, nc) })
 	}
-	gc := gossip.DefaultConfig()
-	gc.BindAddr, gc.Join = gossipAddr(9), seeds
 	ready := make(chan string, 1)
-	rc := RouterConfig{HTTP: cfg.HTTP, Name: "router", Gossip: gc, Router: router.DefaultConfig(), Security: sec, Logger: cfg.Logger,
-		Ready: func(a string) { ready <- a }}
+	rc := DefaultRouterConfig()
+	rc.HTTP, rc.Name, rc.Security, rc.Logger = cfg.HTTP, "router", sec, cfg.Logger
+	rc.Gossip.BindAddr, rc.Gossip.Join = gossipAddr(9), seeds
+	rc.Ready = func(a string) { ready <- a }
 	run(func() error { return RunRouter(ctx, rc) })
 	select {
 	case url := <-ready:
@@ -126,7 +156,7 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 // banner tells where the cluster listens and, when it is secure, where its
 // secrets are and how the CLI on this machine finds them.
 func banner(cfg DevConfig, sec Security, url string) {
-	fmt.Fprintf(cfg.Out, "Shoal dev cluster: 1 router, groups g1 (meta) and g2 of 3 nodes each, 2 standbys (data in %s)\n  API:     %s\n", cfg.DataDir, url)
+	fmt.Fprintf(cfg.Out, "Shoal dev cluster: 1 router, groups %s (meta) and g2 of 3 nodes each, 2 standbys (data in %s)\n  API:     %s\n", router.DefaultMetaGroup, cfg.DataDir, url)
 	if sec.Insecure {
 		fmt.Fprintf(cfg.Out, `  INSECURE: no TLS, no users, no encryption at rest (--insecure)
   Try:     shoal put --router %[1]s ./README.md /docs/readme.md

@@ -165,22 +165,18 @@ func deadVoters(voters []meta.Member, members []gossip.Member, self uint64) map[
 		}
 	}
 	for _, m := range members {
-		if live(m) && dead[m.ID] {
+		if m.Live() && dead[m.ID] {
 			delete(dead, m.ID)
 		}
 	}
 	return dead
 }
 
-func live(m gossip.Member) bool {
-	return m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect
-}
-
 // hasJoiner reports whether a live member of the group is not a voter yet:
 // it is catching up and will be added, so no standby is needed.
 func hasJoiner(voters []meta.Member, members []gossip.Member, group string) bool {
 	for _, m := range members {
-		if live(m) && m.Group == group && (m.Role == gossip.RoleReplica || m.Role == gossip.RolePrimary) && !isVoter(voters, m.ID) {
+		if m.Live() && m.Serves(group) && !isVoter(voters, m.ID) {
 			return true
 		}
 	}
@@ -189,7 +185,7 @@ func hasJoiner(voters []meta.Member, members []gossip.Member, group string) bool
 
 func memberOf(members []gossip.Member, id uint64, group string) bool {
 	for _, m := range members {
-		if m.ID == id && m.Group == group && live(m) {
+		if m.ID == id && m.Group == group && m.Live() {
 			return true
 		}
 	}
@@ -205,7 +201,7 @@ func isVoter(voters []meta.Member, id uint64) bool {
 func pickStandbys(members []gossip.Member, k int) []gossip.Member {
 	var ss []gossip.Member
 	for _, m := range members {
-		if m.Role == gossip.RoleStandby && live(m) && m.Addr != "" {
+		if m.Role == gossip.RoleStandby && m.Live() && m.Addr != "" {
 			ss = append(ss, m)
 		}
 	}
@@ -224,7 +220,7 @@ func pickStandbys(members []gossip.Member, k int) []gossip.Member {
 func planScaleOut(members []gossip.Member, highWater float64, size int) ([]gossip.Member, bool) {
 	fullness := map[string]float64{}
 	for _, m := range members {
-		if m.Group == "" || !live(m) || (m.Role != gossip.RolePrimary && m.Role != gossip.RoleReplica) {
+		if m.Group == "" || !m.Live() || !m.Serves(m.Group) {
 			continue
 		}
 		f := 0.0

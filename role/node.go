@@ -15,6 +15,7 @@ import (
 	"shoal/gossip"
 	"shoal/meta"
 	"shoal/replication"
+	"shoal/router"
 	"shoal/secure"
 	"shoal/store"
 	"shoal/wire"
@@ -46,15 +47,16 @@ type NodeConfig struct {
 	// transport are filled in here).
 	Replication replication.Config
 	// PromoteBackoff is the pause after a failed promotion before this
-	// node tries again.
+	// node tries again (default 300ms).
 	PromoteBackoff time.Duration
 	// StartupGrace is how long a (re)started node waits before it may
 	// promote itself in a group that already had a primary: until its
 	// gossip view is complete it may not see the primary that exists, and
 	// promoting would depose it for nothing (default 2s).
 	StartupGrace time.Duration
-	// MetaGroup is the group that keeps the namespace (default "g1");
-	// every group asks it which chunks files still reference.
+	// MetaGroup is the group that keeps the namespace (default
+	// router.DefaultMetaGroup); every group asks it which chunks files
+	// still reference.
 	MetaGroup string
 	// Capacity is how many bytes of chunks this node stores; 0 means the
 	// free space of the data directory's disk when the node starts.
@@ -73,28 +75,56 @@ type NodeConfig struct {
 	Logger   *slog.Logger
 }
 
-// Validate reports the first invalid field.
+// DefaultNodeConfig returns a NodeConfig with the tunables set; Start,
+// DataDir and, for a primary or replica, Group must still be given.
+func DefaultNodeConfig() NodeConfig {
+	return NodeConfig{
+		Listen:         "0.0.0.0:7000",
+		Gossip:         gossip.DefaultConfig(),
+		Replication:    replication.DefaultConfig(),
+		PromoteBackoff: 300 * time.Millisecond,
+		StartupGrace:   2 * time.Second,
+		MetaGroup:      router.DefaultMetaGroup,
+		ReplaceAfter:   30 * time.Second,
+		HighWater:      0.9,
+		Logger:         slog.Default(),
+	}
+}
+
+// Validate reports the first invalid field, wrapped in ErrBadConfig. The
+// gossip and replication settings are checked when they are complete,
+// as the node starts them.
 func (c NodeConfig) Validate() error {
 	switch c.Start {
 	case gossip.RolePrimary, gossip.RoleReplica:
 		if c.Group == "" {
-			return errors.New("--group is required for a primary or replica")
+			return fmt.Errorf("%w: --group is required for a primary or replica", ErrBadConfig)
 		}
 	case gossip.RoleStandby:
 	default:
-		return fmt.Errorf("role %q cannot run a storage node", c.Start)
+		return fmt.Errorf("%w: Start: role %q cannot run a storage node", ErrBadConfig, c.Start)
 	}
 	if c.DataDir == "" {
-		return errors.New("--data is required: the directory that keeps this node's state")
+		return fmt.Errorf("%w: --data is required: the directory that keeps this node's state", ErrBadConfig)
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("--listen %q: want HOST:PORT: %w", c.Listen, err)
+		return fmt.Errorf("%w: --listen %q: want HOST:PORT: %w", ErrBadConfig, c.Listen, err)
 	}
-	if c.Capacity < 0 {
-		return fmt.Errorf("--capacity %d: must not be negative", c.Capacity)
-	}
-	if c.HighWater < 0 || c.HighWater > 1 {
-		return fmt.Errorf("--high-water %v: want a fraction between 0 and 1", c.HighWater)
+	switch {
+	case c.Capacity < 0:
+		return fmt.Errorf("%w: --capacity %d: must not be negative", ErrBadConfig, c.Capacity)
+	case c.HighWater <= 0 || c.HighWater > 1:
+		return fmt.Errorf("%w: --high-water %v: want a fraction above 0 and at most 1", ErrBadConfig, c.HighWater)
+	case c.MetaGroup == "":
+		return fmt.Errorf("%w: --meta-group is empty: name the group that keeps the namespace", ErrBadConfig)
+	case c.StartupGrace <= 0:
+		return fmt.Errorf("%w: --startup-grace %v: must be positive", ErrBadConfig, c.StartupGrace)
+	case c.ReplaceAfter == 0:
+		return fmt.Errorf("%w: --replace-after is 0: give how long a member may be dead before it is replaced, or a negative duration never to replace one", ErrBadConfig)
+	case c.PromoteBackoff <= 0:
+		return fmt.Errorf("%w: PromoteBackoff %v: must be positive", ErrBadConfig, c.PromoteBackoff)
+	case c.Logger == nil:
+		return fmt.Errorf("%w: Logger is nil", ErrBadConfig)
 	}
 	return nil
 }
@@ -116,18 +146,14 @@ type Node struct {
 	mu sync.Mutex
 	// group is the group this node serves ("" for an unclaimed standby)
 	// and boot whether it may bootstrap it; repl is nil until then.
-	group     string
-	boot      bool
-	view      gossip.Decision
-	promoting bool
-	nextTry   time.Time // no promotion before: backoff after a failed one
-	// graceUntil holds back promotion after a start until the gossip view
-	// has shown a primary (or the grace ran out).
-	graceUntil time.Time
-	// leaderless is when the view last began to show neither a primary
-	// nor a candidate (every member restarted, none known caught up).
-	leaderless time.Time
-	duties     duties
+	group string
+	boot  bool
+	view  gossip.Decision
+	// gate is the promotion gate gossip.Decide keeps: the startup grace,
+	// the backoff after a failed promotion, the leaderless fallback's
+	// wait and a promotion under way.
+	gate   gossip.Gate
+	duties duties
 	// pubUsed and pubAt are the usage last published in gossip.
 	pubUsed uint64
 	pubAt   time.Time
@@ -149,21 +175,6 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	}
 	if cfg.Advertise == "" {
 		cfg.Advertise = cfg.Listen
-	}
-	if cfg.PromoteBackoff <= 0 {
-		cfg.PromoteBackoff = 300 * time.Millisecond
-	}
-	if cfg.StartupGrace <= 0 {
-		cfg.StartupGrace = 2 * time.Second
-	}
-	if cfg.MetaGroup == "" {
-		cfg.MetaGroup = "g1"
-	}
-	if cfg.ReplaceAfter == 0 {
-		cfg.ReplaceAfter = 30 * time.Second
-	}
-	if cfg.HighWater == 0 {
-		cfg.HighWater = 0.9
 	}
 	sec, err := cfg.Security.load(secure.RoleNode)
 	if err != nil {
@@ -240,7 +251,7 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	n.mu.Lock()
 	n.gossip = g
-	n.graceUntil = time.Now().Add(n.cfg.StartupGrace)
+	n.gate = gossip.NewGate(n.cfg.StartupGrace, n.cfg.PromoteBackoff, time.Now())
 	n.mu.Unlock()
 	n.log.Info("node started", "role", n.cfg.Start, "group", group, "listen", n.cfg.Listen, "gossip", gc.BindAddr,
 		"data", n.cfg.DataDir, "capacity", n.db.Chunks.Capacity(), "used", n.db.Chunks.Used())
@@ -388,7 +399,7 @@ func (n *Node) tags() gossip.Tags {
 		n.pubUsed, n.pubAt = used, time.Now()
 	}
 	t.Used = n.pubUsed
-	r, promoting := n.repl, n.promoting
+	r, promoting := n.repl, n.gate.Promoting
 	t.Group, t.Boot = n.group, n.boot
 	n.mu.Unlock()
 	if r == nil {
@@ -434,9 +445,10 @@ func (n *Node) loop(ctx context.Context) {
 	}
 }
 
-// step applies one election outcome: follow the primary, step down before
-// a higher ballot, or promote this node when it is the candidate; then,
-// on a primary, the group's duties (replacement, scale-out).
+// step gathers the inputs of gossip.Decide (the view, this node's
+// replication state, its promotion gate and the time) and carries out its
+// answer: step down, or promote; then, on a ready primary, the group's
+// duties (replacement, scale-out).
 func (n *Node) step(ctx context.Context) {
 	defer func() {
 		if err := n.gossip.SetTags(n.tags()); err != nil && !errors.Is(err, gossip.ErrClosed) {
@@ -448,79 +460,39 @@ func (n *Node) step(ctx context.Context) {
 		return
 	}
 	n.mu.Lock()
-	group := n.group
+	group, boot := n.group, n.boot
 	n.mu.Unlock()
 	members := n.gossip.Members()
-	d := gossip.Elect(members, group)
 	var peers []meta.Member
-	for _, m := range members {
-		if m.Group == group && m.Addr != "" && (m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect) &&
-			(m.Role == gossip.RolePrimary || m.Role == gossip.RoleReplica) {
-			peers = append(peers, meta.Member{ID: m.ID, Name: m.Name, Addr: m.Addr})
-		}
+	for _, m := range gossip.LiveMembers(members, group) {
+		peers = append(peers, meta.Member{ID: m.ID, Name: m.Name, Addr: m.Addr})
 	}
 	r.SetPeers(peers)
 	st := r.Status()
-	n.mu.Lock()
-	n.view = d
-	if d.Primary != nil {
-		n.graceUntil = time.Time{} // the view is complete enough to show a primary
+	self := gossip.Self{
+		ID:         n.cfg.ID,
+		Group:      group,
+		Boot:       boot,
+		Voter:      isVoter(st.Voters, n.cfg.ID),
+		Configured: len(st.Voters) > 0,
+		Leading:    st.Role != replication.Follower,
+		Term:       st.Ballot.Term,
+		BallotNode: st.Ballot.Node,
 	}
-	promote := false
 	now := time.Now()
-	d.Candidate = n.fallbackCandidateLocked(d, members, now)
-	if p := d.Primary; p != nil && p.ID != n.cfg.ID && st.Role != replication.Follower &&
-		st.Ballot.Less(meta.Ballot{Term: p.Term, Node: p.ID}) {
-		r.StepDown(fmt.Sprintf("gossip shows primary %s with term %d", p.Name, p.Term))
-	}
-	// A group that never had a primary (MaxTerm 0) needs no grace: nobody
-	// can be deposed. Only a voter may lead, or the group's first node
-	// bootstrapping it: recovery gathers a majority of the node's own
-	// configuration, and a node that never joined it has none, so it
-	// would lead alone with an empty log, and then overwrite the members
-	// that hold the group's data.
-	mayLead := isVoter(st.Voters, n.cfg.ID) || len(st.Voters) == 0 && n.boot
-	if d.Primary == nil && d.Candidate != nil && d.Candidate.ID == n.cfg.ID && mayLead &&
-		!n.promoting && st.Role == replication.Follower && now.After(n.nextTry) && (d.MaxTerm == 0 || now.After(n.graceUntil)) {
-		n.promoting, promote = true, true
-	}
+	n.mu.Lock()
+	a := gossip.Decide(members, self, n.gate, now)
+	n.view, n.gate = a.Decision, a.Gate
 	n.mu.Unlock()
-	if promote {
-		b := meta.Ballot{Term: max(d.MaxTerm, st.Ballot.Term) + 1, Node: n.cfg.ID}
-		go n.promote(ctx, r, b)
+	if a.StepDown {
+		r.StepDown(fmt.Sprintf("gossip shows primary %s with term %d", a.Primary.Name, a.Primary.Term))
+	}
+	if a.Promote {
+		go n.promote(ctx, r, meta.Ballot{Term: a.Term, Node: n.cfg.ID})
 	}
 	if st.Role == replication.Leader && st.Ready {
 		n.runDuties(ctx, r, group, st, members, now)
 	}
-}
-
-// fallbackCandidateLocked keeps a group whose members all restarted from
-// staying leaderless: nobody is in sync with a primary that no longer
-// exists, so after the startup grace the highest-ID live voter may
-// promote. Which voter does not matter for safety: recovery adopts the
-// most up-to-date log of a majority of its configuration. A member that
-// is not a voter (one that never finished joining, or came back with a
-// wiped disk) has no configuration to recover from, and never leads.
-func (n *Node) fallbackCandidateLocked(d gossip.Decision, members []gossip.Member, now time.Time) *gossip.Member {
-	if d.Primary != nil || d.Candidate != nil || d.MaxTerm == 0 {
-		n.leaderless = time.Time{}
-		return d.Candidate
-	}
-	if n.leaderless.IsZero() {
-		n.leaderless = now
-	}
-	if now.Sub(n.leaderless) < n.cfg.StartupGrace {
-		return nil
-	}
-	var best *gossip.Member
-	for i, m := range members {
-		live := m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect
-		if live && m.Voter && m.Group == n.group && (m.Role == gossip.RoleReplica || m.Role == gossip.RolePrimary) &&
-			(best == nil || m.ID > best.ID) {
-			best = &members[i]
-		}
-	}
-	return best
 }
 
 // promote claims the primary role in gossip first, so no other member
@@ -535,10 +507,7 @@ func (n *Node) promote(ctx context.Context, r *replication.Node, b meta.Ballot) 
 	}
 	err := r.Promote(ctx, b)
 	n.mu.Lock()
-	n.promoting = false
-	if err != nil {
-		n.nextTry = time.Now().Add(n.cfg.PromoteBackoff)
-	}
+	n.gate = n.gate.PromotionEnded(err == nil, time.Now())
 	n.mu.Unlock()
 	if err != nil {
 		n.log.Warn("promotion failed; will retry if still the candidate", "ballot", b, "err", err)

@@ -21,7 +21,7 @@ import (
 
 // RouterConfig configures a router process.
 type RouterConfig struct {
-	// HTTP is the address the API listens on.
+	// HTTP is the address the API listens on (default 0.0.0.0:8080).
 	HTTP string
 	// Advertise is the API address published in gossip (default HTTP).
 	Advertise string
@@ -40,8 +40,34 @@ type RouterConfig struct {
 	Ready func(url string)
 }
 
+// DefaultRouterConfig returns a RouterConfig with the tunables set.
+func DefaultRouterConfig() RouterConfig {
+	return RouterConfig{
+		HTTP:   "0.0.0.0:8080",
+		Gossip: gossip.DefaultConfig(),
+		Router: router.DefaultConfig(),
+		Logger: slog.Default(),
+	}
+}
+
+// Validate reports the first invalid field, wrapped in ErrBadConfig. The
+// gossip and router settings are checked when they are complete, as the
+// router starts them.
+func (c RouterConfig) Validate() error {
+	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+		return fmt.Errorf("%w: --http %q: want HOST:PORT: %w", ErrBadConfig, c.HTTP, err)
+	}
+	if c.Logger == nil {
+		return fmt.Errorf("%w: Logger is nil", ErrBadConfig)
+	}
+	return nil
+}
+
 // RunRouter serves the HTTP API until ctx ends.
 func RunRouter(ctx context.Context, cfg RouterConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	if cfg.ID == 0 {
 		cfg.ID = uint64(time.Now().UnixNano()>>11) | 1
 	}

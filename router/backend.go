@@ -91,9 +91,9 @@ func (b *backend) call(ctx context.Context, group string, req func() wire.Messag
 func (b *backend) callOnce(ctx context.Context, group, addr string, req func() wire.Message) (wire.Message, error) {
 	if addr == "" {
 		ms := b.members()
-		addr = primaryAddr(ms, group)
+		addr = gossip.PrimaryAddr(ms, group)
 		if addr == "" {
-			if len(liveMembers(ms, group)) == 0 {
+			if len(gossip.LiveMembers(ms, group)) == 0 {
 				return nil, b.noMember(group)
 			}
 			return nil, fmt.Errorf("%w for group %q: an election may be in progress", ErrNoPrimary, group)
@@ -112,30 +112,4 @@ func unknownOutcome(err error) bool {
 		return errors.Is(err, wire.ErrDeposed) || errors.Is(err, wire.ErrNoQuorum)
 	}
 	return true // transport failures: timeouts, resets
-}
-
-func primaryAddr(ms []gossip.Member, group string) string {
-	if p := gossip.Elect(ms, group).Primary; p != nil {
-		return p.Addr
-	}
-	return ""
-}
-
-// isLive reports whether m serves in a group and gossip counts it as
-// live (alive, or suspected but not yet failed).
-func isLive(m gossip.Member) bool {
-	return (m.Role == gossip.RolePrimary || m.Role == gossip.RoleReplica) &&
-		(m.Status == gossip.StatusAlive || m.Status == gossip.StatusSuspect)
-}
-
-// liveMembers lists the live members of group that have an address: the
-// places a chunk of the group can be read from.
-func liveMembers(ms []gossip.Member, group string) []gossip.Member {
-	var out []gossip.Member
-	for _, m := range ms {
-		if m.Group == group && m.Addr != "" && isLive(m) {
-			out = append(out, m)
-		}
-	}
-	return out
 }

@@ -238,7 +238,7 @@ func (s *Server) fetchChunk(ctx context.Context, ref meta.ChunkRef) ([]byte, err
 	if group == "" { // written before chunks were spread over groups
 		group = s.be.metaGroup()
 	}
-	srcs := liveMembers(s.cfg.Members(), group)
+	srcs := gossip.LiveMembers(s.cfg.Members(), group)
 	if len(srcs) == 0 {
 		return nil, fmt.Errorf("read chunk %s: %w", ref.Hash, s.be.noMember(group))
 	}

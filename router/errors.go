@@ -38,4 +38,7 @@ var (
 	// ErrSealed: content sealed at rest cannot be opened by this router:
 	// its data key is missing from --data-key-file.
 	ErrSealed = errors.New("cannot open content sealed at rest")
+	// ErrBadConfig: a Config field is missing or out of range; the
+	// wrapping error names the field. New returns it, no request does.
+	ErrBadConfig = errors.New("invalid router config")
 )

@@ -34,7 +34,7 @@ type GroupSpace struct {
 func GroupSpaces(ms []gossip.Member) []GroupSpace {
 	byName := map[string]*GroupSpace{}
 	for _, m := range ms {
-		if m.Group == "" || !isLive(m) {
+		if m.Group == "" || !m.Live() || !m.Serves(m.Group) {
 			continue
 		}
 		g := byName[m.Group]
@@ -49,7 +49,7 @@ func GroupSpaces(ms []gossip.Member) []GroupSpace {
 	}
 	out := make([]GroupSpace, 0, len(byName))
 	for name, g := range byName {
-		g.Primary = primaryAddr(ms, name)
+		g.Primary = gossip.PrimaryAddr(ms, name)
 		out = append(out, *g)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -5,7 +5,6 @@ import (
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -105,23 +104,31 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first invalid field.
+// Validate reports the first invalid field, wrapped in ErrBadConfig.
 func (c Config) Validate() error {
 	switch {
-	case c.Members == nil || c.Transport == nil || c.Logger == nil:
-		return errors.New("router: members, transport and logger are required")
+	case c.Members == nil:
+		return fmt.Errorf("%w: Members is nil", ErrBadConfig)
+	case c.Transport == nil:
+		return fmt.Errorf("%w: Transport is nil", ErrBadConfig)
+	case c.Logger == nil:
+		return fmt.Errorf("%w: Logger is nil", ErrBadConfig)
 	case c.ChunkSize <= 0 || c.ChunkSize > MaxChunkSize:
-		return fmt.Errorf("router: chunk size %d must be between 1 and %d bytes", c.ChunkSize, MaxChunkSize)
+		return fmt.Errorf("%w: ChunkSize is %d: it must be between 1 and %d bytes", ErrBadConfig, c.ChunkSize, MaxChunkSize)
 	case c.InlineMax < 0 || c.InlineMax > MaxInline:
-		return fmt.Errorf("router: inline limit %d must be between 0 and %d bytes", c.InlineMax, MaxInline)
+		return fmt.Errorf("%w: InlineMax is %d: it must be between 0 and %d bytes", ErrBadConfig, c.InlineMax, MaxInline)
 	case c.MaxFileSize < 0:
-		return errors.New("router: max file size must not be negative")
-	case c.RequestTimeout <= 0 || c.RPCTimeout <= 0 || c.BodyTimeout <= 0:
-		return errors.New("router: timeouts must be positive")
+		return fmt.Errorf("%w: MaxFileSize is %d: it must not be negative", ErrBadConfig, c.MaxFileSize)
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("%w: RequestTimeout is %v: it must be positive", ErrBadConfig, c.RequestTimeout)
+	case c.RPCTimeout <= 0:
+		return fmt.Errorf("%w: RPCTimeout is %v: it must be positive", ErrBadConfig, c.RPCTimeout)
+	case c.BodyTimeout <= 0:
+		return fmt.Errorf("%w: BodyTimeout is %v: it must be positive", ErrBadConfig, c.BodyTimeout)
 	case c.SpaceWait < 0:
-		return errors.New("router: space wait must not be negative")
+		return fmt.Errorf("%w: SpaceWait is %v: it must not be negative", ErrBadConfig, c.SpaceWait)
 	case c.AuthTTL < 0:
-		return errors.New("router: AuthTTL must not be negative")
+		return fmt.Errorf("%w: AuthTTL is %v: it must not be negative", ErrBadConfig, c.AuthTTL)
 	}
 	return nil
 }
