@@ -17,8 +17,8 @@ import (
 
 // stallServer serves a router with a short BodyTimeout on a real socket:
 // only a real connection has a read deadline.
-func stallServer(t *testing.T, timeout time.Duration) (string, *fakeNode) {
-	c := newFakeCluster(t)
+func stallServer(t *testing.T, timeout time.Duration) (string, *testNode) {
+	c := newTestCluster(t)
 	g1 := c.group("g1", 1, 1<<20)
 	putFileOn(t, g1[0], "/f", content(40), "g1", g1)
 	s := c.router(func(cfg *Config) { cfg.BodyTimeout = timeout })
@@ -121,7 +121,7 @@ func TestBodyTimeoutSlowUpload(t *testing.T) {
 // file is committed and no chunk stored for the part that did arrive.
 func TestTruncatedBody(t *testing.T) {
 	for _, inline := range []int{0, 64} {
-		c := newFakeCluster(t)
+		c := newTestCluster(t)
 		g1 := c.group("g1", 1, 1<<20)
 		s := c.router(func(cfg *Config) { cfg.InlineMax = inline })
 		srv := httptest.NewServer(s)

@@ -14,20 +14,20 @@ import (
 )
 
 func TestClusterStatus(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	g1 := c.group("g1", 2, 4000) // publishes used 1000, cap 5000
 	g2 := c.group("g2", 2, 0)
-	g2[0].hang = true // its status cannot be read in time
+	g2[0].hang.Store(true) // its status cannot be read in time
 	c.addNode("spare", "", gossip.RoleStandby, 50, 1<<30)
 	c.addDead("gone", "g1", 51)
-	g1[0].info = &wire.GroupInfo{
+	g1[0].info.Store(&wire.GroupInfo{
 		Ballot: meta.Ballot{Term: 1, Node: 100}, Commit: 9, Chunks: 12,
 		Members: []wire.MemberInfo{
 			{ID: 101, Name: "g1-n2", Addr: "g1-n2:7000", Voter: true, Live: true, Synced: false, Chunks: 10, Used: 900},
 			{ID: 100, Name: "g1-n1", Addr: "g1-n1:7000", Voter: true, Live: true, Synced: true, Chunks: 12, Used: 1000},
 		},
 		Repair: wire.RepairProgress{UnderReplicated: 2, Copied: 5, CopiedBytes: 5000, Collected: 3, LastRound: 1714566645000000000},
-	}
+	})
 	s := c.router(nil)
 	w := do(s, "GET", "/v1/cluster", nil)
 	if w.Code != http.StatusOK {
@@ -66,7 +66,7 @@ func TestClusterStatus(t *testing.T) {
 }
 
 func TestClusterStatusWithoutMetaGroup(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	s := c.router(func(cfg *Config) { cfg.MetaGroup = "meta" })
 	var got api.Cluster
 	if err := json.Unmarshal(do(s, "GET", "/v1/cluster", nil).Body.Bytes(), &got); err != nil {

@@ -12,9 +12,11 @@ import (
 	"shoal/wire"
 )
 
-// putFile commits a file of data cut into 16-byte chunks, each kept by
-// the nodes given for its index, bypassing the upload path.
-func putFileOn(t *testing.T, mn *fakeNode, p string, data []byte, group string, holders []*fakeNode) meta.Inode {
+// putFileOn commits a file of data cut into 16-byte chunks, each kept by
+// the nodes given for its index, bypassing the upload path: the chunks are
+// put on the holders and the file is proposed to the meta group's
+// primary mn. It returns the inode as committed.
+func putFileOn(t *testing.T, mn *testNode, p string, data []byte, group string, holders []*testNode) meta.Inode {
 	t.Helper()
 	in := meta.Inode{Type: meta.TypeFile, Size: int64(len(data)), Hash: "h"}
 	for off := 0; off < len(data); off += 16 {
@@ -25,14 +27,23 @@ func putFileOn(t *testing.T, mn *fakeNode, p string, data []byte, group string, 
 		}
 		in.Chunks = append(in.Chunks, meta.ChunkRef{Hash: h, Size: int64(len(chunk)), Group: group})
 	}
-	mn.mu.Lock()
-	mn.files[p] = in
-	mn.mu.Unlock()
-	return in
+	return commitFile(t, mn, p, in)
+}
+
+// commitFile writes in's content to the file p through the meta group's
+// primary mn, and returns the inode as committed.
+func commitFile(t *testing.T, mn *testNode, p string, in meta.Inode) meta.Inode {
+	t.Helper()
+	mn.commit(t, meta.Op{Kind: meta.OpPut, Path: p, File: &in})
+	got, ok := mn.file(p)
+	if !ok {
+		t.Fatalf("%s was committed but cannot be found", p)
+	}
+	return got
 }
 
 func TestDownloadFallsBackAndRepairs(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	mn := c.group("g1", 1, 0)[0]
 	good := c.addNode("good", "g2", "primary", 10, 0)
 	corrupt := c.addNode("corrupt", "g2", "replica", 11, 0)
@@ -40,9 +51,11 @@ func TestDownloadFallsBackAndRepairs(t *testing.T) {
 	lost := c.addNode("lost", "g2", "replica", 13, 0) // lost its disk: holds nothing
 	slow := c.addNode("slow", "g2", "replica", 14, 0)
 	c.addDead("dead", "g2", 15)
-	corrupt.corrupt, garbled.garble, slow.hang = true, true, true
+	corrupt.corrupt.Store(true)
+	garbled.garble.Store(true)
+	slow.hang.Store(true)
 	data := content(12 * 16)
-	in := putFileOn(t, mn, "/f", data, "g2", []*fakeNode{good, corrupt, garbled, slow})
+	in := putFileOn(t, mn, "/f", data, "g2", []*testNode{good, corrupt, garbled, slow})
 	s := c.router(nil)
 
 	w := do(s, "GET", "/v1/fs/f", nil)
@@ -51,7 +64,7 @@ func TestDownloadFallsBackAndRepairs(t *testing.T) {
 	}
 	// Every member that answered not-found, corrupt or wrong bytes before
 	// the good copy was found gets that copy back.
-	for _, bad := range []*fakeNode{corrupt, garbled, lost} {
+	for _, bad := range []*testNode{corrupt, garbled, lost} {
 		asked := received[*wire.GetChunk](bad)
 		if len(asked) == 0 {
 			t.Errorf("%s was never asked: the read order is not spread", bad.name)
@@ -81,7 +94,7 @@ func TestDownloadFallsBackAndRepairs(t *testing.T) {
 }
 
 func TestDownloadLegacyChunksInMetaGroup(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	g1 := c.group("g1", 2, 0)
 	data := content(40)
 	putFileOn(t, g1[0], "/old", data, "", g1) // written before groups were recorded
@@ -92,7 +105,7 @@ func TestDownloadLegacyChunksInMetaGroup(t *testing.T) {
 }
 
 func TestDownloadRanges(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	g1 := c.group("g1", 2, 0)
 	g2 := c.group("g2", 2, 0)
 	data := content(72) // chunks [0,16) [16,32) [32,48) [48,64) [64,72)
@@ -101,7 +114,7 @@ func TestDownloadRanges(t *testing.T) {
 	for _, n := range g1 {
 		n.put(in.Chunks[1].Hash, data[16:32])
 	}
-	g1[0].files["/f"] = in
+	commitFile(t, g1[0], "/f", in)
 	s := c.router(nil)
 	tests := []struct {
 		rng        string
@@ -132,14 +145,12 @@ func TestDownloadRanges(t *testing.T) {
 }
 
 func TestDownloadFailsWhenNoCopyIsLeft(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	g1 := c.group("g1", 2, 0)
 	data := content(64)
 	in := putFileOn(t, g1[0], "/f", data, "g1", g1)
 	for _, n := range g1 { // the third chunk is lost everywhere
-		n.mu.Lock()
-		delete(n.chunks, in.Chunks[2].Hash)
-		n.mu.Unlock()
+		n.drop(in.Chunks[2].Hash)
 	}
 	hs := httptest.NewServer(c.router(nil))
 	defer hs.Close()

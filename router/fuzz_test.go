@@ -15,7 +15,7 @@ import (
 )
 
 // FuzzServeHTTP sends arbitrary requests, parsed from bytes as the HTTP
-// server parses them, to a router over a healthy fake cluster. Whatever
+// server parses them, to a router over a healthy test cluster. Whatever
 // the method, path, query, headers or body, the router must not panic
 // (http.ErrAbortHandler, the deliberate cut of a broken download, aside),
 // must not answer 5xx (nothing in the cluster is failing, so a 5xx can
@@ -131,7 +131,7 @@ func FuzzServeHTTP(f *testing.F) {
 // fuzzRouter returns a router over a fresh healthy one-group cluster
 // holding a chunked file /f and an inline file /small.
 func fuzzRouter(t *testing.T) *Server {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	g1 := c.group("g1", 1, 1<<20)
 	putFileOn(t, g1[0], "/f", content(40), "g1", g1)
 	r := c.router(func(cfg *Config) {
@@ -139,7 +139,7 @@ func fuzzRouter(t *testing.T) *Server {
 		cfg.MaxFileSize = 1 << 20
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	})
-	g1[0].files["/small"] = *r.newInline([]byte("small file"))
+	commitFile(t, g1[0], "/small", *r.newInline([]byte("small file")))
 	return r
 }
 

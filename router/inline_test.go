@@ -13,7 +13,7 @@ import (
 // Small files live in their metadata: no chunk is written, no chunk is
 // touched, and reads (whole and ranged) come from the inode.
 func TestSmallFilesInline(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	g1 := c.group("g1", 3, 1<<20)
 	s := c.router(func(cfg *Config) { cfg.InlineMax = 64 })
 	small := content(64)
@@ -54,7 +54,7 @@ func TestSmallFilesInline(t *testing.T) {
 // Every proposal carries its request's ID: the client's Idempotency-Key
 // when given (so the client's retries apply once), else a random one.
 func TestProposalsCarryRequestIDs(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	g1 := c.group("g1", 3, 1<<20)
 	s := c.router(func(cfg *Config) { cfg.InlineMax = 64 })
 	do(s, "PUT", "/v1/fs/a", bytes.NewReader([]byte("x")), "Idempotency-Key", "abc-1")

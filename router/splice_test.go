@@ -55,8 +55,8 @@ func readAll(t *testing.T, s *Server, p string) []byte {
 func TestSpliceMatchesAReference(t *testing.T) {
 	for _, inline := range []int{0, 24} {
 		t.Run(fmt.Sprintf("inline-%d", inline), func(t *testing.T) {
-			c := newFakeCluster(t)
-			mg := c.group("g1", 3, 0)
+			c := newTestCluster(t)
+			mg := c.group("g1", 1, 0) // one member: the test is of content, not of copies
 			s := c.router(func(cfg *Config) { cfg.InlineMax = inline })
 			if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(nil)); w.Code != http.StatusCreated {
 				t.Fatalf("PUT = %d", w.Code)
@@ -121,7 +121,7 @@ func randomSplices(t *testing.T, s *Server, seed uint64, steps int, check func(s
 // A write inside one chunk reads and rewrites that chunk only, and a
 // write of whole chunks at a chunk boundary reads none.
 func TestSpliceRewritesOnlyTheChunksItCuts(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	mg := c.group("g1", 1, 0)
 	s := c.router(nil)
 	data := content(10 * 16)
@@ -164,15 +164,11 @@ func TestSpliceRewritesOnlyTheChunksItCuts(t *testing.T) {
 // Growing a file by truncate or by a write far past its end stores one
 // chunk of zeros, however many chunks the zeros span.
 func TestSpliceZerosAreOneChunk(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	mg := c.group("g1", 1, 0)
 	s := c.router(nil)
 	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("abc")))
-	held := func() int {
-		mg[0].mu.Lock()
-		defer mg[0].mu.Unlock()
-		return len(mg[0].chunks)
-	}
+	held := func() int { return len(mg[0].held()) }
 	st := truncate(t, s, "/f", 1000*16+5)
 	if st.Size != 1000*16+5 {
 		t.Fatalf("size after truncate: %d", st.Size)
@@ -196,24 +192,23 @@ func TestSpliceZerosAreOneChunk(t *testing.T) {
 // A write that loses a race with another change to the file is computed
 // again from the new content, so neither change is lost.
 func TestSpliceRetriesAfterAConflict(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	mg := c.group("g1", 1, 0)
 	s := c.router(func(cfg *Config) { cfg.InlineMax = 64 })
 	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("0123456789")))
 	raced := false
-	mg[0].mu.Lock()
-	mg[0].beforeUpdate = func(files map[string]meta.Inode) {
-		if raced {
+	mg[0].setOnPropose(func(op meta.Op) {
+		if op.Kind != meta.OpUpdate || raced {
 			return
 		}
 		raced = true
-		f := files["/f"]
-		f.Data = []byte("ABCDEFGHIJ")
-		f.Hash = meta.ChunkListHash(nil, f.Data)
-		f.Gen++
-		files["/f"] = f
-	}
-	mg[0].mu.Unlock()
+		// Another writer changes the file between the router's read of it
+		// and its update.
+		f, _ := mg[0].file("/f")
+		data := []byte("ABCDEFGHIJ")
+		mg[0].commit(t, meta.Op{Kind: meta.OpUpdate, Path: "/f", Gen: f.Gen,
+			File: &meta.Inode{Size: int64(len(data)), Data: data, Hash: meta.ChunkListHash(nil, data)}})
+	})
 	patch(t, s, "/f", 8, []byte("xyz"))
 	if got := string(readAll(t, s, "/f")); got != "ABCDEFGHxyz" {
 		t.Fatalf("after a raced write: %q, want the other change kept and the write applied", got)
@@ -230,7 +225,7 @@ func TestSpliceRetriesAfterAConflict(t *testing.T) {
 }
 
 func TestWriteAtRefusesBadRequests(t *testing.T) {
-	c := newFakeCluster(t)
+	c := newTestCluster(t)
 	c.group("g1", 1, 0)
 	s := c.router(func(cfg *Config) { cfg.MaxFileSize = 1000 })
 	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("abc")))

@@ -12,7 +12,7 @@ import (
 // TestWhoamiInsecure checks that --insecure's root, which the cluster
 // does not keep, decodes as a user: a client reads "created" as a time.
 func TestWhoamiInsecure(t *testing.T) {
-	s := newFakeCluster(t).router(nil)
+	s := newTestCluster(t).router(nil)
 	w := do(s, "GET", "/v1/whoami", nil)
 	if w.Code != http.StatusOK {
 		t.Fatalf("GET /v1/whoami = %d %s", w.Code, w.Body)
