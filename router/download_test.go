@@ -16,7 +16,7 @@ import (
 // the nodes given for its index, bypassing the upload path: the chunks are
 // put on the holders and the file is proposed to the meta group's
 // primary mn. It returns the inode as committed.
-func putFileOn(t *testing.T, mn *testNode, p string, data []byte, group string, holders []*testNode) meta.Inode {
+func putFileOn(t testEnv, mn *testNode, p string, data []byte, group string, holders []*testNode) meta.Inode {
 	t.Helper()
 	in := meta.Inode{Type: meta.TypeFile, Size: int64(len(data)), Hash: "h"}
 	for off := 0; off < len(data); off += 16 {
@@ -32,7 +32,7 @@ func putFileOn(t *testing.T, mn *testNode, p string, data []byte, group string, 
 
 // commitFile writes in's content to the file p through the meta group's
 // primary mn, and returns the inode as committed.
-func commitFile(t *testing.T, mn *testNode, p string, in meta.Inode) meta.Inode {
+func commitFile(t testEnv, mn *testNode, p string, in meta.Inode) meta.Inode {
 	t.Helper()
 	mn.commit(t, meta.Op{Kind: meta.OpPut, Path: p, File: &in})
 	got, ok := mn.file(p)

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
 	"shoal/api"
+	"shoal/gossip"
 )
 
 // FuzzServeHTTP sends arbitrary requests, parsed from bytes as the HTTP
@@ -20,7 +22,8 @@ import (
 // (http.ErrAbortHandler, the deliberate cut of a broken download, aside),
 // must not answer 5xx (nothing in the cluster is failing, so a 5xx can
 // only be the router mishandling the request), and every error answer
-// other than to HEAD carries the JSON error shape.
+// other than to HEAD carries the JSON error shape. Every input starts
+// from the same state (see fuzzClusters).
 func FuzzServeHTTP(f *testing.F) {
 	type seed struct{ method, target, rng, inm, length, body string }
 	for _, s := range []seed{
@@ -83,6 +86,7 @@ func FuzzServeHTTP(f *testing.F) {
 	} {
 		f.Add(s.method, s.target, s.rng, s.inm, s.length, []byte(s.body))
 	}
+	clusters := newFuzzClusters(f)
 	f.Fuzz(func(t *testing.T, method, target, rng, inm, length string, body []byte) {
 		var raw bytes.Buffer
 		raw.WriteString(method + " " + target + " HTTP/1.1\r\nHost: router\r\n")
@@ -101,7 +105,7 @@ func FuzzServeHTTP(f *testing.F) {
 		if err != nil {
 			return // net/http answers 400 itself: the router never sees it
 		}
-		s := fuzzRouter(t)
+		s := clusters.router(t)
 		w := httptest.NewRecorder()
 		func() {
 			defer func() {
@@ -128,19 +132,138 @@ func FuzzServeHTTP(f *testing.F) {
 	})
 }
 
-// fuzzRouter returns a router over a fresh healthy one-group cluster
-// holding a chunked file /f and an inline file /small.
+// fuzzRouter returns a router over a fresh fuzzCluster.
 func fuzzRouter(t *testing.T) *Server {
+	c, _ := fuzzCluster(t)
+	return c.router(fuzzConfig)
+}
+
+// fuzzCluster makes a healthy one-group cluster holding a chunked file /f
+// and an inline file /small, and returns it with its meta group's primary.
+func fuzzCluster(t testEnv) (*testCluster, *testNode) {
 	c := newTestCluster(t)
-	g1 := c.group("g1", 1, 1<<20)
+	g1 := c.group("g1", 1, fuzzFree)
 	putFileOn(t, g1[0], "/f", content(40), "g1", g1)
-	r := c.router(func(cfg *Config) {
-		cfg.InlineMax = 32
-		cfg.MaxFileSize = 1 << 20
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	commitFile(t, g1[0], "/small", *c.router(fuzzConfig).newInline([]byte("small file")))
+	return c, g1[0]
+}
+
+// fuzzFree is the room the node of a fuzzCluster publishes.
+const fuzzFree = 1 << 20
+
+func fuzzConfig(cfg *Config) {
+	cfg.InlineMax = 32
+	cfg.MaxFileSize = 1 << 20
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// fuzzClusters gives each input of one fuzzing process a new router over
+// a fuzzCluster as it was made. Making one costs tens of milliseconds,
+// fsyncs mostly, so the process makes one once, keeps its store, and
+// starts each cluster it hands out over a copy of that store. And most
+// inputs leave a cluster as they found it, so the inputs share one until
+// an input changes it (appends to the meta group's log or stores a
+// chunk), and the next input gets a new one.
+type fuzzClusters struct {
+	made  *fuzzEnv  // owns the cluster made first, and its store
+	env   *fuzzEnv  // owns the cluster in use
+	proto *testNode // the only node of the cluster made first, closed
+
+	c      *testCluster
+	mn     *testNode // c's only node
+	last   uint64    // mn's last log index as started
+	chunks int       // how many chunks mn held as started
+}
+
+func newFuzzClusters(f *testing.F) *fuzzClusters {
+	p := &fuzzClusters{made: &fuzzEnv{base: f.TempDir()}, env: &fuzzEnv{base: f.TempDir()}}
+	f.Cleanup(func() {
+		p.env.release()
+		p.made.release()
 	})
-	commitFile(t, g1[0], "/small", *r.newInline([]byte("small file")))
-	return r
+	return p
+}
+
+func (p *fuzzClusters) router(t *testing.T) *Server {
+	p.env.t, p.made.t = t, t
+	if p.c == nil {
+		p.start()
+	}
+	s := p.c.newRouter(fuzzConfig)
+	t.Cleanup(func() {
+		s.Close()
+		if p.mn.repl.Status().LastIndex != p.last || len(p.mn.held()) != p.chunks {
+			p.env.release()
+			p.c = nil
+		}
+	})
+	return s
+}
+
+// start starts a cluster of one node over a copy of the store of the
+// cluster made first, making that first if need be.
+func (p *fuzzClusters) start() {
+	if p.proto == nil {
+		_, mn := fuzzCluster(p.made)
+		mn.repl.Close()
+		mn.db.Close()
+		p.proto = mn
+	}
+	dir := p.env.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(p.proto.db.Dir())); err != nil {
+		p.env.Fatalf("copy the store of %s: %v", p.proto.name, err)
+	}
+	c := newTestCluster(p.env)
+	mn := c.startReplica(p.proto.name, p.proto.group, p.proto.id, dir)
+	c.join(mn, gossip.RolePrimary, fuzzFree)
+	c.form([]*testNode{mn})
+	p.c, p.mn = c, mn
+	p.last, p.chunks = mn.repl.Status().LastIndex, len(mn.held())
+}
+
+// fuzzEnv owns the clusters the inputs of one fuzzing process share: it
+// reports a failure to the input being run, and keeps the clusters'
+// directories and cleanups until release.
+type fuzzEnv struct {
+	t        *testing.T // the input being run
+	base     string     // the fuzz target's temporary directory
+	cleanups []func()
+}
+
+var _ testEnv = (*fuzzEnv)(nil)
+
+func (e *fuzzEnv) Helper() {}
+
+func (e *fuzzEnv) Fatalf(format string, args ...any) {
+	e.t.Helper()
+	e.t.Fatalf(format, args...)
+}
+
+func (e *fuzzEnv) Errorf(format string, args ...any) {
+	e.t.Helper()
+	e.t.Errorf(format, args...)
+}
+
+// Log drops the clusters' logs: they outlive the input that made them.
+func (e *fuzzEnv) Log(...any) {}
+
+func (e *fuzzEnv) TempDir() string {
+	dir, err := os.MkdirTemp(e.base, "node")
+	if err != nil {
+		e.Fatalf("make a node's directory: %v", err)
+	}
+	e.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func (e *fuzzEnv) Cleanup(f func()) { e.cleanups = append(e.cleanups, f) }
+
+// release runs the cleanups, last registered first, as a test's are.
+func (e *fuzzEnv) release() {
+	for i := len(e.cleanups) - 1; i >= 0; i-- {
+		e.cleanups[i]()
+	}
+	e.cleanups = nil
 }
 
 // FuzzParseRange checks that a Range header yields a range inside the

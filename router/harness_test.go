@@ -29,7 +29,7 @@ import (
 // makes is answered by the real namespace; the members of other groups are
 // hand-written chunk holders a test can make misbehave.
 type testCluster struct {
-	t    *testing.T
+	t    testEnv
 	net  *wire.MemNetwork
 	logs *testLog
 
@@ -67,11 +67,24 @@ type testNode struct {
 	info    atomic.Pointer[wire.GroupInfo] // the answer to GroupStatus
 }
 
+// testEnv is what a test cluster needs of whoever owns it: a test, or the
+// inputs of one fuzzing process in turn (fuzz_test.go).
+type testEnv interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Log(args ...any)
+	TempDir() string
+	Cleanup(func())
+}
+
+var _ testEnv = (*testing.T)(nil)
+
 // metaGroupName is the group the test cluster runs as real replication
 // nodes: the router's default meta group.
 const metaGroupName = DefaultMetaGroup
 
-func newTestCluster(t *testing.T) *testCluster {
+func newTestCluster(t testEnv) *testCluster {
 	c := &testCluster{t: t, net: wire.NewMemNetwork(1), nodes: map[string]*testNode{}, logs: &testLog{t: t}}
 	// Registered first, so it runs last: after the nodes are closed,
 	// nothing they log may reach a finished test.
@@ -129,7 +142,7 @@ func (c *testCluster) group(name string, size int, free uint64) []*testNode {
 			out = append(out, c.addNode(nodeName, name, role, id, free))
 			continue
 		}
-		n := c.startReplica(nodeName, name, id)
+		n := c.startReplica(nodeName, name, id, c.t.TempDir())
 		c.join(n, role, free)
 		out = append(out, n)
 	}
@@ -139,10 +152,10 @@ func (c *testCluster) group(name string, size int, free uint64) []*testNode {
 	return out
 }
 
-// startReplica starts a real replication node over a new store; it is
-// closed when the test ends.
-func (c *testCluster) startReplica(name, group string, id uint64) *testNode {
-	db, err := store.Open(c.t.TempDir())
+// startReplica starts a real replication node over the store in dir (a
+// new one in an empty dir); it is closed when the test ends.
+func (c *testCluster) startReplica(name, group string, id uint64, dir string) *testNode {
+	db, err := store.Open(dir)
 	if err != nil {
 		c.t.Fatalf("open the store of %s: %v", name, err)
 	}
@@ -362,7 +375,7 @@ func (n *testNode) held() []meta.Hash {
 
 // commit applies op to the namespace through the real node, which must
 // be the meta group's primary, and fails the test unless it succeeds.
-func (n *testNode) commit(t *testing.T, op meta.Op) meta.Result {
+func (n *testNode) commit(t testEnv, op meta.Op) meta.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -438,8 +451,15 @@ func (r *routerTransport) Call(ctx context.Context, addr string, req wire.Messag
 }
 
 // router starts a router on the test cluster with small chunks and short
-// timeouts; tune changes the config first.
+// timeouts, closed when the test ends; tune changes the config first.
 func (c *testCluster) router(tune func(*Config)) *Server {
+	s := c.newRouter(tune)
+	c.t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newRouter is router for a caller that closes the router itself.
+func (c *testCluster) newRouter(tune func(*Config)) *Server {
 	cfg := DefaultConfig()
 	cfg.Members = c.view
 	cfg.Transport = &routerTransport{c: c, tr: c.net.Transport("router")}
@@ -460,14 +480,13 @@ func (c *testCluster) router(tune func(*Config)) *Server {
 	if err != nil {
 		c.t.Fatalf("start a router: %v", err)
 	}
-	c.t.Cleanup(func() { s.Close() })
 	return s
 }
 
 // testLog sends logs to the test's log until stop; after that (the test
 // is over) it drops them.
 type testLog struct {
-	t       *testing.T
+	t       testEnv
 	mu      sync.Mutex
 	stopped bool
 }
@@ -508,10 +527,10 @@ func content(n int) []byte {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testEnv, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
+	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		select {
