@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shoal/api"
+	"shoal/wait"
 )
 
 // Config says which router a Client talks to and how patiently.
@@ -111,7 +112,7 @@ func New(cfg Config) (*Client, error) {
 		timeout:  cfg.Timeout,
 		retry503: cfg.Retry503,
 		now:      time.Now,
-		sleep:    sleepContext,
+		sleep:    wait.Sleep,
 	}
 	if c.http == nil {
 		c.http = &http.Client{Transport: NewTransport(cfg.TLS)}

@@ -267,18 +267,6 @@ func drainClose(rc io.ReadCloser) {
 	_ = rc.Close()
 }
 
-// sleepContext waits for d or until ctx is done.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // watchdog cancels an exchange that takes longer than d once armed. It is
 // armed and stopped from different goroutines: the transport arms it when
 // it finishes sending an upload, while send stops it when headers arrive.

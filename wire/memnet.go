@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"shoal/wait"
 )
 
 // MemNetwork is an in-memory network for tests of the protocol: nodes
@@ -101,20 +103,6 @@ func (n *MemNetwork) leg(a, b string) (time.Duration, bool) {
 	return d, true
 }
 
-func wait(ctx context.Context, d time.Duration) error {
-	if d == 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 func (t *memTransport) Call(ctx context.Context, addr string, req Message) (Message, error) {
 	n := t.net
 	body, err := Encode(req)
@@ -126,7 +114,7 @@ func (t *memTransport) Call(ctx context.Context, addr string, req Message) (Mess
 		<-ctx.Done() // a lost message looks like silence
 		return nil, fmt.Errorf("call %s: %w", addr, ErrUnreachable)
 	}
-	if err := wait(ctx, d); err != nil {
+	if err := wait.Sleep(ctx, d); err != nil {
 		return nil, err
 	}
 	n.mu.Lock()
@@ -152,7 +140,7 @@ func (t *memTransport) Call(ctx context.Context, addr string, req Message) (Mess
 		<-ctx.Done()
 		return nil, fmt.Errorf("reply from %s: %w", addr, ErrUnreachable)
 	}
-	if err := wait(ctx, d); err != nil {
+	if err := wait.Sleep(ctx, d); err != nil {
 		return nil, err
 	}
 	m, err := Decode(out)
