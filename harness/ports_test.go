@@ -1,0 +1,43 @@
+package harness
+
+import (
+	"net"
+	"strconv"
+	"testing"
+)
+
+func TestPortsNeverRepeat(t *testing.T) {
+	var ps Ports
+	seen := map[int]bool{}
+	for range 50 {
+		p, err := ps.Free()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+	base, err := ps.Block(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := base; p < base+5; p++ {
+		if seen[p] {
+			t.Fatalf("block port %d handed out before", p)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			t.Fatalf("block port %d: %v", p, err)
+		}
+		l.Close()
+	}
+	next, err := ps.Block(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next < base+5 && next+5 > base {
+		t.Fatalf("blocks [%d,%d) and [%d,%d) overlap", base, base+5, next, next+5)
+	}
+}
