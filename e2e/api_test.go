@@ -15,12 +15,12 @@ import (
 // do sends one HTTP request to the router and returns status and body.
 func (c *cluster) do(method, path string, body io.Reader, hdr ...string) (int, http.Header, []byte) {
 	c.t.Helper()
-	req, err := http.NewRequest(method, c.api+path, body)
+	req, err := http.NewRequest(method, c.API+path, body)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if c.creds.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.creds.Token)
+	if c.Creds.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Creds.Token)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shoal/harness"
 )
 
 // TestContentSealedAtRest writes known content, chunked and inline, and
@@ -23,8 +25,8 @@ func TestContentSealedAtRest(t *testing.T) {
 	small := append([]byte("small:"), marker...)
 	for _, insecure := range []bool{false, true} {
 		t.Run(fmt.Sprintf("insecure=%v", insecure), func(t *testing.T) {
-			c := startCluster(t, spec{groups: []groupSpec{{"g1", 3}}, insecure: insecure,
-				router: []string{"--chunk-size", fmt.Sprint(testChunk), "--inline-max", "1024"}})
+			c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}}, Insecure: insecure,
+				RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk), "--inline-max", "1024"}})
 			cl := c.client()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -40,8 +42,8 @@ func TestContentSealedAtRest(t *testing.T) {
 				}
 			}
 			want := c.fileChunks("/big")
-			waitFor(t, 20*time.Second, "every member to hold the file's chunks", func() bool {
-				for _, p := range c.nodes {
+			harness.Await(t, 20*time.Second, "every member to hold the file's chunks", func() bool {
+				for _, p := range c.Nodes {
 					have := c.chunkFiles(p)
 					for _, h := range want {
 						if !have[h] {
@@ -54,15 +56,15 @@ func TestContentSealedAtRest(t *testing.T) {
 			var key []byte
 			if !insecure {
 				var err error
-				if key, err = os.ReadFile(filepath.Join(c.secrets, "data.key")); err != nil {
+				if key, err = os.ReadFile(filepath.Join(c.Secrets, "data.key")); err != nil {
 					t.Fatal(err)
 				}
 				key = bytes.TrimSpace(key)
 			}
 			var found []string
 			scanned := 0
-			for _, p := range c.nodes {
-				filepath.WalkDir(c.dataDir(p), func(path string, d fs.DirEntry, err error) error {
+			for _, p := range c.Nodes {
+				filepath.WalkDir(c.DataDir(p), func(path string, d fs.DirEntry, err error) error {
 					if err != nil || d.IsDir() {
 						return nil
 					}
@@ -89,7 +91,7 @@ func TestContentSealedAtRest(t *testing.T) {
 			case insecure && len(found) < 3:
 				t.Fatalf("the scan found the content in clear in %d files of an insecure cluster; it cannot be trusted", len(found))
 			}
-			t.Logf("scanned %d files on %d nodes: content in clear in %d", scanned, len(c.nodes), len(found))
+			t.Logf("scanned %d files on %d nodes: content in clear in %d", scanned, len(c.Nodes), len(found))
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/harness"
 	"shoal/secure"
 )
 
@@ -19,19 +20,19 @@ import (
 // succeeds.
 func TestScaleOutWhenFull(t *testing.T) {
 	const chunk = 256 << 10
-	c := startCluster(t, spec{
-		groups: []groupSpec{{"g1", 3}},
+	c := startCluster(t, harness.Spec{
+		Groups: []harness.Group{{Name: "g1", Size: 3}},
 		// Room for four sealed chunks (each ChunkOverhead longer than its
 		// content) on every member.
-		node:   []string{"--capacity", fmt.Sprint(4 * (chunk + secure.ChunkOverhead)), "--high-water", "0.9"},
-		router: []string{"--chunk-size", fmt.Sprint(chunk), "--space-wait", "2s"},
+		NodeFlags:   []string{"--capacity", fmt.Sprint(4 * (chunk + secure.ChunkOverhead)), "--high-water", "0.9"},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(chunk), "--space-wait", "2s"},
 	})
 	// Four chunks fill every member of g1.
 	files := writeFiles(t, c, "/fill", 4, chunk, 500)
 	cl := c.client()
 	ctx := context.Background()
 	data := randomBytes(77, chunk)
-	waitFor(t, 10*time.Second, "the router to see g1 full and answer 507", func() bool {
+	harness.Await(t, 10*time.Second, "the router to see g1 full and answer 507", func() bool {
 		_, err := cl.Put(ctx, "/overflow", bytes.NewReader(data), int64(len(data)))
 		var ae *client.Error
 		if errors.As(err, &ae) && ae.Status == 507 {
@@ -92,10 +93,10 @@ func TestScaleOutWhenFull(t *testing.T) {
 // collection leaves exactly the chunks the surviving files reference, on
 // every member.
 func TestNoChunkLeak(t *testing.T) {
-	c := startCluster(t, spec{
-		groups: []groupSpec{{"g1", 3}, {"g2", 3}},
-		node:   []string{"--gc-interval", "300ms", "--gc-grace", "2s"},
-		router: []string{"--chunk-size", fmt.Sprint(testChunk)},
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}, {Name: "g2", Size: 3}},
+		NodeFlags:   []string{"--gc-interval", "300ms", "--gc-grace", "2s"},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
 	})
 	cl := c.client()
 	ctx := context.Background()
@@ -125,14 +126,14 @@ func TestNoChunkLeak(t *testing.T) {
 		}
 	}
 	nodes := append(c.groupNodes("g1"), c.groupNodes("g2")...)
-	waitFor(t, 30*time.Second, "garbage collection to leave exactly the referenced chunks", func() bool {
+	harness.Await(t, 30*time.Second, "garbage collection to leave exactly the referenced chunks", func() bool {
 		u := c.chunkUnion(nodes)
 		return sameSet(u, want)
 	})
 	// Every member of a group holds the same set.
 	for _, g := range []string{"g1", "g2"} {
 		ns := c.groupNodes(g)
-		waitFor(t, 20*time.Second, g+" members agreeing", func() bool {
+		harness.Await(t, 20*time.Second, g+" members agreeing", func() bool {
 			for _, p := range ns[1:] {
 				if !sameSet(c.chunkFiles(ns[0]), c.chunkFiles(p)) {
 					return false

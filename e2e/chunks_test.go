@@ -14,14 +14,16 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"shoal/harness"
 )
 
 // chunkFiles returns the chunk files a node holds: hash → content is
 // intact (re-hashed from disk).
-func (c *cluster) chunkFiles(p *proc) map[string]bool {
+func (c *cluster) chunkFiles(p *harness.Proc) map[string]bool {
 	c.t.Helper()
 	out := map[string]bool{}
-	root := filepath.Join(c.dataDir(p), "chunks")
+	root := filepath.Join(c.DataDir(p), "chunks")
 	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || len(d.Name()) != 64 {
 			return nil
@@ -38,10 +40,10 @@ func (c *cluster) chunkFiles(p *proc) map[string]bool {
 }
 
 // groupNodes lists the started nodes whose names say they belong to group.
-func (c *cluster) groupNodes(group string) []*proc {
-	var out []*proc
-	for _, p := range c.nodes {
-		if len(p.name) > len(group) && p.name[:len(group)+1] == group+"-" {
+func (c *cluster) groupNodes(group string) []*harness.Proc {
+	var out []*harness.Proc
+	for _, p := range c.Nodes {
+		if len(p.Name) > len(group) && p.Name[:len(group)+1] == group+"-" {
 			out = append(out, p)
 		}
 	}
@@ -103,9 +105,9 @@ const testChunk = 64 << 10
 // of a group ends with the group's chunks, and copy, rename and identical
 // content add no chunk files.
 func TestFileAcrossGroups(t *testing.T) {
-	c := startCluster(t, spec{
-		groups: []groupSpec{{"g1", 3}, {"g2", 3}},
-		router: []string{"--chunk-size", fmt.Sprint(testChunk)},
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}, {Name: "g2", Size: 3}},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
 	})
 	cl := c.client()
 	ctx := context.Background()
@@ -137,7 +139,7 @@ func TestFileAcrossGroups(t *testing.T) {
 	perGroup := map[string]map[string]bool{}
 	for _, g := range []string{"g1", "g2"} {
 		nodes := c.groupNodes(g)
-		waitFor(t, 20*time.Second, "every member of "+g+" holding the same intact chunks", func() bool {
+		harness.Await(t, 20*time.Second, "every member of "+g+" holding the same intact chunks", func() bool {
 			first := c.chunkFiles(nodes[0])
 			for _, p := range nodes[1:] {
 				if !sameSet(first, c.chunkFiles(p)) {
@@ -146,7 +148,7 @@ func TestFileAcrossGroups(t *testing.T) {
 			}
 			for h, ok := range first {
 				if !ok {
-					t.Fatalf("%s holds a corrupt chunk %s", nodes[0].name, h)
+					t.Fatalf("%s holds a corrupt chunk %s", nodes[0].Name, h)
 				}
 			}
 			perGroup[g] = first
@@ -181,7 +183,7 @@ func TestFileAcrossGroups(t *testing.T) {
 		files := c.chunkFiles(p)
 		for h := range files {
 			if !want[h] {
-				t.Fatalf("%s holds chunk %s that no file has", p.name, h)
+				t.Fatalf("%s holds chunk %s that no file has", p.Name, h)
 			}
 		}
 	}
@@ -205,7 +207,7 @@ func TestHugeFile(t *testing.T) {
 	if os.Getenv("SHOAL_LONG") == "" {
 		t.Skip("set SHOAL_LONG=1 to upload and download 1 GiB")
 	}
-	c := startCluster(t, spec{groups: []groupSpec{{"g1", 3}, {"g2", 3}}})
+	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}, {Name: "g2", Size: 3}}})
 	cl := c.client()
 	ctx := context.Background()
 	const size = 1 << 30

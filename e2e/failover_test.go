@@ -2,119 +2,72 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"shoal/client"
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/store"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// writer keeps writing distinct files and records which were acknowledged
-// and when.
-type writer struct {
-	cl    *client.Client
-	mu    sync.Mutex
-	acked map[string]string
-	times [][2]time.Time // start and completion of each acknowledged write
-	stop  chan struct{}
-	done  chan struct{}
-}
-
-func startWriter(c *cluster, prefix string) *writer {
-	cl, err := client.New(c.clientConfig(15*time.Second, -1))
+// startWriter starts writing distinct files under prefix through the
+// router, with no 503 retries inside the client (each attempt is timed),
+// until the test ends or it is halted.
+func startWriter(c *cluster, prefix string) *harness.Writer {
+	c.t.Helper()
+	cl, err := c.Client(15*time.Second, -1)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	w := &writer{cl: cl, acked: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		for i := 0; ; i++ {
-			select {
-			case <-w.stop:
-				return
-			default:
-			}
-			p := fmt.Sprintf("%s/%06d", prefix, i)
-			v := fmt.Sprintf("value %d of %s", i, prefix)
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			began := time.Now()
-			_, err := w.cl.Put(ctx, p, strings.NewReader(v), int64(len(v)))
-			cancel()
-			if err == nil {
-				w.mu.Lock()
-				w.acked[p] = v
-				w.times = append(w.times, [2]time.Time{began, time.Now()})
-				w.mu.Unlock()
-			}
-		}
-	}()
+	w := harness.StartWriter(context.Background(), cl, prefix, nil)
+	c.t.Cleanup(func() { w.Halt() })
 	return w
 }
 
-func (w *writer) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.acked)
-}
-
-// firstAckAfter returns the completion time of the first acknowledged
-// write that started after t: one already in flight may have committed
-// before t.
-func (w *writer) firstAckAfter(t time.Time) (time.Time, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, a := range w.times {
-		if a[0].After(t) {
-			return a[1], true
-		}
-	}
-	return time.Time{}, false
-}
-
-func (w *writer) halt() map[string]string {
-	close(w.stop)
-	<-w.done
-	return w.acked
+// acked is how many writes w has had acknowledged.
+func acked(w *harness.Writer) int {
+	n, _ := w.Counts()
+	return n
 }
 
 // verifyAcked reads every acknowledged write back through the router.
-func verifyAcked(t *testing.T, c *cluster, acked map[string]string) {
+func verifyAcked(t *testing.T, c *cluster, acks []harness.Ack) {
 	t.Helper()
-	cl := c.client()
-	for p, v := range acked {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		b, err := cl.ReadFile(ctx, p)
-		cancel()
-		if err != nil || string(b) != v {
-			t.Fatalf("acknowledged write %s lost: got %q, %v; want %q", p, b, err, v)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lost, err := harness.Lost(ctx, c.client(), acks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range lost {
+		t.Errorf("acknowledged write %s lost: missing or with other content", a.Path)
+	}
+	if len(lost) > 0 {
+		t.FailNow()
 	}
 }
 
 // killPrimary kills -9 the group's primary while w writes, and returns
 // the time from the kill to the first acknowledged write after it.
-func killPrimary(t *testing.T, c *cluster, w *writer) (*proc, time.Duration) {
+func killPrimary(t *testing.T, c *cluster, w *harness.Writer) (*harness.Proc, time.Duration) {
 	t.Helper()
-	g := c.waitGroup(len(c.nodes), "")
-	before := w.count()
-	waitFor(t, 10*time.Second, "writes acknowledged before the kill", func() bool { return w.count() >= before+10 })
+	g := c.waitGroup(len(c.Nodes), "")
+	before := acked(w)
+	harness.Await(t, 10*time.Second, "writes acknowledged before the kill", func() bool { return acked(w) >= before+10 })
 	victim := c.node(g.Primary)
 	killed := time.Now()
-	c.kill(victim)
+	victim.Kill()
 	var first time.Time
-	waitFor(t, 30*time.Second, "a write acknowledged after the primary was killed", func() bool {
+	harness.Await(t, 30*time.Second, "a write acknowledged after the primary was killed", func() bool {
 		var ok bool
-		first, ok = w.firstAckAfter(killed)
+		first, ok = w.FirstAckAfter(killed)
 		return ok
 	})
 	return victim, first.Sub(killed)
@@ -124,45 +77,45 @@ func TestKillPrimaryWhileWriting(t *testing.T) {
 	c := newCluster(t, 3)
 	w := startWriter(c, "/w")
 	victim, took := killPrimary(t, c, w)
-	t.Logf("kill -9 of primary %s to first acknowledged write: %v", victim.name, took)
-	n := w.count()
-	waitFor(t, 20*time.Second, "writes to continue after failover", func() bool { return w.count() >= n+20 })
+	t.Logf("kill -9 of primary %s to first acknowledged write: %v", victim.Name, took)
+	n := acked(w)
+	harness.Await(t, 20*time.Second, "writes to continue after failover", func() bool { return acked(w) >= n+20 })
 
 	// The old primary returns as a replica and catches up: once the
 	// router shows all three in sync, it holds every acknowledged write.
-	acked := w.halt()
+	acks := w.Halt()
 	c.start(victim)
-	g := c.waitGroup(3, victim.name)
-	verifyAcked(t, c, acked)
-	if g.Primary == victim.name {
-		t.Fatalf("old primary %s leads again; want it to rejoin as a replica", victim.name)
+	g := c.waitGroup(3, victim.Name)
+	verifyAcked(t, c, acks)
+	if g.Primary == victim.Name {
+		t.Fatalf("old primary %s leads again; want it to rejoin as a replica", victim.Name)
 	}
 	out, _, _ := c.run("status")
-	if !strings.Contains(out, victim.name) {
-		t.Fatalf("status does not list %s:\n%s", victim.name, out)
+	if !strings.Contains(out, victim.Name) {
+		t.Fatalf("status does not list %s:\n%s", victim.Name, out)
 	}
 
 	// It holds the writes it missed: check its disk directly once every
 	// process is killed.
-	for _, p := range c.nodes {
-		c.kill(p)
+	for _, p := range c.Nodes {
+		p.Kill()
 	}
-	missing := checkDisk(t, filepath.Join(c.dir, victim.name), acked)
+	missing := checkDisk(t, filepath.Join(c.Dir, victim.Name), acks)
 	if missing > 0 {
-		t.Fatalf("restarted old primary lacks %d of %d acknowledged writes on disk", missing, len(acked))
+		t.Fatalf("restarted old primary lacks %d of %d acknowledged writes on disk", missing, len(acks))
 	}
 
 	// Whole-group restart keeps all data.
-	for _, p := range c.nodes {
+	for _, p := range c.Nodes {
 		c.start(p)
 	}
 	c.waitGroup(3, "")
-	verifyAcked(t, c, acked)
+	verifyAcked(t, c, acks)
 }
 
 // checkDisk opens a stopped node's store and counts acknowledged writes
 // whose entries its log does not hold.
-func checkDisk(t *testing.T, dir string, acked map[string]string) int {
+func checkDisk(t *testing.T, dir string, acks []harness.Ack) int {
 	t.Helper()
 	db, err := store.Open(dir)
 	if err != nil {
@@ -180,19 +133,16 @@ func checkDisk(t *testing.T, dir string, acked map[string]string) int {
 	}
 	missing := 0
 	db.View(func(tx *bolt.Tx) error {
-		for p, v := range acked {
-			in, err := store.Lookup(tx, p)
-			if err != nil || in.Hash != sha256hex(v) {
+		for _, a := range acks {
+			// One chunk or inline: the file's hash is its content's.
+			in, err := store.Lookup(tx, a.Path)
+			if err != nil || in.Hash != meta.Hash(a.Sum).String() {
 				missing++
 			}
 		}
 		return nil
 	})
 	return missing
-}
-
-func sha256hex(s string) string {
-	return meta.HashOf([]byte(s)).String() // one chunk: file hash == chunk hash
 }
 
 // TestFailoverTime is the failover harness: it kills -9 the primary of a
@@ -210,13 +160,13 @@ func TestFailoverTime(t *testing.T) {
 	for i := range runs {
 		victim, took := killPrimary(t, c, w)
 		times = append(times, took)
-		t.Logf("run %d: killed %s, first acknowledged write after %v", i+1, victim.name, took)
+		t.Logf("run %d: killed %s, first acknowledged write after %v", i+1, victim.Name, took)
 		c.start(victim)
 		c.waitGroup(3, "")
 	}
-	acked := w.halt()
-	verifyAcked(t, c, acked)
+	acks := w.Halt()
+	verifyAcked(t, c, acks)
 	slices.Sort(times)
 	t.Logf("failover over %d kills: median %v, min %v, max %v; %d acknowledged writes all readable",
-		runs, times[len(times)/2], times[0], times[len(times)-1], len(acked))
+		runs, times[len(times)/2], times[0], times[len(times)-1], len(acks))
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/harness"
 )
 
 // writeFiles writes n files of size bytes under dir and returns them.
@@ -42,11 +43,11 @@ func checkFiles(t *testing.T, c *cluster, files map[string][]byte) {
 
 // aReplica waits for g1 to be whole and returns it and a member that is
 // not its primary.
-func (c *cluster) aReplica() (client.Group, *proc) {
+func (c *cluster) aReplica() (client.Group, *harness.Proc) {
 	c.t.Helper()
 	g := c.waitGroup(3, "")
 	for _, p := range c.groupNodes("g1") {
-		if p.name != g.Primary {
+		if p.Name != g.Primary {
 			return g, p
 		}
 	}
@@ -55,7 +56,7 @@ func (c *cluster) aReplica() (client.Group, *proc) {
 }
 
 // union of the chunk files held by nodes.
-func (c *cluster) chunkUnion(nodes []*proc) map[string]bool {
+func (c *cluster) chunkUnion(nodes []*harness.Proc) map[string]bool {
 	u := map[string]bool{}
 	for _, p := range nodes {
 		for h := range c.chunkFiles(p) {
@@ -65,10 +66,10 @@ func (c *cluster) chunkUnion(nodes []*proc) map[string]bool {
 	return u
 }
 
-func bytesOf(c *cluster, p *proc) int64 {
+func bytesOf(c *cluster, p *harness.Proc) int64 {
 	var n int64
 	for h := range c.chunkFiles(p) {
-		if fi, err := os.Stat(filepath.Join(c.dataDir(p), "chunks", h[:2], h)); err == nil {
+		if fi, err := os.Stat(filepath.Join(c.DataDir(p), "chunks", h[:2], h)); err == nil {
 			n += fi.Size()
 		}
 	}
@@ -79,11 +80,11 @@ func bytesOf(c *cluster, p *proc) int64 {
 // the group removes it and claims the standby, which ends holding every
 // chunk of its group; the group then survives losing another member.
 func TestStandbyReplacesDeadReplica(t *testing.T) {
-	c := startCluster(t, spec{
-		groups:   []groupSpec{{"g1", 3}},
-		standbys: 1,
-		node:     []string{"--replace-after", "2s"},
-		router:   []string{"--chunk-size", fmt.Sprint(testChunk)},
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}},
+		Standbys:    1,
+		NodeFlags:   []string{"--replace-after", "2s"},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
 	})
 	// SHOAL_HEAL_MIB=N writes N MiB first, to measure the time to full
 	// redundancy for more data.
@@ -96,15 +97,15 @@ func TestStandbyReplacesDeadReplica(t *testing.T) {
 	want := c.chunkUnion(members)
 	standby := c.node("standby0")
 	g, victim := c.aReplica()
-	c.kill(victim)
+	victim.Kill()
 	killed := time.Now()
-	waitFor(t, 60*time.Second, "the standby holding every chunk of g1", func() bool {
+	harness.Await(t, 60*time.Second, "the standby holding every chunk of g1", func() bool {
 		cs, ok := c.clusterView()
 		if !ok {
 			return false
 		}
 		for _, nd := range cs.Nodes {
-			if nd.Name == standby.name && nd.Group == "g1" && nd.InSync {
+			if nd.Name == standby.Name && nd.Group == "g1" && nd.InSync {
 				return sameSet(c.chunkFiles(standby), want)
 			}
 		}
@@ -117,8 +118,8 @@ func TestStandbyReplacesDeadReplica(t *testing.T) {
 	// The standby now counts: losing another original member keeps the
 	// group writable and every file readable.
 	for _, p := range members {
-		if p != victim && p.name != g.Primary {
-			c.kill(p)
+		if p != victim && p.Name != g.Primary {
+			p.Kill()
 		}
 	}
 	more := writeFiles(t, c, "/after", 3, testChunk+1, 900)
@@ -129,26 +130,26 @@ func TestStandbyReplacesDeadReplica(t *testing.T) {
 // TestWipedNodeRebuilt: a node whose data directory is wiped comes back
 // empty and is rebuilt from its peers: metadata and every chunk.
 func TestWipedNodeRebuilt(t *testing.T) {
-	c := startCluster(t, spec{
-		groups: []groupSpec{{"g1", 3}},
-		router: []string{"--chunk-size", fmt.Sprint(testChunk)},
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
 	})
 	files := writeFiles(t, c, "/w", 10, 3*testChunk+5, 200)
 	members := c.groupNodes("g1")
 	g, victim := c.aReplica()
 	want := c.chunkUnion(members)
-	c.kill(victim)
-	if err := os.RemoveAll(c.dataDir(victim)); err != nil {
+	victim.Kill()
+	if err := os.RemoveAll(c.DataDir(victim)); err != nil {
 		t.Fatal(err)
 	}
 	c.start(victim)
-	waitFor(t, 60*time.Second, "the wiped node rebuilt with every chunk and in sync", func() bool {
+	harness.Await(t, 60*time.Second, "the wiped node rebuilt with every chunk and in sync", func() bool {
 		cs, ok := c.clusterView()
 		if !ok {
 			return false
 		}
 		for _, nd := range cs.Nodes {
-			if nd.Name == victim.name && nd.InSync && nd.Status == "alive" {
+			if nd.Name == victim.Name && nd.InSync && nd.Status == "alive" {
 				return sameSet(c.chunkFiles(victim), want)
 			}
 		}
@@ -157,17 +158,17 @@ func TestWipedNodeRebuilt(t *testing.T) {
 	// With the other replica gone, the rebuilt node and the primary are
 	// a majority: they must have everything.
 	for _, p := range members {
-		if p != victim && p.name != g.Primary {
-			c.kill(p)
+		if p != victim && p.Name != g.Primary {
+			p.Kill()
 		}
 	}
 	checkFiles(t, c, files)
 }
 
 // waitChunkOn waits until every node of nodes holds chunk h intact.
-func (c *cluster) waitChunkOn(nodes []*proc, h string) {
+func (c *cluster) waitChunkOn(nodes []*harness.Proc, h string) {
 	c.t.Helper()
-	waitFor(c.t, 20*time.Second, "every member holding the chunk "+h, func() bool {
+	harness.Await(c.t, 20*time.Second, "every member holding the chunk "+h, func() bool {
 		for _, p := range nodes {
 			if !c.chunkFiles(p)[h] {
 				return false
@@ -178,12 +179,12 @@ func (c *cluster) waitChunkOn(nodes []*proc, h string) {
 }
 
 // corrupt flips a byte in the middle of a chunk file on p.
-func (c *cluster) corrupt(p *proc, h string) {
+func (c *cluster) corrupt(p *harness.Proc, h string) {
 	c.t.Helper()
-	path := filepath.Join(c.dataDir(p), "chunks", h[:2], h)
+	path := filepath.Join(c.DataDir(p), "chunks", h[:2], h)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		c.t.Fatalf("corrupt %s on %s: %v", h, p.name, err)
+		c.t.Fatalf("corrupt %s on %s: %v", h, p.Name, err)
 	}
 	b[len(b)/2] ^= 0xff
 	if err := os.WriteFile(path, b, 0o644); err != nil {
@@ -195,10 +196,10 @@ func (c *cluster) corrupt(p *proc, h string) {
 // corrupted on disk (the scrubber is off); reads still return the right
 // bytes and rewrite the bad copies.
 func TestCorruptChunkRepairedOnRead(t *testing.T) {
-	c := startCluster(t, spec{
-		groups: []groupSpec{{"g1", 3}},
-		node:   []string{"--scrub-rate", "0"},
-		router: []string{"--chunk-size", fmt.Sprint(testChunk)},
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}},
+		NodeFlags:   []string{"--scrub-rate", "0"},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
 	})
 	files := writeFiles(t, c, "/c", 1, 4*testChunk, 300)
 	var name string
@@ -210,7 +211,7 @@ func TestCorruptChunkRepairedOnRead(t *testing.T) {
 	c.waitChunkOn(members, h)
 	c.corrupt(members[0], h)
 	c.corrupt(members[1], h)
-	waitFor(t, 30*time.Second, "reads to repair both corrupt copies", func() bool {
+	harness.Await(t, 30*time.Second, "reads to repair both corrupt copies", func() bool {
 		checkFiles(t, c, files)
 		for _, p := range members {
 			if !c.chunkFiles(p)[h] {
@@ -224,15 +225,15 @@ func TestCorruptChunkRepairedOnRead(t *testing.T) {
 // TestScrubberRepairsAtRest: a corrupt copy nobody reads is found by the
 // scrubber and replaced.
 func TestScrubberRepairsAtRest(t *testing.T) {
-	c := startCluster(t, spec{
-		groups: []groupSpec{{"g1", 3}},
-		node:   []string{"--scrub-rate", "64MiB"},
-		router: []string{"--chunk-size", fmt.Sprint(testChunk)},
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}},
+		NodeFlags:   []string{"--scrub-rate", "64MiB"},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
 	})
 	files := writeFiles(t, c, "/s", 3, 2*testChunk, 400)
 	members := c.groupNodes("g1")
 	var h string
-	waitFor(t, 20*time.Second, "the members holding the same chunks", func() bool {
+	harness.Await(t, 20*time.Second, "the members holding the same chunks", func() bool {
 		a, b := c.chunkFiles(members[0]), c.chunkFiles(members[2])
 		for k := range a {
 			h = k
@@ -240,7 +241,7 @@ func TestScrubberRepairsAtRest(t *testing.T) {
 		return len(a) == 6 && sameSet(a, b)
 	})
 	c.corrupt(members[2], h)
-	waitFor(t, 30*time.Second, "the scrubber to replace the corrupt copy", func() bool {
+	harness.Await(t, 30*time.Second, "the scrubber to replace the corrupt copy", func() bool {
 		return c.chunkFiles(members[2])[h]
 	})
 	checkFiles(t, c, files)
@@ -255,12 +256,12 @@ func TestScrubberRepairsAtRest(t *testing.T) {
 func TestNonVotersNeverLead(t *testing.T) {
 	c := newCluster(t, 3)
 	files := writeFiles(t, c, "/keep", 5, 300, 300)
-	for _, p := range c.nodes {
-		c.kill(p)
+	for _, p := range c.Nodes {
+		p.Kill()
 	}
-	keeper, wiped := c.nodes[0], c.nodes[1:] // IDs 100, then 101 and 102
+	keeper, wiped := c.Nodes[0], c.Nodes[1:] // IDs 100, then 101 and 102
 	for _, p := range wiped {
-		if err := os.RemoveAll(c.dataDir(p)); err != nil {
+		if err := os.RemoveAll(c.DataDir(p)); err != nil {
 			t.Fatal(err)
 		}
 		c.start(p)
@@ -271,7 +272,7 @@ func TestNonVotersNeverLead(t *testing.T) {
 	for time.Now().Before(deadline) {
 		if cs, ok := c.clusterView(); ok {
 			for _, g := range cs.Groups {
-				if g.Name == "g1" && (g.Primary == wiped[0].name || g.Primary == wiped[1].name) {
+				if g.Name == "g1" && (g.Primary == wiped[0].Name || g.Primary == wiped[1].Name) {
 					t.Fatalf("%s leads g1 with a wiped disk", g.Primary)
 				}
 			}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shoal/harness"
 )
 
 // hostileCase is one request sent byte for byte, bypassing net/http's
@@ -56,7 +58,7 @@ func (hc hostileCase) bytes(token string) string {
 // insecure) and reads the answer, failing if none comes within limit.
 func (c *cluster) sendRaw(t *testing.T, req string, hangUp bool, limit time.Duration) (*http.Response, []byte) {
 	t.Helper()
-	u, err := url.Parse(c.api)
+	u, err := url.Parse(c.API)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +132,8 @@ func (c *cluster) state() clusterState {
 		}
 	}
 	walk("/")
-	for _, p := range c.nodes {
-		st.chunks[p.name] = c.chunkFiles(p)
+	for _, p := range c.Nodes {
+		st.chunks[p.Name] = c.chunkFiles(p)
 	}
 	return st
 }
@@ -143,15 +145,15 @@ func escapePath(p string) string { return (&url.URL{Path: p}).EscapedPath() }
 // own 400 for what it cannot parse) within a bounded time, and none
 // changes the namespace or any chunk on disk.
 func TestHostileRequests(t *testing.T) {
-	c := startCluster(t, spec{groups: []groupSpec{{"g1", 3}},
-		router: []string{"--body-timeout", "1s", "--max-file-size", "1048576"}})
+	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}},
+		RouterFlags: []string{"--body-timeout", "1s", "--max-file-size", "1048576"}})
 	data := randomBytes(7, 100<<10) // one chunk, not inline
 	c.expect("PUT", "/v1/fs/keep/data.bin", strings.NewReader(string(data)), 201)
 	c.expect("PUT", "/v1/fs/keep/note.txt", strings.NewReader("hello"), 201)
 	c.expect("POST", "/v1/fs/keep/sub?op=mkdir", nil, 201)
 	want := c.fileChunks("/keep/data.bin")[0]
-	waitFor(t, 20*time.Second, "every member to hold the file's chunk", func() bool {
-		for _, p := range c.nodes {
+	harness.Await(t, 20*time.Second, "every member to hold the file's chunk", func() bool {
+		for _, p := range c.Nodes {
 			if !c.chunkFiles(p)[want] {
 				return false
 			}
@@ -285,7 +287,7 @@ func TestHostileRequests(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			resp, body := c.sendRaw(t, tc.bytes(c.creds.Token), tc.hangUp, 10*time.Second)
+			resp, body := c.sendRaw(t, tc.bytes(c.Creds.Token), tc.hangUp, 10*time.Second)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d; body %.200q", resp.StatusCode, tc.status, body)
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/harness"
 	"shoal/secure"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestGossipKeyRotation(t *testing.T) {
 	c := newCluster(t, 3)
 	c.expect("PUT", "/v1/fs/before", strings.NewReader("x"), 201)
-	old, err := secure.LoadKeys(secure.Dir(c.secrets).GossipKey())
+	old, err := secure.LoadKeys(secure.Dir(c.Secrets).GossipKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,11 +39,11 @@ func TestGossipKeyRotation(t *testing.T) {
 	}
 	// A member restarted with only the old key in --secrets still speaks
 	// the new one, from its data directory.
-	victim := c.nodes[2]
-	c.kill(victim)
+	victim := c.Nodes[2]
+	victim.Kill()
 	c.start(victim)
 	c.waitGroup(3, "")
-	waitFor(t, 20*time.Second, "a write after the restart", func() bool {
+	harness.Await(t, 20*time.Second, "a write after the restart", func() bool {
 		st, _, _ := c.do("PUT", "/v1/fs/after", strings.NewReader("y"))
 		return st == 201 || st == 204
 	})

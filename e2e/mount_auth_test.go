@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shoal/harness"
 )
 
 // TestMountTokens: a mount acts as its token's user, whoever runs the
@@ -13,7 +15,7 @@ import (
 // the certificate it acts as its own user.
 func TestMountTokens(t *testing.T) {
 	needFUSE(t)
-	c := startCluster(t, spec{groups: []groupSpec{{"g1", 3}}})
+	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c.rootOnlyFile("/secret", "root only")
@@ -38,7 +40,7 @@ cat home/alice/note`)
 	}
 
 	// The host's mount with its certificate: each process as itself.
-	hostCreds := c.creds.Flags()
+	hostCreds := c.Creds.Flags()
 	hostMnt := c.mount(append(hostCreds, "--token", host)...)
 	if out, code := sh(t, hostMnt, 1500, `cat home/alice/note && echo more >> home/alice/note && stat -c '%u' home/alice/note`); code != 0 || out != "mine\n1500\n" {
 		t.Fatalf("uid 1500 through the host's mount: %d %s", code, out)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"shoal/harness"
 )
 
 // TestMountFullClusterIsENOSPC: with every group full and no standby to
@@ -13,10 +15,10 @@ import (
 // at the latest), and the files already there still read.
 func TestMountFullClusterIsENOSPC(t *testing.T) {
 	needFUSE(t)
-	c := startCluster(t, spec{
-		groups: []groupSpec{{"g1", 3}},
-		node:   []string{"--capacity", "1MiB"},
-		router: []string{"--chunk-size", fmt.Sprint(mountChunk), "--inline-max", "0", "--space-wait", "500ms"},
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}},
+		NodeFlags:   []string{"--capacity", "1MiB"},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(mountChunk), "--inline-max", "0", "--space-wait", "500ms"},
 	})
 	mnt := c.mount()
 	small := randomBytes(1, mountChunk)
@@ -42,10 +44,10 @@ func TestMountFullClusterIsENOSPC(t *testing.T) {
 // read from any replica, which is EIO; the rest of the file still reads.
 func TestMountUnreadableIsEIO(t *testing.T) {
 	needFUSE(t)
-	c := startCluster(t, spec{
-		groups: []groupSpec{{"g1", 3}},
-		node:   []string{"--scrub-rate", "0"},
-		router: []string{"--chunk-size", fmt.Sprint(mountChunk), "--inline-max", "0"},
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}},
+		NodeFlags:   []string{"--scrub-rate", "0"},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(mountChunk), "--inline-max", "0"},
 	})
 	mnt := c.mount("--retry", "1s")
 	data := randomBytes(3, 4*mountChunk)

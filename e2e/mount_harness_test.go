@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/harness"
 	"shoal/mount"
 )
 
@@ -49,23 +50,18 @@ func (c *cluster) mount(extra ...string) string {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	name := fmt.Sprintf("mount%d", len(c.mounts))
-	p := &proc{name: name, log: filepath.Join(c.dir, name+".log"), args: append(append([]string{
-		binary(c.t), "mount", dir, "--router", c.api, "--foreground", "--allow-other", "--log-level", "debug",
-	}, c.creds.Flags()...), extra...)}
-	c.mounts = append(c.mounts, p)
+	p := c.NewProc("mount-"+filepath.Base(dir), append(append([]string{
+		"mount", dir, "--router", c.API, "--foreground", "--allow-other", "--log-level", "debug",
+	}, c.Creds.Flags()...), extra...)...)
 	c.t.Cleanup(func() {
 		unmount(dir)
-		c.kill(p)
+		p.Kill()
 		os.Remove(dir)
 	})
 	c.start(p)
-	waitFor(c.t, 30*time.Second, "the mount at "+dir, func() bool {
-		select {
-		case <-p.done:
-			b, _ := os.ReadFile(p.log)
-			c.t.Fatalf("shoal mount exited:\n%s", b)
-		default:
+	harness.Await(c.t, 30*time.Second, "the mount at "+dir, func() bool {
+		if !p.Running() {
+			c.t.Fatalf("shoal mount exited:\n%s", p.Tail(100))
 		}
 		return mount.IsMounted(dir)
 	})

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"shoal/client"
+	"shoal/harness"
 	"shoal/mount"
 )
 
@@ -28,9 +29,9 @@ const mountChunk = 64 << 10
 func mountCluster(t *testing.T, mountFlags ...string) (*cluster, string) {
 	t.Helper()
 	needFUSE(t)
-	c := startCluster(t, spec{
-		groups: []groupSpec{{"g1", 3}},
-		router: []string{"--chunk-size", fmt.Sprint(mountChunk), "--inline-max", "1024"},
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(mountChunk), "--inline-max", "1024"},
 	})
 	return c, c.mount(mountFlags...)
 }
@@ -233,7 +234,7 @@ func TestMountPOSIX(t *testing.T) {
 			t.Errorf("the cluster dropped the inode of an open file: %v", err)
 		}
 		f.Close()
-		waitFor(t, 10*time.Second, "the unlinked file to be dropped after its last close", func() bool {
+		harness.Await(t, 10*time.Second, "the unlinked file to be dropped after its last close", func() bool {
 			_, err := cl.StatIno(ctx, st.Ino)
 			return errors.Is(err, client.ErrNotFound)
 		})
@@ -483,7 +484,7 @@ func TestMountBackground(t *testing.T) {
 	c := newCluster(t, 1)
 	dir := t.TempDir()
 	t.Cleanup(func() { unmount(dir) })
-	out, errOut, code := c.run("mount", dir, "--log", filepath.Join(c.dir, "bg-mount.log"))
+	out, errOut, code := c.run("mount", dir, "--log", filepath.Join(c.Dir, "bg-mount.log"))
 	if code != 0 || !mount.IsMounted(dir) {
 		t.Fatalf("shoal mount exited %d (%s%s); mounted: %v", code, out, errOut, mount.IsMounted(dir))
 	}
@@ -529,13 +530,13 @@ func TestMountSurvivesPrimaryKill(t *testing.T) {
 		done <- result{out, code}
 	}()
 	g := c.waitGroup(3, "")
-	waitFor(t, 60*time.Second, "a fifth of the blocks written before the kill", func() bool {
+	harness.Await(t, 60*time.Second, "a fifth of the blocks written before the kill", func() bool {
 		st, err := os.Stat(dst)
 		return err == nil && st.Size() >= blocks/5*mountChunk
 	})
 	victim := c.node(g.Primary)
-	c.kill(victim)
-	t.Logf("killed primary %s after %v", victim.name, time.Since(start).Round(time.Millisecond))
+	victim.Kill()
+	t.Logf("killed primary %s after %v", victim.Name, time.Since(start).Round(time.Millisecond))
 	var r result
 	select {
 	case r = <-done:
@@ -565,19 +566,19 @@ func TestMountSurvivesPrimaryKill(t *testing.T) {
 			blocks-1, src, mountChunk, mnt, mountChunk))
 		done <- result{out, code}
 	}()
-	waitFor(t, 60*time.Second, "the stream under way", func() bool {
+	harness.Await(t, 60*time.Second, "the stream under way", func() bool {
 		st, err := os.Stat(filepath.Join(mnt, "streamed"))
 		return err == nil && st.Size() >= blocks/5*mountChunk
 	})
 	victim = c.node(g.Primary)
-	c.kill(victim)
+	victim.Kill()
 	killed := time.Now()
 	select {
 	case r = <-done:
 	case <-time.After(3 * time.Minute):
 		t.Fatal("the streaming writer did not finish within 3 minutes of the kill")
 	}
-	t.Logf("killed primary %s mid-stream; the stream finished %v later", victim.name, time.Since(killed).Round(time.Millisecond))
+	t.Logf("killed primary %s mid-stream; the stream finished %v later", victim.Name, time.Since(killed).Round(time.Millisecond))
 	if r.code != 0 {
 		t.Fatalf("the streaming writer failed (exit %d): %s", r.code, r.out)
 	}

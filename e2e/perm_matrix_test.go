@@ -379,7 +379,7 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 	start := time.Now()
 	c := newCluster(t, 3)
-	e := &pmEnv{c: c, http: c.httpClient(), admin: c.creds.Token, subjects: map[string]pmSubject{}}
+	e := &pmEnv{c: c, http: c.httpClient(), admin: c.Creds.Token, subjects: map[string]pmSubject{}}
 	e.http.Transport.(*http.Transport).MaxIdleConnsPerHost = 16
 	e.http.Timeout = 30 * time.Second
 	t.Cleanup(e.http.CloseIdleConnections)
@@ -485,7 +485,7 @@ func (e *pmEnv) api(tok, method, p string, body []byte) (int, string, []byte, er
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, e.c.api+p, rd)
+	req, err := http.NewRequest(method, e.c.API+p, rd)
 	if err != nil {
 		return 0, "", nil, err
 	}

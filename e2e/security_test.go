@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"shoal/client"
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/secure"
 	"shoal/wire"
@@ -63,9 +63,9 @@ func TestSecureByDefault(t *testing.T) {
 // TestInsecureSmoke runs a cluster with --insecure: plain HTTP works as
 // before, and every process says it runs insecure.
 func TestInsecureSmoke(t *testing.T) {
-	c := startCluster(t, spec{groups: []groupSpec{{"g1", 3}}, insecure: true})
-	if !strings.HasPrefix(c.api, "http://") {
-		t.Fatalf("insecure router at %s", c.api)
+	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}}, Insecure: true})
+	if !strings.HasPrefix(c.API, "http://") {
+		t.Fatalf("insecure router at %s", c.API)
 	}
 	c.expect("PUT", "/v1/fs/smoke/a.txt", strings.NewReader("plain"), 201)
 	if b := c.expect("GET", "/v1/fs/smoke/a.txt", nil, 200); string(b) != "plain" {
@@ -75,10 +75,10 @@ func TestInsecureSmoke(t *testing.T) {
 	if code != 0 || out != "plain" {
 		t.Fatalf("shoal cat: %d %q %s", code, out, errOut)
 	}
-	for _, p := range append(c.nodes, c.router) {
-		b, _ := os.ReadFile(p.log)
+	for _, p := range append(c.Nodes, c.Router) {
+		b, _ := os.ReadFile(p.Log)
 		if !strings.Contains(string(b), "running with --insecure") {
-			t.Errorf("%s does not warn that it runs insecure", p.name)
+			t.Errorf("%s does not warn that it runs insecure", p.Name)
 		}
 	}
 }
@@ -88,12 +88,12 @@ func TestInsecureSmoke(t *testing.T) {
 // process writing raw msgpack to the peer ports: none joins, claims a role
 // or changes a byte.
 func TestIntruders(t *testing.T) {
-	c := startCluster(t, spec{groups: []groupSpec{{"g1", 3}}})
+	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}}})
 	data := randomBytes(11, 200<<10)
 	c.expect("PUT", "/v1/fs/keep/data.bin", strings.NewReader(string(data)), 201)
 	c.expect("PUT", "/v1/fs/keep/note.txt", strings.NewReader("hello"), 201)
-	waitFor(t, 20*time.Second, "every member to hold the file's chunks", func() bool {
-		for _, p := range c.nodes {
+	harness.Await(t, 20*time.Second, "every member to hold the file's chunks", func() bool {
+		for _, p := range c.Nodes {
 			if len(c.chunkFiles(p)) == 0 {
 				return false
 			}
@@ -104,24 +104,22 @@ func TestIntruders(t *testing.T) {
 
 	// A replica of g1 with its own secrets, and a high ID, joining through
 	// the cluster's seed.
-	other := secure.Dir(filepath.Join(c.dir, "other-secrets"))
+	other := secure.Dir(filepath.Join(c.Dir, "other-secrets"))
 	if _, err := other.Init(secure.DefaultInitOptions()); err != nil {
 		t.Fatal(err)
 	}
-	intruder := &proc{name: "intruder", log: filepath.Join(c.dir, "intruder.log"), args: []string{
-		binary(t), "primary", "--group", "g1", "--name", "intruder", "--id", "999999",
-		"--data", filepath.Join(c.dir, "intruder"), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"--gossip", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--join", c.seeds, "--secrets", string(other),
-	}}
-	c.nodes = append(c.nodes, intruder) // killed and logged with the rest
+	intruder := c.NewProc("intruder", "primary", "--group", "g1", "--name", "intruder", "--id", "999999",
+		"--data", filepath.Join(c.Dir, "intruder"), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"--gossip", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--join", c.Seed, "--secrets", string(other))
+	c.Nodes = append(c.Nodes, intruder) // listed with the rest: state() reads its chunks too
 	c.start(intruder)
-	waitFor(t, 20*time.Second, "the intruder to log that its join was refused", func() bool {
-		b, _ := os.ReadFile(intruder.log)
+	harness.Await(t, 20*time.Second, "the intruder to log that its join was refused", func() bool {
+		b, _ := os.ReadFile(intruder.Log)
 		return strings.Contains(string(b), "gossip join refused")
 	})
-	waitFor(t, 20*time.Second, "a member to log a gossip message no key opens", func() bool {
-		for _, p := range c.nodes[:3] {
-			if b, _ := os.ReadFile(p.log); strings.Contains(string(b), "no gossip key opens") {
+	harness.Await(t, 20*time.Second, "a member to log a gossip message no key opens", func() bool {
+		for _, p := range c.Nodes[:3] {
+			if b, _ := os.ReadFile(p.Log); strings.Contains(string(b), "no gossip key opens") {
 				return true
 			}
 		}
@@ -148,8 +146,8 @@ func TestIntruders(t *testing.T) {
 		&wire.Propose{Group: "g1", Op: meta.Op{Kind: meta.OpDelete, Path: "/keep", Recursive: true}},
 		&wire.Propose{Group: "g1", Op: meta.Op{Kind: meta.OpConfig, Members: []meta.Member{{ID: 1, Name: "x", Addr: "127.0.0.1:1"}}}},
 	}
-	for _, p := range c.nodes[:3] {
-		addr := p.args[indexOf(p.args, "--listen")+1]
+	for _, p := range c.Nodes[:3] {
+		addr := p.Arg("--listen")
 		for _, m := range harmful {
 			body, err := wire.Encode(m)
 			if err != nil {
@@ -157,17 +155,17 @@ func TestIntruders(t *testing.T) {
 			}
 			frame := append([]byte{byte(len(body) >> 24), byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
 			if got := exchange(t, addr, nil, frame); got != "" {
-				t.Errorf("%s answered plain msgpack type %d: %q", p.name, m.Type(), got)
+				t.Errorf("%s answered plain msgpack type %d: %q", p.Name, m.Type(), got)
 			}
 			if got := exchange(t, addr, selfTLS, frame); got != "" {
-				t.Errorf("%s answered a self-signed peer's type %d: %q", p.name, m.Type(), got)
+				t.Errorf("%s answered a self-signed peer's type %d: %q", p.Name, m.Type(), got)
 			}
 		}
 	}
 
 	// Plain HTTP to the router's HTTPS port is answered 400, and nothing
 	// more.
-	u := strings.TrimPrefix(c.api, "https://")
+	u := strings.TrimPrefix(c.API, "https://")
 	plain, err := net.DialTimeout("tcp", u, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -234,15 +232,6 @@ func exchange(t *testing.T, addr string, cfg *tls.Config, frame []byte) string {
 	return string(buf[:n])
 }
 
-func indexOf(ss []string, s string) int {
-	for i, v := range ss {
-		if v == s {
-			return i
-		}
-	}
-	return -1
-}
-
 // TestDev runs 'shoal dev' as the README's first command does, then the
 // CLI with no flag at all: it finds the router, the CA and the admin's
 // token in the credentials file dev wrote.
@@ -251,18 +240,28 @@ func TestDev(t *testing.T) {
 	creds := filepath.Join(dir, "config", "credentials")
 	env := append(os.Environ(), "SHOAL_CREDENTIALS="+creds, "SHOAL_ROUTER=", "SHOAL_CA=", "SHOAL_TOKEN=")
 	// The same ports on every start, as a user's 'shoal dev' has.
-	httpAddr, portBase := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprint(devPorts(t))
-	start := func() (*exec.Cmd, *syncBuffer) {
-		out := &syncBuffer{}
-		cmd := exec.Command(binary(t), "dev", "--data", filepath.Join(dir, "data"), "--http", httpAddr, "--port-base", portBase)
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
-		if err := cmd.Start(); err != nil {
+	base, err := ports.Block(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, portBase := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprint(base)
+	// Each start logs to a file of its own, so that its banner is its own.
+	var dev *harness.Proc
+	start := func(run int) {
+		dev = &harness.Proc{Name: "shoal dev", Log: filepath.Join(dir, fmt.Sprintf("dev%d.log", run)),
+			Args: []string{binary(t), "dev", "--data", filepath.Join(dir, "data"), "--http", httpAddr, "--port-base", portBase},
+			Env:  []string{"SHOAL_CREDENTIALS=" + creds}}
+		if err := dev.Start(); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		waitFor(t, 30*time.Second, "shoal dev's banner", func() bool { return strings.Contains(out.String(), "Press Ctrl-C") })
-		return cmd, out
+		t.Cleanup(dev.Kill)
+		harness.Await(t, 30*time.Second, "shoal dev's banner", func() bool { return strings.Contains(dev.Tail(100), "Press Ctrl-C") })
 	}
+	t.Cleanup(func() {
+		if t.Failed() && dev != nil {
+			t.Logf("last lines of shoal dev:\n%s", dev.Tail(30))
+		}
+	})
 	cli := func(args ...string) (string, string, int) {
 		cmd := exec.Command(binary(t), args...)
 		cmd.Env = env
@@ -275,63 +274,42 @@ func TestDev(t *testing.T) {
 		}
 		return o.String(), e.String(), code
 	}
-	cmd, out := start()
+	start(1)
 	if st, err := os.Stat(creds); err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("credentials file: %v %v\n%s", st, err, out)
+		t.Fatalf("credentials file: %v %v", st, err)
 	}
 	first, _ := os.ReadFile(creds)
-	if !strings.Contains(out.String(), "https://") {
-		t.Fatalf("dev does not serve HTTPS:\n%s", out)
+	if b, _ := os.ReadFile(dev.Log); !strings.Contains(string(b), "https://") {
+		t.Fatal("dev does not serve HTTPS")
 	}
 	var stdout, stderr string
 	var code int
-	waitFor(t, 30*time.Second, "shoal put through the dev cluster with no flags", func() bool {
+	harness.Await(t, 30*time.Second, "shoal put through the dev cluster with no flags", func() bool {
 		_, stderr, code = cli("put", "-", "/docs/x")
 		return code == 0
 	})
 	if stdout, stderr, code = cli("cat", "/docs/x"); code != 0 || stdout != "" {
 		t.Fatalf("shoal cat: %d %q %s", code, stdout, stderr)
 	}
-	cmd.Process.Signal(os.Interrupt)
-	cmd.Wait()
+	// As Ctrl-C would (SIGTERM is handled alike).
+	if err := dev.Stop(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 	// Starting again finds the same secrets and data.
-	_, out = start()
+	start(2)
 	again, _ := os.ReadFile(creds)
 	if tokenLine(first) != tokenLine(again) || tokenLine(first) == "" {
 		t.Fatalf("the admin token changed across restarts:\n%s\n%s", first, again)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, stderr, code = cli("stat", "/docs/x"); code == 0 {
-			break
+	harness.Await(t, 30*time.Second, "the file after a restart", func() (bool, error) {
+		if _, stderr, code = cli("stat", "/docs/x"); code != 0 {
+			return false, fmt.Errorf("shoal stat: %s", strings.TrimSpace(stderr))
 		}
-		if time.Now().After(deadline) {
-			lines := strings.Split(out.String(), "\n")
-			t.Fatalf("the file after a restart: shoal stat: %s\nlast lines of shoal dev:\n%s", stderr, strings.Join(lines[max(0, len(lines)-30):], "\n"))
-		}
-		time.Sleep(100 * time.Millisecond) // the CLI run is the poll; this paces it
-	}
+		return true, nil
+	})
 	if cl, err := client.ReadCredentials(creds); err != nil || cl.CA == "" || cl.Token == "" {
 		t.Fatalf("credentials %+v: %v", cl, err)
 	}
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func tokenLine(b []byte) string {
@@ -341,25 +319,4 @@ func tokenLine(b []byte) string {
 		}
 	}
 	return ""
-}
-
-// devPorts finds a base of 20 consecutive ports free for TCP and UDP.
-func devPorts(t *testing.T) int {
-	t.Helper()
-	for base := 20000 + os.Getpid()%20000; base < 60000; base += 97 {
-		free := true
-		for i := range 20 {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return base
-		}
-	}
-	t.Fatal("no 20 free ports in a row")
-	return 0
 }

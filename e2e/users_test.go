@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/harness"
 	"shoal/secure"
 )
 
@@ -24,7 +25,7 @@ import (
 // would have it: no mount host certificate.
 func (c *cluster) as(tok string) *client.Client {
 	c.t.Helper()
-	creds := c.creds
+	creds := c.Creds
 	creds.Token, creds.Cert, creds.Key = tok, "", ""
 	cfg, err := creds.Config()
 	if err != nil {
@@ -113,9 +114,9 @@ func TestTokenLifecycle(t *testing.T) {
 	// A failover of the meta group keeps users and tokens.
 	w := startWriter(c, "/w")
 	victim, _ := killPrimary(t, c, w)
-	w.halt()
+	w.Halt()
 	if b, err := alice.ReadFile(ctx, "/home/alice/notes"); err != nil || string(b) != "mine" {
-		t.Fatalf("after killing %s: %q %v", victim.name, b, err)
+		t.Fatalf("after killing %s: %q %v", victim.Name, b, err)
 	}
 	c.start(victim)
 	c.waitGroup(3, "")
@@ -151,7 +152,7 @@ func TestTokenLifecycle(t *testing.T) {
 	if refused.Load() == 0 {
 		t.Fatal("the flood was not refused")
 	}
-	b, _ := os.ReadFile(c.router.log)
+	b, _ := os.ReadFile(c.Router.Log)
 	if n := strings.Count(string(b), "refused a request"); n > 4 {
 		t.Errorf("the router logged %d refusals for one address (want one per reason)", n)
 	}
@@ -162,7 +163,7 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	// (The flood above came from this address too: until its failure
 	// budget refills, the answer is 429, a refusal as well.)
-	waitFor(t, 10*time.Second, "a removed user's token refused with 401", func() bool {
+	harness.Await(t, 10*time.Second, "a removed user's token refused with 401", func() bool {
 		_, err := alice.WhoAmI(ctx)
 		if err == nil {
 			t.Fatal("a removed user's token was accepted")
@@ -253,7 +254,7 @@ func TestPermissionsOverAPI(t *testing.T) {
 	if !reflect.DeepEqual(before, after) {
 		t.Fatalf("refused requests changed the cluster:\nbefore %v\nafter  %v", before, after)
 	}
-	b, _ := os.ReadFile(c.router.log)
+	b, _ := os.ReadFile(c.Router.Log)
 	if n := strings.Count(string(b), "refused a request the user may not make"); n != 1 || !strings.Contains(string(b), "remote=127.0.0.1:") {
 		t.Errorf("the router logged %d lines for the refused requests of one address, want one with the address", n)
 	}
