@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"shoal/client"
+	"shoal/harness"
 	"shoal/store"
 )
 
@@ -159,7 +160,7 @@ func sleep(d time.Duration) { time.Sleep(d) } // pacing of the schedule, not a w
 
 // runClient performs random operations until ctx ends, recording each.
 func runClient(ctx context.Context, c *Cluster, rec *Recorder, id int, seed uint64, acked, unknown *atomic.Int64) {
-	cl, err := c.Client(3 * time.Second)
+	cl, err := c.Client(3*time.Second, -1)
 	if err != nil {
 		return
 	}
@@ -249,22 +250,23 @@ func do(ctx context.Context, cl *client.Client, op Op) (Result, bool) {
 // each read gets a definite answer.
 func finalReads(t *testing.T, c *Cluster) map[string]FinalState {
 	t.Helper()
-	cl, err := c.Client(5 * time.Second)
+	cl, err := c.Client(5*time.Second, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]FinalState{}
-	deadline := time.Now().Add(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for _, p := range paths {
-		for {
+		err := harness.WaitFor(ctx, "a definite answer to the final read of "+p, func() bool {
 			res, known := do(context.Background(), cl, Read(p))
 			if known {
 				out[p] = FinalState{Present: res.Status != StatusNotFound, Value: res.Value}
-				break
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("final read of %s got no answer within 30s", p)
-			}
+			return known
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	return out
@@ -278,7 +280,7 @@ func checkConvergence(t *testing.T, c *Cluster) {
 	for {
 		sleep(500 * time.Millisecond) // heartbeats carry the commit index every 100ms
 		digests, applied := map[string]string{}, map[string]uint64{}
-		c.Stop()
+		c.Stop(0)
 		for _, p := range c.Nodes {
 			db, err := store.Open(c.DataDir(p))
 			if err != nil {

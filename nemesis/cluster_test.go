@@ -5,18 +5,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"shoal/harness"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// build builds the binary under test once per run.
+var build harness.Build
 
 // needCampaign skips unless SHOAL_NEMESIS is set and namespaces can be
 // made; it returns the shoal binary.
@@ -28,23 +24,13 @@ func needCampaign(t *testing.T) string {
 	if err := Available(); err != nil {
 		t.Skip(err)
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "shoal-nemesis-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "shoal")
-		cmd := exec.Command("go", "build", "-o", binPath, "..")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	bin, err := build.Path(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return bin
 }
 
 // newTestCluster makes a Net of n+1 hosts and starts the cluster on it.
@@ -56,15 +42,17 @@ func newTestCluster(t *testing.T, k, n int, nodeFlags, routerFlags []string) *Cl
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nt.Close() })
-	c, err := StartCluster(nt, bin, t.TempDir(), n, nodeFlags, routerFlags)
+	sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+	defer scancel()
+	c, err := StartCluster(sctx, nt, bin, t.TempDir(), n, nodeFlags, routerFlags)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		c.Stop()
+		c.Stop(0)
 		if t.Failed() {
-			for _, p := range append(c.Nodes, c.Router) {
-				t.Logf("--- %s ---\n%s", p.Name, p.Log())
+			for _, p := range c.Procs() {
+				t.Logf("--- %s ---\n%s", p.Name, p.Tail(25))
 			}
 		}
 	})
@@ -89,23 +77,20 @@ func TestPartitionedPrimaryCannotWrite(t *testing.T) {
 	var rest []*Host
 	for _, p := range c.Nodes {
 		if p != old {
-			rest = append(rest, p.Host)
+			rest = append(rest, c.Host(p))
 		}
 	}
-	if err := c.Net.Partition([]*Host{old.Host}, append(rest, c.Router.Host)); err != nil {
+	if err := c.Net.Partition([]*Host{c.Host(old)}, append(rest, c.Host(c.Router))); err != nil {
 		t.Fatal(err)
 	}
-	cl, _ := c.Client(5 * time.Second)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		_, err := cl.Put(ctx, "/after-cut", bytes.NewReader([]byte("v1")), 2)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the majority side never accepted a write: %v", err)
-		}
+	cl, err := c.Client(5*time.Second, -1)
+	if err != nil {
+		t.Fatal(err)
 	}
+	harness.Await(t, 20*time.Second, "the majority side to accept a write", func() (bool, error) {
+		_, err := cl.Put(ctx, "/after-cut", bytes.NewReader([]byte("v1")), 2)
+		return err == nil, err
+	})
 	if p := c.Primary(ctx); p == nil || p == old {
 		t.Fatalf("primary after the cut: %v, want one of the majority", p)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+
+	"shoal/harness"
 )
 
 // Kind is one sort of fault the nemesis injects.
@@ -40,45 +42,44 @@ func (c *Cluster) Inject(ctx context.Context, k Kind, r *rand.Rand) (undo func()
 	if primary == nil {
 		primary = c.Nodes[r.IntN(len(c.Nodes))]
 	}
-	others := func(p *Proc) []*Host {
+	others := func(p *harness.Proc) []*Host {
 		var hs []*Host
 		for _, q := range c.Nodes {
 			if q != p {
-				hs = append(hs, q.Host)
+				hs = append(hs, c.Host(q))
 			}
 		}
 		return hs
 	}
-	restart := func(p *Proc) func() error { return func() error { return c.Start(p) } }
 	switch k {
 	case KillNode:
 		p := c.Nodes[r.IntN(len(c.Nodes))]
-		c.Kill(p)
-		return restart(p), "kill -9 " + p.Name, nil
+		p.Kill()
+		return p.Start, "kill -9 " + p.Name, nil
 	case KillPrimary:
-		c.Kill(primary)
-		return restart(primary), "kill -9 primary " + primary.Name, nil
+		primary.Kill()
+		return primary.Start, "kill -9 primary " + primary.Name, nil
 	case KillRouter:
-		c.Kill(c.Router)
-		return restart(c.Router), "kill -9 router", nil
+		c.Router.Kill()
+		return c.Router.Start, "kill -9 router", nil
 	case PausePrimary:
-		if err := c.Pause(primary); err != nil {
+		if err := primary.Pause(); err != nil {
 			return nil, "", err
 		}
-		return func() error { return c.Resume(primary) }, "pause primary " + primary.Name, nil
+		return primary.Resume, "pause primary " + primary.Name, nil
 	case IsolatePrimary:
-		err := c.Net.Partition([]*Host{primary.Host}, append(others(primary), c.Router.Host))
+		err := c.Net.Partition([]*Host{c.Host(primary)}, append(others(primary), c.Host(c.Router)))
 		return c.Net.Heal, "isolate primary " + primary.Name, err
 	case SplitGroup:
 		p := c.Nodes[r.IntN(len(c.Nodes))]
-		err := c.Net.Partition([]*Host{p.Host}, others(p))
+		err := c.Net.Partition([]*Host{c.Host(p)}, others(p))
 		return c.Net.Heal, "split " + p.Name + " | the other two", err
 	case CutRouterPrimary:
-		err := c.Net.Partition([]*Host{c.Router.Host}, []*Host{primary.Host})
+		err := c.Net.Partition([]*Host{c.Host(c.Router)}, []*Host{c.Host(primary)})
 		return c.Net.Heal, "cut router | primary " + primary.Name, err
 	case AsymmetricCut:
 		for _, h := range others(primary) {
-			if err := c.Net.Cut(primary.Host, h); err != nil {
+			if err := c.Net.Cut(c.Host(primary), h); err != nil {
 				return c.Net.Heal, "", err
 			}
 		}
