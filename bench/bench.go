@@ -199,7 +199,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	rep := newReport(cfg)
 	if cfg.Local {
 		e.prog.start("local cluster: starting 3 storage processes and a router")
-		e.local, err = startLocal(cfg, e.log)
+		e.local, err = startLocal(ctx, cfg, e.log)
 		if err != nil {
 			return err
 		}
@@ -209,7 +209,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 				err = cerr
 			}
 		}()
-		e.api, e.creds = e.local.api, e.local.creds
+		e.api, e.creds = e.local.API, e.local.Creds
 		rep.Cluster = "local: 3 storage processes + router"
 		if cfg.Insecure {
 			rep.Cluster += " (--insecure)"
@@ -219,7 +219,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if e.local != nil {
-		if err := e.local.waitReady(ctx, e.cl, "", 90*time.Second); err != nil {
+		if err := e.local.waitReady(ctx, 90*time.Second); err != nil {
 			return err
 		}
 	} else if err := e.cl.Healthy(ctx); err != nil {

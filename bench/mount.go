@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
+	"shoal/harness"
 	"shoal/mount"
 )
 
@@ -200,28 +200,25 @@ func (e *env) mountList(ctx context.Context, dir string, files, rep int) (pair, 
 // mount mounts the local cluster with 'shoal mount --foreground' and
 // waits until the kernel shows the mount.
 func (c *localCluster) mount(ctx context.Context) (string, error) {
-	dir := filepath.Join(c.dir, "mnt")
+	dir := filepath.Join(c.Dir, "mnt")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	p := &localProc{name: "mount", log: filepath.Join(c.dir, "mount.log"),
-		args: append([]string{"mount", dir, "--router", c.api, "--foreground"}, c.creds.Flags()...)}
-	if err := c.start(p); err != nil {
-		return "", err
+	p := c.NewProc("mount", append([]string{"mount", dir, "--router", c.API, "--foreground"}, c.Creds.Flags()...)...)
+	if err := p.Start(); err != nil {
+		return "", fmt.Errorf("mount workload: %w", err)
 	}
 	c.mountProc, c.mountDir = p, dir
-	deadline := time.Now().Add(30 * time.Second)
-	for !mount.IsMounted(dir) {
-		select {
-		case <-p.done:
-			return "", fmt.Errorf("mount workload: shoal mount exited (needs /dev/fuse and fusermount3; see %s)", p.log)
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := harness.WaitFor(wctx, fmt.Sprintf("the mount at %s (see %s)", dir, p.Log), func() (bool, error) {
+		if !p.Running() {
+			return true, fmt.Errorf("shoal mount exited (it needs /dev/fuse and fusermount3)")
 		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("mount workload: %s not mounted after 30s (see %s)", dir, p.log)
-		}
+		return mount.IsMounted(dir), nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("mount workload: %w", err)
 	}
 	return dir, nil
 }
@@ -231,9 +228,9 @@ func (c *localCluster) unmount() {
 	if c.mountProc == nil {
 		return
 	}
-	if err := exec.Command("fusermount3", "-u", "-z", c.mountDir).Run(); err != nil {
+	if err := mount.Unmount(c.mountDir, true); err != nil {
 		c.log.Warn("unmount the benchmark's mount", "dir", c.mountDir, "err", err)
 	}
-	c.kill(c.mountProc)
+	c.mountProc.Kill()
 	c.mountProc = nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/harness"
 	"shoal/mount"
 )
 
@@ -20,7 +21,7 @@ func TestBenchLocal(t *testing.T) {
 		t.Skip("starts a cluster of processes; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := buildShoal(t, dir)
+	bin := buildShoal(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--reps", "1", "--small-files", "300", "--small-clients", "4",
@@ -89,13 +90,16 @@ func TestBenchLocal(t *testing.T) {
 	}
 }
 
-func buildShoal(t *testing.T, dir string) string {
+// build builds the binary under test once for the package's tests.
+var build harness.Build
+
+func buildShoal(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(dir, "shoal")
-	build := exec.Command("go", "build", "-o", bin, "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	bin, err := build.Path(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -116,7 +120,7 @@ func TestBenchMount(t *testing.T) {
 		t.Skip("the mount workload needs root, /dev/fuse and fusermount3")
 	}
 	dir := t.TempDir()
-	bin := buildShoal(t, dir)
+	bin := buildShoal(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--workloads", "mount", "--reps", "2",
@@ -155,7 +159,7 @@ func TestBenchSecurity(t *testing.T) {
 		t.Skip("starts two clusters of processes; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := buildShoal(t, dir)
+	bin := buildShoal(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--workloads", "security", "--reps", "2",

@@ -38,7 +38,7 @@ func (e *env) runSecurity(ctx context.Context) (res *SecurityResult, err error) 
 	cfg.Insecure = true
 	e.prog.start("security: starting an insecure local cluster beside the secure one")
 	ins := &env{cfg: cfg, prog: e.prog, log: e.log, root: e.root}
-	if ins.local, err = startLocal(cfg, e.log); err != nil {
+	if ins.local, err = startLocal(ctx, cfg, e.log); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -48,11 +48,11 @@ func (e *env) runSecurity(ctx context.Context) (res *SecurityResult, err error) 
 		}
 	}()
 	defer e.local.resume()
-	ins.api, ins.creds = ins.local.api, ins.local.creds
+	ins.api, ins.creds = ins.local.API, ins.local.Creds
 	if ins.cl, err = ins.client(time.Minute, 0); err != nil {
 		return nil, err
 	}
-	if err := ins.local.waitReady(ctx, ins.cl, "", 90*time.Second); err != nil {
+	if err := ins.local.waitReady(ctx, 90*time.Second); err != nil {
 		return nil, err
 	}
 	type pair struct{ sec, ins []float64 }
@@ -69,7 +69,7 @@ func (e *env) runSecurity(ctx context.Context) (res *SecurityResult, err error) 
 			other := order[1-i]
 			other.local.pause()
 			x.local.resume()
-			if err := x.local.waitReady(ctx, x.cl, "", 30*time.Second); err != nil {
+			if err := x.local.waitReady(ctx, 30*time.Second); err != nil {
 				return nil, fmt.Errorf("%s after the other ran: %w", x.securityName(), err)
 			}
 			sr, err := x.smallRep(ctx, rep)

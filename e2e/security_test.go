@@ -75,7 +75,7 @@ func TestInsecureSmoke(t *testing.T) {
 	if code != 0 || out != "plain" {
 		t.Fatalf("shoal cat: %d %q %s", code, out, errOut)
 	}
-	for _, p := range append(c.Nodes, c.Router) {
+	for _, p := range c.Servers() {
 		b, _ := os.ReadFile(p.Log)
 		if !strings.Contains(string(b), "running with --insecure") {
 			t.Errorf("%s does not warn that it runs insecure", p.Name)

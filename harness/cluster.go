@@ -310,10 +310,15 @@ func (c *Cluster) NewProc(name string, args ...string) *Proc {
 	return p
 }
 
-// Procs returns every process of the cluster: Nodes, the Router, then
-// those made by NewProc (and not appended to Nodes).
+// Servers returns the storage nodes and the router.
+func (c *Cluster) Servers() []*Proc {
+	return append(append([]*Proc{}, c.Nodes...), c.Router)
+}
+
+// Procs returns every process of the cluster: the servers, then those
+// made by NewProc (and not appended to Nodes).
 func (c *Cluster) Procs() []*Proc {
-	ps := append(append([]*Proc{}, c.Nodes...), c.Router)
+	ps := c.Servers()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range c.extra {

@@ -57,7 +57,7 @@ func (c *Cluster) Host(p *harness.Proc) *Host {
 // Restore resumes paused processes and starts again those killed. One
 // that exited by itself stays down, for WaitHealthy to report.
 func (c *Cluster) Restore() error {
-	for _, p := range append(append([]*harness.Proc{}, c.Nodes...), c.Router) {
+	for _, p := range c.Servers() {
 		if err := p.Resume(); err != nil {
 			return err
 		}
