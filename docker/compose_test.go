@@ -207,28 +207,6 @@ func (s *swarm) view() (client.Cluster, error) {
 	return s.cl.Cluster(ctx)
 }
 
-// poll checks cond every 100 ms until it holds, and fails the test after
-// d, saying what it waited for and the last state cond described.
-func poll(t *testing.T, d time.Duration, what string, cond func() (bool, string)) time.Duration {
-	t.Helper()
-	began := time.Now()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return time.Since(began)
-		}
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for %s; last seen: %s", d, what, state)
-		case <-tick.C:
-		}
-	}
-}
-
 // groupsReady reports whether each named group has a primary that
 // answers and three voting members that are live and hold every chunk,
 // and describes what it saw otherwise.

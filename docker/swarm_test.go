@@ -7,11 +7,14 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"shoal/harness"
 )
 
 func TestSwarm(t *testing.T) {
@@ -20,13 +23,15 @@ func TestSwarm(t *testing.T) {
 	}
 	began := time.Now()
 	s := startSwarm(t)
-	took := poll(t, 2*time.Minute, "g1 and g2 with a primary and three live, synced voters, and two standbys", func() (bool, string) {
+	took := harness.Await(t, 2*time.Minute, "g1 and g2 with a primary and three live, synced voters, and two standbys", func() (bool, error) {
 		cs, err := s.view()
 		if err != nil {
-			return false, err.Error()
+			return false, err
 		}
-		ok, state := groupsReady(cs, "g1", "g2")
-		return ok && len(cs.Standbys) == 2, fmt.Sprintf("%s; standbys %v", state, cs.Standbys)
+		if ok, state := groupsReady(cs, "g1", "g2"); !ok || len(cs.Standbys) != 2 {
+			return false, fmt.Errorf("%s; standbys %v", state, cs.Standbys)
+		}
+		return true, nil
 	})
 	t.Logf("cluster ready %v after up", took.Round(time.Millisecond))
 
@@ -35,17 +40,11 @@ func TestSwarm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			w.halt()
-		}
-	})
+	t.Cleanup(func() { w.Halt() })
 	s.killPrimary(t, w)
 	s.cutOff(t, w)
-	acked := w.halt()
-	stopped = true
-	_, failed := w.counts()
+	acked := w.Halt()
+	_, failed := w.Counts()
 	t.Logf("writer: %d writes acknowledged, %d failed (never acknowledged, so nothing was promised)", len(acked), failed)
 	verify(t, s.cl, acked, "at the end")
 	verify(t, s.cl, basic, "the first files, at the end")
@@ -55,17 +54,16 @@ func TestSwarm(t *testing.T) {
 // writeAndRead writes files of every kind through the published port,
 // reads them back, and lists them with the image's own CLI from inside
 // the network, as the README shows.
-func (s *swarm) writeAndRead(t *testing.T) map[string][32]byte {
+func (s *swarm) writeAndRead(t *testing.T) []harness.Ack {
 	t.Helper()
 	w, err := startWriter(s.clientConfig(0, 0), "/basic")
 	if err != nil {
 		t.Fatal(err)
 	}
-	poll(t, time.Minute, "16 files written through the router", func() (bool, string) {
-		n, failed := w.counts()
-		return n >= 16, fmt.Sprintf("%d acknowledged, %d failed", n, failed)
+	harness.Await(t, time.Minute, "16 files written through the router", func() (bool, error) {
+		return acknowledged(w, 16)
 	})
-	files := w.halt()
+	files := w.Halt()
 	verify(t, s.cl, files, "first files")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -87,9 +85,9 @@ func (s *swarm) writeAndRead(t *testing.T) map[string][32]byte {
 func (s *swarm) primaryOf(t *testing.T, group string) string {
 	t.Helper()
 	var name string
-	poll(t, 30*time.Second, "a primary of "+group, func() (bool, string) {
+	harness.Await(t, 30*time.Second, "a primary of "+group, func() bool {
 		name = s.primary(group)
-		return name != "", fmt.Sprintf("primary %q", name)
+		return name != ""
 	})
 	return name
 }
@@ -109,32 +107,36 @@ func (s *swarm) primary(group string) string {
 // killPrimary kills g1's primary container (SIGKILL) under the writer,
 // waits for writes to resume and checks that none acknowledged is lost,
 // then starts the container again and waits until it is a synced member.
-func (s *swarm) killPrimary(t *testing.T, w *writer) {
+func (s *swarm) killPrimary(t *testing.T, w *harness.Writer) {
 	t.Helper()
-	before, _ := w.counts()
-	poll(t, time.Minute, "10 more writes before the kill", func() (bool, string) {
-		n, failed := w.counts()
-		return n >= before+10, fmt.Sprintf("%d acknowledged, %d failed", n, failed)
+	before, _ := w.Counts()
+	harness.Await(t, time.Minute, "10 more writes before the kill", func() (bool, error) {
+		return acknowledged(w, before+10)
 	})
 	victim := s.primaryOf(t, "g1")
 	id := s.container(victim)
 	killed := time.Now()
 	s.docker("kill", id)
 	var first time.Time
-	poll(t, time.Minute, "a write acknowledged after the kill of "+victim, func() (bool, string) {
+	harness.Await(t, time.Minute, "a write acknowledged after the kill of "+victim, func() (bool, error) {
 		var ok bool
-		first, ok = w.ackedAfter(killed)
-		n, failed := w.counts()
-		return ok, fmt.Sprintf("%d acknowledged, %d failed", n, failed)
+		if first, ok = w.FirstAckAfter(killed); ok {
+			return true, nil
+		}
+		n, failed := w.Counts()
+		return false, fmt.Errorf("%d acknowledged, %d failed", n, failed)
 	})
 	var next string
-	poll(t, 30*time.Second, "a new primary of g1", func() (bool, string) {
+	harness.Await(t, 30*time.Second, "a new primary of g1", func() (bool, error) {
 		next = s.primary("g1")
-		return next != "" && next != victim, fmt.Sprintf("primary %q", next)
+		if next != "" && next != victim {
+			return true, nil
+		}
+		return false, fmt.Errorf("primary %q", next)
 	})
 	t.Logf("docker kill of g1's primary %s: the first write begun after it was acknowledged %v later; new primary %s",
 		victim, first.Sub(killed).Round(time.Millisecond), next)
-	verify(t, s.cl, w.snapshot(), "after the kill")
+	verify(t, s.cl, w.Acked(), "after the kill")
 
 	s.docker("start", id)
 	took := s.waitMember(t, victim)
@@ -144,40 +146,47 @@ func (s *swarm) killPrimary(t *testing.T, w *writer) {
 // cutOff disconnects g2's primary container from the network under the
 // writer, checks that the cluster keeps writing and reading, connects it
 // again and waits until it is a synced member.
-func (s *swarm) cutOff(t *testing.T, w *writer) {
+func (s *swarm) cutOff(t *testing.T, w *harness.Writer) {
 	t.Helper()
 	node := s.primaryOf(t, "g2")
 	id := s.container(node)
 	ip := s.ip(id)
 	cut := time.Now()
 	s.docker("network", "disconnect", s.network, id)
-	poll(t, 30*time.Second, "the router to see "+node+" as not alive", func() (bool, string) {
+	harness.Await(t, 30*time.Second, "the router to see "+node+" as not alive", func() (bool, error) {
 		cs, err := s.view()
 		if err != nil {
-			return false, err.Error()
+			return false, err
 		}
-		st := gossipStatus(cs, node)
-		return st != "alive", st
+		if st := gossipStatus(cs, node); st == "alive" {
+			return false, fmt.Errorf("%s is %s", node, st)
+		}
+		return true, nil
 	})
 	var first time.Time
-	poll(t, time.Minute, "a new primary of g2 and a write acknowledged after "+node+" was cut off", func() (bool, string) {
+	harness.Await(t, time.Minute, "a new primary of g2 and a write acknowledged after "+node+" was cut off", func() (bool, error) {
 		p := s.primary("g2")
 		var ok bool
-		first, ok = w.ackedAfter(cut)
-		return ok && p != "" && p != node, fmt.Sprintf("g2 primary %q, a write acknowledged since: %v", p, ok)
+		first, ok = w.FirstAckAfter(cut)
+		if ok && p != "" && p != node {
+			return true, nil
+		}
+		return false, fmt.Errorf("g2 primary %q, a write acknowledged since: %v", p, ok)
 	})
 	t.Logf("%s disconnected from %s: the first write begun after it was acknowledged %v later; g2 has a new primary",
 		node, s.network, first.Sub(cut).Round(time.Millisecond))
-	poll(t, 30*time.Second, "g2's new primary to see "+node+" as not live", func() (bool, string) {
+	harness.Await(t, 30*time.Second, "g2's new primary to see "+node+" as not live", func() (bool, error) {
 		cs, err := s.view()
 		if err != nil {
-			return false, err.Error()
+			return false, err
 		}
-		m, ok := memberDetail(cs, node)
+		if m, ok := memberDetail(cs, node); ok && !m.Live {
+			return true, nil
+		}
 		_, state := groupsReady(cs, "g2")
-		return ok && !m.Live, state
+		return false, errors.New(state)
 	})
-	verify(t, s.cl, w.snapshot(), "while "+node+" is cut off")
+	verify(t, s.cl, w.Acked(), "while "+node+" is cut off")
 
 	// The alias gives the service name back: peers reach the node at
 	// NAME:7000, and a plain reconnect would leave only the container ID.
@@ -196,12 +205,24 @@ func (s *swarm) cutOff(t *testing.T, w *writer) {
 // both groups are whole again.
 func (s *swarm) waitMember(t *testing.T, node string) time.Duration {
 	t.Helper()
-	return poll(t, 2*time.Minute, node+" as a live, synced voter, and both groups whole", func() (bool, string) {
+	return harness.Await(t, 2*time.Minute, node+" as a live, synced voter, and both groups whole", func() (bool, error) {
 		cs, err := s.view()
 		if err != nil {
-			return false, err.Error()
+			return false, err
 		}
-		ok, state := groupsReady(cs, "g1", "g2")
-		return ok && member(cs, node), fmt.Sprintf("%s in gossip: %s; %s", node, gossipStatus(cs, node), state)
+		if ok, state := groupsReady(cs, "g1", "g2"); !ok || !member(cs, node) {
+			return false, fmt.Errorf("%s in gossip: %s; %s", node, gossipStatus(cs, node), state)
+		}
+		return true, nil
 	})
+}
+
+// acknowledged reports whether w has had n writes acknowledged, and
+// otherwise how many were acknowledged and how many failed.
+func acknowledged(w *harness.Writer, n int) (bool, error) {
+	acked, failed := w.Counts()
+	if acked >= n {
+		return true, nil
+	}
+	return false, fmt.Errorf("%d acknowledged, %d failed", acked, failed)
 }
