@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"shoal/harness"
 )
 
 func newKey(t *testing.T) []byte {
@@ -49,7 +51,7 @@ func TestWrongKeyIsNotSeen(t *testing.T) {
 	cfg = testConfig(t, "b", tagsB, a.GossipAddr())
 	cfg.Keys = [][]byte{key}
 	b := startNode(t, cfg)
-	waitFor(t, 5*time.Second, "a and b to see each other", func() bool { _, ok := find(a, "b"); return ok })
+	harness.Await(t, 5*time.Second, "a and b to see each other", func() bool { _, ok := find(a, "b"); return ok })
 
 	intruderLogs := &lockedBuffer{}
 	evil := tagsB
@@ -61,10 +63,10 @@ func TestWrongKeyIsNotSeen(t *testing.T) {
 	cfg = testConfig(t, "plain", evil, a.GossipAddr())
 	startNode(t, cfg)
 
-	waitFor(t, 10*time.Second, "the intruder to log that its join was refused", func() bool {
+	harness.Await(t, 10*time.Second, "the intruder to log that its join was refused", func() bool {
 		return strings.Contains(intruderLogs.String(), "gossip join refused")
 	})
-	waitFor(t, 10*time.Second, "a to log a message no key opens", func() bool {
+	harness.Await(t, 10*time.Second, "a to log a message no key opens", func() bool {
 		return strings.Contains(logs.String(), "no gossip key opens")
 	})
 	for _, n := range []*Node{a, b} {
@@ -92,7 +94,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	a := startNode(t, mk("a", tagsA))
 	b := startNode(t, mk("b", tagsB, a.GossipAddr()))
-	waitFor(t, 5*time.Second, "a and b to see each other", func() bool { _, ok := find(b, "a"); return ok })
+	harness.Await(t, 5*time.Second, "a and b to see each other", func() bool { _, ok := find(b, "a"); return ok })
 	enc := base64.StdEncoding.EncodeToString(next)
 	for _, op := range []KeyringOp{KeyInstall, KeyUse, KeyRemove} {
 		key := enc
@@ -112,7 +114,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	b2 := startNode(t, mk("b", tagsB, a.GossipAddr()))
-	waitFor(t, 10*time.Second, "b, restarted with the old key configured, to rejoin", func() bool {
+	harness.Await(t, 10*time.Second, "b, restarted with the old key configured, to rejoin", func() bool {
 		m, ok := find(a, "b")
 		return ok && m.Status == StatusAlive && len(b2.Members()) == 2
 	})

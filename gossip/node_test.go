@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"shoal/harness"
 )
 
 // testConfig returns DefaultConfig bound to a free loopback port (memberlist
@@ -41,24 +43,6 @@ func startNode(t *testing.T, cfg Config) *Node {
 	return n
 }
 
-// waitFor polls cond every 5 ms until it holds or timeout passes, and fails
-// the test naming what it waited for. It returns the time waited.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(timeout)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("after %v: still waiting for %s", timeout, what)
-		}
-	}
-	return time.Since(start)
-}
-
 // find returns the member named name in n's view.
 func find(n *Node, name string) (Member, bool) {
 	for _, m := range n.Members() {
@@ -89,7 +73,7 @@ func startCluster(t *testing.T) (a, b, c *Node) {
 	c = startNode(t, testConfig(t, "c", tagsC, a.GossipAddr()))
 	want := map[string]Tags{"a": tagsA, "b": tagsB, "c": tagsC}
 	for _, n := range []*Node{a, b, c} {
-		waitFor(t, 5*time.Second, n.Local().Name+" to see a, b, c alive with their tags", func() bool {
+		harness.Await(t, 5*time.Second, n.Local().Name+" to see a, b, c alive with their tags", func() bool {
 			ms := n.Members()
 			if len(ms) != 3 {
 				return false
@@ -125,7 +109,7 @@ func TestNodeJoinAndSetTags(t *testing.T) {
 		t.Errorf("b.Local() = %+v, want alive with %+v", got, promoted)
 	}
 	for _, n := range []*Node{a, c} {
-		waitFor(t, 5*time.Second, n.Local().Name+" to see b's new tags", func() bool {
+		harness.Await(t, 5*time.Second, n.Local().Name+" to see b's new tags", func() bool {
 			return sees(n, "b", StatusAlive, promoted)
 		})
 	}
@@ -154,7 +138,7 @@ func TestNodeGracefulLeave(t *testing.T) {
 		t.Errorf("Close took %v, want about LeaveTimeout (1s) at most", d)
 	}
 	for _, n := range []*Node{a, b} {
-		waitFor(t, 5*time.Second, n.Local().Name+" to see c as left", func() bool {
+		harness.Await(t, 5*time.Second, n.Local().Name+" to see c as left", func() bool {
 			return sees(n, "c", StatusLeft, tagsC)
 		})
 	}
@@ -176,7 +160,7 @@ func TestNodeDetectsCrash(t *testing.T) {
 		t.Fatalf("kill: %v", err)
 	}
 	for _, n := range []*Node{a, b} {
-		waitFor(t, 5*time.Second, n.Local().Name+" to see c as failed", func() bool {
+		harness.Await(t, 5*time.Second, n.Local().Name+" to see c as failed", func() bool {
 			return sees(n, "c", StatusFailed, tagsC)
 		})
 	}
@@ -199,7 +183,7 @@ func TestNodeJoinRetries(t *testing.T) {
 	cfg := testConfig(t, "a", tagsA)
 	cfg.BindAddr = seedAddr
 	a := startNode(t, cfg)
-	waitFor(t, 5*time.Second, "b's join retry to reach a", func() bool {
+	harness.Await(t, 5*time.Second, "b's join retry to reach a", func() bool {
 		return sees(b, "a", StatusAlive, tagsA) && sees(a, "b", StatusAlive, tagsB)
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/wire"
 )
@@ -67,7 +68,7 @@ func (c *testCluster) holders(h meta.Hash) []uint64 {
 // waitHeld waits until every node of ids holds every chunk of hs.
 func (c *testCluster) waitHeld(ctx context.Context, hs []meta.Hash, ids ...uint64) {
 	c.t.Helper()
-	err := waitFor(ctx, fmt.Sprintf("nodes %v to hold %d chunks", ids, len(hs)), func() bool {
+	err := harness.WaitFor(ctx, fmt.Sprintf("nodes %v to hold %d chunks", ids, len(hs)), func() bool {
 		for _, id := range ids {
 			if !holdsAll(c.node(id), hs) {
 				return false
@@ -125,7 +126,7 @@ func memberInfo(t *testing.T, p *Node, id uint64) (wire.MemberInfo, *wire.GroupI
 func roundAfter(ctx context.Context, t *testing.T, p *Node, after int64) int64 {
 	t.Helper()
 	var last int64
-	err := waitFor(ctx, "a repair round to end", func() bool {
+	err := harness.WaitFor(ctx, "a repair round to end", func() bool {
 		info, err := p.GroupInfo()
 		if err == nil {
 			last = info.Repair.LastRound
@@ -184,7 +185,7 @@ func TestRepairRestoresMissingChunks(t *testing.T) {
 	}
 	// Repair made 27 copies, but a copy whose answer came after the RPC
 	// timeout is made and not counted: on a slow machine only some are.
-	if err := waitFor(ctx, "a round to find nothing under-replicated", func() bool {
+	if err := harness.WaitFor(ctx, "a round to find nothing under-replicated", func() bool {
 		info, err := p.GroupInfo()
 		return err == nil && info.Repair.UnderReplicated == 0 && info.Repair.Copied > 0
 	}); err != nil {
@@ -198,7 +199,7 @@ func TestRepairRestoresMissingChunks(t *testing.T) {
 // holds none and is not in sync.
 func waitRefused(ctx context.Context, t *testing.T, p, n *Node) {
 	t.Helper()
-	if err := waitFor(ctx, "the new node to apply the primary's commit", func() bool {
+	if err := harness.WaitFor(ctx, "the new node to apply the primary's commit", func() bool {
 		return n.Status().Applied >= p.Status().Commit
 	}); err != nil {
 		t.Fatal(err)
@@ -217,7 +218,7 @@ func liftAndWaitInSync(ctx context.Context, t *testing.T, p, n *Node, id uint64,
 	wasVoter := slices.Contains(voterList(p.Status()), id)
 	n.db.Chunks.SetCapacity(0)
 	var early []string
-	if err := waitFor(ctx, "the node to become an in-sync voter", func() bool {
+	if err := harness.WaitFor(ctx, "the node to become an in-sync voter", func() bool {
 		in := n.Status().InSync
 		voter := slices.Contains(voterList(p.Status()), id)
 		if (in || voter && !wasVoter) && !holdsAll(n, hs) {
@@ -289,7 +290,7 @@ func TestFullGroupKeepsExtraPeerAsCopy(t *testing.T) {
 	hs := writeChunks(ctx, t, p, "before the fourth", 5, 100)
 
 	n4 := c.start(4)
-	if err := waitFor(ctx, "node 4 to hold every chunk and match the log", func() bool {
+	if err := harness.WaitFor(ctx, "node 4 to hold every chunk and match the log", func() bool {
 		m, info := memberInfo(t, p, 4)
 		return m.Synced && m.Match >= info.Commit
 	}); err != nil {
@@ -377,7 +378,7 @@ func TestGCCollectsUnreferencedIdleChunks(t *testing.T) {
 
 	var asked, since int
 	refs.locked(func() { since = refs.asked[garbage] })
-	if err := waitFor(ctx, "two failed reference queries naming the idle chunk", func() bool {
+	if err := harness.WaitFor(ctx, "two failed reference queries naming the idle chunk", func() bool {
 		refs.locked(func() { asked = refs.asked[garbage] })
 		return asked >= since+2 || !p.db.Chunks.Has(garbage)
 	}); err != nil {
@@ -393,7 +394,7 @@ func TestGCCollectsUnreferencedIdleChunks(t *testing.T) {
 	}
 
 	refs.locked(func() { refs.err = nil })
-	if err := waitFor(ctx, "the unreferenced idle chunk to leave every member", func() bool {
+	if err := harness.WaitFor(ctx, "the unreferenced idle chunk to leave every member", func() bool {
 		return len(c.holders(garbage)) == 0
 	}); err != nil {
 		t.Fatal(err)
@@ -530,13 +531,13 @@ func TestRemoveMember(t *testing.T) {
 	// then asks to retry.
 	c.stop(3)
 	var err error
-	if werr := waitFor(ctx, "the primary to take a removal (no other change committing)", func() bool {
+	if werr := harness.WaitFor(ctx, "the primary to take a removal (no other change committing)", func() bool {
 		err = p.RemoveMember(ctx, 3)
 		return !errors.Is(err, wire.ErrNotReady)
 	}); werr != nil || err != nil {
 		t.Fatalf("remove node 3: %v; %v", err, werr)
 	}
-	if err := waitFor(ctx, "nodes 1 and 2 to see voters [1 2]", func() bool {
+	if err := harness.WaitFor(ctx, "nodes 1 and 2 to see voters [1 2]", func() bool {
 		for _, id := range []uint64{1, 2} {
 			if !slices.Equal(voterList(c.node(id).Status()), []uint64{1, 2}) {
 				return false
@@ -581,7 +582,7 @@ func TestScrubReplacesCorruptChunk(t *testing.T) {
 	}
 	for id, h := range victims {
 		path := c.chunkPath(id, h)
-		if err := waitFor(ctx, fmt.Sprintf("node %d's scrubber to replace corrupt chunk %s", id, h), func() bool {
+		if err := harness.WaitFor(ctx, fmt.Sprintf("node %d's scrubber to replace corrupt chunk %s", id, h), func() bool {
 			b, err := os.ReadFile(path)
 			return err == nil && meta.HashOf(b) == h && c.node(id).db.Chunks.Has(h)
 		}); err != nil {

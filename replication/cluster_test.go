@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/store"
 	"shoal/wire"
@@ -112,27 +113,14 @@ func (c *testCluster) promote(id uint64, term uint64) error {
 	if err := n.Promote(ctx, meta.Ballot{Term: term, Node: id}); err != nil {
 		return err
 	}
-	return waitFor(ctx, "primary ready", func() bool { return n.Status().Ready })
-}
-
-func waitFor(ctx context.Context, what string, cond func() bool) error {
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
-	return nil
+	return harness.WaitFor(ctx, "primary ready", func() bool { return n.Status().Ready })
 }
 
 func (c *testCluster) waitAllVoters(id uint64, n int) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := waitFor(ctx, fmt.Sprintf("%d voters", n), func() bool { return len(c.node(id).Status().Voters) == n }); err != nil {
+	if err := harness.WaitFor(ctx, fmt.Sprintf("%d voters", n), func() bool { return len(c.node(id).Status().Voters) == n }); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -207,7 +195,7 @@ func TestReplicateAndFailover(t *testing.T) {
 	}
 	// The old primary returns, sees the higher ballot and catches up.
 	c.start(1)
-	if err := waitFor(ctx, "old primary to catch up", func() bool {
+	if err := harness.WaitFor(ctx, "old primary to catch up", func() bool {
 		return c.node(1).Status().Applied >= c.node(3).Status().Commit
 	}); err != nil {
 		t.Fatal(err)
@@ -222,7 +210,7 @@ func TestReplicateAndFailover(t *testing.T) {
 // holds an identical namespace.
 func (c *testCluster) assertConverged(ctx context.Context) {
 	c.t.Helper()
-	err := waitFor(ctx, "all members to apply the same index", func() bool {
+	err := harness.WaitFor(ctx, "all members to apply the same index", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		var want uint64

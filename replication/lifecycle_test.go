@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/store"
 	"shoal/wire"
@@ -69,7 +70,7 @@ func TestCloseDuringSnapshotRequest(t *testing.T) {
 		if installing {
 			// An install goroutine outlives Close; let it give up before
 			// the store closes under it.
-			err := waitFor(ctx, "the install to give up", func() bool {
+			err := harness.WaitFor(ctx, "the install to give up", func() bool {
 				n.mu.Lock()
 				defer n.mu.Unlock()
 				return !n.installing

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/wire"
 )
@@ -74,7 +75,7 @@ func TestPartitionedPrimary(t *testing.T) {
 
 	c.net.Heal()
 	want := meta.Ballot{Term: 2, Node: 2}
-	if err := waitFor(ctx, "old primary to step down to a follower of 2/2", func() bool {
+	if err := harness.WaitFor(ctx, "old primary to step down to a follower of 2/2", func() bool {
 		s := old.Status()
 		return s.Role == Follower && s.Ballot == want && !s.Ready
 	}); err != nil {
@@ -126,7 +127,7 @@ func TestDeposedMidWrite(t *testing.T) {
 		r, err := old.Propose(pctx, meta.Op{Kind: meta.OpPut, Path: "/orphan", File: f})
 		res <- outcome{r, err}
 	}()
-	if err := waitFor(ctx, "the proposal in the old primary's local log", func() bool {
+	if err := harness.WaitFor(ctx, "the proposal in the old primary's local log", func() bool {
 		return old.Status().LastIndex > before
 	}); err != nil {
 		t.Fatal(err)
@@ -233,7 +234,7 @@ func TestLaggingReplicaCatchesUpBySnapshot(t *testing.T) {
 		}
 	}
 	p := c.node(3)
-	if err := waitFor(ctx, "the primary to compact its log", func() bool {
+	if err := harness.WaitFor(ctx, "the primary to compact its log", func() bool {
 		st, err := p.db.State()
 		return err == nil && st.SnapIndex > 0
 	}); err != nil {
@@ -259,7 +260,7 @@ func TestLaggingReplicaCatchesUpBySnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := waitFor(ctx, "the primary to see the replica match its log", func() bool {
+	if err := harness.WaitFor(ctx, "the primary to see the replica match its log", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return p.lead != nil && p.lead.match[1] == p.last
@@ -422,7 +423,7 @@ func TestDropsAndReordering(t *testing.T) {
 	waitAcks := func(more int) {
 		t.Helper()
 		want := acks.count() + more
-		if err := waitFor(ctx, fmt.Sprintf("%d acknowledged writes", want), func() bool { return acks.count() >= want }); err != nil {
+		if err := harness.WaitFor(ctx, fmt.Sprintf("%d acknowledged writes", want), func() bool { return acks.count() >= want }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -450,7 +451,7 @@ func TestDropsAndReordering(t *testing.T) {
 	c.net.Heal()
 	watch.finish(t)
 	p := current()
-	if err := waitFor(ctx, "the last primary to be ready", func() bool { return p.Status().Ready }); err != nil {
+	if err := harness.WaitFor(ctx, "the last primary to be ready", func() bool { return p.Status().Ready }); err != nil {
 		t.Fatal(err)
 	}
 	acks.mu.Lock()
@@ -483,7 +484,7 @@ func TestSnapshotTailChunks(t *testing.T) {
 		}
 	}
 	p := c.node(3)
-	if err := waitFor(ctx, "the primary to compact its log", func() bool {
+	if err := harness.WaitFor(ctx, "the primary to compact its log", func() bool {
 		st, err := p.db.State()
 		return err == nil && st.SnapIndex > 0
 	}); err != nil {
@@ -501,7 +502,7 @@ func TestSnapshotTailChunks(t *testing.T) {
 		t.Fatal("chunk write acknowledged by one member of three")
 	}
 	wcancel()
-	if err := waitFor(ctx, "the chunk on the primary's disk", func() bool { return p.db.Chunks.Has(h) }); err != nil {
+	if err := harness.WaitFor(ctx, "the chunk on the primary's disk", func() bool { return p.db.Chunks.Has(h) }); err != nil {
 		t.Fatal(err)
 	}
 	before := p.Status().LastIndex
@@ -515,7 +516,7 @@ func TestSnapshotTailChunks(t *testing.T) {
 		r, err := p.Propose(ctx, meta.Op{Kind: meta.OpPut, Path: "/tail", File: f})
 		res <- outcome{r, err}
 	}()
-	if err := waitFor(ctx, "the entry at the tail of the primary's log", func() bool {
+	if err := harness.WaitFor(ctx, "the entry at the tail of the primary's log", func() bool {
 		return p.Status().LastIndex > before
 	}); err != nil {
 		t.Fatal(err)
@@ -607,7 +608,7 @@ func TestTakeoverUnderLoad(t *testing.T) {
 	waitAcks := func(more int) {
 		t.Helper()
 		want := acks.count() + more
-		if err := waitFor(ctx, fmt.Sprintf("%d acknowledged writes", want), func() bool { return acks.count() >= want }); err != nil {
+		if err := harness.WaitFor(ctx, fmt.Sprintf("%d acknowledged writes", want), func() bool { return acks.count() >= want }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/store"
 	"shoal/wire"
@@ -88,7 +89,7 @@ func TestTCPAppendRoundTrip(t *testing.T) {
 	if _, err := tr.Call(ctx, addr, app); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(ctx, "replica to apply entry 2", func() bool { return n.Status().Applied == 2 }); err != nil {
+	if err := harness.WaitFor(ctx, "replica to apply entry 2", func() bool { return n.Status().Applied == 2 }); err != nil {
 		t.Fatal(err)
 	}
 	// A lower ballot over the wire is refused with the promise.
