@@ -39,9 +39,9 @@ func TestGossipKeyRotation(t *testing.T) {
 	}
 	// A member restarted with only the old key in --secrets still speaks
 	// the new one, from its data directory.
-	victim := c.Nodes[2]
-	victim.Kill()
-	c.start(victim)
+	if err := c.Nodes[2].Restart(); err != nil {
+		t.Fatal(err)
+	}
 	c.waitGroup(3, "")
 	harness.Await(t, 20*time.Second, "a write after the restart", func() bool {
 		st, _, _ := c.do("PUT", "/v1/fs/after", strings.NewReader("y"))

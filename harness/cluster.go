@@ -245,7 +245,8 @@ func (c *Cluster) addr(h *Host, fixed int) (string, error) {
 
 // AddNode describes one more storage node (a standby, say: role
 // "standby" and no group), appends it to Nodes and returns it, not
-// started. extra is added to its command line.
+// started. extra is added to its command line. It runs here, on
+// 127.0.0.1, even when the spec has Hosts.
 func (c *Cluster) AddNode(role, name, group string, id uint64, extra ...string) (*Proc, error) {
 	p, err := c.addNode(role, name, group, id, nil)
 	if err != nil {

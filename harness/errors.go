@@ -14,9 +14,6 @@ var (
 	// ErrNotRunning: a signal was meant for a process that is not running
 	// (never started, killed, or exited).
 	ErrNotRunning = errors.New("process not running")
-	// ErrExited: a process exited while something waited on it; its log
-	// says why.
-	ErrExited = errors.New("process exited")
 	// ErrKilled: a process did not stop within its grace period after
 	// SIGTERM and was killed.
 	ErrKilled = errors.New("process killed after its grace period")

@@ -20,6 +20,7 @@ const writeLimit = 30 * time.Second
 
 // Ack is one write the cluster acknowledged.
 type Ack struct {
+	// Path is the file written.
 	Path string
 	// Sum is the SHA-256 of the content written.
 	Sum [32]byte
