@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"shoal/api"
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/wire"
 )
@@ -123,13 +125,11 @@ func TestUploadWaitsForANewGroup(t *testing.T) {
 	go func() {
 		// The router re-reads the view while it waits: a few reads after
 		// the start, it is waiting. Then standbys form g2.
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for deadline := time.Now().Add(5 * time.Second); c.calls() < before+4; <-tick.C {
-			if time.Now().After(deadline) {
-				t.Error("the router never re-read the view while waiting")
-				return
-			}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := harness.WaitFor(ctx, "the router to re-read the view while it waits", func() bool { return c.calls() >= before+4 }); err != nil {
+			t.Error(err)
+			return
 		}
 		c.group("g2", 3, 1<<20)
 	}()
