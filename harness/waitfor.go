@@ -55,10 +55,11 @@ func WaitFor[C Cond](ctx context.Context, what string, cond C) error {
 }
 
 // TB is the part of testing.TB that Await uses (this package is not a
-// test, so it does not import testing).
+// test, so it does not import testing; and a test's own environment
+// type, such as one shared with a fuzz target, may stand in for it).
 type TB interface {
 	Helper()
-	Fatal(args ...any)
+	Fatalf(format string, args ...any)
 }
 
 // Await is WaitFor for tests: it waits up to limit for cond and fails t
@@ -69,7 +70,7 @@ func Await[C Cond](t TB, limit time.Duration, what string, cond C) time.Duration
 	defer cancel()
 	start := time.Now()
 	if err := WaitFor(ctx, what, cond); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	return time.Since(start)
 }

@@ -76,8 +76,8 @@ func TestWaitForNeedsDeadline(t *testing.T) {
 type fakeTB struct{ fatal string }
 
 func (f *fakeTB) Helper() {}
-func (f *fakeTB) Fatal(args ...any) {
-	f.fatal = fmt.Sprint(args...)
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.fatal = fmt.Sprintf(format, args...)
 }
 
 func TestAwait(t *testing.T) {

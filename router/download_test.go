@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/wire"
 )
@@ -70,7 +72,7 @@ func TestDownloadFallsBackAndRepairs(t *testing.T) {
 			t.Errorf("%s was never asked: the read order is not spread", bad.name)
 		}
 		for _, q := range asked {
-			eventually(t, fmt.Sprintf("the repair of chunk %s on %s", q.Hash, bad.name), func() bool {
+			harness.Await(t, 5*time.Second, fmt.Sprintf("the repair of chunk %s on %s", q.Hash, bad.name), func() bool {
 				for _, sc := range received[*wire.StoreChunk](bad) {
 					if sc.Hash == q.Hash && meta.HashOf(sc.Data) == q.Hash {
 						return true

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"shoal/gossip"
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/replication"
 	"shoal/store"
@@ -187,7 +188,7 @@ func (c *testCluster) form(nodes []*testNode) {
 	if err := first.repl.Promote(ctx, meta.Ballot{Term: 1, Node: first.id}); err != nil {
 		c.t.Fatalf("promote %s: %v", first.name, err)
 	}
-	eventually(c.t, first.name+" ready as the primary", func() bool { return first.repl.Status().Ready })
+	harness.Await(c.t, 5*time.Second, first.name+" ready as the primary", func() bool { return first.repl.Status().Ready })
 	// Told of the others only once it is ready, the primary sees them as
 	// new members and syncs them at once rather than at its next repair
 	// round.
@@ -198,7 +199,7 @@ func (c *testCluster) form(nodes []*testNode) {
 	for _, n := range nodes {
 		n.repl.SetPeers(peers)
 	}
-	eventually(c.t, fmt.Sprintf("%d voters in group %s", len(nodes), first.group), func() bool {
+	harness.Await(c.t, 5*time.Second, fmt.Sprintf("%d voters in group %s", len(nodes), first.group), func() bool {
 		return len(first.repl.Status().Voters) == len(nodes)
 	})
 }
@@ -524,19 +525,4 @@ func content(n int) []byte {
 		b[i] = byte(i*7 + i/16)
 	}
 	return b
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testEnv, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(5 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("gave up waiting for %s", what)
-		case <-tick.C:
-		}
-	}
 }

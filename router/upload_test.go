@@ -49,7 +49,7 @@ func TestUploadSpreadsByFreeSpace(t *testing.T) {
 		// A majority of the group holds a chunk once it is written, and
 		// the primary copies it to the others meanwhile.
 		for _, n := range c.groupNodes(ref.Group) {
-			eventually(t, fmt.Sprintf("chunk %d, recorded in group %q, on %s", i, ref.Group, n.name),
+			harness.Await(t, 5*time.Second, fmt.Sprintf("chunk %d, recorded in group %q, on %s", i, ref.Group, n.name),
 				func() bool { return n.has(ref.Hash) })
 		}
 	}
