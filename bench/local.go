@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"shoal/harness"
-	"shoal/router"
+	"shoal/meta"
 )
 
 // The local cluster: one group of three storage nodes, the meta group
 // (its processes keep the default --meta-group).
 const (
-	localGroup = router.DefaultMetaGroup
+	localGroup = meta.DefaultMetaGroup
 	localNodes = 3
 	stopGrace  = 5 * time.Second // from SIGTERM to SIGKILL
 )

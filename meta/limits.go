@@ -6,6 +6,10 @@ import (
 	"encoding/hex"
 )
 
+// DefaultMetaGroup is the group that keeps the namespace unless a
+// cluster names another (--meta-group).
+const DefaultMetaGroup = "g1"
+
 // MaxSymlink bounds a symlink's target, like PATH_MAX.
 const MaxSymlink = 4096
 

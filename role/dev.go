@@ -15,7 +15,7 @@ import (
 
 	"shoal/client"
 	"shoal/gossip"
-	"shoal/router"
+	"shoal/meta"
 	"shoal/secure"
 )
 
@@ -118,7 +118,7 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 		role  gossip.Role
 		group string
 	}
-	metaGroup := router.DefaultMetaGroup
+	metaGroup := meta.DefaultMetaGroup
 	nodes := []devNode{
 		{gossip.RolePrimary, metaGroup}, {gossip.RoleReplica, metaGroup}, {gossip.RoleReplica, metaGroup},
 		{gossip.RolePrimary, "g2"}, {gossip.RoleReplica, "g2"}, {gossip.RoleReplica, "g2"},
@@ -156,7 +156,7 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 // banner tells where the cluster listens and, when it is secure, where its
 // secrets are and how the CLI on this machine finds them.
 func banner(cfg DevConfig, sec Security, url string) {
-	fmt.Fprintf(cfg.Out, "Shoal dev cluster: 1 router, groups %s (meta) and g2 of 3 nodes each, 2 standbys (data in %s)\n  API:     %s\n", router.DefaultMetaGroup, cfg.DataDir, url)
+	fmt.Fprintf(cfg.Out, "Shoal dev cluster: 1 router, groups %s (meta) and g2 of 3 nodes each, 2 standbys (data in %s)\n  API:     %s\n", meta.DefaultMetaGroup, cfg.DataDir, url)
 	if sec.Insecure {
 		fmt.Fprintf(cfg.Out, `  INSECURE: no TLS, no users, no encryption at rest (--insecure)
   Try:     shoal put --router %[1]s ./README.md /docs/readme.md

@@ -15,7 +15,6 @@ import (
 	"shoal/gossip"
 	"shoal/meta"
 	"shoal/replication"
-	"shoal/router"
 	"shoal/secure"
 	"shoal/store"
 	"shoal/wire"
@@ -55,7 +54,7 @@ type NodeConfig struct {
 	// promoting would depose it for nothing (default 2s).
 	StartupGrace time.Duration
 	// MetaGroup is the group that keeps the namespace (default
-	// router.DefaultMetaGroup); every group asks it which chunks files
+	// meta.DefaultMetaGroup); every group asks it which chunks files
 	// still reference.
 	MetaGroup string
 	// Capacity is how many bytes of chunks this node stores; 0 means the
@@ -84,7 +83,7 @@ func DefaultNodeConfig() NodeConfig {
 		Replication:    replication.DefaultConfig(),
 		PromoteBackoff: 300 * time.Millisecond,
 		StartupGrace:   2 * time.Second,
-		MetaGroup:      router.DefaultMetaGroup,
+		MetaGroup:      meta.DefaultMetaGroup,
 		ReplaceAfter:   30 * time.Second,
 		HighWater:      0.9,
 		Logger:         slog.Default(),

@@ -7,19 +7,16 @@ import (
 	"time"
 
 	"shoal/gossip"
+	"shoal/meta"
 	"shoal/wire"
 )
-
-// DefaultMetaGroup is the group that keeps the namespace when
-// Config.MetaGroup is empty.
-const DefaultMetaGroup = "g1"
 
 // backend finds group primaries from the gossip view and calls them,
 // retrying where a retry cannot apply an operation twice.
 type backend struct {
 	members func() []gossip.Member
 	tr      wire.Transport
-	meta    string // the meta group; "" means DefaultMetaGroup
+	meta    string // the meta group; "" means meta.DefaultMetaGroup
 	timeout time.Duration
 	rpc     time.Duration
 }
@@ -27,7 +24,7 @@ type backend struct {
 // metaGroup is the group that keeps the namespace.
 func (b *backend) metaGroup() string {
 	if b.meta == "" {
-		return DefaultMetaGroup
+		return meta.DefaultMetaGroup
 	}
 	return b.meta
 }

@@ -83,7 +83,7 @@ var _ testEnv = (*testing.T)(nil)
 
 // metaGroupName is the group the test cluster runs as real replication
 // nodes: the router's default meta group.
-const metaGroupName = DefaultMetaGroup
+const metaGroupName = meta.DefaultMetaGroup
 
 func newTestCluster(t testEnv) *testCluster {
 	c := &testCluster{t: t, net: wire.NewMemNetwork(1), nodes: map[string]*testNode{}, logs: &testLog{t: t}}

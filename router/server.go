@@ -99,7 +99,7 @@ func DefaultConfig() Config {
 		BodyTimeout:    2 * time.Minute,
 		SpaceWait:      30 * time.Second,
 		AuthTTL:        time.Second,
-		MetaGroup:      DefaultMetaGroup,
+		MetaGroup:      meta.DefaultMetaGroup,
 		Logger:         slog.Default(),
 	}
 }
