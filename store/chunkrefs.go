@@ -87,7 +87,7 @@ func (n *namespace) addRef(k []byte, d int64) error {
 // inode's chunks.
 func rebuildChunkRefs(tx *bolt.Tx) error {
 	counts := map[string]uint64{}
-	err := ForEachChunk(tx, func(c meta.ChunkRef) error {
+	err := forEachChunk(tx, func(c meta.ChunkRef) error {
 		counts[string(chunkRefKey(c.Hash, c.Group))]++
 		return nil
 	})

@@ -18,7 +18,7 @@ import (
 // nsRecountRefs counts chunk references the slow way, from every file inode.
 func nsRecountRefs(tx *bbolt.Tx) (map[string]uint64, error) {
 	out := map[string]uint64{}
-	err := ForEachChunk(tx, func(c meta.ChunkRef) error {
+	err := forEachChunk(tx, func(c meta.ChunkRef) error {
 		out[fmt.Sprintf("%s/%s", c.Hash, c.Group)]++
 		return nil
 	})
@@ -81,7 +81,7 @@ func TestChunkRefsRandom(t *testing.T) {
 				}
 			}
 			err := db.Update(func(tx *bbolt.Tx) error {
-				if _, err := ApplyOp(tx, &op); err != nil {
+				if _, err := applyOp(tx, &op); err != nil {
 					return err
 				}
 				if err := nsCheckTree(tx); err != nil {
@@ -119,7 +119,7 @@ func crOpen(t *testing.T, dir string) *DB {
 func crApply(t *testing.T, d *DB, op meta.Op, code meta.Code) {
 	t.Helper()
 	err := d.update(func(tx *bbolt.Tx) error {
-		r, err := ApplyOp(tx, &op)
+		r, err := applyOp(tx, &op)
 		if err == nil && r.Code != code {
 			err = fmt.Errorf("result %q, want %q", r.Code, code)
 		}
@@ -237,7 +237,7 @@ func TestChunkRefsRebuiltAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := d.update(func(tx *bbolt.Tx) error {
-		_, err := ApplyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/x"})
+		_, err := applyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/x"})
 		return err
 	})
 	if err == nil {
@@ -304,7 +304,7 @@ func TestChunkRefsCorruptCount(t *testing.T) {
 	db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketChunkRefs) })
 	db.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucket(bucketChunkRefs); return err })
 	err := db.Update(func(tx *bbolt.Tx) error {
-		_, err := ApplyOp(tx, &meta.Op{Kind: meta.OpDelete, Path: "/f"})
+		_, err := applyOp(tx, &meta.Op{Kind: meta.OpDelete, Path: "/f"})
 		return err
 	})
 	if !errors.Is(err, meta.ErrCorrupt) {

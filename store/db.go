@@ -97,7 +97,7 @@ func (d *DB) openBolt() error {
 				return err
 			}
 		}
-		return InitNamespace(tx)
+		return initNamespace(tx)
 	})
 	if err != nil {
 		b.Close()
@@ -152,10 +152,6 @@ func (d *DB) update(fn func(tx *bolt.Tx) error) error {
 	}
 	return d.bolt.Update(fn)
 }
-
-// View runs fn in a read transaction over the namespace (see Lookup and
-// ReadDir).
-func (d *DB) View(fn func(tx *bolt.Tx) error) error { return d.view(fn) }
 
 func getBallot(st *bolt.Bucket, k []byte) (meta.Ballot, error) {
 	var b meta.Ballot

@@ -194,10 +194,10 @@ func refill(tx *bbolt.Tx, name []byte, keys [][]byte) error {
 	return nil
 }
 
-// Owned lists the inodes uid owns with numbers above after, in inode
+// ownedBy lists the inodes uid owns with numbers above after, in inode
 // order, at most limit of them. next is the number of the last one
 // listed when more follow (pass it as after to get them), else 0.
-func Owned(tx *bbolt.Tx, uid uint32, after uint64, limit int) (out []meta.OwnedInode, next uint64, err error) {
+func ownedBy(tx *bbolt.Tx, uid uint32, after uint64, limit int) (out []meta.OwnedInode, next uint64, err error) {
 	if limit <= 0 {
 		return nil, 0, fmt.Errorf("owned inodes: limit %d: %w: want at least 1", limit, meta.ErrInvalid)
 	}

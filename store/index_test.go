@@ -96,7 +96,7 @@ func TestIndexesRebuiltAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		_, err := ApplyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/x"})
+		_, err := applyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/x"})
 		return err
 	})
 	if err == nil {
@@ -104,15 +104,15 @@ func TestIndexesRebuiltAtOpen(t *testing.T) {
 	}
 	f := nsLookupAt(t, db, 0, "/a/b/f")
 	db.View(func(tx *bbolt.Tx) error {
-		if _, err := LookupAt(tx, f.Ino, "/", &meta.Cred{Uid: 1}, 0); err == nil {
+		if _, err := lookupAt(tx, f.Ino, "/", &meta.Cred{Uid: 1}, 0); err == nil {
 			t.Error("a permission check without the link index succeeded")
 		}
-		if _, _, err := Owned(tx, 0, 0, 1); err == nil {
+		if _, _, err := ownedBy(tx, 0, 0, 1); err == nil {
 			t.Error("Owned without the owner index succeeded")
 		}
 		return nil
 	})
-	if err := db.Update(InitNamespace); err != nil {
+	if err := db.Update(initNamespace); err != nil {
 		t.Fatal(err)
 	}
 	db.View(func(tx *bbolt.Tx) error {
@@ -144,7 +144,7 @@ func nsOwnedBrute(tx *bbolt.Tx, uid uint32) (map[uint64]string, error) {
 		if in.Type != meta.TypeDir {
 			return nil
 		}
-		ents, err := ReadDir(tx, p)
+		ents, err := readDirPath(tx, p)
 		for _, e := range ents {
 			cp := path.Join(p, e.Name)
 			if f, seen := first[e.Ino]; !seen || in.Ino < f.dir || in.Ino == f.dir && e.Name < f.base {
@@ -156,7 +156,7 @@ func nsOwnedBrute(tx *bbolt.Tx, uid uint32) (map[uint64]string, error) {
 		}
 		return err
 	}
-	root, err := Lookup(tx, "/")
+	root, err := lookupPath(tx, "/")
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +217,7 @@ func TestOwnedPaging(t *testing.T) {
 				t.Fatal(err)
 			}
 			for ino, p := range want {
-				in, _ := LookupAt(tx, ino, "/", nil, 0)
+				in, _ := lookupAt(tx, ino, "/", nil, 0)
 				if p == "" {
 					orphans++
 				}
@@ -229,7 +229,7 @@ func TestOwnedPaging(t *testing.T) {
 				got := map[uint64]string{}
 				after, pages := uint64(0), 0
 				for {
-					list, next, err := Owned(tx, uid, after, limit)
+					list, next, err := ownedBy(tx, uid, after, limit)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -262,10 +262,10 @@ func TestOwnedPaging(t *testing.T) {
 		t.Errorf("%d orphans, %d files with several names: the ops no longer exercise Owned's paths", orphans, multi)
 	}
 	db.View(func(tx *bbolt.Tx) error {
-		if _, _, err := Owned(tx, 0, 0, 0); meta.CodeOf(err) != meta.CodeInvalid {
+		if _, _, err := ownedBy(tx, 0, 0, 0); meta.CodeOf(err) != meta.CodeInvalid {
 			t.Errorf("limit 0: %v", err)
 		}
-		if list, next, err := Owned(tx, 0, ^uint64(0), 5); err != nil || len(list) != 0 || next != 0 {
+		if list, next, err := ownedBy(tx, 0, ^uint64(0), 5); err != nil || len(list) != 0 || next != 0 {
 			t.Errorf("after the last inode number: %v %d %v", list, next, err)
 		}
 		return nil

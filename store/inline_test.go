@@ -36,9 +36,9 @@ func TestInlineContent(t *testing.T) {
 func lookupT(t *testing.T, d *DB, p string) meta.Inode {
 	t.Helper()
 	var in meta.Inode
-	err := d.View(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		var err error
-		in, err = Lookup(tx, p)
+		in, err = lookupPath(tx, p)
 		return err
 	})
 	if err != nil {

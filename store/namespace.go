@@ -28,7 +28,7 @@ package store
 // listing a directory is a prefix scan, and bbolt's byte order sorts the
 // listing by name.
 //
-// ApplyOp checks every precondition before its first write, so an op that
+// applyOp checks every precondition before its first write, so an op that
 // fails with a Result code leaves every bucket untouched; an error
 // return means storage failed or a record is corrupt, and the caller must
 // roll the transaction back.
@@ -66,12 +66,12 @@ var (
 	keyDirParents  = []byte("dir_parents")
 )
 
-// InitNamespace creates the namespace buckets and the root directory if they
+// initNamespace creates the namespace buckets and the root directory if they
 // are missing. It is idempotent, so a store calls it every time it opens.
 // The root's MTime is 0: no op carries the time it was created. A namespace
 // written before chunk reference counts or an index existed gets them
 // built here.
-func InitNamespace(tx *bbolt.Tx) error {
+func initNamespace(tx *bbolt.Tx) error {
 	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta, bucketUsers, bucketTokens} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("init namespace: create bucket %s: %w", name, err)
@@ -143,11 +143,11 @@ func (n *namespace) recordDirParents(dir uint64) error {
 	return nil
 }
 
-// ApplyOp applies one op to the namespace. A user-level failure (a missing
+// applyOp applies one op to the namespace. A user-level failure (a missing
 // path, an existing target, ...) is reported in Result.Code with a nil error
 // and changes nothing. A non-nil error means storage failed or a record is
 // corrupt; the caller must roll the transaction back.
-func ApplyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
+func applyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
 	if op == nil {
 		return reject(meta.CodeInvalid)
 	}
@@ -195,10 +195,10 @@ func ApplyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
 	return reject(meta.CodeInvalid)
 }
 
-// ForEachChunk calls fn for every chunk of every file inode, stopping at the
+// forEachChunk calls fn for every chunk of every file inode, stopping at the
 // first error fn returns. A chunk shared by copies is reported once per
 // inode. fn must not modify the namespace: it runs inside a bucket scan.
-func ForEachChunk(tx *bbolt.Tx, fn func(meta.ChunkRef) error) error {
+func forEachChunk(tx *bbolt.Tx, fn func(meta.ChunkRef) error) error {
 	n, err := openNamespace(tx)
 	if err != nil {
 		return err

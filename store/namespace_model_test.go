@@ -31,13 +31,13 @@ func nsDump(tx *bbolt.Tx) (map[string]nsNode, error) {
 		if in.Type != meta.TypeDir {
 			return nil
 		}
-		ents, err := ReadDir(tx, p)
+		ents, err := readDirPath(tx, p)
 		if err != nil {
 			return err
 		}
 		for _, e := range ents {
 			cp := path.Join(p, e.Name)
-			c, err := Lookup(tx, cp)
+			c, err := lookupPath(tx, cp)
 			if err != nil {
 				return err
 			}
@@ -47,7 +47,7 @@ func nsDump(tx *bbolt.Tx) (map[string]nsNode, error) {
 		}
 		return nil
 	}
-	root, err := Lookup(tx, "/")
+	root, err := lookupPath(tx, "/")
 	if err != nil {
 		return nil, err
 	}

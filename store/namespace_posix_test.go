@@ -15,7 +15,7 @@ func nsLookupAt(t *testing.T, db *bbolt.DB, dir uint64, p string) meta.Inode {
 	var in meta.Inode
 	err := db.View(func(tx *bbolt.Tx) error {
 		var err error
-		in, err = LookupAt(tx, dir, p, nil, 0)
+		in, err = lookupAt(tx, dir, p, nil, 0)
 		return err
 	})
 	if err != nil {
@@ -26,7 +26,7 @@ func nsLookupAt(t *testing.T, db *bbolt.DB, dir uint64, p string) meta.Inode {
 
 func nsLookupErr(db *bbolt.DB, dir uint64, p string) error {
 	return db.View(func(tx *bbolt.Tx) error {
-		_, err := LookupAt(tx, dir, p, nil, 0)
+		_, err := lookupAt(tx, dir, p, nil, 0)
 		return err
 	})
 }
@@ -101,7 +101,7 @@ func TestCreateAndSymlink(t *testing.T) {
 		t.Fatalf("put over a symlink: %+v", p)
 	}
 	var entries []meta.DirEntry
-	db.View(func(tx *bbolt.Tx) error { entries, _ = ReadDirAt(tx, d.Ino, "/", nil); return nil })
+	db.View(func(tx *bbolt.Tx) error { entries, _ = readDirAt(tx, d.Ino, "/", nil); return nil })
 	if len(entries) != 2 || entries[0].Name != "f" || entries[0].Ino != f.Ino || entries[0].Uid != 7 {
 		t.Fatalf("listing by inode: %+v", entries)
 	}
@@ -270,7 +270,7 @@ func TestDirParentsFilledAtOpen(t *testing.T) {
 			return err
 		}
 		for _, p := range []string{"/a", "/a/b"} {
-			in, err := Lookup(tx, p)
+			in, err := lookupPath(tx, p)
 			if err != nil {
 				return err
 			}
@@ -284,7 +284,7 @@ func TestDirParentsFilledAtOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(InitNamespace); err != nil {
+	if err := db.Update(initNamespace); err != nil {
 		t.Fatal(err)
 	}
 	if got := nsLookupAt(t, db, b.Ino, "/"); got.Parent != nsLookupAt(t, db, 0, "/a").Ino {

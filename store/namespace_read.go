@@ -12,18 +12,18 @@ import (
 	"shoal/meta"
 )
 
-// Lookup returns the inode at path. The error wraps ErrNotFound, ErrNotDir
+// lookupPath returns the inode at path. The error wraps ErrNotFound, ErrNotDir
 // or ErrInvalid and names the path.
-func Lookup(tx *bbolt.Tx, path string) (meta.Inode, error) {
-	return LookupAt(tx, 0, path, nil, 0)
+func lookupPath(tx *bbolt.Tx, path string) (meta.Inode, error) {
+	return lookupAt(tx, 0, path, nil, 0)
 }
 
-// LookupAt is Lookup with path resolved from the inode dir (0: the root;
+// lookupAt is Lookup with path resolved from the inode dir (0: the root;
 // see Op.Dir), for cred, which must be allowed want (a mask of MayRead,
 // MayWrite and MayExec; 0 for a stat) on the inode found: a router asks
 // for MayRead before it serves a file's content. A dir that no longer
 // exists is ErrNotFound; a missing permission is ErrPermission.
-func LookupAt(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred, want uint32) (meta.Inode, error) {
+func lookupAt(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred, want uint32) (meta.Inode, error) {
 	n, err := openNamespace(tx)
 	if err != nil {
 		return meta.Inode{}, err
@@ -46,18 +46,18 @@ func LookupAt(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred, want uint3
 	return in, nil
 }
 
-// ReadDir lists the directory at path, sorted by name. It fails with
+// readDirPath lists the directory at path, sorted by name. It fails with
 // ErrNotDir when path is a file.
-func ReadDir(tx *bbolt.Tx, path string) ([]meta.DirEntry, error) {
-	return ReadDirAt(tx, 0, path, nil)
+func readDirPath(tx *bbolt.Tx, path string) ([]meta.DirEntry, error) {
+	return readDirAt(tx, 0, path, nil)
 }
 
-// ReadDirAt is ReadDir with path resolved from the inode at, for cred,
+// readDirAt is ReadDir with path resolved from the inode at, for cred,
 // which needs read permission on the directory. Without search
 // permission on it, cred gets the names with their inode numbers and
 // types only, every other attribute zero: like getdents(2), whose
 // caller cannot stat what it lists.
-func ReadDirAt(tx *bbolt.Tx, at uint64, path string, cred *meta.Cred) ([]meta.DirEntry, error) {
+func readDirAt(tx *bbolt.Tx, at uint64, path string, cred *meta.Cred) ([]meta.DirEntry, error) {
 	n, err := openNamespace(tx)
 	if err != nil {
 		return nil, err
@@ -92,12 +92,12 @@ func ReadDirAt(tx *bbolt.Tx, at uint64, path string, cred *meta.Cred) ([]meta.Di
 	return out, nil
 }
 
-// CheckPut returns nil when an OpPut of path from the inode dir by cred
+// checkPut returns nil when an OpPut of path from the inode dir by cred
 // would pass its checks now, else the error it would fail with (wrapping
 // ErrPermission, ErrNotPermitted, ErrIsDir, ...). A router asks before it
 // takes a large body, so a user who may not write fills no disk first.
 // The op may still fail if the namespace changes before it is applied.
-func CheckPut(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred) error {
+func checkPut(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred) error {
 	n, err := openNamespace(tx)
 	if err != nil {
 		return err

@@ -33,7 +33,7 @@ func nsOpenDB(t testing.TB) *bbolt.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := db.Update(InitNamespace); err != nil {
+	if err := db.Update(initNamespace); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -44,7 +44,7 @@ func nsApply(t testing.TB, db *bbolt.DB, op meta.Op) meta.Result {
 	var r meta.Result
 	err := db.Update(func(tx *bbolt.Tx) error {
 		var err error
-		r, err = ApplyOp(tx, &op)
+		r, err = applyOp(tx, &op)
 		return err
 	})
 	if err != nil {
@@ -76,7 +76,7 @@ func nsKeyCount(tx *bbolt.Tx, bucket []byte) int {
 
 func nsMust(t *testing.T, tx *bbolt.Tx, p string) meta.Inode {
 	t.Helper()
-	in, err := Lookup(tx, p)
+	in, err := lookupPath(tx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func nsMust(t *testing.T, tx *bbolt.Tx, p string) meta.Inode {
 
 func nsGone(t *testing.T, tx *bbolt.Tx, p string) {
 	t.Helper()
-	if _, err := Lookup(tx, p); !errors.Is(err, meta.ErrNotFound) {
+	if _, err := lookupPath(tx, p); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("lookup %s: got %v, want ErrNotFound", p, err)
 	}
 }
@@ -337,7 +337,7 @@ var nsCopyCases = []nsCase{
 			t.Errorf("nlink /empty/c %d /empty %d", c.Nlink, e.Nlink)
 		}
 		var refs int
-		ForEachChunk(tx, func(meta.ChunkRef) error { refs++; return nil })
+		forEachChunk(tx, func(meta.ChunkRef) error { refs++; return nil })
 		if refs != 5 {
 			t.Errorf("%d chunk refs, want 5", refs)
 		}
@@ -363,7 +363,7 @@ func TestNamespaceLookupReadDir(t *testing.T) {
 		if r := nsMust(t, tx, "/"); r.Ino != RootIno || r.Type != meta.TypeDir || r.Mode != 0o755 {
 			t.Errorf("root %+v", r)
 		}
-		ents, err := ReadDir(tx, "/d")
+		ents, err := readDirPath(tx, "/d")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,17 +378,17 @@ func TestNamespaceLookupReadDir(t *testing.T) {
 			path string
 			want error
 		}{{"/nope", meta.ErrNotFound}, {"/f/x", meta.ErrNotDir}, {"/d/", meta.ErrInvalid}} {
-			_, err := Lookup(tx, c.path)
+			_, err := lookupPath(tx, c.path)
 			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.path) {
 				t.Errorf("lookup %s: %v, want %v naming the path", c.path, err, c.want)
 			}
 		}
-		if _, err := ReadDir(tx, "/f"); !errors.Is(err, meta.ErrNotDir) {
+		if _, err := readDirPath(tx, "/f"); !errors.Is(err, meta.ErrNotDir) {
 			t.Errorf("read dir of a file: %v", err)
 		}
 		return nil
 	})
-	if err := db.Update(InitNamespace); err != nil {
+	if err := db.Update(initNamespace); err != nil {
 		t.Fatal(err)
 	}
 	db.View(func(tx *bbolt.Tx) error { nsMust(t, tx, "/d/a"); return nil })
@@ -401,14 +401,14 @@ func TestNamespaceStorageErrors(t *testing.T) {
 	nsApply(t, db, putOp("/d/f", 1))
 	db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketInodes).Put(inoKey(3), []byte{0xc1}) })
 	err := db.Update(func(tx *bbolt.Tx) error {
-		_, err := ApplyOp(tx, &meta.Op{Kind: meta.OpDelete, Path: "/d", Recursive: true})
+		_, err := applyOp(tx, &meta.Op{Kind: meta.OpDelete, Path: "/d", Recursive: true})
 		return err
 	})
 	if !errors.Is(err, meta.ErrCorrupt) {
 		t.Errorf("delete over a corrupt inode: %v, want ErrCorrupt", err)
 	}
 	db.View(func(tx *bbolt.Tx) error {
-		if err := ForEachChunk(tx, func(meta.ChunkRef) error { return nil }); !errors.Is(err, meta.ErrCorrupt) {
+		if err := forEachChunk(tx, func(meta.ChunkRef) error { return nil }); !errors.Is(err, meta.ErrCorrupt) {
 			t.Errorf("ForEachChunk over a corrupt inode: %v, want ErrCorrupt", err)
 		}
 		return nil
@@ -420,10 +420,10 @@ func TestNamespaceStorageErrors(t *testing.T) {
 	}
 	defer bare.Close()
 	bare.Update(func(tx *bbolt.Tx) error {
-		if _, err := ApplyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/d"}); err == nil {
+		if _, err := applyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/d"}); err == nil {
 			t.Error("ApplyOp without InitNamespace succeeded")
 		}
-		if _, err := Lookup(tx, "/"); err == nil {
+		if _, err := lookupPath(tx, "/"); err == nil {
 			t.Error("Lookup without InitNamespace succeeded")
 		}
 		return nil
@@ -562,7 +562,7 @@ func nsGenOp(r nsChooser, now int64) meta.Op {
 // the results, the unchanged bytes of a failed op, and the whole tree.
 func nsStep(tx *bbolt.Tx, m nsModel, op meta.Op) (meta.Result, error) {
 	before := nsDigest(tx)
-	got, err := ApplyOp(tx, &op)
+	got, err := applyOp(tx, &op)
 	if err != nil {
 		return got, fmt.Errorf("%+v: error %v", op, err)
 	}

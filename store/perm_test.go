@@ -536,7 +536,7 @@ func TestPermLookup(t *testing.T) {
 		{bob, RootIno, "/pub", 0, meta.CodeOK},
 	} {
 		err := db.View(func(tx *bbolt.Tx) error {
-			_, err := LookupAt(tx, c.dir, c.path, c.cred, c.want)
+			_, err := lookupAt(tx, c.dir, c.path, c.cred, c.want)
 			return err
 		})
 		if meta.CodeOf(err) != c.code {
@@ -551,7 +551,7 @@ func TestPermReadDir(t *testing.T) {
 	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpPut, Path: "/pub/r/f", File: nsFile(9), Uid: 1000, Time: 3}), meta.CodeOK)
 	list := func(c *meta.Cred, p string) ([]meta.DirEntry, error) {
 		var ents []meta.DirEntry
-		err := db.View(func(tx *bbolt.Tx) (err error) { ents, err = ReadDirAt(tx, 0, p, c); return err })
+		err := db.View(func(tx *bbolt.Tx) (err error) { ents, err = readDirAt(tx, 0, p, c); return err })
 		return ents, err
 	}
 	if _, err := list(bob, "/home/alice"); meta.CodeOf(err) != meta.CodeAccess {
@@ -592,7 +592,7 @@ func TestCheckPut(t *testing.T) {
 		{nil, "/home/alice/f", meta.CodeOK},
 		{bob, "relative", meta.CodeInvalid},
 	} {
-		err := db.View(func(tx *bbolt.Tx) error { return CheckPut(tx, 0, c.path, c.cred) })
+		err := db.View(func(tx *bbolt.Tx) error { return checkPut(tx, 0, c.path, c.cred) })
 		if meta.CodeOf(err) != c.code {
 			t.Errorf("check put %s by %+v: %v, want %q", c.path, c.cred, err, c.code)
 		}

@@ -41,7 +41,7 @@ const pruneBatch = 8
 // before, in which case it returns that op's result.
 func applyOnce(tx *bolt.Tx, op *meta.Op) (meta.Result, error) {
 	if op.ReqID == "" {
-		return ApplyOp(tx, op)
+		return applyOp(tx, op)
 	}
 	if len(op.ReqID) > meta.MaxRequestID {
 		return meta.Result{}, fmt.Errorf("%w: request ID of %d bytes (limit %d)", meta.ErrInvalid, len(op.ReqID), meta.MaxRequestID)
@@ -61,7 +61,7 @@ func applyOnce(tx *bolt.Tx, op *meta.Op) (meta.Result, error) {
 		}
 		return r, nil
 	}
-	r, err := ApplyOp(tx, op)
+	r, err := applyOp(tx, op)
 	if err != nil {
 		return r, err
 	}

@@ -231,5 +231,5 @@ func snapshotChunks(path string, fn func(meta.ChunkRef) error) error {
 		return fmt.Errorf("open received snapshot %s: %w", path, err)
 	}
 	defer b.Close()
-	return b.View(func(tx *bolt.Tx) error { return ForEachChunk(tx, fn) })
+	return b.View(func(tx *bolt.Tx) error { return forEachChunk(tx, fn) })
 }

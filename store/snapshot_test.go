@@ -82,7 +82,7 @@ func TestSnapshotTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := map[meta.Hash]bool{}; src.view(func(tx *bolt.Tx) error {
-		return ForEachChunk(tx, func(c meta.ChunkRef) error { want[c.Hash] = true; return nil })
+		return forEachChunk(tx, func(c meta.ChunkRef) error { want[c.Hash] = true; return nil })
 	}) != nil || len(want) == 0 || !maps.Equal(chunks, want) {
 		t.Errorf("snapshot references %d chunks, the sender %d", len(chunks), len(want))
 	}

@@ -321,9 +321,9 @@ func userBuckets(tx *bbolt.Tx) (users, tokens *bbolt.Bucket, err error) {
 	return users, tokens, nil
 }
 
-// UserByToken returns the user whose token hashes to hash, if any. An
+// userByToken returns the user whose token hashes to hash, if any. An
 // all-zero hash is nobody's token.
-func UserByToken(tx *bbolt.Tx, hash [32]byte) (meta.User, bool, error) {
+func userByToken(tx *bbolt.Tx, hash [32]byte) (meta.User, bool, error) {
 	users, tokens, err := userBuckets(tx)
 	if err != nil || hash == [32]byte{} {
 		return meta.User{}, false, err
@@ -348,8 +348,8 @@ func UserByToken(tx *bbolt.Tx, hash [32]byte) (meta.User, bool, error) {
 	return u, true, nil
 }
 
-// UserByName returns the user called name, if any.
-func UserByName(tx *bbolt.Tx, name string) (meta.User, bool, error) {
+// userByName returns the user called name, if any.
+func userByName(tx *bbolt.Tx, name string) (meta.User, bool, error) {
 	users, _, err := userBuckets(tx)
 	if err != nil {
 		return meta.User{}, false, err
@@ -362,8 +362,8 @@ func UserByName(tx *bbolt.Tx, name string) (meta.User, bool, error) {
 	return u, err == nil, err
 }
 
-// Users returns every user, sorted by name.
-func Users(tx *bbolt.Tx) ([]meta.User, error) {
+// listUsers returns every user, sorted by name.
+func listUsers(tx *bbolt.Tx) ([]meta.User, error) {
 	users, _, err := userBuckets(tx)
 	if err != nil {
 		return nil, err

@@ -47,7 +47,7 @@ func usApply(t *testing.T, db *bbolt.DB, op meta.Op, code meta.Code) meta.Result
 // hash of every user.
 func usCheckTokens(tx *bbolt.Tx) error {
 	want := map[string]string{}
-	us, err := Users(tx)
+	us, err := listUsers(tx)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func usUser(t *testing.T, db *bbolt.DB, name string) (meta.User, bool) {
 	t.Helper()
 	var u meta.User
 	var ok bool
-	if err := db.View(func(tx *bbolt.Tx) (err error) { u, ok, err = UserByName(tx, name); return err }); err != nil {
+	if err := db.View(func(tx *bbolt.Tx) (err error) { u, ok, err = userByName(tx, name); return err }); err != nil {
 		t.Fatal(err)
 	}
 	return u, ok
@@ -83,7 +83,7 @@ func usByToken(t *testing.T, db *bbolt.DB, token string) (string, bool) {
 	t.Helper()
 	var u meta.User
 	var ok bool
-	if err := db.View(func(tx *bbolt.Tx) (err error) { u, ok, err = UserByToken(tx, tokenHash(token)); return err }); err != nil {
+	if err := db.View(func(tx *bbolt.Tx) (err error) { u, ok, err = userByToken(tx, tokenHash(token)); return err }); err != nil {
 		t.Fatal(err)
 	}
 	return u.Name, ok
@@ -134,7 +134,7 @@ func TestUserAdd(t *testing.T) {
 	usApply(t, db, meta.Op{Kind: meta.OpUserAdd}, meta.CodeInvalid)
 
 	var list []meta.User
-	db.View(func(tx *bbolt.Tx) (err error) { list, err = Users(tx); return err })
+	db.View(func(tx *bbolt.Tx) (err error) { list, err = listUsers(tx); return err })
 	var names []string
 	for _, u := range list {
 		names = append(names, u.Name)
@@ -158,7 +158,7 @@ func TestUserBootstrap(t *testing.T) {
 	}
 	// The first admin is root and gets no home: the cluster stays empty.
 	err := db.View(func(tx *bbolt.Tx) error {
-		if _, err := Lookup(tx, "/home"); !errors.Is(err, meta.ErrNotFound) {
+		if _, err := lookupPath(tx, "/home"); !errors.Is(err, meta.ErrNotFound) {
 			t.Errorf("after the bootstrap, /home: %v", err)
 		}
 		return nil
