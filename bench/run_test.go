@@ -95,13 +95,7 @@ var build harness.Build
 
 func buildShoal(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	bin, err := build.Path(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return build.For(t)
 }
 
 // TestBenchMount runs the mount workload, small, on a local cluster it

@@ -28,13 +28,7 @@ var (
 // binary returns the shoal binary under test.
 func binary(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	p, err := build.Path(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return build.For(t)
 }
 
 // freePort returns a port of 127.0.0.1 no other test got.

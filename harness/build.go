@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // BinaryEnv names an environment variable that, when set, gives the shoal
@@ -48,4 +49,20 @@ func (b *Build) Path(ctx context.Context) (string, error) {
 	}
 	b.path = path
 	return path, nil
+}
+
+// buildTimeout bounds a build started by For.
+const buildTimeout = 10 * time.Minute
+
+// For returns the binary for a test, building it first if need be, and
+// fails t when it cannot be built within ten minutes.
+func (b *Build) For(t TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	p, err := b.Path(ctx)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return p
 }

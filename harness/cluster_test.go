@@ -42,12 +42,9 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds shoal and starts a cluster of processes; skipped with -short")
 	}
+	bin := build.For(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bin, err := build.Path(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c, err := Start(ctx, Spec{Binary: bin, Dir: t.TempDir(), Groups: []Group{{"g1", 3}}})
 	if err != nil {
 		t.Fatal(err)

@@ -24,13 +24,7 @@ func needCampaign(t *testing.T) string {
 	if err := Available(); err != nil {
 		t.Skip(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	bin, err := build.Path(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return build.For(t)
 }
 
 // newTestCluster makes a Net of n+1 hosts and starts the cluster on it.
