@@ -7,6 +7,7 @@ package replication
 // etcd raft's Storage interface plays).
 
 import (
+	"errors"
 	"fmt"
 
 	"shoal/meta"
@@ -35,15 +36,27 @@ func planAppend(m *wire.Append, st store.LogState, at ballotAt) (appendPlan, err
 	if m.PrevIndex > st.LastIndex {
 		return appendPlan{match: st.LastIndex}, nil
 	}
+	// Applied entries are committed, hence equal to the primary's in any
+	// correct run: they are skipped, never written again. Those this log
+	// still holds are compared all the same (compaction may have
+	// discarded the others): a primary whose entry differs from a
+	// committed one has lost committed entries (it came back with a wiped
+	// disk, say), and following it would silently drop them.
+	if m.PrevIndex > 0 && m.PrevIndex <= st.Applied {
+		if err := sameCommitted(m.PrevIndex, m.PrevBallot, at); err != nil {
+			return appendPlan{}, err
+		}
+	}
 	entries := m.Entries
 	prev := m.PrevIndex
-	// Applied entries are committed, hence equal to the primary's: skip
-	// them instead of comparing what compaction may have discarded.
 	for len(entries) > 0 && entries[0].Index <= st.Applied {
+		if err := sameCommitted(entries[0].Index, entries[0].Ballot, at); err != nil {
+			return appendPlan{}, err
+		}
 		prev = entries[0].Index
 		entries = entries[1:]
 	}
-	if prev >= st.Applied && prev > 0 {
+	if prev > st.Applied {
 		b := m.PrevBallot
 		if prev != m.PrevIndex {
 			b = m.Entries[prev-m.PrevIndex-1].Ballot
@@ -60,6 +73,22 @@ func planAppend(m *wire.Append, st store.LogState, at ballotAt) (appendPlan, err
 	// those already in the log included: a snapshot brings the sender's
 	// log tail without the chunks its entries name.
 	return appendPlan{ok: true, match: m.PrevIndex + uint64(len(m.Entries)), hold: entries}, nil
+}
+
+// sameCommitted checks that the committed entry at index i of this log,
+// if it still holds it, has ballot b at the primary too.
+func sameCommitted(i uint64, b meta.Ballot, at ballotAt) error {
+	have, err := at(i)
+	if errors.Is(err, meta.ErrCompacted) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if have != b {
+		return fmt.Errorf("%w: entry %d, applied here with ballot %s, has ballot %s at the primary", wire.ErrCommittedConflict, i, have, b)
+	}
+	return nil
 }
 
 // newEntries drops the leading entries of es this log already holds (same

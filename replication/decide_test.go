@@ -76,8 +76,6 @@ func TestPlanAppend(t *testing.T) {
 			wire.Append{PrevIndex: 1, PrevBallot: b(1), Entries: entries(2, 2, 2)}, true, 3, []uint64{2, 3}},
 		{"applied entries are skipped; the last applied one is compared", logOf(3, 1, 1, 1, 1), 3,
 			wire.Append{PrevIndex: 1, PrevBallot: b(9), Entries: entries(2, 1, 1, 2)}, true, 4, []uint64{4}},
-		{"the last applied entry differs: the batch does not match", logOf(3, 1, 1, 1, 1), 3,
-			wire.Append{PrevIndex: 1, PrevBallot: b(1), Entries: entries(2, 1, 5, 2)}, false, 2, nil},
 		{"a batch wholly applied matches without a compare", logOf(4, 1, 1, 1, 1, 1), 5,
 			wire.Append{PrevIndex: 1, PrevBallot: b(7), Entries: entries(2, 1, 1)}, true, 3, nil},
 	} {
@@ -92,6 +90,29 @@ func TestPlanAppend(t *testing.T) {
 					p.ok, p.match, indexes(p.hold), tc.wantOK, tc.wantMatch, tc.wantHold)
 			}
 		})
+	}
+	// A primary whose log differs from an entry applied here lost
+	// committed entries: the member refuses it rather than follow it,
+	// wherever the difference is, as long as it still holds the entry.
+	for _, tc := range []struct {
+		name    string
+		log     memLog
+		applied uint64
+		m       wire.Append
+	}{
+		{"the last applied entry", logOf(3, 1, 1, 1, 1), 3,
+			wire.Append{PrevIndex: 1, PrevBallot: b(1), Entries: entries(2, 1, 5, 2)}},
+		{"an applied entry below the last", logOf(0, 1, 1, 1, 1), 3,
+			wire.Append{PrevIndex: 1, PrevBallot: b(1), Entries: entries(2, 7, 1, 2)}},
+		{"the entry before the batch", logOf(0, 1, 1, 1, 1), 3,
+			wire.Append{PrevIndex: 2, PrevBallot: b(7), Entries: entries(3, 1, 1)}},
+		{"a primary that starts over", logOf(0, 1, 1, 1), 3,
+			wire.Append{PrevIndex: 0, Entries: entries(1, 2, 2, 2, 2)}},
+	} {
+		st := store.LogState{SnapIndex: tc.log.snap, LastIndex: uint64(len(tc.log.ballots)), Applied: tc.applied}
+		if p, err := planAppend(&tc.m, st, tc.log.at); !errors.Is(err, wire.ErrCommittedConflict) {
+			t.Errorf("%s differs: plan ok %v match %d, err %v; want ErrCommittedConflict", tc.name, p.ok, p.match, err)
+		}
 	}
 	// A log that cannot be read is an error, not a verdict.
 	broken := func(uint64) (meta.Ballot, error) { return meta.Ballot{}, errors.New("disk gone") }

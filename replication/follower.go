@@ -75,6 +75,10 @@ func (n *Node) handleAppend(ctx context.Context, m *wire.Append) (wire.Message, 
 		return &wire.AppendResp{Promised: promised, Installing: installing}, nil
 	}
 	match, ok, err := n.appendEntries(ctx, m)
+	if errors.Is(err, wire.ErrCommittedConflict) {
+		n.log.Error("refusing entries from the primary: they would replace committed ones; the primary may have lost its disk",
+			"primary", m.Leader, "ballot", m.Ballot, "err", err)
+	}
 	if err != nil || !ok {
 		return &wire.AppendResp{Promised: promised, LastIndex: match}, err
 	}

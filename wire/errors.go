@@ -35,6 +35,11 @@ var (
 	// ErrChunksMissing: chunks a file would name are gone (collected
 	// during a very slow upload, or lost); upload the file again.
 	ErrChunksMissing = errors.New("chunks missing from their group")
+	// ErrCommittedConflict: the primary's log differs from an entry this
+	// member has applied, which only a primary that lost committed
+	// entries (a wiped or damaged disk) can send. The member refuses to
+	// follow it rather than drop what was acknowledged.
+	ErrCommittedConflict = errors.New("primary's log conflicts with a committed entry")
 	// ErrForbidden: the caller's certificate does not allow this request
 	// (a router sending a message only storage nodes may send), or the
 	// request may only come from within the node (a membership change).
@@ -42,24 +47,25 @@ var (
 )
 
 var wireErrors = map[string]error{
-	"not_primary":    ErrNotPrimary,
-	"not_ready":      ErrNotReady,
-	"no_quorum":      ErrNoQuorum,
-	"deposed":        ErrDeposed,
-	"stale_ballot":   ErrStaleBallot,
-	"wrong_group":    ErrWrongGroup,
-	"bad_message":    ErrBadMessage,
-	"not_member":     ErrNotMember,
-	"claimed":        ErrClaimed,
-	"chunks_missing": ErrChunksMissing,
-	"forbidden":      ErrForbidden,
-	"chunk_corrupt":  meta.ErrCorrupt,
-	"no_space":       meta.ErrNoSpace,
-	"compacted":      meta.ErrCompacted,
-	"not_found":      meta.ErrNotFound,
-	"exists":         meta.ErrExists,
-	"not_dir":        meta.ErrNotDir,
-	"is_dir":         meta.ErrIsDir,
-	"not_empty":      meta.ErrNotEmpty,
-	"invalid":        meta.ErrInvalid,
+	"not_primary":        ErrNotPrimary,
+	"not_ready":          ErrNotReady,
+	"no_quorum":          ErrNoQuorum,
+	"deposed":            ErrDeposed,
+	"stale_ballot":       ErrStaleBallot,
+	"wrong_group":        ErrWrongGroup,
+	"bad_message":        ErrBadMessage,
+	"not_member":         ErrNotMember,
+	"claimed":            ErrClaimed,
+	"chunks_missing":     ErrChunksMissing,
+	"forbidden":          ErrForbidden,
+	"committed_conflict": ErrCommittedConflict,
+	"chunk_corrupt":      meta.ErrCorrupt,
+	"no_space":           meta.ErrNoSpace,
+	"compacted":          meta.ErrCompacted,
+	"not_found":          meta.ErrNotFound,
+	"exists":             meta.ErrExists,
+	"not_dir":            meta.ErrNotDir,
+	"is_dir":             meta.ErrIsDir,
+	"not_empty":          meta.ErrNotEmpty,
+	"invalid":            meta.ErrInvalid,
 }
