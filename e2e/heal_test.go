@@ -266,18 +266,26 @@ func TestNonVotersNeverLead(t *testing.T) {
 		}
 		c.start(p)
 	}
-	// Past the startup grace (2 s) and the leaderless fallback's own
-	// (2 s more), a wiped member would have promoted itself.
-	deadline := time.Now().Add(8 * time.Second)
-	for time.Now().Before(deadline) {
-		if cs, ok := c.clusterView(); ok {
-			for _, g := range cs.Groups {
-				if g.Name == "g1" && (g.Primary == wiped[0].Name || g.Primary == wiped[1].Name) {
-					t.Fatalf("%s leads g1 with a wiped disk", g.Primary)
-				}
+	// Past the startup grace and the leaderless fallback's wait (2 s
+	// each, running side by side), a wiped member would have promoted
+	// itself: watch for that for 8 s, which must end without it.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	leader := ""
+	if harness.WaitFor(ctx, "a wiped member to lead g1", func() bool {
+		cs, ok := c.clusterView()
+		if !ok {
+			return false
+		}
+		for _, g := range cs.Groups {
+			if g.Name == "g1" && (g.Primary == wiped[0].Name || g.Primary == wiped[1].Name) {
+				leader = g.Primary
+				return true
 			}
 		}
-		time.Sleep(200 * time.Millisecond) // polling for something that must not happen, for a bounded time
+		return false
+	}) == nil {
+		t.Fatalf("%s leads g1 with a wiped disk", leader)
 	}
 	c.start(keeper)
 	c.waitGroup(3, "")
