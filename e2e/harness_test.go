@@ -68,14 +68,7 @@ func startCluster(t *testing.T, sp harness.Spec) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{Cluster: hc, t: t, spec: sp}
-	t.Cleanup(func() {
-		c.Stop(0)
-		if t.Failed() {
-			for _, p := range c.Procs() {
-				t.Logf("--- last lines of %s ---\n%s", p.Name, p.Tail(25))
-			}
-		}
-	})
+	c.StopAtEnd(t)
 	for _, g := range sp.Groups {
 		c.waitGroupNamed(g.Name, g.Size, "")
 	}

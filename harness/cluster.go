@@ -381,6 +381,26 @@ func (c *Cluster) Stop(grace time.Duration) error {
 	return errors.Join(first, stopAll(servers, grace))
 }
 
+// CleanupTB is the part of testing.TB that StopAtEnd uses.
+type CleanupTB interface {
+	Cleanup(func())
+	Failed() bool
+	Logf(format string, args ...any)
+}
+
+// StopAtEnd stops c (at once, with kill -9) when t's test ends and, if the
+// test failed, logs the last lines of every process's log.
+func (c *Cluster) StopAtEnd(t CleanupTB) {
+	t.Cleanup(func() {
+		c.Stop(0)
+		if t.Failed() {
+			for _, p := range c.Procs() {
+				t.Logf("--- last lines of %s ---\n%s", p.Name, p.Tail(25))
+			}
+		}
+	})
+}
+
 // stopAll stops ps in parallel and joins the errors.
 func stopAll(ps []*Proc, grace time.Duration) error {
 	errs := make([]error, len(ps))

@@ -49,14 +49,7 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Stop(0)
-		if t.Failed() {
-			for _, p := range c.Procs() {
-				t.Logf("--- last lines of %s ---\n%s", p.Name, p.Tail(25))
-			}
-		}
-	})
+	c.StopAtEnd(t)
 	if !strings.HasPrefix(c.API, "https://127.0.0.1:") || c.Secrets == "" || c.Creds.Token == "" {
 		t.Fatalf("a secure cluster: API %s, secrets %q, token %q", c.API, c.Secrets, c.Creds.Token)
 	}

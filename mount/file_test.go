@@ -7,12 +7,13 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"shoal/harness"
 )
 
 // The tests of open files drive a mount's state over an in-memory cluster
@@ -28,7 +29,7 @@ type testMount struct {
 	t   *testing.T
 	m   *fsys
 	c   *memCluster
-	log *syncBuffer // the mount's log
+	log *harness.LogBuffer // the mount's log
 }
 
 // newTestMount returns a mount of a new in-memory cluster whose writes
@@ -36,7 +37,7 @@ type testMount struct {
 // configure (when not nil).
 func newTestMount(t *testing.T, maxWrite int, configure func(*Config)) *testMount {
 	t.Helper()
-	tm := &testMount{t: t, c: newMemCluster(chunk, maxWrite), log: &syncBuffer{}}
+	tm := &testMount{t: t, c: newMemCluster(chunk, maxWrite), log: &harness.LogBuffer{}}
 	cfg := DefaultConfig()
 	cfg.Client = tm.c
 	cfg.Logger = slog.New(slog.NewTextHandler(tm.log, nil))
@@ -134,25 +135,6 @@ func (tm *testMount) wantSent(want ...string) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		tm.t.Fatalf("the mount sent the writes\n%q\nwant\n%q", got, want)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger that background requests
-// write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // gate holds the WriteAt calls the in-memory cluster gets until opened:

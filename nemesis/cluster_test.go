@@ -42,14 +42,7 @@ func newTestCluster(t *testing.T, k, n int, nodeFlags, routerFlags []string) *Cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Stop(0)
-		if t.Failed() {
-			for _, p := range c.Procs() {
-				t.Logf("--- %s ---\n%s", p.Name, p.Tail(25))
-			}
-		}
-	})
+	c.StopAtEnd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.WaitHealthy(ctx); err != nil {

@@ -18,6 +18,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/secure"
 )
@@ -423,24 +424,6 @@ func (p *pki) bundle(t *testing.T, name string, r secure.Role) *secure.Bundle {
 	return b
 }
 
-// syncBuffer is a log sink tests read while servers write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestTLSPeerPort: on a TLS peer port, storage nodes may send anything,
 // routers only the data path, and nobody else gets a message decoded: not
 // a mount host's certificate, not another CA's, not plain TCP.
@@ -456,7 +439,7 @@ func TestTLSPeerPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &harness.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{Handler: h, Logger: slog.New(slog.NewTextHandler(logs, nil)), TLS: server.PeerServer()}
 	done := make(chan error, 1)
