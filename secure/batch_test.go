@@ -34,10 +34,6 @@ func TestBatchWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	type result struct {
-		got []byte
-		err error
-	}
 	// The server first reads a 4 MiB upload, then answers every 4-byte
 	// request with its length in bytes, and closes after the last.
 	const upload = 4 << 20
