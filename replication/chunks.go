@@ -16,23 +16,20 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	if meta.HashOf(data) != h {
 		return fmt.Errorf("write chunk %s: %w", h, meta.ErrCorrupt)
 	}
-	n.mu.Lock()
-	if n.lead == nil {
-		err := n.notPrimaryLocked()
-		n.mu.Unlock()
-		return err
+	v, t := n.view.Load(), n.term.Load()
+	if v.status.Role != Leader || t == nil {
+		return n.notPrimary()
 	}
-	voters := append([]meta.Member(nil), n.config...)
+	voters := v.status.Voters
 	targets := map[uint64]string{}
-	for _, m := range n.config {
-		targets[m.ID] = n.addrOfLocked(m.ID)
+	for _, m := range voters {
+		targets[m.ID] = m.Addr
 	}
-	for id, p := range n.peers {
+	for id, p := range v.peers {
 		targets[id] = p.Addr
 	}
 	delete(targets, n.cfg.ID)
-	lctx := n.lead.ctx
-	n.mu.Unlock()
+	lctx := t.ctx
 
 	type ack struct {
 		id  uint64
@@ -101,7 +98,7 @@ func (n *Node) ensureChunks(ctx context.Context, entries []meta.Entry, from stri
 			continue
 		}
 		for _, c := range e.Op.File.Chunks {
-			if !n.ownsChunk(c) {
+			if !ownsChunk(n.cfg.Group, c) {
 				continue
 			}
 			if err := n.fetchChunk(ctx, c.Hash, from); err != nil {
@@ -115,8 +112,8 @@ func (n *Node) ensureChunks(ctx context.Context, entries []meta.Entry, from stri
 // ownsChunk reports whether a file's chunk is kept by this group. Chunks
 // of other groups are on a majority of their own group before the file
 // that names them commits.
-func (n *Node) ownsChunk(c meta.ChunkRef) bool {
-	return c.Group == n.cfg.Group || c.Group == ""
+func ownsChunk(group string, c meta.ChunkRef) bool {
+	return c.Group == group || c.Group == ""
 }
 
 // fetchChunk copies a chunk this node lacks from the member at addr.

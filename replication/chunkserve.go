@@ -64,20 +64,17 @@ func (n *Node) touchLocal(hs []meta.Hash) []meta.Hash {
 // member lacking one gets a copy. It returns the chunks no live member
 // holds: the file must not be committed.
 func (n *Node) TouchChunks(ctx context.Context, hs []meta.Hash) ([]meta.Hash, error) {
-	n.mu.Lock()
-	if n.lead == nil || !n.lead.ready {
-		err := n.notPrimaryLocked()
-		n.mu.Unlock()
-		return nil, err
+	v := n.view.Load()
+	if !v.status.Ready {
+		return nil, v.err
 	}
-	voters := append([]meta.Member(nil), n.config...)
+	voters := v.status.Voters
 	var addrs []string
 	ids := map[string]uint64{}
-	for id, p := range n.peers {
+	for id, p := range v.peers {
 		addrs = append(addrs, p.Addr)
 		ids[p.Addr] = id
 	}
-	n.mu.Unlock()
 	var missing []meta.Hash
 	for _, h := range n.touchLocal(hs) {
 		// A new primary may lack a chunk a majority holds.
@@ -135,35 +132,48 @@ func (n *Node) touchMember(ctx context.Context, addr string, hs []meta.Hash) err
 
 // GroupInfo describes the group as this primary sees it.
 func (n *Node) GroupInfo() (*wire.GroupInfo, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	l := n.lead
-	if l == nil || !l.ready {
-		return nil, n.notPrimaryLocked()
-	}
-	info := &wire.GroupInfo{Ballot: l.ballot, Commit: n.commit, Repair: l.progress}
-	seen := map[uint64]bool{}
-	add := func(m meta.Member, voter bool) {
-		if seen[m.ID] {
+	var info *wire.GroupInfo
+	var err error
+	t := n.term.Load()
+	ok := n.inspect(func(m *Machine) {
+		l := m.lead
+		if l == nil || !l.ready || t == nil || t.ballot != l.ballot {
+			err = m.notPrimary()
 			return
 		}
-		seen[m.ID] = true
-		_, live := n.peers[m.ID]
-		mi := wire.MemberInfo{ID: m.ID, Name: m.Name, Addr: m.Addr, Voter: voter, Live: live || m.ID == n.cfg.ID,
-			Synced: l.isSynced(m.ID) || m.ID == n.cfg.ID, Match: l.match[m.ID]}
-		if m.ID == n.cfg.ID {
-			mi.Chunks, mi.Used = n.db.Chunks.Count(), n.db.Chunks.Used()
-		} else if c, ok := l.chunks[m.ID]; ok {
-			mi.Chunks, mi.Used = c.Chunks, c.Used
+		info = &wire.GroupInfo{Ballot: l.ballot, Commit: m.commit}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		info.Repair = t.progress
+		seen := map[uint64]bool{}
+		add := func(c meta.Member, voter bool) {
+			if seen[c.ID] {
+				return
+			}
+			seen[c.ID] = true
+			_, live := m.peers[c.ID]
+			mi := wire.MemberInfo{ID: c.ID, Name: c.Name, Addr: c.Addr, Voter: voter, Live: live || c.ID == n.cfg.ID,
+				Synced: l.isSynced(c.ID) || c.ID == n.cfg.ID, Match: l.match[c.ID]}
+			if c.ID == n.cfg.ID {
+				mi.Chunks, mi.Used = n.db.Chunks.Count(), n.db.Chunks.Used()
+			} else if ch, ok := t.chunks[c.ID]; ok {
+				mi.Chunks, mi.Used = ch.Chunks, ch.Used
+			}
+			info.Chunks = max(info.Chunks, mi.Chunks)
+			info.Members = append(info.Members, mi)
 		}
-		info.Chunks = max(info.Chunks, mi.Chunks)
-		info.Members = append(info.Members, mi)
+		for _, c := range m.config {
+			add(c, true)
+		}
+		for _, p := range m.peers {
+			add(p, false)
+		}
+	})
+	if !ok {
+		return nil, errClosed
 	}
-	for _, m := range n.config {
-		add(m, true)
-	}
-	for _, p := range n.peers {
-		add(p, false)
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(info.Members, func(i, j int) bool { return info.Members[i].ID < info.Members[j].ID })
 	return info, nil

@@ -243,3 +243,23 @@ func (t *confirmTally) add(r *wire.AppendResp) (done bool, higher *meta.Ballot) 
 	}
 	return t.got >= t.need, nil
 }
+
+// promiseReply is one member's answer during recovery (resp is nil when
+// none came).
+type promiseReply struct {
+	id   uint64
+	addr string
+	resp *wire.PromiseResp
+}
+
+// errCompacted reports whether err says the entries were compacted.
+func errCompacted(err error) bool { return errors.Is(err, meta.ErrCompacted) }
+
+func hasConfig(entries []meta.Entry) bool {
+	for _, e := range entries {
+		if e.Op.Kind == meta.OpConfig {
+			return true
+		}
+	}
+	return false
+}

@@ -24,17 +24,15 @@ import (
 const gcBatch = 4096
 
 // collect runs one collection round as the primary of ballot l.
-func (n *Node) collect(l *leader) error {
-	n.mu.Lock()
-	if n.lead != l || !l.ready {
-		n.mu.Unlock()
+func (n *Node) collect(l *term) error {
+	v := n.view.Load()
+	if n.term.Load() != l || !v.status.Ready {
 		return nil
 	}
 	var addrs []string
-	for _, p := range n.peers {
+	for _, p := range v.peers {
 		addrs = append(addrs, p.Addr)
 	}
-	n.mu.Unlock()
 	idle := n.db.Chunks.Idle(n.cfg.GCGrace, time.Now())
 	removed := 0
 	for len(idle) > 0 {
@@ -72,11 +70,9 @@ func (n *Node) collect(l *leader) error {
 	}
 	if removed > 0 {
 		n.log.Info("collected unreferenced chunks", "chunks", removed)
-		n.mu.Lock()
-		if n.lead == l {
-			l.progress.Collected += removed
-		}
-		n.mu.Unlock()
+		l.mu.Lock()
+		l.progress.Collected += removed
+		l.mu.Unlock()
 	}
 	return nil
 }

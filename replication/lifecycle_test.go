@@ -64,18 +64,11 @@ func TestCloseDuringSnapshotRequest(t *testing.T) {
 		}()
 		n.Close()
 		<-done
-		n.mu.Lock()
-		installing := n.installing
-		n.mu.Unlock()
-		if installing {
-			// An install goroutine outlives Close; let it give up before
-			// the store closes under it.
-			err := harness.WaitFor(ctx, "the install to give up", func() bool {
-				n.mu.Lock()
-				defer n.mu.Unlock()
-				return !n.installing
-			})
-			t.Fatalf("a snapshot install started after Close (%v)", err)
+		if n.transfers.Load() != 0 {
+			// A transfer outlives Close; let it give up before the store
+			// closes under it.
+			err := harness.WaitFor(ctx, "the transfer to give up", func() bool { return n.transfers.Load() == 0 })
+			t.Fatalf("a snapshot transfer outlived Close (%v)", err)
 		}
 		cancel()
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"shoal/meta"
@@ -143,320 +142,28 @@ type Status struct {
 	Voters    []meta.Member
 }
 
-// Node replicates one group's log on one member.
-type Node struct {
-	cfg Config
-	db  *store.DB
-	log *slog.Logger
-
-	// logMu serialises writers of the log: Append handlers, recovery and
-	// snapshot installs. It is taken before mu, never after.
-	logMu sync.Mutex
-
-	mu         sync.Mutex
-	role       Role
-	promised   meta.Ballot
-	leaderAddr string
-	commit     uint64
-	last       uint64 // cached log tail
-	lastBallot meta.Ballot
-	config     []meta.Member
-	peers      map[uint64]meta.Member // live group members from gossip, self excluded
-	installing bool
-	// closed is set by Close before it waits for the goroutines: none may
-	// start after it (a WaitGroup cannot grow once Wait has begun).
-	closed bool
-	// caughtUp: since this start, an append from the primary left this
-	// log covering the primary's commit index. A restarted member is not
-	// in sync until then.
-	caughtUp bool
-	// chunksSynced: since this start, the primary found this member
-	// holding every chunk of the group. Until then it may not count as in
-	// sync: a member rebuilt from an empty disk must not lead.
-	chunksSynced bool
-	// start identifies this process start to the primary (see AppendResp).
-	start     uint64
-	lead      *leader
-	waiters   map[uint64]*proposal
-	snaps     snapshotServer
-	applied   uint64
-	appliedCh chan struct{} // closed and replaced whenever applied grows
-
-	applyWake chan struct{}
-	changed   chan struct{}
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	closeOnce sync.Once
-}
-
-// New creates a node over its store. It starts nothing.
-func New(cfg Config) (*Node, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	n := &Node{
-		cfg:       cfg,
-		db:        cfg.Store,
-		log:       cfg.Logger.With("group", cfg.Group),
-		peers:     map[uint64]meta.Member{},
-		waiters:   map[uint64]*proposal{},
-		applyWake: make(chan struct{}, 1),
-		changed:   make(chan struct{}, 1),
-		appliedCh: make(chan struct{}),
-		start:     uint64(time.Now().UnixNano()),
-	}
-	if err := n.reload(); err != nil {
-		return nil, err
-	}
-	return n, nil
-}
-
-// reload refreshes the cached log state from the store.
-func (n *Node) reload() error {
-	st, err := n.db.State()
-	if err != nil {
-		return err
-	}
-	promised, err := n.db.Promised()
-	if err != nil {
-		return err
-	}
-	config, err := n.db.Config()
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.last, n.lastBallot = st.LastIndex, st.LastBallot
-	n.setAppliedLocked(st.Applied)
-	n.commit = max(n.commit, st.Applied)
-	if n.commit > n.last {
-		n.commit = st.Applied
-	}
-	n.promised = promised
-	n.config = config
-	return nil
-}
-
-// Start starts the node's background work; it returns at once.
-func (n *Node) Start(ctx context.Context) {
-	n.ctx, n.cancel = context.WithCancel(ctx)
-	n.wg.Add(2)
-	go n.applyLoop()
-	go n.scrubLoop()
-}
-
-// Close stops the node and waits for its goroutines. It is idempotent.
-func (n *Node) Close() error {
-	n.closeOnce.Do(func() {
-		if n.cancel != nil {
-			n.cancel()
-		}
-		n.mu.Lock()
-		n.closed = true
-		n.stepDownLocked("closing")
-		n.mu.Unlock()
-		n.wg.Wait()
-		n.snaps.closeAll()
-	})
-	return nil
-}
-
-// Changed is signalled whenever the node's role or readiness changes.
-func (n *Node) Changed() <-chan struct{} { return n.changed }
-
-func (n *Node) notifyChanged() {
-	select {
-	case n.changed <- struct{}{}:
-	default:
-	}
-}
-
-// Status returns the node's current state.
-func (n *Node) Status() Status {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	s := Status{
-		Role:      n.role,
-		Ballot:    n.promised,
-		Leader:    n.leaderAddr,
-		Commit:    n.commit,
-		LastIndex: n.last,
-		Voters:    append([]meta.Member(nil), n.config...),
-		InSync:    isVoter(n.config, n.cfg.ID) && !n.installing && (n.caughtUp && n.chunksSynced || n.role != Follower),
-	}
-	if n.lead != nil {
-		s.Ballot = n.lead.ballot
-		s.Ready = n.lead.ready
-	}
-	if st, err := n.db.State(); err == nil {
-		s.Applied = st.Applied
-	}
-	return s
-}
-
-// SetPeers tells the node which members of its group gossip reports alive.
-// A primary replicates to voters and to these (new members catch up as
-// non-voters, then join the configuration).
-func (n *Node) SetPeers(peers []meta.Member) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	old := n.peers
-	n.peers = map[uint64]meta.Member{}
-	fresh := false
-	for _, p := range peers {
-		if p.ID != n.cfg.ID {
-			n.peers[p.ID] = p
-			if _, ok := old[p.ID]; !ok {
-				fresh = true
-			}
-		}
-	}
-	if n.lead != nil {
-		n.startReplicatorsLocked()
-		if fresh {
-			n.lead.wakeRepair()
-		}
-	}
-}
-
-// addrOfLocked returns a member's address, preferring the gossip view.
-func (n *Node) addrOfLocked(id uint64) string {
-	if p, ok := n.peers[id]; ok {
-		return p.Addr
-	}
-	for _, m := range n.config {
-		if m.ID == id {
-			return m.Addr
-		}
-	}
-	return ""
-}
-
-// observeBallotLocked records that a higher ballot exists: the node promises it
-// and, if it was leading or recovering with a lower one, steps down.
-func (n *Node) observeBallotLocked(b meta.Ballot) error {
-	if !n.promised.Less(b) {
-		return nil
-	}
-	if err := n.db.SetPromised(b); err != nil {
-		return err
-	}
-	n.promised = b
-	if n.role != Follower {
-		n.stepDownLocked(fmt.Sprintf("saw higher ballot %s", b))
-	}
-	return nil
-}
-
-// stepDownLocked ends leadership; waiting proposals fail with ErrDeposed
-// because their outcome is unknown (a later primary may commit them).
-func (n *Node) stepDownLocked(why string) {
-	if n.role == Follower {
-		return
-	}
-	if n.lead != nil {
-		n.lead.cancel()
-		n.log.Info("stepping down", "ballot", n.lead.ballot, "reason", why)
-		n.lead = nil
-	}
-	for idx, p := range n.waiters {
-		p.done <- proposalResult{err: fmt.Errorf("entry %d: %w", idx, wire.ErrDeposed)}
-		delete(n.waiters, idx)
-	}
-	n.role = Follower
-	n.notifyChanged()
-}
-
-// StepDown makes a leading or recovering node a follower, for example when
-// gossip shows a primary with a higher ballot.
-func (n *Node) StepDown(why string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.stepDownLocked(why)
-}
-
-func (n *Node) wakeApply() {
-	select {
-	case n.applyWake <- struct{}{}:
-	default:
-	}
-}
-
-// applyLoop applies committed entries in order, answers the proposals
-// waiting on them, and compacts the log.
-func (n *Node) applyLoop() {
-	defer n.wg.Done()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-n.applyWake:
-		case <-tick.C:
-		}
-		if err := n.applyCommitted(); err != nil {
-			n.log.Error("apply committed entries", "err", err)
-		}
-	}
-}
-
-func (n *Node) applyCommitted() error {
-	n.mu.Lock()
-	commit := n.commit
-	n.mu.Unlock()
-	st, err := n.db.State()
-	if err != nil {
-		return err
-	}
-	if commit <= st.Applied {
-		return nil
-	}
-	entries, results, err := n.db.Apply(commit)
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	n.setAppliedLocked(commit)
-	for i, e := range entries {
-		if p, ok := n.waiters[e.Index]; ok {
-			delete(n.waiters, e.Index)
-			if p.ballot == e.Ballot {
-				p.done <- proposalResult{result: results[i]}
-			} else {
-				p.done <- proposalResult{err: fmt.Errorf("entry %d was replaced: %w", e.Index, wire.ErrDeposed)}
-			}
-		}
-	}
-	n.mu.Unlock()
-	if commit > st.SnapIndex+2*n.cfg.LogRetain {
-		return n.db.Compact(commit - n.cfg.LogRetain)
-	}
-	return nil
-}
-
-// setAppliedLocked records the applied index and wakes its waiters.
-func (n *Node) setAppliedLocked(i uint64) {
-	n.applied = i
-	close(n.appliedCh)
-	n.appliedCh = make(chan struct{})
-}
-
 // Handle dispatches one request from a peer or a router.
 func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, error) {
 	switch m := req.(type) {
 	case *wire.Append:
-		resp, err := n.handleAppend(ctx, m)
-		if r, ok := resp.(*wire.AppendResp); ok {
-			r.Start = n.start
+		if err := n.checkGroup(m.Group); err != nil {
+			return nil, err
 		}
-		return resp, err
+		in := InAppend{M: m}
+		if n.cfg.ViewPrimary != nil {
+			in.View, in.HasView = n.cfg.ViewPrimary()
+		}
+		return n.ask(ctx, func(id uint64) Input { in.Req = id; return in })
 	case *wire.Promise:
-		return n.handlePromise(m)
+		if err := n.checkGroup(m.Group); err != nil {
+			return nil, err
+		}
+		return n.ask(ctx, func(id uint64) Input { return InPromise{Req: id, M: m} })
 	case *wire.FetchLog:
-		return n.handleFetchLog(m)
+		if err := n.checkGroup(m.Group); err != nil {
+			return nil, err
+		}
+		return n.ask(ctx, func(id uint64) Input { return InFetchLog{Req: id, M: m} })
 	case *wire.FetchSnap:
 		return n.handleFetchSnap(m)
 	case *wire.StoreChunk:
@@ -514,6 +221,12 @@ func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, erro
 	return nil, fmt.Errorf("%w: message type %d is not a request", wire.ErrBadMessage, req.Type())
 }
 
+// ask steps a peer's request and returns the machine's answer.
+func (n *Node) ask(ctx context.Context, mk func(id uint64) Input) (wire.Message, error) {
+	res, err := n.call(ctx, n.reqs, mk)
+	return res.msg, err
+}
+
 func (n *Node) checkGroup(g string) error {
 	if g != n.cfg.Group {
 		return fmt.Errorf("%w: this node serves group %q, not %q", wire.ErrWrongGroup, n.cfg.Group, g)
@@ -521,10 +234,60 @@ func (n *Node) checkGroup(g string) error {
 	return nil
 }
 
-// notPrimaryLocked builds the error for a request that needs the primary.
-func (n *Node) notPrimaryLocked() error {
-	if n.role == Recovering || (n.lead != nil && !n.lead.ready) {
-		return wire.WithLeader(wire.ErrNotReady, n.cfg.Addr)
+// notPrimary is the error for a request that needs the primary, from the
+// last published state.
+func (n *Node) notPrimary() error {
+	if err := n.view.Load().err; err != nil {
+		return err
 	}
-	return wire.WithLeader(fmt.Errorf("%s: %w", n.cfg.Name, wire.ErrNotPrimary), n.leaderAddr)
+	return wire.WithLeader(fmt.Errorf("%s: %w", n.cfg.Name, wire.ErrNotPrimary), "")
+}
+
+// Propose commits op through the log and returns its result once applied.
+// An error wrapping ErrDeposed or a context error means the outcome is
+// unknown; ErrNotPrimary and ErrNotReady mean the op was not proposed.
+func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
+	if v := n.view.Load(); !v.status.Ready {
+		return meta.Result{}, v.err
+	}
+	if op.Time == 0 {
+		op.Time = time.Now().UnixNano()
+	}
+	r := request{id: n.seq.Add(1), op: op, done: make(chan result, 1)}
+	select {
+	case n.props <- r:
+	case <-ctx.Done():
+		return meta.Result{}, fmt.Errorf("%w: gave up before the op was proposed", wire.ErrNoQuorum)
+	case <-n.ctx.Done():
+		return meta.Result{}, fmt.Errorf("%w: node closed", wire.ErrNotPrimary)
+	}
+	select {
+	case res := <-r.done:
+		return res.res, res.err
+	case <-ctx.Done():
+		return meta.Result{}, fmt.Errorf("%w: not committed in time (the write may still take effect)", wire.ErrNoQuorum)
+	case <-n.ctx.Done():
+		return meta.Result{}, fmt.Errorf("%w: node closed before the op was answered", wire.ErrDeposed)
+	}
+}
+
+// Promote makes this node the primary with ballot b, which the caller chose
+// from its gossip view (no election messages). Before it accepts writes it
+// gathers promises from a majority of the voters, adopts the most
+// up-to-date log among them, and commits a first entry of its own ballot
+// (invariant 3). It returns once leading, or with the reason it cannot.
+func (n *Node) Promote(ctx context.Context, b meta.Ballot) error {
+	_, err := n.call(ctx, n.reqs, func(id uint64) Input { return InPromote{Req: id, Ballot: b} })
+	return err
+}
+
+// RemoveMember takes a voting member out of the group's configuration
+// through the log, for example one dead longer than the replacement delay.
+// Like every configuration change it goes alone: it fails with ErrNotReady
+// while another change is being committed.
+func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
+	if _, err := n.call(ctx, n.reqs, func(req uint64) Input { return InRemove{Req: req, ID: id} }); err != nil {
+		return fmt.Errorf("remove member %d: %w", id, err)
+	}
+	return nil
 }

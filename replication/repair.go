@@ -29,7 +29,7 @@ type memberChunks struct {
 const repairCopiers = 4
 
 // chunkLoop runs repair rounds and garbage collection while l leads.
-func (n *Node) chunkLoop(l *leader) {
+func (n *Node) chunkLoop(l *term) {
 	defer n.wg.Done()
 	repair := time.NewTicker(n.cfg.RepairInterval)
 	defer repair.Stop()
@@ -55,14 +55,6 @@ func (n *Node) chunkLoop(l *leader) {
 	}
 }
 
-// wakeRepair asks for a round soon, e.g. when a member appears.
-func (l *leader) wakeRepair() {
-	select {
-	case l.repairWake <- struct{}{}:
-	default:
-	}
-}
-
 // holdings is one member's answer in a round.
 type holdings struct {
 	id     uint64
@@ -72,18 +64,16 @@ type holdings struct {
 	held   map[meta.Hash]bool
 }
 
-func (n *Node) repairRound(l *leader) {
-	n.mu.Lock()
-	if n.lead != l || !l.ready {
-		n.mu.Unlock()
+func (n *Node) repairRound(l *term) {
+	v := n.view.Load()
+	if n.term.Load() != l || !v.status.Ready {
 		return
 	}
 	targets := map[uint64]string{}
-	for id, p := range n.peers {
+	for id, p := range v.peers {
 		targets[id] = p.Addr
 	}
-	voters := voterIDs(n.config)
-	n.mu.Unlock()
+	voters := voterIDs(v.status.Voters)
 	start := time.Now()
 	local := n.db.Chunks.Digest()
 	members := n.gatherDigests(l.ctx, targets, local)
@@ -122,18 +112,18 @@ func (n *Node) repairRound(l *leader) {
 
 	isFailed := func(h meta.Hash) bool { _, bad := failed.Load(h); return bad }
 	under := plan.underReplicated(n.cfg.ID, voters, members, local, isFailed)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.lead != l {
+	if n.term.Load() != l {
 		return
 	}
+	synced := map[uint64]uint64{}
+	l.mu.Lock()
+	defer func() {
+		l.mu.Unlock()
+		n.post(InRepaired{Synced: synced})
+	}()
 	for id, m := range members {
-		if plan.holdsAll(m, isFailed) && l.synced[id] != m.digest.Start {
-			l.synced[id] = m.digest.Start
-			if l.starts[id] == 0 {
-				l.starts[id] = m.digest.Start
-			}
-			n.log.Info("member holds every chunk of the group", "member", id)
+		if plan.holdsAll(m, isFailed) {
+			synced[id] = m.digest.Start
 		}
 		count := 0
 		for _, d := range m.digest.Buckets {
@@ -148,7 +138,6 @@ func (n *Node) repairRound(l *leader) {
 	if copied > 0 {
 		n.log.Info("repaired chunks", "copies", copied, "bytes", copiedBytes, "took", time.Since(start).Round(time.Millisecond), "under_replicated", under)
 	}
-	n.maybeAddMemberLocked(l)
 }
 
 // gatherDigests asks every live member for its digest, and for the

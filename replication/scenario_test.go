@@ -261,9 +261,9 @@ func TestLaggingReplicaCatchesUpBySnapshot(t *testing.T) {
 		}
 	}
 	if err := harness.WaitFor(ctx, "the primary to see the replica match its log", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.lead != nil && p.lead.match[1] == p.last
+		caught := false
+		p.inspect(func(m *Machine) { caught = m.lead != nil && m.lead.match[1] == m.last })
+		return caught
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -57,15 +57,14 @@ func (n *Node) scrubLoop() {
 
 // scrubRepair fetches a chunk whose copy here was corrupt from a peer.
 func (n *Node) scrubRepair(h meta.Hash) {
-	n.mu.Lock()
+	v := n.view.Load()
 	var addrs []string
-	for _, p := range n.peers {
+	for _, p := range v.peers {
 		addrs = append(addrs, p.Addr)
 	}
-	if n.leaderAddr != "" && n.leaderAddr != n.cfg.Addr {
-		addrs = append(addrs, n.leaderAddr)
+	if l := v.status.Leader; l != "" && l != n.cfg.Addr {
+		addrs = append(addrs, l)
 	}
-	n.mu.Unlock()
 	if err := n.fetchFromAny(n.ctx, h, addrs); err != nil {
 		n.log.Warn("scrub found a corrupt chunk and could not fetch it again yet; the primary's repair will", "chunk", h, "err", err)
 		return

@@ -76,57 +76,73 @@ func (n *Node) handleFetchSnap(m *wire.FetchSnap) (wire.Message, error) {
 	return &wire.FetchSnapResp{Name: name, Size: size, Data: data}, nil
 }
 
-// installSnapshot runs when the primary says this node is behind its
-// compacted log.
-func (n *Node) installSnapshot(from string) {
-	defer n.wg.Done()
-	defer func() {
-		n.mu.Lock()
-		n.installing = false
-		n.mu.Unlock()
-		n.notifyChanged()
+// startTransfer pulls a snapshot from the member at addr, and every chunk
+// it references, in the background; the run goroutine installs it
+// (install), so a node never holds metadata whose content it cannot
+// serve.
+func (n *Node) startTransfer(addr string) {
+	n.transfers.Add(1)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer n.transfers.Add(-1)
+		snap, err := n.transfer(n.ctx, addr)
+		select {
+		case n.installs <- transfer{snap: snap, from: addr, err: err}:
+		case <-n.ctx.Done():
+			if snap != nil {
+				snap.Discard()
+			}
+		}
 	}()
-	n.notifyChanged()
-	if err := n.restoreFrom(n.ctx, from, false); err != nil {
-		n.log.Warn("install snapshot", "from", from, "err", err)
-	}
 }
 
-// restoreFrom pulls a snapshot from the member at addr, fetches every chunk
-// it references, and only then replaces this node's state with it: a node
-// never holds metadata whose content it cannot serve. The transfer runs
-// without logMu; the swap takes it unless the caller already holds it.
-func (n *Node) restoreFrom(ctx context.Context, addr string, holdsLogMu bool) error {
+func (n *Node) transfer(ctx context.Context, addr string) (*store.IncomingSnapshot, error) {
 	snap, err := n.db.ReceiveSnapshot(time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer snap.Discard()
 	if err := n.pullSnapshot(ctx, addr, snap); err != nil {
-		return err
+		snap.Discard()
+		return nil, err
 	}
 	err = snap.Chunks(func(c meta.ChunkRef) error {
-		if !n.ownsChunk(c) {
+		if !ownsChunk(n.cfg.Group, c) {
 			return nil
 		}
 		return n.fetchChunk(ctx, c.Hash, addr)
 	})
 	if err != nil {
-		return fmt.Errorf("fetch chunks of snapshot from %s: %w", addr, err)
+		snap.Discard()
+		return nil, fmt.Errorf("fetch chunks of snapshot from %s: %w", addr, err)
 	}
-	if !holdsLogMu {
-		n.logMu.Lock()
-		defer n.logMu.Unlock()
+	return snap, nil
+}
+
+// install replaces this node's state with a transferred snapshot and
+// tells the machine.
+func (n *Node) install(t transfer) {
+	err := t.err
+	if err == nil {
+		var st store.LogState
+		st, err = t.snap.Install()
+		t.snap.Discard()
+		if err == nil {
+			n.log.Info("installed snapshot", "from", t.from, "applied", st.Applied, "last_index", st.LastIndex)
+			if st.Applied > n.commitIdx.Load() {
+				n.commitIdx.Store(st.Applied)
+			}
+			n.setApplied(st.Applied)
+		}
 	}
-	st, err := snap.Install()
 	if err != nil {
-		return err
+		err = fmt.Errorf("install snapshot from %s: %w", t.from, err)
 	}
-	n.log.Info("installed snapshot", "from", addr, "applied", st.Applied, "last_index", st.LastIndex)
-	n.mu.Lock()
-	n.commit = st.Applied
-	n.mu.Unlock()
-	return n.reload()
+	promised, perr := n.db.Promised()
+	if err == nil && perr != nil {
+		err = perr
+	}
+	n.step(InRestored{Promised: promised, Err: err})
 }
 
 // pullSnapshot copies the snapshot of the member at addr into w, piece by

@@ -1,0 +1,641 @@
+package replication
+
+// The driver: one goroutine per node owns the Machine. It steps every
+// input into it and carries out each Ready against the store and the
+// transport: the promise and log writes in order, then the messages,
+// answers and the index to apply through. Everything slow that does not
+// touch the log (calls to peers, snapshot transfers, applying entries)
+// runs in goroutines of its own and comes back as an input.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"shoal/meta"
+	"shoal/store"
+	"shoal/wire"
+)
+
+// Node replicates one group's log on one member.
+type Node struct {
+	cfg Config
+	db  *store.DB
+	log *slog.Logger
+	// start identifies this process start to the primary (see AppendResp).
+	start uint64
+
+	// m is owned by the run goroutine.
+	m *Machine
+	// pending holds the answer channel of each request stepped and not
+	// yet answered; run goroutine only.
+	pending map[uint64]chan result
+	// failed is set when a promise could not be made durable: the node
+	// answers nothing more until it restarts.
+	failed error
+
+	seq     atomic.Uint64
+	reqs    chan request
+	props   chan request
+	reads   chan request
+	inputs  chan Input
+	queries chan func(*Machine)
+	// installs carries finished snapshot transfers to the run goroutine.
+	installs chan transfer
+
+	view atomic.Pointer[nodeView]
+	term atomic.Pointer[term]
+
+	// waitMu guards waiters: proposals in the log, answered when applied
+	// (by the apply goroutine) or when the primary is deposed.
+	waitMu  sync.Mutex
+	waiters map[uint64]waiter
+
+	// commitIdx is the index to apply through; applyWake wakes the apply
+	// goroutine.
+	commitIdx atomic.Uint64
+	applyWake chan struct{}
+	// appliedMu guards applied and appliedCh, which is closed and replaced
+	// whenever applied grows.
+	appliedMu sync.Mutex
+	applied   uint64
+	appliedCh chan struct{}
+	// transfers counts snapshot transfers running.
+	transfers atomic.Int32
+
+	snaps     snapshotServer
+	changed   chan struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// nodeView is what the run goroutine last published for other goroutines.
+type nodeView struct {
+	status Status
+	peers  map[uint64]meta.Member // read only
+	err    error                  // the error for a request that needs the primary
+}
+
+// term is a primary's ballot as the chunk maintainer sees it: its work
+// stops with ctx when the node stops leading.
+type term struct {
+	ballot     meta.Ballot
+	ctx        context.Context
+	cancel     context.CancelFunc
+	repairWake chan struct{}
+
+	mu       sync.Mutex
+	chunks   map[uint64]memberChunks // what the last repair round learned
+	progress wire.RepairProgress
+}
+
+// wakeRepair asks for a round soon, e.g. when a member appears.
+func (t *term) wakeRepair() {
+	select {
+	case t.repairWake <- struct{}{}:
+	default:
+	}
+}
+
+type request struct {
+	id   uint64
+	in   Input
+	op   meta.Op // proposals
+	done chan result
+}
+
+type result struct {
+	msg    wire.Message
+	res    meta.Result
+	index  uint64
+	waited bool // the request became a proposal in the log
+	err    error
+}
+
+type waiter struct {
+	ballot meta.Ballot
+	done   chan result
+}
+
+type transfer struct {
+	snap *store.IncomingSnapshot
+	from string
+	err  error
+}
+
+// maxBatch bounds the proposals written with one fsync, and the reads
+// confirmed by one round.
+const maxBatch = 512
+
+// New creates a node over its store. It starts nothing.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:       cfg,
+		db:        cfg.Store,
+		log:       cfg.Logger.With("group", cfg.Group),
+		start:     uint64(time.Now().UnixNano()),
+		pending:   map[uint64]chan result{},
+		reqs:      make(chan request, 64),
+		props:     make(chan request, maxBatch),
+		reads:     make(chan request, maxBatch),
+		inputs:    make(chan Input, 1024),
+		queries:   make(chan func(*Machine)),
+		installs:  make(chan transfer, 1),
+		waiters:   map[uint64]waiter{},
+		applyWake: make(chan struct{}, 1),
+		appliedCh: make(chan struct{}),
+		changed:   make(chan struct{}, 1),
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	promised, err := n.db.Promised()
+	if err != nil {
+		return nil, err
+	}
+	n.m, err = NewMachine(MachineConfig{
+		Self:          n.self(),
+		Group:         cfg.Group,
+		GroupSize:     cfg.GroupSize,
+		MaxBatchBytes: cfg.MaxBatchBytes,
+		Start:         n.start,
+		Log:           n.db,
+		Logger:        n.log,
+	}, promised)
+	if err != nil {
+		return nil, err
+	}
+	n.applied = n.m.applied
+	n.commitIdx.Store(n.m.commit)
+	n.publish()
+	return n, nil
+}
+
+func (n *Node) self() meta.Member {
+	return meta.Member{ID: n.cfg.ID, Name: n.cfg.Name, Addr: n.cfg.Addr}
+}
+
+// Start starts the node's background work; it returns at once. The node
+// stops when ctx ends or Close is called.
+func (n *Node) Start(ctx context.Context) {
+	context.AfterFunc(ctx, n.cancel)
+	n.wg.Add(3)
+	go n.run()
+	go n.applyLoop()
+	go n.scrubLoop()
+}
+
+// Close stops the node and waits for its goroutines. It is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancel()
+		n.wg.Wait()
+		n.failWaiters(fmt.Errorf("%w: node closed", wire.ErrDeposed))
+		n.snaps.closeAll()
+	})
+	return nil
+}
+
+// Changed is signalled whenever the node's role or readiness changes.
+func (n *Node) Changed() <-chan struct{} { return n.changed }
+
+func (n *Node) notifyChanged() {
+	select {
+	case n.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns the node's current state.
+func (n *Node) Status() Status {
+	s := n.view.Load().status
+	s.Voters = append([]meta.Member(nil), s.Voters...)
+	return s
+}
+
+// SetPeers tells the node which members of its group gossip reports alive.
+// A primary replicates to voters and to these (new members catch up as
+// non-voters, then join the configuration).
+func (n *Node) SetPeers(peers []meta.Member) {
+	n.post(InPeers{Peers: append([]meta.Member(nil), peers...)})
+}
+
+// StepDown makes a leading or recovering node a follower, for example when
+// gossip shows a primary with a higher ballot.
+func (n *Node) StepDown(why string) { n.post(InStepDown{Why: why}) }
+
+// post hands an input to the run goroutine, unless the node is closed.
+func (n *Node) post(in Input) {
+	select {
+	case n.inputs <- in:
+	case <-n.ctx.Done():
+	}
+}
+
+var errClosed = errors.New("replication: node is closed")
+
+// call steps a request and waits for its answer.
+func (n *Node) call(ctx context.Context, ch chan request, mk func(id uint64) Input) (result, error) {
+	r := request{id: n.seq.Add(1), done: make(chan result, 1)}
+	r.in = mk(r.id)
+	return n.await(ctx, ch, r)
+}
+
+func (n *Node) await(ctx context.Context, ch chan request, r request) (result, error) {
+	select {
+	case ch <- r:
+	case <-ctx.Done():
+		return result{}, fmt.Errorf("%w: gave up before the request was taken: %w", wire.ErrNoQuorum, ctx.Err())
+	case <-n.ctx.Done():
+		return result{}, errClosed
+	}
+	select {
+	case res := <-r.done:
+		return res, res.err
+	case <-ctx.Done():
+		return result{}, fmt.Errorf("%w: no answer in time: %w", wire.ErrNoQuorum, ctx.Err())
+	case <-n.ctx.Done():
+		return result{}, errClosed
+	}
+}
+
+// inspect runs f on the machine in the run goroutine; false if the node
+// is closed.
+func (n *Node) inspect(f func(*Machine)) bool {
+	done := make(chan struct{})
+	select {
+	case n.queries <- func(m *Machine) { f(m); close(done) }:
+	case <-n.ctx.Done():
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-n.ctx.Done():
+		return false
+	}
+}
+
+// run is the node's one driver loop.
+func (n *Node) run() {
+	defer n.wg.Done()
+	tick := time.NewTicker(n.cfg.Heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			n.shutdown()
+			return
+		case r := <-n.reqs:
+			n.pending[r.id] = r.done
+			n.step(r.in)
+		case r := <-n.props:
+			n.stepProposals(r)
+		case r := <-n.reads:
+			n.stepReads(r)
+		case in := <-n.inputs:
+			n.step(in)
+		case f := <-n.queries:
+			f(n.m)
+		case t := <-n.installs:
+			n.install(t)
+		case <-tick.C:
+			n.step(InTick{})
+		}
+	}
+}
+
+// stepProposals steps a batch of the proposals waiting, first included:
+// they go to the log with one fsync (group commit).
+func (n *Node) stepProposals(first request) {
+	in := InPropose{}
+	add := func(r request) {
+		n.pending[r.id] = r.done
+		in.Reqs = append(in.Reqs, r.id)
+		in.Ops = append(in.Ops, r.op)
+	}
+	add(first)
+	for len(in.Reqs) < maxBatch {
+		select {
+		case r := <-n.props:
+			add(r)
+		default:
+			n.step(in)
+			return
+		}
+	}
+	n.step(in)
+}
+
+// stepReads steps the reads waiting as one confirmation round.
+func (n *Node) stepReads(first request) {
+	in := InRead{}
+	n.pending[first.id] = first.done
+	in.Reqs = append(in.Reqs, first.id)
+	for len(in.Reqs) < maxBatch {
+		select {
+		case r := <-n.reads:
+			n.pending[r.id] = r.done
+			in.Reqs = append(in.Reqs, r.id)
+		default:
+			n.step(in)
+			return
+		}
+	}
+	n.step(in)
+}
+
+func (n *Node) step(in Input) {
+	if n.failed != nil {
+		n.refuse(in)
+		return
+	}
+	n.carry(n.m.Step(in))
+	n.publish()
+}
+
+// refuse answers a request on a node that cannot go on.
+func (n *Node) refuse(in Input) {
+	var reqs []uint64
+	switch in := in.(type) {
+	case InAppend:
+		reqs = []uint64{in.Req}
+	case InPromise:
+		reqs = []uint64{in.Req}
+	case InFetchLog:
+		reqs = []uint64{in.Req}
+	case InPromote:
+		reqs = []uint64{in.Req}
+	case InRemove:
+		reqs = []uint64{in.Req}
+	case InPropose:
+		reqs = in.Reqs
+	case InRead:
+		reqs = in.Reqs
+	}
+	for _, r := range reqs {
+		n.answer(r, result{err: n.failed})
+	}
+}
+
+// carry does the work of rd, stepping the outcome of each durable write
+// back into the machine, until a Ready asks for none.
+func (n *Node) carry(rd Ready) {
+	for {
+		if rd.Promise != nil {
+			if err := n.db.SetPromised(*rd.Promise); err != nil {
+				n.fail(fmt.Errorf("record promise of ballot %s: %w", *rd.Promise, err), rd)
+				return
+			}
+		}
+		if rd.Deposed {
+			n.failWaiters(fmt.Errorf("%w: the primary stepped down before the entry was applied", wire.ErrDeposed))
+			if t := n.term.Swap(nil); t != nil {
+				t.cancel()
+			}
+		}
+		if rd.Leading != nil {
+			n.lead(*rd.Leading)
+		}
+		n.waitFor(rd.Waits)
+		var next Input
+		switch {
+		case rd.Hold != nil:
+			next = InHeld{Err: n.ensureChunks(n.ctx, rd.Hold, rd.HoldFrom)}
+		case rd.Entries != nil:
+			next = InStored{Err: n.db.Append(rd.Entries)}
+		}
+		n.dispatch(rd)
+		if next == nil {
+			return
+		}
+		rd = n.m.Step(next)
+	}
+}
+
+// dispatch does the part of rd that needs no durable write first.
+func (n *Node) dispatch(rd Ready) {
+	if rd.Commit > 0 {
+		if rd.Commit > n.commitIdx.Load() {
+			n.commitIdx.Store(rd.Commit)
+		}
+		select {
+		case n.applyWake <- struct{}{}:
+		default:
+		}
+	}
+	if rd.Restore != "" {
+		n.startTransfer(rd.Restore)
+	}
+	for _, s := range rd.Send {
+		n.wg.Add(1)
+		go n.deliver(s)
+	}
+	for _, r := range rd.Replies {
+		n.answer(r.Req, result{msg: r.Msg, err: r.Err})
+	}
+	for _, r := range rd.Reads {
+		n.answer(r.Req, result{index: r.Index, err: r.Err})
+	}
+	if rd.Repair {
+		if t := n.term.Load(); t != nil {
+			t.wakeRepair()
+		}
+	}
+	if rd.Changed {
+		n.notifyChanged()
+	}
+}
+
+// fail stops a node whose disk refused a promise: the answers of rd and
+// everything after would rest on a promise that may not survive a crash.
+func (n *Node) fail(err error, rd Ready) {
+	n.log.Error("the disk refused a promise: this node answers nothing more until it restarts", "err", err)
+	n.failed = fmt.Errorf("replication: %w", err)
+	for _, r := range rd.Replies {
+		n.answer(r.Req, result{err: n.failed})
+	}
+	for _, r := range rd.Reads {
+		n.answer(r.Req, result{err: n.failed})
+	}
+	for _, w := range rd.Waits {
+		n.answer(w.Req, result{err: n.failed})
+	}
+	n.m.Step(InStepDown{Why: "promise not recorded"})
+	n.failWaiters(fmt.Errorf("%w: %w", wire.ErrDeposed, n.failed))
+	if t := n.term.Swap(nil); t != nil {
+		t.cancel()
+	}
+	n.publish()
+	n.notifyChanged()
+}
+
+func (n *Node) answer(req uint64, res result) {
+	if ch, ok := n.pending[req]; ok {
+		delete(n.pending, req)
+		ch <- res
+	}
+}
+
+// waitFor moves proposals now in the log to the waiters the apply
+// goroutine answers.
+func (n *Node) waitFor(ws []Wait) {
+	if len(ws) == 0 {
+		return
+	}
+	n.waitMu.Lock()
+	defer n.waitMu.Unlock()
+	for _, w := range ws {
+		if ch, ok := n.pending[w.Req]; ok {
+			delete(n.pending, w.Req)
+			n.waiters[w.Index] = waiter{ballot: w.Ballot, done: ch}
+		}
+	}
+}
+
+// failWaiters answers every proposal waiting in the log with err: its
+// outcome is unknown (a later primary may commit it).
+func (n *Node) failWaiters(err error) {
+	n.waitMu.Lock()
+	defer n.waitMu.Unlock()
+	for idx, w := range n.waiters {
+		w.done <- result{err: fmt.Errorf("entry %d: %w", idx, err)}
+		delete(n.waiters, idx)
+	}
+}
+
+// lead starts the chunk maintainer for a new ballot.
+func (n *Node) lead(b meta.Ballot) {
+	ctx, cancel := context.WithCancel(n.ctx)
+	t := &term{ballot: b, ctx: ctx, cancel: cancel, repairWake: make(chan struct{}, 1), chunks: map[uint64]memberChunks{}}
+	if old := n.term.Swap(t); old != nil {
+		old.cancel()
+	}
+	n.wg.Add(1)
+	go n.chunkLoop(t)
+}
+
+// deliver sends one message and steps its answer.
+func (n *Node) deliver(s Send) {
+	defer n.wg.Done()
+	timeout := n.cfg.RPCTimeout
+	ctx, cancel := context.WithTimeout(n.ctx, timeout)
+	resp, err := n.cfg.Transport.Call(ctx, s.Addr, s.Msg)
+	cancel()
+	n.post(InResp{ID: s.ID, Resp: resp, Err: err})
+}
+
+// publish makes the machine's state visible to other goroutines.
+func (n *Node) publish() {
+	v := &nodeView{status: n.m.Status(), peers: n.m.peers}
+	if !v.status.Ready {
+		v.err = n.m.notPrimary()
+	}
+	if n.failed != nil {
+		v.err = n.failed
+	}
+	n.view.Store(v)
+}
+
+// shutdown answers everything still waiting on the run goroutine.
+func (n *Node) shutdown() {
+	n.m.Step(InStepDown{Why: "closing"})
+	for id := range n.pending {
+		n.answer(id, result{err: errClosed})
+	}
+	if t := n.term.Swap(nil); t != nil {
+		t.cancel()
+	}
+	n.publish()
+	n.notifyChanged()
+}
+
+// applyLoop applies committed entries in order, answers the proposals
+// waiting on them, and compacts the log.
+func (n *Node) applyLoop() {
+	defer n.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.applyWake:
+		case <-tick.C:
+		}
+		if err := n.applyCommitted(); err != nil {
+			n.log.Error("apply committed entries", "err", err)
+		}
+	}
+}
+
+func (n *Node) applyCommitted() error {
+	commit := n.commitIdx.Load()
+	st, err := n.db.State()
+	if err != nil {
+		return err
+	}
+	if commit <= st.Applied {
+		return nil
+	}
+	entries, results, err := n.db.Apply(commit)
+	if err != nil {
+		return err
+	}
+	n.waitMu.Lock()
+	for i, e := range entries {
+		if w, ok := n.waiters[e.Index]; ok {
+			delete(n.waiters, e.Index)
+			if w.ballot == e.Ballot {
+				w.done <- result{res: results[i], waited: true}
+			} else {
+				w.done <- result{err: fmt.Errorf("entry %d was replaced: %w", e.Index, wire.ErrDeposed)}
+			}
+		}
+	}
+	n.waitMu.Unlock()
+	n.setApplied(commit)
+	n.post(InApplied{Index: commit})
+	if commit > st.SnapIndex+2*n.cfg.LogRetain {
+		return n.db.Compact(commit - n.cfg.LogRetain)
+	}
+	return nil
+}
+
+// setApplied records the applied index and wakes its waiters.
+func (n *Node) setApplied(i uint64) {
+	n.appliedMu.Lock()
+	defer n.appliedMu.Unlock()
+	if i <= n.applied {
+		return
+	}
+	n.applied = i
+	close(n.appliedCh)
+	n.appliedCh = make(chan struct{})
+}
+
+// waitApplied blocks until the entries through index are applied.
+func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+	for {
+		n.appliedMu.Lock()
+		applied, ch := n.applied, n.appliedCh
+		n.appliedMu.Unlock()
+		if applied >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for entry %d to apply", wire.ErrNoQuorum, index)
+		case <-n.ctx.Done():
+			return errClosed
+		}
+	}
+}
