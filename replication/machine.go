@@ -1444,4 +1444,3 @@ func (m *Machine) onResp(in InResp) {
 		}
 	}
 }
-
