@@ -420,8 +420,11 @@ func (n *Node) carry(rd Ready) {
 	}
 }
 
-// dispatch does the part of rd that needs no durable write first.
+// dispatch does the part of rd that needs no durable write first. The
+// state is published before any answer goes out, so a caller sees the
+// state its answer came from.
 func (n *Node) dispatch(rd Ready) {
+	n.publish()
 	if rd.Commit > 0 {
 		if rd.Commit > n.commitIdx.Load() {
 			n.commitIdx.Store(rd.Commit)
@@ -469,6 +472,9 @@ func (n *Node) fail(err error, rd Ready) {
 		n.answer(w.Req, result{err: n.failed})
 	}
 	n.m.Step(InStepDown{Why: "promise not recorded"})
+	for id := range n.pending {
+		n.answer(id, result{err: n.failed})
+	}
 	n.failWaiters(fmt.Errorf("%w: %w", wire.ErrDeposed, n.failed))
 	if t := n.term.Swap(nil); t != nil {
 		t.cancel()

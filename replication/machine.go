@@ -993,23 +993,24 @@ func (m *Machine) onTick() {
 func (m *Machine) onPeers(in InPeers) {
 	old := m.peers
 	m.peers = map[uint64]meta.Member{}
-	fresh := false
+	var fresh []uint64
 	for _, p := range in.Peers {
 		if p.ID == m.cfg.Self.ID {
 			continue
 		}
 		m.peers[p.ID] = p
 		if _, ok := old[p.ID]; !ok {
-			fresh = true
+			fresh = append(fresh, p.ID)
 		}
 	}
-	if m.lead == nil {
+	if m.lead == nil || len(fresh) == 0 {
 		return
 	}
-	if fresh {
-		m.rd.Repair = true
+	m.rd.Repair = true
+	slices.Sort(fresh)
+	for _, id := range fresh {
+		m.sendTo(id)
 	}
-	m.sendAll()
 }
 
 // onAppendResp records a member's answer to an Append.
