@@ -66,7 +66,7 @@ func (n *Node) touchLocal(hs []meta.Hash) []meta.Hash {
 func (n *Node) TouchChunks(ctx context.Context, hs []meta.Hash) ([]meta.Hash, error) {
 	v := n.view.Load()
 	if !v.status.Ready {
-		return nil, v.err
+		return nil, v.notPrimary(n.self())
 	}
 	voters := v.status.Voters
 	var addrs []string

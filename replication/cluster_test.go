@@ -19,7 +19,7 @@ import (
 // testCluster runs replication nodes over a MemNetwork, each with a real
 // on-disk store in a temporary directory.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	net   *wire.MemNetwork
 	dirs  map[uint64]string
 	nodes map[uint64]*Node
@@ -29,7 +29,7 @@ type testCluster struct {
 
 func addrOf(id uint64) string { return fmt.Sprintf("n%d", id) }
 
-func newTestCluster(t *testing.T, seed uint64, ids ...uint64) *testCluster {
+func newTestCluster(t testing.TB, seed uint64, ids ...uint64) *testCluster {
 	c := &testCluster{t: t, net: wire.NewMemNetwork(seed), dirs: map[uint64]string{}, nodes: map[uint64]*Node{}}
 	for _, id := range ids {
 		c.dirs[id] = t.TempDir()
@@ -241,7 +241,7 @@ func (c *testCluster) assertConverged(ctx context.Context) {
 	}
 }
 
-func digest(t *testing.T, db *store.DB) string {
+func digest(t testing.TB, db *store.DB) string {
 	t.Helper()
 	out, err := store.Digest(db)
 	if err != nil {

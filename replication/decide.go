@@ -9,6 +9,8 @@ package replication
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"shoal/meta"
 	"shoal/store"
@@ -156,11 +158,11 @@ func memberToAdd(config []meta.Member, peers map[uint64]meta.Member, size int, m
 	if len(config) >= size {
 		return meta.Member{}, false
 	}
-	for id, p := range peers {
+	for _, id := range slices.Sorted(maps.Keys(peers)) {
 		if isVoter(config, id) || match[id] < commit || !synced(id) {
 			continue
 		}
-		return p, true
+		return peers[id], true
 	}
 	return meta.Member{}, false
 }

@@ -2,4 +2,12 @@
 // mutations in a log, replicates them over msgpack, acknowledges a write
 // once a majority holds it durably, and a new primary recovers every
 // committed entry from a majority before it accepts writes.
+//
+// The protocol is a Machine (machine.go): a state machine with no
+// goroutine, lock, clock or I/O that takes one input at a time (a peer's
+// request or answer, proposals, a tick, the gossip view, the outcome of a
+// durable write) and returns a Ready, the work to do in order. A Node
+// (driver.go) owns one Machine and is its only caller: one loop steps the
+// inputs and carries out each Ready against store and the transport. The
+// chunk maintainer (repair, garbage collection, scrub) runs beside it.
 package replication

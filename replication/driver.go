@@ -34,18 +34,17 @@ type Node struct {
 	// pending holds the answer channel of each request stepped and not
 	// yet answered; run goroutine only.
 	pending map[uint64]chan result
+	// writing is set while writeOwn runs; held keeps the events that
+	// wait for it, and props the proposals of the next batch.
+	writing bool
+	held    []event
+	props   InPropose
 	// failed is set when a promise could not be made durable: the node
 	// answers nothing more until it restarts.
 	failed error
 
-	seq     atomic.Uint64
-	reqs    chan request
-	props   chan request
-	reads   chan request
-	inputs  chan Input
-	queries chan func(*Machine)
-	// installs carries finished snapshot transfers to the run goroutine.
-	installs chan transfer
+	seq    atomic.Uint64
+	events chan event
 
 	view atomic.Pointer[nodeView]
 	term atomic.Pointer[term]
@@ -77,9 +76,19 @@ type Node struct {
 
 // nodeView is what the run goroutine last published for other goroutines.
 type nodeView struct {
-	status Status
-	peers  map[uint64]meta.Member // read only
-	err    error                  // the error for a request that needs the primary
+	status   Status // Voters is shared: copy before handing it out
+	promised meta.Ballot
+	peers    map[uint64]meta.Member // read only
+	peersGen uint64
+	failed   error
+}
+
+// notPrimary is the error for a request that needs the primary.
+func (v *nodeView) notPrimary(self meta.Member) error {
+	if v.failed != nil {
+		return v.failed
+	}
+	return notPrimaryErr(self, v.status.Role, v.status.Ready, v.status.Leader)
 }
 
 // term is a primary's ballot as the chunk maintainer sees it: its work
@@ -103,11 +112,18 @@ func (t *term) wakeRepair() {
 	}
 }
 
-type request struct {
-	id   uint64
-	in   Input
-	op   meta.Op // proposals
-	done chan result
+// event is one thing for the run goroutine: an input to step (a request
+// when done is set), a proposal, a read confirmation, a query or a
+// finished snapshot transfer.
+type event struct {
+	in     Input
+	id     uint64
+	done   chan result
+	op     *meta.Op
+	read   bool
+	query  func(*Machine)
+	xfer   *transfer
+	stored *error // the outcome of writeOwn
 }
 
 type result struct {
@@ -144,12 +160,7 @@ func New(cfg Config) (*Node, error) {
 		log:       cfg.Logger.With("group", cfg.Group),
 		start:     uint64(time.Now().UnixNano()),
 		pending:   map[uint64]chan result{},
-		reqs:      make(chan request, 64),
-		props:     make(chan request, maxBatch),
-		reads:     make(chan request, maxBatch),
-		inputs:    make(chan Input, 1024),
-		queries:   make(chan func(*Machine)),
-		installs:  make(chan transfer, 1),
+		events:    make(chan event, 4*maxBatch),
 		waiters:   map[uint64]waiter{},
 		applyWake: make(chan struct{}, 1),
 		appliedCh: make(chan struct{}),
@@ -232,9 +243,11 @@ func (n *Node) SetPeers(peers []meta.Member) {
 func (n *Node) StepDown(why string) { n.post(InStepDown{Why: why}) }
 
 // post hands an input to the run goroutine, unless the node is closed.
-func (n *Node) post(in Input) {
+func (n *Node) post(in Input) { n.send(event{in: in}) }
+
+func (n *Node) send(e event) {
 	select {
-	case n.inputs <- in:
+	case n.events <- e:
 	case <-n.ctx.Done():
 	}
 }
@@ -242,22 +255,23 @@ func (n *Node) post(in Input) {
 var errClosed = errors.New("replication: node is closed")
 
 // call steps a request and waits for its answer.
-func (n *Node) call(ctx context.Context, ch chan request, mk func(id uint64) Input) (result, error) {
-	r := request{id: n.seq.Add(1), done: make(chan result, 1)}
-	r.in = mk(r.id)
-	return n.await(ctx, ch, r)
+func (n *Node) call(ctx context.Context, mk func(id uint64) Input) (result, error) {
+	e := event{id: n.seq.Add(1), done: make(chan result, 1)}
+	e.in = mk(e.id)
+	return n.await(ctx, e)
 }
 
-func (n *Node) await(ctx context.Context, ch chan request, r request) (result, error) {
+// await hands a request to the run goroutine and waits for its answer.
+func (n *Node) await(ctx context.Context, e event) (result, error) {
 	select {
-	case ch <- r:
+	case n.events <- e:
 	case <-ctx.Done():
 		return result{}, fmt.Errorf("%w: gave up before the request was taken: %w", wire.ErrNoQuorum, ctx.Err())
 	case <-n.ctx.Done():
 		return result{}, errClosed
 	}
 	select {
-	case res := <-r.done:
+	case res := <-e.done:
 		return res, res.err
 	case <-ctx.Done():
 		return result{}, fmt.Errorf("%w: no answer in time: %w", wire.ErrNoQuorum, ctx.Err())
@@ -271,7 +285,7 @@ func (n *Node) await(ctx context.Context, ch chan request, r request) (result, e
 func (n *Node) inspect(f func(*Machine)) bool {
 	done := make(chan struct{})
 	select {
-	case n.queries <- func(m *Machine) { f(m); close(done) }:
+	case n.events <- event{query: func(m *Machine) { f(m); close(done) }}:
 	case <-n.ctx.Done():
 		return false
 	}
@@ -293,63 +307,96 @@ func (n *Node) run() {
 		case <-n.ctx.Done():
 			n.shutdown()
 			return
-		case r := <-n.reqs:
-			n.pending[r.id] = r.done
-			n.step(r.in)
-		case r := <-n.props:
-			n.stepProposals(r)
-		case r := <-n.reads:
-			n.stepReads(r)
-		case in := <-n.inputs:
-			n.step(in)
-		case f := <-n.queries:
-			f(n.m)
-		case t := <-n.installs:
-			n.install(t)
+		case e := <-n.events:
+			n.drain(e)
 		case <-tick.C:
 			n.step(InTick{})
 		}
 	}
 }
 
-// stepProposals steps a batch of the proposals waiting, first included:
-// they go to the log with one fsync (group commit).
-func (n *Node) stepProposals(first request) {
-	in := InPropose{}
-	add := func(r request) {
-		n.pending[r.id] = r.done
-		in.Reqs = append(in.Reqs, r.id)
-		in.Ops = append(in.Ops, r.op)
-	}
-	add(first)
-	for len(in.Reqs) < maxBatch {
+// maxDrain bounds the events taken in one go, so a tick is never starved.
+const maxDrain = 4 * maxBatch
+
+// drain handles e and the events already waiting behind it. Proposals
+// among them go to the log as one batch, with one fsync (group commit),
+// and reads share one confirmation round.
+func (n *Node) drain(e event) {
+	var reads InRead
+	for i := 0; ; i++ {
+		n.handle(e, &reads)
+		if i == maxDrain {
+			break
+		}
+		var more bool
 		select {
-		case r := <-n.props:
-			add(r)
+		case e, more = <-n.events:
 		default:
-			n.step(in)
-			return
+		}
+		if !more {
+			break
 		}
 	}
-	n.step(in)
+	if len(n.props.Reqs) > 0 && !n.writing {
+		props := n.props
+		n.props = InPropose{}
+		n.step(props)
+	}
+	if len(reads.Reqs) > 0 {
+		n.step(reads)
+	}
 }
 
-// stepReads steps the reads waiting as one confirmation round.
-func (n *Node) stepReads(first request) {
-	in := InRead{}
-	n.pending[first.id] = first.done
-	in.Reqs = append(in.Reqs, first.id)
-	for len(in.Reqs) < maxBatch {
-		select {
-		case r := <-n.reads:
-			n.pending[r.id] = r.done
-			in.Reqs = append(in.Reqs, r.id)
-		default:
-			n.step(in)
-			return
+// handle takes one event. While the primary's own entries are being
+// written, only what cannot write the log is stepped; the rest waits.
+func (n *Node) handle(e event, reads *InRead) {
+	switch {
+	case e.stored != nil:
+		n.writing = false
+		n.carry(n.m.Step(InStored{Err: *e.stored}))
+		held := n.held
+		n.held = nil
+		for _, h := range held {
+			n.handle(h, reads)
 		}
+	case e.read:
+		n.pending[e.id] = e.done
+		reads.Reqs = append(reads.Reqs, e.id)
+		if len(reads.Reqs) == maxBatch {
+			n.step(*reads)
+			*reads = InRead{}
+		}
+	case e.query != nil:
+		e.query(n.m)
+	case n.writing && !writesNothing(e.in):
+		n.held = append(n.held, e)
+	case e.op != nil:
+		n.pending[e.id] = e.done
+		n.props.Reqs = append(n.props.Reqs, e.id)
+		n.props.Ops = append(n.props.Ops, *e.op)
+		if len(n.props.Reqs) == maxBatch {
+			props := n.props
+			n.props = InPropose{}
+			n.step(props)
+		}
+	case e.xfer != nil:
+		n.install(*e.xfer)
+	default:
+		if e.done != nil {
+			n.pending[e.id] = e.done
+		}
+		n.step(e.in)
 	}
-	n.step(in)
+}
+
+// writesNothing reports whether stepping in can never ask for a log
+// write while one is outstanding.
+func writesNothing(in Input) bool {
+	switch in.(type) {
+	case InResp, InTick, InApplied, InRepaired, InPeers:
+		return true
+	}
+	return false
 }
 
 func (n *Node) step(in Input) {
@@ -358,7 +405,6 @@ func (n *Node) step(in Input) {
 		return
 	}
 	n.carry(n.m.Step(in))
-	n.publish()
 }
 
 // refuse answers a request on a node that cannot go on.
@@ -409,6 +455,8 @@ func (n *Node) carry(rd Ready) {
 		switch {
 		case rd.Hold != nil:
 			next = InHeld{Err: n.ensureChunks(n.ctx, rd.Hold, rd.HoldFrom)}
+		case rd.Entries != nil && rd.Own:
+			n.writeOwn(rd.Entries)
 		case rd.Entries != nil:
 			next = InStored{Err: n.db.Append(rd.Entries)}
 		}
@@ -418,6 +466,19 @@ func (n *Node) carry(rd Ready) {
 		}
 		rd = n.m.Step(next)
 	}
+}
+
+// writeOwn writes a primary's own entries in the background: answers
+// from members keep being stepped (and may commit earlier entries) during
+// the fsync, and the proposals that arrive meanwhile form the next batch.
+func (n *Node) writeOwn(es []meta.Entry) {
+	n.writing = true
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		err := n.db.Append(es)
+		n.send(event{stored: &err})
+	}()
 }
 
 // dispatch does the part of rd that needs no durable write first. The
@@ -538,16 +599,22 @@ func (n *Node) deliver(s Send) {
 	n.post(InResp{ID: s.ID, Resp: resp, Err: err})
 }
 
-// publish makes the machine's state visible to other goroutines.
+// publish makes the machine's state visible to other goroutines, if it
+// changed.
 func (n *Node) publish() {
-	v := &nodeView{status: n.m.Status(), peers: n.m.peers}
-	if !v.status.Ready {
-		v.err = n.m.notPrimary()
+	st := n.m.status()
+	if v := n.view.Load(); v != nil && v.failed == n.failed && v.promised == n.m.promised && v.peersGen == n.m.peersGen && sameStatus(v.status, st) {
+		return
 	}
-	if n.failed != nil {
-		v.err = n.failed
-	}
-	n.view.Store(v)
+	n.view.Store(&nodeView{status: st, promised: n.m.promised, peers: n.m.peers, peersGen: n.m.peersGen, failed: n.failed})
+}
+
+// sameStatus compares two states, the configuration by identity (the
+// machine replaces it whenever it changes).
+func sameStatus(a, b Status) bool {
+	return a.Role == b.Role && a.Ballot == b.Ballot && a.Ready == b.Ready && a.InSync == b.InSync &&
+		a.Leader == b.Leader && a.Commit == b.Commit && a.Applied == b.Applied && a.LastIndex == b.LastIndex &&
+		len(a.Voters) == len(b.Voters) && (len(a.Voters) == 0 || &a.Voters[0] == &b.Voters[0])
 }
 
 // shutdown answers everything still waiting on the run goroutine.

@@ -156,6 +156,11 @@ type Ready struct {
 	// Entries are to be appended to the log, replacing any entries at or
 	// after the first one's index.
 	Entries []meta.Entry
+	// Own: Entries are a primary's own new entries, sent to no one yet.
+	// The driver may write them in the background and meanwhile step
+	// answers, ticks, gossip and reads (none of which writes the log), but
+	// no request, until it steps InStored.
+	Own bool
 	// Restore is the address of a member to pull a snapshot from and
 	// install in place of this log.
 	Restore string
@@ -226,6 +231,7 @@ type Machine struct {
 	lastBallot meta.Ballot
 	config     []meta.Member
 	peers      map[uint64]meta.Member // live group members, self excluded
+	peersGen   uint64                 // counts changes of peers, which is replaced, never changed in place
 	installing bool
 	// caughtUp: since this start, an append from the primary left this
 	// log covering the primary's commit index. chunksSynced: since this
@@ -327,6 +333,8 @@ type leaderState struct {
 	synced map[uint64]uint64
 	starts map[uint64]uint64
 	rounds map[uint64]*readRound
+	// readQueue holds the reads waiting for the next round.
+	readQueue []uint64
 }
 
 // readRound is one confirmation that this node still leads: every read
@@ -441,6 +449,14 @@ func (m *Machine) Step(in Input) Ready {
 // Status returns the member's current state; Applied is what the machine
 // was last told.
 func (m *Machine) Status() Status {
+	s := m.status()
+	s.Voters = slices.Clone(s.Voters)
+	return s
+}
+
+// status is Status sharing the configuration's slice, which the machine
+// replaces but never changes in place.
+func (m *Machine) status() Status {
 	s := Status{
 		Role:      m.role,
 		Ballot:    m.promised,
@@ -448,7 +464,7 @@ func (m *Machine) Status() Status {
 		Commit:    m.commit,
 		Applied:   m.applied,
 		LastIndex: m.last,
-		Voters:    slices.Clone(m.config),
+		Voters:    m.config,
 		InSync:    isVoter(m.config, m.cfg.Self.ID) && !m.installing && (m.caughtUp && m.chunksSynced || m.role != Follower),
 	}
 	if m.lead != nil {
@@ -491,10 +507,17 @@ func (m *Machine) addrOf(id uint64) string {
 
 // notPrimary is the error for a request that needs the primary.
 func (m *Machine) notPrimary() error {
-	if m.role == Recovering || (m.lead != nil && !m.lead.ready) {
-		return wire.WithLeader(wire.ErrNotReady, m.cfg.Self.Addr)
+	return notPrimaryErr(m.cfg.Self, m.role, m.lead != nil && m.lead.ready, m.leaderAddr)
+}
+
+// notPrimaryErr is the error a member in role answers a request that needs
+// the primary with: retry here shortly while it is becoming the primary,
+// else go to the primary it last heard from.
+func notPrimaryErr(self meta.Member, role Role, ready bool, leader string) error {
+	if role == Recovering || role == Leader && !ready {
+		return wire.WithLeader(wire.ErrNotReady, self.Addr)
 	}
-	return wire.WithLeader(fmt.Errorf("%s: %w", m.cfg.Self.Name, wire.ErrNotPrimary), m.leaderAddr)
+	return wire.WithLeader(fmt.Errorf("%s: %w", self.Name, wire.ErrNotPrimary), leader)
 }
 
 // observe records that a higher ballot exists: the node promises it and,
@@ -519,11 +542,18 @@ func (m *Machine) stepDown(why string) {
 	}
 	if l := m.lead; l != nil {
 		m.log.Info("stepping down", "ballot", l.ballot, "reason", why)
-		for _, r := range l.rounds {
-			m.failRound(r, fmt.Errorf("%w: stepped down before leadership was confirmed", wire.ErrNoQuorum))
+		err := fmt.Errorf("%w: stepped down before leadership was confirmed", wire.ErrNoQuorum)
+		for _, epoch := range slices.Sorted(maps.Keys(l.rounds)) {
+			m.finishRound(l.rounds[epoch], err)
 		}
+		m.finishRound(&readRound{reqs: l.readQueue}, err)
 		m.lead = nil
 		m.rd.Deposed = true
+	}
+	if m.leaderAddr == m.cfg.Self.Addr {
+		// Whoever leads now, it is not this node: a hint naming itself
+		// would send routers back here.
+		m.leaderAddr = ""
 	}
 	if m.rec != nil {
 		m.failRecovery(fmt.Errorf("%w: %s during recovery", wire.ErrDeposed, why))
@@ -842,6 +872,11 @@ func (m *Machine) becomeLeader(b meta.Ballot) {
 	m.log.Info("leading", "ballot", b, "last_index", m.last, "voters", len(m.config))
 	m.rd.Leading = &b
 	m.changed()
+	// Every member is sent the first entry of the ballot with the first
+	// Append (most hold the log before it).
+	for _, id := range m.members() {
+		l.next[id] = m.last + 1
+	}
 	// The first entry of a ballot commits every entry before it (they are
 	// never committed by counting replicas on their own, as in Raft). A
 	// group that never had a configuration starts with this node alone.
@@ -864,7 +899,7 @@ func (m *Machine) appendOwn(ops []meta.Op, reqs []uint64) {
 		}
 	}
 	m.pending = pendingWork{kind: workLeaderStore, config: hasConfig(es)}
-	m.rd.Entries = es
+	m.rd.Entries, m.rd.Own = es, true
 }
 
 // busy reports whether a write to the log is outstanding or asked for.
@@ -993,6 +1028,7 @@ func (m *Machine) onTick() {
 func (m *Machine) onPeers(in InPeers) {
 	old := m.peers
 	m.peers = map[uint64]meta.Member{}
+	m.peersGen++
 	var fresh []uint64
 	for _, p := range in.Peers {
 		if p.ID == m.cfg.Self.ID {
@@ -1136,7 +1172,20 @@ func (m *Machine) onRead(in InRead) {
 		}
 		return
 	}
-	r := &readRound{reqs: in.Reqs, index: m.commit, tally: confirmTally{ballot: l.ballot, need: confirmNeed(m.config, m.cfg.Self.ID)}}
+	if len(l.rounds) > 0 {
+		// One round at a time: the reads that arrive while one is out
+		// share the next, which starts as soon as this one is decided.
+		l.readQueue = append(l.readQueue, in.Reqs...)
+		return
+	}
+	m.startRound(in.Reqs)
+}
+
+// startRound confirms with a majority, from now on, that this node still
+// leads: the reads reqs then see every entry through the commit index.
+func (m *Machine) startRound(reqs []uint64) {
+	l := m.lead
+	r := &readRound{reqs: reqs, index: m.commit, tally: confirmTally{ballot: l.ballot, need: confirmNeed(m.config, m.cfg.Self.ID)}}
 	if r.tally.need <= 0 {
 		m.finishRound(r, nil)
 		return
@@ -1176,6 +1225,13 @@ func (m *Machine) onProbeResp(s sentMsg, resp wire.Message, err error) {
 	case r.waiting == 0:
 		delete(l.rounds, s.epoch)
 		m.finishRound(r, fmt.Errorf("%w: leadership confirmed by %d of %d other voters", wire.ErrNoQuorum, r.tally.got, len(m.config)-1))
+	default:
+		return
+	}
+	if m.lead == l && len(l.rounds) == 0 && len(l.readQueue) > 0 {
+		q := l.readQueue
+		l.readQueue = nil
+		m.startRound(q)
 	}
 }
 
@@ -1184,8 +1240,6 @@ func (m *Machine) finishRound(r *readRound, err error) {
 		m.rd.Reads = append(m.rd.Reads, ReadDone{Req: q, Index: r.index, Err: err})
 	}
 }
-
-func (m *Machine) failRound(r *readRound, err error) { m.finishRound(r, err) }
 
 // ---- Recovery ----
 

@@ -153,6 +153,9 @@ func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, erro
 		if n.cfg.ViewPrimary != nil {
 			in.View, in.HasView = n.cfg.ViewPrimary()
 		}
+		if r := n.answerProbe(in); r != nil {
+			return r, nil
+		}
 		return n.ask(ctx, func(id uint64) Input { in.Req = id; return in })
 	case *wire.Promise:
 		if err := n.checkGroup(m.Group); err != nil {
@@ -221,9 +224,28 @@ func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, erro
 	return nil, fmt.Errorf("%w: message type %d is not a request", wire.ErrBadMessage, req.Type())
 }
 
+// answerProbe answers a read confirmation from the published state when
+// that needs no new promise: the common case, as a primary confirms its
+// reads often. The published promise is durable, and published before any
+// answer that depends on it went out.
+func (n *Node) answerProbe(in InAppend) *wire.AppendResp {
+	a := in.M
+	v := n.view.Load()
+	if !a.Probe || v.failed != nil || in.HasView && a.Ballot.Less(in.View) {
+		return nil
+	}
+	switch {
+	case a.Ballot.Less(v.promised):
+		return &wire.AppendResp{Promised: v.promised, Start: n.start}
+	case a.Ballot == v.promised && v.status.Role == Follower && v.status.Leader == a.Leader:
+		return &wire.AppendResp{OK: true, Promised: v.promised, Start: n.start}
+	}
+	return nil
+}
+
 // ask steps a peer's request and returns the machine's answer.
 func (n *Node) ask(ctx context.Context, mk func(id uint64) Input) (wire.Message, error) {
-	res, err := n.call(ctx, n.reqs, mk)
+	res, err := n.call(ctx, mk)
 	return res.msg, err
 }
 
@@ -236,33 +258,28 @@ func (n *Node) checkGroup(g string) error {
 
 // notPrimary is the error for a request that needs the primary, from the
 // last published state.
-func (n *Node) notPrimary() error {
-	if err := n.view.Load().err; err != nil {
-		return err
-	}
-	return wire.WithLeader(fmt.Errorf("%s: %w", n.cfg.Name, wire.ErrNotPrimary), "")
-}
+func (n *Node) notPrimary() error { return n.view.Load().notPrimary(n.self()) }
 
 // Propose commits op through the log and returns its result once applied.
 // An error wrapping ErrDeposed or a context error means the outcome is
 // unknown; ErrNotPrimary and ErrNotReady mean the op was not proposed.
 func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	if v := n.view.Load(); !v.status.Ready {
-		return meta.Result{}, v.err
+		return meta.Result{}, v.notPrimary(n.self())
 	}
 	if op.Time == 0 {
 		op.Time = time.Now().UnixNano()
 	}
-	r := request{id: n.seq.Add(1), op: op, done: make(chan result, 1)}
+	e := event{id: n.seq.Add(1), op: &op, done: make(chan result, 1)}
 	select {
-	case n.props <- r:
+	case n.events <- e:
 	case <-ctx.Done():
 		return meta.Result{}, fmt.Errorf("%w: gave up before the op was proposed", wire.ErrNoQuorum)
 	case <-n.ctx.Done():
 		return meta.Result{}, fmt.Errorf("%w: node closed", wire.ErrNotPrimary)
 	}
 	select {
-	case res := <-r.done:
+	case res := <-e.done:
 		return res.res, res.err
 	case <-ctx.Done():
 		return meta.Result{}, fmt.Errorf("%w: not committed in time (the write may still take effect)", wire.ErrNoQuorum)
@@ -277,7 +294,7 @@ func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 // up-to-date log among them, and commits a first entry of its own ballot
 // (invariant 3). It returns once leading, or with the reason it cannot.
 func (n *Node) Promote(ctx context.Context, b meta.Ballot) error {
-	_, err := n.call(ctx, n.reqs, func(id uint64) Input { return InPromote{Req: id, Ballot: b} })
+	_, err := n.call(ctx, func(id uint64) Input { return InPromote{Req: id, Ballot: b} })
 	return err
 }
 
@@ -286,7 +303,7 @@ func (n *Node) Promote(ctx context.Context, b meta.Ballot) error {
 // Like every configuration change it goes alone: it fails with ErrNotReady
 // while another change is being committed.
 func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
-	if _, err := n.call(ctx, n.reqs, func(req uint64) Input { return InRemove{Req: req, ID: id} }); err != nil {
+	if _, err := n.call(ctx, func(req uint64) Input { return InRemove{Req: req, ID: id} }); err != nil {
 		return fmt.Errorf("remove member %d: %w", id, err)
 	}
 	return nil

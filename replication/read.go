@@ -66,10 +66,9 @@ func (n *Node) Read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 
 func (n *Node) readBarrier(ctx context.Context) error {
 	if v := n.view.Load(); !v.status.Ready {
-		return v.err
+		return v.notPrimary(n.self())
 	}
-	r := request{id: n.seq.Add(1), done: make(chan result, 1)}
-	res, err := n.await(ctx, n.reads, r)
+	res, err := n.await(ctx, event{id: n.seq.Add(1), read: true, done: make(chan result, 1)})
 	if err != nil {
 		return err
 	}

@@ -87,14 +87,9 @@ import (
 	"shoal/wire"
 )
 
-var (
-	rewriteScripts = flag.Bool("rewrite", false, "rewrite the expected transcripts of the protocol scripts")
-	pendingScripts = flag.Bool("pending", false, "also run the scripts under testdata/scripts/pending")
-)
+var rewriteScripts = flag.Bool("rewrite", false, "rewrite the expected transcripts of the protocol scripts")
 
-// TestScripts runs every protocol script under testdata/scripts. Those
-// under pending/ state behaviour the machine does not have yet: they are
-// skipped unless -pending is given.
+// TestScripts runs every protocol script under testdata/scripts.
 func TestScripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/scripts/*.txt")
 	if err != nil {
@@ -103,18 +98,9 @@ func TestScripts(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no scripts under testdata/scripts")
 	}
-	pending, err := filepath.Glob("testdata/scripts/pending/*.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range append(files, pending...) {
+	for _, f := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(f, "testdata/scripts/"), ".txt")
-		t.Run(name, func(t *testing.T) {
-			if strings.HasPrefix(name, "pending/") && !*pendingScripts {
-				t.Skipf("%s states behaviour the machine lacks (see its header); run with -pending", f)
-			}
-			runScript(t, f)
-		})
+		t.Run(name, func(t *testing.T) { runScript(t, f) })
 	}
 }
 

@@ -88,7 +88,7 @@ func (n *Node) startTransfer(addr string) {
 		defer n.transfers.Add(-1)
 		snap, err := n.transfer(n.ctx, addr)
 		select {
-		case n.installs <- transfer{snap: snap, from: addr, err: err}:
+		case n.events <- event{xfer: &transfer{snap: snap, from: addr, err: err}}:
 		case <-n.ctx.Done():
 			if snap != nil {
 				snap.Discard()
