@@ -83,3 +83,27 @@ func BenchmarkProposeParallel(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkProposeOne(b *testing.B) {
+	p := benchCluster(b)
+	ctx, cancel := ctxT(time.Minute)
+	defer cancel()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := p.Propose(ctx, meta.Op{Kind: meta.OpMkdir, Path: fmt.Sprintf("/d%d", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadOne(b *testing.B) {
+	p := benchCluster(b)
+	ctx, cancel := ctxT(time.Minute)
+	defer cancel()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := p.Read(ctx, &wire.Read{Group: "g", Kind: wire.ReadLookup, Path: "/f"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
