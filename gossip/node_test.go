@@ -113,10 +113,12 @@ func TestNodeJoinAndSetTags(t *testing.T) {
 			return sees(n, "b", StatusAlive, promoted)
 		})
 	}
+	// Serf shows an update in the member list before it delivers the
+	// event that signals Changes: wait for the signal.
 	select {
 	case <-c.Changes():
-	default:
-		t.Error("c saw b's tag update but Changes was not signalled")
+	case <-time.After(5 * time.Second):
+		t.Error("c saw b's tag update but Changes was not signalled within 5s")
 	}
 	// a's claim at term 1 is now stale: everyone follows b.
 	if got := Elect(c.Members(), "g1"); got.Primary == nil || got.Primary.Name != "b" {
