@@ -3,6 +3,8 @@ package gossip
 import (
 	"fmt"
 	"strconv"
+
+	"shoal/meta"
 )
 
 // Role is what a node acts as right now. It changes only by failover
@@ -100,6 +102,9 @@ func (t Tags) Encode() (map[string]string, error) {
 	if t.Role != "" && !t.Role.valid() {
 		return nil, fmt.Errorf("%w: unknown role %q: use primary, replica, standby or router", ErrBadTags, t.Role)
 	}
+	if t.Term > meta.MaxTerm {
+		return nil, fmt.Errorf("%w: term %d is beyond the limit %d", ErrBadTags, t.Term, uint64(meta.MaxTerm))
+	}
 	m := make(map[string]string, 8)
 	if t.ID != 0 {
 		m[keyID] = strconv.FormatUint(t.ID, 10)
@@ -161,6 +166,10 @@ func DecodeTags(m map[string]string) (Tags, error) {
 	if v, ok := m[keyTerm]; ok {
 		if t.Term, err = strconv.ParseUint(v, 10, 64); err != nil {
 			return Tags{}, fmt.Errorf("%w: term %q is not an unsigned integer", ErrBadTags, v)
+		}
+		if t.Term > meta.MaxTerm {
+			// Counting it would leave no higher term to promote with.
+			return Tags{}, fmt.Errorf("%w: term %d is beyond the limit %d", ErrBadTags, t.Term, uint64(meta.MaxTerm))
 		}
 	}
 	t.Addr = m[keyAddr]

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
+
+	"shoal/meta"
 )
 
 func TestTagsRoundTrip(t *testing.T) {
@@ -17,7 +19,7 @@ func TestTagsRoundTrip(t *testing.T) {
 		{ID: 7, Role: RoleStandby, Addr: "10.0.0.2:7000", Cap: 1 << 40},
 		{ID: 8, Role: RoleReplica, Group: "g2", Addr: "10.0.0.4:7000", Used: 12345, Cap: math.MaxUint64},
 		{ID: 9, Role: RoleReplica, Group: "g1", Term: 3, Addr: "10.0.0.3:7000", InSync: true},
-		{ID: math.MaxUint64, Role: RolePrimary, Group: "meta", Term: math.MaxUint64, Addr: "[::1]:7000", InSync: true, Boot: true, Voter: true},
+		{ID: math.MaxUint64, Role: RolePrimary, Group: "meta", Term: meta.MaxTerm, Addr: "[::1]:7000", InSync: true, Boot: true, Voter: true},
 	}
 	for _, want := range cases {
 		m, err := want.Encode()
@@ -50,6 +52,8 @@ func TestDecodeTagsErrors(t *testing.T) {
 		"id negative":       {"id": "-1"},
 		"id overflow":       {"id": "18446744073709551616"},
 		"term not a number": {"t": "1.5"},
+		"term beyond limit": {"t": "4611686018427387905"},
+		"term max uint64":   {"t": "18446744073709551615"},
 		"unknown role":      {"r": "leader"},
 		"empty role value":  {"r": ""},
 		"flag not 1":        {"s": "true"},
@@ -69,6 +73,9 @@ func TestDecodeTagsErrors(t *testing.T) {
 func TestTagsEncodeErrors(t *testing.T) {
 	if _, err := (Tags{Role: "leader"}).Encode(); !errors.Is(err, ErrBadTags) {
 		t.Errorf("unknown role: got %v, want ErrBadTags", err)
+	}
+	if _, err := (Tags{Role: RolePrimary, Term: meta.MaxTerm + 1}).Encode(); !errors.Is(err, ErrBadTags) {
+		t.Errorf("term beyond the limit: got %v, want ErrBadTags", err)
 	}
 	big := Tags{ID: 1, Role: RoleReplica, Group: strings.Repeat("g", 500)}
 	if _, err := big.Encode(); !errors.Is(err, ErrTagsTooLarge) {

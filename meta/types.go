@@ -43,6 +43,19 @@ func (b Ballot) Less(o Ballot) bool {
 	return b.Node < o.Node
 }
 
+// MaxTerm bounds a ballot's term. Terms grow by one per promotion, so no
+// cluster comes near it; a higher one comes from a bug or a forged
+// message, and accepting it would leave no higher term to promote with.
+const MaxTerm = 1 << 62
+
+// Check refuses a ballot whose term is beyond MaxTerm.
+func (b Ballot) Check() error {
+	if b.Term > MaxTerm {
+		return fmt.Errorf("ballot %s: term %d is beyond the limit %d", b, b.Term, uint64(MaxTerm))
+	}
+	return nil
+}
+
 // IsZero reports whether no primary ever held b.
 func (b Ballot) IsZero() bool { return b.Term == 0 && b.Node == 0 }
 

@@ -570,6 +570,10 @@ func (m *Machine) stepDown(why string) {
 // the entries and the chunks they name durable, and only then says OK.
 func (m *Machine) onAppend(in InAppend) {
 	a := in.M
+	if err := a.Ballot.Check(); err != nil {
+		m.reply(in.Req, nil, fmt.Errorf("%w: append: %w", wire.ErrBadMessage, err))
+		return
+	}
 	if in.HasView && a.Ballot.Less(in.View) {
 		m.reply(in.Req, nil, fmt.Errorf("%w: ballot %s is below the primary %s in this node's view", wire.ErrStaleBallot, a.Ballot, in.View))
 		return
@@ -692,6 +696,10 @@ func (m *Machine) ownsChunksOf(es []meta.Entry) bool {
 // lower ballot and reports its log's end, so the new primary can adopt the
 // most up-to-date log of a majority (invariant 3).
 func (m *Machine) onPromise(in InPromise) {
+	if err := in.M.Ballot.Check(); err != nil {
+		m.reply(in.Req, nil, fmt.Errorf("%w: promise: %w", wire.ErrBadMessage, err))
+		return
+	}
 	if in.M.Ballot.Less(m.promised) {
 		m.reply(in.Req, &wire.PromiseResp{Promised: m.promised}, nil)
 		return
@@ -703,6 +711,10 @@ func (m *Machine) onPromise(in InPromise) {
 // onFetchLog serves log entries to a recovering primary.
 func (m *Machine) onFetchLog(in InFetchLog) {
 	f := in.M
+	if err := f.Ballot.Check(); err != nil {
+		m.reply(in.Req, nil, fmt.Errorf("%w: fetch log: %w", wire.ErrBadMessage, err))
+		return
+	}
 	if f.Ballot.Less(m.promised) {
 		m.reply(in.Req, nil, fmt.Errorf("%w: fetch for ballot %s, promised %s", wire.ErrStaleBallot, f.Ballot, m.promised))
 		return
@@ -1251,6 +1263,10 @@ func (m *Machine) finishRound(r *readRound, err error) {
 // (invariant 3).
 func (m *Machine) onPromote(in InPromote) {
 	b := in.Ballot
+	if err := b.Check(); err != nil {
+		m.reply(in.Req, nil, fmt.Errorf("replication: cannot promote: %w", err))
+		return
+	}
 	if b.Node != m.cfg.Self.ID {
 		// Two promoters sharing a ballot could both gather a majority.
 		m.reply(in.Req, nil, fmt.Errorf("replication: ballot %s names node %d; node %d must promote with its own ID", b, b.Node, m.cfg.Self.ID))
@@ -1480,6 +1496,10 @@ func (m *Machine) onResp(in InResp) {
 		return
 	}
 	delete(m.sent, in.ID)
+	if err := answerBallot(in.Resp); err != nil {
+		m.log.Warn("ignoring an answer naming an impossible ballot", "peer", s.to, "addr", s.addr, "err", err)
+		in.Resp, in.Err = nil, fmt.Errorf("%w: %w", wire.ErrBadMessage, err)
+	}
 	switch s.kind {
 	case sentAppend:
 		if l := m.lead; l != nil && l.epoch == s.epoch {
@@ -1498,4 +1518,16 @@ func (m *Machine) onResp(in InResp) {
 			m.onFetchResp(in.Resp, in.Err)
 		}
 	}
+}
+
+// answerBallot checks the promise an answer names: one beyond
+// meta.MaxTerm would depose this node for a ballot nobody can follow.
+func answerBallot(resp wire.Message) error {
+	switch r := resp.(type) {
+	case *wire.AppendResp:
+		return r.Promised.Check()
+	case *wire.PromiseResp:
+		return r.Promised.Check()
+	}
+	return nil
 }

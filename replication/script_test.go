@@ -30,6 +30,9 @@ package replication
 //	promote n2 TERM[/NODE] step InPromote with that ballot
 //	propose n1 mkdir /a [rm /b ...]
 //	                      one InPropose with one request per op
+//	forge n2 append|probe|promise|fetch TERM/NODE
+//	                      a message from outside the group, stepped at n2
+//	                      as a request (its answer is the request's reply)
 //	read n1               InRead with one request
 //	remove n1 n3          InRemove of n3 at n1
 //	peers n1: n2 n3       n1's gossip view of live members (InPeers)
@@ -68,7 +71,7 @@ package replication
 //	expect leader n1 n2
 //	expect voters n1 [n1 n2 ...]
 //	expect dirs n1 [/a ...]            the applied namespace
-//	expect reply r3 ok|pending|error|deposed|not-primary|not-ready|no-quorum|stale|not-member
+//	expect reply r3 ok|pending|error|deposed|not-primary|not-ready|no-quorum|stale|not-member|bad-message
 //	expect queued COUNT
 
 import (
@@ -353,6 +356,24 @@ func (s *script) run(text string) {
 				in.Reqs = append(in.Reqs, s.request(n, "propose "+fmtOp(op)))
 			}
 			s.step(n, in)
+		}
+	case "forge":
+		need(3)
+		if n := s.live(args[0]); n != nil {
+			b := s.ballot(args[2], 0)
+			r := s.request(n, "forged "+args[1]+" "+b.String())
+			switch args[1] {
+			case "append":
+				s.step(n, InAppend{Req: r, M: &wire.Append{Group: "g", Ballot: b, Leader: "forger"}})
+			case "probe":
+				s.step(n, InAppend{Req: r, M: &wire.Append{Group: "g", Ballot: b, Leader: "forger", Probe: true}})
+			case "promise":
+				s.step(n, InPromise{Req: r, M: &wire.Promise{Group: "g", Ballot: b}})
+			case "fetch":
+				s.step(n, InFetchLog{Req: r, M: &wire.FetchLog{Group: "g", Ballot: b, From: 1}})
+			default:
+				s.fatalf("forge: no message %q (append, probe, promise, fetch)", args[1])
+			}
 		}
 	case "read":
 		need(1)
@@ -1064,6 +1085,7 @@ var scriptErrors = map[string]error{
 	"no-quorum":   wire.ErrNoQuorum,
 	"stale":       wire.ErrStaleBallot,
 	"not-member":  wire.ErrNotMember,
+	"bad-message": wire.ErrBadMessage,
 }
 
 func (s *script) expect(what string, args []string) {
