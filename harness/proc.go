@@ -185,6 +185,17 @@ func (p *Proc) Running() bool {
 	return p.cmd != nil && !exited(p.done)
 }
 
+// Pid returns the process ID of p's current run, or 0 when it is not
+// running.
+func (p *Proc) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || exited(p.done) {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 func exited(done chan struct{}) bool {
 	select {
 	case <-done:

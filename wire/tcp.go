@@ -164,35 +164,111 @@ func writeFrame(w io.Writer, body []byte) error {
 }
 
 // frameStart is what readFrame allocates before any of a frame's body
-// has arrived; once that much has, it allocates the rest at once. A peer
-// announcing a large frame must send a good part of it before this node
-// holds that much memory, and a real chunk is copied at most once.
+// has arrived. Past it the buffer at most doubles with what has arrived,
+// so a peer that announces a large frame and sends part of it makes this
+// node hold at most twice what it sent, and a real chunk is copied a few
+// times at most.
 const frameStart = 1 << 20
 
 func readFrame(r io.Reader) ([]byte, error) {
+	b, _, err := readFrameBudget(r, nil)
+	return b, err
+}
+
+// readFrameBudget is readFrame taking the memory a frame holds beyond
+// frameStart from budget, if given, before it grows the buffer (it waits
+// while other frames hold the budget). It returns how much it took, which
+// the caller gives back once done with the frame.
+func readFrameBudget(r io.Reader, budget *frameBudget) (b []byte, held int64, err error) {
+	defer func() {
+		if err != nil && held > 0 {
+			budget.give(held)
+			held = 0
+		}
+	}()
 	var h [4]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	n := binary.BigEndian.Uint32(h[:])
+	n := int(binary.BigEndian.Uint32(h[:]))
 	if n == 0 || n > MaxFrame {
-		return nil, fmt.Errorf("%w: frame of %d bytes", ErrBadMessage, n)
+		return nil, 0, fmt.Errorf("%w: frame of %d bytes", ErrBadMessage, n)
 	}
-	b := make([]byte, 0, min(int(n), frameStart))
-	for len(b) < int(n) {
+	b = make([]byte, 0, min(n, frameStart))
+	for len(b) < n {
 		if len(b) == cap(b) {
-			b = slices.Grow(b, int(n)-len(b))
+			grow := min(n, 2*cap(b)) - cap(b)
+			if budget != nil {
+				if err := budget.take(int64(grow), held); err != nil {
+					return nil, held, err
+				}
+				held += int64(grow)
+			}
+			b = slices.Grow(b, grow)
 		}
-		k, err := r.Read(b[len(b):min(cap(b), int(n))])
+		k, err := r.Read(b[len(b):min(cap(b), n)])
 		b = b[:len(b)+k]
-		if err != nil && len(b) < int(n) {
+		if err != nil && len(b) < n {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return nil, held, err
 		}
 	}
-	return b, nil
+	return b, held, nil
+}
+
+// frameBudget bounds the memory the frames being read on a server's
+// connections hold beyond frameStart each: a reader past it waits for
+// others to finish, so many peers announcing large frames at once slow
+// down rather than exhaust the node's memory.
+type frameBudget struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	free  int64 // may go below 0 while a lone frame exceeds the limit
+	limit int64
+	wait  time.Duration
+}
+
+func newFrameBudget(limit int64, wait time.Duration) *frameBudget {
+	b := &frameBudget{free: limit, limit: limit, wait: wait}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// errBusy is returned when a frame waited too long for memory.
+var errBusy = errors.New("peer port: too many large frames being received at once")
+
+// take reserves n more bytes for a frame that holds own already,
+// waiting up to the budget's wait while others hold what it needs. A
+// frame that holds all that is taken goes on even past the limit: alone,
+// it waits for nobody, and the frame size is bounded by MaxFrame.
+func (b *frameBudget) take(n, own int64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	deadline := time.Now().Add(b.wait)
+	timer := time.AfterFunc(b.wait, func() {
+		b.mu.Lock()
+		b.cond.Broadcast()
+		b.mu.Unlock()
+	})
+	defer timer.Stop()
+	for b.free < n && b.free+own < b.limit {
+		if !time.Now().Before(deadline) {
+			return errBusy
+		}
+		b.cond.Wait()
+	}
+	b.free -= n
+	return nil
+}
+
+// give returns n bytes.
+func (b *frameBudget) give(n int64) {
+	b.mu.Lock()
+	b.free += n
+	b.cond.Broadcast()
+	b.mu.Unlock()
 }
 
 // Close drops the pooled connections.
@@ -227,7 +303,18 @@ type Server struct {
 	// TCP to anyone (--insecure).
 	TLS *tls.Config
 
+	// MaxConns bounds the open connections; one beyond it is closed at
+	// once (default 1024).
+	MaxConns int
+	// MaxFrameMemory bounds the memory held by the frames being received
+	// beyond the first MiB of each (default 256 MiB): past it, readers
+	// wait up to FrameWait (default 10s) for others to finish, then drop
+	// their connection.
+	MaxFrameMemory int64
+	FrameWait      time.Duration
+
 	refusals secure.Throttle // one log line per refused address and hour
+	budget   *frameBudget
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -237,8 +324,19 @@ type Server struct {
 // Serve accepts connections until l is closed or ctx ends, then closes
 // every open connection and waits for their handlers.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	maxConns, mem, wait := s.MaxConns, s.MaxFrameMemory, s.FrameWait
+	if maxConns <= 0 {
+		maxConns = 1024
+	}
+	if mem <= 0 {
+		mem = 256 << 20
+	}
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
 	s.mu.Lock()
 	s.conns = map[net.Conn]struct{}{}
+	s.budget = newFrameBudget(mem, wait)
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
@@ -250,8 +348,18 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			break
 		}
 		s.mu.Lock()
-		s.conns[c] = struct{}{}
+		full := len(s.conns) >= maxConns
+		if !full {
+			s.conns[c] = struct{}{}
+		}
 		s.mu.Unlock()
+		if full {
+			// Closing at once keeps the descriptors bounded; a peer that
+			// needs this node retries, as after any dropped connection.
+			s.refuse(c, "too many connections", fmt.Errorf("%d connections open, the most this node takes", maxConns))
+			c.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go s.serveConn(ctx, c)
 	}
@@ -303,39 +411,45 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			idle = 5 * time.Minute
 		}
 		c.SetReadDeadline(time.Now().Add(idle))
-		b, err := readFrame(r)
+		b, held, err := readFrameBudget(r, s.budget)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, errBusy) {
+				s.refuse(c, "dropped a connection", err)
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.logger().Debug("closing connection", "remote", c.RemoteAddr(), "err", err)
 			}
 			return
 		}
-		var resp Message
-		req, err := Decode(b)
-		if err != nil {
-			// Garbage on the wire: answer once, then drop the peer, since
-			// nothing after a bad frame can be trusted to be aligned.
-			s.reply(conn, errorMessage(err, ""))
-			return
-		}
-		if router && !RouterMayCall(req) {
-			err := fmt.Errorf("%w: a router may not send message type %d; only storage nodes may", ErrForbidden, req.Type())
-			s.refuse(c, "refused a request", err)
-			if !s.reply(conn, errorMessage(err, "")) {
-				return
-			}
-			continue
-		}
-		hctx, cancel := s.handleContext(ctx)
-		resp, err = s.Handler.Handle(hctx, req)
-		cancel()
-		if err != nil {
-			resp = asErrorMsg(err)
-		}
-		if !s.reply(conn, resp) {
+		ok := s.serveFrame(ctx, c, conn, router, b)
+		s.budget.give(held) // the frame's memory counts until it is answered
+		if !ok {
 			return
 		}
 	}
+}
+
+// serveFrame decodes, checks, handles and answers one request; false
+// means the connection is to be closed.
+func (s *Server) serveFrame(ctx context.Context, c, conn net.Conn, router bool, b []byte) bool {
+	req, err := Decode(b)
+	if err != nil {
+		// Garbage on the wire: answer once, then drop the peer, since
+		// nothing after a bad frame can be trusted to be aligned.
+		s.reply(conn, errorMessage(err, ""))
+		return false
+	}
+	if router && !RouterMayCall(req) {
+		err := fmt.Errorf("%w: a router may not send message type %d; only storage nodes may", ErrForbidden, req.Type())
+		s.refuse(c, "refused a request", err)
+		return s.reply(conn, errorMessage(err, ""))
+	}
+	hctx, cancel := s.handleContext(ctx)
+	resp, err := s.Handler.Handle(hctx, req)
+	cancel()
+	if err != nil {
+		resp = asErrorMsg(err)
+	}
+	return s.reply(conn, resp)
 }
 
 // handshakeTimeout bounds a TLS handshake on the peer port: a peer that

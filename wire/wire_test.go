@@ -388,6 +388,170 @@ func TestReadFrameGrowsWithData(t *testing.T) {
 	if n := after.TotalAlloc - before.TotalAlloc; n > 2*frameStart {
 		t.Fatalf("a frame announcing %d bytes but sending 1 made the reader allocate %d bytes", MaxFrame, n)
 	}
+	// Past the first MiB the buffer grows with what arrives: a peer that
+	// announces the largest frame and sends one MiB and a byte makes the
+	// reader hold a few MiB, not the whole frame.
+	part := make([]byte, frameStart+1)
+	runtime.ReadMemStats(&before)
+	readFrame(io.MultiReader(bytes.NewReader(h[:]), bytes.NewReader(part)))
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4*frameStart {
+		t.Fatalf("a frame announcing %d bytes but sending %d made the reader allocate %d bytes", MaxFrame, frameStart+1, n)
+	}
+}
+
+// serveWith serves echoHandler with s's limits on a fresh port.
+func serveWith(t *testing.T, s *Server) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Handler, s.Logger = echoHandler(), quietLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return l.Addr().String()
+}
+
+// A connection beyond MaxConns is closed at once, so idle connections
+// cannot use up a node's descriptors; the ones open keep being served,
+// and a slot freed is taken again.
+func TestServerLimitsConnections(t *testing.T) {
+	addr := serveWith(t, &Server{MaxConns: 3, IdleTimeout: time.Minute})
+	var open []net.Conn
+	for range 3 {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		open = append(open, c)
+	}
+	// Wait until the server has taken all three: each answers a request.
+	for _, c := range open {
+		if m := exchangeOn(t, c, &GetChunk{}); m == nil {
+			t.Fatal("an open connection was not served")
+		}
+	}
+	extra, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if m := exchangeOn(t, extra, &GetChunk{}); m != nil {
+		t.Fatalf("a fourth connection was served (%T) with MaxConns 3", m)
+	}
+	open[0].Close()
+	ctx, cancel := ctxT(10 * time.Second)
+	defer cancel()
+	if err := harness.WaitFor(ctx, "a freed slot to be served", func() bool {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		return exchangeOn(t, c, &GetChunk{}) != nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exchangeOn sends m on c and returns the answer, or nil when the server
+// closed the connection instead.
+func exchangeOn(t *testing.T, c net.Conn, m Message) Message {
+	t.Helper()
+	body, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write(frame(body)); err != nil {
+		return nil
+	}
+	b, err := readFrame(c)
+	if err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("the server neither answered nor closed the connection")
+		}
+		return nil
+	}
+	resp, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// Large frames arriving at once share MaxFrameMemory: one that cannot get
+// its share within FrameWait has its connection dropped, while the frame
+// holding the memory is still received whole and answered.
+func TestServerBoundsFrameMemory(t *testing.T) {
+	srv := &Server{MaxFrameMemory: 4 << 20, FrameWait: 300 * time.Millisecond, IdleTimeout: time.Minute}
+	addr := serveWith(t, srv)
+	free := func() int64 {
+		srv.mu.Lock()
+		b := srv.budget
+		srv.mu.Unlock()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.free
+	}
+	big, err := Encode(&StoreChunk{Data: bytes.Repeat([]byte{1}, 7<<20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func() net.Conn {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c
+	}
+	// A sends 3 MiB of its frame: the server holds 3 of its 4 MiB.
+	a := dial()
+	fa := frame(big)
+	if _, err := a.Write(fa[:3<<20]); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := ctxT(10 * time.Second)
+	defer cancel()
+	if err := harness.WaitFor(ctx, "the server to hold 3 MiB of A's frame", func() bool { return free() < 2<<20 }); err != nil {
+		t.Fatal(err)
+	}
+	// B sends 3 MiB too: past its first MiB it needs 2 more, which only
+	// A can free, and A is stalled: B is dropped after FrameWait.
+	b := dial()
+	fb := frame(big)
+	if _, err := b.Write(fb[:3<<20]); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := readFrame(b); err == nil {
+		t.Fatal("the server answered a frame it had no memory for")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server kept the connection of a frame it had no memory for")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("dropping the frame without memory took %v, want about FrameWait", took)
+	}
+	// A finishes and is answered.
+	if _, err := a.Write(fa[3<<20:]); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readFrame(a)
+	if err != nil {
+		t.Fatalf("the frame holding the memory was not answered: %v", err)
+	}
+	if m, err := Decode(got); err != nil || m.Type() != MsgOK {
+		t.Fatalf("answer %v, %v; want OK", m, err)
+	}
 }
 
 // pki makes a CA and loads certificates of any role signed by it.
