@@ -81,16 +81,27 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 		writeJSON(w, http.StatusRequestedRangeNotSatisfiable, api.ErrorBody{Code: api.CodeBadRange, Message: err.Error()})
 		return
 	}
-	setFileHeaders(w, in)
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.FormatInt(end-start, 10))
-	status := http.StatusOK
-	if partial {
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, in.Size))
-		status = http.StatusPartialContent
+	started := false
+	begin := func() {
+		started = true
+		setFileHeaders(w, in)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(end-start, 10))
+		status := http.StatusOK
+		if partial {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, in.Size))
+			status = http.StatusPartialContent
+		}
+		w.WriteHeader(status)
 	}
-	w.WriteHeader(status)
-	if err := s.streamRange(ctx, w, in, start, end); err != nil {
+	if err := s.streamRange(ctx, w, in, start, end, begin); err != nil {
+		if !started {
+			// Nothing was sent: the first chunk could not be read (its
+			// group is down, say), which the client hears as an error
+			// with a status it can retry on.
+			writeError(w, err)
+			return
+		}
 		// The status line is gone: the only honest signal left is to cut
 		// the connection, so the client sees a short body.
 		s.cfg.Logger.Warn("read aborted", "path", t.String(), "err", err)
@@ -162,8 +173,13 @@ const readAhead = 4
 const maxRepairs = 16
 
 // streamRange writes bytes [start, end) of the file, fetching up to
-// readAhead chunks while the current one is written.
-func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, start, end int64) error {
+// readAhead chunks while the current one is written. It calls begin, if
+// given, once the first bytes are in hand and before it writes them: an
+// error before that has written nothing.
+func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, start, end int64, begin func()) error {
+	if begin == nil {
+		begin = func() {}
+	}
 	if len(in.Chunks) == 0 {
 		if err := s.openInline(&in); err != nil {
 			return err
@@ -171,6 +187,7 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, st
 		if int64(len(in.Data)) < end {
 			return fmt.Errorf("%w: file of %d bytes has %d inline and no chunks", meta.ErrCorrupt, in.Size, len(in.Data))
 		}
+		begin()
 		_, err := w.Write(in.Data[start:end])
 		return err
 	}
@@ -218,6 +235,9 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, st
 		if f.err != nil {
 			return f.err
 		}
+		if i == 0 {
+			begin()
+		}
 		_, err := w.Write(f.data[p.from:p.to])
 		if p.ref.Key != 0 && cap(f.data) == s.cfg.ChunkSize {
 			s.bufs.put(f.data[:cap(f.data)])
@@ -225,6 +245,9 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, st
 		if err != nil {
 			return err
 		}
+	}
+	if len(parts) == 0 {
+		begin()
 	}
 	return nil
 }

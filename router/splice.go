@@ -141,7 +141,7 @@ func (o *oldContent) readInto(ctx context.Context, p []byte, from int64) error {
 		return nil
 	}
 	w := &sliceWriter{buf: p[:0]}
-	return o.s.streamRange(ctx, w, o.in, from, from+int64(len(p)))
+	return o.s.streamRange(ctx, w, o.in, from, from+int64(len(p)), nil)
 }
 
 type sliceWriter struct{ buf []byte }
