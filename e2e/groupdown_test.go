@@ -80,3 +80,47 @@ func TestReadWithGroupDown(t *testing.T) {
 		c.expect("GET", "/v1/fs"+metaFile, nil, 200)
 	}
 }
+
+// TestWritesAvoidGroupWithoutMajority: a data group keeps its primary but
+// loses its majority (two of its three members are killed). Uploads go to
+// the groups that can take them, every one is acknowledged, and each
+// reads back whole.
+func TestWritesAvoidGroupWithoutMajority(t *testing.T) {
+	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}, {Name: "g2", Size: 3}}})
+	cs, ok := c.clusterView()
+	if !ok {
+		t.Fatal("no cluster view")
+	}
+	var weak api.Group
+	for _, g := range cs.Groups {
+		if !g.Meta {
+			weak = g
+		}
+	}
+	if weak.Name == "" || weak.Primary == "" {
+		t.Fatalf("no data group with a primary in %+v", cs.Groups)
+	}
+	killed := 0
+	for _, p := range c.groupNodes(weak.Name) {
+		if p.Name != weak.Primary {
+			p.Kill()
+			killed++
+		}
+	}
+	if killed != 2 {
+		t.Fatalf("killed %d members of %s, want 2", killed, weak.Name)
+	}
+	files := map[string][]byte{}
+	for i := range 12 {
+		p := fmt.Sprintf("/v1/fs/w%d.bin", i)
+		files[p] = randomBytes(uint64(100+i), 300<<10)
+		start := time.Now()
+		c.expect("PUT", p, bytes.NewReader(files[p]), 201)
+		t.Logf("%s acknowledged in %v", p, time.Since(start).Round(time.Millisecond))
+	}
+	for p, want := range files {
+		if got := c.expect("GET", p, nil, 200); !bytes.Equal(got, want) {
+			t.Errorf("%s reads back %d bytes, not the %d written", p, len(got), len(want))
+		}
+	}
+}

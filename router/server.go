@@ -155,6 +155,10 @@ type Server struct {
 
 	sealed sealedPool // buffers of sealed chunks
 
+	// avoid holds the groups that failed to store a chunk lately; chunks
+	// go elsewhere while another group can take them.
+	avoid groupAvoidance
+
 	// auth authenticates requests; nil with Config.Insecure.
 	auth     *authenticator
 	refusals secure.Throttle // one log line per refused address, reason and hour

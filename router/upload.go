@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"sort"
@@ -252,9 +253,46 @@ func bodyError(err error, got, declared int64) error {
 	return fmt.Errorf("%w: reading the request body after %d bytes: %w", ErrBadRequest, got, err)
 }
 
+// avoidFor is how long a group that failed to store a chunk (no majority
+// answered, say) is passed over while another group can take chunks.
+const avoidFor = 30 * time.Second
+
+// groupAvoidance remembers the groups that failed to store a chunk, so
+// that every upload does not wait for the same stalled group in turn.
+type groupAvoidance struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+func (a *groupAvoidance) add(g string, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.until == nil {
+		a.until = map[string]time.Time{}
+	}
+	a.until[g] = now.Add(avoidFor)
+}
+
+// addTo marks in exclude the groups avoided at now.
+func (a *groupAvoidance) addTo(exclude map[string]bool, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for g, t := range a.until {
+		if now.Before(t) {
+			exclude[g] = true
+		} else {
+			delete(a.until, g)
+		}
+	}
+}
+
 // storeChunk places chunk idx and stores it through its group's primary,
 // returning the group; groups that refused a chunk as large are passed
-// over. When no group has room, it waits up to SpaceWait for one.
+// over. A group that fails to store it (it has a primary but no majority
+// answers, say) is passed over too, for this chunk and, for a while, for
+// every upload, as long as another group can take it: one attempt there
+// is bounded by twice the RPC timeout. When no group has room, it waits
+// up to SpaceWait for one.
 func (s *Server) storeChunk(ctx context.Context, refused *refusals, idx int, h meta.Hash, data []byte) (string, error) {
 	need := int64(len(data))
 	if g := s.locate(ctx, h); g != "" && !refused.excluded(need)[g] {
@@ -269,18 +307,43 @@ func (s *Server) storeChunk(ctx context.Context, refused *refusals, idx int, h m
 		s.cfg.Logger.Debug("storing a known chunk in its group failed; placing it afresh", "group", g, "chunk", h, "err", err)
 	}
 	var waitFrom time.Time
+	failed := map[string]bool{}
 	for {
 		groups := GroupSpaces(s.cfg.Members())
 		exclude := refused.excluded(need)
+		full := maps.Clone(exclude)
+		for g := range failed {
+			exclude[g] = true
+		}
+		s.avoid.addTo(exclude, time.Now())
 		var g string
 		var ok bool
 		s.random(func(r *rand.Rand) { g, ok = Place(groups, need, exclude, r) })
+		if !ok && len(exclude) > len(full) {
+			// Only groups that failed lately are left: try them again.
+			s.random(func(r *rand.Rand) { g, ok = Place(groups, need, full, r) })
+		}
 		if ok {
-			_, err := s.be.call(ctx, g, func() wire.Message {
+			exclude[g] = true
+			var another bool
+			s.random(func(r *rand.Rand) { _, another = Place(groups, need, exclude, r) })
+			cctx, cancel := ctx, context.CancelFunc(func() {})
+			if another {
+				cctx, cancel = context.WithTimeout(ctx, 2*s.cfg.RPCTimeout)
+			}
+			_, err := s.be.call(cctx, g, func() wire.Message {
 				return &wire.WriteChunk{Group: g, Hash: h, Data: data}
 			}, true)
+			cancel()
 			if err == nil {
 				return g, nil
+			}
+			if another && !errors.Is(err, meta.ErrNoSpace) && ctx.Err() == nil {
+				s.cfg.Logger.Warn("a group failed to store a chunk; placing it, and for a while new chunks, elsewhere",
+					"group", g, "chunk", h, "avoid_for", avoidFor, "err", err)
+				failed[g] = true
+				s.avoid.add(g, time.Now())
+				continue
 			}
 			if !errors.Is(err, meta.ErrNoSpace) {
 				return "", fmt.Errorf("store chunk %d in group %q: %w", idx, g, err)
