@@ -13,25 +13,35 @@ import (
 	"shoal/harness"
 )
 
+// groups returns the meta group and the data groups as the router sees
+// them.
+func (c *cluster) groups() (meta api.Group, data []api.Group) {
+	c.t.Helper()
+	cs, ok := c.clusterView()
+	if !ok {
+		c.t.Fatal("no cluster view")
+	}
+	for _, g := range cs.Groups {
+		if g.Meta {
+			meta = g
+		} else {
+			data = append(data, g)
+		}
+	}
+	if meta.Name == "" {
+		c.t.Fatalf("no meta group in the cluster view %+v", cs.Groups)
+	}
+	return meta, data
+}
+
 // TestReadWithGroupDown: every member of the data group holding a file's
 // chunks is killed. A GET of that file is answered 503 with the API's
 // error body, which a client retries on, instead of a 200 cut short (a
 // bare EOF to the client); a file in the meta group is still served.
 func TestReadWithGroupDown(t *testing.T) {
 	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}, {Name: "g2", Size: 1}}})
-	cs, ok := c.clusterView()
-	if !ok {
-		t.Fatal("no cluster view")
-	}
-	meta := ""
-	for _, g := range cs.Groups {
-		if g.Meta {
-			meta = g.Name
-		}
-	}
-	if meta == "" {
-		t.Fatal("no meta group in the cluster view")
-	}
+	mg, _ := c.groups()
+	meta := mg.Name
 	// Write files until one lands wholly in a data group and one wholly
 	// in the meta group (placement follows free space).
 	inGroup := map[string]string{}
@@ -87,19 +97,11 @@ func TestReadWithGroupDown(t *testing.T) {
 // reads back whole.
 func TestWritesAvoidGroupWithoutMajority(t *testing.T) {
 	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}, {Name: "g2", Size: 3}}})
-	cs, ok := c.clusterView()
-	if !ok {
-		t.Fatal("no cluster view")
+	_, data := c.groups()
+	if len(data) != 1 || data[0].Primary == "" {
+		t.Fatalf("want one data group with a primary, have %+v", data)
 	}
-	var weak api.Group
-	for _, g := range cs.Groups {
-		if !g.Meta {
-			weak = g
-		}
-	}
-	if weak.Name == "" || weak.Primary == "" {
-		t.Fatalf("no data group with a primary in %+v", cs.Groups)
-	}
+	weak := data[0]
 	killed := 0
 	for _, p := range c.groupNodes(weak.Name) {
 		if p.Name != weak.Primary {
@@ -123,4 +125,31 @@ func TestWritesAvoidGroupWithoutMajority(t *testing.T) {
 			t.Errorf("%s reads back %d bytes, not the %d written", p, len(got), len(want))
 		}
 	}
+}
+
+// TestWriteWithMetaGroupDown: the meta group loses its majority (its
+// primary lives on, two of its three members are killed). An upload whose
+// chunks a data group could store is answered 503 within the router's
+// --request-timeout (10 s) and a little more, not a multiple of it: the
+// router does not wait once per chunk to ask the meta group where the
+// chunk already is.
+func TestWriteWithMetaGroupDown(t *testing.T) {
+	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}, {Name: "g2", Size: 1}}})
+	meta, _ := c.groups()
+	for _, p := range c.groupNodes(meta.Name) {
+		if p.Name != meta.Primary {
+			p.Kill()
+		}
+	}
+	start := time.Now()
+	// Three chunks of the default 4 MiB.
+	code, _, body := c.do("PUT", "/v1/fs/big.bin", bytes.NewReader(randomBytes(3, 12<<20)))
+	took := time.Since(start)
+	if code != 503 {
+		t.Fatalf("PUT with the meta group down: %d %s, want 503", code, body)
+	}
+	if took > 15*time.Second {
+		t.Errorf("PUT with the meta group down was answered after %v; want about the 10 s --request-timeout", took.Round(time.Millisecond))
+	}
+	t.Logf("answered 503 after %v: %s", took.Round(time.Millisecond), body)
 }
