@@ -1,0 +1,404 @@
+package replication
+
+// The primary side of the Machine: proposals, replication to members,
+// the commit index, membership changes and read confirmation.
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"shoal/meta"
+	"shoal/wire"
+)
+
+// becomeLeader starts leading ballot b after recovery.
+func (m *Machine) becomeLeader(b meta.Ballot) {
+	m.rec = nil
+	m.nextID++
+	l := &leaderState{
+		ballot:   b,
+		first:    m.last + 1,
+		epoch:    m.nextID,
+		match:    map[uint64]uint64{m.cfg.Self.ID: m.last},
+		next:     map[uint64]uint64{},
+		inflight: map[uint64]uint64{},
+		synced:   map[uint64]uint64{},
+		starts:   map[uint64]uint64{},
+		rounds:   map[uint64]*readRound{},
+	}
+	m.lead = l
+	m.role = Leader
+	m.leaderAddr = m.cfg.Self.Addr
+	m.log.Info("leading", "ballot", b, "last_index", m.last, "voters", len(m.config))
+	m.rd.Leading = &b
+	m.changed()
+	// Every member is sent the first entry of the ballot with the first
+	// Append (most hold the log before it).
+	for _, id := range m.members() {
+		l.next[id] = m.last + 1
+	}
+	// The first entry of a ballot commits every entry before it (they are
+	// never committed by counting replicas on their own, as in Raft). A
+	// group that never had a configuration starts with this node alone.
+	first := meta.Op{Kind: meta.OpNoop}
+	if len(m.config) == 0 {
+		first = meta.Op{Kind: meta.OpConfig, Members: []meta.Member{m.cfg.Self}}
+	}
+	m.appendOwn([]meta.Op{first}, nil)
+}
+
+// appendOwn puts ops in the log at this primary's ballot; reqs, if any,
+// wait for their results.
+func (m *Machine) appendOwn(ops []meta.Op, reqs []uint64) {
+	l := m.lead
+	es := make([]meta.Entry, len(ops))
+	for i, op := range ops {
+		es[i] = meta.Entry{Index: m.last + 1 + uint64(i), Ballot: l.ballot, Op: op}
+		if reqs != nil {
+			m.rd.Waits = append(m.rd.Waits, Wait{Req: reqs[i], Index: es[i].Index, Ballot: l.ballot})
+		}
+	}
+	m.pending = pendingWork{kind: workLeaderStore, config: hasConfig(es)}
+	m.rd.Entries, m.rd.Own = es, true
+}
+
+// busy reports whether a write to the log is outstanding or asked for.
+func (m *Machine) busy() bool {
+	return m.pending.kind != workNone || m.restoring != workNone || len(m.rd.Entries) > 0
+}
+
+func (m *Machine) onPropose(in InPropose) {
+	l := m.lead
+	if l == nil || !l.ready || m.busy() {
+		err := m.notPrimary()
+		for _, r := range in.Reqs {
+			m.reply(r, nil, err)
+		}
+		return
+	}
+	m.appendOwn(in.Ops, in.Reqs)
+}
+
+func (m *Machine) leaderStored(err error, config bool) {
+	l := m.lead
+	if l == nil {
+		return
+	}
+	if err != nil {
+		m.log.Error("append to local log", "err", err)
+		m.stepDown("local log write failed")
+		return
+	}
+	if err := m.reloadTail(config); err != nil {
+		m.log.Error("read log state", "err", err)
+		m.stepDown("local log read failed")
+		return
+	}
+	l.match[m.cfg.Self.ID] = m.last
+	m.advanceCommit()
+	m.sendAll()
+}
+
+// members lists the members a primary replicates to: the voters and the
+// live peers, itself excluded.
+func (m *Machine) members() []uint64 {
+	ids := map[uint64]bool{}
+	for _, c := range m.config {
+		ids[c.ID] = true
+	}
+	for id := range m.peers {
+		ids[id] = true
+	}
+	delete(ids, m.cfg.Self.ID)
+	return slices.Sorted(maps.Keys(ids))
+}
+
+// sendAll sends every member without an Append in flight what it lacks,
+// or a heartbeat.
+func (m *Machine) sendAll() {
+	for _, id := range m.members() {
+		m.sendTo(id)
+	}
+}
+
+// sendTo sends member id an Append unless one is in flight.
+func (m *Machine) sendTo(id uint64) {
+	l := m.lead
+	if l == nil || l.inflight[id] != 0 {
+		return
+	}
+	next, ok := l.next[id]
+	if !ok {
+		next = m.last + 1
+		l.next[id] = next
+	}
+	msg, err := m.appendFor(next)
+	if err != nil {
+		m.log.Error("prepare append", "peer", id, "err", err)
+		return
+	}
+	if l.isSynced(id) {
+		msg.SyncedStart = l.synced[id]
+	}
+	l.inflight[id] = m.send(sentAppend, id, m.addrOf(id), l.epoch, msg)
+}
+
+// appendFor builds the Append that sends a member the entries from next.
+func (m *Machine) appendFor(next uint64) (*wire.Append, error) {
+	l := m.lead
+	a := &wire.Append{Group: m.cfg.Group, Ballot: l.ballot, Leader: m.cfg.Self.Addr, PrevIndex: next - 1, Commit: m.commit}
+	b, err := m.cfg.Log.BallotAt(next - 1)
+	if errCompacted(err) {
+		return m.snapshotAppend(a)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.PrevBallot = b
+	if next <= m.last {
+		es, err := m.cfg.Log.Entries(next, m.last, m.cfg.MaxBatchBytes)
+		if errCompacted(err) {
+			return m.snapshotAppend(a)
+		}
+		if err != nil {
+			return nil, err
+		}
+		a.Entries = es
+	}
+	return a, nil
+}
+
+// snapshotAppend turns a into the message for a member that needs entries
+// this log no longer holds: it names the compaction point.
+func (m *Machine) snapshotAppend(a *wire.Append) (*wire.Append, error) {
+	st, err := m.cfg.Log.State()
+	if err != nil {
+		return nil, err
+	}
+	a.Snapshot, a.PrevIndex, a.PrevBallot = true, st.SnapIndex, st.SnapBallot
+	return a, nil
+}
+
+func (m *Machine) onTick() {
+	if m.lead != nil {
+		m.sendAll()
+	}
+}
+
+func (m *Machine) onPeers(in InPeers) {
+	old := m.peers
+	m.peers = map[uint64]meta.Member{}
+	m.peersGen++
+	var fresh []uint64
+	for _, p := range in.Peers {
+		if p.ID == m.cfg.Self.ID {
+			continue
+		}
+		m.peers[p.ID] = p
+		if _, ok := old[p.ID]; !ok {
+			fresh = append(fresh, p.ID)
+		}
+	}
+	if m.lead == nil || len(fresh) == 0 {
+		return
+	}
+	m.rd.Repair = true
+	slices.Sort(fresh)
+	for _, id := range fresh {
+		m.sendTo(id)
+	}
+}
+
+// onAppendResp records a member's answer to an Append.
+func (m *Machine) onAppendResp(s sentMsg, resp wire.Message, err error) {
+	l := m.lead
+	id := s.to
+	delete(l.inflight, id)
+	r, cerr := wire.As[*wire.AppendResp](resp, err)
+	if errors.Is(cerr, wire.ErrBadMessage) {
+		m.log.Warn("append answered with something else", "peer", id, "addr", s.addr, "err", cerr)
+		return
+	}
+	if cerr != nil {
+		m.log.Debug("append failed", "peer", id, "addr", s.addr, "err", cerr)
+		return
+	}
+	l.starts[id] = r.Start
+	if l.ballot.Less(r.Promised) {
+		m.observe(r.Promised)
+		return
+	}
+	if r.Installing {
+		return
+	}
+	p, more := progress{match: l.match[id], next: l.next[id]}.appendAnswer(s.append, r, m.last)
+	l.next[id] = p.next
+	if r.OK {
+		l.match[id] = p.match
+		m.advanceCommit()
+	}
+	if more && m.lead == l && m.isMember(id) {
+		m.sendTo(id)
+	}
+}
+
+func (m *Machine) isMember(id uint64) bool {
+	_, live := m.peers[id]
+	return live || isVoter(m.config, id)
+}
+
+// advanceCommit commits what a majority of voters holds, but only from
+// this ballot's first entry on (Raft's rule for older entries).
+func (m *Machine) advanceCommit() {
+	l := m.lead
+	if l == nil {
+		return
+	}
+	if c := commitIndex(m.config, l.match, l.first, m.commit); c > m.commit {
+		m.commit = c
+		m.rd.Commit = c
+	}
+	if l.changing != 0 && m.commit >= l.changing {
+		l.changing = 0
+	}
+	m.maybeAddMember()
+}
+
+// maybeAddMember adds one caught-up non-voter to the configuration.
+func (m *Machine) maybeAddMember() {
+	l := m.lead
+	if !l.ready || l.changing != 0 || m.busy() {
+		return
+	}
+	p, ok := memberToAdd(m.config, m.peers, m.cfg.GroupSize, l.match, m.commit, l.isSynced)
+	if !ok {
+		return
+	}
+	members := append(slices.Clone(m.config), p)
+	m.log.Info("adding member to group", "id", p.ID, "name", p.Name, "addr", p.Addr, "voters", len(members))
+	l.changing = m.last + 1
+	m.appendOwn([]meta.Op{{Kind: meta.OpConfig, Members: members}}, nil)
+}
+
+// onRemove takes a voting member out of the configuration through the
+// log. Like every configuration change it goes alone: it fails with
+// ErrNotReady while another change is being committed.
+func (m *Machine) onRemove(in InRemove) {
+	l := m.lead
+	switch {
+	case l == nil || !l.ready:
+		m.reply(in.Req, nil, m.notPrimary())
+		return
+	case in.ID == m.cfg.Self.ID:
+		m.reply(in.Req, nil, errors.New("replication: the primary cannot remove itself"))
+		return
+	case !isVoter(m.config, in.ID):
+		m.reply(in.Req, &wire.OKMsg{}, nil)
+		return
+	case l.changing != 0 || m.busy():
+		m.reply(in.Req, nil, fmt.Errorf("%w: another configuration change is in progress", wire.ErrNotReady))
+		return
+	}
+	var members []meta.Member
+	for _, c := range m.config {
+		if c.ID != in.ID {
+			members = append(members, c)
+		}
+	}
+	m.log.Info("removing member from group", "id", in.ID, "voters", len(members))
+	l.changing = m.last + 1
+	m.appendOwn([]meta.Op{{Kind: meta.OpConfig, Members: members}}, []uint64{in.Req})
+}
+
+// isSynced reports whether a repair round found the member holding every
+// chunk in the process start it runs now (a restart may have wiped it).
+func (l *leaderState) isSynced(id uint64) bool {
+	s, ok := l.synced[id]
+	return ok && s != 0 && s == l.starts[id]
+}
+
+// ---- Reads ----
+
+// onRead starts one confirmation round for a batch of reads (the ReadIndex
+// method): note the commit index, confirm with a majority that no higher
+// ballot exists; the driver then waits until the entries up to that index
+// are applied and reads locally.
+func (m *Machine) onRead(in InRead) {
+	l := m.lead
+	if l == nil || !l.ready {
+		err := m.notPrimary()
+		for _, r := range in.Reqs {
+			m.rd.Reads = append(m.rd.Reads, ReadDone{Req: r, Err: err})
+		}
+		return
+	}
+	if len(l.rounds) > 0 {
+		// One round at a time: the reads that arrive while one is out
+		// share the next, which starts as soon as this one is decided.
+		l.readQueue = append(l.readQueue, in.Reqs...)
+		return
+	}
+	m.startRound(in.Reqs)
+}
+
+// startRound confirms with a majority, from now on, that this node still
+// leads: the reads reqs then see every entry through the commit index.
+func (m *Machine) startRound(reqs []uint64) {
+	l := m.lead
+	r := &readRound{reqs: reqs, index: m.commit, tally: confirmTally{ballot: l.ballot, need: confirmNeed(m.config, m.cfg.Self.ID)}}
+	if r.tally.need <= 0 {
+		m.finishRound(r, nil)
+		return
+	}
+	m.nextID++
+	epoch := m.nextID
+	l.rounds[epoch] = r
+	for _, c := range m.config {
+		if c.ID == m.cfg.Self.ID {
+			continue
+		}
+		r.waiting++
+		m.send(sentProbe, c.ID, m.addrOf(c.ID), epoch, &wire.Append{Group: m.cfg.Group, Ballot: l.ballot, Leader: m.cfg.Self.Addr, Probe: true})
+	}
+}
+
+func (m *Machine) onProbeResp(s sentMsg, resp wire.Message, err error) {
+	l := m.lead
+	r := l.rounds[s.epoch]
+	if r == nil {
+		return
+	}
+	r.waiting--
+	ar, cerr := wire.As[*wire.AppendResp](resp, err)
+	if cerr != nil {
+		ar = nil
+	}
+	done, higher := r.tally.add(ar)
+	switch {
+	case higher != nil:
+		delete(l.rounds, s.epoch)
+		m.finishRound(r, fmt.Errorf("%w: a member promised %s", wire.ErrDeposed, *higher))
+		m.observe(*higher)
+	case done:
+		delete(l.rounds, s.epoch)
+		m.finishRound(r, nil)
+	case r.waiting == 0:
+		delete(l.rounds, s.epoch)
+		m.finishRound(r, fmt.Errorf("%w: leadership confirmed by %d of %d other voters", wire.ErrNoQuorum, r.tally.got, len(m.config)-1))
+	default:
+		return
+	}
+	if m.lead == l && len(l.rounds) == 0 && len(l.readQueue) > 0 {
+		q := l.readQueue
+		l.readQueue = nil
+		m.startRound(q)
+	}
+}
+
+func (m *Machine) finishRound(r *readRound, err error) {
+	for _, q := range r.reqs {
+		m.rd.Reads = append(m.rd.Reads, ReadDone{Req: q, Index: r.index, Err: err})
+	}
+}
