@@ -262,7 +262,9 @@ type Machine struct {
 type pendingWork struct {
 	kind   workKind
 	append *followerAppend
-	// config: the primary's entries carry a configuration.
+	// tail is the last of the primary's entries being written; config:
+	// they carry a configuration.
+	tail   meta.Entry
 	config bool
 }
 

@@ -214,7 +214,7 @@ func (m *Machine) onStored(in InStored) {
 		}
 		m.appended(p.append)
 	case workLeaderStore:
-		m.leaderStored(in.Err, p.config)
+		m.leaderStored(in.Err, p.tail, p.config)
 	case workAdoptStore:
 		m.adoptStored(in.Err)
 	}
@@ -229,19 +229,23 @@ func (m *Machine) reloadTail(configMayChange bool) error {
 		return err
 	}
 	m.last, m.lastBallot = st.LastIndex, st.LastBallot
-	if !configMayChange {
-		return nil
+	if configMayChange {
+		m.refreshConfig()
 	}
+	return nil
+}
+
+// refreshConfig re-reads the configuration in effect from the log.
+func (m *Machine) refreshConfig() {
 	c, err := m.cfg.Log.Config()
 	if err != nil {
 		m.log.Error("read configuration", "err", err)
-		return nil
+		return
 	}
 	if !sameMembers(c, m.config) {
 		m.config = c
 		m.changed()
 	}
-	return nil
 }
 
 func (m *Machine) onRestored(in InRestored) {

@@ -60,7 +60,7 @@ func (m *Machine) appendOwn(ops []meta.Op, reqs []uint64) {
 			m.rd.Waits = append(m.rd.Waits, Wait{Req: reqs[i], Index: es[i].Index, Ballot: l.ballot})
 		}
 	}
-	m.pending = pendingWork{kind: workLeaderStore, config: hasConfig(es)}
+	m.pending = pendingWork{kind: workLeaderStore, tail: es[len(es)-1], config: hasConfig(es)}
 	m.rd.Entries, m.rd.Own = es, true
 }
 
@@ -81,7 +81,7 @@ func (m *Machine) onPropose(in InPropose) {
 	m.appendOwn(in.Ops, in.Reqs)
 }
 
-func (m *Machine) leaderStored(err error, config bool) {
+func (m *Machine) leaderStored(err error, tail meta.Entry, config bool) {
 	l := m.lead
 	if l == nil {
 		return
@@ -91,10 +91,11 @@ func (m *Machine) leaderStored(err error, config bool) {
 		m.stepDown("local log write failed")
 		return
 	}
-	if err := m.reloadTail(config); err != nil {
-		m.log.Error("read log state", "err", err)
-		m.stepDown("local log read failed")
-		return
+	// The write appended after the log's end: its last entry is the end
+	// now, with no need to read it back.
+	m.last, m.lastBallot = tail.Index, tail.Ballot
+	if config {
+		m.refreshConfig()
 	}
 	l.match[m.cfg.Self.ID] = m.last
 	m.advanceCommit()
