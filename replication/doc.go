@@ -3,7 +3,7 @@
 // once a majority holds it durably, and a new primary recovers every
 // committed entry from a majority before it accepts writes.
 //
-// The protocol is a Machine (machine.go): a state machine with no
+// The protocol is a Machine (machine*.go): a state machine with no
 // goroutine, lock, clock or I/O that takes one input at a time (a peer's
 // request or answer, proposals, a tick, the gossip view, the outcome of a
 // durable write) and returns a Ready, the work to do in order. A Node
