@@ -23,6 +23,7 @@ const (
 	CodeUnauthorized     Code = "unauthorized"       // 401: no token, or one naming no user
 	CodeTooManyRequests  Code = "too_many_requests"  // 429: too many failed authentications
 	CodeTooLarge         Code = "too_large"          // 413: over a size limit
+	CodeKeyReused        Code = "key_reused"         // 422: an Idempotency-Key already used for another request
 	CodeBadRange         Code = "bad_range"          // 416: a Range outside the file
 	CodeMethodNotAllowed Code = "method_not_allowed" // 405
 	CodeNoSpace          Code = "no_space"           // 507: every group is full

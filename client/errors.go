@@ -38,6 +38,10 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrTooLarge: the body is over the router's limit (413).
 	ErrTooLarge = errors.New("too large")
+	// ErrKeyReused: the request's Idempotency-Key was already used for a
+	// different request (422); nothing was changed. Each request needs a
+	// key of its own (the client makes one for every call).
+	ErrKeyReused = errors.New("idempotency key already used for a different request")
 	// ErrNoSpace: the cluster has no room for the data (507).
 	ErrNoSpace = errors.New("no space left in the cluster")
 	// ErrUnavailable: the router could not reach the group that owns the
@@ -102,6 +106,8 @@ func (e *Error) Is(target error) bool {
 		return target == ErrPermission
 	case api.CodeUnauthorized:
 		return target == ErrUnauthorized
+	case api.CodeKeyReused:
+		return target == ErrKeyReused
 	}
 	return target == sentinelOfStatus(e.Status)
 }

@@ -30,6 +30,9 @@ var (
 	// ErrPermission (EACCES): the caller lacks a read, write or search
 	// permission bit the operation needs; ask the owner for access.
 	ErrPermission = errors.New("permission denied")
+	// ErrKeyReused: an idempotency key already named another request;
+	// each distinct request needs a key of its own.
+	ErrKeyReused = errors.New("idempotency key already used for a different request")
 	// ErrCorrupt: stored bytes do not match their checksum.
 	ErrCorrupt = errors.New("checksum mismatch")
 	// ErrNoSpace: the disk is full, or a new chunk would take the chunk
@@ -45,28 +48,30 @@ type Code string
 
 // The codes of the namespace errors above.
 const (
-	CodeOK       Code = ""
-	CodeNotFound Code = "not_found"
-	CodeExists   Code = "exists"
-	CodeNotDir   Code = "not_dir"
-	CodeIsDir    Code = "is_dir"
-	CodeNotEmpty Code = "not_empty"
-	CodeInvalid  Code = "invalid"
-	CodeConflict Code = "conflict"
-	CodePerm     Code = "not_permitted"
-	CodeAccess   Code = "permission_denied"
+	CodeOK        Code = ""
+	CodeNotFound  Code = "not_found"
+	CodeExists    Code = "exists"
+	CodeNotDir    Code = "not_dir"
+	CodeIsDir     Code = "is_dir"
+	CodeNotEmpty  Code = "not_empty"
+	CodeInvalid   Code = "invalid"
+	CodeConflict  Code = "conflict"
+	CodePerm      Code = "not_permitted"
+	CodeAccess    Code = "permission_denied"
+	CodeKeyReused Code = "key_reused"
 )
 
 var codeErrs = map[Code]error{
-	CodeNotFound: ErrNotFound,
-	CodeExists:   ErrExists,
-	CodeNotDir:   ErrNotDir,
-	CodeIsDir:    ErrIsDir,
-	CodeNotEmpty: ErrNotEmpty,
-	CodeInvalid:  ErrInvalid,
-	CodeConflict: ErrConflict,
-	CodePerm:     ErrNotPermitted,
-	CodeAccess:   ErrPermission,
+	CodeNotFound:  ErrNotFound,
+	CodeExists:    ErrExists,
+	CodeNotDir:    ErrNotDir,
+	CodeIsDir:     ErrIsDir,
+	CodeNotEmpty:  ErrNotEmpty,
+	CodeInvalid:   ErrInvalid,
+	CodeConflict:  ErrConflict,
+	CodePerm:      ErrNotPermitted,
+	CodeAccess:    ErrPermission,
+	CodeKeyReused: ErrKeyReused,
 }
 
 // CodeOf returns the code for a namespace error, or CodeInvalid for an error

@@ -224,8 +224,20 @@ type Op struct {
 	File      *Inode   `msgpack:"f,omitempty"` // OpPut: size, hash and chunks
 	Members   []Member `msgpack:"v,omitempty"` // OpConfig
 	// ReqID identifies the client request the op comes from: a retry of
-	// the same request is applied once (see requests.go).
+	// the same request is applied once (see store/requests.go).
 	ReqID string `msgpack:"q,omitempty"`
+	// ReqSum is a digest of the client request ReqID names (its method,
+	// target and body): an op that reuses a recorded ReqID with another
+	// ReqSum is a different request under the same idempotency key, and
+	// fails with CodeKeyReused instead of being answered as a retry.
+	ReqSum []byte `msgpack:"qs,omitempty"`
+	// Clock is the group's clock when the primary proposed the op:
+	// nanoseconds of leadership the group has seen, counted by each
+	// primary's monotonic clock from the highest Clock it had applied.
+	// It never runs ahead of real time and no machine's wall clock moves
+	// it, so what expires by it (idempotency records) never expires early.
+	// 0: an op from before the group kept a clock.
+	Clock int64 `msgpack:"ck,omitempty"`
 	// Dir, when not 0, is the inode Path is resolved from instead of the
 	// root; ToDir is the same for To. Path "/" then names Dir itself. A
 	// mount addresses everything by inode number, so a name another

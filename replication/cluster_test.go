@@ -251,3 +251,57 @@ func digest(t testing.TB, db *store.DB) string {
 }
 
 var _ = errors.Is
+
+// The group's clock (meta.Op.Clock), which idempotency records expire by,
+// counts on across a failover from where the last primary left it, never
+// runs ahead of real time, and is the same on every member.
+func TestGroupClockAcrossFailover(t *testing.T) {
+	began := time.Now()
+	c := newTestCluster(t, 1, 1, 2, 3)
+	for _, id := range []uint64{1, 2, 3} {
+		c.start(id)
+	}
+	if err := c.promote(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.waitAllVoters(1, 3)
+	ctx, cancel := ctxT(10 * time.Second)
+	defer cancel()
+	clock := func(id uint64) int64 {
+		t.Helper()
+		v, err := c.node(id).db.Clock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if err := put(ctx, c.node(1), "/a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	first := clock(1)
+	if first <= 0 {
+		t.Fatalf("group clock %d after a write, want it counting", first)
+	}
+	c.stop(1)
+	if err := c.promote(3, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(ctx, c.node(3), "/b", "2"); err != nil {
+		t.Fatal(err)
+	}
+	second := clock(3)
+	if second <= first {
+		t.Fatalf("group clock went from %d to %d across a failover, want it to count on", first, second)
+	}
+	if elapsed := int64(time.Since(began)); second > elapsed {
+		t.Fatalf("group clock %v is ahead of the %v that passed", time.Duration(second), time.Duration(elapsed))
+	}
+	if err := harness.WaitFor(ctx, "member 2 to apply the second write", func() bool {
+		return c.node(2).Status().Applied >= c.node(3).Status().Commit
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := clock(2); got != second {
+		t.Fatalf("member 2's group clock %d, primary's %d: every member must agree", got, second)
+	}
+}

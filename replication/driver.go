@@ -98,11 +98,19 @@ type term struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	repairWake chan struct{}
+	// clockBase is the group's clock when this term began and clockStart
+	// the monotonic time then: the term stamps ops with clockBase plus
+	// the time since (see meta.Op.Clock).
+	clockBase  int64
+	clockStart time.Time
 
 	mu       sync.Mutex
 	chunks   map[uint64]memberChunks // what the last repair round learned
 	progress wire.RepairProgress
 }
+
+// clock reads the group's clock as this term counts it.
+func (t *term) clock() int64 { return t.clockBase + int64(time.Since(t.clockStart)) }
 
 // wakeRepair asks for a round soon, e.g. when a member appears.
 func (t *term) wakeRepair() {
@@ -582,6 +590,14 @@ func (n *Node) failWaiters(err error) {
 func (n *Node) lead(b meta.Ballot) {
 	ctx, cancel := context.WithCancel(n.ctx)
 	t := &term{ballot: b, ctx: ctx, cancel: cancel, repairWake: make(chan struct{}, 1), chunks: map[uint64]memberChunks{}}
+	// Entries this node has not applied yet may carry a later clock: the
+	// term's clock then starts behind, and the group's clock (the highest
+	// applied) waits for it to catch up. It lags real time, never leads.
+	clock, err := n.db.Clock()
+	if err != nil {
+		n.log.Warn("could not read the group's clock; this term counts from where it finds it when it next applies", "err", err)
+	}
+	t.clockBase, t.clockStart = clock, time.Now()
 	if old := n.term.Swap(t); old != nil {
 		old.cancel()
 	}

@@ -270,6 +270,11 @@ func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	if op.Time == 0 {
 		op.Time = time.Now().UnixNano()
 	}
+	if t := n.term.Load(); t != nil {
+		op.Clock = t.clock()
+	} else {
+		op.Clock = 0 // not leading: the machine refuses the op anyway
+	}
 	e := event{id: n.seq.Add(1), op: &op, done: make(chan result, 1)}
 	select {
 	case n.events <- e:

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -351,6 +353,9 @@ func (s *Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	if op.ReqID == "" {
 		op.ReqID = requestID(ctx)
 	}
+	if op.ReqSum == nil {
+		op.ReqSum = requestSum(ctx)
+	}
 	if op.Cred == nil {
 		op.Cred = credOf(ctx)
 	}
@@ -517,7 +522,9 @@ func (s *Server) chunks(w http.ResponseWriter, r *http.Request, t target) {
 type requestIDKey struct{}
 
 // withRequestID gives r its ID: the client's Idempotency-Key, so the
-// client's own retries are applied once too, or a random one.
+// client's own retries are applied once too, or a random one. A key comes
+// with a digest of the request (see requestDigest), so that a key reused
+// for a different request is refused rather than answered as a retry.
 func withRequestID(r *http.Request) (*http.Request, error) {
 	id := ""
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
@@ -532,6 +539,9 @@ func withRequestID(r *http.Request) (*http.Request, error) {
 			sum := sha256.Sum256([]byte(c.user.Name + "\x00" + k))
 			id = "u:" + hex.EncodeToString(sum[:20])
 		}
+		d := newRequestDigest(r)
+		r.Body = d
+		r = r.WithContext(context.WithValue(r.Context(), requestDigestKey{}, d))
 	} else {
 		var b [16]byte
 		crand.Read(b[:])
@@ -543,4 +553,46 @@ func withRequestID(r *http.Request) (*http.Request, error) {
 func requestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+// requestDigestKey holds a keyed request's *requestDigest in its context.
+type requestDigestKey struct{}
+
+// requestDigest hashes what identifies a request under its idempotency
+// key: the method, the path and query, and the body bytes the handler
+// read, as they pass. A retry sends the same request, so it reads the same
+// bytes and gets the same digest; what changes between tries (the time,
+// the chunk keys of sealed content, the generation a change starts from)
+// is left out because it is not in the request. Ops carry it as
+// meta.Op.ReqSum.
+type requestDigest struct {
+	body io.ReadCloser
+	h    hash.Hash
+}
+
+func newRequestDigest(r *http.Request) *requestDigest {
+	d := &requestDigest{body: r.Body, h: sha256.New()}
+	if d.body == nil {
+		d.body = http.NoBody
+	}
+	fmt.Fprintf(d.h, "%s\x00%s\x00%s\x00", r.Method, r.URL.EscapedPath(), r.URL.RawQuery)
+	return d
+}
+
+func (d *requestDigest) Read(p []byte) (int, error) {
+	n, err := d.body.Read(p)
+	d.h.Write(p[:n])
+	return n, err
+}
+
+func (d *requestDigest) Close() error { return d.body.Close() }
+
+// requestSum returns the digest of the request ctx serves so far, or nil
+// for a request without an idempotency key.
+func requestSum(ctx context.Context) []byte {
+	d, _ := ctx.Value(requestDigestKey{}).(*requestDigest)
+	if d == nil {
+		return nil
+	}
+	return d.h.Sum(nil)[:16]
 }

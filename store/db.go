@@ -342,6 +342,8 @@ func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
 		st := tx.Bucket(bucketState)
 		applied := u64(st.Get(keyApplied))
 		lg := tx.Bucket(bucketLog)
+		clock := groupClock(tx)
+		was := clock
 		for i := applied + 1; i <= upto; i++ {
 			v := lg.Get(key(i))
 			if v == nil {
@@ -351,13 +353,19 @@ func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
 			if err := msgpack.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", i, err)
 			}
-			r, err := applyOnce(tx, &e.Op)
+			clock = max(clock, e.Op.Clock)
+			r, err := applyOnce(tx, &e.Op, clock)
 			if err != nil {
 				return fmt.Errorf("apply entry %d: %w", i, err)
 			}
 			entries = append(entries, e)
 			results = append(results, r)
 			applied = i
+		}
+		if clock != was {
+			if err := st.Put(keyClock, key(uint64(clock))); err != nil {
+				return err
+			}
 		}
 		return st.Put(keyApplied, key(applied))
 	})

@@ -6,16 +6,23 @@ package store
 // linearizable: another client's write may have come in between. Every
 // op a router proposes carries the request's ID; the state machine applies
 // the first entry with a given ID and answers later ones with the result
-// it recorded. Buckets:
+// it recorded. The record keeps the request's digest (Op.ReqSum) too: a
+// later op with the same ID but another digest is another request reusing
+// a client's idempotency key, and is refused with CodeKeyReused rather
+// than answered with a result that is not its own. Buckets:
 //
-//	requests    request ID                    ->  msgpack Result
-//	reqtimes    8-byte big-endian op time + ID ->  empty
+//	requests    request ID                       ->  msgpack reqRecord
+//	reqtimes    8-byte big-endian clock + ID     ->  empty
+//	state       "clock"                          ->  the group's clock
 //
-// Records older than requestTTL (by op time, which the primary fixes, so
-// every member prunes alike) are dropped a few at a time as new requests
-// are applied: a retry never comes that late.
+// Records expire requestTTL after they were made, measured by the group's
+// clock (Op.Clock): the primaries' monotonic time, which no wall clock
+// moves, so a record never expires early because some machine's clock is
+// wrong; every member prunes alike because the clock is in the log. They
+// are dropped a few at a time as new requests are applied.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -31,15 +38,29 @@ var (
 	bucketReqTimes = []byte("reqtimes")
 )
 
-// requestTTL is how long a request's result is kept for its retries.
+// requestTTL is how long a request's result is kept for its retries, in
+// the group's clock.
 const requestTTL = 15 * time.Minute
 
 // pruneBatch bounds the expired records dropped per applied request.
 const pruneBatch = 8
 
+// keyClock holds the group's clock in bucketState: the highest Op.Clock
+// applied.
+var keyClock = []byte("clock")
+
+// reqRecord is what a request leaves behind for its retries. Records
+// written before Sum existed decode with Sum empty and match any op.
+type reqRecord struct {
+	meta.Result `msgpack:",inline"`
+	Sum         []byte `msgpack:"qs,omitempty"`
+}
+
 // applyOnce applies op unless an op with the same request ID was applied
-// before, in which case it returns that op's result.
-func applyOnce(tx *bolt.Tx, op *meta.Op) (meta.Result, error) {
+// before, in which case it returns that op's result, or CodeKeyReused if
+// the two ops come from different requests. clock is the group's clock
+// with op applied.
+func applyOnce(tx *bolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 	if op.ReqID == "" {
 		return applyOp(tx, op)
 	}
@@ -55,17 +76,20 @@ func applyOnce(tx *bolt.Tx, op *meta.Op) (meta.Result, error) {
 		return meta.Result{}, err
 	}
 	if v := reqs.Get([]byte(op.ReqID)); v != nil {
-		var r meta.Result
-		if err := msgpack.Unmarshal(v, &r); err != nil {
+		var rec reqRecord
+		if err := msgpack.Unmarshal(v, &rec); err != nil {
 			return meta.Result{}, fmt.Errorf("decode the result of request %q: %w", op.ReqID, meta.ErrCorrupt)
 		}
-		return r, nil
+		if len(rec.Sum) > 0 && len(op.ReqSum) > 0 && !bytes.Equal(rec.Sum, op.ReqSum) {
+			return meta.Result{Code: meta.CodeKeyReused}, nil
+		}
+		return rec.Result, nil
 	}
 	r, err := applyOp(tx, op)
 	if err != nil {
 		return r, err
 	}
-	v, err := msgpack.Marshal(r)
+	v, err := msgpack.Marshal(reqRecord{Result: r, Sum: op.ReqSum})
 	if err != nil {
 		return r, err
 	}
@@ -73,12 +97,49 @@ func applyOnce(tx *bolt.Tx, op *meta.Op) (meta.Result, error) {
 		return r, err
 	}
 	tk := make([]byte, 8, 8+len(op.ReqID))
-	binary.BigEndian.PutUint64(tk, uint64(op.Time))
+	binary.BigEndian.PutUint64(tk, uint64(clock))
 	if err := times.Put(append(tk, op.ReqID...), nil); err != nil {
 		return r, err
 	}
-	return r, pruneRequests(reqs, times, op.Time-int64(requestTTL))
+	if clock <= int64(requestTTL) {
+		return r, nil // nothing can have expired yet
+	}
+	return r, pruneRequests(reqs, times, clock-int64(requestTTL))
 }
+
+// groupClock returns the group's clock recorded in tx.
+func groupClock(tx *bolt.Tx) int64 {
+	return int64(u64(tx.Bucket(bucketState).Get(keyClock)))
+}
+
+// Clock returns the highest group clock this member knows: the clock it
+// applied or, if higher, the highest Op.Clock among the log entries it has
+// not applied yet (up to clockScan of them, from the end). A new primary
+// counts on from it. Every one of those clocks was read by some primary
+// from its own monotonic time, committed or not, so none is ahead of real
+// time.
+func (d *DB) Clock() (int64, error) {
+	var c int64
+	err := d.view(func(tx *bolt.Tx) error {
+		c = groupClock(tx)
+		applied := u64(tx.Bucket(bucketState).Get(keyApplied))
+		cur := tx.Bucket(bucketLog).Cursor()
+		k, v := cur.Last()
+		for n := 0; k != nil && u64(k) > applied && n < clockScan; k, v = cur.Prev() {
+			var e meta.Entry
+			if err := msgpack.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode log entry %d: %w", u64(k), err)
+			}
+			c = max(c, e.Op.Clock)
+			n++
+		}
+		return nil
+	})
+	return c, err
+}
+
+// clockScan bounds the unapplied entries Clock reads.
+const clockScan = 4096
 
 // pruneRequests drops a few records of requests older than cutoff.
 func pruneRequests(reqs, times *bolt.Bucket, cutoff int64) error {
