@@ -23,6 +23,10 @@ type Self struct {
 	// Term and BallotNode are the node's ballot: the one it leads or
 	// recovers under, else the highest it has promised.
 	Term, BallotNode uint64
+	// HeardPrimary: the node's replication accepted an append or a
+	// heartbeat from a primary a moment ago (within a few heartbeats),
+	// so that primary is alive whatever the view says of it.
+	HeardPrimary bool
 }
 
 // Gate is what a node remembers between two runs of Decide, to hold its
@@ -49,6 +53,9 @@ type Gate struct {
 	// Promoting is set from the Decide that asked for a promotion until
 	// PromotionEnded.
 	Promoting bool
+	// Held is when the node, the Candidate, began to hold its promotion
+	// back because it still hears from a primary; zero when it does not.
+	Held time.Time
 }
 
 // NewGate returns the Gate of a node that starts now: its startup grace
@@ -80,6 +87,9 @@ type Action struct {
 	// Term is the term to promote with: above every term in the view and
 	// above the node's own.
 	Term uint64
+	// Holding: the node is the Candidate and would promote, but holds
+	// back because it still hears from a primary the view lost (rule 5).
+	Holding bool
 	// Gate is the Gate to pass to the next Decide.
 	Gate Gate
 }
@@ -116,6 +126,15 @@ type Action struct {
 //     deposed. Its term is one above MaxTerm and its own.
 //  4. The startup grace ends as soon as the view shows a primary: the
 //     view is then complete enough to show the one that exists.
+//  5. Confirmation. A Candidate that would promote but heard from a
+//     primary a moment ago (HeardPrimary) holds back: the view lost sight
+//     of a primary that is alive, as happens when a busy machine answers
+//     gossip probes late, and promoting would depose it for nothing (a
+//     stall for every client). Gossip suspects; the replication stream
+//     confirms. It holds for at most Grace, so a primary that gossip
+//     cannot reach at all while its appends still arrive is replaced
+//     anyway; a primary that died stopped sending before gossip noticed,
+//     so a real failover is not held.
 func Decide(view []Member, self Self, g Gate, now time.Time) Action {
 	a := Action{Decision: Elect(view, self.Group), Gate: g}
 	d := &a.Decision
@@ -136,8 +155,20 @@ func Decide(view []Member, self Self, g Gate, now time.Time) Action {
 		a.StepDown = true
 	}
 	mayLead := self.Voter || !self.Configured && self.Boot
-	if d.Primary == nil && d.Candidate != nil && d.Candidate.ID == self.ID && mayLead &&
-		!self.Leading && !g.Promoting && now.After(g.NextTry) && (d.MaxTerm == 0 || now.After(a.Gate.GraceUntil)) {
+	ready := d.Primary == nil && d.Candidate != nil && d.Candidate.ID == self.ID && mayLead &&
+		!self.Leading && !g.Promoting && now.After(g.NextTry) && (d.MaxTerm == 0 || now.After(a.Gate.GraceUntil))
+	if !ready || !self.HeardPrimary || d.MaxTerm == 0 {
+		a.Gate.Held = time.Time{}
+	} else {
+		if a.Gate.Held.IsZero() {
+			a.Gate.Held = now
+		}
+		if now.Sub(a.Gate.Held) < g.Grace {
+			a.Holding = true
+			return a
+		}
+	}
+	if ready {
 		a.Promote, a.Term = true, max(d.MaxTerm, self.Term)+1
 		a.Gate.Promoting = true
 	}

@@ -271,6 +271,46 @@ func TestDecideBackoffAfterFailedPromotion(t *testing.T) {
 	}
 }
 
+// TestDecideHoldsWhileHearingPrimary: a Candidate whose replication still
+// hears from a primary the view lost holds its promotion (a false
+// failover under load), for at most Grace; hearing nothing, it promotes
+// at once.
+func TestDecideHoldsWhileHearingPrimary(t *testing.T) {
+	view := []Member{mem("b", 2, RoleReplica, 3, inSync)}
+	self := follower(2, 3, 9)
+	heard := with(self, func(s *Self) { s.HeardPrimary = true })
+	a := Decide(view, heard, started, at(3*time.Second))
+	if a.Promote || !a.Holding {
+		t.Fatalf("hearing a primary: promote %v, holding %v; want it held", a.Promote, a.Holding)
+	}
+	if b := Decide(view, heard, a.Gate, at(3*time.Second+grace-time.Millisecond)); b.Promote {
+		t.Fatal("promoted before the hold's limit while still hearing a primary")
+	}
+	if b := Decide(view, heard, a.Gate, at(3*time.Second+grace)); !b.Promote || b.Holding {
+		t.Fatalf("after Grace of hearing a primary gossip cannot see: promote %v; want a promotion", b.Promote)
+	}
+	// The primary falls silent: no hold left, promote now.
+	if b := Decide(view, self, a.Gate, at(3*time.Second+100*time.Millisecond)); !b.Promote || !b.Gate.Held.IsZero() {
+		t.Fatalf("primary silent: promote %v, held since %v; want a promotion", b.Promote, b.Gate.Held)
+	}
+	// The view shows the primary again: the hold is forgotten, so the
+	// next loss of sight starts a fresh one.
+	back := append(view, mem("a", 1, RolePrimary, 3, voter))
+	b := Decide(back, heard, a.Gate, at(4*time.Second))
+	if b.Promote || b.Holding || !b.Gate.Held.IsZero() {
+		t.Fatalf("primary back in view: promote %v, holding %v, held %v", b.Promote, b.Holding, b.Gate.Held)
+	}
+	if c := Decide(view, heard, b.Gate, at(5*time.Second)); c.Promote || !c.Holding {
+		t.Fatal("a new loss of sight did not start a new hold")
+	}
+	// A group that never had a primary has nobody to hear: no hold.
+	boot := []Member{mem("b", 2, RoleReplica, 0, func(m *Member) { m.Boot = true })}
+	bs := with(Self{ID: 2, Group: "g", Boot: true}, func(s *Self) { s.HeardPrimary = true })
+	if c := Decide(boot, bs, started, at(time.Millisecond)); !c.Promote {
+		t.Fatal("bootstrap held back by HeardPrimary")
+	}
+}
+
 // TestDecideRules checks, over random views, selves and gates, what must
 // hold whatever the case: only a node that may lead is told to promote,
 // never with a primary in view nor twice at once; a step-down is only for

@@ -94,3 +94,54 @@ func TestPartitionedPrimaryCannotWrite(t *testing.T) {
 		t.Fatalf("read after heal: %q, %v", got, err)
 	}
 }
+
+// countInLogs counts the lines of the nodes' logs that contain s.
+func countInLogs(c *Cluster, s string) int {
+	n := 0
+	for _, p := range c.Nodes {
+		b, _ := os.ReadFile(p.Log)
+		n += bytes.Count(b, []byte(s))
+	}
+	return n
+}
+
+// TestNoFalseFailoverWhileReplicating: when gossip loses sight of a
+// primary whose appends still reach the followers (as when a busy machine
+// answers gossip probes late), nobody promotes: the candidate holds while
+// it hears from the primary. The primary's gossip port is dropped in its
+// namespace for a moment while its replication port stays open.
+func TestNoFalseFailoverWhileReplicating(t *testing.T) {
+	c := newTestCluster(t, 204, 3, nil, nil)
+	ctx := context.Background()
+	primary := c.Primary(ctx)
+	if primary == nil {
+		t.Fatal("no primary")
+	}
+	cl, err := c.Client(15*time.Second, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := harness.StartWriter(ctx, cl, "/w", nil)
+	t.Cleanup(func() { w.Halt() })
+	acked := func() int { n, _ := w.Counts(); return n }
+	harness.Await(t, 20*time.Second, "writes acknowledged before gossip is cut", func() bool { return acked() >= 10 })
+	promotions := countInLogs(c, "promoting to primary")
+	if err := c.Net.DropPort(c.Host(primary), harness.GossipPort); err != nil {
+		t.Fatal(err)
+	}
+	harness.Await(t, 10*time.Second, "a follower to lose sight of the primary in gossip and hold its promotion", func() bool {
+		return countInLogs(c, "holding the promotion") > 0
+	})
+	time.Sleep(500 * time.Millisecond) // the outage lasts on, within the hold
+	if err := c.Net.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	n := acked()
+	harness.Await(t, 30*time.Second, "writes to go on after gossip healed", func() bool { return acked() >= n+20 })
+	if got := countInLogs(c, "promoting to primary"); got != promotions {
+		t.Fatalf("%d promotions while primary %s was alive and replicating: a false failover", got-promotions, primary.Name)
+	}
+	if p := c.Primary(ctx); p != primary {
+		t.Fatalf("primary after the gossip outage: %v, want %s still", p, primary.Name)
+	}
+}

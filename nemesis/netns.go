@@ -29,9 +29,10 @@ type Net struct {
 	// br_netfilter loaded that applies to bridged packets too.
 	fw [][]string
 
-	mu   sync.Mutex
-	cuts map[[2]int]bool // blackholed from → to
-	down map[int]bool
+	mu    sync.Mutex
+	cuts  map[[2]int]bool // blackholed from → to
+	down  map[int]bool
+	drops map[[2]int]bool // host index, port: dropped by DropPort
 }
 
 // Host is one network namespace of a Net.
@@ -49,7 +50,7 @@ func NewNet(prefix string, k, n int) (*Net, error) {
 		return nil, fmt.Errorf("nemesis: prefix %q too long or %d hosts too many", prefix, n)
 	}
 	nt := &Net{prefix: prefix, subnet: fmt.Sprintf("10.99.%d", k), bridge: prefix + "br",
-		cuts: map[[2]int]bool{}, down: map[int]bool{}}
+		cuts: map[[2]int]bool{}, down: map[int]bool{}, drops: map[[2]int]bool{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -182,7 +183,37 @@ func (nt *Net) Isolate(h *Host) error {
 	return nil
 }
 
-// Heal removes every cut and brings every link up.
+// portRules are the iptables rules, in h's namespace, that drop every
+// packet to or from port, TCP and UDP.
+func portRules(port int) [][]string {
+	var rules [][]string
+	p := fmt.Sprint(port)
+	for _, proto := range []string{"udp", "tcp"} {
+		for _, r := range [][]string{{"INPUT", "--dport"}, {"INPUT", "--sport"}, {"OUTPUT", "--dport"}, {"OUTPUT", "--sport"}} {
+			rules = append(rules, []string{r[0], "-p", proto, r[1], p, "-j", "DROP"})
+		}
+	}
+	return rules
+}
+
+// DropPort drops, inside h, every packet to or from port: one service of
+// the host (its gossip, say) falls silent while the others go on.
+func (nt *Net) DropPort(h *Host, port int) error {
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
+	if nt.drops[[2]int{h.Index, port}] {
+		return nil
+	}
+	for _, r := range portRules(port) {
+		if err := run(append([]string{"ip", "netns", "exec", h.NS, "iptables", "-I"}, r...)...); err != nil {
+			return err
+		}
+	}
+	nt.drops[[2]int{h.Index, port}] = true
+	return nil
+}
+
+// Heal removes every cut and dropped port and brings every link up.
 func (nt *Net) Heal() error {
 	nt.mu.Lock()
 	defer nt.mu.Unlock()
@@ -193,6 +224,14 @@ func (nt *Net) Heal() error {
 			errs = append(errs, err)
 		}
 		delete(nt.cuts, c)
+	}
+	for d := range nt.drops {
+		for _, r := range portRules(d[1]) {
+			if err := run(append([]string{"ip", "netns", "exec", nt.Hosts[d[0]].NS, "iptables", "-D"}, r...)...); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		delete(nt.drops, d)
 	}
 	for i := range nt.down {
 		if err := run("ip", "link", "set", nt.Hosts[i].veth, "up"); err != nil {

@@ -28,6 +28,11 @@ type Node struct {
 	log *slog.Logger
 	// start identifies this process start to the primary (see AppendResp).
 	start uint64
+	// born is when the node was made and heard when it last accepted an
+	// append from a primary, in monotonic nanoseconds since born (0:
+	// never); see SincePrimary.
+	born  time.Time
+	heard atomic.Int64
 
 	// m is owned by the run goroutine.
 	m *Machine
@@ -167,6 +172,7 @@ func New(cfg Config) (*Node, error) {
 		db:        cfg.Store,
 		log:       cfg.Logger.With("group", cfg.Group),
 		start:     uint64(time.Now().UnixNano()),
+		born:      time.Now(),
 		pending:   map[uint64]chan result{},
 		events:    make(chan event, 4*maxBatch),
 		waiters:   map[uint64]waiter{},

@@ -154,9 +154,12 @@ func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, erro
 			in.View, in.HasView = n.cfg.ViewPrimary()
 		}
 		if r := n.answerProbe(in); r != nil {
+			n.noteHeard(r)
 			return r, nil
 		}
-		return n.ask(ctx, func(id uint64) Input { in.Req = id; return in })
+		r, err := n.ask(ctx, func(id uint64) Input { in.Req = id; return in })
+		n.noteHeard(r)
+		return r, err
 	case *wire.Promise:
 		if err := n.checkGroup(m.Group); err != nil {
 			return nil, err
@@ -241,6 +244,25 @@ func (n *Node) answerProbe(in InAppend) *wire.AppendResp {
 		return &wire.AppendResp{OK: true, Promised: v.promised, Start: n.start}
 	}
 	return nil
+}
+
+// noteHeard records an append this node accepted from its primary.
+func (n *Node) noteHeard(r wire.Message) {
+	if a, ok := r.(*wire.AppendResp); ok && a.OK {
+		n.heard.Store(max(1, int64(time.Since(n.born))))
+	}
+}
+
+// SincePrimary returns how long ago this node last accepted an append or a
+// heartbeat from a primary, and false if it never did. A follower that
+// heard from its primary a moment ago knows it is alive, whatever a
+// gossip view that lost sight of it says.
+func (n *Node) SincePrimary() (time.Duration, bool) {
+	h := n.heard.Load()
+	if h == 0 {
+		return 0, false
+	}
+	return time.Since(n.born) - time.Duration(h), true
 }
 
 // ask steps a peer's request and returns the machine's answer.

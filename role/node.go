@@ -478,11 +478,18 @@ func (n *Node) step(ctx context.Context) {
 		Term:       st.Ballot.Term,
 		BallotNode: st.Ballot.Node,
 	}
+	if since, ok := r.SincePrimary(); ok && since < heardWithin*n.cfg.Replication.Heartbeat {
+		self.HeardPrimary = true
+	}
 	now := time.Now()
 	n.mu.Lock()
+	wasHeld := !n.gate.Held.IsZero()
 	a := gossip.Decide(members, self, n.gate, now)
 	n.view, n.gate = a.Decision, a.Gate
 	n.mu.Unlock()
+	if a.Holding && !wasHeld {
+		n.log.Info("gossip lost sight of the primary, but its appends still arrive: holding the promotion", "for_at_most", n.cfg.StartupGrace)
+	}
 	if a.StepDown {
 		r.StepDown(fmt.Sprintf("gossip shows primary %s with term %d", a.Primary.Name, a.Primary.Term))
 	}
@@ -493,6 +500,12 @@ func (n *Node) step(ctx context.Context) {
 		n.runDuties(ctx, r, group, st, members, now)
 	}
 }
+
+// heardWithin is how many heartbeats since this node last accepted an
+// append from a primary still count as hearing from it (gossip.Self's
+// HeardPrimary): a primary that was killed fell silent before gossip
+// noticed it, so a real failover is not held back.
+const heardWithin = 3
 
 // promote claims the primary role in gossip first, so no other member
 // competes, then recovers the log from a majority.
