@@ -207,16 +207,32 @@ func (n *Node) run(ctx context.Context) error {
 	defer n.closeGroup()
 
 	group, boot := n.cfg.Group, n.cfg.Start == gossip.RolePrimary
-	if n.cfg.Start == gossip.RoleStandby {
-		c, ok, err := store.LoadClaim(n.cfg.DataDir)
-		if err != nil {
-			l.Close()
-			return err
+	c, claimed, err := store.LoadClaim(n.cfg.DataDir)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	switch {
+	case claimed && c.Released != "":
+		group, boot = "", false
+		n.log.Warn("this node was released from its group, which had its full size without it; serving as a standby (wipe the data directory to start it afresh)",
+			"released_by", c.Released, "group_flag", n.cfg.Group)
+		if st, err := n.db.State(); err != nil || st.LastIndex > 0 {
+			// Released, but stopped before its copy was dropped.
+			if err := n.db.Wipe(); err != nil {
+				l.Close()
+				return err
+			}
 		}
+	case claimed:
 		group, boot = c.Group, c.Boot
-		if ok {
-			n.log.Info("standby was claimed by a group before this start", "group", c.Group)
+		if n.cfg.Start != gossip.RoleStandby && c.Group != n.cfg.Group {
+			n.log.Warn("this node was claimed as a standby by another group; serving that group, not --group", "group", c.Group, "group_flag", n.cfg.Group)
+		} else {
+			n.log.Info("claimed by a group before this start", "group", c.Group)
 		}
+	case n.cfg.Start == gossip.RoleStandby:
+		group, boot = "", false
 	}
 	if group != "" {
 		if err := n.joinGroup(group, boot); err != nil {
@@ -323,8 +339,11 @@ func (n *Node) replication() *replication.Node {
 // Handle serves node-to-node requests: claims here, the rest by the
 // group's replication (a standby serves none of those).
 func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, error) {
-	if c, ok := req.(*wire.Claim); ok {
-		return n.handleClaim(c)
+	switch m := req.(type) {
+	case *wire.Claim:
+		return n.handleClaim(m)
+	case *wire.Release:
+		return n.handleRelease(m)
 	}
 	r := n.replication()
 	if r == nil {
@@ -360,6 +379,52 @@ func (n *Node) handleClaim(c *wire.Claim) (wire.Message, error) {
 		return nil, err
 	}
 	n.log.Info("claimed by a group; serving it from now on", "group", c.Group, "by", c.By, "boot", c.Boot)
+	return &wire.OKMsg{}, nil
+}
+
+// handleRelease returns this node to the standby pool when its group's
+// primary says the group does not need it. It stops replication first,
+// so no entry can arrive meanwhile, then reads its own log: a node that is
+// a voter there (its ack may have counted toward a commit) keeps its copy
+// and rejoins. Otherwise it records the release durably, then drops its
+// copy of the group, so a restart keeps it a standby.
+func (n *Node) handleRelease(m *wire.Release) (wire.Message, error) {
+	n.claimMu.Lock()
+	defer n.claimMu.Unlock()
+	n.mu.Lock()
+	r, group, boot := n.repl, n.group, n.boot
+	n.mu.Unlock()
+	if r == nil || group != m.Group {
+		return nil, fmt.Errorf("%w: %s does not serve group %q", wire.ErrWrongGroup, n.cfg.Name, m.Group)
+	}
+	if st := r.Status(); st.Role != replication.Follower || isVoter(st.Voters, n.cfg.ID) {
+		return nil, fmt.Errorf("%w: %s is a voter of group %q in its own log (role %s); it stays", wire.ErrClaimed, n.cfg.Name, group, st.Role)
+	}
+	n.mu.Lock()
+	n.repl = nil
+	n.mu.Unlock()
+	r.Close()
+	voters, err := n.db.Config()
+	if err == nil && isVoter(voters, n.cfg.ID) {
+		err = fmt.Errorf("%w: %s became a voter of group %q before it stopped; it stays", wire.ErrClaimed, n.cfg.Name, group)
+	}
+	if err == nil {
+		err = store.SaveClaim(n.cfg.DataDir, store.Claim{Released: group})
+	}
+	if err != nil {
+		if jerr := n.joinGroup(group, boot); jerr != nil {
+			n.log.Error("could not serve the group again after a refused release; restart the node", "group", group, "err", jerr)
+		}
+		return nil, err
+	}
+	if err := n.db.Wipe(); err != nil {
+		n.log.Error("released from the group but could not drop its copy; restart the node to finish", "group", group, "err", err)
+		return nil, err
+	}
+	n.mu.Lock()
+	n.group, n.boot = "", false
+	n.mu.Unlock()
+	n.log.Warn("released by the group, which has its full size without this node; dropped its copy and returned to the standby pool", "group", group, "by", m.By)
 	return &wire.OKMsg{}, nil
 }
 

@@ -287,6 +287,19 @@ func (s *ChunkStore) Size(h meta.Hash) (int64, bool) {
 	return c.size, ok
 }
 
+// RemoveAll deletes every chunk: the node no longer serves the group
+// they belong to.
+func (s *ChunkStore) RemoveAll() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h := range s.index {
+		if err := s.removeLocked(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Remove deletes chunk h; removing an absent chunk is not an error.
 func (s *ChunkStore) Remove(h meta.Hash) error {
 	s.mu.Lock()

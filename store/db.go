@@ -8,6 +8,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -105,6 +107,33 @@ func (d *DB) openBolt() error {
 	}
 	d.bolt = b
 	return nil
+}
+
+// Wipe drops the node's copy of its group: the log, the promise, the
+// namespace and every chunk, leaving the state of a node that never
+// served a group (a standby's). The caller must have stopped
+// replication first.
+func (d *DB) Wipe() error {
+	d.mu.Lock()
+	if d.bolt != nil {
+		d.bolt.Close()
+		d.bolt = nil
+	}
+	err := d.fs.Remove(filepath.Join(d.dir, metaFile))
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		err = d.fs.SyncDir(d.dir)
+	}
+	if rerr := os.RemoveAll(d.snapshotDir()); rerr != nil && err == nil {
+		err = rerr
+	}
+	if oerr := d.openBolt(); oerr != nil && err == nil {
+		err = oerr
+	}
+	d.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("wipe the group's state in %s: %w", d.dir, err)
+	}
+	return d.Chunks.RemoveAll()
 }
 
 // Dir returns the data directory.

@@ -49,6 +49,7 @@ const (
 	MsgClaim         MsgType = 26 // to a standby: join this group
 	MsgGroupStatus   MsgType = 27
 	MsgGroupInfo     MsgType = 28
+	MsgRelease       MsgType = 29 // primary to a member it does not need: return to the standby pool
 )
 
 // Message is anything that travels in a frame.
@@ -290,6 +291,15 @@ type ChunkList struct {
 	Hashes []meta.Hash `msgpack:"h"`
 }
 
+// Release tells a member of Group that the group does not need it (it is
+// no voter, and the group has its full size of live voters): it drops
+// its copy of the group and returns to the standby pool. The member
+// checks its own log first and refuses if it is a voter there.
+type Release struct {
+	Group string `msgpack:"g"`
+	By    string `msgpack:"y"` // the primary's name, for logs
+}
+
 // Claim asks a standby to become a member of Group. A standby accepts one
 // claim only (it records it durably before answering), so two groups
 // never take the same node. Boot makes it the group's first primary: a
@@ -369,6 +379,7 @@ func (*DigestResp) Type() MsgType    { return MsgDigestResp }
 func (*ListChunks) Type() MsgType    { return MsgListChunks }
 func (*ChunkList) Type() MsgType     { return MsgChunkList }
 func (*Claim) Type() MsgType         { return MsgClaim }
+func (*Release) Type() MsgType       { return MsgRelease }
 func (*GroupStatus) Type() MsgType   { return MsgGroupStatus }
 func (*GroupInfo) Type() MsgType     { return MsgGroupInfo }
 
@@ -426,6 +437,8 @@ func newMessage(t MsgType) (Message, error) {
 		return &ChunkList{}, nil
 	case MsgClaim:
 		return &Claim{}, nil
+	case MsgRelease:
+		return &Release{}, nil
 	case MsgGroupStatus:
 		return &GroupStatus{}, nil
 	case MsgGroupInfo:
