@@ -30,7 +30,11 @@ func (n *Node) Read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 	case wire.ReadLookup:
 		resp.Inode, err = n.db.LookupAt(m.Dir, m.Path, m.Cred, m.Want)
 	case wire.ReadReadDir:
-		resp.Entries, err = n.db.ReadDirAt(m.Dir, m.Path, m.Cred)
+		limit := m.Limit
+		if limit <= 0 || limit > wire.MaxDirPage {
+			limit = wire.MaxDirPage
+		}
+		resp.Entries, resp.More, err = n.db.ReadDirPage(m.Dir, m.Path, m.Cred, m.AfterName, limit)
 	case wire.ReadCheckPut:
 		err = n.db.CheckPut(m.Dir, m.Path, m.Cred)
 	case wire.ReadUser, wire.ReadUserNamed:

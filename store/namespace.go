@@ -419,6 +419,28 @@ func (n *namespace) children(dir uint64) ([]dentry, error) {
 	return out, nil
 }
 
+// childrenAfter lists the entries of dir after the name after ("": from
+// the first), in name order, at most limit (0: all); more reports whether
+// another entry follows.
+func (n *namespace) childrenAfter(dir uint64, after string, limit int) (out []dentry, more bool, err error) {
+	prefix := inoKey(dir)
+	c := n.dentries.Cursor()
+	k, v := c.Seek(append(prefix, after...))
+	if after != "" && k != nil && string(k) == string(prefix)+after {
+		k, v = c.Next()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if limit > 0 && len(out) == limit {
+			return out, true, nil
+		}
+		if len(v) != 8 {
+			return nil, false, fmt.Errorf("namespace: entry %q of dir %d holds %x: %w", k[8:], dir, v, meta.ErrCorrupt)
+		}
+		out = append(out, dentry{name: string(k[8:]), ino: binary.BigEndian.Uint64(v)})
+	}
+	return out, false, nil
+}
+
 func (n *namespace) hasChildren(dir uint64) bool {
 	prefix := inoKey(dir)
 	k, _ := n.dentries.Cursor().Seek(prefix)

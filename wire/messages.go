@@ -227,7 +227,15 @@ type Read struct {
 	Uid   uint32   `msgpack:"u,omitempty"`
 	After uint64   `msgpack:"af,omitempty"`
 	Limit int      `msgpack:"li,omitempty"`
+	// AfterName starts a ReadReadDir page after this name (Limit bounds
+	// the page; the member caps it at MaxDirPage).
+	AfterName string `msgpack:"an,omitempty"`
 }
+
+// MaxDirPage bounds the entries of one ReadReadDir answer, so a huge
+// directory is read in pages of bounded size, each a short read on the
+// primary, rather than in one message no frame can hold.
+const MaxDirPage = 1000
 
 // ReadResp answers Read; Code is set when the path cannot be read.
 type ReadResp struct {
@@ -240,6 +248,7 @@ type ReadResp struct {
 	Users      []meta.User       `msgpack:"uss,omitempty"`
 	Owned      []meta.OwnedInode `msgpack:"ow,omitempty"`
 	Next       uint64            `msgpack:"nx,omitempty"` // ReadOwned: the After of the next page, 0 at the end
+	More       bool              `msgpack:"mo,omitempty"` // ReadReadDir: entries follow the last one in Entries
 }
 
 // TouchChunks asks a group's primary to mark chunks as freshly written on
