@@ -40,7 +40,7 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	// primary's term, and never the RPC timeout.
 	bctx, cancel := context.WithTimeout(lctx, n.cfg.RPCTimeout)
 	go func() {
-		acks <- ack{n.cfg.ID, n.db.Chunks.Put(h, data)}
+		acks <- ack{n.cfg.ID, n.putChunk(h, data)}
 	}()
 	pending := len(targets) + 1
 	for id, addr := range targets {
@@ -127,5 +127,5 @@ func (n *Node) fetchChunk(ctx context.Context, h meta.Hash, addr string) error {
 	if err != nil {
 		return fmt.Errorf("fetch chunk %s from %s: %w", h, addr, err)
 	}
-	return n.db.Chunks.Put(h, c.Data)
+	return n.putChunk(h, c.Data)
 }
