@@ -23,6 +23,9 @@ type Self struct {
 	// Term and BallotNode are the node's ballot: the one it leads or
 	// recovers under, else the highest it has promised.
 	Term, BallotNode uint64
+	// DiskFailed is set while the node's disk refuses writes: it could
+	// record no promise and append no entry.
+	DiskFailed bool
 }
 
 // Gate is what a node remembers between two runs of Decide, to hold its
@@ -116,6 +119,9 @@ type Action struct {
 //     deposed. Its term is one above MaxTerm and its own.
 //  4. The startup grace ends as soon as the view shows a primary: the
 //     view is then complete enough to show the one that exists.
+//  5. A node whose disk refuses writes never promotes. It publishes
+//     itself out of sync, so the others soon pass it over; until they
+//     see that, its own view, one step behind, may still name it.
 func Decide(view []Member, self Self, g Gate, now time.Time) Action {
 	a := Action{Decision: Elect(view, self.Group), Gate: g}
 	d := &a.Decision
@@ -135,7 +141,7 @@ func Decide(view []Member, self Self, g Gate, now time.Time) Action {
 	if p := d.Primary; p != nil && p.ID != self.ID && self.Leading && ballotBelow(self.Term, self.BallotNode, p.Term, p.ID) {
 		a.StepDown = true
 	}
-	mayLead := self.Voter || !self.Configured && self.Boot
+	mayLead := (self.Voter || !self.Configured && self.Boot) && !self.DiskFailed
 	if d.Primary == nil && d.Candidate != nil && d.Candidate.ID == self.ID && mayLead &&
 		!self.Leading && !g.Promoting && now.After(g.NextTry) && (d.MaxTerm == 0 || now.After(a.Gate.GraceUntil)) {
 		a.Promote, a.Term = true, max(d.MaxTerm, self.Term)+1

@@ -40,7 +40,13 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	// primary's term, and never the RPC timeout.
 	bctx, cancel := context.WithTimeout(lctx, n.cfg.RPCTimeout)
 	go func() {
-		acks <- ack{n.cfg.ID, n.putChunk(h, data)}
+		err := n.putChunk(h, data)
+		if errors.Is(err, meta.ErrDiskFailed) {
+			// A primary that cannot write leaves the group to a member
+			// that can, even when the others hold this chunk already.
+			n.post(InStepDown{Why: "the disk refused a chunk"})
+		}
+		acks <- ack{n.cfg.ID, err}
 	}()
 	pending := len(targets) + 1
 	for id, addr := range targets {

@@ -3,6 +3,7 @@ package replication
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"shoal/harness"
+	"shoal/meta"
 	"shoal/wire"
 )
 
@@ -123,4 +125,47 @@ func TestMemberDiskRefusesWrites(t *testing.T) {
 		t.Errorf("member 3 logged %d lines of its disk coming back, want one", len(back))
 	}
 	c.assertConverged(ctx)
+}
+
+// A primary whose disk turns read-only cannot store a chunk or append its
+// log: the write fails, with ErrDiskFailed (its chunk refused) or
+// ErrDeposed (the others held the chunk first, its log refused the
+// entry), both of which routers retry; the primary steps down and counts
+// itself out of sync, so that another member takes over; the group goes
+// on there.
+func TestPrimaryDiskRefusesWrites(t *testing.T) {
+	c := newTestCluster(t, testSeed(t), 1, 2, 3)
+	for _, id := range []uint64{1, 2, 3} {
+		c.start(id)
+	}
+	if err := c.promote(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.waitAllVoters(1, 3)
+	ctx, cancel := ctxT(20 * time.Second)
+	defer cancel()
+	if err := put(ctx, c.node(1), "/before", "b"); err != nil {
+		t.Fatal(err)
+	}
+	p := c.node(1)
+	c.disks[1].Fail(syscall.EROFS)
+	err := put(ctx, p, "/lost", "x")
+	if !errors.Is(err, meta.ErrDiskFailed) && !errors.Is(err, wire.ErrDeposed) || !strings.Contains(fmt.Sprint(err), "read-only file system") {
+		t.Fatalf("put at a primary whose disk is read-only: %v, want ErrDiskFailed or ErrDeposed with the cause", err)
+	}
+	harness.Await(t, 5*time.Second, "the primary to step down", func() bool { return p.Status().Role == Follower })
+	if s := p.Status(); s.InSync || !strings.Contains(s.DiskError, "read-only file system") {
+		t.Errorf("old primary's status: in sync %v, disk error %q; want out of sync with the cause", s.InSync, s.DiskError)
+	}
+	if err := c.promote(3, 2); err != nil {
+		t.Fatalf("a member that can write takes over: %v", err)
+	}
+	if err := put(ctx, c.node(3), "/after", "a"); err != nil {
+		t.Fatalf("write after the failover: %v", err)
+	}
+	for path, want := range map[string]string{"/before": "b", "/after": "a"} {
+		if got, err := read(ctx, c.node(3), path); err != nil || got != want {
+			t.Errorf("%s = %q, %v at the new primary; want %q", path, got, err, want)
+		}
+	}
 }

@@ -481,7 +481,12 @@ func (n *Node) carry(rd Ready) {
 			}
 		}
 		if rd.Deposed {
-			n.failWaiters(fmt.Errorf("%w: the primary stepped down before the entry was applied", wire.ErrDeposed))
+			why := ""
+			if err := n.disk.failure(); err != nil {
+				// Said, not wrapped: the outcome is unknown all the same.
+				why = fmt.Sprintf(" (its disk refused a write: %v)", err)
+			}
+			n.failWaiters(fmt.Errorf("%w: the primary stepped down before the entry was applied%s", wire.ErrDeposed, why))
 			if t := n.term.Swap(nil); t != nil {
 				t.cancel()
 			}

@@ -477,6 +477,7 @@ func (n *Node) step(ctx context.Context) {
 		Leading:    st.Role != replication.Follower,
 		Term:       st.Ballot.Term,
 		BallotNode: st.Ballot.Node,
+		DiskFailed: st.DiskError != "",
 	}
 	now := time.Now()
 	n.mu.Lock()
