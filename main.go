@@ -251,6 +251,8 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.Int64Var(&c.Router.MaxFileSize, "max-file-size", c.Router.MaxFileSize, "largest file accepted, in bytes (larger: 413)")
 	fs.DurationVar(&c.Router.RequestTimeout, "request-timeout", c.Router.RequestTimeout, "how long a request waits for a primary before 503")
 	fs.DurationVar(&c.Router.BodyTimeout, "body-timeout", c.Router.BodyTimeout, "how long a request body may stall (no byte arriving) before the request fails with 408")
+	fs.Var((*byteSize)(&c.Router.BodyMinRate), "body-min-rate", "slowest a request body may arrive, in bytes per second averaged over --body-rate-window, e.g. 4KiB; slower fails with 408 (0: no floor)")
+	fs.DurationVar(&c.Router.BodyRateWindow, "body-rate-window", c.Router.BodyRateWindow, "span of waiting for a body over which --body-min-rate is averaged; the first is every body's grace")
 	fs.DurationVar(&c.Router.SpaceWait, "space-wait", c.Router.SpaceWait, "how long a write waits for room (a new group) when every group is full, before 507")
 	fs.DurationVar(&c.Router.AuthTTL, "auth-ttl", c.Router.AuthTTL, "how long a token's user is trusted before the cluster is asked again (a removed user's token works at most this long on other routers)")
 	gc := gossipFlags(fs)

@@ -24,7 +24,10 @@ import (
 //	    "under_replicated": 0,    // chunks some voting member lacks
 //	    "repair": {"copied": 0, "copied_bytes": 0, "collected": 3, "last_round": "2024-05-01T12:30:45Z"},
 //	    "member_details": [{"id": 3, "name": "n3", "addr": "10.0.0.3:7000", "voter": true,
-//	                        "live": true, "synced": true, "chunks": 12, "used": 1048576}],
+//	                        "live": true, "synced": true, "chunks": 12, "used": 1048576},
+//	                       {"id": 2, "name": "n2", "addr": "10.0.0.2:7000", "voter": true,
+//	                        "live": true, "synced": false, "chunks": 12, "used": 1048576,
+//	                        "disk_error": "..."}],   // only while its disk refuses writes
 //	    "error": "..."            // only when the primary's status could not be read
 //	  }],
 //	  "standbys": ["n5"]
@@ -100,6 +103,10 @@ type GroupMember struct {
 	Synced bool   `json:"synced"` // holds every chunk and entry the group holds
 	Chunks int    `json:"chunks"`
 	Used   int64  `json:"used"`
+	// DiskError is the last write the member's disk refused (read-only,
+	// an I/O error, full), while it refuses them: the member is then not
+	// synced. Absent when the disk takes writes.
+	DiskError string `json:"disk_error,omitempty"`
 }
 
 // NodeID is a node's ID (a 64-bit number) as decimal text. Routers send it

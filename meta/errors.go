@@ -38,6 +38,12 @@ var (
 	// ErrNoSpace: the disk is full, or a new chunk would take the chunk
 	// store past its capacity.
 	ErrNoSpace = errors.New("no space left on device")
+	// ErrDiskFailed: a node's disk refused a write it needs: the file
+	// system turned read-only, an I/O error, or no room left for the log.
+	// That node takes no writes until its disk is fixed, and its group goes
+	// on with its other members; a request it refused may be sent again,
+	// to whichever member leads next.
+	ErrDiskFailed = errors.New("disk refused a write")
 	// ErrCompacted: the requested log entries were discarded by a snapshot.
 	ErrCompacted = errors.New("log entries compacted")
 )

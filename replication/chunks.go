@@ -40,7 +40,13 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	// primary's term, and never the RPC timeout.
 	bctx, cancel := context.WithTimeout(lctx, n.cfg.RPCTimeout)
 	go func() {
-		acks <- ack{n.cfg.ID, n.db.Chunks.Put(h, data)}
+		err := n.putChunk(h, data)
+		if errors.Is(err, meta.ErrDiskFailed) {
+			// A primary that cannot write leaves the group to a member
+			// that can, even when the others hold this chunk already.
+			n.post(InStepDown{Why: "the disk refused a chunk"})
+		}
+		acks <- ack{n.cfg.ID, err}
 	}()
 	pending := len(targets) + 1
 	for id, addr := range targets {
@@ -127,5 +133,5 @@ func (n *Node) fetchChunk(ctx context.Context, h meta.Hash, addr string) error {
 	if err != nil {
 		return fmt.Errorf("fetch chunk %s from %s: %w", h, addr, err)
 	}
-	return n.db.Chunks.Put(h, c.Data)
+	return n.putChunk(h, c.Data)
 }

@@ -17,11 +17,13 @@ import (
 )
 
 // testCluster runs replication nodes over a MemNetwork, each with a real
-// on-disk store in a temporary directory.
+// on-disk store in a temporary directory, on a disk a test can make
+// refuse writes.
 type testCluster struct {
 	t     testing.TB
 	net   *wire.MemNetwork
 	dirs  map[uint64]string
+	disks map[uint64]*store.FailFS
 	nodes map[uint64]*Node
 	mu    sync.Mutex
 	cfg   func(*Config)
@@ -30,9 +32,11 @@ type testCluster struct {
 func addrOf(id uint64) string { return fmt.Sprintf("n%d", id) }
 
 func newTestCluster(t testing.TB, seed uint64, ids ...uint64) *testCluster {
-	c := &testCluster{t: t, net: wire.NewMemNetwork(seed), dirs: map[uint64]string{}, nodes: map[uint64]*Node{}}
+	c := &testCluster{t: t, net: wire.NewMemNetwork(seed), dirs: map[uint64]string{}, disks: map[uint64]*store.FailFS{},
+		nodes: map[uint64]*Node{}}
 	for _, id := range ids {
 		c.dirs[id] = t.TempDir()
+		c.disks[id] = store.NewFailFS(store.OSFS{})
 	}
 	t.Cleanup(func() {
 		for _, id := range ids {
@@ -44,7 +48,7 @@ func newTestCluster(t testing.TB, seed uint64, ids ...uint64) *testCluster {
 
 func (c *testCluster) start(id uint64) *Node {
 	c.t.Helper()
-	db, err := store.Open(c.dirs[id])
+	db, err := store.OpenOn(c.disks[id], c.dirs[id])
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -333,7 +333,11 @@ type leaderState struct {
 	// same start, may become a voter.
 	synced map[uint64]uint64
 	starts map[uint64]uint64
-	rounds map[uint64]*readRound
+	// diskErr holds, for members whose last Append their disk refused,
+	// what they answered: such a member is not synced, whatever it holds,
+	// until it takes an Append again.
+	diskErr map[uint64]string
+	rounds  map[uint64]*readRound
 	// readQueue holds the reads waiting for the next round.
 	readQueue []uint64
 }

@@ -26,6 +26,7 @@ func (m *Machine) becomeLeader(b meta.Ballot) {
 		inflight: map[uint64]uint64{},
 		synced:   map[uint64]uint64{},
 		starts:   map[uint64]uint64{},
+		diskErr:  map[uint64]string{},
 		rounds:   map[uint64]*readRound{},
 	}
 	m.lead = l
@@ -222,6 +223,14 @@ func (m *Machine) onAppendResp(s sentMsg, resp wire.Message, err error) {
 		m.log.Warn("append answered with something else", "peer", id, "addr", s.addr, "err", cerr)
 		return
 	}
+	if errors.Is(cerr, meta.ErrDiskFailed) {
+		if _, known := l.diskErr[id]; !known {
+			m.log.Warn("a member's disk refuses writes: it is not counted as synced until it takes an append again",
+				"peer", id, "addr", s.addr, "err", cerr)
+		}
+		l.diskErr[id] = cerr.Error()
+		return
+	}
 	if cerr != nil {
 		m.log.Debug("append failed", "peer", id, "addr", s.addr, "err", cerr)
 		return
@@ -237,6 +246,12 @@ func (m *Machine) onAppendResp(s sentMsg, resp wire.Message, err error) {
 	p, more := progress{match: l.match[id], next: l.next[id]}.appendAnswer(s.append, r, m.last)
 	l.next[id] = p.next
 	if r.OK {
+		// Only entries written prove the disk takes writes again: an
+		// empty Append is answered without one.
+		if _, known := l.diskErr[id]; known && s.append != nil && len(s.append.Entries) > 0 {
+			delete(l.diskErr, id)
+			m.log.Info("a member's disk takes writes again", "peer", id, "addr", s.addr)
+		}
 		l.match[id] = p.match
 		m.advanceCommit()
 	}
@@ -314,10 +329,12 @@ func (m *Machine) onRemove(in InRemove) {
 }
 
 // isSynced reports whether a repair round found the member holding every
-// chunk in the process start it runs now (a restart may have wiped it).
+// chunk in the process start it runs now (a restart may have wiped it),
+// and its disk takes the entries it is sent.
 func (l *leaderState) isSynced(id uint64) bool {
 	s, ok := l.synced[id]
-	return ok && s != 0 && s == l.starts[id]
+	_, diskErr := l.diskErr[id]
+	return ok && s != 0 && s == l.starts[id] && !diskErr
 }
 
 // ---- Reads ----

@@ -134,12 +134,15 @@ type Status struct {
 	Role      Role
 	Ballot    meta.Ballot // led ballot when leading, else the promise
 	Ready     bool        // leading and accepting requests
-	InSync    bool        // a voter not installing a snapshot
+	InSync    bool        // a voter not installing a snapshot, whose disk takes writes
 	Leader    string      // the primary's address as last seen
 	Commit    uint64
 	Applied   uint64
 	LastIndex uint64
 	Voters    []meta.Member
+	// DiskError is the last write the node's disk refused, while it
+	// refuses them ("" when it takes writes).
+	DiskError string
 }
 
 // Handle dispatches one request from a peer or a router.
@@ -173,7 +176,7 @@ func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, erro
 	case *wire.FetchSnap:
 		return n.handleFetchSnap(m)
 	case *wire.StoreChunk:
-		if err := n.db.Chunks.Put(m.Hash, m.Data); err != nil {
+		if err := n.putChunk(m.Hash, m.Data); err != nil {
 			return nil, err
 		}
 		return &wire.OKMsg{}, nil

@@ -542,6 +542,7 @@ func (n *Node) step(ctx context.Context) {
 		Leading:    st.Role != replication.Follower,
 		Term:       st.Ballot.Term,
 		BallotNode: st.Ballot.Node,
+		DiskFailed: st.DiskError != "",
 	}
 	if since, ok := r.SincePrimary(); ok && since < heardWithin*n.cfg.Replication.Heartbeat {
 		self.HeardPrimary = true

@@ -53,29 +53,40 @@ func (b *backend) metaCall(ctx context.Context, req func(group string) wire.Mess
 
 // call sends req to group's primary. It retries while no primary is known
 // or the target says it is not (yet) the primary; with idempotent set it
-// also retries when the outcome is unknown (a timeout, a deposed primary),
-// since doing the operation twice changes nothing. It gives up after
-// b.timeout with ErrUnavailable.
+// also retries when the outcome is unknown (a timeout, a deposed primary)
+// or the primary's disk refused the write (it steps down for a member
+// that can write), since doing the operation twice changes nothing. It
+// gives up after b.timeout with ErrUnavailable.
 func (b *backend) call(ctx context.Context, group string, req func() wire.Message, idempotent bool) (wire.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	hint := ""
 	wait := 20 * time.Millisecond
+	// first is the first failure that was not about finding the primary
+	// (a deposed primary, its disk refusing the write): what began a
+	// failover, said when giving up.
+	var first error
 	for {
 		resp, err := b.callOnce(ctx, group, hint, req)
 		if err == nil {
 			return resp, nil
+		}
+		if first == nil && !retryable(err) {
+			first = err
 		}
 		hint = ""
 		var re *wire.RemoteError
 		if errors.As(err, &re) && re.Leader != "" && errors.Is(err, wire.ErrNotPrimary) {
 			hint = re.Leader
 		}
-		if !retryable(err) && !(idempotent && unknownOutcome(err)) {
+		if !retryable(err) && !(idempotent && (unknownOutcome(err) || errors.Is(err, meta.ErrDiskFailed))) {
 			return nil, err
 		}
 		select {
 		case <-ctx.Done():
+			if first != nil && first != err {
+				return nil, fmt.Errorf("%w: %w (before that: %w)", ErrUnavailable, err, first)
+			}
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		case <-time.After(wait):
 		}

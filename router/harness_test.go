@@ -50,6 +50,7 @@ type testNode struct {
 	id    uint64
 	repl  *replication.Node // the real node; nil for a chunk holder
 	db    *store.DB         // repl's store
+	disk  *store.FailFS     // what db runs on: a test can make it refuse writes
 
 	mu     sync.Mutex
 	chunks map[meta.Hash][]byte // a chunk holder's chunks
@@ -156,11 +157,12 @@ func (c *testCluster) group(name string, size int, free uint64) []*testNode {
 // startReplica starts a real replication node over the store in dir (a
 // new one in an empty dir); it is closed when the test ends.
 func (c *testCluster) startReplica(name, group string, id uint64, dir string) *testNode {
-	db, err := store.Open(dir)
+	disk := store.NewFailFS(store.OSFS{})
+	db, err := store.OpenOn(disk, dir)
 	if err != nil {
 		c.t.Fatalf("open the store of %s: %v", name, err)
 	}
-	n := &testNode{c: c, name: name, addr: name + ":7000", group: group, id: id, db: db}
+	n := &testNode{c: c, name: name, addr: name + ":7000", group: group, id: id, db: db, disk: disk}
 	cfg := replication.DefaultConfig()
 	cfg.ID, cfg.Name, cfg.Addr, cfg.Group = id, name, n.addr, group
 	cfg.Store, cfg.Transport = db, c.net.Transport(n.addr)

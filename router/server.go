@@ -53,6 +53,17 @@ type Config struct {
 	// sending mid-upload would hold its request, and the chunk buffers
 	// it filled, for ever: the HTTP server only bounds the headers.
 	BodyTimeout time.Duration
+	// BodyMinRate is the slowest a request body may arrive, in bytes per
+	// second averaged over BodyRateWindow of waiting for it; a slower one
+	// fails with 408 and the connection is closed (default 4 KiB/s; 0: no
+	// floor). BodyTimeout alone lets a client that sends a byte now and
+	// then hold its request, and the chunk buffer it fills, for ever.
+	BodyMinRate int64
+	// BodyRateWindow is the span BodyMinRate is averaged over, counting
+	// only the time the router waits for the body: each such span must
+	// bring BodyMinRate × BodyRateWindow bytes. The first is the grace any
+	// body has (default 30s).
+	BodyRateWindow time.Duration
 	// SpaceWait bounds how long a write waits for room when every group
 	// is full (or has refused the chunk for lack of space) before it
 	// fails with 507: meanwhile the meta group's primary may form a new
@@ -99,6 +110,8 @@ func DefaultConfig() Config {
 		RequestTimeout: 10 * time.Second,
 		RPCTimeout:     5 * time.Second,
 		BodyTimeout:    2 * time.Minute,
+		BodyMinRate:    4 << 10,
+		BodyRateWindow: 30 * time.Second,
 		SpaceWait:      30 * time.Second,
 		AuthTTL:        time.Second,
 		MetaGroup:      meta.DefaultMetaGroup,
@@ -127,6 +140,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: RPCTimeout is %v: it must be positive", ErrBadConfig, c.RPCTimeout)
 	case c.BodyTimeout <= 0:
 		return fmt.Errorf("%w: BodyTimeout is %v: it must be positive", ErrBadConfig, c.BodyTimeout)
+	case c.BodyMinRate < 0:
+		return fmt.Errorf("%w: BodyMinRate is %d: it must not be negative (0: no floor)", ErrBadConfig, c.BodyMinRate)
+	case c.BodyMinRate > 0 && c.BodyRateWindow <= 0:
+		return fmt.Errorf("%w: BodyRateWindow is %v: it must be positive with a BodyMinRate", ErrBadConfig, c.BodyRateWindow)
 	case c.SpaceWait < 0:
 		return fmt.Errorf("%w: SpaceWait is %v: it must not be negative", ErrBadConfig, c.SpaceWait)
 	case c.AuthTTL < 0:

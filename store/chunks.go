@@ -160,7 +160,7 @@ func (s *ChunkStore) Put(h meta.Hash, data []byte) error {
 	if err := s.fs.Rename(tmp, p); err != nil {
 		s.mu.Unlock()
 		s.fs.Remove(tmp)
-		return fmt.Errorf("store chunk %s: %w", h, err)
+		return wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
 	}
 	// The rename keeps the mtime the write gave the file, so the index
 	// holds what a reload would read.
@@ -169,7 +169,10 @@ func (s *ChunkStore) Put(h meta.Hash, data []byte) error {
 	// The directory sync runs outside mu so that concurrent Puts do not
 	// queue behind each other's fsyncs. The entry inserted above is fresh,
 	// so RemoveIfIdle with any grace period leaves it alone meanwhile.
-	return s.fs.SyncDir(filepath.Dir(p))
+	if err := s.fs.SyncDir(filepath.Dir(p)); err != nil {
+		return wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
+	}
+	return nil
 }
 
 // roomLocked refuses a new chunk of size bytes that would exceed capacity.
@@ -329,9 +332,12 @@ func (s *ChunkStore) deleteLocked(h meta.Hash) {
 	}
 }
 
+// wrapSpace marks a failed chunk write: a full disk with meta.ErrNoSpace
+// (the group has no room, and another may), a broken one with
+// meta.ErrDiskFailed.
 func wrapSpace(err error) error {
-	if errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return fmt.Errorf("%w: %w", meta.ErrNoSpace, err)
 	}
-	return err
+	return diskFault(err)
 }

@@ -71,8 +71,12 @@ type DB struct {
 
 // Open opens or creates the state under dir, on the operating system's
 // file system (OSFS).
-func Open(dir string) (*DB, error) {
-	fsys := OSFS{}
+func Open(dir string) (*DB, error) { return OpenOn(OSFS{}, dir) }
+
+// OpenOn opens or creates the state under dir on fsys, which must reach
+// the operating system's files (OSFS, or a FailFS over it): bbolt opens
+// meta.db and snapshot files by path.
+func OpenOn(fsys FS, dir string) (*DB, error) {
 	if err := mkdirAllDurable(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 	}
@@ -173,13 +177,25 @@ func (d *DB) view(fn func(tx *bolt.Tx) error) error {
 	return d.bolt.View(fn)
 }
 
+// update runs fn in a write transaction. A disk that refuses the write
+// fails it with meta.ErrDiskFailed.
 func (d *DB) update(fn func(tx *bolt.Tx) error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.bolt == nil {
 		return errors.New("store is closed")
 	}
-	return d.bolt.Update(fn)
+	p := filepath.Join(d.dir, metaFile)
+	if err := refusedWrite(d.fs, p); err != nil {
+		return diskFault(err)
+	}
+	err := d.bolt.Update(fn)
+	marked := diskFault(err)
+	var pe *fs.PathError
+	if marked != err && !errors.As(err, &pe) {
+		return fmt.Errorf("write %s: %w", p, marked) // an fsync's errno names no file
+	}
+	return marked
 }
 
 func getBallot(st *bolt.Bucket, k []byte) (meta.Ballot, error) {

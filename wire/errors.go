@@ -61,6 +61,7 @@ var wireErrors = map[string]error{
 	"committed_conflict": ErrCommittedConflict,
 	"chunk_corrupt":      meta.ErrCorrupt,
 	"no_space":           meta.ErrNoSpace,
+	"disk_failed":        meta.ErrDiskFailed,
 	"compacted":          meta.ErrCompacted,
 	"not_found":          meta.ErrNotFound,
 	"exists":             meta.ErrExists,

@@ -344,6 +344,9 @@ type MemberInfo struct {
 	Match  uint64 `msgpack:"x"`
 	Chunks int    `msgpack:"c"`
 	Used   int64  `msgpack:"u"`
+	// DiskError is the last write the member's disk refused, while it
+	// refuses them; "" when it takes writes.
+	DiskError string `msgpack:"d,omitempty"`
 }
 
 // RepairProgress says how far the group is from full redundancy.
