@@ -426,6 +426,10 @@ func (d *DB) Compact(upto uint64) error {
 			if v == nil {
 				return fmt.Errorf("compact: entry %d: %w", i, meta.ErrNotFound)
 			}
+			// A fresh Entry each time: decoding leaves the fields an
+			// entry omits (Forming when false) as the previous one had
+			// them.
+			last = meta.Entry{}
 			if err := msgpack.Unmarshal(v, &last); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", i, err)
 			}
