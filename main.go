@@ -209,7 +209,7 @@ func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.Var((*byteSize)(&nc.Capacity), "capacity", "bytes of chunks this node may store, e.g. 500G or 64MiB (default: the disk's free space at start)")
 	fs.DurationVar(&nc.ReplaceAfter, "replace-after", nc.ReplaceAfter, "how long a member may be dead before a standby replaces it (negative: never)")
 	fs.Float64Var(&nc.HighWater, "high-water", nc.HighWater, "fraction of capacity above which a group is full; when all are, standbys form a new group")
-	fs.IntVar(&rc.GroupSize, "group-size", rc.GroupSize, "voting members a group keeps (replacements and new groups are made this size)")
+	fs.IntVar(&rc.GroupSize, "group-size", rc.GroupSize, "voting members a group keeps; a new group takes requests once it has them all (replacements and new groups are made this size)")
 	fs.DurationVar(&rc.RepairInterval, "repair-interval", rc.RepairInterval, "how often a primary compares its members' chunks and copies what is missing")
 	fs.DurationVar(&rc.GCInterval, "gc-interval", rc.GCInterval, "how often a primary collects unreferenced chunks (0: never)")
 	fs.DurationVar(&rc.GCGrace, "gc-grace", rc.GCGrace, "how long a chunk must be unused before it may be collected; longer than any upload")

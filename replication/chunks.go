@@ -17,8 +17,8 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 		return fmt.Errorf("write chunk %s: %w", h, meta.ErrCorrupt)
 	}
 	v, t := n.view.Load(), n.term.Load()
-	if v.status.Role != Leader || t == nil {
-		return n.notPrimary()
+	if !v.status.Ready || t == nil {
+		return n.notPrimaryIn(v)
 	}
 	voters := v.status.Voters
 	targets := map[uint64]string{}

@@ -66,7 +66,7 @@ func (n *Node) touchLocal(hs []meta.Hash) []meta.Hash {
 func (n *Node) TouchChunks(ctx context.Context, hs []meta.Hash) ([]meta.Hash, error) {
 	v := n.view.Load()
 	if !v.status.Ready {
-		return nil, v.notPrimary(n.self())
+		return nil, n.notPrimaryIn(v)
 	}
 	voters := v.status.Voters
 	var addrs []string

@@ -109,7 +109,7 @@ func (c *testCluster) setPeers() {
 }
 
 // promote makes id the primary with the next ballot and waits until it is
-// ready to take writes.
+// ready to take writes, or, in a new group, leads it while it forms.
 func (c *testCluster) promote(id uint64, term uint64) error {
 	n := c.node(id)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -117,14 +117,22 @@ func (c *testCluster) promote(id uint64, term uint64) error {
 	if err := n.Promote(ctx, meta.Ballot{Term: term, Node: id}); err != nil {
 		return err
 	}
-	return harness.WaitFor(ctx, "primary ready", func() bool { return n.Status().Ready })
+	return harness.WaitFor(ctx, "primary ready or forming", func() bool {
+		st := n.Status()
+		return st.Ready || st.Forming
+	})
 }
 
+// waitAllVoters waits until the primary id has n voters and takes
+// writes (a new group does once it has them all).
 func (c *testCluster) waitAllVoters(id uint64, n int) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := harness.WaitFor(ctx, fmt.Sprintf("%d voters", n), func() bool { return len(c.node(id).Status().Voters) == n }); err != nil {
+	if err := harness.WaitFor(ctx, fmt.Sprintf("%d voters and the primary ready", n), func() bool {
+		st := c.node(id).Status()
+		return len(st.Voters) == n && st.Ready
+	}); err != nil {
 		c.t.Fatal(err)
 	}
 }

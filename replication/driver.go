@@ -90,14 +90,6 @@ type nodeView struct {
 	failed   error
 }
 
-// notPrimary is the error for a request that needs the primary.
-func (v *nodeView) notPrimary(self meta.Member) error {
-	if v.failed != nil {
-		return v.failed
-	}
-	return notPrimaryErr(self, v.status.Role, v.status.Ready, v.status.Leader)
-}
-
 // term is a primary's ballot as the chunk maintainer sees it: its work
 // stops with ctx when the node stops leading.
 type term struct {
@@ -681,7 +673,7 @@ func (n *Node) publish() {
 // sameStatus compares two states, the configuration by identity (the
 // machine replaces it whenever it changes).
 func sameStatus(a, b Status) bool {
-	return a.Role == b.Role && a.Ballot == b.Ballot && a.Ready == b.Ready && a.InSync == b.InSync &&
+	return a.Role == b.Role && a.Ballot == b.Ballot && a.Ready == b.Ready && a.Forming == b.Forming && a.InSync == b.InSync &&
 		a.Leader == b.Leader && a.Commit == b.Commit && a.Applied == b.Applied && a.LastIndex == b.LastIndex &&
 		len(a.Voters) == len(b.Voters) && (len(a.Voters) == 0 || &a.Voters[0] == &b.Voters[0])
 }

@@ -237,13 +237,13 @@ func (m *Machine) reloadTail(configMayChange bool) error {
 
 // refreshConfig re-reads the configuration in effect from the log.
 func (m *Machine) refreshConfig() {
-	c, err := m.cfg.Log.Config()
+	c, forming, err := m.cfg.Log.Config()
 	if err != nil {
 		m.log.Error("read configuration", "err", err)
 		return
 	}
-	if !sameMembers(c, m.config) {
-		m.config = c
+	if !sameMembers(c, m.config) || forming != m.forming {
+		m.config, m.forming = c, forming
 		m.changed()
 	}
 }
@@ -288,8 +288,14 @@ func (m *Machine) onApplied(in InApplied) {
 	m.applied = max(m.applied, in.Index)
 	if l := m.lead; l != nil && !l.ready && m.applied >= l.first {
 		l.ready = true
-		m.log.Info("primary ready", "ballot", l.ballot)
+		m.log.Info("primary ready", "ballot", l.ballot, "forming", m.forming)
 		m.changed()
+		// A forming group takes no requests until its members join,
+		// which waits for a repair round to find them synced: have one
+		// now rather than at the next interval.
+		if m.forming {
+			m.rd.Repair = true
+		}
 		m.advanceCommit()
 	}
 }

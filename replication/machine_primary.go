@@ -42,10 +42,11 @@ func (m *Machine) becomeLeader(b meta.Ballot) {
 	}
 	// The first entry of a ballot commits every entry before it (they are
 	// never committed by counting replicas on their own, as in Raft). A
-	// group that never had a configuration starts with this node alone.
+	// group that never had a configuration starts with this node alone,
+	// forming until it has GroupSize voters (see formed).
 	first := meta.Op{Kind: meta.OpNoop}
 	if len(m.config) == 0 {
-		first = meta.Op{Kind: meta.OpConfig, Members: []meta.Member{m.cfg.Self}}
+		first = meta.Op{Kind: meta.OpConfig, Members: []meta.Member{m.cfg.Self}, Forming: m.cfg.GroupSize > 1}
 	}
 	m.appendOwn([]meta.Op{first}, nil)
 }
@@ -72,7 +73,7 @@ func (m *Machine) busy() bool {
 
 func (m *Machine) onPropose(in InPropose) {
 	l := m.lead
-	if l == nil || !l.ready || m.busy() {
+	if l == nil || !l.ready || !m.formed() || m.busy() {
 		err := m.notPrimary()
 		for _, r := range in.Reqs {
 			m.reply(r, nil, err)
@@ -277,25 +278,38 @@ func (m *Machine) advanceCommit() {
 		m.rd.Commit = c
 	}
 	if l.changing != 0 && m.commit >= l.changing {
+		if l.changing == l.formedAt {
+			m.log.Info("group formed: taking requests", "voters", len(m.config))
+			m.changed()
+		}
 		l.changing = 0
 	}
 	m.maybeAddMember()
 }
 
-// maybeAddMember adds one caught-up non-voter to the configuration.
+// maybeAddMember adds one caught-up non-voter to the configuration. The
+// entry that brings a forming group to GroupSize voters says it formed;
+// one whose configuration is that large already (its primary was started
+// with a smaller group size) records just that.
 func (m *Machine) maybeAddMember() {
 	l := m.lead
 	if !l.ready || l.changing != 0 || m.busy() {
 		return
 	}
+	members := m.config
 	p, ok := memberToAdd(m.config, m.peers, m.cfg.GroupSize, l.match, m.commit, l.isSynced)
-	if !ok {
+	if ok {
+		members = append(slices.Clone(m.config), p)
+		m.log.Info("adding member to group", "id", p.ID, "name", p.Name, "addr", p.Addr, "voters", len(members))
+	} else if !m.forming || len(m.config) < m.cfg.GroupSize {
 		return
 	}
-	members := append(slices.Clone(m.config), p)
-	m.log.Info("adding member to group", "id", p.ID, "name", p.Name, "addr", p.Addr, "voters", len(members))
+	op := meta.Op{Kind: meta.OpConfig, Members: members, Forming: m.forming && len(members) < m.cfg.GroupSize}
 	l.changing = m.last + 1
-	m.appendOwn([]meta.Op{{Kind: meta.OpConfig, Members: members}}, nil)
+	if m.forming && !op.Forming {
+		l.formedAt = l.changing
+	}
+	m.appendOwn([]meta.Op{op}, nil)
 }
 
 // onRemove takes a voting member out of the configuration through the
@@ -325,7 +339,7 @@ func (m *Machine) onRemove(in InRemove) {
 	}
 	m.log.Info("removing member from group", "id", in.ID, "voters", len(members))
 	l.changing = m.last + 1
-	m.appendOwn([]meta.Op{{Kind: meta.OpConfig, Members: members}}, []uint64{in.Req})
+	m.appendOwn([]meta.Op{{Kind: meta.OpConfig, Members: members, Forming: m.forming}}, []uint64{in.Req})
 }
 
 // isSynced reports whether a repair round found the member holding every
@@ -345,7 +359,7 @@ func (l *leaderState) isSynced(id uint64) bool {
 // are applied and reads locally.
 func (m *Machine) onRead(in InRead) {
 	l := m.lead
-	if l == nil || !l.ready {
+	if l == nil || !l.ready || !m.formed() {
 		err := m.notPrimary()
 		for _, r := range in.Reqs {
 			m.rd.Reads = append(m.rd.Reads, ReadDone{Req: r, Err: err})

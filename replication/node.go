@@ -131,11 +131,18 @@ func (r Role) String() string {
 
 // Status is a snapshot of a node's replication state.
 type Status struct {
-	Role      Role
-	Ballot    meta.Ballot // led ballot when leading, else the promise
-	Ready     bool        // leading and accepting requests
-	InSync    bool        // a voter not installing a snapshot, whose disk takes writes
-	Leader    string      // the primary's address as last seen
+	Role   Role
+	Ballot meta.Ballot // led ballot when leading, else the promise
+	// Ready: leading, the first entry of its ballot applied, and the
+	// group formed (see Machine.formed): the node takes client requests.
+	Ready bool
+	// Forming: leading with the first entry of its ballot applied, but
+	// the group has not formed yet. Client requests are refused with
+	// ErrNotReady while the primary adds its members; its own work
+	// (membership changes, repair, the duties of role) goes on.
+	Forming   bool
+	InSync    bool   // a voter not installing a snapshot, whose disk takes writes
+	Leader    string // the primary's address as last seen
 	Commit    uint64
 	Applied   uint64
 	LastIndex uint64
@@ -283,14 +290,23 @@ func (n *Node) checkGroup(g string) error {
 
 // notPrimary is the error for a request that needs the primary, from the
 // last published state.
-func (n *Node) notPrimary() error { return n.view.Load().notPrimary(n.self()) }
+func (n *Node) notPrimary() error { return n.notPrimaryIn(n.view.Load()) }
+
+// notPrimaryIn is the error for a request that needs the primary, from
+// the published state v.
+func (n *Node) notPrimaryIn(v *nodeView) error {
+	if v.failed != nil {
+		return v.failed
+	}
+	return notPrimaryErr(n.self(), n.cfg.Group, n.cfg.GroupSize, v.status)
+}
 
 // Propose commits op through the log and returns its result once applied.
 // An error wrapping ErrDeposed or a context error means the outcome is
 // unknown; ErrNotPrimary and ErrNotReady mean the op was not proposed.
 func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	if v := n.view.Load(); !v.status.Ready {
-		return meta.Result{}, v.notPrimary(n.self())
+		return meta.Result{}, n.notPrimaryIn(v)
 	}
 	if op.Time == 0 {
 		op.Time = time.Now().UnixNano()

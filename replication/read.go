@@ -70,7 +70,7 @@ func (n *Node) Read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 
 func (n *Node) readBarrier(ctx context.Context) error {
 	if v := n.view.Load(); !v.status.Ready {
-		return v.notPrimary(n.self())
+		return n.notPrimaryIn(v)
 	}
 	res, err := n.await(ctx, event{id: n.seq.Add(1), read: true, done: make(chan result, 1)})
 	if err != nil {

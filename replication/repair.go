@@ -66,7 +66,9 @@ type holdings struct {
 
 func (n *Node) repairRound(l *term) {
 	v := n.view.Load()
-	if n.term.Load() != l || !v.status.Ready {
+	// A forming group repairs too: a member joins its configuration
+	// only once a round found it holding every chunk.
+	if n.term.Load() != l || !v.status.Ready && !v.status.Forming {
 		return
 	}
 	targets := map[uint64]string{}

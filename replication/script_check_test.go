@@ -161,6 +161,9 @@ func fmtOp(op meta.Op) string {
 	case meta.OpDelete:
 		return "rm " + op.Path
 	case meta.OpConfig:
+		if op.Forming {
+			return "config " + fmtMembers(op.Members) + " forming"
+		}
 		return "config " + fmtMembers(op.Members)
 	}
 	return fmt.Sprintf("op%d %s", op.Kind, op.Path)

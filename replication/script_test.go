@@ -251,11 +251,12 @@ type netMsg struct {
 
 // shownStatus is the part of a Status the transcript reports changes of.
 type shownStatus struct {
-	role   Role
-	ready  bool
-	leader string
-	voters string
-	insync bool
+	role    Role
+	ready   bool
+	forming bool
+	leader  string
+	voters  string
+	insync  bool
 }
 
 var errScriptUnreachable = fmt.Errorf("%w (dropped)", wire.ErrUnreachable)

@@ -16,13 +16,14 @@ import (
 // the set of directories the applied entries made. Every write is durable
 // at once, as a committed bbolt transaction is.
 type simLog struct {
-	promised   meta.Ballot
-	snapIndex  uint64
-	snapBallot meta.Ballot
-	snapConfig []meta.Member // the configuration in effect at snapIndex
-	applied    uint64
-	entries    []meta.Entry // snapIndex+1 onwards
-	dirs       map[string]bool
+	promised    meta.Ballot
+	snapIndex   uint64
+	snapBallot  meta.Ballot
+	snapConfig  []meta.Member // the configuration in effect at snapIndex
+	snapForming bool          // whether it says the group is forming
+	applied     uint64
+	entries     []meta.Entry // snapIndex+1 onwards
+	dirs        map[string]bool
 }
 
 var _ Log = (*simLog)(nil)
@@ -86,14 +87,15 @@ func (l *simLog) Entries(lo, hi uint64, maxBytes int) ([]meta.Entry, error) {
 }
 
 // Config returns the members of the last configuration entry in the log,
-// else those in effect at the snapshot point.
-func (l *simLog) Config() ([]meta.Member, error) {
+// else those in effect at the snapshot point, and whether it says the
+// group is forming.
+func (l *simLog) Config() ([]meta.Member, bool, error) {
 	for i := len(l.entries) - 1; i >= 0; i-- {
 		if op := l.entries[i].Op; op.Kind == meta.OpConfig {
-			return slices.Clone(op.Members), nil
+			return slices.Clone(op.Members), op.Forming, nil
 		}
 	}
-	return slices.Clone(l.snapConfig), nil
+	return slices.Clone(l.snapConfig), l.snapForming, nil
 }
 
 // SetPromised records a promise; it never lowers the promise.
@@ -168,7 +170,7 @@ func (l *simLog) Compact(upto uint64) error {
 	}
 	for i := l.snapIndex + 1; i <= upto; i++ {
 		if op := l.at(i).Op; op.Kind == meta.OpConfig {
-			l.snapConfig = slices.Clone(op.Members)
+			l.snapConfig, l.snapForming = slices.Clone(op.Members), op.Forming
 		}
 	}
 	l.snapBallot = l.at(upto).Ballot
@@ -182,13 +184,14 @@ func (l *simLog) Compact(upto uint64) error {
 func (l *simLog) install(src *simLog) {
 	promised := l.promised
 	*l = simLog{
-		promised:   src.promised,
-		snapIndex:  src.snapIndex,
-		snapBallot: src.snapBallot,
-		snapConfig: slices.Clone(src.snapConfig),
-		applied:    src.applied,
-		entries:    cloneEntries(src.entries),
-		dirs:       maps.Clone(src.dirs),
+		promised:    src.promised,
+		snapIndex:   src.snapIndex,
+		snapBallot:  src.snapBallot,
+		snapConfig:  slices.Clone(src.snapConfig),
+		snapForming: src.snapForming,
+		applied:     src.applied,
+		entries:     cloneEntries(src.entries),
+		dirs:        maps.Clone(src.dirs),
 	}
 	l.SetPromised(promised)
 }

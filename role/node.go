@@ -404,7 +404,7 @@ func (n *Node) handleRelease(m *wire.Release) (wire.Message, error) {
 	n.repl = nil
 	n.mu.Unlock()
 	r.Close()
-	voters, err := n.db.Config()
+	voters, _, err := n.db.Config()
 	if err == nil && isVoter(voters, n.cfg.ID) {
 		err = fmt.Errorf("%w: %s became a voter of group %q before it stopped; it stays", wire.ErrClaimed, n.cfg.Name, group)
 	}
@@ -511,8 +511,8 @@ func (n *Node) loop(ctx context.Context) {
 
 // step gathers the inputs of gossip.Decide (the view, this node's
 // replication state, its promotion gate and the time) and carries out its
-// answer: step down, or promote; then, on a ready primary, the group's
-// duties (replacement, scale-out).
+// answer: step down, or promote; then, on a ready or forming primary, the
+// group's duties (replacement, scale-out).
 func (n *Node) step(ctx context.Context) {
 	defer func() {
 		if err := n.gossip.SetTags(n.tags()); err != nil && !errors.Is(err, gossip.ErrClosed) {
@@ -562,7 +562,10 @@ func (n *Node) step(ctx context.Context) {
 	if a.Promote {
 		go n.promote(ctx, r, meta.Ballot{Term: a.Term, Node: n.cfg.ID})
 	}
-	if st.Role == replication.Leader && st.Ready {
+	if st.Role == replication.Leader && (st.Ready || st.Forming) {
+		// A forming group has duties too: a member that stays dead, or
+		// one that never came, is replaced from the standbys, or the
+		// group could never form.
 		n.runDuties(ctx, r, group, st, members, now)
 	}
 }

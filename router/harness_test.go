@@ -144,7 +144,7 @@ func (c *testCluster) group(name string, size int, free uint64) []*testNode {
 			out = append(out, c.addNode(nodeName, name, role, id, free))
 			continue
 		}
-		n := c.startReplica(nodeName, name, id, c.t.TempDir())
+		n := c.startReplica(nodeName, name, id, size, c.t.TempDir())
 		c.join(n, role, free)
 		out = append(out, n)
 	}
@@ -154,9 +154,10 @@ func (c *testCluster) group(name string, size int, free uint64) []*testNode {
 	return out
 }
 
-// startReplica starts a real replication node over the store in dir (a
-// new one in an empty dir); it is closed when the test ends.
-func (c *testCluster) startReplica(name, group string, id uint64, dir string) *testNode {
+// startReplica starts a real replication node of a group of size voters
+// over the store in dir (a new one in an empty dir); it is closed when
+// the test ends.
+func (c *testCluster) startReplica(name, group string, id uint64, size int, dir string) *testNode {
 	disk := store.NewFailFS(store.OSFS{})
 	db, err := store.OpenOn(disk, dir)
 	if err != nil {
@@ -166,6 +167,7 @@ func (c *testCluster) startReplica(name, group string, id uint64, dir string) *t
 	cfg := replication.DefaultConfig()
 	cfg.ID, cfg.Name, cfg.Addr, cfg.Group = id, name, n.addr, group
 	cfg.Store, cfg.Transport = db, c.net.Transport(n.addr)
+	cfg.GroupSize = size
 	cfg.Heartbeat, cfg.RPCTimeout = 20*time.Millisecond, 500*time.Millisecond
 	cfg.Logger = slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", name)
 	if n.repl, err = replication.New(cfg); err != nil {
@@ -190,10 +192,13 @@ func (c *testCluster) form(nodes []*testNode) {
 	if err := first.repl.Promote(ctx, meta.Ballot{Term: 1, Node: first.id}); err != nil {
 		c.t.Fatalf("promote %s: %v", first.name, err)
 	}
-	harness.Await(c.t, 5*time.Second, first.name+" ready as the primary", func() bool { return first.repl.Status().Ready })
-	// Told of the others only once it is ready, the primary sees them as
+	harness.Await(c.t, 5*time.Second, first.name+" leading", func() bool {
+		st := first.repl.Status()
+		return st.Ready || st.Forming
+	})
+	// Told of the others only once it leads, the primary sees them as
 	// new members and syncs them at once rather than at its next repair
-	// round.
+	// round. The group takes requests once all are voters.
 	var peers []meta.Member
 	for _, n := range nodes {
 		peers = append(peers, meta.Member{ID: n.id, Name: n.name, Addr: n.addr})
@@ -201,8 +206,9 @@ func (c *testCluster) form(nodes []*testNode) {
 	for _, n := range nodes {
 		n.repl.SetPeers(peers)
 	}
-	harness.Await(c.t, 5*time.Second, fmt.Sprintf("%d voters in group %s", len(nodes), first.group), func() bool {
-		return len(first.repl.Status().Voters) == len(nodes)
+	harness.Await(c.t, 5*time.Second, fmt.Sprintf("group %s formed with %d voters", first.group, len(nodes)), func() bool {
+		st := first.repl.Status()
+		return st.Ready && len(st.Voters) == len(nodes)
 	})
 }
 

@@ -38,6 +38,8 @@ import (
 //	snap_index   8-byte index of the last entry discarded by compaction
 //	snap_ballot  msgpack Ballot of that entry
 //	config       msgpack []Member: the voting members as of snap_index
+//	forming      present (0x01) while the configuration as of snap_index
+//	             says the group is still forming (meta.Op.Forming)
 //
 // Every mutation is one bbolt transaction, committed with fsync: a batch of
 // appends costs one commit, whatever its size.
@@ -54,6 +56,7 @@ var (
 	keySnapIndex  = []byte("snap_index")
 	keySnapBallot = []byte("snap_ballot")
 	keyConfig     = []byte("config")
+	keyForming    = []byte("forming")
 )
 
 // DB is a node's durable state. It is safe for concurrent use; installing
@@ -216,6 +219,14 @@ func putMsgpack(bk *bolt.Bucket, k []byte, v any) error {
 		return err
 	}
 	return bk.Put(k, b)
+}
+
+// putFlag records a flag as the presence of key k.
+func putFlag(bk *bolt.Bucket, k []byte, on bool) error {
+	if on {
+		return bk.Put(k, []byte{1})
+	}
+	return bk.Delete(k)
 }
 
 // Promised returns the highest ballot this node has promised.
@@ -420,12 +431,13 @@ func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
 	return entries, results, nil
 }
 
-// Config returns the voting members in effect: those of the last OpConfig
-// entry in the log, else those recorded at the snapshot point. Like Raft, a
-// configuration takes effect as soon as it is in the log.
-func (d *DB) Config() ([]meta.Member, error) {
-	var members []meta.Member
-	err := d.view(func(tx *bolt.Tx) error {
+// Config returns the configuration in effect: the voting members of the
+// last OpConfig entry in the log, else those recorded at the snapshot
+// point, and whether it says the group is still forming (see
+// meta.Op.Forming). Like Raft, a configuration takes effect as soon as it
+// is in the log.
+func (d *DB) Config() (members []meta.Member, forming bool, err error) {
+	err = d.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketLog).Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			var e meta.Entry
@@ -433,17 +445,19 @@ func (d *DB) Config() ([]meta.Member, error) {
 				return fmt.Errorf("decode log entry %d: %w", u64(k), err)
 			}
 			if e.Op.Kind == meta.OpConfig {
-				members = e.Op.Members
+				members, forming = e.Op.Members, e.Op.Forming
 				return nil
 			}
 		}
-		v := tx.Bucket(bucketState).Get(keyConfig)
+		st := tx.Bucket(bucketState)
+		forming = st.Get(keyForming) != nil
+		v := st.Get(keyConfig)
 		if v == nil {
 			return nil
 		}
 		return msgpack.Unmarshal(v, &members)
 	})
-	return members, err
+	return members, forming, err
 }
 
 // Compact discards log entries up to and including upto, which must be
@@ -465,11 +479,18 @@ func (d *DB) Compact(upto uint64) error {
 			if v == nil {
 				return fmt.Errorf("compact: entry %d: %w", i, meta.ErrNotFound)
 			}
+			// A fresh Entry each time: decoding leaves the fields an
+			// entry omits (Forming when false) as the previous one had
+			// them.
+			last = meta.Entry{}
 			if err := msgpack.Unmarshal(v, &last); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", i, err)
 			}
 			if last.Op.Kind == meta.OpConfig {
 				if err := putMsgpack(st, keyConfig, last.Op.Members); err != nil {
+					return err
+				}
+				if err := putFlag(st, keyForming, last.Op.Forming); err != nil {
 					return err
 				}
 			}

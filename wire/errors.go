@@ -13,8 +13,9 @@ var (
 	// primary (a RemoteError carries its address when known).
 	ErrNotPrimary = errors.New("not the primary of this group")
 	// ErrNotReady: the primary is still recovering the log from a
-	// majority and accepts no requests yet; retry shortly.
-	ErrNotReady = errors.New("primary is recovering; retry shortly")
+	// majority, or its group is still forming (it has not had all its
+	// voting members yet), and accepts no requests yet; retry shortly.
+	ErrNotReady = errors.New("primary is not ready; retry shortly")
 	// ErrNoQuorum: a majority of the group did not answer in time.
 	ErrNoQuorum = errors.New("no quorum: a majority of the group did not answer")
 	// ErrDeposed: a higher ballot took over while the request was in
