@@ -253,6 +253,7 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.DurationVar(&c.Router.RequestTimeout, "request-timeout", c.Router.RequestTimeout, "how long a request waits for a primary before 503")
 	fs.DurationVar(&c.Router.BodyTimeout, "body-timeout", c.Router.BodyTimeout, "how long a request body may stall (no byte arriving) before the request fails with 408")
 	fs.DurationVar(&c.Router.SpaceWait, "space-wait", c.Router.SpaceWait, "how long a write waits for room (a new group) when every group is full, before 507")
+	fs.Var((*byteSize)(&c.Router.UploadMemory), "upload-memory", "memory the chunks of all uploads may hold at once, e.g. 512MiB (about three chunk sizes per chunk in flight); past it uploads wait, reading their bodies more slowly")
 	fs.DurationVar(&c.Router.AuthTTL, "auth-ttl", c.Router.AuthTTL, "how long a token's user is trusted before the cluster is asked again (a removed user's token works at most this long on other routers)")
 	gc := gossipFlags(fs)
 	sec := securityFlags(fs, true)

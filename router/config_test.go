@@ -36,6 +36,7 @@ func TestConfigValidate(t *testing.T) {
 		{"BodyTimeout", func(c *Config) { c.BodyTimeout = 0 }},
 		{"SpaceWait", func(c *Config) { c.SpaceWait = -1 }},
 		{"AuthTTL", func(c *Config) { c.AuthTTL = -1 }},
+		{"UploadMemory", func(c *Config) { c.UploadMemory = c.chunkCost() - 1 }},
 	}
 	for _, tt := range tests {
 		c := valid()

@@ -51,7 +51,7 @@ func statusOf(err error) (int, api.Code) {
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNoPrimary), errors.Is(err, ErrNoGroup),
 		errors.Is(err, wire.ErrNoQuorum), errors.Is(err, wire.ErrNotPrimary),
 		errors.Is(err, wire.ErrNotReady), errors.Is(err, wire.ErrDeposed),
-		errors.Is(err, wire.ErrUnreachable), errors.Is(err, wire.ErrChunksMissing):
+		errors.Is(err, wire.ErrUnreachable), errors.Is(err, wire.ErrChunksMissing), errors.Is(err, wire.ErrBusy):
 		return http.StatusServiceUnavailable, api.CodeUnavailable
 	}
 	return http.StatusInternalServerError, api.CodeInternal
