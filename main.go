@@ -202,7 +202,7 @@ func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.Uint64Var(&nc.ID, "id", 0, "node ID, a positive integer (default: derived once and kept in the data directory)")
 	rc := &nc.Replication
 	fs.DurationVar(&rc.Heartbeat, "heartbeat", rc.Heartbeat, "how often a primary contacts idle members")
-	fs.DurationVar(&rc.RPCTimeout, "rpc-timeout", rc.RPCTimeout, "deadline of one node-to-node call")
+	fs.DurationVar(&rc.RPCTimeout, "rpc-timeout", rc.RPCTimeout, "deadline of one node-to-node call (one carrying a chunk gets a second more per MiB)")
 	fs.DurationVar(&nc.StartupGrace, "startup-grace", nc.StartupGrace, "after a restart, how long to learn the cluster before taking over as primary")
 	fs.Uint64Var(&rc.LogRetain, "log-retain", rc.LogRetain, "applied log entries kept for lagging members before a snapshot is needed")
 	fs.StringVar(&nc.MetaGroup, "meta-group", nc.MetaGroup, "the group that keeps the namespace")

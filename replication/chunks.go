@@ -19,14 +19,18 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	if meta.HashOf(data) != h {
 		return fmt.Errorf("write chunk %s: %w", h, meta.ErrCorrupt)
 	}
-	v, t := n.view.Load(), n.term.Load()
-	if v.status.Role != Leader || t == nil {
-		return n.notPrimary()
+	if n.view.Load().status.Role != Leader {
+		return n.notPrimary() // at once, not after a wait for a turn
 	}
 	if err := n.takeChunkSlot(ctx); err != nil {
 		return fmt.Errorf("write chunk %s: %w", h, err)
 	}
 	defer func() { <-n.chunkSlots }()
+	// Read after the wait: the node may have stopped leading meanwhile.
+	v, t := n.view.Load(), n.term.Load()
+	if v.status.Role != Leader || t == nil {
+		return n.notPrimary()
+	}
 	voters := v.status.Voters
 	targets := map[uint64]string{}
 	for _, m := range voters {
