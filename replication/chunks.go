@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"shoal/meta"
 	"shoal/wire"
@@ -11,11 +12,21 @@ import (
 
 // WriteChunk stores a chunk on this primary and on the group's members in
 // parallel, and returns once a majority of the voters holds it durably.
-// Members that are slower keep receiving it in the background.
+// Members that are slower keep receiving it in the background. At most
+// ChunkWrites run at once; one more waits for its turn, and fails with
+// wire.ErrBusy if none comes within RPCTimeout.
 func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	if meta.HashOf(data) != h {
 		return fmt.Errorf("write chunk %s: %w", h, meta.ErrCorrupt)
 	}
+	if n.view.Load().status.Role != Leader {
+		return n.notPrimary() // at once, not after a wait for a turn
+	}
+	if err := n.takeChunkSlot(ctx); err != nil {
+		return fmt.Errorf("write chunk %s: %w", h, err)
+	}
+	defer func() { <-n.chunkSlots }()
+	// Read after the wait: the node may have stopped leading meanwhile.
 	v, t := n.view.Load(), n.term.Load()
 	if !v.status.Ready || t == nil {
 		return n.notPrimaryIn(v)
@@ -37,8 +48,8 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	}
 	acks := make(chan ack, len(targets)+1)
 	// Background sends outlive the request that started them, but not the
-	// primary's term, and never the RPC timeout.
-	bctx, cancel := context.WithTimeout(lctx, n.cfg.RPCTimeout)
+	// primary's term, and never the deadline of a call carrying a chunk.
+	bctx, cancel := context.WithTimeout(lctx, wire.ChunkTimeout(n.cfg.RPCTimeout, len(data)))
 	go func() {
 		err := n.putChunk(h, data)
 		if errors.Is(err, meta.ErrDiskFailed) {
@@ -93,6 +104,28 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 		return fmt.Errorf("write chunk %s: %w: %d of %d voters hold it; a member is full: %w", h, wire.ErrNoQuorum, held, len(voters), meta.ErrNoSpace)
 	}
 	return fmt.Errorf("write chunk %s: %w (%d of %d voters hold it; first failure: %v)", h, wire.ErrNoQuorum, held, len(voters), firstErr)
+}
+
+// takeChunkSlot waits up to RPCTimeout for one of the ChunkWrites slots.
+// Waiting here rather than writing at once keeps the disks' queue, and
+// so every write's latency, short: the writes a node takes on beyond its
+// disks' pace would all finish later, past their callers' deadlines.
+func (n *Node) takeChunkSlot(ctx context.Context) error {
+	select {
+	case n.chunkSlots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(n.cfg.RPCTimeout)
+	defer t.Stop()
+	select {
+	case n.chunkSlots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%w: %d chunk writes in progress for %v: retry shortly", wire.ErrBusy, n.cfg.ChunkWrites, n.cfg.RPCTimeout)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waited for one of %d chunk writes in progress to end: %w", wire.ErrBusy, n.cfg.ChunkWrites, ctx.Err())
+	}
 }
 
 // ensureChunks makes sure every chunk the entries refer to is stored here

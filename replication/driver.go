@@ -72,6 +72,8 @@ type Node struct {
 	appliedCh chan struct{}
 	// transfers counts snapshot transfers running.
 	transfers atomic.Int32
+	// chunkSlots holds a token per chunk write in progress (ChunkWrites).
+	chunkSlots chan struct{}
 
 	snaps     snapshotServer
 	changed   chan struct{}
@@ -173,6 +175,8 @@ func New(cfg Config) (*Node, error) {
 		applyWake: make(chan struct{}, 1),
 		appliedCh: make(chan struct{}),
 		changed:   make(chan struct{}, 1),
+
+		chunkSlots: make(chan struct{}, cfg.ChunkWrites),
 	}
 	n.disk = diskHealth{log: n.log, every: diskLogEvery}
 	n.ctx, n.cancel = context.WithCancel(context.Background())

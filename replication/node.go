@@ -59,6 +59,14 @@ type Config struct {
 	// verifies from its chunks at rest; 0 disables the scrubber
 	// (default 8 MiB/s).
 	ScrubRate int64
+	// ChunkWrites bounds the chunk writes (WriteChunk) a primary carries
+	// out at once, each a local write with fsync and a copy to every
+	// member; one more waits up to RPCTimeout for one of them to end,
+	// then is refused with wire.ErrBusy, which the router retries. Past a
+	// few the disks are no faster, and each more only adds to every
+	// write's latency and to the CPU the node's other work (gossip
+	// probes, heartbeats) waits for (default 8).
+	ChunkWrites int
 }
 
 // DefaultConfig returns a Config with the tunables set.
@@ -74,6 +82,7 @@ func DefaultConfig() Config {
 		GCInterval:     time.Minute,
 		GCGrace:        time.Hour,
 		ScrubRate:      8 << 20,
+		ChunkWrites:    8,
 	}
 }
 
@@ -109,6 +118,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: GCInterval is %v: it must not be negative (0 disables collection)", ErrBadConfig, c.GCInterval)
 	case c.ScrubRate < 0:
 		return fmt.Errorf("%w: ScrubRate is %d: it must not be negative (0 disables the scrubber)", ErrBadConfig, c.ScrubRate)
+	case c.ChunkWrites <= 0:
+		return fmt.Errorf("%w: ChunkWrites is %d: it must be positive", ErrBadConfig, c.ChunkWrites)
 	case c.GCInterval > 0 && c.GCGrace <= 0:
 		return fmt.Errorf("%w: GCGrace is %v: collection (GCInterval %v) needs a positive grace", ErrBadConfig, c.GCGrace, c.GCInterval)
 	}

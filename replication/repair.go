@@ -227,7 +227,7 @@ func (n *Node) repairChunk(ctx context.Context, h meta.Hash, holders map[uint64]
 		if !lacks(m, h) {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
+		cctx, cancel := context.WithTimeout(ctx, wire.ChunkTimeout(n.cfg.RPCTimeout, len(data)))
 		_, err := n.cfg.Transport.Call(cctx, m.addr, &wire.StoreChunk{Hash: h, Data: data})
 		cancel()
 		if err != nil {

@@ -38,6 +38,7 @@ func TestConfigValidate(t *testing.T) {
 		{"BodyRateWindow", func(c *Config) { c.BodyRateWindow = 0 }},
 		{"SpaceWait", func(c *Config) { c.SpaceWait = -1 }},
 		{"AuthTTL", func(c *Config) { c.AuthTTL = -1 }},
+		{"UploadMemory", func(c *Config) { c.UploadMemory = c.chunkCost() - 1 }},
 	}
 	for _, tt := range tests {
 		c := valid()

@@ -54,7 +54,7 @@ func statusOf(err error) (int, api.Code) {
 		errors.Is(err, meta.ErrDiskFailed), // a member that can write takes over
 		errors.Is(err, wire.ErrNoQuorum), errors.Is(err, wire.ErrNotPrimary),
 		errors.Is(err, wire.ErrNotReady), errors.Is(err, wire.ErrDeposed),
-		errors.Is(err, wire.ErrUnreachable), errors.Is(err, wire.ErrChunksMissing):
+		errors.Is(err, wire.ErrUnreachable), errors.Is(err, wire.ErrChunksMissing), errors.Is(err, wire.ErrBusy):
 		return http.StatusServiceUnavailable, api.CodeUnavailable
 	}
 	return http.StatusInternalServerError, api.CodeInternal

@@ -67,6 +67,36 @@ type testNode struct {
 	hang    atomic.Bool                    // every request waits for the caller to give up
 	missing atomic.Bool                    // TouchChunks reports every hash missing
 	info    atomic.Pointer[wire.GroupInfo] // the answer to GroupStatus
+	busy    atomic.Int32                   // so many WriteChunks more answer ErrBusy
+	// stall, when set, holds every WriteChunk until the test lets it go.
+	stall atomic.Pointer[writeStall]
+}
+
+// writeStall holds the chunk writes a node receives: each waits for a
+// token from release. It counts those waiting, and their most at once,
+// and signals arrived as each comes.
+type writeStall struct {
+	release chan struct{}
+	arrived chan struct{} // buffered 1
+	waiting atomic.Int32
+	most    atomic.Int32
+}
+
+func (w *writeStall) hold(ctx context.Context) error {
+	n := w.waiting.Add(1)
+	defer w.waiting.Add(-1)
+	for m := w.most.Load(); n > m && !w.most.CompareAndSwap(m, n); m = w.most.Load() {
+	}
+	select {
+	case w.arrived <- struct{}{}:
+	default:
+	}
+	select {
+	case <-w.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // testEnv is what a test cluster needs of whoever owns it: a test, or the
@@ -249,6 +279,14 @@ func (n *testNode) handle(ctx context.Context, req wire.Message) (wire.Message, 
 	case *wire.WriteChunk:
 		if n.full.Load() {
 			return nil, fmt.Errorf("group %s: chunk of %d bytes: %w", n.group, len(m.Data), meta.ErrNoSpace)
+		}
+		if n.busy.Add(-1) >= 0 {
+			return nil, fmt.Errorf("write chunk %s: %w", m.Hash, wire.ErrBusy)
+		}
+		if w := n.stall.Load(); w != nil {
+			if err := w.hold(ctx); err != nil {
+				return nil, err
+			}
 		}
 	case *wire.GetChunk:
 		if n.corrupt.Load() || n.garble.Load() {

@@ -45,6 +45,10 @@ var (
 	// (a router sending a message only storage nodes may send), or the
 	// request may only come from within the node (a membership change).
 	ErrForbidden = errors.New("forbidden")
+	// ErrBusy: the node has as many chunk writes in progress as it
+	// takes, and none ended while this one waited; nothing was stored.
+	// Retry after a short wait: the node is loaded, not failing.
+	ErrBusy = errors.New("busy: too many chunk writes in progress")
 )
 
 var wireErrors = map[string]error{
@@ -60,6 +64,7 @@ var wireErrors = map[string]error{
 	"chunks_missing":     ErrChunksMissing,
 	"forbidden":          ErrForbidden,
 	"committed_conflict": ErrCommittedConflict,
+	"busy":               ErrBusy,
 	"chunk_corrupt":      meta.ErrCorrupt,
 	"no_space":           meta.ErrNoSpace,
 	"disk_failed":        meta.ErrDiskFailed,
