@@ -295,7 +295,10 @@ func (n *Node) setLimits() error {
 	u := n.db.Usage()
 	if u.Disk.Size == 0 && (n.cfg.Capacity == 0 || n.cfg.MetaReserve == 0) {
 		_, err := store.OSFS{}.Statfs(n.cfg.DataDir)
-		return fmt.Errorf("measure the disk for the default --capacity and --meta-reserve (or give both): %w", err)
+		if err == nil {
+			err = errors.New("its file system reports a size of 0")
+		}
+		return fmt.Errorf("measure the disk of %s for the default --capacity and --meta-reserve (or give both): %w", n.cfg.DataDir, err)
 	}
 	l := nodeLimits(n.cfg.Capacity, n.cfg.MetaReserve, u)
 	n.db.SetLimits(l)
