@@ -54,8 +54,8 @@ type Node struct {
 	Status string `json:"status"`  // as gossip sees it: alive, suspect, dead, left
 	Addr   string `json:"addr"`    // a router's is its HTTP address
 	InSync bool   `json:"in_sync"` // a replica holding every committed entry
-	Used   uint64 `json:"used"`    // chunk bytes the node stores
-	Cap    uint64 `json:"cap"`     // chunk bytes it may store; 0 when it does not say
+	Used   uint64 `json:"used"`    // bytes of data (chunks and metadata) the node stores
+	Cap    uint64 `json:"cap"`     // bytes it may store, no more than its disk holds above the metadata reserve; 0 when it does not say
 }
 
 // Group is one replication group: a primary and its replicas. Every group
@@ -67,7 +67,8 @@ type Group struct {
 	Primary string   `json:"primary"` // node name; empty while there is none
 	Term    uint64   `json:"term"`
 	Members []string `json:"members"` // node names, as gossip sees them
-	// Used is the chunk bytes the group keeps (its fullest live member's).
+	// Used is the bytes of data (chunks and metadata) the group keeps
+	// (its fullest live member's).
 	Used int64 `json:"used"`
 	// Free is the room left for new chunks, as the router places them;
 	// null when the members publish no capacity (no limit is known).

@@ -30,11 +30,34 @@ type readOnlyDisk struct {
 // devices, mkfs.ext4 and ext4's error trigger.
 func mountDisk(t *testing.T, dir string) *readOnlyDisk {
 	t.Helper()
-	skip := func(format string, args ...any) *readOnlyDisk {
-		msg := fmt.Sprintf(format, args...)
-		t.Logf("SKIPPED: a node's disk turning read-only needs a loop-mounted ext4 file system: %s", msg)
+	const why = "a node's disk turning read-only needs a loop-mounted ext4 file system"
+	src, ok := mountImage(t, dir, why, "128M", nil, "loop,errors=remount-ro")
+	if !ok {
+		return nil
+	}
+	d := &readOnlyDisk{dir: dir, trigger: filepath.Join("/sys/fs/ext4", filepath.Base(src), "trigger_fs_error")}
+	if _, err := os.Stat(d.trigger); err != nil {
+		msg := fmt.Sprintf("this kernel's ext4 has no error trigger: %v", err)
+		t.Logf("SKIPPED: %s: %s", why, msg)
 		t.Skip(msg)
 		return nil
+	}
+	return d
+}
+
+// mountImage makes an ext4 image of size (as truncate(1) takes it) beside
+// dir with mkfs.ext4 and extra, mounts it at dir with options, and
+// unmounts it when the test ends (after the cluster, whose cleanup
+// registers later). It returns the device. Where that cannot be done (not
+// root; no loop devices, mkfs.ext4 or mount) it skips the test, logging
+// why, and returns false.
+func mountImage(t *testing.T, dir, why, size string, extra []string, options string) (string, bool) {
+	t.Helper()
+	skip := func(format string, args ...any) (string, bool) {
+		msg := fmt.Sprintf(format, args...)
+		t.Logf("SKIPPED: %s: %s", why, msg)
+		t.Skip(msg)
+		return "", false
 	}
 	if os.Geteuid() != 0 {
 		return skip("not root")
@@ -45,16 +68,17 @@ func mountDisk(t *testing.T, dir string) *readOnlyDisk {
 		}
 	}
 	image := dir + ".img"
-	if out, err := exec.Command("truncate", "-s", "128M", image).CombinedOutput(); err != nil {
+	if out, err := exec.Command("truncate", "-s", size, image).CombinedOutput(); err != nil {
 		return skip("make the image: %v: %s", err, out)
 	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", image).CombinedOutput(); err != nil {
+	args := append(append([]string{"-q", "-F"}, extra...), image)
+	if out, err := exec.Command("mkfs.ext4", args...).CombinedOutput(); err != nil {
 		return skip("mkfs.ext4: %v: %s", err, out)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-o", "loop,errors=remount-ro", image, dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-o", options, image, dir).CombinedOutput(); err != nil {
 		return skip("mount is not permitted here: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
@@ -66,11 +90,7 @@ func mountDisk(t *testing.T, dir string) *readOnlyDisk {
 	if err != nil {
 		t.Fatalf("find the device of %s: %v", dir, err)
 	}
-	d := &readOnlyDisk{dir: dir, trigger: filepath.Join("/sys/fs/ext4", filepath.Base(strings.TrimSpace(string(src))), "trigger_fs_error")}
-	if _, err := os.Stat(d.trigger); err != nil {
-		return skip("this kernel's ext4 has no error trigger: %v", err)
-	}
-	return d
+	return strings.TrimSpace(string(src)), true
 }
 
 // fail makes the kernel find an error on the disk: it turns the file

@@ -14,6 +14,7 @@ import (
 
 	"shoal/harness"
 	"shoal/meta"
+	"shoal/store"
 	"shoal/wire"
 )
 
@@ -216,7 +217,7 @@ func waitRefused(ctx context.Context, t *testing.T, p, n *Node) {
 func liftAndWaitInSync(ctx context.Context, t *testing.T, p, n *Node, id uint64, hs []meta.Hash) {
 	t.Helper()
 	wasVoter := slices.Contains(voterList(p.Status()), id)
-	n.db.Chunks.SetCapacity(0)
+	n.db.Chunks.SetLimits(store.Limits{Capacity: 0})
 	var early []string
 	if err := harness.WaitFor(ctx, "the node to become an in-sync voter", func() bool {
 		in := n.Status().InSync
@@ -246,7 +247,7 @@ func TestMemberInSyncOnlyWithEveryChunk(t *testing.T) {
 	c.cfg = func(cfg *Config) {
 		cfg.RepairInterval = 50 * time.Millisecond
 		if cfg.ID == 4 {
-			cfg.Store.Chunks.SetCapacity(1) // refuses every chunk until lifted
+			cfg.Store.Chunks.SetLimits(store.Limits{Capacity: 1}) // refuses every chunk until lifted
 		}
 	}
 	c.startAll(1, 1, 2, 3)

@@ -14,6 +14,7 @@ import (
 
 	"shoal/harness"
 	"shoal/meta"
+	"shoal/store"
 	"shoal/wire"
 )
 
@@ -168,4 +169,72 @@ func TestPrimaryDiskRefusesWrites(t *testing.T) {
 			t.Errorf("%s = %q, %v at the new primary; want %q", path, got, err, want)
 		}
 	}
+}
+
+// Every member's disk down to the reserve kept for metadata: the group
+// refuses new data (a chunk, a mkdir) with ErrNoSpace, the answer for a
+// full cluster, and nothing else. Deletes commit, reads are served, the
+// primary keeps leading under the same ballot and no member counts its
+// disk as failed. Room coming back lets writes through again.
+func TestFullDisksKeepTheGroup(t *testing.T) {
+	const reserve = 64 << 20
+	c := newTestCluster(t, testSeed(t), 1, 2, 3)
+	c.cfg = func(cfg *Config) { cfg.Store.SetLimits(store.Limits{Reserve: reserve}) }
+	for _, id := range []uint64{1, 2, 3} {
+		c.start(id)
+	}
+	if err := c.promote(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.waitAllVoters(1, 3)
+	ctx, cancel := ctxT(20 * time.Second)
+	defer cancel()
+	p := c.node(1)
+	for _, f := range []string{"/a", "/b"} {
+		if err := put(ctx, p, f, "content of "+f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ballot := p.Status().Ballot
+
+	for _, id := range []uint64{1, 2, 3} {
+		c.disks[id].SetFree(reserve / 2)
+	}
+	if err := put(ctx, p, "/c", "new content"); !errors.Is(err, meta.ErrNoSpace) {
+		t.Errorf("a new file on full disks: %v, want ErrNoSpace", err)
+	}
+	if _, err := p.Propose(ctx, meta.Op{Kind: meta.OpMkdir, Path: "/d"}); !errors.Is(err, meta.ErrNoSpace) {
+		t.Errorf("mkdir on full disks: %v, want ErrNoSpace", err)
+	}
+	if r, err := p.Propose(ctx, meta.Op{Kind: meta.OpDelete, Path: "/a"}); err != nil || r.Err() != nil {
+		t.Errorf("delete on full disks: %v, %v", err, r.Err())
+	}
+	if r, err := p.Propose(ctx, meta.Op{Kind: meta.OpRename, Path: "/b", To: "/b2"}); err != nil || r.Err() != nil {
+		t.Errorf("rename on full disks: %v, %v", err, r.Err())
+	}
+	if got, err := read(ctx, p, "/b2"); err != nil || got != "content of /b" {
+		t.Errorf("read on full disks: %q, %v", got, err)
+	}
+	if _, err := read(ctx, p, "/a"); !errors.Is(err, meta.ErrNotFound) {
+		t.Errorf("read of the deleted file: %v, want not found", err)
+	}
+	// Heartbeats go on; nobody steps down or counts its disk as failed.
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if s := p.Status(); s.Role != Leader || s.Ballot != ballot || !s.InSync {
+			t.Fatalf("the primary on a full disk: %+v; want it leading ballot %s, in sync", s, ballot)
+		}
+		for _, id := range []uint64{1, 2, 3} {
+			if s := c.node(id).Status(); s.DiskError != "" {
+				t.Fatalf("member %d counts its full disk as failed: %s", id, s.DiskError)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	for _, id := range []uint64{1, 2, 3} {
+		c.disks[id].SetFree(-1)
+	}
+	harness.Await(t, 5*time.Second, "a write once the disks have room", func() bool { return put(ctx, p, "/c", "new content") == nil })
+	c.assertConverged(ctx)
 }

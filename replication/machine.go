@@ -31,6 +31,10 @@ type Log interface {
 	BallotAt(index uint64) (meta.Ballot, error)
 	Entries(lo, hi uint64, maxBytes int) ([]meta.Entry, error)
 	Config() (members []meta.Member, forming bool, err error)
+	// Room is how many bytes of new data the log may still take above
+	// the reserve its disk keeps for metadata (see room.go); it may be
+	// negative.
+	Room() int64
 }
 
 // MachineConfig is what a Machine needs to know of its member.
@@ -346,7 +350,10 @@ type leaderState struct {
 	// what they answered: such a member is not synced, whatever it holds,
 	// until it takes an Append again.
 	diskErr map[uint64]string
-	rounds  map[uint64]*readRound
+	// noRoom holds the members whose last answer said their disk has no
+	// room for new data above its reserve (see room.go).
+	noRoom map[uint64]bool
+	rounds map[uint64]*readRound
 	// readQueue holds the reads waiting for the next round.
 	readQueue []uint64
 }

@@ -26,7 +26,7 @@ func (m *Machine) onAppend(in InAppend) {
 		return
 	}
 	if a.Ballot.Less(m.promised) {
-		m.reply(in.Req, &wire.AppendResp{Promised: m.promised, Start: m.cfg.Start}, nil)
+		m.reply(in.Req, m.appendResp(false, 0), nil)
 		return
 	}
 	m.observe(a.Ballot)
@@ -85,8 +85,10 @@ func (m *Machine) onAppend(in InAppend) {
 	m.writeAppend(fa)
 }
 
+// appendResp is an answer to an Append; it says whether this member's
+// disk has room for new data left (see room.go).
 func (m *Machine) appendResp(ok bool, last uint64) *wire.AppendResp {
-	return &wire.AppendResp{OK: ok, Promised: m.promised, LastIndex: last, Start: m.cfg.Start}
+	return &wire.AppendResp{OK: ok, Promised: m.promised, LastIndex: last, Start: m.cfg.Start, NoRoom: m.cfg.Log.Room() <= 0}
 }
 
 // writeAppend writes the entries of an accepted Append that this log

@@ -27,6 +27,7 @@ func (m *Machine) becomeLeader(b meta.Ballot) {
 		synced:   map[uint64]uint64{},
 		starts:   map[uint64]uint64{},
 		diskErr:  map[uint64]string{},
+		noRoom:   map[uint64]bool{},
 		rounds:   map[uint64]*readRound{},
 	}
 	m.lead = l
@@ -80,7 +81,33 @@ func (m *Machine) onPropose(in InPropose) {
 		}
 		return
 	}
-	m.appendOwn(in.Ops, in.Reqs)
+	ops, reqs := m.admit(in)
+	if len(ops) > 0 {
+		m.appendOwn(ops, reqs)
+	}
+}
+
+// admit refuses the proposals of a batch that add data the group has no
+// room for (see room.go) and returns the others.
+func (m *Machine) admit(in InPropose) ([]meta.Op, []uint64) {
+	adds := false
+	for _, op := range in.Ops {
+		adds = adds || dataCost(op) > 0
+	}
+	if !adds {
+		return in.Ops, in.Reqs
+	}
+	errs := spaceCheck(in.Ops, m.cfg.Log.Room(), m.cfg.Self.ID, m.config, m.lead.noRoom)
+	var ops []meta.Op
+	var reqs []uint64
+	for i, err := range errs {
+		if err != nil {
+			m.reply(in.Reqs[i], nil, err)
+			continue
+		}
+		ops, reqs = append(ops, in.Ops[i]), append(reqs, in.Reqs[i])
+	}
+	return ops, reqs
 }
 
 func (m *Machine) leaderStored(err error, tail meta.Entry, config bool) {
@@ -237,6 +264,14 @@ func (m *Machine) onAppendResp(s sentMsg, resp wire.Message, err error) {
 		return
 	}
 	l.starts[id] = r.Start
+	if r.NoRoom != l.noRoom[id] {
+		m.log.Info("a member's disk room for new data changed", "peer", id, "addr", s.addr, "no_room", r.NoRoom)
+		if r.NoRoom {
+			l.noRoom[id] = true
+		} else {
+			delete(l.noRoom, id)
+		}
+	}
 	if l.ballot.Less(r.Promised) {
 		m.observe(r.Promised)
 		return

@@ -23,6 +23,7 @@ var scriptErrors = map[string]error{
 	"stale":       wire.ErrStaleBallot,
 	"not-member":  wire.ErrNotMember,
 	"bad-message": wire.ErrBadMessage,
+	"no-space":    meta.ErrNoSpace,
 }
 
 func (s *script) expect(what string, args []string) {
@@ -229,17 +230,21 @@ func (s *script) fmtNetMsg(msg *netMsg) string {
 		return out
 	case *wire.AppendResp:
 		req, _ := msg.req.msg.(*wire.Append)
+		room := ""
+		if m.NoRoom {
+			room = " no-room"
+		}
 		switch {
 		case req.Ballot.Less(m.Promised):
-			return "refused promised=" + m.Promised.String()
+			return "refused promised=" + m.Promised.String() + room
 		case m.Installing:
-			return "installing"
+			return "installing" + room
 		case req.Probe && m.OK:
-			return "ok"
+			return "ok" + room
 		case m.OK:
-			return fmt.Sprintf("ok last=%d", m.LastIndex)
+			return fmt.Sprintf("ok last=%d%s", m.LastIndex, room)
 		}
-		return fmt.Sprintf("refused last=%d", m.LastIndex)
+		return fmt.Sprintf("refused last=%d%s", m.LastIndex, room)
 	case *wire.Promise:
 		return "promise " + m.Ballot.String()
 	case *wire.PromiseResp:

@@ -3,6 +3,7 @@ package replication
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -24,11 +25,16 @@ type simLog struct {
 	applied     uint64
 	entries     []meta.Entry // snapIndex+1 onwards
 	dirs        map[string]bool
+	room        int64 // what Room reports
 }
 
 var _ Log = (*simLog)(nil)
 
-func newSimLog() *simLog { return &simLog{dirs: map[string]bool{}} }
+func newSimLog() *simLog { return &simLog{dirs: map[string]bool{}, room: math.MaxInt64} }
+
+// Room reports the room the script gave the member's disk (unbounded
+// unless it said otherwise).
+func (l *simLog) Room() int64 { return l.room }
 
 func (l *simLog) last() (uint64, meta.Ballot) {
 	if n := len(l.entries); n > 0 {
@@ -180,10 +186,12 @@ func (l *simLog) Compact(upto uint64) error {
 }
 
 // install replaces this state with a copy of src, as installing a
-// snapshot cut from src does, keeping the higher promise.
+// snapshot cut from src does, keeping the higher promise (and its own
+// disk's room).
 func (l *simLog) install(src *simLog) {
-	promised := l.promised
+	promised, room := l.promised, l.room
 	*l = simLog{
+		room:        room,
 		promised:    src.promised,
 		snapIndex:   src.snapIndex,
 		snapBallot:  src.snapBallot,

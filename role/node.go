@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"shoal/gossip"
@@ -57,9 +56,18 @@ type NodeConfig struct {
 	// meta.DefaultMetaGroup); every group asks it which chunks files
 	// still reference.
 	MetaGroup string
-	// Capacity is how many bytes of chunks this node stores; 0 means the
-	// free space of the data directory's disk when the node starts.
+	// Capacity is how many bytes of data this node stores: chunks and
+	// meta.db (the log, the namespace and small files kept inline); 0
+	// means what it holds plus the free space of the data directory's
+	// disk when the node starts, less MetaReserve.
 	Capacity int64
+	// MetaReserve is how many bytes of the data directory's file system
+	// the node keeps free for metadata: new data is refused before the
+	// disk's free space would fall under it, so promises, a new
+	// primary's first entry, deletes and renames still find room on a
+	// full disk. 0 means store.DefaultReserve of the disk's size (2%,
+	// within 4 MiB and 256 MiB).
+	MetaReserve int64
 	// ReplaceAfter is how long a voting member may be dead before its
 	// group's primary removes it and claims a standby in its place; a
 	// group short of members for that long claims standbys too
@@ -112,6 +120,8 @@ func (c NodeConfig) Validate() error {
 	switch {
 	case c.Capacity < 0:
 		return fmt.Errorf("%w: --capacity %d: must not be negative", ErrBadConfig, c.Capacity)
+	case c.MetaReserve < 0:
+		return fmt.Errorf("%w: --meta-reserve %d: must not be negative", ErrBadConfig, c.MetaReserve)
 	case c.HighWater <= 0 || c.HighWater > 1:
 		return fmt.Errorf("%w: --high-water %v: want a fraction above 0 and at most 1", ErrBadConfig, c.HighWater)
 	case c.MetaGroup == "":
@@ -153,9 +163,9 @@ type Node struct {
 	// wait and a promotion under way.
 	gate   gossip.Gate
 	duties duties
-	// pubUsed and pubAt are the usage last published in gossip.
-	pubUsed uint64
-	pubAt   time.Time
+	// pubUsed, pubCap and pubAt are the usage last published in gossip.
+	pubUsed, pubCap uint64
+	pubAt           time.Time
 }
 
 // RunNode starts a storage node and serves until ctx ends.
@@ -190,7 +200,7 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	n.db = db
 	defer db.Close()
-	if err := n.setCapacity(); err != nil {
+	if err := n.setLimits(); err != nil {
 		return err
 	}
 	n.tr = wire.NewTCPTransport()
@@ -269,7 +279,7 @@ func (n *Node) run(ctx context.Context) error {
 	n.gate = gossip.NewGate(n.cfg.StartupGrace, n.cfg.PromoteBackoff, time.Now())
 	n.mu.Unlock()
 	n.log.Info("node started", "role", n.cfg.Start, "group", group, "listen", n.cfg.Listen, "gossip", gc.BindAddr,
-		"data", n.cfg.DataDir, "capacity", n.db.Chunks.Capacity(), "used", n.db.Chunks.Used())
+		"data", n.cfg.DataDir, "capacity", n.db.Chunks.Limits().Capacity, "meta_reserve", n.db.Chunks.Limits().Reserve, "used", n.db.Usage().Used())
 	n.loop(ctx)
 	// Leave gossip first so peers stop routing here, then stop serving.
 	g.Close()
@@ -279,26 +289,36 @@ func (n *Node) run(ctx context.Context) error {
 	return nil
 }
 
-// setCapacity applies --capacity, or the disk's free space at start.
-func (n *Node) setCapacity() error {
-	c := n.cfg.Capacity
-	if c == 0 {
-		free, err := diskFree(n.cfg.DataDir)
-		if err != nil {
-			return fmt.Errorf("measure free disk space for the default --capacity: %w", err)
+// setLimits applies --capacity and --meta-reserve, or their defaults,
+// measured on the data directory's disk as the node starts.
+func (n *Node) setLimits() error {
+	u := n.db.Usage()
+	if u.Disk.Size == 0 && (n.cfg.Capacity == 0 || n.cfg.MetaReserve == 0) {
+		_, err := store.OSFS{}.Statfs(n.cfg.DataDir)
+		if err == nil {
+			err = errors.New("its file system reports a size of 0")
 		}
-		c = free + n.db.Chunks.Used()
+		return fmt.Errorf("measure the disk of %s for the default --capacity and --meta-reserve (or give both): %w", n.cfg.DataDir, err)
 	}
-	n.db.Chunks.SetCapacity(c)
+	l := nodeLimits(n.cfg.Capacity, n.cfg.MetaReserve, u)
+	n.db.SetLimits(l)
+	if u.Disk.Free < l.Reserve {
+		n.log.Warn("the disk has less free space than the reserve kept for metadata: this node takes no new data until files are deleted or the disk grows; reads, deletes and renames go on",
+			"free", u.Disk.Free, "meta_reserve", l.Reserve)
+	}
 	return nil
 }
 
-func diskFree(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, err
+// nodeLimits is the limits of a node given --capacity and --meta-reserve
+// (0: the default) and what it measured at start.
+func nodeLimits(capacity, reserve int64, u store.Usage) store.Limits {
+	if reserve == 0 {
+		reserve = store.DefaultReserve(u.Disk.Size)
 	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
+	if capacity == 0 {
+		capacity = store.DefaultCapacity(u, reserve)
+	}
+	return store.Limits{Capacity: capacity, Reserve: reserve}
 }
 
 // joinGroup starts serving group: at start for a primary, a replica or a
@@ -455,14 +475,18 @@ func (n *Node) chunkRefs(ctx context.Context, hs []meta.Hash) ([]bool, error) {
 // tags is what this node publishes about itself.
 func (n *Node) tags() gossip.Tags {
 	n.mu.Lock()
-	t := gossip.Tags{ID: n.cfg.ID, Role: gossip.RoleStandby, Addr: n.cfg.Advertise, Cap: uint64(n.db.Chunks.Capacity())}
+	t := gossip.Tags{ID: n.cfg.ID, Role: gossip.RoleStandby, Addr: n.cfg.Advertise}
 	// Usage changes with every write: publish it at most once a second
-	// unless it moved by 1% of capacity, to keep gossip quiet.
-	used := uint64(n.db.Chunks.Used())
-	if d := max(used, n.pubUsed) - min(used, n.pubUsed); d >= t.Cap/100 || time.Since(n.pubAt) >= time.Second {
-		n.pubUsed, n.pubAt = used, time.Now()
+	// unless it moved by 1% of capacity, to keep gossip quiet. The
+	// capacity published is no more than the disk holds above the
+	// reserve, so a disk filled by anything shows as full.
+	u := n.db.Usage()
+	used, capacity := uint64(u.Used()), uint64(n.db.Chunks.Limits().ChunkCap(u))
+	moved := func(a, b uint64) bool { return max(a, b)-min(a, b) >= capacity/100 }
+	if moved(used, n.pubUsed) || moved(capacity, n.pubCap) || time.Since(n.pubAt) >= time.Second {
+		n.pubUsed, n.pubCap, n.pubAt = used, capacity, time.Now()
 	}
-	t.Used = n.pubUsed
+	t.Used, t.Cap = n.pubUsed, n.pubCap
 	r, promoting := n.repl, n.gate.Promoting
 	t.Group, t.Boot = n.group, n.boot
 	n.mu.Unlock()

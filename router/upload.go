@@ -422,7 +422,7 @@ func (s *Server) waitForRoom(ctx context.Context, groups []GroupSpace, waited ti
 		}
 	}
 	if waited >= limit {
-		return fmt.Errorf("%w: every group is full: waited %v for room for chunk %d (%d bytes); add standbys so a new group can form, or raise --capacity on the storage nodes",
+		return fmt.Errorf("%w: every group is full: waited %v for room for chunk %d (%d bytes); delete files, add standbys so a new group can form, or give the storage nodes more room (disk space, --capacity)",
 			meta.ErrNoSpace, limit, idx, need)
 	}
 	t := time.NewTimer(min(spaceRecheck, limit-waited))

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -70,6 +71,10 @@ type DB struct {
 
 	mu   sync.RWMutex // write-held only by restore and Close
 	bolt *bolt.DB
+
+	// metaInUse and metaFree are meta.db's bytes in use and in free
+	// pages after the last write (see measureMeta).
+	metaInUse, metaFree atomic.Int64
 }
 
 // Open opens or creates the state under dir, on the operating system's
@@ -91,29 +96,70 @@ func OpenOn(fsys FS, dir string) (*DB, error) {
 	if err := d.openBolt(); err != nil {
 		return nil, err
 	}
+	chunks.metaUsage = func() (int64, int64) { return d.metaInUse.Load(), d.metaFree.Load() }
 	return d, nil
 }
 
+// openBolt opens meta.db, initialising what it lacks. A store that has
+// everything is opened without a write: a node whose disk is full must
+// still come up and serve what it holds.
 func (d *DB) openBolt() error {
 	p := filepath.Join(d.dir, metaFile)
 	b, err := bolt.Open(p, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return fmt.Errorf("open %s (is another shoal process using this data directory?): %w", p, err)
 	}
-	err = b.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketLog, bucketState} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		return initNamespace(tx)
+	ready := false
+	err = b.View(func(tx *bolt.Tx) error {
+		ready = tx.Bucket(bucketLog) != nil && tx.Bucket(bucketState) != nil && namespaceReady(tx)
+		return nil
 	})
+	if err == nil && !ready {
+		err = b.Update(func(tx *bolt.Tx) error {
+			for _, name := range [][]byte{bucketLog, bucketState} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			return initNamespace(tx)
+		})
+	}
 	if err != nil {
 		b.Close()
-		return fmt.Errorf("initialise %s: %w", p, err)
+		return fmt.Errorf("initialise %s: %w", p, diskFault(err))
 	}
 	d.bolt = b
+	d.measureMeta()
 	return nil
+}
+
+// measureMeta records how much of meta.db is in use and how much is free
+// pages, which bbolt reuses before it grows the file: what the space
+// accounting counts (see space.go). The caller holds mu or owns d.
+func (d *DB) measureMeta() {
+	var size int64
+	if err := d.bolt.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
+		return
+	}
+	st := d.bolt.Stats()
+	free := int64(st.FreePageN+st.PendingPageN) * int64(d.bolt.Info().PageSize)
+	d.metaInUse.Store(max(size-free, 0))
+	d.metaFree.Store(min(free, size))
+}
+
+// SetLimits sets the node's capacity and the reserve its disk keeps for
+// metadata (see space.go).
+func (d *DB) SetLimits(l Limits) { d.Chunks.SetLimits(l) }
+
+// Usage measures what the node's data takes (chunks and meta.db) and what
+// its disk has left.
+func (d *DB) Usage() Usage { return d.Chunks.Usage() }
+
+// Room is how many bytes of new data metadata may take before the node
+// reaches its capacity or its disk the reserve (Limits.MetaRoom): the
+// log refuses proposals that add more (see replication).
+func (d *DB) Room() int64 {
+	return d.Chunks.Limits().MetaRoom(d.Usage())
 }
 
 // Wipe drops the node's copy of its group: the log, the promise, the
@@ -193,6 +239,9 @@ func (d *DB) update(fn func(tx *bolt.Tx) error) error {
 		return diskFault(err)
 	}
 	err := d.bolt.Update(fn)
+	if err == nil {
+		d.measureMeta()
+	}
 	marked := diskFault(err)
 	var pe *fs.PathError
 	if marked != err && !errors.As(err, &pe) {

@@ -18,14 +18,35 @@ type FailFS struct {
 	// (OSFS), as bbolt opens its files by path.
 	FS
 
-	mu  sync.Mutex
-	err error // what every write fails with; nil: none fails
+	mu   sync.Mutex
+	err  error // what every write fails with; nil: none fails
+	free int64 // what Statfs reports free; negative: what the disk says
 }
 
 var _ FS = (*FailFS)(nil)
 
 // NewFailFS returns a FailFS over fsys that fails nothing yet.
-func NewFailFS(fsys FS) *FailFS { return &FailFS{FS: fsys} }
+func NewFailFS(fsys FS) *FailFS { return &FailFS{FS: fsys, free: -1} }
+
+// SetFree makes Statfs report bytes free, as on a disk that has filled up
+// to there (writes still go through: a test checks that the store stops
+// first); a negative count reports the disk's own figure again.
+func (f *FailFS) SetFree(bytes int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.free = bytes
+}
+
+// Statfs implements FS.
+func (f *FailFS) Statfs(dir string) (DiskSpace, error) {
+	d, err := f.FS.Statfs(dir)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil && f.free >= 0 {
+		d.Free = min(f.free, d.Size)
+	}
+	return d, err
+}
 
 // Fail makes every write from now on fail with err (syscall.EROFS, say),
 // inside an *fs.PathError as the os package reports it; nil lets writes

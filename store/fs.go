@@ -44,6 +44,8 @@ type FS interface {
 	// SyncDir makes the entries of dir (names created, renamed or removed
 	// in it) durable, as File.Sync does for a file's content.
 	SyncDir(dir string) error
+	// Statfs reports the room on the file system that holds dir.
+	Statfs(dir string) (DiskSpace, error)
 }
 
 // File is an open file of an FS.

@@ -115,6 +115,20 @@ func initNamespace(tx *bbolt.Tx) error {
 	return nil
 }
 
+// namespaceReady reports whether initNamespace would find nothing to do:
+// every bucket, the next inode number, the root and the directory parents
+// are there. Opening such a store then writes nothing.
+func namespaceReady(tx *bbolt.Tx) bool {
+	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta, bucketUsers, bucketTokens,
+		bucketChunkRefs, bucketLinks, bucketOwners} {
+		if tx.Bucket(name) == nil {
+			return false
+		}
+	}
+	ns := tx.Bucket(bucketNSMeta)
+	return ns.Get(keyNextIno) != nil && ns.Get(keyDirParents) != nil && tx.Bucket(bucketInodes).Get(inoKey(RootIno)) != nil
+}
+
 // recordDirParents sets Parent in every directory below dir, for a
 // namespace written before directories recorded it.
 func (n *namespace) recordDirParents(dir uint64) error {

@@ -98,6 +98,10 @@ type AppendResp struct {
 	// member may have come back with an empty disk, and the primary
 	// forgets that it held every chunk.
 	Start uint64 `msgpack:"st,omitempty"`
+	// NoRoom: the member's disk has no room left for new data above the
+	// reserve it keeps for metadata. The primary then counts it out of
+	// the majority that must store an op adding data.
+	NoRoom bool `msgpack:"nr,omitempty"`
 }
 
 // Promise asks a member not to accept entries from any lower ballot and to
