@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,11 +103,13 @@ const (
 	WholeKillRouter                        // kill -9 the router
 	WholeCutGroups                         // a data group | the meta group, both ways
 	WholeIsolateNode                       // one storage node | everyone
+	WholeCorruptChunk                      // flip a byte of a chunk file on a node's disk
+	WholeFillDisk                          // fill a node's file system (a loop-mounted ext4)
 	numWholeKinds
 )
 
 var wholeKindNames = [...]string{"kill-node", "kill-primary", "kill-data-group", "kill-meta-majority",
-	"pause-primary", "pause-router", "kill-router", "cut-data|meta", "isolate-node"}
+	"pause-primary", "pause-router", "kill-router", "cut-data|meta", "isolate-node", "corrupt-chunk", "fill-disk"}
 
 func (k WholeKind) String() string {
 	if k >= 0 && int(k) < len(wholeKindNames) {
@@ -194,6 +201,14 @@ func (c *Cluster) InjectWhole(ctx context.Context, k WholeKind, r *rand.Rand) (u
 		p := c.Nodes[r.IntN(len(c.Nodes))]
 		err := c.Net.Isolate(c.Host(p))
 		return c.Net.Heal, "isolate " + p.Name, err
+	case WholeCorruptChunk:
+		p := c.Nodes[r.IntN(len(c.Nodes))]
+		desc, err := corruptChunk(c.DataDir(p), r)
+		return func() error { return nil }, desc + " on " + p.Name, err
+	case WholeFillDisk:
+		p := c.Nodes[r.IntN(len(c.Nodes))]
+		undo, err := fillDisk(c.DataDir(p))
+		return undo, "fill the disk of " + p.Name, err
 	}
 	return nil, "", fmt.Errorf("nemesis: unknown fault %d", k)
 }
@@ -221,7 +236,15 @@ func runWholeSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration)
 	t.Cleanup(func() { nt.Close() })
 	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer scancel()
-	c, err := StartGroups(sctx, nt, bin, t.TempDir(), wholeGroups, 1,
+	dir := t.TempDir()
+	var names []string
+	for _, g := range wholeGroups {
+		for j := range g.Size {
+			names = append(names, fmt.Sprintf("%s-n%d", g.Name, j))
+		}
+	}
+	loopDisks(t, dir, append(names, "standby0"), "256M")
+	c, err := StartGroups(sctx, nt, bin, dir, wholeGroups, 1,
 		[]string{"--replace-after", "4s", "--rpc-timeout", "1s"},
 		[]string{"--request-timeout", "3s", "--chunk-size", "4096", "--inline-max", "0"})
 	if err != nil {
@@ -366,4 +389,107 @@ func hashOfHashes(hs []meta.Hash) []byte {
 	}
 	sum := meta.HashOf(b.Bytes())
 	return sum[:8]
+}
+
+// corruptChunk flips one byte in the middle of a random chunk file under
+// dir, as bit rot would: reads and the scrubber must notice (the file no
+// longer hashes to its name) and repair it from another member.
+func corruptChunk(dir string, r *rand.Rand) (string, error) {
+	var files []string
+	filepath.WalkDir(filepath.Join(dir, "chunks"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		return "no chunk to corrupt", nil
+	}
+	p := files[r.IntN(len(files))]
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return "an empty chunk left alone", err
+	}
+	b := make([]byte, 1)
+	off := st.Size() / 2
+	if _, err := f.ReadAt(b, off); err != nil {
+		return "", err
+	}
+	b[0] ^= 0x40
+	if _, err := f.WriteAt(b, off); err != nil {
+		return "", err
+	}
+	return "flip a byte of chunk " + filepath.Base(p)[:12], nil
+}
+
+// fillDisk takes every free block of the file system dir is on (when it is
+// one of the campaign's own loop-mounted disks) with a filler file, and
+// returns how to remove it.
+func fillDisk(dir string) (func() error, error) {
+	if !isMountPoint(dir) {
+		return func() error { return nil }, nil // not on a disk of its own: the fault does nothing
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return nil, err
+	}
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	free := int64(st.Bavail) * st.Bsize
+	// Fill in steps: the node keeps writing meanwhile, and a step that no
+	// longer fits is simply smaller.
+	for step := free; step >= 64<<10; step /= 2 {
+		st, _ := f.Stat()
+		for syscall.Fallocate(int(f.Fd()), 0, st.Size(), step) == nil {
+			st, _ = f.Stat()
+		}
+	}
+	return func() error { return os.Remove(filler) }, nil
+}
+
+func isMountPoint(dir string) bool {
+	return exec.Command("mountpoint", "-q", dir).Run() == nil
+}
+
+// loopDisks gives each named process a file system of its own, an ext4
+// image of size on a loop device mounted at dir/name, unmounted when the
+// test ends (after the cluster stops). Where that cannot be done it says
+// so and returns false: the campaign runs without disks to fill.
+func loopDisks(t *testing.T, dir string, names []string, size string) bool {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Log("SKIPPED the fill-disk fault: loop mounts need root")
+		return false
+	}
+	for _, tool := range []string{"mkfs.ext4", "mount", "umount", "mountpoint"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Logf("SKIPPED the fill-disk fault: no %s", tool)
+			return false
+		}
+	}
+	for _, name := range names {
+		d := filepath.Join(dir, name)
+		img := d + ".img"
+		for _, cmd := range [][]string{{"truncate", "-s", size, img}, {"mkfs.ext4", "-q", "-F", "-m", "0", img}, {"mkdir", "-p", d}, {"mount", "-o", "loop", img, d}} {
+			if out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput(); err != nil {
+				t.Logf("SKIPPED the fill-disk fault: %s: %v: %s", strings.Join(cmd, " "), err, out)
+				return false
+			}
+		}
+		t.Cleanup(func() {
+			if out, err := exec.Command("umount", d).CombinedOutput(); err != nil {
+				t.Errorf("umount %s: %v: %s", d, err, out)
+			}
+		})
+	}
+	return true
 }
