@@ -44,7 +44,9 @@ func TestSoak(t *testing.T) {
 	c := startCluster(t, harness.Spec{
 		Groups: []harness.Group{{Name: "g1", Size: 3}, {Name: "g2", Size: 3}},
 		// Killed nodes come back within seconds: nothing is replaced.
-		NodeFlags:   []string{"--pprof", "127.0.0.1:0", "--replace-after", "1h"},
+		// Deleted files' chunks are collected within minutes, so the
+		// disks hold what the workload keeps, not all it ever wrote.
+		NodeFlags:   []string{"--pprof", "127.0.0.1:0", "--replace-after", "1h", "--gc-interval", "30s", "--gc-grace", "2m"},
 		RouterFlags: []string{"--pprof", "127.0.0.1:0", "--chunk-size", strconv.Itoa(1 << 20)},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -132,6 +134,7 @@ type soak struct {
 	restarted map[string]time.Time // process name: last restart
 	faultAt   []time.Time
 	faults    int
+	disk      []int64 // bytes under the cluster's directory, every 10 s
 
 	largeN, metaN, mountN int
 	largeAcks             []harness.Ack // the large files still kept
@@ -146,9 +149,22 @@ type sample struct {
 	goroutines int
 }
 
-// sample looks at every running process.
+// sample looks at every running process, and at the bytes the cluster
+// keeps on disk.
 func (s *soak) sample() {
 	now := time.Now()
+	var disk int64
+	filepath.WalkDir(s.c.Dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				disk += fi.Size()
+			}
+		}
+		return nil
+	})
+	s.mu.Lock()
+	s.disk = append(s.disk, disk)
+	s.mu.Unlock()
 	for _, p := range s.c.Procs() {
 		if !p.Running() || p.Pid() == 0 {
 			continue
@@ -409,6 +425,9 @@ func (s *soak) report(warm time.Time) {
 		if w.goroutines >= 0 && end.goroutines >= 0 {
 			grew("goroutines", float64(w.goroutines), float64(end.goroutines), 64)
 		}
+	}
+	if len(s.disk) > 0 {
+		fmt.Fprintf(&b, "data on disk: %.0f MiB at most, %.0f MiB at the end\n", mib(slices.Max(s.disk)), mib(s.disk[len(s.disk)-1]))
 	}
 	s.t.Logf("per process, from the end of the warm-up (or a minute after its last restart) to the end:\n%s", b.String())
 }
