@@ -324,15 +324,16 @@ func checkGroupsConverge(t *testing.T, c *Cluster) {
 		t.Fatal(err)
 	}
 	members := map[string][]*harness.Proc{}
-	err := harness.WaitFor(ctx, "every group to list all its members", func() bool {
+	err := harness.WaitFor(ctx, "every group to list all its members", func() (bool, error) {
 		for _, g := range wholeGroups {
 			ps := c.groupProcs(ctx, g.Name)
 			if len(ps) != g.Size {
-				return false
+				view, err := c.View(ctx)
+				return false, fmt.Errorf("group %s lists %d members: %+v (%v)", g.Name, len(ps), view, err)
 			}
 			members[g.Name] = ps
 		}
-		return true
+		return true, nil
 	})
 	if err != nil {
 		t.Fatal(err)
