@@ -131,15 +131,19 @@ func (r Role) String() string {
 
 // Status is a snapshot of a node's replication state.
 type Status struct {
-	Role      Role
-	Ballot    meta.Ballot // led ballot when leading, else the promise
-	Ready     bool        // leading and accepting requests
-	InSync    bool        // a voter not installing a snapshot
-	Leader    string      // the primary's address as last seen
-	Commit    uint64
-	Applied   uint64
-	LastIndex uint64
-	Voters    []meta.Member
+	Role   Role
+	Ballot meta.Ballot // led ballot when leading, else the promise
+	Ready  bool        // leading and accepting requests
+	InSync bool        // a voter not installing a snapshot
+	// Rebuilding: the member's log may lack entries it once acknowledged,
+	// until its primary finds it whole (see store.DB.Rebuilding); it
+	// neither promises to a recovering primary nor leads meanwhile.
+	Rebuilding bool
+	Leader     string // the primary's address as last seen
+	Commit     uint64
+	Applied    uint64
+	LastIndex  uint64
+	Voters     []meta.Member
 }
 
 // Handle dispatches one request from a peer or a router.

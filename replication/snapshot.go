@@ -72,7 +72,7 @@ func (n *Node) handleFetchSnap(m *wire.FetchSnap) (wire.Message, error) {
 	if name == "" {
 		cut, s, err := n.db.CutSnapshot(time.Now())
 		if err != nil {
-			return nil, err
+			return nil, n.storeErr(err)
 		}
 		name, sum = cut, s[:]
 		n.snaps.add(n.db, name, sum, time.Now())

@@ -39,9 +39,26 @@ func startServer(t *testing.T, h wire.Handler, logger *slog.Logger) string {
 // openNode starts a replication node over a fresh on-disk store.
 func openNode(t *testing.T, id uint64, addr string, tr wire.Transport, edit func(*Config)) *Node {
 	t.Helper()
+	return openNodeOn(t, id, addr, tr, edit, false)
+}
+
+// openWholeNode is openNode on a store that is not rebuilding, as a
+// member's that was once in sync.
+func openWholeNode(t *testing.T, id uint64, addr string, tr wire.Transport, edit func(*Config)) *Node {
+	t.Helper()
+	return openNodeOn(t, id, addr, tr, edit, true)
+}
+
+func openNodeOn(t *testing.T, id uint64, addr string, tr wire.Transport, edit func(*Config), whole bool) *Node {
+	t.Helper()
 	db, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if whole {
+		if err := db.SetRebuilt(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cfg := DefaultConfig()
 	cfg.ID, cfg.Name, cfg.Addr, cfg.Group = id, addr, addr, "g"
