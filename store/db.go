@@ -116,6 +116,9 @@ func (d *DB) openBolt() error {
 	}
 	if err = guard(func() error { return b.Update(initStore) }); err != nil {
 		b.Close()
+		if errors.Is(err, meta.ErrCorrupt) {
+			return fmt.Errorf("%s: %w", p, err)
+		}
 		return fmt.Errorf("initialise %s: %w", p, err)
 	}
 	d.bolt = b
@@ -134,7 +137,7 @@ func openBoltFile(p string, readOnly bool) (*bolt.DB, error) {
 	switch {
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
 		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
-		return nil, fmt.Errorf("open %s: %w", p, &CorruptError{Why: "bbolt cannot open it: " + err.Error()})
+		return nil, fmt.Errorf("%s: %w", p, &CorruptError{Why: "bbolt cannot open it: " + err.Error()})
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("open %s (is another shoal process using this data directory?): %w", p, err)
 	case err != nil:

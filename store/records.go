@@ -113,14 +113,14 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
-	where := "meta.db"
+	var where string
 	if e.Bucket != "" {
-		where += ", bucket " + e.Bucket
+		where = "bucket " + e.Bucket + ": "
 	}
 	if e.Key != nil {
-		where += fmt.Sprintf(", key %q", e.Key)
+		where = fmt.Sprintf("bucket %s, key %q: ", e.Bucket, e.Key)
 	}
-	return fmt.Sprintf("%s: %s: %v", where, e.Why, meta.ErrCorrupt)
+	return fmt.Sprintf("%s%s: %v", where, e.Why, meta.ErrCorrupt)
 }
 
 func (e *CorruptError) Unwrap() error { return meta.ErrCorrupt }
