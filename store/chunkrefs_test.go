@@ -106,7 +106,7 @@ func TestChunkRefsRandom(t *testing.T) {
 	}
 }
 
-func crOpen(t *testing.T, dir string) *DB {
+func crOpen(t testing.TB, dir string) *DB {
 	t.Helper()
 	d, err := Open(dir)
 	if err != nil {

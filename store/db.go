@@ -128,6 +128,9 @@ func (d *DB) openBolt() error {
 // openBoltFile opens the bbolt file at p. A file bbolt finds invalid is
 // reported as a CorruptError.
 func openBoltFile(p string, readOnly bool) (*bolt.DB, error) {
+	if err := checkFile(p); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
 	var b *bolt.DB
 	err := guard(func() error {
 		var err error
@@ -142,6 +145,10 @@ func openBoltFile(p string, readOnly bool) (*bolt.DB, error) {
 		return nil, fmt.Errorf("open %s (is another shoal process using this data directory?): %w", p, err)
 	case err != nil:
 		return nil, fmt.Errorf("open %s: %w", p, err)
+	}
+	if err := checkPages(p, b); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	return b, nil
 }

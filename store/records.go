@@ -416,7 +416,7 @@ func verifyBucket(tx *bolt.Tx, name []byte) (int64, error) {
 	var got aggregate
 	var n int64
 	var prev []byte
-	c := b.raw.Cursor()
+	c, look := b.raw.Cursor(), b.raw.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if _, err := b.check(k, v); err != nil {
 			return n, err
@@ -424,7 +424,7 @@ func verifyBucket(tx *bolt.Tx, name []byte) (int64, error) {
 		if prev != nil && bytes.Compare(prev, k) >= 0 {
 			return n, corruptRecord(name, k, fmt.Sprintf("the key follows %q: the keys are out of order", prev))
 		}
-		if !bytes.Equal(b.raw.Get(k), v) {
+		if lk, lv := look.Seek(k); !bytes.Equal(lk, k) || !bytes.Equal(lv, v) {
 			return n, corruptRecord(name, k, "a lookup of the key does not find the record a scan finds")
 		}
 		prev = k
