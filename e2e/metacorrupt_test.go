@@ -123,6 +123,69 @@ func TestCorruptMetaRebuiltFromPeers(t *testing.T) {
 	}
 }
 
+// TestCorruptMetaFoundWhileServing: a byte of a running replica's
+// meta.db changes under it (a file's name). The replica's verifier finds
+// it at rest without a restart; the replica stops serving, moves the file
+// aside, rebuilds from its peers, and then leads with every file.
+func TestCorruptMetaFoundWhileServing(t *testing.T) {
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}},
+		NodeFlags:   []string{"--scrub-rate", "64MiB"},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
+	})
+	files := writeFiles(t, c, "/data", 4, testChunk+17, 800)
+	members := c.groupNodes("g1")
+	n0, n2 := members[0], members[2]
+	c.waitGroup(3, "")
+	// The node holds meta.db locked: change the bytes of the name in the
+	// file wherever they are, the directory entry and its index entry.
+	db := filepath.Join(c.DataDir(n2), "meta.db")
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := append(be.BigEndian.AppendUint64(nil, 2), "f002"...) // /data is inode 2
+	if bytes.Count(b, name) == 0 {
+		t.Fatalf("%s holds no entry f002 of directory 2", db)
+	}
+	f, err := os.OpenFile(db, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; {
+		j := bytes.Index(b[i:], name)
+		if j < 0 {
+			break
+		}
+		if _, err := f.WriteAt([]byte("g"), int64(i+j+8)); err != nil {
+			t.Fatal(err)
+		}
+		i += j + 1
+	}
+	f.Close()
+	harness.Await(t, 60*time.Second, n2.Name+" finding the damage, moving meta.db aside and rebuilding it", func() bool {
+		moved, _ := filepath.Glob(filepath.Join(c.DataDir(n2), "meta.db.corrupt-*"))
+		log, _ := os.ReadFile(n2.Log)
+		_, after, found := bytes.Cut(log, []byte("stops serving its group"))
+		return len(moved) == 1 && found && bytes.Contains(after, []byte("holds every committed entry again"))
+	})
+	c.waitGroup(3, "")
+	n0.Kill()
+	if g := c.waitGroup(2, n0.Name); g.Primary != n2.Name {
+		t.Fatalf("after %s died, g1 is led by %s, want %s", n0.Name, g.Primary, n2.Name)
+	}
+	checkFilesNamed(t, c, files, "/data/f002")
+	log, err := os.ReadFile(n2.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, "corrupt") {
+			t.Logf("%s: %s", n2.Name, line)
+		}
+	}
+}
+
 // checkFilesNamed reads every file back through the router, reporting
 // all that fail (the renamed one by name) before it fails the test.
 func checkFilesNamed(t *testing.T, c *cluster, files map[string][]byte, renamed string) {

@@ -549,9 +549,9 @@ func (n *Node) fail(err error, rd Ready) {
 	if n.failed != nil {
 		return
 	}
-	if n.db.Corrupt() != nil {
+	if cause := n.db.Corrupt(); cause != nil {
 		err = n.corruptErr()
-		n.log.Error("this member's metadata store is corrupt: it stops serving its group (no votes, no leading, no reads) until the store is replaced", "err", err)
+		n.log.Error("this member's metadata store is corrupt: it stops serving its group (no votes, no leading, no reads) until the store is replaced", "err", cause)
 	} else {
 		n.log.Error("the disk refused a promise: this node answers nothing more until it restarts", "err", err)
 	}
