@@ -244,10 +244,10 @@ type Machine struct {
 	caughtUp     bool
 	chunksSynced bool
 	// rebuilding: this member's log may lack entries it once acknowledged
-	// (its store was made empty: a new or wiped disk, or a corrupt
-	// meta.db moved aside; see store.DB.Rebuilding). Until it is whole
-	// again it promises nothing to a recovering primary and does not
-	// lead, so its short log never stands in for the entries it lost.
+	// (its corrupt meta.db was replaced by an empty one; see
+	// store.DB.Rebuilding). Until it is whole again it promises nothing
+	// to a recovering primary and does not lead, so its short log never
+	// stands in for the entries it lost.
 	rebuilding bool
 
 	lead *leaderState

@@ -126,16 +126,12 @@ func (m *Machine) appended(fa *followerAppend) {
 }
 
 // noteRebuilt clears the rebuilding mark once this member's log is known
-// to hold every committed entry: it leads (it recovered the log from a
-// majority, or bootstrapped the group), or it is a voter that its primary
-// found, in this process start, caught up with the commit index and
-// holding every chunk. Every entry committed since then counted its
-// answers, which it gives only for entries it holds.
+// to hold every committed entry: it is a voter that its primary found, in
+// this process start, caught up with the commit index and holding every
+// chunk. Every entry committed since then counted its answers, which it
+// gives only for entries it holds.
 func (m *Machine) noteRebuilt() {
-	if !m.rebuilding {
-		return
-	}
-	if m.role != Leader && !(isVoter(m.config, m.cfg.Self.ID) && !m.installing && m.caughtUp && m.chunksSynced) {
+	if !m.rebuilding || !isVoter(m.config, m.cfg.Self.ID) || m.installing || !m.caughtUp || !m.chunksSynced {
 		return
 	}
 	m.rebuilding = false

@@ -34,7 +34,6 @@ func (m *Machine) becomeLeader(b meta.Ballot) {
 	m.log.Info("leading", "ballot", b, "last_index", m.last, "voters", len(m.config))
 	m.rd.Leading = &b
 	m.changed()
-	m.noteRebuilt()
 	// Every member is sent the first entry of the ballot with the first
 	// Append (most hold the log before it).
 	for _, id := range m.members() {

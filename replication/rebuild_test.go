@@ -12,17 +12,16 @@ import (
 	"shoal/wire"
 )
 
-// A member whose store was made empty (here a new one, as after a wiped
-// disk or a corrupt meta.db moved aside) neither promises to a recovering
-// primary nor leads until its primary has found it caught up and holding
-// every chunk: counted in a majority, its short log could stand in for
-// committed entries it lost. Then it does both, and the mark is gone from
-// its disk.
+// A member whose corrupt meta.db was replaced by an empty one neither
+// promises to a recovering primary nor leads until its primary has found
+// it caught up and holding every chunk: counted in a majority, its short
+// log could stand in for committed entries it lost. Then it does both,
+// and the mark is gone from its disk.
 func TestRebuildingMemberNeitherPromisesNorLeads(t *testing.T) {
 	ctx, cancel := ctxT(5 * time.Second)
 	defer cancel()
 	net := wire.NewMemNetwork(1)
-	n := openNode(t, 2, "n2", net.Transport("n2"), nil)
+	n := openRebuildingNode(t, 2, "n2", net.Transport("n2"), nil)
 	b := func(term, node uint64) meta.Ballot { return meta.Ballot{Term: term, Node: node} }
 	if s := n.Status(); !s.Rebuilding || s.InSync {
 		t.Fatalf("a new member: %+v, want rebuilding", s)

@@ -291,7 +291,7 @@ func TestStaleBallotRejected(t *testing.T) {
 	}
 
 	t.Run("promise", func(t *testing.T) {
-		n := openWholeNode(t, 2, "n2", net.Transport("n2"), nil)
+		n := openNode(t, 2, "n2", net.Transport("n2"), nil)
 		resp, err := n.Handle(ctx, &wire.Append{Group: "g", Ballot: b(2, 1), Leader: "n1", Entries: entries(b(2, 1), 1, 2)})
 		if r, ok := resp.(*wire.AppendResp); err != nil || !ok || !r.OK || r.LastIndex != 2 {
 			t.Fatalf("append at 2/1: %+v, %v", resp, err)

@@ -42,23 +42,24 @@ func openNode(t *testing.T, id uint64, addr string, tr wire.Transport, edit func
 	return openNodeOn(t, id, addr, tr, edit, false)
 }
 
-// openWholeNode is openNode on a store that is not rebuilding, as a
-// member's that was once in sync.
-func openWholeNode(t *testing.T, id uint64, addr string, tr wire.Transport, edit func(*Config)) *Node {
+// openRebuildingNode is openNode on a store that Quarantine replaced,
+// as after its meta.db was found corrupt.
+func openRebuildingNode(t *testing.T, id uint64, addr string, tr wire.Transport, edit func(*Config)) *Node {
 	t.Helper()
 	return openNodeOn(t, id, addr, tr, edit, true)
 }
 
-func openNodeOn(t *testing.T, id uint64, addr string, tr wire.Transport, edit func(*Config), whole bool) *Node {
+func openNodeOn(t *testing.T, id uint64, addr string, tr wire.Transport, edit func(*Config), rebuilding bool) *Node {
 	t.Helper()
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if whole {
-		if err := db.SetRebuilt(); err != nil {
+	dir := t.TempDir()
+	if rebuilding {
+		if _, err := store.Quarantine(dir, time.Now()); err != nil {
 			t.Fatal(err)
 		}
+	}
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
 	cfg.ID, cfg.Name, cfg.Addr, cfg.Group = id, addr, addr, "g"

@@ -48,7 +48,7 @@ import (
 //	config       msgpack []Member: the voting members as of snap_index
 //	format       8-byte record format (see records.go)
 //	rebuilding   empty; present while the log may lack entries this node
-//	             once acknowledged (see Rebuilding)
+//	             once acknowledged, after Quarantine (see Rebuilding)
 //
 // Every mutation is one bbolt transaction, committed with fsync: a batch of
 // appends costs one commit, whatever its size.
@@ -154,19 +154,13 @@ func openBoltFile(p string, readOnly bool) (*bolt.DB, error) {
 }
 
 // initStore makes tx a store of the current format (see initFormat) with
-// every bucket it needs. A database made here, empty, is rebuilding.
+// every bucket it needs.
 func initStore(tx *bolt.Tx) error {
-	fresh, err := initFormat(tx)
-	if err != nil {
+	if err := initFormat(tx); err != nil {
 		return err
 	}
 	for _, name := range [][]byte{bucketLog, bucketState} {
 		if _, err := createBucket(tx, name); err != nil {
-			return err
-		}
-	}
-	if fresh {
-		if err := bucketIn(tx, bucketState).put(keyRebuilding, nil); err != nil {
 			return err
 		}
 	}
@@ -375,10 +369,9 @@ func raisePromise(tx *bolt.Tx, b meta.Ballot) error {
 }
 
 // Rebuilding reports whether this node's log may lack entries it once
-// acknowledged: its store was made empty (a new or wiped data directory,
-// or a corrupt meta.db moved aside) and has not been found whole since
-// (see SetRebuilt). Such a member must not count in a majority that
-// recovers the log, nor lead one it did not bootstrap.
+// acknowledged: Quarantine replaced its corrupt meta.db with an empty one,
+// and it has not been found whole since (see SetRebuilt). Such a member
+// must not count in a majority that recovers the log, nor lead.
 func (d *DB) Rebuilding() (bool, error) {
 	var r bool
 	err := d.view(func(tx *bolt.Tx) error {

@@ -107,7 +107,10 @@ func Quarantine(dir string, now time.Time) (Quarantined, error) {
 	}
 	err = guard(func() error {
 		return b.Update(func(tx *bolt.Tx) error {
-			if err := initStore(tx); err != nil || !q.PromiseKept {
+			if err := initStore(tx); err != nil {
+				return err
+			}
+			if err := bucketIn(tx, bucketState).put(keyRebuilding, nil); err != nil || !q.PromiseKept {
 				return err
 			}
 			return raisePromise(tx, q.Promise)

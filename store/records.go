@@ -485,39 +485,39 @@ func verifyAll(tx *bolt.Tx) (int64, error) {
 
 // initFormat makes tx hold records of the current format: a new database
 // gets bucket sums and the format marker, one written before checksums is
-// migrated, and any other is verified whole. fresh reports a database
-// with no bucket at all.
-func initFormat(tx *bolt.Tx) (fresh bool, err error) {
-	fresh = len(bucketNames(tx)) == 0
+// migrated, and any other is verified whole.
+func initFormat(tx *bolt.Tx) error {
+	fresh := len(bucketNames(tx)) == 0
 	hasState, hasSums := hasBucket(tx, bucketState), hasBucket(tx, bucketSums)
 	var marker []byte
+	var err error
 	if st := bucketIn(tx, bucketState); hasState && st.unsealed(keyFormat) != nil {
 		if marker, err = st.get(keyFormat); err != nil {
-			return false, err
+			return err
 		}
 	}
 	switch {
 	case fresh:
 		if _, err := createBucket(tx, bucketSums); err != nil {
-			return false, err
+			return err
 		}
 		if _, err := createBucket(tx, bucketState); err != nil {
-			return false, err
+			return err
 		}
-		return true, bucketIn(tx, bucketState).put(keyFormat, key(formatVersion))
+		return bucketIn(tx, bucketState).put(keyFormat, key(formatVersion))
 	case marker == nil && !hasSums:
-		return false, migrate(tx)
+		return migrate(tx)
 	case marker == nil:
-		return false, &CorruptError{Bucket: string(bucketState), Key: keyFormat, Why: "the format record is gone while bucket sums remains"}
+		return &CorruptError{Bucket: string(bucketState), Key: keyFormat, Why: "the format record is gone while bucket sums remains"}
 	case len(marker) != 8:
-		return false, fmt.Errorf("meta.db: a format record of %d bytes: %w", len(marker), meta.ErrCorrupt)
+		return fmt.Errorf("meta.db: a format record of %d bytes: %w", len(marker), meta.ErrCorrupt)
 	case u64(marker) != formatVersion:
-		return false, fmt.Errorf("meta.db has record format %d; this shoal reads format %d: run the version that wrote it", u64(marker), formatVersion)
+		return fmt.Errorf("meta.db has record format %d; this shoal reads format %d: run the version that wrote it", u64(marker), formatVersion)
 	case !hasSums:
-		return false, &CorruptError{Bucket: string(bucketSums), Why: "the bucket is gone"}
+		return &CorruptError{Bucket: string(bucketSums), Why: "the bucket is gone"}
 	}
 	_, err = verifyAll(tx)
-	return false, err
+	return err
 }
 
 // migrateBatch bounds the records copied in memory at once by migrate.

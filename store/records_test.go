@@ -333,18 +333,22 @@ func TestQuarantineAtOpen(t *testing.T) {
 	}
 }
 
-// A new store is rebuilding until told otherwise; installing a snapshot
-// keeps the receiver's mark, whatever the sender's.
+// A new store is not rebuilding, one Quarantine made is until told
+// otherwise; installing a snapshot keeps the receiver's mark, whatever
+// the sender's.
 func TestRebuildingMark(t *testing.T) {
-	src, dst := crOpen(t, t.TempDir()), crOpen(t, t.TempDir())
+	src := crOpen(t, t.TempDir())
 	crSeed(t, src)
-	for _, d := range []*DB{src, dst} {
-		if r, err := d.Rebuilding(); err != nil || !r {
-			t.Fatalf("a new store: rebuilding %v, %v", r, err)
-		}
+	if r, err := src.Rebuilding(); err != nil || r {
+		t.Fatalf("a new store: rebuilding %v, %v", r, err)
 	}
-	if err := src.SetRebuilt(); err != nil {
+	dir := t.TempDir()
+	if _, err := Quarantine(dir, time.Now()); err != nil {
 		t.Fatal(err)
+	}
+	dst := crOpen(t, dir)
+	if r, err := dst.Rebuilding(); err != nil || !r {
+		t.Fatalf("a store Quarantine made: rebuilding %v, %v", r, err)
 	}
 	for _, rebuilt := range []bool{false, true} {
 		if rebuilt {
