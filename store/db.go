@@ -128,11 +128,12 @@ func (d *DB) openBolt() error {
 // openBoltFile opens the bbolt file at p. A file bbolt finds invalid is
 // reported as a CorruptError.
 func openBoltFile(p string, readOnly bool) (*bolt.DB, error) {
-	if err := checkFile(p); err != nil {
+	free, err := checkFile(p)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	var b *bolt.DB
-	err := guard(func() error {
+	err = guard(func() error {
 		var err error
 		b, err = bolt.Open(p, 0o600, &bolt.Options{Timeout: 2 * time.Second, ReadOnly: readOnly})
 		return err
@@ -146,7 +147,7 @@ func openBoltFile(p string, readOnly bool) (*bolt.DB, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
-	if err := checkPages(p, b); err != nil {
+	if err := checkPages(p, b, free); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}

@@ -64,9 +64,9 @@ func (d *DB) VerifyBucket(name string) (int64, error) {
 			n, err = verifyBucket(tx, []byte(name))
 			return err
 		}
-		a, err := bucketIn(tx, bucketSums).aggregate([]byte(name))
-		if err == nil && a.count > 0 {
-			err = &CorruptError{Bucket: name, Why: fmt.Sprintf("the bucket is gone, with the %d records written to it", a.count)}
+		n, err := bucketIn(tx, bucketSums).count([]byte(name))
+		if err == nil && n > 0 {
+			err = &CorruptError{Bucket: name, Why: fmt.Sprintf("the bucket is gone, with the %d records written to it", n)}
 		}
 		return err
 	})

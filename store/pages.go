@@ -23,7 +23,7 @@ package store
 //
 // (integers in the machine's byte order, little-endian here). Every
 // page reached must be a branch or a leaf below the high-water mark,
-// reached once, with its elements inside it.
+// reached once, not on the free list, with its elements inside it.
 
 import (
 	"encoding/binary"
@@ -51,7 +51,7 @@ const (
 // checkPages walks the page tree of the bbolt file at path, opened as b,
 // from the root its current meta page names. It reads the file through a
 // memory map of its own, bounded by the file's size.
-func checkPages(path string, b *bolt.DB) error {
+func checkPages(path string, b *bolt.DB, free map[uint64]bool) error {
 	var txid uint64
 	var hwm int64
 	b.View(func(tx *bolt.Tx) error {
@@ -76,7 +76,7 @@ func checkPages(path string, b *bolt.DB) error {
 		return fmt.Errorf("map %s: %w", path, err)
 	}
 	defer syscall.Munmap(data)
-	w := pageWalk{data: data, size: size, hwm: uint64(hwm) / uint64(size), seen: map[uint64]bool{}}
+	w := pageWalk{data: data, size: size, hwm: uint64(hwm) / uint64(size), seen: map[uint64]bool{}, free: free}
 	root := uint64(0)
 	for _, id := range []uint64{0, 1} {
 		if m := w.read(id, 0, 80); binary.LittleEndian.Uint64(m[64:72]) == txid {
@@ -96,31 +96,32 @@ func checkPages(path string, b *bolt.DB) error {
 // acknowledged and would silently lose; its small struct lies in the
 // page's first sector, which no crash tears, so only the disk can have
 // damaged it. A free list bbolt cannot read makes it panic while it holds
-// the file's lock. A missing or empty file is bbolt's to create.
-func checkFile(path string) error {
+// the file's lock. A missing or empty file is bbolt's to create. It
+// returns the pages on the free list.
+func checkFile(path string) (map[uint64]bool, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || fi.Size() == 0 {
-		return err
+		return nil, err
 	}
 	var metas [2][]byte
 	size := int64(0)
 	for id := range metas {
 		m := make([]byte, 80)
 		if _, err := f.ReadAt(m, int64(id)*size); err != nil {
-			return &CorruptError{Why: fmt.Sprintf("meta page %d cannot be read: %v", id, err)}
+			return nil, &CorruptError{Why: fmt.Sprintf("meta page %d cannot be read: %v", id, err)}
 		}
 		h := fnv.New64a()
 		h.Write(m[16:72])
 		if h.Sum64() != binary.LittleEndian.Uint64(m[72:80]) {
-			return pageCorrupt(uint64(id), "the meta page fails its checksum")
+			return nil, pageCorrupt(uint64(id), "the meta page fails its checksum")
 		}
 		metas[id] = m
 		size = int64(binary.LittleEndian.Uint32(m[24:28]))
@@ -131,17 +132,17 @@ func checkFile(path string) error {
 	}
 	hwm, free := binary.LittleEndian.Uint64(m[56:64]), binary.LittleEndian.Uint64(m[48:56])
 	if size < 1024 || hwm < 2 || fi.Size() < int64(hwm)*size {
-		return &CorruptError{Why: fmt.Sprintf("the meta page says %d pages of %d bytes; the file has %d bytes", hwm, size, fi.Size())}
+		return nil, &CorruptError{Why: fmt.Sprintf("the meta page says %d pages of %d bytes; the file has %d bytes", hwm, size, fi.Size())}
 	}
 	if free == ^uint64(0) {
-		return nil // no free list kept in the file
+		return nil, nil // no free list kept in the file
 	}
 	if free < 2 || free >= hwm {
-		return pageCorrupt(free, "the free list is out of range (the file has %d pages)", hwm)
+		return nil, pageCorrupt(free, "the free list is out of range (the file has %d pages)", hwm)
 	}
 	h := make([]byte, pageHeaderSize+8)
 	if _, err := f.ReadAt(h, int64(free)*size); err != nil {
-		return err
+		return nil, err
 	}
 	count, overflow := uint64(binary.LittleEndian.Uint16(h[10:12])), uint64(binary.LittleEndian.Uint32(h[12:16]))
 	first := uint64(0)
@@ -150,20 +151,26 @@ func checkFile(path string) error {
 	}
 	switch {
 	case binary.LittleEndian.Uint16(h[8:10]) != freelistPageFlag:
-		return pageCorrupt(free, "flags %#x: the meta page names it as the free list", binary.LittleEndian.Uint16(h[8:10]))
+		return nil, pageCorrupt(free, "flags %#x: the meta page names it as the free list", binary.LittleEndian.Uint16(h[8:10]))
 	case overflow >= hwm-free || (first+count)*8 > (overflow+1)*uint64(size)-pageHeaderSize:
-		return pageCorrupt(free, "a free list of %d pages does not fit %d pages", count, overflow+1)
+		return nil, pageCorrupt(free, "a free list of %d pages does not fit %d pages", count, overflow+1)
 	}
 	ids := make([]byte, (first+count)*8)
 	if _, err := f.ReadAt(ids, int64(free)*size+pageHeaderSize); err != nil {
-		return err
+		return nil, err
 	}
+	out := map[uint64]bool{}
 	for i := first; i < first+count; i++ {
-		if id := binary.LittleEndian.Uint64(ids[i*8:]); id < 2 || id >= hwm {
-			return pageCorrupt(free, "the free list holds page %d, out of range", id)
+		id := binary.LittleEndian.Uint64(ids[i*8:])
+		if id < 2 || id >= hwm {
+			return nil, pageCorrupt(free, "the free list holds page %d, out of range", id)
 		}
+		out[id] = true
 	}
-	return nil
+	for i := range overflow + 1 {
+		out[free+i] = true // not free, but no tree may reach it either
+	}
+	return out, nil
 }
 
 type pageWalk struct {
@@ -171,6 +178,7 @@ type pageWalk struct {
 	size int
 	hwm  uint64
 	seen map[uint64]bool
+	free map[uint64]bool // the free list, and the free list's own pages
 }
 
 // read returns n bytes of page id from off, which the caller keeps
@@ -208,8 +216,11 @@ func (w *pageWalk) tree(id uint64, depth int, root bool) error {
 		return pageCorrupt(id, "flags %#x: neither a branch nor a leaf", flags)
 	}
 	for i := range overflow + 1 {
-		if w.seen[id+i] {
+		switch {
+		case w.seen[id+i]:
 			return pageCorrupt(id+i, "reached twice: the tree loops or shares a page")
+		case w.free[id+i]:
+			return pageCorrupt(id+i, "reached, but on the free list (or holding it): a branch points at a stale page")
 		}
 		w.seen[id+i] = true
 	}

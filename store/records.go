@@ -15,15 +15,16 @@ package store
 // changed (a dentry renamed by a flipped bit) or that moved to another
 // bucket fails it as surely as one whose value changed.
 //
-// Bucket sums keeps, for every other bucket, how many records it holds and
-// the XOR of their checksums:
+// Bucket sums keeps, for every other bucket, how many records it holds:
 //
-//	sums  bucket name  ->  8-byte count + 4-byte XOR of the records' CRCs
+//	sums  bucket name  ->  8-byte count
 //
-// A record that vanishes (a page header that lost an element, a branch
-// that points at a stale page) breaks no record's checksum, but it breaks
-// the bucket's sum. put and del keep the sums in the transaction of every
-// change; verifyBucket compares them with a full scan.
+// A record that vanishes (a page header that lost an element) breaks no
+// record's checksum, but it breaks its bucket's count. put and del keep
+// the counts in the transaction of every change that adds or removes a
+// record; verifyBucket compares them with a full scan. (A branch that
+// points at a stale page instead is found by the walk of bbolt's pages,
+// see pages.go: the page is on the free list.)
 //
 // Bucket state holds "format" (8 bytes: 1). A meta.db written before
 // records had checksums has neither that key nor bucket sums: Open
@@ -68,12 +69,32 @@ const sumLen = 4
 
 // recordSum is the checksum of the record key -> payload in bucket.
 func recordSum(bucket, key, payload []byte) uint32 {
-	var n [binary.MaxVarintLen64]byte
-	h := crc32.Update(0, castagnoli, binary.AppendUvarint(n[:0], uint64(len(bucket))))
+	h := crc32.Update(0, castagnoli, uvarint(len(bucket)))
 	h = crc32.Update(h, castagnoli, bucket)
-	h = crc32.Update(h, castagnoli, binary.AppendUvarint(n[:0], uint64(len(key))))
+	h = crc32.Update(h, castagnoli, uvarint(len(key)))
 	h = crc32.Update(h, castagnoli, key)
 	return crc32.Update(h, castagnoli, payload)
+}
+
+// uvarints holds the uvarint encodings of the lengths a bucket name or a
+// key can have, so that recordSum, which runs for every record read or
+// written, hashes them without allocating (a slice handed to crc32
+// escapes).
+var uvarints = func() (t [1 << 14][2]byte) {
+	for i := range t {
+		binary.AppendUvarint(t[i][:0], uint64(i))
+	}
+	return t
+}()
+
+func uvarint(n int) []byte {
+	switch {
+	case n < 1<<7:
+		return uvarints[n][:1]
+	case n < 1<<14:
+		return uvarints[n][:2]
+	}
+	return binary.AppendUvarint(nil, uint64(n))
 }
 
 // seal returns the stored value of the record key -> payload in bucket.
@@ -90,14 +111,6 @@ func unseal(bucket, key, v []byte) ([]byte, bool) {
 	}
 	p := v[:len(v)-sumLen]
 	return p, binary.BigEndian.Uint32(v[len(p):]) == recordSum(bucket, key, p)
-}
-
-// storedSum is the checksum a stored value ends with (0 if too short).
-func storedSum(v []byte) uint32 {
-	if len(v) < sumLen {
-		return 0
-	}
-	return binary.BigEndian.Uint32(v[len(v)-sumLen:])
 }
 
 // CorruptError reports bytes of meta.db that differ from what the store
@@ -197,10 +210,26 @@ func (b bucket) get(k []byte) ([]byte, error) {
 		return nil, b.missing()
 	}
 	v := b.raw.Get(k)
-	if v == nil {
+	if v == nil && answersMisses(b.name) {
 		return nil, b.checkNeighbours(k)
 	}
+	if v == nil {
+		return nil, nil
+	}
 	return b.check(k, v)
+}
+
+// answersMisses reports whether a miss in the bucket name is an answer
+// (no such file, no such user or token), which checkNeighbours must back.
+// Elsewhere a miss is a new record being made, or reported as corrupt by
+// the namespace (an inode a name points at), and the verifier at rest
+// finds a changed key within a pass.
+func answersMisses(name []byte) bool {
+	switch string(name) {
+	case string(bucketDentries), string(bucketUsers), string(bucketTokens):
+		return true
+	}
+	return false
 }
 
 // checkNeighbours verifies the records on either side of where k would
@@ -253,16 +282,14 @@ func (b bucket) put(k, payload []byte) error {
 	if b.raw == nil {
 		return b.missing()
 	}
-	v := seal(b.name, k, payload)
-	old := b.raw.Get(k)
-	had, oldSum := old != nil, storedSum(old)
-	if err := b.raw.Put(k, v); err != nil {
+	had := b.raw.Get(k) != nil
+	if err := b.raw.Put(k, seal(b.name, k, payload)); err != nil {
 		return fmt.Errorf("meta.db: bucket %s: put %q: %w", b.name, k, err)
 	}
 	if had {
-		return b.tally(0, oldSum^storedSum(v))
+		return nil
 	}
-	return b.tally(1, storedSum(v))
+	return b.tally(1)
 }
 
 // del removes the record under k, if there is one.
@@ -270,60 +297,47 @@ func (b bucket) del(k []byte) error {
 	if b.raw == nil {
 		return b.missing()
 	}
-	old := b.raw.Get(k)
-	if old == nil {
+	if b.raw.Get(k) == nil {
 		return nil
 	}
-	sum := storedSum(old)
 	if err := b.raw.Delete(k); err != nil {
 		return fmt.Errorf("meta.db: bucket %s: delete %q: %w", b.name, k, err)
 	}
-	return b.tally(-1, sum)
+	return b.tally(-1)
 }
 
-// tally moves the bucket's sum by a count and an XOR of checksums.
-func (b bucket) tally(count int64, xor uint32) error {
+// tally moves the bucket's count of records by delta.
+func (b bucket) tally(delta int64) error {
 	if bytes.Equal(b.name, bucketSums) {
 		return nil
 	}
 	if b.sums == nil {
 		return bucket{name: bucketSums}.missing()
 	}
-	s := bucket{name: bucketSums, raw: b.sums}
-	a, err := s.aggregate(b.name)
+	n, err := bucket{name: bucketSums, raw: b.sums}.count(b.name)
 	if err != nil {
 		return err
 	}
-	a.count = uint64(int64(a.count) + count)
-	a.xor ^= xor
-	return s.put(b.name, a.encode())
+	// Bucket sums keeps no count of its own: put it without one.
+	v := binary.BigEndian.AppendUint64(nil, uint64(int64(n)+delta))
+	return b.sums.Put(b.name, seal(bucketSums, b.name, v))
 }
 
-// aggregate is what bucket sums records of another bucket.
-type aggregate struct {
-	count uint64
-	xor   uint32
-}
-
-func (a aggregate) encode() []byte {
-	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(make([]byte, 0, 12), a.count), a.xor)
-}
-
-// aggregate reads the sum of the bucket name from bucket sums (s).
-func (s bucket) aggregate(name []byte) (aggregate, error) {
+// count reads the number of records bucket sums (s) has for the bucket
+// name.
+func (s bucket) count(name []byte) (uint64, error) {
 	v, err := s.get(name)
 	if err != nil || v == nil {
-		return aggregate{}, err
+		return 0, err
 	}
-	return decodeAggregate(name, v)
+	return decodeCount(name, v)
 }
 
-// decodeAggregate decodes the sum of the bucket name.
-func decodeAggregate(name, v []byte) (aggregate, error) {
-	if len(v) != 12 {
-		return aggregate{}, fmt.Errorf("meta.db: the sum of bucket %s has %d bytes, not 12: %w", name, len(v), meta.ErrCorrupt)
+func decodeCount(name, v []byte) (uint64, error) {
+	if len(v) != 8 {
+		return 0, fmt.Errorf("meta.db: the count of bucket %s has %d bytes, not 8: %w", name, len(v), meta.ErrCorrupt)
 	}
-	return aggregate{count: binary.BigEndian.Uint64(v), xor: binary.BigEndian.Uint32(v[8:])}, nil
+	return binary.BigEndian.Uint64(v), nil
 }
 
 // forEach calls fn with every record in key order, verifying each first.
@@ -413,7 +427,7 @@ func verifyBucket(tx *bolt.Tx, name []byte) (int64, error) {
 	if !b.exists() {
 		return 0, nil
 	}
-	var got aggregate
+	var got uint64
 	var n int64
 	var prev []byte
 	c, look := b.raw.Cursor(), b.raw.Cursor()
@@ -428,21 +442,18 @@ func verifyBucket(tx *bolt.Tx, name []byte) (int64, error) {
 			return n, corruptRecord(name, k, "a lookup of the key does not find the record a scan finds")
 		}
 		prev = k
-		got.count++
-		got.xor ^= storedSum(v)
+		got++
 		n += int64(len(k) + len(v))
 	}
 	if bytes.Equal(name, bucketSums) {
 		return n, nil
 	}
-	want, err := bucketIn(tx, bucketSums).aggregate(name)
+	want, err := bucketIn(tx, bucketSums).count(name)
 	if err != nil {
 		return n, err
 	}
 	if got != want {
-		return n, &CorruptError{Bucket: string(name), Why: fmt.Sprintf(
-			"holds %d records whose checksums XOR to %08x, but %d records XORing to %08x were written (records lost or replaced by stale ones)",
-			got.count, got.xor, want.count, want.xor)}
+		return n, &CorruptError{Bucket: string(name), Why: fmt.Sprintf("holds %d records, but %d were written: records were lost", got, want)}
 	}
 	return n, nil
 }
@@ -474,9 +485,9 @@ func verifyAll(tx *bolt.Tx) (int64, error) {
 		if hasBucket(tx, name) {
 			return nil
 		}
-		a, err := decodeAggregate(name, v)
-		if err == nil && a.count > 0 {
-			err = &CorruptError{Bucket: string(name), Why: fmt.Sprintf("the bucket is gone, with the %d records written to it", a.count)}
+		n, err := decodeCount(name, v)
+		if err == nil && n > 0 {
+			err = &CorruptError{Bucket: string(name), Why: fmt.Sprintf("the bucket is gone, with the %d records written to it", n)}
 		}
 		return err
 	})

@@ -281,7 +281,7 @@ func TestLostRecordFound(t *testing.T) {
 	if _, err := d.VerifyBucket("inodes"); err != nil {
 		t.Errorf("a sound bucket: %v", err)
 	}
-	if _, err := d.VerifyBucket("dentries"); !errors.Is(err, meta.ErrCorrupt) || !strings.Contains(err.Error(), "records lost") {
+	if _, err := d.VerifyBucket("dentries"); !errors.Is(err, meta.ErrCorrupt) || !strings.Contains(err.Error(), "records were lost") {
 		t.Errorf("bucket with a lost record: %v, want ErrCorrupt", err)
 	}
 	d.Close()

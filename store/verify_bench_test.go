@@ -48,7 +48,11 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		defer db.Close()
 		for b.Loop() {
-			if err := checkPages(p, db); err != nil {
+			free, err := checkFile(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := checkPages(p, db, free); err != nil {
 				b.Fatal(err)
 			}
 		}
