@@ -213,7 +213,7 @@ func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.DurationVar(&rc.RepairInterval, "repair-interval", rc.RepairInterval, "how often a primary compares its members' chunks and copies what is missing")
 	fs.DurationVar(&rc.GCInterval, "gc-interval", rc.GCInterval, "how often a primary collects unreferenced chunks (0: never)")
 	fs.DurationVar(&rc.GCGrace, "gc-grace", rc.GCGrace, "how long a chunk must be unused before it may be collected; longer than any upload")
-	fs.Var((*byteSize)(&rc.ScrubRate), "scrub-rate", "bytes per second re-read and verified from the chunks at rest, e.g. 8MiB (0: off)")
+	fs.Var((*byteSize)(&rc.ScrubRate), "scrub-rate", "bytes per second re-read and verified from the chunks at rest, and from the metadata (meta.db), e.g. 8MiB (0: off)")
 	gc := gossipFlags(fs)
 	sec := securityFlags(fs, false)
 	return func(ctx context.Context) error {

@@ -137,38 +137,8 @@ func TestCorruptMetaFoundWhileServing(t *testing.T) {
 	members := c.groupNodes("g1")
 	n0, n2 := members[0], members[2]
 	c.waitGroup(3, "")
-	// The node holds meta.db locked: change the bytes of the name in the
-	// file wherever they are, the directory entry and its index entry.
-	db := filepath.Join(c.DataDir(n2), "meta.db")
-	b, err := os.ReadFile(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := append(be.BigEndian.AppendUint64(nil, 2), "f002"...) // /data is inode 2
-	if bytes.Count(b, name) == 0 {
-		t.Fatalf("%s holds no entry f002 of directory 2", db)
-	}
-	f, err := os.OpenFile(db, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; {
-		j := bytes.Index(b[i:], name)
-		if j < 0 {
-			break
-		}
-		if _, err := f.WriteAt([]byte("g"), int64(i+j+8)); err != nil {
-			t.Fatal(err)
-		}
-		i += j + 1
-	}
-	f.Close()
-	harness.Await(t, 60*time.Second, n2.Name+" finding the damage, moving meta.db aside and rebuilding it", func() bool {
-		moved, _ := filepath.Glob(filepath.Join(c.DataDir(n2), "meta.db.corrupt-*"))
-		log, _ := os.ReadFile(n2.Log)
-		_, after, found := bytes.Cut(log, []byte("stops serving its group"))
-		return len(moved) == 1 && found && bytes.Contains(after, []byte("holds every committed entry again"))
-	})
+	renameInPlace(t, c, n2, "f002")
+	awaitRebuilt(t, c, n2)
 	c.waitGroup(3, "")
 	n0.Kill()
 	if g := c.waitGroup(2, n0.Name); g.Primary != n2.Name {
@@ -184,6 +154,75 @@ func TestCorruptMetaFoundWhileServing(t *testing.T) {
 			t.Logf("%s: %s", n2.Name, line)
 		}
 	}
+}
+
+// TestCorruptPrimaryStepsDown: the primary's meta.db changes under it (a
+// file's name). It finds the damage, stops leading at once, and the group
+// elects another primary which serves every file; the old primary
+// rebuilds from its peers and counts again.
+func TestCorruptPrimaryStepsDown(t *testing.T) {
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}},
+		NodeFlags:   []string{"--scrub-rate", "64MiB"},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
+	})
+	files := writeFiles(t, c, "/data", 4, testChunk+17, 900)
+	n0 := c.groupNodes("g1")[0]
+	if g := c.waitGroup(3, ""); g.Primary != n0.Name {
+		t.Fatalf("g1 is led by %s, want %s", g.Primary, n0.Name)
+	}
+	renameInPlace(t, c, n0, "f001")
+	c.waitGroup(2, n0.Name)
+	checkFilesNamed(t, c, files, "/data/f001")
+	awaitRebuilt(t, c, n0)
+	c.waitGroup(3, "")
+	more := writeFiles(t, c, "/after", 2, testChunk+1, 950)
+	checkFilesNamed(t, c, files, "/data/f001")
+	checkFiles(t, c, more)
+}
+
+// renameInPlace changes the first byte of the name of file in /data
+// (inode 2, the first directory made) wherever the running node p's
+// meta.db holds it: its directory entry and the entry's index. The node
+// holds the file locked, so this goes around bbolt, as a disk would.
+func renameInPlace(t *testing.T, c *cluster, p *harness.Proc, file string) {
+	t.Helper()
+	db := filepath.Join(c.DataDir(p), "meta.db")
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := append(be.BigEndian.AppendUint64(nil, 2), file...)
+	if bytes.Count(b, name) == 0 {
+		t.Fatalf("%s holds no entry %s of directory 2", db, file)
+	}
+	f, err := os.OpenFile(db, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i := 0; ; {
+		j := bytes.Index(b[i:], name)
+		if j < 0 {
+			return
+		}
+		if _, err := f.WriteAt([]byte{file[0] ^ 0x01}, int64(i+j+8)); err != nil {
+			t.Fatal(err)
+		}
+		i += j + 1
+	}
+}
+
+// awaitRebuilt waits until p found its meta.db corrupt while serving,
+// moved it aside and was found whole again by its primary.
+func awaitRebuilt(t *testing.T, c *cluster, p *harness.Proc) {
+	t.Helper()
+	harness.Await(t, 60*time.Second, p.Name+" finding the damage, moving meta.db aside and rebuilding it", func() bool {
+		moved, _ := filepath.Glob(filepath.Join(c.DataDir(p), "meta.db.corrupt-*"))
+		log, _ := os.ReadFile(p.Log)
+		_, after, found := bytes.Cut(log, []byte("stops serving its group"))
+		return len(moved) == 1 && found && bytes.Contains(after, []byte("holds every committed entry again"))
+	})
 }
 
 // checkFilesNamed reads every file back through the router, reporting

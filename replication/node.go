@@ -56,8 +56,8 @@ type Config struct {
 	// it asks the meta group. Nil disables collection.
 	ChunkRefs func(ctx context.Context, hs []meta.Hash) ([]bool, error)
 	// ScrubRate is how many bytes per second every member re-reads and
-	// verifies from its chunks at rest; 0 disables the scrubber
-	// (default 8 MiB/s).
+	// verifies from its chunks at rest, and from its metadata store (at
+	// most a pass a second); 0 disables both (default 8 MiB/s).
 	ScrubRate int64
 }
 

@@ -460,11 +460,7 @@ func (n *Node) loop(ctx context.Context) {
 // answer: step down, or promote; then, on a ready primary, the group's
 // duties (replacement, scale-out).
 func (n *Node) step(ctx context.Context) {
-	defer func() {
-		if err := n.gossip.SetTags(n.tags()); err != nil && !errors.Is(err, gossip.ErrClosed) {
-			n.log.Warn("publish tags", "err", err)
-		}
-	}()
+	defer n.publishTags()
 	r := n.replication()
 	if r == nil {
 		return
@@ -509,6 +505,13 @@ func (n *Node) step(ctx context.Context) {
 	}
 	if st.Role == replication.Leader && st.Ready {
 		n.runDuties(ctx, r, group, st, members, now)
+	}
+}
+
+// publishTags sets this node's gossip tags from its current state.
+func (n *Node) publishTags() {
+	if err := n.gossip.SetTags(n.tags()); err != nil && !errors.Is(err, gossip.ErrClosed) {
+		n.log.Warn("publish tags", "err", err)
 	}
 }
 

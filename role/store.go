@@ -47,9 +47,13 @@ func (n *Node) replaceStore() {
 	n.mu.Lock()
 	r, group, boot := n.repl, n.group, n.boot
 	n.mu.Unlock()
+	// The group elects another primary only once gossip no longer shows
+	// this node leading: say so now, and again once replication is shut.
+	n.publishTags()
 	if r != nil {
 		r.Close()
 	}
+	n.publishTags()
 	q, err := n.db.Quarantine(time.Now())
 	if err != nil {
 		n.storeLost = true
