@@ -24,7 +24,10 @@ import (
 //	    "under_replicated": 0,    // chunks some voting member lacks
 //	    "repair": {"copied": 0, "copied_bytes": 0, "collected": 3, "last_round": "2024-05-01T12:30:45Z"},
 //	    "member_details": [{"id": 3, "name": "n3", "addr": "10.0.0.3:7000", "voter": true,
-//	                        "live": true, "synced": true, "chunks": 12, "used": 1048576}],
+//	                        "live": true, "synced": true, "chunks": 12, "used": 1048576},
+//	                       {"id": 2, "name": "n2", "addr": "10.0.0.2:7000", "voter": true,
+//	                        "live": true, "synced": false, "chunks": 12, "used": 1048576,
+//	                        "disk_error": "..."}],   // only while its disk refuses writes
 //	    "error": "..."            // only when the primary's status could not be read
 //	  }],
 //	  "standbys": ["n5"]
@@ -51,8 +54,8 @@ type Node struct {
 	Status string `json:"status"`  // as gossip sees it: alive, suspect, dead, left
 	Addr   string `json:"addr"`    // a router's is its HTTP address
 	InSync bool   `json:"in_sync"` // a replica holding every committed entry
-	Used   uint64 `json:"used"`    // chunk bytes the node stores
-	Cap    uint64 `json:"cap"`     // chunk bytes it may store; 0 when it does not say
+	Used   uint64 `json:"used"`    // bytes of data (chunks and metadata) the node stores
+	Cap    uint64 `json:"cap"`     // bytes it may store, no more than its disk holds above the metadata reserve; 0 when it does not say
 }
 
 // Group is one replication group: a primary and its replicas. Every group
@@ -64,7 +67,8 @@ type Group struct {
 	Primary string   `json:"primary"` // node name; empty while there is none
 	Term    uint64   `json:"term"`
 	Members []string `json:"members"` // node names, as gossip sees them
-	// Used is the chunk bytes the group keeps (its fullest live member's).
+	// Used is the bytes of data (chunks and metadata) the group keeps
+	// (its fullest live member's).
 	Used int64 `json:"used"`
 	// Free is the room left for new chunks, as the router places them;
 	// null when the members publish no capacity (no limit is known).
@@ -100,6 +104,10 @@ type GroupMember struct {
 	Synced bool   `json:"synced"` // holds every chunk and entry the group holds
 	Chunks int    `json:"chunks"`
 	Used   int64  `json:"used"`
+	// DiskError is the last write the member's disk refused (read-only,
+	// an I/O error, full), while it refuses them: the member is then not
+	// synced. Absent when the disk takes writes.
+	DiskError string `json:"disk_error,omitempty"`
 }
 
 // NodeID is a node's ID (a 64-bit number) as decimal text. Routers send it

@@ -26,7 +26,7 @@ const (
 	CodeKeyReused        Code = "key_reused"         // 422: an Idempotency-Key already used for another request
 	CodeBadRange         Code = "bad_range"          // 416: a Range outside the file
 	CodeMethodNotAllowed Code = "method_not_allowed" // 405
-	CodeNoSpace          Code = "no_space"           // 507: every group is full
+	CodeNoSpace          Code = "no_space"           // 507: every group is full, or the meta group's disks are
 	CodeUnavailable      Code = "unavailable"        // 503: no primary or quorum in time; retry
 	CodeSealed           Code = "sealed"             // 500: content sealed with a data key the router lacks
 	CodeInternal         Code = "internal"           // 500

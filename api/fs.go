@@ -52,6 +52,9 @@ type DirEntry struct {
 type Listing struct {
 	Path    string     `json:"path"`
 	Entries []DirEntry `json:"entries"`
+	// Next, in a listing asked for with ?limit=N, is the name to pass as
+	// ?after= for the next page; empty on the last page.
+	Next string `json:"next,omitempty"`
 }
 
 // ChunkList is the answer of GET /v1/fs/PATH?op=chunks (admins only):

@@ -64,19 +64,24 @@ func printGroups(w io.Writer, groups []Group) {
 }
 
 // printGroupMembers lists each group's members as its primary reports
-// them; for a group without a report, the names gossip knows.
+// them, with the write a member's disk refuses, if any; for a group
+// without a report, the names gossip knows.
 func printGroupMembers(w io.Writer, groups []Group) {
-	fmt.Fprintln(w, "GROUP\tMEMBER\tVOTER\tLIVE\tSYNCED\tCHUNKS\tUSED")
+	fmt.Fprintln(w, "GROUP\tMEMBER\tVOTER\tLIVE\tSYNCED\tCHUNKS\tUSED\tDISK")
 	for _, g := range groups {
 		if len(g.MemberDetails) == 0 {
 			for _, name := range g.Members {
-				fmt.Fprintf(w, "%s\t%s\t?\t?\t?\t?\t?\n", g.Name, name)
+				fmt.Fprintf(w, "%s\t%s\t?\t?\t?\t?\t?\t?\n", g.Name, name)
 			}
 			continue
 		}
 		for _, m := range g.MemberDetails {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", g.Name, m.Name, yesNo(m.Voter), yesNo(m.Live), yesNo(m.Synced),
-				m.Chunks, humanBytes(m.Used))
+			disk := "ok"
+			if m.DiskError != "" {
+				disk = m.DiskError
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", g.Name, m.Name, yesNo(m.Voter), yesNo(m.Live), yesNo(m.Synced),
+				m.Chunks, humanBytes(m.Used), disk)
 		}
 	}
 }

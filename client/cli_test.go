@@ -215,10 +215,10 @@ func TestCLIStatus(t *testing.T) {
 		"g2         -        2     0 B      unlimited  ?       ?                 ?\n"+
 		"group g2: no primary available for group \"g2\": an election may be in progress\n"+
 		"\n"+
-		"GROUP  MEMBER  VOTER  LIVE  SYNCED  CHUNKS  USED\n"+
-		"g1     n2      yes    yes   no      10      900.0 KiB\n"+
-		"g1     n3      yes    yes   yes     12      1.0 MiB\n"+
-		"g2     n5      ?      ?     ?       ?       ?\n"+
+		"GROUP  MEMBER  VOTER  LIVE  SYNCED  CHUNKS  USED       DISK\n"+
+		"g1     n2      yes    yes   no      10      900.0 KiB  disk refused a write: read-only file system\n"+
+		"g1     n3      yes    yes   yes     12      1.0 MiB    ok\n"+
+		"g2     n5      ?      ?     ?       ?       ?          ?\n"+
 		"\n"+
 		"STANDBYS: n1\n"+
 		"\n"+

@@ -480,7 +480,7 @@ func TestClientClusterAndHealth(t *testing.T) {
 		t.Errorf("group 0 repair = %+v, want %+v", g.Repair, wantRepair)
 	}
 	if len(g.MemberDetails) != 2 || g.MemberDetails[0] != (GroupMember{ID: "18446744073709551615", Name: "n2", Addr: "10.0.0.2:7946",
-		Voter: true, Live: true, Chunks: 10, Used: 900 << 10}) {
+		Voter: true, Live: true, Chunks: 10, Used: 900 << 10, DiskError: "disk refused a write: read-only file system"}) {
 		t.Errorf("group 0 members = %+v", g.MemberDetails)
 	}
 	if g := cl.Groups[1]; g.Meta || g.Free != nil || g.Error == "" || len(g.MemberDetails) != 0 {

@@ -23,8 +23,11 @@ func TestScaleOutWhenFull(t *testing.T) {
 	c := startCluster(t, harness.Spec{
 		Groups: []harness.Group{{Name: "g1", Size: 3}},
 		// Room for four sealed chunks (each ChunkOverhead longer than its
-		// content) on every member.
-		NodeFlags:   []string{"--capacity", fmt.Sprint(4 * (chunk + secure.ChunkOverhead)), "--high-water", "0.9"},
+		// content) on every member, and for its metadata: meta.db counts
+		// against the capacity too. It stays between 16 and 128 KiB here,
+		// so a fifth chunk never fits, and four fill g1 past the high
+		// water mark.
+		NodeFlags:   []string{"--capacity", fmt.Sprint(4*(chunk+secure.ChunkOverhead) + 128<<10), "--high-water", "0.9"},
 		RouterFlags: []string{"--chunk-size", fmt.Sprint(chunk), "--space-wait", "2s"},
 	})
 	// Four chunks fill every member of g1.

@@ -57,10 +57,14 @@ func newCluster(t *testing.T, n int) *cluster {
 
 // startCluster starts the storage nodes and standbys of sp and a router,
 // and waits until every group has a primary and all members in sync.
-// The harness fills in the binary, a directory and the ports.
+// The harness fills in the binary, a directory unless sp names one (a
+// node's data directory in it may be a mount point) and the ports.
 func startCluster(t *testing.T, sp harness.Spec) *cluster {
 	t.Helper()
-	sp.Binary, sp.Dir, sp.Ports = binary(t), t.TempDir(), &ports
+	sp.Binary, sp.Ports = binary(t), &ports
+	if sp.Dir == "" {
+		sp.Dir = t.TempDir()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	hc, err := harness.Start(ctx, sp)

@@ -291,3 +291,77 @@ func TestNonVotersNeverLead(t *testing.T) {
 	c.waitGroup(3, "")
 	checkFiles(t, c, files)
 }
+
+// TestRemovedMemberReturnsToStandbyPool: a replica that was replaced while
+// it was down comes back to a group that has its full size without it.
+// The primary releases it: it drops its copy of the group and serves as a
+// standby (across a restart too, whatever its --group), and is claimed
+// like any standby when the group next loses a member.
+func TestRemovedMemberReturnsToStandbyPool(t *testing.T) {
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}},
+		Standbys:    1,
+		NodeFlags:   []string{"--replace-after", "2s"},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
+	})
+	files := writeFiles(t, c, "/data", 6, 3*testChunk+7, 100)
+	standby := c.node("standby0")
+	_, victim := c.aReplica()
+	victim.Kill()
+	role := func(name string) (string, string) {
+		cs, ok := c.clusterView()
+		if !ok {
+			return "", ""
+		}
+		for _, nd := range cs.Nodes {
+			if nd.Name == name && nd.Status == "alive" {
+				return nd.Role, nd.Group
+			}
+		}
+		return "", ""
+	}
+	harness.Await(t, 60*time.Second, "the standby to replace the killed replica", func() bool {
+		r, g := role(standby.Name)
+		return r == "replica" && g == "g1"
+	})
+	c.waitGroup(3, "")
+	c.start(victim)
+	harness.Await(t, 60*time.Second, "the removed replica to come back as a standby", func() bool {
+		r, g := role(victim.Name)
+		return r == "standby" && g == ""
+	})
+	if n := len(c.chunkFiles(victim)); n != 0 {
+		t.Fatalf("released member still holds %d chunk files of g1", n)
+	}
+	checkFiles(t, c, files)
+	// A restart keeps it in the pool, though its command line says
+	// replica of g1.
+	victim.Kill()
+	c.start(victim)
+	harness.Await(t, 30*time.Second, "the released member to restart as a standby", func() bool {
+		r, g := role(victim.Name)
+		return r == "standby" && g == ""
+	})
+	// It is a standby like any other: the next dead member is replaced
+	// by it.
+	g := c.waitGroup(3, "")
+	for _, name := range g.Members {
+		if name != g.Primary {
+			c.node(name).Kill()
+			break
+		}
+	}
+	harness.Await(t, 60*time.Second, "the released member to be claimed back into g1 and catch up", func() bool {
+		cs, ok := c.clusterView()
+		if !ok {
+			return false
+		}
+		for _, nd := range cs.Nodes {
+			if nd.Name == victim.Name {
+				return nd.Role == "replica" && nd.Group == "g1" && nd.InSync
+			}
+		}
+		return false
+	})
+	checkFiles(t, c, files)
+}

@@ -58,6 +58,22 @@ func (hc hostileCase) bytes(token string) string {
 // insecure) and reads the answer, failing if none comes within limit.
 func (c *cluster) sendRaw(t *testing.T, req string, hangUp bool, limit time.Duration) (*http.Response, []byte) {
 	t.Helper()
+	conn, closeWrite := c.dialRaw(t, limit)
+	defer conn.Close()
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if hangUp {
+		closeWrite()
+	}
+	return readAnswer(t, conn, limit)
+}
+
+// dialRaw connects to the cluster's router (over TLS unless it runs
+// insecure), with a deadline of limit for everything on the connection,
+// and returns it with a function that closes its sending side.
+func (c *cluster) dialRaw(t *testing.T, limit time.Duration) (net.Conn, func()) {
+	t.Helper()
 	u, err := url.Parse(c.API)
 	if err != nil {
 		t.Fatal(err)
@@ -66,26 +82,20 @@ func (c *cluster) sendRaw(t *testing.T, req string, hangUp bool, limit time.Dura
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.Close()
 	raw.SetDeadline(time.Now().Add(limit))
-	conn := raw
-	var tc *tls.Conn
-	if u.Scheme == "https" {
-		cfg := c.clientConfig(0, 0).TLS.Clone()
-		cfg.ServerName = u.Hostname()
-		tc = tls.Client(raw, cfg)
-		conn = tc
+	if u.Scheme != "https" {
+		return raw, func() { raw.(*net.TCPConn).CloseWrite() }
 	}
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	if hangUp {
-		if tc != nil {
-			tc.CloseWrite()
-		} else {
-			raw.(*net.TCPConn).CloseWrite()
-		}
-	}
+	cfg := c.clientConfig(0, 0).TLS.Clone()
+	cfg.ServerName = u.Hostname()
+	tc := tls.Client(raw, cfg)
+	return tc, func() { tc.CloseWrite() }
+}
+
+// readAnswer reads an answer from conn, failing if none comes within
+// limit.
+func readAnswer(t *testing.T, conn net.Conn, limit time.Duration) (*http.Response, []byte) {
+	t.Helper()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("no answer within %v: %v", limit, err)
@@ -146,7 +156,7 @@ func escapePath(p string) string { return (&url.URL{Path: p}).EscapedPath() }
 // changes the namespace or any chunk on disk.
 func TestHostileRequests(t *testing.T) {
 	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}},
-		RouterFlags: []string{"--body-timeout", "1s", "--max-file-size", "1048576"}})
+		RouterFlags: []string{"--body-timeout", "1s", "--max-file-size", "1048576", "--body-min-rate", "1KiB", "--body-rate-window", "2s"}})
 	data := randomBytes(7, 100<<10) // one chunk, not inline
 	c.expect("PUT", "/v1/fs/keep/data.bin", strings.NewReader(string(data)), 201)
 	c.expect("PUT", "/v1/fs/keep/note.txt", strings.NewReader("hello"), 201)
@@ -308,6 +318,45 @@ func TestHostileRequests(t *testing.T) {
 			}
 		})
 	}
+	// A body that never stalls, a byte every 200ms, is far below the
+	// --body-min-rate floor: it is cut off once the first window is over.
+	t.Run("trickled body", func(t *testing.T) {
+		const window, limit = 2 * time.Second, 15 * time.Second
+		conn, _ := c.dialRaw(t, limit)
+		defer conn.Close()
+		head := hostileCase{method: "PUT", target: "/v1/fs/trickled", header: []string{"Content-Length: 1000"}}
+		start := time.Now()
+		if _, err := io.WriteString(conn, head.bytes(c.Creds.Token)); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				if _, err := io.WriteString(conn, "x"); err != nil {
+					return // the router answered and hung up
+				}
+			}
+		}()
+		resp, body := readAnswer(t, conn, limit)
+		took := time.Since(start)
+		var e struct{ Error, Message string }
+		if resp.StatusCode != 408 || json.Unmarshal(body, &e) != nil || e.Error != "timeout" || !strings.Contains(e.Message, "--body-min-rate") {
+			t.Fatalf("status %d, body %.300q; want 408 timeout naming --body-min-rate", resp.StatusCode, body)
+		}
+		if took > window+3*time.Second {
+			t.Fatalf("answered after %v, with a rate window of %v", took, window)
+		}
+		t.Logf("%d %s: %s (%v)", resp.StatusCode, e.Error, e.Message, took.Round(time.Millisecond))
+		if after := c.state(); !reflect.DeepEqual(before, after) {
+			t.Fatalf("the trickled upload changed the cluster:\nbefore %v\nafter  %v", before, after)
+		}
+	})
 	if b := c.expect("GET", "/v1/fs/keep/data.bin", nil, 200); string(b) != string(data) {
 		t.Fatal("the file read back differs after the hostile requests")
 	}

@@ -27,6 +27,9 @@ type Self struct {
 	// heartbeat from a primary a moment ago (within a few heartbeats),
 	// so that primary is alive whatever the view says of it.
 	HeardPrimary bool
+	// DiskFailed is set while the node's disk refuses writes: it could
+	// record no promise and append no entry.
+	DiskFailed bool
 }
 
 // Gate is what a node remembers between two runs of Decide, to hold its
@@ -135,6 +138,9 @@ type Action struct {
 //     cannot reach at all while its appends still arrive is replaced
 //     anyway; a primary that died stopped sending before gossip noticed,
 //     so a real failover is not held.
+//  6. A node whose disk refuses writes never promotes. It publishes
+//     itself out of sync, so the others soon pass it over; until they
+//     see that, its own view, one step behind, may still name it.
 func Decide(view []Member, self Self, g Gate, now time.Time) Action {
 	a := Action{Decision: Elect(view, self.Group), Gate: g}
 	d := &a.Decision
@@ -154,7 +160,7 @@ func Decide(view []Member, self Self, g Gate, now time.Time) Action {
 	if p := d.Primary; p != nil && p.ID != self.ID && self.Leading && ballotBelow(self.Term, self.BallotNode, p.Term, p.ID) {
 		a.StepDown = true
 	}
-	mayLead := self.Voter || !self.Configured && self.Boot
+	mayLead := (self.Voter || !self.Configured && self.Boot) && !self.DiskFailed
 	ready := d.Primary == nil && d.Candidate != nil && d.Candidate.ID == self.ID && mayLead &&
 		!self.Leading && !g.Promoting && now.After(g.NextTry) && (d.MaxTerm == 0 || now.After(a.Gate.GraceUntil))
 	if !ready || !self.HeardPrimary || d.MaxTerm == 0 {

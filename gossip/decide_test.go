@@ -99,6 +99,11 @@ func TestDecide(t *testing.T) {
 			view: []Member{mem("b", 2, RoleReplica, 0, inSync)},
 			self: Self{ID: 2, Group: "g"}, gate: started, now: at(time.Minute),
 			primary: "-", candidate: "-"},
+		{name: "a member whose disk refuses writes does not lead",
+			// Its tags still say in sync: they lag its disk.
+			view: []Member{mem("a", 1, RoleReplica, 3, inSync), mem("b", 2, RoleReplica, 3, inSync)},
+			self: with(follower(2, 3, 9), func(s *Self) { s.DiskFailed = true }), gate: started, now: at(time.Minute),
+			primary: "-", candidate: "b"},
 		{name: "another member is the candidate",
 			view: []Member{mem("a", 1, RoleReplica, 3, inSync), mem("b", 2, RoleReplica, 3, inSync)},
 			self: follower(1, 3, 9), gate: started, now: at(time.Minute),
@@ -312,10 +317,10 @@ func TestDecideHoldsWhileHearingPrimary(t *testing.T) {
 }
 
 // TestDecideRules checks, over random views, selves and gates, what must
-// hold whatever the case: only a node that may lead is told to promote,
-// never with a primary in view nor twice at once; a step-down is only for
-// a leader facing a higher ballot; and the order of the view does not
-// matter.
+// hold whatever the case: only a node that may lead, and whose disk takes
+// writes, is told to promote, never with a primary in view nor twice at
+// once; a step-down is only for a leader facing a higher ballot; and the
+// order of the view does not matter.
 func TestDecideRules(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -327,12 +332,12 @@ func TestDecideRules(t *testing.T) {
 		self := Self{
 			ID: uint64(r.IntN(5)), Group: "g", Boot: r.IntN(3) == 0,
 			Voter: r.IntN(2) == 0, Configured: r.IntN(3) > 0, Leading: r.IntN(3) == 0,
-			Term: uint64(r.IntN(4)), BallotNode: uint64(r.IntN(5)),
+			Term: uint64(r.IntN(4)), BallotNode: uint64(r.IntN(5)), DiskFailed: r.IntN(4) == 0,
 		}
 		g := Gate{Grace: grace, Backoff: backoff, GraceUntil: pick(), Leaderless: pick(), NextTry: pick(), Promoting: r.IntN(4) == 0}
 		now := pick()
 		a := Decide(view, self, g, now)
-		mayLead := self.Voter || !self.Configured && self.Boot
+		mayLead := (self.Voter || !self.Configured && self.Boot) && !self.DiskFailed
 		if a.Promote && (!mayLead || a.Primary != nil || a.Candidate == nil || a.Candidate.ID != self.ID || self.Leading || g.Promoting ||
 			a.Term <= a.MaxTerm || a.Term <= self.Term || a.StepDown) {
 			t.Fatalf("view %+v\nself %+v\ngate %+v\nnow %v: promoted at term %d with %s", view, self, g, now, a.Term, describe(a.Decision))

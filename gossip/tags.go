@@ -59,9 +59,11 @@ type Tags struct {
 	// Boot marks a node started with the primary role: it may bootstrap a
 	// group that never had a primary.
 	Boot bool
-	// Used and Cap are the chunk bytes the node stores and may store:
-	// routers place chunks by a group's free space, and the meta group's
-	// primary forms a new group when every group is nearly full.
+	// Used and Cap are the bytes of data (chunks and metadata) the node
+	// stores and may store, Cap no more than its disk holds above the
+	// reserve kept for metadata: routers place chunks by a group's free
+	// space, and the meta group's primary forms a new group when every
+	// group is nearly full.
 	Used, Cap uint64
 }
 

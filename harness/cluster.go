@@ -25,7 +25,9 @@ type Spec struct {
 	// (NAME.log) and the secrets. It must exist.
 	Dir string
 	// Groups are the storage groups, each started with its first member
-	// as primary and the rest as replicas. The first is the meta group.
+	// as primary and the rest as replicas, and --group-size its Size (a
+	// --group-size in NodeFlags overrides it). The first is the meta
+	// group.
 	Groups []Group
 	// Standbys is how many standby nodes to start besides.
 	Standbys int
@@ -190,7 +192,8 @@ func (c *Cluster) describe() error {
 			if j == 0 {
 				role = "primary"
 			}
-			if _, err := c.addNode(role, fmt.Sprintf("%s-n%d", g.Name, j), g.Name, uint64(100*(gi+1)+j), c.hostAt(host)); err != nil {
+			size := []string{"--group-size", strconv.Itoa(g.Size)}
+			if _, err := c.addNode(role, fmt.Sprintf("%s-n%d", g.Name, j), g.Name, uint64(100*(gi+1)+j), c.hostAt(host), size...); err != nil {
 				return err
 			}
 			host++
@@ -256,9 +259,9 @@ func (c *Cluster) AddNode(role, name, group string, id uint64, extra ...string) 
 	return p, nil
 }
 
-// addNode describes a storage node on h; the first one's gossip address
-// is the cluster's seed.
-func (c *Cluster) addNode(role, name, group string, id uint64, h *Host) (*Proc, error) {
+// addNode describes a storage node on h, with flags before the spec's
+// NodeFlags; the first one's gossip address is the cluster's seed.
+func (c *Cluster) addNode(role, name, group string, id uint64, h *Host, flags ...string) (*Proc, error) {
 	listen, err := c.addr(h, PeerPort)
 	if err != nil {
 		return nil, err
@@ -276,7 +279,7 @@ func (c *Cluster) addNode(role, name, group string, id uint64, h *Host) (*Proc, 
 	if group != "" {
 		args = append(args, "--group", group)
 	}
-	args = append(append(args, c.securityFlags()...), c.spec.NodeFlags...)
+	args = append(append(append(args, flags...), c.securityFlags()...), c.spec.NodeFlags...)
 	p := c.proc(name, h, args)
 	c.Nodes = append(c.Nodes, p)
 	return p, nil

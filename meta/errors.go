@@ -35,9 +35,16 @@ var (
 	ErrKeyReused = errors.New("idempotency key already used for a different request")
 	// ErrCorrupt: stored bytes do not match their checksum.
 	ErrCorrupt = errors.New("checksum mismatch")
-	// ErrNoSpace: the disk is full, or a new chunk would take the chunk
-	// store past its capacity.
+	// ErrNoSpace: no room for new data: it would take a node past its
+	// capacity, or its disk under the reserve kept for metadata (or the
+	// disk is full). Deletes, renames and reads still work.
 	ErrNoSpace = errors.New("no space left on device")
+	// ErrDiskFailed: a node's disk refused a write it needs: the file
+	// system turned read-only, an I/O error, or no room left for the log.
+	// That node takes no writes until its disk is fixed, and its group goes
+	// on with its other members; a request it refused may be sent again,
+	// to whichever member leads next.
+	ErrDiskFailed = errors.New("disk refused a write")
 	// ErrCompacted: the requested log entries were discarded by a snapshot.
 	ErrCompacted = errors.New("log entries compacted")
 )

@@ -223,6 +223,14 @@ type Op struct {
 	Mode      uint32   `msgpack:"m,omitempty"` // OpPut, OpMkdir; 0 means the default
 	File      *Inode   `msgpack:"f,omitempty"` // OpPut: size, hash and chunks
 	Members   []Member `msgpack:"v,omitempty"` // OpConfig
+	// Forming (OpConfig): the group has not yet had the voting members
+	// its primary keeps (replication.Config.GroupSize). It is set by the
+	// first configuration of a new group and cleared for good by the
+	// entry that reaches that size; until then the group takes no client
+	// requests, so the first write it acknowledges is on a group that can
+	// lose a member and keep a majority. Configurations written before
+	// this field existed lack it: their groups count as formed.
+	Forming bool `msgpack:"fm,omitempty"`
 	// ReqID identifies the client request the op comes from: a retry of
 	// the same request is applied once (see store/requests.go).
 	ReqID string `msgpack:"q,omitempty"`

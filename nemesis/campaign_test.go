@@ -107,7 +107,7 @@ func runSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration) camp
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runClient(ctx, c, rec, id, seed, &acked, &unknown)
+			runClient(ctx, c, rec, id, seed, plain, &acked, &unknown)
 		}()
 	}
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
@@ -142,7 +142,7 @@ func runSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration) camp
 	if err := c.WaitHealthy(hctx); err != nil {
 		t.Fatalf("after the faults: %v", err)
 	}
-	final := finalReads(t, c)
+	final := finalReads(t, c, plain)
 	events := rec.History()
 	res, err := CheckFinal(events, final, 60*time.Second)
 	st.ops, st.acked, st.unknown = res.Ops, int(acked.Load()), int(unknown.Load())
@@ -158,8 +158,17 @@ func runSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration) camp
 
 func sleep(d time.Duration) { time.Sleep(d) } // pacing of the schedule, not a wait for a condition
 
+// codec turns the model's values into the content written and back.
+type codec struct {
+	encode func(v string) []byte
+	decode func(b []byte) string
+}
+
+// plain writes a value as it is: a small file, kept inline.
+var plain = codec{encode: func(v string) []byte { return []byte(v) }, decode: func(b []byte) string { return string(b) }}
+
 // runClient performs random operations until ctx ends, recording each.
-func runClient(ctx context.Context, c *Cluster, rec *Recorder, id int, seed uint64, acked, unknown *atomic.Int64) {
+func runClient(ctx context.Context, c *Cluster, rec *Recorder, id int, seed uint64, cd codec, acked, unknown *atomic.Int64) {
 	cl, err := c.Client(3*time.Second, -1)
 	if err != nil {
 		return
@@ -184,7 +193,7 @@ func runClient(ctx context.Context, c *Cluster, rec *Recorder, id int, seed uint
 			op = Copy(p, q)
 		}
 		pend := rec.Invoke(id, op)
-		res, known := do(context.Background(), cl, op)
+		res, known := do(context.Background(), cl, op, cd)
 		if !known {
 			pend.Unknown()
 			unknown.Add(1)
@@ -206,16 +215,17 @@ func runClient(ctx context.Context, c *Cluster, rec *Recorder, id int, seed uint
 // do runs op through the client and says what happened: a definite
 // answer, or not known (a timeout, a broken connection, any 5xx: the
 // router may have committed the op before failing).
-func do(ctx context.Context, cl *client.Client, op Op) (Result, bool) {
+func do(ctx context.Context, cl *client.Client, op Op, cd codec) (Result, bool) {
 	var err error
 	switch op.Kind {
 	case OpWrite:
-		_, err = cl.Put(ctx, op.Path, bytes.NewReader([]byte(op.Value)), int64(len(op.Value)))
+		b := cd.encode(op.Value)
+		_, err = cl.Put(ctx, op.Path, bytes.NewReader(b), int64(len(b)))
 	case OpRead:
 		var b []byte
 		b, err = cl.ReadFile(ctx, op.Path)
 		if err == nil {
-			return Found(string(b)), true
+			return Found(cd.decode(b)), true
 		}
 	case OpDelete:
 		err = cl.Delete(ctx, op.Path, false)
@@ -248,7 +258,7 @@ func do(ctx context.Context, cl *client.Client, op Op) (Result, bool) {
 
 // finalReads reads every path once the cluster is healthy, retrying until
 // each read gets a definite answer.
-func finalReads(t *testing.T, c *Cluster) map[string]FinalState {
+func finalReads(t *testing.T, c *Cluster, cd codec) map[string]FinalState {
 	t.Helper()
 	cl, err := c.Client(5*time.Second, -1)
 	if err != nil {
@@ -259,7 +269,7 @@ func finalReads(t *testing.T, c *Cluster) map[string]FinalState {
 	defer cancel()
 	for _, p := range paths {
 		err := harness.WaitFor(ctx, "a definite answer to the final read of "+p, func() bool {
-			res, known := do(context.Background(), cl, Read(p))
+			res, known := do(context.Background(), cl, Read(p), cd)
 			if known {
 				out[p] = FinalState{Present: res.Status != StatusNotFound, Value: res.Value}
 			}

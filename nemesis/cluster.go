@@ -24,6 +24,17 @@ type Cluster struct {
 // hosts (it needs n+1 of them; the router gets the last), with data and
 // logs under dir. WaitHealthy says when it serves.
 func StartCluster(ctx context.Context, nt *Net, bin, dir string, n int, nodeFlags, routerFlags []string) (*Cluster, error) {
+	return StartGroups(ctx, nt, bin, dir, []harness.Group{{Name: group, Size: n}}, 0, nodeFlags, routerFlags)
+}
+
+// StartGroups starts the storage nodes of groups (the first is the meta
+// group), standbys and a router, each on a host of nt of its own: the
+// nodes in group order, then the standbys, then the router.
+func StartGroups(ctx context.Context, nt *Net, bin, dir string, groups []harness.Group, standbys int, nodeFlags, routerFlags []string) (*Cluster, error) {
+	n := standbys
+	for _, g := range groups {
+		n += g.Size
+	}
 	if len(nt.Hosts) < n+1 {
 		return nil, fmt.Errorf("nemesis: %d hosts for %d nodes and a router", len(nt.Hosts), n)
 	}
@@ -32,7 +43,7 @@ func StartCluster(ctx context.Context, nt *Net, bin, dir string, n int, nodeFlag
 		h := nt.Hosts[i]
 		hosts[i] = harness.Host{IP: h.IP, Command: func(name string, args ...string) *exec.Cmd { return nt.Command(h, name, args...) }}
 	}
-	hc, err := harness.Start(ctx, harness.Spec{Binary: bin, Dir: dir, Groups: []harness.Group{{Name: group, Size: n}},
+	hc, err := harness.Start(ctx, harness.Spec{Binary: bin, Dir: dir, Groups: groups, Standbys: standbys,
 		NodeFlags: nodeFlags, RouterFlags: routerFlags, Hosts: hosts})
 	if err != nil {
 		return nil, fmt.Errorf("nemesis: %w", err)

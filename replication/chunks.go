@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"shoal/meta"
 	"shoal/wire"
@@ -11,14 +12,24 @@ import (
 
 // WriteChunk stores a chunk on this primary and on the group's members in
 // parallel, and returns once a majority of the voters holds it durably.
-// Members that are slower keep receiving it in the background.
+// Members that are slower keep receiving it in the background. At most
+// ChunkWrites run at once; one more waits for its turn, and fails with
+// wire.ErrBusy if none comes within RPCTimeout.
 func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	if meta.HashOf(data) != h {
 		return fmt.Errorf("write chunk %s: %w", h, meta.ErrCorrupt)
 	}
+	if n.view.Load().status.Role != Leader {
+		return n.notPrimary() // at once, not after a wait for a turn
+	}
+	if err := n.takeChunkSlot(ctx); err != nil {
+		return fmt.Errorf("write chunk %s: %w", h, err)
+	}
+	defer func() { <-n.chunkSlots }()
+	// Read after the wait: the node may have stopped leading meanwhile.
 	v, t := n.view.Load(), n.term.Load()
-	if v.status.Role != Leader || t == nil {
-		return n.notPrimary()
+	if !v.status.Ready || t == nil {
+		return n.notPrimaryIn(v)
 	}
 	voters := v.status.Voters
 	targets := map[uint64]string{}
@@ -37,10 +48,16 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	}
 	acks := make(chan ack, len(targets)+1)
 	// Background sends outlive the request that started them, but not the
-	// primary's term, and never the RPC timeout.
-	bctx, cancel := context.WithTimeout(lctx, n.cfg.RPCTimeout)
+	// primary's term, and never the deadline of a call carrying a chunk.
+	bctx, cancel := context.WithTimeout(lctx, wire.ChunkTimeout(n.cfg.RPCTimeout, len(data)))
 	go func() {
-		acks <- ack{n.cfg.ID, n.db.Chunks.Put(h, data)}
+		err := n.putChunk(h, data)
+		if errors.Is(err, meta.ErrDiskFailed) {
+			// A primary that cannot write leaves the group to a member
+			// that can, even when the others hold this chunk already.
+			n.post(InStepDown{Why: "the disk refused a chunk"})
+		}
+		acks <- ack{n.cfg.ID, err}
 	}()
 	pending := len(targets) + 1
 	for id, addr := range targets {
@@ -89,6 +106,28 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	return fmt.Errorf("write chunk %s: %w (%d of %d voters hold it; first failure: %v)", h, wire.ErrNoQuorum, held, len(voters), firstErr)
 }
 
+// takeChunkSlot waits up to RPCTimeout for one of the ChunkWrites slots.
+// Waiting here rather than writing at once keeps the disks' queue, and
+// so every write's latency, short: the writes a node takes on beyond its
+// disks' pace would all finish later, past their callers' deadlines.
+func (n *Node) takeChunkSlot(ctx context.Context) error {
+	select {
+	case n.chunkSlots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(n.cfg.RPCTimeout)
+	defer t.Stop()
+	select {
+	case n.chunkSlots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%w: %d chunk writes in progress for %v: retry shortly", wire.ErrBusy, n.cfg.ChunkWrites, n.cfg.RPCTimeout)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waited for one of %d chunk writes in progress to end: %w", wire.ErrBusy, n.cfg.ChunkWrites, ctx.Err())
+	}
+}
+
 // ensureChunks makes sure every chunk the entries refer to is stored here
 // before the entries are: a member that acknowledges an entry must be able
 // to serve its content, or a majority of acks would not protect the data.
@@ -127,5 +166,5 @@ func (n *Node) fetchChunk(ctx context.Context, h meta.Hash, addr string) error {
 	if err != nil {
 		return fmt.Errorf("fetch chunk %s from %s: %w", h, addr, err)
 	}
-	return n.db.Chunks.Put(h, c.Data)
+	return n.putChunk(h, c.Data)
 }

@@ -14,6 +14,7 @@ import (
 
 	"shoal/harness"
 	"shoal/meta"
+	"shoal/store"
 	"shoal/wire"
 )
 
@@ -216,7 +217,7 @@ func waitRefused(ctx context.Context, t *testing.T, p, n *Node) {
 func liftAndWaitInSync(ctx context.Context, t *testing.T, p, n *Node, id uint64, hs []meta.Hash) {
 	t.Helper()
 	wasVoter := slices.Contains(voterList(p.Status()), id)
-	n.db.Chunks.SetCapacity(0)
+	n.db.Chunks.SetLimits(store.Limits{Capacity: 0})
 	var early []string
 	if err := harness.WaitFor(ctx, "the node to become an in-sync voter", func() bool {
 		in := n.Status().InSync
@@ -238,44 +239,44 @@ func liftAndWaitInSync(ctx context.Context, t *testing.T, p, n *Node, id uint64,
 
 // A member that does not hold every chunk (its store refuses them until
 // the test lifts the limit) neither joins the voters nor reports itself in
-// sync: first as a new peer with an empty store, then as a voter
-// restarted with its chunk files gone, whose log is current.
+// sync: first as a new peer with an empty store, taking the place of a
+// voter removed from the formed group, then as a voter restarted with its
+// chunk files gone, whose log is current.
 func TestMemberInSyncOnlyWithEveryChunk(t *testing.T) {
-	c := newTestCluster(t, testSeed(t), 1, 2, 3)
+	c := newTestCluster(t, testSeed(t), 1, 2, 3, 4)
 	c.cfg = func(cfg *Config) {
 		cfg.RepairInterval = 50 * time.Millisecond
-		if cfg.ID == 3 {
-			cfg.Store.Chunks.SetCapacity(1) // refuses every chunk until lifted
+		if cfg.ID == 4 {
+			cfg.Store.Chunks.SetLimits(store.Limits{Capacity: 1}) // refuses every chunk until lifted
 		}
 	}
-	c.start(1)
-	c.start(2)
-	if err := c.promote(1, 1); err != nil {
-		t.Fatal(err)
-	}
-	c.waitAllVoters(1, 2)
+	c.startAll(1, 1, 2, 3)
 	ctx, cancel := ctxT(20 * time.Second)
 	defer cancel()
 	p := c.node(1)
 	hs := writeChunks(ctx, t, p, "before the join", 10, 100)
-
-	n3 := c.start(3)
-	waitRefused(ctx, t, p, n3)
-	if m, _ := memberInfo(t, p, 3); m.Voter || m.Synced {
-		t.Fatalf("node 3 holds no chunk yet the primary lists it as %+v", m)
-	}
-	if v := voterList(p.Status()); !slices.Equal(v, []uint64{1, 2}) {
-		t.Fatalf("voters %v while node 3 lacks every chunk; want [1 2]", v)
-	}
-	liftAndWaitInSync(ctx, t, p, n3, 3, hs)
-
 	c.stop(3)
-	if err := os.RemoveAll(filepath.Join(c.dirs[3], "chunks")); err != nil {
+	if err := p.RemoveMember(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
-	n3 = c.start(3)
-	waitRefused(ctx, t, p, n3)
-	liftAndWaitInSync(ctx, t, p, n3, 3, hs)
+
+	n4 := c.start(4)
+	waitRefused(ctx, t, p, n4)
+	if m, _ := memberInfo(t, p, 4); m.Voter || m.Synced {
+		t.Fatalf("node 4 holds no chunk yet the primary lists it as %+v", m)
+	}
+	if v := voterList(p.Status()); !slices.Equal(v, []uint64{1, 2}) {
+		t.Fatalf("voters %v while node 4 lacks every chunk; want [1 2]", v)
+	}
+	liftAndWaitInSync(ctx, t, p, n4, 4, hs)
+
+	c.stop(4)
+	if err := os.RemoveAll(filepath.Join(c.dirs[4], "chunks")); err != nil {
+		t.Fatal(err)
+	}
+	n4 = c.start(4)
+	waitRefused(ctx, t, p, n4)
+	liftAndWaitInSync(ctx, t, p, n4, 4, hs)
 }
 
 // With GroupSize voters already, a caught-up and synced peer stays a

@@ -66,7 +66,7 @@ func (n *Node) touchLocal(hs []meta.Hash) []meta.Hash {
 func (n *Node) TouchChunks(ctx context.Context, hs []meta.Hash) ([]meta.Hash, error) {
 	v := n.view.Load()
 	if !v.status.Ready {
-		return nil, v.notPrimary(n.self())
+		return nil, n.notPrimaryIn(v)
 	}
 	voters := v.status.Voters
 	var addrs []string
@@ -135,6 +135,10 @@ func (n *Node) GroupInfo() (*wire.GroupInfo, error) {
 	var info *wire.GroupInfo
 	var err error
 	t := n.term.Load()
+	selfDisk := ""
+	if err := n.disk.failure(); err != nil {
+		selfDisk = err.Error()
+	}
 	ok := n.inspect(func(m *Machine) {
 		l := m.lead
 		if l == nil || !l.ready || t == nil || t.ballot != l.ballot {
@@ -153,7 +157,10 @@ func (n *Node) GroupInfo() (*wire.GroupInfo, error) {
 			seen[c.ID] = true
 			_, live := m.peers[c.ID]
 			mi := wire.MemberInfo{ID: c.ID, Name: c.Name, Addr: c.Addr, Voter: voter, Live: live || c.ID == n.cfg.ID,
-				Synced: l.isSynced(c.ID) || c.ID == n.cfg.ID, Match: l.match[c.ID]}
+				Synced: l.isSynced(c.ID), Match: l.match[c.ID], DiskError: l.diskErr[c.ID]}
+			if c.ID == n.cfg.ID {
+				mi.Synced, mi.DiskError = selfDisk == "", selfDisk
+			}
 			if c.ID == n.cfg.ID {
 				mi.Chunks, mi.Used = n.db.Chunks.Count(), n.db.Chunks.Used()
 			} else if ch, ok := t.chunks[c.ID]; ok {

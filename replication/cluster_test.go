@@ -17,11 +17,13 @@ import (
 )
 
 // testCluster runs replication nodes over a MemNetwork, each with a real
-// on-disk store in a temporary directory.
+// on-disk store in a temporary directory, on a disk a test can make
+// refuse writes.
 type testCluster struct {
 	t     testing.TB
 	net   *wire.MemNetwork
 	dirs  map[uint64]string
+	disks map[uint64]*store.FailFS
 	nodes map[uint64]*Node
 	mu    sync.Mutex
 	cfg   func(*Config)
@@ -30,9 +32,11 @@ type testCluster struct {
 func addrOf(id uint64) string { return fmt.Sprintf("n%d", id) }
 
 func newTestCluster(t testing.TB, seed uint64, ids ...uint64) *testCluster {
-	c := &testCluster{t: t, net: wire.NewMemNetwork(seed), dirs: map[uint64]string{}, nodes: map[uint64]*Node{}}
+	c := &testCluster{t: t, net: wire.NewMemNetwork(seed), dirs: map[uint64]string{}, disks: map[uint64]*store.FailFS{},
+		nodes: map[uint64]*Node{}}
 	for _, id := range ids {
 		c.dirs[id] = t.TempDir()
+		c.disks[id] = store.NewFailFS(store.OSFS{})
 	}
 	t.Cleanup(func() {
 		for _, id := range ids {
@@ -44,7 +48,7 @@ func newTestCluster(t testing.TB, seed uint64, ids ...uint64) *testCluster {
 
 func (c *testCluster) start(id uint64) *Node {
 	c.t.Helper()
-	db, err := store.Open(c.dirs[id])
+	db, err := store.OpenOn(c.disks[id], c.dirs[id])
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -105,7 +109,7 @@ func (c *testCluster) setPeers() {
 }
 
 // promote makes id the primary with the next ballot and waits until it is
-// ready to take writes.
+// ready to take writes, or, in a new group, leads it while it forms.
 func (c *testCluster) promote(id uint64, term uint64) error {
 	n := c.node(id)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -113,14 +117,22 @@ func (c *testCluster) promote(id uint64, term uint64) error {
 	if err := n.Promote(ctx, meta.Ballot{Term: term, Node: id}); err != nil {
 		return err
 	}
-	return harness.WaitFor(ctx, "primary ready", func() bool { return n.Status().Ready })
+	return harness.WaitFor(ctx, "primary ready or forming", func() bool {
+		st := n.Status()
+		return st.Ready || st.Forming
+	})
 }
 
+// waitAllVoters waits until the primary id has n voters and takes
+// writes (a new group does once it has them all).
 func (c *testCluster) waitAllVoters(id uint64, n int) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := harness.WaitFor(ctx, fmt.Sprintf("%d voters", n), func() bool { return len(c.node(id).Status().Voters) == n }); err != nil {
+	if err := harness.WaitFor(ctx, fmt.Sprintf("%d voters and the primary ready", n), func() bool {
+		st := c.node(id).Status()
+		return len(st.Voters) == n && st.Ready
+	}); err != nil {
 		c.t.Fatal(err)
 	}
 }

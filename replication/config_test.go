@@ -42,6 +42,7 @@ func TestConfigValidate(t *testing.T) {
 		{"RepairInterval", func(c *Config) { c.RepairInterval = 0 }},
 		{"GCInterval", func(c *Config) { c.GCInterval = -1 }},
 		{"ScrubRate", func(c *Config) { c.ScrubRate = -1 }},
+		{"ChunkWrites", func(c *Config) { c.ChunkWrites = 0 }},
 		{"GCGrace", func(c *Config) { c.GCGrace = 0 }},
 	}
 	for _, tt := range tests {

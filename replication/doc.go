@@ -1,7 +1,11 @@
 // Package replication keeps a group's members identical: the primary orders
 // mutations in a log, replicates them over msgpack, acknowledges a write
 // once a majority holds it durably, and a new primary recovers every
-// committed entry from a majority before it accepts writes.
+// committed entry from a majority before it accepts writes. A new group
+// forms first: its first member leads alone and adds the others one at
+// a time, and it serves no client request until its configuration holds
+// GroupSize voters (Status.Forming): in a group of three or more, the
+// first write it acknowledges survives the loss of any one member.
 //
 // The protocol is a Machine (machine*.go): a state machine with no
 // goroutine, lock, clock or I/O that takes one input at a time (a peer's

@@ -47,6 +47,8 @@ type Node struct {
 	// failed is set when a promise could not be made durable: the node
 	// answers nothing more until it restarts.
 	failed error
+	// disk is what the node's writes found of its disk.
+	disk diskHealth
 
 	seq    atomic.Uint64
 	events chan event
@@ -70,6 +72,8 @@ type Node struct {
 	appliedCh chan struct{}
 	// transfers counts snapshot transfers running.
 	transfers atomic.Int32
+	// chunkSlots holds a token per chunk write in progress (ChunkWrites).
+	chunkSlots chan struct{}
 
 	snaps     snapshotServer
 	changed   chan struct{}
@@ -86,14 +90,6 @@ type nodeView struct {
 	peers    map[uint64]meta.Member // read only
 	peersGen uint64
 	failed   error
-}
-
-// notPrimary is the error for a request that needs the primary.
-func (v *nodeView) notPrimary(self meta.Member) error {
-	if v.failed != nil {
-		return v.failed
-	}
-	return notPrimaryErr(self, v.status.Role, v.status.Ready, v.status.Leader)
 }
 
 // term is a primary's ballot as the chunk maintainer sees it: its work
@@ -179,7 +175,10 @@ func New(cfg Config) (*Node, error) {
 		applyWake: make(chan struct{}, 1),
 		appliedCh: make(chan struct{}),
 		changed:   make(chan struct{}, 1),
+
+		chunkSlots: make(chan struct{}, cfg.ChunkWrites),
 	}
+	n.disk = diskHealth{log: n.log, every: diskLogEvery}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	promised, err := n.db.Promised()
 	if err != nil {
@@ -239,11 +238,45 @@ func (n *Node) notifyChanged() {
 	}
 }
 
-// Status returns the node's current state.
+// Status returns the node's current state. A node whose disk refuses
+// writes, or that stopped on a promise it could not record, is not in
+// sync, whatever its log: it can acknowledge nothing, so it must not lead.
+// The second reports why it stopped as its disk error, until a restart.
 func (n *Node) Status() Status {
-	s := n.view.Load().status
+	v := n.view.Load()
+	s := v.status
 	s.Voters = append([]meta.Member(nil), s.Voters...)
+	if err := n.disk.failure(); err != nil {
+		s.DiskError = err.Error()
+	}
+	if v.failed != nil && s.DiskError == "" {
+		s.DiskError = v.failed.Error()
+	}
+	if s.DiskError != "" {
+		s.InSync = false
+	}
 	return s
+}
+
+// noteDisk records the outcome of a write to the node's disk (see
+// diskHealth.report); a change wakes whoever publishes the node's state,
+// so gossip stops showing a node that cannot write as in sync.
+func (n *Node) noteDisk(err error, what string) {
+	if n.disk.report(err, what, time.Now()) {
+		n.notifyChanged()
+	}
+}
+
+// putChunk stores a chunk here and notes what the disk said: a refusal,
+// or a write that went through (storing a chunk already held only
+// touches it, which proves nothing of the disk).
+func (n *Node) putChunk(h meta.Hash, data []byte) error {
+	had := n.db.Chunks.Has(h)
+	err := n.db.Chunks.Put(h, data)
+	if err != nil || !had {
+		n.noteDisk(err, "store chunk")
+	}
+	return err
 }
 
 // SetPeers tells the node which members of its group gossip reports alive.
@@ -455,13 +488,20 @@ func (n *Node) refuse(in Input) {
 func (n *Node) carry(rd Ready) {
 	for {
 		if rd.Promise != nil {
-			if err := n.db.SetPromised(*rd.Promise); err != nil {
+			err := n.db.SetPromised(*rd.Promise)
+			n.noteDisk(err, "record promise")
+			if err != nil {
 				n.fail(fmt.Errorf("record promise of ballot %s: %w", *rd.Promise, err), rd)
 				return
 			}
 		}
 		if rd.Deposed {
-			n.failWaiters(fmt.Errorf("%w: the primary stepped down before the entry was applied", wire.ErrDeposed))
+			why := ""
+			if err := n.disk.failure(); err != nil {
+				// Said, not wrapped: the outcome is unknown all the same.
+				why = fmt.Sprintf(" (its disk refused a write: %v)", err)
+			}
+			n.failWaiters(fmt.Errorf("%w: the primary stepped down before the entry was applied%s", wire.ErrDeposed, why))
 			if t := n.term.Swap(nil); t != nil {
 				t.cancel()
 			}
@@ -482,7 +522,9 @@ func (n *Node) carry(rd Ready) {
 		case rd.Entries != nil && rd.Own:
 			n.writeOwn(rd.Entries)
 		case rd.Entries != nil:
-			next = InStored{Err: n.db.Append(rd.Entries)}
+			err := n.db.Append(rd.Entries)
+			n.noteDisk(err, "append to log")
+			next = InStored{Err: err}
 		}
 		n.dispatch(rd)
 		if next == nil {
@@ -501,6 +543,7 @@ func (n *Node) writeOwn(es []meta.Entry) {
 	go func() {
 		defer n.wg.Done()
 		err := n.db.Append(es)
+		n.noteDisk(err, "append to log")
 		n.send(event{stored: &err})
 	}()
 }
@@ -669,7 +712,7 @@ func (n *Node) publish() {
 // sameStatus compares two states, the configuration by identity (the
 // machine replaces it whenever it changes).
 func sameStatus(a, b Status) bool {
-	return a.Role == b.Role && a.Ballot == b.Ballot && a.Ready == b.Ready && a.InSync == b.InSync && a.Rebuilding == b.Rebuilding &&
+	return a.Role == b.Role && a.Ballot == b.Ballot && a.Ready == b.Ready && a.Forming == b.Forming && a.InSync == b.InSync && a.Rebuilding == b.Rebuilding &&
 		a.Leader == b.Leader && a.Commit == b.Commit && a.Applied == b.Applied && a.LastIndex == b.LastIndex &&
 		len(a.Voters) == len(b.Voters) && (len(a.Voters) == 0 || &a.Voters[0] == &b.Voters[0])
 }

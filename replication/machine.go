@@ -30,7 +30,11 @@ type Log interface {
 	State() (store.LogState, error)
 	BallotAt(index uint64) (meta.Ballot, error)
 	Entries(lo, hi uint64, maxBytes int) ([]meta.Entry, error)
-	Config() ([]meta.Member, error)
+	Config() (members []meta.Member, forming bool, err error)
+	// Room is how many bytes of new data the log may still take above
+	// the reserve its disk keeps for metadata (see room.go); it may be
+	// negative.
+	Room() int64
 }
 
 // MachineConfig is what a Machine needs to know of its member.
@@ -233,6 +237,10 @@ type Machine struct {
 	last       uint64
 	lastBallot meta.Ballot
 	config     []meta.Member
+	// forming: the configuration in effect says the group has not yet
+	// had GroupSize voters (meta.Op.Forming); its primary takes no
+	// client requests until it has.
+	forming    bool
 	peers      map[uint64]meta.Member // live group members, self excluded
 	peersGen   uint64                 // counts changes of peers, which is replaced, never changed in place
 	installing bool
@@ -337,12 +345,24 @@ type leaderState struct {
 	// (0: none): changes go one member at a time, so any two successive
 	// majorities overlap.
 	changing uint64
+	// formedAt is the index of the configuration entry with which this
+	// primary completed the group's formation (0: it did not). Client
+	// requests wait until it commits, so that every write acknowledged
+	// is on a group whose voters know the full configuration.
+	formedAt uint64
 	// synced holds, for members a repair round of this ballot found
 	// holding every chunk, the process start it saw; starts is each
 	// member's last reported process start. Only a synced member, in that
 	// same start, may become a voter.
 	synced map[uint64]uint64
 	starts map[uint64]uint64
+	// diskErr holds, for members whose last Append their disk refused,
+	// what they answered: such a member is not synced, whatever it holds,
+	// until it takes an Append again.
+	diskErr map[uint64]string
+	// noRoom holds the members whose last answer said their disk has no
+	// room for new data above its reserve (see room.go).
+	noRoom map[uint64]bool
 	rounds map[uint64]*readRound
 	// readQueue holds the reads waiting for the next round.
 	readQueue []uint64
@@ -396,7 +416,7 @@ func (m *Machine) reload() error {
 	if err != nil {
 		return err
 	}
-	config, err := m.cfg.Log.Config()
+	config, forming, err := m.cfg.Log.Config()
 	if err != nil {
 		return err
 	}
@@ -407,10 +427,10 @@ func (m *Machine) reload() error {
 	if m.commit > m.last {
 		m.commit = st.Applied
 	}
-	if !sameMembers(config, m.config) {
+	if !sameMembers(config, m.config) || forming != m.forming {
 		m.rd.Changed = true
 	}
-	m.config = config
+	m.config, m.forming = config, forming
 	return nil
 }
 
@@ -481,11 +501,23 @@ func (m *Machine) status() Status {
 			(m.caughtUp && m.chunksSynced || m.role != Follower),
 		Rebuilding: m.rebuilding,
 	}
-	if m.lead != nil {
-		s.Ballot = m.lead.ballot
-		s.Ready = m.lead.ready
+	if l := m.lead; l != nil {
+		s.Ballot = l.ballot
+		s.Ready = l.ready && m.formed()
+		s.Forming = l.ready && !m.formed()
 	}
 	return s
+}
+
+// formed reports whether the group of this primary has formed: its
+// configuration has had GroupSize voters (a new group starts with its
+// first member alone and adds the others one at a time), and the entry
+// that said so is committed. Until then the primary serves no client
+// request: with fewer voters, a write acknowledged by a majority could
+// not survive the loss of one member (with two voters, both must live;
+// with one, the write has one copy).
+func (m *Machine) formed() bool {
+	return !m.forming && m.commit >= m.lead.formedAt
 }
 
 func (m *Machine) reply(req uint64, msg wire.Message, err error) {
@@ -519,19 +551,28 @@ func (m *Machine) addrOf(id uint64) string {
 	return ""
 }
 
-// notPrimary is the error for a request that needs the primary.
+// notPrimary is the error for a client request the machine cannot serve
+// as the primary.
 func (m *Machine) notPrimary() error {
-	return notPrimaryErr(m.cfg.Self, m.role, m.lead != nil && m.lead.ready, m.leaderAddr)
+	return notPrimaryErr(m.cfg.Self, m.cfg.Group, m.cfg.GroupSize, m.status())
 }
 
-// notPrimaryErr is the error a member in role answers a request that needs
-// the primary with: retry here shortly while it is becoming the primary,
-// else go to the primary it last heard from.
-func notPrimaryErr(self meta.Member, role Role, ready bool, leader string) error {
-	if role == Recovering || role == Leader && !ready {
+// notPrimaryErr is the error a member in state s answers a client request
+// that needs the primary with: retry here shortly while it is becoming
+// the primary or its group is forming, else go to the primary it last
+// heard from.
+func notPrimaryErr(self meta.Member, group string, size int, s Status) error {
+	switch {
+	case s.Forming && len(s.Voters) >= size:
+		return wire.WithLeader(fmt.Errorf("%w: group %s is forming: the configuration of all its %d voting members is being committed",
+			wire.ErrNotReady, group, len(s.Voters)), self.Addr)
+	case s.Forming:
+		return wire.WithLeader(fmt.Errorf("%w: group %s is forming: it has %d of its %d voting members and takes requests once it has all (start the missing members, or start its primary with a smaller group size)",
+			wire.ErrNotReady, group, len(s.Voters), size), self.Addr)
+	case s.Role == Recovering || s.Role == Leader && !s.Ready:
 		return wire.WithLeader(wire.ErrNotReady, self.Addr)
 	}
-	return wire.WithLeader(fmt.Errorf("%s: %w", self.Name, wire.ErrNotPrimary), leader)
+	return wire.WithLeader(fmt.Errorf("%s: %w", self.Name, wire.ErrNotPrimary), s.Leader)
 }
 
 // observe records that a higher ballot exists: the node promises it and,

@@ -26,7 +26,7 @@ func (m *Machine) onAppend(in InAppend) {
 		return
 	}
 	if a.Ballot.Less(m.promised) {
-		m.reply(in.Req, &wire.AppendResp{Promised: m.promised, Start: m.cfg.Start}, nil)
+		m.reply(in.Req, m.appendResp(false, 0), nil)
 		return
 	}
 	m.observe(a.Ballot)
@@ -85,8 +85,10 @@ func (m *Machine) onAppend(in InAppend) {
 	m.writeAppend(fa)
 }
 
+// appendResp is an answer to an Append; it says whether this member's
+// disk has room for new data left (see room.go).
 func (m *Machine) appendResp(ok bool, last uint64) *wire.AppendResp {
-	return &wire.AppendResp{OK: ok, Promised: m.promised, LastIndex: last, Start: m.cfg.Start}
+	return &wire.AppendResp{OK: ok, Promised: m.promised, LastIndex: last, Start: m.cfg.Start, NoRoom: m.cfg.Log.Room() <= 0}
 }
 
 // writeAppend writes the entries of an accepted Append that this log
@@ -259,13 +261,13 @@ func (m *Machine) reloadTail(configMayChange bool) error {
 
 // refreshConfig re-reads the configuration in effect from the log.
 func (m *Machine) refreshConfig() {
-	c, err := m.cfg.Log.Config()
+	c, forming, err := m.cfg.Log.Config()
 	if err != nil {
 		m.log.Error("read configuration", "err", err)
 		return
 	}
-	if !sameMembers(c, m.config) {
-		m.config = c
+	if !sameMembers(c, m.config) || forming != m.forming {
+		m.config, m.forming = c, forming
 		m.changed()
 	}
 }
@@ -310,8 +312,14 @@ func (m *Machine) onApplied(in InApplied) {
 	m.applied = max(m.applied, in.Index)
 	if l := m.lead; l != nil && !l.ready && m.applied >= l.first {
 		l.ready = true
-		m.log.Info("primary ready", "ballot", l.ballot)
+		m.log.Info("primary ready", "ballot", l.ballot, "forming", m.forming)
 		m.changed()
+		// A forming group takes no requests until its members join,
+		// which waits for a repair round to find them synced: have one
+		// now rather than at the next interval.
+		if m.forming {
+			m.rd.Repair = true
+		}
 		m.advanceCommit()
 	}
 }

@@ -26,6 +26,8 @@ func (m *Machine) becomeLeader(b meta.Ballot) {
 		inflight: map[uint64]uint64{},
 		synced:   map[uint64]uint64{},
 		starts:   map[uint64]uint64{},
+		diskErr:  map[uint64]string{},
+		noRoom:   map[uint64]bool{},
 		rounds:   map[uint64]*readRound{},
 	}
 	m.lead = l
@@ -41,10 +43,11 @@ func (m *Machine) becomeLeader(b meta.Ballot) {
 	}
 	// The first entry of a ballot commits every entry before it (they are
 	// never committed by counting replicas on their own, as in Raft). A
-	// group that never had a configuration starts with this node alone.
+	// group that never had a configuration starts with this node alone,
+	// forming until it has GroupSize voters (see formed).
 	first := meta.Op{Kind: meta.OpNoop}
 	if len(m.config) == 0 {
-		first = meta.Op{Kind: meta.OpConfig, Members: []meta.Member{m.cfg.Self}}
+		first = meta.Op{Kind: meta.OpConfig, Members: []meta.Member{m.cfg.Self}, Forming: m.cfg.GroupSize > 1}
 	}
 	m.appendOwn([]meta.Op{first}, nil)
 }
@@ -71,14 +74,40 @@ func (m *Machine) busy() bool {
 
 func (m *Machine) onPropose(in InPropose) {
 	l := m.lead
-	if l == nil || !l.ready || m.busy() {
+	if l == nil || !l.ready || !m.formed() || m.busy() {
 		err := m.notPrimary()
 		for _, r := range in.Reqs {
 			m.reply(r, nil, err)
 		}
 		return
 	}
-	m.appendOwn(in.Ops, in.Reqs)
+	ops, reqs := m.admit(in)
+	if len(ops) > 0 {
+		m.appendOwn(ops, reqs)
+	}
+}
+
+// admit refuses the proposals of a batch that add data the group has no
+// room for (see room.go) and returns the others.
+func (m *Machine) admit(in InPropose) ([]meta.Op, []uint64) {
+	adds := false
+	for _, op := range in.Ops {
+		adds = adds || dataCost(op) > 0
+	}
+	if !adds {
+		return in.Ops, in.Reqs
+	}
+	errs := spaceCheck(in.Ops, m.cfg.Log.Room(), m.cfg.Self.ID, m.config, m.lead.noRoom)
+	var ops []meta.Op
+	var reqs []uint64
+	for i, err := range errs {
+		if err != nil {
+			m.reply(in.Reqs[i], nil, err)
+			continue
+		}
+		ops, reqs = append(ops, in.Ops[i]), append(reqs, in.Reqs[i])
+	}
+	return ops, reqs
 }
 
 func (m *Machine) leaderStored(err error, tail meta.Entry, config bool) {
@@ -222,11 +251,27 @@ func (m *Machine) onAppendResp(s sentMsg, resp wire.Message, err error) {
 		m.log.Warn("append answered with something else", "peer", id, "addr", s.addr, "err", cerr)
 		return
 	}
+	if errors.Is(cerr, meta.ErrDiskFailed) {
+		if _, known := l.diskErr[id]; !known {
+			m.log.Warn("a member's disk refuses writes: it is not counted as synced until it takes an append again",
+				"peer", id, "addr", s.addr, "err", cerr)
+		}
+		l.diskErr[id] = cerr.Error()
+		return
+	}
 	if cerr != nil {
 		m.log.Debug("append failed", "peer", id, "addr", s.addr, "err", cerr)
 		return
 	}
 	l.starts[id] = r.Start
+	if r.NoRoom != l.noRoom[id] {
+		m.log.Info("a member's disk room for new data changed", "peer", id, "addr", s.addr, "no_room", r.NoRoom)
+		if r.NoRoom {
+			l.noRoom[id] = true
+		} else {
+			delete(l.noRoom, id)
+		}
+	}
 	if l.ballot.Less(r.Promised) {
 		m.observe(r.Promised)
 		return
@@ -237,6 +282,12 @@ func (m *Machine) onAppendResp(s sentMsg, resp wire.Message, err error) {
 	p, more := progress{match: l.match[id], next: l.next[id]}.appendAnswer(s.append, r, m.last)
 	l.next[id] = p.next
 	if r.OK {
+		// Only entries written prove the disk takes writes again: an
+		// empty Append is answered without one.
+		if _, known := l.diskErr[id]; known && s.append != nil && len(s.append.Entries) > 0 {
+			delete(l.diskErr, id)
+			m.log.Info("a member's disk takes writes again", "peer", id, "addr", s.addr)
+		}
 		l.match[id] = p.match
 		m.advanceCommit()
 	}
@@ -262,25 +313,38 @@ func (m *Machine) advanceCommit() {
 		m.rd.Commit = c
 	}
 	if l.changing != 0 && m.commit >= l.changing {
+		if l.changing == l.formedAt {
+			m.log.Info("group formed: taking requests", "voters", len(m.config))
+			m.changed()
+		}
 		l.changing = 0
 	}
 	m.maybeAddMember()
 }
 
-// maybeAddMember adds one caught-up non-voter to the configuration.
+// maybeAddMember adds one caught-up non-voter to the configuration. The
+// entry that brings a forming group to GroupSize voters says it formed;
+// one whose configuration is that large already (its primary was started
+// with a smaller group size) records just that.
 func (m *Machine) maybeAddMember() {
 	l := m.lead
 	if !l.ready || l.changing != 0 || m.busy() {
 		return
 	}
+	members := m.config
 	p, ok := memberToAdd(m.config, m.peers, m.cfg.GroupSize, l.match, m.commit, l.isSynced)
-	if !ok {
+	if ok {
+		members = append(slices.Clone(m.config), p)
+		m.log.Info("adding member to group", "id", p.ID, "name", p.Name, "addr", p.Addr, "voters", len(members))
+	} else if !m.forming || len(m.config) < m.cfg.GroupSize {
 		return
 	}
-	members := append(slices.Clone(m.config), p)
-	m.log.Info("adding member to group", "id", p.ID, "name", p.Name, "addr", p.Addr, "voters", len(members))
+	op := meta.Op{Kind: meta.OpConfig, Members: members, Forming: m.forming && len(members) < m.cfg.GroupSize}
 	l.changing = m.last + 1
-	m.appendOwn([]meta.Op{{Kind: meta.OpConfig, Members: members}}, nil)
+	if m.forming && !op.Forming {
+		l.formedAt = l.changing
+	}
+	m.appendOwn([]meta.Op{op}, nil)
 }
 
 // onRemove takes a voting member out of the configuration through the
@@ -310,14 +374,16 @@ func (m *Machine) onRemove(in InRemove) {
 	}
 	m.log.Info("removing member from group", "id", in.ID, "voters", len(members))
 	l.changing = m.last + 1
-	m.appendOwn([]meta.Op{{Kind: meta.OpConfig, Members: members}}, []uint64{in.Req})
+	m.appendOwn([]meta.Op{{Kind: meta.OpConfig, Members: members, Forming: m.forming}}, []uint64{in.Req})
 }
 
 // isSynced reports whether a repair round found the member holding every
-// chunk in the process start it runs now (a restart may have wiped it).
+// chunk in the process start it runs now (a restart may have wiped it),
+// and its disk takes the entries it is sent.
 func (l *leaderState) isSynced(id uint64) bool {
 	s, ok := l.synced[id]
-	return ok && s != 0 && s == l.starts[id]
+	_, diskErr := l.diskErr[id]
+	return ok && s != 0 && s == l.starts[id] && !diskErr
 }
 
 // ---- Reads ----
@@ -328,7 +394,7 @@ func (l *leaderState) isSynced(id uint64) bool {
 // are applied and reads locally.
 func (m *Machine) onRead(in InRead) {
 	l := m.lead
-	if l == nil || !l.ready {
+	if l == nil || !l.ready || !m.formed() {
 		err := m.notPrimary()
 		for _, r := range in.Reqs {
 			m.rd.Reads = append(m.rd.Reads, ReadDone{Req: r, Err: err})

@@ -59,6 +59,14 @@ type Config struct {
 	// verifies from its chunks at rest, and from its metadata store (at
 	// most a pass a second); 0 disables both (default 8 MiB/s).
 	ScrubRate int64
+	// ChunkWrites bounds the chunk writes (WriteChunk) a primary carries
+	// out at once, each a local write with fsync and a copy to every
+	// member; one more waits up to RPCTimeout for one of them to end,
+	// then is refused with wire.ErrBusy, which the router retries. Past a
+	// few the disks are no faster, and each more only adds to every
+	// write's latency and to the CPU the node's other work (gossip
+	// probes, heartbeats) waits for (default 8).
+	ChunkWrites int
 }
 
 // DefaultConfig returns a Config with the tunables set.
@@ -74,6 +82,7 @@ func DefaultConfig() Config {
 		GCInterval:     time.Minute,
 		GCGrace:        time.Hour,
 		ScrubRate:      8 << 20,
+		ChunkWrites:    8,
 	}
 }
 
@@ -109,6 +118,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: GCInterval is %v: it must not be negative (0 disables collection)", ErrBadConfig, c.GCInterval)
 	case c.ScrubRate < 0:
 		return fmt.Errorf("%w: ScrubRate is %d: it must not be negative (0 disables the scrubber)", ErrBadConfig, c.ScrubRate)
+	case c.ChunkWrites <= 0:
+		return fmt.Errorf("%w: ChunkWrites is %d: it must be positive", ErrBadConfig, c.ChunkWrites)
 	case c.GCInterval > 0 && c.GCGrace <= 0:
 		return fmt.Errorf("%w: GCGrace is %v: collection (GCInterval %v) needs a positive grace", ErrBadConfig, c.GCGrace, c.GCInterval)
 	}
@@ -133,8 +144,15 @@ func (r Role) String() string {
 type Status struct {
 	Role   Role
 	Ballot meta.Ballot // led ballot when leading, else the promise
-	Ready  bool        // leading and accepting requests
-	InSync bool        // a voter not installing a snapshot
+	// Ready: leading, the first entry of its ballot applied, and the
+	// group formed (see Machine.formed): the node takes client requests.
+	Ready bool
+	// Forming: leading with the first entry of its ballot applied, but
+	// the group has not formed yet. Client requests are refused with
+	// ErrNotReady while the primary adds its members; its own work
+	// (membership changes, repair, the duties of role) goes on.
+	Forming bool
+	InSync  bool // a voter not installing a snapshot, whose disk takes writes
 	// Rebuilding: the member's log may lack entries it once acknowledged,
 	// until its primary finds it whole (see store.DB.Rebuilding); it
 	// neither promises to a recovering primary nor leads meanwhile.
@@ -144,6 +162,9 @@ type Status struct {
 	Applied    uint64
 	LastIndex  uint64
 	Voters     []meta.Member
+	// DiskError is the last write the node's disk refused, while it
+	// refuses them ("" when it takes writes).
+	DiskError string
 }
 
 // Handle dispatches one request from a peer or a router.
@@ -177,7 +198,7 @@ func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, erro
 	case *wire.FetchSnap:
 		return n.handleFetchSnap(m)
 	case *wire.StoreChunk:
-		if err := n.db.Chunks.Put(m.Hash, m.Data); err != nil {
+		if err := n.putChunk(m.Hash, m.Data); err != nil {
 			return nil, err
 		}
 		return &wire.OKMsg{}, nil
@@ -241,11 +262,12 @@ func (n *Node) answerProbe(in InAppend) *wire.AppendResp {
 	if !a.Probe || v.failed != nil || in.HasView && a.Ballot.Less(in.View) {
 		return nil
 	}
+	noRoom := n.db.Room() <= 0
 	switch {
 	case a.Ballot.Less(v.promised):
-		return &wire.AppendResp{Promised: v.promised, Start: n.start}
+		return &wire.AppendResp{Promised: v.promised, Start: n.start, NoRoom: noRoom}
 	case a.Ballot == v.promised && v.status.Role == Follower && v.status.Leader == a.Leader:
-		return &wire.AppendResp{OK: true, Promised: v.promised, Start: n.start}
+		return &wire.AppendResp{OK: true, Promised: v.promised, Start: n.start, NoRoom: noRoom}
 	}
 	return nil
 }
@@ -284,14 +306,23 @@ func (n *Node) checkGroup(g string) error {
 
 // notPrimary is the error for a request that needs the primary, from the
 // last published state.
-func (n *Node) notPrimary() error { return n.view.Load().notPrimary(n.self()) }
+func (n *Node) notPrimary() error { return n.notPrimaryIn(n.view.Load()) }
+
+// notPrimaryIn is the error for a request that needs the primary, from
+// the published state v.
+func (n *Node) notPrimaryIn(v *nodeView) error {
+	if v.failed != nil {
+		return v.failed
+	}
+	return notPrimaryErr(n.self(), n.cfg.Group, n.cfg.GroupSize, v.status)
+}
 
 // Propose commits op through the log and returns its result once applied.
 // An error wrapping ErrDeposed or a context error means the outcome is
 // unknown; ErrNotPrimary and ErrNotReady mean the op was not proposed.
 func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	if v := n.view.Load(); !v.status.Ready {
-		return meta.Result{}, v.notPrimary(n.self())
+		return meta.Result{}, n.notPrimaryIn(v)
 	}
 	if op.Time == 0 {
 		op.Time = time.Now().UnixNano()

@@ -35,7 +35,11 @@ func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 	case wire.ReadLookup:
 		resp.Inode, err = n.db.LookupAt(m.Dir, m.Path, m.Cred, m.Want)
 	case wire.ReadReadDir:
-		resp.Entries, err = n.db.ReadDirAt(m.Dir, m.Path, m.Cred)
+		limit := m.Limit
+		if limit <= 0 || limit > wire.MaxDirPage {
+			limit = wire.MaxDirPage
+		}
+		resp.Entries, resp.More, err = n.db.ReadDirPage(m.Dir, m.Path, m.Cred, m.AfterName, limit)
 	case wire.ReadCheckPut:
 		err = n.db.CheckPut(m.Dir, m.Path, m.Cred)
 	case wire.ReadUser, wire.ReadUserNamed:
@@ -71,7 +75,7 @@ func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 
 func (n *Node) readBarrier(ctx context.Context) error {
 	if v := n.view.Load(); !v.status.Ready {
-		return v.notPrimary(n.self())
+		return n.notPrimaryIn(v)
 	}
 	res, err := n.await(ctx, event{id: n.seq.Add(1), read: true, done: make(chan result, 1)})
 	if err != nil {

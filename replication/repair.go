@@ -66,7 +66,9 @@ type holdings struct {
 
 func (n *Node) repairRound(l *term) {
 	v := n.view.Load()
-	if n.term.Load() != l || !v.status.Ready {
+	// A forming group repairs too: a member joins its configuration
+	// only once a round found it holding every chunk.
+	if n.term.Load() != l || !v.status.Ready && !v.status.Forming {
 		return
 	}
 	targets := map[uint64]string{}
@@ -225,7 +227,7 @@ func (n *Node) repairChunk(ctx context.Context, h meta.Hash, holders map[uint64]
 		if !lacks(m, h) {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.RPCTimeout)
+		cctx, cancel := context.WithTimeout(ctx, wire.ChunkTimeout(n.cfg.RPCTimeout, len(data)))
 		_, err := n.cfg.Transport.Call(cctx, m.addr, &wire.StoreChunk{Hash: h, Data: data})
 		cancel()
 		if err != nil {

@@ -23,6 +23,7 @@ var scriptErrors = map[string]error{
 	"stale":       wire.ErrStaleBallot,
 	"not-member":  wire.ErrNotMember,
 	"bad-message": wire.ErrBadMessage,
+	"no-space":    meta.ErrNoSpace,
 }
 
 func (s *script) expect(what string, args []string) {
@@ -161,6 +162,9 @@ func fmtOp(op meta.Op) string {
 	case meta.OpDelete:
 		return "rm " + op.Path
 	case meta.OpConfig:
+		if op.Forming {
+			return "config " + fmtMembers(op.Members) + " forming"
+		}
 		return "config " + fmtMembers(op.Members)
 	}
 	return fmt.Sprintf("op%d %s", op.Kind, op.Path)
@@ -226,17 +230,21 @@ func (s *script) fmtNetMsg(msg *netMsg) string {
 		return out
 	case *wire.AppendResp:
 		req, _ := msg.req.msg.(*wire.Append)
+		room := ""
+		if m.NoRoom {
+			room = " no-room"
+		}
 		switch {
 		case req.Ballot.Less(m.Promised):
-			return "refused promised=" + m.Promised.String()
+			return "refused promised=" + m.Promised.String() + room
 		case m.Installing:
-			return "installing"
+			return "installing" + room
 		case req.Probe && m.OK:
-			return "ok"
+			return "ok" + room
 		case m.OK:
-			return fmt.Sprintf("ok last=%d", m.LastIndex)
+			return fmt.Sprintf("ok last=%d%s", m.LastIndex, room)
 		}
-		return fmt.Sprintf("refused last=%d", m.LastIndex)
+		return fmt.Sprintf("refused last=%d%s", m.LastIndex, room)
 	case *wire.Promise:
 		return "promise " + m.Ballot.String()
 	case *wire.PromiseResp:

@@ -447,7 +447,7 @@ func (s *script) transfer(n *simNode) {
 
 func (n *simNode) status() shownStatus {
 	st := n.m.Status()
-	return shownStatus{role: st.Role, ready: st.Ready, leader: st.Leader, voters: fmtMembers(st.Voters), insync: st.InSync}
+	return shownStatus{role: st.Role, ready: st.Ready, forming: st.Forming, leader: st.Leader, voters: fmtMembers(st.Voters), insync: st.InSync}
 }
 
 // diff lists the fields of st that differ from old.
@@ -458,6 +458,9 @@ func (st shownStatus) diff(old shownStatus) string {
 	}
 	if st.ready != old.ready {
 		d = append(d, fmt.Sprintf("ready=%t", st.ready))
+	}
+	if st.forming != old.forming {
+		d = append(d, fmt.Sprintf("forming=%t", st.forming))
 	}
 	if st.leader != old.leader {
 		d = append(d, "leader="+st.leader)
@@ -476,8 +479,12 @@ func (s *script) statusLine(n *simNode) string {
 		return n.name + ": down"
 	}
 	st := n.m.Status()
-	return fmt.Sprintf("%s: role=%s ballot=%s ready=%t leader=%s commit=%d applied=%d last=%d voters=%s insync=%t",
-		n.name, st.Role, st.Ballot, st.Ready, st.Leader, st.Commit, n.log.applied, st.LastIndex, fmtMembers(st.Voters), st.InSync)
+	forming := ""
+	if st.Forming {
+		forming = " forming=true"
+	}
+	return fmt.Sprintf("%s: role=%s ballot=%s ready=%t%s leader=%s commit=%d applied=%d last=%d voters=%s insync=%t",
+		n.name, st.Role, st.Ballot, st.Ready, forming, st.Leader, st.Commit, n.log.applied, st.LastIndex, fmtMembers(st.Voters), st.InSync)
 }
 
 func (s *script) printLog(n *simNode) {

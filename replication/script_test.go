@@ -55,6 +55,8 @@ package replication
 //	compact n1 INDEX      discard n1's entries through INDEX
 //	apply n1 hold|release hold applying back, or apply now and resume
 //	fail n2 hold|store|transfer  make n2's next such operation fail
+//	room n2 BYTES|none    the room n2's disk has for new data above its
+//	                      reserve (Log.Room); none: unbounded
 //	status [n1 ...]       print status; log n1: print the log; net: print
 //	                      the messages in flight
 //
@@ -71,15 +73,17 @@ package replication
 //	expect leader n1 n2
 //	expect voters n1 [n1 n2 ...]
 //	expect dirs n1 [/a ...]            the applied namespace
-//	expect reply r3 ok|pending|error|deposed|not-primary|not-ready|no-quorum|stale|not-member|bad-message
+//	expect reply r3 ok|pending|error|deposed|not-primary|not-ready|no-quorum|stale|not-member|bad-message|no-space
 //	expect queued COUNT
 
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -251,11 +255,12 @@ type netMsg struct {
 
 // shownStatus is the part of a Status the transcript reports changes of.
 type shownStatus struct {
-	role   Role
-	ready  bool
-	leader string
-	voters string
-	insync bool
+	role    Role
+	ready   bool
+	forming bool
+	leader  string
+	voters  string
+	insync  bool
 }
 
 var errScriptUnreachable = fmt.Errorf("%w (dropped)", wire.ErrUnreachable)
@@ -505,6 +510,17 @@ func (s *script) run(text string) {
 			s.fatalf("fail: hold, store or transfer")
 		}
 		n.faults[args[1]] = true
+	case "room":
+		need(2)
+		n := s.node(args[0])
+		n.log.room = math.MaxInt64
+		if args[1] != "none" {
+			b, err := strconv.ParseInt(args[1], 10, 64)
+			if err != nil {
+				s.fatalf("room: %v", err)
+			}
+			n.log.room = b
+		}
 	case "status":
 		for _, n := range s.pick(args) {
 			s.printf("%s", s.statusLine(n))

@@ -3,6 +3,7 @@ package replication
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -16,18 +17,24 @@ import (
 // the set of directories the applied entries made. Every write is durable
 // at once, as a committed bbolt transaction is.
 type simLog struct {
-	promised   meta.Ballot
-	snapIndex  uint64
-	snapBallot meta.Ballot
-	snapConfig []meta.Member // the configuration in effect at snapIndex
-	applied    uint64
-	entries    []meta.Entry // snapIndex+1 onwards
-	dirs       map[string]bool
+	promised    meta.Ballot
+	snapIndex   uint64
+	snapBallot  meta.Ballot
+	snapConfig  []meta.Member // the configuration in effect at snapIndex
+	snapForming bool          // whether it says the group is forming
+	applied     uint64
+	entries     []meta.Entry // snapIndex+1 onwards
+	dirs        map[string]bool
+	room        int64 // what Room reports
 }
 
 var _ Log = (*simLog)(nil)
 
-func newSimLog() *simLog { return &simLog{dirs: map[string]bool{}} }
+func newSimLog() *simLog { return &simLog{dirs: map[string]bool{}, room: math.MaxInt64} }
+
+// Room reports the room the script gave the member's disk (unbounded
+// unless it said otherwise).
+func (l *simLog) Room() int64 { return l.room }
 
 func (l *simLog) last() (uint64, meta.Ballot) {
 	if n := len(l.entries); n > 0 {
@@ -86,14 +93,15 @@ func (l *simLog) Entries(lo, hi uint64, maxBytes int) ([]meta.Entry, error) {
 }
 
 // Config returns the members of the last configuration entry in the log,
-// else those in effect at the snapshot point.
-func (l *simLog) Config() ([]meta.Member, error) {
+// else those in effect at the snapshot point, and whether it says the
+// group is forming.
+func (l *simLog) Config() ([]meta.Member, bool, error) {
 	for i := len(l.entries) - 1; i >= 0; i-- {
 		if op := l.entries[i].Op; op.Kind == meta.OpConfig {
-			return slices.Clone(op.Members), nil
+			return slices.Clone(op.Members), op.Forming, nil
 		}
 	}
-	return slices.Clone(l.snapConfig), nil
+	return slices.Clone(l.snapConfig), l.snapForming, nil
 }
 
 // SetPromised records a promise; it never lowers the promise.
@@ -168,7 +176,7 @@ func (l *simLog) Compact(upto uint64) error {
 	}
 	for i := l.snapIndex + 1; i <= upto; i++ {
 		if op := l.at(i).Op; op.Kind == meta.OpConfig {
-			l.snapConfig = slices.Clone(op.Members)
+			l.snapConfig, l.snapForming = slices.Clone(op.Members), op.Forming
 		}
 	}
 	l.snapBallot = l.at(upto).Ballot
@@ -178,17 +186,20 @@ func (l *simLog) Compact(upto uint64) error {
 }
 
 // install replaces this state with a copy of src, as installing a
-// snapshot cut from src does, keeping the higher promise.
+// snapshot cut from src does, keeping the higher promise (and its own
+// disk's room).
 func (l *simLog) install(src *simLog) {
-	promised := l.promised
+	promised, room := l.promised, l.room
 	*l = simLog{
-		promised:   src.promised,
-		snapIndex:  src.snapIndex,
-		snapBallot: src.snapBallot,
-		snapConfig: slices.Clone(src.snapConfig),
-		applied:    src.applied,
-		entries:    cloneEntries(src.entries),
-		dirs:       maps.Clone(src.dirs),
+		room:        room,
+		promised:    src.promised,
+		snapIndex:   src.snapIndex,
+		snapBallot:  src.snapBallot,
+		snapConfig:  slices.Clone(src.snapConfig),
+		snapForming: src.snapForming,
+		applied:     src.applied,
+		entries:     cloneEntries(src.entries),
+		dirs:        maps.Clone(src.dirs),
 	}
 	l.SetPromised(promised)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"shoal/gossip"
+	"shoal/store"
 )
 
 // validNode is the smallest NodeConfig that passes Validate.
@@ -38,6 +39,7 @@ func TestNodeConfigValidate(t *testing.T) {
 		{"--data", func(c *NodeConfig) { c.DataDir = "" }},
 		{"--listen", func(c *NodeConfig) { c.Listen = "7000" }},
 		{"--capacity", func(c *NodeConfig) { c.Capacity = -1 }},
+		{"--meta-reserve", func(c *NodeConfig) { c.MetaReserve = -1 }},
 		{"--high-water", func(c *NodeConfig) { c.HighWater = 0 }},
 		{"--high-water", func(c *NodeConfig) { c.HighWater = 1.5 }},
 		{"--meta-group", func(c *NodeConfig) { c.MetaGroup = "" }},
@@ -97,5 +99,35 @@ func checkBadConfig(t *testing.T, err error, field string) {
 	t.Helper()
 	if !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), field) {
 		t.Errorf("Validate = %v, want ErrBadConfig naming %s", err, field)
+	}
+}
+
+// A node's default capacity is what it holds (meta.db included) plus the
+// disk's free space, less the reserve: chunks alone can never take the
+// room metadata needs. The reserve defaults to 2% of the disk; given
+// values are kept.
+func TestNodeLimits(t *testing.T) {
+	const mib = 1 << 20
+	u := store.Usage{Chunks: 100 * mib, Meta: 30 * mib, Disk: store.DiskSpace{Size: 10 << 30, Free: 1000 * mib}}
+	l := nodeLimits(0, 0, u)
+	reserve := int64(10<<30) / 50
+	if l.Reserve != reserve || l.Capacity != 130*mib+1000*mib-reserve {
+		t.Fatalf("defaults: %+v, want reserve %d and capacity %d", l, reserve, 130*mib+1000*mib-reserve)
+	}
+	// The chunks' room at start: the free space less the reserve.
+	if room := l.Capacity - u.Used(); room != u.Disk.Free-reserve {
+		t.Errorf("room for new data at start %d, want %d", room, u.Disk.Free-reserve)
+	}
+	if got := nodeLimits(0, 8*mib, u); got.Reserve != 8*mib || got.Capacity != 130*mib+1000*mib-8*mib {
+		t.Errorf("--meta-reserve 8MiB: %+v", got)
+	}
+	if got := nodeLimits(500*mib, 0, u); got.Capacity != 500*mib || got.Reserve != reserve {
+		t.Errorf("--capacity 500MiB: %+v", got)
+	}
+	// A full disk: no room above what the node holds.
+	full := u
+	full.Disk.Free = reserve / 2
+	if got := nodeLimits(0, 0, full); got.Capacity >= full.Used() {
+		t.Errorf("full disk: capacity %d, want under the %d held", got.Capacity, full.Used())
 	}
 }

@@ -33,6 +33,9 @@ type duties struct {
 	claimedAt time.Time
 	// formed is when this primary last formed a new group.
 	formed time.Time
+	// straySince is when each stray (a live member of the group that is
+	// no voter while the group has its full size) was first seen.
+	straySince map[uint64]time.Time
 }
 
 // claimPatience is how long a claimed standby has to show up in its new
@@ -77,6 +80,27 @@ func (n *Node) runDuties(ctx context.Context, r *replication.Node, group string,
 	if d.claimed != 0 && (memberOf(members, d.claimed, group) || now.Sub(d.claimedAt) > claimPatience) {
 		d.claimed = 0
 	}
+	var stray *gossip.Member
+	strays := map[uint64]gossip.Member{}
+	if len(dead) == 0 && len(st.Voters) >= n.cfg.Replication.GroupSize {
+		strays = strayMembers(st.Voters, members, group, n.cfg.ID)
+	}
+	if d.straySince == nil {
+		d.straySince = map[uint64]time.Time{}
+	}
+	for id := range d.straySince {
+		if _, ok := strays[id]; !ok {
+			delete(d.straySince, id)
+		}
+	}
+	for id, m := range strays {
+		if d.straySince[id].IsZero() {
+			d.straySince[id] = now
+		}
+		if now.Sub(d.straySince[id]) >= n.cfg.ReplaceAfter && (stray == nil || id < stray.ID) {
+			stray = &m
+		}
+	}
 	switch {
 	case overdue != 0:
 		d.busy = true
@@ -86,6 +110,10 @@ func (n *Node) runDuties(ctx context.Context, r *replication.Node, group string,
 			d.busy = true
 			go n.fill(ctx, group, s[0])
 		}
+	case stray != nil:
+		d.busy = true
+		delete(d.straySince, stray.ID)
+		go n.release(ctx, *stray, group)
 	case group == n.cfg.MetaGroup && now.Sub(d.formed) > claimPatience:
 		if ss, ok := planScaleOut(members, n.cfg.HighWater, n.cfg.Replication.GroupSize); ok {
 			d.busy, d.formed = true, now
@@ -128,6 +156,31 @@ func (n *Node) fill(ctx context.Context, group string, s gossip.Member) {
 	n.mu.Lock()
 	n.duties.claimed, n.duties.claimedAt = s.ID, time.Now()
 	n.mu.Unlock()
+}
+
+// release returns a stray member to the standby pool.
+func (n *Node) release(ctx context.Context, s gossip.Member, group string) {
+	defer n.dutyDone()
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Replication.RPCTimeout)
+	defer cancel()
+	if _, err := n.tr.Call(ctx, s.Addr, &wire.Release{Group: group, By: n.cfg.Name}); err != nil {
+		n.log.Warn("release a member the group does not need", "member", s.Name, "err", err)
+		return
+	}
+	n.log.Info("released a member the group does not need to the standby pool", "member", s.Name, "group", group)
+}
+
+// strayMembers lists the live members of group in the view, other than
+// self, that are not voters: members removed while they were down, come
+// back.
+func strayMembers(voters []meta.Member, members []gossip.Member, group string, self uint64) map[uint64]gossip.Member {
+	out := map[uint64]gossip.Member{}
+	for _, m := range members {
+		if m.ID != self && m.Live() && m.Serves(group) && !isVoter(voters, m.ID) {
+			out[m.ID] = m
+		}
+	}
+	return out
 }
 
 // formGroup turns standbys into a new group; the first bootstraps it.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"shoal/gossip"
@@ -57,9 +56,18 @@ type NodeConfig struct {
 	// meta.DefaultMetaGroup); every group asks it which chunks files
 	// still reference.
 	MetaGroup string
-	// Capacity is how many bytes of chunks this node stores; 0 means the
-	// free space of the data directory's disk when the node starts.
+	// Capacity is how many bytes of data this node stores: chunks and
+	// meta.db (the log, the namespace and small files kept inline); 0
+	// means what it holds plus the free space of the data directory's
+	// disk when the node starts, less MetaReserve.
 	Capacity int64
+	// MetaReserve is how many bytes of the data directory's file system
+	// the node keeps free for metadata: new data is refused before the
+	// disk's free space would fall under it, so promises, a new
+	// primary's first entry, deletes and renames still find room on a
+	// full disk. 0 means store.DefaultReserve of the disk's size (2%,
+	// within 4 MiB and 256 MiB).
+	MetaReserve int64
 	// ReplaceAfter is how long a voting member may be dead before its
 	// group's primary removes it and claims a standby in its place; a
 	// group short of members for that long claims standbys too
@@ -112,6 +120,8 @@ func (c NodeConfig) Validate() error {
 	switch {
 	case c.Capacity < 0:
 		return fmt.Errorf("%w: --capacity %d: must not be negative", ErrBadConfig, c.Capacity)
+	case c.MetaReserve < 0:
+		return fmt.Errorf("%w: --meta-reserve %d: must not be negative", ErrBadConfig, c.MetaReserve)
 	case c.HighWater <= 0 || c.HighWater > 1:
 		return fmt.Errorf("%w: --high-water %v: want a fraction above 0 and at most 1", ErrBadConfig, c.HighWater)
 	case c.MetaGroup == "":
@@ -153,9 +163,9 @@ type Node struct {
 	// wait and a promotion under way.
 	gate   gossip.Gate
 	duties duties
-	// pubUsed and pubAt are the usage last published in gossip.
-	pubUsed uint64
-	pubAt   time.Time
+	// pubUsed, pubCap and pubAt are the usage last published in gossip.
+	pubUsed, pubCap uint64
+	pubAt           time.Time
 	// storeLost is set, by the loop goroutine only, when a corrupt
 	// meta.db could not be replaced: the node serves nothing more.
 	storeLost bool
@@ -193,7 +203,7 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	n.db = db
 	defer db.Close()
-	if err := n.setCapacity(); err != nil {
+	if err := n.setLimits(); err != nil {
 		return err
 	}
 	n.tr = wire.NewTCPTransport()
@@ -210,16 +220,32 @@ func (n *Node) run(ctx context.Context) error {
 	defer n.closeGroup()
 
 	group, boot := n.cfg.Group, n.cfg.Start == gossip.RolePrimary
-	if n.cfg.Start == gossip.RoleStandby {
-		c, ok, err := store.LoadClaim(n.cfg.DataDir)
-		if err != nil {
-			l.Close()
-			return err
+	c, claimed, err := store.LoadClaim(n.cfg.DataDir)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	switch {
+	case claimed && c.Released != "":
+		group, boot = "", false
+		n.log.Warn("this node was released from its group, which had its full size without it; serving as a standby (wipe the data directory to start it afresh)",
+			"released_by", c.Released, "group_flag", n.cfg.Group)
+		if st, err := n.db.State(); err != nil || st.LastIndex > 0 {
+			// Released, but stopped before its copy was dropped.
+			if err := n.db.Wipe(); err != nil {
+				l.Close()
+				return err
+			}
 		}
+	case claimed:
 		group, boot = c.Group, c.Boot
-		if ok {
-			n.log.Info("standby was claimed by a group before this start", "group", c.Group)
+		if n.cfg.Start != gossip.RoleStandby && c.Group != n.cfg.Group {
+			n.log.Warn("this node was claimed as a standby by another group; serving that group, not --group", "group", c.Group, "group_flag", n.cfg.Group)
+		} else {
+			n.log.Info("claimed by a group before this start", "group", c.Group)
 		}
+	case n.cfg.Start == gossip.RoleStandby:
+		group, boot = "", false
 	}
 	if group != "" {
 		if err := n.joinGroup(group, boot); err != nil {
@@ -256,7 +282,7 @@ func (n *Node) run(ctx context.Context) error {
 	n.gate = gossip.NewGate(n.cfg.StartupGrace, n.cfg.PromoteBackoff, time.Now())
 	n.mu.Unlock()
 	n.log.Info("node started", "role", n.cfg.Start, "group", group, "listen", n.cfg.Listen, "gossip", gc.BindAddr,
-		"data", n.cfg.DataDir, "capacity", n.db.Chunks.Capacity(), "used", n.db.Chunks.Used())
+		"data", n.cfg.DataDir, "capacity", n.db.Chunks.Limits().Capacity, "meta_reserve", n.db.Chunks.Limits().Reserve, "used", n.db.Usage().Used())
 	n.loop(ctx)
 	// Leave gossip first so peers stop routing here, then stop serving.
 	g.Close()
@@ -266,26 +292,36 @@ func (n *Node) run(ctx context.Context) error {
 	return nil
 }
 
-// setCapacity applies --capacity, or the disk's free space at start.
-func (n *Node) setCapacity() error {
-	c := n.cfg.Capacity
-	if c == 0 {
-		free, err := diskFree(n.cfg.DataDir)
-		if err != nil {
-			return fmt.Errorf("measure free disk space for the default --capacity: %w", err)
+// setLimits applies --capacity and --meta-reserve, or their defaults,
+// measured on the data directory's disk as the node starts.
+func (n *Node) setLimits() error {
+	u := n.db.Usage()
+	if u.Disk.Size == 0 && (n.cfg.Capacity == 0 || n.cfg.MetaReserve == 0) {
+		_, err := store.OSFS{}.Statfs(n.cfg.DataDir)
+		if err == nil {
+			err = errors.New("its file system reports a size of 0")
 		}
-		c = free + n.db.Chunks.Used()
+		return fmt.Errorf("measure the disk of %s for the default --capacity and --meta-reserve (or give both): %w", n.cfg.DataDir, err)
 	}
-	n.db.Chunks.SetCapacity(c)
+	l := nodeLimits(n.cfg.Capacity, n.cfg.MetaReserve, u)
+	n.db.SetLimits(l)
+	if u.Disk.Free < l.Reserve {
+		n.log.Warn("the disk has less free space than the reserve kept for metadata: this node takes no new data until files are deleted or the disk grows; reads, deletes and renames go on",
+			"free", u.Disk.Free, "meta_reserve", l.Reserve)
+	}
 	return nil
 }
 
-func diskFree(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, err
+// nodeLimits is the limits of a node given --capacity and --meta-reserve
+// (0: the default) and what it measured at start.
+func nodeLimits(capacity, reserve int64, u store.Usage) store.Limits {
+	if reserve == 0 {
+		reserve = store.DefaultReserve(u.Disk.Size)
 	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
+	if capacity == 0 {
+		capacity = store.DefaultCapacity(u, reserve)
+	}
+	return store.Limits{Capacity: capacity, Reserve: reserve}
 }
 
 // joinGroup starts serving group: at start for a primary, a replica or a
@@ -326,8 +362,11 @@ func (n *Node) replication() *replication.Node {
 // Handle serves node-to-node requests: claims here, the rest by the
 // group's replication (a standby serves none of those).
 func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, error) {
-	if c, ok := req.(*wire.Claim); ok {
-		return n.handleClaim(c)
+	switch m := req.(type) {
+	case *wire.Claim:
+		return n.handleClaim(m)
+	case *wire.Release:
+		return n.handleRelease(m)
 	}
 	r := n.replication()
 	if r == nil {
@@ -366,6 +405,52 @@ func (n *Node) handleClaim(c *wire.Claim) (wire.Message, error) {
 	return &wire.OKMsg{}, nil
 }
 
+// handleRelease returns this node to the standby pool when its group's
+// primary says the group does not need it. It stops replication first,
+// so no entry can arrive meanwhile, then reads its own log: a node that is
+// a voter there (its ack may have counted toward a commit) keeps its copy
+// and rejoins. Otherwise it records the release durably, then drops its
+// copy of the group, so a restart keeps it a standby.
+func (n *Node) handleRelease(m *wire.Release) (wire.Message, error) {
+	n.claimMu.Lock()
+	defer n.claimMu.Unlock()
+	n.mu.Lock()
+	r, group, boot := n.repl, n.group, n.boot
+	n.mu.Unlock()
+	if r == nil || group != m.Group {
+		return nil, fmt.Errorf("%w: %s does not serve group %q", wire.ErrWrongGroup, n.cfg.Name, m.Group)
+	}
+	if st := r.Status(); st.Role != replication.Follower || isVoter(st.Voters, n.cfg.ID) {
+		return nil, fmt.Errorf("%w: %s is a voter of group %q in its own log (role %s); it stays", wire.ErrClaimed, n.cfg.Name, group, st.Role)
+	}
+	n.mu.Lock()
+	n.repl = nil
+	n.mu.Unlock()
+	r.Close()
+	voters, _, err := n.db.Config()
+	if err == nil && isVoter(voters, n.cfg.ID) {
+		err = fmt.Errorf("%w: %s became a voter of group %q before it stopped; it stays", wire.ErrClaimed, n.cfg.Name, group)
+	}
+	if err == nil {
+		err = store.SaveClaim(n.cfg.DataDir, store.Claim{Released: group})
+	}
+	if err != nil {
+		if jerr := n.joinGroup(group, boot); jerr != nil {
+			n.log.Error("could not serve the group again after a refused release; restart the node", "group", group, "err", jerr)
+		}
+		return nil, err
+	}
+	if err := n.db.Wipe(); err != nil {
+		n.log.Error("released from the group but could not drop its copy; restart the node to finish", "group", group, "err", err)
+		return nil, err
+	}
+	n.mu.Lock()
+	n.group, n.boot = "", false
+	n.mu.Unlock()
+	n.log.Warn("released by the group, which has its full size without this node; dropped its copy and returned to the standby pool", "group", group, "by", m.By)
+	return &wire.OKMsg{}, nil
+}
+
 // chunkRefs asks the meta group's primary which chunks files reference
 // in this node's group, for garbage collection.
 func (n *Node) chunkRefs(ctx context.Context, hs []meta.Hash) ([]bool, error) {
@@ -393,14 +478,18 @@ func (n *Node) chunkRefs(ctx context.Context, hs []meta.Hash) ([]bool, error) {
 // tags is what this node publishes about itself.
 func (n *Node) tags() gossip.Tags {
 	n.mu.Lock()
-	t := gossip.Tags{ID: n.cfg.ID, Role: gossip.RoleStandby, Addr: n.cfg.Advertise, Cap: uint64(n.db.Chunks.Capacity())}
+	t := gossip.Tags{ID: n.cfg.ID, Role: gossip.RoleStandby, Addr: n.cfg.Advertise}
 	// Usage changes with every write: publish it at most once a second
-	// unless it moved by 1% of capacity, to keep gossip quiet.
-	used := uint64(n.db.Chunks.Used())
-	if d := max(used, n.pubUsed) - min(used, n.pubUsed); d >= t.Cap/100 || time.Since(n.pubAt) >= time.Second {
-		n.pubUsed, n.pubAt = used, time.Now()
+	// unless it moved by 1% of capacity, to keep gossip quiet. The
+	// capacity published is no more than the disk holds above the
+	// reserve, so a disk filled by anything shows as full.
+	u := n.db.Usage()
+	used, capacity := uint64(u.Used()), uint64(n.db.Chunks.Limits().ChunkCap(u))
+	moved := func(a, b uint64) bool { return max(a, b)-min(a, b) >= capacity/100 }
+	if moved(used, n.pubUsed) || moved(capacity, n.pubCap) || time.Since(n.pubAt) >= time.Second {
+		n.pubUsed, n.pubCap, n.pubAt = used, capacity, time.Now()
 	}
-	t.Used = n.pubUsed
+	t.Used, t.Cap = n.pubUsed, n.pubCap
 	r, promoting := n.repl, n.gate.Promoting
 	t.Group, t.Boot = n.group, n.boot
 	n.mu.Unlock()
@@ -457,8 +546,8 @@ func (n *Node) loop(ctx context.Context) {
 
 // step gathers the inputs of gossip.Decide (the view, this node's
 // replication state, its promotion gate and the time) and carries out its
-// answer: step down, or promote; then, on a ready primary, the group's
-// duties (replacement, scale-out).
+// answer: step down, or promote; then, on a ready or forming primary, the
+// group's duties (replacement, scale-out).
 func (n *Node) step(ctx context.Context) {
 	defer n.publishTags()
 	r := n.replication()
@@ -484,6 +573,7 @@ func (n *Node) step(ctx context.Context) {
 		Leading:    st.Role != replication.Follower,
 		Term:       st.Ballot.Term,
 		BallotNode: st.Ballot.Node,
+		DiskFailed: st.DiskError != "",
 	}
 	if since, ok := r.SincePrimary(); ok && since < heardWithin*n.cfg.Replication.Heartbeat {
 		self.HeardPrimary = true
@@ -503,7 +593,10 @@ func (n *Node) step(ctx context.Context) {
 	if a.Promote {
 		go n.promote(ctx, r, meta.Ballot{Term: a.Term, Node: n.cfg.ID})
 	}
-	if st.Role == replication.Leader && st.Ready {
+	if st.Role == replication.Leader && (st.Ready || st.Forming) {
+		// A forming group has duties too: a member that stays dead, or
+		// one that never came, is replaced from the standbys, or the
+		// group could never form.
 		n.runDuties(ctx, r, group, st, members, now)
 	}
 }

@@ -41,7 +41,8 @@ func (b *backend) noMember(group string) error {
 // that sending it again cannot apply it twice.
 func retryable(err error) bool {
 	return errors.Is(err, wire.ErrNotPrimary) || errors.Is(err, wire.ErrNotReady) ||
-		errors.Is(err, wire.ErrUnreachable) || errors.Is(err, ErrNoPrimary) || errors.Is(err, ErrNoGroup)
+		errors.Is(err, wire.ErrUnreachable) || errors.Is(err, ErrNoPrimary) || errors.Is(err, ErrNoGroup) ||
+		errors.Is(err, wire.ErrBusy)
 }
 
 // metaCall sends req to the meta group's primary; req gets the group's
@@ -52,30 +53,55 @@ func (b *backend) metaCall(ctx context.Context, req func(group string) wire.Mess
 }
 
 // call sends req to group's primary. It retries while no primary is known
-// or the target says it is not (yet) the primary; with idempotent set it
-// also retries when the outcome is unknown (a timeout, a deposed primary),
-// since doing the operation twice changes nothing. It gives up after
+// or the target says it is not (yet) the primary or is busy; with
+// idempotent set it also retries when the outcome is unknown (a timeout,
+// a deposed primary) or the primary's disk refused the write (it steps
+// down for a member that can write), since doing the operation twice
+// changes nothing. Each try is bounded by b.rpc; it gives up after
 // b.timeout with ErrUnavailable.
 func (b *backend) call(ctx context.Context, group string, req func() wire.Message, idempotent bool) (wire.Message, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	return b.callWithin(ctx, group, req, idempotent, b.rpc, b.timeout)
+}
+
+// busyWait is the least a call waits before it tries a busy node again:
+// the node already waited for a while before it answered.
+const busyWait = 100 * time.Millisecond
+
+// callWithin is call with each try bounded by attempt and all of them
+// by total.
+func (b *backend) callWithin(ctx context.Context, group string, req func() wire.Message, idempotent bool, attempt, total time.Duration) (wire.Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, total)
 	defer cancel()
 	hint := ""
 	wait := 20 * time.Millisecond
+	// first is the first failure that was not about finding the primary
+	// (a deposed primary, its disk refusing the write): what began a
+	// failover, said when giving up.
+	var first error
 	for {
-		resp, err := b.callOnce(ctx, group, hint, req)
+		resp, err := b.callOnce(ctx, group, hint, req, attempt)
 		if err == nil {
 			return resp, nil
+		}
+		if first == nil && !retryable(err) {
+			first = err
 		}
 		hint = ""
 		var re *wire.RemoteError
 		if errors.As(err, &re) && re.Leader != "" && errors.Is(err, wire.ErrNotPrimary) {
 			hint = re.Leader
 		}
-		if !retryable(err) && !(idempotent && unknownOutcome(err)) {
+		if !retryable(err) && !(idempotent && (unknownOutcome(err) || errors.Is(err, meta.ErrDiskFailed))) {
 			return nil, err
+		}
+		if errors.Is(err, wire.ErrBusy) {
+			wait = max(wait, busyWait)
 		}
 		select {
 		case <-ctx.Done():
+			if first != nil && first != err {
+				return nil, fmt.Errorf("%w: %w (before that: %w)", ErrUnavailable, err, first)
+			}
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		case <-time.After(wait):
 		}
@@ -83,9 +109,9 @@ func (b *backend) call(ctx context.Context, group string, req func() wire.Messag
 	}
 }
 
-// callOnce makes one attempt: at addr when set (a deposed primary's hint),
-// else at the primary the gossip view elects.
-func (b *backend) callOnce(ctx context.Context, group, addr string, req func() wire.Message) (wire.Message, error) {
+// callOnce makes one attempt, bounded by attempt: at addr when set (a
+// deposed primary's hint), else at the primary the gossip view elects.
+func (b *backend) callOnce(ctx context.Context, group, addr string, req func() wire.Message, attempt time.Duration) (wire.Message, error) {
 	if addr == "" {
 		ms := b.members()
 		addr = gossip.PrimaryAddr(ms, group)
@@ -96,7 +122,7 @@ func (b *backend) callOnce(ctx context.Context, group, addr string, req func() w
 			return nil, fmt.Errorf("%w for group %q: an election may be in progress", ErrNoPrimary, group)
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, b.rpc)
+	cctx, cancel := context.WithTimeout(ctx, attempt)
 	defer cancel()
 	return b.tr.Call(cctx, addr, req())
 }

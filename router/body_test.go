@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,12 +17,18 @@ import (
 )
 
 // stallServer serves a router with a short BodyTimeout on a real socket:
-// only a real connection has a read deadline.
-func stallServer(t *testing.T, timeout time.Duration) (string, *testNode) {
+// only a real connection has a read deadline. tune, if given, changes the
+// router's config further.
+func stallServer(t *testing.T, timeout time.Duration, tune ...func(*Config)) (string, *testNode) {
 	c := newTestCluster(t)
 	g1 := c.group("g1", 1, 1<<20)
 	putFileOn(t, g1[0], "/f", content(40), "g1", g1)
-	s := c.router(func(cfg *Config) { cfg.BodyTimeout = timeout })
+	s := c.router(func(cfg *Config) {
+		cfg.BodyTimeout = timeout
+		for _, f := range tune {
+			f(cfg)
+		}
+	})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://"), g1[0]
@@ -113,6 +120,135 @@ func TestBodyTimeoutSlowUpload(t *testing.T) {
 	}
 	if in, ok := meta.file("/slow"); !ok || in.Size != 50 {
 		t.Fatalf("slow upload committed %+v, %v", in, ok)
+	}
+}
+
+// trickle sends head, then step (a byte of the body, framed as the head
+// says) n times, a pause before each, for as long as the router reads,
+// and returns the answer and how long it took from the end of the head.
+// The router may answer and hang up mid-body: writes failing then are
+// expected.
+func trickle(t *testing.T, addr, head, step string, n int, pause time.Duration) (*http.Response, string, time.Duration) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second)) // the router must answer well before
+	if _, err := io.WriteString(conn, head); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for range n {
+			select {
+			case <-stop:
+				return
+			case <-time.After(pause):
+			}
+			if _, err := io.WriteString(conn, step); err != nil {
+				return
+			}
+		}
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to %q: %v", head, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body), time.Since(start)
+}
+
+// A body that keeps coming, a byte every 200ms, never stalls, but it is
+// far below the rate floor: the router answers 408 once the first window
+// is over, and commits nothing.
+func TestBodyMinRate(t *testing.T) {
+	const window = time.Second
+	addr, meta := stallServer(t, 5*time.Second, func(cfg *Config) {
+		cfg.BodyMinRate, cfg.BodyRateWindow = 1024, window
+	})
+	for _, tt := range []struct{ name, head, step string }{
+		{"with a length", "PUT /v1/fs/trickled HTTP/1.1\r\nHost: r\r\nContent-Length: 200\r\n\r\n", "x"},
+		// A chunked body's every byte is a chunk of its own.
+		{"chunked", "PUT /v1/fs/trickled HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\n\r\n", "1\r\nx\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body, took := trickle(t, addr, tt.head, tt.step, 200, 200*time.Millisecond)
+			if resp.StatusCode != http.StatusRequestTimeout {
+				t.Fatalf("status %d (%s), want 408", resp.StatusCode, body)
+			}
+			var e api.ErrorBody
+			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Code != api.CodeTimeout || !strings.Contains(e.Message, "bytes/s") {
+				t.Fatalf("body %q, want error %q saying the body was too slow", body, api.CodeTimeout)
+			}
+			if took > window+2*time.Second {
+				t.Fatalf("answered after %v, with a rate window of %v", took, window)
+			}
+			if resp.Header.Get("Connection") != "close" && !resp.Close {
+				t.Errorf("the connection stays open after a body cut off for its rate")
+			}
+		})
+	}
+	if _, ok := meta.file("/trickled"); ok {
+		t.Fatal("the trickled upload was committed")
+	}
+}
+
+// An upload slower than the link could carry but above the floor, over
+// several windows, succeeds.
+func TestBodyMinRateSlowUpload(t *testing.T) {
+	const window = 300 * time.Millisecond
+	addr, meta := stallServer(t, 5*time.Second, func(cfg *Config) {
+		cfg.BodyMinRate, cfg.BodyRateWindow = 1024, window
+	})
+	part := strings.Repeat("y", 300) // every 100ms: 3000 bytes/s
+	parts := slices.Repeat([]string{part}, 10)
+	resp, body, took := send(t, addr, "PUT /v1/fs/steady HTTP/1.1\r\nHost: r\r\nContent-Length: 3000\r\n\r\n", 100*time.Millisecond, false, parts...)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("steady upload = %d %s", resp.StatusCode, body)
+	}
+	if took < 2*window {
+		t.Fatalf("the upload took %v, under two windows of %v: the test proves nothing", took, window)
+	}
+	if in, ok := meta.file("/steady"); !ok || in.Size != 3000 {
+		t.Fatalf("steady upload committed %+v, %v", in, ok)
+	}
+}
+
+// The rate is measured over the time spent waiting for the body: a pause
+// of the router's own between reads (storing a chunk through a failover)
+// does not count against the client.
+func TestBodyRateAccount(t *testing.T) {
+	const w = time.Second
+	type read struct {
+		waited time.Duration
+		n      int
+	}
+	for _, tt := range []struct {
+		name  string
+		reads []read
+		slow  bool
+	}{
+		{"quota within the window", []read{{400 * time.Millisecond, 60}, {400 * time.Millisecond, 50}, {400 * time.Millisecond, 0}}, false},
+		{"window ends short", []read{{400 * time.Millisecond, 60}, {400 * time.Millisecond, 30}, {400 * time.Millisecond, 0}}, true},
+		// Reads return at once, however long the router paused between
+		// them: no window ever fills with waiting.
+		{"router pauses", []read{{time.Millisecond, 10}, {time.Millisecond, 10}, {time.Millisecond, 10}}, false},
+		{"one read waits through two windows", []read{{100 * time.Millisecond, 200}, {2100 * time.Millisecond, 500}}, true},
+		{"bytes at the end of a long read count in the window they came in", []read{{100 * time.Millisecond, 200}, {1500 * time.Millisecond, 200}, {100 * time.Millisecond, 0}}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &bodyGuard{rate: 100, window: w, stall: time.Minute}
+			for _, r := range tt.reads {
+				g.account(r.waited, r.n)
+			}
+			if g.slow != tt.slow {
+				t.Errorf("slow = %v, want %v (spent %v, got %d)", g.slow, tt.slow, g.spent, g.got)
+			}
+		})
 	}
 }
 

@@ -103,7 +103,7 @@ func (s *Server) groupStatus(ctx context.Context, g *api.Group, primary *gossip.
 	}
 	for _, m := range info.Members {
 		g.MemberDetails = append(g.MemberDetails, api.GroupMember{ID: nodeID(m.ID), Name: m.Name, Addr: m.Addr, Voter: m.Voter,
-			Live: m.Live, Synced: m.Synced, Chunks: m.Chunks, Used: m.Used})
+			Live: m.Live, Synced: m.Synced, Chunks: m.Chunks, Used: m.Used, DiskError: m.DiskError})
 	}
 	sort.Slice(g.MemberDetails, func(i, j int) bool { return g.MemberDetails[i].Name < g.MemberDetails[j].Name })
 }

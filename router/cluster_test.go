@@ -23,7 +23,8 @@ func TestClusterStatus(t *testing.T) {
 	g1[0].info.Store(&wire.GroupInfo{
 		Ballot: meta.Ballot{Term: 1, Node: 100}, Commit: 9, Chunks: 12,
 		Members: []wire.MemberInfo{
-			{ID: 101, Name: "g1-n2", Addr: "g1-n2:7000", Voter: true, Live: true, Synced: false, Chunks: 10, Used: 900},
+			{ID: 101, Name: "g1-n2", Addr: "g1-n2:7000", Voter: true, Live: true, Synced: false, Chunks: 10, Used: 900,
+				DiskError: "disk refused a write: read-only file system"},
 			{ID: 100, Name: "g1-n1", Addr: "g1-n1:7000", Voter: true, Live: true, Synced: true, Chunks: 12, Used: 1000},
 		},
 		Repair: wire.RepairProgress{UnderReplicated: 2, Copied: 5, CopiedBytes: 5000, Collected: 3, LastRound: 1714566645000000000},
@@ -56,7 +57,8 @@ func TestClusterStatus(t *testing.T) {
 		t.Errorf("group g1 = %+v", a)
 	}
 	if len(a.MemberDetails) != 2 || a.MemberDetails[0] != (api.GroupMember{ID: "100", Name: "g1-n1", Addr: "g1-n1:7000",
-		Voter: true, Live: true, Synced: true, Chunks: 12, Used: 1000}) || !strings.Contains(w.Body.String(), `"id": 100,`) {
+		Voter: true, Live: true, Synced: true, Chunks: 12, Used: 1000}) || !strings.Contains(w.Body.String(), `"id": 100,`) ||
+		a.MemberDetails[1].Synced || a.MemberDetails[1].DiskError != "disk refused a write: read-only file system" {
 		t.Errorf("g1 member details %+v", a.MemberDetails)
 	}
 	b := got.Groups[1]

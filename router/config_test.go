@@ -34,8 +34,11 @@ func TestConfigValidate(t *testing.T) {
 		{"RequestTimeout", func(c *Config) { c.RequestTimeout = 0 }},
 		{"RPCTimeout", func(c *Config) { c.RPCTimeout = 0 }},
 		{"BodyTimeout", func(c *Config) { c.BodyTimeout = 0 }},
+		{"BodyMinRate", func(c *Config) { c.BodyMinRate = -1 }},
+		{"BodyRateWindow", func(c *Config) { c.BodyRateWindow = 0 }},
 		{"SpaceWait", func(c *Config) { c.SpaceWait = -1 }},
 		{"AuthTTL", func(c *Config) { c.AuthTTL = -1 }},
+		{"UploadMemory", func(c *Config) { c.UploadMemory = c.chunkCost() - 1 }},
 	}
 	for _, tt := range tests {
 		c := valid()

@@ -1,7 +1,9 @@
 package router
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,18 +111,80 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 	}
 }
 
+// list answers GET on a directory. The whole listing is read from the
+// meta group in pages of wire.MaxDirPage entries, each a read of its own,
+// and streamed as it comes, so a directory of any size is listed with
+// bounded memory on every node and no long read on the primary. With
+// ?limit=N (at most wire.MaxDirPage) the answer is one page, with "next"
+// set when more follow: pass it as ?after= for the next page. Entries come
+// in name order; a listing that spans pages is not one snapshot: a name
+// added or removed meanwhile may or may not appear.
 func (s *Server) list(w http.ResponseWriter, r *http.Request, t target) {
-	rr, err := s.read(r.Context(), wire.ReadReadDir, t, 0)
+	q := r.URL.Query()
+	after, limit := q.Get("after"), 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > wire.MaxDirPage {
+			writeError(w, fmt.Errorf("%w: limit=%q: give 1 to %d entries", ErrBadRequest, v, wire.MaxDirPage))
+			return
+		}
+		limit = n
+	}
+	page := func(after string) (*wire.ReadResp, error) {
+		rr, err := s.metaRead(r.Context(), &wire.Read{Kind: wire.ReadReadDir, Dir: t.at, Path: t.path, Cred: credOf(r.Context()), AfterName: after, Limit: limit})
+		if err != nil && rr != nil {
+			return nil, fmt.Errorf("%s: %w", t, err)
+		}
+		return rr, err
+	}
+	rr, err := page(after)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	out := api.Listing{Path: t.path, Entries: make([]api.DirEntry, 0, len(rr.Entries))}
-	for _, e := range rr.Entries {
-		out.Entries = append(out.Entries, api.DirEntry{Name: e.Name, Attr: attrOf(e.Inode)})
-	}
 	w.Header().Set("X-Shoal-Type", "dir")
-	writeJSON(w, http.StatusOK, out)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	path, _ := json.Marshal(t.path)
+	fmt.Fprintf(bw, "{\n  \"path\": %s,\n  \"entries\": [", path)
+	n := 0
+	for {
+		for _, e := range rr.Entries {
+			b, _ := json.Marshal(api.DirEntry{Name: e.Name, Attr: attrOf(e.Inode)})
+			if n > 0 {
+				bw.WriteByte(',')
+			}
+			bw.WriteString("\n    ")
+			bw.Write(b)
+			n++
+		}
+		if len(rr.Entries) > 0 {
+			after = rr.Entries[len(rr.Entries)-1].Name
+		}
+		if !rr.More || limit > 0 {
+			break
+		}
+		if err := bw.Flush(); err != nil {
+			return // the client went away
+		}
+		if rr, err = page(after); err != nil {
+			// The status line is gone: cut the connection, so the
+			// client sees a listing cut short, not a whole one.
+			s.cfg.Logger.Warn("listing aborted", "path", t.String(), "entries_sent", n, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+	if n > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteByte(']')
+	if limit > 0 && rr.More {
+		next, _ := json.Marshal(after)
+		fmt.Fprintf(bw, ",\n  \"next\": %s", next)
+	}
+	bw.WriteString("\n}\n")
+	bw.Flush()
 }
 
 // parseRange reads a single "bytes=" range; anything else serves the whole

@@ -51,9 +51,10 @@ func statusOf(err error) (int, api.Code) {
 	case errors.Is(err, meta.ErrNoSpace):
 		return http.StatusInsufficientStorage, api.CodeNoSpace
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrNoPrimary), errors.Is(err, ErrNoGroup),
+		errors.Is(err, meta.ErrDiskFailed), // a member that can write takes over
 		errors.Is(err, wire.ErrNoQuorum), errors.Is(err, wire.ErrNotPrimary),
 		errors.Is(err, wire.ErrNotReady), errors.Is(err, wire.ErrDeposed),
-		errors.Is(err, wire.ErrUnreachable), errors.Is(err, wire.ErrChunksMissing):
+		errors.Is(err, wire.ErrUnreachable), errors.Is(err, wire.ErrChunksMissing), errors.Is(err, wire.ErrBusy):
 		return http.StatusServiceUnavailable, api.CodeUnavailable
 	}
 	return http.StatusInternalServerError, api.CodeInternal

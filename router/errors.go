@@ -17,7 +17,7 @@ var (
 	// parameter, a body shorter than its Content-Length).
 	ErrBadRequest = errors.New("bad request")
 	// ErrBodyTimeout: the request body stalled (no byte arrived) for longer
-	// than Config.BodyTimeout.
+	// than Config.BodyTimeout, or came slower than Config.BodyMinRate.
 	ErrBodyTimeout = errors.New("request body timed out")
 	// ErrNoPrimary: no primary of the group could be reached in time.
 	ErrNoPrimary = errors.New("no primary available")

@@ -214,7 +214,7 @@ func (p *fuzzClusters) start() {
 		p.env.Fatalf("copy the store of %s: %v", p.proto.name, err)
 	}
 	c := newTestCluster(p.env)
-	mn := c.startReplica(p.proto.name, p.proto.group, p.proto.id, dir)
+	mn := c.startReplica(p.proto.name, p.proto.group, p.proto.id, 1, dir)
 	c.join(mn, gossip.RolePrimary, fuzzFree)
 	c.form([]*testNode{mn})
 	p.c, p.mn = c, mn

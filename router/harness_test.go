@@ -50,6 +50,7 @@ type testNode struct {
 	id    uint64
 	repl  *replication.Node // the real node; nil for a chunk holder
 	db    *store.DB         // repl's store
+	disk  *store.FailFS     // what db runs on: a test can make it refuse writes
 
 	mu     sync.Mutex
 	chunks map[meta.Hash][]byte // a chunk holder's chunks
@@ -66,6 +67,36 @@ type testNode struct {
 	hang    atomic.Bool                    // every request waits for the caller to give up
 	missing atomic.Bool                    // TouchChunks reports every hash missing
 	info    atomic.Pointer[wire.GroupInfo] // the answer to GroupStatus
+	busy    atomic.Int32                   // so many WriteChunks more answer ErrBusy
+	// stall, when set, holds every WriteChunk until the test lets it go.
+	stall atomic.Pointer[writeStall]
+}
+
+// writeStall holds the chunk writes a node receives: each waits for a
+// token from release. It counts those waiting, and their most at once,
+// and signals arrived as each comes.
+type writeStall struct {
+	release chan struct{}
+	arrived chan struct{} // buffered 1
+	waiting atomic.Int32
+	most    atomic.Int32
+}
+
+func (w *writeStall) hold(ctx context.Context) error {
+	n := w.waiting.Add(1)
+	defer w.waiting.Add(-1)
+	for m := w.most.Load(); n > m && !w.most.CompareAndSwap(m, n); m = w.most.Load() {
+	}
+	select {
+	case w.arrived <- struct{}{}:
+	default:
+	}
+	select {
+	case <-w.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // testEnv is what a test cluster needs of whoever owns it: a test, or the
@@ -143,7 +174,7 @@ func (c *testCluster) group(name string, size int, free uint64) []*testNode {
 			out = append(out, c.addNode(nodeName, name, role, id, free))
 			continue
 		}
-		n := c.startReplica(nodeName, name, id, c.t.TempDir())
+		n := c.startReplica(nodeName, name, id, size, c.t.TempDir())
 		c.join(n, role, free)
 		out = append(out, n)
 	}
@@ -153,17 +184,20 @@ func (c *testCluster) group(name string, size int, free uint64) []*testNode {
 	return out
 }
 
-// startReplica starts a real replication node over the store in dir (a
-// new one in an empty dir); it is closed when the test ends.
-func (c *testCluster) startReplica(name, group string, id uint64, dir string) *testNode {
-	db, err := store.Open(dir)
+// startReplica starts a real replication node of a group of size voters
+// over the store in dir (a new one in an empty dir); it is closed when
+// the test ends.
+func (c *testCluster) startReplica(name, group string, id uint64, size int, dir string) *testNode {
+	disk := store.NewFailFS(store.OSFS{})
+	db, err := store.OpenOn(disk, dir)
 	if err != nil {
 		c.t.Fatalf("open the store of %s: %v", name, err)
 	}
-	n := &testNode{c: c, name: name, addr: name + ":7000", group: group, id: id, db: db}
+	n := &testNode{c: c, name: name, addr: name + ":7000", group: group, id: id, db: db, disk: disk}
 	cfg := replication.DefaultConfig()
 	cfg.ID, cfg.Name, cfg.Addr, cfg.Group = id, name, n.addr, group
 	cfg.Store, cfg.Transport = db, c.net.Transport(n.addr)
+	cfg.GroupSize = size
 	cfg.Heartbeat, cfg.RPCTimeout = 20*time.Millisecond, 500*time.Millisecond
 	cfg.Logger = slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", name)
 	if n.repl, err = replication.New(cfg); err != nil {
@@ -188,10 +222,13 @@ func (c *testCluster) form(nodes []*testNode) {
 	if err := first.repl.Promote(ctx, meta.Ballot{Term: 1, Node: first.id}); err != nil {
 		c.t.Fatalf("promote %s: %v", first.name, err)
 	}
-	harness.Await(c.t, 5*time.Second, first.name+" ready as the primary", func() bool { return first.repl.Status().Ready })
-	// Told of the others only once it is ready, the primary sees them as
+	harness.Await(c.t, 5*time.Second, first.name+" leading", func() bool {
+		st := first.repl.Status()
+		return st.Ready || st.Forming
+	})
+	// Told of the others only once it leads, the primary sees them as
 	// new members and syncs them at once rather than at its next repair
-	// round.
+	// round. The group takes requests once all are voters.
 	var peers []meta.Member
 	for _, n := range nodes {
 		peers = append(peers, meta.Member{ID: n.id, Name: n.name, Addr: n.addr})
@@ -199,8 +236,9 @@ func (c *testCluster) form(nodes []*testNode) {
 	for _, n := range nodes {
 		n.repl.SetPeers(peers)
 	}
-	harness.Await(c.t, 5*time.Second, fmt.Sprintf("%d voters in group %s", len(nodes), first.group), func() bool {
-		return len(first.repl.Status().Voters) == len(nodes)
+	harness.Await(c.t, 5*time.Second, fmt.Sprintf("group %s formed with %d voters", first.group, len(nodes)), func() bool {
+		st := first.repl.Status()
+		return st.Ready && len(st.Voters) == len(nodes)
 	})
 }
 
@@ -241,6 +279,14 @@ func (n *testNode) handle(ctx context.Context, req wire.Message) (wire.Message, 
 	case *wire.WriteChunk:
 		if n.full.Load() {
 			return nil, fmt.Errorf("group %s: chunk of %d bytes: %w", n.group, len(m.Data), meta.ErrNoSpace)
+		}
+		if n.busy.Add(-1) >= 0 {
+			return nil, fmt.Errorf("write chunk %s: %w", m.Hash, wire.ErrBusy)
+		}
+		if w := n.stall.Load(); w != nil {
+			if err := w.hold(ctx); err != nil {
+				return nil, err
+			}
 		}
 	case *wire.GetChunk:
 		if n.corrupt.Load() || n.garble.Load() {

@@ -18,8 +18,9 @@ type GroupSpace struct {
 	Name string
 	// Primary is the address of the group's primary, "" when it has none.
 	Primary string
-	// Used is the chunk bytes of the group's fullest live member: every
-	// member holds a full copy, so this is what the group keeps.
+	// Used is the bytes of data (chunks and metadata) of the group's
+	// fullest live member: every member holds a full copy, so this is
+	// what the group keeps.
 	Used int64
 	// Free is the room left on the group's fullest live member (the
 	// minimum Free over the live members publishing a capacity), or

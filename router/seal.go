@@ -45,16 +45,27 @@ func (p *sealedPool) put(b []byte) {
 // its reference (the group is filled in once it is placed); release
 // returns any buffer it took, once the bytes are stored.
 func (s *Server) storedForm(plain []byte) (stored []byte, ref meta.ChunkRef, release func()) {
+	if s.cfg.Sealer == nil {
+		stored, ref = s.storedFormIn(nil, plain)
+		return stored, ref, func() {}
+	}
+	stored, ref = s.storedFormIn(s.sealed.get(), plain)
+	return stored, ref, func() { s.sealed.put(stored) }
+}
+
+// storedFormIn is storedForm sealing into dst (from its start, growing
+// it if it is short) instead of a buffer of the pool.
+func (s *Server) storedFormIn(dst, plain []byte) (stored []byte, ref meta.ChunkRef) {
 	sl := s.cfg.Sealer
 	if sl == nil {
-		return plain, meta.ChunkRef{Hash: meta.HashOf(plain), Size: int64(len(plain))}, func() {}
+		return plain, meta.ChunkRef{Hash: meta.HashOf(plain), Size: int64(len(plain))}
 	}
-	buf := s.sealed.get()
-	if cap(buf) < len(plain)+secure.ChunkOverhead {
-		buf = make([]byte, 0, len(plain)+secure.ChunkOverhead)
+	dst = dst[:0]
+	if cap(dst) < len(plain)+secure.ChunkOverhead {
+		dst = make([]byte, 0, len(plain)+secure.ChunkOverhead)
 	}
-	stored, key := sl.SealChunk(buf, plain)
-	return stored, meta.ChunkRef{Hash: meta.HashOf(stored), Size: int64(len(plain)), Key: key}, func() { s.sealed.put(stored) }
+	stored, key := sl.SealChunk(dst, plain)
+	return stored, meta.ChunkRef{Hash: meta.HashOf(stored), Size: int64(len(plain)), Key: key}
 }
 
 // chunkContent reads a chunk of a file and returns its plain content,

@@ -53,12 +53,31 @@ type Config struct {
 	// sending mid-upload would hold its request, and the chunk buffers
 	// it filled, for ever: the HTTP server only bounds the headers.
 	BodyTimeout time.Duration
+	// BodyMinRate is the slowest a request body may arrive, in bytes per
+	// second averaged over BodyRateWindow of waiting for it; a slower one
+	// fails with 408 and the connection is closed (default 4 KiB/s; 0: no
+	// floor). BodyTimeout alone lets a client that sends a byte now and
+	// then hold its request, and the chunk buffer it fills, for ever.
+	BodyMinRate int64
+	// BodyRateWindow is the span BodyMinRate is averaged over, counting
+	// only the time the router waits for the body: each such span must
+	// bring BodyMinRate × BodyRateWindow bytes. The first is the grace any
+	// body has (default 30s).
+	BodyRateWindow time.Duration
 	// SpaceWait bounds how long a write waits for room when every group
 	// is full (or has refused the chunk for lack of space) before it
 	// fails with 507: meanwhile the meta group's primary may form a new
 	// group from standbys, and the router re-reads the gossip view every
 	// 200ms to find it (default 30s).
 	SpaceWait time.Duration
+	// UploadMemory bounds the memory the chunks of uploads hold at once,
+	// over all uploads (default 256 MiB). Each chunk in flight costs its
+	// buffer, its sealed copy (with a data key) and the frame it is sent
+	// in, about three chunk sizes; an upload waits for room before it
+	// reads its next chunk from the client, so many uploads at once slow
+	// down rather than grow the router without bound. It must hold at
+	// least one chunk.
+	UploadMemory int64
 	// Seed seeds the router's random choices (placement, the order in
 	// which a chunk's holders are tried); 0 picks a seed from the clock.
 	// Tests set it to get the same choices on every run.
@@ -99,7 +118,10 @@ func DefaultConfig() Config {
 		RequestTimeout: 10 * time.Second,
 		RPCTimeout:     5 * time.Second,
 		BodyTimeout:    2 * time.Minute,
+		BodyMinRate:    4 << 10,
+		BodyRateWindow: 30 * time.Second,
 		SpaceWait:      30 * time.Second,
+		UploadMemory:   256 << 20,
 		AuthTTL:        time.Second,
 		MetaGroup:      meta.DefaultMetaGroup,
 		Logger:         slog.Default(),
@@ -127,8 +149,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: RPCTimeout is %v: it must be positive", ErrBadConfig, c.RPCTimeout)
 	case c.BodyTimeout <= 0:
 		return fmt.Errorf("%w: BodyTimeout is %v: it must be positive", ErrBadConfig, c.BodyTimeout)
+	case c.BodyMinRate < 0:
+		return fmt.Errorf("%w: BodyMinRate is %d: it must not be negative (0: no floor)", ErrBadConfig, c.BodyMinRate)
+	case c.BodyMinRate > 0 && c.BodyRateWindow <= 0:
+		return fmt.Errorf("%w: BodyRateWindow is %v: it must be positive with a BodyMinRate", ErrBadConfig, c.BodyRateWindow)
 	case c.SpaceWait < 0:
 		return fmt.Errorf("%w: SpaceWait is %v: it must not be negative", ErrBadConfig, c.SpaceWait)
+	case c.UploadMemory < c.chunkCost():
+		return fmt.Errorf("%w: UploadMemory is %d bytes: it must hold at least one chunk in flight, %d bytes with a chunk size of %d",
+			ErrBadConfig, c.UploadMemory, c.chunkCost(), c.ChunkSize)
 	case c.AuthTTL < 0:
 		return fmt.Errorf("%w: AuthTTL is %v: it must not be negative", ErrBadConfig, c.AuthTTL)
 	}
@@ -161,6 +190,11 @@ type Server struct {
 	// go elsewhere while another group can take them.
 	avoid groupAvoidance
 
+	// uploadSlots holds the shares of the upload memory not in use;
+	// sends bounds the chunk writes in flight to each group (budget.go).
+	uploadSlots chan *chunkSlot
+	sends       sendSlots
+
 	// auth authenticates requests; nil with Config.Insecure.
 	auth     *authenticator
 	refusals secure.Throttle // one log line per refused address, reason and hour
@@ -179,7 +213,7 @@ func New(cfg Config) (*Server, error) {
 		members: cfg.Members, tr: cfg.Transport, meta: cfg.MetaGroup,
 		timeout: cfg.RequestTimeout, rpc: cfg.RPCTimeout,
 	}, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), repairSlots: make(chan struct{}, maxRepairs),
-		sealed: sealedPool{size: cfg.ChunkSize + secure.ChunkOverhead}}
+		sealed: sealedPool{size: cfg.ChunkSize + secure.ChunkOverhead}, uploadSlots: newUploadSlots(cfg)}
 	if !cfg.Insecure {
 		ttl := cfg.AuthTTL
 		if ttl == 0 {

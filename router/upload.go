@@ -88,8 +88,10 @@ func inlineBody(body io.Reader, size int64) ([]byte, error) {
 	return buf[:n], nil
 }
 
-// chunkPool recycles chunk buffers: clearing a fresh 4 MiB buffer for every
-// upload costs more CPU than the rest of a small request.
+// chunkPool recycles the chunk buffers of downloads and of writes at an
+// offset (uploads keep theirs with their share of the upload memory):
+// clearing a fresh 4 MiB buffer for every request costs more CPU than the
+// rest of a small one.
 type chunkPool struct{ p sync.Pool }
 
 func (c *chunkPool) get(size int) []byte {
@@ -109,7 +111,8 @@ type chunkDone struct {
 
 // uploadDepth is how many chunks of one upload are being stored at once:
 // enough to keep the disks of several members busy while the next chunk
-// is read, and memory bounded to uploadDepth+1 chunks per upload.
+// is read, and memory bounded to uploadDepth+1 chunks per upload (and
+// over all uploads by Config.UploadMemory).
 const uploadDepth = 4
 
 // refusals records, for one upload, the smallest chunk each group refused
@@ -142,21 +145,16 @@ func (r *refusals) refused(g string, need int64) {
 // space, several at a time while the next ones are read.
 func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*meta.Inode, error) {
 	type pending struct {
-		idx     int
-		buf     []byte
-		release func() // of the sealed copy, if any
-		done    chan chunkDone
+		idx  int
+		done chan chunkDone
 	}
 	var queue []pending
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
-		// On failure, stop the writes in flight and wait for them before
-		// their buffers are reused.
+		// On failure, stop the writes in flight and wait for them.
 		cancel()
 		for _, p := range queue {
 			<-p.done
-			s.bufs.put(p.buf)
-			p.release()
 		}
 	}()
 	whole := sha256.New()
@@ -166,8 +164,6 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*m
 		p := queue[0]
 		queue = queue[1:]
 		d := <-p.done
-		s.bufs.put(p.buf)
-		p.release()
 		if d.err != nil {
 			return d.err
 		}
@@ -180,38 +176,51 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*m
 				return nil, err
 			}
 		}
-		buf := s.bufs.get(s.cfg.ChunkSize)
-		n, end, err := fill(body, buf)
+		// The next chunk is read only once there is memory for it: while
+		// there is none, the client waits (backpressure).
+		slot, err := s.takeChunkSlot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		n, end, err := fill(body, slot.plain)
 		if err != nil || end && declared >= 0 && file.Size+int64(n) != declared {
 			// Checked before the piece is stored: a body cut short (a
 			// client gone mid-upload) leaves no chunk of its last piece.
-			s.bufs.put(buf)
+			s.putChunkSlot(slot)
 			return nil, bodyError(err, file.Size+int64(n), declared)
 		}
 		if i == 0 && end && n <= s.cfg.InlineMax {
-			in := s.newInline(bytes.Clone(buf[:n]))
-			s.bufs.put(buf)
+			in := s.newInline(bytes.Clone(slot.plain[:n]))
+			s.putChunkSlot(slot)
 			return in, nil
 		}
 		if n == 0 {
-			s.bufs.put(buf)
+			s.putChunkSlot(slot)
 		} else {
 			file.Size += int64(n)
 			if file.Size > s.cfg.MaxFileSize {
-				s.bufs.put(buf)
+				s.putChunkSlot(slot)
 				return nil, fmt.Errorf("%w: more than the limit of %d bytes", ErrTooLarge, s.cfg.MaxFileSize)
 			}
-			data := buf[:n]
+			data := slot.plain[:n]
 			whole.Write(data)
-			stored, ref, release := s.storedForm(data)
+			stored, ref := s.storedFormIn(slot.sealed, data)
+			if s.cfg.Sealer != nil {
+				slot.sealed = stored[:0]
+			}
 			idx := len(file.Chunks)
 			file.Chunks = append(file.Chunks, ref)
 			done := make(chan chunkDone, 1)
 			go func() {
 				g, err := s.storeChunk(ctx, refused, idx, ref.Hash, stored)
+				// The slot goes back as soon as the chunk is stored, not
+				// when the upload looks at the outcome: an upload waiting
+				// for memory for its next chunk must not hold the memory
+				// of the chunks it is done with.
+				s.putChunkSlot(slot)
 				done <- chunkDone{g, err}
 			}()
-			queue = append(queue, pending{idx, buf, release, done})
+			queue = append(queue, pending{idx, done})
 		}
 		if end {
 			break
@@ -273,6 +282,13 @@ func (a *groupAvoidance) add(g string, now time.Time) {
 	a.until[g] = now.Add(avoidFor)
 }
 
+// avoided reports whether g is avoided at now.
+func (a *groupAvoidance) avoided(g string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return now.Before(a.until[g])
+}
+
 // addTo marks in exclude the groups avoided at now.
 func (a *groupAvoidance) addTo(exclude map[string]bool, now time.Time) {
 	a.mu.Lock()
@@ -290,17 +306,16 @@ func (a *groupAvoidance) addTo(exclude map[string]bool, now time.Time) {
 // returning the group; groups that refused a chunk as large are passed
 // over. A group that fails to store it (it has a primary but no majority
 // answers, say) is passed over too, for this chunk and, for a while, for
-// every upload, as long as another group can take it: one attempt there
-// is bounded by twice the RPC timeout. When no group has room, it waits
-// up to SpaceWait for one.
+// every upload, as long as another group can take it: the tries there are
+// bounded by twice the RPC timeout and a second per MiB of the chunk
+// (wire.ChunkTimeout). When no group has room, it waits up to SpaceWait
+// for one.
 func (s *Server) storeChunk(ctx context.Context, refused *refusals, idx int, h meta.Hash, data []byte) (string, error) {
 	need := int64(len(data))
 	if g := s.locate(ctx, h); g != "" && !refused.excluded(need)[g] {
 		// Content some file already has goes where it is: writing an
 		// existing chunk only refreshes it, and the cluster keeps one copy.
-		_, err := s.be.call(ctx, g, func() wire.Message {
-			return &wire.WriteChunk{Group: g, Hash: h, Data: data}
-		}, true)
+		err := s.writeChunk(ctx, g, h, data, 0)
 		if err == nil {
 			return g, nil
 		}
@@ -327,16 +342,16 @@ func (s *Server) storeChunk(ctx context.Context, refused *refusals, idx int, h m
 			exclude[g] = true
 			var another bool
 			s.random(func(r *rand.Rand) { _, another = Place(groups, need, exclude, r) })
-			cctx, cancel := ctx, context.CancelFunc(func() {})
+			var bound time.Duration
 			if another {
-				cctx, cancel = context.WithTimeout(ctx, 2*s.cfg.RPCTimeout)
+				bound = wire.ChunkTimeout(2*s.cfg.RPCTimeout, len(data))
 			}
-			_, err := s.be.call(cctx, g, func() wire.Message {
-				return &wire.WriteChunk{Group: g, Hash: h, Data: data}
-			}, true)
-			cancel()
+			err := s.writeChunk(ctx, g, h, data, bound)
 			if err == nil {
 				return g, nil
+			}
+			if errors.Is(err, errPassedOver) {
+				continue
 			}
 			if another && !errors.Is(err, meta.ErrNoSpace) && ctx.Err() == nil {
 				s.cfg.Logger.Warn("a group failed to store a chunk; placing it, and for a while new chunks, elsewhere",
@@ -361,6 +376,38 @@ func (s *Server) storeChunk(ctx context.Context, refused *refusals, idx int, h m
 	}
 }
 
+// errPassedOver: while a chunk waited for a send to its group, the group
+// failed to store another chunk; it is placed again, elsewhere.
+var errPassedOver = errors.New("group passed over while the chunk waited")
+
+// writeChunk sends chunk h to group g's primary once one of this
+// router's sends to g is free, so that time spent queueing behind other
+// uploads is not taken from the write's deadline. Each try is bounded by
+// wire.ChunkTimeout from when it is sent; tries go on while the outcome
+// is unknown (a timeout) or the primary busy or changing, for
+// RequestTimeout and one try more, or for bound when it is set. With a
+// bound (another group could take the chunk), a group that failed to
+// store another chunk while this one waited is not tried: errPassedOver.
+func (s *Server) writeChunk(ctx context.Context, g string, h meta.Hash, data []byte, bound time.Duration) error {
+	release, err := s.sends.take(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if bound > 0 && s.avoid.avoided(g, time.Now()) {
+		return errPassedOver
+	}
+	attempt := wire.ChunkTimeout(s.cfg.RPCTimeout, len(data))
+	total := s.cfg.RequestTimeout + attempt
+	if bound > 0 {
+		total = min(total, bound)
+	}
+	_, err = s.be.callWithin(ctx, g, func() wire.Message {
+		return &wire.WriteChunk{Group: g, Hash: h, Data: data}
+	}, true, attempt, total)
+	return err
+}
+
 // waitForRoom sleeps until the next look at the gossip view, or fails
 // once the wait is over: after SpaceWait when the groups are full (507),
 // after RequestTimeout when no group has a primary, which is a failover
@@ -375,7 +422,7 @@ func (s *Server) waitForRoom(ctx context.Context, groups []GroupSpace, waited ti
 		}
 	}
 	if waited >= limit {
-		return fmt.Errorf("%w: every group is full: waited %v for room for chunk %d (%d bytes); add standbys so a new group can form, or raise --capacity on the storage nodes",
+		return fmt.Errorf("%w: every group is full: waited %v for room for chunk %d (%d bytes); delete files, add standbys so a new group can form, or give the storage nodes more room (disk space, --capacity)",
 			meta.ErrNoSpace, limit, idx, need)
 	}
 	t := time.NewTimer(min(spaceRecheck, limit-waited))

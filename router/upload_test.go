@@ -31,7 +31,10 @@ func TestUploadSpreadsByFreeSpace(t *testing.T) {
 	c := newTestCluster(t)
 	g1 := c.group("g1", 3, 3<<20)
 	g2 := c.group("g2", 2, 1<<20)
-	s := c.router(nil)
+	// A loaded machine may take longer than the harness's 200ms for a
+	// write on the real replication nodes of g1, which would then be
+	// passed over for a while and the spread would be the failover's.
+	s := c.router(func(cfg *Config) { cfg.RPCTimeout = 5 * time.Second })
 	data := content(200 * 16) // 200 distinct chunks
 	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(data)); w.Code != http.StatusCreated {
 		t.Fatalf("PUT = %d %s", w.Code, w.Body)

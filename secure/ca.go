@@ -80,11 +80,17 @@ type CertRequest struct {
 	// (a router's HTTPS address, say).
 	IPs []net.IP
 	DNS []string
-	// NotBefore is when the certificate starts to be valid (zero: a minute
-	// ago, to allow for clock skew); ValidFor is how long it stays valid.
+	// NotBefore is when the certificate starts to be valid (zero:
+	// skewAllowance ago); ValidFor is how long it stays valid from now.
 	NotBefore time.Time
 	ValidFor  time.Duration
 }
+
+// skewAllowance is how long before it is made a certificate counts as
+// valid: a machine whose clock is behind by up to a day still accepts a
+// certificate made on one that is right (a minute would cut a node an
+// hour behind off from every peer).
+const skewAllowance = 25 * time.Hour
 
 // NewCA makes a certificate authority: a self-signed ECDSA P-256
 // certificate valid for validFor, and its private key, both PEM.
@@ -101,7 +107,7 @@ func NewCA(name string, validFor time.Duration) (certPEM, keyPEM []byte, err err
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"Shoal"}},
-		NotBefore:             now.Add(-time.Minute),
+		NotBefore:             now.Add(-skewAllowance),
 		NotAfter:              now.Add(validFor),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
@@ -141,9 +147,10 @@ func IssueCert(caCertPEM, caKeyPEM []byte, req CertRequest) (certPEM, keyPEM []b
 	if err != nil {
 		return nil, nil, err
 	}
-	from := req.NotBefore
+	from, until := req.NotBefore, req.NotBefore.Add(req.ValidFor)
 	if from.IsZero() {
-		from = time.Now().Add(-time.Minute)
+		now := time.Now()
+		from, until = now.Add(-skewAllowance), now.Add(req.ValidFor)
 	}
 	dns := []string{req.Role.ServerName()}
 	if validHostname(req.Name) {
@@ -164,7 +171,7 @@ func IssueCert(caCertPEM, caKeyPEM []byte, req CertRequest) (certPEM, keyPEM []b
 		SerialNumber:   serial,
 		Subject:        pkix.Name{CommonName: req.Name, Organization: []string{"Shoal"}, OrganizationalUnit: []string{string(req.Role)}},
 		NotBefore:      from,
-		NotAfter:       from.Add(req.ValidFor),
+		NotAfter:       until,
 		KeyUsage:       x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		DNSNames:       dns,

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"net"
 	"os"
@@ -344,4 +346,31 @@ func FuzzParseKeys(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A certificate made now verifies on a machine whose clock is up to a day
+// behind (or ahead, within its validity): a node an hour off still talks
+// to its peers.
+func TestCertificatesAllowClockSkew(t *testing.T) {
+	p := newPKI(t)
+	c, _, err := IssueCert(p.caPEM, p.caKey, CertRequest{Name: "n1", Role: RoleNode, ValidFor: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(p.caPEM)
+	blk, _ := pem.Decode(c)
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, skew := range []time.Duration{-24 * time.Hour, -time.Hour, 0, 30 * time.Minute} {
+		opts := x509.VerifyOptions{Roots: roots, CurrentTime: time.Now().Add(skew), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
+		if _, err := cert.Verify(opts); err != nil {
+			t.Errorf("a clock %v off rejects a certificate made now: %v", skew, err)
+		}
+	}
+	if !cert.NotAfter.After(time.Now().Add(47 * time.Hour)) {
+		t.Errorf("valid until %v: the allowance for skew must not shorten ValidFor", cert.NotAfter)
+	}
 }

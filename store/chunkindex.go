@@ -14,19 +14,38 @@ import (
 	"shoal/meta"
 )
 
-// SetCapacity limits the total size of the chunks to bytes; 0 (or less)
-// means unlimited. Chunks already stored stay even if they exceed it.
-func (s *ChunkStore) SetCapacity(bytes int64) {
+// SetLimits sets the capacity and the disk's reserve (see Limits). Chunks
+// already stored stay even if they exceed them.
+func (s *ChunkStore) SetLimits(l Limits) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.capacity = max(bytes, 0)
+	s.limits = l
 }
 
-// Capacity returns the limit set by SetCapacity; 0 means unlimited.
-func (s *ChunkStore) Capacity() int64 {
+// Limits returns the limits set by SetLimits.
+func (s *ChunkStore) Limits() Limits {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.capacity
+	return s.limits
+}
+
+// Usage measures what the node's data takes and what its disk has left.
+// A disk that cannot be measured counts as unknown (no limit from it).
+func (s *ChunkStore) Usage() Usage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.usageLocked()
+}
+
+func (s *ChunkStore) usageLocked() Usage {
+	u := Usage{Chunks: s.used}
+	if s.metaUsage != nil {
+		u.Meta, u.MetaFree = s.metaUsage()
+	}
+	if d, err := s.fs.Statfs(s.dir); err == nil {
+		u.Disk = d
+	}
+	return u
 }
 
 // Used returns the total size of the chunks present.

@@ -52,15 +52,24 @@ type ChunkStore struct {
 	fs  FS
 	dir string
 
-	// mu guards the index, used and capacity. It is also held from a Put's
-	// "already present?" check to its return, and from its final rename to
-	// the index insert, so that RemoveIfIdle, which checks idleness and
-	// deletes under mu, cannot delete a chunk that a Put has just reported
-	// stored.
-	mu       sync.Mutex
-	index    map[meta.Hash]chunkInfo
-	used     int64 // sum of index sizes
-	capacity int64 // 0: unlimited
+	// metaUsage, when set, reports the bytes of meta.db in use and in
+	// free pages: chunks and metadata share the node's capacity (see
+	// space.go). A store of its own (tests) counts its chunks alone.
+	metaUsage func() (inUse, free int64)
+
+	// mu guards the index, used, limits and inflight. It is also held
+	// from a Put's "already present?" check to its return, and from its
+	// final rename to the index insert, so that RemoveIfIdle, which checks
+	// idleness and deletes under mu, cannot delete a chunk that a Put has
+	// just reported stored.
+	mu     sync.Mutex
+	index  map[meta.Hash]chunkInfo
+	used   int64 // sum of index sizes
+	limits Limits
+	// inflight is the bytes of new chunks admitted and being written:
+	// concurrent Puts each see the others' room taken before the disk
+	// shows it.
+	inflight int64
 }
 
 // OpenChunkStore opens (creating if needed) the chunk directory dir on
@@ -122,8 +131,9 @@ func (s *ChunkStore) path(h meta.Hash) string {
 
 // Put stores data under h after checking that h is its hash. Storing a chunk
 // that is already present only touches it (see the top of this file), which
-// also makes retries idempotent. With a capacity set, a new chunk that would
-// take the store past it is refused with ErrNoSpace.
+// also makes retries idempotent. A new chunk that would take the node past
+// its capacity, or its disk under the reserve kept for metadata, is
+// refused with ErrNoSpace (see Limits.ChunkRoom).
 func (s *ChunkStore) Put(h meta.Hash, data []byte) error {
 	if meta.HashOf(data) != h {
 		return fmt.Errorf("store chunk %s: content does not match its hash: %w", h, meta.ErrCorrupt)
@@ -134,33 +144,33 @@ func (s *ChunkStore) Put(h meta.Hash, data []byte) error {
 		s.mu.Unlock()
 		return nil
 	}
-	err := s.roomLocked(h, size)
-	s.mu.Unlock()
-	if err != nil {
-		return err
+	if err := s.limits.ChunkRoom(s.usageLocked(), s.inflight, size); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("store chunk %s: %w", h, err)
 	}
+	// Admitted: the room stays taken until the chunk is in the index
+	// (and so in used) or has failed.
+	s.inflight += size
+	s.mu.Unlock()
 	tmp, err := s.writeTemp(h, data)
+	s.mu.Lock()
+	s.inflight -= size
 	if err != nil {
+		s.mu.Unlock()
 		return err
 	}
 	p := s.path(h)
-	s.mu.Lock()
-	// A concurrent Put of the same chunk, or another new chunk, may have
-	// landed while this one wrote: check both again before the rename.
+	// A concurrent Put of the same chunk may have landed while this one
+	// wrote.
 	if s.touchLocked(h, time.Now()) {
 		s.mu.Unlock()
 		s.fs.Remove(tmp)
 		return nil
 	}
-	if err := s.roomLocked(h, size); err != nil {
-		s.mu.Unlock()
-		s.fs.Remove(tmp)
-		return err
-	}
 	if err := s.fs.Rename(tmp, p); err != nil {
 		s.mu.Unlock()
 		s.fs.Remove(tmp)
-		return fmt.Errorf("store chunk %s: %w", h, err)
+		return wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
 	}
 	// The rename keeps the mtime the write gave the file, so the index
 	// holds what a reload would read.
@@ -169,14 +179,8 @@ func (s *ChunkStore) Put(h meta.Hash, data []byte) error {
 	// The directory sync runs outside mu so that concurrent Puts do not
 	// queue behind each other's fsyncs. The entry inserted above is fresh,
 	// so RemoveIfIdle with any grace period leaves it alone meanwhile.
-	return s.fs.SyncDir(filepath.Dir(p))
-}
-
-// roomLocked refuses a new chunk of size bytes that would exceed capacity.
-func (s *ChunkStore) roomLocked(h meta.Hash, size int64) error {
-	if s.capacity > 0 && s.used+size > s.capacity {
-		return fmt.Errorf("store chunk %s of %d bytes: %d of %d bytes used; free space or raise the capacity: %w",
-			h, size, s.used, s.capacity, meta.ErrNoSpace)
+	if err := s.fs.SyncDir(filepath.Dir(p)); err != nil {
+		return wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
 	}
 	return nil
 }
@@ -287,6 +291,19 @@ func (s *ChunkStore) Size(h meta.Hash) (int64, bool) {
 	return c.size, ok
 }
 
+// RemoveAll deletes every chunk: the node no longer serves the group
+// they belong to.
+func (s *ChunkStore) RemoveAll() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h := range s.index {
+		if err := s.removeLocked(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Remove deletes chunk h; removing an absent chunk is not an error.
 func (s *ChunkStore) Remove(h meta.Hash) error {
 	s.mu.Lock()
@@ -316,9 +333,12 @@ func (s *ChunkStore) deleteLocked(h meta.Hash) {
 	}
 }
 
+// wrapSpace marks a failed chunk write: a full disk with meta.ErrNoSpace
+// (the group has no room, and another may), a broken one with
+// meta.ErrDiskFailed.
 func wrapSpace(err error) error {
-	if errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return fmt.Errorf("%w: %w", meta.ErrNoSpace, err)
 	}
-	return err
+	return diskFault(err)
 }

@@ -92,9 +92,9 @@ func TestChunkStoreCapacity(t *testing.T) {
 	dir := t.TempDir()
 	s := csOpen(t, dir)
 	h1, b1 := csChunk(1) // "chunk 001": 9 bytes
-	s.SetCapacity(10)
-	if s.Capacity() != 10 {
-		t.Fatalf("capacity %d, want 10", s.Capacity())
+	s.SetLimits(Limits{Capacity: 10})
+	if s.Limits().Capacity != 10 {
+		t.Fatalf("capacity %d, want 10", s.Limits().Capacity)
 	}
 	if err := s.Put(h1, b1); err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestChunkStoreCapacity(t *testing.T) {
 	if err := s.Put(h1, b1); err != nil {
 		t.Errorf("re-put of a present chunk when full: %v", err)
 	}
-	s.SetCapacity(0)
+	s.SetLimits(Limits{Capacity: 0})
 	if err := s.Put(h2, b2); err != nil {
 		t.Errorf("put with unlimited capacity: %v", err)
 	}
@@ -123,7 +123,7 @@ func TestChunkStoreCapacity(t *testing.T) {
 // take the store past its capacity together.
 func TestChunkStoreCapacityConcurrent(t *testing.T) {
 	s := csOpen(t, t.TempDir())
-	s.SetCapacity(5 * 9) // five 9-byte chunks
+	s.SetLimits(Limits{Capacity: 5 * 9}) // five 9-byte chunks
 	var wg sync.WaitGroup
 	errs := make([]error, 20)
 	for i := range errs {

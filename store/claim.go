@@ -1,15 +1,18 @@
 package store
 
-// The claim file of a standby's data directory DIR records the group that
-// claimed it:
+// The claim file of a data directory DIR records the group that claimed
+// the node, or that released it:
 //
 //	DIR/claim       group=NAME
 //	                boot=1    (only for the first member of a group formed
 //	                          from standbys)
+//	or              released=NAME  (a member its group let go: a standby)
 //	DIR/claim.tmp   the next content while it is written (writeDurable)
 //
 // It is written durably before the claim is answered, so a standby that
-// restarts keeps serving the group that claimed it and refuses others.
+// restarts keeps serving the group that claimed it and refuses others,
+// and a released member stays in the standby pool whatever --group its
+// command line names. When present, it overrides --group.
 
 import (
 	"errors"
@@ -26,6 +29,8 @@ const claimFile = "claim"
 type Claim struct {
 	Group string
 	Boot  bool
+	// Released is the group that let the node go; Group is then empty.
+	Released string
 }
 
 // LoadClaim returns the claim kept in dir, and false if dir keeps none.
@@ -51,7 +56,12 @@ func loadClaim(fsys FS, dir string) (Claim, bool, error) {
 			c.Group = v
 		case "boot":
 			c.Boot = v == "1"
+		case "released":
+			c.Released = v
 		}
+	}
+	if c.Group == "" && c.Released != "" && CheckGroupName(c.Released) == nil {
+		return Claim{Released: c.Released}, true, nil
 	}
 	if c.Group == "" {
 		return Claim{}, false, fmt.Errorf("claim file %s names no group (%q): remove it to return the node to the standby pool", p, b)
@@ -63,6 +73,15 @@ func loadClaim(fsys FS, dir string) (Claim, bool, error) {
 }
 
 func saveClaim(fsys FS, dir string, c Claim) error {
+	if c.Group == "" && c.Released != "" {
+		if err := CheckGroupName(c.Released); err != nil {
+			return fmt.Errorf("record release: %w", err)
+		}
+		if err := writeDurable(fsys, filepath.Join(dir, claimFile), []byte("released="+c.Released+"\n"), 0o644); err != nil {
+			return fmt.Errorf("record release from group %s: %w", c.Released, err)
+		}
+		return nil
+	}
 	if err := CheckGroupName(c.Group); err != nil {
 		return fmt.Errorf("record claim: %w", err)
 	}

@@ -1,14 +1,17 @@
 package store
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"shoal/meta"
 )
 
 func TestClaimRoundTrip(t *testing.T) {
-	for _, c := range []Claim{{Group: "g2"}, {Group: "g-2a", Boot: true}} {
+	for _, c := range []Claim{{Group: "g2"}, {Group: "g-2a", Boot: true}, {Released: "g7"}} {
 		dir := t.TempDir()
 		if err := SaveClaim(dir, c); err != nil {
 			t.Fatalf("save %+v: %v", c, err)
@@ -79,5 +82,39 @@ func TestSaveClaimError(t *testing.T) {
 	err := SaveClaim(dir, Claim{Group: "g5"})
 	if err == nil || !strings.Contains(err.Error(), "g5") {
 		t.Errorf("save into a missing directory: %v; want an error naming the group", err)
+	}
+}
+
+// Wipe leaves the state of a node that never served a group: no log, no
+// promise, an empty namespace and no chunks, so a claim can be accepted.
+func TestWipe(t *testing.T) {
+	d := crOpen(t, t.TempDir())
+	if err := d.Chunks.Put(meta.HashOf([]byte("x")), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Append([]meta.Entry{{Index: 1, Ballot: meta.Ballot{Term: 1, Node: 1}, Op: meta.Op{Kind: meta.OpMkdir, Path: "/d"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Apply(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetPromised(meta.Ballot{Term: 3, Node: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Wipe(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.State()
+	if err != nil || st.LastIndex != 0 || st.Applied != 0 {
+		t.Fatalf("after wipe: %+v, %v; want an empty log", st, err)
+	}
+	if p, err := d.Promised(); err != nil || p != (meta.Ballot{}) {
+		t.Fatalf("after wipe the promise is %s, %v", p, err)
+	}
+	if n := d.Chunks.Count(); n != 0 || d.Chunks.Used() != 0 {
+		t.Fatalf("after wipe %d chunks (%d bytes) remain", n, d.Chunks.Used())
+	}
+	if _, err := d.LookupAt(0, "/d", nil, 0); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("after wipe /d: %v, want not found", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -49,6 +51,8 @@ import (
 //	format       8-byte record format (see records.go)
 //	rebuilding   empty; present while the log may lack entries this node
 //	             once acknowledged, after Quarantine (see Rebuilding)
+//	forming      present (0x01) while the configuration as of snap_index
+//	             says the group is still forming (meta.Op.Forming)
 //
 // Every mutation is one bbolt transaction, committed with fsync: a batch of
 // appends costs one commit, whatever its size.
@@ -65,6 +69,7 @@ var (
 	keySnapIndex  = []byte("snap_index")
 	keySnapBallot = []byte("snap_ballot")
 	keyConfig     = []byte("config")
+	keyForming    = []byte("forming")
 )
 
 // DB is a node's durable state. It is safe for concurrent use; installing
@@ -86,14 +91,21 @@ type DB struct {
 	corrupt   atomic.Pointer[error]
 	corruptMu sync.Mutex
 	corruptCh chan struct{}
+	// metaInUse and metaFree are meta.db's bytes in use and in free
+	// pages after the last write (see measureMeta).
+	metaInUse, metaFree atomic.Int64
 }
 
 // Open opens or creates the state under dir, on the operating system's
 // file system (OSFS). It verifies every record of meta.db first (see
 // Verify) and fails with an error wrapping meta.ErrCorrupt if one is
 // damaged: see Quarantine for what to do then.
-func Open(dir string) (*DB, error) {
-	fsys := OSFS{}
+func Open(dir string) (*DB, error) { return OpenOn(OSFS{}, dir) }
+
+// OpenOn is Open on fsys, which must reach the operating system's files
+// (OSFS, or a FailFS over it): bbolt opens meta.db and snapshot files by
+// path.
+func OpenOn(fsys FS, dir string) (*DB, error) {
 	if err := mkdirAllDurable(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
 	}
@@ -105,23 +117,44 @@ func Open(dir string) (*DB, error) {
 	if err := d.openBolt(); err != nil {
 		return nil, err
 	}
+	chunks.metaUsage = func() (int64, int64) { return d.metaInUse.Load(), d.metaFree.Load() }
 	return d, nil
 }
 
+// openBolt opens meta.db, initialising what it lacks. A store that has
+// everything is opened without a write: a node whose disk is full must
+// still come up and serve what it holds.
 func (d *DB) openBolt() error {
 	p := filepath.Join(d.dir, metaFile)
 	b, err := openBoltFile(p, false)
 	if err != nil {
 		return err
 	}
-	if err = guard(func() error { return b.Update(initStore) }); err != nil {
+	// A store that has everything is only verified, in a read
+	// transaction; one that lacks something is made whole (or migrated)
+	// in a write.
+	ready := false
+	err = guard(func() error {
+		return b.View(func(tx *bolt.Tx) error {
+			if ready = storeReady(tx); !ready {
+				return nil
+			}
+			_, err := verifyAll(tx)
+			return err
+		})
+	})
+	if err == nil && !ready {
+		err = guard(func() error { return b.Update(initStore) })
+	}
+	if err != nil {
 		b.Close()
 		if errors.Is(err, meta.ErrCorrupt) {
 			return fmt.Errorf("%s: %w", p, err)
 		}
-		return fmt.Errorf("initialise %s: %w", p, err)
+		return fmt.Errorf("initialise %s: %w", p, diskFault(err))
 	}
 	d.bolt = b
+	d.measureMeta()
 	return nil
 }
 
@@ -168,6 +201,62 @@ func initStore(tx *bolt.Tx) error {
 	return initNamespace(tx)
 }
 
+// measureMeta records how much of meta.db is in use and how much is free
+// pages, which bbolt reuses before it grows the file: what the space
+// accounting counts (see space.go). The caller holds mu or owns d.
+func (d *DB) measureMeta() {
+	var size int64
+	if err := d.bolt.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
+		return
+	}
+	st := d.bolt.Stats()
+	free := int64(st.FreePageN+st.PendingPageN) * int64(d.bolt.Info().PageSize)
+	d.metaInUse.Store(max(size-free, 0))
+	d.metaFree.Store(min(free, size))
+}
+
+// SetLimits sets the node's capacity and the reserve its disk keeps for
+// metadata (see space.go).
+func (d *DB) SetLimits(l Limits) { d.Chunks.SetLimits(l) }
+
+// Usage measures what the node's data takes (chunks and meta.db) and what
+// its disk has left.
+func (d *DB) Usage() Usage { return d.Chunks.Usage() }
+
+// Room is how many bytes of new data metadata may take before the node
+// reaches its capacity or its disk the reserve (Limits.MetaRoom): the
+// log refuses proposals that add more (see replication).
+func (d *DB) Room() int64 {
+	return d.Chunks.Limits().MetaRoom(d.Usage())
+}
+
+// Wipe drops the node's copy of its group: the log, the promise, the
+// namespace and every chunk, leaving the state of a node that never
+// served a group (a standby's). The caller must have stopped
+// replication first.
+func (d *DB) Wipe() error {
+	d.mu.Lock()
+	if d.bolt != nil {
+		d.bolt.Close()
+		d.bolt = nil
+	}
+	err := d.fs.Remove(filepath.Join(d.dir, metaFile))
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		err = d.fs.SyncDir(d.dir)
+	}
+	if rerr := os.RemoveAll(d.snapshotDir()); rerr != nil && err == nil {
+		err = rerr
+	}
+	if oerr := d.openBolt(); oerr != nil && err == nil {
+		err = oerr
+	}
+	d.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("wipe the group's state in %s: %w", d.dir, err)
+	}
+	return d.Chunks.RemoveAll()
+}
+
 // Dir returns the data directory.
 func (d *DB) Dir() string { return d.dir }
 
@@ -205,13 +294,28 @@ func (d *DB) view(fn func(tx *bolt.Tx) error) error {
 	return d.noteCorrupt(guard(func() error { return d.bolt.View(fn) }))
 }
 
+// update runs fn in a write transaction. A disk that refuses the write
+// fails it with meta.ErrDiskFailed.
 func (d *DB) update(fn func(tx *bolt.Tx) error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if err := d.usable(); err != nil {
 		return err
 	}
-	return d.noteCorrupt(guard(func() error { return d.bolt.Update(fn) }))
+	p := filepath.Join(d.dir, metaFile)
+	if err := refusedWrite(d.fs, p); err != nil {
+		return diskFault(err)
+	}
+	err := d.noteCorrupt(guard(func() error { return d.bolt.Update(fn) }))
+	if err == nil {
+		d.measureMeta()
+	}
+	marked := diskFault(err)
+	var pe *fs.PathError
+	if marked != err && !errors.As(err, &pe) {
+		return fmt.Errorf("write %s: %w", p, marked) // an fsync's errno names no file
+	}
+	return marked
 }
 
 // usable fails once the store is closed or found corrupt. Call it with
@@ -339,6 +443,14 @@ func getEntry(lg bucket, i uint64) (meta.Entry, bool, error) {
 		return e, false, fmt.Errorf("decode log entry %d: %w", i, err)
 	}
 	return e, true, nil
+}
+
+// putFlag records a flag as the presence of key k.
+func putFlag(bk bucket, k []byte, on bool) error {
+	if on {
+		return bk.put(k, []byte{1})
+	}
+	return bk.del(k)
 }
 
 // Promised returns the highest ballot this node has promised.
@@ -597,12 +709,13 @@ func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
 	return entries, results, nil
 }
 
-// Config returns the voting members in effect: those of the last OpConfig
-// entry in the log, else those recorded at the snapshot point. Like Raft, a
-// configuration takes effect as soon as it is in the log.
-func (d *DB) Config() ([]meta.Member, error) {
-	var members []meta.Member
-	err := d.view(func(tx *bolt.Tx) error {
+// Config returns the configuration in effect: the voting members of the
+// last OpConfig entry in the log, else those recorded at the snapshot
+// point, and whether it says the group is still forming (see
+// meta.Op.Forming). Like Raft, a configuration takes effect as soon as it
+// is in the log.
+func (d *DB) Config() (members []meta.Member, forming bool, err error) {
+	err = d.view(func(tx *bolt.Tx) error {
 		c := bucketIn(tx, bucketLog).cursor()
 		for k, v, err := c.last(); ; k, v, err = c.prev() {
 			if err != nil {
@@ -616,17 +729,23 @@ func (d *DB) Config() ([]meta.Member, error) {
 				return fmt.Errorf("decode log entry %d: %w", u64(k), err)
 			}
 			if e.Op.Kind == meta.OpConfig {
-				members = e.Op.Members
+				members, forming = e.Op.Members, e.Op.Forming
 				return nil
 			}
 		}
-		v, err := bucketIn(tx, bucketState).get(keyConfig)
+		st := bucketIn(tx, bucketState)
+		f, err := st.get(keyForming)
+		if err != nil {
+			return err
+		}
+		forming = f != nil
+		v, err := st.get(keyConfig)
 		if err != nil || v == nil {
 			return err
 		}
 		return msgpack.Unmarshal(v, &members)
 	})
-	return members, err
+	return members, forming, err
 }
 
 // Compact discards log entries up to and including upto, which must be
@@ -663,6 +782,9 @@ func (d *DB) Compact(upto uint64) error {
 				if err := putMsgpack(st, keyConfig, last.Op.Members); err != nil {
 					return err
 				}
+				if err := putFlag(st, keyForming, last.Op.Forming); err != nil {
+					return err
+				}
 			}
 			if err := lg.del(key(i)); err != nil {
 				return err
@@ -673,4 +795,14 @@ func (d *DB) Compact(upto uint64) error {
 		}
 		return putMsgpack(st, keySnapBallot, last.Ballot)
 	})
+}
+
+// storeReady reports whether tx holds a store of the current format with
+// everything Open makes, so that opening it needs no write.
+func storeReady(tx *bolt.Tx) bool {
+	if !hasBucket(tx, bucketSums) || !hasBucket(tx, bucketLog) || !hasBucket(tx, bucketState) || !namespaceReady(tx) {
+		return false
+	}
+	m, err := bucketIn(tx, bucketState).get(keyFormat)
+	return err == nil && len(m) == 8 && u64(m) == formatVersion
 }

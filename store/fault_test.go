@@ -72,6 +72,10 @@ func (f *faultFS) ReadDir(dir string) ([]fs.DirEntry, error) {
 	return f.mem.ReadDir(dir)
 }
 
+// Statfs writes nothing, so no fault or crash before it differs from one
+// before the next operation: it runs no hook.
+func (f *faultFS) Statfs(dir string) (DiskSpace, error) { return f.mem.Statfs(dir) }
+
 func (f *faultFS) Stat(name string) (fs.FileInfo, error) {
 	if err := f.hook("stat"); err != nil {
 		return nil, err

@@ -6,12 +6,16 @@ package store
 // keeps meta.db on the operating system's file system whatever the FS.
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
+
+	"shoal/meta"
 )
 
 // FS is the part of a file system the store uses. Paths are in the host's
@@ -40,6 +44,8 @@ type FS interface {
 	// SyncDir makes the entries of dir (names created, renamed or removed
 	// in it) durable, as File.Sync does for a file's content.
 	SyncDir(dir string) error
+	// Statfs reports the room on the file system that holds dir.
+	Statfs(dir string) (DiskSpace, error)
 }
 
 // File is an open file of an FS.
@@ -105,6 +111,22 @@ func (OSFS) SyncDir(dir string) error {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// diskFault marks err with meta.ErrDiskFailed when it is the disk
+// refusing a write: a read-only file system, an I/O error, or no room.
+// The chunk store tells a full disk apart first (wrapSpace): there, no
+// room means the group is full, not broken.
+func diskFault(err error) error {
+	if err == nil || errors.Is(err, meta.ErrDiskFailed) {
+		return err
+	}
+	for _, e := range []syscall.Errno{syscall.EROFS, syscall.EIO, syscall.ENOSPC, syscall.EDQUOT} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("%w: %w", meta.ErrDiskFailed, err)
+		}
+	}
+	return err
 }
 
 // osFile keeps a failed open from returning a non-nil File holding a nil

@@ -16,6 +16,8 @@ func fsCases(t *testing.T) map[string]func() (FS, string) {
 	return map[string]func() (FS, string){
 		"os":  func() (FS, string) { return OSFS{}, t.TempDir() },
 		"mem": func() (FS, string) { return NewMemFS(), "/data" },
+		// Failing nothing, a FailFS is the FS beneath it.
+		"fail": func() (FS, string) { return NewFailFS(NewMemFS()), "/data" },
 	}
 }
 

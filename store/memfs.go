@@ -23,7 +23,8 @@ import (
 type MemFS struct {
 	mu   sync.Mutex // guards every node and open file of this MemFS
 	root *memNode
-	temp int // the last suffix CreateTemp used
+	temp int   // the last suffix CreateTemp used
+	size int64 // what Statfs reports as the disk's size; 0: not known
 }
 
 var _ FS = (*MemFS)(nil)
@@ -300,6 +301,38 @@ func (m *MemFS) SyncDir(dir string) error {
 	}
 	d.syncedKids = maps.Clone(d.kids)
 	return nil
+}
+
+// SetSize makes the file system bytes large, as Statfs reports it: its
+// free space is then what its files' content leaves (writes are not
+// refused; a test checks that the store refuses them first). 0 makes the
+// size unknown again.
+func (m *MemFS) SetSize(bytes int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.size = bytes
+}
+
+// Statfs implements FS.
+func (m *MemFS) Statfs(dir string) (DiskSpace, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.lookupLocked("statfs", dir); err != nil {
+		return DiskSpace{}, err
+	}
+	if m.size == 0 {
+		return DiskSpace{}, nil
+	}
+	return DiskSpace{Size: m.size, Free: max(m.size-m.root.bytes(), 0)}, nil
+}
+
+// bytes is the content held under n.
+func (n *memNode) bytes() int64 {
+	b := int64(len(n.data))
+	for _, k := range n.kids {
+		b += k.bytes()
+	}
+	return b
 }
 
 // memInfo describes a node as it was when asked.

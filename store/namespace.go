@@ -125,6 +125,20 @@ func initNamespace(tx *bbolt.Tx) error {
 	return nil
 }
 
+// namespaceReady reports whether initNamespace would find nothing to do:
+// every bucket, the next inode number, the root and the directory parents
+// are there. Opening such a store then writes nothing.
+func namespaceReady(tx *bbolt.Tx) bool {
+	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta, bucketUsers, bucketTokens,
+		bucketChunkRefs, bucketLinks, bucketOwners} {
+		if !hasBucket(tx, name) {
+			return false
+		}
+	}
+	ns := bucketIn(tx, bucketNSMeta)
+	return ns.unsealed(keyNextIno) != nil && ns.unsealed(keyDirParents) != nil && bucketIn(tx, bucketInodes).unsealed(inoKey(RootIno)) != nil
+}
+
 // recordDirParents sets Parent in every directory below dir, for a
 // namespace written before directories recorded it.
 func (n *namespace) recordDirParents(dir uint64) error {
@@ -435,6 +449,33 @@ func (n *namespace) children(dir uint64) ([]dentry, error) {
 		}
 		if len(v) != 8 {
 			return nil, fmt.Errorf("namespace: entry %q of dir %d holds %x: %w", k[8:], dir, v, meta.ErrCorrupt)
+		}
+		out = append(out, dentry{name: string(k[8:]), ino: binary.BigEndian.Uint64(v)})
+	}
+}
+
+// childrenAfter lists the entries of dir after the name after ("": from
+// the first), in name order, at most limit (0: all); more reports whether
+// another entry follows.
+func (n *namespace) childrenAfter(dir uint64, after string, limit int) (out []dentry, more bool, err error) {
+	prefix := inoKey(dir)
+	c := n.dentries.cursor()
+	k, v, err := c.seek(append(prefix, after...))
+	if err == nil && after != "" && k != nil && string(k) == string(prefix)+after {
+		k, v, err = c.next()
+	}
+	for ; ; k, v, err = c.next() {
+		if err != nil {
+			return nil, false, err
+		}
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			return out, false, nil
+		}
+		if limit > 0 && len(out) == limit {
+			return out, true, nil
+		}
+		if len(v) != 8 {
+			return nil, false, fmt.Errorf("namespace: entry %q of dir %d holds %x: %w", k[8:], dir, v, meta.ErrCorrupt)
 		}
 		out = append(out, dentry{name: string(k[8:]), ino: binary.BigEndian.Uint64(v)})
 	}

@@ -58,38 +58,46 @@ func readDirPath(tx *bbolt.Tx, path string) ([]meta.DirEntry, error) {
 // types only, every other attribute zero: like getdents(2), whose
 // caller cannot stat what it lists.
 func readDirAt(tx *bbolt.Tx, at uint64, path string, cred *meta.Cred) ([]meta.DirEntry, error) {
+	out, _, err := readDirPage(tx, at, path, cred, "", 0)
+	return out, err
+}
+
+// readDirPage is readDirAt for the entries after the name after (all from
+// the first with ""), in name order, at most limit of them (0: no limit);
+// more reports whether entries follow the last one returned.
+func readDirPage(tx *bbolt.Tx, at uint64, path string, cred *meta.Cred, after string, limit int) (out []meta.DirEntry, more bool, err error) {
 	n, err := openNamespace(tx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	n.cred = cred
 	dir, err := n.resolvePath("read dir", at, path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if dir.Type != meta.TypeDir {
-		return nil, fmt.Errorf("read dir %s: %w", path, meta.ErrNotDir)
+		return nil, false, fmt.Errorf("read dir %s: %w", path, meta.ErrNotDir)
 	}
 	if !permits(cred, dir, meta.MayRead) {
-		return nil, fmt.Errorf("read dir %s: %w: no read permission", path, meta.ErrPermission)
+		return nil, false, fmt.Errorf("read dir %s: %w: no read permission", path, meta.ErrPermission)
 	}
 	names := permits(cred, dir, meta.MayExec)
-	kids, err := n.children(dir.Ino)
+	kids, more, err := n.childrenAfter(dir.Ino, after, limit)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	out := make([]meta.DirEntry, 0, len(kids))
+	out = make([]meta.DirEntry, 0, len(kids))
 	for _, k := range kids {
 		in, err := n.get(k.ino)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if !names {
 			in = meta.Inode{Ino: in.Ino, Type: in.Type}
 		}
 		out = append(out, meta.DirEntry{Name: k.name, Inode: in.Attrs()})
 	}
-	return out, nil
+	return out, more, nil
 }
 
 // checkPut returns nil when an OpPut of path from the inode dir by cred

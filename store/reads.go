@@ -28,6 +28,16 @@ func (d *DB) ReadDirAt(at uint64, path string, cred *meta.Cred) (entries []meta.
 	return entries, err
 }
 
+// ReadDirPage is readDirPage over the current state: one page of a
+// directory's entries, after the name after, at most limit (0: all).
+func (d *DB) ReadDirPage(at uint64, path string, cred *meta.Cred, after string, limit int) (entries []meta.DirEntry, more bool, err error) {
+	err = d.view(func(tx *bolt.Tx) error {
+		entries, more, err = readDirPage(tx, at, path, cred, after, limit)
+		return err
+	})
+	return entries, more, err
+}
+
 // CheckPut is checkPut over the current state.
 func (d *DB) CheckPut(dir uint64, path string, cred *meta.Cred) error {
 	return d.view(func(tx *bolt.Tx) error { return checkPut(tx, dir, path, cred) })

@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Call sends req to addr and returns the answer as a T. An answer of
@@ -47,4 +48,17 @@ func typeOf(m Message) MsgType {
 		return 0
 	}
 	return m.Type()
+}
+
+// MinChunkRate is the slowest a call carrying a chunk may move its bytes
+// before it counts as failed: 1 MiB/s, far below any disk or network,
+// so that a node that is slow because it is loaded is waited for.
+const MinChunkRate = 1 << 20
+
+// ChunkTimeout is the deadline of one call that carries a chunk of size
+// bytes, on top of rpc, the deadline of a call that carries nothing: a
+// large chunk takes longer to send, to write and to copy to the group's
+// members, most of all while the node is storing many others.
+func ChunkTimeout(rpc time.Duration, size int) time.Duration {
+	return rpc + time.Duration(size)*time.Second/MinChunkRate
 }

@@ -13,8 +13,9 @@ var (
 	// primary (a RemoteError carries its address when known).
 	ErrNotPrimary = errors.New("not the primary of this group")
 	// ErrNotReady: the primary is still recovering the log from a
-	// majority and accepts no requests yet; retry shortly.
-	ErrNotReady = errors.New("primary is recovering; retry shortly")
+	// majority, or its group is still forming (it has not had all its
+	// voting members yet), and accepts no requests yet; retry shortly.
+	ErrNotReady = errors.New("primary is not ready; retry shortly")
 	// ErrNoQuorum: a majority of the group did not answer in time.
 	ErrNoQuorum = errors.New("no quorum: a majority of the group did not answer")
 	// ErrDeposed: a higher ballot took over while the request was in
@@ -49,6 +50,10 @@ var (
 	// (a router sending a message only storage nodes may send), or the
 	// request may only come from within the node (a membership change).
 	ErrForbidden = errors.New("forbidden")
+	// ErrBusy: the node has as many chunk writes in progress as it
+	// takes, and none ended while this one waited; nothing was stored.
+	// Retry after a short wait: the node is loaded, not failing.
+	ErrBusy = errors.New("busy: too many chunk writes in progress")
 )
 
 var wireErrors = map[string]error{
@@ -64,9 +69,11 @@ var wireErrors = map[string]error{
 	"chunks_missing":     ErrChunksMissing,
 	"forbidden":          ErrForbidden,
 	"committed_conflict": ErrCommittedConflict,
+	"busy":               ErrBusy,
 	"rebuilding":         ErrRebuilding,
 	"chunk_corrupt":      meta.ErrCorrupt,
 	"no_space":           meta.ErrNoSpace,
+	"disk_failed":        meta.ErrDiskFailed,
 	"compacted":          meta.ErrCompacted,
 	"not_found":          meta.ErrNotFound,
 	"exists":             meta.ErrExists,

@@ -49,6 +49,7 @@ const (
 	MsgClaim         MsgType = 26 // to a standby: join this group
 	MsgGroupStatus   MsgType = 27
 	MsgGroupInfo     MsgType = 28
+	MsgRelease       MsgType = 29 // primary to a member it does not need: return to the standby pool
 )
 
 // Message is anything that travels in a frame.
@@ -97,6 +98,10 @@ type AppendResp struct {
 	// member may have come back with an empty disk, and the primary
 	// forgets that it held every chunk.
 	Start uint64 `msgpack:"st,omitempty"`
+	// NoRoom: the member's disk has no room left for new data above the
+	// reserve it keeps for metadata. The primary then counts it out of
+	// the majority that must store an op adding data.
+	NoRoom bool `msgpack:"nr,omitempty"`
 }
 
 // Promise asks a member not to accept entries from any lower ballot and to
@@ -229,7 +234,15 @@ type Read struct {
 	Uid   uint32   `msgpack:"u,omitempty"`
 	After uint64   `msgpack:"af,omitempty"`
 	Limit int      `msgpack:"li,omitempty"`
+	// AfterName starts a ReadReadDir page after this name (Limit bounds
+	// the page; the member caps it at MaxDirPage).
+	AfterName string `msgpack:"an,omitempty"`
 }
+
+// MaxDirPage bounds the entries of one ReadReadDir answer, so a huge
+// directory is read in pages of bounded size, each a short read on the
+// primary, rather than in one message no frame can hold.
+const MaxDirPage = 1000
 
 // ReadResp answers Read; Code is set when the path cannot be read.
 type ReadResp struct {
@@ -242,6 +255,7 @@ type ReadResp struct {
 	Users      []meta.User       `msgpack:"uss,omitempty"`
 	Owned      []meta.OwnedInode `msgpack:"ow,omitempty"`
 	Next       uint64            `msgpack:"nx,omitempty"` // ReadOwned: the After of the next page, 0 at the end
+	More       bool              `msgpack:"mo,omitempty"` // ReadReadDir: entries follow the last one in Entries
 }
 
 // TouchChunks asks a group's primary to mark chunks as freshly written on
@@ -293,6 +307,15 @@ type ChunkList struct {
 	Hashes []meta.Hash `msgpack:"h"`
 }
 
+// Release tells a member of Group that the group does not need it (it is
+// no voter, and the group has its full size of live voters): it drops
+// its copy of the group and returns to the standby pool. The member
+// checks its own log first and refuses if it is a voter there.
+type Release struct {
+	Group string `msgpack:"g"`
+	By    string `msgpack:"y"` // the primary's name, for logs
+}
+
 // Claim asks a standby to become a member of Group. A standby accepts one
 // claim only (it records it durably before answering), so two groups
 // never take the same node. Boot makes it the group's first primary: a
@@ -328,6 +351,9 @@ type MemberInfo struct {
 	Match  uint64 `msgpack:"x"`
 	Chunks int    `msgpack:"c"`
 	Used   int64  `msgpack:"u"`
+	// DiskError is the last write the member's disk refused, while it
+	// refuses them; "" when it takes writes.
+	DiskError string `msgpack:"d,omitempty"`
 }
 
 // RepairProgress says how far the group is from full redundancy.
@@ -372,6 +398,7 @@ func (*DigestResp) Type() MsgType    { return MsgDigestResp }
 func (*ListChunks) Type() MsgType    { return MsgListChunks }
 func (*ChunkList) Type() MsgType     { return MsgChunkList }
 func (*Claim) Type() MsgType         { return MsgClaim }
+func (*Release) Type() MsgType       { return MsgRelease }
 func (*GroupStatus) Type() MsgType   { return MsgGroupStatus }
 func (*GroupInfo) Type() MsgType     { return MsgGroupInfo }
 
@@ -429,6 +456,8 @@ func newMessage(t MsgType) (Message, error) {
 		return &ChunkList{}, nil
 	case MsgClaim:
 		return &Claim{}, nil
+	case MsgRelease:
+		return &Release{}, nil
 	case MsgGroupStatus:
 		return &GroupStatus{}, nil
 	case MsgGroupInfo:

@@ -28,6 +28,8 @@ type TCPTransport struct {
 	// prove the node role). Nil sends plain TCP (--insecure).
 	TLS *tls.Config
 
+	frames framePool
+
 	mu     sync.Mutex
 	idle   map[string][]idleConn
 	closed bool
@@ -97,10 +99,11 @@ func (t *TCPTransport) put(addr string, c net.Conn) {
 
 // Call sends req to addr and waits for the answer until ctx ends.
 func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Message, error) {
-	body, err := Encode(req)
+	frame, err := t.frames.encode(req)
 	if err != nil {
 		return nil, err
 	}
+	defer t.frames.put(frame)
 	c, err := t.get(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w: %w", addr, ErrUnreachable, err)
@@ -110,7 +113,7 @@ func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Mess
 	// Moving the deadline is the only way to interrupt a blocked read
 	// when ctx is cancelled before its deadline.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	resp, err := roundTrip(c, body)
+	resp, err := roundTrip(c, frame.Bytes())
 	if !stop() || err != nil {
 		c.Close()
 		if hasDeadline && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -134,8 +137,10 @@ func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Mess
 	return resp, nil
 }
 
-func roundTrip(c net.Conn, body []byte) (Message, error) {
-	if err := writeFrame(c, body); err != nil {
+// roundTrip writes a whole frame (as framePool.encode makes it) and reads
+// the answer.
+func roundTrip(c net.Conn, frame []byte) (Message, error) {
+	if _, err := c.Write(frame); err != nil {
 		return nil, err
 	}
 	b, err := readFrame(c)
@@ -143,24 +148,6 @@ func roundTrip(c net.Conn, body []byte) (Message, error) {
 		return nil, err
 	}
 	return Decode(b)
-}
-
-// smallFrame is the size below which a frame is copied behind its header
-// and written at once: over TLS each write is a record (and a system
-// call) of its own, which a small message should not pay twice.
-const smallFrame = 64 << 10
-
-func writeFrame(w io.Writer, body []byte) error {
-	h := frameHeader(len(body))
-	if _, plain := w.(*net.TCPConn); !plain && len(body) < smallFrame {
-		_, err := w.Write(append(h[:], body...))
-		return err
-	}
-	// One writev on plain TCP, without copying a chunk-sized body behind
-	// the header.
-	bufs := net.Buffers{h[:], body}
-	_, err := bufs.WriteTo(w)
-	return err
 }
 
 // frameStart is what readFrame allocates before any of a frame's body
@@ -315,6 +302,7 @@ type Server struct {
 
 	refusals secure.Throttle // one log line per refused address and hour
 	budget   *frameBudget
+	frames   framePool
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -483,12 +471,17 @@ func (s *Server) handleContext(ctx context.Context) (context.Context, context.Ca
 }
 
 func (s *Server) reply(c net.Conn, m Message) bool {
-	body, err := Encode(m)
+	frame, err := s.frames.encode(m)
 	if err != nil {
-		body, _ = Encode(errorMessage(err, ""))
+		frame, err = s.frames.encode(errorMessage(err, ""))
+		if err != nil {
+			return false
+		}
 	}
+	defer s.frames.put(frame)
 	c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	return writeFrame(c, body) == nil
+	_, err = c.Write(frame.Bytes())
+	return err == nil
 }
 
 // asErrorMsg encodes err, keeping the primary's address when the error

@@ -68,6 +68,7 @@ func sampleMessages() []Message {
 		&ListChunks{Group: "g", Buckets: []uint8{0, 7, 255}},
 		&ChunkList{Hashes: []meta.Hash{h}},
 		&Claim{Group: "g2", Boot: true, By: "n1"},
+		&Release{Group: "g2", By: "n1"},
 		&GroupStatus{Group: "g"},
 		&GroupInfo{Ballot: b1, Commit: 9, Chunks: 3,
 			Members: []MemberInfo{{ID: 1, Name: "n1", Addr: "h:1", Voter: true, Live: true, Synced: true, Match: 9, Chunks: 3, Used: 99}},
@@ -632,7 +633,7 @@ func TestTLSPeerPort(t *testing.T) {
 		t.Fatalf("a router's GetChunk: %v", err)
 	}
 	handled.Delete(MsgDeleteChunks)
-	for _, m := range []Message{&DeleteChunks{Group: "g"}, &Claim{Group: "g2"}, &Append{Group: "g"}, &Promise{Group: "g"}} {
+	for _, m := range []Message{&DeleteChunks{Group: "g"}, &Claim{Group: "g2"}, &Release{Group: "g2"}, &Append{Group: "g"}, &Promise{Group: "g"}} {
 		if err := call(router, m); !errors.Is(err, ErrForbidden) {
 			t.Errorf("a router's message type %d: %v, want forbidden", m.Type(), err)
 		}
