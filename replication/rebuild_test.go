@@ -69,7 +69,7 @@ func TestCorruptStoreStopsMember(t *testing.T) {
 	ctx, cancel := ctxT(10 * time.Second)
 	defer cancel()
 	net := wire.NewMemNetwork(1)
-	n := openNode(t, 1, "n1", net.Transport("n1"), nil)
+	n := openNode(t, 1, "n1", net.Transport("n1"), func(c *Config) { c.GroupSize = 1 })
 	if err := n.Promote(ctx, meta.Ballot{Term: 1, Node: 1}); err != nil {
 		t.Fatal(err)
 	}
