@@ -215,7 +215,7 @@ func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.DurationVar(&rc.GCInterval, "gc-interval", rc.GCInterval, "how often a primary collects unreferenced chunks (0: never)")
 	fs.DurationVar(&rc.GCGrace, "gc-grace", rc.GCGrace, "how long a chunk must be unused before it may be collected; longer than any upload")
 	fs.IntVar(&rc.ChunkWrites, "chunk-writes", rc.ChunkWrites, "chunk writes a primary carries out at once; more wait for their turn, and are refused as busy (the router retries) after --rpc-timeout")
-	fs.Var((*byteSize)(&rc.ScrubRate), "scrub-rate", "bytes per second re-read and verified from the chunks at rest, e.g. 8MiB (0: off)")
+	fs.Var((*byteSize)(&rc.ScrubRate), "scrub-rate", "bytes per second re-read and verified from the chunks at rest, and from the metadata (meta.db), e.g. 8MiB (0: off)")
 	gc := gossipFlags(fs)
 	sec := securityFlags(fs, false)
 	return func(ctx context.Context) error {

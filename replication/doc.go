@@ -13,5 +13,10 @@
 // durable write) and returns a Ready, the work to do in order. A Node
 // (driver.go) owns one Machine and is its only caller: one loop steps the
 // inputs and carries out each Ready against store and the transport. The
-// chunk maintainer (repair, garbage collection, scrub) runs beside it.
+// chunk maintainer (repair, garbage collection, scrub) and the verifier of
+// the metadata store at rest run beside it. A member whose store finds
+// meta.db corrupt stops answering as a member at once; once its owner has
+// replaced the file with an empty one (store.Quarantine) it is rebuilding:
+// it promises nothing to a recovering primary and does not lead until its
+// primary finds it whole.
 package replication

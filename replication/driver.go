@@ -210,10 +210,11 @@ func (n *Node) self() meta.Member {
 // stops when ctx ends or Close is called.
 func (n *Node) Start(ctx context.Context) {
 	context.AfterFunc(ctx, n.cancel)
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.run()
 	go n.applyLoop()
 	go n.scrubLoop()
+	go n.verifyLoop()
 }
 
 // Close stops the node and waits for its goroutines. It is idempotent.
@@ -349,6 +350,7 @@ func (n *Node) run() {
 	defer n.wg.Done()
 	tick := time.NewTicker(n.cfg.Heartbeat)
 	defer tick.Stop()
+	corrupted := n.db.Corrupted()
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -358,6 +360,9 @@ func (n *Node) run() {
 			n.drain(e)
 		case <-tick.C:
 			n.step(InTick{})
+		case <-corrupted:
+			corrupted = nil
+			n.fail(n.corruptErr(), Ready{})
 		}
 	}
 }
@@ -504,6 +509,11 @@ func (n *Node) carry(rd Ready) {
 		if rd.Leading != nil {
 			n.lead(*rd.Leading)
 		}
+		if rd.Rebuilt {
+			if err := n.db.SetRebuilt(); err != nil {
+				n.log.Warn("could not record that this member is whole again; it will count as rebuilding after a restart until its primary finds it whole", "err", err)
+			}
+		}
 		n.waitFor(rd.Waits)
 		var next Input
 		switch {
@@ -575,10 +585,19 @@ func (n *Node) dispatch(rd Ready) {
 	}
 }
 
-// fail stops a node whose disk refused a promise: the answers of rd and
-// everything after would rest on a promise that may not survive a crash.
+// fail stops a node whose disk refused a promise, or whose store found
+// meta.db corrupt: the answers of rd and everything after would rest on a
+// promise that may not survive a crash, or on state the disk changed.
 func (n *Node) fail(err error, rd Ready) {
-	n.log.Error("the disk refused a promise: this node answers nothing more until it restarts", "err", err)
+	if n.failed != nil {
+		return
+	}
+	if cause := n.db.Corrupt(); cause != nil {
+		err = n.corruptErr()
+		n.log.Error("this member's metadata store is corrupt: it stops serving its group (no votes, no leading, no reads) until the store is replaced", "err", cause)
+	} else {
+		n.log.Error("the disk refused a promise: this node answers nothing more until it restarts", "err", err)
+	}
 	n.failed = fmt.Errorf("replication: %w", err)
 	for _, r := range rd.Replies {
 		n.answer(r.Req, result{err: n.failed})
@@ -599,6 +618,22 @@ func (n *Node) fail(err error, rd Ready) {
 	}
 	n.publish()
 	n.notifyChanged()
+}
+
+// corruptErr is what a node whose store found meta.db corrupt answers
+// every request with: it is not the primary, whatever it was, so a router
+// asks another member.
+func (n *Node) corruptErr() error {
+	return fmt.Errorf("%w: %s stopped serving its group: %v", wire.ErrNotPrimary, n.cfg.Name, n.db.Corrupt())
+}
+
+// storeErr is err as the node answers it: once the store has found
+// meta.db corrupt, any failure is that.
+func (n *Node) storeErr(err error) error {
+	if err != nil && n.db.Corrupt() != nil {
+		return n.corruptErr()
+	}
+	return err
 }
 
 func (n *Node) answer(req uint64, res result) {
@@ -677,7 +712,7 @@ func (n *Node) publish() {
 // sameStatus compares two states, the configuration by identity (the
 // machine replaces it whenever it changes).
 func sameStatus(a, b Status) bool {
-	return a.Role == b.Role && a.Ballot == b.Ballot && a.Ready == b.Ready && a.Forming == b.Forming && a.InSync == b.InSync &&
+	return a.Role == b.Role && a.Ballot == b.Ballot && a.Ready == b.Ready && a.Forming == b.Forming && a.InSync == b.InSync && a.Rebuilding == b.Rebuilding &&
 		a.Leader == b.Leader && a.Commit == b.Commit && a.Applied == b.Applied && a.LastIndex == b.LastIndex &&
 		len(a.Voters) == len(b.Voters) && (len(a.Voters) == 0 || &a.Voters[0] == &b.Voters[0])
 }
@@ -708,7 +743,7 @@ func (n *Node) applyLoop() {
 		case <-n.applyWake:
 		case <-tick.C:
 		}
-		if err := n.applyCommitted(); err != nil {
+		if err := n.applyCommitted(); err != nil && n.db.Corrupt() == nil {
 			n.log.Error("apply committed entries", "err", err)
 		}
 	}

@@ -183,6 +183,10 @@ type Ready struct {
 	Deposed bool
 	// Leading is set when this node starts leading a ballot.
 	Leading *meta.Ballot
+	// Rebuilt: this member's log holds every committed entry again;
+	// clear the store's rebuilding mark (store.DB.SetRebuilt). Failing
+	// to only keeps the mark for the next start, which is safe.
+	Rebuilt bool
 	// Repair asks the chunk maintainer for a round now (a member
 	// appeared).
 	Repair bool
@@ -247,6 +251,12 @@ type Machine struct {
 	// disk must not lead.
 	caughtUp     bool
 	chunksSynced bool
+	// rebuilding: this member's log may lack entries it once acknowledged
+	// (its corrupt meta.db was replaced by an empty one; see
+	// store.DB.Rebuilding). Until it is whole again it promises nothing
+	// to a recovering primary and does not lead, so its short log never
+	// stands in for the entries it lost.
+	rebuilding bool
 
 	lead *leaderState
 	rec  *recovery
@@ -411,6 +421,7 @@ func (m *Machine) reload() error {
 		return err
 	}
 	m.last, m.lastBallot = st.LastIndex, st.LastBallot
+	m.rebuilding = st.Rebuilding
 	m.applied = max(m.applied, st.Applied)
 	m.commit = max(m.commit, st.Applied)
 	if m.commit > m.last {
@@ -486,7 +497,9 @@ func (m *Machine) status() Status {
 		Applied:   m.applied,
 		LastIndex: m.last,
 		Voters:    m.config,
-		InSync:    isVoter(m.config, m.cfg.Self.ID) && !m.installing && (m.caughtUp && m.chunksSynced || m.role != Follower),
+		InSync: isVoter(m.config, m.cfg.Self.ID) && !m.installing && !m.rebuilding &&
+			(m.caughtUp && m.chunksSynced || m.role != Follower),
+		Rebuilding: m.rebuilding,
 	}
 	if l := m.lead; l != nil {
 		s.Ballot = l.ballot

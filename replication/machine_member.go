@@ -123,7 +123,23 @@ func (m *Machine) appended(fa *followerAppend) {
 		m.chunksSynced = true
 		m.changed()
 	}
+	m.noteRebuilt()
 	m.reply(fa.req, m.appendResp(true, match), nil)
+}
+
+// noteRebuilt clears the rebuilding mark once this member's log is known
+// to hold every committed entry: it is a voter that its primary found, in
+// this process start, caught up with the commit index and holding every
+// chunk. Every entry committed since then counted its answers, which it
+// gives only for entries it holds.
+func (m *Machine) noteRebuilt() {
+	if !m.rebuilding || !isVoter(m.config, m.cfg.Self.ID) || m.installing || !m.caughtUp || !m.chunksSynced {
+		return
+	}
+	m.rebuilding = false
+	m.rd.Rebuilt = true
+	m.log.Info("this member's log holds every committed entry again: it counts toward a majority that recovers the log, and may lead", "last_index", m.last)
+	m.changed()
 }
 
 // ownsChunksOf reports whether entries name chunks this group keeps.
@@ -151,6 +167,12 @@ func (m *Machine) onPromise(in InPromise) {
 	}
 	if in.M.Ballot.Less(m.promised) {
 		m.reply(in.Req, &wire.PromiseResp{Promised: m.promised}, nil)
+		return
+	}
+	if m.rebuilding {
+		// Its log may lack committed entries: counted in the majority,
+		// it could let the new primary adopt a log without them.
+		m.reply(in.Req, nil, fmt.Errorf("%w: member %d promises nothing until its primary finds it whole", wire.ErrRebuilding, m.cfg.Self.ID))
 		return
 	}
 	m.observe(in.M.Ballot)

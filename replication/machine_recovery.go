@@ -35,6 +35,12 @@ func (m *Machine) onPromote(in InPromote) {
 		m.reply(in.Req, nil, fmt.Errorf("%w: a log write is in progress", wire.ErrNotReady))
 		return
 	}
+	if m.rebuilding {
+		// Its own log counts in the majority it recovers from: one that
+		// may lack committed entries must not.
+		m.reply(in.Req, nil, fmt.Errorf("%w: node %d cannot lead until its primary finds it whole", wire.ErrRebuilding, m.cfg.Self.ID))
+		return
+	}
 	m.observe(b)
 	m.role = Recovering
 	m.changed()

@@ -56,8 +56,8 @@ type Config struct {
 	// it asks the meta group. Nil disables collection.
 	ChunkRefs func(ctx context.Context, hs []meta.Hash) ([]bool, error)
 	// ScrubRate is how many bytes per second every member re-reads and
-	// verifies from its chunks at rest; 0 disables the scrubber
-	// (default 8 MiB/s).
+	// verifies from its chunks at rest, and from its metadata store (at
+	// most a pass a second); 0 disables both (default 8 MiB/s).
 	ScrubRate int64
 	// ChunkWrites bounds the chunk writes (WriteChunk) a primary carries
 	// out at once, each a local write with fsync and a copy to every
@@ -151,13 +151,17 @@ type Status struct {
 	// the group has not formed yet. Client requests are refused with
 	// ErrNotReady while the primary adds its members; its own work
 	// (membership changes, repair, the duties of role) goes on.
-	Forming   bool
-	InSync    bool   // a voter not installing a snapshot, whose disk takes writes
-	Leader    string // the primary's address as last seen
-	Commit    uint64
-	Applied   uint64
-	LastIndex uint64
-	Voters    []meta.Member
+	Forming bool
+	InSync  bool // a voter not installing a snapshot, whose disk takes writes
+	// Rebuilding: the member's log may lack entries it once acknowledged,
+	// until its primary finds it whole (see store.DB.Rebuilding); it
+	// neither promises to a recovering primary nor leads meanwhile.
+	Rebuilding bool
+	Leader     string // the primary's address as last seen
+	Commit     uint64
+	Applied    uint64
+	LastIndex  uint64
+	Voters     []meta.Member
 	// DiskError is the last write the node's disk refused, while it
 	// refuses them ("" when it takes writes).
 	DiskError string

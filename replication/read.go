@@ -14,6 +14,11 @@ import (
 // read then waits until the entries up to that index are applied and
 // reads locally.
 func (n *Node) Read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
+	resp, err := n.read(ctx, m)
+	return resp, n.storeErr(err)
+}
+
+func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 	if m.Kind == wire.ReadChunkGroups {
 		located, err := n.db.ChunkGroups(m.Hashes)
 		if err != nil {
@@ -61,7 +66,7 @@ func (n *Node) Read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 		return nil, fmt.Errorf("%w: unknown read kind %d", wire.ErrBadMessage, m.Kind)
 	}
 	// A namespace error is the answer; any other is a failure to read.
-	if err != nil && meta.CodeOf(err) == meta.CodeInvalid {
+	if err != nil && (meta.CodeOf(err) == meta.CodeInvalid || n.db.Corrupt() != nil) {
 		return nil, err
 	}
 	resp.Code = meta.CodeOf(err)

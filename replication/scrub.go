@@ -55,6 +55,57 @@ func (n *Node) scrubLoop() {
 	}
 }
 
+// verifyLoop re-reads the metadata store at rest, a bucket at a time
+// (each in one short read transaction), at ScrubRate bytes per second and
+// at most one pass a second: every record against its checksum, every
+// bucket against its sum. A mismatch marks the store corrupt, which stops
+// this node (see run) and has its owner move the store aside and rebuild
+// it from the group.
+func (n *Node) verifyLoop() {
+	defer n.wg.Done()
+	if n.cfg.ScrubRate <= 0 {
+		return
+	}
+	const minPause, minPass = 20 * time.Millisecond, time.Second
+	var owed time.Duration
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-n.ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	for {
+		start := time.Now()
+		names, err := n.db.Buckets()
+		for _, name := range names {
+			if err != nil {
+				break
+			}
+			var read int64
+			read, err = n.db.VerifyBucket(name)
+			owed += time.Duration(float64(read) / float64(n.cfg.ScrubRate) * float64(time.Second))
+			if owed >= minPause {
+				if !sleep(owed) {
+					return
+				}
+				owed = 0
+			}
+		}
+		if n.db.Corrupt() != nil {
+			return // run stops the node; its owner replaces the store
+		}
+		if err != nil {
+			n.log.Warn("verify the metadata store", "err", err)
+		}
+		if !sleep(max(owed, minPass-time.Since(start))) {
+			return
+		}
+		owed = 0
+	}
+}
+
 // scrubRepair fetches a chunk whose copy here was corrupt from a peer.
 func (n *Node) scrubRepair(h meta.Hash) {
 	v := n.view.Load()

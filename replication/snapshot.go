@@ -24,29 +24,37 @@ const snapKeep = 10 * time.Minute
 // consistent image.
 type snapshotServer struct {
 	mu    sync.Mutex
-	files map[string]time.Time // name → when cut
+	files map[string]servedSnap
 }
 
-func (s *snapshotServer) add(db *store.DB, name string, now time.Time) {
+// servedSnap is a snapshot file being served: when it was cut and the
+// SHA-256 of its content, sent with every piece.
+type servedSnap struct {
+	cut time.Time
+	sum []byte
+}
+
+func (s *snapshotServer) add(db *store.DB, name string, sum []byte, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.files == nil {
-		s.files = map[string]time.Time{}
+		s.files = map[string]servedSnap{}
 	}
-	for n, t := range s.files {
-		if now.Sub(t) > snapKeep {
+	for n, f := range s.files {
+		if now.Sub(f.cut) > snapKeep {
 			db.RemoveSnapshot(n)
 			delete(s.files, n)
 		}
 	}
-	s.files[name] = now
+	s.files[name] = servedSnap{cut: now, sum: sum}
 }
 
-func (s *snapshotServer) has(name string) bool {
+// sum returns the SHA-256 of the snapshot file name, if it is served.
+func (s *snapshotServer) sum(name string) ([]byte, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.files[name]
-	return ok
+	f, ok := s.files[name]
+	return f.sum, ok
 }
 
 func (s *snapshotServer) closeAll() {
@@ -60,20 +68,22 @@ func (n *Node) handleFetchSnap(m *wire.FetchSnap) (wire.Message, error) {
 		return nil, err
 	}
 	name := m.Name
+	sum, ok := n.snaps.sum(name)
 	if name == "" {
-		var err error
-		if name, err = n.db.CutSnapshot(time.Now()); err != nil {
-			return nil, err
+		cut, s, err := n.db.CutSnapshot(time.Now())
+		if err != nil {
+			return nil, n.storeErr(err)
 		}
-		n.snaps.add(n.db, name, time.Now())
-	} else if !n.snaps.has(name) || filepath.Base(name) != name {
+		name, sum = cut, s[:]
+		n.snaps.add(n.db, name, sum, time.Now())
+	} else if !ok || filepath.Base(name) != name {
 		return nil, fmt.Errorf("%w: no snapshot %q being served", meta.ErrNotFound, name)
 	}
 	data, size, err := n.db.ReadSnapshot(name, m.Offset, snapPiece)
 	if err != nil {
 		return nil, err
 	}
-	return &wire.FetchSnapResp{Name: name, Size: size, Data: data}, nil
+	return &wire.FetchSnapResp{Name: name, Size: size, Data: data, Sum: sum}, nil
 }
 
 // startTransfer pulls a snapshot from the member at addr, and every chunk
@@ -106,6 +116,7 @@ func (n *Node) transfer(ctx context.Context, addr string) (*store.IncomingSnapsh
 		snap.Discard()
 		return nil, err
 	}
+
 	err = snap.Chunks(func(c meta.ChunkRef) error {
 		if !ownsChunk(n.cfg.Group, c) {
 			return nil
@@ -145,9 +156,30 @@ func (n *Node) install(t transfer) {
 	n.step(InRestored{Promised: promised, Err: err})
 }
 
-// pullSnapshot copies the snapshot of the member at addr into w, piece by
-// piece, and closes w, which makes it durable.
-func (n *Node) pullSnapshot(ctx context.Context, addr string, w io.WriteCloser) error {
+// pullSnapshot copies the snapshot of the member at addr into snap, piece
+// by piece, closes it, which makes it durable, and verifies it against
+// the SHA-256 the member sent and record by record.
+func (n *Node) pullSnapshot(ctx context.Context, addr string, snap *store.IncomingSnapshot) error {
+	var sum []byte
+	err := n.pullPieces(ctx, addr, snap, &sum)
+	if err == nil && sum == nil {
+		n.log.Warn("a snapshot came without its SHA-256 (its sender runs an older version): it is checked record by record only", "from", addr)
+	}
+	if err == nil {
+		err = snap.Close()
+	}
+	if err == nil {
+		err = snap.Verify(sum)
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot from %s: %w", addr, err)
+	}
+	return nil
+}
+
+// pullPieces copies the pieces of a snapshot of the member at addr into
+// w, and the SHA-256 the member sent with them into sum.
+func (n *Node) pullPieces(ctx context.Context, addr string, w io.Writer, sum *[]byte) error {
 	var name string
 	var off int64
 	for {
@@ -157,7 +189,7 @@ func (n *Node) pullSnapshot(ctx context.Context, addr string, w io.WriteCloser) 
 		if err != nil {
 			return fmt.Errorf("fetch snapshot from %s at %d: %w", addr, off, err)
 		}
-		name = r.Name
+		name, *sum = r.Name, r.Sum
 		if _, err := w.Write(r.Data); err != nil {
 			return fmt.Errorf("write snapshot: %w", err)
 		}
@@ -169,5 +201,5 @@ func (n *Node) pullSnapshot(ctx context.Context, addr string, w io.WriteCloser) 
 			return fmt.Errorf("fetch snapshot from %s: no progress at %d of %d", addr, off, r.Size)
 		}
 	}
-	return w.Close()
+	return nil
 }

@@ -39,7 +39,25 @@ func startServer(t *testing.T, h wire.Handler, logger *slog.Logger) string {
 // openNode starts a replication node over a fresh on-disk store.
 func openNode(t *testing.T, id uint64, addr string, tr wire.Transport, edit func(*Config)) *Node {
 	t.Helper()
-	db, err := store.Open(t.TempDir())
+	return openNodeOn(t, id, addr, tr, edit, false)
+}
+
+// openRebuildingNode is openNode on a store that Quarantine replaced,
+// as after its meta.db was found corrupt.
+func openRebuildingNode(t *testing.T, id uint64, addr string, tr wire.Transport, edit func(*Config)) *Node {
+	t.Helper()
+	return openNodeOn(t, id, addr, tr, edit, true)
+}
+
+func openNodeOn(t *testing.T, id uint64, addr string, tr wire.Transport, edit func(*Config), rebuilding bool) *Node {
+	t.Helper()
+	dir := t.TempDir()
+	if rebuilding {
+		if _, err := store.Quarantine(dir, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := store.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

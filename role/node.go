@@ -166,6 +166,9 @@ type Node struct {
 	// pubUsed, pubCap and pubAt are the usage last published in gossip.
 	pubUsed, pubCap uint64
 	pubAt           time.Time
+	// storeLost is set, by the loop goroutine only, when a corrupt
+	// meta.db could not be replaced: the node serves nothing more.
+	storeLost bool
 }
 
 // RunNode starts a storage node and serves until ctx ends.
@@ -194,7 +197,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 }
 
 func (n *Node) run(ctx context.Context) error {
-	db, err := store.Open(n.cfg.DataDir)
+	db, err := n.openStore()
 	if err != nil {
 		return err
 	}
@@ -494,7 +497,9 @@ func (n *Node) tags() gossip.Tags {
 		return t
 	}
 	s := r.Status()
-	t.Term, t.InSync, t.Voter = s.Ballot.Term, s.InSync, isVoter(s.Voters, n.cfg.ID)
+	// A member rebuilding its store may not lead, so it is not offered
+	// as a voter to the election either.
+	t.Term, t.InSync, t.Voter = s.Ballot.Term, s.InSync, isVoter(s.Voters, n.cfg.ID) && !s.Rebuilding
 	t.Role = gossip.RoleReplica
 	if s.Role != replication.Follower || promoting {
 		t.Role = gossip.RolePrimary
@@ -523,12 +528,18 @@ func (n *Node) loop(ctx context.Context) {
 		if r := n.replication(); r != nil {
 			replChanged = r.Changed()
 		}
+		corrupted := n.db.Corrupted()
+		if n.storeLost {
+			corrupted = nil
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-n.gossip.Changes():
 		case <-replChanged:
 		case <-tick.C:
+		case <-corrupted:
+			n.replaceStore()
 		}
 	}
 }
@@ -538,11 +549,7 @@ func (n *Node) loop(ctx context.Context) {
 // answer: step down, or promote; then, on a ready or forming primary, the
 // group's duties (replacement, scale-out).
 func (n *Node) step(ctx context.Context) {
-	defer func() {
-		if err := n.gossip.SetTags(n.tags()); err != nil && !errors.Is(err, gossip.ErrClosed) {
-			n.log.Warn("publish tags", "err", err)
-		}
-	}()
+	defer n.publishTags()
 	r := n.replication()
 	if r == nil {
 		return
@@ -561,7 +568,7 @@ func (n *Node) step(ctx context.Context) {
 		ID:         n.cfg.ID,
 		Group:      group,
 		Boot:       boot,
-		Voter:      isVoter(st.Voters, n.cfg.ID),
+		Voter:      isVoter(st.Voters, n.cfg.ID) && !st.Rebuilding,
 		Configured: len(st.Voters) > 0,
 		Leading:    st.Role != replication.Follower,
 		Term:       st.Ballot.Term,
@@ -591,6 +598,13 @@ func (n *Node) step(ctx context.Context) {
 		// one that never came, is replaced from the standbys, or the
 		// group could never form.
 		n.runDuties(ctx, r, group, st, members, now)
+	}
+}
+
+// publishTags sets this node's gossip tags from its current state.
+func (n *Node) publishTags() {
+	if err := n.gossip.SetTags(n.tags()); err != nil && !errors.Is(err, gossip.ErrClosed) {
+		n.log.Warn("publish tags", "err", err)
 	}
 }
 

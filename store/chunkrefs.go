@@ -42,7 +42,7 @@ func (n *namespace) adjustRefs(old, new []meta.ChunkRef) error {
 	if len(old) == 0 && len(new) == 0 {
 		return nil
 	}
-	if n.refs == nil {
+	if !n.refs.exists() {
 		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketChunkRefs)
 	}
 	delta := map[string]int64{}
@@ -68,7 +68,10 @@ func (n *namespace) adjustRefs(old, new []meta.ChunkRef) error {
 }
 
 func (n *namespace) addRef(k []byte, d int64) error {
-	v := n.refs.Get(k)
+	v, err := n.refs.get(k)
+	if err != nil {
+		return err
+	}
 	if v != nil && len(v) != 8 {
 		return fmt.Errorf("namespace: chunk reference count %x holds %x: %w", k, v, meta.ErrCorrupt)
 	}
@@ -78,9 +81,9 @@ func (n *namespace) addRef(k []byte, d int64) error {
 			k[:32], k[32:], cur, cur+d, meta.ErrCorrupt)
 	}
 	if cur+d == 0 {
-		return n.refs.Delete(k)
+		return n.refs.del(k)
 	}
-	return n.refs.Put(k, key(uint64(cur+d)))
+	return n.refs.put(k, key(uint64(cur+d)))
 }
 
 // rebuildChunkRefs replaces bucket chunkrefs with a recount of every file
@@ -94,17 +97,15 @@ func rebuildChunkRefs(tx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("rebuild chunk reference counts: %w", err)
 	}
-	if tx.Bucket(bucketChunkRefs) != nil {
-		if err := tx.DeleteBucket(bucketChunkRefs); err != nil {
-			return err
-		}
+	if err := deleteBucket(tx, bucketChunkRefs); err != nil {
+		return err
 	}
-	b, err := tx.CreateBucket(bucketChunkRefs)
+	b, err := createBucket(tx, bucketChunkRefs)
 	if err != nil {
 		return fmt.Errorf("rebuild chunk reference counts: %w", err)
 	}
 	for _, k := range slices.Sorted(maps.Keys(counts)) {
-		if err := b.Put([]byte(k), key(counts[k])); err != nil {
+		if err := b.put([]byte(k), key(counts[k])); err != nil {
 			return err
 		}
 	}
@@ -116,16 +117,23 @@ func rebuildChunkRefs(tx *bolt.Tx) error {
 // that forgets to name its groups must not see every chunk as garbage.
 func (d *DB) ChunkReferenced(hs []meta.Hash, groups ...string) ([]bool, error) {
 	out := make([]bool, len(hs))
-	err := d.viewRefs(func(b *bolt.Bucket) error {
-		c := b.Cursor()
+	err := d.viewRefs(func(b bucket) error {
+		c := b.cursor()
 		for i, h := range hs {
 			if len(groups) == 0 {
-				k, _ := c.Seek(h[:])
+				k, _, err := c.seek(h[:])
+				if err != nil {
+					return err
+				}
 				out[i] = k != nil && bytes.HasPrefix(k, h[:])
 				continue
 			}
 			for _, g := range groups {
-				if u64(b.Get(chunkRefKey(h, g))) > 0 {
+				v, err := b.get(chunkRefKey(h, g))
+				if err != nil {
+					return err
+				}
+				if u64(v) > 0 {
 					out[i] = true
 					break
 				}
@@ -143,8 +151,8 @@ func (d *DB) ChunkReferenced(hs []meta.Hash, groups ...string) ([]bool, error) {
 // in hash then group order, stopping at the first error fn returns. fn runs
 // inside a read transaction and must not call the DB.
 func (d *DB) ForEachChunkRef(fn func(group string, h meta.Hash, count uint64) error) error {
-	return d.viewRefs(func(b *bolt.Bucket) error {
-		return b.ForEach(func(k, v []byte) error {
+	return d.viewRefs(func(b bucket) error {
+		return b.forEach(func(k, v []byte) error {
 			var h meta.Hash
 			if len(k) < len(h) || len(v) != 8 {
 				return fmt.Errorf("chunk reference record %x=%x: %w", k, v, meta.ErrCorrupt)
@@ -161,10 +169,14 @@ func (d *DB) ForEachChunkRef(fn func(group string, h meta.Hash, count uint64) er
 // an identical one already is, so content is kept once in the cluster.
 func (d *DB) ChunkGroups(hs []meta.Hash) ([]string, error) {
 	out := make([]string, len(hs))
-	err := d.viewRefs(func(b *bolt.Bucket) error {
-		c := b.Cursor()
+	err := d.viewRefs(func(b bucket) error {
+		c := b.cursor()
 		for i, h := range hs {
-			if k, _ := c.Seek(h[:]); k != nil && bytes.HasPrefix(k, h[:]) {
+			k, _, err := c.seek(h[:])
+			if err != nil {
+				return err
+			}
+			if k != nil && bytes.HasPrefix(k, h[:]) {
 				out[i] = string(k[len(h):])
 			}
 		}
@@ -177,10 +189,10 @@ func (d *DB) ChunkGroups(hs []meta.Hash) ([]string, error) {
 }
 
 // viewRefs runs fn on bucket chunkrefs in a read transaction.
-func (d *DB) viewRefs(fn func(b *bolt.Bucket) error) error {
+func (d *DB) viewRefs(fn func(b bucket) error) error {
 	return d.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketChunkRefs)
-		if b == nil {
+		b := bucketIn(tx, bucketChunkRefs)
+		if !b.exists() {
 			return fmt.Errorf("chunk references: bucket %s missing", bucketChunkRefs)
 		}
 		return fn(b)

@@ -27,12 +27,12 @@ func nsRecountRefs(tx *bbolt.Tx) (map[string]uint64, error) {
 
 // nsStoredRefs reads bucket chunkrefs in the form nsRecountRefs returns.
 func nsStoredRefs(tx *bbolt.Tx) (map[string]uint64, error) {
-	b := tx.Bucket(bucketChunkRefs)
-	if b == nil {
+	b := bucketIn(tx, bucketChunkRefs)
+	if !b.exists() {
 		return nil, fmt.Errorf("bucket %s missing", bucketChunkRefs)
 	}
 	out := map[string]uint64{}
-	err := b.ForEach(func(k, v []byte) error {
+	err := b.forEach(func(k, v []byte) error {
 		if len(k) < 32 || len(v) != 8 || u64(v) == 0 {
 			return fmt.Errorf("bad chunkrefs record %x=%x", k, v)
 		}
@@ -106,7 +106,7 @@ func TestChunkRefsRandom(t *testing.T) {
 	}
 }
 
-func crOpen(t *testing.T, dir string) *DB {
+func crOpen(t testing.TB, dir string) *DB {
 	t.Helper()
 	d, err := Open(dir)
 	if err != nil {
@@ -233,7 +233,7 @@ func TestChunkRefsRebuiltAtOpen(t *testing.T) {
 	crSeed(t, d)
 	want := crRefs(t, d)
 	// What a store written before the bucket existed looks like.
-	if err := d.update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketChunkRefs) }); err != nil {
+	if err := d.update(func(tx *bbolt.Tx) error { return deleteBucket(tx, bucketChunkRefs) }); err != nil {
 		t.Fatal(err)
 	}
 	err := d.update(func(tx *bbolt.Tx) error {
@@ -262,11 +262,11 @@ func TestChunkRefsRestore(t *testing.T) {
 	crSeed(t, d)
 	want := crRefs(t, d)
 	snap := filepath.Join(d.snapshotDir(), "s1")
-	if _, err := d.writeSnapshot(snap); err != nil {
+	if _, _, err := d.writeSnapshot(snap); err != nil {
 		t.Fatal(err)
 	}
 	old := filepath.Join(d.snapshotDir(), "old")
-	if _, err := d.writeSnapshot(old); err != nil {
+	if _, _, err := d.writeSnapshot(old); err != nil {
 		t.Fatal(err)
 	}
 	// A snapshot from a node that predates the bucket.
@@ -274,7 +274,7 @@ func TestChunkRefsRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketChunkRefs) }); err != nil {
+	if err := b.Update(func(tx *bbolt.Tx) error { return deleteBucket(tx, bucketChunkRefs) }); err != nil {
 		t.Fatal(err)
 	}
 	b.Close()

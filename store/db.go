@@ -11,24 +11,33 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"shoal/meta"
 )
 
 // On-disk layout of DIR:
 //
-//	meta.db      bbolt: buckets log, state and the namespace buckets
+//	meta.db      bbolt: buckets log, state, sums and the namespace buckets
+//	meta.db.corrupt-NANOS
+//	             a meta.db found corrupt, moved aside (see Quarantine)
 //	chunks/      content-addressed chunk files (see ChunkStore)
 //	snapshots/   snapshot files being served to or received from peers
 //	             (see snapshot.go)
 //	node-id      the node's ID (see nodeid.go)
 //	claim        the group that claimed a standby (see claim.go)
+//
+// Every record of meta.db carries a checksum (see records.go); the
+// layouts below and in the other files are of the payloads.
 //
 // Bucket log maps an 8-byte big-endian index to a msgpack Entry. The log
 // holds the contiguous entries after the snapshot point (snap_index).
@@ -39,6 +48,9 @@ import (
 //	snap_index   8-byte index of the last entry discarded by compaction
 //	snap_ballot  msgpack Ballot of that entry
 //	config       msgpack []Member: the voting members as of snap_index
+//	format       8-byte record format (see records.go)
+//	rebuilding   empty; present while the log may lack entries this node
+//	             once acknowledged, after Quarantine (see Rebuilding)
 //	forming      present (0x01) while the configuration as of snap_index
 //	             says the group is still forming (meta.Op.Forming)
 //
@@ -61,7 +73,8 @@ var (
 )
 
 // DB is a node's durable state. It is safe for concurrent use; installing
-// a snapshot excludes every other call while it swaps the file.
+// a snapshot or quarantining meta.db excludes every other call while it
+// swaps the file.
 type DB struct {
 	// fs holds the files of dir other than meta.db. It is the OS file
 	// system: bbolt opens snapshot files and meta.db by path.
@@ -69,21 +82,29 @@ type DB struct {
 	dir    string
 	Chunks *ChunkStore
 
-	mu   sync.RWMutex // write-held only by restore and Close
+	mu   sync.RWMutex // write-held only by restore, Quarantine and Close
 	bolt *bolt.DB
 
+	// corrupt holds the first CorruptError a call met since meta.db was
+	// opened; from then on every call fails with it, so nothing is served
+	// from a file the disk changed. corruptCh is closed when it is set.
+	corrupt   atomic.Pointer[error]
+	corruptMu sync.Mutex
+	corruptCh chan struct{}
 	// metaInUse and metaFree are meta.db's bytes in use and in free
 	// pages after the last write (see measureMeta).
 	metaInUse, metaFree atomic.Int64
 }
 
 // Open opens or creates the state under dir, on the operating system's
-// file system (OSFS).
+// file system (OSFS). It verifies every record of meta.db first (see
+// Verify) and fails with an error wrapping meta.ErrCorrupt if one is
+// damaged: see Quarantine for what to do then.
 func Open(dir string) (*DB, error) { return OpenOn(OSFS{}, dir) }
 
-// OpenOn opens or creates the state under dir on fsys, which must reach
-// the operating system's files (OSFS, or a FailFS over it): bbolt opens
-// meta.db and snapshot files by path.
+// OpenOn is Open on fsys, which must reach the operating system's files
+// (OSFS, or a FailFS over it): bbolt opens meta.db and snapshot files by
+// path.
 func OpenOn(fsys FS, dir string) (*DB, error) {
 	if err := mkdirAllDurable(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", dir, err)
@@ -92,7 +113,7 @@ func OpenOn(fsys FS, dir string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DB{fs: fsys, dir: dir, Chunks: chunks}
+	d := &DB{fs: fsys, dir: dir, Chunks: chunks, corruptCh: make(chan struct{})}
 	if err := d.openBolt(); err != nil {
 		return nil, err
 	}
@@ -105,32 +126,79 @@ func OpenOn(fsys FS, dir string) (*DB, error) {
 // still come up and serve what it holds.
 func (d *DB) openBolt() error {
 	p := filepath.Join(d.dir, metaFile)
-	b, err := bolt.Open(p, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	b, err := openBoltFile(p, false)
 	if err != nil {
-		return fmt.Errorf("open %s (is another shoal process using this data directory?): %w", p, err)
+		return err
 	}
+	// A store that has everything is only verified, in a read
+	// transaction; one that lacks something is made whole (or migrated)
+	// in a write.
 	ready := false
-	err = b.View(func(tx *bolt.Tx) error {
-		ready = tx.Bucket(bucketLog) != nil && tx.Bucket(bucketState) != nil && namespaceReady(tx)
-		return nil
+	err = guard(func() error {
+		return b.View(func(tx *bolt.Tx) error {
+			if ready = storeReady(tx); !ready {
+				return nil
+			}
+			_, err := verifyAll(tx)
+			return err
+		})
 	})
 	if err == nil && !ready {
-		err = b.Update(func(tx *bolt.Tx) error {
-			for _, name := range [][]byte{bucketLog, bucketState} {
-				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-					return err
-				}
-			}
-			return initNamespace(tx)
-		})
+		err = guard(func() error { return b.Update(initStore) })
 	}
 	if err != nil {
 		b.Close()
+		if errors.Is(err, meta.ErrCorrupt) {
+			return fmt.Errorf("%s: %w", p, err)
+		}
 		return fmt.Errorf("initialise %s: %w", p, diskFault(err))
 	}
 	d.bolt = b
 	d.measureMeta()
 	return nil
+}
+
+// openBoltFile opens the bbolt file at p. A file bbolt finds invalid is
+// reported as a CorruptError.
+func openBoltFile(p string, readOnly bool) (*bolt.DB, error) {
+	free, err := checkFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	var b *bolt.DB
+	err = guard(func() error {
+		var err error
+		b, err = bolt.Open(p, 0o600, &bolt.Options{Timeout: 2 * time.Second, ReadOnly: readOnly})
+		return err
+	})
+	switch {
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+		return nil, fmt.Errorf("%s: %w", p, &CorruptError{Why: "bbolt cannot open it: " + err.Error()})
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("open %s (is another shoal process using this data directory?): %w", p, err)
+	case err != nil:
+		return nil, fmt.Errorf("open %s: %w", p, err)
+	}
+	if err := checkPages(p, b, free); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return b, nil
+}
+
+// initStore makes tx a store of the current format (see initFormat) with
+// every bucket it needs.
+func initStore(tx *bolt.Tx) error {
+	if err := initFormat(tx); err != nil {
+		return err
+	}
+	for _, name := range [][]byte{bucketLog, bucketState} {
+		if _, err := createBucket(tx, name); err != nil {
+			return err
+		}
+	}
+	return initNamespace(tx)
 }
 
 // measureMeta records how much of meta.db is in use and how much is free
@@ -220,10 +288,10 @@ func key(i uint64) []byte {
 func (d *DB) view(fn func(tx *bolt.Tx) error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if d.bolt == nil {
-		return errors.New("store is closed")
+	if err := d.usable(); err != nil {
+		return err
 	}
-	return d.bolt.View(fn)
+	return d.noteCorrupt(guard(func() error { return d.bolt.View(fn) }))
 }
 
 // update runs fn in a write transaction. A disk that refuses the write
@@ -231,14 +299,14 @@ func (d *DB) view(fn func(tx *bolt.Tx) error) error {
 func (d *DB) update(fn func(tx *bolt.Tx) error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if d.bolt == nil {
-		return errors.New("store is closed")
+	if err := d.usable(); err != nil {
+		return err
 	}
 	p := filepath.Join(d.dir, metaFile)
 	if err := refusedWrite(d.fs, p); err != nil {
 		return diskFault(err)
 	}
-	err := d.bolt.Update(fn)
+	err := d.noteCorrupt(guard(func() error { return d.bolt.Update(fn) }))
 	if err == nil {
 		d.measureMeta()
 	}
@@ -250,11 +318,93 @@ func (d *DB) update(fn func(tx *bolt.Tx) error) error {
 	return marked
 }
 
-func getBallot(st *bolt.Bucket, k []byte) (meta.Ballot, error) {
+// usable fails once the store is closed or found corrupt. Call it with
+// d.mu held.
+func (d *DB) usable() error {
+	if d.bolt == nil {
+		return errors.New("store is closed")
+	}
+	if err := d.corrupt.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// noteCorrupt records err if it proves meta.db corrupt, and returns it.
+func (d *DB) noteCorrupt(err error) error {
+	if err == nil || !isCorrupt(err) {
+		return err
+	}
+	err = fmt.Errorf("%s: %w", filepath.Join(d.dir, metaFile), err)
+	d.corruptMu.Lock()
+	defer d.corruptMu.Unlock()
+	if d.corrupt.Load() == nil {
+		d.corrupt.Store(&err)
+		close(d.corruptCh)
+	}
+	return err
+}
+
+// Corrupt returns why meta.db was found corrupt, or nil.
+func (d *DB) Corrupt() error {
+	if err := d.corrupt.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// Corrupted returns a channel closed once a call finds meta.db corrupt
+// (Corrupt then says why). Every call fails from then on, until
+// Quarantine replaces the file, which makes a new channel.
+func (d *DB) Corrupted() <-chan struct{} {
+	d.corruptMu.Lock()
+	defer d.corruptMu.Unlock()
+	return d.corruptCh
+}
+
+// guard runs fn, turning a panic or a memory fault inside bbolt (which
+// trusts its pages and has no other way to report one it cannot make
+// sense of) into a CorruptError. Any other panic is a bug and goes on.
+func guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if _, fault := r.(interface{ Addr() uintptr }); !fault && !panickedInBolt() {
+			panic(r)
+		}
+		err = &CorruptError{Why: fmt.Sprintf("bbolt cannot read its pages: %v", r)}
+	}()
+	return fn()
+}
+
+// panickedInBolt reports whether the panic being recovered was raised by
+// bbolt's code, from a deferred function.
+func panickedInBolt() bool {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(0, pcs)])
+	past := false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			past = true
+		case past && !strings.HasPrefix(f.Function, "runtime."):
+			return strings.HasPrefix(f.Function, "go.etcd.io/bbolt")
+		}
+		if !more {
+			return false
+		}
+	}
+}
+
+func getBallot(st bucket, k []byte) (meta.Ballot, error) {
 	var b meta.Ballot
-	v := st.Get(k)
-	if v == nil {
-		return b, nil
+	v, err := st.get(k)
+	if err != nil || v == nil {
+		return b, err
 	}
 	if err := msgpack.Unmarshal(v, &b); err != nil {
 		return b, fmt.Errorf("decode %s: %w", k, err)
@@ -262,20 +412,45 @@ func getBallot(st *bolt.Bucket, k []byte) (meta.Ballot, error) {
 	return b, nil
 }
 
-func putMsgpack(bk *bolt.Bucket, k []byte, v any) error {
+func putMsgpack(bk bucket, k []byte, v any) error {
 	b, err := msgpack.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return bk.Put(k, b)
+	return bk.put(k, b)
+}
+
+// getU64 reads an 8-byte record of bucket st (0 when missing).
+func getU64(st bucket, k []byte) (uint64, error) {
+	v, err := st.get(k)
+	if err != nil || v == nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("bucket %s, key %s holds %d bytes where 8 belong: %w", st.name, k, len(v), meta.ErrCorrupt)
+	}
+	return u64(v), nil
+}
+
+// getEntry decodes the log entry at index i (ok false: none there).
+func getEntry(lg bucket, i uint64) (meta.Entry, bool, error) {
+	var e meta.Entry
+	v, err := lg.get(key(i))
+	if err != nil || v == nil {
+		return e, false, err
+	}
+	if err := msgpack.Unmarshal(v, &e); err != nil {
+		return e, false, fmt.Errorf("decode log entry %d: %w", i, err)
+	}
+	return e, true, nil
 }
 
 // putFlag records a flag as the presence of key k.
-func putFlag(bk *bolt.Bucket, k []byte, on bool) error {
+func putFlag(bk bucket, k []byte, on bool) error {
 	if on {
-		return bk.Put(k, []byte{1})
+		return bk.put(k, []byte{1})
 	}
-	return bk.Delete(k)
+	return bk.del(k)
 }
 
 // Promised returns the highest ballot this node has promised.
@@ -283,7 +458,7 @@ func (d *DB) Promised() (meta.Ballot, error) {
 	var b meta.Ballot
 	err := d.view(func(tx *bolt.Tx) error {
 		var err error
-		b, err = getBallot(tx.Bucket(bucketState), keyPromised)
+		b, err = getBallot(bucketIn(tx, bucketState), keyPromised)
 		return err
 	})
 	return b, err
@@ -291,17 +466,45 @@ func (d *DB) Promised() (meta.Ballot, error) {
 
 // SetPromised durably records a promise. It never lowers the promise.
 func (d *DB) SetPromised(b meta.Ballot) error {
-	return d.update(func(tx *bolt.Tx) error {
-		st := tx.Bucket(bucketState)
-		cur, err := getBallot(st, keyPromised)
-		if err != nil {
-			return err
-		}
-		if !cur.Less(b) {
-			return nil
-		}
-		return putMsgpack(st, keyPromised, b)
+	return d.update(func(tx *bolt.Tx) error { return raisePromise(tx, b) })
+}
+
+func raisePromise(tx *bolt.Tx, b meta.Ballot) error {
+	st := bucketIn(tx, bucketState)
+	cur, err := getBallot(st, keyPromised)
+	if err != nil {
+		return err
+	}
+	if !cur.Less(b) {
+		return nil
+	}
+	return putMsgpack(st, keyPromised, b)
+}
+
+// Rebuilding reports whether this node's log may lack entries it once
+// acknowledged: Quarantine replaced its corrupt meta.db with an empty one,
+// and it has not been found whole since (see SetRebuilt). Such a member
+// must not count in a majority that recovers the log, nor lead.
+func (d *DB) Rebuilding() (bool, error) {
+	var r bool
+	err := d.view(func(tx *bolt.Tx) error {
+		var err error
+		r, err = rebuilding(tx)
+		return err
 	})
+	return r, err
+}
+
+func rebuilding(tx *bolt.Tx) (bool, error) {
+	v, err := bucketIn(tx, bucketState).get(keyRebuilding)
+	return v != nil, err
+}
+
+// SetRebuilt durably records that this node's log holds every committed
+// entry again: its primary found it caught up and holding every chunk,
+// or it recovered the log from a majority itself.
+func (d *DB) SetRebuilt() error {
+	return d.update(func(tx *bolt.Tx) error { return bucketIn(tx, bucketState).del(keyRebuilding) })
 }
 
 // LogState describes the log's bounds.
@@ -311,6 +514,8 @@ type LogState struct {
 	LastIndex  uint64 // SnapIndex when the log is empty
 	LastBallot meta.Ballot
 	Applied    uint64
+	// Rebuilding: see DB.Rebuilding.
+	Rebuilding bool
 }
 
 // State returns the log's bounds and the applied index.
@@ -326,15 +531,25 @@ func (d *DB) State() (LogState, error) {
 
 func logState(tx *bolt.Tx) (LogState, error) {
 	var s LogState
-	st := tx.Bucket(bucketState)
-	s.SnapIndex = u64(st.Get(keySnapIndex))
-	s.Applied = u64(st.Get(keyApplied))
+	st := bucketIn(tx, bucketState)
 	var err error
+	if s.SnapIndex, err = getU64(st, keySnapIndex); err != nil {
+		return s, err
+	}
+	if s.Applied, err = getU64(st, keyApplied); err != nil {
+		return s, err
+	}
 	if s.SnapBallot, err = getBallot(st, keySnapBallot); err != nil {
 		return s, err
 	}
+	if s.Rebuilding, err = rebuilding(tx); err != nil {
+		return s, err
+	}
 	s.LastIndex, s.LastBallot = s.SnapIndex, s.SnapBallot
-	k, v := tx.Bucket(bucketLog).Cursor().Last()
+	k, v, err := bucketIn(tx, bucketLog).cursor().last()
+	if err != nil {
+		return s, err
+	}
 	if k != nil {
 		var e meta.Entry
 		if err := msgpack.Unmarshal(v, &e); err != nil {
@@ -349,23 +564,23 @@ func logState(tx *bolt.Tx) (LogState, error) {
 func (d *DB) BallotAt(i uint64) (meta.Ballot, error) {
 	var b meta.Ballot
 	err := d.view(func(tx *bolt.Tx) error {
-		st := tx.Bucket(bucketState)
-		snap := u64(st.Get(keySnapIndex))
+		st := bucketIn(tx, bucketState)
+		snap, err := getU64(st, keySnapIndex)
 		switch {
+		case err != nil:
+			return err
 		case i == snap:
-			var err error
 			b, err = getBallot(st, keySnapBallot)
 			return err
 		case i < snap:
 			return fmt.Errorf("ballot of entry %d: %w", i, meta.ErrCompacted)
 		}
-		v := tx.Bucket(bucketLog).Get(key(i))
-		if v == nil {
-			return fmt.Errorf("log entry %d: %w", i, meta.ErrNotFound)
+		e, ok, err := getEntry(bucketIn(tx, bucketLog), i)
+		if err != nil {
+			return err
 		}
-		var e meta.Entry
-		if err := msgpack.Unmarshal(v, &e); err != nil {
-			return fmt.Errorf("decode log entry %d: %w", i, err)
+		if !ok {
+			return fmt.Errorf("log entry %d: %w", i, meta.ErrNotFound)
 		}
 		b = e.Ballot
 		return nil
@@ -378,14 +593,21 @@ func (d *DB) BallotAt(i uint64) (meta.Ballot, error) {
 func (d *DB) Entries(lo, hi uint64, maxBytes int) ([]meta.Entry, error) {
 	var out []meta.Entry
 	err := d.view(func(tx *bolt.Tx) error {
-		if snap := u64(tx.Bucket(bucketState).Get(keySnapIndex)); lo <= snap {
+		snap, err := getU64(bucketIn(tx, bucketState), keySnapIndex)
+		if err != nil {
+			return err
+		}
+		if lo <= snap {
 			return fmt.Errorf("entries from %d (snapshot at %d): %w", lo, snap, meta.ErrCompacted)
 		}
-		c := tx.Bucket(bucketLog).Cursor()
+		c := bucketIn(tx, bucketLog).cursor()
 		size := 0
-		for k, v := c.Seek(key(lo)); k != nil && u64(k) <= hi; k, v = c.Next() {
-			if len(out) > 0 && size+len(v) > maxBytes {
-				break
+		for k, v, err := c.seek(key(lo)); ; k, v, err = c.next() {
+			if err != nil {
+				return err
+			}
+			if k == nil || u64(k) > hi || len(out) > 0 && size+len(v) > maxBytes {
+				return nil
 			}
 			var e meta.Entry
 			if err := msgpack.Unmarshal(v, &e); err != nil {
@@ -394,7 +616,6 @@ func (d *DB) Entries(lo, hi uint64, maxBytes int) ([]meta.Entry, error) {
 			out = append(out, e)
 			size += len(v)
 		}
-		return nil
 	})
 	return out, err
 }
@@ -407,9 +628,12 @@ func (d *DB) Append(entries []meta.Entry) error {
 		return nil
 	}
 	return d.update(func(tx *bolt.Tx) error {
-		st := tx.Bucket(bucketState)
 		first := entries[0].Index
-		if applied := u64(st.Get(keyApplied)); first <= applied {
+		applied, err := getU64(bucketIn(tx, bucketState), keyApplied)
+		if err != nil {
+			return err
+		}
+		if first <= applied {
 			return fmt.Errorf("append at %d would replace applied entry (applied %d): refusing", first, applied)
 		}
 		s, err := logState(tx)
@@ -419,9 +643,9 @@ func (d *DB) Append(entries []meta.Entry) error {
 		if first > s.LastIndex+1 {
 			return fmt.Errorf("append at %d leaves a gap after %d", first, s.LastIndex)
 		}
-		lg := tx.Bucket(bucketLog)
+		lg := bucketIn(tx, bucketLog)
 		for i := first; i <= s.LastIndex; i++ {
-			if err := lg.Delete(key(i)); err != nil {
+			if err := lg.del(key(i)); err != nil {
 				return err
 			}
 		}
@@ -444,19 +668,24 @@ func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
 	var entries []meta.Entry
 	var results []meta.Result
 	err := d.update(func(tx *bolt.Tx) error {
-		st := tx.Bucket(bucketState)
-		applied := u64(st.Get(keyApplied))
-		lg := tx.Bucket(bucketLog)
-		clock := groupClock(tx)
+		st := bucketIn(tx, bucketState)
+		applied, err := getU64(st, keyApplied)
+		if err != nil {
+			return err
+		}
+		lg := bucketIn(tx, bucketLog)
+		clock, err := groupClock(tx)
+		if err != nil {
+			return err
+		}
 		was := clock
 		for i := applied + 1; i <= upto; i++ {
-			v := lg.Get(key(i))
-			if v == nil {
-				return fmt.Errorf("apply entry %d: %w", i, meta.ErrNotFound)
+			e, ok, err := getEntry(lg, i)
+			if err != nil {
+				return err
 			}
-			var e meta.Entry
-			if err := msgpack.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode log entry %d: %w", i, err)
+			if !ok {
+				return fmt.Errorf("apply entry %d: %w", i, meta.ErrNotFound)
 			}
 			clock = max(clock, e.Op.Clock)
 			r, err := applyOnce(tx, &e.Op, clock)
@@ -468,11 +697,11 @@ func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
 			applied = i
 		}
 		if clock != was {
-			if err := st.Put(keyClock, key(uint64(clock))); err != nil {
+			if err := st.put(keyClock, key(uint64(clock))); err != nil {
 				return err
 			}
 		}
-		return st.Put(keyApplied, key(applied))
+		return st.put(keyApplied, key(applied))
 	})
 	if err != nil {
 		return nil, nil, err
@@ -487,8 +716,14 @@ func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
 // is in the log.
 func (d *DB) Config() (members []meta.Member, forming bool, err error) {
 	err = d.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketLog).Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		c := bucketIn(tx, bucketLog).cursor()
+		for k, v, err := c.last(); ; k, v, err = c.prev() {
+			if err != nil {
+				return err
+			}
+			if k == nil {
+				break
+			}
 			var e meta.Entry
 			if err := msgpack.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", u64(k), err)
@@ -498,11 +733,15 @@ func (d *DB) Config() (members []meta.Member, forming bool, err error) {
 				return nil
 			}
 		}
-		st := tx.Bucket(bucketState)
-		forming = st.Get(keyForming) != nil
-		v := st.Get(keyConfig)
-		if v == nil {
-			return nil
+		st := bucketIn(tx, bucketState)
+		f, err := st.get(keyForming)
+		if err != nil {
+			return err
+		}
+		forming = f != nil
+		v, err := st.get(keyConfig)
+		if err != nil || v == nil {
+			return err
 		}
 		return msgpack.Unmarshal(v, &members)
 	})
@@ -513,28 +752,32 @@ func (d *DB) Config() (members []meta.Member, forming bool, err error) {
 // applied, recording the configuration in effect at that point.
 func (d *DB) Compact(upto uint64) error {
 	return d.update(func(tx *bolt.Tx) error {
-		st := tx.Bucket(bucketState)
-		if applied := u64(st.Get(keyApplied)); upto > applied {
+		st := bucketIn(tx, bucketState)
+		applied, err := getU64(st, keyApplied)
+		if err != nil {
+			return err
+		}
+		if upto > applied {
 			return fmt.Errorf("compact to %d beyond applied %d", upto, applied)
 		}
-		snap := u64(st.Get(keySnapIndex))
+		snap, err := getU64(st, keySnapIndex)
+		if err != nil {
+			return err
+		}
 		if upto <= snap {
 			return nil
 		}
-		lg := tx.Bucket(bucketLog)
+		lg := bucketIn(tx, bucketLog)
 		var last meta.Entry
 		for i := snap + 1; i <= upto; i++ {
-			v := lg.Get(key(i))
-			if v == nil {
+			e, ok, err := getEntry(lg, i)
+			if err != nil {
+				return err
+			}
+			if !ok {
 				return fmt.Errorf("compact: entry %d: %w", i, meta.ErrNotFound)
 			}
-			// A fresh Entry each time: decoding leaves the fields an
-			// entry omits (Forming when false) as the previous one had
-			// them.
-			last = meta.Entry{}
-			if err := msgpack.Unmarshal(v, &last); err != nil {
-				return fmt.Errorf("decode log entry %d: %w", i, err)
-			}
+			last = e
 			if last.Op.Kind == meta.OpConfig {
 				if err := putMsgpack(st, keyConfig, last.Op.Members); err != nil {
 					return err
@@ -543,13 +786,23 @@ func (d *DB) Compact(upto uint64) error {
 					return err
 				}
 			}
-			if err := lg.Delete(key(i)); err != nil {
+			if err := lg.del(key(i)); err != nil {
 				return err
 			}
 		}
-		if err := st.Put(keySnapIndex, key(upto)); err != nil {
+		if err := st.put(keySnapIndex, key(upto)); err != nil {
 			return err
 		}
 		return putMsgpack(st, keySnapBallot, last.Ballot)
 	})
+}
+
+// storeReady reports whether tx holds a store of the current format with
+// everything Open makes, so that opening it needs no write.
+func storeReady(tx *bolt.Tx) bool {
+	if !hasBucket(tx, bucketSums) || !hasBucket(tx, bucketLog) || !hasBucket(tx, bucketState) || !namespaceReady(tx) {
+		return false
+	}
+	m, err := bucketIn(tx, bucketState).get(keyFormat)
+	return err == nil && len(m) == 8 && u64(m) == formatVersion
 }

@@ -15,12 +15,12 @@ func Digest(d *DB) (string, error) {
 	h := sha256.New()
 	err := d.view(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta} {
-			b := tx.Bucket(name)
-			if b == nil {
+			b := bucketIn(tx, name)
+			if !b.exists() {
 				return fmt.Errorf("digest: bucket %s missing", name)
 			}
 			fmt.Fprintf(h, "%s\n", name)
-			if err := b.ForEach(func(k, v []byte) error {
+			if err := b.forEach(func(k, v []byte) error {
 				fmt.Fprintf(h, "%x=%x\n", k, v)
 				return nil
 			}); err != nil {

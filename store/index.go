@@ -46,18 +46,18 @@ func ownerKey(uid uint32, ino uint64) []byte {
 
 // putDentry names child as name in parent, in dentries and links.
 func (n *namespace) putDentry(parent uint64, name string, child uint64) error {
-	if err := n.dentries.Put(dentryKey(parent, name), inoKey(child)); err != nil {
+	if err := n.dentries.put(dentryKey(parent, name), inoKey(child)); err != nil {
 		return err
 	}
-	return n.links.Put(linkKey(child, parent, name), nil)
+	return n.links.put(linkKey(child, parent, name), nil)
 }
 
 // deleteDentry removes the name putDentry made.
 func (n *namespace) deleteDentry(parent uint64, name string, child uint64) error {
-	if err := n.dentries.Delete(dentryKey(parent, name)); err != nil {
+	if err := n.dentries.del(dentryKey(parent, name)); err != nil {
 		return err
 	}
-	return n.links.Delete(linkKey(child, parent, name))
+	return n.links.del(linkKey(child, parent, name))
 }
 
 // moveOwner keeps owners in step when the record of in replaces old
@@ -67,11 +67,11 @@ func (n *namespace) moveOwner(old meta.Inode, had bool, in meta.Inode) error {
 		return nil
 	}
 	if had {
-		if err := n.owners.Delete(ownerKey(old.Uid, in.Ino)); err != nil {
+		if err := n.owners.del(ownerKey(old.Uid, in.Ino)); err != nil {
 			return err
 		}
 	}
-	return n.owners.Put(ownerKey(in.Uid, in.Ino), nil)
+	return n.owners.put(ownerKey(in.Uid, in.Ino), nil)
 }
 
 // link is one name of an inode, read from the links index.
@@ -83,12 +83,18 @@ type link struct {
 // eachLink calls fn for the names of ino in (parent, name) order until fn
 // returns false. fn must not write: it runs inside a cursor scan.
 func (n *namespace) eachLink(ino uint64, fn func(link) (bool, error)) error {
-	if n.links == nil {
+	if !n.links.exists() {
 		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketLinks)
 	}
 	prefix := inoKey(ino)
-	c := n.links.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	c := n.links.cursor()
+	for k, _, err := c.seek(prefix); ; k, _, err = c.next() {
+		if err != nil {
+			return err
+		}
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			return nil
+		}
 		if len(k) < 16 {
 			return fmt.Errorf("namespace: link record %x is shorter than 16 bytes: %w", k, meta.ErrCorrupt)
 		}
@@ -97,7 +103,6 @@ func (n *namespace) eachLink(ino uint64, fn func(link) (bool, error)) error {
 			return err
 		}
 	}
-	return nil
 }
 
 // firstLink returns the first name of ino, if it has one.
@@ -143,7 +148,7 @@ func (n *namespace) pathOf(ino uint64) (string, error) {
 // rebuildLinks replaces bucket links with one key for every dentry.
 func rebuildLinks(tx *bbolt.Tx) error {
 	var keys [][]byte
-	err := tx.Bucket(bucketDentries).ForEach(func(k, v []byte) error {
+	err := bucketIn(tx, bucketDentries).forEach(func(k, v []byte) error {
 		if len(k) < 8 || len(v) != 8 {
 			return fmt.Errorf("dentry %x holds %x: %w", k, v, meta.ErrCorrupt)
 		}
@@ -159,7 +164,7 @@ func rebuildLinks(tx *bbolt.Tx) error {
 // rebuildOwners replaces bucket owners with one key for every inode.
 func rebuildOwners(tx *bbolt.Tx) error {
 	var keys [][]byte
-	err := tx.Bucket(bucketInodes).ForEach(func(k, v []byte) error {
+	err := bucketIn(tx, bucketInodes).forEach(func(k, v []byte) error {
 		if len(k) != 8 {
 			return fmt.Errorf("inode key %x is not 8 bytes: %w", k, meta.ErrCorrupt)
 		}
@@ -177,17 +182,15 @@ func rebuildOwners(tx *bbolt.Tx) error {
 // The keys are gathered first because bbolt cursors do not survive
 // writes during a scan.
 func refill(tx *bbolt.Tx, name []byte, keys [][]byte) error {
-	if tx.Bucket(name) != nil {
-		if err := tx.DeleteBucket(name); err != nil {
-			return err
-		}
+	if err := deleteBucket(tx, name); err != nil {
+		return err
 	}
-	b, err := tx.CreateBucket(name)
+	b, err := createBucket(tx, name)
 	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", name, err)
+		return err
 	}
 	for _, k := range keys {
-		if err := b.Put(k, nil); err != nil {
+		if err := b.put(k, nil); err != nil {
 			return err
 		}
 	}
@@ -205,17 +208,23 @@ func ownedBy(tx *bbolt.Tx, uid uint32, after uint64, limit int) (out []meta.Owne
 	if err != nil {
 		return nil, 0, err
 	}
-	if n.owners == nil {
+	if !n.owners.exists() {
 		return nil, 0, fmt.Errorf("owned inodes: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
 	}
 	prefix := binary.BigEndian.AppendUint32(nil, uid)
 	var inos []uint64
-	c := n.owners.Cursor()
-	k, _ := c.Seek(ownerKey(uid, after+1))
+	c := n.owners.cursor()
+	k, _, err := c.seek(ownerKey(uid, after+1))
 	if after == ^uint64(0) {
 		k = nil // no inode number is above it
 	}
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for ; ; k, _, err = c.next() {
+		if err != nil {
+			return nil, 0, err
+		}
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			break
+		}
 		if len(k) != 12 {
 			return nil, 0, fmt.Errorf("owned inodes: owner record %x is not 12 bytes: %w", k, meta.ErrCorrupt)
 		}

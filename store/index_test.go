@@ -17,12 +17,12 @@ import (
 // nsBucketKeys returns the keys of a bucket as strings, each with an
 // empty value (an index keeps nothing else).
 func nsBucketKeys(tx *bbolt.Tx, name []byte) (map[string]bool, error) {
-	b := tx.Bucket(name)
-	if b == nil {
+	b := bucketIn(tx, name)
+	if !b.exists() {
 		return nil, fmt.Errorf("bucket %s missing", name)
 	}
 	out := map[string]bool{}
-	err := b.ForEach(func(k, v []byte) error {
+	err := b.forEach(func(k, v []byte) error {
 		if len(v) != 0 {
 			return fmt.Errorf("bucket %s: key %x holds %x, want nothing", name, k, v)
 		}
@@ -36,11 +36,11 @@ func nsBucketKeys(tx *bbolt.Tx, name []byte) (map[string]bool, error) {
 // of dentries and inodes says they must. nsStep calls it after every op.
 func nsCheckIndexes(tx *bbolt.Tx) error {
 	wantLinks, wantOwners := map[string]bool{}, map[string]bool{}
-	tx.Bucket(bucketDentries).ForEach(func(k, v []byte) error {
+	bucketIn(tx, bucketDentries).forEach(func(k, v []byte) error {
 		wantLinks[string(linkKey(binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(k), string(k[8:])))] = true
 		return nil
 	})
-	err := tx.Bucket(bucketInodes).ForEach(func(k, v []byte) error {
+	err := bucketIn(tx, bucketInodes).forEach(func(k, v []byte) error {
 		in, err := decodeInode(binary.BigEndian.Uint64(k), v)
 		wantOwners[string(ownerKey(in.Uid, in.Ino))] = true
 		return err
@@ -164,7 +164,7 @@ func nsOwnedBrute(tx *bbolt.Tx, uid uint32) (map[uint64]string, error) {
 		return nil, err
 	}
 	out := map[uint64]string{}
-	err = tx.Bucket(bucketInodes).ForEach(func(k, v []byte) error {
+	err = bucketIn(tx, bucketInodes).forEach(func(k, v []byte) error {
 		in, err := decodeInode(binary.BigEndian.Uint64(k), v)
 		switch {
 		case err != nil || in.Uid != uid:

@@ -73,8 +73,8 @@ var (
 // built here.
 func initNamespace(tx *bbolt.Tx) error {
 	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta, bucketUsers, bucketTokens} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("init namespace: create bucket %s: %w", name, err)
+		if _, err := createBucket(tx, name); err != nil {
+			return fmt.Errorf("init namespace: %w", err)
 		}
 	}
 	rebuilds := []struct {
@@ -82,7 +82,7 @@ func initNamespace(tx *bbolt.Tx) error {
 		rebuild func(*bbolt.Tx) error
 	}{{bucketChunkRefs, rebuildChunkRefs}, {bucketLinks, rebuildLinks}, {bucketOwners, rebuildOwners}}
 	for _, r := range rebuilds {
-		if tx.Bucket(r.bucket) != nil {
+		if hasBucket(tx, r.bucket) {
 			continue
 		}
 		if err := r.rebuild(tx); err != nil {
@@ -93,22 +93,32 @@ func initNamespace(tx *bbolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if n.meta.Get(keyNextIno) == nil {
-		if err := n.meta.Put(keyNextIno, inoKey(RootIno+1)); err != nil {
+	if v, err := n.meta.get(keyNextIno); err != nil || v == nil {
+		if err == nil {
+			err = n.meta.put(keyNextIno, inoKey(RootIno+1))
+		}
+		if err != nil {
 			return fmt.Errorf("init namespace: %w", err)
 		}
 	}
-	if n.inodes.Get(inoKey(RootIno)) == nil {
-		root := meta.Inode{Ino: RootIno, Type: meta.TypeDir, Mode: defaultDirMode, Nlink: 2}
-		if err := n.save(root); err != nil {
+	if v, err := n.inodes.get(inoKey(RootIno)); err != nil || v == nil {
+		if err == nil {
+			root := meta.Inode{Ino: RootIno, Type: meta.TypeDir, Mode: defaultDirMode, Nlink: 2}
+			err = n.save(root)
+		}
+		if err != nil {
 			return fmt.Errorf("init namespace: %w", err)
 		}
 	}
-	if n.meta.Get(keyDirParents) == nil {
+	v, err := n.meta.get(keyDirParents)
+	if err != nil {
+		return fmt.Errorf("init namespace: %w", err)
+	}
+	if v == nil {
 		if err := n.recordDirParents(RootIno); err != nil {
 			return fmt.Errorf("init namespace: record directory parents: %w", err)
 		}
-		if err := n.meta.Put(keyDirParents, []byte{1}); err != nil {
+		if err := n.meta.put(keyDirParents, []byte{1}); err != nil {
 			return fmt.Errorf("init namespace: %w", err)
 		}
 	}
@@ -121,12 +131,12 @@ func initNamespace(tx *bbolt.Tx) error {
 func namespaceReady(tx *bbolt.Tx) bool {
 	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta, bucketUsers, bucketTokens,
 		bucketChunkRefs, bucketLinks, bucketOwners} {
-		if tx.Bucket(name) == nil {
+		if !hasBucket(tx, name) {
 			return false
 		}
 	}
-	ns := tx.Bucket(bucketNSMeta)
-	return ns.Get(keyNextIno) != nil && ns.Get(keyDirParents) != nil && tx.Bucket(bucketInodes).Get(inoKey(RootIno)) != nil
+	ns := bucketIn(tx, bucketNSMeta)
+	return ns.unsealed(keyNextIno) != nil && ns.unsealed(keyDirParents) != nil && bucketIn(tx, bucketInodes).unsealed(inoKey(RootIno)) != nil
 }
 
 // recordDirParents sets Parent in every directory below dir, for a
@@ -173,7 +183,7 @@ func applyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
 	if err != nil {
 		return meta.Result{}, err
 	}
-	if n.refs == nil || n.links == nil || n.owners == nil || n.users == nil || n.tokens == nil {
+	if !n.refs.exists() || !n.links.exists() || !n.owners.exists() || !n.users.exists() || !n.tokens.exists() {
 		return meta.Result{}, fmt.Errorf("namespace: bucket %s, %s, %s, %s or %s missing: call InitNamespace when opening the store",
 			bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens)
 	}
@@ -217,7 +227,7 @@ func forEachChunk(tx *bbolt.Tx, fn func(meta.ChunkRef) error) error {
 	if err != nil {
 		return err
 	}
-	return n.inodes.ForEach(func(k, v []byte) error {
+	return n.inodes.forEach(func(k, v []byte) error {
 		if len(k) != 8 {
 			return fmt.Errorf("namespace: inode key %x is not 8 bytes: %w", k, meta.ErrCorrupt)
 		}
@@ -238,9 +248,9 @@ func forEachChunk(tx *bbolt.Tx, fn func(meta.ChunkRef) error) error {
 // after the first three may be nil in a read-only transaction over a
 // database older than them; ApplyOp refuses to run without them.
 type namespace struct {
-	inodes, dentries, meta, refs *bbolt.Bucket
-	links, owners                *bbolt.Bucket
-	users, tokens                *bbolt.Bucket
+	inodes, dentries, meta, refs bucket
+	links, owners                bucket
+	users, tokens                bucket
 	// cred is who the op or read acts for (nil: the cluster itself):
 	// permission checks and the owners of new inodes follow it.
 	cred *meta.Cred
@@ -248,16 +258,16 @@ type namespace struct {
 
 func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 	n := &namespace{
-		inodes:   tx.Bucket(bucketInodes),
-		dentries: tx.Bucket(bucketDentries),
-		meta:     tx.Bucket(bucketNSMeta),
-		refs:     tx.Bucket(bucketChunkRefs),
-		links:    tx.Bucket(bucketLinks),
-		owners:   tx.Bucket(bucketOwners),
-		users:    tx.Bucket(bucketUsers),
-		tokens:   tx.Bucket(bucketTokens),
+		inodes:   bucketIn(tx, bucketInodes),
+		dentries: bucketIn(tx, bucketDentries),
+		meta:     bucketIn(tx, bucketNSMeta),
+		refs:     bucketIn(tx, bucketChunkRefs),
+		links:    bucketIn(tx, bucketLinks),
+		owners:   bucketIn(tx, bucketOwners),
+		users:    bucketIn(tx, bucketUsers),
+		tokens:   bucketIn(tx, bucketTokens),
 	}
-	if n.inodes == nil || n.dentries == nil || n.meta == nil {
+	if !n.inodes.exists() || !n.dentries.exists() || !n.meta.exists() {
 		return nil, fmt.Errorf("namespace buckets missing: call InitNamespace when opening the store")
 	}
 	return n, nil
@@ -326,7 +336,10 @@ func decodeInode(ino uint64, v []byte) (meta.Inode, error) {
 // get loads an inode that a dentry or the root points at, so a missing one
 // is corruption, not a user error.
 func (n *namespace) get(ino uint64) (meta.Inode, error) {
-	v := n.inodes.Get(inoKey(ino))
+	v, err := n.inodes.get(inoKey(ino))
+	if err != nil {
+		return meta.Inode{}, err
+	}
 	if v == nil {
 		return meta.Inode{}, fmt.Errorf("namespace: inode %d is referenced but missing: %w", ino, meta.ErrCorrupt)
 	}
@@ -344,7 +357,7 @@ func (n *namespace) save(in meta.Inode) error {
 	if err != nil {
 		return fmt.Errorf("namespace: encode inode %d: %w", in.Ino, err)
 	}
-	if n.owners == nil {
+	if !n.owners.exists() {
 		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
 	}
 	old, had, err := n.stored(in.Ino)
@@ -359,11 +372,11 @@ func (n *namespace) save(in meta.Inode) error {
 	if err := n.moveOwner(old, had, in); err != nil {
 		return err
 	}
-	return n.inodes.Put(inoKey(in.Ino), v)
+	return n.inodes.put(inoKey(in.Ino), v)
 }
 
 func (n *namespace) dropInode(in meta.Inode) error {
-	if n.owners == nil {
+	if !n.owners.exists() {
 		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
 	}
 	old, had, err := n.stored(in.Ino)
@@ -375,36 +388,39 @@ func (n *namespace) dropInode(in meta.Inode) error {
 			return err
 		}
 	}
-	if err := n.owners.Delete(ownerKey(old.Uid, old.Ino)); err != nil {
+	if err := n.owners.del(ownerKey(old.Uid, old.Ino)); err != nil {
 		return err
 	}
-	return n.inodes.Delete(inoKey(in.Ino))
+	return n.inodes.del(inoKey(in.Ino))
 }
 
 // stored returns the record stored for ino, if any.
 func (n *namespace) stored(ino uint64) (meta.Inode, bool, error) {
-	v := n.inodes.Get(inoKey(ino))
-	if v == nil {
-		return meta.Inode{}, false, nil
+	v, err := n.inodes.get(inoKey(ino))
+	if err != nil || v == nil {
+		return meta.Inode{}, false, err
 	}
 	old, err := decodeInode(ino, v)
 	return old, err == nil, err
 }
 
 func (n *namespace) allocIno() (uint64, error) {
-	v := n.meta.Get(keyNextIno)
+	v, err := n.meta.get(keyNextIno)
+	if err != nil {
+		return 0, err
+	}
 	if len(v) != 8 || binary.BigEndian.Uint64(v) <= RootIno {
 		return 0, fmt.Errorf("namespace: next_ino record %x is invalid: %w", v, meta.ErrCorrupt)
 	}
 	ino := binary.BigEndian.Uint64(v)
-	return ino, n.meta.Put(keyNextIno, inoKey(ino+1))
+	return ino, n.meta.put(keyNextIno, inoKey(ino+1))
 }
 
 // child returns the inode number of name in dir, if there is one.
 func (n *namespace) child(dir uint64, name string) (uint64, bool, error) {
-	v := n.dentries.Get(dentryKey(dir, name))
-	if v == nil {
-		return 0, false, nil
+	v, err := n.dentries.get(dentryKey(dir, name))
+	if err != nil || v == nil {
+		return 0, false, err
 	}
 	if len(v) != 8 {
 		return 0, false, fmt.Errorf("namespace: entry %q of dir %d holds %x: %w", name, dir, v, meta.ErrCorrupt)
@@ -423,14 +439,19 @@ type dentry struct {
 func (n *namespace) children(dir uint64) ([]dentry, error) {
 	prefix := inoKey(dir)
 	var out []dentry
-	c := n.dentries.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	c := n.dentries.cursor()
+	for k, v, err := c.seek(prefix); ; k, v, err = c.next() {
+		if err != nil {
+			return nil, err
+		}
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			return out, nil
+		}
 		if len(v) != 8 {
 			return nil, fmt.Errorf("namespace: entry %q of dir %d holds %x: %w", k[8:], dir, v, meta.ErrCorrupt)
 		}
 		out = append(out, dentry{name: string(k[8:]), ino: binary.BigEndian.Uint64(v)})
 	}
-	return out, nil
 }
 
 // childrenAfter lists the entries of dir after the name after ("": from
@@ -438,12 +459,18 @@ func (n *namespace) children(dir uint64) ([]dentry, error) {
 // another entry follows.
 func (n *namespace) childrenAfter(dir uint64, after string, limit int) (out []dentry, more bool, err error) {
 	prefix := inoKey(dir)
-	c := n.dentries.Cursor()
-	k, v := c.Seek(append(prefix, after...))
-	if after != "" && k != nil && string(k) == string(prefix)+after {
-		k, v = c.Next()
+	c := n.dentries.cursor()
+	k, v, err := c.seek(append(prefix, after...))
+	if err == nil && after != "" && k != nil && string(k) == string(prefix)+after {
+		k, v, err = c.next()
 	}
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	for ; ; k, v, err = c.next() {
+		if err != nil {
+			return nil, false, err
+		}
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			return out, false, nil
+		}
 		if limit > 0 && len(out) == limit {
 			return out, true, nil
 		}
@@ -452,13 +479,12 @@ func (n *namespace) childrenAfter(dir uint64, after string, limit int) (out []de
 		}
 		out = append(out, dentry{name: string(k[8:]), ino: binary.BigEndian.Uint64(v)})
 	}
-	return out, false, nil
 }
 
-func (n *namespace) hasChildren(dir uint64) bool {
+func (n *namespace) hasChildren(dir uint64) (bool, error) {
 	prefix := inoKey(dir)
-	k, _ := n.dentries.Cursor().Seek(prefix)
-	return k != nil && bytes.HasPrefix(k, prefix)
+	k, _, err := n.dentries.cursor().seek(prefix)
+	return k != nil && bytes.HasPrefix(k, prefix), err
 }
 
 // walk resolves parts from the inode at (0: the root) as far as it can:
@@ -476,7 +502,10 @@ func (n *namespace) walk(at uint64, parts []string) ([]meta.Inode, meta.Code, er
 	if at == 0 {
 		at = RootIno
 	}
-	v := n.inodes.Get(inoKey(at))
+	v, err := n.inodes.get(inoKey(at))
+	if err != nil {
+		return nil, meta.CodeOK, err
+	}
 	if v == nil {
 		return nil, meta.CodeNotFound, nil
 	}
@@ -724,8 +753,10 @@ func (n *namespace) delete(op *meta.Op) (meta.Result, error) {
 		return reject(meta.CodeIsDir)
 	case op.OnlyDir && target.Type != meta.TypeDir:
 		return reject(meta.CodeNotDir)
-	case target.Type == meta.TypeDir && (!op.Recursive || op.OnlyDir) && n.hasChildren(target.Ino):
-		return reject(meta.CodeNotEmpty)
+	case target.Type == meta.TypeDir && (!op.Recursive || op.OnlyDir):
+		if full, err := n.hasChildren(target.Ino); err != nil || full {
+			return meta.Result{Code: meta.CodeNotEmpty}, err
+		}
 	case target.Type == meta.TypeDir:
 		if code, err := n.deleteTreeCode(target); err != nil || code != meta.CodeOK {
 			return meta.Result{Code: code}, err

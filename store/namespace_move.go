@@ -58,28 +58,30 @@ func (n *namespace) locateSource(at uint64, parts []string) (parent, src meta.In
 // permission checks) or adding the new one (may_create), then write
 // permission on a directory moved to another parent, whose ".." entry
 // changes, and last the file system's ENOTEMPTY.
-func (n *namespace) moveCode(srcDir, src meta.Inode, dst destination) meta.Code {
+func (n *namespace) moveCode(srcDir, src meta.Inode, dst destination) (meta.Code, error) {
 	if code := deleteCode(n.cred, srcDir, src); code != meta.CodeOK {
-		return code
+		return code, nil
 	}
 	if !dst.exists {
 		if code := createCode(n.cred, dst.parent); code != meta.CodeOK {
-			return code
+			return code, nil
 		}
 	} else if code := deleteCode(n.cred, dst.parent, dst.old); code != meta.CodeOK {
-		return code
+		return code, nil
 	}
 	switch {
 	case dst.exists && src.Type != meta.TypeDir && dst.old.Type == meta.TypeDir:
-		return meta.CodeIsDir
+		return meta.CodeIsDir, nil
 	case dst.exists && src.Type == meta.TypeDir && dst.old.Type != meta.TypeDir:
-		return meta.CodeNotDir
+		return meta.CodeNotDir, nil
 	case src.Type == meta.TypeDir && srcDir.Ino != dst.parent.Ino && !permits(n.cred, src, meta.MayWrite):
-		return meta.CodeAccess
-	case dst.exists && src.Type == meta.TypeDir && n.hasChildren(dst.old.Ino):
-		return meta.CodeNotEmpty
+		return meta.CodeAccess, nil
+	case dst.exists && src.Type == meta.TypeDir:
+		if full, err := n.hasChildren(dst.old.Ino); err != nil || full {
+			return meta.CodeNotEmpty, err
+		}
 	}
-	return meta.CodeOK
+	return meta.CodeOK, nil
 }
 
 // maxDepth bounds the walk up a directory's parents: a longer chain can
@@ -149,8 +151,8 @@ func (n *namespace) rename(op *meta.Op) (meta.Result, error) {
 			return meta.Result{}, nil // two links to one inode: rename(2) does nothing
 		}
 	}
-	if code := n.moveCode(srcParent, src, dst); code != meta.CodeOK {
-		return reject(code)
+	if code, err := n.moveCode(srcParent, src, dst); err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
 	// Both parents may be one directory; edit a single copy so neither
 	// save undoes the other's link count change.

@@ -279,7 +279,7 @@ func TestDirParentsFilledAtOpen(t *testing.T) {
 				return err
 			}
 		}
-		return n.meta.Delete(keyDirParents)
+		return n.meta.del(keyDirParents)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ func nsOpenDB(t testing.TB) *bbolt.DB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := db.Update(initNamespace); err != nil {
+	if err := db.Update(initStore); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -399,7 +399,7 @@ func TestNamespaceLookupReadDir(t *testing.T) {
 func TestNamespaceStorageErrors(t *testing.T) {
 	db := nsOpenDB(t)
 	nsApply(t, db, putOp("/d/f", 1))
-	db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketInodes).Put(inoKey(3), []byte{0xc1}) })
+	db.Update(func(tx *bbolt.Tx) error { return bucketIn(tx, bucketInodes).put(inoKey(3), []byte{0xc1}) })
 	err := db.Update(func(tx *bbolt.Tx) error {
 		_, err := applyOp(tx, &meta.Op{Kind: meta.OpDelete, Path: "/d", Recursive: true})
 		return err
@@ -436,7 +436,7 @@ func TestNamespaceStorageErrors(t *testing.T) {
 // beyond every inode.
 func nsCheckTree(tx *bbolt.Tx) error {
 	inodes := map[uint64]meta.Inode{}
-	err := tx.Bucket(bucketInodes).ForEach(func(k, v []byte) error {
+	err := bucketIn(tx, bucketInodes).forEach(func(k, v []byte) error {
 		var in meta.Inode
 		if err := msgpack.Unmarshal(v, &in); err != nil || in.Ino != binary.BigEndian.Uint64(k) {
 			return fmt.Errorf("inode %x: bad record %+v (%v)", k, in, err)
@@ -449,7 +449,7 @@ func nsCheckTree(tx *bbolt.Tx) error {
 	}
 	refs, subdirs := map[uint64]int{}, map[uint64]uint32{}
 	kids := map[uint64][]uint64{}
-	err = tx.Bucket(bucketDentries).ForEach(func(k, v []byte) error {
+	err = bucketIn(tx, bucketDentries).forEach(func(k, v []byte) error {
 		parent, child := binary.BigEndian.Uint64(k), binary.BigEndian.Uint64(v)
 		p, okp := inodes[parent]
 		c, okc := inodes[child]
@@ -469,7 +469,11 @@ func nsCheckTree(tx *bbolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	next := binary.BigEndian.Uint64(tx.Bucket(bucketNSMeta).Get(keyNextIno))
+	nv, err := bucketIn(tx, bucketNSMeta).get(keyNextIno)
+	if err != nil {
+		return err
+	}
+	next := binary.BigEndian.Uint64(nv)
 	orphans := 0
 	for ino, in := range inodes {
 		want := 1

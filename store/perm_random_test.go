@@ -115,7 +115,8 @@ func permStep(tx *bbolt.Tx, op meta.Op, nilCode *meta.Code) (meta.Code, error) {
 }
 
 func permMaxIno(tx *bbolt.Tx) uint64 {
-	return binary.BigEndian.Uint64(tx.Bucket(bucketNSMeta).Get(keyNextIno))
+	v, _ := bucketIn(tx, bucketNSMeta).get(keyNextIno)
+	return binary.BigEndian.Uint64(v)
 }
 
 // TestPermRandom runs random ops for random callers below a root anyone

@@ -67,15 +67,19 @@ func applyOnce(tx *bolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 	if len(op.ReqID) > meta.MaxRequestID {
 		return meta.Result{}, fmt.Errorf("%w: request ID of %d bytes (limit %d)", meta.ErrInvalid, len(op.ReqID), meta.MaxRequestID)
 	}
-	reqs, err := tx.CreateBucketIfNotExists(bucketRequests)
+	reqs, err := createBucket(tx, bucketRequests)
 	if err != nil {
 		return meta.Result{}, err
 	}
-	times, err := tx.CreateBucketIfNotExists(bucketReqTimes)
+	times, err := createBucket(tx, bucketReqTimes)
 	if err != nil {
 		return meta.Result{}, err
 	}
-	if v := reqs.Get([]byte(op.ReqID)); v != nil {
+	v, err := reqs.get([]byte(op.ReqID))
+	if err != nil {
+		return meta.Result{}, err
+	}
+	if v != nil {
 		var rec reqRecord
 		if err := msgpack.Unmarshal(v, &rec); err != nil {
 			return meta.Result{}, fmt.Errorf("decode the result of request %q: %w", op.ReqID, meta.ErrCorrupt)
@@ -89,16 +93,16 @@ func applyOnce(tx *bolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 	if err != nil {
 		return r, err
 	}
-	v, err := msgpack.Marshal(reqRecord{Result: r, Sum: op.ReqSum})
+	v, err = msgpack.Marshal(reqRecord{Result: r, Sum: op.ReqSum})
 	if err != nil {
 		return r, err
 	}
-	if err := reqs.Put([]byte(op.ReqID), v); err != nil {
+	if err := reqs.put([]byte(op.ReqID), v); err != nil {
 		return r, err
 	}
 	tk := make([]byte, 8, 8+len(op.ReqID))
 	binary.BigEndian.PutUint64(tk, uint64(clock))
-	if err := times.Put(append(tk, op.ReqID...), nil); err != nil {
+	if err := times.put(append(tk, op.ReqID...), nil); err != nil {
 		return r, err
 	}
 	if clock <= int64(requestTTL) {
@@ -108,8 +112,9 @@ func applyOnce(tx *bolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 }
 
 // groupClock returns the group's clock recorded in tx.
-func groupClock(tx *bolt.Tx) int64 {
-	return int64(u64(tx.Bucket(bucketState).Get(keyClock)))
+func groupClock(tx *bolt.Tx) (int64, error) {
+	c, err := getU64(bucketIn(tx, bucketState), keyClock)
+	return int64(c), err
 }
 
 // Clock returns the highest group clock this member knows: the clock it
@@ -121,19 +126,30 @@ func groupClock(tx *bolt.Tx) int64 {
 func (d *DB) Clock() (int64, error) {
 	var c int64
 	err := d.view(func(tx *bolt.Tx) error {
-		c = groupClock(tx)
-		applied := u64(tx.Bucket(bucketState).Get(keyApplied))
-		cur := tx.Bucket(bucketLog).Cursor()
-		k, v := cur.Last()
-		for n := 0; k != nil && u64(k) > applied && n < clockScan; k, v = cur.Prev() {
+		var err error
+		if c, err = groupClock(tx); err != nil {
+			return err
+		}
+		applied, err := getU64(bucketIn(tx, bucketState), keyApplied)
+		if err != nil {
+			return err
+		}
+		cur := bucketIn(tx, bucketLog).cursor()
+		k, v, err := cur.last()
+		for n := 0; ; n++ {
+			if err != nil {
+				return err
+			}
+			if k == nil || u64(k) <= applied || n == clockScan {
+				return nil
+			}
 			var e meta.Entry
 			if err := msgpack.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode log entry %d: %w", u64(k), err)
 			}
 			c = max(c, e.Op.Clock)
-			n++
+			k, v, err = cur.prev()
 		}
-		return nil
 	})
 	return c, err
 }
@@ -142,23 +158,19 @@ func (d *DB) Clock() (int64, error) {
 const clockScan = 4096
 
 // pruneRequests drops a few records of requests older than cutoff.
-func pruneRequests(reqs, times *bolt.Bucket, cutoff int64) error {
-	c := times.Cursor()
-	for i, k := 0, firstKey(c); i < pruneBatch && k != nil && len(k) >= 8; i, k = i+1, firstKey(c) {
-		if int64(binary.BigEndian.Uint64(k)) >= cutoff {
-			return nil
-		}
-		if err := reqs.Delete(k[8:]); err != nil {
+func pruneRequests(reqs, times bucket, cutoff int64) error {
+	for range pruneBatch {
+		k, _, err := times.cursor().first()
+		if err != nil || k == nil || len(k) < 8 || int64(binary.BigEndian.Uint64(k)) >= cutoff {
 			return err
 		}
-		if err := times.Delete(k); err != nil {
+		k = bytes.Clone(k) // the cursor's key does not survive the deletes
+		if err := reqs.del(k[8:]); err != nil {
+			return err
+		}
+		if err := times.del(k); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func firstKey(c *bolt.Cursor) []byte {
-	k, _ := c.First()
-	return k
 }

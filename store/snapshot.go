@@ -1,7 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"path/filepath"
 	"time"
@@ -15,6 +19,11 @@ import (
 // index and the log tail after it. Shipping the whole file keeps one format
 // for both sides and lets bbolt's own copy give a point-in-time image while
 // writes go on.
+//
+// The sender verifies every record of the image it copies (a corrupt one
+// marks its own store corrupt and sends nothing) and hashes the copy with
+// SHA-256 as it writes it; the receiver checks the file it received
+// against that hash, then every record again, before anything reads it.
 //
 // Snapshot files live in DIR/snapshots while they are in transit:
 //
@@ -37,13 +46,15 @@ func (d *DB) snapshotPath(name string) (string, error) {
 }
 
 // CutSnapshot writes a consistent copy of the state to a new snapshot file,
-// named for now, and returns its name for ReadSnapshot.
-func (d *DB) CutSnapshot(now time.Time) (string, error) {
+// named for now, and returns its name for ReadSnapshot and the SHA-256 of
+// its content, for the receiver to check (IncomingSnapshot.Verify).
+func (d *DB) CutSnapshot(now time.Time) (string, [sha256.Size]byte, error) {
 	name := fmt.Sprintf("serve-%d.db", now.UnixNano())
-	if _, err := d.writeSnapshot(filepath.Join(d.snapshotDir(), name)); err != nil {
-		return "", err
+	_, sum, err := d.writeSnapshot(filepath.Join(d.snapshotDir(), name))
+	if err != nil {
+		return "", sum, err
 	}
-	return name, nil
+	return name, sum, nil
 }
 
 // ReadSnapshot returns up to n bytes of the snapshot file name from offset
@@ -79,16 +90,21 @@ func (d *DB) RemoveSnapshot(name string) error {
 	return d.fs.Remove(p)
 }
 
-// writeSnapshot writes a consistent copy of the state to path and returns
-// the log state it captured.
-func (d *DB) writeSnapshot(path string) (LogState, error) {
+// writeSnapshot writes a consistent copy of the state to path, after
+// verifying every record of it, and returns the log state it captured and
+// the SHA-256 of the copy.
+func (d *DB) writeSnapshot(path string) (LogState, [sha256.Size]byte, error) {
 	var s LogState
+	var sum [sha256.Size]byte
 	if err := d.fs.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return s, fmt.Errorf("create snapshot directory: %w", err)
+		return s, sum, fmt.Errorf("create snapshot directory: %w", err)
 	}
 	err := d.view(func(tx *bolt.Tx) error {
 		var err error
 		if s, err = logState(tx); err != nil {
+			return err
+		}
+		if _, err := verifyAll(tx); err != nil {
 			return err
 		}
 		// What bbolt's Tx.CopyFile does, on d.fs.
@@ -96,17 +112,19 @@ func (d *DB) writeSnapshot(path string) (LogState, error) {
 		if err != nil {
 			return err
 		}
-		_, err = tx.WriteTo(f)
+		h := sha256.New()
+		_, err = tx.WriteTo(io.MultiWriter(f, h))
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
+		h.Sum(sum[:0])
 		return err
 	})
 	if err != nil {
 		d.fs.Remove(path)
-		return s, fmt.Errorf("write snapshot %s: %w", path, err)
+		return s, sum, fmt.Errorf("write snapshot %s: %w", path, err)
 	}
-	return s, nil
+	return s, sum, nil
 }
 
 // IncomingSnapshot is a snapshot file being received from a peer. Write
@@ -116,6 +134,7 @@ type IncomingSnapshot struct {
 	d      *DB
 	f      File
 	path   string
+	hash   hash.Hash // of what was written
 	closed bool
 }
 
@@ -131,11 +150,15 @@ func (d *DB) ReceiveSnapshot(now time.Time) (*IncomingSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create snapshot file: %w", err)
 	}
-	return &IncomingSnapshot{d: d, f: f, path: p}, nil
+	return &IncomingSnapshot{d: d, f: f, path: p, hash: sha256.New()}, nil
 }
 
 // Write appends to the snapshot.
-func (s *IncomingSnapshot) Write(p []byte) (int, error) { return s.f.Write(p) }
+func (s *IncomingSnapshot) Write(p []byte) (int, error) {
+	n, err := s.f.Write(p)
+	s.hash.Write(p[:n])
+	return n, err
+}
 
 // Close syncs the snapshot to disk and closes it: it is whole from then on.
 func (s *IncomingSnapshot) Close() error {
@@ -150,15 +173,38 @@ func (s *IncomingSnapshot) Close() error {
 	return s.f.Close()
 }
 
+// Verify checks the snapshot against sum, the SHA-256 its sender computed
+// (nil from a sender too old to send one), then every record in it, and
+// brings a snapshot from a node that predates checksums to the current
+// format. Call it after Close, and before Chunks and Install.
+func (s *IncomingSnapshot) Verify(sum []byte) error {
+	if !s.closed {
+		return errors.New("verify snapshot: close it first")
+	}
+	if got := s.hash.Sum(nil); sum != nil && !bytes.Equal(got, sum) {
+		return fmt.Errorf("received snapshot has SHA-256 %x, its sender wrote %x: %w", got, sum, meta.ErrCorrupt)
+	}
+	b, err := openBoltFile(s.path, false)
+	if err != nil {
+		return fmt.Errorf("received snapshot: %w", err)
+	}
+	defer b.Close()
+	if err := guard(func() error { return b.Update(initStore) }); err != nil {
+		return fmt.Errorf("received snapshot: %w", err)
+	}
+	return nil
+}
+
 // Chunks calls fn for every chunk referenced by the namespace in the
 // snapshot, so that the content can be fetched before Install. Call it
-// after Close.
+// after Verify.
 func (s *IncomingSnapshot) Chunks(fn func(meta.ChunkRef) error) error {
 	return snapshotChunks(s.path, fn)
 }
 
 // Install replaces this node's state with the snapshot, keeping this
-// node's promise if it is higher than the snapshot's. Call it after Close.
+// node's promise if it is higher than the snapshot's, and its rebuilding
+// mark (see DB.Rebuilding). Call it after Verify.
 func (s *IncomingSnapshot) Install() (LogState, error) { return s.d.restore(s.path) }
 
 // Discard closes the snapshot file and removes it, unless Install has made
@@ -173,10 +219,16 @@ func (s *IncomingSnapshot) Discard() {
 
 // restore replaces the state with the snapshot file at path (which it
 // consumes), keeping this node's promise if it is higher than the
-// snapshot's: a promise must never go backwards.
+// snapshot's (a promise must never go backwards) and its rebuilding mark:
+// the sender's says nothing about this node, and a rebuilding node is
+// whole only once its primary finds it so.
 func (d *DB) restore(path string) (LogState, error) {
 	var s LogState
 	promised, err := d.Promised()
+	if err != nil {
+		return s, err
+	}
+	wasRebuilding, err := d.Rebuilding()
 	if err != nil {
 		return s, err
 	}
@@ -200,7 +252,16 @@ func (d *DB) restore(path string) (LogState, error) {
 	if err != nil {
 		return s, fmt.Errorf("restore snapshot: %w", err)
 	}
-	if err := d.SetPromised(promised); err != nil {
+	err = d.update(func(tx *bolt.Tx) error {
+		if err := raisePromise(tx, promised); err != nil {
+			return err
+		}
+		if wasRebuilding {
+			return bucketIn(tx, bucketState).put(keyRebuilding, nil)
+		}
+		return bucketIn(tx, bucketState).del(keyRebuilding)
+	})
+	if err != nil {
 		return s, err
 	}
 	return d.State()
@@ -209,27 +270,31 @@ func (d *DB) restore(path string) (LogState, error) {
 // checkSnapshot opens a received snapshot read-only to make sure it is a
 // whole, valid database before it replaces the live one.
 func checkSnapshot(path string) error {
-	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	b, err := openBoltFile(path, true)
 	if err != nil {
 		return fmt.Errorf("received snapshot %s is not a valid database: %w", path, err)
 	}
 	defer b.Close()
-	return b.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketLog) == nil || tx.Bucket(bucketState) == nil {
-			return fmt.Errorf("received snapshot %s lacks the log or state bucket", path)
-		}
-		_, err := logState(tx)
-		return err
+	return guard(func() error {
+		return b.View(func(tx *bolt.Tx) error {
+			if !hasBucket(tx, bucketLog) || !hasBucket(tx, bucketState) {
+				return fmt.Errorf("received snapshot %s lacks the log or state bucket", path)
+			}
+			_, err := logState(tx)
+			return err
+		})
 	})
 }
 
 // snapshotChunks calls fn for every chunk referenced by the namespace in
 // the snapshot file at path.
 func snapshotChunks(path string, fn func(meta.ChunkRef) error) error {
-	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	b, err := openBoltFile(path, true)
 	if err != nil {
 		return fmt.Errorf("open received snapshot %s: %w", path, err)
 	}
 	defer b.Close()
-	return b.View(func(tx *bolt.Tx) error { return forEachChunk(tx, fn) })
+	return guard(func() error {
+		return b.View(func(tx *bolt.Tx) error { return forEachChunk(tx, fn) })
+	})
 }

@@ -38,7 +38,7 @@ func TestSnapshotTransfer(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1700000000, 5)
-	name, err := src.CutSnapshot(now)
+	name, sum, err := src.CutSnapshot(now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +75,14 @@ func TestSnapshotTransfer(t *testing.T) {
 		t.Errorf("receiver's snapshot files %q", got)
 	}
 	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other := sum
+	other[0] ^= 1
+	if err := in.Verify(other[:]); !errors.Is(err, meta.ErrCorrupt) {
+		t.Errorf("verify against another SHA-256: %v, want ErrCorrupt", err)
+	}
+	if err := in.Verify(sum[:]); err != nil {
 		t.Fatal(err)
 	}
 	chunks := map[meta.Hash]bool{}

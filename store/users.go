@@ -66,9 +66,9 @@ func userOpCode(c *meta.Cred) meta.Code {
 }
 
 func (n *namespace) user(name string) (meta.User, bool, error) {
-	v := n.users.Get([]byte(name))
-	if v == nil {
-		return meta.User{}, false, nil
+	v, err := n.users.get([]byte(name))
+	if err != nil || v == nil {
+		return meta.User{}, false, err
 	}
 	u, err := decodeUser(name, v)
 	return u, err == nil, err
@@ -90,13 +90,17 @@ func (n *namespace) putUser(u meta.User) error {
 	if err != nil {
 		return fmt.Errorf("users: encode user %q: %w", u.Name, err)
 	}
-	return n.users.Put([]byte(u.Name), v)
+	return n.users.put([]byte(u.Name), v)
 }
 
 // tokenFree reports whether hash may become a user's token: all zeros (no
 // token) always may, any other hash only when nobody holds it.
-func (n *namespace) tokenFree(hash [32]byte) bool {
-	return hash == [32]byte{} || n.tokens.Get(hash[:]) == nil
+func (n *namespace) tokenFree(hash [32]byte) (bool, error) {
+	if hash == [32]byte{} {
+		return true, nil
+	}
+	v, err := n.tokens.get(hash[:])
+	return v == nil, err
 }
 
 // redacted is u as a Result carries it: without its token hash, which a
@@ -116,8 +120,10 @@ func (n *namespace) userAdd(op *meta.Op) (meta.Result, error) {
 	if op.User == nil || !validUserName(op.User.Name) {
 		return reject(meta.CodeInvalid)
 	}
-	if k, _ := n.users.Cursor().First(); op.Bootstrap && k != nil {
-		return reject(meta.CodeExists)
+	if op.Bootstrap {
+		if k, _, err := n.users.cursor().first(); err != nil || k != nil {
+			return meta.Result{Code: meta.CodeExists}, err
+		}
 	}
 	u := *op.User
 	u.AutoUid, u.AutoGid, u.Created = false, false, op.Time
@@ -132,8 +138,8 @@ func (n *namespace) userAdd(op *meta.Op) (meta.Result, error) {
 	switch {
 	case op.User.AutoUid:
 		var ok bool
-		if u.Uid, ok = n.freeUid(uids); !ok {
-			return reject(meta.CodeExists)
+		if u.Uid, ok, err = n.freeUid(uids); err != nil || !ok {
+			return meta.Result{Code: meta.CodeExists}, err
 		}
 	case uids[u.Uid]:
 		return reject(meta.CodeExists)
@@ -141,8 +147,8 @@ func (n *namespace) userAdd(op *meta.Op) (meta.Result, error) {
 	if op.User.AutoGid {
 		u.Gid = u.Uid
 	}
-	if !n.tokenFree(u.TokenHash) {
-		return reject(meta.CodeExists)
+	if free, err := n.tokenFree(u.TokenHash); err != nil || !free {
+		return meta.Result{Code: meta.CodeExists}, err
 	}
 	// The first admin, made by a router at bootstrap, is root: like root
 	// on a host it has no home under /home, and an empty cluster stays
@@ -158,7 +164,7 @@ func (n *namespace) userAdd(op *meta.Op) (meta.Result, error) {
 		return meta.Result{}, err
 	}
 	if u.TokenHash != [32]byte{} {
-		if err := n.tokens.Put(u.TokenHash[:], []byte(u.Name)); err != nil {
+		if err := n.tokens.put(u.TokenHash[:], []byte(u.Name)); err != nil {
 			return meta.Result{}, err
 		}
 	}
@@ -175,7 +181,7 @@ func (n *namespace) userAdd(op *meta.Op) (meta.Result, error) {
 // userUids returns the uids of all users.
 func (n *namespace) userUids() (map[uint32]bool, error) {
 	uids := map[uint32]bool{}
-	err := n.users.ForEach(func(k, v []byte) error {
+	err := n.users.forEach(func(k, v []byte) error {
 		u, err := decodeUser(string(k), v)
 		uids[u.Uid] = true
 		return err
@@ -187,18 +193,22 @@ func (n *namespace) userUids() (map[uint32]bool, error) {
 // that owns no inode: the files of a removed user stay, and a new user
 // must not receive them with the uid. An explicit uid may reuse one on
 // purpose.
-func (n *namespace) freeUid(taken map[uint32]bool) (uint32, bool) {
-	c := n.owners.Cursor()
+func (n *namespace) freeUid(taken map[uint32]bool) (uint32, bool, error) {
+	c := n.owners.cursor()
 	for uid := uint64(firstAutoUid); uid <= 1<<32-1; uid++ {
 		if taken[uint32(uid)] {
 			continue
 		}
-		if k, _ := c.Seek(ownerKey(uint32(uid), 0)); len(k) >= 4 && binary.BigEndian.Uint32(k) == uint32(uid) {
+		k, _, err := c.seek(ownerKey(uint32(uid), 0))
+		if err != nil {
+			return 0, false, err
+		}
+		if len(k) >= 4 && binary.BigEndian.Uint32(k) == uint32(uid) {
 			continue
 		}
-		return uint32(uid), true
+		return uint32(uid), true, nil
 	}
-	return 0, false
+	return 0, false, nil
 }
 
 // homePlan is where OpUserAdd puts a home, decided before its first write.
@@ -273,15 +283,18 @@ func (n *namespace) userRemove(op *meta.Op) (meta.Result, error) {
 	if err := n.dropToken(u); err != nil {
 		return meta.Result{}, err
 	}
-	return meta.Result{}, n.users.Delete([]byte(u.Name))
+	return meta.Result{}, n.users.del([]byte(u.Name))
 }
 
 // dropToken removes the token index entry of u, if it has one.
 func (n *namespace) dropToken(u meta.User) error {
-	if u.TokenHash == [32]byte{} || string(n.tokens.Get(u.TokenHash[:])) != u.Name {
+	if u.TokenHash == [32]byte{} {
 		return nil
 	}
-	return n.tokens.Delete(u.TokenHash[:])
+	if v, err := n.tokens.get(u.TokenHash[:]); err != nil || string(v) != u.Name {
+		return err
+	}
+	return n.tokens.del(u.TokenHash[:])
 }
 
 // userToken gives the user op.User.Name the token hash op.User.TokenHash
@@ -297,15 +310,15 @@ func (n *namespace) userToken(op *meta.Op) (meta.Result, error) {
 	if err != nil || !ok {
 		return meta.Result{Code: meta.CodeNotFound}, err
 	}
-	if !n.tokenFree(op.User.TokenHash) {
-		return reject(meta.CodeExists)
+	if free, err := n.tokenFree(op.User.TokenHash); err != nil || !free {
+		return meta.Result{Code: meta.CodeExists}, err
 	}
 	if err := n.dropToken(u); err != nil {
 		return meta.Result{}, err
 	}
 	u.TokenHash = op.User.TokenHash
 	if u.TokenHash != [32]byte{} {
-		if err := n.tokens.Put(u.TokenHash[:], []byte(u.Name)); err != nil {
+		if err := n.tokens.put(u.TokenHash[:], []byte(u.Name)); err != nil {
 			return meta.Result{}, err
 		}
 	}
@@ -313,10 +326,10 @@ func (n *namespace) userToken(op *meta.Op) (meta.Result, error) {
 }
 
 // userBuckets returns the user buckets of tx, which InitNamespace makes.
-func userBuckets(tx *bbolt.Tx) (users, tokens *bbolt.Bucket, err error) {
-	users, tokens = tx.Bucket(bucketUsers), tx.Bucket(bucketTokens)
-	if users == nil || tokens == nil {
-		return nil, nil, fmt.Errorf("users: buckets %s and %s missing: call InitNamespace when opening the store", bucketUsers, bucketTokens)
+func userBuckets(tx *bbolt.Tx) (users, tokens bucket, err error) {
+	users, tokens = bucketIn(tx, bucketUsers), bucketIn(tx, bucketTokens)
+	if !users.exists() || !tokens.exists() {
+		return bucket{}, bucket{}, fmt.Errorf("users: buckets %s and %s missing: call InitNamespace when opening the store", bucketUsers, bucketTokens)
 	}
 	return users, tokens, nil
 }
@@ -328,11 +341,14 @@ func userByToken(tx *bbolt.Tx, hash [32]byte) (meta.User, bool, error) {
 	if err != nil || hash == [32]byte{} {
 		return meta.User{}, false, err
 	}
-	name := tokens.Get(hash[:])
-	if name == nil {
-		return meta.User{}, false, nil
+	name, err := tokens.get(hash[:])
+	if err != nil || name == nil {
+		return meta.User{}, false, err
 	}
-	v := users.Get(name)
+	v, err := users.get(name)
+	if err != nil {
+		return meta.User{}, false, err
+	}
 	if v == nil {
 		return meta.User{}, false, fmt.Errorf("users: token of missing user %q: %w", name, meta.ErrCorrupt)
 	}
@@ -354,9 +370,9 @@ func userByName(tx *bbolt.Tx, name string) (meta.User, bool, error) {
 	if err != nil {
 		return meta.User{}, false, err
 	}
-	v := users.Get([]byte(name))
-	if v == nil {
-		return meta.User{}, false, nil
+	v, err := users.get([]byte(name))
+	if err != nil || v == nil {
+		return meta.User{}, false, err
 	}
 	u, err := decodeUser(name, v)
 	return u, err == nil, err
@@ -369,7 +385,7 @@ func listUsers(tx *bbolt.Tx) ([]meta.User, error) {
 		return nil, err
 	}
 	var out []meta.User
-	err = users.ForEach(func(k, v []byte) error {
+	err = users.forEach(func(k, v []byte) error {
 		u, err := decodeUser(string(k), v)
 		out = append(out, u)
 		return err

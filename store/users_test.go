@@ -57,7 +57,7 @@ func usCheckTokens(tx *bbolt.Tx) error {
 		}
 	}
 	got := map[string]string{}
-	tx.Bucket(bucketTokens).ForEach(func(k, v []byte) error { got[string(k)] = string(v); return nil })
+	bucketIn(tx, bucketTokens).forEach(func(k, v []byte) error { got[string(k)] = string(v); return nil })
 	if len(got) != len(want) {
 		return fmt.Errorf("tokens %d keys, users hold %d", len(got), len(want))
 	}

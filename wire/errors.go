@@ -41,6 +41,11 @@ var (
 	// entries (a wiped or damaged disk) can send. The member refuses to
 	// follow it rather than drop what was acknowledged.
 	ErrCommittedConflict = errors.New("primary's log conflicts with a committed entry")
+	// ErrRebuilding: the member's corrupt metadata store was replaced by
+	// an empty one and it may lack entries it once acknowledged: it
+	// promises nothing to a recovering primary, and does not lead, until
+	// its primary has found it whole again.
+	ErrRebuilding = errors.New("member is rebuilding its state from its group")
 	// ErrForbidden: the caller's certificate does not allow this request
 	// (a router sending a message only storage nodes may send), or the
 	// request may only come from within the node (a membership change).
@@ -65,6 +70,7 @@ var wireErrors = map[string]error{
 	"forbidden":          ErrForbidden,
 	"committed_conflict": ErrCommittedConflict,
 	"busy":               ErrBusy,
+	"rebuilding":         ErrRebuilding,
 	"chunk_corrupt":      meta.ErrCorrupt,
 	"no_space":           meta.ErrNoSpace,
 	"disk_failed":        meta.ErrDiskFailed,

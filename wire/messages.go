@@ -141,11 +141,14 @@ type FetchSnap struct {
 	Offset int64  `msgpack:"o"`
 }
 
-// FetchSnapResp answers FetchSnap.
+// FetchSnapResp answers FetchSnap. Sum is the SHA-256 of the whole
+// snapshot file, which the receiver checks before it installs it (empty
+// from a node too old to send one).
 type FetchSnapResp struct {
 	Name string `msgpack:"n"`
 	Size int64  `msgpack:"s"`
 	Data []byte `msgpack:"d"`
+	Sum  []byte `msgpack:"h,omitempty"`
 }
 
 // StoreChunk asks a member to keep a chunk durably.

@@ -47,7 +47,7 @@ func sampleMessages() []Message {
 		&FetchLog{Group: "g", Ballot: b1, From: 4, MaxBytes: 1 << 20},
 		&FetchLogResp{Entries: entries, LastIndex: 8},
 		&FetchSnap{Group: "g", Name: "serve-1.db", Offset: 4096},
-		&FetchSnapResp{Name: "serve-1.db", Size: 8192, Data: []byte{0, 1, 2, 255}},
+		&FetchSnapResp{Name: "serve-1.db", Size: 8192, Data: []byte{0, 1, 2, 255}, Sum: bytes.Repeat([]byte{7}, 32)},
 		&StoreChunk{Hash: h, Data: []byte("chunk")},
 		&GetChunk{Hash: h},
 		&ChunkMsg{Data: []byte("chunk")},
