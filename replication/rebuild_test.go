@@ -2,12 +2,14 @@ package replication
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/wire"
 )
@@ -121,11 +123,9 @@ func TestCorruptStoreStopsMember(t *testing.T) {
 // waitFor polls cond until it holds, for at most five seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := harness.WaitFor(ctx, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }
