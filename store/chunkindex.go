@@ -62,18 +62,20 @@ func (s *ChunkStore) Count() int {
 	return len(s.index)
 }
 
-// Touch marks chunk h as used at now, on disk and in the index, so that
-// RemoveIfIdle spares it for another grace period. It reports false if h is
-// absent.
+// Touch marks chunk h as used at now (a time from this process's
+// time.Now, which carries a monotonic reading), so that RemoveIfIdle spares
+// it for another grace period; the file's mtime follows as a hint. It
+// reports false if h is absent.
 func (s *ChunkStore) Touch(h meta.Hash, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.touchLocked(h, now)
 }
 
-// touchLocked sets the mtime of h if present. If the disk refuses for a
-// reason other than the file being gone, the index still moves: keeping a
-// chunk too long is harmless, collecting it too early is not.
+// touchLocked marks h used at now if present. If the disk refuses the new
+// mtime for a reason other than the file being gone, the index still
+// moves: keeping a chunk too long is harmless, collecting it too early is
+// not.
 func (s *ChunkStore) touchLocked(h meta.Hash, now time.Time) bool {
 	c, ok := s.index[h]
 	if !ok {
@@ -83,7 +85,7 @@ func (s *ChunkStore) touchLocked(h meta.Hash, now time.Time) bool {
 		s.deleteLocked(h)
 		return false
 	}
-	c.mtime = now
+	c.lastUse = now
 	s.index[h] = c
 	return true
 }
@@ -96,7 +98,7 @@ func (s *ChunkStore) RemoveIfIdle(h meta.Hash, idle time.Duration, now time.Time
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.index[h]
-	if !ok || c.mtime.After(now.Add(-idle)) {
+	if !ok || c.lastUse.After(now.Add(-idle)) {
 		return false, nil
 	}
 	if err := s.removeLocked(h); err != nil {
@@ -111,7 +113,7 @@ func (s *ChunkStore) Idle(idle time.Duration, now time.Time) []meta.Hash {
 	s.mu.Lock()
 	var out []meta.Hash
 	for h, c := range s.index {
-		if !c.mtime.After(cutoff) {
+		if !c.lastUse.After(cutoff) {
 			out = append(out, h)
 		}
 	}

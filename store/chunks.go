@@ -15,14 +15,18 @@ package store
 // every Get re-hashes the bytes and deletes a file that no longer matches:
 // the chunk then counts as missing, and repair or the next Put rewrites it.
 //
-// A file's mtime is the last time a write used the chunk. Garbage collection
-// deletes a chunk only when no file references it and it has been idle for
-// a grace period, because a writer stores chunks before it commits the file
-// that lists them: a chunk that looks unreferenced may belong to a write in
-// flight. That is also why a Put of a chunk that is already present touches
-// it: the write that re-uses it must not find it collected before its commit
-// lands. The mtime on disk is the truth; the in-memory index copies it at
-// open and keeps it in step.
+// Garbage collection deletes a chunk only when no file references it and
+// it has been idle for a grace period, because a writer stores chunks
+// before it commits the file that lists them: a chunk that looks
+// unreferenced may belong to a write in flight. That is also why a Put of a
+// chunk that is already present touches it: the write that re-uses it must
+// not find it collected before its commit lands. Idle time is measured on
+// the process's monotonic clock, never against file mtimes: a machine's
+// wall clock that jumps an hour ahead must not make a chunk stored a
+// moment ago look an hour old. So the index counts every chunk found at
+// open as used at open (a restarted node collects nothing for one grace
+// period), and a file's mtime on disk (set by writes and touches) is only
+// a hint for the operator.
 
 import (
 	"errors"
@@ -41,8 +45,10 @@ const tempPrefix = ".tmp-"
 
 // chunkInfo is what the index knows of one chunk file.
 type chunkInfo struct {
-	size  int64
-	mtime time.Time
+	size int64
+	// lastUse is when a Put or a touch last used the chunk, or when the
+	// store was opened: a time with a monotonic reading.
+	lastUse time.Time
 }
 
 // ChunkStore keeps chunk content as one file per chunk, named by its hash,
@@ -70,6 +76,9 @@ type ChunkStore struct {
 	// concurrent Puts each see the others' room taken before the disk
 	// shows it.
 	inflight int64
+	// opened is when the store was opened: the last use of every chunk
+	// found then.
+	opened time.Time
 }
 
 // OpenChunkStore opens (creating if needed) the chunk directory dir on
@@ -79,7 +88,7 @@ func OpenChunkStore(fsys FS, dir string) (*ChunkStore, error) {
 	if err := mkdirAllDurable(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create chunk directory %s: %w", dir, err)
 	}
-	s := &ChunkStore{fs: fsys, dir: dir, index: map[meta.Hash]chunkInfo{}}
+	s := &ChunkStore{fs: fsys, dir: dir, index: map[meta.Hash]chunkInfo{}, opened: time.Now()}
 	if err := s.loadDir(dir); err != nil {
 		return nil, fmt.Errorf("load chunk index from %s: %w", dir, err)
 	}
@@ -118,7 +127,7 @@ func (s *ChunkStore) loadDir(dir string) error {
 		if err != nil {
 			return err
 		}
-		s.index[h] = chunkInfo{size: fi.Size(), mtime: fi.ModTime()}
+		s.index[h] = chunkInfo{size: fi.Size(), lastUse: s.opened}
 		s.used += fi.Size()
 	}
 	return s.fs.SyncDir(dir)
@@ -172,9 +181,7 @@ func (s *ChunkStore) Put(h meta.Hash, data []byte) error {
 		s.fs.Remove(tmp)
 		return wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
 	}
-	// The rename keeps the mtime the write gave the file, so the index
-	// holds what a reload would read.
-	s.insertLocked(h, chunkInfo{size: size, mtime: s.mtimeOr(p, time.Now())})
+	s.insertLocked(h, chunkInfo{size: size, lastUse: time.Now()})
 	s.mu.Unlock()
 	// The directory sync runs outside mu so that concurrent Puts do not
 	// queue behind each other's fsyncs. The entry inserted above is fresh,
@@ -213,13 +220,6 @@ func (s *ChunkStore) writeTemp(h meta.Hash, data []byte) (string, error) {
 		return "", wrapSpace(fmt.Errorf("close chunk %s: %w", h, err))
 	}
 	return tmp, nil
-}
-
-func (s *ChunkStore) mtimeOr(p string, def time.Time) time.Time {
-	if fi, err := s.fs.Stat(p); err == nil {
-		return fi.ModTime()
-	}
-	return def
 }
 
 // Get returns the content of chunk h, verified against its hash. A file
