@@ -23,6 +23,7 @@ import (
 
 	"shoal/bench"
 	"shoal/client"
+	"shoal/clock"
 	"shoal/gossip"
 	"shoal/mount"
 	"shoal/role"
@@ -119,6 +120,8 @@ func serveArgs(cmd string, args []string, nargs int, s server) int {
 	fs := pflag.NewFlagSet("shoal "+cmd, pflag.ContinueOnError)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
+	clockOffset := fs.Duration("clock-offset", 0, "shift this process's wall clock by this much, as on a machine whose clock is wrong (to try the cluster with one)")
+	_ = fs.MarkHidden("clock-offset")
 	var log *slog.Logger
 	start := s(cmd, fs, func() *slog.Logger { return log })
 	if err := fs.Parse(args); err != nil {
@@ -138,6 +141,10 @@ func serveArgs(cmd string, args []string, nargs int, s server) int {
 		return 2
 	}
 	log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *clockOffset != 0 {
+		clock.SetOffset(*clockOffset)
+		log.Warn("this process's wall clock is shifted", "offset", *clockOffset)
+	}
 	if fs.NArg() > nargs {
 		fmt.Fprintf(os.Stderr, "shoal %s: unexpected argument %q\n", cmd, fs.Arg(nargs))
 		return 2

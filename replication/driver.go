@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,7 +168,7 @@ func New(cfg Config) (*Node, error) {
 		cfg:       cfg,
 		db:        cfg.Store,
 		log:       cfg.Logger.With("group", cfg.Group),
-		start:     uint64(time.Now().UnixNano()),
+		start:     rand.Uint64() | 1,
 		born:      time.Now(),
 		pending:   map[uint64]chan result{},
 		events:    make(chan event, 4*maxBatch),

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"shoal/clock"
 	"shoal/meta"
 	"shoal/store"
 	"shoal/wire"
@@ -325,7 +326,7 @@ func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 		return meta.Result{}, n.notPrimaryIn(v)
 	}
 	if op.Time == 0 {
-		op.Time = time.Now().UnixNano()
+		op.Time = clock.Now().UnixNano()
 	}
 	if t := n.term.Load(); t != nil {
 		op.Clock = t.clock()

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"shoal/clock"
 	"shoal/meta"
 	"shoal/wire"
 )
@@ -61,7 +62,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 		writeError(w, err)
 		return
 	}
-	res, err := s.propose(ctx, meta.Op{Kind: meta.OpPut, Dir: t.at, Path: t.path, File: file, Time: time.Now().UnixNano()})
+	res, err := s.propose(ctx, meta.Op{Kind: meta.OpPut, Dir: t.at, Path: t.path, File: file, Time: clock.Now().UnixNano()})
 	if err != nil {
 		writeError(w, err)
 		return

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"shoal/clock"
 )
 
 // Role is what a certificate lets its holder be in the cluster. It is
@@ -103,7 +105,7 @@ func NewCA(name string, validFor time.Duration) (certPEM, keyPEM []byte, err err
 	if err != nil {
 		return nil, nil, err
 	}
-	now := time.Now()
+	now := clock.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"Shoal"}},
@@ -149,7 +151,7 @@ func IssueCert(caCertPEM, caKeyPEM []byte, req CertRequest) (certPEM, keyPEM []b
 	}
 	from, until := req.NotBefore, req.NotBefore.Add(req.ValidFor)
 	if from.IsZero() {
-		now := time.Now()
+		now := clock.Now()
 		from, until = now.Add(-skewAllowance), now.Add(req.ValidFor)
 	}
 	dns := []string{req.Role.ServerName()}

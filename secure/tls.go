@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"shoal/clock"
 )
 
 // TLSFiles names the PEM files of a process's TLS identity.
@@ -47,7 +49,7 @@ func LoadBundle(f TLSFiles, want Role) (*Bundle, error) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrBadCert, f.Cert, err)
 		}
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: clock.Now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		return nil, fmt.Errorf("%w: %s is not usable with the CA in %s: %w (issue one with 'shoal tls cert create')", ErrBadCert, f.Cert, f.CA, err)
 	}
 	role, ok := RoleOf(leaf)
@@ -87,6 +89,7 @@ func PeerRole(cs tls.ConnectionState) (Role, bool) {
 func (b *Bundle) PeerServer() *tls.Config {
 	return &tls.Config{
 		MinVersion:                  tls.VersionTLS13,
+		Time:                        clock.Now,
 		Certificates:                []tls.Certificate{b.Cert},
 		ClientCAs:                   b.Pool,
 		ClientAuth:                  tls.RequireAndVerifyClientCert,
@@ -109,6 +112,7 @@ func (b *Bundle) PeerServer() *tls.Config {
 func (b *Bundle) PeerClient() *tls.Config {
 	return &tls.Config{
 		MinVersion:                  tls.VersionTLS13,
+		Time:                        clock.Now,
 		Certificates:                []tls.Certificate{b.Cert},
 		RootCAs:                     b.Pool,
 		ServerName:                  RoleNode.ServerName(),
@@ -131,6 +135,7 @@ func (b *Bundle) PeerClient() *tls.Config {
 func (b *Bundle) HTTPServer() *tls.Config {
 	return &tls.Config{
 		MinVersion:                  tls.VersionTLS12,
+		Time:                        clock.Now,
 		Certificates:                []tls.Certificate{b.Cert},
 		ClientCAs:                   b.Pool,
 		ClientAuth:                  tls.VerifyClientCertIfGiven,
