@@ -11,9 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,35 +198,6 @@ func initStore(tx *bolt.Tx) error {
 	return initNamespace(tx)
 }
 
-// measureMeta records how much of meta.db is in use and how much is free
-// pages, which bbolt reuses before it grows the file: what the space
-// accounting counts (see space.go). The caller holds mu or owns d.
-func (d *DB) measureMeta() {
-	var size int64
-	if err := d.bolt.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
-		return
-	}
-	st := d.bolt.Stats()
-	free := int64(st.FreePageN+st.PendingPageN) * int64(d.bolt.Info().PageSize)
-	d.metaInUse.Store(max(size-free, 0))
-	d.metaFree.Store(min(free, size))
-}
-
-// SetLimits sets the node's capacity and the reserve its disk keeps for
-// metadata (see space.go).
-func (d *DB) SetLimits(l Limits) { d.Chunks.SetLimits(l) }
-
-// Usage measures what the node's data takes (chunks and meta.db) and what
-// its disk has left.
-func (d *DB) Usage() Usage { return d.Chunks.Usage() }
-
-// Room is how many bytes of new data metadata may take before the node
-// reaches its capacity or its disk the reserve (Limits.MetaRoom): the
-// log refuses proposals that add more (see replication).
-func (d *DB) Room() int64 {
-	return d.Chunks.Limits().MetaRoom(d.Usage())
-}
-
 // Wipe drops the node's copy of its group: the log, the promise, the
 // namespace and every chunk, leaving the state of a node that never
 // served a group (a standby's). The caller must have stopped
@@ -316,88 +284,6 @@ func (d *DB) update(fn func(tx *bolt.Tx) error) error {
 		return fmt.Errorf("write %s: %w", p, marked) // an fsync's errno names no file
 	}
 	return marked
-}
-
-// usable fails once the store is closed or found corrupt. Call it with
-// d.mu held.
-func (d *DB) usable() error {
-	if d.bolt == nil {
-		return errors.New("store is closed")
-	}
-	if err := d.corrupt.Load(); err != nil {
-		return *err
-	}
-	return nil
-}
-
-// noteCorrupt records err if it proves meta.db corrupt, and returns it.
-func (d *DB) noteCorrupt(err error) error {
-	if err == nil || !isCorrupt(err) {
-		return err
-	}
-	err = fmt.Errorf("%s: %w", filepath.Join(d.dir, metaFile), err)
-	d.corruptMu.Lock()
-	defer d.corruptMu.Unlock()
-	if d.corrupt.Load() == nil {
-		d.corrupt.Store(&err)
-		close(d.corruptCh)
-	}
-	return err
-}
-
-// Corrupt returns why meta.db was found corrupt, or nil.
-func (d *DB) Corrupt() error {
-	if err := d.corrupt.Load(); err != nil {
-		return *err
-	}
-	return nil
-}
-
-// Corrupted returns a channel closed once a call finds meta.db corrupt
-// (Corrupt then says why). Every call fails from then on, until
-// Quarantine replaces the file, which makes a new channel.
-func (d *DB) Corrupted() <-chan struct{} {
-	d.corruptMu.Lock()
-	defer d.corruptMu.Unlock()
-	return d.corruptCh
-}
-
-// guard runs fn, turning a panic or a memory fault inside bbolt (which
-// trusts its pages and has no other way to report one it cannot make
-// sense of) into a CorruptError. Any other panic is a bug and goes on.
-func guard(fn func() error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		r := recover()
-		if r == nil {
-			return
-		}
-		if _, fault := r.(interface{ Addr() uintptr }); !fault && !panickedInBolt() {
-			panic(r)
-		}
-		err = &CorruptError{Why: fmt.Sprintf("bbolt cannot read its pages: %v", r)}
-	}()
-	return fn()
-}
-
-// panickedInBolt reports whether the panic being recovered was raised by
-// bbolt's code, from a deferred function.
-func panickedInBolt() bool {
-	pcs := make([]uintptr, 64)
-	frames := runtime.CallersFrames(pcs[:runtime.Callers(0, pcs)])
-	past := false
-	for {
-		f, more := frames.Next()
-		switch {
-		case f.Function == "runtime.gopanic":
-			past = true
-		case past && !strings.HasPrefix(f.Function, "runtime."):
-			return strings.HasPrefix(f.Function, "go.etcd.io/bbolt")
-		}
-		if !more {
-			return false
-		}
-	}
 }
 
 func getBallot(st bucket, k []byte) (meta.Ballot, error) {

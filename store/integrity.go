@@ -14,7 +14,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -179,4 +182,86 @@ func salvagePromise(p string) (meta.Ballot, bool) {
 		})
 	})
 	return promised, err == nil
+}
+
+// usable fails once the store is closed or found corrupt. Call it with
+// d.mu held.
+func (d *DB) usable() error {
+	if d.bolt == nil {
+		return errors.New("store is closed")
+	}
+	if err := d.corrupt.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// noteCorrupt records err if it proves meta.db corrupt, and returns it.
+func (d *DB) noteCorrupt(err error) error {
+	if err == nil || !isCorrupt(err) {
+		return err
+	}
+	err = fmt.Errorf("%s: %w", filepath.Join(d.dir, metaFile), err)
+	d.corruptMu.Lock()
+	defer d.corruptMu.Unlock()
+	if d.corrupt.Load() == nil {
+		d.corrupt.Store(&err)
+		close(d.corruptCh)
+	}
+	return err
+}
+
+// Corrupt returns why meta.db was found corrupt, or nil.
+func (d *DB) Corrupt() error {
+	if err := d.corrupt.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// Corrupted returns a channel closed once a call finds meta.db corrupt
+// (Corrupt then says why). Every call fails from then on, until
+// Quarantine replaces the file, which makes a new channel.
+func (d *DB) Corrupted() <-chan struct{} {
+	d.corruptMu.Lock()
+	defer d.corruptMu.Unlock()
+	return d.corruptCh
+}
+
+// guard runs fn, turning a panic or a memory fault inside bbolt (which
+// trusts its pages and has no other way to report one it cannot make
+// sense of) into a CorruptError. Any other panic is a bug and goes on.
+func guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if _, fault := r.(interface{ Addr() uintptr }); !fault && !panickedInBolt() {
+			panic(r)
+		}
+		err = &CorruptError{Why: fmt.Sprintf("bbolt cannot read its pages: %v", r)}
+	}()
+	return fn()
+}
+
+// panickedInBolt reports whether the panic being recovered was raised by
+// bbolt's code, from a deferred function.
+func panickedInBolt() bool {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(0, pcs)])
+	past := false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			past = true
+		case past && !strings.HasPrefix(f.Function, "runtime."):
+			return strings.HasPrefix(f.Function, "go.etcd.io/bbolt")
+		}
+		if !more {
+			return false
+		}
+	}
 }

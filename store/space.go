@@ -19,6 +19,8 @@ import (
 	"syscall"
 
 	"shoal/meta"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // DiskSpace is the room on the file system that holds a directory.
@@ -140,4 +142,33 @@ func (l Limits) ChunkCap(u Usage) int64 {
 		return 0
 	}
 	return max(c, 1)
+}
+
+// measureMeta records how much of meta.db is in use and how much is free
+// pages, which bbolt reuses before it grows the file: what the space
+// accounting counts (see space.go). The caller holds mu or owns d.
+func (d *DB) measureMeta() {
+	var size int64
+	if err := d.bolt.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
+		return
+	}
+	st := d.bolt.Stats()
+	free := int64(st.FreePageN+st.PendingPageN) * int64(d.bolt.Info().PageSize)
+	d.metaInUse.Store(max(size-free, 0))
+	d.metaFree.Store(min(free, size))
+}
+
+// SetLimits sets the node's capacity and the reserve its disk keeps for
+// metadata (see space.go).
+func (d *DB) SetLimits(l Limits) { d.Chunks.SetLimits(l) }
+
+// Usage measures what the node's data takes (chunks and meta.db) and what
+// its disk has left.
+func (d *DB) Usage() Usage { return d.Chunks.Usage() }
+
+// Room is how many bytes of new data metadata may take before the node
+// reaches its capacity or its disk the reserve (Limits.MetaRoom): the
+// log refuses proposals that add more (see replication).
+func (d *DB) Room() int64 {
+	return d.Chunks.Limits().MetaRoom(d.Usage())
 }
