@@ -98,6 +98,49 @@ func runSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration) camp
 	c := newTestCluster(t, k, 3,
 		[]string{"--replace-after", "-1s", "--rpc-timeout", "1s"},
 		[]string{"--request-timeout", "2s"})
+	st := schedule{
+		seed: seed, stream: 0x5eed, cd: plain, faultTime: faultTime,
+		gap: 500 * time.Millisecond, hold: 1500 * time.Millisecond,
+		inject: func(ctx context.Context, r *rand.Rand) (Kind, func() error, string, error) {
+			kind := Kind(r.IntN(int(numKinds)))
+			undo, desc, err := c.Inject(ctx, kind, r)
+			return kind, undo, desc, err
+		},
+		healthy: c.WaitHealthy, recovery: 60 * time.Second, checkTime: 60 * time.Second,
+	}.run(t, c)
+	checkConvergence(t, c)
+	return st
+}
+
+// schedule is one run of a campaign: clients doing random operations
+// through cd while faults hit the cluster for faultTime, then the
+// cluster made whole again and the history with the final reads
+// checked.
+type schedule struct {
+	seed   uint64
+	stream uint64 // of the fault generator, seeded with seed
+	cd     codec
+
+	faultTime time.Duration
+	// gap and hold bound the random time between faults (above 300 ms)
+	// and how long each lasts (above 500 ms).
+	gap, hold time.Duration
+	// inject applies a random fault and returns its kind (for the
+	// counts), how to undo it and what it did.
+	inject func(ctx context.Context, r *rand.Rand) (Kind, func() error, string, error)
+
+	// healthy waits until the cluster serves again after the faults,
+	// within recovery.
+	healthy  func(ctx context.Context) error
+	recovery time.Duration
+	// checkTime bounds the linearizability check; a check that runs out
+	// of it fails the schedule as inconclusive.
+	checkTime time.Duration
+}
+
+// run runs the schedule on c and fails t on a linearizability violation.
+func (s schedule) run(t *testing.T, c *Cluster) campaignStats {
+	t.Helper()
 	rec := NewRecorder(nil)
 	st := campaignStats{faults: map[Kind]int{}}
 	ctx, stop := context.WithCancel(context.Background())
@@ -107,21 +150,20 @@ func runSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration) camp
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runClient(ctx, c, rec, id, seed, plain, &acked, &unknown)
+			runClient(ctx, c, rec, id, s.seed, s.cd, &acked, &unknown)
 		}()
 	}
-	r := rand.New(rand.NewPCG(seed, 0x5eed))
-	end := time.Now().Add(faultTime)
+	r := rand.New(rand.NewPCG(s.seed, s.stream))
+	end := time.Now().Add(s.faultTime)
 	for time.Now().Before(end) {
-		sleep(300*time.Millisecond + time.Duration(r.IntN(500))*time.Millisecond)
-		kind := Kind(r.IntN(int(numKinds)))
-		undo, desc, err := c.Inject(ctx, kind, r)
+		sleep(300*time.Millisecond + time.Duration(r.Int64N(int64(s.gap))))
+		kind, undo, desc, err := s.inject(ctx, r)
 		if err != nil {
 			stop()
-			t.Fatalf("inject %s: %v", kind, err)
+			t.Fatalf("inject a fault: %v", err)
 		}
 		st.faults[kind]++
-		hold := 500*time.Millisecond + time.Duration(r.IntN(1500))*time.Millisecond
+		hold := 500*time.Millisecond + time.Duration(r.Int64N(int64(s.hold)))
 		t.Logf("%s for %v", desc, hold)
 		sleep(hold)
 		if err := undo(); err != nil {
@@ -137,22 +179,20 @@ func runSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration) camp
 	if err := c.Restore(); err != nil {
 		t.Fatal(err)
 	}
-	hctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	hctx, cancel := context.WithTimeout(context.Background(), s.recovery)
 	defer cancel()
-	if err := c.WaitHealthy(hctx); err != nil {
+	if err := s.healthy(hctx); err != nil {
 		t.Fatalf("after the faults: %v", err)
 	}
-	final := finalReads(t, c, plain)
-	events := rec.History()
-	res, err := CheckFinal(events, final, 60*time.Second)
+	final := finalReads(t, c, s.cd)
+	res, err := CheckFinal(rec.History(), final, s.checkTime)
 	st.ops, st.acked, st.unknown = res.Ops, int(acked.Load()), int(unknown.Load())
 	if err != nil || res.Verdict != VerdictOK {
 		st.violations++
-		files, werr := res.WriteReport(reportDir(t, seed))
-		t.Fatalf("history of seed %d is not linearizable (%v, %v); history and visualisation: %v %v", seed, res, err, files, werr)
+		files, werr := res.WriteReport(reportDir(t, s.seed))
+		t.Fatalf("history of seed %d is not linearizable (%v, %v); history and visualisation: %v %v", s.seed, res, err, files, werr)
 	}
-	t.Logf("seed %d: %s; %d acknowledged mutations, %d unknown", seed, res, st.acked, st.unknown)
-	checkConvergence(t, c)
+	t.Logf("seed %d: %s; %d acknowledged mutations, %d unknown", s.seed, res, st.acked, st.unknown)
 	return st
 }
 

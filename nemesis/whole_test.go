@@ -3,6 +3,7 @@ package nemesis
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -12,8 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -36,7 +35,8 @@ import (
 // namespace; the same chunks).
 //
 // SHOAL_NEMESIS=1 runs a fixed pair of seeds; SHOAL_NEMESIS_LONG=N adds N
-// random ones, as for the one-group campaign.
+// random ones, as for the one-group campaign; SHOAL_NEMESIS_SECONDS sets
+// how long each schedule's faults last (60 s).
 func TestWholeCampaign(t *testing.T) {
 	needCampaign(t)
 	seeds := []uint64{11, 12}
@@ -46,7 +46,8 @@ func TestWholeCampaign(t *testing.T) {
 			seeds = append(seeds, base+uint64(i))
 		}
 	}
-	secs := 20
+	// A minute of faults deals the whole deck (every kind) in a schedule.
+	secs := 60
 	if s, err := strconv.Atoi(os.Getenv("SHOAL_NEMESIS_SECONDS")); err == nil && s > 0 {
 		secs = s
 	}
@@ -105,11 +106,15 @@ const (
 	WholeIsolateNode                       // one storage node | everyone
 	WholeCorruptChunk                      // flip a byte of a chunk file on a node's disk
 	WholeFillDisk                          // fill a node's file system (a loop-mounted ext4)
+	WholeReadOnlyDisk                      // a node's file system turns read-only, as ext4 does on a disk error
+	WholeClockSkew                         // a node or the router restarts with its clock an hour ahead or behind
+	WholeScaleOut                          // one member of every group fills its disk: standbys form a new group
 	numWholeKinds
 )
 
 var wholeKindNames = [...]string{"kill-node", "kill-primary", "kill-data-group", "kill-meta-majority",
-	"pause-primary", "pause-router", "kill-router", "cut-data|meta", "isolate-node", "corrupt-chunk", "fill-disk"}
+	"pause-primary", "pause-router", "kill-router", "cut-data|meta", "isolate-node", "corrupt-chunk", "fill-disk",
+	"read-only-disk", "clock-skew", "scale-out"}
 
 func (k WholeKind) String() string {
 	if k >= 0 && int(k) < len(wholeKindNames) {
@@ -140,10 +145,30 @@ func (c *Cluster) groupProcs(ctx context.Context, group string) []*harness.Proc 
 	return nil
 }
 
+// groupNames lists the groups the router shows now, the meta group
+// first: the campaign's own and those scale-out formed since.
+func (c *Cluster) groupNames(ctx context.Context) []string {
+	names := []string{wholeGroups[0].Name}
+	if view, err := c.View(ctx); err == nil {
+		for _, g := range view.Groups {
+			if g.Name != names[0] {
+				names = append(names, g.Name)
+			}
+		}
+	}
+	if len(names) == 1 {
+		for _, g := range wholeGroups[1:] {
+			names = append(names, g.Name)
+		}
+	}
+	return names
+}
+
 // InjectWhole applies a fault of kind k and returns how to undo it.
 func (c *Cluster) InjectWhole(ctx context.Context, k WholeKind, r *rand.Rand) (undo func() error, desc string, err error) {
-	g := wholeGroups[r.IntN(len(wholeGroups))].Name
-	data := wholeGroups[1+r.IntN(len(wholeGroups)-1)].Name
+	groups := c.groupNames(ctx)
+	g := groups[r.IntN(len(groups))]
+	data := groups[1+r.IntN(len(groups)-1)]
 	primary, _ := c.Cluster.Primary(ctx, g)
 	if primary == nil {
 		primary = c.Nodes[r.IntN(len(c.Nodes))]
@@ -209,8 +234,124 @@ func (c *Cluster) InjectWhole(ctx context.Context, k WholeKind, r *rand.Rand) (u
 		p := c.Nodes[r.IntN(len(c.Nodes))]
 		undo, err := fillDisk(c.DataDir(p))
 		return undo, "fill the disk of " + p.Name, err
+	case WholeReadOnlyDisk:
+		p := c.Nodes[r.IntN(len(c.Nodes))]
+		undo, err := readOnlyDisk(p, c.DataDir(p))
+		return undo, "turn the disk of " + p.Name + " read-only", err
+	case WholeClockSkew:
+		p := c.Router
+		if i := r.IntN(len(c.Nodes) + 1); i < len(c.Nodes) {
+			p = c.Nodes[i]
+		}
+		off, way := time.Hour, "ahead"
+		if r.IntN(2) == 0 {
+			off, way = -off, "behind"
+		}
+		undo, err := skewClock(p, off)
+		return undo, fmt.Sprintf("restart %s with its clock an hour %s", p.Name, way), err
+	case WholeScaleOut:
+		return c.scaleOut(ctx, groups)
 	}
 	return nil, "", fmt.Errorf("nemesis: unknown fault %d", k)
+}
+
+// scaleOut fills the disk of one member of every group, so that every
+// group counts as full and the meta group's primary forms a new one from
+// standbys, and waits up to scaleOutWait for the router to show it. It
+// does not fail when none forms (too few standbys left, say): the fault
+// is then only full disks.
+func (c *Cluster) scaleOut(ctx context.Context, groups []string) (func() error, string, error) {
+	var undos []func() error
+	undo := func() error {
+		var errs []error
+		for _, u := range undos {
+			errs = append(errs, u())
+		}
+		return errors.Join(errs...)
+	}
+	for _, g := range groups {
+		ps := c.groupProcs(ctx, g)
+		if len(ps) == 0 {
+			continue
+		}
+		u, err := fillDisk(c.DataDir(ps[0]))
+		if err != nil {
+			undo()
+			return nil, "", err
+		}
+		undos = append(undos, u)
+	}
+	wctx, cancel := context.WithTimeout(ctx, scaleOutWait)
+	defer cancel()
+	formed := ""
+	harness.WaitFor(wctx, "a new group", func() (bool, error) {
+		for _, g := range c.groupNames(wctx) {
+			if !slices.Contains(groups, g) {
+				formed = g
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if formed == "" {
+		return undo, fmt.Sprintf("fill a disk in each of %d groups; no new group within %v", len(groups), scaleOutWait), nil
+	}
+	return undo, fmt.Sprintf("fill a disk in each of %d groups; standbys formed %s", len(groups), formed), nil
+}
+
+// scaleOutWait bounds how long the scale-out fault waits for a new group:
+// usage is gossiped every second and the meta group's primary checks every
+// second.
+const scaleOutWait = 15 * time.Second
+
+// skewClock restarts p with its wall clock shifted by off, and returns how
+// to restart it with the machine's clock again.
+func skewClock(p *harness.Proc, off time.Duration) (func() error, error) {
+	env := p.Env
+	p.Kill()
+	p.Env = append(slices.Clip(env), "SHOAL_CLOCK_OFFSET="+off.String())
+	if err := p.Start(); err != nil {
+		return nil, err
+	}
+	return func() error {
+		p.Kill()
+		p.Env = env
+		return p.Start()
+	}, nil
+}
+
+// readOnlyDisk makes the file system dir is on (when it is one of the
+// campaign's loop-mounted disks) report an error, which turns it
+// read-only as ext4 does when a disk fails (errors=remount-ro): reads go
+// on, every write fails. The undo is what an operator does: stop the
+// node, unmount, check the file system, mount it again and start the
+// node.
+func readOnlyDisk(p *harness.Proc, dir string) (func() error, error) {
+	if !isMountPoint(dir) {
+		return func() error { return nil }, nil // not on a disk of its own: the fault does nothing
+	}
+	out, err := exec.Command("findmnt", "-no", "SOURCE", dir).Output()
+	if err != nil {
+		return nil, fmt.Errorf("findmnt %s: %w", dir, err)
+	}
+	dev := filepath.Base(strings.TrimSpace(string(out)))
+	if err := os.WriteFile("/sys/fs/ext4/"+dev+"/trigger_fs_error", []byte("read-only-disk fault"), 0); err != nil {
+		return nil, fmt.Errorf("turn %s read-only: %w", dir, err)
+	}
+	return func() error {
+		p.Kill()
+		for _, cmd := range [][]string{{"umount", dir}, {"e2fsck", "-fy", dir + ".img"}, {"mount", "-o", "loop,errors=remount-ro", dir + ".img", dir}} {
+			out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
+			var ee *exec.ExitError
+			if cmd[0] == "e2fsck" && errors.As(err, &ee) && ee.ExitCode() <= 2 {
+				err = nil // errors found and fixed
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %v: %s", strings.Join(cmd, " "), err, out)
+			}
+		}
+		return p.Start()
+	}, nil
 }
 
 func (s *campaignStats) wholeString() string {
@@ -225,7 +366,7 @@ func (s *campaignStats) wholeString() string {
 func runWholeSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration) campaignStats {
 	t.Logf("seed %d (replay: SHOAL_NEMESIS=1 go test ./nemesis -run 'TestWholeCampaign/seed-%d$')", seed, seed)
 	bin := needCampaign(t)
-	n := 1
+	n := wholeStandbys
 	for _, g := range wholeGroups {
 		n += g.Size
 	}
@@ -243,8 +384,11 @@ func runWholeSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration)
 			names = append(names, fmt.Sprintf("%s-n%d", g.Name, j))
 		}
 	}
-	loopDisks(t, dir, append(names, "standby0"), "256M")
-	c, err := StartGroups(sctx, nt, bin, dir, wholeGroups, 1,
+	for i := range wholeStandbys {
+		names = append(names, fmt.Sprintf("standby%d", i))
+	}
+	loopDisks(t, dir, names, "256M")
+	c, err := StartGroups(sctx, nt, bin, dir, wholeGroups, wholeStandbys,
 		[]string{"--replace-after", "4s", "--rpc-timeout", "1s"},
 		[]string{"--request-timeout", "3s", "--chunk-size", "4096", "--inline-max", "0"})
 	if err != nil {
@@ -254,63 +398,51 @@ func runWholeSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration)
 	if err := c.WaitHealthy(sctx); err != nil {
 		t.Fatal(err)
 	}
-	rec := NewRecorder(nil)
-	st := campaignStats{faults: map[Kind]int{}}
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var acked, unknown atomic.Int64
-	for id := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runClient(ctx, c, rec, id, seed, chunked, &acked, &unknown)
-		}()
-	}
-	r := rand.New(rand.NewPCG(seed, 0x3a11))
-	end := time.Now().Add(faultTime)
-	for time.Now().Before(end) {
-		sleep(300*time.Millisecond + time.Duration(r.IntN(700))*time.Millisecond)
-		kind := WholeKind(r.IntN(int(numWholeKinds)))
-		undo, desc, err := c.InjectWhole(ctx, kind, r)
-		if err != nil {
-			stop()
-			t.Fatalf("inject %s: %v", kind, err)
-		}
-		st.faults[Kind(kind)]++
-		// Up to 6 s: past --replace-after, so a dead member may be
+	// Faults are dealt from a shuffled deck of every kind, so that a
+	// schedule of numWholeKinds faults or more makes each at least once.
+	var deck []int
+	st := schedule{
+		seed: seed, stream: 0x3a11, cd: chunked, faultTime: faultTime,
+		// Holds up to 6 s: past --replace-after, so a dead member may be
 		// replaced by the standby and come back to be released.
-		hold := 500*time.Millisecond + time.Duration(r.IntN(5500))*time.Millisecond
-		t.Logf("%s for %v", desc, hold)
-		sleep(hold)
-		if err := undo(); err != nil {
-			stop()
-			t.Fatalf("undo %s: %v", desc, err)
-		}
-	}
-	stop()
-	wg.Wait()
-	if err := c.Net.Heal(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	hctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if err := c.WaitHealthy(hctx); err != nil {
-		t.Fatalf("after the faults: %v", err)
-	}
-	final := finalReads(t, c, chunked)
-	res, err := CheckFinal(rec.History(), final, 60*time.Second)
-	st.ops, st.acked, st.unknown = res.Ops, int(acked.Load()), int(unknown.Load())
-	if err != nil || res.Verdict != VerdictOK {
-		st.violations++
-		files, werr := res.WriteReport(reportDir(t, seed))
-		t.Fatalf("history of seed %d is not linearizable (%v, %v); history and visualisation: %v %v", seed, res, err, files, werr)
-	}
-	t.Logf("seed %d: %s; %d acknowledged mutations, %d unknown", seed, res, st.acked, st.unknown)
+		gap: 700 * time.Millisecond, hold: 5500 * time.Millisecond,
+		inject: func(ctx context.Context, r *rand.Rand) (Kind, func() error, string, error) {
+			if len(deck) == 0 {
+				deck = r.Perm(int(numWholeKinds))
+			}
+			kind := WholeKind(deck[0])
+			deck = deck[1:]
+			undo, desc, err := c.InjectWhole(ctx, kind, r)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", kind, err)
+			}
+			return Kind(kind), undo, desc, err
+		},
+		healthy: c.waitAllGroups, recovery: 90 * time.Second, checkTime: 5 * time.Minute,
+	}.run(t, c)
 	checkGroupsConverge(t, c)
 	return st
+}
+
+// wholeStandbys is how many standbys the campaign starts: one to replace
+// a dead member, and a group's worth for scale-out.
+const wholeStandbys = 4
+
+// waitAllGroups waits until every group the router shows, those formed by
+// scale-out included, has a primary and all its members in sync.
+func (c *Cluster) waitAllGroups(ctx context.Context) error {
+	if err := c.WaitHealthy(ctx); err != nil {
+		return err
+	}
+	for _, g := range c.groupNames(ctx) {
+		if slices.ContainsFunc(wholeGroups, func(w harness.Group) bool { return w.Name == g }) {
+			continue
+		}
+		if _, err := c.WaitGroup(ctx, g, wholeGroups[0].Size, ""); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkGroupsConverge waits until, in every group, the members the router
@@ -320,18 +452,20 @@ func checkGroupsConverge(t *testing.T, c *Cluster) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := c.WaitHealthy(ctx); err != nil {
+	if err := c.waitAllGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
+	groups := c.groupNames(ctx)
+	size := wholeGroups[0].Size
 	members := map[string][]*harness.Proc{}
 	err := harness.WaitFor(ctx, "every group to list all its members", func() (bool, error) {
-		for _, g := range wholeGroups {
-			ps := c.groupProcs(ctx, g.Name)
-			if len(ps) != g.Size {
+		for _, g := range groups {
+			ps := c.groupProcs(ctx, g)
+			if len(ps) != size {
 				view, err := c.View(ctx)
-				return false, fmt.Errorf("group %s lists %d members: %+v (%v)", g.Name, len(ps), view, err)
+				return false, fmt.Errorf("group %s lists %d members: %+v (%v)", g, len(ps), view, err)
 			}
-			members[g.Name] = ps
+			members[g] = ps
 		}
 		return true, nil
 	})
@@ -343,9 +477,9 @@ func checkGroupsConverge(t *testing.T, c *Cluster) {
 		sleep(time.Second) // heartbeats carry the commit index; repair runs every second
 		c.Stop(0)
 		var diffs []string
-		for _, g := range wholeGroups {
+		for _, g := range groups {
 			var ref string
-			for _, p := range members[g.Name] {
+			for _, p := range members[g] {
 				db, err := store.Open(c.DataDir(p))
 				if err != nil {
 					t.Fatalf("open %s's store: %v", p.Name, err)
@@ -361,7 +495,7 @@ func checkGroupsConverge(t *testing.T, c *Cluster) {
 				if ref == "" {
 					ref = sum
 				} else if sum != ref {
-					diffs = append(diffs, fmt.Sprintf("%s: %s has %s, another member %s", g.Name, p.Name, sum, ref))
+					diffs = append(diffs, fmt.Sprintf("%s: %s has %s, another member %s", g, p.Name, sum, ref))
 				}
 			}
 		}
@@ -375,7 +509,7 @@ func checkGroupsConverge(t *testing.T, c *Cluster) {
 			t.Fatal(err)
 		}
 		hctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		err := c.WaitHealthy(hctx)
+		err := c.waitAllGroups(hctx)
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -468,21 +602,36 @@ func isMountPoint(dir string) bool {
 func loopDisks(t *testing.T, dir string, names []string, size string) bool {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Log("SKIPPED the fill-disk fault: loop mounts need root")
+		t.Log("SKIPPED the fill-disk and read-only-disk faults: loop mounts need root")
 		return false
 	}
-	for _, tool := range []string{"mkfs.ext4", "mount", "umount", "mountpoint"} {
+	for _, tool := range []string{"mkfs.ext4", "e2fsck", "mount", "umount", "mountpoint", "findmnt"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Logf("SKIPPED the fill-disk fault: no %s", tool)
+			t.Logf("SKIPPED the fill-disk and read-only-disk faults: no %s", tool)
 			return false
 		}
 	}
+	// dir becomes a shared mount, so that the nodes' mount namespaces
+	// (each process runs in one of its own, as a slave of this one) see a
+	// disk unmounted and mounted again under it: otherwise they keep the
+	// old mount and with it the loop device.
+	for _, cmd := range [][]string{{"mount", "--bind", dir, dir}, {"mount", "--make-shared", dir}} {
+		if out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput(); err != nil {
+			t.Logf("SKIPPED the fill-disk and read-only-disk faults: %s: %v: %s", strings.Join(cmd, " "), err, out)
+			return false
+		}
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
 	for _, name := range names {
 		d := filepath.Join(dir, name)
 		img := d + ".img"
-		for _, cmd := range [][]string{{"truncate", "-s", size, img}, {"mkfs.ext4", "-q", "-F", "-m", "0", img}, {"mkdir", "-p", d}, {"mount", "-o", "loop", img, d}} {
+		for _, cmd := range [][]string{{"truncate", "-s", size, img}, {"mkfs.ext4", "-q", "-F", "-m", "0", img}, {"mkdir", "-p", d}, {"mount", "-o", "loop,errors=remount-ro", img, d}} {
 			if out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput(); err != nil {
-				t.Logf("SKIPPED the fill-disk fault: %s: %v: %s", strings.Join(cmd, " "), err, out)
+				t.Logf("SKIPPED the fill-disk and read-only-disk faults: %s: %v: %s", strings.Join(cmd, " "), err, out)
 				return false
 			}
 		}
