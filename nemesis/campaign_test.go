@@ -90,15 +90,18 @@ func (s *campaignStats) String() string {
 // keys are the files the clients fight over: few at a time, so
 // operations collide. Renames and copies stay within a pair (k0-k1,
 // k2-k3, k4-k5), so the history splits into independent parts the
-// checker can take one at a time. Every epochLength the clients move on
-// to six fresh paths, as Jepsen's independent keys do: each part then
-// holds a few hundred operations, not the whole run's thousands, and the
-// check, exponential in the unknown outcomes of one part, stays fast
-// however long the faults last. An operation of an earlier epoch that
-// takes effect late still lands on its own paths, and is still checked.
+// checker can take one at a time. The clients move on to six fresh paths
+// (a new epoch, as Jepsen's independent keys do) every epochLength, and
+// sooner once maxUnknown mutations of the epoch ended with an unknown
+// outcome: the check of a part is exponential in its unknown outcomes (a
+// part with 20 of them did not finish in 5 minutes; one with 15 took 9 s),
+// so each part stays small however long the faults last. An operation of
+// an earlier epoch that takes effect late still lands on its own paths,
+// and is still checked.
 const (
 	keysPerEpoch = 6
 	epochLength  = 8 * time.Second
+	maxUnknown   = 6
 )
 
 // keyPath is key i of epoch e.
@@ -113,6 +116,48 @@ func keyPaths(n int) []string {
 		}
 	}
 	return out
+}
+
+// keyspace says which epoch's keys the clients use.
+type keyspace struct {
+	mu      sync.Mutex
+	epoch   int
+	began   time.Time
+	unknown int // mutations of this epoch with an unknown outcome
+}
+
+func newKeyspace() *keyspace { return &keyspace{began: time.Now()} }
+
+// current is the epoch to take keys from now.
+func (k *keyspace) current() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if time.Since(k.began) >= epochLength {
+		k.next()
+	}
+	return k.epoch
+}
+
+// noteUnknown counts a mutation on epoch e's keys whose outcome is
+// unknown.
+func (k *keyspace) noteUnknown(e int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e != k.epoch {
+		return
+	}
+	if k.unknown++; k.unknown >= maxUnknown {
+		k.next()
+	}
+}
+
+func (k *keyspace) next() { k.epoch, k.began, k.unknown = k.epoch+1, time.Now(), 0 }
+
+// paths lists the keys of every epoch so far.
+func (k *keyspace) paths() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return keyPaths(k.epoch + 1)
 }
 
 func runSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration) campaignStats {
@@ -168,17 +213,16 @@ func (s schedule) run(t *testing.T, c *Cluster) campaignStats {
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var acked, unknown atomic.Int64
-	start := time.Now()
-	epoch := func() int { return int(time.Since(start) / epochLength) }
+	keys := newKeyspace()
 	for id := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runClient(ctx, c, rec, id, s.seed, s.cd, epoch, &acked, &unknown)
+			runClient(ctx, c, rec, id, s.seed, s.cd, keys, &acked, &unknown)
 		}()
 	}
 	r := rand.New(rand.NewPCG(s.seed, s.stream))
-	end := start.Add(s.faultTime)
+	end := time.Now().Add(s.faultTime)
 	for time.Now().Before(end) {
 		sleep(300*time.Millisecond + time.Duration(r.Int64N(int64(s.gap))))
 		kind, undo, desc, err := s.inject(ctx, r)
@@ -197,7 +241,6 @@ func (s schedule) run(t *testing.T, c *Cluster) campaignStats {
 	}
 	stop()
 	wg.Wait()
-	epochs := epoch() + 1
 	if err := c.Net.Heal(); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +252,7 @@ func (s schedule) run(t *testing.T, c *Cluster) campaignStats {
 	if err := s.healthy(hctx); err != nil {
 		t.Fatalf("after the faults: %v", err)
 	}
-	final := finalReads(t, c, s.cd, keyPaths(epochs))
+	final := finalReads(t, c, s.cd, keys.paths())
 	checkStart := time.Now()
 	res, err := CheckFinal(rec.History(), final, s.checkTime)
 	checked := time.Since(checkStart).Round(time.Millisecond)
@@ -236,14 +279,14 @@ var plain = codec{encode: func(v string) []byte { return []byte(v) }, decode: fu
 
 // runClient performs random operations on the keys of the current epoch
 // until ctx ends, recording each.
-func runClient(ctx context.Context, c *Cluster, rec *Recorder, id int, seed uint64, cd codec, epoch func() int, acked, unknown *atomic.Int64) {
+func runClient(ctx context.Context, c *Cluster, rec *Recorder, id int, seed uint64, cd codec, keys *keyspace, acked, unknown *atomic.Int64) {
 	cl, err := c.Client(3*time.Second, -1)
 	if err != nil {
 		return
 	}
 	r := rand.New(rand.NewPCG(seed, uint64(id)+1))
 	for n := 0; ctx.Err() == nil; n++ {
-		e, i := epoch(), r.IntN(keysPerEpoch)
+		e, i := keys.current(), r.IntN(keysPerEpoch)
 		p, q := keyPath(e, i), keyPath(e, i^1)
 		var op Op
 		switch x := r.IntN(100); {
@@ -265,6 +308,9 @@ func runClient(ctx context.Context, c *Cluster, rec *Recorder, id int, seed uint
 		if !known {
 			pend.Unknown()
 			unknown.Add(1)
+			if op.Kind != OpRead && op.Kind != OpExists {
+				keys.noteUnknown(e)
+			}
 		} else {
 			pend.Complete(res)
 		}
@@ -333,7 +379,7 @@ func finalReads(t *testing.T, c *Cluster, cd codec, paths []string) map[string]F
 		t.Fatal(err)
 	}
 	out := map[string]FinalState{}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+time.Duration(len(paths))*50*time.Millisecond)
 	defer cancel()
 	for _, p := range paths {
 		err := harness.WaitFor(ctx, "a definite answer to the final read of "+p, func() bool {
