@@ -295,10 +295,13 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.StringVar(&c.Token, "token", "", "the token to measure with (default $SHOAL_TOKEN or the credentials file)")
 	fs.BoolVar(&c.Local, "local", false, "start a local cluster (3 storage processes and a router on 127.0.0.1) and measure it")
 	fs.BoolVar(&c.Insecure, "insecure", false, "with --local: run the local cluster with --insecure (no TLS, users or encryption at rest)")
-	fs.StringSliceVar(&c.Workloads, "workloads", nil, "what to run: ops, small, large, failover, mount, security (default: ops, small, large; failover with --local; mount with --mount; security, which compares a secure local cluster with an --insecure one, only when named)")
+	fs.StringVar(&c.Filer, "filer", "", "measure a SeaweedFS filer at this URL instead of Shoal, with the same workloads (ops, small, meta, large), for a side-by-side comparison")
+	fs.BoolVar(&c.FilerFsync, "filer-fsync", false, "with --filer: ask SeaweedFS to fsync every write (fsync=true)")
+	fs.StringSliceVar(&c.Workloads, "workloads", nil, "what to run: ops, small, meta, large, failover, mount, security (default: ops, small, meta, large; failover with --local; mount with --mount; security, which compares a secure local cluster with an --insecure one, only when named)")
 	fs.IntVar(&c.Reps, "reps", c.Reps, "repetitions of each measurement; figures are the median with min and max")
 	fs.IntVar(&c.SmallFiles, "small-files", c.SmallFiles, "files of 1 KiB the small workload writes and reads back")
-	fs.IntVar(&c.SmallClients, "small-clients", c.SmallClients, "concurrent clients of the small workload")
+	fs.IntVar(&c.SmallClients, "small-clients", c.SmallClients, "concurrent clients of the small and meta workloads")
+	fs.IntVar(&c.MetaFiles, "meta-files", c.MetaFiles, "files in the directory the meta workload creates, stats, lists, copies, renames and deletes")
 	fs.Var(&c.LargeSizes, "large-sizes", "file sizes of the large workload (MB = 10^6 bytes, MiB = 2^20)")
 	fs.IntVar(&c.FailoverRuns, "failover-runs", c.FailoverRuns, "times the failover workload kills the primary")
 	fs.StringVar(&c.MountDir, "mount", "", "where the cluster is mounted, for the mount workload (with --local it mounts its own)")
@@ -309,7 +312,7 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.StringVar(&c.DataDir, "data", "", "directory in which the local cluster's directory is made (default: the system's temporary directory)")
 	return func(ctx context.Context) error {
 		c.Version, c.Stdout, c.Stderr, c.Logger = version, os.Stdout, os.Stderr, log()
-		if !c.Local {
+		if !c.Local && c.Filer == "" {
 			creds, _, err := client.ResolveCredentials(client.Credentials{Router: c.Router, CA: c.CA, Token: c.Token}, os.Getenv)
 			if err != nil {
 				return err

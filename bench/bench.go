@@ -28,9 +28,13 @@ const (
 	WorkloadFailover = "failover"
 	WorkloadMount    = "mount"
 	WorkloadSecurity = "security"
+	WorkloadMeta     = "meta"
 )
 
-var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadLarge, WorkloadFailover, WorkloadMount, WorkloadSecurity}
+var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadFailover, WorkloadMount, WorkloadSecurity}
+
+// filerWorkloads are the workloads that can measure a SeaweedFS filer.
+var filerWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge}
 
 // Config says what to measure and where. Flags of 'shoal bench' fill it.
 type Config struct {
@@ -43,6 +47,12 @@ type Config struct {
 	// secure (TLS, users, encryption at rest) unless Insecure is set.
 	Local    bool
 	Insecure bool
+	// Filer, when set, is the URL of a SeaweedFS filer to measure instead
+	// of Shoal, with the same code (ops, small, meta and large only), so
+	// that the two can be compared on one machine; FilerFsync asks it to
+	// fsync every write.
+	Filer      string
+	FilerFsync bool
 	// Workloads names what to run: ops, small, large, failover, mount,
 	// security. Empty means ops, small, large, failover with Local, and
 	// mount with MountDir; security only when named.
@@ -54,6 +64,10 @@ type Config struct {
 	// and reads back, by SmallClients concurrent clients.
 	SmallFiles   int
 	SmallClients int
+	// MetaFiles is the number of files in the one directory the meta
+	// workload creates, stats, lists, copies, renames and deletes, with
+	// SmallClients concurrent clients.
+	MetaFiles int
 	// LargeSizes are the file sizes the large workload uploads and
 	// downloads, one file per size and rep.
 	LargeSizes Sizes
@@ -96,6 +110,7 @@ func DefaultConfig() Config {
 		Reps:         3,
 		SmallFiles:   100000,
 		SmallClients: 16,
+		MetaFiles:    10000,
 		LargeSizes:   Sizes{10e6, 100e6, 1 << 30},
 		FailoverRuns: 5,
 		MountSize:    100e6,
@@ -111,6 +126,9 @@ func (c Config) Validate() error {
 	for _, w := range c.Workloads {
 		if !slices.Contains(allWorkloads, w) {
 			return bad("unknown workload %q; choose from %s", w, strings.Join(allWorkloads, ", "))
+		}
+		if c.Filer != "" && !slices.Contains(filerWorkloads, w) {
+			return bad("a SeaweedFS filer can be measured by %s only, not %s", strings.Join(filerWorkloads, ", "), w)
 		}
 		if w == WorkloadFailover && !c.Local {
 			return bad("the failover workload kills processes, so it needs --local")
@@ -129,6 +147,10 @@ func (c Config) Validate() error {
 		return bad("small files %d: give at least 1", c.SmallFiles)
 	case c.SmallClients < 1:
 		return bad("small clients %d: give at least 1", c.SmallClients)
+	case c.MetaFiles < 1:
+		return bad("meta files %d: give at least 1", c.MetaFiles)
+	case c.Filer != "" && c.Local:
+		return bad("--filer measures a running SeaweedFS filer; --local starts a Shoal cluster: give one of them")
 	case c.FailoverRuns < 1:
 		return bad("failover runs %d: give at least 1", c.FailoverRuns)
 	case c.MountSize < 1 || c.MountFiles < 1:
@@ -141,6 +163,10 @@ func (c Config) Validate() error {
 			return bad("large size %d: give a positive size", s)
 		}
 	}
+	if c.Filer != "" {
+		_, err := newFilerFS(c.Filer, false, nil)
+		return err
+	}
 	if !c.Local {
 		if err := (client.Config{Router: c.Router}).Validate(); err != nil {
 			return bad("%v", err)
@@ -152,6 +178,9 @@ func (c Config) Validate() error {
 // runs reports whether workload w is to run.
 func (c Config) runs(w string) bool {
 	if len(c.Workloads) == 0 {
+		if c.Filer != "" {
+			return slices.Contains(filerWorkloads, w)
+		}
 		switch w {
 		case WorkloadFailover:
 			return c.Local
@@ -168,7 +197,8 @@ func (c Config) runs(w string) bool {
 // env is what every workload works with.
 type env struct {
 	cfg   Config
-	cl    *client.Client
+	cl    *client.Client // nil when a filer is measured
+	fs    fileSystem     // what the ops, small, meta and large workloads measure
 	hc    *http.Client
 	api   string // router base URL
 	creds client.Credentials
@@ -215,15 +245,30 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			rep.Cluster += " (--insecure)"
 		}
 	}
-	if e.cl, err = e.client(time.Minute, 0); err != nil {
-		return fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	if e.local != nil {
-		if err := e.local.waitReady(ctx, 90*time.Second); err != nil {
+	if cfg.Filer != "" {
+		e.hc = &http.Client{Transport: pooledTransport()}
+		if e.fs, err = newFilerFS(cfg.Filer, cfg.FilerFsync, e.hc); err != nil {
 			return err
 		}
-	} else if err := e.cl.Healthy(ctx); err != nil {
-		return fmt.Errorf("router %s does not answer (start a cluster with 'shoal dev', give --router, or use --local): %w", e.api, err)
+		rep.Cluster = "SeaweedFS filer " + cfg.Filer
+		if cfg.FilerFsync {
+			rep.Cluster += " (fsync=true on every write)"
+		}
+		if err := e.fs.Healthy(ctx); err != nil {
+			return fmt.Errorf("SeaweedFS filer %s does not answer: %w", cfg.Filer, err)
+		}
+	} else {
+		if e.cl, err = e.client(time.Minute, 0); err != nil {
+			return fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		e.fs = shoalFS{e.cl}
+		if e.local != nil {
+			if err := e.local.waitReady(ctx, 90*time.Second); err != nil {
+				return err
+			}
+		} else if err := e.cl.Healthy(ctx); err != nil {
+			return fmt.Errorf("router %s does not answer (start a cluster with 'shoal dev', give --router, or use --local): %w", e.api, err)
+		}
 	}
 	// Down to microseconds, so that runs against one cluster never share
 	// a directory.
@@ -259,6 +304,11 @@ func (e *env) runAll(ctx context.Context, rep *Report) error {
 	if e.cfg.runs(WorkloadSmall) {
 		if rep.Small, err = e.runSmall(ctx); err != nil {
 			return fmt.Errorf("small workload: %w", err)
+		}
+	}
+	if e.cfg.runs(WorkloadMeta) {
+		if rep.Meta, err = e.runMeta(ctx); err != nil {
+			return fmt.Errorf("meta workload: %w", err)
 		}
 	}
 	if e.cfg.runs(WorkloadLarge) {
@@ -313,9 +363,13 @@ func (e *env) client(timeout, retry503 time.Duration) (*client.Client, error) {
 func (e *env) removeRoot() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := e.cl.Delete(ctx, e.root, true)
+	err := e.fs.Delete(ctx, e.root, true)
 	if err != nil && !errors.Is(err, client.ErrNotFound) {
-		fmt.Fprintf(e.cfg.Stderr, "shoal bench: could not remove %s from the cluster (remove it with 'shoal rm -r %s'): %v\n", e.root, e.root, err)
+		how := fmt.Sprintf("remove it with 'shoal rm -r %s'", e.root)
+		if e.cl == nil {
+			how = "remove it through the filer"
+		}
+		fmt.Fprintf(e.cfg.Stderr, "shoal bench: could not remove %s (%s): %v\n", e.root, how, err)
 	}
 }
 

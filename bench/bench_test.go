@@ -87,6 +87,10 @@ func TestValidate(t *testing.T) {
 		{"no large sizes", func(c *Config) { c.LargeSizes = nil }, "large sizes"},
 		{"bad large size", func(c *Config) { c.LargeSizes = Sizes{0} }, "large size 0"},
 		{"bad router", func(c *Config) { c.Router = "ftp://h" }, "http://"},
+		{"no meta files", func(c *Config) { c.MetaFiles = 0 }, "meta files"},
+		{"filer and local", func(c *Config) { c.Filer, c.Local = "http://127.0.0.1:8888", true }, "one of them"},
+		{"bad filer", func(c *Config) { c.Filer = "127.0.0.1:8888" }, "not an http(s) URL"},
+		{"filer failover", func(c *Config) { c.Filer, c.Workloads = "http://127.0.0.1:8888", []string{"failover"} }, "not failover"},
 	}
 	for _, tt := range tests {
 		c := DefaultConfig()
@@ -116,5 +120,12 @@ func TestRuns(t *testing.T) {
 	c.Workloads = []string{"small"}
 	if c.runs(WorkloadOps) || !c.runs(WorkloadSmall) {
 		t.Error("--workloads small runs small only")
+	}
+	c = DefaultConfig()
+	c.Filer = "http://127.0.0.1:8888"
+	for _, w := range allWorkloads {
+		if want := w == WorkloadOps || w == WorkloadSmall || w == WorkloadMeta || w == WorkloadLarge; c.runs(w) != want {
+			t.Errorf("with a filer, by default: runs(%s) = %v, want %v", w, c.runs(w), want)
+		}
 	}
 }

@@ -37,7 +37,7 @@ func (e *env) largeRep(ctx context.Context, si int, size int64, rep int) (largeR
 	path := fmt.Sprintf("%s/large/r%d/s%d-%s", e.root, rep, si, sizeLabel(size))
 	label := fmt.Sprintf("%s (rep %d/%d)", sizeLabel(size), rep+1, e.cfg.Reps)
 	// Make the parent first: the upload should time the file only.
-	if err := e.cl.Mkdir(ctx, fmt.Sprintf("%s/large/r%d", e.root, rep), true); err != nil {
+	if err := e.fs.MkdirAll(ctx, fmt.Sprintf("%s/large/r%d", e.root, rep)); err != nil {
 		return largeRep{}, fmt.Errorf("mkdir for %s: %w", path, err)
 	}
 
@@ -46,7 +46,7 @@ func (e *env) largeRep(ctx context.Context, si int, size int64, rep int) (largeR
 	body := &countingReader{r: io.TeeReader(newStream(seedOf(2, uint64(rep), uint64(size)), size), sent),
 		tick: func(n int64) { e.prog.update(n, size) }}
 	start := time.Now()
-	if _, err := e.cl.Put(ctx, path, body, size); err != nil {
+	if err := e.fs.Put(ctx, path, body, size); err != nil {
 		return largeRep{}, fmt.Errorf("upload %s: %w", path, err)
 	}
 	r := largeRep{up: megabytesPerSecond(size, time.Since(start))}
@@ -54,7 +54,7 @@ func (e *env) largeRep(ctx context.Context, si int, size int64, rep int) (largeR
 	e.prog.start("large: downloading " + label)
 	got := sha256.New()
 	start = time.Now()
-	rc, _, err := e.cl.Get(ctx, path)
+	rc, err := e.fs.Get(ctx, path)
 	if err != nil {
 		return largeRep{}, fmt.Errorf("download %s: %w", path, err)
 	}

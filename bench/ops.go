@@ -10,9 +10,9 @@ import (
 )
 
 // The file operations the ops workload times, in the order of a client's
-// iteration: write a file, read it, check it exists, copy it, rename the
-// copy, delete both (two timed deletes).
-var opNames = []string{"write", "read", "exists", "copy", "rename", "delete"}
+// iteration: write a file, read it, stat it, check it exists, copy it,
+// rename the copy, delete both (two timed deletes).
+var opNames = []string{"write", "read", "stat", "exists", "copy", "rename", "delete"}
 
 const (
 	opsIterations = 10      // iterations per client and client count
@@ -96,7 +96,7 @@ func (e *env) opsRound(ctx context.Context, rep, n int) (*opsSamples, error) {
 // opsClient runs one client's iterations in its own directory, made
 // beforehand so that the first write does not also create it.
 func (e *env) opsClient(ctx context.Context, dir string, s *opsSamples, tick func()) error {
-	if err := e.cl.Mkdir(ctx, dir, true); err != nil {
+	if err := e.fs.MkdirAll(ctx, dir); err != nil {
 		return fmt.Errorf("mkdir %s: %w", dir, err)
 	}
 	body := bytes.Repeat([]byte(opsBodyText), opsFileSize/len(opsBodyText)+1)[:opsFileSize]
@@ -116,27 +116,34 @@ func (e *env) opsClient(ctx context.Context, dir string, s *opsSamples, tick fun
 			f  func() error
 		}{
 			{"write", func() error {
-				_, err := e.cl.Put(ctx, file, bytes.NewReader(body), int64(len(body)))
+				err := e.fs.Put(ctx, file, bytes.NewReader(body), int64(len(body)))
 				return err
 			}},
 			{"read", func() error {
-				got, err := e.cl.ReadFile(ctx, file)
+				got, err := e.fs.ReadFile(ctx, file)
 				if err == nil && !bytes.Equal(got, body) {
 					err = fmt.Errorf("%s: %w (%d bytes, want %d)", file, ErrMismatch, len(got), len(body))
 				}
 				return err
 			}},
+			{"stat", func() error {
+				size, err := e.fs.Stat(ctx, file)
+				if err == nil && size != int64(len(body)) {
+					err = fmt.Errorf("%s: %w (size %d, wrote %d)", file, ErrMismatch, size, len(body))
+				}
+				return err
+			}},
 			{"exists", func() error {
-				ok, err := e.cl.Exists(ctx, file)
+				ok, err := e.fs.Exists(ctx, file)
 				if err == nil && !ok {
 					err = fmt.Errorf("%s was written but does not exist", file)
 				}
 				return err
 			}},
-			{"copy", func() error { return e.cl.Copy(ctx, file, cp) }},
-			{"rename", func() error { return e.cl.Rename(ctx, cp, moved) }},
-			{"delete", func() error { return e.cl.Delete(ctx, file, false) }},
-			{"delete", func() error { return e.cl.Delete(ctx, moved, false) }},
+			{"copy", func() error { return e.fs.Copy(ctx, file, cp) }},
+			{"rename", func() error { return e.fs.Rename(ctx, cp, moved) }},
+			{"delete", func() error { return e.fs.Delete(ctx, file, false) }},
+			{"delete", func() error { return e.fs.Delete(ctx, moved, false) }},
 		}
 		for _, st := range steps {
 			if err := timed(st.op, st.f); err != nil {

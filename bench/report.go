@@ -18,6 +18,7 @@ type Report struct {
 	Reps     int             `json:"reps"`
 	Ops      *OpsResult      `json:"ops,omitempty"`
 	Small    *SmallResult    `json:"small,omitempty"`
+	Meta     *MetaResult     `json:"meta,omitempty"`
 	Large    []LargeRow      `json:"large,omitempty"`
 	Failover *FailoverResult `json:"failover,omitempty"`
 	Mount    *MountResult    `json:"mount,omitempty"`
@@ -62,6 +63,23 @@ type SmallResult struct {
 	WriteP99MS   Figure `json:"write_p99_ms"`
 	ReadP50MS    Figure `json:"read_p50_ms"`
 	ReadP99MS    Figure `json:"read_p99_ms"`
+}
+
+// MetaResult is the rate and latency of metadata operations on the files
+// of one directory, at many clients.
+type MetaResult struct {
+	Files   int       `json:"files"`
+	Clients int       `json:"clients"`
+	Rows    []MetaRow `json:"rows"`
+}
+
+// MetaRow is one operation: files (for list, entries) per second, and the
+// latency of one call (for list, of listing the whole directory).
+type MetaRow struct {
+	Op     string `json:"op"`
+	PerSec Figure `json:"per_s"`
+	P50MS  Figure `json:"p50_ms"`
+	P99MS  Figure `json:"p99_ms"`
 }
 
 // LargeRow is the upload and download throughput of one file size.
@@ -137,6 +155,13 @@ func (r *Report) writeTable(w io.Writer) error {
 		fmt.Fprintln(tw, "\tFILES/S\tP50 MS\tP99 MS")
 		fmt.Fprintf(tw, "write\t%s\t%s\t%s\n", fmtFigure(s.WritesPerSec), fmtFigure(s.WriteP50MS), fmtFigure(s.WriteP99MS))
 		fmt.Fprintf(tw, "read\t%s\t%s\t%s\n", fmtFigure(s.ReadsPerSec), fmtFigure(s.ReadP50MS), fmtFigure(s.ReadP99MS))
+	}
+	if m := r.Meta; m != nil {
+		fmt.Fprintf(tw, "\nMetadata: %d files in one directory, %d clients (list: entries/s, each client listing it whole)\n", m.Files, m.Clients)
+		fmt.Fprintln(tw, "OP\tFILES/S\tP50 MS\tP99 MS")
+		for _, row := range m.Rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.Op, fmtFigure(row.PerSec), fmtFigure(row.P50MS), fmtFigure(row.P99MS))
+		}
 	}
 	if len(r.Large) > 0 {
 		fmt.Fprintln(tw, "\nLarge files: MB/s (1 MB = 10^6 bytes), one client, SHA-256 checked")

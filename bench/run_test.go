@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func TestBenchLocal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--reps", "1", "--small-files", "300", "--small-clients", "4",
-		"--large-sizes", "3MB", "--failover-runs", "1", "--json", "--data", dir)
+		"--meta-files", "200", "--large-sizes", "3MB", "--failover-runs", "1", "--json", "--data", dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -66,6 +67,13 @@ func TestBenchLocal(t *testing.T) {
 	positive("small reads/s", r.Small.ReadsPerSec)
 	positive("small write p99", r.Small.WriteP99MS)
 	positive("small read p50", r.Small.ReadP50MS)
+	if m := r.Meta; m == nil || m.Files != 200 || m.Clients != 4 || len(m.Rows) != len(metaOps) {
+		t.Fatalf("meta: %+v, want a row per operation on 200 files", r.Meta)
+	}
+	for _, row := range r.Meta.Rows {
+		positive("meta "+row.Op+" per second", row.PerSec)
+		positive("meta "+row.Op+" p50", row.P50MS)
+	}
 	if len(r.Large) != 1 || r.Large[0].Size != 3e6 {
 		t.Fatalf("large: %+v, want one row of 3 MB", r.Large)
 	}
@@ -179,5 +187,41 @@ func TestBenchSecurity(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "shoal-bench-*")); len(left) != 0 {
 		t.Errorf("left behind %v", left)
+	}
+}
+
+// TestSeaweedFSCompare runs scripts/seaweedfs-compare, small, with the
+// weed binary SHOAL_WEED names: a real SeaweedFS cluster measured by the
+// same workloads as a local Shoal cluster, round by round. SeaweedFS is
+// not fetched or built here, so without SHOAL_WEED the test skips.
+func TestSeaweedFSCompare(t *testing.T) {
+	weed := os.Getenv("SHOAL_WEED")
+	if weed == "" {
+		t.Skip("SKIPPED: SHOAL_WEED is not set; build SeaweedFS (CGO_ENABLED=0 go build ./weed in its source) and give the binary's path to compare with it")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "../scripts/seaweedfs-compare", weed, "1",
+		"--workloads", "ops,small,meta,large", "--small-files", "300", "--small-clients", "4",
+		"--meta-files", "200", "--large-sizes", "3MB")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("seaweedfs-compare: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
+	}
+	out := stdout.String()
+	t.Logf("\n%s", out)
+	// Every figure is there for both, with a ratio.
+	for _, want := range []string{"1 KiB files, 4 clients, writes/s", "meta rename, 4 clients, 200 files, per s",
+		"meta list", "stat, 1 client(s), mean ms", "3 MB download MB/s"} {
+		line := ""
+		for l := range strings.Lines(out) {
+			if strings.HasPrefix(l, want) {
+				line = l
+			}
+		}
+		if f := strings.Fields(strings.TrimPrefix(line, want)); len(f) < 4 {
+			t.Errorf("no figures for %q in the summary (line %q)", want, line)
+		}
 	}
 }

@@ -52,6 +52,7 @@ func (e *env) runSecurity(ctx context.Context) (res *SecurityResult, err error) 
 	if ins.cl, err = ins.client(time.Minute, 0); err != nil {
 		return nil, err
 	}
+	ins.fs = shoalFS{ins.cl}
 	if err := ins.local.waitReady(ctx, 90*time.Second); err != nil {
 		return nil, err
 	}

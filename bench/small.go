@@ -61,14 +61,14 @@ func (e *env) smallRep(ctx context.Context, rep int) (smallRep, error) {
 	e.prog.start("small: making directories " + label)
 	for d := range (n + smallPerDir - 1) / smallPerDir {
 		p := fmt.Sprintf("%s/d%03d", dir, d)
-		if err := e.cl.Mkdir(ctx, p, true); err != nil {
+		if err := e.fs.MkdirAll(ctx, p); err != nil {
 			return smallRep{}, fmt.Errorf("mkdir %s: %w", p, err)
 		}
 	}
 	e.prog.start("small: writing " + label)
 	wrote, took, err := e.smallPhase(ctx, func(ctx context.Context, i int) error {
 		b := content(seed(i), smallFileSize)
-		_, err := e.cl.Put(ctx, path(i), bytes.NewReader(b), int64(len(b)))
+		err := e.fs.Put(ctx, path(i), bytes.NewReader(b), int64(len(b)))
 		return err
 	})
 	if err != nil {
@@ -77,7 +77,7 @@ func (e *env) smallRep(ctx context.Context, rep int) (smallRep, error) {
 	r := smallRep{writesPerSec: perSecond(n, took), write: summarize(wrote)}
 	e.prog.start("small: reading back " + label)
 	read, took, err := e.smallPhase(ctx, func(ctx context.Context, i int) error {
-		got, err := e.cl.ReadFile(ctx, path(i))
+		got, err := e.fs.ReadFile(ctx, path(i))
 		if err == nil && !bytes.Equal(got, content(seed(i), smallFileSize)) {
 			err = fmt.Errorf("%s: %w", path(i), ErrMismatch)
 		}
@@ -94,7 +94,13 @@ func (e *env) smallRep(ctx context.Context, rep int) (smallRep, error) {
 // take the next index as they finish one, and returns each call's
 // duration and the time the whole phase took.
 func (e *env) smallPhase(ctx context.Context, do func(ctx context.Context, i int) error) ([]time.Duration, time.Duration, error) {
-	n := e.cfg.SmallFiles
+	return e.phase(ctx, e.cfg.SmallFiles, do)
+}
+
+// phase calls do for every index below n with SmallClients clients that
+// take the next index as they finish one, and returns each call's
+// duration and the time the whole phase took.
+func (e *env) phase(ctx context.Context, n int, do func(ctx context.Context, i int) error) ([]time.Duration, time.Duration, error) {
 	durs := make([]time.Duration, n)
 	var next, done atomic.Int64
 	ctx, cancel := context.WithCancel(ctx)
