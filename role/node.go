@@ -166,6 +166,9 @@ type Node struct {
 	// pubUsed, pubCap and pubAt are the usage last published in gossip.
 	pubUsed, pubCap uint64
 	pubAt           time.Time
+	// noRoom is whether this node last found its disk without room for
+	// new data, so that it says so once each time that changes.
+	noRoom bool
 	// storeLost is set, by the loop goroutine only, when a corrupt
 	// meta.db could not be replaced: the node serves nothing more.
 	storeLost bool
@@ -488,6 +491,7 @@ func (n *Node) tags() gossip.Tags {
 	moved := func(a, b uint64) bool { return max(a, b)-min(a, b) >= capacity/100 }
 	if moved(used, n.pubUsed) || moved(capacity, n.pubCap) || time.Since(n.pubAt) >= time.Second {
 		n.pubUsed, n.pubCap, n.pubAt = used, capacity, time.Now()
+		n.noteRoom(used, capacity)
 	}
 	t.Used, t.Cap = n.pubUsed, n.pubCap
 	r, promoting := n.repl, n.gate.Promoting
@@ -505,6 +509,24 @@ func (n *Node) tags() gossip.Tags {
 		t.Role = gossip.RolePrimary
 	}
 	return t
+}
+
+// noteRoom says when this node's disk runs out of room for new data, and
+// when it has room again: its group refuses new data once a majority has
+// none, so an operator wants to know which node is full before then.
+// Called with n.mu held.
+func (n *Node) noteRoom(used, capacity uint64) {
+	full := n.db.Room() <= 0
+	if full == n.noRoom {
+		return
+	}
+	n.noRoom = full
+	if full {
+		n.log.Warn("this node's disk has no room left for new data above the reserve kept for metadata: it keeps serving reads, deletes and renames, and its group refuses new data once a majority of it is full; delete files, or free or add disk space",
+			"used", used, "capacity", capacity, "data", n.cfg.DataDir)
+		return
+	}
+	n.log.Info("this node's disk has room for new data again", "used", used, "capacity", capacity)
 }
 
 // viewPrimary is the ballot of the primary in this node's gossip view.
