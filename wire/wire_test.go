@@ -462,6 +462,43 @@ func TestServerLimitsConnections(t *testing.T) {
 	}
 }
 
+// A peer that connects and then sends nothing is dropped after
+// IdleTimeout, and its slot goes to the next connection: idle
+// connections cannot hold a node's peer port.
+func TestServerDropsIdlePeers(t *testing.T) {
+	addr := serveWith(t, &Server{MaxConns: 1, IdleTimeout: 300 * time.Millisecond})
+	idle, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if m := exchangeOn(t, idle, &GetChunk{}); m == nil {
+		t.Fatal("the first connection was not served")
+	}
+	start := time.Now()
+	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("an idle connection got %d bytes instead of being closed", n)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("an idle connection was still open after 10 s, with IdleTimeout 300ms")
+	}
+	if took := time.Since(start); took < 250*time.Millisecond {
+		t.Errorf("an idle connection was closed after %v, before its IdleTimeout of 300ms", took)
+	}
+	ctx, cancel := ctxT(10 * time.Second)
+	defer cancel()
+	if err := harness.WaitFor(ctx, "the slot of the dropped idle connection to serve another (MaxConns 1)", func() bool {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		return exchangeOn(t, c, &GetChunk{}) != nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // exchangeOn sends m on c and returns the answer, or nil when the server
 // closed the connection instead.
 func exchangeOn(t *testing.T, c net.Conn, m Message) Message {
