@@ -494,55 +494,10 @@ func Decode(b []byte) (Message, error) {
 	if err := checkMsgpack(b[1:]); err != nil {
 		return nil, fmt.Errorf("%w: type %d: %v", ErrBadMessage, b[0], err)
 	}
-	if c, ok := m.(*ChunkMsg); ok {
-		if data, ok := chunkData(b[1:]); ok {
-			c.Data = data
-			return c, nil
-		}
-	}
 	if err := msgpack.Unmarshal(b[1:], m); err != nil {
 		return nil, fmt.Errorf("%w: type %d: %v", ErrBadMessage, b[0], err)
 	}
 	return m, nil
-}
-
-// chunkData returns the data of a ChunkMsg body in the form Encode gives
-// it (a map of one entry, "d", holding bin8, bin16 or bin32 bytes) as a
-// slice of b itself, without the copy msgpack.Unmarshal makes: a chunk is
-// megabytes, and the frame it came in is the caller's. Any other form
-// returns false, for the general decoder.
-func chunkData(b []byte) ([]byte, bool) {
-	if len(b) < 3 || b[0] != 0x81 || b[1] != 0xa1 || b[2] != 'd' {
-		return nil, false
-	}
-	b = b[3:]
-	if len(b) < 1 {
-		return nil, false
-	}
-	var n, h int
-	switch b[0] {
-	case 0xc4:
-		if len(b) < 2 {
-			return nil, false
-		}
-		n, h = int(b[1]), 2
-	case 0xc5:
-		if len(b) < 3 {
-			return nil, false
-		}
-		n, h = int(binary.BigEndian.Uint16(b[1:])), 3
-	case 0xc6:
-		if len(b) < 5 {
-			return nil, false
-		}
-		n, h = int(binary.BigEndian.Uint32(b[1:])), 5
-	default:
-		return nil, false
-	}
-	if len(b) != h+n {
-		return nil, false
-	}
-	return b[h : h+n : h+n], true
 }
 
 // frameHeader is the 4-byte big-endian length that precedes every frame.

@@ -143,25 +143,11 @@ func roundTrip(c net.Conn, frame []byte) (Message, error) {
 	if _, err := c.Write(frame); err != nil {
 		return nil, err
 	}
-	b, err := readAnswer(c)
+	b, err := readFrame(c)
 	if err != nil {
 		return nil, err
 	}
 	return Decode(b)
-}
-
-// answerStart is what readAnswer allocates at once for an answer: a
-// default chunk of 4 MiB with its framing fits, so a chunk arrives into
-// one buffer without being copied as it grows; larger answers grow from
-// there as readFrame's do.
-const answerStart = 4<<20 + 4<<10
-
-// readAnswer reads the answer to a call this node made. The peer is one
-// it chose to call, so the buffer for a frame of up to answerStart bytes
-// is allocated whole before the body arrives.
-func readAnswer(r io.Reader) ([]byte, error) {
-	b, _, err := readFrameFrom(r, nil, answerStart)
-	return b, err
 }
 
 // frameStart is what readFrame allocates before any of a frame's body
@@ -181,12 +167,6 @@ func readFrame(r io.Reader) ([]byte, error) {
 // while other frames hold the budget). It returns how much it took, which
 // the caller gives back once done with the frame.
 func readFrameBudget(r io.Reader, budget *frameBudget) (b []byte, held int64, err error) {
-	return readFrameFrom(r, budget, frameStart)
-}
-
-// readFrameFrom reads a frame into a buffer of at most start bytes at
-// first, growing it as readFrameBudget says.
-func readFrameFrom(r io.Reader, budget *frameBudget, start int) (b []byte, held int64, err error) {
 	defer func() {
 		if err != nil && held > 0 {
 			budget.give(held)
@@ -201,7 +181,7 @@ func readFrameFrom(r io.Reader, budget *frameBudget, start int) (b []byte, held 
 	if n == 0 || n > MaxFrame {
 		return nil, 0, fmt.Errorf("%w: frame of %d bytes", ErrBadMessage, n)
 	}
-	b = make([]byte, 0, min(n, start))
+	b = make([]byte, 0, min(n, frameStart))
 	for len(b) < n {
 		if len(b) == cap(b) {
 			grow := min(n, 2*cap(b)) - cap(b)

@@ -18,8 +18,6 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"shoal/harness"
 	"shoal/meta"
 	"shoal/secure"
@@ -736,63 +734,5 @@ func TestCallChecksTheAnswerType(t *testing.T) {
 	}
 	if _, err := As[*OKMsg](nil, nil); !errors.Is(err, ErrBadMessage) {
 		t.Fatalf("As of no answer: %v, want ErrBadMessage", err)
-	}
-}
-
-// A chunk's answer is decoded without copying its data, and the result is
-// what the general decoder gives, for every length encoding msgpack uses.
-func TestChunkAnswerDecodedInPlace(t *testing.T) {
-	for _, n := range []int{0, 1, 255, 256, 65535, 65536, 4 << 20} {
-		data := make([]byte, n)
-		for i := range data {
-			data[i] = byte(i*7 + n)
-		}
-		body, err := Encode(&ChunkMsg{Data: data})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := Decode(body)
-		if err != nil {
-			t.Fatalf("%d bytes: %v", n, err)
-		}
-		got := m.(*ChunkMsg).Data
-		var general ChunkMsg
-		if err := msgpack.Unmarshal(body[1:], &general); err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, data) || !bytes.Equal(general.Data, data) {
-			t.Fatalf("%d bytes: decoded %d bytes (general decoder %d), differing from what was encoded", n, len(got), len(general.Data))
-		}
-		if n > 0 && &got[0] != &body[len(body)-n] {
-			t.Errorf("%d bytes: the data was copied out of the frame", n)
-		}
-		if cap(got) != len(got) {
-			t.Errorf("%d bytes: the data's capacity %d reaches past it into the frame", n, cap(got))
-		}
-	}
-	// Other forms still go through the general decoder.
-	for name, body := range map[string][]byte{
-		"nil data":        {byte(MsgChunk), 0x81, 0xa1, 'd', 0xc0},
-		"no fields":       {byte(MsgChunk), 0x80},
-		"data as string":  {byte(MsgChunk), 0x81, 0xa1, 'd', 0xa2, 'h', 'i'},
-		"bin8 cut short":  {byte(MsgChunk), 0x81, 0xa1, 'd', 0xc4, 0x05, 1, 2},
-		"bytes after":     {byte(MsgChunk), 0x81, 0xa1, 'd', 0xc4, 0x01, 1, 2},
-		"bin32 too large": {byte(MsgChunk), 0x81, 0xa1, 'd', 0xc6, 0xff, 0xff, 0xff, 0xff, 1},
-	} {
-		m, err := Decode(body)
-		var general ChunkMsg
-		gerr := error(nil)
-		if err2 := checkMsgpack(body[1:]); err2 != nil {
-			gerr = err2
-		} else {
-			gerr = msgpack.Unmarshal(body[1:], &general)
-		}
-		if (err == nil) != (gerr == nil) {
-			t.Errorf("%s: Decode error %v, general decoder error %v", name, err, gerr)
-			continue
-		}
-		if err == nil && !bytes.Equal(m.(*ChunkMsg).Data, general.Data) {
-			t.Errorf("%s: decoded %q, general decoder %q", name, m.(*ChunkMsg).Data, general.Data)
-		}
 	}
 }
