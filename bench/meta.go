@@ -13,7 +13,9 @@ import (
 var metaOps = []string{"create", "stat", "exists", "list", "copy", "rename", "delete"}
 
 // metaRep is one rep: per operation, its rate and its latency.
-type metaRep map[string]struct {
+type metaRep map[string]metaFigures
+
+type metaFigures struct {
 	perSec float64
 	lat    latency
 }
@@ -56,10 +58,7 @@ func (e *env) metaRep(ctx context.Context, rep int) (metaRep, error) {
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		out[op] = struct {
-			perSec float64
-			lat    latency
-		}{perSecond(count*per, took), summarize(durs)}
+		out[op] = metaFigures{perSecond(count*per, took), summarize(durs)}
 		return nil
 	}
 	steps := []struct {

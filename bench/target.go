@@ -107,8 +107,8 @@ func (f *filerFS) url(p string, q url.Values) string {
 	return u.String()
 }
 
-// do sends a request and fails on any status but the ones in ok; a 404
-// is client.ErrNotFound. The caller closes the body of a success.
+// do sends a request and fails on any status but a 2xx; a 404 is
+// client.ErrNotFound. The caller closes the body of a success.
 func (f *filerFS) do(ctx context.Context, method, p string, q url.Values, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, f.url(p, q), body)
 	if err != nil {

@@ -448,18 +448,7 @@ func TestServerLimitsConnections(t *testing.T) {
 		t.Fatalf("a fourth connection was served (%T) with MaxConns 3", m)
 	}
 	open[0].Close()
-	ctx, cancel := ctxT(10 * time.Second)
-	defer cancel()
-	if err := harness.WaitFor(ctx, "a freed slot to be served", func() bool {
-		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		return exchangeOn(t, c, &GetChunk{}) != nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitServed(t, addr, "a freed slot to be served")
 }
 
 // A peer that connects and then sends nothing is dropped after
@@ -485,9 +474,15 @@ func TestServerDropsIdlePeers(t *testing.T) {
 	if took := time.Since(start); took < 250*time.Millisecond {
 		t.Errorf("an idle connection was closed after %v, before its IdleTimeout of 300ms", took)
 	}
+	waitServed(t, addr, "the slot of the dropped idle connection to serve another (MaxConns 1)")
+}
+
+// waitServed waits up to 10 s until a new connection to addr is served.
+func waitServed(t *testing.T, addr, what string) {
+	t.Helper()
 	ctx, cancel := ctxT(10 * time.Second)
 	defer cancel()
-	if err := harness.WaitFor(ctx, "the slot of the dropped idle connection to serve another (MaxConns 1)", func() bool {
+	if err := harness.WaitFor(ctx, what, func() bool {
 		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 		if err != nil {
 			return false
