@@ -117,9 +117,14 @@ func (c *cluster) start(p *harness.Proc) {
 	}
 }
 
+// client is the admin's client. It waits for an answer longer than the
+// router's own deadline for a request (10 s), so that what the router
+// answers then, a 503 the client retries or the data, arrives before the
+// client gives up; a router that does not answer at all still fails the
+// request, after 30 s.
 func (c *cluster) client() *client.Client {
 	c.t.Helper()
-	cl, err := c.Client(10*time.Second, 15*time.Second)
+	cl, err := c.Client(30*time.Second, 15*time.Second)
 	if err != nil {
 		c.t.Fatal(err)
 	}
