@@ -366,6 +366,12 @@ type leaderState struct {
 	rounds map[uint64]*readRound
 	// readQueue holds the reads waiting for the next round.
 	readQueue []uint64
+	// unstable holds this primary's own entries while its log write is
+	// under way: they go to the members at once (as Raft allows), so the
+	// members' fsyncs run alongside the primary's, but the primary counts
+	// itself as holding them, and commits them, only once they are
+	// durable here.
+	unstable []meta.Entry
 }
 
 // readRound is one confirmation that this node still leads: every read

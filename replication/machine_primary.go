@@ -65,6 +65,17 @@ func (m *Machine) appendOwn(ops []meta.Op, reqs []uint64) {
 	}
 	m.pending = pendingWork{kind: workLeaderStore, tail: es[len(es)-1], config: hasConfig(es)}
 	m.rd.Entries, m.rd.Own = es, true
+	l.unstable = es
+	m.sendLacking()
+}
+
+// tail is the index of the last entry this primary has put in its log,
+// durable or still being written.
+func (m *Machine) tail() uint64 {
+	if l := m.lead; l != nil && len(l.unstable) > 0 {
+		return l.unstable[len(l.unstable)-1].Index
+	}
+	return m.last
 }
 
 // busy reports whether a write to the log is outstanding or asked for.
@@ -123,12 +134,13 @@ func (m *Machine) leaderStored(err error, tail meta.Entry, config bool) {
 	// The write appended after the log's end: its last entry is the end
 	// now, with no need to read it back.
 	m.last, m.lastBallot = tail.Index, tail.Ballot
+	l.unstable = nil
 	if config {
 		m.refreshConfig()
 	}
 	l.match[m.cfg.Self.ID] = m.last
 	m.advanceCommit()
-	m.sendAll()
+	m.sendLacking()
 }
 
 // members lists the members a primary replicates to: the voters and the
@@ -153,6 +165,17 @@ func (m *Machine) sendAll() {
 	}
 }
 
+// sendLacking sends every member without an Append in flight the entries
+// it lacks, if it lacks any.
+func (m *Machine) sendLacking() {
+	l := m.lead
+	for _, id := range m.members() {
+		if next, ok := l.next[id]; !ok || next <= m.tail() {
+			m.sendTo(id)
+		}
+	}
+}
+
 // sendTo sends member id an Append unless one is in flight.
 func (m *Machine) sendTo(id uint64) {
 	l := m.lead
@@ -161,7 +184,7 @@ func (m *Machine) sendTo(id uint64) {
 	}
 	next, ok := l.next[id]
 	if !ok {
-		next = m.last + 1
+		next = m.tail() + 1
 		l.next[id] = next
 	}
 	msg, err := m.appendFor(next)
@@ -175,10 +198,16 @@ func (m *Machine) sendTo(id uint64) {
 	l.inflight[id] = m.send(sentAppend, id, m.addrOf(id), l.epoch, msg)
 }
 
-// appendFor builds the Append that sends a member the entries from next.
+// appendFor builds the Append that sends a member the entries from next:
+// those of the log, then those still being written here.
 func (m *Machine) appendFor(next uint64) (*wire.Append, error) {
 	l := m.lead
 	a := &wire.Append{Group: m.cfg.Group, Ballot: l.ballot, Leader: m.cfg.Self.Addr, PrevIndex: next - 1, Commit: m.commit}
+	if prev := next - 1; prev > m.last && prev <= m.tail() {
+		u := l.unstable[prev-(m.last+1):]
+		a.PrevBallot, a.Entries = u[0].Ballot, upTo(u[1:], 0, m.cfg.MaxBatchBytes)
+		return a, nil
+	}
 	b, err := m.cfg.Log.BallotAt(next - 1)
 	if errCompacted(err) {
 		return m.snapshotAppend(a)
@@ -197,7 +226,38 @@ func (m *Machine) appendFor(next uint64) (*wire.Append, error) {
 		}
 		a.Entries = es
 	}
+	if len(l.unstable) > 0 && next <= m.last+1 && (len(a.Entries) == 0 || a.Entries[len(a.Entries)-1].Index == m.last) {
+		size := 0
+		for _, e := range a.Entries {
+			size += entrySize(e)
+		}
+		if u := upTo(l.unstable, size, m.cfg.MaxBatchBytes); len(u) > 0 {
+			a.Entries = slices.Concat(a.Entries, u)
+		}
+	}
 	return a, nil
+}
+
+// upTo returns the first of es that fit in max bytes with size taken
+// already, by entrySize; the first entry always fits an empty message.
+func upTo(es []meta.Entry, size, max int) []meta.Entry {
+	for i, e := range es {
+		size += entrySize(e)
+		if size > max && (i > 0 || size > entrySize(e)) {
+			return es[:i]
+		}
+	}
+	return es
+}
+
+// entrySize estimates, from above, the bytes of e's encoding: what it
+// carries that can be large, and a generous allowance for the rest.
+func entrySize(e meta.Entry) int {
+	n := entryOverhead + len(e.Op.Path) + len(e.Op.To) + len(e.Op.Target) + len(e.Op.Members)*entryOverhead
+	if f := e.Op.File; f != nil {
+		n += len(f.Data) + len(f.Chunks)*entryChunkRef
+	}
+	return n
 }
 
 // snapshotAppend turns a into the message for a member that needs entries
@@ -279,7 +339,7 @@ func (m *Machine) onAppendResp(s sentMsg, resp wire.Message, err error) {
 	if r.Installing {
 		return
 	}
-	p, more := progress{match: l.match[id], next: l.next[id]}.appendAnswer(s.append, r, m.last)
+	p, more := progress{match: l.match[id], next: l.next[id]}.appendAnswer(s.append, r, m.tail())
 	l.next[id] = p.next
 	if r.OK {
 		// Only entries written prove the disk takes writes again: an
@@ -308,7 +368,9 @@ func (m *Machine) advanceCommit() {
 	if l == nil {
 		return
 	}
-	if c := commitIndex(m.config, l.match, l.first, m.commit); c > m.commit {
+	// Never past what is durable here: the primary applies, and answers
+	// reads, from its own log.
+	if c := min(commitIndex(m.config, l.match, l.first, m.commit), m.last); c > m.commit {
 		m.commit = c
 		m.rd.Commit = c
 	}
