@@ -307,6 +307,7 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.StringVar(&c.MountDir, "mount", "", "where the cluster is mounted, for the mount workload (with --local it mounts its own)")
 	fs.Var((*byteSize)(&c.MountSize), "mount-size", "size of the file the mount workload writes and reads, e.g. 100MiB (default 100 MB)")
 	fs.IntVar(&c.MountFiles, "mount-files", c.MountFiles, "1 KiB files the mount workload creates and lists")
+	fs.BoolVar(&c.Guard, "guard", false, "also measure the machine in the same run (disk fsyncs/s, loopback HTTP) and fail when small writes, small reads or the download fall under their floors relative to it")
 	fs.BoolVar(&c.JSON, "json", false, "write the report as JSON on standard output instead of a table")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the local cluster's data directory and logs")
 	fs.StringVar(&c.DataDir, "data", "", "directory in which the local cluster's directory is made (default: the system's temporary directory)")

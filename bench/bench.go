@@ -81,6 +81,10 @@ type Config struct {
 	MountDir   string
 	MountSize  int64
 	MountFiles int
+	// Guard also measures the machine in the same run (the disk's fsync
+	// rate, loopback HTTP) and fails the run with ErrRegression when a
+	// figure falls under its floor relative to it (guard.go).
+	Guard bool
 	// JSON writes the report as JSON instead of a table.
 	JSON bool
 	// Keep leaves the local cluster's data directory in place; it is also
@@ -149,6 +153,8 @@ func (c Config) Validate() error {
 		return bad("small clients %d: give at least 1", c.SmallClients)
 	case c.MetaFiles < 1:
 		return bad("meta files %d: give at least 1", c.MetaFiles)
+	case c.Guard && c.Filer != "":
+		return bad("--guard checks Shoal's figures against floors of its own; give it without --filer")
 	case c.Filer != "" && c.Local:
 		return bad("--filer measures a running SeaweedFS filer; --local starts a Shoal cluster: give one of them")
 	case c.FailoverRuns < 1:
@@ -283,8 +289,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	e.prog.clear()
+	rep.Guard = guard(rep)
 	if err := rep.write(cfg.Stdout, cfg.JSON); err != nil {
 		return fmt.Errorf("write report: %w", err)
+	}
+	if err := guardErr(rep.Guard); err != nil {
+		return err
 	}
 	if f := rep.Failover; f != nil && f.LostWrites > 0 {
 		return fmt.Errorf("%w: %d of %d acknowledged writes could not be read back after failover",
@@ -296,6 +306,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 // runAll runs the chosen workloads in their fixed order, filling rep.
 func (e *env) runAll(ctx context.Context, rep *Report) error {
 	var err error
+	if e.cfg.Guard {
+		if rep.Baseline, err = e.runBaseline(ctx); err != nil {
+			return err
+		}
+	}
 	if e.cfg.runs(WorkloadOps) {
 		if rep.Ops, err = e.runOps(ctx); err != nil {
 			return fmt.Errorf("ops workload: %w", err)

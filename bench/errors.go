@@ -16,4 +16,8 @@ var (
 	// ErrNotReady: the local cluster did not reach a primary with every
 	// member in sync before its deadline; its logs say why.
 	ErrNotReady = errors.New("local cluster not ready")
+	// ErrRegression: with Config.Guard, a figure fell under its floor
+	// relative to what the machine measured in the same run (guard.go).
+	// The report is still printed.
+	ErrRegression = errors.New("performance regression")
 )

@@ -23,6 +23,10 @@ type Report struct {
 	Failover *FailoverResult `json:"failover,omitempty"`
 	Mount    *MountResult    `json:"mount,omitempty"`
 	Security *SecurityResult `json:"security,omitempty"`
+	// Baseline is what the machine measured in the same run, and Guard
+	// the ratios checked against it (with Config.Guard).
+	Baseline *Baseline  `json:"baseline,omitempty"`
+	Guard    []GuardRow `json:"guard,omitempty"`
 	// Notes say what was left out and why.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -189,6 +193,24 @@ func (r *Report) writeTable(w io.Writer) error {
 		fmt.Fprintln(tw, "MEASURE\tUNIT\tSECURE\tINSECURE\tSECURE/INSECURE")
 		for _, row := range sr.Rows {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Measure, row.Unit, fmtFigure(row.Secure), fmtFigure(row.Insecure), fmtFigure(row.Ratio))
+		}
+	}
+	if b := r.Baseline; b != nil {
+		fmt.Fprintln(tw, "\nMachine baseline, same run: what the disk and loopback HTTP do without Shoal")
+		fmt.Fprintf(tw, "disk fsyncs/s (4 KiB appends)\t%s\n", fmtFigure(b.FsyncsPerSec))
+		fmt.Fprintf(tw, "disk write MB/s (256 MiB, fsynced)\t%s\n", fmtFigure(b.DiskMBps))
+		fmt.Fprintf(tw, "loopback HTTP requests/s (1 KiB)\t%s\n", fmtFigure(b.RequestsPerSec))
+		fmt.Fprintf(tw, "loopback HTTP stream MB/s\t%s\n", fmtFigure(b.StreamMBps))
+	}
+	if len(r.Guard) > 0 {
+		fmt.Fprintln(tw, "\nRegression guard: medians as ratios to the machine baseline")
+		fmt.Fprintln(tw, "MEASURE\tRATIO\tFLOOR\t")
+		for _, g := range r.Guard {
+			verdict := "ok"
+			if !g.OK {
+				verdict = "UNDER THE FLOOR"
+			}
+			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%s\n", g.Measure, g.Ratio, g.Floor, verdict)
 		}
 	}
 	if len(r.Notes) > 0 {
