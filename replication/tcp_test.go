@@ -1,10 +1,13 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -136,5 +139,69 @@ func TestProposeRefusesMembershipChange(t *testing.T) {
 		if !errors.Is(err, wire.ErrForbidden) {
 			t.Errorf("op kind %d: %v, want forbidden", k, err)
 		}
+	}
+}
+
+// TestChunkReadCheckedOnceAndRepaired: a router, which checks what it
+// reads, is served a chunk unchecked, bad bytes included; a StoreChunk
+// that plain repair would only touch leaves the bad copy, and one marked
+// Replace rewrites it.
+func TestChunkReadCheckedOnceAndRepaired(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.ID, cfg.Name, cfg.Addr, cfg.Group = 2, "replica", "replica", "g"
+	cfg.Store, cfg.Transport, cfg.Logger = db, wire.NewTCPTransport(), quietLogger()
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Start(context.Background())
+	t.Cleanup(func() {
+		n.Close()
+		db.Close()
+	})
+	ctx := context.Background()
+	data := []byte("the content of one chunk")
+	h := meta.HashOf(data)
+	if _, err := n.Handle(ctx, &wire.StoreChunk{Hash: h, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "chunks", h.String()[:2], h.String())
+	bad := []byte("THE content of one chunk")
+	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	get := func(callerChecks bool) ([]byte, error) {
+		resp, err := n.Handle(ctx, &wire.GetChunk{Hash: h, CallerChecks: callerChecks})
+		if err != nil {
+			return nil, err
+		}
+		return resp.(*wire.ChunkMsg).Data, nil
+	}
+	if got, err := get(true); err != nil || !bytes.Equal(got, bad) {
+		t.Fatalf("a read the caller checks: %q, %v; want the bytes on disk, unchecked", got, err)
+	}
+	if _, err := n.Handle(ctx, &wire.StoreChunk{Hash: h, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, bad) {
+		t.Fatalf("a plain StoreChunk of a chunk held changed it to %q; want it only touched", got)
+	}
+	if _, err := n.Handle(ctx, &wire.StoreChunk{Hash: h, Data: data, Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := get(false); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after a StoreChunk with Replace: %q, %v; want the good copy, checked", got, err)
+	}
+	// Replace of a good copy leaves it.
+	if _, err := n.Handle(ctx, &wire.StoreChunk{Hash: h, Data: data, Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := get(false); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after a second Replace: %q, %v", got, err)
 	}
 }

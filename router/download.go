@@ -356,7 +356,7 @@ func (s *Server) fetchChunk(ctx context.Context, ref meta.ChunkRef) ([]byte, err
 func (s *Server) getChunk(ctx context.Context, addr string, h meta.Hash) ([]byte, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
 	defer cancel()
-	c, err := wire.Call[*wire.ChunkMsg](cctx, s.cfg.Transport, addr, &wire.GetChunk{Hash: h})
+	c, err := wire.Call[*wire.ChunkMsg](cctx, s.cfg.Transport, addr, &wire.GetChunk{Hash: h, CallerChecks: true})
 	if err != nil {
 		return nil, err
 	}
@@ -384,7 +384,7 @@ func (s *Server) repair(bad []gossip.Member, h meta.Hash, data []byte) {
 			defer func() { <-s.repairSlots }()
 			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RPCTimeout)
 			defer cancel()
-			if _, err := s.cfg.Transport.Call(ctx, m.Addr, &wire.StoreChunk{Hash: h, Data: data}); err != nil {
+			if _, err := s.cfg.Transport.Call(ctx, m.Addr, &wire.StoreChunk{Hash: h, Data: data, Replace: true}); err != nil {
 				s.cfg.Logger.Warn("read repair failed", "member", m.Name, "addr", m.Addr, "chunk", h, "err", err)
 				return
 			}

@@ -222,6 +222,14 @@ func TestChunkStoreCorruptChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
+	// Unchecked, the bad bytes come back as they are and stay: the
+	// caller checks them and sends a good copy.
+	if got, err := s.GetUnchecked(h); err != nil || string(got) == string(b) || len(got) != len(b) {
+		t.Fatalf("get unchecked: %d bytes, %v; want the corrupted bytes", len(got), err)
+	}
+	if !s.Has(h) {
+		t.Fatal("an unchecked read removed the chunk")
+	}
 	if _, err := s.Get(h); !errors.Is(err, meta.ErrCorrupt) {
 		t.Fatalf("get corrupted: %v, want ErrCorrupt", err)
 	}
@@ -233,6 +241,9 @@ func TestChunkStoreCorruptChunk(t *testing.T) {
 	}
 	if _, err := s.Get(h); !errors.Is(err, meta.ErrNotFound) {
 		t.Errorf("get after removal: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetUnchecked(h); !errors.Is(err, meta.ErrNotFound) {
+		t.Errorf("get unchecked after removal: %v, want ErrNotFound", err)
 	}
 	if err := s.Put(h, b); err != nil {
 		t.Fatal(err)

@@ -151,15 +151,23 @@ type FetchSnapResp struct {
 	Sum  []byte `msgpack:"h,omitempty"`
 }
 
-// StoreChunk asks a member to keep a chunk durably.
+// StoreChunk asks a member to keep a chunk durably. A member that holds
+// the chunk already only touches it, unless Replace is set: the sender
+// read a copy from it that did not match its hash, so the member checks
+// its copy and rewrites it if it is bad.
 type StoreChunk struct {
-	Hash meta.Hash `msgpack:"h"`
-	Data []byte    `msgpack:"d"`
+	Hash    meta.Hash `msgpack:"h"`
+	Data    []byte    `msgpack:"d"`
+	Replace bool      `msgpack:"r,omitempty"`
 }
 
-// GetChunk reads a chunk.
+// GetChunk reads a chunk. The member checks it against its hash before it
+// answers, unless CallerChecks is set: the caller (a router) checks what
+// it receives itself, and answers a bad copy with a StoreChunk that
+// replaces it, so the content is hashed once per read, not twice.
 type GetChunk struct {
-	Hash meta.Hash `msgpack:"h"`
+	Hash         meta.Hash `msgpack:"h"`
+	CallerChecks bool      `msgpack:"c,omitempty"`
 }
 
 // ChunkMsg carries a chunk's content.
