@@ -301,3 +301,48 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("hostname seeds and advertise port 0: %v", err)
 	}
 }
+
+// A node sets its tags on every tick; only a change, or the refresh for
+// a peer that missed one, may go out as a broadcast, or an idle cluster
+// spends its CPU passing identical alive messages around.
+func TestUnchangedTagsNotBroadcast(t *testing.T) {
+	a, b, _ := startCluster(t)
+	broadcasts := func() int {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.broadcasts
+	}
+	// Let the refresh of the tags b started with pass, then set them
+	// again and again, as the role loop does.
+	time.Sleep(tagRefresh)
+	if err := b.SetTags(tagsB); err != nil {
+		t.Fatalf("SetTags: %v", err)
+	}
+	before := broadcasts()
+	for range 50 {
+		if err := b.SetTags(tagsB); err != nil {
+			t.Fatalf("SetTags: %v", err)
+		}
+	}
+	if got := broadcasts() - before; got != 0 {
+		t.Errorf("50 settings of unchanged tags within %v made %d broadcasts, want 0", tagRefresh, got)
+	}
+	changed := tagsB
+	changed.Term = 7
+	if err := b.SetTags(changed); err != nil {
+		t.Fatalf("SetTags: %v", err)
+	}
+	if got := broadcasts() - before; got != 1 {
+		t.Errorf("a change made %d broadcasts, want 1", got)
+	}
+	harness.Await(t, 5*time.Second, "a to see b's changed tags", func() bool {
+		return sees(a, "b", StatusAlive, changed)
+	})
+	time.Sleep(tagRefresh)
+	if err := b.SetTags(changed); err != nil {
+		t.Fatalf("SetTags: %v", err)
+	}
+	if got := broadcasts() - before; got != 2 {
+		t.Errorf("after %v unchanged tags made %d broadcasts in all, want 2 (the refresh)", tagRefresh, got)
+	}
+}
