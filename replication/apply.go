@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"shoal/meta"
 	"shoal/wire"
 )
 
@@ -41,11 +42,26 @@ func (n *Node) applyCommitted() error {
 	if commit <= st.Applied {
 		return nil
 	}
-	entries, results, err := n.db.Apply(commit)
-	if err != nil {
+	// Proposers are answered as soon as their results are computed, while
+	// the transaction commits (see store.DB.ApplyThen): their entries are
+	// committed on a majority, so the answer stands whatever happens to
+	// this transaction, and reads still wait for setApplied below.
+	if _, _, err := n.db.ApplyThen(commit, n.answerApplied); err != nil {
 		return err
 	}
+	n.setApplied(commit)
+	n.post(InApplied{Index: commit})
+	if commit > st.SnapIndex+2*n.cfg.LogRetain {
+		return n.db.Compact(commit - n.cfg.LogRetain)
+	}
+	return nil
+}
+
+// answerApplied answers the proposals waiting on entries, given their
+// results.
+func (n *Node) answerApplied(entries []meta.Entry, results []meta.Result) {
 	n.waitMu.Lock()
+	defer n.waitMu.Unlock()
 	for i, e := range entries {
 		if w, ok := n.waiters[e.Index]; ok {
 			delete(n.waiters, e.Index)
@@ -56,13 +72,6 @@ func (n *Node) applyCommitted() error {
 			}
 		}
 	}
-	n.waitMu.Unlock()
-	n.setApplied(commit)
-	n.post(InApplied{Index: commit})
-	if commit > st.SnapIndex+2*n.cfg.LogRetain {
-		return n.db.Compact(commit - n.cfg.LogRetain)
-	}
-	return nil
 }
 
 // setApplied records the applied index and wakes its waiters.

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -92,4 +94,77 @@ func TestConfigFormedCompactedWithForming(t *testing.T) {
 	if err != nil || !slices.Equal(got, two) || forming {
 		t.Fatalf("after compaction: config %v forming %v, %v; want %v, formed", got, forming, err, two)
 	}
+}
+
+// ApplyThen hands over the results of the entries it applies before its
+// transaction commits: nothing reading the store sees them yet, and a
+// store whose commit never happened (a copy taken before it, as after a
+// crash) applies the same entries from its log to the same results.
+func TestApplyThenAnswersBeforeCommit(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	b := meta.Ballot{Term: 1, Node: 1}
+	es := []meta.Entry{
+		{Index: 1, Ballot: b, Op: meta.Op{Kind: meta.OpMkdir, Path: "/d", Time: 1, Clock: 5}},
+		{Index: 2, Ballot: b, Op: meta.Op{Kind: meta.OpMkdir, Path: "/d", Time: 2, Clock: 6}},
+		{Index: 3, Ballot: b, Op: meta.Op{Kind: meta.OpRename, Path: "/d", To: "/e", Time: 3, Clock: 7}},
+		{Index: 4, Ballot: b, Op: meta.Op{Kind: meta.OpRename, Path: "/d", To: "/f", Time: 4, Clock: 8}},
+	}
+	if err := d.Append(es); err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+
+	var handed []meta.Result
+	calls := 0
+	_, results, err := d.ApplyThen(4, func(entries []meta.Entry, rs []meta.Result) {
+		calls++
+		handed = slices.Clone(rs)
+		if len(entries) != len(es) {
+			t.Errorf("computed got %d entries, want %d", len(entries), len(es))
+		}
+		if st, err := d.State(); err != nil || st.Applied != 0 {
+			t.Errorf("while the results are handed over, the store shows applied %d (%v), want 0: nothing may see them before the commit", st.Applied, err)
+		}
+	})
+	if err != nil || calls != 1 {
+		t.Fatalf("ApplyThen: %v, computed called %d times, want once", err, calls)
+	}
+	if !slices.EqualFunc(handed, results, sameResult) {
+		t.Errorf("handed over %+v, returned %+v", handed, results)
+	}
+	wantCodes := []meta.Code{meta.CodeOK, meta.CodeExists, meta.CodeOK, meta.CodeNotFound}
+	for i, r := range results {
+		if r.Code != wantCodes[i] {
+			t.Errorf("entry %d: code %v, want %v", i+1, r.Code, wantCodes[i])
+		}
+	}
+	if st, err := d.State(); err != nil || st.Applied != 4 {
+		t.Errorf("after the commit the store shows applied %d (%v), want 4", st.Applied, err)
+	}
+
+	c, err := Open(crashed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, again, err := c.Apply(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(again, results, sameResult) {
+		t.Errorf("applied again from the log: %+v, want the results handed over: %+v", again, results)
+	}
+}
+
+func sameResult(a, b meta.Result) bool {
+	return a.Code == b.Code && a.Created == b.Created && (a.Inode == nil) == (b.Inode == nil) &&
+		(a.Inode == nil || a.Inode.Ino == b.Inode.Ino && a.Inode.MTime == b.Inode.MTime)
 }

@@ -551,6 +551,18 @@ func (d *DB) Append(entries []meta.Entry) error {
 // namespace in one transaction and returns their results in order. Entries
 // must be present in the log.
 func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
+	return d.ApplyThen(upto, nil)
+}
+
+// ApplyThen is Apply, calling computed with the entries and their results
+// once every one is applied in the transaction, before it commits. Entries
+// committed in the log have their results decided by the log alone: a
+// proposer may have its answer while the transaction is made durable, and
+// if that fails (a crash, a disk error), the entries are applied again
+// from the log with the same results. Nothing that reads the store sees
+// them before the commit; a read waits for the applied index, which is
+// set after it.
+func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result)) ([]meta.Entry, []meta.Result, error) {
 	var entries []meta.Entry
 	var results []meta.Result
 	err := d.update(func(tx *bolt.Tx) error {
@@ -587,7 +599,13 @@ func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
 				return err
 			}
 		}
-		return st.put(keyApplied, key(applied))
+		if err := st.put(keyApplied, key(applied)); err != nil {
+			return err
+		}
+		if computed != nil {
+			computed(entries, results)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, nil, err
