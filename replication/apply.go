@@ -7,6 +7,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,6 +30,14 @@ func (n *Node) applyLoop() {
 		}
 		if err := n.applyCommitted(); err != nil && n.db.Corrupt() == nil {
 			n.log.Error("apply committed entries", "err", err)
+			// Proposers have their answers (the entries are committed),
+			// but a node that cannot apply cannot serve reads: a disk
+			// that refuses it counts the node out and makes a primary
+			// give way, as a refused append or chunk does.
+			n.noteDisk(err, "apply to namespace")
+			if errors.Is(err, meta.ErrDiskFailed) {
+				n.post(InStepDown{Why: "the disk refused to apply committed entries"})
+			}
 		}
 	}
 }
