@@ -80,6 +80,11 @@ func TestCorruptStoreStopsMember(t *testing.T) {
 	if err != nil || r.Code != meta.CodeOK {
 		t.Fatalf("mkdir: %+v, %v", r, err)
 	}
+	// A proposer is answered while the apply commits; a read waits for
+	// the commit, so meta.db holds the name in the namespace after it.
+	if _, err := n.Read(ctx, &wire.Read{Group: "g", Kind: wire.ReadLookup, Path: "/zzqq"}); err != nil {
+		t.Fatalf("lookup of the new name: %v", err)
+	}
 	// The disk changes the name wherever meta.db holds it: q becomes r.
 	p := filepath.Join(n.db.Dir(), "meta.db")
 	b, err := os.ReadFile(p)
