@@ -46,18 +46,7 @@ type Node struct {
 	started bool
 	closed  bool
 	tags    Tags // the latest tags passed to New or SetTags
-	// sentAt is when tags were last broadcast, and broadcasts counts
-	// them (see SetTags).
-	sentAt     time.Time
-	broadcasts int
 }
-
-// tagRefresh is how often unchanged tags are broadcast again. Each
-// broadcast is a new alive message with a higher incarnation that every
-// node decodes and passes on; callers set their tags on every tick, so
-// sending only changes, plus this refresh for a peer that missed one
-// (a partition, a lost packet), keeps an idle cluster quiet.
-const tagRefresh = time.Second
 
 // New validates cfg and returns a Node that has not started: no socket is
 // open and no goroutine runs until Start.
@@ -352,12 +341,6 @@ func (n *Node) SetTags(t Tags) error {
 		n.tags = t
 		return nil
 	}
-	if maps.Equal(s.LocalMember().Tags, m) && time.Since(n.sentAt) < tagRefresh {
-		n.tags = t
-		return nil
-	}
-	n.sentAt = time.Now()
-	n.broadcasts++
 	if err := s.SetTags(m); err != nil {
 		// serf applies the tags locally before waiting for the broadcast,
 		// so an error with the tags in place only means "not yet sent".
