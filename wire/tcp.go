@@ -97,6 +97,17 @@ func (t *TCPTransport) put(addr string, c net.Conn) {
 	t.idle[addr] = append(t.idle[addr], idleConn{c, time.Now()})
 }
 
+// dropIdle closes the connections pooled for addr.
+func (t *TCPTransport) dropIdle(addr string) {
+	t.mu.Lock()
+	cs := t.idle[addr]
+	delete(t.idle, addr)
+	t.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
 // Call sends req to addr and waits for the answer until ctx ends.
 func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Message, error) {
 	frame, err := t.frames.encode(req)
@@ -116,6 +127,15 @@ func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Mess
 	resp, err := roundTrip(c, frame.Bytes())
 	if !stop() || err != nil {
 		c.Close()
+		if err != nil && ctx.Err() == nil {
+			// The peer closed or reset the connection: it restarted or
+			// died, and the other connections pooled for it went with
+			// it. Without this, each retry would take one and fail the
+			// same way, where a new connection would be refused at once
+			// (the request certainly not carried out) or would reach
+			// the restarted peer.
+			t.dropIdle(addr)
+		}
 		if hasDeadline && errors.Is(err, os.ErrDeadlineExceeded) {
 			<-ctx.Done() // the socket's deadline is ctx's: it ends now
 		}

@@ -731,3 +731,79 @@ func TestCallChecksTheAnswerType(t *testing.T) {
 		t.Fatalf("As of no answer: %v, want ErrBadMessage", err)
 	}
 }
+
+// After a peer restarts, the connections pooled for its old process are
+// all dead: one failed call must drop them, so the next call dials the new
+// process instead of failing on the next stale connection.
+func TestTCPPoolDroppedWhenPeerRestarts(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	const conns = 8
+	var arrived sync.WaitGroup
+	arrived.Add(conns)
+	release := make(chan struct{})
+	first := &Server{Logger: quietLogger(), IdleTimeout: 5 * time.Second, HandleTimeout: 5 * time.Second,
+		Handler: HandlerFunc(func(ctx context.Context, req Message) (Message, error) {
+			arrived.Done()
+			<-release
+			return &OKMsg{}, nil
+		})}
+	ctx, stopFirst := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- first.Serve(ctx, l) }()
+
+	tr := NewTCPTransport()
+	defer tr.Close()
+	// Concurrent calls that all wait in the handler open one connection
+	// each; once answered, all of them are pooled.
+	var calls sync.WaitGroup
+	for range conns {
+		calls.Add(1)
+		go func() {
+			defer calls.Done()
+			cctx, cancel := ctxT(5 * time.Second)
+			defer cancel()
+			if _, err := tr.Call(cctx, addr, &OKMsg{}); err != nil {
+				t.Errorf("call before the restart: %v", err)
+			}
+		}()
+	}
+	arrived.Wait()
+	close(release)
+	calls.Wait()
+	if n := len(tr.idle[addr]); n != conns {
+		t.Fatalf("%d connections pooled after %d concurrent calls, want %d", n, conns, conns)
+	}
+
+	stopFirst() // closes every connection the first server had
+	<-done
+	l2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	second := &Server{Logger: quietLogger(), IdleTimeout: 5 * time.Second, HandleTimeout: 5 * time.Second,
+		Handler: HandlerFunc(func(ctx context.Context, req Message) (Message, error) { return &OKMsg{}, nil })}
+	ctx2, stopSecond := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() { done2 <- second.Serve(ctx2, l2) }()
+	defer func() { stopSecond(); <-done2 }()
+
+	failed := 0
+	for {
+		cctx, cancel := ctxT(5 * time.Second)
+		_, err := tr.Call(cctx, addr, &OKMsg{})
+		cancel()
+		if err == nil {
+			break
+		}
+		if failed++; failed > conns {
+			t.Fatalf("%d calls failed after the peer restarted (last: %v)", failed, err)
+		}
+	}
+	if failed > 1 {
+		t.Fatalf("%d calls failed on stale pooled connections after the peer restarted, want at most 1", failed)
+	}
+}
