@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -40,6 +39,12 @@ type Node struct {
 	// Local) need no lock; after Close it still answers with the last view.
 	serf atomic.Pointer[serf.Serf]
 
+	// nextMu guards next, closed at the next change of the view and then
+	// replaced (NextChange).
+	nextMu sync.Mutex
+	next   chan struct{}
+	sc     *serf.Config // the config serf keeps and reads its tags from; set with serf, under mu
+
 	// mu serializes Start, SetTags and Close: a tag update never races a
 	// leave, and a closed node accepts no updates.
 	mu      sync.Mutex
@@ -63,6 +68,7 @@ func New(cfg Config) (*Node, error) {
 		cfg:     cfg,
 		logger:  logger,
 		changes: make(chan struct{}, 1),
+		next:    make(chan struct{}),
 		stop:    make(chan struct{}),
 		tags:    cfg.Tags,
 	}, nil
@@ -91,6 +97,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("gossip: start on %s: %w: check that the port is free and the address belongs to this host (or set AdvertiseAddr)", n.cfg.BindAddr, err)
 	}
 	n.serf.Store(s)
+	n.sc = sc
 	n.started = true
 
 	n.wg.Add(1)
@@ -244,6 +251,10 @@ func (n *Node) watchEvents(s *serf.Serf, events <-chan serf.Event) {
 			case n.changes <- struct{}{}:
 			default: // a signal is already pending; the reader sees this change too
 			}
+			n.nextMu.Lock()
+			close(n.next)
+			n.next = make(chan struct{})
+			n.nextMu.Unlock()
 		case <-s.ShutdownCh():
 			return
 		}
@@ -341,16 +352,25 @@ func (n *Node) SetTags(t Tags) error {
 		n.tags = t
 		return nil
 	}
-	if err := s.SetTags(m); err != nil {
-		// serf applies the tags locally before waiting for the broadcast,
-		// so an error with the tags in place only means "not yet sent".
-		if !maps.Equal(s.LocalMember().Tags, m) {
-			return fmt.Errorf("gossip: publish tags: %w", err)
-		}
-		n.logger.Debug("gossip tags set; broadcast not confirmed yet", "err", err)
-	}
+	// serf's own SetTags waits until the update has gone out to every
+	// peer it is gossiped to (up to BroadcastTimeout, 50–100 ms here),
+	// holding up whoever publishes: a promotion's claim, the role loop.
+	// Set the tags serf reads (the *serf.Config it keeps) and queue the
+	// update without waiting; it goes out with the next gossip round. The
+	// only error UpdateNode returns is that wait's timeout.
+	n.sc.Tags = m
+	_ = s.Memberlist().UpdateNode(time.Nanosecond)
 	n.tags = t
 	return nil
+}
+
+// NextChange returns a channel closed at the next member join, leave,
+// failure, update or reap. Unlike Changes it has any number of readers:
+// each waiter calls NextChange, then reads Members again once it closes.
+func (n *Node) NextChange() <-chan struct{} {
+	n.nextMu.Lock()
+	defer n.nextMu.Unlock()
+	return n.next
 }
 
 // Changes is signalled after every member join, leave, failure, update or

@@ -172,6 +172,12 @@ type Node struct {
 	// storeLost is set, by the loop goroutine only, when a corrupt
 	// meta.db could not be replaced: the node serves nothing more.
 	storeLost bool
+
+	// tagsMu serializes publishing tags (the role loop, a promotion) and
+	// guards the tags last published and when (see setTags).
+	tagsMu   sync.Mutex
+	lastTags gossip.Tags
+	tagsAt   time.Time
 }
 
 // RunNode starts a storage node and serves until ctx ends.
@@ -625,9 +631,34 @@ func (n *Node) step(ctx context.Context) {
 
 // publishTags sets this node's gossip tags from its current state.
 func (n *Node) publishTags() {
-	if err := n.gossip.SetTags(n.tags()); err != nil && !errors.Is(err, gossip.ErrClosed) {
-		n.log.Warn("publish tags", "err", err)
+	n.setTags(n.tags(), false)
+}
+
+// tagsRefresh is how often a node republishes tags that have not changed.
+// Every publication is a new alive message with a higher incarnation that
+// every peer decodes and passes on, and that wakes every peer's role loop;
+// republishing lets a peer that missed one, or that still remembers this
+// node from before a restart, catch up.
+const tagsRefresh = 100 * time.Millisecond
+
+// setTags publishes t unless it equals what was published less than
+// tagsRefresh ago (force publishes anyway). The step that runs on every
+// gossip change would otherwise answer each peer's update with one of its
+// own, and the peers again.
+func (n *Node) setTags(t gossip.Tags, force bool) {
+	n.tagsMu.Lock()
+	defer n.tagsMu.Unlock()
+	now := time.Now()
+	if !force && t == n.lastTags && now.Sub(n.tagsAt) < tagsRefresh {
+		return
 	}
+	if err := n.gossip.SetTags(t); err != nil {
+		if !errors.Is(err, gossip.ErrClosed) {
+			n.log.Warn("publish tags", "err", err)
+		}
+		return
+	}
+	n.lastTags, n.tagsAt = t, now
 }
 
 // heardWithin is how many heartbeats since this node last accepted an
@@ -643,9 +674,7 @@ func (n *Node) promote(ctx context.Context, r *replication.Node, b meta.Ballot) 
 	// Publish the claim with the new term before recovering.
 	t := n.tags()
 	t.Role, t.Term = gossip.RolePrimary, b.Term
-	if err := n.gossip.SetTags(t); err != nil {
-		n.log.Warn("publish primary claim", "err", err)
-	}
+	n.setTags(t, true)
 	err := r.Promote(ctx, b)
 	n.mu.Lock()
 	n.gate = n.gate.PromotionEnded(err == nil, time.Now())
@@ -653,7 +682,5 @@ func (n *Node) promote(ctx context.Context, r *replication.Node, b meta.Ballot) 
 	if err != nil {
 		n.log.Warn("promotion failed; will retry if still the candidate", "ballot", b, "err", err)
 	}
-	if err := n.gossip.SetTags(n.tags()); err != nil && !errors.Is(err, gossip.ErrClosed) {
-		n.log.Warn("publish tags", "err", err)
-	}
+	n.setTags(n.tags(), true)
 }

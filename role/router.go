@@ -106,7 +106,7 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	defer tr.Close()
 	tr.TLS = sec.peerClient()
 	rc := cfg.Router
-	rc.Members, rc.Transport, rc.Logger = g.Members, tr, log
+	rc.Members, rc.NextChange, rc.Transport, rc.Logger = g.Members, g.NextChange, tr, log
 	rc.Insecure, rc.AdminToken, rc.Keyring, rc.Sealer = sec.insecure, sec.adminToken, g.Keyring, sec.sealer
 	api, err := router.New(rc)
 	if err != nil {

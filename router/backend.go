@@ -14,11 +14,12 @@ import (
 // backend finds group primaries from the gossip view and calls them,
 // retrying where a retry cannot apply an operation twice.
 type backend struct {
-	members func() []gossip.Member
-	tr      wire.Transport
-	meta    string // the meta group; "" means meta.DefaultMetaGroup
-	timeout time.Duration
-	rpc     time.Duration
+	members    func() []gossip.Member
+	nextChange func() <-chan struct{} // nil: retries wait out their backoff
+	tr         wire.Transport
+	meta       string // the meta group; "" means meta.DefaultMetaGroup
+	timeout    time.Duration
+	rpc        time.Duration
 }
 
 // metaGroup is the group that keeps the namespace.
@@ -79,7 +80,7 @@ func (b *backend) callWithin(ctx context.Context, group string, req func() wire.
 	// failover, said when giving up.
 	var first error
 	for {
-		resp, err := b.callOnce(ctx, group, hint, req, attempt)
+		resp, tried, err := b.callOnce(ctx, group, hint, req, attempt)
 		if err == nil {
 			return resp, nil
 		}
@@ -97,34 +98,66 @@ func (b *backend) callWithin(ctx context.Context, group string, req func() wire.
 		if errors.Is(err, wire.ErrBusy) {
 			wait = max(wait, busyWait)
 		}
-		select {
-		case <-ctx.Done():
+		if werr := b.backoff(ctx, group, hint, tried, wait); werr != nil {
 			if first != nil && first != err {
 				return nil, fmt.Errorf("%w: %w (before that: %w)", ErrUnavailable, err, first)
 			}
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		case <-time.After(wait):
 		}
 		wait = min(wait*2, 100*time.Millisecond)
 	}
 }
 
+// backoff waits before the next try: wait long, or less when the gossip
+// view comes to name another primary for group than tried, the address
+// just tried ("" if none was known): the new primary of a failover is
+// tried as soon as it is known. With a hint from a deposed primary the
+// next try goes there, so only the time counts. It fails when ctx ends
+// first.
+func (b *backend) backoff(ctx context.Context, group, hint, tried string, wait time.Duration) error {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	if b.nextChange == nil || hint != "" {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return nil
+		}
+	}
+	for {
+		changed := b.nextChange()
+		if now := gossip.PrimaryAddr(b.members(), group); now != "" && now != tried {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return nil
+		case <-changed:
+		}
+	}
+}
+
 // callOnce makes one attempt, bounded by attempt: at addr when set (a
-// deposed primary's hint), else at the primary the gossip view elects.
-func (b *backend) callOnce(ctx context.Context, group, addr string, req func() wire.Message, attempt time.Duration) (wire.Message, error) {
+// deposed primary's hint), else at the primary the gossip view elects. It
+// returns the address it called, "" when it knew none.
+func (b *backend) callOnce(ctx context.Context, group, addr string, req func() wire.Message, attempt time.Duration) (wire.Message, string, error) {
 	if addr == "" {
 		ms := b.members()
 		addr = gossip.PrimaryAddr(ms, group)
 		if addr == "" {
 			if len(gossip.LiveMembers(ms, group)) == 0 {
-				return nil, b.noMember(group)
+				return nil, "", b.noMember(group)
 			}
-			return nil, fmt.Errorf("%w for group %q: an election may be in progress", ErrNoPrimary, group)
+			return nil, "", fmt.Errorf("%w for group %q: an election may be in progress", ErrNoPrimary, group)
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, attempt)
 	defer cancel()
-	return b.tr.Call(cctx, addr, req())
+	resp, err := b.tr.Call(cctx, addr, req())
+	return resp, addr, err
 }
 
 // unknownOutcome reports errors after which a request may or may not have

@@ -29,6 +29,11 @@ import (
 type Config struct {
 	// Members returns the current gossip view.
 	Members func() []gossip.Member
+	// NextChange, when set, returns a channel closed at the next change
+	// of that view (gossip.Node.NextChange): a request waiting for a
+	// group's new primary tries it as soon as the view names it, rather
+	// than at its next backoff.
+	NextChange func() <-chan struct{}
 	// Transport reaches storage nodes.
 	Transport wire.Transport
 	// MetaGroup is the group that keeps the namespace (default "g1"; ""
@@ -210,7 +215,7 @@ func New(cfg Config) (*Server, error) {
 		seed = uint64(time.Now().UnixNano())
 	}
 	s := &Server{cfg: cfg, be: &backend{
-		members: cfg.Members, tr: cfg.Transport, meta: cfg.MetaGroup,
+		members: cfg.Members, nextChange: cfg.NextChange, tr: cfg.Transport, meta: cfg.MetaGroup,
 		timeout: cfg.RequestTimeout, rpc: cfg.RPCTimeout,
 	}, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), repairSlots: make(chan struct{}, maxRepairs),
 		sealed: sealedPool{size: cfg.ChunkSize + secure.ChunkOverhead}, uploadSlots: newUploadSlots(cfg)}
