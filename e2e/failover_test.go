@@ -165,3 +165,40 @@ func TestFailoverTime(t *testing.T) {
 	t.Logf("failover over %d kills: median %v, min %v, max %v; %d acknowledged writes all readable",
 		runs, times[len(times)/2], times[0], times[len(times)-1], len(acks))
 }
+
+// TestFailoverBeforeGossipNotices: with gossip's failure detection slowed
+// down so that it would take over ten seconds to declare a node dead, a
+// primary killed with -9 is still replaced within a few seconds: its
+// followers see its stream stop and its address refuse connections, and
+// the candidate promotes on that proof. The old primary, still counted
+// live by gossip, comes back as a replica.
+func TestFailoverBeforeGossipNotices(t *testing.T) {
+	slow := []string{"--probe-interval", "2s", "--probe-timeout", "1s", "--suspicion-mult", "6"}
+	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}}, NodeFlags: slow, RouterFlags: slow})
+	w := startWriter(c, "/proof")
+	victim, took := killPrimary(t, c, w)
+	t.Logf("kill -9 of primary %s to first acknowledged write, gossip slowed: %v", victim.Name, took)
+	// Gossip needs a failed probe (up to 3 probe intervals with 3 other
+	// nodes, plus the timeout) and then the suspicion (6 intervals) at
+	// the least: 12 s. Writes getting through well before that came from
+	// the proof.
+	if took > 8*time.Second {
+		t.Fatalf("first write acknowledged %v after the kill; want well under the 12 s gossip needs", took)
+	}
+	proved := false
+	for _, p := range c.Nodes {
+		if p != victim && strings.Contains(p.Tail(400), "its address refuses connections") {
+			proved = true
+		}
+	}
+	if !proved {
+		t.Fatalf("no follower logged that the killed primary's address refused connections")
+	}
+	acks := w.Halt()
+	c.start(victim)
+	g := c.waitGroup(3, victim.Name)
+	if g.Primary == victim.Name {
+		t.Fatalf("old primary %s leads again; want it back as a replica", victim.Name)
+	}
+	verifyAcked(t, c, acks)
+}

@@ -30,6 +30,9 @@ type Self struct {
 	// DiskFailed is set while the node's disk refuses writes: it could
 	// record no promise and append no entry.
 	DiskFailed bool
+	// Gone is the ID of a member this node has proof is not running,
+	// though the view may still count it live (rule 7); 0 for none.
+	Gone uint64
 }
 
 // Gate is what a node remembers between two runs of Decide, to hold its
@@ -141,7 +144,19 @@ type Action struct {
 //  6. A node whose disk refuses writes never promotes. It publishes
 //     itself out of sync, so the others soon pass it over; until they
 //     see that, its own view, one step behind, may still name it.
+//  7. Proof. The member Self.Gone counts as failed in this node's view.
+//     The caller sets it for its primary when the primary's stream fell
+//     silent and its address then refused a connection: nothing listens
+//     there, which gossip would only conclude some probe rounds later.
+//     Every follower of a killed primary finds that out, so the Candidate
+//     promotes at once, and its claim of a higher term makes it the
+//     Primary in every view (Elect's rule 3), the old claim's included.
+//     Views then disagree for a moment, which costs no safety: the
+//     promotion still recovers from a majority under a higher ballot.
 func Decide(view []Member, self Self, g Gate, now time.Time) Action {
+	if self.Gone != 0 && self.Gone != self.ID {
+		view = markFailed(view, self.Gone)
+	}
 	a := Action{Decision: Elect(view, self.Group), Gate: g}
 	d := &a.Decision
 	if d.Primary != nil {
@@ -179,6 +194,19 @@ func Decide(view []Member, self Self, g Gate, now time.Time) Action {
 		a.Gate.Promoting = true
 	}
 	return a
+}
+
+// markFailed returns a copy of view in which the member with ID id has
+// failed.
+func markFailed(view []Member, id uint64) []Member {
+	out := make([]Member, len(view))
+	copy(out, view)
+	for i := range out {
+		if out[i].ID == id {
+			out[i].Status = StatusFailed
+		}
+	}
+	return out
 }
 
 // highestVoter is the fallback candidate: the live voter of group with the

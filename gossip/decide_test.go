@@ -352,3 +352,37 @@ func TestDecideRules(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideGonePrimary: a follower that proved its primary gone (rule 7)
+// promotes if it is the candidate without that primary, before the view
+// counts the primary failed; the other follower leaves it to the
+// candidate, then follows its claim of the higher term.
+func TestDecideGonePrimary(t *testing.T) {
+	view := []Member{mem("a", 1, RolePrimary, 3, inSync), mem("b", 2, RoleReplica, 3, inSync), mem("c", 3, RoleReplica, 3, inSync)}
+	now := at(10 * time.Second)
+	g := Gate{Grace: grace, Backoff: backoff}
+
+	if a := Decide(view, follower(3, 3, 1), g, now); a.Promote || name(a.Primary) != "a" {
+		t.Fatalf("without proof: primary %s, promote %v; want a, no promotion", name(a.Primary), a.Promote)
+	}
+	gone := with(follower(3, 3, 1), func(s *Self) { s.Gone = 1 })
+	a := Decide(view, gone, g, now)
+	if !a.Promote || a.Term != 4 || name(a.Candidate) != "c" {
+		t.Fatalf("candidate c with a gone: candidate %s, promote %v at term %d; want c promoting at term 4", name(a.Candidate), a.Promote, a.Term)
+	}
+	if view[0].Status != StatusAlive {
+		t.Fatalf("Decide changed the caller's view: a is %v", view[0].Status)
+	}
+	if a := Decide(view, with(follower(2, 3, 1), func(s *Self) { s.Gone = 1 }), g, now); a.Promote || name(a.Candidate) != "c" {
+		t.Fatalf("b with a gone: candidate %s, promote %v; want c as candidate and no promotion by b", name(a.Candidate), a.Promote)
+	}
+	// c's claim reaches b, whose view still counts a live.
+	claimed := []Member{mem("a", 1, RolePrimary, 3, inSync), mem("b", 2, RoleReplica, 3, inSync), mem("c", 3, RolePrimary, 4, inSync)}
+	if a := Decide(claimed, follower(2, 3, 1), g, now); name(a.Primary) != "c" || a.Promote {
+		t.Fatalf("after c's claim: primary %s, promote %v; want c, no promotion", name(a.Primary), a.Promote)
+	}
+	// A node cannot prove itself gone.
+	if a := Decide(view, with(leading(1, 3), func(s *Self) { s.Gone = 1 }), g, now); name(a.Primary) != "a" || a.StepDown {
+		t.Fatalf("a with Gone naming itself: primary %s, step down %v; want a, no step down", name(a.Primary), a.StepDown)
+	}
+}

@@ -178,6 +178,10 @@ type Node struct {
 	tagsMu   sync.Mutex
 	lastTags gossip.Tags
 	tagsAt   time.Time
+
+	// gone is what this node, a follower, found out about its primary's
+	// address (gone.go).
+	gone goneProbe
 }
 
 // RunNode starts a storage node and serves until ctx ends.
@@ -202,6 +206,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		return err
 	}
 	n := &Node{cfg: cfg, sec: sec, log: cfg.Logger.With("node", cfg.Name, "id", id)}
+	n.gone.done = make(chan struct{}, 1)
 	return n.run(ctx)
 }
 
@@ -566,6 +571,7 @@ func (n *Node) loop(ctx context.Context) {
 		case <-n.gossip.Changes():
 		case <-replChanged:
 		case <-tick.C:
+		case <-n.gone.done:
 		case <-corrupted:
 			n.replaceStore()
 		}
@@ -605,6 +611,9 @@ func (n *Node) step(ctx context.Context) {
 	}
 	if since, ok := r.SincePrimary(); ok && since < heardWithin*n.cfg.Replication.Heartbeat {
 		self.HeardPrimary = true
+	}
+	if self.Gone = n.primaryGone(ctx, r, st, members, group); self.Gone != 0 {
+		self.HeardPrimary = false // the proof came after its last append
 	}
 	now := time.Now()
 	n.mu.Lock()
