@@ -177,16 +177,25 @@ func roundTrip(c net.Conn, frame []byte) (Message, error) {
 // times at most.
 const frameStart = 1 << 20
 
+// answerStart is what a caller allocates at once for an answer: the
+// answers it waits for come from the peer it chose to call, and one that
+// carries a chunk (4 MiB by default) is then read into a buffer of its
+// size, not grown into one through copies that are garbage at once. A
+// peer announcing more than it sends makes the caller hold this much at
+// most before the doubling rule applies.
+const answerStart = 9 << 20
+
 func readFrame(r io.Reader) ([]byte, error) {
-	b, _, err := readFrameBudget(r, nil)
+	b, _, err := readFrameBudget(r, nil, answerStart)
 	return b, err
 }
 
-// readFrameBudget is readFrame taking the memory a frame holds beyond
-// frameStart from budget, if given, before it grows the buffer (it waits
+// readFrameBudget reads a frame into a buffer of start bytes at first
+// (or the frame's size, if smaller), taking the memory it holds beyond
+// start from budget, if given, before it grows the buffer (it waits
 // while other frames hold the budget). It returns how much it took, which
 // the caller gives back once done with the frame.
-func readFrameBudget(r io.Reader, budget *frameBudget) (b []byte, held int64, err error) {
+func readFrameBudget(r io.Reader, budget *frameBudget, start int) (b []byte, held int64, err error) {
 	defer func() {
 		if err != nil && held > 0 {
 			budget.give(held)
@@ -201,7 +210,7 @@ func readFrameBudget(r io.Reader, budget *frameBudget) (b []byte, held int64, er
 	if n == 0 || n > MaxFrame {
 		return nil, 0, fmt.Errorf("%w: frame of %d bytes", ErrBadMessage, n)
 	}
-	b = make([]byte, 0, min(n, frameStart))
+	b = make([]byte, 0, min(n, start))
 	for len(b) < n {
 		if len(b) == cap(b) {
 			grow := min(n, 2*cap(b)) - cap(b)
@@ -419,7 +428,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			idle = 5 * time.Minute
 		}
 		c.SetReadDeadline(time.Now().Add(idle))
-		b, held, err := readFrameBudget(r, s.budget)
+		b, held, err := readFrameBudget(r, s.budget, frameStart)
 		if err != nil {
 			if errors.Is(err, errBusy) {
 				s.refuse(c, "dropped a connection", err)

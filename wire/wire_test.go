@@ -367,39 +367,59 @@ func TestTCPCallHonoursContext(t *testing.T) {
 	}
 }
 
-// A frame header announcing a large body does not make the reader
-// allocate it before the bytes arrive, and a short body is an error.
+// A frame header announcing a large body does not make a server allocate
+// it before the bytes arrive, and a short body is an error.
 func TestReadFrameGrowsWithData(t *testing.T) {
+	serverRead := func(r io.Reader) ([]byte, error) {
+		b, _, err := readFrameBudget(r, nil, frameStart)
+		return b, err
+	}
 	body := bytes.Repeat([]byte{7}, 3*frameStart+5)
 	h := frameHeader(len(body))
-	got, err := readFrame(io.MultiReader(bytes.NewReader(h[:]), iotest.OneByteReader(bytes.NewReader(body[:10])), bytes.NewReader(body[10:])))
+	got, err := serverRead(io.MultiReader(bytes.NewReader(h[:]), iotest.OneByteReader(bytes.NewReader(body[:10])), bytes.NewReader(body[10:])))
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("readFrame: %d bytes, err %v", len(got), err)
 	}
 	h = frameHeader(MaxFrame)
-	_, err = readFrame(io.MultiReader(bytes.NewReader(h[:]), bytes.NewReader(body)))
+	_, err = serverRead(io.MultiReader(bytes.NewReader(h[:]), bytes.NewReader(body)))
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("short frame: err %v, want unexpected EOF", err)
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
+	allocated := func(read func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		read()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
 	h = frameHeader(MaxFrame)
-	readFrame(io.MultiReader(bytes.NewReader(h[:]), bytes.NewReader([]byte{1})))
-	runtime.ReadMemStats(&after)
-	if n := after.TotalAlloc - before.TotalAlloc; n > 2*frameStart {
-		t.Fatalf("a frame announcing %d bytes but sending 1 made the reader allocate %d bytes", MaxFrame, n)
+	if n := allocated(func() { serverRead(io.MultiReader(bytes.NewReader(h[:]), bytes.NewReader([]byte{1}))) }); n > 2*frameStart {
+		t.Fatalf("a frame announcing %d bytes but sending 1 made the server allocate %d bytes", MaxFrame, n)
 	}
 	// Past the first MiB the buffer grows with what arrives: a peer that
 	// announces the largest frame and sends one MiB and a byte makes the
-	// reader hold a few MiB, not the whole frame.
+	// server hold a few MiB, not the whole frame.
 	part := make([]byte, frameStart+1)
-	runtime.ReadMemStats(&before)
-	readFrame(io.MultiReader(bytes.NewReader(h[:]), bytes.NewReader(part)))
-	runtime.ReadMemStats(&after)
-	if n := after.TotalAlloc - before.TotalAlloc; n > 4*frameStart {
-		t.Fatalf("a frame announcing %d bytes but sending %d made the reader allocate %d bytes", MaxFrame, frameStart+1, n)
+	if n := allocated(func() { serverRead(io.MultiReader(bytes.NewReader(h[:]), bytes.NewReader(part))) }); n > 4*frameStart {
+		t.Fatalf("a frame announcing %d bytes but sending %d made the server allocate %d bytes", MaxFrame, frameStart+1, n)
+	}
+
+	// A caller reads an answer carrying a chunk into one buffer of its
+	// size, and a peer that lies about an answer's size makes it hold
+	// answerStart at most.
+	chunk := bytes.Repeat([]byte{9}, 4<<20+100)
+	hc := frameHeader(len(chunk))
+	var back []byte
+	if n := allocated(func() { back, err = readFrame(io.MultiReader(bytes.NewReader(hc[:]), bytes.NewReader(chunk))) }); err != nil || !bytes.Equal(back, chunk) || n > uint64(len(chunk))+len64k {
+		t.Fatalf("an answer of %d bytes: err %v, allocated %d bytes; want one buffer of its size", len(chunk), err, n)
+	}
+	if n := allocated(func() { readFrame(io.MultiReader(bytes.NewReader(h[:]), bytes.NewReader([]byte{1}))) }); n > answerStart+len64k {
+		t.Fatalf("an answer announcing %d bytes but sending 1 made the caller allocate %d bytes, want at most %d", MaxFrame, n, answerStart)
 	}
 }
+
+// len64k is the slack allowed over a buffer's size in allocation counts.
+const len64k = 64 << 10
 
 // serveWith serves echoHandler with s's limits on a fresh port.
 func serveWith(t *testing.T, s *Server) string {
