@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 	"shoal/gossip"
 	"shoal/mount"
 	"shoal/role"
+	"shoal/router"
 	"shoal/secure"
 )
 
@@ -263,14 +265,35 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.Var((*byteSize)(&c.Router.BodyMinRate), "body-min-rate", "slowest a request body may arrive, in bytes per second averaged over --body-rate-window, e.g. 4KiB; slower fails with 408 (0: no floor)")
 	fs.DurationVar(&c.Router.BodyRateWindow, "body-rate-window", c.Router.BodyRateWindow, "span of waiting for a body over which --body-min-rate is averaged; the first is every body's grace")
 	fs.DurationVar(&c.Router.SpaceWait, "space-wait", c.Router.SpaceWait, "how long a write waits for room (a new group) when every group is full, before 507")
-	fs.Var((*byteSize)(&c.Router.UploadMemory), "upload-memory", "memory the chunks of all uploads may hold at once, e.g. 512MiB (about three chunk sizes per chunk in flight); past it uploads wait, reading their bodies more slowly")
+	fs.Var((*byteSize)(&c.Router.UploadMemory), "upload-memory", "memory the chunks of all uploads may hold at once, e.g. 512MiB (two chunk sizes per chunk in flight, three with encryption at rest); past it uploads wait, reading their bodies more slowly")
+	fs.Var((*byteSize)(&c.Router.ReadMemory), "read-memory", "memory the chunks all reads fetch may hold at once, e.g. 128MiB (about two chunk sizes per chunk, three with encryption at rest); past it reads fetch fewer chunks ahead")
 	fs.DurationVar(&c.Router.AuthTTL, "auth-ttl", c.Router.AuthTTL, "how long a token's user is trusted before the cluster is asked again (a removed user's token works at most this long on other routers)")
 	gc := gossipFlags(fs)
 	sec := securityFlags(fs, true)
 	return func(ctx context.Context) error {
 		c.Gossip, c.Security, c.Logger = *gc, *sec, log()
+		setRouterMemoryLimit(c.Router, c.Logger)
 		return role.RunRouter(ctx, c)
 	}
+}
+
+// routerMemorySlack is what a router holds beyond its chunk budgets: the
+// runtime, connections, the auth cache, directory listings.
+const routerMemorySlack = 32 << 20
+
+// setRouterMemoryLimit asks the Go runtime to keep a router process's
+// heap under its chunk budgets (--upload-memory, --read-memory) plus some
+// slack, collecting garbage more often as it nears that, rather than
+// letting it grow to twice what is live. Every chunk a read fetches is
+// garbage once written, so without it many reads at once would grow the
+// process far past the budgets. GOMEMLIMIT, when set, is kept.
+func setRouterMemoryLimit(c router.Config, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := c.UploadMemory + c.ReadMemory + routerMemorySlack
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory limit set from the chunk budgets", "limit_mib", limit>>20)
 }
 
 func devMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {

@@ -18,6 +18,12 @@ import (
 //     (chunkCost).
 //     An upload that finds none waits, reading no more of its body, so
 //     its client is slowed by TCP flow control.
+//   - readSlots: every chunk a read fetches holds a slot from before the
+//     fetch until it is written to the client; the slots are
+//     Config.ReadMemory divided by what one chunk costs (readCost). A
+//     read takes slots for chunks ahead only when one is free, and waits
+//     for one only when it holds none, so reads never wait on each other
+//     in a circle.
 //   - sendSlots: each group takes at most groupSends chunk writes at once
 //     from this router; the others wait here, where waiting costs
 //     nothing, and a write's deadline starts once it is sent.
@@ -29,6 +35,17 @@ func (c Config) chunkCost() int64 {
 	cost := 2 * int64(c.ChunkSize+frameSlack)
 	if c.Sealer != nil {
 		cost += int64(c.ChunkSize + secure.ChunkOverhead)
+	}
+	return cost
+}
+
+// readCost is the memory one chunk a read fetches holds until it is
+// written: the frame it arrives in, its decoded copy and, sealed, its
+// opened copy.
+func (c Config) readCost() int64 {
+	cost := 2 * int64(c.ChunkSize+frameSlack)
+	if c.Sealer != nil {
+		cost += int64(c.ChunkSize)
 	}
 	return cost
 }

@@ -105,3 +105,42 @@ func TestUploadRetriesABusyGroup(t *testing.T) {
 		t.Errorf("the group got %d chunk writes, want 3 answered busy and the one it took", n)
 	}
 }
+
+// TestReadMemoryBoundsChunksFetched: however many reads run at once, the
+// chunks they hold (fetched and not yet written) fit in ReadMemory, and
+// every read completes with its bytes: a read waits only when it holds
+// no chunk, so reads never wait on each other in a circle.
+func TestReadMemoryBoundsChunksFetched(t *testing.T) {
+	c := newTestCluster(t)
+	mn := c.group(metaGroupName, 1, 0)[0]
+	holder := c.addNode("holder", "g2", "primary", 10, 0)
+	const reads, chunks = 6, 12
+	files := make([][]byte, reads)
+	for i := range files {
+		files[i] = content(chunks * 16)
+		for k := range files[i] {
+			files[i][k] ^= byte(i)
+		}
+		putFileOn(t, mn, fmt.Sprintf("/f%d", i), files[i], "g2", []*testNode{holder})
+	}
+	holder.getDelay.Store(int64(2 * time.Millisecond))
+	s := c.router(func(cfg *Config) { cfg.ReadMemory = 2 * cfg.readCost() })
+	var wg sync.WaitGroup
+	for i := range reads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := do(s, "GET", fmt.Sprintf("/v1/fs/f%d", i), nil)
+			if w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), files[i]) {
+				t.Errorf("GET f%d = %d, %d bytes; want 200 and its %d bytes", i, w.Code, w.Body.Len(), len(files[i]))
+			}
+		}()
+	}
+	wg.Wait()
+	if most := holder.mostGets.Load(); most > 2 || most < 1 {
+		t.Errorf("%d chunks fetched at once by %d reads with room for 2 chunks in memory", most, reads)
+	}
+	if len(s.readSlots) != 0 {
+		t.Errorf("%d read slots still held after every read ended", len(s.readSlots))
+	}
+}

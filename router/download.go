@@ -286,16 +286,43 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, st
 			parts[i].ch <- fetched{b, err}
 		}()
 	}
+	// Each chunk launched holds a read slot until it is written (or the
+	// read ends): the chunks ahead only when a slot is free, the next one
+	// to write by waiting for one when the read holds none.
+	next, held := 0, 0
+	defer func() {
+		for range held {
+			<-s.readSlots
+		}
+	}()
+	fill := func() error {
+		for next < len(parts) && held <= readAhead {
+			if held == 0 {
+				select {
+				case s.readSlots <- struct{}{}:
+				case <-ctx.Done():
+					return fmt.Errorf("waiting for read memory (--read-memory) to fetch a chunk: %w", ctx.Err())
+				}
+			} else {
+				select {
+				case s.readSlots <- struct{}{}:
+				default:
+					return nil
+				}
+			}
+			held++
+			launch(next)
+			next++
+		}
+		return nil
+	}
 	// The opened copies come from the pool and go back once written; the
 	// fetches ahead still running when a read fails are left to the GC.
-	for i := 0; i < len(parts) && i < readAhead; i++ {
-		launch(i)
-	}
 	for i, p := range parts {
-		f := <-p.ch
-		if i+readAhead < len(parts) {
-			launch(i + readAhead)
+		if err := fill(); err != nil {
+			return err
 		}
+		f := <-p.ch
 		if f.err != nil {
 			return f.err
 		}
@@ -306,6 +333,8 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, st
 		if p.ref.Key != 0 && cap(f.data) == s.cfg.ChunkSize {
 			s.bufs.put(f.data[:cap(f.data)])
 		}
+		<-s.readSlots
+		held--
 		if err != nil {
 			return err
 		}

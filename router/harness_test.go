@@ -70,6 +70,10 @@ type testNode struct {
 	busy    atomic.Int32                   // so many WriteChunks more answer ErrBusy
 	// stall, when set, holds every WriteChunk until the test lets it go.
 	stall atomic.Pointer[writeStall]
+	// getDelay, when set, makes every GetChunk take that long; gets and
+	// mostGets count the GetChunks being answered and the most at once.
+	getDelay       atomic.Int64
+	gets, mostGets atomic.Int32
 }
 
 // writeStall holds the chunk writes a node receives: each waits for a
@@ -289,6 +293,13 @@ func (n *testNode) handle(ctx context.Context, req wire.Message) (wire.Message, 
 			}
 		}
 	case *wire.GetChunk:
+		if d := time.Duration(n.getDelay.Load()); d > 0 {
+			now := n.gets.Add(1)
+			defer n.gets.Add(-1)
+			for most := n.mostGets.Load(); now > most && !n.mostGets.CompareAndSwap(most, now); most = n.mostGets.Load() {
+			}
+			time.Sleep(d)
+		}
 		if n.corrupt.Load() || n.garble.Load() {
 			return n.badChunk(m.Hash)
 		}

@@ -83,6 +83,13 @@ type Config struct {
 	// down rather than grow the router without bound. It must hold at
 	// least one chunk.
 	UploadMemory int64
+	// ReadMemory bounds the memory the chunks that reads fetch hold at
+	// once, over all reads (default 64 MiB). Each chunk costs the frame
+	// it arrives in and its decoded copy, plus its opened copy with a
+	// data key (readCost); a read fetches up to four chunks ahead while
+	// there is room, and waits for room only when it holds none. It must
+	// hold at least one chunk.
+	ReadMemory int64
 	// Seed seeds the router's random choices (placement, the order in
 	// which a chunk's holders are tried); 0 picks a seed from the clock.
 	// Tests set it to get the same choices on every run.
@@ -126,7 +133,8 @@ func DefaultConfig() Config {
 		BodyMinRate:    4 << 10,
 		BodyRateWindow: 30 * time.Second,
 		SpaceWait:      30 * time.Second,
-		UploadMemory:   256 << 20,
+		UploadMemory:   128 << 20,
+		ReadMemory:     64 << 20,
 		AuthTTL:        time.Second,
 		MetaGroup:      meta.DefaultMetaGroup,
 		Logger:         slog.Default(),
@@ -163,6 +171,9 @@ func (c Config) Validate() error {
 	case c.UploadMemory < c.chunkCost():
 		return fmt.Errorf("%w: UploadMemory is %d bytes: it must hold at least one chunk in flight, %d bytes with a chunk size of %d",
 			ErrBadConfig, c.UploadMemory, c.chunkCost(), c.ChunkSize)
+	case c.ReadMemory < c.readCost():
+		return fmt.Errorf("%w: ReadMemory is %d bytes: it must hold at least one chunk, %d bytes with a chunk size of %d",
+			ErrBadConfig, c.ReadMemory, c.readCost(), c.ChunkSize)
 	case c.AuthTTL < 0:
 		return fmt.Errorf("%w: AuthTTL is %v: it must not be negative", ErrBadConfig, c.AuthTTL)
 	}
@@ -198,6 +209,7 @@ type Server struct {
 	// uploadSlots holds the shares of the upload memory not in use;
 	// sends bounds the chunk writes in flight to each group (budget.go).
 	uploadSlots chan *chunkSlot
+	readSlots   chan struct{}
 	sends       sendSlots
 
 	// auth authenticates requests; nil with Config.Insecure.
@@ -218,7 +230,8 @@ func New(cfg Config) (*Server, error) {
 		members: cfg.Members, nextChange: cfg.NextChange, tr: cfg.Transport, meta: cfg.MetaGroup,
 		timeout: cfg.RequestTimeout, rpc: cfg.RPCTimeout,
 	}, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), repairSlots: make(chan struct{}, maxRepairs),
-		sealed: sealedPool{size: cfg.ChunkSize + secure.ChunkOverhead}, uploadSlots: newUploadSlots(cfg)}
+		sealed: sealedPool{size: cfg.ChunkSize + secure.ChunkOverhead}, uploadSlots: newUploadSlots(cfg),
+		readSlots: make(chan struct{}, cfg.ReadMemory/cfg.readCost())}
 	if !cfg.Insecure {
 		ttl := cfg.AuthTTL
 		if ttl == 0 {
