@@ -29,9 +29,10 @@ const (
 	WorkloadMount    = "mount"
 	WorkloadSecurity = "security"
 	WorkloadMeta     = "meta"
+	WorkloadMemory   = "memory"
 )
 
-var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadFailover, WorkloadMount, WorkloadSecurity}
+var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadMemory, WorkloadFailover, WorkloadMount, WorkloadSecurity}
 
 // filerWorkloads are the workloads that can measure a SeaweedFS filer.
 var filerWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge}
@@ -74,6 +75,9 @@ type Config struct {
 	// FailoverRuns is how many times the failover workload kills the
 	// primary; its figures are over the runs rather than over Reps.
 	FailoverRuns int
+	// FailoverLoad is how many more clients write 1 KiB files during each
+	// failover run, beside the one whose writes are timed.
+	FailoverLoad int
 	// MountDir is where the measured cluster is mounted (shoal mount), for
 	// the mount workload; with Local and no MountDir the workload mounts
 	// the local cluster itself. MountSize is the file size it writes and
@@ -81,6 +85,11 @@ type Config struct {
 	MountDir   string
 	MountSize  int64
 	MountFiles int
+	// MemoryStreams is how many transfers of MemorySize bytes the memory
+	// workload runs at once through the router of the local cluster,
+	// first uploads, then downloads, reading the router's peak memory.
+	MemoryStreams int
+	MemorySize    int64
 	// Guard also measures the machine in the same run (the disk's fsync
 	// rate, loopback HTTP) and fails the run with ErrRegression when a
 	// figure falls under its floor relative to it (guard.go).
@@ -117,8 +126,12 @@ func DefaultConfig() Config {
 		MetaFiles:    10000,
 		LargeSizes:   Sizes{10e6, 100e6, 1 << 30},
 		FailoverRuns: 5,
+		FailoverLoad: 15,
 		MountSize:    100e6,
 		MountFiles:   1000,
+
+		MemoryStreams: 8,
+		MemorySize:    1 << 30,
 	}
 }
 
@@ -140,6 +153,9 @@ func (c Config) Validate() error {
 		if w == WorkloadMount && !c.Local && c.MountDir == "" {
 			return bad("the mount workload needs --mount DIR (where the cluster is mounted) or --local")
 		}
+		if w == WorkloadMemory && !c.Local {
+			return bad("the memory workload reads the router's memory from /proc, so it needs --local")
+		}
 		if w == WorkloadSecurity && (!c.Local || c.Insecure) {
 			return bad("the security workload compares a secure local cluster with an insecure one: it needs --local and no --insecure")
 		}
@@ -159,8 +175,12 @@ func (c Config) Validate() error {
 		return bad("--filer measures a running SeaweedFS filer; --local starts a Shoal cluster: give one of them")
 	case c.FailoverRuns < 1:
 		return bad("failover runs %d: give at least 1", c.FailoverRuns)
+	case c.FailoverLoad < 0:
+		return bad("failover load %d: give 0 or more clients", c.FailoverLoad)
 	case c.MountSize < 1 || c.MountFiles < 1:
 		return bad("mount size %d and files %d: give at least 1 of each", c.MountSize, c.MountFiles)
+	case c.MemoryStreams < 1 || c.MemorySize < 1:
+		return bad("memory streams %d and size %d: give at least 1 of each", c.MemoryStreams, c.MemorySize)
 	case len(c.LargeSizes) == 0 && c.runs(WorkloadLarge):
 		return bad("no large sizes: give some, like 10MB,1GiB")
 	}
@@ -193,6 +213,8 @@ func (c Config) runs(w string) bool {
 		case WorkloadMount: // needs FUSE: only when asked for
 			return c.MountDir != ""
 		case WorkloadSecurity: // a second cluster and twice the work: only when asked for
+			return false
+		case WorkloadMemory: // gigabytes on disk and minutes: only when asked for
 			return false
 		}
 		return true
@@ -312,32 +334,37 @@ func (e *env) runAll(ctx context.Context, rep *Report) error {
 		}
 	}
 	if e.cfg.runs(WorkloadOps) {
-		if rep.Ops, err = e.runOps(ctx); err != nil {
+		if err := e.withMemory(rep, WorkloadOps, func() (err error) { rep.Ops, err = e.runOps(ctx); return err }); err != nil {
 			return fmt.Errorf("ops workload: %w", err)
 		}
 	}
 	if e.cfg.runs(WorkloadSmall) {
-		if rep.Small, err = e.runSmall(ctx); err != nil {
+		if err := e.withMemory(rep, WorkloadSmall, func() (err error) { rep.Small, err = e.runSmall(ctx); return err }); err != nil {
 			return fmt.Errorf("small workload: %w", err)
 		}
 	}
 	if e.cfg.runs(WorkloadMeta) {
-		if rep.Meta, err = e.runMeta(ctx); err != nil {
+		if err := e.withMemory(rep, WorkloadMeta, func() (err error) { rep.Meta, err = e.runMeta(ctx); return err }); err != nil {
 			return fmt.Errorf("meta workload: %w", err)
 		}
 	}
 	if e.cfg.runs(WorkloadLarge) {
-		if rep.Large, err = e.runLarge(ctx); err != nil {
+		if err := e.withMemory(rep, WorkloadLarge, func() (err error) { rep.Large, err = e.runLarge(ctx); return err }); err != nil {
 			return fmt.Errorf("large workload: %w", err)
 		}
 	}
+	if e.cfg.runs(WorkloadMemory) {
+		if err := e.withMemory(rep, WorkloadMemory, func() (err error) { rep.Streams, err = e.runStreams(ctx); return err }); err != nil {
+			return fmt.Errorf("memory workload: %w", err)
+		}
+	}
 	if e.cfg.runs(WorkloadFailover) {
-		if rep.Failover, err = e.runFailover(ctx); err != nil {
+		if err := e.withMemory(rep, WorkloadFailover, func() (err error) { rep.Failover, err = e.runFailover(ctx); return err }); err != nil {
 			return fmt.Errorf("failover workload: %w", err)
 		}
 	}
 	if e.cfg.runs(WorkloadMount) {
-		if rep.Mount, err = e.runMount(ctx); err != nil {
+		if err := e.withMemory(rep, WorkloadMount, func() (err error) { rep.Mount, err = e.runMount(ctx); return err }); err != nil {
 			return fmt.Errorf("mount workload: %w", err)
 		}
 	}

@@ -25,7 +25,7 @@ type failoverRun struct {
 // runFailover kills the meta group's primary FailoverRuns times under a
 // continuous writer.
 func (e *env) runFailover(ctx context.Context) (*FailoverResult, error) {
-	res := &FailoverResult{Runs: e.cfg.FailoverRuns}
+	res := &FailoverResult{Runs: e.cfg.FailoverRuns, Load: e.cfg.FailoverLoad}
 	var ms []float64
 	for run := range e.cfg.FailoverRuns {
 		r, err := e.failoverRun(ctx, run)
@@ -41,7 +41,8 @@ func (e *env) runFailover(ctx context.Context) (*FailoverResult, error) {
 	return res, nil
 }
 
-// failoverRun writes for a second, kills the primary with SIGKILL, times
+// failoverRun writes for a second (with FailoverLoad more writers), kills
+// the primary with SIGKILL, times
 // the first write that started after the kill, writes two more seconds,
 // reads every acknowledged write back, and restarts the killed node with
 // its own arguments and data, waiting until it is in sync again.
@@ -56,6 +57,20 @@ func (e *env) failoverRun(ctx context.Context, run int) (failoverRun, error) {
 	}
 	w := harness.StartWriter(ctx, wcl, fmt.Sprintf("%s/failover/run%d", e.root, run), nil)
 	defer w.Halt()
+	// The load: more writers of 1 KiB files, whose writes are read back
+	// too; only w's first write after the kill is timed.
+	var load []*harness.Writer
+	for c := range e.cfg.FailoverLoad {
+		prefix := fmt.Sprintf("%s/failover/run%d-load%d", e.root, run, c)
+		body := func(i int) []byte {
+			b := make([]byte, 1024)
+			copy(b, fmt.Sprintf("%s/%06d", prefix, i))
+			return b
+		}
+		l := harness.StartWriter(ctx, wcl, prefix, body)
+		defer l.Halt()
+		load = append(load, l)
+	}
 	if err := wait.Sleep(ctx, failoverBefore); err != nil {
 		return failoverRun{}, err
 	}
@@ -92,6 +107,11 @@ func (e *env) failoverRun(ctx context.Context, run int) (failoverRun, error) {
 	}
 	acked := w.Halt()
 	_, r.failed = w.Counts()
+	for _, l := range load {
+		acked = append(acked, l.Halt()...)
+		_, failed := l.Counts()
+		r.failed += failed
+	}
 	r.acked = len(acked)
 
 	e.prog.start(fmt.Sprintf("failover: reading back %d acknowledged writes %s", len(acked), of))

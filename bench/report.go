@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -20,9 +21,13 @@ type Report struct {
 	Small    *SmallResult    `json:"small,omitempty"`
 	Meta     *MetaResult     `json:"meta,omitempty"`
 	Large    []LargeRow      `json:"large,omitempty"`
+	Streams  *StreamsResult  `json:"memory,omitempty"`
 	Failover *FailoverResult `json:"failover,omitempty"`
 	Mount    *MountResult    `json:"mount,omitempty"`
 	Security *SecurityResult `json:"security,omitempty"`
+	// Memory is the peak resident memory of each process of a local
+	// cluster during each workload (memory.go).
+	Memory []MemoryRow `json:"peak_memory,omitempty"`
 	// Baseline is what the machine measured in the same run, and Guard
 	// the ratios checked against it (with Config.Guard).
 	Baseline *Baseline  `json:"baseline,omitempty"`
@@ -98,6 +103,8 @@ type LargeRow struct {
 // its figure is over the runs, not over reps.
 type FailoverResult struct {
 	Runs int `json:"runs"`
+	// Load is how many more clients wrote 1 KiB files meanwhile.
+	Load int `json:"load_clients"`
 	// UnavailableMS is the time from the kill to the answer of the first
 	// acknowledged write that started after it.
 	UnavailableMS Figure `json:"unavailable_ms"`
@@ -174,9 +181,15 @@ func (r *Report) writeTable(w io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", row.Label, fmtFigure(row.UpMBps), fmtFigure(row.DownMBps))
 		}
 	}
+	if m := r.Streams; m != nil {
+		fmt.Fprintf(tw, "\nMemory: %d transfers of %s at once through one router, SHA-256 checked (limit for the router: %d MiB)\n", m.Streams, m.Label, RouterMemoryLimitMiB)
+		fmt.Fprintln(tw, "\tMB/S (ALL)\tROUTER PEAK MIB")
+		fmt.Fprintf(tw, "upload\t%s\t%s\n", fmtFigure(m.UpMBps), fmtFigure(m.RouterUpMiB))
+		fmt.Fprintf(tw, "download\t%s\t%s\n", fmtFigure(m.DownMBps), fmtFigure(m.RouterDownMiB))
+	}
 	if f := r.Failover; f != nil {
 		u := f.UnavailableMS
-		fmt.Fprintf(tw, "\nFailover: kill -9 of the meta group's primary under a continuous writer, %d %s\n", f.Runs, plural(f.Runs, "run", "runs"))
+		fmt.Fprintf(tw, "\nFailover: kill -9 of the meta group's primary under a continuous writer and %d more writing 1 KiB files, %d %s\n", f.Load, f.Runs, plural(f.Runs, "run", "runs"))
 		fmt.Fprintf(tw, "kill to first acknowledged new write: median %s ms, max %s ms (min %s; runs: %s)\n",
 			fmtNum(u.Median), fmtNum(u.Max), fmtNum(u.Min), joinNums(u.Reps))
 		fmt.Fprintf(tw, "writes: %d acknowledged, %d lost (%d failed during the failover, not retried)\n", f.AckedWrites, f.LostWrites, f.FailedWrites)
@@ -193,6 +206,30 @@ func (r *Report) writeTable(w io.Writer) error {
 		fmt.Fprintln(tw, "MEASURE\tUNIT\tSECURE\tINSECURE\tSECURE/INSECURE")
 		for _, row := range sr.Rows {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Measure, row.Unit, fmtFigure(row.Secure), fmtFigure(row.Insecure), fmtFigure(row.Ratio))
+		}
+	}
+	if len(r.Memory) > 0 {
+		fmt.Fprintln(tw, "\nPeak resident memory of each process during each workload, MiB")
+		var names []string
+		for _, row := range r.Memory {
+			for _, p := range row.Peaks {
+				if !slices.Contains(names, p.Process) {
+					names = append(names, p.Process)
+				}
+			}
+		}
+		fmt.Fprintf(tw, "WORKLOAD\t%s\n", strings.ToUpper(strings.Join(names, "\t")))
+		for _, row := range r.Memory {
+			cells := make([]string, len(names))
+			for i, n := range names {
+				cells[i] = "-"
+				for _, p := range row.Peaks {
+					if p.Process == n {
+						cells[i] = fmtNum(p.PeakMiB)
+					}
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\n", row.Workload, strings.Join(cells, "\t"))
 		}
 	}
 	if b := r.Baseline; b != nil {

@@ -26,7 +26,7 @@ func TestBenchLocal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--reps", "1", "--small-files", "300", "--small-clients", "4",
-		"--meta-files", "200", "--large-sizes", "3MB", "--failover-runs", "1", "--json", "--data", dir)
+		"--meta-files", "200", "--large-sizes", "3MB", "--failover-runs", "1", "--failover-load", "3", "--json", "--data", dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -80,7 +80,7 @@ func TestBenchLocal(t *testing.T) {
 	positive("large up", r.Large[0].UpMBps)
 	positive("large down", r.Large[0].DownMBps)
 	f := r.Failover
-	if f == nil || f.Runs != 1 {
+	if f == nil || f.Runs != 1 || f.Load != 3 {
 		t.Fatalf("failover: %+v", f)
 	}
 	positive("failover time", f.UnavailableMS)
@@ -90,11 +90,69 @@ func TestBenchLocal(t *testing.T) {
 	if f.UnavailableMS.Max > 30000 {
 		t.Errorf("failover took %v ms", f.UnavailableMS.Max)
 	}
+	// The peak memory of every process during every workload, and
+	// nothing that is not a process of the cluster.
+	var workloads []string
+	for _, row := range r.Memory {
+		workloads = append(workloads, row.Workload)
+		if len(row.Peaks) != 4 {
+			t.Errorf("peak memory during %s: %+v, want the router and three storage nodes", row.Workload, row.Peaks)
+		}
+		for _, p := range row.Peaks {
+			if !(p.PeakMiB > 1 && p.PeakMiB < 4096) {
+				t.Errorf("peak memory of %s during %s: %v MiB", p.Process, row.Workload, p.PeakMiB)
+			}
+		}
+	}
+	if got, want := strings.Join(workloads, ","), "ops,small,meta,large,failover"; got != want {
+		t.Errorf("peak memory reported for %s, want %s", got, want)
+	}
 
 	// Every process is gone and the cluster's directory removed.
 	left, _ := filepath.Glob(filepath.Join(dir, "shoal-bench-*"))
 	if len(left) != 0 {
 		t.Errorf("left behind %v; want the local cluster's directory removed", left)
+	}
+}
+
+// TestBenchMemory runs the memory workload, small: concurrent uploads and
+// downloads through the router of a local cluster, with the router's peak
+// memory in each.
+func TestBenchMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster of processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	bin := buildShoal(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--insecure", "--workloads", "memory", "--reps", "1",
+		"--memory-streams", "3", "--memory-size", "20MiB", "--json", "--data", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("shoal bench: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
+	}
+	var r Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
+	}
+	m := r.Streams
+	if m == nil || m.Streams != 3 || m.Size != 20<<20 {
+		t.Fatalf("memory: %+v, want 3 streams of 20 MiB", m)
+	}
+	for what, f := range map[string]Figure{"upload MB/s": m.UpMBps, "download MB/s": m.DownMBps,
+		"router peak during uploads": m.RouterUpMiB, "router peak during downloads": m.RouterDownMiB} {
+		if !(f.Median > 0 && len(f.Reps) == 1) {
+			t.Errorf("memory %s = %+v, want a positive figure of one rep", what, f)
+		}
+	}
+	if m.RouterUpMiB.Max > RouterMemoryLimitMiB || m.RouterDownMiB.Max > RouterMemoryLimitMiB {
+		t.Errorf("router peak memory %v MiB uploading, %v MiB downloading; want under %d MiB",
+			m.RouterUpMiB.Max, m.RouterDownMiB.Max, RouterMemoryLimitMiB)
+	}
+	if len(r.Memory) != 1 || r.Memory[0].Workload != "memory" {
+		t.Errorf("peak memory rows %+v, want one for the memory workload", r.Memory)
 	}
 }
 
