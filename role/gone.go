@@ -60,7 +60,12 @@ func (n *Node) primaryGone(ctx context.Context, r *replication.Node, st replicat
 	g := &n.gone
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.addr == p.Addr && g.refused && !g.running && lastHeard.Before(g.started) {
+	// A refusal counts for two heartbeats: a primary restarted on the
+	// same address, or elected again later, must not be deposed by a
+	// refusal from before (a new probe would connect). While the primary
+	// stays silent a new probe starts every half heartbeat, so a dead one
+	// stays proved gone.
+	if g.addr == p.Addr && g.refused && !g.running && lastHeard.Before(g.started) && now.Sub(g.started) < 2*beat {
 		if g.logged != p.Addr {
 			g.logged = p.Addr
 			n.log.Info("the primary's stream stopped and its address refuses connections: it is not running; electing without waiting for gossip",
