@@ -38,6 +38,10 @@ const (
 	// authStale is how long a known user stays accepted while the meta
 	// group cannot be asked (a failover): longer than any election.
 	authStale = 30 * time.Second
+	// authRefreshWait bounds the lookup that refreshes a known user's
+	// entry: a healthy meta group answers in milliseconds, and past it
+	// the user is served as known (within authStale).
+	authRefreshWait = time.Second
 	// badTokens bounds the memory of tokens recently found to name
 	// nobody, refused again without a lookup for the authenticator's ttl:
 	// a token made on another router works here within that, as a
@@ -156,7 +160,16 @@ func (a *authenticator) authenticate(r *http.Request) (meta.User, error) {
 			return meta.User{}, r.Context().Err()
 		}
 	}
-	u, err := a.lookup(r.Context(), hash)
+	ctx := r.Context()
+	if k != nil {
+		// A user known a moment ago is served from the cache if the meta
+		// group cannot answer: do not make the request wait the whole
+		// request timeout for that first.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, authRefreshWait)
+		defer cancel()
+	}
+	u, err := a.lookup(ctx, hash)
 	now = a.now()
 	switch {
 	case err != nil && k != nil && now.Sub(k.fetched) < authStale:

@@ -26,10 +26,15 @@ type fakeUsers struct {
 	lookups atomic.Int64
 	err     error
 	block   chan struct{} // when set, lookups wait for it to close
+	hang    atomic.Bool   // when set, lookups wait for their context to end
 }
 
 func (f *fakeUsers) lookup(ctx context.Context, h [32]byte) (*meta.User, error) {
 	f.lookups.Add(1)
+	if f.hang.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if f.block != nil {
 		<-f.block
 	}
@@ -141,6 +146,36 @@ func TestAuthenticate(t *testing.T) {
 	a.forget("bob")
 	if _, err := a.authenticate(authReq(bob, "10.0.0.2")); !errors.Is(err, ErrUnauthenticated) {
 		t.Fatalf("bob after forget: %v", err)
+	}
+}
+
+// TestKnownUserServedWhenMetaGroupHangs: past the TTL, a request of a
+// known user whose lookup gets no answer (the meta group lost its
+// majority) is served as that user after authRefreshWait, not after the
+// request's whole timeout, and only within authStale.
+func TestKnownUserServedWhenMetaGroupHangs(t *testing.T) {
+	users := &fakeUsers{byHash: map[[32]byte]meta.User{}}
+	a := newAuthenticator(users.lookup, time.Second)
+	now := time.Unix(1000, 0)
+	a.now = func() time.Time { return now }
+	dave := users.add("dave")
+	if _, err := a.authenticate(authReq(dave, "10.0.0.4")); err != nil {
+		t.Fatal(err)
+	}
+	users.hang.Store(true)
+	now = now.Add(2 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a request's own deadline
+	defer cancel()
+	start := time.Now()
+	u, err := a.authenticate(authReq(dave, "10.0.0.4").WithContext(ctx))
+	if took := time.Since(start); err != nil || u.Name != "dave" || took > authRefreshWait+2*time.Second {
+		t.Fatalf("dave with the lookup hanging: %v %v after %v; want dave after about %v", u, err, took, authRefreshWait)
+	}
+	now = now.Add(authStale)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*authRefreshWait)
+	defer cancel2()
+	if _, err := a.authenticate(authReq(dave, "10.0.0.4").WithContext(ctx2)); err == nil {
+		t.Fatal("dave was served long after the meta group stopped answering")
 	}
 }
 
