@@ -1,15 +1,12 @@
 package bench
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -73,50 +70,20 @@ func (e *env) procs() []*harness.Proc {
 // resetPeaks starts a new peak for every process. It reports whether the
 // kernel let it (clear_refs needs Linux 4.0 and the process's owner).
 func resetPeaks(ps []*harness.Proc) bool {
-	ok := true
 	for _, p := range ps {
-		if pid := p.Pid(); pid > 0 {
-			if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
-				ok = false
-			}
+		if p.Running() && p.ResetPeakRSS() != nil {
+			return false
 		}
 	}
-	return ok
+	return true
 }
 
-// peakMiB reads the peak resident memory of the process with pid, in MiB.
-func peakMiB(pid int) (float64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/status: VmHWM %q: %w", pid, rest, err)
-		}
-		return kb / 1024, nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmHWM", pid)
-}
-
-// peaks reads the peak of every process that runs.
+// peaks reads the peak of every process that runs, in MiB.
 func peaks(ps []*harness.Proc) []ProcPeak {
 	var out []ProcPeak
 	for _, p := range ps {
-		if pid := p.Pid(); pid > 0 {
-			if mib, err := peakMiB(pid); err == nil {
-				out = append(out, ProcPeak{Process: p.Name, PeakMiB: mib})
-			}
+		if b, err := p.PeakRSS(); err == nil {
+			out = append(out, ProcPeak{Process: p.Name, PeakMiB: float64(b) / (1 << 20)})
 		}
 	}
 	return out
@@ -139,9 +106,6 @@ func (e *env) withMemory(rep *Report, workload string, run func() error) error {
 // runStreams is the memory workload, Reps times; each rep deletes its
 // files after it, so the disk holds one rep's at a time.
 func (e *env) runStreams(ctx context.Context) (*StreamsResult, error) {
-	if e.local == nil {
-		return nil, fmt.Errorf("%w: the memory workload reads the router's memory, so it runs only with --local", ErrConfig)
-	}
 	n, size := e.cfg.MemoryStreams, e.cfg.MemorySize
 	res := &StreamsResult{Streams: n, Size: size, Label: sizeLabel(size)}
 	var up, down, upMiB, downMiB []float64
@@ -179,7 +143,7 @@ func (e *env) runStreams(ctx context.Context) (*StreamsResult, error) {
 			if err != nil {
 				return err
 			}
-			if got != size || string(h.Sum(nil)) != string(sums[i]) {
+			if got != size || !bytes.Equal(h.Sum(nil), sums[i]) {
 				return fmt.Errorf("%s: %w (%d bytes back of %d)", p, ErrMismatch, got, size)
 			}
 			return nil
@@ -238,9 +202,9 @@ func (e *env) streamPhase(n int, size int64, transfer func(i int, tick func(int6
 	if first != nil {
 		return 0, 0, first
 	}
-	mib, err := peakMiB(router.Pid())
+	peak, err := router.PeakRSS()
 	if err != nil {
 		return 0, 0, fmt.Errorf("router memory: %w", err)
 	}
-	return megabytesPerSecond(int64(n)*size, took), mib, nil
+	return megabytesPerSecond(int64(n)*size, took), float64(peak) / (1 << 20), nil
 }

@@ -22,23 +22,8 @@ func TestBenchLocal(t *testing.T) {
 		t.Skip("starts a cluster of processes; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := buildShoal(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--reps", "1", "--small-files", "300", "--small-clients", "4",
+	r := runBench(t, 2*time.Minute, "--local", "--reps", "1", "--small-files", "300", "--small-clients", "4",
 		"--meta-files", "200", "--large-sizes", "3MB", "--failover-runs", "1", "--failover-load", "3", "--json", "--data", dir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("shoal bench: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
-	}
-	t.Logf("shoal bench took %v", time.Since(start).Round(time.Millisecond))
-
-	var r Report
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
-	}
 	positive := func(what string, f Figure) {
 		t.Helper()
 		if !(f.Median > 0 && f.Min > 0 && f.Max >= f.Median && len(f.Reps) == 1) {
@@ -123,20 +108,8 @@ func TestBenchMemory(t *testing.T) {
 		t.Skip("starts a cluster of processes; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := buildShoal(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--insecure", "--workloads", "memory", "--reps", "1",
+	r := runBench(t, 2*time.Minute, "--local", "--insecure", "--workloads", "memory", "--reps", "1",
 		"--memory-streams", "3", "--memory-size", "20MiB", "--json", "--data", dir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("shoal bench: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
-	}
-	var r Report
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
-	}
 	m := r.Streams
 	if m == nil || m.Streams != 3 || m.Size != 20<<20 {
 		t.Fatalf("memory: %+v, want 3 streams of 20 MiB", m)
@@ -154,6 +127,28 @@ func TestBenchMemory(t *testing.T) {
 	if len(r.Memory) != 1 || r.Memory[0].Workload != "memory" {
 		t.Errorf("peak memory rows %+v, want one for the memory workload", r.Memory)
 	}
+}
+
+// runBench runs the shoal binary's bench command with args, which must
+// ask for JSON, within limit, and returns the report it wrote.
+func runBench(t *testing.T, limit time.Duration, args ...string) Report {
+	t.Helper()
+	bin := buildShoal(t)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"bench"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("shoal bench: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
+	}
+	t.Logf("shoal bench took %v", time.Since(start).Round(time.Millisecond))
+	var r Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
+	}
+	return r
 }
 
 // build builds the binary under test once for the package's tests.
@@ -180,20 +175,8 @@ func TestBenchMount(t *testing.T) {
 		t.Skip("the mount workload needs root, /dev/fuse and fusermount3")
 	}
 	dir := t.TempDir()
-	bin := buildShoal(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--workloads", "mount", "--reps", "2",
+	r := runBench(t, 2*time.Minute, "--local", "--workloads", "mount", "--reps", "2",
 		"--mount-size", "3MiB", "--mount-files", "40", "--json", "--data", dir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("shoal bench: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
-	}
-	var r Report
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
-	}
 	if r.Mount == nil || len(r.Mount.Rows) != 4 || r.Ops != nil || r.Large != nil {
 		t.Fatalf("report: %+v, want the four mount rows only", r)
 	}
@@ -219,20 +202,8 @@ func TestBenchSecurity(t *testing.T) {
 		t.Skip("starts two clusters of processes; skipped with -short")
 	}
 	dir := t.TempDir()
-	bin := buildShoal(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "bench", "--local", "--workloads", "security", "--reps", "2",
+	r := runBench(t, 3*time.Minute, "--local", "--workloads", "security", "--reps", "2",
 		"--small-files", "200", "--small-clients", "4", "--large-sizes", "3MB", "--json", "--data", dir)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("shoal bench: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
-	}
-	var r Report
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
-	}
 	if r.Security == nil || len(r.Security.Rows) != 4 || r.Small != nil || r.Large != nil {
 		t.Fatalf("report: %+v, want the four security rows only", r)
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,9 +55,9 @@ func TestManyLargeUploadsAtOnce(t *testing.T) {
 	}
 	wg.Wait()
 	took := time.Since(start)
-	peak, ok := peakRSS(c.Router.Pid())
-	if !ok {
-		t.Fatalf("no peak RSS for the router (pid %d) in /proc", c.Router.Pid())
+	peak, err := c.Router.PeakRSS()
+	if err != nil {
+		t.Fatalf("peak memory of the router: %v", err)
 	}
 	failed := 0
 	for i, err := range errs {
@@ -92,22 +90,4 @@ func TestManyLargeUploadsAtOnce(t *testing.T) {
 			t.Fatalf("upload %d read back: %d bytes (err %v), want %d bytes of its content", i, n, err, size)
 		}
 	}
-}
-
-// peakRSS reads the most memory a process has had resident so far (the
-// high-water mark of its VmRSS), in bytes, from /proc.
-func peakRSS(pid int) (int64, bool) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err == nil
-		}
-	}
-	return 0, false
 }

@@ -117,18 +117,13 @@ func (b *backend) callWithin(ctx context.Context, group string, req func() wire.
 func (b *backend) backoff(ctx context.Context, group, hint, tried string, wait time.Duration) error {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	if b.nextChange == nil || hint != "" {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-			return nil
-		}
-	}
 	for {
-		changed := b.nextChange()
-		if now := gossip.PrimaryAddr(b.members(), group); now != "" && now != tried {
-			return nil
+		var changed <-chan struct{} // nil, never ready, without a view to watch
+		if b.nextChange != nil && hint == "" {
+			changed = b.nextChange()
+			if now := gossip.PrimaryAddr(b.members(), group); now != "" && now != tried {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,170 @@
+package wire
+
+// The caller's side of the TCP transport: deadlines, answer types, and the
+// pool of connections to a peer that died or restarted.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// silentListener accepts connections and reads from them, never answering.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestTCPCallHonoursContext(t *testing.T) {
+	addr := silentListener(t)
+	tr := NewTCPTransport()
+	defer tr.Close()
+
+	const deadline = 150 * time.Millisecond
+	ctx, cancel := ctxT(deadline)
+	defer cancel()
+	start := time.Now()
+	_, err := tr.Call(ctx, addr, &GetChunk{})
+	if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > deadline+time.Second {
+		t.Fatalf("call to a silent server: err %v after %v, want DeadlineExceeded near %v", err, took, deadline)
+	}
+
+	// A cancel without a deadline interrupts the blocked read too.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel2)
+	start = time.Now()
+	_, err = tr.Call(ctx2, addr, &GetChunk{})
+	if took := time.Since(start); !errors.Is(err, context.Canceled) || took > time.Second+100*time.Millisecond {
+		t.Fatalf("cancelled call: err %v after %v, want context.Canceled promptly", err, took)
+	}
+}
+
+// TestCallChecksTheAnswerType: Call returns the answer as the type asked
+// for, and an answer of another type as ErrBadMessage naming both.
+func TestCallChecksTheAnswerType(t *testing.T) {
+	net := NewMemNetwork(1)
+	net.Register("n1", HandlerFunc(func(ctx context.Context, req Message) (Message, error) {
+		if _, ok := req.(*Propose); ok {
+			return nil, WithLeader(ErrNotPrimary, "n2")
+		}
+		return &OKMsg{}, nil
+	}))
+	tr := net.Transport("r")
+	ctx, cancel := ctxT(2 * time.Second)
+	defer cancel()
+	if _, err := Call[*OKMsg](ctx, tr, "n1", &GetChunk{}); err != nil {
+		t.Fatalf("Call for the type answered: %v", err)
+	}
+	_, err := Call[*ChunkMsg](ctx, tr, "n1", &GetChunk{})
+	if !errors.Is(err, ErrBadMessage) || !strings.Contains(err.Error(), "*wire.ChunkMsg") {
+		t.Fatalf("Call for another type: %v, want ErrBadMessage naming *wire.ChunkMsg", err)
+	}
+	var re *RemoteError
+	if _, err := Call[*ProposeResp](ctx, tr, "n1", &Propose{}); !errors.Is(err, ErrNotPrimary) || !errors.As(err, &re) || re.Leader != "n2" {
+		t.Fatalf("a handler's error through Call: %v, want ErrNotPrimary with the leader hint", err)
+	}
+	if _, err := As[*OKMsg](nil, ErrNoQuorum); !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("As passes the call's error on: got %v", err)
+	}
+	if _, err := As[*OKMsg](nil, nil); !errors.Is(err, ErrBadMessage) {
+		t.Fatalf("As of no answer: %v, want ErrBadMessage", err)
+	}
+}
+
+// After a peer restarts, the connections pooled for its old process are
+// all dead: one failed call must drop them, so the next call dials the new
+// process instead of failing on the next stale connection.
+func TestTCPPoolDroppedWhenPeerRestarts(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	const conns = 8
+	var arrived sync.WaitGroup
+	arrived.Add(conns)
+	release := make(chan struct{})
+	first := &Server{Logger: quietLogger(), IdleTimeout: 5 * time.Second, HandleTimeout: 5 * time.Second,
+		Handler: HandlerFunc(func(ctx context.Context, req Message) (Message, error) {
+			arrived.Done()
+			<-release
+			return &OKMsg{}, nil
+		})}
+	ctx, stopFirst := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- first.Serve(ctx, l) }()
+
+	tr := NewTCPTransport()
+	defer tr.Close()
+	// Concurrent calls that all wait in the handler open one connection
+	// each; once answered, all of them are pooled.
+	var calls sync.WaitGroup
+	for range conns {
+		calls.Add(1)
+		go func() {
+			defer calls.Done()
+			cctx, cancel := ctxT(5 * time.Second)
+			defer cancel()
+			if _, err := tr.Call(cctx, addr, &OKMsg{}); err != nil {
+				t.Errorf("call before the restart: %v", err)
+			}
+		}()
+	}
+	arrived.Wait()
+	close(release)
+	calls.Wait()
+	if n := len(tr.idle[addr]); n != conns {
+		t.Fatalf("%d connections pooled after %d concurrent calls, want %d", n, conns, conns)
+	}
+
+	stopFirst() // closes every connection the first server had
+	<-done
+	l2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	second := &Server{Logger: quietLogger(), IdleTimeout: 5 * time.Second, HandleTimeout: 5 * time.Second,
+		Handler: HandlerFunc(func(ctx context.Context, req Message) (Message, error) { return &OKMsg{}, nil })}
+	ctx2, stopSecond := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() { done2 <- second.Serve(ctx2, l2) }()
+	defer func() { stopSecond(); <-done2 }()
+
+	failed := 0
+	for {
+		cctx, cancel := ctxT(5 * time.Second)
+		_, err := tr.Call(cctx, addr, &OKMsg{})
+		cancel()
+		if err == nil {
+			break
+		}
+		if failed++; failed > conns {
+			t.Fatalf("%d calls failed after the peer restarted (last: %v)", failed, err)
+		}
+	}
+	if failed > 1 {
+		t.Fatalf("%d calls failed on stale pooled connections after the peer restarted, want at most 1", failed)
+	}
+}
