@@ -331,6 +331,7 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.StringVar(&c.MountDir, "mount", "", "where the cluster is mounted, for the mount workload (with --local it mounts its own)")
 	fs.Var((*byteSize)(&c.MountSize), "mount-size", "size of the file the mount workload writes and reads, e.g. 100MiB (default 100 MB)")
 	fs.IntVar(&c.MountFiles, "mount-files", c.MountFiles, "1 KiB files the mount workload creates and lists")
+	fs.IntVar(&c.TreeFiles, "tree-files", c.TreeFiles, "files in the tree the mount workload unpacks with tar, commits with git, copies with rsync and removes with rm -rf, through the mount and in a local directory")
 	fs.IntVar(&c.MemoryStreams, "memory-streams", c.MemoryStreams, "transfers the memory workload runs at once through the router, uploads then downloads")
 	fs.Var((*byteSize)(&c.MemorySize), "memory-size", "size of each transfer of the memory workload, e.g. 1GiB (default 1 GiB)")
 	fs.BoolVar(&c.Guard, "guard", false, "also measure the machine in the same run (disk fsyncs/s, loopback HTTP) and fail when small writes, small reads or the download fall under their floors relative to it")

@@ -85,6 +85,9 @@ type Config struct {
 	MountDir   string
 	MountSize  int64
 	MountFiles int
+	// TreeFiles is the size of the tree the mount workload's tools (tar,
+	// git, rsync, rm) work on, in files.
+	TreeFiles int
 	// MemoryStreams is how many transfers of MemorySize bytes the memory
 	// workload runs at once through the router of the local cluster,
 	// first uploads, then downloads, reading the router's peak memory.
@@ -129,6 +132,7 @@ func DefaultConfig() Config {
 		FailoverLoad: 15,
 		MountSize:    100e6,
 		MountFiles:   1000,
+		TreeFiles:    300,
 
 		MemoryStreams: 8,
 		MemorySize:    1 << 30,
@@ -177,8 +181,8 @@ func (c Config) Validate() error {
 		return bad("failover runs %d: give at least 1", c.FailoverRuns)
 	case c.FailoverLoad < 0:
 		return bad("failover load %d: give 0 or more clients", c.FailoverLoad)
-	case c.MountSize < 1 || c.MountFiles < 1:
-		return bad("mount size %d and files %d: give at least 1 of each", c.MountSize, c.MountFiles)
+	case c.MountSize < 1 || c.MountFiles < 1 || c.TreeFiles < 1:
+		return bad("mount size %d, files %d and tree files %d: give at least 1 of each", c.MountSize, c.MountFiles, c.TreeFiles)
 	case c.MemoryStreams < 1 || c.MemorySize < 1:
 		return bad("memory streams %d and size %d: give at least 1 of each", c.MemoryStreams, c.MemorySize)
 	case len(c.LargeSizes) == 0 && c.runs(WorkloadLarge):

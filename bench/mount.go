@@ -22,6 +22,11 @@ import (
 type MountResult struct {
 	Dir  string     `json:"dir"`
 	Rows []MountRow `json:"rows"`
+	// Tools are tar, git, rsync and rm through the mount against a local
+	// directory; Skipped says which could not run and why.
+	Tools     []ToolRow `json:"tools"`
+	TreeFiles int       `json:"tree_files"`
+	Skipped   []string  `json:"skipped,omitempty"`
 }
 
 // MountRow is one operation through the mount and through the API.
@@ -45,7 +50,7 @@ func (e *env) runMount(ctx context.Context) (*MountResult, error) {
 			return nil, err
 		}
 	}
-	res := &MountResult{Dir: dir}
+	res := &MountResult{Dir: dir, TreeFiles: e.cfg.TreeFiles}
 	size, files := e.cfg.MountSize, e.cfg.MountFiles
 	steps := []struct {
 		op, unit string
@@ -67,6 +72,10 @@ func (e *env) runMount(ctx context.Context) (*MountResult, error) {
 			m, a, r = append(m, p.mount), append(a, p.api), append(r, p.mount/p.api)
 		}
 		res.Rows = append(res.Rows, MountRow{Op: st.op, Unit: st.unit, Mount: figureOf(m), API: figureOf(a), Ratio: figureOf(r)})
+	}
+	var err error
+	if res.Tools, res.Skipped, err = e.runTools(ctx, dir); err != nil {
+		return nil, fmt.Errorf("tools: %w", err)
 	}
 	return res, nil
 }

@@ -200,6 +200,16 @@ func (r *Report) writeTable(w io.Writer) error {
 		for _, row := range m.Rows {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Op, row.Unit, fmtFigure(row.Mount), fmtFigure(row.API), fmtFigure(row.Ratio))
 		}
+		if len(m.Tools) > 0 {
+			fmt.Fprintf(tw, "\nTools on a tree of %d files in %d directories: through the mount and in a local directory on the same machine, ms\n", m.TreeFiles, treeDirs(m.TreeFiles))
+			fmt.Fprintln(tw, "TOOL\tMOUNT\tLOCAL\tMOUNT/LOCAL")
+			for _, row := range m.Tools {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.Op, fmtFigure(row.Mount), fmtFigure(row.Local), fmtFigure(row.Slowdown))
+			}
+		}
+		for _, s := range m.Skipped {
+			fmt.Fprintf(tw, "SKIPPED %s\n", s)
+		}
 	}
 	if sr := r.Security; sr != nil {
 		fmt.Fprintf(tw, "\nSecurity: a secure cluster (TLS, tokens, content sealed at rest) beside an --insecure one, in the same reps (%d small files)\n", sr.SmallFiles)

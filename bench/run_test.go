@@ -175,8 +175,8 @@ func TestBenchMount(t *testing.T) {
 		t.Skip("the mount workload needs root, /dev/fuse and fusermount3")
 	}
 	dir := t.TempDir()
-	r := runBench(t, 2*time.Minute, "--local", "--workloads", "mount", "--reps", "2",
-		"--mount-size", "3MiB", "--mount-files", "40", "--json", "--data", dir)
+	r := runBench(t, 3*time.Minute, "--local", "--workloads", "mount", "--reps", "2",
+		"--mount-size", "3MiB", "--mount-files", "40", "--tree-files", "30", "--json", "--data", dir)
 	if r.Mount == nil || len(r.Mount.Rows) != 4 || r.Ops != nil || r.Large != nil {
 		t.Fatalf("report: %+v, want the four mount rows only", r)
 	}
@@ -188,6 +188,26 @@ func TestBenchMount(t *testing.T) {
 		}
 		if want := row.Mount.Reps[0] / row.API.Reps[0]; row.Ratio.Reps[0] != want {
 			t.Errorf("%s: ratio %v, want mount/api %v", row.Op, row.Ratio.Reps[0], want)
+		}
+	}
+	tools := []string{"tar", "git", "rsync", "rm"}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			tools = nil
+			t.Logf("SKIPPED checking the tools' rows: %s is not installed (.ci/run installs it)", tool)
+		}
+	}
+	if tools != nil && (len(r.Mount.Tools) != len(tools) || len(r.Mount.Skipped) != 0 || r.Mount.TreeFiles != 30) {
+		t.Fatalf("tools: %+v, skipped %q, tree of %d files: want a row for each of %q on 30 files", r.Mount.Tools, r.Mount.Skipped, r.Mount.TreeFiles, tools)
+	}
+	for _, row := range r.Mount.Tools {
+		for what, f := range map[string]Figure{"mount": row.Mount, "local": row.Local, "slowdown": row.Slowdown} {
+			if !(f.Min > 0 && len(f.Reps) == 2) {
+				t.Errorf("%s %s = %+v, want positive over two reps", row.Op, what, f)
+			}
+		}
+		if want := row.Mount.Reps[1] / row.Local.Reps[1]; row.Slowdown.Reps[1] != want {
+			t.Errorf("%s: slowdown %v, want mount/local %v", row.Op, row.Slowdown.Reps[1], want)
 		}
 	}
 	if mount.IsMounted(r.Mount.Dir) {
