@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"shoal/meta"
@@ -17,17 +18,33 @@ import (
 
 // applyLoop applies committed entries in order, answers the proposals
 // waiting on them, and compacts the log.
+//
+// Only a primary applies as soon as entries commit: its proposers and
+// readers wait for it. A follower's applied state serves nothing until
+// it leads (it applies everything committed before it serves), so it
+// applies at most every followerApplyEvery: under light load that saves
+// its disk a commit, with its fsyncs, per entry, which it would share
+// with the appends of its own group and of every process on that disk.
 func (n *Node) applyLoop() {
 	defer n.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var later <-chan time.Time
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-n.applyWake:
+			if n.view.Load().status.Role == Follower {
+				if later == nil {
+					later = time.After(followerApplyEvery)
+				}
+				continue
+			}
+		case <-later:
 		case <-tick.C:
 		}
+		later = nil
 		if err := n.applyCommitted(); err != nil && n.db.Corrupt() == nil {
 			n.log.Error("apply committed entries", "err", err)
 			// Proposers have their answers (the entries are committed),
@@ -58,6 +75,7 @@ func (n *Node) applyCommitted() error {
 	if _, _, err := n.db.ApplyThen(commit, n.answerApplied); err != nil {
 		return err
 	}
+	n.applyRounds.Add(1)
 	n.setApplied(commit)
 	n.post(InApplied{Index: commit})
 	if commit > st.SnapIndex+2*n.cfg.LogRetain {
@@ -66,9 +84,17 @@ func (n *Node) applyCommitted() error {
 	return nil
 }
 
+// followerApplyEvery is how long a follower lets committed entries
+// gather before it applies them (see applyLoop).
+const followerApplyEvery = 50 * time.Millisecond
+
 // answerApplied answers the proposals waiting on entries, given their
-// results.
+// results. It is called inside the transaction that applies them, which
+// then commits with fsyncs: the goroutine yields first, so the proposers
+// it woke (queued to run next on this goroutine's processor, which that
+// syscall would hold) are answered now rather than after the commit.
 func (n *Node) answerApplied(entries []meta.Entry, results []meta.Result) {
+	defer runtime.Gosched()
 	n.waitMu.Lock()
 	defer n.waitMu.Unlock()
 	for i, e := range entries {

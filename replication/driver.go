@@ -71,6 +71,8 @@ type Node struct {
 	appliedMu sync.Mutex
 	applied   uint64
 	appliedCh chan struct{}
+	// applyRounds counts the transactions that applied entries.
+	applyRounds atomic.Uint64
 	// transfers counts snapshot transfers running.
 	transfers atomic.Int32
 	// chunkSlots holds a token per chunk write in progress (ChunkWrites).
