@@ -30,9 +30,10 @@ const (
 	WorkloadSecurity = "security"
 	WorkloadMeta     = "meta"
 	WorkloadMemory   = "memory"
+	WorkloadScale    = "scale"
 )
 
-var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadMemory, WorkloadFailover, WorkloadMount, WorkloadSecurity}
+var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadMemory, WorkloadFailover, WorkloadMount, WorkloadSecurity, WorkloadScale}
 
 // filerWorkloads are the workloads that can measure a SeaweedFS filer.
 var filerWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge}
@@ -93,6 +94,10 @@ type Config struct {
 	// first uploads, then downloads, reading the router's peak memory.
 	MemoryStreams int
 	MemorySize    int64
+	// ScaleStreams is how many uploads of ScaleSize bytes the scale
+	// workload runs at once on each cluster.
+	ScaleStreams int
+	ScaleSize    int64
 	// Guard also measures the machine in the same run (the disk's fsync
 	// rate, loopback HTTP) and fails the run with ErrRegression when a
 	// figure falls under its floor relative to it (guard.go).
@@ -136,6 +141,8 @@ func DefaultConfig() Config {
 
 		MemoryStreams: 8,
 		MemorySize:    1 << 30,
+		ScaleStreams:  8,
+		ScaleSize:     128 << 20,
 	}
 }
 
@@ -163,6 +170,9 @@ func (c Config) Validate() error {
 		if w == WorkloadSecurity && (!c.Local || c.Insecure) {
 			return bad("the security workload compares a secure local cluster with an insecure one: it needs --local and no --insecure")
 		}
+		if w == WorkloadScale && !c.Local {
+			return bad("the scale workload compares a local cluster of one group with one of two groups: it needs --local")
+		}
 	}
 	switch {
 	case c.Reps < 1:
@@ -185,6 +195,8 @@ func (c Config) Validate() error {
 		return bad("mount size %d, files %d and tree files %d: give at least 1 of each", c.MountSize, c.MountFiles, c.TreeFiles)
 	case c.MemoryStreams < 1 || c.MemorySize < 1:
 		return bad("memory streams %d and size %d: give at least 1 of each", c.MemoryStreams, c.MemorySize)
+	case c.ScaleStreams < 1 || c.ScaleSize < 1:
+		return bad("scale streams %d and size %d: give at least 1 of each", c.ScaleStreams, c.ScaleSize)
 	case len(c.LargeSizes) == 0 && c.runs(WorkloadLarge):
 		return bad("no large sizes: give some, like 10MB,1GiB")
 	}
@@ -218,7 +230,7 @@ func (c Config) runs(w string) bool {
 			return c.MountDir != ""
 		case WorkloadSecurity: // a second cluster and twice the work: only when asked for
 			return false
-		case WorkloadMemory: // gigabytes on disk and minutes: only when asked for
+		case WorkloadMemory, WorkloadScale: // gigabytes on disk and minutes: only when asked for
 			return false
 		}
 		return true
@@ -375,6 +387,11 @@ func (e *env) runAll(ctx context.Context, rep *Report) error {
 	if e.cfg.runs(WorkloadSecurity) {
 		if rep.Security, err = e.runSecurity(ctx); err != nil {
 			return fmt.Errorf("security workload: %w", err)
+		}
+	}
+	if e.cfg.runs(WorkloadScale) {
+		if rep.Scale, err = e.runScale(ctx); err != nil {
+			return fmt.Errorf("scale workload: %w", err)
 		}
 	}
 	return nil

@@ -24,6 +24,7 @@ const (
 // its data on disk and its log in the cluster's directory, Dir.
 type localCluster struct {
 	*harness.Cluster
+	groups []harness.Group
 	remove bool // Dir is ours to remove when done
 	log    *slog.Logger
 	stderr io.Writer // told where the data is when it is kept
@@ -35,6 +36,17 @@ type localCluster struct {
 // startLocal starts the processes of a local cluster; waitReady says
 // when it can serve.
 func startLocal(ctx context.Context, cfg Config, log *slog.Logger) (*localCluster, error) {
+	return startLocalGroups(ctx, cfg, log, 1)
+}
+
+// startLocalGroups starts a local cluster with groups groups of three
+// storage processes each (the first is the meta group; every group
+// stores chunks).
+func startLocalGroups(ctx context.Context, cfg Config, log *slog.Logger, groups int) (*localCluster, error) {
+	gs := []harness.Group{{Name: localGroup, Size: localNodes}}
+	for i := 2; i <= groups; i++ {
+		gs = append(gs, harness.Group{Name: fmt.Sprintf("g%d", i), Size: localNodes})
+	}
 	bin := cfg.Binary
 	if bin == "" {
 		var err error
@@ -53,14 +65,13 @@ func startLocal(ctx context.Context, cfg Config, log *slog.Logger) (*localCluste
 	if err != nil {
 		return nil, fmt.Errorf("local cluster: data directory: %w", err)
 	}
-	hc, err := harness.Start(ctx, harness.Spec{Binary: bin, Dir: dir, Insecure: cfg.Insecure, Logger: log,
-		Groups: []harness.Group{{Name: localGroup, Size: localNodes}}})
+	hc, err := harness.Start(ctx, harness.Spec{Binary: bin, Dir: dir, Insecure: cfg.Insecure, Logger: log, Groups: gs})
 	if err != nil {
 		fmt.Fprintf(cfg.Stderr, "shoal bench: the local cluster's data and logs are in %s (remove it when done)\n", dir)
 		return nil, fmt.Errorf("local cluster: %w", err)
 	}
 	log.Debug("local cluster started", "dir", dir, "api", hc.API)
-	return &localCluster{Cluster: hc, remove: !cfg.Keep, log: log, stderr: cfg.Stderr}, nil
+	return &localCluster{Cluster: hc, groups: gs, remove: !cfg.Keep, log: log, stderr: cfg.Stderr}, nil
 }
 
 // pause stops every process of the cluster (SIGSTOP) and resume lets
@@ -78,16 +89,65 @@ func (c *localCluster) resume() {
 	}
 }
 
-// waitReady waits up to limit until the group has a primary and every
+// waitReady waits up to limit until every group has a primary and every
 // member alive and in sync.
 func (c *localCluster) waitReady(ctx context.Context, limit time.Duration) error {
 	wctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	if _, err := c.WaitGroup(wctx, localGroup, localNodes, ""); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	for _, g := range c.groups {
+		if _, err := c.WaitGroup(wctx, g.Name, g.Size, ""); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%w: %v; see the logs in %s", ErrNotReady, err, c.Dir)
 		}
-		return fmt.Errorf("%w: %v; see the logs in %s", ErrNotReady, err, c.Dir)
+	}
+	return nil
+}
+
+// beside starts a second local cluster with cfg and groups groups next
+// to e's, for a workload that compares the two (see sideBySide), and
+// returns its env and what stops it.
+func (e *env) beside(ctx context.Context, cfg Config, groups int) (x *env, stop func(failed bool) error, err error) {
+	x = &env{cfg: cfg, prog: e.prog, log: e.log, root: e.root}
+	if x.local, err = startLocalGroups(ctx, cfg, e.log, groups); err != nil {
+		return nil, nil, err
+	}
+	stop = func(failed bool) error {
+		e.local.resume()
+		return x.local.close(failed)
+	}
+	x.api, x.creds = x.local.API, x.local.Creds
+	if x.cl, err = x.client(time.Minute, 0); err == nil {
+		x.fs = shoalFS{x.cl}
+		err = x.local.waitReady(ctx, 90*time.Second)
+	}
+	if err != nil {
+		stop(ctx.Err() == nil)
+		return nil, nil, err
+	}
+	return x, stop, nil
+}
+
+// sideBySide measures a and b in one rep, in an order that alternates
+// from rep to rep (so that neither always runs on a machine the other
+// just warmed or tired), each while the other is stopped (SIGSTOP), so
+// that its background work (gossip, heartbeats, repair rounds) takes no
+// CPU from the one measured. name says which is which in errors.
+func sideBySide(ctx context.Context, rep int, a, b *env, name func(*env) string, measure func(x *env) error) error {
+	order := []*env{b, a}
+	if rep%2 == 1 {
+		order = []*env{a, b}
+	}
+	for i, x := range order {
+		order[1-i].local.pause()
+		x.local.resume()
+		if err := x.local.waitReady(ctx, 30*time.Second); err != nil {
+			return fmt.Errorf("%s after the other ran: %w", name(x), err)
+		}
+		if err := measure(x); err != nil {
+			return fmt.Errorf("%s: %w", name(x), err)
+		}
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ type Report struct {
 	Failover *FailoverResult `json:"failover,omitempty"`
 	Mount    *MountResult    `json:"mount,omitempty"`
 	Security *SecurityResult `json:"security,omitempty"`
+	Scale    *ScaleResult    `json:"scale,omitempty"`
 	// Memory is the peak resident memory of each process of a local
 	// cluster during each workload (memory.go).
 	Memory []MemoryRow `json:"peak_memory,omitempty"`
@@ -210,6 +211,11 @@ func (r *Report) writeTable(w io.Writer) error {
 		for _, s := range m.Skipped {
 			fmt.Fprintf(tw, "SKIPPED %s\n", s)
 		}
+	}
+	if sc := r.Scale; sc != nil {
+		fmt.Fprintf(tw, "\nScale: %d uploads of %s at once, on a local cluster of one group and one of two groups, in the same reps, MB/s\n", sc.Streams, sizeLabel(sc.Size))
+		fmt.Fprintln(tw, "ONE GROUP\tTWO GROUPS\tTWO/ONE\tDISK (FSYNCED)\tDISK ÷ 3 COPIES\tCHUNKS IN 2ND GROUP")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", fmtFigure(sc.OneGroup), fmtFigure(sc.TwoGroups), fmtFigure(sc.Ratio), fmtFigure(sc.DiskMBps), fmtFigure(sc.CeilingMBps), fmtFigure(sc.SecondGroupShare))
 	}
 	if sr := r.Security; sr != nil {
 		fmt.Fprintf(tw, "\nSecurity: a secure cluster (TLS, tokens, content sealed at rest) beside an --insecure one, in the same reps (%d small files)\n", sr.SmallFiles)

@@ -239,6 +239,38 @@ func TestBenchSecurity(t *testing.T) {
 	}
 }
 
+// TestBenchScale runs the scale workload, small: a local cluster of two
+// groups beside the one of one group, both taking parallel uploads rep
+// by rep, and the second group holding part of the chunks.
+func TestBenchScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two clusters of processes; skipped with -short")
+	}
+	dir := t.TempDir()
+	r := runBench(t, 3*time.Minute, "--local", "--workloads", "scale", "--reps", "2",
+		"--scale-streams", "2", "--scale-size", "32MiB", "--json", "--data", dir)
+	sc := r.Scale
+	if sc == nil || r.Small != nil || r.Large != nil || sc.Streams != 2 || sc.Size != 32<<20 {
+		t.Fatalf("report: %+v, want the scale figures only", r)
+	}
+	for what, f := range map[string]Figure{"one group": sc.OneGroup, "two groups": sc.TwoGroups, "ratio": sc.Ratio, "disk": sc.DiskMBps} {
+		if !(f.Min > 0 && len(f.Reps) == 2) {
+			t.Errorf("%s = %+v, want positive over two reps", what, f)
+		}
+	}
+	if want := sc.TwoGroups.Reps[0] / sc.OneGroup.Reps[0]; sc.Ratio.Reps[0] != want {
+		t.Errorf("ratio %v, want two/one %v", sc.Ratio.Reps[0], want)
+	}
+	// 32 chunks of 4 MiB placed at random by free space: each group gets
+	// some, short of a one in a billion chance.
+	if s := sc.SecondGroupShare.Max; !(s > 0 && s < 1) {
+		t.Errorf("the second group holds a share %v of the chunks, want some but not all", s)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "shoal-bench-*")); len(left) != 0 {
+		t.Errorf("left behind %v", left)
+	}
+}
+
 // TestSeaweedFSCompare runs scripts/seaweedfs-compare, small, with the
 // weed binary SHOAL_WEED names: a real SeaweedFS cluster measured by the
 // same workloads as a local Shoal cluster, round by round. SeaweedFS is

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // The security workload measures what security costs: the same small-file
@@ -37,45 +36,23 @@ func (e *env) runSecurity(ctx context.Context) (res *SecurityResult, err error) 
 	cfg := e.cfg
 	cfg.Insecure = true
 	e.prog.start("security: starting an insecure local cluster beside the secure one")
-	ins := &env{cfg: cfg, prog: e.prog, log: e.log, root: e.root}
-	if ins.local, err = startLocal(ctx, cfg, e.log); err != nil {
+	ins, stop, err := e.beside(ctx, cfg, 1)
+	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		failed := err != nil && ctx.Err() == nil
-		if cerr := ins.local.close(failed); err == nil {
+		if cerr := stop(err != nil && ctx.Err() == nil); err == nil {
 			err = cerr
 		}
 	}()
-	defer e.local.resume()
-	ins.api, ins.creds = ins.local.API, ins.local.Creds
-	if ins.cl, err = ins.client(time.Minute, 0); err != nil {
-		return nil, err
-	}
-	ins.fs = shoalFS{ins.cl}
-	if err := ins.local.waitReady(ctx, 90*time.Second); err != nil {
-		return nil, err
-	}
 	type pair struct{ sec, ins []float64 }
 	var writes, reads pair
 	large := make([]pair, len(cfg.LargeSizes)*2) // up, down per size
 	for rep := range cfg.Reps {
-		// Alternate who goes first, so that neither always runs on a
-		// machine the other just warmed or tired.
-		order := []*env{ins, e}
-		if rep%2 == 1 {
-			order = []*env{e, ins}
-		}
-		for i, x := range order {
-			other := order[1-i]
-			other.local.pause()
-			x.local.resume()
-			if err := x.local.waitReady(ctx, 30*time.Second); err != nil {
-				return nil, fmt.Errorf("%s after the other ran: %w", x.securityName(), err)
-			}
+		err := sideBySide(ctx, rep, e, ins, (*env).securityName, func(x *env) error {
 			sr, err := x.smallRep(ctx, rep)
 			if err != nil {
-				return nil, fmt.Errorf("%s: small files: %w", x.securityName(), err)
+				return fmt.Errorf("small files: %w", err)
 			}
 			dst := &writes.sec
 			rdst := &reads.sec
@@ -86,7 +63,7 @@ func (e *env) runSecurity(ctx context.Context) (res *SecurityResult, err error) 
 			for si, size := range cfg.LargeSizes {
 				lr, err := x.largeRep(ctx, si, size, rep)
 				if err != nil {
-					return nil, fmt.Errorf("%s: large files: %w", x.securityName(), err)
+					return fmt.Errorf("large files: %w", err)
 				}
 				up, down := &large[2*si], &large[2*si+1]
 				if x == ins {
@@ -95,6 +72,10 @@ func (e *env) runSecurity(ctx context.Context) (res *SecurityResult, err error) 
 					up.sec, down.sec = append(up.sec, lr.up), append(down.sec, lr.down)
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	row := func(measure, unit string, p pair) SecurityRow {
