@@ -42,3 +42,9 @@ type actAsKey struct{}
 func ActAs(ctx context.Context, id Identity) context.Context {
 	return context.WithValue(ctx, actAsKey{}, id)
 }
+
+// ActingAs returns the identity ctx acts as (see ActAs), if any.
+func ActingAs(ctx context.Context) (Identity, bool) {
+	id, ok := ctx.Value(actAsKey{}).(Identity)
+	return id, ok
+}

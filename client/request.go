@@ -151,7 +151,7 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	if id, ok := ctx.Value(actAsKey{}).(Identity); ok {
+	if id, ok := ActingAs(ctx); ok {
 		req.Header.Set(ActAsHeader, id.String())
 	}
 	switch {

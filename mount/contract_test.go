@@ -156,6 +156,18 @@ func (k *fileCheck) truncates() {
 	if err != nil || got.Mode&0o7777 != mode || got.Gen != k.last.Gen {
 		k.t.Fatalf("chmod: %+v %v: want the mode changed and the content's generation not", got, err)
 	}
+	// An explicit mtime stays until the next write, which sets its own:
+	// the mount sends a file's attribute changes after the writes before
+	// them.
+	mtime := time.Unix(1_000_000_000, 0)
+	if got, err = c.SetAttrIno(ctx, k.ino, client.SetAttr{MTime: &mtime}); err != nil || !got.MTime.Equal(mtime) {
+		k.t.Fatalf("set mtime: %+v %v: want mtime %v", got, err, mtime)
+	}
+	got, err = c.WriteAt(ctx, k.ino, 0, []byte("\x00"))
+	k.changed("a write after an explicit mtime", got, err, "\x00X\x00\x00")
+	if !got.MTime.After(mtime) {
+		k.t.Fatalf("a write after an explicit mtime left mtime %v", got.MTime)
+	}
 }
 
 // orphan checks that a file unlinked while open is read and written

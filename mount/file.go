@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,6 +27,15 @@ import (
 // the data is on a majority of its group's disks. A sequential writer
 // fills whole chunks at chunk boundaries, which the router stores
 // without reading anything back.
+//
+// Attribute changes (mode, owner, times; not the size) made while writes
+// are unsent wait with them, merged into one change sent right after
+// them, by the same close or fsync: a program that writes a file, sets
+// its times, owner and mode and closes it (tar, cp -p, rsync) costs two
+// requests instead of four, and the change lands after the writes it
+// followed, as the program ordered them (a write sent after an explicit
+// mtime would undo it). This mount shows them at once; other hosts see
+// them after the close, as they see the writes.
 type openFile struct {
 	m   *fsys
 	ino uint64
@@ -43,6 +53,11 @@ type openFile struct {
 	windows  map[int64]*window
 	order    []int64 // window numbers, least recently used first
 	nextRead int64   // where a sequential reader reads next
+	// pend is the attribute changes waiting for the writes, made by pendBy
+	// (nil when the mount does not act for its users) at pendAt.
+	pend   client.SetAttr
+	pendBy *client.Identity
+	pendAt time.Time
 
 	// who is the user of the last request through this file, for the
 	// requests the mount makes on its own (reading ahead, sending writes
@@ -87,6 +102,10 @@ type sending struct {
 type sizes struct {
 	gen       uint64
 	size, end int64 // end is 0 when every write is stored
+	// pend is the attribute changes not sent yet, nil when none; pendAt
+	// is when they were made.
+	pend   *client.SetAttr
+	pendAt time.Time
 }
 
 // updateSizes stores the file's sizes for readers without mu (mu held).
@@ -95,7 +114,77 @@ func (f *openFile) updateSizes() {
 	if f.inflight != nil && len(f.inflight.runs) > 0 {
 		end = max(end, f.inflight.runs[len(f.inflight.runs)-1].end())
 	}
-	f.known.Store(&sizes{gen: f.gen, size: f.size, end: end})
+	s := &sizes{gen: f.gen, size: f.size, end: end}
+	if f.pend != (client.SetAttr{}) {
+		p := f.pend
+		s.pend, s.pendAt = &p, f.pendAt
+	}
+	f.known.Store(s)
+}
+
+// unsent reports whether writes or attribute changes wait to be sent (mu
+// held).
+func (f *openFile) unsent() bool {
+	return f.dirty.bytes > 0 || f.inflight != nil || f.pend != (client.SetAttr{})
+}
+
+// deferAttrs records sa, a change of attributes other than the size made by
+// who, to be sent after the unsent writes, and reports whether it could:
+// not when nothing is unsent, nor when another user's change waits (each
+// change goes out as the user who made it).
+func (f *openFile) deferAttrs(sa client.SetAttr, who *client.Identity) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sa.Size != nil || !f.unsent() {
+		return false
+	}
+	if f.pend != (client.SetAttr{}) && !sameIdentity(f.pendBy, who) {
+		return false
+	}
+	for _, c := range []struct{ dst, src **uint32 }{{&f.pend.Mode, &sa.Mode}, {&f.pend.Uid, &sa.Uid}, {&f.pend.Gid, &sa.Gid}} {
+		if *c.src != nil {
+			*c.dst = *c.src
+		}
+	}
+	if sa.ATime != nil {
+		f.pend.ATime = sa.ATime
+	}
+	if sa.MTime != nil {
+		f.pend.MTime = sa.MTime
+	}
+	f.pendBy, f.pendAt = who, time.Now()
+	f.updateSizes()
+	return true
+}
+
+func sameIdentity(a, b *client.Identity) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Uid == b.Uid && a.Gid == b.Gid && slices.Equal(a.Groups, b.Groups)
+}
+
+// sendAttrs sends the attribute changes that waited for the writes, as
+// the user who made them (mu held); on failure they wait for the next
+// flush.
+func (f *openFile) sendAttrs(ctx context.Context) error {
+	if f.pend == (client.SetAttr{}) {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	if f.pendBy != nil {
+		ctx = client.ActAs(ctx, *f.pendBy)
+	}
+	a, err := f.m.c.SetAttrIno(ctx, f.ino, f.pend)
+	if err != nil {
+		return fmt.Errorf("set attributes of inode %d after its writes: %w", f.ino, err)
+	}
+	f.pend, f.pendBy = client.SetAttr{}, nil
+	if a.Gen >= f.gen {
+		f.size, f.gen = a.Size, a.Gen
+	}
+	f.updateSizes()
+	return nil
 }
 
 // window is one chunk-sized, chunk-aligned piece of stored content.
@@ -369,8 +458,9 @@ func (f *openFile) sent(a client.Attr, sent int64, runs []extent, err error) {
 	f.dirty.restore(rest)
 }
 
-// flushLocked sends every unsent write and returns when the cluster has
-// them; what could not be sent stays for the next try.
+// flushLocked sends every unsent write, then the attribute changes that
+// waited for them, and returns when the cluster has them; what could not
+// be sent stays for the next try.
 func (f *openFile) flushLocked(ctx context.Context) error {
 	if err := f.settle(); err != nil {
 		return err
@@ -379,7 +469,10 @@ func (f *openFile) flushLocked(ctx context.Context) error {
 	a, sent, err := f.send(ctx, runs)
 	f.sent(a, sent, runs, err)
 	f.updateSizes()
-	return err
+	if err != nil {
+		return err
+	}
+	return f.sendAttrs(ctx)
 }
 
 // setattr sends the unsent writes, then changes the attributes.

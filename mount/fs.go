@@ -183,12 +183,53 @@ func (m *fsys) size(a client.Attr) int64 {
 	return max(size, k.end)
 }
 
-// fill sets out from a.
+// pending returns a with the attribute changes this mount has not sent
+// yet (see openFile), if the file is open here.
+func (m *fsys) pending(a client.Attr) client.Attr {
+	m.mu.Lock()
+	f := m.files[a.Ino]
+	m.mu.Unlock()
+	if f == nil {
+		return a
+	}
+	k := f.known.Load()
+	p := k.pend
+	if p == nil {
+		return a
+	}
+	if p.Mode != nil {
+		a.Mode = *p.Mode
+	}
+	if p.Uid != nil {
+		a.Uid = *p.Uid
+	}
+	if p.Gid != nil {
+		a.Gid = *p.Gid
+	}
+	at := func(t *time.Time) time.Time {
+		if t.IsZero() {
+			return k.pendAt // "now": the cluster sets its own when it gets it
+		}
+		return *t
+	}
+	if p.ATime != nil {
+		a.ATime = at(p.ATime)
+	}
+	if p.MTime != nil {
+		a.MTime = at(p.MTime)
+	}
+	a.CTime = k.pendAt
+	return a
+}
+
+// fill sets out from a, as this mount shows it: with its unsent writes
+// and attribute changes.
 func (m *fsys) fill(out *fuse.Attr, a client.Attr) {
 	out.Ino = a.Ino
 	out.Size = uint64(a.Size)
 	if a.Type == client.TypeFile {
 		out.Size = uint64(m.size(a))
+		a = m.pending(a)
 	}
 	out.Blocks = (out.Size + 511) / 512
 	out.Blksize = uint32(min(m.window, 1<<20))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"shoal/client"
 )
@@ -189,6 +190,7 @@ func (c *memCluster) WriteAt(ctx context.Context, ino uint64, off int64, data []
 		return client.Attr{}, err
 	}
 	in.splice(off, data)
+	in.attr.MTime = time.Now()
 	c.writes = append(c.writes, writeCall{off, string(data)})
 	c.calls = append(c.calls, fmt.Sprintf("write %d+%d", off, len(data)))
 	return in.attr, nil
@@ -218,6 +220,19 @@ func (c *memCluster) SetAttrIno(ctx context.Context, ino uint64, sa client.SetAt
 	}
 	if sa.Gid != nil {
 		in.attr.Gid = *sa.Gid
+	}
+	if sa.MTime != nil {
+		in.attr.MTime = *sa.MTime
+	}
+	if sa.ATime != nil {
+		in.attr.ATime = *sa.ATime
+	}
+	if sa.Size == nil {
+		call := "attrs"
+		if id, ok := client.ActingAs(ctx); ok {
+			call += fmt.Sprint(" as ", id.Uid)
+		}
+		c.calls = append(c.calls, call)
 	}
 	return in.attr, nil
 }
@@ -317,8 +332,9 @@ func (c *memCluster) stat(ino uint64) client.Attr {
 	return a
 }
 
-// changes returns the writes and truncates applied so far, in order
-// ("write OFF+N", "truncate SIZE"), and forgets them.
+// changes returns the writes, truncates and other attribute changes
+// applied so far, in order ("write OFF+N", "truncate SIZE", "attrs",
+// "attrs as UID" for a call acting for a user), and forgets them.
 func (c *memCluster) changes() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -152,7 +152,23 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	defer n.m.changed()
 	var a client.Attr
 	var err error
-	if f := n.m.opened(n.ino); f != nil {
+	f := n.m.opened(n.ino)
+	if f != nil {
+		var who *client.Identity
+		if id, ok := n.m.caller(ctx); ok {
+			who = &id
+		}
+		if f.deferAttrs(sa, who) {
+			// Sent after the writes it waits for (see openFile); shown
+			// from the attributes last seen until then.
+			if a, err = n.attrs(ctx); err != nil {
+				return n.m.errno(err)
+			}
+			n.m.fill(&out.Attr, a)
+			return 0
+		}
+	}
+	if f != nil {
 		// Unsent writes go first: they are older than this change, and a
 		// write sent after it would undo an explicit mtime or a truncate.
 		a, err = f.setattr(ctx, sa)

@@ -1,0 +1,126 @@
+package mount
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// setattr changes attributes of ino as fchmod, fchown and futimens do,
+// through the node as the kernel calls it, in ctx.
+func (tm *testMount) setattr(ctx context.Context, ino uint64, in *fuse.SetAttrIn) fuse.Attr {
+	tm.t.Helper()
+	var out fuse.AttrOut
+	if errno := (&node{m: tm.m, ino: ino}).Setattr(ctx, nil, in, &out); errno != 0 {
+		tm.t.Fatalf("setattr %+v: %v", in.SetAttrInCommon, errno)
+	}
+	return out.Attr
+}
+
+// getattr returns the attributes of ino the kernel is told.
+func (tm *testMount) getattr(ino uint64) fuse.Attr {
+	tm.t.Helper()
+	var out fuse.AttrOut
+	if errno := (&node{m: tm.m, ino: ino}).Getattr(context.Background(), nil, &out); errno != 0 {
+		tm.t.Fatalf("getattr: %v", errno)
+	}
+	return out.Attr
+}
+
+func chmodIn(mode uint32) *fuse.SetAttrIn {
+	return &fuse.SetAttrIn{SetAttrInCommon: fuse.SetAttrInCommon{Valid: fuse.FATTR_MODE, Mode: mode}}
+}
+
+func chownIn(uid, gid uint32) *fuse.SetAttrIn {
+	return &fuse.SetAttrIn{SetAttrInCommon: fuse.SetAttrInCommon{Valid: fuse.FATTR_UID | fuse.FATTR_GID, Owner: fuse.Owner{Uid: uid, Gid: gid}}}
+}
+
+func mtimeIn(t time.Time) *fuse.SetAttrIn {
+	return &fuse.SetAttrIn{SetAttrInCommon: fuse.SetAttrInCommon{Valid: fuse.FATTR_MTIME, Mtime: uint64(t.Unix())}}
+}
+
+// A program that writes a file, then sets its times, owner and mode and
+// closes it (as tar and rsync do) costs the write and one change of
+// attributes, sent at the close in that order, so the explicit mtime is
+// not undone by the write. The mount shows the changes at once.
+func TestAttrsWaitForTheWrites(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	ino, h := tm.create("f")
+	tm.c.changes()
+	tm.write(h, 0, "hello")
+	mtime := time.Unix(1_000_000_000, 0)
+	ctx := context.Background()
+	tm.setattr(ctx, ino, mtimeIn(mtime))
+	tm.setattr(ctx, ino, chownIn(7, 8))
+	got := tm.setattr(ctx, ino, chmodIn(0o600))
+	if calls := tm.c.changes(); len(calls) != 0 {
+		t.Fatalf("before the close the cluster got %q, want nothing", calls)
+	}
+	for what, a := range map[string]fuse.Attr{"setattr": got, "getattr": tm.getattr(ino)} {
+		if a.Mode&0o7777 != 0o600 || a.Uid != 7 || a.Gid != 8 || a.Mtime != uint64(mtime.Unix()) || a.Size != 5 {
+			t.Errorf("%s shows mode %o, owner %d:%d, mtime %d, size %d before the close; want 600, 7:8, %d, 5",
+				what, a.Mode&0o7777, a.Uid, a.Gid, a.Mtime, a.Size, mtime.Unix())
+		}
+	}
+	if errno := h.Flush(ctx); errno != 0 {
+		t.Fatal(errno)
+	}
+	if calls, want := tm.c.changes(), []string{"write 0+5", "attrs"}; !slices.Equal(calls, want) {
+		t.Fatalf("the close sent %q, want %q", calls, want)
+	}
+	a := tm.c.stat(ino)
+	if a.Mode != 0o600 || a.Uid != 7 || a.Gid != 8 || !a.MTime.Equal(mtime) || tm.c.content(ino) != "hello" {
+		t.Errorf("the cluster has mode %o, owner %d:%d, mtime %v, content %q; want 600, 7:8, %v, hello", a.Mode, a.Uid, a.Gid, a.MTime, tm.c.content(ino), mtime)
+	}
+	// With nothing unsent, a change goes out at once.
+	tm.setattr(ctx, ino, chmodIn(0o644))
+	if calls := tm.c.changes(); !slices.Equal(calls, []string{"attrs"}) {
+		t.Errorf("a chmod with nothing unsent sent %q, want one change of attributes", calls)
+	}
+	h.Release(ctx)
+}
+
+// Each change goes out as the user who made it: a change by another user
+// than the one whose change waits is not merged into it; the waiting one
+// is sent first, with the writes before it.
+func TestAttrsOfAnotherUserAreSentApart(t *testing.T) {
+	tm := newTestMount(t, 64, func(c *Config) { c.ActAs = true })
+	ino, h := tm.create("f")
+	tm.c.changes()
+	as := func(uid uint32) context.Context {
+		return fuse.NewContext(context.Background(), &fuse.Caller{Owner: fuse.Owner{Uid: uid, Gid: uid}, Pid: uint32(os.Getpid())})
+	}
+	if _, errno := h.Write(as(1000), []byte("data"), 0); errno != 0 {
+		t.Fatal(errno)
+	}
+	tm.setattr(as(1000), ino, chmodIn(0o640))
+	tm.setattr(as(0), ino, chownIn(5, 5))
+	if calls, want := tm.c.changes(), []string{"write 0+4", "attrs as 1000", "attrs as 0"}; !slices.Equal(calls, want) {
+		t.Fatalf("the cluster got %q, want %q", calls, want)
+	}
+	if a := tm.c.stat(ino); a.Mode != 0o640 || a.Uid != 5 {
+		t.Errorf("the cluster has mode %o, owner %d; want 640, 5", a.Mode, a.Uid)
+	}
+	h.Release(context.Background())
+}
+
+// A truncate is never held back: it goes after the writes and changes
+// before it.
+func TestTruncateSendsWaitingAttrs(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	ino, h := tm.create("f")
+	tm.c.changes()
+	tm.write(h, 0, "hello")
+	tm.setattr(context.Background(), ino, chmodIn(0o600))
+	if errno := tm.truncate(ino, 2); errno != 0 {
+		t.Fatal(errno)
+	}
+	if calls, want := tm.c.changes(), []string{"write 0+5", "attrs", "truncate 2"}; !slices.Equal(calls, want) {
+		t.Fatalf("the cluster got %q, want %q", calls, want)
+	}
+	h.Release(context.Background())
+}
