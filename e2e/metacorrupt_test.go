@@ -188,14 +188,17 @@ func TestCorruptPrimaryStepsDown(t *testing.T) {
 func renameInPlace(t *testing.T, c *cluster, p *harness.Proc, file string) {
 	t.Helper()
 	db := filepath.Join(c.DataDir(p), "meta.db")
-	b, err := os.ReadFile(db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	name := append(be.BigEndian.AppendUint64(nil, 2), file...)
-	if bytes.Count(b, name) == 0 {
-		t.Fatalf("%s holds no entry %s of directory 2", db, file)
-	}
+	var b []byte
+	// A replica applies what its group committed in rounds, a moment
+	// after it learns of it.
+	harness.Await(t, 10*time.Second, fmt.Sprintf("%s holding the entry %s of directory 2", db, file), func() bool {
+		var err error
+		if b, err = os.ReadFile(db); err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Contains(b, name)
+	})
 	f, err := os.OpenFile(db, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,14 @@ func (n *Node) applyLoop() {
 	for {
 		select {
 		case <-n.ctx.Done():
+			if later != nil {
+				// A follower that stops applies its round first: its
+				// store is then as current as its log (a restart would
+				// apply it anyway).
+				if err := n.applyCommitted(); err != nil {
+					n.log.Warn("apply committed entries before stopping; the next start applies them", "err", err)
+				}
+			}
 			return
 		case <-n.applyWake:
 			if n.view.Load().status.Role == Follower {
