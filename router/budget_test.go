@@ -38,7 +38,14 @@ func stalledUploads(t *testing.T, s *Server, primary *testNode, uploads, chunks,
 	quiet := time.NewTimer(time.Hour)
 	for finished := false; !finished; {
 		if int(w.waiting.Load()) >= limit {
-			w.release <- struct{}{}
+			// The count may still include writes let go just before that
+			// have not left hold yet: if the uploads finish meanwhile,
+			// no write is left to take this one.
+			select {
+			case w.release <- struct{}{}:
+			case <-done:
+				finished = true
+			}
 			continue
 		}
 		quiet.Reset(20 * time.Millisecond)
