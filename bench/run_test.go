@@ -181,11 +181,7 @@ func TestBenchMount(t *testing.T) {
 		t.Fatalf("report: %+v, want the four mount rows only", r)
 	}
 	for _, row := range r.Mount.Rows {
-		for what, f := range map[string]Figure{"mount": row.Mount, "api": row.API, "ratio": row.Ratio} {
-			if !(f.Min > 0 && len(f.Reps) == 2) {
-				t.Errorf("%s %s = %+v, want positive over two reps", row.Op, what, f)
-			}
-		}
+		wantTwoPositive(t, row.Op, map[string]Figure{"mount": row.Mount, "api": row.API, "ratio": row.Ratio})
 		if want := row.Mount.Reps[0] / row.API.Reps[0]; row.Ratio.Reps[0] != want {
 			t.Errorf("%s: ratio %v, want mount/api %v", row.Op, row.Ratio.Reps[0], want)
 		}
@@ -201,11 +197,7 @@ func TestBenchMount(t *testing.T) {
 		t.Fatalf("tools: %+v, skipped %q, tree of %d files: want a row for each of %q on 30 files", r.Mount.Tools, r.Mount.Skipped, r.Mount.TreeFiles, tools)
 	}
 	for _, row := range r.Mount.Tools {
-		for what, f := range map[string]Figure{"mount": row.Mount, "local": row.Local, "slowdown": row.Slowdown} {
-			if !(f.Min > 0 && len(f.Reps) == 2) {
-				t.Errorf("%s %s = %+v, want positive over two reps", row.Op, what, f)
-			}
-		}
+		wantTwoPositive(t, row.Op, map[string]Figure{"mount": row.Mount, "local": row.Local, "slowdown": row.Slowdown})
 		if want := row.Mount.Reps[1] / row.Local.Reps[1]; row.Slowdown.Reps[1] != want {
 			t.Errorf("%s: slowdown %v, want mount/local %v", row.Op, row.Slowdown.Reps[1], want)
 		}
@@ -228,11 +220,7 @@ func TestBenchSecurity(t *testing.T) {
 		t.Fatalf("report: %+v, want the four security rows only", r)
 	}
 	for _, row := range r.Security.Rows {
-		for what, f := range map[string]Figure{"secure": row.Secure, "insecure": row.Insecure, "ratio": row.Ratio} {
-			if !(f.Min > 0 && len(f.Reps) == 2) {
-				t.Errorf("%s %s = %+v, want positive over two reps", row.Measure, what, f)
-			}
-		}
+		wantTwoPositive(t, row.Measure, map[string]Figure{"secure": row.Secure, "insecure": row.Insecure, "ratio": row.Ratio})
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "shoal-bench-*")); len(left) != 0 {
 		t.Errorf("left behind %v", left)
@@ -253,11 +241,7 @@ func TestBenchScale(t *testing.T) {
 	if sc == nil || r.Small != nil || r.Large != nil || sc.Streams != 2 || sc.Size != 32<<20 {
 		t.Fatalf("report: %+v, want the scale figures only", r)
 	}
-	for what, f := range map[string]Figure{"one group": sc.OneGroup, "two groups": sc.TwoGroups, "ratio": sc.Ratio, "disk": sc.DiskMBps} {
-		if !(f.Min > 0 && len(f.Reps) == 2) {
-			t.Errorf("%s = %+v, want positive over two reps", what, f)
-		}
-	}
+	wantTwoPositive(t, "scale", map[string]Figure{"one group": sc.OneGroup, "two groups": sc.TwoGroups, "ratio": sc.Ratio, "disk": sc.DiskMBps})
 	if want := sc.TwoGroups.Reps[0] / sc.OneGroup.Reps[0]; sc.Ratio.Reps[0] != want {
 		t.Errorf("ratio %v, want two/one %v", sc.Ratio.Reps[0], want)
 	}
@@ -303,6 +287,17 @@ func TestSeaweedFSCompare(t *testing.T) {
 		}
 		if f := strings.Fields(strings.TrimPrefix(line, want)); len(f) < 4 {
 			t.Errorf("no figures for %q in the summary (line %q)", want, line)
+		}
+	}
+}
+
+// wantTwoPositive fails the test unless every figure of row is positive
+// and was measured in two reps.
+func wantTwoPositive(t *testing.T, row string, figs map[string]Figure) {
+	t.Helper()
+	for what, f := range figs {
+		if !(f.Min > 0 && len(f.Reps) == 2) {
+			t.Errorf("%s %s = %+v, want positive over two reps", row, what, f)
 		}
 	}
 }

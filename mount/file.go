@@ -141,10 +141,14 @@ func (f *openFile) deferAttrs(sa client.SetAttr, who *client.Identity) bool {
 	if f.pend != (client.SetAttr{}) && !sameIdentity(f.pendBy, who) {
 		return false
 	}
-	for _, c := range []struct{ dst, src **uint32 }{{&f.pend.Mode, &sa.Mode}, {&f.pend.Uid, &sa.Uid}, {&f.pend.Gid, &sa.Gid}} {
-		if *c.src != nil {
-			*c.dst = *c.src
-		}
+	if sa.Mode != nil {
+		f.pend.Mode = sa.Mode
+	}
+	if sa.Uid != nil {
+		f.pend.Uid = sa.Uid
+	}
+	if sa.Gid != nil {
+		f.pend.Gid = sa.Gid
 	}
 	if sa.ATime != nil {
 		f.pend.ATime = sa.ATime
@@ -171,7 +175,6 @@ func (f *openFile) sendAttrs(ctx context.Context) error {
 	if f.pend == (client.SetAttr{}) {
 		return nil
 	}
-	ctx = context.WithoutCancel(ctx)
 	if f.pendBy != nil {
 		ctx = client.ActAs(ctx, *f.pendBy)
 	}

@@ -163,29 +163,14 @@ func (m *fsys) lookup(ctx context.Context, dir uint64, name string) (client.Attr
 	return m.c.LookupIn(ctx, dir, name)
 }
 
-// size is the size the kernel is told for the file a describes: more
-// when this mount holds unsent writes past its end. When this mount knows
-// a newer generation of the content, a was answered before one of its
-// writes landed (Gen only grows), and that write no longer counts as
-// unsent: the size is the newer one, or the kernel would cut the file.
-func (m *fsys) size(a client.Attr) int64 {
-	m.mu.Lock()
-	f := m.files[a.Ino]
-	m.mu.Unlock()
-	if f == nil {
-		return a.Size
-	}
-	k := f.known.Load()
-	size := a.Size
-	if a.Gen < k.gen {
-		size = k.size
-	}
-	return max(size, k.end)
-}
-
-// pending returns a with the attribute changes this mount has not sent
-// yet (see openFile), if the file is open here.
-func (m *fsys) pending(a client.Attr) client.Attr {
+// shown returns a as the kernel is told it, for a file open in this
+// mount: its size is more when the mount holds unsent writes past its
+// end, and its mode, owner and times have the changes not sent yet (see
+// openFile). When this mount knows a newer generation of the content, a
+// was answered before one of its writes landed (Gen only grows), and
+// that write no longer counts as unsent: the size is the newer one, or
+// the kernel would cut the file.
+func (m *fsys) shown(a client.Attr) client.Attr {
 	m.mu.Lock()
 	f := m.files[a.Ino]
 	m.mu.Unlock()
@@ -193,6 +178,10 @@ func (m *fsys) pending(a client.Attr) client.Attr {
 		return a
 	}
 	k := f.known.Load()
+	if a.Gen < k.gen {
+		a.Size = k.size
+	}
+	a.Size = max(a.Size, k.end)
 	p := k.pend
 	if p == nil {
 		return a
@@ -225,12 +214,11 @@ func (m *fsys) pending(a client.Attr) client.Attr {
 // fill sets out from a, as this mount shows it: with its unsent writes
 // and attribute changes.
 func (m *fsys) fill(out *fuse.Attr, a client.Attr) {
+	if a.Type == client.TypeFile {
+		a = m.shown(a)
+	}
 	out.Ino = a.Ino
 	out.Size = uint64(a.Size)
-	if a.Type == client.TypeFile {
-		out.Size = uint64(m.size(a))
-		a = m.pending(a)
-	}
 	out.Blocks = (out.Size + 511) / 512
 	out.Blksize = uint32(min(m.window, 1<<20))
 	out.Mode = typeBits(a.Type) | a.Mode&0o7777

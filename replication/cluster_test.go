@@ -327,13 +327,7 @@ func TestGroupClockAcrossFailover(t *testing.T) {
 // and a follower that is promoted serves what was committed.
 func TestFollowerAppliesInRounds(t *testing.T) {
 	c := newTestCluster(t, 1, 1, 2, 3)
-	for _, id := range []uint64{1, 2, 3} {
-		c.start(id)
-	}
-	if err := c.promote(1, 1); err != nil {
-		t.Fatal(err)
-	}
-	c.waitAllVoters(1, 3)
+	c.startAll(1, 1, 2, 3)
 	ctx, cancel := ctxT(10 * time.Second)
 	defer cancel()
 	const writes = 40
