@@ -74,6 +74,9 @@ type Group struct {
 	// null when the members publish no capacity (no limit is known).
 	Free *int64 `json:"free"`
 	// The rest comes from the group's primary; zero when Error is set.
+	// Commit is the index of the last entry of the group's log known
+	// committed (held by a majority).
+	Commit          uint64         `json:"commit"`
 	Chunks          int            `json:"chunks"`           // distinct chunks held by any member
 	UnderReplicated int            `json:"under_replicated"` // chunks some voting member lacks
 	Repair          RepairProgress `json:"repair"`
@@ -102,6 +105,10 @@ type GroupMember struct {
 	Voter  bool   `json:"voter"`  // counts towards the group's majority
 	Live   bool   `json:"live"`   // answers the primary
 	Synced bool   `json:"synced"` // holds every chunk and entry the group holds
+	// Match is the last entry of the group's log this member is known to
+	// hold on its disk: a member with match below the group's commit is
+	// behind by that many entries.
+	Match  uint64 `json:"match"`
 	Chunks int    `json:"chunks"`
 	Used   int64  `json:"used"`
 	// DiskError is the last write the member's disk refused (read-only,

@@ -79,8 +79,9 @@ func TestKillPrimaryWhileWriting(t *testing.T) {
 	n := acked(w)
 	harness.Await(t, 20*time.Second, "writes to continue after failover", func() bool { return acked(w) >= n+20 })
 
-	// The old primary returns as a replica and catches up: once the
-	// router shows all three in sync, it holds every acknowledged write.
+	// The old primary returns as a replica and catches up: once its
+	// primary reports it holding the committed log, it holds every
+	// acknowledged write.
 	acks := w.Halt()
 	c.start(victim)
 	g := c.waitGroup(3, victim.Name)
@@ -91,6 +92,11 @@ func TestKillPrimaryWhileWriting(t *testing.T) {
 	out, _, _ := c.run("status")
 	if !strings.Contains(out, victim.Name) {
 		t.Fatalf("status does not list %s:\n%s", victim.Name, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitCaughtUp(ctx, g.Name, victim.Name); err != nil {
+		t.Fatal(err)
 	}
 
 	// It holds the writes it missed: check its disk directly once every

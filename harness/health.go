@@ -73,6 +73,36 @@ func (c *Cluster) WaitGroup(ctx context.Context, group string, n int, notPrimary
 	return g, err
 }
 
+// WaitCaughtUp waits until group's primary reports member name live and
+// holding the group's log up to its commit index on disk. A node just
+// restarted needs this rather than WaitGroup: until its new process's
+// gossip arrives, the router may still show the killed one's tags, in
+// sync. ctx bounds the wait (see WaitFor).
+func (c *Cluster) WaitCaughtUp(ctx context.Context, group, name string) error {
+	return WaitFor(ctx, fmt.Sprintf("%s to hold group %s's committed log", name, group), func() (bool, error) {
+		view, err := c.View(ctx)
+		if err != nil {
+			return false, fmt.Errorf("the router did not answer: %w", err)
+		}
+		g, ok := groupOf(view, group)
+		switch {
+		case !ok:
+			return false, errors.New("the router does not list the group")
+		case g.Error != "":
+			return false, errors.New(g.Error)
+		}
+		for _, m := range g.MemberDetails {
+			if m.Name == name {
+				if !m.Live || m.Match < g.Commit {
+					return false, fmt.Errorf("the primary %s reports %s live %v, holding the log to %d of %d", g.Primary, name, m.Live, m.Match, g.Commit)
+				}
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("the primary %s does not list %s", g.Primary, name)
+	})
+}
+
 // WaitHealthy waits until every group of the spec has a primary and all
 // its members alive and in sync. ctx bounds the wait (see WaitFor).
 func (c *Cluster) WaitHealthy(ctx context.Context) error {

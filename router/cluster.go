@@ -95,7 +95,7 @@ func (s *Server) groupStatus(ctx context.Context, g *api.Group, primary *gossip.
 		g.Error = fmt.Sprintf("status of group %q from its primary %s: %v", g.Name, primary.Name, err)
 		return
 	}
-	g.Chunks = info.Chunks
+	g.Commit, g.Chunks = info.Commit, info.Chunks
 	g.UnderReplicated = info.Repair.UnderReplicated
 	g.Repair = api.RepairProgress{Copied: info.Repair.Copied, CopiedBytes: info.Repair.CopiedBytes, Collected: info.Repair.Collected}
 	if info.Repair.LastRound != 0 {
@@ -103,7 +103,7 @@ func (s *Server) groupStatus(ctx context.Context, g *api.Group, primary *gossip.
 	}
 	for _, m := range info.Members {
 		g.MemberDetails = append(g.MemberDetails, api.GroupMember{ID: nodeID(m.ID), Name: m.Name, Addr: m.Addr, Voter: m.Voter,
-			Live: m.Live, Synced: m.Synced, Chunks: m.Chunks, Used: m.Used, DiskError: m.DiskError})
+			Live: m.Live, Synced: m.Synced, Match: m.Match, Chunks: m.Chunks, Used: m.Used, DiskError: m.DiskError})
 	}
 	sort.Slice(g.MemberDetails, func(i, j int) bool { return g.MemberDetails[i].Name < g.MemberDetails[j].Name })
 }

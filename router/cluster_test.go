@@ -23,9 +23,9 @@ func TestClusterStatus(t *testing.T) {
 	g1[0].info.Store(&wire.GroupInfo{
 		Ballot: meta.Ballot{Term: 1, Node: 100}, Commit: 9, Chunks: 12,
 		Members: []wire.MemberInfo{
-			{ID: 101, Name: "g1-n2", Addr: "g1-n2:7000", Voter: true, Live: true, Synced: false, Chunks: 10, Used: 900,
+			{ID: 101, Name: "g1-n2", Addr: "g1-n2:7000", Voter: true, Live: true, Synced: false, Match: 7, Chunks: 10, Used: 900,
 				DiskError: "disk refused a write: read-only file system"},
-			{ID: 100, Name: "g1-n1", Addr: "g1-n1:7000", Voter: true, Live: true, Synced: true, Chunks: 12, Used: 1000},
+			{ID: 100, Name: "g1-n1", Addr: "g1-n1:7000", Voter: true, Live: true, Synced: true, Match: 9, Chunks: 12, Used: 1000},
 		},
 		Repair: wire.RepairProgress{UnderReplicated: 2, Copied: 5, CopiedBytes: 5000, Collected: 3, LastRound: 1714566645000000000},
 	})
@@ -50,14 +50,14 @@ func TestClusterStatus(t *testing.T) {
 	a := got.Groups[0]
 	if a.Name != "g1" || !a.Meta || a.Primary != "g1-n1" || a.Term != 1 || a.Error != "" ||
 		strings.Join(a.Members, ",") != "g1-n1,g1-n2,gone" || a.Used != 1000 || a.Free == nil || *a.Free != 4000 ||
-		a.Chunks != 12 || a.UnderReplicated != 2 ||
+		a.Commit != 9 || a.Chunks != 12 || a.UnderReplicated != 2 ||
 		a.Repair.Copied != 5 || a.Repair.CopiedBytes != 5000 || a.Repair.Collected != 3 ||
 		!a.Repair.LastRound.Equal(time.Date(2024, 5, 1, 12, 30, 45, 0, time.UTC)) ||
 		!strings.Contains(w.Body.String(), `"last_round": "2024-05-01T12:30:45Z"`) {
 		t.Errorf("group g1 = %+v", a)
 	}
 	if len(a.MemberDetails) != 2 || a.MemberDetails[0] != (api.GroupMember{ID: "100", Name: "g1-n1", Addr: "g1-n1:7000",
-		Voter: true, Live: true, Synced: true, Chunks: 12, Used: 1000}) || !strings.Contains(w.Body.String(), `"id": 100,`) ||
+		Voter: true, Live: true, Synced: true, Match: 9, Chunks: 12, Used: 1000}) || a.MemberDetails[1].Match != 7 || !strings.Contains(w.Body.String(), `"id": 100,`) ||
 		a.MemberDetails[1].Synced || a.MemberDetails[1].DiskError != "disk refused a write: read-only file system" {
 		t.Errorf("g1 member details %+v", a.MemberDetails)
 	}
