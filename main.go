@@ -225,6 +225,7 @@ func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.DurationVar(&rc.GCGrace, "gc-grace", rc.GCGrace, "how long a chunk must be unused before it may be collected; longer than any upload")
 	fs.IntVar(&rc.ChunkWrites, "chunk-writes", rc.ChunkWrites, "chunk writes a primary carries out at once; more wait for their turn, and are refused as busy (the router retries) after --rpc-timeout")
 	fs.Var((*byteSize)(&rc.ScrubRate), "scrub-rate", "bytes per second re-read and verified from the chunks at rest, and from the metadata (meta.db), e.g. 8MiB (0: off)")
+	fs.DurationVar(&rc.MetaScrubEvery, "meta-scrub-every", rc.MetaScrubEvery, "how often, at most, the whole metadata store (meta.db) is re-read and verified at --scrub-rate (0: never; reads still check every record they touch)")
 	gc := gossipFlags(fs)
 	sec := securityFlags(fs, false)
 	return func(ctx context.Context) error {

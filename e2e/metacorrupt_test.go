@@ -130,7 +130,7 @@ func TestCorruptMetaRebuiltFromPeers(t *testing.T) {
 func TestCorruptMetaFoundWhileServing(t *testing.T) {
 	c := startCluster(t, harness.Spec{
 		Groups:      []harness.Group{{Name: "g1", Size: 3}},
-		NodeFlags:   []string{"--scrub-rate", "64MiB"},
+		NodeFlags:   []string{"--scrub-rate", "64MiB", "--meta-scrub-every", "1s"},
 		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
 	})
 	files := writeFiles(t, c, "/data", 4, testChunk+17, 800)
@@ -163,7 +163,7 @@ func TestCorruptMetaFoundWhileServing(t *testing.T) {
 func TestCorruptPrimaryStepsDown(t *testing.T) {
 	c := startCluster(t, harness.Spec{
 		Groups:      []harness.Group{{Name: "g1", Size: 3}},
-		NodeFlags:   []string{"--scrub-rate", "64MiB"},
+		NodeFlags:   []string{"--scrub-rate", "64MiB", "--meta-scrub-every", "1s"},
 		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
 	})
 	files := writeFiles(t, c, "/data", 4, testChunk+17, 900)

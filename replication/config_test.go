@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"shoal/store"
 	"shoal/wire"
@@ -20,7 +21,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("defaults with an identity, a store and a transport: %v", err)
 	}
 	off := valid()
-	off.GCInterval, off.GCGrace, off.ScrubRate = 0, 0, 0
+	off.GCInterval, off.GCGrace, off.ScrubRate, off.MetaScrubEvery = 0, 0, 0, 0
 	if err := off.Validate(); err != nil {
 		t.Fatalf("collection and scrubbing off: %v", err)
 	}
@@ -42,6 +43,7 @@ func TestConfigValidate(t *testing.T) {
 		{"RepairInterval", func(c *Config) { c.RepairInterval = 0 }},
 		{"GCInterval", func(c *Config) { c.GCInterval = -1 }},
 		{"ScrubRate", func(c *Config) { c.ScrubRate = -1 }},
+		{"MetaScrubEvery", func(c *Config) { c.MetaScrubEvery = -time.Second }},
 		{"ChunkWrites", func(c *Config) { c.ChunkWrites = 0 }},
 		{"GCGrace", func(c *Config) { c.GCGrace = 0 }},
 	}

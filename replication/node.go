@@ -58,9 +58,15 @@ type Config struct {
 	// it asks the meta group. Nil disables collection.
 	ChunkRefs func(ctx context.Context, hs []meta.Hash) ([]bool, error)
 	// ScrubRate is how many bytes per second every member re-reads and
-	// verifies from its chunks at rest, and from its metadata store (at
-	// most a pass a second); 0 disables both (default 8 MiB/s).
+	// verifies from its chunks at rest, and from its metadata store; 0
+	// disables both (default 8 MiB/s).
 	ScrubRate int64
+	// MetaScrubEvery is how often, at most, a member starts a pass over
+	// its metadata store at ScrubRate (default 10 minutes; 0: never).
+	// Every read checks the records it touches anyway; a pass costs CPU
+	// per record, far more than reading chunks does per byte, so a small
+	// namespace is not re-verified back to back.
+	MetaScrubEvery time.Duration
 	// ChunkWrites bounds the chunk writes (WriteChunk) a primary carries
 	// out at once, each a local write with fsync and a copy to every
 	// member; one more waits up to RPCTimeout for one of them to end,
@@ -84,6 +90,7 @@ func DefaultConfig() Config {
 		GCInterval:     time.Minute,
 		GCGrace:        time.Hour,
 		ScrubRate:      8 << 20,
+		MetaScrubEvery: 10 * time.Minute,
 		ChunkWrites:    8,
 	}
 }
@@ -120,6 +127,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: GCInterval is %v: it must not be negative (0 disables collection)", ErrBadConfig, c.GCInterval)
 	case c.ScrubRate < 0:
 		return fmt.Errorf("%w: ScrubRate is %d: it must not be negative (0 disables the scrubber)", ErrBadConfig, c.ScrubRate)
+	case c.MetaScrubEvery < 0:
+		return fmt.Errorf("%w: MetaScrubEvery is %v: it must not be negative (0 disables the metadata scrub)", ErrBadConfig, c.MetaScrubEvery)
 	case c.ChunkWrites <= 0:
 		return fmt.Errorf("%w: ChunkWrites is %d: it must be positive", ErrBadConfig, c.ChunkWrites)
 	case c.GCInterval > 0 && c.GCGrace <= 0:

@@ -56,18 +56,18 @@ func (n *Node) scrubLoop() {
 }
 
 // verifyLoop re-reads the metadata store at rest, a bucket at a time
-// (each in one short read transaction), at ScrubRate bytes per second and
-// at most one pass a second: every record against its checksum, every
-// bucket against its sum. A mismatch marks the store corrupt, which stops
-// this node (see run) and has its owner move the store aside and rebuild
-// it from the group.
+// (each in one short read transaction), at ScrubRate bytes per second,
+// a pass every MetaScrubEvery at most: every record against its checksum,
+// every bucket against its sum. The first pass waits that long too: the
+// store was checked whole when it was opened. A mismatch marks the store
+// corrupt, which stops this node (see run) and has its owner move the
+// store aside and rebuild it from the group.
 func (n *Node) verifyLoop() {
 	defer n.wg.Done()
-	if n.cfg.ScrubRate <= 0 {
+	if n.cfg.ScrubRate <= 0 || n.cfg.MetaScrubEvery <= 0 {
 		return
 	}
-	const minPause, minPass = 20 * time.Millisecond, time.Second
-	var owed time.Duration
+	const minPause = 20 * time.Millisecond
 	sleep := func(d time.Duration) bool {
 		select {
 		case <-n.ctx.Done():
@@ -76,8 +76,13 @@ func (n *Node) verifyLoop() {
 			return true
 		}
 	}
+	start := time.Now()
 	for {
-		start := time.Now()
+		if !sleep(n.cfg.MetaScrubEvery - time.Since(start)) {
+			return
+		}
+		start = time.Now()
+		var owed time.Duration
 		names, err := n.db.Buckets()
 		for _, name := range names {
 			if err != nil {
@@ -99,10 +104,9 @@ func (n *Node) verifyLoop() {
 		if err != nil {
 			n.log.Warn("verify the metadata store", "err", err)
 		}
-		if !sleep(max(owed, minPass-time.Since(start))) {
+		if !sleep(owed) {
 			return
 		}
-		owed = 0
 	}
 }
 
