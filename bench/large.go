@@ -12,19 +12,35 @@ import (
 // largeRep is what one rep measured of one size, in MB/s.
 type largeRep struct{ up, down float64 }
 
-// runLarge uploads and downloads one file of each size, Reps times.
+// runLarge uploads and downloads one file of each size, Reps times. With
+// a local cluster, the disk's fsynced write rate is measured after each
+// rep's transfers, in the same run, as the upload's ceiling.
 func (e *env) runLarge(ctx context.Context) ([]LargeRow, error) {
 	var rows []LargeRow
 	for si, size := range e.cfg.LargeSizes {
-		var up, down []float64
+		var up, down, disk, ofCeiling []float64
 		for rep := range e.cfg.Reps {
 			r, err := e.largeRep(ctx, si, size, rep)
 			if err != nil {
 				return nil, err
 			}
 			up, down = append(up, r.up), append(down, r.down)
+			if e.local == nil {
+				continue
+			}
+			e.prog.start(fmt.Sprintf("large: the disk's fsynced write rate (rep %d/%d)", rep+1, e.cfg.Reps))
+			d, err := diskRate(e.local.Dir)
+			if err != nil {
+				return nil, err
+			}
+			disk, ofCeiling = append(disk, d), append(ofCeiling, r.up/(d/localNodes))
 		}
-		rows = append(rows, LargeRow{Size: size, Label: sizeLabel(size), UpMBps: figureOf(up), DownMBps: figureOf(down)})
+		row := LargeRow{Size: size, Label: sizeLabel(size), UpMBps: figureOf(up), DownMBps: figureOf(down)}
+		if e.local != nil {
+			d, c := figureOf(disk), figureOf(ofCeiling)
+			row.DiskMBps, row.UpOfCeiling = &d, &c
+		}
+		rows = append(rows, row)
 	}
 	return rows, nil
 }

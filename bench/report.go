@@ -98,6 +98,13 @@ type LargeRow struct {
 	Label    string `json:"size"`
 	UpMBps   Figure `json:"up_mb_per_s"`
 	DownMBps Figure `json:"down_mb_per_s"`
+	// With a local cluster, the disk's fsynced write rate (as dd
+	// conv=fsync measures it) is taken after each rep's transfers, and
+	// UpOfCeiling is each rep's upload over a third of it: every byte is
+	// written three times on the one disk, so that is the most an upload
+	// can reach. Absent for a remote cluster, whose disks are not here.
+	DiskMBps    *Figure `json:"disk_mb_per_s,omitempty"`
+	UpOfCeiling *Figure `json:"up_of_disk_ceiling,omitempty"`
 }
 
 // FailoverResult is how long writes stalled when the primary was killed;
@@ -177,9 +184,18 @@ func (r *Report) writeTable(w io.Writer) error {
 	}
 	if len(r.Large) > 0 {
 		fmt.Fprintln(tw, "\nLarge files: MB/s (1 MB = 10^6 bytes), one client, SHA-256 checked")
-		fmt.Fprintln(tw, "SIZE\tUPLOAD\tDOWNLOAD")
+		if r.Large[0].DiskMBps == nil {
+			fmt.Fprintln(tw, "SIZE\tUPLOAD\tDOWNLOAD")
+		} else {
+			fmt.Fprintf(tw, "(disk: its fsynced write rate in the same reps; upload ÷ disk/%d: each byte is written %d times on it)\n", localNodes, localNodes)
+			fmt.Fprintf(tw, "SIZE\tUPLOAD\tDOWNLOAD\tDISK\tUPLOAD ÷ DISK/%d\n", localNodes)
+		}
 		for _, row := range r.Large {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", row.Label, fmtFigure(row.UpMBps), fmtFigure(row.DownMBps))
+			if row.DiskMBps == nil || row.UpOfCeiling == nil {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", row.Label, fmtFigure(row.UpMBps), fmtFigure(row.DownMBps))
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Label, fmtFigure(row.UpMBps), fmtFigure(row.DownMBps), fmtFigure(*row.DiskMBps), fmtFigure(*row.UpOfCeiling))
 		}
 	}
 	if m := r.Streams; m != nil {

@@ -10,6 +10,7 @@ import (
 // sampleReport is a report with every section, two reps of each figure.
 func sampleReport() *Report {
 	fig := func(a, b float64) Figure { return figureOf([]float64{a, b}) }
+	disk, ceiling := fig(590, 610), fig(0.75, 0.85)
 	return &Report{
 		Machine: Machine{Cores: 8, OS: "linux", Arch: "amd64", Go: "go1.26.8", Shoal: "v1.2.3"},
 		Cluster: "local: 3 storage processes + router",
@@ -21,7 +22,8 @@ func sampleReport() *Report {
 		Small: &SmallResult{Files: 100000, Clients: 16, FileBytes: 1024,
 			WritesPerSec: fig(1200, 1300), ReadsPerSec: fig(5000, 6000),
 			WriteP50MS: fig(10, 12), WriteP99MS: fig(40, 50), ReadP50MS: fig(2, 3), ReadP99MS: fig(8, 9)},
-		Large: []LargeRow{{Size: 1 << 30, Label: "1 GiB", UpMBps: fig(150, 170), DownMBps: fig(300, 320)}},
+		Large: []LargeRow{{Size: 1 << 30, Label: "1 GiB", UpMBps: fig(150, 170), DownMBps: fig(300, 320),
+			DiskMBps: &disk, UpOfCeiling: &ceiling}},
 		Failover: &FailoverResult{Runs: 3, UnavailableMS: figureOf([]float64{900, 1100, 1000}),
 			AckedWrites: 1234, LostWrites: 0, FailedWrites: 2},
 		Notes: []string{"something was skipped"},
@@ -42,7 +44,8 @@ func TestReportTable(t *testing.T) {
 		"read   10       0.60 (0.50–0.70)  0.50 (0.40–0.60)  200 (150–250)\n",
 		"Small files: 100000 files of 1 KiB, 16 clients",
 		"write  1250 (1200–1300)  11.0 (10.0–12.0)  45.0 (40.0–50.0)\n",
-		"1 GiB  160 (150–170)  310 (300–320)\n",
+		"1 GiB  160 (150–170)  310 (300–320)  600 (590–610)  0.80 (0.75–0.85)\n",
+		"upload ÷ disk/3",
 		"median 1000 ms, max 1100 ms (min 900; runs: 900, 1100, 1000)",
 		"1234 acknowledged, 0 lost",
 		"Note: something was skipped\n",

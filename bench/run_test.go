@@ -64,6 +64,11 @@ func TestBenchLocal(t *testing.T) {
 	}
 	positive("large up", r.Large[0].UpMBps)
 	positive("large down", r.Large[0].DownMBps)
+	if l := r.Large[0]; l.DiskMBps == nil || l.UpOfCeiling == nil {
+		t.Fatalf("large: %+v, want the disk's rate and the upload's share of its ceiling (a local cluster)", l)
+	}
+	positive("large disk", *r.Large[0].DiskMBps)
+	positive("large upload of the disk's ceiling", *r.Large[0].UpOfCeiling)
 	f := r.Failover
 	if f == nil || f.Runs != 1 || f.Load != 3 {
 		t.Fatalf("failover: %+v", f)
