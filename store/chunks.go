@@ -209,7 +209,7 @@ func (s *ChunkStore) writeTemp(h meta.Hash, data []byte) (string, error) {
 		s.fs.Remove(tmp)
 		return "", wrapSpace(fmt.Errorf("%s chunk %s: %w", verb, h, err))
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := writeNew(f, data); err != nil {
 		return fail("write", err)
 	}
 	if err := f.Sync(); err != nil {

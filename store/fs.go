@@ -150,7 +150,13 @@ func readFile(fsys FS, name string) ([]byte, error) {
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && int64(int(fi.Size())) == fi.Size() {
 		size = int(fi.Size())
 	}
-	data := make([]byte, 0, size+1) // +1: EOF is seen without growing
+	data, err := readDirect(f, size)
+	if err != nil {
+		return data, err
+	}
+	if data == nil {
+		data = make([]byte, 0, size+1) // +1: EOF is seen without growing
+	}
 	for {
 		n, err := f.Read(data[len(data):cap(data)])
 		data = data[:len(data)+n]
