@@ -51,7 +51,7 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	// primary's term, and never the deadline of a call carrying a chunk.
 	bctx, cancel := context.WithTimeout(lctx, wire.ChunkTimeout(n.cfg.RPCTimeout, len(data)))
 	go func() {
-		err := n.putChunk(h, data)
+		err := n.putChunk(h, data, true) // checked above
 		if errors.Is(err, meta.ErrDiskFailed) {
 			// A primary that cannot write leaves the group to a member
 			// that can, even when the others hold this chunk already.
@@ -166,5 +166,5 @@ func (n *Node) fetchChunk(ctx context.Context, h meta.Hash, addr string) error {
 	if err != nil {
 		return fmt.Errorf("fetch chunk %s from %s: %w", h, addr, err)
 	}
-	return n.putChunk(h, c.Data)
+	return n.putChunk(h, c.Data, false)
 }

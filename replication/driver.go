@@ -272,10 +272,15 @@ func (n *Node) noteDisk(err error, what string) {
 
 // putChunk stores a chunk here and notes what the disk said: a refusal,
 // or a write that went through (storing a chunk already held only
-// touches it, which proves nothing of the disk).
-func (n *Node) putChunk(h meta.Hash, data []byte) error {
+// touches it, which proves nothing of the disk). checked: the caller has
+// just checked data against h.
+func (n *Node) putChunk(h meta.Hash, data []byte, checked bool) error {
 	had := n.db.Chunks.Has(h)
-	err := n.db.Chunks.Put(h, data)
+	put := n.db.Chunks.Put
+	if checked {
+		put = n.db.Chunks.PutChecked
+	}
+	err := put(h, data)
 	if err != nil || !had {
 		n.noteDisk(err, "store chunk")
 	}

@@ -216,7 +216,7 @@ func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, erro
 				return nil, err
 			}
 		}
-		if err := n.putChunk(m.Hash, m.Data); err != nil {
+		if err := n.putChunk(m.Hash, m.Data, false); err != nil {
 			return nil, err
 		}
 		return &wire.OKMsg{}, nil

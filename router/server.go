@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -611,15 +612,20 @@ func requestID(ctx context.Context) string {
 type requestDigestKey struct{}
 
 // requestDigest hashes what identifies a request under its idempotency
-// key: the method, the path and query, and the body bytes the handler
-// read, as they pass. A retry sends the same request, so it reads the same
-// bytes and gets the same digest; what changes between tries (the time,
-// the chunk keys of sealed content, the generation a change starts from)
-// is left out because it is not in the request. Ops carry it as
-// meta.Op.ReqSum.
+// key: the method, the path and query, and the SHA-256 of the body bytes
+// the handler read, taken as they pass (or handed over by a handler that
+// hashes the whole body itself: see takeBody). A retry sends the same
+// request, so it reads the same bytes and gets the same digest; what
+// changes between tries (the time, the chunk keys of sealed content, the
+// generation a change starts from) is left out because it is not in the
+// request. Ops carry it as meta.Op.ReqSum.
 type requestDigest struct {
 	body io.ReadCloser
-	h    hash.Hash
+	head []byte    // method, escaped path, query
+	h    hash.Hash // the body as it passes
+	// bodySum is the body's SHA-256 as a handler handed it over; nil
+	// while h is used.
+	bodySum []byte
 }
 
 func newRequestDigest(r *http.Request) *requestDigest {
@@ -627,7 +633,7 @@ func newRequestDigest(r *http.Request) *requestDigest {
 	if d.body == nil {
 		d.body = http.NoBody
 	}
-	fmt.Fprintf(d.h, "%s\x00%s\x00%s\x00", r.Method, r.URL.EscapedPath(), r.URL.RawQuery)
+	d.head = fmt.Appendf(nil, "%s\x00%s\x00%s\x00", r.Method, r.URL.EscapedPath(), r.URL.RawQuery)
 	return d
 }
 
@@ -639,6 +645,19 @@ func (d *requestDigest) Read(p []byte) (int, error) {
 
 func (d *requestDigest) Close() error { return d.body.Close() }
 
+// takeBody returns r's body for a handler that reads it whole and hashes
+// it with SHA-256 itself (an upload names its file by that hash), and
+// the function it then hands that hash to: the request's digest takes it
+// rather than hashing every byte a second time. Without an idempotency
+// key the body is r's own and the function does nothing.
+func takeBody(r *http.Request) (io.Reader, func(sum []byte)) {
+	d, _ := r.Context().Value(requestDigestKey{}).(*requestDigest)
+	if d == nil || r.Body != io.ReadCloser(d) {
+		return r.Body, func([]byte) {}
+	}
+	return d.body, func(sum []byte) { d.bodySum = sum }
+}
+
 // requestSum returns the digest of the request ctx serves so far, or nil
 // for a request without an idempotency key.
 func requestSum(ctx context.Context) []byte {
@@ -646,5 +665,10 @@ func requestSum(ctx context.Context) []byte {
 	if d == nil {
 		return nil
 	}
-	return d.h.Sum(nil)[:16]
+	body := d.bodySum
+	if body == nil {
+		body = d.h.Sum(nil)
+	}
+	sum := sha256.Sum256(append(slices.Clip(d.head), body...))
+	return sum[:16]
 }

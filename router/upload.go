@@ -53,8 +53,11 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 			writeError(w, err)
 			return
 		}
-		file, err = s.upload(ctx, r.Body, r.ContentLength)
+		body, hashed := takeBody(r)
+		file, err = s.upload(ctx, body, r.ContentLength)
 		if err == nil {
+			sum, _ := hex.DecodeString(file.Hash) // the content's SHA-256
+			hashed(sum)
 			err = s.touchChunks(ctx, file.Chunks)
 		}
 	}

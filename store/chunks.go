@@ -147,6 +147,12 @@ func (s *ChunkStore) Put(h meta.Hash, data []byte) error {
 	if meta.HashOf(data) != h {
 		return fmt.Errorf("store chunk %s: content does not match its hash: %w", h, meta.ErrCorrupt)
 	}
+	return s.PutChecked(h, data)
+}
+
+// PutChecked is Put for a caller that has just checked h against data
+// itself: a chunk's bytes are hashed once per node, not twice.
+func (s *ChunkStore) PutChecked(h meta.Hash, data []byte) error {
 	size := int64(len(data))
 	s.mu.Lock()
 	if s.touchLocked(h, time.Now()) {
