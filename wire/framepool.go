@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -17,36 +16,43 @@ import (
 // many uploads spent more memory on that garbage than on the chunks. The
 // buffers in use at once are bounded by the calls in flight. The zero
 // value is ready to use.
+// Large Bulk contents are not copied into the buffer at all (see Bulk).
 type framePool struct{ p sync.Pool }
 
 // encode returns m as one whole frame (the 4-byte length, the type byte,
-// then msgpack) in a buffer of the pool; give it back with put once it
-// is written.
-func (fp *framePool) encode(m Message) (*bytes.Buffer, error) {
-	buf, _ := fp.p.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
+// then msgpack) from the pool; give it back with put once it is written
+// (outFrame.writeTo). Until then the frame refers to m's large Bulk
+// contents, which must not change.
+func (fp *framePool) encode(m Message) (*outFrame, error) {
+	f, _ := fp.p.Get().(*outFrame)
+	if f == nil {
+		f = new(outFrame)
 	}
-	buf.Reset()
-	buf.Grow(5 + payloadSize(m) + 256)
-	buf.Write([]byte{0, 0, 0, 0, byte(m.Type())})
+	f.reset()
+	if n := payloadSize(m); n < bulkRefMin {
+		f.buf.Grow(5 + n + 256)
+	}
+	f.buf.Write([]byte{0, 0, 0, 0, byte(m.Type())})
 	enc := msgpack.GetEncoder()
-	enc.Reset(buf)
+	enc.Reset(f)
 	err := enc.Encode(m)
 	msgpack.PutEncoder(enc)
 	if err != nil {
-		fp.put(buf)
+		fp.put(f)
 		return nil, fmt.Errorf("encode message type %d: %w", m.Type(), err)
 	}
-	b := buf.Bytes()
-	binary.BigEndian.PutUint32(b[:4], uint32(len(b)-4))
-	return buf, nil
+	binary.BigEndian.PutUint32(f.buf.Bytes()[:4], uint32(f.size()-4))
+	return f, nil
 }
 
-func (fp *framePool) put(buf *bytes.Buffer) { fp.p.Put(buf) }
+func (fp *framePool) put(f *outFrame) {
+	f.reset()
+	fp.p.Put(f)
+}
 
 // payloadSize is the size of the bulk content m carries, so that a
-// fresh buffer is made large enough at once.
+// fresh buffer is made large enough at once when the content is copied
+// into it.
 func payloadSize(m Message) int {
 	switch m := m.(type) {
 	case *WriteChunk:

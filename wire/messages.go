@@ -6,6 +6,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -147,7 +148,7 @@ type FetchSnap struct {
 type FetchSnapResp struct {
 	Name string `msgpack:"n"`
 	Size int64  `msgpack:"s"`
-	Data []byte `msgpack:"d"`
+	Data Bulk   `msgpack:"d"`
 	Sum  []byte `msgpack:"h,omitempty"`
 }
 
@@ -157,7 +158,7 @@ type FetchSnapResp struct {
 // its copy and rewrites it if it is bad.
 type StoreChunk struct {
 	Hash    meta.Hash `msgpack:"h"`
-	Data    []byte    `msgpack:"d"`
+	Data    Bulk      `msgpack:"d"`
 	Replace bool      `msgpack:"r,omitempty"`
 }
 
@@ -172,14 +173,14 @@ type GetChunk struct {
 
 // ChunkMsg carries a chunk's content.
 type ChunkMsg struct {
-	Data []byte `msgpack:"d"`
+	Data Bulk `msgpack:"d"`
 }
 
 // WriteChunk asks the primary to store a chunk on a majority of the group.
 type WriteChunk struct {
 	Group string    `msgpack:"g"`
 	Hash  meta.Hash `msgpack:"h"`
-	Data  []byte    `msgpack:"d"`
+	Data  Bulk      `msgpack:"d"`
 }
 
 // Propose asks the primary to commit an op.
@@ -490,7 +491,8 @@ func Encode(m Message) ([]byte, error) {
 	return out, nil
 }
 
-// Decode parses a frame body produced by Encode.
+// Decode parses a frame body produced by Encode. The message shares
+// memory with b, which the caller must not reuse.
 func Decode(b []byte) (Message, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty frame", ErrBadMessage)
@@ -502,7 +504,11 @@ func Decode(b []byte) (Message, error) {
 	if err := checkMsgpack(b[1:]); err != nil {
 		return nil, fmt.Errorf("%w: type %d: %v", ErrBadMessage, b[0], err)
 	}
-	if err := msgpack.Unmarshal(b[1:], m); err != nil {
+	// The Bulk contents of m are b's own bytes (see Bulk).
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(&frameReader{bytes.NewReader(b[1:]), b[1:]})
+	if err := dec.Decode(m); err != nil {
 		return nil, fmt.Errorf("%w: type %d: %v", ErrBadMessage, b[0], err)
 	}
 	return m, nil

@@ -123,7 +123,7 @@ func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Mess
 	// Moving the deadline is the only way to interrupt a blocked read
 	// when ctx is cancelled before its deadline.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	resp, err := roundTrip(c, frame.Bytes())
+	resp, err := roundTrip(c, frame)
 	if !stop() || err != nil {
 		c.Close()
 		if err != nil && ctx.Err() == nil {
@@ -158,8 +158,8 @@ func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Mess
 
 // roundTrip writes a whole frame (as framePool.encode makes it) and reads
 // the answer.
-func roundTrip(c net.Conn, frame []byte) (Message, error) {
-	if _, err := c.Write(frame); err != nil {
+func roundTrip(c net.Conn, f *outFrame) (Message, error) {
+	if err := f.writeTo(c); err != nil {
 		return nil, err
 	}
 	b, err := readFrame(c)
@@ -520,8 +520,7 @@ func (s *Server) reply(c net.Conn, m Message) bool {
 	}
 	defer s.frames.put(frame)
 	c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	_, err = c.Write(frame.Bytes())
-	return err == nil
+	return frame.writeTo(c) == nil
 }
 
 // asErrorMsg encodes err, keeping the primary's address when the error
