@@ -221,15 +221,18 @@ func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, erro
 		}
 		return &wire.OKMsg{}, nil
 	case *wire.GetChunk:
-		get := n.db.Chunks.Get
-		if m.CallerChecks {
-			get = n.db.Chunks.GetUnchecked
+		if !m.CallerChecks {
+			b, err := n.db.Chunks.Get(m.Hash)
+			if err != nil {
+				return nil, err
+			}
+			return &wire.ChunkMsg{Data: b}, nil
 		}
-		b, err := get(m.Hash)
+		b, err := n.db.Chunks.GetUnchecked(m.Hash)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.ChunkMsg{Data: b}, nil
+		return &wire.ChunkMsg{Data: b, Release: func() { n.db.Chunks.Recycle(b) }}, nil
 	case *wire.WriteChunk:
 		if err := n.checkGroup(m.Group); err != nil {
 			return nil, err

@@ -262,6 +262,11 @@ func (s *ChunkStore) GetUnchecked(h meta.Hash) ([]byte, error) {
 	return b, nil
 }
 
+// Recycle takes back the memory of content GetUnchecked returned, for
+// later reads, once the caller no longer reads it (and nothing else does:
+// not a copy or a slice of it kept elsewhere).
+func (s *ChunkStore) Recycle(b []byte) { recycle(b) }
+
 // forgetIfGone drops h from the index if its file has vanished behind the
 // store's back. It stats again under mu: a Put may have renamed the file
 // into place since the caller looked.

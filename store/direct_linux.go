@@ -33,13 +33,25 @@ const (
 var alignedBufs sync.Pool
 
 // alignedBuf returns a buffer of at least n bytes (n a multiple of
-// directAlign) whose first byte is directAlign-aligned.
+// directAlign) whose first byte is directAlign-aligned. A new one has a
+// block more, so that the buffer a chunk was written from can read a
+// chunk of that size back (see readDirect).
 func alignedBuf(n int) *[]byte {
 	if p, ok := alignedBufs.Get().(*[]byte); ok && len(*p) >= n {
 		return p
 	}
-	b := newAligned(n)
+	b := newAligned(n + directAlign)
 	return &b
+}
+
+// recycle gives back a buffer readDirect returned, once nothing reads it.
+// Anything else (a plain read's buffer, a small one) is left to the GC.
+func recycle(b []byte) {
+	b = b[:cap(b)]
+	if len(b) < directMin || len(b)%directAlign != 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign != 0 {
+		return
+	}
+	alignedBufs.Put(&b)
 }
 
 // newAligned allocates n bytes whose first is directAlign-aligned.
@@ -141,7 +153,8 @@ func readDirect(f File, size int) ([]byte, error) {
 	}
 	// One aligned block more than the size: a file of exactly that size
 	// is read whole by the first read.
-	data := newAligned((size+directAlign-1)&^(directAlign-1) + directAlign)[:0]
+	n := (size+directAlign-1)&^(directAlign-1) + directAlign
+	data := (*alignedBuf(n))[:0:n]
 	for len(data) < cap(data) {
 		n, err := of.Read(data[len(data):cap(data)])
 		data = data[:len(data)+n]

@@ -15,6 +15,11 @@ func TestWriteNewKeepsTheBytes(t *testing.T) {
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(1, 2))
 	anyDirect := false
+	type file struct {
+		name string
+		data []byte
+	}
+	var written []file
 	for _, n := range []int{0, 1, directMin - 1, directMin, directMin + 1, directAlign*100 + 7, 4 << 20, 4<<20 + 4095} {
 		data := make([]byte, n)
 		for i := range data {
@@ -49,6 +54,18 @@ func TestWriteNewKeepsTheBytes(t *testing.T) {
 		if got, err = readFile(OSFS{}, f.Name()); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("%d bytes written: readFile gave %d bytes (equal %v), %v", n, len(got), bytes.Equal(got, data), err)
 		}
+		recycle(got)
+		written = append(written, file{f.Name(), data})
+	}
+	// Read again in the other order, giving each buffer back: a reused
+	// buffer, larger or smaller than the last file read, holds the file.
+	for i := len(written) - 1; i >= 0; i-- {
+		w := written[i]
+		got, err := readFile(OSFS{}, w.name)
+		if err != nil || !bytes.Equal(got, w.data) {
+			t.Fatalf("%d bytes read again into a recycled buffer: %d bytes (equal %v), %v", len(w.data), len(got), bytes.Equal(got, w.data), err)
+		}
+		recycle(got)
 	}
 	if !anyDirect {
 		t.Logf("NOTE: the file system of %s refused O_DIRECT; only the plain writes were checked", filepath.Dir(dir))

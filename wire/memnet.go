@@ -132,6 +132,7 @@ func (t *memTransport) Call(ctx context.Context, addr string, req Message) (Mess
 		resp = asErrorMsg(err)
 	}
 	out, err := Encode(resp)
+	released(resp)
 	if err != nil {
 		return nil, err
 	}

@@ -174,6 +174,16 @@ type GetChunk struct {
 // ChunkMsg carries a chunk's content.
 type ChunkMsg struct {
 	Data Bulk `msgpack:"d"`
+	// Release, when set by the handler that answers with it, is called
+	// once the answer is written (or dropped), giving Data's memory back.
+	Release func() `msgpack:"-"`
+}
+
+// released calls m's Release, if it has one, once its frame is written.
+func released(m Message) {
+	if c, ok := m.(*ChunkMsg); ok && c.Release != nil {
+		c.Release()
+	}
 }
 
 // WriteChunk asks the primary to store a chunk on a majority of the group.

@@ -511,6 +511,7 @@ func (s *Server) handleContext(ctx context.Context) (context.Context, context.Ca
 }
 
 func (s *Server) reply(c net.Conn, m Message) bool {
+	defer released(m)
 	frame, err := s.frames.encode(m)
 	if err != nil {
 		frame, err = s.frames.encode(errorMessage(err, ""))

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +61,7 @@ func TestTransports(t *testing.T) {
 			t.Run("calls end with their context", func(t *testing.T) { testCallContext(t, impl) })
 			t.Run("nobody at the address", func(t *testing.T) { testUnreachable(t, impl) })
 			t.Run("concurrent calls get their own answers", func(t *testing.T) { testConcurrentCalls(t, impl) })
+			t.Run("a chunk's memory is given back once it is sent", func(t *testing.T) { testReleased(t, impl) })
 		})
 	}
 }
@@ -181,4 +184,44 @@ func testConcurrentCalls(t *testing.T, impl transportImpl) {
 		})
 	}
 	wg.Wait()
+}
+
+// testReleased answers with a chunk whose memory the handler lends: the
+// caller gets the content whole, and the handler gets its memory back
+// once, after it was sent, to reuse (here: to scribble over).
+func testReleased(t *testing.T, impl transportImpl) {
+	want := make([]byte, 1<<20)
+	for i := range want {
+		want[i] = byte(i * 13)
+	}
+	var releases sync.WaitGroup
+	var count atomic.Int32
+	tr, addr, _ := impl.setup(t, HandlerFunc(func(ctx context.Context, req Message) (Message, error) {
+		lent := append([]byte(nil), want...)
+		releases.Add(1)
+		return &ChunkMsg{Data: lent, Release: func() {
+			defer releases.Done()
+			count.Add(1)
+			clear(lent)
+		}}, nil
+	}))
+	for range 3 {
+		c, err := Call[*ChunkMsg](context.Background(), tr, addr, &GetChunk{Hash: meta.HashOf(want), CallerChecks: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(c.Data, want) {
+			t.Fatal("the chunk arrived changed: its memory was given back before it was sent")
+		}
+	}
+	done := make(chan struct{})
+	go func() { releases.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("waited 10s for the handler's memory to be given back after each of 3 answers: %d of 3", count.Load())
+	}
+	if n := count.Load(); n != 3 {
+		t.Fatalf("memory given back %d times for 3 answers", n)
+	}
 }
