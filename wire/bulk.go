@@ -121,14 +121,6 @@ func (f *outFrame) size() int {
 	return n
 }
 
-// bytes returns the frame as one slice, copying the content it refers
-// to: for tests.
-func (f *outFrame) bytes() []byte {
-	var out bytes.Buffer
-	f.writeTo(&out)
-	return out.Bytes()
-}
-
 // writeTo writes the frame to w: with one writev on a TCP connection,
 // in pieces elsewhere.
 func (f *outFrame) writeTo(w io.Writer) error {

@@ -21,7 +21,7 @@ func TestPooledFrameIsEncode(t *testing.T) {
 			if err != nil {
 				t.Fatalf("encode %T: %v", m, err)
 			}
-			if !bytes.Equal(buf.bytes(), want) {
+			if !bytes.Equal(frameBytes(buf), want) {
 				t.Errorf("%T: pooled frame differs from the length and Encode's body", m)
 			}
 			fp.put(buf)
