@@ -152,9 +152,9 @@ func readDirect(f File, size int) ([]byte, error) {
 		return nil, nil
 	}
 	// One aligned block more than the size: a file of exactly that size
-	// is read whole by the first read.
-	n := (size+directAlign-1)&^(directAlign-1) + directAlign
-	data := (*alignedBuf(n))[:0:n]
+	// is read whole by the first read. A buffer from the pool may be
+	// larger still; all of it goes back there (see recycle).
+	data := (*alignedBuf((size+directAlign-1)&^(directAlign-1) + directAlign))[:0]
 	for len(data) < cap(data) {
 		n, err := of.Read(data[len(data):cap(data)])
 		data = data[:len(data)+n]

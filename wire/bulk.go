@@ -85,7 +85,7 @@ type frameReader struct {
 	b []byte
 }
 
-// frame is a whole frame being encoded (the 4-byte length, the type
+// outFrame is a whole frame being encoded (the 4-byte length, the type
 // byte, then msgpack): its bytes are in buf, except the large Bulk
 // contents, which stay where they are and are written from there.
 type outFrame struct {

@@ -14,9 +14,9 @@ import (
 // then the body was copied behind its type byte), and a garbage-collected
 // heap grows to about twice what it holds: a router sending chunks for
 // many uploads spent more memory on that garbage than on the chunks. The
-// buffers in use at once are bounded by the calls in flight. The zero
+// buffers in use at once are bounded by the calls in flight, and large
+// Bulk contents are not copied into them at all (see Bulk). The zero
 // value is ready to use.
-// Large Bulk contents are not copied into the buffer at all (see Bulk).
 type framePool struct{ p sync.Pool }
 
 // encode returns m as one whole frame (the 4-byte length, the type byte,
