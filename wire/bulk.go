@@ -81,7 +81,7 @@ func (b *Bulk) DecodeMsgpack(dec *msgpack.Decoder) error {
 // through the bytes.Reader (which it does not buffer, being an
 // io.ByteScanner), and a Bulk takes its bytes from b.
 type frameReader struct {
-	*bytes.Reader
+	bytes.Reader
 	b []byte
 }
 

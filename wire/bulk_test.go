@@ -34,35 +34,6 @@ func bulkMessages() []Message {
 	}
 }
 
-// A frame that refers to its content instead of copying it is still the
-// length and Encode's body, byte for byte, written with a vectored write
-// to a TCP connection or in pieces to anything else.
-func TestBulkFrameIsEncode(t *testing.T) {
-	var fp framePool
-	for _, m := range bulkMessages() {
-		body, err := Encode(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := frameHeader(len(body))
-		want := append(h[:], body...)
-		f, err := fp.encode(m)
-		if err != nil {
-			t.Fatalf("encode %T: %v", m, err)
-		}
-		if f.size() != len(want) {
-			t.Errorf("%T: frame size %d, want %d", m, f.size(), len(want))
-		}
-		if got := frameBytes(f); !bytes.Equal(got, want) {
-			t.Errorf("%T: frame differs from the length and Encode's body", m)
-		}
-		if got := viaTCP(t, f); !bytes.Equal(got, want) {
-			t.Errorf("%T: frame written to a TCP connection differs from the length and Encode's body", m)
-		}
-		fp.put(f)
-	}
-}
-
 // frameBytes returns f as one slice, with the content it refers to.
 func frameBytes(f *outFrame) []byte {
 	var out bytes.Buffer

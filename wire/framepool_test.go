@@ -6,25 +6,34 @@ import (
 )
 
 // A frame from the pool is the length and Encode's body, byte for byte,
-// whatever the buffer held before.
+// whatever the buffer held before, also when it refers to large content
+// instead of copying it; such a frame is written with a vectored write to
+// a TCP connection, in pieces to anything else, the same bytes either way.
 func TestPooledFrameIsEncode(t *testing.T) {
 	var fp framePool
-	for range 2 { // the second time round every buffer is a reused one
-		for _, m := range sampleMessages() {
+	samples := sampleMessages()
+	for round := range 2 { // the second time round every buffer is a reused one
+		for i, m := range append(samples, bulkMessages()...) {
 			body, err := Encode(m)
 			if err != nil {
 				t.Fatal(err)
 			}
 			h := frameHeader(len(body))
 			want := append(h[:], body...)
-			buf, err := fp.encode(m)
+			f, err := fp.encode(m)
 			if err != nil {
 				t.Fatalf("encode %T: %v", m, err)
 			}
-			if !bytes.Equal(frameBytes(buf), want) {
+			if f.size() != len(want) {
+				t.Errorf("%T: frame size %d, want %d", m, f.size(), len(want))
+			}
+			if !bytes.Equal(frameBytes(f), want) {
 				t.Errorf("%T: pooled frame differs from the length and Encode's body", m)
 			}
-			fp.put(buf)
+			if round == 0 && i >= len(samples) && !bytes.Equal(viaTCP(t, f), want) {
+				t.Errorf("%T: frame written to a TCP connection differs from the length and Encode's body", m)
+			}
+			fp.put(f)
 		}
 	}
 }

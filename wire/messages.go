@@ -6,7 +6,6 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -517,7 +516,9 @@ func Decode(b []byte) (Message, error) {
 	// The Bulk contents of m are b's own bytes (see Bulk).
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
-	dec.Reset(&frameReader{bytes.NewReader(b[1:]), b[1:]})
+	fr := &frameReader{b: b[1:]}
+	fr.Reset(fr.b)
+	dec.Reset(fr)
 	if err := dec.Decode(m); err != nil {
 		return nil, fmt.Errorf("%w: type %d: %v", ErrBadMessage, b[0], err)
 	}
