@@ -1,6 +1,7 @@
 // Package store keeps a node's durable local state: the replicated log, the
-// promised ballot, the file-system namespace the log is applied to (all in
-// one bbolt file), the chunk files holding file content, snapshot files in
+// promised ballot, the file-system namespace the log is applied to (in one
+// bbolt file, with the log's unapplied entries in files of their own),
+// the chunk files holding file content, snapshot files in
 // transit, and the node's ID and claim files.
 package store
 
@@ -27,6 +28,9 @@ import (
 //	meta.db      bbolt: buckets log, state, sums and the namespace buckets
 //	meta.db.corrupt-NANOS
 //	             a meta.db found corrupt, moved aside (see Quarantine)
+//	wal/         the log's entries after the applied index (see wal.go)
+//	wal.corrupt-NANOS
+//	             the wal/ of a meta.db found corrupt
 //	chunks/      content-addressed chunk files (see ChunkStore)
 //	snapshots/   snapshot files being served to or received from peers
 //	             (see snapshot.go)
@@ -36,8 +40,9 @@ import (
 // Every record of meta.db carries a checksum (see records.go); the
 // layouts below and in the other files are of the payloads.
 //
-// Bucket log maps an 8-byte big-endian index to a msgpack Entry. The log
-// holds the contiguous entries after the snapshot point (snap_index).
+// Bucket log maps an 8-byte big-endian index to a msgpack Entry. It holds
+// the contiguous entries after the snapshot point (snap_index) through the
+// applied index; wal/ holds the rest.
 // Bucket state holds:
 //
 //	promised     msgpack Ballot: the highest ballot this node promised
@@ -50,9 +55,11 @@ import (
 //	             once acknowledged, after Quarantine (see Rebuilding)
 //	forming      present (0x01) while the configuration as of snap_index
 //	             says the group is still forming (meta.Op.Forming)
+//	wal          8-byte ID naming this file's log files (see wal.go)
 //
-// Every mutation is one bbolt transaction, committed with fsync: a batch of
-// appends costs one commit, whatever its size.
+// Every other mutation is one bbolt transaction, committed with fsync. A
+// batch of appends is one write and one fdatasync of a log file,
+// whatever its size.
 const (
 	metaFile = "meta.db"
 )
@@ -81,6 +88,9 @@ type DB struct {
 
 	mu   sync.RWMutex // write-held only by restore, Quarantine and Close
 	bolt *bolt.DB
+	wal  *wal // the log's entries after the applied index (see wal.go)
+	// walBytes is the size of the log's files (see wal.go).
+	walBytes atomic.Int64
 
 	// corrupt holds the first CorruptError a call met since meta.db was
 	// opened; from then on every call fails with it, so nothing is served
@@ -114,7 +124,7 @@ func OpenOn(fsys FS, dir string) (*DB, error) {
 	if err := d.openBolt(); err != nil {
 		return nil, err
 	}
-	chunks.metaUsage = func() (int64, int64) { return d.metaInUse.Load(), d.metaFree.Load() }
+	chunks.metaUsage = func() (int64, int64) { return d.metaInUse.Load() + d.walBytes.Load(), d.metaFree.Load() }
 	return d, nil
 }
 
@@ -150,9 +160,79 @@ func (d *DB) openBolt() error {
 		}
 		return fmt.Errorf("initialise %s: %w", p, diskFault(err))
 	}
+	if d.wal != nil {
+		d.wal.close()
+	}
+	if d.wal, err = openLog(d.fs, d.dir, b, &d.walBytes); err != nil {
+		b.Close()
+		if errors.Is(err, meta.ErrCorrupt) {
+			return err
+		}
+		return fmt.Errorf("open the log of %s: %w", d.dir, diskFault(err))
+	}
 	d.bolt = b
 	d.measureMeta()
 	return nil
+}
+
+// openLog opens the log files of the meta.db b (see wal.go). Entries
+// after the applied index that b's log bucket still holds (written there
+// before these files existed) move to the files first.
+func openLog(fsys FS, dir string, b *bolt.DB, bytes *atomic.Int64) (*wal, error) {
+	var id, applied uint64
+	var older []meta.Entry
+	err := guard(func() error {
+		return b.View(func(tx *bolt.Tx) error {
+			st := bucketIn(tx, bucketState)
+			var err error
+			if id, err = getU64(st, keyWAL); err != nil {
+				return err
+			}
+			if applied, err = getU64(st, keyApplied); err != nil {
+				return err
+			}
+			c := bucketIn(tx, bucketLog).cursor()
+			for k, v, err := c.seek(key(applied + 1)); k != nil || err != nil; k, v, err = c.next() {
+				if err != nil {
+					return err
+				}
+				var e meta.Entry
+				if err := msgpack.Unmarshal(v, &e); err != nil {
+					return fmt.Errorf("decode log entry %d: %w", u64(k), err)
+				}
+				older = append(older, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	w, err := openWAL(fsys, dir, id, applied, older, bytes)
+	if err != nil || len(older) == 0 {
+		return w, err
+	}
+	w.wmu.Lock()
+	err = w.rotate()
+	w.wmu.Unlock()
+	if err == nil {
+		err = guard(func() error {
+			return b.Update(func(tx *bolt.Tx) error {
+				lg := bucketIn(tx, bucketLog)
+				for _, e := range older {
+					if err := lg.del(key(e.Index)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	}
+	if err != nil {
+		w.close()
+		return nil, fmt.Errorf("move unapplied log entries out of meta.db: %w", err)
+	}
+	return w, nil
 }
 
 // openBoltFile opens the bbolt file at p. A file bbolt finds invalid is
@@ -192,6 +272,12 @@ func initStore(tx *bolt.Tx) error {
 	}
 	for _, name := range [][]byte{bucketLog, bucketState} {
 		if _, err := createBucket(tx, name); err != nil {
+			return err
+		}
+	}
+	st := bucketIn(tx, bucketState)
+	if id, err := st.get(keyWAL); err != nil || id == nil {
+		if err := st.put(keyWAL, newWALID()); err != nil {
 			return err
 		}
 	}
@@ -235,6 +321,7 @@ func (d *DB) Close() error {
 	if d.bolt == nil {
 		return nil
 	}
+	d.wal.close()
 	err := d.bolt.Close()
 	d.bolt = nil
 	return err
@@ -254,12 +341,23 @@ func key(i uint64) []byte {
 }
 
 func (d *DB) view(fn func(tx *bolt.Tx) error) error {
+	return d.viewLog(func(tx *bolt.Tx, _ []walEntry) error { return fn(tx) })
+}
+
+// viewLog runs fn in a read transaction, with the log's entries after
+// the applied index as they were just before it began: the transaction's
+// applied index may be past the first of them (an apply committed
+// between), never short of it.
+func (d *DB) viewLog(fn func(tx *bolt.Tx, tail []walEntry) error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if err := d.usable(); err != nil {
 		return err
 	}
-	return d.noteCorrupt(guard(func() error { return d.bolt.View(fn) }))
+	tail := d.wal.snapshot()
+	return d.noteCorrupt(guard(func() error {
+		return d.bolt.View(func(tx *bolt.Tx) error { return fn(tx, tail) })
+	}))
 }
 
 // update runs fn in a write transaction. A disk that refuses the write
@@ -407,14 +505,19 @@ type LogState struct {
 // State returns the log's bounds and the applied index.
 func (d *DB) State() (LogState, error) {
 	var s LogState
-	err := d.view(func(tx *bolt.Tx) error {
+	err := d.viewLog(func(tx *bolt.Tx, tail []walEntry) error {
 		var err error
 		s, err = logState(tx)
+		if n := len(tail); n > 0 && tail[n-1].Index > s.LastIndex {
+			s.LastIndex, s.LastBallot = tail[n-1].Index, tail[n-1].Ballot
+		}
 		return err
 	})
 	return s, err
 }
 
+// logState returns the state of the log in meta.db, which ends at the
+// applied index: State adds the entries after it.
 func logState(tx *bolt.Tx) (LogState, error) {
 	var s LogState
 	st := bucketIn(tx, bucketState)
@@ -449,7 +552,11 @@ func logState(tx *bolt.Tx) (LogState, error) {
 // BallotAt returns the ballot of entry i, which may be the snapshot point.
 func (d *DB) BallotAt(i uint64) (meta.Ballot, error) {
 	var b meta.Ballot
-	err := d.view(func(tx *bolt.Tx) error {
+	err := d.viewLog(func(tx *bolt.Tx, tail []walEntry) error {
+		if e, ok := inTail(tail, i); ok {
+			b = e.Ballot
+			return nil
+		}
 		st := bucketIn(tx, bucketState)
 		snap, err := getU64(st, keySnapIndex)
 		switch {
@@ -478,73 +585,73 @@ func (d *DB) BallotAt(i uint64) (meta.Ballot, error) {
 // encoded entries are gathered (at least one entry is returned).
 func (d *DB) Entries(lo, hi uint64, maxBytes int) ([]meta.Entry, error) {
 	var out []meta.Entry
-	err := d.view(func(tx *bolt.Tx) error {
-		snap, err := getU64(bucketIn(tx, bucketState), keySnapIndex)
-		if err != nil {
-			return err
-		}
-		if lo <= snap {
-			return fmt.Errorf("entries from %d (snapshot at %d): %w", lo, snap, meta.ErrCompacted)
-		}
-		c := bucketIn(tx, bucketLog).cursor()
+	err := d.viewLog(func(tx *bolt.Tx, tail []walEntry) error {
+		out = out[:0]
 		size := 0
-		for k, v, err := c.seek(key(lo)); ; k, v, err = c.next() {
+		full := func(n int) bool { return len(out) > 0 && size+n > maxBytes }
+		if len(tail) == 0 || lo < tail[0].Index {
+			snap, err := getU64(bucketIn(tx, bucketState), keySnapIndex)
 			if err != nil {
 				return err
 			}
-			if k == nil || u64(k) > hi || len(out) > 0 && size+len(v) > maxBytes {
-				return nil
+			if lo <= snap {
+				return fmt.Errorf("entries from %d (snapshot at %d): %w", lo, snap, meta.ErrCompacted)
 			}
-			var e meta.Entry
-			if err := msgpack.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode log entry %d: %w", u64(k), err)
+			c := bucketIn(tx, bucketLog).cursor()
+			for k, v, err := c.seek(key(lo)); ; k, v, err = c.next() {
+				if err != nil {
+					return err
+				}
+				if k == nil || u64(k) > hi {
+					break
+				}
+				if full(len(v)) {
+					return nil
+				}
+				var e meta.Entry
+				if err := msgpack.Unmarshal(v, &e); err != nil {
+					return fmt.Errorf("decode log entry %d: %w", u64(k), err)
+				}
+				out = append(out, e)
+				size += len(v)
+				lo = e.Index + 1
 			}
-			out = append(out, e)
-			size += len(v)
 		}
+		for ; lo <= hi; lo++ {
+			e, ok := inTail(tail, lo)
+			if !ok || full(e.size) {
+				break
+			}
+			out = append(out, e.Entry)
+			size += e.size
+		}
+		return nil
 	})
 	return out, err
 }
 
 // Append writes entries, which must be contiguous, replacing any entries at
-// or after the first one's index. It refuses to replace applied entries:
+// or after the first one's index, and returns once they are durable. It
+// refuses to replace applied entries (or entries an apply has taken):
 // they are committed, and replacing one would break invariant 1.
 func (d *DB) Append(entries []meta.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	return d.update(func(tx *bolt.Tx) error {
-		first := entries[0].Index
-		applied, err := getU64(bucketIn(tx, bucketState), keyApplied)
-		if err != nil {
-			return err
-		}
-		if first <= applied {
-			return fmt.Errorf("append at %d would replace applied entry (applied %d): refusing", first, applied)
-		}
-		s, err := logState(tx)
-		if err != nil {
-			return err
-		}
-		if first > s.LastIndex+1 {
-			return fmt.Errorf("append at %d leaves a gap after %d", first, s.LastIndex)
-		}
-		lg := bucketIn(tx, bucketLog)
-		for i := first; i <= s.LastIndex; i++ {
-			if err := lg.del(key(i)); err != nil {
-				return err
-			}
-		}
-		for n, e := range entries {
-			if e.Index != first+uint64(n) {
-				return fmt.Errorf("append: entry %d out of sequence", e.Index)
-			}
-			if err := putMsgpack(lg, key(e.Index), &e); err != nil {
-				return fmt.Errorf("encode log entry %d: %w", e.Index, err)
-			}
-		}
-		return nil
-	})
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if err := d.usable(); err != nil {
+		return err
+	}
+	return d.wal.append(entries)
+}
+
+// inTail returns entry i of tail, if it holds it.
+func inTail(tail []walEntry, i uint64) (walEntry, bool) {
+	if len(tail) == 0 || i < tail[0].Index || i-tail[0].Index >= uint64(len(tail)) {
+		return walEntry{}, false
+	}
+	return tail[i-tail[0].Index], true
 }
 
 // Apply applies the log entries from Applied()+1 through upto to the
@@ -565,25 +672,28 @@ func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
 func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result)) ([]meta.Entry, []meta.Result, error) {
 	var entries []meta.Entry
 	var results []meta.Result
+	var took bool
 	err := d.update(func(tx *bolt.Tx) error {
 		st := bucketIn(tx, bucketState)
 		applied, err := getU64(st, keyApplied)
+		if err != nil || upto <= applied {
+			return err
+		}
+		es, err := d.wal.take(applied, upto)
 		if err != nil {
 			return err
 		}
+		took = true
 		lg := bucketIn(tx, bucketLog)
 		clock, err := groupClock(tx)
 		if err != nil {
 			return err
 		}
 		was := clock
-		for i := applied + 1; i <= upto; i++ {
-			e, ok, err := getEntry(lg, i)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("apply entry %d: %w", i, meta.ErrNotFound)
+		for _, e := range es {
+			i := e.Index
+			if err := putMsgpack(lg, key(i), &e); err != nil {
+				return fmt.Errorf("encode log entry %d: %w", i, err)
 			}
 			clock = max(clock, e.Op.Clock)
 			r, err := applyOnce(tx, &e.Op, clock)
@@ -607,6 +717,9 @@ func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result)) 
 		}
 		return nil
 	})
+	if took {
+		d.wal.setApplied(upto, err == nil)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -619,7 +732,13 @@ func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result)) 
 // meta.Op.Forming). Like Raft, a configuration takes effect as soon as it
 // is in the log.
 func (d *DB) Config() (members []meta.Member, forming bool, err error) {
-	err = d.view(func(tx *bolt.Tx) error {
+	err = d.viewLog(func(tx *bolt.Tx, tail []walEntry) error {
+		for i := len(tail) - 1; i >= 0; i-- {
+			if op := &tail[i].Op; op.Kind == meta.OpConfig {
+				members, forming = op.Members, op.Forming
+				return nil
+			}
+		}
 		c := bucketIn(tx, bucketLog).cursor()
 		for k, v, err := c.last(); ; k, v, err = c.prev() {
 			if err != nil {
@@ -705,6 +824,9 @@ func (d *DB) Compact(upto uint64) error {
 // everything Open makes, so that opening it needs no write.
 func storeReady(tx *bolt.Tx) bool {
 	if !hasBucket(tx, bucketSums) || !hasBucket(tx, bucketLog) || !hasBucket(tx, bucketState) || !namespaceReady(tx) {
+		return false
+	}
+	if id, err := bucketIn(tx, bucketState).get(keyWAL); err != nil || len(id) != 8 {
 		return false
 	}
 	m, err := bucketIn(tx, bucketState).get(keyFormat)

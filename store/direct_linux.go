@@ -173,3 +173,22 @@ func readDirect(f File, size int) ([]byte, error) {
 	}
 	return data, setDirect(of, false)
 }
+
+// datasync makes what was written to f durable, with fdatasync where f is
+// an *os.File: the content and the size, not the times, which the log
+// files that use it never need.
+func datasync(f File) error {
+	of, ok := f.(*os.File)
+	if !ok {
+		return f.Sync()
+	}
+	for {
+		err := unix.Fdatasync(int(of.Fd()))
+		if err != unix.EINTR {
+			if err != nil {
+				return &os.PathError{Op: "fdatasync", Path: of.Name(), Err: err}
+			}
+			return nil
+		}
+	}
+}

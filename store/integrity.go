@@ -87,8 +87,9 @@ type Quarantined struct {
 }
 
 // Quarantine moves the meta.db of the data directory dir aside, to
-// meta.db.corrupt-NANOS (NANOS: now in Unix nanoseconds), for an operator
-// to inspect or delete, and puts an empty one in its place, marked
+// meta.db.corrupt-NANOS (NANOS: now in Unix nanoseconds), and its log
+// files with it, to wal.corrupt-NANOS, for an operator to inspect or
+// delete, and puts an empty one in its place, marked
 // rebuilding (see DB.Rebuilding): the node then rejoins its group as a
 // member with a wiped disk does, and is filled from its peers. The
 // promise of the old file is carried over when its record still
@@ -100,6 +101,10 @@ func Quarantine(dir string, now time.Time) (Quarantined, error) {
 	q.Promise, q.PromiseKept = salvagePromise(p)
 	if err := os.Rename(p, q.Moved); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return q, fmt.Errorf("move corrupt %s aside: %w", p, err)
+	}
+	wal := filepath.Join(dir, walDirName)
+	if err := os.Rename(wal, fmt.Sprintf("%s.corrupt-%d", wal, now.UnixNano())); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return q, fmt.Errorf("move the log files of corrupt %s aside: %w", p, err)
 	}
 	if err := (OSFS{}).SyncDir(dir); err != nil {
 		return q, err

@@ -165,6 +165,9 @@ func TestFlippedByteFoundAtOpen(t *testing.T) {
 		if err := d.Append([]meta.Entry{{Index: 1, Ballot: meta.Ballot{Term: 1, Node: 1}, Op: putOp("/x", 3)}}); err != nil {
 			t.Fatal(err)
 		}
+		if _, _, err := d.Apply(1); err != nil { // into meta.db's log bucket
+			t.Fatal(err)
+		}
 		d.Close()
 		flipLive(t, filepath.Join(dir, metaFile), bucketLog, key(1), false, 3)
 		openCorrupt(t, dir, "log")

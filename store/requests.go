@@ -125,31 +125,15 @@ func groupClock(tx *bolt.Tx) (int64, error) {
 // time.
 func (d *DB) Clock() (int64, error) {
 	var c int64
-	err := d.view(func(tx *bolt.Tx) error {
+	err := d.viewLog(func(tx *bolt.Tx, tail []walEntry) error {
 		var err error
 		if c, err = groupClock(tx); err != nil {
 			return err
 		}
-		applied, err := getU64(bucketIn(tx, bucketState), keyApplied)
-		if err != nil {
-			return err
-		}
-		cur := bucketIn(tx, bucketLog).cursor()
-		k, v, err := cur.last()
-		for n := 0; ; n++ {
-			if err != nil {
-				return err
-			}
-			if k == nil || u64(k) <= applied || n == clockScan {
-				return nil
-			}
-			var e meta.Entry
-			if err := msgpack.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode log entry %d: %w", u64(k), err)
-			}
+		for _, e := range tail[max(0, len(tail)-clockScan):] {
 			c = max(c, e.Op.Clock)
-			k, v, err = cur.prev()
 		}
+		return nil
 	})
 	return c, err
 }

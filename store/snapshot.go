@@ -235,6 +235,9 @@ func (d *DB) restore(path string) (LogState, error) {
 	if err := checkSnapshot(path); err != nil {
 		return s, err
 	}
+	if err := freshLog(path); err != nil {
+		return s, err
+	}
 	d.mu.Lock()
 	if d.bolt != nil {
 		d.bolt.Close()
@@ -265,6 +268,26 @@ func (d *DB) restore(path string) (LogState, error) {
 		return s, err
 	}
 	return d.State()
+}
+
+// freshLog gives the received snapshot at path a log ID of its own (see
+// wal.go) before it replaces meta.db: the sender's log files and this
+// node's are never read with it.
+func freshLog(path string) error {
+	b, err := openBoltFile(path, false)
+	if err != nil {
+		return fmt.Errorf("received snapshot %s: %w", path, err)
+	}
+	err = guard(func() error {
+		return b.Update(func(tx *bolt.Tx) error { return bucketIn(tx, bucketState).put(keyWAL, newWALID()) })
+	})
+	if cerr := b.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("received snapshot %s: give it a log of its own: %w", path, diskFault(err))
+	}
+	return nil
 }
 
 // checkSnapshot opens a received snapshot read-only to make sure it is a

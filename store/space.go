@@ -47,8 +47,8 @@ func (OSFS) Statfs(dir string) (DiskSpace, error) {
 type Usage struct {
 	// Chunks is the bytes of chunk files.
 	Chunks int64
-	// Meta is the bytes of meta.db in use: the log, the namespace and
-	// the inline content in both.
+	// Meta is the bytes of meta.db in use and of the log's files (see
+	// wal.go): the log, the namespace and the inline content in both.
 	Meta int64
 	// MetaFree is the bytes of meta.db's free pages: written before,
 	// so reused without taking more of the disk.
