@@ -103,6 +103,9 @@ const followerApplyEvery = 50 * time.Millisecond
 // syscall would hold) are answered now rather than after the commit.
 func (n *Node) answerApplied(entries []meta.Entry, results []meta.Result) {
 	defer runtime.Gosched()
+	if len(entries) > 0 {
+		n.computed.Store(entries[len(entries)-1].Index) // before any answer
+	}
 	n.waitMu.Lock()
 	defer n.waitMu.Unlock()
 	for i, e := range entries {

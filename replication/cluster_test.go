@@ -352,3 +352,32 @@ func TestFollowerAppliesInRounds(t *testing.T) {
 		}
 	}
 }
+
+// A read sees every write answered before it began, though the primary
+// answers a write before the transaction applying it commits and a read
+// waits only for the writes answered, not for every entry committed.
+func TestReadSeesAnsweredWrites(t *testing.T) {
+	c := newTestCluster(t, 1, 1, 2, 3)
+	c.startAll(1, 1, 2, 3)
+	ctx, cancel := ctxT(30 * time.Second)
+	defer cancel()
+	const clients, writes = 6, 40
+	var wg sync.WaitGroup
+	for cl := range clients {
+		wg.Go(func() {
+			p := fmt.Sprintf("/c%d", cl)
+			for i := range writes {
+				want := fmt.Sprintf("v%d", i)
+				if err := put(ctx, c.node(1), p, want); err != nil {
+					t.Errorf("put %s: %v", p, err)
+					return
+				}
+				if got, err := read(ctx, c.node(1), p); err != nil || got != want {
+					t.Errorf("read %s right after writing %q: %q, %v", p, want, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -71,6 +71,10 @@ type Node struct {
 	appliedMu sync.Mutex
 	applied   uint64
 	appliedCh chan struct{}
+	// computed is the last entry whose result the apply goroutine has
+	// computed, and so may have answered, before the transaction holding
+	// it commits (see answerApplied and readBarrier).
+	computed atomic.Uint64
 	// applyRounds counts the transactions that applied entries.
 	applyRounds atomic.Uint64
 	// transfers counts snapshot transfers running.

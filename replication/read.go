@@ -73,6 +73,18 @@ func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 	return resp, nil
 }
 
+// readBarrier returns once a read on this primary sees every write
+// answered before it was called (linearizability): the machine confirms
+// with a majority, after the call, that no higher ballot has been
+// promised, so no later primary answered anything; then it waits for the
+// applied index to reach the last entry whose result was computed here,
+// which covers every write this primary answered (answerApplied records
+// it before answering). Those of earlier primaries come before this
+// one's first entry, applied before it was ready. Entries committed after
+// the last one computed were answered to nobody: a read may see them or
+// not, and is ordered before them if not. The commit index the machine
+// returns bounds the wait too (what it computed beyond was committed
+// after the call).
 func (n *Node) readBarrier(ctx context.Context) error {
 	if v := n.view.Load(); !v.status.Ready {
 		return n.notPrimaryIn(v)
@@ -81,5 +93,5 @@ func (n *Node) readBarrier(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return n.waitApplied(ctx, res.index)
+	return n.waitApplied(ctx, min(res.index, n.computed.Load()))
 }
