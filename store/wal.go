@@ -93,6 +93,10 @@ type wal struct {
 	// written, 0 if none; an apply may not take it.
 	applying  uint64
 	replacing uint64
+
+	// replayed is the last index of the log as the files read so far
+	// left it, while opening.
+	replayed uint64
 }
 
 // walEntry is a log entry and the size of its encoding (Entries counts
@@ -120,13 +124,21 @@ func newWALID() []byte {
 // (which were in meta.db's log bucket after applied, in stores written
 // before these files existed), and removes files of other IDs.
 func openWAL(fsys FS, dir string, id, applied uint64, older []meta.Entry, bytes *atomic.Int64) (*wal, error) {
-	w := &wal{fs: fsys, dir: filepath.Join(dir, walDirName), id: id, bytes: bytes, applied: applied, applying: applied}
+	w := &wal{fs: fsys, dir: filepath.Join(dir, walDirName), id: id, bytes: bytes, applied: applied, applying: applied, replayed: applied}
 	bytes.Store(0)
 	if err := mkdirAllDurable(fsys, w.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log directory %s: %w", w.dir, err)
 	}
 	if len(older) > 0 {
-		if err := w.replay(older[0].Index, older, nil); err != nil {
+		es := make([]walEntry, len(older))
+		for i, e := range older {
+			b, err := msgpack.Marshal(&e)
+			if err != nil {
+				return nil, fmt.Errorf("encode log entry %d: %w", e.Index, err)
+			}
+			es[i] = walEntry{Entry: e, size: len(b)}
+		}
+		if err := w.replay(older[0].Index, es, false); err != nil {
 			return nil, err
 		}
 	}
@@ -175,7 +187,7 @@ func (w *wal) replayFile(p string) error {
 		if err != nil {
 			return &CorruptError{Why: fmt.Sprintf("log file %s, record at byte %d: %v", p, off, err)}
 		}
-		if err := w.replay(first, nil, es); err != nil {
+		if err := w.replay(first, es, off == 0); err != nil {
 			return &CorruptError{Why: fmt.Sprintf("log file %s, record at byte %d: %v", p, off, err)}
 		}
 		off += n
@@ -183,29 +195,33 @@ func (w *wal) replayFile(p string) error {
 	return nil
 }
 
-// replay puts the entries from first on (es, or plain ones in plain)
-// into the tail, as an append of them did, dropping those applied.
-func (w *wal) replay(first uint64, plain []meta.Entry, es []walEntry) error {
-	if es == nil {
-		for _, e := range plain {
-			b, err := msgpack.Marshal(&e)
-			if err != nil {
-				return err
-			}
-			es = append(es, walEntry{Entry: e, size: len(b)})
-		}
+// replay does again what the append of a record did: the log's entries
+// from first on become es. The log may end before the applied index in
+// the middle of a replay (a record replaced entries that later ones
+// brought back, and those were applied since); the tail keeps the
+// entries after it.
+func (w *wal) replay(first uint64, es []walEntry, fileStart bool) error {
+	// A file starts with a record of every entry after the index applied
+	// when it began, all in meta.db since: what files before it held, or
+	// a crash lost of them once they were removed, does not matter.
+	last := w.replayed
+	if fileStart {
+		last = max(last, w.applied)
 	}
-	if first <= w.applied {
-		drop := min(uint64(len(es)), w.applied+1-first)
-		es, first = es[drop:], first+drop
-	}
-	if len(es) == 0 && first <= w.applied+1 {
-		return nil
-	}
-	if last := w.lastLocked(); first > last+1 {
+	if first > last+1 {
 		return fmt.Errorf("entries from %d leave a gap after %d", first, last)
 	}
-	w.tail = append(w.tail[:first-w.applied-1], es...) // nobody shares it yet
+	keep := uint64(0)
+	if first > w.applied {
+		keep = first - w.applied - 1
+	}
+	w.tail = w.tail[:keep] // nobody shares it yet
+	for _, e := range es {
+		if e.Index > w.applied {
+			w.tail = append(w.tail, e)
+		}
+	}
+	w.replayed = first - 1 + uint64(len(es))
 	return nil
 }
 

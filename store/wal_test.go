@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -484,4 +485,72 @@ func FuzzLogFile(f *testing.F) {
 			t.Fatalf("usage %d bytes for a file of %d", bytes.Load(), len(data))
 		}
 	})
+}
+
+// After a crash at any point, the log's files give back every entry an
+// append returned for, as it stood: a simulated disk (MemFS) keeps only
+// what was synced, file content and directory entries alike, through
+// appends, replacements, applies and new files.
+func TestLogCrashKeepsWhatWasAcknowledged(t *testing.T) {
+	defer func(n int64) { walRotateBytes = n }(walRotateBytes)
+	walRotateBytes = 2 << 10
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { logCrash(t, seed) })
+	}
+}
+
+func logCrash(t *testing.T, seed uint64) {
+	fsys := NewMemFS()
+	const dir, id = "/data", 9
+	var usage atomic.Int64
+	w, err := openWAL(fsys, dir, id, 0, nil, &usage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var log []meta.Entry // every entry, from index 1
+	var applied uint64
+	ballot := meta.Ballot{Term: 1, Node: 1}
+	for step := range 400 {
+		last := uint64(len(log))
+		switch r := rng.IntN(10); {
+		case r < 6 || last == applied:
+			es := walEntries(last+1, last+1+uint64(rng.IntN(4)), ballot)
+			if err := w.append(es); err != nil {
+				t.Fatal(err)
+			}
+			log = append(log, es...)
+		case r < 8:
+			// A new primary replaces the unapplied suffix.
+			ballot.Term++
+			from := applied + 1 + uint64(rng.IntN(int(last-applied)))
+			es := walEntries(from, from+uint64(rng.IntN(3)), ballot)
+			if err := w.append(es); err != nil {
+				t.Fatal(err)
+			}
+			log = append(log[:from-1], es...)
+		default:
+			upto := applied + 1 + uint64(rng.IntN(int(last-applied)))
+			if _, err := w.take(applied, upto); err != nil {
+				t.Fatal(err)
+			}
+			w.setApplied(upto, true) // meta.db would have them now
+			applied = upto
+		}
+		var after atomic.Int64
+		got, err := openWAL(fsys.CrashClone(), dir, id, applied, nil, &after)
+		if err != nil {
+			t.Fatalf("step %d: open after a crash: %v", step, err)
+		}
+		var es []meta.Entry
+		for _, e := range got.tail {
+			es = append(es, e.Entry)
+		}
+		if want := log[applied:]; !reflect.DeepEqual(es, want) && len(es)+len(want) > 0 {
+			t.Fatalf("step %d: after a crash the log holds %d entries after %d, want %d, or they differ", step, len(es), applied, len(want))
+		}
+	}
+	if usage.Load() <= 0 || usage.Load() > 2*walRotateBytes {
+		t.Fatalf("the log's files take %d bytes, want some, and no more than two files' worth", usage.Load())
+	}
 }
