@@ -314,8 +314,9 @@ func (w *wal) write(first uint64, es []walEntry) error {
 // files, which it supersedes.
 func (w *wal) rotate() error {
 	w.mu.Lock()
-	rec, err := encodeRecord(w.applied+1, w.tail)
+	first, tail := w.applied+1, slices.Clone(w.tail) // encoding sets sizes: not in what readers hold
 	w.mu.Unlock()
+	rec, err := encodeRecord(first, tail)
 	if err != nil {
 		return err
 	}

@@ -366,9 +366,12 @@ func TestLogWriteRefused(t *testing.T) {
 	wantLog(t, d, 0, walEntries(1, 6, b))
 }
 
-// Appends, applies and reads at once (as a primary pipelines them): a
-// reader always sees a contiguous log whose entries are the ones written.
+// Appends, applies and reads at once (as a primary pipelines them), with
+// new files started meanwhile: a reader always sees a contiguous log
+// whose entries are the ones written.
 func TestLogConcurrentUse(t *testing.T) {
+	defer func(n int64) { walRotateBytes = n }(walRotateBytes)
+	walRotateBytes = 16 << 10 // new files while readers read
 	d := crOpen(t, t.TempDir())
 	b := meta.Ballot{Term: 1, Node: 1}
 	const batches, per = 200, 5
