@@ -5,7 +5,7 @@ package store
 // key or a value would otherwise be read back as the truth, and a member
 // that lost a file's name would answer 404 for it once it leads.
 //
-// Record format (format 1):
+// Record format (formats 1 and 2):
 //
 //	key    as the bucket's layout says (see db.go, namespace.go, ...)
 //	value  payload, then 4 bytes: CRC-32C (Castagnoli, big-endian) of
@@ -26,7 +26,12 @@ package store
 // points at a stale page instead is found by the walk of bbolt's pages,
 // see pages.go: the page is on the free list.)
 //
-// Bucket state holds "format" (8 bytes: 1). A meta.db written before
+// Bucket state holds "format" (8 bytes: 2). Format 2 has the records of
+// format 1; it says the log's unapplied entries are in files of their own
+// (wal.go), so that a version that kept them in meta.db refuses the file
+// rather than miss them. Open upgrades a format-1 meta.db by rewriting
+// the mark, and moves its unapplied entries out (openLog). A meta.db
+// written before
 // records had checksums has neither that key nor bucket sums: Open
 // rewrites all its records once, in one transaction, and records the
 // format (migrate). One that has only one of the two lost the other to
@@ -50,7 +55,7 @@ import (
 )
 
 // formatVersion is the record format this code writes and reads.
-const formatVersion = 1
+const formatVersion = 2
 
 var (
 	bucketSums = []byte("sums")
@@ -522,6 +527,13 @@ func initFormat(tx *bolt.Tx) error {
 		return &CorruptError{Bucket: string(bucketState), Key: keyFormat, Why: "the format record is gone while bucket sums remains"}
 	case len(marker) != 8:
 		return fmt.Errorf("meta.db: a format record of %d bytes: %w", len(marker), meta.ErrCorrupt)
+	case u64(marker) == 1 && hasSums:
+		// Records as now, the log's unapplied entries still in meta.db:
+		// openLog moves them out after this.
+		if _, err := verifyAll(tx); err != nil {
+			return err
+		}
+		return bucketIn(tx, bucketState).put(keyFormat, key(formatVersion))
 	case u64(marker) != formatVersion:
 		return fmt.Errorf("meta.db has record format %d; this shoal reads format %d: run the version that wrote it", u64(marker), formatVersion)
 	case !hasSums:

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -259,7 +261,7 @@ func TestLogMovesOutOfMetaDB(t *testing.T) {
 	}
 	d.Close()
 	// Make it as such a store was: entries 3..6 in the log bucket, no
-	// log files, no log ID.
+	// log files, no log ID, record format 1.
 	if err := os.RemoveAll(filepath.Join(dir, walDirName)); err != nil {
 		t.Fatal(err)
 	}
@@ -273,6 +275,9 @@ func TestLogMovesOutOfMetaDB(t *testing.T) {
 			if err := putMsgpack(lg, key(e.Index), &e); err != nil {
 				return err
 			}
+		}
+		if err := bucketIn(tx, bucketState).put(keyFormat, key(1)); err != nil {
+			return err
 		}
 		return bucketIn(tx, bucketState).del(keyWAL)
 	})
@@ -290,6 +295,9 @@ func TestLogMovesOutOfMetaDB(t *testing.T) {
 		k, _, err := bucketIn(tx, bucketLog).cursor().last()
 		if err == nil && u64(k) != 2 {
 			err = fmt.Errorf("meta.db's log ends at %d, want the applied entry 2", u64(k))
+		}
+		if f, ferr := bucketIn(tx, bucketState).get(keyFormat); err == nil && (ferr != nil || u64(f) != formatVersion) {
+			err = fmt.Errorf("record format %d (%v) after opening, want %d", u64(f), ferr, formatVersion)
 		}
 		return err
 	})
@@ -555,5 +563,36 @@ func logCrash(t *testing.T, seed uint64) {
 	}
 	if usage.Load() <= 0 || usage.Load() > 2*walRotateBytes {
 		t.Fatalf("the log's files take %d bytes, want some, and no more than two files' worth", usage.Load())
+	}
+}
+
+// A meta.db of a format this version does not know (a later version's)
+// is refused, saying so, and left as it was.
+func TestLaterFormatRefused(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	p := filepath.Join(dir, metaFile)
+	bb, err := bolt.Open(p, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bb.Update(func(tx *bolt.Tx) error { return bucketIn(tx, bucketState).put(keyFormat, key(formatVersion+1)) })
+	bb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "run the version that wrote it") {
+		t.Fatalf("open a meta.db of format %d: %v, want a refusal naming the format", formatVersion+1, err)
+	}
+	if after, err := os.ReadFile(p); err != nil || !bytes.Equal(after, before) {
+		t.Fatalf("the refused meta.db changed (%v)", err)
 	}
 }
