@@ -279,7 +279,13 @@ func freshLog(path string) error {
 		return fmt.Errorf("received snapshot %s: %w", path, err)
 	}
 	err = guard(func() error {
-		return b.Update(func(tx *bolt.Tx) error { return bucketIn(tx, bucketState).put(keyWAL, newWALID()) })
+		return b.Update(func(tx *bolt.Tx) error {
+			st := bucketIn(tx, bucketState)
+			if st.unsealed(keyWAL) == nil {
+				return nil // an older version's: Open gives it an ID
+			}
+			return st.put(keyWAL, newWALID())
+		})
 	})
 	if cerr := b.Close(); err == nil {
 		err = cerr

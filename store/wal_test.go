@@ -596,3 +596,62 @@ func TestLaterFormatRefused(t *testing.T) {
 		t.Fatalf("the refused meta.db changed (%v)", err)
 	}
 }
+
+// A snapshot installed over a store's state brings the sender's log
+// through its applied index and no log files: neither the sender's
+// unapplied entries nor the receiver's are in the log after it, and the
+// receiver's old files are gone once it opens again.
+func TestLogOfAnInstalledSnapshot(t *testing.T) {
+	srcDir, dstDir := t.TempDir(), t.TempDir()
+	src, dst := crOpen(t, srcDir), crOpen(t, dstDir)
+	bs, bd := meta.Ballot{Term: 3, Node: 1}, meta.Ballot{Term: 2, Node: 2}
+	if err := src.Append(walEntries(1, 5, bs)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := src.Apply(3); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Append(walEntries(1, 8, bd)); err != nil {
+		t.Fatal(err)
+	}
+	old := walFiles(t, dstDir)
+
+	name, sum, err := src.CutSnapshot(time.Unix(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := dst.ReceiveSnapshot(time.Unix(2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Discard()
+	data, _, err := src.ReadSnapshot(name, 0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Verify(sum[:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Install(); err != nil {
+		t.Fatal(err)
+	}
+	wantLog(t, dst, 3, walEntries(1, 3, bs))
+	if got := walFiles(t, dstDir); len(got) != 0 {
+		t.Fatalf("log files after the install: %v, want none (the old ones were %v)", got, old)
+	}
+	if src.wal.id == dst.wal.id {
+		t.Fatalf("the installed meta.db kept the sender's log ID %x", src.wal.id)
+	}
+	if err := dst.Append(walEntries(4, 6, bs)); err != nil {
+		t.Fatal(err)
+	}
+	dst.Close()
+	dst = crOpen(t, dstDir)
+	wantLog(t, dst, 3, walEntries(1, 6, bs))
+}
