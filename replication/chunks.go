@@ -61,8 +61,10 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 	}()
 	pending := len(targets) + 1
 	for id, addr := range targets {
+		done := n.sendingChunk(id, h)
 		go func() {
 			_, err := n.cfg.Transport.Call(bctx, addr, &wire.StoreChunk{Hash: h, Data: data})
+			done()
 			acks <- ack{id, err}
 		}()
 	}
@@ -104,6 +106,63 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 		return fmt.Errorf("write chunk %s: %w: %d of %d voters hold it; a member is full: %w", h, wire.ErrNoQuorum, held, len(voters), meta.ErrNoSpace)
 	}
 	return fmt.Errorf("write chunk %s: %w (%d of %d voters hold it; first failure: %v)", h, wire.ErrNoQuorum, held, len(voters), firstErr)
+}
+
+// chunkSend is a chunk on its way to a member.
+type chunkSend struct {
+	member uint64
+	hash   meta.Hash
+}
+
+// sends is how many writes are sending a chunk to a member, and when the
+// last one to end ended.
+type sends struct {
+	now   int
+	ended time.Time
+}
+
+// sendingChunk records that chunk h is being sent to member until the
+// function it returns is called.
+func (n *Node) sendingChunk(member uint64, h meta.Hash) func() {
+	k := chunkSend{member, h}
+	n.sendingMu.Lock()
+	defer n.sendingMu.Unlock()
+	if n.sending == nil {
+		n.sending = map[chunkSend]sends{}
+	}
+	s := n.sending[k]
+	s.now++
+	n.sending[k] = s
+	return func() {
+		n.sendingMu.Lock()
+		defer n.sendingMu.Unlock()
+		s := n.sending[k]
+		s.now--
+		s.ended = time.Now()
+		n.sending[k] = s
+	}
+}
+
+// sentSince reports whether a write is sending chunk h to member, or
+// ended one at since or after: a member's digest taken at since may not
+// show a chunk that has arrived since.
+func (n *Node) sentSince(member uint64, h meta.Hash, since time.Time) bool {
+	n.sendingMu.Lock()
+	defer n.sendingMu.Unlock()
+	s, ok := n.sending[chunkSend{member, h}]
+	return ok && (s.now > 0 || !s.ended.Before(since))
+}
+
+// forgetSends drops what sentSince no longer needs: sends ended before
+// since.
+func (n *Node) forgetSends(since time.Time) {
+	n.sendingMu.Lock()
+	defer n.sendingMu.Unlock()
+	for k, s := range n.sending {
+		if s.now == 0 && s.ended.Before(since) {
+			delete(n.sending, k)
+		}
+	}
 }
 
 // takeChunkSlot waits up to RPCTimeout for one of the ChunkWrites slots.

@@ -591,3 +591,72 @@ func TestScrubReplacesCorruptChunk(t *testing.T) {
 		}
 	}
 }
+
+// heldChunkWrites is a member whose chunk writes wait until released,
+// counting them: a slow replica behind a majority that answered.
+type heldChunkWrites struct {
+	*Node
+	release chan struct{}
+	mu      sync.Mutex
+	stores  map[meta.Hash]int
+}
+
+func (h *heldChunkWrites) Handle(ctx context.Context, req wire.Message) (wire.Message, error) {
+	if sc, ok := req.(*wire.StoreChunk); ok {
+		h.mu.Lock()
+		h.stores[sc.Hash]++
+		h.mu.Unlock()
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return h.Node.Handle(ctx, req)
+}
+
+func (h *heldChunkWrites) count(c meta.Hash) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stores[c]
+}
+
+// A repair round does not copy a chunk to a member that a write is still
+// sending it to: the chunk goes once, and nothing is under-replicated
+// once it has arrived.
+func TestRepairLeavesChunksOnTheirWay(t *testing.T) {
+	c := newTestCluster(t, testSeed(t), 1, 2, 3)
+	c.cfg = func(cfg *Config) {
+		cfg.RepairInterval = time.Hour // rounds run when the test says
+		cfg.RPCTimeout = 5 * time.Second
+	}
+	c.startAll(1, 1, 2, 3)
+	ctx, cancel := ctxT(20 * time.Second)
+	defer cancel()
+	p := c.node(1)
+	slow := &heldChunkWrites{Node: c.node(3), release: make(chan struct{}), stores: map[meta.Hash]int{}}
+	c.net.Register(addrOf(3), slow)
+
+	data := []byte("a chunk a slow member is still receiving")
+	h := meta.HashOf(data)
+	if err := p.WriteChunk(ctx, h, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := harness.WaitFor(ctx, "the write to reach the slow member", func() bool { return slow.count(h) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	p.repairRound(p.term.Load())
+	if n := slow.count(h); n != 1 {
+		t.Fatalf("the slow member was sent the chunk %d times, want once: repair copied it while the write was on its way", n)
+	}
+	close(slow.release)
+	c.waitHeld(ctx, []meta.Hash{h}, 1, 2, 3)
+	p.repairRound(p.term.Load())
+	if n := slow.count(h); n != 1 {
+		t.Fatalf("the slow member was sent the chunk %d times, want once", n)
+	}
+	info, err := p.GroupInfo()
+	if err != nil || info.Repair.UnderReplicated != 0 {
+		t.Fatalf("repair progress %+v, %v: want nothing under-replicated once the chunk arrived", info.Repair, err)
+	}
+}

@@ -81,6 +81,10 @@ type Node struct {
 	transfers atomic.Int32
 	// chunkSlots holds a token per chunk write in progress (ChunkWrites).
 	chunkSlots chan struct{}
+	// sending tracks the chunk writes on their way to each member (see
+	// WriteChunk), which a repair round leaves to arrive.
+	sendingMu sync.Mutex
+	sending   map[chunkSend]sends
 
 	snaps     snapshotServer
 	changed   chan struct{}

@@ -92,7 +92,7 @@ func (n *Node) repairRound(l *term) {
 		go func() {
 			defer wg.Done()
 			for h := range work {
-				k, bytes, ok := n.repairChunk(l.ctx, h, holders[h], members, lacks, targets)
+				k, bytes, ok := n.repairChunk(l.ctx, h, holders[h], members, lacks, targets, start)
 				mu.Lock()
 				copied += k
 				copiedBytes += bytes
@@ -111,6 +111,7 @@ func (n *Node) repairRound(l *term) {
 	}
 	close(work)
 	wg.Wait()
+	n.forgetSends(start)
 
 	isFailed := func(h meta.Hash) bool { _, bad := failed.Load(h); return bad }
 	under := plan.underReplicated(n.cfg.ID, voters, members, local, isFailed)
@@ -198,8 +199,9 @@ func (n *Node) memberHoldings(ctx context.Context, id uint64, addr string, local
 
 // repairChunk gives chunk h to the primary and every member lacking it.
 // It returns the copies made, their bytes, and whether all succeeded.
+// start is when the round began, before it asked for the members' digests.
 func (n *Node) repairChunk(ctx context.Context, h meta.Hash, holders map[uint64]bool, members map[uint64]*holdings,
-	lacks func(*holdings, meta.Hash) bool, targets map[uint64]string) (int, int64, bool) {
+	lacks func(*holdings, meta.Hash) bool, targets map[uint64]string, start time.Time) (int, int64, bool) {
 	copies, bytes := 0, int64(0)
 	if !n.db.Chunks.Has(h) {
 		var srcs []string
@@ -225,6 +227,13 @@ func (n *Node) repairChunk(ctx context.Context, h meta.Hash, holders map[uint64]
 	ok := true
 	for _, m := range members {
 		if !lacks(m, h) {
+			continue
+		}
+		if n.sentSince(m.id, h, start) {
+			// A write is sending it (a slow member, behind the majority
+			// that answered), or sent it after the member's digest was
+			// taken: a copy now would send it twice. The member counts as
+			// lacking it until a round finds it there.
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, wire.ChunkTimeout(n.cfg.RPCTimeout, len(data)))
