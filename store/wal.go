@@ -150,9 +150,9 @@ func openWAL(fsys FS, dir string, id, applied uint64, older []meta.Entry, bytes 
 	var seqs []uint64
 	for _, e := range ents {
 		s, ok := strings.CutPrefix(e.Name(), prefix)
-		s, log := strings.CutSuffix(s, ".log")
+		s, isLog := strings.CutSuffix(s, ".log")
 		seq, err := strconv.ParseUint(s, 16, 64)
-		if !ok || !log || err != nil {
+		if !ok || !isLog || err != nil {
 			// Another meta.db's, or a stray: never read with this one.
 			if err := fsys.Remove(filepath.Join(w.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("remove stale log file: %w", err)
