@@ -99,11 +99,33 @@ type wal struct {
 	replayed uint64
 }
 
-// walEntry is a log entry and the size of its encoding (Entries counts
-// bytes by it).
+// walEntry is a log entry and its msgpack encoding: written once to the
+// log file, then as is to meta.db's log bucket when applied; Entries
+// counts bytes by it.
 type walEntry struct {
 	meta.Entry
-	size int
+	enc []byte
+}
+
+// encodeEntries encodes es, each once.
+func encodeEntries(es []meta.Entry) ([]walEntry, error) {
+	var buf bytes.Buffer
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(&buf)
+	ends := make([]int, len(es))
+	for i := range es {
+		if err := enc.Encode(&es[i]); err != nil {
+			return nil, fmt.Errorf("encode log entry %d: %w", es[i].Index, err)
+		}
+		ends[i] = buf.Len()
+	}
+	b, out := buf.Bytes(), make([]walEntry, len(es))
+	for i, start := 0, 0; i < len(es); i++ {
+		out[i] = walEntry{Entry: es[i], enc: b[start:ends[i]:ends[i]]}
+		start = ends[i]
+	}
+	return out, nil
 }
 
 func (w *wal) name(seq uint64) string {
@@ -123,22 +145,14 @@ func newWALID() []byte {
 // follow applied, after the entries of older
 // (which were in meta.db's log bucket after applied, in stores written
 // before these files existed), and removes files of other IDs.
-func openWAL(fsys FS, dir string, id, applied uint64, older []meta.Entry, bytes *atomic.Int64) (*wal, error) {
+func openWAL(fsys FS, dir string, id, applied uint64, older []walEntry, bytes *atomic.Int64) (*wal, error) {
 	w := &wal{fs: fsys, dir: filepath.Join(dir, walDirName), id: id, bytes: bytes, applied: applied, applying: applied, replayed: applied}
 	bytes.Store(0)
 	if err := mkdirAllDurable(fsys, w.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log directory %s: %w", w.dir, err)
 	}
 	if len(older) > 0 {
-		es := make([]walEntry, len(older))
-		for i, e := range older {
-			b, err := msgpack.Marshal(&e)
-			if err != nil {
-				return nil, fmt.Errorf("encode log entry %d: %w", e.Index, err)
-			}
-			es[i] = walEntry{Entry: e, size: len(b)}
-		}
-		if err := w.replay(older[0].Index, es, false); err != nil {
+		if err := w.replay(older[0].Index, older, false); err != nil {
 			return nil, err
 		}
 	}
@@ -245,12 +259,14 @@ func (w *wal) snapshot() []walEntry {
 // one's index on, and returns once they are durable.
 func (w *wal) append(es []meta.Entry) error {
 	first := es[0].Index
-	enc := make([]walEntry, len(es))
 	for n, e := range es {
 		if e.Index != first+uint64(n) {
 			return fmt.Errorf("append: entry %d out of sequence", e.Index)
 		}
-		enc[n].Entry = e
+	}
+	enc, err := encodeEntries(es)
+	if err != nil {
+		return err
 	}
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
@@ -266,7 +282,7 @@ func (w *wal) append(es []meta.Entry) error {
 	case first > last+1:
 		return fmt.Errorf("append at %d leaves a gap after %d", first, last)
 	}
-	err := w.write(first, enc)
+	err = w.write(first, enc)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.replacing = 0
@@ -285,16 +301,13 @@ func (w *wal) append(es []meta.Entry) error {
 // write makes a record of es durable: in the current file, or in a new
 // one that starts with the tail when there is none or it is large.
 func (w *wal) write(first uint64, es []walEntry) error {
-	rec, err := encodeRecord(first, es)
-	if err != nil {
-		return err
-	}
+	rec := encodeRecord(first, es)
 	if w.f == nil || w.size+int64(len(rec)) > walRotateBytes {
 		if err := w.rotate(); err != nil {
 			return err
 		}
 	}
-	_, err = w.f.Write(rec)
+	_, err := w.f.Write(rec)
 	if err == nil {
 		err = datasync(w.f)
 	}
@@ -314,12 +327,9 @@ func (w *wal) write(first uint64, es []walEntry) error {
 // files, which it supersedes.
 func (w *wal) rotate() error {
 	w.mu.Lock()
-	first, tail := w.applied+1, slices.Clone(w.tail) // encoding sets sizes: not in what readers hold
+	first, tail := w.applied+1, w.tail
 	w.mu.Unlock()
-	rec, err := encodeRecord(first, tail)
-	if err != nil {
-		return err
-	}
+	rec := encodeRecord(first, tail)
 	seq := w.seq + 1
 	p := w.name(seq)
 	f, err := w.fs.Create(p, 0o600)
@@ -353,7 +363,7 @@ func (w *wal) rotate() error {
 
 // take returns the entries from the one after applied through upto, for
 // an apply; an append may no longer replace them.
-func (w *wal) take(applied, upto uint64) ([]meta.Entry, error) {
+func (w *wal) take(applied, upto uint64) ([]walEntry, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if applied != w.applied {
@@ -365,12 +375,8 @@ func (w *wal) take(applied, upto uint64) ([]meta.Entry, error) {
 	if upto > w.lastLocked() {
 		return nil, fmt.Errorf("apply entry %d: %w", w.lastLocked()+1, meta.ErrNotFound)
 	}
-	out := make([]meta.Entry, 0, upto-applied)
-	for _, e := range w.tail[:upto-applied] {
-		out = append(out, e.Entry)
-	}
 	w.applying = max(w.applying, upto)
-	return out, nil
+	return w.tail[:upto-applied], nil
 }
 
 // applied records that the entries through upto are applied (and in
@@ -404,27 +410,22 @@ func (w *wal) close() {
 // errTorn is a record cut short at the end of a file.
 var errTorn = errors.New("record cut short")
 
-// encodeRecord encodes a record of es, whose first index is first,
-// setting each one's size.
-func encodeRecord(first uint64, es []walEntry) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Write(make([]byte, walHeader+12))
-	enc := msgpack.GetEncoder()
-	defer msgpack.PutEncoder(enc)
-	enc.Reset(&buf)
-	for i := range es {
-		n := buf.Len()
-		if err := enc.Encode(&es[i].Entry); err != nil {
-			return nil, fmt.Errorf("encode log entry %d: %w", es[i].Index, err)
-		}
-		es[i].size = buf.Len() - n
+// encodeRecord returns the record of es (encoded), whose first index is
+// first.
+func encodeRecord(first uint64, es []walEntry) []byte {
+	n := walHeader + 12
+	for _, e := range es {
+		n += len(e.enc)
 	}
-	b := buf.Bytes()
-	binary.BigEndian.PutUint32(b[0:], uint32(len(b)-walHeader))
+	b := make([]byte, walHeader+12, n)
+	binary.BigEndian.PutUint32(b[0:], uint32(n-walHeader))
 	binary.BigEndian.PutUint64(b[walHeader:], first)
 	binary.BigEndian.PutUint32(b[walHeader+8:], uint32(len(es)))
+	for _, e := range es {
+		b = append(b, e.enc...)
+	}
 	binary.BigEndian.PutUint32(b[4:], crc32.Checksum(b[walHeader:], castagnoli))
-	return b, nil
+	return b
 }
 
 // decodeRecord decodes the record at the start of b, returning its first
@@ -457,7 +458,7 @@ func decodeRecord(b []byte) (uint64, []walEntry, int, error) {
 	dec.Reset(rd)
 	es := make([]walEntry, 0, min(count, len(payload)))
 	for i := 0; i < count; i++ {
-		before := rd.Len()
+		start := len(payload) - rd.Len()
 		var e meta.Entry
 		if err := dec.Decode(&e); err != nil {
 			return 0, nil, 0, fmt.Errorf("decode entry %d of %d: %w", i+1, count, err)
@@ -465,7 +466,8 @@ func decodeRecord(b []byte) (uint64, []walEntry, int, error) {
 		if e.Index != first+uint64(i) {
 			return 0, nil, 0, fmt.Errorf("entry %d of %d has index %d, not %d", i+1, count, e.Index, first+uint64(i))
 		}
-		es = append(es, walEntry{Entry: e, size: before - rd.Len()})
+		end := len(payload) - rd.Len()
+		es = append(es, walEntry{Entry: e, enc: payload[start:end:end]})
 	}
 	return first, es, n, nil
 }

@@ -56,6 +56,20 @@ func wantLog(t *testing.T, d *DB, applied uint64, want []meta.Entry) {
 	}
 }
 
+// editMetaDB changes the meta.db of the closed store at dir with fn, in
+// one transaction, as another version of the store would have left it.
+func editMetaDB(t *testing.T, dir string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	b, err := bolt.Open(filepath.Join(dir, metaFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func walFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	names, err := filepath.Glob(filepath.Join(dir, walDirName, "*.log"))
@@ -70,10 +84,7 @@ func walFiles(t *testing.T, dir string) []string {
 // and an apply moves entries into meta.db.
 func TestLogAfterRestart(t *testing.T) {
 	dir := t.TempDir()
-	d, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := crOpen(t, dir)
 	b1, b2 := meta.Ballot{Term: 1, Node: 1}, meta.Ballot{Term: 2, Node: 2}
 	if err := d.Append(walEntries(1, 10, b1)); err != nil {
 		t.Fatal(err)
@@ -104,11 +115,7 @@ func TestLogAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d, err = Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d = crOpen(t, dir)
 	wantLog(t, d, 4, want)
 	if _, _, err := d.Apply(9); err != nil {
 		t.Fatal(err)
@@ -202,10 +209,7 @@ func TestLogTornRecord(t *testing.T) {
 // empty and rebuilding, without the damaged log.
 func TestLogDamageFoundAtOpen(t *testing.T) {
 	dir := t.TempDir()
-	d, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := crOpen(t, dir)
 	b := meta.Ballot{Term: 1, Node: 1}
 	for i := uint64(1); i <= 9; i += 3 {
 		if err := d.Append(walEntries(i, i+2, b)); err != nil {
@@ -248,10 +252,7 @@ func TestLogDamageFoundAtOpen(t *testing.T) {
 // entries in meta.db: opening it moves them to the files.
 func TestLogMovesOutOfMetaDB(t *testing.T) {
 	dir := t.TempDir()
-	d, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := crOpen(t, dir)
 	b := meta.Ballot{Term: 3, Node: 1}
 	if err := d.Append(walEntries(1, 6, b)); err != nil {
 		t.Fatal(err)
@@ -265,11 +266,7 @@ func TestLogMovesOutOfMetaDB(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, walDirName)); err != nil {
 		t.Fatal(err)
 	}
-	bb, err := bolt.Open(filepath.Join(dir, metaFile), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = bb.Update(func(tx *bolt.Tx) error {
+	editMetaDB(t, dir, func(tx *bolt.Tx) error {
 		lg := bucketIn(tx, bucketLog)
 		for _, e := range walEntries(3, 6, b) {
 			if err := putMsgpack(lg, key(e.Index), &e); err != nil {
@@ -281,17 +278,13 @@ func TestLogMovesOutOfMetaDB(t *testing.T) {
 		}
 		return bucketIn(tx, bucketState).del(keyWAL)
 	})
-	bb.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	d = crOpen(t, dir)
 	wantLog(t, d, 2, walEntries(1, 6, b))
 	if files := walFiles(t, dir); len(files) != 1 {
 		t.Fatalf("log files %v, want the one the entries moved to", files)
 	}
-	err = d.view(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bolt.Tx) error {
 		k, _, err := bucketIn(tx, bucketLog).cursor().last()
 		if err == nil && u64(k) != 2 {
 			err = fmt.Errorf("meta.db's log ends at %d, want the applied entry 2", u64(k))
@@ -450,15 +443,11 @@ func TestLogConcurrentUse(t *testing.T) {
 func FuzzLogFile(f *testing.F) {
 	b := meta.Ballot{Term: 2, Node: 1}
 	rec := func(first uint64, es []meta.Entry) []byte {
-		var we []walEntry
-		for _, e := range es {
-			we = append(we, walEntry{Entry: e})
-		}
-		r, err := encodeRecord(first, we)
+		we, err := encodeEntries(es)
 		if err != nil {
 			f.Fatal(err)
 		}
-		return r
+		return encodeRecord(first, we)
 	}
 	one, two := rec(1, walEntries(1, 3, b)), rec(3, walEntries(3, 4, b))
 	f.Add(append(one, two...))
@@ -570,21 +559,10 @@ func logCrash(t *testing.T, seed uint64) {
 // is refused, saying so, and left as it was.
 func TestLaterFormatRefused(t *testing.T) {
 	dir := t.TempDir()
-	d, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := crOpen(t, dir)
 	d.Close()
+	editMetaDB(t, dir, func(tx *bolt.Tx) error { return bucketIn(tx, bucketState).put(keyFormat, key(formatVersion+1)) })
 	p := filepath.Join(dir, metaFile)
-	bb, err := bolt.Open(p, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = bb.Update(func(tx *bolt.Tx) error { return bucketIn(tx, bucketState).put(keyFormat, key(formatVersion+1)) })
-	bb.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	before, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
