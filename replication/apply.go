@@ -80,16 +80,73 @@ func (n *Node) applyCommitted() error {
 	// the transaction commits (see store.DB.ApplyThen): their entries are
 	// committed on a majority, so the answer stands whatever happens to
 	// this transaction, and reads still wait for setApplied below.
-	if _, _, err := n.db.ApplyThen(commit, n.answerApplied); err != nil {
+	var more func(uint64) uint64
+	if n.cfg.ApplyHold > 0 {
+		hold := time.NewTimer(n.cfg.ApplyHold)
+		defer hold.Stop()
+		more = func(applied uint64) uint64 { return n.moreToApply(applied, hold.C) }
+	}
+	last := st.Applied
+	_, _, err = n.db.ApplyThen(commit, func(es []meta.Entry, rs []meta.Result) {
+		last = es[len(es)-1].Index
+		n.applyBatches.Add(1)
+		n.answerApplied(es, rs)
+	}, more)
+	if err != nil {
 		return err
 	}
 	n.applyRounds.Add(1)
-	n.setApplied(commit)
-	n.post(InApplied{Index: commit})
-	if commit > st.SnapIndex+2*n.cfg.LogRetain {
-		return n.db.Compact(commit - n.cfg.LogRetain)
+	n.setApplied(last)
+	n.post(InApplied{Index: last})
+	if n.commitIdx.Load() > last {
+		// moreToApply may have taken the wake-up of entries it left for
+		// the next transaction.
+		select {
+		case n.applyWake <- struct{}{}:
+		default:
+		}
+	}
+	if last > st.SnapIndex+2*n.cfg.LogRetain {
+		return n.db.Compact(last - n.cfg.LogRetain)
 	}
 	return nil
+}
+
+// moreToApply is asked by an open apply transaction, after a batch, what
+// to apply next: the commit index if entries beyond applied have
+// committed; else, while this node is a ready primary with entries of its
+// log on their way to commit and the hold (Config.ApplyHold) has not
+// passed, it waits for them. It returns 0 to commit now: when nothing is
+// on its way (an idle primary commits at once, so that a read after a
+// write finds the commit under way), a reader waits (waitApplied), the
+// hold is over, or the node stops.
+func (n *Node) moreToApply(applied uint64, hold <-chan time.Time) uint64 {
+	for {
+		select {
+		case <-n.applyNow:
+			return 0
+		case <-hold:
+			return 0
+		case <-n.ctx.Done():
+			return 0
+		default:
+		}
+		if c := n.commitIdx.Load(); c > applied {
+			return c
+		}
+		if v := n.view.Load(); v.status.Role != Leader || !v.status.Ready || v.status.LastIndex <= applied {
+			return 0
+		}
+		select {
+		case <-n.applyWake:
+		case <-n.applyNow:
+			return 0
+		case <-hold:
+			return 0
+		case <-n.ctx.Done():
+			return 0
+		}
+	}
 }
 
 // followerApplyEvery is how long a follower lets committed entries
@@ -140,6 +197,10 @@ func (n *Node) waitApplied(ctx context.Context, index uint64) error {
 		n.appliedMu.Unlock()
 		if applied >= index {
 			return nil
+		}
+		select {
+		case n.applyNow <- struct{}{}: // commit rather than hold (moreToApply)
+		default:
 		}
 		select {
 		case <-ch:

@@ -63,9 +63,11 @@ type Node struct {
 	waiters map[uint64]waiter
 
 	// commitIdx is the index to apply through; applyWake wakes the apply
-	// goroutine.
+	// goroutine; applyNow asks it to commit what it has applied (a reader
+	// waits for it).
 	commitIdx atomic.Uint64
 	applyWake chan struct{}
+	applyNow  chan struct{}
 	// appliedMu guards applied and appliedCh, which is closed and replaced
 	// whenever applied grows.
 	appliedMu sync.Mutex
@@ -75,8 +77,9 @@ type Node struct {
 	// computed, and so may have answered, before the transaction holding
 	// it commits (see answerApplied and readBarrier).
 	computed atomic.Uint64
-	// applyRounds counts the transactions that applied entries.
-	applyRounds atomic.Uint64
+	// applyRounds counts the transactions that applied entries, and
+	// applyBatches the batches they applied (see moreToApply).
+	applyRounds, applyBatches atomic.Uint64
 	// transfers counts snapshot transfers running.
 	transfers atomic.Int32
 	// chunkSlots holds a token per chunk write in progress (ChunkWrites).
@@ -184,6 +187,7 @@ func New(cfg Config) (*Node, error) {
 		events:    make(chan event, 4*maxBatch),
 		waiters:   map[uint64]waiter{},
 		applyWake: make(chan struct{}, 1),
+		applyNow:  make(chan struct{}, 1),
 		appliedCh: make(chan struct{}),
 		changed:   make(chan struct{}, 1),
 

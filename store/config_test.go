@@ -133,7 +133,7 @@ func TestApplyThenAnswersBeforeCommit(t *testing.T) {
 		if st, err := d.State(); err != nil || st.Applied != 0 {
 			t.Errorf("while the results are handed over, the store shows applied %d (%v), want 0: nothing may see them before the commit", st.Applied, err)
 		}
-	})
+	}, nil)
 	if err != nil || calls != 1 {
 		t.Fatalf("ApplyThen: %v, computed called %d times, want once", err, calls)
 	}
@@ -161,6 +161,85 @@ func TestApplyThenAnswersBeforeCommit(t *testing.T) {
 	}
 	if !slices.EqualFunc(again, results, sameResult) {
 		t.Errorf("applied again from the log: %+v, want the results handed over: %+v", again, results)
+	}
+}
+
+// ApplyThen with next applies batch after batch in one transaction: the
+// log takes appends while it is open, each batch's results are handed
+// over as it is computed (later batches see the earlier ones), and
+// nothing is applied for readers until the one commit.
+func TestApplyThenSeveralBatches(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	b := meta.Ballot{Term: 1, Node: 1}
+	op := func(i uint64, kind meta.OpKind, path, to string) meta.Entry {
+		return meta.Entry{Index: i, Ballot: b, Op: meta.Op{Kind: kind, Path: path, To: to, Time: int64(i), Clock: int64(i)}}
+	}
+	if err := d.Append([]meta.Entry{op(1, meta.OpMkdir, "/d", ""), op(2, meta.OpMkdir, "/d", "")}); err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	var rounds [][]uint64
+	var codes []meta.Code
+	_, results, err := d.ApplyThen(1, func(es []meta.Entry, rs []meta.Result) {
+		var idx []uint64
+		for i, e := range es {
+			idx = append(idx, e.Index)
+			codes = append(codes, rs[i].Code)
+		}
+		rounds = append(rounds, idx)
+	}, func(applied uint64) uint64 {
+		if st, err := d.State(); err != nil || st.Applied != 0 {
+			t.Errorf("between batches the store shows applied %d (%v), want 0 until the commit", st.Applied, err)
+		}
+		switch applied {
+		case 1:
+			return 2
+		case 2:
+			// Appends go on while the transaction is open.
+			if err := d.Append([]meta.Entry{op(3, meta.OpRename, "/d", "/e"), op(4, meta.OpRename, "/d", "/f")}); err != nil {
+				t.Errorf("append while an apply is open: %v", err)
+			}
+			// A crash now, with two batches answered and none committed.
+			if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
+				t.Error(err)
+			}
+			return 4
+		}
+		return 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]uint64{{1}, {2}, {3, 4}}; !slices.EqualFunc(rounds, want, slices.Equal) {
+		t.Errorf("batches handed over: %v, want %v", rounds, want)
+	}
+	want := []meta.Code{meta.CodeOK, meta.CodeExists, meta.CodeOK, meta.CodeNotFound}
+	if !slices.Equal(codes, want) || len(results) != 4 {
+		t.Errorf("codes handed over %v (%d results returned), want %v", codes, len(results), want)
+	}
+	if st, err := d.State(); err != nil || st.Applied != 4 {
+		t.Errorf("after the commit the store shows applied %d (%v), want 4", st.Applied, err)
+	}
+	if _, err := d.LookupAt(0, "/e", nil, 0); err != nil {
+		t.Errorf("look up /e after the commit: %v", err)
+	}
+
+	c, err := Open(crashed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, again, err := c.Apply(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(again, results, sameResult) {
+		t.Errorf("after a crash between batches, applied again from the log: %+v, want the results handed over: %+v", again, results)
 	}
 }
 

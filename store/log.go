@@ -254,7 +254,7 @@ func inTail(tail []walEntry, i uint64) (walEntry, bool) {
 // namespace in one transaction and returns their results in order. Entries
 // must be present in the log.
 func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
-	return d.ApplyThen(upto, nil)
+	return d.ApplyThen(upto, nil, nil)
 }
 
 // ApplyThen is Apply, calling computed with the entries and their results
@@ -265,56 +265,65 @@ func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
 // from the log with the same results. Nothing that reads the store sees
 // them before the commit; a read waits for the applied index, which is
 // set after it.
-func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result)) ([]meta.Entry, []meta.Result, error) {
+//
+// If next is not nil, it is called after each computed batch with the
+// last index applied, and returns the index to apply through next in the
+// same transaction, or 0 to commit: a busy primary applies several
+// batches per commit, and the commit's fsyncs, instead of one each.
+func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result), next func(applied uint64) uint64) ([]meta.Entry, []meta.Result, error) {
 	var entries []meta.Entry
 	var results []meta.Result
-	var took bool
+	var took uint64 // the last index taken from the log files
 	err := d.update(func(tx *bolt.Tx) error {
 		st := bucketIn(tx, bucketState)
 		applied, err := getU64(st, keyApplied)
 		if err != nil || upto <= applied {
 			return err
 		}
-		es, err := d.wal.take(applied, upto)
-		if err != nil {
-			return err
-		}
-		took = true
 		lg := bucketIn(tx, bucketLog)
 		clock, err := groupClock(tx)
 		if err != nil {
 			return err
 		}
-		was := clock
-		for _, we := range es {
-			e, i := we.Entry, we.Index
-			if err := lg.put(key(i), we.enc); err != nil {
+		was, from := clock, applied
+		for upto > applied {
+			es, err := d.wal.take(from, upto)
+			if err != nil {
 				return err
 			}
-			clock = max(clock, e.Op.Clock)
-			r, err := applyOnce(tx, &e.Op, clock)
-			if err != nil {
-				return fmt.Errorf("apply entry %d: %w", i, err)
+			took = upto
+			round := len(entries)
+			for _, we := range es[applied-from:] {
+				e, i := we.Entry, we.Index
+				if err := lg.put(key(i), we.enc); err != nil {
+					return err
+				}
+				clock = max(clock, e.Op.Clock)
+				r, err := applyOnce(tx, &e.Op, clock)
+				if err != nil {
+					return fmt.Errorf("apply entry %d: %w", i, err)
+				}
+				entries = append(entries, e)
+				results = append(results, r)
+				applied = i
 			}
-			entries = append(entries, e)
-			results = append(results, r)
-			applied = i
+			if computed != nil {
+				computed(entries[round:], results[round:])
+			}
+			if next == nil {
+				break
+			}
+			upto = next(applied)
 		}
 		if clock != was {
 			if err := st.put(keyClock, key(uint64(clock))); err != nil {
 				return err
 			}
 		}
-		if err := st.put(keyApplied, key(applied)); err != nil {
-			return err
-		}
-		if computed != nil {
-			computed(entries, results)
-		}
-		return nil
+		return st.put(keyApplied, key(applied))
 	})
-	if took {
-		d.wal.setApplied(upto, err == nil)
+	if took != 0 {
+		d.wal.setApplied(took, err == nil)
 	}
 	if err != nil {
 		return nil, nil, err
