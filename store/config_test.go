@@ -150,18 +150,7 @@ func TestApplyThenAnswersBeforeCommit(t *testing.T) {
 		t.Errorf("after the commit the store shows applied %d (%v), want 4", st.Applied, err)
 	}
 
-	c, err := Open(crashed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_, again, err := c.Apply(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.EqualFunc(again, results, sameResult) {
-		t.Errorf("applied again from the log: %+v, want the results handed over: %+v", again, results)
-	}
+	reappliesAfterCrash(t, crashed, results, "a crash before the commit")
 }
 
 // ApplyThen with next applies batch after batch in one transaction: the
@@ -229,17 +218,25 @@ func TestApplyThenSeveralBatches(t *testing.T) {
 		t.Errorf("look up /e after the commit: %v", err)
 	}
 
+	reappliesAfterCrash(t, crashed, results, "a crash between batches")
+}
+
+// reappliesAfterCrash opens the store copied to crashed before its apply
+// committed and checks that applying its log again gives the results
+// that were handed over.
+func reappliesAfterCrash(t *testing.T, crashed string, results []meta.Result, when string) {
+	t.Helper()
 	c, err := Open(crashed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_, again, err := c.Apply(4)
+	_, again, err := c.Apply(uint64(len(results)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.EqualFunc(again, results, sameResult) {
-		t.Errorf("after a crash between batches, applied again from the log: %+v, want the results handed over: %+v", again, results)
+		t.Errorf("after %s, applied again from the log: %+v, want the results handed over: %+v", when, again, results)
 	}
 }
 
