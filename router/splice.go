@@ -171,25 +171,12 @@ type builder struct {
 	wg    sync.WaitGroup
 	sem   chan struct{}
 
+	failure firstFailure
+
 	mu       sync.Mutex // guards what the store goroutines write:
-	err      error      // the first store that failed
 	groups   map[int]string
 	bufs     [][]byte // pool buffers handed to stores, returned by abort
 	releases []func() // of their sealed copies
-}
-
-func (b *builder) fail(err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.err == nil {
-		b.err = err
-	}
-}
-
-func (b *builder) failed() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.err
 }
 
 // keep adds a whole existing chunk.
@@ -248,7 +235,7 @@ func (b *builder) zeros(n int64) error {
 
 // flush stores the bytes gathered so far as a chunk, however short.
 func (b *builder) flush() error {
-	if err := b.failed(); err != nil {
+	if err := b.failure.get(); err != nil {
 		return err
 	}
 	if len(b.buf) == 0 {
@@ -287,7 +274,7 @@ func (b *builder) flush() error {
 		defer func() { <-b.sem }()
 		g, err := b.s.storeChunk(b.ctx, b.refused, idx, h, stored)
 		if err != nil {
-			b.fail(err)
+			b.failure.set(err)
 			return
 		}
 		b.mu.Lock()
@@ -303,7 +290,7 @@ func (b *builder) finish() (*meta.Inode, error) {
 		return nil, err
 	}
 	b.wg.Wait()
-	if err := b.failed(); err != nil {
+	if err := b.failure.get(); err != nil {
 		return nil, err
 	}
 	for i, r := range b.refs {

@@ -113,6 +113,29 @@ type chunkDone struct {
 	err   error
 }
 
+// firstFailure keeps the first error of stores that run at once: the
+// failure that happened first is the cause the client is told, not a
+// later one it brought about (a primary whose disk refused one chunk
+// steps down, and the chunks sent to it next meet "not the primary").
+type firstFailure struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstFailure) set(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *firstFailure) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
 // uploadDepth is how many chunks of one upload are being stored at once:
 // enough to keep the disks of several members busy while the next chunk
 // is read, and memory bounded to uploadDepth+1 chunks per upload (and
@@ -164,12 +187,13 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*m
 	whole := sha256.New()
 	file := &meta.Inode{Type: meta.TypeFile}
 	refused := &refusals{full: map[string]int64{}}
+	var failure firstFailure
 	finish := func() error {
 		p := queue[0]
 		queue = queue[1:]
 		d := <-p.done
 		if d.err != nil {
-			return d.err
+			return failure.get()
 		}
 		file.Chunks[p.idx].Group = d.group
 		return nil
@@ -222,6 +246,9 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*m
 				// for memory for its next chunk must not hold the memory
 				// of the chunks it is done with.
 				s.putChunkSlot(slot)
+				if err != nil {
+					failure.set(err)
+				}
 				done <- chunkDone{g, err}
 			}()
 			queue = append(queue, pending{idx, done})
