@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"shoal/gossip"
@@ -120,6 +121,7 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          httpErrorLog(log),
 	}
+	closeUnused(srv)
 	scheme := "http"
 	if srv.TLSConfig = sec.httpServer(); srv.TLSConfig != nil {
 		scheme = "https"
@@ -155,6 +157,29 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	}
 	log.Info("router stopped")
 	return nil
+}
+
+// closeUnused makes srv's Shutdown close at once the connections on
+// which no request has arrived yet. Shutdown closes idle connections at
+// once, but counts a new one as idle only after 5 seconds, and an HTTP
+// client's pool often holds one it dialled and then did not need: the
+// router would take that long to stop, past a supervisor's grace.
+// Nothing is in flight on such a connection.
+func closeUnused(srv *http.Server) {
+	var unused sync.Map // net.Conn → struct{}
+	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			unused.Store(c, struct{}{})
+		} else {
+			unused.Delete(c)
+		}
+	}
+	srv.RegisterOnShutdown(func() {
+		unused.Range(func(c, _ any) bool {
+			c.(net.Conn).Close()
+			return true
+		})
+	})
 }
 
 // httpErrorLog is the HTTP server's log: its lines go to Debug, except a
