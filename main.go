@@ -245,8 +245,14 @@ func nodeMain(cmd string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.DurationVar(&rc.MetaScrubEvery, "meta-scrub-every", rc.MetaScrubEvery, "how often, at most, the whole metadata store (meta.db) is re-read and verified at --scrub-rate (0: never; reads still check every record they touch)")
 	gc := gossipFlags(fs)
 	sec := securityFlags(fs, false)
+	metrics := metricsFlag(fs, "")
 	return func(ctx context.Context) error {
 		nc.Gossip, nc.Security, nc.Logger = *gc, *sec, log()
+		m, err := metrics(ctx, nc.Logger)
+		if err != nil {
+			return err
+		}
+		nc.Metrics = m
 		return role.RunNode(ctx, nc)
 	}
 }
@@ -288,8 +294,14 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.DurationVar(&c.Router.AuthTTL, "auth-ttl", c.Router.AuthTTL, "how long a token's user is trusted before the cluster is asked again (a removed user's token works at most this long on other routers)")
 	gc := gossipFlags(fs)
 	sec := securityFlags(fs, true)
+	metrics := metricsFlag(fs, "")
 	return func(ctx context.Context) error {
 		c.Gossip, c.Security, c.Logger = *gc, *sec, log()
+		m, err := metrics(ctx, c.Logger)
+		if err != nil {
+			return err
+		}
+		c.Metrics = m
 		setRouterMemoryLimit(c.Router, c.Logger)
 		return role.RunRouter(ctx, c)
 	}
@@ -320,10 +332,15 @@ func devMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (one subdirectory per node)")
 	fs.IntVar(&c.PortBase, "port-base", c.PortBase, "first of the node ports (node i: peers on BASE+i, gossip on BASE+10+i)")
 	fs.BoolVar(&c.Insecure, "insecure", false, "run without TLS, gossip encryption, users or encryption at rest")
+	metrics := metricsFlag(fs, "127.0.0.1:8081")
 	return func(ctx context.Context) error {
 		c.Logger, c.CredentialsFile = log(), client.CredentialsPath(os.Getenv)
+		var err error
+		if c.Metrics, err = metrics(ctx, c.Logger); err != nil {
+			return err
+		}
 		start := time.Now()
-		err := role.RunDev(ctx, c)
+		err = role.RunDev(ctx, c)
 		c.Logger.Info("dev cluster stopped", "uptime", time.Since(start).Round(time.Second))
 		return err
 	}
@@ -336,6 +353,7 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.StringVar(&c.Token, "token", "", "the token to measure with (default $SHOAL_TOKEN or the credentials file)")
 	fs.BoolVar(&c.Local, "local", false, "start a local cluster (3 storage processes and a router on 127.0.0.1) and measure it")
 	fs.BoolVar(&c.Insecure, "insecure", false, "with --local: run the local cluster with --insecure (no TLS, users or encryption at rest)")
+	fs.BoolVar(&c.NoMetrics, "no-metrics", false, "with --local: run the local cluster without --metrics, to measure what collecting metrics costs")
 	fs.StringVar(&c.Filer, "filer", "", "measure a SeaweedFS filer at this URL instead of Shoal, with the same workloads (ops, small, meta, large), for a side-by-side comparison")
 	fs.BoolVar(&c.FilerFsync, "filer-fsync", false, "with --filer: ask SeaweedFS to fsync every write (fsync=true)")
 	fs.StringSliceVar(&c.Workloads, "workloads", nil, "what to run: ops, small, meta, large, memory, failover, mount, security, scale (default: ops, small, meta, large; failover with --local; mount with --mount; memory (gigabytes of transfers), security (a secure local cluster beside an --insecure one) and scale (a local cluster of two groups beside one of one group) only when named)")
@@ -458,6 +476,19 @@ func (b *byteSize) Set(s string) error {
 	}
 	*b = byteSize(n << shift)
 	return nil
+}
+
+// metricsFlag defines --metrics (default def) on fs. The function it
+// returns, called once flags are parsed, serves the process's metrics
+// there (role.ServeMetrics); nil when --metrics is "".
+func metricsFlag(fs *pflag.FlagSet, def string) func(context.Context, *slog.Logger) (*role.MetricsEndpoint, error) {
+	addr := fs.String("metrics", def, "serve Prometheus metrics (/metrics) and liveness (/healthz) in plain HTTP on this address, e.g. 127.0.0.1:9464 (\"\": none)")
+	return func(ctx context.Context, log *slog.Logger) (*role.MetricsEndpoint, error) {
+		if *addr == "" {
+			return nil, nil
+		}
+		return role.ServeMetrics(ctx, *addr, log)
+	}
 }
 
 // servePprof serves the runtime profiles on addr until ctx ends, on a mux

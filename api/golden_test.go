@@ -37,6 +37,8 @@ var goldens = []struct {
 	{"Listing", &Listing{Path: "/d", Entries: []DirEntry{{Name: "f", Attr: attr}}},
 		`{"path": "/d", "entries": [{"name": "f", ` + attrGolden + `}]}`},
 	{"empty Listing", &Listing{Path: "/", Entries: []DirEntry{}}, `{"path": "/", "entries": []}`},
+	{"Health", &Health{Ready: false, Checks: []HealthCheck{{Name: "router", Ready: false, Why: "no group can take writes"}}},
+		`{"ready": false, "checks": [{"name": "router", "ready": false, "why": "no group can take writes"}]}`},
 	{"ChunkList", &ChunkList{Path: "/d/f", Chunks: []ChunkInfo{
 		{Hash: "9c57", Size: 16, Group: "g1", Key: "0000002a"}, {Hash: "4cf0", Size: 8, Group: "g2"}}},
 		`{"path": "/d/f", "inline": false, "chunks": [

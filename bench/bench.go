@@ -49,6 +49,9 @@ type Config struct {
 	// secure (TLS, users, encryption at rest) unless Insecure is set.
 	Local    bool
 	Insecure bool
+	// NoMetrics starts the local cluster's processes without --metrics,
+	// to measure what collecting metrics costs.
+	NoMetrics bool
 	// Filer, when set, is the URL of a SeaweedFS filer to measure instead
 	// of Shoal, with the same code (ops, small, meta and large only), so
 	// that the two can be compared on one machine; FilerFsync asks it to

@@ -65,7 +65,14 @@ func startLocalGroups(ctx context.Context, cfg Config, log *slog.Logger, groups 
 	if err != nil {
 		return nil, fmt.Errorf("local cluster: data directory: %w", err)
 	}
-	hc, err := harness.Start(ctx, harness.Spec{Binary: bin, Dir: dir, Insecure: cfg.Insecure, Logger: log, Groups: gs})
+	spec := harness.Spec{Binary: bin, Dir: dir, Insecure: cfg.Insecure, Logger: log, Groups: gs}
+	if !cfg.NoMetrics {
+		// As a cluster runs in production: every process collects its
+		// metrics, each on a port of its own that nothing scrapes here.
+		spec.NodeFlags = []string{"--metrics", "127.0.0.1:0"}
+		spec.RouterFlags = spec.NodeFlags
+	}
+	hc, err := harness.Start(ctx, spec)
 	if err != nil {
 		fmt.Fprintf(cfg.Stderr, "shoal bench: the local cluster's data and logs are in %s (remove it when done)\n", dir)
 		return nil, fmt.Errorf("local cluster: %w", err)

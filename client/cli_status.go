@@ -1,18 +1,41 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 )
 
+// Exit codes of shoal status beyond exitOK and exitFail (the router
+// could not be asked).
+const (
+	// exitDegraded: reads and writes are served, but redundancy is short:
+	// a voting member is dead, behind or refusing writes, chunks are
+	// missing from a member, or a data group has no primary or its primary
+	// did not report. (A dead node its group replaced is not counted: its
+	// group is whole again.)
+	exitDegraded = 3
+	// exitUnavailable: the cluster cannot serve: the meta group has no
+	// primary (no name can be looked up or changed), or no group can take
+	// writes.
+	exitUnavailable = 4
+)
+
 // runStatus prints the cluster: the groups, their members as each
 // primary reports them, the standby pool, then every node as gossip sees
 // it. A group whose primary did not report still shows what gossip knows,
-// with its error below the tables.
+// with its error below the tables. The last line judges the whole, and
+// so does the exit code: exitOK, exitDegraded or exitUnavailable.
 func runStatus(s *session, _ []string) error {
 	cl, err := s.c.Cluster(s.ctx)
+	if errors.Is(err, ErrUnavailable) {
+		// The router answers, but not with the view: it could not check
+		// the token (the meta group keeps the users) or reach the groups.
+		fmt.Fprintf(s.stdout, "HEALTH: unavailable: the router could not answer: %v\n", err)
+		return exitStatus(exitUnavailable)
+	}
 	if err != nil {
 		return err
 	}
@@ -35,7 +58,71 @@ func runStatus(s *session, _ []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.ID, n.Role, orDash(n.Group), n.Term,
 			n.Status, yesNo(n.InSync), humanBytes(int64(min(n.Used, 1<<63-1))), capacity, n.Addr)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	code, why := clusterHealth(cl)
+	switch code {
+	case exitOK:
+		fmt.Fprintln(s.stdout, "\nHEALTH: ok")
+		return nil
+	case exitDegraded:
+		fmt.Fprintf(s.stdout, "\nHEALTH: degraded (serving, with less redundancy): %s\n", strings.Join(why, "; "))
+	default:
+		fmt.Fprintf(s.stdout, "\nHEALTH: unavailable: %s\n", strings.Join(why, "; "))
+	}
+	return exitStatus(code)
+}
+
+// clusterHealth judges a view of the cluster (see the exit codes above)
+// and says why it is not healthy.
+func clusterHealth(cl Cluster) (code int, why []string) {
+	var down, short []string
+	writable := false
+	for _, g := range cl.Groups {
+		switch {
+		case g.Primary == "" && g.Meta:
+			down = append(down, fmt.Sprintf("the meta group %s has no primary: no name can be looked up or changed", g.Name))
+			continue
+		case g.Primary == "":
+			short = append(short, fmt.Sprintf("group %s has no primary", g.Name))
+			continue
+		case g.Error != "" && g.Meta:
+			down = append(down, fmt.Sprintf("the meta group's primary %s did not report: %s", g.Primary, g.Error))
+			continue
+		case g.Error != "":
+			short = append(short, fmt.Sprintf("group %s's primary %s did not report: %s", g.Name, g.Primary, g.Error))
+			continue
+		}
+		if g.Free == nil || *g.Free > 0 {
+			writable = true
+		}
+		for _, m := range g.MemberDetails {
+			switch {
+			case !m.Voter:
+				short = append(short, fmt.Sprintf("%s of %s is not a voting member yet", m.Name, g.Name))
+			case !m.Live:
+				short = append(short, fmt.Sprintf("%s of %s does not answer its primary", m.Name, g.Name))
+			case m.DiskError != "":
+				short = append(short, fmt.Sprintf("%s of %s: its disk refuses writes (%s)", m.Name, g.Name, m.DiskError))
+			case !m.Synced:
+				short = append(short, fmt.Sprintf("%s of %s is not synced", m.Name, g.Name))
+			}
+		}
+		if g.UnderReplicated > 0 {
+			short = append(short, fmt.Sprintf("group %s has %d chunks not on every member", g.Name, g.UnderReplicated))
+		}
+	}
+	if !writable && len(down) == 0 {
+		down = append(down, "no group can take writes (none has a primary with room)")
+	}
+	switch {
+	case len(down) > 0:
+		return exitUnavailable, append(down, short...)
+	case len(short) > 0:
+		return exitDegraded, short
+	}
+	return exitOK, nil
 }
 
 func printGroups(w io.Writer, groups []Group) {

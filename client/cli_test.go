@@ -207,9 +207,12 @@ func TestCLIStatAndExists(t *testing.T) {
 	expect(t, r, 2, "", "shoal exists: /d/f: Internal Server Error (HTTP 500)\n", "exists", "/d/f")
 }
 
+// shoal status prints the tables, then judges the cluster in its last
+// line and its exit code: this one serves, with a member's disk refusing
+// writes, chunks under-replicated and a data group without a primary.
 func TestCLIStatus(t *testing.T) {
 	f := newFakeRouter(t)
-	expect(t, f.srv.URL, 0, ""+
+	expect(t, f.srv.URL, 3, ""+
 		"GROUP      PRIMARY  TERM  USED     FREE       CHUNKS  UNDER-REPLICATED  REPAIR\n"+
 		"g1 (meta)  n3       4     1.0 MiB  10.0 GiB   12      2                 copied 5 (5.0 KiB), collected 3\n"+
 		"g2         -        2     0 B      unlimited  ?       ?                 ?\n"+
@@ -226,7 +229,10 @@ func TestCLIStatus(t *testing.T) {
 		"n3    3                     primary  g1     4     alive    yes      1.0 MiB    10.0 GiB  10.0.0.3:7946\n"+
 		"n2    18446744073709551615  replica  g1     4     alive    no       900.0 KiB  10.0 GiB  10.0.0.2:7946\n"+
 		"n1    1                     standby  -      0     suspect  no       0 B        -         10.0.0.1:7946\n"+
-		"n5    5                     replica  g2     2     failed   yes      0 B        -         10.0.0.5:7946\n",
+		"n5    5                     replica  g2     2     failed   yes      0 B        -         10.0.0.5:7946\n"+
+		"\n"+
+		"HEALTH: degraded (serving, with less redundancy): n2 of g1: its disk refuses writes (disk refused a write: read-only file system); "+
+		"group g1 has 2 chunks not on every member; group g2 has no primary\n",
 		"", "status")
 }
 

@@ -154,8 +154,8 @@ func TestPrimaryDiskTurnsReadOnly(t *testing.T) {
 	})
 	out, _, code := c.run("status")
 	t.Logf("shoal status:\n%s", out)
-	if code != 0 || !strings.Contains(out, "read-only file system") {
-		t.Errorf("shoal status (exit %d) does not show the disk's error:\n%s", code, out)
+	if code != 3 || !strings.Contains(out, "read-only file system") || !strings.Contains(out, "HEALTH: degraded") {
+		t.Errorf("shoal status (exit %d) does not show the disk's error, or does not judge the cluster degraded (exit 3):\n%s", code, out)
 	}
 	for p, want := range written {
 		rc, _, err := cl.Get(ctx, p)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -245,11 +247,12 @@ func TestDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	httpAddr, portBase := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprint(base)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	// Each start logs to a file of its own, so that its banner is its own.
 	var dev *harness.Proc
 	start := func(run int) {
 		dev = &harness.Proc{Name: "shoal dev", Log: filepath.Join(dir, fmt.Sprintf("dev%d.log", run)),
-			Args: []string{binary(t), "dev", "--data", filepath.Join(dir, "data"), "--http", httpAddr, "--port-base", portBase},
+			Args: []string{binary(t), "dev", "--data", filepath.Join(dir, "data"), "--http", httpAddr, "--port-base", portBase, "--metrics", metricsAddr},
 			Env:  []string{"SHOAL_CREDENTIALS=" + creds}}
 		if err := dev.Start(); err != nil {
 			t.Fatal(err)
@@ -282,6 +285,20 @@ func TestDev(t *testing.T) {
 	if b, _ := os.ReadFile(dev.Log); !strings.Contains(string(b), "https://") {
 		t.Fatal("dev does not serve HTTPS")
 	}
+	// The banner names the metrics of every node of the process.
+	if !strings.Contains(dev.Tail(100), "Metrics: http://"+metricsAddr+"/metrics") {
+		t.Fatalf("the banner does not name the metrics address %s:\n%s", metricsAddr, dev.Tail(20))
+	}
+	harness.Await(t, 10*time.Second, "dev's metrics to show both groups' primaries", func() (bool, error) {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `shoal_node_info{group="g1",node="node0",role="primary"} 1`) &&
+			strings.Contains(string(b), `shoal_node_info{group="g2",node="node3",role="primary"} 1`), err
+	})
 	var stdout, stderr string
 	var code int
 	harness.Await(t, 30*time.Second, "shoal put through the dev cluster with no flags", func() bool {

@@ -61,7 +61,7 @@ func (n *Node) applyLoop() {
 			// give way, as a refused append or chunk does.
 			n.noteDisk(err, "apply to namespace")
 			if errors.Is(err, meta.ErrDiskFailed) {
-				n.post(InStepDown{Why: "the disk refused to apply committed entries"})
+				n.post(InStepDown{Reason: StepDownDisk, Why: "the disk refused to apply committed entries"})
 			}
 		}
 	}
@@ -87,6 +87,7 @@ func (n *Node) applyCommitted() error {
 		more = func(applied uint64) uint64 { return n.moreToApply(applied, hold.C) }
 	}
 	last := st.Applied
+	start := time.Now()
 	_, _, err = n.db.ApplyThen(commit, func(es []meta.Entry, rs []meta.Result) {
 		last = es[len(es)-1].Index
 		n.applyBatches.Add(1)
@@ -96,6 +97,7 @@ func (n *Node) applyCommitted() error {
 		return err
 	}
 	n.applyRounds.Add(1)
+	n.cfg.Metrics.applied(time.Since(start))
 	n.setApplied(last)
 	n.post(InApplied{Index: last})
 	if n.commitIdx.Load() > last {

@@ -55,7 +55,7 @@ func (n *Node) WriteChunk(ctx context.Context, h meta.Hash, data []byte) error {
 		if errors.Is(err, meta.ErrDiskFailed) {
 			// A primary that cannot write leaves the group to a member
 			// that can, even when the others hold this chunk already.
-			n.post(InStepDown{Why: "the disk refused a chunk"})
+			n.post(InStepDown{Reason: StepDownDisk, Why: "the disk refused a chunk"})
 		}
 		acks <- ack{n.cfg.ID, err}
 	}()

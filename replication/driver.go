@@ -308,7 +308,7 @@ func (n *Node) SetPeers(peers []meta.Member) {
 
 // StepDown makes a leading or recovering node a follower, for example when
 // gossip shows a primary with a higher ballot.
-func (n *Node) StepDown(why string) { n.post(InStepDown{Why: why}) }
+func (n *Node) StepDown(why string) { n.post(InStepDown{Reason: StepDownView, Why: why}) }
 
 // post hands an input to the run goroutine, unless the node is closed.
 func (n *Node) post(in Input) { n.send(event{in: in}) }
@@ -522,12 +522,14 @@ func (n *Node) carry(rd Ready) {
 				why = fmt.Sprintf(" (its disk refused a write: %v)", err)
 			}
 			n.failWaiters(fmt.Errorf("%w: the primary stepped down before the entry was applied%s", wire.ErrDeposed, why))
+			n.cfg.Metrics.steppedDown(rd.SteppedDown)
 			if t := n.term.Swap(nil); t != nil {
 				t.cancel()
 			}
 		}
 		if rd.Leading != nil {
 			n.lead(*rd.Leading)
+			n.cfg.Metrics.promoted()
 		}
 		if rd.Rebuilt {
 			if err := n.db.SetRebuilt(); err != nil {
@@ -542,7 +544,7 @@ func (n *Node) carry(rd Ready) {
 		case rd.Entries != nil && rd.Own:
 			n.writeOwn(rd.Entries)
 		case rd.Entries != nil:
-			err := n.db.Append(rd.Entries)
+			err := n.appendLog(rd.Entries)
 			n.noteDisk(err, "append to log")
 			next = InStored{Err: err}
 		}
@@ -562,10 +564,20 @@ func (n *Node) writeOwn(es []meta.Entry) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		err := n.db.Append(es)
+		err := n.appendLog(es)
 		n.noteDisk(err, "append to log")
 		n.send(event{stored: &err})
 	}()
+}
+
+// appendLog writes es to the log durably, timing the write.
+func (n *Node) appendLog(es []meta.Entry) error {
+	start := time.Now()
+	err := n.db.Append(es)
+	if err == nil {
+		n.cfg.Metrics.loggedBatch(len(es), time.Since(start))
+	}
+	return err
 }
 
 // dispatch does the part of rd that needs no durable write first. The
@@ -592,9 +604,14 @@ func (n *Node) dispatch(rd Ready) {
 	for _, r := range rd.Replies {
 		n.answer(r.Req, result{msg: r.Msg, err: r.Err})
 	}
+	read := 0
 	for _, r := range rd.Reads {
 		n.answer(r.Req, result{index: r.Index, err: r.Err})
+		if r.Err == nil {
+			read++
+		}
 	}
+	n.cfg.Metrics.answeredReads(read)
 	if rd.Repair {
 		if t := n.term.Load(); t != nil {
 			t.wakeRepair()
@@ -628,7 +645,9 @@ func (n *Node) fail(err error, rd Ready) {
 	for _, w := range rd.Waits {
 		n.answer(w.Req, result{err: n.failed})
 	}
-	n.m.Step(InStepDown{Why: "promise not recorded"})
+	if rd := n.m.Step(InStepDown{Reason: StepDownDisk, Why: "promise not recorded"}); rd.Deposed {
+		n.cfg.Metrics.steppedDown(rd.SteppedDown)
+	}
 	for id := range n.pending {
 		n.answer(id, result{err: n.failed})
 	}
@@ -739,7 +758,9 @@ func sameStatus(a, b Status) bool {
 
 // shutdown answers everything still waiting on the run goroutine.
 func (n *Node) shutdown() {
-	n.m.Step(InStepDown{Why: "closing"})
+	if rd := n.m.Step(InStepDown{Reason: StepDownClosing, Why: "closing"}); rd.Deposed {
+		n.cfg.Metrics.steppedDown(rd.SteppedDown)
+	}
 	for id := range n.pending {
 		n.answer(id, result{err: errClosed})
 	}

@@ -103,8 +103,9 @@ type (
 	InTick struct{}
 	// InPeers is the group's live members in the gossip view.
 	InPeers struct{ Peers []meta.Member }
-	// InStepDown ends leadership (gossip shows a higher primary).
-	InStepDown struct{ Why string }
+	// InStepDown ends leadership; Reason is one of the StepDown
+	// constants, Why says more for the log.
+	InStepDown struct{ Reason, Why string }
 	// InResp is the answer to a Send (Resp) or why none came (Err).
 	InResp struct {
 		ID   uint64
@@ -179,8 +180,9 @@ type Ready struct {
 	// Commit, when non-zero, is a new commit index: apply through it.
 	Commit uint64
 	// Deposed: this node stopped leading; every waiting proposal's
-	// outcome is unknown.
-	Deposed bool
+	// outcome is unknown. SteppedDown says why (a StepDown constant).
+	Deposed     bool
+	SteppedDown string
 	// Leading is set when this node starts leading a ballot.
 	Leading *meta.Ballot
 	// Rebuilt: this member's log holds every committed entry again;
@@ -463,7 +465,7 @@ func (m *Machine) Step(in Input) Ready {
 	case InPeers:
 		m.onPeers(in)
 	case InStepDown:
-		m.stepDown(in.Why)
+		m.stepDown(in.Reason, in.Why)
 	case InResp:
 		m.onResp(in)
 	case InHeld:
@@ -590,14 +592,14 @@ func (m *Machine) observe(b meta.Ballot) {
 	m.promised = b
 	m.rd.Promise = &b
 	if m.role != Follower {
-		m.stepDown(fmt.Sprintf("saw higher ballot %s", b))
+		m.stepDown(StepDownHigherBallot, fmt.Sprintf("saw higher ballot %s", b))
 	}
 }
 
 // stepDown ends leadership or recovery. Waiting proposals fail with
 // ErrDeposed because their outcome is unknown (a later primary may commit
 // them); reads waiting for confirmation fail.
-func (m *Machine) stepDown(why string) {
+func (m *Machine) stepDown(reason, why string) {
 	if m.role == Follower {
 		return
 	}
@@ -609,7 +611,7 @@ func (m *Machine) stepDown(why string) {
 		}
 		m.finishRound(&readRound{reqs: l.readQueue}, err)
 		m.lead = nil
-		m.rd.Deposed = true
+		m.rd.Deposed, m.rd.SteppedDown = true, reason
 	}
 	if m.leaderAddr == m.cfg.Self.Addr {
 		// Whoever leads now, it is not this node: a hint naming itself

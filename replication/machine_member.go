@@ -281,7 +281,7 @@ func (m *Machine) onRestored(in InRestored) {
 		}
 		if m.promised.Less(in.Promised) {
 			m.promised = in.Promised
-			m.stepDown(fmt.Sprintf("the installed snapshot holds a higher promise %s", in.Promised))
+			m.stepDown(StepDownSnapshot, fmt.Sprintf("the installed snapshot holds a higher promise %s", in.Promised))
 		}
 	}
 	switch kind {

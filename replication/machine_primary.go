@@ -128,7 +128,7 @@ func (m *Machine) leaderStored(err error, tail meta.Entry, config bool) {
 	}
 	if err != nil {
 		m.log.Error("append to local log", "err", err)
-		m.stepDown("local log write failed")
+		m.stepDown(StepDownDisk, "local log write failed")
 		return
 	}
 	// The write appended after the log's end: its last entry is the end

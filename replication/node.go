@@ -28,6 +28,8 @@ type Config struct {
 	Transport wire.Transport
 	// Logger receives structured logs.
 	Logger *slog.Logger
+	// Metrics, if set, counts and times the node's work for Prometheus.
+	Metrics *Metrics
 	// Heartbeat is how often the primary contacts each member when idle
 	// (default 100ms).
 	Heartbeat time.Duration

@@ -30,7 +30,10 @@ func (n *Node) scrubLoop() {
 			if !ok {
 				continue // collected meanwhile
 			}
-			if _, err := n.db.Chunks.Get(h); errors.Is(err, meta.ErrCorrupt) {
+			_, err := n.db.Chunks.Get(h)
+			corrupt := errors.Is(err, meta.ErrCorrupt)
+			n.cfg.Metrics.scrubbed(size, corrupt)
+			if corrupt {
 				n.scrubRepair(h)
 			}
 			owed += time.Duration(float64(size) / float64(n.cfg.ScrubRate) * float64(time.Second))

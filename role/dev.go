@@ -40,6 +40,9 @@ type DevConfig struct {
 	// another cluster's credentials already occupy is left alone.
 	CredentialsFile string
 	Logger          *slog.Logger
+	// Metrics, if set, is the process's metrics endpoint: every node and
+	// the router register there, and the banner names it.
+	Metrics *MetricsEndpoint
 	// Out receives the banner that says where the cluster listens
 	// (default standard output).
 	Out io.Writer
@@ -131,11 +134,13 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 		nc.Listen = net.JoinHostPort(host, strconv.Itoa(cfg.PortBase+i))
 		nc.Gossip.BindAddr, nc.Gossip.Join = gossipAddr(i), seeds
 		nc.Security, nc.Logger = sec, cfg.Logger
+		nc.Metrics = cfg.Metrics
 		run(func() error { return RunNode(ctx, nc) })
 	}
 	ready := make(chan string, 1)
 	rc := DefaultRouterConfig()
 	rc.HTTP, rc.Name, rc.Security, rc.Logger = cfg.HTTP, "router", sec, cfg.Logger
+	rc.Metrics = cfg.Metrics
 	rc.Gossip.BindAddr, rc.Gossip.Join = gossipAddr(9), seeds
 	rc.Ready = func(a string) { ready <- a }
 	run(func() error { return RunRouter(ctx, rc) })
@@ -157,6 +162,9 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 // secrets are and how the CLI on this machine finds them.
 func banner(cfg DevConfig, sec Security, url string) {
 	fmt.Fprintf(cfg.Out, "Shoal dev cluster: 1 router, groups %s (meta) and g2 of 3 nodes each, 2 standbys (data in %s)\n  API:     %s\n", meta.DefaultMetaGroup, cfg.DataDir, url)
+	if cfg.Metrics != nil {
+		fmt.Fprintf(cfg.Out, "  Metrics: %s/metrics (Prometheus, every node of this process)\n", cfg.Metrics.URL)
+	}
 	if sec.Insecure {
 		fmt.Fprintf(cfg.Out, `  INSECURE: no TLS, no users, no encryption at rest (--insecure)
   Try:     shoal put --router %[1]s ./README.md /docs/readme.md

@@ -80,6 +80,10 @@ type NodeConfig struct {
 	// Security holds the node's certificate and the gossip key.
 	Security Security
 	Logger   *slog.Logger
+	// Metrics, if set, is the process's metrics endpoint: the node
+	// registers its Prometheus metrics there, each labelled with its name
+	// (node="..."), and its readiness.
+	Metrics *MetricsEndpoint
 }
 
 // DefaultNodeConfig returns a NodeConfig with the tunables set; Start,
@@ -182,6 +186,8 @@ type Node struct {
 	// gone is what this node, a follower, found out about its primary's
 	// address (gone.go).
 	gone goneProbe
+	// metrics counts the work of the group's replication (nil: none).
+	metrics *replication.Metrics
 }
 
 // RunNode starts a storage node and serves until ctx ends.
@@ -217,6 +223,17 @@ func (n *Node) run(ctx context.Context) error {
 	}
 	n.db = db
 	defer db.Close()
+	if n.cfg.Metrics != nil {
+		reg := nodeRegisterer(n.cfg.Metrics.Registry, n.cfg.Name)
+		n.metrics = replication.NewMetrics()
+		collector := nodeCollector{n}
+		if err := registerAll(reg, n.metrics, collector); err != nil {
+			return err
+		}
+		defer reg.Unregister(n.metrics)
+		defer reg.Unregister(collector)
+		defer n.cfg.Metrics.addCheck(n.cfg.Name, n.ready)()
+	}
 	if err := n.setLimits(); err != nil {
 		return err
 	}
@@ -346,6 +363,7 @@ func (n *Node) joinGroup(group string, boot bool) error {
 	rc.Store, rc.Transport, rc.Logger = n.db, n.tr, n.log
 	rc.ViewPrimary = n.viewPrimary
 	rc.ChunkRefs = n.chunkRefs
+	rc.Metrics = n.metrics
 	r, err := replication.New(rc)
 	if err != nil {
 		return err

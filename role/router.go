@@ -36,6 +36,10 @@ type RouterConfig struct {
 	// key and the first admin's token.
 	Security Security
 	Logger   *slog.Logger
+	// Metrics, if set, is the process's metrics endpoint: the router
+	// registers its Prometheus metrics there, each labelled with its name
+	// (node="..."), and its readiness.
+	Metrics *MetricsEndpoint
 	// Ready, if set, is called once the API is listening; url is its
 	// base URL (https:// unless Security.Insecure).
 	Ready func(url string)
@@ -109,10 +113,23 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	rc := cfg.Router
 	rc.Members, rc.NextChange, rc.Transport, rc.Logger = g.Members, g.NextChange, tr, log
 	rc.Insecure, rc.AdminToken, rc.Keyring, rc.Sealer = sec.insecure, sec.adminToken, g.Keyring, sec.sealer
+	if cfg.Metrics != nil {
+		reg := nodeRegisterer(cfg.Metrics.Registry, cfg.Name)
+		view := gossipCollector{g}
+		if err := registerAll(reg, view); err != nil {
+			l.Close()
+			return err
+		}
+		defer reg.Unregister(view)
+		rc.Metrics = reg
+	}
 	api, err := router.New(rc)
 	if err != nil {
 		l.Close()
 		return err
+	}
+	if cfg.Metrics != nil {
+		defer cfg.Metrics.addCheck(cfg.Name, api.Ready)()
 	}
 	defer api.Close() // after the HTTP server: waits for background read repairs
 	srv := &http.Server{

@@ -16,7 +16,7 @@ import (
 	"shoal/secure"
 )
 
-// Authentication. Every request but /healthz carries a bearer token; its
+// Authentication. Every request but /healthz and /readyz carries a bearer token; its
 // SHA-256 names a user in the meta group. A router keeps the users it
 // found for AuthTTL, so a busy client costs one lookup a second, and a
 // removed user's or a rotated token stops working within AuthTTL on every

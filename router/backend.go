@@ -20,6 +20,7 @@ type backend struct {
 	meta       string // the meta group; "" means meta.DefaultMetaGroup
 	timeout    time.Duration
 	rpc        time.Duration
+	metrics    *metrics // nil: none
 }
 
 // metaGroup is the group that keeps the namespace.
@@ -104,6 +105,7 @@ func (b *backend) callWithin(ctx context.Context, group string, req func() wire.
 			}
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
+		b.metrics.retried(group)
 		wait = min(wait*2, 100*time.Millisecond)
 	}
 }

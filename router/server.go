@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"hash"
 	"io"
 	"log/slog"
@@ -30,6 +31,9 @@ import (
 type Config struct {
 	// Members returns the current gossip view.
 	Members func() []gossip.Member
+	// Metrics, if set, is where the router registers its Prometheus
+	// metrics (requests, latency, bytes, retries); unregistered by Close.
+	Metrics prometheus.Registerer
 	// NextChange, when set, returns a channel closed at the next change
 	// of that view (gossip.Node.NextChange): a request waiting for a
 	// group's new primary tries it as soon as the view names it, rather
@@ -96,7 +100,7 @@ type Config struct {
 	// Tests set it to get the same choices on every run.
 	Seed uint64
 	// Insecure serves every request without a token, as the cluster's
-	// root (--insecure). Otherwise every request but /healthz needs a
+	// root (--insecure). Otherwise every request but /healthz and /readyz needs a
 	// user's bearer token, and acts as that user.
 	Insecure bool
 	// AuthTTL is how long a user found for a token is trusted before the
@@ -184,10 +188,11 @@ func (c Config) Validate() error {
 // Server is the HTTP API. It keeps no durable state: any number of routers
 // can serve the same cluster.
 type Server struct {
-	cfg  Config
-	bufs chunkPool
-	be   *backend
-	mux  *http.ServeMux
+	cfg     Config
+	bufs    chunkPool
+	be      *backend
+	mux     *http.ServeMux
+	metrics *metrics // nil without Config.Metrics
 
 	rndMu sync.Mutex // rand.Rand is not safe for concurrent use
 	rnd   *rand.Rand
@@ -240,6 +245,13 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.auth = newAuthenticator(s.userByToken, ttl)
 	}
+	if cfg.Metrics != nil {
+		s.metrics = newMetrics()
+		if err := cfg.Metrics.Register(s.metrics); err != nil {
+			return nil, fmt.Errorf("register the router's metrics: %w", err)
+		}
+		s.be.metrics = s.metrics
+	}
 	s.mux = http.NewServeMux()
 	s.routeUsers()
 	s.mux.HandleFunc("GET /v1/cluster", s.serveCluster)
@@ -248,6 +260,7 @@ func New(cfg Config) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))
 	})
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: no API at %s (the file API is under /v1/fs/)", meta.ErrNotFound, r.URL.Path))
 	})
@@ -257,6 +270,9 @@ func New(cfg Config) (*Server, error) {
 // Close waits for the background read repairs to end; each is bounded by
 // RPCTimeout. The server must not serve requests any more.
 func (s *Server) Close() error {
+	if s.metrics != nil {
+		s.cfg.Metrics.Unregister(s.metrics)
+	}
 	s.repairs.Wait()
 	return nil
 }
@@ -274,10 +290,15 @@ func (s *Server) random(f func(r *rand.Rand)) {
 // with a bare 400, and redirect "/v1/../v1/fs/x" with a 307, which
 // replays a PUT on /v1/fs/x after all.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.metrics != nil {
+		var done func()
+		w, done = s.metrics.begin(w, r)
+		defer done()
+	}
 	if r.ContentLength != 0 {
 		defer s.guardBody(w, r)()
 	}
-	if r.URL.Path != "/healthz" {
+	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 		var err error
 		if r, err = s.authenticate(r); err != nil {
 			writeError(w, err)

@@ -456,6 +456,7 @@ func (s *Server) waitForRoom(ctx context.Context, groups []GroupSpace, waited ti
 		return fmt.Errorf("%w: every group is full: waited %v for room for chunk %d (%d bytes); delete files, add standbys so a new group can form, or give the storage nodes more room (disk space, --capacity)",
 			meta.ErrNoSpace, limit, idx, need)
 	}
+	defer s.metrics.waiting()()
 	t := time.NewTimer(min(spaceRecheck, limit-waited))
 	defer t.Stop()
 	select {

@@ -1,0 +1,193 @@
+package router
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics counts a router's requests for Prometheus. A nil *metrics
+// counts nothing (Config.Metrics unset).
+type metrics struct {
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	inFlight    prometheus.Gauge
+	received    prometheus.Counter
+	sent        prometheus.Counter
+	retries     *prometheus.CounterVec
+	waitingRoom prometheus.Gauge
+}
+
+// operations are the values of the operation label: the file API's
+// operations by method and op, and "other" for the rest of the API.
+var operations = []string{"read", "write", "write_at", "exists", "delete", "stat", "chunks", "copy", "rename", "link",
+	"mkdir", "create", "symlink", "setattr", "release", "other"}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_router_requests_total",
+			Help: "HTTP requests answered, by operation and status code.",
+		}, []string{"operation", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "shoal_router_request_duration_seconds",
+			Help:    "Time from a request's arrival to the end of its answer, by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 17), // 0.2 ms to 13 s
+		}, []string{"operation"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "shoal_router_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+		received: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_router_received_bytes_total",
+			Help: "Bytes of request bodies read.",
+		}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_router_sent_bytes_total",
+			Help: "Bytes of response bodies written.",
+		}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_router_retries_total",
+			Help: "Calls to storage nodes tried again (a primary busy, changing or not answering), by group.",
+		}, []string{"group"}),
+		waitingRoom: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "shoal_router_waiting_for_room",
+			Help: "Chunks waiting for a group with room (every group full) or with a primary.",
+		}),
+	}
+	for _, op := range operations {
+		m.duration.WithLabelValues(op)
+	}
+	return m
+}
+
+func (m *metrics) all() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.duration, m.inFlight, m.received, m.sent, m.retries, m.waitingRoom}
+}
+
+// Describe and Collect make the metrics one prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.all() {
+		c.Describe(ch)
+	}
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.all() {
+		c.Collect(ch)
+	}
+}
+
+// operation names what r asks for, one of operations.
+func operation(r *http.Request) string {
+	p := r.URL.Path
+	if p != "/v1/fs" && !strings.HasPrefix(p, "/v1/fs/") {
+		return "other"
+	}
+	op := ""
+	if r.URL.RawQuery != "" {
+		op = r.URL.Query().Get("op")
+	}
+	switch {
+	case op == "" && r.Method == http.MethodGet:
+		return "read"
+	case op == "" && r.Method == http.MethodPut:
+		return "write"
+	case op == "" && r.Method == http.MethodPatch:
+		return "write_at"
+	case op == "" && r.Method == http.MethodHead:
+		return "exists"
+	case op == "" && r.Method == http.MethodDelete:
+		return "delete"
+	case r.Method == http.MethodGet && (op == "stat" || op == "chunks"),
+		r.Method == http.MethodPost && (op == "copy" || op == "rename" || op == "link" || op == "mkdir" ||
+			op == "create" || op == "symlink" || op == "setattr" || op == "release"):
+		return op
+	}
+	return "other"
+}
+
+// begin starts metering a request: the returned writer and body count
+// what goes through them, and done records the request once answered.
+func (m *metrics) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func()) {
+	start := time.Now()
+	op := operation(r)
+	mw := &meteredWriter{ResponseWriter: w}
+	var body *meteredBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &meteredBody{ReadCloser: r.Body}
+		r.Body = body
+	}
+	m.inFlight.Inc()
+	return mw, func() {
+		m.inFlight.Dec()
+		code := mw.status
+		if code == 0 {
+			code = http.StatusOK
+		}
+		m.requests.WithLabelValues(op, strconv.Itoa(code)).Inc()
+		m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+		m.sent.Add(float64(mw.n))
+		if body != nil {
+			m.received.Add(float64(body.n))
+		}
+	}
+}
+
+func (m *metrics) retried(group string) {
+	if m != nil {
+		m.retries.WithLabelValues(group).Inc()
+	}
+}
+
+// waiting counts a chunk waiting for room until the returned function
+// is called.
+func (m *metrics) waiting() func() {
+	if m == nil {
+		return func() {}
+	}
+	m.waitingRoom.Inc()
+	return m.waitingRoom.Dec
+}
+
+// meteredWriter records a response's status and counts its bytes.
+type meteredWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *meteredWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *meteredWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (w *meteredWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// meteredBody counts the bytes read of a request body.
+type meteredBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *meteredBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
