@@ -78,13 +78,25 @@ func TestKillPrimaryWhileWriting(t *testing.T) {
 	t.Logf("kill -9 of primary %s to first acknowledged write: %v", victim.Name, took)
 	n := acked(w)
 	harness.Await(t, 20*time.Second, "writes to continue after failover", func() bool { return acked(w) >= n+20 })
+	// The new primary said at INFO why it took over: the old one's fate.
+	g := c.waitGroup(2, victim.Name)
+	line := ""
+	for _, l := range strings.Split(c.node(g.Primary).Tail(400), "\n") {
+		if strings.Contains(l, `msg="promoting to primary"`) && strings.Contains(l, "level=INFO") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, "the primary "+victim.Name) || !strings.Contains(line, "why=") {
+		t.Fatalf("the new primary %s did not log why it promoted, naming %s; last promotion line: %q", g.Primary, victim.Name, line)
+	}
+	t.Logf("the new primary's reason: %s", line[strings.Index(line, "why="):])
 
 	// The old primary returns as a replica and catches up: once its
 	// primary reports it holding the committed log, it holds every
 	// acknowledged write.
 	acks := w.Halt()
 	c.start(victim)
-	g := c.waitGroup(3, victim.Name)
+	g = c.waitGroup(3, victim.Name)
 	verifyAcked(t, c, acks)
 	if g.Primary == victim.Name {
 		t.Fatalf("old primary %s leads again; want it to rejoin as a replica", victim.Name)

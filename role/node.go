@@ -636,6 +636,7 @@ func (n *Node) step(ctx context.Context) {
 	now := time.Now()
 	n.mu.Lock()
 	wasHeld := !n.gate.Held.IsZero()
+	prev := n.view.Primary
 	a := gossip.Decide(members, self, n.gate, now)
 	n.view, n.gate = a.Decision, a.Gate
 	n.mu.Unlock()
@@ -646,7 +647,7 @@ func (n *Node) step(ctx context.Context) {
 		r.StepDown(fmt.Sprintf("gossip shows primary %s with term %d", a.Primary.Name, a.Primary.Term))
 	}
 	if a.Promote {
-		go n.promote(ctx, r, meta.Ballot{Term: a.Term, Node: n.cfg.ID})
+		go n.promote(ctx, r, meta.Ballot{Term: a.Term, Node: n.cfg.ID}, promotionWhy(prev, members, self.Gone))
 	}
 	if st.Role == replication.Leader && (st.Ready || st.Forming) {
 		// A forming group has duties too: a member that stays dead, or
@@ -696,8 +697,11 @@ const heardWithin = 3
 
 // promote claims the primary role in gossip first, so no other member
 // competes, then recovers the log from a majority.
-func (n *Node) promote(ctx context.Context, r *replication.Node, b meta.Ballot) {
-	n.log.Info("promoting to primary", "ballot", b)
+func (n *Node) promote(ctx context.Context, r *replication.Node, b meta.Ballot, why string) {
+	n.mu.Lock()
+	group := n.group
+	n.mu.Unlock()
+	n.log.Info("promoting to primary", "group", group, "ballot", b, "why", why)
 	// Publish the claim with the new term before recovering.
 	t := n.tags()
 	t.Role, t.Term = gossip.RolePrimary, b.Term
