@@ -1,26 +1,27 @@
 package role
 
 import (
-	"encoding/json"
-	"maps"
-	"slices"
-	"sync"
-
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
-	"shoal/api"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"shoal/api"
 )
 
-// MetricsEndpoint is a process's metrics endpoint: the registry its routers and
-// storage nodes register with, served at URL + "/metrics".
+// MetricsEndpoint is a process's metrics endpoint: the registry its
+// routers and storage nodes register with, served at URL + "/metrics",
+// and their readiness checks, served at URL + "/readyz".
 type MetricsEndpoint struct {
 	Registry *prometheus.Registry
 	// URL is where it is served, e.g. http://127.0.0.1:8081.
@@ -79,9 +80,9 @@ func (m *MetricsEndpoint) serveReady(w http.ResponseWriter, r *http.Request) {
 // ServeMetrics serves, in plain HTTP on addr until ctx ends, the
 // process's Prometheus metrics at /metrics (with the Go runtime's and the
 // process's own), its liveness at /healthz and its readiness at /readyz
-// (every router and storage node it runs ready; see api.Health). It is meant for a network
-// only the operators' Prometheus reaches: it shows counts and states,
-// never a file's name or content.
+// (every router and storage node it runs ready; see api.Health). It is
+// meant for a network only the operators' Prometheus reaches: it shows
+// counts and states, never a file's name or content.
 func ServeMetrics(ctx context.Context, addr string, log *slog.Logger) (*MetricsEndpoint, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
