@@ -255,6 +255,17 @@ func TestPrometheus(t *testing.T) {
 		func(got map[string]float64) bool { return len(got) == 3 })
 	expect("a promotion and no step-down", `sum(shoal_replication_promotions_total) - sum(shoal_replication_step_downs_total)`, "",
 		func(got map[string]float64) bool { return got[""] == 1 })
+	expect("no death declared on a healthy cluster", `shoal_gossip_dead_declarations_total`, "node", func(got map[string]float64) bool {
+		if len(got) != len(targets) {
+			return false
+		}
+		for _, v := range got {
+			if v != 0 {
+				return false
+			}
+		}
+		return true
+	})
 	expect("the whole cluster in every gossip view", `shoal_gossip_members{state="alive"}`, "node", func(got map[string]float64) bool {
 		if len(got) != len(targets) {
 			return false

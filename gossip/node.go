@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gometrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 )
@@ -139,6 +140,12 @@ func (n *Node) serfConfig(events chan<- serf.Event) (*serf.Config, error) {
 	sc.ReconnectInterval = reconnectInterval
 	sc.ReconnectTimeout = n.cfg.ReconnectTimeout
 	sc.TombstoneTimeout = n.cfg.TombstoneTimeout
+
+	// Names this node in what serf and memberlist report (see Events);
+	// serf hands it on to memberlist.
+	sc.MetricLabels = []gometrics.Label{{Name: nodeLabel, Value: n.cfg.Name}}
+	suspicions.WithLabelValues(n.cfg.Name) // shown at 0 until it happens
+	deaths.WithLabelValues(n.cfg.Name)
 
 	mc := sc.MemberlistConfig
 	mc.Logger = stdlog

@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"log/slog"
 	"net"
 	"strconv"
@@ -156,6 +157,11 @@ func TestNodeGracefulLeave(t *testing.T) {
 }
 
 func TestNodeDetectsCrash(t *testing.T) {
+	Events() // counts suspicions and deaths from here on
+	before := map[string][2]float64{}
+	for _, name := range []string{"a", "b"} {
+		before[name] = [2]float64{testutil.ToFloat64(suspicions.WithLabelValues(name)), testutil.ToFloat64(deaths.WithLabelValues(name))}
+	}
 	a, b, c := startCluster(t)
 	start := time.Now()
 	if err := c.close(false); err != nil { // no leave: peers must notice on their own
@@ -167,6 +173,14 @@ func TestNodeDetectsCrash(t *testing.T) {
 		})
 	}
 	took := time.Since(start)
+	// Each peer's metrics count what its view went through: c suspected,
+	// then declared dead (by itself, or by the other peer's news).
+	for _, name := range []string{"a", "b"} {
+		harness.Await(t, 5*time.Second, name+"'s metrics to count c suspected and dead", func() bool {
+			return testutil.ToFloat64(suspicions.WithLabelValues(name)) > before[name][0] &&
+				testutil.ToFloat64(deaths.WithLabelValues(name)) > before[name][1]
+		})
+	}
 	t.Logf("crash detected by both peers after %v (ProbeInterval %v, ProbeTimeout %v, SuspicionMult %d)",
 		took, DefaultConfig().ProbeInterval, DefaultConfig().ProbeTimeout, DefaultConfig().SuspicionMult)
 	if took > 2*time.Second {
