@@ -10,45 +10,29 @@ import (
 // Suspicions and deaths as each gossip node of the process sees them.
 // memberlist tells of them only through go-metrics, process-wide: Events
 // installs a go-metrics sink once that counts the two it reports, by the
-// node label every Node gives its memberlist, and drops the rest.
+// node label every Node gives serf (which hands it to memberlist), and
+// drops the rest.
 var (
-	eventsOnce  sync.Once
-	suspicions  = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shoal_gossip_suspicions_total", Help: "Times this node's gossip view came to suspect another member (a probe went unanswered)."}, []string{"node"})
-	deaths      = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shoal_gossip_dead_declarations_total", Help: "Times this node's gossip view declared another member dead (it did not refute a suspicion in time)."}, []string{"node"})
-	nodeLabel   = "node"
-	suspectKey  = "memberlist.msg.suspect"
-	deadKey     = "memberlist.msg.dead"
-	eventsSinks prometheus.Collector
+	eventsOnce sync.Once
+	suspicions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shoal_gossip_suspicions_total", Help: "Times this node's gossip view came to suspect another member (a probe went unanswered)."}, []string{"node"})
+	deaths     = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shoal_gossip_dead_declarations_total", Help: "Times this node's gossip view declared another member dead (it did not refute a suspicion in time)."}, []string{"node"})
+	nodeLabel  = "node"
+	suspectKey = "memberlist.msg.suspect"
+	deadKey    = "memberlist.msg.dead"
 )
 
-// Events returns the collector of the process's gossip suspicions and
-// deaths, installing the go-metrics sink that feeds it on the first call.
-// Register it once per process.
-func Events() prometheus.Collector {
+// Events returns the collectors of the process's gossip suspicions and
+// deaths, installing the go-metrics sink that feeds them on the first
+// call. Register them once per process.
+func Events() []prometheus.Collector {
 	eventsOnce.Do(func() {
 		cfg := gometrics.DefaultConfig("")
 		cfg.EnableHostname, cfg.EnableRuntimeMetrics, cfg.EnableServiceLabel = false, false, false
 		// Only these two reach the sink.
 		cfg.FilterDefault, cfg.AllowedPrefixes = false, []string{suspectKey, deadKey}
 		gometrics.NewGlobal(cfg, eventSink{&gometrics.BlackholeSink{}})
-		eventsSinks = collectors{suspicions, deaths}
 	})
-	return eventsSinks
-}
-
-// collectors is several collectors as one.
-type collectors []prometheus.Collector
-
-func (cs collectors) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range cs {
-		c.Describe(ch)
-	}
-}
-
-func (cs collectors) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range cs {
-		c.Collect(ch)
-	}
+	return []prometheus.Collector{suspicions, deaths}
 }
 
 // eventSink is the go-metrics sink that counts suspicions and deaths.

@@ -42,8 +42,8 @@ type Metrics struct {
 	scrubCorrupt prometheus.Counter
 }
 
-// NewMetrics makes a node's metrics, to be registered (a Metrics is a
-// prometheus.Collector) and given to Config.Metrics.
+// NewMetrics makes a node's metrics, to be registered (Collectors) and
+// given to Config.Metrics.
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		logWrite: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -92,21 +92,10 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-func (m *Metrics) all() []prometheus.Collector {
+// Collectors are the metrics to register (and unregister) with
+// Prometheus.
+func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.logWrite, m.logEntries, m.applyCommit, m.promotions, m.stepDowns, m.reads, m.confirmed, m.scrubBytes, m.scrubCorrupt}
-}
-
-// Describe and Collect make a Metrics a prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m.all() {
-		c.Describe(ch)
-	}
-}
-
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m.all() {
-		c.Collect(ch)
-	}
 }
 
 func (m *Metrics) loggedBatch(entries int, took time.Duration) {

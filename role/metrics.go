@@ -155,13 +155,18 @@ func bit(b bool) float64 {
 func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
-			for _, done := range cs[:i] {
-				reg.Unregister(done)
-			}
+			unregisterAll(reg, cs[:i]...)
 			return fmt.Errorf("register metrics: %w (is another node of this process named the same?)", err)
 		}
 	}
 	return nil
+}
+
+// unregisterAll unregisters cs from reg.
+func unregisterAll(reg prometheus.Registerer, cs ...prometheus.Collector) {
+	for _, c := range cs {
+		reg.Unregister(c)
+	}
 }
 
 // nodeRegisterer is reg with every series labelled with the process's

@@ -226,12 +226,11 @@ func (n *Node) run(ctx context.Context) error {
 	if n.cfg.Metrics != nil {
 		reg := nodeRegisterer(n.cfg.Metrics.Registry, n.cfg.Name)
 		n.metrics = replication.NewMetrics()
-		collector := nodeCollector{n}
-		if err := registerAll(reg, n.metrics, collector); err != nil {
+		cs := append(n.metrics.Collectors(), nodeCollector{n})
+		if err := registerAll(reg, cs...); err != nil {
 			return err
 		}
-		defer reg.Unregister(n.metrics)
-		defer reg.Unregister(collector)
+		defer unregisterAll(reg, cs...)
 		defer n.cfg.Metrics.addCheck(n.cfg.Name, n.ready)()
 	}
 	if err := n.setLimits(); err != nil {

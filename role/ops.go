@@ -86,7 +86,8 @@ func (m *MetricsEndpoint) serveReady(w http.ResponseWriter, r *http.Request) {
 // counts and states, never a file's name or content.
 func ServeMetrics(ctx context.Context, addr string, log *slog.Logger) (*MetricsEndpoint, error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), gossip.Events())
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(gossip.Events()...)
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: --metrics %s: %w (pass another address, or \"\" for none)", ErrBadConfig, addr, err)

@@ -69,19 +69,6 @@ func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.inFlight, m.received, m.sent, m.retries, m.waitingRoom}
 }
 
-// Describe and Collect make the metrics one prometheus.Collector.
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m.all() {
-		c.Describe(ch)
-	}
-}
-
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m.all() {
-		c.Collect(ch)
-	}
-}
-
 // operation names what r asks for, one of operations.
 func operation(r *http.Request) string {
 	p := r.URL.Path
@@ -116,7 +103,7 @@ func operation(r *http.Request) string {
 func (m *metrics) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func()) {
 	start := time.Now()
 	op := operation(r)
-	mw := &meteredWriter{ResponseWriter: w}
+	mw := &statusRecorder{ResponseWriter: w}
 	var body *meteredBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &meteredBody{ReadCloser: r.Body}
@@ -131,7 +118,7 @@ func (m *metrics) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWr
 		}
 		m.requests.WithLabelValues(op, strconv.Itoa(code)).Inc()
 		m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
-		m.sent.Add(float64(mw.n))
+		m.sent.Add(float64(mw.written))
 		if body != nil {
 			m.received.Add(float64(body.n))
 		}
@@ -153,32 +140,6 @@ func (m *metrics) waiting() func() {
 	m.waitingRoom.Inc()
 	return m.waitingRoom.Dec
 }
-
-// meteredWriter records a response's status and counts its bytes.
-type meteredWriter struct {
-	http.ResponseWriter
-	status int
-	n      int64
-}
-
-func (w *meteredWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *meteredWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(b)
-	w.n += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the connection's deadlines.
-func (w *meteredWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // meteredBody counts the bytes read of a request body.
 type meteredBody struct {

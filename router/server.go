@@ -248,8 +248,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Metrics != nil {
 		s.metrics = newMetrics()
-		if err := cfg.Metrics.Register(s.metrics); err != nil {
-			return nil, fmt.Errorf("register the router's metrics: %w", err)
+		for i, c := range s.metrics.all() {
+			if err := cfg.Metrics.Register(c); err != nil {
+				for _, done := range s.metrics.all()[:i] {
+					cfg.Metrics.Unregister(done)
+				}
+				return nil, fmt.Errorf("register the router's metrics: %w", err)
+			}
 		}
 		s.be.metrics = s.metrics
 	}
@@ -272,7 +277,9 @@ func New(cfg Config) (*Server, error) {
 // RPCTimeout. The server must not serve requests any more.
 func (s *Server) Close() error {
 	if s.metrics != nil {
-		s.cfg.Metrics.Unregister(s.metrics)
+		for _, c := range s.metrics.all() {
+			s.cfg.Metrics.Unregister(c)
+		}
 	}
 	s.repairs.Wait()
 	return nil

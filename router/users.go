@@ -365,10 +365,12 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 	}
 }
 
-// statusRecorder remembers the status a handler answered with.
+// statusRecorder remembers the status a handler answered with, and
+// counts the bytes of the body it wrote.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status  int
+	written int64
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -382,7 +384,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
-	return s.ResponseWriter.Write(b)
+	n, err := s.ResponseWriter.Write(b)
+	s.written += int64(n)
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the connection's deadlines.
