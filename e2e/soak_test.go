@@ -98,6 +98,7 @@ loop:
 	cancel()
 	smallAcks := small.Halt()
 	wg.Wait()
+	s.settle()
 
 	// Every process back, then every acknowledged write read back.
 	for _, p := range c.Servers() {
@@ -140,6 +141,33 @@ type soak struct {
 
 	largeN, metaN, mountN int
 	largeAcks             []harness.Ack // the large files still kept
+
+	// quiet is each process's fewest goroutines in the seconds after the
+	// load stopped (settle): what a leak would leave, without the work
+	// in flight that the last sample under load counts.
+	quiet map[string]int
+}
+
+// settle samples the goroutines of every running process for a few
+// seconds once the load has stopped, keeping the fewest seen.
+func (s *soak) settle() {
+	quiet := map[string]int{}
+	for range 10 {
+		for _, p := range s.c.Procs() {
+			if !p.Running() {
+				continue
+			}
+			if n := goroutinesOf(p); n >= 0 {
+				if q, ok := quiet[p.Name]; !ok || n < q {
+					quiet[p.Name] = n
+				}
+			}
+		}
+		time.Sleep(500 * time.Millisecond) // a sampling interval, not a wait for a condition
+	}
+	s.mu.Lock()
+	s.quiet = quiet
+	s.mu.Unlock()
 }
 
 // sample is one look at one process.
@@ -425,7 +453,8 @@ func (s *soak) mountLoop(ctx context.Context, dir string) error {
 // warm-up and at the end, and fails the test if a process that ran
 // throughout grew: anonymous RSS by more than half plus 64 MiB (mapped
 // file pages are shown, not judged), descriptors by more
-// than half plus 32, goroutines by more than half plus 64.
+// than half plus 32, goroutines by more than half plus 64 (those left
+// once the load stopped; see settle).
 func (s *soak) report(warm time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -434,7 +463,7 @@ func (s *soak) report(warm time.Time) {
 		byProc[sm.proc] = append(byProc[sm.proc], sm)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-10s %9s %9s %9s %9s  %5s %5s  %6s %6s\n", "PROCESS", "RSS WARM", "RSS END", "RSS MAX", "MAPPED E", "FDS W", "FDS E", "GOR W", "GOR E")
+	fmt.Fprintf(&b, "%-10s %9s %9s %9s %9s  %5s %5s  %6s %6s %6s\n", "PROCESS", "RSS WARM", "RSS END", "RSS MAX", "MAPPED E", "FDS W", "FDS E", "GOR W", "GOR E", "GOR Q")
 	for _, name := range slices.Sorted(maps.Keys(byProc)) {
 		ss := byProc[name]
 		from := warm
@@ -459,8 +488,12 @@ func (s *soak) report(warm time.Time) {
 			fmt.Fprintf(&b, "%-10s (restarted too late to judge)\n", name)
 			continue
 		}
-		fmt.Fprintf(&b, "%-10s %8.0fM %8.0fM %8.0fM %8.0fM  %5d %5d  %6d %6d\n", name,
-			mib(w.rss), mib(end.rss), mib(maxRSS), mib(end.file), w.fds, end.fds, w.goroutines, end.goroutines)
+		quiet, settled := s.quiet[name]
+		if !settled {
+			quiet = -1
+		}
+		fmt.Fprintf(&b, "%-10s %8.0fM %8.0fM %8.0fM %8.0fM  %5d %5d  %6d %6d %6d\n", name,
+			mib(w.rss), mib(end.rss), mib(maxRSS), mib(end.file), w.fds, end.fds, w.goroutines, end.goroutines, quiet)
 		grew := func(what string, a, z, slack float64) {
 			if z > a*1.5+slack {
 				s.t.Errorf("%s: %s grew from %.0f to %.0f after the warm-up", name, what, a, z)
@@ -470,8 +503,8 @@ func (s *soak) report(warm time.Time) {
 		if end.fds > w.fds*3/2+32 {
 			s.t.Errorf("%s: open descriptors grew from %d to %d after the warm-up; open now: %s", name, w.fds, end.fds, fdKinds(s.procNamed(name)))
 		}
-		if w.goroutines >= 0 && end.goroutines >= 0 {
-			grew("goroutines", float64(w.goroutines), float64(end.goroutines), 64)
+		if w.goroutines >= 0 && quiet >= 0 {
+			grew("goroutines", float64(w.goroutines), float64(quiet), 64)
 		}
 	}
 	if len(s.disk) > 0 {
