@@ -30,7 +30,9 @@ import (
 //	                        "disk_error": "..."}],   // only while its disk refuses writes
 //	    "error": "..."            // only when the primary's status could not be read
 //	  }],
-//	  "standbys": ["n5"]
+//	  "standbys": ["n5"],
+//	  "departed": [{"name": "n4", "group": "g1", "since": "2024-05-01T12:30:45Z",
+//	                "why": "n4 (replica of group g1, term 3) is declared failed: ..."}]
 //	}
 //
 // A group's name, meta, primary, term, members, used and free come from
@@ -42,6 +44,21 @@ type Cluster struct {
 	// Standbys names the spare nodes from which replacements and new
 	// groups are drawn.
 	Standbys []string `json:"standbys"`
+	// Departed lists the failed or departed nodes that their group's
+	// primary no longer counts as members (replaced, or removed): they
+	// are in neither Nodes nor a group's Members, and drop out of this
+	// list when gossip forgets them.
+	Departed []Departed `json:"departed"`
+}
+
+// Departed is a node that stopped serving its group.
+type Departed struct {
+	Name  string `json:"name"`
+	Group string `json:"group"`
+	// Since is when the router saw it fail or leave the group; the zero
+	// time (absent) when that was before the router started.
+	Since time.Time `json:"since,omitzero"`
+	Why   string    `json:"why"`
 }
 
 // Node is one member of the cluster, as gossip sees it.

@@ -65,6 +65,7 @@ var goldens = []struct {
 				Error: `no primary for group "g2": an election may be in progress`},
 		},
 		Standbys: []string{"n5"},
+		Departed: []Departed{{Name: "n4", Group: "g1", Since: t0, Why: "n4 is declared failed"}, {Name: "n6", Group: "g2", Why: "failed"}},
 	}, `{
 	  "nodes": [
 	    {"id": 3, "name": "n3", "role": "primary", "group": "g1", "term": 4, "status": "alive",
@@ -83,8 +84,15 @@ var goldens = []struct {
 	    {"name": "g2", "meta": false, "primary": "", "term": 2, "members": [], "used": 0, "free": null,
 	     "commit": 0, "chunks": 0, "under_replicated": 0, "repair": {"copied": 0, "copied_bytes": 0, "collected": 0},
 	     "member_details": [], "error": "no primary for group \"g2\": an election may be in progress"}],
-	  "standbys": ["n5"]
+	  "standbys": ["n5"],
+	  "departed": [{"name": "n4", "group": "g1", "since": "2024-05-01T12:30:45.123456789Z", "why": "n4 is declared failed"},
+	               {"name": "n6", "group": "g2", "why": "failed"}]
 	}`},
+	{"Events", &Events{Events: []Event{{Seq: 7, Time: t0, Kind: EventPrimary, Node: "n3", Group: "g1", Term: 4,
+		Message: "n3 took over group g1 from n2 at term 4 (n2 is failed)"}, {Seq: 8, Time: t0, Kind: EventJoined, Node: "r1", Message: "r1 joined"}}},
+		`{"events": [{"seq": 7, "time": "2024-05-01T12:30:45.123456789Z", "kind": "primary", "node": "n3", "group": "g1", "term": 4,
+		  "message": "n3 took over group g1 from n2 at term 4 (n2 is failed)"},
+		  {"seq": 8, "time": "2024-05-01T12:30:45.123456789Z", "kind": "joined", "node": "r1", "message": "r1 joined"}]}`},
 	{"User", &User{Name: "alice", Uid: 1000, Gid: 1000, Groups: []uint32{5, 6}, Admin: true, Mount: true, Created: t0,
 		Home: "/home/alice", Token: "tok"},
 		`{"name": "alice", "uid": 1000, "gid": 1000, "groups": [5, 6], "admin": true, "mount": true,

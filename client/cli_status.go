@@ -24,8 +24,8 @@ const (
 )
 
 // runStatus prints the cluster: the groups, their members as each
-// primary reports them, the standby pool, then every node as gossip sees
-// it. A group whose primary did not report still shows what gossip knows,
+// primary reports them, the standby pool, the nodes that left their
+// group (replaced or removed), then every node as gossip sees it. A group whose primary did not report still shows what gossip knows,
 // with its error below the tables. The last line judges the whole, and
 // so does the exit code: exitOK, exitDegraded or exitUnavailable.
 func runStatus(s *session, _ []string) error {
@@ -49,6 +49,17 @@ func runStatus(s *session, _ []string) error {
 		standbys = strings.Join(cl.Standbys, ", ")
 	}
 	fmt.Fprintf(tw, "STANDBYS: %s\n\n", standbys)
+	if len(cl.Departed) > 0 {
+		fmt.Fprintln(tw, "DEPARTED\tGROUP\tSINCE\tWHY")
+		for _, d := range cl.Departed {
+			since := "before the router started"
+			if !d.Since.IsZero() {
+				since = d.Since.Local().Format("2006-01-02 15:04:05")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Name, d.Group, since, d.Why)
+		}
+		fmt.Fprintln(tw)
+	}
 	fmt.Fprintln(tw, "NODE\tID\tROLE\tGROUP\tTERM\tSTATUS\tIN-SYNC\tUSED\tCAP\tADDR")
 	for _, n := range cl.Nodes {
 		capacity := "-"

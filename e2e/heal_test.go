@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,6 +117,28 @@ func TestStandbyReplacesDeadReplica(t *testing.T) {
 	t.Logf("replica death to full redundancy: %v, %d chunks (%d bytes) copied to the standby",
 		took.Round(time.Millisecond), len(want), bytesOf(c, standby))
 	checkFiles(t, c, files)
+	// The replaced node is no longer listed as a failed member of g1 but
+	// as departed, saying when and why; shoal status agrees and is healthy.
+	harness.Await(t, 10*time.Second, victim.Name+" listed as departed", func() (bool, error) {
+		cs, ok := c.clusterView()
+		if !ok {
+			return false, nil
+		}
+		for _, nd := range cs.Nodes {
+			if nd.Name == victim.Name {
+				return false, fmt.Errorf("%s is still among the nodes, %s", nd.Name, nd.Status)
+			}
+		}
+		for _, d := range cs.Departed {
+			if d.Name == victim.Name && d.Group == "g1" && !d.Since.IsZero() && strings.Contains(d.Why, "declared failed") {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("departed: %+v", cs.Departed)
+	})
+	if out, errOut, code := c.run("status"); code != 0 || !regexp.MustCompile(`(?m)^`+victim.Name+` +g1 +\d{4}-\d\d-\d\d .*declared failed`).MatchString(out) {
+		t.Fatalf("shoal status exits %d and does not list %s as departed:\n%s%s", code, victim.Name, out, errOut)
+	}
 	// The standby now counts: losing another original member keeps the
 	// group writable and every file readable.
 	for _, p := range members {

@@ -285,9 +285,31 @@ func TestDev(t *testing.T) {
 	if b, _ := os.ReadFile(dev.Log); !strings.Contains(string(b), "https://") {
 		t.Fatal("dev does not serve HTTPS")
 	}
-	// The banner names the metrics of every node of the process.
+	// The banner names the metrics of every node of the process, and the
+	// console, which the router serves to a browser without a token.
 	if !strings.Contains(dev.Tail(100), "Metrics: http://"+metricsAddr+"/metrics") {
 		t.Fatalf("the banner does not name the metrics address %s:\n%s", metricsAddr, dev.Tail(20))
+	}
+	consoleURL := "https://" + httpAddr + "/ui/"
+	if !strings.Contains(dev.Tail(100), "Console: "+consoleURL) {
+		t.Fatalf("the banner does not name the console %s:\n%s", consoleURL, dev.Tail(20))
+	}
+	cl, err := client.ReadCredentials(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cl.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: cc.TLS}, Timeout: 10 * time.Second}).Get(consoleURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "<title>Shoal console</title>") {
+		t.Fatalf("GET %s: %s, %.200q; want the console's page", consoleURL, resp.Status, page)
 	}
 	harness.Await(t, 10*time.Second, "dev's metrics to show both groups' primaries", func() (bool, error) {
 		resp, err := http.Get("http://" + metricsAddr + "/metrics")
@@ -296,8 +318,8 @@ func TestDev(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
-		return strings.Contains(string(b), `shoal_node_info{group="g1",node="node0",role="primary"} 1`) &&
-			strings.Contains(string(b), `shoal_node_info{group="g2",node="node3",role="primary"} 1`), err
+		return strings.Contains(string(b), `shoal_node_info{group="g1",node="g1-n1",role="primary"} 1`) &&
+			strings.Contains(string(b), `shoal_node_info{group="g2",node="g2-n1",role="primary"} 1`), err
 	})
 	var stdout, stderr string
 	var code int

@@ -127,10 +127,11 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 		{gossip.RolePrimary, "g2"}, {gossip.RoleReplica, "g2"}, {gossip.RoleReplica, "g2"},
 		{gossip.RoleStandby, ""}, {gossip.RoleStandby, ""},
 	}
+	names := devNames(cfg.DataDir, len(nodes), func(i int) string { return nodes[i].group })
 	for i, d := range nodes {
 		nc := DefaultNodeConfig()
-		nc.Start, nc.Group, nc.Name = d.role, d.group, fmt.Sprintf("node%d", i)
-		nc.DataDir = filepath.Join(cfg.DataDir, fmt.Sprintf("node%d", i))
+		nc.Start, nc.Group, nc.Name = d.role, d.group, names[i]
+		nc.DataDir = filepath.Join(cfg.DataDir, names[i])
 		nc.Listen = net.JoinHostPort(host, strconv.Itoa(cfg.PortBase+i))
 		nc.Gossip.BindAddr, nc.Gossip.Join = gossipAddr(i), seeds
 		nc.Security, nc.Logger = sec, cfg.Logger
@@ -158,10 +159,43 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 	return errors.Join(all...)
 }
 
+// devNames names the dev cluster's n nodes so a person can tell them
+// apart: g1-n1, g1-n2, ... by the group they start in, standby-1, ...
+// for the rest (a standby may later serve a group, and a primary fail
+// over, so the name says where a node started, not what it is now). Each
+// node's data directory has its name. A data directory made before nodes
+// had such names (node0 ...) keeps its old names, so its cluster starts
+// again with its data.
+func devNames(dataDir string, n int, group func(i int) string) []string {
+	names := make([]string, n)
+	if _, err := os.Stat(filepath.Join(dataDir, "node0")); err == nil {
+		for i := range names {
+			names[i] = fmt.Sprintf("node%d", i)
+		}
+		return names
+	}
+	counts := map[string]int{}
+	for i := range names {
+		g := group(i)
+		counts[g]++
+		if g == "" {
+			names[i] = fmt.Sprintf("standby-%d", counts[g])
+		} else {
+			names[i] = fmt.Sprintf("%s-n%d", g, counts[g])
+		}
+	}
+	return names
+}
+
 // banner tells where the cluster listens and, when it is secure, where its
 // secrets are and how the CLI on this machine finds them.
 func banner(cfg DevConfig, sec Security, url string) {
 	fmt.Fprintf(cfg.Out, "Shoal dev cluster: 1 router, groups %s (meta) and g2 of 3 nodes each, 2 standbys (data in %s)\n  API:     %s\n", meta.DefaultMetaGroup, cfg.DataDir, url)
+	console := "log in with the admin token; trust the cluster's CA, " + secure.Dir(sec.Secrets).CA() + ", or the browser warns"
+	if sec.Insecure {
+		console = "no login with --insecure"
+	}
+	fmt.Fprintf(cfg.Out, "  Console: %s/ui/ (%s)\n", url, console)
 	if cfg.Metrics != nil {
 		fmt.Fprintf(cfg.Out, "  Metrics: %s/metrics (Prometheus, every node of this process)\n", cfg.Metrics.URL)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -20,7 +21,7 @@ import (
 // is set.
 func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
 	ms := s.cfg.Members()
-	out := api.Cluster{Nodes: []api.Node{}, Groups: []api.Group{}, Standbys: []string{}}
+	out := api.Cluster{Nodes: []api.Node{}, Groups: []api.Group{}, Standbys: []string{}, Departed: []api.Departed{}}
 	groups := map[string]*api.Group{}
 	group := func(name string) *api.Group {
 		g := groups[name]
@@ -37,7 +38,7 @@ func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
 			addr = m.HTTP
 		}
 		out.Nodes = append(out.Nodes, api.Node{ID: nodeID(m.ID), Name: m.Name, Role: string(m.Role), Group: m.Group, Term: m.Term,
-			Status: m.Status.String(), Addr: addr, InSync: m.InSync, Used: m.Used, Cap: m.Cap})
+			Status: m.Status.String(), Addr: addr, InSync: m.InSync && m.Live(), Used: m.Used, Cap: m.Cap})
 		if m.Role == gossip.RoleStandby && m.Group == "" {
 			out.Standbys = append(out.Standbys, m.Name)
 		}
@@ -69,13 +70,52 @@ func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	wg.Wait()
+	out.Nodes = s.dropDeparted(out.Nodes, groups, &out.Departed)
 	for _, g := range groups {
 		out.Groups = append(out.Groups, *g)
 	}
 	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Name < out.Nodes[j].Name })
 	sort.Slice(out.Groups, func(i, j int) bool { return out.Groups[i].Name < out.Groups[j].Name })
 	sort.Strings(out.Standbys)
+	sort.Slice(out.Departed, func(i, j int) bool { return out.Departed[i].Name < out.Departed[j].Name })
 	writeJSON(w, http.StatusOK, out)
+}
+
+// dropDeparted moves out of nodes, and out of their group's members, the
+// nodes that gossip sees as failed or left and that their group's primary
+// no longer lists (they were replaced or removed), into departed with when
+// and why, as this router's events saw it. A group whose primary did not
+// report keeps its nodes: nothing says they left. The nodes the primary
+// lists take its figures (used, in sync), so that the view is one
+// snapshot rather than two that disagree for a second after a write.
+func (s *Server) dropDeparted(nodes []api.Node, groups map[string]*api.Group, departed *[]api.Departed) []api.Node {
+	kept := nodes[:0]
+	for _, n := range nodes {
+		g := groups[n.Group]
+		if g == nil || g.Error != "" {
+			kept = append(kept, n)
+			continue
+		}
+		if i := slices.IndexFunc(g.MemberDetails, func(m api.GroupMember) bool { return m.Name == n.Name }); i >= 0 {
+			// One snapshot: the primary's report of its members wins
+			// over their gossip tags, which lag it by up to a second.
+			d := g.MemberDetails[i]
+			n.Used, n.InSync = uint64(max(d.Used, 0)), d.Synced && d.Live
+			kept = append(kept, n)
+			continue
+		}
+		if n.Status == gossip.StatusAlive.String() || n.Status == gossip.StatusSuspect.String() {
+			kept = append(kept, n)
+			continue
+		}
+		d, ok := s.events.departure(n.Name)
+		if !ok || d.Group != n.Group {
+			d = api.Departed{Name: n.Name, Group: n.Group, Why: fmt.Sprintf("%s is %s and no longer a member of group %s", n.Name, n.Status, n.Group)}
+		}
+		*departed = append(*departed, d)
+		g.Members = slices.DeleteFunc(g.Members, func(m string) bool { return m == n.Name })
+	}
+	return kept
 }
 
 // groupStatus fills g with what the group's primary reports, or g.Error.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"shoal/api"
 )
 
 // metrics counts a router's requests for Prometheus. A nil *metrics
@@ -20,6 +22,9 @@ type metrics struct {
 	sent        prometheus.Counter
 	retries     *prometheus.CounterVec
 	waitingRoom prometheus.Gauge
+
+	// own gathers the collectors above for GET /v1/stats.
+	own *prometheus.Registry
 }
 
 // operations are the values of the operation label: the file API's
@@ -62,7 +67,51 @@ func newMetrics() *metrics {
 	for _, op := range operations {
 		m.duration.WithLabelValues(op)
 	}
+	m.own = prometheus.NewRegistry()
+	m.own.MustRegister(m.all()...)
 	return m
+}
+
+// stats sums the file API's counters for GET /v1/stats.
+func (m *metrics) stats(now time.Time) api.RouterStats {
+	st := api.RouterStats{Time: now.UTC(), Metered: m != nil}
+	if m == nil {
+		return st
+	}
+	families, _ := m.own.Gather() // only our own collectors: they cannot fail
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			var op, code string
+			for _, l := range s.GetLabel() {
+				switch l.GetName() {
+				case "operation":
+					op = l.GetValue()
+				case "code":
+					code = l.GetValue()
+				}
+			}
+			if op == "other" {
+				continue
+			}
+			switch f.GetName() {
+			case "shoal_router_requests_total":
+				n := uint64(s.GetCounter().GetValue())
+				st.Requests += n
+				if strings.HasPrefix(code, "5") {
+					st.Errors += n
+				}
+			case "shoal_router_request_duration_seconds":
+				st.Seconds += s.GetHistogram().GetSampleSum()
+			case "shoal_router_received_bytes_total":
+				st.Received = uint64(s.GetCounter().GetValue())
+			case "shoal_router_sent_bytes_total":
+				st.Sent = uint64(s.GetCounter().GetValue())
+			case "shoal_router_requests_in_flight":
+				st.InFlight = int64(s.GetGauge().GetValue())
+			}
+		}
+	}
+	return st
 }
 
 func (m *metrics) all() []prometheus.Collector {

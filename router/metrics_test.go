@@ -2,12 +2,15 @@ package router
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"shoal/api"
 )
 
 func TestOperationLabel(t *testing.T) {
@@ -74,6 +77,15 @@ func TestRouterMetrics(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.duration); n != len(operations) {
 		t.Errorf("latency histograms: %d, want one per operation (%d)", n, len(operations))
+	}
+	// The console's traffic comes from the same counters: the three file
+	// requests, not the stats request itself.
+	var st api.RouterStats
+	if w := do(s, "GET", "/v1/stats", nil); w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &st) != nil {
+		t.Fatalf("stats: %d %s", w.Code, w.Body)
+	}
+	if !st.Metered || st.Requests != 3 || st.Errors != 0 || st.Received != uint64(len(data)) || st.Sent < uint64(len(data)) || st.Seconds <= 0 {
+		t.Errorf("stats %+v: want 3 metered requests, no error, %d bytes received, at least as many sent, some time", st, len(data))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -101,7 +101,7 @@ type Config struct {
 	// Tests set it to get the same choices on every run.
 	Seed uint64
 	// Insecure serves every request without a token, as the cluster's
-	// root (--insecure). Otherwise every request but /healthz and /readyz needs a
+	// root (--insecure). Otherwise every request but /healthz, /readyz and the console's files (/ui/) needs a
 	// user's bearer token, and acts as that user.
 	Insecure bool
 	// AuthTTL is how long a user found for a token is trusted before the
@@ -222,6 +222,13 @@ type Server struct {
 	// auth authenticates requests; nil with Config.Insecure.
 	auth     *authenticator
 	refusals secure.Throttle // one log line per refused address, reason and hour
+
+	// events records the changes of the gossip view (events.go) until
+	// stop closes; watching waits for it.
+	events   *events
+	stop     chan struct{}
+	stopOnce sync.Once
+	watching sync.WaitGroup
 }
 
 // New returns a router for cfg.
@@ -262,20 +269,37 @@ func New(cfg Config) (*Server, error) {
 	s.routeUsers()
 	s.mux.HandleFunc("GET /v1/cluster", s.serveCluster)
 	s.mux.HandleFunc("GET /v1/statfs", s.serveStatfs)
+	s.mux.HandleFunc("GET /v1/events", s.serveEvents)
+	s.mux.HandleFunc("GET /v1/stats", s.serveStats)
+	s.mux.Handle("/ui/", consoleHandler())
+	s.mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusFound))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if browsesRoot(r) {
+			http.Redirect(w, r, "/ui/", http.StatusFound)
+			return
+		}
 		writeError(w, fmt.Errorf("%w: no API at %s (the file API is under /v1/fs/)", meta.ErrNotFound, r.URL.Path))
 	})
+	s.events, s.stop = newEvents(cfg.Logger), make(chan struct{})
+	s.watching.Add(1)
+	go func() {
+		defer s.watching.Done()
+		s.events.watch(cfg.Members, s.stop)
+	}()
 	return s, nil
 }
 
-// Close waits for the background read repairs to end; each is bounded by
-// RPCTimeout. The server must not serve requests any more.
+// Close stops recording events and waits for the background read repairs
+// to end; each is bounded by RPCTimeout. The server must not serve
+// requests any more. It is idempotent.
 func (s *Server) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.watching.Wait()
 	if s.metrics != nil {
 		for _, c := range s.metrics.all() {
 			s.cfg.Metrics.Unregister(c)
@@ -306,7 +330,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 {
 		defer s.guardBody(w, r)()
 	}
-	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !isConsole(r) {
 		var err error
 		if r, err = s.authenticate(r); err != nil {
 			writeError(w, err)

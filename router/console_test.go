@@ -1,0 +1,52 @@
+package router
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestConsoleServed checks what a browser gets from /ui/ on a router that
+// demands tokens: the pages without one, with headers that keep them from
+// loading anything from elsewhere or being framed; the API they call
+// still refuses a request without a token.
+func TestConsoleServed(t *testing.T) {
+	c := newTestCluster(t)
+	c.group("g1", 3, 1<<20)
+	s := c.router(func(cfg *Config) {
+		cfg.Insecure = false
+		cfg.AuthTTL = time.Second
+	})
+	for _, f := range []struct{ path, ctype, has string }{
+		{"/ui/", "text/html", "<title>Shoal console</title>"},
+		{"/ui/app.js", "text/javascript", "/v1/cluster"},
+		{"/ui/style.css", "text/css", ".group"},
+	} {
+		w := do(s, "GET", f.path, nil)
+		if w.Code != http.StatusOK || !strings.HasPrefix(w.Header().Get("Content-Type"), f.ctype) || !strings.Contains(w.Body.String(), f.has) {
+			t.Errorf("GET %s: %d %s, %.80q; want %s holding %q", f.path, w.Code, w.Header().Get("Content-Type"), w.Body, f.ctype, f.has)
+		}
+		if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("GET %s: Content-Security-Policy %q", f.path, csp)
+		}
+	}
+	for _, r := range []struct {
+		method, path string
+		header       []string
+		want         int
+	}{
+		{"GET", "/ui", nil, http.StatusFound},
+		{"GET", "/", []string{"Accept", "text/html,application/xhtml+xml"}, http.StatusFound},
+		{"GET", "/", nil, http.StatusUnauthorized},
+		{"PUT", "/ui/app.js", nil, http.StatusMethodNotAllowed},
+		{"GET", "/ui/missing.js", nil, http.StatusNotFound},
+		{"GET", "/v1/events", nil, http.StatusUnauthorized},
+		{"GET", "/v1/stats", nil, http.StatusUnauthorized},
+		{"GET", "/v1/cluster", nil, http.StatusUnauthorized},
+	} {
+		if w := do(s, r.method, r.path, nil, r.header...); w.Code != r.want {
+			t.Errorf("%s %s: %d, want %d (%s)", r.method, r.path, w.Code, r.want, w.Body)
+		}
+	}
+}
