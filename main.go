@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"shoal/bench"
@@ -410,7 +412,18 @@ func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.Var((*byteSize)(&c.Mount.WriteBuffer), "write-buffer", "bytes written to one open file kept before they are sent (default: four chunks)")
 	fs.DurationVar(&retry, "retry", retry, "how long a request the cluster cannot serve (a failover) is retried before the program gets an error")
 	fs.BoolVar(&c.Mount.Debug, "debug", false, "log every FUSE request")
+	metrics := metricsFlag(fs, "")
 	return func(ctx context.Context) error {
+		if c.Foreground { // a background mount is served by its relaunched copy, which serves the metrics
+			m, err := metrics(ctx, log())
+			if err != nil {
+				return err
+			}
+			if m != nil {
+				dir, _ := filepath.Abs(fs.Arg(0))
+				c.Mount.Metrics = prometheus.WrapRegistererWith(prometheus.Labels{"node": "mount " + dir}, m.Registry)
+			}
+		}
 		creds, _, err := client.ResolveCredentials(creds, os.Getenv)
 		if err != nil {
 			return err

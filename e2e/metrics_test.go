@@ -331,3 +331,52 @@ func TestPrometheus(t *testing.T) {
 	expect("the group's primary, as the no-primary alert sees it", `sum by (group) (shoal_replication_is_primary * on (instance, node) group_left (group) shoal_node_info{group!=""})`, "group",
 		func(got map[string]float64) bool { return len(got) == 1 && got["g1"] == 1 })
 }
+
+// A mount started with --metrics counts its FUSE operations by type with
+// their latency, its errors by errno, and the bytes written but not yet
+// stored; promtool finds the exposition well formed.
+func TestMountMetrics(t *testing.T) {
+	needFUSE(t)
+	needPrometheus(t)
+	c := newCluster(t, 3)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dir := c.mount("--metrics", addr)
+	if out, code := sh(t, dir, 0, `
+		mkdir d && head -c 3000000 /dev/urandom > d/f && cat d/f > /dev/null && mv d/f d/g
+		ls missing 2>/dev/null; ls d`); code != 0 || strings.TrimSpace(out) != "g" {
+		t.Fatalf("the workload through the mount: exit %d, %q", code, out)
+	}
+	var body string
+	harness.Await(t, 10*time.Second, "the mount's metrics to count the workload", func() (bool, error) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		return err == nil && strings.Contains(body, "shoal_mount_write_back_bytes"), err
+	})
+	node := regexp.QuoteMeta(`node="mount ` + dir + `"`)
+	for _, want := range []string{
+		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="mkdir"\} 1`,
+		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="create"\} 1`,
+		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="write"\} [1-9]`,
+		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="rename"\} 1`,
+		`shoal_mount_operation_duration_seconds_bucket\{` + node + `,op="write",le="\+Inf"\} [1-9]`,
+		`shoal_mount_errors_total\{errno="ENOENT",` + node + `,op="lookup"\} [1-9]`,
+		`shoal_mount_write_back_bytes\{` + node + `\} 0`, // every write stored at close
+	} {
+		if !regexp.MustCompile(`(?m)^` + want + `$|(?m)^` + want + `\d*$`).MatchString(body) {
+			t.Errorf("the mount's metrics have no line matching %s", want)
+		}
+	}
+	check := exec.Command("promtool", "check", "metrics")
+	check.Stdin = strings.NewReader(body)
+	if out, err := check.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics on the mount's exposition: %v\n%s", err, out)
+	}
+	if t.Failed() {
+		t.Logf("the mount's exposition:\n%s", body)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a mount.
@@ -44,8 +46,12 @@ type Config struct {
 	// Debug logs every FUSE request.
 	Debug bool
 	// Name is shown as the mount's source in /proc/mounts (the router URL).
-	Name   string
-	Logger *slog.Logger
+	Name string
+	// Metrics, if set, is where the mount registers its Prometheus
+	// metrics (FUSE operations, errors, write-back bytes) once mounted;
+	// a registry serves one mount.
+	Metrics prometheus.Registerer
+	Logger  *slog.Logger
 }
 
 // DefaultConfig returns the defaults; Client must still be set.

@@ -50,6 +50,7 @@ type openFile struct {
 	dirty    extents
 	inflight *sending              // writes being sent in the background, or nil
 	known    atomic.Pointer[sizes] // size, gen and the end of dirty and inflight, set by updateSizes
+	held     int64                 // bytes in dirty and inflight, counted in m.writeBack
 	windows  map[int64]*window
 	order    []int64 // window numbers, least recently used first
 	nextRead int64   // where a sequential reader reads next
@@ -110,10 +111,15 @@ type sizes struct {
 
 // updateSizes stores the file's sizes for readers without mu (mu held).
 func (f *openFile) updateSizes() {
-	end := f.dirty.end()
+	end, held := f.dirty.end(), f.dirty.bytes
 	if f.inflight != nil && len(f.inflight.runs) > 0 {
 		end = max(end, f.inflight.runs[len(f.inflight.runs)-1].end())
+		for _, r := range f.inflight.runs {
+			held += int64(len(r.data))
+		}
 	}
+	f.m.writeBack.Add(held - f.held)
+	f.held = held
 	s := &sizes{gen: f.gen, size: f.size, end: end}
 	if f.pend != (client.SetAttr{}) {
 		p := f.pend

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,9 @@ type fsys struct {
 	maxWrite    int   // most bytes one WriteAt may carry
 	writeBuffer int64
 	groups      groupsCache // of the processes the mount acts for
+	// writeBack is the bytes programs wrote that are not stored yet, over
+	// all open files (openFile.held).
+	writeBack atomic.Int64
 
 	mu sync.Mutex // guards files and dirs
 	// files holds the state of every inode open in this mount, by inode
@@ -79,8 +83,33 @@ func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
 		RootStableAttr:  &fs.StableAttr{Ino: rootIno, Mode: syscall.S_IFDIR},
 		Logger:          fuseLog,
 	}
-	server, err := fs.Mount(dir, root, opts)
+	var raw fuse.RawFileSystem = fs.NewNodeFS(root, opts)
+	if cfg.Metrics != nil {
+		x := newMetrics(m)
+		for i, c := range x.all() {
+			if err := cfg.Metrics.Register(c); err != nil {
+				for _, done := range x.all()[:i] {
+					cfg.Metrics.Unregister(done)
+				}
+				return nil, fmt.Errorf("mount %s: register its metrics: %w", dir, err)
+			}
+		}
+		defer func() {
+			if raw == nil { // not mounted
+				for _, c := range x.all() {
+					cfg.Metrics.Unregister(c)
+				}
+			}
+		}()
+		raw = metered{RawFileSystem: raw, x: x}
+	}
+	server, err := fuse.NewServer(raw, dir, &opts.MountOptions)
+	if err == nil {
+		go server.Serve()
+		err = server.WaitMount()
+	}
 	if err != nil {
+		raw = nil
 		return nil, fmt.Errorf("mount %s: %w (is /dev/fuse there and fusermount3 installed? is the directory empty and not mounted already?)", dir, err)
 	}
 	return &Mounted{server: server, dir: dir}, nil

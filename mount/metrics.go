@@ -1,0 +1,292 @@
+package mount
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics counts a mount's FUSE operations for Prometheus. A nil *metrics
+// counts nothing (Config.Metrics unset).
+type metrics struct {
+	ops       *prometheus.HistogramVec
+	errors    *prometheus.CounterVec
+	writeBack prometheus.GaugeFunc
+}
+
+func newMetrics(m *fsys) *metrics {
+	return &metrics{
+		ops: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "shoal_mount_operation_duration_seconds",
+			Help:    "Time the mount took to answer a FUSE operation, by operation (its count is the operations answered).",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18), // 50 µs to 6.5 s
+		}, []string{"op"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_mount_errors_total",
+			Help: "FUSE operations answered with an error, by operation and errno (ENOENT of a lookup is a name that is not there).",
+		}, []string{"op", "errno"}),
+		writeBack: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_mount_write_back_bytes",
+			Help: "Bytes written by programs that the mount holds or is sending, not yet stored in the cluster.",
+		}, func() float64 { return float64(m.writeBack.Load()) }),
+	}
+}
+
+func (x *metrics) all() []prometheus.Collector {
+	return []prometheus.Collector{x.ops, x.errors, x.writeBack}
+}
+
+// observe records one operation that began at start and answered st.
+func (x *metrics) observe(op string, start time.Time, st fuse.Status) {
+	x.ops.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if st != fuse.OK {
+		x.errors.WithLabelValues(op, errnoName(syscall.Errno(st))).Inc()
+	}
+}
+
+// errnoName is an errno's symbol, as a label.
+func errnoName(e syscall.Errno) string {
+	switch e {
+	case syscall.ENOENT:
+		return "ENOENT"
+	case syscall.EEXIST:
+		return "EEXIST"
+	case syscall.EACCES:
+		return "EACCES"
+	case syscall.EPERM:
+		return "EPERM"
+	case syscall.ENOTEMPTY:
+		return "ENOTEMPTY"
+	case syscall.EISDIR:
+		return "EISDIR"
+	case syscall.ENOTDIR:
+		return "ENOTDIR"
+	case syscall.EIO:
+		return "EIO"
+	case syscall.ENOSPC:
+		return "ENOSPC"
+	case syscall.EROFS:
+		return "EROFS"
+	case syscall.EINVAL:
+		return "EINVAL"
+	case syscall.ENAMETOOLONG:
+		return "ENAMETOOLONG"
+	case syscall.EFBIG:
+		return "EFBIG"
+	case syscall.ETIMEDOUT:
+		return "ETIMEDOUT"
+	case syscall.ENOTCONN:
+		return "ENOTCONN"
+	case syscall.EINTR:
+		return "EINTR"
+	case syscall.ENOTSUP:
+		return "ENOTSUP"
+	case syscall.ENOSYS:
+		return "ENOSYS"
+	case syscall.ENODATA:
+		return "ENODATA"
+	case syscall.EXDEV:
+		return "EXDEV"
+	case syscall.EBADF:
+		return "EBADF"
+	case syscall.EAGAIN:
+		return "EAGAIN"
+	}
+	return fmt.Sprintf("errno_%d", int(e))
+}
+
+// metered wraps the file system go-fuse serves, timing each operation
+// and counting its errors. The operations that carry data or change the
+// namespace are timed by name; go-fuse's own latency hook does not time
+// a node file system's operations.
+type metered struct {
+	fuse.RawFileSystem
+	x *metrics
+}
+
+// Lookup counts a name that is not there as ENOENT, though go-fuse
+// answers the kernel OK with no inode (a negative entry it may cache).
+func (w metered) Lookup(c <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Lookup(c, h, name, out)
+	seen := st
+	if st == fuse.OK && out.NodeId == 0 {
+		seen = fuse.ENOENT
+	}
+	w.x.observe("lookup", start, seen)
+	return st
+}
+
+func (w metered) GetAttr(c <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.GetAttr(c, in, out)
+	w.x.observe("getattr", start, st)
+	return st
+}
+
+func (w metered) SetAttr(c <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.SetAttr(c, in, out)
+	w.x.observe("setattr", start, st)
+	return st
+}
+
+func (w metered) Mknod(c <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Mknod(c, in, name, out)
+	w.x.observe("mknod", start, st)
+	return st
+}
+
+func (w metered) Mkdir(c <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Mkdir(c, in, name, out)
+	w.x.observe("mkdir", start, st)
+	return st
+}
+
+func (w metered) Unlink(c <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Unlink(c, h, name)
+	w.x.observe("unlink", start, st)
+	return st
+}
+
+func (w metered) Rmdir(c <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Rmdir(c, h, name)
+	w.x.observe("rmdir", start, st)
+	return st
+}
+
+func (w metered) Rename(c <-chan struct{}, in *fuse.RenameIn, oldName, newName string) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Rename(c, in, oldName, newName)
+	w.x.observe("rename", start, st)
+	return st
+}
+
+func (w metered) Link(c <-chan struct{}, in *fuse.LinkIn, name string, out *fuse.EntryOut) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Link(c, in, name, out)
+	w.x.observe("link", start, st)
+	return st
+}
+
+func (w metered) Symlink(c <-chan struct{}, h *fuse.InHeader, target, name string, out *fuse.EntryOut) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Symlink(c, h, target, name, out)
+	w.x.observe("symlink", start, st)
+	return st
+}
+
+func (w metered) Access(c <-chan struct{}, in *fuse.AccessIn) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Access(c, in)
+	w.x.observe("access", start, st)
+	return st
+}
+
+func (w metered) Create(c <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Create(c, in, name, out)
+	w.x.observe("create", start, st)
+	return st
+}
+
+func (w metered) Open(c <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Open(c, in, out)
+	w.x.observe("open", start, st)
+	return st
+}
+
+func (w metered) Flush(c <-chan struct{}, in *fuse.FlushIn) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Flush(c, in)
+	w.x.observe("flush", start, st)
+	return st
+}
+
+func (w metered) Fsync(c <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Fsync(c, in)
+	w.x.observe("fsync", start, st)
+	return st
+}
+
+func (w metered) Fallocate(c <-chan struct{}, in *fuse.FallocateIn) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.Fallocate(c, in)
+	w.x.observe("fallocate", start, st)
+	return st
+}
+
+func (w metered) OpenDir(c <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.OpenDir(c, in, out)
+	w.x.observe("opendir", start, st)
+	return st
+}
+
+func (w metered) ReadDir(c <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.ReadDir(c, in, out)
+	w.x.observe("readdir", start, st)
+	return st
+}
+
+func (w metered) ReadDirPlus(c <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.ReadDirPlus(c, in, out)
+	w.x.observe("readdirplus", start, st)
+	return st
+}
+
+func (w metered) StatFs(c <-chan struct{}, h *fuse.InHeader, out *fuse.StatfsOut) fuse.Status {
+	start := time.Now()
+	st := w.RawFileSystem.StatFs(c, h, out)
+	w.x.observe("statfs", start, st)
+	return st
+}
+
+func (w metered) Readlink(c <-chan struct{}, h *fuse.InHeader) ([]byte, fuse.Status) {
+	start := time.Now()
+	target, st := w.RawFileSystem.Readlink(c, h)
+	w.x.observe("readlink", start, st)
+	return target, st
+}
+
+func (w metered) Read(c <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+	start := time.Now()
+	res, st := w.RawFileSystem.Read(c, in, buf)
+	w.x.observe("read", start, st)
+	return res, st
+}
+
+// Writev is how go-fuse sends writes first; a file system without it
+// answers ENOSYS and gets Write, which counts the write then.
+func (w metered) Writev(c <-chan struct{}, in *fuse.WriteIn, data [][]byte) (uint32, fuse.Status) {
+	start := time.Now()
+	n, st := w.RawFileSystem.Writev(c, in, data)
+	if st != fuse.ENOSYS {
+		w.x.observe("write", start, st)
+	}
+	return n, st
+}
+
+func (w metered) Write(c <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
+	start := time.Now()
+	n, st := w.RawFileSystem.Write(c, in, data)
+	w.x.observe("write", start, st)
+	return n, st
+}
+
+func (w metered) Release(c <-chan struct{}, in *fuse.ReleaseIn) {
+	start := time.Now()
+	w.RawFileSystem.Release(c, in)
+	w.x.observe("release", start, fuse.OK)
+}
