@@ -31,9 +31,10 @@ const (
 	WorkloadMeta     = "meta"
 	WorkloadMemory   = "memory"
 	WorkloadScale    = "scale"
+	WorkloadMetrics  = "metrics"
 )
 
-var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadMemory, WorkloadFailover, WorkloadMount, WorkloadSecurity, WorkloadScale}
+var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadMemory, WorkloadFailover, WorkloadMount, WorkloadSecurity, WorkloadMetrics, WorkloadScale}
 
 // filerWorkloads are the workloads that can measure a SeaweedFS filer.
 var filerWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge}
@@ -173,6 +174,9 @@ func (c Config) Validate() error {
 		if w == WorkloadSecurity && (!c.Local || c.Insecure) {
 			return bad("the security workload compares a secure local cluster with an insecure one: it needs --local and no --insecure")
 		}
+		if w == WorkloadMetrics && (!c.Local || c.NoMetrics) {
+			return bad("the metrics workload compares a local cluster collecting metrics with one that does not: it needs --local and no --no-metrics")
+		}
 		if w == WorkloadScale && !c.Local {
 			return bad("the scale workload compares a local cluster of one group with one of two groups: it needs --local")
 		}
@@ -231,7 +235,7 @@ func (c Config) runs(w string) bool {
 			return c.Local
 		case WorkloadMount: // needs FUSE: only when asked for
 			return c.MountDir != ""
-		case WorkloadSecurity: // a second cluster and twice the work: only when asked for
+		case WorkloadSecurity, WorkloadMetrics: // a second cluster and twice the work: only when asked for
 			return false
 		case WorkloadMemory, WorkloadScale: // gigabytes on disk and minutes: only when asked for
 			return false
@@ -390,6 +394,11 @@ func (e *env) runAll(ctx context.Context, rep *Report) error {
 	if e.cfg.runs(WorkloadSecurity) {
 		if rep.Security, err = e.runSecurity(ctx); err != nil {
 			return fmt.Errorf("security workload: %w", err)
+		}
+	}
+	if e.cfg.runs(WorkloadMetrics) {
+		if rep.Metrics, err = e.runMetrics(ctx); err != nil {
+			return fmt.Errorf("metrics workload: %w", err)
 		}
 	}
 	if e.cfg.runs(WorkloadScale) {

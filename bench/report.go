@@ -25,6 +25,7 @@ type Report struct {
 	Failover *FailoverResult `json:"failover,omitempty"`
 	Mount    *MountResult    `json:"mount,omitempty"`
 	Security *SecurityResult `json:"security,omitempty"`
+	Metrics  *MetricsResult  `json:"metrics,omitempty"`
 	Scale    *ScaleResult    `json:"scale,omitempty"`
 	// Memory is the peak resident memory of each process of a local
 	// cluster during each workload (memory.go).
@@ -238,6 +239,13 @@ func (r *Report) writeTable(w io.Writer) error {
 		fmt.Fprintln(tw, "MEASURE\tUNIT\tSECURE\tINSECURE\tSECURE/INSECURE")
 		for _, row := range sr.Rows {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Measure, row.Unit, fmtFigure(row.Secure), fmtFigure(row.Insecure), fmtFigure(row.Ratio))
+		}
+	}
+	if mr := r.Metrics; mr != nil {
+		fmt.Fprintf(tw, "\nMetrics: a cluster whose processes collect Prometheus metrics beside one whose processes do not, in the same reps (%d small files)\n", mr.SmallFiles)
+		fmt.Fprintln(tw, "MEASURE\tUNIT\tMETRICS ON\tMETRICS OFF\tON/OFF")
+		for _, row := range mr.Rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Measure, row.Unit, fmtFigure(row.On), fmtFigure(row.Off), fmtFigure(row.Ratio))
 		}
 	}
 	if len(r.Memory) > 0 {

@@ -232,6 +232,22 @@ func TestBenchSecurity(t *testing.T) {
 	}
 }
 
+// TestBenchMetrics runs the metrics workload, small: two local clusters,
+// one collecting metrics and one not, measured rep by rep.
+func TestBenchMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two clusters of processes; skipped with -short")
+	}
+	r := runBench(t, 3*time.Minute, "--local", "--insecure", "--workloads", "metrics", "--reps", "2",
+		"--small-files", "200", "--small-clients", "4", "--large-sizes", "3MB", "--json", "--data", t.TempDir())
+	if r.Metrics == nil || len(r.Metrics.Rows) != 4 || r.Small != nil || r.Security != nil {
+		t.Fatalf("report: %+v, want the four metrics rows only", r)
+	}
+	for _, row := range r.Metrics.Rows {
+		wantTwoPositive(t, row.Measure, map[string]Figure{"on": row.On, "off": row.Off, "ratio": row.Ratio})
+	}
+}
+
 // TestBenchScale runs the scale workload, small: a local cluster of two
 // groups beside the one of one group, both taking parallel uploads rep
 // by rep, and the second group holding part of the chunks.

@@ -5,14 +5,19 @@ import (
 	"fmt"
 )
 
-// The security workload measures what security costs: the same small-file
-// and large-file measurements on two local clusters started side by side,
-// one secure (TLS on every connection, authentication, content sealed at
-// rest) and one with --insecure, rep by rep in alternating order, so both
-// see the same machine in the same minutes. While one is measured the
-// other is stopped (SIGSTOP), so its background work (gossip, heartbeats,
-// repair rounds) takes no CPU from it. Each row's ratio is secure over
-// insecure per rep: 1 is free, 0.9 is 10% slower.
+// The security and metrics workloads measure what a feature costs: the
+// same small-file and large-file measurements on two local clusters
+// started side by side, one with the feature and one without, rep by rep
+// in alternating order (sideBySide), so both see the same machine in the
+// same minutes. While one is measured the other is stopped (SIGSTOP), so
+// its background work (gossip, heartbeats, repair rounds) takes no CPU
+// from it. Each row's ratio is with over without per rep: 1 is free, 0.9
+// is 10% slower.
+//
+// The security workload compares a secure cluster (TLS on every
+// connection, authentication, content sealed at rest) with an --insecure
+// one; the metrics workload a cluster whose processes collect Prometheus
+// metrics (--metrics) with one whose processes do not.
 
 // SecurityResult is the security workload's report.
 type SecurityResult struct {
@@ -30,13 +35,44 @@ type SecurityRow struct {
 	Ratio Figure `json:"ratio"`
 }
 
-// runSecurity needs the local (secure) cluster of e; it starts the
-// insecure one beside it and stops it when done.
-func (e *env) runSecurity(ctx context.Context) (res *SecurityResult, err error) {
-	cfg := e.cfg
-	cfg.Insecure = true
-	e.prog.start("security: starting an insecure local cluster beside the secure one")
-	ins, stop, err := e.beside(ctx, cfg, 1)
+// MetricsResult is the metrics workload's report.
+type MetricsResult struct {
+	SmallFiles int          `json:"small_files"`
+	Rows       []MetricsRow `json:"rows"`
+}
+
+// MetricsRow is one figure with metrics collected and without.
+type MetricsRow struct {
+	Measure string `json:"measure"`
+	Unit    string `json:"unit"`
+	On      Figure `json:"metrics_on"`
+	Off     Figure `json:"metrics_off"`
+	// Ratio is on / off per rep.
+	Ratio Figure `json:"ratio"`
+}
+
+// pairedFigure is one measure's reps on the cluster with the feature
+// (with) and on the one without, in the same reps.
+type pairedFigure struct {
+	measure, unit string
+	with, without []float64
+}
+
+// ratio is with / without per rep.
+func (p pairedFigure) ratio() Figure {
+	ratios := make([]float64, len(p.with))
+	for i := range p.with {
+		ratios[i] = p.with[i] / p.without[i]
+	}
+	return figureOf(ratios)
+}
+
+// compareWithout starts a local cluster of cfg (the feature turned off)
+// beside e's, measures small files and each large size on both, side by
+// side, and stops it when done.
+func (e *env) compareWithout(ctx context.Context, cfg Config, what string, name func(x, without *env) string) (rows []pairedFigure, err error) {
+	e.prog.start(what + ": starting a local cluster without it beside the one with it")
+	without, stop, err := e.beside(ctx, cfg, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -45,32 +81,35 @@ func (e *env) runSecurity(ctx context.Context) (res *SecurityResult, err error) 
 			err = cerr
 		}
 	}()
-	type pair struct{ sec, ins []float64 }
-	var writes, reads pair
-	large := make([]pair, len(cfg.LargeSizes)*2) // up, down per size
+	writes := pairedFigure{measure: fmt.Sprintf("small writes (%d clients)", cfg.SmallClients), unit: "files/s"}
+	reads := pairedFigure{measure: fmt.Sprintf("small reads (%d clients)", cfg.SmallClients), unit: "files/s"}
+	var large []pairedFigure // up, down per size
+	for _, size := range cfg.LargeSizes {
+		large = append(large, pairedFigure{measure: "upload " + sizeLabel(size), unit: "MB/s"},
+			pairedFigure{measure: "download " + sizeLabel(size), unit: "MB/s"})
+	}
+	add := func(p *pairedFigure, x *env, v float64) {
+		if x == without {
+			p.without = append(p.without, v)
+		} else {
+			p.with = append(p.with, v)
+		}
+	}
 	for rep := range cfg.Reps {
-		err := sideBySide(ctx, rep, e, ins, (*env).securityName, func(x *env) error {
+		err := sideBySide(ctx, rep, e, without, func(x *env) string { return name(x, without) }, func(x *env) error {
 			sr, err := x.smallRep(ctx, rep)
 			if err != nil {
 				return fmt.Errorf("small files: %w", err)
 			}
-			dst := &writes.sec
-			rdst := &reads.sec
-			if x == ins {
-				dst, rdst = &writes.ins, &reads.ins
-			}
-			*dst, *rdst = append(*dst, sr.writesPerSec), append(*rdst, sr.readsPerSec)
+			add(&writes, x, sr.writesPerSec)
+			add(&reads, x, sr.readsPerSec)
 			for si, size := range cfg.LargeSizes {
 				lr, err := x.largeRep(ctx, si, size, rep)
 				if err != nil {
 					return fmt.Errorf("large files: %w", err)
 				}
-				up, down := &large[2*si], &large[2*si+1]
-				if x == ins {
-					up.ins, down.ins = append(up.ins, lr.up), append(down.ins, lr.down)
-				} else {
-					up.sec, down.sec = append(up.sec, lr.up), append(down.sec, lr.down)
-				}
+				add(&large[2*si], x, lr.up)
+				add(&large[2*si+1], x, lr.down)
 			}
 			return nil
 		})
@@ -78,25 +117,47 @@ func (e *env) runSecurity(ctx context.Context) (res *SecurityResult, err error) 
 			return nil, err
 		}
 	}
-	row := func(measure, unit string, p pair) SecurityRow {
-		ratios := make([]float64, len(p.sec))
-		for i := range p.sec {
-			ratios[i] = p.sec[i] / p.ins[i]
+	return append([]pairedFigure{writes, reads}, large...), nil
+}
+
+// runSecurity needs the local (secure) cluster of e; it starts the
+// insecure one beside it and stops it when done.
+func (e *env) runSecurity(ctx context.Context) (*SecurityResult, error) {
+	cfg := e.cfg
+	cfg.Insecure = true
+	rows, err := e.compareWithout(ctx, cfg, "security", func(x, without *env) string {
+		if x == without {
+			return "insecure cluster"
 		}
-		return SecurityRow{Measure: measure, Unit: unit, Secure: figureOf(p.sec), Insecure: figureOf(p.ins), Ratio: figureOf(ratios)}
+		return "secure cluster"
+	})
+	if err != nil {
+		return nil, err
 	}
-	res = &SecurityResult{SmallFiles: cfg.SmallFiles}
-	res.Rows = append(res.Rows, row(fmt.Sprintf("small writes (%d clients)", cfg.SmallClients), "files/s", writes),
-		row(fmt.Sprintf("small reads (%d clients)", cfg.SmallClients), "files/s", reads))
-	for si, size := range cfg.LargeSizes {
-		res.Rows = append(res.Rows, row("upload "+sizeLabel(size), "MB/s", large[2*si]), row("download "+sizeLabel(size), "MB/s", large[2*si+1]))
+	res := &SecurityResult{SmallFiles: cfg.SmallFiles}
+	for _, p := range rows {
+		res.Rows = append(res.Rows, SecurityRow{Measure: p.measure, Unit: p.unit, Secure: figureOf(p.with), Insecure: figureOf(p.without), Ratio: p.ratio()})
 	}
 	return res, nil
 }
 
-func (e *env) securityName() string {
-	if e.cfg.Insecure {
-		return "insecure cluster"
+// runMetrics needs the local cluster of e, with metrics; it starts one
+// without beside it and stops it when done.
+func (e *env) runMetrics(ctx context.Context) (*MetricsResult, error) {
+	cfg := e.cfg
+	cfg.NoMetrics = true
+	rows, err := e.compareWithout(ctx, cfg, "metrics", func(x, without *env) string {
+		if x == without {
+			return "cluster without metrics"
+		}
+		return "cluster with metrics"
+	})
+	if err != nil {
+		return nil, err
 	}
-	return "secure cluster"
+	res := &MetricsResult{SmallFiles: cfg.SmallFiles}
+	for _, p := range rows {
+		res.Rows = append(res.Rows, MetricsRow{Measure: p.measure, Unit: p.unit, On: figureOf(p.with), Off: figureOf(p.without), Ratio: p.ratio()})
+	}
+	return res, nil
 }
