@@ -85,9 +85,7 @@ func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
 // nodes that gossip sees as failed or left and that their group's primary
 // no longer lists (they were replaced or removed), into departed with when
 // and why, as this router's events saw it. A group whose primary did not
-// report keeps its nodes: nothing says they left. The nodes the primary
-// lists take its figures (used, in sync), so that the view is one
-// snapshot rather than two that disagree for a second after a write.
+// report keeps its nodes: nothing says they left.
 func (s *Server) dropDeparted(nodes []api.Node, groups map[string]*api.Group, departed *[]api.Departed) []api.Node {
 	kept := nodes[:0]
 	for _, n := range nodes {
@@ -96,15 +94,8 @@ func (s *Server) dropDeparted(nodes []api.Node, groups map[string]*api.Group, de
 			kept = append(kept, n)
 			continue
 		}
-		if i := slices.IndexFunc(g.MemberDetails, func(m api.GroupMember) bool { return m.Name == n.Name }); i >= 0 {
-			// One snapshot: the primary's report of its members wins
-			// over their gossip tags, which lag it by up to a second.
-			d := g.MemberDetails[i]
-			n.Used, n.InSync = uint64(max(d.Used, 0)), d.Synced && d.Live
-			kept = append(kept, n)
-			continue
-		}
-		if n.Status == gossip.StatusAlive.String() || n.Status == gossip.StatusSuspect.String() {
+		if n.Status == gossip.StatusAlive.String() || n.Status == gossip.StatusSuspect.String() ||
+			slices.ContainsFunc(g.MemberDetails, func(m api.GroupMember) bool { return m.Name == n.Name }) {
 			kept = append(kept, n)
 			continue
 		}
