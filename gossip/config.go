@@ -44,6 +44,14 @@ type Config struct {
 	// log10(cluster size)). Larger values mean fewer false failures on a
 	// lossy network and slower detection.
 	SuspicionMult int
+	// PushPullInterval is how often the node exchanges its whole view
+	// with a random peer over TCP. Besides repairing any update a peer
+	// missed, it is how a restarted node learns the incarnation its peers
+	// remember from before the restart and refutes it, so that they
+	// believe its tags again: with a whole group restarted, the seeds it
+	// joins through remember nothing, and until such an exchange the
+	// rest of the cluster ignores it (0: memberlist's 30 s).
+	PushPullInterval time.Duration
 	// JoinRetry is how often to retry joining while no seed has answered.
 	JoinRetry time.Duration
 	// LeaveTimeout bounds the graceful leave in Close; also the time SetTags
@@ -89,6 +97,7 @@ func DefaultConfig() Config {
 		ProbeTimeout:     50 * time.Millisecond,
 		GossipInterval:   50 * time.Millisecond,
 		SuspicionMult:    2,
+		PushPullInterval: time.Second,
 		JoinRetry:        time.Second,
 		LeaveTimeout:     time.Second,
 		TCPTimeout:       2 * time.Second,

@@ -179,6 +179,9 @@ func (n *Node) serfConfig(events chan<- serf.Event) (*serf.Config, error) {
 	mc.ProbeTimeout = n.cfg.ProbeTimeout
 	mc.GossipInterval = n.cfg.GossipInterval
 	mc.SuspicionMult = n.cfg.SuspicionMult
+	if n.cfg.PushPullInterval > 0 {
+		mc.PushPullInterval = n.cfg.PushPullInterval
+	}
 	mc.TCPTimeout = n.cfg.TCPTimeout
 	// Gossip packets are a few hundred bytes of tags between machines
 	// on one network: compressing each (LZW, a fresh table per packet)
