@@ -92,9 +92,10 @@ func (f *openFile) opCtx() (context.Context, context.CancelFunc) {
 // sending is a batch of writes on its way to the cluster. Until it is
 // done its bytes are read from runs, under the newer writes in dirty.
 type sending struct {
-	runs []extent
-	done chan struct{} // closed when err is set and the batch is settled
-	err  error
+	bytes int64 // the runs' lengths, summed
+	runs  []extent
+	done  chan struct{} // closed when err is set and the batch is settled
+	err   error
 }
 
 // sizes is what the size of an open file is made of, stored whole for
@@ -114,9 +115,7 @@ func (f *openFile) updateSizes() {
 	end, held := f.dirty.end(), f.dirty.bytes
 	if f.inflight != nil && len(f.inflight.runs) > 0 {
 		end = max(end, f.inflight.runs[len(f.inflight.runs)-1].end())
-		for _, r := range f.inflight.runs {
-			held += int64(len(r.data))
-		}
+		held += f.inflight.bytes
 	}
 	f.m.writeBack.Add(held - f.held)
 	f.held = held
@@ -394,7 +393,7 @@ func (f *openFile) write(ctx context.Context, p []byte, off int64) error {
 	if err := f.settle(); err != nil {
 		return err
 	}
-	j := &sending{runs: f.dirty.take(), done: make(chan struct{})}
+	j := &sending{bytes: f.dirty.bytes, runs: f.dirty.take(), done: make(chan struct{})}
 	f.inflight = j
 	go func() {
 		ctx, cancel := f.opCtx()

@@ -99,7 +99,7 @@ func diffViews(prev, cur view) []api.Event {
 		switch {
 		case !seen:
 			out = append(out, api.Event{Kind: api.EventJoined, Node: name, Group: m.Group, Term: m.Term,
-				Message: fmt.Sprintf("%s joined the cluster as %s%s", name, describe(m), inGroup(m.Group))})
+				Message: fmt.Sprintf("%s joined the cluster as %s%s", name, m.Role, inGroup(m.Group))})
 			continue
 		case was.Status != m.Status:
 			out = append(out, statusEvent(was, m))
@@ -107,7 +107,7 @@ func diffViews(prev, cur view) []api.Event {
 		if was.Group != m.Group {
 			if was.Group != "" {
 				out = append(out, api.Event{Kind: api.EventDeparted, Node: name, Group: was.Group, Term: m.Term,
-					Message: fmt.Sprintf("%s stopped serving group %s: it is now %s%s", name, was.Group, describe(m), inGroup(m.Group))})
+					Message: fmt.Sprintf("%s stopped serving group %s: it is now %s%s", name, was.Group, m.Role, inGroup(m.Group))})
 			}
 			if m.Group != "" {
 				out = append(out, memberEvent(m, prev))
@@ -118,7 +118,7 @@ func diffViews(prev, cur view) []api.Event {
 		if _, ok := cur.members[name]; !ok {
 			m := prev.members[name]
 			out = append(out, api.Event{Kind: api.EventReaped, Node: name, Group: m.Group, Term: m.Term,
-				Message: fmt.Sprintf("%s (%s%s, %s) dropped out of the gossip view", name, describe(m), inGroup(m.Group), m.Status)})
+				Message: fmt.Sprintf("%s (%s%s, %s) dropped out of the gossip view", name, m.Role, inGroup(m.Group), m.Status)})
 		}
 	}
 	for _, g := range sortedKeys(cur.primaries) {
@@ -159,7 +159,7 @@ func memberEvent(m gossip.Member, prev view) api.Event {
 // statusEvent is m's liveness changing from was's.
 func statusEvent(was, m gossip.Member) api.Event {
 	ev := api.Event{Node: m.Name, Group: m.Group, Term: m.Term}
-	who := fmt.Sprintf("%s (%s%s, term %d)", m.Name, describe(m), inGroup(m.Group), m.Term)
+	who := fmt.Sprintf("%s (%s%s, term %d)", m.Name, m.Role, inGroup(m.Group), m.Term)
 	switch m.Status {
 	case gossip.StatusSuspect:
 		ev.Kind, ev.Message = api.EventSuspect, who+" is suspected: a probe got no answer; it is failed unless it answers within the suspicion timeout"
@@ -191,8 +191,6 @@ func lostWhy(old string, cur view) string {
 	}
 	return fmt.Sprintf("%s is behind a higher term", old)
 }
-
-func describe(m gossip.Member) string { return string(m.Role) }
 
 func inGroup(g string) string {
 	if g == "" {
@@ -234,8 +232,8 @@ func (e *events) record(now time.Time, ev api.Event) {
 		if ev.Group != "" {
 			e.departed[ev.Node] = api.Departed{Name: ev.Node, Group: ev.Group, Since: ev.Time, Why: ev.Message}
 		}
-	case api.EventMember, api.EventGroup, api.EventAlive:
-		delete(e.departed, ev.Node)
+	case api.EventMember, api.EventGroup, api.EventAlive, api.EventReaped:
+		delete(e.departed, ev.Node) // back in a group, or gone from the view (and from /v1/cluster)
 	}
 }
 
