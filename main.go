@@ -422,6 +422,12 @@ func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 			if m != nil {
 				dir, _ := filepath.Abs(fs.Arg(0))
 				c.Mount.Metrics = prometheus.WrapRegistererWith(prometheus.Labels{"node": "mount " + dir}, m.Registry)
+				defer m.AddCheck("mount "+dir, func(context.Context) (bool, string) {
+					if mount.IsMounted(dir) {
+						return true, "serving the cluster at " + dir
+					}
+					return false, dir + " is not mounted (yet, or any more)"
+				})()
 			}
 		}
 		creds, _, err := client.ResolveCredentials(creds, os.Getenv)

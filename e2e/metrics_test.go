@@ -376,6 +376,16 @@ func TestMountMetrics(t *testing.T) {
 	if out, err := check.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("promtool check metrics on the mount's exposition: %v\n%s", err, out)
 	}
+	// Its /readyz says it serves the mount point.
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(ready), "serving the cluster at "+dir) {
+		t.Errorf("the mount's /readyz: %s %s; want 200 saying it serves %s", resp.Status, ready, dir)
+	}
 	if t.Failed() {
 		t.Logf("the mount's exposition:\n%s", body)
 	}

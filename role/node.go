@@ -231,7 +231,7 @@ func (n *Node) run(ctx context.Context) error {
 			return err
 		}
 		defer unregisterAll(reg, cs...)
-		defer n.cfg.Metrics.addCheck(n.cfg.Name, n.ready)()
+		defer n.cfg.Metrics.AddCheck(n.cfg.Name, n.ready)()
 	}
 	if err := n.setLimits(); err != nil {
 		return err

@@ -35,8 +35,9 @@ type MetricsEndpoint struct {
 // readiness reports whether a router or storage node is ready, and why.
 type readiness func(context.Context) (bool, string)
 
-// addCheck adds name's readiness to /readyz until remove is called.
-func (m *MetricsEndpoint) addCheck(name string, ready readiness) (remove func()) {
+// AddCheck adds name's readiness to /readyz until remove is called: a
+// router, a storage node, a mount. ready says whether it is, and why.
+func (m *MetricsEndpoint) AddCheck(name string, ready func(context.Context) (bool, string)) (remove func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.checks == nil {

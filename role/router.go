@@ -129,7 +129,7 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 		return err
 	}
 	if cfg.Metrics != nil {
-		defer cfg.Metrics.addCheck(cfg.Name, api.Ready)()
+		defer cfg.Metrics.AddCheck(cfg.Name, api.Ready)()
 	}
 	defer api.Close() // after the HTTP server: waits for background read repairs
 	srv := &http.Server{
