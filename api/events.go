@@ -35,6 +35,10 @@ type Event struct {
 // oldest first (it keeps the last few hundred).
 type Events struct {
 	Events []Event `json:"events"`
+	// Last is the number of the router's newest event, 0 before its
+	// first: below the after= asked for, the router restarted (and counts
+	// from 1 again), so ask again from 0.
+	Last uint64 `json:"last"`
 }
 
 // RouterStats is the answer of GET /v1/stats: the router's counters of

@@ -89,10 +89,10 @@ var goldens = []struct {
 	               {"name": "n6", "group": "g2", "why": "failed"}]
 	}`},
 	{"Events", &Events{Events: []Event{{Seq: 7, Time: t0, Kind: EventPrimary, Node: "n3", Group: "g1", Term: 4,
-		Message: "n3 took over group g1 from n2 at term 4 (n2 is failed)"}, {Seq: 8, Time: t0, Kind: EventJoined, Node: "r1", Message: "r1 joined"}}},
+		Message: "n3 took over group g1 from n2 at term 4 (n2 is failed)"}, {Seq: 8, Time: t0, Kind: EventJoined, Node: "r1", Message: "r1 joined"}}, Last: 8},
 		`{"events": [{"seq": 7, "time": "2024-05-01T12:30:45.123456789Z", "kind": "primary", "node": "n3", "group": "g1", "term": 4,
 		  "message": "n3 took over group g1 from n2 at term 4 (n2 is failed)"},
-		  {"seq": 8, "time": "2024-05-01T12:30:45.123456789Z", "kind": "joined", "node": "r1", "message": "r1 joined"}]}`},
+		  {"seq": 8, "time": "2024-05-01T12:30:45.123456789Z", "kind": "joined", "node": "r1", "message": "r1 joined"}], "last": 8}`},
 	{"User", &User{Name: "alice", Uid: 1000, Gid: 1000, Groups: []uint32{5, 6}, Admin: true, Mount: true, Created: t0,
 		Home: "/home/alice", Token: "tok"},
 		`{"name": "alice", "uid": 1000, "gid": 1000, "groups": [5, 6], "admin": true, "mount": true,

@@ -237,20 +237,18 @@ func (e *events) record(now time.Time, ev api.Event) {
 	}
 }
 
-// since returns the events numbered above after, oldest first.
-func (e *events) since(after uint64) []api.Event {
+// since returns the events numbered above after, oldest first, and the
+// number of the newest event.
+func (e *events) since(after uint64) ([]api.Event, uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	i, _ := slices.BinarySearchFunc(e.ring, after+1, func(ev api.Event, seq uint64) int {
-		switch {
-		case ev.Seq < seq:
+	i, _ := slices.BinarySearchFunc(e.ring, after, func(ev api.Event, after uint64) int {
+		if ev.Seq <= after {
 			return -1
-		case ev.Seq > seq:
-			return 1
 		}
-		return 0
+		return 1
 	})
-	return slices.Clone(e.ring[i:])
+	return slices.Clone(e.ring[i:]), e.seq
 }
 
 // departure returns when and why name stopped serving its group, as far
@@ -286,5 +284,6 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, api.Events{Events: s.events.since(after)})
+	evs, last := s.events.since(after)
+	writeJSON(w, http.StatusOK, api.Events{Events: evs, Last: last})
 }

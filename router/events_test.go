@@ -35,7 +35,7 @@ func TestEventsFollowAFailover(t *testing.T) {
 		e.observe(now, ms)
 	}
 	step(n1, n2, n3, s1, s2)
-	if got := e.since(0); len(got) != 0 {
+	if got, _ := e.since(0); len(got) != 0 {
 		t.Fatalf("the first view made events %v; want none (it is where watching starts)", got)
 	}
 	n1.Status = gossip.StatusSuspect
@@ -70,9 +70,9 @@ func TestEventsFollowAFailover(t *testing.T) {
 		{api.EventReaped, "n1", "g1", "n1 (primary of group g1, failed) dropped out of the gossip view"},
 		{api.EventJoined, "n4", "g1", "n4 joined the cluster as replica of group g1"},
 	}
-	got := e.since(0)
-	if len(got) != len(want) {
-		t.Fatalf("got %d events, want %d:\n%s", len(got), len(want), eventLines(got))
+	got, last := e.since(0)
+	if len(got) != len(want) || last != uint64(len(want)) {
+		t.Fatalf("got %d events, the last numbered %d; want %d:\n%s", len(got), last, len(want), eventLines(got))
 	}
 	for i, w := range want {
 		g := got[i]
@@ -80,7 +80,7 @@ func TestEventsFollowAFailover(t *testing.T) {
 			t.Errorf("event %d is %d %s %s/%s %q; want %s %s/%s saying %q", i, g.Seq, g.Kind, g.Group, g.Node, g.Message, w.kind, w.group, w.node, w.says)
 		}
 	}
-	if later := e.since(got[4].Seq); len(later) != 3 || later[0].Seq != got[5].Seq {
+	if later, _ := e.since(got[4].Seq); len(later) != 3 || later[0].Seq != got[5].Seq {
 		t.Errorf("since(%d) = %s; want the last three events", got[4].Seq, eventLines(later))
 	}
 	if !strings.Contains(logs.String(), "level=INFO msg=\"n2 took over group g1 from n1 at term 2 (n1 is failed)\" kind=primary member=n2 group=g1 term=2") {
@@ -98,7 +98,7 @@ func TestEventsKeepTheLatest(t *testing.T) {
 		n.Status = []gossip.Status{gossip.StatusSuspect, gossip.StatusAlive}[i%2]
 		e.observe(now, []gossip.Member{n})
 	}
-	got := e.since(0)
+	got, _ := e.since(0)
 	if len(got) != maxEvents || got[len(got)-1].Seq != maxEvents+10 || got[0].Seq != 11 {
 		t.Fatalf("kept %d events, %d to %d; want the last %d, 11 to %d", len(got), got[0].Seq, got[len(got)-1].Seq, maxEvents, maxEvents+10)
 	}

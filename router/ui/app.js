@@ -258,11 +258,13 @@ function spark(canvas, values) {
 // --- events -------------------------------------------------------------------
 
 async function refreshEvents() {
-  const evs = (await json("/v1/events?after=" + lastSeq)).events;
-  if (evs.length && evs[0].seq !== lastSeq + 1 && lastSeq !== 0 && evs[0].seq === 1) {
-    $("#events").replaceChildren(); // the router restarted and counts from 1 again
+  let r = await json("/v1/events?after=" + lastSeq);
+  if (r.last < lastSeq) { // the router restarted and counts from 1 again
+    lastSeq = 0;
+    $("#events").replaceChildren();
+    r = await json("/v1/events?after=0");
   }
-  for (const ev of evs) {
+  for (const ev of r.events) {
     lastSeq = ev.seq;
     const t = new Date(ev.time);
     $("#events").prepend(el("li", { dataset: { kind: ev.kind, node: ev.node || "" } },
