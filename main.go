@@ -421,6 +421,9 @@ func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 			}
 			if m != nil {
 				dir, _ := filepath.Abs(fs.Arg(0))
+				if real, err := filepath.EvalSymlinks(dir); err == nil {
+					dir = real // as /proc/self/mountinfo names it
+				}
 				c.Mount.Metrics = prometheus.WrapRegistererWith(prometheus.Labels{"node": "mount " + dir}, m.Registry)
 				defer m.AddCheck("mount "+dir, func(context.Context) (bool, string) {
 					if mount.IsMounted(dir) {

@@ -68,9 +68,9 @@ type Node struct {
 	Role   string `json:"role"`  // primary, replica, standby or router
 	Group  string `json:"group"` // empty for standbys and routers
 	Term   uint64 `json:"term"`
-	Status string `json:"status"`  // as gossip sees it: alive, suspect, dead, left
+	Status string `json:"status"`  // as gossip sees it: alive, suspect, failed, left
 	Addr   string `json:"addr"`    // a router's is its HTTP address
-	InSync bool   `json:"in_sync"` // a replica holding every committed entry
+	InSync bool   `json:"in_sync"` // its own claim in gossip: a voting member whose log is caught up (never for a failed node)
 	Used   uint64 `json:"used"`    // bytes of data (chunks and metadata) the node stores
 	Cap    uint64 `json:"cap"`     // bytes it may store, no more than its disk holds above the metadata reserve; 0 when it does not say
 }

@@ -48,8 +48,8 @@ type Events struct {
 // polling among it); the bytes count every answer.
 type RouterStats struct {
 	Time time.Time `json:"time"` // UTC
-	// Metered is false when the router runs without metrics (--no-metrics
-	// in the bench): the counters then stay zero.
+	// Metered is false when the router runs without --metrics: the
+	// counters then stay zero.
 	Metered  bool    `json:"metered"`
 	Requests uint64  `json:"requests"`
 	Errors   uint64  `json:"errors"`  // answered with a 5xx status

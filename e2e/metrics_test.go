@@ -346,7 +346,18 @@ func TestMountMetrics(t *testing.T) {
 		ls missing 2>/dev/null; ls d`); code != 0 || strings.TrimSpace(out) != "g" {
 		t.Fatalf("the workload through the mount: exit %d, %q", code, out)
 	}
+	node := regexp.QuoteMeta(`node="mount ` + dir + `"`)
+	wants := []string{
+		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="mkdir"\} 1`,
+		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="create"\} 1`,
+		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="write"\} [1-9]\d*`,
+		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="rename"\} 1`,
+		`shoal_mount_operation_duration_seconds_bucket\{` + node + `,op="write",le="\+Inf"\} [1-9]\d*`,
+		`shoal_mount_errors_total\{errno="ENOENT",` + node + `,op="lookup"\} [1-9]\d*`,
+		`shoal_mount_write_back_bytes\{` + node + `\} 0`, // every write stored at close
+	}
 	var body string
+	var missing []string
 	harness.Await(t, 10*time.Second, "the mount's metrics to count the workload", func() (bool, error) {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
@@ -354,23 +365,17 @@ func TestMountMetrics(t *testing.T) {
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		body = string(b)
-		return err == nil && strings.Contains(body, "shoal_mount_write_back_bytes"), err
-	})
-	node := regexp.QuoteMeta(`node="mount ` + dir + `"`)
-	for _, want := range []string{
-		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="mkdir"\} 1`,
-		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="create"\} 1`,
-		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="write"\} [1-9]`,
-		`shoal_mount_operation_duration_seconds_count\{` + node + `,op="rename"\} 1`,
-		`shoal_mount_operation_duration_seconds_bucket\{` + node + `,op="write",le="\+Inf"\} [1-9]`,
-		`shoal_mount_errors_total\{errno="ENOENT",` + node + `,op="lookup"\} [1-9]`,
-		`shoal_mount_write_back_bytes\{` + node + `\} 0`, // every write stored at close
-	} {
-		if !regexp.MustCompile(`(?m)^` + want + `$|(?m)^` + want + `\d*$`).MatchString(body) {
-			t.Errorf("the mount's metrics have no line matching %s", want)
+		body, missing = string(b), nil
+		for _, want := range wants {
+			if !regexp.MustCompile(`(?m)^` + want + `$`).MatchString(body) {
+				missing = append(missing, want)
+			}
 		}
-	}
+		if len(missing) > 0 {
+			return false, fmt.Errorf("no line matching %s", strings.Join(missing, "; "))
+		}
+		return true, err
+	})
 	check := exec.Command("promtool", "check", "metrics")
 	check.Stdin = strings.NewReader(body)
 	if out, err := check.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {

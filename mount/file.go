@@ -117,8 +117,10 @@ func (f *openFile) updateSizes() {
 		end = max(end, f.inflight.runs[len(f.inflight.runs)-1].end())
 		held += f.inflight.bytes
 	}
-	f.m.writeBack.Add(held - f.held)
-	f.held = held
+	if d := held - f.held; d != 0 {
+		f.m.writeBack.Add(d)
+		f.held = held
+	}
 	s := &sizes{gen: f.gen, size: f.size, end: end}
 	if f.pend != (client.SetAttr{}) {
 		p := f.pend
@@ -266,6 +268,12 @@ func (f *openFile) release() {
 	}
 	orphan := f.orphan
 	f.m.mu.Unlock()
+	if gone {
+		f.mu.Lock()
+		f.m.writeBack.Add(-f.held) // writes that could not be sent are lost, not held
+		f.held = 0
+		f.mu.Unlock()
+	}
 	if gone && orphan {
 		ctx, cancel := f.opCtx()
 		defer cancel()

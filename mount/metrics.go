@@ -7,10 +7,11 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 )
 
-// metrics counts a mount's FUSE operations for Prometheus. A nil *metrics
-// counts nothing (Config.Metrics unset).
+// metrics counts a mount's FUSE operations for Prometheus (only with
+// Config.Metrics set: the file system is then wrapped in metered).
 type metrics struct {
 	ops       *prometheus.HistogramVec
 	errors    *prometheus.CounterVec
@@ -47,53 +48,10 @@ func (x *metrics) observe(op string, start time.Time, st fuse.Status) {
 	}
 }
 
-// errnoName is an errno's symbol, as a label.
+// errnoName is an errno's symbol, as a label ("ENOENT").
 func errnoName(e syscall.Errno) string {
-	switch e {
-	case syscall.ENOENT:
-		return "ENOENT"
-	case syscall.EEXIST:
-		return "EEXIST"
-	case syscall.EACCES:
-		return "EACCES"
-	case syscall.EPERM:
-		return "EPERM"
-	case syscall.ENOTEMPTY:
-		return "ENOTEMPTY"
-	case syscall.EISDIR:
-		return "EISDIR"
-	case syscall.ENOTDIR:
-		return "ENOTDIR"
-	case syscall.EIO:
-		return "EIO"
-	case syscall.ENOSPC:
-		return "ENOSPC"
-	case syscall.EROFS:
-		return "EROFS"
-	case syscall.EINVAL:
-		return "EINVAL"
-	case syscall.ENAMETOOLONG:
-		return "ENAMETOOLONG"
-	case syscall.EFBIG:
-		return "EFBIG"
-	case syscall.ETIMEDOUT:
-		return "ETIMEDOUT"
-	case syscall.ENOTCONN:
-		return "ENOTCONN"
-	case syscall.EINTR:
-		return "EINTR"
-	case syscall.ENOTSUP:
-		return "ENOTSUP"
-	case syscall.ENOSYS:
-		return "ENOSYS"
-	case syscall.ENODATA:
-		return "ENODATA"
-	case syscall.EXDEV:
-		return "EXDEV"
-	case syscall.EBADF:
-		return "EBADF"
-	case syscall.EAGAIN:
-		return "EAGAIN"
+	if name := unix.ErrnoName(e); name != "" {
+		return name
 	}
 	return fmt.Sprintf("errno_%d", int(e))
 }

@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -93,7 +94,7 @@ func (e *events) observe(now time.Time, ms []gossip.Member) {
 // follow: nodes first (names sorted), then groups.
 func diffViews(prev, cur view) []api.Event {
 	var out []api.Event
-	for _, name := range sortedKeys(cur.members) {
+	for _, name := range slices.Sorted(maps.Keys(cur.members)) {
 		m := cur.members[name]
 		was, seen := prev.members[name]
 		switch {
@@ -114,14 +115,14 @@ func diffViews(prev, cur view) []api.Event {
 			}
 		}
 	}
-	for _, name := range sortedKeys(prev.members) {
+	for _, name := range slices.Sorted(maps.Keys(prev.members)) {
 		if _, ok := cur.members[name]; !ok {
 			m := prev.members[name]
 			out = append(out, api.Event{Kind: api.EventReaped, Node: name, Group: m.Group, Term: m.Term,
 				Message: fmt.Sprintf("%s (%s%s, %s) dropped out of the gossip view", name, m.Role, inGroup(m.Group), m.Status)})
 		}
 	}
-	for _, g := range sortedKeys(cur.primaries) {
+	for _, g := range slices.Sorted(maps.Keys(cur.primaries)) {
 		p, was := cur.primaries[g], prev.primaries[g]
 		switch {
 		case p == was || p.name == "" && was.name == "":
@@ -199,15 +200,6 @@ func inGroup(g string) string {
 	return " of group " + g
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // record stamps ev, logs it and keeps it; e.mu is held.
 func (e *events) record(now time.Time, ev api.Event) {
 	e.seq++
@@ -248,7 +240,7 @@ func (e *events) since(after uint64) ([]api.Event, uint64) {
 		}
 		return 1
 	})
-	return slices.Clone(e.ring[i:]), e.seq
+	return append([]api.Event{}, e.ring[i:]...), e.seq // [] rather than null before the first event
 }
 
 // departure returns when and why name stopped serving its group, as far

@@ -35,8 +35,8 @@ func TestEventsFollowAFailover(t *testing.T) {
 		e.observe(now, ms)
 	}
 	step(n1, n2, n3, s1, s2)
-	if got, _ := e.since(0); len(got) != 0 {
-		t.Fatalf("the first view made events %v; want none (it is where watching starts)", got)
+	if got, last := e.since(0); got == nil || len(got) != 0 || last != 0 {
+		t.Fatalf("the first view made events %v (last %d); want none, as [] not null (it is where watching starts)", got, last)
 	}
 	n1.Status = gossip.StatusSuspect
 	step(n1, n2, n3, s1, s2)
@@ -78,6 +78,11 @@ func TestEventsFollowAFailover(t *testing.T) {
 		g := got[i]
 		if g.Seq != uint64(i+1) || g.Kind != w.kind || g.Node != w.node || g.Group != w.group || !strings.Contains(g.Message, w.says) {
 			t.Errorf("event %d is %d %s %s/%s %q; want %s %s/%s saying %q", i, g.Seq, g.Kind, g.Group, g.Node, g.Message, w.kind, w.group, w.node, w.says)
+		}
+	}
+	for _, after := range []uint64{last, last + 5, ^uint64(0)} { // a reader ahead of a restarted router
+		if evs, l := e.since(after); len(evs) != 0 || l != last {
+			t.Errorf("since(%d) = %d events, last %d; want none, last %d", after, len(evs), l, last)
 		}
 	}
 	if later, _ := e.since(got[4].Seq); len(later) != 3 || later[0].Seq != got[5].Seq {

@@ -215,6 +215,7 @@ async function refreshStats() {
     $("#traffic-note").textContent = "This router runs without metrics: no traffic to show.";
     return;
   }
+  if (lastStats && st.requests < lastStats.requests) lastStats = null; // the router restarted: its counters begin again
   if (lastStats) {
     const dt = (new Date(st.time) - new Date(lastStats.time)) / 1000;
     if (dt > 0) {
