@@ -102,24 +102,22 @@ func (b *browserSession) screenshot(name string) {
 	b.t.Logf("screenshot: %s", p)
 }
 
-// await polls the JavaScript expression cond, which must turn true within
-// d; what says what was awaited.
+// await polls the JavaScript expression cond (harness.WaitFor), which
+// must turn true within d; what says what was awaited. On failure it saves
+// a screenshot and prints the page's text.
 func (b *browserSession) await(what string, d time.Duration, cond string) {
 	b.t.Helper()
-	deadline := time.Now().Add(d)
-	for {
+	ctx, cancel := context.WithTimeout(b.ctx, d)
+	defer cancel()
+	err := harness.WaitFor(ctx, what, func() (bool, error) {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			b.screenshot("failed-" + strings.ReplaceAll(what, " ", "-"))
-			b.t.Fatalf("console: waited %v for %s (%s): last error %v; the page reads:\n%s", d, what, cond, err, text)
-		}
-		time.Sleep(100 * time.Millisecond)
+		defer cancel()
+		return chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
+	})
+	if err != nil {
+		text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		b.screenshot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		b.t.Fatalf("console: %v (%s); the page reads:\n%s", err, cond, text)
 	}
 }
 

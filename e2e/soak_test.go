@@ -152,7 +152,12 @@ type soak struct {
 // seconds once the load has stopped, keeping the fewest seen.
 func (s *soak) settle() {
 	quiet := map[string]int{}
-	for range 10 {
+	tick := time.NewTicker(500 * time.Millisecond) // the sampling interval
+	defer tick.Stop()
+	for i := range 10 {
+		if i > 0 {
+			<-tick.C
+		}
 		for _, p := range s.c.Procs() {
 			if !p.Running() {
 				continue
@@ -163,7 +168,6 @@ func (s *soak) settle() {
 				}
 			}
 		}
-		time.Sleep(500 * time.Millisecond) // a sampling interval, not a wait for a condition
 	}
 	s.mu.Lock()
 	s.quiet = quiet
