@@ -95,6 +95,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	s, err := serf.Create(sc)
 	if err != nil {
+		sc.MemberlistConfig.Transport.Shutdown()
 		return fmt.Errorf("gossip: start on %s: %w: check that the port is free and the address belongs to this host (or set AdvertiseAddr)", n.cfg.BindAddr, err)
 	}
 	n.serf.Store(s)
@@ -150,18 +151,16 @@ func (n *Node) serfConfig(events chan<- serf.Event) (*serf.Config, error) {
 	mc := sc.MemberlistConfig
 	mc.Logger = stdlog
 	mc.LogOutput = nil
-	mc.BindAddr = bindHost
-	mc.BindPort = bindPort
-	mc.AdvertiseAddr = ""
-	mc.AdvertisePort = bindPort // memberlist replaces it when bindPort is 0
+	var advertiseHost string
+	advertisePort := bindPort
 	if n.cfg.AdvertiseAddr != "" {
 		host, port, err := splitIPPort(n.cfg.AdvertiseAddr)
 		if err != nil {
 			return nil, err
 		}
-		mc.AdvertiseAddr = host
+		advertiseHost = host
 		if port != 0 {
-			mc.AdvertisePort = port
+			advertisePort = port
 		}
 	}
 	if len(n.cfg.Keys) > 0 || n.cfg.KeyringFile != "" {
@@ -188,6 +187,20 @@ func (n *Node) serfConfig(events chan<- serf.Event) (*serf.Config, error) {
 	// cost an idle dev cluster about 0.08 of a core (BENCHMARKS.md).
 	// Compressed packets from other nodes are still read.
 	mc.EnableCompression = false
+
+	// The sockets are opened last, so no error above leaves them open.
+	t, err := listen(bindHost, bindPort, n.logger)
+	if err != nil {
+		return nil, fmt.Errorf("%w: check that the port is free and the address belongs to this host", err)
+	}
+	if advertisePort == 0 {
+		advertisePort = t.port()
+	}
+	mc.Transport = t
+	mc.BindAddr = bindHost
+	mc.BindPort = t.port()
+	mc.AdvertiseAddr = advertiseHost
+	mc.AdvertisePort = advertisePort
 	return sc, nil
 }
 
