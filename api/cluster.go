@@ -93,8 +93,11 @@ type Group struct {
 	// The rest comes from the group's primary; zero when Error is set.
 	// Commit is the index of the last entry of the group's log known
 	// committed (held by a majority).
-	Commit          uint64         `json:"commit"`
-	Chunks          int            `json:"chunks"`           // distinct chunks held by any member
+	Commit uint64 `json:"commit"`
+	// Chunks is the distinct chunks held by any member, and each member's
+	// Chunks and Used below, as the primary counted them at its last
+	// repair round (Repair.LastRound): every figure of one moment.
+	Chunks          int            `json:"chunks"`
 	UnderReplicated int            `json:"under_replicated"` // chunks some voting member lacks
 	Repair          RepairProgress `json:"repair"`
 	MemberDetails   []GroupMember  `json:"member_details"`
@@ -126,8 +129,8 @@ type GroupMember struct {
 	// hold on its disk: a member with match below the group's commit is
 	// behind by that many entries.
 	Match  uint64 `json:"match"`
-	Chunks int    `json:"chunks"`
-	Used   int64  `json:"used"`
+	Chunks int    `json:"chunks"` // chunks held at the primary's last repair round
+	Used   int64  `json:"used"`   // their bytes
 	// DiskError is the last write the member's disk refused (read-only,
 	// an I/O error, full), while it refuses them: the member is then not
 	// synced. Absent when the disk takes writes.

@@ -23,11 +23,17 @@ const (
 	exitUnavailable = 4
 )
 
-// runStatus prints the cluster: the groups, their members as each
-// primary reports them, the standby pool, the nodes that left their
-// group (replaced or removed), then every node as gossip sees it. A group whose primary did not report still shows what gossip knows,
-// with its error below the tables. The last line judges the whole, and
-// so does the exit code: exitOK, exitDegraded or exitUnavailable.
+// runStatus prints one answer of the router, taken at one moment: the
+// groups, their members as each primary reports them, the standby pool,
+// the nodes that left their group (replaced or removed), then every node
+// as gossip sees it. No figure appears in two tables from two sources:
+// the member table is the primary's (whether a member is synced, how far
+// behind, its chunks as of the primary's last count, shown in the group
+// table's COUNTED column), the node table gossip's (state, disk used,
+// capacity). A group whose primary did not report still shows what
+// gossip knows, with its error below the tables. The last line judges the
+// whole, and so does the exit code: exitOK, exitDegraded or
+// exitUnavailable.
 func runStatus(s *session, _ []string) error {
 	cl, err := s.c.Cluster(s.ctx)
 	if errors.Is(err, ErrUnavailable) {
@@ -60,14 +66,14 @@ func runStatus(s *session, _ []string) error {
 		}
 		fmt.Fprintln(tw)
 	}
-	fmt.Fprintln(tw, "NODE\tID\tROLE\tGROUP\tTERM\tSTATUS\tIN-SYNC\tUSED\tCAP\tADDR")
+	fmt.Fprintln(tw, "NODE\tID\tROLE\tGROUP\tTERM\tSTATUS\tUSED\tCAP\tADDR")
 	for _, n := range cl.Nodes {
 		capacity := "-"
 		if n.Cap > 0 {
 			capacity = humanBytes(int64(min(n.Cap, 1<<63-1)))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.ID, n.Role, orDash(n.Group), n.Term,
-			n.Status, yesNo(n.InSync), humanBytes(int64(min(n.Used, 1<<63-1))), capacity, n.Addr)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", n.Name, n.ID, n.Role, orDash(n.Group), n.Term,
+			n.Status, humanBytes(int64(min(n.Used, 1<<63-1))), capacity, n.Addr)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -137,7 +143,7 @@ func clusterHealth(cl Cluster) (code int, why []string) {
 }
 
 func printGroups(w io.Writer, groups []Group) {
-	fmt.Fprintln(w, "GROUP\tPRIMARY\tTERM\tUSED\tFREE\tCHUNKS\tUNDER-REPLICATED\tREPAIR")
+	fmt.Fprintln(w, "GROUP\tPRIMARY\tTERM\tUSED\tFREE\tCHUNKS\tUNDER-REPLICATED\tCOUNTED\tREPAIR")
 	for _, g := range groups {
 		name := g.Name
 		if g.Meta {
@@ -147,12 +153,15 @@ func printGroups(w io.Writer, groups []Group) {
 		if g.Free != nil {
 			free = humanBytes(*g.Free)
 		}
-		chunks, under, repair := "?", "?", "?"
+		chunks, under, counted, repair := "?", "?", "?", "?"
 		if g.Error == "" {
-			chunks, under = fmt.Sprint(g.Chunks), fmt.Sprint(g.UnderReplicated)
+			chunks, under, counted = fmt.Sprint(g.Chunks), fmt.Sprint(g.UnderReplicated), "not yet"
+			if !g.Repair.LastRound.IsZero() {
+				counted = g.Repair.LastRound.Local().Format("15:04:05")
+			}
 			repair = fmt.Sprintf("copied %d (%s), collected %d", g.Repair.Copied, humanBytes(g.Repair.CopiedBytes), g.Repair.Collected)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", name, orDash(g.Primary), g.Term, humanBytes(g.Used), free, chunks, under, repair)
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", name, orDash(g.Primary), g.Term, humanBytes(g.Used), free, chunks, under, counted, repair)
 	}
 	for _, g := range groups {
 		if g.Error != "" {
@@ -165,11 +174,11 @@ func printGroups(w io.Writer, groups []Group) {
 // them, with the write a member's disk refuses, if any; for a group
 // without a report, the names gossip knows.
 func printGroupMembers(w io.Writer, groups []Group) {
-	fmt.Fprintln(w, "GROUP\tMEMBER\tVOTER\tLIVE\tSYNCED\tCHUNKS\tUSED\tDISK")
+	fmt.Fprintln(w, "GROUP\tMEMBER\tVOTER\tLIVE\tSYNCED\tBEHIND\tCHUNKS\tCHUNK BYTES\tDISK")
 	for _, g := range groups {
 		if len(g.MemberDetails) == 0 {
 			for _, name := range g.Members {
-				fmt.Fprintf(w, "%s\t%s\t?\t?\t?\t?\t?\t?\n", g.Name, name)
+				fmt.Fprintf(w, "%s\t%s\t?\t?\t?\t?\t?\t?\t?\n", g.Name, name)
 			}
 			continue
 		}
@@ -178,8 +187,8 @@ func printGroupMembers(w io.Writer, groups []Group) {
 			if m.DiskError != "" {
 				disk = m.DiskError
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", g.Name, m.Name, yesNo(m.Voter), yesNo(m.Live), yesNo(m.Synced),
-				m.Chunks, humanBytes(m.Used), disk)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", g.Name, m.Name, yesNo(m.Voter), yesNo(m.Live), yesNo(m.Synced),
+				g.Commit-min(m.Match, g.Commit), m.Chunks, humanBytes(m.Used), disk)
 		}
 	}
 }

@@ -211,25 +211,28 @@ func TestCLIStatAndExists(t *testing.T) {
 // line and its exit code: this one serves, with a member's disk refusing
 // writes, chunks under-replicated and a data group without a primary.
 func TestCLIStatus(t *testing.T) {
+	local := time.Local
+	time.Local = time.UTC // COUNTED is printed in local time
+	t.Cleanup(func() { time.Local = local })
 	f := newFakeRouter(t)
 	expect(t, f.srv.URL, 3, ""+
-		"GROUP      PRIMARY  TERM  USED     FREE       CHUNKS  UNDER-REPLICATED  REPAIR\n"+
-		"g1 (meta)  n3       4     1.0 MiB  10.0 GiB   12      2                 copied 5 (5.0 KiB), collected 3\n"+
-		"g2         -        2     0 B      unlimited  ?       ?                 ?\n"+
+		"GROUP      PRIMARY  TERM  USED     FREE       CHUNKS  UNDER-REPLICATED  COUNTED   REPAIR\n"+
+		"g1 (meta)  n3       4     1.0 MiB  10.0 GiB   12      2                 12:30:45  copied 5 (5.0 KiB), collected 3\n"+
+		"g2         -        2     0 B      unlimited  ?       ?                 ?         ?\n"+
 		"group g2: no primary available for group \"g2\": an election may be in progress\n"+
 		"\n"+
-		"GROUP  MEMBER  VOTER  LIVE  SYNCED  CHUNKS  USED       DISK\n"+
-		"g1     n2      yes    yes   no      10      900.0 KiB  disk refused a write: read-only file system\n"+
-		"g1     n3      yes    yes   yes     12      1.0 MiB    ok\n"+
-		"g2     n5      ?      ?     ?       ?       ?          ?\n"+
+		"GROUP  MEMBER  VOTER  LIVE  SYNCED  BEHIND  CHUNKS  CHUNK BYTES  DISK\n"+
+		"g1     n2      yes    yes   no      7       10      900.0 KiB    disk refused a write: read-only file system\n"+
+		"g1     n3      yes    yes   yes     0       12      1.0 MiB      ok\n"+
+		"g2     n5      ?      ?     ?       ?       ?       ?            ?\n"+
 		"\n"+
 		"STANDBYS: n1\n"+
 		"\n"+
-		"NODE  ID                    ROLE     GROUP  TERM  STATUS   IN-SYNC  USED       CAP       ADDR\n"+
-		"n3    3                     primary  g1     4     alive    yes      1.0 MiB    10.0 GiB  10.0.0.3:7946\n"+
-		"n2    18446744073709551615  replica  g1     4     alive    no       900.0 KiB  10.0 GiB  10.0.0.2:7946\n"+
-		"n1    1                     standby  -      0     suspect  no       0 B        -         10.0.0.1:7946\n"+
-		"n5    5                     replica  g2     2     failed   yes      0 B        -         10.0.0.5:7946\n"+
+		"NODE  ID                    ROLE     GROUP  TERM  STATUS   USED       CAP       ADDR\n"+
+		"n3    3                     primary  g1     4     alive    1.0 MiB    10.0 GiB  10.0.0.3:7946\n"+
+		"n2    18446744073709551615  replica  g1     4     alive    900.0 KiB  10.0 GiB  10.0.0.2:7946\n"+
+		"n1    1                     standby  -      0     suspect  0 B        -         10.0.0.1:7946\n"+
+		"n5    5                     replica  g2     2     failed   0 B        -         10.0.0.5:7946\n"+
 		"\n"+
 		"HEALTH: degraded (serving, with less redundancy): n2 of g1: its disk refuses writes (disk refused a write: read-only file system); "+
 		"group g1 has 2 chunks not on every member; group g2 has no primary\n",

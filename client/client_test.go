@@ -472,7 +472,7 @@ func TestClientClusterAndHealth(t *testing.T) {
 	}
 	g := cl.Groups[0]
 	if g.Name != "g1" || !g.Meta || g.Primary != "n3" || g.Term != 4 || len(g.Members) != 2 || g.Used != 1<<20 ||
-		g.Free == nil || *g.Free != 10<<30-1<<20 || g.Chunks != 12 || g.UnderReplicated != 2 || g.Error != "" {
+		g.Free == nil || *g.Free != 10<<30-1<<20 || g.Commit != 40 || g.Chunks != 12 || g.UnderReplicated != 2 || g.Error != "" {
 		t.Errorf("group 0 = %+v", g)
 	}
 	wantRepair := RepairProgress{Copied: 5, CopiedBytes: 5120, Collected: 3, LastRound: time.Date(2024, 5, 1, 12, 30, 45, 0, time.UTC)}
@@ -480,7 +480,7 @@ func TestClientClusterAndHealth(t *testing.T) {
 		t.Errorf("group 0 repair = %+v, want %+v", g.Repair, wantRepair)
 	}
 	if len(g.MemberDetails) != 2 || g.MemberDetails[0] != (GroupMember{ID: "18446744073709551615", Name: "n2", Addr: "10.0.0.2:7946",
-		Voter: true, Live: true, Chunks: 10, Used: 900 << 10, DiskError: "disk refused a write: read-only file system"}) {
+		Voter: true, Live: true, Match: 33, Chunks: 10, Used: 900 << 10, DiskError: "disk refused a write: read-only file system"}) {
 		t.Errorf("group 0 members = %+v", g.MemberDetails)
 	}
 	if g := cl.Groups[1]; g.Meta || g.Free != nil || g.Error == "" || len(g.MemberDetails) != 0 {

@@ -124,12 +124,12 @@ const fakeClusterJSON = `{
  ],
  "groups": [
   {"name": "g1", "meta": true, "primary": "n3", "term": 4, "members": ["n2", "n3"],
-   "used": 1048576, "free": 10736369664, "chunks": 12, "under_replicated": 2,
+   "used": 1048576, "free": 10736369664, "commit": 40, "chunks": 12, "under_replicated": 2,
    "repair": {"copied": 5, "copied_bytes": 5120, "collected": 3, "last_round": "2024-05-01T12:30:45Z"},
    "member_details": [
-    {"id": "18446744073709551615", "name": "n2", "addr": "10.0.0.2:7946", "voter": true, "live": true, "synced": false, "chunks": 10, "used": 921600,
+    {"id": "18446744073709551615", "name": "n2", "addr": "10.0.0.2:7946", "voter": true, "live": true, "synced": false, "match": 33, "chunks": 10, "used": 921600,
      "disk_error": "disk refused a write: read-only file system"},
-    {"id": 3, "name": "n3", "addr": "10.0.0.3:7946", "voter": true, "live": true, "synced": true, "chunks": 12, "used": 1048576}
+    {"id": 3, "name": "n3", "addr": "10.0.0.3:7946", "voter": true, "live": true, "synced": true, "match": 40, "chunks": 12, "used": 1048576}
    ]},
   {"name": "g2", "meta": false, "primary": "", "term": 2, "members": ["n5"], "used": 0, "free": null,
    "chunks": 0, "under_replicated": 0, "repair": {"copied": 0, "copied_bytes": 0, "collected": 0},

@@ -660,3 +660,45 @@ func TestRepairLeavesChunksOnTheirWay(t *testing.T) {
 		t.Fatalf("repair progress %+v, %v: want nothing under-replicated once the chunk arrived", info.Repair, err)
 	}
 }
+
+// The primary's report counts every member's chunks, its own included, at
+// one moment (its last repair round), so a status read right after a
+// write never shows the primary holding chunks its members seem to lack.
+func TestGroupInfoCountsOneMoment(t *testing.T) {
+	c := newTestCluster(t, testSeed(t), 1, 2, 3)
+	c.cfg = func(cfg *Config) { cfg.RepairInterval = time.Hour } // rounds run when the test says
+	c.startAll(1, 1, 2, 3)
+	ctx, cancel := ctxT(20 * time.Second)
+	defer cancel()
+	p := c.node(1)
+
+	counts := func() map[uint64]int {
+		info, err := p.GroupInfo()
+		if err != nil {
+			t.Fatalf("group info: %v", err)
+		}
+		out := map[uint64]int{}
+		for _, m := range info.Members {
+			out[m.ID] = m.Chunks
+		}
+		if max := max(out[1], out[2], out[3]); info.Chunks != max {
+			t.Errorf("group chunks %d, members %v", info.Chunks, out)
+		}
+		return out
+	}
+	first := writeChunks(ctx, t, p, "before the round", 4, 100)
+	c.waitHeld(ctx, first, 1, 2, 3)
+	p.repairRound(p.term.Load())
+	if got := counts(); got[1] != 4 || got[2] != 4 || got[3] != 4 {
+		t.Fatalf("after a round: members' chunks %v, want 4 each", got)
+	}
+	more := writeChunks(ctx, t, p, "after the round", 3, 100)
+	c.waitHeld(ctx, more, 1, 2, 3)
+	if got := counts(); got[1] != 4 || got[2] != 4 || got[3] != 4 {
+		t.Errorf("before the next round: members' chunks %v, want 4 each (the last round's count, the primary's included)", got)
+	}
+	p.repairRound(p.term.Load())
+	if got := counts(); got[1] != 7 || got[2] != 7 || got[3] != 7 {
+		t.Errorf("after the next round: members' chunks %v, want 7 each", got)
+	}
+}

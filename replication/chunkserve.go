@@ -130,7 +130,9 @@ func (n *Node) touchMember(ctx context.Context, addr string, hs []meta.Hash) err
 	return nil
 }
 
-// GroupInfo describes the group as this primary sees it.
+// GroupInfo describes the group as this primary sees it. Its chunk
+// figures, the primary's own included, are those of the last repair round
+// (Repair.LastRound), all taken at that round's start.
 func (n *Node) GroupInfo() (*wire.GroupInfo, error) {
 	var info *wire.GroupInfo
 	var err error
@@ -161,9 +163,7 @@ func (n *Node) GroupInfo() (*wire.GroupInfo, error) {
 			if c.ID == n.cfg.ID {
 				mi.Synced, mi.DiskError = selfDisk == "", selfDisk
 			}
-			if c.ID == n.cfg.ID {
-				mi.Chunks, mi.Used = n.db.Chunks.Count(), n.db.Chunks.Used()
-			} else if ch, ok := t.chunks[c.ID]; ok {
+			if ch, ok := t.chunks[c.ID]; ok {
 				mi.Chunks, mi.Used = ch.Chunks, ch.Used
 			}
 			info.Chunks = max(info.Chunks, mi.Chunks)

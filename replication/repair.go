@@ -78,6 +78,7 @@ func (n *Node) repairRound(l *term) {
 	voters := voterIDs(v.status.Voters)
 	start := time.Now()
 	local := n.db.Chunks.Digest()
+	localUsed := n.db.Chunks.Used()
 	members := n.gatherDigests(l.ctx, targets, local)
 	plan := planRepair(n.cfg.ID, members, n.db.Chunks.List)
 	holders, lacks := plan.holders, plan.lacks
@@ -124,15 +125,17 @@ func (n *Node) repairRound(l *term) {
 		l.mu.Unlock()
 		n.post(InRepaired{Synced: synced})
 	}()
+	// Every member's figures, the primary's own included, are those of
+	// the digests taken at the start of this round, so a status report
+	// shows one moment of the group rather than the primary's live count
+	// beside its members' older ones. A member that did not answer keeps
+	// what an earlier round learned.
+	l.chunks[n.cfg.ID] = memberChunks{Chunks: digestCount(local[:]), Used: localUsed}
 	for id, m := range members {
 		if plan.holdsAll(m, isFailed) {
 			synced[id] = m.digest.Start
 		}
-		count := 0
-		for _, d := range m.digest.Buckets {
-			count += int(d.Count)
-		}
-		l.chunks[id] = memberChunks{Chunks: count, Used: m.digest.Used}
+		l.chunks[id] = memberChunks{Chunks: digestCount(m.digest.Buckets), Used: m.digest.Used}
 	}
 	l.progress.UnderReplicated = under
 	l.progress.Copied += copied
@@ -141,6 +144,15 @@ func (n *Node) repairRound(l *term) {
 	if copied > 0 {
 		n.log.Info("repaired chunks", "copies", copied, "bytes", copiedBytes, "took", time.Since(start).Round(time.Millisecond), "under_replicated", under)
 	}
+}
+
+// digestCount is the number of chunks a digest covers.
+func digestCount(buckets []meta.BucketDigest) int {
+	count := 0
+	for _, d := range buckets {
+		count += int(d.Count)
+	}
+	return count
 }
 
 // gatherDigests asks every live member for its digest, and for the
