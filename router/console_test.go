@@ -50,3 +50,27 @@ func TestConsoleServed(t *testing.T) {
 		}
 	}
 }
+
+// A stored file is served so that a browser neither guesses its type nor
+// runs it as a page on the router's origin, where the console keeps its
+// token: an uploaded HTML page is inert.
+func TestFilesNeverRunInTheBrowser(t *testing.T) {
+	c := newTestCluster(t)
+	c.group("g1", 3, 1<<20)
+	s := c.router(nil)
+	page := "<html><script>fetch('/v1/cluster')</script></html>"
+	if w := do(s, "PUT", "/v1/fs/page.html", strings.NewReader(page)); w.Code != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", w.Code, w.Body)
+	}
+	for _, method := range []string{"GET", "HEAD"} {
+		w := do(s, method, "/v1/fs/page.html", nil)
+		h := w.Header()
+		if w.Code != http.StatusOK || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Content-Security-Policy") != "sandbox" {
+			t.Errorf("%s: %d, X-Content-Type-Options %q, Content-Security-Policy %q; want 200, nosniff, sandbox",
+				method, w.Code, h.Get("X-Content-Type-Options"), h.Get("Content-Security-Policy"))
+		}
+		if method == "GET" && (h.Get("Content-Type") != "application/octet-stream" || w.Body.String() != page) {
+			t.Errorf("GET: Content-Type %q, body %q", h.Get("Content-Type"), w.Body)
+		}
+	}
+}

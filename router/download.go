@@ -31,8 +31,14 @@ func (s *Server) head(w http.ResponseWriter, r *http.Request, t target) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// setFileHeaders describes a file's inode. Every answer carrying a
+// file's bytes also tells browsers never to guess a type from them nor run
+// them as a page: the console shares the router's origin, and an uploaded
+// HTML or SVG file opened there must not read the token it keeps.
 func setFileHeaders(w http.ResponseWriter, in meta.Inode) {
 	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox")
 	h.Set("X-Shoal-Type", in.Type.String())
 	h.Set("Last-Modified", time.Unix(0, in.MTime).UTC().Format(http.TimeFormat))
 	h.Set("X-Shoal-Ino", strconv.FormatUint(in.Ino, 10))
