@@ -79,15 +79,36 @@ func viewOf(ms []gossip.Member) view {
 func (e *events) observe(now time.Time, ms []gossip.Member) {
 	cur := viewOf(ms)
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	prev := e.prev
 	e.prev = cur
-	if prev.members == nil {
-		return
+	var recorded []api.Event
+	if prev.members != nil {
+		recorded = diffViews(prev, cur)
+		for i := range recorded {
+			recorded[i] = e.record(now, recorded[i])
+		}
 	}
-	for _, ev := range diffViews(prev, cur) {
-		e.record(now, ev)
+	e.mu.Unlock()
+	// Logged outside the lock: a slow log writer does not hold up
+	// readers of /v1/events and /v1/cluster.
+	for _, ev := range recorded {
+		e.logEvent(ev)
 	}
+}
+
+// logEvent logs ev at INFO with who, where and the term.
+func (e *events) logEvent(ev api.Event) {
+	attrs := []any{"kind", ev.Kind}
+	if ev.Node != "" {
+		attrs = append(attrs, "member", ev.Node)
+	}
+	if ev.Group != "" {
+		attrs = append(attrs, "group", ev.Group)
+	}
+	if ev.Term != 0 {
+		attrs = append(attrs, "term", ev.Term)
+	}
+	e.log.Info(ev.Message, attrs...)
 }
 
 // diffViews lists the events between two views, in an order a reader can
@@ -200,21 +221,10 @@ func inGroup(g string) string {
 	return " of group " + g
 }
 
-// record stamps ev, logs it and keeps it; e.mu is held.
-func (e *events) record(now time.Time, ev api.Event) {
+// record stamps ev, keeps it and returns it stamped; e.mu is held.
+func (e *events) record(now time.Time, ev api.Event) api.Event {
 	e.seq++
 	ev.Seq, ev.Time = e.seq, now.UTC()
-	attrs := []any{"kind", ev.Kind}
-	if ev.Node != "" {
-		attrs = append(attrs, "member", ev.Node)
-	}
-	if ev.Group != "" {
-		attrs = append(attrs, "group", ev.Group)
-	}
-	if ev.Term != 0 {
-		attrs = append(attrs, "term", ev.Term)
-	}
-	e.log.Info(ev.Message, attrs...)
 	if len(e.ring) == maxEvents {
 		e.ring = slices.Delete(e.ring, 0, 1)
 	}
@@ -227,6 +237,7 @@ func (e *events) record(now time.Time, ev api.Event) {
 	case api.EventMember, api.EventGroup, api.EventAlive, api.EventReaped:
 		delete(e.departed, ev.Node) // back in a group, or gone from the view (and from /v1/cluster)
 	}
+	return ev
 }
 
 // since returns the events numbered above after, oldest first, and the
