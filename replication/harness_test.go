@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"shoal/harness"
 	"shoal/meta"
 	"shoal/wire"
 )
@@ -67,13 +68,23 @@ func (a *ackLog) snapshot() map[string]string {
 	return maps.Clone(a.acked)
 }
 
-// checkPrimary reads every acknowledged write through the primary p.
+// checkPrimary reads every acknowledged write through the primary p. A
+// chunk write is acknowledged once a majority holds it, which a new
+// primary may not be part of: its repair rounds then copy the chunk from
+// a member that holds it, so a read waits up to 10 s for that.
 func (a *ackLog) checkPrimary(ctx context.Context, t *testing.T, p *Node) {
 	t.Helper()
 	acked := a.snapshot()
 	for _, path := range slices.Sorted(maps.Keys(acked)) {
-		got, err := read(ctx, p, path)
-		if err != nil || got != acked[path] {
+		var got string
+		var err error
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		werr := harness.WaitFor(wctx, "the primary to hold "+path+"'s chunk", func() bool {
+			got, err = read(wctx, p, path)
+			return !errors.Is(err, meta.ErrNotFound)
+		})
+		cancel()
+		if werr != nil || err != nil || got != acked[path] {
 			t.Errorf("acknowledged write %s = %q, %v at the primary; want %q", path, got, err, acked[path])
 		}
 	}
