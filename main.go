@@ -37,6 +37,49 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// versionLine describes this binary: its version (set at build time, or
+// the module's for `go install shoal@v1.2.3`), the commit it was built
+// from and when that was made, whether the tree held uncommitted changes,
+// the Go release and the platform. A plain `go build` in a git checkout
+// records the commit too.
+func versionLine() string {
+	bi, _ := debug.ReadBuildInfo()
+	return describeBuild(version, bi)
+}
+
+// describeBuild is versionLine for a given build (nil: none recorded).
+func describeBuild(version string, bi *debug.BuildInfo) string {
+	v, commit := version, ""
+	if bi != nil {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		var rev, when string
+		modified := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			commit = "commit " + rev[:min(12, len(rev))]
+			if when != "" {
+				commit += " of " + when
+			}
+			if modified {
+				commit += " with uncommitted changes"
+			}
+			commit += ", "
+		}
+	}
+	return fmt.Sprintf("shoal %s (%s%s, %s/%s)", v, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
@@ -81,7 +124,7 @@ func run(args []string) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "version", "--version":
-		fmt.Printf("shoal %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Println(versionLine())
 		return 0
 	case "primary", "replica", "standby":
 		serverGC()

@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"runtime"
+	"runtime/debug"
+	"testing"
+)
 
 func TestByteSizeSet(t *testing.T) {
 	tests := []struct {
@@ -38,6 +42,29 @@ func TestByteSizeSet(t *testing.T) {
 			t.Errorf("Set(%q): %v", tt.in, err)
 		case !tt.wantErr && int64(b) != tt.want:
 			t.Errorf("Set(%q) = %d, want %d", tt.in, b, tt.want)
+		}
+	}
+}
+
+func TestDescribeBuild(t *testing.T) {
+	plat := runtime.Version() + ", " + runtime.GOOS + "/" + runtime.GOARCH
+	vcs := []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "0123456789abcdef0123"},
+		{Key: "vcs.time", Value: "2026-12-01T10:00:00Z"}, {Key: "vcs.modified", Value: "true"}}
+	for _, c := range []struct {
+		version string
+		bi      *debug.BuildInfo
+		want    string
+	}{
+		{"dev", nil, "shoal dev (" + plat + ")"},
+		{"dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "shoal dev (" + plat + ")"},
+		{"dev", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "shoal v1.2.3 (" + plat + ")"},
+		{"v2.0.0", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "shoal v2.0.0 (" + plat + ")"},
+		{"dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs},
+			"shoal dev (commit 0123456789ab of 2026-12-01T10:00:00Z with uncommitted changes, " + plat + ")"},
+		{"dev", &debug.BuildInfo{Settings: vcs[:2]}, "shoal dev (commit 0123456789ab, " + plat + ")"},
+	} {
+		if got := describeBuild(c.version, c.bi); got != c.want {
+			t.Errorf("describeBuild(%q, %+v) = %q, want %q", c.version, c.bi, got, c.want)
 		}
 	}
 }
