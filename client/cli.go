@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -131,13 +132,15 @@ func Run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 	if err != nil {
 		return s.usageError("--router: %v", err)
 	}
-	s.c, s.timeout = c, c.timeout
-
 	// Ctrl-C cancels the request instead of killing the process, so that
 	// get removes its partial download.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	s.ctx = ctx
+	if schemeless(creds.Router) {
+		c = plainIfAsked(ctx, c, cfg)
+	}
+	s.c, s.timeout = c, c.timeout
 
 	if err := cmd.run(s, rest); err != nil {
 		var st exitStatus
@@ -218,6 +221,9 @@ func (s *session) describe(err error) string {
 		return fmt.Sprintf("%v; give the cluster's CA certificate with --ca or $SHOAL_CA", err)
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Sprintf("%v; this router serves plain HTTP (it runs with --insecure): use an http:// --router", err)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "malformed HTTP"):
+		return fmt.Sprintf("%v; %s does not speak HTTP: is it a storage node's peer port (--listen)? "+
+			"Give a router's address (its --http; 'shoal status' lists the routers)", err, s.c.Router())
 	}
 	return err.Error()
 }
@@ -233,6 +239,9 @@ func (s *session) hint(e *Error) string {
 		return "; the cluster may be choosing a new primary: retry shortly, or see 'shoal status'"
 	case errors.Is(e, ErrNoSpace):
 		return "; add nodes to the cluster or delete files"
+	case e.Code == "" && e.Status == http.StatusNotFound:
+		return fmt.Sprintf("; %s answered, but not as a Shoal router does: is it a metrics address (--metrics)? "+
+			"Give a router's API address (its --http)", s.c.Router())
 	}
 	return ""
 }
@@ -266,4 +275,32 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// plainIfAsked returns a client for http:// when the router c was given
+// without a scheme (and so was taken as https://) and answers plain HTTP:
+// a cluster run with --insecure. It asks the router's /healthz, which
+// needs no token; any other outcome keeps c, whose own requests then
+// report what is wrong.
+func plainIfAsked(ctx context.Context, c *Client, cfg Config) *Client {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/healthz", nil)
+	if err != nil {
+		return c
+	}
+	resp, err := c.http.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		return c
+	}
+	if !strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return c
+	}
+	cfg.Router = "http://" + strings.TrimPrefix(c.base, "https://")
+	plain, err := New(cfg)
+	if err != nil {
+		return c
+	}
+	return plain
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -260,7 +261,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"status", "x"}, "shoal status: want no arguments, got 1; see 'shoal status --help'\n"},
 		{[]string{"rm", "-x", "/a"}, "shoal rm: unknown shorthand flag: 'x' in -x; see 'shoal rm --help'\n"},
 		{[]string{"ls", "--timeout", "soon"}, "shoal ls: invalid argument \"soon\" for \"--timeout\" flag: time: invalid duration \"soon\"; see 'shoal ls --help'\n"},
-		{[]string{"ls", "--router", "localhost:8080"}, "shoal ls: --router: router URL \"localhost:8080\": want an http:// or https:// URL, like http://127.0.0.1:8080; see 'shoal ls --help'\n"},
+		{[]string{"ls", "--router", "ftp://localhost:8080"}, "shoal ls: --router: router URL \"ftp://localhost:8080\": want an http:// or https:// URL, like http://127.0.0.1:8080; see 'shoal ls --help'\n"},
 		{[]string{"frobnicate"}, "shoal: unknown command \"frobnicate\"; run 'shoal --help' for the list\n"},
 	}
 	for _, tt := range tests {
@@ -365,5 +366,54 @@ func TestCLIDescribe(t *testing.T) {
 		if got := s.describe(tt.err); got != tt.want {
 			t.Errorf("describe(%v) =\n %q, want\n %q", tt.err, got, tt.want)
 		}
+	}
+}
+
+// A router given as host:port, without a scheme, is reached over https,
+// or over plain http when that is what it answers (a cluster run with
+// --insecure): the command works either way.
+func TestCLIRouterWithoutScheme(t *testing.T) {
+	f := newFakeRouter(t)
+	mustRun(t, f.srv.URL, "", "mkdir", "/d")
+	hostPort := strings.TrimPrefix(f.srv.URL, "http://")
+	if out := mustRun(t, hostPort, "", "ls", "/"); !strings.HasSuffix(out, " d\n") {
+		t.Errorf("shoal ls / through --router %s: %q, want d listed", hostPort, out)
+	}
+	c, err := New(Config{Router: hostPort})
+	if err != nil || c.Router() != "https://"+hostPort {
+		t.Errorf("New(%q): router %q, %v; want https://%s", hostPort, c.Router(), err, hostPort)
+	}
+}
+
+// A --router that is not a router's API address is named for what it
+// probably is: a storage node's peer port, which closes the connection
+// without an HTTP answer, or a metrics address, which answers 404 without
+// a Shoal error.
+func TestCLIRouterThatIsNotARouter(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 512)) // a frame header it does not like
+			c.Close()
+		}
+	}()
+	code, _, errs := runCLI(t, "http://"+ln.Addr().String(), "", "ls", "/")
+	if code != 1 || !strings.Contains(errs, "does not speak HTTP: is it a storage node's peer port (--listen)?") {
+		t.Errorf("a peer port as --router: exit %d, stderr %q", code, errs)
+	}
+
+	metrics := httptest.NewServer(http.NotFoundHandler())
+	defer metrics.Close()
+	code, _, errs = runCLI(t, metrics.URL, "", "ls", "/")
+	if code != 1 || !strings.Contains(errs, "answered, but not as a Shoal router does: is it a metrics address (--metrics)?") {
+		t.Errorf("a metrics address as --router: exit %d, stderr %q", code, errs)
 	}
 }

@@ -63,10 +63,14 @@ func (c Config) Validate() error {
 }
 
 // parseRouter checks a router base URL and returns it without a trailing
-// slash.
+// slash. An address without a scheme (localhost:8080) is taken as
+// https://, which a cluster serves unless it runs with --insecure.
 func parseRouter(raw string) (string, error) {
 	if raw == "" {
 		return "", errors.New("router URL is empty; give one like http://127.0.0.1:8080")
+	}
+	if schemeless(raw) {
+		raw = "https://" + raw
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -83,6 +87,10 @@ func parseRouter(raw string) (string, error) {
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
+
+// schemeless reports whether a router address was given without a
+// scheme, as host:port.
+func schemeless(raw string) bool { return raw != "" && !strings.Contains(raw, "://") }
 
 // Client calls the HTTP API of a Shoal router. It is safe for concurrent
 // use; routers are stateless, so any router of the cluster will do.

@@ -530,7 +530,7 @@ func TestClientUnreachable(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	for _, good := range []string{"http://127.0.0.1:8080", "https://shoal.example/api/", "http://[::1]:80"} {
+	for _, good := range []string{"http://127.0.0.1:8080", "https://shoal.example/api/", "http://[::1]:80", "127.0.0.1:8080"} {
 		c, err := New(Config{Router: good})
 		if err != nil {
 			t.Errorf("New(%q): %v", good, err)
@@ -540,7 +540,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("Router() = %q keeps a trailing slash", c.Router())
 		}
 	}
-	for _, bad := range []string{"", "127.0.0.1:8080", "ftp://h", "http://", "http://h/?a=b", "http://h/#x", "http://h:x"} {
+	for _, bad := range []string{"", "ftp://h", "127.0.0.1:x", "http://", "http://h/?a=b", "http://h/#x", "http://h:x"} {
 		if err := (Config{Router: bad}).Validate(); err == nil {
 			t.Errorf("Validate(%q) = nil, want an error", bad)
 		}
