@@ -31,6 +31,7 @@ var Commands = []struct{ Name, Summary string }{
 	{"exists", "exit 0 if a remote path exists, 1 if not"},
 	{"mkdir", "create remote directories"},
 	{"status", "show the cluster's groups and nodes"},
+	{"df", "show the cluster's capacity, used and free bytes"},
 	{"whoami", "show the user your token belongs to"},
 	{"user", "manage users and tokens: user add|list|remove|token rotate"},
 	{"keyring", "manage the gossip keys of a running cluster: keyring list|install|use|remove"},
@@ -72,6 +73,7 @@ type session struct {
 	recursive bool   // rm -r
 	parents   bool   // mkdir -p
 	owner     string // ls --owner
+	bytes     bool   // df --bytes
 	user      userFlags
 }
 

@@ -126,9 +126,23 @@ func namespaceCommand(name string) (command, bool) {
 			about: "Show the cluster as the router sees it: each group (the one keeping the namespace\n" +
 				"marked meta) with its primary, term, space and repair progress, each group's\n" +
 				"members as its primary reports them, the standby pool, then every node as\n" +
-				"gossip sees it.",
+				"gossip sees it. Exit codes: 0 healthy, 3 degraded (serving, with less\n" +
+				"redundancy), 4 unavailable (cannot serve reads or writes), 1 the router could\n" +
+				"not be asked.",
 			examples: []string{"shoal status", "shoal status --router http://10.0.0.5:8080"},
 			minArgs:  0, maxArgs: 0, run: runStatus, failCode: exitFail,
+		}, true
+	case "df":
+		return command{
+			about: "Show the bytes of file content the cluster can hold, holds and can still take,\n" +
+				"summed over its groups (each group's fullest member counts: every member keeps a\n" +
+				"full copy), as the mount's statfs reports them. Size and free are \"unlimited\"\n" +
+				"when a group's members publish no capacity.",
+			examples: []string{"shoal df", "shoal df --bytes"},
+			minArgs:  0, maxArgs: 0, run: runDf, failCode: exitFail,
+			flags: func(fs *pflag.FlagSet, s *session) {
+				fs.BoolVar(&s.bytes, "bytes", false, "sizes in bytes instead of KiB, MiB, GiB...")
+			},
 		}, true
 	}
 	return command{}, false

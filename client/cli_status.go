@@ -216,3 +216,28 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %s", v, unit)
 }
+
+// runDf prints the cluster's room in one line under a header, as df does.
+func runDf(s *session, _ []string) error {
+	st, err := s.c.Statfs(s.ctx)
+	if err != nil {
+		return err
+	}
+	size := func(n int64) string {
+		switch {
+		case n < 0:
+			return "unlimited"
+		case s.bytes:
+			return fmt.Sprint(n)
+		}
+		return humanBytes(n)
+	}
+	use := "-"
+	if st.Capacity > 0 {
+		use = fmt.Sprintf("%d%%", (st.Used*100+st.Capacity-1)/st.Capacity) // rounded up, as df does
+	}
+	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SIZE\tUSED\tFREE\tUSE%\tGROUPS")
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", size(st.Capacity), size(st.Used), size(st.Free), use, st.Groups)
+	return tw.Flush()
+}

@@ -417,3 +417,13 @@ func TestCLIRouterThatIsNotARouter(t *testing.T) {
 		t.Errorf("a metrics address as --router: exit %d, stderr %q", code, errs)
 	}
 }
+
+func TestCLIDf(t *testing.T) {
+	f := newFakeRouter(t)
+	expect(t, f.srv.URL, 0, ""+
+		"SIZE      USED     FREE      USE%  GROUPS\n"+
+		"20.0 GiB  5.0 GiB  15.0 GiB  26%   2\n", "", "df")
+	expect(t, f.srv.URL, 0, ""+
+		"SIZE         USED        FREE         USE%  GROUPS\n"+
+		"21474836480  5368709121  16106127359  26%   2\n", "", "df", "--bytes")
+}

@@ -108,6 +108,9 @@ func (f *fakeRouter) serve(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/v1/cluster":
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, fakeClusterJSON)
+	case r.URL.Path == "/v1/statfs":
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"capacity": 21474836480, "used": 5368709121, "free": 16106127359, "groups": 2, "chunk_size": 4194304}`)
 	case strings.HasPrefix(r.URL.Path, "/v1/fs/"):
 		f.serveFS(w, r, body)
 	default:

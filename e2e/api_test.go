@@ -165,6 +165,7 @@ func TestCLI(t *testing.T) {
 		{[]string{"rm", "-r", "/cli"}, 0, ""},
 		{[]string{"cat", "/cli/in.txt"}, 1, ""},
 		{[]string{"status"}, 0, "g1"},
+		{[]string{"df"}, 0, "SIZE"},
 	}
 	for _, s := range steps {
 		out, errOut, code := c.run(s.args...)
