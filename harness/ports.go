@@ -9,43 +9,55 @@ import (
 )
 
 // Ports hands out ports of 127.0.0.1 that were free for both TCP and UDP
-// (gossip uses both) a moment ago, and never the same one twice: the
-// kernel may offer a closed port again before the process it was meant
-// for binds it. Share one between the clusters of a process. The zero
-// value is ready.
+// (gossip uses both) a moment ago, and never the same one twice. They are
+// taken below the kernel's ephemeral range (32768-60999 on Linux): a port
+// from there, found free and closed, could be taken by anything that
+// binds port 0 or connects out (a --metrics 127.0.0.1:0 endpoint, a
+// client's socket) before the process it was meant for binds it. Share
+// one between the clusters of a process. The zero value is ready.
 type Ports struct {
 	mu    sync.Mutex
 	given map[int]bool
+	next  int
 }
+
+// The ports handed out: [lowPort, lowPort+lowSpan), below the ephemeral
+// range. Each test binary starts at an offset derived from its process
+// ID, so binaries running side by side seldom try the same ones.
+const (
+	lowPort = 10000
+	lowSpan = 22000
+)
 
 // Free returns one port.
 func (p *Ports) Free() (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for range 200 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
+	if p.next == 0 {
+		p.next = lowPort + os.Getpid()%lowSpan
+	}
+	for range lowSpan {
+		port := p.next
+		if p.next++; p.next >= lowPort+lowSpan {
+			p.next = lowPort
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if p.given[port] || !freeUDP(port) {
+		if p.given[port] || !freeTCP(port) || !freeUDP(port) {
 			continue
 		}
 		p.mark(port)
 		return port, nil
 	}
-	return 0, fmt.Errorf("no free port on 127.0.0.1 after 200 tries")
+	return 0, fmt.Errorf("no free port on 127.0.0.1 from %d to %d", lowPort, lowPort+lowSpan-1)
 }
 
 // Block returns the first of n consecutive ports, for a process that
 // takes a base port and counts up from it ('shoal dev --port-base').
-// Bases are tried from one derived from the process ID, so that test
-// binaries running side by side seldom try the same ones.
 func (p *Ports) Block(n int) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for base := 20000 + os.Getpid()%20000; base+n <= 60000; base += 97 {
+	start := os.Getpid() * 7919
+	for i := range lowSpan / 97 {
+		base := lowPort + (start+i*97)%(lowSpan-n)
 		ok := true
 		for port := base; port < base+n && ok; port++ {
 			ok = !p.given[port] && freeTCP(port) && freeUDP(port)
@@ -57,7 +69,7 @@ func (p *Ports) Block(n int) (int, error) {
 			return base, nil
 		}
 	}
-	return 0, fmt.Errorf("no %d consecutive free ports on 127.0.0.1", n)
+	return 0, fmt.Errorf("no %d consecutive free ports on 127.0.0.1 from %d to %d", n, lowPort, lowPort+lowSpan-1)
 }
 
 func (p *Ports) mark(port int) {

@@ -17,6 +17,9 @@ func TestPortsNeverRepeat(t *testing.T) {
 		if seen[p] {
 			t.Fatalf("port %d handed out twice", p)
 		}
+		if p < lowPort || p >= 32768 {
+			t.Fatalf("port %d is not below the ephemeral range (32768 up), where a bind to port 0 could take it", p)
+		}
 		seen[p] = true
 	}
 	base, err := ps.Block(5)
