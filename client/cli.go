@@ -74,6 +74,7 @@ type session struct {
 	parents   bool   // mkdir -p
 	owner     string // ls --owner
 	bytes     bool   // df --bytes
+	parallel  int    // put -r, get -r: files at once
 	user      userFlags
 }
 

@@ -30,21 +30,32 @@ func transferCommand(name string) (command, bool) {
 	switch name {
 	case "put":
 		return command{
-			synopsis: "LOCAL|- REMOTE",
+			synopsis: "[-r] LOCAL|- REMOTE",
 			about: "Write the local file LOCAL, or stdin when LOCAL is -, to REMOTE, creating it or\n" +
 				"replacing it. A REMOTE ending in / gets LOCAL's base name. The content streams;\n" +
-				"it is never held in memory whole.",
-			examples: []string{"shoal put ./report.pdf /docs/report.pdf", "tar c photos | shoal put - /backup/photos.tar"},
-			minArgs:  2, maxArgs: 2, run: runPut, failCode: exitFail,
+				"it is never held in memory whole.\n" +
+				"With -r, LOCAL is a directory copied with everything in it, as cp -r does: into\n" +
+				"REMOTE/NAME when REMOTE is a directory, else as REMOTE. Files and directories keep\n" +
+				"their mode and modification time, symlinks stay symlinks; FIFOs, sockets and\n" +
+				"devices are skipped. An entry that fails is reported and the rest go on.",
+			examples: []string{"shoal put ./report.pdf /docs/report.pdf", "tar c photos | shoal put - /backup/photos.tar",
+				"shoal put -r ./photos /backup/"},
+			minArgs: 2, maxArgs: 2, run: runPut, failCode: exitFail,
+			flags: treeFlags("upload"),
 		}, true
 	case "get":
 		return command{
-			synopsis: "REMOTE [LOCAL|-]",
+			synopsis: "[-r] REMOTE [LOCAL|-]",
 			about: "Download the remote file REMOTE to LOCAL (default: REMOTE's base name in the\n" +
 				"current directory; into it when LOCAL is a directory), or to stdout when LOCAL\n" +
-				"is -. A download that fails leaves no file behind.",
-			examples: []string{"shoal get /docs/report.pdf", "shoal get /docs/report.pdf ~/Downloads/", "shoal get /logs/today.log - | grep ERROR"},
-			minArgs:  1, maxArgs: 2, run: runGet, failCode: exitFail,
+				"is -. A download that fails leaves no file behind.\n" +
+				"With -r, REMOTE is a directory copied with everything in it, as cp -r does: into\n" +
+				"LOCAL/NAME when LOCAL is a directory, else as LOCAL. Files and directories keep\n" +
+				"their mode and modification time, symlinks are made as symlinks.",
+			examples: []string{"shoal get /docs/report.pdf", "shoal get /docs/report.pdf ~/Downloads/", "shoal get /logs/today.log - | grep ERROR",
+				"shoal get -r /backup/photos ."},
+			minArgs: 1, maxArgs: 2, run: runGet, failCode: exitFail,
+			flags: treeFlags("download"),
 		}, true
 	case "cat":
 		return command{
@@ -148,8 +159,23 @@ func namespaceCommand(name string) (command, bool) {
 	return command{}, false
 }
 
+// treeFlags are the flags of put and get: -r and how many files move at
+// once.
+func treeFlags(verb string) func(*pflag.FlagSet, *session) {
+	return func(fs *pflag.FlagSet, s *session) {
+		fs.BoolVarP(&s.recursive, "recursive", "r", false, verb+" a directory and everything in it")
+		fs.IntVar(&s.parallel, "parallel", defaultParallel, "with -r, files to "+verb+" at once")
+	}
+}
+
 func runPut(s *session, args []string) error {
 	local, remote := args[0], args[1]
+	if s.recursive {
+		if local == "-" {
+			return errors.New("put -r copies a directory; stdin is not one")
+		}
+		return runPutTree(s, local, remote)
+	}
 	if local == "-" {
 		if strings.HasSuffix(remote, "/") {
 			return fmt.Errorf("%s: name the remote file: stdin has no name to append", remote)
@@ -185,6 +211,15 @@ func runGet(s *session, args []string) error {
 	local := path.Base(strings.TrimSuffix(remote, "/"))
 	if len(args) == 2 {
 		local = args[1]
+	}
+	if s.recursive {
+		if local == "-" {
+			return errors.New("get -r copies a directory; it cannot go to stdout")
+		}
+		if len(args) == 1 {
+			local = "."
+		}
+		return runGetTree(s, remote, local)
 	}
 	if local == "-" {
 		return runCat(s, args[:1])

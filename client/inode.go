@@ -103,6 +103,29 @@ func (c *Client) WriteAt(ctx context.Context, ino uint64, off int64, data []byte
 
 // SetAttrIno changes the attributes a names.
 func (c *Client) SetAttrIno(ctx context.Context, ino uint64, a SetAttr) (Attr, error) {
+	var st Stat
+	_, err := c.inoCall(ctx, http.MethodPost, ino, "", a.query(), nil, &st)
+	return st.Attr, err
+}
+
+// SetAttrPath changes what a sets of the file, directory or symlink at
+// path (a symlink itself, not what it points at).
+func (c *Client) SetAttrPath(ctx context.Context, path string, a SetAttr) (Attr, error) {
+	var st Stat
+	err := c.call(ctx, http.MethodPost, path, a.query(), &st)
+	return st.Attr, err
+}
+
+// Symlink makes the symlink path, pointing at target, owned by the
+// caller. Its parent must exist.
+func (c *Client) Symlink(ctx context.Context, path, target string) (Attr, error) {
+	var st Stat
+	err := c.call(ctx, http.MethodPost, path, url.Values{"op": {"symlink"}, "target": {target}}, &st)
+	return st.Attr, err
+}
+
+// query is a as the query of op=setattr.
+func (a SetAttr) query() url.Values {
 	q := url.Values{"op": {"setattr"}}
 	if a.Size != nil {
 		q.Set("size", strconv.FormatInt(*a.Size, 10))
@@ -125,9 +148,7 @@ func (c *Client) SetAttrIno(ctx context.Context, ino uint64, a SetAttr) (Attr, e
 			q.Set(name, strconv.FormatInt(t.UnixNano(), 10))
 		}
 	}
-	var st Stat
-	_, err := c.inoCall(ctx, http.MethodPost, ino, "", q, nil, &st)
-	return st.Attr, err
+	return q
 }
 
 func ownerQuery(op string, mode, uid, gid uint32) url.Values {
