@@ -247,9 +247,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"put", "x"}, "shoal put: want 2 arguments (LOCAL|- REMOTE), got 1; see 'shoal put --help'\n"},
-		{[]string{"put", "a", "b", "c"}, "shoal put: want 2 arguments (LOCAL|- REMOTE), got 3; see 'shoal put --help'\n"},
-		{[]string{"get"}, "shoal get: want 1 to 2 arguments (REMOTE [LOCAL|-]), got 0; see 'shoal get --help'\n"},
+		{[]string{"put", "x"}, "shoal put: want 2 arguments ([-r] LOCAL|- REMOTE), got 1; see 'shoal put --help'\n"},
+		{[]string{"put", "a", "b", "c"}, "shoal put: want 2 arguments ([-r] LOCAL|- REMOTE), got 3; see 'shoal put --help'\n"},
+		{[]string{"get"}, "shoal get: want 1 to 2 arguments ([-r] REMOTE [LOCAL|-]), got 0; see 'shoal get --help'\n"},
 		{[]string{"cat"}, "shoal cat: want 1 argument (REMOTE), got 0; see 'shoal cat --help'\n"},
 		{[]string{"ls", "/a", "/b"}, "shoal ls: want at most 1 argument ([REMOTE]), got 2; see 'shoal ls --help'\n"},
 		{[]string{"rm"}, "shoal rm: want at least 1 argument ([-r] REMOTE...), got 0; see 'shoal rm --help'\n"},
