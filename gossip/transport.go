@@ -37,6 +37,8 @@ type transport struct {
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	closing atomic.Bool
+	done    chan struct{} // closed by Shutdown: nobody may be reading the channels
+	stop    sync.Once
 	wg      sync.WaitGroup
 	logger  *slog.Logger
 }
@@ -93,6 +95,7 @@ func listenOnce(ip net.IP, port int, logger *slog.Logger) (*transport, error) {
 		udp:     udp,
 		packets: make(chan *memberlist.Packet),
 		streams: make(chan net.Conn),
+		done:    make(chan struct{}),
 		logger:  logger,
 	}, nil
 }
@@ -163,12 +166,16 @@ func (t *transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 
 func (t *transport) StreamCh() <-chan net.Conn { return t.streams }
 
-// Shutdown closes both sockets and waits for the readers to stop.
-// memberlist stops reading the channels first.
+// Shutdown closes both sockets and waits for the readers to stop. A
+// packet or connection that nobody will read any more (memberlist never
+// started, or stopped) is dropped. Calling it again does nothing.
 func (t *transport) Shutdown() error {
-	t.closing.Store(true)
-	t.tcp.Close()
-	t.udp.Close()
+	t.stop.Do(func() {
+		t.closing.Store(true)
+		close(t.done)
+		t.tcp.Close()
+		t.udp.Close()
+	})
 	t.wg.Wait()
 	return nil
 }
@@ -191,7 +198,11 @@ func (t *transport) readPackets() {
 		if n == 0 {
 			continue
 		}
-		t.packets <- &memberlist.Packet{Buf: append([]byte(nil), buf[:n]...), From: from, Timestamp: now}
+		select {
+		case t.packets <- &memberlist.Packet{Buf: append([]byte(nil), buf[:n]...), From: from, Timestamp: now}:
+		case <-t.done:
+			return
+		}
 	}
 }
 
@@ -213,6 +224,11 @@ func (t *transport) acceptStreams() {
 			continue
 		}
 		pause = 0
-		t.streams <- conn
+		select {
+		case t.streams <- conn:
+		case <-t.done:
+			conn.Close()
+			return
+		}
 	}
 }

@@ -86,3 +86,34 @@ func TestTransportStreams(t *testing.T) {
 		t.Fatal("waited 5 s for the dialled connection to be accepted")
 	}
 }
+
+// Shutdown returns even when a packet and a connection arrived that
+// nobody reads (memberlist never started, as when serf fails to start),
+// and a second Shutdown does nothing.
+func TestTransportShutdownUnread(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := listen("127.0.0.1", 0, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := fmt.Sprintf("127.0.0.1:%d", b.port())
+	if _, err := b.WriteTo([]byte("unread"), to); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := b.DialTimeout(to, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	done := make(chan struct{})
+	go func() {
+		b.Shutdown()
+		b.Shutdown()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown still waiting after 5 s for readers blocked on channels nobody reads")
+	}
+}
