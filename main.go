@@ -88,7 +88,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `shoal: a distributed file system in one binary
 
 Servers:
-  dev       run a whole local cluster (router on :8080, one group of three)
+  dev       run a whole local cluster (router and console on :8080, two groups of three, two standbys)
   router    serve the HTTP API for a cluster
   primary   start a storage node as the primary of a group
   replica   start a storage node as a replica of a group
@@ -109,7 +109,7 @@ Client (talk HTTP to a router; --router or SHOAL_ROUTER):
   version   print the version
 
 Run 'shoal COMMAND --help' for a command's flags. Every flag can also be
-set by an environment variable: --data-dir style flags read SHOAL_DATA_DIR.
+set by an environment variable: --meta-group reads SHOAL_META_GROUP.
 `)
 }
 

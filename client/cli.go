@@ -25,7 +25,7 @@ var Commands = []struct{ Name, Summary string }{
 	{"cat", "print a remote file to stdout"},
 	{"ls", "list a remote directory"},
 	{"rm", "delete remote files or directories"},
-	{"cp", "copy a remote file"},
+	{"cp", "copy a remote file or directory (metadata only)"},
 	{"mv", "rename or move a remote file or directory"},
 	{"stat", "show the metadata of a remote file or directory"},
 	{"exists", "exit 0 if a remote path exists, 1 if not"},

@@ -96,8 +96,9 @@ func namespaceCommand(name string) (command, bool) {
 	case "cp":
 		return command{
 			synopsis: "SRC DST",
-			about:    "Copy the remote file SRC to DST. Only metadata is written: the copy shares SRC's chunks.",
-			examples: []string{"shoal cp /docs/report.pdf /archive/report-2024.pdf"},
+			about: "Copy the remote file, symlink or directory (with everything in it) SRC to DST.\n" +
+				"Only metadata is written: the copy shares SRC's chunks, however large.",
+			examples: []string{"shoal cp /docs/report.pdf /archive/report-2024.pdf", "shoal cp /projects/site /projects/site-v2"},
 			minArgs:  2, maxArgs: 2, run: runCp, failCode: exitFail,
 		}, true
 	case "mv":
