@@ -20,7 +20,7 @@ import (
 //	    "members": ["n2", "n3"],
 //	    "used": 1048576,          // the fullest live member's chunk bytes
 //	    "free": 10736369664,      // room as placement sees it; null: no capacity published
-//	    "chunks": 12,             // distinct chunks held by any member
+//	    "chunks": 12,             // chunks of the member holding most
 //	    "under_replicated": 0,    // chunks some voting member lacks
 //	    "repair": {"copied": 0, "copied_bytes": 0, "collected": 3, "last_round": "2024-05-01T12:30:45Z"},
 //	    "member_details": [{"id": 3, "name": "n3", "addr": "10.0.0.3:7000", "voter": true,
@@ -94,7 +94,7 @@ type Group struct {
 	// Commit is the index of the last entry of the group's log known
 	// committed (held by a majority).
 	Commit uint64 `json:"commit"`
-	// Chunks is the distinct chunks held by any member, and each member's
+	// Chunks is the count of the member holding most chunks, and each member's
 	// Chunks and Used below, as the primary counted them at its last
 	// repair round (Repair.LastRound): every figure of one moment.
 	Chunks          int            `json:"chunks"`

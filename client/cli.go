@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -68,6 +69,7 @@ type session struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	timeout time.Duration
+	mu      sync.Mutex // guards failed and stderr for fail
 	failed  bool
 
 	recursive bool   // rm -r
@@ -181,10 +183,14 @@ func onPath(path string, err error) error {
 	return &pathError{path: path, err: err}
 }
 
-// fail reports err as one line on stderr and marks the run failed.
+// fail reports err as one line on stderr and marks the run failed. The
+// workers of put -r and get -r call it at once.
 func (s *session) fail(err error) {
+	line := fmt.Sprintf("shoal %s: %s\n", s.name, s.describe(err))
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.failed = true
-	fmt.Fprintf(s.stderr, "shoal %s: %s\n", s.name, s.describe(err))
+	io.WriteString(s.stderr, line)
 }
 
 // usageError reports a mistake in the command line and returns the usage

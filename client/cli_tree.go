@@ -248,17 +248,9 @@ func runGetTree(s *session, remote, local string) error {
 		if err := saveFile(e.local, body, info.Size, e.remote); err != nil {
 			return err
 		}
-		if err := os.Chmod(e.local, fs.FileMode(e.mode&0o777)|goModeBits(e.mode)); err != nil {
-			return err
-		}
-		return os.Chtimes(e.local, time.Time{}, e.mtime)
+		return setLocalAttrs(e)
 	}
-	t.finalDir = func(_ context.Context, e treeEntry) error {
-		if err := os.Chmod(e.local, fs.FileMode(e.mode&0o777)|goModeBits(e.mode)); err != nil {
-			return err
-		}
-		return os.Chtimes(e.local, time.Time{}, e.mtime)
-	}
+	t.finalDir = func(_ context.Context, e treeEntry) error { return setLocalAttrs(e) }
 	t.start()
 	root := treeEntry{local: local, remote: remote, typ: TypeDir, mode: st.Mode, mtime: st.MTime}
 	walkErr := getDir(s, t, root)
@@ -266,6 +258,14 @@ func runGetTree(s *session, remote, local string) error {
 		return err
 	}
 	return walkErr
+}
+
+// setLocalAttrs gives the local copy of e e's mode and modification time.
+func setLocalAttrs(e treeEntry) error {
+	if err := os.Chmod(e.local, fs.FileMode(e.mode&0o777)|goModeBits(e.mode)); err != nil {
+		return err
+	}
+	return os.Chtimes(e.local, time.Time{}, e.mtime)
 }
 
 // getDir makes the local directory d, hands its files and symlinks to the

@@ -96,7 +96,7 @@ func (n *Node) Start(ctx context.Context) error {
 	s, err := serf.Create(sc)
 	if err != nil {
 		sc.MemberlistConfig.Transport.Shutdown()
-		return fmt.Errorf("gossip: start on %s: %w: check that the port is free and the address belongs to this host (or set AdvertiseAddr)", n.cfg.BindAddr, err)
+		return fmt.Errorf("gossip: start on %s: %w: check the advertise address and the gossip keys", n.cfg.BindAddr, err)
 	}
 	n.serf.Store(s)
 	n.sc = sc

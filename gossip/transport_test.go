@@ -14,17 +14,7 @@ import (
 // were read: the reader reuses its buffer, so a packet handed on must own
 // its bytes.
 func TestTransportPacketsKeepTheirBytes(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := listen("127.0.0.1", 0, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Shutdown()
-	b, err := listen("127.0.0.1", 0, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Shutdown()
+	a, b := listenTest(t), listenTest(t)
 	ip, port, err := b.FinalAdvertiseAddr("", 0)
 	if err != nil || !ip.Equal([]byte{127, 0, 0, 1}) || port != b.port() {
 		t.Fatalf("advertise address = %v:%d, %v; want 127.0.0.1:%d", ip, port, err, b.port())
@@ -61,12 +51,7 @@ func TestTransportPacketsKeepTheirBytes(t *testing.T) {
 // TestTransportStreams checks a dialled TCP connection reaches the other
 // side's stream channel.
 func TestTransportStreams(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := listen("127.0.0.1", 0, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Shutdown()
+	b := listenTest(t)
 	conn, err := b.DialTimeout(fmt.Sprintf("127.0.0.1:%d", b.port()), time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -91,11 +76,7 @@ func TestTransportStreams(t *testing.T) {
 // nobody reads (memberlist never started, as when serf fails to start),
 // and a second Shutdown does nothing.
 func TestTransportShutdownUnread(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := listen("127.0.0.1", 0, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := listenTest(t)
 	to := fmt.Sprintf("127.0.0.1:%d", b.port())
 	if _, err := b.WriteTo([]byte("unread"), to); err != nil {
 		t.Fatal(err)
@@ -116,4 +97,16 @@ func TestTransportShutdownUnread(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown still waiting after 5 s for readers blocked on channels nobody reads")
 	}
+}
+
+// listenTest opens a transport on a free port of 127.0.0.1, shut down
+// when the test ends (a second Shutdown does nothing).
+func listenTest(t *testing.T) *transport {
+	t.Helper()
+	tr, err := listen("127.0.0.1", 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Shutdown() })
+	return tr
 }
