@@ -336,6 +336,7 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.DurationVar(&c.Router.SpaceWait, "space-wait", c.Router.SpaceWait, "how long a write waits for room (a new group) when every group is full, before 507")
 	fs.Var((*byteSize)(&c.Router.UploadMemory), "upload-memory", "memory the chunks of all uploads may hold at once, e.g. 512MiB (two chunk sizes per chunk in flight, three with encryption at rest); past it uploads wait, reading their bodies more slowly")
 	fs.Var((*byteSize)(&c.Router.ReadMemory), "read-memory", "memory the chunks all reads fetch may hold at once, e.g. 128MiB (about two chunk sizes per chunk, three with encryption at rest); past it reads fetch fewer chunks ahead")
+	fs.StringSliceVar(&c.Router.CORSOrigins, "cors-origin", nil, "a web origin whose pages may call the API from a browser, e.g. https://app.example.com (repeat or comma-separate; * for any); they still need a token")
 	fs.DurationVar(&c.Router.AuthTTL, "auth-ttl", c.Router.AuthTTL, "how long a token's user is trusted before the cluster is asked again (a removed user's token works at most this long on other routers)")
 	gc := gossipFlags(fs)
 	sec := securityFlags(fs, true)

@@ -16,14 +16,16 @@ type Attr struct {
 	Ino  uint64 `json:"ino"`  // the inode number, stable for the inode's life
 	Type string `json:"type"` // TypeFile, TypeDir or TypeSymlink
 	Size int64  `json:"size"` // a symlink's is its target's length
-	// Mode is the permission bits with setuid, setgid and sticky (07777).
-	Mode  uint32    `json:"mode"`
-	Nlink uint32    `json:"nlink"`
-	Uid   uint32    `json:"uid"`
-	Gid   uint32    `json:"gid"`
-	ATime time.Time `json:"atime"`
-	MTime time.Time `json:"mtime"`
-	CTime time.Time `json:"ctime"`
+	// Mode is the permission bits with setuid, setgid and sticky (07777),
+	// ModeOctal the same in octal as chmod takes it ("0644").
+	Mode      uint32    `json:"mode"`
+	ModeOctal string    `json:"mode_octal"`
+	Nlink     uint32    `json:"nlink"`
+	Uid       uint32    `json:"uid"`
+	Gid       uint32    `json:"gid"`
+	ATime     time.Time `json:"atime"`
+	MTime     time.Time `json:"mtime"`
+	CTime     time.Time `json:"ctime"`
 	// Gen counts the changes of a file's content: equal Gen, equal bytes.
 	Gen    uint64 `json:"gen"`
 	Target string `json:"target,omitempty"` // a symlink's target
@@ -40,6 +42,8 @@ type Stat struct {
 	// digest of its chunk list for one changed in place; empty for a
 	// directory.
 	Hash string `json:"hash"`
+	// ContentType is the media type the file was uploaded with, if any.
+	ContentType string `json:"content_type,omitempty"`
 }
 
 // DirEntry is one entry of a Listing.

@@ -15,12 +15,12 @@ import (
 var (
 	t0   = time.Date(2024, 5, 1, 12, 30, 45, 123456789, time.UTC)
 	free = int64(10736369664)
-	attr = Attr{Ino: 42, Type: TypeFile, Size: 5, Mode: 0o4755, Nlink: 2, Uid: 1000, Gid: 100,
+	attr = Attr{Ino: 42, Type: TypeFile, Size: 5, Mode: 0o4755, ModeOctal: "4755", Nlink: 2, Uid: 1000, Gid: 100,
 		ATime: t0, MTime: t0.Add(time.Second), CTime: time.Unix(0, 0).UTC(), Gen: 3}
-	attrGolden = `"ino": 42, "type": "file", "size": 5, "mode": 2541, "nlink": 2, "uid": 1000, "gid": 100,
+	attrGolden = `"ino": 42, "type": "file", "size": 5, "mode": 2541, "mode_octal": "4755", "nlink": 2, "uid": 1000, "gid": 100,
 		"atime": "2024-05-01T12:30:45.123456789Z", "mtime": "2024-05-01T12:30:46.123456789Z",
 		"ctime": "1970-01-01T00:00:00Z", "gen": 3`
-	symlink = Attr{Ino: 7, Type: TypeSymlink, Size: 4, Mode: 0o777, Nlink: 1, ATime: t0, MTime: t0, CTime: t0, Target: "/x/y"}
+	symlink = Attr{Ino: 7, Type: TypeSymlink, Size: 4, Mode: 0o777, ModeOctal: "0777", Nlink: 1, ATime: t0, MTime: t0, CTime: t0, Target: "/x/y"}
 )
 
 var goldens = []struct {
@@ -30,8 +30,10 @@ var goldens = []struct {
 }{
 	{"Stat of a file", &Stat{Path: "/d/f", Attr: attr, Hash: "abc"},
 		`{"path": "/d/f", ` + attrGolden + `, "hash": "abc"}`},
+	{"Stat of a typed file", &Stat{Path: "/d/f", Attr: attr, Hash: "abc", ContentType: "text/plain"},
+		`{"path": "/d/f", ` + attrGolden + `, "hash": "abc", "content_type": "text/plain"}`},
 	{"Stat of a symlink", &Stat{Path: "/d/l", Attr: symlink},
-		`{"path": "/d/l", "ino": 7, "type": "symlink", "size": 4, "mode": 511, "nlink": 1, "uid": 0, "gid": 0,
+		`{"path": "/d/l", "ino": 7, "type": "symlink", "size": 4, "mode": 511, "mode_octal": "0777", "nlink": 1, "uid": 0, "gid": 0,
 		 "atime": "2024-05-01T12:30:45.123456789Z", "mtime": "2024-05-01T12:30:45.123456789Z",
 		 "ctime": "2024-05-01T12:30:45.123456789Z", "gen": 0, "target": "/x/y", "hash": ""}`},
 	{"Listing", &Listing{Path: "/d", Entries: []DirEntry{{Name: "f", Attr: attr}}},
@@ -104,7 +106,7 @@ var goldens = []struct {
 		  "created": "1970-01-01T00:00:00Z", "home": "/home/bob"}]}`},
 	{"OwnedPage", &OwnedPage{User: "alice", Files: []OwnedFile{{Path: "/home/alice/f", Attr: attr}, {Attr: symlink}}, Next: 8},
 		`{"user": "alice", "files": [{"path": "/home/alice/f", ` + attrGolden + `},
-		  {"path": "", "ino": 7, "type": "symlink", "size": 4, "mode": 511, "nlink": 1, "uid": 0, "gid": 0,
+		  {"path": "", "ino": 7, "type": "symlink", "size": 4, "mode": 511, "mode_octal": "0777", "nlink": 1, "uid": 0, "gid": 0,
 		   "atime": "2024-05-01T12:30:45.123456789Z", "mtime": "2024-05-01T12:30:45.123456789Z",
 		   "ctime": "2024-05-01T12:30:45.123456789Z", "gen": 0, "target": "/x/y"}], "next": 8}`},
 	{"last OwnedPage", &OwnedPage{User: "bob", Files: []OwnedFile{}}, `{"user": "bob", "files": []}`},

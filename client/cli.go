@@ -72,11 +72,12 @@ type session struct {
 	mu      sync.Mutex // guards failed and stderr for fail
 	failed  bool
 
-	recursive bool   // rm -r
-	parents   bool   // mkdir -p
-	owner     string // ls --owner
-	bytes     bool   // df --bytes
-	parallel  int    // put -r, get -r: files at once
+	recursive bool       // rm -r
+	parents   bool       // mkdir -p
+	owner     string     // ls --owner
+	bytes     bool       // df --bytes
+	parallel  int        // put -r, get -r: files at once
+	put       PutOptions // put: --no-clobber, --if-match, --content-type
 	user      userFlags
 }
 
@@ -248,6 +249,10 @@ func (s *session) hint(e *Error) string {
 		return "; the cluster may be choosing a new primary: retry shortly, or see 'shoal status'"
 	case errors.Is(e, ErrNoSpace):
 		return "; add nodes to the cluster or delete files"
+	case errors.Is(e, ErrPrecondition) && s.put.IfAbsent:
+		return "; a file is already there, and --no-clobber keeps it"
+	case errors.Is(e, ErrPrecondition) && s.put.IfMatch != "":
+		return "; the file is no longer the version --if-match names (or is gone): read it again"
 	case e.Code == "" && e.Status == http.StatusNotFound:
 		return fmt.Sprintf("; %s answered, but not as a Shoal router does: is it a metrics address (--metrics)? "+
 			"Give a router's API address (its --http)", s.c.Router())

@@ -37,11 +37,20 @@ func transferCommand(name string) (command, bool) {
 				"With -r, LOCAL is a directory copied with everything in it, as cp -r does: into\n" +
 				"REMOTE/NAME when REMOTE is a directory, else as REMOTE. Files and directories keep\n" +
 				"their mode and modification time, symlinks stay symlinks; FIFOs, sockets and\n" +
-				"devices are skipped. An entry that fails is reported and the rest go on.",
+				"devices are skipped. An entry that fails is reported and the rest go on.\n" +
+				"With --no-clobber a file already at REMOTE is not replaced: the put of it fails.\n" +
+				"With --if-match, REMOTE is replaced only if it is still the version named (the\n" +
+				"hash 'shoal stat' shows): a write in between makes the put fail, changing nothing.",
 			examples: []string{"shoal put ./report.pdf /docs/report.pdf", "tar c photos | shoal put - /backup/photos.tar",
-				"shoal put -r ./photos /backup/"},
+				"shoal put -r ./photos /backup/", "shoal put --no-clobber ./lock /jobs/lock || echo taken",
+				"shoal put --content-type text/csv ./data /exports/data.csv"},
 			minArgs: 2, maxArgs: 2, run: runPut, failCode: exitFail,
-			flags: treeFlags("upload"),
+			flags: func(fs *pflag.FlagSet, s *session) {
+				treeFlags("upload")(fs, s)
+				fs.BoolVarP(&s.put.IfAbsent, "no-clobber", "n", false, "never replace a file already there: its put fails")
+				fs.StringVar(&s.put.IfMatch, "if-match", "", "replace REMOTE only if its hash (or ETag) is still this")
+				fs.StringVar(&s.put.ContentType, "content-type", "", "the media type the file is served as (default: guessed from its name)")
+			},
 		}, true
 	case "get":
 		return command{
@@ -175,13 +184,16 @@ func runPut(s *session, args []string) error {
 		if local == "-" {
 			return errors.New("put -r copies a directory; stdin is not one")
 		}
+		if s.put.IfMatch != "" {
+			return errors.New("--if-match names one file's version; it cannot go with -r")
+		}
 		return runPutTree(s, local, remote)
 	}
 	if local == "-" {
 		if strings.HasSuffix(remote, "/") {
 			return fmt.Errorf("%s: name the remote file: stdin has no name to append", remote)
 		}
-		_, err := s.c.Put(s.ctx, remote, s.stdin, -1)
+		_, _, err := s.c.PutWith(s.ctx, remote, s.stdin, -1, s.put)
 		return onPath(remote, err)
 	}
 	f, err := os.Open(local)
@@ -203,7 +215,7 @@ func runPut(s *session, args []string) error {
 	if strings.HasSuffix(remote, "/") {
 		remote += filepath.Base(local)
 	}
-	_, err = s.c.Put(s.ctx, remote, f, size)
+	_, _, err = s.c.PutWith(s.ctx, remote, f, size, s.put)
 	return onPath(remote, err)
 }
 
@@ -370,6 +382,9 @@ func runStat(s *session, args []string) error {
 		st.Path, st.Type, st.Size, st.Mode, st.MTime.Format(time.RFC3339Nano), hash)
 	if st.Target != "" {
 		fmt.Fprintf(s.stdout, "target: %s\n", st.Target)
+	}
+	if st.ContentType != "" {
+		fmt.Fprintf(s.stdout, "content-type: %s\n", st.ContentType)
 	}
 	fmt.Fprintf(s.stdout, "inode: %d\nlinks: %d\nowner: %d:%d\nctime: %s\n",
 		st.Ino, st.Nlink, st.Uid, st.Gid, st.CTime.Format(time.RFC3339Nano))

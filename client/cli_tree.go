@@ -125,7 +125,7 @@ func runPutTree(s *session, local, remote string) error {
 		if e.typ == TypeSymlink {
 			err = putSymlink(ctx, s.c, e)
 		} else {
-			err = putFile(ctx, s.c, e)
+			err = putFile(ctx, s.c, e, s.put)
 		}
 		return onPath(e.local, err)
 	}
@@ -184,17 +184,19 @@ func runPutTree(s *session, local, remote string) error {
 	return walkErr
 }
 
-// putFile uploads the regular file e, then gives it e's mode and time.
-func putFile(ctx context.Context, c *Client, e treeEntry) error {
+// putFile uploads the regular file e with its mode and time, in one
+// request but for a file of mode 0, which a put cannot set.
+func putFile(ctx context.Context, c *Client, e treeEntry, o PutOptions) error {
 	f, err := os.Open(e.local)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if _, err := c.Put(ctx, e.remote, f, e.size); err != nil {
+	o.Mode, o.MTime = &e.mode, &e.mtime
+	if _, _, err := c.PutWith(ctx, e.remote, f, e.size, o); err != nil || e.mode != 0 {
 		return err
 	}
-	_, err = c.SetAttrPath(ctx, e.remote, SetAttr{Mode: &e.mode, MTime: &e.mtime})
+	_, err = c.SetAttrPath(ctx, e.remote, SetAttr{Mode: &e.mode})
 	return err
 }
 

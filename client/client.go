@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,18 +144,77 @@ func (c *Client) Router() string { return c.base }
 // writes an empty file. The body is streamed, not buffered; Put does not
 // close it.
 func (c *Client) Put(ctx context.Context, path string, body io.Reader, size int64) (created bool, err error) {
+	_, created, err = c.PutWith(ctx, path, body, size, PutOptions{})
+	return created, err
+}
+
+// PutOptions is what a put may ask besides the content.
+type PutOptions struct {
+	// Mode is the file's permission bits (with setuid, setgid and
+	// sticky); nil leaves an existing file's as they are and gives a new
+	// one 0644. Changing an existing file's takes being its owner, and 0
+	// cannot be set this way (use SetAttrPath).
+	Mode *uint32
+	// MTime is the file's modification time; nil: the time of the write.
+	// Setting it on an existing file takes being its owner.
+	MTime *time.Time
+	// ContentType is the media type the file is served back as ("": one
+	// the router guesses from the name, else bytes).
+	ContentType string
+	// IfAbsent writes only if nothing is at path (If-None-Match: *), and
+	// IfMatch only if the file there has this entity tag (ContentInfo.ETag,
+	// or a Stat's Hash; If-Match), "*" for any file. Otherwise the put
+	// fails with an error matching ErrPrecondition and changes nothing.
+	// The check and the write are one step on the cluster.
+	IfAbsent bool
+	IfMatch  string
+}
+
+// PutWith is Put with options; it returns what the router says of the
+// file written.
+func (c *Client) PutWith(ctx context.Context, path string, body io.Reader, size int64, o PutOptions) (Stat, bool, error) {
 	if body == nil {
 		body, size = bytes.NewReader(nil), 0
 	}
+	q, h := url.Values{}, http.Header{}
+	if o.Mode != nil {
+		q.Set("mode", fmt.Sprintf("%04o", *o.Mode))
+	}
+	if o.MTime != nil {
+		q.Set("mtime", strconv.FormatInt(o.MTime.UnixNano(), 10))
+	}
+	if o.ContentType != "" {
+		h.Set("Content-Type", o.ContentType)
+	}
+	if o.IfAbsent {
+		h.Set("If-None-Match", "*")
+	}
+	if o.IfMatch != "" {
+		h.Set("If-Match", quoteETag(o.IfMatch))
+	}
 	resp, err := c.send(ctx, request{
-		method: http.MethodPut, what: path, url: c.fsURL(path, nil),
+		method: http.MethodPut, what: path, url: c.fsURL(path, q), header: h,
 		body: body, size: size, bound: boundAfterUpload,
 	})
 	if err != nil {
-		return false, err
+		return Stat{}, false, err
 	}
-	drainClose(resp.Body)
-	return resp.StatusCode == http.StatusCreated, nil
+	created := resp.StatusCode == http.StatusCreated
+	var st Stat
+	if resp.StatusCode == http.StatusNoContent || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		drainClose(resp.Body) // a router that answered without the file
+		return st, created, nil
+	}
+	return st, created, decodeJSON(resp, path, &st)
+}
+
+// quoteETag makes an entity tag of a Stat's Hash; one already quoted (as
+// ETag headers are) or "*" is left as it is.
+func quoteETag(t string) string {
+	if t == "*" || strings.HasPrefix(t, `"`) || strings.HasPrefix(t, `W/"`) {
+		return t
+	}
+	return `"` + t + `"`
 }
 
 // Get opens the file at path for reading. The caller must close the

@@ -42,6 +42,10 @@ var (
 	// different request (422); nothing was changed. Each request needs a
 	// key of its own (the client makes one for every call).
 	ErrKeyReused = errors.New("idempotency key already used for a different request")
+	// ErrPrecondition: a conditional write's condition did not hold
+	// (412): something was at the path it was to create, or the file there
+	// was not the version named. Nothing was changed.
+	ErrPrecondition = errors.New("precondition failed")
 	// ErrNoSpace: the cluster has no room for the data (507).
 	ErrNoSpace = errors.New("no space left in the cluster")
 	// ErrUnavailable: the router could not reach the group that owns the
@@ -108,6 +112,8 @@ func (e *Error) Is(target error) bool {
 		return target == ErrUnauthorized
 	case api.CodeKeyReused:
 		return target == ErrKeyReused
+	case api.CodePreconditionFailed:
+		return target == ErrPrecondition
 	}
 	return target == sentinelOfStatus(e.Status)
 }
@@ -144,6 +150,8 @@ func sentinelOfStatus(status int) error {
 		return ErrUnavailable
 	case http.StatusInsufficientStorage:
 		return ErrNoSpace
+	case http.StatusPreconditionFailed:
+		return ErrPrecondition
 	}
 	return nil
 }

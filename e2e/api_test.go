@@ -46,7 +46,7 @@ func (c *cluster) expect(method, path string, body io.Reader, want int) []byte {
 func TestHTTPAPI(t *testing.T) {
 	c := newCluster(t, 3)
 	c.expect("PUT", "/v1/fs/docs/a.txt", strings.NewReader("hello"), 201)
-	c.expect("PUT", "/v1/fs/docs/a.txt", strings.NewReader("hello, world"), 204)
+	c.expect("PUT", "/v1/fs/docs/a.txt", strings.NewReader("hello, world"), 200)
 	if b := c.expect("GET", "/v1/fs/docs/a.txt", nil, 200); string(b) != "hello, world" {
 		t.Fatalf("GET = %q", b)
 	}
@@ -147,30 +147,36 @@ func TestCLI(t *testing.T) {
 	local := filepath.Join(dir, "in.txt")
 	os.WriteFile(local, []byte("from the cli\n"), 0o644)
 	steps := []struct {
-		args []string
-		code int
-		out  string // a substring of stdout
+		args   []string
+		code   int
+		out    string // a substring of stdout
+		errOut string // a substring of stderr
 	}{
-		{[]string{"put", local, "/cli/in.txt"}, 0, ""},
-		{[]string{"cat", "/cli/in.txt"}, 0, "from the cli"},
-		{[]string{"ls", "/cli"}, 0, "in.txt"},
-		{[]string{"stat", "/cli/in.txt"}, 0, "0644"},
-		{[]string{"cp", "/cli/in.txt", "/cli/copy.txt"}, 0, ""},
-		{[]string{"mv", "/cli/copy.txt", "/cli/moved.txt"}, 0, ""},
-		{[]string{"exists", "/cli/moved.txt"}, 0, ""},
-		{[]string{"exists", "/cli/copy.txt"}, 1, ""},
-		{[]string{"mkdir", "-p", "/cli/a/b"}, 0, ""},
-		{[]string{"get", "/cli/moved.txt", filepath.Join(dir, "out.txt")}, 0, ""},
-		{[]string{"rm", "/cli"}, 1, ""},
-		{[]string{"rm", "-r", "/cli"}, 0, ""},
-		{[]string{"cat", "/cli/in.txt"}, 1, ""},
-		{[]string{"status"}, 0, "g1"},
-		{[]string{"df"}, 0, "SIZE"},
+		{args: []string{"put", local, "/cli/in.txt"}},
+		{[]string{"put", "--no-clobber", local, "/cli/in.txt"}, 1, "", "--no-clobber keeps it"},
+		{[]string{"put", "-n", "--content-type", "text/csv", local, "/cli/table"}, 0, "", ""},
+		{[]string{"stat", "/cli/table"}, 0, "content-type: text/csv", ""},
+		{[]string{"put", "--if-match", "0000", local, "/cli/table"}, 1, "", "no longer the version"},
+		{[]string{"put", "-r", "--if-match", "0000", dir, "/cli/tree"}, 1, "", "cannot go with -r"},
+		{[]string{"cat", "/cli/in.txt"}, 0, "from the cli", ""},
+		{[]string{"ls", "/cli"}, 0, "in.txt", ""},
+		{[]string{"stat", "/cli/in.txt"}, 0, "0644", ""},
+		{[]string{"cp", "/cli/in.txt", "/cli/copy.txt"}, 0, "", ""},
+		{[]string{"mv", "/cli/copy.txt", "/cli/moved.txt"}, 0, "", ""},
+		{[]string{"exists", "/cli/moved.txt"}, 0, "", ""},
+		{[]string{"exists", "/cli/copy.txt"}, 1, "", ""},
+		{[]string{"mkdir", "-p", "/cli/a/b"}, 0, "", ""},
+		{[]string{"get", "/cli/moved.txt", filepath.Join(dir, "out.txt")}, 0, "", ""},
+		{[]string{"rm", "/cli"}, 1, "", ""},
+		{[]string{"rm", "-r", "/cli"}, 0, "", ""},
+		{[]string{"cat", "/cli/in.txt"}, 1, "", ""},
+		{[]string{"status"}, 0, "g1", ""},
+		{[]string{"df"}, 0, "SIZE", ""},
 	}
 	for _, s := range steps {
 		out, errOut, code := c.run(s.args...)
-		if code != s.code || !strings.Contains(out, s.out) {
-			t.Fatalf("shoal %s: exit %d, stdout %q, stderr %q; want exit %d and %q", strings.Join(s.args, " "), code, out, errOut, s.code, s.out)
+		if code != s.code || !strings.Contains(out, s.out) || !strings.Contains(errOut, s.errOut) {
+			t.Fatalf("shoal %s: exit %d, stdout %q, stderr %q; want exit %d, %q and %q", strings.Join(s.args, " "), code, out, errOut, s.code, s.out, s.errOut)
 		}
 		if code != 0 && s.code == 1 && s.args[0] != "exists" && strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 			t.Fatalf("shoal %s: error should be one line, got %q", strings.Join(s.args, " "), errOut)

@@ -33,6 +33,10 @@ var (
 	// ErrKeyReused: an idempotency key already named another request;
 	// each distinct request needs a key of its own.
 	ErrKeyReused = errors.New("idempotency key already used for a different request")
+	// ErrPrecondition: the request's condition on what a path holds
+	// (If-Match, If-None-Match) did not hold; nothing was changed. Read
+	// the path again and decide anew.
+	ErrPrecondition = errors.New("precondition failed")
 	// ErrCorrupt: stored bytes do not match their checksum.
 	ErrCorrupt = errors.New("checksum mismatch")
 	// ErrNoSpace: no room for new data: it would take a node past its
@@ -66,6 +70,7 @@ const (
 	CodePerm      Code = "not_permitted"
 	CodeAccess    Code = "permission_denied"
 	CodeKeyReused Code = "key_reused"
+	CodePrecond   Code = "precondition_failed"
 )
 
 var codeErrs = map[Code]error{
@@ -79,6 +84,7 @@ var codeErrs = map[Code]error{
 	CodePerm:      ErrNotPermitted,
 	CodeAccess:    ErrPermission,
 	CodeKeyReused: ErrKeyReused,
+	CodePrecond:   ErrPrecondition,
 }
 
 // CodeOf returns the code for a namespace error, or CodeInvalid for an error

@@ -136,6 +136,9 @@ type Inode struct {
 	// DataKey is the ID of the data key Data is sealed with at rest; 0
 	// when Data is in clear. Size is always the plaintext's.
 	DataKey uint32 `msgpack:"dk,omitempty"`
+	// ContentType is the media type a file was uploaded with (HTTP's
+	// Content-Type), served back on reads; empty when none was given.
+	ContentType string `msgpack:"mt,omitempty"`
 }
 
 // DirEntry is one name in a directory listing, with the attributes of its
@@ -286,6 +289,14 @@ type Op struct {
 	// Bootstrap: OpUserAdd applies only while no user exists, so a
 	// router can seed the first admin without racing another.
 	Bootstrap bool `msgpack:"bs,omitempty"`
+	// IfMatch makes the op apply only if Path names an inode whose Hash
+	// is IfMatch ("*": any inode); IfAbsent only if nothing is at the
+	// op's destination (To for OpRename, OpCopy and OpLink, Path for the
+	// others). A condition that fails makes the op fail with CodePrecond
+	// and change nothing: HTTP's If-Match and If-None-Match: *, checked
+	// in the same step as the change, so no other write comes between.
+	IfMatch  string `msgpack:"im,omitempty"`
+	IfAbsent bool   `msgpack:"ia,omitempty"`
 }
 
 // SetAttr is what OpUpdate changes besides content: each field applies
@@ -327,7 +338,8 @@ type Result struct {
 	Created bool `msgpack:"n,omitempty"` // OpPut, OpMkdir, OpCreate: the path did not exist before
 	// Inode is the inode the op made or changed, without Chunks and Data,
 	// for the ops a mount sends (create, mkdir, symlink, link, update),
-	// which need its attributes at once, and for OpUserAdd: the home.
+	// which need its attributes at once, for OpPut (the answer to an
+	// upload describes the file) and for OpUserAdd: the home.
 	Inode *Inode `msgpack:"in,omitempty"`
 	// User is the account OpUserAdd or OpUserToken stored, without its
 	// token hash.

@@ -39,6 +39,9 @@ func TestConfigValidate(t *testing.T) {
 		{"SpaceWait", func(c *Config) { c.SpaceWait = -1 }},
 		{"AuthTTL", func(c *Config) { c.AuthTTL = -1 }},
 		{"UploadMemory", func(c *Config) { c.UploadMemory = c.chunkCost() - 1 }},
+		{"CORS origin", func(c *Config) { c.CORSOrigins = []string{"app.example.com"} }},
+		{"CORS origin", func(c *Config) { c.CORSOrigins = []string{"https://app.example.com/page"} }},
+		{"CORS origin", func(c *Config) { c.CORSOrigins = []string{"*", ""} }},
 	}
 	for _, tt := range tests {
 		c := valid()

@@ -1,6 +1,8 @@
 package router
 
 import (
+	"shoal/api"
+
 	"embed"
 	"io/fs"
 	"net/http"
@@ -27,7 +29,7 @@ func consoleHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "the console's files are read-only", http.StatusMethodNotAllowed)
+			writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Code: api.CodeMethodNotAllowed, Message: "the console's files are read-only"})
 			return
 		}
 		h := w.Header()

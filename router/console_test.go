@@ -69,8 +69,17 @@ func TestFilesNeverRunInTheBrowser(t *testing.T) {
 			t.Errorf("%s: %d, X-Content-Type-Options %q, Content-Security-Policy %q; want 200, nosniff, sandbox",
 				method, w.Code, h.Get("X-Content-Type-Options"), h.Get("Content-Security-Policy"))
 		}
-		if method == "GET" && (h.Get("Content-Type") != "application/octet-stream" || w.Body.String() != page) {
-			t.Errorf("GET: Content-Type %q, body %q", h.Get("Content-Type"), w.Body)
+		if h.Get("Content-Type") != "application/octet-stream" || method == "GET" && w.Body.String() != page {
+			t.Errorf("%s: Content-Type %q, body %q; want the page as bytes: the type guessed from a name is never one a browser runs", method, h.Get("Content-Type"), w.Body)
 		}
+	}
+	// Said to be a page, it is served as one, but sandboxed: no script runs
+	// and it has no origin to read the console's token from.
+	if w := do(s, "PUT", "/v1/fs/said.html", strings.NewReader(page), "Content-Type", "text/html"); w.Code != http.StatusCreated {
+		t.Fatalf("PUT with Content-Type: %d %s", w.Code, w.Body)
+	}
+	w := do(s, "GET", "/v1/fs/said.html", nil)
+	if h := w.Header(); h.Get("Content-Type") != "text/html" || h.Get("Content-Security-Policy") != "sandbox" {
+		t.Errorf("GET said.html: Content-Type %q, Content-Security-Policy %q; want text/html, sandbox", h.Get("Content-Type"), h.Get("Content-Security-Policy"))
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -27,15 +29,61 @@ func (s *Server) head(w http.ResponseWriter, r *http.Request, t target) {
 		w.WriteHeader(status)
 		return
 	}
-	setFileHeaders(w, rr.Inode)
+	setFileHeaders(w, t, rr.Inode)
+	if rr.Inode.Type == meta.TypeFile && notModified(r, `"`+rr.Inode.Hash+`"`, utc(rr.Inode.MTime)) {
+		w.Header().Del("Content-Length")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// maxMediaType bounds the Content-Type an upload may store.
+const maxMediaType = 256
+
+// mediaType checks the Content-Type of an upload and returns it in its
+// canonical form ("" for none): it is stored with the file and served back.
+func mediaType(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	if len(v) > maxMediaType {
+		return "", fmt.Errorf("%w: Content-Type of %d bytes: at most %d", ErrBadRequest, len(v), maxMediaType)
+	}
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: Content-Type %q: %v (want a media type such as text/plain; charset=utf-8)", ErrBadRequest, v, err)
+	}
+	return mime.FormatMediaType(mt, params), nil
+}
+
+// contentType is what a file is served as: the type it was uploaded with,
+// else one guessed from its name's extension, else bytes. A guess never
+// names a type a browser runs (a page, an image that scripts, a script):
+// whoever uploaded page.html without saying what it is gets it back as
+// bytes. A type given at upload is served as given, under the sandbox
+// policy setFileHeaders sets.
+func contentType(t target, in meta.Inode) string {
+	if in.ContentType != "" {
+		return in.ContentType
+	}
+	if t.at == 0 {
+		ct := mime.TypeByExtension(path.Ext(t.path))
+		mt, _, _ := strings.Cut(ct, ";")
+		switch {
+		case ct == "", strings.Contains(mt, "html"), strings.Contains(mt, "xml"), strings.Contains(mt, "script"):
+		default:
+			return ct
+		}
+	}
+	return "application/octet-stream"
 }
 
 // setFileHeaders describes a file's inode. Every answer carrying a
 // file's bytes also tells browsers never to guess a type from them nor run
 // them as a page: the console shares the router's origin, and an uploaded
 // HTML or SVG file opened there must not read the token it keeps.
-func setFileHeaders(w http.ResponseWriter, in meta.Inode) {
+func setFileHeaders(w http.ResponseWriter, t target, in meta.Inode) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "sandbox")
@@ -46,6 +94,7 @@ func setFileHeaders(w http.ResponseWriter, in meta.Inode) {
 		h.Set("X-Shoal-Target", url.PathEscape(in.Target))
 	}
 	if in.Type == meta.TypeFile {
+		h.Set("Content-Type", contentType(t, in))
 		h.Set("Content-Length", strconv.FormatInt(in.Size, 10))
 		h.Set("ETag", `"`+in.Hash+`"`)
 		h.Set("Accept-Ranges", "bytes")
@@ -65,7 +114,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	case meta.TypeSymlink:
 		// A symlink's content is where it points; the API never follows it.
-		setFileHeaders(w, rr.Inode)
+		setFileHeaders(w, t, rr.Inode)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Content-Length", strconv.Itoa(len(rr.Inode.Target)))
 		w.WriteHeader(http.StatusOK)
@@ -73,9 +122,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	in := rr.Inode
-	etag := `"` + in.Hash + `"`
-	if match := r.Header.Get("If-None-Match"); match != "" && (match == etag || match == "*") {
-		w.Header().Set("ETag", etag)
+	if notModified(r, `"`+in.Hash+`"`, utc(in.MTime)) {
+		setFileHeaders(w, t, in)
+		w.Header().Del("Content-Length")
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -92,8 +141,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 	started := false
 	begin := func() {
 		started = true
-		setFileHeaders(w, in)
-		w.Header().Set("Content-Type", "application/octet-stream")
+		setFileHeaders(w, t, in)
 		w.Header().Set("Content-Length", strconv.FormatInt(end-start, 10))
 		status := http.StatusOK
 		if partial {

@@ -34,6 +34,8 @@ func statusOf(err error) (int, api.Code) {
 		return http.StatusConflict, api.CodeIsDir
 	case errors.Is(err, meta.ErrInvalid):
 		return http.StatusBadRequest, api.CodeInvalidOp
+	case errors.Is(err, meta.ErrPrecondition):
+		return http.StatusPreconditionFailed, api.CodePreconditionFailed
 	case errors.Is(err, meta.ErrKeyReused):
 		return http.StatusUnprocessableEntity, api.CodeKeyReused
 	case errors.Is(err, meta.ErrConflict):

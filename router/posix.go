@@ -241,7 +241,18 @@ func (s *Server) writeAt(w http.ResponseWriter, r *http.Request, t target, offse
 		writeError(w, fmt.Errorf("%w: writing %d bytes at %d passes the limit of %d", ErrTooLarge, len(data), off, s.cfg.MaxFileSize))
 		return
 	}
+	cond, err := writeConditions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// The change is computed from the file as it is and committed only if
+	// the file is still that one (its Gen), so checking the conditions
+	// against it checks them at the commit.
 	in, err := s.change(r.Context(), t, nil, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
+		if !cond.holds(old, true) {
+			return nil, fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
+		}
 		return s.splice(ctx, old, off, data, max(old.Size, off+int64(len(data))))
 	})
 	if err != nil {

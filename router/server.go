@@ -117,7 +117,11 @@ type Config struct {
 	// Keyring runs an operation on the cluster's gossip keyring (the
 	// /v1/keyring API); nil answers that there is none.
 	Keyring func(op gossip.KeyringOp, key string) (gossip.KeyringResult, error)
-	Logger  *slog.Logger
+	// CORSOrigins are the web origins (https://app.example.com, or "*"
+	// for any) whose pages may call the API from a browser
+	// (--cors-origin); none by default. They still need a token.
+	CORSOrigins []string
+	Logger      *slog.Logger
 }
 
 // MaxChunkSize bounds ChunkSize so a chunk always fits in one frame.
@@ -182,6 +186,11 @@ func (c Config) Validate() error {
 			ErrBadConfig, c.ReadMemory, c.readCost(), c.ChunkSize)
 	case c.AuthTTL < 0:
 		return fmt.Errorf("%w: AuthTTL is %v: it must not be negative", ErrBadConfig, c.AuthTTL)
+	}
+	for _, o := range c.CORSOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil) {
+			return fmt.Errorf("%w: CORS origin %q: give a page's origin, scheme and host (https://app.example.com:8443), or * for any", ErrBadConfig, o)
+		}
 	}
 	return nil
 }
@@ -283,6 +292,12 @@ func New(cfg Config) (*Server, error) {
 			http.Redirect(w, r, "/ui/", http.StatusFound)
 			return
 		}
+		if allow := s.allowed(r); allow != "" {
+			w.Header().Set("Allow", allow)
+			writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Code: api.CodeMethodNotAllowed,
+				Message: fmt.Sprintf("method %s is not supported on %s (use %s)", r.Method, r.URL.Path, allow)})
+			return
+		}
 		writeError(w, fmt.Errorf("%w: no API at %s (the file API is under /v1/fs/)", meta.ErrNotFound, r.URL.Path))
 	})
 	s.events, s.stop = newEvents(cfg.Logger), make(chan struct{})
@@ -292,6 +307,20 @@ func New(cfg Config) (*Server, error) {
 		s.events.watch(cfg.Members, s.stop)
 	}()
 	return s, nil
+}
+
+// allowed lists the methods the API serves at r's path, "" for none: a
+// request that only the catch-all matched is then told which to use
+// rather than that nothing is there.
+func (s *Server) allowed(r *http.Request) string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
 }
 
 // Close stops recording events and waits for the background read repairs
@@ -329,6 +358,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength != 0 {
 		defer s.guardBody(w, r)()
+	}
+	if s.cors(w, r) {
+		return // a preflight, answered
 	}
 	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !isConsole(r) {
 		var err error
@@ -504,6 +536,9 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t target, q url.
 		err = fmt.Errorf("%w: only=%q: use file or dir", ErrBadRequest, only)
 	}
 	if err == nil {
+		err = conditional(r, &op)
+	}
+	if err == nil {
 		_, err = s.propose(r.Context(), op)
 	}
 	if err != nil {
@@ -511,6 +546,15 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t target, q url.
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// conditional puts the request's If-Match and If-None-Match: * in op.
+func conditional(r *http.Request, op *meta.Op) error {
+	c, err := writeConditions(r)
+	if err != nil {
+		return err
+	}
+	return c.apply(op)
 }
 
 // flags parses the boolean query parameters named in dst.
@@ -546,6 +590,9 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, t target, op strin
 	case "link":
 		o.Kind = meta.OpLink
 	}
+	if err == nil {
+		err = conditional(r, &o)
+	}
 	var res meta.Result
 	if err == nil {
 		res, err = s.propose(r.Context(), o)
@@ -573,7 +620,7 @@ func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, t target, q url.V
 // attrOf is an inode's attributes, as stat and listings give them.
 func attrOf(in meta.Inode) api.Attr {
 	return api.Attr{
-		Ino: in.Ino, Type: in.Type.String(), Size: in.Size, Mode: in.Mode, Nlink: in.Nlink,
+		Ino: in.Ino, Type: in.Type.String(), Size: in.Size, Mode: in.Mode, ModeOctal: fmt.Sprintf("%04o", in.Mode), Nlink: in.Nlink,
 		Uid: in.Uid, Gid: in.Gid, ATime: utc(in.ATime), MTime: utc(in.MTime), CTime: utc(in.CTime),
 		Gen: in.Gen, Target: in.Target,
 	}
@@ -582,7 +629,7 @@ func attrOf(in meta.Inode) api.Attr {
 // statOf is the answer of op=stat, and of the ops that make or change an
 // inode.
 func statOf(p string, in meta.Inode) api.Stat {
-	return api.Stat{Path: p, Attr: attrOf(in), Hash: in.Hash}
+	return api.Stat{Path: p, Attr: attrOf(in), Hash: in.Hash, ContentType: in.ContentType}
 }
 
 // utc is the time of ns nanoseconds since the epoch, in UTC so that it
@@ -665,7 +712,8 @@ func requestID(ctx context.Context) string {
 type requestDigestKey struct{}
 
 // requestDigest hashes what identifies a request under its idempotency
-// key: the method, the path and query, and the SHA-256 of the body bytes
+// key: the method, the path and query, the headers that change what it
+// does (its conditions and media type), and the SHA-256 of the body bytes
 // the handler read, taken as they pass (or handed over by a handler that
 // hashes the whole body itself: see takeBody). A retry sends the same
 // request, so it reads the same bytes and gets the same digest; what
@@ -686,7 +734,8 @@ func newRequestDigest(r *http.Request) *requestDigest {
 	if d.body == nil {
 		d.body = http.NoBody
 	}
-	d.head = fmt.Appendf(nil, "%s\x00%s\x00%s\x00", r.Method, r.URL.EscapedPath(), r.URL.RawQuery)
+	d.head = fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", r.Method, r.URL.EscapedPath(), r.URL.RawQuery,
+		r.Header.Get("If-Match"), r.Header.Get("If-None-Match"), r.Header.Get("Content-Type"))
 	return d
 }
 

@@ -28,6 +28,9 @@ const spaceRecheck = 200 * time.Millisecond
 // putFile streams the body into chunks: each chunk is stored on a majority
 // of its group before the file's metadata is committed, in one atomic
 // replace, so a reader never sees a file whose content is not durable.
+// The query may set the file's mode (mode=0640) and mtime (mtime=Unix
+// nanoseconds), If-Match and If-None-Match: * make it conditional, and
+// Content-Type is kept to be served back. It answers with the file's stat.
 func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 	if t.path == "/" {
 		writeError(w, fmt.Errorf("%s: %w: a PUT names a file in a directory", t, meta.ErrIsDir))
@@ -37,9 +40,13 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 		writeError(w, fmt.Errorf("%w: %d bytes is over the limit of %d", ErrTooLarge, r.ContentLength, s.cfg.MaxFileSize))
 		return
 	}
+	op, cond, err := putOp(r, t)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	ctx := r.Context()
 	var file *meta.Inode
-	var err error
 	if r.ContentLength >= 0 && r.ContentLength <= int64(s.cfg.InlineMax) {
 		// Small: no chunks to waste if the commit fails, so no check first.
 		var data []byte
@@ -48,8 +55,9 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 		}
 	} else {
 		// Refuse early what would fail at commit (a directory there, a
-		// caller who may not write), before storing any content.
-		if _, err := s.read(ctx, wire.ReadCheckPut, t, 0); err != nil && !errors.Is(err, meta.ErrNotFound) {
+		// caller who may not write, a condition that does not hold),
+		// before storing any content.
+		if err := s.checkPut(ctx, t, cond); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -65,17 +73,78 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 		writeError(w, err)
 		return
 	}
-	res, err := s.propose(ctx, meta.Op{Kind: meta.OpPut, Dir: t.at, Path: t.path, File: file, Time: clock.Now().UnixNano()})
+	file.ContentType = op.File.ContentType
+	op.File, op.Time = file, clock.Now().UnixNano()
+	res, err := s.propose(ctx, op)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	w.Header().Set("ETag", `"`+file.Hash+`"`)
+	status := http.StatusOK
 	if res.Created {
-		w.WriteHeader(http.StatusCreated)
-	} else {
-		w.WriteHeader(http.StatusNoContent)
+		status = http.StatusCreated
 	}
+	if res.Inode == nil {
+		// Answered from the record of a request applied before answers
+		// carried the file.
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, statOf(t.path, *res.Inode))
+}
+
+// putOp reads what a PUT asks besides its content: the file's mode and
+// mtime, its media type and the request's conditions. op.File carries
+// only the media type.
+func putOp(r *http.Request, t target) (meta.Op, conditions, error) {
+	op := meta.Op{Kind: meta.OpPut, Dir: t.at, Path: t.path, File: &meta.Inode{}}
+	q := r.URL.Query()
+	var err error
+	if v := q.Get("mode"); v != "" {
+		if op.Mode, err = parseMode(v); err != nil {
+			return op, conditions{}, err
+		}
+	}
+	if v := q.Get("mtime"); v != "" {
+		a := &meta.SetAttr{}
+		if err := parseTime("mtime", v, a, meta.SetMTime, meta.SetMTimeNow, &a.MTime); err != nil {
+			return op, conditions{}, err
+		}
+		op.Attr = a
+	}
+	if op.File.ContentType, err = mediaType(r.Header.Get("Content-Type")); err != nil {
+		return op, conditions{}, err
+	}
+	cond, err := writeConditions(r)
+	if err == nil {
+		err = cond.apply(&op)
+	}
+	return op, cond, err
+}
+
+// checkPut refuses a large PUT that would fail at commit, before its body
+// is stored: a directory at the path, a caller who may not write there, a
+// condition that does not hold now.
+func (s *Server) checkPut(ctx context.Context, t target, cond conditions) error {
+	if _, err := s.read(ctx, wire.ReadCheckPut, t, 0); err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return err
+	}
+	if !cond.any() {
+		return nil
+	}
+	rr, err := s.read(ctx, wire.ReadLookup, t, 0)
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return err
+	}
+	var in meta.Inode
+	if err == nil {
+		in = rr.Inode
+	}
+	if !cond.holds(in, err == nil) {
+		return fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
+	}
+	return nil
 }
 
 // inlineBody reads a small body of the declared size whole: its content

@@ -188,6 +188,11 @@ func applyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
 			bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens)
 	}
 	n.cred = op.Cred
+	if op.IfMatch != "" || op.IfAbsent {
+		if code, err := n.checkConditions(op); err != nil || code != meta.CodeOK {
+			return meta.Result{Code: code}, err
+		}
+	}
 	switch op.Kind {
 	case meta.OpPut:
 		return n.put(op)
@@ -217,6 +222,53 @@ func applyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
 		return n.userToken(op)
 	}
 	return reject(meta.CodeInvalid)
+}
+
+// checkConditions checks op's IfMatch and IfAbsent against the namespace
+// as it is before op applies. A path the caller may not search fails as
+// the op itself would, with CodeAccess, so a condition tells nothing the
+// caller could not learn otherwise.
+func (n *namespace) checkConditions(op *meta.Op) (meta.Code, error) {
+	look := func(at uint64, path string) (meta.Inode, bool, meta.Code, error) {
+		parts, ok := splitPath(path)
+		if !ok {
+			return meta.Inode{}, false, meta.CodeInvalid, nil
+		}
+		chain, code, err := n.walk(at, parts)
+		switch {
+		case err != nil:
+			return meta.Inode{}, false, meta.CodeOK, err
+		case code == meta.CodeAccess:
+			return meta.Inode{}, false, code, nil
+		case code != meta.CodeOK:
+			return meta.Inode{}, false, meta.CodeOK, nil // nothing there
+		}
+		return chain[len(chain)-1], true, meta.CodeOK, nil
+	}
+	if op.IfMatch != "" {
+		in, found, code, err := look(op.Dir, op.Path)
+		if err != nil || code != meta.CodeOK {
+			return code, err
+		}
+		if !found || op.IfMatch != "*" && op.IfMatch != in.Hash {
+			return meta.CodePrecond, nil
+		}
+	}
+	if op.IfAbsent {
+		at, path := op.Dir, op.Path
+		switch op.Kind {
+		case meta.OpRename, meta.OpCopy, meta.OpLink:
+			at, path = op.ToDir, op.To
+		}
+		_, found, code, err := look(at, path)
+		if err != nil || code != meta.CodeOK {
+			return code, err
+		}
+		if found {
+			return meta.CodePrecond, nil
+		}
+	}
+	return meta.CodeOK, nil
 }
 
 // forEachChunk calls fn for every chunk of every file inode, stopping at the

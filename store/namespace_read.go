@@ -111,7 +111,7 @@ func checkPut(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred) error {
 		return err
 	}
 	n.cred = cred
-	_, code, err := n.planPut(dir, path, 0)
+	_, code, err := n.planPut(dir, path, 0, false)
 	if err != nil {
 		return err
 	}

@@ -128,7 +128,7 @@ type nsCase struct {
 // its op at time 100. A failed op must leave every bucket byte-identical.
 func TestNamespaceRules(t *testing.T) {
 	tree := []meta.Op{mkdirOp("/d"), putOp("/d/f", 10), mkdirOp("/d/e"), putOp("/d/e/g", 20), putOp("/f", 30), mkdirOp("/empty")}
-	for _, c := range slices.Concat(nsPutCases, nsDeleteMkdirCases, nsRenameCases, nsCopyCases) {
+	for _, c := range slices.Concat(nsPutCases, nsDeleteMkdirCases, nsRenameCases, nsCopyCases, nsConditionCases) {
 		t.Run(c.name, func(t *testing.T) {
 			db := nsOpenDB(t)
 			for i, op := range append(slices.Clone(tree), c.setup...) {
@@ -644,4 +644,41 @@ func FuzzNamespace(f *testing.F) {
 			}
 		}
 	})
+}
+
+// with returns op with f applied: a case's condition on a plain op.
+func with(op meta.Op, f func(*meta.Op)) meta.Op { f(&op); return op }
+
+func ifMatch(h string) func(*meta.Op) { return func(op *meta.Op) { op.IfMatch = h } }
+func ifAbsent(op *meta.Op)            { op.IfAbsent = true }
+
+// nsConditionCases check If-Match and If-None-Match: * as ops carry them:
+// the tree's /f holds nsFile(30), /d/f nsFile(10).
+var nsConditionCases = []nsCase{
+	{name: "cond/put if match", op: with(putOp("/f", 40), ifMatch(nsFile(30).Hash)), check: nsHas("/f", 0o644, 1, 100)},
+	{name: "cond/put if match stale", op: with(putOp("/f", 40), ifMatch(nsFile(10).Hash)), code: meta.CodePrecond},
+	{name: "cond/put if match any", op: with(putOp("/f", 40), ifMatch("*"))},
+	{name: "cond/put if match any, absent", op: with(putOp("/g", 40), ifMatch("*")), code: meta.CodePrecond},
+	{name: "cond/put if match, absent", op: with(putOp("/g", 40), ifMatch(nsFile(40).Hash)), code: meta.CodePrecond},
+	{name: "cond/put if match a dir", op: with(putOp("/d", 40), ifMatch(nsFile(30).Hash)), code: meta.CodePrecond},
+	{name: "cond/put if absent", op: with(putOp("/g", 40), ifAbsent), created: true},
+	{name: "cond/put if absent, parents made", op: with(putOp("/n/e/w", 40), ifAbsent), created: true},
+	{name: "cond/put if absent, taken", op: with(putOp("/f", 40), ifAbsent), code: meta.CodePrecond},
+	{name: "cond/put if absent, dir there", op: with(putOp("/d", 40), ifAbsent), code: meta.CodePrecond},
+	{name: "cond/delete if match", op: with(deleteOp("/d/f"), ifMatch(nsFile(10).Hash)), check: func(t *testing.T, tx *bbolt.Tx) { nsGone(t, tx, "/d/f") }},
+	{name: "cond/delete if match stale", op: with(deleteOp("/d/f"), ifMatch(nsFile(30).Hash)), code: meta.CodePrecond},
+	{name: "cond/rename if match", op: with(renameOp("/f", "/g"), ifMatch(nsFile(30).Hash))},
+	{name: "cond/rename if match stale", op: with(renameOp("/f", "/g"), ifMatch(nsFile(10).Hash)), code: meta.CodePrecond},
+	{name: "cond/rename if absent", op: with(renameOp("/f", "/g"), ifAbsent)},
+	{name: "cond/rename if absent, taken", op: with(renameOp("/f", "/d/f"), ifAbsent), code: meta.CodePrecond},
+	{name: "cond/copy if absent, taken", op: with(copyOp("/f", "/d/f"), ifAbsent), code: meta.CodePrecond},
+	{name: "put/explicit mtime", op: with(putOp("/f", 40), func(op *meta.Op) { op.Attr = &meta.SetAttr{Valid: meta.SetMTime, MTime: 7} }),
+		check: nsHas("/f", 0o644, 1, 7)},
+	{name: "put/explicit mtime, not owner", setup: []meta.Op{{Kind: meta.OpUpdate, Path: "/f", Attr: &meta.SetAttr{Valid: meta.SetMode, Mode: 0o666}}},
+		op: with(putOp("/f", 40), func(op *meta.Op) {
+			op.Attr, op.Cred = &meta.SetAttr{Valid: meta.SetMTime, MTime: 7}, &meta.Cred{Uid: 1000, Gid: 1000}
+		}), code: meta.CodePerm},
+	{name: "cond/both hold", op: with(with(renameOp("/f", "/g"), ifAbsent), ifMatch(nsFile(30).Hash))},
+	{name: "cond/unsearchable", setup: []meta.Op{{Kind: meta.OpUpdate, Path: "/d", Attr: &meta.SetAttr{Valid: meta.SetMode, Mode: 0o600}}},
+		op: with(putOp("/d/f", 40), func(op *meta.Op) { op.IfAbsent, op.Cred = true, &meta.Cred{Uid: 1000, Gid: 1000} }), code: meta.CodeAccess},
 }

@@ -19,8 +19,9 @@ type putPlan struct {
 // search on every directory walked, write and search on the directory a
 // name is added to, write on a file whose content is replaced. A symlink
 // at path is unlinked for the new file (unlink(2)). mode, when not 0,
-// is set on an existing file, which only its owner may do (chmod(2)).
-func (n *namespace) planPut(at uint64, path string, mode uint32) (putPlan, meta.Code, error) {
+// is set on an existing file, which only its owner may do (chmod(2)), as
+// is an explicit mtime (setsMTime; utimes(2) with times).
+func (n *namespace) planPut(at uint64, path string, mode uint32, setsMTime bool) (putPlan, meta.Code, error) {
 	parts, ok := splitPath(path)
 	if !ok {
 		return putPlan{}, meta.CodeInvalid, nil
@@ -50,6 +51,8 @@ func (n *namespace) planPut(at uint64, path string, mode uint32) (putPlan, meta.
 		return putPlan{}, meta.CodeAccess, nil
 	case mode != 0 && mode&meta.ModeMask != p.old.Mode && !owns(n.cred, p.old):
 		return putPlan{}, meta.CodePerm, nil
+	case setsMTime && !owns(n.cred, p.old):
+		return putPlan{}, meta.CodePerm, nil
 	}
 	return p, meta.CodeOK, nil
 }
@@ -58,19 +61,26 @@ func (n *namespace) put(op *meta.Op) (meta.Result, error) {
 	if op.File == nil {
 		return reject(meta.CodeInvalid)
 	}
-	p, code, err := n.planPut(op.Dir, op.Path, op.Mode)
+	// An explicit mtime (a copy keeping its source's) is the only
+	// attribute a put takes besides the mode.
+	mtime, setsMTime := op.Time, op.Attr != nil && op.Attr.Valid&meta.SetMTime != 0
+	if setsMTime {
+		mtime = op.Attr.MTime
+	}
+	p, code, err := n.planPut(op.Dir, op.Path, op.Mode, setsMTime)
 	if err != nil || code != meta.CodeOK {
 		return meta.Result{Code: code}, err
 	}
 	if p.exists && p.old.Type == meta.TypeFile {
 		f := p.old
-		f.Size, f.Hash, f.Chunks, f.Data, f.DataKey, f.MTime, f.CTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.File.DataKey, op.Time, op.Time
+		f.Size, f.Hash, f.Chunks, f.Data, f.DataKey, f.MTime, f.CTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.File.DataKey, mtime, op.Time
+		f.ContentType = op.File.ContentType
 		contentChanged(n.cred, &f)
 		if op.Mode != 0 {
 			f.Mode = chmodMode(n.cred, op.Mode, f.Gid)
 		}
 		f.Gen++
-		return meta.Result{}, n.save(f)
+		return meta.Result{Inode: ptr(f.Attrs())}, n.save(f)
 	}
 	parent := p.parent
 	if p.exists {
@@ -92,14 +102,14 @@ func (n *namespace) put(op *meta.Op) (meta.Result, error) {
 	}
 	f := meta.Inode{
 		Ino: ino, Type: meta.TypeFile, Size: op.File.Size, Mode: modeOr(op.Mode, defaultFileMode) & meta.ModeMask,
-		MTime: op.Time, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks, Data: op.File.Data, DataKey: op.File.DataKey,
-		ATime: op.Time, CTime: op.Time, Gen: 1,
+		MTime: mtime, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks, Data: op.File.Data, DataKey: op.File.DataKey,
+		ATime: op.Time, CTime: op.Time, Gen: 1, ContentType: op.File.ContentType,
 	}
 	n.initOwner(&f, parent, op)
 	if err := n.addEntry(&parent, p.name, f, op.Time); err != nil {
 		return meta.Result{}, err
 	}
-	return meta.Result{Created: true}, nil
+	return meta.Result{Created: true, Inode: ptr(f.Attrs())}, nil
 }
 
 func (n *namespace) mkdir(op *meta.Op) (meta.Result, error) {
