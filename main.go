@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,47 +38,74 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// versionLine describes this binary: its version (set at build time, or
+// buildInfo describes this binary: its version (set at build time, or
 // the module's for `go install shoal@v1.2.3`), the commit it was built
 // from and when that was made, whether the tree held uncommitted changes,
 // the Go release and the platform. A plain `go build` in a git checkout
 // records the commit too.
-func versionLine() string {
-	bi, _ := debug.ReadBuildInfo()
-	return describeBuild(version, bi)
+type buildInfo struct {
+	Version  string `json:"version"`
+	Revision string `json:"revision,omitempty"`
+	Time     string `json:"time,omitempty"` // of the commit
+	Modified bool   `json:"modified,omitempty"`
+	Go       string `json:"go"`
+	Platform string `json:"platform"`
 }
 
-// describeBuild is versionLine for a given build (nil: none recorded).
-func describeBuild(version string, bi *debug.BuildInfo) string {
-	v, commit := version, ""
-	if bi != nil {
-		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		var rev, when string
-		modified := false
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.time":
-				when = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-		if rev != "" {
-			commit = "commit " + rev[:min(12, len(rev))]
-			if when != "" {
-				commit += " of " + when
-			}
-			if modified {
-				commit += " with uncommitted changes"
-			}
-			commit += ", "
+// describeBuild is the buildInfo of a build (nil: none recorded).
+func describeBuild(version string, bi *debug.BuildInfo) buildInfo {
+	b := buildInfo{Version: version, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if bi == nil {
+		return b
+	}
+	if b.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		b.Version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.Revision = s.Value
+		case "vcs.time":
+			b.Time = s.Value
+		case "vcs.modified":
+			b.Modified = s.Value == "true"
 		}
 	}
-	return fmt.Sprintf("shoal %s (%s%s, %s/%s)", v, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return b
+}
+
+// String is the line `shoal version` prints.
+func (b buildInfo) String() string {
+	commit := ""
+	if b.Revision != "" {
+		commit = "commit " + b.Revision[:min(12, len(b.Revision))]
+		if b.Time != "" {
+			commit += " of " + b.Time
+		}
+		if b.Modified {
+			commit += " with uncommitted changes"
+		}
+		commit += ", "
+	}
+	return fmt.Sprintf("shoal %s (%s%s, %s)", b.Version, commit, b.Go, b.Platform)
+}
+
+// printVersion prints this binary's buildInfo, as a line or as JSON.
+func printVersion(args []string) int {
+	bi, _ := debug.ReadBuildInfo()
+	b := describeBuild(version, bi)
+	switch {
+	case len(args) == 0:
+		fmt.Println(b)
+	case len(args) == 1 && args[0] == "--json":
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(b)
+	default:
+		fmt.Fprintf(os.Stderr, "shoal version: want no arguments or --json, got %q\n", args)
+		return 2
+	}
+	return 0
 }
 
 func main() {
@@ -106,7 +134,8 @@ Client (talk HTTP to a router; --router or SHOAL_ROUTER):
 	}
 	fmt.Fprint(w, `Other:
   bench     measure a cluster: small operations, big files, failover (--local starts one)
-  version   print the version
+  version   print the version, commit and Go release (--json: as JSON)
+  completion  print the shell completion script: shoal completion bash|zsh|fish
 
 Run 'shoal COMMAND --help' for a command's flags. Every flag can also be
 set by an environment variable: --meta-group reads SHOAL_META_GROUP.
@@ -124,7 +153,11 @@ func run(args []string) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "version", "--version":
-		fmt.Println(versionLine())
+		return printVersion(rest)
+	case "completion":
+		return completionScript(rest)
+	case "__complete":
+		complete(os.Stdout, rest)
 		return 0
 	case "primary", "replica", "standby":
 		serverGC()
@@ -171,6 +204,25 @@ func serverGC() {
 // the function that runs it once they are parsed.
 type server func(cmd string, fs *pflag.FlagSet, logger func() *slog.Logger) func(ctx context.Context) error
 
+// serverCommon are the flags every server takes.
+type serverCommon struct {
+	logLevel, pprofAddr *string
+	clockOffset         *time.Duration
+}
+
+// serverFlags defines the flags of server command cmd: those every server
+// takes, then its own. It returns the function that runs the server once
+// they are parsed.
+func serverFlags(cmd string, s server, logger func() *slog.Logger) (*pflag.FlagSet, serverCommon, func(context.Context) error) {
+	fs := pflag.NewFlagSet("shoal "+cmd, pflag.ContinueOnError)
+	var c serverCommon
+	c.logLevel = fs.String("log-level", "info", "log level: debug, info, warn or error")
+	c.pprofAddr = fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
+	c.clockOffset = fs.Duration("clock-offset", 0, "shift this process's wall clock by this much, as on a machine whose clock is wrong (to try the cluster with one)")
+	_ = fs.MarkHidden("clock-offset")
+	return fs, c, s(cmd, fs, logger)
+}
+
 // serve parses flags (command line first, then SHOAL_* environment
 // variables), runs the server until SIGINT or SIGTERM, and maps the result
 // to an exit code.
@@ -181,13 +233,9 @@ func serve(cmd string, args []string, s server) int {
 // serveArgs is serve for a command that takes nargs arguments besides
 // its flags (the server reads them with fs.Args).
 func serveArgs(cmd string, args []string, nargs int, s server) int {
-	fs := pflag.NewFlagSet("shoal "+cmd, pflag.ContinueOnError)
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
-	clockOffset := fs.Duration("clock-offset", 0, "shift this process's wall clock by this much, as on a machine whose clock is wrong (to try the cluster with one)")
-	_ = fs.MarkHidden("clock-offset")
 	var log *slog.Logger
-	start := s(cmd, fs, func() *slog.Logger { return log })
+	fs, common, start := serverFlags(cmd, s, func() *slog.Logger { return log })
+	logLevel, pprofAddr, clockOffset := common.logLevel, common.pprofAddr, common.clockOffset
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
 			return 0
@@ -397,6 +445,7 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.StringVar(&c.Router, "router", "", "router URL of the cluster to measure (default $SHOAL_ROUTER, the credentials file, or "+c.Router+")")
 	fs.StringVar(&c.CA, "ca", "", "the cluster's CA certificate (default $SHOAL_CA or the credentials file)")
 	fs.StringVar(&c.Token, "token", "", "the token to measure with (default $SHOAL_TOKEN or the credentials file)")
+	cluster := fs.String("cluster", "", "a cluster named in the credentials file to measure (see 'shoal alias'; default $SHOAL_CLUSTER)")
 	fs.BoolVar(&c.Local, "local", false, "start a local cluster (3 storage processes and a router on 127.0.0.1) and measure it")
 	fs.BoolVar(&c.Insecure, "insecure", false, "with --local: run the local cluster with --insecure (no TLS, users or encryption at rest)")
 	fs.BoolVar(&c.NoMetrics, "no-metrics", false, "with --local: run the local cluster without --metrics, to measure what collecting metrics costs")
@@ -425,7 +474,7 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	return func(ctx context.Context) error {
 		c.Version, c.Stdout, c.Stderr, c.Logger = version, os.Stdout, os.Stderr, log()
 		if !c.Local && c.Filer == "" {
-			creds, _, err := client.ResolveCredentials(client.Credentials{Router: c.Router, CA: c.CA, Token: c.Token}, os.Getenv)
+			creds, _, err := client.ResolveCredentials(client.Credentials{Router: c.Router, CA: c.CA, Token: c.Token, Cluster: *cluster}, os.Getenv)
 			if err != nil {
 				return err
 			}
@@ -443,6 +492,7 @@ func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	var creds client.Credentials
 	retry := time.Minute
 	fs.StringVar(&creds.Router, "router", "", "router URL of the cluster (default $SHOAL_ROUTER, the credentials file, or "+client.DefaultConfig().Router+")")
+	fs.StringVar(&creds.Cluster, "cluster", "", "a cluster named in the credentials file (see 'shoal alias'; default $SHOAL_CLUSTER)")
 	fs.StringVar(&creds.CA, "ca", "", "the cluster's CA certificate (default $SHOAL_CA or the credentials file)")
 	fs.StringVar(&creds.Token, "token", "", "the token the mount uses (default $SHOAL_TOKEN or the credentials file)")
 	fs.StringVar(&creds.Cert, "cert", "", "this mount host's certificate, with which a token with the mount capability acts for each local user (default $SHOAL_CERT or the credentials file)")

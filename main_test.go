@@ -63,7 +63,7 @@ func TestDescribeBuild(t *testing.T) {
 			"shoal dev (commit 0123456789ab of 2026-12-01T10:00:00Z with uncommitted changes, " + plat + ")"},
 		{"dev", &debug.BuildInfo{Settings: vcs[:2]}, "shoal dev (commit 0123456789ab, " + plat + ")"},
 	} {
-		if got := describeBuild(c.version, c.bi); got != c.want {
+		if got := describeBuild(c.version, c.bi).String(); got != c.want {
 			t.Errorf("describeBuild(%q, %+v) = %q, want %q", c.version, c.bi, got, c.want)
 		}
 	}

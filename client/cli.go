@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,7 @@ var Commands = []struct{ Name, Summary string }{
 	{"whoami", "show the user your token belongs to"},
 	{"user", "manage users and tokens: user add|list|remove|token rotate"},
 	{"keyring", "manage the gossip keys of a running cluster: keyring list|install|use|remove"},
+	{"alias", "name clusters to reach with --cluster NAME: alias set|list|remove"},
 }
 
 // Exit codes of Run.
@@ -58,6 +60,11 @@ type command struct {
 	flags    func(*pflag.FlagSet, *session) // the command's own flags; may be nil
 	run      func(*session, []string) error
 	failCode int // exit code on failure
+	// json: the command takes --json, printing its answer as one JSON
+	// document (JSON lines for a stream of results) instead of text.
+	json bool
+	// offline: the command talks to no router (alias).
+	offline bool
 }
 
 // session is the state of one run of a subcommand.
@@ -72,12 +79,15 @@ type session struct {
 	mu      sync.Mutex // guards failed and stderr for fail
 	failed  bool
 
-	recursive bool       // rm -r
-	parents   bool       // mkdir -p
-	owner     string     // ls --owner
-	bytes     bool       // df --bytes
-	parallel  int        // put -r, get -r: files at once
-	put       PutOptions // put: --no-clobber, --if-match, --content-type
+	recursive bool        // rm -r
+	parents   bool        // mkdir -p
+	owner     string      // ls --owner
+	bytes     bool        // df --bytes
+	parallel  int         // put -r, get -r: files at once
+	put       PutOptions  // put: --no-clobber, --if-match, --content-type
+	json      bool        // --json
+	given     Credentials // the credential flags as given
+	getenv    func(string) string
 	user      userFlags
 }
 
@@ -98,22 +108,8 @@ func Run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 		return exitUsage
 	}
 	s := &session{name: name, stdin: stdin, stdout: stdout, stderr: stderr}
-	fs := pflag.NewFlagSet("shoal "+name, pflag.ContinueOnError)
-	// pflag's own messages would add usage dumps; errors are reported here
-	// as one line instead.
-	fs.SetOutput(io.Discard)
-	fs.SortFlags = false
 	var given Credentials
-	fs.StringVar(&given.Router, "router", "", "router base URL (default $"+envRouter+", the credentials file, or "+DefaultConfig().Router+")")
-	fs.StringVar(&given.CA, "ca", "", "the cluster's CA certificate, to verify the router (default $SHOAL_CA or the credentials file)")
-	fs.StringVar(&given.Token, "token", "", "your token (default $SHOAL_TOKEN or the credentials file; see 'shoal user')")
-	fs.DurationVar(&s.timeout, "timeout", DefaultConfig().Timeout,
-		"how long to wait for the router to answer (a transfer itself may take longer)")
-	help := fs.BoolP("help", "h", false, "show this help")
-	if cmd.flags != nil {
-		cmd.flags(fs, s)
-	}
-
+	fs, help := s.flagSet(cmd, &given)
 	if err := fs.Parse(args); err != nil {
 		return s.usageError("%v", err)
 	}
@@ -124,6 +120,10 @@ func Run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 	rest := fs.Args()
 	if len(rest) < cmd.minArgs || (cmd.maxArgs >= 0 && len(rest) > cmd.maxArgs) {
 		return s.usageError("want %s, got %d", argsWanted(cmd), len(rest))
+	}
+	s.given, s.getenv = given, getenv
+	if cmd.offline {
+		return s.finish(cmd, cmd.run(s, rest))
 	}
 	creds, _, err := ResolveCredentials(given, getenv)
 	if err != nil {
@@ -147,8 +147,12 @@ func Run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 		c = plainIfAsked(ctx, c, cfg)
 	}
 	s.c, s.timeout = c, c.timeout
+	return s.finish(cmd, cmd.run(s, rest))
+}
 
-	if err := cmd.run(s, rest); err != nil {
+// finish reports how a command ended and returns its exit code.
+func (s *session) finish(cmd command, err error) int {
+	if err != nil {
 		var st exitStatus
 		if errors.As(err, &st) {
 			return int(st)
@@ -159,6 +163,30 @@ func Run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 		return cmd.failCode
 	}
 	return exitOK
+}
+
+// flagSet defines the flags of cmd: those every client command takes,
+// with the credentials going to given, and the command's own.
+func (s *session) flagSet(cmd command, given *Credentials) (fs *pflag.FlagSet, help *bool) {
+	fs = pflag.NewFlagSet("shoal "+s.name, pflag.ContinueOnError)
+	// pflag's own messages would add usage dumps; errors are reported here
+	// as one line instead.
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.StringVar(&given.Router, "router", "", "router base URL (default $"+envRouter+", the credentials file, or "+DefaultConfig().Router+")")
+	fs.StringVar(&given.CA, "ca", "", "the cluster's CA certificate, to verify the router (default $SHOAL_CA or the credentials file)")
+	fs.StringVar(&given.Token, "token", "", "your token (default $SHOAL_TOKEN or the credentials file; see 'shoal user')")
+	fs.StringVar(&given.Cluster, "cluster", "", "a cluster named in the credentials file (see 'shoal alias'; default $SHOAL_CLUSTER)")
+	fs.DurationVar(&s.timeout, "timeout", DefaultConfig().Timeout,
+		"how long to wait for the router to answer (a transfer itself may take longer)")
+	help = fs.BoolP("help", "h", false, "show this help")
+	if cmd.json {
+		fs.BoolVar(&s.json, "json", false, "print the answer as JSON (the same fields as the HTTP API's) instead of text")
+	}
+	if cmd.flags != nil {
+		cmd.flags(fs, s)
+	}
+	return fs, help
 }
 
 // exitStatus is an outcome that is not an error to report but still sets
@@ -192,6 +220,22 @@ func (s *session) fail(err error) {
 	defer s.mu.Unlock()
 	s.failed = true
 	io.WriteString(s.stderr, line)
+}
+
+// printJSON writes v as one JSON document, indented for people reading it
+// (jq and the like read it as well).
+func (s *session) printJSON(v any) error {
+	enc := json.NewEncoder(s.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// printJSONLine writes v as one line of a JSON-lines stream.
+func (s *session) printJSONLine(v any) error {
+	enc := json.NewEncoder(s.stdout)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // usageError reports a mistake in the command line and returns the usage

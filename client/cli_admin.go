@@ -1,8 +1,11 @@
 package client
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,7 +22,7 @@ func adminCommand(name string) (command, bool) {
 		return command{
 			about:    "Show the user your token belongs to: name, uid, gid, groups and rights.",
 			examples: []string{"shoal whoami"},
-			minArgs:  0, maxArgs: 0, run: runWhoami, failCode: exitFail,
+			minArgs:  0, maxArgs: 0, run: runWhoami, failCode: exitFail, json: true,
 		}, true
 	case "user":
 		return command{
@@ -33,7 +36,7 @@ func adminCommand(name string) (command, bool) {
 				"                stops working",
 			examples: []string{"shoal user add alice", "shoal user add build --uid 2000 --gid 2000 --groups 100,101",
 				"shoal user add host-a --mount", "shoal user list", "shoal user token rotate alice", "shoal user remove alice"},
-			minArgs: 1, maxArgs: 3, run: runUser, failCode: exitFail,
+			minArgs: 1, maxArgs: 3, run: runUser, failCode: exitFail, json: true,
 			flags: func(fs *pflag.FlagSet, s *session) {
 				fs.StringVar(&s.user.uid, "uid", "", "add: the user's uid (default: the lowest free from 1000)")
 				fs.StringVar(&s.user.gid, "gid", "", "add: the user's primary gid (default: its uid)")
@@ -50,7 +53,23 @@ func adminCommand(name string) (command, bool) {
 				"one; storage nodes keep the keyring in their data directory, and routers need\n" +
 				"the new key in --gossip-key-file before they restart.",
 			examples: []string{"shoal keyring list", "shoal keyring install $(shoal keygen)"},
-			minArgs:  1, maxArgs: 2, run: runKeyring, failCode: exitFail,
+			minArgs:  1, maxArgs: 2, run: runKeyring, failCode: exitFail, json: true,
+		}, true
+	case "alias":
+		return command{
+			synopsis: "set NAME URL [--ca FILE] [--token TOKEN|-] | list | remove NAME",
+			about: "Name the clusters you use, as mc aliases or rclone remotes do, in the credentials\n" +
+				"file ($SHOAL_CREDENTIALS, else ~/.config/shoal/credentials); then any command\n" +
+				"reaches one with --cluster NAME or $SHOAL_CLUSTER. A named cluster's router, CA\n" +
+				"and token come from its entry alone (flags still win), never from the\n" +
+				"environment, whose token may be another cluster's.\n" +
+				"  set NAME URL  add or replace NAME: its router, with --ca and --token (--token -\n" +
+				"                reads it from stdin, keeping it out of the shell's history)\n" +
+				"  list          list the named clusters and the default one (tokens hidden)\n" +
+				"  remove NAME   forget NAME",
+			examples: []string{"shoal alias set prod https://shoal.example.com:8080 --ca prod-ca.pem --token - < prod.token",
+				"shoal --cluster prod ls /", "SHOAL_CLUSTER=prod shoal status", "shoal alias list"},
+			minArgs: 1, maxArgs: 3, run: runAlias, failCode: exitFail, json: true, offline: true,
 		}, true
 	}
 	return command{}, false
@@ -60,6 +79,9 @@ func runWhoami(s *session, _ []string) error {
 	u, err := s.c.WhoAmI(s.ctx)
 	if err != nil {
 		return err
+	}
+	if s.json {
+		return s.printJSON(u)
 	}
 	printUsers(s, []User{u})
 	return nil
@@ -90,6 +112,9 @@ func runUser(s *session, args []string) error {
 		if err != nil {
 			return onPath(args[1], err)
 		}
+		if s.json {
+			return s.printJSON(u)
+		}
 		fmt.Fprintf(s.stderr, "added user %s (uid %d, gid %d), home %s; its token (shown once):\n", u.Name, u.Uid, u.Gid, u.Home)
 		fmt.Fprintln(s.stdout, u.Token)
 		return nil
@@ -97,6 +122,9 @@ func runUser(s *session, args []string) error {
 		us, err := s.c.Users(s.ctx)
 		if err != nil {
 			return err
+		}
+		if s.json {
+			return s.printJSON(us)
 		}
 		printUsers(s, us)
 		return nil
@@ -116,6 +144,9 @@ func runUser(s *session, args []string) error {
 		u, err := s.c.RotateToken(s.ctx, name)
 		if err != nil {
 			return onPath(name, err)
+		}
+		if s.json {
+			return s.printJSON(u)
 		}
 		fmt.Fprintf(s.stderr, "new token of %s (shown once; the old one no longer works):\n", u.Name)
 		fmt.Fprintln(s.stdout, u.Token)
@@ -163,6 +194,21 @@ func runKeyring(s *session, args []string) error {
 	if err != nil {
 		return err
 	}
+	if s.json {
+		if err := s.printJSON(res); err != nil {
+			return err
+		}
+	} else {
+		printKeyring(s, res)
+	}
+	if res.Errors > 0 {
+		return fmt.Errorf("%d members failed the %s", res.Errors, op)
+	}
+	return nil
+}
+
+// printKeyring writes what the members answered of their keyrings.
+func printKeyring(s *session, res KeyringResult) {
 	fmt.Fprintf(s.stdout, "%d of %d members answered, %d failed\n", res.Responses, res.Nodes, res.Errors)
 	keys := make([]string, 0, len(res.Keys))
 	for k := range res.Keys {
@@ -177,10 +223,6 @@ func runKeyring(s *session, args []string) error {
 			fmt.Fprintf(s.stdout, "%s: %s\n", node, msg)
 		}
 	}
-	if res.Errors > 0 {
-		return fmt.Errorf("%d members failed the %s", res.Errors, op)
-	}
-	return nil
 }
 
 // runLsOwner lists every inode the user owns, a page at a time.
@@ -196,6 +238,12 @@ func runLsOwner(s *session) error {
 			if name == "" {
 				name = fmt.Sprintf("(inode %d, open but unlinked)", f.Ino)
 			}
+			if s.json {
+				if err := s.printJSONLine(f); err != nil {
+					return err
+				}
+				continue
+			}
 			printEntry(s.stdout, DirEntry{Name: name, Attr: f.Attr})
 		}
 		if next == 0 {
@@ -203,4 +251,92 @@ func runLsOwner(s *session) error {
 		}
 		after = next
 	}
+}
+
+// aliasEntry is one line of alias list.
+type aliasEntry struct {
+	Name   string `json:"name"` // "" for the default cluster
+	Router string `json:"router,omitempty"`
+	CA     string `json:"ca,omitempty"`
+	Token  bool   `json:"token"` // whether a token is kept (never printed)
+}
+
+func runAlias(s *session, args []string) error {
+	path := CredentialsPath(s.getenv)
+	if path == "" {
+		return errors.New("no credentials file: set $SHOAL_CREDENTIALS or $HOME")
+	}
+	f, err := ReadCredentialsFile(path)
+	if err != nil {
+		return err
+	}
+	const header = "Shoal's credentials: the default cluster, then named ones ('shoal alias').\nKeep this file private: it holds tokens."
+	switch {
+	case args[0] == "set" && len(args) == 3:
+		name, router := args[1], args[2]
+		if !validClusterName(name) {
+			return fmt.Errorf("cluster name %q: use letters, digits, '-', '_' and '.' (at most 64)", name)
+		}
+		if _, err := parseRouter(router); err != nil {
+			return err
+		}
+		c := Credentials{Cluster: name, Router: router, Token: s.given.Token, Cert: s.given.Cert, Key: s.given.Key}
+		if s.given.Router != "" {
+			return errors.New("give the router as URL, not --router")
+		}
+		if c.Token == "-" {
+			line, err := bufio.NewReader(s.stdin).ReadString('\n')
+			if c.Token = strings.TrimSpace(line); c.Token == "" {
+				return fmt.Errorf("--token -: no token on stdin (%v)", err)
+			}
+		}
+		if s.given.CA != "" {
+			// A relative path would name another file from elsewhere.
+			if c.CA, err = filepath.Abs(s.given.CA); err != nil {
+				return err
+			}
+			if _, err := os.Stat(c.CA); err != nil {
+				return fmt.Errorf("--ca: %w", err)
+			}
+		}
+		f.Set(c)
+		if err := f.Write(path, header); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.stderr, "cluster %s is %s; reach it with --cluster %s\n", name, router, name)
+		return nil
+	case args[0] == "list" && len(args) == 1:
+		var list []aliasEntry
+		if f.Default != (Credentials{}) {
+			list = append(list, aliasEntry{Router: f.Default.Router, CA: f.Default.CA, Token: f.Default.Token != ""})
+		}
+		for _, c := range f.Clusters {
+			list = append(list, aliasEntry{Name: c.Cluster, Router: c.Router, CA: c.CA, Token: c.Token != ""})
+		}
+		if s.json {
+			if list == nil {
+				list = []aliasEntry{}
+			}
+			return s.printJSON(list)
+		}
+		tw := tabwriter.NewWriter(s.stdout, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROUTER\tCA\tTOKEN")
+		for _, e := range list {
+			name, token := e.Name, "-"
+			if name == "" {
+				name = "(default)"
+			}
+			if e.Token {
+				token = "kept"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, orDash(e.Router), orDash(e.CA), token)
+		}
+		return tw.Flush()
+	case args[0] == "remove" && len(args) == 2:
+		if !f.Remove(args[1]) {
+			return fmt.Errorf("no cluster %q in %s", args[1], path)
+		}
+		return f.Write(path, header)
+	}
+	return errors.New("want: alias set NAME URL, alias list, or alias remove NAME; see 'shoal alias --help'")
 }

@@ -44,7 +44,7 @@ func transferCommand(name string) (command, bool) {
 			examples: []string{"shoal put ./report.pdf /docs/report.pdf", "tar c photos | shoal put - /backup/photos.tar",
 				"shoal put -r ./photos /backup/", "shoal put --no-clobber ./lock /jobs/lock || echo taken",
 				"shoal put --content-type text/csv ./data /exports/data.csv"},
-			minArgs: 2, maxArgs: 2, run: runPut, failCode: exitFail,
+			minArgs: 2, maxArgs: 2, run: runPut, failCode: exitFail, json: true,
 			flags: func(fs *pflag.FlagSet, s *session) {
 				treeFlags("upload")(fs, s)
 				fs.BoolVarP(&s.put.IfAbsent, "no-clobber", "n", false, "never replace a file already there: its put fails")
@@ -63,7 +63,7 @@ func transferCommand(name string) (command, bool) {
 				"their mode and modification time, symlinks are made as symlinks.",
 			examples: []string{"shoal get /docs/report.pdf", "shoal get /docs/report.pdf ~/Downloads/", "shoal get /logs/today.log - | grep ERROR",
 				"shoal get -r /backup/photos ."},
-			minArgs: 1, maxArgs: 2, run: runGet, failCode: exitFail,
+			minArgs: 1, maxArgs: 2, run: runGet, failCode: exitFail, json: true,
 			flags: treeFlags("download"),
 		}, true
 	case "cat":
@@ -87,7 +87,7 @@ func namespaceCommand(name string) (command, bool) {
 			about: "List the remote directory REMOTE (default /), one entry per line: type (d for a\n" +
 				"directory, - for a file), size in bytes, modification time (UTC), name.",
 			examples: []string{"shoal ls", "shoal ls /docs", "shoal ls --owner alice"},
-			minArgs:  0, maxArgs: 1, run: runLs, failCode: exitFail,
+			minArgs:  0, maxArgs: 1, run: runLs, failCode: exitFail, json: true,
 			flags: func(fs *pflag.FlagSet, s *session) {
 				fs.StringVar(&s.owner, "owner", "", "list every file the user NAME owns, wherever it is, instead of a directory")
 			},
@@ -122,14 +122,14 @@ func namespaceCommand(name string) (command, bool) {
 			synopsis: "REMOTE",
 			about:    "Show the path, type, size, mode (octal), modification time and content hash of REMOTE.",
 			examples: []string{"shoal stat /docs/report.pdf"},
-			minArgs:  1, maxArgs: 1, run: runStat, failCode: exitFail,
+			minArgs:  1, maxArgs: 1, run: runStat, failCode: exitFail, json: true,
 		}, true
 	case "exists":
 		return command{
 			synopsis: "REMOTE",
 			about:    "Exit 0 if REMOTE exists, 1 if it does not, 2 if that cannot be told. Prints nothing on success.",
 			examples: []string{"shoal exists /docs/report.pdf && echo present"},
-			minArgs:  1, maxArgs: 1, run: runExists, failCode: exitUsage,
+			minArgs:  1, maxArgs: 1, run: runExists, failCode: exitUsage, json: true,
 		}, true
 	case "mkdir":
 		return command{
@@ -151,7 +151,7 @@ func namespaceCommand(name string) (command, bool) {
 				"redundancy), 4 unavailable (cannot serve reads or writes), 1 the router could\n" +
 				"not be asked.",
 			examples: []string{"shoal status", "shoal status --router http://10.0.0.5:8080"},
-			minArgs:  0, maxArgs: 0, run: runStatus, failCode: exitFail,
+			minArgs:  0, maxArgs: 0, run: runStatus, failCode: exitFail, json: true,
 		}, true
 	case "df":
 		return command{
@@ -160,7 +160,7 @@ func namespaceCommand(name string) (command, bool) {
 				"full copy), as the mount's statfs reports them. Size and free are \"unlimited\"\n" +
 				"when a group's members publish no capacity.",
 			examples: []string{"shoal df", "shoal df --bytes"},
-			minArgs:  0, maxArgs: 0, run: runDf, failCode: exitFail,
+			minArgs:  0, maxArgs: 0, run: runDf, failCode: exitFail, json: true,
 			flags: func(fs *pflag.FlagSet, s *session) {
 				fs.BoolVar(&s.bytes, "bytes", false, "sizes in bytes instead of KiB, MiB, GiB...")
 			},
@@ -193,7 +193,10 @@ func runPut(s *session, args []string) error {
 		if strings.HasSuffix(remote, "/") {
 			return fmt.Errorf("%s: name the remote file: stdin has no name to append", remote)
 		}
-		_, _, err := s.c.PutWith(s.ctx, remote, s.stdin, -1, s.put)
+		st, _, err := s.c.PutWith(s.ctx, remote, s.stdin, -1, s.put)
+		if err == nil && s.json {
+			return s.printJSON(st)
+		}
 		return onPath(remote, err)
 	}
 	f, err := os.Open(local)
@@ -215,7 +218,10 @@ func runPut(s *session, args []string) error {
 	if strings.HasSuffix(remote, "/") {
 		remote += filepath.Base(local)
 	}
-	_, _, err = s.c.PutWith(s.ctx, remote, f, size, s.put)
+	st, _, err := s.c.PutWith(s.ctx, remote, f, size, s.put)
+	if err == nil && s.json {
+		return s.printJSON(st)
+	}
 	return onPath(remote, err)
 }
 
@@ -235,6 +241,9 @@ func runGet(s *session, args []string) error {
 		return runGetTree(s, remote, local)
 	}
 	if local == "-" {
+		if s.json {
+			return errors.New("--json prints a summary on stdout; it cannot go with a download to stdout")
+		}
 		return runCat(s, args[:1])
 	}
 	if info, err := os.Stat(local); err == nil && info.IsDir() {
@@ -248,7 +257,10 @@ func runGet(s *session, args []string) error {
 		return onPath(remote, err)
 	}
 	defer body.Close()
-	return saveFile(local, body, info.Size, remote)
+	if err := saveFile(local, body, info.Size, remote); err != nil || !s.json {
+		return err
+	}
+	return s.printJSON(transferSummary{Files: 1, Bytes: info.Size})
 }
 
 // saveFile writes body to local through a temporary file in the same
@@ -327,11 +339,12 @@ func runLs(s *session, args []string) error {
 		if err != nil {
 			return onPath(dir, err)
 		}
-		printEntry(s.stdout, DirEntry{Name: dir, Attr: st.Attr})
-		return nil
-	}
-	if err != nil {
+		entries = []DirEntry{{Name: dir, Attr: st.Attr}}
+	} else if err != nil {
 		return onPath(dir, err)
+	}
+	if s.json {
+		return s.printJSON(Listing{Path: dir, Entries: entries})
 	}
 	for _, e := range entries {
 		printEntry(s.stdout, e)
@@ -374,6 +387,9 @@ func runStat(s *session, args []string) error {
 	if err != nil {
 		return onPath(args[0], err)
 	}
+	if s.json {
+		return s.printJSON(st)
+	}
 	hash := st.Hash
 	if hash == "" {
 		hash = "-"
@@ -395,6 +411,14 @@ func runExists(s *session, args []string) error {
 	ok, err := s.c.Exists(s.ctx, args[0])
 	if err != nil {
 		return onPath(args[0], err)
+	}
+	if s.json {
+		if err := s.printJSON(struct {
+			Path   string `json:"path"`
+			Exists bool   `json:"exists"`
+		}{args[0], ok}); err != nil {
+			return err
+		}
 	}
 	if !ok {
 		return exitStatus(exitFail)

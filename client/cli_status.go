@@ -39,11 +39,25 @@ func runStatus(s *session, _ []string) error {
 	if errors.Is(err, ErrUnavailable) {
 		// The router answers, but not with the view: it could not check
 		// the token (the meta group keeps the users) or reach the groups.
-		fmt.Fprintf(s.stdout, "HEALTH: unavailable: the router could not answer: %v\n", err)
+		if s.json {
+			s.printJSON(statusJSON{Health: "unavailable", Why: []string{"the router could not answer: " + err.Error()}})
+		} else {
+			fmt.Fprintf(s.stdout, "HEALTH: unavailable: the router could not answer: %v\n", err)
+		}
 		return exitStatus(exitUnavailable)
 	}
 	if err != nil {
 		return err
+	}
+	if s.json {
+		code, why := clusterHealth(cl)
+		if err := s.printJSON(statusJSON{Health: healthNames[code], Why: why, Cluster: &cl}); err != nil {
+			return err
+		}
+		if code != exitOK {
+			return exitStatus(code)
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
 	printGroups(tw, cl.Groups)
@@ -90,6 +104,16 @@ func runStatus(s *session, _ []string) error {
 	}
 	return exitStatus(code)
 }
+
+// statusJSON is what status --json prints: the verdict the last line of
+// the text gives, and the router's view it judged (GET /v1/cluster).
+type statusJSON struct {
+	Health  string   `json:"health"` // ok, degraded or unavailable, as the exit code says
+	Why     []string `json:"why,omitempty"`
+	Cluster *Cluster `json:"cluster,omitempty"`
+}
+
+var healthNames = map[int]string{exitOK: "ok", exitDegraded: "degraded", exitUnavailable: "unavailable"}
 
 // clusterHealth judges a view of the cluster (see the exit codes above)
 // and says why it is not healthy.
@@ -222,6 +246,9 @@ func runDf(s *session, _ []string) error {
 	st, err := s.c.Statfs(s.ctx)
 	if err != nil {
 		return err
+	}
+	if s.json {
+		return s.printJSON(st)
 	}
 	size := func(n int64) string {
 		switch {

@@ -40,6 +40,8 @@ type treeCopy struct {
 	dirs     []treeEntry
 	failed   atomic.Int64
 	entries  atomic.Int64
+	done     transferSummary // counted under mu
+	mu       sync.Mutex
 	copyOne  func(ctx context.Context, e treeEntry) error // a file or symlink
 	finalDir func(ctx context.Context, e treeEntry) error // a directory's mode and time
 }
@@ -61,10 +63,35 @@ func (t *treeCopy) start() {
 func (t *treeCopy) report(e treeEntry, err error) {
 	t.entries.Add(1)
 	if err == nil {
+		t.mu.Lock()
+		t.done.add(e)
+		t.mu.Unlock()
 		return
 	}
 	t.failed.Add(1)
 	t.s.fail(err)
+}
+
+// transferSummary counts what a copy moved: what put -r, get -r and get
+// print with --json.
+type transferSummary struct {
+	Files    int64 `json:"files"`
+	Dirs     int64 `json:"dirs"`
+	Symlinks int64 `json:"symlinks"`
+	Bytes    int64 `json:"bytes"` // of the files
+	Failed   int64 `json:"failed"`
+}
+
+func (t *transferSummary) add(e treeEntry) {
+	switch e.typ {
+	case TypeFile:
+		t.Files++
+		t.Bytes += e.size
+	case TypeDir:
+		t.Dirs++
+	case TypeSymlink:
+		t.Symlinks++
+	}
 }
 
 // send hands e to a worker, unless the copy was interrupted.
@@ -89,6 +116,14 @@ func (t *treeCopy) finish() error {
 		if err := t.finalDir(t.s.ctx, d); err != nil {
 			t.failed.Add(1)
 			t.s.fail(err)
+		} else {
+			t.done.add(d)
+		}
+	}
+	if t.s.json {
+		t.done.Failed = t.failed.Load()
+		if err := t.s.printJSON(t.done); err != nil {
+			return err
 		}
 	}
 	if n := t.failed.Load(); n > 0 {

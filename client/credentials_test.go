@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,4 +68,124 @@ func FuzzReadCredentials(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Named clusters live in sections of the credentials file: written
+// without losing the default, read back, picked by --cluster or
+// $SHOAL_CLUSTER from their section alone.
+func TestNamedClusters(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "credentials")
+	def := Credentials{Router: "https://127.0.0.1:8080", CA: "/dev/ca.pem", Token: "shoal_dev"}
+	if err := WriteCredentials(path, def, "dev"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadCredentialsFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Set(Credentials{Cluster: "prod", Router: "https://prod:8080", Token: "shoal_prod"})
+	f.Set(Credentials{Cluster: "lab", Router: "https://lab:8080"})
+	if err := f.Write(path, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// Rewriting the default (as shoal dev does at each start) keeps them.
+	def.Token = "shoal_dev2"
+	if err := WriteCredentials(path, def, "dev again"); err != nil {
+		t.Fatal(err)
+	}
+	f, err = ReadCredentialsFile(path)
+	if err != nil || f.Default != def || len(f.Clusters) != 2 || f.Clusters[0].Cluster != "prod" || f.Clusters[1].Router != "https://lab:8080" {
+		t.Fatalf("read back %+v, %v", f, err)
+	}
+
+	env := map[string]string{"SHOAL_CREDENTIALS": path, "SHOAL_TOKEN": "shoal_env", "SHOAL_CA": "/env/ca.pem"}
+	getenv := func(k string) string { return env[k] }
+	res, _, err := ResolveCredentials(Credentials{Cluster: "prod"}, getenv)
+	if err != nil || res.Router != "https://prod:8080" || res.Token != "shoal_prod" || res.CA != "" {
+		t.Fatalf("--cluster prod resolved %+v, %v; want prod's entry and nothing from the environment", res, err)
+	}
+	// lab keeps no token: the environment's, another cluster's, is not sent.
+	if res, _, err = ResolveCredentials(Credentials{Cluster: "lab"}, getenv); err != nil || res.Token != "" {
+		t.Fatalf("--cluster lab resolved %+v, %v; want no token", res, err)
+	}
+	if res, _, err = ResolveCredentials(Credentials{Cluster: "lab", Token: "shoal_flag"}, getenv); err != nil || res.Token != "shoal_flag" {
+		t.Fatalf("--cluster lab --token resolved %+v, %v; want the flag's token", res, err)
+	}
+	env["SHOAL_CLUSTER"] = "prod"
+	if res, _, err = ResolveCredentials(Credentials{}, getenv); err != nil || res.Router != "https://prod:8080" {
+		t.Fatalf("$SHOAL_CLUSTER=prod resolved %+v, %v", res, err)
+	}
+	env["SHOAL_CLUSTER"] = "nowhere"
+	if _, _, err = ResolveCredentials(Credentials{}, getenv); err == nil || !strings.Contains(err.Error(), "shoal alias set nowhere") {
+		t.Fatalf("an unknown cluster: %v", err)
+	}
+
+	for _, bad := range []string{"[prod\n", "[]\n", "[a b]\n", "[x]\n[x]\n", "[x]\nrouter https://x\n"} {
+		p := filepath.Join(dir, "bad")
+		os.WriteFile(p, []byte(bad), 0o600)
+		if _, err := ReadCredentialsFile(p); err == nil {
+			t.Errorf("file %q read without error", bad)
+		}
+	}
+}
+
+// shoal alias set, list and remove edit the credentials file, and work
+// with no router at all.
+func TestCLIAlias(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "credentials")
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, []byte("not read here"), 0o600)
+	run := func(stdin string, args ...string) (int, string, string) {
+		var out, errb strings.Builder
+		getenv := func(k string) string {
+			if k == "SHOAL_CREDENTIALS" {
+				return path
+			}
+			return ""
+		}
+		code := Run(args[0], args[1:], strings.NewReader(stdin), &out, &errb, getenv)
+		return code, out.String(), errb.String()
+	}
+	t.Chdir(dir)
+	if code, _, errs := run("shoal_secret\n", "alias", "set", "prod", "https://prod.example.com:8080", "--ca", "ca.pem", "--token", "-"); code != 0 {
+		t.Fatalf("alias set: %d %s", code, errs)
+	}
+	if code, _, errs := run("", "alias", "set", "lab", "lab:8080"); code != 0 {
+		t.Fatalf("alias set without a scheme: %d %s", code, errs)
+	}
+	f, err := ReadCredentialsFile(path)
+	if p, _ := f.Named("prod"); err != nil || p.Token != "shoal_secret" || p.CA != ca || p.Router != "https://prod.example.com:8080" {
+		t.Fatalf("after alias set: %+v, %v", f, err)
+	}
+	code, out, _ := run("", "alias", "list")
+	if code != 0 || !strings.Contains(out, "prod") || !strings.Contains(out, "kept") || strings.Contains(out, "shoal_secret") {
+		t.Fatalf("alias list: %d %q (the token must not show)", code, out)
+	}
+	code, out, _ = run("", "alias", "list", "--json")
+	var list []aliasEntry
+	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list) != 2 || !list[0].Token || list[1].Token {
+		t.Fatalf("alias list --json: %d %q %v", code, out, err)
+	}
+	for _, bad := range [][]string{
+		{"alias", "set", "no spaces", "https://x"},
+		{"alias", "set", "x", "ftp://x"},
+		{"alias", "set", "x", "https://x", "--ca", "missing.pem"},
+		{"alias", "remove", "nowhere"},
+		{"alias", "rename", "a", "b"},
+	} {
+		if code, _, errs := run("", bad...); code == 0 || strings.Count(errs, "\n") != 1 {
+			t.Errorf("shoal %s: exit %d, stderr %q; want one line and a failure", strings.Join(bad, " "), code, errs)
+		}
+	}
+	if code, _, errs := run("", "alias", "remove", "prod"); code != 0 {
+		t.Fatalf("alias remove: %d %s", code, errs)
+	}
+	if f, _ := ReadCredentialsFile(path); len(f.Clusters) != 1 || f.Clusters[0].Cluster != "lab" {
+		t.Fatalf("after remove: %+v", f)
+	}
+	if code, _, errs := run("", "ls", "--cluster", "prod", "/"); code != 2 || !strings.Contains(errs, `no cluster "prod"`) {
+		t.Fatalf("ls --cluster of a removed cluster: %d %q", code, errs)
+	}
 }

@@ -15,6 +15,9 @@ type Attr = api.Attr
 // Stat describes one file or directory (GET ?op=stat).
 type Stat = api.Stat
 
+// Listing is a directory and its entries, as ls --json prints it.
+type Listing = api.Listing
+
 // DirEntry is one entry of a directory listing.
 type DirEntry = api.DirEntry
 
