@@ -86,6 +86,7 @@ type session struct {
 	parallel  int         // put -r, get -r: files at once
 	put       PutOptions  // put: --no-clobber, --if-match, --content-type
 	json      bool        // --json
+	quiet     bool        // put, get, sync: no progress line
 	given     Credentials // the credential flags as given
 	getenv    func(string) string
 	user      userFlags

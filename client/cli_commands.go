@@ -47,6 +47,7 @@ func transferCommand(name string) (command, bool) {
 			minArgs: 2, maxArgs: 2, run: runPut, failCode: exitFail, json: true,
 			flags: func(fs *pflag.FlagSet, s *session) {
 				treeFlags("upload")(fs, s)
+				fs.BoolVarP(&s.quiet, "quiet", "q", false, "show no progress line (it shows only on a terminal)")
 				fs.BoolVarP(&s.put.IfAbsent, "no-clobber", "n", false, "never replace a file already there: its put fails")
 				fs.StringVar(&s.put.IfMatch, "if-match", "", "replace REMOTE only if its hash (or ETag) is still this")
 				fs.StringVar(&s.put.ContentType, "content-type", "", "the media type the file is served as (default: guessed from its name)")
@@ -64,7 +65,10 @@ func transferCommand(name string) (command, bool) {
 			examples: []string{"shoal get /docs/report.pdf", "shoal get /docs/report.pdf ~/Downloads/", "shoal get /logs/today.log - | grep ERROR",
 				"shoal get -r /backup/photos ."},
 			minArgs: 1, maxArgs: 2, run: runGet, failCode: exitFail, json: true,
-			flags: treeFlags("download"),
+			flags: func(fs *pflag.FlagSet, s *session) {
+				treeFlags("download")(fs, s)
+				fs.BoolVarP(&s.quiet, "quiet", "q", false, "show no progress line (it shows only on a terminal)")
+			},
 		}, true
 	case "cat":
 		return command{
@@ -218,7 +222,18 @@ func runPut(s *session, args []string) error {
 	if strings.HasSuffix(remote, "/") {
 		remote += filepath.Base(local)
 	}
-	st, _, err := s.c.PutWith(s.ctx, remote, f, size, s.put)
+	p := s.newProgress("put")
+	p.add(1, size)
+	var st Stat
+	if size < 0 {
+		st, _, err = s.c.PutWith(s.ctx, remote, p.reader(f), size, s.put)
+	} else {
+		st, err = uploadFile(s.ctx, s.c, local, remote, s.put, p, false)
+	}
+	if err == nil {
+		p.fileDone()
+	}
+	p.finish()
 	if err == nil && s.json {
 		return s.printJSON(st)
 	}
@@ -257,7 +272,14 @@ func runGet(s *session, args []string) error {
 		return onPath(remote, err)
 	}
 	defer body.Close()
-	if err := saveFile(local, body, info.Size, remote); err != nil || !s.json {
+	p := s.newProgress("get")
+	p.add(1, info.Size)
+	err = saveFile(local, p.reader(body), info.Size, remote)
+	if err == nil {
+		p.fileDone()
+	}
+	p.finish()
+	if err != nil || !s.json {
 		return err
 	}
 	return s.printJSON(transferSummary{Files: 1, Bytes: info.Size})

@@ -42,11 +42,14 @@ type treeCopy struct {
 	entries  atomic.Int64
 	done     transferSummary // counted under mu
 	mu       sync.Mutex
+	p        *progress                                    // nil: no progress line
 	copyOne  func(ctx context.Context, e treeEntry) error // a file or symlink
 	finalDir func(ctx context.Context, e treeEntry) error // a directory's mode and time
 }
 
-func (t *treeCopy) start() {
+func (t *treeCopy) start(verb string) {
+	t.p = t.s.newProgress(verb)
+	t.p.setCounting(true) // until the walk ends: see walked
 	t.work = make(chan treeEntry)
 	for range max(t.parallel, 1) {
 		t.wg.Add(1)
@@ -63,6 +66,9 @@ func (t *treeCopy) start() {
 func (t *treeCopy) report(e treeEntry, err error) {
 	t.entries.Add(1)
 	if err == nil {
+		if e.typ == TypeFile {
+			t.p.fileDone()
+		}
 		t.mu.Lock()
 		t.done.add(e)
 		t.mu.Unlock()
@@ -96,6 +102,9 @@ func (t *transferSummary) add(e treeEntry) {
 
 // send hands e to a worker, unless the copy was interrupted.
 func (t *treeCopy) send(e treeEntry) bool {
+	if e.typ == TypeFile {
+		t.p.add(1, e.size)
+	}
 	select {
 	case t.work <- e:
 		return true
@@ -109,6 +118,7 @@ func (t *treeCopy) send(e treeEntry) bool {
 func (t *treeCopy) finish() error {
 	close(t.work)
 	t.wg.Wait()
+	t.p.finish()
 	if err := t.s.ctx.Err(); err != nil {
 		return err
 	}
@@ -160,7 +170,7 @@ func runPutTree(s *session, local, remote string) error {
 		if e.typ == TypeSymlink {
 			err = putSymlink(ctx, s.c, e)
 		} else {
-			err = putFile(ctx, s.c, e, s.put)
+			_, err = uploadFile(ctx, s.c, e.local, e.remote, s.put, t.p, true)
 		}
 		return onPath(e.local, err)
 	}
@@ -168,7 +178,7 @@ func runPutTree(s *session, local, remote string) error {
 		_, err := s.c.SetAttrPath(ctx, e.remote, SetAttr{Mode: &e.mode, MTime: &e.mtime})
 		return onPath(e.remote, err)
 	}
-	t.start()
+	t.start("put")
 	root := filepath.Clean(local)
 	walkErr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -213,26 +223,75 @@ func runPutTree(s *session, local, remote string) error {
 		}
 		return nil
 	})
+	t.p.setCounting(false)
 	if err := t.finish(); err != nil {
 		return err
 	}
 	return walkErr
 }
 
-// putFile uploads the regular file e with its mode and time, in one
-// request but for a file of mode 0, which a put cannot set.
-func putFile(ctx context.Context, c *Client, e treeEntry, o PutOptions) error {
-	f, err := os.Open(e.local)
+// uploadTries is how many times a file that changes while it is read is
+// sent before it is given up.
+const uploadTries = 3
+
+// errChanging: a local file kept changing while it was read.
+var errChanging = errors.New("changed while it was read")
+
+// uploadFile uploads the regular file at local to remote with o, its
+// bytes counted by p. A file that changes while it is read (its size or
+// modification time moves) is sent again, up to uploadTries times; one
+// that never holds still is removed from the cluster rather than left
+// there torn, and reported. With keepAttrs the copy gets the file's mode
+// and modification time, in the same request but for a mode of 0, which
+// a put cannot set.
+func uploadFile(ctx context.Context, c *Client, local, remote string, o PutOptions, p *progress, keepAttrs bool) (Stat, error) {
+	for try := 1; ; try++ {
+		st, changed, err := uploadOnce(ctx, c, local, remote, o, p, keepAttrs)
+		switch {
+		case err != nil:
+			return st, err
+		case !changed:
+			return st, nil
+		case try == uploadTries:
+			if err := c.Delete(ctx, remote, false); err != nil && !errors.Is(err, ErrNotFound) {
+				return st, fmt.Errorf("%w %d times, and its torn copy at %s could not be removed: %w", errChanging, try, remote, err)
+			}
+			return st, fmt.Errorf("%w %d times; not copied", errChanging, try)
+		}
+	}
+}
+
+// uploadOnce sends local once and reports whether it changed meanwhile.
+func uploadOnce(ctx context.Context, c *Client, local, remote string, o PutOptions, p *progress, keepAttrs bool) (Stat, bool, error) {
+	f, err := os.Open(local)
 	if err != nil {
-		return err
+		return Stat{}, false, err
 	}
 	defer f.Close()
-	o.Mode, o.MTime = &e.mode, &e.mtime
-	if _, _, err := c.PutWith(ctx, e.remote, f, e.size, o); err != nil || e.mode != 0 {
-		return err
+	before, err := f.Stat()
+	if err != nil {
+		return Stat{}, false, err
 	}
-	_, err = c.SetAttrPath(ctx, e.remote, SetAttr{Mode: &e.mode})
-	return err
+	mode := unixMode(before.Mode())
+	mtime := before.ModTime()
+	if keepAttrs {
+		o.Mode, o.MTime = &mode, &mtime
+	}
+	st, _, err := c.PutWith(ctx, remote, p.reader(f), before.Size(), o)
+	if err != nil {
+		return st, false, err
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return st, false, err
+	}
+	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		return st, true, nil
+	}
+	if keepAttrs && mode == 0 {
+		_, err = c.SetAttrPath(ctx, remote, SetAttr{Mode: &mode})
+	}
+	return st, false, err
 }
 
 // putSymlink makes the symlink e, replacing a symlink already there.
@@ -282,15 +341,16 @@ func runGetTree(s *session, remote, local string) error {
 			return onPath(e.remote, err)
 		}
 		defer body.Close()
-		if err := saveFile(e.local, body, info.Size, e.remote); err != nil {
+		if err := saveFile(e.local, t.p.reader(body), info.Size, e.remote); err != nil {
 			return err
 		}
 		return setLocalAttrs(e)
 	}
 	t.finalDir = func(_ context.Context, e treeEntry) error { return setLocalAttrs(e) }
-	t.start()
+	t.start("get")
 	root := treeEntry{local: local, remote: remote, typ: TypeDir, mode: st.Mode, mtime: st.MTime}
 	walkErr := getDir(s, t, root)
+	t.p.setCounting(false)
 	if err := t.finish(); err != nil {
 		return err
 	}

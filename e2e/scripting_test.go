@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -222,5 +223,63 @@ printf '%s\n' "${COMPREPLY[@]}"`
 		if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "_shoal" {
 			t.Errorf("zsh loading the completion script: %v %q, want _shoal registered for shoal", err, out)
 		}
+	}
+}
+
+// On a terminal, put and get draw a progress line, redrawn in place and
+// left as a summary; in a pipe, or with --quiet, they print nothing.
+func TestProgressLine(t *testing.T) {
+	scriptCmd, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("SKIPPED: script (util-linux) is not installed; the progress line is not checked under a terminal")
+	}
+	c := newCluster(t, 3)
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("progress"), 3<<20), 0o644); err != nil { // 24 MiB
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "tree", "a"), 0o755)
+	for _, n := range []string{"1", "2", "a/3"} {
+		os.WriteFile(filepath.Join(dir, "tree", n), bytes.Repeat([]byte(n), 1<<20), 0o644)
+	}
+	// onTerminal runs the CLI under a pseudo-terminal made by script(1)
+	// and returns what the terminal showed.
+	onTerminal := func(args ...string) string {
+		t.Helper()
+		line := binary(t)
+		for _, a := range args {
+			line += " '" + a + "'"
+		}
+		cmd := exec.Command(scriptCmd, "-qfec", line, "/dev/null")
+		cmd.Env = append(append(os.Environ(), c.cliEnv()...), "COLUMNS=120")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s on a terminal: %v %q", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"put", big, "/p/big"}, []string{"put ", "24.0 MiB / 24.0 MiB (100%)", "MiB/s in "}},
+		{[]string{"get", "/p/big", filepath.Join(dir, "back")}, []string{"get ", "24.0 MiB / 24.0 MiB (100%)"}},
+		{[]string{"put", "-r", filepath.Join(dir, "tree"), "/p/tree"}, []string{"put ", "3/3 files"}},
+		{[]string{"get", "-r", "/p/tree", filepath.Join(dir, "tree-back")}, []string{"get ", "3/3 files"}},
+	} {
+		out := onTerminal(tc.args...)
+		for _, w := range append(tc.want, "\r") {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s on a terminal showed %q; want %q in it", strings.Join(tc.args, " "), out, w)
+			}
+		}
+	}
+	if out := onTerminal("put", "--quiet", big, "/p/quiet"); strings.TrimSpace(out) != "" {
+		t.Errorf("put --quiet on a terminal showed %q", out)
+	}
+	// In a pipe: nothing on stderr.
+	if out, errOut, code := c.run("put", big, "/p/piped"); code != 0 || out != "" || errOut != "" {
+		t.Errorf("put in a pipe: exit %d, stdout %q, stderr %q; want nothing", code, out, errOut)
 	}
 }

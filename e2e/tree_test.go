@@ -193,3 +193,49 @@ func TestPutGetTreeRefusals(t *testing.T) {
 		t.Errorf("a refused put -r made /x:\n%s", out)
 	}
 }
+
+// A file that keeps changing while put reads it is tried again, then
+// given up, and the cluster keeps no torn copy of it.
+func TestPutOfAChangingFile(t *testing.T) {
+	c := newCluster(t, 3)
+	p := filepath.Join(t.TempDir(), "growing.log")
+	if err := os.WriteFile(p, make([]byte, 32<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() { // a writer that never lets the file hold still
+		defer close(stopped)
+		for i := int64(0); ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f.WriteAt([]byte{byte(i)}, i%(32<<20))
+			f.Sync()
+		}
+	}()
+	_, errOut, code := c.run("put", p, "/logs/growing.log")
+	close(stop)
+	<-stopped
+	if code != 1 || !strings.Contains(errOut, "changed while it was read 3 times; not copied") {
+		t.Fatalf("put of a changing file: exit %d, stderr %q", code, errOut)
+	}
+	if _, _, code := c.run("exists", "/logs/growing.log"); code != 1 {
+		t.Fatalf("a torn copy of the changing file was left in the cluster")
+	}
+	// Once it holds still, it is copied whole.
+	if _, errOut, code := c.run("put", p, "/logs/growing.log"); code != 0 {
+		t.Fatalf("put of the file at rest: exit %d %s", code, errOut)
+	}
+	out, _, _ := c.run("stat", "/logs/growing.log")
+	want, _ := os.ReadFile(p)
+	if !strings.Contains(out, fmt.Sprintf("size:  %d", len(want))) {
+		t.Fatalf("stat after put: %s", out)
+	}
+}
