@@ -24,6 +24,7 @@ import (
 var Commands = []struct{ Name, Summary string }{
 	{"put", "write a local file (or stdin) to a remote path"},
 	{"get", "download a remote file to a local file (or stdout)"},
+	{"sync", "make a tree a copy of another, local and cluster either way, moving only what differs"},
 	{"cat", "print a remote file to stdout"},
 	{"ls", "list a remote directory"},
 	{"rm", "delete remote files or directories"},
@@ -87,6 +88,7 @@ type session struct {
 	put       PutOptions  // put: --no-clobber, --if-match, --content-type
 	json      bool        // --json
 	quiet     bool        // put, get, sync: no progress line
+	sync      syncOptions // sync's flags
 	given     Credentials // the credential flags as given
 	getenv    func(string) string
 	user      userFlags

@@ -70,6 +70,32 @@ func transferCommand(name string) (command, bool) {
 				fs.BoolVarP(&s.quiet, "quiet", "q", false, "show no progress line (it shows only on a terminal)")
 			},
 		}, true
+	case "sync":
+		return command{
+			synopsis: "[--delete] [--dry-run] [--checksum] [--exclude GLOB]... SRC DST",
+			about: "Make the tree DST a copy of the tree SRC, moving only what differs: a file whose\n" +
+				"size and modification time match (with --checksum: whose content's SHA-256\n" +
+				"matches) is left alone. Files, directories and symlinks keep their mode and time,\n" +
+				"as rsync -a keeps them. A side in a cluster is written :/path, or NAME:/path for\n" +
+				"a cluster named with 'shoal alias'; any other is a local directory. Both may be\n" +
+				"in clusters (within one, files are copied without moving their bytes). Without\n" +
+				"--delete nothing is removed from DST, and a name that is a file on one side and\n" +
+				"a directory on the other is reported and left. An interrupted sync, run again,\n" +
+				"finishes the job. A summary ends it (on stderr; with --json on stdout).\n" +
+				"--exclude GLOB leaves out names matching it (a pattern with a / matches the path\n" +
+				"from the root), on both sides: an excluded name in DST is not deleted.",
+			examples: []string{"shoal sync ./photos :/backup/photos", "shoal sync --delete :/site ./site",
+				"shoal sync --dry-run --delete --exclude '*.tmp' ./build prod:/releases/v2", "shoal sync prod:/data lab:/data"},
+			minArgs: 2, maxArgs: 2, run: runSync, failCode: exitFail, json: true,
+			flags: func(fs *pflag.FlagSet, s *session) {
+				fs.BoolVar(&s.sync.delete, "delete", false, "remove from DST what SRC lacks, and replace what is of another type")
+				fs.BoolVarP(&s.sync.dryRun, "dry-run", "n", false, "print what would change (one line each) and change nothing")
+				fs.BoolVarP(&s.sync.checksum, "checksum", "c", false, "compare files of equal size and time by content (reads every such local file)")
+				fs.StringArrayVar(&s.sync.exclude, "exclude", nil, "leave out names matching this glob (repeatable)")
+				fs.IntVar(&s.parallel, "parallel", defaultParallel, "files to copy at once")
+				fs.BoolVarP(&s.quiet, "quiet", "q", false, "show no progress line and no summary")
+			},
+		}, true
 	case "cat":
 		return command{
 			synopsis: "REMOTE",

@@ -113,6 +113,15 @@ func (t *treeCopy) send(e treeEntry) bool {
 	}
 }
 
+// printSummary prints what the copy moved, with --json.
+func (t *treeCopy) printSummary() error {
+	if !t.s.json {
+		return nil
+	}
+	t.done.Failed = t.failed.Load()
+	return t.s.printJSON(t.done)
+}
+
 // finish waits for the workers, sets the directories' modes and times
 // (deepest first), and says how the copy went.
 func (t *treeCopy) finish() error {
@@ -128,12 +137,6 @@ func (t *treeCopy) finish() error {
 			t.s.fail(err)
 		} else {
 			t.done.add(d)
-		}
-	}
-	if t.s.json {
-		t.done.Failed = t.failed.Load()
-		if err := t.s.printJSON(t.done); err != nil {
-			return err
 		}
 	}
 	if n := t.failed.Load(); n > 0 {
@@ -224,7 +227,11 @@ func runPutTree(s *session, local, remote string) error {
 		return nil
 	})
 	t.p.setCounting(false)
-	if err := t.finish(); err != nil {
+	err = t.finish()
+	if perr := t.printSummary(); err == nil {
+		err = perr
+	}
+	if err != nil {
 		return err
 	}
 	return walkErr
@@ -351,7 +358,11 @@ func runGetTree(s *session, remote, local string) error {
 	root := treeEntry{local: local, remote: remote, typ: TypeDir, mode: st.Mode, mtime: st.MTime}
 	walkErr := getDir(s, t, root)
 	t.p.setCounting(false)
-	if err := t.finish(); err != nil {
+	err = t.finish()
+	if perr := t.printSummary(); err == nil {
+		err = perr
+	}
+	if err != nil {
 		return err
 	}
 	return walkErr

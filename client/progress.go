@@ -75,6 +75,14 @@ func (p *progress) fileDone() {
 	}
 }
 
+// moved counts n bytes moved without passing through a reader (a copy
+// within the cluster, which shares the content).
+func (p *progress) moved(n int64) {
+	if p != nil {
+		p.bytes.Add(n)
+	}
+}
+
 // setCounting says whether the totals are still growing.
 func (p *progress) setCounting(on bool) {
 	if p != nil {
