@@ -32,9 +32,10 @@ const (
 	WorkloadMemory   = "memory"
 	WorkloadScale    = "scale"
 	WorkloadMetrics  = "metrics"
+	WorkloadCLI      = "cli"
 )
 
-var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadMemory, WorkloadFailover, WorkloadMount, WorkloadSecurity, WorkloadMetrics, WorkloadScale}
+var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadMemory, WorkloadFailover, WorkloadMount, WorkloadSecurity, WorkloadMetrics, WorkloadScale, WorkloadCLI}
 
 // filerWorkloads are the workloads that can measure a SeaweedFS filer.
 var filerWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge}
@@ -102,6 +103,8 @@ type Config struct {
 	// workload runs at once on each cluster.
 	ScaleStreams int
 	ScaleSize    int64
+	// CLILargeSize is the size of the file the cli workload puts twice.
+	CLILargeSize int64
 	// Guard also measures the machine in the same run (the disk's fsync
 	// rate, loopback HTTP) and fails the run with ErrRegression when a
 	// figure falls under its floor relative to it (guard.go).
@@ -147,6 +150,7 @@ func DefaultConfig() Config {
 		MemorySize:    1 << 30,
 		ScaleStreams:  8,
 		ScaleSize:     128 << 20,
+		CLILargeSize:  1 << 30,
 	}
 }
 
@@ -202,6 +206,8 @@ func (c Config) Validate() error {
 		return bad("mount size %d, files %d and tree files %d: give at least 1 of each", c.MountSize, c.MountFiles, c.TreeFiles)
 	case c.MemoryStreams < 1 || c.MemorySize < 1:
 		return bad("memory streams %d and size %d: give at least 1 of each", c.MemoryStreams, c.MemorySize)
+	case c.CLILargeSize < 1:
+		return bad("cli large size %d: give at least 1 byte", c.CLILargeSize)
 	case c.ScaleStreams < 1 || c.ScaleSize < 1:
 		return bad("scale streams %d and size %d: give at least 1 of each", c.ScaleStreams, c.ScaleSize)
 	case len(c.LargeSizes) == 0 && c.runs(WorkloadLarge):
@@ -237,7 +243,7 @@ func (c Config) runs(w string) bool {
 			return c.MountDir != ""
 		case WorkloadSecurity, WorkloadMetrics: // a second cluster and twice the work: only when asked for
 			return false
-		case WorkloadMemory, WorkloadScale: // gigabytes on disk and minutes: only when asked for
+		case WorkloadMemory, WorkloadScale, WorkloadCLI: // gigabytes on disk and minutes: only when asked for
 			return false
 		}
 		return true
@@ -404,6 +410,11 @@ func (e *env) runAll(ctx context.Context, rep *Report) error {
 	if e.cfg.runs(WorkloadScale) {
 		if rep.Scale, err = e.runScale(ctx); err != nil {
 			return fmt.Errorf("scale workload: %w", err)
+		}
+	}
+	if e.cfg.runs(WorkloadCLI) {
+		if err := e.withMemory(rep, WorkloadCLI, func() (err error) { rep.CLI, err = e.runCLI(ctx); return err }); err != nil {
+			return fmt.Errorf("cli workload: %w", err)
 		}
 	}
 	return nil

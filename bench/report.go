@@ -27,6 +27,7 @@ type Report struct {
 	Security *SecurityResult `json:"security,omitempty"`
 	Metrics  *MetricsResult  `json:"metrics,omitempty"`
 	Scale    *ScaleResult    `json:"scale,omitempty"`
+	CLI      *CLIResult      `json:"cli,omitempty"`
 	// Memory is the peak resident memory of each process of a local
 	// cluster during each workload (memory.go).
 	Memory []MemoryRow `json:"peak_memory,omitempty"`
@@ -246,6 +247,23 @@ func (r *Report) writeTable(w io.Writer) error {
 		fmt.Fprintln(tw, "MEASURE\tUNIT\tMETRICS ON\tMETRICS OFF\tON/OFF")
 		for _, row := range mr.Rows {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Measure, row.Unit, fmtFigure(row.On), fmtFigure(row.Off), fmtFigure(row.Ratio))
+		}
+	}
+	if c := r.CLI; c != nil {
+		fmt.Fprintf(tw, "\nCLI: the binary run as a user runs it, beside the API's small writes, in the same reps (%d files of 1 KiB, %d at once)\n", c.Files, c.Parallel)
+		fmt.Fprintln(tw, "MEASURE\tUNIT\tFIGURE")
+		for _, row := range []struct {
+			measure, unit string
+			f             Figure
+		}{
+			{"API small writes", "files/s", c.APIWritesPerSec},
+			{"shoal put -r", "files/s", c.PutTreeFilesPerSec},
+			{"put -r / API", "ratio", c.PutTreeRatio},
+			{"shoal sync, tree unchanged", "s", c.SyncUnchangedSec},
+			{fmt.Sprintf("shoal put of %s", sizeLabel(c.LargeBytes)), "s", c.LargeUploadSec},
+			{fmt.Sprintf("shoal put of the same %s again", sizeLabel(c.LargeBytes)), "s", c.LargeReuploadSec},
+		} {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", row.measure, row.unit, fmtFigure(row.f))
 		}
 	}
 	if len(r.Memory) > 0 {
