@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // The values of Attr.Type.
 const (
@@ -99,4 +102,41 @@ type Statfs struct {
 	InlineMax int `json:"inline_max"`
 	// MaxWrite is the most one write at an offset (PATCH) may carry.
 	MaxWrite int `json:"max_write"`
+}
+
+// SearchPage is the answer of GET /v1/search: the matches found under
+// Path in name order (a directory before what is in it). Next, when set,
+// is the after= that goes on where this answer stopped (it looked at a
+// bounded number of entries, or found limit matches); Visited counts the
+// entries looked at, Denied the directories passed over because the
+// caller may not read them.
+type SearchPage struct {
+	Path    string `json:"path"`
+	Matches []Stat `json:"matches"`
+	Next    string `json:"next,omitempty"`
+	Visited int    `json:"visited"`
+	Denied  int    `json:"denied,omitempty"`
+}
+
+// GlobResult is the answer of GET /v1/glob: the paths matching Pattern,
+// in name order; Truncated when there were more than the router returns.
+type GlobResult struct {
+	Pattern   string `json:"pattern"`
+	Matches   []Stat `json:"matches"`
+	Truncated bool   `json:"truncated,omitempty"`
+}
+
+// ParseWhen reads a time as search's newer= takes it: RFC 3339, a date
+// (YYYY-MM-DD, UTC), or how long before now (24h, 90m).
+func ParseWhen(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, errors.New("want a time (2024-05-01T12:00:00Z), a date (2024-05-01) or how long ago (24h)")
 }

@@ -31,6 +31,7 @@ var Commands = []struct{ Name, Summary string }{
 	{"cp", "copy a remote file or directory (metadata only)"},
 	{"mv", "rename or move a remote file or directory"},
 	{"stat", "show the metadata of a remote file or directory"},
+	{"find", "search a remote tree by name, type, size, time or owner"},
 	{"exists", "exit 0 if a remote path exists, 1 if not"},
 	{"mkdir", "create remote directories"},
 	{"status", "show the cluster's groups and nodes"},
@@ -80,18 +81,20 @@ type session struct {
 	mu      sync.Mutex // guards failed and stderr for fail
 	failed  bool
 
-	recursive bool        // rm -r
-	parents   bool        // mkdir -p
-	owner     string      // ls --owner
-	bytes     bool        // df --bytes
-	parallel  int         // put -r, get -r: files at once
-	put       PutOptions  // put: --no-clobber, --if-match, --content-type
-	json      bool        // --json
-	quiet     bool        // put, get, sync: no progress line
-	sync      syncOptions // sync's flags
-	given     Credentials // the credential flags as given
-	getenv    func(string) string
-	user      userFlags
+	recursive                   bool        // rm -r
+	parents                     bool        // mkdir -p
+	owner                       string      // ls --owner
+	bytes                       bool        // df --bytes
+	parallel                    int         // put -r, get -r: files at once
+	put                         PutOptions  // put: --no-clobber, --if-match, --content-type
+	json                        bool        // --json
+	quiet                       bool        // put, get, sync: no progress line
+	sync                        syncOptions // sync's flags
+	find                        SearchQuery // find's flags
+	findMin, findMax, findNewer string
+	given                       Credentials // the credential flags as given
+	getenv                      func(string) string
+	user                        userFlags
 }
 
 // userFlags are the flags of 'shoal user add'.

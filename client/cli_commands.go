@@ -7,10 +7,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"shoal/api"
 )
 
 // lookupCommand returns the subcommand called name. It is a function rather
@@ -115,8 +118,10 @@ func namespaceCommand(name string) (command, bool) {
 		return command{
 			synopsis: "[REMOTE]",
 			about: "List the remote directory REMOTE (default /), one entry per line: type (d for a\n" +
-				"directory, - for a file), size in bytes, modification time (UTC), name.",
-			examples: []string{"shoal ls", "shoal ls /docs", "shoal ls --owner alice"},
+				"directory, - for a file), size in bytes, modification time (UTC), name. A REMOTE\n" +
+				"with wildcards (*, ?, [...]; quote it from the shell) lists what it matches,\n" +
+				"expanded by the cluster; \\ makes a wildcard a plain character.",
+			examples: []string{"shoal ls", "shoal ls /docs", "shoal ls '/logs/*/*.gz'", "shoal ls --owner alice"},
 			minArgs:  0, maxArgs: 1, run: runLs, failCode: exitFail, json: true,
 			flags: func(fs *pflag.FlagSet, s *session) {
 				fs.StringVar(&s.owner, "owner", "", "list every file the user NAME owns, wherever it is, instead of a directory")
@@ -125,8 +130,10 @@ func namespaceCommand(name string) (command, bool) {
 	case "rm":
 		return command{
 			synopsis: "[-r] REMOTE...",
-			about:    "Delete remote files, and directories: empty ones, or any with -r.",
-			examples: []string{"shoal rm /docs/old.txt", "shoal rm -r /tmp/build"},
+			about: "Delete remote files, and directories: empty ones, or any with -r. A REMOTE with\n" +
+				"wildcards (*, ?, [...]; quote it from the shell) deletes what it matches, as the\n" +
+				"cluster expands it; one that matches nothing is an error and deletes nothing.",
+			examples: []string{"shoal rm /docs/old.txt", "shoal rm -r /tmp/build", "shoal rm '/logs/2024-*.gz'"},
 			minArgs:  1, maxArgs: -1, run: runRm, failCode: exitFail,
 			flags: func(fs *pflag.FlagSet, s *session) {
 				fs.BoolVarP(&s.recursive, "recursive", "r", false, "delete directories and everything in them")
@@ -146,6 +153,26 @@ func namespaceCommand(name string) (command, bool) {
 			about:    "Rename or move the remote file or directory SRC to DST.",
 			examples: []string{"shoal mv /docs/draft.txt /docs/final.txt", "shoal mv /tmp/build /releases/v1"},
 			minArgs:  2, maxArgs: 2, run: runMv, failCode: exitFail,
+		}, true
+	case "find":
+		return command{
+			synopsis: "[REMOTE] [--name GLOB] [--type f|d|l] [--min-size N] [--max-size N] [--newer T] [--owner U]",
+			about: "Print the paths under REMOTE (default /) that match every condition given, in\n" +
+				"name order, one per line (--json: a JSON line each, with its attributes). The\n" +
+				"cluster walks the tree; nothing but the matches travels. Sizes take suffixes\n" +
+				"(10MiB, 1G); --newer takes a time (2024-05-01T12:00:00Z), a date (2024-05-01) or\n" +
+				"how long ago (24h). Directories you may not read are passed over, and counted.",
+			examples: []string{"shoal find /logs --name '*.gz' --newer 24h", "shoal find --type f --min-size 1GiB",
+				"shoal find /home --owner alice --json | jq -r .path"},
+			minArgs: 0, maxArgs: 1, run: runFind, failCode: exitFail, json: true,
+			flags: func(fs *pflag.FlagSet, s *session) {
+				fs.StringVar(&s.find.Name, "name", "", "base names matching this glob, like '*.log'")
+				fs.StringVar(&s.find.Type, "type", "", "f (files), d (directories) or l (symlinks)")
+				fs.StringVar(&s.findMin, "min-size", "", "files of at least this size")
+				fs.StringVar(&s.findMax, "max-size", "", "files of at most this size")
+				fs.StringVar(&s.findNewer, "newer", "", "modified after this time, date or long ago")
+				fs.StringVar(&s.find.Owner, "owner", "", "owned by this user (name or uid)")
+			},
 		}, true
 	case "stat":
 		return command{
@@ -380,6 +407,27 @@ func runLs(s *session, args []string) error {
 	if len(args) == 1 {
 		dir = args[0]
 	}
+	if hasWildcard(dir) {
+		// A pattern lists its matches, as ls -d of the shell's expansion.
+		matches, err := s.c.Glob(s.ctx, dir)
+		if err != nil {
+			return onPath(dir, err)
+		}
+		if len(matches) == 0 {
+			return fmt.Errorf("%s: no match", dir)
+		}
+		entries := make([]DirEntry, len(matches))
+		for i, m := range matches {
+			entries[i] = DirEntry{Name: m.Path, Attr: m.Attr}
+		}
+		if s.json {
+			return s.printJSON(Listing{Path: dir, Entries: entries})
+		}
+		for _, e := range entries {
+			printEntry(s.stdout, e)
+		}
+		return nil
+	}
 	entries, err := s.c.List(s.ctx, dir)
 	if errors.Is(err, ErrNotDir) {
 		// Like ls(1), listing a file shows that file.
@@ -414,13 +462,44 @@ func printEntry(w io.Writer, e DirEntry) {
 
 func runRm(s *session, args []string) error {
 	// Like rm(1), one failure does not stop the rest; each is reported.
-	for _, p := range args {
-		if err := s.c.Delete(s.ctx, p, s.recursive); err != nil {
-			s.fail(onPath(p, err))
+	for _, arg := range args {
+		paths, err := s.expand(arg)
+		if err != nil {
+			s.fail(err)
+			continue
+		}
+		for _, p := range paths {
+			if err := s.c.Delete(s.ctx, p, s.recursive); err != nil {
+				s.fail(onPath(p, err))
+			}
 		}
 	}
 	return nil
 }
+
+// expand is the remote paths arg names: itself, or what it matches when
+// it holds a wildcard (expanded by the cluster). A pattern that matches
+// nothing is an error.
+func (s *session) expand(arg string) ([]string, error) {
+	if !hasWildcard(arg) {
+		return []string{arg}, nil
+	}
+	matches, err := s.c.Glob(s.ctx, arg)
+	if err != nil {
+		return nil, onPath(arg, err)
+	}
+	if len(matches) == 0 {
+		return nil, fmt.Errorf("%s: no match", arg)
+	}
+	paths := make([]string, len(matches))
+	for i, m := range matches {
+		paths[i] = m.Path
+	}
+	return paths, nil
+}
+
+// hasWildcard reports whether a remote path holds a glob wildcard.
+func hasWildcard(p string) bool { return strings.ContainsAny(p, `*?[`) }
 
 func runCp(s *session, args []string) error {
 	return onPath(args[0]+" -> "+args[1], s.c.Copy(s.ctx, args[0], args[1]))
@@ -490,4 +569,73 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func runFind(s *session, args []string) error {
+	q := s.find
+	q.Path = "/"
+	if len(args) == 1 {
+		q.Path = args[0]
+	}
+	var err error
+	if s.findMin != "" {
+		if q.MinSize, err = parseSize(s.findMin); err != nil {
+			return fmt.Errorf("--min-size: %w", err)
+		}
+	}
+	if s.findMax != "" {
+		n, err := parseSize(s.findMax)
+		if err != nil {
+			return fmt.Errorf("--max-size: %w", err)
+		}
+		q.MaxSize = &n
+	}
+	if s.findNewer != "" {
+		if q.Newer, err = api.ParseWhen(s.findNewer, time.Now()); err != nil {
+			return fmt.Errorf("--newer %q: %w", s.findNewer, err)
+		}
+	}
+	denied := 0
+	for after := ""; ; {
+		page, err := s.c.Search(s.ctx, q, after)
+		if err != nil {
+			return onPath(q.Path, err)
+		}
+		denied += page.Denied
+		for _, m := range page.Matches {
+			if s.json {
+				err = s.printJSONLine(m)
+			} else {
+				_, err = fmt.Fprintln(s.stdout, m.Path)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if denied > 0 {
+		fmt.Fprintf(s.stderr, "shoal find: %d directories passed over: you may not read them\n", denied)
+	}
+	return nil
+}
+
+// parseSize reads a byte count: digits, with K, M, G or T (powers of
+// 1024, with or without iB/B after them).
+func parseSize(v string) (int64, error) {
+	num := strings.TrimRight(v, "KMGTkmgtiB")
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q: want a byte count like 4096, 10MiB or 2G", v)
+	}
+	unit := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(v[len(num):], "B"), "i"))
+	shift := map[string]uint{"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
+	sh, ok := shift[unit]
+	if !ok || n > (1<<63-1)>>sh {
+		return 0, fmt.Errorf("%q: want a byte count like 4096, 10MiB or 2G", v)
+	}
+	return n << sh, nil
 }

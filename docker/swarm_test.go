@@ -19,7 +19,7 @@ import (
 
 func TestSwarm(t *testing.T) {
 	if os.Getenv("SHOAL_DOCKER") != "1" {
-		t.Skip("set SHOAL_DOCKER=1 to run the Docker test: it needs a Docker engine and docker-compose (.ci/run sets it when 'docker version' reaches an engine)")
+		t.Skip("SKIPPED: the Docker test runs only with SHOAL_DOCKER=1: it needs a Docker engine and docker-compose (.ci/run sets it when 'docker version' reaches an engine)")
 	}
 	began := time.Now()
 	s := startSwarm(t)

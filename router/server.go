@@ -280,6 +280,8 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /v1/statfs", s.serveStatfs)
 	s.mux.HandleFunc("GET /v1/events", s.serveEvents)
 	s.mux.HandleFunc("GET /v1/stats", s.serveStats)
+	s.mux.HandleFunc("GET /v1/search", s.search)
+	s.mux.HandleFunc("GET /v1/glob", s.glob)
 	s.mux.Handle("/ui/", consoleHandler())
 	s.mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusFound))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
