@@ -40,6 +40,8 @@ func TestEveryJSON(t *testing.T) {
 	var users []api.User
 	var keyring api.KeyringResult
 	var version struct{ Version, Go, Platform string }
+	var synced struct{ Copied, Unchanged int64 }
+	var found api.Stat
 	steps := []struct {
 		args  []string
 		code  int
@@ -63,6 +65,9 @@ func TestEveryJSON(t *testing.T) {
 		{[]string{"user", "token", "rotate", "--json", "carol"}, 0, &user, func() bool { return user.Name == "carol" && user.Token != "" }},
 		{[]string{"keyring", "list", "--json"}, 0, &keyring, func() bool { return keyring.Responses > 0 && len(keyring.Keys) > 0 }},
 		{[]string{"version", "--json"}, 0, &version, func() bool { return version.Go != "" && version.Platform != "" }},
+		{[]string{"sync", "--json", filepath.Join(dir, "tree"), ":/j/synced"}, 0, &synced, func() bool { return synced.Copied == 1 }},
+		// One match: one JSON line is one document.
+		{[]string{"find", "--json", "/j", "--name", "f.txt"}, 0, &found, func() bool { return found.Path == "/j/f.txt" && found.Size == 12 }},
 	}
 	tested := map[string]bool{}
 	for _, s := range steps {
