@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -334,6 +335,15 @@ func argsWanted(cmd command) string {
 	return fmt.Sprintf("%d to %d arguments (%s)", cmd.minArgs, cmd.maxArgs, cmd.synopsis)
 }
 
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func plural(n int) string {
 	if n == 1 {
 		return ""
@@ -345,8 +355,16 @@ func plural(n int) string {
 // without a scheme (and so was taken as https://) and answers plain HTTP:
 // a cluster run with --insecure. It asks the router's /healthz, which
 // needs no token; any other outcome keeps c, whose own requests then
-// report what is wrong.
+// report what is wrong. A token never goes over plain HTTP unasked to
+// another machine, nor when a CA was given (TLS was meant): only an
+// http:// URL written out sends it so.
 func plainIfAsked(ctx context.Context, c *Client, cfg Config) *Client {
+	if cfg.TLS != nil && cfg.TLS.RootCAs != nil {
+		return c
+	}
+	if u, err := url.Parse(c.base); err != nil || cfg.Token != "" && !isLoopback(u.Hostname()) {
+		return c
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/healthz", nil)

@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -426,4 +428,64 @@ func TestCLIDf(t *testing.T) {
 	expect(t, f.srv.URL, 0, ""+
 		"SIZE         USED        FREE         USE%  GROUPS\n"+
 		"21474836480  5368709121  16106127359  26%   2\n", "", "df", "--bytes")
+}
+
+// A router given without a scheme that answers plain HTTP is spoken to
+// in plain HTTP only where no token could leak: on this machine, or with
+// no token at all, and never when a CA says TLS was meant.
+func TestPlainFallbackKeepsTokensOffTheWire(t *testing.T) {
+	f := newFakeRouter(t)
+	hostPort := strings.TrimPrefix(f.srv.URL, "http://")
+	type fallbackCase struct {
+		router, token string
+		ca            bool
+		plain         bool
+	}
+	cases := []fallbackCase{
+		{hostPort, "", false, true},
+		{hostPort, "shoal_t", false, true}, // loopback: the token stays on this machine
+		{hostPort, "shoal_t", true, false}, // a CA: TLS was meant
+	}
+	// The same router on an address of this machine that is not loopback:
+	// a token would cross a network.
+	if ip := nonLoopbackIP(); ip == "" {
+		t.Log("SKIPPED in part: this machine has no address but loopback; a token kept off a network is not checked")
+	} else {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: f.srv.Config.Handler}
+		go srv.Serve(ln)
+		defer srv.Close()
+		cases = append(cases,
+			fallbackCase{ln.Addr().String(), "", false, true},
+			fallbackCase{ln.Addr().String(), "shoal_t", false, false})
+	}
+	for _, tc := range cases {
+		cfg := Config{Router: tc.router, Token: tc.token, Timeout: time.Second}
+		if tc.ca {
+			cfg.TLS = &tls.Config{RootCAs: x509.NewCertPool()}
+		}
+		c, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := plainIfAsked(t.Context(), c, cfg)
+		if plain := strings.HasPrefix(got.Router(), "http://"); plain != tc.plain {
+			t.Errorf("router %s, token %q, CA %v: %s; want plain HTTP %v", tc.router, tc.token, tc.ca, got.Router(), tc.plain)
+		}
+	}
+}
+
+// nonLoopbackIP is an IPv4 address of this machine that is not loopback,
+// or "".
+func nonLoopbackIP() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	return ""
 }
