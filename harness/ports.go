@@ -22,19 +22,25 @@ type Ports struct {
 }
 
 // The ports handed out: [lowPort, lowPort+lowSpan), below the ephemeral
-// range. Each test binary starts at an offset derived from its process
-// ID, so binaries running side by side seldom try the same ones.
+// range. Each test binary starts at an offset scattered from its process
+// ID (see startOffset), so binaries running side by side, whose IDs are
+// often consecutive, start far apart and seldom try the same ones.
 const (
 	lowPort = 10000
 	lowSpan = 22000
 )
+
+// startOffset scatters a process ID over [0, lowSpan): each next ID
+// moves the start by lowSpan over the golden ratio, so IDs up to 15 apart
+// start at least 700 ports apart (the three-distance theorem).
+func startOffset(pid int) int { return int(uint64(pid) * 13597 % lowSpan) }
 
 // Free returns one port.
 func (p *Ports) Free() (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.next == 0 {
-		p.next = lowPort + os.Getpid()%lowSpan
+		p.next = lowPort + startOffset(os.Getpid())
 	}
 	for range lowSpan {
 		port := p.next

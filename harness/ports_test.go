@@ -44,3 +44,19 @@ func TestPortsNeverRepeat(t *testing.T) {
 		t.Fatalf("blocks [%d,%d) and [%d,%d) overlap", base, base+5, next, next+5)
 	}
 }
+
+// Test binaries started one after another have process IDs a few apart;
+// their ports must start far apart, or two would hand out the same ones.
+func TestPortStartsScatter(t *testing.T) {
+	for base := 100; base < 4_000_000; base += 99_991 {
+		for i := range 16 {
+			for j := range i {
+				a, b := startOffset(base+i), startOffset(base+j)
+				d := max(a-b, b-a)
+				if d = min(d, lowSpan-d); d < 300 {
+					t.Fatalf("process IDs %d and %d start %d ports apart", base+i, base+j, d)
+				}
+			}
+		}
+	}
+}
