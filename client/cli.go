@@ -33,6 +33,7 @@ var Commands = []struct{ Name, Summary string }{
 	{"mv", "rename or move a remote file or directory"},
 	{"stat", "show the metadata of a remote file or directory"},
 	{"find", "search a remote tree by name, type, size, time or owner"},
+	{"tree", "print a remote tree, indented"},
 	{"exists", "exit 0 if a remote path exists, 1 if not"},
 	{"mkdir", "create remote directories"},
 	{"status", "show the cluster's groups and nodes"},
@@ -93,6 +94,7 @@ type session struct {
 	sync                        syncOptions // sync's flags
 	find                        SearchQuery // find's flags
 	findMin, findMax, findNewer string
+	depth                       int         // tree -L
 	given                       Credentials // the credential flags as given
 	getenv                      func(string) string
 	user                        userFlags

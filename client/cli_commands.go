@@ -174,6 +174,18 @@ func namespaceCommand(name string) (command, bool) {
 				fs.StringVar(&s.find.Owner, "owner", "", "owned by this user (name or uid)")
 			},
 		}, true
+	case "tree":
+		return command{
+			synopsis: "[REMOTE] [-L DEPTH]",
+			about: "Print the tree under REMOTE (default /), a name per line indented by its depth,\n" +
+				"directories with a trailing /, then how many directories and files it holds.\n" +
+				"The cluster walks it (as for find); directories you may not read are passed over.",
+			examples: []string{"shoal tree /projects", "shoal tree -L 2 /"},
+			minArgs:  0, maxArgs: 1, run: runTree, failCode: exitFail,
+			flags: func(fs *pflag.FlagSet, s *session) {
+				fs.IntVarP(&s.depth, "level", "L", 0, "descend at most this many levels (0: all)")
+			},
+		}, true
 	case "stat":
 		return command{
 			synopsis: "REMOTE",
@@ -638,4 +650,49 @@ func parseSize(v string) (int64, error) {
 		return 0, fmt.Errorf("%q: want a byte count like 4096, 10MiB or 2G", v)
 	}
 	return n << sh, nil
+}
+
+func runTree(s *session, args []string) error {
+	root := "/"
+	if len(args) == 1 {
+		root = path.Clean("/" + args[0])
+	}
+	if s.depth < 0 {
+		return fmt.Errorf("-L %d: give a depth of 1 or more, or 0 for all", s.depth)
+	}
+	fmt.Fprintln(s.stdout, root)
+	base := strings.Count(strings.TrimSuffix(root, "/"), "/")
+	var dirs, files int
+	denied := 0
+	for after := ""; ; {
+		page, err := s.c.Search(s.ctx, SearchQuery{Path: root, Depth: s.depth}, after)
+		if err != nil {
+			return onPath(root, err)
+		}
+		denied += page.Denied
+		for _, m := range page.Matches {
+			depth := strings.Count(m.Path, "/") - base
+			name := path.Base(m.Path)
+			switch m.Type {
+			case TypeDir:
+				dirs++
+				name += "/"
+			case TypeSymlink:
+				files++
+				name += " -> " + m.Target
+			default:
+				files++
+			}
+			fmt.Fprintf(s.stdout, "%s%s\n", strings.Repeat("  ", depth), name)
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	fmt.Fprintf(s.stdout, "\n%d directories, %d files\n", dirs, files)
+	if denied > 0 {
+		fmt.Fprintf(s.stderr, "shoal tree: %d directories passed over: you may not read them\n", denied)
+	}
+	return nil
 }

@@ -26,6 +26,7 @@ type SearchQuery struct {
 	Newer   time.Time // modified after
 	Owner   string    // a user name or a uid
 	Limit   int       // matches per page; 0: the router's default
+	Depth   int       // levels below Path to look at; 0: all
 }
 
 // Search returns the page of matches of q that follows the cursor after
@@ -55,6 +56,9 @@ func (c *Client) Search(ctx context.Context, q SearchQuery, after string) (Searc
 	}
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Depth > 0 {
+		v.Set("depth", strconv.Itoa(q.Depth))
 	}
 	var page SearchPage
 	err := c.apiCall(ctx, "GET", "/v1/search", v, &page)

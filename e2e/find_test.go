@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -97,6 +98,27 @@ func TestFindAndGlobs(t *testing.T) {
 	for _, bad := range [][]string{{"find", "/t", "--type", "x"}, {"find", "/t", "--min-size", "lots"}, {"find", "/nothing"}, {"find", "/t", "--newer", "soon"}} {
 		if _, errOut, code := c.run(bad...); code == 0 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 			t.Errorf("shoal %s: exit %d, stderr %q; want a failure in one line", strings.Join(bad, " "), code, errOut)
+		}
+	}
+
+	// tree prints the same walk, indented, as deep as asked.
+	treeOut, _, code := c.run("tree", "-L", "1", "/t")
+	var top, dirs int
+	for _, e := range all {
+		if strings.Count(e.path, "/") == 2 {
+			top++
+			if e.info.IsDir() {
+				dirs++
+			}
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(treeOut), "\n")
+	if code != 0 || lines[0] != "/t" || len(lines) != top+3 || !strings.HasSuffix(treeOut, fmt.Sprintf("%d directories, %d files\n", dirs, top-dirs)) {
+		t.Errorf("tree -L 1 /t: exit %d\n%s\nwant %d entries, %d of them directories", code, treeOut, top, dirs)
+	}
+	for _, l := range lines[1 : len(lines)-2] {
+		if !strings.HasPrefix(l, "  ") || strings.HasPrefix(l, "    ") {
+			t.Errorf("tree -L 1: line %q is not one level deep", l)
 		}
 	}
 

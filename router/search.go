@@ -42,6 +42,7 @@ type searchQuery struct {
 	uid              int64 // -1: any owner
 	limit            int
 	after            string // the cursor: the last path looked at
+	depth            int    // levels below root to look at; 0: all
 }
 
 func (s *Server) parseSearch(r *http.Request) (searchQuery, error) {
@@ -111,6 +112,13 @@ func (s *Server) parseSearch(r *http.Request) (searchQuery, error) {
 		}
 		sq.limit = n
 	}
+	if v := q.Get("depth"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return bad("depth=%q: give how many levels below path to look at, 1 or more", v)
+		}
+		sq.depth = n
+	}
 	if v := q.Get("after"); v != "" {
 		after, err := CleanPath(v)
 		if err != nil || !under(after, sq.root) || after == sq.root {
@@ -173,7 +181,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
-	w2 := walker{s: s, ctx: r.Context(), denied: &res.Denied}
+	w2 := walker{s: s, ctx: r.Context(), denied: &res.Denied, root: sq.root, depth: sq.depth}
 	if err := w2.resume(sq.root, sq.after, visit); err != nil {
 		writeError(w, err)
 		return
@@ -186,6 +194,19 @@ type walker struct {
 	s      *Server
 	ctx    context.Context
 	denied *int // directories passed over: the caller may not read them
+	// root and depth: the walk goes no deeper than depth levels below
+	// root (0: all the way).
+	root  string
+	depth int
+}
+
+// descends reports whether the walk goes into the directory p.
+func (wk walker) descends(p string) bool {
+	if wk.depth == 0 {
+		return true
+	}
+	rel := strings.TrimPrefix(strings.TrimPrefix(p, wk.root), "/")
+	return rel == "" || strings.Count(rel, "/")+1 < wk.depth
 }
 
 // resume walks the tree at root in order, starting just after the path
@@ -202,7 +223,7 @@ func (wk walker) resume(root, after string, visit func(p string, in meta.Inode) 
 		if !visit(root, rr.Inode) {
 			return nil
 		}
-		if rr.Inode.Type != meta.TypeDir {
+		if rr.Inode.Type != meta.TypeDir || !wk.descends(root) {
 			return nil
 		}
 		_, err = wk.dir(root, "", visit)
@@ -216,7 +237,7 @@ func (wk walker) resume(root, after string, visit func(p string, in meta.Inode) 
 		// Gone since: its siblings after it are still to do.
 	case err != nil:
 		return err
-	case rr.Inode.Type == meta.TypeDir:
+	case rr.Inode.Type == meta.TypeDir && wk.descends(after):
 		if more, err := wk.dir(after, "", visit); err != nil || !more {
 			return err
 		}
@@ -237,7 +258,7 @@ func (wk walker) dir(d, from string, visit func(p string, in meta.Inode) bool) (
 		if !visit(p, in) {
 			return false, nil
 		}
-		if in.Type != meta.TypeDir {
+		if in.Type != meta.TypeDir || !wk.descends(p) {
 			return true, nil
 		}
 		return wk.dir(p, "", visit)

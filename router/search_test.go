@@ -76,6 +76,10 @@ func TestSearchAgainstBruteForce(t *testing.T) {
 		{"newer=" + url.QueryEscape(mid.Format(time.RFC3339Nano)), func(e entry) bool { return e.st.MTime.After(mid) }},
 		{"owner=0&name=f0*", func(e entry) bool { return strings.HasPrefix(path.Base(e.path), "f0") }},
 		{"owner=4242", func(entry) bool { return false }},
+		{"depth=1", func(e entry) bool { return !strings.Contains(strings.TrimPrefix(e.path, "/data/"), "/") }},
+		{"depth=2&type=f", func(e entry) bool {
+			return strings.Count(strings.TrimPrefix(e.path, "/data/"), "/") <= 1 && e.st.Type == "file"
+		}},
 	} {
 		var want []string
 		for _, e := range all {
@@ -114,7 +118,7 @@ func TestSearchAgainstBruteForce(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"name=a/b", "name=[", "type=x", "min_size=-1", "newer=yesterday", "limit=0",
+	for _, bad := range []string{"name=a/b", "name=[", "type=x", "depth=0", "min_size=-1", "newer=yesterday", "limit=0",
 		"after=/elsewhere", "after=/data", "owner=nobody-here"} {
 		if w := do(s, "GET", "/v1/search?path=/data&"+bad, nil); w.Code/100 != 4 {
 			t.Errorf("search %s: %d %s, want a 4xx", bad, w.Code, w.Body)
