@@ -128,7 +128,7 @@ Client (talk HTTP to a router; --router or SHOAL_ROUTER):
 	for _, c := range client.Commands {
 		fmt.Fprintf(w, "  %-9s %s\n", c.Name, c.Summary)
 	}
-	fmt.Fprint(w, "Secrets (offline; see README, Security):\n")
+	fmt.Fprint(w, "Secrets (offline; see docs/security.md):\n")
 	for _, c := range secure.Commands {
 		fmt.Fprintf(w, "  %-9s %s\n", c.Name, c.Summary)
 	}

@@ -53,7 +53,7 @@ func TestSwarm(t *testing.T) {
 
 // writeAndRead writes files of every kind through the published port,
 // reads them back, and lists them with the image's own CLI from inside
-// the network, as the README shows.
+// the network, as docs/docker.md shows.
 func (s *swarm) writeAndRead(t *testing.T) []harness.Ack {
 	t.Helper()
 	w, err := startWriter(s.clientConfig(0, 0), "/basic")
