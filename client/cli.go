@@ -284,7 +284,7 @@ func (s *session) describe(err error) string {
 		return fmt.Sprintf("%v; give the cluster's CA certificate with --ca or $SHOAL_CA", err)
 	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Sprintf("%v; this router serves plain HTTP (it runs with --insecure): use an http:// --router", err)
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "malformed HTTP"):
+	case errors.Is(err, errNoHTTPAnswer):
 		return fmt.Sprintf("%v; %s does not speak HTTP: is it a storage node's peer port (--listen)? "+
 			"Give a router's address (its --http; 'shoal status' lists the routers)", err, s.c.Router())
 	}

@@ -489,3 +489,21 @@ func nonLoopbackIP() string {
 	}
 	return ""
 }
+
+// A router that answers and then cuts the body short is a router: the
+// error says the answer was cut, not that the address speaks no HTTP.
+func TestCLICutBodyIsNotCalledNotHTTP(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Shoal-Type", "dir")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"path": "/", "entries": [{"name": "a"`))
+		w.(http.Flusher).Flush()    // the headers and part of the listing are out
+		panic(http.ErrAbortHandler) // then the connection is cut
+	}))
+	defer srv.Close()
+	code, _, errs := runCLI(t, srv.URL, "", "ls", "/")
+	if code != 1 || strings.Contains(errs, "does not speak HTTP") || !strings.Contains(errs, "decode answer from router") {
+		t.Fatalf("ls of a listing cut short: exit %d, stderr %q", code, errs)
+	}
+}

@@ -191,8 +191,16 @@ func (c *Client) transportError(ctx, actx context.Context, r *request, err error
 	if errors.As(err, &op) && op.Op == "dial" && !sent {
 		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.base, op)
 	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "malformed HTTP") {
+		// The connection closed, or garbage came, before any answer.
+		return fmt.Errorf("%s %s: %w: %w", r.method, r.what, errNoHTTPAnswer, err)
+	}
 	return fmt.Errorf("%s %s: %w", r.method, r.what, err)
 }
+
+// errNoHTTPAnswer: the connection closed, or bytes that are not HTTP came,
+// before the answer's headers (what a port that is not a router's does).
+var errNoHTTPAnswer = errors.New("no HTTP answer")
 
 // rewinder returns a function that puts body back where it started, and
 // whether body can be replayed at all: nil, or an io.ReadSeeker that can
