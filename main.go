@@ -123,7 +123,7 @@ Servers:
   standby   start a spare storage node in the pool
   mount     mount the cluster as a POSIX file system (FUSE): shoal mount DIR
   umount    unmount it: shoal umount DIR
-Client (talk HTTP to a router; --router or SHOAL_ROUTER):
+Client (talk HTTP to a router: --router, --cluster NAME or SHOAL_ROUTER):
 `)
 	for _, c := range client.Commands {
 		fmt.Fprintf(w, "  %-9s %s\n", c.Name, c.Summary)
@@ -135,7 +135,7 @@ Client (talk HTTP to a router; --router or SHOAL_ROUTER):
 	fmt.Fprint(w, `Other:
   bench     measure a cluster: small operations, big files, failover (--local starts one)
   version   print the version, commit and Go release (--json: as JSON)
-  completion  print the shell completion script: shoal completion bash|zsh|fish
+  completion print a shell completion script: shoal completion bash|zsh|fish
 
 Run 'shoal COMMAND --help' for a command's flags. Every flag can also be
 set by an environment variable: --meta-group reads SHOAL_META_GROUP.

@@ -3,6 +3,8 @@ package main
 import (
 	"runtime"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -66,5 +68,31 @@ func TestDescribeBuild(t *testing.T) {
 		if got := describeBuild(c.version, c.bi).String(); got != c.want {
 			t.Errorf("describeBuild(%q, %+v) = %q, want %q", c.version, c.bi, got, c.want)
 		}
+	}
+}
+
+// Every command the help lists completes, so the two lists cannot drift.
+func TestCompletionKnowsEveryCommand(t *testing.T) {
+	var b strings.Builder
+	usage(&b)
+	names := commandNames()
+	listed := 0
+	for _, line := range strings.Split(b.String(), "\n") {
+		if !strings.HasPrefix(line, "  ") || strings.HasPrefix(line, "   ") {
+			continue
+		}
+		name := strings.Fields(line)[0]
+		listed++
+		if !slices.Contains(names, name) {
+			t.Errorf("the help lists %q, which does not complete", name)
+		}
+	}
+	if listed < 20 {
+		t.Fatalf("read only %d commands from the help", listed)
+	}
+	var out strings.Builder
+	complete(&out, []string{"sy"})
+	if out.String() != "sync\n" {
+		t.Errorf("completing sy: %q", out.String())
 	}
 }
