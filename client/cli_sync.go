@@ -117,6 +117,9 @@ func resolved(p string) string {
 type syncOptions struct {
 	delete, dryRun, checksum bool
 	exclude                  []string
+	// srcIncomplete: part of SRC could not be read, so --delete deletes
+	// nothing.
+	srcIncomplete bool
 }
 
 // excluded reports whether rel (of a tree) is left out by a pattern: one
@@ -303,6 +306,7 @@ func runSync(s *session, args []string) error {
 	if err != nil {
 		return err
 	}
+	o.srcIncomplete = s.failed // an entry of SRC failed to be read
 	if len(from) == 0 {
 		return fmt.Errorf("%s: %w", src.spec, ErrNotFound)
 	}
@@ -457,8 +461,13 @@ func (s *session) applySync(src, dst endpoint, from, to map[string]syncEntry, o 
 			t.send(treeEntry{local: src.join(rel), remote: rel, typ: a.typ, size: a.size, mode: a.mode, mtime: a.mtime, target: a.target})
 		}
 	}
-	if o.delete {
-		// Deepest first, and only the top of a removed subtree.
+	t.p.setCounting(false) // the plan is whole: the totals are known
+	if o.delete && o.srcIncomplete {
+		// Something of SRC could not be read: what is missing from the
+		// index may be there, so nothing is deleted (as rsync does).
+		fmt.Fprintf(s.stderr, "shoal %s: not deleting anything: part of %s could not be read\n", s.name, src.spec)
+	} else if o.delete {
+		// Parents before children, and only the top of a removed subtree.
 		extra := slices.Sorted(func(yield func(string) bool) {
 			for r := range to {
 				if _, ok := from[r]; !ok && r != "" && !yield(r) {

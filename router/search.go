@@ -154,7 +154,7 @@ func (sq searchQuery) matches(name string, in meta.Inode) bool {
 		in.Type != meta.TypeFile && (sq.minSize > 0 || sq.maxSize >= 0) {
 		return false
 	}
-	return in.MTime > sq.newer && (sq.uid < 0 || int64(in.Uid) == sq.uid)
+	return (sq.newer == 0 || in.MTime > sq.newer) && (sq.uid < 0 || int64(in.Uid) == sq.uid)
 }
 
 // search answers GET /v1/search: the entries under path that match,

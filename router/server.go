@@ -187,6 +187,9 @@ func (c Config) Validate() error {
 	case c.AuthTTL < 0:
 		return fmt.Errorf("%w: AuthTTL is %v: it must not be negative", ErrBadConfig, c.AuthTTL)
 	}
+	if c.Insecure && slices.Contains(c.CORSOrigins, "*") {
+		return fmt.Errorf("%w: CORS origin * with Insecure: any web page could read and write the cluster through its visitors' browsers; name the origins", ErrBadConfig)
+	}
 	for _, o := range c.CORSOrigins {
 		if u, err := url.Parse(o); o != "*" && (err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil) {
 			return fmt.Errorf("%w: CORS origin %q: give a page's origin, scheme and host (https://app.example.com:8443), or * for any", ErrBadConfig, o)
