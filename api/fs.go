@@ -64,6 +64,33 @@ type Listing struct {
 	Next string `json:"next,omitempty"`
 }
 
+// MatchRequest is the body of POST /v1/fs/PATH?op=match: a client that
+// cut its own copy of a file into chunks of ChunkSize bytes (the last one
+// shorter) and hashed each asks which of them the file at PATH already
+// holds at the same offset. Sums are the hex SHA-256 of chunks First,
+// First+1, ...; Size is the size of the client's copy (it gives the last
+// chunk's length).
+type MatchRequest struct {
+	Size      int64    `json:"size"`
+	ChunkSize int64    `json:"chunk_size"`
+	First     int64    `json:"first"`
+	Sums      []string `json:"sums"`
+}
+
+// MaxMatchSums is the most chunks one MatchRequest may ask about.
+const MaxMatchSums = 10000
+
+// MatchResult answers a MatchRequest: Same[i] is true when the file holds
+// chunk First+i of the client's copy, byte for byte, at its offset. Size
+// and Hash are the file's (Hash is its ETag, for an If-Match that the
+// file is still the one compared).
+type MatchResult struct {
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+	Hash string `json:"hash"`
+	Same []bool `json:"same"`
+}
+
 // ChunkList is the answer of GET /v1/fs/PATH?op=chunks (admins only):
 // where a file's content is stored.
 type ChunkList struct {

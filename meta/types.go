@@ -71,6 +71,14 @@ type ChunkRef struct {
 	// Key is the ID of the data key the chunk is sealed with at rest (see
 	// secure.Sealer); 0 for content stored in clear.
 	Key uint32 `msgpack:"k,omitempty"`
+	// Tag names a sealed chunk's plaintext for comparisons, without
+	// revealing it: 16 raw bytes of an HMAC, under a key derived from the
+	// data key, of the plaintext's SHA-256 (see secure.Sealer.ChunkTag).
+	// A client that cut and hashed its own copy can ask whether the
+	// chunk holds the same bytes (POST ?op=match) although Hash names the
+	// sealed bytes. Empty for clear chunks, whose Hash is the plaintext's,
+	// and for chunks sealed before tags were kept.
+	Tag string `msgpack:"t,omitempty"`
 }
 
 // FileType says what an inode is.

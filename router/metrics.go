@@ -30,7 +30,7 @@ type metrics struct {
 // operations are the values of the operation label: the file API's
 // operations by method and op, and "other" for the rest of the API.
 var operations = []string{"read", "write", "write_at", "exists", "delete", "stat", "chunks", "copy", "rename", "link",
-	"mkdir", "create", "symlink", "setattr", "release", "other"}
+	"mkdir", "create", "symlink", "setattr", "release", "match", "other"}
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -141,7 +141,7 @@ func operation(r *http.Request) string {
 		return "delete"
 	case r.Method == http.MethodGet && (op == "stat" || op == "chunks"),
 		r.Method == http.MethodPost && (op == "copy" || op == "rename" || op == "link" || op == "mkdir" ||
-			op == "create" || op == "symlink" || op == "setattr" || op == "release"):
+			op == "create" || op == "symlink" || op == "setattr" || op == "release" || op == "match"):
 		return op
 	}
 	return "other"

@@ -204,7 +204,7 @@ func (s *Server) setattr(w http.ResponseWriter, r *http.Request, t target, q url
 		in = res.Inode
 	} else {
 		in, err = s.change(r.Context(), t, a, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
-			return s.splice(ctx, old, size, nil, size)
+			return s.spliceIn(ctx, old, size, piece{}, size)
 		})
 	}
 	if err != nil {
@@ -215,33 +215,37 @@ func (s *Server) setattr(w http.ResponseWriter, r *http.Request, t target, q url
 }
 
 // writeAt writes the body into the file at offset, extending it (with
-// zeros up to offset, if it starts past the end) as pwrite(2) does.
+// zeros up to offset, if it starts past the end) as pwrite(2) does. A
+// write of whole chunks at a chunk boundary (as an upload by chunks
+// sends) is stored as it arrives, like a PUT's body, and then spliced in
+// by reference; any other is held whole and spliced in as bytes.
 func (s *Server) writeAt(w http.ResponseWriter, r *http.Request, t target, offset string) {
 	off, err := strconv.ParseInt(offset, 10, 64)
 	if err != nil || off < 0 {
 		writeError(w, fmt.Errorf("%w: a PATCH needs offset=N, the byte offset to write at", ErrBadRequest))
 		return
 	}
-	if r.ContentLength > MaxWriteAt {
-		writeError(w, fmt.Errorf("%w: a write at an offset carries at most %d bytes; send %d in several", ErrTooLarge, MaxWriteAt, r.ContentLength))
-		return
-	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, MaxWriteAt+1))
+	n := r.ContentLength
 	switch {
-	case err != nil:
-		writeError(w, bodyError(err, int64(len(data)), r.ContentLength))
+	case n > MaxWriteAt:
+		writeError(w, fmt.Errorf("%w: a write at an offset carries at most %d bytes; send %d in several", ErrTooLarge, MaxWriteAt, n))
 		return
-	case len(data) > MaxWriteAt:
-		writeError(w, fmt.Errorf("%w: a write at an offset carries at most %d bytes", ErrTooLarge, MaxWriteAt))
-		return
-	case r.ContentLength >= 0 && int64(len(data)) != r.ContentLength:
-		writeError(w, bodyError(nil, int64(len(data)), r.ContentLength))
-		return
-	case off > s.cfg.MaxFileSize-int64(len(data)):
-		writeError(w, fmt.Errorf("%w: writing %d bytes at %d passes the limit of %d", ErrTooLarge, len(data), off, s.cfg.MaxFileSize))
+	case n >= 0 && off > s.cfg.MaxFileSize-n:
+		writeError(w, fmt.Errorf("%w: writing %d bytes at %d passes the limit of %d", ErrTooLarge, n, off, s.cfg.MaxFileSize))
 		return
 	}
 	cond, err := writeConditions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var p piece
+	cs := int64(s.cfg.ChunkSize)
+	if off%cs == 0 && n >= cs && n > int64(s.cfg.InlineMax) {
+		p, err = s.streamPiece(r, t, cond)
+	} else {
+		p, err = readPiece(r, off, s.cfg.MaxFileSize)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -253,13 +257,53 @@ func (s *Server) writeAt(w http.ResponseWriter, r *http.Request, t target, offse
 		if !cond.holds(old, true) {
 			return nil, fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
 		}
-		return s.splice(ctx, old, off, data, max(old.Size, off+int64(len(data))))
+		return s.spliceIn(ctx, old, off, p, max(old.Size, off+p.n))
 	})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, statOf(t.path, *in))
+}
+
+// readPiece reads a write's body whole.
+func readPiece(r *http.Request, off, maxFile int64) (piece, error) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxWriteAt+1))
+	switch {
+	case err != nil:
+		return piece{}, bodyError(err, int64(len(data)), r.ContentLength)
+	case len(data) > MaxWriteAt:
+		return piece{}, fmt.Errorf("%w: a write at an offset carries at most %d bytes", ErrTooLarge, MaxWriteAt)
+	case r.ContentLength >= 0 && int64(len(data)) != r.ContentLength:
+		return piece{}, bodyError(nil, int64(len(data)), r.ContentLength)
+	case off > maxFile-int64(len(data)):
+		return piece{}, fmt.Errorf("%w: writing %d bytes at %d passes the limit of %d", ErrTooLarge, len(data), off, maxFile)
+	}
+	return piece{data: data, n: int64(len(data))}, nil
+}
+
+// streamPiece stores a write's body as chunks while it arrives, after
+// checking that the write could commit now (a file the caller may write,
+// conditions that hold), so that a refused one stores nothing.
+func (s *Server) streamPiece(r *http.Request, t target, cond conditions) (piece, error) {
+	ctx := r.Context()
+	rr, err := s.read(ctx, wire.ReadLookup, t, meta.MayWrite)
+	if err != nil {
+		return piece{}, err
+	}
+	switch {
+	case rr.Inode.Type == meta.TypeDir:
+		return piece{}, fmt.Errorf("%s: %w", t, meta.ErrIsDir)
+	case rr.Inode.Type == meta.TypeSymlink:
+		return piece{}, fmt.Errorf("%w: %s is a symlink: its content is its target", meta.ErrInvalid, t)
+	case !cond.holds(rr.Inode, true):
+		return piece{}, fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
+	}
+	f, err := s.upload(ctx, r.Body, r.ContentLength)
+	if err != nil {
+		return piece{}, err
+	}
+	return piece{refs: f.Chunks, n: f.Size}, nil
 }
 
 // change commits new content for the file at t, computed by content from

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -53,6 +54,20 @@ func (s *Server) storedForm(plain []byte) (stored []byte, ref meta.ChunkRef, rel
 	return stored, ref, func() { s.sealed.put(stored) }
 }
 
+// sameChunk reports whether ref holds the plaintext whose SHA-256 is sum:
+// a clear chunk is named by it; a sealed one carries a tag of it, which
+// only a router holding the chunk's data key can compare.
+func (s *Server) sameChunk(ref meta.ChunkRef, sum meta.Hash) bool {
+	if ref.Key == 0 {
+		return ref.Hash == sum
+	}
+	if s.cfg.Sealer == nil || ref.Tag == "" {
+		return false
+	}
+	tag, ok := s.cfg.Sealer.ChunkTag(ref.Key, sum)
+	return ok && hmac.Equal([]byte(tag), []byte(ref.Tag))
+}
+
 // storedFormIn is storedForm sealing into dst (from its start, growing
 // it if it is short) instead of a buffer of the pool.
 func (s *Server) storedFormIn(dst, plain []byte) (stored []byte, ref meta.ChunkRef) {
@@ -65,7 +80,8 @@ func (s *Server) storedFormIn(dst, plain []byte) (stored []byte, ref meta.ChunkR
 		dst = make([]byte, 0, len(plain)+secure.ChunkOverhead)
 	}
 	stored, key := sl.SealChunk(dst, plain)
-	return stored, meta.ChunkRef{Hash: meta.HashOf(stored), Size: int64(len(plain)), Key: key}
+	tag, _ := sl.ChunkTag(key, sha256.Sum256(plain))
+	return stored, meta.ChunkRef{Hash: meta.HashOf(stored), Size: int64(len(plain)), Key: key, Tag: tag}
 }
 
 // chunkContent reads a chunk of a file and returns its plain content,

@@ -16,10 +16,18 @@ import (
 // truncate, or by a write past its end) become references to one zero
 // chunk, stored once.
 
-// splice returns the content of old with data written at off, then cut or
-// extended with zeros to size bytes. Callers pass size >= off+len(data)
-// for a write, and off == size with no data for a truncate.
-func (s *Server) splice(ctx context.Context, old meta.Inode, off int64, data []byte, size int64) (*meta.Inode, error) {
+// piece is what a write puts at its offset: bytes, or chunks stored
+// already (a write of whole chunks, stored as it arrived).
+type piece struct {
+	data []byte
+	refs []meta.ChunkRef
+	n    int64 // its length
+}
+
+// spliceIn returns the content of old with p written at off, then cut or
+// extended with zeros to size bytes. Callers pass size >= off+p.n for a
+// write, and off == size with an empty piece for a truncate.
+func (s *Server) spliceIn(ctx context.Context, old meta.Inode, off int64, p piece, size int64) (*meta.Inode, error) {
 	if err := s.openInline(&old); err != nil {
 		return nil, err
 	}
@@ -27,19 +35,19 @@ func (s *Server) splice(ctx context.Context, old meta.Inode, off int64, data []b
 	if err := src.check(); err != nil {
 		return nil, err
 	}
-	if size <= int64(s.cfg.InlineMax) {
+	if size <= int64(s.cfg.InlineMax) && p.refs == nil {
 		buf := make([]byte, size)
 		if err := src.readInto(ctx, buf[:min(old.Size, size)], 0); err != nil {
 			return nil, err
 		}
 		if off < size {
-			copy(buf[off:], data)
+			copy(buf[off:], p.data)
 		}
 		return s.newInline(buf), nil
 	}
 	b := &builder{s: s, ctx: ctx, refused: &refusals{full: map[string]int64{}}, first: map[meta.Hash]int{}, groups: map[int]string{}}
 	defer b.abort()
-	end := off + int64(len(data))
+	end := off + p.n
 	if err := src.copyTo(b, 0, min(off, old.Size, size)); err != nil {
 		return nil, err
 	}
@@ -48,8 +56,16 @@ func (s *Server) splice(ctx context.Context, old meta.Inode, off int64, data []b
 			return nil, err
 		}
 	}
-	if off < size {
-		if err := b.write(data[:min(int64(len(data)), size-off)]); err != nil {
+	if p.refs != nil {
+		// Stored whole chunks: size covers them (only a truncate passes
+		// a size short of the write, and it writes nothing).
+		for _, ref := range p.refs {
+			if err := b.keep(ref); err != nil {
+				return nil, err
+			}
+		}
+	} else if off < size {
+		if err := b.write(p.data[:min(p.n, size-off)]); err != nil {
 			return nil, err
 		}
 	}

@@ -97,8 +97,12 @@ func randomSplices(t *testing.T, s *Server, seed uint64, steps int, check func(s
 				ref = append(ref, make([]byte, size-int64(len(ref)))...)
 			}
 		} else {
-			off := int64(r.IntN(180))
-			data := make([]byte, 1+r.IntN(40))
+			off, n := int64(r.IntN(180)), 1+r.IntN(40)
+			if r.IntN(3) == 0 {
+				// Whole chunks at a chunk boundary: stored as they come.
+				off, n = 16*int64(r.IntN(12)), 16*(1+r.IntN(3))
+			}
+			data := make([]byte, n)
 			for i := range data {
 				data[i] = byte(r.Uint32())
 			}
@@ -258,5 +262,32 @@ func TestWriteAtRefusesBadRequests(t *testing.T) {
 	}
 	if got := string(readAll(t, s, "/f")); got != "abc" {
 		t.Errorf("after the refused requests the file holds %q", got)
+	}
+}
+
+// A write of whole chunks at a chunk boundary is stored as it arrives and
+// spliced in by reference; refused (a condition that does not hold), it
+// stores nothing.
+func TestStreamedWriteAt(t *testing.T) {
+	c := newTestCluster(t)
+	mg := c.group("g1", 1, 0)
+	s := c.router(nil)
+	old := content(64)
+	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(old)); w.Code != http.StatusCreated {
+		t.Fatalf("PUT = %d", w.Code)
+	}
+	before := len(mg[0].held())
+	st := patch(t, s, "/f", 16, bytes.Repeat([]byte("n"), 32))
+	want := append(append(bytes.Clone(old[:16]), bytes.Repeat([]byte("n"), 32)...), old[48:]...)
+	if got := readAll(t, s, "/f"); !bytes.Equal(got, want) || st.Size != 64 {
+		t.Fatalf("after a write of two chunks: %q (size %d)", got, st.Size)
+	}
+	if got := len(mg[0].held()); got != before+1 { // "nnnn..." twice: one chunk
+		t.Fatalf("the write stored %d chunks, want 1", got-before)
+	}
+	w := do(s, "PATCH", "/v1/fs/f?offset=16", bytes.NewReader(bytes.Repeat([]byte("x"), 32)), "If-Match", `"`+st.Hash+`x"`)
+	wantCode(t, "PATCH of whole chunks, If-Match stale", w, http.StatusPreconditionFailed, api.CodePreconditionFailed)
+	if got := len(mg[0].held()); got != before+1 {
+		t.Fatalf("a refused write stored %d chunks", got-before-1)
 	}
 }

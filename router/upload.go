@@ -47,7 +47,9 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 	}
 	ctx := r.Context()
 	var file *meta.Inode
-	if r.ContentLength >= 0 && r.ContentLength <= int64(s.cfg.InlineMax) {
+	if from := r.URL.Query().Get("from"); from != "" {
+		file, err = s.contentOf(ctx, r, from)
+	} else if r.ContentLength >= 0 && r.ContentLength <= int64(s.cfg.InlineMax) {
 		// Small: no chunks to waste if the commit fails, so no check first.
 		var data []byte
 		if data, err = inlineBody(r.Body, r.ContentLength); err == nil {
@@ -73,7 +75,9 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 		writeError(w, err)
 		return
 	}
-	file.ContentType = op.File.ContentType
+	if op.File.ContentType != "" || r.URL.Query().Get("from") == "" {
+		file.ContentType = op.File.ContentType
+	}
 	op.File, op.Time = file, clock.Now().UnixNano()
 	res, err := s.propose(ctx, op)
 	if err != nil {
@@ -92,6 +96,33 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	writeJSON(w, status, statOf(t.path, *res.Inode))
+}
+
+// contentOf is the content for a PUT ?from=SRC: SRC's, shared (no byte
+// is copied), for a caller who may read SRC. Its chunks are marked fresh,
+// as an upload's are, so that collection cannot take them before the
+// commit even if SRC goes meanwhile.
+func (s *Server) contentOf(ctx context.Context, r *http.Request, from string) (*meta.Inode, error) {
+	if r.ContentLength != 0 {
+		return nil, fmt.Errorf("%w: a PUT with from= takes its content from that file and carries no body", ErrBadRequest)
+	}
+	src, err := parseTarget(from, "")
+	if err != nil {
+		return nil, fmt.Errorf("from=: %w", err)
+	}
+	rr, err := s.read(ctx, wire.ReadLookup, src, meta.MayRead)
+	if err != nil {
+		return nil, err
+	}
+	in := rr.Inode
+	if in.Type != meta.TypeFile {
+		return nil, fmt.Errorf("%w: from=%s is a %s; only a file's content can be put", meta.ErrInvalid, src, in.Type)
+	}
+	if err := s.touchChunks(ctx, in.Chunks); err != nil {
+		return nil, err
+	}
+	return &meta.Inode{Type: meta.TypeFile, Size: in.Size, Hash: in.Hash, Chunks: in.Chunks, Data: in.Data,
+		DataKey: in.DataKey, ContentType: in.ContentType}, nil
 }
 
 // putOp reads what a PUT asks besides its content: the file's mode and

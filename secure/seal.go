@@ -54,6 +54,7 @@ type sealKey struct {
 	id       uint32
 	siv      []byte
 	chunk    []byte
+	tag      []byte
 	inline   cipher.AEAD
 	zeroNonc [12]byte
 }
@@ -69,7 +70,7 @@ func NewSealer(keys [][]byte) (*Sealer, error) {
 		if len(k) != KeySize {
 			return nil, fmt.Errorf("%w: data key %d has %d bytes, want %d (make one with 'shoal keygen')", ErrBadKey, i+1, len(k), KeySize)
 		}
-		sk := &sealKey{id: KeyID(k), siv: derive(k, "shoal chunk siv"), chunk: derive(k, "shoal chunk key")}
+		sk := &sealKey{id: KeyID(k), siv: derive(k, "shoal chunk siv"), chunk: derive(k, "shoal chunk key"), tag: derive(k, "shoal chunk tag")}
 		block, err := aes.NewCipher(derive(k, "shoal inline key"))
 		if err != nil {
 			return nil, err
@@ -122,6 +123,27 @@ func (s *Sealer) SealChunk(dst, plain []byte) ([]byte, uint32) {
 	siv := m.Sum(nil)
 	dst = append(dst, siv...)
 	return k.chunkAEAD(siv).Seal(dst, k.zeroNonc[:], plain, nil), k.id
+}
+
+// TagSize is the length of a chunk tag.
+const TagSize = 16
+
+// ChunkTag names a chunk's plaintext, given its SHA-256, under data key
+// id, so that a client holding a copy can learn whether a sealed chunk
+// holds the same bytes (it sends the SHA-256 of its copy, the router
+// compares tags) while the metadata holds no plaintext hash: without the
+// data key, a tag tests no guess. ok is false for a key the sealer does
+// not hold.
+//
+//	tag = HMAC-SHA256(tagKey, SHA-256(plaintext))[:16]
+func (s *Sealer) ChunkTag(id uint32, sum [sha256.Size]byte) (tag string, ok bool) {
+	k, ok := s.byID[id]
+	if !ok {
+		return "", false
+	}
+	m := hmac.New(sha256.New, k.tag)
+	m.Write(sum[:])
+	return string(m.Sum(nil)[:TagSize]), true
 }
 
 // OpenChunk appends the plaintext of a sealed chunk to dst.

@@ -3,6 +3,7 @@ package secure
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -372,5 +373,32 @@ func TestCertificatesAllowClockSkew(t *testing.T) {
 	}
 	if !cert.NotAfter.After(time.Now().Add(47 * time.Hour)) {
 		t.Errorf("valid until %v: the allowance for skew must not shorten ValidFor", cert.NotAfter)
+	}
+}
+
+// A chunk tag is the same for the same content under one key, differs
+// across content and keys, holds no plain SHA-256, and needs the key.
+func TestChunkTag(t *testing.T) {
+	k1, _ := ParseKey(NewKey())
+	k2, _ := ParseKey(NewKey())
+	s1, _ := NewSealer([][]byte{k1})
+	s2, _ := NewSealer([][]byte{k2})
+	sum := sha256.Sum256([]byte("content"))
+	a, ok := s1.ChunkTag(s1.KeyID(), sum)
+	b, _ := s1.ChunkTag(s1.KeyID(), sum)
+	if !ok || a != b || len(a) != TagSize {
+		t.Fatalf("tags of one content: %x, %x (ok %v)", a, b, ok)
+	}
+	if bytes.Contains(sum[:], []byte(a)) {
+		t.Fatal("the tag is part of the plain SHA-256")
+	}
+	if c, _ := s1.ChunkTag(s1.KeyID(), sha256.Sum256([]byte("other"))); c == a {
+		t.Fatal("two contents tag alike")
+	}
+	if c, _ := s2.ChunkTag(s2.KeyID(), sum); c == a {
+		t.Fatal("two data keys tag alike")
+	}
+	if _, ok := s1.ChunkTag(s2.KeyID(), sum); ok {
+		t.Fatal("a tag under a key the sealer does not hold")
 	}
 }
