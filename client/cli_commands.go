@@ -77,8 +77,8 @@ func transferCommand(name string) (command, bool) {
 		return command{
 			synopsis: "[--delete] [--dry-run] [--checksum] [--exclude GLOB]... SRC DST",
 			about: "Make the tree DST a copy of the tree SRC, moving only what differs: a file whose\n" +
-				"size and modification time match (with --checksum: whose content's SHA-256\n" +
-				"matches) is left alone. Files, directories and symlinks keep their mode and time,\n" +
+				"size and modification time match (with --checksum: whose size and content's\n" +
+				"SHA-256 match, whatever its time, which is then copied) is left alone. Files, directories and symlinks keep their mode and time,\n" +
 				"as rsync -a keeps them. A side in a cluster is written :/path, or NAME:/path for\n" +
 				"a cluster named with 'shoal alias'; any other is a local directory. Both may be\n" +
 				"in clusters (within one, files are copied without moving their bytes). Without\n" +
@@ -93,7 +93,7 @@ func transferCommand(name string) (command, bool) {
 			flags: func(fs *pflag.FlagSet, s *session) {
 				fs.BoolVar(&s.sync.delete, "delete", false, "remove from DST what SRC lacks, and replace what is of another type")
 				fs.BoolVarP(&s.sync.dryRun, "dry-run", "n", false, "print what would change (one line each) and change nothing")
-				fs.BoolVarP(&s.sync.checksum, "checksum", "c", false, "compare files of equal size and time by content (reads every such local file)")
+				fs.BoolVarP(&s.sync.checksum, "checksum", "c", false, "compare files of equal size by content, not time (reads every such local file)")
 				fs.StringArrayVar(&s.sync.exclude, "exclude", nil, "leave out names matching this glob (repeatable)")
 				fs.IntVar(&s.parallel, "parallel", defaultParallel, "files to copy at once")
 				fs.BoolVarP(&s.quiet, "quiet", "q", false, "show no progress line and no summary")

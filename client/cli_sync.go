@@ -241,7 +241,9 @@ func (s *session) remoteIndex(e endpoint, o syncOptions) (map[string]syncEntry, 
 		}
 		for _, de := range entries {
 			r := path.Join(rel, de.Name)
-			if o.excluded(r) {
+			if o.excluded(r) || de.Type == TypeFile && isPartName(de.Name) {
+				// An upload's partial file is not part of the tree: an
+				// interrupted sync run again resumes from it.
 				continue
 			}
 			out[r] = syncEntry{typ: de.Type, size: de.Size, mode: de.Mode, mtime: de.MTime, target: de.Target}
@@ -431,7 +433,9 @@ func (s *session) applySync(src, dst endpoint, from, to map[string]syncEntry, o 
 		case a.typ == b.typ && a.typ == TypeSymlink && a.target == b.target:
 			sum.Unchanged++
 			continue
-		case a.typ == b.typ && a.typ == TypeFile && a.size == b.size && a.mtime.Equal(b.mtime):
+		case a.typ == b.typ && a.typ == TypeFile && a.size == b.size && (o.checksum || a.mtime.Equal(b.mtime)):
+			// Same size and time, or with --checksum same content whatever
+			// the times (which are then made the same, as rsync -a does).
 			same := true
 			if o.checksum {
 				var err error
@@ -442,10 +446,10 @@ func (s *session) applySync(src, dst endpoint, from, to map[string]syncEntry, o 
 			}
 			if same {
 				sum.Unchanged++
-				if a.mode != b.mode {
-					say("chmod", rel)
+				if retime := !a.mtime.Equal(b.mtime); a.mode != b.mode || retime {
+					say(map[bool]string{false: "chmod", true: "touch"}[retime], rel)
 					if !o.dryRun {
-						if err := s.setAttrs(dst, rel, a, false); err != nil {
+						if err := s.setAttrs(dst, rel, a, retime); err != nil {
 							failed(err)
 						}
 					}
@@ -599,14 +603,52 @@ func (s *session) setAttrs(e endpoint, rel string, a syncEntry, withTime bool) e
 	return setLocalAttrs(treeEntry{local: e.join(rel), mode: a.mode, mtime: a.mtime})
 }
 
-// sameContent compares the content of rel on both sides by SHA-256.
+// sameContent compares the content of rel on both sides by SHA-256: of
+// the whole files, or (for a file in the cluster whose Hash names its
+// chunk list, one put by chunks or changed in place) of each chunk, which
+// the cluster compares with a local copy (see chunkedUpload).
 func (s *session) sameContent(src, dst endpoint, rel string) (bool, error) {
 	a, err := s.contentHash(src, rel)
 	if err != nil {
 		return false, err
 	}
 	b, err := s.contentHash(dst, rel)
-	return a == b, err
+	if err != nil || a == b {
+		return a == b, err
+	}
+	switch {
+	case src.isRemote() && !dst.isRemote() && strings.HasPrefix(a, chunkListPrefix):
+		return s.holdsLocal(src.c, src.join(rel), dst.join(rel))
+	case dst.isRemote() && !src.isRemote() && strings.HasPrefix(b, chunkListPrefix):
+		return s.holdsLocal(dst.c, dst.join(rel), src.join(rel))
+	}
+	return false, nil
+}
+
+// chunkListPrefix starts the Hash of a file that names its chunk list.
+const chunkListPrefix = "chunks:"
+
+// holdsLocal reports whether the file remote in the cluster holds local's
+// content, chunk by chunk.
+func (s *session) holdsLocal(c *Client, remote, local string) (bool, error) {
+	f, err := os.Open(local)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	g, err := c.chunking(s.ctx)
+	if err != nil || g.ChunkSize <= 0 || info.Size() == 0 {
+		return false, err
+	}
+	u := &upload{c: c, f: f, size: info.Size(), cs: int64(g.ChunkSize)}
+	if err := u.compare(s.ctx, remote); err != nil {
+		return false, onPath(remote, err)
+	}
+	return u.partSize == u.size && allTrue(u.same), nil
 }
 
 // contentHash is the hex SHA-256 of rel's content: the cluster's Hash of

@@ -245,60 +245,76 @@ const uploadTries = 3
 var errChanging = errors.New("changed while it was read")
 
 // uploadFile uploads the regular file at local to remote with o, its
-// bytes counted by p. A file that changes while it is read (its size or
-// modification time moves) is sent again, up to uploadTries times; one
-// that never holds still is removed from the cluster rather than left
-// there torn, and reported. With keepAttrs the copy gets the file's mode
-// and modification time, in the same request but for a mode of 0, which
-// a put cannot set.
+// bytes counted by p. A file of more than one chunk goes by chunks, those
+// the cluster already holds staying where they are (see chunkedUpload).
+// A file that changes while it is read (its size or modification time
+// moves) is sent again, up to uploadTries times; one that never holds
+// still is not put (sent whole, it is removed from the cluster rather
+// than left there torn) and is reported. With keepAttrs the copy gets the
+// file's mode and modification time, in the same request but for a mode
+// of 0, which a put cannot set.
 func uploadFile(ctx context.Context, c *Client, local, remote string, o PutOptions, p *progress, keepAttrs bool) (Stat, error) {
 	for try := 1; ; try++ {
-		st, changed, err := uploadOnce(ctx, c, local, remote, o, p, keepAttrs)
+		st, torn, err := uploadOnce(ctx, c, local, remote, o, p, keepAttrs)
 		switch {
 		case err != nil:
 			return st, err
-		case !changed:
+		case torn == "":
 			return st, nil
 		case try == uploadTries:
-			if err := c.Delete(ctx, remote, false); err != nil && !errors.Is(err, ErrNotFound) {
-				return st, fmt.Errorf("%w %d times, and its torn copy at %s could not be removed: %w", errChanging, try, remote, err)
+			if err := c.Delete(ctx, torn, false); err != nil && !errors.Is(err, ErrNotFound) {
+				return st, fmt.Errorf("%w %d times, and its torn copy at %s could not be removed: %w", errChanging, try, torn, err)
 			}
 			return st, fmt.Errorf("%w %d times; not copied", errChanging, try)
 		}
 	}
 }
 
-// uploadOnce sends local once and reports whether it changed meanwhile.
-func uploadOnce(ctx context.Context, c *Client, local, remote string, o PutOptions, p *progress, keepAttrs bool) (Stat, bool, error) {
+// uploadOnce sends local once. When it changed meanwhile, torn names the
+// file in the cluster that holds the mix: remote itself, or the partial
+// file of a chunked upload (remote is then as it was).
+func uploadOnce(ctx context.Context, c *Client, local, remote string, o PutOptions, p *progress, keepAttrs bool) (st Stat, torn string, err error) {
 	f, err := os.Open(local)
 	if err != nil {
-		return Stat{}, false, err
+		return Stat{}, "", err
 	}
 	defer f.Close()
 	before, err := f.Stat()
 	if err != nil {
-		return Stat{}, false, err
+		return Stat{}, "", err
 	}
 	mode := unixMode(before.Mode())
 	mtime := before.ModTime()
 	if keepAttrs {
 		o.Mode, o.MTime = &mode, &mtime
 	}
-	st, _, err := c.PutWith(ctx, remote, p.reader(f), before.Size(), o)
-	if err != nil {
-		return st, false, err
+	chunked := false
+	if before.Mode().IsRegular() {
+		var changed bool
+		st, chunked, changed, err = chunkedUpload(ctx, c, f, before, remote, o, p)
+		if err != nil {
+			return st, "", err
+		}
+		if changed {
+			return st, partName(remote), nil
+		}
 	}
-	after, err := f.Stat()
-	if err != nil {
-		return st, false, err
-	}
-	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
-		return st, true, nil
+	if !chunked {
+		if st, _, err = c.PutWith(ctx, remote, p.reader(f), before.Size(), o); err != nil {
+			return st, "", err
+		}
+		after, err := f.Stat()
+		if err != nil {
+			return st, "", err
+		}
+		if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+			return st, remote, nil
+		}
 	}
 	if keepAttrs && mode == 0 {
 		_, err = c.SetAttrPath(ctx, remote, SetAttr{Mode: &mode})
 	}
-	return st, false, err
+	return st, "", err
 }
 
 // putSymlink makes the symlink e, replacing a symlink already there.

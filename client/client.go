@@ -105,6 +105,7 @@ type Client struct {
 	// so that retries run without waiting.
 	now   func() time.Time
 	sleep func(context.Context, time.Duration) error
+	geom  geometry // how the cluster cuts files, for uploads by chunk
 }
 
 // New returns a client of the router cfg names. It sends nothing.
@@ -168,6 +169,10 @@ type PutOptions struct {
 	// The check and the write are one step on the cluster.
 	IfAbsent bool
 	IfMatch  string
+	// From puts the content of the file at this path instead of a body
+	// (pass a nil body): no byte is sent or copied, the two files share
+	// it. The caller must be able to read From.
+	From string
 }
 
 // PutWith is Put with options; it returns what the router says of the
@@ -191,6 +196,9 @@ func (c *Client) PutWith(ctx context.Context, path string, body io.Reader, size 
 	}
 	if o.IfMatch != "" {
 		h.Set("If-Match", quoteETag(o.IfMatch))
+	}
+	if o.From != "" {
+		q.Set("from", o.From)
 	}
 	resp, err := c.send(ctx, request{
 		method: http.MethodPut, what: path, url: c.fsURL(path, q), header: h,
