@@ -147,6 +147,31 @@ type Inode struct {
 	// ContentType is the media type a file was uploaded with (HTTP's
 	// Content-Type), served back on reads; empty when none was given.
 	ContentType string `msgpack:"mt,omitempty"`
+	// Usage is a directory's totals below it, filled in by namespace
+	// reads (the namespace keeps them apart from the inode's record,
+	// which never holds them).
+	Usage *Usage `msgpack:"us,omitempty"`
+}
+
+// Usage is what a directory holds, at every depth below it: the bytes of
+// its files and symlinks (a file with several names counts under each),
+// how many files and symlinks, how many directories.
+type Usage struct {
+	Bytes int64 `msgpack:"b"`
+	Files int64 `msgpack:"f"`
+	Dirs  int64 `msgpack:"d"`
+}
+
+// Add adds d to u.
+func (u *Usage) Add(d Usage) {
+	u.Bytes += d.Bytes
+	u.Files += d.Files
+	u.Dirs += d.Dirs
+}
+
+// Times returns u multiplied by k (-1 takes it away).
+func (u Usage) Times(k int64) Usage {
+	return Usage{Bytes: u.Bytes * k, Files: u.Files * k, Dirs: u.Dirs * k}
 }
 
 // DirEntry is one name in a directory listing, with the attributes of its

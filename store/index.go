@@ -49,11 +49,17 @@ func (n *namespace) putDentry(parent uint64, name string, child uint64) error {
 	if err := n.dentries.put(dentryKey(parent, name), inoKey(child)); err != nil {
 		return err
 	}
-	return n.links.put(linkKey(child, parent, name), nil)
+	if err := n.links.put(linkKey(child, parent, name), nil); err != nil {
+		return err
+	}
+	return n.nameUsage(parent, child, 1)
 }
 
 // deleteDentry removes the name putDentry made.
 func (n *namespace) deleteDentry(parent uint64, name string, child uint64) error {
+	if err := n.nameUsage(parent, child, -1); err != nil {
+		return err
+	}
 	if err := n.dentries.del(dentryKey(parent, name)); err != nil {
 		return err
 	}

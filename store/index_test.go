@@ -48,6 +48,9 @@ func nsCheckIndexes(tx *bbolt.Tx) error {
 	if err != nil {
 		return err
 	}
+	if err := nsCheckUsage(tx); err != nil {
+		return err
+	}
 	for _, c := range []struct {
 		bucket []byte
 		want   map[string]bool
@@ -78,16 +81,26 @@ func TestIndexesRebuiltAtOpen(t *testing.T) {
 		nsWant(t, nsApply(t, db, op), meta.CodeOK)
 	}
 	var links, owners map[string]bool
+	usage := map[string]string{}
 	db.View(func(tx *bbolt.Tx) error {
 		links, _ = nsBucketKeys(tx, bucketLinks)
 		owners, _ = nsBucketKeys(tx, bucketOwners)
-		return nil
+		return bucketIn(tx, bucketUsage).forEach(func(k, v []byte) error {
+			usage[string(k)] = string(v)
+			return nil
+		})
 	})
+	if len(usage) != 4 { // the root, /a, /a/b, /a/c
+		t.Fatalf("%d usage records, want 4", len(usage))
+	}
 	if len(links) != 6 || len(owners) != 7 {
 		t.Fatalf("%d links and %d owner keys, want 6 and 7", len(links), len(owners))
 	}
 	err := db.Update(func(tx *bbolt.Tx) error {
 		if err := tx.DeleteBucket(bucketLinks); err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bucketUsage); err != nil {
 			return err
 		}
 		return tx.DeleteBucket(bucketOwners)
@@ -120,6 +133,14 @@ func TestIndexesRebuiltAtOpen(t *testing.T) {
 		gotOwners, _ := nsBucketKeys(tx, bucketOwners)
 		if !maps.Equal(gotLinks, links) || !maps.Equal(gotOwners, owners) {
 			t.Errorf("rebuilt links %q owners %q,\nwant %q %q", slices.Sorted(maps.Keys(gotLinks)), slices.Sorted(maps.Keys(gotOwners)), slices.Sorted(maps.Keys(links)), slices.Sorted(maps.Keys(owners)))
+		}
+		gotUsage := map[string]string{}
+		bucketIn(tx, bucketUsage).forEach(func(k, v []byte) error {
+			gotUsage[string(k)] = string(v)
+			return nil
+		})
+		if !maps.Equal(gotUsage, usage) {
+			t.Errorf("rebuilt usage %x, want %x", gotUsage, usage)
 		}
 		if err := nsCheckIndexes(tx); err != nil {
 			t.Error(err)
@@ -270,4 +291,68 @@ func TestOwnedPaging(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// nsCheckUsage verifies that every directory's usage record holds what a
+// walk of the tree below it adds up to, and that only directories have
+// one.
+func nsCheckUsage(tx *bbolt.Tx) error {
+	kids := map[uint64][]uint64{}
+	bucketIn(tx, bucketDentries).forEach(func(k, v []byte) error {
+		dir := binary.BigEndian.Uint64(k)
+		kids[dir] = append(kids[dir], binary.BigEndian.Uint64(v))
+		return nil
+	})
+	inodes := map[uint64]meta.Inode{}
+	err := bucketIn(tx, bucketInodes).forEach(func(k, v []byte) error {
+		in, err := decodeInode(binary.BigEndian.Uint64(k), v)
+		inodes[in.Ino] = in
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	want := map[uint64]meta.Usage{}
+	var sum func(dir uint64) meta.Usage
+	sum = func(dir uint64) meta.Usage {
+		var total meta.Usage
+		for _, k := range kids[dir] {
+			in := inodes[k]
+			if in.Type != meta.TypeDir {
+				total.Add(meta.Usage{Bytes: in.Size, Files: 1})
+				continue
+			}
+			u := sum(k)
+			u.Dirs++
+			total.Add(u)
+		}
+		want[dir] = total
+		return total
+	}
+	sum(RootIno)
+	got := map[uint64]meta.Usage{}
+	err = bucketIn(tx, bucketUsage).forEach(func(k, v []byte) error {
+		u, err := decodeUsage(binary.BigEndian.Uint64(k), v)
+		got[binary.BigEndian.Uint64(k)] = u
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for ino, in := range inodes {
+		if in.Type == meta.TypeDir {
+			if _, ok := got[ino]; !ok && want[ino] != (meta.Usage{}) {
+				return fmt.Errorf("directory %d has no usage record; the walk says %+v", ino, want[ino])
+			}
+		}
+	}
+	for ino, u := range got {
+		if in, ok := inodes[ino]; !ok || in.Type != meta.TypeDir {
+			return fmt.Errorf("usage record of %d, which is not a directory (%+v)", ino, u)
+		}
+		if u != want[ino] {
+			return fmt.Errorf("directory %d: usage %+v, the walk says %+v", ino, u, want[ino])
+		}
+	}
+	return nil
 }

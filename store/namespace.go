@@ -122,6 +122,11 @@ func initNamespace(tx *bbolt.Tx) error {
 			return fmt.Errorf("init namespace: %w", err)
 		}
 	}
+	if !hasBucket(tx, bucketUsage) {
+		if err := rebuildUsage(tx); err != nil {
+			return fmt.Errorf("init namespace: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -130,7 +135,7 @@ func initNamespace(tx *bbolt.Tx) error {
 // are there. Opening such a store then writes nothing.
 func namespaceReady(tx *bbolt.Tx) bool {
 	for _, name := range [][]byte{bucketInodes, bucketDentries, bucketNSMeta, bucketUsers, bucketTokens,
-		bucketChunkRefs, bucketLinks, bucketOwners} {
+		bucketChunkRefs, bucketLinks, bucketOwners, bucketUsage} {
 		if !hasBucket(tx, name) {
 			return false
 		}
@@ -183,9 +188,9 @@ func applyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
 	if err != nil {
 		return meta.Result{}, err
 	}
-	if !n.refs.exists() || !n.links.exists() || !n.owners.exists() || !n.users.exists() || !n.tokens.exists() {
-		return meta.Result{}, fmt.Errorf("namespace: bucket %s, %s, %s, %s or %s missing: call InitNamespace when opening the store",
-			bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens)
+	if !n.refs.exists() || !n.links.exists() || !n.owners.exists() || !n.users.exists() || !n.tokens.exists() || !n.usage.exists() {
+		return meta.Result{}, fmt.Errorf("namespace: bucket %s, %s, %s, %s, %s or %s missing: call InitNamespace when opening the store",
+			bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens, bucketUsage)
 	}
 	n.cred = op.Cred
 	if op.IfMatch != "" || op.IfAbsent {
@@ -303,6 +308,7 @@ type namespace struct {
 	inodes, dentries, meta, refs bucket
 	links, owners                bucket
 	users, tokens                bucket
+	usage                        bucket
 	// cred is who the op or read acts for (nil: the cluster itself):
 	// permission checks and the owners of new inodes follow it.
 	cred *meta.Cred
@@ -318,6 +324,7 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 		owners:   bucketIn(tx, bucketOwners),
 		users:    bucketIn(tx, bucketUsers),
 		tokens:   bucketIn(tx, bucketTokens),
+		usage:    bucketIn(tx, bucketUsage),
 	}
 	if !n.inodes.exists() || !n.dentries.exists() || !n.meta.exists() {
 		return nil, fmt.Errorf("namespace buckets missing: call InitNamespace when opening the store")
@@ -405,6 +412,7 @@ func (n *namespace) get(ino uint64) (meta.Inode, error) {
 // they have none, and an inode number never changes type because numbers
 // are never reused.
 func (n *namespace) save(in meta.Inode) error {
+	in.Usage = nil // kept in its own bucket
 	v, err := msgpack.Marshal(&in)
 	if err != nil {
 		return fmt.Errorf("namespace: encode inode %d: %w", in.Ino, err)
@@ -419,6 +427,11 @@ func (n *namespace) save(in meta.Inode) error {
 	if in.Type != meta.TypeDir {
 		if err := n.adjustRefs(old.Chunks, in.Chunks); err != nil {
 			return err
+		}
+		if had && old.Size != in.Size {
+			if err := n.resized(in.Ino, in.Size-old.Size); err != nil {
+				return err
+			}
 		}
 	}
 	if err := n.moveOwner(old, had, in); err != nil {
@@ -442,6 +455,11 @@ func (n *namespace) dropInode(in meta.Inode) error {
 	}
 	if err := n.owners.del(ownerKey(old.Uid, old.Ino)); err != nil {
 		return err
+	}
+	if old.Type == meta.TypeDir {
+		if err := n.usage.del(usageKey(old.Ino)); err != nil {
+			return err
+		}
 	}
 	return n.inodes.del(inoKey(in.Ino))
 }

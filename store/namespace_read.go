@@ -43,7 +43,20 @@ func lookupAt(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred, want uint3
 	if !ok {
 		return meta.Inode{}, fmt.Errorf("lookup %s: %w: no %s permission", path, meta.ErrPermission, wantName(want))
 	}
-	return in, nil
+	return in, n.withUsage(&in)
+}
+
+// withUsage fills in a directory's Usage for a caller who may list it
+// (left nil in a store older than usage records). The totals count what
+// is below at every depth, readable by the caller or not, as df counts
+// every file.
+func (n *namespace) withUsage(in *meta.Inode) error {
+	if in.Type != meta.TypeDir || !n.usage.exists() || !permits(n.cred, *in, meta.MayRead) {
+		return nil
+	}
+	u, err := n.usageOf(in.Ino)
+	in.Usage = &u
+	return err
 }
 
 // readDirPath lists the directory at path, sorted by name. It fails with
@@ -94,6 +107,8 @@ func readDirPage(tx *bbolt.Tx, at uint64, path string, cred *meta.Cred, after st
 		}
 		if !names {
 			in = meta.Inode{Ino: in.Ino, Type: in.Type}
+		} else if err := n.withUsage(&in); err != nil {
+			return nil, false, err
 		}
 		out = append(out, meta.DirEntry{Name: k.name, Inode: in.Attrs()})
 	}
