@@ -32,6 +32,18 @@ type Attr struct {
 	// Gen counts the changes of a file's content: equal Gen, equal bytes.
 	Gen    uint64 `json:"gen"`
 	Target string `json:"target,omitempty"` // a symlink's target
+	// Usage is a directory's totals, at every depth below it (kept by the
+	// cluster as the tree changes: reading it walks nothing).
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Usage is what a directory holds below it: the bytes of its files and
+// symlinks (a file with several names counts under each), how many files
+// and symlinks, how many directories.
+type Usage struct {
+	Bytes int64 `json:"bytes"`
+	Files int64 `json:"files"`
+	Dirs  int64 `json:"dirs"`
 }
 
 // Stat describes one file, directory or symlink: the answer of

@@ -37,6 +37,7 @@ var Commands = []struct{ Name, Summary string }{
 	{"exists", "exit 0 if a remote path exists, 1 if not"},
 	{"mkdir", "create remote directories"},
 	{"status", "show the cluster's groups and nodes"},
+	{"du", "show how many bytes a remote directory holds, and its directories"},
 	{"df", "show the cluster's capacity, used and free bytes"},
 	{"whoami", "show the user your token belongs to"},
 	{"user", "manage users and tokens: user add|list|remove|token rotate"},
@@ -69,6 +70,9 @@ type command struct {
 	json bool
 	// offline: the command talks to no router (alias).
 	offline bool
+	// shortH: the command's own flags take -h (du's human-readable
+	// sizes, as du has it), so help is --help only.
+	shortH bool
 }
 
 // session is the state of one run of a subcommand.
@@ -94,7 +98,8 @@ type session struct {
 	sync                        syncOptions // sync's flags
 	find                        SearchQuery // find's flags
 	findMin, findMax, findNewer string
-	depth                       int         // tree -L
+	depth                       int         // tree -L, du -d
+	summarize, human            bool        // du -s, du -h
 	given                       Credentials // the credential flags as given
 	getenv                      func(string) string
 	user                        userFlags
@@ -188,7 +193,11 @@ func (s *session) flagSet(cmd command, given *Credentials) (fs *pflag.FlagSet, h
 	fs.StringVar(&given.Cluster, "cluster", "", "a cluster named in the credentials file (see 'shoal alias'; default $SHOAL_CLUSTER)")
 	fs.DurationVar(&s.timeout, "timeout", DefaultConfig().Timeout,
 		"how long to wait for the router to answer (a transfer itself may take longer)")
-	help = fs.BoolP("help", "h", false, "show this help")
+	if cmd.shortH {
+		help = fs.Bool("help", false, "show this help")
+	} else {
+		help = fs.BoolP("help", "h", false, "show this help")
+	}
 	if cmd.json {
 		fs.BoolVar(&s.json, "json", false, "print the answer as JSON (the same fields as the HTTP API's) instead of text")
 	}

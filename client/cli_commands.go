@@ -222,6 +222,22 @@ func namespaceCommand(name string) (command, bool) {
 			examples: []string{"shoal status", "shoal status --router http://10.0.0.5:8080"},
 			minArgs:  0, maxArgs: 0, run: runStatus, failCode: exitFail, json: true,
 		}, true
+	case "du":
+		return command{
+			synopsis: "[-s] [-h] [-d DEPTH] [REMOTE]...",
+			about: "Show how many bytes each REMOTE (default /) holds at every depth below it,\n" +
+				"after the same for its directories one level down (-d 2: two levels; -s: REMOTE alone).\n" +
+				"The cluster keeps every directory's totals as the tree changes, so this reads\n" +
+				"one number per directory shown and walks nothing. Sizes are the files' own\n" +
+				"(apparent) sizes; a file with several names counts under each.",
+			examples: []string{"shoal du -sh /projects", "shoal du -h /", "shoal du --json -s /home/alice"},
+			minArgs:  0, maxArgs: -1, run: runDu, failCode: exitFail, json: true, shortH: true,
+			flags: func(fs *pflag.FlagSet, s *session) {
+				fs.BoolVarP(&s.summarize, "summarize", "s", false, "show each REMOTE alone, not its directories")
+				fs.BoolVarP(&s.human, "human-readable", "h", false, "sizes in KiB, MiB, GiB... instead of bytes")
+				fs.IntVarP(&s.depth, "max-depth", "d", 1, "show directories down to this many levels below REMOTE")
+			},
+		}, true
 	case "df":
 		return command{
 			about: "Show the bytes of file content the cluster can hold, holds and can still take,\n" +

@@ -42,6 +42,10 @@ func TestEveryJSON(t *testing.T) {
 	var version struct{ Version, Go, Platform string }
 	var synced struct{ Copied, Unchanged int64 }
 	var found api.Stat
+	var du []struct {
+		Path               string
+		Bytes, Files, Dirs int64
+	}
 	steps := []struct {
 		args  []string
 		code  int
@@ -66,6 +70,9 @@ func TestEveryJSON(t *testing.T) {
 		{[]string{"keyring", "list", "--json"}, 0, &keyring, func() bool { return keyring.Responses > 0 && len(keyring.Keys) > 0 }},
 		{[]string{"version", "--json"}, 0, &version, func() bool { return version.Go != "" && version.Platform != "" }},
 		{[]string{"sync", "--json", filepath.Join(dir, "tree"), ":/j/synced"}, 0, &synced, func() bool { return synced.Copied == 1 }},
+		{[]string{"du", "--json", "-s", "/j/tree"}, 0, &du, func() bool {
+			return len(du) == 1 && du[0].Path == "/j/tree" && du[0].Bytes == 7 && du[0].Files == 1 && du[0].Dirs == 1
+		}},
 		// One match: one JSON line is one document.
 		{[]string{"find", "--json", "/j", "--name", "f.txt"}, 0, &found, func() bool { return found.Path == "/j/f.txt" && found.Size == 12 }},
 	}

@@ -626,11 +626,15 @@ func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, t target, q url.V
 
 // attrOf is an inode's attributes, as stat and listings give them.
 func attrOf(in meta.Inode) api.Attr {
-	return api.Attr{
+	a := api.Attr{
 		Ino: in.Ino, Type: in.Type.String(), Size: in.Size, Mode: in.Mode, ModeOctal: fmt.Sprintf("%04o", in.Mode), Nlink: in.Nlink,
 		Uid: in.Uid, Gid: in.Gid, ATime: utc(in.ATime), MTime: utc(in.MTime), CTime: utc(in.CTime),
 		Gen: in.Gen, Target: in.Target,
 	}
+	if u := in.Usage; u != nil {
+		a.Usage = &api.Usage{Bytes: u.Bytes, Files: u.Files, Dirs: u.Dirs}
+	}
+	return a
 }
 
 // statOf is the answer of op=stat, and of the ops that make or change an
