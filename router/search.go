@@ -24,12 +24,11 @@ import (
 // answer then carries a cursor to go on from. Tests lower it.
 var maxSearchVisit = 20000
 
-const (
-	// maxSearchLimit bounds the matches one answer carries.
-	maxSearchLimit = 10000
-	// maxGlobMatches bounds what a glob expands to.
-	maxGlobMatches = 10000
-)
+// maxSearchLimit bounds the matches one answer carries.
+const maxSearchLimit = 10000
+
+// maxGlobMatches bounds what a glob expands to. Tests lower it.
+var maxGlobMatches = 10000
 
 // searchQuery is what GET /v1/search asks.
 type searchQuery struct {
@@ -314,9 +313,9 @@ func (s *Server) glob(w http.ResponseWriter, r *http.Request) {
 	wk := walker{s: s, ctx: r.Context(), denied: new(int)}
 	res := api.GlobResult{Pattern: clean, Matches: []api.Stat{}}
 	var expand func(dir string, rest []string) error
+	visited := 0 // entries listed: bounded as a search's walk is
 	expand = func(dir string, rest []string) error {
-		if len(res.Matches) >= maxGlobMatches {
-			res.Truncated = true
+		if res.Truncated {
 			return nil
 		}
 		if len(rest) == 0 {
@@ -327,6 +326,10 @@ func (s *Server) glob(w http.ResponseWriter, r *http.Request) {
 			case err != nil:
 				return err
 			}
+			if len(res.Matches) >= maxGlobMatches {
+				res.Truncated = true
+				return nil
+			}
 			res.Matches = append(res.Matches, statOf(dir, rr.Inode))
 			return nil
 		}
@@ -335,14 +338,24 @@ func (s *Server) glob(w http.ResponseWriter, r *http.Request) {
 		}
 		var subdirs []string
 		_, err := wk.list(dir, "", func(p string, in meta.Inode) (bool, error) {
+			if visited++; visited > maxSearchVisit {
+				res.Truncated = true
+				return false, nil
+			}
 			if ok, _ := path.Match(rest[0], path.Base(p)); ok {
-				if len(rest) == 1 {
+				switch {
+				case len(rest) > 1:
+					if in.Type == meta.TypeDir {
+						subdirs = append(subdirs, p)
+					}
+				case len(res.Matches) >= maxGlobMatches:
+					res.Truncated = true
+					return false, nil
+				default:
 					res.Matches = append(res.Matches, statOf(p, in))
-				} else if in.Type == meta.TypeDir {
-					subdirs = append(subdirs, p)
 				}
 			}
-			return len(res.Matches) < maxGlobMatches, nil
+			return true, nil
 		})
 		if err != nil {
 			return err

@@ -165,4 +165,30 @@ func TestGlob(t *testing.T) {
 	if w := do(s, "GET", "/v1/glob?pattern="+url.QueryEscape("/logs/["), nil); w.Code != http.StatusBadRequest {
 		t.Errorf("a bad pattern: %d", w.Code)
 	}
+
+	// Past its bounds a glob says it is truncated, so that no client
+	// acts on part of what a pattern names (rm deleting some of it).
+	glob := func(pattern string) api.GlobResult {
+		t.Helper()
+		var res api.GlobResult
+		w := do(s, "GET", "/v1/glob?pattern="+url.QueryEscape(pattern), nil)
+		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &res) != nil {
+			t.Fatalf("glob %s: %d %s", pattern, w.Code, w.Body)
+		}
+		return res
+	}
+	defer func(m, v int) { maxGlobMatches, maxSearchVisit = m, v }(maxGlobMatches, maxSearchVisit)
+	maxGlobMatches = 2
+	if res := glob("/logs/*.gz"); res.Truncated || len(res.Matches) != 2 {
+		t.Errorf("two matches of a limit of two: %+v", res)
+	}
+	for _, p := range []string{"/x/[12]/?", "/x/*/*", "/logs/*"} {
+		if res := glob(p); !res.Truncated || len(res.Matches) != 2 {
+			t.Errorf("glob %s past a limit of two matches: %+v", p, res)
+		}
+	}
+	maxGlobMatches, maxSearchVisit = 100, 3
+	if res := glob("/logs/*.gz"); !res.Truncated { // lists 4 entries
+		t.Errorf("glob past a budget of 3 entries listed: %+v", res)
+	}
 }
