@@ -2,9 +2,11 @@ package client
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -244,12 +246,18 @@ func ResolveCredentials(given Credentials, getenv func(string) string) (Credenti
 		}
 		return out, path, nil
 	}
+	// A token (or client certificate) from the environment or the file is
+	// for the router given beside it: when the router in effect (from a
+	// flag, else the environment) is another, it is not sent there.
+	envRouter := getenv(credentialFields[0].env)
+	router := cmp.Or(given.Router, envRouter, file.Router)
 	for _, fl := range credentialFields {
 		p := fl.get(&out)
-		if *p == "" {
+		secret := fl.key == "token" || fl.key == "cert" || fl.key == "key"
+		if *p == "" && (!secret || envRouter == "" || sameRouter(router, envRouter)) {
 			*p = getenv(fl.env)
 		}
-		if *p == "" {
+		if *p == "" && (!secret || file.Router == "" || sameRouter(router, file.Router)) {
 			*p = *fl.get(&file)
 		}
 	}
@@ -257,6 +265,19 @@ func ResolveCredentials(given Credentials, getenv func(string) string) (Credenti
 		path = ""
 	}
 	return out, path, nil
+}
+
+// sameRouter reports whether two router URLs (with or without a scheme)
+// name the same host, port and path.
+func sameRouter(a, b string) bool {
+	ua, erra := parseRouter(a)
+	ub, errb := parseRouter(b)
+	if erra != nil || errb != nil {
+		return a == b
+	}
+	pa, _ := url.Parse(ua)
+	pb, _ := url.Parse(ub)
+	return strings.EqualFold(pa.Host, pb.Host) && pa.Path == pb.Path
 }
 
 // Config returns a client Config for c (DefaultConfig otherwise): the

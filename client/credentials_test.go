@@ -32,6 +32,27 @@ func TestCredentials(t *testing.T) {
 	if res.Router != "https://flag:1" || res.Token != "shoal_env" || res.CA != want.CA {
 		t.Fatalf("resolved %+v", res)
 	}
+	// A token is for the router beside it: --router naming another gets
+	// neither the file's token nor one from an environment that names
+	// its own router; the same router, written otherwise, gets it.
+	for _, tc := range []struct {
+		flag, envRouter, envToken, want string
+	}{
+		{"https://elsewhere:9", "", "", ""},
+		{"https://elsewhere:9", "https://10.0.0.5:8080", "shoal_env", ""},
+		{"https://elsewhere:9", "", "shoal_env", "shoal_env"},
+		{"10.0.0.5:8080", "", "", "shoal_x"},
+		{"https://10.0.0.5:8080/", "", "", "shoal_x"},
+		{"", "https://elsewhere:9", "", ""},
+		{"", "https://elsewhere:9", "shoal_env", "shoal_env"},
+	} {
+		env := map[string]string{"SHOAL_CREDENTIALS": path, "SHOAL_ROUTER": tc.envRouter, "SHOAL_TOKEN": tc.envToken}
+		res, _, err := ResolveCredentials(Credentials{Router: tc.flag}, func(k string) string { return env[k] })
+		if err != nil || res.Token != tc.want || res.CA != want.CA {
+			t.Errorf("--router %q, SHOAL_ROUTER %q, SHOAL_TOKEN %q: token %q (want %q), CA %q, %v",
+				tc.flag, tc.envRouter, tc.envToken, res.Token, tc.want, res.CA, err)
+		}
+	}
 	if _, _, err := ResolveCredentials(Credentials{}, func(k string) string {
 		if k == "SHOAL_CREDENTIALS" {
 			return filepath.Join(dir, "missing")
