@@ -437,12 +437,9 @@ func runLs(s *session, args []string) error {
 	}
 	if hasWildcard(dir) {
 		// A pattern lists its matches, as ls -d of the shell's expansion.
-		matches, err := s.c.Glob(s.ctx, dir)
+		matches, err := s.glob(dir)
 		if err != nil {
-			return onPath(dir, err)
-		}
-		if len(matches) == 0 {
-			return fmt.Errorf("%s: no match", dir)
+			return err
 		}
 		entries := make([]DirEntry, len(matches))
 		for i, m := range matches {
@@ -512,18 +509,35 @@ func (s *session) expand(arg string) ([]string, error) {
 	if !hasWildcard(arg) {
 		return []string{arg}, nil
 	}
-	matches, err := s.c.Glob(s.ctx, arg)
+	matches, err := s.glob(arg)
 	if err != nil {
-		return nil, onPath(arg, err)
-	}
-	if len(matches) == 0 {
-		return nil, fmt.Errorf("%s: no match", arg)
+		return nil, err
 	}
 	paths := make([]string, len(matches))
 	for i, m := range matches {
 		paths[i] = m.Path
 	}
 	return paths, nil
+}
+
+// glob returns what the pattern p matches (expanded by the cluster). A
+// pattern that matches nothing, or is no pattern ("a[" is unclosed), but
+// names a path that exists as written ("a[1].txt") is that path, as a
+// shell leaves such a word as it is; otherwise it is an error.
+func (s *session) glob(p string) ([]Stat, error) {
+	matches, err := s.c.Glob(s.ctx, p)
+	if err == nil && len(matches) > 0 {
+		return matches, nil
+	}
+	if err == nil || errors.Is(err, ErrInvalid) {
+		if st, serr := s.c.Stat(s.ctx, p); serr == nil {
+			return []Stat{st}, nil
+		}
+	}
+	if err != nil {
+		return nil, onPath(p, err)
+	}
+	return nil, fmt.Errorf("%s: no match", p)
 }
 
 // hasWildcard reports whether a remote path holds a glob wildcard.

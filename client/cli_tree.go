@@ -262,10 +262,20 @@ func uploadFile(ctx context.Context, c *Client, local, remote string, o PutOptio
 		case torn == "":
 			return st, nil
 		case try == uploadTries:
-			if err := c.Delete(ctx, torn, false); err != nil && !errors.Is(err, ErrNotFound) {
+			// Only the torn copy this put made: a file someone else put
+			// there since stays.
+			del := func() error { return c.Delete(ctx, torn, false) }
+			if torn == remote && st.Hash != "" {
+				del = func() error { return c.DeleteIfMatch(ctx, torn, st.Hash) }
+			}
+			if err := del(); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrPrecondition) {
 				return st, fmt.Errorf("%w %d times, and its torn copy at %s could not be removed: %w", errChanging, try, torn, err)
 			}
 			return st, fmt.Errorf("%w %d times; not copied", errChanging, try)
+		case torn == remote && st.Hash != "":
+			// The next try replaces the torn copy this one put, and only
+			// it: --no-clobber and --if-match held for this one.
+			o.IfAbsent, o.IfMatch = false, st.Hash
 		}
 	}
 }

@@ -369,6 +369,19 @@ func (c *Client) Delete(ctx context.Context, path string, recursive bool) error 
 	return c.call(ctx, http.MethodDelete, path, q, nil)
 }
 
+// DeleteIfMatch deletes the file at path only while its entity tag is
+// etag (a Stat's Hash); otherwise it fails with an error matching
+// ErrPrecondition and deletes nothing.
+func (c *Client) DeleteIfMatch(ctx context.Context, path, etag string) error {
+	resp, err := c.send(ctx, request{method: http.MethodDelete, what: path, url: c.fsURL(path, nil),
+		header: http.Header{"If-Match": {quoteETag(etag)}}, bound: boundWhole})
+	if err != nil {
+		return err
+	}
+	drainClose(resp.Body)
+	return nil
+}
+
 // Copy copies the file src to dst. Only metadata moves: the copy shares
 // src's chunks.
 func (c *Client) Copy(ctx context.Context, src, dst string) error {

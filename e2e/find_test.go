@@ -147,4 +147,16 @@ func TestFindAndGlobs(t *testing.T) {
 	if got := find("--name", "*.bin"); !slices.Equal(got, left) {
 		t.Fatalf("after rm of patterns: %q, want %q", got, left)
 	}
+	// A name that looks like a pattern but matches nothing as one is
+	// that name, as in a shell.
+	c.run("put", "-", "/t/lit/a[1].txt")
+	if out, errOut, code := c.run("ls", "/t/lit/a[1].txt"); code != 0 || !strings.Contains(out, "a[1].txt") {
+		t.Fatalf("ls of a literal name with brackets: exit %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := c.run("rm", "/t/lit/a[1].txt"); code != 0 {
+		t.Fatalf("rm of a literal name with brackets: exit %d %q", code, errOut)
+	}
+	if _, _, code := c.run("exists", "/t/lit/a[1].txt"); code != 1 {
+		t.Fatal("rm of a literal name with brackets left it")
+	}
 }

@@ -198,44 +198,56 @@ func TestPutGetTreeRefusals(t *testing.T) {
 // given up, and the cluster keeps no torn copy of it.
 func TestPutOfAChangingFile(t *testing.T) {
 	c := newCluster(t, 3)
-	p := filepath.Join(t.TempDir(), "growing.log")
-	if err := os.WriteFile(p, make([]byte, 32<<20), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() { // a writer that never lets the file hold still
-		defer close(stopped)
-		for i := int64(0); ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			f.WriteAt([]byte{byte(i)}, i%(32<<20))
-			f.Sync()
+	// Large (sent by chunks) and small (sent whole, so committed torn
+	// before the change is seen; with --no-clobber, whose later tries
+	// replace only their own torn copy).
+	for _, tc := range []struct {
+		size  int
+		flags []string
+	}{{32 << 20, nil}, {8 << 10, []string{"--no-clobber"}}} {
+		p := filepath.Join(t.TempDir(), "growing.log")
+		if err := os.WriteFile(p, make([]byte, tc.size), 0o644); err != nil {
+			t.Fatal(err)
 		}
-	}()
-	_, errOut, code := c.run("put", p, "/logs/growing.log")
-	close(stop)
-	<-stopped
-	if code != 1 || !strings.Contains(errOut, "changed while it was read 3 times; not copied") {
-		t.Fatalf("put of a changing file: exit %d, stderr %q", code, errOut)
-	}
-	if _, _, code := c.run("exists", "/logs/growing.log"); code != 1 {
-		t.Fatalf("a torn copy of the changing file was left in the cluster")
-	}
-	// Once it holds still, it is copied whole.
-	if _, errOut, code := c.run("put", p, "/logs/growing.log"); code != 0 {
-		t.Fatalf("put of the file at rest: exit %d %s", code, errOut)
-	}
-	out, _, _ := c.run("stat", "/logs/growing.log")
-	want, _ := os.ReadFile(p)
-	if !strings.Contains(out, fmt.Sprintf("size:  %d", len(want))) {
-		t.Fatalf("stat after put: %s", out)
+		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop, stopped := make(chan struct{}), make(chan struct{})
+		go func() { // a writer that never lets the file hold still
+			defer close(stopped)
+			for i := int64(0); ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				f.WriteAt([]byte{byte(i)}, i%int64(tc.size))
+				f.Sync()
+			}
+		}()
+		_, errOut, code := c.run(append(append([]string{"put"}, tc.flags...), p, "/logs/growing.log")...)
+		close(stop)
+		<-stopped
+		f.Close()
+		if code != 1 || !strings.Contains(errOut, "changed while it was read 3 times; not copied") {
+			t.Fatalf("put %v of a changing file of %d bytes: exit %d, stderr %q", tc.flags, tc.size, code, errOut)
+		}
+		if _, _, code := c.run("exists", "/logs/growing.log"); code != 1 {
+			t.Fatalf("a torn copy of the changing file was left in the cluster")
+		}
+		if _, _, code := c.run("exists", "/logs/.growing.log.shoal-part"); code != 1 {
+			t.Fatalf("the partial file of the changing file was left in the cluster")
+		}
+		// Once it holds still, it is copied whole.
+		if _, errOut, code := c.run("put", p, "/logs/growing.log"); code != 0 {
+			t.Fatalf("put of the file at rest: exit %d %s", code, errOut)
+		}
+		out, _, _ := c.run("stat", "/logs/growing.log")
+		want, _ := os.ReadFile(p)
+		if !strings.Contains(out, fmt.Sprintf("size:  %d", len(want))) {
+			t.Fatalf("stat after put: %s", out)
+		}
+		c.run("rm", "/logs/growing.log")
 	}
 }
