@@ -553,7 +553,10 @@ func (s *session) copyEntry(ctx context.Context, src, dst endpoint, e treeEntry,
 			return err
 		}
 		return setLocalAttrs(treeEntry{local: to, mode: e.mode, mtime: e.mtime})
-	case src.c.Router() == dst.c.Router(): // within a cluster: the copy shares the chunks
+	case src.c.Router() == dst.c.Router() && src.c.token == dst.c.token:
+		// Within a cluster, as one user: the copy shares the chunks. (As
+		// two users, the bytes go through here, each side's reads and
+		// writes under its own token.)
 		if err := src.c.Copy(ctx, from, to); err != nil {
 			return onPath(from, err)
 		}

@@ -137,6 +137,15 @@ func TestConditionalWrites(t *testing.T) {
 	if w := do(s, "HEAD", "/v1/fs/moved", nil); w.Code != http.StatusNotFound {
 		t.Fatalf("HEAD after a conditional delete: %d", w.Code)
 	}
+
+	// A condition an op cannot check is refused, not ignored.
+	for _, q := range []string{"op=mkdir", "op=create", "op=setattr&mode=0600", "op=symlink&target=x"} {
+		w = do(s, "POST", "/v1/fs/cond-"+strings.Split(q, "&")[0][3:]+"?"+q, nil, "If-None-Match", "*")
+		wantCode(t, "POST "+q+" with If-None-Match", w, http.StatusBadRequest, api.CodeInvalidOp)
+	}
+	if w := do(s, "HEAD", "/v1/fs/cond-mkdir", nil); w.Code != http.StatusNotFound {
+		t.Fatalf("a refused conditional mkdir made the directory: %d", w.Code)
+	}
 }
 
 // A GET or HEAD that names what the client holds answers 304.

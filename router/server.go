@@ -436,6 +436,12 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := q.Get("op")
+	if r.Method == http.MethodPost && op != "copy" && op != "rename" && op != "link" &&
+		(r.Header.Get("If-Match") != "" || r.Header.Get("If-None-Match") != "") {
+		// Ignored, a condition would let the change through as if it held.
+		writeError(w, fmt.Errorf("%w: If-Match and If-None-Match are not supported with op=%s (they are on PUT, PATCH, DELETE, and POST copy, rename, link)", ErrBadRequest, op))
+		return
+	}
 	switch {
 	case r.Method == http.MethodPut && op == "":
 		s.putFile(w, r, t)
