@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -287,7 +288,10 @@ func runAlias(s *session, args []string) error {
 		if c.Token == "-" {
 			line, err := bufio.NewReader(s.stdin).ReadString('\n')
 			if c.Token = strings.TrimSpace(line); c.Token == "" {
-				return fmt.Errorf("--token -: no token on stdin (%v)", err)
+				if err != nil && err != io.EOF {
+					return fmt.Errorf("--token -: reading the token from stdin: %w", err)
+				}
+				return errors.New("--token -: stdin holds no token: pipe one in, e.g. echo $TOKEN | shoal alias set ...")
 			}
 		}
 		if s.given.CA != "" {

@@ -40,7 +40,9 @@ func runStatus(s *session, _ []string) error {
 		// The router answers, but not with the view: it could not check
 		// the token (the meta group keeps the users) or reach the groups.
 		if s.json {
-			s.printJSON(statusJSON{Health: "unavailable", Why: []string{"the router could not answer: " + err.Error()}})
+			if err := s.printJSON(statusJSON{Health: "unavailable", Why: []string{"the router could not answer: " + err.Error()}}); err != nil {
+				return err
+			}
 		} else {
 			fmt.Fprintf(s.stdout, "HEALTH: unavailable: the router could not answer: %v\n", err)
 		}

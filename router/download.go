@@ -54,7 +54,13 @@ func mediaType(v string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: Content-Type %q: %v (want a media type such as text/plain; charset=utf-8)", ErrBadRequest, v, err)
 	}
-	return mime.FormatMediaType(mt, params), nil
+	out := mime.FormatMediaType(mt, params)
+	if out == "" {
+		// A parameter FormatMediaType cannot write back (a name that is
+		// no token): refused rather than stored as no type at all.
+		return "", fmt.Errorf("%w: Content-Type %q cannot be kept as given (want a media type such as text/plain; charset=utf-8)", ErrBadRequest, v)
+	}
+	return out, nil
 }
 
 // contentType is what a file is served as: the type it was uploaded with,
