@@ -260,7 +260,9 @@ func (r *Report) writeTable(w io.Writer) error {
 			{"shoal put -r", "files/s", c.PutTreeFilesPerSec},
 			{"put -r / API", "ratio", c.PutTreeRatio},
 			{"shoal sync, tree unchanged", "s", c.SyncUnchangedSec},
+			{fmt.Sprintf("API PUT of %s (streamed)", sizeLabel(c.LargeBytes)), "s", c.LargeAPISec},
 			{fmt.Sprintf("shoal put of %s", sizeLabel(c.LargeBytes)), "s", c.LargeUploadSec},
+			{"put / API PUT", "ratio", c.LargeUploadRatio},
 			{fmt.Sprintf("shoal put of the same %s again", sizeLabel(c.LargeBytes)), "s", c.LargeReuploadSec},
 		} {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", row.measure, row.unit, fmtFigure(row.f))

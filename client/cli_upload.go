@@ -208,10 +208,12 @@ func (u *upload) compare(ctx context.Context, p string) error {
 
 // send writes every chunk the partial file lacks, runs of them at a
 // time, each write only while the partial file is as the last one left
-// it; then cuts the partial file to size.
+// it; then cuts the partial file to size. The next run is read from the
+// local file while one is being sent.
 func (u *upload) send(ctx context.Context) error {
+	type run struct{ off, end int64 }
+	var runs []run
 	n := (u.size + u.cs - 1) / u.cs
-	buf := make([]byte, 0, u.piece)
 	for i := int64(0); i < n; {
 		if i < int64(len(u.same)) && u.same[i] {
 			u.p.moved(min(u.cs, u.size-i*u.cs))
@@ -222,20 +224,55 @@ func (u *upload) send(ctx context.Context) error {
 		for j < n && (j-i+1)*u.cs <= u.piece && !(j < int64(len(u.same)) && u.same[j]) {
 			j++
 		}
-		off, end := i*u.cs, min(j*u.cs, u.size)
-		buf = buf[:end-off]
-		if _, err := u.f.ReadAt(buf, off); err != nil && !(errors.Is(err, io.EOF) && end == u.size) {
-			return fmt.Errorf("read %s: %w", u.f.Name(), err)
+		runs = append(runs, run{i * u.cs, min(j*u.cs, u.size)})
+		i = j
+	}
+	type read struct {
+		buf []byte
+		err error
+	}
+	bufs := [2][]byte{}
+	load := func(k int) <-chan read {
+		ch := make(chan read, 1)
+		go func() {
+			r := runs[k]
+			b := bufs[k%2]
+			if int64(cap(b)) < r.end-r.off {
+				b = make([]byte, r.end-r.off)
+			}
+			b = b[:r.end-r.off]
+			bufs[k%2] = b
+			_, err := u.f.ReadAt(b, r.off)
+			if errors.Is(err, io.EOF) && r.end == u.size {
+				err = nil
+			}
+			ch <- read{b, err}
+		}()
+		return ch
+	}
+	var next <-chan read
+	if len(runs) > 0 {
+		next = load(0)
+	}
+	for k, r := range runs {
+		got := <-next
+		if got.err != nil {
+			return fmt.Errorf("read %s: %w", u.f.Name(), got.err)
 		}
-		st, err := u.c.writeAt(ctx, u.part, off, u.p.reader(bytes.NewReader(buf)), int64(len(buf)), u.etag)
+		if k+1 < len(runs) {
+			next = load(k + 1)
+		}
+		st, err := u.c.writeAt(ctx, u.part, r.off, u.p.reader(bytes.NewReader(got.buf)), int64(len(got.buf)), u.etag)
 		if errors.Is(err, ErrPrecondition) {
-			return fmt.Errorf("%s: %w", u.part, errUploadRace)
+			err = fmt.Errorf("%s: %w", u.part, errUploadRace)
 		}
 		if err != nil {
+			if k+1 < len(runs) {
+				<-next // the read under way is done with its buffer
+			}
 			return err
 		}
 		u.etag, u.partSize = st.Hash, st.Size
-		i = j
 	}
 	if u.partSize > u.size {
 		size := u.size

@@ -299,7 +299,7 @@ func (s *Server) streamPiece(r *http.Request, t target, cond conditions) (piece,
 	case !cond.holds(rr.Inode, true):
 		return piece{}, fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
 	}
-	f, err := s.upload(ctx, r.Body, r.ContentLength)
+	f, err := s.upload(ctx, r.Body, r.ContentLength, false)
 	if err != nil {
 		return piece{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
 	"math/rand/v2"
@@ -64,7 +65,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 			return
 		}
 		body, hashed := takeBody(r)
-		file, err = s.upload(ctx, body, r.ContentLength)
+		file, err = s.upload(ctx, body, r.ContentLength, true)
 		if err == nil {
 			sum, _ := hex.DecodeString(file.Hash) // the content's SHA-256
 			hashed(sum)
@@ -270,7 +271,7 @@ func (r *refusals) refused(g string, need int64) {
 
 // upload cuts body into chunks and stores each in a group chosen by free
 // space, several at a time while the next ones are read.
-func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*meta.Inode, error) {
+func (s *Server) upload(ctx context.Context, body io.Reader, declared int64, wholeFile bool) (*meta.Inode, error) {
 	type pending struct {
 		idx  int
 		done chan chunkDone
@@ -284,7 +285,12 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*m
 			<-p.done
 		}
 	}()
-	whole := sha256.New()
+	// The whole content's SHA-256 names a file written whole (its ETag);
+	// a piece of a file (a write at an offset) needs none.
+	var whole hash.Hash = discardHash{}
+	if wholeFile {
+		whole = sha256.New()
+	}
 	file := &meta.Inode{Type: meta.TypeFile}
 	refused := &refusals{full: map[string]int64{}}
 	var failure firstFailure
@@ -365,6 +371,15 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64) (*m
 	file.Hash = hex.EncodeToString(whole.Sum(nil))
 	return file, nil
 }
+
+// discardHash is a hash.Hash that hashes nothing.
+type discardHash struct{}
+
+func (discardHash) Write(p []byte) (int, error) { return len(p), nil }
+func (discardHash) Sum(b []byte) []byte         { return b }
+func (discardHash) Reset()                      {}
+func (discardHash) Size() int                   { return 0 }
+func (discardHash) BlockSize() int              { return 1 }
 
 // fill reads body into buf until buf is full or the body ends. Unlike
 // io.ReadFull it tells a body's clean end (end, nil) from a body cut off
