@@ -145,7 +145,14 @@ func (u *upload) prepare(ctx context.Context, remote string, o PutOptions) error
 	}
 	dst, err := u.c.Stat(ctx, remote)
 	switch {
-	case err == nil && dst.Type == TypeFile && !o.IfAbsent && dst.Size > 0:
+	case err == nil && o.IfAbsent:
+		// Refused now rather than after sending everything: the put
+		// would fail at its commit.
+		return fmt.Errorf("%s: %w: something is there already (--no-clobber)", remote, ErrPrecondition)
+	case err == nil && o.IfMatch != "" && o.IfMatch != "*" && quoteETag(o.IfMatch) != quoteETag(dst.Hash),
+		errors.Is(err, ErrNotFound) && o.IfMatch != "":
+		return fmt.Errorf("%s: %w: it is not the version --if-match names", remote, ErrPrecondition)
+	case err == nil && dst.Type == TypeFile && dst.Size > 0:
 		if err := u.compare(ctx, remote); err != nil {
 			return err
 		}

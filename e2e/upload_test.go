@@ -132,6 +132,19 @@ func TestUploadSendsOnlyWhatIsMissing(t *testing.T) {
 	}
 	same("after an unchanged put", data)
 
+	// Conditions that do not hold are refused before anything is sent.
+	for _, flags := range [][]string{{"--no-clobber"}, {"--if-match", strings.Repeat("0", 64)}} {
+		before = c.received()
+		_, errOut, code := c.run(append(append([]string{"put"}, flags...), local, "/up/big")...)
+		if code == 0 || !strings.Contains(errOut, "precondition") {
+			t.Fatalf("put %v over /up/big: exit %d %q", flags, code, errOut)
+		}
+		if sent := c.received() - before; sent > 64<<10 {
+			t.Errorf("a refused put %v sent %d bytes", flags, sent)
+		}
+	}
+	same("after refused puts", data)
+
 	// One byte changed in the middle and 1 KiB added: two chunks differ.
 	data[100*mib+5] ^= 0xff
 	data = append(data, bytes.Repeat([]byte("tail"), 256)...)
