@@ -141,6 +141,11 @@ type Statfs struct {
 	InlineMax int `json:"inline_max"`
 	// MaxWrite is the most one write at an offset (PATCH) may carry.
 	MaxWrite int `json:"max_write"`
+	// ChunkUploads: the router compares chunks (op=match) and puts one
+	// file's content at another (PUT ?from=), so a client may upload by
+	// chunks. An older router lacks both, and would take a PUT with from=
+	// as an empty file.
+	ChunkUploads bool `json:"chunk_uploads"`
 }
 
 // SearchPage is the answer of GET /v1/search: the matches found under

@@ -644,7 +644,7 @@ func (s *session) holdsLocal(c *Client, remote, local string) (bool, error) {
 		return false, err
 	}
 	g, err := c.chunking(s.ctx)
-	if err != nil || g.ChunkSize <= 0 || info.Size() == 0 {
+	if err != nil || !g.ChunkUploads || g.ChunkSize <= 0 || info.Size() == 0 {
 		return false, err
 	}
 	u := &upload{c: c, f: f, size: info.Size(), cs: int64(g.ChunkSize)}

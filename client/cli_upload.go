@@ -68,14 +68,15 @@ var errUploadRace = errors.New("another upload to the same file is under way (it
 // chunkedUpload sends the regular file f (of info before) to remote by
 // chunks, sending only those the cluster lacks. ok is false, with
 // nothing done, when the file is better sent whole: one chunk or less,
-// a name too long for its partial file, a router that cannot compare.
+// a name too long for its partial file, a router that cannot compare
+// (Statfs.ChunkUploads unset).
 // changed reports that f changed meanwhile; nothing is committed then,
 // and the partial file stays for the next try.
 func chunkedUpload(ctx context.Context, c *Client, f *os.File, before os.FileInfo, remote string, o PutOptions, p *progress) (st Stat, ok, changed bool, err error) {
 	size := before.Size()
 	g, err := c.chunking(ctx)
 	part := partName(remote)
-	if err != nil || g.ChunkSize <= 0 || g.MaxWrite < g.ChunkSize || size <= int64(g.ChunkSize) || part == "" {
+	if err != nil || !g.ChunkUploads || g.ChunkSize <= 0 || g.MaxWrite < g.ChunkSize || size <= int64(g.ChunkSize) || part == "" {
 		return st, false, false, nil
 	}
 	u := &upload{c: c, f: f, size: size, cs: int64(g.ChunkSize), piece: int64(g.MaxWrite / g.ChunkSize * g.ChunkSize), part: part, p: p}

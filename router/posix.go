@@ -383,7 +383,7 @@ func tryID(base string, try int) string {
 // serveStatfs answers GET /v1/statfs with the cluster's room, as a mount's
 // statfs(2) reports it.
 func (s *Server) serveStatfs(w http.ResponseWriter, r *http.Request) {
-	out := api.Statfs{ChunkSize: s.cfg.ChunkSize, InlineMax: s.cfg.InlineMax, MaxWrite: MaxWriteAt}
+	out := api.Statfs{ChunkSize: s.cfg.ChunkSize, InlineMax: s.cfg.InlineMax, MaxWrite: MaxWriteAt, ChunkUploads: true}
 	unlimited := false
 	for _, g := range GroupSpaces(s.cfg.Members()) {
 		out.Groups++
