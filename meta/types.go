@@ -2,6 +2,7 @@ package meta
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 )
@@ -206,6 +207,11 @@ const (
 	OpUserAdd    OpKind = 12 // add User and make its home directory
 	OpUserRemove OpKind = 13 // remove the user User.Name (its files stay)
 	OpUserToken  OpKind = 14 // replace the token hash of User.Name
+	// S3 access keys (AccessKey): OpUserKeyAdd gives User.Name the key
+	// User.Keys[0]; OpUserKeyRemove takes away the key whose ID is
+	// User.Keys[0].ID.
+	OpUserKeyAdd    OpKind = 15
+	OpUserKeyRemove OpKind = 16
 )
 
 // Cred is who an op or a read acts for, as a router authenticated them.
@@ -240,10 +246,64 @@ type User struct {
 	// nobody can sign in as the user.
 	TokenHash [32]byte `msgpack:"t"`
 	Created   int64    `msgpack:"c"` // the time of the OpUserAdd
+	// Keys are the user's S3 access keys (at most MaxAccessKeys).
+	Keys []AccessKey `msgpack:"ks,omitempty"`
 	// AutoUid and AutoGid are only set in an OpUserAdd, never stored:
 	// pick Uid (the lowest free uid >= 1000), and set Gid to Uid.
 	AutoUid bool `msgpack:"au,omitempty"`
 	AutoGid bool `msgpack:"ag,omitempty"`
+}
+
+// AccessKey is an S3 access key: a request signed with its secret (AWS
+// Signature V4) acts as the key's user. Unlike a token, whose hash is
+// enough to check it, a signature can only be checked with the secret
+// itself, so the secret is kept sealed with the cluster's data key: a
+// copy of the database alone signs nothing.
+type AccessKey struct {
+	ID string `msgpack:"i"` // 20 characters of A-Z and 2-7, public
+	// Secret is the secret key, sealed with the data key SealKey
+	// (secure.Sealer.SealInline); SealKey 0: in clear (a cluster run
+	// without security, where signatures are not checked).
+	Secret  []byte `msgpack:"s"`
+	SealKey uint32 `msgpack:"sk,omitempty"`
+	Created int64  `msgpack:"c"`
+}
+
+// MaxAccessKeys bounds the access keys of one user: enough to rotate
+// (add the new one, move every client, remove the old) with a few in use.
+const MaxAccessKeys = 8
+
+// AccessKeyHash is the key an access key ID is indexed under with the
+// tokens' hashes, which it cannot collide with.
+func AccessKeyHash(id string) [32]byte {
+	return sha256.Sum256([]byte("shoal s3 access key\x00" + id))
+}
+
+// Holds reports whether hash is u's token hash or the AccessKeyHash of
+// one of its access keys: what the tokens index may name u for.
+func (u *User) Holds(hash [32]byte) bool {
+	if hash == [32]byte{} {
+		return false
+	}
+	found := subtle.ConstantTimeCompare(u.TokenHash[:], hash[:])
+	for _, k := range u.Keys {
+		h := AccessKeyHash(k.ID)
+		found |= subtle.ConstantTimeCompare(h[:], hash[:])
+	}
+	return found == 1
+}
+
+// ValidAccessKeyID reports whether id has the shape of an access key ID.
+func ValidAccessKeyID(id string) bool {
+	if len(id) != 20 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
 }
 
 // Op is one state-machine command carried by a log entry. Everything that

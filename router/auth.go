@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
@@ -176,7 +175,7 @@ func (a *authenticator) authenticate(r *http.Request) (meta.User, error) {
 		return k.user, nil // the meta group is electing: keep serving a user known a moment ago
 	case err != nil:
 		return meta.User{}, fmt.Errorf("look up the token's user: %w", err)
-	case u == nil || subtle.ConstantTimeCompare(u.TokenHash[:], hash[:]) != 1:
+	case u == nil || !u.Holds(hash):
 		a.mu.Lock()
 		delete(a.known, hash)
 		if len(a.bad) >= badTokens {

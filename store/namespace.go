@@ -225,6 +225,10 @@ func applyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
 		return n.userRemove(op)
 	case meta.OpUserToken:
 		return n.userToken(op)
+	case meta.OpUserKeyAdd:
+		return n.userKeyAdd(op)
+	case meta.OpUserKeyRemove:
+		return n.userKeyRemove(op)
 	}
 	return reject(meta.CodeInvalid)
 }

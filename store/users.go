@@ -5,21 +5,22 @@ package store
 //
 //	users   user name            ->  msgpack(User)
 //	tokens  SHA-256 of a token   ->  user name
+//	        meta.AccessKeyHash   ->  user name (S3 access keys)
 //
 // Only a hash of each token is kept, so a copy of the database (a
 // snapshot sent to a new member, a backup) lets nobody sign in. A router
 // hashes the bearer token of a request and finds its user with
 // UserByToken. tokens holds one key for every user whose TokenHash is not
-// all zeros, and nothing else.
+// all zeros, one for each access key of every user, and nothing else.
 //
 // Only root (an admin's Cred) or the cluster itself may change users.
 // OpUserAdd also makes the user's home, /home/NAME, so a new account has
 // a place it may write.
 
 import (
-	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"go.etcd.io/bbolt"
@@ -107,6 +108,7 @@ func (n *namespace) tokenFree(hash [32]byte) (bool, error) {
 // result recorded for retries (requests.go) need not keep.
 func redacted(u meta.User) *meta.User {
 	u.TokenHash = [32]byte{}
+	u.Keys = nil
 	return &u
 }
 
@@ -283,7 +285,67 @@ func (n *namespace) userRemove(op *meta.Op) (meta.Result, error) {
 	if err := n.dropToken(u); err != nil {
 		return meta.Result{}, err
 	}
+	for _, k := range u.Keys {
+		h := meta.AccessKeyHash(k.ID)
+		if err := n.tokens.del(h[:]); err != nil {
+			return meta.Result{}, err
+		}
+	}
 	return meta.Result{}, n.users.del([]byte(u.Name))
+}
+
+// userKeyAdd gives the user op.User.Name the access key op.User.Keys[0],
+// whose ID no user may hold yet.
+func (n *namespace) userKeyAdd(op *meta.Op) (meta.Result, error) {
+	if code := userOpCode(op.Cred); code != meta.CodeOK {
+		return reject(code)
+	}
+	if op.User == nil || len(op.User.Keys) != 1 || !meta.ValidAccessKeyID(op.User.Keys[0].ID) || len(op.User.Keys[0].Secret) == 0 {
+		return reject(meta.CodeInvalid)
+	}
+	u, ok, err := n.user(op.User.Name)
+	if err != nil || !ok {
+		return meta.Result{Code: meta.CodeNotFound}, err
+	}
+	if len(u.Keys) >= meta.MaxAccessKeys {
+		return reject(meta.CodeInvalid) // the router says why before proposing
+	}
+	k := op.User.Keys[0]
+	k.Created = op.Time
+	h := meta.AccessKeyHash(k.ID)
+	if free, err := n.tokenFree(h); err != nil || !free {
+		return meta.Result{Code: meta.CodeExists}, err
+	}
+	if err := n.tokens.put(h[:], []byte(u.Name)); err != nil {
+		return meta.Result{}, err
+	}
+	u.Keys = append(u.Keys, k)
+	return meta.Result{User: redacted(u)}, n.putUser(u)
+}
+
+// userKeyRemove takes the access key op.User.Keys[0].ID from the user
+// op.User.Name; requests signed with it fail from then on.
+func (n *namespace) userKeyRemove(op *meta.Op) (meta.Result, error) {
+	if code := userOpCode(op.Cred); code != meta.CodeOK {
+		return reject(code)
+	}
+	if op.User == nil || len(op.User.Keys) != 1 {
+		return reject(meta.CodeInvalid)
+	}
+	u, ok, err := n.user(op.User.Name)
+	if err != nil || !ok {
+		return meta.Result{Code: meta.CodeNotFound}, err
+	}
+	i := slices.IndexFunc(u.Keys, func(k meta.AccessKey) bool { return k.ID == op.User.Keys[0].ID })
+	if i < 0 {
+		return reject(meta.CodeNotFound)
+	}
+	h := meta.AccessKeyHash(u.Keys[i].ID)
+	if err := n.tokens.del(h[:]); err != nil {
+		return meta.Result{}, err
+	}
+	u.Keys = slices.Delete(u.Keys, i, i+1)
+	return meta.Result{User: redacted(u)}, n.putUser(u)
 }
 
 // dropToken removes the token index entry of u, if it has one.
@@ -356,9 +418,9 @@ func userByToken(tx *bbolt.Tx, hash [32]byte) (meta.User, bool, error) {
 	if err != nil {
 		return meta.User{}, false, err
 	}
-	// The index found the name; the stored hash has the last word, in
+	// The index found the name; the stored hashes have the last word, in
 	// constant time so its timing tells nothing about a near miss.
-	if subtle.ConstantTimeCompare(u.TokenHash[:], hash[:]) != 1 {
+	if !u.Holds(hash) {
 		return meta.User{}, false, nil
 	}
 	return u, true, nil

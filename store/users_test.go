@@ -55,6 +55,10 @@ func usCheckTokens(tx *bbolt.Tx) error {
 		if u.TokenHash != [32]byte{} {
 			want[string(u.TokenHash[:])] = u.Name
 		}
+		for _, k := range u.Keys {
+			h := meta.AccessKeyHash(k.ID)
+			want[string(h[:])] = u.Name
+		}
 	}
 	got := map[string]string{}
 	bucketIn(tx, bucketTokens).forEach(func(k, v []byte) error { got[string(k)] = string(v); return nil })
@@ -247,4 +251,63 @@ func TestUserOpsNeedRoot(t *testing.T) {
 		t.Fatalf("home made by an admin: %+v", r.Inode)
 	}
 	usApply(t, db, meta.Op{Kind: meta.OpUserRemove, User: &meta.User{Name: "eve"}, Cred: admin}, meta.CodeOK)
+}
+
+func TestUserAccessKeys(t *testing.T) {
+	db := nsOpenDB(t)
+	usApply(t, db, userAddOp("alice", meta.User{AutoUid: true, TokenHash: tokenHash("a")}), meta.CodeOK)
+	usApply(t, db, userAddOp("bob", meta.User{AutoUid: true, TokenHash: tokenHash("b")}), meta.CodeOK)
+	keyOp := func(kind meta.OpKind, name, id string) meta.Op {
+		return meta.Op{Kind: kind, Time: 20, User: &meta.User{Name: name, Keys: []meta.AccessKey{{ID: id, Secret: []byte("sealed")}}}}
+	}
+	byKey := func(id string) (string, bool) {
+		var u meta.User
+		var ok bool
+		db.View(func(tx *bbolt.Tx) (err error) { u, ok, err = userByToken(tx, meta.AccessKeyHash(id)); return err })
+		return u.Name, ok
+	}
+	const k1, k2 = "AKAAAAAAAAAAAAAAAAA2", "AKBBBBBBBBBBBBBBBBB7"
+	r := usApply(t, db, keyOp(meta.OpUserKeyAdd, "alice", k1), meta.CodeOK)
+	if r.User == nil || len(r.User.Keys) != 0 {
+		t.Fatalf("the result carries the user's keys: %+v", r.User)
+	}
+	if name, ok := byKey(k1); !ok || name != "alice" {
+		t.Fatalf("by key: %q %v", name, ok)
+	}
+	if u, _ := usUser(t, db, "alice"); len(u.Keys) != 1 || u.Keys[0].ID != k1 || string(u.Keys[0].Secret) != "sealed" || u.Keys[0].Created != 20 {
+		t.Fatalf("stored keys %+v", u.Keys)
+	}
+	// An ID is held once in the whole cluster; malformed ones and empty
+	// secrets are refused; a key is not a token.
+	usApply(t, db, keyOp(meta.OpUserKeyAdd, "bob", k1), meta.CodeExists)
+	usApply(t, db, keyOp(meta.OpUserKeyAdd, "bob", "short"), meta.CodeInvalid)
+	usApply(t, db, keyOp(meta.OpUserKeyAdd, "bob", "akbbbbbbbbbbbbbbbbb7"), meta.CodeInvalid)
+	usApply(t, db, meta.Op{Kind: meta.OpUserKeyAdd, User: &meta.User{Name: "bob", Keys: []meta.AccessKey{{ID: k2}}}}, meta.CodeInvalid)
+	usApply(t, db, keyOp(meta.OpUserKeyAdd, "nobody", k2), meta.CodeNotFound)
+	if _, ok := usByToken(t, db, k1); ok {
+		t.Fatal("an access key ID works as a token")
+	}
+	for i := range meta.MaxAccessKeys - 1 {
+		usApply(t, db, keyOp(meta.OpUserKeyAdd, "alice", "AKCCCCCCCCCCCCCCCCC" + string(rune('A'+i))), meta.CodeOK)
+	}
+	usApply(t, db, keyOp(meta.OpUserKeyAdd, "alice", k2), meta.CodeInvalid)
+
+	usApply(t, db, keyOp(meta.OpUserKeyRemove, "bob", k1), meta.CodeNotFound)
+	usApply(t, db, keyOp(meta.OpUserKeyRemove, "alice", k1), meta.CodeOK)
+	if _, ok := byKey(k1); ok {
+		t.Fatal("a removed key still finds its user")
+	}
+	usApply(t, db, keyOp(meta.OpUserKeyAdd, "bob", k1), meta.CodeOK)
+	// Removing a user removes its keys; the token stays alice's alone.
+	usApply(t, db, meta.Op{Kind: meta.OpUserRemove, User: &meta.User{Name: "alice"}}, meta.CodeOK)
+	if _, ok := byKey("AKCCCCCCCCCCCCCCCCCA"); ok {
+		t.Fatal("a removed user's key still works")
+	}
+	if name, ok := byKey(k1); !ok || name != "bob" {
+		t.Fatalf("bob's key: %q %v", name, ok)
+	}
+	admin := &meta.Cred{Uid: 1000}
+	op := keyOp(meta.OpUserKeyAdd, "bob", k2)
+	op.Cred = admin
+	usApply(t, db, op, meta.CodePerm)
 }
