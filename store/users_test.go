@@ -288,7 +288,7 @@ func TestUserAccessKeys(t *testing.T) {
 		t.Fatal("an access key ID works as a token")
 	}
 	for i := range meta.MaxAccessKeys - 1 {
-		usApply(t, db, keyOp(meta.OpUserKeyAdd, "alice", "AKCCCCCCCCCCCCCCCCC" + string(rune('A'+i))), meta.CodeOK)
+		usApply(t, db, keyOp(meta.OpUserKeyAdd, "alice", "AKCCCCCCCCCCCCCCCCC"+string(rune('A'+i))), meta.CodeOK)
 	}
 	usApply(t, db, keyOp(meta.OpUserKeyAdd, "alice", k2), meta.CodeInvalid)
 
