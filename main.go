@@ -386,6 +386,9 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.Var((*byteSize)(&c.Router.ReadMemory), "read-memory", "memory the chunks all reads fetch may hold at once, e.g. 128MiB (about two chunk sizes per chunk, three with encryption at rest); past it reads fetch fewer chunks ahead")
 	fs.StringSliceVar(&c.Router.CORSOrigins, "cors-origin", nil, "a web origin whose pages may call the API from a browser, e.g. https://app.example.com (repeat or comma-separate; * for any); they still need a token")
 	fs.DurationVar(&c.Router.AuthTTL, "auth-ttl", c.Router.AuthTTL, "how long a token's user is trusted before the cluster is asked again (a removed user's token works at most this long on other routers)")
+	fs.StringVar(&c.S3, "s3", "", "address to serve the S3 API on, e.g. 0.0.0.0:9000 (default: none)")
+	fs.StringVar(&c.S3Config.Region, "s3-region", "us-east-1", "region the S3 API says it is in")
+	fs.StringVar(&c.S3Config.Domain, "s3-domain", "", "domain of virtual-host-style S3 requests: BUCKET.DOMAIN names BUCKET (path-style always works)")
 	gc := gossipFlags(fs)
 	sec := securityFlags(fs, true)
 	metrics := metricsFlag(fs, "")
@@ -423,6 +426,7 @@ func setRouterMemoryLimit(c router.Config, log *slog.Logger) {
 func devMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(context.Context) error {
 	c := role.DefaultDevConfig()
 	fs.StringVar(&c.HTTP, "http", c.HTTP, "router HTTP address")
+	fs.StringVar(&c.S3, "s3", c.S3, "router S3 API address (\"\": none)")
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (one subdirectory per node)")
 	fs.IntVar(&c.PortBase, "port-base", c.PortBase, "first of the node ports (node i: peers on BASE+i, gossip on BASE+10+i)")
 	fs.BoolVar(&c.Insecure, "insecure", false, "run without TLS, gossip encryption, users or encryption at rest")

@@ -52,3 +52,18 @@ type KeyringResult struct {
 	Primary   map[string]int    `json:"primary"` // base64 key: members sending with it
 	Messages  map[string]string `json:"messages,omitempty"`
 }
+
+// AccessKey is an S3 access key of a user. The secret is in the answer
+// of POST /v1/users/NAME/keys only: it cannot be read back.
+type AccessKey struct {
+	User    string    `json:"user"`
+	ID      string    `json:"access_key_id"`
+	Secret  string    `json:"secret_access_key,omitempty"`
+	Created time.Time `json:"created,omitzero"`
+}
+
+// AccessKeyList is the answer of GET /v1/users/NAME/keys.
+type AccessKeyList struct {
+	User string      `json:"user"`
+	Keys []AccessKey `json:"keys"`
+}

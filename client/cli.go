@@ -40,7 +40,7 @@ var Commands = []struct{ Name, Summary string }{
 	{"du", "show how many bytes a remote directory holds, and its directories"},
 	{"df", "show the cluster's capacity, used and free bytes"},
 	{"whoami", "show the user your token belongs to"},
-	{"user", "manage users and tokens: user add|list|remove|token rotate"},
+	{"user", "manage users, tokens and S3 keys: user add|list|remove|token rotate|key"},
 	{"keyring", "manage the gossip keys of a running cluster: keyring list|install|use|remove"},
 	{"alias", "name clusters to reach with --cluster NAME: alias set|list|remove"},
 }

@@ -27,17 +27,22 @@ func adminCommand(name string) (command, bool) {
 		}, true
 	case "user":
 		return command{
-			synopsis: "add NAME [flags] | list | remove NAME | token rotate [NAME]",
+			synopsis: "add NAME [flags] | list | remove NAME | token rotate [NAME] | key add|list [NAME] | key remove [NAME] ID",
 			about: "Manage the cluster's users (admins only, but anyone may rotate their own token).\n" +
 				"  add NAME      add a user, make its home /home/NAME (mode 0700) and print its\n" +
 				"                token: it is shown this once, the cluster keeps only a hash\n" +
 				"  list          list the users\n" +
 				"  remove NAME   remove a user: its token stops working; its files stay\n" +
 				"  token rotate  print a new token for NAME (default: yourself); the old one\n" +
-				"                stops working",
+				"                stops working\n" +
+				"  key add       make an S3 access key for NAME (default: yourself) and print its\n" +
+				"                ID and secret: the secret is shown this once\n" +
+				"  key list      list NAME's access keys (IDs only)\n" +
+				"  key remove    remove an access key: requests signed with it fail",
 			examples: []string{"shoal user add alice", "shoal user add build --uid 2000 --gid 2000 --groups 100,101",
-				"shoal user add host-a --mount", "shoal user list", "shoal user token rotate alice", "shoal user remove alice"},
-			minArgs: 1, maxArgs: 3, run: runUser, failCode: exitFail, json: true,
+				"shoal user add host-a --mount", "shoal user list", "shoal user token rotate alice", "shoal user key add alice", "shoal user key list",
+				"shoal user key remove alice SHABCDEFGHIJKLMNOPQR", "shoal user remove alice"},
+			minArgs: 1, maxArgs: 4, run: runUser, failCode: exitFail, json: true,
 			flags: func(fs *pflag.FlagSet, s *session) {
 				fs.StringVar(&s.user.uid, "uid", "", "add: the user's uid (default: the lowest free from 1000)")
 				fs.StringVar(&s.user.gid, "gid", "", "add: the user's primary gid (default: its uid)")
@@ -152,8 +157,52 @@ func runUser(s *session, args []string) error {
 		fmt.Fprintf(s.stderr, "new token of %s (shown once; the old one no longer works):\n", u.Name)
 		fmt.Fprintln(s.stdout, u.Token)
 		return nil
+	case args[0] == "key" && len(args) >= 2:
+		return runUserKey(s, args[1:])
 	}
-	return errors.New("want: user add NAME, user list, user remove NAME, or user token rotate [NAME]; see 'shoal user --help'")
+	return errors.New("want: user add NAME, user list, user remove NAME, user token rotate [NAME], or user key add|list|remove; see 'shoal user --help'")
+}
+
+// runUserKey is 'user key add|list [NAME]' and 'user key remove [NAME] ID'.
+func runUserKey(s *session, args []string) error {
+	op, rest := args[0], args[1:]
+	if op == "remove" && len(rest) == 1 || op != "remove" && len(rest) == 0 {
+		me, err := s.c.WhoAmI(s.ctx)
+		if err != nil {
+			return err
+		}
+		rest = append([]string{me.Name}, rest...)
+	}
+	switch {
+	case op == "add" && len(rest) == 1:
+		k, err := s.c.AddAccessKey(s.ctx, rest[0])
+		if err != nil {
+			return onPath(rest[0], err)
+		}
+		if s.json {
+			return s.printJSON(k)
+		}
+		fmt.Fprintf(s.stderr, "new S3 access key of %s (the secret is shown once; the cluster keeps it sealed):\n", k.User)
+		fmt.Fprintf(s.stdout, "AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", k.ID, k.Secret)
+		return nil
+	case op == "list" && len(rest) == 1:
+		ks, err := s.c.AccessKeys(s.ctx, rest[0])
+		if err != nil {
+			return onPath(rest[0], err)
+		}
+		if s.json {
+			return s.printJSON(ks)
+		}
+		tw := tabwriter.NewWriter(s.stdout, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "ACCESS KEY ID\tCREATED")
+		for _, k := range ks {
+			fmt.Fprintf(tw, "%s\t%s\n", k.ID, k.Created.UTC().Format(time.DateTime))
+		}
+		return tw.Flush()
+	case op == "remove" && len(rest) == 2:
+		return onPath(rest[0], s.c.RemoveAccessKey(s.ctx, rest[0], rest[1]))
+	}
+	return errors.New("want: user key add [NAME], user key list [NAME], or user key remove [NAME] ID")
 }
 
 // printUsers writes a table of users.

@@ -96,6 +96,31 @@ func (c *Client) RotateToken(ctx context.Context, name string) (User, error) {
 	return out, err
 }
 
+// AccessKey is an S3 access key of a user. Secret is set only in the
+// answer that made it: it cannot be read back.
+type AccessKey = api.AccessKey
+
+// AddAccessKey makes an S3 access key for the user name (the user itself
+// or an admin may); requests signed with it act as that user.
+func (c *Client) AddAccessKey(ctx context.Context, name string) (AccessKey, error) {
+	var out AccessKey
+	err := c.apiCall(ctx, http.MethodPost, userPath(name)+"/keys", nil, &out)
+	return out, err
+}
+
+// AccessKeys lists the S3 access keys of the user name, without secrets.
+func (c *Client) AccessKeys(ctx context.Context, name string) ([]AccessKey, error) {
+	var out api.AccessKeyList
+	err := c.apiCall(ctx, http.MethodGet, userPath(name)+"/keys", nil, &out)
+	return out.Keys, err
+}
+
+// RemoveAccessKey removes the access key id of the user name: requests
+// signed with it fail from then on.
+func (c *Client) RemoveAccessKey(ctx context.Context, name, id string) error {
+	return c.apiCall(ctx, http.MethodDelete, userPath(name)+"/keys/"+url.PathEscape(id), nil, nil)
+}
+
 // WhoAmI returns the user the client's token belongs to.
 func (c *Client) WhoAmI(ctx context.Context) (User, error) {
 	var out User

@@ -152,6 +152,21 @@ type Inode struct {
 	// reads (the namespace keeps them apart from the inode's record,
 	// which never holds them).
 	Usage *Usage `msgpack:"us,omitempty"`
+	// Object is what the S3 API keeps of a file besides its content; nil
+	// for a file written otherwise. A put replaces it with the put's.
+	Object *Object `msgpack:"ob,omitempty"`
+}
+
+// Object is what S3 keeps of an object besides its content: the ETag its
+// clients check (the hex MD5 of the content, or "MD5-N" of a multipart
+// upload) and its user metadata (x-amz-meta-*, lower-case names without
+// the prefix). The ETag describes the content whose Hash is For: a change
+// of the content by other means (a mount, a write at an offset) leaves it
+// stale, and it is then not served.
+type Object struct {
+	ETag string            `msgpack:"e,omitempty"`
+	For  string            `msgpack:"f,omitempty"`
+	Meta map[string]string `msgpack:"m,omitempty"`
 }
 
 // Usage is what a directory holds, at every depth below it: the bytes of

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"shoal/client"
 	"shoal/gossip"
@@ -25,6 +26,10 @@ import (
 type DevConfig struct {
 	// HTTP is the router's API address (default 127.0.0.1:8080).
 	HTTP string
+	// S3 is the router's S3 API address (default 127.0.0.1:9000; ""
+	// serves none). With security, the admin gets an access key, kept in
+	// DataDir/secrets/s3.env for the S3 clients on this machine.
+	S3 string
 	// DataDir holds one subdirectory per node (default ./shoal-dev).
 	DataDir string
 	// PortBase is the first of the ports the nodes use: node i listens
@@ -55,6 +60,7 @@ const devPorts = 20
 func DefaultDevConfig() DevConfig {
 	return DevConfig{
 		HTTP:     "127.0.0.1:8080",
+		S3:       "127.0.0.1:9000",
 		DataDir:  "./shoal-dev",
 		PortBase: 7400,
 		Logger:   slog.Default(),
@@ -76,6 +82,9 @@ func (c DevConfig) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("%w: --http %q: want HOST:PORT: %w", ErrBadConfig, c.HTTP, err)
+	}
+	if _, _, err := net.SplitHostPort(c.S3); c.S3 != "" && err != nil {
+		return fmt.Errorf("%w: --s3 %q: want HOST:PORT, or \"\" for no S3 API: %w", ErrBadConfig, c.S3, err)
 	}
 	return nil
 }
@@ -144,10 +153,16 @@ func RunDev(ctx context.Context, cfg DevConfig) error {
 	rc.Metrics = cfg.Metrics
 	rc.Gossip.BindAddr, rc.Gossip.Join = gossipAddr(9), seeds
 	rc.Ready = func(a string) { ready <- a }
+	s3ready := make(chan string, 1)
+	rc.S3, rc.S3Ready = cfg.S3, func(a string) { s3ready <- a }
 	run(func() error { return RunRouter(ctx, rc) })
 	select {
 	case url := <-ready:
-		banner(cfg, sec, url)
+		s3url := ""
+		if cfg.S3 != "" {
+			s3url = <-s3ready // announced before the API
+		}
+		banner(ctx, cfg, sec, url, s3url)
 	case <-ctx.Done():
 	}
 	wg.Wait()
@@ -189,7 +204,7 @@ func devNames(dataDir string, n int, group func(i int) string) []string {
 
 // banner tells where the cluster listens and, when it is secure, where its
 // secrets are and how the CLI on this machine finds them.
-func banner(cfg DevConfig, sec Security, url string) {
+func banner(ctx context.Context, cfg DevConfig, sec Security, url, s3url string) {
 	fmt.Fprintf(cfg.Out, "Shoal dev cluster: 1 router, groups %s (meta) and g2 of 3 nodes each, 2 standbys (data in %s)\n  API:     %s\n", meta.DefaultMetaGroup, cfg.DataDir, url)
 	console := "log in with the admin token; trust the cluster's CA, " + secure.Dir(sec.Secrets).CA() + ", or the browser warns"
 	if sec.Insecure {
@@ -198,6 +213,9 @@ func banner(cfg DevConfig, sec Security, url string) {
 	fmt.Fprintf(cfg.Out, "  Console: %s/ui/ (%s)\n", url, console)
 	if cfg.Metrics != nil {
 		fmt.Fprintf(cfg.Out, "  Metrics: %s/metrics (Prometheus, every node of this process)\n", cfg.Metrics.URL)
+	}
+	if s3url != "" && sec.Insecure {
+		fmt.Fprintf(cfg.Out, "  S3:      %s (any access key: every request acts as root)\n", s3url)
 	}
 	if sec.Insecure {
 		fmt.Fprintf(cfg.Out, `  INSECURE: no TLS, no users, no encryption at rest (--insecure)
@@ -211,6 +229,13 @@ Press Ctrl-C to stop; starting again finds the data again.
 	creds := client.Credentials{Router: url, CA: d.CA(), Cert: d.Cert(secure.RoleClient), Key: d.Key(secure.RoleClient)}
 	creds.Token, _ = secure.LoadToken(d.AdminToken())
 	where := writeDevCredentials(cfg, creds)
+	if s3url != "" {
+		if env, err := devS3Key(ctx, d, creds); err != nil {
+			fmt.Fprintf(cfg.Out, "  S3:      %s (no access key yet: %v; make one with 'shoal user key add')\n", s3url, err)
+		} else {
+			fmt.Fprintf(cfg.Out, "  S3:      %[1]s, the admin's access key in %[2]s\n  Try:     . %[2]s && aws --endpoint-url %[1]s s3 ls\n", s3url, env)
+		}
+	}
 	fmt.Fprintf(cfg.Out, `  Secrets: %[2]s (CA, certificates, gossip and data keys, admin token)
   Admin:   user admin, token in %[3]s
   CLI:     %[4]s
@@ -218,6 +243,55 @@ Press Ctrl-C to stop; starting again finds the data again.
   Or curl: curl --cacert %[5]s -H "Authorization: Bearer $(cat %[3]s)" -T README.md %[1]s/v1/fs/docs/readme.md
 Press Ctrl-C to stop; starting again finds the data again.
 `, url, d, d.AdminToken(), where, d.CA())
+}
+
+// devS3Key returns the file that holds the admin's S3 access key, as
+// environment variables the S3 clients read (AWS_ACCESS_KEY_ID and the
+// like), making the key on the first start, or again if it was removed.
+func devS3Key(ctx context.Context, d secure.Dir, creds client.Credentials) (string, error) {
+	env := filepath.Join(string(d), "s3.env")
+	tlsc, err := secure.ClientConfig(creds.CA, "", "")
+	if err != nil {
+		return "", err
+	}
+	c, err := client.New(client.Config{Router: creds.Router, TLS: tlsc, Token: creds.Token, Timeout: 5 * time.Second, Retry503: 30 * time.Second})
+	if err != nil {
+		return "", err
+	}
+	// The admin is made as the meta group first elects a primary:
+	// until then its token is refused.
+	var keys []client.AccessKey
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if keys, err = c.AccessKeys(ctx, "admin"); err == nil || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	if b, err := os.ReadFile(env); err == nil {
+		_, id, _ := strings.Cut(string(b), "AWS_ACCESS_KEY_ID=")
+		id, _, _ = strings.Cut(id, "\n")
+		for _, k := range keys {
+			if k.ID == id {
+				return env, nil
+			}
+		}
+	}
+	k, err := c.AddAccessKey(ctx, "admin")
+	if err != nil {
+		return "", err
+	}
+	content := fmt.Sprintf("# The S3 access key of the dev cluster's admin, written by shoal dev: . this file\n"+
+		"export AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\nexport AWS_CA_BUNDLE=%s\nexport AWS_DEFAULT_REGION=us-east-1\n",
+		k.ID, k.Secret, creds.CA)
+	return env, os.WriteFile(env, []byte(content), 0o600)
 }
 
 // devCredentialsHeader marks a credentials file written by shoal dev: only

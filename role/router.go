@@ -43,6 +43,14 @@ type RouterConfig struct {
 	// Ready, if set, is called once the API is listening; url is its
 	// base URL (https:// unless Security.Insecure).
 	Ready func(url string)
+	// S3, when set, is the address the S3 API listens on (--s3), over
+	// TLS like the HTTP API unless Security.Insecure; S3Config its
+	// region and virtual-host domain.
+	S3       string
+	S3Config router.S3Config
+	// S3Ready, if set, is called once the S3 API is listening, with its
+	// endpoint URL.
+	S3Ready func(url string)
 }
 
 // DefaultRouterConfig returns a RouterConfig with the tunables set.
@@ -64,6 +72,11 @@ func (c RouterConfig) Validate() error {
 	}
 	if c.Logger == nil {
 		return fmt.Errorf("%w: Logger is nil", ErrBadConfig)
+	}
+	if c.S3 != "" {
+		if _, _, err := net.SplitHostPort(c.S3); err != nil {
+			return fmt.Errorf("%w: --s3 %q: want HOST:PORT: %w", ErrBadConfig, c.S3, err)
+		}
 	}
 	return nil
 }
@@ -144,36 +157,66 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 		scheme = "https"
 	}
 	url := scheme + "://" + l.Addr().String()
+	errc := make(chan error, 2)
+	servers := []*http.Server{srv}
+	if cfg.S3 != "" {
+		s3l, err := net.Listen("tcp", cfg.S3)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("listen for S3 on %s: %w", cfg.S3, err)
+		}
+		s3srv := &http.Server{
+			Handler:           api.S3(cfg.S3Config),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          httpErrorLog(log),
+			TLSConfig:         srv.TLSConfig,
+		}
+		closeUnused(s3srv)
+		servers = append(servers, s3srv)
+		s3url := scheme + "://" + s3l.Addr().String()
+		log.Info("S3 API started", "url", s3url)
+		if cfg.S3Ready != nil {
+			cfg.S3Ready(s3url)
+		}
+		go func() { errc <- fmt.Errorf("serve S3: %w", serve(s3srv, s3l)) }()
+	}
 	log.Info("router started", "url", url, "gossip", gc.BindAddr)
 	if cfg.Ready != nil {
 		cfg.Ready(url)
 	}
 	go api.Bootstrap(ctx)
-	errc := make(chan error, 1)
-	go func() {
-		if srv.TLSConfig != nil {
-			// HTTP/1.1 only: each client connection is served on its own
-			// core, large bodies are not held to one stream's window, and
-			// TLS records go out in batches (secure.BatchWrites), which
-			// HTTP/2's concurrent reader and writer would stall.
-			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
-			errc <- srv.ServeTLS(secure.BatchListener(l), "", "")
-			return
-		}
-		errc <- srv.Serve(l)
-	}()
+	go func() { errc <- fmt.Errorf("serve HTTP: %w", serve(srv, l)) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve HTTP: %w", err)
+		for _, s := range servers {
+			s.Close()
+		}
+		return err
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
 	}
 	log.Info("router stopped")
 	return nil
+}
+
+// serve serves srv on l, over TLS when srv has a TLS configuration.
+func serve(srv *http.Server, l net.Listener) error {
+	if srv.TLSConfig != nil {
+		// HTTP/1.1 only: each client connection is served on its own
+		// core, large bodies are not held to one stream's window, and
+		// TLS records go out in batches (secure.BatchWrites), which
+		// HTTP/2's concurrent reader and writer would stall.
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		return srv.ServeTLS(secure.BatchListener(l), "", "")
+	}
+	return srv.Serve(l)
 }
 
 // closeUnused makes srv's Shutdown close at once the connections on

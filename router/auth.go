@@ -114,7 +114,14 @@ func (a *authenticator) authenticate(r *http.Request) (meta.User, error) {
 	if !strings.EqualFold(scheme, "Bearer") || !secure.WellFormedToken(tok) {
 		return meta.User{}, fmt.Errorf("%w: %w: the Authorization header holds no Shoal token", ErrUnauthenticated, errBadToken)
 	}
-	hash := secure.HashToken(tok)
+	return a.byHash(r, secure.HashToken(tok))
+}
+
+// byHash returns the user whose token, or access key, hashes to hash
+// (meta.User.Holds), for request r: from the cache while fresh, else
+// from the meta group, with the same limits on unknown hashes whichever
+// kind they are.
+func (a *authenticator) byHash(r *http.Request, hash [32]byte) (meta.User, error) {
 	now := a.now()
 	a.mu.Lock()
 	k := a.known[hash]

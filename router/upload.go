@@ -270,7 +270,10 @@ func (r *refusals) refused(g string, need int64) {
 }
 
 // upload cuts body into chunks and stores each in a group chosen by free
-// space, several at a time while the next ones are read.
+// space, several at a time while the next ones are read. A whole file
+// (wholeFile) gets the SHA-256 of its content as its Hash, and is kept
+// inline when small; a piece of a file (a write at an offset, a part of
+// an S3 upload) is always chunks, and has no Hash.
 func (s *Server) upload(ctx context.Context, body io.Reader, declared int64, wholeFile bool) (*meta.Inode, error) {
 	type pending struct {
 		idx  int
@@ -323,7 +326,7 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64, who
 			s.putChunkSlot(slot)
 			return nil, bodyError(err, file.Size+int64(n), declared)
 		}
-		if i == 0 && end && n <= s.cfg.InlineMax {
+		if i == 0 && end && n <= s.cfg.InlineMax && wholeFile {
 			in := s.newInline(bytes.Clone(slot.plain[:n]))
 			s.putChunkSlot(slot)
 			return in, nil

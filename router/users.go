@@ -35,6 +35,9 @@ func (s *Server) routeUsers() {
 	s.mux.HandleFunc("DELETE /v1/users/{name}", s.removeUser)
 	s.mux.HandleFunc("POST /v1/users/{name}/token", s.rotateToken)
 	s.mux.HandleFunc("GET /v1/users/{name}/files", s.ownedFiles)
+	s.mux.HandleFunc("GET /v1/users/{name}/keys", s.listKeys)
+	s.mux.HandleFunc("POST /v1/users/{name}/keys", s.addKey)
+	s.mux.HandleFunc("DELETE /v1/users/{name}/keys/{id}", s.removeKey)
 	s.mux.HandleFunc("GET /v1/keyring", s.keyring)
 	s.mux.HandleFunc("POST /v1/keyring", s.keyring)
 }
@@ -243,6 +246,83 @@ func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) {
 	out.Token = tok
 	s.cfg.Logger.Info("token replaced", "user", name, "by", callerName(r))
 	writeJSON(w, http.StatusOK, out)
+}
+
+// addKey makes an S3 access key for a user (the user itself or an
+// admin may): a random ID and secret, the secret kept sealed with the
+// cluster's data key, since checking a signature takes the secret itself.
+// The answer is the only place the secret is ever shown.
+func (s *Server) addKey(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := selfOrAdmin(r, name); err != nil {
+		writeError(w, err)
+		return
+	}
+	ur, err := s.metaRead(r.Context(), &wire.Read{Kind: wire.ReadUserNamed, Name: name})
+	if err == nil && ur.User == nil {
+		err = fmt.Errorf("user %q: %w", name, meta.ErrNotFound)
+	}
+	if err == nil && len(ur.User.Keys) >= meta.MaxAccessKeys {
+		err = fmt.Errorf("%w: user %q has %d access keys, the most a user may have: remove one first ('shoal user key rm')", ErrBadRequest, name, len(ur.User.Keys))
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	id, secret := secure.NewAccessKey()
+	k := meta.AccessKey{ID: id, Secret: []byte(secret)}
+	if s.cfg.Sealer != nil {
+		k.Secret, k.SealKey = s.cfg.Sealer.SealInline([]byte(secret))
+	}
+	ctx := context.WithValue(r.Context(), callerKey{}, (*caller)(nil)) // checked above, as for tokens
+	if _, err := s.propose(ctx, meta.Op{Kind: meta.OpUserKeyAdd, User: &meta.User{Name: name, Keys: []meta.AccessKey{k}}}); err != nil {
+		writeError(w, fmt.Errorf("new access key for %q: %w", name, err))
+		return
+	}
+	if s.auth != nil {
+		s.auth.issued(meta.AccessKeyHash(id))
+	}
+	s.cfg.Logger.Info("access key added", "user", name, "access_key_id", id, "by", callerName(r))
+	writeJSON(w, http.StatusCreated, api.AccessKey{User: name, ID: id, Secret: secret, Created: time.Now().UTC()})
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := selfOrAdmin(r, name); err != nil {
+		writeError(w, err)
+		return
+	}
+	ur, err := s.metaRead(r.Context(), &wire.Read{Kind: wire.ReadUserNamed, Name: name})
+	if err == nil && ur.User == nil {
+		err = fmt.Errorf("user %q: %w", name, meta.ErrNotFound)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := api.AccessKeyList{User: name, Keys: []api.AccessKey{}}
+	for _, k := range ur.User.Keys {
+		out.Keys = append(out.Keys, api.AccessKey{User: name, ID: k.ID, Created: utc(k.Created)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) removeKey(w http.ResponseWriter, r *http.Request) {
+	name, id := r.PathValue("name"), r.PathValue("id")
+	if err := selfOrAdmin(r, name); err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := context.WithValue(r.Context(), callerKey{}, (*caller)(nil))
+	if _, err := s.propose(ctx, meta.Op{Kind: meta.OpUserKeyRemove, User: &meta.User{Name: name, Keys: []meta.AccessKey{{ID: id}}}}); err != nil {
+		writeError(w, fmt.Errorf("remove access key %s of %q: %w", id, name, err))
+		return
+	}
+	if s.auth != nil {
+		s.auth.forget(name)
+	}
+	s.cfg.Logger.Info("access key removed", "user", name, "access_key_id", id, "by", callerName(r))
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // maxOwnedPage bounds one page of the owned listing.

@@ -3,6 +3,7 @@ package secure
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -109,4 +110,15 @@ func LoadToken(path string) (string, error) {
 		return "", fmt.Errorf("%s does not hold a token (want %s followed by %d base64url characters)", path, tokenPrefix, base64.RawURLEncoding.EncodedLen(tokenBytes))
 	}
 	return tok, nil
+}
+
+// NewAccessKey returns a fresh S3 access key: a 20-character ID of
+// A-Z and 2-7 (public, like AWS's) and a 40-character secret.
+func NewAccessKey() (id, secret string) {
+	var b [12]byte
+	rand.Read(b[:])
+	id = "SH" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])[:18]
+	var s [30]byte
+	rand.Read(s[:])
+	return id, base64.StdEncoding.EncodeToString(s[:])
 }

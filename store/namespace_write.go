@@ -74,7 +74,7 @@ func (n *namespace) put(op *meta.Op) (meta.Result, error) {
 	if p.exists && p.old.Type == meta.TypeFile {
 		f := p.old
 		f.Size, f.Hash, f.Chunks, f.Data, f.DataKey, f.MTime, f.CTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.File.DataKey, mtime, op.Time
-		f.ContentType = op.File.ContentType
+		f.ContentType, f.Object = op.File.ContentType, op.File.Object
 		contentChanged(n.cred, &f)
 		if op.Mode != 0 {
 			f.Mode = chmodMode(n.cred, op.Mode, f.Gid)
@@ -103,7 +103,7 @@ func (n *namespace) put(op *meta.Op) (meta.Result, error) {
 	f := meta.Inode{
 		Ino: ino, Type: meta.TypeFile, Size: op.File.Size, Mode: modeOr(op.Mode, defaultFileMode) & meta.ModeMask,
 		MTime: mtime, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks, Data: op.File.Data, DataKey: op.File.DataKey,
-		ATime: op.Time, CTime: op.Time, Gen: 1, ContentType: op.File.ContentType,
+		ATime: op.Time, CTime: op.Time, Gen: 1, ContentType: op.File.ContentType, Object: op.File.Object,
 	}
 	n.initOwner(&f, parent, op)
 	if err := n.addEntry(&parent, p.name, f, op.Time); err != nil {

@@ -1,0 +1,465 @@
+package router
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"shoal/clock"
+	"shoal/meta"
+	"shoal/wire"
+)
+
+const s3NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+type s3Owner struct {
+	ID          string
+	DisplayName string `xml:",omitempty"`
+}
+
+type listBucketsResult struct {
+	XMLName xml.Name `xml:"ListAllMyBucketsResult"`
+	NS      string   `xml:"xmlns,attr"`
+	Owner   s3Owner
+	Buckets []s3Bucket `xml:"Buckets>Bucket"`
+}
+
+type s3Bucket struct {
+	Name         string
+	CreationDate string
+}
+
+// owner is the caller as S3 answers name owners.
+func s3OwnerOf(ctx context.Context) s3Owner {
+	if c := callerOf(ctx); c != nil {
+		return s3Owner{ID: strconv.FormatUint(uint64(c.user.Uid), 10), DisplayName: c.user.Name}
+	}
+	return s3Owner{ID: "0", DisplayName: "root"}
+}
+
+// readDir reads every entry of the directory at p (in pages).
+func (x *s3Server) readDir(ctx context.Context, p string) ([]meta.DirEntry, error) {
+	var out []meta.DirEntry
+	after := ""
+	for {
+		rr, err := x.s.metaRead(ctx, &wire.Read{Kind: wire.ReadReadDir, Path: p, Cred: credOf(ctx), AfterName: after})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rr.Entries...)
+		if !rr.More || len(rr.Entries) == 0 {
+			return out, nil
+		}
+		after = rr.Entries[len(rr.Entries)-1].Name
+	}
+}
+
+// listBuckets serves ListBuckets: the directories at the root whose names
+// are bucket names.
+func (x *s3Server) listBuckets(w http.ResponseWriter, r *http.Request) {
+	entries, err := x.readDir(r.Context(), "/")
+	if err != nil {
+		x.fail(w, r, s3Target{}, err)
+		return
+	}
+	out := listBucketsResult{NS: s3NS, Owner: s3OwnerOf(r.Context()), Buckets: []s3Bucket{}}
+	for _, e := range entries {
+		if e.Inode.Type == meta.TypeDir && validBucket(e.Name) {
+			out.Buckets = append(out.Buckets, s3Bucket{Name: e.Name, CreationDate: s3Time(e.Inode.CTime)})
+		}
+	}
+	writeXML(w, http.StatusOK, out)
+}
+
+func (x *s3Server) headBucket(w http.ResponseWriter, r *http.Request, t s3Target) {
+	in, err := x.lookup(r.Context(), "/"+t.bucket, meta.MayRead)
+	if err == nil && in.Type != meta.TypeDir {
+		err = meta.ErrNotFound
+	}
+	if err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
+	w.Header().Set("X-Amz-Bucket-Region", x.cfg.Region)
+	w.WriteHeader(http.StatusOK)
+}
+
+type locationResult struct {
+	XMLName  xml.Name `xml:"LocationConstraint"`
+	NS       string   `xml:"xmlns,attr"`
+	Location string   `xml:",chardata"`
+}
+
+func (x *s3Server) bucketLocation(w http.ResponseWriter, r *http.Request, t s3Target) {
+	if _, err := x.bucketDir(r.Context(), t); err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
+	loc := x.cfg.Region
+	if loc == "us-east-1" {
+		loc = "" // as S3 says it
+	}
+	writeXML(w, http.StatusOK, locationResult{NS: s3NS, Location: loc})
+}
+
+type createBucketConfiguration struct {
+	LocationConstraint string
+}
+
+// bucketMode is a new bucket's mode: private to its owner, as S3 buckets
+// are; the file API's chmod opens it to others.
+const bucketMode = 0o700
+
+func (x *s3Server) createBucket(w http.ResponseWriter, r *http.Request, t s3Target) {
+	ctx := r.Context()
+	if r.ContentLength != 0 {
+		var cfg createBucketConfiguration
+		if err := x.readXML(r, &cfg); err != nil {
+			x.fail(w, r, t, err)
+			return
+		}
+	}
+	_, err := x.propose(ctx, meta.Op{Kind: meta.OpMkdir, Path: "/" + t.bucket, Mode: bucketMode, Time: clock.Now().UnixNano()})
+	if errors.Is(err, meta.ErrExists) {
+		in, lerr := x.lookup(ctx, "/"+t.bucket, 0)
+		c := callerOf(ctx)
+		switch {
+		case lerr == nil && in.Type == meta.TypeDir && (c == nil || c.user.Uid == in.Uid):
+			err = s3Err(http.StatusConflict, "BucketAlreadyOwnedByYou", "you already own the bucket %s", t.bucket)
+		default:
+			err = s3Err(http.StatusConflict, "BucketAlreadyExists", "the name %s is taken: pick another", t.bucket)
+		}
+	}
+	if err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
+	w.Header().Set("Location", "/"+t.bucket)
+	w.WriteHeader(http.StatusOK)
+}
+
+func (x *s3Server) deleteBucket(w http.ResponseWriter, r *http.Request, t s3Target) {
+	_, err := x.propose(r.Context(), meta.Op{Kind: meta.OpDelete, Path: "/" + t.bucket, OnlyDir: true, Time: clock.Now().UnixNano()})
+	if errors.Is(err, meta.ErrNotDir) {
+		err = meta.ErrNotFound
+	}
+	if err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// s3Entry is one result of a listing: an object, or a common prefix.
+type s3Entry struct {
+	key    string
+	in     meta.Inode
+	prefix bool
+}
+
+// listing is what a ListObjects asks.
+type listing struct {
+	prefix, delim, after string
+	limit                int
+}
+
+// walk lists the objects of the bucket in key order: those whose keys
+// start with l.prefix and come after l.after, the keys that share a part
+// up to l.delim after the prefix folded into one common prefix. It stops
+// once it has more than l.limit results (truncated). Keys are paths, so
+// it walks the directories the prefix names, each read whole and sorted
+// as keys sort ("a/" after "a-b"), and skips every directory whose keys
+// all fall before l.after, outside the prefix, or in one common prefix.
+// A directory the caller may not read is left out.
+func (x *s3Server) walk(ctx context.Context, t s3Target, l listing) (out []s3Entry, truncated bool, err error) {
+	base := ""
+	if i := strings.LastIndexByte(l.prefix, '/'); i >= 0 {
+		base = l.prefix[:i+1]
+	}
+	if checkKey(base) != nil {
+		return nil, false, nil // no key has such a prefix
+	}
+	var visit func(dir, kp string, top bool) (bool, error)
+	lastPrefix := ""
+	visit = func(dir, kp string, top bool) (bool, error) {
+		entries, err := x.readDir(ctx, dir)
+		switch {
+		case top && errors.Is(err, meta.ErrNotFound) && kp != "":
+			return false, nil // no directory at the prefix: no key
+		case top && errors.Is(err, meta.ErrNotDir):
+			return false, nil
+		case !top && (errors.Is(err, meta.ErrPermission) || errors.Is(err, meta.ErrNotFound)):
+			return false, nil // unreadable, or gone meanwhile
+		case err != nil:
+			return false, err
+		}
+		type item struct {
+			key string
+			e   meta.DirEntry
+		}
+		items := make([]item, 0, len(entries))
+		for _, e := range entries {
+			k := kp + e.Name
+			if e.Inode.Type == meta.TypeDir {
+				k += "/"
+			} else if e.Inode.Type != meta.TypeFile {
+				continue // a symlink is not an object
+			}
+			items = append(items, item{k, e})
+		}
+		slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.key, b.key) })
+		for _, it := range items {
+			k, isDir := it.key, it.e.Inode.Type == meta.TypeDir
+			within := strings.HasPrefix(k, l.prefix)
+			if !within && !(isDir && strings.HasPrefix(l.prefix, k)) {
+				continue
+			}
+			if isDir && k <= l.after && !strings.HasPrefix(l.after, k) || !isDir && k <= l.after {
+				continue
+			}
+			if within && l.delim != "" {
+				if i := strings.Index(k[len(l.prefix):], l.delim); i >= 0 {
+					cp := l.prefix + k[len(l.prefix):][:i+len(l.delim)]
+					empty := isDir && it.e.Inode.Usage != nil && it.e.Inode.Usage.Files == 0
+					if cp <= l.after || cp == lastPrefix || empty {
+						continue
+					}
+					lastPrefix = cp
+					out = append(out, s3Entry{key: cp, prefix: true})
+					if len(out) > l.limit {
+						return true, nil
+					}
+					continue
+				}
+			}
+			if isDir {
+				if stop, err := visit(dir+"/"+it.e.Name, k, false); stop || err != nil {
+					return stop, err
+				}
+				continue
+			}
+			out = append(out, s3Entry{key: k, in: it.e.Inode})
+			if len(out) > l.limit {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	dir := "/" + t.bucket
+	if base != "" {
+		dir += "/" + strings.TrimSuffix(base, "/")
+	}
+	stop, err := visit(dir, base, true)
+	if err != nil {
+		return nil, false, err
+	}
+	if stop {
+		return out[:l.limit], true, nil
+	}
+	return out, false, nil
+}
+
+type s3Object struct {
+	Key          string
+	LastModified string
+	ETag         string
+	Size         int64
+	StorageClass string
+	Owner        *s3Owner `xml:",omitempty"`
+}
+
+type s3Prefix struct {
+	Prefix string
+}
+
+type listObjectsResult struct {
+	XMLName               xml.Name `xml:"ListBucketResult"`
+	NS                    string   `xml:"xmlns,attr"`
+	Name                  string
+	Prefix                string
+	Marker                *string `xml:",omitempty"`
+	NextMarker            string  `xml:",omitempty"`
+	StartAfter            string  `xml:",omitempty"`
+	ContinuationToken     string  `xml:",omitempty"`
+	NextContinuationToken string  `xml:",omitempty"`
+	KeyCount              *int    `xml:",omitempty"`
+	MaxKeys               int
+	Delimiter             string `xml:",omitempty"`
+	EncodingType          string `xml:",omitempty"`
+	IsTruncated           bool
+	Contents              []s3Object
+	CommonPrefixes        []s3Prefix
+}
+
+// listObjects serves ListObjects (v1) and ListObjectsV2 (list-type=2).
+func (x *s3Server) listObjects(w http.ResponseWriter, r *http.Request, t s3Target) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	v2 := q.Get("list-type") == "2"
+	if lt := q.Get("list-type"); lt != "" && lt != "2" {
+		x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidArgument", "list-type %q: use 2, or none for version 1", lt))
+		return
+	}
+	l := listing{prefix: q.Get("prefix"), delim: q.Get("delimiter"), limit: maxListKeys}
+	if v := q.Get("max-keys"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidArgument", "max-keys %q is not a count", v))
+			return
+		}
+		l.limit = min(n, maxListKeys)
+	}
+	enc := q.Get("encoding-type")
+	if enc != "" && enc != "url" {
+		x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidArgument", "encoding-type %q: use url", enc))
+		return
+	}
+	out := listObjectsResult{NS: s3NS, Name: t.bucket, Prefix: l.prefix, MaxKeys: l.limit, Delimiter: l.delim, EncodingType: enc}
+	if v2 {
+		l.after = q.Get("start-after")
+		out.StartAfter = q.Get("start-after")
+		if tok := q.Get("continuation-token"); tok != "" {
+			b, err := base64.RawURLEncoding.DecodeString(tok)
+			if err != nil {
+				x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidArgument", "the continuation token is not one this API gave"))
+				return
+			}
+			out.ContinuationToken = tok
+			l.after = max(l.after, string(b))
+		}
+	} else {
+		l.after = q.Get("marker")
+		out.Marker = &l.after
+	}
+	withOwner := !v2 || q.Get("fetch-owner") == "true"
+	if _, err := x.bucketDir(ctx, t); err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
+	var entries []s3Entry
+	var err error
+	if l.limit > 0 {
+		entries, out.IsTruncated, err = x.walk(ctx, t, l)
+	}
+	if err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
+	names := map[uint32]string{}
+	if withOwner {
+		if rr, err := x.s.metaRead(ctx, &wire.Read{Kind: wire.ReadUsers}); err == nil {
+			for _, u := range rr.Users {
+				names[u.Uid] = u.Name
+			}
+		}
+	}
+	encode := func(s string) string {
+		if enc == "url" {
+			return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+		}
+		return s
+	}
+	out.Contents, out.CommonPrefixes = []s3Object{}, []s3Prefix{}
+	for _, e := range entries {
+		if e.prefix {
+			out.CommonPrefixes = append(out.CommonPrefixes, s3Prefix{Prefix: encode(e.key)})
+			continue
+		}
+		o := s3Object{Key: encode(e.key), LastModified: s3Time(e.in.MTime), ETag: s3ETag(e.in), Size: e.in.Size, StorageClass: "STANDARD"}
+		if withOwner {
+			o.Owner = &s3Owner{ID: strconv.FormatUint(uint64(e.in.Uid), 10), DisplayName: names[e.in.Uid]}
+		}
+		out.Contents = append(out.Contents, o)
+	}
+	if out.IsTruncated && len(entries) > 0 {
+		last := entries[len(entries)-1].key
+		if v2 {
+			out.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(last))
+		} else if l.delim != "" {
+			out.NextMarker = encode(last)
+		}
+	}
+	if v2 {
+		n := len(entries)
+		out.KeyCount = &n
+		out.Prefix, out.StartAfter = encode(out.Prefix), encode(out.StartAfter)
+	} else {
+		out.Prefix = encode(out.Prefix)
+		m := encode(l.after)
+		out.Marker = &m
+	}
+	out.Delimiter = encode(out.Delimiter)
+	writeXML(w, http.StatusOK, out)
+}
+
+type deleteRequest struct {
+	Quiet   bool
+	Objects []struct {
+		Key       string
+		VersionID string `xml:"VersionId"`
+	} `xml:"Object"`
+}
+
+type deleteResult struct {
+	XMLName xml.Name       `xml:"DeleteResult"`
+	NS      string         `xml:"xmlns,attr"`
+	Deleted []deletedKey   `xml:"Deleted"`
+	Errors  []deleteFailed `xml:"Error"`
+}
+
+type deletedKey struct {
+	Key string
+}
+
+type deleteFailed struct {
+	Key     string
+	Code    string
+	Message string
+}
+
+// deleteObjects serves DeleteObjects: up to 1000 keys, each deleted as
+// DeleteObject does, each answered on its own.
+func (x *s3Server) deleteObjects(w http.ResponseWriter, r *http.Request, t s3Target) {
+	var req deleteRequest
+	if err := x.readXML(r, &req); err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
+	if len(req.Objects) == 0 || len(req.Objects) > maxListKeys {
+		x.fail(w, r, t, s3Err(http.StatusBadRequest, "MalformedXML", "a delete names 1 to %d keys, this one %d", maxListKeys, len(req.Objects)))
+		return
+	}
+	if _, err := x.bucketDir(r.Context(), t); err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
+	out := deleteResult{NS: s3NS}
+	for _, o := range req.Objects {
+		ot := s3Target{bucket: t.bucket, key: o.Key}
+		err := checkKey(o.Key)
+		if err == nil && o.Key == "" {
+			err = s3Err(http.StatusBadRequest, "InvalidArgument", "an empty key")
+		}
+		if err == nil && o.VersionID != "" && o.VersionID != "null" {
+			err = s3Err(http.StatusNotImplemented, "NotImplemented", "objects have no versions")
+		}
+		if err == nil {
+			err = x.remove(r, ot)
+		}
+		if err != nil {
+			e := s3ErrorOf(err, ot)
+			out.Errors = append(out.Errors, deleteFailed{Key: o.Key, Code: e.code, Message: e.message})
+			continue
+		}
+		if !req.Quiet {
+			out.Deleted = append(out.Deleted, deletedKey{Key: o.Key})
+		}
+	}
+	writeXML(w, http.StatusOK, out)
+}
