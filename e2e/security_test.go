@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"shoal/client"
 	"shoal/harness"
 	"shoal/meta"
@@ -248,11 +251,12 @@ func TestDev(t *testing.T) {
 	}
 	httpAddr, portBase := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprint(base)
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s3Addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	// Each start logs to a file of its own, so that its banner is its own.
 	var dev *harness.Proc
 	start := func(run int) {
 		dev = &harness.Proc{Name: "shoal dev", Log: filepath.Join(dir, fmt.Sprintf("dev%d.log", run)),
-			Args: []string{binary(t), "dev", "--data", filepath.Join(dir, "data"), "--http", httpAddr, "--port-base", portBase, "--metrics", metricsAddr},
+			Args: []string{binary(t), "dev", "--data", filepath.Join(dir, "data"), "--http", httpAddr, "--port-base", portBase, "--metrics", metricsAddr, "--s3", s3Addr},
 			Env:  []string{"SHOAL_CREDENTIALS=" + creds}}
 		if err := dev.Start(); err != nil {
 			t.Fatal(err)
@@ -330,6 +334,43 @@ func TestDev(t *testing.T) {
 	if stdout, stderr, code = cli("cat", "/docs/x"); code != 0 || stdout != "" {
 		t.Fatalf("shoal cat: %d %q %s", code, stdout, stderr)
 	}
+	// The S3 API, with the admin's key dev made and keeps for the AWS
+	// tools in secrets/s3.env.
+	s3env := filepath.Join(dir, "data", "secrets", "s3.env")
+	if !strings.Contains(dev.Tail(100), "S3:      https://"+s3Addr+", the admin's access key in "+s3env) {
+		t.Fatalf("the banner does not name the S3 endpoint %s and %s:\n%s", s3Addr, s3env, dev.Tail(20))
+	}
+	s3key := func() (string, string) {
+		b, err := os.ReadFile(s3env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vars := map[string]string{}
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(strings.TrimPrefix(l, "export "), "="); ok {
+				vars[k] = v
+			}
+		}
+		if vars["AWS_CA_BUNDLE"] != cl.CA {
+			t.Fatalf("%s names the CA %q, not %q", s3env, vars["AWS_CA_BUNDLE"], cl.CA)
+		}
+		return vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"]
+	}
+	id, secret := s3key()
+	m, err := minio.New(s3Addr, &minio.Options{Creds: credentials.NewStaticV4(id, secret, ""), Secure: true,
+		Transport: &http.Transport{TLSClientConfig: cc.TLS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.MakeBucket(context.Background(), "devbucket", minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make a bucket with the key of %s: %v", s3env, err)
+	}
+	if _, err := m.PutObject(context.Background(), "devbucket", "k", strings.NewReader("by s3"), 5, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr, code = cli("cat", "/devbucket/k"); code != 0 || stdout != "by s3" {
+		t.Fatalf("shoal cat of an object: %d %q %s", code, stdout, stderr)
+	}
 	// As Ctrl-C would (SIGTERM is handled alike).
 	if err := dev.Stop(30 * time.Second); err != nil {
 		t.Fatal(err)
@@ -348,6 +389,10 @@ func TestDev(t *testing.T) {
 	})
 	if cl, err := client.ReadCredentials(creds); err != nil || cl.CA == "" || cl.Token == "" {
 		t.Fatalf("credentials %+v: %v", cl, err)
+	}
+	harness.Await(t, 30*time.Second, "the S3 line of the second banner", func() bool { return strings.Contains(dev.Tail(100), "S3: ") })
+	if id2, secret2 := s3key(); id2 != id || secret2 != secret {
+		t.Fatalf("a restart made another S3 key (%s, was %s)", id2, id)
 	}
 }
 
