@@ -81,13 +81,21 @@ func chunkedUpload(ctx context.Context, c *Client, f *os.File, before os.FileInf
 	}
 	u := &upload{c: c, f: f, size: size, cs: int64(g.ChunkSize), piece: int64(g.MaxWrite / g.ChunkSize * g.ChunkSize), part: part, p: p}
 	if err := u.prepare(ctx, remote, o); err != nil {
+		if errors.Is(err, errForeignPart) || errors.Is(err, ErrPermission) || errors.Is(err, ErrNotPermitted) {
+			// An upload by chunks needs more than a whole PUT (to read
+			// the destination, to make the partial file beside it) or
+			// a partial file that is the caller's own: without them,
+			// the file goes whole, as it may.
+			return st, false, false, nil
+		}
 		return st, true, false, err
 	}
 	if u.unchanged {
 		// The file there is this one already: put its own content back,
-		// a replace (mode, time, conditions as asked) that moves no byte.
+		// a replace (mode, time, conditions as asked) that moves no byte,
+		// provided it is still the content compared.
 		p.moved(size)
-		o.From = remote
+		o.From, o.FromIfMatch = remote, u.etag
 		st, _, err = c.PutWith(ctx, remote, nil, 0, o)
 		return st, true, false, err
 	}
@@ -101,20 +109,28 @@ func chunkedUpload(ctx context.Context, c *Client, f *os.File, before os.FileInf
 	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
 		return st, true, true, nil
 	}
-	o.From = part
+	// Only the content this upload wrote is committed: another upload
+	// to the same destination may have written to the partial file
+	// meanwhile, and then this commit is refused rather than mixing the
+	// two.
+	o.From, o.FromIfMatch = part, u.etag
 	st, _, err = c.PutWith(ctx, remote, nil, 0, o)
 	if err != nil {
 		if errors.Is(err, ErrPrecondition) || errors.Is(err, ErrPermission) || errors.Is(err, ErrNotPermitted) || errors.Is(err, ErrIsDir) {
 			// Refused for good: what was sent is of no further use.
-			c.Delete(context.WithoutCancel(ctx), part, false)
+			c.DeleteIfMatch(context.WithoutCancel(ctx), part, u.etag)
 		}
 		return st, true, false, err
 	}
-	if err := c.Delete(ctx, part, false); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := c.DeleteIfMatch(ctx, part, u.etag); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrPrecondition) {
 		return st, true, false, fmt.Errorf("%s is put, but its partial file %s could not be removed: %w", remote, part, err)
 	}
 	return st, true, false, nil
 }
+
+// errForeignPart: a partial file is there that the caller may not trust
+// as its own (another owner, other links, open to others).
+var errForeignPart = errors.New("the partial file is not the caller's own")
 
 // upload is one chunked upload under way.
 type upload struct {
@@ -140,6 +156,16 @@ func (u *upload) prepare(ctx context.Context, remote string, o PutOptions) error
 	case err == nil && pst.Type != TypeFile:
 		return fmt.Errorf("%s is in the way of the upload's partial file: move it away", u.part)
 	case err == nil:
+		// Resume only into a partial file that is the caller's alone:
+		// one another user made (and may read, or keep through a hard
+		// link) must not receive this file's bytes.
+		me, err := u.c.WhoAmI(ctx)
+		if err != nil {
+			return err
+		}
+		if pst.Uid != me.Uid || pst.Nlink != 1 || pst.Mode&0o077 != 0 {
+			return errForeignPart
+		}
 		return u.compare(ctx, u.part) // resume
 	case !errors.Is(err, ErrNotFound):
 		return err
@@ -158,7 +184,7 @@ func (u *upload) prepare(ctx context.Context, remote string, o PutOptions) error
 			return err
 		}
 		if u.partSize == u.size && allTrue(u.same) {
-			u.unchanged = true
+			u.unchanged, u.etag = true, dst.Hash
 			return nil
 		}
 		if anyTrue(u.same) {
@@ -284,7 +310,11 @@ func (u *upload) send(ctx context.Context) error {
 	}
 	if u.partSize > u.size {
 		size := u.size
-		_, err := u.c.SetAttrPath(ctx, u.part, SetAttr{Size: &size})
+		if _, err := u.c.SetAttrPath(ctx, u.part, SetAttr{Size: &size}); err != nil {
+			return err
+		}
+		st, err := u.c.Stat(ctx, u.part)
+		u.etag, u.partSize = st.Hash, st.Size
 		return err
 	}
 	return nil

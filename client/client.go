@@ -173,6 +173,9 @@ type PutOptions struct {
 	// (pass a nil body): no byte is sent or copied, the two files share
 	// it. The caller must be able to read From.
 	From string
+	// FromIfMatch makes a put From apply only while From's content is
+	// still the one with this ETag: what was checked is what is put.
+	FromIfMatch string
 }
 
 // PutWith is Put with options; it returns what the router says of the
@@ -199,6 +202,9 @@ func (c *Client) PutWith(ctx context.Context, path string, body io.Reader, size 
 	}
 	if o.From != "" {
 		q.Set("from", o.From)
+		if o.FromIfMatch != "" {
+			q.Set("from_if_match", strings.Trim(o.FromIfMatch, `"`))
+		}
 	}
 	resp, err := c.send(ctx, request{
 		method: http.MethodPut, what: path, url: c.fsURL(path, q), header: h,

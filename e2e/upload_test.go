@@ -221,3 +221,69 @@ func TestMatchNeedsRead(t *testing.T) {
 		t.Fatalf("bob's refused PUT ?from= made a file: %s", errOut)
 	}
 }
+
+// TestUploadByChunksTrustsOnlyItsOwn: a partial file someone else made
+// beside the destination is never resumed into (its owner could read
+// the bytes sent, or keep them through a hard link): the file goes whole
+// and the stranger's file stays as it was. And a put that may replace a
+// file but not make the partial file beside it (a directory the caller
+// cannot write) goes whole too, as a PUT may.
+func TestUploadByChunksTrustsOnlyItsOwn(t *testing.T) {
+	c := newCluster(t, 3)
+	dir := t.TempDir()
+	local := filepath.Join(dir, "big")
+	data := randomFile(t, local, 9<<20+77, 7)
+	out, errOut, code := c.run("user", "add", "alice")
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	alice := strings.TrimSpace(out)
+	for _, p := range []string{"/shared", "/drop"} {
+		if _, errOut, code := c.run("mkdir", p); code != 0 {
+			t.Fatal(errOut)
+		}
+	}
+	if code, _, body := c.do("POST", "/v1/fs/shared?op=setattr&mode=1777", nil); code != 200 {
+		t.Fatalf("chmod 1777 /shared: %d %s", code, body)
+	}
+	// alice leaves a partial file, open to all, where the admin's put
+	// would look for its own.
+	bait := filepath.Join(dir, "bait")
+	os.WriteFile(bait, []byte("alice's"), 0o644)
+	if _, errOut, code := c.runAs(alice, "put", bait, "/shared/.big.shoal-part"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, _, body := c.do("POST", "/v1/fs/shared/.big.shoal-part?op=setattr&mode=0666", nil); code != 200 {
+		t.Fatalf("chmod 0666: %d %s", code, body)
+	}
+	if _, errOut, code := c.run("put", local, "/shared/big"); code != 0 {
+		t.Fatalf("put beside a stranger's partial file: %s", errOut)
+	}
+	back := filepath.Join(dir, "back")
+	if _, errOut, code := c.run("get", "/shared/big", back); code != 0 {
+		t.Fatal(errOut)
+	}
+	if got, _ := os.ReadFile(back); !bytes.Equal(got, data) {
+		t.Fatalf("/shared/big reads %d bytes, not what was put", len(got))
+	}
+	if out, errOut, code := c.runAs(alice, "cat", "/shared/.big.shoal-part"); code != 0 || out != "alice's" {
+		t.Fatalf("the stranger's partial file changed: %d %q %s", code, out, errOut)
+	}
+	// A file alice may write in a directory she may not.
+	if _, errOut, code := c.run("put", bait, "/drop/f"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, _, body := c.do("POST", "/v1/fs/drop/f?op=setattr&mode=0666", nil); code != 200 {
+		t.Fatalf("chmod 0666 /drop/f: %d %s", code, body)
+	}
+	if _, errOut, code := c.runAs(alice, "put", local, "/drop/f"); code != 0 {
+		t.Fatalf("alice replaces a file she may write: %s", errOut)
+	}
+	os.Remove(back)
+	if _, errOut, code := c.run("get", "/drop/f", back); code != 0 {
+		t.Fatal(errOut)
+	}
+	if got, _ := os.ReadFile(back); !bytes.Equal(got, data) {
+		t.Fatalf("/drop/f reads %d bytes, not what alice put", len(got))
+	}
+}

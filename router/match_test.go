@@ -98,6 +98,13 @@ func TestMatchAndPutFrom(t *testing.T) {
 			wantCode(t, "PUT from, If-None-Match: * on a file", do(s, "PUT", "/v1/fs/d/g?from=/f", nil, "If-None-Match", "*"),
 				http.StatusPreconditionFailed, api.CodePreconditionFailed)
 			wantCode(t, "PUT from over a file", do(s, "PUT", "/v1/fs/d/g?from=/f", nil), http.StatusOK, "")
+			// from_if_match: only the content the caller checked.
+			wantCode(t, "PUT from, from_if_match of other content", do(s, "PUT", "/v1/fs/d/h?from=/f&from_if_match=0123", nil),
+				http.StatusPreconditionFailed, api.CodePreconditionFailed)
+			if w := do(s, "HEAD", "/v1/fs/d/h", nil); w.Code != http.StatusNotFound {
+				t.Fatalf("a refused PUT from made /d/h: %d", w.Code)
+			}
+			wantCode(t, "PUT from, from_if_match of its content", do(s, "PUT", "/v1/fs/d/h?from=/f&from_if_match=%22"+hash+"%22", nil), http.StatusCreated, "")
 
 			if sealed {
 				// A router without the data key cannot compare tags: it

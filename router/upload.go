@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,6 +119,12 @@ func (s *Server) contentOf(ctx context.Context, r *http.Request, from string) (*
 	in := rr.Inode
 	if in.Type != meta.TypeFile {
 		return nil, fmt.Errorf("%w: from=%s is a %s; only a file's content can be put", meta.ErrInvalid, src, in.Type)
+	}
+	if want := strings.Trim(r.URL.Query().Get("from_if_match"), `"`); want != "" && want != in.Hash {
+		// The source changed since the caller checked it (another
+		// upload wrote to the same partial file, say): putting it
+		// would commit content the caller never meant.
+		return nil, fmt.Errorf("%s: %w: from_if_match: its content is no longer %s", src, meta.ErrPrecondition, want)
 	}
 	if err := s.touchChunks(ctx, in.Chunks); err != nil {
 		return nil, err
