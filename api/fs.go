@@ -163,11 +163,14 @@ type SearchPage struct {
 }
 
 // GlobResult is the answer of GET /v1/glob: the paths matching Pattern,
-// in name order; Truncated when there were more than the router returns.
+// in name order; Truncated when there were more than the router returns,
+// or (TooManyEntries) the directories the pattern names hold more entries
+// than one glob looks through.
 type GlobResult struct {
-	Pattern   string `json:"pattern"`
-	Matches   []Stat `json:"matches"`
-	Truncated bool   `json:"truncated,omitempty"`
+	Pattern        string `json:"pattern"`
+	Matches        []Stat `json:"matches"`
+	Truncated      bool   `json:"truncated,omitempty"`
+	TooManyEntries bool   `json:"too_many_entries,omitempty"`
 }
 
 // ParseWhen reads a time as search's newer= takes it: RFC 3339, a date

@@ -267,8 +267,9 @@ func ResolveCredentials(given Credentials, getenv func(string) string) (Credenti
 	return out, path, nil
 }
 
-// sameRouter reports whether two router URLs (with or without a scheme)
-// name the same host, port and path.
+// sameRouter reports whether two router URLs (with or without a scheme,
+// https by default) name the same scheme, host, port and path: a token
+// for https://r must not go to http://r in clear.
 func sameRouter(a, b string) bool {
 	ua, erra := parseRouter(a)
 	ub, errb := parseRouter(b)
@@ -277,7 +278,7 @@ func sameRouter(a, b string) bool {
 	}
 	pa, _ := url.Parse(ua)
 	pb, _ := url.Parse(ub)
-	return strings.EqualFold(pa.Host, pb.Host) && pa.Path == pb.Path
+	return strings.EqualFold(pa.Scheme, pb.Scheme) && strings.EqualFold(pa.Host, pb.Host) && pa.Path == pb.Path
 }
 
 // Config returns a client Config for c (DefaultConfig otherwise): the

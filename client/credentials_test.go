@@ -43,6 +43,7 @@ func TestCredentials(t *testing.T) {
 		{"https://elsewhere:9", "", "shoal_env", "shoal_env"},
 		{"10.0.0.5:8080", "", "", "shoal_x"},
 		{"https://10.0.0.5:8080/", "", "", "shoal_x"},
+		{"http://10.0.0.5:8080", "", "", ""}, // the same host in clear: no token
 		{"", "https://elsewhere:9", "", ""},
 		{"", "https://elsewhere:9", "shoal_env", "shoal_env"},
 	} {

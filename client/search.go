@@ -73,7 +73,10 @@ func (c *Client) Glob(ctx context.Context, pattern string) ([]Stat, error) {
 	if err := c.apiCall(ctx, "GET", "/v1/glob", url.Values{"pattern": {absPath(pattern)}}, &res); err != nil {
 		return nil, err
 	}
-	if res.Truncated {
+	switch {
+	case res.TooManyEntries:
+		return res.Matches, fmt.Errorf("%s: the directories it names hold more entries than one glob looks through: name the directory more narrowly, or use shoal find", pattern)
+	case res.Truncated:
 		return res.Matches, fmt.Errorf("%s matches more than the %d paths the router returns: narrow it", pattern, len(res.Matches))
 	}
 	return res.Matches, nil

@@ -27,8 +27,13 @@ var maxSearchVisit = 20000
 // maxSearchLimit bounds the matches one answer carries.
 const maxSearchLimit = 10000
 
-// maxGlobMatches bounds what a glob expands to. Tests lower it.
-var maxGlobMatches = 10000
+// maxGlobMatches bounds what a glob expands to; maxGlobVisit the entries
+// it lists to find them (a pattern in a directory of a million names
+// still works: it is a thousand pages read). Tests lower them.
+var (
+	maxGlobMatches = 10000
+	maxGlobVisit   = 1_000_000
+)
 
 // searchQuery is what GET /v1/search asks.
 type searchQuery struct {
@@ -338,8 +343,8 @@ func (s *Server) glob(w http.ResponseWriter, r *http.Request) {
 		}
 		var subdirs []string
 		_, err := wk.list(dir, "", func(p string, in meta.Inode) (bool, error) {
-			if visited++; visited > maxSearchVisit {
-				res.Truncated = true
+			if visited++; visited > maxGlobVisit {
+				res.Truncated, res.TooManyEntries = true, true
 				return false, nil
 			}
 			if ok, _ := path.Match(rest[0], path.Base(p)); ok {

@@ -177,7 +177,7 @@ func TestGlob(t *testing.T) {
 		}
 		return res
 	}
-	defer func(m, v int) { maxGlobMatches, maxSearchVisit = m, v }(maxGlobMatches, maxSearchVisit)
+	defer func(m, v int) { maxGlobMatches, maxGlobVisit = m, v }(maxGlobMatches, maxGlobVisit)
 	maxGlobMatches = 2
 	if res := glob("/logs/*.gz"); res.Truncated || len(res.Matches) != 2 {
 		t.Errorf("two matches of a limit of two: %+v", res)
@@ -187,8 +187,8 @@ func TestGlob(t *testing.T) {
 			t.Errorf("glob %s past a limit of two matches: %+v", p, res)
 		}
 	}
-	maxGlobMatches, maxSearchVisit = 100, 3
-	if res := glob("/logs/*.gz"); !res.Truncated { // lists 4 entries
+	maxGlobMatches, maxGlobVisit = 100, 3
+	if res := glob("/logs/*.gz"); !res.Truncated || !res.TooManyEntries { // lists 4 entries
 		t.Errorf("glob past a budget of 3 entries listed: %+v", res)
 	}
 }
