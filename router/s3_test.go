@@ -1,0 +1,200 @@
+package router
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func s3Do(h http.Handler, method, target string, body []byte, header ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, target, bytes.NewReader(body))
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Set(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestS3KeyMapping(t *testing.T) {
+	for _, k := range []string{"a", "a/b", "a b/c+d", "dir/", "é/ü", strings.Repeat("k", 255)} {
+		if err := checkKey(k); err != nil {
+			t.Errorf("key %q refused: %v", k, err)
+		}
+	}
+	for _, k := range []string{"a//b", "/a", "a/./b", "a/..", "..", ".", "a\x00b", "\xff", strings.Repeat("k", 256), strings.Repeat("a/", 513)} {
+		if err := checkKey(k); err == nil {
+			t.Errorf("key %.40q taken", k)
+		}
+	}
+	for _, b := range []string{"abc", "my-bucket.2", "a.b-c"} {
+		if !validBucket(b) {
+			t.Errorf("bucket %q refused", b)
+		}
+	}
+	for _, b := range []string{"ab", "ABC", "-ab", "ab-", "a..b", "192.168.1.1", strings.Repeat("a", 64), ".s3-uploads", "a_b"} {
+		if validBucket(b) {
+			t.Errorf("bucket %q taken", b)
+		}
+	}
+}
+
+// modelList is what S3 answers a listing of keys: those with prefix after
+// after, folded by delim, at most limit.
+func modelList(keys []string, prefix, delim, after string, limit int) (out []string, truncated bool) {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	last := ""
+	for _, k := range keys {
+		if !strings.HasPrefix(k, prefix) || k <= after {
+			continue
+		}
+		e := k
+		if delim != "" {
+			if i := strings.Index(k[len(prefix):], delim); i >= 0 {
+				e = prefix + k[len(prefix):][:i+len(delim)] + "\x00" // a common prefix
+				if e == last || strings.TrimSuffix(e, "\x00") <= after {
+					continue
+				}
+			}
+		}
+		if len(out) == limit {
+			return out, true
+		}
+		out, last = append(out, e), e
+	}
+	return out, false
+}
+
+// TestS3ListingsAgainstAModel puts random keys (that map to paths) and
+// compares every listing, in pages, by prefix and delimiter, v1 and v2,
+// with what S3 answers for the same keys: keys in byte order ("a-b"
+// before "a/c", though the directory a comes before the file a-b),
+// common prefixes once, empty directories left out.
+func TestS3ListingsAgainstAModel(t *testing.T) {
+	c := newTestCluster(t)
+	c.group("g1", 3, 1<<30)
+	s := c.router(nil)
+	h := s.S3(S3Config{})
+	if w := s3Do(h, "PUT", "/bkt", nil); w.Code != 200 {
+		t.Fatalf("CreateBucket: %d %s", w.Code, w.Body)
+	}
+	rnd := rand.New(rand.NewPCG(7, 11))
+	const alphabet = "ab-./"
+	var keys []string
+	conflicts := func(k string) bool {
+		for _, o := range keys {
+			if o == k || strings.HasPrefix(o, k+"/") || strings.HasPrefix(k, o+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	for len(keys) < 40 {
+		b := make([]byte, 1+rnd.IntN(6))
+		for i := range b {
+			b[i] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		k := string(b)
+		if checkKey(k) != nil || strings.HasSuffix(k, "/") || conflicts(k) {
+			continue
+		}
+		if w := s3Do(h, "PUT", "/bkt/"+url.PathEscape(k), []byte(k)); w.Code != 200 {
+			t.Fatalf("PUT %q: %d %s", k, w.Code, w.Body)
+		}
+		keys = append(keys, k)
+	}
+	// An empty directory is no key, and no common prefix either.
+	if w := do(s, "POST", "/v1/fs/bkt/zz?op=mkdir", nil); w.Code != http.StatusCreated {
+		t.Fatalf("mkdir: %d %s", w.Code, w.Body)
+	}
+	list := func(v2 bool, prefix, delim string, limit int) []string {
+		var out, ordered []string
+		token, marker := "", ""
+		for page := 0; ; page++ {
+			q := url.Values{"prefix": {prefix}, "delimiter": {delim}, "max-keys": {fmt.Sprint(limit)}}
+			if v2 {
+				q.Set("list-type", "2")
+				if token != "" {
+					q.Set("continuation-token", token)
+				}
+			} else if marker != "" {
+				q.Set("marker", marker)
+			}
+			w := s3Do(h, "GET", "/bkt?"+q.Encode(), nil)
+			if w.Code != 200 {
+				t.Fatalf("list %v: %d %s", q, w.Code, w.Body)
+			}
+			var res listObjectsResult
+			if err := xml.Unmarshal(w.Body.Bytes(), &res); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range res.Contents {
+				// Keys come in byte order, page after page.
+				if len(ordered) > 0 && o.Key <= ordered[len(ordered)-1] {
+					t.Fatalf("key %q after %q", o.Key, ordered[len(ordered)-1])
+				}
+				ordered = append(ordered, o.Key)
+				got = append(got, o.Key)
+			}
+			for _, p := range res.CommonPrefixes {
+				got = append(got, p.Prefix+"\x00")
+			}
+			slices.Sort(got) // S3 gives keys and prefixes apart; the model merges them
+			out = append(out, got...)
+			if len(got) > limit {
+				t.Fatalf("a page of %d with max-keys %d", len(got), limit)
+			}
+			if !res.IsTruncated {
+				return out
+			}
+			if page > 100 {
+				t.Fatal("the listing does not end")
+			}
+			token = res.NextContinuationToken
+			marker = res.NextMarker
+			if marker == "" && len(res.Contents) > 0 {
+				marker = res.Contents[len(res.Contents)-1].Key
+			}
+		}
+	}
+	sortMerged := func(v []string) []string { v = slices.Clone(v); slices.Sort(v); return v }
+	for i := 0; i < 60; i++ {
+		prefix := ""
+		if rnd.IntN(3) > 0 {
+			k := keys[rnd.IntN(len(keys))]
+			prefix = k[:rnd.IntN(len(k)+1)]
+		}
+		delim := []string{"", "/", "-", "."}[rnd.IntN(4)]
+		limit := 1 + rnd.IntN(7)
+		want, _ := modelList(keys, prefix, delim, "", 1<<30)
+		for _, v2 := range []bool{true, false} {
+			if got := list(v2, prefix, delim, limit); !slices.Equal(sortMerged(got), sortMerged(want)) {
+				t.Fatalf("v2 %v, prefix %q, delimiter %q, pages of %d:\n got %q\nwant %q", v2, prefix, delim, limit, got, want)
+			}
+		}
+	}
+	// start-after, against the model.
+	for i := 0; i < 20; i++ {
+		after := keys[rnd.IntN(len(keys))]
+		want, _ := modelList(keys, "", "", after, 1000)
+		w := s3Do(h, "GET", "/bkt?list-type=2&start-after="+url.QueryEscape(after), nil)
+		var res listObjectsResult
+		xml.Unmarshal(w.Body.Bytes(), &res)
+		var got []string
+		for _, o := range res.Contents {
+			got = append(got, o.Key)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("start-after %q:\n got %q\nwant %q", after, got, want)
+		}
+	}
+}
