@@ -365,6 +365,10 @@ func TestS3WithMinioClient(t *testing.T) {
 			t.Fatalf("alice lists the admin's bucket: %v %q", o.Err, o.Key)
 		}
 	}
+	// A signature made with the admin's secret under alice's key ID.
+	if _, err := c.minio(aid, secret).ListBuckets(ctx); s3Code(err) != "SignatureDoesNotMatch" {
+		t.Fatalf("alice's key ID signed with another user's secret: %v", err)
+	}
 	if err := alice.MakeBucket(ctx, "alices", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -556,4 +560,49 @@ func TestS3WithAWSCLIRcloneAndS3cmd(t *testing.T) {
 		s3cmd("del", "s3://s3cmdbucket/dir/small.txt")
 		s3cmd("rb", "s3://s3cmdbucket")
 	})
+}
+
+// TestS3AndTheMount: what S3 writes, the mount reads, and what is
+// written into the mount (by cp, as a program would) is an object.
+func TestS3AndTheMount(t *testing.T) {
+	needFUSE(t)
+	c := startS3Cluster(t)
+	ctx := context.Background()
+	id, secret := c.key(c.Creds.Token, "admin")
+	m := c.minio(id, secret)
+	if err := m.MakeBucket(ctx, "shared", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("from s3 "), 100000)
+	if _, err := m.PutObject(ctx, "shared", "in/s3.txt", bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := c.mount()
+	if got, err := os.ReadFile(filepath.Join(dir, "shared", "in", "s3.txt")); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("the mount reads %d bytes of an object (%v)", len(got), err)
+	}
+	local := filepath.Join(t.TempDir(), "m.bin")
+	data := randomFile(t, local, 6<<20+3, 9)
+	if out, err := exec.Command("cp", local, filepath.Join(dir, "shared", "in", "mount.bin")).CombinedOutput(); err != nil {
+		t.Fatalf("cp into the mount: %v %s", err, out)
+	}
+	// The mount's close is its commit (close-to-open): S3 sees it after.
+	harness.Await(t, 10*time.Second, "the file written through the mount as an object", func() (bool, error) {
+		o, err := m.GetObject(ctx, "shared", "in/mount.bin", minio.GetObjectOptions{})
+		if err != nil {
+			return false, err
+		}
+		got, err := io.ReadAll(o)
+		if s3Code(err) == "NoSuchKey" {
+			return false, nil
+		}
+		return bytes.Equal(got, data), err
+	})
+	var keys []string
+	for o := range m.ListObjects(ctx, "shared", minio.ListObjectsOptions{Recursive: true}) {
+		keys = append(keys, o.Key)
+	}
+	if !slices.Equal(keys, []string{"in/mount.bin", "in/s3.txt"}) {
+		t.Fatalf("the bucket lists %q", keys)
+	}
 }
