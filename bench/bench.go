@@ -33,9 +33,10 @@ const (
 	WorkloadScale    = "scale"
 	WorkloadMetrics  = "metrics"
 	WorkloadCLI      = "cli"
+	WorkloadS3       = "s3"
 )
 
-var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadMemory, WorkloadFailover, WorkloadMount, WorkloadSecurity, WorkloadMetrics, WorkloadScale, WorkloadCLI}
+var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadMemory, WorkloadFailover, WorkloadMount, WorkloadSecurity, WorkloadMetrics, WorkloadScale, WorkloadCLI, WorkloadS3}
 
 // filerWorkloads are the workloads that can measure a SeaweedFS filer.
 var filerWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge}
@@ -105,6 +106,11 @@ type Config struct {
 	ScaleSize    int64
 	// CLILargeSize is the size of the file the cli workload puts twice.
 	CLILargeSize int64
+	// S3 is the S3 endpoint of the cluster (https://host:9000), for the
+	// s3 workload (a local cluster's is known); S3Size the size of the
+	// file it sends and reads through S3 and through the file API.
+	S3     string
+	S3Size int64
 	// Guard also measures the machine in the same run (the disk's fsync
 	// rate, loopback HTTP) and fails the run with ErrRegression when a
 	// figure falls under its floor relative to it (guard.go).
@@ -151,6 +157,7 @@ func DefaultConfig() Config {
 		ScaleStreams:  8,
 		ScaleSize:     128 << 20,
 		CLILargeSize:  1 << 30,
+		S3Size:        1 << 30,
 	}
 }
 
@@ -410,6 +417,11 @@ func (e *env) runAll(ctx context.Context, rep *Report) error {
 	if e.cfg.runs(WorkloadScale) {
 		if rep.Scale, err = e.runScale(ctx); err != nil {
 			return fmt.Errorf("scale workload: %w", err)
+		}
+	}
+	if e.cfg.runs(WorkloadS3) {
+		if err := e.withMemory(rep, WorkloadS3, func() (err error) { rep.S3, err = e.runS3(ctx); return err }); err != nil {
+			return fmt.Errorf("s3 workload: %w", err)
 		}
 	}
 	if e.cfg.runs(WorkloadCLI) {

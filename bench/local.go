@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"slices"
 	"time"
 
 	"shoal/harness"
@@ -31,6 +33,8 @@ type localCluster struct {
 	// mountProc serves mountDir for the mount workload (mount.go).
 	mountProc *harness.Proc
 	mountDir  string
+	// s3 is the router's S3 endpoint (https://127.0.0.1:PORT).
+	s3 string
 }
 
 // startLocal starts the processes of a local cluster; waitReady says
@@ -72,13 +76,24 @@ func startLocalGroups(ctx context.Context, cfg Config, log *slog.Logger, groups 
 		spec.NodeFlags = []string{"--metrics", "127.0.0.1:0"}
 		spec.RouterFlags = spec.NodeFlags
 	}
+	// The router serves S3 too, for the s3 workload.
+	s3Port, err := freeLocalPort()
+	if err != nil {
+		return nil, fmt.Errorf("local cluster: a port for S3: %w", err)
+	}
+	s3Addr := fmt.Sprintf("127.0.0.1:%d", s3Port)
+	spec.RouterFlags = append(slices.Clone(spec.RouterFlags), "--s3", s3Addr)
 	hc, err := harness.Start(ctx, spec)
 	if err != nil {
 		fmt.Fprintf(cfg.Stderr, "shoal bench: the local cluster's data and logs are in %s (remove it when done)\n", dir)
 		return nil, fmt.Errorf("local cluster: %w", err)
 	}
 	log.Debug("local cluster started", "dir", dir, "api", hc.API)
-	return &localCluster{Cluster: hc, groups: gs, remove: !cfg.Keep, log: log, stderr: cfg.Stderr}, nil
+	scheme := "https://"
+	if cfg.Insecure {
+		scheme = "http://"
+	}
+	return &localCluster{Cluster: hc, groups: gs, remove: !cfg.Keep, log: log, stderr: cfg.Stderr, s3: scheme + s3Addr}, nil
 }
 
 // pause stops every process of the cluster (SIGSTOP) and resume lets
@@ -175,4 +190,14 @@ func (c *localCluster) close(failed bool) error {
 		return fmt.Errorf("remove the local cluster's data %s: %w", c.Dir, err)
 	}
 	return nil
+}
+
+// freeLocalPort returns a TCP port of 127.0.0.1 free a moment ago.
+func freeLocalPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -28,6 +28,7 @@ type Report struct {
 	Metrics  *MetricsResult  `json:"metrics,omitempty"`
 	Scale    *ScaleResult    `json:"scale,omitempty"`
 	CLI      *CLIResult      `json:"cli,omitempty"`
+	S3       *S3Result       `json:"s3,omitempty"`
 	// Memory is the peak resident memory of each process of a local
 	// cluster during each workload (memory.go).
 	Memory []MemoryRow `json:"peak_memory,omitempty"`
@@ -266,6 +267,21 @@ func (r *Report) writeTable(w io.Writer) error {
 			{fmt.Sprintf("shoal put of the same %s again", sizeLabel(c.LargeBytes)), "s", c.LargeReuploadSec},
 		} {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", row.measure, row.unit, fmtFigure(row.f))
+		}
+	}
+	if c := r.S3; c != nil {
+		fmt.Fprintf(tw, "\nS3: the S3 API beside the file API, in the same reps (%d files of 1 KiB, %d clients; one file of %s)\n", c.Files, c.Clients, sizeLabel(c.Large))
+		fmt.Fprintln(tw, "MEASURE\tUNIT\tFILE API\tS3\tS3 / FILE API")
+		for _, row := range []struct {
+			measure, unit string
+			a, s, ratio   Figure
+		}{
+			{"small writes", "files/s", c.APIWritesPerSec, c.S3WritesPerSec, c.WriteRatio},
+			{"small reads", "files/s", c.APIReadsPerSec, c.S3ReadsPerSec, c.ReadRatio},
+			{"upload " + sizeLabel(c.Large), "MB/s", c.APIUpMBps, c.S3UpMBps, c.UpRatio},
+			{"download " + sizeLabel(c.Large), "MB/s", c.APIDownMBps, c.S3DownMBps, c.DownRatio},
+		} {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.measure, row.unit, fmtFigure(row.a), fmtFigure(row.s), fmtFigure(row.ratio))
 		}
 	}
 	if len(r.Memory) > 0 {

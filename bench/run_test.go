@@ -248,6 +248,31 @@ func TestBenchMetrics(t *testing.T) {
 	}
 }
 
+// TestBenchS3 runs the s3 workload, small, on a secure local cluster: the
+// small files and a large one through the file API and through S3
+// (signed with an access key the workload makes and removes), every
+// byte checked, both sides and their ratio positive in each rep.
+func TestBenchS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster of processes; skipped with -short")
+	}
+	r := runBench(t, 3*time.Minute, "--local", "--workloads", "s3", "--reps", "2",
+		"--small-files", "200", "--small-clients", "4", "--s3-size", "9MiB", "--json", "--data", t.TempDir())
+	c := r.S3
+	if c == nil || c.Files != 200 || c.Clients != 4 || c.Large != 9<<20 || r.Small != nil {
+		t.Fatalf("report: %+v, want the s3 rows only", r)
+	}
+	for _, row := range []struct {
+		what        string
+		a, s, ratio Figure
+	}{
+		{"writes", c.APIWritesPerSec, c.S3WritesPerSec, c.WriteRatio}, {"reads", c.APIReadsPerSec, c.S3ReadsPerSec, c.ReadRatio},
+		{"upload", c.APIUpMBps, c.S3UpMBps, c.UpRatio}, {"download", c.APIDownMBps, c.S3DownMBps, c.DownRatio},
+	} {
+		wantTwoPositive(t, row.what, map[string]Figure{"file API": row.a, "S3": row.s, "ratio": row.ratio})
+	}
+}
+
 // TestBenchScale runs the scale workload, small: a local cluster of two
 // groups beside the one of one group, both taking parallel uploads rep
 // by rep, and the second group holding part of the chunks.
