@@ -250,7 +250,7 @@ func (c Config) runs(w string) bool {
 			return c.MountDir != ""
 		case WorkloadSecurity, WorkloadMetrics: // a second cluster and twice the work: only when asked for
 			return false
-		case WorkloadMemory, WorkloadScale, WorkloadCLI: // gigabytes on disk and minutes: only when asked for
+		case WorkloadMemory, WorkloadScale, WorkloadCLI, WorkloadS3: // gigabytes on disk and minutes: only when asked for
 			return false
 		}
 		return true
