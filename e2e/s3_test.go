@@ -369,6 +369,22 @@ func TestS3WithMinioClient(t *testing.T) {
 	if _, err := c.minio(aid, secret).ListBuckets(ctx); s3Code(err) != "SignatureDoesNotMatch" {
 		t.Fatalf("alice's key ID signed with another user's secret: %v", err)
 	}
+	// Nor may alice make the admin's bucket public, to read it unsigned.
+	acl, _ := http.NewRequest("PUT", "https://"+c.endpoint+"/photos?acl", nil)
+	acl.Header.Set("x-amz-acl", "public-read")
+	secure.SignV4(acl, aid, asecret, "us-east-1", time.Now())
+	if resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: c.tls}}).Do(acl); err != nil {
+		t.Fatal(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 403 || !bytes.Contains(body, []byte("AccessDenied")) {
+			t.Fatalf("alice makes the admin's bucket public-read: %d %s", resp.StatusCode, body)
+		}
+	}
+	if code, body := get("https://" + c.endpoint + "/photos/2026/dec/a.txt"); code != 403 {
+		t.Fatalf("an anonymous GET after alice's refused ACL change: %d %s", code, body)
+	}
 	if err := alice.MakeBucket(ctx, "alices", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -517,6 +533,56 @@ func TestS3WithAWSCLIRcloneAndS3cmd(t *testing.T) {
 		if out := aws("s3", "cp", "s3://awsbucket/mp", "-"); out != "small\n" {
 			t.Fatalf("the completed upload reads %q", out)
 		}
+		// A bucket made public-read: anyone may list and read it without
+		// a key (a browser, curl, aws --no-sign-request); nobody may
+		// change it so, nor read its ACL.
+		anon := &http.Client{Transport: &http.Transport{TLSClientConfig: c.tls}, Timeout: 30 * time.Second}
+		unsigned := func(method, path string) (int, string) {
+			req, _ := http.NewRequest(method, url+path, strings.NewReader("unsigned"))
+			resp, err := anon.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		if code, body := unsigned("GET", "/awsbucket/mp"); code != 403 || !strings.Contains(body, "AccessDenied") {
+			t.Fatalf("an unsigned GET of a private bucket's object: %d %s", code, body)
+		}
+		aws("s3api", "put-bucket-acl", "--bucket", "awsbucket", "--acl", "public-read")
+		if acl := aws("s3api", "get-bucket-acl", "--bucket", "awsbucket"); !strings.Contains(acl, "AllUsers") || !strings.Contains(acl, "FULL_CONTROL") {
+			t.Fatalf("get-bucket-acl of a public-read bucket:\n%s", acl)
+		}
+		if code, body := unsigned("GET", "/awsbucket/mp"); code != 200 || body != "small\n" {
+			t.Fatalf("an unsigned GET of a public-read bucket's object: %d %q", code, body)
+		}
+		pub := append(slices.Clip(env), "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")
+		if out := s3Tool(t, pub, "aws", "--endpoint-url", url, "--no-sign-request", "s3", "cp", "s3://awsbucket/mp", "-"); out != "small\n" {
+			t.Fatalf("aws --no-sign-request s3 cp of a public object reads %q", out)
+		}
+		if out := s3Tool(t, pub, "aws", "--endpoint-url", url, "--no-sign-request", "s3", "ls", "s3://awsbucket/tree/a/"); !strings.Contains(out, "small.txt") {
+			t.Fatalf("aws --no-sign-request s3 ls of a public bucket:\n%s", out)
+		}
+		for _, rq := range [][2]string{{"PUT", "/awsbucket/evil"}, {"DELETE", "/awsbucket/mp"}, {"PUT", "/awsbucket?acl"},
+			{"GET", "/awsbucket?acl"}, {"GET", "/awsbucket?uploads"}, {"POST", "/awsbucket/x?uploads"}, {"GET", "/"}, {"GET", "/nothere/x"}} {
+			if code, body := unsigned(rq[0], rq[1]); code != 403 || !strings.Contains(body, "AccessDenied") {
+				t.Fatalf("unsigned %s %s on a public-read bucket: %d %s", rq[0], rq[1], code, body)
+			}
+		}
+		if out := aws("s3", "ls", "s3://awsbucket/"); strings.Contains(out, "evil") || !strings.Contains(out, "mp") {
+			t.Fatalf("after the refused unsigned writes the bucket holds:\n%s", out)
+		}
+		aws("s3api", "put-bucket-acl", "--bucket", "awsbucket", "--acl", "private")
+		if code, body := unsigned("GET", "/awsbucket/mp"); code != 403 {
+			t.Fatalf("an unsigned GET once the bucket is private again: %d %s", code, body)
+		}
+		aws("s3api", "create-bucket", "--bucket", "born-public", "--acl", "public-read")
+		if code, body := unsigned("GET", "/born-public?list-type=2"); code != 200 || !strings.Contains(body, "<KeyCount>0</KeyCount>") {
+			t.Fatalf("an unsigned listing of a bucket created public-read: %d %s", code, body)
+		}
+		aws("s3", "rb", "s3://born-public")
+
 		aws("s3", "rm", "--recursive", "s3://awsbucket/")
 		aws("s3", "rb", "s3://awsbucket")
 	})

@@ -163,10 +163,15 @@ type Inode struct {
 // the prefix). The ETag describes the content whose Hash is For: a change
 // of the content by other means (a mount, a write at an offset) leaves it
 // stale, and it is then not served.
+//
+// A directory's Object holds only Public: a bucket made public-read,
+// whose objects anyone may list and read through the S3 API without
+// signing (set by OpUpdate's SetPublic, by the directory's owner).
 type Object struct {
-	ETag string            `msgpack:"e,omitempty"`
-	For  string            `msgpack:"f,omitempty"`
-	Meta map[string]string `msgpack:"m,omitempty"`
+	ETag   string            `msgpack:"e,omitempty"`
+	For    string            `msgpack:"f,omitempty"`
+	Meta   map[string]string `msgpack:"m,omitempty"`
+	Public bool              `msgpack:"pb,omitempty"`
 }
 
 // Usage is what a directory holds, at every depth below it: the bytes of
@@ -416,6 +421,9 @@ type SetAttr struct {
 	Gid   uint32 `msgpack:"g,omitempty"`
 	ATime int64  `msgpack:"a,omitempty"`
 	MTime int64  `msgpack:"t,omitempty"`
+	// Public makes a directory public-read, or private again (see
+	// Object.Public); directories only, their owner only.
+	Public bool `msgpack:"pb,omitempty"`
 }
 
 // The bits of SetAttr.Valid.
@@ -427,6 +435,7 @@ const (
 	SetMTime
 	SetATimeNow // the op's time, which the primary fixes
 	SetMTimeNow
+	SetPublic
 )
 
 // ModeMask is the part of a mode an inode keeps: permissions plus the

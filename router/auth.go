@@ -57,6 +57,9 @@ type caller struct {
 	user meta.User  // the token's user
 	cred *meta.Cred // the identity checked in the namespace (nil: root, insecure)
 	host bool       // acting for a mount host's user
+	// anonymous: an unsigned S3 request reading a public-read bucket,
+	// acting as its owner's uid and group (see s3Server.anonymous).
+	anonymous bool
 }
 
 type callerKey struct{}

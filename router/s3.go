@@ -121,7 +121,7 @@ func (x *s3Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Server", "Shoal")
 	t, err := x.target(r)
 	if err == nil {
-		r, err = x.authenticate(r)
+		r, err = x.authenticate(r, t)
 	}
 	if err != nil {
 		x.fail(w, r, t, err)
@@ -146,7 +146,7 @@ func (x *s3Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // s3Unsupported are the subresources the API does not implement: asked
 // for, they answer NotImplemented rather than acting on the bucket or
 // object itself.
-var s3Unsupported = []string{"acl", "policy", "cors", "lifecycle", "versioning", "versions", "tagging", "website",
+var s3Unsupported = []string{"policy", "cors", "lifecycle", "versioning", "versions", "tagging", "website",
 	"logging", "notification", "replication", "encryption", "object-lock", "retention", "legal-hold", "torrent",
 	"requestPayment", "accelerate", "analytics", "inventory", "metrics", "intelligent-tiering", "ownershipControls",
 	"publicAccessBlock", "restore", "select", "attributes", "partNumber", "uploads", "uploadId"}
@@ -164,7 +164,12 @@ func (x *s3Server) serveBucket(w http.ResponseWriter, r *http.Request, t s3Targe
 	_, location := q["location"]
 	_, del := q["delete"]
 	_, uploads := q["uploads"]
+	_, acl := q["acl"]
 	switch {
+	case r.Method == http.MethodGet && acl:
+		x.getACL(w, r, t)
+	case r.Method == http.MethodPut && acl:
+		x.putBucketACL(w, r, t)
 	case r.Method == http.MethodGet && uploads:
 		x.listUploads(w, r, t)
 	case r.Method == http.MethodGet && location:
@@ -189,7 +194,16 @@ func (x *s3Server) serveBucket(w http.ResponseWriter, r *http.Request, t s3Targe
 func (x *s3Server) serveObject(w http.ResponseWriter, r *http.Request, t s3Target, q map[string][]string) {
 	_, uploads := q["uploads"]
 	_, upload := q["uploadId"]
+	_, acl := q["acl"]
+	if (r.Method == http.MethodPut && !acl || r.Method == http.MethodPost && uploads) && checkObjectACL(r.Header) != nil {
+		x.fail(w, r, t, checkObjectACL(r.Header))
+		return
+	}
 	switch {
+	case r.Method == http.MethodGet && acl:
+		x.getACL(w, r, t)
+	case r.Method == http.MethodPut && acl:
+		x.putObjectACL(w, r, t)
 	case r.Method == http.MethodPost && uploads:
 		x.createUpload(w, r, t)
 	case r.Method == http.MethodPut && upload:
@@ -286,9 +300,10 @@ func checkKey(key string) error {
 }
 
 // authenticate finds the user whose access key signed r, and checks the
-// signature. With --insecure every request acts as the cluster's root and
-// signatures are not checked (there are no users to check them for).
-func (x *s3Server) authenticate(r *http.Request) (*http.Request, error) {
+// signature; an unsigned request may only read a public-read bucket (see
+// anonymous). With --insecure every request acts as the cluster's root
+// and signatures are not checked (there are no users to check them for).
+func (x *s3Server) authenticate(r *http.Request, t s3Target) (*http.Request, error) {
 	s := x.s
 	v, err := secure.ParseSigV4(r)
 	if s.auth == nil {
@@ -299,7 +314,7 @@ func (x *s3Server) authenticate(r *http.Request) (*http.Request, error) {
 	}
 	switch {
 	case errors.Is(err, secure.ErrSigMissing):
-		return r, s3Err(http.StatusForbidden, "AccessDenied", "anonymous requests are not allowed: sign requests with an access key ('shoal user key add NAME' makes one)")
+		return x.anonymous(r, t)
 	case errors.Is(err, secure.ErrSigUnsupported):
 		return r, s3Err(http.StatusBadRequest, "InvalidRequest", "%v", err)
 	case err != nil:

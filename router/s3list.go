@@ -118,6 +118,11 @@ const bucketMode = 0o700
 
 func (x *s3Server) createBucket(w http.ResponseWriter, r *http.Request, t s3Target) {
 	ctx := r.Context()
+	public, _, err := cannedBucketACL(r.Header)
+	if err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
 	if r.ContentLength != 0 {
 		var cfg createBucketConfiguration
 		if err := x.readXML(r, &cfg); err != nil {
@@ -125,7 +130,11 @@ func (x *s3Server) createBucket(w http.ResponseWriter, r *http.Request, t s3Targ
 			return
 		}
 	}
-	_, err := x.propose(ctx, meta.Op{Kind: meta.OpMkdir, Path: "/" + t.bucket, Mode: bucketMode, Time: clock.Now().UnixNano()})
+	_, err = x.propose(ctx, meta.Op{Kind: meta.OpMkdir, Path: "/" + t.bucket, Mode: bucketMode, Time: clock.Now().UnixNano()})
+	if err == nil && public {
+		// A second step: should it fail, the bucket stays private.
+		err = x.setPublic(ctx, t, true)
+	}
 	if errors.Is(err, meta.ErrExists) {
 		in, lerr := x.lookup(ctx, "/"+t.bucket, 0)
 		c := callerOf(ctx)
@@ -337,7 +346,8 @@ func (x *s3Server) listObjects(w http.ResponseWriter, r *http.Request, t s3Targe
 		l.after = q.Get("marker")
 		out.Marker = &l.after
 	}
-	withOwner := !v2 || q.Get("fetch-owner") == "true"
+	// Anonymous readers of a public bucket are not told who owns what.
+	withOwner := (!v2 || q.Get("fetch-owner") == "true") && !isAnonymous(ctx)
 	if _, err := x.bucketDir(ctx, t); err != nil {
 		x.fail(w, r, t, err)
 		return

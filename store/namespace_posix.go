@@ -183,6 +183,9 @@ func (n *namespace) updateCode(op *meta.Op, in meta.Inode) meta.Code {
 		}
 	}
 	if op.Attr != nil {
+		if op.Attr.Valid&meta.SetPublic != 0 && in.Type != meta.TypeDir {
+			return meta.CodeNotDir
+		}
 		if code := attrCode(n.cred, in, op.Attr); code != meta.CodeOK {
 			return code
 		}

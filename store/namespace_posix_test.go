@@ -291,3 +291,40 @@ func TestDirParentsFilledAtOpen(t *testing.T) {
 		t.Fatalf("parent of /a/b after open: %d", got.Parent)
 	}
 }
+
+// TestPublicFlag: a directory's owner makes it public-read and private
+// again; nobody else may, and a file cannot be.
+func TestPublicFlag(t *testing.T) {
+	db := nsOpenDB(t)
+	alice, bob := &meta.Cred{Uid: 1000, Gid: 1000}, &meta.Cred{Uid: 1001, Gid: 1001}
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMkdir, Path: "/b", Mode: 0o700, Uid: 1000, Gid: 1000}), meta.CodeOK)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMkdir, Path: "/b/d", Mode: 0o777, Cred: alice}), meta.CodeOK)
+	nsWant(t, nsApply(t, db, putOp("/b/f", 4)), meta.CodeOK)
+	public := func(on bool) *meta.SetAttr { return &meta.SetAttr{Valid: meta.SetPublic, Public: on} }
+	isPublic := func(p string) bool {
+		in := nsLookupAt(t, db, 0, p)
+		return in.Object != nil && in.Object.Public
+	}
+
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpUpdate, Path: "/b", Attr: public(true), Cred: bob}), meta.CodePerm)
+	if isPublic("/b") {
+		t.Fatal("another user made the bucket public")
+	}
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpUpdate, Path: "/b", Attr: public(true), Cred: alice}), meta.CodeOK)
+	if !isPublic("/b") || isPublic("/b/d") {
+		t.Fatalf("after the owner made /b public: /b %v, /b/d %v", isPublic("/b"), isPublic("/b/d"))
+	}
+	if in := nsLookupAt(t, db, 0, "/b"); in.Mode != 0o700 {
+		t.Fatalf("the public flag changed the mode to %o", in.Mode)
+	}
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpUpdate, Path: "/b/f", Attr: public(true)}), meta.CodeNotDir)
+	if isPublic("/b/f") {
+		t.Fatal("a file was made public")
+	}
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpUpdate, Path: "/b", Attr: public(false), Cred: bob}), meta.CodePerm)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpUpdate, Path: "/b", Attr: public(false), Cred: alice}), meta.CodeOK)
+	if isPublic("/b") {
+		t.Fatal("still public after the owner made it private")
+	}
+	nsCheckRefs(t, db)
+}

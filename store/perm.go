@@ -240,8 +240,9 @@ func (n *namespace) reachCode(dir meta.Inode) (meta.Code, error) {
 // attrCode checks the attributes a changes on in, in the order of
 // setattr_prepare: chown(2) (the owner may only "change" the uid to its
 // own), chgrp (the owner may pick its own group or any group it is in),
-// chmod(2) and explicit times of utimensat(2) (the owner only), then
-// setting both times to now, which whoever may write the file may do.
+// chmod(2), explicit times of utimensat(2) and a directory's public
+// flag (the owner only), then setting both times to now, which whoever
+// may write the file may do.
 func attrCode(c *meta.Cred, in meta.Inode, a *meta.SetAttr) meta.Code {
 	if c == nil || c.Root {
 		return meta.CodeOK
@@ -252,7 +253,7 @@ func attrCode(c *meta.Cred, in meta.Inode, a *meta.SetAttr) meta.Code {
 		return meta.CodePerm
 	case a.Valid&meta.SetGid != 0 && !(owner && (a.Gid == in.Gid || inGroup(c, a.Gid))):
 		return meta.CodePerm
-	case a.Valid&(meta.SetMode|meta.SetATime|meta.SetMTime) != 0 && !owner:
+	case a.Valid&(meta.SetMode|meta.SetATime|meta.SetMTime|meta.SetPublic) != 0 && !owner:
 		return meta.CodePerm
 	case a.Valid&(meta.SetATimeNow|meta.SetMTimeNow) != 0 && !owner && !permits(c, in, meta.MayWrite):
 		return meta.CodeAccess
@@ -290,6 +291,12 @@ func applyAttr(c *meta.Cred, in *meta.Inode, a *meta.SetAttr, now int64) {
 	}
 	if a.Valid&meta.SetMTimeNow != 0 {
 		in.MTime = now
+	}
+	if a.Valid&meta.SetPublic != 0 {
+		in.Object = &meta.Object{Public: true}
+		if !a.Public {
+			in.Object = nil
+		}
 	}
 }
 
