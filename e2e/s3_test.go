@@ -231,6 +231,25 @@ func TestS3WithMinioClient(t *testing.T) {
 	if got := readAll(t, o); !bytes.Equal(got, huge) {
 		t.Fatalf("the multipart object reads back %d bytes, not what was sent", len(got))
 	}
+	// UploadPartCopy, as ComposeObject sends it: a range cutting through
+	// chunks of the big object, then the whole small one.
+	composed, err := m.ComposeObject(ctx, minio.CopyDestOptions{Bucket: "photos", Object: "clip.mp4"},
+		minio.CopySrcOptions{Bucket: "photos", Object: "video/big.mp4", MatchRange: true, Start: 1<<20 + 3, End: 7<<20 - 1},
+		minio.CopySrcOptions{Bucket: "photos", Object: "2026/dec/a.txt"})
+	if err != nil {
+		t.Fatalf("ComposeObject: %v", err)
+	}
+	p1, p2 := md5.Sum(huge[1<<20+3:7<<20]), md5.Sum(small)
+	if s := md5.Sum(append(p1[:], p2[:]...)); composed.ETag != hex.EncodeToString(s[:])+"-2" {
+		t.Fatalf("the composed object's ETag %q is not the MD5 of its parts' MD5s and -2", composed.ETag)
+	}
+	o, _ = m.GetObject(ctx, "photos", "clip.mp4", minio.GetObjectOptions{})
+	if got, want := readAll(t, o), append(slices.Clone(huge[1<<20+3:7<<20]), small...); !bytes.Equal(got, want) {
+		t.Fatalf("the composed object reads %d bytes, want %d of its sources", len(got), len(want))
+	}
+	if err := m.RemoveObject(ctx, "photos", "clip.mp4", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	// The same file through the file API.
 	back := filepath.Join(t.TempDir(), "back")
 	if _, errOut, code := c.run("get", "/photos/video/big.mp4", back); code != 0 {

@@ -144,10 +144,23 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 		writeJSON(w, http.StatusRequestedRangeNotSatisfiable, api.ErrorBody{Code: api.CodeBadRange, Message: err.Error()})
 		return
 	}
+	s.sendRange(w, r, in, start, end, partial, func() { setFileHeaders(w, t, in) }, func(err error) { writeError(w, err) })
+}
+
+// sendRange answers r with bytes [start, end) of the file in (the whole
+// file unless partial): setHeaders sets the answer's headers, sent with
+// the status once the first bytes are at hand; HEAD, an empty answer or
+// an inode that is no file gets the headers alone. An error before the
+// headers are sent (the first chunk's group is down, say) is answered by
+// fail, with a status the client can retry on. After that the status
+// line is gone, and the only honest signal left is to cut the
+// connection, so the client sees a short body.
+func (s *Server) sendRange(w http.ResponseWriter, r *http.Request, in meta.Inode, start, end int64, partial bool,
+	setHeaders func(), fail func(error)) {
 	started := false
 	begin := func() {
 		started = true
-		setFileHeaders(w, t, in)
+		setHeaders()
 		w.Header().Set("Content-Length", strconv.FormatInt(end-start, 10))
 		status := http.StatusOK
 		if partial {
@@ -156,17 +169,16 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 		}
 		w.WriteHeader(status)
 	}
-	if err := s.streamRange(ctx, w, in, start, end, begin); err != nil {
+	if r.Method == http.MethodHead || start == end || in.Type != meta.TypeFile {
+		begin()
+		return
+	}
+	if err := s.streamRange(r.Context(), w, in, start, end, begin); err != nil {
 		if !started {
-			// Nothing was sent: the first chunk could not be read (its
-			// group is down, say), which the client hears as an error
-			// with a status it can retry on.
-			writeError(w, err)
+			fail(err)
 			return
 		}
-		// The status line is gone: the only honest signal left is to cut
-		// the connection, so the client sees a short body.
-		s.cfg.Logger.Warn("read aborted", "path", t.String(), "err", err)
+		s.cfg.Logger.Warn("read aborted", "path", r.URL.Path, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

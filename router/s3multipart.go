@@ -21,7 +21,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -154,7 +153,6 @@ func partNumber(v string) (int, error) {
 // uploadPart serves UploadPart: the part is stored in whole chunks (never
 // inline: it becomes a piece of a larger file) and its MD5 is its ETag.
 func (x *s3Server) uploadPart(w http.ResponseWriter, r *http.Request, t s3Target) {
-	s := x.s
 	ctx := r.Context()
 	q := r.URL.Query()
 	id := q.Get("uploadId")
@@ -170,33 +168,17 @@ func (x *s3Server) uploadPart(w http.ResponseWriter, r *http.Request, t s3Target
 		x.copyPart(w, r, t, id, n)
 		return
 	}
-	body, size, err := x.body(r)
-	switch {
-	case err != nil:
-	case size < 0:
-		err = s3Err(http.StatusLengthRequired, "MissingContentLength", "send the part's length in Content-Length (or x-amz-decoded-content-length)")
-	case size > maxPartSize:
-		err = s3Err(http.StatusBadRequest, "EntityTooLarge", "a part of %d bytes is over the limit of %d", size, int64(maxPartSize))
-	}
+	body, size, err := x.sizedBody(r, maxPartSize, "part")
 	if err != nil {
 		x.fail(w, r, t, err)
 		return
 	}
-	sum := md5.New()
-	file, err := s.upload(ctx, io.TeeReader(body, sum), size, false)
-	if err == nil && len(file.Chunks) > 0 {
-		err = s.touchChunks(ctx, file.Chunks)
-	}
+	file, etag, err := x.store(r, body, size, false)
 	if err != nil {
 		x.fail(w, r, t, err)
 		return
 	}
-	got := sum.Sum(nil)
-	if err := checkContentMD5(r, got); err != nil {
-		x.fail(w, r, t, err)
-		return
-	}
-	x.commitPart(w, r, t, id, n, file, hex.EncodeToString(got))
+	x.commitPart(w, r, t, id, n, file, etag)
 }
 
 // commitPart puts a part's file in its upload.
@@ -264,7 +246,7 @@ func (x *s3Server) copyPart(w http.ResponseWriter, r *http.Request, t s3Target, 
 		x.fail(w, r, t, s3Err(http.StatusBadRequest, "EntityTooLarge", "a part of %d bytes is over the limit of %d", end-start, int64(maxPartSize)))
 		return
 	}
-	file, sum, err := s.rangeOf(ctx, in, start, end)
+	file, sum, err := s.rangeOf(ctx, in, start, end, knownMD5(in, start, end))
 	if err == nil && len(file.Chunks) > 0 {
 		err = s.touchChunks(ctx, file.Chunks)
 	}
@@ -275,14 +257,30 @@ func (x *s3Server) copyPart(w http.ResponseWriter, r *http.Request, t s3Target, 
 	x.commitPart(w, r, t, id, n, file, hex.EncodeToString(sum))
 }
 
+// knownMD5 is the MD5 of bytes [start, end) of in when its S3 ETag says
+// it without reading them: the whole of an object put in one piece.
+func knownMD5(in meta.Inode, start, end int64) []byte {
+	if start != 0 || end != in.Size || in.Object == nil || in.Object.For != in.Hash {
+		return nil
+	}
+	b, err := hex.DecodeString(in.Object.ETag)
+	if err != nil || len(b) != md5.Size {
+		return nil // a multipart ETag (MD5-N), or none
+	}
+	return b
+}
+
 // rangeOf returns bytes [start, end) of in as a file of chunks (whole
 // chunks of in inside the range kept by reference, the ones it cuts
-// through stored again) and the MD5 of those bytes, which takes reading
-// them.
-func (s *Server) rangeOf(ctx context.Context, in meta.Inode, start, end int64) (*meta.Inode, []byte, error) {
-	sum := md5.New()
-	if err := s.streamRange(ctx, sum, in, start, end, nil); err != nil && end > start {
-		return nil, nil, err
+// through stored again) and the MD5 of those bytes: sum when it is known
+// already, else computed by reading them.
+func (s *Server) rangeOf(ctx context.Context, in meta.Inode, start, end int64, sum []byte) (*meta.Inode, []byte, error) {
+	if sum == nil {
+		h := md5.New()
+		if err := s.streamRange(ctx, h, in, start, end, nil); err != nil && end > start {
+			return nil, nil, err
+		}
+		sum = h.Sum(nil)
 	}
 	if err := s.openInline(&in); err != nil {
 		return nil, nil, err
@@ -300,7 +298,7 @@ func (s *Server) rangeOf(ctx context.Context, in meta.Inode, start, end int64) (
 	if err != nil {
 		return nil, nil, err
 	}
-	return file, sum.Sum(nil), nil
+	return file, sum, nil
 }
 
 type completeRequest struct {

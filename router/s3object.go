@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
@@ -139,35 +138,15 @@ func (x *s3Server) getObject(w http.ResponseWriter, r *http.Request, t s3Target)
 		}
 	}
 	q := r.URL.Query()
-	begin := func() {
+	setHeaders := func() {
 		setObjectHeaders(w, in, etag)
 		for p, h := range responseOverrides {
 			if v := q.Get(p); v != "" {
 				w.Header().Set(h, v)
 			}
 		}
-		w.Header().Set("Content-Length", strconv.FormatInt(end-start, 10))
-		status := http.StatusOK
-		if partial {
-			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, in.Size))
-			status = http.StatusPartialContent
-		}
-		w.WriteHeader(status)
 	}
-	if r.Method == http.MethodHead || in.Size == 0 || in.Type != meta.TypeFile {
-		begin()
-		return
-	}
-	started := false
-	err = s.streamRange(ctx, w, in, start, end, func() { started = true; begin() })
-	if err != nil {
-		if !started {
-			x.fail(w, r, t, err)
-			return
-		}
-		s.cfg.Logger.Warn("s3 read aborted", "resource", t.resource(), "err", err)
-		panic(http.ErrAbortHandler)
-	}
+	s.sendRange(w, r, in, start, end, partial, setHeaders, func(err error) { x.fail(w, r, t, err) })
 }
 
 // userMeta reads the x-amz-meta-* headers of a request.
@@ -228,16 +207,10 @@ func (x *s3Server) writeConditions(r *http.Request, t s3Target, op *meta.Op) err
 func (x *s3Server) putObject(w http.ResponseWriter, r *http.Request, t s3Target) {
 	s := x.s
 	ctx := r.Context()
-	body, size, err := x.body(r)
+	body, size, err := x.sizedBody(r, s.cfg.MaxFileSize, "object")
 	if err != nil {
 		x.fail(w, r, t, err)
 		return
-	}
-	if v := r.Header.Get("Content-MD5"); v != "" {
-		if b, err := base64.StdEncoding.DecodeString(v); err != nil || len(b) != md5.Size {
-			x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidDigest", "Content-MD5 %q is not the base64 of 16 bytes", v))
-			return
-		}
 	}
 	um, err := userMeta(r.Header)
 	if err != nil {
@@ -247,14 +220,6 @@ func (x *s3Server) putObject(w http.ResponseWriter, r *http.Request, t s3Target)
 	ct, err := mediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		x.fail(w, r, t, err)
-		return
-	}
-	switch {
-	case size < 0:
-		x.fail(w, r, t, s3Err(http.StatusLengthRequired, "MissingContentLength", "send the object's length in Content-Length (or x-amz-decoded-content-length)"))
-		return
-	case size > s.cfg.MaxFileSize:
-		x.fail(w, r, t, s3Err(http.StatusBadRequest, "EntityTooLarge", "%d bytes is over the limit of %d", size, s.cfg.MaxFileSize))
 		return
 	}
 	bucket, err := x.bucketDir(ctx, t)
@@ -281,21 +246,11 @@ func (x *s3Server) putObject(w http.ResponseWriter, r *http.Request, t s3Target)
 			return
 		}
 	}
-	sum := md5.New()
-	file, err := s.upload(ctx, io.TeeReader(body, sum), size, true)
-	if err == nil && len(file.Chunks) > 0 {
-		err = s.touchChunks(ctx, file.Chunks)
-	}
+	file, etag, err := x.store(r, body, size, true)
 	if err != nil {
 		x.fail(w, r, t, err)
 		return
 	}
-	got := sum.Sum(nil)
-	if err := checkContentMD5(r, got); err != nil {
-		x.fail(w, r, t, err)
-		return
-	}
-	etag := hex.EncodeToString(got)
 	file.ContentType, file.Object = ct, &meta.Object{ETag: etag, For: file.Hash, Meta: um}
 	op.File, op.Time = file, clock.Now().UnixNano()
 	if _, err := x.propose(ctx, op); err != nil {
@@ -304,6 +259,49 @@ func (x *s3Server) putObject(w http.ResponseWriter, r *http.Request, t s3Target)
 	}
 	w.Header().Set("ETag", `"`+etag+`"`)
 	w.WriteHeader(http.StatusOK)
+}
+
+// sizedBody returns r's content (see body), refusing before anything is
+// stored a body of unknown length, one over limit bytes, and a
+// Content-MD5 that is no MD5.
+func (x *s3Server) sizedBody(r *http.Request, limit int64, what string) (io.Reader, int64, error) {
+	if v := r.Header.Get("Content-MD5"); v != "" {
+		if b, err := base64.StdEncoding.DecodeString(v); err != nil || len(b) != md5.Size {
+			return nil, 0, s3Err(http.StatusBadRequest, "InvalidDigest", "Content-MD5 %q is not the base64 of 16 bytes", v)
+		}
+	}
+	body, size, err := x.body(r)
+	switch {
+	case err != nil:
+		return nil, 0, err
+	case size < 0:
+		return nil, 0, s3Err(http.StatusLengthRequired, "MissingContentLength", "send the %s's length in Content-Length (or x-amz-decoded-content-length)", what)
+	case size > limit:
+		return nil, 0, s3Err(http.StatusBadRequest, "EntityTooLarge", "%s of %d bytes is over the limit of %d", what, size, limit)
+	}
+	return body, size, nil
+}
+
+// store writes body (size bytes) as the content of a file to commit
+// (inline when small and wholeFile allows), computing its MD5 on the way,
+// and checks it against Content-MD5: the file and its ETag. Nothing
+// names the file yet; its chunks are touched, so that collection leaves
+// them until the commit.
+func (x *s3Server) store(r *http.Request, body io.Reader, size int64, wholeFile bool) (*meta.Inode, string, error) {
+	ctx := r.Context()
+	sum := md5.New()
+	file, err := x.s.upload(ctx, io.TeeReader(body, sum), size, wholeFile)
+	if err == nil && len(file.Chunks) > 0 {
+		err = x.s.touchChunks(ctx, file.Chunks)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	got := sum.Sum(nil)
+	if err := checkContentMD5(r, got); err != nil {
+		return nil, "", err
+	}
+	return file, hex.EncodeToString(got), nil
 }
 
 // putMarker makes the directory a key ending in "/" names (the "folder"
