@@ -270,6 +270,17 @@ type env struct {
 	prog  *progress
 	log   *slog.Logger
 	local *localCluster // nil unless Config.Local
+	// pass names the side a paired workload (s3) is measuring, which
+	// runs each rep twice under rep numbers 2r and 2r+1; "" otherwise.
+	pass string
+}
+
+// repLabel names rep in progress lines.
+func (e *env) repLabel(rep int) string {
+	if e.pass != "" {
+		return fmt.Sprintf("%s, rep %d/%d", e.pass, rep/2+1, e.cfg.Reps)
+	}
+	return fmt.Sprintf("rep %d/%d", rep+1, e.cfg.Reps)
 }
 
 // Run measures the workloads of cfg and writes the report. It stops every

@@ -51,7 +51,7 @@ func (e *env) runLarge(ctx context.Context) ([]LargeRow, error) {
 // as a client that checks its data would.
 func (e *env) largeRep(ctx context.Context, si int, size int64, rep int) (largeRep, error) {
 	path := fmt.Sprintf("%s/large/r%d/s%d-%s", e.root, rep, si, sizeLabel(size))
-	label := fmt.Sprintf("%s (rep %d/%d)", sizeLabel(size), rep+1, e.cfg.Reps)
+	label := fmt.Sprintf("%s (%s)", sizeLabel(size), e.repLabel(rep))
 	// Make the parent first: the upload should time the file only.
 	if err := e.fs.MkdirAll(ctx, fmt.Sprintf("%s/large/r%d", e.root, rep)); err != nil {
 		return largeRep{}, fmt.Errorf("mkdir for %s: %w", path, err)

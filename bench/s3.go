@@ -219,11 +219,11 @@ func (e *env) runS3(ctx context.Context) (*S3Result, error) {
 	}
 	defer done()
 	api := e.fs
-	defer func() { e.fs = api }()
+	defer func() { e.fs, e.pass = api, "" }()
 	size := e.cfg.S3Size
 	var aw, sw, wr, ar, sr, rr, au, su, ur, ad, sd, dr []float64
 	for rep := range e.cfg.Reps {
-		e.fs = api
+		e.fs, e.pass = api, "file API"
 		a, err := e.smallRep(ctx, 2*rep)
 		if err != nil {
 			return nil, err
@@ -232,7 +232,7 @@ func (e *env) runS3(ctx context.Context) (*S3Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.fs = f
+		e.fs, e.pass = f, "S3"
 		s, err := e.smallRep(ctx, 2*rep+1)
 		if err != nil {
 			return nil, fmt.Errorf("through S3: %w", err)

@@ -54,7 +54,7 @@ func (e *env) smallRep(ctx context.Context, rep int) (smallRep, error) {
 	dir := fmt.Sprintf("%s/small/r%d", e.root, rep)
 	path := func(i int) string { return fmt.Sprintf("%s/d%03d/f%06d", dir, i/smallPerDir, i) }
 	seed := func(i int) uint64 { return seedOf(1, uint64(rep), uint64(i)) }
-	label := fmt.Sprintf("(%d files, %d clients, rep %d/%d)", n, e.cfg.SmallClients, rep+1, e.cfg.Reps)
+	label := fmt.Sprintf("(%d files, %d clients, %s)", n, e.cfg.SmallClients, e.repLabel(rep))
 
 	// The directories are made first, so that the writes measure files
 	// only, not also directory creation racing between clients.
