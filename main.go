@@ -464,16 +464,16 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.IntVar(&c.FailoverRuns, "failover-runs", c.FailoverRuns, "times the failover workload kills the primary")
 	fs.IntVar(&c.FailoverLoad, "failover-load", c.FailoverLoad, "clients writing 1 KiB files during each failover run, beside the one that is timed")
 	fs.StringVar(&c.MountDir, "mount", "", "where the cluster is mounted, for the mount workload (with --local it mounts its own)")
-	fs.Var((*byteSize)(&c.MountSize), "mount-size", "size of the file the mount workload writes and reads, e.g. 100MiB (default 100 MB)")
+	fs.Var((*byteSize)(&c.MountSize), "mount-size", "size of the file the mount workload writes and reads, e.g. 100MiB")
 	fs.IntVar(&c.MountFiles, "mount-files", c.MountFiles, "1 KiB files the mount workload creates and lists")
 	fs.IntVar(&c.TreeFiles, "tree-files", c.TreeFiles, "files in the tree the mount workload unpacks with tar, commits with git, copies with rsync and removes with rm -rf, through the mount and in a local directory")
 	fs.IntVar(&c.MemoryStreams, "memory-streams", c.MemoryStreams, "transfers the memory workload runs at once through the router, uploads then downloads")
-	fs.Var((*byteSize)(&c.MemorySize), "memory-size", "size of each transfer of the memory workload, e.g. 1GiB (default 1 GiB)")
+	fs.Var((*byteSize)(&c.MemorySize), "memory-size", "size of each transfer of the memory workload, e.g. 1GiB")
 	fs.IntVar(&c.ScaleStreams, "scale-streams", c.ScaleStreams, "uploads the scale workload runs at once on each cluster")
-	fs.Var((*byteSize)(&c.ScaleSize), "scale-size", "size of each upload of the scale workload, e.g. 128MiB (default 128 MiB)")
+	fs.Var((*byteSize)(&c.ScaleSize), "scale-size", "size of each upload of the scale workload, e.g. 128MiB")
 	fs.StringVar(&c.S3, "s3", "", "S3 endpoint of the cluster for the s3 workload, e.g. https://host:9000 (a --local cluster's is known)")
-	fs.Var((*byteSize)(&c.S3Size), "s3-size", "size of the file the s3 workload sends and reads through S3 and the file API, e.g. 1GiB (default 1 GiB)")
-	fs.Var((*byteSize)(&c.CLILargeSize), "cli-large-size", "size of the file the cli workload puts twice, e.g. 1GiB (default 1 GiB)")
+	fs.Var((*byteSize)(&c.S3Size), "s3-size", "size of the file the s3 workload sends and reads through S3 and the file API, e.g. 1GiB")
+	fs.Var((*byteSize)(&c.CLILargeSize), "cli-large-size", "size of the file the cli workload puts twice, e.g. 1GiB")
 	fs.BoolVar(&c.Guard, "guard", false, "also measure the machine in the same run (disk fsyncs/s, loopback HTTP) and fail when small writes, small reads or the download fall under their floors relative to it")
 	fs.BoolVar(&c.JSON, "json", false, "write the report as JSON on standard output instead of a table")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the local cluster's data directory and logs")
@@ -571,7 +571,20 @@ func umountMain(_ string, fs *pflag.FlagSet, _ func() *slog.Logger) func(context
 // a K, M, G, T suffix (powers of 1024; "KiB", "KB" and "k" mean the same).
 type byteSize int64
 
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+// String is the size as Set reads it back: in the largest binary unit
+// that divides it (1GiB, 128MiB), else in bytes.
+func (b *byteSize) String() string {
+	n := int64(*b)
+	for _, u := range []struct {
+		shift uint
+		name  string
+	}{{40, "TiB"}, {30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
 func (b *byteSize) Type() string   { return "bytes" }
 
 func (b *byteSize) Set(s string) error {

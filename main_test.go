@@ -46,6 +46,14 @@ func TestByteSizeSet(t *testing.T) {
 			t.Errorf("Set(%q) = %d, want %d", tt.in, b, tt.want)
 		}
 	}
+	// What String prints (the defaults in --help) reads back the same.
+	for _, n := range []int64{0, 1, 1536, 100_000_000, 128 << 20, 1 << 30, 3 << 40} {
+		b := byteSize(n)
+		var back byteSize
+		if err := back.Set(b.String()); err != nil || back != b {
+			t.Errorf("byteSize(%d).String() = %q, which reads back as %d (%v)", n, b.String(), back, err)
+		}
+	}
 }
 
 func TestDescribeBuild(t *testing.T) {
