@@ -585,7 +585,8 @@ func (b *byteSize) String() string {
 	}
 	return strconv.FormatInt(n, 10)
 }
-func (b *byteSize) Type() string   { return "bytes" }
+
+func (b *byteSize) Type() string { return "bytes" }
 
 func (b *byteSize) Set(s string) error {
 	v := strings.TrimSpace(strings.ToUpper(s))
