@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -43,13 +44,34 @@ func (s *Server) S3(cfg S3Config) http.Handler {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
-	return &s3Server{s: s, cfg: cfg}
+	return &s3Server{s: s, cfg: cfg, buckets: map[bucketKey]cachedBucket{}}
 }
 
 type s3Server struct {
 	s   *Server
 	cfg S3Config
+
+	// buckets remembers the buckets callers found, for AuthTTL: nearly
+	// every request names one, and a PUT of a small object would
+	// otherwise cost a namespace read besides its commit. An entry is
+	// one caller's identity's lookup, so it stands for the permission
+	// check that lookup made; the ops that follow check their own.
+	mu      sync.Mutex
+	buckets map[bucketKey]cachedBucket
 }
+
+type bucketKey struct {
+	name string
+	cred string // the identity the lookup was made for
+}
+
+type cachedBucket struct {
+	in meta.Inode
+	at time.Time
+}
+
+// maxCachedBuckets bounds the bucket cache; past it, it starts over.
+const maxCachedBuckets = 4096
 
 // s3Target is what an S3 request names.
 type s3Target struct {
@@ -469,6 +491,11 @@ type s3ErrorBody struct {
 // fail answers r with err as an S3 error.
 func (x *s3Server) fail(w http.ResponseWriter, r *http.Request, t s3Target, err error) {
 	e := s3ErrorOf(err, t)
+	if e.status == http.StatusNotFound && t.bucket != "" {
+		// What is missing may be the bucket, gone through another
+		// router while this one still had it in its cache.
+		x.forget(t.bucket)
+	}
 	if e.status >= 500 {
 		x.s.cfg.Logger.Warn("s3 request failed", "method", r.Method, "resource", t.resource(), "code", e.code, "err", err)
 	}
@@ -525,16 +552,55 @@ func (x *s3Server) lookup(ctx context.Context, p string, want uint32) (meta.Inod
 }
 
 // bucketDir returns the inode of t's bucket: NoSuchBucket if there is no
-// directory of that name.
+// directory of that name. A bucket the caller's identity found within
+// the last AuthTTL is taken from the cache: a bucket removed meanwhile
+// through another router fails the op that names it by inode instead
+// (NoSuchBucket or NoSuchKey), and drops the entry (see forget).
 func (x *s3Server) bucketDir(ctx context.Context, t s3Target) (meta.Inode, error) {
+	key := bucketKey{name: t.bucket, cred: credKey(credOf(ctx))}
+	now := time.Now()
+	x.mu.Lock()
+	c, ok := x.buckets[key]
+	x.mu.Unlock()
+	if ok && now.Sub(c.at) < x.s.cfg.AuthTTL {
+		return c.in, nil
+	}
 	in, err := x.lookup(ctx, "/"+t.bucket, 0)
 	if err == nil && in.Type != meta.TypeDir {
 		err = meta.ErrNotFound
 	}
 	if errors.Is(err, meta.ErrNotFound) {
+		x.forget(t.bucket)
 		return in, s3Err(http.StatusNotFound, "NoSuchBucket", "the bucket %s does not exist", t.bucket)
 	}
+	if err == nil {
+		x.mu.Lock()
+		if len(x.buckets) >= maxCachedBuckets {
+			clear(x.buckets)
+		}
+		x.buckets[key] = cachedBucket{in: in, at: now}
+		x.mu.Unlock()
+	}
 	return in, err
+}
+
+// forget drops what the cache holds of bucket, which changed or is gone.
+func (x *s3Server) forget(bucket string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for k := range x.buckets {
+		if k.name == bucket {
+			delete(x.buckets, k)
+		}
+	}
+}
+
+// credKey names an identity for the bucket cache.
+func credKey(c *meta.Cred) string {
+	if c == nil {
+		return "insecure"
+	}
+	return fmt.Sprintf("%d/%d/%v/%t/%t", c.Uid, c.Gid, c.Groups, c.Root, c.Host)
 }
 
 // propose commits op with an ID of its own: a request of this API may

@@ -213,6 +213,7 @@ func (x *s3Server) readACLBody(r *http.Request) (public bool, err error) {
 
 // setPublic makes t's bucket public-read or private.
 func (x *s3Server) setPublic(ctx context.Context, t s3Target, public bool) error {
+	defer x.forget(t.bucket)
 	_, err := x.propose(ctx, meta.Op{Kind: meta.OpUpdate, Path: "/" + t.bucket,
 		Attr: &meta.SetAttr{Valid: meta.SetPublic, Public: public}, Time: clock.Now().UnixNano()})
 	return err

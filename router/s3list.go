@@ -130,6 +130,7 @@ func (x *s3Server) createBucket(w http.ResponseWriter, r *http.Request, t s3Targ
 			return
 		}
 	}
+	x.forget(t.bucket)
 	_, err = x.propose(ctx, meta.Op{Kind: meta.OpMkdir, Path: "/" + t.bucket, Mode: bucketMode, Time: clock.Now().UnixNano()})
 	if err == nil && public {
 		// A second step: should it fail, the bucket stays private.
@@ -154,6 +155,7 @@ func (x *s3Server) createBucket(w http.ResponseWriter, r *http.Request, t s3Targ
 }
 
 func (x *s3Server) deleteBucket(w http.ResponseWriter, r *http.Request, t s3Target) {
+	defer x.forget(t.bucket)
 	_, err := x.propose(r.Context(), meta.Op{Kind: meta.OpDelete, Path: "/" + t.bucket, OnlyDir: true, Time: clock.Now().UnixNano()})
 	if errors.Is(err, meta.ErrNotDir) {
 		err = meta.ErrNotFound
