@@ -217,8 +217,8 @@ func (c *chunkPool) put(b []byte) { c.p.Put(&b) }
 
 // chunkDone is the outcome of storing one chunk.
 type chunkDone struct {
-	group string
-	err   error
+	ref meta.ChunkRef // the chunk as stored, with its group
+	err error
 }
 
 // firstFailure keeps the first error of stores that run at once: the
@@ -311,7 +311,7 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64, who
 		if d.err != nil {
 			return failure.get()
 		}
-		file.Chunks[p.idx].Group = d.group
+		file.Chunks[p.idx] = d.ref
 		return nil
 	}
 	for i := 0; ; i++ {
@@ -348,14 +348,16 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64, who
 			}
 			data := slot.plain[:n]
 			whole.Write(data)
-			stored, ref := s.storedFormIn(slot.sealed, data)
-			if s.cfg.Sealer != nil {
-				slot.sealed = stored[:0]
-			}
 			idx := len(file.Chunks)
-			file.Chunks = append(file.Chunks, ref)
+			file.Chunks = append(file.Chunks, meta.ChunkRef{})
 			done := make(chan chunkDone, 1)
 			go func() {
+				// Sealing and hashing the chunk happen here, beside the
+				// reading of the next one, not in the way of it.
+				stored, ref := s.storedFormIn(slot.sealed, data)
+				if s.cfg.Sealer != nil {
+					slot.sealed = stored[:0]
+				}
 				g, err := s.storeChunk(ctx, refused, idx, ref.Hash, stored)
 				// The slot goes back as soon as the chunk is stored, not
 				// when the upload looks at the outcome: an upload waiting
@@ -365,7 +367,8 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64, who
 				if err != nil {
 					failure.set(err)
 				}
-				done <- chunkDone{g, err}
+				ref.Group = g
+				done <- chunkDone{ref: ref, err: err}
 			}()
 			queue = append(queue, pending{idx, done})
 		}
