@@ -410,6 +410,30 @@ func TestS3WithMinioClient(t *testing.T) {
 	if _, err := alice.PutObject(ctx, "alices", "mine.txt", bytes.NewReader(small), int64(len(small)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// A bucket removed and made again behind the S3 API's back (through
+	// the file API), at once: the router, which had it in its cache,
+	// writes and deletes in the new directory, not in the one that went.
+	for _, args := range [][]string{{"rm", "-r", "/alices"}, {"mkdir", "/alices"}} {
+		if _, errOut, code := c.runAs(aliceTok, args...); code != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+	}
+	for _, k := range []string{"again.txt", "gone.txt"} {
+		if _, err := alice.PutObject(ctx, "alices", k, bytes.NewReader(small), int64(len(small)), minio.PutObjectOptions{}); err != nil {
+			t.Fatalf("a PUT into the bucket made again: %v", err)
+		}
+	}
+	for _, args := range [][]string{{"rm", "-r", "/alices"}, {"mkdir", "/alices"}, {"put", "-", "/alices/gone.txt"}} {
+		if _, errOut, code := c.runAs(aliceTok, args...); code != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+	}
+	if err := alice.RemoveObject(ctx, "alices", "gone.txt", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := c.runAs(aliceTok, "exists", "/alices/gone.txt"); code != 1 {
+		t.Fatalf("a DELETE in the bucket made again left the file (exists: %d %s)", code, errOut)
+	}
 	if got := keys(minio.ListObjectsOptions{Recursive: true}); !slices.Equal(got, all) {
 		t.Fatalf("after the refused requests the bucket holds %q", got)
 	}

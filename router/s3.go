@@ -614,5 +614,28 @@ func (x *s3Server) propose(ctx context.Context, op meta.Op) (meta.Result, error)
 	return x.s.propose(ctx, op)
 }
 
+// proposeIn commits op, which names its path from t's bucket (op.Dir),
+// found through the bucket cache. When the op finds nothing there, the
+// bucket may be one the cache still held after it was removed (and
+// perhaps made again) through another router or the file API: it is
+// looked up afresh, and the op is sent again to the bucket of that name
+// now, if that is another directory (op.Dir then names it).
+func (x *s3Server) proposeIn(ctx context.Context, t s3Target, op *meta.Op) (meta.Result, error) {
+	res, err := x.propose(ctx, *op)
+	if !errors.Is(err, meta.ErrNotFound) {
+		return res, err
+	}
+	x.forget(t.bucket)
+	bucket, berr := x.bucketDir(ctx, t)
+	if berr != nil {
+		return res, berr
+	}
+	if bucket.Ino == op.Dir {
+		return res, err
+	}
+	op.Dir = bucket.Ino
+	return x.propose(ctx, *op)
+}
+
 // s3Time is a time as S3's XML writes it.
 func s3Time(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.000Z") }

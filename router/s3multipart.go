@@ -392,7 +392,7 @@ func (x *s3Server) completeUpload(w http.ResponseWriter, r *http.Request, t s3Ta
 		err = x.writeConditions(r, t, &op)
 	}
 	if err == nil {
-		_, err = x.propose(ctx, op)
+		_, err = x.proposeIn(ctx, t, &op)
 	}
 	if err != nil {
 		x.fail(w, r, t, err)

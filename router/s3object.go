@@ -253,7 +253,7 @@ func (x *s3Server) putObject(w http.ResponseWriter, r *http.Request, t s3Target)
 	}
 	file.ContentType, file.Object = ct, &meta.Object{ETag: etag, For: file.Hash, Meta: um}
 	op.File, op.Time = file, clock.Now().UnixNano()
-	if _, err := x.propose(ctx, op); err != nil {
+	if _, err := x.proposeIn(ctx, t, &op); err != nil {
 		x.fail(w, r, t, err)
 		return
 	}
@@ -311,7 +311,7 @@ func (x *s3Server) putMarker(w http.ResponseWriter, r *http.Request, t s3Target,
 		x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidArgument", "key %q ends in / and names a directory, which holds no content", t.key))
 		return
 	}
-	_, err := x.propose(r.Context(), meta.Op{Kind: meta.OpMkdir, Dir: bucket.Ino, Path: rel, Parents: true, Time: clock.Now().UnixNano()})
+	_, err := x.proposeIn(r.Context(), t, &meta.Op{Kind: meta.OpMkdir, Dir: bucket.Ino, Path: rel, Parents: true, Time: clock.Now().UnixNano()})
 	if err != nil {
 		x.fail(w, r, t, err)
 		return
@@ -344,7 +344,7 @@ func (x *s3Server) remove(r *http.Request, t s3Target) error {
 	if strings.HasSuffix(t.key, "/") {
 		op.NotDir, op.OnlyDir = false, true
 	}
-	_, err = x.propose(ctx, op)
+	_, err = x.proposeIn(ctx, t, &op)
 	switch {
 	case errors.Is(err, meta.ErrNotFound), errors.Is(err, meta.ErrNotDir) && strings.Contains(err.Error(), rel):
 		return nil
@@ -356,7 +356,7 @@ func (x *s3Server) remove(r *http.Request, t s3Target) error {
 		return err
 	}
 	for dir := path.Dir(rel); dir != "/" && dir != "."; dir = path.Dir(dir) {
-		if _, err := x.propose(ctx, meta.Op{Kind: meta.OpDelete, Dir: bucket.Ino, Path: dir, OnlyDir: true, Time: clock.Now().UnixNano()}); err != nil {
+		if _, err := x.propose(ctx, meta.Op{Kind: meta.OpDelete, Dir: op.Dir, Path: dir, OnlyDir: true, Time: clock.Now().UnixNano()}); err != nil {
 			break
 		}
 	}
@@ -435,7 +435,7 @@ func (x *s3Server) copyObject(w http.ResponseWriter, r *http.Request, t s3Target
 		x.fail(w, r, t, err)
 		return
 	}
-	res, err := x.propose(ctx, op)
+	res, err := x.proposeIn(ctx, t, &op)
 	if err != nil {
 		x.fail(w, r, t, err)
 		return
