@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -184,10 +183,20 @@ type listing struct {
 // start with l.prefix and come after l.after, the keys that share a part
 // up to l.delim after the prefix folded into one common prefix. It stops
 // once it has more than l.limit results (truncated). Keys are paths, so
-// it walks the directories the prefix names, each read whole and sorted
-// as keys sort ("a/" after "a-b"), and skips every directory whose keys
-// all fall before l.after, outside the prefix, or in one common prefix.
-// A directory the caller may not read is left out.
+// it walks the directories the prefix names, each in pages from the first
+// name that can matter (see startName) until the page is full, and skips
+// every directory whose keys all fall before l.after, outside the prefix,
+// or in one common prefix: a page costs about as many entries read as it
+// answers, however large the bucket. A directory the caller may not read
+// is left out.
+//
+// A directory reads its entries in name order, and keys sort otherwise:
+// the directory a holds keys "a/...", which come after the file "a-b"
+// ('-' sorts before '/') though the name a comes before a-b. So a
+// directory waits on a stack until the names read pass its key: those
+// that come between start with its name followed by a byte below '/',
+// and so the stack holds directories each named by a prefix of the
+// next, the top one's key the least.
 func (x *s3Server) walk(ctx context.Context, t s3Target, l listing) (out []s3Entry, truncated bool, err error) {
 	base := ""
 	if i := strings.LastIndexByte(l.prefix, '/'); i >= 0 {
@@ -198,69 +207,93 @@ func (x *s3Server) walk(ctx context.Context, t s3Target, l listing) (out []s3Ent
 	}
 	var visit func(dir, kp string, top bool) (bool, error)
 	lastPrefix := ""
-	visit = func(dir, kp string, top bool) (bool, error) {
-		entries, err := x.readDir(ctx, dir)
-		switch {
-		case top && errors.Is(err, meta.ErrNotFound) && kp != "":
-			return false, nil // no directory at the prefix: no key
-		case top && errors.Is(err, meta.ErrNotDir):
+	// take answers the entry e of key k, in key order: true once the
+	// listing holds more than l.limit results.
+	take := func(dir, k string, e meta.DirEntry) (bool, error) {
+		isDir := e.Inode.Type == meta.TypeDir
+		within := strings.HasPrefix(k, l.prefix)
+		if !within && !(isDir && strings.HasPrefix(l.prefix, k)) {
 			return false, nil
-		case !top && (errors.Is(err, meta.ErrPermission) || errors.Is(err, meta.ErrNotFound)):
-			return false, nil // unreadable, or gone meanwhile
-		case err != nil:
-			return false, err
 		}
-		type item struct {
-			key string
-			e   meta.DirEntry
+		if isDir && k <= l.after && !strings.HasPrefix(l.after, k) || !isDir && k <= l.after {
+			return false, nil
 		}
-		items := make([]item, 0, len(entries))
-		for _, e := range entries {
-			k := kp + e.Name
-			if e.Inode.Type == meta.TypeDir {
-				k += "/"
-			} else if e.Inode.Type != meta.TypeFile {
-				continue // a symlink is not an object
-			}
-			items = append(items, item{k, e})
-		}
-		slices.SortFunc(items, func(a, b item) int { return strings.Compare(a.key, b.key) })
-		for _, it := range items {
-			k, isDir := it.key, it.e.Inode.Type == meta.TypeDir
-			within := strings.HasPrefix(k, l.prefix)
-			if !within && !(isDir && strings.HasPrefix(l.prefix, k)) {
-				continue
-			}
-			if isDir && k <= l.after && !strings.HasPrefix(l.after, k) || !isDir && k <= l.after {
-				continue
-			}
-			if within && l.delim != "" {
-				if i := strings.Index(k[len(l.prefix):], l.delim); i >= 0 {
-					cp := l.prefix + k[len(l.prefix):][:i+len(l.delim)]
-					empty := isDir && it.e.Inode.Usage != nil && it.e.Inode.Usage.Files == 0
-					if cp <= l.after || cp == lastPrefix || empty {
-						continue
-					}
-					lastPrefix = cp
-					out = append(out, s3Entry{key: cp, prefix: true})
-					if len(out) > l.limit {
-						return true, nil
-					}
-					continue
+		if within && l.delim != "" {
+			if i := strings.Index(k[len(l.prefix):], l.delim); i >= 0 {
+				cp := l.prefix + k[len(l.prefix):][:i+len(l.delim)]
+				empty := isDir && e.Inode.Usage != nil && e.Inode.Usage.Files == 0
+				if cp <= l.after || cp == lastPrefix || empty {
+					return false, nil
 				}
+				lastPrefix = cp
+				out = append(out, s3Entry{key: cp, prefix: true})
+				return len(out) > l.limit, nil
 			}
-			if isDir {
-				if stop, err := visit(dir+"/"+it.e.Name, k, false); stop || err != nil {
-					return stop, err
+		}
+		if isDir {
+			return visit(dir+"/"+e.Name, k, false)
+		}
+		out = append(out, s3Entry{key: k, in: e.Inode})
+		return len(out) > l.limit, nil
+	}
+	visit = func(dir, kp string, top bool) (bool, error) {
+		from, only := startName(kp, l, top)
+		after := ""
+		if from != "" {
+			after = from[:len(from)-1] // the store starts after this name: from is the next one that can be
+		}
+		var waiting []meta.DirEntry // directories whose keys come later, the least on top
+		for first := true; ; first = false {
+			rr, err := x.s.metaRead(ctx, &wire.Read{Kind: wire.ReadReadDir, Path: dir, Cred: credOf(ctx), AfterName: after, Limit: s3DirPage})
+			switch {
+			case err == nil:
+			case first && top && errors.Is(err, meta.ErrNotFound) && kp != "":
+				return false, nil // no directory at the prefix: no key
+			case first && top && errors.Is(err, meta.ErrNotDir):
+				return false, nil
+			case !top && (errors.Is(err, meta.ErrPermission) || errors.Is(err, meta.ErrNotFound)):
+				return false, nil // unreadable, or gone meanwhile
+			default:
+				return false, err
+			}
+			past := false
+			for _, e := range rr.Entries {
+				if only != "" && e.Name > only && !strings.HasPrefix(e.Name, only) {
+					past = true // no later name starts with the prefix
+					break
 				}
-				continue
+				for len(waiting) > 0 && waiting[len(waiting)-1].Name+"/" < e.Name {
+					d := waiting[len(waiting)-1]
+					waiting = waiting[:len(waiting)-1]
+					if stop, err := take(dir, kp+d.Name+"/", d); stop || err != nil {
+						return stop, err
+					}
+				}
+				switch e.Inode.Type {
+				case meta.TypeDir:
+					waiting = append(waiting, e)
+				case meta.TypeFile:
+					if stop, err := take(dir, kp+e.Name, e); stop || err != nil {
+						return stop, err
+					}
+				} // a symlink is not an object
 			}
-			out = append(out, s3Entry{key: k, in: it.e.Inode})
-			if len(out) > l.limit {
-				return true, nil
+			if past || !rr.More || len(rr.Entries) == 0 {
+				break
+			}
+			after = rr.Entries[len(rr.Entries)-1].Name
+		}
+		for len(waiting) > 0 {
+			d := waiting[len(waiting)-1]
+			waiting = waiting[:len(waiting)-1]
+			if stop, err := take(dir, kp+d.Name+"/", d); stop || err != nil {
+				return stop, err
 			}
 		}
 		return false, nil
+	}
+	if l.after > base && !strings.HasPrefix(l.after, base) {
+		return nil, false, nil // every key under the prefix is before l.after
 	}
 	dir := "/" + t.bucket
 	if base != "" {
@@ -274,6 +307,40 @@ func (x *s3Server) walk(ctx context.Context, t s3Target, l listing) (out []s3Ent
 		return out[:l.limit], true, nil
 	}
 	return out, false, nil
+}
+
+// s3DirPage is how many entries a listing reads from a directory at a
+// time (tests make it small, to cross pages often).
+var s3DirPage = wire.MaxDirPage
+
+// startName is the least name in the directory of keys kp+NAME that can
+// matter to listing l (every name before it gives keys before l.after, or
+// outside the prefix), and in the directory the prefix names (top), the
+// part of the prefix its names must start with.
+//
+// For l.after = kp+s+..., with s up to the next '/': a name below s gives
+// a key below l.after, except a directory named by a prefix p of s that
+// s continues with a byte below '/' (p/ sorts after p-x); the least such
+// p is where to start.
+func startName(kp string, l listing, top bool) (from, only string) {
+	if top {
+		only = l.prefix[len(kp):]
+		from = only
+	}
+	s, ok := strings.CutPrefix(l.after, kp)
+	if !ok {
+		return from, only // l.after is below every key here: the parent visits no directory above it
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		s = s[:i]
+	}
+	for j := 0; j < len(s); j++ {
+		if s[j] < '/' {
+			s = s[:j]
+			break
+		}
+	}
+	return max(from, s), only
 }
 
 type s3Object struct {
