@@ -715,3 +715,57 @@ func TestS3AndTheMount(t *testing.T) {
 		t.Fatalf("the bucket lists %q", keys)
 	}
 }
+
+// unreadBody is a request body that records whether the client sent it.
+type unreadBody struct {
+	n    int
+	read bool
+}
+
+func (b *unreadBody) Read(p []byte) (int, error) {
+	b.read = true
+	if b.n == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), b.n)
+	b.n -= k
+	return k, nil
+}
+
+// TestRefusedUploadAnswersBeforeTheBody: a client that sends "Expect:
+// 100-continue" (botocore, curl, the AWS CLI) and whose upload is refused
+// gets the refusal without sending its body, on the S3 API and the file
+// API alike, rather than waiting for a "100 Continue" that never comes.
+func TestRefusedUploadAnswersBeforeTheBody(t *testing.T) {
+	c := startS3Cluster(t)
+	id, secret := c.key(c.Creds.Token, "admin")
+	// The client sends its body after waiting this long for an answer:
+	// well within the router's stall bound on bodies (2 minutes), after
+	// which a router that waited for the body would answer anyway.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: c.tls, ExpectContinueTimeout: 30 * time.Second}}
+	for _, tc := range []struct {
+		name, url string
+		sign      bool
+		status    int
+	}{
+		{"s3, unsigned", "https://" + c.endpoint + "/nothere/key", false, 403},
+		{"s3, no such bucket", "https://" + c.endpoint + "/nothere/key", true, 404},
+		{"file API, no token", c.API + "/v1/fs/key", false, 401},
+	} {
+		body := &unreadBody{n: 300 << 10}
+		req, _ := http.NewRequest("PUT", tc.url, body)
+		req.ContentLength = int64(body.n)
+		req.Header.Set("Expect", "100-continue")
+		if tc.sign {
+			secure.SignV4(req, id, secret, "us-east-1", time.Now())
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || body.read {
+			t.Errorf("%s: status %d (want %d), body sent: %v", tc.name, resp.StatusCode, tc.status, body.read)
+		}
+	}
+}

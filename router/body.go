@@ -42,6 +42,13 @@ func (s *Server) guardBody(w http.ResponseWriter, r *http.Request) (done func())
 	rc.SetReadDeadline(time.Now().Add(g.stall))
 	r.Body = g
 	return func() {
+		// net/http looks at the body it made once the handler returns:
+		// for a request that sent "Expect: 100-continue" and whose body
+		// was not read, it answers without reading it (the client sends
+		// it only on a "100 Continue"). It must find its own body there,
+		// or it reads the rest first and waits for a body that does not
+		// come, the answer held back, until the client gives up waiting.
+		r.Body = g.body
 		switch {
 		case g.slow:
 			rc.SetReadDeadline(time.Now())
