@@ -378,7 +378,7 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.IntVar(&c.Router.InlineMax, "inline-max", c.Router.InlineMax, "files up to this many bytes are kept in their metadata instead of chunks (0: never)")
 	fs.Int64Var(&c.Router.MaxFileSize, "max-file-size", c.Router.MaxFileSize, "largest file accepted, in bytes (larger: 413)")
 	fs.DurationVar(&c.Router.RequestTimeout, "request-timeout", c.Router.RequestTimeout, "how long a request waits for a primary before 503")
-	fs.DurationVar(&c.Router.BodyTimeout, "body-timeout", c.Router.BodyTimeout, "how long a request body may stall (no byte arriving) before the request fails with 408")
+	fs.DurationVar(&c.Router.BodyTimeout, "body-timeout", c.Router.BodyTimeout, "how long a request body may stall (no byte arriving) before the request fails with 408, and a download (no byte taken by the client) before it is cut off")
 	fs.Var((*byteSize)(&c.Router.BodyMinRate), "body-min-rate", "slowest a request body may arrive, in bytes per second averaged over --body-rate-window, e.g. 4KiB; slower fails with 408 (0: no floor)")
 	fs.DurationVar(&c.Router.BodyRateWindow, "body-rate-window", c.Router.BodyRateWindow, "span of waiting for a body over which --body-min-rate is averaged; the first is every body's grace")
 	fs.DurationVar(&c.Router.SpaceWait, "space-wait", c.Router.SpaceWait, "how long a write waits for room (a new group) when every group is full, before 507")

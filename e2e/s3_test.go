@@ -33,10 +33,10 @@ type s3Cluster struct {
 	tls      *tls.Config
 }
 
-func startS3Cluster(t *testing.T) *s3Cluster {
+func startS3Cluster(t *testing.T, routerFlags ...string) *s3Cluster {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}}, RouterFlags: []string{"--s3", addr}})
+	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}}, RouterFlags: append([]string{"--s3", addr}, routerFlags...)})
 	pem, err := os.ReadFile(secure.Dir(c.Secrets).CA())
 	if err != nil {
 		t.Fatal(err)
@@ -767,5 +767,77 @@ func TestRefusedUploadAnswersBeforeTheBody(t *testing.T) {
 		if resp.StatusCode != tc.status || body.read {
 			t.Errorf("%s: status %d (want %d), body sent: %v", tc.name, resp.StatusCode, tc.status, body.read)
 		}
+	}
+}
+
+// TestStalledReaderBlocksNobody: a client that opens a download of a
+// large object and stops reading holds what the router fetched for it,
+// but never all of the read memory: another client's download of another
+// large object goes through meanwhile.
+func TestStalledReaderBlocksNobody(t *testing.T) {
+	c := startS3Cluster(t)
+	ctx := context.Background()
+	id, secret := c.key(c.Creds.Token, "admin")
+	m := c.minio(id, secret)
+	if err := m.MakeBucket(ctx, "big", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stalled, other := randomBytes(1, 96<<20), randomBytes(2, 24<<20)
+	for k, b := range map[string][]byte{"stalled": stalled, "other": other} {
+		if _, err := m.PutObject(ctx, "big", k, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := m.GetObject(ctx, "big", "stalled", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if _, err := io.ReadFull(o, make([]byte, 1)); err != nil { // the download has begun; nothing more is read
+		t.Fatal(err)
+	}
+	// Well within the router's stall bound on writes (2 minutes), which
+	// would free the stalled download's memory in the end anyway.
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	o2, err := m.GetObject(wctx, "big", "other", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(o2)
+	if err != nil || !bytes.Equal(got, other) {
+		t.Fatalf("a download beside a stalled one: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestStalledDownloadIsCut: a download whose client stops reading is cut
+// once a write to it has waited --body-timeout, as a body that stops
+// arriving is: the client sees a short body, the router gets its memory
+// back.
+func TestStalledDownloadIsCut(t *testing.T) {
+	c := startS3Cluster(t, "--body-timeout", "2s")
+	ctx := context.Background()
+	id, secret := c.key(c.Creds.Token, "admin")
+	m := c.minio(id, secret)
+	if err := m.MakeBucket(ctx, "big", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b := randomBytes(3, 96<<20)
+	if _, err := m.PutObject(ctx, "big", "stalled", bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := m.GetObject(ctx, "big", "stalled", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if _, err := io.ReadFull(o, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	harness.Await(t, time.Minute, "the router to cut the stalled download", func() (bool, error) {
+		return strings.Contains(c.Router.Tail(200), "read aborted"), nil
+	})
+	if got, err := io.ReadAll(o); err == nil || len(got) >= len(b)-1 {
+		t.Fatalf("the cut download read %d more bytes of %d, error %v", len(got), len(b)-1, err)
 	}
 }

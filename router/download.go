@@ -305,6 +305,11 @@ func parseRange(h string, size int64) (int64, int64, bool, error) {
 // enough to keep several members busy, and memory bounded to a few chunks.
 const readAhead = 4
 
+// readReserve is how many of n read slots a read leaves free for others
+// when it fetches ahead: a quarter, at least one. A read that holds none
+// may take the last (it waits for one), so every read moves.
+func readReserve(n int) int { return max(1, n/4) }
+
 // maxRepairs bounds the read repairs in flight at once.
 const maxRepairs = 16
 
@@ -315,6 +320,15 @@ const maxRepairs = 16
 func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, start, end int64, begin func()) error {
 	if begin == nil {
 		begin = func() {}
+	}
+	// Writing to a client: no write may wait longer than BodyTimeout for
+	// the client to take bytes (the stall bound bodies have too), so one
+	// that stops reading gives back the memory of its chunks.
+	var stall func()
+	if rw, ok := w.(http.ResponseWriter); ok && s.cfg.BodyTimeout > 0 {
+		rc := http.NewResponseController(rw)
+		stall = func() { rc.SetWriteDeadline(time.Now().Add(s.cfg.BodyTimeout)) }
+		defer rc.SetWriteDeadline(time.Time{}) // the connection's next request has none
 	}
 	if len(in.Chunks) == 0 {
 		if err := s.openInline(&in); err != nil {
@@ -376,6 +390,12 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, st
 					return fmt.Errorf("waiting for read memory (--read-memory) to fetch a chunk: %w", ctx.Err())
 				}
 			} else {
+				// Ahead only while others keep room: a read whose client
+				// stops taking bytes holds its slots until the write
+				// stall bound cuts it, and must not hold them all.
+				if cap(s.readSlots)-len(s.readSlots) <= readReserve(cap(s.readSlots)) {
+					return nil
+				}
 				select {
 				case s.readSlots <- struct{}{}:
 				default:
@@ -400,6 +420,9 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, st
 		}
 		if i == 0 {
 			begin()
+		}
+		if stall != nil {
+			stall()
 		}
 		_, err := w.Write(f.data[p.from:p.to])
 		if p.ref.Key != 0 && cap(f.data) == s.cfg.ChunkSize {

@@ -62,7 +62,9 @@ type Config struct {
 	// that gets no byte for this long fails the request with 408 and the
 	// connection is closed (default 2m). Without it a client that stops
 	// sending mid-upload would hold its request, and the chunk buffers
-	// it filled, for ever: the HTTP server only bounds the headers.
+	// it filled, for ever: the HTTP server only bounds the headers. It
+	// bounds a download's writes the same way: a client that takes no
+	// byte for this long is cut off, and the chunks fetched for it go.
 	BodyTimeout time.Duration
 	// BodyMinRate is the slowest a request body may arrive, in bytes per
 	// second averaged over BodyRateWindow of waiting for it; a slower one
