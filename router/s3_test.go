@@ -264,3 +264,49 @@ func BenchmarkS3ListFlat(b *testing.B) {
 		}
 	}
 }
+
+// TestS3ListingURLEncoding: with encoding-type=url keys and prefixes come
+// as clients decode them: "/" kept, every other byte outside letters,
+// digits and "-._~" as %XX; version 1 leaves its Prefix as asked.
+func TestS3ListingURLEncoding(t *testing.T) {
+	c := newTestCluster(t)
+	c.group("g1", 3, 1<<30)
+	s := c.router(nil)
+	h := s.S3(S3Config{})
+	if w := s3Do(h, "PUT", "/bkt", nil); w.Code != 200 {
+		t.Fatalf("CreateBucket: %d %s", w.Code, w.Body)
+	}
+	for _, k := range []string{"foo+1/bar", "foo/bar/xyzzy", "quux ab/thud", "é~x"} {
+		if w := s3Do(h, "PUT", "/bkt/"+url.PathEscape(k), []byte("x")); w.Code != 200 {
+			t.Fatalf("PUT %q: %d %s", k, w.Code, w.Body)
+		}
+	}
+	list := func(q string) listObjectsResult {
+		w := s3Do(h, "GET", "/bkt?"+q, nil)
+		var res listObjectsResult
+		if err := xml.Unmarshal(w.Body.Bytes(), &res); err != nil || w.Code != 200 {
+			t.Fatalf("list ?%s: %d %s", q, w.Code, w.Body)
+		}
+		return res
+	}
+	res := list("list-type=2&encoding-type=url&delimiter=/")
+	var got []string
+	for _, p := range res.CommonPrefixes {
+		got = append(got, p.Prefix)
+	}
+	for _, o := range res.Contents {
+		got = append(got, o.Key)
+	}
+	if want := []string{"foo%2B1/", "foo/", "quux%20ab/", "%C3%A9~x"}; !slices.Equal(got, want) {
+		t.Fatalf("encoded listing: %q, want %q", got, want)
+	}
+	if res := list("list-type=2&encoding-type=url&prefix=foo%2B"); res.Prefix != "foo%2B" || len(res.Contents) != 1 || res.Contents[0].Key != "foo%2B1/bar" {
+		t.Fatalf("v2 by an encoded prefix: prefix %q, %+v", res.Prefix, res.Contents)
+	}
+	if res := list("encoding-type=url&prefix=foo%2B"); res.Prefix != "foo+" || len(res.Contents) != 1 || res.Contents[0].Key != "foo%2B1/bar" {
+		t.Fatalf("v1 by a prefix: prefix %q, %+v", res.Prefix, res.Contents)
+	}
+	if res := list("list-type=2&continuation-token="); res.ContinuationToken == nil || *res.ContinuationToken != "" || len(res.Contents) != 4 {
+		t.Fatalf("an empty continuation token: %v, %d keys", res.ContinuationToken, len(res.Contents))
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -343,6 +342,24 @@ func startName(kp string, l listing, top bool) (from, only string) {
 	return max(from, s), only
 }
 
+// s3URLEncode is a key as encoding-type=url gives it: every byte but
+// letters, digits, "-._~" and "/" as %XX, which clients decode.
+func s3URLEncode(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	return b.String()
+}
+
 type s3Object struct {
 	Key          string
 	LastModified string
@@ -364,7 +381,7 @@ type listObjectsResult struct {
 	Marker                *string `xml:",omitempty"`
 	NextMarker            string  `xml:",omitempty"`
 	StartAfter            string  `xml:",omitempty"`
-	ContinuationToken     string  `xml:",omitempty"`
+	ContinuationToken     *string `xml:",omitempty"`
 	NextContinuationToken string  `xml:",omitempty"`
 	KeyCount              *int    `xml:",omitempty"`
 	MaxKeys               int
@@ -402,13 +419,14 @@ func (x *s3Server) listObjects(w http.ResponseWriter, r *http.Request, t s3Targe
 	if v2 {
 		l.after = q.Get("start-after")
 		out.StartAfter = q.Get("start-after")
-		if tok := q.Get("continuation-token"); tok != "" {
+		if _, ok := q["continuation-token"]; ok {
+			tok := q.Get("continuation-token")
 			b, err := base64.RawURLEncoding.DecodeString(tok)
 			if err != nil {
 				x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidArgument", "the continuation token is not one this API gave"))
 				return
 			}
-			out.ContinuationToken = tok
+			out.ContinuationToken = &tok
 			l.after = max(l.after, string(b))
 		}
 	} else {
@@ -440,7 +458,7 @@ func (x *s3Server) listObjects(w http.ResponseWriter, r *http.Request, t s3Targe
 	}
 	encode := func(s string) string {
 		if enc == "url" {
-			return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+			return s3URLEncode(s)
 		}
 		return s
 	}
@@ -469,7 +487,8 @@ func (x *s3Server) listObjects(w http.ResponseWriter, r *http.Request, t s3Targe
 		out.KeyCount = &n
 		out.Prefix, out.StartAfter = encode(out.Prefix), encode(out.StartAfter)
 	} else {
-		out.Prefix = encode(out.Prefix)
+		// Version 1 leaves Prefix as it was asked (clients decode the
+		// other fields, not that one).
 		m := encode(l.after)
 		out.Marker = &m
 	}
