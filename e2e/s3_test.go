@@ -21,6 +21,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 
 	"shoal/harness"
 	"shoal/secure"
@@ -352,6 +353,26 @@ func TestS3WithMinioClient(t *testing.T) {
 	if _, err := m.PutObject(ctx, "photos", "meta", bytes.NewReader(small), int64(len(small)),
 		minio.PutObjectOptions{UserMetadata: map[string]string{"Big": strings.Repeat("v", 3000)}}); s3Code(err) != "MetadataTooLarge" {
 		t.Fatalf("oversize metadata: %v", err)
+	}
+	// What the API does not do is refused, not half done: a client key
+	// (SSE-C), tags, another storage class, object lock.
+	ssec, _ := encrypt.NewSSEC(bytes.Repeat([]byte("k"), 32))
+	for name, opts := range map[string]minio.PutObjectOptions{
+		"SSE-C":         {ServerSideEncryption: ssec},
+		"tags":          {UserTags: map[string]string{"a": "b"}},
+		"storage class": {StorageClass: "GLACIER"},
+		"object lock":   {Mode: minio.Governance, RetainUntilDate: time.Now().Add(time.Hour)},
+	} {
+		if _, err := m.PutObject(ctx, "photos", "refused", bytes.NewReader(small), int64(len(small)), opts); s3Code(err) != "NotImplemented" {
+			t.Errorf("a PUT asking for %s: %v", name, err)
+		}
+	}
+	// Encryption with the cluster's keys is what it does anyway.
+	if _, err := m.PutObject(ctx, "photos", "sse", bytes.NewReader(small), int64(len(small)), minio.PutObjectOptions{ServerSideEncryption: encrypt.NewSSE()}); err != nil {
+		t.Fatalf("a PUT asking for SSE-S3 of a cluster that seals content: %v", err)
+	}
+	if err := m.RemoveObject(ctx, "photos", "sse", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	// Another user: no access to the admin's private bucket, not even
 	// to list it; their own bucket works.

@@ -150,6 +150,15 @@ func (x *s3Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	if t.bucket != "" {
+		if err := x.checkHeaders(r); err != nil {
+			x.fail(w, r, t, err)
+			return
+		}
+		if r.Header.Get("X-Amz-Server-Side-Encryption") != "" {
+			w.Header().Set("X-Amz-Server-Side-Encryption", "AES256") // what checkHeaders let through
+		}
+	}
 	switch {
 	case t.bucket == "":
 		switch r.Method {
@@ -277,7 +286,7 @@ func (x *s3Server) target(r *http.Request) (s3Target, error) {
 	}
 	if !validBucket(t.bucket) {
 		return t, s3Err(http.StatusBadRequest, "InvalidBucketName",
-			"bucket name %q: use 3 to 63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit", t.bucket)
+			"bucket name %q: use 3 to 63 lower-case letters, digits, dots and hyphens, starting and ending with a letter or digit, a dot next to neither a dot nor a hyphen", t.bucket)
 	}
 	return t, checkKey(t.key)
 }
@@ -285,7 +294,7 @@ func (x *s3Server) target(r *http.Request) (s3Target, error) {
 // validBucket reports whether name follows S3's rules for bucket names,
 // which also make it a safe directory name.
 func validBucket(name string) bool {
-	if len(name) < 3 || len(name) > 63 || strings.Contains(name, "..") {
+	if len(name) < 3 || len(name) > 63 || strings.Contains(name, "..") || strings.Contains(name, ".-") || strings.Contains(name, "-.") {
 		return false
 	}
 	for i, c := range []byte(name) {

@@ -39,7 +39,7 @@ func TestS3KeyMapping(t *testing.T) {
 			t.Errorf("bucket %q refused", b)
 		}
 	}
-	for _, b := range []string{"ab", "ABC", "-ab", "ab-", "a..b", "192.168.1.1", strings.Repeat("a", 64), ".s3-uploads", "a_b"} {
+	for _, b := range []string{"ab", "ABC", "-ab", "ab-", "a..b", "foo.-bar", "foo-.bar", "192.168.1.1", strings.Repeat("a", 64), ".s3-uploads", "a_b"} {
 		if validBucket(b) {
 			t.Errorf("bucket %q taken", b)
 		}

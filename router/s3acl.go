@@ -13,6 +13,7 @@ import (
 	"encoding/xml"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"shoal/clock"
@@ -72,9 +73,11 @@ func cannedBucketACL(h http.Header) (public, ok bool, err error) {
 		return false, true, nil
 	case "public-read":
 		return true, true, nil
-	default:
+	case "public-read-write", "authenticated-read", "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write":
 		return false, false, s3Err(http.StatusNotImplemented, "NotImplemented",
 			"the canned ACL %q is not supported: buckets are private or public-read", v)
+	default:
+		return false, false, s3Err(http.StatusBadRequest, "InvalidArgument", "x-amz-acl %q is no canned ACL", v)
 	}
 }
 
@@ -234,4 +237,45 @@ func (x *s3Server) putObjectACL(w http.ResponseWriter, r *http.Request, t s3Targ
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// checkHeaders refuses a request that asks for what the API does not do,
+// rather than doing the rest and leaving the client to believe it was
+// done: encryption with keys the client or a KMS holds, object lock,
+// tags, storage classes, website redirects. Server-side encryption with
+// the cluster's own keys (AES256) is what a router with a data key does
+// to all content anyway, so it is accepted there.
+func (x *s3Server) checkHeaders(r *http.Request) error {
+	h := r.Header
+	write := r.Method == http.MethodPut || r.Method == http.MethodPost
+	for _, k := range []string{"X-Amz-Server-Side-Encryption-Customer-Algorithm", "X-Amz-Server-Side-Encryption-Customer-Key",
+		"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Algorithm", "X-Amz-Copy-Source-Server-Side-Encryption-Customer-Key"} {
+		if h.Get(k) != "" {
+			return s3Err(http.StatusNotImplemented, "NotImplemented",
+				"encryption with a key the client holds (SSE-C, %s) is not supported: content is sealed at rest with the cluster's data key", k)
+		}
+	}
+	if !write {
+		return nil
+	}
+	switch v := h.Get("X-Amz-Server-Side-Encryption"); {
+	case v == "":
+	case v == "AES256" && x.s.cfg.Sealer != nil:
+	case v == "AES256":
+		return s3Err(http.StatusNotImplemented, "NotImplemented",
+			"x-amz-server-side-encryption AES256: this cluster does not seal content at rest (its routers have no data key)")
+	default:
+		return s3Err(http.StatusNotImplemented, "NotImplemented", "x-amz-server-side-encryption %q is not supported: only AES256, with the cluster's data key", v)
+	}
+	for _, k := range []string{"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", "X-Amz-Server-Side-Encryption-Context",
+		"X-Amz-Server-Side-Encryption-Bucket-Key-Enabled", "X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Retain-Until-Date",
+		"X-Amz-Object-Lock-Legal-Hold", "X-Amz-Tagging", "X-Amz-Website-Redirect-Location", "X-Amz-Bucket-Object-Lock-Enabled"} {
+		if v := h.Get(k); v != "" && !(k == "X-Amz-Bucket-Object-Lock-Enabled" && strings.EqualFold(v, "false")) {
+			return s3Err(http.StatusNotImplemented, "NotImplemented", "%s is not supported", strings.ToLower(k))
+		}
+	}
+	if v := h.Get("X-Amz-Storage-Class"); v != "" && v != "STANDARD" {
+		return s3Err(http.StatusNotImplemented, "NotImplemented", "storage class %q is not supported: every object is STANDARD", v)
+	}
+	return nil
 }
