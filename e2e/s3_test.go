@@ -425,6 +425,44 @@ func TestS3WithMinioClient(t *testing.T) {
 	if code, body := get("https://" + c.endpoint + "/photos/2026/dec/a.txt"); code != 403 {
 		t.Fatalf("an anonymous GET after alice's refused ACL change: %d %s", code, body)
 	}
+	// Made public-read by its owner, the bucket is readable by alice too
+	// (public means everyone, signed or not), and still not writable.
+	setACL := func(acl string) {
+		req, _ := http.NewRequest("PUT", "https://"+c.endpoint+"/photos?acl", nil)
+		req.Header.Set("x-amz-acl", acl)
+		secure.SignV4(req, id, secret, "us-east-1", time.Now())
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("the admin sets the ACL %s: %d", acl, resp.StatusCode)
+		}
+	}
+	setACL("public-read")
+	o, _ = alice.GetObject(ctx, "photos", "2026/dec/a.txt", minio.GetObjectOptions{})
+	if got := readAll(t, o); !bytes.Equal(got, small) {
+		t.Fatalf("alice reads an object of a public-read bucket: %q", got)
+	}
+	n := 0
+	for o := range alice.ListObjects(ctx, "photos", minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatalf("alice lists a public-read bucket: %v", o.Err)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("alice's listing of a public-read bucket is empty")
+	}
+	if _, err := alice.PutObject(ctx, "photos", "mine.txt", bytes.NewReader(small), int64(len(small)), minio.PutObjectOptions{}); s3Code(err) != "AccessDenied" {
+		t.Fatalf("alice writes into a public-read bucket: %v", err)
+	}
+	setACL("private")
+	o, _ = alice.GetObject(ctx, "photos", "2026/dec/a.txt", minio.GetObjectOptions{})
+	if _, err := io.ReadAll(o); s3Code(err) != "AccessDenied" {
+		t.Fatalf("alice reads once the bucket is private again: %v", err)
+	}
 	if err := alice.MakeBucket(ctx, "alices", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -158,6 +158,7 @@ func (x *s3Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Amz-Server-Side-Encryption") != "" {
 			w.Header().Set("X-Amz-Server-Side-Encryption", "AES256") // what checkHeaders let through
 		}
+		r = x.readsAsPublic(r, t)
 	}
 	switch {
 	case t.bucket == "":

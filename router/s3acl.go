@@ -11,6 +11,7 @@ package router
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,14 +34,8 @@ func (x *s3Server) anonymous(r *http.Request, t s3Target) (*http.Request, error)
 	denied := s3Err(http.StatusForbidden, "AccessDenied",
 		"anonymous requests are not allowed here: sign requests with an access key ('shoal user key add NAME' makes one); "+
 			"unsigned requests may only read the objects of a public-read bucket")
-	q := r.URL.Query()
-	if t.bucket == "" || r.Method != http.MethodGet && r.Method != http.MethodHead || unsupported(q) != "" {
+	if !publicRead(r, t) {
 		return r, denied
-	}
-	for _, k := range []string{"acl", "uploads", "uploadId", "location"} {
-		if _, ok := q[k]; ok {
-			return r, denied
-		}
 	}
 	// The router's own lookup: the caller is nobody yet.
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -49,8 +44,47 @@ func (x *s3Server) anonymous(r *http.Request, t s3Target) (*http.Request, error)
 	if err != nil || in.Type != meta.TypeDir || in.Object == nil || !in.Object.Public {
 		return r, denied
 	}
-	c := &caller{user: meta.User{Name: "anonymous", Uid: in.Uid, Gid: in.Gid}, cred: &meta.Cred{Uid: in.Uid, Gid: in.Gid}, anonymous: true}
-	return r.WithContext(context.WithValue(r.Context(), callerKey{}, c)), nil
+	return r.WithContext(context.WithValue(r.Context(), callerKey{}, publicCaller(in))), nil
+}
+
+// publicRead reports whether r only reads what a public-read bucket
+// shows everyone: its listing, its objects and their metadata.
+func publicRead(r *http.Request, t s3Target) bool {
+	q := r.URL.Query()
+	if t.bucket == "" || r.Method != http.MethodGet && r.Method != http.MethodHead || unsupported(q) != "" {
+		return false
+	}
+	for _, k := range []string{"acl", "uploads", "uploadId", "location"} {
+		if _, ok := q[k]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+// publicCaller is who reads the public-read bucket b for everyone: its
+// owner's uid and group, without an admin's powers or other groups.
+func publicCaller(b meta.Inode) *caller {
+	return &caller{user: meta.User{Name: "anonymous", Uid: b.Uid, Gid: b.Gid}, cred: &meta.Cred{Uid: b.Uid, Gid: b.Gid}, anonymous: true}
+}
+
+// readsAsPublic lets a signed user read a public-read bucket that their
+// own permissions keep them out of, as anyone may: r then acts as the
+// public reader. A user who may read the bucket reads as themselves.
+func (x *s3Server) readsAsPublic(r *http.Request, t s3Target) *http.Request {
+	ctx := r.Context()
+	c := callerOf(ctx)
+	if c == nil || c.anonymous || c.user.Admin || !publicRead(r, t) {
+		return r
+	}
+	b, err := x.bucketDir(ctx, t)
+	if err != nil || b.Object == nil || !b.Object.Public || b.Uid == c.user.Uid {
+		return r
+	}
+	if _, err := x.lookup(ctx, "/"+t.bucket, meta.MayRead|meta.MayExec); !errors.Is(err, meta.ErrPermission) {
+		return r
+	}
+	return r.WithContext(context.WithValue(ctx, callerKey{}, publicCaller(b)))
 }
 
 // isAnonymous reports whether ctx's caller is an unsigned request.
