@@ -197,11 +197,17 @@ func (x *s3Server) serveBucket(w http.ResponseWriter, r *http.Request, t s3Targe
 	_, del := q["delete"]
 	_, uploads := q["uploads"]
 	_, acl := q["acl"]
+	_, versions := q["versions"]
+	_, versioning := q["versioning"]
 	switch {
 	case r.Method == http.MethodGet && acl:
 		x.getACL(w, r, t)
 	case r.Method == http.MethodPut && acl:
 		x.putBucketACL(w, r, t)
+	case r.Method == http.MethodGet && versions:
+		x.listVersions(w, r, t)
+	case r.Method == http.MethodGet && versioning:
+		x.bucketVersioning(w, r, t)
 	case r.Method == http.MethodGet && uploads:
 		x.listUploads(w, r, t)
 	case r.Method == http.MethodGet && location:
@@ -227,6 +233,12 @@ func (x *s3Server) serveObject(w http.ResponseWriter, r *http.Request, t s3Targe
 	_, uploads := q["uploads"]
 	_, upload := q["uploadId"]
 	_, acl := q["acl"]
+	if v, ok := q["versionId"]; ok && (len(v) != 1 || v[0] != "null") {
+		// The one version of an object of a bucket without versioning
+		// is "null".
+		x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidArgument", "no version %q: buckets keep no versions, an object's one version is \"null\"", v))
+		return
+	}
 	if (r.Method == http.MethodPut && !acl || r.Method == http.MethodPost && uploads) && checkObjectACL(r.Header) != nil {
 		x.fail(w, r, t, checkObjectACL(r.Header))
 		return

@@ -310,3 +310,61 @@ func TestS3ListingURLEncoding(t *testing.T) {
 		t.Fatalf("an empty continuation token: %v, %d keys", res.ContinuationToken, len(res.Contents))
 	}
 }
+
+// TestS3Versions: a bucket keeps no versions, and says so as S3 does for
+// a bucket that never had versioning on: every object is its one
+// version, "null", listed by ListObjectVersions, read and deleted by it.
+func TestS3Versions(t *testing.T) {
+	c := newTestCluster(t)
+	c.group("g1", 3, 1<<30)
+	s := c.router(nil)
+	h := s.S3(S3Config{})
+	if w := s3Do(h, "PUT", "/bkt", nil); w.Code != 200 {
+		t.Fatalf("CreateBucket: %d %s", w.Code, w.Body)
+	}
+	for _, k := range []string{"a", "b/c", "d"} {
+		if w := s3Do(h, "PUT", "/bkt/"+k, []byte(k)); w.Code != 200 {
+			t.Fatalf("PUT %s: %d %s", k, w.Code, w.Body)
+		}
+	}
+	if w := s3Do(h, "GET", "/bkt?versioning", nil); w.Code != 200 || strings.Contains(w.Body.String(), "<Status>") {
+		t.Fatalf("GetBucketVersioning: %d %s", w.Code, w.Body)
+	}
+	var keys []string
+	marker := ""
+	for page := 0; ; page++ {
+		w := s3Do(h, "GET", "/bkt?versions&max-keys=2&key-marker="+url.QueryEscape(marker), nil)
+		var res listVersionsResult
+		if err := xml.Unmarshal(w.Body.Bytes(), &res); err != nil || w.Code != 200 {
+			t.Fatalf("ListObjectVersions: %d %s", w.Code, w.Body)
+		}
+		for _, v := range res.Versions {
+			if v.VersionId != "null" || !v.IsLatest {
+				t.Fatalf("version %+v", v)
+			}
+			keys = append(keys, v.Key)
+		}
+		if !res.IsTruncated || page > 5 {
+			break
+		}
+		marker = res.NextKeyMarker
+	}
+	if !slices.Equal(keys, []string{"a", "b/c", "d"}) {
+		t.Fatalf("versions listed: %q", keys)
+	}
+	if w := s3Do(h, "GET", "/bkt/a?versionId=null", nil); w.Code != 200 || w.Body.String() != "a" {
+		t.Fatalf("GET of the null version: %d %s", w.Code, w.Body)
+	}
+	if w := s3Do(h, "GET", "/bkt/a?versionId=3HL4kqtJlcpXroDTDmJ", nil); w.Code != 400 {
+		t.Fatalf("GET of a version never made: %d %s", w.Code, w.Body)
+	}
+	if w := s3Do(h, "DELETE", "/bkt/a?versionId=null", nil); w.Code != 204 {
+		t.Fatalf("DELETE of the null version: %d %s", w.Code, w.Body)
+	}
+	if w := s3Do(h, "HEAD", "/bkt/a", nil); w.Code != 404 {
+		t.Fatalf("HEAD after the delete of the null version: %d", w.Code)
+	}
+	if w := s3Do(h, "PUT", "/bkt?versioning", []byte("<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>")); w.Code != 501 {
+		t.Fatalf("PutBucketVersioning: %d %s", w.Code, w.Body)
+	}
+}

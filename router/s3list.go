@@ -342,6 +342,52 @@ func startName(kp string, l listing, top bool) (from, only string) {
 	return max(from, s), only
 }
 
+// listParams reads what every listing takes: prefix, delimiter, max-keys
+// and encoding-type.
+func listParams(q map[string][]string) (listing, string, error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	l := listing{prefix: get("prefix"), delim: get("delimiter"), limit: maxListKeys}
+	if v := get("max-keys"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return l, "", s3Err(http.StatusBadRequest, "InvalidArgument", "max-keys %q is not a count", v)
+		}
+		l.limit = min(n, maxListKeys)
+	}
+	enc := get("encoding-type")
+	if enc != "" && enc != "url" {
+		return l, "", s3Err(http.StatusBadRequest, "InvalidArgument", "encoding-type %q: use url", enc)
+	}
+	return l, enc, nil
+}
+
+// ownerNames maps the cluster's uids to user names, when a listing names
+// owners (want).
+func (x *s3Server) ownerNames(ctx context.Context, want bool) map[uint32]string {
+	names := map[uint32]string{}
+	if want {
+		if rr, err := x.s.metaRead(ctx, &wire.Read{Kind: wire.ReadUsers}); err == nil {
+			for _, u := range rr.Users {
+				names[u.Uid] = u.Name
+			}
+		}
+	}
+	return names
+}
+
+// encoder is how a listing writes keys for encoding-type enc.
+func encoder(enc string) func(string) string {
+	if enc == "url" {
+		return s3URLEncode
+	}
+	return func(s string) string { return s }
+}
+
 // s3URLEncode is a key as encoding-type=url gives it: every byte but
 // letters, digits, "-._~" and "/" as %XX, which clients decode.
 func s3URLEncode(s string) string {
@@ -401,18 +447,9 @@ func (x *s3Server) listObjects(w http.ResponseWriter, r *http.Request, t s3Targe
 		x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidArgument", "list-type %q: use 2, or none for version 1", lt))
 		return
 	}
-	l := listing{prefix: q.Get("prefix"), delim: q.Get("delimiter"), limit: maxListKeys}
-	if v := q.Get("max-keys"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidArgument", "max-keys %q is not a count", v))
-			return
-		}
-		l.limit = min(n, maxListKeys)
-	}
-	enc := q.Get("encoding-type")
-	if enc != "" && enc != "url" {
-		x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidArgument", "encoding-type %q: use url", enc))
+	l, enc, err := listParams(q)
+	if err != nil {
+		x.fail(w, r, t, err)
 		return
 	}
 	out := listObjectsResult{NS: s3NS, Name: t.bucket, Prefix: l.prefix, MaxKeys: l.limit, Delimiter: l.delim, EncodingType: enc}
@@ -440,7 +477,6 @@ func (x *s3Server) listObjects(w http.ResponseWriter, r *http.Request, t s3Targe
 		return
 	}
 	var entries []s3Entry
-	var err error
 	if l.limit > 0 {
 		entries, out.IsTruncated, err = x.walk(ctx, t, l)
 	}
@@ -448,20 +484,8 @@ func (x *s3Server) listObjects(w http.ResponseWriter, r *http.Request, t s3Targe
 		x.fail(w, r, t, err)
 		return
 	}
-	names := map[uint32]string{}
-	if withOwner {
-		if rr, err := x.s.metaRead(ctx, &wire.Read{Kind: wire.ReadUsers}); err == nil {
-			for _, u := range rr.Users {
-				names[u.Uid] = u.Name
-			}
-		}
-	}
-	encode := func(s string) string {
-		if enc == "url" {
-			return s3URLEncode(s)
-		}
-		return s
-	}
+	names := x.ownerNames(ctx, withOwner)
+	encode := encoder(enc)
 	out.Contents, out.CommonPrefixes = []s3Object{}, []s3Prefix{}
 	for _, e := range entries {
 		if e.prefix {
@@ -560,4 +584,93 @@ func (x *s3Server) deleteObjects(w http.ResponseWriter, r *http.Request, t s3Tar
 		}
 	}
 	writeXML(w, http.StatusOK, out)
+}
+
+type listVersionsResult struct {
+	XMLName             xml.Name `xml:"ListVersionsResult"`
+	NS                  string   `xml:"xmlns,attr"`
+	Name                string
+	Prefix              string
+	KeyMarker           string
+	VersionIdMarker     string
+	NextKeyMarker       string `xml:",omitempty"`
+	NextVersionIdMarker string `xml:",omitempty"`
+	MaxKeys             int
+	Delimiter           string `xml:",omitempty"`
+	EncodingType        string `xml:",omitempty"`
+	IsTruncated         bool
+	Versions            []s3Version `xml:"Version"`
+	CommonPrefixes      []s3Prefix
+}
+
+type s3Version struct {
+	Key          string
+	VersionId    string
+	IsLatest     bool
+	LastModified string
+	ETag         string
+	Size         int64
+	StorageClass string
+	Owner        *s3Owner `xml:",omitempty"`
+}
+
+// listVersions serves ListObjectVersions of a bucket that keeps no
+// versions (none does): every object is its one version, "null", as S3
+// lists the objects of a bucket that never had versioning on. Tools that
+// empty a bucket by its versions work the same.
+func (x *s3Server) listVersions(w http.ResponseWriter, r *http.Request, t s3Target) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	l, enc, err := listParams(q)
+	if err == nil {
+		_, err = x.bucketDir(ctx, t)
+	}
+	if err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
+	l.after = q.Get("key-marker")
+	out := listVersionsResult{NS: s3NS, Name: t.bucket, Prefix: l.prefix, KeyMarker: l.after, VersionIdMarker: q.Get("version-id-marker"),
+		MaxKeys: l.limit, Delimiter: l.delim, EncodingType: enc, Versions: []s3Version{}, CommonPrefixes: []s3Prefix{}}
+	var entries []s3Entry
+	if l.limit > 0 {
+		entries, out.IsTruncated, err = x.walk(ctx, t, l)
+	}
+	if err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
+	names := x.ownerNames(ctx, !isAnonymous(ctx))
+	encode := encoder(enc)
+	for _, e := range entries {
+		if e.prefix {
+			out.CommonPrefixes = append(out.CommonPrefixes, s3Prefix{Prefix: encode(e.key)})
+			continue
+		}
+		v := s3Version{Key: encode(e.key), VersionId: "null", IsLatest: true, LastModified: s3Time(e.in.MTime), ETag: s3ETag(e.in),
+			Size: e.in.Size, StorageClass: "STANDARD"}
+		if !isAnonymous(ctx) {
+			v.Owner = &s3Owner{ID: strconv.FormatUint(uint64(e.in.Uid), 10), DisplayName: names[e.in.Uid]}
+		}
+		out.Versions = append(out.Versions, v)
+	}
+	if out.IsTruncated && len(entries) > 0 {
+		out.NextKeyMarker, out.NextVersionIdMarker = encode(entries[len(entries)-1].key), "null"
+	}
+	out.Prefix, out.KeyMarker, out.Delimiter = encode(out.Prefix), encode(out.KeyMarker), encode(out.Delimiter)
+	writeXML(w, http.StatusOK, out)
+}
+
+type versioningConfiguration struct {
+	XMLName xml.Name `xml:"VersioningConfiguration"`
+	NS      string   `xml:"xmlns,attr"`
+}
+
+// bucketVersioning serves GetBucketVersioning: versioning was never on.
+func (x *s3Server) bucketVersioning(w http.ResponseWriter, r *http.Request, t s3Target) {
+	if _, err := x.bucketDir(r.Context(), t); err != nil {
+		x.fail(w, r, t, err)
+		return
+	}
+	writeXML(w, http.StatusOK, versioningConfiguration{NS: s3NS})
 }
