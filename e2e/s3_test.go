@@ -134,6 +134,21 @@ func TestS3WithMinioClient(t *testing.T) {
 	if err != nil || st.ContentType != "text/plain" || st.UserMetadata["Camera"] != "x100" || st.Size != int64(len(small)) {
 		t.Fatalf("StatObject: %+v %v", st, err)
 	}
+	// The standard headers an object is put with are served with it.
+	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	if _, err := m.PutObject(ctx, "photos", "site/index.html.gz", bytes.NewReader(small), int64(len(small)), minio.PutObjectOptions{
+		ContentType: "text/html", ContentEncoding: "gzip", ContentDisposition: `attachment; filename="index.html"`,
+		CacheControl: "max-age=60", ContentLanguage: "en", Expires: expires}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = m.StatObject(ctx, "photos", "site/index.html.gz", minio.StatObjectOptions{})
+	if err != nil || st.Metadata.Get("Content-Encoding") != "gzip" || st.Metadata.Get("Cache-Control") != "max-age=60" ||
+		st.Metadata.Get("Content-Disposition") != `attachment; filename="index.html"` || st.Metadata.Get("Content-Language") != "en" || !st.Expires.Equal(expires) {
+		t.Fatalf("the headers an object was put with: %v %v", st.Metadata, err)
+	}
+	if err := m.RemoveObject(ctx, "photos", "site/index.html.gz", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	// A larger one, streamed with signed chunks.
 	big := make([]byte, 9<<20+123)
 	for i := range big {

@@ -168,10 +168,14 @@ type Inode struct {
 // whose objects anyone may list and read through the S3 API without
 // signing (set by OpUpdate's SetPublic, by the directory's owner).
 type Object struct {
-	ETag   string            `msgpack:"e,omitempty"`
-	For    string            `msgpack:"f,omitempty"`
-	Meta   map[string]string `msgpack:"m,omitempty"`
-	Public bool              `msgpack:"pb,omitempty"`
+	ETag string            `msgpack:"e,omitempty"`
+	For  string            `msgpack:"f,omitempty"`
+	Meta map[string]string `msgpack:"m,omitempty"`
+	// Headers are the standard headers an object was put with and is
+	// served with (Cache-Control, Content-Disposition, Content-Encoding,
+	// Content-Language, Expires), by their canonical names.
+	Headers map[string]string `msgpack:"hd,omitempty"`
+	Public  bool              `msgpack:"pb,omitempty"`
 }
 
 // Usage is what a directory holds, at every depth below it: the bytes of

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func s3Do(h http.Handler, method, target string, body []byte, header ...string) *httptest.ResponseRecorder {
@@ -366,5 +367,25 @@ func TestS3Versions(t *testing.T) {
 	}
 	if w := s3Do(h, "PUT", "/bkt?versioning", []byte("<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>")); w.Code != 501 {
 		t.Fatalf("PutBucketVersioning: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestS3ConditionsTakeUnquotedETags: If-Match and If-None-Match compare
+// an ETag sent without its quotes, as S3 clients often send it.
+func TestS3ConditionsTakeUnquotedETags(t *testing.T) {
+	mtime := time.Unix(1e9, 0)
+	for _, tc := range []struct {
+		h    http.Header
+		want int
+	}{
+		{http.Header{"If-Match": {`"abc"`}}, 0},
+		{http.Header{"If-Match": {`abc`}}, 0},
+		{http.Header{"If-Match": {`abd`}}, http.StatusPreconditionFailed},
+		{http.Header{"If-None-Match": {`abc`}}, http.StatusNotModified},
+		{http.Header{"If-None-Match": {`"abd", abc`}}, http.StatusNotModified},
+	} {
+		if got := s3Conditions(tc.h, `"abc"`, mtime, ""); got != tc.want {
+			t.Errorf("%v: %d, want %d", tc.h, got, tc.want)
+		}
 	}
 }

@@ -49,6 +49,7 @@ type uploadInfo struct {
 	Key         string            `json:"key"`
 	ContentType string            `json:"content_type,omitempty"`
 	Meta        map[string]string `json:"meta,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`
 	Initiated   int64             `json:"initiated"`
 }
 
@@ -76,11 +77,7 @@ func (x *s3Server) createUpload(w http.ResponseWriter, r *http.Request, t s3Targ
 		x.fail(w, r, t, s3Err(http.StatusBadRequest, "InvalidArgument", "key %q ends in / and names a directory, which holds no content", t.key))
 		return
 	}
-	um, err := userMeta(r.Header)
-	var ct string
-	if err == nil {
-		ct, err = mediaType(r.Header.Get("Content-Type"))
-	}
+	attrs, err := attrsOf(r.Header)
 	var bucket meta.Inode
 	if err == nil {
 		bucket, err = x.bucketDir(ctx, t)
@@ -112,7 +109,7 @@ func (x *s3Server) createUpload(w http.ResponseWriter, r *http.Request, t s3Targ
 		x.fail(w, r, t, err)
 		return
 	}
-	info, _ := json.Marshal(uploadInfo{Bucket: t.bucket, Key: t.key, ContentType: ct, Meta: um, Initiated: now})
+	info, _ := json.Marshal(uploadInfo{Bucket: t.bucket, Key: t.key, ContentType: attrs.contentType, Meta: attrs.meta, Headers: attrs.headers, Initiated: now})
 	op := meta.Op{Kind: meta.OpPut, Path: uploadsDir + "/" + id + "/" + partInfo, File: s.newInline(info), Mode: 0o600, Time: now}
 	if _, err := x.propose(ctx, op); err != nil {
 		x.fail(w, r, t, err)
@@ -382,7 +379,7 @@ func (x *s3Server) completeUpload(w http.ResponseWriter, r *http.Request, t s3Ta
 	etag := hex.EncodeToString(whole[:]) + "-" + strconv.Itoa(len(req.Parts))
 	file.Hash = meta.ChunkListHash(file.Chunks, nil)
 	file.ContentType = info.ContentType
-	file.Object = &meta.Object{ETag: etag, For: file.Hash, Meta: info.Meta}
+	file.Object = &meta.Object{ETag: etag, For: file.Hash, Meta: info.Meta, Headers: info.Headers}
 	bucket, err := x.bucketDir(ctx, t)
 	if err == nil {
 		err = s.touchChunks(ctx, file.Chunks)

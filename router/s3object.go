@@ -40,7 +40,8 @@ func s3Conditions(h http.Header, etag string, mtime time.Time, prefix string) in
 	mtime = mtime.Truncate(time.Second)
 	match := func(v string) bool {
 		for _, t := range entityTags(v) {
-			if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			// S3 clients often send the ETag without its quotes.
+			if t = strings.TrimPrefix(t, "W/"); t == "*" || t == etag || `"`+t+`"` == etag {
 				return true
 			}
 		}
@@ -78,6 +79,9 @@ func setObjectHeaders(w http.ResponseWriter, in meta.Inode, etag string) {
 	if in.Object != nil {
 		for k, v := range in.Object.Meta {
 			h["X-Amz-Meta-"+k] = []string{v}
+		}
+		for k, v := range in.Object.Headers {
+			h.Set(k, v)
 		}
 	}
 }
@@ -149,6 +153,56 @@ func (x *s3Server) getObject(w http.ResponseWriter, r *http.Request, t s3Target)
 	s.sendRange(w, r, in, start, end, partial, setHeaders, func(err error) { x.fail(w, r, t, err) })
 }
 
+// keptHeaders are the standard headers an object keeps from its PUT and
+// is served with (see meta.Object.Headers).
+var keptHeaders = []string{"Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires"}
+
+// objectAttrs is what a request says an object is besides its content.
+type objectAttrs struct {
+	contentType string
+	meta        map[string]string // x-amz-meta-*
+	headers     map[string]string // keptHeaders
+}
+
+// attrsOf reads the media type, user metadata and kept headers of a
+// request that makes an object. "aws-chunked" in Content-Encoding is how
+// the body was sent, not what the object is: it is not kept.
+func attrsOf(h http.Header) (objectAttrs, error) {
+	var a objectAttrs
+	var err error
+	if a.meta, err = userMeta(h); err != nil {
+		return a, err
+	}
+	if a.contentType, err = mediaType(h.Get("Content-Type")); err != nil {
+		return a, err
+	}
+	total := 0
+	for _, k := range keptHeaders {
+		v := h.Get(k)
+		if k == "Content-Encoding" {
+			var codings []string
+			for _, c := range strings.Split(v, ",") {
+				if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "aws-chunked") {
+					codings = append(codings, c)
+				}
+			}
+			v = strings.Join(codings, ",")
+		}
+		if v == "" {
+			continue
+		}
+		if a.headers == nil {
+			a.headers = map[string]string{}
+		}
+		a.headers[k] = v
+		total += len(k) + len(v)
+	}
+	if total > maxUserMeta {
+		return a, s3Err(http.StatusBadRequest, "MetadataTooLarge", "the headers kept with the object hold %d bytes, over the limit of %d", total, maxUserMeta)
+	}
+	return a, nil
+}
+
 // userMeta reads the x-amz-meta-* headers of a request.
 func userMeta(h http.Header) (map[string]string, error) {
 	var m map[string]string
@@ -212,12 +266,7 @@ func (x *s3Server) putObject(w http.ResponseWriter, r *http.Request, t s3Target)
 		x.fail(w, r, t, err)
 		return
 	}
-	um, err := userMeta(r.Header)
-	if err != nil {
-		x.fail(w, r, t, err)
-		return
-	}
-	ct, err := mediaType(r.Header.Get("Content-Type"))
+	attrs, err := attrsOf(r.Header)
 	if err != nil {
 		x.fail(w, r, t, err)
 		return
@@ -251,7 +300,7 @@ func (x *s3Server) putObject(w http.ResponseWriter, r *http.Request, t s3Target)
 		x.fail(w, r, t, err)
 		return
 	}
-	file.ContentType, file.Object = ct, &meta.Object{ETag: etag, For: file.Hash, Meta: um}
+	file.ContentType, file.Object = attrs.contentType, &meta.Object{ETag: etag, For: file.Hash, Meta: attrs.meta, Headers: attrs.headers}
 	op.File, op.Time = file, clock.Now().UnixNano()
 	if _, err := x.proposeIn(ctx, t, &op); err != nil {
 		x.fail(w, r, t, err)
@@ -410,16 +459,15 @@ func (x *s3Server) copyObject(w http.ResponseWriter, r *http.Request, t s3Target
 		file.Object.ETag = in.Object.ETag
 	}
 	if in.Object != nil && directive == "COPY" {
-		file.Object.Meta = in.Object.Meta
+		file.Object.Meta, file.Object.Headers = in.Object.Meta, in.Object.Headers
 	}
 	if directive == "REPLACE" {
-		if file.Object.Meta, err = userMeta(r.Header); err == nil {
-			file.ContentType, err = mediaType(r.Header.Get("Content-Type"))
-		}
+		attrs, err := attrsOf(r.Header)
 		if err != nil {
 			x.fail(w, r, t, err)
 			return
 		}
+		file.ContentType, file.Object.Meta, file.Object.Headers = attrs.contentType, attrs.meta, attrs.headers
 	}
 	bucket, err := x.bucketDir(ctx, t)
 	if err != nil {
