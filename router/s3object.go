@@ -186,7 +186,7 @@ func attrsOf(h http.Header) (objectAttrs, error) {
 					codings = append(codings, c)
 				}
 			}
-			v = strings.Join(codings, ",")
+			v = strings.Join(codings, ", ")
 		}
 		if v == "" {
 			continue
