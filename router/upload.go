@@ -230,10 +230,15 @@ type firstFailure struct {
 	err error
 }
 
+// set keeps err if it is the first, or if the one kept is a member's
+// "not the primary" and err is not: a primary that steps down for a
+// failure (its disk refused a write) answers the chunks that come after
+// with that, and the failure that made it step down is the one that says
+// why.
 func (f *firstFailure) set(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.err == nil {
+	if f.err == nil || errors.Is(f.err, wire.ErrNotPrimary) && !errors.Is(err, wire.ErrNotPrimary) && !errors.Is(err, context.Canceled) {
 		f.err = err
 	}
 }
@@ -309,6 +314,12 @@ func (s *Server) upload(ctx context.Context, body io.Reader, declared int64, who
 		queue = queue[1:]
 		d := <-p.done
 		if d.err != nil {
+			// The stores still in flight finish first (each is bounded by
+			// its deadline): the one that says why may be among them.
+			for _, q := range queue {
+				<-q.done
+			}
+			queue = nil
 			return failure.get()
 		}
 		file.Chunks[p.idx] = d.ref
