@@ -50,15 +50,9 @@ func (f s3FS) do(ctx context.Context, method, p string, q url.Values, body io.Re
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	req, err := newRequest(ctx, method, u, body, size, hdr)
 	if err != nil {
 		return nil, err
-	}
-	if body != nil {
-		req.ContentLength = size
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
 	}
 	if f.id != "" {
 		secure.SignV4(req, f.id, f.secret, "us-east-1", time.Now())

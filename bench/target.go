@@ -110,15 +110,9 @@ func (f *filerFS) url(p string, q url.Values) string {
 // do sends a request and fails on any status but a 2xx; a 404 is
 // client.ErrNotFound. The caller closes the body of a success.
 func (f *filerFS) do(ctx context.Context, method, p string, q url.Values, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, f.url(p, q), body)
+	req, err := newRequest(ctx, method, f.url(p, q), body, size, hdr)
 	if err != nil {
 		return nil, err
-	}
-	if body != nil {
-		req.ContentLength = size
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
 	}
 	resp, err := f.hc.Do(req)
 	if err != nil {
@@ -133,6 +127,22 @@ func (f *filerFS) do(ctx context.Context, method, p string, q url.Values, body i
 		return nil, fmt.Errorf("filer %s %s: %w", method, p, client.ErrNotFound)
 	}
 	return nil, &errFiler{op: method, path: p, status: resp.StatusCode, body: strings.TrimSpace(string(msg))}
+}
+
+// newRequest is a request of method to u with body (size bytes, when
+// there is one) and the headers hdr.
+func newRequest(ctx context.Context, method, u string, body io.Reader, size int64, hdr http.Header) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	return req, nil
 }
 
 // done drains and closes the body of a request whose answer is its status.

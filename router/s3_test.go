@@ -24,6 +24,19 @@ func s3Do(h http.Handler, method, target string, body []byte, header ...string) 
 	return w
 }
 
+// newS3Bucket serves the S3 API of a router before a group of three, with
+// the bucket bkt made.
+func newS3Bucket(t testEnv) (http.Handler, *Server) {
+	c := newTestCluster(t)
+	c.group("g1", 3, 1<<30)
+	s := c.router(nil)
+	h := s.S3(S3Config{})
+	if w := s3Do(h, "PUT", "/bkt", nil); w.Code != 200 {
+		t.Fatalf("CreateBucket: %d %s", w.Code, w.Body)
+	}
+	return h, s
+}
+
 func TestS3KeyMapping(t *testing.T) {
 	for _, k := range []string{"a", "a/b", "a b/c+d", "dir/", "é/ü", strings.Repeat("k", 255)} {
 		if err := checkKey(k); err != nil {
@@ -80,13 +93,7 @@ func modelList(keys []string, prefix, delim, after string, limit int) (out []str
 // before "a/c", though the directory a comes before the file a-b),
 // common prefixes once, empty directories left out.
 func TestS3ListingsAgainstAModel(t *testing.T) {
-	c := newTestCluster(t)
-	c.group("g1", 3, 1<<30)
-	s := c.router(nil)
-	h := s.S3(S3Config{})
-	if w := s3Do(h, "PUT", "/bkt", nil); w.Code != 200 {
-		t.Fatalf("CreateBucket: %d %s", w.Code, w.Body)
-	}
+	h, s := newS3Bucket(t)
 	rnd := rand.New(rand.NewPCG(7, 11))
 	const alphabet = "ab-./"
 	var keys []string
@@ -228,13 +235,7 @@ func compareListings(t *testing.T, rnd *rand.Rand, keys []string, list func(v2 b
 // pages of 1,000 as clients ask: the cost of a page should not grow with
 // the bucket.
 func BenchmarkS3ListFlat(b *testing.B) {
-	c := newTestCluster(b)
-	c.group("g1", 3, 1<<30)
-	s := c.router(nil)
-	h := s.S3(S3Config{})
-	if w := s3Do(h, "PUT", "/bkt", nil); w.Code != 200 {
-		b.Fatalf("CreateBucket: %d %s", w.Code, w.Body)
-	}
+	h, _ := newS3Bucket(b)
 	const n = 3000
 	for i := range n {
 		if w := s3Do(h, "PUT", fmt.Sprintf("/bkt/flat/k%06d", i), []byte("x")); w.Code != 200 {
@@ -270,13 +271,7 @@ func BenchmarkS3ListFlat(b *testing.B) {
 // as clients decode them: "/" kept, every other byte outside letters,
 // digits and "-._~" as %XX; version 1 leaves its Prefix as asked.
 func TestS3ListingURLEncoding(t *testing.T) {
-	c := newTestCluster(t)
-	c.group("g1", 3, 1<<30)
-	s := c.router(nil)
-	h := s.S3(S3Config{})
-	if w := s3Do(h, "PUT", "/bkt", nil); w.Code != 200 {
-		t.Fatalf("CreateBucket: %d %s", w.Code, w.Body)
-	}
+	h, _ := newS3Bucket(t)
 	for _, k := range []string{"foo+1/bar", "foo/bar/xyzzy", "quux ab/thud", "é~x"} {
 		if w := s3Do(h, "PUT", "/bkt/"+url.PathEscape(k), []byte("x")); w.Code != 200 {
 			t.Fatalf("PUT %q: %d %s", k, w.Code, w.Body)
@@ -316,13 +311,7 @@ func TestS3ListingURLEncoding(t *testing.T) {
 // a bucket that never had versioning on: every object is its one
 // version, "null", listed by ListObjectVersions, read and deleted by it.
 func TestS3Versions(t *testing.T) {
-	c := newTestCluster(t)
-	c.group("g1", 3, 1<<30)
-	s := c.router(nil)
-	h := s.S3(S3Config{})
-	if w := s3Do(h, "PUT", "/bkt", nil); w.Code != 200 {
-		t.Fatalf("CreateBucket: %d %s", w.Code, w.Body)
-	}
+	h, _ := newS3Bucket(t)
 	for _, k := range []string{"a", "b/c", "d"} {
 		if w := s3Do(h, "PUT", "/bkt/"+k, []byte(k)); w.Code != 200 {
 			t.Fatalf("PUT %s: %d %s", k, w.Code, w.Body)

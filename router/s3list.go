@@ -342,6 +342,14 @@ func startName(kp string, l listing, top bool) (from, only string) {
 	return max(from, s), only
 }
 
+// list answers listing l of t's bucket (NoSuchBucket if there is none).
+func (x *s3Server) list(ctx context.Context, t s3Target, l listing) ([]s3Entry, bool, error) {
+	if _, err := x.bucketDir(ctx, t); err != nil || l.limit == 0 {
+		return nil, false, err
+	}
+	return x.walk(ctx, t, l)
+}
+
 // listParams reads what every listing takes: prefix, delimiter, max-keys
 // and encoding-type.
 func listParams(q map[string][]string) (listing, string, error) {
@@ -472,18 +480,12 @@ func (x *s3Server) listObjects(w http.ResponseWriter, r *http.Request, t s3Targe
 	}
 	// Anonymous readers of a public bucket are not told who owns what.
 	withOwner := (!v2 || q.Get("fetch-owner") == "true") && !isAnonymous(ctx)
-	if _, err := x.bucketDir(ctx, t); err != nil {
-		x.fail(w, r, t, err)
-		return
-	}
-	var entries []s3Entry
-	if l.limit > 0 {
-		entries, out.IsTruncated, err = x.walk(ctx, t, l)
-	}
+	entries, truncated, err := x.list(ctx, t, l)
 	if err != nil {
 		x.fail(w, r, t, err)
 		return
 	}
+	out.IsTruncated = truncated
 	names := x.ownerNames(ctx, withOwner)
 	encode := encoder(enc)
 	out.Contents, out.CommonPrefixes = []s3Object{}, []s3Prefix{}
@@ -622,9 +624,6 @@ func (x *s3Server) listVersions(w http.ResponseWriter, r *http.Request, t s3Targ
 	ctx := r.Context()
 	q := r.URL.Query()
 	l, enc, err := listParams(q)
-	if err == nil {
-		_, err = x.bucketDir(ctx, t)
-	}
 	if err != nil {
 		x.fail(w, r, t, err)
 		return
@@ -632,14 +631,12 @@ func (x *s3Server) listVersions(w http.ResponseWriter, r *http.Request, t s3Targ
 	l.after = q.Get("key-marker")
 	out := listVersionsResult{NS: s3NS, Name: t.bucket, Prefix: l.prefix, KeyMarker: l.after, VersionIdMarker: q.Get("version-id-marker"),
 		MaxKeys: l.limit, Delimiter: l.delim, EncodingType: enc, Versions: []s3Version{}, CommonPrefixes: []s3Prefix{}}
-	var entries []s3Entry
-	if l.limit > 0 {
-		entries, out.IsTruncated, err = x.walk(ctx, t, l)
-	}
+	entries, truncated, err := x.list(ctx, t, l)
 	if err != nil {
 		x.fail(w, r, t, err)
 		return
 	}
+	out.IsTruncated = truncated
 	names := x.ownerNames(ctx, !isAnonymous(ctx))
 	encode := encoder(enc)
 	for _, e := range entries {
