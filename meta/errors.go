@@ -37,6 +37,16 @@ var (
 	// (If-Match, If-None-Match) did not hold; nothing was changed. Read
 	// the path again and decide anew.
 	ErrPrecondition = errors.New("precondition failed")
+	// ErrLocked: the lock is held in a mode that excludes the caller's,
+	// or others wait for it first; nothing was changed.
+	ErrLocked = errors.New("lock is held")
+	// ErrNotHolder: the lease named (token and key) does not hold the
+	// lock: it was released or ran out, and the lock may have passed on.
+	ErrNotHolder = errors.New("lease does not hold the lock")
+	// ErrFenced: the op's fencing token no longer holds its lock (its
+	// lease was released or ran out, and a newer holder may be working);
+	// nothing was changed.
+	ErrFenced = errors.New("fencing token no longer holds its lock")
 	// ErrCorrupt: stored bytes do not match their checksum.
 	ErrCorrupt = errors.New("checksum mismatch")
 	// ErrNoSpace: no room for new data: it would take a node past its
@@ -71,6 +81,9 @@ const (
 	CodeAccess    Code = "permission_denied"
 	CodeKeyReused Code = "key_reused"
 	CodePrecond   Code = "precondition_failed"
+	CodeLocked    Code = "locked"
+	CodeNotHolder Code = "not_holder"
+	CodeFenced    Code = "fenced"
 )
 
 var codeErrs = map[Code]error{
@@ -85,6 +98,9 @@ var codeErrs = map[Code]error{
 	CodeAccess:    ErrPermission,
 	CodeKeyReused: ErrKeyReused,
 	CodePrecond:   ErrPrecondition,
+	CodeLocked:    ErrLocked,
+	CodeNotHolder: ErrNotHolder,
+	CodeFenced:    ErrFenced,
 }
 
 // CodeOf returns the code for a namespace error, or CodeInvalid for an error

@@ -236,6 +236,9 @@ const (
 	// User.Keys[0].ID.
 	OpUserKeyAdd    OpKind = 15
 	OpUserKeyRemove OpKind = 16
+	// OpLock takes, renews or gives up a lease on the lock of the inode
+	// at Path, or keeps waiters in its queue: Lock says which (locks.go).
+	OpLock OpKind = 17
 )
 
 // Cred is who an op or a read acts for, as a router authenticated them.
@@ -414,6 +417,13 @@ type Op struct {
 	// in the same step as the change, so no other write comes between.
 	IfMatch  string `msgpack:"im,omitempty"`
 	IfAbsent bool   `msgpack:"ia,omitempty"`
+	// Lock is what OpLock does.
+	Lock *LockOp `msgpack:"lk,omitempty"`
+	// Fence makes the op apply only while the lease whose fencing token
+	// it is still holds its lock (not released, not run out, and so not
+	// passed on to a newer holder); otherwise the op fails with
+	// CodeFenced and changes nothing.
+	Fence uint64 `msgpack:"fn,omitempty"`
 }
 
 // SetAttr is what OpUpdate changes besides content: each field applies
@@ -465,6 +475,9 @@ type Result struct {
 	// User is the account OpUserAdd or OpUserToken stored, without its
 	// token hash.
 	User *User `msgpack:"ur,omitempty"`
+	// Lock is the lock OpLock left (holders' keys included: the router
+	// gives a new lease's key to its holder alone).
+	Lock *LockState `msgpack:"lk,omitempty"`
 }
 
 // Err returns the namespace error of the result, or nil.

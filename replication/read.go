@@ -57,6 +57,15 @@ func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 		resp.Users, err = n.db.Users()
 	case wire.ReadOwned:
 		resp.Owned, resp.Next, err = n.db.Owned(m.Uid, m.After, m.Limit)
+	case wire.ReadLock:
+		t := n.term.Load()
+		if t == nil {
+			return nil, n.notPrimaryIn(n.view.Load())
+		}
+		var s meta.LockState
+		if s, err = n.db.LockState(m.Dir, m.Path, m.Cred, t.clock()); err == nil {
+			resp.Lock = &s
+		}
 	case wire.ReadChunkRefs:
 		if resp.Referenced, err = n.db.ChunkReferenced(m.Hashes, m.Groups...); err != nil {
 			return nil, err

@@ -81,7 +81,7 @@ func TestChunkRefsRandom(t *testing.T) {
 				}
 			}
 			err := db.Update(func(tx *bbolt.Tx) error {
-				if _, err := applyOp(tx, &op); err != nil {
+				if _, err := applyOp(tx, &op, 0); err != nil {
 					return err
 				}
 				if err := nsCheckTree(tx); err != nil {
@@ -119,7 +119,7 @@ func crOpen(t testing.TB, dir string) *DB {
 func crApply(t *testing.T, d *DB, op meta.Op, code meta.Code) {
 	t.Helper()
 	err := d.update(func(tx *bbolt.Tx) error {
-		r, err := applyOp(tx, &op)
+		r, err := applyOp(tx, &op, 0)
 		if err == nil && r.Code != code {
 			err = fmt.Errorf("result %q, want %q", r.Code, code)
 		}
@@ -237,7 +237,7 @@ func TestChunkRefsRebuiltAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := d.update(func(tx *bbolt.Tx) error {
-		_, err := applyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/x"})
+		_, err := applyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/x"}, 0)
 		return err
 	})
 	if err == nil {
@@ -304,7 +304,7 @@ func TestChunkRefsCorruptCount(t *testing.T) {
 	db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketChunkRefs) })
 	db.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucket(bucketChunkRefs); return err })
 	err := db.Update(func(tx *bbolt.Tx) error {
-		_, err := applyOp(tx, &meta.Op{Kind: meta.OpDelete, Path: "/f"})
+		_, err := applyOp(tx, &meta.Op{Kind: meta.OpDelete, Path: "/f"}, 0)
 		return err
 	})
 	if !errors.Is(err, meta.ErrCorrupt) {

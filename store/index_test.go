@@ -109,7 +109,7 @@ func TestIndexesRebuiltAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		_, err := applyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/x"})
+		_, err := applyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/x"}, 0)
 		return err
 	})
 	if err == nil {

@@ -176,12 +176,19 @@ func (n *namespace) recordDirParents(dir uint64) error {
 // path, an existing target, ...) is reported in Result.Code with a nil error
 // and changes nothing. A non-nil error means storage failed or a record is
 // corrupt; the caller must roll the transaction back.
-func applyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
+//
+// clock is the group's clock with op applied: leases and fencing tokens
+// are judged by it.
+func applyOp(tx *bbolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 	if op == nil {
 		return reject(meta.CodeInvalid)
 	}
 	switch op.Kind {
-	case meta.OpNoop, meta.OpConfig:
+	case meta.OpNoop:
+		// The first entry of a new primary: the leases it inherits
+		// start afresh.
+		return meta.Result{}, renewLeases(tx, clock)
+	case meta.OpConfig:
 		return meta.Result{}, nil
 	}
 	n, err := openNamespace(tx)
@@ -193,6 +200,11 @@ func applyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
 			bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens, bucketUsage)
 	}
 	n.cred = op.Cred
+	if op.Fence != 0 {
+		if out, err := fenced(tx, n, op.Fence, clock); err != nil || out {
+			return meta.Result{Code: meta.CodeFenced}, err
+		}
+	}
 	if op.IfMatch != "" || op.IfAbsent {
 		if code, err := n.checkConditions(op); err != nil || code != meta.CodeOK {
 			return meta.Result{Code: code}, err
@@ -229,6 +241,8 @@ func applyOp(tx *bbolt.Tx, op *meta.Op) (meta.Result, error) {
 		return n.userKeyAdd(op)
 	case meta.OpUserKeyRemove:
 		return n.userKeyRemove(op)
+	case meta.OpLock:
+		return n.lock(tx, op, clock)
 	}
 	return reject(meta.CodeInvalid)
 }

@@ -44,7 +44,7 @@ func nsApply(t testing.TB, db *bbolt.DB, op meta.Op) meta.Result {
 	var r meta.Result
 	err := db.Update(func(tx *bbolt.Tx) error {
 		var err error
-		r, err = applyOp(tx, &op)
+		r, err = applyOp(tx, &op, 0)
 		return err
 	})
 	if err != nil {
@@ -401,7 +401,7 @@ func TestNamespaceStorageErrors(t *testing.T) {
 	nsApply(t, db, putOp("/d/f", 1))
 	db.Update(func(tx *bbolt.Tx) error { return bucketIn(tx, bucketInodes).put(inoKey(3), []byte{0xc1}) })
 	err := db.Update(func(tx *bbolt.Tx) error {
-		_, err := applyOp(tx, &meta.Op{Kind: meta.OpDelete, Path: "/d", Recursive: true})
+		_, err := applyOp(tx, &meta.Op{Kind: meta.OpDelete, Path: "/d", Recursive: true}, 0)
 		return err
 	})
 	if !errors.Is(err, meta.ErrCorrupt) {
@@ -420,7 +420,7 @@ func TestNamespaceStorageErrors(t *testing.T) {
 	}
 	defer bare.Close()
 	bare.Update(func(tx *bbolt.Tx) error {
-		if _, err := applyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/d"}); err == nil {
+		if _, err := applyOp(tx, &meta.Op{Kind: meta.OpMkdir, Path: "/d"}, 0); err == nil {
 			t.Error("ApplyOp without InitNamespace succeeded")
 		}
 		if _, err := lookupPath(tx, "/"); err == nil {
@@ -566,7 +566,7 @@ func nsGenOp(r nsChooser, now int64) meta.Op {
 // the results, the unchanged bytes of a failed op, and the whole tree.
 func nsStep(tx *bbolt.Tx, m nsModel, op meta.Op) (meta.Result, error) {
 	before := nsDigest(tx)
-	got, err := applyOp(tx, &op)
+	got, err := applyOp(tx, &op, 0)
 	if err != nil {
 		return got, fmt.Errorf("%+v: error %v", op, err)
 	}

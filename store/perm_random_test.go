@@ -83,7 +83,7 @@ func permApplyAs(db *bbolt.DB, op meta.Op, cred *meta.Cred) (meta.Code, error) {
 	}
 	defer tx.Rollback()
 	op.Cred = cred
-	r, err := applyOp(tx, &op)
+	r, err := applyOp(tx, &op, 0)
 	return r.Code, err
 }
 
@@ -94,7 +94,7 @@ func permApplyAs(db *bbolt.DB, op meta.Op, cred *meta.Cred) (meta.Code, error) {
 // only for lack of permission, and root's never does.
 func permStep(tx *bbolt.Tx, op meta.Op, nilCode *meta.Code) (meta.Code, error) {
 	before := nsDigest(tx)
-	r, err := applyOp(tx, &op)
+	r, err := applyOp(tx, &op, 0)
 	if err != nil {
 		return r.Code, fmt.Errorf("%+v: error %v", op, err)
 	}

@@ -62,7 +62,7 @@ type reqRecord struct {
 // with op applied.
 func applyOnce(tx *bolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 	if op.ReqID == "" {
-		return applyOp(tx, op)
+		return applyOp(tx, op, clock)
 	}
 	if len(op.ReqID) > meta.MaxRequestID {
 		return meta.Result{}, fmt.Errorf("%w: request ID of %d bytes (limit %d)", meta.ErrInvalid, len(op.ReqID), meta.MaxRequestID)
@@ -89,7 +89,7 @@ func applyOnce(tx *bolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 		}
 		return rec.Result, nil
 	}
-	r, err := applyOp(tx, op)
+	r, err := applyOp(tx, op, clock)
 	if err != nil {
 		return r, err
 	}

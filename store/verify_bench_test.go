@@ -83,7 +83,7 @@ func vbBuild(b *testing.B, dir string, files int) {
 		err := db.Update(func(tx *bbolt.Tx) error {
 			for j := i; j < min(i+batch, files); j++ {
 				op := putOp(fmt.Sprintf("/d%03d/file-%06d", j%1000, j), int64(j))
-				if _, err := applyOp(tx, &op); err != nil {
+				if _, err := applyOp(tx, &op, 0); err != nil {
 					return err
 				}
 			}

@@ -229,6 +229,9 @@ const (
 	ReadUserNamed ReadKind = 8
 	// ReadOwned lists up to Limit inodes Uid owns, after inode After.
 	ReadOwned ReadKind = 9
+	// ReadLock reads the lock of the inode at Path: its live leases
+	// (without their keys) and the head of its queue.
+	ReadLock ReadKind = 10
 )
 
 // Read is a linearizable namespace read served by the primary.
@@ -274,6 +277,7 @@ type ReadResp struct {
 	Owned      []meta.OwnedInode `msgpack:"ow,omitempty"`
 	Next       uint64            `msgpack:"nx,omitempty"` // ReadOwned: the After of the next page, 0 at the end
 	More       bool              `msgpack:"mo,omitempty"` // ReadReadDir: entries follow the last one in Entries
+	Lock       *meta.LockState   `msgpack:"lk,omitempty"` // ReadLock
 }
 
 // TouchChunks asks a group's primary to mark chunks as freshly written on

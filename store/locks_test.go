@@ -1,0 +1,274 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"shoal/meta"
+)
+
+// lockAt applies op at the group clock at.
+func lockAt(t *testing.T, db *bbolt.DB, at time.Duration, op meta.Op) meta.Result {
+	t.Helper()
+	var r meta.Result
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		var err error
+		r, err = applyOp(tx, &op, int64(at))
+		return err
+	}); err != nil {
+		t.Fatalf("apply %+v: %v", op, err)
+	}
+	return r
+}
+
+func acquireOp(path string, shared bool, ttl time.Duration, key string) meta.Op {
+	return meta.Op{Kind: meta.OpLock, Path: path, Lock: &meta.LockOp{Action: meta.LockAcquire, Shared: shared, TTL: int64(ttl), Key: key}}
+}
+
+func waitOp(path string, waiter uint64, key string) meta.Op {
+	op := acquireOp(path, false, 10*time.Second, key)
+	op.Lock.Wait, op.Lock.Waiter = true, waiter
+	return op
+}
+
+const (
+	keyA = "aaaaaaaaaaaaaaaa"
+	keyB = "bbbbbbbbbbbbbbbb"
+	keyC = "cccccccccccccccc"
+)
+
+func lockedFile(t *testing.T) *bbolt.DB {
+	db := nsOpenDB(t)
+	if r := nsApply(t, db, meta.Op{Kind: meta.OpCreate, Path: "/f"}); r.Code != meta.CodeOK {
+		t.Fatalf("create /f: %s", r.Code)
+	}
+	return db
+}
+
+func TestLockLeaseAndFence(t *testing.T) {
+	db := lockedFile(t)
+	a := lockAt(t, db, 0, acquireOp("/f", false, 5*time.Second, keyA))
+	if a.Code != meta.CodeOK || a.Lock == nil || a.Lock.Granted == nil {
+		t.Fatalf("first acquire: %+v", a)
+	}
+	ta := a.Lock.Granted.Token
+	if r := lockAt(t, db, time.Second, acquireOp("/f", false, 5*time.Second, keyB)); r.Code != meta.CodeLocked || len(r.Lock.Holders) != 1 {
+		t.Fatalf("acquire of a held lock: %+v, want locked with its holder", r)
+	}
+	if r := lockAt(t, db, time.Second, acquireOp("/f", true, 5*time.Second, keyB)); r.Code != meta.CodeLocked {
+		t.Fatalf("shared acquire of an exclusive lock: %s, want locked", r.Code)
+	}
+	put := func(at time.Duration, fence uint64) meta.Code {
+		return lockAt(t, db, at, meta.Op{Kind: meta.OpPut, Path: "/f", File: &meta.Inode{Size: 1, Data: []byte("x")}, Fence: fence}).Code
+	}
+	if c := put(2*time.Second, ta); c != meta.CodeOK {
+		t.Fatalf("write fenced by the live lease: %s", c)
+	}
+	// A renew at 4s holds it until 9s.
+	if r := lockAt(t, db, 4*time.Second, meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockRenew, Token: ta, Key: keyA}}); r.Code != meta.CodeOK || r.Lock.Granted.Expires != int64(9*time.Second) {
+		t.Fatalf("renew: %+v", r)
+	}
+	if r := lockAt(t, db, 4*time.Second, meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockRenew, Token: ta, Key: keyB}}); r.Code != meta.CodeNotHolder {
+		t.Fatalf("renew with another's key: %s, want not_holder", r.Code)
+	}
+	if r := lockAt(t, db, 8*time.Second, acquireOp("/f", false, 5*time.Second, keyB)); r.Code != meta.CodeLocked {
+		t.Fatalf("acquire before the renewed lease ran out: %s", r.Code)
+	}
+	b := lockAt(t, db, 9*time.Second, acquireOp("/f", false, 5*time.Second, keyB))
+	if b.Code != meta.CodeOK || b.Lock.Granted.Token <= ta {
+		t.Fatalf("acquire once the lease ran out: %+v (old token %d)", b, ta)
+	}
+	if c := put(10*time.Second, ta); c != meta.CodeFenced {
+		t.Fatalf("write fenced by the lapsed lease after a newer grant: %s, want fenced", c)
+	}
+	if c := put(10*time.Second, b.Lock.Granted.Token); c != meta.CodeOK {
+		t.Fatalf("write fenced by the new lease: %s", c)
+	}
+	if r := lockAt(t, db, 10*time.Second, meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockRelease, Token: ta, Key: keyA}}); r.Code != meta.CodeNotHolder {
+		t.Fatalf("release of a lapsed lease: %s, want not_holder", r.Code)
+	}
+	if r := lockAt(t, db, 10*time.Second, meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockRelease, Token: b.Lock.Granted.Token, Key: keyB}}); r.Code != meta.CodeOK {
+		t.Fatalf("release: %s", r.Code)
+	}
+	if c := put(10*time.Second, b.Lock.Granted.Token); c != meta.CodeFenced {
+		t.Fatalf("write fenced by a released lease: %s, want fenced", c)
+	}
+	// Nothing is left behind once the lock is free.
+	db.View(func(tx *bbolt.Tx) error {
+		if n := nsKeyCount(tx, bucketLocks) + nsKeyCount(tx, bucketLockTokens) + nsKeyCount(tx, bucketLockWaits); n != 0 {
+			t.Errorf("%d lock records left after the last release", n)
+		}
+		return nil
+	})
+}
+
+func TestLockShared(t *testing.T) {
+	db := lockedFile(t)
+	for i, k := range []string{keyA, keyB} {
+		if r := lockAt(t, db, 0, acquireOp("/f", true, 5*time.Second, k)); r.Code != meta.CodeOK || len(r.Lock.Holders) != i+1 {
+			t.Fatalf("shared acquire %d: %+v", i, r)
+		}
+	}
+	if r := lockAt(t, db, 0, acquireOp("/f", false, 5*time.Second, keyC)); r.Code != meta.CodeLocked || len(r.Lock.Holders) != 2 {
+		t.Fatalf("exclusive acquire of a shared lock: %+v", r)
+	}
+}
+
+// A free lock goes to the waiters in the order they came; a newcomer
+// never overtakes them, and a waiter nobody keeps loses its place.
+func TestLockQueueOrder(t *testing.T) {
+	db := lockedFile(t)
+	a := lockAt(t, db, 0, acquireOp("/f", false, 5*time.Second, keyA))
+	var waiters []uint64
+	for i := range 3 {
+		r := lockAt(t, db, time.Second, waitOp("/f", 0, keyB))
+		if r.Code != meta.CodeOK || r.Lock.Granted != nil || r.Lock.Waiter == 0 {
+			t.Fatalf("waiter %d: %+v", i, r)
+		}
+		waiters = append(waiters, r.Lock.Waiter)
+	}
+	release := meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockRelease, Token: a.Lock.Granted.Token, Key: keyA}}
+	if r := lockAt(t, db, 2*time.Second, release); r.Code != meta.CodeOK || r.Lock.Waiting != 3 || r.Lock.Queue[0].Waiter != waiters[0] {
+		t.Fatalf("release with waiters: %+v", r)
+	}
+	if r := lockAt(t, db, 2*time.Second, acquireOp("/f", false, 5*time.Second, keyC)); r.Code != meta.CodeLocked {
+		t.Fatalf("a newcomer took a lock others wait for: %s", r.Code)
+	}
+	if r := lockAt(t, db, 2*time.Second, waitOp("/f", waiters[1], keyC)); r.Code != meta.CodeOK || r.Lock.Granted != nil {
+		t.Fatalf("the second waiter took the lock before the first: %+v", r)
+	}
+	// The first waiter's place lapses: it was kept last at 1s. The
+	// second, kept at 2s, comes first then.
+	at := time.Second + meta.LockWaiterTTL
+	r := lockAt(t, db, at, waitOp("/f", waiters[1], keyC))
+	if r.Code != meta.CodeOK || r.Lock.Granted == nil {
+		t.Fatalf("the second waiter, first once the first lapsed: %+v", r)
+	}
+	// The third, kept by LockKeep, waits on behind the new holder.
+	keep := meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockKeep, Keep: []meta.LockWaiterRef{{Ino: r.Lock.Ino, Waiter: waiters[2]}}}}
+	lockAt(t, db, at, keep)
+	lockAt(t, db, at+9*time.Second, keep)
+	if r := lockAt(t, db, at+10*time.Second, waitOp("/f", waiters[2], keyB)); r.Code != meta.CodeOK || r.Lock.Granted == nil {
+		t.Fatalf("the kept waiter, once the lease ran out: %+v", r)
+	}
+}
+
+// A new primary's first entry counts every live lease as granted anew.
+func TestLockLeasesSurviveFailover(t *testing.T) {
+	db := lockedFile(t)
+	a := lockAt(t, db, 0, acquireOp("/f", false, 5*time.Second, keyA))
+	lockAt(t, db, 4*time.Second, meta.Op{Kind: meta.OpNoop})
+	if r := lockAt(t, db, 8*time.Second, acquireOp("/f", false, 5*time.Second, keyB)); r.Code != meta.CodeLocked {
+		t.Fatalf("acquire 4s into the lease inherited at 4s: %s, want locked", r.Code)
+	}
+	if c := lockAt(t, db, 8*time.Second, meta.Op{Kind: meta.OpMkdir, Path: "/d", Fence: a.Lock.Granted.Token}).Code; c != meta.CodeOK {
+		t.Fatalf("fenced mkdir under the inherited lease: %s", c)
+	}
+	if r := lockAt(t, db, 9*time.Second, acquireOp("/f", false, 5*time.Second, keyB)); r.Code != meta.CodeOK {
+		t.Fatalf("acquire once the inherited lease ran out: %s", r.Code)
+	}
+}
+
+func TestLockBadInput(t *testing.T) {
+	db := lockedFile(t)
+	nsApply(t, db, meta.Op{Kind: meta.OpCreate, Path: "/private", Mode: 0o600, Uid: 1000, Gid: 1000, Owner: true})
+	other := &meta.Cred{Uid: 2000, Gid: 2000}
+	for _, c := range []struct {
+		name string
+		op   meta.Op
+		want meta.Code
+	}{
+		{"ttl 0", acquireOp("/f", false, 0, keyA), meta.CodeInvalid},
+		{"negative ttl", acquireOp("/f", false, -time.Second, keyA), meta.CodeInvalid},
+		{"ttl below the minimum", acquireOp("/f", false, time.Millisecond, keyA), meta.CodeInvalid},
+		{"ttl past the maximum", acquireOp("/f", false, meta.MaxLockTTL+1, keyA), meta.CodeInvalid},
+		{"short key", acquireOp("/f", false, time.Minute, "k"), meta.CodeInvalid},
+		{"missing path", acquireOp("/nothing", false, time.Minute, keyA), meta.CodeNotFound},
+		{"bad path", acquireOp("/a/../f", false, time.Minute, keyA), meta.CodeInvalid},
+		{"no lock op", meta.Op{Kind: meta.OpLock, Path: "/f"}, meta.CodeInvalid},
+		{"unknown action", meta.Op{Kind: meta.OpLock, Path: "/f", Lock: &meta.LockOp{Action: 99}}, meta.CodeInvalid},
+		{"renew without a key", meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockRenew, Token: 1}}, meta.CodeInvalid},
+		{"release of a token never given", meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockRelease, Token: 12345, Key: keyA}}, meta.CodeNotHolder},
+		{"fenced write with a token never given", meta.Op{Kind: meta.OpMkdir, Path: "/d", Fence: 12345}, meta.CodeFenced},
+	} {
+		if got := lockAt(t, db, 0, c.op).Code; got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	op := acquireOp("/private", false, time.Minute, keyA)
+	op.Cred = other
+	if got := lockAt(t, db, 0, op).Code; got != meta.CodeAccess {
+		t.Errorf("lock of a file the caller may not read: %q, want permission_denied", got)
+	}
+	db.View(func(tx *bbolt.Tx) error {
+		if n := nsKeyCount(tx, bucketLocks); n != 0 {
+			t.Errorf("%d lock records left by refused ops", n)
+		}
+		if _, err := lockStateAt(tx, 0, "/private", other, 0); meta.CodeOf(err) != meta.CodeAccess {
+			t.Errorf("read of the lock of a file the caller may not read: %v", err)
+		}
+		return nil
+	})
+}
+
+// Ten thousand waiters on one lock each get it in turn, in order, and
+// leave nothing behind.
+func TestLockManyWaiters(t *testing.T) {
+	db := lockedFile(t)
+	const n = 10_000
+	holder := lockAt(t, db, 0, acquireOp("/f", false, time.Minute, keyA)).Lock.Granted
+	ids := make([]uint64, n)
+	err := db.Update(func(tx *bbolt.Tx) error {
+		for i := range ids {
+			op := waitOp("/f", 0, keyB)
+			r, err := applyOp(tx, &op, int64(time.Second))
+			if err != nil {
+				return err
+			}
+			if r.Code != meta.CodeOK || r.Lock.Waiter == 0 {
+				return fmt.Errorf("waiter %d: %+v", i, r)
+			}
+			ids[i] = r.Lock.Waiter
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := int64(2 * time.Second)
+	err = db.Update(func(tx *bbolt.Tx) error {
+		rel := meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockRelease, Token: holder.Token, Key: holder.Key}}
+		if r, err := applyOp(tx, &rel, at); err != nil || r.Code != meta.CodeOK {
+			return fmt.Errorf("release: %v %s", err, r.Code)
+		}
+		for i, id := range ids {
+			// The last waiter asks first each round, and is refused
+			// until its turn.
+			if i < n-1 {
+				late := waitOp("/f", ids[n-1], keyC)
+				if r, err := applyOp(tx, &late, at); err != nil || r.Lock.Granted != nil {
+					return fmt.Errorf("round %d: the last waiter overtook: %v %+v", i, err, r)
+				}
+			}
+			op := waitOp("/f", id, keyB)
+			r, err := applyOp(tx, &op, at)
+			if err != nil || r.Lock == nil || r.Lock.Granted == nil {
+				return fmt.Errorf("waiter %d in its turn: %v %+v", i, err, r)
+			}
+			rel := meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockRelease, Token: r.Lock.Granted.Token, Key: keyB}}
+			if r, err := applyOp(tx, &rel, at); err != nil || r.Code != meta.CodeOK {
+				return fmt.Errorf("release %d: %v %s", i, err, r.Code)
+			}
+		}
+		if n := nsKeyCount(tx, bucketLocks) + nsKeyCount(tx, bucketLockTokens) + nsKeyCount(tx, bucketLockWaits); n != 0 {
+			return fmt.Errorf("%d lock records left after every waiter had its turn", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
