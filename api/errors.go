@@ -27,6 +27,9 @@ const (
 	CodeBadRange           Code = "bad_range"           // 416: a Range outside the file
 	CodePreconditionFailed Code = "precondition_failed" // 412: If-Match or If-None-Match did not hold; nothing changed
 	CodeMethodNotAllowed   Code = "method_not_allowed"  // 405
+	CodeLocked             Code = "locked"              // 409: the lock is held, or others wait for it first
+	CodeNotHolder          Code = "not_holder"          // 409: the lease named was released or ran out
+	CodeFenced             Code = "fenced"              // 409: the Shoal-Fence token no longer holds its lock; nothing changed
 	CodeNoSpace            Code = "no_space"            // 507: every group is full, or the meta group's disks are
 	CodeUnavailable        Code = "unavailable"         // 503: no primary or quorum in time; retry
 	CodeSealed             Code = "sealed"              // 500: content sealed with a data key the router lacks

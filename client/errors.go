@@ -46,6 +46,16 @@ var (
 	// (412): something was at the path it was to create, or the file there
 	// was not the version named. Nothing was changed.
 	ErrPrecondition = errors.New("precondition failed")
+	// ErrLocked: the lock is held in a mode that excludes the one asked
+	// for, or others wait for it first (409), and no wait was asked for
+	// or the wait ran out.
+	ErrLocked = errors.New("lock is held")
+	// ErrLeaseLost: the lease named was released or ran out (409): the
+	// lock may be someone else's now.
+	ErrLeaseLost = errors.New("lease does not hold the lock")
+	// ErrFenced: a change sent with a fencing token was refused because
+	// the token's lease no longer holds its lock (409); nothing changed.
+	ErrFenced = errors.New("fencing token no longer holds its lock")
 	// ErrNoSpace: the cluster has no room for the data (507).
 	ErrNoSpace = errors.New("no space left in the cluster")
 	// ErrUnavailable: the router could not reach the group that owns the
@@ -92,7 +102,7 @@ func (e *Error) Is(target error) bool {
 	switch code := api.Code(e.Code); code {
 	case api.CodeNotFound:
 		return target == ErrNotFound
-	case api.CodeExists, api.CodeNotEmpty, api.CodeNotDir, api.CodeIsDir:
+	case api.CodeExists, api.CodeNotEmpty, api.CodeNotDir, api.CodeIsDir, api.CodeLocked, api.CodeNotHolder, api.CodeFenced:
 		return target == ErrConflict || target == sentinelOfCode(code)
 	case api.CodeConflict:
 		return target == ErrConflict
@@ -128,6 +138,12 @@ func sentinelOfCode(code api.Code) error {
 		return ErrNotDir
 	case api.CodeIsDir:
 		return ErrIsDir
+	case api.CodeLocked:
+		return ErrLocked
+	case api.CodeNotHolder:
+		return ErrLeaseLost
+	case api.CodeFenced:
+		return ErrFenced
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 // The headers a page from an allowed origin may send, and read back.
 const (
 	corsMethods = "GET, HEAD, PUT, PATCH, POST, DELETE"
-	corsHeaders = "Authorization, Content-Type, Range, If-Match, If-None-Match, If-Modified-Since, Idempotency-Key"
+	corsHeaders = "Authorization, Content-Type, Range, If-Match, If-None-Match, If-Modified-Since, Idempotency-Key, Shoal-Fence, Shoal-Lock-Key"
 	corsExposed = "ETag, Last-Modified, Content-Length, Content-Range, Accept-Ranges, Retry-After, X-Shoal-Type, X-Shoal-Ino, X-Shoal-Target"
 )
 

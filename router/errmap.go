@@ -38,6 +38,12 @@ func statusOf(err error) (int, api.Code) {
 		return http.StatusPreconditionFailed, api.CodePreconditionFailed
 	case errors.Is(err, meta.ErrKeyReused):
 		return http.StatusUnprocessableEntity, api.CodeKeyReused
+	case errors.Is(err, meta.ErrLocked):
+		return http.StatusConflict, api.CodeLocked
+	case errors.Is(err, meta.ErrNotHolder):
+		return http.StatusConflict, api.CodeNotHolder
+	case errors.Is(err, meta.ErrFenced):
+		return http.StatusConflict, api.CodeFenced
 	case errors.Is(err, meta.ErrConflict):
 		return http.StatusConflict, api.CodeConflict
 	case errors.Is(err, meta.ErrNotPermitted):

@@ -237,6 +237,9 @@ type Server struct {
 	auth     *authenticator
 	refusals secure.Throttle // one log line per refused address, reason and hour
 
+	// lockWaits holds the acquires waiting here for a lock (locks.go).
+	lockWaits lockWaits
+
 	// events records the changes of the gossip view (events.go) until
 	// stop closes; watching waits for it.
 	events   *events
@@ -279,6 +282,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.be.metrics = s.metrics
 	}
+	s.lockWaits.s = s
 	s.mux = http.NewServeMux()
 	s.routeUsers()
 	s.mux.HandleFunc("GET /v1/cluster", s.serveCluster)
@@ -384,6 +388,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case p == "/v1/fs" || strings.HasPrefix(p, "/v1/fs/"):
 		s.serveFS(w, r)
+	case p == "/v1/locks" || strings.HasPrefix(p, "/v1/locks/"):
+		s.serveLocks(w, r)
 	case !strings.HasPrefix(p, "/") || p != "/" && path.Clean(p) != strings.TrimSuffix(p, "/"):
 		writeError(w, fmt.Errorf("%w %s: not a canonical absolute path (no \".\", \"..\" or empty components); the file API is under /v1/fs/",
 			ErrBadPath, quote(r.RequestURI)))
@@ -433,7 +439,10 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if r, err = withRequestID(r); err != nil {
+	if r, err = withRequestID(r); err == nil {
+		r, err = withFence(r)
+	}
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -511,6 +520,9 @@ func (s *Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	}
 	if op.Cred == nil {
 		op.Cred = credOf(ctx)
+	}
+	if op.Fence == 0 {
+		op.Fence = fenceOf(ctx)
 	}
 	pr, err := wire.As[*wire.ProposeResp](s.be.metaCall(ctx, func(g string) wire.Message { return &wire.Propose{Group: g, Op: op} }, op.ReqID != ""))
 	if err != nil {
@@ -755,6 +767,9 @@ func newRequestDigest(r *http.Request) *requestDigest {
 	}
 	d.head = fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", r.Method, r.URL.EscapedPath(), r.URL.RawQuery,
 		r.Header.Get("If-Match"), r.Header.Get("If-None-Match"), r.Header.Get("Content-Type"))
+	if f := r.Header.Get(api.FenceHeader); f != "" {
+		d.head = fmt.Appendf(d.head, "fence=%s\x00", f)
+	}
 	return d
 }
 
