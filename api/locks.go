@@ -23,8 +23,14 @@ type Lease struct {
 	Key        string  `json:"key"`
 	Mode       string  `json:"mode"` // LockExclusive or LockShared
 	TTLSeconds float64 `json:"ttl_seconds"`
-	// ExpiresInSeconds is the lease's time left as the cluster counts it.
+	// ExpiresInSeconds is the lease's time left as the cluster counts it,
+	// from the grant.
 	ExpiresInSeconds float64 `json:"expires_in_seconds"`
+	// WaitedSeconds is how long after the request arrived the router made
+	// the try that was granted (it waited in the queue meanwhile): the
+	// grant came no earlier, so a client counts its lease from its own
+	// send plus this.
+	WaitedSeconds float64 `json:"waited_seconds,omitempty"`
 }
 
 // The lock modes.

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,6 +37,7 @@ var Commands = []struct{ Name, Summary string }{
 	{"tree", "print a remote tree, indented"},
 	{"exists", "exit 0 if a remote path exists, 1 if not"},
 	{"mkdir", "create remote directories"},
+	{"lock", "run a command while holding a cluster-wide lock, like flock(1)"},
 	{"status", "show the cluster's groups and nodes"},
 	{"du", "show how many bytes a remote directory holds, and its directories"},
 	{"df", "show the cluster's capacity, used and free bytes"},
@@ -103,6 +105,7 @@ type session struct {
 	given                       Credentials // the credential flags as given
 	getenv                      func(string) string
 	user                        userFlags
+	lock                        lockFlags // lock's flags
 }
 
 // userFlags are the flags of 'shoal user add'.
@@ -161,6 +164,14 @@ func Run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer, 
 		c = plainIfAsked(ctx, c, cfg)
 	}
 	s.c, s.timeout = c, c.timeout
+	if f := getenv(envFence); f != "" {
+		// Run by 'shoal lock': every change carries its lease's token.
+		token, err := strconv.ParseUint(f, 10, 64)
+		if err != nil || token == 0 {
+			return s.usageError("$%s=%q is not a fencing token (a positive integer)", envFence, f)
+		}
+		s.ctx = WithFence(s.ctx, token)
+	}
 	return s.finish(cmd, cmd.run(s, rest))
 }
 

@@ -200,6 +200,8 @@ func namespaceCommand(name string) (command, bool) {
 			examples: []string{"shoal exists /docs/report.pdf && echo present"},
 			minArgs:  1, maxArgs: 1, run: runExists, failCode: exitUsage, json: true,
 		}, true
+	case "lock":
+		return lockCommand(), true
 	case "mkdir":
 		return command{
 			synopsis: "[-p] REMOTE...",

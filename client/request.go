@@ -59,6 +59,9 @@ type request struct {
 	body   io.Reader // nil for none
 	size   int64     // bytes in body; -1 unknown (sent chunked)
 	bound  timeoutBound
+	// extra lengthens the timeout of a call the router may hold on
+	// purpose (a lock acquire that waits in the queue).
+	extra time.Duration
 }
 
 // send makes r, retrying 503 answers for up to Config.Retry503 when the body
@@ -118,8 +121,12 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 // body as handed to the transport.
 func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uploadBody, error) {
 	actx, cancel := context.WithCancelCause(ctx)
-	wd := &watchdog{d: c.timeout, fire: func() {
-		cancel(fmt.Errorf("%s %s: %w after %v", r.method, r.what, ErrTimeout, c.timeout))
+	d := c.timeout
+	if d > 0 {
+		d += r.extra
+	}
+	wd := &watchdog{d: d, fire: func() {
+		cancel(fmt.Errorf("%s %s: %w after %v", r.method, r.what, ErrTimeout, d))
 	}}
 	release := func() { wd.stop(); cancel(nil) }
 
@@ -153,6 +160,9 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 	}
 	if id, ok := ActingAs(ctx); ok {
 		req.Header.Set(ActAsHeader, id.String())
+	}
+	if f := fenceOf(ctx); f != 0 && r.method != http.MethodGet && r.method != http.MethodHead && !isLockURL(c, r.url) {
+		req.Header.Set(api.FenceHeader, strconv.FormatUint(f, 10))
 	}
 	switch {
 	case r.body != nil && r.size == 0:

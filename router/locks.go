@@ -146,11 +146,13 @@ func (s *Server) acquireLock(w http.ResponseWriter, r *http.Request, t target, q
 		return
 	}
 	ctx := r.Context()
+	arrived := time.Now()
 	op := meta.Op{Kind: meta.OpLock, Dir: t.at, Path: t.path, Lock: &meta.LockOp{
 		Action: meta.LockAcquire, Shared: p.shared, TTL: int64(p.ttl), Key: newLeaseKey(), Owner: p.owner, Wait: p.wait > 0}}
 	res, err := s.propose(ctx, op)
+	tried := arrived
 	if err == nil && res.Lock != nil && res.Lock.Granted == nil && res.Lock.Waiter != 0 {
-		res, err = s.waitLock(ctx, op, res.Lock, p.wait)
+		res, tried, err = s.waitLock(ctx, op, res.Lock, p.wait)
 	}
 	switch {
 	case errors.Is(err, meta.ErrLocked) && res.Lock != nil:
@@ -162,7 +164,9 @@ func (s *Server) acquireLock(w http.ResponseWriter, r *http.Request, t target, q
 	case res.Lock == nil || res.Lock.Granted == nil:
 		writeError(w, fmt.Errorf("lock %s: the meta group answered an acquire with no lease", t))
 	default:
-		writeJSON(w, http.StatusOK, leaseOf(t.path, res.Lock))
+		l := leaseOf(t.path, res.Lock)
+		l.WaitedSeconds = tried.Sub(arrived).Seconds()
+		writeJSON(w, http.StatusOK, l)
 	}
 }
 
@@ -182,8 +186,9 @@ func lockedMessage(t target, st *meta.LockState, wait time.Duration) string {
 }
 
 // waitLock waits up to wait for the lock op asked for, queued as
-// st.Waiter, and takes it when its turn comes.
-func (s *Server) waitLock(ctx context.Context, op meta.Op, st *meta.LockState, wait time.Duration) (meta.Result, error) {
+// st.Waiter, and takes it when its turn comes. It returns the time its
+// last try started: a grant comes no earlier.
+func (s *Server) waitLock(ctx context.Context, op meta.Op, st *meta.LockState, wait time.Duration) (meta.Result, time.Time, error) {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	ino, waiter := st.Ino, st.Waiter
@@ -204,24 +209,25 @@ func (s *Server) waitLock(ctx context.Context, op meta.Op, st *meta.LockState, w
 			}
 			cancel()
 			if ctx.Err() != nil {
-				return meta.Result{}, ctx.Err()
+				return meta.Result{}, time.Time{}, ctx.Err()
 			}
-			return last, meta.ErrLocked
+			return last, time.Time{}, meta.ErrLocked
 		}
 		try := op
 		try.Dir, try.Path = ino, "/" // the lock waited for, wherever its file moved
 		l := *op.Lock
 		l.Waiter = waiter
 		try.Lock, try.ReqID = &l, subRequestID(ctx, n)
+		tried := time.Now()
 		res, err := s.propose(ctx, try)
 		if err != nil {
-			return res, err
+			return res, tried, err
 		}
 		if res.Lock == nil {
-			return res, fmt.Errorf("lock of inode %d: the meta group answered an acquire with no state", ino)
+			return res, tried, fmt.Errorf("lock of inode %d: the meta group answered an acquire with no state", ino)
 		}
 		if res.Lock.Granted != nil {
-			return res, nil
+			return res, tried, nil
 		}
 		last.Lock = res.Lock
 		if res.Lock.Waiter != waiter {
