@@ -45,6 +45,12 @@ type Config struct {
 	// whose body can be replayed are retried: no body, or an io.ReadSeeker.
 	// Zero means 10s; negative, no retries.
 	Retry503 time.Duration
+	// CacheSize bounds the cache of file content a File reads through
+	// (see File): zero means DefaultCacheSize, negative no cache. A
+	// cached block is named by the version of the file it holds, and
+	// every open checks which version the file is, so the cache is never
+	// stale.
+	CacheSize int64
 }
 
 // DefaultConfig returns the configuration of a client of a local cluster
@@ -106,6 +112,7 @@ type Client struct {
 	now   func() time.Time
 	sleep func(context.Context, time.Duration) error
 	geom  geometry // how the cluster cuts files, for uploads by chunk
+	cache *contentCache
 }
 
 // New returns a client of the router cfg names. It sends nothing.
@@ -132,6 +139,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.retry503 == 0 {
 		c.retry503 = def.Retry503
+	}
+	switch {
+	case cfg.CacheSize == 0:
+		c.cache = newContentCache(DefaultCacheSize)
+	case cfg.CacheSize > 0:
+		c.cache = newContentCache(cfg.CacheSize)
 	}
 	return c, nil
 }

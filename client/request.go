@@ -59,6 +59,8 @@ type request struct {
 	body   io.Reader // nil for none
 	size   int64     // bytes in body; -1 unknown (sent chunked)
 	bound  timeoutBound
+	// notModified: a 304 answer is an answer, not an error.
+	notModified bool
 	// extra lengthens the timeout of a call the router may hold on
 	// purpose (a lock acquire that waits in the queue).
 	extra time.Duration
@@ -87,7 +89,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		if resp.StatusCode < 300 {
+		if resp.StatusCode < 300 || r.notModified && resp.StatusCode == http.StatusNotModified {
 			return resp, nil
 		}
 		apiErr := readError(resp)

@@ -118,6 +118,23 @@ func entityTags(v string) []string {
 // etag, changed last at mtime, may be answered 304: If-None-Match lists
 // its tag (compared weakly) or "*"; without If-None-Match, it has not
 // changed since If-Modified-Since (to the second, as HTTP dates go).
+// readMismatch reports whether a read's If-Match names no version the
+// file is (RFC 9110, 13.1.1: strong comparison): a client reading a file
+// in ranges sends the ETag of its first range, so a file replaced
+// meanwhile answers 412 rather than splicing two versions.
+func readMismatch(r *http.Request, etag string) bool {
+	v := r.Header.Get("If-Match")
+	if v == "" {
+		return false
+	}
+	for _, t := range entityTags(v) {
+		if t == "*" || t == etag {
+			return false
+		}
+	}
+	return true
+}
+
 func notModified(r *http.Request, etag string, mtime time.Time) bool {
 	if v := r.Header.Get("If-None-Match"); v != "" {
 		for _, t := range entityTags(v) {

@@ -116,6 +116,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 	}
 	switch rr.Inode.Type {
 	case meta.TypeDir:
+		w.Header().Set("X-Shoal-Ino", strconv.FormatUint(rr.Inode.Ino, 10))
 		s.list(w, r, t)
 		return
 	case meta.TypeSymlink:
@@ -128,6 +129,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	in := rr.Inode
+	if readMismatch(r, `"`+in.Hash+`"`) {
+		writeError(w, fmt.Errorf("%s: %w: If-Match names another version than the file's now", t, meta.ErrPrecondition))
+		return
+	}
 	if notModified(r, `"`+in.Hash+`"`, utc(in.MTime)) {
 		setFileHeaders(w, t, in)
 		w.Header().Del("Content-Length")
