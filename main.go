@@ -384,6 +384,7 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 	fs.DurationVar(&c.Router.SpaceWait, "space-wait", c.Router.SpaceWait, "how long a write waits for room (a new group) when every group is full, before 507")
 	fs.Var((*byteSize)(&c.Router.UploadMemory), "upload-memory", "memory the chunks of all uploads may hold at once, e.g. 512MiB (two chunk sizes per chunk in flight, three with encryption at rest); past it uploads wait, reading their bodies more slowly")
 	fs.Var((*byteSize)(&c.Router.ReadMemory), "read-memory", "memory the chunks all reads fetch may hold at once, e.g. 128MiB (about two chunk sizes per chunk, three with encryption at rest); past it reads fetch fewer chunks ahead")
+	fs.Var((*byteSize)(&c.Router.CacheSize), "cache-size", "memory for the hot-chunk cache, shared by all reads: chunks read more than once are kept (checked against their hash), e.g. 1GiB (0: no cache)")
 	fs.StringSliceVar(&c.Router.CORSOrigins, "cors-origin", nil, "a web origin whose pages may call the API from a browser, e.g. https://app.example.com (repeat or comma-separate; * for any); they still need a token")
 	fs.DurationVar(&c.Router.AuthTTL, "auth-ttl", c.Router.AuthTTL, "how long a token's user is trusted before the cluster is asked again (a removed user's token works at most this long on other routers)")
 	fs.StringVar(&c.S3, "s3", "", "address to serve the S3 API on, e.g. 0.0.0.0:9000 (default: none)")
@@ -409,7 +410,7 @@ func routerMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(conte
 const routerMemorySlack = 32 << 20
 
 // setRouterMemoryLimit asks the Go runtime to keep a router process's
-// heap under its chunk budgets (--upload-memory, --read-memory) plus some
+// heap under its chunk budgets (--upload-memory, --read-memory, --cache-size) plus some
 // slack, collecting garbage more often as it nears that, rather than
 // letting it grow to twice what is live. Every chunk a read fetches is
 // garbage once written, so without it many reads at once would grow the
@@ -418,7 +419,7 @@ func setRouterMemoryLimit(c router.Config, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	limit := c.UploadMemory + c.ReadMemory + routerMemorySlack
+	limit := c.UploadMemory + c.ReadMemory + c.CacheSize + routerMemorySlack
 	debug.SetMemoryLimit(limit)
 	log.Debug("memory limit set from the chunk budgets", "limit_mib", limit>>20)
 }

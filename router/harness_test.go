@@ -527,6 +527,9 @@ func (c *testCluster) newRouter(tune func(*Config)) *Server {
 	cfg.RPCTimeout = 200 * time.Millisecond
 	cfg.SpaceWait = 300 * time.Millisecond
 	cfg.Seed = 7
+	// No hot-chunk cache: these tests count the chunk reads members
+	// answer; chunkcache_test.go turns it on.
+	cfg.CacheSize = 0
 	// Requests act as the cluster's root: authentication has tests of
 	// its own (auth_test.go) and end to end.
 	cfg.Insecure = true

@@ -22,6 +22,9 @@ type metrics struct {
 	sent        prometheus.Counter
 	retries     *prometheus.CounterVec
 	waitingRoom prometheus.Gauge
+	cacheHits   prometheus.Counter
+	cacheMisses prometheus.Counter
+	cacheBytes  prometheus.Gauge
 
 	// own gathers the collectors above for GET /v1/stats.
 	own *prometheus.Registry
@@ -62,6 +65,18 @@ func newMetrics() *metrics {
 		waitingRoom: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "shoal_router_waiting_for_room",
 			Help: "Chunks waiting for a group with room (every group full) or with a primary.",
+		}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_router_chunk_cache_hits_total",
+			Help: "Chunk reads served from the router's chunk cache (--cache-size).",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_router_chunk_cache_misses_total",
+			Help: "Chunk reads the router's chunk cache did not hold, fetched from the chunk's group (hit ratio: hits / (hits + misses)).",
+		}),
+		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "shoal_router_chunk_cache_bytes",
+			Help: "Bytes of chunks the router's chunk cache holds.",
 		}),
 	}
 	for _, op := range operations {
@@ -115,7 +130,26 @@ func (m *metrics) stats(now time.Time) api.RouterStats {
 }
 
 func (m *metrics) all() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.duration, m.inFlight, m.received, m.sent, m.retries, m.waitingRoom}
+	return []prometheus.Collector{m.requests, m.duration, m.inFlight, m.received, m.sent, m.retries, m.waitingRoom,
+		m.cacheHits, m.cacheMisses, m.cacheBytes}
+}
+
+// chunkCache counts a chunk read that hit or missed the chunk cache.
+func (m *metrics) chunkCache(hit bool) {
+	switch {
+	case m == nil:
+	case hit:
+		m.cacheHits.Inc()
+	default:
+		m.cacheMisses.Inc()
+	}
+}
+
+// chunkCacheBytes sets the bytes the chunk cache holds.
+func (m *metrics) chunkCacheBytes(n int64) {
+	if m != nil {
+		m.cacheBytes.Set(float64(n))
+	}
 }
 
 // operation names what r asks for, one of operations.

@@ -87,7 +87,13 @@ func (s *Server) storedFormIn(dst, plain []byte) (stored []byte, ref meta.ChunkR
 // chunkContent reads a chunk of a file and returns its plain content,
 // appended to dst when the chunk is sealed.
 func (s *Server) chunkContent(ctx context.Context, ref meta.ChunkRef, dst []byte) ([]byte, error) {
-	b, err := s.fetchChunk(ctx, ref)
+	var b []byte
+	var err error
+	if s.hot != nil {
+		b, err = s.hot.get(ctx, ref.Hash, s.metrics, func(ctx context.Context) ([]byte, error) { return s.fetchChunk(ctx, ref) })
+	} else {
+		b, err = s.fetchChunk(ctx, ref)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -98,6 +98,10 @@ type Config struct {
 	// there is room, and waits for room only when it holds none. It must
 	// hold at least one chunk.
 	ReadMemory int64
+	// CacheSize bounds the hot-chunk cache, shared by every read: chunks
+	// read more than once, kept after their hash was checked (default
+	// 256 MiB; 0 disables it).
+	CacheSize int64
 	// Seed seeds the router's random choices (placement, the order in
 	// which a chunk's holders are tried); 0 picks a seed from the clock.
 	// Tests set it to get the same choices on every run.
@@ -147,6 +151,7 @@ func DefaultConfig() Config {
 		SpaceWait:      30 * time.Second,
 		UploadMemory:   128 << 20,
 		ReadMemory:     64 << 20,
+		CacheSize:      256 << 20,
 		AuthTTL:        time.Second,
 		MetaGroup:      meta.DefaultMetaGroup,
 		Logger:         slog.Default(),
@@ -237,6 +242,9 @@ type Server struct {
 	auth     *authenticator
 	refusals secure.Throttle // one log line per refused address, reason and hour
 
+	// hot is the hot-chunk cache (chunkcache.go); nil when disabled.
+	hot *chunkCache
+
 	// lockWaits holds the acquires waiting here for a lock (locks.go).
 	lockWaits lockWaits
 
@@ -283,6 +291,7 @@ func New(cfg Config) (*Server, error) {
 		s.be.metrics = s.metrics
 	}
 	s.lockWaits.s = s
+	s.hot = newChunkCache(cfg.CacheSize)
 	s.mux = http.NewServeMux()
 	s.routeUsers()
 	s.mux.HandleFunc("GET /v1/cluster", s.serveCluster)
