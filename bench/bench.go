@@ -34,9 +34,10 @@ const (
 	WorkloadMetrics  = "metrics"
 	WorkloadCLI      = "cli"
 	WorkloadS3       = "s3"
+	WorkloadLocks    = "locks"
 )
 
-var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadMemory, WorkloadFailover, WorkloadMount, WorkloadSecurity, WorkloadMetrics, WorkloadScale, WorkloadCLI, WorkloadS3}
+var allWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge, WorkloadMemory, WorkloadFailover, WorkloadMount, WorkloadSecurity, WorkloadMetrics, WorkloadScale, WorkloadCLI, WorkloadS3, WorkloadLocks}
 
 // filerWorkloads are the workloads that can measure a SeaweedFS filer.
 var filerWorkloads = []string{WorkloadOps, WorkloadSmall, WorkloadMeta, WorkloadLarge}
@@ -111,6 +112,14 @@ type Config struct {
 	// file it sends and reads through S3 and through the file API.
 	S3     string
 	S3Size int64
+	// CacheFileSize is the size of the file the locks workload reads
+	// through a router with its hot-chunk cache and one without,
+	// CacheReads times from each of 8 clients at once.
+	CacheFileSize int64
+	CacheReads    int
+	// OpenFileSize is the size of the file the locks workload opens and
+	// reads over and over through the library, with its cache and without.
+	OpenFileSize int64
 	// Guard also measures the machine in the same run (the disk's fsync
 	// rate, loopback HTTP) and fails the run with ErrRegression when a
 	// figure falls under its floor relative to it (guard.go).
@@ -158,6 +167,9 @@ func DefaultConfig() Config {
 		ScaleSize:     128 << 20,
 		CLILargeSize:  1 << 30,
 		S3Size:        1 << 30,
+		CacheFileSize: 100e6,
+		CacheReads:    10,
+		OpenFileSize:  1 << 20,
 	}
 }
 
@@ -197,6 +209,9 @@ func (c Config) Validate() error {
 		return bad("reps %d: give at least 1", c.Reps)
 	case c.SmallFiles < 1:
 		return bad("small files %d: give at least 1", c.SmallFiles)
+	case c.runs(WorkloadLocks) && (c.CacheFileSize < 16 || c.CacheReads < 1 || c.OpenFileSize < 1 || c.OpenFileSize > 1<<30):
+		return bad("cache file of %d bytes read %d times, open file of %d bytes: give at least 16 bytes and 1 read, and 1 byte to 1 GiB",
+			c.CacheFileSize, c.CacheReads, c.OpenFileSize)
 	case c.SmallClients < 1:
 		return bad("small clients %d: give at least 1", c.SmallClients)
 	case c.MetaFiles < 1:
@@ -251,6 +266,8 @@ func (c Config) runs(w string) bool {
 		case WorkloadSecurity, WorkloadMetrics: // a second cluster and twice the work: only when asked for
 			return false
 		case WorkloadMemory, WorkloadScale, WorkloadCLI, WorkloadS3: // gigabytes on disk and minutes: only when asked for
+			return false
+		case WorkloadLocks: // a second router, and a file read 160 times: only when asked for
 			return false
 		}
 		return true
@@ -433,6 +450,11 @@ func (e *env) runAll(ctx context.Context, rep *Report) error {
 	if e.cfg.runs(WorkloadS3) {
 		if err := e.withMemory(rep, WorkloadS3, func() (err error) { rep.S3, err = e.runS3(ctx); return err }); err != nil {
 			return fmt.Errorf("s3 workload: %w", err)
+		}
+	}
+	if e.cfg.runs(WorkloadLocks) {
+		if err := e.withMemory(rep, WorkloadLocks, func() (err error) { rep.Locks, err = e.runLocks(ctx); return err }); err != nil {
+			return fmt.Errorf("locks workload: %w", err)
 		}
 	}
 	if e.cfg.runs(WorkloadCLI) {

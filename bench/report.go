@@ -29,6 +29,7 @@ type Report struct {
 	Scale    *ScaleResult    `json:"scale,omitempty"`
 	CLI      *CLIResult      `json:"cli,omitempty"`
 	S3       *S3Result       `json:"s3,omitempty"`
+	Locks    *LocksResult    `json:"locks,omitempty"`
 	// Memory is the peak resident memory of each process of a local
 	// cluster during each workload (memory.go).
 	Memory []MemoryRow `json:"peak_memory,omitempty"`
@@ -283,6 +284,19 @@ func (r *Report) writeTable(w io.Writer) error {
 		} {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.measure, row.unit, fmtFigure(row.a), fmtFigure(row.s), fmtFigure(row.ratio))
 		}
+	}
+	if c := r.Locks; c != nil {
+		fmt.Fprintln(tw, "\nLocks: acquire and release of a lock of one's own, beside 1 KiB writes by as many clients")
+		fmt.Fprintln(tw, "CLIENTS\tLOCKS/S\tLOCK MS\tWRITES/S\tWRITE MS")
+		for _, l := range c.Levels {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", l.Clients, fmtFigure(l.LocksPerSec), fmtFigure(l.LockMS), fmtFigure(l.WritesPerSec), fmtFigure(l.WriteMS))
+		}
+		fmt.Fprintf(tw, "\nCaches, each beside the same reads without it\n")
+		fmt.Fprintln(tw, "MEASURE\tUNIT\tCACHED\tNOT CACHED\tRATIO")
+		fmt.Fprintf(tw, "%s read %d times by each of %d clients, router cache\tMB/s\t%s\t%s\t%s\n", sizeLabel(c.CacheFile), c.CacheReads, c.CacheClients,
+			fmtFigure(c.CachedMBps), fmtFigure(c.UncachedMBps), fmtFigure(c.RouterCacheGet))
+		fmt.Fprintf(tw, "open and read of an unchanged %s file, library cache\topens/s\t%s\t%s\t%s\n", sizeLabel(int64(c.OpenFile)),
+			fmtFigure(c.CachedOpens), fmtFigure(c.UncachedOpens), fmtFigure(c.LibraryCacheGain))
 	}
 	if len(r.Memory) > 0 {
 		fmt.Fprintln(tw, "\nPeak resident memory of each process during each workload, MiB")

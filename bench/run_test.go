@@ -105,6 +105,26 @@ func TestBenchLocal(t *testing.T) {
 	}
 }
 
+// TestBenchLocks runs the locks workload, small: lock round trips beside
+// writes, and both caches beside the same reads without them.
+func TestBenchLocks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster of processes; skipped with -short")
+	}
+	r := runBench(t, 2*time.Minute, "--local", "--workloads", "locks", "--reps", "1", "--cache-file-size", "2MB", "--cache-reads", "2",
+		"--json", "--data", t.TempDir())
+	l := r.Locks
+	if l == nil || len(l.Levels) != 2 || l.Levels[0].Clients != 1 || l.Levels[1].Clients != 16 {
+		t.Fatalf("locks: %+v, want rows for 1 and 16 clients", l)
+	}
+	for _, f := range []Figure{l.Levels[0].LocksPerSec, l.Levels[1].LocksPerSec, l.Levels[0].WritesPerSec, l.Levels[1].LockMS,
+		l.CachedMBps, l.UncachedMBps, l.RouterCacheGet, l.CachedOpens, l.UncachedOpens, l.LibraryCacheGain} {
+		if !(f.Median > 0 && len(f.Reps) == 1) {
+			t.Errorf("locks: a figure %+v, want a positive figure of one rep (all: %+v)", f, l)
+		}
+	}
+}
+
 // TestBenchMemory runs the memory workload, small: concurrent uploads and
 // downloads through the router of a local cluster, with the router's peak
 // memory in each.
