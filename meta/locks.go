@@ -36,7 +36,26 @@ const (
 	// queue (its client gave up).
 	LockKeep   LockAction = 4
 	LockCancel LockAction = 5
+	// The byte-range locks of a mount (fcntl and flock through FUSE),
+	// held by a session: a secret of the mount and the kernel's lock
+	// owner. LockRange sets the session's lock on [Start, End) to
+	// Shared or exclusive, replacing what the session held there, as
+	// fcntl(F_SETLK) does, or fails with CodeLocked at once (it never
+	// queues); LockUnrange takes the session's locks off [Start, End).
+	// LockRenewSession renews every lease of Session on the inodes Inos,
+	// and LockDropSession drops them (the mount closed the file).
+	LockRange        LockAction = 6
+	LockUnrange      LockAction = 7
+	LockRenewSession LockAction = 8
+	LockDropSession  LockAction = 9
 )
+
+// LockEOF is the End of a range that reaches past any end of file.
+const LockEOF = ^uint64(0)
+
+// MinLockSession is the shortest session a byte-range lock takes: it is
+// what renews and releases the lock, so it must not be guessable.
+const MinLockSession = 16
 
 // Bounds on locks.
 const (
@@ -78,6 +97,14 @@ type LockOp struct {
 	Owner string `msgpack:"o,omitempty"`
 	// Keep lists the waiters LockKeep keeps in their queues.
 	Keep []LockWaiterRef `msgpack:"kp,omitempty"`
+	// Session, Start, End and Pid are a byte-range lock's (LockRange,
+	// LockUnrange); Inos the inodes of LockRenewSession and
+	// LockDropSession.
+	Session string   `msgpack:"se,omitempty"`
+	Start   uint64   `msgpack:"st,omitempty"`
+	End     uint64   `msgpack:"en,omitempty"`
+	Pid     uint32   `msgpack:"pi,omitempty"`
+	Inos    []uint64 `msgpack:"is,omitempty"`
 }
 
 // LockWaiterRef names one waiter: the inode of its lock and its number.
@@ -98,6 +125,34 @@ type LockHolder struct {
 	Uid     uint32 `msgpack:"u,omitempty"`
 	// Granted is the group clock of the grant.
 	Granted int64 `msgpack:"g"`
+	// A byte-range lock's session and range (Start, End exclusive);
+	// a lock taken through the lock API has no session and the whole
+	// range. Mine marks, in a state read for a session, its own.
+	Session string `msgpack:"se,omitempty"`
+	Start   uint64 `msgpack:"st,omitempty"`
+	End     uint64 `msgpack:"en,omitempty"`
+	Pid     uint32 `msgpack:"pi,omitempty"`
+	Mine    bool   `msgpack:"mi,omitempty"`
+}
+
+// Range returns the bytes h covers, [start, end): all of them for a
+// lock of the lock API.
+func (h LockHolder) Range() (start, end uint64) {
+	if h.End == 0 {
+		return 0, LockEOF
+	}
+	return h.Start, h.End
+}
+
+// Conflicts reports whether h excludes a lock of mode shared on [start,
+// end) for session (""): a lease of another session, or of none, on
+// bytes in common, either of them exclusive.
+func (h LockHolder) Conflicts(session string, start, end uint64, shared bool) bool {
+	if session != "" && h.Session == session {
+		return false
+	}
+	hs, he := h.Range()
+	return hs < end && start < he && !(shared && h.Shared)
 }
 
 // LockWaiter is one place in a lock's queue.
@@ -129,11 +184,14 @@ type LockState struct {
 // LockQueueShown bounds the waiters a LockState lists.
 const LockQueueShown = 16
 
-// Public returns s without the holders' keys, for whoever reads it.
-func (s LockState) Public() LockState {
+// Public returns s without the holders' keys and sessions, for whoever
+// reads it; session (if any) is the reader's, whose own leases are
+// marked Mine.
+func (s LockState) Public(session string) LockState {
 	hs := make([]LockHolder, len(s.Holders))
 	for i, h := range s.Holders {
-		h.Key = ""
+		h.Mine = session != "" && h.Session == session
+		h.Key, h.Session = "", ""
 		hs[i] = h
 	}
 	s.Holders = hs

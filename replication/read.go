@@ -63,7 +63,7 @@ func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 			return nil, n.notPrimaryIn(n.view.Load())
 		}
 		var s meta.LockState
-		if s, err = n.db.LockState(m.Dir, m.Path, m.Cred, t.clock()); err == nil {
+		if s, err = n.db.LockState(m.Dir, m.Path, m.Cred, m.Name, t.clock()); err == nil {
 			resp.Lock = &s
 		}
 	case wire.ReadChunkRefs:

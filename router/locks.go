@@ -158,7 +158,7 @@ func (s *Server) acquireLock(w http.ResponseWriter, r *http.Request, t target, q
 	case errors.Is(err, meta.ErrLocked) && res.Lock != nil:
 		writeJSON(w, http.StatusConflict, api.LockedBody{
 			ErrorBody: api.ErrorBody{Code: api.CodeLocked, Message: lockedMessage(t, res.Lock, p.wait)},
-			Lock:      lockInfo(t.path, res.Lock.Public())})
+			Lock:      lockInfo(t.path, res.Lock.Public(""))})
 	case err != nil:
 		writeError(w, err)
 	case res.Lock == nil || res.Lock.Granted == nil:

@@ -199,16 +199,11 @@ func lockQueue(waits bucket, ino uint64, limit int) ([]meta.LockWaiter, error) {
 	return out, nil
 }
 
-// fits reports whether a lease in mode shared can join holders.
+// fits reports whether a lease of the lock API (the whole file, no
+// session) in mode shared can join holders.
 func fits(holders []meta.LockHolder, shared bool) bool {
-	if len(holders) == 0 {
-		return true
-	}
-	if !shared {
-		return false
-	}
 	for _, h := range holders {
-		if !h.Shared {
+		if h.Conflicts("", 0, meta.LockEOF, shared) {
 			return false
 		}
 	}
@@ -238,6 +233,15 @@ func checkLockOp(l *meta.LockOp) meta.Code {
 		}
 	case meta.LockCancel:
 		if len(l.Keep) != 1 {
+			return meta.CodeInvalid
+		}
+	case meta.LockRange, meta.LockUnrange:
+		if len(l.Session) < meta.MinLockSession || len(l.Session) > 256 || l.Start >= l.End ||
+			l.Action == meta.LockRange && l.TTL == 0 {
+			return meta.CodeInvalid
+		}
+	case meta.LockRenewSession, meta.LockDropSession:
+		if len(l.Session) < meta.MinLockSession || len(l.Session) > 256 || len(l.Inos) > meta.MaxLockKeep {
 			return meta.CodeInvalid
 		}
 	default:
@@ -292,8 +296,132 @@ func (n *namespace) lock(tx *bolt.Tx, op *meta.Op, clock int64) (meta.Result, er
 			return meta.Result{}, err
 		}
 		return meta.Result{}, t.save(ref.Ino, r)
+	case meta.LockRange, meta.LockUnrange:
+		return t.setRange(op)
+	case meta.LockRenewSession, meta.LockDropSession:
+		for _, ino := range l.Inos {
+			if err := t.sessionOn(ino, l); err != nil {
+				return meta.Result{}, err
+			}
+		}
+		return meta.Result{}, nil
 	}
 	return reject(meta.CodeInvalid)
+}
+
+// setRange applies LockRange and LockUnrange: the session's locks on the
+// range are replaced by the one asked for (none, to unlock), as
+// fcntl(F_SETLK) replaces a process's own locks, splitting those that
+// reach past the range.
+func (t *lockTable) setRange(op *meta.Op) (meta.Result, error) {
+	l := op.Lock
+	in, err := t.n.resolvePath("lock", op.Dir, op.Path)
+	if err != nil {
+		if errors.Is(err, meta.ErrCorrupt) {
+			return meta.Result{}, err
+		}
+		return reject(meta.CodeOf(err))
+	}
+	if !mayContent(t.n.cred, in, meta.MayRead) && !permits(t.n.cred, in, meta.MayRead) {
+		return reject(meta.CodeAccess)
+	}
+	r, err := t.load(in.Ino)
+	if err != nil {
+		return meta.Result{}, err
+	}
+	if err := t.prune(in.Ino, &r); err != nil {
+		return meta.Result{}, err
+	}
+	if l.Action == meta.LockRange {
+		busy := r.Waiting > 0 // the lock API's waiters come first
+		for _, h := range r.Holders {
+			busy = busy || h.Conflicts(l.Session, l.Start, l.End, l.Shared)
+		}
+		if busy {
+			s, err := t.state(in.Ino, r)
+			return meta.Result{Code: meta.CodeLocked, Lock: s}, err
+		}
+	}
+	var keep []meta.LockHolder
+	for _, h := range r.Holders {
+		hs, he := h.Range()
+		if h.Session != l.Session || he <= l.Start || l.End <= hs {
+			keep = append(keep, h)
+			continue
+		}
+		if err := t.tokens.del(key(h.Token)); err != nil {
+			return meta.Result{}, err
+		}
+		for _, piece := range [][2]uint64{{hs, l.Start}, {l.End, he}} {
+			if piece[0] >= piece[1] {
+				continue
+			}
+			p := h
+			p.Start, p.End = piece[0], piece[1]
+			if p.Token, err = t.grantToken(in.Ino); err != nil {
+				return meta.Result{}, err
+			}
+			keep = append(keep, p)
+		}
+	}
+	if l.Action == meta.LockRange {
+		uid := uint32(0)
+		if t.n.cred != nil {
+			uid = t.n.cred.Uid
+		}
+		h := meta.LockHolder{Key: l.Session, Session: l.Session, Start: l.Start, End: l.End, Shared: l.Shared, TTL: l.TTL,
+			Expires: t.clock + l.TTL, Owner: l.Owner, Uid: uid, Pid: l.Pid, Granted: t.clock}
+		if h.Token, err = t.grantToken(in.Ino); err != nil {
+			return meta.Result{}, err
+		}
+		keep = append(keep, h)
+	}
+	if len(keep) > meta.MaxLockHolders {
+		s, err := t.state(in.Ino, r)
+		return meta.Result{Code: meta.CodeLocked, Lock: s}, err
+	}
+	r.Holders = keep
+	if err := t.save(in.Ino, r); err != nil {
+		return meta.Result{}, err
+	}
+	s, err := t.state(in.Ino, r)
+	return meta.Result{Lock: s}, err
+}
+
+// grantToken numbers a new lease of the inode ino.
+func (t *lockTable) grantToken(ino uint64) (uint64, error) {
+	token, err := t.next()
+	if err != nil {
+		return 0, err
+	}
+	return token, t.tokens.put(key(token), inoKey(ino))
+}
+
+// sessionOn renews or drops every lease of the session l names on ino.
+func (t *lockTable) sessionOn(ino uint64, l *meta.LockOp) error {
+	r, err := t.load(ino)
+	if err != nil || len(r.Holders) == 0 {
+		return err
+	}
+	if err := t.prune(ino, &r); err != nil {
+		return err
+	}
+	keep := r.Holders[:0]
+	for _, h := range r.Holders {
+		switch {
+		case h.Session != l.Session:
+		case l.Action == meta.LockRenewSession:
+			h.Expires = t.clock + h.TTL
+		default:
+			if err := t.tokens.del(key(h.Token)); err != nil {
+				return err
+			}
+			continue
+		}
+		keep = append(keep, h)
+	}
+	r.Holders = keep
+	return t.save(ino, r)
 }
 
 func (t *lockTable) acquire(op *meta.Op) (meta.Result, error) {
@@ -347,7 +475,7 @@ func (t *lockTable) acquire(op *meta.Op) (meta.Result, error) {
 			return meta.Result{}, err
 		}
 		h := meta.LockHolder{Token: token, Key: l.Key, Shared: l.Shared, TTL: l.TTL, Expires: t.clock + l.TTL,
-			Owner: l.Owner, Uid: uid, Granted: t.clock}
+			Owner: l.Owner, Uid: uid, Granted: t.clock, End: meta.LockEOF}
 		r.Holders = append(r.Holders, h)
 		if err := t.tokens.put(key(token), inoKey(in.Ino)); err != nil {
 			return meta.Result{}, err
@@ -520,7 +648,8 @@ func renewLeases(tx *bolt.Tx, clock int64) error {
 }
 
 // lockStateAt reads the lock of the inode at path for cred, at clock.
-func lockStateAt(tx *bolt.Tx, dir uint64, path string, cred *meta.Cred, clock int64) (meta.LockState, error) {
+// session, when set, marks the holders of that session as Mine.
+func lockStateAt(tx *bolt.Tx, dir uint64, path string, cred *meta.Cred, session string, clock int64) (meta.LockState, error) {
 	n, err := openNamespace(tx)
 	if err != nil {
 		return meta.LockState{}, err
@@ -558,14 +687,14 @@ func lockStateAt(tx *bolt.Tx, dir uint64, path string, cred *meta.Cred, clock in
 			s.Queue = append(s.Queue, w)
 		}
 	}
-	return s.Public(), err
+	return s.Public(session), err
 }
 
 // LockState is lockStateAt over the current state, at the group clock
 // clock (the primary's).
-func (d *DB) LockState(dir uint64, path string, cred *meta.Cred, clock int64) (s meta.LockState, err error) {
+func (d *DB) LockState(dir uint64, path string, cred *meta.Cred, session string, clock int64) (s meta.LockState, err error) {
 	err = d.view(func(tx *bolt.Tx) error {
-		s, err = lockStateAt(tx, dir, path, cred, clock)
+		s, err = lockStateAt(tx, dir, path, cred, session, clock)
 		return err
 	})
 	return s, err

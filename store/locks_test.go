@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -207,7 +208,7 @@ func TestLockBadInput(t *testing.T) {
 		if n := nsKeyCount(tx, bucketLocks); n != 0 {
 			t.Errorf("%d lock records left by refused ops", n)
 		}
-		if _, err := lockStateAt(tx, 0, "/private", other, 0); meta.CodeOf(err) != meta.CodeAccess {
+		if _, err := lockStateAt(tx, 0, "/private", other, "", 0); meta.CodeOf(err) != meta.CodeAccess {
 			t.Errorf("read of the lock of a file the caller may not read: %v", err)
 		}
 		return nil
@@ -270,5 +271,71 @@ func TestLockManyWaiters(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func rangeOp(action meta.LockAction, session string, start, end uint64, shared bool) meta.Op {
+	return meta.Op{Kind: meta.OpLock, Path: "/f", Lock: &meta.LockOp{Action: action, Session: session, Start: start, End: end,
+		Shared: shared, TTL: int64(5 * time.Second)}}
+}
+
+// Byte-range locks of sessions (a mount's fcntl and flock locks): they
+// exclude each other only where they overlap, a session's new lock
+// replaces its own on the same bytes, and they exclude the lock API's
+// whole-file locks as those exclude them.
+func TestLockRanges(t *testing.T) {
+	db := lockedFile(t)
+	const a, b = "session-a-0123456789", "session-b-0123456789"
+	want := func(what string, op meta.Op, code meta.Code) meta.Result {
+		t.Helper()
+		r := lockAt(t, db, time.Second, op)
+		if r.Code != code {
+			t.Fatalf("%s: %q, want %q", what, r.Code, code)
+		}
+		return r
+	}
+	want("a writes [0,10)", rangeOp(meta.LockRange, a, 0, 10, false), meta.CodeOK)
+	want("b writes [5,15)", rangeOp(meta.LockRange, b, 5, 15, false), meta.CodeLocked)
+	want("b reads [9,10)", rangeOp(meta.LockRange, b, 9, 10, true), meta.CodeLocked)
+	want("b writes [10,20)", rangeOp(meta.LockRange, b, 10, 20, false), meta.CodeOK)
+	want("a reads [30,40)", rangeOp(meta.LockRange, a, 30, 40, true), meta.CodeOK)
+	want("b reads [35,45)", rangeOp(meta.LockRange, b, 35, 45, true), meta.CodeOK)
+	want("a writes to the end", rangeOp(meta.LockRange, a, 0, meta.LockEOF, false), meta.CodeLocked)
+	want("an API lock", acquireOp("/f", true, time.Minute, keyA), meta.CodeLocked)
+	// A session's own locks never stand in its way: a turns [0,10) into
+	// a read lock on [0,5) and keeps [5,10) for writing.
+	r := want("a reads [0,5)", rangeOp(meta.LockRange, a, 0, 5, true), meta.CodeOK)
+	var mine []string
+	for _, h := range r.Lock.Holders {
+		if h.Session == a {
+			mine = append(mine, fmt.Sprintf("%d-%d:%v", h.Start, h.End, h.Shared))
+		}
+	}
+	slices.Sort(mine)
+	if fmt.Sprint(mine) != "[0-5:true 30-40:true 5-10:false]" {
+		t.Fatalf("a's locks after a read lock on [0,5): %v", mine)
+	}
+	want("b reads [0,5)", rangeOp(meta.LockRange, b, 0, 5, true), meta.CodeOK)
+	want("a unlocks [5,8)", rangeOp(meta.LockUnrange, a, 5, 8, false), meta.CodeOK)
+	want("b writes [5,8)", rangeOp(meta.LockRange, b, 5, 8, false), meta.CodeOK)
+	// Dropping a session frees all it held; b's leases, never renewed,
+	// run out.
+	drop := meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockDropSession, Session: a, Inos: []uint64{r.Lock.Ino}}}
+	want("drop a", drop, meta.CodeOK)
+	renew := meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockRenewSession, Session: b, Inos: []uint64{r.Lock.Ino}}}
+	if c := lockAt(t, db, 4*time.Second, renew).Code; c != meta.CodeOK {
+		t.Fatalf("renew b: %s", c)
+	}
+	if c := lockAt(t, db, 8*time.Second, acquireOp("/f", false, time.Minute, keyA)).Code; c != meta.CodeLocked {
+		t.Fatalf("API lock while b's renewed leases hold: %s", c)
+	}
+	if c := lockAt(t, db, 9*time.Second, acquireOp("/f", false, time.Minute, keyA)).Code; c != meta.CodeOK {
+		t.Fatalf("API lock once b's leases ran out: %s", c)
+	}
+	for _, bad := range []meta.Op{rangeOp(meta.LockRange, "short", 0, 1, false), rangeOp(meta.LockRange, a, 5, 5, false),
+		rangeOp(meta.LockUnrange, a, 9, 3, false)} {
+		if c := lockAt(t, db, 9*time.Second, bad).Code; c != meta.CodeInvalid {
+			t.Errorf("%+v: %s, want invalid", bad.Lock, c)
+		}
 	}
 }

@@ -249,7 +249,8 @@ type Read struct {
 	Cred *meta.Cred `msgpack:"cr,omitempty"`
 	Want uint32     `msgpack:"w,omitempty"`
 	// Token, Name, Uid, After and Limit select users and owned inodes
-	// (ReadUser, ReadUserNamed, ReadOwned).
+	// (ReadUser, ReadUserNamed, ReadOwned); for ReadLock, Name is the
+	// reader's lock session, whose own leases the answer marks.
 	Token [32]byte `msgpack:"tk,omitempty"`
 	Name  string   `msgpack:"n,omitempty"`
 	Uid   uint32   `msgpack:"u,omitempty"`
