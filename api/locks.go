@@ -60,6 +60,26 @@ type LockHolder struct {
 	TTLSeconds       float64 `json:"ttl_seconds"`
 	ExpiresInSeconds float64 `json:"expires_in_seconds"`
 	HeldSeconds      float64 `json:"held_seconds"`
+	// A byte-range lock (a mount's fcntl or flock lock) covers bytes
+	// Start up to End, exclusive; End is absent for "to the end of the
+	// file", as it is for a lock taken through this API (Start 0). Pid
+	// is the process that took it on its mount's host; Mine marks the
+	// locks of the session named in the request's Shoal-Lock-Session.
+	Start uint64  `json:"start"`
+	End   *uint64 `json:"end,omitempty"`
+	Pid   uint32  `json:"pid,omitempty"`
+	Mine  bool    `json:"mine,omitempty"`
+}
+
+// LockSessionHeader names the session of a byte-range lock request: a
+// secret of the mount and the kernel's lock owner, which renews and
+// releases the session's locks.
+const LockSessionHeader = "Shoal-Lock-Session"
+
+// LockSessionBody is the body of op=renew_session and op=drop_session:
+// the inodes on which the session's locks are renewed or dropped.
+type LockSessionBody struct {
+	Inos []uint64 `json:"inos"`
 }
 
 // LockWaiter is one place in a lock's queue.

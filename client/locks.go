@@ -1,7 +1,9 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -247,4 +249,75 @@ func fenceOf(ctx context.Context) uint64 {
 // does not apply to (a lease is renewed and released by its key).
 func isLockURL(c *Client, u string) bool {
 	return strings.HasPrefix(u, c.base+"/v1/locks/")
+}
+
+// LockRange sets the byte-range lock of session on bytes [start, end) of
+// the file ino (end LockEOF: to any end of file), as fcntl(F_SETLK)
+// does: mode is api.LockShared, api.LockExclusive or "unlock". The
+// session's own locks on those bytes are replaced; another session's
+// that conflict make it fail at once with ErrLocked. A mount's locks
+// are its sessions' (a secret of the mount and the kernel's lock
+// owner); they last ttl unless renewed with LockSession.
+func (c *Client) LockRange(ctx context.Context, ino uint64, session, mode string, start, end uint64, ttl time.Duration, pid uint32) error {
+	q := url.Values{"op": {"setlk"}, "mode": {mode}, "start": {strconv.FormatUint(start, 10)}, "pid": {strconv.FormatUint(uint64(pid), 10)}}
+	if end != LockEOF {
+		q.Set("end", strconv.FormatUint(end, 10))
+	}
+	if mode != "unlock" {
+		q.Set("ttl", ttl.String())
+	}
+	resp, err := c.send(ctx, request{method: http.MethodPost, what: what(ino, ""), url: c.lockInoURL(ino, q),
+		header: http.Header{api.LockSessionHeader: {session}}, bound: boundWhole})
+	if err != nil {
+		return err
+	}
+	drainClose(resp.Body)
+	return nil
+}
+
+// LockEOF is the end of a byte range that reaches past any end of file.
+const LockEOF = ^uint64(0)
+
+// LockStateIno returns who holds the lock of the file ino, marking the
+// locks of session (if given) as Mine.
+func (c *Client) LockStateIno(ctx context.Context, ino uint64, session string) (LockInfo, error) {
+	var info LockInfo
+	h := http.Header{}
+	if session != "" {
+		h.Set(api.LockSessionHeader, session)
+	}
+	resp, err := c.send(ctx, request{method: http.MethodGet, what: what(ino, ""), url: c.lockInoURL(ino, nil), header: h, bound: boundWhole})
+	if err == nil {
+		err = decodeJSON(resp, what(ino, ""), &info)
+	}
+	return info, err
+}
+
+// LockSession renews (drop false) or drops every lock of session on the
+// files inos.
+func (c *Client) LockSession(ctx context.Context, session string, inos []uint64, drop bool) error {
+	op := "renew_session"
+	if drop {
+		op = "drop_session"
+	}
+	body, err := json.Marshal(api.LockSessionBody{Inos: inos})
+	if err != nil {
+		return err
+	}
+	resp, err := c.send(ctx, request{method: http.MethodPost, what: "lock session", url: c.base + "/v1/locks/?op=" + op,
+		header: http.Header{api.LockSessionHeader: {session}, "Content-Type": {"application/json"}},
+		body:   bytes.NewReader(body), size: int64(len(body)), bound: boundWhole})
+	if err != nil {
+		return err
+	}
+	drainClose(resp.Body)
+	return nil
+}
+
+func (c *Client) lockInoURL(ino uint64, q url.Values) string {
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("at", strconv.FormatUint(ino, 10))
+	return c.lockURL("/", q)
 }

@@ -40,6 +40,12 @@ type Config struct {
 	// users (one with the mount capability, with the host's certificate,
 	// or an admin's). Without it every request is the token's own user.
 	ActAs bool
+	// LockTTL is the lease of the file locks (flock, fcntl) programs
+	// take through the mount, which are the cluster's (see locks.go):
+	// the mount renews them while it runs, and a mount that dies loses
+	// them this long after its last renewal. 0 keeps locks local to this
+	// host, as the kernel keeps them.
+	LockTTL time.Duration
 	// AllowOther lets users other than the one who mounted use the mount
 	// (needs user_allow_other in /etc/fuse.conf for a non-root mounter).
 	AllowOther bool
@@ -60,6 +66,7 @@ func DefaultConfig() Config {
 		AttrTimeout:  time.Second,
 		EntryTimeout: time.Second,
 		ReadCache:    4,
+		LockTTL:      30 * time.Second,
 		Name:         "shoal",
 		Logger:       slog.Default(),
 	}
@@ -76,6 +83,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: AttrTimeout is %v: it must not be negative", ErrBadConfig, c.AttrTimeout)
 	case c.EntryTimeout < 0:
 		return fmt.Errorf("%w: EntryTimeout is %v: it must not be negative", ErrBadConfig, c.EntryTimeout)
+	case c.LockTTL != 0 && (c.LockTTL < time.Second || c.LockTTL > 24*time.Hour):
+		return fmt.Errorf("%w: LockTTL is %v: give 1s to 24h, or 0 for locks local to this host", ErrBadConfig, c.LockTTL)
 	case c.NegativeTimeout < 0:
 		return fmt.Errorf("%w: NegativeTimeout is %v: it must not be negative", ErrBadConfig, c.NegativeTimeout)
 	case c.WriteBuffer < 0:

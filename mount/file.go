@@ -513,6 +513,44 @@ func (f *openFile) setattr(ctx context.Context, sa client.SetAttr) (client.Attr,
 // handle is one open(2) of a file.
 type handle struct {
 	f *openFile
+
+	mu    sync.Mutex
+	locks []heldLock // the lock sessions that took locks through it
+}
+
+func (h *handle) noteLock(l heldLock) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, have := range h.locks {
+		if have == l {
+			return
+		}
+	}
+	h.locks = append(h.locks, l)
+}
+
+// dropLocks gives up the locks taken through h: its fcntl locks at any
+// close (flush), its flock locks too at the last (release).
+func (h *handle) dropLocks(all bool) {
+	ml := h.f.m.locks
+	if ml == nil {
+		return
+	}
+	h.mu.Lock()
+	var drop []heldLock
+	keep := h.locks[:0]
+	for _, l := range h.locks {
+		if all || !l.flock {
+			drop = append(drop, l)
+		} else {
+			keep = append(keep, l)
+		}
+	}
+	h.locks = keep
+	h.mu.Unlock()
+	for _, l := range drop {
+		ml.drop(l.session, h.f.ino)
+	}
 }
 
 var (
@@ -545,7 +583,9 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // the file next reads all of it.
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	h.f.act(ctx)
-	return h.sync()
+	e := h.sync()
+	h.dropLocks(false)
+	return e
 }
 
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
@@ -562,6 +602,7 @@ func (h *handle) sync() syscall.Errno {
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.dropLocks(true)
 	h.f.release()
 	return 0
 }

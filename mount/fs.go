@@ -40,6 +40,9 @@ type fsys struct {
 	// each entry of a listing (readdirplus) need no request of their own.
 	// Any change made through this mount drops them all.
 	dirs map[uint64]*listing
+	// locks is the cluster's file locks this mount's sessions hold; nil
+	// when locks are local to this host (locks.go).
+	locks *mountLocks
 }
 
 type listing struct {
@@ -74,6 +77,7 @@ func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
 			MaxWrite:      1 << 20,
 			MaxReadAhead:  1 << 20,
 			DisableXAttrs: true,
+			EnableLocks:   m.locks != nil,
 			Debug:         cfg.Debug,
 			Logger:        fuseLog,
 		},
@@ -108,6 +112,13 @@ func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
 		go server.Serve()
 		err = server.WaitMount()
 	}
+	if m.locks != nil {
+		if err == nil {
+			go func() { server.Wait(); m.locks.close() }()
+		} else {
+			m.locks.close()
+		}
+	}
 	if err != nil {
 		raw = nil
 		return nil, fmt.Errorf("mount %s: %w (is /dev/fuse there and fusermount3 installed? is the directory empty and not mounted already?)", dir, err)
@@ -135,6 +146,9 @@ func newFsys(ctx context.Context, dir string, cfg Config) (*fsys, error) {
 	}
 	if m.writeBuffer == 0 {
 		m.writeBuffer = 4 * m.window
+	}
+	if l, ok := cfg.Client.(Locker); ok && cfg.LockTTL > 0 {
+		m.locks = newMountLocks(l, cfg.LockTTL, cfg.Logger.Warn)
 	}
 	return m, nil
 }

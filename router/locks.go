@@ -13,8 +13,10 @@ import (
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -54,6 +56,10 @@ func (s *Server) serveLocks(w http.ResponseWriter, r *http.Request) {
 	switch op := q.Get("op"); {
 	case r.Method == http.MethodGet && op == "":
 		s.lockInfo(w, r, t)
+	case r.Method == http.MethodPost && op == "setlk":
+		s.setRangeLock(w, r, t, q)
+	case r.Method == http.MethodPost && (op == "renew_session" || op == "drop_session"):
+		s.lockSession(w, r, op)
 	case r.Method == http.MethodPost && op == "acquire":
 		s.acquireLock(w, r, t, q)
 	case r.Method == http.MethodPost && (op == "renew" || op == "release"):
@@ -63,7 +69,7 @@ func (s *Server) serveLocks(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Code: api.CodeMethodNotAllowed,
 			Message: fmt.Sprintf("method %q is not supported on /v1/locks (GET to look, POST op=acquire, renew or release)", r.Method)})
 	default:
-		writeError(w, fmt.Errorf("%w: %s with op=%q is not a lock operation (GET; POST op=acquire, renew, release)", ErrBadRequest, r.Method, op))
+		writeError(w, fmt.Errorf("%w: %s with op=%q is not a lock operation (GET; POST op=acquire, renew, release, setlk, renew_session, drop_session)", ErrBadRequest, r.Method, op))
 	}
 }
 
@@ -281,7 +287,11 @@ func (s *Server) renewLock(w http.ResponseWriter, r *http.Request, t target, op 
 }
 
 func (s *Server) lockInfo(w http.ResponseWriter, r *http.Request, t target) {
-	rr, err := s.read(r.Context(), wire.ReadLock, t, 0)
+	rr, err := s.metaRead(r.Context(), &wire.Read{Kind: wire.ReadLock, Dir: t.at, Path: t.path, Cred: credOf(r.Context()),
+		Name: r.Header.Get(api.LockSessionHeader)})
+	if err != nil && rr != nil {
+		err = fmt.Errorf("%s: %w", t, err)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -311,8 +321,15 @@ func leaseOf(path string, st *meta.LockState) api.Lease {
 func lockInfo(path string, st meta.LockState) api.LockInfo {
 	info := api.LockInfo{Path: path, Ino: st.Ino, Holders: []api.LockHolder{}, Waiting: st.Waiting}
 	for _, h := range st.Holders {
-		info.Holders = append(info.Holders, api.LockHolder{Token: h.Token, Mode: modeName(h.Shared), Owner: h.Owner, Uid: h.Uid,
-			TTLSeconds: seconds(h.TTL), ExpiresInSeconds: seconds(h.Expires - st.Clock), HeldSeconds: seconds(st.Clock - h.Granted)})
+		lh := api.LockHolder{Token: h.Token, Mode: modeName(h.Shared), Owner: h.Owner, Uid: h.Uid,
+			TTLSeconds: seconds(h.TTL), ExpiresInSeconds: seconds(h.Expires - st.Clock), HeldSeconds: seconds(st.Clock - h.Granted),
+			Pid: h.Pid, Mine: h.Mine}
+		if start, end := h.Range(); end != meta.LockEOF {
+			lh.Start, lh.End = start, &end
+		} else {
+			lh.Start = start
+		}
+		info.Holders = append(info.Holders, lh)
 	}
 	for _, q := range st.Queue {
 		info.Queue = append(info.Queue, api.LockWaiter{Mode: modeName(q.Shared), Owner: q.Owner, Uid: q.Uid})
@@ -519,4 +536,105 @@ func withFence(r *http.Request) (*http.Request, error) {
 func fenceOf(ctx context.Context) uint64 {
 	token, _ := ctx.Value(fenceKey{}).(uint64)
 	return token
+}
+
+// lockSessionOf reads the session of a byte-range lock request.
+func lockSessionOf(r *http.Request) (string, error) {
+	session := r.Header.Get(api.LockSessionHeader)
+	if len(session) < meta.MinLockSession || len(session) > 256 {
+		return "", fmt.Errorf("%w: a byte-range lock needs its session in %s (%d to 256 bytes)", ErrBadRequest, api.LockSessionHeader, meta.MinLockSession)
+	}
+	return session, nil
+}
+
+// setRangeLock is fcntl(F_SETLK) on a file: mode=shared, exclusive or
+// unlock on bytes [start, end) (end absent: to the end of the file) for
+// the request's session. It never waits: a conflicting lock answers 409
+// "locked" with the lock's holders, which the caller retries to wait.
+func (s *Server) setRangeLock(w http.ResponseWriter, r *http.Request, t target, q url.Values) {
+	session, err := lockSessionOf(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	l := &meta.LockOp{Action: meta.LockRange, Session: session, End: meta.LockEOF}
+	switch m := q.Get("mode"); m {
+	case api.LockExclusive:
+	case api.LockShared:
+		l.Shared = true
+	case "unlock":
+		l.Action = meta.LockUnrange
+	default:
+		writeError(w, fmt.Errorf("%w: mode=%q: use shared, exclusive or unlock", ErrBadRequest, m))
+		return
+	}
+	num := func(name string, dst *uint64) {
+		if v := q.Get(name); v != "" && err == nil {
+			if *dst, err = strconv.ParseUint(v, 10, 64); err != nil {
+				err = fmt.Errorf("%w: %s=%q is not a byte offset", ErrBadRequest, name, v)
+			}
+		}
+	}
+	num("start", &l.Start)
+	num("end", &l.End)
+	var pid uint64
+	num("pid", &pid)
+	l.Pid = uint32(pid)
+	if err == nil && l.Start >= l.End {
+		err = fmt.Errorf("%w: start=%d is not before end=%d", ErrBadRequest, l.Start, l.End)
+	}
+	if err == nil && l.Action == meta.LockRange {
+		var p lockParams
+		if p, err = parseLockParams(url.Values{"ttl": {q.Get("ttl")}, "owner": {q.Get("owner")}}, r); err == nil {
+			l.TTL, l.Owner = int64(p.ttl), p.owner
+		}
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := s.propose(r.Context(), meta.Op{Kind: meta.OpLock, Dir: t.at, Path: t.path, Lock: l})
+	switch {
+	case errors.Is(err, meta.ErrLocked) && res.Lock != nil:
+		writeJSON(w, http.StatusConflict, api.LockedBody{
+			ErrorBody: api.ErrorBody{Code: api.CodeLocked, Message: fmt.Sprintf("lock %s bytes %d-%d: %v", t, l.Start, l.End, meta.ErrLocked)},
+			Lock:      lockInfo(t.path, res.Lock.Public(session))})
+	case err != nil:
+		writeError(w, err)
+	case res.Lock == nil:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeJSON(w, http.StatusOK, lockInfo(t.path, res.Lock.Public(session)))
+	}
+}
+
+// lockSession renews or drops every lock of the request's session on
+// the inodes its body lists.
+func (s *Server) lockSession(w http.ResponseWriter, r *http.Request, op string) {
+	session, err := lockSessionOf(r)
+	var body api.LockSessionBody
+	if err == nil {
+		if err = json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&body); err != nil {
+			err = fmt.Errorf("%w: the body is not {\"inos\": [...]}: %v", ErrBadRequest, err)
+		}
+	}
+	if err == nil && len(body.Inos) > meta.MaxLockKeep {
+		err = fmt.Errorf("%w: %d inodes, over the limit of %d", ErrBadRequest, len(body.Inos), meta.MaxLockKeep)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	l := &meta.LockOp{Action: meta.LockRenewSession, Session: session, Inos: body.Inos}
+	if op == "drop_session" {
+		l.Action = meta.LockDropSession
+	}
+	if _, err := s.propose(r.Context(), meta.Op{Kind: meta.OpLock, Lock: l}); err != nil {
+		writeError(w, err)
+		return
+	}
+	for _, ino := range body.Inos {
+		s.lockWaits.kick(ino)
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
