@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -101,10 +102,12 @@ func transferCommand(name string) (command, bool) {
 		}, true
 	case "cat":
 		return command{
-			synopsis: "REMOTE",
-			about:    "Print the content of the remote file REMOTE to stdout.",
-			examples: []string{"shoal cat /etc/motd"},
-			minArgs:  1, maxArgs: 1, run: runCat, failCode: exitFail,
+			synopsis: "REMOTE...",
+			about: "Print the content of the remote files to stdout, one after the other. A file named\n" +
+				"twice is read once: the second time from the client's cache, once the cluster\n" +
+				"confirms it is unchanged.",
+			examples: []string{"shoal cat /etc/motd", "shoal cat /logs/a.log /logs/b.log"},
+			minArgs:  1, maxArgs: -1, run: runCat, failCode: exitFail,
 		}, true
 	}
 	return command{}, false
@@ -400,15 +403,31 @@ func saveFile(local string, body io.Reader, size int64, remote string) (err erro
 	return os.Rename(tmp.Name(), local)
 }
 
+// runCat reads each file through the library's File, so a file named
+// twice comes from the client's cache the second time.
 func runCat(s *session, args []string) error {
-	body, info, err := s.c.Get(s.ctx, args[0])
-	if err != nil {
-		return onPath(args[0], err)
-	}
-	defer body.Close()
-	n, err := io.Copy(s.stdout, body)
-	if err != nil {
-		return transferError(args[0], n, info.Size, err)
+	for _, remote := range args {
+		f, err := s.c.Open(s.ctx, remote)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return onPath(remote, err)
+		}
+		if f.typ == api.TypeDir {
+			f.Close()
+			return fmt.Errorf("%s: is a directory; list it instead of reading it (%s)", remote, api.CodeIsDir)
+		}
+		_, err = io.Copy(s.stdout, f)
+		f.Close()
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return onPath(remote, err)
+		}
 	}
 	return nil
 }

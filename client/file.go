@@ -48,6 +48,10 @@ type File struct {
 	size   int64  // the size as this File sees it
 	off    int64
 	first  []byte // block 0, as the open fetched it
+	// ahead holds blocks fetched ahead of a sequential reader when the
+	// client keeps no cache; last is the block read last.
+	ahead map[int64][]byte
+	last  int64
 
 	// A writable file's changes not yet written: dirty ranges (sorted,
 	// apart, inside [0, size)) over the first base bytes of the remote
@@ -211,11 +215,8 @@ func (f *File) openRead() error {
 			return fmt.Errorf("the router said nothing of the file's size")
 		}
 		first, err := io.ReadAll(io.LimitReader(resp.Body, cacheBlock))
-		if err != nil {
-			return fmt.Errorf("read: %w", err)
-		}
-		if int64(len(first)) != min(f.size, cacheBlock) {
-			return fmt.Errorf("read: %d bytes of the first %d", len(first), min(f.size, cacheBlock))
+		if err != nil || int64(len(first)) != min(f.size, cacheBlock) {
+			return shortBody{int64(len(first)), f.size}
 		}
 		f.first = first
 		c.cache.put(blockKey{f.etag, 0}, first)
@@ -323,7 +324,12 @@ func (f *File) readRemote(p []byte, off int64) error {
 	return nil
 }
 
+// readAhead is how many blocks a sequential reader fetches per request.
+const readAhead = 4
+
 func (f *File) block(b int64) ([]byte, error) {
+	sequential := b == f.last+1
+	f.last = b
 	if b == 0 && f.first != nil {
 		return f.first, nil
 	}
@@ -331,8 +337,16 @@ func (f *File) block(b int64) ([]byte, error) {
 	if data := f.c.cache.get(k); data != nil {
 		return data, nil
 	}
+	if data, ok := f.ahead[b]; ok {
+		delete(f.ahead, b)
+		return data, nil
+	}
+	n := int64(1)
+	if sequential {
+		n = readAhead
+	}
 	start := b * cacheBlock
-	end := min(start+cacheBlock, f.remote)
+	end := min(start+n*cacheBlock, f.remote)
 	h := http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", start, end-1)}}
 	if f.etag != "" {
 		h.Set("If-Match", `"`+f.etag+`"`)
@@ -350,13 +364,27 @@ func (f *File) block(b int64) ([]byte, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, end-start))
 	if err != nil {
-		return nil, err
+		return nil, shortBody{start + int64(len(data)), f.remote}
 	}
 	if int64(len(data)) != end-start {
 		return nil, fmt.Errorf("%w: %d bytes of block %d, want %d", ErrChanged, len(data), b, end-start)
 	}
-	f.c.cache.put(k, data)
-	return data, nil
+	// Split what came into blocks: the first is the one asked for, the
+	// rest wait in the cache (or, without one, in ahead).
+	first := data[:min(cacheBlock, len(data))]
+	f.c.cache.put(k, first)
+	for i := int64(1); i*cacheBlock < int64(len(data)); i++ {
+		blk := data[i*cacheBlock : min((i+1)*cacheBlock, int64(len(data)))]
+		if f.c.cache != nil {
+			f.c.cache.put(blockKey{f.etag, b + i}, blk)
+			continue
+		}
+		if f.ahead == nil {
+			f.ahead = map[int64][]byte{}
+		}
+		f.ahead[b+i] = blk
+	}
+	return first, nil
 }
 
 // Write writes p at the offset (at the end with O_APPEND).
@@ -603,6 +631,16 @@ func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 	}
 	return out, nil
 }
+
+// shortBody is an answer cut short: the router stopped sending after n
+// bytes of a file of size.
+type shortBody struct{ n, size int64 }
+
+func (e shortBody) Error() string {
+	return fmt.Sprintf("the router stopped sending after %d of %d bytes; retry", e.n, e.size)
+}
+
+func (e shortBody) Unwrap() error { return io.ErrUnexpectedEOF }
 
 // fileInfo is an inode's attributes as fs.FileInfo.
 type fileInfo struct {

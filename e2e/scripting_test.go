@@ -27,6 +27,7 @@ func TestEveryJSON(t *testing.T) {
 	var st api.Stat
 	var sum struct{ Files, Dirs, Symlinks, Bytes, Failed int64 }
 	var listing api.Listing
+	var lock api.LockInfo
 	var exists struct {
 		Path   string
 		Exists bool
@@ -73,6 +74,7 @@ func TestEveryJSON(t *testing.T) {
 		{[]string{"du", "--json", "-s", "/j/tree"}, 0, &du, func() bool {
 			return len(du) == 1 && du[0].Path == "/j/tree" && du[0].Bytes == 7 && du[0].Files == 1 && du[0].Dirs == 1
 		}},
+		{[]string{"lock", "--status", "--json", "/j/f.txt"}, 0, &lock, func() bool { return lock.Path == "/j/f.txt" && len(lock.Holders) == 0 }},
 		// One match: one JSON line is one document.
 		{[]string{"find", "--json", "/j", "--name", "f.txt"}, 0, &found, func() bool { return found.Path == "/j/f.txt" && found.Size == 12 }},
 	}

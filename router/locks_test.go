@@ -108,3 +108,49 @@ func TestLockAPI(t *testing.T) {
 	wantCode(t, "unknown op", do(s, "POST", "/v1/locks/job?op=steal", nil), http.StatusBadRequest, api.CodeInvalidOp)
 	wantCode(t, "DELETE", do(s, "DELETE", "/v1/locks/job", nil), http.StatusMethodNotAllowed, api.CodeMethodNotAllowed)
 }
+
+// Many waiters on one lock through one router each get it in turn, none
+// starved, with one poller and one keeper between them.
+func TestLockManyWaitersThroughTheAPI(t *testing.T) {
+	c := newTestCluster(t)
+	c.group("g1", 3, 1<<20)
+	s := c.router(nil)
+	do(s, "PUT", "/v1/fs/busy", strings.NewReader("x"))
+	first := leaseBody(t, do(s, "POST", "/v1/locks/busy?op=acquire&ttl=60s", nil))
+	const n = 300
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var tokens []uint64
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := do(s, "POST", "/v1/locks/busy?op=acquire&ttl=60s&wait=60s", nil)
+			if w.Code != http.StatusOK {
+				t.Errorf("a waiter: %d %s", w.Code, w.Body)
+				return
+			}
+			var l api.Lease
+			json.Unmarshal(w.Body.Bytes(), &l)
+			mu.Lock()
+			tokens = append(tokens, l.Token)
+			mu.Unlock()
+			do(s, "POST", fmt.Sprintf("/v1/locks/busy?op=release&token=%d", l.Token), nil, "Shoal-Lock-Key", l.Key)
+		}()
+	}
+	harness.Await(t, 30*time.Second, "every waiter to queue", func() bool {
+		var info api.LockInfo
+		json.Unmarshal(do(s, "GET", "/v1/locks/busy", nil).Body.Bytes(), &info)
+		return info.Waiting == n
+	})
+	do(s, "POST", fmt.Sprintf("/v1/locks/busy?op=release&token=%d", first.Token), nil, "Shoal-Lock-Key", first.Key)
+	wg.Wait()
+	if len(tokens) != n {
+		t.Fatalf("%d of %d waiters got the lock", len(tokens), n)
+	}
+	var info api.LockInfo
+	json.Unmarshal(do(s, "GET", "/v1/locks/busy", nil).Body.Bytes(), &info)
+	if len(info.Holders) != 0 || info.Waiting != 0 {
+		t.Fatalf("after every waiter had its turn: %+v", info)
+	}
+}
