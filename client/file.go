@@ -536,7 +536,9 @@ func (f *File) sync() error {
 	}
 	remote := f.remote
 	var st Stat
+	sent := false // st holds the answer to the last request
 	setSize := func(n int64) error {
+		sent = true
 		_, err := f.c.inoCall(f.ctx, http.MethodPost, f.ino, "", SetAttr{Size: &n}.query(), nil, &st)
 		return err
 	}
@@ -550,6 +552,7 @@ func (f *File) sync() error {
 		for off := int64(0); off < int64(len(e.data)); off += maxPatch {
 			piece := e.data[off:min(off+maxPatch, int64(len(e.data)))]
 			q := url.Values{"offset": {strconv.FormatInt(e.off+off, 10)}}
+			sent = true
 			if _, err := f.c.inoCall(f.ctx, http.MethodPatch, f.ino, "", q, piece, &st); err != nil {
 				return err
 			}
@@ -561,7 +564,10 @@ func (f *File) sync() error {
 			return err
 		}
 	}
-	f.etag, f.remote, f.base, f.first = st.Hash, f.size, f.size, nil
+	if sent {
+		f.etag, f.first, f.ahead = st.Hash, nil, nil
+	}
+	f.remote, f.base = f.size, f.size
 	f.dirty, f.dirtyBytes, f.resized = nil, 0, false
 	return nil
 }
