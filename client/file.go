@@ -73,8 +73,12 @@ type extent struct {
 	data []byte
 }
 
-// flushAt is how many changed bytes a File keeps before it writes them.
-const flushAt = 32 << 20
+// flushAt is how many changed bytes a File keeps before it writes them,
+// and maxDirty how many it keeps at most while writing them fails.
+const (
+	flushAt  = 32 << 20
+	maxDirty = 4 * flushAt
+)
 
 // maxPatch bounds one write request (the router takes 64 MiB).
 const maxPatch = 32 << 20
@@ -428,6 +432,13 @@ func (f *File) writeAt(p []byte, off int64) error {
 	if len(p) == 0 {
 		return nil
 	}
+	if f.dirtyBytes+int64(len(p)) > maxDirty {
+		// The changes could not be written for a while: refuse this
+		// one, unbuffered, rather than hold more.
+		if err := f.sync(); err != nil {
+			return err
+		}
+	}
 	end := off + int64(len(p))
 	// Merge with every range p overlaps or touches.
 	lo, hi := off, end
@@ -460,7 +471,10 @@ func (f *File) writeAt(p []byte, off int64) error {
 	f.dirty = keep
 	f.size = max(f.size, end)
 	if f.dirtyBytes > flushAt {
-		return f.sync()
+		// p is kept whatever happens: a failure here is reported by the
+		// next Sync or Close, which try again (or by a write past
+		// maxDirty).
+		_ = f.sync()
 	}
 	return nil
 }

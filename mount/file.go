@@ -529,24 +529,19 @@ func (h *handle) noteLock(l heldLock) {
 	h.locks = append(h.locks, l)
 }
 
-// dropLocks gives up the locks taken through h: its fcntl locks at any
-// close (flush), its flock locks too at the last (release).
-func (h *handle) dropLocks(all bool) {
+// dropLocks gives up the locks taken through h, at its last close. The
+// kernel names the process that closes a descriptor only in the flush,
+// which the node API does not pass on, so fcntl locks cannot be dropped
+// at the close of one descriptor as POSIX has it: a child that closes its
+// copy must not drop its parent's locks.
+func (h *handle) dropLocks() {
 	ml := h.f.m.locks
 	if ml == nil {
 		return
 	}
 	h.mu.Lock()
-	var drop []heldLock
-	keep := h.locks[:0]
-	for _, l := range h.locks {
-		if all || !l.flock {
-			drop = append(drop, l)
-		} else {
-			keep = append(keep, l)
-		}
-	}
-	h.locks = keep
+	drop := h.locks
+	h.locks = nil
 	h.mu.Unlock()
 	for _, l := range drop {
 		ml.drop(l.session, h.f.ino)
@@ -583,9 +578,7 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // the file next reads all of it.
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	h.f.act(ctx)
-	e := h.sync()
-	h.dropLocks(false)
-	return e
+	return h.sync()
 }
 
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
@@ -602,7 +595,7 @@ func (h *handle) sync() syscall.Errno {
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
-	h.dropLocks(true)
+	h.dropLocks()
 	h.f.release()
 	return 0
 }

@@ -10,11 +10,10 @@ package mount
 // renews in one request per session while it runs: a mount that dies,
 // or is cut off from the cluster, loses its locks when their leases end.
 //
-// Locks taken through an open file go when it is closed: its flock
-// locks at the last close, its fcntl locks at any close of it. (POSIX
-// drops a process's fcntl locks on a file when it closes any descriptor
-// of that file; a close through another open(2) of the same file leaves
-// them here until that one is closed too.)
+// Locks taken through an open file go at its last close (when every
+// process sharing it closed it). POSIX drops a process's fcntl locks on a
+// file when it closes any descriptor of that file; here they stay until
+// the open file they were taken through is closed for the last time.
 
 import (
 	"context"
@@ -144,7 +143,6 @@ func lockRange(lk *fuse.FileLock, flags uint32) (start, end uint64) {
 // the handle is closed.
 type heldLock struct {
 	session string
-	flock   bool
 }
 
 var (
@@ -180,7 +178,7 @@ func (n *node) Setlk(ctx context.Context, f fs.FileHandle, owner uint64, lk *fus
 	if mode != "unlock" {
 		ml.note(session, n.ino)
 		if h, ok := f.(*handle); ok {
-			h.noteLock(heldLock{session: session, flock: flags&fuse.FUSE_LK_FLOCK != 0})
+			h.noteLock(heldLock{session: session})
 		}
 	}
 	return 0

@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,12 +154,18 @@ func (s *Server) acquireLock(w http.ResponseWriter, r *http.Request, t target, q
 	}
 	ctx := r.Context()
 	arrived := time.Now()
-	op := meta.Op{Kind: meta.OpLock, Dir: t.at, Path: t.path, Lock: &meta.LockOp{
-		Action: meta.LockAcquire, Shared: p.shared, TTL: int64(p.ttl), Key: newLeaseKey(), Owner: p.owner, Wait: p.wait > 0}}
+	op := meta.Op{Kind: meta.OpLock, Dir: t.at, Path: t.path, ReqID: requestID(ctx), ReqSum: requestSum(ctx), Cred: credOf(ctx),
+		Lock: &meta.LockOp{Action: meta.LockAcquire, Shared: p.shared, TTL: int64(p.ttl), Key: newLeaseKey(), Owner: p.owner, Wait: p.wait > 0}}
 	res, err := s.propose(ctx, op)
-	tried := arrived
+	tried, last := arrived, op
 	if err == nil && res.Lock != nil && res.Lock.Granted == nil && res.Lock.Waiter != 0 {
-		res, tried, err = s.waitLock(ctx, op, res.Lock, p.wait)
+		res, tried, err = s.waitLock(ctx, op, res.Lock, p.wait, &last)
+	}
+	if ctx.Err() != nil {
+		// The client went away: a lease it was granted (or a place it
+		// was given) as it left would hold up everyone until it ran out.
+		s.abandon(last)
+		return
 	}
 	switch {
 	case errors.Is(err, meta.ErrLocked) && res.Lock != nil:
@@ -194,13 +201,14 @@ func lockedMessage(t target, st *meta.LockState, wait time.Duration) string {
 // waitLock waits up to wait for the lock op asked for, queued as
 // st.Waiter, and takes it when its turn comes. It returns the time its
 // last try started: a grant comes no earlier.
-func (s *Server) waitLock(ctx context.Context, op meta.Op, st *meta.LockState, wait time.Duration) (meta.Result, time.Time, error) {
+// last is set to each try as it is made.
+func (s *Server) waitLock(ctx context.Context, op meta.Op, st *meta.LockState, wait time.Duration, last *meta.Op) (meta.Result, time.Time, error) {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	ino, waiter := st.Ino, st.Waiter
 	wake := s.lockWaits.add(ino, waiter)
 	defer func() { s.lockWaits.remove(ino, waiter) }()
-	last := meta.Result{Code: meta.CodeLocked, Lock: st}
+	seen := meta.Result{Code: meta.CodeLocked, Lock: st}
 	for n := 1; ; n++ {
 		select {
 		case <-wake:
@@ -217,13 +225,14 @@ func (s *Server) waitLock(ctx context.Context, op meta.Op, st *meta.LockState, w
 			if ctx.Err() != nil {
 				return meta.Result{}, time.Time{}, ctx.Err()
 			}
-			return last, time.Time{}, meta.ErrLocked
+			return seen, time.Time{}, meta.ErrLocked
 		}
 		try := op
 		try.Dir, try.Path = ino, "/" // the lock waited for, wherever its file moved
 		l := *op.Lock
 		l.Waiter = waiter
 		try.Lock, try.ReqID = &l, subRequestID(ctx, n)
+		*last = try
 		tried := time.Now()
 		res, err := s.propose(ctx, try)
 		if err != nil {
@@ -235,7 +244,7 @@ func (s *Server) waitLock(ctx context.Context, op meta.Op, st *meta.LockState, w
 		if res.Lock.Granted != nil {
 			return res, tried, nil
 		}
-		last.Lock = res.Lock
+		seen.Lock = res.Lock
 		if res.Lock.Waiter != waiter {
 			// The place lapsed (the keeper could not reach the meta
 			// group in time) and the op queued anew, at the back.
@@ -244,6 +253,34 @@ func (s *Server) waitLock(ctx context.Context, op meta.Op, st *meta.LockState, w
 			wake = s.lockWaits.add(ino, waiter)
 		}
 	}
+}
+
+// abandon settles an acquire whose client went away while it was in
+// flight: it asks again under the same request ID, which the meta group
+// applies at most once and otherwise answers as it did, and gives back
+// the lease or the place in the queue it got.
+func (s *Server) abandon(op meta.Op) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+		defer cancel()
+		res, err := s.propose(ctx, op)
+		var undo *meta.LockOp
+		switch {
+		case err != nil || res.Lock == nil:
+		case res.Lock.Granted != nil:
+			undo = &meta.LockOp{Action: meta.LockRelease, Token: res.Lock.Granted.Token, Key: res.Lock.Granted.Key}
+		case res.Lock.Waiter != 0:
+			undo = &meta.LockOp{Action: meta.LockCancel, Keep: []meta.LockWaiterRef{{Ino: res.Lock.Ino, Waiter: res.Lock.Waiter}}}
+		}
+		if undo == nil {
+			return
+		}
+		if _, err := s.propose(ctx, meta.Op{Kind: meta.OpLock, ReqID: "l:" + newLeaseKey(), Lock: undo}); err != nil {
+			s.cfg.Logger.Info("could not give back the lock of a client that went away; it lapses at the end of its lease", "err", err)
+			return
+		}
+		s.lockWaits.kick(res.Lock.Ino)
+	}()
 }
 
 func (s *Server) renewLock(w http.ResponseWriter, r *http.Request, t target, op string, q url.Values) {
@@ -418,10 +455,18 @@ func (lw *lockWaits) poll(ino uint64, wt *lockWatch) {
 			lw.wakeAll(wt) // the file is gone: let the waiters hear it
 		case err == nil && rr.Lock != nil:
 			st := rr.Lock
-			if len(st.Queue) > 0 && fitsHolders(st.Holders, st.Queue[0].Shared) {
+			switch {
+			case len(st.Queue) > 0 && fitsHolders(st.Holders, st.Queue[0].Shared):
 				lw.wake(wt, st.Queue[0].Waiter)
-			} else if st.Waiting == 0 {
-				lw.wakeAll(wt)
+			case len(st.Queue) == 0 && st.Waiting > 0:
+				// Every place a read looks at lapsed (their router died):
+				// one waiter's try clears them away.
+				lw.wakeFirst(wt)
+			}
+			if len(st.Queue) < meta.LockQueueShown {
+				// The whole live queue is in view: a waiter here whose
+				// place is not in it lapsed, and queues anew.
+				lw.wakeMissing(wt, st.Queue)
 			}
 			for _, h := range st.Holders {
 				if left := time.Duration(h.Expires-st.Clock) + time.Millisecond; left < next {
@@ -467,10 +512,40 @@ func (lw *lockWaits) wakeAll(wt *lockWatch) {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
 	for _, ch := range wt.waiters {
-		select {
-		case ch <- struct{}{}:
-		default:
+		signal(ch)
+	}
+}
+
+// wakeFirst wakes the waiter here that queued first.
+func (lw *lockWaits) wakeFirst(wt *lockWatch) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	first := uint64(0)
+	for w := range wt.waiters {
+		if first == 0 || w < first {
+			first = w
 		}
+	}
+	if first != 0 {
+		signal(wt.waiters[first])
+	}
+}
+
+// wakeMissing wakes the waiters here whose place is not in queue.
+func (lw *lockWaits) wakeMissing(wt *lockWatch, queue []meta.LockWaiter) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	for w, ch := range wt.waiters {
+		if !slices.ContainsFunc(queue, func(q meta.LockWaiter) bool { return q.Waiter == w }) {
+			signal(ch)
+		}
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 

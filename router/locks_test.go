@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -153,4 +154,33 @@ func TestLockManyWaitersThroughTheAPI(t *testing.T) {
 	if len(info.Holders) != 0 || info.Waiting != 0 {
 		t.Fatalf("after every waiter had its turn: %+v", info)
 	}
+}
+
+// A client that goes away while its acquire waits gives its place up at
+// once: the lock comes free to others well before the place would lapse
+// (meta.LockWaiterTTL, 10 s).
+func TestLockAbandonedWait(t *testing.T) {
+	c := newTestCluster(t)
+	c.group("g1", 3, 1<<20)
+	s := c.router(nil)
+	do(s, "PUT", "/v1/fs/f", strings.NewReader("x"))
+	held := leaseBody(t, do(s, "POST", "/v1/locks/f?op=acquire&ttl=60s", nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := httptest.NewRequest("POST", "/v1/locks/f?op=acquire&ttl=60s&wait=60s", nil).WithContext(ctx)
+		s.ServeHTTP(httptest.NewRecorder(), r)
+	}()
+	harness.Await(t, 10*time.Second, "the second acquire to queue", func() bool {
+		var info api.LockInfo
+		json.Unmarshal(do(s, "GET", "/v1/locks/f", nil).Body.Bytes(), &info)
+		return info.Waiting == 1
+	})
+	cancel()
+	<-done
+	do(s, "POST", fmt.Sprintf("/v1/locks/f?op=release&token=%d", held.Token), nil, "Shoal-Lock-Key", held.Key)
+	harness.Await(t, 5*time.Second, "a newcomer to get the lock the gone client waited for", func() bool {
+		return do(s, "POST", "/v1/locks/f?op=acquire&ttl=60s", nil).Code == http.StatusOK
+	})
 }

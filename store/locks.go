@@ -333,14 +333,35 @@ func (t *lockTable) setRange(op *meta.Op) (meta.Result, error) {
 		return meta.Result{}, err
 	}
 	if l.Action == meta.LockRange {
-		busy := r.Waiting > 0 // the lock API's waiters come first
+		// The lock API's waiters come before a session that holds
+		// nothing here yet; one that does already holds them up, and
+		// refusing it more would leave both waiting on each other.
+		busy, holds := false, false
 		for _, h := range r.Holders {
 			busy = busy || h.Conflicts(l.Session, l.Start, l.End, l.Shared)
+			holds = holds || h.Session == l.Session
 		}
-		if busy {
-			s, err := t.state(in.Ino, r)
-			return meta.Result{Code: meta.CodeLocked, Lock: s}, err
+		if busy || r.Waiting > 0 && !holds {
+			return t.refuse(in.Ino, r)
 		}
+	}
+	// Count the pieces first: a refusal changes nothing.
+	pieces := 0
+	for _, h := range r.Holders {
+		hs, he := h.Range()
+		if h.Session != l.Session || he <= l.Start || l.End <= hs {
+			pieces++
+			continue
+		}
+		if hs < l.Start {
+			pieces++
+		}
+		if l.End < he {
+			pieces++
+		}
+	}
+	if l.Action == meta.LockRange && pieces+1 > meta.MaxLockHolders {
+		return t.refuse(in.Ino, r)
 	}
 	var keep []meta.LockHolder
 	for _, h := range r.Holders {
@@ -376,16 +397,24 @@ func (t *lockTable) setRange(op *meta.Op) (meta.Result, error) {
 		}
 		keep = append(keep, h)
 	}
-	if len(keep) > meta.MaxLockHolders {
-		s, err := t.state(in.Ino, r)
-		return meta.Result{Code: meta.CodeLocked, Lock: s}, err
-	}
 	r.Holders = keep
 	if err := t.save(in.Ino, r); err != nil {
 		return meta.Result{}, err
 	}
 	s, err := t.state(in.Ino, r)
 	return meta.Result{Lock: s}, err
+}
+
+// refuse answers CodeLocked with the lock's state. It keeps what prune
+// dropped (leases and places that had run out, gone whatever the answer),
+// so the record stays in step with the buckets; the lock as anyone sees
+// it is unchanged.
+func (t *lockTable) refuse(ino uint64, r lockRecord) (meta.Result, error) {
+	if err := t.save(ino, r); err != nil {
+		return meta.Result{}, err
+	}
+	s, err := t.state(ino, r)
+	return meta.Result{Code: meta.CodeLocked, Lock: s}, err
 }
 
 // grantToken numbers a new lease of the inode ino.
@@ -493,13 +522,11 @@ func (t *lockTable) acquire(op *meta.Op) (meta.Result, error) {
 		return meta.Result{Lock: s}, err
 	}
 	if !l.Wait {
-		s, err := t.state(in.Ino, r)
-		return meta.Result{Code: meta.CodeLocked, Lock: s}, err
+		return t.refuse(in.Ino, r)
 	}
 	if mine == nil {
 		if r.Waiting >= meta.MaxLockWaiters {
-			s, err := t.state(in.Ino, r)
-			return meta.Result{Code: meta.CodeLocked, Lock: s}, err
+			return t.refuse(in.Ino, r)
 		}
 		id, err := t.next()
 		if err != nil {
@@ -681,13 +708,41 @@ func lockStateAt(tx *bolt.Tx, dir uint64, path string, cred *meta.Cred, session 
 		}
 	}
 	s.Waiting = r.Waiting
-	all, err := lockQueue(bucketIn(tx, bucketLockWaits), in.Ino, meta.LockQueueShown+64)
-	for _, w := range all {
-		if w.Expires > clock && len(s.Queue) < meta.LockQueueShown {
-			s.Queue = append(s.Queue, w)
+	s.Queue, err = liveQueue(bucketIn(tx, bucketLockWaits), in.Ino, clock)
+	return s.Public(session), err
+}
+
+// maxQueueScan bounds the places a read of a lock looks at for the first
+// live ones (places that lapsed stay until an op reaches them).
+const maxQueueScan = 10_000
+
+// liveQueue returns the first LockQueueShown places of ino's queue that
+// have not lapsed by clock.
+func liveQueue(waits bucket, ino uint64, clock int64) ([]meta.LockWaiter, error) {
+	if !waits.exists() {
+		return nil, nil
+	}
+	var out []meta.LockWaiter
+	prefix := inoKey(ino)
+	c := waits.cursor()
+	scanned := 0
+	for k, v, err := c.seek(prefix); len(out) < meta.LockQueueShown && scanned < maxQueueScan; k, v, err = c.next() {
+		if err != nil {
+			return nil, err
+		}
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			break
+		}
+		scanned++
+		var w meta.LockWaiter
+		if err := msgpack.Unmarshal(v, &w); err != nil {
+			return nil, fmt.Errorf("waiter %x: %w: %v", k, meta.ErrCorrupt, err)
+		}
+		if w.Expires > clock {
+			out = append(out, w)
 		}
 	}
-	return s.Public(session), err
+	return out, nil
 }
 
 // LockState is lockStateAt over the current state, at the group clock

@@ -339,3 +339,23 @@ func TestLockRanges(t *testing.T) {
 		}
 	}
 }
+
+// A session that holds a range is not kept from more by the lock API's
+// queue, which waits on it anyway (refusing it would leave both waiting
+// for each other); a session that holds nothing waits behind the queue.
+func TestLockRangesBesideTheQueue(t *testing.T) {
+	db := lockedFile(t)
+	const a, b = "session-a-0123456789", "session-b-0123456789"
+	if c := lockAt(t, db, 0, rangeOp(meta.LockRange, a, 0, 10, false)).Code; c != meta.CodeOK {
+		t.Fatalf("a writes [0,10): %s", c)
+	}
+	if r := lockAt(t, db, 0, waitOp("/f", 0, keyA)); r.Code != meta.CodeOK || r.Lock.Waiter == 0 {
+		t.Fatalf("an API waiter: %+v", r)
+	}
+	if c := lockAt(t, db, time.Second, rangeOp(meta.LockRange, a, 20, 30, false)).Code; c != meta.CodeOK {
+		t.Fatalf("a, holding [0,10), writes [20,30) while the API waits: %s", c)
+	}
+	if c := lockAt(t, db, time.Second, rangeOp(meta.LockRange, b, 40, 50, false)).Code; c != meta.CodeLocked {
+		t.Fatalf("b, holding nothing, writes [40,50) while the API waits: %s, want locked", c)
+	}
+}
