@@ -53,6 +53,20 @@ var goldens = []struct {
 		  {"hash": "4cf0", "size": 8, "group": "g2"}]}`},
 	{"inline ChunkList", &ChunkList{Path: "/s", Inline: true, Chunks: []ChunkInfo{}},
 		`{"path": "/s", "inline": true, "chunks": []}`},
+	{"Lease", &Lease{Path: "/jobs/n.lock", Ino: 12, Token: 7, Key: "9f0c", Mode: LockExclusive, TTLSeconds: 30, ExpiresInSeconds: 29.5, WaitedSeconds: 1.25},
+		`{"path": "/jobs/n.lock", "ino": 12, "token": 7, "key": "9f0c", "mode": "exclusive", "ttl_seconds": 30,
+		  "expires_in_seconds": 29.5, "waited_seconds": 1.25}`},
+	{"LockInfo", &LockInfo{Path: "/f", Ino: 12, Holders: []LockHolder{
+		{Token: 7, Mode: LockExclusive, Owner: "alice@a:12", Uid: 1000, TTLSeconds: 30, ExpiresInSeconds: 20, HeldSeconds: 10},
+		{Token: 9, Mode: LockShared, Uid: 0, TTLSeconds: 30, ExpiresInSeconds: 25, HeldSeconds: 5, Start: 10, End: ptr(uint64(20)), Pid: 4242, Mine: true}},
+		Waiting: 3, Queue: []LockWaiter{{Mode: LockShared, Owner: "bob", Uid: 1001}}},
+		`{"path": "/f", "ino": 12, "holders": [
+		  {"token": 7, "mode": "exclusive", "owner": "alice@a:12", "uid": 1000, "ttl_seconds": 30, "expires_in_seconds": 20, "held_seconds": 10, "start": 0},
+		  {"token": 9, "mode": "shared", "uid": 0, "ttl_seconds": 30, "expires_in_seconds": 25, "held_seconds": 5, "start": 10, "end": 20, "pid": 4242, "mine": true}],
+		  "waiting": 3, "queue": [{"mode": "shared", "owner": "bob", "uid": 1001}]}`},
+	{"LockedBody", &LockedBody{ErrorBody: ErrorBody{Code: CodeLocked, Message: "lock /f: lock is held"}, Lock: LockInfo{Path: "/f", Ino: 12, Holders: []LockHolder{}}},
+		`{"error": "locked", "message": "lock /f: lock is held", "lock": {"path": "/f", "ino": 12, "holders": [], "waiting": 0}}`},
+	{"LockSessionBody", &LockSessionBody{Inos: []uint64{12, 13}}, `{"inos": [12, 13]}`},
 	{"MatchRequest", &MatchRequest{Size: 10, ChunkSize: 4, First: 1, Sums: []string{"9c57", "4cf0"}},
 		`{"size": 10, "chunk_size": 4, "first": 1, "sums": ["9c57", "4cf0"]}`},
 	{"MatchResult", &MatchResult{Path: "/d/f", Size: 10, Hash: "chunks:77", Same: []bool{true, false}},
@@ -207,3 +221,5 @@ func TestNodeID(t *testing.T) {
 		t.Errorf("Unmarshal(true) = %q, want an error", id)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
