@@ -68,7 +68,7 @@ const (
 	MaxLockWait = time.Hour
 	// LockWaiterTTL is how long a waiter keeps its place in the queue
 	// without its router keeping it.
-	LockWaiterTTL = 10 * time.Second
+	LockWaiterTTL = 3 * time.Second
 	// MaxLockHolders bounds the shared holders of one lock, and
 	// MaxLockWaiters its queue.
 	MaxLockHolders = 1024

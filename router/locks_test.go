@@ -158,7 +158,7 @@ func TestLockManyWaitersThroughTheAPI(t *testing.T) {
 
 // A client that goes away while its acquire waits gives its place up at
 // once: the lock comes free to others well before the place would lapse
-// (meta.LockWaiterTTL, 10 s).
+// (meta.LockWaiterTTL, 3 s).
 func TestLockAbandonedWait(t *testing.T) {
 	c := newTestCluster(t)
 	c.group("g1", 3, 1<<20)
@@ -180,7 +180,7 @@ func TestLockAbandonedWait(t *testing.T) {
 	cancel()
 	<-done
 	do(s, "POST", fmt.Sprintf("/v1/locks/f?op=release&token=%d", held.Token), nil, "Shoal-Lock-Key", held.Key)
-	harness.Await(t, 5*time.Second, "a newcomer to get the lock the gone client waited for", func() bool {
+	harness.Await(t, 2*time.Second, "a newcomer to get the lock the gone client waited for", func() bool {
 		return do(s, "POST", "/v1/locks/f?op=acquire&ttl=60s", nil).Code == http.StatusOK
 	})
 }

@@ -141,6 +141,15 @@ func TestLockQueueOrder(t *testing.T) {
 	if r := lockAt(t, db, 2*time.Second, waitOp("/f", waiters[1], keyC)); r.Code != meta.CodeOK || r.Lock.Granted != nil {
 		t.Fatalf("the second waiter took the lock before the first: %+v", r)
 	}
+	// The third is kept by its router (LockKeep) from 2s on, every half
+	// place; the first is not.
+	keep := meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockKeep, Keep: []meta.LockWaiterRef{{Ino: a.Lock.Ino, Waiter: waiters[2]}}}}
+	keepUntil := func(from, to time.Duration) {
+		for at := from; at <= to; at += meta.LockWaiterTTL / 2 {
+			lockAt(t, db, at, keep)
+		}
+	}
+	keepUntil(2*time.Second, time.Second+meta.LockWaiterTTL)
 	// The first waiter's place lapses: it was kept last at 1s. The
 	// second, kept at 2s, comes first then.
 	at := time.Second + meta.LockWaiterTTL
@@ -148,10 +157,17 @@ func TestLockQueueOrder(t *testing.T) {
 	if r.Code != meta.CodeOK || r.Lock.Granted == nil {
 		t.Fatalf("the second waiter, first once the first lapsed: %+v", r)
 	}
-	// The third, kept by LockKeep, waits on behind the new holder.
-	keep := meta.Op{Kind: meta.OpLock, Lock: &meta.LockOp{Action: meta.LockKeep, Keep: []meta.LockWaiterRef{{Ino: r.Lock.Ino, Waiter: waiters[2]}}}}
-	lockAt(t, db, at, keep)
-	lockAt(t, db, at+9*time.Second, keep)
+	// A newcomer queues behind the kept third, and waits for it even
+	// once the new holder's lease (10 s) ran out.
+	late := lockAt(t, db, at+time.Second, waitOp("/f", 0, keyA))
+	keepUntil(at+time.Second, at+10*time.Second)
+	lockAt(t, db, at+time.Second, waitOp("/f", late.Lock.Waiter, keyA)) // keeps its own place too
+	for k := at + 2*time.Second; k < at+10*time.Second; k += meta.LockWaiterTTL / 2 {
+		lockAt(t, db, k, waitOp("/f", late.Lock.Waiter, keyA))
+	}
+	if r := lockAt(t, db, at+10*time.Second, waitOp("/f", late.Lock.Waiter, keyA)); r.Lock == nil || r.Lock.Granted != nil {
+		t.Fatalf("a newcomer overtook the kept waiter: %+v", r)
+	}
 	if r := lockAt(t, db, at+10*time.Second, waitOp("/f", waiters[2], keyB)); r.Code != meta.CodeOK || r.Lock.Granted == nil {
 		t.Fatalf("the kept waiter, once the lease ran out: %+v", r)
 	}
