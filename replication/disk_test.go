@@ -123,7 +123,7 @@ func TestMemberDiskRefusesWrites(t *testing.T) {
 		return mi.Synced && mi.DiskError == "" && m3.Status().InSync && m3.Status().DiskError == ""
 	})
 	if back := logs.lines(t, "the disk takes writes again"); len(back) != 1 {
-		t.Errorf("member 3 logged %d lines of its disk coming back, want one", len(back))
+		t.Errorf("member 3 logged %d lines of its disk coming back, want one: %v", len(back), back)
 	}
 	c.assertConverged(ctx)
 }

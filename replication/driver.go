@@ -287,13 +287,11 @@ func (n *Node) noteDisk(err error, what string) {
 // touches it, which proves nothing of the disk). checked: the caller has
 // just checked data against h.
 func (n *Node) putChunk(h meta.Hash, data []byte, checked bool) error {
-	had := n.db.Chunks.Has(h)
-	put := n.db.Chunks.Put
-	if checked {
-		put = n.db.Chunks.PutChecked
+	if !checked && meta.HashOf(data) != h {
+		return fmt.Errorf("store chunk %s: content does not match its hash: %w", h, meta.ErrCorrupt)
 	}
-	err := put(h, data)
-	if err != nil || !had {
+	wrote, err := n.db.Chunks.Store(h, data)
+	if err != nil || wrote {
 		n.noteDisk(err, "store chunk")
 	}
 	return err
@@ -509,8 +507,12 @@ func (n *Node) carry(rd Ready) {
 	for {
 		if rd.Promise != nil {
 			err := n.db.SetPromised(*rd.Promise)
-			n.noteDisk(err, "record promise")
 			if err != nil {
+				// Only a refusal says something of the disk: a promise
+				// already held writes nothing, so its success proves
+				// nothing (a member whose disk refuses would count it as
+				// taking writes again).
+				n.noteDisk(err, "record promise")
 				n.fail(fmt.Errorf("record promise of ballot %s: %w", *rd.Promise, err), rd)
 				return
 			}
@@ -545,7 +547,9 @@ func (n *Node) carry(rd Ready) {
 			n.writeOwn(rd.Entries)
 		case rd.Entries != nil:
 			err := n.appendLog(rd.Entries)
-			n.noteDisk(err, "append to log")
+			if err != nil || len(rd.Entries) > 0 { // an empty append writes nothing
+				n.noteDisk(err, "append to log")
+			}
 			next = InStored{Err: err}
 		}
 		n.dispatch(rd)

@@ -153,15 +153,23 @@ func (s *ChunkStore) Put(h meta.Hash, data []byte) error {
 // PutChecked is Put for a caller that has just checked h against data
 // itself: a chunk's bytes are hashed once per node, not twice.
 func (s *ChunkStore) PutChecked(h meta.Hash, data []byte) error {
+	_, err := s.Store(h, data)
+	return err
+}
+
+// Store is PutChecked that also reports whether it wrote the chunk: a
+// chunk already held (or stored meanwhile by a concurrent Put) is only
+// touched, which says nothing of whether the disk takes writes.
+func (s *ChunkStore) Store(h meta.Hash, data []byte) (wrote bool, err error) {
 	size := int64(len(data))
 	s.mu.Lock()
 	if s.touchLocked(h, time.Now()) {
 		s.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	if err := s.limits.ChunkRoom(s.usageLocked(), s.inflight, size); err != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("store chunk %s: %w", h, err)
+		return false, fmt.Errorf("store chunk %s: %w", h, err)
 	}
 	// Admitted: the room stays taken until the chunk is in the index
 	// (and so in used) or has failed.
@@ -172,7 +180,7 @@ func (s *ChunkStore) PutChecked(h meta.Hash, data []byte) error {
 	s.inflight -= size
 	if err != nil {
 		s.mu.Unlock()
-		return err
+		return false, err
 	}
 	p := s.path(h)
 	// A concurrent Put of the same chunk may have landed while this one
@@ -180,12 +188,12 @@ func (s *ChunkStore) PutChecked(h meta.Hash, data []byte) error {
 	if s.touchLocked(h, time.Now()) {
 		s.mu.Unlock()
 		s.fs.Remove(tmp)
-		return nil
+		return false, nil
 	}
 	if err := s.fs.Rename(tmp, p); err != nil {
 		s.mu.Unlock()
 		s.fs.Remove(tmp)
-		return wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
+		return false, wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
 	}
 	s.insertLocked(h, chunkInfo{size: size, lastUse: time.Now()})
 	s.mu.Unlock()
@@ -193,9 +201,9 @@ func (s *ChunkStore) PutChecked(h meta.Hash, data []byte) error {
 	// queue behind each other's fsyncs. The entry inserted above is fresh,
 	// so RemoveIfIdle with any grace period leaves it alone meanwhile.
 	if err := s.fs.SyncDir(filepath.Dir(p)); err != nil {
-		return wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
+		return false, wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
 	}
-	return nil
+	return true, nil
 }
 
 // writeTemp writes data to a fsynced temporary file next to h's final name
