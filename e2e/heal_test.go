@@ -221,9 +221,11 @@ func (c *cluster) corrupt(p *harness.Proc, h string) {
 // bytes and rewrite the bad copies.
 func TestCorruptChunkRepairedOnRead(t *testing.T) {
 	c := startCluster(t, harness.Spec{
-		Groups:      []harness.Group{{Name: "g1", Size: 3}},
-		NodeFlags:   []string{"--scrub-rate", "0"},
-		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk)},
+		Groups:    []harness.Group{{Name: "g1", Size: 3}},
+		NodeFlags: []string{"--scrub-rate", "0"},
+		// No chunk cache: reads it served would reach no member, and the
+		// read repair this test is about happens on the members' reads.
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk), "--cache-size", "0"},
 	})
 	files := writeFiles(t, c, "/c", 1, 4*testChunk, 300)
 	var name string
