@@ -168,11 +168,7 @@ func runSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration) camp
 	st := schedule{
 		seed: seed, stream: 0x5eed, cd: plain, faultTime: faultTime,
 		gap: 500 * time.Millisecond, hold: 1500 * time.Millisecond,
-		inject: func(ctx context.Context, r *rand.Rand) (Kind, func() error, string, error) {
-			kind := Kind(r.IntN(int(numKinds)))
-			undo, desc, err := c.Inject(ctx, kind, r)
-			return kind, undo, desc, err
-		},
+		inject:  injectInto(c),
 		healthy: c.WaitHealthy, recovery: 60 * time.Second, checkTime: 60 * time.Second,
 	}.run(t, c)
 	checkConvergence(t, c)
@@ -209,7 +205,7 @@ type schedule struct {
 func (s schedule) run(t *testing.T, c *Cluster) campaignStats {
 	t.Helper()
 	rec := NewRecorder(nil)
-	st := campaignStats{faults: map[Kind]int{}}
+	st := campaignStats{}
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var acked, unknown atomic.Int64
@@ -221,24 +217,7 @@ func (s schedule) run(t *testing.T, c *Cluster) campaignStats {
 			runClient(ctx, c, rec, id, s.seed, s.cd, keys, &acked, &unknown)
 		}()
 	}
-	r := rand.New(rand.NewPCG(s.seed, s.stream))
-	end := time.Now().Add(s.faultTime)
-	for time.Now().Before(end) {
-		sleep(300*time.Millisecond + time.Duration(r.Int64N(int64(s.gap))))
-		kind, undo, desc, err := s.inject(ctx, r)
-		if err != nil {
-			stop()
-			t.Fatalf("inject a fault: %v", err)
-		}
-		st.faults[kind]++
-		hold := 500*time.Millisecond + time.Duration(r.Int64N(int64(s.hold)))
-		t.Logf("%s for %v", desc, hold)
-		sleep(hold)
-		if err := undo(); err != nil {
-			stop()
-			t.Fatalf("undo %s: %v", desc, err)
-		}
-	}
+	st.faults = s.deal(t, ctx, stop)
 	stop()
 	wg.Wait()
 	if err := c.Net.Heal(); err != nil {
@@ -264,6 +243,42 @@ func (s schedule) run(t *testing.T, c *Cluster) campaignStats {
 	}
 	t.Logf("seed %d: %s, checked in %v; %d acknowledged mutations, %d unknown", s.seed, res, checked, st.acked, st.unknown)
 	return st
+}
+
+// deal injects the schedule's faults for its faultTime, each held a
+// random while and undone, and counts them by kind; it calls stop (the
+// clients') before failing t.
+func (s schedule) deal(t *testing.T, ctx context.Context, stop func()) map[Kind]int {
+	t.Helper()
+	faults := map[Kind]int{}
+	r := rand.New(rand.NewPCG(s.seed, s.stream))
+	end := time.Now().Add(s.faultTime)
+	for time.Now().Before(end) {
+		sleep(300*time.Millisecond + time.Duration(r.Int64N(int64(s.gap))))
+		kind, undo, desc, err := s.inject(ctx, r)
+		if err != nil {
+			stop()
+			t.Fatalf("inject a fault: %v", err)
+		}
+		faults[kind]++
+		hold := 500*time.Millisecond + time.Duration(r.Int64N(int64(s.hold)))
+		t.Logf("%s for %v", desc, hold)
+		sleep(hold)
+		if err := undo(); err != nil {
+			stop()
+			t.Fatalf("undo %s: %v", desc, err)
+		}
+	}
+	return faults
+}
+
+// injectInto deals c.Inject's faults, of any kind.
+func injectInto(c *Cluster) func(ctx context.Context, r *rand.Rand) (Kind, func() error, string, error) {
+	return func(ctx context.Context, r *rand.Rand) (Kind, func() error, string, error) {
+		kind := Kind(r.IntN(int(numKinds)))
+		undo, desc, err := c.Inject(ctx, kind, r)
+		return kind, undo, desc, err
+	}
 }
 
 func sleep(d time.Duration) { time.Sleep(d) } // pacing of the schedule, not a wait for a condition

@@ -106,25 +106,11 @@ func runLockSchedule(t *testing.T, k int, seed uint64, faultTime time.Duration) 
 			lockClient(cctx, c, log, id, seed)
 		}()
 	}
-	r := rand.New(rand.NewPCG(seed, 0x10c4))
-	end := time.Now().Add(faultTime)
+	dealt := schedule{seed: seed, stream: 0x10c4, faultTime: faultTime, gap: 500 * time.Millisecond, hold: 1500 * time.Millisecond,
+		inject: injectInto(c)}.deal(t, ctx, stop)
 	faults := 0
-	for time.Now().Before(end) {
-		sleep(300*time.Millisecond + time.Duration(r.Int64N(int64(500*time.Millisecond))))
-		kind := Kind(r.IntN(int(numKinds)))
-		undo, desc, err := c.Inject(ctx, kind, r)
-		if err != nil {
-			stop()
-			t.Fatalf("inject a fault: %v", err)
-		}
-		faults++
-		hold := 500*time.Millisecond + time.Duration(r.Int64N(int64(1500*time.Millisecond)))
-		t.Logf("%s for %v", desc, hold)
-		sleep(hold)
-		if err := undo(); err != nil {
-			stop()
-			t.Fatalf("undo %s: %v", desc, err)
-		}
+	for _, n := range dealt {
+		faults += n
 	}
 	stop()
 	wg.Wait()

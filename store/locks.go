@@ -309,28 +309,37 @@ func (n *namespace) lock(tx *bolt.Tx, op *meta.Op, clock int64) (meta.Result, er
 	return reject(meta.CodeInvalid)
 }
 
+// target finds the inode an acquire or a range op names and its lock,
+// pruned of what ran out; a path that is not there, or that the caller
+// may not read, is the op's answer (code). Taking a lock is like
+// flock(2), which needs an open file, and so read permission.
+func (t *lockTable) target(op *meta.Op) (meta.Inode, lockRecord, meta.Code, error) {
+	in, err := t.n.resolvePath("lock", op.Dir, op.Path)
+	if err != nil {
+		if errors.Is(err, meta.ErrCorrupt) {
+			return in, lockRecord{}, meta.CodeOK, err
+		}
+		return in, lockRecord{}, meta.CodeOf(err), nil
+	}
+	if !mayContent(t.n.cred, in, meta.MayRead) && !permits(t.n.cred, in, meta.MayRead) {
+		return in, lockRecord{}, meta.CodeAccess, nil
+	}
+	r, err := t.load(in.Ino)
+	if err == nil {
+		err = t.prune(in.Ino, &r)
+	}
+	return in, r, meta.CodeOK, err
+}
+
 // setRange applies LockRange and LockUnrange: the session's locks on the
 // range are replaced by the one asked for (none, to unlock), as
 // fcntl(F_SETLK) replaces a process's own locks, splitting those that
 // reach past the range.
 func (t *lockTable) setRange(op *meta.Op) (meta.Result, error) {
 	l := op.Lock
-	in, err := t.n.resolvePath("lock", op.Dir, op.Path)
-	if err != nil {
-		if errors.Is(err, meta.ErrCorrupt) {
-			return meta.Result{}, err
-		}
-		return reject(meta.CodeOf(err))
-	}
-	if !mayContent(t.n.cred, in, meta.MayRead) && !permits(t.n.cred, in, meta.MayRead) {
-		return reject(meta.CodeAccess)
-	}
-	r, err := t.load(in.Ino)
-	if err != nil {
-		return meta.Result{}, err
-	}
-	if err := t.prune(in.Ino, &r); err != nil {
-		return meta.Result{}, err
+	in, r, code, err := t.target(op)
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
 	if l.Action == meta.LockRange {
 		// The lock API's waiters come before a session that holds
@@ -455,24 +464,9 @@ func (t *lockTable) sessionOn(ino uint64, l *meta.LockOp) error {
 
 func (t *lockTable) acquire(op *meta.Op) (meta.Result, error) {
 	l := op.Lock
-	in, err := t.n.resolvePath("lock", op.Dir, op.Path)
-	if err != nil {
-		if errors.Is(err, meta.ErrCorrupt) {
-			return meta.Result{}, err
-		}
-		return reject(meta.CodeOf(err))
-	}
-	// Taking a lock is like flock(2), which needs an open file, and so
-	// read permission.
-	if !mayContent(t.n.cred, in, meta.MayRead) && !permits(t.n.cred, in, meta.MayRead) {
-		return reject(meta.CodeAccess)
-	}
-	r, err := t.load(in.Ino)
-	if err != nil {
-		return meta.Result{}, err
-	}
-	if err := t.prune(in.Ino, &r); err != nil {
-		return meta.Result{}, err
+	in, r, code, err := t.target(op)
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
 	}
 	var mine *meta.LockWaiter
 	if l.Waiter != 0 {
