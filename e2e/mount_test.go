@@ -260,6 +260,10 @@ func TestMountPOSIX(t *testing.T) {
 		if st.Mode().Perm() != 0o750 || st.Sys().(*syscall.Stat_t).Nlink != 3 {
 			t.Errorf("directory mode %v, %d links (want 0750 and 3)", st.Mode(), st.Sys().(*syscall.Stat_t).Nlink)
 		}
+		out, code := sh(t, mnt, 0, `ls -a dir && ls -di . dir && ls -ai dir | awk '$2 == "." || $2 == ".."'`)
+		if f := strings.Fields(out); code != 0 || len(f) != 12 || strings.Join(f[:4], " ") != ". .. a sub" || f[8] != f[6] || f[10] != f[4] {
+			t.Errorf("ls -a dir, its inode and its parent's, then its . and .. with theirs: exit %d, %q", code, out)
+		}
 		if err := os.Remove(at("dir/sub")); err != nil {
 			t.Fatal(err)
 		}
@@ -399,6 +403,38 @@ func TestMountPOSIX(t *testing.T) {
 		out, code := sh(t, mnt, 65534, "echo mine > pub/n && stat -c '%u %g %a' pub/n && chown 0 pub/n")
 		if code == 0 || !strings.HasPrefix(out, "65534 65534 644\n") {
 			t.Errorf("nobody's file: exit %d, %q (want owned by nobody, chown refused)", code, out)
+		}
+	})
+
+	t.Run("mode 0000 is kept", func(t *testing.T) {
+		fd, err := syscall.Open(at("m0"), syscall.O_CREAT|syscall.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syscall.Write(fd, []byte("root only"))
+		syscall.Close(fd)
+		if err := syscall.Mkdir(at("d0"), 0); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(at("d0/inside"), nil, 0o644) // root passes any mode
+		os.WriteFile(at("c0"), nil, 0o644)
+		if err := os.Chmod(at("c0"), 0); err != nil {
+			t.Fatal(err)
+		}
+		out, code := sh(t, mnt, 0, "umask 0777 && touch u0 && mkdir u1 && stat -c '%n %a' m0 d0 c0 u0 u1")
+		if want := "m0 0\nd0 0\nc0 0\nu0 0\nu1 0\n"; code != 0 || out != want {
+			t.Errorf("modes through the mount: exit %d, %q (want %q)", code, out, want)
+		}
+		for _, name := range []string{"/m0", "/d0", "/c0", "/u0", "/u1"} {
+			if st, err := cl.Stat(ctx, name); err != nil || st.Mode != 0 {
+				t.Errorf("%s through the API: mode %04o, %v (want 0000)", name, st.Mode, err)
+			}
+		}
+		if out, code := sh(t, mnt, 65534, "cat m0"); code == 0 {
+			t.Errorf("nobody read a root file created with mode 0000: %q", out)
+		}
+		if out, code := sh(t, mnt, 65534, "ls d0"); code == 0 {
+			t.Errorf("nobody listed a root directory made with mode 0000: %q", out)
 		}
 	})
 

@@ -337,13 +337,18 @@ func ValidAccessKeyID(id string) bool {
 // varies between members (the time, the content) is fixed by the primary
 // when it proposes the op, so applying it is deterministic.
 type Op struct {
-	Kind      OpKind   `msgpack:"k"`
-	Path      string   `msgpack:"p,omitempty"`
-	To        string   `msgpack:"o,omitempty"`
-	Recursive bool     `msgpack:"r,omitempty"` // OpDelete
-	Parents   bool     `msgpack:"a,omitempty"` // OpMkdir
-	Time      int64    `msgpack:"t,omitempty"` // Unix nanoseconds
-	Mode      uint32   `msgpack:"m,omitempty"` // OpPut, OpMkdir; 0 means the default
+	Kind      OpKind `msgpack:"k"`
+	Path      string `msgpack:"p,omitempty"`
+	To        string `msgpack:"o,omitempty"`
+	Recursive bool   `msgpack:"r,omitempty"` // OpDelete
+	Parents   bool   `msgpack:"a,omitempty"` // OpMkdir
+	Time      int64  `msgpack:"t,omitempty"` // Unix nanoseconds
+	Mode      uint32 `msgpack:"m,omitempty"` // OpPut, OpCreate, OpMkdir; see ModeGiven
+	// ModeGiven says Mode is what the caller asked for, 0 included (a
+	// file created with mode 0000, or under umask 0777). Without it a
+	// Mode of 0 means the default, 0644 or 0755: so do ops logged before
+	// the field existed.
+	ModeGiven bool     `msgpack:"mg,omitempty"`
 	File      *Inode   `msgpack:"f,omitempty"` // OpPut: size, hash and chunks
 	Members   []Member `msgpack:"v,omitempty"` // OpConfig
 	// Forming (OpConfig): the group has not yet had the voting members

@@ -85,6 +85,9 @@ func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
 		EntryTimeout:    &entry,
 		NegativeTimeout: &negative,
 		RootStableAttr:  &fs.StableAttr{Ino: rootIno, Mode: syscall.S_IFDIR},
+		// Mode 0000 is a mode like any other (the library would show
+		// it as 0644 or 0755, opening the inode to everyone).
+		NullPermissions: true,
 		Logger:          fuseLog,
 	}
 	var raw fuse.RawFileSystem = fs.NewNodeFS(root, opts)

@@ -203,7 +203,14 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		return nil, n.m.errno(err)
 	}
 	n.m.listed(n.ino, entries)
-	out := make([]fuse.DirEntry, 0, len(entries))
+	// "." and ".." come first, as from a local file system (ls -a,
+	// readdir(3) callers that count them). The root is its own parent.
+	up := n.ino
+	if _, p := n.EmbeddedInode().Parent(); p != nil {
+		up = p.StableAttr().Ino
+	}
+	out := make([]fuse.DirEntry, 0, len(entries)+2)
+	out = append(out, fuse.DirEntry{Name: ".", Ino: n.ino, Mode: syscall.S_IFDIR}, fuse.DirEntry{Name: "..", Ino: up, Mode: syscall.S_IFDIR})
 	for _, e := range entries {
 		out = append(out, fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: typeBits(e.Type)})
 	}

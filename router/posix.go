@@ -57,6 +57,7 @@ func owner(q url.Values, op *meta.Op) (err error) {
 		if op.Mode, err = parseMode(v); err != nil {
 			return err
 		}
+		op.ModeGiven = true
 	}
 	if v := q.Get("uid"); v != "" {
 		if op.Uid, err = parseID("uid", v); err != nil {

@@ -144,6 +144,7 @@ func putOp(r *http.Request, t target) (meta.Op, conditions, error) {
 		if op.Mode, err = parseMode(v); err != nil {
 			return op, conditions{}, err
 		}
+		op.ModeGiven = true
 	}
 	if v := q.Get("mtime"); v != "" {
 		a := &meta.SetAttr{}

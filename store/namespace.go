@@ -352,11 +352,11 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 
 func reject(c meta.Code) (meta.Result, error) { return meta.Result{Code: c}, nil }
 
-func modeOr(mode, def uint32) uint32 {
-	if mode == 0 {
+func modeOr(op *meta.Op, def uint32) uint32 {
+	if op.Mode == 0 && !op.ModeGiven {
 		return def
 	}
-	return mode
+	return op.Mode
 }
 
 // splitPath splits an absolute path into its names; the root has none. ok is

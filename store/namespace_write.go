@@ -101,7 +101,7 @@ func (n *namespace) put(op *meta.Op) (meta.Result, error) {
 		return meta.Result{}, err
 	}
 	f := meta.Inode{
-		Ino: ino, Type: meta.TypeFile, Size: op.File.Size, Mode: modeOr(op.Mode, defaultFileMode) & meta.ModeMask,
+		Ino: ino, Type: meta.TypeFile, Size: op.File.Size, Mode: modeOr(op, defaultFileMode) & meta.ModeMask,
 		MTime: mtime, Nlink: 1, Hash: op.File.Hash, Chunks: op.File.Chunks, Data: op.File.Data, DataKey: op.File.DataKey,
 		ATime: op.Time, CTime: op.Time, Gen: 1, ContentType: op.File.ContentType, Object: op.File.Object,
 	}
@@ -143,7 +143,7 @@ func (n *namespace) mkdir(op *meta.Op) (meta.Result, error) {
 	if err != nil {
 		return meta.Result{}, err
 	}
-	d, err := n.addDir(&parent, missing[len(missing)-1], modeOr(op.Mode, defaultDirMode), op)
+	d, err := n.addDir(&parent, missing[len(missing)-1], modeOr(op, defaultDirMode), op)
 	if err != nil {
 		return meta.Result{}, err
 	}
