@@ -10,6 +10,12 @@ const (
 	TypeFile    = "file"
 	TypeDir     = "dir"
 	TypeSymlink = "symlink"
+	// Special files, made by POST op=mknod (a mount's mknod, mkfifo and
+	// bind of a Unix socket): attributes only, no content.
+	TypeFIFO     = "fifo"
+	TypeSocket   = "socket"
+	TypeCharDev  = "chardev"
+	TypeBlockDev = "blockdev"
 )
 
 // Attr is what the cluster keeps about a file, directory or symlink. It is
@@ -17,7 +23,7 @@ const (
 // they read as RFC 3339 with nanoseconds and a "Z".
 type Attr struct {
 	Ino  uint64 `json:"ino"`  // the inode number, stable for the inode's life
-	Type string `json:"type"` // TypeFile, TypeDir or TypeSymlink
+	Type string `json:"type"` // TypeFile, TypeDir, TypeSymlink or a special file's
 	Size int64  `json:"size"` // a symlink's is its target's length
 	// Mode is the permission bits with setuid, setgid and sticky (07777),
 	// ModeOctal the same in octal as chmod takes it ("0644").
@@ -32,6 +38,8 @@ type Attr struct {
 	// Gen counts the changes of a file's content: equal Gen, equal bytes.
 	Gen    uint64 `json:"gen"`
 	Target string `json:"target,omitempty"` // a symlink's target
+	// Rdev is a device node's device number, as stat(2)'s st_rdev.
+	Rdev uint64 `json:"rdev,omitempty"`
 	// Usage is a directory's totals, at every depth below it (kept by the
 	// cluster as the tree changes: reading it walks nothing).
 	Usage *Usage `json:"usage,omitempty"`

@@ -502,6 +502,14 @@ func printEntry(w io.Writer, e DirEntry) {
 		kind = 'd'
 	case TypeSymlink:
 		kind, name = 'l', name+" -> "+e.Target
+	case TypeFIFO:
+		kind = 'p'
+	case TypeSocket:
+		kind = 's'
+	case TypeCharDev:
+		kind = 'c'
+	case TypeBlockDev:
+		kind = 'b'
 	}
 	fmt.Fprintf(w, "%c %12d %s %s\n", kind, e.Size, e.MTime.UTC().Format(time.DateTime), name)
 }

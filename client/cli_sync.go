@@ -246,6 +246,10 @@ func (s *session) remoteIndex(e endpoint, o syncOptions) (map[string]syncEntry, 
 				// interrupted sync run again resumes from it.
 				continue
 			}
+			if special(de.Type) {
+				fmt.Fprintf(s.stderr, "shoal %s: %s: skipped: a %s is not copied\n", s.name, path.Join(e.remote, r), de.Type)
+				continue
+			}
 			out[r] = syncEntry{typ: de.Type, size: de.Size, mode: de.Mode, mtime: de.MTime, target: de.Target}
 			if de.Type == TypeDir {
 				wg.Add(1)

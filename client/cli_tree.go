@@ -426,6 +426,10 @@ func getDir(s *session, t *treeCopy, d treeEntry) error {
 			}
 			continue
 		}
+		if special(e.typ) {
+			fmt.Fprintf(s.stderr, "shoal %s: %s: skipped: a %s is not copied\n", s.name, e.remote, e.typ)
+			continue
+		}
 		if e.typ == TypeSymlink && e.target == "" {
 			st, err := s.c.Stat(s.ctx, e.remote)
 			if err != nil {

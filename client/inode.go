@@ -156,6 +156,20 @@ func ownerQuery(op string, mode, uid, gid uint32) url.Values {
 		"uid": {strconv.FormatUint(uint64(uid), 10)}, "gid": {strconv.FormatUint(uint64(gid), 10)}}
 }
 
+// MknodIn makes the special file name in dir: typ is TypeFIFO,
+// TypeSocket, TypeCharDev or TypeBlockDev, rdev a device node's number
+// (as stat(2)'s st_rdev; 0 for the others). Device nodes take root.
+func (c *Client) MknodIn(ctx context.Context, dir uint64, name, typ string, mode uint32, rdev uint64, uid, gid uint32) (Attr, error) {
+	q := ownerQuery("mknod", mode, uid, gid)
+	q.Set("type", typ)
+	if rdev != 0 {
+		q.Set("rdev", strconv.FormatUint(rdev, 10))
+	}
+	var st Stat
+	_, err := c.inoCall(ctx, http.MethodPost, dir, name, q, nil, &st)
+	return st.Attr, err
+}
+
 // CreateIn makes an empty file name in dir, or with excl unset returns the
 // file already there; created says which.
 func (c *Client) CreateIn(ctx context.Context, dir uint64, name string, mode, uid, gid uint32, excl bool) (a Attr, created bool, err error) {

@@ -7,7 +7,18 @@ const (
 	TypeFile    = api.TypeFile
 	TypeDir     = api.TypeDir
 	TypeSymlink = api.TypeSymlink
+	// Special files: FIFOs, sockets and device nodes (see MknodIn).
+	TypeFIFO     = api.TypeFIFO
+	TypeSocket   = api.TypeSocket
+	TypeCharDev  = api.TypeCharDev
+	TypeBlockDev = api.TypeBlockDev
 )
+
+// special says typ is a FIFO, socket or device node: attributes without
+// content, which the tree copies skip.
+func special(typ string) bool {
+	return typ == TypeFIFO || typ == TypeSocket || typ == TypeCharDev || typ == TypeBlockDev
+}
 
 // Attr is what the cluster keeps about a file, directory or symlink.
 type Attr = api.Attr

@@ -438,6 +438,31 @@ func TestMountPOSIX(t *testing.T) {
 		}
 	})
 
+	t.Run("special files", func(t *testing.T) {
+		out, code := sh(t, mnt, 0, `mkdir sp && cd sp && mkfifo -m 0600 fifo && mknod null c 1 3 && mknod disk b 8 1 &&
+python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("sock")' &&
+(echo through the pipe > fifo &) && cat fifo && stat -c '%n %F %t:%T %a' fifo null disk sock && ls -a`)
+		want := "through the pipe\nfifo fifo 0:0 600\nnull character special file 1:3 644\ndisk block special file 8:1 644\nsock socket 0:0 755\n.\n..\ndisk\nfifo\nnull\nsock\n"
+		if code != 0 || out != want {
+			t.Errorf("mkfifo, mknod, a socket: exit %d\n%s\nwant\n%s", code, out, want)
+		}
+		for name, typ := range map[string]string{"fifo": client.TypeFIFO, "null": client.TypeCharDev, "disk": client.TypeBlockDev, "sock": client.TypeSocket} {
+			if st, err := cl.Stat(ctx, "/sp/"+name); err != nil || st.Type != typ {
+				t.Errorf("%s through the API: %+v %v (want type %s)", name, st, err, typ)
+			}
+		}
+		if st, _ := cl.Stat(ctx, "/sp/null"); st.Rdev != 1<<8|3 {
+			t.Errorf("device number of null through the API: %#x (want 0x103)", st.Rdev)
+		}
+		os.Chmod(at("sp"), 0o777)
+		if out, code := sh(t, mnt, 65534, "mkfifo sp/mine && stat -c %U sp/mine && mknod sp/dev c 1 3"); code == 0 || !strings.HasPrefix(out, "nobody\n") || !strings.Contains(out, "not permitted") {
+			t.Errorf("nobody's FIFO, then a device node: exit %d, %q (want a FIFO of nobody's, then EPERM)", code, out)
+		}
+		if out, code := sh(t, mnt, 0, "mv sp/fifo sp/fifo2 && ln sp/fifo2 sp/fifo3 && stat -c '%h %F' sp/fifo3 && rm sp/fifo2 sp/fifo3 sp/null sp/disk sp/sock sp/mine && rmdir sp"); code != 0 || out != "2 fifo\n" {
+			t.Errorf("rename, link and remove of special files: exit %d, %q", code, out)
+		}
+	})
+
 	t.Run("setgid directories pass on their group", func(t *testing.T) {
 		os.Mkdir(at("sg"), 0o755)
 		if err := os.Chown(at("sg"), 0, 4242); err != nil {

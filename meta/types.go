@@ -90,7 +90,29 @@ const (
 	TypeFile    FileType = 1
 	TypeDir     FileType = 2
 	TypeSymlink FileType = 3
+	// Special files (mknod(2)): the cluster keeps their type, attributes
+	// and device number; what they do is the local kernel's business.
+	TypeFIFO     FileType = 4
+	TypeSocket   FileType = 5
+	TypeCharDev  FileType = 6
+	TypeBlockDev FileType = 7
 )
+
+// Special says t is a FIFO, socket or device node.
+func (t FileType) Special() bool { return t >= TypeFIFO && t <= TypeBlockDev }
+
+// Valid says t is one of the inode types.
+func (t FileType) Valid() bool { return t >= TypeFile && t <= TypeBlockDev }
+
+// ParseFileType is the FileType String names.
+func ParseFileType(s string) (FileType, bool) {
+	for t := TypeFile; t <= TypeBlockDev; t++ {
+		if t.String() == s {
+			return t, true
+		}
+	}
+	return 0, false
+}
 
 func (t FileType) String() string {
 	switch t {
@@ -100,6 +122,14 @@ func (t FileType) String() string {
 		return "dir"
 	case TypeSymlink:
 		return "symlink"
+	case TypeFIFO:
+		return "fifo"
+	case TypeSocket:
+		return "socket"
+	case TypeCharDev:
+		return "chardev"
+	case TypeBlockDev:
+		return "blockdev"
 	}
 	return "unknown"
 }
@@ -126,6 +156,9 @@ type Inode struct {
 	Gen uint64 `msgpack:"gn,omitempty"`
 	// Target is a symlink's content.
 	Target string `msgpack:"tg,omitempty"`
+	// Rdev is a device node's device number (Linux's encoding, as
+	// stat(2)'s st_rdev); 0 for every other type.
+	Rdev uint64 `msgpack:"rd,omitempty"`
 	// Parent is a directory's parent directory (0 for the root and for
 	// directories written before the field existed, until InitNamespace
 	// fills it in): a directory has exactly one name, so it has one
@@ -239,6 +272,9 @@ const (
 	// OpLock takes, renews or gives up a lease on the lock of the inode
 	// at Path, or keeps waiters in its queue: Lock says which (locks.go).
 	OpLock OpKind = 17
+	// OpMknod creates a special file at Path: Node says which type, Rdev
+	// a device node's number. Device nodes take root, as mknod(2).
+	OpMknod OpKind = 18
 )
 
 // Cred is who an op or a read acts for, as a router authenticated them.
@@ -398,6 +434,9 @@ type Op struct {
 	Orphan bool `msgpack:"or,omitempty"`
 	// Target is the content of the symlink OpSymlink makes.
 	Target string `msgpack:"tg,omitempty"`
+	// Node and Rdev are the type and device number of what OpMknod makes.
+	Node FileType `msgpack:"nk,omitempty"`
+	Rdev uint64   `msgpack:"rd,omitempty"`
 	// Gen is the content generation OpUpdate's File was computed from.
 	Gen uint64 `msgpack:"gn,omitempty"`
 	// Attr holds the attributes OpUpdate sets.

@@ -52,6 +52,8 @@ type Client interface {
 	CreateIn(ctx context.Context, dir uint64, name string, mode, uid, gid uint32, excl bool) (a client.Attr, created bool, err error)
 	// MkdirIn makes the directory name in dir.
 	MkdirIn(ctx context.Context, dir uint64, name string, mode, uid, gid uint32) (client.Attr, error)
+	// MknodIn makes the FIFO, socket or device node name in dir.
+	MknodIn(ctx context.Context, dir uint64, name, typ string, mode uint32, rdev uint64, uid, gid uint32) (client.Attr, error)
 	// SymlinkIn makes the symlink name in dir, pointing at target.
 	SymlinkIn(ctx context.Context, dir uint64, name, target string, uid, gid uint32) (client.Attr, error)
 	// LinkIn gives the file ino the new name name in dir (a hard link).

@@ -270,6 +270,7 @@ func (m *fsys) fill(out *fuse.Attr, a client.Attr) {
 	out.Mode = typeBits(a.Type) | a.Mode&0o7777
 	out.Nlink = a.Nlink
 	out.Owner = fuse.Owner{Uid: a.Uid, Gid: a.Gid}
+	out.Rdev = uint32(a.Rdev)
 	out.SetTimes(&a.ATime, &a.MTime, &a.CTime)
 }
 
@@ -279,8 +280,31 @@ func typeBits(t string) uint32 {
 		return syscall.S_IFDIR
 	case client.TypeSymlink:
 		return syscall.S_IFLNK
+	case client.TypeFIFO:
+		return syscall.S_IFIFO
+	case client.TypeSocket:
+		return syscall.S_IFSOCK
+	case client.TypeCharDev:
+		return syscall.S_IFCHR
+	case client.TypeBlockDev:
+		return syscall.S_IFBLK
 	}
 	return syscall.S_IFREG
+}
+
+// nodeType is the special file type of a mknod(2) mode; "" for any other.
+func nodeType(mode uint32) string {
+	switch mode & syscall.S_IFMT {
+	case syscall.S_IFIFO:
+		return client.TypeFIFO
+	case syscall.S_IFSOCK:
+		return client.TypeSocket
+	case syscall.S_IFCHR:
+		return client.TypeCharDev
+	case syscall.S_IFBLK:
+		return client.TypeBlockDev
+	}
+	return ""
 }
 
 // uninterrupted keeps a request going when the kernel interrupts it. A

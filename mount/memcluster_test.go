@@ -292,6 +292,10 @@ func (c *memCluster) SymlinkIn(context.Context, uint64, string, string, uint32, 
 	return client.Attr{}, notInMemory("symlink")
 }
 
+func (c *memCluster) MknodIn(context.Context, uint64, string, string, uint32, uint64, uint32, uint32) (client.Attr, error) {
+	return client.Attr{}, notInMemory("mknod")
+}
+
 func (c *memCluster) LinkIn(context.Context, uint64, uint64, string) (client.Attr, error) {
 	return client.Attr{}, notInMemory("link")
 }

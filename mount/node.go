@@ -234,6 +234,40 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	return n.child(ctx, a, out), 0
 }
 
+// Mknod makes a FIFO, socket or device node (mkfifo, mknod, bind of a
+// Unix socket). The cluster keeps the inode; what it does is the
+// kernel's: a FIFO's or socket's I/O never reaches the mount.
+func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	ctx = n.m.as(ctx)
+	if len(name) > maxName {
+		return nil, syscall.ENAMETOOLONG
+	}
+	typ := nodeType(mode)
+	if typ == "" && mode&syscall.S_IFMT != 0 && mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, syscall.EINVAL
+	}
+	if typ == client.TypeFIFO || typ == client.TypeSocket {
+		dev = 0
+	}
+	uid, gid, perm, err := n.caller(ctx, mode, false)
+	if err != nil {
+		return nil, n.m.errno(err)
+	}
+	defer n.m.changed()
+	var a client.Attr
+	if typ == "" {
+		// A regular file (mknod(2) with S_IFREG, or the kernel's create
+		// without an open): made, not opened.
+		a, _, err = n.m.c.CreateIn(ctx, n.ino, name, perm, uid, gid, true)
+	} else {
+		a, err = n.m.c.MknodIn(ctx, n.ino, name, typ, perm, uint64(dev), uid, gid)
+	}
+	if err != nil {
+		return nil, n.m.errno(err)
+	}
+	return n.child(ctx, a, out), 0
+}
+
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	ctx = n.m.as(ctx)
 	if len(name) > maxName {

@@ -30,7 +30,7 @@ const entryOverhead = 1 << 10
 // the log entry carries it and the namespace keeps it.
 func dataCost(op meta.Op) int64 {
 	switch op.Kind {
-	case meta.OpPut, meta.OpCopy, meta.OpMkdir, meta.OpCreate, meta.OpSymlink, meta.OpLink, meta.OpUserAdd:
+	case meta.OpPut, meta.OpCopy, meta.OpMkdir, meta.OpCreate, meta.OpSymlink, meta.OpMknod, meta.OpLink, meta.OpUserAdd:
 	case meta.OpUpdate:
 		if op.File == nil || len(op.File.Data) == 0 && len(op.File.Chunks) == 0 {
 			return 0 // attributes, or content truncated to nothing

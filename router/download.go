@@ -128,6 +128,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, t target) {
 		io.WriteString(w, rr.Inode.Target)
 		return
 	}
+	if rr.Inode.Type.Special() {
+		writeError(w, fmt.Errorf("%w: %s is a %s: it has attributes (op=stat) but no content to read", ErrBadRequest, t.path, rr.Inode.Type))
+		return
+	}
 	in := rr.Inode
 	if readMismatch(r, `"`+in.Hash+`"`) {
 		writeError(w, fmt.Errorf("%s: %w: If-Match names another version than the file's now", t, meta.ErrPrecondition))

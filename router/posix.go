@@ -75,8 +75,9 @@ func owner(q url.Values, op *meta.Op) (err error) {
 }
 
 // create makes an empty file (op=create, like open(2) with O_CREAT, and
-// with excl=1 also O_EXCL) or a symlink (op=symlink&target=...). Unlike a
-// PUT it makes no missing parents.
+// with excl=1 also O_EXCL), a symlink (op=symlink&target=...) or a
+// special file (op=mknod&type=fifo|socket|chardev|blockdev[&rdev=N]).
+// Unlike a PUT it makes no missing parents.
 func (s *Server) create(w http.ResponseWriter, r *http.Request, t target, kind string, q url.Values) {
 	op := meta.Op{Kind: meta.OpCreate, Dir: t.at, Path: t.path, Mode: 0o644}
 	err := owner(q, &op)
@@ -86,10 +87,31 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, t target, kind s
 			err = fmt.Errorf("%w: op=symlink needs target= of 1 to %d bytes", ErrBadRequest, meta.MaxSymlink)
 		}
 	}
+	if err == nil && kind == "mknod" {
+		op.Kind = meta.OpMknod
+		err = parseNode(q, &op)
+	}
 	if err == nil {
 		err = flags(q, map[string]*bool{"excl": &op.Excl})
 	}
 	s.make(w, r, t, op, err)
+}
+
+// parseNode reads the type and device number of op=mknod.
+func parseNode(q url.Values, op *meta.Op) error {
+	t, ok := meta.ParseFileType(q.Get("type"))
+	if !ok || !t.Special() {
+		return fmt.Errorf("%w: op=mknod needs type=fifo, socket, chardev or blockdev, not %q", ErrBadRequest, q.Get("type"))
+	}
+	op.Node = t
+	if v := q.Get("rdev"); v != "" {
+		rdev, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || t != meta.TypeCharDev && t != meta.TypeBlockDev {
+			return fmt.Errorf("%w: rdev=%q: a device number (decimal) for type=chardev or blockdev only", ErrBadRequest, v)
+		}
+		op.Rdev = rdev
+	}
+	return nil
 }
 
 // make proposes op (unless err, from parsing the request, is set) and

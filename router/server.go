@@ -476,7 +476,7 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 		s.move(w, r, t, op, q)
 	case r.Method == http.MethodPost && op == "mkdir":
 		s.mkdir(w, r, t, q)
-	case r.Method == http.MethodPost && (op == "create" || op == "symlink"):
+	case r.Method == http.MethodPost && (op == "create" || op == "symlink" || op == "mknod"):
 		s.create(w, r, t, op, q)
 	case r.Method == http.MethodPost && op == "setattr":
 		s.setattr(w, r, t, q)
@@ -488,7 +488,7 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, PUT, PATCH, DELETE, POST")
 		writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Code: api.CodeMethodNotAllowed, Message: fmt.Sprintf("method %q is not supported on /v1/fs", r.Method)})
 	default:
-		writeError(w, fmt.Errorf("%w: %s with op=%q is not an operation (ops: GET stat, chunks; POST copy, rename, link, mkdir, create, symlink, setattr, release, match)", ErrBadRequest, r.Method, op))
+		writeError(w, fmt.Errorf("%w: %s with op=%q is not an operation (ops: GET stat, chunks; POST copy, rename, link, mkdir, create, symlink, mknod, setattr, release, match)", ErrBadRequest, r.Method, op))
 	}
 }
 
@@ -653,7 +653,7 @@ func attrOf(in meta.Inode) api.Attr {
 	a := api.Attr{
 		Ino: in.Ino, Type: in.Type.String(), Size: in.Size, Mode: in.Mode, ModeOctal: fmt.Sprintf("%04o", in.Mode), Nlink: in.Nlink,
 		Uid: in.Uid, Gid: in.Gid, ATime: utc(in.ATime), MTime: utc(in.MTime), CTime: utc(in.CTime),
-		Gen: in.Gen, Target: in.Target,
+		Gen: in.Gen, Target: in.Target, Rdev: in.Rdev,
 	}
 	if u := in.Usage; u != nil {
 		a.Usage = &api.Usage{Bytes: u.Bytes, Files: u.Files, Dirs: u.Dirs}

@@ -253,6 +253,11 @@ func TestWriteAtRefusesBadRequests(t *testing.T) {
 		{"POST", "/v1/fs/f?op=setattr&size=2000", "", http.StatusRequestEntityTooLarge},
 		{"POST", "/v1/fs/g?op=symlink", "", http.StatusBadRequest},
 		{"POST", "/v1/fs/g?op=create&uid=x", "", http.StatusBadRequest},
+		{"POST", "/v1/fs/g?op=mknod", "", http.StatusBadRequest},
+		{"POST", "/v1/fs/g?op=mknod&type=file", "", http.StatusBadRequest},
+		{"POST", "/v1/fs/g?op=mknod&type=fifo&rdev=3", "", http.StatusBadRequest},
+		{"POST", "/v1/fs/g?op=mknod&type=chardev&rdev=x", "", http.StatusBadRequest},
+		{"POST", "/v1/fs/f?op=mknod&type=fifo", "", http.StatusConflict},
 		{"DELETE", "/v1/fs/f?only=both", "", http.StatusBadRequest},
 	} {
 		w := do(s, tc.method, tc.target, strings.NewReader(tc.body))
@@ -263,6 +268,14 @@ func TestWriteAtRefusesBadRequests(t *testing.T) {
 	if got := string(readAll(t, s, "/f")); got != "abc" {
 		t.Errorf("after the refused requests the file holds %q", got)
 	}
+	if w := do(s, "HEAD", "/v1/fs/g", nil); w.Code != http.StatusNotFound {
+		t.Errorf("a refused op=mknod made /g: HEAD = %d", w.Code)
+	}
+	if w := do(s, "POST", "/v1/fs/p?op=mknod&type=fifo&mode=0600", nil); w.Code != http.StatusCreated || !strings.Contains(w.Body.String(), `"type": "fifo"`) {
+		t.Fatalf("op=mknod&type=fifo = %d %s", w.Code, w.Body)
+	}
+	w := do(s, "GET", "/v1/fs/p", nil)
+	wantCode(t, "GET of a FIFO", w, http.StatusBadRequest, api.CodeInvalidOp)
 }
 
 // A write of whole chunks at a chunk boundary is stored as it arrives and

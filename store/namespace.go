@@ -225,6 +225,8 @@ func applyOp(tx *bbolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 		return n.create(op)
 	case meta.OpSymlink:
 		return n.symlink(op)
+	case meta.OpMknod:
+		return n.mknod(op)
 	case meta.OpLink:
 		return n.link(op)
 	case meta.OpUpdate:
@@ -404,7 +406,7 @@ func decodeInode(ino uint64, v []byte) (meta.Inode, error) {
 	if err := msgpack.Unmarshal(v, &in); err != nil {
 		return meta.Inode{}, fmt.Errorf("namespace: decode inode %d: %w: %w", ino, meta.ErrCorrupt, err)
 	}
-	if in.Ino != ino || (in.Type != meta.TypeFile && in.Type != meta.TypeDir && in.Type != meta.TypeSymlink) {
+	if in.Ino != ino || !in.Type.Valid() {
 		return meta.Inode{}, fmt.Errorf("namespace: inode record %d holds ino %d type %d: %w", ino, in.Ino, in.Type, meta.ErrCorrupt)
 	}
 	return in, nil

@@ -276,7 +276,7 @@ func (n *namespace) copyTree(src, parent meta.Inode, op *meta.Op) (meta.Inode, e
 	c := meta.Inode{
 		Ino: ino, Type: src.Type, Size: src.Size, Mode: src.Mode, Uid: src.Uid, Gid: src.Gid,
 		MTime: now, ATime: now, CTime: now, Nlink: 1, Gen: 1,
-		Hash: src.Hash, Chunks: src.Chunks, Data: src.Data, DataKey: src.DataKey, Target: src.Target,
+		Hash: src.Hash, Chunks: src.Chunks, Data: src.Data, DataKey: src.DataKey, Target: src.Target, Rdev: src.Rdev,
 	}
 	if n.cred != nil {
 		n.initOwner(&c, parent, op)

@@ -95,6 +95,41 @@ func (n *namespace) symlink(op *meta.Op) (meta.Result, error) {
 	return meta.Result{Created: true, Inode: ptr(l)}, nil
 }
 
+// mknod makes a FIFO, socket or device node (op.Node) at op.Path, as
+// mknod(2): EEXIST first, then the device check (only root makes device
+// nodes: CAP_MKNOD), then the write check on the directory.
+func (n *namespace) mknod(op *meta.Op) (meta.Result, error) {
+	if !op.Node.Special() || op.Rdev != 0 && op.Node != meta.TypeCharDev && op.Node != meta.TypeBlockDev {
+		return reject(meta.CodeInvalid)
+	}
+	dst, code, err := n.newChild(op)
+	if err != nil || code != meta.CodeOK {
+		return meta.Result{Code: code}, err
+	}
+	if dst.exists {
+		return reject(meta.CodeExists)
+	}
+	if (op.Node == meta.TypeCharDev || op.Node == meta.TypeBlockDev) && n.cred != nil && !n.cred.Root {
+		return reject(meta.CodePerm)
+	}
+	if code := createCode(n.cred, dst.parent); code != meta.CodeOK {
+		return reject(code)
+	}
+	ino, err := n.allocIno()
+	if err != nil {
+		return meta.Result{}, err
+	}
+	in := meta.Inode{
+		Ino: ino, Type: op.Node, Mode: op.Mode & meta.ModeMask, Nlink: 1, Rdev: op.Rdev,
+		ATime: op.Time, MTime: op.Time, CTime: op.Time,
+	}
+	n.initOwner(&in, dst.parent, op)
+	if err := n.addEntry(&dst.parent, dst.name, in, op.Time); err != nil {
+		return meta.Result{}, err
+	}
+	return meta.Result{Created: true, Inode: ptr(in)}, nil
+}
+
 // link gives the file at Path (usually "/" from Dir: the inode itself) the
 // new name To. Directories cannot be linked (CodePerm, as link(2)), and an
 // orphan cannot be linked back (CodeNotFound). As in link(2), a taken name

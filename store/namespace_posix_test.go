@@ -328,3 +328,57 @@ func TestPublicFlag(t *testing.T) {
 	}
 	nsCheckRefs(t, db)
 }
+
+func TestMknod(t *testing.T) {
+	db := nsOpenDB(t)
+	pub := meta.Op{Kind: meta.OpMkdir, Path: "/pub", Mode: 0o777}
+	nsWant(t, nsApply(t, db, pub), meta.CodeOK)
+
+	r := nsApply(t, db, meta.Op{Kind: meta.OpMknod, Path: "/pub/fifo", Node: meta.TypeFIFO, Mode: 0o640, Uid: 7, Gid: 8, Time: 5})
+	if r.Code != meta.CodeOK || !r.Created || r.Inode.Type != meta.TypeFIFO || r.Inode.Mode != 0o640 || r.Inode.Uid != 7 || r.Inode.Rdev != 0 || r.Inode.Nlink != 1 {
+		t.Fatalf("mkfifo: %+v %+v", r, r.Inode)
+	}
+	r = nsApply(t, db, meta.Op{Kind: meta.OpMknod, Path: "/pub/null", Node: meta.TypeCharDev, Rdev: 0x103, Mode: 0o666})
+	if r.Code != meta.CodeOK || r.Inode.Type != meta.TypeCharDev || r.Inode.Rdev != 0x103 {
+		t.Fatalf("mknod c 1 3: %+v %+v", r, r.Inode)
+	}
+	if got := nsLookupAt(t, db, 0, "/pub/null"); got.Type != meta.TypeCharDev || got.Rdev != 0x103 || got.Mode != 0o666 {
+		t.Fatalf("stored device node: %+v", got)
+	}
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMknod, Path: "/pub/fifo", Node: meta.TypeSocket}), meta.CodeExists)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMknod, Path: "/pub/x", Node: meta.TypeFile}), meta.CodeInvalid)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMknod, Path: "/pub/x", Node: meta.TypeFIFO, Rdev: 1}), meta.CodeInvalid)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMknod, Path: "/pub/x", Node: 99}), meta.CodeInvalid)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMknod, Path: "/missing/x", Node: meta.TypeFIFO}), meta.CodeNotFound)
+
+	// Anyone may make a FIFO or a socket where they may write; only root
+	// makes device nodes, or copies them.
+	sock := nsApply(t, db, meta.Op{Kind: meta.OpMknod, Path: "/pub/sock", Node: meta.TypeSocket, Mode: 0o755, Cred: alice})
+	if sock.Code != meta.CodeOK || sock.Inode.Uid != alice.Uid || sock.Inode.Type != meta.TypeSocket {
+		t.Fatalf("alice's socket: %+v %+v", sock, sock.Inode)
+	}
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMknod, Path: "/pub/dev", Node: meta.TypeBlockDev, Rdev: 0x800, Cred: alice}), meta.CodePerm)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMknod, Path: "/pub/dev", Node: meta.TypeBlockDev, Rdev: 0x800, Cred: admin}), meta.CodeOK)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpCopy, Path: "/pub/null", To: "/pub/null2", Cred: alice}), meta.CodePerm)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpCopy, Path: "/pub", To: "/pub2", Cred: alice}), meta.CodePerm)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMknod, Path: "/x", Node: meta.TypeFIFO, Cred: alice}), meta.CodeAccess)
+
+	// They are renamed, linked, copied and removed like files.
+	nsWant(t, nsApply(t, db, copyOp("/pub/null", "/pub/null2")), meta.CodeOK)
+	if got := nsLookupAt(t, db, 0, "/pub/null2"); got.Type != meta.TypeCharDev || got.Rdev != 0x103 {
+		t.Fatalf("root's copy of a device node: %+v", got)
+	}
+	nsWant(t, nsApply(t, db, renameOp("/pub/fifo", "/pub/fifo2")), meta.CodeOK)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpLink, Path: "/pub/fifo2", To: "/pub/fifo3"}), meta.CodeOK)
+	if got := nsLookupAt(t, db, 0, "/pub/fifo3"); got.Type != meta.TypeFIFO || got.Nlink != 2 {
+		t.Fatalf("linked FIFO: %+v", got)
+	}
+	nsWant(t, nsApply(t, db, putOp("/pub/sock", 3)), meta.CodeOK)
+	if got := nsLookupAt(t, db, 0, "/pub/sock"); got.Type != meta.TypeFile || got.Ino == sock.Inode.Ino {
+		t.Fatalf("a put over a socket: %+v", got)
+	}
+	for _, p := range []string{"/pub/fifo2", "/pub/fifo3", "/pub/null", "/pub/null2", "/pub/dev"} {
+		nsWant(t, nsApply(t, db, deleteOp(p)), meta.CodeOK)
+	}
+	nsCheckRefs(t, db)
+}

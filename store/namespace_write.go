@@ -45,7 +45,7 @@ func (n *namespace) planPut(at uint64, path string, mode uint32, setsMTime bool)
 	switch {
 	case p.old.Type == meta.TypeDir:
 		return putPlan{}, meta.CodeIsDir, nil
-	case p.old.Type == meta.TypeSymlink:
+	case p.old.Type == meta.TypeSymlink || p.old.Type.Special():
 		return p, deleteCode(n.cred, p.parent, p.old), nil
 	case !mayContent(n.cred, p.old, meta.MayWrite):
 		return putPlan{}, meta.CodeAccess, nil

@@ -365,6 +365,9 @@ func (n *namespace) readTreeCode(src meta.Inode) (meta.Code, error) {
 			if !mayContent(n.cred, in, meta.MayRead) {
 				return meta.CodeAccess, nil
 			}
+		case meta.TypeCharDev, meta.TypeBlockDev:
+			// A copy would be a new device node, which only root makes.
+			return meta.CodePerm, nil
 		case meta.TypeDir:
 			if !permits(n.cred, in, meta.MayRead|meta.MayExec) {
 				return meta.CodeAccess, nil
