@@ -130,6 +130,9 @@ type ChunkInfo struct {
 	// Key is the ID (hex) of the data key the chunk is sealed with; ""
 	// for a chunk stored in clear.
 	Key string `json:"key,omitempty"`
+	// Hole: Size zero bytes stored nowhere (a file extended by truncate
+	// or written past its end), with no hash or group.
+	Hole bool `json:"hole,omitempty"`
 }
 
 // Statfs is the answer of GET /v1/statfs: the cluster's room, as a mount's

@@ -165,6 +165,27 @@ func TestMountPOSIX(t *testing.T) {
 		}
 	})
 
+	t.Run("a 900 GiB sparse file", func(t *testing.T) {
+		// The zeros are a hole: nothing stored, one reference, so the
+		// truncate is one small commit (it used to be 230,400 chunk
+		// references in one entry, and took the meta group down).
+		const size, mid = 900 << 30, 400 << 30
+		out, code := sh(t, mnt, 0, fmt.Sprintf(`echo start > huge && truncate -s 900G huge && stat -c %%s huge &&
+echo x | dd of=huge bs=1 seek=%d conv=notrunc status=none &&
+dd if=huge bs=1M skip=%d count=4 status=none | tr -d '\000' && dd if=huge bs=1 skip=%d count=2 status=none && head -c 6 huge`, mid, 500<<10, mid))
+		if want := fmt.Sprintf("%d\nx\nstart\n", int64(size)); code != 0 || out != want {
+			t.Errorf("truncate -s 900G, a write and reads: exit %d, %.300q (want %q)", code, out, want)
+		}
+		chunks, err := cl.Chunks(ctx, "/huge")
+		if err != nil || len(chunks) > 5 {
+			t.Errorf("the 900 GiB file is %d references (%v): %+v", len(chunks), err, chunks)
+		}
+		if out, code := sh(t, mnt, 0, "truncate -s 2T huge"); code == 0 || !strings.Contains(out, "File too large") {
+			t.Errorf("truncate past the largest file size: exit %d, %q (want EFBIG)", code, out)
+		}
+		os.Remove(at("huge"))
+	})
+
 	t.Run("fsync makes data durable in the cluster", func(t *testing.T) {
 		f, err := os.Create(at("synced"))
 		if err != nil {

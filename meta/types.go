@@ -62,7 +62,10 @@ func (b Ballot) IsZero() bool { return b.Term == 0 && b.Node == 0 }
 
 func (b Ballot) String() string { return fmt.Sprintf("%d/%d", b.Term, b.Node) }
 
-// ChunkRef is one chunk of a file's content, in order.
+// ChunkRef is one chunk of a file's content, in order. A ref with the
+// zero Hash is a hole: Size zero bytes that are stored nowhere (a file
+// extended by truncate, or written past its end), with no group and no
+// key, and of any length.
 type ChunkRef struct {
 	Hash Hash `msgpack:"h"`
 	// Size is the chunk's size as the file sees it: its plaintext's,
@@ -81,6 +84,9 @@ type ChunkRef struct {
 	// and for chunks sealed before tags were kept.
 	Tag string `msgpack:"t,omitempty"`
 }
+
+// Hole says c is a hole: zeros, not stored.
+func (c ChunkRef) Hole() bool { return c.Hash == Hash{} }
 
 // FileType says what an inode is.
 type FileType uint8

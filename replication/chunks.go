@@ -207,11 +207,11 @@ func (n *Node) ensureChunks(ctx context.Context, entries []meta.Entry, from stri
 	return nil
 }
 
-// ownsChunk reports whether a file's chunk is kept by this group. Chunks
-// of other groups are on a majority of their own group before the file
-// that names them commits.
+// ownsChunk reports whether a file's chunk is kept by this group (a hole
+// is kept by none). Chunks of other groups are on a majority of their
+// own group before the file that names them commits.
 func ownsChunk(group string, c meta.ChunkRef) bool {
-	return c.Group == group || c.Group == ""
+	return !c.Hole() && (c.Group == group || c.Group == "")
 }
 
 // fetchChunk copies a chunk this node lacks from the member at addr.

@@ -372,6 +372,10 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, st
 		parts = append(parts, part{ref: c, from: max(start, cs) - cs, to: min(end, ce) - cs, ch: make(chan fetched, 1)})
 	}
 	launch := func(i int) {
+		if parts[i].ref.Hole() {
+			parts[i].ch <- fetched{}
+			return
+		}
 		go func() {
 			var dst []byte
 			if parts[i].ref.Key != 0 {
@@ -433,7 +437,12 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, st
 		if stall != nil {
 			stall()
 		}
-		_, err := w.Write(f.data[p.from:p.to])
+		var err error
+		if p.ref.Hole() {
+			err = writeZeros(w, p.to-p.from, stall)
+		} else {
+			_, err = w.Write(f.data[p.from:p.to])
+		}
 		if p.ref.Key != 0 && cap(f.data) == s.cfg.ChunkSize {
 			s.bufs.put(f.data[:cap(f.data)])
 		}
@@ -445,6 +454,25 @@ func (s *Server) streamRange(ctx context.Context, w io.Writer, in meta.Inode, st
 	}
 	if len(parts) == 0 {
 		begin()
+	}
+	return nil
+}
+
+// zeroBlock is what a hole is read from.
+var zeroBlock = make([]byte, 256<<10)
+
+// writeZeros writes n zero bytes (part of a hole) to w, renewing the
+// stall bound (if any) as they go.
+func writeZeros(w io.Writer, n int64, stall func()) error {
+	for n > 0 {
+		k := min(n, int64(len(zeroBlock)))
+		if _, err := w.Write(zeroBlock[:k]); err != nil {
+			return err
+		}
+		n -= k
+		if stall != nil {
+			stall()
+		}
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, t target) {
 	for i, sum := range sums {
 		off := (req.First + int64(i)) * req.ChunkSize
 		c, ok := at[off]
-		out.Same[i] = ok && c.Size == min(req.ChunkSize, req.Size-off) && s.sameChunk(c, sum)
+		out.Same[i] = ok && !c.Hole() && c.Size == min(req.ChunkSize, req.Size-off) && s.sameChunk(c, sum)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

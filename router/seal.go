@@ -87,6 +87,9 @@ func (s *Server) storedFormIn(dst, plain []byte) (stored []byte, ref meta.ChunkR
 // chunkContent reads a chunk of a file and returns its plain content,
 // appended to dst when the chunk is sealed.
 func (s *Server) chunkContent(ctx context.Context, ref meta.ChunkRef, dst []byte) ([]byte, error) {
+	if ref.Hole() {
+		return nil, fmt.Errorf("read of a hole of %d bytes as a chunk (a hole is stored nowhere)", ref.Size)
+	}
 	var b []byte
 	var err error
 	if s.hot != nil {

@@ -218,9 +218,6 @@ type Server struct {
 	repairs     sync.WaitGroup
 	repairSlots chan struct{}
 
-	zeroOnce sync.Once
-	zeroHash meta.Hash // of a chunk of ChunkSize zeros (splice.go)
-
 	sealed sealedPool // buffers of sealed chunks
 
 	// avoid holds the groups that failed to store a chunk lately; chunks
@@ -694,6 +691,10 @@ func (s *Server) chunks(w http.ResponseWriter, r *http.Request, t target) {
 	}
 	out := api.ChunkList{Path: t.path, Inline: rr.Inode.Type == meta.TypeFile && len(rr.Inode.Chunks) == 0, Chunks: []api.ChunkInfo{}}
 	for _, c := range rr.Inode.Chunks {
+		if c.Hole() {
+			out.Chunks = append(out.Chunks, api.ChunkInfo{Size: c.Size, Hole: true})
+			continue
+		}
 		cj := api.ChunkInfo{Hash: c.Hash.String(), Size: c.Size, Group: c.Group}
 		if cj.Group == "" {
 			cj.Group = s.be.metaGroup()

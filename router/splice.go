@@ -13,8 +13,8 @@ import (
 // range is kept as it is, by reference. So writing 4 KiB in the middle of
 // a 10 GiB file reads and writes one chunk, and a mount that writes whole
 // chunks at chunk boundaries reads none. Zeros (a file extended by
-// truncate, or by a write past its end) become references to one zero
-// chunk, stored once.
+// truncate, or by a write past its end) are holes: one reference however
+// long, stored nowhere, read as zeros.
 
 // piece is what a write puts at its offset: bytes, or chunks stored
 // already (a write of whole chunks, stored as it arrived).
@@ -137,6 +137,10 @@ func (o *oldContent) copyTo(b *builder, from, to int64) error {
 			if err := b.keep(c); err != nil {
 				return err
 			}
+		case c.Hole():
+			if err := b.zeros(z - a); err != nil {
+				return err
+			}
 		default:
 			data, err := o.chunk(b.ctx, c)
 			if err != nil {
@@ -195,12 +199,17 @@ type builder struct {
 	releases []func() // of their sealed copies
 }
 
-// keep adds a whole existing chunk.
+// keep adds a whole existing chunk, or a hole (joined to a hole just
+// before it).
 func (b *builder) keep(ref meta.ChunkRef) error {
 	if err := b.flush(); err != nil {
 		return err
 	}
-	b.refs = append(b.refs, ref)
+	if last := len(b.refs) - 1; ref.Hole() && last >= 0 && b.refs[last].Hole() {
+		b.refs[last].Size += ref.Size
+	} else {
+		b.refs = append(b.refs, ref)
+	}
 	b.size += ref.Size
 	return nil
 }
@@ -224,8 +233,9 @@ func (b *builder) write(p []byte) error {
 	return nil
 }
 
-// zeros adds n zero bytes. Whole chunks of zeros are one chunk, stored
-// once and referenced again.
+// zeros adds n zero bytes: whole chunks of them as a hole, which is
+// stored nowhere and costs one reference however long; the bytes that
+// complete a chunk already begun, or begin the next one, as bytes.
 func (b *builder) zeros(n int64) error {
 	cs := int64(b.s.cfg.ChunkSize)
 	if b.buf != nil {
@@ -235,16 +245,11 @@ func (b *builder) zeros(n int64) error {
 		}
 		n -= fill
 	}
-	zero := b.s.zeroChunk()
-	for ; n >= cs; n -= cs {
-		if i, ok := b.first[zero]; ok {
-			b.refs = append(b.refs, b.refs[i])
-			b.size += cs
-			continue
-		}
-		if err := b.write(make([]byte, cs)); err != nil {
+	if whole := n / cs * cs; whole > 0 {
+		if err := b.keep(meta.ChunkRef{Size: whole}); err != nil {
 			return err
 		}
+		n -= whole
 	}
 	return b.write(make([]byte, n))
 }
@@ -332,14 +337,4 @@ func (b *builder) abort() {
 		r()
 	}
 	b.bufs, b.releases = nil, nil
-}
-
-// zeroChunk returns the hash of a chunk of ChunkSize zero bytes.
-func (s *Server) zeroChunk() meta.Hash {
-	s.zeroOnce.Do(func() {
-		_, ref, release := s.storedForm(make([]byte, s.cfg.ChunkSize))
-		s.zeroHash = ref.Hash
-		release()
-	})
-	return s.zeroHash
 }

@@ -64,9 +64,10 @@ func TestSpliceMatchesAReference(t *testing.T) {
 			seed := rand.Uint64()
 			randomSplices(t, s, seed, 300, func(step int, ref []byte) {
 				in, _ := mg[0].file("/f")
-				for _, ch := range in.Chunks {
-					if ch.Size > 16 || ch.Size <= 0 || ch.Group == "" {
-						t.Fatalf("seed %d step %d: chunk %+v", seed, step, ch)
+				for i, ch := range in.Chunks {
+					hole := ch.Hole() && ch.Size%16 == 0 && ch.Group == "" && ch.Key == 0 && (i == 0 || !in.Chunks[i-1].Hole())
+					if ch.Size <= 0 || !hole && (ch.Size > 16 || ch.Group == "") {
+						t.Fatalf("seed %d step %d: chunk %d of %d: %+v", seed, step, i, len(in.Chunks), ch)
 					}
 				}
 				if inline > 0 && (len(in.Chunks) == 0) != (len(ref) <= inline) {
@@ -167,7 +168,7 @@ func TestSpliceRewritesOnlyTheChunksItCuts(t *testing.T) {
 
 // Growing a file by truncate or by a write far past its end stores one
 // chunk of zeros, however many chunks the zeros span.
-func TestSpliceZerosAreOneChunk(t *testing.T) {
+func TestSpliceZerosAreHoles(t *testing.T) {
 	c := newTestCluster(t)
 	mg := c.group("g1", 1, 0)
 	s := c.router(nil)
@@ -177,12 +178,13 @@ func TestSpliceZerosAreOneChunk(t *testing.T) {
 	if st.Size != 1000*16+5 {
 		t.Fatalf("size after truncate: %d", st.Size)
 	}
-	// The old chunk, the first chunk (abc and zeros), one zero chunk, the tail.
-	if n := held(); n > 4 {
+	// The old chunk, the first chunk (abc and zeros) and the tail: the
+	// 999 chunks of zeros between are a hole.
+	if n := held(); n > 3 {
 		t.Errorf("extending by 1000 chunks of zeros stored %d chunks", n)
 	}
 	patch(t, s, "/f", 3000*16, []byte("end"))
-	if n := held(); n > 6 {
+	if n := held(); n > 5 {
 		t.Errorf("a write 2000 chunks past the end stored %d chunks in all", n)
 	}
 	want := make([]byte, 3000*16+3)
@@ -190,6 +192,64 @@ func TestSpliceZerosAreOneChunk(t *testing.T) {
 	copy(want[3000*16:], "end")
 	if got := readAll(t, s, "/f"); !bytes.Equal(got, want) {
 		t.Fatalf("content differs: %d bytes, want %d", len(got), len(want))
+	}
+	in, _ := mg[0].file("/f")
+	if len(in.Chunks) > 5 {
+		t.Errorf("the file is %d references: %+v", len(in.Chunks), in.Chunks)
+	}
+}
+
+// A sparse file of 900 GiB (56 billion chunks of 16 bytes) is a few
+// references: truncated up, written in the middle, read anywhere, cut
+// back down.
+func TestSpliceHugeSparseFile(t *testing.T) {
+	c := newTestCluster(t)
+	mg := c.group("g1", 1, 0)
+	s := c.router(nil)
+	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("head")))
+	const size = 900 << 30
+	if st := truncate(t, s, "/f", size); st.Size != size {
+		t.Fatalf("size after truncate: %d", st.Size)
+	}
+	mid := int64(400<<30 + 7)
+	patch(t, s, "/f", mid, []byte("middle"))
+	in, _ := mg[0].file("/f")
+	if in.Size != size || len(in.Chunks) > 6 {
+		t.Fatalf("900 GiB sparse file: size %d, %d references: %+v", in.Size, len(in.Chunks), in.Chunks)
+	}
+	for _, tc := range []struct {
+		from, to int64
+		want     string
+	}{
+		{0, 7, "head\x00\x00\x00\x00"},
+		{mid - 2, mid + 8, "\x00\x00middle\x00\x00\x00"},
+		{size - 3, size - 1, "\x00\x00\x00"},
+		{700 << 30, 700<<30 + 4, "\x00\x00\x00\x00\x00"},
+	} {
+		w := do(s, "GET", "/v1/fs/f", nil, "Range", fmt.Sprintf("bytes=%d-%d", tc.from, tc.to))
+		if w.Code != http.StatusPartialContent || w.Body.String() != tc.want {
+			t.Errorf("bytes %d-%d: %d %q, want %q", tc.from, tc.to, w.Code, w.Body.Bytes(), tc.want)
+		}
+	}
+	w := do(s, "GET", "/v1/fs/f?op=chunks", nil)
+	var list api.ChunkList
+	if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("op=chunks: %d %s", w.Code, w.Body)
+	}
+	holes := 0
+	for _, ch := range list.Chunks {
+		if ch.Hole {
+			holes++
+			if ch.Hash != "" || ch.Group != "" {
+				t.Errorf("a hole with a hash or a group: %+v", ch)
+			}
+		}
+	}
+	if holes != 2 {
+		t.Errorf("op=chunks shows %d holes, want 2 (before and after the middle): %+v", holes, list.Chunks)
+	}
+	if st := truncate(t, s, "/f", 2); st.Size != 2 || string(readAll(t, s, "/f")) != "he" {
+		t.Fatalf("cut back to 2 bytes: %+v", st)
 	}
 }
 

@@ -639,7 +639,7 @@ func (s *Server) touchChunks(ctx context.Context, chunks []meta.ChunkRef) error 
 	seen := map[meta.ChunkRef]bool{}
 	for _, c := range chunks {
 		key := meta.ChunkRef{Hash: c.Hash, Group: c.Group}
-		if seen[key] {
+		if c.Hole() || seen[key] {
 			continue
 		}
 		seen[key] = true

@@ -47,10 +47,14 @@ func (n *namespace) adjustRefs(old, new []meta.ChunkRef) error {
 	}
 	delta := map[string]int64{}
 	for _, c := range old {
-		delta[string(chunkRefKey(c.Hash, c.Group))]--
+		if !c.Hole() {
+			delta[string(chunkRefKey(c.Hash, c.Group))]--
+		}
 	}
 	for _, c := range new {
-		delta[string(chunkRefKey(c.Hash, c.Group))]++
+		if !c.Hole() {
+			delta[string(chunkRefKey(c.Hash, c.Group))]++
+		}
 	}
 	keys := make([]string, 0, len(delta))
 	for k, d := range delta {

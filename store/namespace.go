@@ -296,9 +296,9 @@ func (n *namespace) checkConditions(op *meta.Op) (meta.Code, error) {
 	return meta.CodeOK, nil
 }
 
-// forEachChunk calls fn for every chunk of every file inode, stopping at the
-// first error fn returns. A chunk shared by copies is reported once per
-// inode. fn must not modify the namespace: it runs inside a bucket scan.
+// forEachChunk calls fn for every stored chunk (not the holes) of every
+// file inode, stopping at the first error fn returns. A chunk shared by
+// copies is reported once per inode. fn must not modify the namespace: it runs inside a bucket scan.
 func forEachChunk(tx *bbolt.Tx, fn func(meta.ChunkRef) error) error {
 	n, err := openNamespace(tx)
 	if err != nil {
@@ -313,6 +313,9 @@ func forEachChunk(tx *bbolt.Tx, fn func(meta.ChunkRef) error) error {
 			return err
 		}
 		for _, c := range in.Chunks {
+			if c.Hole() {
+				continue
+			}
 			if err := fn(c); err != nil {
 				return err
 			}
