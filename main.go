@@ -502,7 +502,7 @@ func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	c := mount.RunConfig{Mount: mount.DefaultConfig()}
 	var creds client.Credentials
 	retry := time.Minute
-	fs.StringVar(&creds.Router, "router", "", "router URL of the cluster (default $SHOAL_ROUTER, the credentials file, or "+client.DefaultConfig().Router+")")
+	fs.StringVar(&creds.Router, "router", "", "router URL of the cluster, or several separated by commas to fail over between (default $SHOAL_ROUTER, the credentials file, or "+client.DefaultConfig().Router+")")
 	fs.StringVar(&creds.Cluster, "cluster", "", "a cluster named in the credentials file (see 'shoal alias'; default $SHOAL_CLUSTER)")
 	fs.StringVar(&creds.CA, "ca", "", "the cluster's CA certificate (default $SHOAL_CA or the credentials file)")
 	fs.StringVar(&creds.Token, "token", "", "the token the mount uses (default $SHOAL_TOKEN or the credentials file)")
@@ -516,7 +516,7 @@ func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.DurationVar(&c.Mount.EntryTimeout, "entry-timeout", c.Mount.EntryTimeout, "how long the kernel may use a name lookup before asking again")
 	fs.DurationVar(&c.Mount.NegativeTimeout, "negative-timeout", c.Mount.NegativeTimeout, "how long the kernel may remember that a name does not exist")
 	fs.Var((*byteSize)(&c.Mount.WriteBuffer), "write-buffer", "bytes written to one open file kept before they are sent (default: four chunks)")
-	fs.DurationVar(&retry, "retry", retry, "how long a request the cluster cannot serve (a failover) is retried before the program gets an error")
+	fs.DurationVar(&retry, "retry", retry, "how long a request the cluster cannot serve (a failover, a router restarting or down) is retried, round the routers, before the program gets an error")
 	fs.BoolVar(&c.Mount.Debug, "debug", false, "log every FUSE request")
 	metrics := metricsFlag(fs, "")
 	return func(ctx context.Context) error {
@@ -547,7 +547,9 @@ func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 		if err != nil {
 			return err
 		}
-		cc.Retry503 = retry
+		// A failover, a router restarting, a router gone while others
+		// serve: each is a stall of the program's call, up to --retry.
+		cc.Retry503, cc.RetryUnreachable = retry, retry
 		cl, err := client.New(cc)
 		if err != nil {
 			return err

@@ -327,7 +327,7 @@ func runAlias(s *session, args []string) error {
 		if !validClusterName(name) {
 			return fmt.Errorf("cluster name %q: use letters, digits, '-', '_' and '.' (at most 64)", name)
 		}
-		if _, err := parseRouter(router); err != nil {
+		if _, err := parseRouters(router); err != nil {
 			return err
 		}
 		c := Credentials{Cluster: name, Router: router, Token: s.given.Token, Cert: s.given.Cert, Key: s.given.Key}

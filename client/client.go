@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"shoal/api"
@@ -21,7 +22,9 @@ import (
 type Config struct {
 	// Router is the base URL of any router of the cluster, such as
 	// http://127.0.0.1:8080. A path prefix is kept (a router behind a
-	// proxy at https://host/shoal).
+	// proxy at https://host/shoal). Several URLs separated by commas
+	// name several routers: requests go to one, and move to the next
+	// when it cannot be reached (see RetryUnreachable).
 	Router string
 	// HTTPClient sends the requests; nil means a client of its own that
 	// verifies the router with TLS. Leave its own Timeout zero: it would
@@ -45,6 +48,15 @@ type Config struct {
 	// whose body can be replayed are retried: no body, or an io.ReadSeeker.
 	// Zero means 10s; negative, no retries.
 	Retry503 time.Duration
+	// RetryUnreachable is how long a request that reached no router
+	// keeps being tried, round the routers of Router with waits of 100
+	// ms growing to a second: a router restarting, or gone while others
+	// serve. A request that failed on its way (the connection refused,
+	// reset or closed before an answer) moves to the next router at
+	// once; a change is applied once however many tries reach the
+	// cluster (each carries one Idempotency-Key). Only requests whose
+	// body can be replayed are tried again. Zero tries each router once.
+	RetryUnreachable time.Duration
 	// CacheSize bounds the cache of file content a File reads through
 	// (see File): zero means DefaultCacheSize, negative no cache. A
 	// cached block is named by the version of the file it holds, and
@@ -65,8 +77,21 @@ func DefaultConfig() Config {
 
 // Validate reports whether c can be used, saying what to fix if not.
 func (c Config) Validate() error {
-	_, err := parseRouter(c.Router)
+	_, err := parseRouters(c.Router)
 	return err
+}
+
+// parseRouters reads a router URL, or several separated by commas.
+func parseRouters(raw string) ([]string, error) {
+	var out []string
+	for _, one := range strings.Split(raw, ",") {
+		base, err := parseRouter(strings.TrimSpace(one))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, base)
+	}
+	return out, nil
 }
 
 // parseRouter checks a router base URL and returns it without a trailing
@@ -102,7 +127,12 @@ func schemeless(raw string) bool { return raw != "" && !strings.Contains(raw, ":
 // Client calls the HTTP API of a Shoal router. It is safe for concurrent
 // use; routers are stateless, so any router of the cluster will do.
 type Client struct {
-	base     string // router URL without a trailing slash
+	base string // the first router's URL without a trailing slash: requests are built on it
+	// bases are the routers' URLs, bases[cur] the one requests go to
+	// (see attempt).
+	bases    []string
+	cur      atomic.Int32
+	retryOff time.Duration // Config.RetryUnreachable
 	http     *http.Client
 	token    string
 	timeout  time.Duration
@@ -117,13 +147,15 @@ type Client struct {
 
 // New returns a client of the router cfg names. It sends nothing.
 func New(cfg Config) (*Client, error) {
-	base, err := parseRouter(cfg.Router)
+	bases, err := parseRouters(cfg.Router)
 	if err != nil {
 		return nil, err
 	}
 	def := DefaultConfig()
 	c := &Client{
-		base:     base,
+		base:     bases[0],
+		bases:    bases,
+		retryOff: cfg.RetryUnreachable,
 		http:     cfg.HTTPClient,
 		token:    cfg.Token,
 		timeout:  cfg.Timeout,
@@ -149,7 +181,8 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Router returns the base URL of the router c talks to.
+// Router returns the base URL of the router c talks to (the first of
+// several).
 func (c *Client) Router() string { return c.base }
 
 // Put writes the whole file at path from body, creating it or replacing

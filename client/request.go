@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"shoal/api"
@@ -66,9 +67,11 @@ type request struct {
 	extra time.Duration
 }
 
-// send makes r, retrying 503 answers for up to Config.Retry503 when the body
-// can be replayed. It returns an answer with a status below 300, whose body
-// the caller must close; any other answer becomes an *Error.
+// send makes r, retrying 503 answers for up to Config.Retry503 and, round
+// the routers, tries that reached none for up to Config.RetryUnreachable,
+// when the body can be replayed. It returns an answer with a status below
+// 300, whose body the caller must close; any other answer becomes an
+// *Error.
 func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	if r.method != http.MethodGet && r.method != http.MethodHead {
 		// Every try of this call carries one key, so the cluster applies
@@ -83,26 +86,44 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	}
 	rewind, replayable := rewinder(r.body)
 	deadline := c.now().Add(c.retry503)
-	backoff := firstRetryWait
+	offDeadline := c.now().Add(c.retryOff)
+	backoff, offBackoff := firstRetryWait, firstRetryWait
+	failed := 0 // routers in a row that the request did not reach
 	for {
-		resp, upload, err := c.attempt(ctx, &r)
+		resp, upload, router, err := c.attempt(ctx, &r)
 		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode < 300 || r.notModified && resp.StatusCode == http.StatusNotModified {
-			return resp, nil
-		}
-		apiErr := readError(resp)
-		if resp.StatusCode != http.StatusServiceUnavailable || !replayable {
-			return nil, apiErr
-		}
-		wait := retryWait(resp.Header.Get("Retry-After"), backoff, c.now())
-		backoff = min(2*backoff, maxRetryWait)
-		if c.now().Add(wait).After(deadline) {
-			return nil, apiErr
-		}
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", r.method, r.what, err)
+			if !replayable || !reachedNone(err) {
+				return nil, err
+			}
+			// Next time the next router: at once while some router of
+			// the list is still untried, then after a wait.
+			c.cur.CompareAndSwap(int32(router), int32((router+1)%len(c.bases)))
+			if failed++; failed >= len(c.bases) {
+				if c.now().Add(offBackoff).After(offDeadline) {
+					return nil, err
+				}
+				if err := c.sleep(ctx, offBackoff); err != nil {
+					return nil, fmt.Errorf("%s %s: %w", r.method, r.what, err)
+				}
+				offBackoff, failed = min(2*offBackoff, maxRetryWait), 0
+			}
+		} else {
+			failed = 0
+			if resp.StatusCode < 300 || r.notModified && resp.StatusCode == http.StatusNotModified {
+				return resp, nil
+			}
+			apiErr := readError(resp)
+			if resp.StatusCode != http.StatusServiceUnavailable || !replayable {
+				return nil, apiErr
+			}
+			wait := retryWait(resp.Header.Get("Retry-After"), backoff, c.now())
+			backoff = min(2*backoff, maxRetryWait)
+			if c.now().Add(wait).After(deadline) {
+				return nil, apiErr
+			}
+			if err := c.sleep(ctx, wait); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", r.method, r.what, err)
+			}
 		}
 		// The transport may still be reading the body after the answer
 		// arrived; seeking under it would send a corrupt body next time.
@@ -119,9 +140,26 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	}
 }
 
-// attempt makes r once. The returned upload, when not nil, is the request
-// body as handed to the transport.
-func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uploadBody, error) {
+// reachedNone says a try failed on its way, before any answer: the
+// router refused the connection, reset it or closed it (a router
+// restarting, or gone). Another try, at the same router or another, is
+// safe: a change carries its Idempotency-Key. A timeout is not one of
+// these: the router may be working on it still.
+func reachedNone(err error) bool {
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, errNoHTTPAnswer) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}
+
+// attempt makes r once, at the router in use, whose index it returns.
+// The returned upload, when not nil, is the request body as handed to
+// the transport.
+func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uploadBody, int, error) {
+	router := int(c.cur.Load())
+	base := c.bases[router]
+	url := r.url
+	if router != 0 && strings.HasPrefix(url, c.base) {
+		url = base + url[len(c.base):]
+	}
 	actx, cancel := context.WithCancelCause(ctx)
 	d := c.timeout
 	if d > 0 {
@@ -149,10 +187,10 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 	tctx := httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
 		WroteRequest: func(httptrace.WroteRequestInfo) { sent.Store(true) },
 	})
-	req, err := http.NewRequestWithContext(tctx, r.method, r.url, body)
+	req, err := http.NewRequestWithContext(tctx, r.method, url, body)
 	if err != nil {
 		release()
-		return nil, nil, fmt.Errorf("%s %s: %w", r.method, r.what, err)
+		return nil, nil, router, fmt.Errorf("%s %s: %w", r.method, r.what, err)
 	}
 	for k, v := range r.header {
 		req.Header[k] = v
@@ -182,17 +220,17 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 		wd.stop()
 	}
 	if err != nil {
-		err = c.transportError(ctx, actx, r, err, sent.Load())
+		err = c.transportError(ctx, actx, r, base, err, sent.Load())
 		release()
-		return nil, upload, err
+		return nil, upload, router, err
 	}
 	resp.Body = &answerBody{rc: resp.Body, ctx: actx, release: release}
-	return resp, upload, nil
+	return resp, upload, router, nil
 }
 
 // transportError turns a failed exchange into an error that says why: the
 // caller's context, the timeout, or a router that cannot be reached.
-func (c *Client) transportError(ctx, actx context.Context, r *request, err error, sent bool) error {
+func (c *Client) transportError(ctx, actx context.Context, r *request, base string, err error, sent bool) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s %s: %w", r.method, r.what, ctx.Err())
 	}
@@ -201,7 +239,7 @@ func (c *Client) transportError(ctx, actx context.Context, r *request, err error
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" && !sent {
-		return fmt.Errorf("%w at %s: %w", ErrUnreachable, c.base, op)
+		return fmt.Errorf("%w at %s: %w", ErrUnreachable, base, op)
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "malformed HTTP") {
 		// The connection closed, or garbage came, before any answer.
