@@ -511,7 +511,7 @@ func mountMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.BoolVar(&c.Mount.AllowOther, "allow-other", false, "let other users use the mount (a non-root mounter needs user_allow_other in /etc/fuse.conf)")
 	fs.BoolVar(&c.Foreground, "foreground", false, "serve in this process until unmounted or interrupted, instead of in the background")
 	fs.StringVar(&c.LogFile, "log", "", "in the background, append the mount's logs to this file (default: discard them)")
-	fs.DurationVar(&c.Mount.LockTTL, "lock-ttl", c.Mount.LockTTL, "lease of the flock and fcntl locks taken through the mount, which are cluster-wide: a mount that dies loses them this long after its last renewal (0: locks local to this host)")
+	fs.DurationVar(&c.Mount.LockTTL, "lock-ttl", c.Mount.LockTTL, "lease of the flock and fcntl locks taken through the mount, which are cluster-wide, and of the files it has open after their unlink: a mount that dies loses them this long after its last renewal (0: locks local to this host, and such files kept a minute)")
 	fs.DurationVar(&c.Mount.AttrTimeout, "attr-timeout", c.Mount.AttrTimeout, "how long the kernel may use attributes before asking again")
 	fs.DurationVar(&c.Mount.EntryTimeout, "entry-timeout", c.Mount.EntryTimeout, "how long the kernel may use a name lookup before asking again")
 	fs.DurationVar(&c.Mount.NegativeTimeout, "negative-timeout", c.Mount.NegativeTimeout, "how long the kernel may remember that a name does not exist")

@@ -245,6 +245,16 @@ func (c *Client) ReleaseIno(ctx context.Context, ino uint64) error {
 	return err
 }
 
+// KeepOrphanIno renews for ttl the lease of the file ino, unlinked while
+// this client (a mount) has it open: the cluster drops such a file once
+// its lease runs out (a minute from its unlink, unless renewed), so a
+// mount that dies leaves nothing behind. ErrNotFound: it is not an
+// orphan (any more).
+func (c *Client) KeepOrphanIno(ctx context.Context, ino uint64, ttl time.Duration) error {
+	_, err := c.inoCall(ctx, http.MethodPost, ino, "", url.Values{"op": {"keep"}, "ttl": {ttl.String()}}, nil, nil)
+	return err
+}
+
 // Statfs returns the cluster's capacity and the router's chunking.
 func (c *Client) Statfs(ctx context.Context) (Statfs, error) {
 	var out Statfs

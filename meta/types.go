@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"time"
 )
 
 // Hash names a chunk by the SHA-256 of its content.
@@ -281,6 +282,24 @@ const (
 	// OpMknod creates a special file at Path: Node says which type, Rdev
 	// a device node's number. Device nodes take root, as mknod(2).
 	OpMknod OpKind = 18
+	// Orphans (files unlinked while a mount has them open) are leased to
+	// that mount: OpKeepOrphan extends the lease of the orphan at Path
+	// to TTL from the op's clock (a mount renews the orphans it holds),
+	// and OpCollectOrphans drops every orphan whose lease ran out (the
+	// meta group's primary sends it), so a mount that died leaves
+	// nothing behind for longer than its lease.
+	OpKeepOrphan     OpKind = 19
+	OpCollectOrphans OpKind = 20
+)
+
+// Orphan leases: an orphan starts with DefaultOrphanTTL, and a keep may
+// ask for MinOrphanTTL to MaxOrphanTTL. OpCollectOrphans drops at most
+// MaxOrphansCollected at once.
+const (
+	DefaultOrphanTTL    = time.Minute
+	MinOrphanTTL        = time.Second
+	MaxOrphanTTL        = 24 * time.Hour
+	MaxOrphansCollected = 1000
 )
 
 // Cred is who an op or a read acts for, as a router authenticated them.
@@ -440,6 +459,8 @@ type Op struct {
 	Orphan bool `msgpack:"or,omitempty"`
 	// Target is the content of the symlink OpSymlink makes.
 	Target string `msgpack:"tg,omitempty"`
+	// TTL is the lease OpKeepOrphan asks for, in nanoseconds.
+	TTL int64 `msgpack:"tl,omitempty"`
 	// Node and Rdev are the type and device number of what OpMknod makes.
 	Node FileType `msgpack:"nk,omitempty"`
 	Rdev uint64   `msgpack:"rd,omitempty"`

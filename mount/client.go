@@ -3,6 +3,7 @@ package mount
 import (
 	"context"
 	"io"
+	"time"
 
 	"shoal/client"
 )
@@ -59,8 +60,9 @@ type Client interface {
 	// LinkIn gives the file ino the new name name in dir (a hard link).
 	LinkIn(ctx context.Context, ino, dir uint64, name string) (client.Attr, error)
 	// UnlinkIn removes the name of a file or symlink. With orphan, a file
-	// losing its last name is kept until ReleaseIno: the mount still has
-	// it open.
+	// losing its last name is kept until ReleaseIno, or until its lease
+	// runs out unless KeepOrphanIno renews it: the mount still has it
+	// open.
 	UnlinkIn(ctx context.Context, dir uint64, name string, orphan bool) error
 	// RmdirIn removes the empty directory name in dir.
 	RmdirIn(ctx context.Context, dir uint64, name string) error
@@ -69,6 +71,8 @@ type Client interface {
 	// noReplace is set. orphan keeps a replaced file the mount has open
 	// (see UnlinkIn).
 	RenameIn(ctx context.Context, dir uint64, name string, newDir uint64, newName string, noReplace, orphan bool) error
+	// KeepOrphanIno renews the lease of the orphan ino (see UnlinkIn).
+	KeepOrphanIno(ctx context.Context, ino uint64, ttl time.Duration) error
 	// ReleaseIno drops the file ino if it is an orphan (see UnlinkIn).
 	ReleaseIno(ctx context.Context, ino uint64) error
 }

@@ -2,6 +2,7 @@ package mount
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -598,4 +599,47 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	h.dropLocks()
 	h.f.release()
 	return 0
+}
+
+// orphanTTL is the lease the mount keeps the files it has open after
+// their unlink under: its lock lease, or the cluster's default of a
+// minute when locks are local.
+func (m *fsys) orphanTTL() time.Duration {
+	if m.cfg.LockTTL > 0 {
+		return m.cfg.LockTTL
+	}
+	return time.Minute
+}
+
+// keepOrphans renews, every third of their lease until stop, the leases
+// of the files this mount has open after their unlink: the cluster drops
+// such a file once its lease runs out, so one a dead mount held open is
+// not kept for ever.
+func (m *fsys) keepOrphans(stop <-chan struct{}) {
+	ttl := m.orphanTTL()
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		var inos []uint64
+		for ino, f := range m.files {
+			if f.orphan {
+				inos = append(inos, ino)
+			}
+		}
+		m.mu.Unlock()
+		for _, ino := range inos {
+			ctx, cancel := context.WithTimeout(context.Background(), ttl/3)
+			err := m.c.KeepOrphanIno(ctx, ino, ttl)
+			cancel()
+			if err != nil && !errors.Is(err, client.ErrNotFound) {
+				m.cfg.Logger.Warn("could not renew the lease of a file unlinked while open: the cluster drops it if this goes on", "ino", ino, "err", err)
+			}
+		}
+	}
 }

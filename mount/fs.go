@@ -122,6 +122,11 @@ func Mount(ctx context.Context, dir string, cfg Config) (*Mounted, error) {
 			m.locks.close()
 		}
 	}
+	if err == nil {
+		stop := make(chan struct{})
+		go m.keepOrphans(stop)
+		go func() { server.Wait(); close(stop) }()
+	}
 	if err != nil {
 		raw = nil
 		return nil, fmt.Errorf("mount %s: %w (is /dev/fuse there and fusermount3 installed? is the directory empty and not mounted already?)", dir, err)

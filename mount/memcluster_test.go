@@ -296,6 +296,8 @@ func (c *memCluster) MknodIn(context.Context, uint64, string, string, uint32, ui
 	return client.Attr{}, notInMemory("mknod")
 }
 
+func (c *memCluster) KeepOrphanIno(context.Context, uint64, time.Duration) error { return nil }
+
 func (c *memCluster) LinkIn(context.Context, uint64, uint64, string) (client.Attr, error) {
 	return client.Attr{}, notInMemory("link")
 }

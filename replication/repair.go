@@ -28,11 +28,14 @@ type memberChunks struct {
 // repairCopiers bounds the chunk copies one round runs at once.
 const repairCopiers = 4
 
-// chunkLoop runs repair rounds and garbage collection while l leads.
+// chunkLoop runs repair rounds, garbage collection and the collection of
+// orphans while l leads.
 func (n *Node) chunkLoop(l *term) {
 	defer n.wg.Done()
 	repair := time.NewTicker(n.cfg.RepairInterval)
 	defer repair.Stop()
+	orphans := time.NewTicker(orphanSweep)
+	defer orphans.Stop()
 	var gc <-chan time.Time
 	if n.cfg.GCInterval > 0 && n.cfg.ChunkRefs != nil {
 		t := time.NewTicker(n.cfg.GCInterval)
@@ -49,6 +52,9 @@ func (n *Node) chunkLoop(l *term) {
 			if err := n.collect(l); err != nil && l.ctx.Err() == nil {
 				n.log.Warn("chunk garbage collection stopped early; will retry", "err", err)
 			}
+			continue
+		case <-orphans.C:
+			n.collectOrphans(l)
 			continue
 		}
 		n.repairRound(l)

@@ -33,7 +33,7 @@ type metrics struct {
 // operations are the values of the operation label: the file API's
 // operations by method and op, and "other" for the rest of the API.
 var operations = []string{"read", "write", "write_at", "exists", "delete", "stat", "chunks", "copy", "rename", "link",
-	"mkdir", "create", "symlink", "mknod", "setattr", "release", "match", "other"}
+	"mkdir", "create", "symlink", "mknod", "setattr", "release", "keep", "match", "other"}
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -175,7 +175,7 @@ func operation(r *http.Request) string {
 		return "delete"
 	case r.Method == http.MethodGet && (op == "stat" || op == "chunks"),
 		r.Method == http.MethodPost && (op == "copy" || op == "rename" || op == "link" || op == "mkdir" ||
-			op == "create" || op == "symlink" || op == "mknod" || op == "setattr" || op == "release" || op == "match"):
+			op == "create" || op == "symlink" || op == "mknod" || op == "setattr" || op == "release" || op == "keep" || op == "match"):
 		return op
 	}
 	return "other"

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"shoal/api"
 	"shoal/meta"
@@ -140,6 +141,22 @@ func (s *Server) make(w http.ResponseWriter, r *http.Request, t target, op meta.
 // release drops an orphan: a file unlinked while a mount had it open.
 func (s *Server) release(w http.ResponseWriter, r *http.Request, t target) {
 	if _, err := s.propose(r.Context(), meta.Op{Kind: meta.OpRelease, Dir: t.at, Path: t.path}); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// keepOrphan renews the lease of a file unlinked while open
+// (op=keep&ttl=D), which the cluster drops once the lease runs out: a
+// mount holding it open sends this every third of the lease.
+func (s *Server) keepOrphan(w http.ResponseWriter, r *http.Request, t target, q url.Values) {
+	ttl, err := time.ParseDuration(q.Get("ttl"))
+	if err != nil || ttl < meta.MinOrphanTTL || ttl > meta.MaxOrphanTTL {
+		writeError(w, fmt.Errorf("%w: op=keep needs ttl= from %v to %v, like 30s", ErrBadRequest, meta.MinOrphanTTL, meta.MaxOrphanTTL))
+		return
+	}
+	if _, err := s.propose(r.Context(), meta.Op{Kind: meta.OpKeepOrphan, Dir: t.at, Path: t.path, TTL: int64(ttl)}); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -479,13 +479,15 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 		s.setattr(w, r, t, q)
 	case r.Method == http.MethodPost && op == "release":
 		s.release(w, r, t)
+	case r.Method == http.MethodPost && op == "keep":
+		s.keepOrphan(w, r, t, q)
 	case r.Method == http.MethodPost && op == "match":
 		s.match(w, r, t)
 	case !knownMethod(r.Method):
 		w.Header().Set("Allow", "GET, HEAD, PUT, PATCH, DELETE, POST")
 		writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Code: api.CodeMethodNotAllowed, Message: fmt.Sprintf("method %q is not supported on /v1/fs", r.Method)})
 	default:
-		writeError(w, fmt.Errorf("%w: %s with op=%q is not an operation (ops: GET stat, chunks; POST copy, rename, link, mkdir, create, symlink, mknod, setattr, release, match)", ErrBadRequest, r.Method, op))
+		writeError(w, fmt.Errorf("%w: %s with op=%q is not an operation (ops: GET stat, chunks; POST copy, rename, link, mkdir, create, symlink, mknod, setattr, release, keep, match)", ErrBadRequest, r.Method, op))
 	}
 }
 

@@ -187,6 +187,9 @@ func applyOp(tx *bbolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 	case meta.OpNoop:
 		// The first entry of a new primary: the leases it inherits
 		// start afresh.
+		if err := renewOrphanLeases(tx, clock); err != nil {
+			return meta.Result{}, err
+		}
 		return meta.Result{}, renewLeases(tx, clock)
 	case meta.OpConfig:
 		return meta.Result{}, nil
@@ -199,7 +202,7 @@ func applyOp(tx *bbolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 		return meta.Result{}, fmt.Errorf("namespace: bucket %s, %s, %s, %s, %s or %s missing: call InitNamespace when opening the store",
 			bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens, bucketUsage)
 	}
-	n.cred = op.Cred
+	n.cred, n.clock = op.Cred, clock
 	if op.Fence != 0 {
 		if out, err := fenced(tx, n, op.Fence, clock); err != nil || out {
 			return meta.Result{Code: meta.CodeFenced}, err
@@ -227,6 +230,10 @@ func applyOp(tx *bbolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 		return n.symlink(op)
 	case meta.OpMknod:
 		return n.mknod(op)
+	case meta.OpKeepOrphan:
+		return n.keepOrphan(op)
+	case meta.OpCollectOrphans:
+		return n.collectOrphans()
 	case meta.OpLink:
 		return n.link(op)
 	case meta.OpUpdate:
@@ -335,6 +342,10 @@ type namespace struct {
 	// cred is who the op or read acts for (nil: the cluster itself):
 	// permission checks and the owners of new inodes follow it.
 	cred *meta.Cred
+	// tx is the transaction, for the buckets made when first needed;
+	// clock the group's clock of the op applied (leases).
+	tx    *bbolt.Tx
+	clock int64
 }
 
 func openNamespace(tx *bbolt.Tx) (*namespace, error) {
@@ -348,6 +359,7 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 		users:    bucketIn(tx, bucketUsers),
 		tokens:   bucketIn(tx, bucketTokens),
 		usage:    bucketIn(tx, bucketUsage),
+		tx:       tx,
 	}
 	if !n.inodes.exists() || !n.dentries.exists() || !n.meta.exists() {
 		return nil, fmt.Errorf("namespace buckets missing: call InitNamespace when opening the store")
@@ -481,6 +493,11 @@ func (n *namespace) dropInode(in meta.Inode) error {
 	}
 	if old.Type == meta.TypeDir {
 		if err := n.usage.del(usageKey(old.Ino)); err != nil {
+			return err
+		}
+	}
+	if old.Nlink == 0 {
+		if err := n.forgetOrphan(old.Ino); err != nil {
 			return err
 		}
 	}
@@ -672,6 +689,12 @@ func (n *namespace) release(in meta.Inode, orphan bool, now int64) error {
 	if in.Type != meta.TypeDir && (in.Nlink > 1 || orphan && in.Type == meta.TypeFile) {
 		in.Nlink--
 		in.CTime = now
+		if in.Nlink == 0 {
+			// Kept for the mount that has it open, while it renews.
+			if err := n.leaseOrphan(in.Ino, n.clock+int64(meta.DefaultOrphanTTL)); err != nil {
+				return err
+			}
+		}
 		return n.save(in)
 	}
 	if in.Type == meta.TypeDir {
