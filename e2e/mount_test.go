@@ -425,6 +425,14 @@ dd if=huge bs=1M skip=%d count=4 status=none | tr -d '\000' && dd if=huge bs=1 s
 		if code == 0 || !strings.HasPrefix(out, "65534 65534 644\n") {
 			t.Errorf("nobody's file: exit %d, %q (want owned by nobody, chown refused)", code, out)
 		}
+		// A write by someone else clears setuid and setgid, as on a
+		// local disk (the kernel asks, before the data).
+		os.WriteFile(at("pub/suid"), nil, 0o644)
+		os.Chmod(at("pub/suid"), 0o6777)
+		out, code = sh(t, mnt, 65534, `python3 -c 'import os; fd = os.open("pub/suid", os.O_WRONLY); os.write(fd, b"x"); print(oct(os.fstat(fd).st_mode & 0o7777)); os.close(fd)' && stat -c %a pub/suid && cat pub/suid`)
+		if code != 0 || out != "0o777\n777\nx" {
+			t.Errorf("a write by nobody to a root file of mode 6777: exit %d, %q (want the bits cleared, the byte written)", code, out)
+		}
 	})
 
 	t.Run("mode 0000 is kept", func(t *testing.T) {

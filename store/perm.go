@@ -253,12 +253,25 @@ func attrCode(c *meta.Cred, in meta.Inode, a *meta.SetAttr) meta.Code {
 		return meta.CodePerm
 	case a.Valid&meta.SetGid != 0 && !(owner && (a.Gid == in.Gid || inGroup(c, a.Gid))):
 		return meta.CodePerm
-	case a.Valid&(meta.SetMode|meta.SetATime|meta.SetMTime|meta.SetPublic) != 0 && !owner:
+	case a.Valid&meta.SetMode != 0 && !owner && !killsPrivs(c, in, a):
+		return meta.CodePerm
+	case a.Valid&(meta.SetATime|meta.SetMTime|meta.SetPublic) != 0 && !owner:
 		return meta.CodePerm
 	case a.Valid&(meta.SetATimeNow|meta.SetMTimeNow) != 0 && !owner && !permits(c, in, meta.MayWrite):
 		return meta.CodeAccess
 	}
 	return meta.CodeOK
+}
+
+// killsPrivs says a's mode only clears the setuid or setgid bit of in,
+// a file c may write: what a mount host's kernel asks when someone who
+// is not the owner writes or truncates it (file_remove_privs, before the
+// data arrives), which writing the content here would do anyway.
+func killsPrivs(c *meta.Cred, in meta.Inode, a *meta.SetAttr) bool {
+	mode := a.Mode & meta.ModeMask
+	cleared := in.Mode &^ mode
+	return in.Type == meta.TypeFile && mode&^in.Mode == 0 && cleared != 0 &&
+		cleared&^(modeSetuid|modeSetgid) == 0 && mayContent(c, in, meta.MayWrite)
 }
 
 // applyAttr sets the attributes a names on in, which attrCode allowed.

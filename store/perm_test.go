@@ -384,6 +384,15 @@ func attrOp(c *meta.Cred, p string, a meta.SetAttr) meta.Op {
 var permUpdateCases = []permCase{
 	{name: "chmod/not owner", op: attrOp(carol, "/pub/g", meta.SetAttr{Valid: meta.SetMode, Mode: 0o666}), code: meta.CodePerm},
 	{name: "chmod/owner", op: attrOp(alice, "/pub/g", meta.SetAttr{Valid: meta.SetMode, Mode: 0o2600}), check: owned("/pub/g", 1000, 1000, 0o2600)},
+	// A writer who is not the owner may clear setuid and setgid, as a
+	// mount host's kernel asks before the write (file_remove_privs), and
+	// nothing more.
+	{name: "chmod/writer kills privs", setup: []meta.Op{{Kind: meta.OpUpdate, Path: "/pub/g", Attr: &meta.SetAttr{Valid: meta.SetMode, Mode: 0o6664}}},
+		op: attrOp(carol, "/pub/g", meta.SetAttr{Valid: meta.SetMode, Mode: 0o664}), check: owned("/pub/g", 1000, 1000, 0o664)},
+	{name: "chmod/writer kills privs and more", setup: []meta.Op{{Kind: meta.OpUpdate, Path: "/pub/g", Attr: &meta.SetAttr{Valid: meta.SetMode, Mode: 0o6664}}},
+		op: attrOp(carol, "/pub/g", meta.SetAttr{Valid: meta.SetMode, Mode: 0o660}), code: meta.CodePerm},
+	{name: "chmod/non-writer kills privs", setup: []meta.Op{{Kind: meta.OpUpdate, Path: "/pub/g", Attr: &meta.SetAttr{Valid: meta.SetMode, Mode: 0o6664}}},
+		op: attrOp(bob, "/pub/g", meta.SetAttr{Valid: meta.SetMode, Mode: 0o664}), code: meta.CodePerm},
 	{name: "chmod/root", op: attrOp(admin, "/pub/g", meta.SetAttr{Valid: meta.SetMode, Mode: 0o2600}), check: owned("/pub/g", 1000, 1000, 0o2600)},
 	// chmod(2) drops setgid silently for an owner outside the group.
 	{name: "chmod/setgid outside group", op: attrOp(bob, "/pub/ro", meta.SetAttr{Valid: meta.SetMode, Mode: 0o2755}),
