@@ -80,3 +80,34 @@ func TestOrphanLeases(t *testing.T) {
 		t.Fatalf("leases left after every orphan went: %v", due)
 	}
 }
+
+// A store with every bucket an op makes on the way (locks, lock queues
+// and tokens, orphan leases) verifies and opens again: each is one the
+// store knows.
+func TestStoreWithLocksAndOrphansReopens(t *testing.T) {
+	dir := t.TempDir()
+	d := crOpen(t, dir)
+	s := int64(time.Second)
+	applyAt(t, d, putOp("/f", 3), s)
+	applyAt(t, d, putOp("/g", 3), s)
+	if r := applyAt(t, d, acquireOp("/f", false, 10*time.Second, "0123456789abcdef0123"), s); r.Code != meta.CodeOK {
+		t.Fatalf("acquire: %+v", r)
+	}
+	if r := applyAt(t, d, waitOp("/f", 7, "fedcba9876543210fedc"), s); r.Lock == nil {
+		t.Fatalf("queue: %+v", r)
+	}
+	if r := applyAt(t, d, meta.Op{Kind: meta.OpDelete, Path: "/g", Orphan: true}, s); r.Code != meta.CodeOK {
+		t.Fatalf("orphan: %+v", r)
+	}
+	if _, err := d.Verify(); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatalf("open again: %v", err)
+	}
+	d.Close()
+}

@@ -466,7 +466,8 @@ func verifyBucket(tx *bolt.Tx, name []byte) (int64, error) {
 // storeBuckets are the buckets a store makes, each described in the file
 // that keeps it.
 var storeBuckets = [][]byte{bucketLog, bucketState, bucketSums, bucketInodes, bucketDentries, bucketNSMeta,
-	bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens, bucketRequests, bucketReqTimes, bucketUsage}
+	bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens, bucketRequests, bucketReqTimes, bucketUsage,
+	bucketLocks, bucketLockWaits, bucketLockTokens, bucketOrphans}
 
 // verifyAll checks every bucket of tx (see verifyBucket), that it is one
 // the store makes and that a lookup finds it, and that every bucket with
