@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -373,38 +374,52 @@ func plural(n int) string {
 	return "s"
 }
 
-// plainIfAsked returns a client for http:// when the router c was given
-// without a scheme (and so was taken as https://) and answers plain HTTP:
-// a cluster run with --insecure. It asks the router's /healthz, which
-// needs no token; any other outcome keeps c, whose own requests then
-// report what is wrong. A token never goes over plain HTTP unasked to
-// another machine, nor when a CA was given (TLS was meant): only an
-// http:// URL written out sends it so.
+// plainIfAsked returns a client for http:// when the routers of c were
+// given without a scheme (and so were taken as https://) and answer
+// plain HTTP: a cluster run with --insecure. It asks each router's
+// /healthz, which needs no token; any other outcome keeps that router on
+// https, whose requests then report what is wrong. A token never goes
+// over plain HTTP unasked to another machine, nor when a CA was given
+// (TLS was meant): only an http:// URL written out sends it so.
 func plainIfAsked(ctx context.Context, c *Client, cfg Config) *Client {
 	if cfg.TLS != nil && cfg.TLS.RootCAs != nil {
 		return c
 	}
-	if u, err := url.Parse(c.base); err != nil || cfg.Token != "" && !isLoopback(u.Hostname()) {
+	routers := slices.Clone(c.bases)
+	changed := false
+	for i, base := range routers {
+		if answersPlain(ctx, c, base, cfg.Token != "") {
+			routers[i], changed = "http://"+strings.TrimPrefix(base, "https://"), true
+		}
+	}
+	if !changed {
 		return c
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/healthz", nil)
-	if err != nil {
-		return c
-	}
-	resp, err := c.http.Do(req)
-	if err == nil {
-		resp.Body.Close()
-		return c
-	}
-	if !strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
-		return c
-	}
-	cfg.Router = "http://" + strings.TrimPrefix(c.base, "https://")
+	cfg.Router = strings.Join(routers, ",")
 	plain, err := New(cfg)
 	if err != nil {
 		return c
 	}
 	return plain
+}
+
+// answersPlain says the router at base (an https:// URL) answers plain
+// HTTP and may be asked over it: it is on this machine, or no token would
+// cross the network.
+func answersPlain(ctx context.Context, c *Client, base string, token bool) bool {
+	if u, err := url.Parse(base); err != nil || token && !isLoopback(u.Hostname()) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.http.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		return false
+	}
+	return strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }

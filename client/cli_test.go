@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -479,6 +480,18 @@ func TestPlainFallbackKeepsTokensOffTheWire(t *testing.T) {
 		if plain := strings.HasPrefix(got.Router(), "http://"); plain != tc.plain {
 			t.Errorf("router %s, token %q, CA %v: %s; want plain HTTP %v", tc.router, tc.token, tc.ca, got.Router(), tc.plain)
 		}
+	}
+	// Several routers: each that answers plain HTTP is spoken to so, the
+	// first down or not.
+	dead := deadAddr(t)
+	cfg := Config{Router: dead + "," + hostPort, Timeout: time.Second}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := plainIfAsked(t.Context(), c, cfg)
+	if want := []string{"https://" + dead, "http://" + hostPort}; !slices.Equal(got.bases, want) {
+		t.Errorf("routers %s: %v, want %v", cfg.Router, got.bases, want)
 	}
 }
 

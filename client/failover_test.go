@@ -172,3 +172,31 @@ func TestClientRetriesAChangeCutOff(t *testing.T) {
 		t.Errorf("a streamed Put cut off = %v after %d tries, want an error after one", err, len(seen()))
 	}
 }
+
+// A request whose answer carries a secret made for it (a user's token) is
+// not sent again once it may have reached a router: the retry would
+// answer a token the cluster does not keep.
+func TestClientSendsASecretOnce(t *testing.T) {
+	f := newFakeRouter(t)
+	c, err := New(Config{Router: f.srv.URL, RetryUnreachable: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clock fakeClock
+	clock.install(c)
+	var tries atomic.Int32
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		tries.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return true
+	})
+	if _, err := c.AddUser(t.Context(), NewUser{Name: "ann"}); err == nil || tries.Load() != 1 {
+		t.Errorf("AddUser cut off = %v after %d tries, want an error after one", err, tries.Load())
+	}
+	if _, err := c.RotateToken(t.Context(), "ann"); err == nil || tries.Load() != 2 {
+		t.Errorf("RotateToken cut off = %v after %d tries in all, want an error after one more", err, tries.Load())
+	}
+}

@@ -65,6 +65,10 @@ type request struct {
 	// extra lengthens the timeout of a call the router may hold on
 	// purpose (a lock acquire that waits in the queue).
 	extra time.Duration
+	// secret: the answer carries a secret made for this try (see
+	// secretCall), so a try that may have reached a router is not
+	// repeated.
+	secret bool
 }
 
 // send makes r, retrying 503 answers for up to Config.Retry503 and, round
@@ -92,7 +96,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	for {
 		resp, upload, router, err := c.attempt(ctx, &r)
 		if err != nil {
-			if !replayable || !reachedNone(err) {
+			if !replayable || !reachedNone(err) || r.secret && !errors.Is(err, ErrUnreachable) {
 				return nil, err
 			}
 			// Next time the next router: at once while some router of

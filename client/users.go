@@ -45,6 +45,23 @@ func (c *Client) apiCall(ctx context.Context, method, path string, q url.Values,
 	return c.callURL(ctx, method, path, u, out)
 }
 
+// secretCall is apiCall for a request whose answer carries a secret the
+// router makes for it (a token, an access key): only the cluster's hash
+// of it is kept, so a retry after the request may have reached a router
+// would answer a secret other than the one kept. It is sent again only
+// when no router could be reached.
+func (c *Client) secretCall(ctx context.Context, method, path string, q url.Values, out any) error {
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	resp, err := c.send(ctx, request{method: method, what: path, url: u, bound: boundWhole, secret: true})
+	if err != nil {
+		return err
+	}
+	return decodeJSON(resp, path, out)
+}
+
 func userPath(name string) string { return "/v1/users/" + url.PathEscape(name) }
 
 // AddUser adds a user (admins only) and returns it with its token, which
@@ -71,7 +88,7 @@ func (c *Client) AddUser(ctx context.Context, u NewUser) (User, error) {
 		q.Set("mount", "1")
 	}
 	var out User
-	err := c.apiCall(ctx, http.MethodPost, userPath(u.Name), q, &out)
+	err := c.secretCall(ctx, http.MethodPost, userPath(u.Name), q, &out)
 	return out, err
 }
 
@@ -92,7 +109,7 @@ func (c *Client) RemoveUser(ctx context.Context, name string) error {
 // working. Users may rotate their own; admins anyone's.
 func (c *Client) RotateToken(ctx context.Context, name string) (User, error) {
 	var out User
-	err := c.apiCall(ctx, http.MethodPost, userPath(name)+"/token", nil, &out)
+	err := c.secretCall(ctx, http.MethodPost, userPath(name)+"/token", nil, &out)
 	return out, err
 }
 
@@ -104,7 +121,7 @@ type AccessKey = api.AccessKey
 // or an admin may); requests signed with it act as that user.
 func (c *Client) AddAccessKey(ctx context.Context, name string) (AccessKey, error) {
 	var out AccessKey
-	err := c.apiCall(ctx, http.MethodPost, userPath(name)+"/keys", nil, &out)
+	err := c.secretCall(ctx, http.MethodPost, userPath(name)+"/keys", nil, &out)
 	return out, err
 }
 

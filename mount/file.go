@@ -611,13 +611,14 @@ func (m *fsys) orphanTTL() time.Duration {
 	return time.Minute
 }
 
-// keepOrphans renews, every third of their lease until stop, the leases
-// of the files this mount has open after their unlink: the cluster drops
-// such a file once its lease runs out, so one a dead mount held open is
-// not kept for ever.
+// keepOrphans renews, until stop, the leases of the files this mount has
+// open after their unlink: the cluster drops such a file once its lease
+// runs out, so one a dead mount held open is not kept for ever. It
+// renews every third of the lease, or of the minute an orphan starts
+// with if that is shorter, each as the file's user (as its release is).
 func (m *fsys) keepOrphans(stop <-chan struct{}) {
 	ttl := m.orphanTTL()
-	t := time.NewTicker(ttl / 3)
+	t := time.NewTicker(min(ttl, time.Minute) / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -626,19 +627,19 @@ func (m *fsys) keepOrphans(stop <-chan struct{}) {
 		case <-t.C:
 		}
 		m.mu.Lock()
-		var inos []uint64
-		for ino, f := range m.files {
+		var held []*openFile
+		for _, f := range m.files {
 			if f.orphan {
-				inos = append(inos, ino)
+				held = append(held, f)
 			}
 		}
 		m.mu.Unlock()
-		for _, ino := range inos {
-			ctx, cancel := context.WithTimeout(context.Background(), ttl/3)
-			err := m.c.KeepOrphanIno(ctx, ino, ttl)
+		for _, f := range held {
+			ctx, cancel := context.WithTimeout(f.actor(context.Background()), min(ttl, time.Minute)/3)
+			err := m.c.KeepOrphanIno(ctx, f.ino, ttl)
 			cancel()
 			if err != nil && !errors.Is(err, client.ErrNotFound) {
-				m.cfg.Logger.Warn("could not renew the lease of a file unlinked while open: the cluster drops it if this goes on", "ino", ino, "err", err)
+				m.cfg.Logger.Warn("could not renew the lease of a file unlinked while open: the cluster drops it if this goes on", "ino", f.ino, "err", err)
 			}
 		}
 	}

@@ -336,6 +336,8 @@ func (s *Server) streamPiece(r *http.Request, t target, cond conditions) (piece,
 		return piece{}, fmt.Errorf("%s: %w", t, meta.ErrIsDir)
 	case rr.Inode.Type == meta.TypeSymlink:
 		return piece{}, fmt.Errorf("%w: %s is a symlink: its content is its target", meta.ErrInvalid, t)
+	case rr.Inode.Type.Special():
+		return piece{}, fmt.Errorf("%w: %s is a %s: it has no content", meta.ErrInvalid, t, rr.Inode.Type)
 	case !cond.holds(rr.Inode, true):
 		return piece{}, fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
 	}
@@ -365,6 +367,9 @@ func (s *Server) change(ctx context.Context, t target, a *meta.SetAttr,
 			return nil, fmt.Errorf("%s: %w", t, meta.ErrIsDir)
 		case meta.TypeSymlink:
 			return nil, fmt.Errorf("%w: %s is a symlink: its content is its target", meta.ErrInvalid, t)
+		}
+		if old.Type.Special() {
+			return nil, fmt.Errorf("%w: %s is a %s: it has no content", meta.ErrInvalid, t, old.Type)
 		}
 		file, err := content(ctx, old)
 		if err != nil {

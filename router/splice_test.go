@@ -290,7 +290,7 @@ func TestSpliceRetriesAfterAConflict(t *testing.T) {
 
 func TestWriteAtRefusesBadRequests(t *testing.T) {
 	c := newTestCluster(t)
-	c.group("g1", 1, 0)
+	mg := c.group("g1", 1, 0)
 	s := c.router(func(cfg *Config) { cfg.MaxFileSize = 1000 })
 	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("abc")))
 	do(s, "POST", "/v1/fs/d?op=mkdir", nil)
@@ -336,6 +336,19 @@ func TestWriteAtRefusesBadRequests(t *testing.T) {
 	}
 	w := do(s, "GET", "/v1/fs/p", nil)
 	wantCode(t, "GET of a FIFO", w, http.StatusBadRequest, api.CodeInvalidOp)
+	held := len(mg[0].held())
+	for _, tc := range []struct{ method, target, body string }{
+		{"PATCH", "/v1/fs/p?offset=0", "xyz"},
+		{"PATCH", "/v1/fs/p?offset=0", strings.Repeat("z", 64)},
+		{"POST", "/v1/fs/p?op=setattr&size=100", ""},
+	} {
+		if w := do(s, tc.method, tc.target, strings.NewReader(tc.body)); w.Code != http.StatusBadRequest {
+			t.Errorf("%s %s of a FIFO = %d %s, want 400", tc.method, tc.target, w.Code, w.Body)
+		}
+	}
+	if got := len(mg[0].held()); got != held {
+		t.Errorf("writes refused on a FIFO stored %d chunks", got-held)
+	}
 }
 
 // A write of whole chunks at a chunk boundary is stored as it arrives and

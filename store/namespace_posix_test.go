@@ -382,3 +382,26 @@ func TestMknod(t *testing.T) {
 	}
 	nsCheckRefs(t, db)
 }
+
+// A mode given is the mode, 0000 included; without one, the defaults.
+func TestModeZeroGiven(t *testing.T) {
+	db := nsOpenDB(t)
+	mode := func(p string) uint32 { t.Helper(); return nsLookupAt(t, db, 0, p).Mode }
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMkdir, Path: "/d0", ModeGiven: true}), meta.CodeOK)
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpMkdir, Path: "/d"}), meta.CodeOK)
+	put0 := putOp("/f0", 1)
+	put0.ModeGiven = true
+	nsWant(t, nsApply(t, db, put0), meta.CodeOK)
+	nsWant(t, nsApply(t, db, putOp("/f", 1)), meta.CodeOK)
+	if got := [4]uint32{mode("/d0"), mode("/d"), mode("/f0"), mode("/f")}; got != [4]uint32{0, 0o755, 0, 0o644} {
+		t.Fatalf("modes %04o, want 0000 0755 0000 0644", got)
+	}
+	// Over an existing file: mode 0000 given is set, none keeps it.
+	nsWant(t, nsApply(t, db, putOp("/f0", 2)), meta.CodeOK)
+	put := putOp("/f", 2)
+	put.ModeGiven = true
+	nsWant(t, nsApply(t, db, put), meta.CodeOK)
+	if got := [2]uint32{mode("/f0"), mode("/f")}; got != [2]uint32{0, 0} {
+		t.Fatalf("modes after puts over the files %04o, want 0000 (kept) and 0000 (given)", got)
+	}
+}

@@ -126,7 +126,7 @@ func checkPut(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred) error {
 		return err
 	}
 	n.cred = cred
-	_, code, err := n.planPut(dir, path, 0, false)
+	_, code, err := n.planPut(dir, path, false, 0, false)
 	if err != nil {
 		return err
 	}

@@ -18,10 +18,10 @@ type putPlan struct {
 // O_CREAT|O_TRUNC after mkdir -p of the missing parents would check it:
 // search on every directory walked, write and search on the directory a
 // name is added to, write on a file whose content is replaced. A symlink
-// at path is unlinked for the new file (unlink(2)). mode, when not 0,
+// at path is unlinked for the new file (unlink(2)). mode, with setsMode,
 // is set on an existing file, which only its owner may do (chmod(2)), as
 // is an explicit mtime (setsMTime; utimes(2) with times).
-func (n *namespace) planPut(at uint64, path string, mode uint32, setsMTime bool) (putPlan, meta.Code, error) {
+func (n *namespace) planPut(at uint64, path string, setsMode bool, mode uint32, setsMTime bool) (putPlan, meta.Code, error) {
 	parts, ok := splitPath(path)
 	if !ok {
 		return putPlan{}, meta.CodeInvalid, nil
@@ -49,7 +49,7 @@ func (n *namespace) planPut(at uint64, path string, mode uint32, setsMTime bool)
 		return p, deleteCode(n.cred, p.parent, p.old), nil
 	case !mayContent(n.cred, p.old, meta.MayWrite):
 		return putPlan{}, meta.CodeAccess, nil
-	case mode != 0 && mode&meta.ModeMask != p.old.Mode && !owns(n.cred, p.old):
+	case setsMode && mode&meta.ModeMask != p.old.Mode && !owns(n.cred, p.old):
 		return putPlan{}, meta.CodePerm, nil
 	case setsMTime && !owns(n.cred, p.old):
 		return putPlan{}, meta.CodePerm, nil
@@ -67,7 +67,8 @@ func (n *namespace) put(op *meta.Op) (meta.Result, error) {
 	if setsMTime {
 		mtime = op.Attr.MTime
 	}
-	p, code, err := n.planPut(op.Dir, op.Path, op.Mode, setsMTime)
+	setsMode := op.Mode != 0 || op.ModeGiven
+	p, code, err := n.planPut(op.Dir, op.Path, setsMode, op.Mode, setsMTime)
 	if err != nil || code != meta.CodeOK {
 		return meta.Result{Code: code}, err
 	}
@@ -76,7 +77,7 @@ func (n *namespace) put(op *meta.Op) (meta.Result, error) {
 		f.Size, f.Hash, f.Chunks, f.Data, f.DataKey, f.MTime, f.CTime = op.File.Size, op.File.Hash, op.File.Chunks, op.File.Data, op.File.DataKey, mtime, op.Time
 		f.ContentType, f.Object = op.File.ContentType, op.File.Object
 		contentChanged(n.cred, &f)
-		if op.Mode != 0 {
+		if setsMode {
 			f.Mode = chmodMode(n.cred, op.Mode, f.Gid)
 		}
 		f.Gen++
