@@ -146,7 +146,8 @@ func TestLockSurvivesFailover(t *testing.T) {
 		return code == 0 && strings.Contains(o, `"token"`)
 	})
 	g := c.waitGroup(3, "")
-	c.node(g.Primary).Kill()
+	victim := c.node(g.Primary)
+	victim.Kill()
 	c.waitGroup(2, g.Primary)
 	_, e, code := c.run("lock", "--nonblock", "/l", "--", "true")
 	if code != 1 || !strings.Contains(e, "lock is held") {
@@ -154,5 +155,12 @@ func TestLockSurvivesFailover(t *testing.T) {
 	}
 	if err := holder.Wait(); err != nil {
 		t.Fatalf("the holder across the failover: %v: %s", err, out)
+	}
+	// The killed primary, whose store holds the locks' records, opens it
+	// again (not finding it corrupt and rebuilding it) and rejoins.
+	c.start(victim)
+	c.waitGroup(3, "")
+	if log := victim.Tail(5000); !victim.Running() || strings.Contains(log, "meta.db is corrupt") {
+		t.Fatalf("%s after its restart (running: %v; found its store corrupt: %v):\n%s", victim.Name, victim.Running(), strings.Contains(log, "meta.db is corrupt"), victim.Tail(30))
 	}
 }
