@@ -180,12 +180,19 @@ func TestMountOrphansOfADeadMount(t *testing.T) {
 	if _, err := io.ReadFull(out, line); err != nil || string(line) != "unlinked\n" {
 		t.Fatalf("the holder said %q, %v", line, err)
 	}
-	// Looked at every 50 ms for three leases: renewed by its mount, it
-	// stays.
-	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		if got, err := cl.StatIno(ctx, st.Ino); err != nil || got.Nlink != 0 {
-			t.Fatalf("the orphan while its mount lives: %+v, %v", got, err)
+	// Watched for three leases: renewed by its mount, it stays (the
+	// watch ends only by running out of time).
+	watch, cancel := context.WithTimeout(ctx, 6*time.Second)
+	err = harness.WaitFor(watch, "the orphan to go while its mount lives", func() (bool, error) {
+		got, err := cl.StatIno(ctx, st.Ino)
+		if err != nil || got.Nlink != 0 {
+			return true, fmt.Errorf("the orphan while its mount lives: %+v, %v", got, err)
 		}
+		return false, nil
+	})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
 	}
 	for _, p := range c.Procs() {
 		if strings.Contains(strings.Join(p.Args, " "), " "+a+" ") {

@@ -279,35 +279,27 @@ func (m *fsys) fill(out *fuse.Attr, a client.Attr) {
 	out.SetTimes(&a.ATime, &a.MTime, &a.CTime)
 }
 
+// fileTypes are the kernel's type bits of each inode type but a regular
+// file's (S_IFREG, the rest).
+var fileTypes = map[string]uint32{
+	client.TypeDir: syscall.S_IFDIR, client.TypeSymlink: syscall.S_IFLNK,
+	client.TypeFIFO: syscall.S_IFIFO, client.TypeSocket: syscall.S_IFSOCK,
+	client.TypeCharDev: syscall.S_IFCHR, client.TypeBlockDev: syscall.S_IFBLK,
+}
+
 func typeBits(t string) uint32 {
-	switch t {
-	case client.TypeDir:
-		return syscall.S_IFDIR
-	case client.TypeSymlink:
-		return syscall.S_IFLNK
-	case client.TypeFIFO:
-		return syscall.S_IFIFO
-	case client.TypeSocket:
-		return syscall.S_IFSOCK
-	case client.TypeCharDev:
-		return syscall.S_IFCHR
-	case client.TypeBlockDev:
-		return syscall.S_IFBLK
+	if bits, ok := fileTypes[t]; ok {
+		return bits
 	}
 	return syscall.S_IFREG
 }
 
 // nodeType is the special file type of a mknod(2) mode; "" for any other.
 func nodeType(mode uint32) string {
-	switch mode & syscall.S_IFMT {
-	case syscall.S_IFIFO:
-		return client.TypeFIFO
-	case syscall.S_IFSOCK:
-		return client.TypeSocket
-	case syscall.S_IFCHR:
-		return client.TypeCharDev
-	case syscall.S_IFBLK:
-		return client.TypeBlockDev
+	for t, bits := range fileTypes {
+		if mode&syscall.S_IFMT == bits && t != client.TypeDir && t != client.TypeSymlink {
+			return t
+		}
 	}
 	return ""
 }

@@ -236,21 +236,34 @@ func (n *namespace) updateCode(op *meta.Op, in meta.Inode) meta.Code {
 // release is sent once per mount that held the file open, and may be
 // retried.
 func (n *namespace) releaseOrphan(op *meta.Op) (meta.Result, error) {
-	parts, ok := splitPath(op.Path)
-	if !ok {
-		return reject(meta.CodeInvalid)
-	}
-	_, in, code, err := n.locateSource(op.Dir, parts)
-	switch {
-	case err != nil || code == meta.CodeAccess:
+	in, found, code, err := n.orphanAt(op)
+	if !found || err != nil || code != meta.CodeOK {
+		if code == meta.CodeNotFound {
+			code = meta.CodeOK // gone already, or not an orphan: nothing to do
+		}
 		return meta.Result{Code: code}, err
-	case code != meta.CodeOK || in.Type != meta.TypeFile || in.Nlink != 0:
-		return meta.Result{}, nil // gone already, or not an orphan: nothing to do
-	}
-	// The mount that held the file open releases it: its owner, or the
-	// trusted host that served the open for whoever it was.
-	if c := n.cred; c != nil && !c.Root && !c.Host && c.Uid != in.Uid {
-		return reject(meta.CodePerm)
 	}
 	return meta.Result{}, n.dropInode(in)
+}
+
+// orphanAt finds the orphan at op.Path for the mount that holds it open
+// (found false, CodeNotFound: gone, or not an orphan) and checks that
+// op's Cred may release or keep it: the file's owner, or the trusted
+// host that served the open for whoever it was.
+func (n *namespace) orphanAt(op *meta.Op) (in meta.Inode, found bool, code meta.Code, err error) {
+	parts, ok := splitPath(op.Path)
+	if !ok {
+		return in, false, meta.CodeInvalid, nil
+	}
+	_, in, code, err = n.locateSource(op.Dir, parts)
+	switch {
+	case err != nil || code == meta.CodeAccess:
+		return in, false, code, err
+	case code != meta.CodeOK || in.Type != meta.TypeFile || in.Nlink != 0:
+		return in, false, meta.CodeNotFound, nil
+	}
+	if c := n.cred; c != nil && !c.Root && !c.Host && c.Uid != in.Uid {
+		return in, true, meta.CodePerm, nil
+	}
+	return in, true, meta.CodeOK, nil
 }

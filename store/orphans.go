@@ -47,19 +47,12 @@ func (n *namespace) forgetOrphan(ino uint64) error {
 // the op's clock. Not an orphan (named again, or gone): CodeNotFound, and
 // the mount stops keeping it.
 func (n *namespace) keepOrphan(op *meta.Op) (meta.Result, error) {
-	parts, ok := splitPath(op.Path)
-	if !ok || op.TTL < int64(meta.MinOrphanTTL) || op.TTL > int64(meta.MaxOrphanTTL) {
+	if op.TTL < int64(meta.MinOrphanTTL) || op.TTL > int64(meta.MaxOrphanTTL) {
 		return reject(meta.CodeInvalid)
 	}
-	_, in, code, err := n.locateSource(op.Dir, parts)
-	switch {
-	case err != nil || code == meta.CodeAccess:
+	in, _, code, err := n.orphanAt(op)
+	if err != nil || code != meta.CodeOK {
 		return meta.Result{Code: code}, err
-	case code != meta.CodeOK || in.Type != meta.TypeFile || in.Nlink != 0:
-		return reject(meta.CodeNotFound)
-	}
-	if c := n.cred; c != nil && !c.Root && !c.Host && c.Uid != in.Uid {
-		return reject(meta.CodePerm)
 	}
 	return meta.Result{}, n.leaseOrphan(in.Ino, n.clock+op.TTL)
 }
