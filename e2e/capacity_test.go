@@ -19,15 +19,17 @@ import (
 // group's primary forms a new group from them and a waiting write
 // succeeds.
 func TestScaleOutWhenFull(t *testing.T) {
-	const chunk = 256 << 10
+	const chunk = 1 << 20
 	c := startCluster(t, harness.Spec{
 		Groups: []harness.Group{{Name: "g1", Size: 3}},
 		// Room for four sealed chunks (each ChunkOverhead longer than its
-		// content) on every member, and for its metadata: meta.db counts
-		// against the capacity too. It stays between 16 and 128 KiB here,
-		// so a fifth chunk never fits, and four fill g1 past the high
-		// water mark.
-		NodeFlags:   []string{"--capacity", fmt.Sprint(4*(chunk+secure.ChunkOverhead) + 128<<10), "--high-water", "0.9"},
+		// content) on every member, and 512 KiB for its metadata: meta.db
+		// and the log's files count against the capacity too. They take
+		// 30 to 200 KiB here, depending on how many entries the log holds
+		// before it is trimmed, so four chunks always fit, a fifth never
+		// does (the headroom is under a chunk), and four take g1 past the
+		// high water mark (85%, which four chunks alone pass).
+		NodeFlags:   []string{"--capacity", fmt.Sprint(4*(chunk+secure.ChunkOverhead) + 512<<10), "--high-water", "0.85"},
 		RouterFlags: []string{"--chunk-size", fmt.Sprint(chunk), "--space-wait", "2s"},
 	})
 	// Four chunks fill every member of g1.
