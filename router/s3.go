@@ -630,9 +630,7 @@ func credKey(c *meta.Cred) string {
 // object's removal and its emptied parents), and each is applied once
 // however often the router retries it.
 func (x *s3Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
-	var b [16]byte
-	crand.Read(b[:])
-	op.ReqID = "s3:" + hex.EncodeToString(b[:])
+	op.ReqID = orderedID("s3:")
 	return x.s.propose(ctx, op)
 }
 
