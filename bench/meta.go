@@ -18,6 +18,10 @@ type metaRep map[string]metaFigures
 type metaFigures struct {
 	perSec float64
 	lat    latency
+	// diskKB is the KiB every process of a local cluster wrote to disk
+	// during the operation, per file; hasDisk is false elsewhere.
+	diskKB  float64
+	hasDisk bool
 }
 
 // runMeta measures metadata operations on many files at SmallClients
@@ -33,11 +37,19 @@ func (e *env) runMeta(ctx context.Context) (*MetaResult, error) {
 	}
 	res := &MetaResult{Files: e.cfg.MetaFiles, Clients: e.cfg.SmallClients}
 	for _, op := range metaOps {
-		var rate, p50, p99 []float64
+		var rate, p50, p99, disk []float64
 		for _, r := range reps {
 			rate, p50, p99 = append(rate, r[op].perSec), append(p50, r[op].lat.P50MS), append(p99, r[op].lat.P99MS)
+			if r[op].hasDisk {
+				disk = append(disk, r[op].diskKB)
+			}
 		}
-		res.Rows = append(res.Rows, MetaRow{Op: op, PerSec: figureOf(rate), P50MS: figureOf(p50), P99MS: figureOf(p99)})
+		row := MetaRow{Op: op, PerSec: figureOf(rate), P50MS: figureOf(p50), P99MS: figureOf(p99)}
+		if len(disk) == len(reps) {
+			f := figureOf(disk)
+			row.DiskKB = &f
+		}
+		res.Rows = append(res.Rows, row)
 	}
 	return res, nil
 }
@@ -54,11 +66,16 @@ func (e *env) metaRep(ctx context.Context, rep int) (metaRep, error) {
 	out := metaRep{}
 	run := func(op string, count, per int, do func(ctx context.Context, i int) error) error {
 		e.prog.start(fmt.Sprintf("meta: %s (%d files, %d clients, rep %d/%d)", op, n, clients, rep+1, e.cfg.Reps))
+		before, known := e.writeBytes()
 		durs, took, err := e.phase(ctx, count, do)
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		out[op] = metaFigures{perSecond(count*per, took), summarize(durs)}
+		f := metaFigures{perSec: perSecond(count*per, took), lat: summarize(durs)}
+		if after, ok := e.writeBytes(); known && ok && after >= before {
+			f.diskKB, f.hasDisk = float64(after-before)/1024/float64(count*per), true
+		}
+		out[op] = f
 		return nil
 	}
 	steps := []struct {
@@ -110,4 +127,23 @@ func (e *env) metaRep(ctx context.Context, rep int) (metaRep, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// writeBytes is what every process of a local cluster has written to
+// disk since it started (harness.Proc.WriteBytes); false when the
+// cluster is not local or a process cannot tell.
+func (e *env) writeBytes() (int64, bool) {
+	ps := e.procs()
+	if len(ps) == 0 {
+		return 0, false
+	}
+	var sum int64
+	for _, p := range ps {
+		n, err := p.WriteBytes()
+		if err != nil {
+			return 0, false
+		}
+		sum += n
+	}
+	return sum, true
 }

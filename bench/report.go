@@ -94,6 +94,10 @@ type MetaRow struct {
 	PerSec Figure `json:"per_s"`
 	P50MS  Figure `json:"p50_ms"`
 	P99MS  Figure `json:"p99_ms"`
+	// DiskKB is the KiB the local cluster's processes wrote to disk
+	// during the operation, per file (per entry for list): nil for a
+	// cluster the benchmark did not start.
+	DiskKB *Figure `json:"disk_kib_per_file,omitempty"`
 }
 
 // LargeRow is the upload and download throughput of one file size.
@@ -181,8 +185,18 @@ func (r *Report) writeTable(w io.Writer) error {
 	}
 	if m := r.Meta; m != nil {
 		fmt.Fprintf(tw, "\nMetadata: %d files in one directory, %d clients (list: entries/s, each client listing it whole)\n", m.Files, m.Clients)
-		fmt.Fprintln(tw, "OP\tFILES/S\tP50 MS\tP99 MS")
+		disk := len(m.Rows) > 0 && m.Rows[0].DiskKB != nil
+		if disk {
+			fmt.Fprintln(tw, "(disk: KiB the cluster's processes wrote to disk per file, its three copies and every fsync's pages included)")
+			fmt.Fprintln(tw, "OP\tFILES/S\tP50 MS\tP99 MS\tDISK KIB")
+		} else {
+			fmt.Fprintln(tw, "OP\tFILES/S\tP50 MS\tP99 MS")
+		}
 		for _, row := range m.Rows {
+			if disk && row.DiskKB != nil {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Op, fmtFigure(row.PerSec), fmtFigure(row.P50MS), fmtFigure(row.P99MS), fmtFigure(*row.DiskKB))
+				continue
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.Op, fmtFigure(row.PerSec), fmtFigure(row.P50MS), fmtFigure(row.P99MS))
 		}
 	}

@@ -58,6 +58,14 @@ func TestBenchLocal(t *testing.T) {
 	for _, row := range r.Meta.Rows {
 		positive("meta "+row.Op+" per second", row.PerSec)
 		positive("meta "+row.Op+" p50", row.P50MS)
+		if row.DiskKB == nil {
+			t.Errorf("meta %s: no disk writes per file, for a local cluster", row.Op)
+		}
+	}
+	// A create is a log entry and a commit on each of three members: it
+	// writes something, and far less than a MiB.
+	if d := r.Meta.Rows[0].DiskKB; d != nil && !(r.Meta.Rows[0].Op == "create" && d.Median > 0.1 && d.Median < 1024) {
+		t.Errorf("meta %s: %+v KiB written per file, want some and under a MiB", r.Meta.Rows[0].Op, *d)
 	}
 	if len(r.Large) != 1 || r.Large[0].Size != 3e6 {
 		t.Fatalf("large: %+v, want one row of 3 MB", r.Large)

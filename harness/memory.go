@@ -15,31 +15,46 @@ var errNotRunning = errors.New("process is not running")
 // PeakRSS returns the most memory p has held resident since it started or
 // since ResetPeakRSS, in bytes (Linux: VmHWM in /proc/PID/status).
 func (p *Proc) PeakRSS() (int64, error) {
+	kb, err := p.procField("status", "VmHWM:")
+	return kb << 10, err
+}
+
+// WriteBytes returns the bytes p has caused to be written to storage
+// since it started: what reached the disks, not what it handed to the
+// page cache and overwrote or deleted before (Linux: write_bytes in
+// /proc/PID/io, p's owner or root).
+func (p *Proc) WriteBytes() (int64, error) {
+	return p.procField("io", "write_bytes:")
+}
+
+// procField reads the number after name in /proc/PID/file, without a
+// trailing "kB".
+func (p *Proc) procField(file, name string) (int64, error) {
 	pid := p.Pid()
 	if pid <= 0 {
-		return 0, fmt.Errorf("peak memory of %s: %w", p.Name, errNotRunning)
+		return 0, fmt.Errorf("%s of %s: %w", strings.TrimSuffix(name, ":"), p.Name, errNotRunning)
 	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
+		rest, ok := strings.CutPrefix(sc.Text(), name)
 		if !ok {
 			continue
 		}
-		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+		n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/status: VmHWM %q: %w", pid, rest, err)
+			return 0, fmt.Errorf("/proc/%d/%s: %s %q: %w", pid, file, name, rest, err)
 		}
-		return kb << 10, nil
+		return n, nil
 	}
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmHWM", pid)
+	return 0, fmt.Errorf("/proc/%d/%s has no %s", pid, file, strings.TrimSuffix(name, ":"))
 }
 
 // ResetPeakRSS starts a new peak for PeakRSS at what p holds now (writing
