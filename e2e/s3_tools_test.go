@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,17 +26,43 @@ import (
 )
 
 // s3Tool runs an S3 client program, failing the test with its output.
+//
+// A tool that dies of a segmentation fault is run once more, saying so:
+// the AWS CLI's Python sometimes crashes in a multithreaded transfer
+// (aws/aws-cli#5793; other projects' CI retries it too), which says
+// nothing about what the cluster answered. Any other failure fails.
 func s3Tool(t *testing.T, env []string, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("%s %s: %v", name, strings.Join(args[:min(len(args), 4)], " "), time.Since(start).Round(time.Millisecond))
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	for try := 0; ; try++ {
+		cmd := exec.Command(name, args...)
+		cmd.Env = append(os.Environ(), env...)
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		t.Logf("%s %s: %v", name, strings.Join(args[:min(len(args), 4)], " "), time.Since(start).Round(time.Millisecond))
+		if err == nil {
+			return string(out)
+		}
+		var ee *exec.ExitError
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); try == 0 && errors.As(err, &ee) && ok && ws.Signaled() && ws.Signal() == syscall.SIGSEGV {
+			t.Logf("RETRYING: %s %s crashed with a segmentation fault, a fault of the tool itself; running it once more", name, strings.Join(args, " "))
+			continue
+		}
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out[max(0, len(out)-4000):])
 	}
-	return string(out)
+}
+
+// TestS3ToolRunsACrashOnceMore: a tool that dies of a segmentation fault
+// is run once more, and what the second run prints is returned.
+func TestS3ToolRunsACrashOnceMore(t *testing.T) {
+	dir := t.TempDir()
+	tool := filepath.Join(dir, "crashes-once")
+	script := "#!/bin/sh\nif [ ! -e " + dir + "/ran ]; then touch " + dir + "/ran; kill -SEGV $$; fi\necho second run\n"
+	if err := os.WriteFile(tool, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out := s3Tool(t, nil, tool, "arg"); out != "second run\n" {
+		t.Fatalf("got %q, want the second run's output", out)
+	}
 }
 
 func needTool(t *testing.T, name string) {
