@@ -185,19 +185,23 @@ func (r *Report) writeTable(w io.Writer) error {
 	}
 	if m := r.Meta; m != nil {
 		fmt.Fprintf(tw, "\nMetadata: %d files in one directory, %d clients (list: entries/s, each client listing it whole)\n", m.Files, m.Clients)
-		disk := len(m.Rows) > 0 && m.Rows[0].DiskKB != nil
+		disk := slices.ContainsFunc(m.Rows, func(r MetaRow) bool { return r.DiskKB != nil })
 		if disk {
-			fmt.Fprintln(tw, "(disk: KiB the cluster's processes wrote to disk per file, its three copies and every fsync's pages included)")
+			fmt.Fprintln(tw, "(disk: KiB the cluster's processes wrote to disk per file, its three copies and the pages each commit rewrites included)")
 			fmt.Fprintln(tw, "OP\tFILES/S\tP50 MS\tP99 MS\tDISK KIB")
 		} else {
 			fmt.Fprintln(tw, "OP\tFILES/S\tP50 MS\tP99 MS")
 		}
 		for _, row := range m.Rows {
-			if disk && row.DiskKB != nil {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Op, fmtFigure(row.PerSec), fmtFigure(row.P50MS), fmtFigure(row.P99MS), fmtFigure(*row.DiskKB))
+			if !disk {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.Op, fmtFigure(row.PerSec), fmtFigure(row.P50MS), fmtFigure(row.P99MS))
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.Op, fmtFigure(row.PerSec), fmtFigure(row.P50MS), fmtFigure(row.P99MS))
+			d := "-"
+			if row.DiskKB != nil {
+				d = fmtFigure(*row.DiskKB)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Op, fmtFigure(row.PerSec), fmtFigure(row.P50MS), fmtFigure(row.P99MS), d)
 		}
 	}
 	if len(r.Large) > 0 {

@@ -148,3 +148,41 @@ func TestNewReportNotesSkippedFailover(t *testing.T) {
 		t.Errorf("with --local nothing is skipped: %v", r.Notes)
 	}
 }
+
+// TestReportMetaDisk: the meta table has a disk column when any row has
+// the figure, with "-" where a row lacks it, and none otherwise.
+func TestReportMetaDisk(t *testing.T) {
+	fig := func(a, b float64) Figure { return figureOf([]float64{a, b}) }
+	d1, d3 := fig(24, 25), fig(20, 21)
+	r := &Report{Machine: Machine{Cores: 2, OS: "linux", Arch: "amd64", Go: "go1.26"}, Cluster: "local", Reps: 2,
+		Meta: &MetaResult{Files: 100, Clients: 4, Rows: []MetaRow{
+			{Op: "create", PerSec: fig(1000, 1200), P50MS: fig(10, 12), P99MS: fig(30, 40), DiskKB: &d1},
+			{Op: "stat", PerSec: fig(4000, 5000), P50MS: fig(3, 4), P99MS: fig(9, 10)},
+			{Op: "delete", PerSec: fig(1300, 1500), P50MS: fig(9, 11), P99MS: fig(28, 32), DiskKB: &d3},
+		}}}
+	var b bytes.Buffer
+	if err := r.write(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"OP      FILES/S           P50 MS            P99 MS            DISK KIB\n",
+		"create  1100 (1000–1200)  11.0 (10.0–12.0)  35.0 (30.0–40.0)  24.5 (24.0–25.0)\n",
+		"stat    4500 (4000–5000)  3.50 (3.00–4.00)  9.50 (9.00–10.0)  -\n",
+		"delete  1400 (1300–1500)  10.0 (9.00–11.0)  30.0 (28.0–32.0)  20.5 (20.0–21.0)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q; it is:\n%s", want, out)
+		}
+	}
+	for i := range r.Meta.Rows {
+		r.Meta.Rows[i].DiskKB = nil
+	}
+	b.Reset()
+	if err := r.write(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "DISK") {
+		t.Errorf("a disk column with no disk figure:\n%s", b.String())
+	}
+}

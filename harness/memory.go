@@ -19,10 +19,12 @@ func (p *Proc) PeakRSS() (int64, error) {
 	return kb << 10, err
 }
 
-// WriteBytes returns the bytes p has caused to be written to storage
-// since it started: what reached the disks, not what it handed to the
-// page cache and overwrote or deleted before (Linux: write_bytes in
-// /proc/PID/io, p's owner or root).
+// WriteBytes returns the bytes p has caused to be sent to storage since
+// it started (Linux: write_bytes in /proc/PID/io, readable by p's owner
+// or root; it needs the kernel's task I/O accounting). The kernel counts
+// a page when p dirties it, so rewriting a dirty page counts once, data
+// deleted before it reached the disk still counts, and the file system's
+// own journal writes do not; files on tmpfs count nothing.
 func (p *Proc) WriteBytes() (int64, error) {
 	return p.procField("io", "write_bytes:")
 }

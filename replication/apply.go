@@ -156,8 +156,8 @@ func (n *Node) moreToApply(applied uint64, hold <-chan time.Time) uint64 {
 // followerApplyEvery is how long a follower lets committed entries
 // gather before it applies them (see applyLoop). Under 16 clients
 // creating files, 250 ms wrote 14% fewer bytes per create across the
-// group than 50 ms, and 500 ms no fewer than 250 ms (BENCHMARKS.md, "A
-// follower's rounds"). A follower promoted to primary applies what is
+// group than 50 ms, and 500 ms only 2-3% fewer than 250 ms (BENCHMARKS.md,
+// "What a mutation writes"). A follower promoted to primary applies what is
 // left before it serves: at most this long's worth of entries, a few
 // milliseconds of work.
 const followerApplyEvery = 250 * time.Millisecond

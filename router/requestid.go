@@ -1,9 +1,9 @@
 package router
 
 // Request IDs: every request that changes something carries an ID its
-// ops are applied once under (store/requests.go), the client's
-// Idempotency-Key or a random one, with a digest of the request so that a
-// key reused for another request is refused.
+// ops are applied once under (store/requests.go), made from the client's
+// Idempotency-Key or by the router, with a digest of the request so that
+// a key reused for another request is refused.
 //
 // Every member keeps a record of each ID for 15 minutes, in a B-tree
 // ordered by ID. IDs that begin with the time they were made land at the
@@ -36,8 +36,8 @@ import (
 // requestIDKey holds a request's ID in its context.
 type requestIDKey struct{}
 
-// withRequestID gives r its ID: the client's Idempotency-Key, so the
-// client's own retries are applied once too, or a random one. A key comes
+// withRequestID gives r its ID: made from the client's Idempotency-Key,
+// so the client's own retries are applied once too, or a new one. A key comes
 // with a digest of the request (see requestDigest), so that a key reused
 // for a different request is refused rather than answered as a retry.
 func withRequestID(r *http.Request) (*http.Request, error) {

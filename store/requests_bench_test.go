@@ -17,7 +17,8 @@ import (
 
 // BenchmarkRequestRecords measures what the records of request IDs cost
 // the applies of a busy member: the store holds 15 minutes of them
-// (SHOAL_REQUEST_RECORDS, default 200,000: about 220 changes a second),
+// (SHOAL_REQUEST_RECORDS, at least 1,000, default 200,000: about 220
+// changes a second),
 // and each round appends and applies a batch of 64 file writes, each
 // with an ID of its own, as a primary does under load. Every ID of the
 // batch is new and the oldest expire as the group's clock moves on: the
@@ -27,7 +28,7 @@ import (
 // change writes to meta.db.
 func BenchmarkRequestRecords(b *testing.B) {
 	records := 200_000
-	if n, err := fmt.Sscan(os.Getenv("SHOAL_REQUEST_RECORDS"), &records); n != 1 || err != nil {
+	if n, err := fmt.Sscan(os.Getenv("SHOAL_REQUEST_RECORDS"), &records); n != 1 || err != nil || records < 1000 {
 		records = 200_000
 	}
 	const batch = 64
