@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -78,12 +77,7 @@ func BenchmarkRequestRecords(b *testing.B) {
 // rrFill gives the store at dir records of n requests made step apart
 // (a file write each, in 1,000 directories), without fsync.
 func rrFill(b *testing.B, dir string, n int, step int64, id func(clock int64) string) {
-	d := crOpen(b, dir)
-	d.Close()
-	db, err := bbolt.Open(filepath.Join(dir, metaFile), 0o600, &bbolt.Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
+	db := openUnsynced(b, dir)
 	defer db.Close()
 	start := time.Now()
 	const perTx = 5000

@@ -71,12 +71,7 @@ func BenchmarkVerify(b *testing.B) {
 // vbBuild fills the store at dir, a thousand ops per transaction and
 // without fsync.
 func vbBuild(b *testing.B, dir string, files int) {
-	d := crOpen(b, dir)
-	d.Close()
-	db, err := bbolt.Open(filepath.Join(dir, metaFile), 0o600, &bbolt.Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
+	db := openUnsynced(b, dir)
 	defer db.Close()
 	const batch = 1000
 	for i := 0; i < files; i += batch {
@@ -93,7 +88,7 @@ func vbBuild(b *testing.B, dir string, files int) {
 			b.Fatal(err)
 		}
 	}
-	err = db.Update(func(tx *bbolt.Tx) error {
+	err := db.Update(func(tx *bbolt.Tx) error {
 		lg := bucketIn(tx, bucketLog)
 		for i := uint64(1); i <= 10_000; i++ {
 			e := meta.Entry{Index: i, Ballot: meta.Ballot{Term: 1, Node: 1}, Op: putOp(fmt.Sprintf("/d%03d/file-%06d", i%1000, i), int64(i))}
@@ -106,4 +101,17 @@ func vbBuild(b *testing.B, dir string, files int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+}
+
+// openUnsynced makes a store at dir and opens its meta.db with bbolt
+// alone and without fsync, for a benchmark to fill quickly before it
+// measures; the caller closes it.
+func openUnsynced(b *testing.B, dir string) *bbolt.DB {
+	d := crOpen(b, dir)
+	d.Close()
+	db, err := bbolt.Open(filepath.Join(dir, metaFile), 0o600, &bbolt.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
 }
