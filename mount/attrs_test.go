@@ -124,3 +124,46 @@ func TestTruncateSendsWaitingAttrs(t *testing.T) {
 	}
 	h.Release(context.Background())
 }
+
+// TestStatOfAnOpenFileIsItsLastAnswer: a stat of a file open here, after
+// a write, a truncate or a chmod through the mount, is answered from what
+// the cluster answered that change with, for the attribute timeout,
+// without a request; a link, unlink or rename through the mount (which
+// changes links or ctime without a request on the file) and the end of
+// the timeout each make it ask again.
+func TestStatOfAnOpenFileIsItsLastAnswer(t *testing.T) {
+	tm := newTestMount(t, 64, func(c *Config) { c.AttrTimeout = time.Hour })
+	ino, h := tm.create("f")
+	tm.write(h, 0, "hello, world")
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	tm.truncate(ino, 5)
+	tm.setattr(context.Background(), ino, chmodIn(0o600))
+	tm.c.statCalls()
+	if a := tm.getattr(ino); a.Size != 5 || a.Mode&0o7777 != 0o600 {
+		t.Fatalf("stat after the changes: size %d mode %o, want 5 and 600", a.Size, a.Mode&0o7777)
+	}
+	if n := tm.c.statCalls(); n != 0 {
+		t.Fatalf("a stat after the mount's own changes asked the cluster %d times, want none", n)
+	}
+	tm.m.namesEpoch.Add(1) // as node.Unlink, Link and Rename do
+	tm.getattr(ino)
+	if n := tm.c.statCalls(); n != 1 {
+		t.Fatalf("a stat after an unlink through the mount asked the cluster %d times, want once", n)
+	}
+
+	tm = newTestMount(t, 64, func(c *Config) { c.AttrTimeout = 0 })
+	ino, h = tm.create("f")
+	tm.write(h, 0, "hello")
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	tm.c.statCalls()
+	if a := tm.getattr(ino); a.Size != 5 {
+		t.Fatalf("stat without an attribute timeout: size %d, want 5", a.Size)
+	}
+	if n := tm.c.statCalls(); n != 1 {
+		t.Fatalf("without an attribute timeout a stat asked the cluster %d times, want once", n)
+	}
+}

@@ -65,6 +65,39 @@ type openFile struct {
 	// requests the mount makes on its own (reading ahead, sending writes
 	// in the background or at the last close) when it acts for users.
 	who atomic.Pointer[client.Identity]
+	// latest is the attributes the cluster last answered a request on
+	// this file with, and when (see recentAttr).
+	latest atomic.Pointer[seenAttr]
+}
+
+// seenAttr is an answer's attributes, when it came and the mount's
+// names epoch then (fsys.namesEpoch).
+type seenAttr struct {
+	a     client.Attr
+	at    time.Time
+	epoch uint64
+}
+
+// noteAttr records a, an answer to this mount's own request on the file
+// (mu held).
+func (f *openFile) noteAttr(a client.Attr) {
+	f.latest.Store(&seenAttr{a: a, at: time.Now(), epoch: f.m.namesEpoch.Load()})
+}
+
+// recentAttr returns the attributes the cluster answered this mount's
+// last request on the file with, if that was within the attribute
+// timeout and no link, unlink or rename through this mount came since
+// (each changes a file's links or ctime without a request on it). Every
+// change this mount makes to the file answers with its attributes, so
+// they are as current as the kernel's own cache of them would be: a
+// write or a truncate makes the kernel forget what it cached, and
+// without this each following stat would be a round trip.
+func (f *openFile) recentAttr() (client.Attr, bool) {
+	s := f.latest.Load()
+	if s == nil || s.epoch != f.m.namesEpoch.Load() || time.Since(s.at) >= f.m.cfg.AttrTimeout {
+		return client.Attr{}, false
+	}
+	return s.a, true
 }
 
 // act is fsys.as for a request on this file, which also remembers its
@@ -193,6 +226,7 @@ func (f *openFile) sendAttrs(ctx context.Context) error {
 	f.pend, f.pendBy = client.SetAttr{}, nil
 	if a.Gen >= f.gen {
 		f.size, f.gen = a.Size, a.Gen
+		f.noteAttr(a)
 	}
 	f.updateSizes()
 	return nil
@@ -227,6 +261,7 @@ func (m *fsys) open(a client.Attr) *openFile {
 	if a.Gen >= f.gen {
 		f.size, f.gen = a.Size, a.Gen
 		f.updateSizes()
+		f.noteAttr(a)
 	}
 	f.mu.Unlock()
 	return f
@@ -407,10 +442,10 @@ func (f *openFile) write(ctx context.Context, p []byte, off int64) error {
 	go func() {
 		ctx, cancel := f.opCtx()
 		defer cancel()
-		a, sent, err := f.send(ctx, j.runs)
+		a, sent, writes, err := f.send(ctx, j.runs)
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.sent(a, sent, j.runs, err)
+		f.sent(a, sent, writes, j.runs, err)
 		j.err = err
 		f.inflight = nil
 		f.updateSizes()
@@ -435,44 +470,126 @@ func (f *openFile) settle() error {
 }
 
 // send writes runs to the cluster in order, and returns the attributes
-// after the last write that went through and how many bytes did.
-func (f *openFile) send(ctx context.Context, runs []extent) (a client.Attr, sent int64, err error) {
+// after the last write that went through, how many bytes did and in how
+// many writes.
+func (f *openFile) send(ctx context.Context, runs []extent) (a client.Attr, sent int64, writes int, err error) {
 	for _, r := range runs {
 		for pos := 0; pos < len(r.data); {
 			n := min(len(r.data)-pos, f.m.maxWrite)
 			got, err := f.m.c.WriteAt(ctx, f.ino, r.off+int64(pos), r.data[pos:pos+n])
 			if err != nil {
-				return a, sent, err
+				return a, sent, writes, err
 			}
 			a = got
 			sent += int64(n)
+			writes++
 			pos += n
 		}
 	}
-	return a, sent, nil
+	return a, sent, writes, nil
 }
 
-// sent settles a batch (mu held): the stored content changed, so the
-// cached windows go; what was not sent goes back under newer writes.
-func (f *openFile) sent(a client.Attr, sent int64, runs []extent, err error) {
+// sent settles a batch (mu held): the stored content changed, and what
+// was not sent goes back under newer writes. When the content's
+// generation moved by exactly the batch's writes, nobody else changed
+// it meanwhile: the cached windows are the content before the batch,
+// and take its bytes. Otherwise they go.
+func (f *openFile) sent(a client.Attr, sent int64, writes int, runs []extent, err error) {
+	done, rest := splitSent(runs, sent)
 	if sent > 0 {
+		if a.Gen == f.gen+uint64(writes) {
+			f.patchWindows(done)
+		} else {
+			f.dropWindows()
+		}
 		f.size, f.gen = a.Size, a.Gen
-		f.dropWindows()
+		f.noteAttr(a)
 		f.m.changed()
 	}
 	if err == nil {
 		return
 	}
-	var rest []extent
+	f.dirty.restore(rest)
+}
+
+// splitSent splits runs after their first sent bytes: what was stored
+// and what was not.
+func splitSent(runs []extent, sent int64) (done, rest []extent) {
 	for _, r := range runs {
-		if n := int64(len(r.data)); sent >= n {
+		n := int64(len(r.data))
+		switch {
+		case sent >= n:
+			done = append(done, r)
 			sent -= n
+		case sent > 0:
+			done = append(done, extent{off: r.off, data: r.data[:sent]})
+			rest = append(rest, extent{off: r.off + sent, data: r.data[sent:]})
+			sent = 0
+		default:
+			rest = append(rest, r)
+		}
+	}
+	return done, rest
+}
+
+// patchWindows writes runs, just stored, into the cached windows (mu
+// held). A window still being fetched may hold the content before them
+// or after: it goes.
+func (f *openFile) patchWindows(runs []extent) {
+	W := f.m.window
+	for k, w := range f.windows {
+		select {
+		case <-w.ready:
+		default:
+			f.dropWindow(k)
 			continue
 		}
-		rest = append(rest, extent{off: r.off + sent, data: r.data[sent:]})
-		sent = 0
+		if w.err != nil {
+			f.dropWindow(k)
+			continue
+		}
+		lo, hi := k*W, (k+1)*W
+		for _, r := range runs {
+			from, to := max(r.off, lo), min(r.end(), hi)
+			if from >= to {
+				continue
+			}
+			if need := to - lo; int64(len(w.data)) < need {
+				// Past the window's end of file: a hole up to the write.
+				w.data = append(w.data, make([]byte, need-int64(len(w.data)))...)
+			}
+			copy(w.data[from-lo:to-lo], r.data[from-r.off:to-r.off])
+		}
 	}
-	f.dirty.restore(rest)
+}
+
+// cutWindows cuts the cached windows at size, the file's new size after
+// a truncate this mount made (mu held); a truncate up leaves them, since
+// what lies past a window's data reads as zeros.
+func (f *openFile) cutWindows(size int64) {
+	W := f.m.window
+	for k, w := range f.windows {
+		select {
+		case <-w.ready:
+		default:
+			f.dropWindow(k)
+			continue
+		}
+		switch lo := k * W; {
+		case w.err != nil:
+			f.dropWindow(k)
+		case lo+int64(len(w.data)) > size:
+			w.data = w.data[:max(size-lo, 0)]
+		}
+	}
+}
+
+// dropWindow drops window k from the cache (mu held).
+func (f *openFile) dropWindow(k int64) {
+	delete(f.windows, k)
+	if i := slices.Index(f.order, k); i >= 0 {
+		f.order = slices.Delete(f.order, i, i+1)
+	}
 }
 
 // flushLocked sends every unsent write, then the attribute changes that
@@ -483,8 +600,8 @@ func (f *openFile) flushLocked(ctx context.Context) error {
 		return err
 	}
 	runs := f.dirty.take()
-	a, sent, err := f.send(ctx, runs)
-	f.sent(a, sent, runs, err)
+	a, sent, writes, err := f.send(ctx, runs)
+	f.sent(a, sent, writes, runs, err)
 	f.updateSizes()
 	if err != nil {
 		return err
@@ -503,10 +620,15 @@ func (f *openFile) setattr(ctx context.Context, sa client.SetAttr) (client.Attr,
 	if err != nil {
 		return a, err
 	}
-	if a.Gen != f.gen || a.Size != f.size {
+	switch {
+	case a.Gen == f.gen+1 && sa.Size != nil && a.Size == *sa.Size:
+		// Only this truncate changed the content.
+		f.cutWindows(a.Size)
+	case a.Gen != f.gen || a.Size != f.size:
 		f.dropWindows()
 	}
 	f.size, f.gen = a.Size, a.Gen
+	f.noteAttr(a)
 	f.updateSizes()
 	return a, nil
 }

@@ -30,6 +30,11 @@ type fsys struct {
 	// writeBack is the bytes programs wrote that are not stored yet, over
 	// all open files (openFile.held).
 	writeBack atomic.Int64
+	// namesEpoch counts the links, unlinks and renames made through this
+	// mount: each may change the links or ctime of an open file without a
+	// request on it, so attributes noted before one are not reused
+	// (openFile.recentAttr).
+	namesEpoch atomic.Uint64
 
 	mu sync.Mutex // guards files and dirs
 	// files holds the state of every inode open in this mount, by inode

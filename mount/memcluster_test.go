@@ -31,6 +31,7 @@ type memCluster struct {
 	writes []writeCall       // every WriteAt that went through, in order
 	calls  []string          // every call that changes content, in order
 	reads  []int64           // the offset of every ReadIno, in order
+	stats  int               // StatIno calls
 	// beforeWrite and beforeRead, when set (with onWrite and onRead),
 	// run at the start of each WriteAt and ReadIno without mu held; an
 	// error they return is the call's, which then changes nothing.
@@ -126,6 +127,7 @@ func (c *memCluster) LookupIn(ctx context.Context, dir uint64, name string) (cli
 func (c *memCluster) StatIno(ctx context.Context, ino uint64) (client.Attr, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stats++
 	in := c.inodes[ino]
 	if in == nil {
 		return client.Attr{}, notFound(ino)
@@ -334,8 +336,18 @@ func (c *memCluster) content(ino uint64) string {
 }
 
 func (c *memCluster) stat(ino uint64) client.Attr {
-	a, _ := c.StatIno(context.Background(), ino)
-	return a
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inodes[ino].attr
+}
+
+// statCalls returns how many StatIno calls came so far, and forgets them.
+func (c *memCluster) statCalls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.stats
+	c.stats = 0
+	return n
 }
 
 // changes returns the writes, truncates and other attribute changes

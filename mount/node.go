@@ -117,6 +117,12 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	ctx = n.m.as(ctx)
+	if f := n.m.opened(n.ino); f != nil {
+		if a, ok := f.recentAttr(); ok {
+			n.m.fill(&out.Attr, a)
+			return 0
+		}
+	}
 	a, err := n.m.c.StatIno(ctx, n.ino)
 	if err != nil {
 		return n.m.errno(err)
@@ -339,6 +345,8 @@ func (n *node) openChild(name string) *openFile {
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	ctx = n.m.as(ctx)
 	defer n.m.changed()
+	n.m.namesEpoch.Add(1) // and again once done: an answer noted meanwhile may predate it
+	defer n.m.namesEpoch.Add(1)
 	f := n.openChild(name)
 	// A file open here keeps its inode (an orphan) until its last close,
 	// so the programs using it go on reading and writing it.
@@ -370,6 +378,8 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		return syscall.EXDEV
 	}
 	defer n.m.changed()
+	n.m.namesEpoch.Add(1) // and again once done: an answer noted meanwhile may predate it
+	defer n.m.namesEpoch.Add(1)
 	victim := np.openChild(newName)
 	if err := n.m.c.RenameIn(ctx, n.ino, name, np.ino, newName, flags&renameNoReplace != 0, victim != nil); err != nil {
 		return n.m.errno(err)
@@ -390,6 +400,8 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 		return nil, syscall.EXDEV
 	}
 	defer n.m.changed()
+	n.m.namesEpoch.Add(1) // and again once done: an answer noted meanwhile may predate it
+	defer n.m.namesEpoch.Add(1)
 	a, err := n.m.c.LinkIn(ctx, t.ino, n.ino, name)
 	if err != nil {
 		return nil, n.m.errno(err)

@@ -100,25 +100,78 @@ func TestLeastRecentlyReadWindowGoes(t *testing.T) {
 	}
 }
 
-// TestWindowsFetchedAgainAfterASend: once the mount's writes are stored,
-// the windows read before are fetched again, and show the writes.
-func TestWindowsFetchedAgainAfterASend(t *testing.T) {
+// TestWindowsTakeTheMountsOwnWrites: once the mount's writes are stored,
+// the windows read before show them without being fetched again: the
+// content's generation moved by the mount's writes alone.
+func TestWindowsTakeTheMountsOwnWrites(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	stored := pattern(20) // window 2 holds 4 bytes
+	h := tm.open(tm.c.put("f", []byte(stored)).Ino)
+	tm.read(h, 0, 20)
+	waitFetches(h.f)
+	tm.write(h, 6, "WXYZ") // across the boundary of windows 0 and 1
+	tm.write(h, 22, "AB")  // past the end, in window 2: a hole before it
+	tm.write(h, 30, "Q")   // in window 3, never fetched
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	tm.c.readsAt()
+	want := stored[:6] + "WXYZ" + stored[10:20] + "\x00\x00AB" + strings.Repeat("\x00", 6) + "Q"
+	if got := tm.read(h, 0, 31); got != want {
+		t.Fatalf("after the send, the file reads %q, want %q", got, want)
+	}
+	if got := tm.c.readsAt(); !slices.Equal(got, []int64{24}) {
+		t.Fatalf("fetched %v, want window 3 only (the others hold the writes)", got)
+	}
+	tm.wantContent(h.f.ino, want)
+}
+
+// TestWindowsFetchedAgainAfterAChangeElsewhere: when another client
+// changed the file before the mount's writes were stored, the windows
+// read before are stale, and are fetched again.
+func TestWindowsFetchedAgainAfterAChangeElsewhere(t *testing.T) {
 	tm := newTestMount(t, 64, nil)
 	stored := pattern(24)
 	h := tm.open(tm.c.put("f", []byte(stored)).Ino)
 	tm.read(h, 0, 16)
 	waitFetches(h.f)
-	tm.write(h, 6, "WXYZ") // across the boundary of windows 0 and 1
+	tm.c.change(h.f.ino, func(b []byte) []byte { return append([]byte("OTHER"), b[5:]...) })
+	tm.write(h, 6, "WXYZ")
 	if errno := tm.fsync(h); errno != 0 {
 		t.Fatalf("fsync: %v", errno)
 	}
 	tm.c.readsAt()
-	if got := tm.read(h, 4, 8); got != "efWXYZkl" {
-		t.Fatalf("after the send, 8 bytes at 4 read %q", got)
+	if got := tm.read(h, 0, 12); got != "OTHERfWXYZkl" {
+		t.Fatalf("after the send, 12 bytes at 0 read %q", got)
 	}
 	if got := tm.c.readsAt(); !slices.Equal(got, []int64{0, 8}) {
 		t.Fatalf("fetched %v, want windows 0 and 1 again", got)
 	}
+}
+
+// TestWindowsCutByTheMountsTruncate: a truncate made through the mount
+// cuts the windows read before instead of dropping them, and a truncate
+// back up reads zeros where the content was cut.
+func TestWindowsCutByTheMountsTruncate(t *testing.T) {
+	tm := newTestMount(t, 64, nil)
+	stored := pattern(24)
+	h := tm.open(tm.c.put("f", []byte(stored)).Ino)
+	tm.read(h, 0, 24)
+	waitFetches(h.f)
+	for _, size := range []int64{10, 20} {
+		if errno := tm.truncate(h.f.ino, size); errno != 0 {
+			t.Fatalf("truncate to %d: %v", size, errno)
+		}
+	}
+	tm.c.readsAt()
+	want := stored[:10] + strings.Repeat("\x00", 10)
+	if got := tm.read(h, 0, 24); got != want {
+		t.Fatalf("after the truncates, the file reads %q, want %q", got, want)
+	}
+	if got := tm.c.readsAt(); len(got) != 0 {
+		t.Fatalf("fetched %v, want nothing: the windows were cut", got)
+	}
+	tm.wantContent(h.f.ino, want)
 }
 
 // TestFileCutShortElsewhere: a file another client cut while it was open
