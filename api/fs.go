@@ -157,6 +157,13 @@ type Statfs struct {
 	// chunks. An older router lacks both, and would take a PUT with from=
 	// as an empty file.
 	ChunkUploads bool `json:"chunk_uploads"`
+	// MaxRanges is the most writes one PATCH with ranges= may carry
+	// (with a truncate before them and a size after, in one commit); 0
+	// from an older router, which has no ranges=.
+	MaxRanges int `json:"max_ranges"`
+	// MaxFileSize is the largest file the router makes, in bytes; 0 from
+	// an older router, which does not say.
+	MaxFileSize int64 `json:"max_file_size"`
 }
 
 // SearchPage is the answer of GET /v1/search: the matches found under

@@ -71,8 +71,8 @@ var goldens = []struct {
 		`{"size": 10, "chunk_size": 4, "first": 1, "sums": ["9c57", "4cf0"]}`},
 	{"MatchResult", &MatchResult{Path: "/d/f", Size: 10, Hash: "chunks:77", Same: []bool{true, false}},
 		`{"path": "/d/f", "size": 10, "hash": "chunks:77", "same": [true, false]}`},
-	{"Statfs", &Statfs{Capacity: -1, Used: 1000, Free: -1, Groups: 3, ChunkSize: 4 << 20, InlineMax: 16 << 10, MaxWrite: 64 << 20, ChunkUploads: true},
-		`{"capacity": -1, "used": 1000, "free": -1, "groups": 3, "chunk_size": 4194304, "inline_max": 16384, "max_write": 67108864, "chunk_uploads": true}`},
+	{"Statfs", &Statfs{Capacity: -1, Used: 1000, Free: -1, Groups: 3, ChunkSize: 4 << 20, InlineMax: 16 << 10, MaxWrite: 64 << 20, ChunkUploads: true, MaxRanges: 256, MaxFileSize: 1 << 40},
+		`{"capacity": -1, "used": 1000, "free": -1, "groups": 3, "chunk_size": 4194304, "inline_max": 16384, "max_write": 67108864, "chunk_uploads": true, "max_ranges": 256, "max_file_size": 1099511627776}`},
 	{"Cluster", &Cluster{
 		Nodes: []Node{
 			{ID: "3", Name: "n3", Role: "primary", Group: "g1", Term: 4, Status: "alive", Addr: "10.0.0.3:7000",

@@ -101,6 +101,65 @@ func (c *Client) WriteAt(ctx context.Context, ino uint64, off int64, data []byte
 	return st.Attr, err
 }
 
+// Extent is bytes written at an offset of a file.
+type Extent struct {
+	Off  int64
+	Data []byte
+}
+
+// Patch is a change of a file's content made in one commit (PatchIno):
+// the file is cut or extended to Truncate bytes when that is set, then
+// each of Writes is written at its offset, in order, as pwrite(2) does,
+// then the file is cut or extended to Size when that is set.
+type Patch struct {
+	Truncate *int64
+	Writes   []Extent
+	Size     *int64
+}
+
+// MaxPatchWrites is the most writes one Patch may carry; together they
+// carry at most MaxWriteAt bytes, each at least one.
+const MaxPatchWrites = 256
+
+// PatchIno changes the content of the file ino as p says, in one commit
+// (PATCH with ranges=): a mount sends what a program wrote and truncated
+// between two flushes this way. When it returns, the change is on a
+// majority of the group's disks.
+func (c *Client) PatchIno(ctx context.Context, ino uint64, p Patch) (Attr, error) {
+	if len(p.Writes) > MaxPatchWrites {
+		return Attr{}, fmt.Errorf("patch inode %d: %d writes; one patch carries at most %d", ino, len(p.Writes), MaxPatchWrites)
+	}
+	q := url.Values{}
+	var ranges []byte
+	var n int
+	for i, w := range p.Writes {
+		if len(w.Data) == 0 || w.Off < 0 {
+			return Attr{}, fmt.Errorf("patch inode %d: write %d has %d bytes at %d: each needs a byte at an offset of at least 0", ino, i, len(w.Data), w.Off)
+		}
+		if i > 0 {
+			ranges = append(ranges, ',')
+		}
+		ranges = strconv.AppendInt(ranges, w.Off, 10)
+		ranges = append(ranges, ':')
+		ranges = strconv.AppendInt(ranges, int64(len(w.Data)), 10)
+		n += len(w.Data)
+	}
+	q.Set("ranges", string(ranges))
+	if p.Truncate != nil {
+		q.Set("truncate", strconv.FormatInt(*p.Truncate, 10))
+	}
+	if p.Size != nil {
+		q.Set("size", strconv.FormatInt(*p.Size, 10))
+	}
+	body := make([]byte, 0, n)
+	for _, w := range p.Writes {
+		body = append(body, w.Data...)
+	}
+	var st Stat
+	_, err := c.inoCall(ctx, http.MethodPatch, ino, "", q, body, &st)
+	return st.Attr, err
+}
+
 // SetAttrIno changes the attributes a names.
 func (c *Client) SetAttrIno(ctx context.Context, ino uint64, a SetAttr) (Attr, error) {
 	var st Stat

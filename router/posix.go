@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"shoal/api"
@@ -306,6 +307,141 @@ func (s *Server) writeAt(w http.ResponseWriter, r *http.Request, t target, offse
 	writeJSON(w, http.StatusOK, statOf(t.path, *in))
 }
 
+// MaxRanges bounds the writes one PATCH with ranges= carries.
+const MaxRanges = 256
+
+// byteRange is one write of a PATCH with ranges=: n bytes at off.
+type byteRange struct{ off, n int64 }
+
+// parseRanges reads ranges=OFF:LEN,OFF:LEN,... and the sizes truncate=N
+// and size=N around them (-1 when not given), checking each against
+// the file size limit and the lengths against the body's.
+func parseRanges(q url.Values, maxFile, body int64) (rs []byteRange, truncate, size int64, err error) {
+	truncate, size = -1, -1
+	for _, f := range []struct {
+		name string
+		to   *int64
+	}{{"truncate", &truncate}, {"size", &size}} {
+		v := q.Get(f.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, 0, 0, fmt.Errorf("%w: %s=%q: want a byte count", ErrBadRequest, f.name, v)
+		}
+		if n > maxFile {
+			return nil, 0, 0, fmt.Errorf("%w: %s=%d is over the limit of %d", ErrTooLarge, f.name, n, maxFile)
+		}
+		*f.to = n
+	}
+	list := q.Get("ranges")
+	if list == "" {
+		if truncate < 0 && size < 0 {
+			return nil, 0, 0, fmt.Errorf("%w: ranges= is empty and neither truncate= nor size= is given: nothing to change", ErrBadRequest)
+		}
+		return nil, truncate, size, checkRangesBody(0, body)
+	}
+	parts := strings.Split(list, ",")
+	if len(parts) > MaxRanges {
+		return nil, 0, 0, fmt.Errorf("%w: %d ranges; a PATCH carries at most %d", ErrBadRequest, len(parts), MaxRanges)
+	}
+	var total int64
+	for _, p := range parts {
+		o, l, ok := strings.Cut(p, ":")
+		off, err1 := strconv.ParseInt(o, 10, 64)
+		n, err2 := strconv.ParseInt(l, 10, 64)
+		if !ok || err1 != nil || err2 != nil || off < 0 || n <= 0 {
+			return nil, 0, 0, fmt.Errorf("%w: range %q: want OFFSET:LENGTH, a byte offset and a length over 0", ErrBadRequest, p)
+		}
+		if n > MaxWriteAt || off > maxFile-n {
+			return nil, 0, 0, fmt.Errorf("%w: writing %d bytes at %d passes the limit of %d", ErrTooLarge, n, off, maxFile)
+		}
+		total += n
+		if total > MaxWriteAt {
+			return nil, 0, 0, fmt.Errorf("%w: the ranges carry over %d bytes; send them in several", ErrTooLarge, MaxWriteAt)
+		}
+		rs = append(rs, byteRange{off, n})
+	}
+	return rs, truncate, size, checkRangesBody(total, body)
+}
+
+func checkRangesBody(total, body int64) error {
+	if body >= 0 && body != total {
+		return fmt.Errorf("%w: the ranges add up to %d bytes but Content-Length says %d", ErrBadRequest, total, body)
+	}
+	return nil
+}
+
+// writeRanges changes a file's content in one commit: it is cut or
+// extended to truncate= bytes, if given; then each range of the body is
+// written at its offset, in order, as pwrite(2) does; then it is cut or
+// extended to size=, if given. A mount sends what a program wrote and
+// truncated between two flushes this way.
+func (s *Server) writeRanges(w http.ResponseWriter, r *http.Request, t target, q url.Values) {
+	if q.Has("offset") {
+		writeError(w, fmt.Errorf("%w: a PATCH takes offset= or ranges=, not both", ErrBadRequest))
+		return
+	}
+	rs, truncate, size, err := parseRanges(q, s.cfg.MaxFileSize, r.ContentLength)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	cond, err := writeConditions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	body, err := readPiece(r, 0, s.cfg.MaxFileSize)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := checkRangesBody(totalOf(rs), body.n); err != nil {
+		writeError(w, err)
+		return
+	}
+	in, err := s.change(r.Context(), t, nil, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
+		if !cond.holds(old, true) {
+			return nil, fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
+		}
+		cur := &old
+		var err error
+		if truncate >= 0 {
+			if cur, err = s.spliceIn(ctx, *cur, truncate, piece{}, truncate); err != nil {
+				return nil, err
+			}
+		}
+		at := int64(0)
+		for _, br := range rs {
+			p := piece{data: body.data[at : at+br.n], n: br.n}
+			at += br.n
+			if cur, err = s.spliceIn(ctx, *cur, br.off, p, max(cur.Size, br.off+br.n)); err != nil {
+				return nil, err
+			}
+		}
+		if size >= 0 {
+			if cur, err = s.spliceIn(ctx, *cur, size, piece{}, size); err != nil {
+				return nil, err
+			}
+		}
+		return cur, nil
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statOf(t.path, *in))
+}
+
+func totalOf(rs []byteRange) (n int64) {
+	for _, r := range rs {
+		n += r.n
+	}
+	return n
+}
+
 // readPiece reads a write's body whole.
 func readPiece(r *http.Request, off, maxFile int64) (piece, error) {
 	data, err := io.ReadAll(io.LimitReader(r.Body, MaxWriteAt+1))
@@ -428,7 +564,7 @@ func tryID(base string, try int) string {
 // serveStatfs answers GET /v1/statfs with the cluster's room, as a mount's
 // statfs(2) reports it.
 func (s *Server) serveStatfs(w http.ResponseWriter, r *http.Request) {
-	out := api.Statfs{ChunkSize: s.cfg.ChunkSize, InlineMax: s.cfg.InlineMax, MaxWrite: MaxWriteAt, ChunkUploads: true}
+	out := api.Statfs{ChunkSize: s.cfg.ChunkSize, InlineMax: s.cfg.InlineMax, MaxWrite: MaxWriteAt, ChunkUploads: true, MaxRanges: MaxRanges, MaxFileSize: s.cfg.MaxFileSize}
 	unlimited := false
 	for _, g := range GroupSpaces(s.cfg.Members()) {
 		out.Groups++

@@ -457,6 +457,8 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPut && op == "":
 		s.putFile(w, r, t)
+	case r.Method == http.MethodPatch && op == "" && q.Has("ranges"):
+		s.writeRanges(w, r, t, q)
 	case r.Method == http.MethodPatch && op == "":
 		s.writeAt(w, r, t, q.Get("offset"))
 	case r.Method == http.MethodGet && op == "":

@@ -1,0 +1,145 @@
+package router
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"shoal/api"
+)
+
+// patchRanges sends one PATCH with ranges= (and truncate= and size= when
+// not negative) and returns its stat answer.
+func patchRanges(t *testing.T, s *Server, p string, truncate int64, writes []byteRangeData, size int64) api.Stat {
+	t.Helper()
+	q := url.Values{}
+	var list []string
+	var body []byte
+	for _, w := range writes {
+		list = append(list, fmt.Sprintf("%d:%d", w.off, len(w.data)))
+		body = append(body, w.data...)
+	}
+	q.Set("ranges", strings.Join(list, ","))
+	if truncate >= 0 {
+		q.Set("truncate", fmt.Sprint(truncate))
+	}
+	if size >= 0 {
+		q.Set("size", fmt.Sprint(size))
+	}
+	w := do(s, "PATCH", "/v1/fs"+p+"?"+q.Encode(), bytes.NewReader(body))
+	if w.Code != http.StatusOK {
+		t.Fatalf("PATCH %s %s = %d %s", p, q.Encode(), w.Code, w.Body)
+	}
+	var st api.Stat
+	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+type byteRangeData struct {
+	off  int64
+	data []byte
+}
+
+// resize cuts ref or extends it with zeros to size.
+func resize(ref []byte, size int64) []byte {
+	if size <= int64(len(ref)) {
+		return ref[:size]
+	}
+	return append(ref, make([]byte, size-int64(len(ref)))...)
+}
+
+// TestWriteRangesMatchesAReference: a PATCH with a truncate, several
+// writes and a final size, each part optional, leaves the file as those
+// steps would one by one, and is one change of its generation.
+func TestWriteRangesMatchesAReference(t *testing.T) {
+	for _, inline := range []int{0, 24} {
+		t.Run(fmt.Sprintf("inline-%d", inline), func(t *testing.T) {
+			c := newTestCluster(t)
+			c.group("g1", 1, 0)
+			s := c.router(func(cfg *Config) { cfg.InlineMax = inline })
+			if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(nil)); w.Code != http.StatusCreated {
+				t.Fatalf("PUT = %d", w.Code)
+			}
+			seed := rand.Uint64()
+			r := rand.New(rand.NewPCG(seed, 2))
+			var ref []byte
+			gen := uint64(0)
+			for step := range 150 {
+				truncate, size := int64(-1), int64(-1)
+				if r.IntN(3) == 0 {
+					truncate = int64(r.IntN(200))
+					ref = resize(ref, truncate)
+				}
+				var writes []byteRangeData
+				for range r.IntN(5) {
+					off, n := int64(r.IntN(180)), 1+r.IntN(40)
+					data := make([]byte, n)
+					for i := range data {
+						data[i] = byte(r.Uint32())
+					}
+					writes = append(writes, byteRangeData{off, data})
+					ref = resize(ref, max(int64(len(ref)), off+int64(n)))
+					copy(ref[off:], data)
+				}
+				if r.IntN(3) == 0 || truncate < 0 && len(writes) == 0 {
+					size = int64(r.IntN(200))
+					ref = resize(ref, size)
+				}
+				st := patchRanges(t, s, "/f", truncate, writes, size)
+				got := readAll(t, s, "/f")
+				if !bytes.Equal(got, ref) || st.Size != int64(len(ref)) {
+					t.Fatalf("seed %d step %d (truncate %d, %d writes, size %d): read %d bytes (stat %d), want %d\ngot  %x\nwant %x",
+						seed, step, truncate, len(writes), size, len(got), st.Size, len(ref), got, ref)
+				}
+				if gen != 0 && st.Gen != gen+1 {
+					t.Fatalf("seed %d step %d: generation %d after %d: one PATCH is one change", seed, step, st.Gen, gen)
+				}
+				gen = st.Gen
+			}
+		})
+	}
+}
+
+func TestWriteRangesRefusesBadRequests(t *testing.T) {
+	c := newTestCluster(t)
+	c.group("g1", 1, 0)
+	s := c.router(func(cfg *Config) { cfg.MaxFileSize = 1000 })
+	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("abc")))
+	for _, tc := range []struct {
+		target string
+		body   string
+		status int
+	}{
+		{"/v1/fs/f?ranges=", "", http.StatusBadRequest},
+		{"/v1/fs/f?ranges=0:1&offset=0", "x", http.StatusBadRequest},
+		{"/v1/fs/f?ranges=0", "x", http.StatusBadRequest},
+		{"/v1/fs/f?ranges=0:0", "", http.StatusBadRequest},
+		{"/v1/fs/f?ranges=-1:1", "x", http.StatusBadRequest},
+		{"/v1/fs/f?ranges=0:x", "x", http.StatusBadRequest},
+		{"/v1/fs/f?ranges=0:1,", "x", http.StatusBadRequest},
+		{"/v1/fs/f?ranges=0:2", "x", http.StatusBadRequest},
+		{"/v1/fs/f?ranges=0:1,5:1", "xyz", http.StatusBadRequest},
+		{"/v1/fs/f?ranges=999:2", "xy", http.StatusRequestEntityTooLarge},
+		{"/v1/fs/f?ranges=0:1&truncate=-1", "x", http.StatusBadRequest},
+		{"/v1/fs/f?ranges=0:1&size=x", "x", http.StatusBadRequest},
+		{"/v1/fs/f?ranges=0:1&size=2000", "x", http.StatusRequestEntityTooLarge},
+		{"/v1/fs/f?ranges=0:1&truncate=2000", "x", http.StatusRequestEntityTooLarge},
+		{"/v1/fs/f?ranges=" + strings.Repeat("0:1,", MaxRanges) + "0:1", strings.Repeat("x", MaxRanges+1), http.StatusBadRequest},
+		{"/v1/fs/missing?ranges=0:1", "x", http.StatusNotFound},
+	} {
+		w := do(s, "PATCH", tc.target, strings.NewReader(tc.body))
+		if w.Code != tc.status {
+			t.Errorf("PATCH %s = %d %s, want %d", tc.target, w.Code, w.Body, tc.status)
+		}
+	}
+	if got := string(readAll(t, s, "/f")); got != "abc" {
+		t.Errorf("after the refused requests the file holds %q", got)
+	}
+}
