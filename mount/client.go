@@ -44,6 +44,12 @@ type Client interface {
 	// When WriteAt returns, the data is on a majority of its group's
 	// disks.
 	WriteAt(ctx context.Context, ino uint64, off int64, data []byte) (client.Attr, error)
+	// PatchIno changes the content of the file ino in one commit: it is
+	// cut or extended to p.Truncate bytes, then takes each of p.Writes,
+	// then is cut or extended to p.Size (each part optional), and
+	// returns the attributes after, with a new Gen. Only a router whose
+	// Statfs gives MaxRanges has it.
+	PatchIno(ctx context.Context, ino uint64, p client.Patch) (client.Attr, error)
 	// SetAttrIno changes the attributes sa names. A Size cuts the file or
 	// extends it with zeros, and gives the content a new Gen.
 	SetAttrIno(ctx context.Context, ino uint64, sa client.SetAttr) (client.Attr, error)

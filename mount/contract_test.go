@@ -25,7 +25,9 @@ const routerEnv = "SHOAL_MOUNT_CHECK_ROUTER"
 // names one (such as `shoal dev --insecure`).
 func TestMemClusterActsLikeARouter(t *testing.T) {
 	t.Run("in memory", func(t *testing.T) {
-		checkFileCalls(t, newMemCluster(8, 64), fmt.Sprint("contract-", time.Now().UnixNano()))
+		c := newMemCluster(8, 64)
+		c.ranges = 4
+		checkFileCalls(t, c, fmt.Sprint("contract-", time.Now().UnixNano()))
 	})
 	url := os.Getenv(routerEnv)
 	if url == "" {
@@ -60,6 +62,11 @@ func checkFileCalls(t *testing.T, c Client, name string) {
 	k.create()
 	k.writesAndReads()
 	k.truncates()
+	if st.MaxRanges > 0 {
+		k.patches()
+	} else {
+		t.Logf("the router takes no PATCH with ranges (statfs max_ranges is 0): not checked")
+	}
 	k.orphan()
 }
 
@@ -167,6 +174,23 @@ func (k *fileCheck) truncates() {
 	k.changed("a write after an explicit mtime", got, err, "\x00X\x00\x00")
 	if !got.MTime.After(mtime) {
 		k.t.Fatalf("a write after an explicit mtime left mtime %v", got.MTime)
+	}
+}
+
+// patches checks that PatchIno applies a truncate, writes and a size in
+// that order, as one change of the content's generation.
+func (k *fileCheck) patches() {
+	c, ctx := k.c, k.t.Context()
+	n := func(v int64) *int64 { return &v }
+	before := k.last.Gen
+	got, err := c.PatchIno(ctx, k.ino, client.Patch{Truncate: n(1), Writes: []client.Extent{{Off: 3, Data: []byte("ab")}, {Off: 0, Data: []byte("Q")}}, Size: n(6)})
+	k.changed("a patch of a truncate, two writes and a size", got, err, "Q\x00\x00ab\x00")
+	got, err = c.PatchIno(ctx, k.ino, client.Patch{Truncate: n(0), Writes: []client.Extent{{Off: 0, Data: []byte("\x00X\x00\x00")}}})
+	k.changed("a patch of a truncate and a write", got, err, "\x00X\x00\x00")
+	got, err = c.PatchIno(ctx, k.ino, client.Patch{Size: n(4)})
+	k.changed("a patch of a size alone", got, err, "\x00X\x00\x00")
+	if k.last.Gen != before+3 {
+		k.t.Fatalf("three patches moved the generation from %d to %d: each is one change", before, k.last.Gen)
 	}
 }
 

@@ -49,12 +49,21 @@ type openFile struct {
 	size     int64      // the stored content's size, as last seen
 	gen      uint64     // the stored content's generation
 	dirty    extents
-	inflight *sending              // writes being sent in the background, or nil
-	known    atomic.Pointer[sizes] // size, gen and the end of dirty and inflight, set by updateSizes
-	held     int64                 // bytes in dirty and inflight, counted in m.writeBack
-	windows  map[int64]*window
-	order    []int64 // window numbers, least recently used first
-	nextRead int64   // where a sequential reader reads next
+	inflight *sending // writes being sent in the background, or nil
+	// cut and trunc are the truncates made since the last batch went out,
+	// which go with the next one: the stored content is cut to cut bytes
+	// (the smallest size truncated to) before the writes in dirty, and
+	// the file is sized to trunc (the last size truncated to) after
+	// them, or to the end of the writes past it. -1: none. Kept only
+	// with a router that takes them with the writes in one request
+	// (fsys.maxRanges); a batch that carries them goes out at once, never
+	// in the background.
+	cut, trunc int64
+	known      atomic.Pointer[sizes] // size, gen and the end of dirty and inflight, set by updateSizes
+	held       int64                 // bytes in dirty and inflight, counted in m.writeBack
+	windows    map[int64]*window
+	order      []int64 // window numbers, least recently used first
+	nextRead   int64   // where a sequential reader reads next
 	// pend is the attribute changes waiting for the writes, made by pendBy
 	// (nil when the mount does not act for its users) at pendAt.
 	pend   client.SetAttr
@@ -128,8 +137,12 @@ func (f *openFile) opCtx() (context.Context, context.CancelFunc) {
 type sending struct {
 	bytes int64 // the runs' lengths, summed
 	runs  []extent
-	done  chan struct{} // closed when err is set and the batch is settled
-	err   error
+	// cut and size are the truncates the batch carries (see openFile.cut
+	// and trunc), -1 when none: the stored content is cut to cut bytes
+	// before the runs, and sized to size after them.
+	cut, size int64
+	done      chan struct{} // closed when err is set and the batch is settled
+	err       error
 }
 
 // sizes is what the size of an open file is made of, stored whole for
@@ -138,6 +151,9 @@ type sending struct {
 type sizes struct {
 	gen       uint64
 	size, end int64 // end is 0 when every write is stored
+	// exact, when not -1, is the size whatever is stored: a truncate
+	// waits to be sent.
+	exact int64
 	// pend is the attribute changes not sent yet, nil when none; pendAt
 	// is when they were made.
 	pend   *client.SetAttr
@@ -155,7 +171,10 @@ func (f *openFile) updateSizes() {
 		f.m.writeBack.Add(d)
 		f.held = held
 	}
-	s := &sizes{gen: f.gen, size: f.size, end: end}
+	s := &sizes{gen: f.gen, size: f.size, end: end, exact: -1}
+	if f.trunc >= 0 {
+		s.exact = max(f.trunc, f.dirty.end())
+	}
 	if f.pend != (client.SetAttr{}) {
 		p := f.pend
 		s.pend, s.pendAt = &p, f.pendAt
@@ -166,7 +185,26 @@ func (f *openFile) updateSizes() {
 // unsent reports whether writes or attribute changes wait to be sent (mu
 // held).
 func (f *openFile) unsent() bool {
-	return f.dirty.bytes > 0 || f.inflight != nil || f.pend != (client.SetAttr{})
+	return f.dirty.bytes > 0 || f.inflight != nil || f.pend != (client.SetAttr{}) || f.trunc >= 0
+}
+
+// deferTruncate records a truncate to size, to go with the next batch of
+// writes, and reports whether it could: not with a router that cannot
+// take truncates and writes in one request, nor past the router's
+// largest file (which the router refuses at once).
+func (f *openFile) deferTruncate(size int64) bool {
+	if f.m.maxRanges == 0 || f.m.maxFileSize > 0 && size > f.m.maxFileSize {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dirty.truncate(size)
+	if f.cut < 0 || size < f.cut {
+		f.cut = size
+	}
+	f.trunc = size
+	f.updateSizes()
+	return true
 }
 
 // deferAttrs records sa, a change of attributes other than the size made by
@@ -248,7 +286,7 @@ func (m *fsys) open(a client.Attr) *openFile {
 	m.mu.Lock()
 	f := m.files[a.Ino]
 	if f == nil {
-		f = &openFile{m: m, ino: a.Ino, windows: map[int64]*window{}, gen: a.Gen, size: a.Size}
+		f = &openFile{m: m, ino: a.Ino, windows: map[int64]*window{}, gen: a.Gen, size: a.Size, cut: -1, trunc: -1}
 		f.updateSizes()
 		m.files[a.Ino] = f
 	}
@@ -329,13 +367,20 @@ func (f *openFile) dropWindows() {
 func (f *openFile) read(ctx context.Context, p []byte, off int64) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	size := max(f.size, f.known.Load().end)
+	k := f.known.Load()
+	size := max(f.size, k.end)
+	if k.exact >= 0 {
+		size = k.exact
+	}
 	if off >= size {
 		return 0, nil
 	}
 	p = p[:min(int64(len(p)), size-off)]
 	end := off + int64(len(p))
 	stored := min(end, f.size)
+	if f.cut >= 0 {
+		stored = min(stored, f.cut) // a truncate waits to be sent
+	}
 	pos := off
 	W := f.m.window
 	for pos < stored {
@@ -351,7 +396,12 @@ func (f *openFile) read(ctx context.Context, p []byte, off int64) (int, error) {
 	}
 	clear(p[pos-off:])
 	if f.inflight != nil {
-		(&extents{runs: f.inflight.runs}).overlay(off, p)
+		q := p
+		if f.cut >= 0 {
+			// The batch on its way is older than the truncate waiting.
+			q = p[:max(0, min(int64(len(p)), f.cut-off))]
+		}
+		(&extents{runs: f.inflight.runs}).overlay(off, q)
 	}
 	f.dirty.overlay(off, p)
 	if off == f.nextRead {
@@ -434,18 +484,25 @@ func (f *openFile) write(ctx context.Context, p []byte, off int64) error {
 	if f.dirty.bytes < f.m.writeBuffer {
 		return nil
 	}
+	if f.trunc >= 0 {
+		// A batch with truncates goes at once: one sent in the
+		// background would be older than the next.
+		ctx, cancel := f.opCtx()
+		defer cancel()
+		return f.flushLocked(ctx)
+	}
 	if err := f.settle(); err != nil {
 		return err
 	}
-	j := &sending{bytes: f.dirty.bytes, runs: f.dirty.take(), done: make(chan struct{})}
+	j := f.take()
 	f.inflight = j
 	go func() {
 		ctx, cancel := f.opCtx()
 		defer cancel()
-		a, sent, writes, err := f.send(ctx, j.runs)
+		a, res, err := f.send(ctx, j)
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.sent(a, sent, writes, j.runs, err)
+		f.sent(a, res, j, err)
 		j.err = err
 		f.inflight = nil
 		f.updateSizes()
@@ -469,36 +526,103 @@ func (f *openFile) settle() error {
 	return nil
 }
 
-// send writes runs to the cluster in order, and returns the attributes
-// after the last write that went through, how many bytes did and in how
-// many writes.
-func (f *openFile) send(ctx context.Context, runs []extent) (a client.Attr, sent int64, writes int, err error) {
-	for _, r := range runs {
-		for pos := 0; pos < len(r.data); {
-			n := min(len(r.data)-pos, f.m.maxWrite)
-			got, err := f.m.c.WriteAt(ctx, f.ino, r.off+int64(pos), r.data[pos:pos+n])
-			if err != nil {
-				return a, sent, writes, err
-			}
-			a = got
-			sent += int64(n)
-			writes++
-			pos += n
-		}
+// take takes the unsent writes and truncates as a batch (mu held).
+func (f *openFile) take() *sending {
+	b := &sending{bytes: f.dirty.bytes, cut: f.cut, size: -1, done: make(chan struct{})}
+	if f.trunc >= 0 {
+		b.size = max(f.trunc, f.dirty.end())
 	}
-	return a, sent, writes, nil
+	b.runs = f.dirty.take()
+	f.cut, f.trunc = -1, -1
+	return b
 }
 
-// sent settles a batch (mu held): the stored content changed, and what
+// sendResult is how much of a batch went through: its first sent bytes,
+// in how many requests, and whether its cut and its size did.
+type sendResult struct {
+	sent      int64
+	requests  int
+	cut, size bool
+}
+
+// send sends batch b to the cluster in order, and returns the
+// attributes after the last request that went through and how much did:
+// with a router that has PatchIno, in as few requests as its limits
+// allow (the truncates in the first and the last), else one WriteAt per
+// run or piece of one.
+func (f *openFile) send(ctx context.Context, b *sending) (a client.Attr, r sendResult, err error) {
+	if f.m.maxRanges == 0 {
+		for _, run := range b.runs {
+			for pos := 0; pos < len(run.data); {
+				n := min(len(run.data)-pos, f.m.maxWrite)
+				got, err := f.m.c.WriteAt(ctx, f.ino, run.off+int64(pos), run.data[pos:pos+n])
+				if err != nil {
+					return a, r, err
+				}
+				a = got
+				r.sent += int64(n)
+				r.requests++
+				pos += n
+			}
+		}
+		return a, r, nil
+	}
+	var p client.Patch
+	var n int // bytes in p
+	if b.cut >= 0 {
+		p.Truncate = &b.cut
+	}
+	patch := func(last bool) error {
+		if last && b.size >= 0 {
+			p.Size = &b.size
+		}
+		if len(p.Writes) == 0 && p.Truncate == nil && p.Size == nil {
+			return nil
+		}
+		got, err := f.m.c.PatchIno(ctx, f.ino, p)
+		if err != nil {
+			return err
+		}
+		a = got
+		r.sent += int64(n)
+		r.requests++
+		r.cut = r.cut || p.Truncate != nil
+		r.size = r.size || p.Size != nil
+		p, n = client.Patch{}, 0
+		return nil
+	}
+	for _, run := range b.runs {
+		for pos := 0; pos < len(run.data); {
+			k := min(len(run.data)-pos, f.m.maxWrite)
+			if n+k > f.m.maxWrite || len(p.Writes) == f.m.maxRanges {
+				if err := patch(false); err != nil {
+					return a, r, err
+				}
+			}
+			p.Writes = append(p.Writes, client.Extent{Off: run.off + int64(pos), Data: run.data[pos : pos+k]})
+			n += k
+			pos += k
+		}
+	}
+	return a, r, patch(true)
+}
+
+// sent settles batch b (mu held): the stored content changed, and what
 // was not sent goes back under newer writes. When the content's
-// generation moved by exactly the batch's writes, nobody else changed
+// generation moved by exactly the batch's requests, nobody else changed
 // it meanwhile: the cached windows are the content before the batch,
-// and take its bytes. Otherwise they go.
-func (f *openFile) sent(a client.Attr, sent int64, writes int, runs []extent, err error) {
-	done, rest := splitSent(runs, sent)
-	if sent > 0 {
-		if a.Gen == f.gen+uint64(writes) {
+// and take its changes. Otherwise they go.
+func (f *openFile) sent(a client.Attr, r sendResult, b *sending, err error) {
+	done, rest := splitSent(b.runs, r.sent)
+	if r.requests > 0 {
+		if a.Gen == f.gen+uint64(r.requests) {
+			if r.cut {
+				f.cutWindows(b.cut)
+			}
 			f.patchWindows(done)
+			if r.size {
+				f.cutWindows(b.size)
+			}
 		} else {
 			f.dropWindows()
 		}
@@ -509,7 +633,25 @@ func (f *openFile) sent(a client.Attr, sent int64, writes int, runs []extent, er
 	if err == nil {
 		return
 	}
+	if f.cut >= 0 {
+		// Truncates came after the batch (sent in the background) and
+		// wait: what they cut of it stays cut.
+		x := extents{}
+		for _, run := range rest {
+			x.write(run.off, run.data)
+		}
+		x.truncate(f.cut)
+		rest = x.take()
+	}
 	f.dirty.restore(rest)
+	// What a batch with truncates carries goes out under mu (flushLocked),
+	// so none came since: they wait for the next flush again.
+	if !r.cut && b.cut >= 0 {
+		f.cut = b.cut
+	}
+	if !r.size && b.size >= 0 {
+		f.trunc = b.size
+	}
 }
 
 // splitSent splits runs after their first sent bytes: what was stored
@@ -599,9 +741,9 @@ func (f *openFile) flushLocked(ctx context.Context) error {
 	if err := f.settle(); err != nil {
 		return err
 	}
-	runs := f.dirty.take()
-	a, sent, writes, err := f.send(ctx, runs)
-	f.sent(a, sent, writes, runs, err)
+	b := f.take()
+	a, res, err := f.send(ctx, b)
+	f.sent(a, res, b, err)
 	f.updateSizes()
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -230,4 +231,38 @@ func TestContentChangedElsewhere(t *testing.T) {
 		}
 		tm.wantContent(ino, "data")
 	})
+}
+
+// TestFailedBatchStaysCutByALaterTruncate: a batch that failed in the
+// background while a truncate made after it waited keeps only what the
+// truncate left of it, and the truncate, sent with it by the next flush,
+// lands before the writes made after it.
+func TestFailedBatchStaysCutByALaterTruncate(t *testing.T) {
+	tm := newTestMountRanges(t, 64, 4, nil)
+	ino, h := tm.create("f")
+	g := holdWrites(tm.c, func(int64) bool { return true })
+	tm.write(h, 0, strings.Repeat("a", 32)) // fills the buffer: a batch goes
+	g.wait(t)
+	if errno := tm.truncate(ino, 10); errno != 0 {
+		t.Fatalf("truncate: %v", errno)
+	}
+	tm.write(h, 20, "NEW")
+	g.release(errUnavailable)
+	settled(h.f)
+	tm.c.onWrite(nil)
+	want := strings.Repeat("a", 10) + strings.Repeat("\x00", 10) + "NEW"
+	if got := tm.read(h, 0, 40); got != want {
+		t.Fatalf("after the batch failed the file reads %q, want %q", got, want)
+	}
+	if n := tm.size(ino); n != int64(len(want)) {
+		t.Fatalf("the kernel is told size %d, want %d", n, len(want))
+	}
+	tm.c.changes()
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	if got := tm.c.changes(); !slices.Equal(got, []string{"patch truncate 10 write 0+10 write 20+3 size 23"}) {
+		t.Fatalf("the fsync sent %q, want the truncate, the writes and the size in one patch", got)
+	}
+	tm.wantContent(ino, want)
 }

@@ -14,9 +14,17 @@ import (
 // slice's, and so is what the cluster stores after each fsync and the
 // last close.
 func TestOpenFileMatchesAReference(t *testing.T) {
+	// With a router that takes several writes and truncates in one
+	// request (up to 1 or 3 of them), and with one that does not.
+	for _, ranges := range []int{0, 1, 3} {
+		t.Run(fmt.Sprintf("ranges-%d", ranges), func(t *testing.T) { openFileMatchesAReference(t, ranges) })
+	}
+}
+
+func openFileMatchesAReference(t *testing.T, ranges int) {
 	for seed := range uint64(150) {
 		r := rand.New(rand.NewPCG(seed, 7))
-		tm := newTestMount(t, chunk*(1+r.IntN(3)), func(c *Config) {
+		tm := newTestMountRanges(t, chunk*(1+r.IntN(3)), ranges, func(c *Config) {
 			c.WriteBuffer = int64(4 + r.IntN(40))
 			c.ReadCache = 2 + r.IntN(3)
 		})

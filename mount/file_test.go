@@ -37,7 +37,15 @@ type testMount struct {
 // configure (when not nil).
 func newTestMount(t *testing.T, maxWrite int, configure func(*Config)) *testMount {
 	t.Helper()
+	return newTestMountRanges(t, maxWrite, 0, configure)
+}
+
+// newTestMountRanges is newTestMount with a cluster whose PatchIno takes
+// up to ranges writes (0: none, as an older router).
+func newTestMountRanges(t *testing.T, maxWrite, ranges int, configure func(*Config)) *testMount {
+	t.Helper()
 	tm := &testMount{t: t, c: newMemCluster(chunk, maxWrite), log: &harness.LogBuffer{}}
+	tm.c.ranges = ranges
 	cfg := DefaultConfig()
 	cfg.Client = tm.c
 	cfg.Logger = slog.New(slog.NewTextHandler(tm.log, nil))

@@ -21,10 +21,15 @@ import (
 
 // fsys is the state one mount shares between its inodes.
 type fsys struct {
-	cfg         Config
-	c           Client
-	window      int64 // read-cache window: the router's chunk size
-	maxWrite    int   // most bytes one WriteAt may carry
+	cfg      Config
+	c        Client
+	window   int64 // read-cache window: the router's chunk size
+	maxWrite int   // most bytes one WriteAt may carry
+	// maxRanges is the most writes one PatchIno may carry; 0 with a
+	// router without it, where each write is a WriteAt and each truncate
+	// of an open file is sent at once.
+	maxRanges   int
+	maxFileSize int64 // the router's largest file; 0: not known
 	writeBuffer int64
 	groups      groupsCache // of the processes the mount acts for
 	// writeBack is the bytes programs wrote that are not stored yet, over
@@ -154,7 +159,7 @@ func newFsys(ctx context.Context, dir string, cfg Config) (*fsys, error) {
 			dir, cfg.Client.Router(), st.ChunkSize, st.MaxWrite)
 	}
 	m := &fsys{
-		cfg: cfg, c: cfg.Client, window: int64(st.ChunkSize), maxWrite: st.MaxWrite,
+		cfg: cfg, c: cfg.Client, window: int64(st.ChunkSize), maxWrite: st.MaxWrite, maxRanges: st.MaxRanges, maxFileSize: st.MaxFileSize,
 		writeBuffer: cfg.WriteBuffer, files: map[uint64]*openFile{}, dirs: map[uint64]*listing{},
 	}
 	if m.writeBuffer == 0 {
@@ -238,6 +243,9 @@ func (m *fsys) shown(a client.Attr) client.Attr {
 		a.Size = k.size
 	}
 	a.Size = max(a.Size, k.end)
+	if k.exact >= 0 {
+		a.Size = k.exact
+	}
 	p := k.pend
 	if p == nil {
 		return a

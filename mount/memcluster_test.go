@@ -23,6 +23,7 @@ import (
 // writes and reads the mount sent (writes, reads).
 type memCluster struct {
 	chunk, maxWrite int
+	ranges          int // the most writes a PatchIno carries; 0: no PatchIno, as an older router
 
 	mu     sync.Mutex
 	inodes map[uint64]*memInode
@@ -105,7 +106,7 @@ func (in *memInode) splice(off int64, p []byte) {
 func (c *memCluster) Router() string { return "mem://cluster" }
 
 func (c *memCluster) Statfs(ctx context.Context) (client.Statfs, error) {
-	return client.Statfs{Capacity: -1, Free: -1, Groups: 1, ChunkSize: c.chunk, MaxWrite: c.maxWrite}, nil
+	return client.Statfs{Capacity: -1, Free: -1, Groups: 1, ChunkSize: c.chunk, MaxWrite: c.maxWrite, MaxRanges: c.ranges, MaxFileSize: 1 << 40}, nil
 }
 
 func (c *memCluster) LookupIn(ctx context.Context, dir uint64, name string) (client.Attr, error) {
@@ -195,6 +196,53 @@ func (c *memCluster) WriteAt(ctx context.Context, ino uint64, off int64, data []
 	in.attr.MTime = time.Now()
 	c.writes = append(c.writes, writeCall{off, string(data)})
 	c.calls = append(c.calls, fmt.Sprintf("write %d+%d", off, len(data)))
+	return in.attr, nil
+}
+
+// PatchIno applies p as the router does, in one change of Gen; only a
+// cluster made with ranges has it (Statfs says so).
+func (c *memCluster) PatchIno(ctx context.Context, ino uint64, p client.Patch) (client.Attr, error) {
+	n := 0
+	for _, w := range p.Writes {
+		n += len(w.Data)
+	}
+	if c.ranges == 0 || len(p.Writes) > c.ranges || n > c.maxWrite {
+		return client.Attr{}, fmt.Errorf("patch of %d writes, %d bytes: %w", len(p.Writes), n, client.ErrTooLarge)
+	}
+	c.mu.Lock()
+	before := c.beforeWrite
+	c.mu.Unlock()
+	if before != nil {
+		for _, w := range p.Writes {
+			if err := before(w.Off, w.Data); err != nil {
+				return client.Attr{}, err
+			}
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in, err := c.file(ino)
+	if err != nil {
+		return client.Attr{}, err
+	}
+	call := "patch"
+	if p.Truncate != nil {
+		in.resize(*p.Truncate)
+		call += fmt.Sprintf(" truncate %d", *p.Truncate)
+	}
+	for _, w := range p.Writes {
+		in.resize(max(in.attr.Size, w.Off+int64(len(w.Data))))
+		copy(in.data[w.Off:], w.Data)
+		c.writes = append(c.writes, writeCall{w.Off, string(w.Data)})
+		call += fmt.Sprintf(" write %d+%d", w.Off, len(w.Data))
+	}
+	if p.Size != nil {
+		in.resize(*p.Size)
+		call += fmt.Sprintf(" size %d", *p.Size)
+	}
+	in.attr.Gen++
+	in.attr.MTime = time.Now()
+	c.calls = append(c.calls, call)
 	return in.attr, nil
 }
 

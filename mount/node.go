@@ -159,6 +159,17 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	var a client.Attr
 	var err error
 	f := n.m.opened(n.ino)
+	if f != nil && sa.Size != nil && sa == (client.SetAttr{Size: sa.Size}) {
+		// A truncate of a file open here goes with its next batch of
+		// writes, as the writes before and after it do.
+		if f.deferTruncate(*sa.Size) {
+			if a, err = n.attrs(ctx); err != nil {
+				return n.m.errno(err)
+			}
+			n.m.fill(&out.Attr, a)
+			return 0
+		}
+	}
 	if f != nil {
 		var who *client.Identity
 		if id, ok := n.m.caller(ctx); ok {
