@@ -546,12 +546,14 @@ type sendResult struct {
 }
 
 // send sends batch b to the cluster in order, and returns the
-// attributes after the last request that went through and how much did:
-// with a router that has PatchIno, in as few requests as its limits
-// allow (the truncates in the first and the last), else one WriteAt per
-// run or piece of one.
+// attributes after the last request that went through and how much did.
+// A batch of one run and no truncate (what a sequential writer makes)
+// goes as WriteAt, whose whole chunks at chunk boundaries the router
+// stores as they arrive; so does every batch with a router without
+// PatchIno. Any other goes in as few PatchIno as the router's limits
+// allow, the truncates in the first and the last.
 func (f *openFile) send(ctx context.Context, b *sending) (a client.Attr, r sendResult, err error) {
-	if f.m.maxRanges == 0 {
+	if f.m.maxRanges == 0 || len(b.runs) == 1 && b.cut < 0 && b.size < 0 {
 		for _, run := range b.runs {
 			for pos := 0; pos < len(run.data); {
 				n := min(len(run.data)-pos, f.m.maxWrite)

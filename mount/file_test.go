@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -517,4 +518,35 @@ func TestUnlinkedWhileOpen(t *testing.T) {
 	if _, err := tm.c.StatIno(t.Context(), ino); err == nil {
 		t.Fatal("the orphan is still in the cluster after its last release")
 	}
+}
+
+// TestOneRunGoesAsAWriteAt: with a router that takes several writes in
+// one request, a batch of one run (a sequential writer's) still goes as
+// a write at an offset, which the router stores chunk by chunk as it
+// arrives; several runs, or a truncate, go as one patch.
+func TestOneRunGoesAsAWriteAt(t *testing.T) {
+	tm := newTestMountRanges(t, 64, 4, nil)
+	ino, h := tm.create("f")
+	tm.c.changes()
+	tm.write(h, 0, "abc")
+	tm.write(h, 3, "def")
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	tm.write(h, 0, "X")
+	tm.write(h, 4, "Y")
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	if errno := tm.truncate(ino, 5); errno != 0 {
+		t.Fatalf("truncate: %v", errno)
+	}
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	want := []string{"write 0+6", "patch write 0+1 write 4+1", "patch truncate 5 size 5"}
+	if got := tm.c.changes(); !slices.Equal(got, want) {
+		t.Fatalf("the mount sent %q, want %q", got, want)
+	}
+	tm.wantContent(ino, "XbcdY")
 }
