@@ -110,11 +110,14 @@ type Extent struct {
 // Patch is a change of a file's content made in one commit (PatchIno):
 // the file is cut or extended to Truncate bytes when that is set, then
 // each of Writes is written at its offset, in order, as pwrite(2) does,
-// then the file is cut or extended to Size when that is set.
+// then the file is cut or extended to Size when that is set, then Attrs
+// (all but their Size, which must be nil) are set as SetAttrIno sets
+// them.
 type Patch struct {
 	Truncate *int64
 	Writes   []Extent
 	Size     *int64
+	Attrs    SetAttr
 }
 
 // MaxPatchWrites is the most writes one Patch may carry; together they
@@ -129,7 +132,11 @@ func (c *Client) PatchIno(ctx context.Context, ino uint64, p Patch) (Attr, error
 	if len(p.Writes) > MaxPatchWrites {
 		return Attr{}, fmt.Errorf("patch inode %d: %d writes; one patch carries at most %d", ino, len(p.Writes), MaxPatchWrites)
 	}
-	q := url.Values{}
+	if p.Attrs.Size != nil {
+		return Attr{}, fmt.Errorf("patch inode %d: Attrs.Size is set; a patch's size is its Size", ino)
+	}
+	q := p.Attrs.query()
+	q.Del("op")
 	var ranges []byte
 	var n int
 	for i, w := range p.Writes {

@@ -187,8 +187,12 @@ func (k *fileCheck) patches() {
 	k.changed("a patch of a truncate, two writes and a size", got, err, "Q\x00\x00ab\x00")
 	got, err = c.PatchIno(ctx, k.ino, client.Patch{Truncate: n(0), Writes: []client.Extent{{Off: 0, Data: []byte("\x00X\x00\x00")}}})
 	k.changed("a patch of a truncate and a write", got, err, "\x00X\x00\x00")
-	got, err = c.PatchIno(ctx, k.ino, client.Patch{Size: n(4)})
-	k.changed("a patch of a size alone", got, err, "\x00X\x00\x00")
+	mode := uint32(0o640)
+	got, err = c.PatchIno(ctx, k.ino, client.Patch{Size: n(4), Attrs: client.SetAttr{Mode: &mode}})
+	k.changed("a patch of a size and a mode", got, err, "\x00X\x00\x00")
+	if got.Mode&0o7777 != mode {
+		k.t.Fatalf("a patch with a mode left mode %o, want %o", got.Mode&0o7777, mode)
+	}
 	if k.last.Gen != before+3 {
 		k.t.Fatalf("three patches moved the generation from %d to %d: each is one change", before, k.last.Gen)
 	}

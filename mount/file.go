@@ -141,8 +141,11 @@ type sending struct {
 	// and trunc), -1 when none: the stored content is cut to cut bytes
 	// before the runs, and sized to size after them.
 	cut, size int64
-	done      chan struct{} // closed when err is set and the batch is settled
-	err       error
+	// attrs is the attribute changes that waited for the runs, when
+	// they go with them (flushLocked).
+	attrs client.SetAttr
+	done  chan struct{} // closed when err is set and the batch is settled
+	err   error
 }
 
 // sizes is what the size of an open file is made of, stored whole for
@@ -540,9 +543,9 @@ func (f *openFile) take() *sending {
 // sendResult is how much of a batch went through: its first sent bytes,
 // in how many requests, and whether its cut and its size did.
 type sendResult struct {
-	sent      int64
-	requests  int
-	cut, size bool
+	sent             int64
+	requests         int
+	cut, size, attrs bool
 }
 
 // send sends batch b to the cluster in order, and returns the
@@ -553,7 +556,7 @@ type sendResult struct {
 // PatchIno. Any other goes in as few PatchIno as the router's limits
 // allow, the truncates in the first and the last.
 func (f *openFile) send(ctx context.Context, b *sending) (a client.Attr, r sendResult, err error) {
-	if f.m.maxRanges == 0 || len(b.runs) == 1 && b.cut < 0 && b.size < 0 {
+	if f.m.maxRanges == 0 || len(b.runs) == 1 && b.cut < 0 && b.size < 0 && b.attrs == (client.SetAttr{}) {
 		for _, run := range b.runs {
 			for pos := 0; pos < len(run.data); {
 				n := min(len(run.data)-pos, f.m.maxWrite)
@@ -578,7 +581,10 @@ func (f *openFile) send(ctx context.Context, b *sending) (a client.Attr, r sendR
 		if last && b.size >= 0 {
 			p.Size = &b.size
 		}
-		if len(p.Writes) == 0 && p.Truncate == nil && p.Size == nil {
+		if last {
+			p.Attrs = b.attrs
+		}
+		if len(p.Writes) == 0 && p.Truncate == nil && p.Size == nil && p.Attrs == (client.SetAttr{}) {
 			return nil
 		}
 		got, err := f.m.c.PatchIno(ctx, f.ino, p)
@@ -590,6 +596,7 @@ func (f *openFile) send(ctx context.Context, b *sending) (a client.Attr, r sendR
 		r.requests++
 		r.cut = r.cut || p.Truncate != nil
 		r.size = r.size || p.Size != nil
+		r.attrs = r.attrs || p.Attrs != (client.SetAttr{})
 		p, n = client.Patch{}, 0
 		return nil
 	}
@@ -653,6 +660,9 @@ func (f *openFile) sent(a client.Attr, r sendResult, b *sending, err error) {
 	}
 	if !r.size && b.size >= 0 {
 		f.trunc = b.size
+	}
+	if !r.attrs && b.attrs != (client.SetAttr{}) {
+		f.pend, f.pendBy = b.attrs, f.who.Load()
 	}
 }
 
@@ -744,6 +754,14 @@ func (f *openFile) flushLocked(ctx context.Context) error {
 		return err
 	}
 	b := f.take()
+	if f.pend != (client.SetAttr{}) && f.m.maxRanges > 0 && sameIdentity(f.pendBy, f.who.Load()) &&
+		(b.bytes > 0 || b.size >= 0) && !(len(b.runs) == 1 && b.cut < 0 && b.size < 0 && b.bytes >= f.m.window) {
+		// The attribute changes that waited go in the same request as
+		// the writes, sent as the same user (one commit, not two),
+		// unless the writes are whole chunks the router should store
+		// as they arrive.
+		b.attrs, f.pend, f.pendBy = f.pend, client.SetAttr{}, nil
+	}
 	a, res, err := f.send(ctx, b)
 	f.sent(a, res, b, err)
 	f.updateSizes()

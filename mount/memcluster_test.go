@@ -242,6 +242,21 @@ func (c *memCluster) PatchIno(ctx context.Context, ino uint64, p client.Patch) (
 	}
 	in.attr.Gen++
 	in.attr.MTime = time.Now()
+	if a := p.Attrs; a != (client.SetAttr{}) {
+		call += " attrs"
+		if a.Mode != nil {
+			in.attr.Mode = *a.Mode
+		}
+		if a.Uid != nil {
+			in.attr.Uid = *a.Uid
+		}
+		if a.Gid != nil {
+			in.attr.Gid = *a.Gid
+		}
+		if a.MTime != nil {
+			in.attr.MTime = *a.MTime
+		}
+	}
 	c.calls = append(c.calls, call)
 	return in.attr, nil
 }

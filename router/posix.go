@@ -376,8 +376,10 @@ func checkRangesBody(total, body int64) error {
 // writeRanges changes a file's content in one commit: it is cut or
 // extended to truncate= bytes, if given; then each range of the body is
 // written at its offset, in order, as pwrite(2) does; then it is cut or
-// extended to size=, if given. A mount sends what a program wrote and
-// truncated between two flushes this way.
+// extended to size=, if given; then the attributes op=setattr takes
+// (mode, uid, gid, atime, mtime) are set, if given. A mount sends what a
+// program wrote, truncated and changed of a file between two flushes
+// this way.
 func (s *Server) writeRanges(w http.ResponseWriter, r *http.Request, t target, q url.Values) {
 	if q.Has("offset") {
 		writeError(w, fmt.Errorf("%w: a PATCH takes offset= or ranges=, not both", ErrBadRequest))
@@ -387,6 +389,13 @@ func (s *Server) writeRanges(w http.ResponseWriter, r *http.Request, t target, q
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	var a *meta.SetAttr
+	if q.Has("mode") || q.Has("uid") || q.Has("gid") || q.Has("atime") || q.Has("mtime") {
+		if a, _, err = parseSetAttr(q); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
 	cond, err := writeConditions(r)
 	if err != nil {
@@ -402,7 +411,7 @@ func (s *Server) writeRanges(w http.ResponseWriter, r *http.Request, t target, q
 		writeError(w, err)
 		return
 	}
-	in, err := s.change(r.Context(), t, nil, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
+	in, err := s.change(r.Context(), t, a, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 		if !cond.holds(old, true) {
 			return nil, fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
 		}

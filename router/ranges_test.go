@@ -143,3 +143,45 @@ func TestWriteRangesRefusesBadRequests(t *testing.T) {
 		t.Errorf("after the refused requests the file holds %q", got)
 	}
 }
+
+// TestWriteRangesSetsAttributesAfter: the attributes a PATCH with ranges
+// names are set after its writes, in the same commit: an explicit mtime
+// is kept, not the write's.
+func TestWriteRangesSetsAttributesAfter(t *testing.T) {
+	c := newTestCluster(t)
+	c.group("g1", 1, 0)
+	s := c.router(nil)
+	do(s, "PUT", "/v1/fs/f", bytes.NewReader([]byte("abc")))
+	before := readStat(t, s, "/f")
+	mtime := int64(1_000_000_000_000_000_000)
+	w := do(s, "PATCH", fmt.Sprintf("/v1/fs/f?ranges=0:1,4:1&mode=600&mtime=%d", mtime), strings.NewReader("XY"))
+	if w.Code != http.StatusOK {
+		t.Fatalf("PATCH = %d %s", w.Code, w.Body)
+	}
+	st := readStat(t, s, "/f")
+	if st.Mode != 0o600 || st.MTime.UnixNano() != mtime || st.Gen != before.Gen+1 {
+		t.Fatalf("after the PATCH: mode %o mtime %v gen %d (gen was %d): want 600, the given mtime and one change", st.Mode, st.MTime, st.Gen, before.Gen)
+	}
+	if got := string(readAll(t, s, "/f")); got != "Xbc\x00Y" {
+		t.Fatalf("the file holds %q", got)
+	}
+	if w := do(s, "PATCH", "/v1/fs/f?ranges=0:1&mode=99999", strings.NewReader("Z")); w.Code != http.StatusBadRequest {
+		t.Fatalf("PATCH with a bad mode = %d %s, want 400", w.Code, w.Body)
+	}
+	if got := string(readAll(t, s, "/f")); got != "Xbc\x00Y" {
+		t.Fatalf("a refused PATCH changed the file: %q", got)
+	}
+}
+
+func readStat(t *testing.T, s *Server, p string) api.Stat {
+	t.Helper()
+	w := do(s, "GET", "/v1/fs"+p+"?op=stat", nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("stat %s = %d %s", p, w.Code, w.Body)
+	}
+	var st api.Stat
+	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
