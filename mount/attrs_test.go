@@ -182,3 +182,40 @@ func TestStatOfAnOpenFileIsItsLastAnswer(t *testing.T) {
 		t.Fatalf("without an attribute timeout a stat asked the cluster %d times, want once", n)
 	}
 }
+
+// TestTruncateGoesAsItsUser: a truncate that waits for the next flush is
+// sent, with the writes, as the user who made it, whoever used the file
+// last; a truncate by another user than the one waiting is sent at once.
+func TestTruncateGoesAsItsUser(t *testing.T) {
+	tm := newTestMountRanges(t, 64, 4, func(c *Config) { c.ActAs = true })
+	ino, h := tm.create("f")
+	tm.c.changes()
+	as := func(uid uint32) context.Context {
+		return fuse.NewContext(context.Background(), &fuse.Caller{Owner: fuse.Owner{Uid: uid, Gid: uid}, Pid: uint32(os.Getpid())})
+	}
+	if _, errno := h.Write(as(1000), []byte("data"), 0); errno != 0 {
+		t.Fatal(errno)
+	}
+	truncate := func(ctx context.Context, size int64) {
+		t.Helper()
+		in := &fuse.SetAttrIn{SetAttrInCommon: fuse.SetAttrInCommon{Valid: fuse.FATTR_SIZE, Size: uint64(size)}}
+		if errno := (&node{m: tm.m, ino: ino}).Setattr(ctx, nil, in, &fuse.AttrOut{}); errno != 0 {
+			t.Fatalf("truncate to %d: %v", size, errno)
+		}
+	}
+	truncate(as(0), 3)
+	if _, errno := h.Read(as(1000), make([]byte, 4), 0); errno != 0 {
+		t.Fatal(errno)
+	}
+	if calls := tm.c.changes(); len(calls) != 0 {
+		t.Fatalf("before the flush the cluster got %q, want nothing", calls)
+	}
+	truncate(as(1001), 2)
+	if calls, want := tm.c.changes(), []string{"patch truncate 3 write 0+3 size 3 as 0", "truncate 2"}; !slices.Equal(calls, want) {
+		t.Fatalf("the cluster got %q, want %q", calls, want)
+	}
+	if got := tm.c.content(ino); got != "da" {
+		t.Fatalf("the cluster stores %q, want %q", got, "da")
+	}
+	h.Release(context.Background())
+}

@@ -27,16 +27,20 @@ import (
 // buffer again first), and on close and fsync, which return only when
 // the data is on a majority of its group's disks. A sequential writer
 // fills whole chunks at chunk boundaries, which the router stores
-// without reading anything back.
+// without reading anything back. Truncates wait with the writes (with a
+// router that takes both in one request): a batch is one request, one
+// commit, up to the router's limits (MaxWriteAt bytes, MaxPatchWrites
+// runs; past them, several, each a commit).
 //
 // Attribute changes (mode, owner, times; not the size) made while writes
-// are unsent wait with them, merged into one change sent right after
-// them, by the same close or fsync: a program that writes a file, sets
-// its times, owner and mode and closes it (tar, cp -p, rsync) costs two
-// requests instead of four, and the change lands after the writes it
-// followed, as the program ordered them (a write sent after an explicit
-// mtime would undo it). This mount shows them at once; other hosts see
-// them after the close, as they see the writes.
+// are unsent wait with them, merged into one change sent with them (in
+// the same request, when made by the user the batch goes as) or right
+// after them, by the same close or fsync: a program that writes a file,
+// sets its times, owner and mode and closes it (tar, cp -p, rsync) costs
+// one request or two instead of four, and the change lands after the
+// writes it followed, as the program ordered them (a write sent after an
+// explicit mtime would undo it). This mount shows them at once; other
+// hosts see them after the close, as they see the writes.
 type openFile struct {
 	m   *fsys
 	ino uint64
@@ -59,11 +63,18 @@ type openFile struct {
 	// (fsys.maxRanges); a batch that carries them goes out at once, never
 	// in the background.
 	cut, trunc int64
-	known      atomic.Pointer[sizes] // size, gen and the end of dirty and inflight, set by updateSizes
-	held       int64                 // bytes in dirty and inflight, counted in m.writeBack
-	windows    map[int64]*window
-	order      []int64 // window numbers, least recently used first
-	nextRead   int64   // where a sequential reader reads next
+	// truncBy is who made the truncates waiting (nil when the mount does
+	// not act for users): the batch that carries them is sent as that
+	// user, who the kernel let truncate the file.
+	truncBy *client.Identity
+	// closing is set while the last handle's release flushes: what comes
+	// after that flush is not kept for a next one.
+	closing  bool
+	known    atomic.Pointer[sizes] // size, gen and the end of dirty and inflight, set by updateSizes
+	held     int64                 // bytes in dirty and inflight, counted in m.writeBack
+	windows  map[int64]*window
+	order    []int64 // window numbers, least recently used first
+	nextRead int64   // where a sequential reader reads next
 	// pend is the attribute changes waiting for the writes, made by pendBy
 	// (nil when the mount does not act for its users) at pendAt.
 	pend   client.SetAttr
@@ -87,10 +98,11 @@ type seenAttr struct {
 	epoch uint64
 }
 
-// noteAttr records a, an answer to this mount's own request on the file
-// (mu held).
-func (f *openFile) noteAttr(a client.Attr) {
-	f.latest.Store(&seenAttr{a: a, at: time.Now(), epoch: f.m.namesEpoch.Load()})
+// noteAttr records a, an answer to a request on the file this mount
+// made when its names epoch was epoch (read before the request: a link,
+// unlink or rename that ran meantime makes the answer stale) (mu held).
+func (f *openFile) noteAttr(a client.Attr, epoch uint64) {
+	f.latest.Store(&seenAttr{a: a, at: time.Now(), epoch: epoch})
 }
 
 // recentAttr returns the attributes the cluster answered this mount's
@@ -142,10 +154,12 @@ type sending struct {
 	// before the runs, and sized to size after them.
 	cut, size int64
 	// attrs is the attribute changes that waited for the runs, when
-	// they go with them (flushLocked).
-	attrs client.SetAttr
-	done  chan struct{} // closed when err is set and the batch is settled
-	err   error
+	// they go with them (flushLocked), made by attrsBy; truncBy made the
+	// truncates.
+	attrs            client.SetAttr
+	attrsBy, truncBy *client.Identity
+	done             chan struct{} // closed when err is set and the batch is settled
+	err              error
 }
 
 // sizes is what the size of an open file is made of, stored whole for
@@ -195,12 +209,20 @@ func (f *openFile) unsent() bool {
 // writes, and reports whether it could: not with a router that cannot
 // take truncates and writes in one request, nor past the router's
 // largest file (which the router refuses at once).
-func (f *openFile) deferTruncate(size int64) bool {
+//
+// It is sent as who (the user who truncates, nil when the mount does not
+// act for users), with the writes that wait: a truncate by another user
+// than the one of a truncate already waiting is not kept either.
+func (f *openFile) deferTruncate(size int64, who *client.Identity) bool {
 	if f.m.maxRanges == 0 || f.m.maxFileSize > 0 && size > f.m.maxFileSize {
 		return false
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closing || f.trunc >= 0 && !sameIdentity(f.truncBy, who) {
+		return false
+	}
+	f.truncBy = who
 	f.dirty.truncate(size)
 	if f.cut < 0 || size < f.cut {
 		f.cut = size
@@ -260,6 +282,7 @@ func (f *openFile) sendAttrs(ctx context.Context) error {
 	if f.pendBy != nil {
 		ctx = client.ActAs(ctx, *f.pendBy)
 	}
+	epoch := f.m.namesEpoch.Load()
 	a, err := f.m.c.SetAttrIno(ctx, f.ino, f.pend)
 	if err != nil {
 		return fmt.Errorf("set attributes of inode %d after its writes: %w", f.ino, err)
@@ -267,7 +290,7 @@ func (f *openFile) sendAttrs(ctx context.Context) error {
 	f.pend, f.pendBy = client.SetAttr{}, nil
 	if a.Gen >= f.gen {
 		f.size, f.gen = a.Size, a.Gen
-		f.noteAttr(a)
+		f.noteAttr(a, epoch)
 	}
 	f.updateSizes()
 	return nil
@@ -296,13 +319,13 @@ func (m *fsys) open(a client.Attr) *openFile {
 	f.opens++
 	m.mu.Unlock()
 	f.mu.Lock()
+	f.closing = false
 	if a.Gen > f.gen {
 		f.dropWindows()
 	}
 	if a.Gen >= f.gen {
 		f.size, f.gen = a.Size, a.Gen
 		f.updateSizes()
-		f.noteAttr(a)
 	}
 	f.mu.Unlock()
 	return f
@@ -331,6 +354,7 @@ func (f *openFile) release() {
 		ctx, cancel := f.opCtx()
 		defer cancel()
 		f.mu.Lock()
+		f.closing = true // a truncate from now on is sent at once
 		err := f.flushLocked(ctx)
 		f.mu.Unlock()
 		if err != nil {
@@ -487,15 +511,16 @@ func (f *openFile) write(ctx context.Context, p []byte, off int64) error {
 	if f.dirty.bytes < f.m.writeBuffer {
 		return nil
 	}
+	if err := f.settle(); err != nil {
+		return err
+	}
 	if f.trunc >= 0 {
-		// A batch with truncates goes at once: one sent in the
-		// background would be older than the next.
+		// A batch with truncates goes at once (and only once the batch
+		// on its way settled, since settle lets go of mu meanwhile): one
+		// sent in the background would be older than the next.
 		ctx, cancel := f.opCtx()
 		defer cancel()
 		return f.flushLocked(ctx)
-	}
-	if err := f.settle(); err != nil {
-		return err
 	}
 	j := f.take()
 	f.inflight = j
@@ -536,7 +561,8 @@ func (f *openFile) take() *sending {
 		b.size = max(f.trunc, f.dirty.end())
 	}
 	b.runs = f.dirty.take()
-	f.cut, f.trunc = -1, -1
+	b.truncBy = f.truncBy
+	f.cut, f.trunc, f.truncBy = -1, -1, nil
 	return b
 }
 
@@ -546,6 +572,7 @@ type sendResult struct {
 	sent             int64
 	requests         int
 	cut, size, attrs bool
+	epoch            uint64 // the names epoch before the first request
 }
 
 // send sends batch b to the cluster in order, and returns the
@@ -556,6 +583,7 @@ type sendResult struct {
 // PatchIno. Any other goes in as few PatchIno as the router's limits
 // allow, the truncates in the first and the last.
 func (f *openFile) send(ctx context.Context, b *sending) (a client.Attr, r sendResult, err error) {
+	r.epoch = f.m.namesEpoch.Load()
 	if f.m.maxRanges == 0 || len(b.runs) == 1 && b.cut < 0 && b.size < 0 && b.attrs == (client.SetAttr{}) {
 		for _, run := range b.runs {
 			for pos := 0; pos < len(run.data); {
@@ -635,8 +663,11 @@ func (f *openFile) sent(a client.Attr, r sendResult, b *sending, err error) {
 		} else {
 			f.dropWindows()
 		}
-		f.size, f.gen = a.Size, a.Gen
-		f.noteAttr(a)
+		if a.Gen >= f.gen {
+			// Not older than what an open saw meanwhile.
+			f.size, f.gen = a.Size, a.Gen
+			f.noteAttr(a, r.epoch)
+		}
 		f.m.changed()
 	}
 	if err == nil {
@@ -656,13 +687,13 @@ func (f *openFile) sent(a client.Attr, r sendResult, b *sending, err error) {
 	// What a batch with truncates carries goes out under mu (flushLocked),
 	// so none came since: they wait for the next flush again.
 	if !r.cut && b.cut >= 0 {
-		f.cut = b.cut
+		f.cut, f.truncBy = b.cut, b.truncBy
 	}
 	if !r.size && b.size >= 0 {
-		f.trunc = b.size
+		f.trunc, f.truncBy = b.size, b.truncBy
 	}
 	if !r.attrs && b.attrs != (client.SetAttr{}) {
-		f.pend, f.pendBy = b.attrs, f.who.Load()
+		f.pend, f.pendBy = b.attrs, b.attrsBy
 	}
 }
 
@@ -754,13 +785,21 @@ func (f *openFile) flushLocked(ctx context.Context) error {
 		return err
 	}
 	b := f.take()
-	if f.pend != (client.SetAttr{}) && f.m.maxRanges > 0 && sameIdentity(f.pendBy, f.who.Load()) &&
+	var by *client.Identity // who the batch is sent as
+	if id, ok := client.ActingAs(ctx); ok {
+		by = &id
+	}
+	if (b.cut >= 0 || b.size >= 0) && b.truncBy != nil && !sameIdentity(b.truncBy, by) {
+		// Truncates go as the user who made them.
+		ctx, by = client.ActAs(ctx, *b.truncBy), b.truncBy
+	}
+	if f.pend != (client.SetAttr{}) && f.m.maxRanges > 0 && sameIdentity(f.pendBy, by) &&
 		(b.bytes > 0 || b.size >= 0) && !(len(b.runs) == 1 && b.cut < 0 && b.size < 0 && b.bytes >= f.m.window) {
 		// The attribute changes that waited go in the same request as
-		// the writes, sent as the same user (one commit, not two),
-		// unless the writes are whole chunks the router should store
-		// as they arrive.
-		b.attrs, f.pend, f.pendBy = f.pend, client.SetAttr{}, nil
+		// the writes when made by the user the batch goes as (one
+		// commit, not two), unless the writes are whole chunks the
+		// router should store as they arrive.
+		b.attrs, b.attrsBy, f.pend, f.pendBy = f.pend, f.pendBy, client.SetAttr{}, nil
 	}
 	a, res, err := f.send(ctx, b)
 	f.sent(a, res, b, err)
@@ -778,6 +817,7 @@ func (f *openFile) setattr(ctx context.Context, sa client.SetAttr) (client.Attr,
 	if err := f.flushLocked(ctx); err != nil {
 		return client.Attr{}, err
 	}
+	epoch := f.m.namesEpoch.Load()
 	a, err := f.m.c.SetAttrIno(ctx, f.ino, sa)
 	if err != nil {
 		return a, err
@@ -790,7 +830,7 @@ func (f *openFile) setattr(ctx context.Context, sa client.SetAttr) (client.Attr,
 		f.dropWindows()
 	}
 	f.size, f.gen = a.Size, a.Gen
-	f.noteAttr(a)
+	f.noteAttr(a, epoch)
 	f.updateSizes()
 	return a, nil
 }

@@ -9,8 +9,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"shoal/client"
+	"shoal/harness"
 )
 
 // failWrites makes the WriteAt calls of c fail with the error the
@@ -265,4 +267,61 @@ func TestFailedBatchStaysCutByALaterTruncate(t *testing.T) {
 		t.Fatalf("the fsync sent %q, want the truncate, the writes and the size in one patch", got)
 	}
 	tm.wantContent(ino, want)
+}
+
+// TestTruncateDuringTheLastCloseIsSent: a truncate that comes while the
+// last close of a file sends its writes is sent itself, not kept for a
+// flush that will not come.
+func TestTruncateDuringTheLastCloseIsSent(t *testing.T) {
+	tm := newTestMountRanges(t, 64, 4, nil)
+	ino, h := tm.create("f")
+	g := holdWrites(tm.c, func(int64) bool { return true })
+	tm.write(h, 0, "hello world")
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		h.Release(context.Background())
+	}()
+	g.wait(t) // the close is sending the writes
+	truncated := make(chan syscall.Errno, 1)
+	go func() { truncated <- tm.truncate(ino, 5) }()
+	g.release(nil)
+	<-closed
+	if errno := <-truncated; errno != 0 {
+		t.Fatalf("truncate: %v", errno)
+	}
+	tm.c.onWrite(nil)
+	tm.wantContent(ino, "hello")
+}
+
+// TestWriteAfterAWaitSendsATruncateAtOnce: a write that fills the buffer
+// while a batch is on its way waits for it; a truncate made meanwhile
+// goes with that write's batch, sent before the write returns, never in
+// the background.
+func TestWriteAfterAWaitSendsATruncateAtOnce(t *testing.T) {
+	tm := newTestMountRanges(t, 64, 4, func(c *Config) { c.WriteBuffer = 8 })
+	ino, h := tm.create("f")
+	g := holdWrites(tm.c, func(off int64) bool { return off == 0 })
+	tm.write(h, 0, strings.Repeat("a", 10)) // a batch goes, held
+	g.wait(t)
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		tm.write(h, 20, strings.Repeat("b", 10)) // waits for the batch
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := harness.WaitFor(ctx, "the second write to be taken", func() bool { return h.f.known.Load().end == 30 }); err != nil {
+		t.Fatal(err)
+	}
+	if errno := tm.truncate(ino, 25); errno != 0 {
+		t.Fatalf("truncate: %v", errno)
+	}
+	tm.c.changes()
+	g.release(nil)
+	<-wrote
+	if got, want := tm.c.changes(), []string{"write 0+10", "patch truncate 25 write 20+5 size 25"}; !slices.Equal(got, want) {
+		t.Fatalf("by the time the write returned the cluster got %q, want %q", got, want)
+	}
+	tm.wantContent(ino, strings.Repeat("a", 10)+strings.Repeat("\x00", 10)+"bbbbb")
 }

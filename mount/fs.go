@@ -159,7 +159,7 @@ func newFsys(ctx context.Context, dir string, cfg Config) (*fsys, error) {
 			dir, cfg.Client.Router(), st.ChunkSize, st.MaxWrite)
 	}
 	m := &fsys{
-		cfg: cfg, c: cfg.Client, window: int64(st.ChunkSize), maxWrite: st.MaxWrite, maxRanges: st.MaxRanges, maxFileSize: st.MaxFileSize,
+		cfg: cfg, c: cfg.Client, window: int64(st.ChunkSize), maxWrite: st.MaxWrite, maxRanges: min(st.MaxRanges, client.MaxPatchWrites), maxFileSize: st.MaxFileSize,
 		writeBuffer: cfg.WriteBuffer, files: map[uint64]*openFile{}, dirs: map[uint64]*listing{},
 	}
 	if m.writeBuffer == 0 {

@@ -240,6 +240,9 @@ func (c *memCluster) PatchIno(ctx context.Context, ino uint64, p client.Patch) (
 		in.resize(*p.Size)
 		call += fmt.Sprintf(" size %d", *p.Size)
 	}
+	if id, ok := client.ActingAs(ctx); ok {
+		call += fmt.Sprint(" as ", id.Uid)
+	}
 	in.attr.Gen++
 	in.attr.MTime = time.Now()
 	if a := p.Attrs; a != (client.SetAttr{}) {

@@ -162,7 +162,11 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	if f != nil && sa.Size != nil && sa == (client.SetAttr{Size: sa.Size}) {
 		// A truncate of a file open here goes with its next batch of
 		// writes, as the writes before and after it do.
-		if f.deferTruncate(*sa.Size) {
+		var who *client.Identity
+		if id, ok := n.m.caller(ctx); ok {
+			who = &id
+		}
+		if f.deferTruncate(*sa.Size, who) {
 			if a, err = n.attrs(ctx); err != nil {
 				return n.m.errno(err)
 			}
