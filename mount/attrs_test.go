@@ -210,12 +210,40 @@ func TestTruncateGoesAsItsUser(t *testing.T) {
 	if calls := tm.c.changes(); len(calls) != 0 {
 		t.Fatalf("before the flush the cluster got %q, want nothing", calls)
 	}
-	truncate(as(1001), 2)
-	if calls, want := tm.c.changes(), []string{"patch truncate 3 write 0+3 size 3 as 0", "truncate 2"}; !slices.Equal(calls, want) {
+	if errno := h.Flush(as(1000)); errno != 0 {
+		t.Fatalf("close: %v", errno)
+	}
+	if calls, want := tm.c.changes(), []string{"patch truncate 3 write 0+3 size 3 as 0"}; !slices.Equal(calls, want) {
+		t.Fatalf("the close by user 1000 sent %q, want %q", calls, want)
+	}
+	truncate(as(0), 2)
+	truncate(as(1001), 1)
+	if calls, want := tm.c.changes(), []string{"patch truncate 2 size 2 as 0", "truncate 1"}; !slices.Equal(calls, want) {
 		t.Fatalf("the cluster got %q, want %q", calls, want)
 	}
-	if got := tm.c.content(ino); got != "da" {
-		t.Fatalf("the cluster stores %q, want %q", got, "da")
+	if got := tm.c.content(ino); got != "d" {
+		t.Fatalf("the cluster stores %q, want %q", got, "d")
 	}
+	h.Release(context.Background())
+}
+
+// TestStatAfterAnOpenIsTheOpens: an open asks for the file's attributes
+// (close-to-open), and a stat after it shows them, not those the mount
+// noted earlier from its own change while another handle held the file.
+func TestStatAfterAnOpenIsTheOpens(t *testing.T) {
+	tm := newTestMount(t, 64, func(c *Config) { c.AttrTimeout = time.Hour })
+	ino, h := tm.create("f")
+	tm.write(h, 0, "hello")
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	tm.c.mu.Lock()
+	tm.c.inodes[ino].attr.Mode = 0o600 // a chmod on another host
+	tm.c.mu.Unlock()
+	h2 := tm.open(ino)
+	if a := tm.getattr(ino); a.Mode&0o7777 != 0o600 {
+		t.Fatalf("a stat after an open shows mode %o, want the 600 the open was answered", a.Mode&0o7777)
+	}
+	h2.Release(context.Background())
 	h.Release(context.Background())
 }

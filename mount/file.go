@@ -239,7 +239,7 @@ func (f *openFile) deferTruncate(size int64, who *client.Identity) bool {
 func (f *openFile) deferAttrs(sa client.SetAttr, who *client.Identity) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if sa.Size != nil || !f.unsent() {
+	if sa.Size != nil || !f.unsent() || f.closing {
 		return false
 	}
 	if f.pend != (client.SetAttr{}) && !sameIdentity(f.pendBy, who) {
@@ -320,6 +320,9 @@ func (m *fsys) open(a client.Attr) *openFile {
 	m.mu.Unlock()
 	f.mu.Lock()
 	f.closing = false
+	// An open asks for the file's attributes (close-to-open): those
+	// noted before it may be older than what it was answered.
+	f.latest.Store(nil)
 	if a.Gen > f.gen {
 		f.dropWindows()
 	}
@@ -354,7 +357,11 @@ func (f *openFile) release() {
 		ctx, cancel := f.opCtx()
 		defer cancel()
 		f.mu.Lock()
-		f.closing = true // a truncate from now on is sent at once
+		// What comes from now on is sent at once, unless the file was
+		// opened again meanwhile (open clears it, after counting).
+		f.m.mu.Lock()
+		f.closing = f.opens == 1
+		f.m.mu.Unlock()
 		err := f.flushLocked(ctx)
 		f.mu.Unlock()
 		if err != nil {
