@@ -32,6 +32,12 @@ func (tm *testMount) getattr(ino uint64) fuse.Attr {
 	return out.Attr
 }
 
+// asUser is the context of a FUSE request from user uid (group uid) in
+// this process.
+func asUser(uid uint32) context.Context {
+	return fuse.NewContext(context.Background(), &fuse.Caller{Owner: fuse.Owner{Uid: uid, Gid: uid}, Pid: uint32(os.Getpid())})
+}
+
 func chmodIn(mode uint32) *fuse.SetAttrIn {
 	return &fuse.SetAttrIn{SetAttrInCommon: fuse.SetAttrInCommon{Valid: fuse.FATTR_MODE, Mode: mode}}
 }
@@ -106,14 +112,11 @@ func TestAttrsOfAnotherUserAreSentApart(t *testing.T) {
 	tm := newTestMount(t, 64, func(c *Config) { c.ActAs = true })
 	ino, h := tm.create("f")
 	tm.c.changes()
-	as := func(uid uint32) context.Context {
-		return fuse.NewContext(context.Background(), &fuse.Caller{Owner: fuse.Owner{Uid: uid, Gid: uid}, Pid: uint32(os.Getpid())})
-	}
-	if _, errno := h.Write(as(1000), []byte("data"), 0); errno != 0 {
+	if _, errno := h.Write(asUser(1000), []byte("data"), 0); errno != 0 {
 		t.Fatal(errno)
 	}
-	tm.setattr(as(1000), ino, chmodIn(0o640))
-	tm.setattr(as(0), ino, chownIn(5, 5))
+	tm.setattr(asUser(1000), ino, chmodIn(0o640))
+	tm.setattr(asUser(0), ino, chownIn(5, 5))
 	if calls, want := tm.c.changes(), []string{"write 0+4", "attrs as 1000", "attrs as 0"}; !slices.Equal(calls, want) {
 		t.Fatalf("the cluster got %q, want %q", calls, want)
 	}
@@ -190,34 +193,30 @@ func TestTruncateGoesAsItsUser(t *testing.T) {
 	tm := newTestMountRanges(t, 64, 4, func(c *Config) { c.ActAs = true })
 	ino, h := tm.create("f")
 	tm.c.changes()
-	as := func(uid uint32) context.Context {
-		return fuse.NewContext(context.Background(), &fuse.Caller{Owner: fuse.Owner{Uid: uid, Gid: uid}, Pid: uint32(os.Getpid())})
-	}
-	if _, errno := h.Write(as(1000), []byte("data"), 0); errno != 0 {
+	if _, errno := h.Write(asUser(1000), []byte("data"), 0); errno != 0 {
 		t.Fatal(errno)
 	}
 	truncate := func(ctx context.Context, size int64) {
 		t.Helper()
-		in := &fuse.SetAttrIn{SetAttrInCommon: fuse.SetAttrInCommon{Valid: fuse.FATTR_SIZE, Size: uint64(size)}}
-		if errno := (&node{m: tm.m, ino: ino}).Setattr(ctx, nil, in, &fuse.AttrOut{}); errno != 0 {
+		if errno := tm.truncateIn(ctx, ino, size); errno != 0 {
 			t.Fatalf("truncate to %d: %v", size, errno)
 		}
 	}
-	truncate(as(0), 3)
-	if _, errno := h.Read(as(1000), make([]byte, 4), 0); errno != 0 {
+	truncate(asUser(0), 3)
+	if _, errno := h.Read(asUser(1000), make([]byte, 4), 0); errno != 0 {
 		t.Fatal(errno)
 	}
 	if calls := tm.c.changes(); len(calls) != 0 {
 		t.Fatalf("before the flush the cluster got %q, want nothing", calls)
 	}
-	if errno := h.Flush(as(1000)); errno != 0 {
+	if errno := h.Flush(asUser(1000)); errno != 0 {
 		t.Fatalf("close: %v", errno)
 	}
 	if calls, want := tm.c.changes(), []string{"patch truncate 3 write 0+3 size 3 as 0"}; !slices.Equal(calls, want) {
 		t.Fatalf("the close by user 1000 sent %q, want %q", calls, want)
 	}
-	truncate(as(0), 2)
-	truncate(as(1001), 1)
+	truncate(asUser(0), 2)
+	truncate(asUser(1001), 1)
 	if calls, want := tm.c.changes(), []string{"patch truncate 2 size 2 as 0", "truncate 1"}; !slices.Equal(calls, want) {
 		t.Fatalf("the cluster got %q, want %q", calls, want)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -144,24 +143,6 @@ func (f *openFile) opCtx() (context.Context, context.CancelFunc) {
 	return f.actor(ctx), cancel
 }
 
-// sending is a batch of writes on its way to the cluster. Until it is
-// done its bytes are read from runs, under the newer writes in dirty.
-type sending struct {
-	bytes int64 // the runs' lengths, summed
-	runs  []extent
-	// cut and size are the truncates the batch carries (see openFile.cut
-	// and trunc), -1 when none: the stored content is cut to cut bytes
-	// before the runs, and sized to size after them.
-	cut, size int64
-	// attrs is the attribute changes that waited for the runs, when
-	// they go with them (flushLocked), made by attrsBy; truncBy made the
-	// truncates.
-	attrs            client.SetAttr
-	attrsBy, truncBy *client.Identity
-	done             chan struct{} // closed when err is set and the batch is settled
-	err              error
-}
-
 // sizes is what the size of an open file is made of, stored whole for
 // attributes read without its mu (see fsys.size): the stored content's
 // generation and size, and the end of the writes not stored yet.
@@ -296,13 +277,6 @@ func (f *openFile) sendAttrs(ctx context.Context) error {
 	return nil
 }
 
-// window is one chunk-sized, chunk-aligned piece of stored content.
-type window struct {
-	ready chan struct{} // closed when data and err are set
-	data  []byte        // shorter than a window at the end of the file
-	err   error
-}
-
 // open returns the open state of the file a describes, counting one more
 // handle. A newer generation than the one cached means another client
 // changed the content: the cached windows go. An older one was answered
@@ -391,11 +365,6 @@ func (f *openFile) release() {
 	}
 }
 
-func (f *openFile) dropWindows() {
-	clear(f.windows)
-	f.order = f.order[:0]
-}
-
 // read fills p from offset off: stored content, zeros past its end, and
 // the unsent writes over both.
 func (f *openFile) read(ctx context.Context, p []byte, off int64) (int, error) {
@@ -450,64 +419,6 @@ func (f *openFile) read(ctx context.Context, p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-// windowAt returns window k, fetching it if it is not cached.
-func (f *openFile) windowAt(ctx context.Context, k int64) (*window, error) {
-	w := f.fetch(k)
-	select {
-	case <-w.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if w.err != nil {
-		if f.windows[k] == w {
-			delete(f.windows, k)
-		}
-		return nil, w.err
-	}
-	return w, nil
-}
-
-// fetch starts fetching window k unless it is cached, and returns it. The
-// least recently used windows beyond the cache's size are dropped.
-func (f *openFile) fetch(k int64) *window {
-	for i, o := range f.order {
-		if o == k {
-			// A window whose fetch failed left windows but not order:
-			// taken out here, it is listed once when fetched again.
-			f.order = append(f.order[:i:i], f.order[i+1:]...)
-			if w := f.windows[k]; w != nil {
-				f.order = append(f.order, k)
-				return w
-			}
-			break
-		}
-	}
-	w := &window{ready: make(chan struct{})}
-	f.windows[k] = w
-	f.order = append(f.order, k)
-	for len(f.order) > f.m.cfg.ReadCache {
-		delete(f.windows, f.order[0])
-		f.order = f.order[1:]
-	}
-	W := f.m.window
-	go func() {
-		defer close(w.ready)
-		ctx, cancel := context.WithTimeout(f.actor(context.Background()), 2*time.Minute)
-		defer cancel()
-		body, err := f.m.c.ReadIno(ctx, f.ino, k*W, W)
-		if err != nil {
-			w.err = err
-			return
-		}
-		defer body.Close()
-		w.data, w.err = io.ReadAll(body)
-		if w.err != nil {
-			w.err = fmt.Errorf("read inode %d at %d: %w", f.ino, k*W, w.err)
-		}
-	}()
-	return w
-}
-
 // write records p at off. Once the unsent writes fill the write buffer
 // they are sent in the background, after the batch before them.
 func (f *openFile) write(ctx context.Context, p []byte, off int64) error {
@@ -559,229 +470,6 @@ func (f *openFile) settle() error {
 		}
 	}
 	return nil
-}
-
-// take takes the unsent writes and truncates as a batch (mu held).
-func (f *openFile) take() *sending {
-	b := &sending{bytes: f.dirty.bytes, cut: f.cut, size: -1, done: make(chan struct{})}
-	if f.trunc >= 0 {
-		b.size = max(f.trunc, f.dirty.end())
-	}
-	b.runs = f.dirty.take()
-	b.truncBy = f.truncBy
-	f.cut, f.trunc, f.truncBy = -1, -1, nil
-	return b
-}
-
-// sendResult is how much of a batch went through: its first sent bytes,
-// in how many requests, and whether its cut and its size did.
-type sendResult struct {
-	sent             int64
-	requests         int
-	cut, size, attrs bool
-	epoch            uint64 // the names epoch before the first request
-}
-
-// send sends batch b to the cluster in order, and returns the
-// attributes after the last request that went through and how much did.
-// A batch of one run and no truncate (what a sequential writer makes)
-// goes as WriteAt, whose whole chunks at chunk boundaries the router
-// stores as they arrive; so does every batch with a router without
-// PatchIno. Any other goes in as few PatchIno as the router's limits
-// allow, the truncates in the first and the last.
-func (f *openFile) send(ctx context.Context, b *sending) (a client.Attr, r sendResult, err error) {
-	r.epoch = f.m.namesEpoch.Load()
-	if f.m.maxRanges == 0 || len(b.runs) == 1 && b.cut < 0 && b.size < 0 && b.attrs == (client.SetAttr{}) {
-		for _, run := range b.runs {
-			for pos := 0; pos < len(run.data); {
-				n := min(len(run.data)-pos, f.m.maxWrite)
-				got, err := f.m.c.WriteAt(ctx, f.ino, run.off+int64(pos), run.data[pos:pos+n])
-				if err != nil {
-					return a, r, err
-				}
-				a = got
-				r.sent += int64(n)
-				r.requests++
-				pos += n
-			}
-		}
-		return a, r, nil
-	}
-	var p client.Patch
-	var n int // bytes in p
-	if b.cut >= 0 {
-		p.Truncate = &b.cut
-	}
-	patch := func(last bool) error {
-		if last && b.size >= 0 {
-			p.Size = &b.size
-		}
-		if last {
-			p.Attrs = b.attrs
-		}
-		if len(p.Writes) == 0 && p.Truncate == nil && p.Size == nil && p.Attrs == (client.SetAttr{}) {
-			return nil
-		}
-		got, err := f.m.c.PatchIno(ctx, f.ino, p)
-		if err != nil {
-			return err
-		}
-		a = got
-		r.sent += int64(n)
-		r.requests++
-		r.cut = r.cut || p.Truncate != nil
-		r.size = r.size || p.Size != nil
-		r.attrs = r.attrs || p.Attrs != (client.SetAttr{})
-		p, n = client.Patch{}, 0
-		return nil
-	}
-	for _, run := range b.runs {
-		for pos := 0; pos < len(run.data); {
-			k := min(len(run.data)-pos, f.m.maxWrite)
-			if n+k > f.m.maxWrite || len(p.Writes) == f.m.maxRanges {
-				if err := patch(false); err != nil {
-					return a, r, err
-				}
-			}
-			p.Writes = append(p.Writes, client.Extent{Off: run.off + int64(pos), Data: run.data[pos : pos+k]})
-			n += k
-			pos += k
-		}
-	}
-	return a, r, patch(true)
-}
-
-// sent settles batch b (mu held): the stored content changed, and what
-// was not sent goes back under newer writes. When the content's
-// generation moved by exactly the batch's requests, nobody else changed
-// it meanwhile: the cached windows are the content before the batch,
-// and take its changes. Otherwise they go.
-func (f *openFile) sent(a client.Attr, r sendResult, b *sending, err error) {
-	done, rest := splitSent(b.runs, r.sent)
-	if r.requests > 0 {
-		if a.Gen == f.gen+uint64(r.requests) {
-			if r.cut {
-				f.cutWindows(b.cut)
-			}
-			f.patchWindows(done)
-			if r.size {
-				f.cutWindows(b.size)
-			}
-		} else {
-			f.dropWindows()
-		}
-		if a.Gen >= f.gen {
-			// Not older than what an open saw meanwhile.
-			f.size, f.gen = a.Size, a.Gen
-			f.noteAttr(a, r.epoch)
-		}
-		f.m.changed()
-	}
-	if err == nil {
-		return
-	}
-	if f.cut >= 0 {
-		// Truncates came after the batch (sent in the background) and
-		// wait: what they cut of it stays cut.
-		x := extents{}
-		for _, run := range rest {
-			x.write(run.off, run.data)
-		}
-		x.truncate(f.cut)
-		rest = x.take()
-	}
-	f.dirty.restore(rest)
-	// What a batch with truncates carries goes out under mu (flushLocked),
-	// so none came since: they wait for the next flush again.
-	if !r.cut && b.cut >= 0 {
-		f.cut, f.truncBy = b.cut, b.truncBy
-	}
-	if !r.size && b.size >= 0 {
-		f.trunc, f.truncBy = b.size, b.truncBy
-	}
-	if !r.attrs && b.attrs != (client.SetAttr{}) {
-		f.pend, f.pendBy = b.attrs, b.attrsBy
-	}
-}
-
-// splitSent splits runs after their first sent bytes: what was stored
-// and what was not.
-func splitSent(runs []extent, sent int64) (done, rest []extent) {
-	for _, r := range runs {
-		n := int64(len(r.data))
-		switch {
-		case sent >= n:
-			done = append(done, r)
-			sent -= n
-		case sent > 0:
-			done = append(done, extent{off: r.off, data: r.data[:sent]})
-			rest = append(rest, extent{off: r.off + sent, data: r.data[sent:]})
-			sent = 0
-		default:
-			rest = append(rest, r)
-		}
-	}
-	return done, rest
-}
-
-// patchWindows writes runs, just stored, into the cached windows (mu
-// held). A window still being fetched may hold the content before them
-// or after: it goes.
-func (f *openFile) patchWindows(runs []extent) {
-	W := f.m.window
-	for k, w := range f.windows {
-		select {
-		case <-w.ready:
-		default:
-			f.dropWindow(k)
-			continue
-		}
-		if w.err != nil {
-			f.dropWindow(k)
-			continue
-		}
-		lo, hi := k*W, (k+1)*W
-		for _, r := range runs {
-			from, to := max(r.off, lo), min(r.end(), hi)
-			if from >= to {
-				continue
-			}
-			if need := to - lo; int64(len(w.data)) < need {
-				// Past the window's end of file: a hole up to the write.
-				w.data = append(w.data, make([]byte, need-int64(len(w.data)))...)
-			}
-			copy(w.data[from-lo:to-lo], r.data[from-r.off:to-r.off])
-		}
-	}
-}
-
-// cutWindows cuts the cached windows at size, the file's new size after
-// a truncate this mount made (mu held); a truncate up leaves them, since
-// what lies past a window's data reads as zeros.
-func (f *openFile) cutWindows(size int64) {
-	W := f.m.window
-	for k, w := range f.windows {
-		select {
-		case <-w.ready:
-		default:
-			f.dropWindow(k)
-			continue
-		}
-		switch lo := k * W; {
-		case w.err != nil:
-			f.dropWindow(k)
-		case lo+int64(len(w.data)) > size:
-			w.data = w.data[:max(size-lo, 0)]
-		}
-	}
-}
-
-// dropWindow drops window k from the cache (mu held).
-func (f *openFile) dropWindow(k int64) {
-	delete(f.windows, k)
-	if i := slices.Index(f.order, k); i >= 0 {
-		f.order = slices.Delete(f.order, i, i+1)
-	}
 }
 
 // flushLocked sends every unsent write, then the attribute changes that

@@ -110,9 +110,14 @@ func (tm *testMount) fsync(h *handle) syscall.Errno {
 
 // truncate sets the size of ino as truncate(2) or ftruncate(2) do.
 func (tm *testMount) truncate(ino uint64, size int64) syscall.Errno {
+	return tm.truncateIn(context.Background(), ino, size)
+}
+
+// truncateIn is truncate as the request ctx (its caller).
+func (tm *testMount) truncateIn(ctx context.Context, ino uint64, size int64) syscall.Errno {
 	in := &fuse.SetAttrIn{SetAttrInCommon: fuse.SetAttrInCommon{Valid: fuse.FATTR_SIZE, Size: uint64(size)}}
 	var out fuse.AttrOut
-	return (&node{m: tm.m, ino: ino}).Setattr(context.Background(), nil, in, &out)
+	return (&node{m: tm.m, ino: ino}).Setattr(ctx, nil, in, &out)
 }
 
 // size is the size of ino that the kernel is told.

@@ -95,6 +95,26 @@ func (in *memInode) resize(size int64) {
 	in.attr.Size = size
 }
 
+// setAttrs sets the mode, owner and times a names (not the size; mu
+// held).
+func (in *memInode) setAttrs(a client.SetAttr) {
+	if a.Mode != nil {
+		in.attr.Mode = *a.Mode
+	}
+	if a.Uid != nil {
+		in.attr.Uid = *a.Uid
+	}
+	if a.Gid != nil {
+		in.attr.Gid = *a.Gid
+	}
+	if a.MTime != nil {
+		in.attr.MTime = *a.MTime
+	}
+	if a.ATime != nil {
+		in.attr.ATime = *a.ATime
+	}
+}
+
 // splice writes p at off as the router does: the content as it is now,
 // extended with zeros up to off, with p over it, and a new generation.
 func (in *memInode) splice(off int64, p []byte) {
@@ -245,20 +265,9 @@ func (c *memCluster) PatchIno(ctx context.Context, ino uint64, p client.Patch) (
 	}
 	in.attr.Gen++
 	in.attr.MTime = time.Now()
-	if a := p.Attrs; a != (client.SetAttr{}) {
+	if p.Attrs != (client.SetAttr{}) {
 		call += " attrs"
-		if a.Mode != nil {
-			in.attr.Mode = *a.Mode
-		}
-		if a.Uid != nil {
-			in.attr.Uid = *a.Uid
-		}
-		if a.Gid != nil {
-			in.attr.Gid = *a.Gid
-		}
-		if a.MTime != nil {
-			in.attr.MTime = *a.MTime
-		}
+		in.setAttrs(p.Attrs)
 	}
 	c.calls = append(c.calls, call)
 	return in.attr, nil
@@ -280,21 +289,7 @@ func (c *memCluster) SetAttrIno(ctx context.Context, ino uint64, sa client.SetAt
 		in.attr.Gen++
 		c.calls = append(c.calls, fmt.Sprintf("truncate %d", *sa.Size))
 	}
-	if sa.Mode != nil {
-		in.attr.Mode = *sa.Mode
-	}
-	if sa.Uid != nil {
-		in.attr.Uid = *sa.Uid
-	}
-	if sa.Gid != nil {
-		in.attr.Gid = *sa.Gid
-	}
-	if sa.MTime != nil {
-		in.attr.MTime = *sa.MTime
-	}
-	if sa.ATime != nil {
-		in.attr.ATime = *sa.ATime
-	}
+	in.setAttrs(sa)
 	if sa.Size == nil {
 		call := "attrs"
 		if id, ok := client.ActingAs(ctx); ok {

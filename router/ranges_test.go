@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -35,11 +36,7 @@ func patchRanges(t *testing.T, s *Server, p string, truncate int64, writes []byt
 	if w.Code != http.StatusOK {
 		t.Fatalf("PATCH %s %s = %d %s", p, q.Encode(), w.Code, w.Body)
 	}
-	var st api.Stat
-	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return statAnswer(t, w)
 }
 
 type byteRangeData struct {
@@ -179,9 +176,15 @@ func readStat(t *testing.T, s *Server, p string) api.Stat {
 	if w.Code != http.StatusOK {
 		t.Fatalf("stat %s = %d %s", p, w.Code, w.Body)
 	}
+	return statAnswer(t, w)
+}
+
+// statAnswer decodes the stat answer w carries.
+func statAnswer(t *testing.T, w *httptest.ResponseRecorder) api.Stat {
+	t.Helper()
 	var st api.Stat
 	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
-		t.Fatal(err)
+		t.Fatalf("decode the stat answer %s: %v", w.Body, err)
 	}
 	return st
 }

@@ -20,11 +20,7 @@ func patch(t *testing.T, s *Server, p string, off int64, data []byte) api.Stat {
 	if w.Code != http.StatusOK {
 		t.Fatalf("PATCH %s at %d (%d bytes) = %d %s", p, off, len(data), w.Code, w.Body)
 	}
-	var st api.Stat
-	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return statAnswer(t, w)
 }
 
 func truncate(t *testing.T, s *Server, p string, size int64) api.Stat {
@@ -33,11 +29,7 @@ func truncate(t *testing.T, s *Server, p string, size int64) api.Stat {
 	if w.Code != http.StatusOK {
 		t.Fatalf("truncate %s to %d = %d %s", p, size, w.Code, w.Body)
 	}
-	var st api.Stat
-	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return statAnswer(t, w)
 }
 
 func readAll(t *testing.T, s *Server, p string) []byte {
