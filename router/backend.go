@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"shoal/gossip"
@@ -21,6 +22,40 @@ type backend struct {
 	timeout    time.Duration
 	rpc        time.Duration
 	metrics    *metrics // nil: none
+
+	// The last view read, kept until nextChange's channel closes; see
+	// view.
+	viewMu   sync.Mutex
+	viewMs   []gossip.Member
+	viewNext <-chan struct{}
+}
+
+// view returns the gossip view, read again only after a change of it:
+// reading it costs a copy and a decoding of every member's tags, which
+// every request would otherwise pay to find its primary. A change of a
+// member's tags (a new primary's claim), a join, a failure or a leave
+// closes nextChange's channel; a member's suspicion does not, and does not
+// change whom the view names primary either (gossip.Member.Live). The
+// returned slice is shared: callers must not change it. Without
+// nextChange every call reads the view.
+func (b *backend) view() []gossip.Member {
+	if b.nextChange == nil {
+		return b.members()
+	}
+	b.viewMu.Lock()
+	defer b.viewMu.Unlock()
+	if b.viewNext != nil {
+		select {
+		case <-b.viewNext:
+		default:
+			return b.viewMs
+		}
+	}
+	// The channel first: a change while the view is read closes it, and
+	// the next call reads again.
+	b.viewNext = b.nextChange()
+	b.viewMs = b.members()
+	return b.viewMs
 }
 
 // metaGroup is the group that keeps the namespace.
@@ -123,7 +158,7 @@ func (b *backend) backoff(ctx context.Context, group, hint, tried string, wait t
 		var changed <-chan struct{} // nil, never ready, without a view to watch
 		if b.nextChange != nil && hint == "" {
 			changed = b.nextChange()
-			if now := gossip.PrimaryAddr(b.members(), group); now != "" && now != tried {
+			if now := gossip.PrimaryAddr(b.view(), group); now != "" && now != tried {
 				return nil
 			}
 		}
@@ -142,7 +177,7 @@ func (b *backend) backoff(ctx context.Context, group, hint, tried string, wait t
 // returns the address it called, "" when it knew none.
 func (b *backend) callOnce(ctx context.Context, group, addr string, req func() wire.Message, attempt time.Duration) (wire.Message, string, error) {
 	if addr == "" {
-		ms := b.members()
+		ms := b.view()
 		addr = gossip.PrimaryAddr(ms, group)
 		if addr == "" {
 			if len(gossip.LiveMembers(ms, group)) == 0 {

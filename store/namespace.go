@@ -417,8 +417,8 @@ func dentryKey(dir uint64, name string) []byte {
 }
 
 func decodeInode(ino uint64, v []byte) (meta.Inode, error) {
-	var in meta.Inode
-	if err := msgpack.Unmarshal(v, &in); err != nil {
+	in, err := meta.UnmarshalInode(v)
+	if err != nil {
 		return meta.Inode{}, fmt.Errorf("namespace: decode inode %d: %w: %w", ino, meta.ErrCorrupt, err)
 	}
 	if in.Ino != ino || !in.Type.Valid() {
