@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 )
 
 // The operations of the meta workload, in the order they run on one
@@ -22,6 +23,10 @@ type metaFigures struct {
 	// during the operation, per file; hasDisk is false elsewhere.
 	diskKB  float64
 	hasDisk bool
+	// cpuMS is the CPU time every process of a local cluster used during
+	// the operation, in ms per file; hasCPU is false elsewhere.
+	cpuMS  float64
+	hasCPU bool
 }
 
 // runMeta measures metadata operations on many files at SmallClients
@@ -37,17 +42,24 @@ func (e *env) runMeta(ctx context.Context) (*MetaResult, error) {
 	}
 	res := &MetaResult{Files: e.cfg.MetaFiles, Clients: e.cfg.SmallClients}
 	for _, op := range metaOps {
-		var rate, p50, p99, disk []float64
+		var rate, p50, p99, disk, cpu []float64
 		for _, r := range reps {
 			rate, p50, p99 = append(rate, r[op].perSec), append(p50, r[op].lat.P50MS), append(p99, r[op].lat.P99MS)
 			if r[op].hasDisk {
 				disk = append(disk, r[op].diskKB)
+			}
+			if r[op].hasCPU {
+				cpu = append(cpu, r[op].cpuMS)
 			}
 		}
 		row := MetaRow{Op: op, PerSec: figureOf(rate), P50MS: figureOf(p50), P99MS: figureOf(p99)}
 		if len(disk) == len(reps) {
 			f := figureOf(disk)
 			row.DiskKB = &f
+		}
+		if len(cpu) == len(reps) {
+			f := figureOf(cpu)
+			row.CPUMS = &f
 		}
 		res.Rows = append(res.Rows, row)
 	}
@@ -67,6 +79,7 @@ func (e *env) metaRep(ctx context.Context, rep int) (metaRep, error) {
 	run := func(op string, count, per int, do func(ctx context.Context, i int) error) error {
 		e.prog.start(fmt.Sprintf("meta: %s (%d files, %d clients, rep %d/%d)", op, n, clients, rep+1, e.cfg.Reps))
 		before, known := e.writeBytes()
+		cpuBefore, cpuKnown := e.cpuTime()
 		durs, took, err := e.phase(ctx, count, do)
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
@@ -74,6 +87,9 @@ func (e *env) metaRep(ctx context.Context, rep int) (metaRep, error) {
 		f := metaFigures{perSec: perSecond(count*per, took), lat: summarize(durs)}
 		if after, ok := e.writeBytes(); known && ok && after >= before {
 			f.diskKB, f.hasDisk = float64(after-before)/1024/float64(count*per), true
+		}
+		if after, ok := e.cpuTime(); cpuKnown && ok && after >= cpuBefore {
+			f.cpuMS, f.hasCPU = float64(after-cpuBefore)/float64(time.Millisecond)/float64(count*per), true
 		}
 		out[op] = f
 		return nil
@@ -127,6 +143,25 @@ func (e *env) metaRep(ctx context.Context, rep int) (metaRep, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// cpuTime is the CPU time every process of a local cluster has used
+// since it started (harness.Proc.CPUTime); false when the cluster is not
+// local or a process cannot tell.
+func (e *env) cpuTime() (time.Duration, bool) {
+	ps := e.procs()
+	if len(ps) == 0 {
+		return 0, false
+	}
+	var sum time.Duration
+	for _, p := range ps {
+		d, err := p.CPUTime()
+		if err != nil {
+			return 0, false
+		}
+		sum += d
+	}
+	return sum, true
 }
 
 // writeBytes is what every process of a local cluster has written to

@@ -98,6 +98,10 @@ type MetaRow struct {
 	// during the operation, per file (per entry for list): nil for a
 	// cluster the benchmark did not start.
 	DiskKB *Figure `json:"disk_kib_per_file,omitempty"`
+	// CPUMS is the CPU time the local cluster's processes used during the
+	// operation, in ms per file (per entry for list), every process and
+	// thread counted: nil for a cluster the benchmark did not start.
+	CPUMS *Figure `json:"cpu_ms_per_file,omitempty"`
 }
 
 // LargeRow is the upload and download throughput of one file size.
@@ -186,22 +190,32 @@ func (r *Report) writeTable(w io.Writer) error {
 	if m := r.Meta; m != nil {
 		fmt.Fprintf(tw, "\nMetadata: %d files in one directory, %d clients (list: entries/s, each client listing it whole)\n", m.Files, m.Clients)
 		disk := slices.ContainsFunc(m.Rows, func(r MetaRow) bool { return r.DiskKB != nil })
+		cpu := slices.ContainsFunc(m.Rows, func(r MetaRow) bool { return r.CPUMS != nil })
+		head := "OP\tFILES/S\tP50 MS\tP99 MS"
 		if disk {
 			fmt.Fprintln(tw, "(disk: KiB the cluster's processes wrote to disk per file, its three copies and the pages each commit rewrites included)")
-			fmt.Fprintln(tw, "OP\tFILES/S\tP50 MS\tP99 MS\tDISK KIB")
-		} else {
-			fmt.Fprintln(tw, "OP\tFILES/S\tP50 MS\tP99 MS")
+			head += "\tDISK KIB"
+		}
+		if cpu {
+			fmt.Fprintln(tw, "(cpu: ms of CPU the cluster's processes used per file, on every core, the router's included)")
+			head += "\tCPU MS"
+		}
+		fmt.Fprintln(tw, head)
+		opt := func(f *Figure) string {
+			if f == nil {
+				return "-"
+			}
+			return fmtFigure(*f)
 		}
 		for _, row := range m.Rows {
-			if !disk {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.Op, fmtFigure(row.PerSec), fmtFigure(row.P50MS), fmtFigure(row.P99MS))
-				continue
+			line := fmt.Sprintf("%s\t%s\t%s\t%s", row.Op, fmtFigure(row.PerSec), fmtFigure(row.P50MS), fmtFigure(row.P99MS))
+			if disk {
+				line += "\t" + opt(row.DiskKB)
 			}
-			d := "-"
-			if row.DiskKB != nil {
-				d = fmtFigure(*row.DiskKB)
+			if cpu {
+				line += "\t" + opt(row.CPUMS)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.Op, fmtFigure(row.PerSec), fmtFigure(row.P50MS), fmtFigure(row.P99MS), d)
+			fmt.Fprintln(tw, line)
 		}
 	}
 	if len(r.Large) > 0 {

@@ -149,14 +149,15 @@ func TestNewReportNotesSkippedFailover(t *testing.T) {
 	}
 }
 
-// TestReportMetaDisk: the meta table has a disk column when any row has
-// the figure, with "-" where a row lacks it, and none otherwise.
+// TestReportMetaDisk: the meta table has a disk column and a CPU column
+// when any row has the figure, with "-" where a row lacks it, and none
+// otherwise.
 func TestReportMetaDisk(t *testing.T) {
 	fig := func(a, b float64) Figure { return figureOf([]float64{a, b}) }
-	d1, d3 := fig(24, 25), fig(20, 21)
+	d1, d3, c1 := fig(24, 25), fig(20, 21), fig(0.8, 1.0)
 	r := &Report{Machine: Machine{Cores: 2, OS: "linux", Arch: "amd64", Go: "go1.26"}, Cluster: "local", Reps: 2,
 		Meta: &MetaResult{Files: 100, Clients: 4, Rows: []MetaRow{
-			{Op: "create", PerSec: fig(1000, 1200), P50MS: fig(10, 12), P99MS: fig(30, 40), DiskKB: &d1},
+			{Op: "create", PerSec: fig(1000, 1200), P50MS: fig(10, 12), P99MS: fig(30, 40), DiskKB: &d1, CPUMS: &c1},
 			{Op: "stat", PerSec: fig(4000, 5000), P50MS: fig(3, 4), P99MS: fig(9, 10)},
 			{Op: "delete", PerSec: fig(1300, 1500), P50MS: fig(9, 11), P99MS: fig(28, 32), DiskKB: &d3},
 		}}}
@@ -166,23 +167,23 @@ func TestReportMetaDisk(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"OP      FILES/S           P50 MS            P99 MS            DISK KIB\n",
-		"create  1100 (1000–1200)  11.0 (10.0–12.0)  35.0 (30.0–40.0)  24.5 (24.0–25.0)\n",
-		"stat    4500 (4000–5000)  3.50 (3.00–4.00)  9.50 (9.00–10.0)  -\n",
-		"delete  1400 (1300–1500)  10.0 (9.00–11.0)  30.0 (28.0–32.0)  20.5 (20.0–21.0)\n",
+		"OP      FILES/S           P50 MS            P99 MS            DISK KIB          CPU MS\n",
+		"create  1100 (1000–1200)  11.0 (10.0–12.0)  35.0 (30.0–40.0)  24.5 (24.0–25.0)  0.90 (0.80–1.00)\n",
+		"stat    4500 (4000–5000)  3.50 (3.00–4.00)  9.50 (9.00–10.0)  -                 -\n",
+		"delete  1400 (1300–1500)  10.0 (9.00–11.0)  30.0 (28.0–32.0)  20.5 (20.0–21.0)  -\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q; it is:\n%s", want, out)
 		}
 	}
 	for i := range r.Meta.Rows {
-		r.Meta.Rows[i].DiskKB = nil
+		r.Meta.Rows[i].DiskKB, r.Meta.Rows[i].CPUMS = nil, nil
 	}
 	b.Reset()
 	if err := r.write(&b, false); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(b.String(), "DISK") {
-		t.Errorf("a disk column with no disk figure:\n%s", b.String())
+	if strings.Contains(b.String(), "DISK") || strings.Contains(b.String(), "CPU") {
+		t.Errorf("a disk or CPU column with no such figure:\n%s", b.String())
 	}
 }

@@ -60,6 +60,14 @@ func TestBenchLocal(t *testing.T) {
 		positive("meta "+row.Op+" per second", row.PerSec)
 		positive("meta "+row.Op+" p50", row.P50MS)
 	}
+	for _, row := range r.Meta.Rows {
+		// No operation costs the cluster a second of CPU per file, and
+		// 200 creates, each a commit on three members, take more than
+		// the hundredth of a second the kernel counts in.
+		if c := row.CPUMS; c == nil || c.Median < 0 || c.Median > 1000 || row.Op == "create" && c.Median == 0 {
+			t.Errorf("meta %s: CPU per file %+v, want a figure under a second (above 0 for create), for a local cluster", row.Op, c)
+		}
+	}
 	if counted, why := diskCounted(dir); !counted {
 		t.Logf("SKIPPED the checks of the disk writes per file: %s", why)
 	} else {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // errNotRunning: the process is not running.
@@ -27,6 +28,45 @@ func (p *Proc) PeakRSS() (int64, error) {
 // own journal writes do not; files on tmpfs count nothing.
 func (p *Proc) WriteBytes() (int64, error) {
 	return p.procField("io", "write_bytes:")
+}
+
+// clockTicks is the unit of the CPU times in /proc/PID/stat: Linux
+// reports them in USER_HZ, 100 a second on every architecture.
+const clockTicks = 100
+
+// CPUTime returns the CPU time p and all its threads have used since it
+// started, in user and kernel mode together (Linux: utime and stime in
+// /proc/PID/stat, to a hundredth of a second).
+func (p *Proc) CPUTime() (time.Duration, error) {
+	pid := p.Pid()
+	if pid <= 0 {
+		return 0, fmt.Errorf("CPU time of %s: %w", p.Name, errNotRunning)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseCPUTime(string(b))
+}
+
+// parseCPUTime reads utime and stime, fields 14 and 15, from a line of
+// /proc/PID/stat. The command (field 2) is in parentheses and may hold
+// spaces and parentheses itself, so fields are counted from its last ')'.
+func parseCPUTime(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3, the state
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/PID/stat: no CPU times in %q", stat)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/PID/stat: a CPU time of %q: %w", s, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
 // procField reads the number after name in /proc/PID/file, without a
