@@ -456,6 +456,7 @@ func benchMain(_ string, fs *pflag.FlagSet, log func() *slog.Logger) func(contex
 	fs.BoolVar(&c.NoMetrics, "no-metrics", false, "with --local: run the local cluster without --metrics, to measure what collecting metrics costs")
 	fs.StringVar(&c.Filer, "filer", "", "measure a SeaweedFS filer at this URL instead of Shoal, with the same workloads (ops, small, meta, large), for a side-by-side comparison")
 	fs.BoolVar(&c.FilerFsync, "filer-fsync", false, "with --filer: ask SeaweedFS to fsync every write (fsync=true)")
+	fs.IntSliceVar(&c.Pids, "pids", nil, "processes of the measured cluster, when the benchmark did not start it (a SeaweedFS cluster's with --filer), whose CPU time and disk writes the meta workload reports per file")
 	fs.StringSliceVar(&c.Workloads, "workloads", nil, "what to run: ops, small, meta, large, memory, failover, mount, security, metrics, scale, cli (default: ops, small, meta, large; failover with --local; mount with --mount; memory (gigabytes of transfers), security (a secure local cluster beside an --insecure one), metrics (a local cluster collecting metrics beside one that does not) scale (a local cluster of two groups beside one of one group) cli (the CLI's put -r, sync and a large put twice, beside API writes) and s3 (the S3 API beside the file API) only when named)")
 	fs.IntVar(&c.Reps, "reps", c.Reps, "repetitions of each measurement; figures are the median with min and max")
 	fs.IntVar(&c.SmallFiles, "small-files", c.SmallFiles, "files of 1 KiB the small workload writes and reads back")

@@ -62,6 +62,11 @@ type Config struct {
 	// fsync every write.
 	Filer      string
 	FilerFsync bool
+	// Pids are the processes of a cluster the benchmark did not start
+	// (a SeaweedFS cluster's, or a Shoal cluster's started by hand) whose
+	// CPU time and disk writes the meta workload counts per file, as it
+	// does a local cluster's.
+	Pids []int
 	// Workloads names what to run: ops, small, large, failover, mount,
 	// security. Empty means ops, small, large, failover with Local, and
 	// mount with MountDir; security only when named.
@@ -220,6 +225,10 @@ func (c Config) Validate() error {
 		return bad("--guard checks Shoal's figures against floors of its own; give it without --filer")
 	case c.Filer != "" && c.Local:
 		return bad("--filer measures a running SeaweedFS filer; --local starts a Shoal cluster: give one of them")
+	case len(c.Pids) > 0 && c.Local:
+		return bad("--pids names the processes of a cluster the benchmark did not start; with --local it counts its own")
+	case slices.ContainsFunc(c.Pids, func(p int) bool { return p <= 0 }):
+		return bad("--pids %v: give process IDs above 0", c.Pids)
 	case c.FailoverRuns < 1:
 		return bad("failover runs %d: give at least 1", c.FailoverRuns)
 	case c.FailoverLoad < 0:

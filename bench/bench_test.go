@@ -91,6 +91,8 @@ func TestValidate(t *testing.T) {
 		{"filer and local", func(c *Config) { c.Filer, c.Local = "http://127.0.0.1:8888", true }, "one of them"},
 		{"bad filer", func(c *Config) { c.Filer = "127.0.0.1:8888" }, "not an http(s) URL"},
 		{"filer failover", func(c *Config) { c.Filer, c.Workloads = "http://127.0.0.1:8888", []string{"failover"} }, "not failover"},
+		{"pids and local", func(c *Config) { c.Pids, c.Local = []int{42}, true }, "did not start"},
+		{"bad pid", func(c *Config) { c.Pids = []int{42, 0} }, "above 0"},
 	}
 	for _, tt := range tests {
 		c := DefaultConfig()

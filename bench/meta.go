@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
+
+	"shoal/harness"
 )
 
 // The operations of the meta workload, in the order they run on one
@@ -145,17 +148,17 @@ func (e *env) metaRep(ctx context.Context, rep int) (metaRep, error) {
 	return out, nil
 }
 
-// cpuTime is the CPU time every process of a local cluster has used
-// since it started (harness.Proc.CPUTime); false when the cluster is not
-// local or a process cannot tell.
+// cpuTime is the CPU time every process of the cluster has used since it
+// started (harness.PidCPUTime); false when the benchmark knows none of
+// its processes (see countedPids) or one cannot tell.
 func (e *env) cpuTime() (time.Duration, bool) {
-	ps := e.procs()
-	if len(ps) == 0 {
+	pids := e.countedPids()
+	if len(pids) == 0 {
 		return 0, false
 	}
 	var sum time.Duration
-	for _, p := range ps {
-		d, err := p.CPUTime()
+	for _, pid := range pids {
+		d, err := harness.PidCPUTime(pid)
 		if err != nil {
 			return 0, false
 		}
@@ -164,21 +167,37 @@ func (e *env) cpuTime() (time.Duration, bool) {
 	return sum, true
 }
 
-// writeBytes is what every process of a local cluster has written to
-// disk since it started (harness.Proc.WriteBytes); false when the
-// cluster is not local or a process cannot tell.
+// writeBytes is what every process of the cluster has written to disk
+// since it started (harness.PidWriteBytes); false when the benchmark
+// knows none of its processes or one cannot tell.
 func (e *env) writeBytes() (int64, bool) {
-	ps := e.procs()
-	if len(ps) == 0 {
+	pids := e.countedPids()
+	if len(pids) == 0 {
 		return 0, false
 	}
 	var sum int64
-	for _, p := range ps {
-		n, err := p.WriteBytes()
+	for _, pid := range pids {
+		n, err := harness.PidWriteBytes(pid)
 		if err != nil {
 			return 0, false
 		}
 		sum += n
 	}
 	return sum, true
+}
+
+// countedPids are the processes whose CPU time and disk writes the meta
+// workload counts: a local cluster's, or those given as Config.Pids for
+// a cluster the benchmark did not start (a SeaweedFS cluster measured
+// beside it, for instance).
+func (e *env) countedPids() []int {
+	pids := slices.Clone(e.cfg.Pids)
+	for _, p := range e.procs() {
+		pid := p.Pid()
+		if pid <= 0 {
+			return nil // stopped: its figures are gone
+		}
+		pids = append(pids, pid)
+	}
+	return pids
 }

@@ -367,7 +367,7 @@ func TestSeaweedFSCompare(t *testing.T) {
 	t.Logf("\n%s", out)
 	// Every figure is there for both, with a ratio.
 	for _, want := range []string{"1 KiB files, 4 clients, writes/s", "meta rename, 4 clients, 200 files, per s",
-		"meta list", "stat, 1 client(s), mean ms", "3 MB download MB/s"} {
+		"meta list", "stat, 1 client(s), mean ms", "3 MB download MB/s", "meta create, CPU ms per file, all processes"} {
 		line := ""
 		for l := range strings.Lines(out) {
 			if strings.HasPrefix(l, want) {

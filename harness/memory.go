@@ -30,6 +30,9 @@ func (p *Proc) WriteBytes() (int64, error) {
 	return p.procField("io", "write_bytes:")
 }
 
+// PidWriteBytes is Proc.WriteBytes for any process, by its ID.
+func PidWriteBytes(pid int) (int64, error) { return pidField(pid, "io", "write_bytes:") }
+
 // clockTicks is the unit of the CPU times in /proc/PID/stat: Linux
 // reports them in USER_HZ, 100 a second on every architecture.
 const clockTicks = 100
@@ -42,6 +45,11 @@ func (p *Proc) CPUTime() (time.Duration, error) {
 	if pid <= 0 {
 		return 0, fmt.Errorf("CPU time of %s: %w", p.Name, errNotRunning)
 	}
+	return PidCPUTime(pid)
+}
+
+// PidCPUTime is Proc.CPUTime for any process, by its ID.
+func PidCPUTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -76,6 +84,11 @@ func (p *Proc) procField(file, name string) (int64, error) {
 	if pid <= 0 {
 		return 0, fmt.Errorf("%s of %s: %w", strings.TrimSuffix(name, ":"), p.Name, errNotRunning)
 	}
+	return pidField(pid, file, name)
+}
+
+// pidField is procField for the process pid.
+func pidField(pid int, file, name string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/%s", pid, file))
 	if err != nil {
 		return 0, err
