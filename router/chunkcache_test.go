@@ -2,10 +2,13 @@ package router
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
+	"shoal/harness"
 	"shoal/wire"
 )
 
@@ -48,6 +51,18 @@ func TestChunkCache(t *testing.T) {
 		if s.hot.has(ch.Hash) {
 			t.Fatalf("chunk %s that no member sent intact is in the cache", ch.Hash)
 		}
+	}
+	// The failed reads fetched chunks ahead, and those fetches run on
+	// for any read that joins them: a read after the fix that joined one
+	// would fail as it does. Wait for them to end first.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := harness.WaitFor(ctx, "the garbled reads' chunk fetches to end", func() bool {
+		s.hot.mu.Lock()
+		defer s.hot.mu.Unlock()
+		return len(s.hot.inflight) == 0
+	}); err != nil {
+		t.Fatal(err)
 	}
 	// One member is fixed: reads find the good copy, and from the
 	// second read on keep it.
