@@ -94,13 +94,14 @@ type MetaRow struct {
 	PerSec Figure `json:"per_s"`
 	P50MS  Figure `json:"p50_ms"`
 	P99MS  Figure `json:"p99_ms"`
-	// DiskKB is the KiB the local cluster's processes wrote to disk
-	// during the operation, per file (per entry for list): nil for a
-	// cluster the benchmark did not start.
+	// DiskKB is the KiB the cluster's processes wrote to disk during the
+	// operation, per file (per entry for list): a local cluster's, or
+	// those given by Config.Pids; nil when the benchmark knows none.
 	DiskKB *Figure `json:"disk_kib_per_file,omitempty"`
-	// CPUMS is the CPU time the local cluster's processes used during the
-	// operation, in ms per file (per entry for list), every process and
-	// thread counted: nil for a cluster the benchmark did not start.
+	// CPUMS is the CPU time the cluster's processes used during the
+	// operation, in ms per file (per entry for list), every thread
+	// counted: a local cluster's, or those given by Config.Pids; nil when
+	// the benchmark knows none.
 	CPUMS *Figure `json:"cpu_ms_per_file,omitempty"`
 }
 
@@ -197,7 +198,7 @@ func (r *Report) writeTable(w io.Writer) error {
 			head += "\tDISK KIB"
 		}
 		if cpu {
-			fmt.Fprintln(tw, "(cpu: ms of CPU the cluster's processes used per file, on every core, the router's included)")
+			fmt.Fprintln(tw, "(cpu: ms of CPU the cluster's processes used per file, on every core)")
 			head += "\tCPU MS"
 		}
 		fmt.Fprintln(tw, head)

@@ -34,7 +34,8 @@ func (p *Proc) WriteBytes() (int64, error) {
 func PidWriteBytes(pid int) (int64, error) { return pidField(pid, "io", "write_bytes:") }
 
 // clockTicks is the unit of the CPU times in /proc/PID/stat: Linux
-// reports them in USER_HZ, 100 a second on every architecture.
+// reports them in USER_HZ, 100 a second on x86, arm and the other
+// architectures Go builds this project for.
 const clockTicks = 100
 
 // CPUTime returns the CPU time p and all its threads have used since it

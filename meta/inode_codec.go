@@ -17,7 +17,11 @@ import (
 // and after compare equal; inode_codec_test.go checks it on random
 // inodes. Decoding takes what reflection takes: fields in any order,
 // unknown fields skipped, integers of any width, and an array-encoded
-// struct through reflection itself.
+// Inode through reflection itself (a DirEntry only as a map, which is all
+// that was ever written). Both hold for encoders and decoders with
+// msgpack's default settings, the only ones this project uses: the codec
+// ignores UseCompactInts, UseArrayEncodedStructs, SetOmitEmpty and
+// DisallowUnknownFields.
 
 // inodeFields is Inode without its codec: reflection encodes and decodes
 // it from the same tags.

@@ -23,20 +23,26 @@ type backend struct {
 	rpc        time.Duration
 	metrics    *metrics // nil: none
 
-	// The last view read, kept until nextChange's channel closes; see
-	// view.
+	// The last view read, when, and the change channel taken before it;
+	// see view.
 	viewMu   sync.Mutex
 	viewMs   []gossip.Member
+	viewAt   time.Time
 	viewNext <-chan struct{}
 }
 
-// view returns the gossip view, read again only after a change of it:
-// reading it costs a copy and a decoding of every member's tags, which
-// every request would otherwise pay to find its primary. A change of a
-// member's tags (a new primary's claim), a join, a failure or a leave
-// closes nextChange's channel; a member's suspicion does not, and does not
-// change whom the view names primary either (gossip.Member.Live). The
-// returned slice is shared: callers must not change it. Without
+// viewMaxAge bounds how long view keeps a view while gossip reports no
+// change: a member that starts to leave, or comes back before it has
+// left, changes status without an event.
+const viewMaxAge = 100 * time.Millisecond
+
+// view returns the gossip view, read again only after a change of it or
+// viewMaxAge: reading it costs a copy and a decoding of every member's
+// tags, which every request would otherwise pay to find its primary. A
+// change of a member's tags (a new primary's claim), a join, a failure or
+// a leave closes nextChange's channel; a member's suspicion does not, and
+// does not change whom the view names primary either (gossip.Member.Live).
+// The returned slice is shared: callers must not change it. Without
 // nextChange every call reads the view.
 func (b *backend) view() []gossip.Member {
 	if b.nextChange == nil {
@@ -44,7 +50,8 @@ func (b *backend) view() []gossip.Member {
 	}
 	b.viewMu.Lock()
 	defer b.viewMu.Unlock()
-	if b.viewNext != nil {
+	now := time.Now()
+	if b.viewNext != nil && now.Sub(b.viewAt) < viewMaxAge {
 		select {
 		case <-b.viewNext:
 		default:
@@ -54,7 +61,7 @@ func (b *backend) view() []gossip.Member {
 	// The channel first: a change while the view is read closes it, and
 	// the next call reads again.
 	b.viewNext = b.nextChange()
-	b.viewMs = b.members()
+	b.viewMs, b.viewAt = b.members(), now
 	return b.viewMs
 }
 
