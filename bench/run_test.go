@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -335,9 +336,12 @@ func TestBenchScale(t *testing.T) {
 		t.Errorf("ratio %v, want two/one %v", sc.Ratio.Reps[0], want)
 	}
 	// 32 chunks of 4 MiB placed at random by free space: each group gets
-	// some, short of a one in a billion chance.
-	if s := sc.SecondGroupShare.Max; !(s > 0 && s < 1) {
-		t.Errorf("the second group holds a share %v of the chunks, want some but not all", s)
+	// some, short of a one in a billion chance, unless a group failed a
+	// write: the router then leaves it out of placements for a while
+	// (avoidFor), which on a loaded machine can send one rep's chunks all
+	// to the other group. Some rep must have spread them.
+	if !slices.ContainsFunc(sc.SecondGroupShare.Reps, func(s float64) bool { return s > 0 && s < 1 }) {
+		t.Errorf("the second group holds shares %v of the chunks in the reps, want some but not all in at least one", sc.SecondGroupShare.Reps)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "shoal-bench-*")); len(left) != 0 {
 		t.Errorf("left behind %v", left)
