@@ -151,39 +151,24 @@ func (e *env) metaRep(ctx context.Context, rep int) (metaRep, error) {
 // cpuTime is the CPU time every process of the cluster has used since it
 // started (harness.PidCPUTime); false when the benchmark knows none of
 // its processes (see countedPids) or one cannot tell.
-func (e *env) cpuTime() (time.Duration, bool) {
-	pids := e.countedPids()
-	if len(pids) == 0 {
-		return 0, false
-	}
-	var sum time.Duration
-	for _, pid := range pids {
-		d, err := harness.PidCPUTime(pid)
-		if err != nil {
-			return 0, false
-		}
-		sum += d
-	}
-	return sum, true
-}
+func (e *env) cpuTime() (time.Duration, bool) { return sumOver(e.countedPids(), harness.PidCPUTime) }
 
 // writeBytes is what every process of the cluster has written to disk
-// since it started (harness.PidWriteBytes); false when the benchmark
-// knows none of its processes or one cannot tell.
-func (e *env) writeBytes() (int64, bool) {
-	pids := e.countedPids()
-	if len(pids) == 0 {
-		return 0, false
-	}
-	var sum int64
+// since it started (harness.PidWriteBytes); false as for cpuTime.
+func (e *env) writeBytes() (int64, bool) { return sumOver(e.countedPids(), harness.PidWriteBytes) }
+
+// sumOver adds up read of every process in pids; false when there is
+// none or one cannot be read.
+func sumOver[T int64 | time.Duration](pids []int, read func(pid int) (T, error)) (T, bool) {
+	var sum T
 	for _, pid := range pids {
-		n, err := harness.PidWriteBytes(pid)
+		v, err := read(pid)
 		if err != nil {
 			return 0, false
 		}
-		sum += n
+		sum += v
 	}
-	return sum, true
+	return sum, len(pids) > 0
 }
 
 // countedPids are the processes whose CPU time and disk writes the meta

@@ -20,17 +20,12 @@ func (p *Proc) PeakRSS() (int64, error) {
 	return kb << 10, err
 }
 
-// WriteBytes returns the bytes p has caused to be sent to storage since
-// it started (Linux: write_bytes in /proc/PID/io, readable by p's owner
-// or root; it needs the kernel's task I/O accounting). The kernel counts
-// a page when p dirties it, so rewriting a dirty page counts once, data
+// PidWriteBytes returns the bytes the process pid has caused to be sent
+// to storage since it started (Linux: write_bytes in /proc/PID/io,
+// readable by its owner or root; it needs the kernel's task I/O
+// accounting). The kernel counts a page when the process dirties it, so rewriting a dirty page counts once, data
 // deleted before it reached the disk still counts, and the file system's
 // own journal writes do not; files on tmpfs count nothing.
-func (p *Proc) WriteBytes() (int64, error) {
-	return p.procField("io", "write_bytes:")
-}
-
-// PidWriteBytes is Proc.WriteBytes for any process, by its ID.
 func PidWriteBytes(pid int) (int64, error) { return pidField(pid, "io", "write_bytes:") }
 
 // clockTicks is the unit of the CPU times in /proc/PID/stat: Linux
@@ -38,18 +33,9 @@ func PidWriteBytes(pid int) (int64, error) { return pidField(pid, "io", "write_b
 // architectures Go builds this project for.
 const clockTicks = 100
 
-// CPUTime returns the CPU time p and all its threads have used since it
-// started, in user and kernel mode together (Linux: utime and stime in
-// /proc/PID/stat, to a hundredth of a second).
-func (p *Proc) CPUTime() (time.Duration, error) {
-	pid := p.Pid()
-	if pid <= 0 {
-		return 0, fmt.Errorf("CPU time of %s: %w", p.Name, errNotRunning)
-	}
-	return PidCPUTime(pid)
-}
-
-// PidCPUTime is Proc.CPUTime for any process, by its ID.
+// PidCPUTime returns the CPU time the process pid and all its threads
+// have used since it started, in user and kernel mode together (Linux:
+// utime and stime in /proc/PID/stat, to a hundredth of a second).
 func PidCPUTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
