@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,27 +14,43 @@ import (
 	"time"
 
 	"shoal/harness"
+	"shoal/meta"
+	"shoal/store"
 )
 
 // chunkFiles returns the chunk files a node holds: hash → content is
-// intact (re-hashed from disk).
+// intact (re-hashed from disk, and checked against the checksum its name
+// carries).
 func (c *cluster) chunkFiles(p *harness.Proc) map[string]bool {
 	c.t.Helper()
 	out := map[string]bool{}
 	root := filepath.Join(c.DataDir(p), "chunks")
 	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || len(d.Name()) != 64 {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		h, ok := store.ChunkFileHash(d.Name())
+		if !ok {
 			return nil
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil // removed while walking
 		}
-		sum := sha256.Sum256(b)
-		out[d.Name()] = hex.EncodeToString(sum[:]) == d.Name()
+		x := h.String()
+		out[x] = meta.HashOf(b) == h && (d.Name() == x || d.Name() == fmt.Sprintf("%s-%08x", x, meta.ChunkCRC(b)))
 		return nil
 	})
 	return out
+}
+
+// chunkFile is the path of chunk h's file on p.
+func (c *cluster) chunkFile(p *harness.Proc, h string) (string, error) {
+	mh, err := meta.ParseHash(h)
+	if err != nil {
+		return "", err
+	}
+	return store.ChunkFile(filepath.Join(c.DataDir(p), "chunks"), mh)
 }
 
 // groupNodes lists the started nodes whose names say they belong to group.

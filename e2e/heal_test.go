@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	"shoal/client"
 	"shoal/harness"
+	"shoal/store"
 )
 
 // writeFiles writes n files of size bytes under dir and returns them.
@@ -71,7 +73,11 @@ func (c *cluster) chunkUnion(nodes []*harness.Proc) map[string]bool {
 func bytesOf(c *cluster, p *harness.Proc) int64 {
 	var n int64
 	for h := range c.chunkFiles(p) {
-		if fi, err := os.Stat(filepath.Join(c.DataDir(p), "chunks", h[:2], h)); err == nil {
+		path, err := c.chunkFile(p, h)
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Stat(path); err == nil {
 			n += fi.Size()
 		}
 	}
@@ -205,7 +211,10 @@ func (c *cluster) waitChunkOn(nodes []*harness.Proc, h string) {
 // corrupt flips a byte in the middle of a chunk file on p.
 func (c *cluster) corrupt(p *harness.Proc, h string) {
 	c.t.Helper()
-	path := filepath.Join(c.DataDir(p), "chunks", h[:2], h)
+	path, err := c.chunkFile(p, h)
+	if err != nil {
+		c.t.Fatalf("corrupt %s on %s: %v", h, p.Name, err)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		c.t.Fatalf("corrupt %s on %s: %v", h, p.Name, err)
@@ -389,5 +398,78 @@ func TestRemovedMemberReturnsToStandbyPool(t *testing.T) {
 		}
 		return false
 	})
+	checkFiles(t, c, files)
+}
+
+// TestChunksOfAnEarlierVersion: a cluster whose chunk files are named by
+// their hash alone, as before members kept a checksum with each chunk,
+// serves them after a restart, and its scrubbers rename every one to
+// carry its checksum.
+func TestChunksOfAnEarlierVersion(t *testing.T) {
+	c := startCluster(t, harness.Spec{
+		Groups:      []harness.Group{{Name: "g1", Size: 3}},
+		NodeFlags:   []string{"--scrub-rate", "64MiB"},
+		RouterFlags: []string{"--chunk-size", fmt.Sprint(testChunk), "--cache-size", "0"},
+	})
+	files := writeFiles(t, c, "/old", 3, 3*testChunk, 500)
+	members := c.groupNodes("g1")
+	harness.Await(t, 20*time.Second, "every member to hold all 9 chunks", func() bool {
+		for _, p := range members {
+			if len(c.chunkFiles(p)) != 9 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, p := range members {
+		p.Kill()
+	}
+	legacy := func(p *harness.Proc) (named, bare int) {
+		filepath.WalkDir(filepath.Join(c.DataDir(p), "chunks"), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			if h, ok := store.ChunkFileHash(d.Name()); ok {
+				if d.Name() == h.String() {
+					bare++
+				} else {
+					named++
+				}
+			}
+			return nil
+		})
+		return named, bare
+	}
+	for _, p := range members {
+		for h := range c.chunkFiles(p) {
+			path, err := c.chunkFile(p, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(path, filepath.Join(filepath.Dir(path), h)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if named, bare := legacy(p); named != 0 || bare != 9 {
+			t.Fatalf("%s after renaming: %d files with a checksum, %d without; want 0 and 9", p.Name, named, bare)
+		}
+		c.start(p)
+	}
+	checkFiles(t, c, files)
+	harness.Await(t, 30*time.Second, "the scrubbers to give every chunk file its checksum", func() bool {
+		for _, p := range members {
+			if named, bare := legacy(p); named != 9 || bare != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, p := range members {
+		for h, ok := range c.chunkFiles(p) {
+			if !ok {
+				t.Errorf("%s: chunk %s does not match its hash or its checksum", p.Name, h)
+			}
+		}
+	}
 	checkFiles(t, c, files)
 }

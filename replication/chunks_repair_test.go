@@ -100,10 +100,15 @@ func (c *testCluster) startQuiet(first uint64, ids ...uint64) {
 	c.waitAllVoters(first, len(ids))
 }
 
-// chunkPath is where node id keeps chunk h (see store/chunks.go).
+// chunkPath is where node id keeps chunk h (see store/chunks.go), or
+// would under its hash alone if it holds none.
 func (c *testCluster) chunkPath(id uint64, h meta.Hash) string {
+	dir := filepath.Join(c.dirs[id], "chunks")
+	if p, err := store.ChunkFile(dir, h); err == nil {
+		return p
+	}
 	x := h.String()
-	return filepath.Join(c.dirs[id], "chunks", x[:2], x)
+	return filepath.Join(dir, x[:2], x)
 }
 
 // memberInfo returns the primary p's view of member id.

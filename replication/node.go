@@ -240,11 +240,11 @@ func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, erro
 			}
 			return &wire.ChunkMsg{Data: b}, nil
 		}
-		b, err := n.db.Chunks.GetUnchecked(m.Hash)
+		b, crc, err := n.db.Chunks.GetWithCRC(m.Hash)
 		if err != nil {
 			return nil, err
 		}
-		return &wire.ChunkMsg{Data: b, Release: func() { n.db.Chunks.Recycle(b) }}, nil
+		return &wire.ChunkMsg{Data: b, CRC: crc, HasCRC: true, Release: func() { n.db.Chunks.Recycle(b) }}, nil
 	case *wire.WriteChunk:
 		if err := n.checkGroup(m.Group); err != nil {
 			return nil, err

@@ -170,20 +170,30 @@ func TestChunkReadCheckedOnceAndRepaired(t *testing.T) {
 	if _, err := n.Handle(ctx, &wire.StoreChunk{Hash: h, Data: data}); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "chunks", h.String()[:2], h.String())
+	path, err := store.ChunkFile(filepath.Join(dir, "chunks"), h)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bad := []byte("THE content of one chunk")
 	if err := os.WriteFile(path, bad, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var crc uint32
+	var hasCRC bool
 	get := func(callerChecks bool) ([]byte, error) {
 		resp, err := n.Handle(ctx, &wire.GetChunk{Hash: h, CallerChecks: callerChecks})
 		if err != nil {
 			return nil, err
 		}
-		return resp.(*wire.ChunkMsg).Data, nil
+		c := resp.(*wire.ChunkMsg)
+		crc, hasCRC = c.CRC, c.HasCRC
+		return c.Data, nil
 	}
 	if got, err := get(true); err != nil || !bytes.Equal(got, bad) {
 		t.Fatalf("a read the caller checks: %q, %v; want the bytes on disk, unchecked", got, err)
+	}
+	if !hasCRC || crc != meta.ChunkCRC(data) {
+		t.Fatalf("a read the caller checks came with checksum %08x (sent: %v); want the good content's, %08x", crc, hasCRC, meta.ChunkCRC(data))
 	}
 	if _, err := n.Handle(ctx, &wire.StoreChunk{Hash: h, Data: data}); err != nil {
 		t.Fatal(err)

@@ -513,7 +513,9 @@ func (s *Server) fetchChunk(ctx context.Context, ref meta.ChunkRef) ([]byte, err
 		ErrUnavailable, ref.Hash, group, strings.Join(errs, "; "))
 }
 
-// getChunk reads a chunk from one member and verifies it.
+// getChunk reads a chunk from one member and verifies it: against the
+// CRC-32C the member keeps with it, or, from a member that sends none,
+// against its hash.
 func (s *Server) getChunk(ctx context.Context, addr string, h meta.Hash) ([]byte, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.RPCTimeout)
 	defer cancel()
@@ -521,8 +523,14 @@ func (s *Server) getChunk(ctx context.Context, addr string, h meta.Hash) ([]byte
 	if err != nil {
 		return nil, err
 	}
+	if c.HasCRC {
+		if meta.ChunkCRC(c.Data) != c.CRC {
+			return nil, fmt.Errorf("chunk %s from %s does not match its checksum: %w", h, addr, meta.ErrCorrupt)
+		}
+		return c.Data, nil
+	}
 	if meta.HashOf(c.Data) != h {
-		return nil, fmt.Errorf("chunk from %s does not match its hash: %w", addr, meta.ErrCorrupt)
+		return nil, fmt.Errorf("chunk %s from %s does not match its hash: %w", h, addr, meta.ErrCorrupt)
 	}
 	return c.Data, nil
 }

@@ -63,7 +63,8 @@ type testNode struct {
 	// request, whoever sends it: a router or, in the meta group, a peer.
 	full    atomic.Bool                    // WriteChunk answers ErrNoSpace
 	corrupt atomic.Bool                    // GetChunk answers ErrCorrupt (and drops the copy)
-	garble  atomic.Bool                    // GetChunk answers bytes that do not match
+	garble  atomic.Bool                    // GetChunk answers bytes that do not match, without a checksum (as members did before they kept one)
+	rot     atomic.Bool                    // GetChunk answers bytes that do not match the checksum sent with them
 	hang    atomic.Bool                    // every request waits for the caller to give up
 	missing atomic.Bool                    // TouchChunks reports every hash missing
 	info    atomic.Pointer[wire.GroupInfo] // the answer to GroupStatus
@@ -300,7 +301,7 @@ func (n *testNode) handle(ctx context.Context, req wire.Message) (wire.Message, 
 			}
 			time.Sleep(d)
 		}
-		if n.corrupt.Load() || n.garble.Load() {
+		if n.corrupt.Load() || n.garble.Load() || n.rot.Load() {
 			return n.badChunk(m.Hash)
 		}
 	case *wire.TouchChunks:
@@ -339,7 +340,7 @@ func (n *testNode) holderHandle(req wire.Message) (wire.Message, error) {
 		return &wire.OKMsg{}, nil
 	case *wire.GetChunk:
 		if data, ok := n.chunk(m.Hash); ok {
-			return &wire.ChunkMsg{Data: data}, nil
+			return &wire.ChunkMsg{Data: data, CRC: meta.ChunkCRC(data), HasCRC: m.CallerChecks}, nil
 		}
 		return nil, fmt.Errorf("chunk %s: %w", m.Hash, meta.ErrNotFound)
 	case *wire.TouchChunks:
@@ -359,7 +360,7 @@ func (n *testNode) holderHandle(req wire.Message) (wire.Message, error) {
 	return nil, fmt.Errorf("%w: a chunk holder does not serve type %d", wire.ErrBadMessage, req.Type())
 }
 
-// badChunk answers a GetChunk of a corrupt or garbling node.
+// badChunk answers a GetChunk of a corrupt, garbling or rotting node.
 func (n *testNode) badChunk(h meta.Hash) (wire.Message, error) {
 	data, ok := n.chunk(h)
 	switch {
@@ -369,7 +370,11 @@ func (n *testNode) badChunk(h meta.Hash) (wire.Message, error) {
 		n.drop(h)
 		return nil, fmt.Errorf("chunk %s removed: %w", h, meta.ErrCorrupt)
 	}
+	good := meta.ChunkCRC(data)
 	data[0] ^= 0xff
+	if n.rot.Load() {
+		return &wire.ChunkMsg{Data: data, CRC: good, HasCRC: true}, nil
+	}
 	return &wire.ChunkMsg{Data: data}, nil
 }
 

@@ -81,7 +81,7 @@ func (s *ChunkStore) touchLocked(h meta.Hash, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	if err := s.fs.Chtimes(s.path(h), now, now); errors.Is(err, fs.ErrNotExist) {
+	if err := s.fs.Chtimes(s.pathOf(h, c), now, now); errors.Is(err, fs.ErrNotExist) {
 		s.deleteLocked(h)
 		return false
 	}

@@ -2,9 +2,21 @@ package store
 
 // On-disk format of a chunk directory DIR:
 //
-//	DIR/ab/abcdef0123...   one file per chunk, named by the lower-case hex
-//	                       SHA-256 of its content, fanned out on the first byte
-//	DIR/ab/.tmp-*          a chunk being written; deleted at open
+//	DIR/ab/abcdef0123...-1a2b3c4d   one file per chunk, named by the lower-case
+//	                                hex SHA-256 of its content and its CRC-32C
+//	                                (8 hex digits), fanned out on the first byte
+//	DIR/ab/abcdef0123...            a chunk written before checksums were kept
+//	                                in the name (read, checked by its hash, and
+//	                                renamed to carry its checksum)
+//	DIR/ab/.tmp-*                   a chunk being written; deleted at open
+//
+// The file holds the chunk's content and nothing else. A Put checks the
+// content against its SHA-256 before it writes; a read checks it against
+// the CRC-32C in the name, which costs a fifteenth of hashing it again
+// and catches what a disk does to bytes by accident (the scrubber checks
+// both). A reader that takes the content with its checksum (GetWithCRC)
+// checks it where it uses it, so bytes that changed on the way are caught
+// too.
 //
 // A chunk file is written to a temporary name, fsynced, renamed into place
 // and its directory fsynced, so after a crash a chunk file either holds the
@@ -12,7 +24,7 @@ package store
 // when a Put creates it, and at open DIR and every fan-out directory are
 // fsynced: a chunk in the index (which a Put of it only touches) is then
 // durable, even if a process killed mid-Put left its rename unsynced. Bit rot can still change it later, so
-// every Get re-hashes the bytes and deletes a file that no longer matches:
+// every Get checks the bytes and deletes a file that no longer matches:
 // the chunk then counts as missing, and repair or the next Put rewrites it.
 //
 // Garbage collection deletes a chunk only when no file references it and
@@ -32,7 +44,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,6 +60,10 @@ const tempPrefix = ".tmp-"
 // chunkInfo is what the index knows of one chunk file.
 type chunkInfo struct {
 	size int64
+	// crc is the content's CRC-32C, from the file's name, when hasCRC;
+	// a file without one was written before checksums were kept.
+	crc    uint32
+	hasCRC bool
 	// lastUse is when a Put or a touch last used the chunk, or when the
 	// store was opened: a time with a monotonic reading.
 	lastUse time.Time
@@ -116,8 +134,8 @@ func (s *ChunkStore) loadDir(dir string) error {
 			}
 			continue
 		}
-		h, perr := meta.ParseHash(d.Name())
-		if perr != nil || p != s.path(h) || !d.Type().IsRegular() {
+		h, c, ok := parseChunkName(d.Name())
+		if !ok || p != s.pathOf(h, c) || !d.Type().IsRegular() {
 			continue // strangers: not ours to delete, not chunks to serve
 		}
 		fi, err := d.Info()
@@ -127,15 +145,86 @@ func (s *ChunkStore) loadDir(dir string) error {
 		if err != nil {
 			return err
 		}
-		s.index[h] = chunkInfo{size: fi.Size(), lastUse: s.opened}
-		s.used += fi.Size()
+		c.size, c.lastUse = fi.Size(), s.opened
+		if old, dup := s.index[h]; dup {
+			// The same chunk under both names (a copy made by hand,
+			// say): keep the one with a checksum; the other is ours, and
+			// would never be collected.
+			drop := old
+			if !c.hasCRC {
+				drop, c = c, old
+			}
+			if err := s.fs.Remove(s.pathOf(h, drop)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove duplicate chunk file: %w", err)
+			}
+		}
+		s.insertLocked(h, c)
 	}
 	return s.fs.SyncDir(dir)
 }
 
-func (s *ChunkStore) path(h meta.Hash) string {
+// crcNameLen is the length of the checksum part of a chunk file's name:
+// a dash and 8 hex digits.
+const crcNameLen = 9
+
+// parseChunkName reads a chunk file's name: the hash alone (written before
+// checksums were kept) or the hash, a dash and the CRC-32C.
+func parseChunkName(name string) (meta.Hash, chunkInfo, bool) {
+	var c chunkInfo
+	hexLen := 2 * len(meta.Hash{})
+	if len(name) == hexLen+crcNameLen && name[hexLen] == '-' {
+		v, err := strconv.ParseUint(name[hexLen+1:], 16, 32)
+		if err != nil {
+			return meta.Hash{}, c, false
+		}
+		c.crc, c.hasCRC = uint32(v), true
+		name = name[:hexLen]
+	}
+	h, err := meta.ParseHash(name)
+	return h, c, err == nil
+}
+
+// ChunkFile returns the path of chunk h's file in the chunk directory
+// dir, under either of its names, for tools and tests that look at a
+// node's disk; fs.ErrNotExist if there is none.
+func ChunkFile(dir string, h meta.Hash) (string, error) {
 	x := h.String()
-	return filepath.Join(s.dir, x[:2], x)
+	entries, err := os.ReadDir(filepath.Join(dir, x[:2]))
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if got, _, ok := parseChunkName(e.Name()); ok && got == h && strings.HasPrefix(e.Name(), x) {
+			return filepath.Join(dir, x[:2], e.Name()), nil
+		}
+	}
+	return "", fmt.Errorf("chunk %s in %s: %w", h, dir, fs.ErrNotExist)
+}
+
+// ChunkFileHash returns the hash a chunk file's name spells, and whether
+// name is a chunk file's name at all (see the top of this file).
+func ChunkFileHash(name string) (meta.Hash, bool) {
+	h, _, ok := parseChunkName(name)
+	return h, ok && strings.HasPrefix(name, h.String())
+}
+
+// pathOf is where the file of chunk h, as c describes it, is.
+func (s *ChunkStore) pathOf(h meta.Hash, c chunkInfo) string {
+	x := h.String()
+	name := x
+	if c.hasCRC {
+		name = fmt.Sprintf("%s-%08x", x, c.crc)
+	}
+	return filepath.Join(s.dir, x[:2], name)
+}
+
+// file returns the path of chunk h's file and what the index knows of
+// it, if the index holds it.
+func (s *ChunkStore) file(h meta.Hash) (string, chunkInfo, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.index[h]
+	return s.pathOf(h, c), c, ok
 }
 
 // Put stores data under h after checking that h is its hash. Storing a chunk
@@ -175,6 +264,7 @@ func (s *ChunkStore) Store(h meta.Hash, data []byte) (wrote bool, err error) {
 	// (and so in used) or has failed.
 	s.inflight += size
 	s.mu.Unlock()
+	c := chunkInfo{size: size, crc: meta.ChunkCRC(data), hasCRC: true}
 	tmp, err := s.writeTemp(h, data)
 	s.mu.Lock()
 	s.inflight -= size
@@ -182,7 +272,7 @@ func (s *ChunkStore) Store(h meta.Hash, data []byte) (wrote bool, err error) {
 		s.mu.Unlock()
 		return false, err
 	}
-	p := s.path(h)
+	p := s.pathOf(h, c)
 	// A concurrent Put of the same chunk may have landed while this one
 	// wrote.
 	if s.touchLocked(h, time.Now()) {
@@ -195,7 +285,8 @@ func (s *ChunkStore) Store(h meta.Hash, data []byte) (wrote bool, err error) {
 		s.fs.Remove(tmp)
 		return false, wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
 	}
-	s.insertLocked(h, chunkInfo{size: size, lastUse: time.Now()})
+	c.lastUse = time.Now()
+	s.insertLocked(h, c)
 	s.mu.Unlock()
 	// The directory sync runs outside mu so that concurrent Puts do not
 	// queue behind each other's fsyncs. The entry inserted above is fresh,
@@ -209,7 +300,7 @@ func (s *ChunkStore) Store(h meta.Hash, data []byte) (wrote bool, err error) {
 // writeTemp writes data to a fsynced temporary file next to h's final name
 // and returns its path.
 func (s *ChunkStore) writeTemp(h meta.Hash, data []byte) (string, error) {
-	dir := filepath.Dir(s.path(h))
+	dir := filepath.Dir(s.pathOf(h, chunkInfo{}))
 	if err := mkdirAllDurable(s.fs, dir, 0o755); err != nil {
 		return "", wrapSpace(fmt.Errorf("store chunk %s: %w", h, err))
 	}
@@ -236,43 +327,101 @@ func (s *ChunkStore) writeTemp(h meta.Hash, data []byte) (string, error) {
 	return tmp, nil
 }
 
-// Get returns the content of chunk h, verified against its hash. A file
-// that fails the check is deleted, so the chunk reads as missing until a
-// Put rewrites it; the error wraps ErrCorrupt.
+// Get returns the content of chunk h, verified against its hash (and
+// against its checksum, if its file has one). A file that fails the check
+// is deleted, so the chunk reads as missing until a Put rewrites it; the
+// error wraps ErrCorrupt. A file without a checksum that passes is renamed
+// to carry one.
 func (s *ChunkStore) Get(h meta.Hash) ([]byte, error) {
-	b, err := readFile(s.fs, s.path(h))
-	if errors.Is(err, fs.ErrNotExist) {
-		s.forgetIfGone(h)
-		return nil, fmt.Errorf("chunk %s: %w", h, meta.ErrNotFound)
-	}
+	b, c, err := s.read(h)
 	if err != nil {
-		return nil, fmt.Errorf("read chunk %s: %w", h, err)
+		return nil, err
 	}
-	if meta.HashOf(b) == h {
-		return b, nil
-	}
-	return s.dropCorrupt(h)
+	b, _, err = s.check(h, b, c)
+	return b, err
 }
 
-// GetUnchecked returns the content of chunk h as it is on disk, without
-// checking it against its hash: for a caller that checks it itself (see
+// GetWithCRC returns the content of chunk h and its CRC-32C, for a caller
+// that checks the content against the checksum where it uses it (see
 // wire.GetChunk.CallerChecks), and repairs a bad copy with a Put after a
-// Get has found it bad and removed it.
-func (s *ChunkStore) GetUnchecked(h meta.Hash) ([]byte, error) {
-	b, err := readFile(s.fs, s.path(h))
-	if errors.Is(err, fs.ErrNotExist) {
-		s.forgetIfGone(h)
-		return nil, fmt.Errorf("chunk %s: %w", h, meta.ErrNotFound)
-	}
+// Get has found it bad and removed it. The content of a file with a
+// checksum is not checked here; a file without one is checked as Get
+// checks it, and its checksum computed from what passed.
+func (s *ChunkStore) GetWithCRC(h meta.Hash) ([]byte, uint32, error) {
+	b, c, err := s.read(h)
 	if err != nil {
-		return nil, fmt.Errorf("read chunk %s: %w", h, err)
+		return nil, 0, err
 	}
-	return b, nil
+	if c.hasCRC {
+		return b, c.crc, nil
+	}
+	return s.check(h, b, c)
 }
 
-// Recycle takes back the memory of content GetUnchecked returned, for
-// later reads, once the caller no longer reads it (and nothing else does:
-// not a copy or a slice of it kept elsewhere).
+// check verifies content b read from the file of chunk h, which c
+// describes, and returns it with its checksum. A file that holds the
+// chunk but has no checksum in its name is renamed to carry it.
+func (s *ChunkStore) check(h meta.Hash, b []byte, c chunkInfo) ([]byte, uint32, error) {
+	crc := meta.ChunkCRC(b)
+	if meta.HashOf(b) != h || (c.hasCRC && crc != c.crc) {
+		recycle(b)
+		b, err := s.dropCorrupt(h)
+		if err != nil {
+			return nil, 0, err
+		}
+		return b, meta.ChunkCRC(b), nil
+	}
+	if !c.hasCRC {
+		s.addCRC(h, c, crc)
+	}
+	return b, crc, nil
+}
+
+// read returns the content of chunk h's file as it is on disk, and what
+// the index knew of the file it read. A file renamed meanwhile (given a
+// checksum, or replaced by a Put) is looked for again under its new name.
+func (s *ChunkStore) read(h meta.Hash) ([]byte, chunkInfo, error) {
+	p, c, ok := s.file(h)
+	for ok {
+		b, err := readFile(s.fs, p)
+		if err == nil {
+			return b, c, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, c, fmt.Errorf("read chunk %s: %w", h, err)
+		}
+		var again string
+		if again, c, ok = s.file(h); again == p {
+			s.forgetIfGone(h)
+			break
+		}
+		p = again
+	}
+	return nil, c, fmt.Errorf("chunk %s: %w", h, meta.ErrNotFound)
+}
+
+// addCRC renames the file of chunk h, which c says has no checksum in its
+// name, to carry crc, the checksum of content that just passed its hash.
+// The rename is not synced: after a crash the file has either name, and
+// both are valid. A failure leaves the file as it was.
+func (s *ChunkStore) addCRC(h meta.Hash, c chunkInfo, crc uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now, ok := s.index[h]; !ok || now.hasCRC {
+		return // removed, or rewritten, meanwhile
+	}
+	to := c
+	to.crc, to.hasCRC = crc, true
+	if err := s.fs.Rename(s.pathOf(h, c), s.pathOf(h, to)); err != nil {
+		return
+	}
+	to.lastUse = s.index[h].lastUse
+	s.index[h] = to
+}
+
+// Recycle takes back the memory of content GetWithCRC returned, for later
+// reads, once the caller no longer reads it (and nothing else does: not a
+// copy or a slice of it kept elsewhere).
 func (s *ChunkStore) Recycle(b []byte) { recycle(b) }
 
 // forgetIfGone drops h from the index if its file has vanished behind the
@@ -281,7 +430,11 @@ func (s *ChunkStore) Recycle(b []byte) { recycle(b) }
 func (s *ChunkStore) forgetIfGone(h meta.Hash) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.fs.Stat(s.path(h)); errors.Is(err, fs.ErrNotExist) {
+	c, ok := s.index[h]
+	if !ok {
+		return
+	}
+	if _, err := s.fs.Stat(s.pathOf(h, c)); errors.Is(err, fs.ErrNotExist) {
 		s.deleteLocked(h)
 	}
 }
@@ -292,7 +445,11 @@ func (s *ChunkStore) forgetIfGone(h meta.Hash) {
 func (s *ChunkStore) dropCorrupt(h meta.Hash) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.path(h)
+	c, ok := s.index[h]
+	if !ok {
+		return nil, fmt.Errorf("chunk %s: %w", h, meta.ErrNotFound)
+	}
+	p := s.pathOf(h, c)
 	b, err := readFile(s.fs, p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -300,7 +457,7 @@ func (s *ChunkStore) dropCorrupt(h meta.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("chunk %s: %w", h, meta.ErrNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("read chunk %s: %w", h, err)
-	case meta.HashOf(b) == h:
+	case meta.HashOf(b) == h && (!c.hasCRC || meta.ChunkCRC(b) == c.crc):
 		return b, nil
 	}
 	if err := s.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -347,7 +504,11 @@ func (s *ChunkStore) Remove(h meta.Hash) error {
 }
 
 func (s *ChunkStore) removeLocked(h meta.Hash) error {
-	err := s.fs.Remove(s.path(h))
+	c, ok := s.index[h]
+	if !ok {
+		return nil
+	}
+	err := s.fs.Remove(s.pathOf(h, c))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove chunk %s: %w", h, err)
 	}

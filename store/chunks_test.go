@@ -15,6 +15,13 @@ import (
 	"shoal/meta"
 )
 
+// path is where chunk h's file is: under the name the index knows, or,
+// for a chunk the index lacks, under its hash alone.
+func (s *ChunkStore) path(h meta.Hash) string {
+	p, _, _ := s.file(h)
+	return p
+}
+
 func csOpen(t *testing.T, dir string) *ChunkStore {
 	t.Helper()
 	s, err := OpenChunkStore(OSFS{}, dir)
@@ -222,10 +229,11 @@ func TestChunkStoreCorruptChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	// Unchecked, the bad bytes come back as they are and stay: the
-	// caller checks them and sends a good copy.
-	if got, err := s.GetUnchecked(h); err != nil || string(got) == string(b) || len(got) != len(b) {
-		t.Fatalf("get unchecked: %d bytes, %v; want the corrupted bytes", len(got), err)
+	// Unchecked, the bad bytes come back as they are and stay, with the
+	// checksum of the good ones: the caller checks them and sends a good
+	// copy.
+	if got, crc, err := s.GetWithCRC(h); err != nil || string(got) == string(b) || len(got) != len(b) || crc != meta.ChunkCRC(b) {
+		t.Fatalf("get with checksum: %d bytes, checksum %08x, %v; want the corrupted bytes and %08x", len(got), crc, err, meta.ChunkCRC(b))
 	}
 	if !s.Has(h) {
 		t.Fatal("an unchecked read removed the chunk")
@@ -242,8 +250,8 @@ func TestChunkStoreCorruptChunk(t *testing.T) {
 	if _, err := s.Get(h); !errors.Is(err, meta.ErrNotFound) {
 		t.Errorf("get after removal: %v, want ErrNotFound", err)
 	}
-	if _, err := s.GetUnchecked(h); !errors.Is(err, meta.ErrNotFound) {
-		t.Errorf("get unchecked after removal: %v, want ErrNotFound", err)
+	if _, _, err := s.GetWithCRC(h); !errors.Is(err, meta.ErrNotFound) {
+		t.Errorf("get with checksum after removal: %v, want ErrNotFound", err)
 	}
 	if err := s.Put(h, b); err != nil {
 		t.Fatal(err)
@@ -356,5 +364,162 @@ func TestChunkStoreReload(t *testing.T) {
 	}
 	if r.Digest() != s.Digest() {
 		t.Error("reloaded digest differs")
+	}
+}
+
+// csLegacy writes chunk i as a chunk written before checksums were kept
+// in file names: under its hash alone.
+func csLegacy(t *testing.T, dir string, i int) (meta.Hash, []byte, string) {
+	t.Helper()
+	h, b := csChunk(i)
+	p := filepath.Join(dir, h.String()[:2], h.String())
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return h, b, p
+}
+
+func TestChunkStoreChecksumInName(t *testing.T) {
+	dir := t.TempDir()
+	s := csOpen(t, dir)
+	h, b := csChunk(1)
+	if err := s.Put(h, b); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(h.String()[:2], fmt.Sprintf("%s-%08x", h, meta.ChunkCRC(b)))
+	if got := csFiles(t, dir); !slices.Equal(got, []string{want}) {
+		t.Fatalf("files after a put: %v, want %v", got, want)
+	}
+	for _, s := range []*ChunkStore{s, csOpen(t, dir)} {
+		got, crc, err := s.GetWithCRC(h)
+		if err != nil || string(got) != string(b) || crc != meta.ChunkCRC(b) {
+			t.Errorf("get with checksum: %q %08x %v, want %q %08x", got, crc, err, b, meta.ChunkCRC(b))
+		}
+		if s.Used() != int64(len(b)) {
+			t.Errorf("used %d, want %d", s.Used(), len(b))
+		}
+	}
+}
+
+// A chunk stored before checksums were kept is read, checked against its
+// hash, and renamed to carry its checksum; a bad one is dropped as before.
+func TestChunkStoreLegacyChunk(t *testing.T) {
+	dir := t.TempDir()
+	h, b, p := csLegacy(t, dir, 1)
+	bad, _, badPath := csLegacy(t, dir, 2)
+	if err := os.WriteFile(badPath, []byte("chunk 00X"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := csOpen(t, dir)
+	if !s.Has(h) || !s.Has(bad) || s.Count() != 2 {
+		t.Fatalf("open: has %v %v, count %d; want both legacy chunks", s.Has(h), s.Has(bad), s.Count())
+	}
+	got, crc, err := s.GetWithCRC(h)
+	if err != nil || string(got) != string(b) || crc != meta.ChunkCRC(b) {
+		t.Fatalf("get with checksum of a legacy chunk: %q %08x %v", got, crc, err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("legacy name still there after a read: %v", err)
+	}
+	if _, err := os.Stat(p + fmt.Sprintf("-%08x", crc)); err != nil {
+		t.Errorf("legacy chunk not renamed to carry its checksum: %v", err)
+	}
+	if _, _, err := s.GetWithCRC(bad); !errors.Is(err, meta.ErrCorrupt) {
+		t.Errorf("get with checksum of a bad legacy chunk: %v, want ErrCorrupt", err)
+	}
+	if s.Has(bad) {
+		t.Error("a bad legacy chunk stayed in the index")
+	}
+	if _, err := os.Stat(badPath); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a bad legacy chunk's file stayed: %v", err)
+	}
+	s = csOpen(t, dir)
+	if got, err := s.Get(h); err != nil || string(got) != string(b) || s.Count() != 1 {
+		t.Errorf("after reopening: %q %v, count %d", got, err, s.Count())
+	}
+}
+
+// A file whose content matches its hash but not the checksum in its name
+// is corrupt too: a router would refuse every read of it.
+func TestChunkStoreWrongChecksum(t *testing.T) {
+	dir := t.TempDir()
+	s := csOpen(t, dir)
+	h := csPut(t, s, 1)
+	p := s.path(h)
+	wrong := fmt.Sprintf("%s-%08x", h, meta.ChunkCRC([]byte("other")))
+	if err := os.Rename(p, filepath.Join(filepath.Dir(p), wrong)); err != nil {
+		t.Fatal(err)
+	}
+	s = csOpen(t, dir)
+	if _, err := s.Get(h); !errors.Is(err, meta.ErrCorrupt) {
+		t.Fatalf("get of a chunk under a wrong checksum: %v, want ErrCorrupt", err)
+	}
+	if s.Has(h) || len(csFiles(t, dir)) != 0 {
+		t.Errorf("after the failed check: has %v, files %v; want it gone", s.Has(h), csFiles(t, dir))
+	}
+}
+
+// The same chunk under both names: open keeps the one with a checksum and
+// removes the other, which nothing would ever collect.
+func TestChunkStoreBothNames(t *testing.T) {
+	dir := t.TempDir()
+	s := csOpen(t, dir)
+	h := csPut(t, s, 1)
+	named := s.path(h)
+	_, b, legacy := csLegacy(t, dir, 1)
+	s = csOpen(t, dir)
+	if s.Count() != 1 || s.Used() != int64(len(b)) || s.path(h) != named {
+		t.Errorf("open: count %d, used %d, path %s; want 1, %d, %s", s.Count(), s.Used(), s.path(h), len(b), named)
+	}
+	if _, err := os.Stat(legacy); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("duplicate legacy file kept: %v", err)
+	}
+}
+
+// hookFS runs a hook before each Open, once, as another reader would
+// have acted just then.
+type hookFS struct {
+	FS
+	hook func(name string)
+}
+
+func (f *hookFS) Open(name string) (File, error) {
+	if h := f.hook; h != nil {
+		f.hook = nil
+		h(name)
+	}
+	return f.FS.Open(name)
+}
+
+// A read that looked up a legacy chunk's name just before another read
+// renamed it to carry its checksum finds it under the new name.
+func TestChunkStoreLegacyRenameRace(t *testing.T) {
+	dir := t.TempDir()
+	h, b, legacy := csLegacy(t, dir, 1)
+	fsys := &hookFS{FS: OSFS{}}
+	s, err := OpenChunkStore(fsys, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys.hook = func(name string) {
+		if name != legacy {
+			t.Errorf("first open of %s, want the legacy name %s", name, legacy)
+		}
+		if _, err := s.Get(h); err != nil {
+			t.Errorf("the other reader: %v", err)
+		}
+	}
+	got, crc, err := s.GetWithCRC(h)
+	if err != nil || string(got) != string(b) || crc != meta.ChunkCRC(b) {
+		t.Fatalf("read across the rename: %q %08x %v", got, crc, err)
+	}
+	if fsys.hook != nil {
+		t.Fatal("the other reader never ran")
+	}
+	if !s.Has(h) || s.path(h) == legacy {
+		t.Errorf("after the rename: has %v, path %s", s.Has(h), s.path(h))
 	}
 }

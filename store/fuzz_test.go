@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"shoal/meta"
 )
+
+var chunkNameRE = regexp.MustCompile(`^([0-9a-f]{64})(-[0-9a-f]{8})?$`)
 
 // FuzzChunkStoreLoad opens a chunk directory holding one file of any name
 // in any fan-out directory: the index takes it only if it sits where the
@@ -21,6 +24,8 @@ func FuzzChunkStoreLoad(f *testing.F) {
 	for _, s := range [][2]string{
 		{x[:2], x}, {x[2:4], x}, {x[:2], strings.ToUpper(x)}, {x[:2], x[:63]}, {x[:2], tempPrefix + "1"},
 		{"", x}, {x[:2], x + ".bak"}, {"zz", "zz"}, {x[:2] + "/" + x[:2], x},
+		{x[:2], x + "-0123abcd"}, {x[:2], x + "-0123ABCD"}, {x[:2], x + "-0123abc"}, {x[:2], x + "-+123abcd"},
+		{x[:2], x + "_0123abcd"}, {x[:2], x + "-0123abcd0"},
 	} {
 		f.Add(s[0], s[1], []byte("chunk"))
 	}
@@ -41,8 +46,14 @@ func FuzzChunkStoreLoad(f *testing.F) {
 		if err != nil {
 			t.Fatalf("open with a file %q: %v", p, err)
 		}
-		want, perr := meta.ParseHash(name)
-		ours := perr == nil && p == s.path(want)
+		// Ours: 64 lower-case hex digits, then a dash and 8 more or
+		// nothing, in the fan-out directory of its first two.
+		m := chunkNameRE.FindStringSubmatch(name)
+		ours := m != nil && p == filepath.Join(dir, name[:2], name)
+		var want meta.Hash
+		if ours {
+			want, _ = meta.ParseHash(m[1])
+		}
 		if got := s.ListAll(); ours != (len(got) == 1) || ours && got[0] != want {
 			t.Fatalf("file %q: index %v, want it taken: %v", p, got, ours)
 		}

@@ -162,9 +162,12 @@ type StoreChunk struct {
 }
 
 // GetChunk reads a chunk. The member checks it against its hash before it
-// answers, unless CallerChecks is set: the caller (a router) checks what
-// it receives itself, and answers a bad copy with a StoreChunk that
-// replaces it, so the content is hashed once per read, not twice.
+// answers, unless CallerChecks is set: the member then sends the chunk as
+// it is on disk with the CRC-32C it keeps with it (ChunkMsg.CRC), the
+// caller (a router) checks what it receives against that, and answers a
+// bad copy with a StoreChunk that replaces it. A read then costs a
+// checksum where the bytes are used instead of a SHA-256, and catches
+// what changed them on disk or on the way.
 type GetChunk struct {
 	Hash         meta.Hash `msgpack:"h"`
 	CallerChecks bool      `msgpack:"c,omitempty"`
@@ -173,6 +176,11 @@ type GetChunk struct {
 // ChunkMsg carries a chunk's content.
 type ChunkMsg struct {
 	Data Bulk `msgpack:"d"`
+	// CRC is the CRC-32C of Data as the member stored it, when HasCRC
+	// (an answer to a GetChunk with CallerChecks). A member that sends
+	// none leaves the caller to check Data against its hash.
+	CRC    uint32 `msgpack:"k,omitempty"`
+	HasCRC bool   `msgpack:"kc,omitempty"`
 	// Release, when set by the handler that answers with it, is called
 	// once the answer is written (or dropped), giving Data's memory back.
 	Release func() `msgpack:"-"`
