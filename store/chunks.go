@@ -147,9 +147,13 @@ func (s *ChunkStore) loadDir(dir string) error {
 		}
 		c.size, c.lastUse = fi.Size(), s.opened
 		if old, dup := s.index[h]; dup {
-			// The same chunk under both names (a copy made by hand,
-			// say): keep the one with a checksum; the other is ours, and
-			// would never be collected.
+			// The same chunk under two names. One without a checksum (a
+			// copy made by hand, say) is ours and would never be
+			// collected: it goes. Of two with checksums, the first stays
+			// and the other is left alone: which is right takes a read.
+			if old.hasCRC && c.hasCRC {
+				continue
+			}
 			drop := old
 			if !c.hasCRC {
 				drop, c = c, old
