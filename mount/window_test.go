@@ -1,12 +1,15 @@
 package mount
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 )
 
 // cached returns the numbers of the windows f holds, in order.
@@ -239,5 +242,35 @@ func TestFailedWindowTakesOneSlot(t *testing.T) {
 	}
 	if got := tm.c.readsAt(); len(got) != 0 {
 		t.Fatalf("window 1 was fetched again at %v: the cache of 3 holds %v", got, cached(h.f))
+	}
+}
+
+// TestReadWindow: a window's content is read whole into one buffer of the
+// window's size, a short one is the end of the file, and a body longer
+// than a window or cut by an error is refused.
+func TestReadWindow(t *testing.T) {
+	const W = 8
+	for _, tc := range []struct {
+		body, want string
+		err        string
+	}{
+		{"abcdefgh", "abcdefgh", ""},
+		{"abc", "abc", ""},
+		{"", "", ""},
+		{"abcdefghi", "", "more than the 8 bytes"},
+	} {
+		got, err := readWindow(iotest.OneByteReader(strings.NewReader(tc.body)), W)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("body %q: %q, %v; want an error saying %q", tc.body, got, err, tc.err)
+		case tc.err == "" && (err != nil || string(got) != tc.want):
+			t.Errorf("body %q: %q, %v; want %q", tc.body, got, err, tc.want)
+		case tc.err == "" && cap(got) != W:
+			t.Errorf("body %q: a buffer of %d bytes, want one of the window's %d", tc.body, cap(got), W)
+		}
+	}
+	broken := io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(syscall.ECONNRESET))
+	if got, err := readWindow(broken, W); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("a body cut by a reset: %q, %v; want the reset", got, err)
 	}
 }

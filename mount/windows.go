@@ -74,12 +74,31 @@ func (f *openFile) fetch(k int64) *window {
 			return
 		}
 		defer body.Close()
-		w.data, w.err = io.ReadAll(body)
+		w.data, w.err = readWindow(body, W)
 		if w.err != nil {
 			w.err = fmt.Errorf("read inode %d at %d: %w", f.ino, k*W, w.err)
 		}
 	}()
 	return w
+}
+
+// readWindow reads a window's content, at most W bytes, into one buffer
+// of that size: io.ReadAll would grow its buffer from 512 bytes, zeroing
+// and copying the window about three times over (a third of the mount's
+// CPU under a sequential read).
+func readWindow(body io.Reader, W int64) ([]byte, error) {
+	buf := make([]byte, W)
+	n, err := io.ReadFull(body, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return buf[:n], nil // the file ends in this window
+	case err != nil:
+		return nil, err
+	}
+	if m, _ := body.Read(make([]byte, 1)); m > 0 {
+		return nil, fmt.Errorf("the router sent more than the %d bytes asked for", W)
+	}
+	return buf, nil
 }
 
 // patchWindows writes runs, just stored, into the cached windows (mu
