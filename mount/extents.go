@@ -42,7 +42,7 @@ func (x *extents) write(off int64, p []byte) {
 	// (a sequential writer): grow that run in place.
 	if r := &x.runs[i]; j == i+1 && r.off <= off && off <= r.end() && end >= r.end() {
 		grown := end - r.end()
-		r.data = append(r.data[:off-r.off], p...)
+		r.data = append(room(r.data[:off-r.off], len(p)), p...)
 		x.bytes += grown
 		return
 	}
@@ -56,6 +56,20 @@ func (x *extents) write(off int64, p []byte) {
 	x.bytes += int64(len(merged))
 	x.runs = append(x.runs[:i+1], x.runs[j:]...)
 	x.runs[i] = extent{off: lo, data: merged}
+}
+
+// room returns b with room for n more bytes, its capacity grown fourfold
+// at a time. A sequential writer's run then is copied about a third of
+// its final length in all as it grows; append, which grows a large slice
+// by a quarter at a time, copied it about four times over (half the
+// mount's CPU under a sequential write of 1 MiB at a time).
+func room(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	grown := make([]byte, len(b), max(4*cap(b), len(b)+n))
+	copy(grown, b)
+	return grown
 }
 
 // overlay copies the dirty bytes that fall in [off, off+len(p)) into p.
