@@ -81,3 +81,26 @@ func TestExtentsRestoreKeepsNewerWrites(t *testing.T) {
 		t.Fatalf("after restore: %q, %d bytes", got, x.bytes)
 	}
 }
+
+// TestExtentsSequentialGrowth: a sequential writer's run grows in a few
+// large steps, not a copy of the whole run every few writes.
+func TestExtentsSequentialGrowth(t *testing.T) {
+	var x extents
+	p := make([]byte, 1<<10)
+	moves := 0
+	var last *byte
+	for i := range 256 {
+		x.write(int64(i*len(p)), p)
+		if len(x.runs) != 1 {
+			t.Fatalf("after %d sequential writes: %d runs, want one", i+1, len(x.runs))
+		}
+		if first := &x.runs[0].data[0]; first != last {
+			moves++
+			last = first
+		}
+	}
+	// 1, 4, 16, 64 and 256 KiB: five buffers.
+	if moves > 5 {
+		t.Errorf("256 sequential writes of 1 KiB moved the run %d times, want at most 5", moves)
+	}
+}
