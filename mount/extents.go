@@ -17,6 +17,9 @@ func (e extent) end() int64 { return e.off + int64(len(e.data)) }
 type extents struct {
 	runs  []extent
 	bytes int64 // sum of the runs' lengths
+	// limit bounds the room a growing run is given ahead of its length
+	// (see room): the write buffer, past which the runs are sent. 0: none.
+	limit int64
 }
 
 // write records p at off, replacing what overlaps it. p is copied.
@@ -42,7 +45,7 @@ func (x *extents) write(off int64, p []byte) {
 	// (a sequential writer): grow that run in place.
 	if r := &x.runs[i]; j == i+1 && r.off <= off && off <= r.end() && end >= r.end() {
 		grown := end - r.end()
-		r.data = append(room(r.data[:off-r.off], len(p)), p...)
+		r.data = append(room(r.data[:off-r.off], len(p), x.limit), p...)
 		x.bytes += grown
 		return
 	}
@@ -59,15 +62,20 @@ func (x *extents) write(off int64, p []byte) {
 }
 
 // room returns b with room for n more bytes, its capacity grown fourfold
-// at a time. A sequential writer's run then is copied about a third of
-// its final length in all as it grows; append, which grows a large slice
-// by a quarter at a time, copied it about four times over (half the
-// mount's CPU under a sequential write of 1 MiB at a time).
-func room(b []byte, n int) []byte {
+// at a time, but not past limit (when set) unless n needs it. A
+// sequential writer's run then is copied about a third of its final
+// length in all as it grows; append, which grows a large slice by a
+// quarter at a time, copied it about four times over (half the mount's
+// CPU under a sequential write of 1 MiB at a time).
+func room(b []byte, n int, limit int64) []byte {
 	if cap(b)-len(b) >= n {
 		return b
 	}
-	grown := make([]byte, len(b), max(4*cap(b), len(b)+n))
+	c := max(4*cap(b), len(b)+n)
+	if limit > 0 {
+		c = min(c, max(int(limit), len(b)+n))
+	}
+	grown := make([]byte, len(b), c)
 	copy(grown, b)
 	return grown
 }

@@ -103,4 +103,16 @@ func TestExtentsSequentialGrowth(t *testing.T) {
 	if moves > 5 {
 		t.Errorf("256 sequential writes of 1 KiB moved the run %d times, want at most 5", moves)
 	}
+	// With a limit, the room ahead stops there.
+	x = extents{limit: 100 << 10}
+	for i := range 80 {
+		x.write(int64(i*len(p)), p)
+	}
+	if c := cap(x.runs[0].data); c > 100<<10 {
+		t.Errorf("80 KiB written under a limit of 100 KiB: a buffer of %d bytes", c)
+	}
+	x.write(80<<10, make([]byte, 64<<10))
+	if got := len(x.runs[0].data); got != 144<<10 {
+		t.Errorf("a write past the limit: %d bytes in the run, want %d", got, 144<<10)
+	}
 }

@@ -286,7 +286,7 @@ func (m *fsys) open(a client.Attr) *openFile {
 	m.mu.Lock()
 	f := m.files[a.Ino]
 	if f == nil {
-		f = &openFile{m: m, ino: a.Ino, windows: map[int64]*window{}, gen: a.Gen, size: a.Size, cut: -1, trunc: -1}
+		f = &openFile{m: m, ino: a.Ino, windows: map[int64]*window{}, gen: a.Gen, size: a.Size, cut: -1, trunc: -1, dirty: extents{limit: m.writeBuffer}}
 		f.updateSizes()
 		m.files[a.Ino] = f
 	}

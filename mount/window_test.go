@@ -245,32 +245,39 @@ func TestFailedWindowTakesOneSlot(t *testing.T) {
 	}
 }
 
-// TestReadWindow: a window's content is read whole into one buffer of the
-// window's size, a short one is the end of the file, and a body longer
-// than a window or cut by an error is refused.
+// TestReadWindow: a window's content is read whole, whatever size was
+// expected; a short one is the end of the file; a body longer than a
+// window, or cut short or broken by an error, is refused.
 func TestReadWindow(t *testing.T) {
 	const W = 8
 	for _, tc := range []struct {
 		body, want string
+		expect     int64
 		err        string
 	}{
-		{"abcdefgh", "abcdefgh", ""},
-		{"abc", "abc", ""},
-		{"", "", ""},
-		{"abcdefghi", "", "more than the 8 bytes"},
+		{"abcdefgh", "abcdefgh", W, ""},
+		{"abcdefgh", "abcdefgh", 3, ""},   // the file grew since it was last seen
+		{"abcdefgh", "abcdefgh", 100, ""}, // the window is not its last
+		{"abc", "abc", 3, ""},
+		{"abc", "abc", 0, ""},
+		{"abc", "abc", -5, ""}, // past the end as last seen
+		{"", "", 2, ""},
+		{"abcdefghi", "", W, "more than the 8 bytes"},
 	} {
-		got, err := readWindow(iotest.OneByteReader(strings.NewReader(tc.body)), W)
+		got, err := readWindow(iotest.OneByteReader(strings.NewReader(tc.body)), W, tc.expect)
 		switch {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("body %q: %q, %v; want an error saying %q", tc.body, got, err, tc.err)
 		case tc.err == "" && (err != nil || string(got) != tc.want):
-			t.Errorf("body %q: %q, %v; want %q", tc.body, got, err, tc.want)
-		case tc.err == "" && cap(got) != W:
-			t.Errorf("body %q: a buffer of %d bytes, want one of the window's %d", tc.body, cap(got), W)
+			t.Errorf("body %q, %d expected: %q, %v; want %q", tc.body, tc.expect, got, err, tc.want)
+		case cap(got) > W:
+			t.Errorf("body %q: a buffer of %d bytes, over the window's %d", tc.body, cap(got), W)
 		}
 	}
-	broken := io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(syscall.ECONNRESET))
-	if got, err := readWindow(broken, W); !errors.Is(err, syscall.ECONNRESET) {
-		t.Errorf("a body cut by a reset: %q, %v; want the reset", got, err)
+	for _, cut := range []error{io.ErrUnexpectedEOF, syscall.ECONNRESET} {
+		broken := io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(cut))
+		if got, err := readWindow(broken, W, W); !errors.Is(err, cut) {
+			t.Errorf("a body cut by %v: %q, %v; want the error", cut, got, err)
+		}
 	}
 }
