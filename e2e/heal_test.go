@@ -403,8 +403,8 @@ func TestRemovedMemberReturnsToStandbyPool(t *testing.T) {
 
 // TestChunksOfAnEarlierVersion: a cluster whose chunk files are named by
 // their hash alone, as before members kept a checksum with each chunk,
-// serves them after a restart, and its scrubbers rename every one to
-// carry its checksum.
+// serves them after a restart, and its reads and scrubbers rename every
+// one to carry its checksum.
 func TestChunksOfAnEarlierVersion(t *testing.T) {
 	c := startCluster(t, harness.Spec{
 		Groups:      []harness.Group{{Name: "g1", Size: 3}},
@@ -456,7 +456,7 @@ func TestChunksOfAnEarlierVersion(t *testing.T) {
 		c.start(p)
 	}
 	checkFiles(t, c, files)
-	harness.Await(t, 30*time.Second, "the scrubbers to give every chunk file its checksum", func() bool {
+	harness.Await(t, 30*time.Second, "reads and scrubbers to give every chunk file its checksum", func() bool {
 		for _, p := range members {
 			if named, bare := legacy(p); named != 9 || bare != 0 {
 				return false

@@ -528,7 +528,8 @@ func hashOfHashes(hs []meta.Hash) []byte {
 
 // corruptChunk flips one byte in the middle of a random chunk file under
 // dir, as bit rot would: reads and the scrubber must notice (the file no
-// longer hashes to its name) and repair it from another member.
+// longer matches the checksum and hash in its name) and repair it from
+// another member.
 func corruptChunk(dir string, r *rand.Rand) (string, error) {
 	var files []string
 	filepath.WalkDir(filepath.Join(dir, "chunks"), func(p string, d fs.DirEntry, err error) error {

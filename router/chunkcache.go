@@ -1,10 +1,11 @@
 package router
 
 // The hot-chunk cache: chunks as their groups store them, kept after a
-// read verified them against their hash, in a least-recently-used list
-// bounded by bytes (Config.CacheSize). A chunk is named by its content,
-// so a cached copy never goes stale, and only a copy whose hash matched
-// ever enters: a member's bad copy is never served from here. Reads of
+// read verified them (against the checksum their member sent, or their
+// hash), in a least-recently-used list bounded by bytes
+// (Config.CacheSize). A chunk is named by its content, so a cached copy
+// never goes stale, and only a copy that passed its check ever enters: a
+// member's bad copy is never served from here. Reads of
 // one chunk that miss at once make one fetch between them, so a hot file
 // read by many clients reaches its group once. A chunk is kept from its
 // second read on: one pass over a large file (a backup, a copy) leaves

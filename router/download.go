@@ -480,7 +480,8 @@ func writeZeros(w io.Writer, n int64, stall func()) error {
 // fetchChunk reads a chunk from the first live member of its group that
 // returns it intact, trying them in a random order so reads spread over
 // the group. Members that answered not-found or corrupt, or sent bytes
-// that do not match the hash, get the good copy back in the background.
+// that do not match their checksum or hash, get the good copy back in the
+// background.
 func (s *Server) fetchChunk(ctx context.Context, ref meta.ChunkRef) ([]byte, error) {
 	group := ref.Group
 	if group == "" { // written before chunks were spread over groups

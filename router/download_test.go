@@ -53,13 +53,17 @@ func TestDownloadFallsBackAndRepairs(t *testing.T) {
 	lost := c.addNode("lost", "g2", "replica", 13, 0) // lost its disk: holds nothing
 	slow := c.addNode("slow", "g2", "replica", 14, 0)
 	rotted := c.addNode("rotted", "g2", "replica", 16, 0)
+	// Right bytes, wrong checksum: refused, so the router checks the
+	// checksum and not the hash.
+	misnamed := c.addNode("misnamed", "g2", "replica", 17, 0)
 	c.addDead("dead", "g2", 15)
 	corrupt.corrupt.Store(true)
 	garbled.garble.Store(true)
 	rotted.rot.Store(true)
+	misnamed.misname.Store(true)
 	slow.hang.Store(true)
 	data := content(12 * 16)
-	in := putFileOn(t, mn, "/f", data, "g2", []*testNode{good, corrupt, garbled, slow, rotted})
+	in := putFileOn(t, mn, "/f", data, "g2", []*testNode{good, corrupt, garbled, slow, rotted, misnamed})
 	s := c.router(nil)
 
 	w := do(s, "GET", "/v1/fs/f", nil)
@@ -68,7 +72,7 @@ func TestDownloadFallsBackAndRepairs(t *testing.T) {
 	}
 	// Every member that answered not-found, corrupt or wrong bytes before
 	// the good copy was found gets that copy back.
-	for _, bad := range []*testNode{corrupt, garbled, rotted, lost} {
+	for _, bad := range []*testNode{corrupt, garbled, rotted, misnamed, lost} {
 		asked := received[*wire.GetChunk](bad)
 		if len(asked) == 0 {
 			t.Errorf("%s was never asked: the read order is not spread", bad.name)

@@ -65,6 +65,7 @@ type testNode struct {
 	corrupt atomic.Bool                    // GetChunk answers ErrCorrupt (and drops the copy)
 	garble  atomic.Bool                    // GetChunk answers bytes that do not match, without a checksum (as members did before they kept one)
 	rot     atomic.Bool                    // GetChunk answers bytes that do not match the checksum sent with them
+	misname atomic.Bool                    // GetChunk answers the right bytes with a checksum that does not match them
 	hang    atomic.Bool                    // every request waits for the caller to give up
 	missing atomic.Bool                    // TouchChunks reports every hash missing
 	info    atomic.Pointer[wire.GroupInfo] // the answer to GroupStatus
@@ -303,6 +304,9 @@ func (n *testNode) handle(ctx context.Context, req wire.Message) (wire.Message, 
 		}
 		if n.corrupt.Load() || n.garble.Load() || n.rot.Load() {
 			return n.badChunk(m.Hash)
+		}
+		if data, ok := n.chunk(m.Hash); ok && n.misname.Load() {
+			return &wire.ChunkMsg{Data: data, CRC: meta.ChunkCRC(data) ^ 1, HasCRC: true}, nil
 		}
 	case *wire.TouchChunks:
 		if n.missing.Load() {

@@ -11,12 +11,12 @@ package store
 //	DIR/ab/.tmp-*                   a chunk being written; deleted at open
 //
 // The file holds the chunk's content and nothing else. A Put checks the
-// content against its SHA-256 before it writes; a read checks it against
-// the CRC-32C in the name, which costs a fifteenth of hashing it again
-// and catches what a disk does to bytes by accident (the scrubber checks
-// both). A reader that takes the content with its checksum (GetWithCRC)
-// checks it where it uses it, so bytes that changed on the way are caught
-// too.
+// content against its SHA-256 before it writes it. A router's read
+// (GetWithCRC) takes the content as it is on disk with the CRC-32C in the
+// name and checks it where it uses it, after the network: a fifteenth of
+// the cost of hashing it again, and it catches what a disk or a wire does
+// to bytes by accident. Get, which serves reads between members, repair
+// and the scrubber, checks both the SHA-256 and the checksum.
 //
 // A chunk file is written to a temporary name, fsynced, renamed into place
 // and its directory fsynced, so after a crash a chunk file either holds the
@@ -147,17 +147,11 @@ func (s *ChunkStore) loadDir(dir string) error {
 		}
 		c.size, c.lastUse = fi.Size(), s.opened
 		if old, dup := s.index[h]; dup {
-			// The same chunk under two names. One without a checksum (a
-			// copy made by hand, say) is ours and would never be
-			// collected: it goes. Of two with checksums, the first stays
-			// and the other is left alone: which is right takes a read.
-			if old.hasCRC && c.hasCRC {
-				continue
-			}
-			drop := old
-			if !c.hasCRC {
-				drop, c = c, old
-			}
+			// The same chunk under two names (a copy made by hand, say):
+			// the one that holds it stays, the other is ours and would
+			// never be collected.
+			var drop chunkInfo
+			c, drop = s.pickCopy(h, old, c)
 			if err := s.fs.Remove(s.pathOf(h, drop)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("remove duplicate chunk file: %w", err)
 			}
@@ -171,21 +165,50 @@ func (s *ChunkStore) loadDir(dir string) error {
 // a dash and 8 hex digits.
 const crcNameLen = 9
 
+// chunkName is the name of chunk h's file as c describes it: the hash, and
+// the checksum when it has one, in lower-case hex.
+func chunkName(h meta.Hash, c chunkInfo) string {
+	if c.hasCRC {
+		return fmt.Sprintf("%s-%08x", h, c.crc)
+	}
+	return h.String()
+}
+
 // parseChunkName reads a chunk file's name: the hash alone (written before
-// checksums were kept) or the hash, a dash and the CRC-32C.
+// checksums were kept) or the hash, a dash and the CRC-32C, each as
+// chunkName writes it.
 func parseChunkName(name string) (meta.Hash, chunkInfo, bool) {
 	var c chunkInfo
 	hexLen := 2 * len(meta.Hash{})
+	hash := name
 	if len(name) == hexLen+crcNameLen && name[hexLen] == '-' {
 		v, err := strconv.ParseUint(name[hexLen+1:], 16, 32)
 		if err != nil {
 			return meta.Hash{}, c, false
 		}
 		c.crc, c.hasCRC = uint32(v), true
-		name = name[:hexLen]
+		hash = name[:hexLen]
 	}
-	h, err := meta.ParseHash(name)
-	return h, c, err == nil
+	h, err := meta.ParseHash(hash)
+	return h, c, err == nil && chunkName(h, c) == name
+}
+
+// pickCopy reads the two files of chunk h that a and b describe and
+// returns the one to keep and the one to drop: one that holds the chunk
+// (and matches its checksum, if it has one), with a checksum if both do;
+// a when neither does (a read drops it then).
+func (s *ChunkStore) pickCopy(h meta.Hash, a, b chunkInfo) (keep, drop chunkInfo) {
+	holds := func(c chunkInfo) bool {
+		data, err := readFile(s.fs, s.pathOf(h, c))
+		defer recycle(data)
+		return err == nil && meta.HashOf(data) == h && (!c.hasCRC || meta.ChunkCRC(data) == c.crc)
+	}
+	switch okA, okB := holds(a), holds(b); {
+	case okB && (!okA || b.hasCRC && !a.hasCRC):
+		return b, a
+	default:
+		return a, b
+	}
 }
 
 // ChunkFile returns the path of chunk h's file in the chunk directory
@@ -198,7 +221,7 @@ func ChunkFile(dir string, h meta.Hash) (string, error) {
 		return "", err
 	}
 	for _, e := range entries {
-		if got, _, ok := parseChunkName(e.Name()); ok && got == h && strings.HasPrefix(e.Name(), x) {
+		if got, _, ok := parseChunkName(e.Name()); ok && got == h {
 			return filepath.Join(dir, x[:2], e.Name()), nil
 		}
 	}
@@ -209,17 +232,12 @@ func ChunkFile(dir string, h meta.Hash) (string, error) {
 // name is a chunk file's name at all (see the top of this file).
 func ChunkFileHash(name string) (meta.Hash, bool) {
 	h, _, ok := parseChunkName(name)
-	return h, ok && strings.HasPrefix(name, h.String())
+	return h, ok
 }
 
 // pathOf is where the file of chunk h, as c describes it, is.
 func (s *ChunkStore) pathOf(h meta.Hash, c chunkInfo) string {
-	x := h.String()
-	name := x
-	if c.hasCRC {
-		name = fmt.Sprintf("%s-%08x", x, c.crc)
-	}
-	return filepath.Join(s.dir, x[:2], name)
+	return filepath.Join(s.dir, h.String()[:2], chunkName(h, c))
 }
 
 // file returns the path of chunk h's file and what the index knows of
@@ -364,10 +382,11 @@ func (s *ChunkStore) GetWithCRC(h meta.Hash) ([]byte, uint32, error) {
 
 // check verifies content b read from the file of chunk h, which c
 // describes, and returns it with its checksum. A file that holds the
-// chunk but has no checksum in its name is renamed to carry it.
+// chunk but lacks its checksum in its name, or carries a wrong one, is
+// renamed to carry the right one: its content is good, and may be the
+// last copy.
 func (s *ChunkStore) check(h meta.Hash, b []byte, c chunkInfo) ([]byte, uint32, error) {
-	crc := meta.ChunkCRC(b)
-	if meta.HashOf(b) != h || (c.hasCRC && crc != c.crc) {
+	if meta.HashOf(b) != h {
 		recycle(b)
 		b, err := s.dropCorrupt(h)
 		if err != nil {
@@ -375,8 +394,11 @@ func (s *ChunkStore) check(h meta.Hash, b []byte, c chunkInfo) ([]byte, uint32, 
 		}
 		return b, meta.ChunkCRC(b), nil
 	}
-	if !c.hasCRC {
-		s.addCRC(h, c, crc)
+	crc := meta.ChunkCRC(b)
+	if !c.hasCRC || crc != c.crc {
+		s.mu.Lock()
+		s.renameLocked(h, c, crc)
+		s.mu.Unlock()
 	}
 	return b, crc, nil
 }
@@ -404,22 +426,21 @@ func (s *ChunkStore) read(h meta.Hash) ([]byte, chunkInfo, error) {
 	return nil, c, fmt.Errorf("chunk %s: %w", h, meta.ErrNotFound)
 }
 
-// addCRC renames the file of chunk h, which c says has no checksum in its
-// name, to carry crc, the checksum of content that just passed its hash.
-// The rename is not synced: after a crash the file has either name, and
-// both are valid. A failure leaves the file as it was.
-func (s *ChunkStore) addCRC(h meta.Hash, c chunkInfo, crc uint32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if now, ok := s.index[h]; !ok || now.hasCRC {
-		return // removed, or rewritten, meanwhile
-	}
-	to := c
-	to.crc, to.hasCRC = crc, true
-	if err := s.fs.Rename(s.pathOf(h, c), s.pathOf(h, to)); err != nil {
+// renameLocked renames the file of chunk h, which c describes, to carry
+// crc, the checksum of content that just passed its hash (mu held). The
+// rename is not synced: after a crash the file has either name, and both
+// hold the chunk. A file renamed or replaced meanwhile, or a failed
+// rename, is left as it is.
+func (s *ChunkStore) renameLocked(h meta.Hash, c chunkInfo, crc uint32) {
+	now, ok := s.index[h]
+	if !ok || now.hasCRC != c.hasCRC || now.crc != c.crc {
 		return
 	}
-	to.lastUse = s.index[h].lastUse
+	to := now
+	to.crc, to.hasCRC = crc, true
+	if err := s.fs.Rename(s.pathOf(h, now), s.pathOf(h, to)); err != nil {
+		return
+	}
 	s.index[h] = to
 }
 
@@ -461,7 +482,10 @@ func (s *ChunkStore) dropCorrupt(h meta.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("chunk %s: %w", h, meta.ErrNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("read chunk %s: %w", h, err)
-	case meta.HashOf(b) == h && (!c.hasCRC || meta.ChunkCRC(b) == c.crc):
+	case meta.HashOf(b) == h:
+		if crc := meta.ChunkCRC(b); !c.hasCRC || crc != c.crc {
+			s.renameLocked(h, c, crc)
+		}
 		return b, nil
 	}
 	if err := s.fs.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -443,39 +443,93 @@ func TestChunkStoreLegacyChunk(t *testing.T) {
 }
 
 // A file whose content matches its hash but not the checksum in its name
-// is corrupt too: a router would refuse every read of it.
+// is renamed to the right one by a read: its content is good, and may be
+// the last copy. A router reading it first gets the wrong checksum, finds
+// the bytes do not match it, and has the member check its copy.
 func TestChunkStoreWrongChecksum(t *testing.T) {
 	dir := t.TempDir()
 	s := csOpen(t, dir)
-	h := csPut(t, s, 1)
-	p := s.path(h)
-	wrong := fmt.Sprintf("%s-%08x", h, meta.ChunkCRC([]byte("other")))
-	if err := os.Rename(p, filepath.Join(filepath.Dir(p), wrong)); err != nil {
+	h, b := csChunk(1)
+	if err := s.Put(h, b); err != nil {
+		t.Fatal(err)
+	}
+	right := s.path(h)
+	wrong := filepath.Join(filepath.Dir(right), fmt.Sprintf("%s-%08x", h, meta.ChunkCRC([]byte("other"))))
+	if err := os.Rename(right, wrong); err != nil {
 		t.Fatal(err)
 	}
 	s = csOpen(t, dir)
-	if _, err := s.Get(h); !errors.Is(err, meta.ErrCorrupt) {
-		t.Fatalf("get of a chunk under a wrong checksum: %v, want ErrCorrupt", err)
+	if _, crc, err := s.GetWithCRC(h); err != nil || crc != meta.ChunkCRC([]byte("other")) {
+		t.Fatalf("get with checksum under a wrong name: %08x, %v; want the name's checksum, unchecked", crc, err)
 	}
-	if s.Has(h) || len(csFiles(t, dir)) != 0 {
-		t.Errorf("after the failed check: has %v, files %v; want it gone", s.Has(h), csFiles(t, dir))
+	if got, err := s.Get(h); err != nil || string(got) != string(b) {
+		t.Fatalf("get of a chunk under a wrong checksum: %q, %v; want its content", got, err)
+	}
+	if got := csFiles(t, dir); len(got) != 1 || filepath.Join(dir, got[0]) != right {
+		t.Errorf("files after the read: %v, want only %s", got, right)
+	}
+	if _, crc, err := s.GetWithCRC(h); err != nil || crc != meta.ChunkCRC(b) {
+		t.Errorf("get with checksum after the rename: %08x, %v; want %08x", crc, err, meta.ChunkCRC(b))
 	}
 }
 
-// The same chunk under both names: open keeps the one with a checksum and
-// removes the other, which nothing would ever collect.
+// The same chunk under two names: open keeps the one that holds it, with
+// a checksum if both do, and removes the other, which nothing would ever
+// collect.
 func TestChunkStoreBothNames(t *testing.T) {
-	dir := t.TempDir()
-	s := csOpen(t, dir)
-	h := csPut(t, s, 1)
-	named := s.path(h)
-	_, b, legacy := csLegacy(t, dir, 1)
-	s = csOpen(t, dir)
-	if s.Count() != 1 || s.Used() != int64(len(b)) || s.path(h) != named {
-		t.Errorf("open: count %d, used %d, path %s; want 1, %d, %s", s.Count(), s.Used(), s.path(h), len(b), named)
-	}
-	if _, err := os.Stat(legacy); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("duplicate legacy file kept: %v", err)
+	t.Run("legacy and checksummed", func(t *testing.T) {
+		dir := t.TempDir()
+		s := csOpen(t, dir)
+		h := csPut(t, s, 1)
+		named := s.path(h)
+		_, b, legacy := csLegacy(t, dir, 1)
+		s = csOpen(t, dir)
+		if s.Count() != 1 || s.Used() != int64(len(b)) || s.path(h) != named {
+			t.Errorf("open: count %d, used %d, path %s; want 1, %d, %s", s.Count(), s.Used(), s.path(h), len(b), named)
+		}
+		if _, err := os.Stat(legacy); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("duplicate legacy file kept: %v", err)
+		}
+	})
+	// A good file beside a corrupt one whose name sorts before it (0...)
+	// or after it (f...), so open meets either first.
+	for _, tc := range []struct {
+		name       string
+		badCRC     uint32
+		goodLegacy bool
+	}{
+		{"checksummed, the corrupt one first", 0, false},
+		{"checksummed, the corrupt one last", 0xffffffff, false},
+		{"a good legacy file and a corrupt checksummed one", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			h, b := csChunk(1)
+			fan := filepath.Join(dir, h.String()[:2])
+			if err := os.MkdirAll(fan, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			good := fmt.Sprintf("%s-%08x", h, meta.ChunkCRC(b))
+			if tc.goodLegacy {
+				good = h.String()
+			}
+			bad := fmt.Sprintf("%s-%08x", h, tc.badCRC)
+			if err := os.WriteFile(filepath.Join(fan, good), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rotted := []byte(string(b))
+			rotted[0] ^= 0xff
+			if err := os.WriteFile(filepath.Join(fan, bad), rotted, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s := csOpen(t, dir)
+			if got := csFiles(t, dir); len(got) != 1 || filepath.Base(got[0]) != good {
+				t.Errorf("files after open: %v, want only %s", got, good)
+			}
+			if got, err := s.Get(h); err != nil || string(got) != string(b) || s.Count() != 1 || s.Used() != int64(len(b)) {
+				t.Errorf("get: %q, %v, count %d, used %d; want the chunk, counted once", got, err, s.Count(), s.Used())
+			}
+		})
 	}
 }
 
