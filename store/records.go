@@ -26,12 +26,16 @@ package store
 // points at a stale page instead is found by the walk of bbolt's pages,
 // see pages.go: the page is on the free list.)
 //
-// Bucket state holds "format" (8 bytes: 2). Format 2 has the records of
+// Bucket state holds "format" (8 bytes: 3). Format 2 has the records of
 // format 1; it says the log's unapplied entries are in files of their own
 // (wal.go), so that a version that kept them in meta.db refuses the file
-// rather than miss them. Open upgrades a format-1 meta.db by rewriting
-// the mark, and moves its unapplied entries out (openLog). A meta.db
-// written before
+// rather than miss them. Format 3 has the records of format 2; it says
+// the node's chunk files may carry their checksum in their names
+// (chunks.go), so that a version that knows chunk files by their hash
+// alone refuses the node's data rather than miss every chunk written or
+// read since. Open upgrades a format-1 or format-2 meta.db by rewriting
+// the mark, and moves a format-1 file's unapplied entries out (openLog).
+// A meta.db written before
 // records had checksums has neither that key nor bucket sums: Open
 // rewrites all its records once, in one transaction, and records the
 // format (migrate). One that has only one of the two lost the other to
@@ -55,7 +59,7 @@ import (
 )
 
 // formatVersion is the record format this code writes and reads.
-const formatVersion = 2
+const formatVersion = 3
 
 var (
 	bucketSums = []byte("sums")
@@ -528,9 +532,11 @@ func initFormat(tx *bolt.Tx) error {
 		return &CorruptError{Bucket: string(bucketState), Key: keyFormat, Why: "the format record is gone while bucket sums remains"}
 	case len(marker) != 8:
 		return fmt.Errorf("meta.db: a format record of %d bytes: %w", len(marker), meta.ErrCorrupt)
-	case u64(marker) == 1 && hasSums:
-		// Records as now, the log's unapplied entries still in meta.db:
-		// openLog moves them out after this.
+	case (u64(marker) == 1 || u64(marker) == 2) && hasSums:
+		// Records as now. Format 1: the log's unapplied entries still in
+		// meta.db, which openLog moves out after this. Format 2: chunk
+		// files named by their hash alone, which the chunk store reads
+		// and renames.
 		if _, err := verifyAll(tx); err != nil {
 			return err
 		}

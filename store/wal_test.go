@@ -575,6 +575,44 @@ func TestLaterFormatRefused(t *testing.T) {
 	}
 }
 
+// A meta.db of format 2 (chunk files named by their hash alone) opens,
+// keeps its namespace, and is marked format 3: a version from before
+// checksums were kept in chunk file names then refuses it, where it would
+// miss every chunk renamed since.
+func TestFormat2Upgraded(t *testing.T) {
+	dir := t.TempDir()
+	d := crOpen(t, dir)
+	b := meta.Ballot{Term: 3, Node: 1}
+	if err := d.Append(walEntries(1, 4, b)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Apply(4); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := Digest(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	editMetaDB(t, dir, func(tx *bolt.Tx) error { return bucketIn(tx, bucketState).put(keyFormat, key(2)) })
+
+	d = crOpen(t, dir)
+	defer d.Close()
+	if got, err := Digest(d); err != nil || got != digest {
+		t.Errorf("namespace after the upgrade: %s (%v), want %s as before", got, err, digest)
+	}
+	err = d.view(func(tx *bolt.Tx) error {
+		f, err := bucketIn(tx, bucketState).get(keyFormat)
+		if err == nil && u64(f) != 3 {
+			err = fmt.Errorf("record format %d after opening, want 3", u64(f))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A snapshot installed over a store's state brings the sender's log
 // through its applied index and no log files: neither the sender's
 // unapplied entries nor the receiver's are in the log after it, and the
