@@ -55,13 +55,14 @@ func (n *Node) applyLoop() {
 		case <-tick.C:
 		}
 		later = nil
+		began := time.Now()
 		if err := n.applyCommitted(); err != nil && n.db.Corrupt() == nil {
 			n.log.Error("apply committed entries", "err", err)
 			// Proposers have their answers (the entries are committed),
 			// but a node that cannot apply cannot serve reads: a disk
 			// that refuses it counts the node out and makes a primary
 			// give way, as a refused append or chunk does.
-			n.noteDisk(err, "apply to namespace")
+			n.noteDisk(err, "apply to namespace", began)
 			if errors.Is(err, meta.ErrDiskFailed) {
 				n.post(InStepDown{Reason: StepDownDisk, Why: "the disk refused to apply committed entries"})
 			}

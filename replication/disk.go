@@ -26,25 +26,35 @@ type diskHealth struct {
 	since   time.Time // when the disk began to refuse
 	refused int       // refusals since the last line logged
 	logged  time.Time
+	// began is when the latest refused write began: a write that began
+	// before it and went through says nothing of the disk now (it may have
+	// passed the disk before the disk began to refuse).
+	began time.Time
 }
 
 // diskLogEvery is how often a disk that keeps refusing writes is logged
 // again, with the count of refusals since.
 const diskLogEvery = 30 * time.Second
 
-// report records the outcome of a write made at now: a refusal of the
-// disk (an error wrapping meta.ErrDiskFailed) or a success (nil). Other
-// errors say nothing of the disk. It returns whether the disk's state
-// changed.
-func (d *diskHealth) report(err error, what string, now time.Time) bool {
+// report records the outcome, at now, of a write that began at began: a
+// refusal of the disk (an error wrapping meta.ErrDiskFailed) or a success
+// (nil). Other errors say nothing of the disk, and neither does the
+// success of a write that began before the latest refused one did. It
+// returns whether the disk's state changed.
+func (d *diskHealth) report(err error, what string, began, now time.Time) bool {
 	if err != nil && !errors.Is(err, meta.ErrDiskFailed) {
 		return false
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err != nil && began.After(d.began) {
+		d.began = began
+	}
 	switch {
 	case err == nil && d.err == nil:
 		return false
+	case err == nil && !began.After(d.began):
+		return false // it may have passed the disk before the refusal
 	case err == nil:
 		d.log.Info("the disk takes writes again", "refused_for", now.Sub(d.since).Round(time.Millisecond), "write", what)
 		d.err, d.refused = nil, 0

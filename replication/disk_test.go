@@ -238,3 +238,33 @@ func TestFullDisksKeepTheGroup(t *testing.T) {
 	harness.Await(t, 5*time.Second, "a write once the disks have room", func() bool { return put(ctx, p, "/c", "new content") == nil })
 	c.assertConverged(ctx)
 }
+
+// A write that began before the disk refused another and went through
+// after it says nothing of the disk now: only a write that began after
+// the refusal shows the disk takes writes again. (A primary's own log
+// append, still on its way when the disk turned read-only, used to mark
+// the disk well again, and a node whose disk refused could count as in
+// sync.)
+func TestDiskHealthIgnoresStaleSuccess(t *testing.T) {
+	d := &diskHealth{log: slog.New(slog.DiscardHandler), every: time.Hour}
+	t0 := time.Now()
+	refused := fmt.Errorf("write: %w", meta.ErrDiskFailed)
+	if !d.report(refused, "store chunk", t0.Add(2*time.Millisecond), t0.Add(3*time.Millisecond)) {
+		t.Fatal("a first refusal did not change the disk's state")
+	}
+	if d.report(nil, "append to log", t0.Add(time.Millisecond), t0.Add(4*time.Millisecond)) || d.failure() == nil {
+		t.Fatalf("a write that began before the refusal cleared it: %v", d.failure())
+	}
+	if d.report(nil, "append to log", t0.Add(2*time.Millisecond), t0.Add(5*time.Millisecond)) || d.failure() == nil {
+		t.Fatalf("a write that began with the refusal cleared it: %v", d.failure())
+	}
+	if !d.report(nil, "append to log", t0.Add(6*time.Millisecond), t0.Add(7*time.Millisecond)) || d.failure() != nil {
+		t.Fatalf("a write that began after the refusal did not clear it: %v", d.failure())
+	}
+	// An older refusal reported late keeps the later start.
+	d.report(refused, "append to log", t0.Add(10*time.Millisecond), t0.Add(11*time.Millisecond))
+	d.report(refused, "apply to namespace", t0.Add(8*time.Millisecond), t0.Add(12*time.Millisecond))
+	if d.report(nil, "store chunk", t0.Add(9*time.Millisecond), t0.Add(13*time.Millisecond)) || d.failure() == nil {
+		t.Fatalf("a write that began between two refusals cleared them: %v", d.failure())
+	}
+}

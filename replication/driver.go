@@ -276,8 +276,8 @@ func (n *Node) Status() Status {
 // noteDisk records the outcome of a write to the node's disk (see
 // diskHealth.report); a change wakes whoever publishes the node's state,
 // so gossip stops showing a node that cannot write as in sync.
-func (n *Node) noteDisk(err error, what string) {
-	if n.disk.report(err, what, time.Now()) {
+func (n *Node) noteDisk(err error, what string, began time.Time) {
+	if n.disk.report(err, what, began, time.Now()) {
 		n.notifyChanged()
 	}
 }
@@ -290,9 +290,10 @@ func (n *Node) putChunk(h meta.Hash, data []byte, checked bool) error {
 	if !checked && meta.HashOf(data) != h {
 		return fmt.Errorf("store chunk %s: content does not match its hash: %w", h, meta.ErrCorrupt)
 	}
+	began := time.Now()
 	wrote, err := n.db.Chunks.Store(h, data)
 	if err != nil || wrote {
-		n.noteDisk(err, "store chunk")
+		n.noteDisk(err, "store chunk", began)
 	}
 	return err
 }
@@ -506,13 +507,14 @@ func (n *Node) refuse(in Input) {
 func (n *Node) carry(rd Ready) {
 	for {
 		if rd.Promise != nil {
+			began := time.Now()
 			err := n.db.SetPromised(*rd.Promise)
 			if err != nil {
 				// Only a refusal says something of the disk: a promise
 				// already held writes nothing, so its success proves
 				// nothing (a member whose disk refuses would count it as
 				// taking writes again).
-				n.noteDisk(err, "record promise")
+				n.noteDisk(err, "record promise", began)
 				n.fail(fmt.Errorf("record promise of ballot %s: %w", *rd.Promise, err), rd)
 				return
 			}
@@ -546,9 +548,10 @@ func (n *Node) carry(rd Ready) {
 		case rd.Entries != nil && rd.Own:
 			n.writeOwn(rd.Entries)
 		case rd.Entries != nil:
+			began := time.Now()
 			err := n.appendLog(rd.Entries)
 			if err != nil || len(rd.Entries) > 0 { // an empty append writes nothing
-				n.noteDisk(err, "append to log")
+				n.noteDisk(err, "append to log", began)
 			}
 			next = InStored{Err: err}
 		}
@@ -568,8 +571,9 @@ func (n *Node) writeOwn(es []meta.Entry) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		began := time.Now()
 		err := n.appendLog(es)
-		n.noteDisk(err, "append to log")
+		n.noteDisk(err, "append to log", began)
 		n.send(event{stored: &err})
 	}()
 }
