@@ -62,19 +62,22 @@ func (x *extents) write(off int64, p []byte) {
 }
 
 // room returns b with room for n more bytes, its capacity grown fourfold
-// at a time, but not past limit (when set) unless n needs it. A
+// at a time up to limit (when set), and by a quarter past it. A
 // sequential writer's run then is copied about a third of its final
 // length in all as it grows; append, which grows a large slice by a
 // quarter at a time, copied it about four times over (half the mount's
-// CPU under a sequential write of 1 MiB at a time).
+// CPU under a sequential write of 1 MiB at a time). A run grows past the
+// limit only while a batch is on its way, or when one that failed comes
+// back.
 func room(b []byte, n int, limit int64) []byte {
 	if cap(b)-len(b) >= n {
 		return b
 	}
-	c := max(4*cap(b), len(b)+n)
-	if limit > 0 {
-		c = min(c, max(int(limit), len(b)+n))
+	c := 4 * cap(b)
+	if limit > 0 && int64(c) > limit {
+		c = max(int(limit), cap(b)+cap(b)/4)
 	}
+	c = max(c, len(b)+n)
 	grown := make([]byte, len(b), c)
 	copy(grown, b)
 	return grown

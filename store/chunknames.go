@@ -47,21 +47,34 @@ func parseChunkName(name string) (meta.Hash, chunkInfo, bool) {
 }
 
 // pickCopy reads the two files of chunk h that a and b describe and
-// returns the one to keep and the one to drop: one that holds the chunk
-// (and matches its checksum, if it has one), with a checksum if both do;
-// a when neither does (a read drops it then).
-func (s *ChunkStore) pickCopy(h meta.Hash, a, b chunkInfo) (keep, drop chunkInfo) {
-	holds := func(c chunkInfo) bool {
+// returns the one to index, the other, and whether the other may be
+// removed. The better copy is one that holds the chunk under its right
+// checksum, then one that holds it under a wrong one (a read renames it),
+// then one that holds it under its hash alone, then a corrupt one; a tie
+// keeps a. The other goes only if it is corrupt, or holds what the kept
+// one holds: a file that could not be read is left where it is.
+func (s *ChunkStore) pickCopy(h meta.Hash, a, b chunkInfo) (keep, drop chunkInfo, remove bool) {
+	const unread, corrupt = -1, 0
+	rank := func(c chunkInfo) int {
 		data, err := readFile(s.fs, s.pathOf(h, c))
 		defer recycle(data)
-		return err == nil && meta.HashOf(data) == h && (!c.hasCRC || meta.ChunkCRC(data) == c.crc)
+		switch {
+		case err != nil:
+			return unread
+		case meta.HashOf(data) != h:
+			return corrupt
+		case !c.hasCRC:
+			return 1
+		case meta.ChunkCRC(data) != c.crc:
+			return 2
+		}
+		return 3
 	}
-	switch okA, okB := holds(a), holds(b); {
-	case okB && (!okA || b.hasCRC && !a.hasCRC):
-		return b, a
-	default:
-		return a, b
+	ra, rb := rank(a), rank(b)
+	if rb > ra {
+		a, b, ra, rb = b, a, rb, ra
 	}
+	return a, b, rb == corrupt || rb > corrupt && ra > corrupt
 }
 
 // ChunkFile returns the path of chunk h's file in the chunk directory

@@ -146,12 +146,16 @@ func (s *ChunkStore) loadDir(dir string) error {
 		c.size, c.lastUse = fi.Size(), s.opened
 		if old, dup := s.index[h]; dup {
 			// The same chunk under two names (a copy made by hand, say):
-			// the one that holds it stays, the other is ours and would
-			// never be collected.
+			// the better copy is indexed, and the other removed if it is
+			// corrupt or a copy of it (ours, it would never be
+			// collected).
 			var drop chunkInfo
-			c, drop = s.pickCopy(h, old, c)
-			if err := s.fs.Remove(s.pathOf(h, drop)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("remove duplicate chunk file: %w", err)
+			var remove bool
+			c, drop, remove = s.pickCopy(h, old, c)
+			if remove {
+				if err := s.fs.Remove(s.pathOf(h, drop)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("remove duplicate chunk file: %w", err)
+				}
 			}
 		}
 		s.insertLocked(h, c)
@@ -273,11 +277,11 @@ func (s *ChunkStore) writeTemp(h meta.Hash, data []byte) (string, error) {
 	return tmp, nil
 }
 
-// Get returns the content of chunk h, verified against its hash (and
-// against its checksum, if its file has one). A file that fails the check
-// is deleted, so the chunk reads as missing until a Put rewrites it; the
-// error wraps ErrCorrupt. A file without a checksum that passes is renamed
-// to carry one.
+// Get returns the content of chunk h, verified against its hash. A file
+// whose content fails it is deleted, so the chunk reads as missing until a
+// Put rewrites it; the error wraps ErrCorrupt. A file that passes but has
+// no checksum in its name, or a wrong one, is renamed to carry the right
+// one.
 func (s *ChunkStore) Get(h meta.Hash) ([]byte, error) {
 	b, c, err := s.read(h)
 	if err != nil {

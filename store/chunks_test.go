@@ -533,6 +533,34 @@ func TestChunkStoreBothNames(t *testing.T) {
 	}
 }
 
+// A corrupt file under the chunk's hash alone (read first at open) and a
+// good one under a wrong checksum: the good one stays, and a read gives
+// it its right name.
+func TestChunkStoreBothNamesGoodUnderWrongChecksum(t *testing.T) {
+	dir := t.TempDir()
+	h, b := csChunk(1)
+	fan := filepath.Join(dir, h.String()[:2])
+	if err := os.MkdirAll(fan, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rotted := []byte(string(b))
+	rotted[0] ^= 0xff
+	if err := os.WriteFile(filepath.Join(fan, h.String()), rotted, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fan, fmt.Sprintf("%s-%08x", h, meta.ChunkCRC(b)^1)), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := csOpen(t, dir)
+	if got, err := s.Get(h); err != nil || string(got) != string(b) {
+		t.Fatalf("get: %q, %v; want the good copy", got, err)
+	}
+	want := filepath.Join(h.String()[:2], fmt.Sprintf("%s-%08x", h, meta.ChunkCRC(b)))
+	if got := csFiles(t, dir); !slices.Equal(got, []string{want}) {
+		t.Errorf("files: %v, want only %s", got, want)
+	}
+}
+
 // hookFS runs a hook before each Open, once, as another reader would
 // have acted just then.
 type hookFS struct {

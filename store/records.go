@@ -532,19 +532,20 @@ func initFormat(tx *bolt.Tx) error {
 		return &CorruptError{Bucket: string(bucketState), Key: keyFormat, Why: "the format record is gone while bucket sums remains"}
 	case len(marker) != 8:
 		return fmt.Errorf("meta.db: a format record of %d bytes: %w", len(marker), meta.ErrCorrupt)
-	case (u64(marker) == 1 || u64(marker) == 2) && hasSums:
+	case u64(marker) == 0 || u64(marker) > formatVersion:
+		return fmt.Errorf("meta.db has record format %d; this shoal reads format %d: run the version that wrote it", u64(marker), formatVersion)
+	case !hasSums:
+		return &CorruptError{Bucket: string(bucketSums), Why: "the bucket is gone"}
+	case u64(marker) < formatVersion:
 		// Records as now. Format 1: the log's unapplied entries still in
 		// meta.db, which openLog moves out after this. Format 2: chunk
-		// files named by their hash alone, which the chunk store reads
-		// and renames.
+		// files named by their hash alone (or, written by the version
+		// just before this mark, some with their checksum), all of which
+		// the chunk store reads.
 		if _, err := verifyAll(tx); err != nil {
 			return err
 		}
 		return bucketIn(tx, bucketState).put(keyFormat, key(formatVersion))
-	case u64(marker) != formatVersion:
-		return fmt.Errorf("meta.db has record format %d; this shoal reads format %d: run the version that wrote it", u64(marker), formatVersion)
-	case !hasSums:
-		return &CorruptError{Bucket: string(bucketSums), Why: "the bucket is gone"}
 	}
 	_, err = verifyAll(tx)
 	return err

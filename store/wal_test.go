@@ -613,6 +613,25 @@ func TestFormat2Upgraded(t *testing.T) {
 	}
 }
 
+// A meta.db of an earlier format that lost its bucket of sums is corrupt,
+// as one of the current format is: it is quarantined and rebuilt, not
+// refused as a later version's.
+func TestEarlierFormatWithoutSumsIsCorrupt(t *testing.T) {
+	for _, format := range []uint64{1, 2} {
+		dir := t.TempDir()
+		crOpen(t, dir).Close()
+		editMetaDB(t, dir, func(tx *bolt.Tx) error {
+			if err := bucketIn(tx, bucketState).put(keyFormat, key(format)); err != nil {
+				return err
+			}
+			return tx.DeleteBucket(bucketSums)
+		})
+		if _, err := Open(dir); !errors.Is(err, meta.ErrCorrupt) {
+			t.Errorf("open a format-%d meta.db without bucket sums: %v, want ErrCorrupt", format, err)
+		}
+	}
+}
+
 // A snapshot installed over a store's state brings the sender's log
 // through its applied index and no log files: neither the sender's
 // unapplied entries nor the receiver's are in the log after it, and the
