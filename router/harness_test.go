@@ -302,11 +302,8 @@ func (n *testNode) handle(ctx context.Context, req wire.Message) (wire.Message, 
 			}
 			time.Sleep(d)
 		}
-		if n.corrupt.Load() || n.garble.Load() || n.rot.Load() {
+		if n.corrupt.Load() || n.garble.Load() || n.rot.Load() || n.misname.Load() {
 			return n.badChunk(m.Hash)
-		}
-		if data, ok := n.chunk(m.Hash); ok && n.misname.Load() {
-			return &wire.ChunkMsg{Data: data, CRC: meta.ChunkCRC(data) ^ 1, HasCRC: true}, nil
 		}
 	case *wire.TouchChunks:
 		if n.missing.Load() {
@@ -364,7 +361,8 @@ func (n *testNode) holderHandle(req wire.Message) (wire.Message, error) {
 	return nil, fmt.Errorf("%w: a chunk holder does not serve type %d", wire.ErrBadMessage, req.Type())
 }
 
-// badChunk answers a GetChunk of a corrupt, garbling or rotting node.
+// badChunk answers a GetChunk of a corrupt, garbling, rotting or
+// misnaming node.
 func (n *testNode) badChunk(h meta.Hash) (wire.Message, error) {
 	data, ok := n.chunk(h)
 	switch {
@@ -373,6 +371,8 @@ func (n *testNode) badChunk(h meta.Hash) (wire.Message, error) {
 	case n.corrupt.Load():
 		n.drop(h)
 		return nil, fmt.Errorf("chunk %s removed: %w", h, meta.ErrCorrupt)
+	case n.misname.Load():
+		return &wire.ChunkMsg{Data: data, CRC: meta.ChunkCRC(data) ^ 1, HasCRC: true}, nil
 	}
 	good := meta.ChunkCRC(data)
 	data[0] ^= 0xff

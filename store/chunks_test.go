@@ -367,19 +367,33 @@ func TestChunkStoreReload(t *testing.T) {
 	}
 }
 
+// csWrite writes data as the file name in chunk h's fan-out directory
+// under dir, behind the store's back, and returns its path.
+func csWrite(t *testing.T, dir string, h meta.Hash, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, h.String()[:2], name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// csRotted is b with its first byte flipped, as bit rot would.
+func csRotted(b []byte) []byte {
+	r := []byte(string(b))
+	r[0] ^= 0xff
+	return r
+}
+
 // csLegacy writes chunk i as a chunk written before checksums were kept
 // in file names: under its hash alone.
 func csLegacy(t *testing.T, dir string, i int) (meta.Hash, []byte, string) {
 	t.Helper()
 	h, b := csChunk(i)
-	p := filepath.Join(dir, h.String()[:2], h.String())
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return h, b, p
+	return h, b, csWrite(t, dir, h, h.String(), b)
 }
 
 func TestChunkStoreChecksumInName(t *testing.T) {
@@ -505,23 +519,12 @@ func TestChunkStoreBothNames(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			h, b := csChunk(1)
-			fan := filepath.Join(dir, h.String()[:2])
-			if err := os.MkdirAll(fan, 0o755); err != nil {
-				t.Fatal(err)
-			}
 			good := fmt.Sprintf("%s-%08x", h, meta.ChunkCRC(b))
 			if tc.goodLegacy {
 				good = h.String()
 			}
-			bad := fmt.Sprintf("%s-%08x", h, tc.badCRC)
-			if err := os.WriteFile(filepath.Join(fan, good), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			rotted := []byte(string(b))
-			rotted[0] ^= 0xff
-			if err := os.WriteFile(filepath.Join(fan, bad), rotted, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			csWrite(t, dir, h, good, b)
+			csWrite(t, dir, h, fmt.Sprintf("%s-%08x", h, tc.badCRC), csRotted(b))
 			s := csOpen(t, dir)
 			if got := csFiles(t, dir); len(got) != 1 || filepath.Base(got[0]) != good {
 				t.Errorf("files after open: %v, want only %s", got, good)
@@ -539,18 +542,8 @@ func TestChunkStoreBothNames(t *testing.T) {
 func TestChunkStoreBothNamesGoodUnderWrongChecksum(t *testing.T) {
 	dir := t.TempDir()
 	h, b := csChunk(1)
-	fan := filepath.Join(dir, h.String()[:2])
-	if err := os.MkdirAll(fan, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	rotted := []byte(string(b))
-	rotted[0] ^= 0xff
-	if err := os.WriteFile(filepath.Join(fan, h.String()), rotted, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(fan, fmt.Sprintf("%s-%08x", h, meta.ChunkCRC(b)^1)), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	csWrite(t, dir, h, h.String(), csRotted(b))
+	csWrite(t, dir, h, fmt.Sprintf("%s-%08x", h, meta.ChunkCRC(b)^1), b)
 	s := csOpen(t, dir)
 	if got, err := s.Get(h); err != nil || string(got) != string(b) {
 		t.Fatalf("get: %q, %v; want the good copy", got, err)
