@@ -246,3 +246,34 @@ func TestStatAfterAnOpenIsTheOpens(t *testing.T) {
 	h2.Release(context.Background())
 	h.Release(context.Background())
 }
+
+// TestStatAfterACreateOrOpenIsItsAnswer: a stat of a file just created or
+// opened here is answered from what the create or open was answered,
+// with the writes and attribute changes not sent yet, without a request
+// (tar asks for it after writing each file, before its fchown).
+func TestStatAfterACreateOrOpenIsItsAnswer(t *testing.T) {
+	tm := newTestMount(t, 64, func(c *Config) { c.AttrTimeout = time.Hour })
+	tm.c.statCalls()
+	ino, h := tm.create("f")
+	tm.write(h, 0, "hello")
+	tm.setattr(context.Background(), ino, chmodIn(0o600))
+	if a := tm.getattr(ino); a.Size != 5 || a.Mode&0o7777 != 0o600 {
+		t.Fatalf("stat after a create, a write and a chmod: size %d mode %o, want 5 and 600", a.Size, a.Mode&0o7777)
+	}
+	if n := tm.c.statCalls(); n != 0 {
+		t.Fatalf("a stat after a create asked the cluster %d times, want none", n)
+	}
+	h.Release(context.Background())
+
+	h = tm.open(ino)
+	if n := tm.c.statCalls(); n != 1 {
+		t.Fatalf("an open asked the cluster %d times, want once", n)
+	}
+	if a := tm.getattr(ino); a.Size != 5 || a.Mode&0o7777 != 0o600 {
+		t.Fatalf("stat after an open: size %d mode %o, want 5 and 600", a.Size, a.Mode&0o7777)
+	}
+	if n := tm.c.statCalls(); n != 0 {
+		t.Fatalf("a stat after an open asked the cluster %d times, want none", n)
+	}
+	h.Release(context.Background())
+}

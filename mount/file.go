@@ -97,6 +97,18 @@ type seenAttr struct {
 	epoch uint64
 }
 
+// asked is when this mount sent a request whose answer it may note as a
+// file's attributes, and its names epoch then.
+type asked struct {
+	at    time.Time
+	epoch uint64
+}
+
+// asking is asked for a request about to be sent.
+func (m *fsys) asking() asked {
+	return asked{epoch: m.namesEpoch.Load(), at: time.Now()}
+}
+
 // noteAttr records a, an answer to a request on the file this mount
 // made when its names epoch was epoch (read before the request: a link,
 // unlink or rename that ran meantime makes the answer stale) (mu held).
@@ -282,7 +294,7 @@ func (f *openFile) sendAttrs(ctx context.Context) error {
 // changed the content: the cached windows go. An older one was answered
 // before one of this mount's own writes landed (a batch that went out
 // while the open waited for a), and is not taken: Gen only grows.
-func (m *fsys) open(a client.Attr) *openFile {
+func (m *fsys) open(a client.Attr, q asked) *openFile {
 	m.mu.Lock()
 	f := m.files[a.Ino]
 	if f == nil {
@@ -295,14 +307,21 @@ func (m *fsys) open(a client.Attr) *openFile {
 	f.mu.Lock()
 	f.closing = false
 	// An open asks for the file's attributes (close-to-open): those
-	// noted before it may be older than what it was answered.
-	f.latest.Store(nil)
+	// noted before it asked may be older than what it was answered, and
+	// what it was answered serves the stats after it (tar's fchown asks
+	// for them at once). Those noted since it asked are as recent.
+	if s := f.latest.Load(); s == nil || s.at.Before(q.at) {
+		f.latest.Store(nil)
+	}
 	if a.Gen > f.gen {
 		f.dropWindows()
 	}
 	if a.Gen >= f.gen {
 		f.size, f.gen = a.Size, a.Gen
 		f.updateSizes()
+		if f.latest.Load() == nil {
+			f.noteAttr(a, q.epoch)
+		}
 	}
 	f.mu.Unlock()
 	return f

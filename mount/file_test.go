@@ -64,22 +64,24 @@ func newTestMountRanges(t *testing.T, maxWrite, ranges int, configure func(*Conf
 // create makes an empty file and opens it, as open(2) with O_CREAT does.
 func (tm *testMount) create(name string) (uint64, *handle) {
 	tm.t.Helper()
+	q := tm.m.asking()
 	a, _, err := tm.c.CreateIn(context.Background(), rootIno, name, 0o644, 0, 0, true)
 	if err != nil {
 		tm.t.Fatal(err)
 	}
-	return a.Ino, &handle{f: tm.m.open(a)}
+	return a.Ino, &handle{f: tm.m.open(a, q)}
 }
 
 // open opens the file ino as node.Open does: with its attributes as the
 // cluster answers them now.
 func (tm *testMount) open(ino uint64) *handle {
 	tm.t.Helper()
+	q := tm.m.asking()
 	a, err := tm.c.StatIno(context.Background(), ino)
 	if err != nil {
 		tm.t.Fatal(err)
 	}
-	return &handle{f: tm.m.open(a)}
+	return &handle{f: tm.m.open(a, q)}
 }
 
 // write writes s at off through h, and fails the test unless all of it

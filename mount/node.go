@@ -82,6 +82,15 @@ func (n *node) attrs(ctx context.Context) (client.Attr, error) {
 	return a, err
 }
 
+// openAttrs returns the attributes of n, open here as f: the last answer
+// about it when recent, else those the kernel was last told.
+func (n *node) openAttrs(ctx context.Context, f *openFile) (client.Attr, error) {
+	if a, ok := f.recentAttr(); ok {
+		return a, nil
+	}
+	return n.attrs(ctx)
+}
+
 // caller is the user and group a new inode belongs to: the calling
 // process's, except that a directory with the setgid bit hands its group
 // (and, to directories, the bit) down, as on Linux file systems.
@@ -167,7 +176,7 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 			who = &id
 		}
 		if f.deferTruncate(*sa.Size, who) {
-			if a, err = n.attrs(ctx); err != nil {
+			if a, err = n.openAttrs(ctx, f); err != nil {
 				return n.m.errno(err)
 			}
 			n.m.fill(&out.Attr, a)
@@ -182,7 +191,7 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		if f.deferAttrs(sa, who) {
 			// Sent after the writes it waits for (see openFile); shown
 			// from the attributes last seen until then.
-			if a, err = n.attrs(ctx); err != nil {
+			if a, err = n.openAttrs(ctx, f); err != nil {
 				return n.m.errno(err)
 			}
 			n.m.fill(&out.Attr, a)
@@ -299,11 +308,12 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		return nil, nil, 0, n.m.errno(err)
 	}
 	defer n.m.changed()
+	q := n.m.asking()
 	a, created, err := n.m.c.CreateIn(ctx, n.ino, name, mode, uid, gid, flags&syscall.O_EXCL != 0)
 	if err != nil {
 		return nil, nil, 0, n.m.errno(err)
 	}
-	f := n.m.open(a)
+	f := n.m.open(a, q)
 	f.act(ctx)
 	if !created && flags&syscall.O_TRUNC != 0 {
 		zero := int64(0)
@@ -319,6 +329,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	ctx = n.m.as(ctx)
 	// Close-to-open: every open asks for the current attributes, so a
 	// file closed on another host is read whole here.
+	q := n.m.asking()
 	a, err := n.m.c.StatIno(ctx, n.ino)
 	if err != nil {
 		return nil, 0, n.m.errno(err)
@@ -334,7 +345,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		n.NotifyContent(-1, 0)
 		n.seen(a)
 	}
-	f := n.m.open(a)
+	f := n.m.open(a, q)
 	f.act(ctx)
 	if flags&syscall.O_TRUNC != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		zero := int64(0)

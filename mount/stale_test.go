@@ -14,12 +14,13 @@ import (
 func TestOpenAnsweredBeforeABatchLanded(t *testing.T) {
 	tm := newTestMount(t, 64, nil)
 	ino, h := tm.create("f")
+	q := tm.m.asking()
 	before := tm.c.stat(ino) // the open's answer
 	tm.write(h, 0, "hello")
 	if errno := tm.fsync(h); errno != 0 {
 		t.Fatalf("fsync: %v", errno)
 	}
-	h2 := &handle{f: tm.m.open(before)}
+	h2 := &handle{f: tm.m.open(before, q)}
 	for i, h := range []*handle{h, h2} {
 		if got := tm.read(h, 0, 10); got != "hello" {
 			t.Fatalf("handle %d reads %q after an open with attributes from before the write", i+1, got)
