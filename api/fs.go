@@ -69,6 +69,17 @@ type Stat struct {
 	ContentType string `json:"content_type,omitempty"`
 }
 
+// Changed is the answer to a change of names (create, mkdir, symlink,
+// mknod, link, rename, delete) asked with ?dirs=1: the inode's Stat when
+// the change answers with one, and Dirs, the directories whose entries
+// it made, removed or moved, as they are after it (their times and
+// links). Dirs is empty when the change was answered from the record of
+// an earlier try of the same request.
+type Changed struct {
+	*Stat
+	Dirs []Attr `json:"dirs"`
+}
+
 // DirEntry is one entry of a Listing.
 type DirEntry struct {
 	Name string `json:"name"`

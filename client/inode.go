@@ -50,6 +50,22 @@ func what(dir uint64, name string) string {
 // inoCall makes a request about name in dir and decodes the attributes it
 // answers with into out (when not nil).
 func (c *Client) inoCall(ctx context.Context, method string, dir uint64, name string, q url.Values, body []byte, out any) (int, error) {
+	if into := DirsNoted(ctx); into != nil && changesNames(method, q) {
+		// Asked for the directories the change makes new (see NoteDirs).
+		*into = nil
+		q.Set("dirs", "1")
+		var ch api.Changed
+		if st, ok := out.(*Stat); ok {
+			ch.Stat = st
+		} else {
+			ch.Stat = new(Stat)
+		}
+		status, err := c.inoCall(context.WithValue(ctx, dirsKey{}, (*[]Attr)(nil)), method, dir, name, q, body, &ch)
+		if err == nil {
+			*into = ch.Dirs
+		}
+		return status, err
+	}
 	r := request{method: method, what: what(dir, name), url: c.inoURL(dir, name, q), bound: boundWhole}
 	if body != nil {
 		r.body, r.size = bytes.NewReader(body), int64(len(body))
@@ -58,11 +74,50 @@ func (c *Client) inoCall(ctx context.Context, method string, dir uint64, name st
 	if err != nil {
 		return 0, err
 	}
-	if out == nil {
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		// (A 204 to a change asked for its directories: a router that
+		// does not give them.)
 		drainClose(resp.Body)
 		return resp.StatusCode, nil
 	}
 	return resp.StatusCode, decodeJSON(resp, r.what, out)
+}
+
+type dirsKey struct{}
+
+// NoteDirs returns a context whose changes of names made through the
+// inode calls (CreateIn, MkdirIn, MknodIn, SymlinkIn, LinkIn, UnlinkIn,
+// RmdirIn, RenameIn) set *into to the directories whose entries they
+// changed, as they are after the change (their new times and links),
+// or to none when the router does not give them (a router of an earlier
+// version, or a retry the cluster answered from its first try). A mount
+// keeps them: the kernel forgets a directory's attributes after each
+// change in it and asks for them again.
+func NoteDirs(ctx context.Context, into *[]Attr) context.Context {
+	return context.WithValue(ctx, dirsKey{}, into)
+}
+
+// DirsNoted returns where ctx asks the directories of a change to go (see
+// NoteDirs), or nil: for other implementations of the inode calls, such
+// as a test's.
+func DirsNoted(ctx context.Context) *[]Attr {
+	into, _ := ctx.Value(dirsKey{}).(*[]Attr)
+	return into
+}
+
+// changesNames reports whether an inode call with method and q is one
+// NoteDirs applies to.
+func changesNames(method string, q url.Values) bool {
+	switch method {
+	case http.MethodDelete:
+		return true
+	case http.MethodPost:
+		switch q.Get("op") {
+		case "create", "mkdir", "mknod", "symlink", "link", "rename":
+			return true
+		}
+	}
+	return false
 }
 
 // LookupIn returns the attributes of name in the directory dir.

@@ -293,6 +293,50 @@ dd if=huge bs=1M skip=%d count=4 status=none | tr -d '\000' && dd if=huge bs=1 s
 		}
 	})
 
+	t.Run("a directory's times and links after each change in it", func(t *testing.T) {
+		// The kernel forgets a directory's attributes after a change in
+		// it; the mount answers the stat that follows from the change's
+		// own answer. It must be what the cluster holds.
+		if err := os.Mkdir(at("times"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		same := func(what string) {
+			t.Helper()
+			st, err := os.Stat(at("times"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := cl.Stat(ctx, "/times")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if links := st.Sys().(*syscall.Stat_t).Nlink; !st.ModTime().Equal(want.MTime) || uint32(links) != want.Nlink {
+				t.Errorf("after %s: the mount shows the directory with mtime %v and %d links, the cluster has %v and %d",
+					what, st.ModTime(), links, want.MTime, want.Nlink)
+			}
+		}
+		steps := []struct {
+			what string
+			do   func() error
+		}{
+			{"a create", func() error { return os.WriteFile(at("times/f"), []byte("x"), 0o644) }},
+			{"a mkdir", func() error { return os.Mkdir(at("times/sub"), 0o755) }},
+			{"a symlink", func() error { return os.Symlink("f", at("times/l")) }},
+			{"a hard link", func() error { return os.Link(at("times/f"), at("times/g")) }},
+			{"a rename in it", func() error { return os.Rename(at("times/g"), at("times/h")) }},
+			{"a rename out of it", func() error { return os.Rename(at("times/sub"), at("sub-moved")) }},
+			{"an unlink", func() error { return os.Remove(at("times/h")) }},
+			{"a rename into it", func() error { return os.Rename(at("sub-moved"), at("times/sub")) }},
+			{"an rmdir", func() error { return os.Remove(at("times/sub")) }},
+		}
+		for _, s := range steps {
+			if err := s.do(); err != nil {
+				t.Fatalf("%s: %v", s.what, err)
+			}
+			same(s.what)
+		}
+	})
+
 	t.Run("rename", func(t *testing.T) {
 		os.MkdirAll(at("r/d1/inner"), 0o755)
 		os.WriteFile(at("r/d1/inner/f"), []byte("f"), 0o644)

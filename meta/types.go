@@ -555,6 +555,11 @@ type Result struct {
 	// which need its attributes at once, for OpPut (the answer to an
 	// upload describes the file) and for OpUserAdd: the home.
 	Inode *Inode `msgpack:"in,omitempty"`
+	// Dirs are the directories whose entries the op made, removed or
+	// moved, as they are after it (attributes only: their new times and
+	// links), so that a mount need not ask for them again. A retry
+	// answered from the record of its first try has none.
+	Dirs []Inode `msgpack:"ds,omitempty"`
 	// User is the account OpUserAdd or OpUserToken stored, without its
 	// token hash.
 	User *User `msgpack:"ur,omitempty"`

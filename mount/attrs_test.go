@@ -277,3 +277,88 @@ func TestStatAfterACreateOrOpenIsItsAnswer(t *testing.T) {
 	}
 	h.Release(context.Background())
 }
+
+// TestStatOfADirAfterAChangeInIt: a change of names through the mount
+// asks for the directories it changed, and a stat of one of them after
+// it is answered from that, as it is after the change, without a
+// request; not when another change was on its way at the same time
+// (its answer may lack the other's effect), after a change that failed,
+// after a change of its attributes, nor past the attribute timeout.
+func TestStatOfADirAfterAChangeInIt(t *testing.T) {
+	tm := newTestMount(t, 64, func(c *Config) { c.AttrTimeout = time.Hour })
+	ctx := context.Background()
+	create := func(ctx context.Context, name string) {
+		t.Helper()
+		if _, _, err := tm.c.CreateIn(ctx, rootIno, name, 0o644, 0, 0, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asks := func(what string, want int) {
+		t.Helper()
+		root := tm.c.stat(rootIno)
+		tm.c.statCalls()
+		got := tm.getattr(rootIno)
+		if n := tm.c.statCalls(); n != want {
+			t.Fatalf("%s: a stat of the directory asked the cluster %d times, want %d", what, n, want)
+		}
+		if got.Mtime != uint64(root.MTime.Unix()) || got.Mtimensec != uint32(root.MTime.Nanosecond()) {
+			t.Fatalf("%s: the directory's mtime shows as %d.%09d, the cluster has %v", what, got.Mtime, got.Mtimensec, root.MTime)
+		}
+	}
+
+	cctx, ch := tm.m.changing(ctx)
+	create(cctx, "a")
+	ch.end()
+	asks("after a create", 0)
+
+	cctx, ch = tm.m.changing(ctx)
+	if err := tm.c.UnlinkIn(cctx, rootIno, "a", false); err != nil {
+		t.Fatal(err)
+	}
+	ch.end()
+	asks("after an unlink", 0)
+
+	// Two changes on their way at once: neither's answer is taken.
+	c1, ch1 := tm.m.changing(ctx)
+	c2, ch2 := tm.m.changing(ctx)
+	create(c1, "b")
+	create(c2, "c")
+	ch2.end()
+	ch1.end()
+	asks("after two changes at once", 1)
+
+	// One that began and ended while another was on its way.
+	c1, ch1 = tm.m.changing(ctx)
+	create(c1, "d")
+	c2, ch2 = tm.m.changing(ctx)
+	create(c2, "e")
+	ch2.end()
+	ch1.end()
+	asks("after a change inside another", 1)
+
+	// A failed change, and any other change, drop what was noted.
+	cctx, ch = tm.m.changing(ctx)
+	create(cctx, "f")
+	ch.end()
+	cctx, ch = tm.m.changing(ctx)
+	if _, _, err := tm.c.CreateIn(cctx, rootIno, "f", 0o644, 0, 0, true); err == nil {
+		t.Fatal("a second exclusive create of f succeeded")
+	}
+	ch.end()
+	asks("after a failed change", 1)
+	cctx, ch = tm.m.changing(ctx)
+	create(cctx, "g")
+	ch.end()
+	// A file's content or attributes: the directory is as it was.
+	tm.m.contentChanged()
+	tm.m.attrChanged(tm.c.names["g"])
+	asks("after a change of a file in it", 0)
+	tm.m.attrChanged(rootIno)
+	asks("after a change of its attributes", 1)
+
+	tm = newTestMount(t, 64, func(c *Config) { c.AttrTimeout = 0 })
+	cctx, ch = tm.m.changing(ctx)
+	create(cctx, "a")
+	ch.end()
+	asks("without an attribute timeout", 1)
+}

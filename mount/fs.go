@@ -50,6 +50,16 @@ type fsys struct {
 	// each entry of a listing (readdirplus) need no request of their own.
 	// Any change made through this mount drops them all.
 	dirs map[uint64]*listing
+	// dirAttrs holds the attributes of directories as the last change
+	// of names through this mount answered them (see changing), so the
+	// stat the kernel makes of a directory after each change in it needs
+	// no request of its own. Any change made through this mount drops
+	// them all and notes its own.
+	dirAttrs map[uint64]seenAttr
+	// changes counts the changes made through this mount as they begin
+	// and end: a change notes its directories only if none began or
+	// ended while it was on its way (whose effect its answer may lack).
+	changes uint64
 	// locks is the cluster's file locks this mount's sessions hold; nil
 	// when locks are local to this host (locks.go).
 	locks *mountLocks
@@ -161,6 +171,7 @@ func newFsys(ctx context.Context, dir string, cfg Config) (*fsys, error) {
 	m := &fsys{
 		cfg: cfg, c: cfg.Client, window: int64(st.ChunkSize), maxWrite: st.MaxWrite, maxRanges: min(st.MaxRanges, client.MaxPatchWrites), maxFileSize: st.MaxFileSize,
 		writeBuffer: cfg.WriteBuffer, files: map[uint64]*openFile{}, dirs: map[uint64]*listing{},
+		dirAttrs: map[uint64]seenAttr{},
 	}
 	if m.writeBuffer == 0 {
 		m.writeBuffer = 4 * m.window
@@ -185,11 +196,76 @@ func (mt *Mounted) Unmount() error {
 // rootIno is the root directory's inode number in the cluster.
 const rootIno = 1
 
-// changed drops the cached listings: this mount changed a directory.
-func (m *fsys) changed() {
+// attrChanged drops the cached listings and what a change of names
+// noted of the inode ino: this mount changed its attributes. (A change
+// of names on its way meanwhile notes nothing: see changing.)
+func (m *fsys) attrChanged(ino uint64) {
+	m.mu.Lock()
+	m.changes++
+	clear(m.dirs)
+	delete(m.dirAttrs, ino)
+	m.mu.Unlock()
+}
+
+// contentChanged drops the cached listings: this mount changed a file's
+// content (and so its size and times in a listing), which leaves every
+// directory's attributes as they were.
+func (m *fsys) contentChanged() {
 	m.mu.Lock()
 	clear(m.dirs)
 	m.mu.Unlock()
+}
+
+// change is a change of names on its way (see changing).
+type change struct {
+	m     *fsys
+	began uint64
+	dirs  []client.Attr
+}
+
+// changing begins a change of names (create, mkdir, link, unlink,
+// rename...): its requests go with the returned context, which asks the
+// cluster for the directories it changes, and end notes them.
+func (m *fsys) changing(ctx context.Context) (context.Context, *change) {
+	c := &change{m: m}
+	m.mu.Lock()
+	m.changes++
+	c.began = m.changes
+	m.mu.Unlock()
+	return client.NoteDirs(ctx, &c.dirs), c
+}
+
+// end ends the change: it drops the cached listings and directory
+// attributes, and then, unless another change began or ended meanwhile,
+// the directories it changed, as its answer gave them, serve stats for
+// the attribute timeout. A change that failed has none.
+func (c *change) end() {
+	m := c.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	alone := m.changes == c.began
+	m.changes++
+	clear(m.dirs)
+	clear(m.dirAttrs)
+	if !alone {
+		return
+	}
+	now := time.Now()
+	for _, d := range c.dirs {
+		m.dirAttrs[d.Ino] = seenAttr{a: d, at: now}
+	}
+}
+
+// dirAttr returns the attributes of the directory ino a change through
+// this mount answered, if that was within the attribute timeout.
+func (m *fsys) dirAttr(ino uint64) (client.Attr, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.dirAttrs[ino]
+	if !ok || time.Since(s.at) >= m.cfg.AttrTimeout {
+		return client.Attr{}, false
+	}
+	return s.a, true
 }
 
 // listed caches the entries of dir.

@@ -315,7 +315,20 @@ func (c *memCluster) CreateIn(ctx context.Context, dir uint64, name string, mode
 	c.last++
 	in := &memInode{attr: client.Attr{Ino: c.last, Type: client.TypeFile, Mode: mode, Nlink: 1, Uid: uid, Gid: gid}}
 	c.inodes[in.attr.Ino], c.names[name] = in, in.attr.Ino
+	c.rootChanged(ctx)
 	return in.attr, true, nil
+}
+
+// rootChanged gives the root directory new times, as a change of its
+// entries does, and answers it as a router does to a change asked for
+// its directories (client.NoteDirs; mu held).
+func (c *memCluster) rootChanged(ctx context.Context) {
+	root := c.inodes[rootIno]
+	root.attr.MTime = time.Now()
+	root.attr.CTime = root.attr.MTime
+	if into := client.DirsNoted(ctx); into != nil {
+		*into = []client.Attr{root.attr}
+	}
 }
 
 func (c *memCluster) UnlinkIn(ctx context.Context, dir uint64, name string, orphan bool) error {
@@ -326,6 +339,7 @@ func (c *memCluster) UnlinkIn(ctx context.Context, dir uint64, name string, orph
 		return fmt.Errorf("%q: %w", name, client.ErrNotFound)
 	}
 	delete(c.names, name)
+	c.rootChanged(ctx)
 	in := c.inodes[ino]
 	if in.attr.Nlink--; in.attr.Nlink == 0 && !orphan {
 		delete(c.inodes, ino)

@@ -132,6 +132,10 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 			return 0
 		}
 	}
+	if a, ok := n.m.dirAttr(n.ino); ok {
+		n.m.fill(&out.Attr, a)
+		return 0
+	}
 	a, err := n.m.c.StatIno(ctx, n.ino)
 	if err != nil {
 		return n.m.errno(err)
@@ -164,7 +168,7 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	if sa == (client.SetAttr{}) {
 		return n.Getattr(ctx, fh, out)
 	}
-	defer n.m.changed()
+	defer n.m.attrChanged(n.ino)
 	var a client.Attr
 	var err error
 	f := n.m.opened(n.ino)
@@ -256,7 +260,8 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	if err != nil {
 		return nil, n.m.errno(err)
 	}
-	defer n.m.changed()
+	ctx, ch := n.m.changing(ctx)
+	defer ch.end()
 	a, err := n.m.c.MkdirIn(ctx, n.ino, name, mode, uid, gid)
 	if err != nil {
 		return nil, n.m.errno(err)
@@ -283,7 +288,8 @@ func (n *node) Mknod(ctx context.Context, name string, mode, dev uint32, out *fu
 	if err != nil {
 		return nil, n.m.errno(err)
 	}
-	defer n.m.changed()
+	ctx, ch := n.m.changing(ctx)
+	defer ch.end()
 	var a client.Attr
 	if typ == "" {
 		// A regular file (mknod(2) with S_IFREG, or the kernel's create
@@ -307,7 +313,8 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 	if err != nil {
 		return nil, nil, 0, n.m.errno(err)
 	}
-	defer n.m.changed()
+	ctx, ch := n.m.changing(ctx)
+	defer ch.end()
 	q := n.m.asking()
 	a, created, err := n.m.c.CreateIn(ctx, n.ino, name, mode, uid, gid, flags&syscall.O_EXCL != 0)
 	if err != nil {
@@ -353,7 +360,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			f.release()
 			return nil, 0, n.m.errno(err)
 		}
-		n.m.changed()
+		n.m.contentChanged()
 	}
 	return &handle{f: f}, 0, 0
 }
@@ -370,7 +377,8 @@ func (n *node) openChild(name string) *openFile {
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	ctx = n.m.as(ctx)
-	defer n.m.changed()
+	ctx, ch := n.m.changing(ctx)
+	defer ch.end()
 	n.m.namesEpoch.Add(1) // and again once done: an answer noted meanwhile may predate it
 	defer n.m.namesEpoch.Add(1)
 	f := n.openChild(name)
@@ -387,7 +395,8 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	ctx = n.m.as(ctx)
-	defer n.m.changed()
+	ctx, ch := n.m.changing(ctx)
+	defer ch.end()
 	return n.m.errno(n.m.c.RmdirIn(ctx, n.ino, name))
 }
 
@@ -403,7 +412,8 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if !ok {
 		return syscall.EXDEV
 	}
-	defer n.m.changed()
+	ctx, ch := n.m.changing(ctx)
+	defer ch.end()
 	n.m.namesEpoch.Add(1) // and again once done: an answer noted meanwhile may predate it
 	defer n.m.namesEpoch.Add(1)
 	victim := np.openChild(newName)
@@ -425,7 +435,8 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if !ok {
 		return nil, syscall.EXDEV
 	}
-	defer n.m.changed()
+	ctx, ch := n.m.changing(ctx)
+	defer ch.end()
 	n.m.namesEpoch.Add(1) // and again once done: an answer noted meanwhile may predate it
 	defer n.m.namesEpoch.Add(1)
 	a, err := n.m.c.LinkIn(ctx, t.ino, n.ino, name)
@@ -444,7 +455,8 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 	if err != nil {
 		return nil, n.m.errno(err)
 	}
-	defer n.m.changed()
+	ctx, ch := n.m.changing(ctx)
+	defer ch.end()
 	a, err := n.m.c.SymlinkIn(ctx, n.ino, name, target, uid, gid)
 	if err != nil {
 		return nil, n.m.errno(err)

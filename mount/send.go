@@ -141,7 +141,7 @@ func (f *openFile) sent(a client.Attr, r sendResult, b *sending, err error) {
 			f.size, f.gen = a.Size, a.Gen
 			f.noteAttr(a, r.epoch)
 		}
-		f.m.changed()
+		f.m.contentChanged()
 	}
 	if err == nil {
 		return

@@ -132,11 +132,12 @@ func (s *Server) make(w http.ResponseWriter, r *http.Request, t target, op meta.
 	if res.Created {
 		status = http.StatusCreated
 	}
-	if res.Inode == nil {
-		w.WriteHeader(status)
-		return
+	var st *api.Stat
+	if res.Inode != nil {
+		v := statOf(t.path, *res.Inode)
+		st = &v
 	}
-	writeJSON(w, status, statOf(t.path, *res.Inode))
+	answerChange(w, r, status, st, res)
 }
 
 // release drops an orphan: a file unlinked while a mount had it open.

@@ -448,6 +448,10 @@ func (s *Server) serveFS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := q.Get("op")
+	if _, err := flag(q.Get("dirs")); err != nil {
+		writeError(w, fmt.Errorf("dirs=: %w", err))
+		return
+	}
 	if r.Method == http.MethodPost && op != "copy" && op != "rename" && op != "link" &&
 		(r.Header.Get("If-Match") != "" || r.Header.Get("If-None-Match") != "") {
 		// Ignored, a condition would let the change through as if it held.
@@ -570,14 +574,39 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t target, q url.
 	if err == nil {
 		err = conditional(r, &op)
 	}
+	var res meta.Result
 	if err == nil {
-		_, err = s.propose(r.Context(), op)
+		res, err = s.propose(r.Context(), op)
 	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	answerChange(w, r, http.StatusNoContent, nil, res)
+}
+
+// answerChange answers a change to the namespace with status and st (nil:
+// no body), and, asked with ?dirs=1, the directories whose entries it
+// changed, as they are after it (api.Changed; a 204 becomes a 200 to carry
+// them). A mount asks for them: the kernel forgets a directory's
+// attributes after each change in it and would ask for them again.
+func answerChange(w http.ResponseWriter, r *http.Request, status int, st *api.Stat, res meta.Result) {
+	if dirs, _ := flag(r.URL.Query().Get("dirs")); dirs {
+		c := api.Changed{Stat: st, Dirs: make([]api.Attr, len(res.Dirs))}
+		for i, d := range res.Dirs {
+			c.Dirs[i] = attrOf(d)
+		}
+		if status == http.StatusNoContent {
+			status = http.StatusOK
+		}
+		writeJSON(w, status, c)
+		return
+	}
+	if st == nil {
+		w.WriteHeader(status)
+		return
+	}
+	writeJSON(w, status, *st)
 }
 
 // conditional puts the request's If-Match and If-None-Match: * in op.
@@ -633,11 +662,12 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, t target, op strin
 		writeError(w, err)
 		return
 	}
+	var st *api.Stat
 	if res.Inode != nil {
-		writeJSON(w, status, statOf(dst.path, *res.Inode))
-		return
+		v := statOf(dst.path, *res.Inode)
+		st = &v
 	}
-	w.WriteHeader(status)
+	answerChange(w, r, status, st, res)
 }
 
 func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, t target, q url.Values) {

@@ -213,6 +213,16 @@ func applyOp(tx *bbolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 			return meta.Result{Code: code}, err
 		}
 	}
+	r, err := n.apply(op, tx, clock)
+	if err == nil && r.Code == meta.CodeOK {
+		r.Dirs = n.dirs
+	}
+	return r, err
+}
+
+// apply applies op, which is neither a no-op nor a change of
+// configuration, to n.
+func (n *namespace) apply(op *meta.Op, tx *bbolt.Tx, clock int64) (meta.Result, error) {
 	switch op.Kind {
 	case meta.OpPut:
 		return n.put(op)
@@ -346,6 +356,9 @@ type namespace struct {
 	// clock the group's clock of the op applied (leases).
 	tx    *bbolt.Tx
 	clock int64
+	// dirs are the directories whose entries the op changed, as they
+	// are after it (attributes only; see meta.Result.Dirs).
+	dirs []meta.Inode
 }
 
 func openNamespace(tx *bbolt.Tx) (*namespace, error) {
@@ -665,7 +678,23 @@ func (n *namespace) addEntry(parent *meta.Inode, name string, child meta.Inode, 
 		parent.Nlink++
 	}
 	parent.MTime, parent.CTime = now, now
-	return n.save(*parent)
+	return n.saveDir(*parent)
+}
+
+// saveDir saves the directory dir, whose entries changed, and remembers
+// it for the op's result.
+func (n *namespace) saveDir(dir meta.Inode) error {
+	if err := n.save(dir); err != nil {
+		return err
+	}
+	for i := range n.dirs {
+		if n.dirs[i].Ino == dir.Ino {
+			n.dirs[i] = dir.Attrs()
+			return nil
+		}
+	}
+	n.dirs = append(n.dirs, dir.Attrs())
+	return nil
 }
 
 // removeEntry unlinks name (whose inode is child) from parent, updating and
@@ -678,7 +707,7 @@ func (n *namespace) removeEntry(parent *meta.Inode, name string, child meta.Inod
 		parent.Nlink--
 	}
 	parent.MTime, parent.CTime = now, now
-	return n.save(*parent)
+	return n.saveDir(*parent)
 }
 
 // release drops one link to in, which has already been unlinked from its

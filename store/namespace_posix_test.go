@@ -405,3 +405,67 @@ func TestModeZeroGiven(t *testing.T) {
 		t.Fatalf("modes after puts over the files %04o, want 0000 (kept) and 0000 (given)", got)
 	}
 }
+
+// TestResultNamesChangedDirs: a change to a directory's entries answers
+// with the directory as it is after it (its times and links), both
+// directories for a move between two, none when nothing changed, and a
+// retry answered from the first try's record with none.
+func TestResultNamesChangedDirs(t *testing.T) {
+	db := nsOpenDB(t)
+	nsWant(t, nsApply(t, db, mkdirOp("/a")), meta.CodeOK)
+	nsWant(t, nsApply(t, db, mkdirOp("/b")), meta.CodeOK)
+	a, b := nsLookupAt(t, db, 0, "/a"), nsLookupAt(t, db, 0, "/b")
+	dirs := func(r meta.Result) map[uint64]meta.Inode {
+		t.Helper()
+		nsWant(t, r, meta.CodeOK)
+		m := map[uint64]meta.Inode{}
+		for _, d := range r.Dirs {
+			m[d.Ino] = d
+		}
+		return m
+	}
+	check := func(what string, got map[uint64]meta.Inode, want ...string) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: the result names %d directories, want %d (%v)", what, len(got), len(want), want)
+		}
+		for _, p := range want {
+			stored := nsLookupAt(t, db, 0, p)
+			if d, ok := got[stored.Ino]; !ok || d.MTime != stored.MTime || d.CTime != stored.CTime || d.Nlink != stored.Nlink || d.Mode != stored.Mode {
+				t.Fatalf("%s: the result has %s as %+v, the namespace %+v", what, p, d, stored)
+			}
+		}
+	}
+	got := dirs(nsApply(t, db, meta.Op{Kind: meta.OpCreate, Dir: a.Ino, Path: "/f", Mode: 0o644, Time: 10, Excl: true}))
+	check("create", got, "/a")
+	if got[a.Ino].MTime != 10 {
+		t.Fatalf("create: the directory's mtime is %d, want the op's 10", got[a.Ino].MTime)
+	}
+	got = dirs(nsApply(t, db, meta.Op{Kind: meta.OpMkdir, Dir: a.Ino, Path: "/sub", Time: 11}))
+	check("mkdir", got, "/a")
+	if got[a.Ino].Nlink != 3 {
+		t.Fatalf("mkdir: the directory has %d links, want 3", got[a.Ino].Nlink)
+	}
+	check("rename between directories", dirs(nsApply(t, db, meta.Op{Kind: meta.OpRename, Dir: a.Ino, Path: "/f", ToDir: b.Ino, To: "/g", Time: 12})), "/a", "/b")
+	check("unlink", dirs(nsApply(t, db, meta.Op{Kind: meta.OpDelete, Dir: b.Ino, Path: "/g", NotDir: true, Time: 13})), "/b")
+	check("rmdir", dirs(nsApply(t, db, meta.Op{Kind: meta.OpDelete, Dir: a.Ino, Path: "/sub", OnlyDir: true, Time: 14})), "/a")
+
+	// Nothing changed: an open of a file already there, a failure.
+	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpCreate, Dir: a.Ino, Path: "/h", Time: 15}), meta.CodeOK)
+	if r := nsApply(t, db, meta.Op{Kind: meta.OpCreate, Dir: a.Ino, Path: "/h", Time: 16}); r.Created || len(r.Dirs) != 0 {
+		t.Fatalf("a create of a file already there: %+v, want no directory", r)
+	}
+	if r := nsApply(t, db, meta.Op{Kind: meta.OpMkdir, Dir: a.Ino, Path: "/h", Time: 17}); r.Code != meta.CodeExists || len(r.Dirs) != 0 {
+		t.Fatalf("a failed mkdir: %+v, want CodeExists and no directory", r)
+	}
+
+	// A retry: the first try's record keeps no directories.
+	d := crOpen(t, t.TempDir())
+	op := meta.Op{Kind: meta.OpMkdir, Path: "/x", Time: 1, ReqID: "req-1", ReqSum: []byte("mkdir /x")}
+	if r := applyAt(t, d, op, 1); len(r.Dirs) != 1 || r.Dirs[0].Ino != RootIno {
+		t.Fatalf("first try: %+v, want the root directory", r.Dirs)
+	}
+	if r := applyAt(t, d, op, 2); !r.Created || len(r.Dirs) != 0 {
+		t.Fatalf("retry: %+v, want the first try's result without directories", r)
+	}
+}

@@ -93,7 +93,9 @@ func applyOnce(tx *bolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 	if err != nil {
 		return r, err
 	}
-	v, err = msgpack.Marshal(reqRecord{Result: r, Sum: op.ReqSum})
+	kept := r
+	kept.Dirs = nil // for the answer to this try only: not worth the room
+	v, err = msgpack.Marshal(reqRecord{Result: kept, Sum: op.ReqSum})
 	if err != nil {
 		return r, err
 	}
