@@ -469,6 +469,8 @@ type Op struct {
 	// the inode with Nlink 0 (an open file a mount still reads and
 	// writes) until an OpRelease drops it.
 	Orphan bool `msgpack:"or,omitempty"`
+	// WantDirs asks for Result.Dirs (a mount's change of names).
+	WantDirs bool `msgpack:"wd,omitempty"`
 	// Target is the content of the symlink OpSymlink makes.
 	Target string `msgpack:"tg,omitempty"`
 	// TTL is the lease OpKeepOrphan asks for, in nanoseconds.
@@ -557,8 +559,9 @@ type Result struct {
 	Inode *Inode `msgpack:"in,omitempty"`
 	// Dirs are the directories whose entries the op made, removed or
 	// moved, as they are after it (attributes only: their new times and
-	// links), so that a mount need not ask for them again. A retry
-	// answered from the record of its first try has none.
+	// links), when the op asked for them (Op.WantDirs), so that a mount
+	// need not ask for them again. A retry answered from the record of
+	// its first try has none.
 	Dirs []Inode `msgpack:"ds,omitempty"`
 	// User is the account OpUserAdd or OpUserToken stored, without its
 	// token hash.

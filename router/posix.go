@@ -122,6 +122,7 @@ func parseNode(q url.Values, op *meta.Op) error {
 func (s *Server) make(w http.ResponseWriter, r *http.Request, t target, op meta.Op, err error) {
 	var res meta.Result
 	if err == nil {
+		op.WantDirs = wantDirs(r)
 		res, err = s.propose(r.Context(), op)
 	}
 	if err != nil {

@@ -576,6 +576,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t target, q url.
 	}
 	var res meta.Result
 	if err == nil {
+		op.WantDirs = wantDirs(r)
 		res, err = s.propose(r.Context(), op)
 	}
 	if err != nil {
@@ -585,13 +586,20 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t target, q url.
 	answerChange(w, r, http.StatusNoContent, nil, res)
 }
 
+// wantDirs reports whether r asks for the directories its change makes
+// new (?dirs=1, checked in serveFS).
+func wantDirs(r *http.Request) bool {
+	dirs, _ := flag(r.URL.Query().Get("dirs"))
+	return dirs
+}
+
 // answerChange answers a change to the namespace with status and st (nil:
 // no body), and, asked with ?dirs=1, the directories whose entries it
 // changed, as they are after it (api.Changed; a 204 becomes a 200 to carry
 // them). A mount asks for them: the kernel forgets a directory's
 // attributes after each change in it and would ask for them again.
 func answerChange(w http.ResponseWriter, r *http.Request, status int, st *api.Stat, res meta.Result) {
-	if dirs, _ := flag(r.URL.Query().Get("dirs")); dirs {
+	if wantDirs(r) {
 		c := api.Changed{Stat: st, Dirs: make([]api.Attr, len(res.Dirs))}
 		for i, d := range res.Dirs {
 			c.Dirs[i] = attrOf(d)
@@ -656,6 +664,7 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, t target, op strin
 	}
 	var res meta.Result
 	if err == nil {
+		o.WantDirs = wantDirs(r)
 		res, err = s.propose(r.Context(), o)
 	}
 	if err != nil {

@@ -214,7 +214,7 @@ func applyOp(tx *bbolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 		}
 	}
 	r, err := n.apply(op, tx, clock)
-	if err == nil && r.Code == meta.CodeOK {
+	if err == nil && r.Code == meta.CodeOK && op.WantDirs {
 		r.Dirs = n.dirs
 	}
 	return r, err

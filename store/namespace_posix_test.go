@@ -436,32 +436,35 @@ func TestResultNamesChangedDirs(t *testing.T) {
 			}
 		}
 	}
-	got := dirs(nsApply(t, db, meta.Op{Kind: meta.OpCreate, Dir: a.Ino, Path: "/f", Mode: 0o644, Time: 10, Excl: true}))
+	got := dirs(nsApply(t, db, meta.Op{Kind: meta.OpCreate, Dir: a.Ino, Path: "/f", Mode: 0o644, Time: 10, Excl: true, WantDirs: true}))
 	check("create", got, "/a")
 	if got[a.Ino].MTime != 10 {
 		t.Fatalf("create: the directory's mtime is %d, want the op's 10", got[a.Ino].MTime)
 	}
-	got = dirs(nsApply(t, db, meta.Op{Kind: meta.OpMkdir, Dir: a.Ino, Path: "/sub", Time: 11}))
+	got = dirs(nsApply(t, db, meta.Op{Kind: meta.OpMkdir, Dir: a.Ino, Path: "/sub", Time: 11, WantDirs: true}))
 	check("mkdir", got, "/a")
 	if got[a.Ino].Nlink != 3 {
 		t.Fatalf("mkdir: the directory has %d links, want 3", got[a.Ino].Nlink)
 	}
-	check("rename between directories", dirs(nsApply(t, db, meta.Op{Kind: meta.OpRename, Dir: a.Ino, Path: "/f", ToDir: b.Ino, To: "/g", Time: 12})), "/a", "/b")
-	check("unlink", dirs(nsApply(t, db, meta.Op{Kind: meta.OpDelete, Dir: b.Ino, Path: "/g", NotDir: true, Time: 13})), "/b")
-	check("rmdir", dirs(nsApply(t, db, meta.Op{Kind: meta.OpDelete, Dir: a.Ino, Path: "/sub", OnlyDir: true, Time: 14})), "/a")
+	check("rename between directories", dirs(nsApply(t, db, meta.Op{Kind: meta.OpRename, Dir: a.Ino, Path: "/f", ToDir: b.Ino, To: "/g", Time: 12, WantDirs: true})), "/a", "/b")
+	check("unlink", dirs(nsApply(t, db, meta.Op{Kind: meta.OpDelete, Dir: b.Ino, Path: "/g", NotDir: true, Time: 13, WantDirs: true})), "/b")
+	check("rmdir", dirs(nsApply(t, db, meta.Op{Kind: meta.OpDelete, Dir: a.Ino, Path: "/sub", OnlyDir: true, Time: 14, WantDirs: true})), "/a")
 
+	// Not asked for: a create as the API makes it.
+	if r := nsApply(t, db, meta.Op{Kind: meta.OpCreate, Dir: a.Ino, Path: "/h", Time: 15}); !r.Created || len(r.Dirs) != 0 {
+		t.Fatalf("a create that did not ask for its directories: %+v, want none", r)
+	}
 	// Nothing changed: an open of a file already there, a failure.
-	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpCreate, Dir: a.Ino, Path: "/h", Time: 15}), meta.CodeOK)
-	if r := nsApply(t, db, meta.Op{Kind: meta.OpCreate, Dir: a.Ino, Path: "/h", Time: 16}); r.Created || len(r.Dirs) != 0 {
+	if r := nsApply(t, db, meta.Op{Kind: meta.OpCreate, Dir: a.Ino, Path: "/h", Time: 16, WantDirs: true}); r.Created || len(r.Dirs) != 0 {
 		t.Fatalf("a create of a file already there: %+v, want no directory", r)
 	}
-	if r := nsApply(t, db, meta.Op{Kind: meta.OpMkdir, Dir: a.Ino, Path: "/h", Time: 17}); r.Code != meta.CodeExists || len(r.Dirs) != 0 {
+	if r := nsApply(t, db, meta.Op{Kind: meta.OpMkdir, Dir: a.Ino, Path: "/h", Time: 17, WantDirs: true}); r.Code != meta.CodeExists || len(r.Dirs) != 0 {
 		t.Fatalf("a failed mkdir: %+v, want CodeExists and no directory", r)
 	}
 
 	// A retry: the first try's record keeps no directories.
 	d := crOpen(t, t.TempDir())
-	op := meta.Op{Kind: meta.OpMkdir, Path: "/x", Time: 1, ReqID: "req-1", ReqSum: []byte("mkdir /x")}
+	op := meta.Op{Kind: meta.OpMkdir, Path: "/x", Time: 1, ReqID: "req-1", ReqSum: []byte("mkdir /x"), WantDirs: true}
 	if r := applyAt(t, d, op, 1); len(r.Dirs) != 1 || r.Dirs[0].Ino != RootIno {
 		t.Fatalf("first try: %+v, want the root directory", r.Dirs)
 	}
