@@ -173,6 +173,11 @@ type Patch struct {
 	Writes   []Extent
 	Size     *int64
 	Attrs    SetAttr
+	// EmptyAt, when set, says the caller knows the file as empty at this
+	// content generation (Attr.Gen; a file it has just created): the
+	// router then computes the change without reading the file first,
+	// and reads it only if the file is no longer at that generation.
+	EmptyAt *uint64
 }
 
 // MaxPatchWrites is the most writes one Patch may carry; together they
@@ -212,6 +217,9 @@ func (c *Client) PatchIno(ctx context.Context, ino uint64, p Patch) (Attr, error
 	}
 	if p.Size != nil {
 		q.Set("size", strconv.FormatInt(*p.Size, 10))
+	}
+	if p.EmptyAt != nil {
+		q.Set("empty_at", strconv.FormatUint(*p.EmptyAt, 10))
 	}
 	body := make([]byte, 0, n)
 	for _, w := range p.Writes {

@@ -530,13 +530,19 @@ func TestUnlinkedWhileOpen(t *testing.T) {
 // TestOneRunGoesAsAWriteAt: with a router that takes several writes in
 // one request, a batch of one run (a sequential writer's) still goes as
 // a write at an offset, which the router stores chunk by chunk as it
-// arrives; several runs, or a truncate, go as one patch.
+// arrives, unless it is at most a chunk into an empty file (a patch then
+// says the file is empty: see TestFirstFlushSaysTheFileIsEmpty); several
+// runs, or a truncate, go as one patch.
 func TestOneRunGoesAsAWriteAt(t *testing.T) {
 	tm := newTestMountRanges(t, 64, 4, nil)
 	ino, h := tm.create("f")
 	tm.c.changes()
 	tm.write(h, 0, "abc")
 	tm.write(h, 3, "def")
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	tm.write(h, 6, "gh")
 	if errno := tm.fsync(h); errno != 0 {
 		t.Fatalf("fsync: %v", errno)
 	}
@@ -551,9 +557,46 @@ func TestOneRunGoesAsAWriteAt(t *testing.T) {
 	if errno := tm.fsync(h); errno != 0 {
 		t.Fatalf("fsync: %v", errno)
 	}
-	want := []string{"write 0+6", "patch write 0+1 write 4+1", "patch truncate 5 size 5"}
+	want := []string{"patch write 0+6", "write 6+2", "patch write 0+1 write 4+1", "patch truncate 5 size 5"}
 	if got := tm.c.changes(); !slices.Equal(got, want) {
 		t.Fatalf("the mount sent %q, want %q", got, want)
 	}
 	tm.wantContent(ino, "XbcdY")
+}
+
+// TestFirstFlushSaysTheFileIsEmpty: the first batch into a file created
+// empty tells the router so, with the generation it was empty at (the
+// router then need not read it first); later batches, a batch into a
+// file with content, and a run longer than a chunk (stored as it
+// arrives) do not.
+func TestFirstFlushSaysTheFileIsEmpty(t *testing.T) {
+	tm := newTestMountRanges(t, 64, 4, nil)
+	ino, h := tm.create("f")
+	gen := tm.c.stat(ino).Gen
+	tm.write(h, 0, "hello")
+	tm.setattr(context.Background(), ino, chmodIn(0o600))
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	tm.write(h, 5, " world")
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	h.Release(context.Background())
+	if want := []string{fmt.Sprintf("empty at %d", gen)}; !slices.Equal(tm.c.hints, want) {
+		t.Fatalf("the patches said %q, want %q", tm.c.hints, want)
+	}
+	tm.wantContent(ino, "hello world")
+
+	tm.c.hints = nil
+	_, h = tm.create("big")
+	tm.c.changes()
+	tm.write(h, 0, strings.Repeat("b", 65))
+	if errno := tm.fsync(h); errno != 0 {
+		t.Fatalf("fsync: %v", errno)
+	}
+	h.Release(context.Background())
+	if got, want := tm.c.changes(), []string{"write 0+64", "write 64+1"}; len(tm.c.hints) != 0 || !slices.Equal(got, want) {
+		t.Fatalf("a run longer than a chunk went as %q saying %q, want %q saying nothing", got, tm.c.hints, want)
+	}
 }

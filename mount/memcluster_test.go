@@ -33,6 +33,7 @@ type memCluster struct {
 	calls  []string          // every call that changes content, in order
 	reads  []int64           // the offset of every ReadIno, in order
 	stats  int               // StatIno calls
+	hints  []string          // every PatchIno's EmptyAt, in order
 	// beforeWrite and beforeRead, when set (with onWrite and onRead),
 	// run at the start of each WriteAt and ReadIno without mu held; an
 	// error they return is the call's, which then changes nothing.
@@ -244,6 +245,15 @@ func (c *memCluster) PatchIno(ctx context.Context, ino uint64, p client.Patch) (
 	in, err := c.file(ino)
 	if err != nil {
 		return client.Attr{}, err
+	}
+	if p.EmptyAt != nil {
+		// What the router would check at the commit: the file is still
+		// at that generation, and then it must be empty.
+		hint := fmt.Sprintf("empty at %d", *p.EmptyAt)
+		if in.attr.Gen == *p.EmptyAt && in.attr.Size != 0 {
+			hint += fmt.Sprintf(", but the file has %d bytes there", in.attr.Size)
+		}
+		c.hints = append(c.hints, hint)
 	}
 	call := "patch"
 	if p.Truncate != nil {

@@ -23,8 +23,12 @@ type sending struct {
 	// truncates.
 	attrs            client.SetAttr
 	attrsBy, truncBy *client.Identity
-	done             chan struct{} // closed when err is set and the batch is settled
-	err              error
+	// emptyAt is the content generation at which the stored file was
+	// empty when the batch was taken, if it was: the router need not
+	// read it before the first request (client.Patch.EmptyAt).
+	emptyAt *uint64
+	done    chan struct{} // closed when err is set and the batch is settled
+	err     error
 }
 
 // take takes the unsent writes and truncates as a batch (mu held).
@@ -35,6 +39,10 @@ func (f *openFile) take() *sending {
 	}
 	b.runs = f.dirty.take()
 	b.truncBy = f.truncBy
+	if f.size == 0 {
+		g := f.gen
+		b.emptyAt = &g
+	}
 	f.cut, f.trunc, f.truncBy = -1, -1, nil
 	return b
 }
@@ -52,12 +60,15 @@ type sendResult struct {
 // attributes after the last request that went through and how much did.
 // A batch of one run and no truncate (what a sequential writer makes)
 // goes as WriteAt, whose whole chunks at chunk boundaries the router
-// stores as they arrive; so does every batch with a router without
+// stores as they arrive, unless it is at most a chunk into a file stored
+// empty (a file just created: PatchIno tells the router so, and it need
+// not read the file first); so does every batch with a router without
 // PatchIno. Any other goes in as few PatchIno as the router's limits
 // allow, the truncates in the first and the last.
 func (f *openFile) send(ctx context.Context, b *sending) (a client.Attr, r sendResult, err error) {
 	r.epoch = f.m.namesEpoch.Load()
-	if f.m.maxRanges == 0 || len(b.runs) == 1 && b.cut < 0 && b.size < 0 && b.attrs == (client.SetAttr{}) {
+	small := b.emptyAt != nil && b.bytes <= f.m.window
+	if f.m.maxRanges == 0 || len(b.runs) == 1 && b.cut < 0 && b.size < 0 && b.attrs == (client.SetAttr{}) && !small {
 		for _, run := range b.runs {
 			for pos := 0; pos < len(run.data); {
 				n := min(len(run.data)-pos, f.m.maxWrite)
@@ -87,6 +98,9 @@ func (f *openFile) send(ctx context.Context, b *sending) (a client.Attr, r sendR
 		}
 		if len(p.Writes) == 0 && p.Truncate == nil && p.Size == nil && p.Attrs == (client.SetAttr{}) {
 			return nil
+		}
+		if r.requests == 0 {
+			p.EmptyAt = b.emptyAt
 		}
 		got, err := f.m.c.PatchIno(ctx, f.ino, p)
 		if err != nil {

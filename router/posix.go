@@ -246,7 +246,7 @@ func (s *Server) setattr(w http.ResponseWriter, r *http.Request, t target, q url
 		res, err = s.propose(r.Context(), meta.Op{Kind: meta.OpUpdate, Dir: t.at, Path: t.path, Attr: a})
 		in = res.Inode
 	} else {
-		in, err = s.change(r.Context(), t, a, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
+		in, err = s.change(r.Context(), t, a, nil, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 			return s.spliceIn(ctx, old, size, piece{}, size)
 		})
 	}
@@ -296,7 +296,7 @@ func (s *Server) writeAt(w http.ResponseWriter, r *http.Request, t target, offse
 	// The change is computed from the file as it is and committed only if
 	// the file is still that one (its Gen), so checking the conditions
 	// against it checks them at the commit.
-	in, err := s.change(r.Context(), t, nil, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
+	in, err := s.change(r.Context(), t, nil, nil, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 		if !cond.holds(old, true) {
 			return nil, fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
 		}
@@ -413,7 +413,21 @@ func (s *Server) writeRanges(w http.ResponseWriter, r *http.Request, t target, q
 		writeError(w, err)
 		return
 	}
-	in, err := s.change(r.Context(), t, a, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
+	// empty_at=G: the caller knows the file as empty at generation G, so
+	// the change is computed without reading it first (the commit checks
+	// the generation). Conditions need the file as it is.
+	var known *meta.Inode
+	if v := q.Get("empty_at"); v != "" {
+		g, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, fmt.Errorf("%w: empty_at=%q: want a content generation", ErrBadRequest, v))
+			return
+		}
+		if cond == (conditions{}) {
+			known = &meta.Inode{Type: meta.TypeFile, Gen: g}
+		}
+	}
+	in, err := s.change(r.Context(), t, a, known, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 		if !cond.holds(old, true) {
 			return nil, fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
 		}
@@ -500,15 +514,23 @@ func (s *Server) streamPiece(r *http.Request, t target, cond conditions) (piece,
 // change commits first, the content is computed again from that one.
 // Each try is a proposal of its own ID, derived from the request's, so a
 // retried request replays the same sequence and is still applied once.
-func (s *Server) change(ctx context.Context, t target, a *meta.SetAttr,
+// known, when set, is the file as the caller says it knows it (PATCH
+// with empty_at=): the first try is computed from it without a read, and
+// fails at the commit unless the file is still at its Gen.
+func (s *Server) change(ctx context.Context, t target, a *meta.SetAttr, known *meta.Inode,
 	content func(context.Context, meta.Inode) (*meta.Inode, error)) (*meta.Inode, error) {
 	base := requestID(ctx)
 	for try := 0; ; try++ {
-		rr, err := s.read(ctx, wire.ReadLookup, t, meta.MayWrite)
-		if err != nil {
-			return nil, err
+		var old meta.Inode
+		if try == 0 && known != nil {
+			old = *known // checked by the commit: its Gen, type and permissions
+		} else {
+			rr, err := s.read(ctx, wire.ReadLookup, t, meta.MayWrite)
+			if err != nil {
+				return nil, err
+			}
+			old = rr.Inode
 		}
-		old := rr.Inode
 		switch old.Type {
 		case meta.TypeDir:
 			return nil, fmt.Errorf("%s: %w", t, meta.ErrIsDir)
