@@ -362,3 +362,24 @@ func TestStatOfADirAfterAChangeInIt(t *testing.T) {
 	ch.end()
 	asks("without an attribute timeout", 1)
 }
+
+// TestSetattrAnswerIsKept: the kernel may keep the attributes a change of
+// attributes answers for the attribute timeout, as those of a stat, open
+// file or not (it would otherwise ask for them again at once: rsync -a's
+// utimes and chmod of each file cost a round trip more each).
+func TestSetattrAnswerIsKept(t *testing.T) {
+	tm := newTestMount(t, 64, func(c *Config) { c.AttrTimeout = 3 * time.Second })
+	ino, h := tm.create("f")
+	for _, open := range []bool{true, false} {
+		var out fuse.AttrOut
+		if errno := (&node{m: tm.m, ino: ino}).Setattr(context.Background(), nil, chmodIn(0o600), &out); errno != 0 {
+			t.Fatalf("chmod: %v", errno)
+		}
+		if out.Timeout() != 3*time.Second || out.Mode&0o7777 != 0o600 {
+			t.Fatalf("chmod of a file open %v: mode %o kept for %v, want 600 for 3s", open, out.Mode&0o7777, out.Timeout())
+		}
+		if open {
+			h.Release(context.Background())
+		}
+	}
+}

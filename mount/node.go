@@ -145,8 +145,16 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 	return 0
 }
 
-func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) (errno syscall.Errno) {
 	ctx = n.m.as(ctx)
+	defer func() {
+		if errno == 0 {
+			// As a stat's answer is kept (the library does not time this
+			// one): without it the kernel asks again at once, rsync's
+			// utimes and chmod of each file each a round trip more.
+			out.SetTimeout(n.m.cfg.AttrTimeout)
+		}
+	}()
 	var sa client.SetAttr
 	if m, ok := in.GetMode(); ok {
 		m &= 0o7777
