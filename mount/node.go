@@ -145,16 +145,8 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 	return 0
 }
 
-func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) (errno syscall.Errno) {
+func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	ctx = n.m.as(ctx)
-	defer func() {
-		if errno == 0 {
-			// As a stat's answer is kept (the library does not time this
-			// one): without it the kernel asks again at once, rsync's
-			// utimes and chmod of each file each a round trip more.
-			out.SetTimeout(n.m.cfg.AttrTimeout)
-		}
-	}()
 	var sa client.SetAttr
 	if m, ok := in.GetMode(); ok {
 		m &= 0o7777
@@ -222,6 +214,12 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	}
 	n.seen(a)
 	n.m.fill(&out.Attr, a)
+	// The cluster's answer is kept as a stat's is (the library does not
+	// time this one): without it the kernel asks again at once, rsync's
+	// utimes and chmod of each file a round trip more each. A change
+	// kept for the next flush (above) is not: its times are not the
+	// cluster's yet, and a stat after the close must ask.
+	out.SetTimeout(n.m.cfg.AttrTimeout)
 	return 0
 }
 
