@@ -74,7 +74,7 @@ func (c *Client) inoCall(ctx context.Context, method string, dir uint64, name st
 	if err != nil {
 		return 0, err
 	}
-	if out == nil || resp.StatusCode == http.StatusNoContent {
+	if out == nil || resp.StatusCode == http.StatusNoContent && q.Get("dirs") == "1" {
 		// (A 204 to a change asked for its directories: a router that
 		// does not give them.)
 		drainClose(resp.Body)

@@ -281,9 +281,10 @@ func TestStatAfterACreateOrOpenIsItsAnswer(t *testing.T) {
 // TestStatOfADirAfterAChangeInIt: a change of names through the mount
 // asks for the directories it changed, and a stat of one of them after
 // it is answered from that, as it is after the change, without a
-// request; not when another change was on its way at the same time
-// (its answer may lack the other's effect), after a change that failed,
-// after a change of its attributes, nor past the attribute timeout.
+// request; not when another change began or ended while it was on its
+// way (its answer may lack the other's effect), once any other change
+// ends, after a change that failed, after a change of its attributes,
+// nor past the attribute timeout.
 func TestStatOfADirAfterAChangeInIt(t *testing.T) {
 	tm := newTestMount(t, 64, func(c *Config) { c.AttrTimeout = time.Hour })
 	ctx := context.Background()
@@ -318,14 +319,17 @@ func TestStatOfADirAfterAChangeInIt(t *testing.T) {
 	ch.end()
 	asks("after an unlink", 0)
 
-	// Two changes on their way at once: neither's answer is taken.
+	// Two changes on their way at once: the one that ends first, alone
+	// since it began, notes its answer; the other's end, which may be
+	// newer, drops it and notes nothing.
 	c1, ch1 := tm.m.changing(ctx)
 	c2, ch2 := tm.m.changing(ctx)
 	create(c1, "b")
 	create(c2, "c")
 	ch2.end()
+	asks("after the second of two changes at once", 0)
 	ch1.end()
-	asks("after two changes at once", 1)
+	asks("after both of two changes at once", 1)
 
 	// One that began and ended while another was on its way.
 	c1, ch1 = tm.m.changing(ctx)
@@ -351,9 +355,9 @@ func TestStatOfADirAfterAChangeInIt(t *testing.T) {
 	ch.end()
 	// A file's content or attributes: the directory is as it was.
 	tm.m.contentChanged()
-	tm.m.attrChanged(tm.c.names["g"])
+	tm.m.attrChanged(tm.c.names["g"], false)
 	asks("after a change of a file in it", 0)
-	tm.m.attrChanged(rootIno)
+	tm.m.attrChanged(rootIno, false)
 	asks("after a change of its attributes", 1)
 
 	tm = newTestMount(t, 64, func(c *Config) { c.AttrTimeout = 0 })
@@ -389,4 +393,39 @@ func TestSetattrAnswerIsKept(t *testing.T) {
 	if out := setattr(chmodIn(0o600)); out.Timeout() != 3*time.Second || out.Mode&0o7777 != 0o600 {
 		t.Fatalf("chmod of a closed file: mode %o kept for %v, want 600 for 3s", out.Mode&0o7777, out.Timeout())
 	}
+}
+
+// TestOpenRacingAChmod: an open's answer is not kept when a change of the
+// file's attributes made through this mount without the file open ended
+// while the open was asking, or ends after it: its answer may predate
+// the change, and a stat after it asks the cluster.
+func TestOpenRacingAChmod(t *testing.T) {
+	tm := newTestMount(t, 64, func(c *Config) { c.AttrTimeout = time.Hour })
+	ino, h := tm.create("f")
+	h.Release(context.Background())
+
+	// The chmod ends between the open's answer and its registering.
+	q := tm.m.asking()
+	a := tm.c.stat(ino)
+	tm.setattr(context.Background(), ino, chmodIn(0o600))
+	h = &handle{f: tm.m.open(a, q)}
+	tm.c.statCalls()
+	if got := tm.getattr(ino); got.Mode&0o7777 != 0o600 || tm.c.statCalls() != 1 {
+		t.Fatalf("a stat after an open that raced a chmod: mode %o, want the cluster asked and 600", got.Mode&0o7777)
+	}
+	h.Release(context.Background())
+
+	// The chmod commits before the open's answer is used, and ends after.
+	q = tm.m.asking()
+	a = tm.c.stat(ino)
+	h = &handle{f: tm.m.open(a, q)}
+	tm.c.mu.Lock()
+	tm.c.inodes[ino].attr.Mode = 0o640 // the chmod's commit
+	tm.c.mu.Unlock()
+	tm.m.attrChanged(ino, true) // its end, made without the file open
+	tm.c.statCalls()
+	if got := tm.getattr(ino); got.Mode&0o7777 != 0o640 || tm.c.statCalls() != 1 {
+		t.Fatalf("a stat after an open that a chmod ended after: mode %o, want the cluster asked and 640", got.Mode&0o7777)
+	}
+	h.Release(context.Background())
 }

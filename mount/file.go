@@ -98,15 +98,18 @@ type seenAttr struct {
 }
 
 // asked is when this mount sent a request whose answer it may note as a
-// file's attributes, and its names epoch then.
+// file's attributes, and its names epoch and count of changes then.
 type asked struct {
-	at    time.Time
-	epoch uint64
+	at      time.Time
+	epoch   uint64
+	changes uint64
 }
 
 // asking is asked for a request about to be sent.
 func (m *fsys) asking() asked {
-	return asked{epoch: m.namesEpoch.Load(), at: time.Now()}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return asked{epoch: m.namesEpoch.Load(), at: time.Now(), changes: m.changes}
 }
 
 // noteAttr records a, an answer to a request on the file this mount
@@ -296,6 +299,9 @@ func (f *openFile) sendAttrs(ctx context.Context) error {
 // while the open waited for a), and is not taken: Gen only grows.
 func (m *fsys) open(a client.Attr, q asked) *openFile {
 	m.mu.Lock()
+	// A change through this mount while the open asked (a chmod of the
+	// file, say) may be newer than its answer.
+	fresh := m.changes == q.changes
 	f := m.files[a.Ino]
 	if f == nil {
 		f = &openFile{m: m, ino: a.Ino, windows: map[int64]*window{}, gen: a.Gen, size: a.Size, cut: -1, trunc: -1, dirty: extents{limit: m.writeBuffer}}
@@ -319,7 +325,7 @@ func (m *fsys) open(a client.Attr, q asked) *openFile {
 	if a.Gen >= f.gen {
 		f.size, f.gen = a.Size, a.Gen
 		f.updateSizes()
-		if f.latest.Load() == nil {
+		if fresh && f.latest.Load() == nil {
 			f.noteAttr(a, q.epoch)
 		}
 	}

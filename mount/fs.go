@@ -57,8 +57,9 @@ type fsys struct {
 	// them all and notes its own.
 	dirAttrs map[uint64]seenAttr
 	// changes counts the changes made through this mount as they begin
-	// and end: a change notes its directories only if none began or
-	// ended while it was on its way (whose effect its answer may lack).
+	// and end: a change notes its directories, and an open its answer,
+	// only if none began or ended while it was on its way (whose effect
+	// its answer may lack).
 	changes uint64
 	// locks is the cluster's file locks this mount's sessions hold; nil
 	// when locks are local to this host (locks.go).
@@ -198,12 +199,18 @@ const rootIno = 1
 
 // attrChanged drops the cached listings and what a change of names
 // noted of the inode ino: this mount changed its attributes. (A change
-// of names on its way meanwhile notes nothing: see changing.)
-func (m *fsys) attrChanged(ino uint64) {
+// of names or an open on its way meanwhile notes nothing: see changing
+// and open.) With dropNote, what an open of ino noted goes too: the
+// change was made without the open file, and the open's answer may
+// predate it.
+func (m *fsys) attrChanged(ino uint64, dropNote bool) {
 	m.mu.Lock()
 	m.changes++
 	clear(m.dirs)
 	delete(m.dirAttrs, ino)
+	if f := m.files[ino]; f != nil && dropNote {
+		f.latest.Store(nil)
+	}
 	m.mu.Unlock()
 }
 

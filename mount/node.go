@@ -168,10 +168,12 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	if sa == (client.SetAttr{}) {
 		return n.Getattr(ctx, fh, out)
 	}
-	defer n.m.attrChanged(n.ino)
+	f := n.m.opened(n.ino)
+	// A change made with the file not open here may race an open of it,
+	// whose answer may predate the change: that answer goes.
+	defer n.m.attrChanged(n.ino, f == nil)
 	var a client.Attr
 	var err error
-	f := n.m.opened(n.ino)
 	if f != nil && sa.Size != nil && sa == (client.SetAttr{Size: sa.Size}) {
 		// A truncate of a file open here goes with its next batch of
 		// writes, as the writes before and after it do.

@@ -57,11 +57,20 @@ func TestChangesAnswerTheirDirs(t *testing.T) {
 	changed("unlink", do(s, "DELETE", "/v1/fs/b/g?only=file&dirs=1", nil), http.StatusOK, "/b")
 	changed("a failed-to-change create of a name already there", do(s, "POST", "/v1/fs/a/sub?op=mkdir&parents=1&dirs=1", nil), http.StatusOK)
 
+	// A copy does not answer with its directories (a tree's would be one
+	// per directory copied).
+	w := do(s, "POST", "/v1/fs/a?op=copy&to=/c&dirs=1", nil)
+	wantCode(t, "copy with dirs", w, http.StatusCreated, "")
+	if w.Body.Len() != 0 {
+		t.Fatalf("copy with dirs answered %s, want no body, as without", w.Body)
+	}
+	var raw map[string]any
+
 	// Without it: as before.
 	wantCode(t, "rmdir without dirs", do(s, "DELETE", "/v1/fs/a/sub?only=dir", nil), http.StatusNoContent, "")
-	w := do(s, "POST", "/v1/fs/a/h?op=create", nil)
+	w = do(s, "POST", "/v1/fs/a/h?op=create", nil)
 	wantCode(t, "create without dirs", w, http.StatusCreated, "")
-	var raw map[string]any
+	raw = nil
 	if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil || raw["path"] != "/a/h" || raw["dirs"] != nil {
 		t.Fatalf("create without dirs answered %s (%v), want its stat alone", w.Body, err)
 	}

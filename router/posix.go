@@ -138,7 +138,7 @@ func (s *Server) make(w http.ResponseWriter, r *http.Request, t target, op meta.
 		v := statOf(t.path, *res.Inode)
 		st = &v
 	}
-	answerChange(w, r, status, st, res)
+	answerChange(w, op.WantDirs, status, st, res)
 }
 
 // release drops an orphan: a file unlinked while a mount had it open.

@@ -583,7 +583,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, t target, q url.
 		writeError(w, err)
 		return
 	}
-	answerChange(w, r, http.StatusNoContent, nil, res)
+	answerChange(w, op.WantDirs, http.StatusNoContent, nil, res)
 }
 
 // wantDirs reports whether r asks for the directories its change makes
@@ -594,12 +594,13 @@ func wantDirs(r *http.Request) bool {
 }
 
 // answerChange answers a change to the namespace with status and st (nil:
-// no body), and, asked with ?dirs=1, the directories whose entries it
-// changed, as they are after it (api.Changed; a 204 becomes a 200 to carry
-// them). A mount asks for them: the kernel forgets a directory's
-// attributes after each change in it and would ask for them again.
-func answerChange(w http.ResponseWriter, r *http.Request, status int, st *api.Stat, res meta.Result) {
-	if wantDirs(r) {
+// no body), and, when the change asked for them (?dirs=1), the
+// directories whose entries it changed, as they are after it
+// (api.Changed; a 204 becomes a 200 to carry them). A mount asks for
+// them: the kernel forgets a directory's attributes after each change in
+// it and would ask for them again.
+func answerChange(w http.ResponseWriter, dirs bool, status int, st *api.Stat, res meta.Result) {
+	if dirs {
 		c := api.Changed{Stat: st, Dirs: make([]api.Attr, len(res.Dirs))}
 		for i, d := range res.Dirs {
 			c.Dirs[i] = attrOf(d)
@@ -664,7 +665,8 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, t target, op strin
 	}
 	var res meta.Result
 	if err == nil {
-		o.WantDirs = wantDirs(r)
+		// Not a copy's: a tree copied is a directory per directory.
+		o.WantDirs = wantDirs(r) && o.Kind != meta.OpCopy
 		res, err = s.propose(r.Context(), o)
 	}
 	if err != nil {
@@ -676,7 +678,7 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, t target, op strin
 		v := statOf(dst.path, *res.Inode)
 		st = &v
 	}
-	answerChange(w, r, status, st, res)
+	answerChange(w, o.WantDirs, status, st, res)
 }
 
 func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, t target, q url.Values) {
