@@ -48,24 +48,28 @@ func what(dir uint64, name string) string {
 }
 
 // inoCall makes a request about name in dir and decodes the attributes it
-// answers with into out (when not nil).
+// answers with into out (when not nil). A change of names under NoteDirs
+// asks for its directories too (dirs=1) and hands them over.
 func (c *Client) inoCall(ctx context.Context, method string, dir uint64, name string, q url.Values, body []byte, out any) (int, error) {
-	if into := DirsNoted(ctx); into != nil && changesNames(method, q) {
-		// Asked for the directories the change makes new (see NoteDirs).
-		*into = nil
-		q.Set("dirs", "1")
-		var ch api.Changed
-		if st, ok := out.(*Stat); ok {
-			ch.Stat = st
-		} else {
-			ch.Stat = new(Stat)
-		}
-		status, err := c.inoCall(context.WithValue(ctx, dirsKey{}, (*[]Attr)(nil)), method, dir, name, q, body, &ch)
-		if err == nil {
-			*into = ch.Dirs
-		}
-		return status, err
+	into := DirsNoted(ctx)
+	if into == nil || !changesNames(method, q) {
+		return c.inoSend(ctx, method, dir, name, q, body, out)
 	}
+	*into = nil
+	q.Set("dirs", "1")
+	ch := api.Changed{Stat: new(Stat)}
+	if st, ok := out.(*Stat); ok {
+		ch.Stat = st
+	}
+	status, err := c.inoSend(ctx, method, dir, name, q, body, &ch)
+	if err == nil {
+		*into = ch.Dirs
+	}
+	return status, err
+}
+
+// inoSend is inoCall's request and answer.
+func (c *Client) inoSend(ctx context.Context, method string, dir uint64, name string, q url.Values, body []byte, out any) (int, error) {
 	r := request{method: method, what: what(dir, name), url: c.inoURL(dir, name, q), bound: boundWhole}
 	if body != nil {
 		r.body, r.size = bytes.NewReader(body), int64(len(body))
