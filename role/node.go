@@ -283,7 +283,7 @@ func (n *Node) run(ctx context.Context) error {
 			return err
 		}
 	}
-	srv := &wire.Server{Handler: n, Logger: n.log, TLS: n.sec.peerServer()}
+	srv := &wire.Server{Handler: n, Logger: n.log, TLS: n.sec.peerServer(), Addr: n.cfg.Advertise}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, l) }()
 

@@ -122,7 +122,7 @@ func RunRouter(ctx context.Context, cfg RouterConfig) error {
 	defer g.Close()
 	tr := wire.NewTCPTransport()
 	defer tr.Close()
-	tr.TLS = sec.peerClient()
+	tr.TLS, tr.AsRouter = sec.peerClient(), true
 	rc := cfg.Router
 	rc.Members, rc.NextChange, rc.Transport, rc.Logger = g.Members, g.NextChange, tr, log
 	rc.Insecure, rc.AdminToken, rc.Keyring, rc.Sealer = sec.insecure, sec.adminToken, g.Keyring, sec.sealer

@@ -26,6 +26,9 @@ type TCPTransport struct {
 	// configuration (secure.Bundle.PeerClient: mutual TLS, the peer must
 	// prove the node role). Nil sends plain TCP (--insecure).
 	TLS *tls.Config
+	// AsRouter says the calls are a router's: a server in this process
+	// answers them as it answers a router's certificate (see local.go).
+	AsRouter bool
 
 	frames framePool
 
@@ -109,6 +112,9 @@ func (t *TCPTransport) dropIdle(addr string) {
 
 // Call sends req to addr and waits for the answer until ctx ends.
 func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Message, error) {
+	if s := localServer(addr); s != nil {
+		return s.callLocal(ctx, req, t.AsRouter)
+	}
 	frame, err := t.frames.encode(req)
 	if err != nil {
 		return nil, err
@@ -322,6 +328,10 @@ type Server struct {
 	IdleTimeout time.Duration
 	// HandleTimeout bounds the handling of one request.
 	HandleTimeout time.Duration
+	// Addr is the address peers call this server at. Set, a
+	// TCPTransport of this process calling it there is answered without
+	// the socket (see local.go).
+	Addr string
 	// TLS, when set, makes every connection TLS with this server
 	// configuration (secure.Bundle.PeerServer): a peer without a
 	// certificate from the cluster's CA is refused in the handshake,
@@ -344,9 +354,12 @@ type Server struct {
 	budget   *frameBudget
 	frames   framePool
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	ctx context.Context // Serve's, which handlers run under
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	stopping bool // Serve is returning: no more local calls
+	wg       sync.WaitGroup
 }
 
 // Serve accepts connections until l is closed or ctx ends, then closes
@@ -365,7 +378,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.mu.Lock()
 	s.conns = map[net.Conn]struct{}{}
 	s.budget = newFrameBudget(mem, wait)
+	s.ctx = ctx
 	s.mu.Unlock()
+	s.register()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 	var err error
@@ -391,7 +406,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.wg.Add(1)
 		go s.serveConn(ctx, c)
 	}
+	s.unregister()
 	s.mu.Lock()
+	s.stopping = true
 	for c := range s.conns {
 		c.Close()
 	}
@@ -459,25 +476,34 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 // serveFrame decodes, checks, handles and answers one request; false
 // means the connection is to be closed.
 func (s *Server) serveFrame(ctx context.Context, c, conn net.Conn, router bool, b []byte) bool {
+	resp, refused, garbage := s.handle(ctx, router, b)
+	if refused != nil {
+		s.refuse(c, "refused a request", refused)
+	}
+	return s.reply(conn, resp) && !garbage
+}
+
+// handle decodes, checks and handles the request in frame b (its type
+// byte and body) from a router or a storage node, and returns the answer:
+// an ErrorMsg when the request is refused (refused says why, to log) or
+// is garbage, after which nothing on its connection can be trusted to be
+// aligned.
+func (s *Server) handle(ctx context.Context, router bool, b []byte) (resp Message, refused error, garbage bool) {
 	req, err := Decode(b)
 	if err != nil {
-		// Garbage on the wire: answer once, then drop the peer, since
-		// nothing after a bad frame can be trusted to be aligned.
-		s.reply(conn, errorMessage(err, ""))
-		return false
+		return errorMessage(err, ""), nil, true
 	}
 	if router && !RouterMayCall(req) {
 		err := fmt.Errorf("%w: a router may not send message type %d; only storage nodes may", ErrForbidden, req.Type())
-		s.refuse(c, "refused a request", err)
-		return s.reply(conn, errorMessage(err, ""))
+		return errorMessage(err, ""), err, false
 	}
 	hctx, cancel := s.handleContext(ctx)
-	resp, err := s.Handler.Handle(hctx, req)
+	resp, err = s.Handler.Handle(hctx, req)
 	cancel()
 	if err != nil {
 		resp = asErrorMsg(err)
 	}
-	return s.reply(conn, resp)
+	return resp, nil, false
 }
 
 // handshakeTimeout bounds a TLS handshake on the peer port: a peer that

@@ -24,13 +24,22 @@ type transportImpl struct {
 	setup func(t *testing.T, h Handler) (tr Transport, addr, nobody string)
 }
 
-// transports are the one nodes use, and the one protocol tests stand in
-// for it with.
+// transports are the one nodes use, over a socket and to a server of the
+// same process, and the one protocol tests stand in for it with.
 var transports = []transportImpl{
 	{"tcp", func(t *testing.T, h Handler) (Transport, string, string) {
 		tr := NewTCPTransport()
 		t.Cleanup(func() { tr.Close() })
 		return tr, startServer(t, h, quietLogger()), closedPort(t)
+	}},
+	{"local", func(t *testing.T, h Handler) (Transport, string, string) {
+		// The server's Addr is one where nothing listens: only a call
+		// answered in the process reaches it.
+		tr := NewTCPTransport()
+		t.Cleanup(func() { tr.Close() })
+		addr := closedPort(t)
+		serveAt(t, &Server{Handler: h, Logger: quietLogger(), Addr: addr, HandleTimeout: 5 * time.Second})
+		return tr, addr, closedPort(t)
 	}},
 	{"mem", func(t *testing.T, h Handler) (Transport, string, string) {
 		n := NewMemNetwork(1)
