@@ -431,27 +431,19 @@ func (s *Server) writeRanges(w http.ResponseWriter, r *http.Request, t target, q
 		if !cond.holds(old, true) {
 			return nil, fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
 		}
-		cur := &old
-		var err error
+		edits := make([]edit, 0, len(rs)+2)
 		if truncate >= 0 {
-			if cur, err = s.spliceIn(ctx, *cur, truncate, piece{}, truncate); err != nil {
-				return nil, err
-			}
+			edits = append(edits, edit{off: truncate, cut: true})
 		}
 		at := int64(0)
 		for _, br := range rs {
-			p := piece{data: body.data[at : at+br.n], n: br.n}
+			edits = append(edits, edit{off: br.off, p: piece{data: body.data[at : at+br.n], n: br.n}})
 			at += br.n
-			if cur, err = s.spliceIn(ctx, *cur, br.off, p, max(cur.Size, br.off+br.n)); err != nil {
-				return nil, err
-			}
 		}
 		if size >= 0 {
-			if cur, err = s.spliceIn(ctx, *cur, size, piece{}, size); err != nil {
-				return nil, err
-			}
+			edits = append(edits, edit{off: size, cut: true})
 		}
-		return cur, nil
+		return s.splice(ctx, old, edits)
 	})
 	if err != nil {
 		writeError(w, err)

@@ -243,3 +243,30 @@ func TestWriteRangesEmptyAt(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteRangesStoreOneVersion: the writes of one PATCH that fall in one
+// chunk store that chunk once, with all of them in it, not once per
+// write (a mount's flush of scattered writes paid a chunk store, on a
+// majority, for each).
+func TestWriteRangesStoreOneVersion(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.group("g1", 1, 0)
+	s := c.router(func(cfg *Config) { cfg.InlineMax = 0 })
+	content := []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN") // 50 bytes: chunks of 16, 16, 16, 2
+	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(content)); w.Code != http.StatusCreated {
+		t.Fatalf("PUT = %d %s", w.Code, w.Body)
+	}
+	before := len(nodes[0].held())
+	writes := []byteRangeData{{17, []byte("..")}, {21, []byte("-")}, {25, []byte("__")}, {30, []byte("+")}}
+	want := append([]byte(nil), content...)
+	for _, w := range writes {
+		copy(want[w.off:], w.data)
+	}
+	st := patchRanges(t, s, "/f", -1, writes, -1)
+	if got := readAll(t, s, "/f"); !bytes.Equal(got, want) || st.Size != int64(len(want)) {
+		t.Fatalf("after 4 writes into the second chunk: %q (stat %d bytes), want %q", got, st.Size, want)
+	}
+	if stored := len(nodes[0].held()) - before; stored != 1 {
+		t.Errorf("4 writes into one chunk stored %d chunks, want 1: the chunk with all of them", stored)
+	}
+}

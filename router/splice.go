@@ -28,6 +28,23 @@ type piece struct {
 // extended with zeros to size bytes. Callers pass size >= off+p.n for a
 // write, and off == size with an empty piece for a truncate.
 func (s *Server) spliceIn(ctx context.Context, old meta.Inode, off int64, p piece, size int64) (*meta.Inode, error) {
+	return s.splice(ctx, old, []edit{{off: off, p: p}, {off: size, cut: true}})
+}
+
+// edit is one change of a file's content: p written at off, or, with
+// cut, the content cut or extended with zeros to off bytes.
+type edit struct {
+	off int64
+	p   piece
+	cut bool
+}
+
+// splice returns the content of old with edits made in their order, as
+// one new version: the chunks the edits cut through are read and stored
+// once for all of them, where editing one after the other stored a
+// version per edit (a mount's flush of several scattered writes into one
+// chunk stored that chunk once per write).
+func (s *Server) splice(ctx context.Context, old meta.Inode, edits []edit) (*meta.Inode, error) {
 	if err := s.openInline(&old); err != nil {
 		return nil, err
 	}
@@ -35,51 +52,155 @@ func (s *Server) spliceIn(ctx context.Context, old meta.Inode, off int64, p piec
 	if err := src.check(); err != nil {
 		return nil, err
 	}
-	if size <= int64(s.cfg.InlineMax) && p.refs == nil {
+	l := layout{{n: old.Size, old: true}}
+	for _, e := range edits {
+		var err error
+		if e.cut {
+			err = l.cut(e.off)
+		} else {
+			err = l.put(e.off, e.p)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	size := l.size()
+	if size <= int64(s.cfg.InlineMax) && !l.stored() {
 		buf := make([]byte, size)
 		if err := src.readInto(ctx, buf[:min(old.Size, size)], 0); err != nil {
 			return nil, err
 		}
-		if off < size {
-			copy(buf[off:], p.data)
+		at := int64(0)
+		for _, sp := range l {
+			switch {
+			case sp.p != nil:
+				copy(buf[at:at+sp.n], sp.p.data)
+			case !sp.old:
+				clear(buf[at : at+sp.n])
+			}
+			at += sp.n
 		}
 		return s.newInline(buf), nil
 	}
 	b := &builder{s: s, ctx: ctx, refused: &refusals{full: map[string]int64{}}, first: map[meta.Hash]int{}, groups: map[int]string{}}
 	defer b.abort()
-	end := off + p.n
-	if err := src.copyTo(b, 0, min(off, old.Size, size)); err != nil {
-		return nil, err
-	}
-	if off > old.Size {
-		if err := b.zeros(min(off, size) - old.Size); err != nil {
-			return nil, err
-		}
-	}
-	if p.refs != nil {
-		// Stored whole chunks: size covers them (only a truncate passes
-		// a size short of the write, and it writes nothing).
-		for _, ref := range p.refs {
-			if err := b.keep(ref); err != nil {
-				return nil, err
+	at := int64(0)
+	for _, sp := range l {
+		var err error
+		switch {
+		case sp.n == 0:
+		case sp.old:
+			err = src.copyTo(b, at, at+sp.n)
+		case sp.p == nil:
+			err = b.zeros(sp.n)
+		case sp.p.refs != nil:
+			for _, ref := range sp.p.refs {
+				if err = b.keep(ref); err != nil {
+					break
+				}
 			}
+		default:
+			err = b.write(sp.p.data)
 		}
-	} else if off < size {
-		if err := b.write(p.data[:min(p.n, size-off)]); err != nil {
+		if err != nil {
 			return nil, err
 		}
-	}
-	if end < old.Size && end < size {
-		if err := src.copyTo(b, end, min(old.Size, size)); err != nil {
-			return nil, err
-		}
-	}
-	if grown := max(old.Size, end); size > grown {
-		if err := b.zeros(size - grown); err != nil {
-			return nil, err
-		}
+		at += sp.n
 	}
 	return b.finish()
+}
+
+// layout is a file's content being edited, as the spans it is made of in
+// order: bytes of the old content at the same offsets (an edit never
+// moves content), bytes written, or zeros.
+type layout []span
+
+type span struct {
+	n   int64
+	old bool   // the old content's bytes at this span's offset
+	p   *piece // written (data, or stored chunks); nil and !old: zeros
+}
+
+func (l layout) size() (n int64) {
+	for _, sp := range l {
+		n += sp.n
+	}
+	return n
+}
+
+// stored reports whether stored chunks are written into the content.
+func (l layout) stored() bool {
+	for _, sp := range l {
+		if sp.p != nil && sp.p.refs != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// split makes at (at most the size) a boundary between spans and returns
+// the index of the span that begins there.
+func (l *layout) split(at int64) (int, error) {
+	pos := int64(0)
+	for i, sp := range *l {
+		if at == pos {
+			return i, nil
+		}
+		if at < pos+sp.n {
+			k := at - pos
+			head, tail := sp, sp
+			head.n, tail.n = k, sp.n-k
+			if sp.p != nil {
+				if sp.p.refs != nil {
+					return 0, fmt.Errorf("%w: an edit cuts through chunks written whole", ErrBadRequest)
+				}
+				hp := piece{data: sp.p.data[:k], n: k}
+				tp := piece{data: sp.p.data[k:], n: sp.n - k}
+				head.p, tail.p = &hp, &tp
+			}
+			*l = append((*l)[:i], append([]span{head, tail}, (*l)[i+1:]...)...)
+			return i + 1, nil
+		}
+		pos += sp.n
+	}
+	return len(*l), nil
+}
+
+// grow extends the content with zeros to size bytes, if it is shorter.
+func (l *layout) grow(size int64) {
+	if n := size - l.size(); n > 0 {
+		*l = append(*l, span{n: n})
+	}
+}
+
+// put writes p at off.
+func (l *layout) put(off int64, p piece) error {
+	if p.n == 0 {
+		l.grow(off)
+		return nil
+	}
+	l.grow(off)
+	i, err := l.split(off)
+	if err != nil {
+		return err
+	}
+	j, err := l.split(min(off+p.n, l.size()))
+	if err != nil {
+		return err
+	}
+	*l = append((*l)[:i], append([]span{{n: p.n, p: &p}}, (*l)[j:]...)...)
+	return nil
+}
+
+// cut cuts the content to size bytes, or extends it with zeros to them.
+func (l *layout) cut(size int64) error {
+	l.grow(size)
+	i, err := l.split(size)
+	if err != nil {
+		return err
+	}
+	*l = (*l)[:i]
+	return nil
 }
 
 // oldContent reads ranges of a file's current content, keeping the last
