@@ -28,9 +28,8 @@ var locals struct {
 }
 
 // register makes s answer this process's calls to s.Addr, until
-// unregister. A second server claiming the same address (a test running
-// two clusters in one process) is not registered: calls to it go
-// through its socket.
+// unregister. A server registered at the same address before (one that
+// is stopping, as a node restarts) gives way to s.
 func (s *Server) register() {
 	if s.Addr == "" {
 		return
@@ -40,9 +39,7 @@ func (s *Server) register() {
 	if locals.m == nil {
 		locals.m = map[string]*Server{}
 	}
-	if _, taken := locals.m[s.Addr]; !taken {
-		locals.m[s.Addr] = s
-	}
+	locals.m[s.Addr] = s
 }
 
 func (s *Server) unregister() {
@@ -67,9 +64,16 @@ func localServer(addr string) *Server {
 // it from a socket, handled by s, its answer as the caller would read it.
 // router says the request comes from a router (TCPTransport.AsRouter).
 func (s *Server) callLocal(ctx context.Context, req Message, router bool) (Message, error) {
+	if err := ctx.Err(); err != nil {
+		// A caller out of time sends nothing over a socket either.
+		return nil, fmt.Errorf("call %s: %w", s.Addr, err)
+	}
 	b, err := s.frames.flatten(req)
 	if err != nil {
 		return nil, err
+	}
+	if len(b) > MaxFrame {
+		return nil, fmt.Errorf("call %s: %w: frame of %d bytes", s.Addr, ErrBadMessage, len(b))
 	}
 	s.mu.Lock()
 	if s.stopping {
@@ -85,8 +89,12 @@ func (s *Server) callLocal(ctx context.Context, req Message, router bool) (Messa
 	}()
 	select {
 	case out := <-answer:
-		if out == nil {
-			return nil, fmt.Errorf("call %s: %w: the server could not encode its answer", s.Addr, ErrUnreachable)
+		switch {
+		case out == nil:
+			// Handled, maybe carried out: not ErrUnreachable.
+			return nil, fmt.Errorf("call %s: the server could not encode its answer", s.Addr)
+		case len(out) > MaxFrame:
+			return nil, fmt.Errorf("call %s: %w: frame of %d bytes", s.Addr, ErrBadMessage, len(out))
 		}
 		resp, err := Decode(out)
 		if err != nil {

@@ -177,3 +177,47 @@ func TestLocalCallsEndWithTheServer(t *testing.T) {
 		t.Fatalf("a call after the server stopped: %v, want ErrUnreachable", err)
 	}
 }
+
+// TestLocalCallOutOfTimeSendsNothing: a caller whose context has ended
+// gets its error and the handler never sees the request, as a socket's
+// caller would send nothing.
+func TestLocalCallOutOfTimeSendsNothing(t *testing.T) {
+	addr := closedPort(t)
+	var handled atomic.Int32
+	serveAt(t, &Server{Handler: HandlerFunc(func(ctx context.Context, req Message) (Message, error) {
+		handled.Add(1)
+		return &OKMsg{}, nil
+	}), Logger: quietLogger(), Addr: addr})
+	tr := NewTCPTransport()
+	defer tr.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := tr.Call(ctx, addr, &OKMsg{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a call with its context ended: %v, want context.Canceled", err)
+	}
+	if n := handled.Load(); n != 0 {
+		t.Fatalf("the handler got %d requests from a caller out of time, want none", n)
+	}
+}
+
+// TestLocalServerRestarted: a server started at the address of one that
+// is still stopping takes the calls to it, and keeps them once the old
+// one has stopped.
+func TestLocalServerRestarted(t *testing.T) {
+	addr := closedPort(t)
+	answer := func(name string) Handler {
+		return HandlerFunc(func(ctx context.Context, req Message) (Message, error) {
+			return nil, errors.New(name)
+		})
+	}
+	stopOld := serveAt(t, &Server{Handler: answer("old"), Logger: quietLogger(), Addr: addr})
+	serveAt(t, &Server{Handler: answer("new"), Logger: quietLogger(), Addr: addr})
+	stopOld()
+	tr := NewTCPTransport()
+	defer tr.Close()
+	ctx, cancel := ctxT(5 * time.Second)
+	defer cancel()
+	if _, err := tr.Call(ctx, addr, &OKMsg{}); err == nil || err.Error() != "new" {
+		t.Fatalf("a call after the restart: %v, want the new server's answer", err)
+	}
+}

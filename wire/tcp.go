@@ -113,6 +113,12 @@ func (t *TCPTransport) dropIdle(addr string) {
 // Call sends req to addr and waits for the answer until ctx ends.
 func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Message, error) {
 	if s := localServer(addr); s != nil {
+		t.mu.Lock()
+		closed := t.closed
+		t.mu.Unlock()
+		if closed {
+			return nil, fmt.Errorf("connect to %s: %w: transport closed", addr, ErrUnreachable)
+		}
 		return s.callLocal(ctx, req, t.AsRouter)
 	}
 	frame, err := t.frames.encode(req)
@@ -378,7 +384,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.mu.Lock()
 	s.conns = map[net.Conn]struct{}{}
 	s.budget = newFrameBudget(mem, wait)
-	s.ctx = ctx
+	s.ctx, s.stopping = ctx, false
 	s.mu.Unlock()
 	s.register()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
