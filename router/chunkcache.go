@@ -106,6 +106,15 @@ func (c *chunkCache) get(ctx context.Context, h meta.Hash, m *metrics, fetch fun
 	return f.data, f.err
 }
 
+// keep keeps data, the stored bytes of chunk h known intact (this router
+// just stored them), as if read twice.
+func (c *chunkCache) keep(h meta.Hash, data []byte, m *metrics) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.seen, h)
+	c.add(h, data, m)
+}
+
 // add keeps data under h, dropping the least recently used past max.
 // The caller holds c.mu.
 func (c *chunkCache) add(h meta.Hash, data []byte, m *metrics) {

@@ -111,3 +111,36 @@ func TestChunkCacheSharesFetches(t *testing.T) {
 		t.Fatalf("16 reads at once of one chunk made %d fetches", n)
 	}
 }
+
+// TestEditedChunkIsKept: a chunk an in-place edit stored is kept in the
+// cache, so the next edit of the same chunk (a mount's next flush) reads
+// it from there, not from a member; an upload's chunks are not kept.
+func TestEditedChunkIsKept(t *testing.T) {
+	c := newTestCluster(t)
+	mn := c.group("g1", 1, 0)[0]
+	a := c.addNode("a", "g2", "primary", 10, 0)
+	s := c.router(func(cfg *Config) { cfg.CacheSize = 1 << 20 })
+	content := []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN") // chunks of 16, 16, 16, 2
+	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(content)); w.Code != http.StatusCreated {
+		t.Fatalf("PUT = %d %s", w.Code, w.Body)
+	}
+	in, _ := mn.file("/f")
+	for _, ch := range in.Chunks {
+		if s.hot.has(ch.Hash) {
+			t.Fatalf("chunk %s of an upload is in the cache", ch.Hash)
+		}
+	}
+	want := append([]byte(nil), content...)
+	for i, off := range []int64{17, 20} {
+		data := []byte{'!' + byte(i)}
+		copy(want[off:], data)
+		before := getChunks(a)
+		patchRanges(t, s, "/f", -1, []byteRangeData{{off, data}}, -1)
+		if got := getChunks(a) - before; i > 0 && got != 0 {
+			t.Errorf("the second edit of a chunk read %d chunks from its group, want 0: the first edit's is cached", got)
+		}
+	}
+	if got := readAll(t, s, "/f"); !bytes.Equal(got, want) {
+		t.Fatalf("after two edits: %q, want %q", got, want)
+	}
+}

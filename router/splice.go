@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -82,7 +83,7 @@ func (s *Server) splice(ctx context.Context, old meta.Inode, edits []edit) (*met
 		}
 		return s.newInline(buf), nil
 	}
-	b := &builder{s: s, ctx: ctx, refused: &refusals{full: map[string]int64{}}, first: map[meta.Hash]int{}, groups: map[int]string{}}
+	b := &builder{s: s, ctx: ctx, refused: &refusals{full: map[string]int64{}}, first: map[meta.Hash]int{}, groups: map[int]string{}, hot: true}
 	defer b.abort()
 	at := int64(0)
 	for _, sp := range l {
@@ -309,8 +310,12 @@ type builder struct {
 	// a repeated chunk (zeros, mostly) is stored once, and its later
 	// references get their group from the first at the end.
 	first map[meta.Hash]int
-	wg    sync.WaitGroup
-	sem   chan struct{}
+	// hot keeps each chunk stored in the hot-chunk cache: a file edited
+	// in place (a mount's flushes) is edited again, and the next edit
+	// then reads the chunk from here instead of from a member.
+	hot bool
+	wg  sync.WaitGroup
+	sem chan struct{}
 
 	failure firstFailure
 
@@ -418,6 +423,11 @@ func (b *builder) flush() error {
 		if err != nil {
 			b.failure.set(err)
 			return
+		}
+		if b.hot && b.s.hot != nil {
+			// A copy: stored goes back to the pool. It is the chunk as
+			// stored and named by its own hash, so it is intact.
+			b.s.hot.keep(h, bytes.Clone(stored), b.s.metrics)
 		}
 		b.mu.Lock()
 		b.groups[idx] = g
