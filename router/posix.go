@@ -246,7 +246,7 @@ func (s *Server) setattr(w http.ResponseWriter, r *http.Request, t target, q url
 		res, err = s.propose(r.Context(), meta.Op{Kind: meta.OpUpdate, Dir: t.at, Path: t.path, Attr: a})
 		in = res.Inode
 	} else {
-		in, err = s.change(r.Context(), t, a, nil, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
+		in, err = s.change(r.Context(), t, a, s.edits.get(t), func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 			return s.spliceIn(ctx, old, size, piece{}, size)
 		})
 	}
@@ -296,7 +296,11 @@ func (s *Server) writeAt(w http.ResponseWriter, r *http.Request, t target, offse
 	// The change is computed from the file as it is and committed only if
 	// the file is still that one (its Gen), so checking the conditions
 	// against it checks them at the commit.
-	in, err := s.change(r.Context(), t, nil, nil, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
+	var known *meta.Inode
+	if !cond.any() {
+		known = s.edits.get(t)
+	}
+	in, err := s.change(r.Context(), t, nil, known, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 		if !cond.holds(old, true) {
 			return nil, fmt.Errorf("%s: %w: If-Match or If-None-Match does not hold", t, meta.ErrPrecondition)
 		}
@@ -426,6 +430,8 @@ func (s *Server) writeRanges(w http.ResponseWriter, r *http.Request, t target, q
 		if cond == (conditions{}) {
 			known = &meta.Inode{Type: meta.TypeFile, Gen: g}
 		}
+	} else if !cond.any() {
+		known = s.edits.get(t)
 	}
 	in, err := s.change(r.Context(), t, a, known, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 		if !cond.holds(old, true) {
@@ -551,6 +557,7 @@ func (s *Server) change(ctx context.Context, t target, a *meta.SetAttr, known *m
 		if err != nil {
 			return nil, err
 		}
+		s.edits.put(t, res.Inode.Gen, file)
 		return res.Inode, nil
 	}
 }

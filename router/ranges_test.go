@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"shoal/api"
+	"shoal/wire"
 )
 
 // patchRanges sends one PATCH with ranges= (and truncate= and size= when
@@ -268,5 +269,55 @@ func TestWriteRangesStoreOneVersion(t *testing.T) {
 	}
 	if stored := len(nodes[0].held()) - before; stored != 1 {
 		t.Errorf("4 writes into one chunk stored %d chunks, want 1: the chunk with all of them", stored)
+	}
+}
+
+// TestChangesByNumberStartFromTheLast: a change of a file by its number
+// after another through this router is computed from what that one
+// committed, without reading the file first; a file changed meanwhile by
+// other means fails the commit's generation check and is read and
+// computed again, so its content is always right.
+func TestChangesByNumberStartFromTheLast(t *testing.T) {
+	c := newTestCluster(t)
+	mn := c.group("g1", 1, 0)[0]
+	s := c.router(func(cfg *Config) { cfg.InlineMax = 0 })
+	content := []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN")
+	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(content)); w.Code != http.StatusCreated {
+		t.Fatalf("PUT = %d %s", w.Code, w.Body)
+	}
+	f, _ := mn.file("/f")
+	want := append([]byte(nil), content...)
+	lookups := func() int {
+		n := 0
+		for _, r := range received[*wire.Read](mn) {
+			if r.Kind == wire.ReadLookup {
+				n++
+			}
+		}
+		return n
+	}
+	patch := func(target string, off int64, data string) {
+		t.Helper()
+		sep := "?"
+		if strings.Contains(target, "?") {
+			sep = "&"
+		}
+		w := do(s, "PATCH", fmt.Sprintf("%s%sranges=%d:%d", target, sep, off, len(data)), strings.NewReader(data))
+		if w.Code != http.StatusOK {
+			t.Fatalf("PATCH %s = %d %s", target, w.Code, w.Body)
+		}
+		copy(want[off:], data)
+	}
+	byNumber := fmt.Sprintf("/v1/fs/?at=%d", f.Ino)
+	patch(byNumber, 17, "!")
+	before := lookups()
+	patch(byNumber, 40, "?!")
+	if n := lookups() - before; n != 0 {
+		t.Errorf("a change by number after one through this router read the file %d times, want 0", n)
+	}
+	patch("/v1/fs/f", 3, "path") // by path: this router's note of the file is now stale
+	patch(byNumber, 20, "#")
+	if got := readAll(t, s, "/f"); !bytes.Equal(got, want) {
+		t.Fatalf("after changes by number and by path: %q, want %q", got, want)
 	}
 }

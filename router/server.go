@@ -236,6 +236,8 @@ type Server struct {
 
 	// hot is the hot-chunk cache (chunkcache.go); nil when disabled.
 	hot *chunkCache
+	// edits is the content last committed for files changed by number.
+	edits lastEdits
 
 	// lockWaits holds the acquires waiting here for a lock (locks.go).
 	lockWaits lockWaits
