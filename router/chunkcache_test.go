@@ -114,7 +114,8 @@ func TestChunkCacheSharesFetches(t *testing.T) {
 
 // TestEditedChunkIsKept: a chunk an in-place edit stored is kept in the
 // cache, so the next edit of the same chunk (a mount's next flush) reads
-// it from there, not from a member; an upload's chunks are not kept.
+// it from there, not from a member; an upload's chunks, and those of a
+// file written whole by PATCH, are not kept.
 func TestEditedChunkIsKept(t *testing.T) {
 	c := newTestCluster(t)
 	mn := c.group("g1", 1, 0)[0]
@@ -142,5 +143,18 @@ func TestEditedChunkIsKept(t *testing.T) {
 	}
 	if got := readAll(t, s, "/f"); !bytes.Equal(got, want) {
 		t.Fatalf("after two edits: %q, want %q", got, want)
+	}
+
+	// A file written whole through PATCH reads no old chunk: its chunks
+	// are not kept.
+	if w := do(s, "PUT", "/v1/fs/g", bytes.NewReader(nil)); w.Code != http.StatusCreated {
+		t.Fatalf("PUT = %d %s", w.Code, w.Body)
+	}
+	patchRanges(t, s, "/g", -1, []byteRangeData{{0, content[:40]}}, -1)
+	g, _ := mn.file("/g")
+	for _, ch := range g.Chunks {
+		if s.hot.has(ch.Hash) {
+			t.Errorf("chunk %s of a file written whole by PATCH is in the cache", ch.Hash)
+		}
 	}
 }

@@ -520,7 +520,12 @@ func (s *Server) change(ctx context.Context, t target, a *meta.SetAttr, known *m
 	base := requestID(ctx)
 	for try := 0; ; try++ {
 		var old meta.Inode
-		if try == 0 && known != nil {
+		// noted: the file as the caller or this router noted it, not as
+		// read. Where the note is stale the commit's check fails, but so
+		// may the computation first (the chunks it names may be gone):
+		// either way the change is computed again from a read.
+		noted := try == 0 && known != nil
+		if noted {
 			old = *known // checked by the commit: its Gen, type and permissions
 		} else {
 			rr, err := s.read(ctx, wire.ReadLookup, t, meta.MayWrite)
@@ -539,13 +544,26 @@ func (s *Server) change(ctx context.Context, t target, a *meta.SetAttr, known *m
 			return nil, fmt.Errorf("%w: %s is a %s: it has no content", meta.ErrInvalid, t, old.Type)
 		}
 		file, err := content(ctx, old)
+		if err == nil && file.Size > s.cfg.MaxFileSize {
+			err = fmt.Errorf("%w: %d bytes is over the limit of %d", ErrTooLarge, file.Size, s.cfg.MaxFileSize)
+		}
+		if err == nil {
+			// The chunks kept from a note are as noted, not as read: a
+			// note of a retried request's answer may name another group's
+			// copy than the one committed. Touching them all checks they
+			// are there and keeps them, as every chunk of a commit must be
+			// written or touched just before it.
+			touch := newChunks(old.Chunks, file.Chunks)
+			if noted {
+				touch = file.Chunks
+			}
+			err = s.touchChunks(ctx, touch)
+		}
 		if err != nil {
-			return nil, err
-		}
-		if file.Size > s.cfg.MaxFileSize {
-			return nil, fmt.Errorf("%w: %d bytes is over the limit of %d", ErrTooLarge, file.Size, s.cfg.MaxFileSize)
-		}
-		if err := s.touchChunks(ctx, newChunks(old.Chunks, file.Chunks)); err != nil {
+			if noted && ctx.Err() == nil {
+				s.cfg.Logger.Debug("change computed from a note of the file failed; reading the file", "target", t.String(), "err", err)
+				continue
+			}
 			return nil, err
 		}
 		op := meta.Op{Kind: meta.OpUpdate, Dir: t.at, Path: t.path, File: file, Gen: old.Gen, Attr: a, ReqID: tryID(base, try)}

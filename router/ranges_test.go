@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"shoal/api"
+	"shoal/meta"
 	"shoal/wire"
 )
 
@@ -319,5 +320,63 @@ func TestChangesByNumberStartFromTheLast(t *testing.T) {
 	patch(byNumber, 20, "#")
 	if got := readAll(t, s, "/f"); !bytes.Equal(got, want) {
 		t.Fatalf("after changes by number and by path: %q, want %q", got, want)
+	}
+}
+
+// TestStaleNoteOfAFile: a change by number computed from this router's
+// note of a file whose chunks are gone (the file was rewritten by path
+// and its old chunks collected), or whose note names a copy in another
+// group than the one committed, is computed again from a read, and
+// commits the right content and references.
+func TestStaleNoteOfAFile(t *testing.T) {
+	c := newTestCluster(t)
+	mn := c.group("g1", 1, 0)[0]
+	a := c.addNode("a", "g2", "primary", 10, 0)
+	s := c.router(func(cfg *Config) { cfg.InlineMax = 0 })
+	content := []byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN")
+	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(content)); w.Code != http.StatusCreated {
+		t.Fatalf("PUT = %d %s", w.Code, w.Body)
+	}
+	f, _ := mn.file("/f")
+	byNumber := fmt.Sprintf("/v1/fs/?at=%d&ranges=", f.Ino)
+	patch := func(off int, data string) {
+		t.Helper()
+		w := do(s, "PATCH", fmt.Sprintf("%s%d:%d", byNumber, off, len(data)), strings.NewReader(data))
+		if w.Code != http.StatusOK {
+			t.Fatalf("PATCH by number at %d = %d %s", off, w.Code, w.Body)
+		}
+		copy(content[off:], data)
+	}
+	check := func(what string) {
+		t.Helper()
+		if got := readAll(t, s, "/f"); !bytes.Equal(got, content) {
+			t.Fatalf("%s: %q, want %q", what, got, content)
+		}
+	}
+	patch(17, "!")
+
+	// Rewritten by path, the old chunks collected: the note's are gone.
+	old, _ := mn.file("/f")
+	content = []byte("ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedc")
+	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(content)); w.Code != http.StatusOK {
+		t.Fatalf("PUT = %d %s", w.Code, w.Body)
+	}
+	for _, ch := range old.Chunks {
+		a.drop(ch.Hash)
+	}
+	patch(20, "#")
+	check("after a change from a note whose chunks are gone")
+
+	// A note naming a copy of a kept chunk in a group that has none.
+	patch(1, "1")
+	in := *s.edits.get(target{at: f.Ino, path: "/"})
+	in.Chunks = append([]meta.ChunkRef(nil), in.Chunks...)
+	in.Chunks[2].Group = "g1"
+	s.edits.put(target{at: f.Ino, path: "/"}, in.Gen, &in)
+	patch(3, "3")
+	check("after a change from a note naming another group's copy")
+	now, _ := mn.file("/f")
+	if now.Chunks[2].Group != "g2" {
+		t.Fatalf("the kept chunk is committed in group %q, want g2 where it is", now.Chunks[2].Group)
 	}
 }

@@ -83,7 +83,7 @@ func (s *Server) splice(ctx context.Context, old meta.Inode, edits []edit) (*met
 		}
 		return s.newInline(buf), nil
 	}
-	b := &builder{s: s, ctx: ctx, refused: &refusals{full: map[string]int64{}}, first: map[meta.Hash]int{}, groups: map[int]string{}, hot: true}
+	b := &builder{s: s, ctx: ctx, refused: &refusals{full: map[string]int64{}}, first: map[meta.Hash]int{}, groups: map[int]string{}, hot: src.fetched}
 	defer b.abort()
 	at := int64(0)
 	for _, sp := range l {
@@ -212,7 +212,11 @@ type oldContent struct {
 	in       meta.Inode
 	lastHash meta.Hash
 	last     []byte
+	read     bool // a chunk was read
 }
+
+// fetched reports whether a chunk of the old content was read.
+func (o *oldContent) fetched() bool { return o.read }
 
 func (o *oldContent) check() error {
 	var sum int64
@@ -236,7 +240,7 @@ func (o *oldContent) chunk(ctx context.Context, ref meta.ChunkRef) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	o.lastHash, o.last = ref.Hash, b
+	o.lastHash, o.last, o.read = ref.Hash, b, true
 	return b, nil
 }
 
@@ -310,10 +314,12 @@ type builder struct {
 	// a repeated chunk (zeros, mostly) is stored once, and its later
 	// references get their group from the first at the end.
 	first map[meta.Hash]int
-	// hot keeps each chunk stored in the hot-chunk cache: a file edited
-	// in place (a mount's flushes) is edited again, and the next edit
-	// then reads the chunk from here instead of from a member.
-	hot bool
+	// hot, when set and true, keeps a chunk stored in the hot-chunk
+	// cache: one that replaces a chunk the edit read (a file edited in
+	// place, as by a mount's flushes, is edited again, and the next edit
+	// reads it from here instead of from a member), but not the chunks of
+	// a file written whole, which would push hot chunks out.
+	hot func() bool
 	wg  sync.WaitGroup
 	sem chan struct{}
 
@@ -411,6 +417,7 @@ func (b *builder) flush() error {
 		release()
 		return b.ctx.Err()
 	}
+	hot := b.hot != nil && b.hot()
 	b.mu.Lock()
 	b.bufs = append(b.bufs, data)
 	b.releases = append(b.releases, release)
@@ -424,7 +431,7 @@ func (b *builder) flush() error {
 			b.failure.set(err)
 			return
 		}
-		if b.hot && b.s.hot != nil {
+		if hot && b.s.hot != nil {
 			// A copy: stored goes back to the pool. It is the chunk as
 			// stored and named by its own hash, so it is intact.
 			b.s.hot.keep(h, bytes.Clone(stored), b.s.metrics)
