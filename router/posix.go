@@ -246,7 +246,7 @@ func (s *Server) setattr(w http.ResponseWriter, r *http.Request, t target, q url
 		res, err = s.propose(r.Context(), meta.Op{Kind: meta.OpUpdate, Dir: t.at, Path: t.path, Attr: a})
 		in = res.Inode
 	} else {
-		in, err = s.change(r.Context(), t, a, s.edits.get(t), func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
+		in, err = s.change(r.Context(), t, a, s.edits.get(r.Context(), t), func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 			return s.spliceIn(ctx, old, size, piece{}, size)
 		})
 	}
@@ -298,7 +298,7 @@ func (s *Server) writeAt(w http.ResponseWriter, r *http.Request, t target, offse
 	// against it checks them at the commit.
 	var known *meta.Inode
 	if !cond.any() {
-		known = s.edits.get(t)
+		known = s.edits.get(r.Context(), t)
 	}
 	in, err := s.change(r.Context(), t, nil, known, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 		if !cond.holds(old, true) {
@@ -431,7 +431,7 @@ func (s *Server) writeRanges(w http.ResponseWriter, r *http.Request, t target, q
 			known = &meta.Inode{Type: meta.TypeFile, Gen: g}
 		}
 	} else if !cond.any() {
-		known = s.edits.get(t)
+		known = s.edits.get(r.Context(), t)
 	}
 	in, err := s.change(r.Context(), t, a, known, func(ctx context.Context, old meta.Inode) (*meta.Inode, error) {
 		if !cond.holds(old, true) {
@@ -575,7 +575,7 @@ func (s *Server) change(ctx context.Context, t target, a *meta.SetAttr, known *m
 		if err != nil {
 			return nil, err
 		}
-		s.edits.put(t, res.Inode.Gen, file)
+		s.edits.put(ctx, t, res.Inode.Gen, file)
 		return res.Inode, nil
 	}
 }

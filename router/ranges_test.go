@@ -369,10 +369,10 @@ func TestStaleNoteOfAFile(t *testing.T) {
 
 	// A note naming a copy of a kept chunk in a group that has none.
 	patch(1, "1")
-	in := *s.edits.get(target{at: f.Ino, path: "/"})
+	in := *s.edits.get(t.Context(), target{at: f.Ino, path: "/"})
 	in.Chunks = append([]meta.ChunkRef(nil), in.Chunks...)
 	in.Chunks[2].Group = "g1"
-	s.edits.put(target{at: f.Ino, path: "/"}, in.Gen, &in)
+	s.edits.put(t.Context(), target{at: f.Ino, path: "/"}, in.Gen, &in)
 	patch(3, "3")
 	check("after a change from a note naming another group's copy")
 	now, _ := mn.file("/f")
