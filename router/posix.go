@@ -562,6 +562,10 @@ func (s *Server) change(ctx context.Context, t target, a *meta.SetAttr, known *m
 		if err != nil {
 			if noted && ctx.Err() == nil {
 				s.cfg.Logger.Debug("change computed from a note of the file failed; reading the file", "target", t.String(), "err", err)
+				// Nothing was proposed: the try that reads is still the
+				// first, under the request's own ID, so that a retry of
+				// the request is answered from its record.
+				known, try = nil, try-1
 				continue
 			}
 			return nil, err
