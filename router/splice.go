@@ -315,10 +315,11 @@ type builder struct {
 	// references get their group from the first at the end.
 	first map[meta.Hash]int
 	// hot, when set and true, keeps a chunk stored in the hot-chunk
-	// cache: one that replaces a chunk the edit read (a file edited in
-	// place, as by a mount's flushes, is edited again, and the next edit
-	// reads it from here instead of from a member), but not the chunks of
-	// a file written whole, which would push hot chunks out.
+	// cache: the chunks stored once the edit has read one of the old
+	// content (a file edited in place, as by a mount's flushes, is edited
+	// again, and the next edit reads them from here instead of from a
+	// member), but not those of a file written whole, which would push
+	// hot chunks out.
 	hot func() bool
 	wg  sync.WaitGroup
 	sem chan struct{}
