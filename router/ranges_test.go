@@ -356,18 +356,8 @@ func TestStaleNoteOfAFile(t *testing.T) {
 	patch(17, "!")
 
 	// Rewritten by path, the old chunks collected: the note's are gone.
-	old, _ := mn.file("/f")
 	content = []byte("ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedc")
-	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(content)); w.Code != http.StatusOK {
-		t.Fatalf("PUT = %d %s", w.Code, w.Body)
-	}
-	for _, ch := range old.Chunks {
-		for _, holder := range []*testNode{a, mn} { // chunks go to either group
-			if holder.has(ch.Hash) {
-				holder.drop(ch.Hash)
-			}
-		}
-	}
+	rewriteAndCollect(t, s, content, mn, a)
 	patch(20, "#")
 	check("after a change from a note whose chunks are gone")
 
@@ -389,6 +379,24 @@ func TestStaleNoteOfAFile(t *testing.T) {
 	}
 }
 
+// rewriteAndCollect rewrites /f by path with content and drops the chunks
+// it had from every holder, as a collection after the rewrite would: a
+// note this router kept of /f is stale, and names chunks that are gone.
+func rewriteAndCollect(t *testing.T, s *Server, content []byte, holders ...*testNode) {
+	t.Helper()
+	old, _ := holders[0].file("/f")
+	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(content)); w.Code != http.StatusOK {
+		t.Fatalf("PUT = %d %s", w.Code, w.Body)
+	}
+	for _, ch := range old.Chunks {
+		for _, holder := range holders { // chunks go to any group
+			if holder.has(ch.Hash) {
+				holder.drop(ch.Hash)
+			}
+		}
+	}
+}
+
 // TestRetryAfterAStaleNote: a request whose change from a stale note was
 // computed again from a read is still recorded under its own ID, so its
 // retry, after another write to the same bytes, is answered from that
@@ -407,18 +415,8 @@ func TestRetryAfterAStaleNote(t *testing.T) {
 		t.Fatalf("PATCH = %d %s", w.Code, w.Body)
 	}
 	// The note goes stale: the file rewritten by path, its chunks gone.
-	old, _ := mn.file("/f")
 	content := []byte("ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedc")
-	if w := do(s, "PUT", "/v1/fs/f", bytes.NewReader(content)); w.Code != http.StatusOK {
-		t.Fatalf("PUT = %d %s", w.Code, w.Body)
-	}
-	for _, ch := range old.Chunks {
-		for _, holder := range []*testNode{a, mn} { // chunks go to either group
-			if holder.has(ch.Hash) {
-				holder.drop(ch.Hash)
-			}
-		}
-	}
+	rewriteAndCollect(t, s, content, mn, a)
 	keyed := func() {
 		t.Helper()
 		if w := do(s, "PATCH", byNumber, strings.NewReader("A"), "Idempotency-Key", "retry-1"); w.Code != http.StatusOK {

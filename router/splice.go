@@ -53,7 +53,10 @@ func (s *Server) splice(ctx context.Context, old meta.Inode, edits []edit) (*met
 	if err := src.check(); err != nil {
 		return nil, err
 	}
-	l := layout{{n: old.Size, old: true}}
+	var l layout
+	if old.Size > 0 {
+		l = layout{{n: old.Size, old: true}}
+	}
 	for _, e := range edits {
 		var err error
 		if e.cut {
@@ -89,7 +92,6 @@ func (s *Server) splice(ctx context.Context, old meta.Inode, edits []edit) (*met
 	for _, sp := range l {
 		var err error
 		switch {
-		case sp.n == 0:
 		case sp.old:
 			err = src.copyTo(b, at, at+sp.n)
 		case sp.p == nil:
@@ -113,7 +115,7 @@ func (s *Server) splice(ctx context.Context, old meta.Inode, edits []edit) (*met
 
 // layout is a file's content being edited, as the spans it is made of in
 // order: bytes of the old content at the same offsets (an edit never
-// moves content), bytes written, or zeros.
+// moves content), bytes written, or zeros. No span is empty.
 type layout []span
 
 type span struct {
@@ -176,11 +178,10 @@ func (l *layout) grow(size int64) {
 
 // put writes p at off.
 func (l *layout) put(off int64, p piece) error {
+	l.grow(off)
 	if p.n == 0 {
-		l.grow(off)
 		return nil
 	}
-	l.grow(off)
 	i, err := l.split(off)
 	if err != nil {
 		return err

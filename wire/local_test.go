@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"shoal/harness"
 )
 
 // serveAt serves s on a fresh 127.0.0.1 port until the test ends, and
@@ -25,12 +27,10 @@ func serveAt(t *testing.T, s *Server) (stop func()) {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, l) }()
 	// Serve registers s before it accepts: wait until it has.
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Addr != "" && localServer(s.Addr) != s {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 5s for the server to take calls at %s", s.Addr)
-		}
-		time.Sleep(time.Millisecond)
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	if err := harness.WaitFor(wctx, "the server to take calls at "+s.Addr, func() bool { return localServer(s.Addr) == s }); err != nil {
+		t.Fatal(err)
 	}
 	var stopped bool
 	stop = func() {
