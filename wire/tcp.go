@@ -37,9 +37,26 @@ type TCPTransport struct {
 	closed bool
 }
 
+// peerConn is a connection to a peer with a buffered reader for its
+// answers: an answer's length and body then come in one read where they
+// arrived together, not two. A connection carries one request at a time
+// and the peer sends nothing but the answer, so nothing is left in the
+// buffer between calls.
+type peerConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+// answerBuffer is the size of a peerConn's buffer: an answer without a
+// chunk fits it whole; a chunk's bytes bypass it (bufio reads a request
+// larger than its buffer straight into the caller's slice).
+const answerBuffer = 4 << 10
+
+func newPeerConn(c net.Conn) peerConn { return peerConn{c, bufio.NewReaderSize(c, answerBuffer)} }
+
 // idleConn is a pooled connection and when it was last used.
 type idleConn struct {
-	net.Conn
+	peerConn
 	since time.Time
 }
 
@@ -58,41 +75,47 @@ func NewTCPTransport() *TCPTransport {
 	return &TCPTransport{DialTimeout: 2 * time.Second, idle: map[string][]idleConn{}}
 }
 
-func (t *TCPTransport) get(ctx context.Context, addr string) (net.Conn, error) {
+// get returns a pooled connection to addr, or dials a new one.
+func (t *TCPTransport) get(ctx context.Context, addr string) (peerConn, error) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		return nil, errors.New("transport closed")
+		return peerConn{}, errors.New("transport closed")
 	}
 	for cs := t.idle[addr]; len(cs) > 0; cs = t.idle[addr] {
 		c := cs[len(cs)-1]
 		t.idle[addr] = cs[:len(cs)-1]
 		if time.Since(c.since) < maxIdleAge {
 			t.mu.Unlock()
-			return c.Conn, nil
+			return c.peerConn, nil
 		}
 		c.Close()
 	}
 	t.mu.Unlock()
 	d := net.Dialer{Timeout: t.DialTimeout}
 	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil || t.TLS == nil {
-		return c, err
+	if err != nil {
+		return peerConn{}, err
+	}
+	if t.TLS == nil {
+		return newPeerConn(c), nil
 	}
 	tc := tls.Client(secure.BatchWrites(c), t.TLS)
 	hctx, cancel := context.WithTimeout(ctx, t.DialTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("TLS handshake: %w", err)
+		return peerConn{}, fmt.Errorf("TLS handshake: %w", err)
 	}
-	return tc, nil
+	return newPeerConn(tc), nil
 }
 
-func (t *TCPTransport) put(addr string, c net.Conn) {
+func (t *TCPTransport) put(addr string, c peerConn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed || len(t.idle[addr]) >= maxIdlePerAddr {
+	// Bytes past the answer are no answer to anything this side asked:
+	// the next call would read them as its own.
+	if t.closed || len(t.idle[addr]) >= maxIdlePerAddr || c.r.Buffered() > 0 {
 		c.Close()
 		return
 	}
@@ -135,7 +158,7 @@ func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Mess
 	// Moving the deadline is the only way to interrupt a blocked read
 	// when ctx is cancelled before its deadline.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	resp, err := roundTrip(c, frame)
+	resp, err := roundTrip(c.Conn, c.r, frame)
 	if !stop() || err != nil {
 		c.Close()
 		if err != nil && ctx.Err() == nil {
@@ -168,13 +191,13 @@ func (t *TCPTransport) Call(ctx context.Context, addr string, req Message) (Mess
 	return resp, nil
 }
 
-// roundTrip writes a whole frame (as framePool.encode makes it) and reads
-// the answer.
-func roundTrip(c net.Conn, f *outFrame) (Message, error) {
+// roundTrip writes a whole frame (as framePool.encode makes it) to c and
+// reads the answer from r, which reads c.
+func roundTrip(c net.Conn, r io.Reader, f *outFrame) (Message, error) {
 	if err := f.writeTo(c); err != nil {
 		return nil, err
 	}
-	b, err := readFrame(c)
+	b, err := readFrame(r)
 	if err != nil {
 		return nil, err
 	}
