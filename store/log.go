@@ -104,7 +104,7 @@ func (d *DB) State() (LogState, error) {
 	var s LogState
 	err := d.viewLog(func(tx *bolt.Tx, tail []walEntry) error {
 		var err error
-		s, err = logState(tx)
+		s, err = logStateBefore(tx, tail)
 		if n := len(tail); n > 0 && tail[n-1].Index > s.LastIndex {
 			s.LastIndex, s.LastBallot = tail[n-1].Index, tail[n-1].Ballot
 		}
@@ -115,7 +115,13 @@ func (d *DB) State() (LogState, error) {
 
 // logState returns the state of the log in meta.db, which ends at the
 // applied index: State adds the entries after it.
-func logState(tx *bolt.Tx) (LogState, error) {
+func logState(tx *bolt.Tx) (LogState, error) { return logStateBefore(tx, nil) }
+
+// logStateBefore is logState for a log whose entries go on with tail: the
+// last entry in meta.db is decoded only when tail does not end past it
+// (a replica asks for the state twice per Append, while its tail holds
+// what it has not applied yet).
+func logStateBefore(tx *bolt.Tx, tail []walEntry) (LogState, error) {
 	var s LogState
 	st := bucketIn(tx, bucketState)
 	var err error
@@ -132,7 +138,11 @@ func logState(tx *bolt.Tx) (LogState, error) {
 		return s, err
 	}
 	s.LastIndex, s.LastBallot = s.SnapIndex, s.SnapBallot
-	k, v, err := bucketIn(tx, bucketLog).cursor().last()
+	log := bucketIn(tx, bucketLog)
+	if n := len(tail); n > 0 && log.exists() && tail[n-1].Index > max(s.SnapIndex, u64(log.lastKey())) {
+		return s, nil // tail's last is the log's: the caller takes it
+	}
+	k, v, err := log.cursor().last()
 	if err != nil {
 		return s, err
 	}

@@ -207,6 +207,17 @@ func hasBucket(tx *bolt.Tx, name []byte) bool { return tx.Bucket(name) != nil }
 
 func (b bucket) exists() bool { return b.raw != nil }
 
+// lastKey returns the bucket's last key, nil when it is empty or missing,
+// without reading the record under it: for a caller that needs the
+// record only when the key is past a bound it holds.
+func (b bucket) lastKey() []byte {
+	if b.raw == nil {
+		return nil
+	}
+	k, _ := b.raw.Cursor().Last()
+	return k
+}
+
 func (b bucket) missing() error {
 	return fmt.Errorf("meta.db: bucket %s missing: open the store with Open, which makes it", b.name)
 }
