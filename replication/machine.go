@@ -368,6 +368,9 @@ type leaderState struct {
 	rounds map[uint64]*readRound
 	// readQueue holds the reads waiting for the next round.
 	readQueue []uint64
+	// confirmers are the members whose answers decided the last read
+	// round, in the order they came: the next round asks them first.
+	confirmers []uint64
 	// unstable holds this primary's own entries while its log write is
 	// under way: they go to the members at once (as Raft allows), so the
 	// members' fsyncs run alongside the primary's, but the primary counts
@@ -378,11 +381,15 @@ type leaderState struct {
 
 // readRound is one confirmation that this node still leads: every read
 // that joined before its probes went out is linearizable once it succeeds.
+// waiting counts the probes out; unasked holds the members not probed yet,
+// in the order to ask them; confirmed the members that said yes.
 type readRound struct {
-	reqs    []uint64
-	index   uint64
-	tally   confirmTally
-	waiting int
+	reqs      []uint64
+	index     uint64
+	tally     confirmTally
+	waiting   int
+	unasked   []uint64
+	confirmed []uint64
 }
 
 // recovery is a promotion in progress (invariant 3).

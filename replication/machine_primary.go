@@ -274,6 +274,7 @@ func (m *Machine) snapshotAppend(a *wire.Append) (*wire.Append, error) {
 func (m *Machine) onTick() {
 	if m.lead != nil {
 		m.sendAll()
+		m.probeLate()
 	}
 }
 
@@ -474,6 +475,12 @@ func (m *Machine) onRead(in InRead) {
 
 // startRound confirms with a majority, from now on, that this node still
 // leads: the reads reqs then see every entry through the commit index.
+// It probes only as many members as the majority needs, those that
+// decided the last round first: each probe costs the member and this node
+// a call, and a round often serves a single read. Another member is asked
+// for each answer that does not count, and every one left at the next
+// tick (onTick), so a member that is slow to answer holds the round up by
+// one heartbeat at most, and the round after asks another first.
 func (m *Machine) startRound(reqs []uint64) {
 	l := m.lead
 	r := &readRound{reqs: reqs, index: m.commit, tally: confirmTally{ballot: l.ballot, need: confirmNeed(m.config, m.cfg.Self.ID)}}
@@ -484,12 +491,53 @@ func (m *Machine) startRound(reqs []uint64) {
 	m.nextID++
 	epoch := m.nextID
 	l.rounds[epoch] = r
-	for _, c := range m.config {
-		if c.ID == m.cfg.Self.ID {
-			continue
+	r.unasked = m.probeOrder()
+	m.probe(epoch, r, r.tally.need)
+}
+
+// probeOrder is the order in which a round asks the other members: those
+// that decided the last round, then those alive in the gossip view, then
+// the rest, each in the configuration's order.
+func (m *Machine) probeOrder() []uint64 {
+	order := make([]uint64, 0, len(m.config))
+	add := func(id uint64) {
+		if id != m.cfg.Self.ID && isVoter(m.config, id) && !slices.Contains(order, id) {
+			order = append(order, id)
 		}
+	}
+	for _, id := range m.lead.confirmers {
+		add(id)
+	}
+	for _, c := range m.config {
+		if _, alive := m.peers[c.ID]; alive {
+			add(c.ID)
+		}
+	}
+	for _, c := range m.config {
+		add(c.ID)
+	}
+	return order
+}
+
+// probe sends round epoch's probe to up to n more of its unasked members.
+func (m *Machine) probe(epoch uint64, r *readRound, n int) {
+	l := m.lead
+	for ; n > 0 && len(r.unasked) > 0; n-- {
+		id := r.unasked[0]
+		r.unasked = r.unasked[1:]
 		r.waiting++
-		m.send(sentProbe, c.ID, m.addrOf(c.ID), epoch, &wire.Append{Group: m.cfg.Group, Ballot: l.ballot, Leader: m.cfg.Self.Addr, Probe: true})
+		m.send(sentProbe, id, m.addrOf(id), epoch, &wire.Append{Group: m.cfg.Group, Ballot: l.ballot, Leader: m.cfg.Self.Addr, Probe: true})
+	}
+}
+
+// probeLate asks every member a read round has not asked yet: those it
+// asked did not decide it within a tick.
+func (m *Machine) probeLate() {
+	l := m.lead
+	for _, epoch := range slices.Sorted(maps.Keys(l.rounds)) {
+		if r := l.rounds[epoch]; len(r.unasked) > 0 {
+			m.probe(epoch, r, len(r.unasked))
+		}
 	}
 }
 
@@ -505,6 +553,14 @@ func (m *Machine) onProbeResp(s sentMsg, resp wire.Message, err error) {
 		ar = nil
 	}
 	done, higher := r.tally.add(ar)
+	if ar != nil && ar.OK && higher == nil {
+		r.confirmed = append(r.confirmed, s.to)
+	}
+	if !done && higher == nil {
+		// An answer that did not count: ask as many more as can
+		// still make the majority.
+		m.probe(s.epoch, r, r.tally.need-r.tally.got-r.waiting)
+	}
 	switch {
 	case higher != nil:
 		delete(l.rounds, s.epoch)
@@ -512,6 +568,7 @@ func (m *Machine) onProbeResp(s sentMsg, resp wire.Message, err error) {
 		m.observe(*higher)
 	case done:
 		delete(l.rounds, s.epoch)
+		l.confirmers = r.confirmed
 		m.finishRound(r, nil)
 	case r.waiting == 0:
 		delete(l.rounds, s.epoch)
