@@ -54,7 +54,8 @@ func (m *Machine) onAppend(in InAppend) {
 	}
 	switch {
 	case a.Probe:
-		m.reply(in.Req, m.appendResp(true, 0), nil)
+		// A read's confirmation counts no room: it carries no data.
+		m.reply(in.Req, &wire.AppendResp{OK: true, Promised: m.promised, Start: m.cfg.Start}, nil)
 		return
 	case m.installing || m.restoring != workNone:
 		r := m.appendResp(false, 0)

@@ -299,12 +299,11 @@ func (n *Node) answerProbe(in InAppend) *wire.AppendResp {
 	if !a.Probe || v.failed != nil || in.HasView && a.Ballot.Less(in.View) {
 		return nil
 	}
-	noRoom := n.db.Room() <= 0
 	switch {
 	case a.Ballot.Less(v.promised):
-		return &wire.AppendResp{Promised: v.promised, Start: n.start, NoRoom: noRoom}
+		return &wire.AppendResp{Promised: v.promised, Start: n.start}
 	case a.Ballot == v.promised && v.status.Role == Follower && v.status.Leader == a.Leader:
-		return &wire.AppendResp{OK: true, Promised: v.promised, Start: n.start, NoRoom: noRoom}
+		return &wire.AppendResp{OK: true, Promised: v.promised, Start: n.start}
 	}
 	return nil
 }

@@ -100,7 +100,9 @@ type AppendResp struct {
 	Start uint64 `msgpack:"st,omitempty"`
 	// NoRoom: the member's disk has no room left for new data above the
 	// reserve it keeps for metadata. The primary then counts it out of
-	// the majority that must store an op adding data.
+	// the majority that must store an op adding data. Not set in the
+	// answer to a Probe, which stores nothing (a member learns its room
+	// from the file system, which a read's confirmation need not ask).
 	NoRoom bool `msgpack:"nr,omitempty"`
 }
 
