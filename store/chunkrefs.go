@@ -42,7 +42,7 @@ func (n *namespace) adjustRefs(old, new []meta.ChunkRef) error {
 	if len(old) == 0 && len(new) == 0 {
 		return nil
 	}
-	if !n.refs.exists() {
+	if !n.refs().exists() {
 		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketChunkRefs)
 	}
 	delta := map[string]int64{}
@@ -72,7 +72,7 @@ func (n *namespace) adjustRefs(old, new []meta.ChunkRef) error {
 }
 
 func (n *namespace) addRef(k []byte, d int64) error {
-	v, err := n.refs.get(k)
+	v, err := n.refs().get(k)
 	if err != nil {
 		return err
 	}
@@ -85,9 +85,9 @@ func (n *namespace) addRef(k []byte, d int64) error {
 			k[:32], k[32:], cur, cur+d, meta.ErrCorrupt)
 	}
 	if cur+d == 0 {
-		return n.refs.del(k)
+		return n.refs().del(k)
 	}
-	return n.refs.put(k, key(uint64(cur+d)))
+	return n.refs().put(k, key(uint64(cur+d)))
 }
 
 // rebuildChunkRefs replaces bucket chunkrefs with a recount of every file

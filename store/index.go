@@ -49,7 +49,7 @@ func (n *namespace) putDentry(parent uint64, name string, child uint64) error {
 	if err := n.dentries.put(dentryKey(parent, name), inoKey(child)); err != nil {
 		return err
 	}
-	if err := n.links.put(linkKey(child, parent, name), nil); err != nil {
+	if err := n.links().put(linkKey(child, parent, name), nil); err != nil {
 		return err
 	}
 	return n.nameUsage(parent, child, 1)
@@ -63,7 +63,7 @@ func (n *namespace) deleteDentry(parent uint64, name string, child uint64) error
 	if err := n.dentries.del(dentryKey(parent, name)); err != nil {
 		return err
 	}
-	return n.links.del(linkKey(child, parent, name))
+	return n.links().del(linkKey(child, parent, name))
 }
 
 // moveOwner keeps owners in step when the record of in replaces old
@@ -73,11 +73,11 @@ func (n *namespace) moveOwner(old meta.Inode, had bool, in meta.Inode) error {
 		return nil
 	}
 	if had {
-		if err := n.owners.del(ownerKey(old.Uid, in.Ino)); err != nil {
+		if err := n.owners().del(ownerKey(old.Uid, in.Ino)); err != nil {
 			return err
 		}
 	}
-	return n.owners.put(ownerKey(in.Uid, in.Ino), nil)
+	return n.owners().put(ownerKey(in.Uid, in.Ino), nil)
 }
 
 // link is one name of an inode, read from the links index.
@@ -89,11 +89,11 @@ type link struct {
 // eachLink calls fn for the names of ino in (parent, name) order until fn
 // returns false. fn must not write: it runs inside a cursor scan.
 func (n *namespace) eachLink(ino uint64, fn func(link) (bool, error)) error {
-	if !n.links.exists() {
+	if !n.links().exists() {
 		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketLinks)
 	}
 	prefix := inoKey(ino)
-	c := n.links.cursor()
+	c := n.links().cursor()
 	for k, _, err := c.seek(prefix); ; k, _, err = c.next() {
 		if err != nil {
 			return err
@@ -214,12 +214,12 @@ func ownedBy(tx *bbolt.Tx, uid uint32, after uint64, limit int) (out []meta.Owne
 	if err != nil {
 		return nil, 0, err
 	}
-	if !n.owners.exists() {
+	if !n.owners().exists() {
 		return nil, 0, fmt.Errorf("owned inodes: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
 	}
 	prefix := binary.BigEndian.AppendUint32(nil, uid)
 	var inos []uint64
-	c := n.owners.cursor()
+	c := n.owners().cursor()
 	k, _, err := c.seek(ownerKey(uid, after+1))
 	if after == ^uint64(0) {
 		k = nil // no inode number is above it

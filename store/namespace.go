@@ -198,7 +198,7 @@ func applyOp(tx *bbolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 	if err != nil {
 		return meta.Result{}, err
 	}
-	if !n.refs.exists() || !n.links.exists() || !n.owners.exists() || !n.users.exists() || !n.tokens.exists() || !n.usage.exists() {
+	if !n.refs().exists() || !n.links().exists() || !n.owners().exists() || !n.users().exists() || !n.tokens().exists() || !n.usage().exists() {
 		return meta.Result{}, fmt.Errorf("namespace: bucket %s, %s, %s, %s, %s or %s missing: call InitNamespace when opening the store",
 			bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens, bucketUsage)
 	}
@@ -345,10 +345,12 @@ func forEachChunk(tx *bbolt.Tx, fn func(meta.ChunkRef) error) error {
 // after the first three may be nil in a read-only transaction over a
 // database older than them; ApplyOp refuses to run without them.
 type namespace struct {
-	inodes, dentries, meta, refs bucket
-	links, owners                bucket
-	users, tokens                bucket
-	usage                        bucket
+	inodes, dentries, meta bucket
+	// lazy holds the other buckets, each opened when first used (see
+	// lazyBucket): a read needs few of them, and opening one in a read
+	// transaction is a search of the root every time.
+	lazy   [lazyBuckets]bucket
+	opened [lazyBuckets]bool
 	// cred is who the op or read acts for (nil: the cluster itself):
 	// permission checks and the owners of new inodes follow it.
 	cred *meta.Cred
@@ -366,12 +368,6 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 		inodes:   bucketIn(tx, bucketInodes),
 		dentries: bucketIn(tx, bucketDentries),
 		meta:     bucketIn(tx, bucketNSMeta),
-		refs:     bucketIn(tx, bucketChunkRefs),
-		links:    bucketIn(tx, bucketLinks),
-		owners:   bucketIn(tx, bucketOwners),
-		users:    bucketIn(tx, bucketUsers),
-		tokens:   bucketIn(tx, bucketTokens),
-		usage:    bucketIn(tx, bucketUsage),
 		tx:       tx,
 	}
 	if !n.inodes.exists() || !n.dentries.exists() || !n.meta.exists() {
@@ -379,6 +375,34 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 	}
 	return n, nil
 }
+
+// The namespace's buckets opened when first used, in namespace.lazy.
+const (
+	lazyRefs = iota
+	lazyLinks
+	lazyOwners
+	lazyUsers
+	lazyTokens
+	lazyUsage
+	lazyBuckets
+)
+
+var lazyNames = [lazyBuckets][]byte{bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens, bucketUsage}
+
+// lazyBucket returns the bucket lazy[i], opening it on first use.
+func (n *namespace) lazyBucket(i int) bucket {
+	if !n.opened[i] {
+		n.lazy[i], n.opened[i] = bucketIn(n.tx, lazyNames[i]), true
+	}
+	return n.lazy[i]
+}
+
+func (n *namespace) refs() bucket   { return n.lazyBucket(lazyRefs) }
+func (n *namespace) links() bucket  { return n.lazyBucket(lazyLinks) }
+func (n *namespace) owners() bucket { return n.lazyBucket(lazyOwners) }
+func (n *namespace) users() bucket  { return n.lazyBucket(lazyUsers) }
+func (n *namespace) tokens() bucket { return n.lazyBucket(lazyTokens) }
+func (n *namespace) usage() bucket  { return n.lazyBucket(lazyUsage) }
 
 func reject(c meta.Code) (meta.Result, error) { return meta.Result{Code: c}, nil }
 
@@ -465,7 +489,7 @@ func (n *namespace) save(in meta.Inode) error {
 	if err != nil {
 		return fmt.Errorf("namespace: encode inode %d: %w", in.Ino, err)
 	}
-	if !n.owners.exists() {
+	if !n.owners().exists() {
 		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
 	}
 	old, had, err := n.stored(in.Ino)
@@ -489,7 +513,7 @@ func (n *namespace) save(in meta.Inode) error {
 }
 
 func (n *namespace) dropInode(in meta.Inode) error {
-	if !n.owners.exists() {
+	if !n.owners().exists() {
 		return fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketOwners)
 	}
 	old, had, err := n.stored(in.Ino)
@@ -501,11 +525,11 @@ func (n *namespace) dropInode(in meta.Inode) error {
 			return err
 		}
 	}
-	if err := n.owners.del(ownerKey(old.Uid, old.Ino)); err != nil {
+	if err := n.owners().del(ownerKey(old.Uid, old.Ino)); err != nil {
 		return err
 	}
 	if old.Type == meta.TypeDir {
-		if err := n.usage.del(usageKey(old.Ino)); err != nil {
+		if err := n.usage().del(usageKey(old.Ino)); err != nil {
 			return err
 		}
 	}

@@ -51,7 +51,7 @@ func lookupAt(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred, want uint3
 // is below at every depth, readable by the caller or not, as df counts
 // every file.
 func (n *namespace) withUsage(in *meta.Inode) error {
-	if in.Type != meta.TypeDir || !n.usage.exists() || !permits(n.cred, *in, meta.MayRead) {
+	if in.Type != meta.TypeDir || !n.usage().exists() || !permits(n.cred, *in, meta.MayRead) {
 		return nil
 	}
 	u, err := n.usageOf(in.Ino)

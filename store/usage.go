@@ -47,10 +47,10 @@ func decodeUsage(ino uint64, v []byte) (meta.Usage, error) {
 
 // usageOf returns the totals below the directory ino.
 func (n *namespace) usageOf(ino uint64) (meta.Usage, error) {
-	if !n.usage.exists() {
+	if !n.usage().exists() {
 		return meta.Usage{}, fmt.Errorf("namespace: bucket %s missing: call InitNamespace when opening the store", bucketUsage)
 	}
-	v, err := n.usage.get(usageKey(ino))
+	v, err := n.usage().get(usageKey(ino))
 	if err != nil || v == nil {
 		return meta.Usage{}, err
 	}
@@ -81,7 +81,7 @@ func (n *namespace) addUsage(dir uint64, d meta.Usage) error {
 			return err
 		}
 		u.Add(d)
-		if err := n.usage.put(usageKey(dir), encodeUsage(u)); err != nil {
+		if err := n.usage().put(usageKey(dir), encodeUsage(u)); err != nil {
 			return err
 		}
 		if dir == RootIno {
@@ -161,7 +161,7 @@ func rebuildUsage(tx *bbolt.Tx) error {
 			u.Dirs++
 			total.Add(u)
 		}
-		return total, n.usage.put(usageKey(dir), encodeUsage(total))
+		return total, n.usage().put(usageKey(dir), encodeUsage(total))
 	}
 	if _, err := sum(RootIno, 0); err != nil {
 		return fmt.Errorf("rebuild directory usage: %w", err)

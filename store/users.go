@@ -67,7 +67,7 @@ func userOpCode(c *meta.Cred) meta.Code {
 }
 
 func (n *namespace) user(name string) (meta.User, bool, error) {
-	v, err := n.users.get([]byte(name))
+	v, err := n.users().get([]byte(name))
 	if err != nil || v == nil {
 		return meta.User{}, false, err
 	}
@@ -91,7 +91,7 @@ func (n *namespace) putUser(u meta.User) error {
 	if err != nil {
 		return fmt.Errorf("users: encode user %q: %w", u.Name, err)
 	}
-	return n.users.put([]byte(u.Name), v)
+	return n.users().put([]byte(u.Name), v)
 }
 
 // tokenFree reports whether hash may become a user's token: all zeros (no
@@ -100,7 +100,7 @@ func (n *namespace) tokenFree(hash [32]byte) (bool, error) {
 	if hash == [32]byte{} {
 		return true, nil
 	}
-	v, err := n.tokens.get(hash[:])
+	v, err := n.tokens().get(hash[:])
 	return v == nil, err
 }
 
@@ -123,7 +123,7 @@ func (n *namespace) userAdd(op *meta.Op) (meta.Result, error) {
 		return reject(meta.CodeInvalid)
 	}
 	if op.Bootstrap {
-		if k, _, err := n.users.cursor().first(); err != nil || k != nil {
+		if k, _, err := n.users().cursor().first(); err != nil || k != nil {
 			return meta.Result{Code: meta.CodeExists}, err
 		}
 	}
@@ -166,7 +166,7 @@ func (n *namespace) userAdd(op *meta.Op) (meta.Result, error) {
 		return meta.Result{}, err
 	}
 	if u.TokenHash != [32]byte{} {
-		if err := n.tokens.put(u.TokenHash[:], []byte(u.Name)); err != nil {
+		if err := n.tokens().put(u.TokenHash[:], []byte(u.Name)); err != nil {
 			return meta.Result{}, err
 		}
 	}
@@ -183,7 +183,7 @@ func (n *namespace) userAdd(op *meta.Op) (meta.Result, error) {
 // userUids returns the uids of all users.
 func (n *namespace) userUids() (map[uint32]bool, error) {
 	uids := map[uint32]bool{}
-	err := n.users.forEach(func(k, v []byte) error {
+	err := n.users().forEach(func(k, v []byte) error {
 		u, err := decodeUser(string(k), v)
 		uids[u.Uid] = true
 		return err
@@ -196,7 +196,7 @@ func (n *namespace) userUids() (map[uint32]bool, error) {
 // must not receive them with the uid. An explicit uid may reuse one on
 // purpose.
 func (n *namespace) freeUid(taken map[uint32]bool) (uint32, bool, error) {
-	c := n.owners.cursor()
+	c := n.owners().cursor()
 	for uid := uint64(firstAutoUid); uid <= 1<<32-1; uid++ {
 		if taken[uint32(uid)] {
 			continue
@@ -287,11 +287,11 @@ func (n *namespace) userRemove(op *meta.Op) (meta.Result, error) {
 	}
 	for _, k := range u.Keys {
 		h := meta.AccessKeyHash(k.ID)
-		if err := n.tokens.del(h[:]); err != nil {
+		if err := n.tokens().del(h[:]); err != nil {
 			return meta.Result{}, err
 		}
 	}
-	return meta.Result{}, n.users.del([]byte(u.Name))
+	return meta.Result{}, n.users().del([]byte(u.Name))
 }
 
 // userKeyAdd gives the user op.User.Name the access key op.User.Keys[0],
@@ -316,7 +316,7 @@ func (n *namespace) userKeyAdd(op *meta.Op) (meta.Result, error) {
 	if free, err := n.tokenFree(h); err != nil || !free {
 		return meta.Result{Code: meta.CodeExists}, err
 	}
-	if err := n.tokens.put(h[:], []byte(u.Name)); err != nil {
+	if err := n.tokens().put(h[:], []byte(u.Name)); err != nil {
 		return meta.Result{}, err
 	}
 	u.Keys = append(u.Keys, k)
@@ -341,7 +341,7 @@ func (n *namespace) userKeyRemove(op *meta.Op) (meta.Result, error) {
 		return reject(meta.CodeNotFound)
 	}
 	h := meta.AccessKeyHash(u.Keys[i].ID)
-	if err := n.tokens.del(h[:]); err != nil {
+	if err := n.tokens().del(h[:]); err != nil {
 		return meta.Result{}, err
 	}
 	u.Keys = slices.Delete(u.Keys, i, i+1)
@@ -353,10 +353,10 @@ func (n *namespace) dropToken(u meta.User) error {
 	if u.TokenHash == [32]byte{} {
 		return nil
 	}
-	if v, err := n.tokens.get(u.TokenHash[:]); err != nil || string(v) != u.Name {
+	if v, err := n.tokens().get(u.TokenHash[:]); err != nil || string(v) != u.Name {
 		return err
 	}
-	return n.tokens.del(u.TokenHash[:])
+	return n.tokens().del(u.TokenHash[:])
 }
 
 // userToken gives the user op.User.Name the token hash op.User.TokenHash
@@ -380,7 +380,7 @@ func (n *namespace) userToken(op *meta.Op) (meta.Result, error) {
 	}
 	u.TokenHash = op.User.TokenHash
 	if u.TokenHash != [32]byte{} {
-		if err := n.tokens.put(u.TokenHash[:], []byte(u.Name)); err != nil {
+		if err := n.tokens().put(u.TokenHash[:], []byte(u.Name)); err != nil {
 			return meta.Result{}, err
 		}
 	}
