@@ -478,9 +478,10 @@ func (m *Machine) onRead(in InRead) {
 // It probes only as many members as the majority needs, those that
 // decided the last round first: each probe costs the member and this node
 // a call, and a round often serves a single read. Another member is asked
-// for each answer that does not count, and every one left at the next
-// tick (onTick), so a member that is slow to answer holds the round up by
-// one heartbeat at most, and the round after asks another first.
+// for each answer that does not count (none came), and every one left at
+// the next tick (onTick, every heartbeat), so a member that does not
+// answer holds the round up by one heartbeat at most, and the round after
+// asks first the member that decided this one.
 func (m *Machine) startRound(reqs []uint64) {
 	l := m.lead
 	r := &readRound{reqs: reqs, index: m.commit, tally: confirmTally{ballot: l.ballot, need: confirmNeed(m.config, m.cfg.Self.ID)}}
@@ -531,7 +532,8 @@ func (m *Machine) probe(epoch uint64, r *readRound, n int) {
 }
 
 // probeLate asks every member a read round has not asked yet: those it
-// asked did not decide it within a tick.
+// asked have not decided it by this tick (a round that began just before
+// it asks the rest early, which costs calls, not correctness).
 func (m *Machine) probeLate() {
 	l := m.lead
 	for _, epoch := range slices.Sorted(maps.Keys(l.rounds)) {

@@ -118,9 +118,10 @@ func (d *DB) State() (LogState, error) {
 func logState(tx *bolt.Tx) (LogState, error) { return logStateBefore(tx, nil) }
 
 // logStateBefore is logState for a log whose entries go on with tail: the
-// last entry in meta.db is decoded only when tail does not end past it
-// (a replica asks for the state twice per Append, while its tail holds
-// what it has not applied yet).
+// last entry in meta.db is read (checked against its checksum, decoded)
+// only when tail does not end past it (a replica asks for the state twice
+// per Append, while its tail holds what it has not applied yet); other
+// reads of the log check it.
 func logStateBefore(tx *bolt.Tx, tail []walEntry) (LogState, error) {
 	var s LogState
 	st := bucketIn(tx, bucketState)

@@ -100,9 +100,10 @@ type AppendResp struct {
 	Start uint64 `msgpack:"st,omitempty"`
 	// NoRoom: the member's disk has no room left for new data above the
 	// reserve it keeps for metadata. The primary then counts it out of
-	// the majority that must store an op adding data. Not set in the
-	// answer to a Probe, which stores nothing (a member learns its room
-	// from the file system, which a read's confirmation need not ask).
+	// the majority that must store an op adding data. The primary reads
+	// it only from answers to Appends that are no Probe: a member need
+	// not ask its file system for its room to confirm a read, and does
+	// not when it accepts the probe.
 	NoRoom bool `msgpack:"nr,omitempty"`
 }
 
