@@ -497,8 +497,9 @@ func (m *Machine) startRound(reqs []uint64) {
 }
 
 // probeOrder is the order in which a round asks the other members: those
-// that decided the last round, then those alive in the gossip view, then
-// the rest, each in the configuration's order.
+// that decided the last round, in the order their answers came, then
+// those alive in the gossip view, then the rest, these two in the
+// configuration's order.
 func (m *Machine) probeOrder() []uint64 {
 	order := make([]uint64, 0, len(m.config))
 	add := func(id uint64) {
@@ -559,8 +560,9 @@ func (m *Machine) onProbeResp(s sentMsg, resp wire.Message, err error) {
 		r.confirmed = append(r.confirmed, s.to)
 	}
 	if !done && higher == nil {
-		// An answer that did not count: ask as many more as can
-		// still make the majority.
+		// Undecided: ask as many more as the majority still needs
+		// beyond the answers awaited (none when enough are out; one
+		// for an answer that did not count).
 		m.probe(s.epoch, r, r.tally.need-r.tally.got-r.waiting)
 	}
 	switch {

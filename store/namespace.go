@@ -354,8 +354,8 @@ type namespace struct {
 	// cred is who the op or read acts for (nil: the cluster itself):
 	// permission checks and the owners of new inodes follow it.
 	cred *meta.Cred
-	// tx is the transaction, for the buckets made when first needed;
-	// clock the group's clock of the op applied (leases).
+	// tx is the transaction, for the buckets opened or made when first
+	// needed; clock the group's clock of the op applied (leases).
 	tx    *bbolt.Tx
 	clock int64
 	// dirs are the directories whose entries the op changed, as they

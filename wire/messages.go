@@ -101,7 +101,7 @@ type AppendResp struct {
 	// NoRoom: the member's disk has no room left for new data above the
 	// reserve it keeps for metadata. The primary then counts it out of
 	// the majority that must store an op adding data. The primary reads
-	// it only from answers to Appends that are no Probe: a member need
+	// it only from answers to Appends other than probes: a member need
 	// not ask its file system for its room to confirm a read, and does
 	// not when it accepts the probe.
 	NoRoom bool `msgpack:"nr,omitempty"`

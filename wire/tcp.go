@@ -47,9 +47,11 @@ type peerConn struct {
 	r *bufio.Reader
 }
 
-// answerBuffer is the size of a peerConn's buffer: an answer without a
-// chunk fits it whole; a chunk's bytes bypass it (bufio reads a request
-// larger than its buffer straight into the caller's slice).
+// answerBuffer is the size of a peerConn's buffer: an answer of a few KiB
+// (attributes, a small file, an ack) fits it whole; a larger one (a page
+// of a listing, log entries) is read through it, and a chunk's bytes
+// bypass it (bufio reads a request larger than its buffer straight into
+// the caller's slice).
 const answerBuffer = 4 << 10
 
 func newPeerConn(c net.Conn) peerConn { return peerConn{c, bufio.NewReaderSize(c, answerBuffer)} }

@@ -187,10 +187,11 @@ func TestBytesPastAnAnswerAreNoAnswer(t *testing.T) {
 		for _, m := range m {
 			f, err := fp.encode(m)
 			if err != nil {
-				t.Error(err)
-				return nil
+				t.Fatal(err)
 			}
-			f.writeTo(&out)
+			if err := f.writeTo(&out); err != nil {
+				t.Fatal(err)
+			}
 			fp.put(f)
 		}
 		return out.Bytes()
@@ -225,9 +226,9 @@ func TestBytesPastAnAnswerAreNoAnswer(t *testing.T) {
 }
 
 // BenchmarkTCPCall measures calls over loopback TCP from 8 callers per
-// CPU at once (16 on two cores), each answered with 1 KiB (the size of a small file's read): what
-// a call costs the caller and the server in system calls, encoding and
-// scheduling. Compare builds with go test -bench TCPCall -count 6.
+// CPU at once (16 on two cores), each answered with 1 KiB (the size of a
+// small file's read): what a call costs the caller and the server in
+// system calls, encoding and scheduling. Compare builds with go test -bench TCPCall -count 6.
 func BenchmarkTCPCall(b *testing.B) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
