@@ -15,8 +15,10 @@ import (
 	"time"
 )
 
-// silentListener accepts connections and reads from them, never answering.
-func silentListener(t *testing.T) string {
+// rawListener accepts connections on 127.0.0.1 until the test ends and
+// hands each to serve, which speaks to it byte by byte, no Server
+// between; it returns the address.
+func rawListener(t *testing.T, serve func(c net.Conn)) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -31,11 +33,16 @@ func silentListener(t *testing.T) string {
 			}
 			go func() {
 				defer c.Close()
-				io.Copy(io.Discard, c)
+				serve(c)
 			}()
 		}
 	}()
 	return l.Addr().String()
+}
+
+// silentListener accepts connections and reads from them, never answering.
+func silentListener(t *testing.T) string {
+	return rawListener(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 }
 
 func TestTCPCallHonoursContext(t *testing.T) {
@@ -176,11 +183,6 @@ func TestTCPPoolDroppedWhenPeerRestarts(t *testing.T) {
 // past the answer. (Bytes that come later are not seen; a peer that sends
 // them misbehaves in a way no check at pooling time can catch.)
 func TestBytesPastAnAnswerAreNoAnswer(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	var fp framePool
 	both := func(m ...Message) []byte {
 		var out bytes.Buffer
@@ -196,28 +198,19 @@ func TestBytesPastAnAnswerAreNoAnswer(t *testing.T) {
 		}
 		return out.Bytes()
 	}(&OKMsg{}, &ChunkMsg{Data: []byte("stale")})
-	go func() {
+	addr := rawListener(t, func(c net.Conn) {
 		for {
-			c, err := l.Accept()
-			if err != nil {
+			if _, err := readFrame(c); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				for {
-					if _, err := readFrame(c); err != nil {
-						return
-					}
-					c.Write(both) // the answer and a frame nobody asked for, in one write
-				}
-			}()
+			c.Write(both) // the answer and a frame nobody asked for, in one write
 		}
-	}()
+	})
 	tr := NewTCPTransport()
 	defer tr.Close()
 	for i := range 3 {
 		ctx, cancel := ctxT(5 * time.Second)
-		resp, err := tr.Call(ctx, l.Addr().String(), &GetChunk{})
+		resp, err := tr.Call(ctx, addr, &GetChunk{})
 		cancel()
 		if _, ok := resp.(*OKMsg); err != nil || !ok {
 			t.Fatalf("call %d: %T, %v; want the OKMsg the peer sent first", i, resp, err)
