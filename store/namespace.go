@@ -467,7 +467,7 @@ func decodeInode(ino uint64, v []byte) (meta.Inode, error) {
 // get loads an inode that a dentry or the root points at, so a missing one
 // is corruption, not a user error.
 func (n *namespace) get(ino uint64) (meta.Inode, error) {
-	v, err := n.inodes.get(inoKey(ino))
+	v, err := n.inodes.seek(inoKey(ino))
 	if err != nil {
 		return meta.Inode{}, err
 	}
@@ -565,7 +565,7 @@ func (n *namespace) allocIno() (uint64, error) {
 
 // child returns the inode number of name in dir, if there is one.
 func (n *namespace) child(dir uint64, name string) (uint64, bool, error) {
-	v, err := n.dentries.get(dentryKey(dir, name))
+	v, err := n.dentries.seek(dentryKey(dir, name))
 	if err != nil || v == nil {
 		return 0, false, err
 	}

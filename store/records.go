@@ -159,6 +159,8 @@ type bucket struct {
 	raw  *bolt.Bucket
 	// sums is bucket sums in a writable transaction, nil otherwise.
 	sums *bolt.Bucket
+	// cur is the cursor seek uses, made at its first call.
+	cur *bolt.Cursor
 }
 
 // bucketIn returns the bucket name of tx; exists reports whether there
@@ -273,6 +275,31 @@ func (b bucket) checkNeighbours(k []byte) error {
 	}
 	_, err := b.check(after, v)
 	return err
+}
+
+// seek is get through a cursor the bucket keeps: bbolt's Get makes a
+// cursor each time, and each search grows the new cursor's stack from
+// nothing, where a cursor sought again reuses both. A lookup of a path
+// makes two gets per name on it. The cursor is sought from the root each
+// time, so writes in the transaction between two calls do not matter.
+func (b *bucket) seek(k []byte) ([]byte, error) {
+	if b.raw == nil {
+		return nil, b.missing()
+	}
+	if b.cur == nil {
+		b.cur = b.raw.Cursor()
+	}
+	at, v := b.cur.Seek(k) // v is nil at a nested bucket, as Get's is
+	if !bytes.Equal(at, k) {
+		v = nil
+	}
+	if v == nil && answersMisses(b.name) {
+		return nil, b.checkNeighbours(k)
+	}
+	if v == nil {
+		return nil, nil
+	}
+	return b.check(k, v)
 }
 
 // unsealed returns a copy of the value stored under k as it is, for a
