@@ -246,8 +246,11 @@ func (op *Op) decodeField(d *msgpack.Decoder, k []byte) error {
 	return err
 }
 
-// decodePtr decodes into the struct *p points to, as reflection does: nil
-// makes *p nil, anything else is decoded into *p, allocated if nil.
+// decodePtr decodes into the struct *p points to: nil makes *p nil,
+// anything else is decoded into *p, allocated if nil. (Reflection, given
+// nil for a pointer to a type with a decoder of its own, either sets the
+// pointer nil or zeroes what it points to, depending on which types its
+// cache met first; no encoder here writes such a nil.)
 func decodePtr[T any, P interface {
 	*T
 	msgpack.CustomDecoder

@@ -65,10 +65,14 @@ func randomOp(r *rand.Rand) Op {
 // reflection's.
 func TestOpCodecMatchesReflection(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
+	set := make([]bool, reflect.TypeFor[Op]().NumField()) // fields some op set
 	for i := range 5000 {
 		op := randomOp(r)
 		if i == 0 {
 			op = Op{}
+		}
+		for f := range set {
+			set[f] = set[f] || !reflect.ValueOf(op).Field(f).IsZero()
 		}
 		got, err := msgpack.Marshal(&op)
 		if err != nil {
@@ -98,6 +102,40 @@ func TestOpCodecMatchesReflection(t *testing.T) {
 		if !reflect.DeepEqual(back, ref) {
 			t.Fatalf("op %d: the codec decoded\n%+v\nreflection decodes\n%+v", i, back, ref)
 		}
+	}
+	for f, ok := range set {
+		if !ok {
+			t.Errorf("randomOp never sets Op.%s: the codec is not checked on it", reflect.TypeFor[Op]().Field(f).Name)
+		}
+	}
+}
+
+// An op decoded into one already holding values keeps those the record
+// does not name and replaces those it does, as reflection does; a nil
+// the record gives for a pointer makes it nil.
+func TestOpDecodesIntoFilledOp(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for i := range 200 {
+		into := randomOp(r)
+		into.ReqSum = []byte("sum")
+		rec, err := msgpack.Marshal(map[string]any{"k": 3, "qs": []byte("other"), "p": "/x", "u": 12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := into, into
+		errGot := msgpack.Unmarshal(rec, &got)
+		errWant := msgpack.Unmarshal(rec, (*opFields)(&want))
+		if errGot != nil || errWant != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("op %d: the codec decoded %+v (%v), reflection %+v (%v)", i, got, errGot, want, errWant)
+		}
+	}
+	rec, err := msgpack.Marshal(map[string]any{"k": 3, "f": nil, "cr": nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := Op{File: &Inode{Ino: 7}, Cred: &Cred{Uid: 5}}
+	if err := msgpack.Unmarshal(rec, &op); err != nil || op.File != nil || op.Cred != nil {
+		t.Fatalf("a record naming File and Cred as nil decoded to File %v, Cred %v (%v), want both nil", op.File, op.Cred, err)
 	}
 }
 

@@ -582,3 +582,55 @@ func TestListingVerifies(t *testing.T) {
 		t.Fatalf("listing /d: %v, want a CorruptError", err)
 	}
 }
+
+// seek answers as get does, in a bucket of several pages, for keys
+// present, missing and past the last, right after puts and deletes in
+// the same transaction too, in a bucket that answers misses (dentries)
+// and in one that does not.
+func TestSeekAnswersAsGet(t *testing.T) {
+	b, err := bbolt.Open(filepath.Join(t.TempDir(), "seek.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	r := rand.New(rand.NewPCG(1, 2))
+	key := func(i int) []byte { return inoKey(uint64(i)) }
+	for _, name := range [][]byte{bucketDentries, bucketInodes} {
+		err := b.Update(func(tx *bbolt.Tx) error {
+			for _, n := range [][]byte{name, bucketSums} {
+				if _, err := createBucket(tx, n); err != nil {
+					return err
+				}
+			}
+			bk := bucketIn(tx, name)
+			for i := 0; i < 3000; i += 2 { // even keys: many pages
+				if err := bk.put(key(i), bytes.Repeat([]byte{byte(i)}, 1+i%40)); err != nil {
+					return err
+				}
+			}
+			for round := range 2000 {
+				k := key(r.IntN(3010) - 5)
+				if round%3 == 0 {
+					k = key(r.IntN(3010))
+					if r.IntN(2) == 0 {
+						err = bk.put(k, []byte{byte(round)})
+					} else {
+						err = bk.del(k)
+					}
+					if err != nil {
+						return err
+					}
+				}
+				got, errSeek := bk.seek(k)
+				want, errGet := bk.get(k)
+				if !bytes.Equal(got, want) || (got == nil) != (want == nil) || (errSeek == nil) != (errGet == nil) {
+					t.Fatalf("bucket %s, key %x: seek gave %x (%v), get %x (%v)", name, k, got, errSeek, want, errGet)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
