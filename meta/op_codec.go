@@ -94,7 +94,8 @@ func (op Op) EncodeMsgpack(e *msgpack.Encoder) error {
 	return w.err
 }
 
-// The Set methods write a field that is omitted when empty, unless it is.
+// The ...Set methods write a field tagged omitempty: nothing when its
+// value is the zero value, as reflection omits it.
 
 func (w *fieldWriter) stringSet(k, v string) {
 	if v != "" {
