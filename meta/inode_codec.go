@@ -152,62 +152,88 @@ func (w *fieldWriter) string(k, v string) {
 // DecodeMsgpack implements msgpack.CustomDecoder. Like reflection, it
 // leaves fields the record does not name as they were.
 func (in *Inode) DecodeMsgpack(d *msgpack.Decoder) error {
-	c, err := d.PeekCode()
-	if err != nil {
-		return err
-	}
-	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 && c != msgpcode.Nil {
-		return d.Decode((*inodeFields)(in))
-	}
-	return in.decode(d, nil)
+	return decodeStruct(d, in, (*inodeFields)(in))
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder: a map of the Name and
 // the Inode's fields, as DirEntry.EncodeMsgpack writes.
 func (de *DirEntry) DecodeMsgpack(d *msgpack.Decoder) error {
-	c, err := d.PeekCode()
+	isMap, err := mapAhead(d)
 	if err != nil {
 		return err
 	}
-	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 && c != msgpcode.Nil {
+	if !isMap {
+		c, _ := d.PeekCode()
 		return fmt.Errorf("msgpack: a directory entry is a map, not code %#x", c)
 	}
-	if err := de.Inode.decode(d, &de.Name); err != nil {
-		return err
+	isNil, err := decodeFields(d, de)
+	if isNil {
+		*de = DirEntry{}
 	}
-	if c == msgpcode.Nil {
-		de.Name = ""
-	}
-	return nil
+	return err
 }
 
-// decode reads a map of in's fields, and when name is not nil, of the
-// field n into it.
-func (in *Inode) decode(d *msgpack.Decoder, name *string) error {
-	n, err := d.DecodeMapLen()
+func (de *DirEntry) decodeField(d *msgpack.Decoder, k []byte) error {
+	if string(k) == "n" {
+		var err error
+		de.Name, err = d.DecodeString()
+		return err
+	}
+	return de.Inode.decodeField(d, k)
+}
+
+// mapAhead reports whether the next value is a map or nil, which the
+// codecs here read themselves; anything else (an array-encoded struct)
+// they leave to reflection.
+func mapAhead(d *msgpack.Decoder) (bool, error) {
+	c, err := d.PeekCode()
+	return msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32 || c == msgpcode.Nil, err
+}
+
+// decodeStruct decodes the map or nil ahead into *v, field by field, and
+// anything else through reflection on fields (v without its codec).
+func decodeStruct[T any, P interface {
+	*T
+	fieldDecoder
+}](d *msgpack.Decoder, v P, fields any) error {
+	isMap, err := mapAhead(d)
 	if err != nil {
 		return err
 	}
-	if n == -1 { // nil
-		*in = Inode{}
-		return nil
+	if !isMap {
+		return d.Decode(fields)
+	}
+	isNil, err := decodeFields(d, v)
+	if isNil {
+		var zero T
+		*v = zero
+	}
+	return err
+}
+
+// fieldDecoder reads the value of the field k of a struct.
+type fieldDecoder interface {
+	decodeField(d *msgpack.Decoder, k []byte) error
+}
+
+// decodeFields reads a map of a struct's fields into f, each key and then
+// its value, or nil, which it reports for the caller to zero the struct.
+func decodeFields(d *msgpack.Decoder, f fieldDecoder) (isNil bool, err error) {
+	n, err := d.DecodeMapLen()
+	if err != nil || n == -1 {
+		return n == -1, err
 	}
 	var buf [32]byte
 	for range n {
 		k, err := decodeKey(d, &buf)
 		if err != nil {
-			return err
+			return false, err
 		}
-		if name != nil && string(k) == "n" {
-			*name, err = d.DecodeString()
-		} else {
-			err = in.decodeField(d, k)
-		}
-		if err != nil {
-			return err
+		if err := f.decodeField(d, k); err != nil {
+			return false, err
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // decodeKey reads a map key, into buf when it is a short string (every key

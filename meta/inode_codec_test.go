@@ -96,6 +96,43 @@ func TestInodeCodecMatchesReflection(t *testing.T) {
 	}
 }
 
+// otherEncodings returns records of v (a struct without its codec, by
+// pointer) that a codec does not write itself but reflection reads:
+// written with compact integers, as an array, with every field omitted
+// when empty, with the keys in another order and a field this version
+// does not know, and nil. plain is the record as reflection writes it.
+func otherEncodings(t *testing.T, v any) (variants [][]byte, plain []byte) {
+	t.Helper()
+	for _, opt := range []func(*msgpack.Encoder){
+		func(e *msgpack.Encoder) { e.UseCompactInts(true) },
+		func(e *msgpack.Encoder) { e.UseArrayEncodedStructs(true) },
+		func(e *msgpack.Encoder) { e.SetOmitEmpty(true) },
+	} {
+		var b bytes.Buffer
+		e := msgpack.NewEncoder(&b)
+		opt(e)
+		if err := e.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+		variants = append(variants, b.Bytes())
+	}
+	m := map[string]any{"zz-unknown": []int{1, 2, 3}}
+	plain, err := msgpack.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := msgpack.Unmarshal(plain, &m); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	e := msgpack.NewEncoder(&b)
+	e.SetSortMapKeys(true)
+	if err := e.Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	return append(variants, b.Bytes(), []byte{0xc0}), plain
+}
+
 // TestInodeDecodesWhatReflectionAccepts feeds the decoder records it does
 // not write itself: compact integers, other field orders, unknown fields,
 // a struct encoded as an array, nil, and truncated records.
@@ -103,33 +140,7 @@ func TestInodeDecodesWhatReflectionAccepts(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range 500 {
 		in := randomInode(r)
-		var variants [][]byte
-		for _, opt := range []func(*msgpack.Encoder){
-			func(e *msgpack.Encoder) { e.UseCompactInts(true) },
-			func(e *msgpack.Encoder) { e.UseArrayEncodedStructs(true) },
-			func(e *msgpack.Encoder) { e.SetOmitEmpty(true) },
-		} {
-			var b bytes.Buffer
-			e := msgpack.NewEncoder(&b)
-			opt(e)
-			if err := e.Encode((*inodeFields)(&in)); err != nil {
-				t.Fatal(err)
-			}
-			variants = append(variants, b.Bytes())
-		}
-		// Reversed order, with a field this version does not know.
-		m := map[string]any{"zz-unknown": []int{1, 2, 3}}
-		plain, _ := msgpack.Marshal((*inodeFields)(&in))
-		if err := msgpack.Unmarshal(plain, &m); err != nil {
-			t.Fatal(err)
-		}
-		var b bytes.Buffer
-		e := msgpack.NewEncoder(&b)
-		e.SetSortMapKeys(true)
-		if err := e.Encode(m); err != nil {
-			t.Fatal(err)
-		}
-		variants = append(variants, b.Bytes(), []byte{0xc0})
+		variants, _ := otherEncodings(t, (*inodeFields)(&in))
 		for j, v := range variants {
 			var got, want Inode
 			errGot := msgpack.Unmarshal(v, &got)

@@ -130,32 +130,7 @@ func (w *fieldWriter) uint32Set(k string, v uint32) {
 // DecodeMsgpack implements msgpack.CustomDecoder. Like reflection, it
 // leaves fields the record does not name as they were.
 func (op *Op) DecodeMsgpack(d *msgpack.Decoder) error {
-	c, err := d.PeekCode()
-	if err != nil {
-		return err
-	}
-	if !msgpcode.IsFixedMap(c) && c != msgpcode.Map16 && c != msgpcode.Map32 && c != msgpcode.Nil {
-		return d.Decode((*opFields)(op))
-	}
-	n, err := d.DecodeMapLen()
-	if err != nil {
-		return err
-	}
-	if n == -1 { // nil
-		*op = Op{}
-		return nil
-	}
-	var buf [32]byte
-	for range n {
-		k, err := decodeKey(d, &buf)
-		if err != nil {
-			return err
-		}
-		if err := op.decodeField(d, k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return decodeStruct(d, op, (*opFields)(op))
 }
 
 func (op *Op) decodeField(d *msgpack.Decoder, k []byte) error {
@@ -301,44 +276,24 @@ func (c Cred) EncodeMsgpack(e *msgpack.Encoder) error {
 // DecodeMsgpack implements msgpack.CustomDecoder, taking what reflection
 // takes.
 func (c *Cred) DecodeMsgpack(d *msgpack.Decoder) error {
-	code, err := d.PeekCode()
-	if err != nil {
-		return err
+	return decodeStruct(d, c, (*credFields)(c))
+}
+
+func (c *Cred) decodeField(d *msgpack.Decoder, k []byte) error {
+	var err error
+	switch string(k) {
+	case "u":
+		c.Uid, err = decodeUint32(d)
+	case "g":
+		c.Gid, err = decodeUint32(d)
+	case "gs":
+		err = d.Decode(&c.Groups)
+	case "r":
+		c.Root, err = d.DecodeBool()
+	case "h":
+		c.Host, err = d.DecodeBool()
+	default:
+		err = d.Skip()
 	}
-	if !msgpcode.IsFixedMap(code) && code != msgpcode.Map16 && code != msgpcode.Map32 && code != msgpcode.Nil {
-		return d.Decode((*credFields)(c))
-	}
-	n, err := d.DecodeMapLen()
-	if err != nil {
-		return err
-	}
-	if n == -1 { // nil
-		*c = Cred{}
-		return nil
-	}
-	var buf [32]byte
-	for range n {
-		k, err := decodeKey(d, &buf)
-		if err != nil {
-			return err
-		}
-		switch string(k) {
-		case "u":
-			c.Uid, err = decodeUint32(d)
-		case "g":
-			c.Gid, err = decodeUint32(d)
-		case "gs":
-			err = d.Decode(&c.Groups)
-		case "r":
-			c.Root, err = d.DecodeBool()
-		case "h":
-			c.Host, err = d.DecodeBool()
-		default:
-			err = d.Skip()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }

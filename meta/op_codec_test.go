@@ -146,33 +146,7 @@ func TestOpDecodesWhatReflectionAccepts(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for i := range 500 {
 		op := randomOp(r)
-		var variants [][]byte
-		for _, opt := range []func(*msgpack.Encoder){
-			func(e *msgpack.Encoder) { e.UseCompactInts(true) },
-			func(e *msgpack.Encoder) { e.UseArrayEncodedStructs(true) },
-			func(e *msgpack.Encoder) { e.SetOmitEmpty(true) },
-		} {
-			var b bytes.Buffer
-			e := msgpack.NewEncoder(&b)
-			opt(e)
-			if err := e.Encode((*opFields)(&op)); err != nil {
-				t.Fatal(err)
-			}
-			variants = append(variants, b.Bytes())
-		}
-		// Keys sorted (another order), with a field this version does not know.
-		m := map[string]any{"zz-unknown": []int{1, 2, 3}}
-		plain, _ := msgpack.Marshal((*opFields)(&op))
-		if err := msgpack.Unmarshal(plain, &m); err != nil {
-			t.Fatal(err)
-		}
-		var b bytes.Buffer
-		e := msgpack.NewEncoder(&b)
-		e.SetSortMapKeys(true)
-		if err := e.Encode(m); err != nil {
-			t.Fatal(err)
-		}
-		variants = append(variants, b.Bytes(), []byte{0xc0})
+		variants, plain := otherEncodings(t, (*opFields)(&op))
 		for j, v := range variants {
 			var got, want Op
 			errGot := msgpack.Unmarshal(v, &got)
@@ -211,24 +185,13 @@ func TestCredCodecMatchesReflection(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("cred %d: the codec wrote %x, reflection writes %x for %+v", i, got, want, c)
 		}
-		compact := func(e *msgpack.Encoder) { e.UseCompactInts(true) }
-		array := func(e *msgpack.Encoder) { e.UseArrayEncodedStructs(true) }
-		for j, opt := range []func(*msgpack.Encoder){nil, compact, array} {
-			var b bytes.Buffer
-			e := msgpack.NewEncoder(&b)
-			if opt != nil {
-				opt(e)
-			}
-			if err := e.Encode((*credFields)(&c)); err != nil {
-				t.Fatal(err)
-			}
-			for _, v := range [][]byte{b.Bytes(), b.Bytes()[:b.Len()/2], {0xc0}} {
-				var back, ref Cred
-				errBack := msgpack.Unmarshal(v, &back)
-				errRef := msgpack.Unmarshal(v, (*credFields)(&ref))
-				if (errBack == nil) != (errRef == nil) || !reflect.DeepEqual(back, ref) {
-					t.Fatalf("cred %d, variant %d: the codec decoded %+v (%v), reflection %+v (%v)", i, j, back, errBack, ref, errRef)
-				}
+		variants, plain := otherEncodings(t, (*credFields)(&c))
+		for j, v := range append(variants, plain, plain[:len(plain)/2]) {
+			var back, ref Cred
+			errBack := msgpack.Unmarshal(v, &back)
+			errRef := msgpack.Unmarshal(v, (*credFields)(&ref))
+			if (errBack == nil) != (errRef == nil) || !reflect.DeepEqual(back, ref) {
+				t.Fatalf("cred %d, variant %d: the codec decoded %+v (%v), reflection %+v (%v)", i, j, back, errBack, ref, errRef)
 			}
 		}
 	}

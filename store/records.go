@@ -231,7 +231,12 @@ func (b bucket) get(k []byte) ([]byte, error) {
 	if b.raw == nil {
 		return nil, b.missing()
 	}
-	v := b.raw.Get(k)
+	return b.found(k, b.raw.Get(k))
+}
+
+// found returns the payload of v, the value bbolt holds under k (nil:
+// none), backing a miss where the bucket answers misses.
+func (b bucket) found(k, v []byte) ([]byte, error) {
 	if v == nil && answersMisses(b.name) {
 		return nil, b.checkNeighbours(k)
 	}
@@ -293,13 +298,7 @@ func (b *bucket) seek(k []byte) ([]byte, error) {
 	if !bytes.Equal(at, k) {
 		v = nil
 	}
-	if v == nil && answersMisses(b.name) {
-		return nil, b.checkNeighbours(k)
-	}
-	if v == nil {
-		return nil, nil
-	}
-	return b.check(k, v)
+	return b.found(k, v)
 }
 
 // unsealed returns a copy of the value stored under k as it is, for a
