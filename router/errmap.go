@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"shoal/api"
 	"shoal/meta"
@@ -83,10 +85,88 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, api.ErrorBody{Code: code, Message: err.Error()})
 }
 
+// writeJSON answers with v in JSON, indented by two spaces, as
+// json.Encoder with SetIndent("", "  ") writes it (a newline at the end),
+// in one write with its Content-Length.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only a value of a type the API does not answer with fails.
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(api.ErrorBody{Code: api.CodeInternal, Message: "encode the answer: " + err.Error()})
+	}
+	buf := answerBufs.Get().(*[]byte)
+	out := appendIndented((*buf)[:0], b)
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	w.Write(out)
+	if cap(out) <= maxPooledAnswer {
+		*buf = out
+		answerBufs.Put(buf)
+	}
+}
+
+// answerBufs holds the buffers JSON answers are indented into; one
+// larger than maxPooledAnswer (a long listing) is left to the collector.
+var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledAnswer = 64 << 10
+
+// appendIndented appends the compact JSON src, as json.Marshal makes it
+// (no space outside strings), indented as json.Indent(dst, src, "", "  ")
+// indents it, and a newline. It does not check src: json.Indent's own
+// scanner checks every byte, which costs as much as the marshalling.
+func appendIndented(dst, src []byte) []byte {
+	depth := 0
+	open := false // after '{' or '[': a newline comes first unless it closes at once
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if open && c != '}' && c != ']' {
+			open = false
+			depth++
+			dst = appendNewline(dst, depth)
+		}
+		switch c {
+		case '"':
+			// A string, copied whole: its quotes, commas and brackets are
+			// text. A backslash escapes the byte after it.
+			j := i + 1
+			for j < len(src) && src[j] != '"' {
+				if src[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			j = min(j, len(src)-1)
+			dst = append(dst, src[i:j+1]...)
+			i = j
+		case '{', '[':
+			open = true
+			dst = append(dst, c)
+		case '}', ']':
+			if open {
+				open = false // empty: {} and []
+			} else {
+				depth--
+				dst = appendNewline(dst, depth)
+			}
+			dst = append(dst, c)
+		case ',':
+			dst = appendNewline(append(dst, c), depth)
+		case ':':
+			dst = append(dst, c, ' ')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '\n')
+}
+
+func appendNewline(dst []byte, depth int) []byte {
+	dst = append(dst, '\n')
+	for range depth {
+		dst = append(dst, ' ', ' ')
+	}
+	return dst
 }
