@@ -114,8 +114,11 @@ const busyWait = 100 * time.Millisecond
 // callWithin is call with each try bounded by attempt and all of them
 // by total.
 func (b *backend) callWithin(ctx context.Context, group string, req func() wire.Message, idempotent bool, attempt, total time.Duration) (wire.Message, error) {
-	ctx, cancel := context.WithTimeout(ctx, total)
-	defer cancel()
+	// The first try, which most calls need alone, is bounded by attempt
+	// and total in one context (callOnce's); the one bounding every try
+	// by total is made for a second try.
+	deadline := time.Now().Add(total)
+	bounded := false
 	hint := ""
 	wait := 20 * time.Millisecond
 	// first is the first failure that was not about finding the primary
@@ -123,7 +126,7 @@ func (b *backend) callWithin(ctx context.Context, group string, req func() wire.
 	// failover, said when giving up.
 	var first error
 	for {
-		resp, tried, err := b.callOnce(ctx, group, hint, req, attempt)
+		resp, tried, err := b.callOnce(ctx, group, hint, req, min(attempt, time.Until(deadline)))
 		if err == nil {
 			return resp, nil
 		}
@@ -140,6 +143,12 @@ func (b *backend) callWithin(ctx context.Context, group string, req func() wire.
 		}
 		if errors.Is(err, wire.ErrBusy) {
 			wait = max(wait, busyWait)
+		}
+		if !bounded {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+			bounded = true
 		}
 		if werr := b.backoff(ctx, group, hint, tried, wait); werr != nil {
 			if first != nil && first != err {
