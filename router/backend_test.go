@@ -1,10 +1,16 @@
 package router
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"shoal/gossip"
+	"shoal/wire"
 )
 
 // TestViewIsReadAgainOnlyAfterAChange checks that requests share one read
@@ -65,5 +71,79 @@ func TestViewIsReadAgainOnlyAfterAChange(t *testing.T) {
 	plain.view()
 	if reads != 5 {
 		t.Fatalf("without nextChange the view was read %d times in all, want 5: every call reads it", reads)
+	}
+}
+
+// transportFunc is a wire.Transport made of a function.
+type transportFunc func(ctx context.Context, addr string, req wire.Message) (wire.Message, error)
+
+func (f transportFunc) Call(ctx context.Context, addr string, req wire.Message) (wire.Message, error) {
+	return f(ctx, addr, req)
+}
+
+// Each try of a call is bounded by the try's time and by what is left of
+// the call's; tries go on after a retryable failure until the call's time
+// is up, and the call then fails with ErrUnavailable.
+func TestCallBoundsEachTryAndAll(t *testing.T) {
+	members := func() []gossip.Member {
+		return []gossip.Member{{Name: "n1", Status: gossip.StatusAlive, Tags: gossip.Tags{
+			Group: "g", Role: gossip.RolePrimary, Term: 1, Addr: "127.0.0.1:1"}}}
+	}
+	var mu sync.Mutex
+	var left []time.Duration // time each try had, as its context said
+	tries := func() []time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(left)
+	}
+	note := func(ctx context.Context) {
+		d, ok := ctx.Deadline()
+		if !ok {
+			t.Error("a try without a deadline")
+		}
+		mu.Lock()
+		left = append(left, time.Until(d))
+		mu.Unlock()
+	}
+
+	// A try that hears nothing ends at its own bound, and the call after
+	// its first failure that is not about the primary.
+	b := &backend{members: members, rpc: 50 * time.Millisecond, timeout: time.Minute,
+		tr: transportFunc(func(ctx context.Context, _ string, _ wire.Message) (wire.Message, error) {
+			note(ctx)
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})}
+	began := time.Now()
+	_, err := b.call(context.Background(), "g", func() wire.Message { return &wire.Read{} }, false)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(began) > 10*time.Second {
+		t.Fatalf("call of a silent primary: %v after %v, want the try's deadline after about 50ms", err, time.Since(began))
+	}
+	if got := tries(); len(got) != 1 || got[0] > 50*time.Millisecond || got[0] < 40*time.Millisecond {
+		t.Fatalf("tries had %v, want one of about 50ms", got)
+	}
+
+	// A call shorter than a try bounds the try; a primary that keeps
+	// saying it is not one is tried again until the call's time is up.
+	left = nil
+	b.rpc, b.timeout = time.Minute, 300*time.Millisecond
+	b.tr = transportFunc(func(ctx context.Context, _ string, _ wire.Message) (wire.Message, error) {
+		note(ctx)
+		return nil, fmt.Errorf("node 127.0.0.1:1: %w", wire.ErrNotPrimary)
+	})
+	began = time.Now()
+	_, err = b.call(context.Background(), "g", func() wire.Message { return &wire.Read{} }, false)
+	took := time.Since(began)
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, wire.ErrNotPrimary) || took < 300*time.Millisecond || took > 10*time.Second {
+		t.Fatalf("call of a node that is not primary: %v after %v, want ErrUnavailable after 300ms", err, took)
+	}
+	got := tries()
+	if len(got) < 3 || got[0] > 300*time.Millisecond || got[0] < 250*time.Millisecond {
+		t.Fatalf("tries had %v, want several, the first bounded by the call's 300ms", got)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] >= got[i-1] {
+			t.Fatalf("tries had %v: each should have what is left of the call's time, less than the one before", got)
+		}
 	}
 }
