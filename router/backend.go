@@ -126,7 +126,7 @@ func (b *backend) callWithin(ctx context.Context, group string, req func() wire.
 	// failover, said when giving up.
 	var first error
 	for {
-		resp, tried, err := b.callOnce(ctx, group, hint, req, min(attempt, time.Until(deadline)))
+		resp, tried, err := b.callOnce(ctx, group, hint, req, attempt, deadline)
 		if err == nil {
 			return resp, nil
 		}
@@ -188,10 +188,11 @@ func (b *backend) backoff(ctx context.Context, group, hint, tried string, wait t
 	}
 }
 
-// callOnce makes one attempt, bounded by attempt: at addr when set (a
-// deposed primary's hint), else at the primary the gossip view elects. It
-// returns the address it called, "" when it knew none.
-func (b *backend) callOnce(ctx context.Context, group, addr string, req func() wire.Message, attempt time.Duration) (wire.Message, string, error) {
+// callOnce makes one attempt, bounded by attempt and by deadline, the
+// call's: at addr when set (a deposed primary's hint), else at the
+// primary the gossip view elects. It returns the address it called, ""
+// when it knew none.
+func (b *backend) callOnce(ctx context.Context, group, addr string, req func() wire.Message, attempt time.Duration, deadline time.Time) (wire.Message, string, error) {
 	if addr == "" {
 		ms := b.view()
 		addr = gossip.PrimaryAddr(ms, group)
@@ -202,10 +203,17 @@ func (b *backend) callOnce(ctx context.Context, group, addr string, req func() w
 			return nil, "", fmt.Errorf("%w for group %q: an election may be in progress", ErrNoPrimary, group)
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, attempt)
+	cctx, cancel := context.WithDeadline(ctx, earliest(time.Now().Add(attempt), deadline))
 	defer cancel()
 	resp, err := b.tr.Call(cctx, addr, req())
 	return resp, addr, err
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // unknownOutcome reports errors after which a request may or may not have
