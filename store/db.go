@@ -322,6 +322,11 @@ func (d *DB) update(fn func(tx *bolt.Tx) error) error {
 		d.measureMeta()
 	}
 	marked := diskFault(err)
+	if marked == err && err != nil {
+		if refused := refusesWrites(d.dir); refused != nil {
+			marked = diskFault(fmt.Errorf("%w (%w)", err, refused))
+		}
+	}
 	var pe *fs.PathError
 	if marked != err && !errors.As(err, &pe) {
 		return fmt.Errorf("write %s: %w", p, marked) // an fsync's errno names no file

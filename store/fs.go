@@ -129,6 +129,26 @@ func diskFault(err error) error {
 	return err
 }
 
+// refusesWrites returns the error with which the disk under dir refuses a
+// write now (EROFS, EIO, ENOSPC, EDQUOT), or nil: it makes and removes an
+// empty file there. It tells a disk fault from another failure where the
+// error at hand lost its errno, as bbolt's does when the file system
+// turned read-only while meta.db grew ("mmap allocate error: read-only
+// file system", text). The kernel's read-only state after an ext4 error
+// (emergency_ro) is not seen by access(2), hence a real write.
+func refusesWrites(dir string) error {
+	f, err := os.CreateTemp(dir, ".write-probe-*")
+	if err != nil {
+		if errors.Is(diskFault(err), meta.ErrDiskFailed) {
+			return err
+		}
+		return nil
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
 // osFile keeps a failed open from returning a non-nil File holding a nil
 // *os.File.
 func osFile(f *os.File, err error) (File, error) {
