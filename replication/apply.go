@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
 
 	"shoal/meta"
+	"shoal/store"
 	"shoal/wire"
 )
 
@@ -82,12 +84,13 @@ func (n *Node) applyCommitted() error {
 	// Proposers are answered as soon as their results are computed, while
 	// the transaction commits (see store.DB.ApplyThen): their entries are
 	// committed on a majority, so the answer stands whatever happens to
-	// this transaction, and reads still wait for setApplied below.
-	var more func(uint64) uint64
+	// this transaction. Reads that need them are served from the
+	// transaction until it commits (moreToApply), then from the store.
+	var more func(uint64, store.Reader) uint64
 	if n.cfg.ApplyHold > 0 {
 		hold := time.NewTimer(n.cfg.ApplyHold)
 		defer hold.Stop()
-		more = func(applied uint64) uint64 { return n.moreToApply(applied, hold.C) }
+		more = func(applied uint64, r store.Reader) uint64 { return n.moreToApply(applied, r, hold.C) }
 	}
 	last := st.Applied
 	start := time.Now()
@@ -118,40 +121,60 @@ func (n *Node) applyCommitted() error {
 }
 
 // moreToApply is asked by an open apply transaction, after a batch, what
-// to apply next: the commit index if entries beyond applied have
-// committed; else, while this node is a ready primary with entries of its
-// log on their way to commit and the hold (Config.ApplyHold) has not
-// passed, it waits for them. It returns 0 to commit now: when nothing is
-// on its way (an idle primary commits at once, so that a read after a
-// write finds the commit under way), a reader waits (waitApplied), the
-// hold is over, or the node stops.
-func (n *Node) moreToApply(applied uint64, hold <-chan time.Time) uint64 {
+// to apply next: the commit index once entries beyond applied have
+// committed. While this node is a ready primary and the hold
+// (Config.ApplyHold) lasts, it waits for them, lending meanwhile r, the
+// transaction's state, to the reads that need what it applied (readAt).
+// It returns 0 to commit now: when the hold is over, the node no
+// longer leads or stops, or a write of this node's store waits for the
+// transaction (giveWay).
+//
+// The transaction stays open after the last write for the rest of the
+// hold: the next write, if it comes by then, is applied without a commit
+// of its own, and no read needs the commit meanwhile: the transaction's
+// state is lent to readers (heldApply) while it waits.
+func (n *Node) moreToApply(applied uint64, r store.Reader, hold <-chan time.Time) uint64 {
+	n.lent.lend(applied, r)
+	defer n.lent.take()
 	for {
 		select {
-		case <-n.applyNow:
-			return 0
 		case <-hold:
 			return 0
 		case <-n.ctx.Done():
 			return 0
 		default:
 		}
+		if n.writesWaiting.Load() > 0 {
+			return 0
+		}
 		if c := n.commitIdx.Load(); c > applied {
 			return c
 		}
-		if v := n.view.Load(); v.status.Role != Leader || !v.status.Ready || v.status.LastIndex <= applied {
+		if v := n.view.Load(); v.status.Role != Leader || !v.status.Ready {
 			return 0
 		}
 		select {
 		case <-n.applyWake:
 		case <-n.applyNow:
-			return 0
 		case <-hold:
 			return 0
 		case <-n.ctx.Done():
 			return 0
 		}
 	}
+}
+
+// giveWay has an apply transaction held open (moreToApply) commit, for a
+// write of this node's store that would otherwise wait for the hold to
+// end (bbolt takes one write transaction at a time). The caller calls
+// done once its write is over.
+func (n *Node) giveWay() (done func()) {
+	n.writesWaiting.Add(1)
+	select {
+	case n.applyNow <- struct{}{}:
+	default:
+	}
+	return func() { n.writesWaiting.Add(-1) }
 }
 
 // followerApplyEvery is how long a follower lets committed entries
@@ -199,20 +222,74 @@ func (n *Node) setApplied(i uint64) {
 	n.appliedCh = make(chan struct{})
 }
 
-// waitApplied blocks until the entries through index are applied.
-func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+// heldApply lends readers (readAt) the state of an apply transaction
+// while moreToApply holds it open, one at a time: the transaction's
+// goroutine waits meanwhile, and takes it back before it applies more or
+// commits. A reader reads on its own goroutine, with no hand-over.
+type heldApply struct {
+	mu      sync.Mutex
+	open    bool         // the transaction is lent
+	applied uint64       // the last entry it applied
+	r       store.Reader // its state
+	lent    chan struct{}
+}
+
+// lend lends the transaction's state, r, which holds the entries through
+// applied, and wakes the readers waiting for it.
+func (h *heldApply) lend(applied uint64, r store.Reader) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.open, h.applied, h.r = true, applied, r
+	if h.lent != nil {
+		close(h.lent)
+		h.lent = nil
+	}
+}
+
+// take ends the loan, once any read under way is over.
+func (h *heldApply) take() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.open, h.r = false, store.Reader{}
+}
+
+// read runs fn over the lent state if it holds the entries through index,
+// and says so; else it returns a channel closed at the next loan.
+func (h *heldApply) read(index uint64, fn func(store.Reader)) (bool, <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.open && h.applied >= index {
+		fn(h.r)
+		return true, nil
+	}
+	if h.lent == nil {
+		h.lent = make(chan struct{})
+	}
+	return false, h.lent
+}
+
+// readAt calls fn with a Reader of a state that holds every entry through
+// index: the store's, once the entries through index are applied and
+// committed, or before that the state of the apply transaction that
+// applied them, held open (moreToApply, heldApply). The entries it
+// applied are committed in the log, so a read of them stands whatever
+// becomes of the transaction, as the answers to their proposers do. fn
+// must only read.
+func (n *Node) readAt(ctx context.Context, index uint64, fn func(store.Reader)) error {
 	for {
 		n.appliedMu.Lock()
 		applied, ch := n.applied, n.appliedCh
 		n.appliedMu.Unlock()
 		if applied >= index {
+			fn(n.db.Reader())
+			return nil
+		}
+		done, lent := n.lent.read(index, fn)
+		if done {
 			return nil
 		}
 		select {
-		case n.applyNow <- struct{}{}: // commit rather than hold (moreToApply)
-		default:
-		}
-		select {
+		case <-lent:
 		case <-ch:
 		case <-ctx.Done():
 			return fmt.Errorf("%w: waiting for entry %d to apply", wire.ErrNoQuorum, index)

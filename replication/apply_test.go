@@ -6,12 +6,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"shoal/store"
 )
 
-// A primary keeps its apply transaction open for entries on their way to
-// commit (Config.ApplyHold): under concurrent writes one commit applies
-// several batches, reads beside them are answered, and a primary with
-// nothing on its way commits at once. TestMoreToApply has each case.
+// A primary keeps its apply transaction open for the hold
+// (Config.ApplyHold): under concurrent writes one transaction applies
+// every batch, the writers' reads of what they wrote are answered from
+// it, and a write of the store's own has it commit at once (giveWay).
+// TestMoreToApply has each case.
 func TestPrimaryHoldsApplyOpen(t *testing.T) {
 	c := newTestCluster(t, 1, 1, 2, 3)
 	c.cfg = func(cfg *Config) { cfg.ApplyHold = time.Hour }
@@ -22,98 +25,139 @@ func TestPrimaryHoldsApplyOpen(t *testing.T) {
 	if err := put(ctx, p, "/first", "x"); err != nil {
 		t.Fatal(err)
 	}
-	commit := p.Status().Commit
-	waitFor(t, "an idle primary to commit its apply at once, not after the hold", func() bool { return p.Status().Applied >= commit })
-
 	rounds, batches := p.applyRounds.Load(), p.applyBatches.Load()
 	const writers, writes = 8, 25
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
+			name := fmt.Sprintf("/w%d", w)
 			for i := range writes {
-				if err := put(ctx, p, fmt.Sprintf("/w%d", w), fmt.Sprintf("v%d", i)); err != nil {
+				want := fmt.Sprintf("v%d", i)
+				if err := put(ctx, p, name, want); err != nil {
 					t.Errorf("writer %d, put %d: %v", w, i, err)
+					return
+				}
+				rctx, rcancel := ctxT(5 * time.Second) // far less than the hold
+				got, err := read(rctx, p, name)
+				rcancel()
+				if err != nil || got != want {
+					t.Errorf("writer %d, read after put %d: %q, %v; want %q", w, i, got, err, want)
 					return
 				}
 			}
 		})
 	}
-	reads := 0
-	wg.Go(func() {
-		for i := range writes {
-			rctx, rcancel := ctxT(5 * time.Second) // far less than the hold
-			_, err := read(rctx, p, "/first")
-			rcancel()
-			if err != nil {
-				t.Errorf("read %d during the writes: %v", i, err)
-				return
-			}
-			reads++
-		}
-	})
 	wg.Wait()
-	commit = p.Status().Commit
-	waitFor(t, "the primary to commit every write once none is on its way", func() bool { return p.Status().Applied >= commit })
+	st := p.Status()
 	r, b := p.applyRounds.Load()-rounds, p.applyBatches.Load()-batches
-	t.Logf("%d writes and %d reads: %d batches applied in %d transactions", writers*writes, reads, b, r)
-	if r >= b {
-		t.Errorf("%d batches applied in %d transactions: want several batches in some transaction", b, r)
+	t.Logf("%d writes, each read back: %d batches applied, %d transactions committed", writers*writes, b, r)
+	if r != 0 || st.Applied >= st.Commit {
+		t.Errorf("during the hold: %d transactions committed, applied %d of %d; want none, the writes held in one", r, st.Applied, st.Commit)
+	}
+	if b < 2 {
+		t.Errorf("%d batches applied during the hold: want several", b)
+	}
+	done := p.giveWay()
+	waitFor(t, "the held transaction to commit for a write of the store's own", func() bool { return p.Status().Applied >= st.Commit })
+	done()
+	if got, err := read(ctx, p, "/w0"); err != nil || got != fmt.Sprintf("v%d", writes-1) {
+		t.Errorf("read once committed: %q, %v", got, err)
 	}
 }
 
 // moreToApply, between the batches of an open apply transaction: more
-// committed entries are applied in it; it waits for entries on their way
-// while leading; and it has the transaction commit when nothing is on
-// its way, when not leading, when a reader waits, or when the hold ends.
+// committed entries are applied in it; while leading it waits for them,
+// serving the reads of entries it holds; and it has the transaction
+// commit when not leading or ready, when a write of the store waits
+// (giveWay), or when the hold ends.
 func TestMoreToApply(t *testing.T) {
 	n := &Node{applyWake: make(chan struct{}, 1), applyNow: make(chan struct{}, 1), appliedCh: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer n.cancel()
-	leading := func(last uint64) {
-		n.view.Store(&nodeView{status: Status{Role: Leader, Ready: true, LastIndex: last}})
+	leading := func(ready bool) {
+		n.view.Store(&nodeView{status: Status{Role: Leader, Ready: ready, LastIndex: 12}})
 	}
+	var tx store.Reader // the open transaction's state: no read here looks at it
 	never := make(chan time.Time)
-	leading(12)
+	leading(true)
 	n.commitIdx.Store(10)
-	if got := n.moreToApply(9, never); got != 10 {
+	if got := n.moreToApply(9, tx, never); got != 10 {
 		t.Errorf("entry 10 committed, 9 applied: got %d, want 10", got)
 	}
-	leading(10)
-	if got := n.moreToApply(10, never); got != 0 {
-		t.Errorf("nothing on its way: got %d, want 0 (commit)", got)
-	}
 	n.view.Store(&nodeView{status: Status{Role: Follower, LastIndex: 12}})
-	if got := n.moreToApply(10, never); got != 0 {
+	if got := n.moreToApply(10, tx, never); got != 0 {
 		t.Errorf("a follower: got %d, want 0 (commit)", got)
 	}
+	leading(false)
+	if got := n.moreToApply(10, tx, never); got != 0 {
+		t.Errorf("a primary not yet ready: got %d, want 0 (commit)", got)
+	}
 
-	leading(12)
+	leading(true)
 	got := make(chan uint64, 1)
-	go func() { got <- n.moreToApply(10, never) }()
+	go func() { got <- n.moreToApply(10, tx, never) }()
+	ctx, cancel := ctxT(10 * time.Second)
+	defer cancel()
+	// A read of entry 10, applied in the transaction, is served from it;
+	// one of entry 11 waits for a transaction that has applied it.
+	read := make(chan error, 1)
+	ran := false
+	go func() { read <- n.readAt(ctx, 10, func(store.Reader) { ran = true }) }()
+	if err := within(t, read, "a read of entry 10 from the open transaction"); err != nil || !ran {
+		t.Errorf("a read of entry 10, applied but not committed: %v (ran: %v)", err, ran)
+	}
+	ran11 := make(chan struct{})
+	go func() { read <- n.readAt(ctx, 11, func(store.Reader) { close(ran11) }) }()
 	n.commitIdx.Store(11)
 	n.applyWake <- struct{}{}
 	if v := within(t, got, "moreToApply to take entry 11"); v != 11 {
 		t.Errorf("waiting for entries on their way, entry 11 committed: got %d, want 11", v)
 	}
+	select {
+	case <-ran11:
+		t.Error("a read of entry 11 was served by a transaction through 10")
+	default:
+	}
 
-	go func() { got <- n.moreToApply(11, never) }()
-	ctx, cancel := ctxT(10 * time.Second)
-	defer cancel()
-	read := make(chan error, 1)
-	go func() { read <- n.waitApplied(ctx, 11) }()
-	if v := within(t, got, "moreToApply to give way to a reader"); v != 0 {
-		t.Errorf("a reader waiting for entry 11: got %d, want 0 (commit)", v)
+	go func() { got <- n.moreToApply(11, tx, never) }()
+	if err := within(t, read, "the read of entry 11 once the transaction has applied it"); err != nil {
+		t.Errorf("the read of entry 11: %v", err)
 	}
-	n.setApplied(11)
-	if err := within(t, read, "the reader to see entry 11 applied"); err != nil {
-		t.Errorf("the reader, once 11 is applied: %v", err)
+	done := n.giveWay()
+	if v := within(t, got, "moreToApply to give way to a write of the store"); v != 0 {
+		t.Errorf("a write of the store waiting: got %d, want 0 (commit)", v)
 	}
+	done()
 
 	ended := make(chan time.Time, 1)
 	ended <- time.Now()
-	if v := n.moreToApply(11, ended); v != 0 {
+	if v := n.moreToApply(11, tx, ended); v != 0 {
 		t.Errorf("the hold over: got %d, want 0 (commit)", v)
 	}
+}
+
+// A read needing an entry not yet applied waits for the commit that
+// applies it; one whose entry is committed to the store reads the store.
+func TestReadAtWaitsForApplied(t *testing.T) {
+	n := &Node{appliedCh: make(chan struct{})}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	defer n.cancel()
+	ctx, cancel := ctxT(10 * time.Second)
+	defer cancel()
+	read := make(chan error, 1)
+	ran := make(chan struct{})
+	go func() { read <- n.readAt(ctx, 5, func(store.Reader) { close(ran) }) }()
+	n.setApplied(4)
+	select {
+	case <-ran:
+		t.Fatal("a read of entry 5 ran with 4 applied and no transaction open")
+	default:
+	}
+	n.setApplied(5)
+	if err := within(t, read, "the read once entry 5 is applied"); err != nil {
+		t.Errorf("read of entry 5, applied: %v", err)
+	}
+	<-ran
 }
 
 // within receives from ch, failing the test if nothing comes in 10 s.

@@ -63,11 +63,15 @@ type Node struct {
 	waiters map[uint64]waiter
 
 	// commitIdx is the index to apply through; applyWake wakes the apply
-	// goroutine; applyNow asks it to commit what it has applied (a reader
-	// waits for it).
-	commitIdx atomic.Uint64
-	applyWake chan struct{}
-	applyNow  chan struct{}
+	// goroutine; applyNow wakes an apply transaction held open to commit
+	// while writesWaiting counts writes of this node's store that wait
+	// for it (see giveWay); lent lends the transaction's state to reads
+	// that need what it has applied but not yet committed (see readAt).
+	commitIdx     atomic.Uint64
+	applyWake     chan struct{}
+	applyNow      chan struct{}
+	writesWaiting atomic.Int32
+	lent          heldApply
 	// appliedMu guards applied and appliedCh, which is closed and replaced
 	// whenever applied grows.
 	appliedMu sync.Mutex
@@ -508,7 +512,9 @@ func (n *Node) carry(rd Ready) {
 	for {
 		if rd.Promise != nil {
 			began := time.Now()
+			done := n.giveWay()
 			err := n.db.SetPromised(*rd.Promise)
+			done()
 			if err != nil {
 				// Only a refusal says something of the disk: a promise
 				// already held writes nothing, so its success proves
@@ -536,7 +542,10 @@ func (n *Node) carry(rd Ready) {
 			n.cfg.Metrics.promoted()
 		}
 		if rd.Rebuilt {
-			if err := n.db.SetRebuilt(); err != nil {
+			done := n.giveWay()
+			err := n.db.SetRebuilt()
+			done()
+			if err != nil {
 				n.log.Warn("could not record that this member is whole again; it will count as rebuilding after a restart until its primary finds it whole", "err", err)
 			}
 		}

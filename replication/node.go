@@ -42,11 +42,11 @@ type Config struct {
 	// catches up by snapshot (default 10000).
 	LogRetain uint64
 	// ApplyHold is how long a primary keeps a transaction applying
-	// committed entries open for more that commit meanwhile, unless a
-	// reader waits for it (default 5ms; 0: commit each batch at once).
-	// Proposers are answered as their entries are applied, before the
-	// commit; under load one commit, with its fsyncs, then serves the
-	// batches of several log appends.
+	// committed entries open for more that commit meanwhile (default
+	// 20ms; 0: commit each batch at once). Proposers are answered as
+	// their entries are applied, before the commit, and reads that need
+	// what it applied are served from it: under load one commit, with its
+	// fsyncs, serves the batches of many log appends.
 	ApplyHold time.Duration
 	// ViewPrimary returns the ballot of the primary in this node's gossip
 	// view, if any. A member rejects replication from a lower ballot.
@@ -93,7 +93,7 @@ func DefaultConfig() Config {
 		RPCTimeout:     2 * time.Second,
 		MaxBatchBytes:  4 << 20,
 		LogRetain:      10000,
-		ApplyHold:      5 * time.Millisecond,
+		ApplyHold:      20 * time.Millisecond,
 		Logger:         slog.Default(),
 		GroupSize:      3,
 		RepairInterval: time.Second,

@@ -5,14 +5,15 @@ import (
 	"fmt"
 
 	"shoal/meta"
+	"shoal/store"
 	"shoal/wire"
 )
 
 // Read serves a namespace read that reflects every write acknowledged
 // before it began (the ReadIndex method): the machine notes the commit
 // index and confirms with a majority that no higher ballot exists; the
-// read then waits until the entries up to that index are applied and
-// reads locally.
+// read then reads locally a state that has applied the entries up to
+// that index (readAt).
 func (n *Node) Read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 	resp, err := n.read(ctx, m)
 	return resp, n.storeErr(err)
@@ -26,48 +27,58 @@ func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 		}
 		return &wire.ReadResp{Located: located}, nil
 	}
-	if err := n.readBarrier(ctx); err != nil {
+	index, err := n.readIndex(ctx)
+	if err != nil {
 		return nil, err
 	}
+	var resp *wire.ReadResp
+	if err := n.readAt(ctx, index, func(r store.Reader) { resp, err = n.readFrom(r, m) }); err != nil {
+		return nil, err
+	}
+	return resp, err
+}
+
+// readFrom serves m from r. It may run on the apply goroutine (readAt).
+func (n *Node) readFrom(r store.Reader, m *wire.Read) (*wire.ReadResp, error) {
 	resp := &wire.ReadResp{}
 	var err error
 	switch m.Kind {
 	case wire.ReadLookup:
-		resp.Inode, err = n.db.LookupAt(m.Dir, m.Path, m.Cred, m.Want)
+		resp.Inode, err = r.LookupAt(m.Dir, m.Path, m.Cred, m.Want)
 	case wire.ReadReadDir:
 		limit := m.Limit
 		if limit <= 0 || limit > wire.MaxDirPage {
 			limit = wire.MaxDirPage
 		}
-		resp.Entries, resp.More, err = n.db.ReadDirPage(m.Dir, m.Path, m.Cred, m.AfterName, limit)
+		resp.Entries, resp.More, err = r.ReadDirPage(m.Dir, m.Path, m.Cred, m.AfterName, limit)
 	case wire.ReadCheckPut:
-		err = n.db.CheckPut(m.Dir, m.Path, m.Cred)
+		err = r.CheckPut(m.Dir, m.Path, m.Cred)
 	case wire.ReadUser, wire.ReadUserNamed:
 		var u meta.User
 		var ok bool
 		if m.Kind == wire.ReadUser {
-			u, ok, err = n.db.UserByToken(m.Token)
+			u, ok, err = r.UserByToken(m.Token)
 		} else {
-			u, ok, err = n.db.UserByName(m.Name)
+			u, ok, err = r.UserByName(m.Name)
 		}
 		if ok {
 			resp.User = &u
 		}
 	case wire.ReadUsers:
-		resp.Users, err = n.db.Users()
+		resp.Users, err = r.Users()
 	case wire.ReadOwned:
-		resp.Owned, resp.Next, err = n.db.Owned(m.Uid, m.After, m.Limit)
+		resp.Owned, resp.Next, err = r.Owned(m.Uid, m.After, m.Limit)
 	case wire.ReadLock:
 		t := n.term.Load()
 		if t == nil {
 			return nil, n.notPrimaryIn(n.view.Load())
 		}
 		var s meta.LockState
-		if s, err = n.db.LockState(m.Dir, m.Path, m.Cred, m.Name, t.clock()); err == nil {
+		if s, err = r.LockState(m.Dir, m.Path, m.Cred, m.Name, t.clock()); err == nil {
 			resp.Lock = &s
 		}
 	case wire.ReadChunkRefs:
-		if resp.Referenced, err = n.db.ChunkReferenced(m.Hashes, m.Groups...); err != nil {
+		if resp.Referenced, err = r.ChunkReferenced(m.Hashes, m.Groups...); err != nil {
 			return nil, err
 		}
 		return resp, nil
@@ -82,25 +93,25 @@ func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 	return resp, nil
 }
 
-// readBarrier returns once a read on this primary sees every write
-// answered before it was called (linearizability): the machine confirms
-// with a majority, after the call, that no higher ballot has been
-// promised, so no later primary answered anything; then it waits for the
-// applied index to reach the last entry whose result was computed here,
-// which covers every write this primary answered (answerApplied records
-// it before answering). Those of earlier primaries come before this
-// one's first entry, applied before it was ready. Entries committed after
-// the last one computed were answered to nobody: a read may see them or
-// not, and is ordered before them if not. The commit index the machine
-// returns bounds the wait too (what it computed beyond was committed
-// after the call).
-func (n *Node) readBarrier(ctx context.Context) error {
+// readIndex returns the entry through which a read on this primary must
+// see the log to see every write answered before it was called
+// (linearizability): the machine confirms with a majority, after the
+// call, that no higher ballot has been promised, so no later primary
+// answered anything; the read must then see through the last entry whose
+// result was computed here, which covers every write this primary
+// answered (answerApplied records it before answering). Those of earlier
+// primaries come before this one's first entry, applied before it was
+// ready. Entries committed after the last one computed were answered to
+// nobody: a read may see them or not, and is ordered before them if not.
+// The commit index the machine returns bounds the index too (what it
+// computed beyond was committed after the call).
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 	if v := n.view.Load(); !v.status.Ready {
-		return n.notPrimaryIn(v)
+		return 0, n.notPrimaryIn(v)
 	}
 	res, err := n.await(ctx, event{id: n.seq.Add(1), read: true, done: make(chan result, 1)})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return n.waitApplied(ctx, min(res.index, n.computed.Load()))
+	return min(res.index, n.computed.Load()), nil
 }

@@ -80,11 +80,13 @@ func TestCorruptStoreStopsMember(t *testing.T) {
 	if err != nil || r.Code != meta.CodeOK {
 		t.Fatalf("mkdir: %+v, %v", r, err)
 	}
-	// A proposer is answered while the apply commits; a read waits for
-	// the commit, so meta.db holds the name in the namespace after it.
+	// A proposer is answered, and a read served, before the apply
+	// commits (after the hold, Config.ApplyHold): once it has, meta.db
+	// holds the name in the namespace.
 	if _, err := n.Read(ctx, &wire.Read{Group: "g", Kind: wire.ReadLookup, Path: "/zzqq"}); err != nil {
 		t.Fatalf("lookup of the new name: %v", err)
 	}
+	waitFor(t, "the mkdir to be committed to meta.db", func() bool { st := n.Status(); return st.Applied >= st.Commit })
 	// The disk changes the name wherever meta.db holds it: q becomes r.
 	p := filepath.Join(n.db.Dir(), "meta.db")
 	b, err := os.ReadFile(p)

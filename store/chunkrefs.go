@@ -116,12 +116,17 @@ func rebuildChunkRefs(tx *bolt.Tx) error {
 	return nil
 }
 
+// ChunkReferenced is Reader.ChunkReferenced over the current state.
+func (d *DB) ChunkReferenced(hs []meta.Hash, groups ...string) ([]bool, error) {
+	return d.Reader().ChunkReferenced(hs, groups...)
+}
+
 // ChunkReferenced reports, for each hash, whether some file inode lists it
 // under one of groups. With no groups given, any group counts: a caller
 // that forgets to name its groups must not see every chunk as garbage.
-func (d *DB) ChunkReferenced(hs []meta.Hash, groups ...string) ([]bool, error) {
+func (r Reader) ChunkReferenced(hs []meta.Hash, groups ...string) ([]bool, error) {
 	out := make([]bool, len(hs))
-	err := d.viewRefs(func(b bucket) error {
+	err := r.viewRefs(func(b bucket) error {
 		c := b.cursor()
 		for i, h := range hs {
 			if len(groups) == 0 {
@@ -193,8 +198,11 @@ func (d *DB) ChunkGroups(hs []meta.Hash) ([]string, error) {
 }
 
 // viewRefs runs fn on bucket chunkrefs in a read transaction.
-func (d *DB) viewRefs(fn func(b bucket) error) error {
-	return d.view(func(tx *bolt.Tx) error {
+func (d *DB) viewRefs(fn func(b bucket) error) error { return d.Reader().viewRefs(fn) }
+
+// viewRefs runs fn on bucket chunkrefs in the Reader's state.
+func (r Reader) viewRefs(fn func(b bucket) error) error {
+	return r.view(func(tx *bolt.Tx) error {
 		b := bucketIn(tx, bucketChunkRefs)
 		if !b.exists() {
 			return fmt.Errorf("chunk references: bucket %s missing", bucketChunkRefs)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -181,9 +182,20 @@ func TestApplyThenSeveralBatches(t *testing.T) {
 			codes = append(codes, rs[i].Code)
 		}
 		rounds = append(rounds, idx)
-	}, func(applied uint64) uint64 {
+	}, func(applied uint64, r Reader) uint64 {
 		if st, err := d.State(); err != nil || st.Applied != 0 {
 			t.Errorf("between batches the store shows applied %d (%v), want 0 until the commit", st.Applied, err)
+		}
+		// The transaction's Reader sees what it applied; the store's
+		// readers see the last commit.
+		if _, err := d.LookupAt(0, "/d", nil, 0); !errors.Is(err, meta.ErrNotFound) {
+			t.Errorf("after entry %d, before the commit: the store finds /d (%v), want not found", applied, err)
+		}
+		if _, err := r.LookupAt(0, "/d", nil, 0); (applied < 4) != (err == nil) {
+			t.Errorf("after entry %d, in the transaction: /d gives %v", applied, err)
+		}
+		if _, err := r.LookupAt(0, "/e", nil, 0); (applied == 4) != (err == nil) {
+			t.Errorf("after entry %d, in the transaction: /e gives %v", applied, err)
 		}
 		switch applied {
 		case 1:

@@ -739,12 +739,17 @@ func liveQueue(waits bucket, ino uint64, clock int64) ([]meta.LockWaiter, error)
 	return out, nil
 }
 
-// LockState is lockStateAt over the current state, at the group clock
+// LockState is lockStateAt over the Reader's state, at the group clock
 // clock (the primary's).
-func (d *DB) LockState(dir uint64, path string, cred *meta.Cred, session string, clock int64) (s meta.LockState, err error) {
-	err = d.view(func(tx *bolt.Tx) error {
+func (r Reader) LockState(dir uint64, path string, cred *meta.Cred, session string, clock int64) (s meta.LockState, err error) {
+	err = r.view(func(tx *bolt.Tx) error {
 		s, err = lockStateAt(tx, dir, path, cred, session, clock)
 		return err
 	})
 	return s, err
+}
+
+// LockState is Reader.LockState over the current state.
+func (d *DB) LockState(dir uint64, path string, cred *meta.Cred, session string, clock int64) (meta.LockState, error) {
+	return d.Reader().LockState(dir, path, cred, session, clock)
 }

@@ -273,15 +273,16 @@ func (d *DB) Apply(upto uint64) ([]meta.Entry, []meta.Result, error) {
 // committed in the log have their results decided by the log alone: a
 // proposer may have its answer while the transaction is made durable, and
 // if that fails (a crash, a disk error), the entries are applied again
-// from the log with the same results. Nothing that reads the store sees
-// them before the commit; a read waits for the applied index, which is
-// set after it.
+// from the log with the same results. The store's readers see them only
+// after the commit; before it, only the Reader handed to next does.
 //
 // If next is not nil, it is called after each computed batch with the
-// last index applied, and returns the index to apply through next in the
+// last index applied and a Reader of the transaction's state (valid only
+// during the call), and returns the index to apply through next in the
 // same transaction, or 0 to commit: a busy primary applies several
-// batches per commit, and the commit's fsyncs, instead of one each.
-func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result), next func(applied uint64) uint64) ([]meta.Entry, []meta.Result, error) {
+// batches per commit, and the commit's fsyncs, instead of one each, and
+// serves the reads that need what it applied from the Reader meanwhile.
+func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result), next func(applied uint64, r Reader) uint64) ([]meta.Entry, []meta.Result, error) {
 	var entries []meta.Entry
 	var results []meta.Result
 	var took uint64 // the last index taken from the log files
@@ -324,7 +325,7 @@ func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result), 
 			if next == nil {
 				break
 			}
-			upto = next(applied)
+			upto = next(applied, Reader{d: d, tx: tx})
 		}
 		if clock != was {
 			if err := st.put(keyClock, key(uint64(clock))); err != nil {

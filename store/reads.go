@@ -2,7 +2,9 @@ package store
 
 // The namespace reads as DB methods, each in a read transaction of its
 // own, so that callers outside this package never hold a bbolt
-// transaction. Each answers as the function it wraps.
+// transaction. Each answers as the function it wraps. Those a primary
+// serves are Reader methods, so that they can also read the state of an
+// apply transaction still open (ApplyThen's next).
 
 import (
 	bolt "go.etcd.io/bbolt"
@@ -10,13 +12,44 @@ import (
 	"shoal/meta"
 )
 
-// LookupAt is lookupAt over the current state.
-func (d *DB) LookupAt(dir uint64, path string, cred *meta.Cred, want uint32) (in meta.Inode, err error) {
-	err = d.view(func(tx *bolt.Tx) error {
+// A Reader reads the namespace as of one state: the last committed one
+// (DB.Reader), or that of an apply transaction still open, which has
+// applied committed entries that its commit has yet to make durable
+// (ApplyThen). The second is valid only during the call it is given to.
+type Reader struct {
+	d  *DB
+	tx *bolt.Tx // the open apply transaction, or nil
+}
+
+// Reader returns a Reader of the last committed state, each read in a
+// read transaction of its own.
+func (d *DB) Reader() Reader { return Reader{d: d} }
+
+// view runs fn over the Reader's state. A read inside the apply
+// transaction only reads: what it finds wrong is its own answer, and the
+// transaction goes on.
+func (r Reader) view(fn func(tx *bolt.Tx) error) error {
+	if r.tx == nil {
+		return r.d.view(fn)
+	}
+	if err := r.d.usable(); err != nil {
+		return err
+	}
+	return r.d.noteCorrupt(guard(func() error { return fn(r.tx) }))
+}
+
+// LookupAt is lookupAt over the Reader's state.
+func (r Reader) LookupAt(dir uint64, path string, cred *meta.Cred, want uint32) (in meta.Inode, err error) {
+	err = r.view(func(tx *bolt.Tx) error {
 		in, err = lookupAt(tx, dir, path, cred, want)
 		return err
 	})
 	return in, err
+}
+
+// LookupAt is lookupAt over the current state.
+func (d *DB) LookupAt(dir uint64, path string, cred *meta.Cred, want uint32) (meta.Inode, error) {
+	return d.Reader().LookupAt(dir, path, cred, want)
 }
 
 // ReadDirAt is readDirAt over the current state.
@@ -28,55 +61,83 @@ func (d *DB) ReadDirAt(at uint64, path string, cred *meta.Cred) (entries []meta.
 	return entries, err
 }
 
-// ReadDirPage is readDirPage over the current state: one page of a
+// ReadDirPage is readDirPage over the Reader's state: one page of a
 // directory's entries, after the name after, at most limit (0: all).
-func (d *DB) ReadDirPage(at uint64, path string, cred *meta.Cred, after string, limit int) (entries []meta.DirEntry, more bool, err error) {
-	err = d.view(func(tx *bolt.Tx) error {
+func (r Reader) ReadDirPage(at uint64, path string, cred *meta.Cred, after string, limit int) (entries []meta.DirEntry, more bool, err error) {
+	err = r.view(func(tx *bolt.Tx) error {
 		entries, more, err = readDirPage(tx, at, path, cred, after, limit)
 		return err
 	})
 	return entries, more, err
 }
 
-// CheckPut is checkPut over the current state.
-func (d *DB) CheckPut(dir uint64, path string, cred *meta.Cred) error {
-	return d.view(func(tx *bolt.Tx) error { return checkPut(tx, dir, path, cred) })
+// ReadDirPage is Reader.ReadDirPage over the current state.
+func (d *DB) ReadDirPage(at uint64, path string, cred *meta.Cred, after string, limit int) ([]meta.DirEntry, bool, error) {
+	return d.Reader().ReadDirPage(at, path, cred, after, limit)
 }
 
-// UserByToken is userByToken over the current state.
-func (d *DB) UserByToken(hash [32]byte) (u meta.User, ok bool, err error) {
-	err = d.view(func(tx *bolt.Tx) error {
+// CheckPut is checkPut over the Reader's state.
+func (r Reader) CheckPut(dir uint64, path string, cred *meta.Cred) error {
+	return r.view(func(tx *bolt.Tx) error { return checkPut(tx, dir, path, cred) })
+}
+
+// CheckPut is checkPut over the current state.
+func (d *DB) CheckPut(dir uint64, path string, cred *meta.Cred) error {
+	return d.Reader().CheckPut(dir, path, cred)
+}
+
+// UserByToken is userByToken over the Reader's state.
+func (r Reader) UserByToken(hash [32]byte) (u meta.User, ok bool, err error) {
+	err = r.view(func(tx *bolt.Tx) error {
 		u, ok, err = userByToken(tx, hash)
 		return err
 	})
 	return u, ok, err
 }
 
-// UserByName is userByName over the current state.
-func (d *DB) UserByName(name string) (u meta.User, ok bool, err error) {
-	err = d.view(func(tx *bolt.Tx) error {
+// UserByToken is userByToken over the current state.
+func (d *DB) UserByToken(hash [32]byte) (meta.User, bool, error) {
+	return d.Reader().UserByToken(hash)
+}
+
+// UserByName is userByName over the Reader's state.
+func (r Reader) UserByName(name string) (u meta.User, ok bool, err error) {
+	err = r.view(func(tx *bolt.Tx) error {
 		u, ok, err = userByName(tx, name)
 		return err
 	})
 	return u, ok, err
 }
 
-// Users is listUsers over the current state.
-func (d *DB) Users() (users []meta.User, err error) {
-	err = d.view(func(tx *bolt.Tx) error {
+// UserByName is userByName over the current state.
+func (d *DB) UserByName(name string) (meta.User, bool, error) {
+	return d.Reader().UserByName(name)
+}
+
+// Users is listUsers over the Reader's state.
+func (r Reader) Users() (users []meta.User, err error) {
+	err = r.view(func(tx *bolt.Tx) error {
 		users, err = listUsers(tx)
 		return err
 	})
 	return users, err
 }
 
-// Owned is ownedBy over the current state.
-func (d *DB) Owned(uid uint32, after uint64, limit int) (out []meta.OwnedInode, next uint64, err error) {
-	err = d.view(func(tx *bolt.Tx) error {
+// Users is listUsers over the current state.
+func (d *DB) Users() ([]meta.User, error) { return d.Reader().Users() }
+
+// Owned is ownedBy over the Reader's state.
+func (r Reader) Owned(uid uint32, after uint64, limit int) (out []meta.OwnedInode, next uint64, err error) {
+	err = r.view(func(tx *bolt.Tx) error {
 		out, next, err = ownedBy(tx, uid, after, limit)
 		return err
 	})
 	return out, next, err
+}
+
+// Owned is ownedBy over the current state.
+func (d *DB) Owned(uid uint32, after uint64, limit int) ([]meta.OwnedInode, uint64, error) {
+	return d.Reader().Owned(uid, after, limit)
 }
 
 // ForEachChunk is forEachChunk over the current state. fn must not call
