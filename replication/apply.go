@@ -125,14 +125,15 @@ func (n *Node) applyCommitted() error {
 // committed. While this node is a ready primary and the hold
 // (Config.ApplyHold) lasts, it waits for them, lending meanwhile r, the
 // transaction's state, to the reads that need what it applied (readAt).
-// It returns 0 to commit now: when the hold is over, the node no
-// longer leads or stops, or a write of this node's store waits for the
-// transaction (giveWay).
+// It returns 0 to commit now: when the hold is over, the node stops or is
+// found no longer leading (when next woken, the hold at the latest), or
+// something waits for the commit (giveWay): a write of this node's store,
+// or a read not lent the transaction.
 //
 // The transaction stays open after the last write for the rest of the
 // hold: the next write, if it comes by then, is applied without a commit
-// of its own, and no read needs the commit meanwhile: the transaction's
-// state is lent to readers (heldApply) while it waits.
+// of its own, and the reads that need it meanwhile read its state, lent
+// to them (heldApply) while it waits.
 func (n *Node) moreToApply(applied uint64, r store.Reader, hold <-chan time.Time) uint64 {
 	n.lent.lend(applied, r)
 	defer n.lent.take()
@@ -144,7 +145,7 @@ func (n *Node) moreToApply(applied uint64, r store.Reader, hold <-chan time.Time
 			return 0
 		default:
 		}
-		if n.writesWaiting.Load() > 0 {
+		if n.commitWanted.Load() > 0 {
 			return 0
 		}
 		if c := n.commitIdx.Load(); c > applied {
@@ -164,17 +165,18 @@ func (n *Node) moreToApply(applied uint64, r store.Reader, hold <-chan time.Time
 	}
 }
 
-// giveWay has an apply transaction held open (moreToApply) commit, for a
-// write of this node's store that would otherwise wait for the hold to
-// end (bbolt takes one write transaction at a time). The caller calls
-// done once its write is over.
+// giveWay has an apply transaction held open (moreToApply) commit, for
+// what would otherwise wait for the hold to end: a write of this node's
+// store (bbolt takes one write transaction at a time), or a read that
+// needs what the transaction applied and is not lent it (readAt). The
+// caller calls done once it no longer waits.
 func (n *Node) giveWay() (done func()) {
-	n.writesWaiting.Add(1)
+	n.commitWanted.Add(1)
 	select {
 	case n.applyNow <- struct{}{}:
 	default:
 	}
-	return func() { n.writesWaiting.Add(-1) }
+	return func() { n.commitWanted.Add(-1) }
 }
 
 // followerApplyEvery is how long a follower lets committed entries
@@ -270,12 +272,20 @@ func (h *heldApply) read(index uint64, fn func(store.Reader)) (bool, <-chan stru
 
 // readAt calls fn with a Reader of a state that holds every entry through
 // index: the store's, once the entries through index are applied and
-// committed, or before that the state of the apply transaction that
-// applied them, held open (moreToApply, heldApply). The entries it
-// applied are committed in the log, so a read of them stands whatever
-// becomes of the transaction, as the answers to their proposers do. fn
-// must only read.
-func (n *Node) readAt(ctx context.Context, index uint64, fn func(store.Reader)) error {
+// committed, or before that, if lend is set, the state of the apply
+// transaction that applied them, held open (moreToApply, heldApply). The
+// entries it applied are committed in the log, so a read of them stands
+// whatever becomes of the transaction, as the answers to their proposers
+// do. fn must only read, and while lent the transaction it holds up the
+// apply: a read that may take long is not lent it, and has it commit
+// instead (giveWay).
+func (n *Node) readAt(ctx context.Context, index uint64, lend bool, fn func(store.Reader)) error {
+	var gaveWay func()
+	defer func() {
+		if gaveWay != nil {
+			gaveWay()
+		}
+	}()
 	for {
 		n.appliedMu.Lock()
 		applied, ch := n.applied, n.appliedCh
@@ -284,9 +294,14 @@ func (n *Node) readAt(ctx context.Context, index uint64, fn func(store.Reader)) 
 			fn(n.db.Reader())
 			return nil
 		}
-		done, lent := n.lent.read(index, fn)
-		if done {
-			return nil
+		var lent <-chan struct{} // nil, never ready, for a read not lent
+		if lend {
+			var done bool
+			if done, lent = n.lent.read(index, fn); done {
+				return nil
+			}
+		} else if gaveWay == nil {
+			gaveWay = n.giveWay()
 		}
 		select {
 		case <-lent:

@@ -67,9 +67,10 @@ func TestPrimaryHoldsApplyOpen(t *testing.T) {
 
 // moreToApply, between the batches of an open apply transaction: more
 // committed entries are applied in it; while leading it waits for them,
-// serving the reads of entries it holds; and it has the transaction
-// commit when not leading or ready, when a write of the store waits
-// (giveWay), or when the hold ends.
+// lending its state to the quick reads of entries it holds; and it has
+// the transaction commit when not leading or ready, when a write of the
+// store or a read it does not lend to waits (giveWay), or when the hold
+// ends.
 func TestMoreToApply(t *testing.T) {
 	n := &Node{applyWake: make(chan struct{}, 1), applyNow: make(chan struct{}, 1), appliedCh: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -102,12 +103,12 @@ func TestMoreToApply(t *testing.T) {
 	// one of entry 11 waits for a transaction that has applied it.
 	read := make(chan error, 1)
 	ran := false
-	go func() { read <- n.readAt(ctx, 10, func(store.Reader) { ran = true }) }()
+	go func() { read <- n.readAt(ctx, 10, true, func(store.Reader) { ran = true }) }()
 	if err := within(t, read, "a read of entry 10 from the open transaction"); err != nil || !ran {
 		t.Errorf("a read of entry 10, applied but not committed: %v (ran: %v)", err, ran)
 	}
 	ran11 := make(chan struct{})
-	go func() { read <- n.readAt(ctx, 11, func(store.Reader) { close(ran11) }) }()
+	go func() { read <- n.readAt(ctx, 11, true, func(store.Reader) { close(ran11) }) }()
 	n.commitIdx.Store(11)
 	n.applyWake <- struct{}{}
 	if v := within(t, got, "moreToApply to take entry 11"); v != 11 {
@@ -129,6 +130,21 @@ func TestMoreToApply(t *testing.T) {
 	}
 	done()
 
+	// A read not lent the transaction (a long one) has it commit, and
+	// reads the store once it has.
+	go func() { got <- n.moreToApply(11, tx, never) }()
+	go func() { read <- n.readAt(ctx, 11, false, func(store.Reader) {}) }()
+	if v := within(t, got, "moreToApply to commit for a read it does not lend to"); v != 0 {
+		t.Errorf("a read not lent the transaction waiting: got %d, want 0 (commit)", v)
+	}
+	n.setApplied(11)
+	if err := within(t, read, "the read not lent, once entry 11 is committed"); err != nil {
+		t.Errorf("the read not lent: %v", err)
+	}
+	if w := n.commitWanted.Load(); w != 0 {
+		t.Errorf("after the read, %d still want the transaction to commit", w)
+	}
+
 	ended := make(chan time.Time, 1)
 	ended <- time.Now()
 	if v := n.moreToApply(11, tx, ended); v != 0 {
@@ -146,7 +162,7 @@ func TestReadAtWaitsForApplied(t *testing.T) {
 	defer cancel()
 	read := make(chan error, 1)
 	ran := make(chan struct{})
-	go func() { read <- n.readAt(ctx, 5, func(store.Reader) { close(ran) }) }()
+	go func() { read <- n.readAt(ctx, 5, true, func(store.Reader) { close(ran) }) }()
 	n.setApplied(4)
 	select {
 	case <-ran:

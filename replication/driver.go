@@ -64,14 +64,14 @@ type Node struct {
 
 	// commitIdx is the index to apply through; applyWake wakes the apply
 	// goroutine; applyNow wakes an apply transaction held open to commit
-	// while writesWaiting counts writes of this node's store that wait
-	// for it (see giveWay); lent lends the transaction's state to reads
-	// that need what it has applied but not yet committed (see readAt).
-	commitIdx     atomic.Uint64
-	applyWake     chan struct{}
-	applyNow      chan struct{}
-	writesWaiting atomic.Int32
-	lent          heldApply
+	// while commitWanted counts what waits for that (see giveWay); lent
+	// lends the transaction's state to reads that need what it has
+	// applied but not yet committed (see readAt).
+	commitIdx    atomic.Uint64
+	applyWake    chan struct{}
+	applyNow     chan struct{}
+	commitWanted atomic.Int32
+	lent         heldApply
 	// appliedMu guards applied and appliedCh, which is closed and replaced
 	// whenever applied grows.
 	appliedMu sync.Mutex

@@ -32,13 +32,27 @@ func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 		return nil, err
 	}
 	var resp *wire.ReadResp
-	if err := n.readAt(ctx, index, func(r store.Reader) { resp, err = n.readFrom(r, m) }); err != nil {
+	if err := n.readAt(ctx, index, quick(m.Kind), func(r store.Reader) { resp, err = n.readFrom(r, m) }); err != nil {
 		return nil, err
 	}
 	return resp, err
 }
 
-// readFrom serves m from r. It may run on the apply goroutine (readAt).
+// quick reports whether a read of kind reads a few records, so that it may
+// read an apply transaction held open (readAt), which waits for it. A
+// directory page, every user, a page of an owner's files or a batch of
+// chunk references have the transaction commit instead.
+func quick(kind wire.ReadKind) bool {
+	switch kind {
+	case wire.ReadLookup, wire.ReadCheckPut, wire.ReadUser, wire.ReadUserNamed, wire.ReadLock:
+		return true
+	}
+	return false
+}
+
+// readFrom serves m from r: the store's last commit, or an apply
+// transaction held open, lent to this read while the transaction's own
+// goroutine waits (readAt). It must only read.
 func (n *Node) readFrom(r store.Reader, m *wire.Read) (*wire.ReadResp, error) {
 	resp := &wire.ReadResp{}
 	var err error

@@ -135,17 +135,17 @@ func diskFault(err error) error {
 // error at hand lost its errno, as bbolt's does when the file system
 // turned read-only while meta.db grew ("mmap allocate error: read-only
 // file system", text). The kernel's read-only state after an ext4 error
-// (emergency_ro) is not seen by access(2), hence a real write.
+// (emergency_ro) is not seen by access(2), hence a real write. It is best
+// effort: an empty file needs no data block, so a full disk may take it.
 func refusesWrites(dir string) error {
 	f, err := os.CreateTemp(dir, ".write-probe-*")
-	if err != nil {
-		if errors.Is(diskFault(err), meta.ErrDiskFailed) {
-			return err
-		}
-		return nil
+	if err == nil {
+		f.Close()
+		err = os.Remove(f.Name())
 	}
-	f.Close()
-	os.Remove(f.Name())
+	if err != nil && errors.Is(diskFault(err), meta.ErrDiskFailed) {
+		return err
+	}
 	return nil
 }
 

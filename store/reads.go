@@ -27,7 +27,8 @@ func (d *DB) Reader() Reader { return Reader{d: d} }
 
 // view runs fn over the Reader's state. A read inside the apply
 // transaction only reads: what it finds wrong is its own answer, and the
-// transaction goes on.
+// transaction goes on. It takes no lock: the transaction's goroutine
+// holds d.mu (update) while it lends the transaction, and waits.
 func (r Reader) view(fn func(tx *bolt.Tx) error) error {
 	if r.tx == nil {
 		return r.d.view(fn)
