@@ -84,8 +84,8 @@ func (n *Node) applyCommitted() error {
 	// Proposers are answered as soon as their results are computed, while
 	// the transaction commits (see store.DB.ApplyThen): their entries are
 	// committed on a majority, so the answer stands whatever happens to
-	// this transaction. Reads that need them are served from the
-	// transaction until it commits (moreToApply), then from the store.
+	// this transaction. Quick reads that need them read the transaction
+	// until it commits (moreToApply, readAt); other reads have it commit.
 	var more func(uint64, store.Reader) uint64
 	if n.cfg.ApplyHold > 0 {
 		hold := time.NewTimer(n.cfg.ApplyHold)
