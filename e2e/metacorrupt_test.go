@@ -137,7 +137,7 @@ func TestCorruptMetaFoundWhileServing(t *testing.T) {
 	members := c.groupNodes("g1")
 	n0, n2 := members[0], members[2]
 	c.waitGroup(3, "")
-	renameInPlace(t, c, n2, "f002")
+	renameInPlace(t, c, n2, "f002", "f003")
 	awaitRebuilt(t, c, n2)
 	c.waitGroup(3, "")
 	n0.Kill()
@@ -171,7 +171,7 @@ func TestCorruptPrimaryStepsDown(t *testing.T) {
 	if g := c.waitGroup(3, ""); g.Primary != n0.Name {
 		t.Fatalf("g1 is led by %s, want %s", g.Primary, n0.Name)
 	}
-	renameInPlace(t, c, n0, "f001")
+	renameInPlace(t, c, n0, "f001", "f003")
 	c.waitGroup(2, n0.Name)
 	checkFilesNamed(t, c, files, "/data/f001")
 	awaitRebuilt(t, c, n0)
@@ -185,19 +185,24 @@ func TestCorruptPrimaryStepsDown(t *testing.T) {
 // (inode 2, the first directory made) wherever the running node p's
 // meta.db holds it: its directory entry and the entry's index. The node
 // holds the file locked, so this goes around bbolt, as a disk would.
-func renameInPlace(t *testing.T, c *cluster, p *harness.Proc, file string) {
+// last is the last file written to /data: the change is made once
+// meta.db holds it too, so that no transaction still to commit a write
+// to /data (a primary holds its apply open for a moment, a replica
+// applies in rounds) writes the changed page again from its own copy.
+func renameInPlace(t *testing.T, c *cluster, p *harness.Proc, file, last string) {
 	t.Helper()
 	db := filepath.Join(c.DataDir(p), "meta.db")
 	name := append(be.BigEndian.AppendUint64(nil, 2), file...)
+	lastName := append(be.BigEndian.AppendUint64(nil, 2), last...)
 	var b []byte
 	// A replica applies what its group committed in rounds, a moment
 	// after it learns of it.
-	harness.Await(t, 10*time.Second, fmt.Sprintf("%s holding the entry %s of directory 2", db, file), func() bool {
+	harness.Await(t, 10*time.Second, fmt.Sprintf("%s holding the entries %s and %s of directory 2", db, file, last), func() bool {
 		var err error
 		if b, err = os.ReadFile(db); err != nil {
 			t.Fatal(err)
 		}
-		return bytes.Contains(b, name)
+		return bytes.Contains(b, name) && bytes.Contains(b, lastName)
 	})
 	f, err := os.OpenFile(db, os.O_WRONLY, 0)
 	if err != nil {
