@@ -150,7 +150,7 @@ func checkDisk(t *testing.T, dir string, acks []harness.Ack) int {
 	missing := 0
 	for _, a := range acks {
 		// One chunk or inline: the file's hash is its content's.
-		in, err := db.LookupAt(0, a.Path, nil, 0)
+		in, err := db.Reader().LookupAt(0, a.Path, nil, 0)
 		if err != nil || in.Hash != meta.Hash(a.Sum).String() {
 			missing++
 		}

@@ -2,12 +2,14 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"shoal/store"
+	"shoal/wire"
 )
 
 // A primary keeps its apply transaction open for the hold
@@ -158,17 +160,21 @@ func TestReadAtWaitsForApplied(t *testing.T) {
 	n := &Node{appliedCh: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer n.cancel()
+	n.setApplied(4)
+	// Given 50 ms, the read of entry 5 gives up unread: nothing holds it.
+	short, stop := ctxT(50 * time.Millisecond)
+	err := n.readAt(short, 5, true, func(store.Reader) {
+		t.Error("a read of entry 5 ran with 4 applied and no transaction open")
+	})
+	stop()
+	if !errors.Is(err, wire.ErrNoQuorum) {
+		t.Errorf("a read of entry 5 with 4 applied, out of time: %v, want ErrNoQuorum", err)
+	}
 	ctx, cancel := ctxT(10 * time.Second)
 	defer cancel()
 	read := make(chan error, 1)
 	ran := make(chan struct{})
 	go func() { read <- n.readAt(ctx, 5, true, func(store.Reader) { close(ran) }) }()
-	n.setApplied(4)
-	select {
-	case <-ran:
-		t.Fatal("a read of entry 5 ran with 4 applied and no transaction open")
-	default:
-	}
 	n.setApplied(5)
 	if err := within(t, read, "the read once entry 5 is applied"); err != nil {
 		t.Errorf("read of entry 5, applied: %v", err)

@@ -108,7 +108,7 @@ func (c *testCluster) checkEveryMember(t *testing.T, a *ackLog) {
 
 // localRead reads path from n's own namespace and chunk store.
 func localRead(n *Node, path string) (string, error) {
-	in, err := n.db.LookupAt(0, path, nil, 0)
+	in, err := n.db.Reader().LookupAt(0, path, nil, 0)
 	if err != nil {
 		return "", err
 	}

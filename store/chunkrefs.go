@@ -116,11 +116,6 @@ func rebuildChunkRefs(tx *bolt.Tx) error {
 	return nil
 }
 
-// ChunkReferenced is Reader.ChunkReferenced over the current state.
-func (d *DB) ChunkReferenced(hs []meta.Hash, groups ...string) ([]bool, error) {
-	return d.Reader().ChunkReferenced(hs, groups...)
-}
-
 // ChunkReferenced reports, for each hash, whether some file inode lists it
 // under one of groups. With no groups given, any group counts: a caller
 // that forgets to name its groups must not see every chunk as garbage.

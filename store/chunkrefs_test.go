@@ -203,12 +203,12 @@ func TestChunkRefsOps(t *testing.T) {
 		{[]string{"g2"}, []bool{false, false, false, false}},
 		{[]string{"g2", "", "g1"}, []bool{false, false, true, true}},
 	} {
-		got, err := d.ChunkReferenced(hs, c.groups...)
+		got, err := d.Reader().ChunkReferenced(hs, c.groups...)
 		if err != nil || !slices.Equal(got, c.want) {
 			t.Errorf("ChunkReferenced(groups %q) = %v, %v; want %v", c.groups, got, err, c.want)
 		}
 	}
-	if got, err := d.ChunkReferenced(nil, "g1"); err != nil || len(got) != 0 {
+	if got, err := d.Reader().ChunkReferenced(nil, "g1"); err != nil || len(got) != 0 {
 		t.Errorf("ChunkReferenced of no hashes: %v, %v", got, err)
 	}
 }
@@ -243,7 +243,7 @@ func TestChunkRefsRebuiltAtOpen(t *testing.T) {
 	if err == nil {
 		t.Error("ApplyOp without the chunkrefs bucket succeeded")
 	}
-	if _, err := d.ChunkReferenced([]meta.Hash{{}}); err == nil {
+	if _, err := d.Reader().ChunkReferenced([]meta.Hash{{}}); err == nil {
 		t.Error("ChunkReferenced without the chunkrefs bucket succeeded")
 	}
 	d.Close()

@@ -114,7 +114,7 @@ func TestWipe(t *testing.T) {
 	if n := d.Chunks.Count(); n != 0 || d.Chunks.Used() != 0 {
 		t.Fatalf("after wipe %d chunks (%d bytes) remain", n, d.Chunks.Used())
 	}
-	if _, err := d.LookupAt(0, "/d", nil, 0); !errors.Is(err, meta.ErrNotFound) {
+	if _, err := d.Reader().LookupAt(0, "/d", nil, 0); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("after wipe /d: %v, want not found", err)
 	}
 }

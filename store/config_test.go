@@ -188,7 +188,7 @@ func TestApplyThenSeveralBatches(t *testing.T) {
 		}
 		// The transaction's Reader sees what it applied; the store's
 		// readers see the last commit.
-		if _, err := d.LookupAt(0, "/d", nil, 0); !errors.Is(err, meta.ErrNotFound) {
+		if _, err := d.Reader().LookupAt(0, "/d", nil, 0); !errors.Is(err, meta.ErrNotFound) {
 			t.Errorf("after entry %d, before the commit: the store finds /d (%v), want not found", applied, err)
 		}
 		if _, err := r.LookupAt(0, "/d", nil, 0); (applied < 4) != (err == nil) {
@@ -226,7 +226,7 @@ func TestApplyThenSeveralBatches(t *testing.T) {
 	if st, err := d.State(); err != nil || st.Applied != 4 {
 		t.Errorf("after the commit the store shows applied %d (%v), want 4", st.Applied, err)
 	}
-	if _, err := d.LookupAt(0, "/e", nil, 0); err != nil {
+	if _, err := d.Reader().LookupAt(0, "/e", nil, 0); err != nil {
 		t.Errorf("look up /e after the commit: %v", err)
 	}
 

@@ -748,8 +748,3 @@ func (r Reader) LockState(dir uint64, path string, cred *meta.Cred, session stri
 	})
 	return s, err
 }
-
-// LockState is Reader.LockState over the current state.
-func (d *DB) LockState(dir uint64, path string, cred *meta.Cred, session string, clock int64) (meta.LockState, error) {
-	return d.Reader().LockState(dir, path, cred, session, clock)
-}

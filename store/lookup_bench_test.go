@@ -32,7 +32,7 @@ func BenchmarkLookup(b *testing.B) {
 	}
 	i := 0
 	for b.Loop() {
-		if _, err := d.LookupAt(0, path(i%files), nil, meta.MayRead); err != nil {
+		if _, err := d.Reader().LookupAt(0, path(i%files), nil, meta.MayRead); err != nil {
 			b.Fatal(err)
 		}
 		i += 7919

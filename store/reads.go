@@ -1,10 +1,10 @@
 package store
 
-// The namespace reads as DB methods, each in a read transaction of its
-// own, so that callers outside this package never hold a bbolt
-// transaction. Each answers as the function it wraps. Those a primary
-// serves are Reader methods, so that they can also read the state of an
-// apply transaction still open (ApplyThen's next).
+// The namespace reads, each in a read transaction of its own, so that
+// callers outside this package never hold a bbolt transaction. Each
+// answers as the function it wraps. Those a primary serves are Reader
+// methods (DB.Reader for the last commit), so that they can also read the
+// state of an apply transaction still open (ApplyThen's next).
 
 import (
 	bolt "go.etcd.io/bbolt"
@@ -48,11 +48,6 @@ func (r Reader) LookupAt(dir uint64, path string, cred *meta.Cred, want uint32) 
 	return in, err
 }
 
-// LookupAt is lookupAt over the current state.
-func (d *DB) LookupAt(dir uint64, path string, cred *meta.Cred, want uint32) (meta.Inode, error) {
-	return d.Reader().LookupAt(dir, path, cred, want)
-}
-
 // ReadDirAt is readDirAt over the current state.
 func (d *DB) ReadDirAt(at uint64, path string, cred *meta.Cred) (entries []meta.DirEntry, err error) {
 	err = d.view(func(tx *bolt.Tx) error {
@@ -72,19 +67,9 @@ func (r Reader) ReadDirPage(at uint64, path string, cred *meta.Cred, after strin
 	return entries, more, err
 }
 
-// ReadDirPage is Reader.ReadDirPage over the current state.
-func (d *DB) ReadDirPage(at uint64, path string, cred *meta.Cred, after string, limit int) ([]meta.DirEntry, bool, error) {
-	return d.Reader().ReadDirPage(at, path, cred, after, limit)
-}
-
 // CheckPut is checkPut over the Reader's state.
 func (r Reader) CheckPut(dir uint64, path string, cred *meta.Cred) error {
 	return r.view(func(tx *bolt.Tx) error { return checkPut(tx, dir, path, cred) })
-}
-
-// CheckPut is checkPut over the current state.
-func (d *DB) CheckPut(dir uint64, path string, cred *meta.Cred) error {
-	return d.Reader().CheckPut(dir, path, cred)
 }
 
 // UserByToken is userByToken over the Reader's state.
@@ -96,11 +81,6 @@ func (r Reader) UserByToken(hash [32]byte) (u meta.User, ok bool, err error) {
 	return u, ok, err
 }
 
-// UserByToken is userByToken over the current state.
-func (d *DB) UserByToken(hash [32]byte) (meta.User, bool, error) {
-	return d.Reader().UserByToken(hash)
-}
-
 // UserByName is userByName over the Reader's state.
 func (r Reader) UserByName(name string) (u meta.User, ok bool, err error) {
 	err = r.view(func(tx *bolt.Tx) error {
@@ -108,11 +88,6 @@ func (r Reader) UserByName(name string) (u meta.User, ok bool, err error) {
 		return err
 	})
 	return u, ok, err
-}
-
-// UserByName is userByName over the current state.
-func (d *DB) UserByName(name string) (meta.User, bool, error) {
-	return d.Reader().UserByName(name)
 }
 
 // Users is listUsers over the Reader's state.
@@ -124,9 +99,6 @@ func (r Reader) Users() (users []meta.User, err error) {
 	return users, err
 }
 
-// Users is listUsers over the current state.
-func (d *DB) Users() ([]meta.User, error) { return d.Reader().Users() }
-
 // Owned is ownedBy over the Reader's state.
 func (r Reader) Owned(uid uint32, after uint64, limit int) (out []meta.OwnedInode, next uint64, err error) {
 	err = r.view(func(tx *bolt.Tx) error {
@@ -134,11 +106,6 @@ func (r Reader) Owned(uid uint32, after uint64, limit int) (out []meta.OwnedInod
 		return err
 	})
 	return out, next, err
-}
-
-// Owned is ownedBy over the current state.
-func (d *DB) Owned(uid uint32, after uint64, limit int) ([]meta.OwnedInode, uint64, error) {
-	return d.Reader().Owned(uid, after, limit)
 }
 
 // ForEachChunk is forEachChunk over the current state. fn must not call

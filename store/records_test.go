@@ -45,7 +45,7 @@ func rcIno(t *testing.T, dir, name string) uint64 {
 	t.Helper()
 	d := crOpen(t, dir)
 	defer d.Close()
-	in, err := d.LookupAt(0, "/d/"+name, nil, 0)
+	in, err := d.Reader().LookupAt(0, "/d/"+name, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func crDirIno(t *testing.T, dir string) uint64 {
 	t.Helper()
 	d := crOpen(t, dir)
 	defer d.Close()
-	in, err := d.LookupAt(0, "/d", nil, 0)
+	in, err := d.Reader().LookupAt(0, "/d", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,12 +221,12 @@ func TestCorruptWhileServing(t *testing.T) {
 		t.Fatal("corrupt before anything read the record")
 	default:
 	}
-	if _, err := d.LookupAt(0, "/d/f2", nil, 0); err != nil {
+	if _, err := d.Reader().LookupAt(0, "/d/f2", nil, 0); err != nil {
 		t.Fatalf("a sound record: %v", err)
 	}
 	// The name is not where a lookup looks for it any more, but the
 	// record the disk changed is next to that place.
-	_, err := d.LookupAt(0, "/d/f1", nil, 0)
+	_, err := d.Reader().LookupAt(0, "/d/f1", nil, 0)
 	var ce *CorruptError
 	if !errors.As(err, &ce) || ce.Bucket != "dentries" || !strings.Contains(err.Error(), "f0") {
 		t.Fatalf("lookup of the renamed file: %v, want a CorruptError naming the renamed entry, not ErrNotFound", err)
@@ -239,7 +239,7 @@ func TestCorruptWhileServing(t *testing.T) {
 	if _, err := d.State(); !errors.Is(err, meta.ErrCorrupt) {
 		t.Errorf("State of a corrupt store: %v, want ErrCorrupt", err)
 	}
-	if _, err := d.LookupAt(0, "/d/f2", nil, 0); !errors.Is(err, meta.ErrCorrupt) {
+	if _, err := d.Reader().LookupAt(0, "/d/f2", nil, 0); !errors.Is(err, meta.ErrCorrupt) {
 		t.Errorf("a sound record of a corrupt store: %v, want ErrCorrupt", err)
 	}
 
@@ -256,7 +256,7 @@ func TestCorruptWhileServing(t *testing.T) {
 	if d.Corrupt() != nil {
 		t.Error("still corrupt after the quarantine")
 	}
-	if _, err := d.LookupAt(0, "/d/f2", nil, 0); !errors.Is(err, meta.ErrNotFound) {
+	if _, err := d.Reader().LookupAt(0, "/d/f2", nil, 0); !errors.Is(err, meta.ErrNotFound) {
 		t.Errorf("after the quarantine: %v, want an empty namespace", err)
 	}
 	st, err := d.State()
