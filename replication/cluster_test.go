@@ -381,3 +381,92 @@ func TestReadSeesAnsweredWrites(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A batch of reads is answered read by read as each would be alone: a
+// file's inode, a missing name's code, a malformed path's error, and
+// each sees the writes answered before the batch was sent. A batch the
+// primary may not serve (empty, too long, a read that is not quick) is
+// refused whole, and a member that does not lead refuses it as it
+// refuses one read.
+func TestReadBatchAnswersEachRead(t *testing.T) {
+	c := newTestCluster(t, 1, 1, 2, 3)
+	c.startAll(1, 1, 2, 3)
+	ctx, cancel := ctxT(30 * time.Second)
+	defer cancel()
+	for i := range 3 {
+		if err := put(ctx, c.node(1), fmt.Sprintf("/f%d", i), fmt.Sprintf("v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reads := []wire.Read{
+		{Kind: wire.ReadLookup, Path: "/f2"},
+		{Kind: wire.ReadLookup, Path: "/missing"},
+		{Kind: wire.ReadLookup, Path: "no/leading/slash"},
+		{Kind: wire.ReadCheckPut, Path: "/f0/below"},
+		{Kind: wire.ReadLookup, Path: "/f0"},
+	}
+	resp, err := c.node(1).ReadBatch(ctx, &wire.ReadBatch{Group: "g", Reads: reads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Resps) != len(reads) {
+		t.Fatalf("%d answers to %d reads", len(resp.Resps), len(reads))
+	}
+	for i, r := range reads {
+		alone, aloneErr := c.node(1).Read(ctx, &wire.Read{Group: "g", Kind: r.Kind, Path: r.Path})
+		got, gotErr := resp.Resps[i], resp.Err(i)
+		switch {
+		case (aloneErr == nil) != (gotErr == nil):
+			t.Errorf("%s %q: in the batch error %v, alone %v", kindName(r.Kind), r.Path, gotErr, aloneErr)
+		case aloneErr != nil:
+			if !errors.Is(gotErr, meta.ErrInvalid) || !errors.Is(aloneErr, meta.ErrInvalid) {
+				t.Errorf("%s %q: in the batch %v, alone %v: want both invalid", kindName(r.Kind), r.Path, gotErr, aloneErr)
+			}
+		case got.Code != alone.Code || got.Inode.Ino != alone.Inode.Ino || got.Inode.Hash != alone.Inode.Hash:
+			t.Errorf("%s %q: in the batch code %v inode %d %s, alone code %v inode %d %s", kindName(r.Kind), r.Path,
+				got.Code, got.Inode.Ino, got.Inode.Hash, alone.Code, alone.Inode.Ino, alone.Inode.Hash)
+		}
+	}
+	if resp.Resps[0].Code != meta.CodeOK || resp.Resps[0].Inode.Size != 2 || resp.Resps[1].Code != meta.CodeNotFound ||
+		resp.Resps[3].Code != meta.CodeNotDir || resp.Err(2) == nil {
+		t.Errorf("answers %+v, errors %v: want /f2 found, /missing not found, the malformed path refused, a put below a file not a directory",
+			resp.Resps, resp.Errs)
+	}
+
+	// Written and then read in one batch: each read sees the write.
+	if err := put(ctx, c.node(1), "/f1", "again"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = c.node(1).ReadBatch(ctx, &wire.ReadBatch{Group: "g", Reads: []wire.Read{{Kind: wire.ReadLookup, Path: "/f1"}}})
+	if err != nil || resp.Err(0) != nil || resp.Resps[0].Inode.Size != int64(len("again")) {
+		t.Fatalf("/f1 read in a batch right after it was written: %+v, %v", resp, err)
+	}
+
+	for _, bad := range []struct {
+		why   string
+		reads []wire.Read
+	}{
+		{"no read", nil},
+		{"too many reads", make([]wire.Read, wire.MaxReadBatch+1)},
+		{"a directory page", []wire.Read{{Kind: wire.ReadLookup, Path: "/f0"}, {Kind: wire.ReadReadDir, Path: "/"}}},
+	} {
+		for i := range bad.reads {
+			if bad.reads[i].Kind == 0 {
+				bad.reads[i] = wire.Read{Kind: wire.ReadLookup, Path: "/f0"}
+			}
+		}
+		if _, err := c.node(1).ReadBatch(ctx, &wire.ReadBatch{Group: "g", Reads: bad.reads}); !errors.Is(err, wire.ErrBadMessage) {
+			t.Errorf("a batch with %s: %v, want it refused as a bad message", bad.why, err)
+		}
+	}
+	if _, err := c.node(2).ReadBatch(ctx, &wire.ReadBatch{Group: "g", Reads: reads[:1]}); !errors.Is(err, wire.ErrNotPrimary) {
+		t.Errorf("a batch sent to a replica: %v, want not the primary", err)
+	}
+}
+
+func kindName(k wire.ReadKind) string {
+	if k == wire.ReadCheckPut {
+		return "put check"
+	}
+	return "lookup"
+}

@@ -272,6 +272,11 @@ func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, erro
 			return nil, err
 		}
 		return n.Read(ctx, m)
+	case *wire.ReadBatch:
+		if err := n.checkGroup(m.Group); err != nil {
+			return nil, err
+		}
+		return n.ReadBatch(ctx, m)
 	case *wire.TouchChunks:
 		return n.handleTouch(ctx, m)
 	case *wire.DeleteChunks:

@@ -39,15 +39,56 @@ func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 }
 
 // quick reports whether a read of kind reads a few records, so that it may
-// read an apply transaction held open (readAt), which waits for it. A
-// directory page, every user, a page of an owner's files or a batch of
-// chunk references have the transaction commit instead.
-func quick(kind wire.ReadKind) bool {
-	switch kind {
-	case wire.ReadLookup, wire.ReadCheckPut, wire.ReadUser, wire.ReadUserNamed, wire.ReadLock:
-		return true
+// read an apply transaction held open (readAt), which waits for it: the
+// reads a batch may hold (wire.Batchable). A directory page, every user,
+// a page of an owner's files or a batch of chunk references have the
+// transaction commit instead.
+func quick(kind wire.ReadKind) bool { return wire.Batchable(kind) }
+
+// ReadBatch serves several quick reads as Read serves one, with one
+// confirmation that this node leads and one read of the store for them
+// all: each then reflects every write acknowledged before the batch
+// arrived, so before each of them began. A read that fails has its error
+// in the answer's Errs; the others are answered.
+func (n *Node) ReadBatch(ctx context.Context, m *wire.ReadBatch) (*wire.ReadBatchResp, error) {
+	resp, err := n.readBatch(ctx, m)
+	return resp, n.storeErr(err)
+}
+
+func (n *Node) readBatch(ctx context.Context, m *wire.ReadBatch) (*wire.ReadBatchResp, error) {
+	if len(m.Reads) == 0 || len(m.Reads) > wire.MaxReadBatch {
+		return nil, fmt.Errorf("%w: a read batch of %d reads: send 1 to %d", wire.ErrBadMessage, len(m.Reads), wire.MaxReadBatch)
 	}
-	return false
+	for i := range m.Reads {
+		if k := m.Reads[i].Kind; !wire.Batchable(k) {
+			return nil, fmt.Errorf("%w: read kind %d cannot be batched: send it alone", wire.ErrBadMessage, k)
+		}
+	}
+	index, err := n.readIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp := &wire.ReadBatchResp{Resps: make([]wire.ReadResp, len(m.Reads))}
+	err = n.readAt(ctx, index, true, func(r store.Reader) {
+		for i := range m.Reads {
+			rr, err := n.readFrom(r, &m.Reads[i])
+			if err != nil {
+				if resp.Errs == nil {
+					resp.Errs = make([]*wire.ErrorMsg, len(m.Reads))
+				}
+				resp.Errs[i] = wire.BatchError(err)
+				continue
+			}
+			resp.Resps[i] = *rr
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c := n.db.Corrupt(); c != nil {
+		return nil, c // as for one read: a corrupt store answers nothing
+	}
+	return resp, nil
 }
 
 // readFrom serves m from r: the store's last commit, or an apply

@@ -25,6 +25,8 @@ type metrics struct {
 	cacheHits   prometheus.Counter
 	cacheMisses prometheus.Counter
 	cacheBytes  prometheus.Gauge
+	metaReads   prometheus.Counter
+	readCalls   prometheus.Counter
 
 	// own gathers the collectors above for GET /v1/stats.
 	own *prometheus.Registry
@@ -77,6 +79,14 @@ func newMetrics() *metrics {
 		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "shoal_router_chunk_cache_bytes",
 			Help: "Bytes of chunks the router's chunk cache holds.",
+		}),
+		metaReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_router_meta_reads_total",
+			Help: "Quick namespace reads (lookups, put checks, users, locks) sent to the meta group's primary, alone or in batches.",
+		}),
+		readCalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_router_meta_read_calls_total",
+			Help: "Calls that carried the quick namespace reads to the meta group's primary, one per read sent alone and one per batch (reads per call: shoal_router_meta_reads_total / this).",
 		}),
 	}
 	for _, op := range operations {
@@ -131,7 +141,16 @@ func (m *metrics) stats(now time.Time) api.RouterStats {
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.inFlight, m.received, m.sent, m.retries, m.waitingRoom,
-		m.cacheHits, m.cacheMisses, m.cacheBytes}
+		m.cacheHits, m.cacheMisses, m.cacheBytes, m.metaReads, m.readCalls}
+}
+
+// readCall counts a call to the meta group's primary carrying n quick
+// reads.
+func (m *metrics) readCall(n int) {
+	if m != nil {
+		m.metaReads.Add(float64(n))
+		m.readCalls.Inc()
+	}
 }
 
 // chunkCache counts a chunk read that hit or missed the chunk cache.

@@ -206,6 +206,7 @@ type Server struct {
 	cfg     Config
 	bufs    chunkPool
 	be      *backend
+	reads   readBatcher // the quick reads to the meta group's primary
 	mux     *http.ServeMux
 	metrics *metrics // nil without Config.Metrics
 
@@ -284,6 +285,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.be.metrics = s.metrics
 	}
+	s.reads = readBatcher{flights: readFlights, one: s.readAlone, many: s.readBatch, sent: s.metrics.readCall}
 	s.lockWaits.s = s
 	s.hot = newChunkCache(cfg.CacheSize)
 	s.mux = http.NewServeMux()

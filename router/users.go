@@ -78,14 +78,16 @@ func (s *Server) userByToken(ctx context.Context, h [32]byte) (*meta.User, error
 }
 
 // metaRead sends a read to the meta group's primary (m's group is filled
-// in). An error with an answer is the namespace's (Code): not found, or
-// permission denied.
+// in), in a batch with others when it may be (readBatcher). An error with
+// an answer is the namespace's (Code): not found, or permission denied.
 func (s *Server) metaRead(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
-	rr, err := wire.As[*wire.ReadResp](s.be.metaCall(ctx, func(g string) wire.Message {
-		c := *m
-		c.Group = g
-		return &c
-	}, true))
+	var rr *wire.ReadResp
+	var err error
+	if wire.Batchable(m.Kind) {
+		rr, err = s.reads.read(ctx, m)
+	} else {
+		rr, err = s.readAlone(ctx, m)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +95,22 @@ func (s *Server) metaRead(ctx context.Context, m *wire.Read) (*wire.ReadResp, er
 		return rr, err
 	}
 	return rr, nil
+}
+
+// readAlone sends m to the meta group's primary in a call of its own.
+func (s *Server) readAlone(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
+	return wire.As[*wire.ReadResp](s.be.metaCall(ctx, func(g string) wire.Message {
+		c := *m
+		c.Group = g
+		return &c
+	}, true))
+}
+
+// readBatch sends reads to the meta group's primary in one call.
+func (s *Server) readBatch(ctx context.Context, reads []wire.Read) (*wire.ReadBatchResp, error) {
+	return wire.As[*wire.ReadBatchResp](s.be.metaCall(ctx, func(g string) wire.Message {
+		return &wire.ReadBatch{Group: g, Reads: reads}
+	}, true))
 }
 
 // admin refuses a request whose caller is not an admin; with

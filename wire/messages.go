@@ -50,6 +50,8 @@ const (
 	MsgGroupStatus   MsgType = 27
 	MsgGroupInfo     MsgType = 28
 	MsgRelease       MsgType = 29 // primary to a member it does not need: return to the standby pool
+	MsgReadBatch     MsgType = 30 // router to primary: several quick reads answered together
+	MsgReadBatchResp MsgType = 31
 )
 
 // Message is anything that travels in a frame.
@@ -292,6 +294,54 @@ type ReadResp struct {
 	Lock       *meta.LockState   `msgpack:"lk,omitempty"` // ReadLock
 }
 
+// ReadBatch is several reads a router sends its meta group's primary
+// together, which answers them as one: one confirmation that it still
+// leads, one read of its store, one answer. Each read is one a primary
+// serves in a few lookups (Batchable); at most MaxReadBatch.
+type ReadBatch struct {
+	Group string `msgpack:"g"`
+	Reads []Read `msgpack:"r"`
+}
+
+// ReadBatchResp answers ReadBatch: Resps one per read, in order. Errs is
+// nil when every read was answered; otherwise it has one entry per read,
+// nil for those answered and the error for those that failed (a
+// namespace error is a ReadResp's Code, as for one Read). An error for
+// the whole batch (this node does not lead) is an ErrorMsg instead.
+type ReadBatchResp struct {
+	Resps []ReadResp  `msgpack:"r"`
+	Errs  []*ErrorMsg `msgpack:"e,omitempty"`
+}
+
+// MaxReadBatch bounds the reads of one ReadBatch: a primary reads them
+// one after the other in one transaction, which may be the apply's own,
+// held open for them (so a batch holds the apply up for as long as it
+// reads).
+const MaxReadBatch = 64
+
+// Batchable reports whether a read of kind may go in a ReadBatch: it
+// reads a few records (a lookup, a put's check, a user, a lock).
+func Batchable(kind ReadKind) bool {
+	switch kind {
+	case ReadLookup, ReadCheckPut, ReadUser, ReadUserNamed, ReadLock:
+		return true
+	}
+	return false
+}
+
+// Err is the error of read i of the batch b answered, nil when it was
+// answered (whatever its Code).
+func (b *ReadBatchResp) Err(i int) error {
+	if i >= len(b.Errs) || b.Errs[i] == nil {
+		return nil
+	}
+	return remoteError(b.Errs[i])
+}
+
+// BatchError is what ReadBatchResp.Errs holds for a read that failed
+// with err.
+func BatchError(err error) *ErrorMsg { return errorMessage(err, "") }
+
 // TouchChunks asks a group's primary to mark chunks as freshly written on
 // a majority, so garbage collection leaves them alone for its grace
 // period. A router sends it just before committing a file that names
@@ -435,6 +485,8 @@ func (*Claim) Type() MsgType         { return MsgClaim }
 func (*Release) Type() MsgType       { return MsgRelease }
 func (*GroupStatus) Type() MsgType   { return MsgGroupStatus }
 func (*GroupInfo) Type() MsgType     { return MsgGroupInfo }
+func (*ReadBatch) Type() MsgType     { return MsgReadBatch }
+func (*ReadBatchResp) Type() MsgType { return MsgReadBatchResp }
 
 func newMessage(t MsgType) (Message, error) {
 	switch t {
@@ -496,6 +548,10 @@ func newMessage(t MsgType) (Message, error) {
 		return &GroupStatus{}, nil
 	case MsgGroupInfo:
 		return &GroupInfo{}, nil
+	case MsgReadBatch:
+		return &ReadBatch{}, nil
+	case MsgReadBatchResp:
+		return &ReadBatchResp{}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown message type %d", ErrBadMessage, t)
 }
@@ -694,7 +750,7 @@ func skipItems(b []byte, n, depth int) ([]byte, error) {
 // chunk deletion) comes from storage nodes only.
 func RouterMayCall(m Message) bool {
 	switch m.(type) {
-	case *Propose, *Read, *WriteChunk, *GetChunk, *StoreChunk, *TouchChunks, *GroupStatus:
+	case *Propose, *Read, *ReadBatch, *WriteChunk, *GetChunk, *StoreChunk, *TouchChunks, *GroupStatus:
 		return true
 	}
 	return false

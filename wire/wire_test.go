@@ -73,6 +73,9 @@ func sampleMessages() []Message {
 		&GroupInfo{Ballot: b1, Commit: 9, Chunks: 3,
 			Members: []MemberInfo{{ID: 1, Name: "n1", Addr: "h:1", Voter: true, Live: true, Synced: true, Match: 9, Chunks: 3, Used: 99}},
 			Repair:  RepairProgress{UnderReplicated: 1, Copied: 2, CopiedBytes: 3, Collected: 4, LastRound: 5}},
+		&ReadBatch{Group: "g", Reads: []Read{{Kind: ReadLookup, Path: "/x", Want: 4}, {Kind: ReadUser, Token: [32]byte{9}}}},
+		&ReadBatchResp{Resps: []ReadResp{{Inode: ino}, {Code: meta.CodeNotFound}},
+			Errs: []*ErrorMsg{nil, {Code: "invalid", Message: "bad path"}}},
 	}
 }
 

@@ -1,0 +1,332 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"shoal/harness"
+	"shoal/meta"
+	"shoal/wire"
+)
+
+// fakePrimary answers a readBatcher's calls: a read of path /N gets inode
+// N, one of /bad an error of its own; a call waits while held.
+type fakePrimary struct {
+	mu      sync.Mutex
+	alone   []string   // paths read alone, in call order
+	batches [][]string // paths of each batch, in call order
+	hold    chan struct{}
+	failAll error // every batch fails with this
+	inMany  func(ctx context.Context)
+}
+
+func (f *fakePrimary) answer(m *wire.Read) (wire.ReadResp, *wire.ErrorMsg) {
+	if m.Path == "/bad" {
+		return wire.ReadResp{}, wire.BatchError(fmt.Errorf("%w: /bad", meta.ErrInvalid))
+	}
+	var ino uint64
+	fmt.Sscanf(m.Path, "/%d", &ino)
+	return wire.ReadResp{Inode: meta.Inode{Ino: ino}}, nil
+}
+
+func (f *fakePrimary) wait(ctx context.Context) error {
+	if f.hold == nil {
+		return nil
+	}
+	select {
+	case <-f.hold:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *fakePrimary) one(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
+	f.mu.Lock()
+	f.alone = append(f.alone, m.Path)
+	f.mu.Unlock()
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	r, e := f.answer(m)
+	if e != nil {
+		return nil, errors.New(e.Message)
+	}
+	return &r, nil
+}
+
+func (f *fakePrimary) many(ctx context.Context, reads []wire.Read) (*wire.ReadBatchResp, error) {
+	paths := make([]string, len(reads))
+	for i := range reads {
+		paths[i] = reads[i].Path
+	}
+	f.mu.Lock()
+	f.batches = append(f.batches, paths)
+	f.mu.Unlock()
+	if f.inMany != nil {
+		f.inMany(ctx)
+	}
+	if f.failAll != nil {
+		return nil, f.failAll
+	}
+	resp := &wire.ReadBatchResp{Resps: make([]wire.ReadResp, len(reads))}
+	for i := range reads {
+		var e *wire.ErrorMsg
+		if resp.Resps[i], e = f.answer(&reads[i]); e != nil {
+			if resp.Errs == nil {
+				resp.Errs = make([]*wire.ErrorMsg, len(reads))
+			}
+			resp.Errs[i] = e
+		}
+	}
+	return resp, nil
+}
+
+func (f *fakePrimary) calls() (alone []string, batches [][]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.alone), slices.Clone(f.batches)
+}
+
+func newTestBatcher(f *fakePrimary, flights int) (*readBatcher, *[]int) {
+	var mu sync.Mutex
+	var sent []int
+	return &readBatcher{flights: flights, one: f.one, many: f.many, sent: func(n int) {
+		mu.Lock()
+		sent = append(sent, n)
+		mu.Unlock()
+	}}, &sent
+}
+
+// waitQueued waits until n reads wait in b's queue.
+func waitQueued(t *testing.T, b *readBatcher, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := harness.WaitFor(ctx, fmt.Sprintf("%d reads waiting for a call to come back", n), func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.queue) == n
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func outNow(b *readBatcher) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.out
+}
+
+// waitOut waits until n calls of b are out.
+func waitOut(t *testing.T, b *readBatcher, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := harness.WaitFor(ctx, fmt.Sprintf("%d calls out", n), func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.out == n
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type readResult struct {
+	path string
+	resp *wire.ReadResp
+	err  error
+}
+
+// startReads starts a read of each path through b and returns a channel of
+// their results.
+func startReads(ctx context.Context, b *readBatcher, paths ...string) chan readResult {
+	out := make(chan readResult, len(paths))
+	for _, p := range paths {
+		go func() {
+			resp, err := b.read(ctx, &wire.Read{Kind: wire.ReadLookup, Path: p})
+			out <- readResult{p, resp, err}
+		}()
+	}
+	return out
+}
+
+// A read that finds a call free goes alone and at once: one client never
+// waits for another.
+func TestLoneReadGoesAlone(t *testing.T) {
+	f := &fakePrimary{}
+	b, sent := newTestBatcher(f, 2)
+	for i := range 3 {
+		resp, err := b.read(context.Background(), &wire.Read{Kind: wire.ReadLookup, Path: fmt.Sprintf("/%d", 7+i)})
+		if err != nil || resp.Inode.Ino != uint64(7+i) {
+			t.Fatalf("read %d: %+v, %v", i, resp, err)
+		}
+	}
+	if alone, batches := f.calls(); len(alone) != 3 || len(batches) != 0 {
+		t.Errorf("three reads one after the other: %d calls alone, %d batches; want 3 alone", len(alone), len(batches))
+	}
+	if !slices.Equal(*sent, []int{1, 1, 1}) || outNow(b) != 0 {
+		t.Errorf("calls counted %v, %d still out; want three of one read and none out", *sent, outNow(b))
+	}
+}
+
+// Reads that arrive while every call is out wait, and go together in one
+// batch when a call comes back; each gets its own answer, or its own
+// error.
+func TestWaitingReadsGoInOneBatch(t *testing.T) {
+	f := &fakePrimary{hold: make(chan struct{})}
+	b, sent := newTestBatcher(f, 1)
+	ctx := context.Background()
+	first := startReads(ctx, b, "/1")
+	waitOut(t, b, 1)
+	rest := startReads(ctx, b, "/2", "/3", "/bad", "/5")
+	waitQueued(t, b, 4)
+	close(f.hold)
+	if r := <-first; r.err != nil || r.resp.Inode.Ino != 1 {
+		t.Fatalf("the first read: %+v", r)
+	}
+	for range 4 {
+		r := <-rest
+		switch {
+		case r.path == "/bad":
+			if !errors.Is(r.err, meta.ErrInvalid) {
+				t.Errorf("/bad in a batch: %v, want its own error", r.err)
+			}
+		case r.err != nil:
+			t.Errorf("%s in a batch with a read that failed: %v", r.path, r.err)
+		case fmt.Sprintf("/%d", r.resp.Inode.Ino) != r.path:
+			t.Errorf("%s answered with inode %d", r.path, r.resp.Inode.Ino)
+		}
+	}
+	alone, batches := f.calls()
+	if len(alone) != 1 || len(batches) != 1 || len(batches[0]) != 4 {
+		t.Fatalf("calls alone %v, batches %v: want /1 alone and the four others in one batch", alone, batches)
+	}
+	if got := slices.Sorted(slices.Values(batches[0])); !slices.Equal(got, []string{"/2", "/3", "/5", "/bad"}) {
+		t.Errorf("the batch held %v", got)
+	}
+	if !slices.Equal(*sent, []int{1, 4}) || outNow(b) != 0 {
+		t.Errorf("calls counted %v, %d still out; want one of 1 read, one of 4, none out", *sent, outNow(b))
+	}
+}
+
+// A batch that fails fails each of its reads; a read that gives up while
+// it waits leaves the queue and is never sent; a batch holds at most
+// wire.MaxReadBatch reads, the rest going in the next.
+func TestBatchFailuresAndBounds(t *testing.T) {
+	t.Run("batch fails", func(t *testing.T) {
+		f := &fakePrimary{hold: make(chan struct{}), failAll: fmt.Errorf("%w: elsewhere", wire.ErrNotPrimary)}
+		b, _ := newTestBatcher(f, 1)
+		first := startReads(context.Background(), b, "/1")
+		waitOut(t, b, 1)
+		rest := startReads(context.Background(), b, "/2", "/3")
+		waitQueued(t, b, 2)
+		close(f.hold)
+		<-first
+		for range 2 {
+			if r := <-rest; !errors.Is(r.err, wire.ErrNotPrimary) {
+				t.Errorf("%s in a batch that failed: %+v, want the batch's error", r.path, r)
+			}
+		}
+	})
+	t.Run("reader gives up", func(t *testing.T) {
+		f := &fakePrimary{hold: make(chan struct{})}
+		b, _ := newTestBatcher(f, 1)
+		first := startReads(context.Background(), b, "/1")
+		waitOut(t, b, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		gone := startReads(ctx, b, "/2")
+		waitQueued(t, b, 1)
+		cancel()
+		if r := <-gone; !errors.Is(r.err, context.Canceled) {
+			t.Errorf("a waiting read whose caller went away: %+v, want canceled", r)
+		}
+		waitQueued(t, b, 0)
+		close(f.hold)
+		<-first
+		if alone, batches := f.calls(); len(alone) != 1 || len(batches) != 0 || outNow(b) != 0 {
+			t.Errorf("calls alone %v, batches %v, %d out: want only /1 sent", alone, batches, outNow(b))
+		}
+	})
+	t.Run("bounded", func(t *testing.T) {
+		f := &fakePrimary{hold: make(chan struct{})}
+		b, _ := newTestBatcher(f, 1)
+		first := startReads(context.Background(), b, "/0")
+		waitOut(t, b, 1)
+		paths := make([]string, wire.MaxReadBatch+6)
+		for i := range paths {
+			paths[i] = fmt.Sprintf("/%d", i+1)
+		}
+		rest := startReads(context.Background(), b, paths...)
+		waitQueued(t, b, len(paths))
+		close(f.hold)
+		<-first
+		for range paths {
+			if r := <-rest; r.err != nil || fmt.Sprintf("/%d", r.resp.Inode.Ino) != r.path {
+				t.Errorf("%s: %+v", r.path, r)
+			}
+		}
+		_, batches := f.calls()
+		if len(batches) != 2 || len(batches[0]) != wire.MaxReadBatch || len(batches[1]) != 6 {
+			t.Errorf("batches of %d reads: want one of %d, then one of 6", len(batches), wire.MaxReadBatch)
+		}
+	})
+	t.Run("primary without batches", func(t *testing.T) {
+		// A storage node of a version that knows no ReadBatch refuses
+		// it as a bad message: each of its reads then goes alone.
+		f := &fakePrimary{hold: make(chan struct{}), failAll: fmt.Errorf("%w: unknown message type 30", wire.ErrBadMessage)}
+		b, _ := newTestBatcher(f, 1)
+		first := startReads(context.Background(), b, "/1")
+		waitOut(t, b, 1)
+		rest := startReads(context.Background(), b, "/2", "/3", "/bad")
+		waitQueued(t, b, 3)
+		close(f.hold)
+		<-first
+		for range 3 {
+			r := <-rest
+			if r.path == "/bad" {
+				if r.err == nil {
+					t.Errorf("/bad sent alone after the batch was refused: no error")
+				}
+			} else if r.err != nil || fmt.Sprintf("/%d", r.resp.Inode.Ino) != r.path {
+				t.Errorf("%s sent alone after the batch was refused: %+v", r.path, r)
+			}
+		}
+		alone, batches := f.calls()
+		if len(batches) != 1 || len(alone) != 4 || outNow(b) != 0 {
+			t.Errorf("calls alone %v, batches %v, %d out: want the batch refused, then each of its reads alone", alone, batches, outNow(b))
+		}
+	})
+	t.Run("sender gives up", func(t *testing.T) {
+		// The read that sends a batch sends it for the others too: its
+		// caller going away does not cancel the call.
+		f := &fakePrimary{hold: make(chan struct{})}
+		b, _ := newTestBatcher(f, 1)
+		first := startReads(context.Background(), b, "/1")
+		waitOut(t, b, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		lead := startReads(ctx, b, "/2")
+		waitQueued(t, b, 1)
+		other := startReads(context.Background(), b, "/3")
+		waitQueued(t, b, 2)
+		f.inMany = func(ctx context.Context) {
+			cancel()
+			if ctx.Err() != nil {
+				t.Errorf("the batch's call was canceled with the caller of its first read")
+			}
+		}
+		close(f.hold)
+		<-first
+		if r := <-lead; r.err != nil || r.resp.Inode.Ino != 2 {
+			t.Errorf("/2, which sent the batch: %+v", r)
+		}
+		if r := <-other; r.err != nil || r.resp.Inode.Ino != 3 {
+			t.Errorf("/3, in the batch /2 sent: %+v", r)
+		}
+	})
+}
