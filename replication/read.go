@@ -46,8 +46,8 @@ func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 func quick(kind wire.ReadKind) bool { return wire.Batchable(kind) }
 
 // ReadBatch serves several quick reads as Read serves one, with one
-// confirmation that this node leads and one read of the store for them
-// all: each then reflects every write acknowledged before the batch
+// confirmation that this node leads and one wait for what it applied
+// (readAt) for them all: each then reflects every write acknowledged before the batch
 // arrived, so before each of them began. A read that fails has its error
 // in the answer's Errs; the others are answered.
 func (n *Node) ReadBatch(ctx context.Context, m *wire.ReadBatch) (*wire.ReadBatchResp, error) {

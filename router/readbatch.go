@@ -14,7 +14,7 @@ import (
 // put checks, users, locks: wire.Batchable) this router serves, and
 // gathers those that arrive while enough are already on their way into
 // one wire.ReadBatch. The primary answers a batch with one confirmation
-// that it leads and one read of its store, and each call is a write and a
+// that it leads and one answer, and each call is a write and a
 // read of a socket at both ends and a hand-over to a goroutine on the
 // primary: under many clients, most of what a small read costs. A read
 // that finds fewer than flights calls out goes alone at once, as it

@@ -296,7 +296,7 @@ type ReadResp struct {
 
 // ReadBatch is several reads a router sends its meta group's primary
 // together, which answers them as one: one confirmation that it still
-// leads, one read of its store, one answer. Each read is one a primary
+// leads, one wait for what it applied, one answer. Each read is one a primary
 // serves in a few lookups (Batchable); at most MaxReadBatch.
 type ReadBatch struct {
 	Group string `msgpack:"g"`
@@ -314,9 +314,8 @@ type ReadBatchResp struct {
 }
 
 // MaxReadBatch bounds the reads of one ReadBatch: a primary reads them
-// one after the other in one transaction, which may be the apply's own,
-// held open for them (so a batch holds the apply up for as long as it
-// reads).
+// one after the other, from the apply transaction it holds open when it
+// holds one (so a batch holds the apply up for as long as it reads).
 const MaxReadBatch = 64
 
 // Batchable reports whether a read of kind may go in a ReadBatch: it
