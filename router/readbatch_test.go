@@ -137,6 +137,23 @@ func waitOut(t *testing.T, b *readBatcher, n int) {
 	}
 }
 
+// oneOut returns a batcher allowed one call at a time, with that call
+// out: a read of /0 that f holds until release, which then waits for
+// its answer.
+func oneOut(t *testing.T, f *fakePrimary) (b *readBatcher, sent *[]int, release func()) {
+	t.Helper()
+	f.hold = make(chan struct{})
+	b, sent = newTestBatcher(f, 1)
+	first := startReads(context.Background(), b, "/0")
+	waitOut(t, b, 1)
+	return b, sent, func() {
+		close(f.hold)
+		if r := <-first; r.err != nil || r.resp.Inode.Ino != 0 {
+			t.Errorf("the read held first: %+v", r)
+		}
+	}
+}
+
 type readResult struct {
 	path string
 	resp *wire.ReadResp
@@ -179,17 +196,12 @@ func TestLoneReadGoesAlone(t *testing.T) {
 // batch when a call comes back; each gets its own answer, or its own
 // error.
 func TestWaitingReadsGoInOneBatch(t *testing.T) {
-	f := &fakePrimary{hold: make(chan struct{})}
-	b, sent := newTestBatcher(f, 1)
+	f := &fakePrimary{}
+	b, sent, release := oneOut(t, f)
 	ctx := context.Background()
-	first := startReads(ctx, b, "/1")
-	waitOut(t, b, 1)
 	rest := startReads(ctx, b, "/2", "/3", "/bad", "/5")
 	waitQueued(t, b, 4)
-	close(f.hold)
-	if r := <-first; r.err != nil || r.resp.Inode.Ino != 1 {
-		t.Fatalf("the first read: %+v", r)
-	}
+	release()
 	for range 4 {
 		r := <-rest
 		switch {
@@ -205,7 +217,7 @@ func TestWaitingReadsGoInOneBatch(t *testing.T) {
 	}
 	alone, batches := f.calls()
 	if len(alone) != 1 || len(batches) != 1 || len(batches[0]) != 4 {
-		t.Fatalf("calls alone %v, batches %v: want /1 alone and the four others in one batch", alone, batches)
+		t.Fatalf("calls alone %v, batches %v: want /0 alone and the four others in one batch", alone, batches)
 	}
 	if got := slices.Sorted(slices.Values(batches[0])); !slices.Equal(got, []string{"/2", "/3", "/5", "/bad"}) {
 		t.Errorf("the batch held %v", got)
@@ -220,14 +232,11 @@ func TestWaitingReadsGoInOneBatch(t *testing.T) {
 // wire.MaxReadBatch reads, the rest going in the next.
 func TestBatchFailuresAndBounds(t *testing.T) {
 	t.Run("batch fails", func(t *testing.T) {
-		f := &fakePrimary{hold: make(chan struct{}), failAll: fmt.Errorf("%w: elsewhere", wire.ErrNotPrimary)}
-		b, _ := newTestBatcher(f, 1)
-		first := startReads(context.Background(), b, "/1")
-		waitOut(t, b, 1)
+		f := &fakePrimary{failAll: fmt.Errorf("%w: elsewhere", wire.ErrNotPrimary)}
+		b, _, release := oneOut(t, f)
 		rest := startReads(context.Background(), b, "/2", "/3")
 		waitQueued(t, b, 2)
-		close(f.hold)
-		<-first
+		release()
 		for range 2 {
 			if r := <-rest; !errors.Is(r.err, wire.ErrNotPrimary) {
 				t.Errorf("%s in a batch that failed: %+v, want the batch's error", r.path, r)
@@ -235,10 +244,8 @@ func TestBatchFailuresAndBounds(t *testing.T) {
 		}
 	})
 	t.Run("reader gives up", func(t *testing.T) {
-		f := &fakePrimary{hold: make(chan struct{})}
-		b, _ := newTestBatcher(f, 1)
-		first := startReads(context.Background(), b, "/1")
-		waitOut(t, b, 1)
+		f := &fakePrimary{}
+		b, _, release := oneOut(t, f)
 		ctx, cancel := context.WithCancel(context.Background())
 		gone := startReads(ctx, b, "/2")
 		waitQueued(t, b, 1)
@@ -247,25 +254,21 @@ func TestBatchFailuresAndBounds(t *testing.T) {
 			t.Errorf("a waiting read whose caller went away: %+v, want canceled", r)
 		}
 		waitQueued(t, b, 0)
-		close(f.hold)
-		<-first
+		release()
 		if alone, batches := f.calls(); len(alone) != 1 || len(batches) != 0 || outNow(b) != 0 {
-			t.Errorf("calls alone %v, batches %v, %d out: want only /1 sent", alone, batches, outNow(b))
+			t.Errorf("calls alone %v, batches %v, %d out: want only /0 sent", alone, batches, outNow(b))
 		}
 	})
 	t.Run("bounded", func(t *testing.T) {
-		f := &fakePrimary{hold: make(chan struct{})}
-		b, _ := newTestBatcher(f, 1)
-		first := startReads(context.Background(), b, "/0")
-		waitOut(t, b, 1)
+		f := &fakePrimary{}
+		b, _, release := oneOut(t, f)
 		paths := make([]string, wire.MaxReadBatch+6)
 		for i := range paths {
 			paths[i] = fmt.Sprintf("/%d", i+1)
 		}
 		rest := startReads(context.Background(), b, paths...)
 		waitQueued(t, b, len(paths))
-		close(f.hold)
-		<-first
+		release()
 		for range paths {
 			if r := <-rest; r.err != nil || fmt.Sprintf("/%d", r.resp.Inode.Ino) != r.path {
 				t.Errorf("%s: %+v", r.path, r)
@@ -279,14 +282,11 @@ func TestBatchFailuresAndBounds(t *testing.T) {
 	t.Run("primary without batches", func(t *testing.T) {
 		// A storage node of a version that knows no ReadBatch refuses
 		// it as a bad message: each of its reads then goes alone.
-		f := &fakePrimary{hold: make(chan struct{}), failAll: fmt.Errorf("%w: unknown message type 30", wire.ErrBadMessage)}
-		b, _ := newTestBatcher(f, 1)
-		first := startReads(context.Background(), b, "/1")
-		waitOut(t, b, 1)
+		f := &fakePrimary{failAll: fmt.Errorf("%w: unknown message type 30", wire.ErrBadMessage)}
+		b, _, release := oneOut(t, f)
 		rest := startReads(context.Background(), b, "/2", "/3", "/bad")
 		waitQueued(t, b, 3)
-		close(f.hold)
-		<-first
+		release()
 		for range 3 {
 			r := <-rest
 			if r.path == "/bad" {
@@ -305,10 +305,8 @@ func TestBatchFailuresAndBounds(t *testing.T) {
 	t.Run("sender gives up", func(t *testing.T) {
 		// The read that sends a batch sends it for the others too: its
 		// caller going away does not cancel the call.
-		f := &fakePrimary{hold: make(chan struct{})}
-		b, _ := newTestBatcher(f, 1)
-		first := startReads(context.Background(), b, "/1")
-		waitOut(t, b, 1)
+		f := &fakePrimary{}
+		b, _, release := oneOut(t, f)
 		ctx, cancel := context.WithCancel(context.Background())
 		lead := startReads(ctx, b, "/2")
 		waitQueued(t, b, 1)
@@ -320,8 +318,7 @@ func TestBatchFailuresAndBounds(t *testing.T) {
 				t.Errorf("the batch's call was canceled with the caller of its first read")
 			}
 		}
-		close(f.hold)
-		<-first
+		release()
 		if r := <-lead; r.err != nil || r.resp.Inode.Ino != 2 {
 			t.Errorf("/2, which sent the batch: %+v", r)
 		}
