@@ -404,6 +404,8 @@ func TestReadBatchAnswersEachRead(t *testing.T) {
 		{Kind: wire.ReadLookup, Path: "no/leading/slash"},
 		{Kind: wire.ReadCheckPut, Path: "/f0/below"},
 		{Kind: wire.ReadLookup, Path: "/f0"},
+		{Kind: wire.ReadUserNamed, Name: "nobody"},
+		{Kind: wire.ReadLock, Path: "/f1"},
 	}
 	resp, err := c.node(1).ReadBatch(ctx, &wire.ReadBatch{Group: "g", Reads: reads})
 	if err != nil {
@@ -413,7 +415,8 @@ func TestReadBatchAnswersEachRead(t *testing.T) {
 		t.Fatalf("%d answers to %d reads", len(resp.Resps), len(reads))
 	}
 	for i, r := range reads {
-		alone, aloneErr := c.node(1).Read(ctx, &wire.Read{Group: "g", Kind: r.Kind, Path: r.Path})
+		r.Group = "g"
+		alone, aloneErr := c.node(1).Read(ctx, &r)
 		got, gotErr := resp.Resps[i], resp.Err(i)
 		switch {
 		case (aloneErr == nil) != (gotErr == nil):
@@ -422,24 +425,31 @@ func TestReadBatchAnswersEachRead(t *testing.T) {
 			if !errors.Is(gotErr, meta.ErrInvalid) || !errors.Is(aloneErr, meta.ErrInvalid) {
 				t.Errorf("%s %q: in the batch %v, alone %v: want both invalid", kindName(r.Kind), r.Path, gotErr, aloneErr)
 			}
-		case got.Code != alone.Code || got.Inode.Ino != alone.Inode.Ino || got.Inode.Hash != alone.Inode.Hash:
+		case got.Code != alone.Code || got.Inode.Ino != alone.Inode.Ino || got.Inode.Hash != alone.Inode.Hash ||
+			(got.User == nil) != (alone.User == nil) || (got.Lock == nil) != (alone.Lock == nil) ||
+			got.Lock != nil && got.Lock.Ino != alone.Lock.Ino:
 			t.Errorf("%s %q: in the batch code %v inode %d %s, alone code %v inode %d %s", kindName(r.Kind), r.Path,
 				got.Code, got.Inode.Ino, got.Inode.Hash, alone.Code, alone.Inode.Ino, alone.Inode.Hash)
 		}
 	}
 	if resp.Resps[0].Code != meta.CodeOK || resp.Resps[0].Inode.Size != 2 || resp.Resps[1].Code != meta.CodeNotFound ||
-		resp.Resps[3].Code != meta.CodeNotDir || resp.Err(2) == nil {
-		t.Errorf("answers %+v, errors %v: want /f2 found, /missing not found, the malformed path refused, a put below a file not a directory",
+		resp.Resps[3].Code != meta.CodeNotDir || resp.Err(2) == nil || resp.Resps[5].User != nil ||
+		resp.Resps[6].Lock == nil || resp.Resps[6].Lock.Ino == 0 || len(resp.Resps[6].Lock.Holders) != 0 {
+		t.Errorf("answers %+v, errors %v: want /f2 found, /missing not found, the malformed path refused, a put below a file not a directory, no user nobody, /f1 unlocked",
 			resp.Resps, resp.Errs)
 	}
 
-	// Written and then read in one batch: each read sees the write.
+	// Written and then read in a batch: each read sees the writes
+	// answered before it.
 	if err := put(ctx, c.node(1), "/f1", "again"); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = c.node(1).ReadBatch(ctx, &wire.ReadBatch{Group: "g", Reads: []wire.Read{{Kind: wire.ReadLookup, Path: "/f1"}}})
-	if err != nil || resp.Err(0) != nil || resp.Resps[0].Inode.Size != int64(len("again")) {
-		t.Fatalf("/f1 read in a batch right after it was written: %+v, %v", resp, err)
+	if err := put(ctx, c.node(1), "/f2", "and again"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = c.node(1).ReadBatch(ctx, &wire.ReadBatch{Group: "g", Reads: []wire.Read{{Kind: wire.ReadLookup, Path: "/f1"}, {Kind: wire.ReadLookup, Path: "/f2"}}})
+	if err != nil || resp.Err(0) != nil || resp.Err(1) != nil || resp.Resps[0].Inode.Size != int64(len("again")) || resp.Resps[1].Inode.Size != int64(len("and again")) {
+		t.Fatalf("/f1 and /f2 read in a batch right after they were written: %+v, %v", resp, err)
 	}
 
 	for _, bad := range []struct {
@@ -465,8 +475,13 @@ func TestReadBatchAnswersEachRead(t *testing.T) {
 }
 
 func kindName(k wire.ReadKind) string {
-	if k == wire.ReadCheckPut {
+	switch k {
+	case wire.ReadCheckPut:
 		return "put check"
+	case wire.ReadUserNamed:
+		return "user by name"
+	case wire.ReadLock:
+		return "lock state"
 	}
 	return "lookup"
 }

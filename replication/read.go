@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"shoal/meta"
 	"shoal/store"
@@ -68,6 +69,12 @@ func (n *Node) readBatch(ctx context.Context, m *wire.ReadBatch) (*wire.ReadBatc
 	if err != nil {
 		return nil, err
 	}
+	// A lock's state is read at this primary's clock: one that has
+	// stepped down since refuses the whole batch, which the router then
+	// sends to the next, as it would one read.
+	if slices.ContainsFunc(m.Reads, func(r wire.Read) bool { return r.Kind == wire.ReadLock }) && n.term.Load() == nil {
+		return nil, n.notPrimaryIn(n.view.Load())
+	}
 	resp := &wire.ReadBatchResp{Resps: make([]wire.ReadResp, len(m.Reads))}
 	err = n.readAt(ctx, index, true, func(r store.Reader) {
 		for i := range m.Reads {
@@ -86,7 +93,7 @@ func (n *Node) readBatch(ctx context.Context, m *wire.ReadBatch) (*wire.ReadBatc
 		return nil, err
 	}
 	if c := n.db.Corrupt(); c != nil {
-		return nil, c // as for one read: a corrupt store answers nothing
+		return nil, c // a store found corrupt while reading answers nothing
 	}
 	return resp, nil
 }

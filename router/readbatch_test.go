@@ -96,7 +96,7 @@ func (f *fakePrimary) calls() (alone []string, batches [][]string) {
 func newTestBatcher(f *fakePrimary, flights int) (*readBatcher, *[]int) {
 	var mu sync.Mutex
 	var sent []int
-	return &readBatcher{flights: flights, one: f.one, many: f.many, sent: func(n int) {
+	return &readBatcher{flights: flights, timeout: time.Minute, one: f.one, many: f.many, sent: func(n int) {
 		mu.Lock()
 		sent = append(sent, n)
 		mu.Unlock()
@@ -222,8 +222,9 @@ func TestWaitingReadsGoInOneBatch(t *testing.T) {
 	if got := slices.Sorted(slices.Values(batches[0])); !slices.Equal(got, []string{"/2", "/3", "/5", "/bad"}) {
 		t.Errorf("the batch held %v", got)
 	}
-	if !slices.Equal(*sent, []int{1, 4}) || outNow(b) != 0 {
-		t.Errorf("calls counted %v, %d still out; want one of 1 read, one of 4, none out", *sent, outNow(b))
+	waitOut(t, b, 0)
+	if !slices.Equal(*sent, []int{1, 4}) {
+		t.Errorf("calls counted %v: want one of 1 read, one of 4", *sent)
 	}
 }
 
@@ -242,6 +243,7 @@ func TestBatchFailuresAndBounds(t *testing.T) {
 				t.Errorf("%s in a batch that failed: %+v, want the batch's error", r.path, r)
 			}
 		}
+		waitOut(t, b, 0)
 	})
 	t.Run("reader gives up", func(t *testing.T) {
 		f := &fakePrimary{}
@@ -297,33 +299,82 @@ func TestBatchFailuresAndBounds(t *testing.T) {
 				t.Errorf("%s sent alone after the batch was refused: %+v", r.path, r)
 			}
 		}
+		waitOut(t, b, 0)
 		alone, batches := f.calls()
-		if len(batches) != 1 || len(alone) != 4 || outNow(b) != 0 {
-			t.Errorf("calls alone %v, batches %v, %d out: want the batch refused, then each of its reads alone", alone, batches, outNow(b))
+		if len(batches) != 1 || len(alone) != 4 {
+			t.Errorf("calls alone %v, batches %v: want the batch refused, then each of its reads alone", alone, batches)
+		}
+		// For a while, every read goes alone at once, whatever is out.
+		f.hold = make(chan struct{})
+		held := startReads(context.Background(), b, "/7", "/8", "/9")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := harness.WaitFor(ctx, "three more reads sent alone", func() bool { a, _ := f.calls(); return len(a) == 7 }); err != nil {
+			t.Fatal(err)
+		}
+		close(f.hold)
+		for range 3 {
+			if r := <-held; r.err != nil {
+				t.Errorf("%s sent alone to a primary that refused a batch: %v", r.path, r.err)
+			}
+		}
+		if _, batches := f.calls(); len(batches) != 1 {
+			t.Errorf("%d batches: want none tried again so soon after one was refused", len(batches))
 		}
 	})
-	t.Run("sender gives up", func(t *testing.T) {
-		// The read that sends a batch sends it for the others too: its
-		// caller going away does not cancel the call.
+	t.Run("reader in a batch gives up", func(t *testing.T) {
+		// A read whose caller goes away once it is in a batch returns
+		// at once; the batch goes on for the others.
 		f := &fakePrimary{}
 		b, _, release := oneOut(t, f)
 		ctx, cancel := context.WithCancel(context.Background())
-		lead := startReads(ctx, b, "/2")
+		gone := startReads(ctx, b, "/2")
 		waitQueued(t, b, 1)
 		other := startReads(context.Background(), b, "/3")
 		waitQueued(t, b, 2)
 		f.inMany = func(ctx context.Context) {
 			cancel()
+			select {
+			case r := <-gone:
+				if !errors.Is(r.err, context.Canceled) {
+					t.Errorf("/2, its caller gone while its batch was out: %+v, want canceled", r)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("/2, its caller gone while its batch was out, still waits for the batch after 10 s")
+			}
 			if ctx.Err() != nil {
-				t.Errorf("the batch's call was canceled with the caller of its first read")
+				t.Errorf("the batch's call was canceled with the caller of one of its reads")
 			}
 		}
 		release()
-		if r := <-lead; r.err != nil || r.resp.Inode.Ino != 2 {
-			t.Errorf("/2, which sent the batch: %+v", r)
-		}
 		if r := <-other; r.err != nil || r.resp.Inode.Ino != 3 {
-			t.Errorf("/3, in the batch /2 sent: %+v", r)
+			t.Errorf("/3, in the batch with /2: %+v", r)
 		}
+		waitOut(t, b, 0)
+	})
+	t.Run("out of time", func(t *testing.T) {
+		// Reads that waited behind a call to a primary that did not
+		// answer get no more than one read's time, and are told the
+		// primary is unavailable.
+		f := &fakePrimary{}
+		b, _, release := oneOut(t, f)
+		b.timeout = time.Millisecond
+		rest := startReads(context.Background(), b, "/2", "/3")
+		waitQueued(t, b, 2)
+		f.inMany = func(ctx context.Context) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Second):
+				t.Errorf("the batch's call had no deadline 10 s after its reads began to wait")
+			}
+		}
+		f.failAll = context.DeadlineExceeded
+		release()
+		for range 2 {
+			if r := <-rest; !errors.Is(r.err, ErrUnavailable) {
+				t.Errorf("%s in a batch out of time: %+v, want unavailable", r.path, r)
+			}
+		}
+		waitOut(t, b, 0)
 	})
 }

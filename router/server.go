@@ -285,7 +285,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.be.metrics = s.metrics
 	}
-	s.reads = readBatcher{flights: readFlights, one: s.readAlone, many: s.readBatch, sent: s.metrics.readCall}
+	s.reads = readBatcher{flights: readFlights, timeout: cfg.RequestTimeout, one: s.readAlone, many: s.readBatch, sent: s.metrics.readCall}
 	s.lockWaits.s = s
 	s.hot = newChunkCache(cfg.CacheSize)
 	s.mux = http.NewServeMux()
