@@ -1,9 +1,10 @@
 package replication
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
-	"slices"
 
 	"shoal/meta"
 	"shoal/store"
@@ -33,24 +34,23 @@ func (n *Node) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
 		return nil, err
 	}
 	var resp *wire.ReadResp
-	if err := n.readAt(ctx, index, quick(m.Kind), func(r store.Reader) { resp, err = n.readFrom(r, m) }); err != nil {
+	// A quick read (one a batch may hold, wire.Batchable) may read an
+	// apply transaction held open, which waits for it; a directory page,
+	// every user, a page of an owner's files or a batch of chunk
+	// references have the transaction commit instead.
+	if err := n.readAt(ctx, index, wire.Batchable(m.Kind), func(r store.Reader) { resp, err = n.readFrom(r, m) }); err != nil {
 		return nil, err
 	}
 	return resp, err
 }
 
-// quick reports whether a read of kind reads a few records, so that it may
-// read an apply transaction held open (readAt), which waits for it: the
-// reads a batch may hold (wire.Batchable). A directory page, every user,
-// a page of an owner's files or a batch of chunk references have the
-// transaction commit instead.
-func quick(kind wire.ReadKind) bool { return wire.Batchable(kind) }
-
 // ReadBatch serves several quick reads as Read serves one, with one
 // confirmation that this node leads and one wait for what it applied
-// (readAt) for them all: each then reflects every write acknowledged before the batch
-// arrived, so before each of them began. A read that fails has its error
-// in the answer's Errs; the others are answered.
+// (readAt) for them all: each then reflects every write acknowledged
+// before the batch arrived, so before each of them began. A read that
+// fails has its error in the answer's Errs and the others are answered,
+// unless the error is this node's rather than the read's (it no longer
+// leads): then the batch fails whole, and the router sends it on.
 func (n *Node) ReadBatch(ctx context.Context, m *wire.ReadBatch) (*wire.ReadBatchResp, error) {
 	resp, err := n.readBatch(ctx, m)
 	return resp, n.storeErr(err)
@@ -69,16 +69,15 @@ func (n *Node) readBatch(ctx context.Context, m *wire.ReadBatch) (*wire.ReadBatc
 	if err != nil {
 		return nil, err
 	}
-	// A lock's state is read at this primary's clock: one that has
-	// stepped down since refuses the whole batch, which the router then
-	// sends to the next, as it would one read.
-	if slices.ContainsFunc(m.Reads, func(r wire.Read) bool { return r.Kind == wire.ReadLock }) && n.term.Load() == nil {
-		return nil, n.notPrimaryIn(n.view.Load())
-	}
 	resp := &wire.ReadBatchResp{Resps: make([]wire.ReadResp, len(m.Reads))}
+	var deposed error
 	err = n.readAt(ctx, index, true, func(r store.Reader) {
 		for i := range m.Reads {
 			rr, err := n.readFrom(r, &m.Reads[i])
+			if errors.Is(err, wire.ErrNotPrimary) {
+				deposed = err
+				return
+			}
 			if err != nil {
 				if resp.Errs == nil {
 					resp.Errs = make([]*wire.ErrorMsg, len(m.Reads))
@@ -89,7 +88,7 @@ func (n *Node) readBatch(ctx context.Context, m *wire.ReadBatch) (*wire.ReadBatc
 			resp.Resps[i] = *rr
 		}
 	})
-	if err != nil {
+	if err = cmp.Or(err, deposed); err != nil {
 		return nil, err
 	}
 	if c := n.db.Corrupt(); c != nil {

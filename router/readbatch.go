@@ -73,7 +73,7 @@ type queuedRead struct {
 // read sends m, alone or in a batch, and returns its answer as one call
 // would (a namespace error is the answer's Code, not an error).
 func (b *readBatcher) read(ctx context.Context, m *wire.Read) (*wire.ReadResp, error) {
-	if time.Now().UnixNano() < b.refused.Load() {
+	if until := b.refused.Load(); until != 0 && time.Now().UnixNano() < until {
 		b.count(1)
 		return b.one(ctx, m)
 	}
@@ -114,11 +114,7 @@ func (b *readBatcher) send(batch []*queuedRead) {
 	}
 	defer cancel()
 	if len(batch) == 1 {
-		b.count(1)
-		q := batch[0]
-		q.resp, q.err = b.one(ctx, q.m)
-		q.err = b.unavailable(ctx, q.err)
-		close(q.done)
+		b.sendAlone(ctx, batch[0])
 		return
 	}
 	reads := make([]wire.Read, len(batch))
@@ -153,14 +149,17 @@ func (b *readBatcher) send(batch []*queuedRead) {
 func (b *readBatcher) alone(ctx context.Context, batch []*queuedRead) {
 	var wg sync.WaitGroup
 	for _, q := range batch {
-		wg.Go(func() {
-			b.count(1)
-			q.resp, q.err = b.one(ctx, q.m)
-			q.err = b.unavailable(ctx, q.err)
-			close(q.done)
-		})
+		wg.Go(func() { b.sendAlone(ctx, q) })
 	}
 	wg.Wait()
+}
+
+// sendAlone sends q in a call of its own and answers it.
+func (b *readBatcher) sendAlone(ctx context.Context, q *queuedRead) {
+	b.count(1)
+	q.resp, q.err = b.one(ctx, q.m)
+	q.err = b.unavailable(ctx, q.err)
+	close(q.done)
 }
 
 // unavailable says so of a call that failed as the batch's time ran out.
