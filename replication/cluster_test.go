@@ -474,6 +474,84 @@ func TestReadBatchAnswersEachRead(t *testing.T) {
 	}
 }
 
+// A batch of ops is committed as its ops would be one by one, in order,
+// each answered with its own result; an op sent again (same request ID)
+// is applied once.
+func TestProposeBatchCommitsEachOp(t *testing.T) {
+	c := newTestCluster(t, 1, 1, 2, 3)
+	c.startAll(1, 1, 2, 3)
+	ctx, cancel := ctxT(30 * time.Second)
+	defer cancel()
+	ops := []meta.Op{
+		{Kind: meta.OpMkdir, Path: "/d1", ReqID: "req-1"},
+		{Kind: meta.OpMkdir, Path: "/d2", ReqID: "req-2"},
+		{Kind: meta.OpMkdir, Path: "/d1", ReqID: "req-3"}, // after the first: exists
+		{Kind: meta.OpDelete, Path: "/nothere", ReqID: "req-4"},
+		{Kind: meta.OpRename, Path: "/d2", To: "/d3", ReqID: "req-5"},
+	}
+	resp, err := c.node(1).ProposeBatch(ctx, &wire.ProposeBatch{Group: "g", Ops: ops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Results) != len(ops) || resp.Errs != nil {
+		t.Fatalf("%d results and errors %v for %d ops", len(resp.Results), resp.Errs, len(ops))
+	}
+	want := []meta.Code{meta.CodeOK, meta.CodeOK, meta.CodeExists, meta.CodeNotFound, meta.CodeOK}
+	for i, r := range resp.Results {
+		if r.Code != want[i] {
+			t.Errorf("op %d (%d %s): code %v, want %v", i, ops[i].Kind, ops[i].Path, r.Code, want[i])
+		}
+	}
+	for path, kind := range map[string]string{"/d1": "directory", "/d2": "", "/d3": "directory"} {
+		r, err := c.node(1).Read(ctx, &wire.Read{Group: "g", Kind: wire.ReadLookup, Path: path})
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case kind == "" && r.Code != meta.CodeNotFound:
+			t.Errorf("%s after the batch: %v, want it renamed away", path, r.Code)
+		case kind != "" && (r.Code != meta.CodeOK || r.Inode.Type != meta.TypeDir):
+			t.Errorf("%s after the batch: %v %+v, want a directory", path, r.Code, r.Inode)
+		}
+	}
+
+	// Sent again, as a router does after a failover: the same answers,
+	// nothing applied twice (the rename would now fail).
+	again, err := c.node(1).ProposeBatch(ctx, &wire.ProposeBatch{Group: "g", Ops: ops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range again.Results {
+		if r.Code != want[i] || again.Err(i) != nil {
+			t.Errorf("op %d sent again: code %v, error %v; want %v as the first time", i, r.Code, again.Err(i), want[i])
+		}
+	}
+
+	for _, bad := range []struct {
+		why  string
+		ops  []meta.Op
+		want error
+	}{
+		{"no op", nil, wire.ErrBadMessage},
+		{"too many ops", make([]meta.Op, wire.MaxProposeBatch+1), wire.ErrBadMessage},
+		{"a membership change", []meta.Op{{Kind: meta.OpMkdir, Path: "/x"}, {Kind: meta.OpConfig}}, wire.ErrForbidden},
+	} {
+		for i := range bad.ops {
+			if bad.ops[i].Kind == 0 && bad.ops[i].Path == "" {
+				bad.ops[i] = meta.Op{Kind: meta.OpMkdir, Path: fmt.Sprintf("/x%d", i)}
+			}
+		}
+		if _, err := c.node(1).ProposeBatch(ctx, &wire.ProposeBatch{Group: "g", Ops: bad.ops}); !errors.Is(err, bad.want) {
+			t.Errorf("a batch with %s: %v, want %v", bad.why, err, bad.want)
+		}
+	}
+	if r, err := c.node(1).Read(ctx, &wire.Read{Group: "g", Kind: wire.ReadLookup, Path: "/x0"}); err != nil || r.Code != meta.CodeNotFound {
+		t.Errorf("/x0, in batches refused whole: %v %v, want nothing applied", r, err)
+	}
+	if _, err := c.node(2).ProposeBatch(ctx, &wire.ProposeBatch{Group: "g", Ops: ops[:1]}); !errors.Is(err, wire.ErrNotPrimary) {
+		t.Errorf("a batch sent to a replica: %v, want not the primary", err)
+	}
+}
+
 func kindName(k wire.ReadKind) string {
 	switch k {
 	case wire.ReadCheckPut:

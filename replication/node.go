@@ -257,16 +257,19 @@ func (n *Node) Handle(ctx context.Context, req wire.Message) (wire.Message, erro
 		if err := n.checkGroup(m.Group); err != nil {
 			return nil, err
 		}
-		if m.Op.Kind == meta.OpConfig || m.Op.Kind == meta.OpNoop {
-			// A membership change proposed from outside could remove
-			// every voter; the primary makes these itself.
-			return nil, fmt.Errorf("%w: op kind %d is made by the primary itself and cannot be proposed", wire.ErrForbidden, m.Op.Kind)
+		if err := proposable(m.Op); err != nil {
+			return nil, err
 		}
 		r, err := n.Propose(ctx, m.Op)
 		if err != nil {
 			return nil, err
 		}
 		return &wire.ProposeResp{Result: r}, nil
+	case *wire.ProposeBatch:
+		if err := n.checkGroup(m.Group); err != nil {
+			return nil, err
+		}
+		return n.ProposeBatch(ctx, m)
 	case *wire.Read:
 		if err := n.checkGroup(m.Group); err != nil {
 			return nil, err
@@ -365,6 +368,68 @@ func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	if v := n.view.Load(); !v.status.Ready {
 		return meta.Result{}, n.notPrimaryIn(v)
 	}
+	e, err := n.enqueue(ctx, op)
+	if err != nil {
+		return meta.Result{}, err
+	}
+	return n.awaitOp(ctx, e)
+}
+
+// ProposeBatch proposes each op of m as Propose would, all at once, so
+// that they go to the log together, and answers each: a result, or the
+// error Propose would have returned in Errs. It fails whole only when
+// the batch itself is refused (malformed, or this node does not lead).
+func (n *Node) ProposeBatch(ctx context.Context, m *wire.ProposeBatch) (*wire.ProposeBatchResp, error) {
+	if len(m.Ops) == 0 || len(m.Ops) > wire.MaxProposeBatch {
+		return nil, fmt.Errorf("%w: a batch of %d ops: send 1 to %d", wire.ErrBadMessage, len(m.Ops), wire.MaxProposeBatch)
+	}
+	for i := range m.Ops {
+		if err := proposable(m.Ops[i]); err != nil {
+			return nil, err
+		}
+	}
+	if v := n.view.Load(); !v.status.Ready {
+		return nil, n.notPrimaryIn(v)
+	}
+	resp := &wire.ProposeBatchResp{Results: make([]meta.Result, len(m.Ops))}
+	fail := func(i int, err error) {
+		if resp.Errs == nil {
+			resp.Errs = make([]*wire.ErrorMsg, len(m.Ops))
+		}
+		resp.Errs[i] = wire.BatchError(err)
+	}
+	es := make([]event, len(m.Ops))
+	for i := range m.Ops {
+		var err error
+		if es[i], err = n.enqueue(ctx, m.Ops[i]); err != nil {
+			fail(i, err)
+		}
+	}
+	for i, e := range es {
+		if e.done == nil {
+			continue // not proposed
+		}
+		var err error
+		if resp.Results[i], err = n.awaitOp(ctx, e); err != nil {
+			fail(i, err)
+		}
+	}
+	return resp, nil
+}
+
+// proposable refuses an op that only the primary itself makes.
+func proposable(op meta.Op) error {
+	if op.Kind == meta.OpConfig || op.Kind == meta.OpNoop {
+		// A membership change proposed from outside could remove every
+		// voter; the primary makes these itself.
+		return fmt.Errorf("%w: op kind %d is made by the primary itself and cannot be proposed", wire.ErrForbidden, op.Kind)
+	}
+	return nil
+}
+
+// enqueue hands op to the driver, stamped with the time and the term's
+// clock, and returns the event whose done channel answers it.
+func (n *Node) enqueue(ctx context.Context, op meta.Op) (event, error) {
 	if op.Time == 0 {
 		op.Time = clock.Now().UnixNano()
 	}
@@ -376,11 +441,16 @@ func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	e := event{id: n.seq.Add(1), op: &op, done: make(chan result, 1)}
 	select {
 	case n.events <- e:
+		return e, nil
 	case <-ctx.Done():
-		return meta.Result{}, fmt.Errorf("%w: gave up before the op was proposed", wire.ErrNoQuorum)
+		return event{}, fmt.Errorf("%w: gave up before the op was proposed", wire.ErrNoQuorum)
 	case <-n.ctx.Done():
-		return meta.Result{}, fmt.Errorf("%w: node closed", wire.ErrNotPrimary)
+		return event{}, fmt.Errorf("%w: node closed", wire.ErrNotPrimary)
 	}
+}
+
+// awaitOp waits for the answer to an op enqueued as e.
+func (n *Node) awaitOp(ctx context.Context, e event) (meta.Result, error) {
 	select {
 	case res := <-e.done:
 		return res.res, res.err

@@ -107,6 +107,14 @@ func (b *backend) call(ctx context.Context, group string, req func() wire.Messag
 	return b.callWithin(ctx, group, req, idempotent, b.rpc, b.timeout)
 }
 
+// tryAgain reports whether a call that failed with err is tried again:
+// while no primary is known or the target is not (yet) the primary or is
+// busy; for an idempotent call also when the outcome is unknown or the
+// primary's disk refused the write.
+func tryAgain(err error, idempotent bool) bool {
+	return retryable(err) || idempotent && (unknownOutcome(err) || errors.Is(err, meta.ErrDiskFailed))
+}
+
 // busyWait is the least a call waits before it tries a busy node again:
 // the node already waited for a while before it answered.
 const busyWait = 100 * time.Millisecond
@@ -138,7 +146,7 @@ func (b *backend) callWithin(ctx context.Context, group string, req func() wire.
 		if errors.As(err, &re) && re.Leader != "" && errors.Is(err, wire.ErrNotPrimary) {
 			hint = re.Leader
 		}
-		if !retryable(err) && !(idempotent && (unknownOutcome(err) || errors.Is(err, meta.ErrDiskFailed))) {
+		if !tryAgain(err, idempotent) {
 			return nil, err
 		}
 		if errors.Is(err, wire.ErrBusy) {

@@ -27,6 +27,8 @@ type metrics struct {
 	cacheBytes  prometheus.Gauge
 	metaReads   prometheus.Counter
 	readCalls   prometheus.Counter
+	metaOps     prometheus.Counter
+	opCalls     prometheus.Counter
 
 	// own gathers the collectors above for GET /v1/stats.
 	own *prometheus.Registry
@@ -88,6 +90,14 @@ func newMetrics() *metrics {
 			Name: "shoal_router_meta_read_calls_total",
 			Help: "Calls that carried the quick namespace reads to the meta group's primary, one per read sent alone and one per batch (reads per call: shoal_router_meta_reads_total / this).",
 		}),
+		metaOps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_router_meta_ops_total",
+			Help: "Namespace changes sent to the meta group's primary to commit, alone or in batches (an op sent again after a failover counts again).",
+		}),
+		opCalls: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_router_meta_op_calls_total",
+			Help: "Calls that carried namespace changes to the meta group's primary, one per op sent alone and one per batch (ops per call: shoal_router_meta_ops_total / this).",
+		}),
 	}
 	for _, op := range operations {
 		m.duration.WithLabelValues(op)
@@ -141,7 +151,7 @@ func (m *metrics) stats(now time.Time) api.RouterStats {
 
 func (m *metrics) all() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.inFlight, m.received, m.sent, m.retries, m.waitingRoom,
-		m.cacheHits, m.cacheMisses, m.cacheBytes, m.metaReads, m.readCalls}
+		m.cacheHits, m.cacheMisses, m.cacheBytes, m.metaReads, m.readCalls, m.metaOps, m.opCalls}
 }
 
 // readCall counts a call to the meta group's primary carrying n quick
@@ -150,6 +160,14 @@ func (m *metrics) readCall(n int) {
 	if m != nil {
 		m.metaReads.Add(float64(n))
 		m.readCalls.Inc()
+	}
+}
+
+// opCall counts a call to the meta group's primary carrying n ops.
+func (m *metrics) opCall(n int) {
+	if m != nil {
+		m.metaOps.Add(float64(n))
+		m.opCalls.Inc()
 	}
 }
 

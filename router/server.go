@@ -206,7 +206,8 @@ type Server struct {
 	cfg     Config
 	bufs    chunkPool
 	be      *backend
-	reads   readBatcher // the quick reads to the meta group's primary
+	reads   readBatcher    // the quick reads to the meta group's primary
+	props   proposeBatcher // the ops to commit in the meta group
 	mux     *http.ServeMux
 	metrics *metrics // nil without Config.Metrics
 
@@ -285,7 +286,13 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.be.metrics = s.metrics
 	}
-	s.reads = readBatcher{flights: readFlights, timeout: cfg.RequestTimeout, one: s.readAlone, many: s.readBatch, sent: s.metrics.readCall}
+	s.reads = readBatcher{flights: batchFlights, max: wire.MaxReadBatch, timeout: cfg.RequestTimeout,
+		one: s.readAlone, many: s.readBatch, sent: s.metrics.readCall}
+	s.props = proposeBatcher{flights: batchFlights, max: wire.MaxProposeBatch, timeout: cfg.RequestTimeout,
+		one: s.proposeAlone, many: s.proposeBatch, sent: s.metrics.opCall,
+		// Every op batched carries its request ID: one the primary lost
+		// in a failover is sent again, as a lone call would be.
+		again: func(err error) bool { return tryAgain(err, true) }}
 	s.lockWaits.s = s
 	s.hot = newChunkCache(cfg.CacheSize)
 	s.mux = http.NewServeMux()
@@ -537,17 +544,58 @@ func (s *Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	if op.Fence == 0 {
 		op.Fence = fenceOf(ctx)
 	}
+	var res meta.Result
+	var err error
+	if op.ReqID != "" {
+		res, err = s.props.do(ctx, op) // safe to send again: may go in a batch
+	} else {
+		res, err = s.proposeAlone(ctx, op)
+	}
+	if err != nil {
+		return meta.Result{}, err
+	}
+	if err := res.Err(); err != nil {
+		if op.Path == "" && op.Dir == 0 {
+			return res, err // not about a path: the caller says what it was
+		}
+		return res, fmt.Errorf("%s: %w", target{op.Dir, op.Path}, err)
+	}
+	return res, nil
+}
+
+// proposeAlone sends op to the meta group's primary in a call of its own.
+func (s *Server) proposeAlone(ctx context.Context, op meta.Op) (meta.Result, error) {
 	pr, err := wire.As[*wire.ProposeResp](s.be.metaCall(ctx, func(g string) wire.Message { return &wire.Propose{Group: g, Op: op} }, op.ReqID != ""))
 	if err != nil {
 		return meta.Result{}, err
 	}
-	if err := pr.Result.Err(); err != nil {
-		if op.Path == "" && op.Dir == 0 {
-			return pr.Result, err // not about a path: the caller says what it was
-		}
-		return pr.Result, fmt.Errorf("%s: %w", target{op.Dir, op.Path}, err)
-	}
 	return pr.Result, nil
+}
+
+// proposeBatch sends ops, each with its request ID, to the meta group's
+// primary in one call, sent again whole when the primary did not take it
+// (each op is applied once however often it is sent).
+func (s *Server) proposeBatch(ctx context.Context, ops []meta.Op) ([]meta.Result, []error, error) {
+	resp, err := wire.As[*wire.ProposeBatchResp](s.be.metaCall(ctx, func(g string) wire.Message {
+		return &wire.ProposeBatch{Group: g, Ops: ops}
+	}, true))
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp.Results, batchErrs(resp.Errs, resp.Err), nil
+}
+
+// batchErrs is the error of each item of a batch whose answer has errs
+// (nil when none failed), err(i) saying item i's.
+func batchErrs(errs []*wire.ErrorMsg, err func(i int) error) []error {
+	if errs == nil {
+		return nil
+	}
+	out := make([]error, len(errs))
+	for i := range errs {
+		out[i] = err(i)
+	}
+	return out
 }
 
 // read makes a namespace read of t for the request's caller, who needs

@@ -84,7 +84,7 @@ func (s *Server) metaRead(ctx context.Context, m *wire.Read) (*wire.ReadResp, er
 	var rr *wire.ReadResp
 	var err error
 	if wire.Batchable(m.Kind) {
-		rr, err = s.reads.read(ctx, m)
+		rr, err = s.reads.do(ctx, m)
 	} else {
 		rr, err = s.readAlone(ctx, m)
 	}
@@ -107,10 +107,22 @@ func (s *Server) readAlone(ctx context.Context, m *wire.Read) (*wire.ReadResp, e
 }
 
 // readBatch sends reads to the meta group's primary in one call.
-func (s *Server) readBatch(ctx context.Context, reads []wire.Read) (*wire.ReadBatchResp, error) {
-	return wire.As[*wire.ReadBatchResp](s.be.metaCall(ctx, func(g string) wire.Message {
-		return &wire.ReadBatch{Group: g, Reads: reads}
+func (s *Server) readBatch(ctx context.Context, reads []*wire.Read) ([]*wire.ReadResp, []error, error) {
+	rs := make([]wire.Read, len(reads))
+	for i, m := range reads {
+		rs[i] = *m
+	}
+	resp, err := wire.As[*wire.ReadBatchResp](s.be.metaCall(ctx, func(g string) wire.Message {
+		return &wire.ReadBatch{Group: g, Reads: rs}
 	}, true))
+	if err != nil {
+		return nil, nil, err
+	}
+	as := make([]*wire.ReadResp, len(resp.Resps))
+	for i := range resp.Resps {
+		as[i] = &resp.Resps[i]
+	}
+	return as, batchErrs(resp.Errs, resp.Err), nil
 }
 
 // admin refuses a request whose caller is not an admin; with

@@ -21,37 +21,39 @@ type MsgType uint8
 
 // The messages exchanged between nodes, and between routers and nodes.
 const (
-	MsgError         MsgType = 1
-	MsgOK            MsgType = 2
-	MsgAppend        MsgType = 3
-	MsgAppendResp    MsgType = 4
-	MsgPromise       MsgType = 5
-	MsgPromiseResp   MsgType = 6
-	MsgFetchLog      MsgType = 7
-	MsgFetchLogResp  MsgType = 8
-	MsgFetchSnap     MsgType = 9
-	MsgFetchSnapResp MsgType = 10
-	MsgStoreChunk    MsgType = 11 // primary to replica: keep this chunk
-	MsgGetChunk      MsgType = 12
-	MsgChunk         MsgType = 13
-	MsgWriteChunk    MsgType = 14 // router to primary: store on a majority
-	MsgPropose       MsgType = 15
-	MsgProposeResp   MsgType = 16
-	MsgRead          MsgType = 17
-	MsgReadResp      MsgType = 18
-	MsgTouchChunks   MsgType = 19 // router to primary: keep these chunks fresh
-	MsgTouchResp     MsgType = 20
-	MsgDeleteChunks  MsgType = 21 // primary to member: collect idle chunks
-	MsgChunkDigest   MsgType = 22
-	MsgDigestResp    MsgType = 23
-	MsgListChunks    MsgType = 24
-	MsgChunkList     MsgType = 25
-	MsgClaim         MsgType = 26 // to a standby: join this group
-	MsgGroupStatus   MsgType = 27
-	MsgGroupInfo     MsgType = 28
-	MsgRelease       MsgType = 29 // primary to a member it does not need: return to the standby pool
-	MsgReadBatch     MsgType = 30 // router to primary: several quick reads answered together
-	MsgReadBatchResp MsgType = 31
+	MsgError            MsgType = 1
+	MsgOK               MsgType = 2
+	MsgAppend           MsgType = 3
+	MsgAppendResp       MsgType = 4
+	MsgPromise          MsgType = 5
+	MsgPromiseResp      MsgType = 6
+	MsgFetchLog         MsgType = 7
+	MsgFetchLogResp     MsgType = 8
+	MsgFetchSnap        MsgType = 9
+	MsgFetchSnapResp    MsgType = 10
+	MsgStoreChunk       MsgType = 11 // primary to replica: keep this chunk
+	MsgGetChunk         MsgType = 12
+	MsgChunk            MsgType = 13
+	MsgWriteChunk       MsgType = 14 // router to primary: store on a majority
+	MsgPropose          MsgType = 15
+	MsgProposeResp      MsgType = 16
+	MsgRead             MsgType = 17
+	MsgReadResp         MsgType = 18
+	MsgTouchChunks      MsgType = 19 // router to primary: keep these chunks fresh
+	MsgTouchResp        MsgType = 20
+	MsgDeleteChunks     MsgType = 21 // primary to member: collect idle chunks
+	MsgChunkDigest      MsgType = 22
+	MsgDigestResp       MsgType = 23
+	MsgListChunks       MsgType = 24
+	MsgChunkList        MsgType = 25
+	MsgClaim            MsgType = 26 // to a standby: join this group
+	MsgGroupStatus      MsgType = 27
+	MsgGroupInfo        MsgType = 28
+	MsgRelease          MsgType = 29 // primary to a member it does not need: return to the standby pool
+	MsgReadBatch        MsgType = 30 // router to primary: several quick reads answered together
+	MsgReadBatchResp    MsgType = 31
+	MsgProposeBatch     MsgType = 32 // router to primary: several ops committed together
+	MsgProposeBatchResp MsgType = 33
 )
 
 // Message is anything that travels in a frame.
@@ -216,6 +218,33 @@ type ProposeResp struct {
 	Result meta.Result `msgpack:"r"`
 }
 
+// ProposeBatch is several ops a router sends its meta group's primary
+// together, which proposes them as one would each alone, in one batch of
+// its log, and answers them in one message; at most MaxProposeBatch. Each
+// op carries the request ID that makes it safe to send again.
+type ProposeBatch struct {
+	Group string    `msgpack:"g"`
+	Ops   []meta.Op `msgpack:"o"`
+}
+
+// ProposeBatchResp answers ProposeBatch: Results one per op, in order.
+// Errs is nil when every op was committed and applied; otherwise it has
+// one entry per op, nil for those and the error for those that failed (a
+// namespace error is a Result's Code, as for one Propose). An error for
+// the whole batch (this node does not lead) is an ErrorMsg instead.
+type ProposeBatchResp struct {
+	Results []meta.Result `msgpack:"r"`
+	Errs    []*ErrorMsg   `msgpack:"e,omitempty"`
+}
+
+// MaxProposeBatch bounds the ops of one ProposeBatch: a primary's log
+// batch holds several such batches.
+const MaxProposeBatch = 64
+
+// Err is the error of op i of the batch b answered, nil when it was
+// committed (whatever its Result's Code).
+func (b *ProposeBatchResp) Err(i int) error { return batchErr(b.Errs, i) }
+
 // ReadKind selects a namespace read.
 type ReadKind uint8
 
@@ -330,15 +359,17 @@ func Batchable(kind ReadKind) bool {
 
 // Err is the error of read i of the batch b answered, nil when it was
 // answered (whatever its Code).
-func (b *ReadBatchResp) Err(i int) error {
-	if i >= len(b.Errs) || b.Errs[i] == nil {
+func (b *ReadBatchResp) Err(i int) error { return batchErr(b.Errs, i) }
+
+func batchErr(errs []*ErrorMsg, i int) error {
+	if i >= len(errs) || errs[i] == nil {
 		return nil
 	}
-	return remoteError(b.Errs[i])
+	return remoteError(errs[i])
 }
 
-// BatchError is what ReadBatchResp.Errs holds for a read that failed
-// with err.
+// BatchError is what the Errs of a ReadBatchResp or a ProposeBatchResp
+// hold for a read or an op that failed with err.
 func BatchError(err error) *ErrorMsg { return errorMessage(err, "") }
 
 // TouchChunks asks a group's primary to mark chunks as freshly written on
@@ -455,37 +486,39 @@ type RepairProgress struct {
 	LastRound int64 `msgpack:"t"`
 }
 
-func (*ErrorMsg) Type() MsgType      { return MsgError }
-func (*OKMsg) Type() MsgType         { return MsgOK }
-func (*Append) Type() MsgType        { return MsgAppend }
-func (*AppendResp) Type() MsgType    { return MsgAppendResp }
-func (*Promise) Type() MsgType       { return MsgPromise }
-func (*PromiseResp) Type() MsgType   { return MsgPromiseResp }
-func (*FetchLog) Type() MsgType      { return MsgFetchLog }
-func (*FetchLogResp) Type() MsgType  { return MsgFetchLogResp }
-func (*FetchSnap) Type() MsgType     { return MsgFetchSnap }
-func (*FetchSnapResp) Type() MsgType { return MsgFetchSnapResp }
-func (*StoreChunk) Type() MsgType    { return MsgStoreChunk }
-func (*GetChunk) Type() MsgType      { return MsgGetChunk }
-func (*ChunkMsg) Type() MsgType      { return MsgChunk }
-func (*WriteChunk) Type() MsgType    { return MsgWriteChunk }
-func (*Propose) Type() MsgType       { return MsgPropose }
-func (*ProposeResp) Type() MsgType   { return MsgProposeResp }
-func (*Read) Type() MsgType          { return MsgRead }
-func (*ReadResp) Type() MsgType      { return MsgReadResp }
-func (*TouchChunks) Type() MsgType   { return MsgTouchChunks }
-func (*TouchResp) Type() MsgType     { return MsgTouchResp }
-func (*DeleteChunks) Type() MsgType  { return MsgDeleteChunks }
-func (*ChunkDigest) Type() MsgType   { return MsgChunkDigest }
-func (*DigestResp) Type() MsgType    { return MsgDigestResp }
-func (*ListChunks) Type() MsgType    { return MsgListChunks }
-func (*ChunkList) Type() MsgType     { return MsgChunkList }
-func (*Claim) Type() MsgType         { return MsgClaim }
-func (*Release) Type() MsgType       { return MsgRelease }
-func (*GroupStatus) Type() MsgType   { return MsgGroupStatus }
-func (*GroupInfo) Type() MsgType     { return MsgGroupInfo }
-func (*ReadBatch) Type() MsgType     { return MsgReadBatch }
-func (*ReadBatchResp) Type() MsgType { return MsgReadBatchResp }
+func (*ErrorMsg) Type() MsgType         { return MsgError }
+func (*OKMsg) Type() MsgType            { return MsgOK }
+func (*Append) Type() MsgType           { return MsgAppend }
+func (*AppendResp) Type() MsgType       { return MsgAppendResp }
+func (*Promise) Type() MsgType          { return MsgPromise }
+func (*PromiseResp) Type() MsgType      { return MsgPromiseResp }
+func (*FetchLog) Type() MsgType         { return MsgFetchLog }
+func (*FetchLogResp) Type() MsgType     { return MsgFetchLogResp }
+func (*FetchSnap) Type() MsgType        { return MsgFetchSnap }
+func (*FetchSnapResp) Type() MsgType    { return MsgFetchSnapResp }
+func (*StoreChunk) Type() MsgType       { return MsgStoreChunk }
+func (*GetChunk) Type() MsgType         { return MsgGetChunk }
+func (*ChunkMsg) Type() MsgType         { return MsgChunk }
+func (*WriteChunk) Type() MsgType       { return MsgWriteChunk }
+func (*Propose) Type() MsgType          { return MsgPropose }
+func (*ProposeResp) Type() MsgType      { return MsgProposeResp }
+func (*Read) Type() MsgType             { return MsgRead }
+func (*ReadResp) Type() MsgType         { return MsgReadResp }
+func (*TouchChunks) Type() MsgType      { return MsgTouchChunks }
+func (*TouchResp) Type() MsgType        { return MsgTouchResp }
+func (*DeleteChunks) Type() MsgType     { return MsgDeleteChunks }
+func (*ChunkDigest) Type() MsgType      { return MsgChunkDigest }
+func (*DigestResp) Type() MsgType       { return MsgDigestResp }
+func (*ListChunks) Type() MsgType       { return MsgListChunks }
+func (*ChunkList) Type() MsgType        { return MsgChunkList }
+func (*Claim) Type() MsgType            { return MsgClaim }
+func (*Release) Type() MsgType          { return MsgRelease }
+func (*GroupStatus) Type() MsgType      { return MsgGroupStatus }
+func (*GroupInfo) Type() MsgType        { return MsgGroupInfo }
+func (*ReadBatch) Type() MsgType        { return MsgReadBatch }
+func (*ReadBatchResp) Type() MsgType    { return MsgReadBatchResp }
+func (*ProposeBatch) Type() MsgType     { return MsgProposeBatch }
+func (*ProposeBatchResp) Type() MsgType { return MsgProposeBatchResp }
 
 func newMessage(t MsgType) (Message, error) {
 	switch t {
@@ -551,6 +584,10 @@ func newMessage(t MsgType) (Message, error) {
 		return &ReadBatch{}, nil
 	case MsgReadBatchResp:
 		return &ReadBatchResp{}, nil
+	case MsgProposeBatch:
+		return &ProposeBatch{}, nil
+	case MsgProposeBatchResp:
+		return &ProposeBatchResp{}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown message type %d", ErrBadMessage, t)
 }
@@ -749,7 +786,7 @@ func skipItems(b []byte, n, depth int) ([]byte, error) {
 // chunk deletion) comes from storage nodes only.
 func RouterMayCall(m Message) bool {
 	switch m.(type) {
-	case *Propose, *Read, *ReadBatch, *WriteChunk, *GetChunk, *StoreChunk, *TouchChunks, *GroupStatus:
+	case *Propose, *ProposeBatch, *Read, *ReadBatch, *WriteChunk, *GetChunk, *StoreChunk, *TouchChunks, *GroupStatus:
 		return true
 	}
 	return false

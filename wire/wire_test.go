@@ -76,6 +76,9 @@ func sampleMessages() []Message {
 		&ReadBatch{Group: "g", Reads: []Read{{Kind: ReadLookup, Path: "/x", Want: 4}, {Kind: ReadUser, Token: [32]byte{9}}}},
 		&ReadBatchResp{Resps: []ReadResp{{Inode: ino}, {Code: meta.CodeNotFound}},
 			Errs: []*ErrorMsg{nil, {Code: "invalid", Message: "bad path"}}},
+		&ProposeBatch{Group: "g", Ops: []meta.Op{entries[0].Op, entries[0].Op}},
+		&ProposeBatchResp{Results: []meta.Result{{Created: true}, {}},
+			Errs: []*ErrorMsg{nil, {Code: "no_space", Message: "full"}}},
 	}
 }
 

@@ -60,7 +60,7 @@ func (f *fakePrimary) one(ctx context.Context, m *wire.Read) (*wire.ReadResp, er
 	return &r, nil
 }
 
-func (f *fakePrimary) many(ctx context.Context, reads []wire.Read) (*wire.ReadBatchResp, error) {
+func (f *fakePrimary) many(ctx context.Context, reads []*wire.Read) ([]*wire.ReadResp, []error, error) {
 	paths := make([]string, len(reads))
 	for i := range reads {
 		paths[i] = reads[i].Path
@@ -72,19 +72,23 @@ func (f *fakePrimary) many(ctx context.Context, reads []wire.Read) (*wire.ReadBa
 		f.inMany(ctx)
 	}
 	if f.failAll != nil {
-		return nil, f.failAll
+		return nil, nil, f.failAll
 	}
 	resp := &wire.ReadBatchResp{Resps: make([]wire.ReadResp, len(reads))}
 	for i := range reads {
 		var e *wire.ErrorMsg
-		if resp.Resps[i], e = f.answer(&reads[i]); e != nil {
+		if resp.Resps[i], e = f.answer(reads[i]); e != nil {
 			if resp.Errs == nil {
 				resp.Errs = make([]*wire.ErrorMsg, len(reads))
 			}
 			resp.Errs[i] = e
 		}
 	}
-	return resp, nil
+	as := make([]*wire.ReadResp, len(reads))
+	for i := range as {
+		as[i] = &resp.Resps[i]
+	}
+	return as, batchErrs(resp.Errs, resp.Err), nil
 }
 
 func (f *fakePrimary) calls() (alone []string, batches [][]string) {
@@ -96,7 +100,7 @@ func (f *fakePrimary) calls() (alone []string, batches [][]string) {
 func newTestBatcher(f *fakePrimary, flights int) (*readBatcher, *[]int) {
 	var mu sync.Mutex
 	var sent []int
-	return &readBatcher{flights: flights, timeout: time.Minute, one: f.one, many: f.many, sent: func(n int) {
+	return &readBatcher{flights: flights, max: wire.MaxReadBatch, timeout: time.Minute, one: f.one, many: f.many, sent: func(n int) {
 		mu.Lock()
 		sent = append(sent, n)
 		mu.Unlock()
@@ -166,7 +170,7 @@ func startReads(ctx context.Context, b *readBatcher, paths ...string) chan readR
 	out := make(chan readResult, len(paths))
 	for _, p := range paths {
 		go func() {
-			resp, err := b.read(ctx, &wire.Read{Kind: wire.ReadLookup, Path: p})
+			resp, err := b.do(ctx, &wire.Read{Kind: wire.ReadLookup, Path: p})
 			out <- readResult{p, resp, err}
 		}()
 	}
@@ -179,7 +183,7 @@ func TestLoneReadGoesAlone(t *testing.T) {
 	f := &fakePrimary{}
 	b, sent := newTestBatcher(f, 2)
 	for i := range 3 {
-		resp, err := b.read(context.Background(), &wire.Read{Kind: wire.ReadLookup, Path: fmt.Sprintf("/%d", 7+i)})
+		resp, err := b.do(context.Background(), &wire.Read{Kind: wire.ReadLookup, Path: fmt.Sprintf("/%d", 7+i)})
 		if err != nil || resp.Inode.Ino != uint64(7+i) {
 			t.Fatalf("read %d: %+v, %v", i, resp, err)
 		}
@@ -377,4 +381,103 @@ func TestBatchFailuresAndBounds(t *testing.T) {
 		}
 		waitOut(t, b, 0)
 	})
+}
+
+// An op of a batch that failed for a reason a lone call would retry (the
+// primary stepped down before applying it) is sent again alone, its
+// request ID making that safe; one that failed for a reason of its own
+// gets that error; the others their results.
+func TestOpsSentAgainAlone(t *testing.T) {
+	var mu sync.Mutex
+	var alone []string
+	var batches [][]string
+	hold := make(chan struct{})
+	answer := func(op meta.Op) meta.Result {
+		var ino uint64
+		fmt.Sscanf(op.Path, "/%d", &ino)
+		return meta.Result{Inode: &meta.Inode{Ino: ino}}
+	}
+	b := &proposeBatcher{flights: 1, max: wire.MaxProposeBatch, timeout: time.Minute,
+		again: func(err error) bool { return tryAgain(err, true) },
+		one: func(ctx context.Context, op meta.Op) (meta.Result, error) {
+			mu.Lock()
+			alone = append(alone, op.Path)
+			mu.Unlock()
+			if op.Path == "/0" {
+				<-hold
+			}
+			return answer(op), nil
+		},
+		many: func(ctx context.Context, ops []meta.Op) ([]meta.Result, []error, error) {
+			paths := make([]string, len(ops))
+			rs := make([]meta.Result, len(ops))
+			errs := make([]*wire.ErrorMsg, len(ops))
+			for i, op := range ops {
+				paths[i] = op.Path
+				switch op.Path {
+				case "/lost":
+					errs[i] = wire.BatchError(fmt.Errorf("%w: the primary stepped down before the entry was applied", wire.ErrDeposed))
+				case "/full":
+					errs[i] = wire.BatchError(fmt.Errorf("%w: the group has no room", meta.ErrNoSpace))
+				default:
+					rs[i] = answer(op)
+				}
+			}
+			mu.Lock()
+			batches = append(batches, paths)
+			mu.Unlock()
+			resp := &wire.ProposeBatchResp{Results: rs, Errs: errs}
+			return resp.Results, batchErrs(resp.Errs, resp.Err), nil
+		}}
+	type res struct {
+		path string
+		r    meta.Result
+		err  error
+	}
+	start := func(paths ...string) chan res {
+		out := make(chan res, len(paths))
+		for _, p := range paths {
+			go func() {
+				r, err := b.do(context.Background(), meta.Op{Kind: meta.OpMkdir, Path: p, ReqID: "id" + p})
+				out <- res{p, r, err}
+			}()
+		}
+		return out
+	}
+	first := start("/0")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := harness.WaitFor(ctx, "/0 sent alone", func() bool { mu.Lock(); defer mu.Unlock(); return len(alone) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	rest := start("/2", "/lost", "/full", "/5")
+	if err := harness.WaitFor(ctx, "four ops waiting", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.queue) == 4 }); err != nil {
+		t.Fatal(err)
+	}
+	close(hold)
+	if r := <-first; r.err != nil || r.r.Inode.Ino != 0 {
+		t.Errorf("/0: %+v", r)
+	}
+	for range 4 {
+		r := <-rest
+		switch r.path {
+		case "/full":
+			if !errors.Is(r.err, meta.ErrNoSpace) {
+				t.Errorf("/full: %v, want its own error, no room", r.err)
+			}
+		case "/lost":
+			if r.err != nil {
+				t.Errorf("/lost, its primary deposed in the batch: %v, want it sent again and answered", r.err)
+			}
+		default:
+			if r.err != nil || fmt.Sprintf("/%d", r.r.Inode.Ino) != r.path {
+				t.Errorf("%s: %+v", r.path, r)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(batches) != 1 || len(batches[0]) != 4 || !slices.Equal(alone, []string{"/0", "/lost"}) {
+		t.Errorf("batches %v, alone %v: want the four in one batch, then /lost alone", batches, alone)
+	}
 }
