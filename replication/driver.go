@@ -147,6 +147,7 @@ type event struct {
 	id     uint64
 	done   chan result
 	op     *meta.Op
+	batch  []event // ops proposed together, handled as one after the other
 	read   bool
 	query  func(*Machine)
 	xfer   *transfer
@@ -453,6 +454,10 @@ func (n *Node) handle(e event, reads *InRead) {
 			props := n.props
 			n.props = InPropose{}
 			n.step(props)
+		}
+	case e.batch != nil:
+		for _, op := range e.batch {
+			n.handle(op, reads)
 		}
 	case e.xfer != nil:
 		n.install(*e.xfer)

@@ -368,17 +368,18 @@ func (n *Node) Propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	if v := n.view.Load(); !v.status.Ready {
 		return meta.Result{}, n.notPrimaryIn(v)
 	}
-	e, err := n.enqueue(ctx, op)
-	if err != nil {
+	e := n.opEvent(op)
+	if err := n.enqueue(ctx, e); err != nil {
 		return meta.Result{}, err
 	}
 	return n.awaitOp(ctx, e)
 }
 
-// ProposeBatch proposes each op of m as Propose would, all at once, so
-// that they go to the log together, and answers each: a result, or the
-// error Propose would have returned in Errs. It fails whole only when
-// the batch itself is refused (malformed, or this node does not lead).
+// ProposeBatch proposes the ops of m as Propose would each, handed to
+// the driver together so that they go to the log in one batch, and
+// answers each: a result, or in Errs the error Propose would have
+// returned. It fails whole when the batch is refused (malformed, this
+// node does not lead) or could not be proposed.
 func (n *Node) ProposeBatch(ctx context.Context, m *wire.ProposeBatch) (*wire.ProposeBatchResp, error) {
 	if len(m.Ops) == 0 || len(m.Ops) > wire.MaxProposeBatch {
 		return nil, fmt.Errorf("%w: a batch of %d ops: send 1 to %d", wire.ErrBadMessage, len(m.Ops), wire.MaxProposeBatch)
@@ -391,27 +392,21 @@ func (n *Node) ProposeBatch(ctx context.Context, m *wire.ProposeBatch) (*wire.Pr
 	if v := n.view.Load(); !v.status.Ready {
 		return nil, n.notPrimaryIn(v)
 	}
-	resp := &wire.ProposeBatchResp{Results: make([]meta.Result, len(m.Ops))}
-	fail := func(i int, err error) {
-		if resp.Errs == nil {
-			resp.Errs = make([]*wire.ErrorMsg, len(m.Ops))
-		}
-		resp.Errs[i] = wire.BatchError(err)
-	}
 	es := make([]event, len(m.Ops))
 	for i := range m.Ops {
-		var err error
-		if es[i], err = n.enqueue(ctx, m.Ops[i]); err != nil {
-			fail(i, err)
-		}
+		es[i] = n.opEvent(m.Ops[i])
 	}
+	if err := n.enqueue(ctx, event{batch: es}); err != nil {
+		return nil, err
+	}
+	resp := &wire.ProposeBatchResp{Results: make([]meta.Result, len(m.Ops))}
 	for i, e := range es {
-		if e.done == nil {
-			continue // not proposed
-		}
 		var err error
 		if resp.Results[i], err = n.awaitOp(ctx, e); err != nil {
-			fail(i, err)
+			if resp.Errs == nil {
+				resp.Errs = make([]*wire.ErrorMsg, len(m.Ops))
+			}
+			resp.Errs[i] = wire.BatchError(err)
 		}
 	}
 	return resp, nil
@@ -427,9 +422,9 @@ func proposable(op meta.Op) error {
 	return nil
 }
 
-// enqueue hands op to the driver, stamped with the time and the term's
-// clock, and returns the event whose done channel answers it.
-func (n *Node) enqueue(ctx context.Context, op meta.Op) (event, error) {
+// opEvent is the event proposing op, stamped with the time and the
+// term's clock; its done channel answers it.
+func (n *Node) opEvent(op meta.Op) event {
 	if op.Time == 0 {
 		op.Time = clock.Now().UnixNano()
 	}
@@ -438,18 +433,22 @@ func (n *Node) enqueue(ctx context.Context, op meta.Op) (event, error) {
 	} else {
 		op.Clock = 0 // not leading: the machine refuses the op anyway
 	}
-	e := event{id: n.seq.Add(1), op: &op, done: make(chan result, 1)}
+	return event{id: n.seq.Add(1), op: &op, done: make(chan result, 1)}
+}
+
+// enqueue hands e to the driver.
+func (n *Node) enqueue(ctx context.Context, e event) error {
 	select {
 	case n.events <- e:
-		return e, nil
+		return nil
 	case <-ctx.Done():
-		return event{}, fmt.Errorf("%w: gave up before the op was proposed", wire.ErrNoQuorum)
+		return fmt.Errorf("%w: gave up before the op was proposed", wire.ErrNoQuorum)
 	case <-n.ctx.Done():
-		return event{}, fmt.Errorf("%w: node closed", wire.ErrNotPrimary)
+		return fmt.Errorf("%w: node closed", wire.ErrNotPrimary)
 	}
 }
 
-// awaitOp waits for the answer to an op enqueued as e.
+// awaitOp waits for the answer to the op e proposed.
 func (n *Node) awaitOp(ctx context.Context, e event) (meta.Result, error) {
 	select {
 	case res := <-e.done:
