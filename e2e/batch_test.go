@@ -19,18 +19,26 @@ import (
 	"shoal/harness"
 )
 
-// Many clients reading small files at once through one router: their
-// lookups reach the primary in batches (the router's metrics count fewer
-// calls than reads), and each read still gets its own answer: every file
-// its content, a missing name not found, and a file read right after its
-// writer wrote it the new content.
-func TestManySmallReadsAtOnce(t *testing.T) {
+// Many clients through one router send their quick reads and their
+// changes to the primary in batches (subtests below), each answered as
+// it would be alone.
+func TestManySmallCallsAtOnce(t *testing.T) {
 	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}},
 		RouterFlags: []string{"--metrics", "127.0.0.1:0"}})
 	metrics := metricsURL(t, c.Router) + "/metrics"
 	cl := c.client()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	t.Run("reads", func(t *testing.T) { manySmallReadsAtOnce(ctx, t, cl, metrics) })
+	t.Run("changes", func(t *testing.T) { manySmallChangesAtOnce(ctx, t, cl, metrics) })
+}
+
+// Many clients reading small files at once through one router: their
+// lookups reach the primary in batches (the router's metrics count fewer
+// calls than reads), and each read still gets its own answer: every file
+// its content, a missing name not found, and a file read right after its
+// writer wrote it the new content.
+func manySmallReadsAtOnce(ctx context.Context, t *testing.T, cl *client.Client, metrics string) {
 	const files, clients, reads = 60, 24, 40
 	for i := range files {
 		data := randomBytes(uint64(i), 1000)
@@ -93,13 +101,7 @@ func TestManySmallReadsAtOnce(t *testing.T) {
 // client's own files made, renamed and removed as it asked, and of
 // clients racing for one name exactly one winning and every other told
 // why it lost.
-func TestManySmallChangesAtOnce(t *testing.T) {
-	c := startCluster(t, harness.Spec{Groups: []harness.Group{{Name: "g1", Size: 3}},
-		RouterFlags: []string{"--metrics", "127.0.0.1:0"}})
-	metrics := metricsURL(t, c.Router) + "/metrics"
-	cl := c.client()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+func manySmallChangesAtOnce(ctx context.Context, t *testing.T, cl *client.Client, metrics string) {
 	const clients, rounds = 24, 12
 	if err := cl.Mkdir(ctx, "/pb", false); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -479,5 +480,40 @@ func TestOpsSentAgainAlone(t *testing.T) {
 	defer mu.Unlock()
 	if len(batches) != 1 || len(batches[0]) != 4 || !slices.Equal(alone, []string{"/0", "/lost"}) {
 		t.Errorf("batches %v, alone %v: want the four in one batch, then /lost alone", batches, alone)
+	}
+}
+
+// Only an op that is safe to send again and small goes in a batch: a
+// file of many chunks alone comes near the largest frame.
+func TestBatchableOps(t *testing.T) {
+	chunks := func(n int) *meta.Inode { return &meta.Inode{Chunks: make([]meta.ChunkRef, n)} }
+	for _, c := range []struct {
+		why  string
+		op   meta.Op
+		want bool
+	}{
+		{"a mkdir with a request ID", meta.Op{Kind: meta.OpMkdir, Path: "/d", ReqID: "r"}, true},
+		{"a mkdir without one", meta.Op{Kind: meta.OpMkdir, Path: "/d"}, false},
+		{"a put of a file of 1024 chunks", meta.Op{Kind: meta.OpPut, Path: "/f", ReqID: "r", File: chunks(maxBatchedChunks)}, true},
+		{"a put of a file of 1025 chunks", meta.Op{Kind: meta.OpPut, Path: "/f", ReqID: "r", File: chunks(maxBatchedChunks + 1)}, false},
+	} {
+		if got := batchable(c.op); got != c.want {
+			t.Errorf("%s: batchable %v, want %v", c.why, got, c.want)
+		}
+	}
+	// The largest batch of the largest ops that may go in one fits a
+	// frame.
+	op := meta.Op{Kind: meta.OpPut, Path: "/" + strings.Repeat("n", 4000), ReqID: strings.Repeat("r", meta.MaxRequestID),
+		File: &meta.Inode{Chunks: make([]meta.ChunkRef, maxBatchedChunks), Data: make([]byte, MaxInline)}}
+	for i := range op.File.Chunks {
+		op.File.Chunks[i] = meta.ChunkRef{Hash: meta.HashOf([]byte{byte(i), byte(i >> 8)}), Size: 4 << 20}
+	}
+	ops := make([]meta.Op, wire.MaxProposeBatch)
+	for i := range ops {
+		ops[i] = op
+	}
+	b, err := wire.Encode(&wire.ProposeBatch{Group: "g1", Ops: ops})
+	if err != nil || len(b) > wire.MaxFrame {
+		t.Errorf("a batch of %d of the largest batchable ops: %d bytes, %v; want under %d", len(ops), len(b), err, wire.MaxFrame)
 	}
 }

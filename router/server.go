@@ -546,8 +546,8 @@ func (s *Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	}
 	var res meta.Result
 	var err error
-	if op.ReqID != "" {
-		res, err = s.props.do(ctx, op) // safe to send again: may go in a batch
+	if batchable(op) {
+		res, err = s.props.do(ctx, op)
 	} else {
 		res, err = s.proposeAlone(ctx, op)
 	}
@@ -561,6 +561,18 @@ func (s *Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 		return res, fmt.Errorf("%s: %w", target{op.Dir, op.Path}, err)
 	}
 	return res, nil
+}
+
+// maxBatchedChunks bounds the chunk list of an op that may go in a batch:
+// 64 ops of that many chunk references stay far under wire.MaxFrame,
+// which one file of a few hundred thousand chunks comes near alone.
+const maxBatchedChunks = 1024
+
+// batchable reports whether op may go to the primary in a batch: it
+// carries its request's ID, which makes sending it again safe, and is
+// small.
+func batchable(op meta.Op) bool {
+	return op.ReqID != "" && (op.File == nil || len(op.File.Chunks) <= maxBatchedChunks)
 }
 
 // proposeAlone sends op to the meta group's primary in a call of its own.
