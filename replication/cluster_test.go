@@ -544,11 +544,26 @@ func TestProposeBatchCommitsEachOp(t *testing.T) {
 			t.Errorf("a batch with %s: %v, want %v", bad.why, err, bad.want)
 		}
 	}
-	if r, err := c.node(1).Read(ctx, &wire.Read{Group: "g", Kind: wire.ReadLookup, Path: "/x0"}); err != nil || r.Code != meta.CodeNotFound {
-		t.Errorf("/x0, in batches refused whole: %v %v, want nothing applied", r, err)
+	for _, p := range []string{"/x", "/x0"} {
+		if r, err := c.node(1).Read(ctx, &wire.Read{Group: "g", Kind: wire.ReadLookup, Path: p}); err != nil || r.Code != meta.CodeNotFound {
+			t.Errorf("%s, in a batch refused whole: %v %v, want nothing applied", p, r, err)
+		}
 	}
+	if _, err := c.node(1).Handle(ctx, &wire.ProposeBatch{Group: "other", Ops: []meta.Op{{Kind: meta.OpMkdir, Path: "/y"}}}); !errors.Is(err, wire.ErrWrongGroup) {
+		t.Errorf("a batch for another group: %v, want wrong group", err)
+	}
+	// A replica, or a primary whose every op fails because it no longer
+	// leads, fails the batch whole: the router sends it on as one.
 	if _, err := c.node(2).ProposeBatch(ctx, &wire.ProposeBatch{Group: "g", Ops: ops[:1]}); !errors.Is(err, wire.ErrNotPrimary) {
 		t.Errorf("a batch sent to a replica: %v, want not the primary", err)
+	}
+	c.stop(2)
+	c.stop(3)
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancelShort()
+	lost := []meta.Op{{Kind: meta.OpMkdir, Path: "/z1", ReqID: "req-z1"}, {Kind: meta.OpMkdir, Path: "/z2", ReqID: "req-z2"}}
+	if resp, err := c.node(1).ProposeBatch(short, &wire.ProposeBatch{Group: "g", Ops: lost}); !errors.Is(err, wire.ErrNoQuorum) || resp != nil {
+		t.Errorf("a batch none of whose ops could commit (no majority): %+v, %v; want it failed whole, outcome unknown", resp, err)
 	}
 }
 

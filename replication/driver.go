@@ -140,8 +140,8 @@ func (t *term) wakeRepair() {
 }
 
 // event is one thing for the run goroutine: an input to step (a request
-// when done is set), a proposal, a read confirmation, a query or a
-// finished snapshot transfer.
+// when done is set), a proposal or a batch of them, a read confirmation,
+// a query or a finished snapshot transfer.
 type event struct {
 	in     Input
 	id     uint64

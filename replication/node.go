@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -400,6 +401,8 @@ func (n *Node) ProposeBatch(ctx context.Context, m *wire.ProposeBatch) (*wire.Pr
 		return nil, err
 	}
 	resp := &wire.ProposeBatchResp{Results: make([]meta.Result, len(m.Ops))}
+	var first error
+	mine := 0 // ops that failed for this node's sake: it no longer leads
 	for i, e := range es {
 		var err error
 		if resp.Results[i], err = n.awaitOp(ctx, e); err != nil {
@@ -407,7 +410,16 @@ func (n *Node) ProposeBatch(ctx context.Context, m *wire.ProposeBatch) (*wire.Pr
 				resp.Errs = make([]*wire.ErrorMsg, len(m.Ops))
 			}
 			resp.Errs[i] = wire.BatchError(err)
+			first = cmp.Or(first, err)
+			if errors.Is(err, wire.ErrNotPrimary) || errors.Is(err, wire.ErrDeposed) || errors.Is(err, wire.ErrNoQuorum) {
+				mine++
+			}
 		}
+	}
+	if mine == len(es) {
+		// The batch failed whole with this node: the router sends it on
+		// as one, to the primary its answer names.
+		return nil, first
 	}
 	return resp, nil
 }

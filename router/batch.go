@@ -45,7 +45,8 @@ type batcher[Q, A any] struct {
 	one  func(ctx context.Context, q Q) (A, error)
 	many func(ctx context.Context, qs []Q) (as []A, errs []error, err error)
 	// again, if set, says of an item's own error that the item is to be
-	// sent once more, alone (one retries as a lone call would).
+	// sent once more, alone (one retries as a lone call would), unless
+	// its caller has stopped waiting.
 	again func(error) bool
 	// sent, if set, counts each call with the items it carries.
 	sent func(items int)
@@ -81,6 +82,7 @@ type queued[Q, A any] struct {
 	ans   A
 	err   error
 	done  chan struct{}
+	gone  atomic.Bool // its caller stopped waiting: not sent again alone
 }
 
 // do sends q, alone or in a batch, and returns its answer as one call
@@ -107,13 +109,14 @@ func (b *batcher[Q, A]) do(ctx context.Context, q Q) (A, error) {
 	case <-ctx.Done():
 		// Out of the queue if still in it; taken into a batch already,
 		// the batch goes on for the others and its answer is dropped.
+		w.gone.Store(true)
 		b.mu.Lock()
 		if i := slices.Index(b.queue, w); i >= 0 {
 			b.queue = slices.Delete(b.queue, i, i+1)
 		}
 		b.mu.Unlock()
 		var none A
-		return none, ctx.Err()
+		return none, fmt.Errorf("%w: gave up waiting for a call to the meta group's primary: %w", ErrUnavailable, ctx.Err())
 	}
 }
 
@@ -138,7 +141,7 @@ func (b *batcher[Q, A]) send(batch []*queued[Q, A]) {
 	as, errs, err := b.many(ctx, qs)
 	err = b.unavailable(ctx, err)
 	if err == nil && (len(as) != len(batch) || errs != nil && len(errs) != len(batch)) {
-		err = fmt.Errorf("%w: %d answers to a batch of %d", wire.ErrBadMessage, len(as), len(batch))
+		err = fmt.Errorf("%w: %d answers and %d errors to a batch of %d", wire.ErrBadMessage, len(as), len(errs), len(batch))
 	}
 	if errors.Is(err, wire.ErrBadMessage) {
 		// A primary of a version without batches: each item alone, for
@@ -154,7 +157,7 @@ func (b *batcher[Q, A]) send(batch []*queued[Q, A]) {
 		case err != nil:
 			w.err = err
 		case errs != nil && errs[i] != nil:
-			if b.again != nil && b.again(errs[i]) {
+			if b.again != nil && b.again(errs[i]) && !w.gone.Load() {
 				again = append(again, w)
 				continue
 			}

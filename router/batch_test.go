@@ -89,7 +89,7 @@ func (f *fakePrimary) many(ctx context.Context, reads []*wire.Read) ([]*wire.Rea
 	for i := range as {
 		as[i] = &resp.Resps[i]
 	}
-	return as, batchErrs(resp.Errs, resp.Err), nil
+	return as, wire.BatchErrors(resp.Errs), nil
 }
 
 func (f *fakePrimary) calls() (alone []string, batches [][]string) {
@@ -257,8 +257,8 @@ func TestBatchFailuresAndBounds(t *testing.T) {
 		gone := startReads(ctx, b, "/2")
 		waitQueued(t, b, 1)
 		cancel()
-		if r := <-gone; !errors.Is(r.err, context.Canceled) {
-			t.Errorf("a waiting read whose caller went away: %+v, want canceled", r)
+		if r := <-gone; !errors.Is(r.err, context.Canceled) || !errors.Is(r.err, ErrUnavailable) {
+			t.Errorf("a waiting read whose caller went away: %+v, want canceled and unavailable, as a lone call's", r)
 		}
 		waitQueued(t, b, 0)
 		release()
@@ -386,13 +386,17 @@ func TestBatchFailuresAndBounds(t *testing.T) {
 
 // An op of a batch that failed for a reason a lone call would retry (the
 // primary stepped down before applying it) is sent again alone, its
-// request ID making that safe; one that failed for a reason of its own
-// gets that error; the others their results.
+// request ID making that safe, unless its caller has stopped waiting;
+// one that failed for a reason of its own gets that error; the others
+// their results.
 func TestOpsSentAgainAlone(t *testing.T) {
 	var mu sync.Mutex
 	var alone []string
 	var batches [][]string
 	hold := make(chan struct{})
+	// /gone's caller stops waiting while its batch is out.
+	goneCtx, goneCancel := context.WithCancel(context.Background())
+	goneDone := make(chan error, 1)
 	answer := func(op meta.Op) meta.Result {
 		var ino uint64
 		fmt.Sscanf(op.Path, "/%d", &ino)
@@ -420,6 +424,12 @@ func TestOpsSentAgainAlone(t *testing.T) {
 					errs[i] = wire.BatchError(fmt.Errorf("%w: the primary stepped down before the entry was applied", wire.ErrDeposed))
 				case "/full":
 					errs[i] = wire.BatchError(fmt.Errorf("%w: the group has no room", meta.ErrNoSpace))
+				case "/gone":
+					goneCancel()
+					if err := <-goneDone; !errors.Is(err, context.Canceled) {
+						t.Errorf("/gone, its caller gone while its batch was out: %v, want canceled", err)
+					}
+					errs[i] = wire.BatchError(fmt.Errorf("%w: the primary stepped down before the entry was applied", wire.ErrDeposed))
 				default:
 					rs[i] = answer(op)
 				}
@@ -428,7 +438,7 @@ func TestOpsSentAgainAlone(t *testing.T) {
 			batches = append(batches, paths)
 			mu.Unlock()
 			resp := &wire.ProposeBatchResp{Results: rs, Errs: errs}
-			return resp.Results, batchErrs(resp.Errs, resp.Err), nil
+			return resp.Results, wire.BatchErrors(resp.Errs), nil
 		}}
 	type res struct {
 		path string
@@ -452,7 +462,11 @@ func TestOpsSentAgainAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	rest := start("/2", "/lost", "/full", "/5")
-	if err := harness.WaitFor(ctx, "four ops waiting", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.queue) == 4 }); err != nil {
+	go func() {
+		_, err := b.do(goneCtx, meta.Op{Kind: meta.OpMkdir, Path: "/gone", ReqID: "id/gone"})
+		goneDone <- err
+	}()
+	if err := harness.WaitFor(ctx, "five ops waiting", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.queue) == 5 }); err != nil {
 		t.Fatal(err)
 	}
 	close(hold)
@@ -478,8 +492,8 @@ func TestOpsSentAgainAlone(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(batches) != 1 || len(batches[0]) != 4 || !slices.Equal(alone, []string{"/0", "/lost"}) {
-		t.Errorf("batches %v, alone %v: want the four in one batch, then /lost alone", batches, alone)
+	if len(batches) != 1 || len(batches[0]) != 5 || !slices.Equal(alone, []string{"/0", "/lost"}) {
+		t.Errorf("batches %v, alone %v: want the five in one batch, then /lost alone (not /gone, whose caller left)", batches, alone)
 	}
 }
 
@@ -496,6 +510,10 @@ func TestBatchableOps(t *testing.T) {
 		{"a mkdir without one", meta.Op{Kind: meta.OpMkdir, Path: "/d"}, false},
 		{"a put of a file of 1024 chunks", meta.Op{Kind: meta.OpPut, Path: "/f", ReqID: "r", File: chunks(maxBatchedChunks)}, true},
 		{"a put of a file of 1025 chunks", meta.Op{Kind: meta.OpPut, Path: "/f", ReqID: "r", File: chunks(maxBatchedChunks + 1)}, false},
+		{"a rename", meta.Op{Kind: meta.OpRename, Path: "/d", To: "/e", ReqID: "r"}, true},
+		{"a copy, which may copy a tree", meta.Op{Kind: meta.OpCopy, Path: "/d", To: "/e", ReqID: "r"}, false},
+		{"a delete", meta.Op{Kind: meta.OpDelete, Path: "/d", ReqID: "r"}, true},
+		{"a recursive delete", meta.Op{Kind: meta.OpDelete, Path: "/d", ReqID: "r", Recursive: true}, false},
 	} {
 		if got := batchable(c.op); got != c.want {
 			t.Errorf("%s: batchable %v, want %v", c.why, got, c.want)
@@ -506,7 +524,8 @@ func TestBatchableOps(t *testing.T) {
 	op := meta.Op{Kind: meta.OpPut, Path: "/" + strings.Repeat("n", 4000), ReqID: strings.Repeat("r", meta.MaxRequestID),
 		File: &meta.Inode{Chunks: make([]meta.ChunkRef, maxBatchedChunks), Data: make([]byte, MaxInline)}}
 	for i := range op.File.Chunks {
-		op.File.Chunks[i] = meta.ChunkRef{Hash: meta.HashOf([]byte{byte(i), byte(i >> 8)}), Size: 4 << 20}
+		op.File.Chunks[i] = meta.ChunkRef{Hash: meta.HashOf([]byte{byte(i), byte(i >> 8)}), Size: 4 << 20,
+			Group: strings.Repeat("g", 64), Key: 1 << 31, Tag: strings.Repeat("t", 16)}
 	}
 	ops := make([]meta.Op, wire.MaxProposeBatch)
 	for i := range ops {

@@ -92,7 +92,7 @@ func newMetrics() *metrics {
 		}),
 		metaOps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_router_meta_ops_total",
-			Help: "Namespace changes sent to the meta group's primary to commit, alone or in batches (an op sent again after a failover counts again).",
+			Help: "Namespace changes sent to the meta group's primary to commit, alone or in batches (an op sent again alone after its batch failed for it counts again).",
 		}),
 		opCalls: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_router_meta_op_calls_total",

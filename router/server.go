@@ -527,8 +527,9 @@ func flag(v string) (bool, error) {
 	return false, fmt.Errorf("%w: flag value %q: use 1 or 0", ErrBadRequest, v)
 }
 
-// propose commits op in the meta group. The op carries the HTTP request's
-// ID, so the retries below (after a primary died or a call timed out, when
+// propose commits op in the meta group, in a batch with others when it
+// may be (batchable). The op carries the HTTP request's ID, so the
+// retries of the call (after a primary died or a call timed out, when
 // the first try may have committed) are applied once: every mutation is
 // safe to retry, and retrying keeps a failover from surfacing as errors.
 func (s *Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
@@ -549,6 +550,7 @@ func (s *Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 	if batchable(op) {
 		res, err = s.props.do(ctx, op)
 	} else {
+		s.metrics.opCall(1)
 		res, err = s.proposeAlone(ctx, op)
 	}
 	if err != nil {
@@ -569,10 +571,13 @@ func (s *Server) propose(ctx context.Context, op meta.Op) (meta.Result, error) {
 const maxBatchedChunks = 1024
 
 // batchable reports whether op may go to the primary in a batch: it
-// carries its request's ID, which makes sending it again safe, and is
-// small.
+// carries its request's ID, which makes sending it again safe, is small,
+// and is quick to apply (a copy of a tree or a recursive delete would
+// hold up every answer of its batch, and could make the batch's call
+// outlast its deadline and be sent again whole).
 func batchable(op meta.Op) bool {
-	return op.ReqID != "" && (op.File == nil || len(op.File.Chunks) <= maxBatchedChunks)
+	return op.ReqID != "" && (op.File == nil || len(op.File.Chunks) <= maxBatchedChunks) &&
+		op.Kind != meta.OpCopy && !op.Recursive
 }
 
 // proposeAlone sends op to the meta group's primary in a call of its own.
@@ -586,7 +591,8 @@ func (s *Server) proposeAlone(ctx context.Context, op meta.Op) (meta.Result, err
 
 // proposeBatch sends ops, each with its request ID, to the meta group's
 // primary in one call, sent again whole when the primary did not take it
-// (each op is applied once however often it is sent).
+// or the outcome is unknown (each op is applied once however often it is
+// sent).
 func (s *Server) proposeBatch(ctx context.Context, ops []meta.Op) ([]meta.Result, []error, error) {
 	resp, err := wire.As[*wire.ProposeBatchResp](s.be.metaCall(ctx, func(g string) wire.Message {
 		return &wire.ProposeBatch{Group: g, Ops: ops}
@@ -594,20 +600,7 @@ func (s *Server) proposeBatch(ctx context.Context, ops []meta.Op) ([]meta.Result
 	if err != nil {
 		return nil, nil, err
 	}
-	return resp.Results, batchErrs(resp.Errs, resp.Err), nil
-}
-
-// batchErrs is the error of each item of a batch whose answer has errs
-// (nil when none failed), err(i) saying item i's.
-func batchErrs(errs []*wire.ErrorMsg, err func(i int) error) []error {
-	if errs == nil {
-		return nil
-	}
-	out := make([]error, len(errs))
-	for i := range errs {
-		out[i] = err(i)
-	}
-	return out
+	return resp.Results, wire.BatchErrors(resp.Errs), nil
 }
 
 // read makes a namespace read of t for the request's caller, who needs

@@ -122,7 +122,7 @@ func (s *Server) readBatch(ctx context.Context, reads []*wire.Read) ([]*wire.Rea
 	for i := range resp.Resps {
 		as[i] = &resp.Resps[i]
 	}
-	return as, batchErrs(resp.Errs, resp.Err), nil
+	return as, wire.BatchErrors(resp.Errs), nil
 }
 
 // admin refuses a request whose caller is not an admin; with

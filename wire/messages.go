@@ -368,6 +368,20 @@ func batchErr(errs []*ErrorMsg, i int) error {
 	return remoteError(errs[i])
 }
 
+// BatchErrors is the error of each item of a batch answered with errs
+// (the Errs of a ReadBatchResp or a ProposeBatchResp), nil when none
+// failed.
+func BatchErrors(errs []*ErrorMsg) []error {
+	if errs == nil {
+		return nil
+	}
+	out := make([]error, len(errs))
+	for i := range errs {
+		out[i] = batchErr(errs, i)
+	}
+	return out
+}
+
 // BatchError is what the Errs of a ReadBatchResp or a ProposeBatchResp
 // hold for a read or an op that failed with err.
 func BatchError(err error) *ErrorMsg { return errorMessage(err, "") }
