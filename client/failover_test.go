@@ -173,6 +173,49 @@ func TestClientRetriesAChangeCutOff(t *testing.T) {
 	}
 }
 
+// closingTransport fails its first tries as http.Transport does when the
+// router closed a kept-alive connection just as a request was handed to
+// it, then sends the rest.
+type closingTransport struct {
+	fails atomic.Int32 // tries still to fail
+	next  http.RoundTripper
+}
+
+func (t *closingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.fails.Add(-1) >= 0 {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, net.ErrClosed
+	}
+	return t.next.RoundTrip(r)
+}
+
+// A change whose connection the router closed under it (a router killed
+// between two calls of a kept-alive connection) is sent again, at the
+// next router, with the same Idempotency-Key.
+func TestClientRetriesOnAConnectionClosedUnderIt(t *testing.T) {
+	f := newFakeRouter(t)
+	tr := &closingTransport{next: http.DefaultTransport}
+	tr.fails.Store(2)
+	c, err := New(Config{Router: f.srv.URL + "," + f.srv.URL, RetryUnreachable: 10 * time.Second,
+		HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clock fakeClock
+	clock.install(c)
+	if _, err := c.Put(t.Context(), "/f", bytes.NewReader([]byte("once")), 4); err != nil {
+		t.Fatalf("Put whose connection closed twice under it: %v", err)
+	}
+	if got, err := c.ReadFile(t.Context(), "/f"); err != nil || string(got) != "once" {
+		t.Fatalf("ReadFile = %q, %v", got, err)
+	}
+	if tr.fails.Load() >= 0 {
+		t.Errorf("the transport was asked %d times fewer than it fails", tr.fails.Load()+1)
+	}
+}
+
 // A request whose answer carries a secret made for it (a user's token) is
 // not sent again once it may have reached a router: the retry would
 // answer a token the cluster does not keep.

@@ -147,11 +147,13 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 
 // reachedNone says a try failed on its way, before any answer: the
 // router refused the connection, reset it or closed it (a router
-// restarting, or gone). Another try, at the same router or another, is
-// safe: a change carries its Idempotency-Key. A timeout is not one of
-// these: the router may be working on it still.
+// restarting, or gone). A kept-alive connection the router closed just
+// as a request was handed to it fails with net.ErrClosed: the transport
+// saw the close and shut its end under the write. Another try, at the
+// same router or another, is safe: a change carries its Idempotency-Key.
+// A timeout is not one of these: the router may be working on it still.
 func reachedNone(err error) bool {
-	return errors.Is(err, ErrUnreachable) || errors.Is(err, errNoHTTPAnswer) ||
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, errNoHTTPAnswer) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }
 
