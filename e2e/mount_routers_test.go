@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,42 +65,65 @@ func TestMountRidesOutRouters(t *testing.T) {
 	mnt := c.mount("--router", c.API+","+url2, "--retry", "30s")
 	log := filepath.Join(mnt, "log")
 
-	// The program: append a numbered line, close, read the file back.
+	// The program: append a numbered line, close, read the file back,
+	// saying on its output when each call starts and ends. It runs as a
+	// process of its own: a process this test starts (a router) inherits
+	// the test's open files and closes them when it executes, and closing
+	// one of the mount's files waits for the mount, so a program inside
+	// the test would hold up the start of the very router it waits for.
+	prog := exec.Command("python3", "-u", "-c", `
+import select, sys
+path = sys.argv[1]
+i = 0
+while not select.select([sys.stdin], [], [], 0)[0]:
+    i += 1
+    print("start", i)
+    try:
+        with open(path, "a") as f:
+            f.write("%d\n" % i)
+        with open(path) as f:
+            f.read()
+    except OSError as e:
+        print("error line %d: %s" % (i, e))
+        sys.exit(1)
+    print("done", i)
+`, log)
+	stopIn, err := prog.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := prog.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prog.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Process.Kill() }) // when the test stops early
 	var (
 		wrote   atomic.Int64
 		opStart atomic.Int64 // UnixNano of the call under way, 0 between calls
 		errMu   sync.Mutex
 		errs    []string
-		stop    = make(chan struct{})
 		done    = make(chan struct{})
 	)
 	go func() {
 		defer close(done)
-		for i := int64(1); ; i++ {
-			select {
-			case <-stop:
-				return
+		lines := bufio.NewScanner(out)
+		for lines.Scan() {
+			what, n, _ := strings.Cut(lines.Text(), " ")
+			switch what {
+			case "start":
+				opStart.Store(time.Now().UnixNano())
+			case "done":
+				i, _ := strconv.ParseInt(n, 10, 64)
+				opStart.Store(0)
+				wrote.Store(i)
 			default:
-			}
-			opStart.Store(time.Now().UnixNano())
-			f, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-			if err == nil {
-				_, err = fmt.Fprintf(f, "%d\n", i)
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-			}
-			if err == nil {
-				_, err = os.ReadFile(log)
-			}
-			opStart.Store(0)
-			if err != nil {
 				errMu.Lock()
-				errs = append(errs, fmt.Sprintf("line %d: %v", i, err))
+				errs = append(errs, lines.Text())
 				errMu.Unlock()
-				return
 			}
-			wrote.Store(i)
 		}
 	}()
 	progress := func(what string, n int64) {
@@ -132,8 +158,11 @@ func TestMountRidesOutRouters(t *testing.T) {
 	progress("after the first router came back", 20)
 	c.start(r2)
 	progress("with both back", 10)
-	close(stop)
+	stopIn.Close()
 	<-done
+	if err := prog.Wait(); err != nil && len(errs) == 0 {
+		t.Fatalf("the program failed: %v", err)
+	}
 
 	if len(errs) > 0 {
 		t.Fatalf("the program got errors: %v", errs)
