@@ -239,13 +239,14 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, t target) {
 	path, _ := json.Marshal(t.path)
 	fmt.Fprintf(bw, "{\n  \"path\": %s,\n  \"entries\": [", path)
 	n := 0
+	var b []byte
 	for {
-		for _, e := range rr.Entries {
-			b, _ := json.Marshal(api.DirEntry{Name: e.Name, Attr: attrOf(e.Inode)})
+		for i := range rr.Entries {
 			if n > 0 {
 				bw.WriteByte(',')
 			}
 			bw.WriteString("\n    ")
+			b = appendEntryJSON(b[:0], rr.Entries[i].Name, &rr.Entries[i].Inode)
 			bw.Write(b)
 			n++
 		}

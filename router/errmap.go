@@ -95,6 +95,25 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b, _ = json.Marshal(api.ErrorBody{Code: api.CodeInternal, Message: "encode the answer: " + err.Error()})
 	}
+	writeCompact(w, status, b)
+}
+
+// writeStat answers as writeJSON(w, status, statOf(p, *in)) does, with
+// the JSON made by hand (appendStatJSON): a stat and every write answer
+// with one.
+func writeStat(w http.ResponseWriter, status int, p string, in *meta.Inode) {
+	buf := statBufs.Get().(*[]byte)
+	*buf = appendStatJSON((*buf)[:0], p, in)
+	writeCompact(w, status, *buf)
+	statBufs.Put(buf)
+}
+
+// statBufs holds the buffers writeStat encodes into.
+var statBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// writeCompact answers with the compact JSON b, indented as writeJSON
+// says.
+func writeCompact(w http.ResponseWriter, status int, b []byte) {
 	buf := answerBufs.Get().(*[]byte)
 	out := appendIndented((*buf)[:0], b)
 	w.Header().Set("Content-Type", "application/json")

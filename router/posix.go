@@ -254,7 +254,7 @@ func (s *Server) setattr(w http.ResponseWriter, r *http.Request, t target, q url
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, statOf(t.path, *in))
+	writeStat(w, http.StatusOK, t.path, in)
 }
 
 // writeAt writes the body into the file at offset, extending it (with
@@ -310,7 +310,7 @@ func (s *Server) writeAt(w http.ResponseWriter, r *http.Request, t target, offse
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, statOf(t.path, *in))
+	writeStat(w, http.StatusOK, t.path, in)
 }
 
 // MaxRanges bounds the writes one PATCH with ranges= carries.
@@ -455,7 +455,7 @@ func (s *Server) writeRanges(w http.ResponseWriter, r *http.Request, t target, q
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, statOf(t.path, *in))
+	writeStat(w, http.StatusOK, t.path, in)
 }
 
 func totalOf(rs []byteRange) (n int64) {

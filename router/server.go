@@ -700,7 +700,7 @@ func (s *Server) stat(w http.ResponseWriter, r *http.Request, t target) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, statOf(t.path, rr.Inode))
+	writeStat(w, http.StatusOK, t.path, &rr.Inode)
 }
 
 // chunks lists where a file's content is stored (admins only): what an

@@ -97,7 +97,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, t target) {
 		w.WriteHeader(status)
 		return
 	}
-	writeJSON(w, status, statOf(t.path, *res.Inode))
+	writeStat(w, status, t.path, res.Inode)
 }
 
 // contentOf is the content for a PUT ?from=SRC: SRC's, shared (no byte
