@@ -2,7 +2,10 @@ package meta
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -15,10 +18,13 @@ import (
 // the struct tags (a map of the fields that are set, in declaration
 // order, integers at the width of their type), so records written before
 // and after compare equal; inode_codec_test.go checks it on random
-// inodes. Decoding takes what reflection takes: fields in any order,
-// unknown fields skipped, integers of any width, and an array-encoded
-// Inode through reflection itself (a DirEntry only as a map, which is all
-// that was ever written). Both hold for encoders and decoders with
+// inodes. An inode of scalars alone is appended to a buffer and written
+// at once, and read straight from the bytes of a reader that lends them
+// (a wire frame's: decodeLent) or of a record (UnmarshalInode). Decoding
+// takes what reflection takes: fields in any order, unknown fields
+// skipped, integers of any width, and an array-encoded Inode through
+// reflection itself (a DirEntry only as a map, which is all that was
+// ever written). Both hold for encoders and decoders with
 // msgpack's default settings, the only ones this project uses: the codec
 // ignores UseCompactInts, UseArrayEncodedStructs, SetOmitEmpty and
 // DisallowUnknownFields.
@@ -39,6 +45,18 @@ func (d DirEntry) EncodeMsgpack(e *msgpack.Encoder) error { return d.Inode.encod
 // encode writes in as a map, after the field n holding name when name is
 // not nil.
 func (in *Inode) encode(e *msgpack.Encoder, name *string) error {
+	if len(in.Chunks) == 0 && in.Usage == nil && in.Object == nil {
+		// All scalars, as most answers' inodes and every listing's
+		// entries are: appended here and written at once, where each
+		// key and value through the encoder was a call of its own.
+		buf := encodeBufs.Get().(*[]byte)
+		*buf = in.appendScalars((*buf)[:0], name)
+		_, err := e.Writer().Write(*buf)
+		if cap(*buf) <= maxPooledEncode {
+			encodeBufs.Put(buf)
+		}
+		return err
+	}
 	n := 6 // i, y, s, m, t and l are always written
 	if name != nil {
 		n++
@@ -110,6 +128,105 @@ func (in *Inode) encode(e *msgpack.Encoder, name *string) error {
 	return w.err
 }
 
+// encodeBufs holds the buffers an inode of scalars is appended into; one
+// grown past maxPooledEncode (a large inline file) is left to the
+// collector.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+const maxPooledEncode = 4 << 10
+
+// appendScalars appends the bytes encode writes for in when it has no
+// chunks, usage or object: the same map, field for field, each value
+// in the encoding the encoder's method for its type writes.
+func (in *Inode) appendScalars(b []byte, name *string) []byte {
+	n := 6
+	if name != nil {
+		n++
+	}
+	for _, set := range [...]bool{in.Uid != 0, in.Gid != 0, in.ATime != 0, in.CTime != 0, in.Gen != 0,
+		in.Target != "", in.Rdev != 0, in.Parent != 0, in.Hash != "", len(in.Data) > 0,
+		in.DataKey != 0, in.ContentType != ""} {
+		if set {
+			n++
+		}
+	}
+	if n < 16 {
+		b = append(b, msgpcode.FixedMapLow|byte(n))
+	} else {
+		b = append(b, msgpcode.Map16, 0, byte(n))
+	}
+	if name != nil {
+		b = appendMsgpackString(append(b, msgpcode.FixedStrLow|1, 'n'), *name)
+	}
+	b = binary.BigEndian.AppendUint64(append(b, msgpcode.FixedStrLow|1, 'i', msgpcode.Uint64), in.Ino)
+	b = append(b, msgpcode.FixedStrLow|1, 'y', msgpcode.Uint8, byte(in.Type))
+	b = binary.BigEndian.AppendUint64(append(b, msgpcode.FixedStrLow|1, 's', msgpcode.Int64), uint64(in.Size))
+	b = binary.BigEndian.AppendUint32(append(b, msgpcode.FixedStrLow|1, 'm', msgpcode.Uint32), in.Mode)
+	b = binary.BigEndian.AppendUint64(append(b, msgpcode.FixedStrLow|1, 't', msgpcode.Int64), uint64(in.MTime))
+	b = binary.BigEndian.AppendUint32(append(b, msgpcode.FixedStrLow|1, 'l', msgpcode.Uint32), in.Nlink)
+	if in.Uid != 0 {
+		b = binary.BigEndian.AppendUint32(append(b, msgpcode.FixedStrLow|1, 'u', msgpcode.Uint32), in.Uid)
+	}
+	if in.Gid != 0 {
+		b = binary.BigEndian.AppendUint32(append(b, msgpcode.FixedStrLow|2, 'g', 'i', msgpcode.Uint32), in.Gid)
+	}
+	if in.ATime != 0 {
+		b = binary.BigEndian.AppendUint64(append(b, msgpcode.FixedStrLow|2, 'a', 't', msgpcode.Int64), uint64(in.ATime))
+	}
+	if in.CTime != 0 {
+		b = binary.BigEndian.AppendUint64(append(b, msgpcode.FixedStrLow|2, 'c', 't', msgpcode.Int64), uint64(in.CTime))
+	}
+	if in.Gen != 0 {
+		b = binary.BigEndian.AppendUint64(append(b, msgpcode.FixedStrLow|2, 'g', 'n', msgpcode.Uint64), in.Gen)
+	}
+	if in.Target != "" {
+		b = appendMsgpackString(append(b, msgpcode.FixedStrLow|2, 't', 'g'), in.Target)
+	}
+	if in.Rdev != 0 {
+		b = binary.BigEndian.AppendUint64(append(b, msgpcode.FixedStrLow|2, 'r', 'd', msgpcode.Uint64), in.Rdev)
+	}
+	if in.Parent != 0 {
+		b = binary.BigEndian.AppendUint64(append(b, msgpcode.FixedStrLow|2, 'p', 'a', msgpcode.Uint64), in.Parent)
+	}
+	if in.Hash != "" {
+		b = appendMsgpackString(append(b, msgpcode.FixedStrLow|1, 'h'), in.Hash)
+	}
+	if len(in.Data) > 0 {
+		b = append(b, msgpcode.FixedStrLow|1, 'd')
+		switch l := len(in.Data); {
+		case l < 256:
+			b = append(b, msgpcode.Bin8, byte(l))
+		case l <= math.MaxUint16:
+			b = binary.BigEndian.AppendUint16(append(b, msgpcode.Bin16), uint16(l))
+		default:
+			b = binary.BigEndian.AppendUint32(append(b, msgpcode.Bin32), uint32(l))
+		}
+		b = append(b, in.Data...)
+	}
+	if in.DataKey != 0 {
+		b = binary.BigEndian.AppendUint32(append(b, msgpcode.FixedStrLow|2, 'd', 'k', msgpcode.Uint32), in.DataKey)
+	}
+	if in.ContentType != "" {
+		b = appendMsgpackString(append(b, msgpcode.FixedStrLow|2, 'm', 't'), in.ContentType)
+	}
+	return b
+}
+
+// appendMsgpackString appends s as the encoder's EncodeString writes it.
+func appendMsgpackString(b []byte, s string) []byte {
+	switch l := len(s); {
+	case l < 32:
+		b = append(b, msgpcode.FixedStrLow|byte(l))
+	case l < 256:
+		b = append(b, msgpcode.Str8, byte(l))
+	case l <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(b, msgpcode.Str16), uint16(l))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, msgpcode.Str32), uint32(l))
+	}
+	return append(b, s...)
+}
+
 // fieldWriter writes a struct's fields, each a key and its value, and
 // keeps the first error.
 type fieldWriter struct {
@@ -152,12 +269,18 @@ func (w *fieldWriter) string(k, v string) {
 // DecodeMsgpack implements msgpack.CustomDecoder. Like reflection, it
 // leaves fields the record does not name as they were.
 func (in *Inode) DecodeMsgpack(d *msgpack.Decoder) error {
+	if decodeLent(d, in, nil) {
+		return nil
+	}
 	return decodeStruct(d, in, (*inodeFields)(in))
 }
 
 // DecodeMsgpack implements msgpack.CustomDecoder: a map of the Name and
 // the Inode's fields, as DirEntry.EncodeMsgpack writes.
 func (de *DirEntry) DecodeMsgpack(d *msgpack.Decoder) error {
+	if decodeLent(d, &de.Inode, &de.Name) {
+		return nil
+	}
 	isMap, err := mapAhead(d)
 	if err != nil {
 		return err
@@ -180,6 +303,42 @@ func (de *DirEntry) decodeField(d *msgpack.Decoder, k []byte) error {
 		return err
 	}
 	return de.Inode.decodeField(d, k)
+}
+
+// lentBytes is a reader that lends a decoder the bytes it has not read
+// yet, as a frame of the wire protocol being decoded does.
+type lentBytes interface {
+	Unread() []byte
+	Discard(n int)
+}
+
+// decodeLent reads the record ahead of d into *in (and its name into
+// *name, for a DirEntry) straight from the bytes of d's reader, when the
+// reader lends them (lentBytes) and the record is a map of scalars, as
+// an answer's inode and a listing's entries are; it reports whether it
+// did, and leaves *in, *name and d as they were when not. Read through
+// the decoder, such a record cost a call per key and per value, each
+// through the reader: most of a router's CPU serving a listing.
+func decodeLent(d *msgpack.Decoder, in *Inode, name *string) bool {
+	r, ok := d.Buffered().(lentBytes)
+	if !ok {
+		return false
+	}
+	v := *in
+	var nm string
+	if name != nil {
+		nm = *name
+	}
+	n, ok := v.scanScalars(r.Unread(), name != nil, &nm)
+	if !ok {
+		return false
+	}
+	*in = v
+	if name != nil {
+		*name = nm
+	}
+	r.Discard(n)
+	return true
 }
 
 // mapAhead reports whether the next value is a map or nil, which the
@@ -333,30 +492,44 @@ func UnmarshalInode(b []byte) (Inode, error) {
 // unmarshalScalars decodes b into in and reports whether it could: false
 // means b holds something it does not read, and in is partly written.
 func (in *Inode) unmarshalScalars(b []byte) bool {
+	n, ok := in.scanScalars(b, false, nil)
+	return ok && n == len(b)
+}
+
+// scanScalars decodes the map of scalars at the start of b into in, and
+// a DirEntry's name (the key "n") into *name when named is set. It
+// returns how many bytes the map took, or false when b does not start
+// with one it reads, with in and *name partly written.
+func (in *Inode) scanScalars(b []byte, named bool, name *string) (int, bool) {
 	r := byteReader{b: b}
 	c, ok := r.byte()
 	n := uint64(c & msgpcode.FixedMapMask)
 	switch {
 	case !ok:
-		return false
+		return 0, false
 	case c == msgpcode.Map16:
 		n, ok = r.be(2)
 	case !msgpcode.IsFixedMap(c):
-		return false
+		return 0, false
 	}
 	if !ok {
-		return false
+		return 0, false
 	}
 	for range n {
 		kc, ok := r.byte()
 		if !ok || !msgpcode.IsFixedString(kc) {
-			return false
+			return 0, false
 		}
 		k, ok := r.take(int(kc & msgpcode.FixedStrMask))
 		if !ok {
-			return false
+			return 0, false
 		}
 		switch string(k) {
+		case "n":
+			if !named {
+				return 0, false
+			}
+			*name, ok = r.str()
 		case "i":
 			in.Ino, ok = r.uint()
 		case "y":
@@ -396,13 +569,13 @@ func (in *Inode) unmarshalScalars(b []byte) bool {
 		case "mt":
 			in.ContentType, ok = r.str()
 		default:
-			return false
+			return 0, false
 		}
 		if !ok {
-			return false
+			return 0, false
 		}
 	}
-	return len(r.b) == 0
+	return len(b) - len(r.b), true
 }
 
 // byteReader reads the msgpack encodings the reflection encoder writes

@@ -2,8 +2,12 @@ package meta
 
 import (
 	"bytes"
+	"cmp"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -281,5 +285,78 @@ func TestDirEntryCodecMatchesReflection(t *testing.T) {
 	var nilEntry DirEntry
 	if err := msgpack.Unmarshal([]byte{0xc0}, &nilEntry); err != nil || !reflect.DeepEqual(nilEntry, DirEntry{}) {
 		t.Fatalf("nil decoded as %+v, %v", nilEntry, err)
+	}
+}
+
+// lentReader lends its unread bytes, as a frame of the wire protocol
+// does (lentBytes), and counts the records read from them.
+type lentReader struct {
+	bytes.Reader
+	b    []byte
+	lent int
+}
+
+func newLentReader(b []byte) *lentReader {
+	l := &lentReader{b: b}
+	l.Reset(b)
+	return l
+}
+
+func (l *lentReader) Unread() []byte { return l.b[len(l.b)-l.Len():] }
+func (l *lentReader) Discard(n int)  { l.lent++; l.Seek(int64(n), io.SeekCurrent) }
+
+// Records read from a reader that lends its bytes decode as reflection
+// decodes them, each encoding of them, and the decoder goes on from
+// where each ended: an inode twice, then an entry, then a number, in one
+// stream. Cut short, they fail as reflection fails.
+func TestLentRecordsDecodeAsReflection(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	lent := 0
+	for i := range 1000 {
+		in := randomInode(r)
+		if i%2 == 0 { // scalars only, as most answers are
+			in.Chunks, in.Usage, in.Object = nil, nil, nil
+		}
+		de := dirEntryFields{Name: fmt.Sprint("name", i), inodeFields: inodeFields(in)}
+		inodes, _ := otherEncodings(t, (*inodeFields)(&in))
+		entries, _ := otherEncodings(t, &de)
+		plainIn, _ := msgpack.Marshal(&in)
+		plainDe, _ := msgpack.Marshal(DirEntry{Name: de.Name, Inode: in})
+		inodes, entries = append(inodes, plainIn), append(entries, plainDe)
+		for j := range inodes {
+			var want1, want2 Inode
+			var wantDe dirEntryFields
+			errWant := msgpack.Unmarshal(inodes[j], (*inodeFields)(&want1))
+			msgpack.Unmarshal(inodes[j], (*inodeFields)(&want2))
+			var asCodec DirEntry
+			if err := msgpack.Unmarshal(entries[j], &wantDe); err != nil || errWant != nil || msgpack.Unmarshal(entries[j], &asCodec) != nil {
+				continue // a variant reflection, or a DirEntry, does not read (an entry as an array)
+			}
+			stream := slices.Concat(inodes[j], inodes[j], entries[j], []byte{7})
+			lr := newLentReader(stream)
+			d := msgpack.NewDecoder(lr)
+			var got1, got2 Inode
+			var gotDe DirEntry
+			var seven int
+			if err := cmp.Or(d.Decode(&got1), d.Decode(&got2), d.Decode(&gotDe), d.Decode(&seven)); err != nil {
+				t.Fatalf("inode %d, variant %d: %v", i, j, err)
+			}
+			if !reflect.DeepEqual(got1, want1) || !reflect.DeepEqual(got2, want2) ||
+				!reflect.DeepEqual(gotDe, DirEntry{Name: wantDe.Name, Inode: Inode(wantDe.inodeFields)}) || seven != 7 {
+				t.Fatalf("inode %d, variant %d: decoded\n%+v\n%+v\n%+v then %d\nreflection decodes\n%+v\n%+v", i, j, got1, got2, gotDe, seven, want1, wantDe)
+			}
+			lent += lr.lent
+			for cut := range min(len(inodes[j]), 40) {
+				var x, y Inode
+				errGot := msgpack.NewDecoder(newLentReader(inodes[j][:cut])).Decode(&x)
+				errRef := msgpack.Unmarshal(inodes[j][:cut], (*inodeFields)(&y))
+				if (errGot == nil) != (errRef == nil) {
+					t.Fatalf("inode %d, variant %d, cut at %d of %d bytes: decoded with %v, reflection with %v", i, j, cut, len(inodes[j]), errGot, errRef)
+				}
+			}
+		}
+	}
+	if lent == 0 {
+		t.Fatal("no record was read from the lent bytes")
 	}
 }

@@ -85,6 +85,11 @@ type frameReader struct {
 	b []byte
 }
 
+// Unread and Discard lend the decoder's codecs the bytes not read yet,
+// so that an inode is read from them directly (meta's decodeLent).
+func (fr *frameReader) Unread() []byte { return fr.b[len(fr.b)-fr.Len():] }
+func (fr *frameReader) Discard(n int)  { fr.Seek(int64(n), io.SeekCurrent) }
+
 // outFrame is a whole frame being encoded (the 4-byte length, the type
 // byte, then msgpack): its bytes are in buf, except the large Bulk
 // contents, which stay where they are and are written from there.
