@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -201,7 +200,7 @@ func (f *File) openRead() error {
 		}
 	case f.typ == api.TypeDir:
 		var l api.Listing
-		if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+		if err := readListing(resp.Body, &l); err != nil {
 			return fmt.Errorf("decode the listing: %w", err)
 		}
 		f.entries, f.next, f.more = l.Entries, l.Next, l.Next != ""

@@ -319,10 +319,28 @@ func readError(resp *http.Response) *Error {
 // decodeJSON decodes the answer body into v and closes it.
 func decodeJSON(resp *http.Response, what string, v any) error {
 	defer drainClose(resp.Body)
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	var err error
+	if l, ok := v.(*api.Listing); ok {
+		err = readListing(resp.Body, l)
+	} else {
+		err = json.NewDecoder(resp.Body).Decode(v)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: decode answer from router: %w", what, err)
 	}
 	return nil
+}
+
+// readListing reads a listing whole and decodes it with its own
+// UnmarshalJSON, which checks what it reads: a listing can hold tens of
+// thousands of entries, and json.Decoder's scan of every byte before
+// decoding took as long as the decoding.
+func readListing(r io.Reader, l *api.Listing) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	return l.UnmarshalJSON(b)
 }
 
 // drainClose reads what is left of a small body before closing it, so the
