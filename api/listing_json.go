@@ -26,6 +26,7 @@ func (l *Listing) UnmarshalJSON(b []byte) error {
 		*l = fast
 		return nil
 	}
+	l.Entries = nil
 	return json.Unmarshal(b, (*listingFields)(l))
 }
 
@@ -92,10 +93,12 @@ func (p *listingParser) listing(l *Listing) bool {
 			l.Next, ok = p.str()
 			return ok
 		case "entries":
-			l.Entries = l.Entries[:0]
-			if l.Entries == nil {
-				l.Entries = []DirEntry{} // "[]" is an empty list, not none
+			if l.Entries != nil {
+				// A second list: encoding/json decodes it into the
+				// entries of the first, which only it does.
+				return false
 			}
+			l.Entries = []DirEntry{} // "[]" is an empty list, not none
 			if !p.next('[') {
 				return false
 			}

@@ -107,6 +107,7 @@ func TestListingDecodesAsEncodingJSON(t *testing.T) {
 		`{"entries":[{"mtime":null}]}`, `{"entries":[{"mtime":"2024-01-01T00:00:00+02:00"}]}`,
 		`{"entries":[{"usage":{"bytes":1},"usage":{"files":2}}]}`, `{"entries":[{"usage":null}]}`,
 		`{"entries":[{"name":"a","name":"b"}]}`, `{"entries":[{}],"entries":[{"name":"c"}]}`,
+		`{"entries":[{"name":"a","ino":5}],"entries":[{"name":"c"}]}`,
 		`{"entries":[{"name":"a"}`, `{"entries":[{"name":"a"},]}`, `{"entries":[{"name":"a"} {"name":"b"}]}`,
 	} {
 		decodeBoth(t, "case", []byte(b))
@@ -127,4 +128,16 @@ func decodeFields(t *testing.T, b []byte) Listing {
 		t.Fatal(err)
 	}
 	return Listing(l)
+}
+
+// FuzzListingUnmarshalJSON: whatever the bytes, a listing decodes, or
+// fails, as encoding/json has it.
+func FuzzListingUnmarshalJSON(f *testing.F) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 4 {
+		b, _ := json.MarshalIndent(randomListing(r), "", "  ")
+		f.Add(b)
+	}
+	f.Add([]byte(`{"path":"/d","entries":[{"name":"a","ino":5,"usage":{"bytes":1}}],"entries":[{"name":"c"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) { decodeBoth(t, "fuzz", b) })
 }

@@ -360,3 +360,41 @@ func TestLentRecordsDecodeAsReflection(t *testing.T) {
 		t.Fatal("no record was read from the lent bytes")
 	}
 }
+
+// FuzzLentRecords: whatever the bytes, an Inode and a DirEntry read from
+// a reader that lends them decode, or fail, as read through the decoder
+// alone, and leave the reader where it does.
+func FuzzLentRecords(f *testing.F) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for range 4 {
+		in := randomInode(r)
+		in.Chunks, in.Usage, in.Object = nil, nil, nil
+		b, _ := msgpack.Marshal(DirEntry{Name: "f", Inode: in})
+		f.Add(b)
+		b, _ = msgpack.Marshal(&in)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		stream := append(slices.Clip(b), 7)
+		var in, inLent Inode
+		var de, deLent DirEntry
+		plain := msgpack.NewDecoder(bytes.NewReader(stream))
+		errIn := plain.Decode(&in)
+		restIn, _ := io.ReadAll(plain.Buffered())
+		lent := msgpack.NewDecoder(newLentReader(stream))
+		errInLent := lent.Decode(&inLent)
+		restInLent, _ := io.ReadAll(lent.Buffered())
+		if (errIn == nil) != (errInLent == nil) || errIn == nil && (!reflect.DeepEqual(in, inLent) || !bytes.Equal(restIn, restInLent)) {
+			t.Fatalf("inode from %x: %+v (%v), rest %x; lent %+v (%v), rest %x", b, in, errIn, restIn, inLent, errInLent, restInLent)
+		}
+		plain = msgpack.NewDecoder(bytes.NewReader(stream))
+		errDe := plain.Decode(&de)
+		restDe, _ := io.ReadAll(plain.Buffered())
+		lent = msgpack.NewDecoder(newLentReader(stream))
+		errDeLent := lent.Decode(&deLent)
+		restDeLent, _ := io.ReadAll(lent.Buffered())
+		if (errDe == nil) != (errDeLent == nil) || errDe == nil && (!reflect.DeepEqual(de, deLent) || !bytes.Equal(restDe, restDeLent)) {
+			t.Fatalf("entry from %x: %+v (%v), rest %x; lent %+v (%v), rest %x", b, de, errDe, restDe, deLent, errDeLent, restDeLent)
+		}
+	})
+}

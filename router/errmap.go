@@ -105,7 +105,9 @@ func writeStat(w http.ResponseWriter, status int, p string, in *meta.Inode) {
 	buf := statBufs.Get().(*[]byte)
 	*buf = appendStatJSON((*buf)[:0], p, in)
 	writeCompact(w, status, *buf)
-	statBufs.Put(buf)
+	if cap(*buf) <= maxPooledAnswer {
+		statBufs.Put(buf)
+	}
 }
 
 // statBufs holds the buffers writeStat encodes into.
