@@ -192,15 +192,7 @@ func (in *Inode) appendScalars(b []byte, name *string) []byte {
 		b = appendMsgpackString(append(b, msgpcode.FixedStrLow|1, 'h'), in.Hash)
 	}
 	if len(in.Data) > 0 {
-		b = append(b, msgpcode.FixedStrLow|1, 'd')
-		switch l := len(in.Data); {
-		case l < 256:
-			b = append(b, msgpcode.Bin8, byte(l))
-		case l <= math.MaxUint16:
-			b = binary.BigEndian.AppendUint16(append(b, msgpcode.Bin16), uint16(l))
-		default:
-			b = binary.BigEndian.AppendUint32(append(b, msgpcode.Bin32), uint32(l))
-		}
+		b = appendSized(append(b, msgpcode.FixedStrLow|1, 'd'), len(in.Data), msgpcode.Bin8, msgpcode.Bin16, msgpcode.Bin32)
 		b = append(b, in.Data...)
 	}
 	if in.DataKey != 0 {
@@ -214,17 +206,24 @@ func (in *Inode) appendScalars(b []byte, name *string) []byte {
 
 // appendMsgpackString appends s as the encoder's EncodeString writes it.
 func appendMsgpackString(b []byte, s string) []byte {
-	switch l := len(s); {
-	case l < 32:
-		b = append(b, msgpcode.FixedStrLow|byte(l))
-	case l < 256:
-		b = append(b, msgpcode.Str8, byte(l))
-	case l <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, msgpcode.Str16), uint16(l))
-	default:
-		b = binary.BigEndian.AppendUint32(append(b, msgpcode.Str32), uint32(l))
+	if len(s) < 32 {
+		b = append(b, msgpcode.FixedStrLow|byte(len(s)))
+	} else {
+		b = appendSized(b, len(s), msgpcode.Str8, msgpcode.Str16, msgpcode.Str32)
 	}
 	return append(b, s...)
+}
+
+// appendSized appends the header of a string or bin of l bytes in its
+// narrowest sized form: code8, code16 or code32 and the length.
+func appendSized(b []byte, l int, code8, code16, code32 byte) []byte {
+	switch {
+	case l < 256:
+		return append(b, code8, byte(l))
+	case l <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, code16), uint16(l))
+	}
+	return binary.BigEndian.AppendUint32(append(b, code32), uint32(l))
 }
 
 // fieldWriter writes a struct's fields, each a key and its value, and
