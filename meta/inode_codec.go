@@ -57,13 +57,8 @@ func (in *Inode) encode(e *msgpack.Encoder, name *string) error {
 		}
 		return err
 	}
-	n := 6 // i, y, s, m, t and l are always written
-	if name != nil {
-		n++
-	}
-	for _, set := range [...]bool{in.Uid != 0, in.Gid != 0, in.ATime != 0, in.CTime != 0, in.Gen != 0,
-		in.Target != "", in.Rdev != 0, in.Parent != 0, in.Hash != "", len(in.Chunks) > 0, len(in.Data) > 0,
-		in.DataKey != 0, in.ContentType != "", in.Usage != nil, in.Object != nil} {
+	n := in.scalarFields(name)
+	for _, set := range [...]bool{len(in.Chunks) > 0, in.Usage != nil, in.Object != nil} {
 		if set {
 			n++
 		}
@@ -139,17 +134,7 @@ const maxPooledEncode = 4 << 10
 // chunks, usage or object: the same map, field for field, each value
 // in the encoding the encoder's method for its type writes.
 func (in *Inode) appendScalars(b []byte, name *string) []byte {
-	n := 6
-	if name != nil {
-		n++
-	}
-	for _, set := range [...]bool{in.Uid != 0, in.Gid != 0, in.ATime != 0, in.CTime != 0, in.Gen != 0,
-		in.Target != "", in.Rdev != 0, in.Parent != 0, in.Hash != "", len(in.Data) > 0,
-		in.DataKey != 0, in.ContentType != ""} {
-		if set {
-			n++
-		}
-	}
+	n := in.scalarFields(name)
 	if n < 16 {
 		b = append(b, msgpcode.FixedMapLow|byte(n))
 	} else {
@@ -202,6 +187,24 @@ func (in *Inode) appendScalars(b []byte, name *string) []byte {
 		b = appendMsgpackString(append(b, msgpcode.FixedStrLow|2, 'm', 't'), in.ContentType)
 	}
 	return b
+}
+
+// scalarFields counts the fields of in that encode writes and are not
+// chunks, usage or an object: i, y, s, m, t and l always, the name when
+// given, the others when set.
+func (in *Inode) scalarFields(name *string) int {
+	n := 6
+	if name != nil {
+		n++
+	}
+	for _, set := range [...]bool{in.Uid != 0, in.Gid != 0, in.ATime != 0, in.CTime != 0, in.Gen != 0,
+		in.Target != "", in.Rdev != 0, in.Parent != 0, in.Hash != "", len(in.Data) > 0,
+		in.DataKey != 0, in.ContentType != ""} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 // appendMsgpackString appends s as the encoder's EncodeString writes it.
