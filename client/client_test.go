@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -547,5 +548,98 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Errorf("DefaultConfig invalid: %v", err)
+	}
+}
+
+// writeCounter counts the writes made on the connections it dials and
+// keeps what each carried.
+type writeCounter struct {
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (w *writeCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countedConn{Conn: conn, w: w}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	w *writeCounter
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	c.w.mu.Lock()
+	c.w.writes = append(c.w.writes, bytes.Clone(p))
+	c.w.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// A small put leaves in one write, headers and body together, from any
+// reader, and is replayed whole after a 503 even from a reader that cannot
+// seek; a body shorter or longer than its stated size is refused before
+// anything is sent.
+func TestSmallPutIsSentInOneWriteAndReplayed(t *testing.T) {
+	f := newFakeRouter(t)
+	var wc writeCounter
+	c, err := New(Config{Router: f.srv.URL, HTTPClient: &http.Client{Transport: &http.Transport{DialContext: wc.dial}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clock fakeClock
+	clock.install(c)
+	var tries atomic.Int32
+	f.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if tries.Add(1) > 1 {
+			return false
+		}
+		writeAPIError(w, http.StatusServiceUnavailable, "unavailable", "electing a primary")
+		return true
+	})
+	content := bytes.Repeat([]byte("0123456789abcdef"), 64) // 1 KiB
+	// A reader that is neither seekable nor one net/http knows.
+	body := io.MultiReader(bytes.NewReader(content[:100]), bytes.NewReader(content[100:]))
+	if _, err := c.Put(t.Context(), "/small", body, int64(len(content))); err != nil {
+		t.Fatalf("Put after a 503: %v", err)
+	}
+	reqs := f.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("router saw %d requests, want 2 (a 503, then the put)", len(reqs))
+	}
+	for i, r := range reqs {
+		if !bytes.Equal(r.Body, content) {
+			t.Errorf("try %d sent a body of %d bytes, want the %d put", i, len(r.Body), len(content))
+		}
+	}
+	wc.mu.Lock()
+	writes := wc.writes
+	wc.mu.Unlock()
+	if len(writes) != 2 {
+		t.Fatalf("the two tries took %d writes, want 2 (one each)", len(writes))
+	}
+	for i, w := range writes {
+		if !bytes.HasPrefix(w, []byte("PUT /v1/fs/small")) || !bytes.HasSuffix(w, content) {
+			t.Errorf("write %d (%d bytes) is not a whole request, headers and body", i, len(w))
+		}
+	}
+
+	for _, tt := range []struct {
+		name string
+		size int64
+		want string
+	}{
+		{"short", int64(len(content)) + 1, "the body ended after 1024 of the 1025 bytes"},
+		{"long", int64(len(content)) - 1, "the body holds more than the 1023 bytes"},
+	} {
+		_, err := c.Put(t.Context(), "/"+tt.name, bytes.NewReader(content), tt.size)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Put of a %s body = %v, want an error saying %q", tt.name, err, tt.want)
+		}
+	}
+	if n := len(f.requests()); n != 2 {
+		t.Errorf("router saw %d requests after the refused puts, want still 2", n)
 	}
 }

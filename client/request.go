@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -60,7 +61,10 @@ type request struct {
 	header http.Header
 	body   io.Reader // nil for none
 	size   int64     // bytes in body; -1 unknown (sent chunked)
-	bound  timeoutBound
+	// data is body read whole, when it is small (see inMemory): each
+	// try sends it from its own reader.
+	data  []byte
+	bound timeoutBound
 	// notModified: a 304 answer is an answer, not an error.
 	notModified bool
 	// extra lengthens the timeout of a call the router may hold on
@@ -88,6 +92,9 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		if r.header.Get(IdempotencyHeader) == "" {
 			r.header.Set(IdempotencyHeader, newIdempotencyKey())
 		}
+	}
+	if err := r.inMemory(); err != nil {
+		return nil, err
 	}
 	rewind, replayable := rewinder(r.body)
 	deadline := c.now().Add(c.retry503)
@@ -179,7 +186,12 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 
 	var upload *uploadBody
 	var body io.Reader
-	if r.body != nil && r.size != 0 {
+	if r.data != nil {
+		// net/http writes the headers and a body it knows to be in
+		// memory together: one write, one packet, where any other body
+		// has the headers flushed first.
+		body = bytes.NewReader(r.data)
+	} else if r.body != nil && r.size != 0 {
 		upload = &uploadBody{r: r.body, closed: make(chan struct{})}
 		if r.bound == boundAfterUpload {
 			upload.done = wd.arm
@@ -212,6 +224,8 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 		req.Header.Set(api.FenceHeader, strconv.FormatUint(f, 10))
 	}
 	switch {
+	case r.data != nil:
+		req.ContentLength = int64(len(r.data))
 	case r.body != nil && r.size == 0:
 		// An empty body is sent with Content-Length: 0, not chunked.
 		req.Body, req.ContentLength = http.NoBody, 0
@@ -258,6 +272,35 @@ func (c *Client) transportError(ctx, actx context.Context, r *request, base stri
 // errNoHTTPAnswer: the connection closed, or bytes that are not HTTP came,
 // before the answer's headers (what a port that is not a router's does).
 var errNoHTTPAnswer = errors.New("no HTTP answer")
+
+// maxInMemoryBody is the largest request body read whole before it is
+// sent (see request.inMemory).
+const maxInMemoryBody = 64 << 10
+
+// inMemory reads a body of at most maxInMemoryBody bytes whole, once,
+// into r.data, and leaves r.body nil: every try then sends the same
+// bytes from a reader of its own (nothing to rewind, and a try the
+// transport still reads after its answer disturbs no other), and sends
+// them with the headers. A body shorter or longer than r.size is an error
+// before anything is sent.
+func (r *request) inMemory() error {
+	if r.body == nil || r.size <= 0 || r.size > maxInMemoryBody {
+		return nil
+	}
+	data := make([]byte, r.size)
+	if n, err := io.ReadFull(r.body, data); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return fmt.Errorf("%s %s: the body ended after %d of the %d bytes it was said to hold", r.method, r.what, n, r.size)
+		}
+		return fmt.Errorf("%s %s: read the body: %w", r.method, r.what, err)
+	}
+	var extra [1]byte
+	if n, _ := io.ReadFull(r.body, extra[:]); n > 0 {
+		return fmt.Errorf("%s %s: the body holds more than the %d bytes it was said to hold", r.method, r.what, r.size)
+	}
+	r.body, r.data = nil, data
+	return nil
+}
 
 // rewinder returns a function that puts body back where it started, and
 // whether body can be replayed at all: nil, or an io.ReadSeeker that can
