@@ -261,7 +261,7 @@ func (h *heldApply) read(index uint64, fn func(store.Reader)) (bool, <-chan stru
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.open && h.applied >= index {
-		fn(h.r)
+		fn(h.r.Shared())
 		return true, nil
 	}
 	if h.lent == nil {
@@ -271,7 +271,8 @@ func (h *heldApply) read(index uint64, fn func(store.Reader)) (bool, <-chan stru
 }
 
 // readAt calls fn with a Reader of a state that holds every entry through
-// index: the store's, once the entries through index are applied and
+// index: the store's, in one read transaction for all of fn's reads
+// (store.DB.View), once the entries through index are applied and
 // committed, or before that, if lend is set, the state of the apply
 // transaction that applied them, held open (moreToApply, heldApply). The
 // entries it applied are committed in the log, so a read of them stands
@@ -291,8 +292,7 @@ func (n *Node) readAt(ctx context.Context, index uint64, lend bool, fn func(stor
 		applied, ch := n.applied, n.appliedCh
 		n.appliedMu.Unlock()
 		if applied >= index {
-			fn(n.db.Reader())
-			return nil
+			return n.db.View(fn)
 		}
 		var lent <-chan struct{} // nil, never ready, for a read not lent
 		if lend {

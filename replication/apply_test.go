@@ -73,8 +73,19 @@ func TestPrimaryHoldsApplyOpen(t *testing.T) {
 // the transaction commit when not leading or ready, when a write of the
 // store or a read it does not lend to waits (giveWay), or when the hold
 // ends.
+// emptyStore is a store of nothing, for a read to open a transaction
+// of.
+func emptyStore(t *testing.T) *store.DB {
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 func TestMoreToApply(t *testing.T) {
-	n := &Node{applyWake: make(chan struct{}, 1), applyNow: make(chan struct{}, 1), appliedCh: make(chan struct{})}
+	n := &Node{db: emptyStore(t), applyWake: make(chan struct{}, 1), applyNow: make(chan struct{}, 1), appliedCh: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer n.cancel()
 	leading := func(ready bool) {
@@ -157,7 +168,7 @@ func TestMoreToApply(t *testing.T) {
 // A read needing an entry not yet applied waits for the commit that
 // applies it; one whose entry is committed to the store reads the store.
 func TestReadAtWaitsForApplied(t *testing.T) {
-	n := &Node{appliedCh: make(chan struct{})}
+	n := &Node{db: emptyStore(t), appliedCh: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer n.cancel()
 	n.setApplied(4)

@@ -361,6 +361,17 @@ type namespace struct {
 	// dirs are the directories whose entries the op changed, as they
 	// are after it (attributes only; see meta.Result.Dirs).
 	dirs []meta.Inode
+	// found, when not nil, keeps the directories walk found, by the
+	// entry that names them: reads of one state (Reader.namespace) that
+	// share the namespace look each up once. Nil where anything writes.
+	found map[dentryName]meta.Inode
+}
+
+// dentryName is an entry of a directory: the directory's inode and the
+// name.
+type dentryName struct {
+	dir  uint64
+	name string
 }
 
 func openNamespace(tx *bbolt.Tx) (*namespace, error) {
@@ -671,7 +682,13 @@ func (n *namespace) walk(at uint64, parts []string) ([]meta.Inode, meta.Code, er
 		if !permits(n.cred, cur, meta.MayExec) {
 			return chain, meta.CodeAccess, nil
 		}
-		ino, ok, err := n.child(cur.Ino, name)
+		if dir, ok := n.found[dentryName{cur.Ino, name}]; ok {
+			cur = dir
+			chain = append(chain, cur)
+			continue
+		}
+		parent := cur.Ino
+		ino, ok, err := n.child(parent, name)
 		if err != nil {
 			return nil, meta.CodeOK, err
 		}
@@ -680,6 +697,9 @@ func (n *namespace) walk(at uint64, parts []string) ([]meta.Inode, meta.Code, er
 		}
 		if cur, err = n.get(ino); err != nil {
 			return nil, meta.CodeOK, err
+		}
+		if n.found != nil && cur.Type == meta.TypeDir {
+			n.found[dentryName{parent, name}] = cur
 		}
 		chain = append(chain, cur)
 	}

@@ -29,6 +29,12 @@ func lookupAt(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred, want uint3
 		return meta.Inode{}, err
 	}
 	n.cred = cred
+	return n.lookupAt(dir, path, want)
+}
+
+// lookupAt is lookupAt for n.cred.
+func (n *namespace) lookupAt(dir uint64, path string, want uint32) (meta.Inode, error) {
+	cred := n.cred
 	in, err := n.resolvePath("lookup", dir, path)
 	if err != nil {
 		return meta.Inode{}, err
@@ -126,6 +132,11 @@ func checkPut(tx *bbolt.Tx, dir uint64, path string, cred *meta.Cred) error {
 		return err
 	}
 	n.cred = cred
+	return n.checkPut(dir, path)
+}
+
+// checkPut is checkPut for n.cred.
+func (n *namespace) checkPut(dir uint64, path string) error {
 	_, code, err := n.planPut(dir, path, false, 0, false)
 	if err != nil {
 		return err

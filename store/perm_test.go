@@ -509,7 +509,7 @@ func TestPermLookup(t *testing.T) {
 	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpCreate, Path: "/pub/x", Mode: 0o644, Uid: 1000}), meta.CodeOK)
 	orphan := ino("/pub/x")
 	nsWant(t, nsApply(t, db, meta.Op{Kind: meta.OpDelete, Path: "/pub/x", Orphan: true}), meta.CodeOK)
-	for _, c := range []struct {
+	cases := []struct {
 		cred *meta.Cred
 		dir  uint64
 		path string
@@ -543,7 +543,12 @@ func TestPermLookup(t *testing.T) {
 		{hostBob, orphan, "/", 0, meta.CodeOK},
 		{nil, orphan, "/", 0, meta.CodeOK},
 		{bob, RootIno, "/pub", 0, meta.CodeOK},
-	} {
+		{alice, 0, "/home/alice/sub", 0, meta.CodeOK},
+		{bob, 0, "/home/alice/sub", 0, meta.CodeAccess},
+		{alice, 0, "/home/alice/sub/h", 0, meta.CodeNotFound},
+		{bob, 0, "/home/alice/sub/h", 0, meta.CodeAccess},
+	}
+	for _, c := range cases {
 		err := db.View(func(tx *bbolt.Tx) error {
 			_, err := lookupAt(tx, c.dir, c.path, c.cred, c.want)
 			return err
@@ -551,6 +556,34 @@ func TestPermLookup(t *testing.T) {
 		if meta.CodeOf(err) != c.code {
 			t.Errorf("lookup %s from %d by %+v wanting %o: %v, want %q", c.path, c.dir, c.cred, c.want, err, c.code)
 		}
+	}
+	// The same lookups by one Reader sharing its namespace (a batch of
+	// reads): a directory one caller's walk found must not let another
+	// past a directory it may not search. Both orders, twice over.
+	err := db.View(func(tx *bbolt.Tx) error {
+		r := Reader{tx: tx, shared: &sharedRead{}}
+		for pass := range 4 {
+			for i := range cases {
+				c := cases[i]
+				if pass%2 == 1 {
+					c = cases[len(cases)-1-i]
+				}
+				n, err := r.namespace(tx, c.cred)
+				if err != nil {
+					return err
+				}
+				if _, err := n.lookupAt(c.dir, c.path, c.want); meta.CodeOf(err) != c.code {
+					t.Errorf("pass %d, shared: lookup %s from %d by %+v wanting %o: %v, want %q", pass, c.path, c.dir, c.cred, c.want, err, c.code)
+				}
+			}
+		}
+		if len(r.shared.ns.found) == 0 {
+			t.Error("the shared namespace kept no directory: its walks were not shared")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -584,7 +617,7 @@ func TestPermReadDir(t *testing.T) {
 
 func TestCheckPut(t *testing.T) {
 	db := permDB(t)
-	for _, c := range []struct {
+	cases := []struct {
 		cred *meta.Cred
 		path string
 		code meta.Code
@@ -600,10 +633,34 @@ func TestCheckPut(t *testing.T) {
 		{bob, "/pub/sub", meta.CodeIsDir},
 		{nil, "/home/alice/f", meta.CodeOK},
 		{bob, "relative", meta.CodeInvalid},
-	} {
+	}
+	for _, c := range cases {
 		err := db.View(func(tx *bbolt.Tx) error { return checkPut(tx, 0, c.path, c.cred) })
 		if meta.CodeOf(err) != c.code {
 			t.Errorf("check put %s by %+v: %v, want %q", c.path, c.cred, err, c.code)
 		}
+	}
+	// And by one Reader sharing its namespace, in both orders.
+	err := db.View(func(tx *bbolt.Tx) error {
+		r := Reader{tx: tx, shared: &sharedRead{}}
+		for pass := range 2 {
+			for i := range cases {
+				c := cases[i]
+				if pass == 1 {
+					c = cases[len(cases)-1-i]
+				}
+				n, err := r.namespace(tx, c.cred)
+				if err != nil {
+					return err
+				}
+				if err := n.checkPut(0, c.path); meta.CodeOf(err) != c.code {
+					t.Errorf("pass %d, shared: check put %s by %+v: %v, want %q", pass, c.path, c.cred, err, c.code)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -19,11 +19,63 @@ import (
 type Reader struct {
 	d  *DB
 	tx *bolt.Tx // the open apply transaction, or nil
+	// shared, when set, is what the reads of a Reader made by View or
+	// Shared share: the namespace, opened at the first read that needs
+	// it, with the directories its walks found.
+	shared *sharedRead
 }
+
+type sharedRead struct{ ns *namespace }
 
 // Reader returns a Reader of the last committed state, each read in a
 // read transaction of its own.
 func (d *DB) Reader() Reader { return Reader{d: d} }
+
+// View calls fn with a Reader of one read transaction of the last
+// committed state: every read through it sees the same state, and
+// lookups share one namespace, whose buckets are opened once and whose
+// walks find each directory once (a batch of reads in one directory
+// resolves its path once). The Reader is valid only during the call, by
+// one goroutine at a time.
+func (d *DB) View(fn func(Reader)) error {
+	return d.view(func(tx *bolt.Tx) error {
+		fn(Reader{d: d, tx: tx, shared: &sharedRead{}})
+		return nil
+	})
+}
+
+// Shared returns r with lookups sharing one namespace as View's do. r
+// must read one state for as long as the result is used: a Reader of an
+// open apply transaction, within the call it is lent to.
+func (r Reader) Shared() Reader {
+	if r.tx == nil {
+		return r
+	}
+	r.shared = &sharedRead{}
+	return r
+}
+
+// namespace returns the namespace of tx for one read by cred: the
+// Reader's shared one, else one of its own.
+func (r Reader) namespace(tx *bolt.Tx, cred *meta.Cred) (*namespace, error) {
+	if r.shared == nil {
+		n, err := openNamespace(tx)
+		if err == nil {
+			n.cred = cred
+		}
+		return n, err
+	}
+	if r.shared.ns == nil {
+		n, err := openNamespace(tx)
+		if err != nil {
+			return nil, err
+		}
+		n.found = map[dentryName]meta.Inode{}
+		r.shared.ns = n
+	}
+	r.shared.ns.cred = cred
+	return r.shared.ns, nil
+}
 
 // view runs fn over the Reader's state. A read inside the apply
 // transaction only reads: what it finds wrong is its own answer, and the
@@ -42,7 +94,11 @@ func (r Reader) view(fn func(tx *bolt.Tx) error) error {
 // LookupAt is lookupAt over the Reader's state.
 func (r Reader) LookupAt(dir uint64, path string, cred *meta.Cred, want uint32) (in meta.Inode, err error) {
 	err = r.view(func(tx *bolt.Tx) error {
-		in, err = lookupAt(tx, dir, path, cred, want)
+		n, err := r.namespace(tx, cred)
+		if err != nil {
+			return err
+		}
+		in, err = n.lookupAt(dir, path, want)
 		return err
 	})
 	return in, err
@@ -69,7 +125,13 @@ func (r Reader) ReadDirPage(at uint64, path string, cred *meta.Cred, after strin
 
 // CheckPut is checkPut over the Reader's state.
 func (r Reader) CheckPut(dir uint64, path string, cred *meta.Cred) error {
-	return r.view(func(tx *bolt.Tx) error { return checkPut(tx, dir, path, cred) })
+	return r.view(func(tx *bolt.Tx) error {
+		n, err := r.namespace(tx, cred)
+		if err != nil {
+			return err
+		}
+		return n.checkPut(dir, path)
+	})
 }
 
 // UserByToken is userByToken over the Reader's state.
