@@ -49,7 +49,8 @@ const (
 	boundHeaders
 	// boundAfterUpload bounds the wait from the last byte of the request
 	// body to the answer's headers, so that an upload streams for as long
-	// as it takes but a router that then goes silent is noticed.
+	// as it takes but a router that then goes silent is noticed. A body
+	// sent from memory (request.inMemory) is bounded from the start.
 	boundAfterUpload
 )
 
@@ -92,6 +93,9 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 		if r.header.Get(IdempotencyHeader) == "" {
 			r.header.Set(IdempotencyHeader, newIdempotencyKey())
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", r.method, r.what, err)
 	}
 	if err := r.inMemory(); err != nil {
 		return nil, err
@@ -281,8 +285,10 @@ const maxInMemoryBody = 64 << 10
 // into r.data, and leaves r.body nil: every try then sends the same
 // bytes from a reader of its own (nothing to rewind, and a try the
 // transport still reads after its answer disturbs no other), and sends
-// them with the headers. A body shorter or longer than r.size is an error
-// before anything is sent.
+// them with the headers. A body shorter or longer than r.size, or one
+// that fails to read to its end, is an error before anything is sent.
+// The body is read before the call's timeout starts, as the caller
+// hands it over: a reader that stalls holds up the call.
 func (r *request) inMemory() error {
 	if r.body == nil || r.size <= 0 || r.size > maxInMemoryBody {
 		return nil
@@ -295,8 +301,11 @@ func (r *request) inMemory() error {
 		return fmt.Errorf("%s %s: read the body: %w", r.method, r.what, err)
 	}
 	var extra [1]byte
-	if n, _ := io.ReadFull(r.body, extra[:]); n > 0 {
+	switch n, err := io.ReadFull(r.body, extra[:]); {
+	case n > 0:
 		return fmt.Errorf("%s %s: the body holds more than the %d bytes it was said to hold", r.method, r.what, r.size)
+	case err != io.EOF:
+		return fmt.Errorf("%s %s: read the body: %w", r.method, r.what, err)
 	}
 	r.body, r.data = nil, data
 	return nil

@@ -67,12 +67,6 @@ func TestPrimaryHoldsApplyOpen(t *testing.T) {
 	}
 }
 
-// moreToApply, between the batches of an open apply transaction: more
-// committed entries are applied in it; while leading it waits for them,
-// lending its state to the quick reads of entries it holds; and it has
-// the transaction commit when not leading or ready, when a write of the
-// store or a read it does not lend to waits (giveWay), or when the hold
-// ends.
 // emptyStore is a store of nothing, for a read to open a transaction
 // of.
 func emptyStore(t *testing.T) *store.DB {
@@ -84,6 +78,12 @@ func emptyStore(t *testing.T) *store.DB {
 	return db
 }
 
+// moreToApply, between the batches of an open apply transaction: more
+// committed entries are applied in it; while leading it waits for them,
+// lending its state to the quick reads of entries it holds; and it has
+// the transaction commit when not leading or ready, when a write of the
+// store or a read it does not lend to waits (giveWay), or when the hold
+// ends.
 func TestMoreToApply(t *testing.T) {
 	n := &Node{db: emptyStore(t), applyWake: make(chan struct{}, 1), applyNow: make(chan struct{}, 1), appliedCh: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())

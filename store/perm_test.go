@@ -1,7 +1,9 @@
 package store
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -662,5 +664,56 @@ func TestCheckPut(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A store's reads answer alike through a Reader of their own
+// transactions, one View, and the apply transaction shared (Shared),
+// whoever asks in whatever order: a directory one caller's walk found is
+// no way past a directory another may not search.
+func TestViewAndSharedReadAsReader(t *testing.T) {
+	d := crOpen(t, t.TempDir())
+	for i, op := range permTree() {
+		op.Time = int64(i + 1)
+		crApply(t, d, op, meta.CodeOK)
+	}
+	type read struct {
+		cred *meta.Cred
+		path string
+	}
+	var reads []read
+	for _, c := range []*meta.Cred{alice, bob, nil, alice, bob} {
+		for _, p := range []string{"/home/alice/sub", "/home/alice/sub/h", "/home/alice/f", "/pub/f", "/pub/sub", "/nox/f", "/secret/s"} {
+			reads = append(reads, read{c, p})
+		}
+	}
+	answer := func(r Reader, q read) string {
+		in, err := r.LookupAt(0, q.path, q.cred, 0)
+		put := r.CheckPut(0, q.path+"-new", q.cred)
+		return fmt.Sprintf("ino %d code %q; put %q", in.Ino, meta.CodeOf(err), meta.CodeOf(put))
+	}
+	want := make([]string, len(reads))
+	for i, q := range reads {
+		want[i] = answer(d.Reader(), q)
+	}
+	check := func(how string, r Reader) {
+		for i, q := range reads {
+			if got := answer(r, q); got != want[i] {
+				t.Errorf("%s: %s by %+v: %s, want %s (its own transaction)", how, q.path, q.cred, got, want[i])
+			}
+		}
+	}
+	if err := d.View(func(r Reader) { check("View", r) }); err != nil {
+		t.Fatal(err)
+	}
+	err := d.update(func(tx *bbolt.Tx) error {
+		check("apply transaction, Shared", Reader{d: d, tx: tx}.Shared())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(strings.Join(want, "\n"), "permission_denied") == 0 {
+		t.Error("no read was refused: the reads no longer test a directory some may not search")
 	}
 }

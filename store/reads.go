@@ -1,10 +1,11 @@
 package store
 
-// The namespace reads, each in a read transaction of its own, so that
-// callers outside this package never hold a bbolt transaction. Each
+// The namespace reads. Callers outside this package never hold a bbolt
+// transaction: each read opens its own, or runs in one this package
+// opened for the length of a call (DB.View, ApplyThen's next). Each
 // answers as the function it wraps. Those a primary serves are Reader
-// methods (DB.Reader for the last commit), so that they can also read the
-// state of an apply transaction still open (ApplyThen's next).
+// methods (DB.Reader or DB.View for the last commit), so that they can
+// also read the state of an apply transaction still open.
 
 import (
 	bolt "go.etcd.io/bbolt"
@@ -13,12 +14,13 @@ import (
 )
 
 // A Reader reads the namespace as of one state: the last committed one
-// (DB.Reader), or that of an apply transaction still open, which has
-// applied committed entries that its commit has yet to make durable
-// (ApplyThen). The second is valid only during the call it is given to.
+// (DB.Reader, each read in a transaction of its own; DB.View, all in
+// one), or that of an apply transaction still open, which has applied
+// committed entries that its commit has yet to make durable (ApplyThen).
+// The last two are valid only during the call they are given to.
 type Reader struct {
 	d  *DB
-	tx *bolt.Tx // the open apply transaction, or nil
+	tx *bolt.Tx // View's read transaction, the open apply transaction, or nil
 	// shared, when set, is what the reads of a Reader made by View or
 	// Shared share: the namespace, opened at the first read that needs
 	// it, with the directories its walks found.
