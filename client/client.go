@@ -45,7 +45,8 @@ type Config struct {
 	// Retry503 is how long a request answered 503 (typically while a group
 	// elects a new primary) keeps being retried, waiting as the router's
 	// Retry-After says but at most a second between tries. Only requests
-	// whose body can be replayed are retried: no body, or an io.ReadSeeker.
+	// whose body can be replayed are retried: no body, an io.ReadSeeker,
+	// or a body of a known size up to 64 KiB (read whole before sending).
 	// Zero means 10s; negative, no retries.
 	Retry503 time.Duration
 	// RetryUnreachable is how long a request that reached no router

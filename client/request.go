@@ -192,8 +192,9 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 	var body io.Reader
 	if r.data != nil {
 		// net/http writes the headers and a body it knows to be in
-		// memory together: one write, one packet, where any other body
-		// has the headers flushed first.
+		// memory together (and takes its length from it): one write,
+		// one packet, where any other body has the headers flushed
+		// first.
 		body = bytes.NewReader(r.data)
 	} else if r.body != nil && r.size != 0 {
 		upload = &uploadBody{r: r.body, closed: make(chan struct{})}
@@ -228,8 +229,6 @@ func (c *Client) attempt(ctx context.Context, r *request) (*http.Response, *uplo
 		req.Header.Set(api.FenceHeader, strconv.FormatUint(f, 10))
 	}
 	switch {
-	case r.data != nil:
-		req.ContentLength = int64(len(r.data))
 	case r.body != nil && r.size == 0:
 		// An empty body is sent with Content-Length: 0, not chunked.
 		req.Body, req.ContentLength = http.NoBody, 0
