@@ -44,12 +44,13 @@ func ownerKey(uid uint32, ino uint64) []byte {
 	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(make([]byte, 0, 12), uid), ino)
 }
 
-// putDentry names child as name in parent, in dentries and links.
-func (n *namespace) putDentry(parent uint64, name string, child uint64) error {
-	if err := n.dentries.put(dentryKey(parent, name), inoKey(child)); err != nil {
+// putDentry names child, as it was just stored, as name in parent, in
+// dentries and links.
+func (n *namespace) putDentry(parent uint64, name string, child meta.Inode) error {
+	if err := n.dentries.put(dentryKey(parent, name), inoKey(child.Ino)); err != nil {
 		return err
 	}
-	if err := n.links().put(linkKey(child, parent, name), nil); err != nil {
+	if err := n.links().put(linkKey(child.Ino, parent, name), nil); err != nil {
 		return err
 	}
 	return n.nameUsage(parent, child, 1)
@@ -57,7 +58,11 @@ func (n *namespace) putDentry(parent uint64, name string, child uint64) error {
 
 // deleteDentry removes the name putDentry made.
 func (n *namespace) deleteDentry(parent uint64, name string, child uint64) error {
-	if err := n.nameUsage(parent, child, -1); err != nil {
+	in, err := n.get(child)
+	if err != nil {
+		return err
+	}
+	if err := n.nameUsage(parent, in, -1); err != nil {
 		return err
 	}
 	if err := n.dentries.del(dentryKey(parent, name)); err != nil {

@@ -292,7 +292,11 @@ func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result), 
 		if err != nil || upto <= applied {
 			return err
 		}
-		lg := bucketIn(tx, bucketLog)
+		// The log bucket and the namespace's take a record or more per
+		// entry: their counts are written once, at the end.
+		a := newApplying()
+		lg := bucketIn(tx, bucketLog).withCursor()
+		lg.counts = a.counts
 		clock, err := groupClock(tx)
 		if err != nil {
 			return err
@@ -311,7 +315,7 @@ func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result), 
 					return err
 				}
 				clock = max(clock, e.Op.Clock)
-				r, err := applyOnce(tx, &e.Op, clock)
+				r, err := applyEntry(tx, &e.Op, clock, a)
 				if err != nil {
 					return fmt.Errorf("apply entry %d: %w", i, err)
 				}
@@ -326,6 +330,9 @@ func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result), 
 				break
 			}
 			upto = next(applied, Reader{d: d, tx: tx})
+		}
+		if err := a.counts.flush(tx); err != nil {
+			return err
 		}
 		if clock != was {
 			if err := st.put(keyClock, key(uint64(clock))); err != nil {

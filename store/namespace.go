@@ -180,6 +180,12 @@ func (n *namespace) recordDirParents(dir uint64) error {
 // clock is the group's clock with op applied: leases and fencing tokens
 // are judged by it.
 func applyOp(tx *bbolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
+	return applyOpIn(tx, op, clock, nil)
+}
+
+// applyOpIn is applyOp, with the namespace's buckets of a, if not nil,
+// the applies of one transaction share.
+func applyOpIn(tx *bbolt.Tx, op *meta.Op, clock int64, a *applying) (meta.Result, error) {
 	if op == nil {
 		return reject(meta.CodeInvalid)
 	}
@@ -194,7 +200,7 @@ func applyOp(tx *bbolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 	case meta.OpConfig:
 		return meta.Result{}, nil
 	}
-	n, err := openNamespace(tx)
+	n, err := a.namespace(tx)
 	if err != nil {
 		return meta.Result{}, err
 	}
@@ -361,6 +367,9 @@ type namespace struct {
 	// dirs are the directories whose entries the op changed, as they
 	// are after it (attributes only; see meta.Result.Dirs).
 	dirs []meta.Inode
+	// counts, when not nil, gathers the changes to the record counts of
+	// the buckets the op writes (see applying).
+	counts counts
 	// found, when not nil, keeps the directories walk found, by the
 	// entry that names them: reads of one state (Reader.namespace) that
 	// share the namespace look each up once. Nil where anything writes.
@@ -384,7 +393,70 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 	if !n.inodes.exists() || !n.dentries.exists() || !n.meta.exists() {
 		return nil, fmt.Errorf("namespace buckets missing: call InitNamespace when opening the store")
 	}
+	if tx.Writable() {
+		n.inodes, n.dentries, n.meta = n.inodes.withCursor(), n.dentries.withCursor(), n.meta.withCursor()
+	}
 	return n, nil
+}
+
+// applying is what the applies of one transaction share (ApplyThen):
+// the buckets they write, opened once, each with a cursor that its
+// lookups reuse, and the changes to the record counts of bucket sums,
+// gathered for the transaction to write once (counts.flush) where each
+// record added or removed would read and rewrite its bucket's count. A
+// nil *applying opens what each apply needs afresh and tallies each
+// record at once.
+type applying struct {
+	counts counts
+	// ns has every bucket of the namespace open; each op gets a copy of
+	// its own (namespace).
+	ns          *namespace
+	reqs, times bucket
+	reqsOpen    bool
+}
+
+func newApplying() *applying { return &applying{counts: counts{}} }
+
+// namespace returns a namespace of tx for one op: a copy of a's, whose
+// buckets (and their cursors) it shares, or a new one if a is nil.
+func (a *applying) namespace(tx *bbolt.Tx) (*namespace, error) {
+	if a == nil {
+		return openNamespace(tx)
+	}
+	if a.ns == nil {
+		n, err := openNamespace(tx)
+		if err != nil {
+			return nil, err
+		}
+		n.counts = a.counts
+		n.inodes.counts, n.dentries.counts, n.meta.counts = a.counts, a.counts, a.counts
+		for i := range lazyBuckets {
+			n.lazyBucket(i)
+		}
+		a.ns = n
+	}
+	n := *a.ns
+	return &n, nil
+}
+
+// requests returns the buckets of request records of tx, made if need
+// be: a's, or new ones if a is nil.
+func (a *applying) requests(tx *bbolt.Tx) (reqs, times bucket, err error) {
+	if a != nil && a.reqsOpen {
+		return a.reqs, a.times, nil
+	}
+	if reqs, err = createBucket(tx, bucketRequests); err != nil {
+		return reqs, times, err
+	}
+	if times, err = createBucket(tx, bucketReqTimes); err != nil {
+		return reqs, times, err
+	}
+	if a != nil {
+		a.reqs, a.times, a.reqsOpen = reqs.withCursor(), times.withCursor(), true
+		a.reqs.counts, a.times.counts = a.counts, a.counts
+		return a.reqs, a.times, nil
+	}
+	return reqs, times, nil
 }
 
 // The namespace's buckets opened when first used, in namespace.lazy.
@@ -401,19 +473,23 @@ const (
 var lazyNames = [lazyBuckets][]byte{bucketChunkRefs, bucketLinks, bucketOwners, bucketUsers, bucketTokens, bucketUsage}
 
 // lazyBucket returns the bucket lazy[i], opening it on first use.
-func (n *namespace) lazyBucket(i int) bucket {
+func (n *namespace) lazyBucket(i int) *bucket {
 	if !n.opened[i] {
 		n.lazy[i], n.opened[i] = bucketIn(n.tx, lazyNames[i]), true
+		if n.tx.Writable() {
+			n.lazy[i] = n.lazy[i].withCursor()
+			n.lazy[i].counts = n.counts
+		}
 	}
-	return n.lazy[i]
+	return &n.lazy[i]
 }
 
-func (n *namespace) refs() bucket   { return n.lazyBucket(lazyRefs) }
-func (n *namespace) links() bucket  { return n.lazyBucket(lazyLinks) }
-func (n *namespace) owners() bucket { return n.lazyBucket(lazyOwners) }
-func (n *namespace) users() bucket  { return n.lazyBucket(lazyUsers) }
-func (n *namespace) tokens() bucket { return n.lazyBucket(lazyTokens) }
-func (n *namespace) usage() bucket  { return n.lazyBucket(lazyUsage) }
+func (n *namespace) refs() *bucket   { return n.lazyBucket(lazyRefs) }
+func (n *namespace) links() *bucket  { return n.lazyBucket(lazyLinks) }
+func (n *namespace) owners() *bucket { return n.lazyBucket(lazyOwners) }
+func (n *namespace) users() *bucket  { return n.lazyBucket(lazyUsers) }
+func (n *namespace) tokens() *bucket { return n.lazyBucket(lazyTokens) }
+func (n *namespace) usage() *bucket  { return n.lazyBucket(lazyUsage) }
 
 func reject(c meta.Code) (meta.Result, error) { return meta.Result{Code: c}, nil }
 

@@ -15,7 +15,7 @@ func (n *namespace) addEntry(parent *meta.Inode, name string, child meta.Inode, 
 	if err := n.save(child); err != nil {
 		return err
 	}
-	if err := n.putDentry(parent.Ino, name, child.Ino); err != nil {
+	if err := n.putDentry(parent.Ino, name, child); err != nil {
 		return err
 	}
 	if child.Type == meta.TypeDir {

@@ -51,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -159,8 +160,38 @@ type bucket struct {
 	raw  *bolt.Bucket
 	// sums is bucket sums in a writable transaction, nil otherwise.
 	sums *bolt.Bucket
-	// cur is the cursor seek uses, made at its first call.
+	// cur, if not nil, is the cursor lookups go through (see seek and
+	// withCursor).
 	cur *bolt.Cursor
+	// counts, when not nil, gathers the changes to the bucket's count of
+	// records for bucket sums, written once for the transaction
+	// (counts.flush) instead of at each record added or removed.
+	counts counts
+}
+
+// counts holds the changes of a transaction's puts and deletes to the
+// record counts in bucket sums, by bucket name. A transaction that
+// applies many log entries adds a record or two to each of several
+// buckets per entry: with its buckets opened with counts it updates
+// each bucket's count once, in flush, where each record would read and
+// rewrite it. flush must run before the transaction commits, after its
+// last put or delete; nothing in between may read the counts (only the
+// verifier does, in transactions of its own).
+type counts map[string]int64
+
+// flush writes the changes gathered into bucket sums of tx, and forgets
+// them.
+func (c counts) flush(tx *bolt.Tx) error {
+	sums := tx.Bucket(bucketSums)
+	for _, name := range slices.Sorted(maps.Keys(c)) {
+		if d := c[name]; d != 0 {
+			if err := (bucket{name: []byte(name), sums: sums}).tallyNow(d); err != nil {
+				return err
+			}
+		}
+		delete(c, name)
+	}
+	return nil
 }
 
 // bucketIn returns the bucket name of tx; exists reports whether there
@@ -231,7 +262,7 @@ func (b bucket) get(k []byte) ([]byte, error) {
 	if b.raw == nil {
 		return nil, b.missing()
 	}
-	return b.found(k, b.raw.Get(k))
+	return b.found(k, b.lookup(k))
 }
 
 // found returns the payload of v, the value bbolt holds under k (nil:
@@ -294,11 +325,30 @@ func (b *bucket) seek(k []byte) ([]byte, error) {
 	if b.cur == nil {
 		b.cur = b.raw.Cursor()
 	}
-	at, v := b.cur.Seek(k) // v is nil at a nested bucket, as Get's is
-	if !bytes.Equal(at, k) {
-		v = nil
+	return b.found(k, b.lookup(k))
+}
+
+// withCursor returns b with a cursor of its own for put and del to look
+// keys up through (see seek), shared by its copies: for a bucket that
+// takes many writes in one transaction.
+func (b bucket) withCursor() bucket {
+	if b.raw != nil && b.cur == nil {
+		b.cur = b.raw.Cursor()
 	}
-	return b.found(k, v)
+	return b
+}
+
+// lookup returns the value bbolt holds under k (nil: none, or a nested
+// bucket, as Get's), through the bucket's cursor if it has one.
+func (b bucket) lookup(k []byte) []byte {
+	if b.cur == nil {
+		return b.raw.Get(k)
+	}
+	at, v := b.cur.Seek(k)
+	if !bytes.Equal(at, k) {
+		return nil
+	}
+	return v
 }
 
 // unsealed returns a copy of the value stored under k as it is, for a
@@ -328,7 +378,7 @@ func (b bucket) put(k, payload []byte) error {
 	if b.raw == nil {
 		return b.missing()
 	}
-	had := b.raw.Get(k) != nil
+	had := b.lookup(k) != nil
 	if err := b.raw.Put(k, seal(b.name, k, payload)); err != nil {
 		return fmt.Errorf("meta.db: bucket %s: put %q: %w", b.name, k, err)
 	}
@@ -343,7 +393,7 @@ func (b bucket) del(k []byte) error {
 	if b.raw == nil {
 		return b.missing()
 	}
-	if b.raw.Get(k) == nil {
+	if b.lookup(k) == nil {
 		return nil
 	}
 	if err := b.raw.Delete(k); err != nil {
@@ -352,8 +402,18 @@ func (b bucket) del(k []byte) error {
 	return b.tally(-1)
 }
 
-// tally moves the bucket's count of records by delta.
+// tally moves the bucket's count of records by delta, in its counts if
+// it has them.
 func (b bucket) tally(delta int64) error {
+	if b.counts != nil && !bytes.Equal(b.name, bucketSums) {
+		b.counts[string(b.name)] += delta
+		return nil
+	}
+	return b.tallyNow(delta)
+}
+
+// tallyNow moves the bucket's count of records in bucket sums by delta.
+func (b bucket) tallyNow(delta int64) error {
 	if bytes.Equal(b.name, bucketSums) {
 		return nil
 	}

@@ -3,12 +3,14 @@ package store
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -632,5 +634,110 @@ func TestSeekAnswersAsGet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The applies of one transaction share their buckets and gather their
+// record counts for it (applying): after batches of puts, renames, copies
+// and deletes, with request records made and expiring among them, every
+// bucket holds as many records as its sum says, and each op's result,
+// the tree and the counts are those of a store that applied each op
+// with buckets of its own, tallying each record at once.
+func TestApplyKeepsRecordCounts(t *testing.T) {
+	gathered, one := crOpen(t, t.TempDir()), crOpen(t, t.TempDir())
+	var index uint64
+	clock := int64(requestTTL)
+	apply := func(ops []meta.Op) {
+		t.Helper()
+		es := make([]meta.Entry, len(ops))
+		for i := range ops {
+			index++
+			clock += int64(time.Second)
+			ops[i].Clock, ops[i].ReqID = clock, fmt.Sprintf("%016x-%d", clock, index)
+			es[i] = meta.Entry{Index: index, Ballot: meta.Ballot{Term: 1, Node: 1}, Op: ops[i]}
+		}
+		if err := gathered.Append(es); err != nil {
+			t.Fatal(err)
+		}
+		_, rs, err := gathered.Apply(index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = one.update(func(tx *bbolt.Tx) error { // the same ops, each on its own
+			for i := range ops {
+				want, err := applyOnce(tx, &ops[i], ops[i].Clock)
+				if err != nil {
+					return err
+				}
+				if rs[i].Code != meta.CodeOK || !reflect.DeepEqual(rs[i], want) {
+					t.Errorf("%v %s: %+v, applied alone %+v", ops[i].Kind, ops[i].Path, rs[i], want)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 6 {
+		var ops []meta.Op
+		for i := range 12 {
+			op := putOp(fmt.Sprintf("/r%d/f%d", round, i), int64(i+1))
+			op.Parents, op.WantDirs = true, i%2 == 0
+			ops = append(ops, op)
+		}
+		if round > 0 {
+			prev := round - 1
+			ops = append(ops, renameOp(fmt.Sprintf("/r%d/f0", prev), fmt.Sprintf("/r%d/g0", round)),
+				copyOp(fmt.Sprintf("/r%d/f1", prev), fmt.Sprintf("/r%d/g1", round)),
+				deleteOp(fmt.Sprintf("/r%d/f2", prev)))
+		}
+		if round == 3 {
+			clock += int64(requestTTL) // the records so far expire as the next ops apply
+		}
+		apply(ops)
+	}
+	if _, err := gathered.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	sums := func(d *DB) map[string]uint64 {
+		out := map[string]uint64{}
+		err := d.bolt.View(func(tx *bbolt.Tx) error {
+			s := bucketIn(tx, bucketSums)
+			for _, name := range bucketNames(tx) {
+				n, err := s.count(name)
+				if err != nil {
+					return err
+				}
+				out[string(name)] = n
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	trees := make([]map[string]nsNode, 2)
+	for i, d := range []*DB{gathered, one} {
+		err := d.bolt.View(func(tx *bbolt.Tx) (err error) {
+			trees[i], err = nsDump(tx)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(trees[0], trees[1]) || len(trees[0]) < 60 {
+		t.Errorf("the tree applied in batches differs from the one applied op by op:\n%v\n%v", trees[0], trees[1])
+	}
+	got, want := sums(gathered), sums(one)
+	for _, name := range []string{"inodes", "dentries", "links", "owners", "requests", "reqtimes", "usage"} {
+		if got[name] != want[name] || got[name] == 0 {
+			t.Errorf("bucket %s: %d records counted, %d by a tally of each (0: the bucket was not written)", name, got[name], want[name])
+		}
+	}
+	if want["requests"] >= uint64(index) {
+		t.Errorf("%d request records of %d: none expired, so pruning was not exercised", want["requests"], index)
 	}
 }

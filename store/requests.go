@@ -61,21 +61,23 @@ type reqRecord struct {
 // the two ops come from different requests. clock is the group's clock
 // with op applied.
 func applyOnce(tx *bolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
+	return applyEntry(tx, op, clock, nil)
+}
+
+// applyEntry is applyOnce, with the buckets of a, if not nil, the
+// applies of one transaction share.
+func applyEntry(tx *bolt.Tx, op *meta.Op, clock int64, a *applying) (meta.Result, error) {
 	if op.ReqID == "" {
-		return applyOp(tx, op, clock)
+		return applyOpIn(tx, op, clock, a)
 	}
 	if len(op.ReqID) > meta.MaxRequestID {
 		return meta.Result{}, fmt.Errorf("%w: request ID of %d bytes (limit %d)", meta.ErrInvalid, len(op.ReqID), meta.MaxRequestID)
 	}
-	reqs, err := createBucket(tx, bucketRequests)
+	reqs, times, err := a.requests(tx)
 	if err != nil {
 		return meta.Result{}, err
 	}
-	times, err := createBucket(tx, bucketReqTimes)
-	if err != nil {
-		return meta.Result{}, err
-	}
-	v, err := reqs.get([]byte(op.ReqID))
+	v, err := reqs.seek([]byte(op.ReqID))
 	if err != nil {
 		return meta.Result{}, err
 	}
@@ -89,7 +91,7 @@ func applyOnce(tx *bolt.Tx, op *meta.Op, clock int64) (meta.Result, error) {
 		}
 		return rec.Result, nil
 	}
-	r, err := applyOp(tx, op, clock)
+	r, err := applyOpIn(tx, op, clock, a)
 	if err != nil {
 		return r, err
 	}

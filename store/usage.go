@@ -95,13 +95,9 @@ func (n *namespace) addUsage(dir uint64, d meta.Usage) error {
 	}
 }
 
-// nameUsage adds (sign 1) or takes away (-1) what a name of child in
-// parent counts for.
-func (n *namespace) nameUsage(parent, child uint64, sign int64) error {
-	in, err := n.get(child)
-	if err != nil {
-		return err
-	}
+// nameUsage adds (sign 1) or takes away (-1) what a name of in, as
+// stored, in parent counts for.
+func (n *namespace) nameUsage(parent uint64, in meta.Inode, sign int64) error {
 	u, err := n.entryUsage(in)
 	if err != nil {
 		return err
