@@ -292,8 +292,9 @@ func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result), 
 		if err != nil || upto <= applied {
 			return err
 		}
-		// The log bucket and the namespace's take a record or more per
-		// entry: their counts are written once, at the end.
+		// The log bucket, the namespace's and the request records' take
+		// a record or more per entry: their counts are written once, at
+		// the end.
 		a := newApplying()
 		lg := bucketIn(tx, bucketLog).withCursor()
 		lg.counts = a.counts

@@ -368,8 +368,9 @@ type namespace struct {
 	// are after it (attributes only; see meta.Result.Dirs).
 	dirs []meta.Inode
 	// counts, when not nil, gathers the changes to the record counts of
-	// the buckets the op writes (see applying).
-	counts counts
+	// the namespace's buckets (see applying); buckets opened apart (locks,
+	// orphans) keep their counts at once.
+	counts *counts
 	// found, when not nil, keeps the directories walk found, by the
 	// entry that names them: reads of one state (Reader.namespace) that
 	// share the namespace look each up once. Nil where anything writes.
@@ -407,7 +408,7 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 // nil *applying opens what each apply needs afresh and tallies each
 // record at once.
 type applying struct {
-	counts counts
+	counts *counts
 	// ns has every bucket of the namespace open; each op gets a copy of
 	// its own (namespace).
 	ns          *namespace
@@ -415,7 +416,7 @@ type applying struct {
 	reqsOpen    bool
 }
 
-func newApplying() *applying { return &applying{counts: counts{}} }
+func newApplying() *applying { return &applying{counts: &counts{}} }
 
 // namespace returns a namespace of tx for one op: a copy of a's, whose
 // buckets (and their cursors) it shares, or a new one if a is nil.

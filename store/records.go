@@ -51,7 +51,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -166,31 +165,51 @@ type bucket struct {
 	// counts, when not nil, gathers the changes to the bucket's count of
 	// records for bucket sums, written once for the transaction
 	// (counts.flush) instead of at each record added or removed.
-	counts counts
+	counts *counts
 }
 
 // counts holds the changes of a transaction's puts and deletes to the
-// record counts in bucket sums, by bucket name. A transaction that
-// applies many log entries adds a record or two to each of several
-// buckets per entry: with its buckets opened with counts it updates
-// each bucket's count once, in flush, where each record would read and
-// rewrite it. flush must run before the transaction commits, after its
-// last put or delete; nothing in between may read the counts (only the
-// verifier does, in transactions of its own).
-type counts map[string]int64
+// record counts in bucket sums, by bucket. A transaction that applies
+// many log entries adds a record or two to each of several buckets per
+// entry: with its buckets opened with counts it updates each bucket's
+// count once, in flush, where each record would read and rewrite it.
+// flush must run before the transaction commits, after its last put or
+// delete; nothing in between may read the counts (only the verifier
+// does, in transactions of its own).
+type counts struct {
+	// changes has one entry per bucket written, in the order first
+	// written: a handful, looked through without allocating.
+	changes []countChange
+}
+
+type countChange struct {
+	name  []byte
+	delta int64
+}
+
+func (c *counts) add(name []byte, delta int64) {
+	for i := range c.changes {
+		if bytes.Equal(c.changes[i].name, name) {
+			c.changes[i].delta += delta
+			return
+		}
+	}
+	c.changes = append(c.changes, countChange{name: name, delta: delta})
+}
 
 // flush writes the changes gathered into bucket sums of tx, and forgets
 // them.
-func (c counts) flush(tx *bolt.Tx) error {
+func (c *counts) flush(tx *bolt.Tx) error {
 	sums := tx.Bucket(bucketSums)
-	for _, name := range slices.Sorted(maps.Keys(c)) {
-		if d := c[name]; d != 0 {
-			if err := (bucket{name: []byte(name), sums: sums}).tallyNow(d); err != nil {
+	slices.SortFunc(c.changes, func(a, b countChange) int { return bytes.Compare(a.name, b.name) })
+	for _, ch := range c.changes {
+		if ch.delta != 0 {
+			if err := (bucket{name: ch.name, sums: sums}).tallyNow(ch.delta); err != nil {
 				return err
 			}
 		}
-		delete(c, name)
 	}
+	c.changes = c.changes[:0]
 	return nil
 }
 
@@ -313,11 +332,12 @@ func (b bucket) checkNeighbours(k []byte) error {
 	return err
 }
 
-// seek is get through a cursor the bucket keeps: bbolt's Get makes a
-// cursor each time, and each search grows the new cursor's stack from
-// nothing, where a cursor sought again reuses both. A lookup of a path
-// makes two gets per name on it. The cursor is sought from the root each
-// time, so writes in the transaction between two calls do not matter.
+// seek is get through a cursor the bucket keeps, made at the first call
+// if it has none: bbolt's Get makes a cursor each time, and each search
+// grows the new cursor's stack from nothing, where a cursor sought again
+// reuses both. A lookup of a path makes two gets per name on it. The
+// cursor is sought from the root each time, so writes in the transaction
+// between two calls do not matter.
 func (b *bucket) seek(k []byte) ([]byte, error) {
 	if b.raw == nil {
 		return nil, b.missing()
@@ -328,9 +348,9 @@ func (b *bucket) seek(k []byte) ([]byte, error) {
 	return b.found(k, b.lookup(k))
 }
 
-// withCursor returns b with a cursor of its own for put and del to look
-// keys up through (see seek), shared by its copies: for a bucket that
-// takes many writes in one transaction.
+// withCursor returns b with a cursor of its own for its lookups (get,
+// put and del; see seek), shared by its copies: for a bucket that takes
+// many writes in one transaction.
 func (b bucket) withCursor() bucket {
 	if b.raw != nil && b.cur == nil {
 		b.cur = b.raw.Cursor()
@@ -406,7 +426,7 @@ func (b bucket) del(k []byte) error {
 // it has them.
 func (b bucket) tally(delta int64) error {
 	if b.counts != nil && !bytes.Equal(b.name, bucketSums) {
-		b.counts[string(b.name)] += delta
+		b.counts.add(b.name, delta)
 		return nil
 	}
 	return b.tallyNow(delta)

@@ -13,13 +13,6 @@ import "github.com/vmihailenco/msgpack/v5"
 // values. Decoding is left to reflection, which reads them as it always
 // has.
 
-// readFields and readRespFields are Read and ReadResp without their
-// encoders: reflection encodes them from the same tags (the tests).
-type (
-	readFields     Read
-	readRespFields ReadResp
-)
-
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (r Read) EncodeMsgpack(e *msgpack.Encoder) error {
 	n := 4 // g, k, p, and tk: reflection never counts an array as empty

@@ -13,6 +13,13 @@ import (
 	"shoal/meta"
 )
 
+// readFields and readRespFields are Read and ReadResp without their
+// encoders: reflection encodes them from the same tags.
+type (
+	readFields     Read
+	readRespFields ReadResp
+)
+
 // randomRead sets each field of a Read, or leaves it zero, at random,
 // with values across the whole range of its type.
 func randomRead(r *rand.Rand) Read {
