@@ -13,65 +13,82 @@ import "github.com/vmihailenco/msgpack/v5"
 // values. Decoding is left to reflection, which reads them as it always
 // has.
 
+// fieldMap writes a struct as reflection does: a map of the fields
+// always written and of the optional ones set, each key before its
+// value. err is the first error, after which nothing more is written.
+type fieldMap struct {
+	e   *msgpack.Encoder
+	err error
+}
+
+// newFieldMap starts the map of always fields plus those of set that
+// hold.
+func newFieldMap(e *msgpack.Encoder, always int, set ...bool) fieldMap {
+	for _, s := range set {
+		if s {
+			always++
+		}
+	}
+	return fieldMap{e: e, err: e.EncodeMapLen(always)}
+}
+
+// key writes k and reports whether its value may follow.
+func (m *fieldMap) key(k string) bool {
+	if m.err == nil {
+		m.err = m.e.EncodeString(k)
+	}
+	return m.err == nil
+}
+
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (r Read) EncodeMsgpack(e *msgpack.Encoder) error {
-	n := 4 // g, k, p, and tk: reflection never counts an array as empty
-	for _, set := range [...]bool{r.Dir != 0, len(r.Hashes) > 0, len(r.Groups) > 0, r.Cred != nil, r.Want != 0,
-		r.Name != "", r.Uid != 0, r.After != 0, r.Limit != 0, r.AfterName != ""} {
-		if set {
-			n++
-		}
+	// g, k, p and tk are always written: reflection never counts an
+	// array as empty.
+	m := newFieldMap(e, 4, r.Dir != 0, len(r.Hashes) > 0, len(r.Groups) > 0, r.Cred != nil, r.Want != 0,
+		r.Name != "", r.Uid != 0, r.After != 0, r.Limit != 0, r.AfterName != "")
+	if m.key("g") {
+		m.err = e.EncodeString(r.Group)
 	}
-	err := e.EncodeMapLen(n)
-	key := func(k string) bool {
-		if err == nil {
-			err = e.EncodeString(k)
-		}
-		return err == nil
+	if m.key("k") {
+		m.err = e.EncodeUint8(uint8(r.Kind))
 	}
-	if key("g") {
-		err = e.EncodeString(r.Group)
+	if m.key("p") {
+		m.err = e.EncodeString(r.Path)
 	}
-	if key("k") {
-		err = e.EncodeUint8(uint8(r.Kind))
+	if r.Dir != 0 && m.key("d") {
+		m.err = e.EncodeUint64(r.Dir)
 	}
-	if key("p") {
-		err = e.EncodeString(r.Path)
+	if len(r.Hashes) > 0 && m.key("h") {
+		m.err = e.Encode(r.Hashes)
 	}
-	if r.Dir != 0 && key("d") {
-		err = e.EncodeUint64(r.Dir)
+	if len(r.Groups) > 0 && m.key("rg") {
+		m.err = e.Encode(r.Groups)
 	}
-	if len(r.Hashes) > 0 && key("h") {
-		err = e.Encode(r.Hashes)
+	if r.Cred != nil && m.key("cr") {
+		m.err = r.Cred.EncodeMsgpack(e)
 	}
-	if len(r.Groups) > 0 && key("rg") {
-		err = e.Encode(r.Groups)
+	if r.Want != 0 && m.key("w") {
+		m.err = e.EncodeUint32(r.Want)
 	}
-	if r.Cred != nil && key("cr") {
-		err = r.Cred.EncodeMsgpack(e)
+	if m.key("tk") {
+		m.err = e.EncodeBytes(r.Token[:])
 	}
-	if r.Want != 0 && key("w") {
-		err = e.EncodeUint32(r.Want)
+	if r.Name != "" && m.key("n") {
+		m.err = e.EncodeString(r.Name)
 	}
-	if key("tk") {
-		err = e.EncodeBytes(r.Token[:])
+	if r.Uid != 0 && m.key("u") {
+		m.err = e.EncodeUint32(r.Uid)
 	}
-	if r.Name != "" && key("n") {
-		err = e.EncodeString(r.Name)
+	if r.After != 0 && m.key("af") {
+		m.err = e.EncodeUint64(r.After)
 	}
-	if r.Uid != 0 && key("u") {
-		err = e.EncodeUint32(r.Uid)
+	if r.Limit != 0 && m.key("li") {
+		m.err = e.EncodeInt(int64(r.Limit)) // reflection writes an int as its smallest form
 	}
-	if r.After != 0 && key("af") {
-		err = e.EncodeUint64(r.After)
+	if r.AfterName != "" && m.key("an") {
+		m.err = e.EncodeString(r.AfterName)
 	}
-	if r.Limit != 0 && key("li") {
-		err = e.EncodeInt(int64(r.Limit)) // reflection writes an int as its smallest form
-	}
-	if r.AfterName != "" && key("an") {
-		err = e.EncodeString(r.AfterName)
-	}
-	return err
+	return m.err
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
@@ -105,59 +122,47 @@ func (b ReadBatch) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (r ReadResp) EncodeMsgpack(e *msgpack.Encoder) error {
-	n := 1 // i is always written
-	for _, set := range [...]bool{r.Code != "", len(r.Entries) > 0, len(r.Referenced) > 0, len(r.Located) > 0,
-		r.User != nil, len(r.Users) > 0, len(r.Owned) > 0, r.Next != 0, r.More, r.Lock != nil} {
-		if set {
-			n++
-		}
+	m := newFieldMap(e, 1, r.Code != "", len(r.Entries) > 0, len(r.Referenced) > 0, len(r.Located) > 0, // and i
+		r.User != nil, len(r.Users) > 0, len(r.Owned) > 0, r.Next != 0, r.More, r.Lock != nil)
+	if r.Code != "" && m.key("c") {
+		m.err = e.EncodeString(string(r.Code))
 	}
-	err := e.EncodeMapLen(n)
-	key := func(k string) bool {
-		if err == nil {
-			err = e.EncodeString(k)
-		}
-		return err == nil
+	if m.key("i") {
+		m.err = r.Inode.EncodeMsgpack(e)
 	}
-	if r.Code != "" && key("c") {
-		err = e.EncodeString(string(r.Code))
-	}
-	if key("i") {
-		err = r.Inode.EncodeMsgpack(e)
-	}
-	if len(r.Entries) > 0 && key("e") {
-		err = e.EncodeArrayLen(len(r.Entries))
+	if len(r.Entries) > 0 && m.key("e") {
+		m.err = e.EncodeArrayLen(len(r.Entries))
 		for i := range r.Entries {
-			if err == nil {
-				err = r.Entries[i].EncodeMsgpack(e)
+			if m.err == nil {
+				m.err = r.Entries[i].EncodeMsgpack(e)
 			}
 		}
 	}
-	if len(r.Referenced) > 0 && key("r") {
-		err = e.Encode(r.Referenced)
+	if len(r.Referenced) > 0 && m.key("r") {
+		m.err = e.Encode(r.Referenced)
 	}
-	if len(r.Located) > 0 && key("lg") {
-		err = e.Encode(r.Located)
+	if len(r.Located) > 0 && m.key("lg") {
+		m.err = e.Encode(r.Located)
 	}
-	if r.User != nil && key("us") {
-		err = e.Encode(r.User)
+	if r.User != nil && m.key("us") {
+		m.err = e.Encode(r.User)
 	}
-	if len(r.Users) > 0 && key("uss") {
-		err = e.Encode(r.Users)
+	if len(r.Users) > 0 && m.key("uss") {
+		m.err = e.Encode(r.Users)
 	}
-	if len(r.Owned) > 0 && key("ow") {
-		err = e.Encode(r.Owned)
+	if len(r.Owned) > 0 && m.key("ow") {
+		m.err = e.Encode(r.Owned)
 	}
-	if r.Next != 0 && key("nx") {
-		err = e.EncodeUint64(r.Next)
+	if r.Next != 0 && m.key("nx") {
+		m.err = e.EncodeUint64(r.Next)
 	}
-	if r.More && key("mo") {
-		err = e.EncodeBool(true)
+	if r.More && m.key("mo") {
+		m.err = e.EncodeBool(true)
 	}
-	if r.Lock != nil && key("lk") {
-		err = e.Encode(r.Lock)
+	if r.Lock != nil && m.key("lk") {
+		m.err = e.Encode(r.Lock)
 	}
-	return err
+	return m.err
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.

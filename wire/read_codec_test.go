@@ -20,22 +20,31 @@ type (
 	readRespFields ReadResp
 )
 
-// randomRead sets each field of a Read, or leaves it zero, at random,
-// with values across the whole range of its type.
+// randomValues makes the values of random fields: each is zero half the
+// time, and otherwise across the whole range of its type.
+type randomValues struct{ r *rand.Rand }
+
+func (v randomValues) some() bool { return v.r.IntN(2) == 0 }
+
+func (v randomValues) u64() uint64 {
+	if v.some() {
+		return v.r.Uint64() >> v.r.IntN(64)
+	}
+	return 0
+}
+
+// str is a string of up to max bytes.
+func (v randomValues) str(max int) string {
+	if v.some() {
+		return strings.Repeat(string(rune('a'+v.r.IntN(26))), v.r.IntN(max))
+	}
+	return ""
+}
+
+// randomRead sets each field of a Read, or leaves it zero, at random.
 func randomRead(r *rand.Rand) Read {
-	some := func() bool { return r.IntN(2) == 0 }
-	u64 := func() uint64 {
-		if some() {
-			return r.Uint64() >> r.IntN(64)
-		}
-		return 0
-	}
-	str := func() string {
-		if some() {
-			return strings.Repeat(string(rune('a'+r.IntN(26))), r.IntN(300))
-		}
-		return ""
-	}
+	v := randomValues{r}
+	some, u64, str := v.some, v.u64, func() string { return v.str(300) }
 	rd := Read{Group: str(), Kind: ReadKind(u64()), Path: str(), Dir: u64(), Want: uint32(u64()), Name: str(),
 		Uid: uint32(u64()), After: u64(), Limit: int(int64(u64()) * int64(1-2*r.IntN(2))), AfterName: str()}
 	for range r.IntN(3) {
@@ -62,6 +71,45 @@ func randomRead(r *rand.Rand) Read {
 	return rd
 }
 
+// matchesReflection fails t unless *v encodes to the bytes reflection
+// writes for fields (*v without its encoder) and reflection decodes them
+// back to *v.
+func matchesReflection[T any](t *testing.T, what string, v *T, fields any) {
+	t.Helper()
+	got, err := msgpack.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := msgpack.Marshal(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s %+v:\ncodec      %x\nreflection %x", what, *v, got, want)
+	}
+	var back T
+	if err := msgpack.Unmarshal(got, &back); err != nil || !reflect.DeepEqual(back, *v) {
+		t.Fatalf("%s %+v decoded as %+v (%v)", what, *v, back, err)
+	}
+}
+
+// fieldsSet marks in set the fields v sets; everySet fails t for those
+// no value set.
+func fieldsSet[T any](set []bool, v T) {
+	for f := range set {
+		set[f] = set[f] || !reflect.ValueOf(v).Field(f).IsZero()
+	}
+}
+
+func everySet[T any](t *testing.T, set []bool) {
+	t.Helper()
+	for f, s := range set {
+		if !s {
+			t.Errorf("no value set field %s", reflect.TypeFor[T]().Field(f).Name)
+		}
+	}
+}
+
 // TestReadCodecMatchesReflection checks the hand-written encoders of Read
 // and ReadBatch against msgpack's reflection on the same tags: the same
 // bytes, and the same values back through reflection's decoder.
@@ -73,30 +121,10 @@ func TestReadCodecMatchesReflection(t *testing.T) {
 		if i == 0 {
 			rd = Read{}
 		}
-		for f := range set {
-			set[f] = set[f] || !reflect.ValueOf(rd).Field(f).IsZero()
-		}
-		got, err := msgpack.Marshal(&rd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := msgpack.Marshal((*readFields)(&rd))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("read %+v:\ncodec      %x\nreflection %x", rd, got, want)
-		}
-		var back Read
-		if err := msgpack.Unmarshal(got, &back); err != nil || !reflect.DeepEqual(back, rd) {
-			t.Fatalf("read %+v decoded as %+v (%v)", rd, back, err)
-		}
+		fieldsSet(set, rd)
+		matchesReflection(t, "read", &rd, (*readFields)(&rd))
 	}
-	for f, s := range set {
-		if !s {
-			t.Errorf("no read set field %s", reflect.TypeFor[Read]().Field(f).Name)
-		}
-	}
+	everySet[Read](t, set)
 	// A batch, as reflection would write it with each read reflected too.
 	type reflected struct {
 		Group string       `msgpack:"g"`
@@ -110,40 +138,15 @@ func TestReadCodecMatchesReflection(t *testing.T) {
 		if n == 1 {
 			b.Reads = []Read{} // empty, not nil
 		}
-		want, err := msgpack.Marshal(reflected{Group: b.Group, Reads: *(*[]readFields)(reflect.ValueOf(&b.Reads).UnsafePointer())})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := msgpack.Marshal(&b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("batch of %d:\ncodec      %x\nreflection %x", n, got, want)
-		}
-		var back ReadBatch
-		if err := msgpack.Unmarshal(got, &back); err != nil || !reflect.DeepEqual(back, b) {
-			t.Fatalf("batch %+v decoded as %+v (%v)", b, back, err)
-		}
+		matchesReflection(t, "batch", &b, reflected{Group: b.Group, Reads: *(*[]readFields)(reflect.ValueOf(&b.Reads).UnsafePointer())})
 	}
 }
 
 // randomReadResp sets each field of a ReadResp, or leaves it zero, at
 // random.
 func randomReadResp(r *rand.Rand) ReadResp {
-	some := func() bool { return r.IntN(2) == 0 }
-	u64 := func() uint64 {
-		if some() {
-			return r.Uint64() >> r.IntN(64)
-		}
-		return 0
-	}
-	str := func() string {
-		if some() {
-			return strings.Repeat(string(rune('a'+r.IntN(26))), r.IntN(40))
-		}
-		return ""
-	}
+	v := randomValues{r}
+	some, u64, str := v.some, v.u64, func() string { return v.str(40) }
 	inode := func() meta.Inode {
 		return meta.Inode{Ino: u64(), Type: meta.FileType(r.IntN(4)), Size: int64(u64() >> 1), Mode: uint32(u64()),
 			MTime: int64(u64() >> 1), Nlink: uint32(u64()), Uid: uint32(u64()), Target: str(), Hash: str()}
@@ -185,30 +188,10 @@ func TestReadRespCodecMatchesReflection(t *testing.T) {
 		if i == 0 {
 			resp = ReadResp{}
 		}
-		for f := range set {
-			set[f] = set[f] || !reflect.ValueOf(resp).Field(f).IsZero()
-		}
-		got, err := msgpack.Marshal(&resp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := msgpack.Marshal((*readRespFields)(&resp))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("answer %+v:\ncodec      %x\nreflection %x", resp, got, want)
-		}
-		var back ReadResp
-		if err := msgpack.Unmarshal(got, &back); err != nil || !reflect.DeepEqual(back, resp) {
-			t.Fatalf("answer %+v decoded as %+v (%v)", resp, back, err)
-		}
+		fieldsSet(set, resp)
+		matchesReflection(t, "answer", &resp, (*readRespFields)(&resp))
 	}
-	for f, s := range set {
-		if !s {
-			t.Errorf("no answer set field %s", reflect.TypeFor[ReadResp]().Field(f).Name)
-		}
-	}
+	everySet[ReadResp](t, set)
 	type reflected struct {
 		Resps []readRespFields `msgpack:"r"`
 		Errs  []*ErrorMsg      `msgpack:"e,omitempty"`
@@ -224,21 +207,7 @@ func TestReadRespCodecMatchesReflection(t *testing.T) {
 		case 3:
 			b.Errs = []*ErrorMsg{nil, {Code: "unavailable", Message: "m", Leader: "a"}, nil}
 		}
-		want, err := msgpack.Marshal(reflected{Resps: *(*[]readRespFields)(reflect.ValueOf(&b.Resps).UnsafePointer()), Errs: b.Errs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := msgpack.Marshal(&b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("batch answer of %d:\ncodec      %x\nreflection %x", n, got, want)
-		}
-		var back ReadBatchResp
-		if err := msgpack.Unmarshal(got, &back); err != nil || !reflect.DeepEqual(back, b) {
-			t.Fatalf("batch answer %+v decoded as %+v (%v)", b, back, err)
-		}
+		matchesReflection(t, "batch answer", &b, reflected{Resps: *(*[]readRespFields)(reflect.ValueOf(&b.Resps).UnsafePointer()), Errs: b.Errs})
 	}
 }
 
