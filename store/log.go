@@ -296,8 +296,7 @@ func (d *DB) ApplyThen(upto uint64, computed func([]meta.Entry, []meta.Result), 
 		// a record or more per entry: their counts are written once, at
 		// the end.
 		a := newApplying()
-		lg := bucketIn(tx, bucketLog).withCursor()
-		lg.counts = a.counts
+		lg := a.gather(bucketIn(tx, bucketLog))
 		clock, err := groupClock(tx)
 		if err != nil {
 			return err

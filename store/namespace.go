@@ -367,10 +367,6 @@ type namespace struct {
 	// dirs are the directories whose entries the op changed, as they
 	// are after it (attributes only; see meta.Result.Dirs).
 	dirs []meta.Inode
-	// counts, when not nil, gathers the changes to the record counts of
-	// the namespace's buckets (see applying); buckets opened apart (locks,
-	// orphans) keep their counts at once.
-	counts *counts
 	// found, when not nil, keeps the directories walk found, by the
 	// entry that names them: reads of one state (Reader.namespace) that
 	// share the namespace look each up once. Nil where anything writes.
@@ -406,17 +402,24 @@ func openNamespace(tx *bbolt.Tx) (*namespace, error) {
 // gathered for the transaction to write once (counts.flush) where each
 // record added or removed would read and rewrite its bucket's count. A
 // nil *applying opens what each apply needs afresh and tallies each
-// record at once.
+// record at once, as buckets opened apart (locks, orphans) always do.
 type applying struct {
 	counts *counts
 	// ns has every bucket of the namespace open; each op gets a copy of
 	// its own (namespace).
 	ns          *namespace
-	reqs, times bucket
-	reqsOpen    bool
+	reqs, times bucket // once opened (requests)
 }
 
 func newApplying() *applying { return &applying{counts: &counts{}} }
+
+// gather returns b with a cursor for its lookups and its changes of
+// record counts gathered in a's.
+func (a *applying) gather(b bucket) bucket {
+	b = b.withCursor()
+	b.counts = a.counts
+	return b
+}
 
 // namespace returns a namespace of tx for one op: a copy of a's, whose
 // buckets (and their cursors) it shares, or a new one if a is nil.
@@ -429,10 +432,9 @@ func (a *applying) namespace(tx *bbolt.Tx) (*namespace, error) {
 		if err != nil {
 			return nil, err
 		}
-		n.counts = a.counts
-		n.inodes.counts, n.dentries.counts, n.meta.counts = a.counts, a.counts, a.counts
+		n.inodes, n.dentries, n.meta = a.gather(n.inodes), a.gather(n.dentries), a.gather(n.meta)
 		for i := range lazyBuckets {
-			n.lazyBucket(i)
+			*n.lazyBucket(i) = a.gather(*n.lazyBucket(i))
 		}
 		a.ns = n
 	}
@@ -443,7 +445,7 @@ func (a *applying) namespace(tx *bbolt.Tx) (*namespace, error) {
 // requests returns the buckets of request records of tx, made if need
 // be: a's, or new ones if a is nil.
 func (a *applying) requests(tx *bbolt.Tx) (reqs, times bucket, err error) {
-	if a != nil && a.reqsOpen {
+	if a != nil && a.reqs.exists() {
 		return a.reqs, a.times, nil
 	}
 	if reqs, err = createBucket(tx, bucketRequests); err != nil {
@@ -453,8 +455,7 @@ func (a *applying) requests(tx *bbolt.Tx) (reqs, times bucket, err error) {
 		return reqs, times, err
 	}
 	if a != nil {
-		a.reqs, a.times, a.reqsOpen = reqs.withCursor(), times.withCursor(), true
-		a.reqs.counts, a.times.counts = a.counts, a.counts
+		a.reqs, a.times = a.gather(reqs), a.gather(times)
 		return a.reqs, a.times, nil
 	}
 	return reqs, times, nil
@@ -479,7 +480,6 @@ func (n *namespace) lazyBucket(i int) *bucket {
 		n.lazy[i], n.opened[i] = bucketIn(n.tx, lazyNames[i]), true
 		if n.tx.Writable() {
 			n.lazy[i] = n.lazy[i].withCursor()
-			n.lazy[i].counts = n.counts
 		}
 	}
 	return &n.lazy[i]

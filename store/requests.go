@@ -77,7 +77,7 @@ func applyEntry(tx *bolt.Tx, op *meta.Op, clock int64, a *applying) (meta.Result
 	if err != nil {
 		return meta.Result{}, err
 	}
-	v, err := reqs.seek([]byte(op.ReqID))
+	v, err := reqs.get([]byte(op.ReqID))
 	if err != nil {
 		return meta.Result{}, err
 	}

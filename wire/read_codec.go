@@ -93,31 +93,14 @@ func (r Read) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (b ReadBatch) EncodeMsgpack(e *msgpack.Encoder) error {
-	err := e.EncodeMapLen(2)
-	if err == nil {
-		err = e.EncodeString("g")
+	m := newFieldMap(e, 2)
+	if m.key("g") {
+		m.err = e.EncodeString(b.Group)
 	}
-	if err == nil {
-		err = e.EncodeString(b.Group)
+	if m.key("r") {
+		m.err = encodeSlice(e, b.Reads)
 	}
-	if err == nil {
-		err = e.EncodeString("r")
-	}
-	if err != nil {
-		return err
-	}
-	if b.Reads == nil {
-		return e.EncodeNil()
-	}
-	if err := e.EncodeArrayLen(len(b.Reads)); err != nil {
-		return err
-	}
-	for i := range b.Reads {
-		if err := b.Reads[i].EncodeMsgpack(e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.err
 }
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
@@ -131,12 +114,7 @@ func (r ReadResp) EncodeMsgpack(e *msgpack.Encoder) error {
 		m.err = r.Inode.EncodeMsgpack(e)
 	}
 	if len(r.Entries) > 0 && m.key("e") {
-		m.err = e.EncodeArrayLen(len(r.Entries))
-		for i := range r.Entries {
-			if m.err == nil {
-				m.err = r.Entries[i].EncodeMsgpack(e)
-			}
-		}
+		m.err = encodeSlice(e, r.Entries)
 	}
 	if len(r.Referenced) > 0 && m.key("r") {
 		m.err = e.Encode(r.Referenced)
@@ -167,30 +145,25 @@ func (r ReadResp) EncodeMsgpack(e *msgpack.Encoder) error {
 
 // EncodeMsgpack implements msgpack.CustomEncoder.
 func (b ReadBatchResp) EncodeMsgpack(e *msgpack.Encoder) error {
-	n := 1
-	if len(b.Errs) > 0 {
-		n++
+	m := newFieldMap(e, 1, len(b.Errs) > 0)
+	if m.key("r") {
+		m.err = encodeSlice(e, b.Resps)
 	}
-	err := e.EncodeMapLen(n)
-	if err == nil {
-		err = e.EncodeString("r")
+	if len(b.Errs) > 0 && m.key("e") {
+		m.err = e.Encode(b.Errs)
 	}
-	if err != nil {
-		return err
+	return m.err
+}
+
+// encodeSlice writes s as reflection writes a slice: nil as nil, else an
+// array of its elements, each by its own encoder.
+func encodeSlice[T msgpack.CustomEncoder](e *msgpack.Encoder, s []T) error {
+	if s == nil {
+		return e.EncodeNil()
 	}
-	if b.Resps == nil {
-		err = e.EncodeNil()
-	} else if err = e.EncodeArrayLen(len(b.Resps)); err == nil {
-		for i := range b.Resps {
-			if err = b.Resps[i].EncodeMsgpack(e); err != nil {
-				return err
-			}
-		}
-	}
-	if err == nil && len(b.Errs) > 0 {
-		if err = e.EncodeString("e"); err == nil {
-			err = e.Encode(b.Errs)
-		}
+	err := e.EncodeArrayLen(len(s))
+	for i := 0; err == nil && i < len(s); i++ {
+		err = s[i].EncodeMsgpack(e)
 	}
 	return err
 }
